@@ -1,0 +1,955 @@
+"""A TrustedForm Certificate API v4 simulator served over real HTTP (standard library only).
+
+It follows ActiveProspect's OpenAPI description (``shared/trustedform/certificate-api-v4.openapi.json``)
+and the notes beside it: ``POST /{cert_id}`` runs the operations ``match_lead``, ``retain``,
+``insights`` and ``verify``; ``GET /{cert_id}`` answers HTML and retains nothing. Every answer the
+real service may give (and a few it may not) can be chosen per request or scripted per certificate:
+
+* per request: header ``X-Simulator-Behaviour: <name>`` (takes precedence, does not consume a script);
+* per certificate: ``TrustedFormSimulator.script(cert_id, [...])`` or
+  ``POST /_simulator/certificates/{cert_id}`` with ``{"behaviours": [...]}``; one behaviour is consumed
+  per POST that passes request validation, the last one repeats.
+
+Behaviour names: see ``BEHAVIOURS`` (plus ``slow:<seconds>`` and ``throttled:<retry-after seconds>``).
+
+Control endpoints (no auth): ``POST /_simulator/certificates/{cert_id}``, ``GET /_simulator/requests``,
+``POST /_simulator/reset``, ``GET /_simulator/health``, ``GET|POST /_simulator/config``.
+
+Standalone: ``python -m local.simulator --host 127.0.0.1 --port 8900 --api-key sim-key [--latency 0.2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import copy
+import hashlib
+import json
+import logging
+import re
+import secrets
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger("tf_retainer.simulator")
+
+CONTROL_PREFIX = "/_simulator/"
+BEHAVIOUR_HEADER = "X-Simulator-Behaviour"
+MAX_CERT_ID_LENGTH = 255
+MAX_BODY_BYTES = 1 << 20
+HANG_SECONDS = 30.0
+DEFAULT_CREATED_AGE = timedelta(seconds=60)
+CERT_LIFETIME = timedelta(days=90)
+MASKED_LIFETIME = timedelta(hours=72)
+CERT_BASE_URL = "https://cert.trustedform.com/"
+
+_WEB_ID = re.compile(r"[0-9a-f]{40}")
+_MOBILE_ID = re.compile(r"[A-Za-z0-9_-]{80}")
+_META_ID = re.compile(r"0\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
+_PHONE_NOISE = re.compile(r"[\s\-.()\[\]]")
+
+MATCH_FAILURE_REASON = "None of the provided fingerprints match"
+NO_PRODUCTS_REASON = "No valid products detected"
+
+# Behaviours that answer with an error status: name -> (status, reason).
+ERROR_BEHAVIOURS: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "Malformed certificate id"),
+    "unauthorized": (401, "Incorrect API key"),
+    "payment_required": (402, "Account is inactive or out of funds"),
+    "forbidden": (403, "Unavailable product requested"),
+    "not_found": (404, "TrustedForm certificate has expired or could not be found"),
+    "sandbox": (405, "Certificate is not claimable"),
+    "gone": (410, "TrustedForm certificate has expired and is pending deletion"),
+    "teapot": (418, "I'm a teapot"),
+    "claim_limit": (422, "Certificate has been claimed too many times"),
+    "throttled": (429, "Too many requests"),
+    "server_error": (500, "Internal server error"),
+    "bad_gateway": (502, "Bad gateway"),
+    "unavailable": (503, "Service unavailable"),
+}
+# Behaviours that answer 200 with a normal operations result (and retain).
+RETAINING_BEHAVIOURS = ("success", "masked", "match_failure")
+OTHER_BEHAVIOURS = ("expired_200", "hang", "malformed")
+BEHAVIOURS: tuple[str, ...] = RETAINING_BEHAVIOURS + tuple(ERROR_BEHAVIOURS) + OTHER_BEHAVIOURS
+PARAMETERISED_BEHAVIOURS = ("slow:<seconds>", "throttled:<retry-after seconds>")
+
+INSIGHTS_PROPERTIES = (
+    "age_seconds",
+    "approx_ip_geo",
+    "bot_detected",
+    "confirmed_owner",
+    "created_at",
+    "domain",
+    "expires_at",
+    "form_input_kpm",
+    "form_input_method",
+    "form_input_wpm",
+    "ip",
+    "is_framed",
+    "is_masked",
+    "num_sensitive_content_elements",
+    "num_sensitive_form_elements",
+    "os",
+    "page_url",
+    "parent_page_url",
+    "seconds_on_page",
+)
+# "browser" is absent from the request enum of the spec but documented in its x-enumDescriptions,
+# its request example and WebInsightsResult: accept it.
+ACCEPTED_INSIGHTS_PROPERTIES = frozenset((*INSIGHTS_PROPERTIES, "browser"))
+OPT_IN_TYPES = frozenset(("manual", "pre-selected", "non-interactive"))
+META_PROPERTIES = frozenset(("age_seconds", "confirmed_owner", "created_at", "expires_at"))
+
+
+# --------------------------------------------------------------------------------------------------
+# certificate ids
+
+
+def cert_kind(cert_id: str) -> str | None:
+    """``web`` (40 lowercase hex, also masked), ``mobile`` (80 URL-safe base64), ``meta`` or None."""
+    if len(cert_id) > MAX_CERT_ID_LENGTH:
+        return None
+    if _WEB_ID.fullmatch(cert_id):
+        return "web"
+    if _MOBILE_ID.fullmatch(cert_id):
+        return "mobile"
+    if _META_ID.fullmatch(cert_id):
+        return "meta"
+    return None
+
+
+def _b64_chars(n: int) -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(n)).decode().rstrip("=")[:n]
+
+
+def make_web_cert_id() -> str:
+    """A random web certificate id: 40 lowercase hex characters."""
+    return secrets.token_hex(20)
+
+
+def make_mobile_cert_id() -> str:
+    """A random mobile app certificate id: 80 characters of URL-safe base64."""
+    return _b64_chars(80)
+
+
+def make_meta_cert_id() -> str:
+    """A random Meta Lead Ads certificate id: ``0.`` and three dot-separated URL-safe base64 parts."""
+    return f"0.{_b64_chars(32)}.{_b64_chars(64)}.{_b64_chars(48)}"
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: datetime | str | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def normalise_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def normalise_phone(value: str) -> str:
+    return _PHONE_NOISE.sub("", value)
+
+
+def sha1_hex(value: str) -> str:
+    return hashlib.sha1(value.encode()).hexdigest()  # noqa: S324 - the API's fingerprint scheme
+
+
+def _matches(given: str, known: str, normalise) -> bool:
+    if given == known or normalise(given) == normalise(known):
+        return True
+    return bool(_HEX40.fullmatch(given)) and given.lower() == sha1_hex(normalise(known))
+
+
+def parse_behaviour(name: str) -> tuple[str, float | None]:
+    """``(kind, argument)`` for a behaviour name; raises ValueError for an unknown one."""
+    name = name.strip()
+    kind, sep, arg = name.partition(":")
+    if not sep:
+        if kind in BEHAVIOURS:
+            return kind, None
+        if kind == "slow":
+            raise ValueError("slow needs a delay: slow:<seconds>")
+        raise ValueError(f"unknown behaviour {name!r}")
+    if kind not in ("slow", "throttled"):
+        raise ValueError(f"unknown behaviour {name!r}")
+    try:
+        value = float(arg)
+    except ValueError:
+        raise ValueError(f"bad argument in behaviour {name!r}") from None
+    if not (0 <= value <= 3600):
+        raise ValueError(f"bad argument in behaviour {name!r}")
+    return kind, value
+
+
+def _is_str_or_str_list(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def validate_request_body(body: Any) -> str | None:
+    """Check a body against the spec's request schema (allOf of the four operation requests).
+
+    Returns an error message or None. ``retain`` without ``match_lead`` is refused too.
+    """
+    if not isinstance(body, dict):
+        return "Request body must be a JSON object"
+    if "match_lead" in body:
+        match = body["match_lead"]
+        if not isinstance(match, dict):
+            return "match_lead must be an object"
+        if "email" not in match and "phone" not in match:
+            return "match_lead requires email and/or phone"
+        for key in ("email", "phone"):
+            if key in match and not isinstance(match[key], str):
+                return f"match_lead.{key} must be a string"
+    if "retain" in body:
+        retain = body["retain"]
+        if not isinstance(retain, dict):
+            return "retain must be an object"
+        for key in ("reference", "vendor"):
+            if key in retain and not isinstance(retain[key], str):
+                return f"retain.{key} must be a string"
+        if "match_lead" not in body:
+            return "match_lead is required when retain is requested"
+    if "insights" in body:
+        insights = body["insights"]
+        if not isinstance(insights, dict):
+            return "insights must be an object"
+        props = insights.get("properties")
+        if not isinstance(props, list):
+            return "insights.properties is required and must be an array"
+        for prop in props:
+            if not isinstance(prop, str) or prop not in ACCEPTED_INSIGHTS_PROPERTIES:
+                return f"insights.properties: unknown property {prop!r}"
+        if "scans" in insights:
+            scans = insights["scans"]
+            if not isinstance(scans, dict):
+                return "insights.scans must be an object"
+            for key in ("required", "forbidden"):
+                if key in scans and not _is_str_or_str_list(scans[key]):
+                    return f"insights.scans.{key} must be a string or an array of strings"
+            if "delimiter" in scans and not isinstance(scans["delimiter"], str):
+                return "insights.scans.delimiter must be a string"
+    if "verify" in body:
+        verify = body["verify"]
+        if not isinstance(verify, dict):
+            return "verify must be an object"
+        if "advertiser_name" in verify and not isinstance(verify["advertiser_name"], str):
+            return "verify.advertiser_name must be a string"
+        for key in ("min_contrast_ratio_required", "min_font_size_px_required"):
+            value = verify.get(key)
+            if key in verify and (isinstance(value, bool) or not isinstance(value, int | float)):
+                return f"verify.{key} must be a number"
+        if "opt_in_types_allowed" in verify:
+            types = verify["opt_in_types_allowed"]
+            if not isinstance(types, list) or any(t not in OPT_IN_TYPES for t in types):
+                return "verify.opt_in_types_allowed must be an array of manual, pre-selected, non-interactive"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# state
+
+
+@dataclass
+class _Certificate:
+    behaviours: list[str] = field(default_factory=list)
+    email: str | None = None
+    phone: str | None = None
+    created_at: datetime | None = None
+    retained: bool = False
+
+    def next_behaviour(self) -> str:
+        if not self.behaviours:
+            return "success"
+        if len(self.behaviours) > 1:
+            return self.behaviours.pop(0)
+        return self.behaviours[0]
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json_answer(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Answer:
+    return _Answer(status, json.dumps(payload).encode(), "application/json", headers or {})
+
+
+def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> _Answer:
+    payload: dict[str, Any] = {"outcome": "error", "reason": reason}
+    if status == 400:  # the spec's BadRequest schema requires these too
+        payload.update(message=reason, errors={"detail": reason})
+    return _json_answer(status, payload, headers)
+
+
+class TrustedFormSimulator:
+    """An in-process TrustedForm Certificate API v4 on a real socket.
+
+    ``start()`` returns the base URL (``http://127.0.0.1:<port>``); ``stop()`` ends it (also on
+    ``with``). State (retained ids, scripts, recorded requests) survives stop/start; ``reset()``
+    clears it.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_keys: Iterable[str] = ("sim-key",),
+        latency: float = 0.0,
+        retry_after: int = 2,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._lock = threading.RLock()
+        self._api_keys = frozenset(api_keys)
+        self._latency = float(latency)
+        self.retry_after = retry_after
+        self._certs: dict[str, _Certificate] = {}
+        self._requests: list[dict[str, Any]] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.base_url: str | None = None
+
+    # -- configuration -----------------------------------------------------------------------------
+    @property
+    def api_keys(self) -> frozenset[str]:
+        with self._lock:
+            return self._api_keys
+
+    @api_keys.setter
+    def api_keys(self, keys: Iterable[str]) -> None:
+        if isinstance(keys, str):
+            keys = (keys,)
+        with self._lock:
+            self._api_keys = frozenset(keys)
+
+    @property
+    def latency(self) -> float:
+        with self._lock:
+            return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        with self._lock:
+            self._latency = max(0.0, float(seconds))
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> str:
+        if self._server is not None:
+            return self.base_url or ""
+        self._stopping = threading.Event()
+        server = _Server((self.host, self.port), _Handler)
+        server.simulator = self
+        self._server = server
+        host, port = server.server_address[:2]
+        self.base_url = f"http://{host}:{port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="tf-simulator", daemon=True
+        )
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()  # wakes slow/hang/latency sleeps
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> TrustedFormSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting and inspection ------------------------------------------------------------------
+    def script(
+        self,
+        cert_id: str,
+        behaviours: Iterable[str] | None,
+        email: str | None = None,
+        phone: str | None = None,
+        created_at: datetime | str | None = None,
+    ) -> None:
+        """Script a certificate: behaviours consumed one per POST (the last repeats), the consumer's
+        email/phone recorded on it (for lead matching) and its creation time."""
+        if cert_kind(cert_id) is None:
+            raise ValueError("not a valid certificate id")
+        names = [behaviours] if isinstance(behaviours, str) else list(behaviours or ())
+        for name in names:
+            parse_behaviour(name)
+        moment = _parse_time(created_at)
+        with self._lock:
+            cert = self._certs.setdefault(cert_id, _Certificate())
+            cert.behaviours = [n.strip() for n in names]
+            if email is not None:
+                cert.email = email
+            if phone is not None:
+                cert.phone = phone
+            if moment is not None:
+                cert.created_at = moment
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """A copy of the recorded POST requests to certificate ids, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._requests)
+
+    def reset(self) -> None:
+        """Forget retained certificates, scripts and recorded requests (keys and latency stay)."""
+        with self._lock:
+            self._certs.clear()
+            self._requests.clear()
+
+    def is_retained(self, cert_id: str) -> bool:
+        with self._lock:
+            cert = self._certs.get(cert_id)
+            return bool(cert and cert.retained)
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopped; False when the simulator is stopping."""
+        if seconds <= 0:
+            return not self._stopping.is_set()
+        return not self._stopping.wait(seconds)
+
+    def _cert(self, cert_id: str) -> _Certificate:
+        cert = self._certs.setdefault(cert_id, _Certificate())
+        if cert.created_at is None:
+            cert.created_at = datetime.now(UTC) - DEFAULT_CREATED_AGE
+        return cert
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._requests.append(entry)
+
+    def _authorised(self, header: str | None) -> bool:
+        if not header:
+            return False
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        user, sep, key = decoded.partition(":")
+        with self._lock:
+            return bool(sep) and user == "API" and key in self._api_keys
+
+    def _operations_answer(self, cert_id: str, body: dict[str, Any], behaviour: str) -> _Answer:
+        """The 200 answer for success / masked / match_failure (and slow)."""
+        ops = [op for op in ("match_lead", "retain", "insights", "verify") if op in body]
+        if not ops:
+            return _json_answer(200, {"outcome": "error", "reason": NO_PRODUCTS_REASON})
+        kind = cert_kind(cert_id) or "web"
+        masked = behaviour == "masked"
+        now = datetime.now(UTC)
+        with self._lock:
+            cert = self._cert(cert_id)
+            created = cert.created_at or now
+            known_email, known_phone = cert.email, cert.phone
+            previously_retained = cert.retained
+            if "retain" in body:
+                cert.retained = True
+        expires = created + (MASKED_LIFETIME if masked else CERT_LIFETIME)
+        answer: dict[str, Any] = {"outcome": "success", "reason": None}
+        failures: list[str] = []
+
+        if "match_lead" in body:
+            given = body["match_lead"]
+            result: dict[str, Any] = {"email_match": None, "phone_match": None}
+            nothing_known = known_email is None and known_phone is None
+            for key, known, normalise in (
+                ("email", known_email, normalise_email),
+                ("phone", known_phone, normalise_phone),
+            ):
+                if key not in given:
+                    continue
+                if masked or behaviour == "match_failure":
+                    result[f"{key}_match"] = False
+                elif nothing_known:
+                    result[f"{key}_match"] = True
+                else:
+                    result[f"{key}_match"] = known is not None and _matches(given[key], known, normalise)
+            result["success"] = bool(result["email_match"] or result["phone_match"])
+            echo = {key: given[key] for key in ("email", "phone") if key in given}
+            answer["match_lead"] = {**echo, "result": result}
+            if not result["success"]:
+                failures.append(MATCH_FAILURE_REASON)
+
+        if "retain" in body:
+            given = body["retain"]
+            # no mask of a mask; Meta certificates get no masked copy
+            masked_url = None if masked or kind == "meta" else CERT_BASE_URL + sha1_hex("masked:" + cert_id)
+            answer["retain"] = {
+                **{key: given[key] for key in ("reference", "vendor") if key in given},
+                "results": {
+                    "expires_at": _iso(expires),
+                    "masked_cert_url": masked_url,
+                    "previously_retained": previously_retained,
+                },
+            }
+
+        if "insights" in body:
+            answer["insights"] = _insights(body["insights"], kind, masked, created, expires, now)
+
+        if "verify" in body:
+            answer["verify"] = _verify(body["verify"])
+
+        if failures:
+            answer["outcome"] = "failure"
+            answer["reason"] = failures[0]
+        return _json_answer(200, answer)
+
+    def _handle_certificate_post(self, handler: _Handler, cert_id: str) -> _Answer | None:
+        """Validate, pick the behaviour, answer. None means: drop the connection unanswered."""
+        headers = handler.headers
+        entry: dict[str, Any] = {
+            "method": "POST",
+            "path": handler.path,
+            "cert_id": cert_id,
+            "headers": dict(headers.items()),
+            "body": None,
+            "body_text": None,
+            "behaviour": None,
+            "status": None,
+            "time": _iso_ms(datetime.now(UTC)),
+        }
+        try:
+            raw = handler.read_body()
+            entry["body_text"] = raw.decode("utf-8", errors="replace") if raw else ""
+            if not self._sleep(self.latency):
+                return None
+            answer, behaviour = self._decide(headers, cert_id, raw, entry)
+            entry["behaviour"] = behaviour
+            if answer is not None:
+                entry["status"] = answer.status
+            return answer
+        finally:
+            self._record(entry)
+            log.info(
+                "POST %s behaviour=%s status=%s",
+                cert_id[:48] + ("..." if len(cert_id) > 48 else ""),
+                entry["behaviour"] or "-",
+                entry["status"] or "dropped",
+            )
+
+    def _decide(
+        self, headers, cert_id: str, raw: bytes, entry: dict[str, Any]
+    ) -> tuple[_Answer | None, str | None]:
+        if not self._authorised(headers.get("Authorization")):
+            return _error(401, "Incorrect API key"), None
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return _error(400, "Content-Type must be application/json"), None
+        api_version = headers.get("Api-Version")
+        if api_version is not None and api_version.strip() != "4.0":
+            return _error(400, f"Unsupported Api-Version {api_version!r}"), None
+        if cert_kind(cert_id) is None:
+            return _error(400, "Malformed certificate id"), None
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "Request body is not valid JSON"), None
+        entry["body"] = body
+        problem = validate_request_body(body)
+        if problem:
+            return _error(400, problem), None
+
+        requested = headers.get(BEHAVIOUR_HEADER)
+        if requested is not None:
+            try:
+                parse_behaviour(requested)
+            except ValueError as exc:
+                return _error(400, f"Simulator: {exc}"), None
+            behaviour = requested.strip()
+        else:
+            with self._lock:
+                behaviour = self._cert(cert_id).next_behaviour()
+        return self._apply(behaviour, cert_id, body), behaviour
+
+    def _apply(self, behaviour: str, cert_id: str, body: dict[str, Any]) -> _Answer | None:
+        kind, arg = parse_behaviour(behaviour)
+        if kind == "slow":
+            if not self._sleep(arg or 0.0):
+                return None
+            return self._operations_answer(cert_id, body, "success")
+        if kind == "hang":
+            self._sleep(HANG_SECONDS)
+            return None
+        if kind in RETAINING_BEHAVIOURS:
+            return self._operations_answer(cert_id, body, kind)
+        if kind == "expired_200":
+            return _json_answer(200, {"outcome": "failure", "reason": "The cert has expired"})
+        if kind == "malformed":
+            return _Answer(200, b'{"outcome": "success", "reason": nu', "application/json")
+        status, reason = ERROR_BEHAVIOURS[kind]
+        extra = {}
+        if kind == "throttled":
+            extra["Retry-After"] = str(int(arg if arg is not None else self.retry_after))
+        return _error(status, reason, extra)
+
+    def _handle_control(self, handler: _Handler, method: str, path: str) -> _Answer:
+        route = path[len(CONTROL_PREFIX) :]
+        if method == "GET" and route == "health":
+            return _json_answer(200, {"status": "ok"})
+        if method == "GET" and route == "requests":
+            return _json_answer(200, self.requests)
+        if method == "POST" and route == "reset":
+            handler.read_body()
+            self.reset()
+            return _json_answer(200, {"status": "reset"})
+        if route == "config" and method in ("GET", "POST"):
+            if method == "POST":
+                try:
+                    config = json.loads(handler.read_body() or b"{}")
+                    if not isinstance(config, dict):
+                        raise ValueError("config must be an object")
+                    if "latency" in config:
+                        self.latency = float(config["latency"])
+                    if "retry_after" in config:
+                        self.retry_after = int(config["retry_after"])
+                    if "api_keys" in config:
+                        keys = config["api_keys"]
+                        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                            raise ValueError("api_keys must be an array of strings")
+                        self.api_keys = keys
+                except (ValueError, TypeError) as exc:
+                    return _json_answer(400, {"error": str(exc)})
+            # never echo the keys themselves
+            return _json_answer(
+                200,
+                {"latency": self.latency, "retry_after": self.retry_after, "api_keys": len(self.api_keys)},
+            )
+        if method == "POST" and route.startswith("certificates/"):
+            cert_id = route[len("certificates/") :]
+            try:
+                spec = json.loads(handler.read_body() or b"{}")
+                if not isinstance(spec, dict):
+                    raise ValueError("body must be an object")
+                behaviours = spec.get("behaviours") or []
+                if not isinstance(behaviours, list) or not all(isinstance(b, str) for b in behaviours):
+                    raise ValueError("behaviours must be an array of strings")
+                for key in ("email", "phone", "created_at"):
+                    if spec.get(key) is not None and not isinstance(spec[key], str):
+                        raise ValueError(f"{key} must be a string")
+                self.script(
+                    cert_id,
+                    behaviours,
+                    email=spec.get("email"),
+                    phone=spec.get("phone"),
+                    created_at=spec.get("created_at"),
+                )
+            except (ValueError, TypeError) as exc:
+                return _json_answer(400, {"error": str(exc)})
+            return _json_answer(200, {"cert_id": cert_id, "behaviours": behaviours})
+        return _json_answer(404, {"error": f"no control endpoint {method} {path}"})
+
+
+def _iso_ms(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _insights(
+    params: dict[str, Any], kind: str, masked: bool, created: datetime, expires: datetime, now: datetime
+) -> dict[str, Any]:
+    web = kind == "web"
+    app = kind in ("web", "mobile")
+    values: dict[str, Any] = {
+        "age_seconds": max(0, int((now - created).total_seconds())),
+        "created_at": _iso(created),
+        "expires_at": _iso(expires),
+        "confirmed_owner": "ActiveProspect Verified Account",
+        "approx_ip_geo": {
+            "city": "Austin",
+            "country_code": "US",
+            "lat": 30.2672,
+            "lon": -97.7431,
+            "postal_code": "78704",
+            "state": "TX",
+            "time_zone": "America/Chicago",
+        }
+        if app
+        else None,
+        "bot_detected": False if web else None,
+        "browser": {
+            "full": "Chrome 128.0.0.0",
+            "name": "Chrome",
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/128.0.0.0 Safari/537.36",
+            "version": {"full": "128.0.0.0", "major": "128", "minor": "0", "patch": "0"},
+        }
+        if web
+        else None,
+        "domain": "example.com" if web and not masked else None,
+        "page_url": "https://www.example.com/quote" if web and not masked else None,
+        "parent_page_url": None,
+        "is_framed": False if web else None,
+        "is_masked": masked if app else None,
+        "form_input_kpm": 234.9 if web else None,
+        "form_input_wpm": 47.0 if web else None,
+        "form_input_method": ["typing"] if web else None,
+        "ip": "203.0.113.7" if app else None,
+        "num_sensitive_content_elements": 0 if web else None,
+        "num_sensitive_form_elements": 0 if web else None,
+        "os": {
+            "full": "Linux x86_64" if web else "Android 14.0.0",
+            "is_mobile": not web,
+            "name": "Linux" if web else "Android",
+            "version": {"full": "14.0.0", "major": "14", "minor": "0", "patch": "0"},
+        }
+        if app
+        else None,
+        "seconds_on_page": 95 if app else None,
+    }
+    if kind == "meta":
+        values = {k: (v if k in META_PROPERTIES else None) for k, v in values.items()}
+    result: dict[str, Any] = {"properties": {p: values.get(p) for p in params.get("properties", [])}}
+    if "scans" in params:
+        scans = params["scans"]
+        required, forbidden = _as_list(scans.get("required")), _as_list(scans.get("forbidden"))
+        result["scans"] = {
+            **{k: scans[k] for k in ("delimiter", "required", "forbidden") if k in scans},
+            "result": {
+                "required": {"found": required, "not_found": []},
+                "forbidden": {"found": [], "not_found": forbidden},
+                "success": True,
+            },
+        }
+    return result
+
+
+def _verify(params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **params,
+        "languages": [
+            {"text": "By clicking Submit, I agree to be contacted by Example Co. at the number given."}
+        ],
+        "result": {
+            "form_submitted": True,
+            "language_approved": True,
+            "min_contrast_ratio_satisfied": True,
+            "min_font_size_px_satisfied": True,
+            "one_to_one": True,
+            "opt_in_types_satisfied": True,
+            "success": True,
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP plumbing
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    simulator: TrustedFormSimulator
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):  # type: ignore[no-untyped-def]
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "TrustedFormSimulator/1.0"
+    sys_version = ""
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # the simulator logs its own lines
+        pass
+
+    def read_body(self) -> bytes:
+        if getattr(self, "_body", None) is not None:
+            return self._body
+        length = self.headers.get("Content-Length")
+        if length is not None:
+            size = int(length)
+            if size > MAX_BODY_BYTES:
+                raise _TooLarge()
+            self._body = self.rfile.read(size) if size > 0 else b""
+        elif "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            total = 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                total += size
+                if total > MAX_BODY_BYTES:
+                    raise _TooLarge()
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            self._body = b"".join(chunks)
+        else:
+            self._body = b""
+        return self._body
+
+    def _send(self, answer: _Answer | None) -> None:
+        if answer is None:  # hang / stopping: drop the connection without an answer
+            self.close_connection = True
+            return
+        try:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(answer.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _dispatch(self, method: str) -> None:
+        self._body: bytes | None = None
+        sim = self.server.simulator
+        path = urlsplit(self.path).path
+        try:
+            if path.startswith(CONTROL_PREFIX):
+                self._send(sim._handle_control(self, method, path))
+            elif method == "POST":
+                self._send(sim._handle_certificate_post(self, path[1:]))
+            else:
+                self._send(self._certificate_page(path[1:]))
+        except _TooLarge:
+            self.close_connection = True
+            self._send(_error(413, "Request body too large"))
+        except (ValueError, OSError):
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self._send(_error(400, "Bad request"))
+
+    def _certificate_page(self, cert_id: str) -> _Answer:
+        """GET /{cert_id}: the certificate as HTML; retains nothing."""
+        if cert_kind(cert_id) is None:
+            return _Answer(404, b"<!doctype html><title>Not found</title><h1>Not found</h1>", "text/html")
+        page = (
+            "<!doctype html><html><head><title>TrustedForm Certificate</title></head>"
+            f"<body><h1>TrustedForm Certificate</h1><p>{cert_id}</p>"
+            "<p>Simulated certificate page. Viewing it retains nothing.</p></body></html>"
+        )
+        return _Answer(200, page.encode(), "text/html; charset=utf-8")
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.simulator", description="TrustedForm Certificate API v4 simulator"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900, help="0 picks a free port")
+    parser.add_argument(
+        "--api-key", action="append", dest="api_keys", help="accepted API key (repeatable; default sim-key)"
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every POST")
+    parser.add_argument("--retry-after", type=int, default=2, help="Retry-After seconds sent with 429")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+
+    simulator = TrustedFormSimulator(
+        host=args.host,
+        port=args.port,
+        api_keys=args.api_keys or ("sim-key",),
+        latency=args.latency,
+        retry_after=args.retry_after,
+    )
+    done = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    url = simulator.start()
+    print(
+        f"TrustedForm simulator listening on {url} - choose a behaviour with header "
+        f"'{BEHAVIOUR_HEADER}: <name>' or POST {url}/_simulator/certificates/<cert_id> "
+        f'{{"behaviours": [...]}}; behaviours: {", ".join((*BEHAVIOURS, *PARAMETERISED_BEHAVIOURS))}',
+        flush=True,
+    )
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        simulator.stop()
+        log.info("simulator stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

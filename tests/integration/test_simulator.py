@@ -1,0 +1,712 @@
+"""The TrustedForm Certificate API v4 simulator, over real HTTP, checked against the OpenAPI description."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from local.simulator import (
+    TrustedFormSimulator,
+    make_meta_cert_id,
+    make_mobile_cert_id,
+    make_web_cert_id,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPEC_PATH = REPO_ROOT.parent / "shared/trustedform/certificate-api-v4.openapi.json"
+KEY = "sim-key"
+MASKED_URL = re.compile(r"https://cert\.trustedform\.com/[0-9a-f]{40}")
+ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+# ---------------------------------------------------------------------------------------------
+# the spec as JSON Schema
+
+
+def _openapi_to_jsonschema(node: Any) -> Any:
+    """OpenAPI 3.0 `nullable: true` -> JSON Schema `type: [t, "null"]`; drop x- keys."""
+    if isinstance(node, list):
+        return [_openapi_to_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _openapi_to_jsonschema(v) for k, v in node.items() if not k.startswith("x-")}
+    if out.pop("nullable", False):
+        _make_nullable(out)
+    return out
+
+
+def _make_nullable(schema: dict[str, Any]) -> None:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        schema["type"] = [kind, "null"]
+    elif isinstance(kind, list) and "null" not in kind:
+        kind.append("null")
+
+
+def _load_spec() -> dict[str, Any]:
+    spec = _openapi_to_jsonschema(json.loads(SPEC_PATH.read_text()))
+    schemas = spec["components"]["schemas"]
+    # Patches where the spec's own words contradict its schema keywords (each stated in the spec):
+    # 1. MatchLeadResult.result.*: "A `null` value indicates that no emails were provided" (etc.).
+    for prop in schemas["MatchLeadResult"]["properties"]["result"]["properties"].values():
+        _make_nullable(prop)
+    # 2. Insights properties: "Some `properties` are not compatible with all certificate types and
+    #    will return a null value" (InsightsParameters.properties).
+    for variant in ("WebInsightsResult", "MobileInsightsResult", "MetaLeadAdsInsightsResult"):
+        for prop in schemas[variant]["properties"]["properties"]["properties"].values():
+            _make_nullable(prop)
+    # 3. InsightsResult is a oneOf of three open object schemas that any insights object satisfies
+    #    together, so as written nothing could validate: read it as anyOf, and check the variant
+    #    for the certificate type separately (insights_schema_for).
+    schemas["InsightsResult"]["anyOf"] = schemas["InsightsResult"].pop("oneOf")
+    return spec
+
+
+SPEC = _load_spec()
+OPERATION = SPEC["paths"]["/{cert_id}"]["post"]
+VARIANT = {"web": "WebInsightsResult", "mobile": "MobileInsightsResult", "meta": "MetaLeadAdsInsightsResult"}
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.Validator:
+    return jsonschema.Draft7Validator({**schema, "components": SPEC["components"]})
+
+
+def response_schema(status: int) -> dict[str, Any] | None:
+    response = OPERATION["responses"].get(str(status))
+    if response is None:
+        return None
+    if "$ref" in response:
+        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    return response["content"]["application/json"]["schema"]
+
+
+# every insights property the request schema allows
+_INSIGHTS_PARAMETERS = SPEC["components"]["schemas"]["InsightsParameters"]
+ALL_PROPERTIES = _INSIGHTS_PARAMETERS["properties"]["properties"]["items"]["enum"]
+REQUEST_VALIDATOR = _validator(OPERATION["requestBody"]["content"]["application/json"]["schema"])
+# Every error status carries at least this (NOTES.md), whether or not the spec lists the status.
+ERROR_SHAPE = {
+    "type": "object",
+    "required": ["outcome", "reason"],
+    "properties": {"outcome": {"const": "error"}, "reason": {"type": "string"}},
+}
+
+
+def check_answer(response: httpx.Response, kind: str = "web") -> dict[str, Any]:
+    """The body as JSON, validated against the spec's schema for its status (and the error shape)."""
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    schema = response_schema(response.status_code)
+    if schema is not None:
+        _validator(schema).validate(body)
+    if response.status_code != 200:
+        jsonschema.validate(body, ERROR_SHAPE)
+    if "insights" in body:
+        _validator({"$ref": f"#/components/schemas/{VARIANT[kind]}"}).validate(body["insights"])
+    return body
+
+
+def sha1(value: str) -> str:
+    return hashlib.sha1(value.encode()).hexdigest()  # noqa: S324
+
+
+def parse_z(value: str) -> datetime:
+    assert ISO_Z.fullmatch(value), value
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def retain_body(**extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "match_lead": {"email": "jane@example.com", "phone": "5125551212"},
+        "retain": {"reference": "lead-1", "vendor": "Acme Co."},
+    }
+    body.update(extra)
+    return body
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def simulator():
+    with TrustedFormSimulator(api_keys=(KEY,)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(simulator):
+    simulator.reset()
+    simulator.api_keys = (KEY,)
+    simulator.latency = 0.0
+    simulator.retry_after = 2
+    return simulator
+
+
+@pytest.fixture
+def client(sim):
+    with httpx.Client(
+        base_url=sim.base_url,
+        auth=("API", KEY),
+        headers={"Accept": "application/json", "Api-Version": "4.0"},
+        timeout=5,
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def cert_id():
+    return make_web_cert_id()
+
+
+# ---------------------------------------------------------------------------------------------
+# success path
+
+
+def test_success_echoes_every_operation(client, cert_id):
+    body = retain_body(
+        insights={"properties": ALL_PROPERTIES, "scans": {"required": ["consent"], "forbidden": "free"}},
+        verify={"advertiser_name": "Acme Inc.", "min_font_size_px_required": 12},
+    )
+    REQUEST_VALIDATOR.validate(body)
+    before = datetime.now(UTC)
+    response = client.post(f"/{cert_id}", json=body)
+
+    assert response.status_code == 200
+    answer = check_answer(response)
+    assert answer["outcome"] == "success"
+    assert answer["reason"] is None
+    assert answer["match_lead"] == {
+        "email": "jane@example.com",
+        "phone": "5125551212",
+        "result": {"email_match": True, "phone_match": True, "success": True},
+    }
+    retain = answer["retain"]
+    assert (retain["reference"], retain["vendor"]) == ("lead-1", "Acme Co.")
+    assert MASKED_URL.fullmatch(retain["results"]["masked_cert_url"])
+    assert retain["results"]["masked_cert_url"] != f"https://cert.trustedform.com/{cert_id}"
+    assert retain["results"]["previously_retained"] is False
+    props = answer["insights"]["properties"]
+    assert set(props) == set(ALL_PROPERTIES)
+    created = parse_z(props["created_at"])
+    assert before - timedelta(seconds=62) <= created <= before - timedelta(seconds=58)
+    assert 58 <= props["age_seconds"] <= 62
+    assert props["is_masked"] is False
+    assert props["domain"] and props["page_url"].startswith("https://")
+    # the certificate stops being available to the API 90 days after creation
+    assert parse_z(retain["results"]["expires_at"]) == created + timedelta(days=90)
+    assert parse_z(props["expires_at"]) == created + timedelta(days=90)
+    assert answer["insights"]["scans"]["result"]["success"] is True
+    assert answer["verify"]["result"]["success"] is True
+    assert answer["verify"]["advertiser_name"] == "Acme Inc."
+
+
+def test_only_requested_operations_appear(client, cert_id):
+    answer = check_answer(client.post(f"/{cert_id}", json={"insights": {"properties": ["is_masked"]}}))
+    assert set(answer) == {"outcome", "reason", "insights"}
+    assert answer["insights"]["properties"] == {"is_masked": False}
+    # insights alone retains nothing
+    answer = check_answer(client.post(f"/{cert_id}", json=retain_body()))
+    assert answer["retain"]["results"]["previously_retained"] is False
+
+
+def test_repeat_is_previously_retained(client, sim, cert_id):
+    first = check_answer(client.post(f"/{cert_id}", json=retain_body()))
+    second = check_answer(client.post(f"/{cert_id}", json=retain_body()))
+    assert first["retain"]["results"]["previously_retained"] is False
+    assert second["retain"]["results"]["previously_retained"] is True
+    assert second["outcome"] == "success"
+    assert second["retain"]["results"]["masked_cert_url"] == first["retain"]["results"]["masked_cert_url"]
+    assert sim.is_retained(cert_id)
+
+
+@pytest.mark.parametrize(
+    ("maker", "kind"),
+    [(make_web_cert_id, "web"), (make_mobile_cert_id, "mobile"), (make_meta_cert_id, "meta")],
+)
+def test_every_id_form_is_retained(client, maker, kind):
+    cert_id = maker()
+    assert len(cert_id) <= 255
+    body = retain_body(insights={"properties": ["age_seconds", "created_at", "is_masked", "page_url"]})
+    response = client.post(f"/{cert_id}", json=body)
+    answer = check_answer(response, kind)
+    assert answer["outcome"] == "success"
+    results = answer["retain"]["results"]
+    if kind == "meta":  # Meta certificates get no masked copy
+        assert results["masked_cert_url"] is None
+        assert answer["insights"]["properties"]["page_url"] is None
+    else:
+        assert MASKED_URL.fullmatch(results["masked_cert_url"])
+    assert isinstance(answer["insights"]["properties"]["age_seconds"], int)
+
+
+def test_scripted_created_at_drives_insights_and_expiry(client, sim, cert_id):
+    created = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=50)
+    sim.script(cert_id, [], created_at=created)
+    answer = check_answer(
+        client.post(f"/{cert_id}", json=retain_body(insights={"properties": ["created_at", "age_seconds"]}))
+    )
+    assert parse_z(answer["insights"]["properties"]["created_at"]) == created
+    assert abs(answer["insights"]["properties"]["age_seconds"] - 50 * 3600) <= 2
+    assert parse_z(answer["retain"]["results"]["expires_at"]) == created + timedelta(days=90)
+
+
+# ---------------------------------------------------------------------------------------------
+# lead matching
+
+
+def test_sha1_of_normalised_values_match(client, sim, cert_id):
+    sim.script(cert_id, [], email="Jane.Doe@Example.com", phone="(512) 555-1212")
+    body = retain_body(match_lead={"email": sha1("jane.doe@example.com"), "phone": sha1("5125551212")})
+    answer = check_answer(client.post(f"/{cert_id}", json=body))
+    assert answer["outcome"] == "success"
+    assert answer["match_lead"]["result"] == {"email_match": True, "phone_match": True, "success": True}
+    assert answer["match_lead"]["email"] == sha1("jane.doe@example.com")  # echoed as sent
+
+    # raw values in another formatting match too; one matching fingerprint is enough
+    body = retain_body(match_lead={"email": " JANE.DOE@example.com ", "phone": "512.555.9999"})
+    answer = check_answer(client.post(f"/{cert_id}", json=body))
+    assert answer["match_lead"]["result"] == {"email_match": True, "phone_match": False, "success": True}
+    assert answer["outcome"] == "success"
+
+
+def test_match_failure_is_failure_but_still_retained(client, sim, cert_id):
+    sim.script(cert_id, [], email="jane@example.com")
+    body = retain_body(match_lead={"email": "someone.else@example.com"})
+    answer = check_answer(client.post(f"/{cert_id}", json=body))
+    assert answer["outcome"] == "failure"
+    assert answer["reason"] == "None of the provided fingerprints match"
+    assert answer["match_lead"]["result"] == {"email_match": False, "phone_match": None, "success": False}
+    assert answer["retain"]["results"]["previously_retained"] is False
+    assert sim.is_retained(cert_id)
+
+
+def test_match_failure_behaviour(client, sim, cert_id):
+    response = client.post(
+        f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "match_failure"}
+    )
+    answer = check_answer(response)
+    assert answer["outcome"] == "failure"
+    assert answer["match_lead"]["result"]["success"] is False
+    assert "results" in answer["retain"]
+    assert sim.is_retained(cert_id)
+
+
+def test_masked_certificate(client, sim, cert_id):
+    sim.script(cert_id, ["masked"])
+    body = retain_body(insights={"properties": ["is_masked", "created_at", "expires_at", "page_url"]})
+    answer = check_answer(client.post(f"/{cert_id}", json=body))
+    assert answer["outcome"] == "failure"
+    assert answer["reason"] == "None of the provided fingerprints match"
+    assert answer["match_lead"]["result"]["success"] is False
+    props = answer["insights"]["properties"]
+    assert props["is_masked"] is True
+    assert props["page_url"] is None
+    results = answer["retain"]["results"]
+    assert results["masked_cert_url"] is None
+    # masked certificates keep a 72-hour window
+    assert parse_z(results["expires_at"]) == parse_z(props["created_at"]) + timedelta(hours=72)
+    assert sim.is_retained(cert_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# error behaviours
+
+ERRORS = [
+    ("bad_request", 400, None),
+    ("unauthorized", 401, "Incorrect API key"),
+    ("payment_required", 402, None),
+    ("forbidden", 403, None),
+    ("not_found", 404, "TrustedForm certificate has expired or could not be found"),
+    ("sandbox", 405, "Certificate is not claimable"),
+    ("gone", 410, None),
+    ("teapot", 418, None),
+    ("claim_limit", 422, "Certificate has been claimed too many times"),
+    ("throttled", 429, None),
+    ("server_error", 500, None),
+    ("bad_gateway", 502, None),
+    ("unavailable", 503, None),
+]
+
+
+@pytest.mark.parametrize(("behaviour", "status", "reason"), ERRORS)
+def test_error_behaviours(client, sim, cert_id, behaviour, status, reason):
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": behaviour})
+    assert response.status_code == status
+    answer = check_answer(response)
+    assert answer["outcome"] == "error"
+    assert answer["reason"]
+    if reason:
+        assert answer["reason"] == reason
+    assert "retain" not in answer
+    assert not sim.is_retained(cert_id)
+
+
+def test_throttled_sends_retry_after(client, sim, cert_id):
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "throttled"})
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "2"
+    sim.retry_after = 7
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "throttled"})
+    assert response.headers["Retry-After"] == "7"
+    response = client.post(
+        f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "throttled:30"}
+    )
+    assert response.headers["Retry-After"] == "30"
+
+
+def test_expired_200_retains_nothing(client, sim, cert_id):
+    response = client.post(
+        f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "expired_200"}
+    )
+    assert response.status_code == 200
+    answer = check_answer(response)
+    assert answer == {"outcome": "failure", "reason": "The cert has expired"}
+    assert not sim.is_retained(cert_id)
+
+
+def test_malformed_answer_is_not_json(client, cert_id):
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "malformed"})
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        json.loads(response.text)
+
+
+# ---------------------------------------------------------------------------------------------
+# request validation
+
+
+@pytest.mark.parametrize("body", [{}, {"something_else": 1}])
+def test_no_operation_is_an_error_outcome(client, sim, cert_id, body):
+    response = client.post(f"/{cert_id}", json=body)
+    assert response.status_code == 200
+    assert check_answer(response) == {"outcome": "error", "reason": "No valid products detected"}
+    assert not sim.is_retained(cert_id)
+
+
+def test_retain_without_match_lead_is_400(client, sim, cert_id):
+    response = client.post(f"/{cert_id}", json={"retain": {"reference": "x", "vendor": "y"}})
+    assert response.status_code == 400
+    assert check_answer(response)["outcome"] == "error"
+    assert not sim.is_retained(cert_id)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"match_lead": {"email": "a@example.com"}},
+        {"match_lead": {"phone": "5125551212"}, "retain": {}},
+        {"match_lead": {}},
+        {"match_lead": {"email": 5}},
+        {"match_lead": "a@example.com"},
+        {"match_lead": {"email": "a@example.com"}, "retain": {"reference": 12}},
+        {"insights": {"properties": ["is_masked", "ip"]}},
+        {"insights": {"properties": ["not_a_property"]}},
+        {"insights": {}},
+        {"insights": {"properties": ["ip"], "scans": {"required": "x", "forbidden": ["a", "b"]}}},
+        {"insights": {"properties": ["ip"], "scans": {"required": 3}}},
+        {"verify": {"advertiser_name": "Acme", "opt_in_types_allowed": ["manual"]}},
+        {"verify": {"opt_in_types_allowed": ["telepathy"]}},
+        {"verify": {"min_font_size_px_required": "big"}},
+    ],
+)
+def test_accepts_exactly_what_the_request_schema_accepts(client, cert_id, body):
+    valid = REQUEST_VALIDATOR.is_valid(body)
+    response = client.post(f"/{cert_id}", json=body)
+    assert (response.status_code == 200) is valid, response.text
+    check_answer(response)
+
+
+def test_browser_property_is_accepted_though_missing_from_the_request_enum(client, cert_id):
+    # the spec lists "browser" in x-enumDescriptions, its request example and WebInsightsResult
+    response = client.post(f"/{cert_id}", json={"insights": {"properties": ["browser"]}})
+    assert response.status_code == 200
+    assert check_answer(response)["insights"]["properties"]["browser"]["name"]
+
+
+@pytest.mark.parametrize("raw", [b"[1, 2]", b'"text"', b"{not json"])
+def test_body_must_be_a_json_object(client, cert_id, raw):
+    response = client.post(f"/{cert_id}", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    check_answer(response)
+
+
+def test_content_type_must_be_json(client, cert_id):
+    response = client.post(
+        f"/{cert_id}", content=json.dumps(retain_body()), headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 400
+    check_answer(response)
+
+
+def test_api_version_other_than_4_is_refused_and_absent_is_recorded(client, sim, cert_id):
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"Api-Version": "3.0"})
+    assert response.status_code == 400
+    check_answer(response)
+    with httpx.Client(base_url=sim.base_url, auth=("API", KEY)) as bare:
+        assert bare.post(f"/{cert_id}", json=retain_body()).status_code == 200
+    recorded = sim.requests
+    assert recorded[0]["headers"]["Api-Version"] == "3.0"
+    assert "Api-Version" not in recorded[1]["headers"]
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        None,
+        "Basic " + base64.b64encode(b"API:wrong-key").decode(),
+        "Basic " + base64.b64encode(b"api-user:sim-key").decode(),
+        "Basic " + base64.b64encode(b"sim-key").decode(),
+        "Bearer sim-key",
+        "Basic !!!",
+    ],
+)
+def test_bad_auth_is_401(sim, cert_id, auth):
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = auth
+    response = httpx.post(f"{sim.base_url}/{cert_id}", content=json.dumps(retain_body()), headers=headers)
+    assert response.status_code == 401
+    assert check_answer(response) == {"outcome": "error", "reason": "Incorrect API key"}
+    assert not sim.is_retained(cert_id)
+
+
+def test_key_rotation(client, sim, cert_id):
+    sim.api_keys = {"new-key"}
+    assert client.post(f"/{cert_id}", json=retain_body()).status_code == 401
+    response = client.post(f"/{cert_id}", json=retain_body(), auth=("API", "new-key"))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb94",  # 39 hex
+        "EB9FC4DD9BED9AD451A5648946CF4BF09B5BB947",  # upper case
+        "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947a",  # 41 hex
+        "z" * 79,
+        "a+" * 40,  # not URL-safe base64
+        "0.abc.def",  # two parts
+        "1.abc.def.ghi",
+        "0." + "a" * 200 + "." + "b" * 30 + "." + "c" * 30,  # longer than 255
+        "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947/extra",
+    ],
+)
+def test_bad_cert_id_is_400(client, sim, bad_id):
+    response = client.post(f"/{bad_id}", json=retain_body())
+    assert response.status_code == 400
+    check_answer(response)
+    assert not sim.is_retained(bad_id)
+
+
+def test_get_returns_html_and_retains_nothing(client, sim, cert_id):
+    response = client.get(f"/{cert_id}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert not sim.is_retained(cert_id)
+    assert sim.requests == []
+    answer = check_answer(client.post(f"/{cert_id}", json=retain_body()))
+    assert answer["retain"]["results"]["previously_retained"] is False
+
+
+# ---------------------------------------------------------------------------------------------
+# switching behaviours
+
+
+def test_header_behaviour_wins_and_does_not_consume_the_script(client, sim, cert_id):
+    sim.script(cert_id, ["sandbox", "success"])
+    response = client.post(
+        f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "payment_required"}
+    )
+    assert response.status_code == 402
+    assert client.post(f"/{cert_id}", json=retain_body()).status_code == 405
+    assert client.post(f"/{cert_id}", json=retain_body()).status_code == 200
+
+
+def test_script_sequence_then_last_repeats(client, sim, cert_id):
+    sim.script(cert_id, ["unavailable", "unavailable", "success"])
+    statuses = [client.post(f"/{cert_id}", json=retain_body()).status_code for _ in range(4)]
+    assert statuses == [503, 503, 200, 200]
+    assert [r["behaviour"] for r in sim.requests] == ["unavailable", "unavailable", "success", "success"]
+
+
+def test_invalid_requests_do_not_consume_the_script(client, sim, cert_id):
+    sim.script(cert_id, ["unavailable", "success"])
+    assert client.post(f"/{cert_id}", json=retain_body(), auth=("API", "nope")).status_code == 401
+    assert client.post(f"/{cert_id}", json=retain_body()).status_code == 503
+
+
+def test_unknown_behaviour_is_refused(client, sim, cert_id):
+    with pytest.raises(ValueError):
+        sim.script(cert_id, ["explode"])
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "explode"})
+    assert response.status_code == 400
+    assert "Simulator" in response.json()["reason"]
+
+
+def test_control_endpoints(client, sim, cert_id):
+    base = sim.base_url
+    assert httpx.get(f"{base}/_simulator/health").json() == {"status": "ok"}
+    scripted = httpx.post(
+        f"{base}/_simulator/certificates/{cert_id}",
+        json={"behaviours": ["gone", "success"], "email": "jane@example.com"},
+    )
+    assert scripted.status_code == 200
+    assert client.post(f"/{cert_id}", json=retain_body()).status_code == 410
+    answer = check_answer(client.post(f"/{cert_id}", json=retain_body(match_lead={"email": "x@example.com"})))
+    assert answer["match_lead"]["result"]["success"] is False
+
+    recorded = httpx.get(f"{base}/_simulator/requests").json()
+    assert [r["status"] for r in recorded] == [410, 200]
+
+    bad = httpx.post(f"{base}/_simulator/certificates/{cert_id}", json={"behaviours": ["nope"]})
+    assert bad.status_code == 400
+    assert httpx.post(f"{base}/_simulator/certificates/not-an-id", json={}).status_code == 400
+
+    config = httpx.post(f"{base}/_simulator/config", json={"latency": 0, "retry_after": 5}).json()
+    assert config == {"latency": 0.0, "retry_after": 5, "api_keys": 1}
+
+    assert httpx.post(f"{base}/_simulator/reset").status_code == 200
+    assert httpx.get(f"{base}/_simulator/requests").json() == []
+    assert not sim.is_retained(cert_id)
+
+
+def test_requests_are_recorded_as_received(client, sim, cert_id):
+    body = retain_body()
+    client.post(f"/{cert_id}?shared_token=abc", json=body, headers={"X-Simulator-Behaviour": "sandbox"})
+    client.post(f"/{cert_id}", json=body, auth=("API", "bad"))
+    first, second = sim.requests
+    assert first["method"] == "POST"
+    assert first["path"] == f"/{cert_id}?shared_token=abc"
+    assert first["cert_id"] == cert_id
+    assert first["body"] == body
+    assert first["behaviour"] == "sandbox"
+    assert first["status"] == 405
+    auth = first["headers"]["Authorization"]
+    assert base64.b64decode(auth.removeprefix("Basic ")).decode() == f"API:{KEY}"
+    assert first["headers"]["Content-Type"] == "application/json"
+    assert first["headers"]["Api-Version"] == "4.0"
+    assert abs(datetime.fromisoformat(first["time"]) - datetime.now(UTC)) < timedelta(seconds=5)
+    assert second["status"] == 401
+    assert second["behaviour"] is None
+    # a copy: mutating it changes nothing
+    sim.requests.clear()
+    assert len(sim.requests) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# time
+
+
+def test_slow_takes_at_least_the_delay(client, sim, cert_id):
+    started = time.monotonic()
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "slow:0.3"})
+    assert time.monotonic() - started >= 0.3
+    assert check_answer(response)["outcome"] == "success"
+
+    sim.latency = 0.2
+    started = time.monotonic()
+    assert client.post(f"/{cert_id}", json=retain_body()).status_code == 200
+    assert time.monotonic() - started >= 0.2
+
+
+def test_hang_times_the_client_out_and_stop_does_not_wait():
+    with TrustedFormSimulator() as sim:
+        cert_id = make_web_cert_id()
+        sim.script(cert_id, ["hang"])
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{sim.base_url}/{cert_id}", json=retain_body(), auth=("API", KEY), timeout=0.3)
+        started = time.monotonic()
+        sim.stop()
+        assert time.monotonic() - started < 2
+        assert not sim.is_retained(cert_id)
+
+
+def test_hang_in_flight_is_released_by_stop():
+    sim = TrustedFormSimulator().__enter__()
+    cert_id = make_web_cert_id()
+    errors: queue.Queue[BaseException | None] = queue.Queue()
+
+    def call():
+        try:
+            httpx.post(
+                f"{sim.base_url}/{cert_id}",
+                json=retain_body(),
+                auth=("API", KEY),
+                headers={"X-Simulator-Behaviour": "hang"},
+                timeout=10,
+            )
+            errors.put(None)
+        except httpx.HTTPError as exc:
+            errors.put(exc)
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 2
+    while not sim.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    sim.stop()
+    thread.join(timeout=3)
+    assert time.monotonic() - started < 3
+    assert isinstance(errors.get(timeout=1), httpx.HTTPError)  # dropped, never answered
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def test_cli_serves_health_and_stops_on_sigterm(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.simulator", "--port", "0", "--api-key", "cli-secret-key"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
+        banner = lines.get(timeout=10)
+        match = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert match, banner
+        assert "X-Simulator-Behaviour" in banner
+        url = match.group(0)
+        assert httpx.get(f"{url}/_simulator/health", timeout=5).json() == {"status": "ok"}
+        cert_id = make_web_cert_id()
+        response = httpx.post(
+            f"{url}/{cert_id}",
+            json=retain_body(),
+            auth=("API", "cli-secret-key"),
+            headers={"X-Simulator-Behaviour": "claim_limit"},
+            timeout=5,
+        )
+        assert response.status_code == 422
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0
+    assert cert_id in stderr and "claim_limit" in stderr and "422" in stderr
+    assert "cli-secret-key" not in stderr and "jane@example.com" not in stderr and "5125551212" not in stderr
