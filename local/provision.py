@@ -1,0 +1,675 @@
+"""Build local (moto) copies of the template's data resources from template.yaml itself.
+
+The one place where tests and the local stack turn ``template.yaml`` into AWS resources: the
+DynamoDB table, the retry queue and its dead-letter queue, and the TrustedForm API key secret.
+Their properties (key schema, GSIs, TTL, visibility timeout, redrive policy...) are read from the
+template, never retyped here, so the local copies cannot drift from what gets deployed.
+
+Works inside moto's in-process ``mock_aws()`` (``endpoint_url=None``) and against a moto server
+(``endpoint_url="http://127.0.0.1:5000"``). Re-running against the same server reuses what exists.
+
+Public API::
+
+    load_template(path=None) -> dict
+    provision(stage="dev", endpoint_url=None, region="us-east-1", prefix="tf-retainer-local",
+              api_key="sim-key", *, parameters=None, template=None) -> Provisioned
+    Provisioned.environment(function=None) -> dict[str, str]
+    Provisioned.function_settings(logical_id) -> FunctionSettings
+    function_settings(logical_id, template=None) -> FunctionSettings
+    function_logical_ids(template=None) -> list[str]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from botocore.exceptions import ClientError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+# Logical ids of the resources built locally (docs/architecture.md).
+TABLE_LOGICAL_ID = "LeadsTable"
+RETRY_QUEUE_LOGICAL_ID = "RetryQueue"
+RETRY_DLQ_LOGICAL_ID = "RetryDeadLetterQueue"
+SECRET_LOGICAL_ID = "TrustedFormApiKeySecret"  # noqa: S105 - a logical id, not a secret
+
+# moto's account id; ARNs built here must match the ones moto hands out.
+LOCAL_ACCOUNT_ID = "123456789012"
+
+
+# --------------------------------------------------------------------------- YAML with CFN short tags
+
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags into their long (JSON) form."""
+
+
+def _construct_cfn_tag(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        # !GetAtt Resource.Attribute (the attribute may itself contain dots: Endpoint.Address)
+        resource, _, attribute = value.partition(".")
+        value = [resource, attribute]
+    return {f"Fn::{tag_suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_cfn_tag)
+
+
+def load_template(path: str | Path | None = None) -> dict[str, Any]:
+    """Parse a CloudFormation/SAM template (short tags included) into a plain dict."""
+    with open(path or TEMPLATE_PATH, encoding="utf-8") as handle:
+        loaded = yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
+    if not isinstance(loaded, dict) or "Resources" not in loaded:
+        raise ValueError(f"{path or TEMPLATE_PATH} is not a CloudFormation template")
+    return loaded
+
+
+# --------------------------------------------------------------------------- intrinsic functions
+
+_NO_VALUE = object()  # AWS::NoValue: the property is dropped
+_SUB_VARIABLE = re.compile(r"\$\{([^!][^}]*)\}")
+
+
+class UnresolvedReference(LookupError):
+    """The template refers to something the local copy does not build (e.g. the API or a function)."""
+
+
+class _Resolver:
+    """Evaluates the intrinsic functions the local resources need: Ref, GetAtt, Sub, If, Join,
+    Select, Split, Equals/Not/And/Or and Condition. Anything else is left alone or reported."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, str],
+        region: str,
+        stack_name: str,
+    ) -> None:
+        self.template = template
+        self.parameters = dict(parameters)
+        self.pseudo = {
+            "AWS::Region": region,
+            "AWS::AccountId": LOCAL_ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::StackName": stack_name,
+            "AWS::StackId": f"arn:aws:cloudformation:{region}:{LOCAL_ACCOUNT_ID}:stack/{stack_name}/local",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        self.refs: dict[str, str] = {}  # logical id -> what Ref returns
+        self.attributes: dict[tuple[str, str], str] = {}  # (logical id, attribute) -> value
+
+    # -- conditions
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template.get("Conditions", {})[name]))
+
+    # -- values
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return _NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.refs:
+            return self.refs[name]
+        raise UnresolvedReference(f"Ref {name} is not built locally")
+
+    def get_att(self, resource: str, attribute: str) -> str:
+        try:
+            return self.attributes[(resource, attribute)]
+        except KeyError:
+            raise UnresolvedReference(f"GetAtt {resource}.{attribute} is not built locally") from None
+
+    def sub(self, text: str, variables: Mapping[str, Any]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1).strip()
+            if name in variables:
+                return str(self.resolve(variables[name]))
+            if "." in name and name.split(".", 1)[0] not in self.pseudo:
+                resource, attribute = name.split(".", 1)
+                return str(self.get_att(resource, attribute))
+            return str(self.ref(name))
+
+        # ${!Literal} is CloudFormation's escape for a literal ${Literal}
+        return _SUB_VARIABLE.sub(replace, text).replace("${!", "${")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            items = [self.resolve(item) for item in value]
+            return [item for item in items if item is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::GetAtt":
+                resource, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
+                return self.get_att(resource, attribute)
+            if key == "Fn::If":
+                name, if_true, if_false = arg
+                return self.resolve(if_true if self.condition(name) else if_false)
+            if key == "Fn::Equals":
+                left, right = (self.resolve(item) for item in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(item) for item in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(item) for item in arg)
+            if key == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                return self.sub(text, variables)
+            if key == "Fn::Join":
+                delimiter, items = arg
+                return delimiter.join(str(item) for item in self.resolve(items))
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Split":
+                delimiter, text = arg
+                return str(self.resolve(text)).split(delimiter)
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
+
+
+def _parameter_values(template: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, str]:
+    declared = template.get("Parameters", {})
+    unknown = set(overrides) - set(declared)
+    if unknown:
+        raise ValueError(f"unknown template parameters: {sorted(unknown)}")
+    values = {name: spec["Default"] for name, spec in declared.items() if "Default" in spec}
+    values.update(overrides)
+    for name, spec in declared.items():
+        if name not in values:
+            raise ValueError(f"template parameter {name} has no default and no value was given")
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and str(values[name]) not in {str(item) for item in allowed}:
+            raise ValueError(f"parameter {name}={values[name]!r} not in {allowed}")
+    return {name: str(value) for name, value in values.items()}
+
+
+def _resource(template: Mapping[str, Any], logical_id: str, expected_type: str) -> Mapping[str, Any]:
+    resource = template["Resources"].get(logical_id)
+    if resource is None or resource.get("Type") != expected_type:
+        raise ValueError(f"template has no {expected_type} named {logical_id}")
+    return resource
+
+
+def _skip(kind: str, logical_id: str, names: set[str]) -> None:
+    if names:
+        warnings.warn(
+            f"{logical_id} ({kind}): properties not applied locally: {sorted(names)}",
+            stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------- clients
+
+
+def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+    session = boto3.session.Session(region_name=region)
+    credentials: dict[str, str] = {}
+    if endpoint_url and session.get_credentials() is None:
+        # A moto server accepts any credentials; don't fail on a machine that has none.
+        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return session.client(service, endpoint_url=endpoint_url, **credentials)
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+# --------------------------------------------------------------------------- DynamoDB
+
+# Table properties create_table takes as they are in the template.
+_TABLE_PASSTHROUGH = {
+    "AttributeDefinitions",
+    "KeySchema",
+    "BillingMode",
+    "LocalSecondaryIndexes",
+    "ProvisionedThroughput",
+    "TableClass",
+    "DeletionProtectionEnabled",
+    "Tags",
+}
+# Applied with their own calls after create_table.
+_TABLE_AFTER_CREATE = {"TimeToLiveSpecification", "PointInTimeRecoverySpecification"}
+# Deliberately ignored locally: moto has no use for them (or rejects them) and they change no behaviour
+# the code under test can observe.
+_TABLE_IGNORED = {
+    "ContributorInsightsSpecification",
+    "KinesisStreamSpecification",
+    "ImportSourceSpecification",
+    "ResourcePolicy",
+    "WarmThroughput",
+    "OnDemandThroughput",
+}
+_GSI_KEYS = {"IndexName", "KeySchema", "Projection", "ProvisionedThroughput", "OnDemandThroughput"}
+
+
+def _table_request(name: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    request: dict[str, Any] = {"TableName": name}
+    request.update({key: value for key, value in properties.items() if key in _TABLE_PASSTHROUGH})
+    if "GlobalSecondaryIndexes" in properties:
+        # ContributorInsightsSpecification on an index is a CloudFormation-only key.
+        request["GlobalSecondaryIndexes"] = [
+            {key: value for key, value in index.items() if key in _GSI_KEYS}
+            for index in properties["GlobalSecondaryIndexes"]
+        ]
+    if "SSESpecification" in properties:
+        sse = properties["SSESpecification"]  # CloudFormation: SSEEnabled; the API: Enabled
+        request["SSESpecification"] = {
+            key: value
+            for key, value in {
+                "Enabled": bool(sse.get("SSEEnabled", False)),
+                "SSEType": sse.get("SSEType"),
+                "KMSMasterKeyId": sse.get("KMSMasterKeyId"),
+            }.items()
+            if value is not None
+        }
+    if "StreamSpecification" in properties:
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": properties["StreamSpecification"]["StreamViewType"],
+        }
+    return request
+
+
+def _create_table(client: Any, logical_id: str, name: str, properties: Mapping[str, Any]) -> None:
+    handled = (
+        _TABLE_PASSTHROUGH
+        | _TABLE_AFTER_CREATE
+        | {
+            "GlobalSecondaryIndexes",
+            "SSESpecification",
+            "StreamSpecification",
+            "TableName",
+        }
+    )
+    _skip("DynamoDB", logical_id, set(properties) - handled - _TABLE_IGNORED)
+    try:
+        client.create_table(**_table_request(name, properties))
+    except ClientError as error:
+        if _error_code(error) != "ResourceInUseException":
+            raise  # anything but "already exists" (a restarted local stack) is a real problem
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        current = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if current.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
+    pitr = properties.get("PointInTimeRecoverySpecification")
+    if pitr and pitr.get("PointInTimeRecoveryEnabled"):
+        client.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+
+
+# --------------------------------------------------------------------------- SQS
+
+# CloudFormation property -> SQS queue attribute (values become strings; JSON policies are dumped).
+_QUEUE_ATTRIBUTES = {
+    "VisibilityTimeout": "VisibilityTimeout",
+    "MessageRetentionPeriod": "MessageRetentionPeriod",
+    "DelaySeconds": "DelaySeconds",
+    "MaximumMessageSize": "MaximumMessageSize",
+    "ReceiveMessageWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+    "RedrivePolicy": "RedrivePolicy",
+    "RedriveAllowPolicy": "RedriveAllowPolicy",
+    "SqsManagedSseEnabled": "SqsManagedSseEnabled",
+    "KmsMasterKeyId": "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds": "KmsDataKeyReusePeriodSeconds",
+    "FifoQueue": "FifoQueue",
+    "ContentBasedDeduplication": "ContentBasedDeduplication",
+    "DeduplicationScope": "DeduplicationScope",
+    "FifoThroughputLimit": "FifoThroughputLimit",
+}
+
+
+def _attribute_value(name: str, value: Any) -> str:
+    if name == "RedrivePolicy":
+        # SQS wants a JSON string; maxReceiveCount as a number (the template may hold "5" or 5).
+        policy = dict(value)
+        policy["maxReceiveCount"] = int(policy["maxReceiveCount"])
+        return json.dumps(policy)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _queue_attributes(properties: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        _QUEUE_ATTRIBUTES[key]: _attribute_value(key, value)
+        for key, value in properties.items()
+        if key in _QUEUE_ATTRIBUTES
+    }
+
+
+def _create_queue(client: Any, logical_id: str, name: str, properties: Mapping[str, Any]) -> tuple[str, str]:
+    """Create (or reuse and update) a queue; returns (url, arn)."""
+    _skip("SQS", logical_id, set(properties) - set(_QUEUE_ATTRIBUTES) - {"QueueName", "Tags"})
+    name = properties.get("QueueName", name)
+    if properties.get("FifoQueue") and not name.endswith(".fifo"):
+        name += ".fifo"
+    attributes = _queue_attributes(properties)
+    tags = {tag["Key"]: str(tag["Value"]) for tag in properties.get("Tags", [])}
+    try:
+        url = client.create_queue(QueueName=name, Attributes=attributes, tags=tags)["QueueUrl"]
+    except ClientError as error:
+        if _error_code(error) not in {"QueueAlreadyExists", "QueueNameExists"}:
+            raise
+        # Exists with other attributes (template changed since the local stack last ran): update it.
+        url = client.get_queue_url(QueueName=name)["QueueUrl"]
+        mutable = {key: value for key, value in attributes.items() if key != "FifoQueue"}
+        if mutable:
+            client.set_queue_attributes(QueueUrl=url, Attributes=mutable)
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+# --------------------------------------------------------------------------- Secrets Manager
+
+
+def _create_secret(
+    client: Any, logical_id: str, name: str, properties: Mapping[str, Any], api_key: str
+) -> str:
+    """Create (or reuse) the API key secret holding ``{"api_key": api_key}``; returns its ARN."""
+    # The template's SecretString is a placeholder for the operator; locally the given key replaces it,
+    # keeping the JSON shape the template declares. GenerateSecretString, KmsKeyId and
+    # ReplicaRegions have no local meaning.
+    _skip(
+        "Secrets Manager",
+        logical_id,
+        set(properties)
+        - {
+            "Name",
+            "Description",
+            "SecretString",
+            "Tags",
+            "GenerateSecretString",
+            "KmsKeyId",
+            "ReplicaRegions",
+        },
+    )
+    document = json.loads(properties.get("SecretString") or "{}")
+    document["api_key"] = api_key
+    secret_string = json.dumps(document)
+    extra: dict[str, Any] = {}
+    if "Description" in properties:
+        extra["Description"] = properties["Description"]
+    if properties.get("Tags"):
+        extra["Tags"] = [{"Key": tag["Key"], "Value": str(tag["Value"])} for tag in properties["Tags"]]
+    try:
+        return str(client.create_secret(Name=name, SecretString=secret_string, **extra)["ARN"])
+    except ClientError as error:
+        if _error_code(error) != "ResourceExistsException":
+            raise
+    client.put_secret_value(SecretId=name, SecretString=secret_string)
+    return str(client.describe_secret(SecretId=name)["ARN"])
+
+
+# --------------------------------------------------------------------------- functions
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """What a local runner needs to call one of the template's functions."""
+
+    logical_id: str
+    handler: str  # "app.lambda_handler"
+    code_uri: Path  # absolute directory of the function's code
+    timeout: int  # seconds
+    memory_size: int
+    batch_size: int | None  # of the function's SQS event source, if it has one
+    maximum_batching_window: int | None
+    queue: str | None  # logical id of the queue of that SQS event source
+    report_batch_item_failures: bool
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def function_name(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+def function_logical_ids(template: Mapping[str, Any] | None = None) -> list[str]:
+    """Logical ids of every AWS::Serverless::Function in the template."""
+    template = template if template is not None else load_template()
+    return [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    ]
+
+
+def function_settings(logical_id: str, template: Mapping[str, Any] | None = None) -> FunctionSettings:
+    """A function's handler, code directory, timeout and SQS batching, Globals applied."""
+    template = template if template is not None else load_template()
+    properties = _resource(template, logical_id, "AWS::Serverless::Function")["Properties"]
+    defaults = template.get("Globals", {}).get("Function", {})
+
+    def setting(name: str, default: Any = None) -> Any:
+        return properties.get(name, defaults.get(name, default))
+
+    sqs_events = [
+        event["Properties"] for event in properties.get("Events", {}).values() if event.get("Type") == "SQS"
+    ]
+    sqs = sqs_events[0] if sqs_events else None
+    queue = None
+    if sqs is not None:
+        source = sqs["Queue"]  # !GetAtt Queue.Arn
+        queue = source["Fn::GetAtt"][0] if isinstance(source, dict) and "Fn::GetAtt" in source else None
+    return FunctionSettings(
+        logical_id=logical_id,
+        handler=str(setting("Handler")),
+        code_uri=(REPO_ROOT / str(setting("CodeUri"))).resolve(),
+        timeout=int(setting("Timeout", 3)),
+        memory_size=int(setting("MemorySize", 128)),
+        batch_size=int(sqs.get("BatchSize", 10)) if sqs is not None else None,
+        maximum_batching_window=(
+            int(sqs.get("MaximumBatchingWindowInSeconds", 0)) if sqs is not None else None
+        ),
+        queue=queue,
+        report_batch_item_failures=bool(
+            sqs is not None and "ReportBatchItemFailures" in sqs.get("FunctionResponseTypes", [])
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- provisioning
+
+
+@dataclass
+class Provisioned:
+    """The local resources built from the template, and the environment the functions read.
+
+    Plain data: a process that only knows these fields (e.g. read back from a state file) can rebuild
+    ``environment()`` without touching AWS."""
+
+    table_name: str
+    retry_queue_url: str
+    retry_dlq_url: str
+    secret_id: str  # the secret's ARN (what Ref returns in CloudFormation)
+    region: str
+    endpoint_url: str | None
+    retry_queue_arn: str = ""
+    retry_dlq_arn: str = ""
+    stack_name: str = "tf-retainer-local-dev"
+    parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
+    template: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def _template(self) -> dict[str, Any]:
+        if not self.template:
+            self.template = load_template()
+        return self.template
+
+    def _resolver(self) -> _Resolver:
+        template = self._template()
+        resolver = _Resolver(
+            template, _parameter_values(template, self.parameters), self.region, self.stack_name
+        )
+        resolver.refs.update(
+            {
+                TABLE_LOGICAL_ID: self.table_name,
+                RETRY_QUEUE_LOGICAL_ID: self.retry_queue_url,
+                RETRY_DLQ_LOGICAL_ID: self.retry_dlq_url,
+                SECRET_LOGICAL_ID: self.secret_id,
+            }
+        )
+        for logical_id, url, arn in (
+            (RETRY_QUEUE_LOGICAL_ID, self.retry_queue_url, self.retry_queue_arn),
+            (RETRY_DLQ_LOGICAL_ID, self.retry_dlq_url, self.retry_dlq_arn),
+        ):
+            resolver.attributes[(logical_id, "QueueUrl")] = url
+            resolver.attributes[(logical_id, "QueueName")] = url.rsplit("/", 1)[-1]
+            if arn:
+                resolver.attributes[(logical_id, "Arn")] = arn
+        resolver.attributes[(TABLE_LOGICAL_ID, "Arn")] = (
+            f"arn:aws:dynamodb:{self.region}:{LOCAL_ACCOUNT_ID}:table/{self.table_name}"
+        )
+        return resolver
+
+    def environment(self, function: str | None = None) -> dict[str, str]:
+        """Environment variables the functions read: the template's Globals (and, with ``function``,
+        that function's own Environment) resolved against the local resources, plus the region and,
+        against a moto server, AWS_ENDPOINT_URL."""
+        template = self._template()
+        resolver = self._resolver()
+        variables = _template_env(template.get("Globals", {}).get("Function", {}), resolver)
+        if function is not None:
+            properties = _resource(template, function, "AWS::Serverless::Function")["Properties"]
+            variables.update(_template_env(properties, resolver))
+        variables.update(
+            {
+                "TABLE_NAME": self.table_name,
+                "RETRY_QUEUE_URL": self.retry_queue_url,
+                "TRUSTEDFORM_SECRET_ID": self.secret_id,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+            }
+        )
+        if self.endpoint_url:
+            variables["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return variables
+
+    def function_settings(self, logical_id: str) -> FunctionSettings:
+        return function_settings(logical_id, self._template())
+
+
+def _template_env(function_properties: Mapping[str, Any], resolver: _Resolver) -> dict[str, str]:
+    variables = function_properties.get("Environment", {}).get("Variables", {})
+    resolved = resolver.resolve(variables)
+    return {
+        name: ("true" if value is True else "false" if value is False else str(value))
+        for name, value in resolved.items()
+    }
+
+
+def provision(
+    stage: str = "dev",
+    endpoint_url: str | None = None,
+    region: str = "us-east-1",
+    prefix: str = "tf-retainer-local",
+    api_key: str = "sim-key",
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    template: Mapping[str, Any] | None = None,
+) -> Provisioned:
+    """Create the table, the retry queues and the API key secret as template.yaml declares them.
+
+    Names: ``{prefix}-{stage}-leads``, ``{prefix}-{stage}-retry``, ``{prefix}-{stage}-retry-dlq``; the
+    secret's name is the template's with AWS::StackName = ``{prefix}-{stage}``. ``parameters`` overrides
+    other template parameters (e.g. ``{"MaskedCertificatePolicy": "refuse"}``).
+    """
+    loaded = dict(template) if template is not None else load_template()
+    stack_name = f"{prefix}-{stage}"
+    values = _parameter_values(loaded, {**(parameters or {}), "Stage": stage})
+    resolver = _Resolver(loaded, values, region, stack_name)
+
+    # DynamoDB
+    table_name = f"{stack_name}-leads"
+    table = _resource(loaded, TABLE_LOGICAL_ID, "AWS::DynamoDB::Table")
+    _create_table(
+        _client("dynamodb", region, endpoint_url),
+        TABLE_LOGICAL_ID,
+        table_name,
+        resolver.resolve(table.get("Properties", {})),
+    )
+    resolver.refs[TABLE_LOGICAL_ID] = table_name
+    resolver.attributes[(TABLE_LOGICAL_ID, "Arn")] = (
+        f"arn:aws:dynamodb:{region}:{LOCAL_ACCOUNT_ID}:table/{table_name}"
+    )
+
+    # SQS: the dead-letter queue first, its ARN goes into the retry queue's RedrivePolicy.
+    sqs = _client("sqs", region, endpoint_url)
+    queues: dict[str, tuple[str, str]] = {}
+    for logical_id, name in (
+        (RETRY_DLQ_LOGICAL_ID, f"{stack_name}-retry-dlq"),
+        (RETRY_QUEUE_LOGICAL_ID, f"{stack_name}-retry"),
+    ):
+        properties = resolver.resolve(_resource(loaded, logical_id, "AWS::SQS::Queue").get("Properties", {}))
+        url, arn = _create_queue(sqs, logical_id, name, properties)
+        queues[logical_id] = (url, arn)
+        resolver.refs[logical_id] = url
+        resolver.attributes[(logical_id, "Arn")] = arn
+        resolver.attributes[(logical_id, "QueueUrl")] = url
+        resolver.attributes[(logical_id, "QueueName")] = url.rsplit("/", 1)[-1]
+
+    # Secrets Manager
+    secret = _resource(loaded, SECRET_LOGICAL_ID, "AWS::SecretsManager::Secret")
+    secret_properties = resolver.resolve(secret.get("Properties", {}))
+    secret_name = str(secret_properties.get("Name") or f"{stack_name}/trustedform-api-key")
+    secret_arn = _create_secret(
+        _client("secretsmanager", region, endpoint_url),
+        SECRET_LOGICAL_ID,
+        secret_name,
+        secret_properties,
+        api_key,
+    )
+    resolver.refs[SECRET_LOGICAL_ID] = secret_arn
+    resolver.attributes[(SECRET_LOGICAL_ID, "Id")] = secret_arn
+
+    return Provisioned(
+        table_name=table_name,
+        retry_queue_url=queues[RETRY_QUEUE_LOGICAL_ID][0],
+        retry_dlq_url=queues[RETRY_DLQ_LOGICAL_ID][0],
+        secret_id=secret_arn,
+        region=region,
+        endpoint_url=endpoint_url,
+        retry_queue_arn=queues[RETRY_QUEUE_LOGICAL_ID][1],
+        retry_dlq_arn=queues[RETRY_DLQ_LOGICAL_ID][1],
+        stack_name=stack_name,
+        parameters=values,
+        template=loaded,
+    )

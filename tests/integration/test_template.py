@@ -1,0 +1,286 @@
+"""template.yaml and local/provision.py agree: the local copies are what the template declares."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.provision import (
+    REPO_ROOT,
+    TEMPLATE_PATH,
+    Provisioned,
+    function_logical_ids,
+    function_settings,
+    load_template,
+    provision,
+)
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("error")  # a template property provision() does not handle is a failure
+        yield provision(stage="dev", region=REGION, prefix="tf-test", api_key="test-key")
+
+
+def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: body for name, body in template["Resources"].items() if body["Type"] == resource_type}
+
+
+def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return template["Resources"][logical_id]["Properties"]
+
+
+# --------------------------------------------------------------------------- loader
+
+
+def test_loader_understands_short_tags(template: dict[str, Any]) -> None:
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["TABLE_NAME"] == {"Ref": "LeadsTable"}
+    assert props(template, "RetryQueue")["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["RetryDeadLetterQueue", "Arn"]
+    }
+    assert props(template, "LeadsTable")["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}
+    assert template["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}
+
+
+def test_load_template_defaults_to_repo_template() -> None:
+    assert TEMPLATE_PATH == REPO_ROOT / "template.yaml"
+    assert load_template() == load_template(TEMPLATE_PATH)
+
+
+# --------------------------------------------------------------------------- DynamoDB
+
+
+def test_table_matches_template(local: Provisioned, template: dict[str, Any]) -> None:
+    declared = props(template, "LeadsTable")
+    client = boto3.client("dynamodb", region_name=REGION)
+    table = client.describe_table(TableName=local.table_name)["Table"]
+
+    assert table["KeySchema"] == declared["KeySchema"]
+    assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
+        declared["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+    )
+    assert table["BillingModeSummary"]["BillingMode"] == declared["BillingMode"] == "PAY_PER_REQUEST"
+
+    made = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    wanted = {index["IndexName"]: index for index in declared["GlobalSecondaryIndexes"]}
+    assert set(made) == set(wanted) == {"gsi1"}
+    for name, index in wanted.items():
+        assert made[name]["KeySchema"] == index["KeySchema"]
+        assert made[name]["Projection"]["ProjectionType"] == index["Projection"]["ProjectionType"]
+
+    ttl = client.describe_time_to_live(TableName=local.table_name)["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED"
+    assert ttl["AttributeName"] == declared["TimeToLiveSpecification"]["AttributeName"] == "ttl"
+
+    backups = client.describe_continuous_backups(TableName=local.table_name)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert table.get("DeletionProtectionEnabled") is False  # dev stage
+
+
+def test_table_deletion_protection_follows_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        prod = provision(stage="prod", region=REGION, prefix="tf-test")
+        table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=prod.table_name)
+        assert table["Table"]["DeletionProtectionEnabled"] is True
+        assert prod.parameters["Stage"] == "prod"
+
+
+# --------------------------------------------------------------------------- SQS
+
+
+def test_retry_queue_redrives_to_dlq(local: Provisioned, template: dict[str, Any]) -> None:
+    declared = props(template, "RetryQueue")
+    sqs = boto3.client("sqs", region_name=REGION)
+    attributes = sqs.get_queue_attributes(QueueUrl=local.retry_queue_url, AttributeNames=["All"])["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=local.retry_dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == dlq_arn == local.retry_dlq_arn
+    assert int(redrive["maxReceiveCount"]) == int(declared["RedrivePolicy"]["maxReceiveCount"]) == 5
+    assert int(attributes["VisibilityTimeout"]) == int(declared["VisibilityTimeout"])
+
+    retry_timeout = function_settings("RetryFunction", template).timeout
+    assert int(attributes["VisibilityTimeout"]) >= 6 * retry_timeout
+
+    dlq = sqs.get_queue_attributes(QueueUrl=local.retry_dlq_url, AttributeNames=["All"])["Attributes"]
+    assert int(dlq["MessageRetentionPeriod"]) == int(props(template, "RetryDeadLetterQueue")["MessageRetentionPeriod"])
+
+
+def test_message_lands_in_dlq_after_max_receives(local: Provisioned, template: dict[str, Any]) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    max_receives = int(props(template, "RetryQueue")["RedrivePolicy"]["maxReceiveCount"])
+    sqs.send_message(QueueUrl=local.retry_queue_url, MessageBody='{"lead_id": "L1"}')
+    for _ in range(max_receives):
+        got = sqs.receive_message(QueueUrl=local.retry_queue_url, VisibilityTimeout=0)
+        assert len(got.get("Messages", [])) == 1
+    assert "Messages" not in sqs.receive_message(QueueUrl=local.retry_queue_url, VisibilityTimeout=0)
+    dead = sqs.receive_message(QueueUrl=local.retry_dlq_url)["Messages"]
+    assert json.loads(dead[0]["Body"]) == {"lead_id": "L1"}
+
+
+# --------------------------------------------------------------------------- secret and environment
+
+
+def test_secret_holds_the_key(local: Provisioned) -> None:
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    value = json.loads(secrets.get_secret_value(SecretId=local.secret_id)["SecretString"])
+    assert value == {"api_key": "test-key"}
+
+
+def test_environment_has_every_global_variable(local: Provisioned, template: dict[str, Any]) -> None:
+    declared = template["Globals"]["Function"]["Environment"]["Variables"]
+    env = local.environment()
+    missing = set(declared) - set(env)
+    assert not missing, f"environment() lacks {sorted(missing)}"
+    assert all(isinstance(value, str) for value in env.values())
+    assert env["TABLE_NAME"] == local.table_name
+    assert env["RETRY_QUEUE_URL"] == local.retry_queue_url
+    assert env["TRUSTEDFORM_SECRET_ID"] == local.secret_id
+    assert env["AWS_DEFAULT_REGION"] == REGION
+    assert "AWS_ENDPOINT_URL" not in env  # in-process moto: no endpoint
+    # Literal values come straight from the template; parameter refs resolve to the defaults.
+    for name, value in declared.items():
+        if isinstance(value, str):
+            assert env[name] == value
+    parameters = template["Parameters"]
+    assert env["TRUSTEDFORM_API_URL"] == parameters["TrustedFormApiUrl"]["Default"]
+    assert env["MASKED_CERTIFICATE_POLICY"] == parameters["MaskedCertificatePolicy"]["Default"]
+
+
+def test_parameter_overrides_reach_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        local = provision(region=REGION, prefix="tf-test", parameters={"MaskedCertificatePolicy": "refuse"})
+        assert local.environment()["MASKED_CERTIFICATE_POLICY"] == "refuse"
+        with pytest.raises(ValueError, match="not in"):
+            provision(region=REGION, prefix="tf-test", parameters={"LeadMatchPolicy": "maybe"})
+
+
+def test_provision_is_idempotent(local: Provisioned) -> None:
+    again = provision(stage="dev", region=REGION, prefix="tf-test", api_key="rotated")
+    assert again == local
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    assert json.loads(secrets.get_secret_value(SecretId=again.secret_id)["SecretString"]) == {"api_key": "rotated"}
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None:
+    functions = resources(template, "AWS::Serverless::Function")
+    assert set(functions) == {"IntakeFunction", "RetryFunction", "AuthorizerFunction"}
+    assert function_logical_ids(template) == list(functions)
+    log_groups = resources(template, "AWS::Logs::LogGroup")
+    for name, function in functions.items():
+        log_group_ref = function["Properties"]["LoggingConfig"]["LogGroup"]
+        assert isinstance(log_group_ref, dict) and "Ref" in log_group_ref, name
+        group = log_groups[log_group_ref["Ref"]]["Properties"]
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert "/aws/lambda/" in str(group["LogGroupName"]), name
+
+        settings = function_settings(name, template)
+        assert settings.code_uri.is_dir(), f"{name}: {settings.code_uri} missing"
+        assert (settings.code_uri / f"{settings.module}.py").is_file(), name
+        assert settings.function_name == "lambda_handler"
+
+
+def test_retry_function_settings(template: dict[str, Any]) -> None:
+    settings = function_settings("RetryFunction", template)
+    assert settings.timeout == props(template, "RetryFunction")["Timeout"]
+    assert settings.batch_size == 10
+    assert settings.queue == "RetryQueue"
+    assert settings.report_batch_item_failures
+    intake = function_settings("IntakeFunction", template)
+    assert intake.batch_size is None
+    assert intake.timeout == template["Globals"]["Function"]["Timeout"]
+
+
+def test_template_declares_durability_and_partial_batches(template: dict[str, Any]) -> None:
+    table = template["Resources"]["LeadsTable"]
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["Properties"]["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}
+    assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
+    events = props(template, "RetryFunction")["Events"]
+    sqs_events = [event["Properties"] for event in events.values() if event["Type"] == "SQS"]
+    assert sqs_events and sqs_events[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_intake_policies_cover_transactions(template: dict[str, Any]) -> None:
+    # TransactWriteItems is authorised per contained action: Put, Update, ConditionCheck (and Delete).
+    policies = props(template, "IntakeFunction")["Policies"]
+    names = {next(iter(policy)) for policy in policies if isinstance(policy, dict)}
+    assert {"DynamoDBCrudPolicy", "SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"} <= names
+    authorizer = props(template, "AuthorizerFunction")["Policies"]
+    assert [next(iter(policy)) for policy in authorizer] == ["DynamoDBReadPolicy"]
+
+
+def test_api_gateway_responses_are_json(template: dict[str, Any]) -> None:
+    api = props(template, "LeadsApi")
+    responses = api["GatewayResponses"]
+    assert json.loads(responses["UNAUTHORIZED"]["ResponseTemplates"]["application/json"]) == {
+        "status": "rejected",
+        "reason": "unknown_vendor_key",
+    }
+    assert json.loads(responses["ACCESS_DENIED"]["ResponseTemplates"]["application/json"]) == {
+        "status": "rejected",
+        "reason": "vendor_key_revoked",
+    }
+    assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    assert api["Auth"]["DefaultAuthorizer"] == "VendorKeyAuthorizer"
+    assert api["ApiKeySourceType"] == "AUTHORIZER"
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    expected = {
+        "ApiUrl",
+        "LeadsTableName",
+        "RetryQueueUrl",
+        "RetryDeadLetterQueueUrl",
+        "TrustedFormApiKeySecretArn",
+        "AlarmTopicArn",
+        "UsagePlanId",
+    }
+    assert expected <= set(outputs)
+    assert all(output.get("Description") for output in outputs.values())
+
+
+# --------------------------------------------------------------------------- cfn-lint
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cfnlint") is None, reason="cfn-lint is not installed")
+def test_cfn_lint_passes() -> None:
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        # cfnlint has no __main__ module: call the console script's entry point with this interpreter.
+        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())", str(TEMPLATE_PATH)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(REPO_ROOT),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
