@@ -1,0 +1,51 @@
+"""REQUEST authorizer: the vendor's x-api-key -> its identity, from DynamoDB (no deploy to add/revoke).
+
+Unknown key: 401 (raise "Unauthorized"). Revoked key: an explicit Deny, which API Gateway answers 403.
+The key itself is returned as usageIdentifierKey so the usage plan throttles per vendor.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerRequestEvent,
+    APIGatewayAuthorizerResponse,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from tf_retainer.observability import logger
+from tf_retainer.settings import get_settings
+from tf_retainer.store import LeadStore
+
+
+@lru_cache(maxsize=1)
+def _store() -> LeadStore:
+    settings = get_settings()
+    return LeadStore(settings.table_name, retention_days=settings.evidence_retention_days)
+
+
+@event_source(data_class=APIGatewayAuthorizerRequestEvent)
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict:
+    api_key = event.headers.get("x-api-key") or event.headers.get("X-Api-Key") or ""
+    record = _store().lookup_vendor_key(api_key) if 16 <= len(api_key) <= 256 else None
+    if record is None:
+        logger.info("unknown vendor key")
+        raise Exception("Unauthorized")
+    arn = event.parsed_arn
+    policy = APIGatewayAuthorizerResponse(
+        principal_id=record["vendor"],
+        region=arn.region,
+        aws_account_id=arn.aws_account_id,
+        api_id=arn.api_id,
+        stage=arn.stage,
+        context={"vendor": record["vendor"]},
+        usage_identifier_key=api_key,
+    )
+    if record.get("active"):
+        policy.allow_all_routes()
+    else:
+        logger.info("revoked vendor key", extra={"vendor": record["vendor"]})
+        policy.deny_all_routes()
+    return policy.asdict()

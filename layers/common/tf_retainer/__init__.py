@@ -1,0 +1,1 @@
+"""tf-retainer: take leads from vendors, retain their TrustedForm certificates, keep the evidence."""

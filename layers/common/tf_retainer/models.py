@@ -1,0 +1,152 @@
+"""The shapes that cross the API and the store: statuses, reason codes, the lead, the answer."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+
+
+class Status(StrEnum):
+    RECEIVED = "received"  # reserved, TrustedForm not yet answered (a crash leaves it here)
+    PENDING = "pending"
+    RETAINED = "retained"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Status.RETAINED, Status.REJECTED, Status.EXPIRED)
+
+
+class Reason(StrEnum):
+    """Every machine-readable reason the API answers with (documented in README.md)."""
+
+    # bad input: nothing stored, nothing sent
+    INVALID_REQUEST = "invalid_request"
+    INVALID_CERTIFICATE_URL = "invalid_certificate_url"
+    MISSING_CONTACT = "missing_contact"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    LEAD_ID_CONFLICT = "lead_id_conflict"
+    UNKNOWN_VENDOR_KEY = "unknown_vendor_key"
+    VENDOR_KEY_REVOKED = "vendor_key_revoked"
+    LEAD_NOT_FOUND = "lead_not_found"
+    # terminal answers about the certificate
+    CERTIFICATE_NOT_FOUND = "certificate_not_found"
+    CERTIFICATE_NOT_CLAIMABLE = "certificate_not_claimable"
+    CERTIFICATE_CLAIM_LIMIT = "certificate_claim_limit"
+    CERTIFICATE_REJECTED = "certificate_rejected"
+    CERTIFICATE_REUSED = "certificate_reused"
+    MASKED_CERTIFICATE_REFUSED = "masked_certificate_refused"
+    LEAD_MATCH_FAILED = "lead_match_failed"
+    RETAIN_WINDOW_CLOSED = "retain_window_closed"
+    RETRY_LIMIT_REACHED = "retry_limit_reached"
+    # pending: TrustedForm or the account is in trouble, we keep trying
+    TRUSTEDFORM_UNAVAILABLE = "trustedform_unavailable"
+    TRUSTEDFORM_TIMEOUT = "trustedform_timeout"
+    TRUSTEDFORM_THROTTLED = "trustedform_throttled"
+    TRUSTEDFORM_UNEXPECTED = "trustedform_unexpected"
+    ACCOUNT_ERROR = "account_error"
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+_PHONE_ALLOWED = re.compile(r"[0-9+()\-. ]+")
+ExtraValue = Annotated[str, Field(max_length=2048)] | int | float | bool | None
+MAX_EXTRA_FIELDS = 100
+
+
+class LeadSubmission(BaseModel):
+    """A vendor's lead as posted. Unknown fields are kept (scalars only, bounded)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
+
+    trustedform_cert_url: StrictStr = Field(validation_alias="trustedform_cert_url", max_length=4096, min_length=1)
+    email: StrictStr | None = Field(default=None, max_length=254)
+    phone: StrictStr | None = Field(default=None, max_length=32)
+    lead_id: StrictStr | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_form_field_name(cls, data: Any) -> Any:
+        # xxTrustedFormCertUrl is the hidden field TrustedForm's script adds to web forms.
+        if isinstance(data, dict) and "trustedform_cert_url" not in data and "xxTrustedFormCertUrl" in data:
+            data = dict(data)
+            data["trustedform_cert_url"] = data.pop("xxTrustedFormCertUrl")
+        return data
+
+    @field_validator("email", "phone", mode="after")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("email")
+    @classmethod
+    def _email_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.fullmatch(value):
+            raise ValueError("not an email address")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_shape(cls, value: str | None) -> str | None:
+        if value is not None and (not _PHONE_ALLOWED.fullmatch(value) or sum(c.isdigit() for c in value) < 7):
+            raise ValueError("not a phone number")
+        return value
+
+    @model_validator(mode="after")
+    def _bounded_extras(self) -> LeadSubmission:
+        extras = self.model_extra or {}
+        if len(extras) > MAX_EXTRA_FIELDS:
+            raise ValueError(f"at most {MAX_EXTRA_FIELDS} extra fields")
+        for name, value in extras.items():
+            if len(name) > 64:
+                raise ValueError("field names are at most 64 characters")
+            if isinstance(value, str) and len(value) > 2048:
+                raise ValueError(f"field {name!r} is longer than 2048 characters")
+            if not isinstance(value, str | int | float | bool | None):
+                raise ValueError(f"field {name!r} must be a string, number, boolean or null")
+        return self
+
+    @property
+    def has_contact(self) -> bool:
+        return bool(self.email or self.phone)
+
+    @property
+    def extra_fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LeadMatch(BaseModel):
+    email_match: bool | None = None
+    phone_match: bool | None = None
+    success: bool | None = None
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class LeadAnswer(BaseModel):
+    """What a vendor is told about a lead (POST /leads, GET /leads/{lead_id})."""
+
+    lead_id: str | None = Field(default=None, description="Our id for the lead (the TrustedForm reference).")
+    vendor_lead_id: str | None = Field(default=None, description="The vendor's own lead_id, if given.")
+    status: Status
+    reason: Reason | None = None
+    detail: str | None = None
+    cert_id: str | None = None
+    certificate_url: str | None = None
+    masked: bool | None = Field(default=None, description="Whether the certificate is a masked copy.")
+    masked_cert_url: str | None = None
+    expires_at: str | None = Field(default=None, description="When TrustedForm stops serving the cert to the API.")
+    previously_retained: bool | None = None
+    lead_match: LeadMatch | None = None
+    received_at: str | None = None
+    errors: list[FieldError] | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,163 @@
+"""TrustedForm's answer -> what happens to the lead. The one place intake and retry both decide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any
+
+from .models import LeadMatch, Reason, Status
+from .settings import Settings
+from .trustedform import Exchange
+
+
+class RetryKind(StrEnum):
+    TRANSIENT = "transient"  # TrustedForm's trouble: backoff, counts against the attempts
+    THROTTLED = "throttled"  # 429: honour Retry-After
+    ACCOUNT = "account"  # our account's trouble (401/402/403): wait, never burn the lead's attempts
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFacts:
+    """What TrustedForm told us about the certificate (all optional: errors tell nothing)."""
+
+    retained: bool = False
+    masked: bool | None = None
+    masked_cert_url: str | None = None
+    expires_at: str | None = None
+    previously_retained: bool | None = None
+    lead_match: LeadMatch | None = None
+    outcome: str | None = None
+    tf_reason: str | None = None
+    created_at: str | None = None
+
+    def as_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "retained": self.retained,
+            "masked": self.masked,
+            "masked_cert_url": self.masked_cert_url,
+            "expires_at": self.expires_at,
+            "previously_retained": self.previously_retained,
+            "lead_match": self.lead_match.model_dump() if self.lead_match else None,
+            "tf_outcome": self.outcome,
+            "tf_reason": self.tf_reason,
+            "created_at": self.created_at,
+        }
+        return {k: v for k, v in item.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: Status
+    reason: Reason | None = None
+    retry: RetryKind | None = None
+    retry_after_seconds: float | None = None
+    facts: CertificateFacts = field(default_factory=CertificateFacts)
+    alarm: bool = False  # an answer nobody expected: someone should look at the raw exchange
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status is Status.PENDING
+
+
+_TERMINAL_STATUS = {
+    400: Reason.CERTIFICATE_REJECTED,
+    404: Reason.CERTIFICATE_NOT_FOUND,
+    405: Reason.CERTIFICATE_NOT_CLAIMABLE,
+    410: Reason.CERTIFICATE_NOT_FOUND,
+    422: Reason.CERTIFICATE_CLAIM_LIMIT,
+}
+_ACCOUNT_STATUS = frozenset({401, 402, 403})
+
+
+def decide(exchange: Exchange, settings: Settings) -> Decision:
+    """Map one exchange to a decision, following the status table in shared/trustedform/NOTES.md."""
+    if exchange.error == "timeout":
+        return _pending(Reason.TRUSTEDFORM_TIMEOUT, RetryKind.TRANSIENT)
+    if exchange.error is not None:
+        return _pending(Reason.TRUSTEDFORM_UNAVAILABLE, RetryKind.TRANSIENT)
+    status = exchange.status or 0
+    body = exchange.json()
+    facts = _facts(body) if isinstance(body, dict) else CertificateFacts()
+    if status == 200:
+        return _decide_success(facts, settings) if isinstance(body, dict) else _unexpected()
+    if status in _TERMINAL_STATUS:
+        return Decision(Status.REJECTED, _TERMINAL_STATUS[status], facts=facts)
+    if status in _ACCOUNT_STATUS:
+        return Decision(Status.PENDING, Reason.ACCOUNT_ERROR, RetryKind.ACCOUNT, facts=facts, alarm=True)
+    if status == 429:
+        return _pending(Reason.TRUSTEDFORM_THROTTLED, RetryKind.THROTTLED, _retry_after(exchange))
+    if 500 <= status <= 599:
+        return _pending(Reason.TRUSTEDFORM_UNAVAILABLE, RetryKind.TRANSIENT)
+    return _unexpected()
+
+
+def _decide_success(facts: CertificateFacts, settings: Settings) -> Decision:
+    if not facts.retained:
+        # 200 without retain results: not stored. An expired cert may be reported this way (KB).
+        if "expired" in (facts.tf_reason or "").lower():
+            return Decision(Status.REJECTED, Reason.CERTIFICATE_NOT_FOUND, facts=facts)
+        return _unexpected(facts)
+    if facts.masked and settings.masked_certificate_policy == "refuse":
+        return Decision(Status.REJECTED, Reason.MASKED_CERTIFICATE_REFUSED, facts=facts)
+    match_failed = facts.lead_match is not None and facts.lead_match.success is False
+    # A masked certificate has no session to match against: a failed match there is expected.
+    if match_failed and not facts.masked and settings.lead_match_policy == "reject":
+        return Decision(Status.REJECTED, Reason.LEAD_MATCH_FAILED, facts=facts)
+    return Decision(Status.RETAINED, facts=facts)
+
+
+def _facts(body: dict[str, Any]) -> CertificateFacts:
+    retain = body.get("retain") if isinstance(body.get("retain"), dict) else {}
+    results = retain.get("results") if isinstance(retain.get("results"), dict) else None
+    match = body.get("match_lead") if isinstance(body.get("match_lead"), dict) else {}
+    match_result = match.get("result") if isinstance(match.get("result"), dict) else None
+    insights = body.get("insights") if isinstance(body.get("insights"), dict) else {}
+    properties = insights.get("properties") if isinstance(insights.get("properties"), dict) else {}
+    masked = properties.get("is_masked")
+    return CertificateFacts(
+        retained=results is not None,
+        masked=masked if isinstance(masked, bool) else None,
+        masked_cert_url=_str(results, "masked_cert_url"),
+        expires_at=_str(results, "expires_at"),
+        previously_retained=(results or {}).get("previously_retained"),
+        lead_match=LeadMatch.model_validate(match_result) if match_result else None,
+        outcome=_str(body, "outcome"),
+        tf_reason=_str(body, "reason"),
+        created_at=_str(properties, "created_at"),
+    )
+
+
+def _str(source: dict[str, Any] | None, key: str) -> str | None:
+    value = (source or {}).get(key)
+    return value if isinstance(value, str) else None
+
+
+def _pending(reason: Reason, kind: RetryKind, retry_after: float | None = None) -> Decision:
+    return Decision(Status.PENDING, reason, kind, retry_after_seconds=retry_after)
+
+
+def _unexpected(facts: CertificateFacts | None = None) -> Decision:
+    return Decision(
+        Status.PENDING,
+        Reason.TRUSTEDFORM_UNEXPECTED,
+        RetryKind.TRANSIENT,
+        facts=facts or CertificateFacts(),
+        alarm=True,
+    )
+
+
+def _retry_after(exchange: Exchange) -> float | None:
+    value = exchange.header("retry-after")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    from datetime import UTC, datetime
+
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,76 @@
+"""Settings read from the environment once, validated into one model.
+
+Nothing else in the package reads ``os.environ``: handlers call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+# host.docker.internal: `sam local invoke` reaching a simulator on the developer's machine.
+LOCAL_ENDPOINT_HOSTS = frozenset({"localhost", "::1", "[::1]", "host.docker.internal"})
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    table_name: str = Field(min_length=3)
+    retry_queue_url: str = Field(min_length=1)
+    trustedform_secret_id: str = Field(min_length=1)
+    # Where retains are POSTed: the real API, or the simulator. It never widens what a vendor's
+    # certificate URL may name (see certificates.py): that host is fixed.
+    trustedform_api_url: HttpUrl = HttpUrl("https://cert.trustedform.com")
+
+    masked_certificate_policy: Literal["accept", "refuse"] = "accept"
+    certificate_reuse_policy: Literal["reject", "share"] = "reject"
+    lead_match_policy: Literal["reject", "accept"] = "reject"
+    insights_properties: tuple[str, ...] = ("is_masked",)
+
+    sync_timeout_seconds: PositiveSeconds = 8.0
+    connect_timeout_seconds: PositiveSeconds = 2.0
+    retry_timeout_seconds: PositiveSeconds = 20.0
+    retry_base_seconds: PositiveSeconds = 60.0
+    retry_cap_seconds: PositiveSeconds = 3600.0
+    retry_max_attempts: int = Field(default=12, ge=1, le=100)
+    account_error_delay_seconds: PositiveSeconds = 900.0
+    retain_window_hours: PositiveSeconds = 72.0
+    deadline_safety_minutes: float = Field(default=60.0, ge=0)
+    evidence_retention_days: int = Field(default=1825, ge=1)
+    max_body_bytes: int = Field(default=65536, ge=1024)
+
+    @field_validator("trustedform_api_url")
+    @classmethod
+    def _only_trustedform_or_loopback(cls, url: HttpUrl) -> HttpUrl:
+        # The API key may go to TrustedForm, or to a simulator on this machine: nowhere else.
+        if url.scheme == "https" and url.host == "cert.trustedform.com" and url.port == 443:
+            return url
+        if url.host in LOCAL_ENDPOINT_HOSTS or (url.host or "").startswith("127."):
+            return url
+        raise ValueError("TRUSTEDFORM_API_URL must be https://cert.trustedform.com or a loopback simulator")
+
+    @field_validator("insights_properties", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def trustedform_base_url(self) -> str:
+        return str(self.trustedform_api_url).rstrip("/")
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        names = cls.model_fields.keys()
+        return cls.model_validate({name: environ[name.upper()] for name in names if name.upper() in environ})
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_environ(os.environ)

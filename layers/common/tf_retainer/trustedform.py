@@ -1,0 +1,217 @@
+"""TrustedForm Certificate API v4 client: one POST per retain, the raw exchange kept as evidence.
+
+ActiveProspect keeps no request logs, so every exchange is captured as it went over the wire, with
+the API key redacted wherever it could appear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+
+API_VERSION = "4.0"
+REDACTED = "[REDACTED]"
+MAX_STORED_BODY = 100_000  # characters: a DynamoDB item holds 400 KB
+USER_AGENT = "tf-retainer/0.1"
+
+ErrorKind = Literal["timeout", "connection"]
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalise_phone(phone: str) -> str:
+    return "".join(ch for ch in phone if ch not in " -.()[]")
+
+
+def sha1_hex(value: str) -> str:
+    # SHA-1 is what TrustedForm's lead matching accepts, not a security control.
+    return hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
+
+
+def lead_fingerprints(email: str | None, phone: str | None) -> dict[str, str]:
+    """match_lead values: SHA-1 of the normalised email/phone, so no contact detail leaves in clear."""
+    fingerprints = {}
+    if email:
+        fingerprints["email"] = sha1_hex(normalise_email(email))
+    if phone:
+        fingerprints["phone"] = sha1_hex(normalise_phone(phone))
+    return fingerprints
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One HTTP exchange with TrustedForm, as sent and as received (key redacted)."""
+
+    attempt: int
+    started_at: str
+    duration_ms: float
+    request: dict[str, Any]
+    response: dict[str, Any] | None = None
+    error: ErrorKind | None = None
+    error_detail: str | None = None
+    _json: Any = field(default=None, repr=False)
+
+    @property
+    def status(self) -> int | None:
+        return self.response["status"] if self.response else None
+
+    def json(self) -> Any:
+        """The response body parsed as JSON, or None when it is not JSON."""
+        return self._json
+
+    def header(self, name: str) -> str | None:
+        if not self.response:
+            return None
+        return self.response["headers"].get(name.lower())
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "started_at": self.started_at,
+            "duration_ms": round(self.duration_ms, 1),
+            "request": self.request,
+            "response": self.response,
+            "error": self.error,
+            "error_detail": self.error_detail,
+        }
+
+
+class TrustedFormClient:
+    """A long-lived client: one connection pool reused across invocations, redirects never followed."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float = 2.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._connect_timeout = connect_timeout
+        self._http = httpx.Client(
+            follow_redirects=False,
+            timeout=httpx.Timeout(10.0, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            transport=transport,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def retain(
+        self,
+        cert_id: str,
+        *,
+        api_key: str,
+        reference: str,
+        vendor: str,
+        match_lead: dict[str, str],
+        insights: tuple[str, ...] = (),
+        timeout: float,
+        attempt: int,
+    ) -> Exchange:
+        body: dict[str, Any] = {"match_lead": match_lead, "retain": {"reference": reference, "vendor": vendor}}
+        if insights:
+            body["insights"] = {"properties": list(insights)}
+        request = self._http.build_request(
+            "POST",
+            f"{self._base_url}/{cert_id}",
+            json=body,
+            headers={
+                "Accept": "application/json",
+                "Api-Version": API_VERSION,
+                "Authorization": _basic_auth(api_key),
+            },
+            timeout=httpx.Timeout(timeout, connect=min(self._connect_timeout, timeout)),
+        )
+        return self._send(request, api_key=api_key, attempt=attempt)
+
+    def _send(self, request: httpx.Request, *, api_key: str, attempt: int) -> Exchange:
+        started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        started = time.perf_counter()
+        captured = _capture_request(request, api_key)
+        try:
+            response = self._http.send(request)
+            response.read()
+        except httpx.TimeoutException as exc:
+            return _failed(attempt, started_at, started, captured, "timeout", type(exc).__name__)
+        except httpx.TransportError as exc:
+            return _failed(attempt, started_at, started, captured, "connection", type(exc).__name__)
+        exchange = Exchange(
+            attempt=attempt,
+            started_at=started_at,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            request=captured,
+            response=_capture_response(response, api_key),
+        )
+        try:
+            exchange._json = response.json()
+        except ValueError:
+            exchange._json = None
+        return exchange
+
+
+def _basic_auth(api_key: str) -> str:
+    return "Basic " + base64.b64encode(f"API:{api_key}".encode()).decode()
+
+
+def _redact(text: str, api_key: str) -> str:
+    if not api_key:
+        return text
+    for secret in (api_key, _basic_auth(api_key).removeprefix("Basic ")):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_STORED_BODY else text[:MAX_STORED_BODY] + "…[truncated]"
+
+
+def _capture_request(request: httpx.Request, api_key: str) -> dict[str, Any]:
+    headers = {
+        name: (f"Basic {REDACTED}" if name == "authorization" else _redact(value, api_key))
+        for name, value in request.headers.items()
+    }
+    return {
+        "method": request.method,
+        "url": str(request.url),
+        "headers": headers,
+        "body": _redact(request.content.decode("utf-8", "replace"), api_key),
+    }
+
+
+def _capture_response(response: httpx.Response, api_key: str) -> dict[str, Any]:
+    return {
+        "status": response.status_code,
+        "reason": response.reason_phrase,
+        "http_version": response.http_version,
+        "headers": {name: _redact(value, api_key) for name, value in response.headers.items()},
+        "body": _clip(_redact(response.text, api_key)),
+    }
+
+
+def _failed(
+    attempt: int, started_at: str, started: float, request: dict[str, Any], kind: ErrorKind, detail: str
+) -> Exchange:
+    return Exchange(
+        attempt=attempt,
+        started_at=started_at,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        request=request,
+        error=kind,
+        error_detail=detail,
+    )
+
+
+def dumps_compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
