@@ -430,7 +430,11 @@ class TrustedFormSimulator:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """A copy of the recorded POST requests to certificate ids, oldest first."""
+        """A copy of the recorded POST requests to certificate ids, oldest first.
+
+        Each: method, path (with query), cert_id, headers (as received, Authorization included),
+        body (parsed JSON or None), body_text, behaviour (None when refused before one applied),
+        status (None while in flight or when dropped: hang / stop), time (ISO 8601 UTC, ms)."""
         with self._lock:
             return copy.deepcopy(self._requests)
 
@@ -457,10 +461,6 @@ class TrustedFormSimulator:
         if cert.created_at is None:
             cert.created_at = datetime.now(UTC) - DEFAULT_CREATED_AGE
         return cert
-
-    def _record(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._requests.append(entry)
 
     def _authorised(self, header: str | None) -> bool:
         if not header:
@@ -555,18 +555,25 @@ class TrustedFormSimulator:
             "status": None,
             "time": _iso_ms(datetime.now(UTC)),
         }
+        with self._lock:  # visible at once: a hung request shows with status None
+            self._requests.append(entry)
+
+        def note(**fields: Any) -> None:
+            with self._lock:
+                entry.update(fields)
+
         try:
             raw = handler.read_body()
-            entry["body_text"] = raw.decode("utf-8", errors="replace") if raw else ""
+            note(body_text=raw.decode("utf-8", errors="replace") if raw else "")
             if not self._sleep(self.latency):
                 return None
-            answer, behaviour = self._decide(headers, cert_id, raw, entry)
-            entry["behaviour"] = behaviour
+            refusal, behaviour, body = self._decide(headers, cert_id, raw)
+            note(body=body, behaviour=behaviour)
+            answer = refusal if refusal is not None else self._apply(behaviour or "success", cert_id, body)
             if answer is not None:
-                entry["status"] = answer.status
+                note(status=answer.status)
             return answer
         finally:
-            self._record(entry)
             log.info(
                 "POST %s behaviour=%s status=%s",
                 cert_id[:48] + ("..." if len(cert_id) > 48 else ""),
@@ -574,39 +581,38 @@ class TrustedFormSimulator:
                 entry["status"] or "dropped",
             )
 
-    def _decide(
-        self, headers, cert_id: str, raw: bytes, entry: dict[str, Any]
-    ) -> tuple[_Answer | None, str | None]:
+    def _decide(self, headers, cert_id: str, raw: bytes) -> tuple[_Answer | None, str | None, Any]:
+        """(refusal, behaviour, parsed body): a refusal when the request itself is not acceptable,
+        else the behaviour to apply (from the header, or consumed from the certificate's script)."""
         if not self._authorised(headers.get("Authorization")):
-            return _error(401, "Incorrect API key"), None
+            return _error(401, "Incorrect API key"), None, None
         content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            return _error(400, "Content-Type must be application/json"), None
+            return _error(400, "Content-Type must be application/json"), None, None
         api_version = headers.get("Api-Version")
         if api_version is not None and api_version.strip() != "4.0":
-            return _error(400, f"Unsupported Api-Version {api_version!r}"), None
+            return _error(400, f"Unsupported Api-Version {api_version!r}"), None, None
         if cert_kind(cert_id) is None:
-            return _error(400, "Malformed certificate id"), None
+            return _error(400, "Malformed certificate id"), None, None
         try:
             body = json.loads(raw) if raw.strip() else {}
         except (ValueError, UnicodeDecodeError):
-            return _error(400, "Request body is not valid JSON"), None
-        entry["body"] = body
+            return _error(400, "Request body is not valid JSON"), None, None
         problem = validate_request_body(body)
         if problem:
-            return _error(400, problem), None
+            return _error(400, problem), None, body
 
         requested = headers.get(BEHAVIOUR_HEADER)
         if requested is not None:
             try:
                 parse_behaviour(requested)
             except ValueError as exc:
-                return _error(400, f"Simulator: {exc}"), None
+                return _error(400, f"Simulator: {exc}"), None, body
             behaviour = requested.strip()
         else:
             with self._lock:
                 behaviour = self._cert(cert_id).next_behaviour()
-        return self._apply(behaviour, cert_id, body), behaviour
+        return None, behaviour, body
 
     def _apply(self, behaviour: str, cert_id: str, body: dict[str, Any]) -> _Answer | None:
         kind, arg = parse_behaviour(behaviour)
@@ -762,9 +768,7 @@ def _insights(
 def _verify(params: dict[str, Any]) -> dict[str, Any]:
     return {
         **params,
-        "languages": [
-            {"text": "By clicking Submit, I agree to be contacted by Example Co. at the number given."}
-        ],
+        "languages": [{"text": "By clicking Submit, I agree to be contacted by Example Co. at the number given."}],
         "result": {
             "form_submitted": True,
             "language_approved": True,

@@ -298,9 +298,7 @@ def test_match_failure_is_failure_but_still_retained(client, sim, cert_id):
 
 
 def test_match_failure_behaviour(client, sim, cert_id):
-    response = client.post(
-        f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "match_failure"}
-    )
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "match_failure"})
     answer = check_answer(response)
     assert answer["outcome"] == "failure"
     assert answer["match_lead"]["result"]["success"] is False
@@ -365,16 +363,12 @@ def test_throttled_sends_retry_after(client, sim, cert_id):
     sim.retry_after = 7
     response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "throttled"})
     assert response.headers["Retry-After"] == "7"
-    response = client.post(
-        f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "throttled:30"}
-    )
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "throttled:30"})
     assert response.headers["Retry-After"] == "30"
 
 
 def test_expired_200_retains_nothing(client, sim, cert_id):
-    response = client.post(
-        f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "expired_200"}
-    )
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "expired_200"})
     assert response.status_code == 200
     answer = check_answer(response)
     assert answer == {"outcome": "failure", "reason": "The cert has expired"}
@@ -448,9 +442,7 @@ def test_body_must_be_a_json_object(client, cert_id, raw):
 
 
 def test_content_type_must_be_json(client, cert_id):
-    response = client.post(
-        f"/{cert_id}", content=json.dumps(retain_body()), headers={"Content-Type": "text/plain"}
-    )
+    response = client.post(f"/{cert_id}", content=json.dumps(retain_body()), headers={"Content-Type": "text/plain"})
     assert response.status_code == 400
     check_answer(response)
 
@@ -531,9 +523,7 @@ def test_get_returns_html_and_retains_nothing(client, sim, cert_id):
 
 def test_header_behaviour_wins_and_does_not_consume_the_script(client, sim, cert_id):
     sim.script(cert_id, ["sandbox", "success"])
-    response = client.post(
-        f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "payment_required"}
-    )
+    response = client.post(f"/{cert_id}", json=retain_body(), headers={"X-Simulator-Behaviour": "payment_required"})
     assert response.status_code == 402
     assert client.post(f"/{cert_id}", json=retain_body()).status_code == 405
     assert client.post(f"/{cert_id}", json=retain_body()).status_code == 200
@@ -659,8 +649,10 @@ def test_hang_in_flight_is_released_by_stop():
     thread = threading.Thread(target=call, daemon=True)
     thread.start()
     deadline = time.monotonic() + 2
-    while not sim.requests and time.monotonic() < deadline:
+    while not (sim.requests and sim.requests[0]["behaviour"]) and time.monotonic() < deadline:
         time.sleep(0.01)
+    in_flight = sim.requests[0]
+    assert (in_flight["behaviour"], in_flight["status"]) == ("hang", None)  # visible while hanging
     started = time.monotonic()
     sim.stop()
     thread.join(timeout=3)
