@@ -1,7 +1,8 @@
 """Build local (moto) copies of the template's data resources from template.yaml itself.
 
 The one place where tests and the local stack turn ``template.yaml`` into AWS resources: the
-DynamoDB table, the retry queue and its dead-letter queue, and the TrustedForm API key secret.
+DynamoDB table, the retry queue and its dead-letter queue, the TrustedForm API key secret and the
+CloudWatch dashboard.
 Their properties (key schema, GSIs, TTL, visibility timeout, redrive policy...) are read from the
 template, never retyped here, so the local copies cannot drift from what gets deployed.
 
@@ -41,6 +42,7 @@ TABLE_LOGICAL_ID = "LeadsTable"
 RETRY_QUEUE_LOGICAL_ID = "RetryQueue"
 RETRY_DLQ_LOGICAL_ID = "RetryDeadLetterQueue"
 SECRET_LOGICAL_ID = "TrustedFormApiKeySecret"  # noqa: S105 - a logical id, not a secret
+DASHBOARD_LOGICAL_ID = "Dashboard"
 
 # moto's account id; ARNs built here must match the ones moto hands out.
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -399,9 +401,7 @@ def _create_queue(client: Any, logical_id: str, name: str, properties: Mapping[s
 # --------------------------------------------------------------------------- Secrets Manager
 
 
-def _create_secret(
-    client: Any, logical_id: str, name: str, properties: Mapping[str, Any], api_key: str
-) -> str:
+def _create_secret(client: Any, logical_id: str, name: str, properties: Mapping[str, Any], api_key: str) -> str:
     """Create (or reuse) the API key secret holding ``{"api_key": api_key}``; returns its ARN."""
     # The template's SecretString is a placeholder for the operator; locally the given key replaces it,
     # keeping the JSON shape the template declares. GenerateSecretString, KmsKeyId and
@@ -482,9 +482,7 @@ def function_settings(logical_id: str, template: Mapping[str, Any] | None = None
     def setting(name: str, default: Any = None) -> Any:
         return properties.get(name, defaults.get(name, default))
 
-    sqs_events = [
-        event["Properties"] for event in properties.get("Events", {}).values() if event.get("Type") == "SQS"
-    ]
+    sqs_events = [event["Properties"] for event in properties.get("Events", {}).values() if event.get("Type") == "SQS"]
     sqs = sqs_events[0] if sqs_events else None
     queue = None
     if sqs is not None:
@@ -497,9 +495,7 @@ def function_settings(logical_id: str, template: Mapping[str, Any] | None = None
         timeout=int(setting("Timeout", 3)),
         memory_size=int(setting("MemorySize", 128)),
         batch_size=int(sqs.get("BatchSize", 10)) if sqs is not None else None,
-        maximum_batching_window=(
-            int(sqs.get("MaximumBatchingWindowInSeconds", 0)) if sqs is not None else None
-        ),
+        maximum_batching_window=(int(sqs.get("MaximumBatchingWindowInSeconds", 0)) if sqs is not None else None),
         queue=queue,
         report_batch_item_failures=bool(
             sqs is not None and "ReportBatchItemFailures" in sqs.get("FunctionResponseTypes", [])
@@ -526,6 +522,7 @@ class Provisioned:
     retry_queue_arn: str = ""
     retry_dlq_arn: str = ""
     stack_name: str = "tf-retainer-local-dev"
+    dashboard_name: str = ""  # empty when the template has no Dashboard
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
     template: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -536,9 +533,7 @@ class Provisioned:
 
     def _resolver(self) -> _Resolver:
         template = self._template()
-        resolver = _Resolver(
-            template, _parameter_values(template, self.parameters), self.region, self.stack_name
-        )
+        resolver = _Resolver(template, _parameter_values(template, self.parameters), self.region, self.stack_name)
         resolver.refs.update(
             {
                 TABLE_LOGICAL_ID: self.table_name,
@@ -627,9 +622,7 @@ def provision(
         resolver.resolve(table.get("Properties", {})),
     )
     resolver.refs[TABLE_LOGICAL_ID] = table_name
-    resolver.attributes[(TABLE_LOGICAL_ID, "Arn")] = (
-        f"arn:aws:dynamodb:{region}:{LOCAL_ACCOUNT_ID}:table/{table_name}"
-    )
+    resolver.attributes[(TABLE_LOGICAL_ID, "Arn")] = f"arn:aws:dynamodb:{region}:{LOCAL_ACCOUNT_ID}:table/{table_name}"
 
     # SQS: the dead-letter queue first, its ARN goes into the retry queue's RedrivePolicy.
     sqs = _client("sqs", region, endpoint_url)
@@ -660,6 +653,19 @@ def provision(
     resolver.refs[SECRET_LOGICAL_ID] = secret_arn
     resolver.attributes[(SECRET_LOGICAL_ID, "Id")] = secret_arn
 
+    # CloudWatch dashboard (optional in the template). Locally no Lambda functions exist: their Refs
+    # resolve to "{stack}-{LogicalId}", which is also what the local runner reports metrics under.
+    dashboard_name = ""
+    dashboard = loaded["Resources"].get(DASHBOARD_LOGICAL_ID)
+    if dashboard is not None and dashboard.get("Type") == "AWS::CloudWatch::Dashboard":
+        for logical_id in function_logical_ids(loaded):
+            resolver.refs.setdefault(logical_id, f"{stack_name}-{logical_id}")
+        dashboard_properties = resolver.resolve(dashboard.get("Properties", {}))
+        dashboard_name = str(dashboard_properties.get("DashboardName") or stack_name)
+        _client("cloudwatch", region, endpoint_url).put_dashboard(
+            DashboardName=dashboard_name, DashboardBody=dashboard_properties["DashboardBody"]
+        )
+
     return Provisioned(
         table_name=table_name,
         retry_queue_url=queues[RETRY_QUEUE_LOGICAL_ID][0],
@@ -670,6 +676,7 @@ def provision(
         retry_queue_arn=queues[RETRY_QUEUE_LOGICAL_ID][1],
         retry_dlq_arn=queues[RETRY_DLQ_LOGICAL_ID][1],
         stack_name=stack_name,
+        dashboard_name=dashboard_name,
         parameters=values,
         template=loaded,
     )

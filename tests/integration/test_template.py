@@ -186,6 +186,27 @@ def test_provision_is_idempotent(local: Provisioned) -> None:
     assert json.loads(secrets.get_secret_value(SecretId=again.secret_id)["SecretString"]) == {"api_key": "rotated"}
 
 
+def test_dashboard_body_is_valid_and_names_the_metrics(local: Provisioned) -> None:
+    # moto's put_dashboard (called by provision) rejects a body that is not JSON.
+    assert local.dashboard_name == "tf-test-dev"
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=local.dashboard_name)["DashboardBody"])
+    text = json.dumps(body)
+    for metric in ("LeadsReceived", "LeadsRetained", "LeadsRejected", "AccountErrors", "TrustedFormLatency"):
+        assert metric in text
+    assert "tf-test-dev-retry-dlq" in text and "tf-test-dev-IntakeFunction" in text
+    assert "${" not in text
+
+
+def test_alarms_notify_the_topic(template: dict[str, Any]) -> None:
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    assert {"RetryDeadLetterQueueAlarm", "AccountErrorsAlarm", "EnqueueFailuresAlarm"} <= set(alarms)
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        if alarm["Properties"].get("Namespace") == "TfRetainer":
+            assert alarm["Properties"]["Dimensions"] == [{"Name": "service", "Value": "tf-retainer"}], name
+
+
 # --------------------------------------------------------------------------- functions
 
 
@@ -264,6 +285,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "TrustedFormApiKeySecretArn",
         "AlarmTopicArn",
         "UsagePlanId",
+        "DashboardUrl",
     }
     assert expected <= set(outputs)
     assert all(output.get("Description") for output in outputs.values())
