@@ -1,7 +1,6 @@
 """POST /leads and GET /leads/{lead_id}: thin routes over tf_retainer.service."""
 
-from __future__ import annotations
-
+import base64
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -10,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tf_retainer import service
 from tf_retainer.errors import InputRejected
-from tf_retainer.models import LeadAnswer, Reason, Status
+from tf_retainer.models import LeadAnswer, LeadView, Reason, Status
 from tf_retainer.observability import logger, metrics, tracer
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -46,9 +45,9 @@ def _reply(status: int, answer: LeadAnswer) -> Response:
 
 @app.post("/leads", responses=ANSWERS, summary="Submit a lead and retain its TrustedForm certificate")
 @tracer.capture_method
-def post_lead() -> Response:
+def post_lead() -> Response[LeadAnswer]:
     event = app.current_event
-    body = (event.decoded_body or "").encode()
+    body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     remaining = app.lambda_context.get_remaining_time_in_millis() / 1000 - WRITE_HEADROOM_SECONDS
     status, answer = service.submit_lead(
         service.default_deps(),
@@ -62,7 +61,7 @@ def post_lead() -> Response:
 
 @app.get("/leads/<lead_id>", summary="A vendor's own lead: status, reason and history")
 @tracer.capture_method
-def get_lead(lead_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Response:
+def get_lead(lead_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Response[LeadView]:
     view = service.get_lead(service.default_deps(), vendor=_vendor(), lead_id=lead_id)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=view)
 

@@ -71,7 +71,7 @@ def test_valid_certificate_urls_are_rebuilt_from_the_id(raw, cert_id, kind):
         f"https://cert.trustedform.com/{WEB_ID}\r\nHost: evil.example",
         f"https://cert.trustedform.com/\u0000{WEB_ID}",
         f"https://cert.trustedform.com/{WEB_ID[:-1]}\u0430",  # a Cyrillic look-alike
-        f"https://cert.trustedform.сom/{WEB_ID}",  # Cyrillic 'с' in the host
+        f"https://cert.trustedform.\u0441om/{WEB_ID}",  # a Cyrillic es in the host
         "https://cert.trustedform.com/" + WEB_ID + "?shared_token=" + "a" * 3000,  # absurdly long
     ],
 )

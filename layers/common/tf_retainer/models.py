@@ -149,4 +149,17 @@ class LeadAnswer(BaseModel):
     errors: list[FieldError] | None = None
 
     def to_body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json")
+
+
+class HistoryEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    at: str
+    event: str
+
+
+class LeadView(LeadAnswer):
+    """GET /leads/{lead_id}: the answer plus what happened, in order."""
+
+    history: list[HistoryEvent] = Field(default_factory=list)

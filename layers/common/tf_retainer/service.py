@@ -24,7 +24,7 @@ from . import schedule
 from .certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from .errors import InputRejected
 from .models import FieldError, LeadAnswer, LeadMatch, LeadSubmission, Reason, Status
-from .observability import MetricUnit, logger, metrics
+from .observability import MetricUnit, logger, metrics, single_metric
 from .policy import Decision, RetryKind, decide
 from .secrets import ApiKeyUnavailable, get_api_key
 from .settings import Settings, get_settings
@@ -363,7 +363,9 @@ def _emit_outcome(decision: Decision, status: Status, reason: Reason | None, sta
 
 
 def _count_rejection(reason: Reason) -> None:
-    with metrics.single_metric(name="RejectionsByReason", unit=MetricUnit.Count, value=1) as metric:
+    with single_metric(
+        name="RejectionsByReason", unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+    ) as metric:
         metric.add_dimension(name="Reason", value=reason.value)
 
 

@@ -1,0 +1,187 @@
+"""Shared fixtures: moto resources built from template.yaml, the TrustedForm simulator on 127.0.0.1,
+and the local API Gateway that runs the real authorizer and handlers."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+
+# Never reach a real AWS account from a test, whatever the developer's shell holds.
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+}.items():
+    os.environ[_name] = _value
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+from local.simulator import TrustedFormSimulator, make_web_cert_id  # noqa: E402
+
+TF_API_KEY = "tf-test-key-0123456789abcdef"
+VENDOR = "acme-leads"
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[TrustedFormSimulator]:
+    sim = TrustedFormSimulator(api_keys=(TF_API_KEY,))
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@dataclass
+class Stack:
+    """The service in-process: moto AWS, the simulator, the gateway in front of the real handlers."""
+
+    sim: TrustedFormSimulator
+    provisioned: Any
+    gateway: Any
+    vendor_key: str
+    env: dict[str, str]
+
+    @property
+    def dynamodb(self) -> Any:
+        return boto3.client("dynamodb")
+
+    @property
+    def sqs(self) -> Any:
+        return boto3.client("sqs")
+
+    @property
+    def store(self):
+        from tf_retainer.store import LeadStore
+
+        return LeadStore(self.provisioned.table_name, retention_days=1825)
+
+    def post(
+        self,
+        payload: Any,
+        *,
+        form: bool = False,
+        key: str | None = None,
+        raw: bytes | None = None,
+        content_type: str | None = None,
+    ) -> Any:
+        if raw is None:
+            raw = urlencode(payload).encode() if form else json.dumps(payload).encode()
+        content_type = content_type or ("application/x-www-form-urlencoded" if form else "application/json")
+        headers = {"Content-Type": content_type, "x-api-key": key if key is not None else self.vendor_key}
+        return self.gateway.handle("POST", "/leads", headers, raw)
+
+    def get(self, lead_id: str, *, key: str | None = None) -> Any:
+        return self.gateway.handle("GET", f"/leads/{lead_id}", {"x-api-key": key or self.vendor_key}, b"")
+
+    def add_vendor(self, name: str) -> str:
+        from datetime import UTC, datetime
+
+        key = secrets.token_urlsafe(24)
+        self.store.put_vendor_key(key, name, now=datetime.now(UTC))
+        return key
+
+    def retry_messages(self, *, wait: int = 0) -> list[dict[str, Any]]:
+        out = self.sqs.receive_message(
+            QueueUrl=self.provisioned.retry_queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return out.get("Messages", [])
+
+    def queued(self) -> int:
+        """Messages on the retry queue, delayed or not."""
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.provisioned.retry_queue_url, AttributeNames=["All"])
+        names = (
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesDelayed",
+            "ApproximateNumberOfMessagesNotVisible",
+        )
+        return sum(int(attributes["Attributes"][name]) for name in names)
+
+    def all_items(self) -> list[dict[str, Any]]:
+        from tf_retainer.store import deserialize
+
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.provisioned.table_name)
+        return [deserialize(item) for page in pages for item in page["Items"]]
+
+
+def reset_caches() -> None:
+    from aws_lambda_powertools.utilities import parameters
+    from tf_retainer import service
+    from tf_retainer.settings import get_settings
+
+    if service.default_deps.cache_info().currsize:
+        service.default_deps().trustedform.close()
+    service.default_deps.cache_clear()
+    get_settings.cache_clear()
+    parameters.clear_caches()
+
+
+@pytest.fixture
+def stack_env() -> dict[str, str]:
+    """Settings a test may override before the stack starts (e.g. a policy)."""
+    return {"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "4", "ACCOUNT_ERROR_DELAY_SECONDS": "5"}
+
+
+@pytest.fixture
+def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
+    from moto import mock_aws
+
+    from local.apigw import LocalApiGateway
+    from local.provision import provision
+
+    simulator.reset()
+    simulator.api_keys = (TF_API_KEY,)
+    simulator.latency = 0.0
+    with mock_aws():
+        provisioned = provision(api_key=TF_API_KEY)
+        env = {**provisioned.environment(), "TRUSTEDFORM_API_URL": simulator.base_url, **stack_env}
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        reset_caches()
+        stack = Stack(
+            sim=simulator, provisioned=provisioned, gateway=LocalApiGateway(authorizer_ttl=0), vendor_key="", env=env
+        )
+        stack.vendor_key = stack.add_vendor(VENDOR)
+        yield stack
+        reset_caches()
+
+
+def lead(cert_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A good lead, with a fresh web certificate unless one is given."""
+    body = {
+        "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id or make_web_cert_id()}",
+        "email": "Jane.Doe@Example.com",
+        "phone": "(512) 555-1212",
+    }
+    body.update(fields)
+    return body
+
+
+@pytest.fixture
+def service_logs() -> Iterator[io.StringIO]:
+    """Everything the service logs, formatted exactly as Lambda would ship it (JSON)."""
+    from tf_retainer.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    target = logging.getLogger(logger.name)
+    target.addHandler(handler)
+    yield stream
+    target.removeHandler(handler)

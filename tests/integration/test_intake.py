@@ -1,0 +1,383 @@
+"""POST /leads end to end in-process: the real authorizer and intake handler behind the local gateway,
+moto resources built from template.yaml, and the TrustedForm simulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import boto3
+import pytest
+
+from local.simulator import make_meta_cert_id, make_mobile_cert_id, make_web_cert_id
+from tests.conftest import TF_API_KEY, VENDOR, lead
+
+
+def sha1(value: str) -> str:
+    return hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
+
+
+def lead_items(stack, lead_id):
+    return stack.store.lead_items(lead_id)
+
+
+def events_of(items):
+    return [item["type"] for item in items if item["sk"].startswith("EVENT#")]
+
+
+def exchanges_of(items):
+    return [item for item in items if item["sk"].startswith("EXCHANGE#")]
+
+
+def test_a_good_lead_is_retained_and_the_evidence_kept(stack):
+    cert_id = make_web_cert_id()
+    response = stack.post(lead(cert_id, lead_id="V-1", utm_source="search"))
+    assert response.status == 201
+    answer = response.json()
+    assert answer["status"] == "retained"
+    assert answer["vendor_lead_id"] == "V-1"
+    assert answer["cert_id"] == cert_id
+    assert answer["certificate_url"] == f"https://cert.trustedform.com/{cert_id}"
+    assert answer["expires_at"] and answer["masked_cert_url"].startswith("https://cert.trustedform.com/")
+    assert answer["previously_retained"] is False
+    assert answer["lead_match"]["success"] is True
+    assert answer["reason"] is None
+
+    # What TrustedForm got: one POST, the v4 contract, contact details only as SHA-1 fingerprints.
+    [sent] = stack.sim.requests
+    assert sent["method"] == "POST" and sent["cert_id"] == cert_id
+    headers = {k.lower(): v for k, v in sent["headers"].items()}
+    assert headers["authorization"] == "Basic " + base64.b64encode(f"API:{TF_API_KEY}".encode()).decode()
+    assert headers["api-version"] == "4.0"
+    assert headers["content-type"] == "application/json"
+    assert sent["body"]["retain"] == {"reference": answer["lead_id"], "vendor": VENDOR}
+    assert sent["body"]["match_lead"] == {"email": sha1("jane.doe@example.com"), "phone": sha1("5125551212")}
+
+    # What we stored: state, history (lead and certificate), the raw exchange with the key redacted.
+    items = lead_items(stack, answer["lead_id"])
+    state = next(item for item in items if item["sk"] == "STATE")
+    assert state["status"] == "retained" and state["vendor"] == VENDOR and state["attempts"] == 1
+    assert state["lead"] == {"utm_source": "search"}
+    assert events_of(items) == ["received", "attempt", "retained"]
+    [exchange] = exchanges_of(items)
+    assert exchange["request"]["headers"]["authorization"] == "Basic [REDACTED]"
+    assert json.loads(exchange["request"]["body"])["retain"]["reference"] == answer["lead_id"]
+    assert exchange["response"]["status"] == 200
+    assert json.loads(exchange["response"]["body"])["outcome"] == "success"
+    assert exchange["duration_ms"] >= 0
+    cert_items = stack.store.certificate_items(cert_id)
+    claim = next(item for item in cert_items if item["sk"] == "CLAIM")
+    assert claim["lead_id"] == answer["lead_id"] and claim["status"] == "retained"
+    assert events_of(cert_items) == ["received", "attempt", "retained"]
+    by_vendor = stack.store.vendor_leads(VENDOR, since=__import__("datetime").datetime(2020, 1, 1))
+    assert [item["lead_id"] for item in by_vendor] == [answer["lead_id"]]
+
+
+@pytest.mark.parametrize("cert_id", [make_mobile_cert_id(), make_meta_cert_id()])
+def test_mobile_and_meta_certificates_are_retained(stack, cert_id):
+    response = stack.post(lead(cert_id))
+    assert response.status == 201, response.json()
+    assert stack.sim.requests[0]["cert_id"] == cert_id
+
+
+def test_form_encoded_post_with_the_trustedform_field_name(stack):
+    cert_id = make_web_cert_id()
+    form = {"xxTrustedFormCertUrl": f"https://cert.trustedform.com/{cert_id}?shared_token=abc", "phone": "512-555-1212"}
+    response = stack.post(form, form=True)
+    assert response.status == 201
+    assert response.json()["cert_id"] == cert_id
+    assert stack.sim.requests[0]["body"]["match_lead"] == {"phone": sha1("5125551212")}
+    assert "shared_token" not in stack.sim.requests[0]["path"]
+
+
+def assert_nothing_stored_or_sent(stack):
+    assert stack.sim.requests == []
+    assert [item for item in stack.all_items() if not item["pk"].startswith("VENDORKEY#")] == []
+    assert stack.queued() == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://cert.trustedform.com.evil.example/" + "a" * 40,
+        "https://cert.trustedform.com@evil.example/" + "a" * 40,
+        "https://cert-trustedform.com/" + "a" * 40,
+        "https://ping.trustedform.com/" + "a" * 40,
+        "https://cert.trustedform.com/not-a-cert",
+    ],
+)
+def test_hostile_certificate_urls_are_refused_and_nothing_is_sent(stack, url):
+    response = stack.post(lead(trustedform_cert_url=url))
+    assert response.status == 422
+    assert response.json()["reason"] == "invalid_certificate_url"
+    assert response.json()["status"] == "rejected"
+    assert_nothing_stored_or_sent(stack)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "reason"),
+    [
+        ({"raw": b'{"trustedform_cert_url": ', "content_type": "application/json"}, 400, "invalid_request"),
+        ({"raw": b"\xff\xfe\x00", "content_type": "application/json"}, 400, "invalid_request"),
+        ({"raw": b"[1, 2]", "content_type": "application/json"}, 422, "invalid_request"),
+        ({"raw": b"<lead/>", "content_type": "application/xml"}, 415, "unsupported_media_type"),
+        ({"raw": b"{}", "content_type": "text/plain"}, 415, "unsupported_media_type"),
+        ({"raw": b"{}", "content_type": "application/json"}, 422, "invalid_certificate_url"),
+        ({"raw": b"x" * 70_000, "content_type": "application/json"}, 413, "payload_too_large"),
+    ],
+)
+def test_malformed_bodies_get_a_4xx_with_a_reason(stack, kwargs, status, reason):
+    response = stack.post(None, **kwargs)
+    assert response.status == status
+    assert response.json()["reason"] == reason
+    assert_nothing_stored_or_sent(stack)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason", "field"),
+    [
+        ({"email": None, "phone": None}, "missing_contact", None),
+        ({"email": "", "phone": ""}, "missing_contact", None),
+        ({"email": 42}, "invalid_request", "email"),
+        ({"email": "not-an-email"}, "invalid_request", "email"),
+        ({"phone": "call me"}, "invalid_request", "phone"),
+        ({"trustedform_cert_url": ["https://cert.trustedform.com/" + "a" * 40]}, "invalid_certificate_url", None),
+        ({"lead_id": "x" * 129}, "invalid_request", "lead_id"),
+        ({"lead_id": "has spaces"}, "invalid_request", "lead_id"),
+        ({"notes": "n" * 3000}, "invalid_request", None),
+        ({"nested": {"a": 1}}, "invalid_request", None),
+    ],
+)
+def test_invalid_fields_are_named(stack, fields, reason, field):
+    response = stack.post(lead(**fields))
+    assert response.status == 422
+    body = response.json()
+    assert body["reason"] == reason
+    if field:
+        assert field in [error["field"] for error in body["errors"]]
+    assert_nothing_stored_or_sent(stack)
+
+
+def test_unknown_missing_and_revoked_vendor_keys(stack):
+    unknown = stack.post(lead(), key="k" * 32)
+    assert (unknown.status, unknown.json()["reason"]) == (401, "unknown_vendor_key")
+    missing = stack.gateway.handle("POST", "/leads", {"Content-Type": "application/json"}, json.dumps(lead()).encode())
+    assert missing.status == 401
+    revoked_key = stack.add_vendor("revoked-co")
+    from datetime import UTC, datetime
+
+    from tf_retainer.store import vendor_key_pk
+
+    assert stack.store.set_vendor_key_active(vendor_key_pk(revoked_key), False, now=datetime.now(UTC))
+    revoked = stack.post(lead(), key=revoked_key)
+    assert (revoked.status, revoked.json()["reason"]) == (403, "vendor_key_revoked")
+    assert_nothing_stored_or_sent(stack)
+
+
+def test_vendor_name_comes_from_the_key_never_the_body(stack):
+    response = stack.post(lead(vendor="someone-else"))
+    assert response.status == 201
+    assert stack.sim.requests[0]["body"]["retain"]["vendor"] == VENDOR
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [
+        ("unavailable", "trustedform_unavailable"),
+        ("server_error", "trustedform_unavailable"),
+        ("throttled", "trustedform_throttled"),
+        ("teapot", "trustedform_unexpected"),
+        ("malformed", "trustedform_unexpected"),
+    ],
+)
+def test_transient_trouble_answers_pending_and_queues_a_retry(stack, behaviour, reason):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, [behaviour])
+    response = stack.post(lead(cert_id))
+    assert response.status == 202
+    answer = response.json()
+    assert (answer["status"], answer["reason"]) == ("pending", reason)
+    assert stack.queued() == 1
+    [message] = stack.retry_messages(wait=3)
+    body = json.loads(message["Body"])
+    assert body["lead_id"] == answer["lead_id"] and body["attempt"] == 2
+    state = stack.store.get_state(answer["lead_id"])
+    assert state["status"] == "pending" and state["next_attempt_at"] > state["received_at"]
+    assert len(exchanges_of(lead_items(stack, answer["lead_id"]))) == 1
+
+
+@pytest.mark.parametrize("stack_env", [{"SYNC_TIMEOUT_SECONDS": "0.5", "RETRY_BASE_SECONDS": "1"}])
+def test_a_slow_trustedform_times_out_into_pending(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["hang"])
+    response = stack.post(lead(cert_id))
+    assert (response.status, response.json()["reason"]) == (202, "trustedform_timeout")
+    [exchange] = exchanges_of(lead_items(stack, response.json()["lead_id"]))
+    assert exchange["error"] == "timeout" and exchange.get("response") is None
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [
+        ("not_found", "certificate_not_found"),
+        ("gone", "certificate_not_found"),
+        ("expired_200", "certificate_not_found"),
+        ("sandbox", "certificate_not_claimable"),
+        ("claim_limit", "certificate_claim_limit"),
+        ("bad_request", "certificate_rejected"),
+        ("match_failure", "lead_match_failed"),
+    ],
+)
+def test_terminal_answers_reject_the_lead(stack, behaviour, reason):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, [behaviour])
+    response = stack.post(lead(cert_id))
+    assert response.status == 422
+    assert (response.json()["status"], response.json()["reason"]) == ("rejected", reason)
+    assert stack.retry_messages() == []
+    state = stack.store.get_state(response.json()["lead_id"])
+    assert (state["status"], state["reason"]) == ("rejected", reason)
+
+
+@pytest.mark.parametrize("behaviour", ["unauthorized", "payment_required", "forbidden"])
+def test_account_trouble_never_rejects_the_vendors_lead(stack, behaviour):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, [behaviour])
+    response = stack.post(lead(cert_id))
+    assert (response.status, response.json()["reason"]) == (202, "account_error")
+    state = stack.store.get_state(response.json()["lead_id"])
+    assert state["burned_attempts"] == 0  # account trouble does not use up the lead's attempts
+    assert stack.queued() == 1
+
+
+def test_a_rotated_key_is_reread_once_after_401(stack):
+    first = stack.post(lead())
+    assert first.status == 201  # the old key is now cached
+    new_key = "tf-rotated-key-abcdef0123456789"
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=stack.provisioned.secret_id, SecretString=json.dumps({"api_key": new_key})
+    )
+    stack.sim.api_keys = (new_key,)
+    response = stack.post(lead())
+    assert response.status == 201, response.json()
+    statuses = [e["response"]["status"] for e in exchanges_of(lead_items(stack, response.json()["lead_id"]))]
+    assert sorted(statuses) == [200, 401]
+
+
+@pytest.mark.parametrize("stack_env", [{"MASKED_CERTIFICATE_POLICY": "accept"}])
+def test_masked_certificate_accepted_and_its_match_failure_is_not_fraud(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["masked"])
+    response = stack.post(lead(cert_id))
+    assert response.status == 201
+    answer = response.json()
+    assert answer["masked"] is True and answer["lead_match"]["success"] is False
+    assert stack.sim.requests[0]["body"]["insights"] == {"properties": ["is_masked"]}
+    assert stack.store.get_state(answer["lead_id"])["masked"] is True
+
+
+@pytest.mark.parametrize("stack_env", [{"MASKED_CERTIFICATE_POLICY": "refuse"}])
+def test_masked_certificate_refused_by_policy(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["masked"])
+    response = stack.post(lead(cert_id))
+    assert (response.status, response.json()["reason"]) == (422, "masked_certificate_refused")
+    assert response.json()["masked"] is True
+
+
+def test_a_repeated_lead_id_gets_the_first_answer_without_a_second_retain(stack):
+    body = lead(lead_id="V-42")
+    first = stack.post(body)
+    again = stack.post(body)
+    as_form = stack.post({k: v for k, v in body.items()}, form=True)
+    assert first.status == again.status == as_form.status == 201
+    assert first.json() == again.json() == as_form.json()
+    assert len(stack.sim.requests) == 1
+
+
+def test_the_same_lead_id_with_other_content_is_a_conflict(stack):
+    stack.post(lead(lead_id="V-43"))
+    response = stack.post(lead(lead_id="V-43", email="other@example.com"))
+    assert (response.status, response.json()["reason"]) == (409, "lead_id_conflict")
+    assert len(stack.sim.requests) == 1
+
+
+def test_a_certificate_already_held_by_another_lead_is_not_retained_again(stack):
+    cert_id = make_web_cert_id()
+    first = stack.post(lead(cert_id, lead_id="A"))
+    other_vendor = stack.add_vendor("other-vendor")
+    second = stack.post(lead(cert_id, lead_id="B"), key=other_vendor)
+    assert first.status == 201
+    assert (second.status, second.json()["reason"]) == (422, "certificate_reused")
+    assert len(stack.sim.requests) == 1
+    assert "certificate_reuse_attempt" in events_of(lead_items(stack, first.json()["lead_id"]))
+    assert events_of(lead_items(stack, second.json()["lead_id"])) == ["certificate_reused", "rejected"]
+    assert "certificate_reused" in events_of(stack.store.certificate_items(cert_id))
+    # the reused lead's id is reserved too: a repeat gets the same answer
+    assert stack.post(lead(cert_id, lead_id="B"), key=other_vendor).json() == second.json()
+
+
+@pytest.mark.parametrize("stack_env", [{"CERTIFICATE_REUSE_POLICY": "share"}])
+def test_share_policy_links_the_second_lead_to_the_first_retain(stack):
+    cert_id = make_web_cert_id()
+    stack.post(lead(cert_id))
+    second = stack.post(lead(cert_id))
+    assert second.status == 201
+    assert second.json()["previously_retained"] is True
+    assert len(stack.sim.requests) == 1
+
+
+@pytest.mark.parametrize("same_lead_id", [True, False])
+def test_a_duplicate_arriving_while_the_first_is_with_trustedform_does_not_get_through(stack, same_lead_id):
+    """The reservation is committed before TrustedForm is called, so a concurrent duplicate sees it.
+
+    (moto is not thread-safe, so the overlap is arranged: the second post runs entirely while the first
+    waits on a slow TrustedForm; on AWS the conditional transaction makes any overlap safe.)
+    """
+    import threading
+    import time
+
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["slow:1.0"])
+    results = {}
+    first = threading.Thread(target=lambda: results.setdefault("first", stack.post(lead(cert_id, lead_id="C-1"))))
+    first.start()
+    deadline = time.monotonic() + 5
+    while not stack.sim.requests and time.monotonic() < deadline:  # the first is now with TrustedForm
+        time.sleep(0.01)
+    second = stack.post(lead(cert_id, lead_id="C-1" if same_lead_id else "C-2"))
+    first.join(timeout=10)
+    assert results["first"].status == 201
+    if same_lead_id:
+        assert (second.status, second.json()["status"]) == (202, "pending")
+        assert second.json()["lead_id"] == results["first"].json()["lead_id"]
+    else:
+        assert (second.status, second.json()["reason"]) == (422, "certificate_reused")
+    assert len(stack.sim.requests) == 1
+
+
+def test_get_lead_shows_a_vendor_its_own_lead_only(stack):
+    posted = stack.post(lead()).json()
+    mine = stack.get(posted["lead_id"])
+    assert mine.status == 200
+    view = mine.json()
+    assert view["status"] == "retained" and [h["event"] for h in view["history"]] == ["received", "attempt", "retained"]
+    other = stack.get(posted["lead_id"], key=stack.add_vendor("nosy-vendor"))
+    assert (other.status, other.json()["reason"]) == (404, "lead_not_found")
+
+
+def test_no_secret_or_contact_detail_in_clear_anywhere(stack, capsys, service_logs):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable"])
+    stack.post(lead(cert_id))
+    stack.post(lead())
+    stack.post(lead(trustedform_cert_url="https://evil.example/x"))
+    captured = capsys.readouterr()
+    logs = service_logs.getvalue() + captured.out + captured.err
+    stored = json.dumps(stack.all_items(), default=str)
+    basic = base64.b64encode(f"API:{TF_API_KEY}".encode()).decode()
+    for secret in (TF_API_KEY, basic, "Jane.Doe@Example.com", "jane.doe@example.com", "555-1212", "5125551212"):
+        assert secret not in stored
+        assert secret not in logs
+    assert '"lead_id"' in logs and '"cert_id"' in logs  # the logs do carry correlation keys
