@@ -1,0 +1,231 @@
+"""The leads API over real HTTP on 127.0.0.1: each request goes through ``LocalApiGateway.handle``.
+
+``LocalApiGateway`` (local/apigw.py) does what API Gateway does (routes, the REQUEST authorizer,
+gateway responses, the proxy event); this module only turns HTTP requests into its calls and its
+answers back into HTTP responses.
+
+Paths: the deployed API lives under its stage (``https://.../dev/leads``). Locally ``/leads`` is the
+path, and ``/<stage>/leads`` (``/local/leads``) is accepted too, so a base URL copied with a stage
+still works. Any other prefix is an unknown path (404, as API Gateway answers).
+
+Bodies larger than API Gateway's 10 MB payload limit are refused with 413 before any function runs.
+A function that raises gets the template's DEFAULT_5XX gateway response with status 502, as a Lambda
+proxy integration error does on AWS.
+
+One log line per request goes to stderr: method, path, status, milliseconds, and ``lead_id`` /
+``status`` / ``reason`` when the JSON answer carries them. Never the body, headers, query string,
+contact details or keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from local.apigw import ApiResponse, LocalApiGateway
+
+log = logging.getLogger("tf_retainer.local.api")
+
+# API Gateway's maximum payload size.
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# Hop-by-hop or computed here: never copied from a function's answer.
+_SKIPPED_RESPONSE_HEADERS = frozenset({"content-length", "connection", "transfer-encoding", "keep-alive"})
+# Keys of the JSON answer worth a place in the request log line (identifiers and outcomes only).
+_LOGGED_ANSWER_KEYS = ("lead_id", "status", "reason")
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    """HTTP in front of a :class:`LocalApiGateway`.
+
+    ``invocation_lock`` is held around each ``gateway.handle`` call. Lambda runs one invocation per
+    container at a time, and Powertools' Logger and Metrics are process-global (their keys and the
+    metric set would mix between overlapping invocations): so every function invocation in this
+    process, the API's and the retry poller's alike, takes the same lock. Connections are still
+    accepted and read concurrently; only the handlers run one at a time.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        gateway: LocalApiGateway,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        *,
+        invocation_lock: threading.Lock | threading.RLock | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.invocation_lock = invocation_lock if invocation_lock is not None else threading.Lock()
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def strip_stage(self, path: str) -> str:
+        """``/local/leads`` -> ``/leads`` (see the module docstring)."""
+        prefix = f"/{self.gateway.stage}"
+        if path == prefix:
+            return "/"
+        if path.startswith(prefix + "/"):
+            return path[len(prefix) :]
+        return path
+
+    def dispatch(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, query: dict[str, str], source_ip: str
+    ) -> ApiResponse:
+        with self.invocation_lock:
+            try:
+                return self.gateway.handle(method, path, headers, body, source_ip=source_ip, query=query or None)
+            except Exception as exc:  # a function error: API Gateway answers 502 with its 5XX template
+                frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+                where = f" at {frame.filename}:{frame.lineno}" if frame else ""
+                # Type and place only: exception messages may quote request data.
+                log.error("function error %s%s", type(exc).__name__, where)
+                return self.internal_error()
+
+    def internal_error(self) -> ApiResponse:
+        spec = self.gateway.gateway_responses.get("DEFAULT_5XX", {})
+        template = spec.get("ResponseTemplates", {}).get("application/json", '{"message":$context.error.messageString}')
+        body = template.replace("$context.error.messageString", json.dumps("Internal server error"))
+        return ApiResponse(502, {"Content-Type": "application/json"}, body.encode())
+
+
+class _RequestTooLarge(Exception):
+    pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "tf-retainer-local"
+    sys_version = ""
+    server: LocalApiServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # our own line per request instead
+        pass
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is not None:
+            size = int(length)
+            if size > MAX_REQUEST_BYTES:
+                raise _RequestTooLarge
+            return self.rfile.read(size) if size > 0 else b""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_REQUEST_BYTES:
+                    raise _RequestTooLarge
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return b""
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        split = urlsplit(self.path)
+        path = self.server.strip_stage(split.path or "/")
+        try:
+            body = self._read_body()
+        except _RequestTooLarge:
+            self.close_connection = True
+            response = ApiResponse(413, {"Content-Type": "application/json"}, b'{"message":"Request Too Long"}')
+        except ValueError:
+            self.close_connection = True
+            response = ApiResponse(400, {"Content-Type": "application/json"}, b'{"message":"Bad Request"}')
+        else:
+            # API Gateway keeps the last value of a repeated header or query parameter.
+            headers = dict(self.headers.items())
+            query = dict(parse_qsl(split.query, keep_blank_values=True))
+            response = self.server.dispatch(self.command, path, headers, body, query, self.client_address[0])
+        self._send(response)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("%s %s %d %.0fms%s", self.command, path, response.status, elapsed_ms, _answer_summary(response))
+
+    def _send(self, response: ApiResponse) -> None:
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                if name.lower() not in _SKIPPED_RESPONSE_HEADERS:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+def _answer_summary(response: ApiResponse) -> str:
+    if "json" not in next((v for k, v in response.headers.items() if k.lower() == "content-type"), ""):
+        return ""
+    try:
+        answer = json.loads(response.body)
+    except ValueError:
+        return ""
+    if not isinstance(answer, dict):
+        return ""
+    parts = [f"{key}={answer[key]}" for key in _LOGGED_ANSWER_KEYS if isinstance(answer.get(key), str)]
+    return (" " + " ".join(parts)) if parts else ""
+
+
+class ApiServerThread:
+    """A :class:`LocalApiServer` served from a background thread; ``stop()`` lets in-flight requests end."""
+
+    def __init__(self, server: LocalApiServer) -> None:
+        self.server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="tf-local-api", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> str:
+        self._thread.start()
+        return self.url
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread.is_alive():
+            self.server.shutdown()
+            self._thread.join(timeout)
+        self.server.server_close()
+
+
+def serve(
+    gateway: LocalApiGateway | None = None,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    *,
+    invocation_lock: threading.Lock | threading.RLock | None = None,
+) -> ApiServerThread:
+    """Start the API on ``host:port`` (0 picks a free port) in a background thread."""
+    server = LocalApiServer(gateway or LocalApiGateway(), host, port, invocation_lock=invocation_lock)
+    thread = ApiServerThread(server)
+    thread.start()
+    return thread
+
+
+__all__ = ["MAX_REQUEST_BYTES", "ApiServerThread", "LocalApiServer", "serve"]

@@ -1,0 +1,390 @@
+"""The whole service on this machine, in one process: ``python -m local.stack`` (``make run``).
+
+* moto's server on 127.0.0.1 (``MOTO_PORT``, default a free port) holds the DynamoDB table, the retry
+  queue and its dead-letter queue, the API key secret and the dashboard, built from template.yaml by
+  ``local.provision``;
+* the TrustedForm simulator on 127.0.0.1 (``SIMULATOR_PORT``, default a free port), unless
+  ``TRUSTEDFORM_API_URL`` names another one;
+* the leads API on http://127.0.0.1:``PORT`` (default 3000): the real authorizer and intake handler
+  behind ``local.apigw.LocalApiGateway``;
+* the retry poller: the real RetryFunction fed from the retry queue as Lambda's event source mapping
+  feeds it.
+
+No Docker, no network beyond loopback, no AWS account: fake credentials are always set, so nothing in
+this process can act on a real account even if a client missed AWS_ENDPOINT_URL.
+
+Environment: see docs/local-stack.md. Ctrl-C or SIGTERM stops everything and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+_STARTED = time.perf_counter()  # the heavy imports (boto3, moto, Powertools) happen in main()
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+STAGE = "dev"
+DEFAULT_PORT = 3000
+DEFAULT_TRUSTEDFORM_API_KEY = "sim-key"
+DEFAULT_VENDOR_NAME = "demo-vendor"
+DEFAULT_VENDOR_KEY = "demo-vendor-key-local-only"  # readable on purpose: it exists only in local moto
+DEFAULT_STATE_FILE = REPO_ROOT / ".local-stack" / "state.json"
+# Shortened retry timings for local use (the deployed defaults are minutes to an hour).
+LOCAL_RETRY_DEFAULTS = {
+    "RETRY_BASE_SECONDS": "2",
+    "RETRY_CAP_SECONDS": "10",
+    "ACCOUNT_ERROR_DELAY_SECONDS": "15",
+}
+# Variables that point the functions at this stack: always the stack's values, whatever the shell has.
+STACK_OWNED_VARIABLES = frozenset(
+    {
+        "TABLE_NAME",
+        "RETRY_QUEUE_URL",
+        "TRUSTEDFORM_SECRET_ID",
+        "TRUSTEDFORM_API_URL",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    }
+)
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+READY_MARKER = "tf-retainer local stack ready"
+
+log = logging.getLogger("tf_retainer.local.stack")
+
+
+class StartupError(RuntimeError):
+    """A clear, user-facing reason the stack cannot start (port taken, bad setting...)."""
+
+
+@dataclass
+class LocalStack:
+    """The running pieces, in start order; ``stop()`` stops them in reverse."""
+
+    moto: Any = None
+    simulator: Any = None
+    poller: Any = None
+    api: Any = None
+    provisioned: Any = None
+    endpoint_url: str = ""
+    simulator_url: str = ""
+    api_url: str = ""
+    vendor_name: str = ""
+    vendor_key: str = ""
+    state_file: Path | None = None
+    stopped: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for name in ("api", "poller", "simulator", "moto"):
+            piece = getattr(self, name)
+            if piece is None:
+                continue
+            setattr(self, name, None)
+            try:
+                piece.stop()
+                self.stopped.append(name)
+            except Exception as exc:
+                log.warning("stopping %s failed: %s", name, type(exc).__name__)
+        if self.state_file is not None:
+            _remove_state_file(self.state_file)
+            self.state_file = None
+
+
+# --------------------------------------------------------------------------------------------- setup
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise StartupError(f"{name}={raw!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise StartupError(f"{name}={raw!r} is not a port number")
+    return value
+
+
+def _check_port_free(name: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise StartupError(f"{name}={port}: {HOST}:{port} is already in use (set {name} to another port)") from None
+
+
+def _set_fake_credentials() -> None:
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = REGION
+    # No X-Ray daemon locally.
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+def function_environment(provisioned: Any, trustedform_api_url: str, shell: dict[str, str]) -> dict[str, str]:
+    """What the functions see: the template's variables resolved against the local resources, a shell
+    value winning for anything but the stack-owned ones, and shortened retry timings by default."""
+    env: dict[str, str] = {}
+    for name, value in provisioned.environment().items():
+        env[name] = value if name in STACK_OWNED_VARIABLES or name not in shell else shell[name]
+    env["TRUSTEDFORM_API_URL"] = trustedform_api_url
+    for name, value in LOCAL_RETRY_DEFAULTS.items():
+        env[name] = shell.get(name) or value
+    return env
+
+
+def _start_moto(stack: LocalStack) -> None:
+    from moto.server import ThreadedMotoServer
+
+    port = _int_env("MOTO_PORT", 0)
+    _check_port_free("MOTO_PORT", port)
+    stack.moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    stack.moto.start()
+    host, bound = stack.moto.get_host_and_port()
+    stack.endpoint_url = f"http://{host}:{bound}"
+
+
+def _start_simulator(stack: LocalStack, api_key: str) -> None:
+    external = os.environ.get("TRUSTEDFORM_API_URL", "").strip()
+    if external:
+        stack.simulator_url = external.rstrip("/")
+        return
+    from local.simulator import TrustedFormSimulator
+
+    port = _int_env("SIMULATOR_PORT", 0)
+    _check_port_free("SIMULATOR_PORT", port)
+    stack.simulator = TrustedFormSimulator(host=HOST, port=port, api_keys=(api_key,))
+    stack.simulator_url = stack.simulator.start()
+
+
+def _register_vendor(stack: LocalStack) -> None:
+    from tf_retainer.settings import get_settings
+    from tf_retainer.store import LeadStore
+
+    stack.vendor_name = os.environ.get("LOCAL_VENDOR_NAME", "").strip() or DEFAULT_VENDOR_NAME
+    stack.vendor_key = os.environ.get("LOCAL_VENDOR_KEY", "").strip() or DEFAULT_VENDOR_KEY
+    if not 16 <= len(stack.vendor_key) <= 256:
+        raise StartupError("LOCAL_VENDOR_KEY must be 16 to 256 characters (the authorizer refuses others)")
+    settings = get_settings()  # also validates the environment before any request arrives
+    store = LeadStore(settings.table_name, retention_days=settings.evidence_retention_days)
+    store.put_vendor_key(stack.vendor_key, stack.vendor_name, now=datetime.now(UTC))
+
+
+def write_state(stack: LocalStack, path: Path) -> None:
+    """``.local-stack/state.json``: where an operator CLI finds this stack (no secrets in it)."""
+    provisioned = stack.provisioned
+    state = {
+        "pid": os.getpid(),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "endpoint_url": stack.endpoint_url,
+        "region": provisioned.region,
+        "table_name": provisioned.table_name,
+        "retry_queue_url": provisioned.retry_queue_url,
+        "retry_dlq_url": provisioned.retry_dlq_url,
+        "retry_queue_arn": provisioned.retry_queue_arn,
+        "retry_dlq_arn": provisioned.retry_dlq_arn,
+        "secret_id": provisioned.secret_id,
+        "stack_name": provisioned.stack_name,
+        "dashboard_name": provisioned.dashboard_name,
+        "parameters": provisioned.parameters,
+        "api_url": stack.api_url,
+        "simulator_url": stack.simulator_url,
+        "vendor": stack.vendor_name,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+    stack.state_file = path
+
+
+def _remove_state_file(path: Path) -> None:
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def start(api_key: str | None = None) -> LocalStack:
+    """Start every piece; on failure stop what started and raise."""
+    from local.apigw import LocalApiGateway
+    from local.functions import load_handler
+    from local.poller import RetryPoller
+    from local.provision import function_logical_ids, provision
+    from local.server import ApiServerThread, LocalApiServer
+
+    stack = LocalStack()
+    try:
+        api_port = _int_env("PORT", DEFAULT_PORT)
+        _check_port_free("PORT", api_port)
+        tf_key = api_key or os.environ.get("TRUSTEDFORM_API_KEY", "").strip() or DEFAULT_TRUSTEDFORM_API_KEY
+        shell = dict(os.environ)
+        _set_fake_credentials()
+        _start_moto(stack)
+        _start_simulator(stack, tf_key)
+        # provision() warns about template properties it does not apply locally: expected here.
+        with warnings.catch_warnings(action="ignore"):
+            stack.provisioned = provision(stage=STAGE, endpoint_url=stack.endpoint_url, region=REGION, api_key=tf_key)
+        os.environ.update(function_environment(stack.provisioned, stack.simulator_url, shell))
+        _register_vendor(stack)
+        # Import every function now (a cold start each), so the first request is as quick as the next.
+        for logical_id in function_logical_ids(stack.provisioned.template):
+            load_handler(logical_id)
+
+        # One lock for every invocation in this process: see LocalApiServer.
+        invocation_lock = threading.Lock()
+        stack.poller = RetryPoller(stack.provisioned, invocation_lock=invocation_lock)
+        stack.poller.start()
+        try:
+            server = LocalApiServer(LocalApiGateway(), HOST, api_port, invocation_lock=invocation_lock)
+        except OSError as exc:
+            raise StartupError(f"PORT={api_port}: cannot listen on {HOST}:{api_port} ({exc.strerror})") from None
+        stack.api = ApiServerThread(server)
+        stack.api_url = stack.api.start()
+        state_file = Path(os.environ.get("LOCAL_STACK_STATE", "").strip() or DEFAULT_STATE_FILE)
+        write_state(stack, state_file)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+# -------------------------------------------------------------------------------------------- banner
+
+
+def sample_lead(cert_id: str) -> dict[str, str]:
+    return {
+        "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}",
+        "email": "jane.doe@example.com",
+        "phone": "512-555-0100",
+        "lead_id": "demo-1",
+    }
+
+
+def curl_command(api_url: str, vendor_key: str, cert_id: str) -> str:
+    body = json.dumps(sample_lead(cert_id), separators=(",", ":"))
+    return (
+        f"curl -sS -X POST {api_url}/leads -H {shlex.quote('x-api-key: ' + vendor_key)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+
+
+def banner(stack: LocalStack, seconds: float) -> str:
+    from local.simulator import BEHAVIOURS, PARAMETERISED_BEHAVIOURS, make_web_cert_id
+
+    provisioned = stack.provisioned
+    lines = [
+        f"  API          {stack.api_url}  (POST /leads, GET /leads/{{lead_id}}; /local/... works too)",
+        f"  demo vendor  {stack.vendor_name}   x-api-key: {stack.vendor_key}",
+        f"  moto (AWS)   {stack.endpoint_url}  table {provisioned.table_name}",
+        f"               retry queue {provisioned.retry_queue_url.rsplit('/', 1)[-1]}, "
+        f"dead letters {provisioned.retry_dlq_url.rsplit('/', 1)[-1]}",
+        f"  retry worker {stack.poller.describe()}",
+        f"  retry timing base {os.environ['RETRY_BASE_SECONDS']} s, cap {os.environ['RETRY_CAP_SECONDS']} s, "
+        f"account errors {os.environ['ACCOUNT_ERROR_DELAY_SECONDS']} s",
+    ]
+    if stack.simulator is not None:
+        sim = stack.simulator_url
+        lines += [
+            f"  TrustedForm  {sim}  (simulator; every well-formed certificate id is retained by default)",
+            "               script a certificate's answers, then post a lead with it:",
+            f"               curl -sS -X POST {sim}/_simulator/certificates/<cert_id> "
+            '-d \'{"behaviours":["unavailable","success"]}\'',
+            f"               what it was sent: curl -sS {sim}/_simulator/requests",
+            f"               behaviours: {', '.join((*BEHAVIOURS, *PARAMETERISED_BEHAVIOURS))}",
+            "               (header X-Simulator-Behaviour: <name> picks one for a direct call to the simulator)",
+        ]
+    else:
+        lines.append(f"  TrustedForm  {stack.simulator_url}  (TRUSTEDFORM_API_URL)")
+    lines += [
+        f"  state file   {_display_path(stack.state_file)}",
+        "",
+        "Try it:",
+        f"  {curl_command(stack.api_url, stack.vendor_key, make_web_cert_id())}",
+        f"  curl -sS {stack.api_url}/leads/<lead_id> -H {shlex.quote('x-api-key: ' + stack.vendor_key)}",
+        "",
+        f"{READY_MARKER} in {seconds:.2f} s (Ctrl-C to stop)",
+    ]
+    return "\n".join(lines)
+
+
+def _display_path(path: Path | None) -> str:
+    if path is None:
+        return "-"
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv:
+        print(__doc__, file=sys.stderr)
+        return 0 if argv[0] in ("-h", "--help") else 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+    )
+    for noisy in (
+        "botocore",
+        "boto3",
+        "urllib3",
+        "werkzeug",
+        "httpx",
+        "httpcore",
+    ):  # "Found credentials...", moto's request log
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if done.is_set():  # a second Ctrl-C while stopping: leave now
+            os._exit(1)
+        done.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    try:
+        stack = start()
+    except StartupError as exc:
+        print(f"tf-retainer local stack cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(banner(stack, time.perf_counter() - _STARTED), flush=True)
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        stopping = time.perf_counter()
+        stack.stop()
+        log.info("stopped %s in %.2f s", ", ".join(stack.stopped), time.perf_counter() - stopping)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
