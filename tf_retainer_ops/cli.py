@@ -1,0 +1,487 @@
+"""tf-retainer: the operator's command line (stdlib argparse + boto3).
+
+    tf-retainer [--stack NAME | --local | --table T --queue-url Q --dlq-url D] [--json] COMMAND ...
+
+    lead show LEAD_ID           state and history, oldest first
+    lead exchanges LEAD_ID      raw TrustedForm exchanges (API key already redacted in the store)
+    cert show CERT_ID           certificate claim and history
+    evidence LEAD_ID [-o FILE]  one JSON evidence file for the lead
+    vendors add|list|revoke     vendor API keys (a new key is printed once, never again)
+    dlq redrive [--max N]       retry DLQ -> retry queue
+    summary [--hours 24]        leads by status/reason, stuck leads, queue depths
+    requeue LEAD_ID             put a stuck lead back on the retry queue
+
+See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    TokenRetrievalError,
+)
+
+from . import __version__
+from .evidence import NotFound
+from .target import STACK_ENV, OpsError, Target, resolve
+
+# AWS error codes that mean "wrong target or no access" rather than a bug: exit 2.
+TARGET_ERRORS = {
+    "ResourceNotFoundException": "not found",
+    "AWS.SimpleQueueService.NonExistentQueue": "queue not found",
+    "QueueDoesNotExist": "queue not found",
+    "UnrecognizedClientException": "credentials not accepted",
+    "InvalidClientTokenId": "credentials not accepted",
+    "ExpiredToken": "credentials expired",
+    "ExpiredTokenException": "credentials expired",
+    "AccessDenied": "access denied",
+    "AccessDeniedException": "access denied",
+}
+
+
+# --- argument parsing ----------------------------------------------------------------------------
+
+
+def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The same options on the main parser and on every command (so they may go before or after it)."""
+    default: Any = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("target")
+    group.add_argument("--stack", default=default, help=f"deployed CloudFormation stack (default ${STACK_ENV})")
+    group.add_argument(
+        "--local", action="store_true", default=False if top else argparse.SUPPRESS, help="the local stack (make run)"
+    )
+    group.add_argument("--table", default=default, help="DynamoDB table name (explicit target)")
+    group.add_argument("--queue-url", default=default, help="retry queue URL")
+    group.add_argument("--dlq-url", default=default, help="retry dead-letter queue URL")
+    group.add_argument("--endpoint-url", default=default, help="AWS endpoint (e.g. a moto server)")
+    group.add_argument("--region", default=default, help="AWS region")
+    group.add_argument("--usage-plan-id", default=default, help="API Gateway usage plan for vendor keys")
+    parser.add_argument(
+        "--json", action="store_true", default=False if top else argparse.SUPPRESS, help="machine-readable output"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tf-retainer",
+        description="Operate tf-retainer: leads, evidence, vendor keys, the retry queues.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _target_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(sub: Any, name: str, handler: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _target_options(p, top=False)
+        p.set_defaults(handler=handler)
+        return p
+
+    lead = commands.add_parser("lead", help="one lead").add_subparsers(dest="lead_command", required=True)
+    command(lead, "show", cmd_lead_show, "a lead's state and history").add_argument("lead_id")
+    command(lead, "exchanges", cmd_lead_exchanges, "a lead's raw TrustedForm exchanges").add_argument("lead_id")
+
+    cert = commands.add_parser("cert", help="one certificate").add_subparsers(dest="cert_command", required=True)
+    command(cert, "show", cmd_cert_show, "a certificate's claim and history").add_argument("cert_id")
+
+    evidence = command(commands, "evidence", cmd_evidence, "write a lead's evidence file (JSON)")
+    evidence.add_argument("lead_id")
+    evidence.add_argument("-o", "--output", help="file to write (default evidence-<lead_id>.json; - for stdout)")
+
+    vendors = commands.add_parser("vendors", help="vendor API keys").add_subparsers(
+        dest="vendors_command", required=True
+    )
+    command(vendors, "add", cmd_vendors_add, "create a vendor key (printed once)").add_argument("name")
+    command(vendors, "list", cmd_vendors_list, "vendors and their keys (hints only)")
+    revoke = command(vendors, "revoke", cmd_vendors_revoke, "revoke a vendor's keys")
+    revoke.add_argument("name")
+    revoke.add_argument("--key-hash", help="only this key (hash or a unique prefix, from `vendors list`)")
+
+    dlq = commands.add_parser("dlq", help="the retry dead-letter queue").add_subparsers(
+        dest="dlq_command", required=True
+    )
+    redrive = command(dlq, "redrive", cmd_dlq_redrive, "move messages from the retry DLQ back to the retry queue")
+    redrive.add_argument("--max", type=_positive_int, help="move at most N messages (uses --manual)")
+    redrive.add_argument("--manual", action="store_true", help="receive/send/delete instead of a SQS move task")
+    redrive.add_argument("--wait", type=float, default=300, help="seconds to follow a move task (default 300)")
+
+    summary = command(commands, "summary", cmd_summary, "leads by status and reason, stuck leads, queue depths")
+    summary.add_argument("--hours", type=float, default=24, help="window (default 24)")
+    summary.add_argument(
+        "--stale-minutes", type=float, default=5, help="a lead late by more than this is stuck (default 5)"
+    )
+
+    command(commands, "requeue", cmd_requeue, "put a received/pending lead back on the retry queue").add_argument(
+        "lead_id"
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+# --- plumbing ------------------------------------------------------------------------------------
+
+
+class Context:
+    def __init__(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.err = err
+        self._target: Target | None = None
+
+    @property
+    def target(self) -> Target:
+        if self._target is None:
+            self._target = resolve(self.args)
+        return self._target
+
+    @property
+    def store(self) -> Any:
+        from tf_retainer.store import LeadStore
+
+        return LeadStore(self.target.table_name, retention_days=1825, client=self.target.client("dynamodb"))
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def note(self, text: str) -> None:
+        print(text, file=self.err)
+
+    def emit(self, data: Any, human: Callable[[Any], None]) -> None:
+        if self.args.json:
+            print(json.dumps(data, indent=2, sort_keys=False, default=str), file=self.out)
+        else:
+            human(data)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_fmt(v)}" for k, v in value.items() if v is not None)
+    return str(value)
+
+
+def _history_lines(ctx: Context, history: list[dict[str, Any]]) -> None:
+    for event in history:
+        detail = {k: v for k, v in (event.get("detail") or {}).items() if v is not None}
+        ctx.print(f"  {event['at']}  {event['type']:<26} {event.get('actor') or '-':<8} {_fmt(detail)}")
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def cmd_lead_show(ctx: Context) -> int:
+    from .evidence import load_lead
+
+    record = load_lead(ctx.store, ctx.args.lead_id)
+    data = {"state": record.state, "history": record.history, "exchanges": len(record.exchanges)}
+
+    def human(_: Any) -> None:
+        s = record.state
+        ctx.print(f"lead {s['lead_id']}  vendor {s.get('vendor')}  vendor lead id {_fmt(s.get('vendor_lead_id'))}")
+        rows = [
+            ("status", s.get("status")),
+            ("reason", s.get("reason")),
+            ("certificate", f"{s.get('cert_id')} ({s.get('cert_kind')})  {s.get('certificate_url')}"),
+            ("masked", f"{_fmt(s.get('masked'))}  {_fmt(s.get('masked_cert_url'))}"),
+            ("received", s.get("received_at")),
+            ("deadline", s.get("deadline")),
+            ("attempts", f"{s.get('attempts')} (burned {s.get('burned_attempts')})"),
+            ("next attempt", s.get("next_attempt_at")),
+            ("expires", s.get("expires_at")),
+            ("lead match", s.get("lead_match")),
+            ("final at", s.get("final_at")),
+        ]
+        for label, value in rows:
+            ctx.print(f"{label:<13} {_fmt(value)}")
+        ctx.print("history:")
+        _history_lines(ctx, record.history)
+        ctx.print(f"exchanges: {len(record.exchanges)}  (tf-retainer lead exchanges {s['lead_id']})")
+
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_lead_exchanges(ctx: Context) -> int:
+    from .evidence import load_lead
+
+    record = load_lead(ctx.store, ctx.args.lead_id)
+
+    def human(exchanges: list[dict[str, Any]]) -> None:
+        if not exchanges:
+            ctx.print("no exchanges with TrustedForm (the lead was refused before any retain)")
+        for exchange in exchanges:
+            request, response = exchange.get("request") or {}, exchange.get("response")
+            ctx.print(
+                f"--- attempt {exchange.get('attempt')}  {exchange.get('started_at')}  "
+                f"{exchange.get('duration_ms')} ms" + (f"  error={exchange['error']}" if exchange.get("error") else "")
+            )
+            ctx.print(f"> {request.get('method', 'POST')} {request.get('url', '')}")
+            for name, value in (request.get("headers") or {}).items():
+                ctx.print(f"> {name}: {value}")
+            ctx.print(f"> {_pretty(request.get('body'))}")
+            if response:
+                ctx.print(f"< {response.get('status')}")
+                for name, value in (response.get("headers") or {}).items():
+                    ctx.print(f"< {name}: {value}")
+                ctx.print(f"< {_pretty(response.get('body'))}")
+            elif exchange.get("error_detail"):
+                ctx.print(f"! {exchange['error_detail']}")
+
+    ctx.emit(record.exchanges, human)
+    return 0
+
+
+def _pretty(body: Any) -> str:
+    if isinstance(body, str):
+        try:
+            return json.dumps(json.loads(body), indent=2).replace("\n", "\n  ")
+        except ValueError:
+            return body
+    return _fmt(body)
+
+
+def cmd_cert_show(ctx: Context) -> int:
+    from .evidence import load_certificate
+
+    record = load_certificate(ctx.store, ctx.args.cert_id)
+    data = {"cert_id": record.cert_id, "claim": record.claim, "history": record.history}
+
+    def human(_: Any) -> None:
+        ctx.print(f"certificate {record.cert_id}")
+        claim = record.claim or {}
+        if not claim:
+            ctx.print("no claim (no lead holds this certificate)")
+        for key in ("lead_id", "vendor", "status", "claimed_at", "masked", "masked_cert_url", "expires_at"):
+            if key in claim:
+                ctx.print(f"{key:<16} {_fmt(claim[key])}")
+        ctx.print("history:")
+        _history_lines(ctx, record.history)
+
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_evidence(ctx: Context) -> int:
+    from .evidence import build_evidence
+
+    document = build_evidence(ctx.store, ctx.args.lead_id, now=_now())
+    text = json.dumps(document, indent=2, default=str) + "\n"
+    output = ctx.args.output or f"evidence-{ctx.args.lead_id}.json"
+    if output == "-":
+        ctx.out.write(text)
+        return 0
+    path = Path(output)
+    path.write_text(text, encoding="utf-8")
+    summary = {
+        "file": str(path),
+        "lead_id": document["lead_id"],
+        "status": document["retain"].get("status"),
+        "exchanges": len(document["exchanges"]),
+        "history_events": len(document["history"]),
+        "content_sha256": document["content_sha256"],
+    }
+    ctx.emit(
+        summary,
+        lambda s: ctx.print(
+            f"wrote {s['file']}: lead {s['lead_id']} ({s['status']}), {s['exchanges']} exchange(s), "
+            f"{s['history_events']} event(s), sha256 {s['content_sha256']}"
+        ),
+    )
+    return 0
+
+
+def cmd_vendors_add(ctx: Context) -> int:
+    from .vendors import add_vendor
+
+    added = add_vendor(ctx.target, ctx.store, ctx.args.name, now=_now())
+    for note in added.notes:
+        ctx.note(f"note: {note}")
+    data = {
+        "vendor": added.vendor,
+        "api_key": added.api_key,
+        "key_hash": added.key_hash,
+        "key_hint": added.key_hint,
+        "api_gateway_key_id": added.gateway_key_id,
+    }
+
+    def human(_: Any) -> None:
+        ctx.print(f"vendor {added.vendor}: new API key (shown once, store it now; send it as x-api-key):")
+        ctx.print(f"  {added.api_key}")
+        ctx.print(f"key hash {added.key_hash[:12]}  hint ...{added.key_hint}")
+        if added.gateway_key_id:
+            ctx.print(f"API Gateway key {added.gateway_key_id} attached to usage plan {ctx.target.usage_plan_id}")
+
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_vendors_list(ctx: Context) -> int:
+    from .vendors import list_vendors
+
+    rows = list_vendors(ctx.store)
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            ctx.print("no vendor keys")
+            return
+        ctx.print(f"{'vendor':<24} {'active':<7} {'created':<28} {'hint':<8} key hash")
+        for row in rows:
+            ctx.print(
+                f"{row['vendor']:<24} {'yes' if row['active'] else 'no':<7} {_fmt(row['created_at']):<28} "
+                f"...{row['key_hint'] or '':<5} {row['key_hash'][:12]}"
+            )
+
+    ctx.emit(rows, human)
+    return 0
+
+
+def cmd_vendors_revoke(ctx: Context) -> int:
+    from .vendors import revoke_vendor
+
+    revoked = revoke_vendor(ctx.target, ctx.store, ctx.args.name, key_hash_prefix=ctx.args.key_hash, now=_now())
+    for note in revoked.notes:
+        ctx.note(f"note: {note}")
+    data = {
+        "vendor": revoked.vendor,
+        "revoked": revoked.key_hashes,
+        "api_gateway_keys_disabled": revoked.gateway_keys_disabled,
+    }
+
+    def human(_: Any) -> None:
+        ctx.print(f"vendor {revoked.vendor}: revoked {len(revoked.key_hashes)} key(s)")
+        for digest in revoked.key_hashes:
+            ctx.print(f"  {digest[:12]}")
+        if revoked.gateway_keys_disabled:
+            ctx.print(f"disabled API Gateway key(s): {', '.join(revoked.gateway_keys_disabled)}")
+        ctx.print("requests with a revoked key get 403 once the authorizer cache (60 s) expires")
+
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_dlq_redrive(ctx: Context) -> int:
+    from .queues import redrive
+
+    progress = ctx.note if ctx.args.json else ctx.print
+    result = redrive(
+        ctx.target, max_messages=ctx.args.max, manual=ctx.args.manual, wait_seconds=ctx.args.wait, progress=progress
+    )
+    data = {
+        "moved": result.moved,
+        "failed": result.failed,
+        "method": result.method,
+        "task_handle": result.task_handle,
+        "status": result.status,
+        "notes": result.notes,
+    }
+
+    def human(_: Any) -> None:
+        ctx.print(f"moved {result.moved} message(s) from the DLQ to the retry queue ({result.method})")
+        for note in result.notes:
+            ctx.print(f"note: {note}")
+
+    ctx.emit(data, human)
+    return 0 if not result.failed else 1
+
+
+def cmd_summary(ctx: Context) -> int:
+    from .summary import summarize
+
+    data = summarize(ctx.target, hours=ctx.args.hours, stale_minutes=ctx.args.stale_minutes, now=_now())
+
+    def human(s: dict[str, Any]) -> None:
+        ctx.print(f"last {s['window_hours']:g} h (since {s['since']}): {s['leads']} lead(s)")
+        ctx.print("by status:  " + (_fmt(s["by_status"]) if s["by_status"] else "-"))
+        ctx.print("rejected:   " + (_fmt(s["rejections_by_reason"]) if s["rejections_by_reason"] else "-"))
+        ctx.print("expired:    " + (_fmt(s["expiries_by_reason"]) if s["expiries_by_reason"] else "-"))
+        ctx.print("pending:    " + (_fmt(s["pending_by_reason"]) if s["pending_by_reason"] else "-"))
+        ctx.print("by vendor:  " + (_fmt(s["by_vendor"]) if s["by_vendor"] else "-"))
+        ctx.print(f"stuck pending (next attempt > {s['stale_minutes']:g} min late): {len(s['stuck_pending'])}")
+        for lead in s["stuck_pending"]:
+            ctx.print(f"  {lead['lead_id']}  {lead['vendor']}  next {lead['next_attempt_at']}  {lead['reason']}")
+        ctx.print(f"stuck received (no answer for > {s['stale_minutes']:g} min): {len(s['stuck_received'])}")
+        for lead in s["stuck_received"]:
+            ctx.print(f"  {lead['lead_id']}  {lead['vendor']}  received {lead['received_at']}")
+        if s["stuck_pending"] or s["stuck_received"]:
+            ctx.print("  -> tf-retainer requeue LEAD_ID")
+        ctx.print(f"retry queue: {_fmt(s['retry_queue'])}")
+        ctx.print(f"dead-letter queue: {_fmt(s['dead_letter_queue'])}")
+
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_requeue(ctx: Context) -> int:
+    from .queues import requeue
+
+    result = requeue(ctx.target, ctx.store, ctx.args.lead_id, now=_now())
+    for warning in result.warnings:
+        ctx.note(f"warning: {warning}")
+    data = {"lead_id": result.lead_id, "attempt": result.attempt, "message_id": result.message_id}
+    ctx.emit(data, lambda d: ctx.print(f"requeued lead {d['lead_id']} for attempt {d['attempt']} ({d['message_id']})"))
+    return 0
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code or 0)
+    ctx = Context(args, out, err)
+    try:
+        return args.handler(ctx)
+    except OpsError as exc:
+        return _fail(err, str(exc), exc.code)
+    except NotFound as exc:
+        return _fail(err, str(exc), 1)
+    except (NoCredentialsError, PartialCredentialsError, TokenRetrievalError) as exc:
+        return _fail(err, f"no usable AWS credentials ({exc}): set AWS_PROFILE or run aws sso login", 2)
+    except NoRegionError:
+        return _fail(err, "no AWS region: pass --region or set AWS_REGION", 2)
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        return _fail(err, f"cannot reach AWS: {exc}", 2)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Error"), error.get("Message", "")
+        if code in TARGET_ERRORS:
+            return _fail(err, f"{TARGET_ERRORS[code]}: {message or code} ({exc.operation_name})", 2)
+        return _fail(err, f"AWS error {code} in {exc.operation_name}: {message}", 1)
+    except KeyboardInterrupt:
+        return _fail(err, "interrupted", 130)
+
+
+def _fail(err: TextIO, message: str, code: int) -> int:
+    print(f"tf-retainer: {message}", file=err)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Vendor API keys: stored hashed in the table (the authorizer's source of truth) and, on a deployed
+stack, mirrored as API Gateway API keys attached to the usage plan (per-vendor throttling/quota)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tf_retainer.store import LeadStore, vendor_key_pk
+
+from .target import OpsError, Target
+
+VENDOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+KEY_PREFIX = "VENDORKEY#"
+
+
+def key_hash(pk: str) -> str:
+    return pk.removeprefix(KEY_PREFIX)
+
+
+def _gateway_key_name(target: Target, vendor: str, digest: str) -> str:
+    return f"{target.stack_name or 'tf-retainer'}-{vendor}-{digest[:12]}"
+
+
+@dataclass
+class AddedVendor:
+    vendor: str
+    api_key: str
+    key_hash: str
+    key_hint: str
+    gateway_key_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def add_vendor(target: Target, store: LeadStore, vendor: str, *, now: datetime) -> AddedVendor:
+    if not VENDOR_NAME.fullmatch(vendor):
+        raise OpsError("vendor name: 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+    api_key = secrets.token_urlsafe(32)
+    digest = key_hash(vendor_key_pk(api_key))
+    added = AddedVendor(vendor=vendor, api_key=api_key, key_hash=digest, key_hint=api_key[-4:])
+    if target.usage_plan_id:
+        # API Gateway first: the key only starts to work once the authorizer's item exists, and by
+        # then the usage plan knows it (an unknown usage identifier would get 403 from API Gateway).
+        apigw = target.client("apigateway")
+        created = apigw.create_api_key(
+            name=_gateway_key_name(target, vendor, digest),
+            description=f"tf-retainer vendor {vendor}",
+            enabled=True,
+            value=api_key,
+            tags={"service": "tf-retainer", "vendor": vendor, "key_hash": digest},
+        )
+        added.gateway_key_id = created["id"]
+        try:
+            apigw.create_usage_plan_key(usagePlanId=target.usage_plan_id, keyId=created["id"], keyType="API_KEY")
+        except Exception:
+            apigw.delete_api_key(apiKey=created["id"])
+            raise
+    else:
+        added.notes.append("no UsagePlanId: no API Gateway key created (per-vendor throttling does not apply)")
+    try:
+        store.put_vendor_key(api_key, vendor, now=now)
+    except Exception:
+        if added.gateway_key_id:
+            target.client("apigateway").delete_api_key(apiKey=added.gateway_key_id)
+        raise
+    return added
+
+
+def list_vendors(store: LeadStore) -> list[dict[str, Any]]:
+    rows = [
+        {
+            "vendor": item.get("vendor"),
+            "active": bool(item.get("active")),
+            "created_at": item.get("created_at"),
+            "changed_at": item.get("changed_at"),
+            "key_hint": item.get("key_hint"),
+            "key_hash": key_hash(item["pk"]),
+        }
+        for item in store.list_vendor_keys()
+    ]
+    return sorted(rows, key=lambda row: (row["vendor"] or "", row["created_at"] or ""))
+
+
+@dataclass
+class Revoked:
+    vendor: str
+    key_hashes: list[str]
+    gateway_keys_disabled: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def revoke_vendor(
+    target: Target, store: LeadStore, vendor: str, *, key_hash_prefix: str | None, now: datetime
+) -> Revoked:
+    keys = [row for row in list_vendors(store) if row["vendor"] == vendor]
+    if key_hash_prefix:
+        keys = [row for row in keys if row["key_hash"].startswith(key_hash_prefix.lower())]
+        if len(keys) > 1:
+            raise OpsError(f"--key-hash {key_hash_prefix} matches {len(keys)} keys of {vendor}: give more characters")
+    if not keys:
+        what = f"key {key_hash_prefix} of vendor {vendor}" if key_hash_prefix else f"keys for vendor {vendor}"
+        raise OpsError(f"no {what}", code=1)
+    revoked = Revoked(vendor=vendor, key_hashes=[])
+    for row in keys:
+        if store.set_vendor_key_active(KEY_PREFIX + row["key_hash"], False, now=now):
+            revoked.key_hashes.append(row["key_hash"])
+    if target.usage_plan_id or target.deployed:
+        revoked.gateway_keys_disabled = _disable_gateway_keys(target, vendor, set(revoked.key_hashes))
+        if len(revoked.gateway_keys_disabled) < len(revoked.key_hashes):
+            revoked.notes.append("some keys had no API Gateway key (added before it was mirrored?)")
+    return revoked
+
+
+def _disable_gateway_keys(target: Target, vendor: str, hashes: set[str]) -> list[str]:
+    apigw = target.client("apigateway")
+    prefix = f"{target.stack_name or 'tf-retainer'}-{vendor}-"
+    disabled = []
+    for page in apigw.get_paginator("get_api_keys").paginate(nameQuery=prefix, includeValues=False):
+        for key in page.get("items", []):
+            tagged = (key.get("tags") or {}).get("key_hash")
+            named = key.get("name", "").removeprefix(prefix)
+            if (tagged in hashes or any(h.startswith(named) for h in hashes if named)) and key.get("enabled"):
+                apigw.update_api_key(
+                    apiKey=key["id"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
+                )
+                disabled.append(key["id"])
+    return disabled
