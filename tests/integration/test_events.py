@@ -1,0 +1,201 @@
+"""Every file in events/ through its real handler, in-process (moto + the simulator): the answer is what a
+user of ``sam local invoke -e events/<file>`` expects. Also checks events/env.json against the template."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.functions import invoke
+from local.provision import load_template
+from local.simulator import make_web_cert_id
+from local.stack import DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME
+from tests.conftest import lead
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+LEAD_ID_PLACEHOLDER = "REPLACE_WITH_A_PENDING_LEAD_ID"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def proxy_answer(result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return result["statusCode"], json.loads(result["body"])
+
+
+# --------------------------------------------------------------------------------------------- API
+
+
+def test_every_event_file_is_covered_here():
+    covered = {
+        "api-post-lead.json",
+        "api-post-lead-bad-url.json",
+        "api-post-lead-form.json",
+        "api-get-lead.json",
+        "authorizer-request.json",
+        "authorizer-request-unknown-key.json",
+        "sqs-retry.json",
+        "sqs-retry-batch-with-poison.json",
+        "env.json",
+    }
+    assert {path.name for path in EVENTS.iterdir()} == covered
+
+
+@pytest.mark.parametrize("name", ["api-post-lead.json", "api-post-lead-bad-url.json", "api-post-lead-form.json"])
+def test_api_events_carry_what_our_authorizer_provides(name):
+    event = load(name)
+    assert event["requestContext"]["authorizer"]["vendor"] == DEFAULT_VENDOR_NAME
+    assert event["headers"]["x-api-key"] == DEFAULT_VENDOR_KEY
+    assert event["resource"] == event["requestContext"]["resourcePath"] == "/leads"
+
+
+def test_good_lead_is_retained(stack):
+    status, answer = proxy_answer(invoke("IntakeFunction", load("api-post-lead.json")))
+    assert (status, answer["status"]) == (201, "retained"), answer
+    assert answer["vendor_lead_id"] == "V-1001"
+    [sent] = stack.sim.requests
+    assert sent["body"]["retain"]["vendor"] == DEFAULT_VENDOR_NAME  # from requestContext.authorizer
+
+
+def test_bad_certificate_url_is_refused(stack):
+    status, answer = proxy_answer(invoke("IntakeFunction", load("api-post-lead-bad-url.json")))
+    assert (status, answer["status"], answer["reason"]) == (422, "rejected", "invalid_certificate_url")
+    assert stack.sim.requests == []
+
+
+def test_form_encoded_post_is_retained(stack):
+    event = load("api-post-lead-form.json")
+    assert event["isBase64Encoded"] is True
+    status, answer = proxy_answer(invoke("IntakeFunction", event))
+    assert (status, answer["status"]) == (201, "retained"), answer
+    assert answer["vendor_lead_id"] == "V-1002"
+
+
+def test_get_of_an_unknown_lead_is_404(stack):
+    status, answer = proxy_answer(invoke("IntakeFunction", load("api-get-lead.json")))
+    assert (status, answer["reason"]) == (404, "lead_not_found")
+
+
+def test_get_of_a_posted_lead(stack):
+    _, posted = proxy_answer(invoke("IntakeFunction", load("api-post-lead.json")))
+    event = load("api-get-lead.json")
+    event["path"] = f"/leads/{posted['lead_id']}"
+    event["pathParameters"] = {"lead_id": posted["lead_id"]}
+    status, view = proxy_answer(invoke("IntakeFunction", event))
+    assert (status, view["status"]) == (200, "retained")
+
+
+# ---------------------------------------------------------------------------------------- authorizer
+
+
+def test_authorizer_allows_a_registered_vendor(stack):
+    stack.store.put_vendor_key(DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME, now=datetime.now(UTC))
+    decision = invoke("AuthorizerFunction", load("authorizer-request.json"))
+    assert decision["principalId"] == DEFAULT_VENDOR_NAME
+    assert decision["context"] == {"vendor": DEFAULT_VENDOR_NAME}
+    assert decision["usageIdentifierKey"] == DEFAULT_VENDOR_KEY
+    assert [s["Effect"] for s in decision["policyDocument"]["Statement"]] == ["Allow"]
+
+
+def test_authorizer_denies_a_revoked_key(stack):
+    from tf_retainer.store import vendor_key_pk
+
+    stack.store.put_vendor_key(DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME, now=datetime.now(UTC))
+    stack.store.set_vendor_key_active(vendor_key_pk(DEFAULT_VENDOR_KEY), False, now=datetime.now(UTC))
+    decision = invoke("AuthorizerFunction", load("authorizer-request.json"))
+    assert [s["Effect"] for s in decision["policyDocument"]["Statement"]] == ["Deny"]
+
+
+def test_authorizer_refuses_an_unknown_key(stack):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):  # API Gateway answers 401
+        invoke("AuthorizerFunction", load("authorizer-request-unknown-key.json"))
+
+
+# ----------------------------------------------------------------------------------------------- SQS
+
+
+def pending_lead(stack) -> str:
+    """A lead whose first attempt met a 503: pending, its attempt 2 due; TrustedForm answers next."""
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    response = stack.post(lead(cert_id))
+    assert (response.status, response.json()["status"]) == (202, "pending")
+    return response.json()["lead_id"]
+
+
+def with_lead(event: dict[str, Any], lead_id: str) -> dict[str, Any]:
+    for record in event["Records"]:
+        if LEAD_ID_PLACEHOLDER in record["body"]:
+            record["body"] = record["body"].replace(LEAD_ID_PLACEHOLDER, lead_id)
+            record["md5OfBody"] = hashlib.md5(record["body"].encode(), usedforsecurity=False).hexdigest()
+    return event
+
+
+def invoke_retry(event: dict[str, Any]) -> Any:
+    try:
+        return invoke("RetryFunction", event)
+    except NotImplementedError:
+        pytest.skip("functions/retry/app.py is still a stub (raises NotImplementedError)")
+
+
+def attempts(stack, lead_id: str) -> int:
+    return sum(1 for item in stack.store.lead_items(lead_id) if item["sk"].startswith("EXCHANGE#"))
+
+
+def test_sqs_event_files_are_sqs_lambda_events():
+    for name in ("sqs-retry.json", "sqs-retry-batch-with-poison.json"):
+        for record in load(name)["Records"]:
+            assert record["eventSource"] == "aws:sqs"
+            assert record["md5OfBody"] == hashlib.md5(record["body"].encode(), usedforsecurity=False).hexdigest()
+            assert int(record["attributes"]["ApproximateReceiveCount"]) >= 1
+
+
+def test_one_retry_message_retains_the_pending_lead(stack):
+    lead_id = pending_lead(stack)
+    result = invoke_retry(with_lead(load("sqs-retry.json"), lead_id))
+    assert result == {"batchItemFailures": []}
+    assert stack.store.get_state(lead_id)["status"] == "retained"
+    assert attempts(stack, lead_id) == 2
+
+
+def test_a_poison_message_fails_alone(stack):
+    lead_id = pending_lead(stack)
+    event = with_lead(load("sqs-retry-batch-with-poison.json"), lead_id)
+    good, poison = event["Records"]
+    result = invoke_retry(event)
+    assert result == {"batchItemFailures": [{"itemIdentifier": poison["messageId"]}]}
+    assert good["messageId"] != poison["messageId"]
+    assert stack.store.get_state(lead_id)["status"] == "retained"
+
+
+# ------------------------------------------------------------------------------------------ env.json
+
+
+def test_env_json_points_the_functions_at_the_local_stack():
+    """events/env.json names what `python -m local.stack` builds (MOTO_PORT=5000, SIMULATOR_PORT=8900),
+    as seen from a `sam local invoke` container."""
+    from moto import mock_aws
+    from tf_retainer.settings import Settings
+
+    from local.provision import provision
+
+    values = load("env.json")["Parameters"]
+    with mock_aws():
+        provisioned = provision()
+    local_env = provisioned.environment()
+    assert values["TABLE_NAME"] == provisioned.table_name
+    assert values["RETRY_QUEUE_URL"].rsplit("/", 2)[-2:] == provisioned.retry_queue_url.rsplit("/", 2)[-2:]
+    assert provisioned.secret_id.split(":secret:")[1].startswith(values["TRUSTEDFORM_SECRET_ID"] + "-")
+    assert values["AWS_ENDPOINT_URL"] == "http://host.docker.internal:5000"
+    assert values["RETRY_QUEUE_URL"].startswith(values["AWS_ENDPOINT_URL"] + "/")
+    Settings.from_environ({**local_env, **values})  # TRUSTEDFORM_API_URL on host.docker.internal is accepted
+
+    # sam local invoke only overrides variables the template declares: every other one must be there.
+    declared = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+    assert set(values) - declared <= {"AWS_ENDPOINT_URL"}
