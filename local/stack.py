@@ -351,15 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
     )
-    for noisy in (
-        "botocore",
-        "boto3",
-        "urllib3",
-        "werkzeug",
-        "httpx",
-        "httpcore",
-    ):  # "Found credentials...", moto's request log
+    # botocore's "Found credentials...", moto's and httpx's request lines.
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Powertools warns on stderr after every invocation that published no metric (GET /leads/{id}, the
+    # authorizer): noise next to the request log.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     done = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -1,0 +1,224 @@
+"""`python -m local.stack` as a user runs it: a subprocess on free ports, driven over HTTP only."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from local.simulator import make_web_cert_id
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_MARKER = "tf-retainer local stack ready"
+READY_TIMEOUT = 60.0
+TF_API_KEY = "e2e-trustedform-key-0123456789"
+VENDOR_KEY = "e2e-vendor-key-0123456789abcdef"
+EMAIL = "jane.doe@example.com"
+PHONE = "512-555-0100"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    stderr_path: Path
+    state_file: Path
+    state: dict
+    ready_seconds: float
+    stdout: list[str] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return self.state["api_url"]
+
+    @property
+    def simulator(self) -> str:
+        return self.state["simulator_url"]
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory) -> Iterator[RunningStack]:
+    workdir = tmp_path_factory.mktemp("local-stack")
+    state_file = workdir / "state.json"
+    stderr_path = workdir / "stderr.log"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_"))
+        and key not in {"TABLE_NAME", "RETRY_QUEUE_URL", "PORT"}
+    }
+    env.update(
+        PORT="0",
+        MOTO_PORT=str(free_port()),
+        SIMULATOR_PORT="0",
+        TRUSTEDFORM_API_KEY=TF_API_KEY,
+        LOCAL_VENDOR_NAME="e2e-vendor",
+        LOCAL_VENDOR_KEY=VENDOR_KEY,
+        LOCAL_STACK_STATE=str(state_file),
+        RETRY_BASE_SECONDS="1",
+        RETRY_CAP_SECONDS="2",
+        ACCOUNT_ERROR_DELAY_SECONDS="2",
+        PYTHONUNBUFFERED="1",
+    )
+    started = time.monotonic()
+    with open(stderr_path, "w", encoding="utf-8") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.stack"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read_stdout() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if READY_MARKER in line:
+                ready.set()
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+    try:
+        while not ready.wait(0.1):
+            if process.poll() is not None or time.monotonic() - started > READY_TIMEOUT:
+                pytest.fail(
+                    f"stack not ready (exit code {process.poll()}):\n{''.join(lines)}\n{stderr_path.read_text()}"
+                )
+        ready_seconds = time.monotonic() - started
+        running = RunningStack(
+            process=process,
+            stderr_path=stderr_path,
+            state_file=state_file,
+            state=json.loads(state_file.read_text()),
+            ready_seconds=ready_seconds,
+            stdout=lines,
+        )
+        print(f"\nlocal stack ready {ready_seconds:.2f} s after the process started")
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def client(local_stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=15) as http:
+        yield http
+
+
+def lead_body(cert_id: str | None = None, **fields: str) -> dict[str, str]:
+    body = {
+        "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id or make_web_cert_id()}",
+        "email": EMAIL,
+        "phone": PHONE,
+    }
+    body.update(fields)
+    return body
+
+
+def test_the_stack_is_ready_quickly_and_says_how_to_use_it(local_stack):
+    banner = "".join(local_stack.stdout)
+    assert local_stack.ready_seconds < 30
+    assert f"x-api-key: {VENDOR_KEY}" in banner
+    assert f"curl -sS -X POST {local_stack.api}/leads" in banner
+    assert local_stack.state["endpoint_url"].startswith("http://127.0.0.1:")
+    assert local_stack.state["table_name"] and local_stack.state["retry_queue_url"]
+
+
+def test_a_lead_is_retained(client):
+    response = client.post("/leads", json=lead_body(lead_id="E2E-1"))
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert (answer["status"], answer["vendor_lead_id"]) == ("retained", "E2E-1")
+    view = client.get(f"/leads/{answer['lead_id']}")
+    assert (view.status_code, view.json()["status"]) == (200, "retained")
+
+
+def test_the_stage_prefix_is_accepted(client):
+    response = client.post("/local/leads", json=lead_body())
+    assert response.status_code == 201, response.text
+
+
+def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client):
+    cert_id = make_web_cert_id()
+    scripted = httpx.post(
+        f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "success"]}
+    )
+    assert scripted.status_code == 200
+    response = client.post("/leads", json=lead_body(cert_id))
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert (answer["status"], answer["reason"]) == ("pending", "trustedform_unavailable")
+
+    deadline = time.monotonic() + 30
+    view = {}
+    while time.monotonic() < deadline:
+        view = client.get(f"/leads/{answer['lead_id']}").json()
+        if view["status"] != "pending":
+            break
+        time.sleep(0.25)
+    assert view["status"] == "retained", view
+    assert [entry["event"] for entry in view["history"]].count("attempt") == 2, view["history"]
+    posts = [r for r in httpx.get(f"{local_stack.simulator}/_simulator/requests").json() if r["cert_id"] == cert_id]
+    assert [r["status"] for r in posts] == [503, 200]
+
+
+def test_a_bad_certificate_url_is_refused(client):
+    response = client.post("/leads", json=lead_body(trustedform_cert_url="https://cert.trustedform.com.evil.example/x"))
+    assert response.status_code == 422
+    assert (response.json()["status"], response.json()["reason"]) == ("rejected", "invalid_certificate_url")
+
+
+def test_an_unknown_vendor_key_is_refused(local_stack):
+    response = httpx.post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32})
+    assert response.status_code == 401
+    assert response.json() == {"status": "rejected", "reason": "unknown_vendor_key"}
+    assert httpx.post(f"{local_stack.api}/leads", json=lead_body()).status_code == 401  # no key at all
+
+
+def test_the_request_log_names_outcomes_never_contact_details_or_keys(local_stack):
+    log = local_stack.stderr()
+    assert "POST /leads 201" in log and "status=retained" in log
+    assert "POST /leads 401" in log and "reason=unknown_vendor_key" in log
+    assert "retry batch: 1 message(s)" in log
+    for secret in (EMAIL, PHONE, "5125550100", VENDOR_KEY, TF_API_KEY):
+        assert secret not in log
+
+
+def test_sigterm_stops_everything_cleanly(local_stack):
+    local_stack.process.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert local_stack.process.wait(10) == 0
+    assert time.monotonic() - started < 5
+    assert "stopped api, poller, simulator, moto" in local_stack.stderr()
+    assert "Traceback" not in local_stack.stderr()
+    assert not local_stack.state_file.exists()  # an operator CLI will not find a dead stack
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{local_stack.api}/leads/x", timeout=2)
