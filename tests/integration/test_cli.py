@@ -1,0 +1,342 @@
+"""The operator CLI in-process against the `stack` fixture (moto + simulator + local gateway), with an
+explicit target (--table/--queue-url/--dlq-url), checking what an operator relies on."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from tf_retainer.store import iso, serialize
+
+from local.simulator import make_web_cert_id
+from tests.conftest import TF_API_KEY, VENDOR, lead
+from tf_retainer_ops import cli, target
+from tf_retainer_ops.evidence import content_digest
+
+CLEAR_TEXT = ("Jane.Doe@Example.com", "jane.doe@example.com", "(512) 555-1212", "5125551212", "555-1212")
+
+
+def run(stack, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    explicit = [
+        "--table",
+        stack.provisioned.table_name,
+        "--queue-url",
+        stack.provisioned.retry_queue_url,
+        "--dlq-url",
+        stack.provisioned.retry_dlq_url,
+        "--region",
+        "us-east-1",
+    ]
+    code = cli.main([*explicit, *argv], out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_json(stack, *argv: str):
+    code, out, err = run(stack, "--json", *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def secrets_of(stack) -> list[str]:
+    basic = base64.b64encode(f"API:{TF_API_KEY}".encode()).decode()
+    return [TF_API_KEY, basic, stack.vendor_key, *CLEAR_TEXT]
+
+
+def assert_no_secrets(stack, *texts: str) -> None:
+    for text in texts:
+        for secret in secrets_of(stack):
+            assert secret not in text
+
+
+def test_lead_show_lists_the_history_in_order(stack):
+    posted = stack.post(lead(lead_id="V-7")).json()
+    code, out, err = run(stack, "lead", "show", posted["lead_id"])
+    assert code == 0, err
+    assert "retained" in out and posted["cert_id"] in out and "V-7" in out
+    history = out.split("history:\n", 1)[1].splitlines()
+    assert [line.split()[1] for line in history if line.startswith("  ")] == ["received", "attempt", "retained"]
+
+    view = run_json(stack, "lead", "show", posted["lead_id"])
+    assert [event["type"] for event in view["history"]] == ["received", "attempt", "retained"]
+    assert [event["at"] for event in view["history"]] == sorted(event["at"] for event in view["history"])
+    assert view["state"]["status"] == "retained" and view["exchanges"] == 1
+    assert "pk" not in view["state"] and "ttl" not in view["state"]
+    assert_no_secrets(stack, out, json.dumps(view))
+
+
+def test_lead_exchanges_show_the_raw_exchange_redacted(stack):
+    posted = stack.post(lead()).json()
+    code, out, _ = run(stack, "lead", "exchanges", posted["lead_id"])
+    assert code == 0
+    assert "authorization: Basic [REDACTED]" in out and "< 200" in out
+    [exchange] = run_json(stack, "lead", "exchanges", posted["lead_id"])
+    assert exchange["request"]["headers"]["authorization"] == "Basic [REDACTED]"
+    assert_no_secrets(stack, out)
+
+
+def test_cert_show_has_the_claim_and_the_reuse_attempt(stack):
+    cert_id = make_web_cert_id()
+    first = stack.post(lead(cert_id)).json()
+    stack.post(lead(cert_id))  # refused: certificate_reused
+    shown = run_json(stack, "cert", "show", cert_id)
+    assert shown["claim"]["lead_id"] == first["lead_id"] and shown["claim"]["status"] == "retained"
+    assert [e["type"] for e in shown["history"]] == [
+        "received",
+        "attempt",
+        "retained",
+        "certificate_reused",
+        "rejected",
+    ]
+    code, out, _ = run(stack, "cert", "show", cert_id)
+    assert code == 0 and first["lead_id"] in out
+
+
+def test_unknown_lead_is_one_line_and_exit_1(stack):
+    code, out, err = run(stack, "lead", "show", "no-such-lead")
+    assert (code, out) == (1, "")
+    assert err.strip() == "tf-retainer: no lead no-such-lead"
+
+
+def test_evidence_file_has_everything_and_nothing_secret(stack, tmp_path, monkeypatch):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    posted = stack.post(lead(cert_id, lead_id="V-9", utm_source="search")).json()
+    assert posted["status"] == "pending"
+    out_file = tmp_path / "ev.json"
+    code, out, err = run(stack, "evidence", posted["lead_id"], "-o", str(out_file))
+    assert code == 0, err
+    assert str(out_file) in out
+    text = out_file.read_text()
+    evidence = json.loads(text)
+    assert evidence["lead_id"] == posted["lead_id"] and evidence["vendor"] == VENDOR
+    assert evidence["generated_at"] and evidence["generated_by"]["tool"] == "tf-retainer"
+    assert evidence["lead"]["fields"] == {"utm_source": "search"}
+    assert set(evidence["lead"]["contact_fingerprints"]) == {"email", "phone"}
+    assert evidence["certificate"]["certificate_url"] == f"https://cert.trustedform.com/{cert_id}"
+    assert evidence["retain"]["status"] == "pending" and evidence["retain"]["reason"] == "trustedform_unavailable"
+    [exchange] = evidence["exchanges"]
+    assert exchange["request"]["headers"]["authorization"] == "Basic [REDACTED]"
+    assert exchange["response"]["status"] == 503 or exchange["error"]
+    assert [e["type"] for e in evidence["history"]] == ["received", "attempt", "pending"]
+    assert all(e["at"] for e in evidence["history"])
+    assert evidence["certificate_record"]["claim"]["lead_id"] == posted["lead_id"]
+    assert evidence["content_sha256"] == content_digest(evidence)
+    assert_no_secrets(stack, text, out)
+
+    # default file name, in the current directory
+    monkeypatch.chdir(tmp_path)
+    assert run(stack, "evidence", posted["lead_id"])[0] == 0
+    assert (tmp_path / f"evidence-{posted['lead_id']}.json").is_file()
+
+
+def test_evidence_of_a_retained_lead_has_the_masked_url_and_lead_match(stack, tmp_path):
+    posted = stack.post(lead()).json()
+    evidence = json.loads(run(stack, "evidence", posted["lead_id"], "-o", "-")[1])
+    assert evidence["certificate"]["masked_cert_url"] == posted["masked_cert_url"]
+    assert evidence["lead_match"]["success"] is True
+    assert evidence["retain"]["expires_at"] == posted["expires_at"]
+    assert evidence["certificate_record"]["claim"]["status"] == "retained"
+
+
+def test_vendors_add_list_revoke(stack):
+    added = run_json(stack, "vendors", "add", "newco")
+    key = added["api_key"]
+    assert len(key) >= 43 and added["key_hint"] == key[-4:]
+    assert stack.post(lead(), key=key).status == 201
+
+    code, listing, _ = run(stack, "vendors", "list")
+    assert code == 0 and "newco" in listing and VENDOR in listing and key not in listing
+    rows = run_json(stack, "vendors", "list")
+    assert {row["vendor"]: row["active"] for row in rows} == {VENDOR: True, "newco": True}
+    assert all("api_key" not in row and key not in json.dumps(row) for row in rows)
+
+    code, out, err = run(stack, "vendors", "revoke", "newco")
+    assert code == 0, err
+    assert "revoked 1 key(s)" in out and key not in out
+    assert stack.post(lead(), key=key).status == 403
+    assert stack.post(lead()).status == 201  # other vendors untouched
+    assert {row["vendor"]: row["active"] for row in run_json(stack, "vendors", "list")}["newco"] is False
+
+
+def test_vendors_revoke_one_key_by_hash(stack):
+    first = run_json(stack, "vendors", "add", "twokeys")
+    second = run_json(stack, "vendors", "add", "twokeys")
+    code, _, err = run(stack, "vendors", "revoke", "twokeys", "--key-hash", first["key_hash"][:12])
+    assert code == 0, err
+    assert stack.post(lead(), key=first["api_key"]).status == 403
+    assert stack.post(lead(), key=second["api_key"]).status == 201
+
+
+def test_vendors_add_with_a_usage_plan_mirrors_the_key_in_api_gateway(stack):
+    apigw = boto3.client("apigateway")
+    plan = apigw.create_usage_plan(name="leads-plan")["id"]
+    code, out, err = run(stack, "--usage-plan-id", plan, "--json", "vendors", "add", "gatewayco")
+    assert code == 0, err
+    added = json.loads(out)
+    key = apigw.get_api_key(apiKey=added["api_gateway_key_id"], includeValue=True)
+    assert key["value"] == added["api_key"] and key["enabled"] is True
+    assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan)["items"]] == [key["id"]]
+
+    code, out, err = run(stack, "--usage-plan-id", plan, "--json", "vendors", "revoke", "gatewayco")
+    assert code == 0, err
+    assert json.loads(out)["api_gateway_keys_disabled"] == [key["id"]]
+    assert apigw.get_api_key(apiKey=key["id"])["enabled"] is False
+
+
+def test_vendors_add_without_usage_plan_says_so(stack):
+    code, _, err = run(stack, "vendors", "add", "plainco")
+    assert code == 0 and "no UsagePlanId" in err
+
+
+@pytest.mark.parametrize("name", ["", "has space", "x" * 65, "_leading", "a/b"])
+def test_vendors_add_refuses_bad_names(stack, name):
+    code, _, err = run(stack, "vendors", "add", name)
+    assert code == 2 and err.startswith("tf-retainer: vendor name")
+
+
+def put_in_dlq(stack, count: int) -> list[str]:
+    bodies = [
+        json.dumps({"lead_id": f"dead-{n}", "attempt": 3, "not_before": iso(datetime.now(UTC))}) for n in range(count)
+    ]
+    for body in bodies:
+        stack.sqs.send_message(QueueUrl=stack.provisioned.retry_dlq_url, MessageBody=body)
+    return bodies
+
+
+def drain(stack, url: str) -> list[str]:
+    bodies = []
+    while messages := stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [m["Body"] for m in messages]
+        for m in messages:
+            stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return bodies
+
+
+def test_dlq_redrive_moves_every_message(stack):
+    bodies = put_in_dlq(stack, 13)
+    code, out, err = run(stack, "dlq", "redrive")
+    assert code == 0, err
+    assert "moved 13 message(s)" in out
+    assert "batch 1: moved 10 (total 10)" in out and "batch 2: moved 3 (total 13)" in out
+    assert drain(stack, stack.provisioned.retry_dlq_url) == []
+    assert sorted(drain(stack, stack.provisioned.retry_queue_url)) == sorted(bodies)
+
+
+def test_dlq_redrive_max_moves_at_most_n(stack):
+    put_in_dlq(stack, 5)
+    result = run_json(stack, "dlq", "redrive", "--max", "3")
+    assert (result["moved"], result["method"]) == (3, "manual")
+    assert len(drain(stack, stack.provisioned.retry_queue_url)) == 3
+    assert len(drain(stack, stack.provisioned.retry_dlq_url)) == 2
+
+
+def test_dlq_redrive_of_an_empty_dlq(stack):
+    assert run_json(stack, "dlq", "redrive")["moved"] == 0
+
+
+def age(stack, lead_id: str, **changes: str) -> None:
+    names = {f"#f{i}": name for i, name in enumerate(changes)}
+    values = {f":v{i}": value for i, value in enumerate(changes.values())}
+    stack.dynamodb.update_item(
+        TableName=stack.provisioned.table_name,
+        Key=serialize({"pk": f"LEAD#{lead_id}", "sk": "STATE"}),
+        UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=serialize(values),
+    )
+
+
+def test_summary_counts_and_stuck_leads_then_requeue(stack):
+    now = datetime.now(UTC)
+    for _ in range(2):
+        assert stack.post(lead()).status == 201
+    rejected_cert = make_web_cert_id()
+    stack.sim.script(rejected_cert, ["not_found"])
+    assert stack.post(lead(rejected_cert)).status == 422
+    pending_cert = make_web_cert_id()
+    stack.sim.script(pending_cert, ["unavailable"])
+    stuck = stack.post(lead(pending_cert)).json()
+    assert stack.post(lead(trustedform_cert_url="https://evil.example/x")).status == 422  # never stored
+    # The retry message got lost and the lead is an hour late; another lead crashed mid-call.
+    stack.sqs.purge_queue(QueueUrl=stack.provisioned.retry_queue_url)
+    age(stack, stuck["lead_id"], next_attempt_at=iso(now - timedelta(hours=1)))
+    crashed = stack.post(lead()).json()
+    age(stack, crashed["lead_id"], status="received", received_at=iso(now - timedelta(minutes=30)), attempts=0)
+    put_in_dlq(stack, 2)
+
+    summary = run_json(stack, "summary", "--hours", "24")
+    assert summary["leads"] == 5
+    assert summary["by_status"] == {"retained": 2, "rejected": 1, "pending": 1, "received": 1}
+    assert summary["rejections_by_reason"] == {"certificate_not_found": 1}
+    assert summary["pending_by_reason"] == {"trustedform_unavailable": 1}
+    assert summary["by_vendor"] == {VENDOR: 5}
+    assert [lead_["lead_id"] for lead_ in summary["stuck_pending"]] == [stuck["lead_id"]]
+    assert [lead_["lead_id"] for lead_ in summary["stuck_received"]] == [crashed["lead_id"]]
+    assert summary["dead_letter_queue"]["visible"] == 2
+    code, out, _ = run(stack, "summary")
+    assert code == 0 and "stuck pending" in out and stuck["lead_id"] in out and crashed["lead_id"] in out
+
+    # a short window still reports the crashed lead: open leads are always looked at
+    assert run_json(stack, "summary", "--hours", "0.1")["stuck_received"][0]["lead_id"] == crashed["lead_id"]
+
+    code, out, err = run(stack, "requeue", stuck["lead_id"])
+    assert code == 0, err
+    assert f"requeued lead {stuck['lead_id']} for attempt 2" in out
+    [message] = stack.retry_messages()
+    body = json.loads(message["Body"])
+    assert body["lead_id"] == stuck["lead_id"] and body["attempt"] == 2
+    assert abs(datetime.fromisoformat(body["not_before"].replace("Z", "+00:00")) - now) < timedelta(minutes=1)
+
+    assert run_json(stack, "requeue", crashed["lead_id"])["attempt"] == 1
+    code, _, err = run(stack, "requeue", summary["stuck_pending"][0]["lead_id"].replace("a", "b") + "x")
+    assert code == 1 and "no lead" in err
+
+
+def test_requeue_refuses_a_final_lead(stack):
+    posted = stack.post(lead()).json()
+    code, _, err = run(stack, "requeue", posted["lead_id"])
+    assert code == 1 and "is retained" in err
+    assert stack.queued() == 0
+
+
+def test_local_without_a_state_file_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(target, "REPO_ROOT", tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main(["--local", "summary"], out=out, err=err) == 2
+    assert err.getvalue() == "tf-retainer: local stack not running: start it with make run\n"
+    assert out.getvalue() == ""
+
+
+def test_local_with_a_dead_endpoint_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(target, "REPO_ROOT", tmp_path)
+    (tmp_path / ".local-stack").mkdir()
+    state = {"endpoint_url": "http://127.0.0.1:9", "region": "us-east-1", "table_name": "t"}
+    (tmp_path / ".local-stack" / "state.json").write_text(json.dumps(state))
+    err = io.StringIO()
+    assert cli.main(["lead", "show", "x", "--local"], out=io.StringIO(), err=err) == 2
+    assert err.getvalue().startswith("tf-retainer: local stack not reachable at http://127.0.0.1:9")
+    assert "make run" in err.getvalue() and err.getvalue()[-1] == "\n" and err.getvalue().count("\n") == 1
+
+
+def test_no_target_and_unknown_stack_are_clear_errors(stack, monkeypatch):
+    monkeypatch.delenv("TF_RETAINER_STACK", raising=False)
+    err = io.StringIO()
+    assert cli.main(["summary"], out=io.StringIO(), err=err) == 2
+    assert "no target" in err.getvalue()
+    err = io.StringIO()
+    monkeypatch.setenv("TF_RETAINER_STACK", "no-such-stack")
+    assert cli.main(["summary"], out=io.StringIO(), err=err) == 2
+    assert err.getvalue() == "tf-retainer: stack no-such-stack not found in us-east-1: check --stack / --region\n"
+
+
+def test_a_missing_table_is_a_clear_error(stack):
+    err = io.StringIO()
+    code = cli.main(["--table", "no-such-table", "--region", "us-east-1", "lead", "show", "x"], err=err)
+    assert code == 2 and err.getvalue().startswith("tf-retainer: not found:") and err.getvalue().count("\n") == 1
