@@ -199,3 +199,29 @@ def test_env_json_points_the_functions_at_the_local_stack():
     # sam local invoke only overrides variables the template declares: every other one must be there.
     declared = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
     assert set(values) - declared <= {"AWS_ENDPOINT_URL"}
+
+
+def test_the_local_poller_sends_what_the_event_files_show(stack):
+    """local.poller builds the SQS event from a real receive: same record shape as events/sqs-retry.json,
+    and the real retry function retains the lead from it (the message is then deleted)."""
+    from local.poller import RetryPoller
+
+    lead_id = pending_lead(stack)
+    seen: list[dict[str, Any]] = []
+
+    def capture(function: str, event: dict[str, Any]) -> Any:
+        seen.append(event)
+        return invoke_retry(event)
+
+    poller = RetryPoller(stack.provisioned, invoke=capture, wait_seconds=5)
+    messages = poller.receive_batch()
+    assert len(messages) == 1
+    assert poller.process(messages) == []
+    [record] = seen[0]["Records"]
+    [example] = load("sqs-retry.json")["Records"]
+    assert set(record) == set(example)
+    assert set(example["attributes"]) <= set(record["attributes"])
+    assert record["eventSourceARN"] == stack.provisioned.retry_queue_arn
+    assert json.loads(record["body"])["lead_id"] == lead_id
+    assert stack.store.get_state(lead_id)["status"] == "retained"
+    assert stack.queued() == 0
