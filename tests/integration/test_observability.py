@@ -1,0 +1,311 @@
+"""Observability against what the code really does: scenarios run through the in-process stack, and the
+EMF lines (CloudWatch embedded metric format) they print are compared with the dashboard and the alarms
+in template.yaml; the same run's logs are checked for secrets, contact details and correlation keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from tf_retainer.store import iso
+
+from local.provision import load_template
+from local.simulator import make_web_cert_id
+from tests.conftest import TF_API_KEY, lead, reset_caches
+
+NAMESPACE = "TfRetainer"
+SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}\s*MetricName=\"([^\"]+)\"")
+# Dashboard metrics no scenario can produce yet, each with why. Keep this short and explained: the test
+# fails once one of them is emitted (remove it from here then) or if anything else goes missing.
+AWAITING = {
+    "VendorLeads": "per-vendor metric recommended for service.py (issue 5), not emitted yet",
+}
+
+
+@dataclass
+class Run:
+    emitted: dict[str, set[frozenset[str]]] = field(default_factory=dict)  # metric -> dimension-key sets
+    emf_lines: list[dict[str, Any]] = field(default_factory=list)
+    logs: str = ""
+    lead_ids: list[str] = field(default_factory=list)
+    cert_ids: list[str] = field(default_factory=list)
+    retry_worker: bool = False
+    secrets: list[str] = field(default_factory=list)
+
+
+class BrokenQueue:
+    def send_message(self, **_: Any) -> None:
+        raise RuntimeError("SQS is down")
+
+
+def sqs_event(stack, body: dict[str, Any]) -> dict[str, Any]:
+    arn = stack.provisioned.retry_queue_arn
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "handle",
+                "body": json.dumps(body),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": str(int(time.time() * 1000)),
+                    "SenderId": "local",
+                    "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
+
+
+def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
+    """Every outcome the service knows, through the gateway and the real handlers."""
+    from aws_lambda_powertools.metrics.provider import cold_start
+    from tf_retainer import service
+
+    from local.functions import invoke
+
+    cold_start.is_cold_start = True  # this run's first invocation counts as a cold start
+    run = Run()
+    posted = []
+
+    def post(body, **kwargs):
+        response = stack.post(body, **kwargs)
+        answer = response.json()
+        posted.append(answer)
+        return answer
+
+    def scripted(*behaviours: str) -> str:
+        cert_id = make_web_cert_id()
+        stack.sim.script(cert_id, list(behaviours))
+        return cert_id
+
+    retained = post(lead(lead_id="OBS-1"))  # retained
+    post(lead(lead_id="OBS-1"))  # duplicate lead_id
+    post(lead(retained["cert_id"]))  # certificate reused (rejected)
+    post(lead(scripted("not_found")))  # rejected by TrustedForm
+    post(lead(scripted("match_failure")))  # lead match failure (rejected)
+    post(lead(scripted("masked")))  # masked, accepted
+    post(lead(scripted("unauthorized", "unauthorized")))  # account error (pending)
+    pending = post(lead(scripted("unavailable")))  # pending
+    post(lead(trustedform_cert_url="https://evil.example/x"))  # refused at the door
+
+    # The retry worker: the pending lead's next attempt (retained), then the same message again.
+    message = {"lead_id": pending["lead_id"], "attempt": 2, "not_before": iso(service.default_deps().clock())}
+    try:
+        invoke("RetryFunction", sqs_event(stack, message))
+        invoke("RetryFunction", sqs_event(stack, message))  # a duplicate delivery
+        run.retry_worker = True
+    except NotImplementedError:
+        run.retry_worker = False
+
+    # SQS refuses the retry message.
+    monkeypatch.setattr(service.default_deps(), "sqs", BrokenQueue())
+    post(lead(scripted("unavailable")))
+
+    # No attempts left: the lead expires at once.
+    monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "1")
+    reset_caches()
+    post(lead(scripted("server_error")))
+
+    captured = capfd.readouterr()
+    run.logs = service_logs.getvalue() + captured.out + captured.err
+    for line in (captured.out + captured.err).splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or "_aws" not in record:
+            continue
+        run.emf_lines.append(record)
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == NAMESPACE
+            for metric in directive["Metrics"]:
+                for dimensions in directive["Dimensions"]:
+                    run.emitted.setdefault(metric["Name"], set()).add(frozenset(dimensions))
+    run.lead_ids = [answer["lead_id"] for answer in posted if answer.get("lead_id")]
+    run.cert_ids = [answer["cert_id"] for answer in posted if answer.get("cert_id")]
+    run.secrets = [
+        TF_API_KEY,
+        base64.b64encode(f"API:{TF_API_KEY}".encode()).decode(),
+        stack.vendor_key,
+        base64.b64encode(stack.vendor_key.encode()).decode(),
+        "Jane.Doe@Example.com",
+        "jane.doe@example.com",
+        "(512) 555-1212",
+        "5125551212",
+        "555-1212",
+    ]
+    return run
+
+
+# --- the dashboard ------------------------------------------------------------------------------
+
+
+def dashboard_body_from_template() -> dict[str, Any]:
+    """The !Sub body with every ${...} replaced by a placeholder: must be valid JSON as written."""
+    body = load_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    return json.loads(re.sub(r"\$\{[^}!]+\}", "PLACEHOLDER", body))
+
+
+def deployed_dashboard(stack) -> dict[str, Any]:
+    """As provisioned into (moto) CloudWatch from the template, the Sub resolved."""
+    out = boto3.client("cloudwatch").get_dashboard(DashboardName=stack.provisioned.dashboard_name)
+    return json.loads(out["DashboardBody"])
+
+
+def dashboard_metrics(body: dict[str, Any]) -> dict[str, set[frozenset[str]]]:
+    """TfRetainer metric name -> the dimension-key sets the dashboard graphs it with."""
+    found: dict[str, set[frozenset[str]]] = {}
+    for widget in body["widgets"]:
+        if widget["type"] != "metric":
+            continue
+        previous: list[Any] = []
+        for row in widget["properties"]["metrics"]:
+            options = row[-1] if row and isinstance(row[-1], dict) else {}
+            if "expression" in options:
+                for schema, name in SEARCH.findall(options["expression"]):
+                    namespace, *dimension_keys = [part.strip() for part in schema.split(",")]
+                    if namespace == NAMESPACE:
+                        found.setdefault(name, set()).add(frozenset(dimension_keys))
+                continue
+            parts = [p for p in row if not isinstance(p, dict)]
+            parts = [previous[i] if p == "." and i < len(previous) else p for i, p in enumerate(parts)]
+            previous = parts
+            if parts and parts[0] == NAMESPACE:
+                found.setdefault(parts[1], set()).add(frozenset(parts[2::2]))
+    return found
+
+
+def test_dashboard_body_is_valid_json_and_deploys(stack):
+    assert dashboard_body_from_template()["widgets"]
+    body = deployed_dashboard(stack)
+    assert all(widget["x"] + widget["width"] <= 24 for widget in body["widgets"])
+    titles = [w["properties"].get("title") for w in body["widgets"]]
+    for title in ("Alarms", "Leads by outcome", "Rejections by reason", "TrustedForm latency (ms)", "Retry queue"):
+        assert title in titles
+    assert "${" not in json.dumps(body)
+
+
+def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_logs):
+    run = run_scenarios(stack, monkeypatch, capfd, service_logs)
+    on_dashboard = dashboard_metrics(deployed_dashboard(stack))
+
+    # Every metric the code emitted is graphed, with the same dimensions it is emitted with.
+    not_graphed = {
+        name: sorted(map(sorted, dims - on_dashboard.get(name, set()))) for name, dims in run.emitted.items()
+    }
+    assert {name: dims for name, dims in not_graphed.items() if dims} == {}
+
+    # Every TfRetainer metric the dashboard names is one the code emitted.
+    awaiting = dict(AWAITING)
+    if not run.retry_worker:
+        awaiting.update({"RetryAttempts": "retry worker not built yet", "DuplicateDeliveries": "retry worker"})
+    phantom = set(on_dashboard) - set(run.emitted)
+    assert phantom - set(awaiting) == set(), "the dashboard graphs metrics nothing emits"
+    assert set(AWAITING) & set(run.emitted) == set(), "now emitted: remove it from AWAITING"
+
+    # The scenarios did cover the issue's list.
+    for name in (
+        "LeadsReceived",
+        "LeadsRetained",
+        "LeadsRejected",
+        "LeadsPending",
+        "LeadsExpired",
+        "RejectionsByReason",
+        "AccountErrors",
+        "TrustedFormLatency",
+        "DuplicateLeads",
+        "CertificatesReused",
+        "MaskedCertificates",
+        "LeadMatchFailures",
+        "EnqueueFailures",
+        "ColdStart",
+    ):
+        assert name in run.emitted, name
+    if run.retry_worker:
+        assert "RetryAttempts" in run.emitted
+    reasons = {line["Reason"] for line in run.emf_lines if "Reason" in line}
+    assert {"certificate_reused", "certificate_not_found", "lead_match_failed"} <= reasons
+
+
+# --- logs ---------------------------------------------------------------------------------------
+
+
+def test_logs_carry_correlation_keys_and_no_secret(stack, monkeypatch, capfd, service_logs):
+    run = run_scenarios(stack, monkeypatch, capfd, service_logs)
+    assert run.logs
+    for secret in run.secrets:
+        assert secret not in run.logs, "a secret or a contact detail is in the logs"
+    records = []
+    for line in run.logs.splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    outcomes = [r for r in records if r.get("message") == "lead outcome"]
+    assert outcomes and all(r.get("lead_id") and r.get("cert_id") for r in outcomes)
+    logged_leads = {r.get("lead_id") for r in records}
+    # every lead that got past validation is findable in the logs by its id
+    states = [item for item in stack.all_items() if item.get("sk") == "STATE"]
+    missing = {s["lead_id"] for s in states} - logged_leads
+    # Known gap (recommended service.py change, issue 5): a lead refused because another lead holds its
+    # certificate is recorded and counted, but no log line names it.
+    reused = {s["lead_id"] for s in states if s.get("reason") == "certificate_reused"}
+    assert states and missing <= reused
+    assert set(run.cert_ids) & {r.get("cert_id") for r in records}
+
+
+# --- alarms -------------------------------------------------------------------------------------
+
+AWS_METRICS = {
+    "AWS/SQS": {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"},
+    "AWS/Lambda": {"Errors", "Throttles", "Duration"},
+    "AWS/ApiGateway": {"5XXError", "4XXError", "Count", "Latency"},
+}
+
+
+def alarm_metrics(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    if "MetricName" in properties:
+        keys = ("Namespace", "MetricName", "Dimensions")
+        return [{key: properties.get(key, []) for key in keys}]
+    return [m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
+
+
+def test_alarms_watch_emitted_metrics_and_notify_the_topic(stack, monkeypatch, capfd, service_logs):
+    run = run_scenarios(stack, monkeypatch, capfd, service_logs)
+    resources = load_template()["Resources"]
+    alarms = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    watched = set()
+    for logical_id, properties in alarms.items():
+        assert {"Ref": "AlarmTopic"} in properties["AlarmActions"], logical_id
+        for metric in alarm_metrics(properties):
+            namespace, name = metric["Namespace"], metric["MetricName"]
+            watched.add(name)
+            if namespace == NAMESPACE:
+                assert name in run.emitted, f"{logical_id} watches {name}, which nothing emits"
+                dims = frozenset(d["Name"] for d in metric["Dimensions"])
+                assert dims in run.emitted[name], f"{logical_id}: {name} is not emitted with {sorted(dims)}"
+            else:
+                assert name in AWS_METRICS[namespace], f"{logical_id}: {namespace} {name}"
+                for dimension in metric["Dimensions"]:
+                    value = dimension["Value"]
+                    if not isinstance(value, dict) or not ("Ref" in value or "Fn::GetAtt" in value):
+                        continue
+                    ref = value.get("Ref") or value["Fn::GetAtt"][0]
+                    if ref != "Stage":
+                        assert ref in resources, f"{logical_id} names {ref}, which the template does not have"
+    # What the issue asks to be alarmed on.
+    for name in ("ApproximateNumberOfMessagesVisible", "AccountErrors", "LeadsExpired", "LeadsRejected", "5XXError"):
+        assert name in watched, name
+    assert "Throttles" in watched
