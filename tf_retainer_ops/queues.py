@@ -59,7 +59,10 @@ def _unsupported(exc: BaseException) -> bool:
         return True
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
-        return code in UNSUPPORTED_CODES or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 501
+        # moto's server answers 500 with an HTML page: any server error falls back to the manual move,
+        # which is always correct (only slower).
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code in UNSUPPORTED_CODES or status >= 500
     return False
 
 
