@@ -17,7 +17,7 @@ from tf_retainer.store import iso
 
 from local.provision import load_template
 from local.simulator import make_web_cert_id
-from tests.conftest import TF_API_KEY, lead, reset_caches
+from tests.conftest import TF_API_KEY, lead
 
 NAMESPACE = "TfRetainer"
 SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}\s*MetricName=\"([^\"]+)\"")
@@ -26,6 +26,15 @@ SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}\s*MetricName=\"([^\"]+)\"")
 AWAITING = {
     "VendorLeads": "per-vendor metric recommended for service.py (issue 5), not emitted yet",
 }
+
+
+def reset_caches() -> None:
+    """Rebuild the service's settings and clients (the helper moved from tests/conftest to local.functions)."""
+    try:
+        from local.functions import reset_service_caches
+    except ImportError:
+        from tests.conftest import reset_caches as reset_service_caches  # type: ignore[attr-defined]
+    reset_service_caches()
 
 
 @dataclass
