@@ -55,3 +55,18 @@ def invoke(logical_id: str, event: dict[str, Any]) -> Any:
         function_name=logical_id, timeout_seconds=settings.timeout, memory_limit_in_mb=settings.memory_size
     )
     return handler(event, context)
+
+
+def reset_service_caches() -> None:
+    """Forget settings, clients and the cached secret: a new Lambda container, as far as tf_retainer knows.
+
+    Call it whenever the environment changes under the same process (a new moto stack, new settings)."""
+    from aws_lambda_powertools.utilities import parameters
+    from tf_retainer import service
+    from tf_retainer.settings import get_settings
+
+    if service.default_deps.cache_info().currsize:
+        service.default_deps().trustedform.close()
+    service.default_deps.cache_clear()
+    get_settings.cache_clear()
+    parameters.clear_caches()

@@ -789,6 +789,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default backlog of 5 refuses connections when a retry batch opens 10 at once.
+    request_queue_size = 128
     simulator: TrustedFormSimulator
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

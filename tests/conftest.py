@@ -30,7 +30,10 @@ for _name, _value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+from local.motolock import serialise_moto  # noqa: E402
 from local.simulator import TrustedFormSimulator, make_web_cert_id  # noqa: E402
+
+serialise_moto()
 
 TF_API_KEY = "tf-test-key-0123456789abcdef"
 VENDOR = "acme-leads"
@@ -120,22 +123,13 @@ class Stack:
         return [deserialize(item) for page in pages for item in page["Items"]]
 
 
-def reset_caches() -> None:
-    from aws_lambda_powertools.utilities import parameters
-    from tf_retainer import service
-    from tf_retainer.settings import get_settings
-
-    if service.default_deps.cache_info().currsize:
-        service.default_deps().trustedform.close()
-    service.default_deps.cache_clear()
-    get_settings.cache_clear()
-    parameters.clear_caches()
+FAST_RETRIES = {"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "2", "ACCOUNT_ERROR_DELAY_SECONDS": "1"}
 
 
 @pytest.fixture
 def stack_env() -> dict[str, str]:
-    """Settings a test may override before the stack starts (e.g. a policy)."""
-    return {"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "4", "ACCOUNT_ERROR_DELAY_SECONDS": "5"}
+    """Settings a test overrides (parametrize this fixture), on top of FAST_RETRIES."""
+    return {}
 
 
 @pytest.fixture
@@ -143,6 +137,7 @@ def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
     from moto import mock_aws
 
     from local.apigw import LocalApiGateway
+    from local.functions import reset_service_caches
     from local.provision import provision
 
     simulator.reset()
@@ -150,16 +145,16 @@ def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
     simulator.latency = 0.0
     with mock_aws():
         provisioned = provision(api_key=TF_API_KEY)
-        env = {**provisioned.environment(), "TRUSTEDFORM_API_URL": simulator.base_url, **stack_env}
+        env = {**provisioned.environment(), "TRUSTEDFORM_API_URL": simulator.base_url, **FAST_RETRIES, **stack_env}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        reset_caches()
+        reset_service_caches()
         stack = Stack(
             sim=simulator, provisioned=provisioned, gateway=LocalApiGateway(authorizer_ttl=0), vendor_key="", env=env
         )
         stack.vendor_key = stack.add_vendor(VENDOR)
         yield stack
-        reset_caches()
+        reset_service_caches()
 
 
 def lead(cert_id: str | None = None, **fields: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from .store import (
     DuplicateLead,
     Event,
     LeadStore,
+    StaleAttempt,
     iso,
     parse_iso,
 )
@@ -271,24 +272,22 @@ def apply_decision(
     next_at: datetime | None = None
     status, reason = decision.status, decision.reason
     if decision.is_pending:
-        deadline = parse_iso(state["deadline"])
-        planned = {**state, "burned_attempts": burned}
         next_at = schedule.plan_next_attempt(
-            decision, attempts_so_far=planned["burned_attempts"], now=now, deadline=deadline, settings=deps.settings
+            decision, attempts_so_far=burned, now=now, deadline=parse_iso(state["deadline"]), settings=deps.settings
         )
         if next_at is None:
+            spent = decision.retry is not RetryKind.ACCOUNT and burned >= deps.settings.retry_max_attempts
             status = Status.EXPIRED
-            reason = (
-                Reason.RETAIN_WINDOW_CLOSED
-                if now >= deadline - timedelta(seconds=1) or burned < deps.settings.retry_max_attempts
-                else Reason.RETRY_LIMIT_REACHED
-            )
+            reason = Reason.RETRY_LIMIT_REACHED if spent else Reason.RETAIN_WINDOW_CLOSED
             changes["last_pending_reason"] = decision.reason.value if decision.reason else None
-    changes.update({"status": status.value, "reason": reason.value if reason else None})
-    if next_at:
-        changes["next_attempt_at"] = iso(next_at)
-    if status.is_final:
-        changes["final_at"] = iso(now)
+    changes.update(
+        {
+            "status": status.value,
+            "reason": reason.value if reason else None,
+            "next_attempt_at": iso(next_at) if next_at else None,
+            "final_at": iso(now) if status.is_final else None,
+        }
+    )
     events.append(
         Event(
             status.value,
@@ -301,13 +300,13 @@ def apply_decision(
         state["lead_id"],
         cert_id=state["cert_id"],
         expected_attempts=attempt - 1,
-        changes={k: v for k, v in changes.items() if v is not None},
+        changes=changes,
         events=events,
         exchanges=[exchange.to_item() for exchange in exchanges],
         claim_changes=claim_changes,
         now=now,
     )
-    final_state = {**state, **{k: v for k, v in changes.items() if v is not None}}
+    final_state = {k: v for k, v in {**state, **changes}.items() if v is not None}
     _emit_outcome(decision, status, reason, final_state)
     if next_at is not None:
         enqueue_retry(deps, final_state["lead_id"], attempt=attempt + 1, not_before=next_at, now=now)
@@ -354,6 +353,9 @@ def _emit_outcome(decision: Decision, status: Status, reason: Reason | None, sta
     log(
         "lead outcome",
         extra={
+            # explicit, not append_keys: the retry worker runs several leads at once in threads
+            "lead_id": state["lead_id"],
+            "cert_id": state["cert_id"],
             "status": status.value,
             "reason": reason.value if reason else None,
             "attempt": state.get("attempts"),
@@ -369,14 +371,17 @@ def _count_rejection(reason: Reason) -> None:
         metric.add_dimension(name="Reason", value=reason.value)
 
 
+def _send_retry(deps: Deps, lead_id: str, *, attempt: int, not_before: datetime, now: datetime) -> None:
+    deps.sqs.send_message(
+        QueueUrl=deps.settings.retry_queue_url,
+        MessageBody=json.dumps({"lead_id": lead_id, "attempt": attempt, "not_before": iso(not_before)}),
+        DelaySeconds=schedule.sqs_delay(not_before, now),
+    )
+
+
 def enqueue_retry(deps: Deps, lead_id: str, *, attempt: int, not_before: datetime, now: datetime) -> None:
-    body = json.dumps({"lead_id": lead_id, "attempt": attempt, "not_before": iso(not_before)})
     try:
-        deps.sqs.send_message(
-            QueueUrl=deps.settings.retry_queue_url,
-            MessageBody=body,
-            DelaySeconds=schedule.sqs_delay(not_before, now),
-        )
+        _send_retry(deps, lead_id, attempt=attempt, not_before=not_before, now=now)
     except Exception:
         # The lead is recorded pending with next_attempt_at: the operator CLI finds and requeues it.
         metrics.add_metric(name="EnqueueFailures", unit=MetricUnit.Count, value=1)
@@ -425,3 +430,95 @@ def get_lead(deps: Deps, *, vendor: str, lead_id: str) -> dict[str, Any]:
 def _public_detail(detail: dict[str, Any]) -> dict[str, Any]:
     # Other vendors' lead ids stay private.
     return {k: v for k, v in detail.items() if k not in ("by_lead_id", "owner_lead_id", "vendor") and v is not None}
+
+
+# --- the retry worker ----------------------------------------------------------------------------
+
+# An attempt may start a little after its planned time (queue lag); the deadline's safety margin
+# (DEADLINE_SAFETY_MINUTES) is what keeps it inside TrustedForm's window.
+LATE_GRACE = timedelta(minutes=2)
+
+
+class UnknownLead(Exception):
+    """A retry message names a lead we do not have: a poison message (it goes to the DLQ)."""
+
+
+class LeaseHeld(Exception):
+    """Another delivery of this message is working on the lead: try again after the visibility timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryMessage:
+    lead_id: str
+    attempt: int
+    not_before: datetime
+
+    @classmethod
+    def parse(cls, body: str) -> RetryMessage:
+        data = json.loads(body)
+        if not isinstance(data, dict) or not isinstance(data.get("lead_id"), str):
+            raise ValueError("retry message without a lead_id")
+        return cls(lead_id=data["lead_id"], attempt=int(data["attempt"]), not_before=parse_iso(data["not_before"]))
+
+
+def retry_lead(deps: Deps, message: RetryMessage) -> str:
+    """One retry message: wait longer (another hop), skip a duplicate delivery, expire, or attempt.
+
+    Returns what happened (for the batch log). Raises for a message that must be delivered again.
+    """
+    now = deps.clock()
+    if message.not_before - now > timedelta(seconds=1):
+        # SQS delays stop at 15 minutes: this was one hop of a longer wait. Raises if it cannot requeue,
+        # so the message is not deleted.
+        _send_retry(deps, message.lead_id, attempt=message.attempt, not_before=message.not_before, now=now)
+        return "deferred"
+    lease = deps.settings.retry_timeout_seconds * 2 + 30
+    try:
+        state = deps.store.begin_attempt(message.lead_id, attempt=message.attempt, now=now, lease_seconds=lease)
+    except StaleAttempt:
+        return _stale(deps, message)
+    if now > parse_iso(state["deadline"]) + LATE_GRACE:
+        return expire(deps, state, attempt=message.attempt, reason=Reason.RETAIN_WINDOW_CLOSED, actor="retry").status
+    metrics.add_metric(name="RetryAttempts", unit=MetricUnit.Count, value=1)
+    answer = attempt_retain(
+        deps, state, attempt=message.attempt, timeout=deps.settings.retry_timeout_seconds, actor="retry"
+    )
+    return answer.status
+
+
+def _stale(deps: Deps, message: RetryMessage) -> str:
+    state = deps.store.get_state(message.lead_id)
+    if state is None:
+        raise UnknownLead(message.lead_id)
+    if Status(state["status"]).is_final or int(state["attempts"]) >= message.attempt:
+        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        logger.info("duplicate delivery skipped", extra={"lead_id": message.lead_id, "attempt": message.attempt})
+        return "duplicate"
+    raise LeaseHeld(message.lead_id)
+
+
+def expire(deps: Deps, state: dict, *, attempt: int, reason: Reason, actor: str) -> LeadAnswer:
+    """Close a lead whose window passed, without calling TrustedForm."""
+    now = deps.clock()
+    changes = {
+        "status": Status.EXPIRED.value,
+        "reason": reason.value,
+        "attempts": attempt,
+        "final_at": iso(now),
+        "updated_at": iso(now),
+    }
+    deps.store.record_outcome(
+        state["lead_id"],
+        cert_id=state["cert_id"],
+        expected_attempts=attempt - 1,
+        changes=changes,
+        events=[Event(Status.EXPIRED.value, actor, {"reason": reason.value, "deadline": state["deadline"]})],
+        exchanges=[],
+        claim_changes={"status": Status.EXPIRED.value},
+        now=now,
+    )
+    metrics.add_metric(name="LeadsExpired", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "lead expired", extra={"lead_id": state["lead_id"], "cert_id": state["cert_id"], "reason": reason.value}
+    )
+    return answer_from_state({**state, **changes})

@@ -314,16 +314,21 @@ class LeadStore:
         Conditional on the attempts counter, so two deliveries of the same attempt cannot both
         record; raises StaleAttempt when this one lost.
         """
-        names = {f"#f{i}": name for i, name in enumerate(changes)}
-        values = {f":v{i}": value for i, value in enumerate(changes.values())}
-        assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
+        # None means "no longer true" (a pending reason once retained): removed, not stored as null.
+        kept = {name: value for name, value in changes.items() if value is not None}
+        dropped = [name for name, value in changes.items() if value is None]
+        names = {f"#f{i}": name for i, name in enumerate(kept)}
+        names.update({f"#r{i}": name for i, name in enumerate(dropped)})
+        values = {f":v{i}": value for i, value in enumerate(kept.values())}
+        assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(kept)))
+        removals = ", ".join(["lease_until", *(f"#r{i}" for i in range(len(dropped)))])
         values.update({":expected": expected_attempts, ":received": "received", ":pending": "pending"})
         items: list[dict[str, Any]] = [
             {
                 "Update": {
                     "TableName": self.table_name,
                     "Key": serialize({"pk": lead_pk(lead_id), "sk": "STATE"}),
-                    "UpdateExpression": f"SET {assignments} REMOVE lease_until",
+                    "UpdateExpression": f"SET {assignments} REMOVE {removals}",
                     "ConditionExpression": "attempts = :expected AND #st IN (:received, :pending)",
                     "ExpressionAttributeNames": {**names, "#st": "status"},
                     "ExpressionAttributeValues": serialize(values),

@@ -1,0 +1,222 @@
+"""The retry worker: pending leads end retained, rejected or expired, every attempt in the evidence."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from local.functions import invoke
+from local.simulator import make_web_cert_id
+from tests.conftest import lead
+
+
+def sqs_event(messages, queue_arn):
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def run_batch(stack, *, wait=3):
+    """One poll of the retry queue through the real handler; returns (messages, failed ids)."""
+    messages = stack.retry_messages(wait=wait)
+    if not messages:
+        return [], []
+    result = invoke("RetryFunction", sqs_event(messages, stack.provisioned.retry_queue_arn))
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    for m in messages:
+        if m["MessageId"] not in failed:
+            stack.sqs.delete_message(QueueUrl=stack.provisioned.retry_queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return messages, sorted(failed)
+
+
+def drive_until_final(stack, lead_id, *, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = stack.store.get_state(lead_id)
+        if state["status"] in ("retained", "rejected", "expired"):
+            return state
+        run_batch(stack, wait=1)
+    raise AssertionError(f"lead {lead_id} still {stack.store.get_state(lead_id)['status']}")
+
+
+def history(stack, lead_id):
+    return [i["type"] for i in stack.store.lead_items(lead_id) if i["sk"].startswith("EVENT#")]
+
+
+def exchanges(stack, lead_id):
+    return [i for i in stack.store.lead_items(lead_id) if i["sk"].startswith("EXCHANGE#")]
+
+
+def test_503_503_then_200_is_retained_after_three_attempts(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    assert posted["status"] == "pending"
+    state = drive_until_final(stack, posted["lead_id"])
+    assert (state["status"], state["attempts"]) == ("retained", 3)
+    assert "reason" not in state and "next_attempt_at" not in state  # no stale pending reason
+    assert [e["response"]["status"] for e in exchanges(stack, posted["lead_id"])] == [503, 503, 200]
+    assert history(stack, posted["lead_id"]).count("retained") == 1
+    assert history(stack, posted["lead_id"]).count("attempt") == 3
+    assert stack.queued() == 0
+    assert stack.get(posted["lead_id"]).json()["status"] == "retained"
+
+
+@pytest.mark.parametrize(
+    "stack_env",
+    [
+        {
+            "SYNC_TIMEOUT_SECONDS": "0.3",
+            "RETRY_TIMEOUT_SECONDS": "0.3",
+            "RETRY_BASE_SECONDS": "1",
+            "RETRY_CAP_SECONDS": "2",
+        }
+    ],
+)
+def test_timeouts_are_retried(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["slow:1", "slow:1", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    assert posted["reason"] == "trustedform_timeout"
+    state = drive_until_final(stack, posted["lead_id"])
+    assert state["status"] == "retained"
+    assert [e.get("error") for e in exchanges(stack, posted["lead_id"])] == ["timeout", "timeout", None]
+
+
+def test_404_mid_way_rejects(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "not_found"])
+    posted = stack.post(lead(cert_id)).json()
+    state = drive_until_final(stack, posted["lead_id"])
+    assert (state["status"], state["reason"]) == ("rejected", "certificate_not_found")
+    assert len(exchanges(stack, posted["lead_id"])) == 2
+
+
+@pytest.mark.parametrize("stack_env", [{"ACCOUNT_ERROR_DELAY_SECONDS": "1", "RETRY_MAX_ATTEMPTS": "2"}])
+def test_account_errors_burn_no_attempts(stack):
+    cert_id = make_web_cert_id()
+    # more account errors than the lead has attempts: it must still end retained
+    stack.sim.script(cert_id, ["payment_required", "payment_required", "payment_required", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    assert posted["reason"] == "account_error"
+    state = drive_until_final(stack, posted["lead_id"])
+    assert state["status"] == "retained"
+    assert state["attempts"] == 4 and state["burned_attempts"] == 1
+
+
+@pytest.mark.parametrize("stack_env", [{"RETRY_MAX_ATTEMPTS": "2"}])
+def test_attempts_are_capped(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable"])
+    posted = stack.post(lead(cert_id)).json()
+    state = drive_until_final(stack, posted["lead_id"])
+    assert (state["status"], state["reason"]) == ("expired", "retry_limit_reached")
+    assert len(exchanges(stack, posted["lead_id"])) == 2
+
+
+def test_deadline_passed_expires_without_calling_trustedform(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable"])
+    posted = stack.post(lead(cert_id)).json()
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    stack.dynamodb.update_item(
+        TableName=stack.provisioned.table_name,
+        Key={"pk": {"S": f"LEAD#{posted['lead_id']}"}, "sk": {"S": "STATE"}},
+        UpdateExpression="SET deadline = :d",
+        ExpressionAttributeValues={":d": {"S": past}},
+    )
+    requests_before = len(stack.sim.requests)
+    state = drive_until_final(stack, posted["lead_id"])
+    assert (state["status"], state["reason"]) == ("expired", "retain_window_closed")
+    assert len(stack.sim.requests) == requests_before
+    assert history(stack, posted["lead_id"])[-1] == "expired"
+
+
+def test_the_same_message_twice_retains_once(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    [message] = stack.retry_messages(wait=3)
+    duplicate = dict(message, MessageId="duplicate-delivery")
+    result = invoke("RetryFunction", sqs_event([message, duplicate], stack.provisioned.retry_queue_arn))
+    again = invoke("RetryFunction", sqs_event([message], stack.provisioned.retry_queue_arn))
+    state = stack.store.get_state(posted["lead_id"])
+    assert state["status"] == "retained"
+    assert len(stack.sim.requests) == 2  # the intake attempt and one retry, not three
+    assert history(stack, posted["lead_id"]).count("retained") == 1
+    # one of the concurrent pair may be told to come back later (lease held), never both retained
+    assert len(result["batchItemFailures"]) <= 1 and again["batchItemFailures"] == []
+
+
+def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack):
+    good_cert = make_web_cert_id()
+    stack.sim.script(good_cert, ["unavailable", "success"])
+    posted = stack.post(lead(good_cert)).json()
+    for body in (
+        "not json",
+        json.dumps({"lead_id": "no-such-lead", "attempt": 2, "not_before": "2026-01-01T00:00:00Z"}),
+    ):
+        stack.sqs.send_message(QueueUrl=stack.provisioned.retry_queue_url, MessageBody=body)
+    stack.sqs.set_queue_attributes(QueueUrl=stack.provisioned.retry_queue_url, Attributes={"VisibilityTimeout": "1"})
+    messages, failed = run_batch(stack)
+    while len(messages) < 3:  # the good lead's message is delayed by its backoff
+        more, more_failed = run_batch(stack)
+        messages, failed = messages + more, failed + more_failed
+    assert len(set(failed)) == 2
+    assert stack.store.get_state(posted["lead_id"])["status"] == "retained"
+    redrive = json.loads(
+        stack.sqs.get_queue_attributes(QueueUrl=stack.provisioned.retry_queue_url, AttributeNames=["RedrivePolicy"])[
+            "Attributes"
+        ]["RedrivePolicy"]
+    )
+    for _ in range(int(redrive["maxReceiveCount"]) + 2):
+        time.sleep(1.1)
+        run_batch(stack, wait=1)
+    dlq = stack.sqs.receive_message(QueueUrl=stack.provisioned.retry_dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    assert sorted(m["Body"][:8] for m in dlq.get("Messages", [])) == sorted(["not json", '{"lead_i'])
+
+
+def test_a_batch_of_ten_runs_its_retains_concurrently(stack):
+    stack.sim.latency = 0.3
+    lead_ids = []
+    for _ in range(10):
+        cert_id = make_web_cert_id()
+        stack.sim.script(cert_id, ["unavailable", "success"])
+        lead_ids.append(stack.post(lead(cert_id)).json()["lead_id"])
+    time.sleep(1.2)  # past the backoff delay
+    messages = []
+    while len(messages) < 10:
+        more = stack.retry_messages(wait=1)
+        assert more, "retry messages missing"
+        messages += more
+    started = len(stack.sim.requests)
+    result = invoke("RetryFunction", sqs_event(messages, stack.provisioned.retry_queue_arn))
+    assert result["batchItemFailures"] == []
+    retries = stack.sim.requests[started:]
+    assert len(retries) == 10
+    # concurrency, asserted by overlap rather than by wall-clock: all ten were in flight together
+    arrivals = sorted(r["time"] for r in retries)
+    assert arrivals[-1] < min(r["time"] for r in retries) or _overlapping(retries)
+    assert {stack.store.get_state(i)["status"] for i in lead_ids} == {"retained"}
+
+
+def _overlapping(requests):
+    # every request arrived before the first could have been answered (latency 0.3 s)
+    times = sorted(datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in requests)
+    return (times[-1] - times[0]).total_seconds() < 0.3
