@@ -574,6 +574,8 @@ class Provisioned:
                 "AWS_REGION": self.region,
             }
         )
+        # The template declares it empty (for sam local --env-vars); here it is the moto server or unset.
+        variables.pop("AWS_ENDPOINT_URL", None)
         if self.endpoint_url:
             variables["AWS_ENDPOINT_URL"] = self.endpoint_url
         return variables

@@ -15,26 +15,13 @@ from typing import Any
 import boto3
 from tf_retainer.store import iso
 
+from local.functions import reset_service_caches
 from local.provision import load_template
 from local.simulator import make_web_cert_id
 from tests.conftest import TF_API_KEY, lead
 
 NAMESPACE = "TfRetainer"
 SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}\s*MetricName=\"([^\"]+)\"")
-# Dashboard metrics no scenario can produce yet, each with why. Keep this short and explained: the test
-# fails once one of them is emitted (remove it from here then) or if anything else goes missing.
-AWAITING = {
-    "VendorLeads": "per-vendor metric recommended for service.py (issue 5), not emitted yet",
-}
-
-
-def reset_caches() -> None:
-    """Rebuild the service's settings and clients (the helper moved from tests/conftest to local.functions)."""
-    try:
-        from local.functions import reset_service_caches
-    except ImportError:
-        from tests.conftest import reset_caches as reset_service_caches  # type: ignore[attr-defined]
-    reset_service_caches()
 
 
 @dataclass
@@ -44,7 +31,6 @@ class Run:
     logs: str = ""
     lead_ids: list[str] = field(default_factory=list)
     cert_ids: list[str] = field(default_factory=list)
-    retry_worker: bool = False
     secrets: list[str] = field(default_factory=list)
 
 
@@ -111,12 +97,8 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
 
     # The retry worker: the pending lead's next attempt (retained), then the same message again.
     message = {"lead_id": pending["lead_id"], "attempt": 2, "not_before": iso(service.default_deps().clock())}
-    try:
-        invoke("RetryFunction", sqs_event(stack, message))
-        invoke("RetryFunction", sqs_event(stack, message))  # a duplicate delivery
-        run.retry_worker = True
-    except NotImplementedError:
-        run.retry_worker = False
+    invoke("RetryFunction", sqs_event(stack, message))
+    invoke("RetryFunction", sqs_event(stack, message))  # a duplicate delivery
 
     # SQS refuses the retry message.
     monkeypatch.setattr(service.default_deps(), "sqs", BrokenQueue())
@@ -124,7 +106,7 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
 
     # No attempts left: the lead expires at once.
     monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "1")
-    reset_caches()
+    reset_service_caches()
     post(lead(scripted("server_error")))
 
     captured = capfd.readouterr()
@@ -217,12 +199,8 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
     assert {name: dims for name, dims in not_graphed.items() if dims} == {}
 
     # Every TfRetainer metric the dashboard names is one the code emitted.
-    awaiting = dict(AWAITING)
-    if not run.retry_worker:
-        awaiting.update({"RetryAttempts": "retry worker not built yet", "DuplicateDeliveries": "retry worker"})
     phantom = set(on_dashboard) - set(run.emitted)
-    assert phantom - set(awaiting) == set(), "the dashboard graphs metrics nothing emits"
-    assert set(AWAITING) & set(run.emitted) == set(), "now emitted: remove it from AWAITING"
+    assert phantom == set(), "the dashboard graphs metrics nothing emits"
 
     # The scenarios did cover the issue's list.
     for name in (
@@ -240,10 +218,11 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
         "LeadMatchFailures",
         "EnqueueFailures",
         "ColdStart",
+        "RetryAttempts",
+        "DuplicateDeliveries",
+        "VendorLeads",
     ):
         assert name in run.emitted, name
-    if run.retry_worker:
-        assert "RetryAttempts" in run.emitted
     reasons = {line["Reason"] for line in run.emf_lines if "Reason" in line}
     assert {"certificate_reused", "certificate_not_found", "lead_match_failed"} <= reasons
 
@@ -267,11 +246,7 @@ def test_logs_carry_correlation_keys_and_no_secret(stack, monkeypatch, capfd, se
     logged_leads = {r.get("lead_id") for r in records}
     # every lead that got past validation is findable in the logs by its id
     states = [item for item in stack.all_items() if item.get("sk") == "STATE"]
-    missing = {s["lead_id"] for s in states} - logged_leads
-    # Known gap (recommended service.py change, issue 5): a lead refused because another lead holds its
-    # certificate is recorded and counted, but no log line names it.
-    reused = {s["lead_id"] for s in states if s.get("reason") == "certificate_reused"}
-    assert states and missing <= reused
+    assert states and {s["lead_id"] for s in states} <= logged_leads
     assert set(run.cert_ids) & {r.get("cert_id") for r in records}
 
 

@@ -84,6 +84,7 @@ def submit_lead(
     cert = _certificate(submission)
     now = deps.clock()
     metrics.add_metric(name="LeadsReceived", unit=MetricUnit.Count, value=1)
+    _count_for_vendor(vendor, "received")
     state = _new_state(deps, submission, cert, vendor, now)
     vendor_lead = (vendor, submission.lead_id, _payload_hash(submission)) if submission.lead_id else None
     logger.append_keys(lead_id=state["lead_id"], cert_id=cert.cert_id, vendor=vendor)
@@ -211,6 +212,19 @@ def _certificate_taken(
         ]
         _count_rejection(Reason.CERTIFICATE_REUSED)
     final = {**state, **changes, "final_at": iso(now), "updated_at": iso(now)}
+    shared = deps.settings.certificate_reuse_policy == "share"
+    metrics.add_metric(name="LeadsRetained" if shared else "LeadsRejected", unit=MetricUnit.Count, value=1)
+    _count_for_vendor(state["vendor"], final["status"])
+    logger.info(
+        "lead outcome",
+        extra={
+            "lead_id": state["lead_id"],
+            "cert_id": state["cert_id"],
+            "status": final["status"],
+            "reason": final.get("reason"),
+            "owner_lead_id": owner,
+        },
+    )
     owner_event = Event(
         "certificate_reuse_attempt", "intake", {"by_lead_id": state["lead_id"], "vendor": state["vendor"]}
     )
@@ -340,6 +354,7 @@ def _emit_outcome(decision: Decision, status: Status, reason: Reason | None, sta
         Status.EXPIRED: "LeadsExpired",
     }[status]
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    _count_for_vendor(state["vendor"], status.value)
     if status is Status.REJECTED and reason:
         _count_rejection(reason)
     if decision.retry is RetryKind.ACCOUNT:
@@ -362,6 +377,15 @@ def _emit_outcome(decision: Decision, status: Status, reason: Reason | None, sta
             "masked": decision.facts.masked,
         },
     )
+
+
+def _count_for_vendor(vendor: str, outcome: str) -> None:
+    # A metric per vendor and outcome: ~5 series a vendor, fine up to a few hundred vendors.
+    with single_metric(
+        name="VendorLeads", unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+    ) as metric:
+        metric.add_dimension(name="Vendor", value=vendor)
+        metric.add_dimension(name="Outcome", value=outcome)
 
 
 def _count_rejection(reason: Reason) -> None:
