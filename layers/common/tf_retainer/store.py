@@ -160,6 +160,22 @@ class LeadStore:
             items += self._event_items(cert_pk(cert_id), lead_id, cert_id, events, now)
         return items
 
+    def _state_put(self, state: dict[str, Any], ttl: int) -> dict[str, Any]:
+        item = {**state, "pk": lead_pk(state["lead_id"]), "sk": "STATE", "ttl": ttl}
+        return self._put(item, condition="attribute_not_exists(pk)")
+
+    def _vendor_lead_put(self, vendor_lead: tuple[str, str, str], lead_id: str, ttl: int) -> dict[str, Any]:
+        """The vendor's lead_id, taken once; on conflict the first holder comes back (ALL_OLD)."""
+        vendor, vendor_lead_id, payload_hash = vendor_lead
+        item = {
+            "pk": vendor_lead_pk(vendor, vendor_lead_id),
+            "sk": "IDEMPOTENCY",
+            "lead_id": lead_id,
+            "payload_hash": payload_hash,
+            "ttl": ttl,
+        }
+        return self._put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
+
     def _transact(self, items: list[dict[str, Any]]) -> None:
         self._client.transact_write_items(TransactItems=items)
 
@@ -181,9 +197,7 @@ class LeadStore:
         lead_id = state["lead_id"]
         ttl = self._ttl(now)
         items = [
-            self._put(
-                {**state, "pk": lead_pk(lead_id), "sk": "STATE", "ttl": ttl}, condition="attribute_not_exists(pk)"
-            ),
+            self._state_put(state, ttl),
             self._put(
                 {
                     "pk": cert_pk(cert_id),
@@ -199,20 +213,7 @@ class LeadStore:
             ),
         ]
         if vendor_lead:
-            vendor, vendor_lead_id, payload_hash = vendor_lead
-            items.append(
-                self._put(
-                    {
-                        "pk": vendor_lead_pk(vendor, vendor_lead_id),
-                        "sk": "IDEMPOTENCY",
-                        "lead_id": lead_id,
-                        "payload_hash": payload_hash,
-                        "ttl": ttl,
-                    },
-                    condition="attribute_not_exists(pk)",
-                    old_on_fail=True,
-                )
-            )
+            items.append(self._vendor_lead_put(vendor_lead, lead_id, ttl))
         received = Event("received", actor, {"status": state["status"], "vendor": state["vendor"]})
         items += self._history(lead_id, cert_id, [received], now)
         try:
@@ -238,25 +239,9 @@ class LeadStore:
         """
         lead_id = state["lead_id"]
         ttl = self._ttl(now)
-        items = [
-            self._put(
-                {**state, "pk": lead_pk(lead_id), "sk": "STATE", "ttl": ttl}, condition="attribute_not_exists(pk)"
-            )
-        ]
+        items = [self._state_put(state, ttl)]
         if vendor_lead:
-            vendor, vendor_lead_id, payload_hash = vendor_lead
-            items.append(
-                self._put(
-                    {
-                        "pk": vendor_lead_pk(vendor, vendor_lead_id),
-                        "sk": "IDEMPOTENCY",
-                        "lead_id": lead_id,
-                        "payload_hash": payload_hash,
-                        "ttl": ttl,
-                    },
-                    condition="attribute_not_exists(pk)",
-                )
-            )
+            items.append(self._vendor_lead_put(vendor_lead, lead_id, ttl))
         items += self._history(lead_id, cert_id, events, now)
         if owner_lead_id and owner_event:
             items += self._event_items(lead_pk(owner_lead_id), owner_lead_id, cert_id, [owner_event], now)
