@@ -196,13 +196,26 @@ def bench_retry_batch(latency: float, rounds: int) -> dict:
                 started = time.perf_counter()
                 out = invoke("RetryFunction", event)
                 timings.append((time.perf_counter() - started) * 1000)
-                statuses = Counter(r["status"] for r in sim.requests[before:])
-                print(f"  {mode}: {len(messages)} messages, TrustedForm answered {dict(statuses)}", file=sys.stderr)
+                batch = sim.requests[before:]
+                statuses = Counter(r["status"] for r in batch)
+                arrivals = sorted(_seconds(r["time"]) for r in batch)
+                spread = (arrivals[-1] - arrivals[0]) * 1000 if arrivals else 0
+                print(
+                    f"  {mode}: {len(messages)} messages in {timings[-1]:.0f} ms; TrustedForm answered "
+                    f"{dict(statuses)}, calls arriving over {spread:.0f} ms",
+                    file=sys.stderr,
+                )
                 assert out["batchItemFailures"] == [], out
                 for m in messages:
                     sqs.delete_message(QueueUrl=provisioned.retry_queue_url, ReceiptHandle=m["ReceiptHandle"])
             results[mode] = {"median_ms": round(statistics.median(timings), 1), "runs": timings and len(timings)}
     return {"trustedform_latency_ms": latency * 1000, "batch_size": 10, **results}
+
+
+def _seconds(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def main() -> None:
