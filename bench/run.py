@@ -148,6 +148,7 @@ def bench_retry_batch(latency: float, rounds: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from local.functions import invoke, load_handler
+    from local.poller import RetryPoller
     from local.simulator import make_web_cert_id
 
     results = {}
@@ -158,6 +159,7 @@ def bench_retry_batch(latency: float, rounds: int) -> dict:
         import boto3
 
         sqs = boto3.client("sqs")
+        poller = RetryPoller(provisioned)
         for mode, workers in (("sequential", 1), ("concurrent", 10)):
             module._executor = ThreadPoolExecutor(max_workers=workers)
             timings = []
@@ -172,25 +174,8 @@ def bench_retry_batch(latency: float, rounds: int) -> dict:
                 time.sleep(1.1)
                 messages = []
                 while len(messages) < 10:
-                    messages += sqs.receive_message(
-                        QueueUrl=provisioned.retry_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-                    ).get("Messages", [])
-                event = {
-                    "Records": [
-                        {
-                            "messageId": m["MessageId"],
-                            "receiptHandle": m["ReceiptHandle"],
-                            "body": m["Body"],
-                            "attributes": {"ApproximateReceiveCount": "1"},
-                            "messageAttributes": {},
-                            "md5OfBody": m["MD5OfBody"],
-                            "eventSource": "aws:sqs",
-                            "eventSourceARN": provisioned.retry_queue_arn,
-                            "awsRegion": "us-east-1",
-                        }
-                        for m in messages
-                    ]
-                }
+                    messages += poller.receive_batch()
+                event = poller.event(messages)
                 sim.latency = latency
                 before = len(sim.requests)
                 started = time.perf_counter()

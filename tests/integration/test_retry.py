@@ -9,49 +9,30 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from local.functions import invoke
+from local.poller import RetryPoller
 from local.simulator import make_web_cert_id
 from tests.conftest import lead
 
 
-def sqs_event(messages, queue_arn):
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+@pytest.fixture
+def poller(stack):
+    """The local stack's poller: Lambda's SQS event source mapping, one batch at a time on demand."""
+    return RetryPoller(stack.provisioned, wait_seconds=1)
 
 
-def run_batch(stack, *, wait=3):
+def run_batch(poller):
     """One poll of the retry queue through the real handler; returns (messages, failed ids)."""
-    messages = stack.retry_messages(wait=wait)
-    if not messages:
-        return [], []
-    result = invoke("RetryFunction", sqs_event(messages, stack.provisioned.retry_queue_arn))
-    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-    for m in messages:
-        if m["MessageId"] not in failed:
-            stack.sqs.delete_message(QueueUrl=stack.provisioned.retry_queue_url, ReceiptHandle=m["ReceiptHandle"])
-    return messages, sorted(failed)
+    messages = poller.receive_batch()
+    return messages, (poller.process(messages) if messages else [])
 
 
-def drive_until_final(stack, lead_id, *, timeout=20):
+def drive_until_final(stack, poller, lead_id, *, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = stack.store.get_state(lead_id)
         if state["status"] in ("retained", "rejected", "expired"):
             return state
-        run_batch(stack, wait=1)
+        run_batch(poller)
     raise AssertionError(f"lead {lead_id} still {stack.store.get_state(lead_id)['status']}")
 
 
@@ -63,12 +44,12 @@ def exchanges(stack, lead_id):
     return [i for i in stack.store.lead_items(lead_id) if i["sk"].startswith("EXCHANGE#")]
 
 
-def test_503_503_then_200_is_retained_after_three_attempts(stack):
+def test_503_503_then_200_is_retained_after_three_attempts(stack, poller):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
     posted = stack.post(lead(cert_id)).json()
     assert posted["status"] == "pending"
-    state = drive_until_final(stack, posted["lead_id"])
+    state = drive_until_final(stack, poller, posted["lead_id"])
     assert (state["status"], state["attempts"]) == ("retained", 3)
     assert "reason" not in state and "next_attempt_at" not in state  # no stale pending reason
     assert [e["response"]["status"] for e in exchanges(stack, posted["lead_id"])] == [503, 503, 200]
@@ -89,48 +70,48 @@ def test_503_503_then_200_is_retained_after_three_attempts(stack):
         }
     ],
 )
-def test_timeouts_are_retried(stack):
+def test_timeouts_are_retried(stack, poller):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["slow:1", "slow:1", "success"])
     posted = stack.post(lead(cert_id)).json()
     assert posted["reason"] == "trustedform_timeout"
-    state = drive_until_final(stack, posted["lead_id"])
+    state = drive_until_final(stack, poller, posted["lead_id"])
     assert state["status"] == "retained"
     assert [e.get("error") for e in exchanges(stack, posted["lead_id"])] == ["timeout", "timeout", None]
 
 
-def test_404_mid_way_rejects(stack):
+def test_404_mid_way_rejects(stack, poller):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "not_found"])
     posted = stack.post(lead(cert_id)).json()
-    state = drive_until_final(stack, posted["lead_id"])
+    state = drive_until_final(stack, poller, posted["lead_id"])
     assert (state["status"], state["reason"]) == ("rejected", "certificate_not_found")
     assert len(exchanges(stack, posted["lead_id"])) == 2
 
 
 @pytest.mark.parametrize("stack_env", [{"ACCOUNT_ERROR_DELAY_SECONDS": "1", "RETRY_MAX_ATTEMPTS": "2"}])
-def test_account_errors_burn_no_attempts(stack):
+def test_account_errors_burn_no_attempts(stack, poller):
     cert_id = make_web_cert_id()
     # more account errors than the lead has attempts: it must still end retained
     stack.sim.script(cert_id, ["payment_required", "payment_required", "payment_required", "success"])
     posted = stack.post(lead(cert_id)).json()
     assert posted["reason"] == "account_error"
-    state = drive_until_final(stack, posted["lead_id"])
+    state = drive_until_final(stack, poller, posted["lead_id"])
     assert state["status"] == "retained"
     assert state["attempts"] == 4 and state["burned_attempts"] == 1
 
 
 @pytest.mark.parametrize("stack_env", [{"RETRY_MAX_ATTEMPTS": "2"}])
-def test_attempts_are_capped(stack):
+def test_attempts_are_capped(stack, poller):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable"])
     posted = stack.post(lead(cert_id)).json()
-    state = drive_until_final(stack, posted["lead_id"])
+    state = drive_until_final(stack, poller, posted["lead_id"])
     assert (state["status"], state["reason"]) == ("expired", "retry_limit_reached")
     assert len(exchanges(stack, posted["lead_id"])) == 2
 
 
-def test_deadline_passed_expires_without_calling_trustedform(stack):
+def test_deadline_passed_expires_without_calling_trustedform(stack, poller):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable"])
     posted = stack.post(lead(cert_id)).json()
@@ -142,20 +123,20 @@ def test_deadline_passed_expires_without_calling_trustedform(stack):
         ExpressionAttributeValues={":d": {"S": past}},
     )
     requests_before = len(stack.sim.requests)
-    state = drive_until_final(stack, posted["lead_id"])
+    state = drive_until_final(stack, poller, posted["lead_id"])
     assert (state["status"], state["reason"]) == ("expired", "retain_window_closed")
     assert len(stack.sim.requests) == requests_before
     assert history(stack, posted["lead_id"])[-1] == "expired"
 
 
-def test_the_same_message_twice_retains_once(stack):
+def test_the_same_message_twice_retains_once(stack, poller):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "success"])
     posted = stack.post(lead(cert_id)).json()
     [message] = stack.retry_messages(wait=3)
     duplicate = dict(message, MessageId="duplicate-delivery")
-    result = invoke("RetryFunction", sqs_event([message, duplicate], stack.provisioned.retry_queue_arn))
-    again = invoke("RetryFunction", sqs_event([message], stack.provisioned.retry_queue_arn))
+    result = invoke("RetryFunction", poller.event([message, duplicate]))
+    again = invoke("RetryFunction", poller.event([message]))
     state = stack.store.get_state(posted["lead_id"])
     assert state["status"] == "retained"
     assert len(stack.sim.requests) == 2  # the intake attempt and one retry, not three
@@ -164,7 +145,7 @@ def test_the_same_message_twice_retains_once(stack):
     assert len(result["batchItemFailures"]) <= 1 and again["batchItemFailures"] == []
 
 
-def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack):
+def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack, poller):
     good_cert = make_web_cert_id()
     stack.sim.script(good_cert, ["unavailable", "success"])
     posted = stack.post(lead(good_cert)).json()
@@ -174,9 +155,9 @@ def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack):
     ):
         stack.sqs.send_message(QueueUrl=stack.provisioned.retry_queue_url, MessageBody=body)
     stack.sqs.set_queue_attributes(QueueUrl=stack.provisioned.retry_queue_url, Attributes={"VisibilityTimeout": "1"})
-    messages, failed = run_batch(stack)
+    messages, failed = run_batch(poller)
     while len(messages) < 3:  # the good lead's message is delayed by its backoff
-        more, more_failed = run_batch(stack)
+        more, more_failed = run_batch(poller)
         messages, failed = messages + more, failed + more_failed
     assert len(set(failed)) == 2
     assert stack.store.get_state(posted["lead_id"])["status"] == "retained"
@@ -187,12 +168,12 @@ def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack):
     )
     for _ in range(int(redrive["maxReceiveCount"]) + 2):
         time.sleep(1.1)
-        run_batch(stack, wait=1)
+        run_batch(poller)
     dlq = stack.sqs.receive_message(QueueUrl=stack.provisioned.retry_dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
     assert sorted(m["Body"][:8] for m in dlq.get("Messages", [])) == sorted(["not json", '{"lead_i'])
 
 
-def test_a_batch_of_ten_runs_its_retains_concurrently(stack):
+def test_a_batch_of_ten_runs_its_retains_concurrently(stack, poller):
     stack.sim.latency = 0.3
     lead_ids = []
     for _ in range(10):
@@ -206,7 +187,7 @@ def test_a_batch_of_ten_runs_its_retains_concurrently(stack):
         assert more, "retry messages missing"
         messages += more
     started = len(stack.sim.requests)
-    result = invoke("RetryFunction", sqs_event(messages, stack.provisioned.retry_queue_arn))
+    result = invoke("RetryFunction", poller.event(messages))
     assert result["batchItemFailures"] == []
     retries = stack.sim.requests[started:]
     assert len(retries) == 10
