@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ import boto3
 from tf_retainer.store import iso
 
 from local.functions import reset_service_caches
+from local.poller import RetryPoller
 from local.provision import load_template
 from local.simulator import make_web_cert_id
 from tests.conftest import TF_API_KEY, lead
@@ -40,27 +40,15 @@ class BrokenQueue:
 
 
 def sqs_event(stack, body: dict[str, Any]) -> dict[str, Any]:
-    arn = stack.provisioned.retry_queue_arn
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "handle",
-                "body": json.dumps(body),
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": str(int(time.time() * 1000)),
-                    "SenderId": "local",
-                    "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
-                },
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "us-east-1",
-            }
-        ]
+    """The event the retry function gets for one delivery of ``body`` (built by the local poller)."""
+    message = {
+        "MessageId": str(uuid.uuid4()),
+        "ReceiptHandle": "handle",
+        "Body": json.dumps(body),
+        "Attributes": {"ApproximateReceiveCount": "1"},
+        "MD5OfBody": "",
     }
+    return RetryPoller(stack.provisioned).event([message])
 
 
 def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:

@@ -46,7 +46,6 @@ HTTP_STATUS = {
     Status.REJECTED: 422,
     Status.EXPIRED: 422,
 }
-RESERVED_FIELDS = ("trustedform_cert_url", "email", "phone", "lead_id")
 
 
 @dataclass
@@ -162,7 +161,7 @@ def _new_state(deps: Deps, submission: LeadSubmission, cert: CertificateRef, ven
     received_at = iso(now)
     deadline = schedule.retain_deadline(cert.kind, now, deps.settings)
     # Contact details are kept only as the SHA-1 fingerprints TrustedForm matched against.
-    lead = {k: v for k, v in submission.extra_fields.items()}
+    lead = submission.extra_fields
     fingerprints = lead_fingerprints(submission.email, submission.phone)
     return {
         "lead_id": lead_id,
@@ -281,7 +280,8 @@ def apply_decision(
     now = deps.clock()
     burned = state.get("burned_attempts", 0) + (0 if decision.retry is RetryKind.ACCOUNT else 1)
     changes: dict[str, Any] = {"attempts": attempt, "burned_attempts": burned, "updated_at": iso(now)}
-    changes.update(_facts_changes(decision))
+    facts = decision.facts.as_item()
+    changes.update(facts)
     events = [_attempt_event(exchange, decision, actor) for exchange in exchanges]
     next_at: datetime | None = None
     status, reason = decision.status, decision.reason
@@ -309,7 +309,7 @@ def apply_decision(
             {"reason": reason.value if reason else None, "next_attempt_at": changes.get("next_attempt_at")},
         )
     )
-    claim_changes = {"status": status.value, **_facts_changes(decision)} if status.is_final else None
+    claim_changes = {"status": status.value, **facts} if status.is_final else None
     deps.store.record_outcome(
         state["lead_id"],
         cert_id=state["cert_id"],
@@ -325,10 +325,6 @@ def apply_decision(
     if next_at is not None:
         enqueue_retry(deps, final_state["lead_id"], attempt=attempt + 1, not_before=next_at, now=now)
     return answer_from_state(final_state)
-
-
-def _facts_changes(decision: Decision) -> dict[str, Any]:
-    return decision.facts.as_item()
 
 
 def _attempt_event(exchange: Exchange, decision: Decision, actor: str) -> Event:
