@@ -1,7 +1,8 @@
 """A TrustedForm Certificate API v4 simulator served over real HTTP (standard library only).
 
-It follows ActiveProspect's OpenAPI description (``shared/trustedform/certificate-api-v4.openapi.json``)
-and the notes beside it: ``POST /{cert_id}`` runs the operations ``match_lead``, ``retain``,
+It follows TrustedForm's published v4 API description, as kept in this repository: the request and
+answer structure in ``tests/contract/trustedform_v4.json`` (the tests check the simulator against it),
+the facts in ``docs/trustedform.md``. ``POST /{cert_id}`` runs the operations ``match_lead``, ``retain``,
 ``insights`` and ``verify``; ``GET /{cert_id}`` answers HTML and retains nothing. Every answer the
 real service may give (and a few it may not) can be chosen per request or scripted per certificate:
 
@@ -105,8 +106,8 @@ INSIGHTS_PROPERTIES = (
     "parent_page_url",
     "seconds_on_page",
 )
-# "browser" is absent from the request enum of the spec but documented in its x-enumDescriptions,
-# its request example and WebInsightsResult: accept it.
+# "browser" is absent from the request enum of TrustedForm's description but documented among its
+# properties, in its request example and in WebInsightsResult: accept it.
 ACCEPTED_INSIGHTS_PROPERTIES = frozenset((*INSIGHTS_PROPERTIES, "browser"))
 OPT_IN_TYPES = frozenset(("manual", "pre-selected", "non-interactive"))
 META_PROPERTIES = frozenset(("age_seconds", "confirmed_owner", "created_at", "expires_at"))
@@ -215,7 +216,8 @@ def _as_list(value: Any) -> list[str]:
 
 
 def validate_request_body(body: Any) -> str | None:
-    """Check a body against the spec's request schema (allOf of the four operation requests).
+    """Check a body against TrustedForm's request schema (an allOf of the four operation requests; see
+    ``tests/contract/trustedform_v4.json``).
 
     Returns an error message or None. ``retain`` without ``match_lead`` is refused too.
     """
@@ -309,7 +311,7 @@ def _json_answer(status: int, payload: Any, headers: dict[str, str] | None = Non
 
 def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> _Answer:
     payload: dict[str, Any] = {"outcome": "error", "reason": reason}
-    if status == 400:  # the spec's BadRequest schema requires these too
+    if status == 400:  # TrustedForm's BadRequest schema requires these too
         payload.update(message=reason, errors={"detail": reason})
     return _json_answer(status, payload, headers)
 
@@ -818,6 +820,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: headers and body go out in two writes; with Nagle's algorithm the body waits for the
+    # client's delayed ACK, adding ~40 ms to every request on a kept-alive connection.
+    disable_nagle_algorithm = True
     server_version = "TrustedFormSimulator/1.0"
     sys_version = ""
     server: _Server

@@ -1,4 +1,7 @@
-"""The TrustedForm Certificate API v4 simulator, over real HTTP, checked against the OpenAPI description."""
+"""The TrustedForm Certificate API v4 simulator, over real HTTP, checked against our contract with the API.
+
+The contract (tests/contract/trustedform_v4.json) holds TrustedForm's request and answer structure as JSON
+Schema; docs/trustedform.md tells the facts behind it."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import os
 import queue
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -22,6 +26,11 @@ import jsonschema
 import pytest
 
 from local.simulator import (
+    ACCEPTED_INSIGHTS_PROPERTIES,
+    ERROR_BEHAVIOURS,
+    INSIGHTS_PROPERTIES,
+    MAX_CERT_ID_LENGTH,
+    OPT_IN_TYPES,
     TrustedFormSimulator,
     make_meta_cert_id,
     make_mobile_cert_id,
@@ -29,96 +38,50 @@ from local.simulator import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_PATH = REPO_ROOT.parent / "shared/trustedform/certificate-api-v4.openapi.json"
+# TrustedForm's request and answer structure as JSON Schema, kept in the repository (see its "about").
+CONTRACT_PATH = REPO_ROOT / "tests/contract/trustedform_v4.json"
 KEY = "sim-key"
 MASKED_URL = re.compile(r"https://cert\.trustedform\.com/[0-9a-f]{40}")
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+# One TLS context for every client: httpx builds (and loads CA certificates into) one per client
+# otherwise, about 30 ms each; every URL here is plain http on loopback anyway.
+TLS = ssl.create_default_context()
 
 
 # ---------------------------------------------------------------------------------------------
-# the spec as JSON Schema
+# the contract
 
 
-def _openapi_to_jsonschema(node: Any) -> Any:
-    """OpenAPI 3.0 `nullable: true` -> JSON Schema `type: [t, "null"]`; drop x- keys."""
-    if isinstance(node, list):
-        return [_openapi_to_jsonschema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _openapi_to_jsonschema(v) for k, v in node.items() if not k.startswith("x-")}
-    if out.pop("nullable", False):
-        _make_nullable(out)
-    return out
-
-
-def _make_nullable(schema: dict[str, Any]) -> None:
-    kind = schema.get("type")
-    if isinstance(kind, str):
-        schema["type"] = [kind, "null"]
-    elif isinstance(kind, list) and "null" not in kind:
-        kind.append("null")
-
-
-def _load_spec() -> dict[str, Any]:
-    spec = _openapi_to_jsonschema(json.loads(SPEC_PATH.read_text()))
-    schemas = spec["components"]["schemas"]
-    # Patches where the spec's own words contradict its schema keywords (each stated in the spec):
-    # 1. MatchLeadResult.result.*: "A `null` value indicates that no emails were provided" (etc.).
-    for prop in schemas["MatchLeadResult"]["properties"]["result"]["properties"].values():
-        _make_nullable(prop)
-    # 2. Insights properties: "Some `properties` are not compatible with all certificate types and
-    #    will return a null value" (InsightsParameters.properties).
-    for variant in ("WebInsightsResult", "MobileInsightsResult", "MetaLeadAdsInsightsResult"):
-        for prop in schemas[variant]["properties"]["properties"]["properties"].values():
-            _make_nullable(prop)
-    # 3. InsightsResult is a oneOf of three open object schemas that any insights object satisfies
-    #    together, so as written nothing could validate: read it as anyOf, and check the variant
-    #    for the certificate type separately (insights_schema_for).
-    schemas["InsightsResult"]["anyOf"] = schemas["InsightsResult"].pop("oneOf")
-    return spec
-
-
-SPEC = _load_spec()
-OPERATION = SPEC["paths"]["/{cert_id}"]["post"]
+CONTRACT: dict[str, Any] = json.loads(CONTRACT_PATH.read_text())
+DEFINITIONS: dict[str, Any] = CONTRACT["definitions"]
 VARIANT = {"web": "WebInsightsResult", "mobile": "MobileInsightsResult", "meta": "MetaLeadAdsInsightsResult"}
 
 
 def _validator(schema: dict[str, Any]) -> jsonschema.Validator:
-    return jsonschema.Draft7Validator({**schema, "components": SPEC["components"]})
+    return jsonschema.Draft7Validator({**schema, "definitions": DEFINITIONS})
 
 
-def response_schema(status: int) -> dict[str, Any] | None:
-    response = OPERATION["responses"].get(str(status))
-    if response is None:
-        return None
-    if "$ref" in response:
-        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    return response["content"]["application/json"]["schema"]
-
-
+# one validator per answer status the contract describes, per insights variant, for the request and errors
+RESPONSE_VALIDATORS = {int(status): _validator(schema) for status, schema in CONTRACT["responses"].items()}
+INSIGHTS_VALIDATORS = {kind: _validator({"$ref": f"#/definitions/{name}"}) for kind, name in VARIANT.items()}
+REQUEST_VALIDATOR = _validator(CONTRACT["request_body"])
+# Every error status carries at least this, whether or not the contract lists the status.
+ERROR_VALIDATOR = _validator(CONTRACT["error_body"])
 # every insights property the request schema allows
-_INSIGHTS_PARAMETERS = SPEC["components"]["schemas"]["InsightsParameters"]
-ALL_PROPERTIES = _INSIGHTS_PARAMETERS["properties"]["properties"]["items"]["enum"]
-REQUEST_VALIDATOR = _validator(OPERATION["requestBody"]["content"]["application/json"]["schema"])
-# Every error status carries at least this (NOTES.md), whether or not the spec lists the status.
-ERROR_SHAPE = {
-    "type": "object",
-    "required": ["outcome", "reason"],
-    "properties": {"outcome": {"const": "error"}, "reason": {"type": "string"}},
-}
+ALL_PROPERTIES = DEFINITIONS["InsightsParameters"]["properties"]["properties"]["items"]["enum"]
 
 
 def check_answer(response: httpx.Response, kind: str = "web") -> dict[str, Any]:
-    """The body as JSON, validated against the spec's schema for its status (and the error shape)."""
+    """The body as JSON, validated against the contract's schema for its status (and the error body)."""
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
-    schema = response_schema(response.status_code)
-    if schema is not None:
-        _validator(schema).validate(body)
+    validator = RESPONSE_VALIDATORS.get(response.status_code)
+    if validator is not None:
+        validator.validate(body)
     if response.status_code != 200:
-        jsonschema.validate(body, ERROR_SHAPE)
+        ERROR_VALIDATOR.validate(body)
     if "insights" in body:
-        _validator({"$ref": f"#/components/schemas/{VARIANT[kind]}"}).validate(body["insights"])
+        INSIGHTS_VALIDATORS[kind].validate(body["insights"])
     return body
 
 
@@ -166,13 +129,92 @@ def client(sim):
         auth=("API", KEY),
         headers={"Accept": "application/json", "Api-Version": "4.0"},
         timeout=5,
+        verify=TLS,
     ) as c:
+        yield c
+
+
+@pytest.fixture
+def bare(sim):
+    """A client without credentials or TrustedForm headers (what ``httpx.post`` alone would send)."""
+    with httpx.Client(base_url=sim.base_url, timeout=5, verify=TLS) as c:
         yield c
 
 
 @pytest.fixture
 def cert_id():
     return make_web_cert_id()
+
+
+# ---------------------------------------------------------------------------------------------
+# the contract itself
+
+OPERATIONS = {"match_lead", "retain", "insights", "verify"}
+# the schemas the simulator's answers are checked against, directly or through the operations
+RELIED_ON = (
+    "Outcome",
+    "MatchLeadParameters",
+    "MatchLeadResult",
+    "RetainParameters",
+    "RetainResult",
+    "InsightsParameters",
+    "InsightsResult",
+    "WebInsightsResult",
+    "MobileInsightsResult",
+    "MetaLeadAdsInsightsResult",
+    "ScansResult",
+    "VerifyParameters",
+    "VerifyResult",
+    "BadRequest",
+    "ErrorOutcome",
+)
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        return set().union(*(({v} if k == "$ref" else _refs(v)) for k, v in node.items()))
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node))
+    return set()
+
+
+def _top_level_names(schema: dict[str, Any]) -> set[str]:
+    """The property names an ``allOf`` of ``$ref``s to object schemas allows at its top level."""
+    return {name for part in schema["allOf"] for name in DEFINITIONS[part["$ref"].rsplit("/", 1)[1]]["properties"]}
+
+
+def test_contract_has_every_schema_the_simulator_relies_on():
+    missing = [name for name in RELIED_ON if name not in DEFINITIONS]
+    assert not missing, f"{CONTRACT_PATH.name} lacks {missing}"
+    # a dangling $ref would only fail once a test happened to reach it
+    dangling = {ref for ref in _refs(CONTRACT) if ref.removeprefix("#/definitions/") not in DEFINITIONS}
+    assert not dangling, dangling
+    for schema in (CONTRACT["request_body"], CONTRACT["error_body"], *CONTRACT["responses"].values()):
+        jsonschema.Draft7Validator.check_schema(schema)
+    for schema in DEFINITIONS.values():
+        jsonschema.Draft7Validator.check_schema(schema)
+    # the four operations asked for, and answered with the outcome
+    assert _top_level_names(CONTRACT["request_body"]) == OPERATIONS
+    assert _top_level_names(CONTRACT["responses"]["200"]) == {"outcome", "reason", *OPERATIONS}
+    # every status TrustedForm's description documents has a body schema
+    assert set(CONTRACT["responses"]) == {"200", "400", "401", "402", "403", "404", "405", "422"}
+    api = CONTRACT["api"]
+    assert (api["method"], api["base_url"], api["path"]) == ("POST", "https://cert.trustedform.com", "/{cert_id}")
+    assert (api["auth"]["scheme"], api["auth"]["username"]) == ("basic", "API")
+    assert api["request_headers"]["Api-Version"]["send"] == "4.0"
+    assert api["request_headers"]["Content-Type"]["send"] == "application/json"
+    assert "Retry-After" in api["response_headers"]["429"]
+
+
+def test_simulator_agrees_with_the_contract():
+    assert set(INSIGHTS_PROPERTIES) == set(ALL_PROPERTIES)
+    accepted = {*ALL_PROPERTIES, *CONTRACT["insights_properties_outside_request_enum"]}
+    assert accepted == ACCEPTED_INSIGHTS_PROPERTIES
+    opt_in = DEFINITIONS["VerifyParameters"]["properties"]["opt_in_types_allowed"]["items"]["enum"]
+    assert set(opt_in) == OPT_IN_TYPES
+    assert CONTRACT["api"]["path_parameters"]["cert_id"]["maxLength"] == MAX_CERT_ID_LENGTH
+    # every error status the contract documents is one the simulator can answer with
+    assert {int(s) for s in CONTRACT["responses"]} - {200} <= {status for status, _ in ERROR_BEHAVIOURS.values()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,7 +470,8 @@ def test_accepts_exactly_what_the_request_schema_accepts(client, cert_id, body):
 
 
 def test_browser_property_is_accepted_though_missing_from_the_request_enum(client, cert_id):
-    # the spec lists "browser" in x-enumDescriptions, its request example and WebInsightsResult
+    # TrustedForm's description documents "browser" among the properties, in its request example and in
+    # WebInsightsResult, though not in the request enum (the contract's insights_properties_outside_request_enum)
     response = client.post(f"/{cert_id}", json={"insights": {"properties": ["browser"]}})
     assert response.status_code == 200
     assert check_answer(response)["insights"]["properties"]["browser"]["name"]
@@ -451,7 +494,7 @@ def test_api_version_other_than_4_is_refused_and_absent_is_recorded(client, sim,
     response = client.post(f"/{cert_id}", json=retain_body(), headers={"Api-Version": "3.0"})
     assert response.status_code == 400
     check_answer(response)
-    with httpx.Client(base_url=sim.base_url, auth=("API", KEY)) as bare:
+    with httpx.Client(base_url=sim.base_url, auth=("API", KEY), verify=TLS) as bare:
         assert bare.post(f"/{cert_id}", json=retain_body()).status_code == 200
     recorded = sim.requests
     assert recorded[0]["headers"]["Api-Version"] == "3.0"
@@ -469,11 +512,11 @@ def test_api_version_other_than_4_is_refused_and_absent_is_recorded(client, sim,
         "Basic !!!",
     ],
 )
-def test_bad_auth_is_401(sim, cert_id, auth):
+def test_bad_auth_is_401(sim, bare, cert_id, auth):
     headers = {"Content-Type": "application/json"}
     if auth:
         headers["Authorization"] = auth
-    response = httpx.post(f"{sim.base_url}/{cert_id}", content=json.dumps(retain_body()), headers=headers)
+    response = bare.post(f"/{cert_id}", content=json.dumps(retain_body()), headers=headers)
     assert response.status_code == 401
     assert check_answer(response) == {"outcome": "error", "reason": "Incorrect API key"}
     assert not sim.is_retained(cert_id)
@@ -550,11 +593,10 @@ def test_unknown_behaviour_is_refused(client, sim, cert_id):
     assert "Simulator" in response.json()["reason"]
 
 
-def test_control_endpoints(client, sim, cert_id):
-    base = sim.base_url
-    assert httpx.get(f"{base}/_simulator/health").json() == {"status": "ok"}
-    scripted = httpx.post(
-        f"{base}/_simulator/certificates/{cert_id}",
+def test_control_endpoints(client, bare, sim, cert_id):
+    assert bare.get("/_simulator/health").json() == {"status": "ok"}
+    scripted = bare.post(
+        f"/_simulator/certificates/{cert_id}",
         json={"behaviours": ["gone", "success"], "email": "jane@example.com"},
     )
     assert scripted.status_code == 200
@@ -562,18 +604,18 @@ def test_control_endpoints(client, sim, cert_id):
     answer = check_answer(client.post(f"/{cert_id}", json=retain_body(match_lead={"email": "x@example.com"})))
     assert answer["match_lead"]["result"]["success"] is False
 
-    recorded = httpx.get(f"{base}/_simulator/requests").json()
+    recorded = bare.get("/_simulator/requests").json()
     assert [r["status"] for r in recorded] == [410, 200]
 
-    bad = httpx.post(f"{base}/_simulator/certificates/{cert_id}", json={"behaviours": ["nope"]})
+    bad = bare.post(f"/_simulator/certificates/{cert_id}", json={"behaviours": ["nope"]})
     assert bad.status_code == 400
-    assert httpx.post(f"{base}/_simulator/certificates/not-an-id", json={}).status_code == 400
+    assert bare.post("/_simulator/certificates/not-an-id", json={}).status_code == 400
 
-    config = httpx.post(f"{base}/_simulator/config", json={"latency": 0, "retry_after": 5}).json()
+    config = bare.post("/_simulator/config", json={"latency": 0, "retry_after": 5}).json()
     assert config == {"latency": 0.0, "retry_after": 5, "api_keys": 1}
 
-    assert httpx.post(f"{base}/_simulator/reset").status_code == 200
-    assert httpx.get(f"{base}/_simulator/requests").json() == []
+    assert bare.post("/_simulator/reset").status_code == 200
+    assert bare.get("/_simulator/requests").json() == []
     assert not sim.is_retained(cert_id)
 
 
@@ -621,7 +663,7 @@ def test_hang_times_the_client_out_and_stop_does_not_wait():
         cert_id = make_web_cert_id()
         sim.script(cert_id, ["hang"])
         with pytest.raises(httpx.ReadTimeout):
-            httpx.post(f"{sim.base_url}/{cert_id}", json=retain_body(), auth=("API", KEY), timeout=0.3)
+            httpx.post(f"{sim.base_url}/{cert_id}", json=retain_body(), auth=("API", KEY), timeout=0.3, verify=TLS)
         started = time.monotonic()
         sim.stop()
         assert time.monotonic() - started < 2
@@ -641,6 +683,7 @@ def test_hang_in_flight_is_released_by_stop():
                 auth=("API", KEY),
                 headers={"X-Simulator-Behaviour": "hang"},
                 timeout=10,
+                verify=TLS,
             )
             errors.put(None)
         except httpx.HTTPError as exc:
@@ -682,7 +725,7 @@ def test_cli_serves_health_and_stops_on_sigterm(tmp_path):
         assert match, banner
         assert "X-Simulator-Behaviour" in banner
         url = match.group(0)
-        assert httpx.get(f"{url}/_simulator/health", timeout=5).json() == {"status": "ok"}
+        assert httpx.get(f"{url}/_simulator/health", timeout=5, verify=TLS).json() == {"status": "ok"}
         cert_id = make_web_cert_id()
         response = httpx.post(
             f"{url}/{cert_id}",
@@ -690,6 +733,7 @@ def test_cli_serves_health_and_stops_on_sigterm(tmp_path):
             auth=("API", "cli-secret-key"),
             headers={"X-Simulator-Behaviour": "claim_limit"},
             timeout=5,
+            verify=TLS,
         )
         assert response.status_code == 422
     finally:

@@ -1,4 +1,4 @@
-"""Every TrustedForm status in NOTES.md's table maps to the decision the service must take."""
+"""Every TrustedForm status in docs/trustedform.md's table maps to the decision the service must take."""
 
 import json
 
