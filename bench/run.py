@@ -77,10 +77,10 @@ def local_stack(latency: float, extra_env: dict[str, str] | None = None):
         reset_service_caches()
         from datetime import UTC, datetime
 
-        from tf_retainer.store import LeadStore
+        from tf_retainer.store.vendor_keys import VendorKeyStore
 
         vendor_key = "bench-vendor-key-0123456789"
-        LeadStore(provisioned.table_name, retention_days=1).put_vendor_key(vendor_key, "bench", now=datetime.now(UTC))
+        VendorKeyStore(provisioned.table_name).put(vendor_key, "bench", now=datetime.now(UTC))
         yield sim, provisioned, LocalApiGateway(authorizer_ttl=300), vendor_key
 
 
@@ -136,10 +136,10 @@ def bench_intake(leads: int) -> dict:
 
 
 def _last_exchange_ms(provisioned, lead_id: str) -> float:
-    from tf_retainer.store import LeadStore
+    from tf_retainer.store.leads import LeadStore
 
-    items = LeadStore(provisioned.table_name, retention_days=1).lead_items(lead_id)
-    return sum(float(i["duration_ms"]) for i in items if i["sk"].startswith("EXCHANGE#"))
+    record = LeadStore(provisioned.table_name, retention_days=1).read_lead(lead_id)
+    return sum(float(exchange["duration_ms"]) for exchange in record.exchanges) if record else 0.0
 
 
 def bench_retry_batch(latency: float, rounds: int) -> dict:

@@ -62,11 +62,11 @@ def reset_service_caches() -> None:
 
     Call it whenever the environment changes under the same process (a new moto stack, new settings)."""
     from aws_lambda_powertools.utilities import parameters
-    from tf_retainer import service
+    from tf_retainer.deps import default_deps
     from tf_retainer.settings import get_settings
 
-    if service.default_deps.cache_info().currsize:
-        service.default_deps().trustedform.close()
-    service.default_deps.cache_clear()
+    if default_deps.cache_info().currsize:
+        default_deps().trustedform.close()
+    default_deps.cache_clear()
     get_settings.cache_clear()
     parameters.clear_caches()

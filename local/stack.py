@@ -182,15 +182,14 @@ def _start_simulator(stack: LocalStack, api_key: str) -> None:
 
 def _register_vendor(stack: LocalStack) -> None:
     from tf_retainer.settings import get_settings
-    from tf_retainer.store import LeadStore
+    from tf_retainer.store.vendor_keys import VendorKeyStore
 
     stack.vendor_name = os.environ.get("LOCAL_VENDOR_NAME", "").strip() or DEFAULT_VENDOR_NAME
     stack.vendor_key = os.environ.get("LOCAL_VENDOR_KEY", "").strip() or DEFAULT_VENDOR_KEY
     if not 16 <= len(stack.vendor_key) <= 256:
         raise StartupError("LOCAL_VENDOR_KEY must be 16 to 256 characters (the authorizer refuses others)")
     settings = get_settings()  # also validates the environment before any request arrives
-    store = LeadStore(settings.table_name, retention_days=settings.evidence_retention_days)
-    store.put_vendor_key(stack.vendor_key, stack.vendor_name, now=datetime.now(UTC))
+    VendorKeyStore(settings.table_name).put(stack.vendor_key, stack.vendor_name, now=datetime.now(UTC))
 
 
 def write_state(stack: LocalStack, path: Path) -> None:

@@ -3,6 +3,7 @@ and the local API Gateway that runs the real authorizer and handlers."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -10,6 +11,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,10 +32,27 @@ for _name, _value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from local.motolock import serialise_moto  # noqa: E402
+import botocore.loaders  # noqa: E402
+import botocore.session  # noqa: E402
+
+from local.motolock import reuse_symmetric_kms_private_key, serialise_moto  # noqa: E402
 from local.simulator import TrustedFormSimulator, make_web_cert_id  # noqa: E402
 
 serialise_moto()
+reuse_symmetric_kms_private_key()
+
+# Every botocore Session builds its own loader, which re-reads and re-parses the service model JSON
+# (~50 ms a session). Tests create many sessions (provision(), Powertools' secrets provider, moto's
+# fresh default session in each mock_aws(), the functions' clients): share one loader per data path
+# in this process. The models are read-only; what each session and client sees is unchanged.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+
+
+@functools.cache
+def aws_client(service: str) -> Any:
+    """One client per service for the whole run: moto intercepts it inside every mock_aws() context."""
+    return boto3.session.Session(region_name=os.environ["AWS_DEFAULT_REGION"]).client(service)
+
 
 TF_API_KEY = "tf-test-key-0123456789abcdef"
 VENDOR = "acme-leads"
@@ -59,17 +78,28 @@ class Stack:
 
     @property
     def dynamodb(self) -> Any:
-        return boto3.client("dynamodb")
+        return aws_client("dynamodb")
 
     @property
     def sqs(self) -> Any:
-        return boto3.client("sqs")
+        return aws_client("sqs")
 
-    @property
-    def store(self):
-        from tf_retainer.store import LeadStore
+    @cached_property
+    def store(self) -> Any:
+        from tf_retainer.store.leads import LeadStore
 
-        return LeadStore(self.provisioned.table_name, retention_days=1825)
+        return LeadStore(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+
+    def lead_state(self, lead_id: str) -> dict[str, Any] | None:
+        """The lead as stored (typed read), as a JSON-like dict."""
+        lead = self.store.get_lead(lead_id)
+        return lead.model_dump(mode="json", exclude_none=True) if lead else None
+
+    @cached_property
+    def vendor_keys(self) -> Any:
+        from tf_retainer.store.vendor_keys import VendorKeyStore
+
+        return VendorKeyStore(self.provisioned.table_name, client=self.dynamodb)
 
     def post(
         self,
@@ -93,7 +123,7 @@ class Stack:
         from datetime import UTC, datetime
 
         key = secrets.token_urlsafe(24)
-        self.store.put_vendor_key(key, name, now=datetime.now(UTC))
+        self.vendor_keys.put(key, name, now=datetime.now(UTC))
         return key
 
     def retry_messages(self, *, wait: int = 0) -> list[dict[str, Any]]:
@@ -117,7 +147,7 @@ class Stack:
         return sum(int(attributes["Attributes"][name]) for name in names)
 
     def all_items(self) -> list[dict[str, Any]]:
-        from tf_retainer.store import deserialize
+        from tf_retainer.store.codec import deserialize
 
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.provisioned.table_name)
         return [deserialize(item) for page in pages for item in page["Items"]]
@@ -143,7 +173,9 @@ def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
     simulator.reset()
     simulator.api_keys = (TF_API_KEY,)
     simulator.latency = 0.0
-    with mock_aws():
+    # A fresh moto backend for every test. boto3's default session is kept across tests (moto would drop
+    # it): it only ever holds this file's fake credentials, and rebuilding it costs every test a reload.
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
         provisioned = provision(api_key=TF_API_KEY)
         env = {**provisioned.environment(), "TRUSTEDFORM_API_URL": simulator.base_url, **FAST_RETRIES, **stack_env}
         for name, value in env.items():

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from botocore.exceptions import (
     ClientError,
@@ -37,6 +37,10 @@ from botocore.exceptions import (
 from . import __version__
 from .evidence import NotFound
 from .target import STACK_ENV, OpsError, Target, resolve
+
+if TYPE_CHECKING:
+    from tf_retainer.store.leads import LeadStore
+    from tf_retainer.store.vendor_keys import VendorKeyStore
 
 # AWS error codes that mean "wrong target or no access" rather than a bug: exit 2.
 TARGET_ERRORS = {
@@ -153,10 +157,16 @@ class Context:
         return self._target
 
     @property
-    def store(self) -> Any:
-        from tf_retainer.store import LeadStore
+    def store(self) -> LeadStore:
+        from tf_retainer.store.leads import LeadStore
 
         return LeadStore(self.target.table_name, retention_days=1825, client=self.target.client("dynamodb"))
+
+    @property
+    def vendor_keys(self) -> VendorKeyStore:
+        from tf_retainer.store.vendor_keys import VendorKeyStore
+
+        return VendorKeyStore(self.target.table_name, client=self.target.client("dynamodb"))
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -316,7 +326,7 @@ def cmd_evidence(ctx: Context) -> int:
 def cmd_vendors_add(ctx: Context) -> int:
     from .vendors import add_vendor
 
-    added = add_vendor(ctx.target, ctx.store, ctx.args.name, now=_now())
+    added = add_vendor(ctx.target, ctx.vendor_keys, ctx.args.name, now=_now())
     for note in added.notes:
         ctx.note(f"note: {note}")
     data = {
@@ -341,7 +351,7 @@ def cmd_vendors_add(ctx: Context) -> int:
 def cmd_vendors_list(ctx: Context) -> int:
     from .vendors import list_vendors
 
-    rows = list_vendors(ctx.store)
+    rows = list_vendors(ctx.vendor_keys)
 
     def human(rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -361,7 +371,7 @@ def cmd_vendors_list(ctx: Context) -> int:
 def cmd_vendors_revoke(ctx: Context) -> int:
     from .vendors import revoke_vendor
 
-    revoked = revoke_vendor(ctx.target, ctx.store, ctx.args.name, key_hash_prefix=ctx.args.key_hash, now=_now())
+    revoked = revoke_vendor(ctx.target, ctx.vendor_keys, ctx.args.name, key_hash_prefix=ctx.args.key_hash, now=_now())
     for note in revoked.notes:
         ctx.note(f"note: {note}")
     data = {
@@ -410,7 +420,7 @@ def cmd_dlq_redrive(ctx: Context) -> int:
 def cmd_summary(ctx: Context) -> int:
     from .summary import summarize
 
-    data = summarize(ctx.target, hours=ctx.args.hours, stale_minutes=ctx.args.stale_minutes, now=_now())
+    data = summarize(ctx.target, ctx.store, hours=ctx.args.hours, stale_minutes=ctx.args.stale_minutes, now=_now())
 
     def human(s: dict[str, Any]) -> None:
         ctx.print(f"last {s['window_hours']:g} h (since {s['since']}): {s['leads']} lead(s)")

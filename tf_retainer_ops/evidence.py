@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tf_retainer.store import LeadStore, iso
+from tf_retainer.clock import iso
+from tf_retainer.lead import Lead
+from tf_retainer.store.leads import LeadStore
 
 from . import __version__
 
-# Storage bookkeeping, not evidence.
-INTERNAL_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "ttl", "lease_until")
 EVIDENCE_FORMAT = "tf-retainer-evidence/1"
 
 
@@ -27,6 +27,8 @@ class NotFound(LookupError):
 
 @dataclass
 class LeadRecord:
+    """A lead as the CLI shows it: plain JSON-ready dicts."""
+
     state: dict[str, Any]
     history: list[dict[str, Any]]
     exchanges: list[dict[str, Any]]
@@ -39,43 +41,31 @@ class CertificateRecord:
     history: list[dict[str, Any]]
 
 
-def _clean(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in INTERNAL_KEYS}
-
-
-def _event(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "at": item.get("at"),
-        "type": item.get("type"),
-        "actor": item.get("actor"),
-        "lead_id": item.get("lead_id"),
-        "cert_id": item.get("cert_id"),
-        "detail": item.get("detail") or {},
-    }
-
-
-def _by_time(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    # Sort keys already carry the ISO time (and a sequence): keep that order, time first.
-    return sorted(items, key=lambda item: (str(item.get(key) or ""), item.get("sk", "")))
+def _state(lead: Lead) -> dict[str, Any]:
+    # The attempt lease is the retry worker's bookkeeping, not evidence.
+    return lead.model_dump(mode="json", exclude_none=True, exclude={"lease_until"})
 
 
 def load_lead(store: LeadStore, lead_id: str) -> LeadRecord:
-    items = store.lead_items(lead_id)
-    state = next((item for item in items if item["sk"] == "STATE"), None)
-    if state is None:
+    record = store.read_lead(lead_id)
+    if record is None:
         raise NotFound(f"no lead {lead_id}")
-    history = [_event(item) for item in _by_time([i for i in items if i["sk"].startswith("EVENT#")], "at")]
-    exchanges = [_clean(item) for item in _by_time([i for i in items if i["sk"].startswith("EXCHANGE#")], "started_at")]
-    return LeadRecord(state=_clean(state), history=history, exchanges=exchanges)
+    return LeadRecord(
+        state=_state(record.lead),
+        history=[event.as_dict() for event in record.history],
+        exchanges=record.exchanges,
+    )
 
 
 def load_certificate(store: LeadStore, cert_id: str) -> CertificateRecord:
-    items = store.certificate_items(cert_id)
-    if not items:
+    record = store.read_certificate(cert_id)
+    if record is None:
         raise NotFound(f"no certificate {cert_id}")
-    claim = next((_clean(item) for item in items if item["sk"] == "CLAIM"), None)
-    history = [_event(item) for item in _by_time([i for i in items if i["sk"].startswith("EVENT#")], "at")]
-    return CertificateRecord(cert_id=cert_id, claim=claim, history=history)
+    return CertificateRecord(
+        cert_id=cert_id,
+        claim=record.claim.model_dump(mode="json", exclude_none=True) if record.claim else None,
+        history=[event.as_dict() for event in record.history],
+    )
 
 
 RETAIN_FIELDS = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,8 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tf_retainer.models import Status
-from tf_retainer.store import LeadStore, iso, parse_iso
+from tf_retainer.clock import parse_iso
+from tf_retainer.retry_queue import RetryMessage, send
+from tf_retainer.store.leads import LeadStore
 
 from .target import OpsError, Target
 
@@ -23,7 +23,6 @@ UNSUPPORTED_CODES = {
     "InvalidAction",
     "UnknownOperationException",
 }
-OPEN_STATUSES = (Status.RECEIVED.value, Status.PENDING.value)
 
 
 @dataclass
@@ -177,16 +176,16 @@ class Requeued:
 def requeue(target: Target, store: LeadStore, lead_id: str, *, now: datetime | None = None) -> Requeued:
     """Put an open (received or pending) lead back on the retry queue for its next attempt, now."""
     now = now or datetime.now(UTC)
-    state = store.get_state(lead_id)
-    if state is None:
+    lead = store.get_lead(lead_id)
+    if lead is None:
         raise OpsError(f"no lead {lead_id}", code=1)
-    if state.get("status") not in OPEN_STATUSES:
-        raise OpsError(f"lead {lead_id} is {state.get('status')}: only received or pending leads are retried", code=1)
-    attempt = int(state.get("attempts", 0)) + 1
-    body = {"lead_id": lead_id, "attempt": attempt, "not_before": iso(now)}
-    sent = target.client("sqs").send_message(QueueUrl=target.need_queue(), MessageBody=json.dumps(body))
-    result = Requeued(lead_id=lead_id, attempt=attempt, message_id=sent["MessageId"])
-    lease = state.get("lease_until")
-    if lease and parse_iso(lease) > now:
-        result.warnings.append(f"an attempt holds the lead until {lease}: the retry worker will skip it until then")
+    if lead.status.is_final:
+        raise OpsError(f"lead {lead_id} is {lead.status}: only received or pending leads are retried", code=1)
+    message = RetryMessage(lead_id=lead_id, attempt=lead.attempts + 1, not_before=now)
+    message_id = send(target.client("sqs"), target.need_queue(), message, now=now)
+    result = Requeued(lead_id=lead_id, attempt=message.attempt, message_id=message_id)
+    if lead.lease_until and parse_iso(lead.lease_until) > now:
+        result.warnings.append(
+            f"an attempt holds the lead until {lead.lease_until}: the retry worker will skip it until then"
+        )
     return result

@@ -1,7 +1,7 @@
 """What happened in the last hours, and what is stuck.
 
-One paginated Scan of the table with a filter (STATE items received in the window, plus every open
-lead whatever its age). A Scan reads - and is billed for - the whole table, filter or not: fine for
+One paginated Scan of the table with a filter (leads received in the window, plus every open lead
+whatever its age). A Scan reads - and is billed for - the whole table, filter or not: fine for
 an operator's occasional look, not for a cron every minute (see docs/operations.md).
 """
 
@@ -12,29 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tf_retainer.store import deserialize, iso, parse_iso, serialize
+from tf_retainer.clock import iso, parse_iso
+from tf_retainer.store.leads import LeadStore
 
-from .queues import OPEN_STATUSES, depth
+from .queues import depth
 from .target import Target
-
-PROJECTION = "lead_id, vendor, #status, reason, received_at, next_attempt_at, attempts, cert_id, lease_until"
-
-
-def scan_states(dynamodb: Any, table_name: str, *, since: datetime) -> list[dict[str, Any]]:
-    pages = dynamodb.get_paginator("scan").paginate(
-        TableName=table_name,
-        FilterExpression="sk = :state AND (received_at >= :since OR #status IN (:received, :pending))",
-        ProjectionExpression=PROJECTION,
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=serialize(
-            {":state": "STATE", ":since": iso(since), ":received": OPEN_STATUSES[0], ":pending": OPEN_STATUSES[1]}
-        ),
-    )
-    return [deserialize(item) for page in pages for item in page["Items"]]
 
 
 def summarize(
     target: Target,
+    store: LeadStore,
     *,
     hours: float = 24,
     stale_minutes: float = 5,
@@ -43,7 +30,7 @@ def summarize(
     now = now or datetime.now(UTC)
     since = now - timedelta(hours=hours)
     stale = now - timedelta(minutes=stale_minutes)
-    states = scan_states(target.client("dynamodb"), target.table_name, since=since)
+    states = [lead.model_dump(mode="json", exclude_none=True) for lead in store.scan_leads(received_since=since)]
     in_window = [s for s in states if s.get("received_at", "") >= iso(since)]
 
     def brief(state: dict[str, Any]) -> dict[str, Any]:
@@ -85,4 +72,4 @@ def _depth(target: Target, url: str | None) -> dict[str, int] | None:
     try:
         return depth(target.client("sqs"), url)
     except ClientError as exc:
-        return {"error": exc.response.get("Error", {}).get("Code", "error")}  # type: ignore[dict-item]
+        return {"error": exc.response.get("Error", {}).get("Code", "error")}

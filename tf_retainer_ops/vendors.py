@@ -9,16 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tf_retainer.store import LeadStore, vendor_key_pk
+from tf_retainer.store.keys import key_hash
+from tf_retainer.store.vendor_keys import VendorKeyStore
 
 from .target import OpsError, Target
 
 VENDOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-KEY_PREFIX = "VENDORKEY#"
-
-
-def key_hash(pk: str) -> str:
-    return pk.removeprefix(KEY_PREFIX)
 
 
 def _gateway_key_name(target: Target, vendor: str, digest: str) -> str:
@@ -35,11 +31,11 @@ class AddedVendor:
     notes: list[str] = field(default_factory=list)
 
 
-def add_vendor(target: Target, store: LeadStore, vendor: str, *, now: datetime) -> AddedVendor:
+def add_vendor(target: Target, store: VendorKeyStore, vendor: str, *, now: datetime) -> AddedVendor:
     if not VENDOR_NAME.fullmatch(vendor):
         raise OpsError("vendor name: 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)")
     api_key = secrets.token_urlsafe(32)
-    digest = key_hash(vendor_key_pk(api_key))
+    digest = key_hash(api_key)
     added = AddedVendor(vendor=vendor, api_key=api_key, key_hash=digest, key_hint=api_key[-4:])
     if target.usage_plan_id:
         # API Gateway first: the key only starts to work once the authorizer's item exists, and by
@@ -61,7 +57,7 @@ def add_vendor(target: Target, store: LeadStore, vendor: str, *, now: datetime) 
     else:
         added.notes.append("no UsagePlanId: no API Gateway key created (per-vendor throttling does not apply)")
     try:
-        store.put_vendor_key(api_key, vendor, now=now)
+        store.put(api_key, vendor, now=now)
     except Exception:
         if added.gateway_key_id:
             target.client("apigateway").delete_api_key(apiKey=added.gateway_key_id)
@@ -69,17 +65,17 @@ def add_vendor(target: Target, store: LeadStore, vendor: str, *, now: datetime) 
     return added
 
 
-def list_vendors(store: LeadStore) -> list[dict[str, Any]]:
+def list_vendors(store: VendorKeyStore) -> list[dict[str, Any]]:
     rows = [
         {
-            "vendor": item.get("vendor"),
-            "active": bool(item.get("active")),
-            "created_at": item.get("created_at"),
-            "changed_at": item.get("changed_at"),
-            "key_hint": item.get("key_hint"),
-            "key_hash": key_hash(item["pk"]),
+            "vendor": key.vendor,
+            "active": key.active,
+            "created_at": key.created_at,
+            "changed_at": key.changed_at,
+            "key_hint": key.key_hint,
+            "key_hash": key.key_hash,
         }
-        for item in store.list_vendor_keys()
+        for key in store.list()
     ]
     return sorted(rows, key=lambda row: (row["vendor"] or "", row["created_at"] or ""))
 
@@ -93,7 +89,7 @@ class Revoked:
 
 
 def revoke_vendor(
-    target: Target, store: LeadStore, vendor: str, *, key_hash_prefix: str | None, now: datetime
+    target: Target, store: VendorKeyStore, vendor: str, *, key_hash_prefix: str | None, now: datetime
 ) -> Revoked:
     keys = [row for row in list_vendors(store) if row["vendor"] == vendor]
     if key_hash_prefix:
@@ -105,7 +101,7 @@ def revoke_vendor(
         raise OpsError(f"no {what}", code=1)
     revoked = Revoked(vendor=vendor, key_hashes=[])
     for row in keys:
-        if store.set_vendor_key_active(KEY_PREFIX + row["key_hash"], False, now=now):
+        if store.set_active(row["key_hash"], False, now=now):
             revoked.key_hashes.append(row["key_hash"])
     if target.usage_plan_id or target.deployed:
         revoked.gateway_keys_disabled = _disable_gateway_keys(target, vendor, set(revoked.key_hashes))

@@ -16,36 +16,37 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tf_retainer.observability import logger
 from tf_retainer.settings import get_settings
-from tf_retainer.store import LeadStore
+from tf_retainer.store.vendor_keys import VendorKeyStore
+
+KEY_LENGTHS = range(16, 257)
 
 
 @lru_cache(maxsize=1)
-def _store() -> LeadStore:
-    settings = get_settings()
-    return LeadStore(settings.table_name, retention_days=settings.evidence_retention_days)
+def _keys() -> VendorKeyStore:
+    return VendorKeyStore(get_settings().table_name)
 
 
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict:
     api_key = event.headers.get("x-api-key") or event.headers.get("X-Api-Key") or ""
-    record = _store().lookup_vendor_key(api_key) if 16 <= len(api_key) <= 256 else None
+    record = _keys().lookup(api_key) if len(api_key) in KEY_LENGTHS else None
     if record is None:
         logger.info("unknown vendor key")
         raise Exception("Unauthorized")
     arn = event.parsed_arn
     policy = APIGatewayAuthorizerResponse(
-        principal_id=record["vendor"],
+        principal_id=record.vendor,
         region=arn.region,
         aws_account_id=arn.aws_account_id,
         api_id=arn.api_id,
         stage=arn.stage,
-        context={"vendor": record["vendor"]},
+        context={"vendor": record.vendor},
         usage_identifier_key=api_key,
     )
-    if record.get("active"):
+    if record.active:
         policy.allow_all_routes()
     else:
-        logger.info("revoked vendor key", extra={"vendor": record["vendor"]})
+        logger.info("revoked vendor key", extra={"vendor": record.vendor})
         policy.deny_all_routes()
     return policy.asdict()

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from tf_retainer.store import iso, serialize
+from tf_retainer.clock import iso
+from tf_retainer.store import keys
+from tf_retainer.store.codec import serialize
 
 from local.simulator import make_web_cert_id
 from tests.conftest import TF_API_KEY, VENDOR, lead
@@ -244,7 +246,7 @@ def age(stack, lead_id: str, **changes: str) -> None:
     values = {f":v{i}": value for i, value in enumerate(changes.values())}
     stack.dynamodb.update_item(
         TableName=stack.provisioned.table_name,
-        Key=serialize({"pk": f"LEAD#{lead_id}", "sk": "STATE"}),
+        Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
         UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))),
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=serialize(values),

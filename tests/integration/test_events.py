@@ -95,7 +95,7 @@ def test_get_of_a_posted_lead(stack):
 
 
 def test_authorizer_allows_a_registered_vendor(stack):
-    stack.store.put_vendor_key(DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME, now=datetime.now(UTC))
+    stack.vendor_keys.put(DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME, now=datetime.now(UTC))
     decision = invoke("AuthorizerFunction", load("authorizer-request.json"))
     assert decision["principalId"] == DEFAULT_VENDOR_NAME
     assert decision["context"] == {"vendor": DEFAULT_VENDOR_NAME}
@@ -104,10 +104,10 @@ def test_authorizer_allows_a_registered_vendor(stack):
 
 
 def test_authorizer_denies_a_revoked_key(stack):
-    from tf_retainer.store import vendor_key_pk
+    from tf_retainer.store.keys import key_hash
 
-    stack.store.put_vendor_key(DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME, now=datetime.now(UTC))
-    stack.store.set_vendor_key_active(vendor_key_pk(DEFAULT_VENDOR_KEY), False, now=datetime.now(UTC))
+    stack.vendor_keys.put(DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME, now=datetime.now(UTC))
+    stack.vendor_keys.set_active(key_hash(DEFAULT_VENDOR_KEY), False, now=datetime.now(UTC))
     decision = invoke("AuthorizerFunction", load("authorizer-request.json"))
     assert [s["Effect"] for s in decision["policyDocument"]["Statement"]] == ["Deny"]
 
@@ -145,7 +145,7 @@ def invoke_retry(event: dict[str, Any]) -> Any:
 
 
 def attempts(stack, lead_id: str) -> int:
-    return sum(1 for item in stack.store.lead_items(lead_id) if item["sk"].startswith("EXCHANGE#"))
+    return len(stack.store.read_lead(lead_id).exchanges)
 
 
 def test_sqs_event_files_are_sqs_lambda_events():
@@ -160,7 +160,7 @@ def test_one_retry_message_retains_the_pending_lead(stack):
     lead_id = pending_lead(stack)
     result = invoke_retry(with_lead(load("sqs-retry.json"), lead_id))
     assert result == {"batchItemFailures": []}
-    assert stack.store.get_state(lead_id)["status"] == "retained"
+    assert stack.lead_state(lead_id)["status"] == "retained"
     assert attempts(stack, lead_id) == 2
 
 
@@ -171,7 +171,7 @@ def test_a_poison_message_fails_alone(stack):
     result = invoke_retry(event)
     assert result == {"batchItemFailures": [{"itemIdentifier": poison["messageId"]}]}
     assert good["messageId"] != poison["messageId"]
-    assert stack.store.get_state(lead_id)["status"] == "retained"
+    assert stack.lead_state(lead_id)["status"] == "retained"
 
 
 # ------------------------------------------------------------------------------------------ env.json
@@ -223,5 +223,5 @@ def test_the_local_poller_sends_what_the_event_files_show(stack):
     assert set(example["attributes"]) <= set(record["attributes"])
     assert record["eventSourceARN"] == stack.provisioned.retry_queue_arn
     assert json.loads(record["body"])["lead_id"] == lead_id
-    assert stack.store.get_state(lead_id)["status"] == "retained"
+    assert stack.lead_state(lead_id)["status"] == "retained"
     assert stack.queued() == 0

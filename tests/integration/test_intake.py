@@ -9,6 +9,7 @@ import json
 
 import boto3
 import pytest
+from tf_retainer.store import keys
 
 from local.simulator import make_meta_cert_id, make_mobile_cert_id, make_web_cert_id
 from tests.conftest import TF_API_KEY, VENDOR, lead
@@ -19,15 +20,15 @@ def sha1(value: str) -> str:
 
 
 def lead_items(stack, lead_id):
-    return stack.store.lead_items(lead_id)
+    return stack.store.read_lead(lead_id)
 
 
-def events_of(items):
-    return [item["type"] for item in items if item["sk"].startswith("EVENT#")]
+def events_of(record):
+    return [event.type for event in record.history]
 
 
-def exchanges_of(items):
-    return [item for item in items if item["sk"].startswith("EXCHANGE#")]
+def exchanges_of(record):
+    return record.exchanges
 
 
 def test_a_good_lead_is_retained_and_the_evidence_kept(stack):
@@ -56,7 +57,7 @@ def test_a_good_lead_is_retained_and_the_evidence_kept(stack):
 
     # What we stored: state, history (lead and certificate), the raw exchange with the key redacted.
     items = lead_items(stack, answer["lead_id"])
-    state = next(item for item in items if item["sk"] == "STATE")
+    state = stack.lead_state(answer["lead_id"])
     assert state["status"] == "retained" and state["vendor"] == VENDOR and state["attempts"] == 1
     assert state["lead"] == {"utm_source": "search"}
     assert events_of(items) == ["received", "attempt", "retained"]
@@ -66,15 +67,15 @@ def test_a_good_lead_is_retained_and_the_evidence_kept(stack):
     assert exchange["response"]["status"] == 200
     assert json.loads(exchange["response"]["body"])["outcome"] == "success"
     assert exchange["duration_ms"] >= 0
-    cert_items = stack.store.certificate_items(cert_id)
-    claim = next(item for item in cert_items if item["sk"] == "CLAIM")
+    cert_items = stack.store.read_certificate(cert_id)
+    claim = cert_items.claim.model_dump(mode="json")
     assert claim["lead_id"] == answer["lead_id"] and claim["status"] == "retained"
     assert events_of(cert_items) == ["received", "attempt", "retained"]
     by_vendor = stack.store.vendor_leads(VENDOR, since=__import__("datetime").datetime(2020, 1, 1))
-    assert [item["lead_id"] for item in by_vendor] == [answer["lead_id"]]
+    assert [item.lead_id for item in by_vendor] == [answer["lead_id"]]
 
 
-@pytest.mark.parametrize("cert_id", [make_mobile_cert_id(), make_meta_cert_id()])
+@pytest.mark.parametrize("cert_id", [make_mobile_cert_id(), make_meta_cert_id()], ids=["mobile", "meta"])
 def test_mobile_and_meta_certificates_are_retained(stack, cert_id):
     response = stack.post(lead(cert_id))
     assert response.status == 201, response.json()
@@ -93,7 +94,7 @@ def test_form_encoded_post_with_the_trustedform_field_name(stack):
 
 def assert_nothing_stored_or_sent(stack):
     assert stack.sim.requests == []
-    assert [item for item in stack.all_items() if not item["pk"].startswith("VENDORKEY#")] == []
+    assert [item for item in stack.all_items() if not item["pk"].startswith(keys.VENDOR_KEY_PREFIX)] == []
     assert stack.queued() == 0
 
 
@@ -167,9 +168,7 @@ def test_unknown_missing_and_revoked_vendor_keys(stack):
     revoked_key = stack.add_vendor("revoked-co")
     from datetime import UTC, datetime
 
-    from tf_retainer.store import vendor_key_pk
-
-    assert stack.store.set_vendor_key_active(vendor_key_pk(revoked_key), False, now=datetime.now(UTC))
+    assert stack.vendor_keys.set_active(keys.key_hash(revoked_key), False, now=datetime.now(UTC))
     revoked = stack.post(lead(), key=revoked_key)
     assert (revoked.status, revoked.json()["reason"]) == (403, "vendor_key_revoked")
     assert_nothing_stored_or_sent(stack)
@@ -202,7 +201,7 @@ def test_transient_trouble_answers_pending_and_queues_a_retry(stack, behaviour, 
     [message] = stack.retry_messages(wait=3)
     body = json.loads(message["Body"])
     assert body["lead_id"] == answer["lead_id"] and body["attempt"] == 2
-    state = stack.store.get_state(answer["lead_id"])
+    state = stack.lead_state(answer["lead_id"])
     assert state["status"] == "pending" and state["next_attempt_at"] > state["received_at"]
     assert len(exchanges_of(lead_items(stack, answer["lead_id"]))) == 1
 
@@ -236,7 +235,7 @@ def test_terminal_answers_reject_the_lead(stack, behaviour, reason):
     assert response.status == 422
     assert (response.json()["status"], response.json()["reason"]) == ("rejected", reason)
     assert stack.retry_messages() == []
-    state = stack.store.get_state(response.json()["lead_id"])
+    state = stack.lead_state(response.json()["lead_id"])
     assert (state["status"], state["reason"]) == ("rejected", reason)
 
 
@@ -246,7 +245,7 @@ def test_account_trouble_never_rejects_the_vendors_lead(stack, behaviour):
     stack.sim.script(cert_id, [behaviour])
     response = stack.post(lead(cert_id))
     assert (response.status, response.json()["reason"]) == (202, "account_error")
-    state = stack.store.get_state(response.json()["lead_id"])
+    state = stack.lead_state(response.json()["lead_id"])
     assert state["burned_attempts"] == 0  # account trouble does not use up the lead's attempts
     assert stack.queued() == 1
 
@@ -274,7 +273,7 @@ def test_masked_certificate_accepted_and_its_match_failure_is_not_fraud(stack):
     answer = response.json()
     assert answer["masked"] is True and answer["lead_match"]["success"] is False
     assert stack.sim.requests[0]["body"]["insights"] == {"properties": ["is_masked"]}
-    assert stack.store.get_state(answer["lead_id"])["masked"] is True
+    assert stack.lead_state(answer["lead_id"])["masked"] is True
 
 
 @pytest.mark.parametrize("stack_env", [{"MASKED_CERTIFICATE_POLICY": "refuse"}])
@@ -313,7 +312,7 @@ def test_a_certificate_already_held_by_another_lead_is_not_retained_again(stack)
     assert len(stack.sim.requests) == 1
     assert "certificate_reuse_attempt" in events_of(lead_items(stack, first.json()["lead_id"]))
     assert events_of(lead_items(stack, second.json()["lead_id"])) == ["certificate_reused", "rejected"]
-    assert "certificate_reused" in events_of(stack.store.certificate_items(cert_id))
+    assert "certificate_reused" in events_of(stack.store.read_certificate(cert_id))
     # the reused lead's id is reserved too: a repeat gets the same answer
     assert stack.post(lead(cert_id, lead_id="B"), key=other_vendor).json() == second.json()
 

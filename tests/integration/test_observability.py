@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from tf_retainer.store import iso
+from tf_retainer.clock import iso
 
 from local.functions import reset_service_caches
 from local.poller import RetryPoller
@@ -45,7 +45,13 @@ def sqs_event(stack, body: dict[str, Any]) -> dict[str, Any]:
         "MessageId": str(uuid.uuid4()),
         "ReceiptHandle": "handle",
         "Body": json.dumps(body),
-        "Attributes": {"ApproximateReceiveCount": "1"},
+        # what SQS attaches to every delivery
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1795300000000",
+            "ApproximateFirstReceiveTimestamp": "1795300000100",
+            "SenderId": "AIDAEXAMPLE",
+        },
         "MD5OfBody": "",
     }
     return RetryPoller(stack.provisioned).event([message])
@@ -54,7 +60,7 @@ def sqs_event(stack, body: dict[str, Any]) -> dict[str, Any]:
 def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     """Every outcome the service knows, through the gateway and the real handlers."""
     from aws_lambda_powertools.metrics.provider import cold_start
-    from tf_retainer import service
+    from tf_retainer.deps import default_deps
 
     from local.functions import invoke
 
@@ -84,12 +90,12 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     post(lead(trustedform_cert_url="https://evil.example/x"))  # refused at the door
 
     # The retry worker: the pending lead's next attempt (retained), then the same message again.
-    message = {"lead_id": pending["lead_id"], "attempt": 2, "not_before": iso(service.default_deps().clock())}
+    message = {"lead_id": pending["lead_id"], "attempt": 2, "not_before": iso(default_deps().clock())}
     invoke("RetryFunction", sqs_event(stack, message))
     invoke("RetryFunction", sqs_event(stack, message))  # a duplicate delivery
 
     # SQS refuses the retry message.
-    monkeypatch.setattr(service.default_deps(), "sqs", BrokenQueue())
+    monkeypatch.setattr(default_deps(), "sqs", BrokenQueue())
     post(lead(scripted("unavailable")))
 
     # No attempts left: the lead expires at once.
@@ -131,10 +137,21 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
 # --- the dashboard ------------------------------------------------------------------------------
 
 
+def _placeholders(value: Any) -> Any:
+    """Every intrinsic function (Ref, Fn::...) replaced by a placeholder string."""
+    if isinstance(value, dict):
+        if len(value) == 1 and (("Ref" in value) or next(iter(value)).startswith("Fn::")):
+            return "PLACEHOLDER"
+        return {key: _placeholders(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(item) for item in value]
+    return value
+
+
 def dashboard_body_from_template() -> dict[str, Any]:
-    """The !Sub body with every ${...} replaced by a placeholder: must be valid JSON as written."""
-    body = load_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
-    return json.loads(re.sub(r"\$\{[^}!]+\}", "PLACEHOLDER", body))
+    """The Fn::ToJsonString body with every intrinsic replaced by a placeholder: JSON as written."""
+    body = load_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::ToJsonString"]
+    return json.loads(json.dumps(_placeholders(body)))
 
 
 def deployed_dashboard(stack) -> dict[str, Any]:

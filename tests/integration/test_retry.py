@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tf_retainer.store import keys
+from tf_retainer.store.codec import serialize
 
 from local.functions import invoke
 from local.poller import RetryPoller
@@ -29,21 +31,22 @@ def run_batch(poller):
 def drive_until_final(stack, poller, lead_id, *, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = stack.store.get_state(lead_id)
+        state = stack.lead_state(lead_id)
         if state["status"] in ("retained", "rejected", "expired"):
             return state
         run_batch(poller)
-    raise AssertionError(f"lead {lead_id} still {stack.store.get_state(lead_id)['status']}")
+    raise AssertionError(f"lead {lead_id} still {stack.lead_state(lead_id)['status']}")
 
 
 def history(stack, lead_id):
-    return [i["type"] for i in stack.store.lead_items(lead_id) if i["sk"].startswith("EVENT#")]
+    return [event.type for event in stack.store.read_lead(lead_id).history]
 
 
 def exchanges(stack, lead_id):
-    return [i for i in stack.store.lead_items(lead_id) if i["sk"].startswith("EXCHANGE#")]
+    return stack.store.read_lead(lead_id).exchanges
 
 
+@pytest.mark.slow
 def test_503_503_then_200_is_retained_after_three_attempts(stack, poller):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
@@ -70,6 +73,7 @@ def test_503_503_then_200_is_retained_after_three_attempts(stack, poller):
         }
     ],
 )
+@pytest.mark.slow
 def test_timeouts_are_retried(stack, poller):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["slow:1", "slow:1", "success"])
@@ -90,6 +94,7 @@ def test_404_mid_way_rejects(stack, poller):
 
 
 @pytest.mark.parametrize("stack_env", [{"ACCOUNT_ERROR_DELAY_SECONDS": "1", "RETRY_MAX_ATTEMPTS": "2"}])
+@pytest.mark.slow
 def test_account_errors_burn_no_attempts(stack, poller):
     cert_id = make_web_cert_id()
     # more account errors than the lead has attempts: it must still end retained
@@ -118,7 +123,7 @@ def test_deadline_passed_expires_without_calling_trustedform(stack, poller):
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     stack.dynamodb.update_item(
         TableName=stack.provisioned.table_name,
-        Key={"pk": {"S": f"LEAD#{posted['lead_id']}"}, "sk": {"S": "STATE"}},
+        Key=serialize(keys.key(keys.lead_pk(posted["lead_id"]), keys.STATE)),
         UpdateExpression="SET deadline = :d",
         ExpressionAttributeValues={":d": {"S": past}},
     )
@@ -137,7 +142,7 @@ def test_the_same_message_twice_retains_once(stack, poller):
     duplicate = dict(message, MessageId="duplicate-delivery")
     result = invoke("RetryFunction", poller.event([message, duplicate]))
     again = invoke("RetryFunction", poller.event([message]))
-    state = stack.store.get_state(posted["lead_id"])
+    state = stack.lead_state(posted["lead_id"])
     assert state["status"] == "retained"
     assert len(stack.sim.requests) == 2  # the intake attempt and one retry, not three
     assert history(stack, posted["lead_id"]).count("retained") == 1
@@ -145,6 +150,7 @@ def test_the_same_message_twice_retains_once(stack, poller):
     assert len(result["batchItemFailures"]) <= 1 and again["batchItemFailures"] == []
 
 
+@pytest.mark.slow
 def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack, poller):
     good_cert = make_web_cert_id()
     stack.sim.script(good_cert, ["unavailable", "success"])
@@ -160,7 +166,7 @@ def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack, poller):
         more, more_failed = run_batch(poller)
         messages, failed = messages + more, failed + more_failed
     assert len(set(failed)) == 2
-    assert stack.store.get_state(posted["lead_id"])["status"] == "retained"
+    assert stack.lead_state(posted["lead_id"])["status"] == "retained"
     redrive = json.loads(
         stack.sqs.get_queue_attributes(QueueUrl=stack.provisioned.retry_queue_url, AttributeNames=["RedrivePolicy"])[
             "Attributes"
@@ -173,6 +179,7 @@ def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack, poller):
     assert sorted(m["Body"][:8] for m in dlq.get("Messages", [])) == sorted(["not json", '{"lead_i'])
 
 
+@pytest.mark.slow
 def test_a_batch_of_ten_runs_its_retains_concurrently(stack, poller):
     stack.sim.latency = 0.3
     lead_ids = []
@@ -194,7 +201,7 @@ def test_a_batch_of_ten_runs_its_retains_concurrently(stack, poller):
     # concurrency, asserted by overlap rather than by wall-clock: all ten were in flight together
     arrivals = sorted(r["time"] for r in retries)
     assert arrivals[-1] < min(r["time"] for r in retries) or _overlapping(retries)
-    assert {stack.store.get_state(i)["status"] for i in lead_ids} == {"retained"}
+    assert {stack.lead_state(i)["status"] for i in lead_ids} == {"retained"}
 
 
 def _overlapping(requests):

@@ -1,4 +1,4 @@
-"""Domain errors the handlers map to HTTP answers."""
+"""Domain errors the HTTP adapter (api.py) maps to answers."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ from .models import FieldError, LeadAnswer, Reason, Status
 
 
 class InputRejected(Exception):
-    """Bad input: answered with a 4xx and a reason; nothing was stored or sent."""
+    """Bad input: answered with a 4xx and a reason; nothing was stored or sent.
 
-    def __init__(self, http_status: int, reason: Reason, detail: str, errors: list[FieldError] | None = None) -> None:
+    ``malformed``: the body could not be read at all (not UTF-8, not JSON), as opposed to read and refused.
+    """
+
+    def __init__(
+        self, reason: Reason, detail: str, errors: list[FieldError] | None = None, *, malformed: bool = False
+    ) -> None:
         super().__init__(detail)
-        self.http_status = http_status
         self.reason = reason
         self.detail = detail
         self.errors = errors
+        self.malformed = malformed
 
     def answer(self) -> LeadAnswer:
         return LeadAnswer(status=Status.REJECTED, reason=self.reason, detail=self.detail, errors=self.errors)

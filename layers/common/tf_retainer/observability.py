@@ -1,6 +1,9 @@
-"""The one Logger, Metrics and Tracer of the service (configured by POWERTOOLS_* variables)."""
+"""The one Logger, Metrics and Tracer of the service (configured by POWERTOOLS_* variables), and the
+names of every metric it emits (the dashboard and alarms in template.yaml use the same names)."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -10,4 +13,60 @@ metrics = Metrics()
 # Patch only what we call (measured: ~20 ms of cold start saved over patching every library).
 tracer = Tracer(patch_modules=("botocore", "httpx"))
 
-__all__ = ["MetricUnit", "logger", "metrics", "single_metric", "tracer"]
+
+class Metric(StrEnum):
+    LEADS_RECEIVED = "LeadsReceived"
+    LEADS_RETAINED = "LeadsRetained"
+    LEADS_REJECTED = "LeadsRejected"
+    LEADS_PENDING = "LeadsPending"
+    LEADS_EXPIRED = "LeadsExpired"
+    DUPLICATE_LEADS = "DuplicateLeads"
+    CERTIFICATES_REUSED = "CertificatesReused"
+    ACCOUNT_ERRORS = "AccountErrors"
+    MASKED_CERTIFICATES = "MaskedCertificates"
+    LEAD_MATCH_FAILURES = "LeadMatchFailures"
+    TRUSTEDFORM_LATENCY = "TrustedFormLatency"
+    RETRY_ATTEMPTS = "RetryAttempts"
+    DUPLICATE_DELIVERIES = "DuplicateDeliveries"
+    ENQUEUE_FAILURES = "EnqueueFailures"
+    # with dimensions
+    VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
+    REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason
+
+
+def count(name: Metric, value: float = 1) -> None:
+    metrics.add_metric(name=name.value, unit=MetricUnit.Count, value=value)
+
+
+def count_with(name: Metric, **dimensions: str) -> None:
+    """A metric of its own EMF record: its dimensions must not apply to the invocation's other metrics."""
+    with single_metric(
+        name=name.value, unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+    ) as metric:
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)
+
+
+def count_for_vendor(vendor: str, outcome: str) -> None:
+    # A series per vendor and outcome: ~5 a vendor, fine up to a few hundred vendors.
+    count_with(Metric.VENDOR_LEADS, Vendor=vendor, Outcome=outcome)
+
+
+def count_rejection(reason: str) -> None:
+    count_with(Metric.REJECTIONS_BY_REASON, Reason=reason)
+
+
+def milliseconds(name: Metric, value: float) -> None:
+    metrics.add_metric(name=name.value, unit=MetricUnit.Milliseconds, value=value)
+
+
+__all__ = [
+    "Metric",
+    "count",
+    "count_for_vendor",
+    "count_rejection",
+    "logger",
+    "metrics",
+    "milliseconds",
+    "tracer",
+]

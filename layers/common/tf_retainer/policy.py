@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
+from .lead import CertificateFacts
 from .models import LeadMatch, Reason, Status
 from .settings import Settings
 from .trustedform import Exchange
@@ -17,35 +18,6 @@ class RetryKind(StrEnum):
     TRANSIENT = "transient"  # TrustedForm's trouble: backoff, counts against the attempts
     THROTTLED = "throttled"  # 429: honour Retry-After
     ACCOUNT = "account"  # our account's trouble (401/402/403): wait, never burn the lead's attempts
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateFacts:
-    """What TrustedForm told us about the certificate (all optional: errors tell nothing)."""
-
-    retained: bool = False
-    masked: bool | None = None
-    masked_cert_url: str | None = None
-    expires_at: str | None = None
-    previously_retained: bool | None = None
-    lead_match: LeadMatch | None = None
-    outcome: str | None = None
-    tf_reason: str | None = None
-    created_at: str | None = None
-
-    def as_item(self) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "retained": self.retained,
-            "masked": self.masked,
-            "masked_cert_url": self.masked_cert_url,
-            "expires_at": self.expires_at,
-            "previously_retained": self.previously_retained,
-            "lead_match": self.lead_match.model_dump() if self.lead_match else None,
-            "tf_outcome": self.outcome,
-            "tf_reason": self.tf_reason,
-            "created_at": self.created_at,
-        }
-        return {k: v for k, v in item.items() if v is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +45,7 @@ _ACCOUNT_STATUS = frozenset({401, 402, 403})
 
 
 def decide(exchange: Exchange, settings: Settings) -> Decision:
-    """Map one exchange to a decision, following the status table in shared/trustedform/NOTES.md."""
+    """Map one exchange to a decision, following the status table in docs/trustedform.md."""
     if exchange.error == "timeout":
         return _pending(Reason.TRUSTEDFORM_TIMEOUT, RetryKind.TRANSIENT)
     if exchange.error is not None:
@@ -110,12 +82,10 @@ def _decide_success(facts: CertificateFacts, settings: Settings) -> Decision:
 
 
 def _facts(body: dict[str, Any]) -> CertificateFacts:
-    retain = body.get("retain") if isinstance(body.get("retain"), dict) else {}
-    results = retain.get("results") if isinstance(retain.get("results"), dict) else None
-    match = body.get("match_lead") if isinstance(body.get("match_lead"), dict) else {}
-    match_result = match.get("result") if isinstance(match.get("result"), dict) else None
-    insights = body.get("insights") if isinstance(body.get("insights"), dict) else {}
-    properties = insights.get("properties") if isinstance(insights.get("properties"), dict) else {}
+    retain = _dict(body, "retain") or {}
+    results = _dict(retain, "results")
+    match_result = _dict(_dict(body, "match_lead") or {}, "result")
+    properties = _dict(_dict(body, "insights") or {}, "properties") or {}
     masked = properties.get("is_masked")
     return CertificateFacts(
         retained=results is not None,
@@ -124,10 +94,15 @@ def _facts(body: dict[str, Any]) -> CertificateFacts:
         expires_at=_str(results, "expires_at"),
         previously_retained=(results or {}).get("previously_retained"),
         lead_match=LeadMatch.model_validate(match_result) if match_result else None,
-        outcome=_str(body, "outcome"),
+        tf_outcome=_str(body, "outcome"),
         tf_reason=_str(body, "reason"),
         created_at=_str(properties, "created_at"),
     )
+
+
+def _dict(source: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = source.get(key)
+    return value if isinstance(value, dict) else None
 
 
 def _str(source: dict[str, Any] | None, key: str) -> str | None:

@@ -10,7 +10,6 @@ from .certificates import CertificateKind
 from .policy import Decision, RetryKind
 from .settings import Settings
 
-SQS_MAX_DELAY_SECONDS = 900
 # Mobile and Meta certificates stay claimable for 90 days; web (and masked) ones for 72 hours unless
 # a form submit extended them, which we cannot know: assume the short window.
 LONG_WINDOW = timedelta(days=90)
@@ -57,12 +56,7 @@ def plan_next_attempt(
     if burns and attempts_so_far >= settings.retry_max_attempts:
         return None
     when = now + timedelta(seconds=next_delay(decision, attempts_so_far, settings, rand))
-    if when > deadline:
-        # One last try just before the window closes is better than giving up early.
-        when = deadline if deadline - now > timedelta(seconds=1) else None
-    return when
-
-
-def sqs_delay(not_before: datetime, now: datetime) -> int:
-    """SQS delays stop at 15 minutes: longer waits are made of several hops."""
-    return max(0, min(SQS_MAX_DELAY_SECONDS, int((not_before - now).total_seconds() + 0.999)))
+    if when <= deadline:
+        return when
+    # One last try just before the window closes is better than giving up early.
+    return deadline if deadline - now > timedelta(seconds=1) else None

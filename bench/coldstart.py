@@ -1,6 +1,6 @@
 """Cold start of a function's handler module with and without the Powertools Tracer.
 
-    python -m tf_retainer_ops.coldstart [--runs 5] [--function intake]
+    python bench/coldstart.py [--runs 5] [--function intake]   (or: make coldstart)
 
 Each sample is a fresh Python process that imports ``functions/<name>/app.py`` the way Lambda's init
 phase does (layer package on the path), in three modes:

@@ -1,0 +1,92 @@
+"""The HTTP adapter: a request body becomes a LeadSubmission; answers and refusals become status codes.
+
+The one table from what happened to a lead (or why input was refused) to an HTTP status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import ValidationError
+
+from .errors import InputRejected
+from .models import FieldError, LeadAnswer, LeadSubmission, Reason, Status
+
+ANSWER_STATUS = {
+    Status.RETAINED: 201,
+    Status.PENDING: 202,
+    Status.RECEIVED: 202,
+    Status.REJECTED: 422,
+    Status.EXPIRED: 422,
+}
+REFUSAL_STATUS = {
+    Reason.PAYLOAD_TOO_LARGE: 413,
+    Reason.UNSUPPORTED_MEDIA_TYPE: 415,
+    Reason.LEAD_ID_CONFLICT: 409,
+    Reason.LEAD_NOT_FOUND: 404,
+    Reason.UNKNOWN_VENDOR_KEY: 401,
+    Reason.VENDOR_KEY_REVOKED: 403,
+}
+MALFORMED_STATUS = 400  # a body that cannot be read at all
+REFUSED_STATUS = 422  # read, and not a valid lead
+ROUTE_NOT_FOUND_STATUS = 404
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+CERT_URL_FIELDS = ("trustedform_cert_url", "xxTrustedFormCertUrl")
+
+
+def answer_status(answer: LeadAnswer) -> int:
+    return ANSWER_STATUS[answer.status]
+
+
+def refusal_status(error: InputRejected) -> int:
+    if error.malformed:
+        return MALFORMED_STATUS
+    return REFUSAL_STATUS.get(error.reason, REFUSED_STATUS)
+
+
+def parse_submission(body: bytes, content_type: str | None, max_bytes: int) -> LeadSubmission:
+    """A JSON or form-encoded lead, validated. Raises InputRejected."""
+    if len(body) > max_bytes:
+        raise InputRejected(Reason.PAYLOAD_TOO_LARGE, f"body is larger than {max_bytes} bytes")
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputRejected(Reason.INVALID_REQUEST, "body is not UTF-8", malformed=True) from exc
+    if media_type == JSON:
+        data = _json_object(text)
+    elif media_type == FORM:
+        data = {}
+        for name, value in parse_qsl(text, keep_blank_values=True):
+            data.setdefault(name, value)  # a repeated field: the first value wins
+    else:
+        raise InputRejected(Reason.UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be {JSON} or {FORM}")
+    try:
+        submission = LeadSubmission.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_rejection(exc) from exc
+    if not submission.has_contact:
+        raise InputRejected(Reason.MISSING_CONTACT, "email or phone is required: TrustedForm matches every retain")
+    return submission
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InputRejected(Reason.INVALID_REQUEST, "body is not valid JSON", malformed=True) from exc
+    if not isinstance(data, dict):
+        raise InputRejected(Reason.INVALID_REQUEST, "body must be a JSON object")
+    return data
+
+
+def _validation_rejection(exc: ValidationError) -> InputRejected:
+    errors = [
+        FieldError(field=".".join(str(p) for p in err["loc"]) or "body", message=err["msg"]) for err in exc.errors()
+    ]
+    cert_problem = any(e.field in CERT_URL_FIELDS for e in errors)
+    reason = Reason.INVALID_CERTIFICATE_URL if cert_problem else Reason.INVALID_REQUEST
+    return InputRejected(reason, "the lead is not valid", errors)

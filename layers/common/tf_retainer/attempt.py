@@ -1,0 +1,173 @@
+"""One attempt to retain a lead's certificate, shared by intake and the retry worker: call TrustedForm,
+decide, record the outcome with its evidence, schedule what comes next."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from . import retry_queue, schedule
+from .clock import iso, parse_iso
+from .deps import Deps
+from .lead import Event, Lead
+from .models import LeadAnswer, Reason, Status
+from .observability import Metric, count, count_for_vendor, count_rejection, logger, milliseconds
+from .policy import Decision, RetryKind, decide
+from .secrets import ApiKeyUnavailable
+from .trustedform import Exchange
+
+OUTCOME_METRIC = {
+    Status.RETAINED: Metric.LEADS_RETAINED,
+    Status.REJECTED: Metric.LEADS_REJECTED,
+    Status.PENDING: Metric.LEADS_PENDING,
+    Status.EXPIRED: Metric.LEADS_EXPIRED,
+}
+
+
+def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, timeout: float, actor: str) -> LeadAnswer:
+    """Call TrustedForm once (twice after a 401 with a rotated key), decide, record, schedule."""
+    exchanges: list[Exchange] = []
+    try:
+        exchanges.append(_call(deps, lead, attempt, timeout, force_key=False))
+        if exchanges[0].status == 401:
+            # The key may have been rotated since we cached it: one forced re-read, one more try.
+            exchanges.append(_call(deps, lead, attempt, timeout, force_key=True))
+        decision = decide(exchanges[-1], deps.settings)
+    except ApiKeyUnavailable as exc:
+        logger.error("TrustedForm API key unavailable", extra={"error": str(exc)})
+        decision = Decision(Status.PENDING, Reason.ACCOUNT_ERROR, RetryKind.ACCOUNT, alarm=True)
+    for exchange in exchanges:
+        milliseconds(Metric.TRUSTEDFORM_LATENCY, exchange.duration_ms)
+    return apply_decision(deps, lead, decision, exchanges, attempt=attempt, actor=actor)
+
+
+def _call(deps: Deps, lead: Lead, attempt: int, timeout: float, *, force_key: bool) -> Exchange:
+    return deps.trustedform.retain(
+        lead.cert_id,
+        api_key=deps.api_key(force_key),
+        reference=lead.lead_id,
+        vendor=lead.vendor,
+        match_lead=lead.match_lead,
+        insights=deps.settings.insights_properties,
+        timeout=timeout,
+        attempt=attempt,
+    )
+
+
+def apply_decision(
+    deps: Deps, lead: Lead, decision: Decision, exchanges: list[Exchange], *, attempt: int, actor: str
+) -> LeadAnswer:
+    now = deps.clock()
+    after = _next_state(deps, lead, decision, attempt, now)
+    events = [_attempt_event(exchange, decision, actor) for exchange in exchanges]
+    events.append(
+        Event(
+            after.status.value,
+            actor,
+            {"reason": after.reason.value if after.reason else None, "next_attempt_at": after.next_attempt_at},
+        )
+    )
+    deps.store.record_outcome(
+        lead, after, events=events, exchanges=[exchange.to_item() for exchange in exchanges], now=now
+    )
+    _emit_outcome(decision, after)
+    if after.next_attempt_at is not None:
+        enqueue_retry(deps, after.lead_id, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
+    return after.answer()
+
+
+def _next_state(deps: Deps, lead: Lead, decision: Decision, attempt: int, now: datetime) -> Lead:
+    """The lead after this decision: final, or pending with its next attempt planned (or expired)."""
+    burned = lead.burned_attempts + (0 if decision.retry is RetryKind.ACCOUNT else 1)
+    status, reason = decision.status, decision.reason
+    update: dict[str, Any] = {"attempts": attempt, "burned_attempts": burned, "updated_at": iso(now)}
+    update.update(decision.facts.facts())
+    next_at: datetime | None = None
+    if decision.is_pending:
+        next_at = schedule.plan_next_attempt(
+            decision, attempts_so_far=burned, now=now, deadline=lead.deadline_at, settings=deps.settings
+        )
+        if next_at is None:
+            spent = decision.retry is not RetryKind.ACCOUNT and burned >= deps.settings.retry_max_attempts
+            status = Status.EXPIRED
+            reason = Reason.RETRY_LIMIT_REACHED if spent else Reason.RETAIN_WINDOW_CLOSED
+            update["last_pending_reason"] = decision.reason.value if decision.reason else None
+    update.update(
+        status=status,
+        reason=reason,
+        next_attempt_at=iso(next_at) if next_at else None,
+        final_at=iso(now) if status.is_final else None,
+    )
+    return lead.model_copy(update=update)
+
+
+def _attempt_event(exchange: Exchange, decision: Decision, actor: str) -> Event:
+    return Event(
+        "attempt",
+        actor,
+        {
+            "attempt": exchange.attempt,
+            "http_status": exchange.status,
+            "error": exchange.error,
+            "duration_ms": round(exchange.duration_ms, 1),
+            "tf_outcome": decision.facts.tf_outcome,
+            "tf_reason": decision.facts.tf_reason,
+        },
+    )
+
+
+def _emit_outcome(decision: Decision, lead: Lead) -> None:
+    count(OUTCOME_METRIC[lead.status])
+    count_for_vendor(lead.vendor, lead.status.value)
+    if lead.status is Status.REJECTED and lead.reason:
+        count_rejection(lead.reason)
+    if decision.retry is RetryKind.ACCOUNT:
+        count(Metric.ACCOUNT_ERRORS)
+    if decision.facts.masked:
+        count(Metric.MASKED_CERTIFICATES)
+    match = decision.facts.lead_match
+    if match is not None and match.success is False and not decision.facts.masked:
+        count(Metric.LEAD_MATCH_FAILURES)
+    log = logger.warning if decision.alarm else logger.info
+    log(
+        "lead outcome",
+        extra={
+            # explicit, not append_keys: the retry worker runs several leads at once in threads
+            "lead_id": lead.lead_id,
+            "cert_id": lead.cert_id,
+            "status": lead.status.value,
+            "reason": lead.reason.value if lead.reason else None,
+            "attempt": lead.attempts,
+            "masked": decision.facts.masked,
+        },
+    )
+
+
+def enqueue_retry(deps: Deps, lead_id: str, *, attempt: int, not_before: datetime, now: datetime) -> None:
+    """Queue the next attempt. A failure is counted and logged, never raised: the lead is recorded
+    pending with next_attempt_at, where the operator CLI finds it."""
+    message = retry_queue.RetryMessage(lead_id=lead_id, attempt=attempt, not_before=not_before)
+    try:
+        retry_queue.send(deps.sqs, deps.settings.retry_queue_url, message, now=now)
+    except Exception:
+        count(Metric.ENQUEUE_FAILURES)
+        logger.exception("could not enqueue retry", extra={"lead_id": lead_id})
+
+
+def expire(deps: Deps, lead: Lead, *, attempt: int, reason: Reason, actor: str) -> LeadAnswer:
+    """Close a lead whose window passed, without calling TrustedForm."""
+    now = deps.clock()
+    after = lead.model_copy(
+        update={
+            "status": Status.EXPIRED,
+            "reason": reason,
+            "attempts": attempt,
+            "final_at": iso(now),
+            "updated_at": iso(now),
+        }
+    )
+    event = Event(Status.EXPIRED.value, actor, {"reason": reason.value, "deadline": lead.deadline})
+    deps.store.record_outcome(lead, after, events=[event], exchanges=[], now=now)
+    count(Metric.LEADS_EXPIRED)
+    logger.warning("lead expired", extra={"lead_id": lead.lead_id, "cert_id": lead.cert_id, "reason": reason.value})
+    return after.answer()

@@ -1,0 +1,133 @@
+"""POST /leads: reserve the lead and its certificate, then make the first attempt within the budget."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from . import schedule
+from .attempt import attempt_retain
+from .certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
+from .clock import iso
+from .deps import Deps
+from .errors import InputRejected
+from .lead import Claim, Event, Lead
+from .models import LeadAnswer, LeadSubmission, Reason, Status
+from .observability import Metric, count, count_for_vendor, count_rejection, logger
+from .store.leads import CertificateTaken, DuplicateLead, VendorLead
+from .trustedform import lead_fingerprints
+
+# The shortest budget a first attempt gets, however little time the invocation has left.
+MIN_BUDGET_SECONDS = 0.5
+
+
+def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, time_budget: float | None = None) -> LeadAnswer:
+    """Reserve, retain (within the time budget) and answer. Raises InputRejected."""
+    cert = _certificate(submission)
+    now = deps.clock()
+    count(Metric.LEADS_RECEIVED)
+    count_for_vendor(vendor, "received")
+    lead = _new_lead(deps, submission, cert, vendor, now)
+    vendor_lead = VendorLead(vendor, submission.lead_id, _payload_hash(submission)) if submission.lead_id else None
+    logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
+
+    reservation = deps.store.reserve(lead, vendor_lead=vendor_lead, actor="intake", now=now)
+    if isinstance(reservation, DuplicateLead):
+        return _repeat_answer(deps, reservation)
+    if isinstance(reservation, CertificateTaken):
+        return _certificate_taken(deps, lead, reservation.claim, vendor_lead, now)
+
+    budget = deps.settings.sync_timeout_seconds
+    if time_budget is not None:
+        budget = max(MIN_BUDGET_SECONDS, min(budget, time_budget))
+    return attempt_retain(deps, lead, attempt=1, timeout=budget, actor="intake")
+
+
+def _certificate(submission: LeadSubmission) -> CertificateRef:
+    try:
+        return parse_certificate_url(submission.trustedform_cert_url)
+    except InvalidCertificateUrl as exc:
+        raise InputRejected(Reason.INVALID_CERTIFICATE_URL, exc.detail) from exc
+
+
+def _payload_hash(submission: LeadSubmission) -> str:
+    canonical = json.dumps(submission.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vendor: str, now: datetime) -> Lead:
+    return Lead(
+        lead_id=deps.new_id(),
+        vendor=vendor,
+        vendor_lead_id=submission.lead_id,
+        status=Status.RECEIVED,
+        cert_id=cert.cert_id,
+        cert_kind=cert.kind.value,
+        certificate_url=cert.url,
+        received_at=iso(now),
+        deadline=iso(schedule.retain_deadline(cert.kind, now, deps.settings)),
+        # Contact details are kept only as the SHA-1 fingerprints TrustedForm matches against.
+        match_lead=lead_fingerprints(submission.email, submission.phone),
+        lead=submission.extra_fields,
+    )
+
+
+def _repeat_answer(deps: Deps, duplicate: DuplicateLead) -> LeadAnswer:
+    count(Metric.DUPLICATE_LEADS)
+    if not duplicate.same_payload:
+        raise InputRejected(Reason.LEAD_ID_CONFLICT, "this lead_id was already sent with different content")
+    first = deps.store.get_lead(duplicate.lead_id)
+    if first is None:  # the first post is between its two writes: answer as pending
+        return LeadAnswer(lead_id=duplicate.lead_id, status=Status.PENDING)
+    return first.answer()
+
+
+def _certificate_taken(
+    deps: Deps, lead: Lead, claim: Claim, vendor_lead: VendorLead | None, now: datetime
+) -> LeadAnswer:
+    owner = claim.lead_id
+    policy = deps.settings.certificate_reuse_policy
+    count(Metric.CERTIFICATES_REUSED)
+    detail = {"owner_lead_id": owner, "policy": policy}
+    if policy == "share":
+        final = lead.model_copy(
+            update={
+                "status": Status.RETAINED,
+                "shared_with_lead_id": owner,
+                "previously_retained": True,
+                "masked": claim.masked,
+                "masked_cert_url": claim.masked_cert_url,
+                "expires_at": claim.expires_at,
+                "lead_match": claim.lead_match,
+            }
+        )
+        events = [Event("certificate_shared", "intake", detail), Event("retained", "intake", {"shared": True})]
+        count(Metric.LEADS_RETAINED)
+    else:
+        final = lead.model_copy(
+            update={"status": Status.REJECTED, "reason": Reason.CERTIFICATE_REUSED, "owner_lead_id": owner}
+        )
+        events = [
+            Event("certificate_reused", "intake", detail),
+            Event("rejected", "intake", {"reason": Reason.CERTIFICATE_REUSED.value}),
+        ]
+        count_rejection(Reason.CERTIFICATE_REUSED)
+        count(Metric.LEADS_REJECTED)
+    final = final.model_copy(update={"final_at": iso(now), "updated_at": iso(now)})
+    count_for_vendor(lead.vendor, final.status.value)
+    logger.info(
+        "lead outcome",
+        extra={
+            "lead_id": lead.lead_id,
+            "cert_id": lead.cert_id,
+            "status": final.status.value,
+            "reason": final.reason.value if final.reason else None,
+            "owner_lead_id": owner,
+        },
+    )
+    owner_event = Event("certificate_reuse_attempt", "intake", {"by_lead_id": lead.lead_id, "vendor": lead.vendor})
+    deps.store.record_refusal(
+        final, vendor_lead=vendor_lead, events=events, owner_lead_id=owner, owner_event=owner_event, now=now
+    )
+    return final.answer()

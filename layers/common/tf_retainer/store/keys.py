@@ -1,0 +1,91 @@
+"""The table's key layout: the only place that spells a partition or sort key.
+
+| item             | pk                                  | sk                               |
+|------------------|-------------------------------------|----------------------------------|
+| lead state       | LEAD#<lead id>                      | STATE                            |
+| history event    | LEAD#<lead id> and CERT#<cert id>   | EVENT#<iso time>#<seq>           |
+| raw exchange     | LEAD#<lead id>                      | EXCHANGE#<iso time>#<attempt>#<n>|
+| certificate claim| CERT#<cert id>                      | CLAIM                            |
+| vendor lead id   | VENDOR#<vendor>#LEAD#<vendor lead id>| IDEMPOTENCY                     |
+| vendor key       | VENDORKEY#<sha256 of key>           | VENDOR                           |
+
+The lead state also carries gsi1 keys (VENDOR#<vendor> / <received at>#<lead id>): a vendor's
+leads by date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+STATE = "STATE"
+CLAIM = "CLAIM"
+IDEMPOTENCY = "IDEMPOTENCY"
+VENDOR = "VENDOR"
+EVENT_PREFIX = "EVENT#"
+EXCHANGE_PREFIX = "EXCHANGE#"
+VENDOR_KEY_PREFIX = "VENDORKEY#"
+VENDOR_INDEX = "gsi1"
+# Storage bookkeeping on items, never evidence.
+BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "ttl"})
+
+
+def lead_pk(lead_id: str) -> str:
+    return f"LEAD#{lead_id}"
+
+
+def cert_pk(cert_id: str) -> str:
+    return f"CERT#{cert_id}"
+
+
+def vendor_lead_pk(vendor: str, vendor_lead_id: str) -> str:
+    return f"VENDOR#{vendor}#LEAD#{vendor_lead_id}"
+
+
+def vendor_index_pk(vendor: str) -> str:
+    return f"VENDOR#{vendor}"
+
+
+def vendor_index_sk(received_at: str, lead_id: str) -> str:
+    return f"{received_at}#{lead_id}"
+
+
+def key_hash(api_key: str) -> str:
+    """What identifies a vendor key in the table (the key itself is never stored)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def vendor_key_pk(digest: str) -> str:
+    return VENDOR_KEY_PREFIX + digest
+
+
+def event_sk(stamp: str, seq: int) -> str:
+    return f"{EVENT_PREFIX}{stamp}#{seq:06d}"
+
+
+def exchange_sk(started_at: str, attempt: int, n: int) -> str:
+    return f"{EXCHANGE_PREFIX}{started_at}#{attempt:04d}#{n}"
+
+
+def key(pk: str, sk: str) -> dict[str, str]:
+    return {"pk": pk, "sk": sk}
+
+
+def is_state(item: dict[str, Any]) -> bool:
+    return item.get("sk") == STATE
+
+
+def is_claim(item: dict[str, Any]) -> bool:
+    return item.get("sk") == CLAIM
+
+
+def is_event(item: dict[str, Any]) -> bool:
+    return str(item.get("sk", "")).startswith(EVENT_PREFIX)
+
+
+def is_exchange(item: dict[str, Any]) -> bool:
+    return str(item.get("sk", "")).startswith(EXCHANGE_PREFIX)
+
+
+def without_bookkeeping(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in BOOKKEEPING}

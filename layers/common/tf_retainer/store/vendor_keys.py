@@ -1,0 +1,84 @@
+"""Vendors' API keys, stored hashed: the authorizer's one read and the CLI's writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from ..clock import iso
+from . import keys
+from .codec import deserialize, serialize
+
+
+@dataclass(frozen=True, slots=True)
+class VendorKey:
+    vendor: str
+    active: bool
+    key_hash: str
+    key_hint: str | None = None
+    created_at: str | None = None
+    changed_at: str | None = None
+
+
+def _from_item(item: dict[str, Any]) -> VendorKey:
+    return VendorKey(
+        vendor=item["vendor"],
+        active=bool(item.get("active")),
+        key_hash=item["pk"].removeprefix(keys.VENDOR_KEY_PREFIX),
+        key_hint=item.get("key_hint"),
+        created_at=item.get("created_at"),
+        changed_at=item.get("changed_at"),
+    )
+
+
+class VendorKeyStore:
+    def __init__(self, table_name: str, *, client: Any = None) -> None:
+        self.table_name = table_name
+        self._client = client or boto3.client("dynamodb")
+
+    def put(self, api_key: str, vendor: str, *, now: datetime) -> VendorKey:
+        item = {
+            **keys.key(keys.vendor_key_pk(keys.key_hash(api_key)), keys.VENDOR),
+            "vendor": vendor,
+            "active": True,
+            "created_at": iso(now),
+            "key_hint": api_key[-4:],
+        }
+        self._client.put_item(TableName=self.table_name, Item=serialize(item))
+        return _from_item(item)
+
+    def lookup(self, api_key: str) -> VendorKey | None:
+        pk = keys.vendor_key_pk(keys.key_hash(api_key))
+        out = self._client.get_item(
+            TableName=self.table_name, Key=serialize(keys.key(pk, keys.VENDOR)), ConsistentRead=True
+        )
+        return _from_item(deserialize(out["Item"])) if "Item" in out else None
+
+    def set_active(self, key_hash: str, active: bool, *, now: datetime) -> bool:
+        """False when there is no such key."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize(keys.key(keys.vendor_key_pk(key_hash), keys.VENDOR)),
+                UpdateExpression="SET active = :a, changed_at = :t",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=serialize({":a": active, ":t": iso(now)}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def list(self) -> list[VendorKey]:
+        """Every key (a Scan: the operator CLI's occasional look, never a function's)."""
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            FilterExpression="sk = :sk AND begins_with(pk, :p)",
+            ExpressionAttributeValues=serialize({":sk": keys.VENDOR, ":p": keys.VENDOR_KEY_PREFIX}),
+        )
+        return [_from_item(deserialize(item)) for page in pages for item in page["Items"]]
