@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 from tf_retainer.clock import iso
+from tf_retainer.store import keys
 
 from local.functions import reset_service_caches
 from local.poller import RetryPoller
@@ -250,7 +251,7 @@ def test_logs_carry_correlation_keys_and_no_secret(stack, monkeypatch, capfd, se
     assert outcomes and all(r.get("lead_id") and r.get("cert_id") for r in outcomes)
     logged_leads = {r.get("lead_id") for r in records}
     # every lead that got past validation is findable in the logs by its id
-    states = [item for item in stack.all_items() if item.get("sk") == "STATE"]
+    states = [item for item in stack.all_items() if keys.is_state(item)]
     assert states and {s["lead_id"] for s in states} <= logged_leads
     assert set(run.cert_ids) & {r.get("cert_id") for r in records}
 

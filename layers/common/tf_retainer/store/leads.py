@@ -183,10 +183,6 @@ class LeadStore:
         item = self._get(keys.lead_pk(lead_id), keys.STATE)
         return Lead.model_validate(item) if item else None
 
-    def get_claim(self, cert_id: str) -> Claim | None:
-        item = self._get(keys.cert_pk(cert_id), keys.CLAIM)
-        return Claim.model_validate(item) if item else None
-
     def read_lead(self, lead_id: str) -> LeadRecord | None:
         """The lead, its history and its raw exchanges, each in time order (one query)."""
         items = self._query_pk(keys.lead_pk(lead_id))
