@@ -9,6 +9,9 @@ template, never retyped here, so the local copies cannot drift from what gets de
 Works inside moto's in-process ``mock_aws()`` (``endpoint_url=None``) and against a moto server
 (``endpoint_url="http://127.0.0.1:5000"``). Re-running against the same server reuses what exists.
 
+The template is parsed once per process and file version (``load_template`` caches by path, mtime and
+size, with PyYAML's C parser when it is there) and every caller gets its own copy.
+
 Public API::
 
     load_template(path=None) -> dict
@@ -22,7 +25,10 @@ Public API::
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import pickle
 import re
 import warnings
 from collections.abc import Mapping
@@ -51,17 +57,26 @@ LOCAL_ACCOUNT_ID = "123456789012"
 # --------------------------------------------------------------------------- YAML with CFN short tags
 
 
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short tags into their long (JSON) form."""
+# libyaml's parser when PyYAML was built with it (several times faster); same constructors either way.
+_BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 
 
-def _construct_cfn_tag(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+class CfnLoader(_BaseLoader):
+    """SafeLoader (C-accelerated when available) that turns CloudFormation short tags into their long
+    (JSON) form."""
+
+
+class PureCfnLoader(yaml.SafeLoader):
+    """The same, on PyYAML's pure-Python parser (what CfnLoader falls back to without libyaml)."""
+
+
+def _construct_cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     if tag_suffix == "Ref":
         return {"Ref": value}
     if tag_suffix == "Condition":
@@ -74,15 +89,27 @@ def _construct_cfn_tag(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> d
 
 
 CfnLoader.add_multi_constructor("!", _construct_cfn_tag)
+PureCfnLoader.add_multi_constructor("!", _construct_cfn_tag)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: str, mtime_ns: int, size: int) -> bytes:
+    """The template at ``path`` (as of ``mtime_ns``/``size``), parsed and pickled: parsed once."""
+    with open(path, encoding="utf-8") as handle:
+        loaded = yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
+    if not isinstance(loaded, dict) or "Resources" not in loaded:
+        raise ValueError(f"{path} is not a CloudFormation template")
+    return pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def load_template(path: str | Path | None = None) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM template (short tags included) into a plain dict."""
-    with open(path or TEMPLATE_PATH, encoding="utf-8") as handle:
-        loaded = yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
-    if not isinstance(loaded, dict) or "Resources" not in loaded:
-        raise ValueError(f"{path or TEMPLATE_PATH} is not a CloudFormation template")
-    return loaded
+    """Parse a CloudFormation/SAM template (short tags included) into a plain dict.
+
+    Parsed once per file version (path, mtime, size) and process; each call returns a fresh copy, so a
+    caller may change what it gets without changing what the next caller sees."""
+    resolved = os.path.realpath(path or TEMPLATE_PATH)
+    stat = os.stat(resolved)
+    return pickle.loads(_parsed(resolved, stat.st_mtime_ns, stat.st_size))  # noqa: S301 - our own bytes
 
 
 # --------------------------------------------------------------------------- intrinsic functions
@@ -96,8 +123,9 @@ class UnresolvedReference(LookupError):
 
 
 class _Resolver:
-    """Evaluates the intrinsic functions the local resources need: Ref, GetAtt, Sub, If, Join,
-    Select, Split, Equals/Not/And/Or and Condition. Anything else is left alone or reported."""
+    """Evaluates the intrinsic functions the local resources need: Ref, GetAtt, Sub, If, FindInMap,
+    Join, Select, Split, Equals/Not/And/Or and Condition, and AWS::LanguageExtensions' ToJsonString and
+    Length. Anything else is left alone or reported."""
 
     def __init__(
         self,
@@ -140,6 +168,16 @@ class _Resolver:
             return self.attributes[(resource, attribute)]
         except KeyError:
             raise UnresolvedReference(f"GetAtt {resource}.{attribute} is not built locally") from None
+
+    def find_in_map(self, arg: list[Any]) -> Any:
+        map_name, top_key, second_key, *default = (self.resolve(item) for item in arg)
+        try:
+            return self.template["Mappings"][map_name][str(top_key)][str(second_key)]
+        except KeyError:
+            # AWS::LanguageExtensions' fourth argument: {"DefaultValue": ...}
+            if default and isinstance(default[0], dict) and "DefaultValue" in default[0]:
+                return default[0]["DefaultValue"]
+            raise UnresolvedReference(f"FindInMap {map_name}/{top_key}/{second_key}: no such entry") from None
 
     def sub(self, text: str, variables: Mapping[str, Any]) -> str:
         def replace(match: re.Match[str]) -> str:
@@ -193,6 +231,13 @@ class _Resolver:
             if key == "Fn::Split":
                 delimiter, text = arg
                 return str(self.resolve(text)).split(delimiter)
+            if key == "Fn::FindInMap":
+                return self.find_in_map(arg)
+            if key == "Fn::ToJsonString":
+                # As AWS::LanguageExtensions renders it: compact JSON, keys in template order.
+                return json.dumps(self.resolve(arg), separators=(",", ":"), ensure_ascii=False)
+            if key == "Fn::Length":
+                return len(self.resolve(arg))
         resolved = {key: self.resolve(item) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
@@ -657,11 +702,18 @@ def provision(
 
     # CloudWatch dashboard (optional in the template). Locally no Lambda functions exist: their Refs
     # resolve to "{stack}-{LogicalId}", which is also what the local runner reports metrics under.
+    # Nor do alarms: their ARNs are what CloudWatch would give them, from their AlarmName.
     dashboard_name = ""
     dashboard = loaded["Resources"].get(DASHBOARD_LOGICAL_ID)
     if dashboard is not None and dashboard.get("Type") == "AWS::CloudWatch::Dashboard":
         for logical_id in function_logical_ids(loaded):
             resolver.refs.setdefault(logical_id, f"{stack_name}-{logical_id}")
+        for logical_id, resource in loaded["Resources"].items():
+            if resource.get("Type") == "AWS::CloudWatch::Alarm":
+                alarm_name = resolver.resolve(resource["Properties"].get("AlarmName", logical_id))
+                arn = f"arn:aws:cloudwatch:{region}:{LOCAL_ACCOUNT_ID}:alarm:{alarm_name}"
+                resolver.refs.setdefault(logical_id, str(alarm_name))
+                resolver.attributes[(logical_id, "Arn")] = arn
         dashboard_properties = resolver.resolve(dashboard.get("Properties", {}))
         dashboard_name = str(dashboard_properties.get("DashboardName") or stack_name)
         _client("cloudwatch", region, endpoint_url).put_dashboard(

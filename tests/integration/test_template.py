@@ -6,6 +6,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import tomllib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,16 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
+from local import provision as provision_module
 from local.provision import (
     REPO_ROOT,
     TEMPLATE_PATH,
+    CfnLoader,
     Provisioned,
+    PureCfnLoader,
     function_logical_ids,
     function_settings,
     load_template,
@@ -62,9 +67,97 @@ def test_loader_understands_short_tags(template: dict[str, Any]) -> None:
     assert template["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}
 
 
+def test_loader_understands_language_extensions(template: dict[str, Any]) -> None:
+    assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_LOGGER_SAMPLE_RATE"] == {"Fn::FindInMap": ["StageConfig", {"Ref": "Stage"}, "LogSampleRate"]}
+    body = props(template, "Dashboard")["DashboardBody"]
+    assert set(body) == {"Fn::ToJsonString"} and isinstance(body["Fn::ToJsonString"], dict)
+
+
 def test_load_template_defaults_to_repo_template() -> None:
     assert TEMPLATE_PATH == REPO_ROOT / "template.yaml"
     assert load_template() == load_template(TEMPLATE_PATH)
+
+
+def test_load_template_parses_once_and_hands_out_copies() -> None:
+    load_template()
+    before = provision_module._parsed.cache_info()
+    first, second = load_template(), load_template(str(TEMPLATE_PATH))
+    after = provision_module._parsed.cache_info()
+    assert after.misses == before.misses  # no new parse of an unchanged file
+    assert after.hits == before.hits + 2
+    assert first == second and first is not second
+    first["Resources"]["LeadsTable"]["Properties"]["BillingMode"] = "PROVISIONED"
+    first["Globals"]["Function"]["Environment"]["Variables"].clear()
+    assert props(load_template(), "LeadsTable")["BillingMode"] == "PAY_PER_REQUEST"
+    assert load_template()["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_load_template_reparses_a_changed_file(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text("Resources: {A: {Type: AWS::SNS::Topic}}\n", encoding="utf-8")
+    assert set(load_template(path)["Resources"]) == {"A"}
+    path.write_text("Resources: {A: {Type: AWS::SNS::Topic}, B: {Type: AWS::SNS::Topic}}\n", encoding="utf-8")
+    assert set(load_template(path)["Resources"]) == {"A", "B"}
+    path.write_text("just: text\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a CloudFormation template"):
+        load_template(path)
+
+
+def test_c_and_pure_python_loaders_agree() -> None:
+    if yaml.__with_libyaml__:
+        assert issubclass(CfnLoader, yaml.CSafeLoader)
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    assert yaml.load(text, Loader=CfnLoader) == yaml.load(text, Loader=PureCfnLoader)  # noqa: S506
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def stage_values(template: dict[str, Any]) -> list[str]:
+    return [str(stage) for stage in template["Parameters"]["Stage"]["AllowedValues"]]
+
+
+def test_stage_config_covers_every_stage(template: dict[str, Any]) -> None:
+    config = template["Mappings"]["StageConfig"]
+    assert sorted(config) == sorted(stage_values(template))
+    keys = {frozenset(values) for values in config.values()}
+    assert len(keys) == 1, "every stage sets the same StageConfig keys"
+    retention_days = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192}
+    for stage, values in config.items():
+        assert values["LogRetentionDays"] in retention_days, stage
+        assert 0 <= float(values["LogSampleRate"]) <= 1, stage
+        assert isinstance(values["LogSampleRate"], str), f"{stage}: environment values are strings"
+    assert config["prod"]["LogRetentionDays"] >= max(values["LogRetentionDays"] for values in config.values())
+
+
+def test_samconfig_deploys_the_template_stages(template: dict[str, Any]) -> None:
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    assert config["default"]["validate"]["parameters"]["lint"] is True
+    deployed: dict[str, str] = {}
+    for environment, commands in config.items():
+        if not isinstance(commands, dict) or "deploy" not in commands:
+            continue
+        overrides = commands["deploy"]["parameters"]["parameter_overrides"]
+        stage = dict(item.split("=", 1) for item in overrides.split())["Stage"]
+        deployed[environment] = stage
+        stack_name = (
+            commands["deploy"]["parameters"].get("stack_name") or commands["global"]["parameters"]["stack_name"]
+        )
+        assert stack_name.endswith(f"-{stage}"), environment
+    assert set(deployed.values()) == set(stage_values(template))
+    assert {name for name in deployed if name != "default"} >= set(stage_values(template)) - {"dev"}
+
+
+def test_stage_settings_reach_environment(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    config = template["Mappings"]["StageConfig"]
+    with mock_aws():
+        for stage in stage_values(template):
+            env = provision(stage=stage, region=REGION, prefix="tf-test").environment()
+            assert env["POWERTOOLS_LOG_LEVEL"] == ("INFO" if stage == "prod" else "DEBUG"), stage
+            assert env["POWERTOOLS_LOGGER_SAMPLE_RATE"] == config[stage]["LogSampleRate"], stage
 
 
 # --------------------------------------------------------------------------- DynamoDB
@@ -196,7 +289,24 @@ def test_dashboard_body_is_valid_and_names_the_metrics(local: Provisioned) -> No
     for metric in ("LeadsReceived", "LeadsRetained", "LeadsRejected", "AccountErrors", "TrustedFormLatency"):
         assert metric in text
     assert "tf-test-dev-retry-dlq" in text and "tf-test-dev-IntakeFunction" in text
-    assert "${" not in text
+    assert "${" not in text and "Fn::" not in text and '"Ref"' not in text
+    # The alarm widget lists every alarm of the template, by the ARN its AlarmName gives it.
+    (alarm_widget,) = [widget for widget in body["widgets"] if widget["type"] == "alarm"]
+    names = {
+        alarm["Properties"]["AlarmName"]["Fn::Sub"]
+        for alarm in resources(load_template(), "AWS::CloudWatch::Alarm").values()
+    }
+    prefix = f"arn:aws:cloudwatch:{REGION}:123456789012:alarm:"
+    assert {arn.removeprefix(prefix) for arn in alarm_widget["properties"]["alarms"]} == {
+        name.replace("${AWS::StackName}", "tf-test-dev") for name in names
+    }
+
+
+def test_dashboard_body_is_compact_json_as_to_json_string_renders_it(local: Provisioned) -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    text = cloudwatch.get_dashboard(DashboardName=local.dashboard_name)["DashboardBody"]
+    assert text == json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+    assert text.startswith('{"start":"-PT12H","periodOverride":"inherit","widgets":[')
 
 
 def test_alarms_notify_the_topic(template: dict[str, Any]) -> None:
@@ -220,7 +330,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         log_group_ref = function["Properties"]["LoggingConfig"]["LogGroup"]
         assert isinstance(log_group_ref, dict) and "Ref" in log_group_ref, name
         group = log_groups[log_group_ref["Ref"]]["Properties"]
-        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert group["RetentionInDays"] == {"Fn::FindInMap": ["StageConfig", {"Ref": "Stage"}, "LogRetentionDays"]}
         assert "/aws/lambda/" in str(group["LogGroupName"]), name
 
         settings = function_settings(name, template)
@@ -251,13 +361,54 @@ def test_template_declares_durability_and_partial_batches(template: dict[str, An
     assert sqs_events and sqs_events[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_intake_policies_cover_transactions(template: dict[str, Any]) -> None:
-    # TransactWriteItems is authorised per contained action: Put, Update, ConditionCheck (and Delete).
-    policies = props(template, "IntakeFunction")["Policies"]
-    names = {next(iter(policy)) for policy in policies if isinstance(policy, dict)}
-    assert {"DynamoDBCrudPolicy", "SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"} <= names
-    authorizer = props(template, "AuthorizerFunction")["Policies"]
-    assert [next(iter(policy)) for policy in authorizer] == ["DynamoDBReadPolicy"]
+# What each function's code calls on the table (layers/common/tf_retainer/store.py, functions/*/app.py).
+# TransactWriteItems is authorised per contained action: the store's transactions hold Put and Update.
+TABLE_ACTIONS = {
+    "IntakeFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
+    "RetryFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
+    "AuthorizerFunction": {"dynamodb:GetItem"},
+}
+
+
+def statements(policies: list[Any]) -> list[dict[str, Any]]:
+    found = []
+    for policy in policies:
+        if isinstance(policy, dict) and "Statement" in policy:
+            found += policy["Statement"]
+    return found
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        policies = function["Properties"]["Policies"]
+        templates = {next(iter(policy)) for policy in policies if isinstance(policy, dict)} - {"Statement"}
+        # SAM's DynamoDB templates are wider than the code: Read has Scan, Write has BatchWriteItem, Crud Delete.
+        assert not {t for t in templates if t.startswith("DynamoDB")}, name
+        granted = set().union(*(actions(statement) for statement in statements(policies)))
+        assert {a for a in granted if a.startswith("dynamodb:")} == TABLE_ACTIONS[name], name
+        assert not granted & {"dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:*"}, name
+        assert not any(a.startswith("sqs:") for a in granted), f"{name}: SQS access comes from policy templates/SAM"
+        for statement in statements(policies):
+            assert statement["Effect"] == "Allow" and statement["Resource"] == {"Fn::GetAtt": ["LeadsTable", "Arn"]}
+        if name == "AuthorizerFunction":
+            assert templates == set()
+            (statement,) = statements(policies)
+            assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
+        else:
+            assert templates == {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"}, name
+
+
+def test_functions_and_api_are_tagged(template: dict[str, Any]) -> None:
+    tags = {"service": "tf-retainer", "stage": {"Ref": "Stage"}}
+    assert template["Globals"]["Function"]["Tags"] == tags
+    assert template["Globals"]["Function"]["PropagateTags"] is True
+    assert template["Globals"]["Api"]["PropagateTags"] is True
+    assert props(template, "LeadsApi")["Tags"] == tags
 
 
 def test_api_gateway_responses_are_json(template: dict[str, Any]) -> None:
