@@ -36,6 +36,14 @@ import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402
 
 from local.motolock import reuse_symmetric_kms_private_key, serialise_moto  # noqa: E402
+from local.provision import load_template  # noqa: E402
+
+# Powertools reads POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE once, when tf_retainer.observability is
+# first imported - by a unit test's import, perhaps, before any stack fixture sets the environment.
+# Give the process the template's own values from the start.
+for _name, _value in load_template()["Globals"]["Function"]["Environment"]["Variables"].items():
+    if _name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
+        os.environ[_name] = _value
 from local.simulator import TrustedFormSimulator, make_web_cert_id  # noqa: E402
 
 serialise_moto()

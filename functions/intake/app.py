@@ -59,9 +59,9 @@ def post_lead() -> Response[LeadAnswer]:
     return _reply(api.answer_status(answer), answer)
 
 
-@app.get("/leads/<lead_id>", summary="A vendor's own lead: status, reason and history")
+@app.get("/leads/<lead_id>", summary="A vendor's own lead (by our lead_id or the vendor's): status, reason and history")
 @tracer.capture_method
-def get_lead(lead_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Response[LeadView]:
+def get_lead(lead_id: Annotated[str, Path(min_length=1, max_length=128)]) -> Response[LeadView]:
     view = lookup.get_lead(default_deps(), vendor=_vendor(), lead_id=lead_id)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=view)
 

@@ -366,6 +366,18 @@ def test_get_lead_shows_a_vendor_its_own_lead_only(stack):
     assert (other.status, other.json()["reason"]) == (404, "lead_not_found")
 
 
+def test_a_vendor_finds_its_lead_by_its_own_lead_id_and_nobody_else_does(stack):
+    posted = stack.post(lead(lead_id="demo-1")).json()
+    by_vendor_id = stack.get("demo-1")
+    assert by_vendor_id.status == 200
+    assert (by_vendor_id.json()["lead_id"], by_vendor_id.json()["vendor_lead_id"]) == (posted["lead_id"], "demo-1")
+    nosy = stack.get("demo-1", key=stack.add_vendor("nosy-vendor"))
+    assert (nosy.status, nosy.json()["reason"]) == (404, "lead_not_found")
+    missing = stack.get("no-such-lead")
+    assert (missing.status, missing.json()["reason"]) == (404, "lead_not_found")
+    assert missing.json()["status"] is None  # no lead: not "rejected"
+
+
 def test_no_secret_or_contact_detail_in_clear_anywhere(stack, capsys, service_logs):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable"])

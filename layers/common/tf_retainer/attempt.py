@@ -3,6 +3,7 @@ decide, record the outcome with its evidence, schedule what comes next."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,8 @@ from .policy import Decision, RetryKind, decide
 from .secrets import ApiKeyUnavailable
 from .trustedform import Exchange
 
+# A call with less time than this left is not worth making: it would time out and still cost a retain.
+MIN_CALL_SECONDS = 0.5
 OUTCOME_METRIC = {
     Status.RETAINED: Metric.LEADS_RETAINED,
     Status.REJECTED: Metric.LEADS_REJECTED,
@@ -24,14 +27,21 @@ OUTCOME_METRIC = {
 }
 
 
-def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, timeout: float, actor: str) -> LeadAnswer:
-    """Call TrustedForm once (twice after a 401 with a rotated key), decide, record, schedule."""
+def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor: str) -> LeadAnswer:
+    """Call TrustedForm once (twice after a 401 with a rotated key), decide, record, schedule.
+
+    ``budget`` (seconds) bounds the whole attempt, the key re-read and the second call included.
+    """
+    deadline = time.monotonic() + budget
     exchanges: list[Exchange] = []
     try:
-        exchanges.append(_call(deps, lead, attempt, timeout, force_key=False))
+        exchanges.append(_call(deps, lead, attempt, deps.api_key(False), deadline))
         if exchanges[0].status == 401:
-            # The key may have been rotated since we cached it: one forced re-read, one more try.
-            exchanges.append(_call(deps, lead, attempt, timeout, force_key=True))
+            # The key may have been rotated since we cached it: one forced re-read, one more try, if
+            # the budget allows it (otherwise the lead stays pending with the account error).
+            key = deps.api_key(True)
+            if deadline - time.monotonic() >= MIN_CALL_SECONDS:
+                exchanges.append(_call(deps, lead, attempt, key, deadline))
         decision = decide(exchanges[-1], deps.settings)
     except ApiKeyUnavailable as exc:
         logger.error("TrustedForm API key unavailable", extra={"error": str(exc)})
@@ -41,15 +51,15 @@ def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, timeout: float, acto
     return apply_decision(deps, lead, decision, exchanges, attempt=attempt, actor=actor)
 
 
-def _call(deps: Deps, lead: Lead, attempt: int, timeout: float, *, force_key: bool) -> Exchange:
+def _call(deps: Deps, lead: Lead, attempt: int, api_key: str, deadline: float) -> Exchange:
     return deps.trustedform.retain(
         lead.cert_id,
-        api_key=deps.api_key(force_key),
+        api_key=api_key,
         reference=lead.lead_id,
         vendor=lead.vendor,
         match_lead=lead.match_lead,
         insights=deps.settings.insights_properties,
-        timeout=timeout,
+        timeout=max(MIN_CALL_SECONDS, deadline - time.monotonic()),
         attempt=attempt,
     )
 

@@ -9,16 +9,24 @@ class InputRejected(Exception):
     """Bad input: answered with a 4xx and a reason; nothing was stored or sent.
 
     ``malformed``: the body could not be read at all (not UTF-8, not JSON), as opposed to read and refused.
+    ``lead_status``: what the answer says of the lead: rejected for a submission, none for a lookup.
     """
 
     def __init__(
-        self, reason: Reason, detail: str, errors: list[FieldError] | None = None, *, malformed: bool = False
+        self,
+        reason: Reason,
+        detail: str,
+        errors: list[FieldError] | None = None,
+        *,
+        malformed: bool = False,
+        lead_status: Status | None = Status.REJECTED,
     ) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.errors = errors
         self.malformed = malformed
+        self.lead_status = lead_status
 
     def answer(self) -> LeadAnswer:
-        return LeadAnswer(status=Status.REJECTED, reason=self.reason, detail=self.detail, errors=self.errors)
+        return LeadAnswer(status=self.lead_status, reason=self.reason, detail=self.detail, errors=self.errors)

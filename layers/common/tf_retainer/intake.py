@@ -41,7 +41,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, time_bud
     budget = deps.settings.sync_timeout_seconds
     if time_budget is not None:
         budget = max(MIN_BUDGET_SECONDS, min(budget, time_budget))
-    return attempt_retain(deps, lead, attempt=1, timeout=budget, actor="intake")
+    return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
 
 
 def _certificate(submission: LeadSubmission) -> CertificateRef:
@@ -87,34 +87,17 @@ def _certificate_taken(
     deps: Deps, lead: Lead, claim: Claim, vendor_lead: VendorLead | None, now: datetime
 ) -> LeadAnswer:
     owner = claim.lead_id
-    policy = deps.settings.certificate_reuse_policy
+    final, events = _reuse_outcome(deps.settings.certificate_reuse_policy, lead, claim, now)
+    owner_event = Event("certificate_reuse_attempt", "intake", {"by_lead_id": lead.lead_id, "vendor": lead.vendor})
+    first = deps.store.record_refusal(
+        final, vendor_lead=vendor_lead, events=events, owner_lead_id=owner, owner_event=owner_event, now=now
+    )
+    if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
+        return _repeat_answer(deps, first)
     count(Metric.CERTIFICATES_REUSED)
-    detail = {"owner_lead_id": owner, "policy": policy}
-    if policy == "share":
-        final = lead.model_copy(
-            update={
-                "status": Status.RETAINED,
-                "shared_with_lead_id": owner,
-                "previously_retained": True,
-                "masked": claim.masked,
-                "masked_cert_url": claim.masked_cert_url,
-                "expires_at": claim.expires_at,
-                "lead_match": claim.lead_match,
-            }
-        )
-        events = [Event("certificate_shared", "intake", detail), Event("retained", "intake", {"shared": True})]
-        count(Metric.LEADS_RETAINED)
-    else:
-        final = lead.model_copy(
-            update={"status": Status.REJECTED, "reason": Reason.CERTIFICATE_REUSED, "owner_lead_id": owner}
-        )
-        events = [
-            Event("certificate_reused", "intake", detail),
-            Event("rejected", "intake", {"reason": Reason.CERTIFICATE_REUSED.value}),
-        ]
-        count_rejection(Reason.CERTIFICATE_REUSED)
-        count(Metric.LEADS_REJECTED)
-    final = final.model_copy(update={"final_at": iso(now), "updated_at": iso(now)})
+    count(Metric.LEADS_RETAINED if final.status is Status.RETAINED else Metric.LEADS_REJECTED)
+    if final.reason:
+        count_rejection(final.reason)
     count_for_vendor(lead.vendor, final.status.value)
     logger.info(
         "lead outcome",
@@ -126,8 +109,37 @@ def _certificate_taken(
             "owner_lead_id": owner,
         },
     )
-    owner_event = Event("certificate_reuse_attempt", "intake", {"by_lead_id": lead.lead_id, "vendor": lead.vendor})
-    deps.store.record_refusal(
-        final, vendor_lead=vendor_lead, events=events, owner_lead_id=owner, owner_event=owner_event, now=now
-    )
     return final.answer()
+
+
+def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tuple[Lead, list[Event]]:
+    """A lead whose certificate another lead holds: shared (the holder's facts) or refused."""
+    detail = {"owner_lead_id": claim.lead_id, "policy": policy}
+    stamps = {"final_at": iso(now), "updated_at": iso(now)}
+    if policy == "share":
+        shared = lead.model_copy(
+            update={
+                "status": Status.RETAINED,
+                "shared_with_lead_id": claim.lead_id,
+                "previously_retained": True,
+                "masked": claim.masked,
+                "masked_cert_url": claim.masked_cert_url,
+                "expires_at": claim.expires_at,
+                "lead_match": claim.lead_match,
+                **stamps,
+            }
+        )
+        return shared, [Event("certificate_shared", "intake", detail), Event("retained", "intake", {"shared": True})]
+    refused = lead.model_copy(
+        update={
+            "status": Status.REJECTED,
+            "reason": Reason.CERTIFICATE_REUSED,
+            "owner_lead_id": claim.lead_id,
+            **stamps,
+        }
+    )
+    events = [
+        Event("certificate_reused", "intake", detail),
+        Event("rejected", "intake", {"reason": Reason.CERTIFICATE_REUSED.value}),
+    ]
+    return refused, events

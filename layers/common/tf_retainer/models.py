@@ -135,7 +135,7 @@ class LeadAnswer(BaseModel):
 
     lead_id: str | None = Field(default=None, description="Our id for the lead (the TrustedForm reference).")
     vendor_lead_id: str | None = Field(default=None, description="The vendor's own lead_id, if given.")
-    status: Status
+    status: Status | None = Field(default=None, description="None when there is no lead (a lookup that found none).")
     reason: Reason | None = None
     detail: str | None = None
     cert_id: str | None = None

@@ -45,7 +45,7 @@ def retry_lead(deps: Deps, message: RetryMessage) -> str:
         return expire(deps, lead, attempt=message.attempt, reason=Reason.RETAIN_WINDOW_CLOSED, actor="retry").status
     count(Metric.RETRY_ATTEMPTS)
     answer = attempt_retain(
-        deps, lead, attempt=message.attempt, timeout=deps.settings.retry_timeout_seconds, actor="retry"
+        deps, lead, attempt=message.attempt, budget=deps.settings.retry_timeout_seconds, actor="retry"
     )
     return answer.status
 

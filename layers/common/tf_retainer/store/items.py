@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import iso
-from ..lead import CertificateFacts, Event, HistoryItem, Lead
+from ..lead import CertificateFacts, Claim, Event, HistoryItem, Lead
 from ..models import Status
 from . import keys
 from .codec import serialize
@@ -102,6 +102,55 @@ class ItemBuilder:
             "ttl": ttl,
         }
         return self.put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
+
+    def claim(self, cert_id: str, claim: Claim, ttl: int) -> dict[str, Any]:
+        """The certificate's one claim; on conflict the holder comes back (ALL_OLD)."""
+        item = {
+            **claim.model_dump(mode="json", exclude_none=True),
+            **keys.key(keys.cert_pk(cert_id), keys.CLAIM),
+            "ttl": ttl,
+        }
+        return self.put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
+
+    def exchanges(self, lead: Lead, exchanges: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+        """Raw exchanges with TrustedForm, stored as captured, under the lead."""
+        return [
+            self.put(
+                {
+                    **exchange,
+                    **keys.key(
+                        keys.lead_pk(lead.lead_id), keys.exchange_sk(exchange["started_at"], exchange["attempt"], n)
+                    ),
+                    "lead_id": lead.lead_id,
+                    "cert_id": lead.cert_id,
+                    "ttl": self.ttl(now),
+                }
+            )
+            for n, exchange in enumerate(exchanges)
+        ]
+
+    def lease(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> dict[str, Any]:
+        """update_item arguments taking an open lead for ``attempt``, unless another delivery holds it."""
+        return {
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
+            "UpdateExpression": "SET lease_until = :until",
+            "ConditionExpression": (
+                "#status IN (:received, :pending) AND attempts = :done "
+                "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+            ),
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": serialize(
+                {
+                    ":received": OPEN_STATUSES[0],
+                    ":pending": OPEN_STATUSES[1],
+                    ":done": attempt - 1,
+                    ":now": iso(now),
+                    ":until": iso(now + timedelta(seconds=lease_seconds)),
+                }
+            ),
+            "ReturnValues": "ALL_NEW",
+        }
 
     def lead_update(self, before: Lead, after: Lead) -> dict[str, Any]:
         old, new = before.model_dump(mode="json"), after.model_dump(mode="json")

@@ -5,7 +5,6 @@ A lead's state and the history event that explains it are always written in one 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,31 +15,20 @@ from ..clock import iso
 from ..lead import CertificateRecord, Claim, Event, Lead, LeadRecord
 from . import keys
 from .codec import deserialize, serialize
+from .conflicts import (
+    CertificateTaken,
+    DuplicateLead,
+    Reserved,
+    StaleAttempt,
+    cancellation_codes,
+    duplicate_of,
+    error_code,
+    reservation_conflict,
+    retry_conflicts,
+)
 from .items import OPEN_STATUSES, ItemBuilder, VendorLead, history_item, time_ordered
 
-
-@dataclass(frozen=True, slots=True)
-class Reserved:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateLead:
-    """The vendor already sent this lead_id: ``lead_id`` is the first lead's id."""
-
-    lead_id: str
-    same_payload: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateTaken:
-    """Another lead holds the certificate."""
-
-    claim: Claim
-
-
-class StaleAttempt(Exception):
-    """The lead moved on (another delivery recorded this attempt first): nothing was written."""
+__all__ = ["CertificateTaken", "DuplicateLead", "LeadStore", "Reserved", "StaleAttempt", "VendorLead"]
 
 
 class LeadStore:
@@ -59,24 +47,16 @@ class LeadStore:
         claim = Claim(lead_id=lead.lead_id, vendor=lead.vendor, claimed_at=iso(now), status=lead.status)
         items = [
             self._items.new_lead(lead, ttl),
-            self._items.put(
-                {
-                    **claim.model_dump(mode="json", exclude_none=True),
-                    **keys.key(keys.cert_pk(lead.cert_id), keys.CLAIM),
-                    "ttl": ttl,
-                },
-                condition="attribute_not_exists(pk)",
-                old_on_fail=True,
-            ),
+            self._items.claim(lead.cert_id, claim, ttl),
         ]
         if vendor_lead:
             items.append(self._items.vendor_lead(vendor_lead, lead.lead_id, ttl))
         received = Event("received", actor, {"status": lead.status.value, "vendor": lead.vendor})
         items += self._items.history(lead, [received], now)
         try:
-            self._client.transact_write_items(TransactItems=items)
+            self._transact(items)
         except ClientError as exc:
-            return _reservation_conflict(exc, vendor_lead)
+            return reservation_conflict(exc, vendor_lead)
         return Reserved()
 
     def record_refusal(
@@ -88,10 +68,11 @@ class LeadStore:
         owner_lead_id: str | None,
         owner_event: Event | None,
         now: datetime,
-    ) -> None:
+    ) -> DuplicateLead | None:
         """A lead refused before any retain (its certificate is another lead's): one transaction.
 
-        The vendor's lead_id is reserved too, so a repeat gets the same answer.
+        The vendor's lead_id is reserved too, so a repeat gets the same answer. Returns the first lead
+        when another delivery of the same vendor lead was refused first (nothing written then).
         """
         ttl = self._items.ttl(now)
         items = [self._items.new_lead(lead, ttl)]
@@ -100,7 +81,13 @@ class LeadStore:
         items += self._items.history(lead, events, now)
         if owner_lead_id and owner_event:
             items += self._items.events(keys.lead_pk(owner_lead_id), owner_lead_id, lead.cert_id, [owner_event], now)
-        self._client.transact_write_items(TransactItems=items)
+        try:
+            self._transact(items)
+        except ClientError as exc:
+            if vendor_lead and (first := duplicate_of(exc, 1, vendor_lead)):
+                return first
+            raise
+        return None
 
     # --- attempts and outcomes ---------------------------------------------------------------
 
@@ -109,29 +96,11 @@ class LeadStore:
 
         Raises StaleAttempt when the lead is final, another delivery holds it, or this attempt was made.
         """
+        request = self._items.lease(lead_id, attempt=attempt, now=now, lease_seconds=lease_seconds)
         try:
-            out = self._client.update_item(
-                TableName=self.table_name,
-                Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
-                UpdateExpression="SET lease_until = :until",
-                ConditionExpression=(
-                    "#status IN (:received, :pending) AND attempts = :done "
-                    "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=serialize(
-                    {
-                        ":received": OPEN_STATUSES[0],
-                        ":pending": OPEN_STATUSES[1],
-                        ":done": attempt - 1,
-                        ":now": iso(now),
-                        ":until": iso(now + timedelta(seconds=lease_seconds)),
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-            )
+            out = retry_conflicts(lambda: self._client.update_item(**request))
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise StaleAttempt(lead_id) from exc
             raise
         return Lead.model_validate(deserialize(out["Attributes"]))
@@ -151,37 +120,30 @@ class LeadStore:
         cannot both record; raises StaleAttempt when this one lost.
         """
         items: list[dict[str, Any]] = [self._items.lead_update(before, after)]
-        items += [
-            self._items.put(
-                {
-                    **exchange,
-                    **keys.key(
-                        keys.lead_pk(after.lead_id), keys.exchange_sk(exchange["started_at"], exchange["attempt"], n)
-                    ),
-                    "lead_id": after.lead_id,
-                    "cert_id": after.cert_id,
-                    "ttl": self._items.ttl(now),
-                }
-            )
-            for n, exchange in enumerate(exchanges)
-        ]
+        items += self._items.exchanges(after, exchanges, now)
         items += self._items.history(after, events, now)
         if after.status.is_final:
             items.append(self._items.settle_claim(after))
         try:
-            self._client.transact_write_items(TransactItems=items)
+            self._transact(items)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons") or []
-                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                    raise StaleAttempt(after.lead_id) from exc
+            if cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                raise StaleAttempt(after.lead_id) from exc
             raise
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        retry_conflicts(lambda: self._client.transact_write_items(TransactItems=items))
 
     # --- reads -------------------------------------------------------------------------------
 
     def get_lead(self, lead_id: str) -> Lead | None:
         item = self._get(keys.lead_pk(lead_id), keys.STATE)
         return Lead.model_validate(item) if item else None
+
+    def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
+        """Our lead id for a vendor's own lead_id."""
+        item = self._get(keys.vendor_lead_pk(vendor, vendor_lead_id), keys.IDEMPOTENCY)
+        return item["lead_id"] if item else None
 
     def read_lead(self, lead_id: str) -> LeadRecord | None:
         """The lead, its history and its raw exchanges, each in time order (one query)."""
@@ -252,23 +214,3 @@ class LeadStore:
             ),
         )
         return [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
-
-
-def _reservation_conflict(exc: ClientError, vendor_lead: VendorLead | None) -> DuplicateLead | CertificateTaken:
-    if exc.response["Error"]["Code"] != "TransactionCanceledException":
-        raise exc
-    reasons = exc.response.get("CancellationReasons") or []
-
-    def failed(index: int) -> dict[str, Any] | None:
-        if index < len(reasons) and reasons[index].get("Code") == "ConditionalCheckFailed":
-            return deserialize(reasons[index].get("Item") or {})
-        return None
-
-    # Index 2 is the vendor's lead_id: a repeat is answered from the first lead, whatever the cert.
-    if vendor_lead and (first := failed(2)) is not None:
-        return DuplicateLead(
-            lead_id=first["lead_id"], same_payload=first.get("payload_hash") == vendor_lead.payload_hash
-        )
-    if (claim := failed(1)) is not None:
-        return CertificateTaken(claim=Claim.model_validate(claim))
-    raise exc

@@ -1,0 +1,106 @@
+"""How DynamoDB says no, and what the store makes of it: conditions that failed (a duplicate, a taken
+certificate, a stale attempt) and transactions cancelled by a concurrent one (tried again)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from ..lead import Claim
+from .codec import deserialize
+from .items import VendorLead
+
+T = TypeVar("T")
+# DynamoDB cancels a transaction that touches an item another transaction is writing, and refuses a
+# single-item write to it; botocore does not retry either. The other writer finishes in milliseconds.
+CONFLICT_RETRIES = 4
+CONFLICT_BACKOFF_SECONDS = 0.025
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateLead:
+    """The vendor already sent this lead_id: ``lead_id`` is the first lead's id."""
+
+    lead_id: str
+    same_payload: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateTaken:
+    """Another lead holds the certificate."""
+
+    claim: Claim
+
+
+class StaleAttempt(Exception):
+    """The lead moved on (another delivery recorded this attempt first): nothing was written."""
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def cancellation_codes(exc: ClientError) -> list[str | None]:
+    """One code per item of a cancelled transaction (None where the item was not the cause)."""
+    if error_code(exc) != "TransactionCanceledException":
+        return []
+    return [
+        reason.get("Code") if reason.get("Code") != "None" else None
+        for reason in exc.response.get("CancellationReasons") or []
+    ]
+
+
+def is_conflict(exc: ClientError) -> bool:
+    """Another transaction was writing one of the items; nothing else went wrong."""
+    if error_code(exc) == "TransactionConflictException":
+        return True
+    codes = [code for code in cancellation_codes(exc) if code]
+    return bool(codes) and all(code == "TransactionConflict" for code in codes)
+
+
+def retry_conflicts(call: Callable[[], T], *, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run a DynamoDB write, again after a short jittered pause while a concurrent transaction holds an item."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            return call()
+        except ClientError as exc:
+            if attempt == CONFLICT_RETRIES or not is_conflict(exc):
+                raise
+            sleep(CONFLICT_BACKOFF_SECONDS * 2**attempt * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def failed_item(exc: ClientError, index: int) -> dict[str, Any] | None:
+    """The item whose condition failed at ``index`` of a cancelled transaction (ALL_OLD), or None."""
+    codes = cancellation_codes(exc)
+    if index < len(codes) and codes[index] == "ConditionalCheckFailed":
+        return deserialize(exc.response["CancellationReasons"][index].get("Item") or {})
+    return None
+
+
+def duplicate_of(exc: ClientError, index: int, vendor_lead: VendorLead) -> DuplicateLead | None:
+    """The vendor's lead_id put at ``index`` failed: the lead that took it first."""
+    first = failed_item(exc, index)
+    if first is None:
+        return None
+    return DuplicateLead(lead_id=first["lead_id"], same_payload=first.get("payload_hash") == vendor_lead.payload_hash)
+
+
+def reservation_conflict(exc: ClientError, vendor_lead: VendorLead | None) -> DuplicateLead | CertificateTaken:
+    """Why a reservation (lead, claim, vendor lead_id) was refused; re-raises anything else."""
+    # Index 2 is the vendor's lead_id: a repeat is answered from the first lead, whatever the cert.
+    if vendor_lead and (duplicate := duplicate_of(exc, 2, vendor_lead)):
+        return duplicate
+    if (claim := failed_item(exc, 1)) is not None:
+        return CertificateTaken(claim=Claim.model_validate(claim))
+    raise exc
