@@ -1,0 +1,296 @@
+"""The lead store's items and write requests, built without DynamoDB: what is stored, changed and removed."""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from tf_retainer.lead import Event, Lead
+from tf_retainer.models import LeadMatch, Reason, Status
+from tf_retainer.store import keys
+from tf_retainer.store.codec import deserialize, serialize
+from tf_retainer.store.items import ItemBuilder, VendorLead, history_item, time_ordered
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+CERT_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
+_raw = TypeDeserializer()
+
+
+def raw(attributes: dict) -> dict:
+    """DynamoDB attribute values as boto3 gives them back (numbers as Decimal, before our codec)."""
+    return {k: _raw.deserialize(v) for k, v in attributes.items()}
+
+
+def builder() -> ItemBuilder:
+    return ItemBuilder("leads", retention=timedelta(days=30))
+
+
+def a_lead(**changes) -> Lead:
+    base = Lead(
+        lead_id="L1",
+        vendor="acme",
+        vendor_lead_id="V-1",
+        status=Status.RECEIVED,
+        cert_id=CERT_ID,
+        cert_kind="web",
+        certificate_url=f"https://cert.trustedform.com/{CERT_ID}",
+        received_at="2026-11-22T12:00:00.000000Z",
+        deadline="2026-11-25T11:00:00.000000Z",
+        match_lead={"email": "f" * 40},
+        lead={"zip": "90210", "score": 0.75, "age": 42, "opted_in": True},
+    )
+    return base.model_copy(update=changes)
+
+
+# --- codec ---------------------------------------------------------------------------------
+
+
+def test_codec_round_trip_keeps_values_and_types():
+    item = {"s": "text", "i": 42, "f": 0.1, "neg": -2.5, "b": False, "nested": {"x": 1.25, "y": [1, 2.5, "z"]}}
+    assert deserialize(serialize(item)) == item
+    back = deserialize(serialize(item))
+    assert type(back["i"]) is int
+    assert type(back["f"]) is float
+
+
+def test_floats_are_stored_as_exact_decimals():
+    stored = serialize({"f": 0.1, "nested": {"g": 1.5}})
+    assert stored["f"] == {"N": "0.1"}  # not 0.1000000000000000055511151231257827
+    assert raw(stored)["nested"]["g"] == Decimal("1.5")
+
+
+def test_none_is_left_out_at_every_level():
+    stored = serialize({"a": None, "b": 1, "nested": {"c": None, "d": "x"}})
+    assert set(stored) == {"b", "nested"}
+    assert deserialize(stored) == {"b": 1, "nested": {"d": "x"}}
+
+
+def test_big_integers_stay_exact():
+    assert deserialize(serialize({"n": 2**62 + 1}))["n"] == 2**62 + 1
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+def test_key_layout():
+    assert keys.lead_pk("L1") == "LEAD#L1"
+    assert keys.cert_pk(CERT_ID) == f"CERT#{CERT_ID}"
+    assert keys.vendor_lead_pk("acme", "V-1") == "VENDOR#acme#LEAD#V-1"
+    assert keys.vendor_index_pk("acme") == "VENDOR#acme"
+    assert keys.vendor_index_sk("2026-11-22T12:00:00.000000Z", "L1") == "2026-11-22T12:00:00.000000Z#L1"
+    assert keys.vendor_key_pk("abc") == "VENDORKEY#abc"
+    assert keys.key("P", "S") == {"pk": "P", "sk": "S"}
+
+
+def test_vendor_keys_are_identified_by_sha256_never_stored():
+    digest = keys.key_hash("vendor-secret")
+    assert digest == hashlib.sha256(b"vendor-secret").hexdigest()
+    assert "vendor-secret" not in keys.vendor_key_pk(digest)
+
+
+def test_event_and_exchange_sort_keys_sort_in_time_then_sequence_order():
+    stamp = "2026-11-22T12:00:00.000000Z"
+    event_keys = [keys.event_sk(stamp, n) for n in (0, 2, 10, 100)]
+    assert sorted(event_keys) == event_keys
+    assert keys.event_sk(stamp, 7) == f"EVENT#{stamp}#000007"
+    assert keys.exchange_sk(stamp, 3, 1) == f"EXCHANGE#{stamp}#0003#1"
+    assert sorted([keys.exchange_sk(stamp, 10, 0), keys.exchange_sk(stamp, 9, 0)])[0].endswith("#0009#0")
+
+
+def test_item_kinds_are_told_apart_by_sort_key():
+    state, claim = {"sk": keys.STATE}, {"sk": keys.CLAIM}
+    event, exchange = {"sk": keys.event_sk("t", 0)}, {"sk": keys.exchange_sk("t", 1, 0)}
+    assert [keys.is_state(i) for i in (state, claim, event, exchange)] == [True, False, False, False]
+    assert [keys.is_claim(i) for i in (state, claim, event, exchange)] == [False, True, False, False]
+    assert [keys.is_event(i) for i in (state, claim, event, exchange)] == [False, False, True, False]
+    assert [keys.is_exchange(i) for i in (state, claim, event, exchange)] == [False, False, False, True]
+
+
+def test_bookkeeping_is_not_evidence():
+    item = {"pk": "P", "sk": "S", "gsi1pk": "G", "gsi1sk": "H", "ttl": 1, "status": "retained", "attempt": 1}
+    assert keys.without_bookkeeping(item) == {"status": "retained", "attempt": 1}
+
+
+# --- new lead: Lead -> item -> Lead ----------------------------------------------------------
+
+
+def test_new_lead_round_trips_through_the_item():
+    lead = a_lead(lead_match=LeadMatch(email_match=True, success=True), masked=False)
+    put = builder().new_lead(lead, ttl=123)["Put"]
+    assert put["TableName"] == "leads"
+    assert put["ConditionExpression"] == "attribute_not_exists(pk)"  # never overwrites a lead
+    item = deserialize(put["Item"])
+    assert Lead.model_validate(item) == lead
+    assert item["lead"]["score"] == 0.75
+
+
+def test_new_lead_item_carries_keys_vendor_index_and_ttl():
+    lead = a_lead()
+    item = deserialize(builder().new_lead(lead, ttl=123)["Put"]["Item"])
+    assert (item["pk"], item["sk"]) == ("LEAD#L1", "STATE")
+    assert item["gsi1pk"] == "VENDOR#acme"
+    assert item["gsi1sk"] == f"{lead.received_at}#L1"
+    assert item["ttl"] == 123
+    assert "reason" not in item  # None fields are not stored
+
+
+def test_ttl_is_the_retention_after_now():
+    assert builder().ttl(NOW) == int((NOW + timedelta(days=30)).timestamp())
+
+
+def test_vendor_lead_id_is_taken_once_and_returns_the_holder_on_conflict():
+    put = builder().vendor_lead(VendorLead("acme", "V-1", "hash"), "L1", ttl=5)["Put"]
+    assert put["ConditionExpression"] == "attribute_not_exists(pk)"
+    assert put["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
+    assert deserialize(put["Item"]) == {
+        "pk": "VENDOR#acme#LEAD#V-1",
+        "sk": "IDEMPOTENCY",
+        "lead_id": "L1",
+        "payload_hash": "hash",
+        "ttl": 5,
+    }
+
+
+# --- lead_update(before, after) --------------------------------------------------------------
+
+
+def update_of(before: Lead, after: Lead) -> tuple[dict, dict, list[str]]:
+    """The update request, what it SETs (attribute -> value) and which attributes it REMOVEs."""
+    update = builder().lead_update(before, after)["Update"]
+    names = update["ExpressionAttributeNames"]
+    values = deserialize(update["ExpressionAttributeValues"])
+    set_part, _, remove_part = update["UpdateExpression"].rpartition("REMOVE ")
+    sets = {}
+    if set_part.strip():
+        for assignment in set_part.strip().removeprefix("SET ").split(", "):
+            name, value = assignment.split(" = ")
+            sets[names[name]] = values[value]
+    removes = [names.get(name, name) for name in remove_part.split(", ")]
+    return update, sets, removes
+
+
+def test_update_sets_only_what_changed():
+    before = a_lead(lease_until="2026-11-22T12:01:00.000000Z")
+    after = before.model_copy(
+        update={
+            "status": Status.RETAINED,
+            "attempts": 1,
+            "burned_attempts": 1,
+            "retained": True,
+            "expires_at": "2026-12-22T00:00:00Z",
+            "lead_match": LeadMatch(email_match=True, success=True),
+            "final_at": "2026-11-22T12:00:01.000000Z",
+        }
+    )
+    update, sets, removes = update_of(before, after)
+    assert sets == {
+        "status": "retained",
+        "attempts": 1,
+        "burned_attempts": 1,
+        "retained": True,
+        "expires_at": "2026-12-22T00:00:00Z",
+        "lead_match": {"email_match": True, "success": True},
+        "final_at": "2026-11-22T12:00:01.000000Z",
+    }
+    assert removes == ["lease_until"]
+    assert deserialize(update["Key"]) == {"pk": "LEAD#L1", "sk": "STATE"}
+
+
+def test_update_removes_values_that_are_no_longer_true():
+    before = a_lead(
+        status=Status.PENDING,
+        reason=Reason.TRUSTEDFORM_UNAVAILABLE,
+        attempts=1,
+        next_attempt_at="2026-11-22T12:01:00.000000Z",
+    )
+    after = before.model_copy(
+        update={"status": Status.RETAINED, "reason": None, "next_attempt_at": None, "attempts": 2}
+    )
+    _, sets, removes = update_of(before, after)
+    assert sets == {"status": "retained", "attempts": 2}
+    assert sorted(removes) == ["lease_until", "next_attempt_at", "reason"]
+
+
+def test_update_always_releases_the_lease_even_when_nothing_else_changed():
+    before = a_lead(lease_until="2026-11-22T12:01:00.000000Z")
+    update, sets, removes = update_of(before, before.model_copy(update={"lease_until": None}))
+    assert sets == {}
+    assert update["UpdateExpression"] == "REMOVE lease_until"
+    assert removes == ["lease_until"]
+
+
+def test_update_never_sets_a_lease():
+    before = a_lead()
+    _, sets, _ = update_of(before, before.model_copy(update={"lease_until": "2030-01-01T00:00:00Z", "attempts": 1}))
+    assert "lease_until" not in sets
+
+
+@pytest.mark.parametrize("attempts", [0, 3])
+def test_update_is_conditional_on_the_lead_being_open_at_the_attempts_we_read(attempts):
+    before = a_lead(attempts=attempts, status=Status.PENDING)
+    update = builder().lead_update(before, before.model_copy(update={"attempts": attempts + 1}))["Update"]
+    assert update["ConditionExpression"] == "attempts = :expected AND #st IN (:received, :pending)"
+    assert update["ExpressionAttributeNames"]["#st"] == "status"
+    values = deserialize(update["ExpressionAttributeValues"])
+    assert (values[":expected"], values[":received"], values[":pending"]) == (attempts, "received", "pending")
+
+
+# --- settle_claim ----------------------------------------------------------------------------
+
+
+def test_settled_claim_carries_the_final_status_and_certificate_facts():
+    lead = a_lead(
+        status=Status.RETAINED,
+        retained=True,
+        masked=True,
+        masked_cert_url="https://cert.trustedform.com/" + "c" * 40,
+        expires_at="2026-12-22T00:00:00Z",
+        previously_retained=False,
+        lead_match=LeadMatch(email_match=False, success=False),
+        tf_outcome="success",
+    )
+    update = builder().settle_claim(lead)["Update"]
+    assert deserialize(update["Key"]) == {"pk": f"CERT#{CERT_ID}", "sk": "CLAIM"}
+    names = update["ExpressionAttributeNames"]
+    values = deserialize(update["ExpressionAttributeValues"])
+    changes = {names[f"#c{i}"]: values[f":c{i}"] for i in range(len(names))}
+    assert changes == {
+        "status": "retained",
+        "retained": True,
+        "masked": True,
+        "masked_cert_url": "https://cert.trustedform.com/" + "c" * 40,
+        "expires_at": "2026-12-22T00:00:00Z",
+        "previously_retained": False,
+        "lead_match": {"email_match": False, "success": False},
+        "tf_outcome": "success",
+    }
+    # the lead's own fields (vendor data, contact fingerprints) never reach the certificate's claim
+    assert not {"lead", "match_lead", "vendor", "attempts"} & set(changes)
+
+
+def test_settled_claim_of_a_rejected_lead_without_facts_sets_only_the_status():
+    update = builder().settle_claim(a_lead(status=Status.REJECTED, reason=Reason.CERTIFICATE_NOT_FOUND))["Update"]
+    assert update["UpdateExpression"] == "SET #c0 = :c0"
+    assert deserialize(update["ExpressionAttributeValues"]) == {":c0": "rejected"}
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+def test_history_is_written_under_the_lead_and_the_certificate():
+    puts = builder().history(a_lead(), [Event("received", "intake", {"status": "received"})], NOW)
+    items = [deserialize(p["Put"]["Item"]) for p in puts]
+    assert [i["pk"] for i in items] == ["LEAD#L1", f"CERT#{CERT_ID}"]
+    assert all(i["at"] == "2026-11-22T12:00:00.000000Z" and i["type"] == "received" for i in items)
+    assert items[0]["sk"] != items[1]["sk"]
+    assert history_item(items[0]).detail == {"status": "received"}
+
+
+def test_time_ordered_sorts_by_time_then_sort_key():
+    items = [
+        {"at": "2026-11-22T12:00:01Z", "sk": "EVENT#b#000000"},
+        {"at": "2026-11-22T12:00:00Z", "sk": "EVENT#a#000002"},
+        {"at": "2026-11-22T12:00:00Z", "sk": "EVENT#a#000001"},
+    ]
+    assert [i["sk"] for i in time_ordered(items, "at")] == ["EVENT#a#000001", "EVENT#a#000002", "EVENT#b#000000"]

@@ -1,0 +1,779 @@
+"""The use cases (intake, retry, lookup) through the Deps seam: in-memory fakes and a fixed clock.
+
+No DynamoDB, no SQS, no TrustedForm: what the service decides, writes and queues for each answer it gets.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from tf_retainer import attempt as attempt_module
+from tf_retainer import intake, lookup, retry, schedule
+from tf_retainer.api import answer_status, refusal_status
+from tf_retainer.clock import iso
+from tf_retainer.deps import Deps
+from tf_retainer.errors import InputRejected
+from tf_retainer.lead import Claim, Event, HistoryItem, Lead, LeadRecord
+from tf_retainer.models import LeadMatch, LeadSubmission, Reason, Status
+from tf_retainer.observability import metrics
+from tf_retainer.retry_queue import RetryMessage
+from tf_retainer.secrets import ApiKeyUnavailable
+from tf_retainer.store.leads import CertificateTaken, DuplicateLead, Reserved, StaleAttempt, VendorLead
+from tf_retainer.trustedform import Exchange, lead_fingerprints
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+CERT_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
+CERT_URL = f"https://cert.trustedform.com/{CERT_ID}"
+VENDOR = "acme"
+TF_KEY = "tf-key"
+RETAINED_BODY = {
+    "outcome": "success",
+    "match_lead": {"result": {"email_match": True, "phone_match": None, "success": True}},
+    "retain": {
+        "reference": "lead-0001",
+        "vendor": VENDOR,
+        "results": {"expires_at": "2027-02-20T12:00:00Z", "previously_retained": False},
+    },
+    "insights": {"properties": {"is_masked": False}},
+}
+
+
+# --- fakes ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    before: Lead
+    after: Lead
+    events: list[Event]
+    exchanges: list[dict[str, Any]]
+    now: datetime
+
+
+@dataclass
+class Refusal:
+    lead: Lead
+    vendor_lead: VendorLead | None
+    events: list[Event]
+    owner_lead_id: str | None
+    owner_event: Event | None
+
+
+@dataclass
+class FakeStore:
+    """The LeadStore methods the use cases call, in memory, recording every write."""
+
+    reservation: Reserved | DuplicateLead | CertificateTaken = field(default_factory=Reserved)
+    refused_first: DuplicateLead | None = None  # record_refusal lost to another delivery of the vendor lead
+    stale: bool = False  # begin_attempt raises StaleAttempt (another delivery took the lead)
+    leads: dict[str, Lead] = field(default_factory=dict)
+    vendor_lead_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    records: dict[str, LeadRecord] = field(default_factory=dict)
+    reserved: list[tuple[Lead, VendorLead | None]] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    begun: list[dict[str, Any]] = field(default_factory=list)
+
+    def reserve(self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime):
+        if isinstance(self.reservation, Reserved):
+            self.reserved.append((lead, vendor_lead))
+            self.leads[lead.lead_id] = lead
+        return self.reservation
+
+    def record_refusal(self, lead, *, vendor_lead, events, owner_lead_id, owner_event, now) -> DuplicateLead | None:
+        if self.refused_first is not None:
+            return self.refused_first
+        self.refusals.append(Refusal(lead, vendor_lead, events, owner_lead_id, owner_event))
+        self.leads[lead.lead_id] = lead
+        return None
+
+    def record_outcome(self, before, after, *, events, exchanges, now) -> None:
+        self.outcomes.append(Outcome(before, after, events, exchanges, now))
+        self.leads[after.lead_id] = after
+
+    def begin_attempt(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> Lead:
+        self.begun.append({"lead_id": lead_id, "attempt": attempt, "now": now, "lease_seconds": lease_seconds})
+        if self.stale:
+            raise StaleAttempt(lead_id)
+        lead = self.leads[lead_id]
+        return lead.model_copy(update={"lease_until": iso(now + timedelta(seconds=lease_seconds))})
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        return self.leads.get(lead_id)
+
+    def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
+        return self.vendor_lead_ids.get((vendor, vendor_lead_id))
+
+    def read_lead(self, lead_id: str) -> LeadRecord | None:
+        return self.records.get(lead_id)
+
+    @property
+    def outcome(self) -> Outcome:
+        [only] = self.outcomes
+        return only
+
+
+def exchange(status: int | None = 200, body: Any = None, *, error: str | None = None, attempt: int = 1) -> Exchange:
+    """A canned TrustedForm exchange, as the real client would capture it."""
+    response = None
+    if error is None:
+        text = json.dumps(body) if body is not None else ""
+        response = {"status": status, "reason": "", "headers": {}, "body": text}
+    return Exchange(
+        attempt=attempt,
+        started_at=NOW.isoformat(timespec="milliseconds"),
+        duration_ms=42.0,
+        request={"method": "POST", "url": CERT_URL, "headers": {}, "body": "{}"},
+        response=response,
+        error=error,  # type: ignore[arg-type]
+        error_detail="ReadTimeout" if error else None,
+        _json=body,
+    )
+
+
+class Monotonic:
+    """The attempt's budget runs on time.monotonic (not on Deps.clock): a fake that only calls advance."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@dataclass
+class FakeTrustedForm:
+    monotonic: Monotonic
+    answers: list[Exchange] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    takes: float = 0.05  # seconds each call takes
+
+    def retain(self, cert_id: str, **kwargs: Any) -> Exchange:
+        self.calls.append({"cert_id": cert_id, **kwargs})
+        self.monotonic.now += self.takes
+        answer = self.answers.pop(0)
+        answer.attempt = kwargs["attempt"]
+        return answer
+
+
+@dataclass
+class FakeSqs:
+    fail: bool = False
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def send_message(self, **kwargs: Any) -> dict[str, str]:
+        if self.fail:
+            raise RuntimeError("SQS is down")
+        self.sent.append(kwargs)
+        return {"MessageId": f"msg-{len(self.sent)}"}
+
+    @property
+    def messages(self) -> list[RetryMessage]:
+        return [RetryMessage.model_validate_json(sent["MessageBody"]) for sent in self.sent]
+
+
+@dataclass
+class FakeApiKey:
+    unavailable: bool = False
+    forced: list[bool] = field(default_factory=list)
+
+    def __call__(self, force: bool) -> str:
+        self.forced.append(force)
+        if self.unavailable:
+            raise ApiKeyUnavailable("no secret")
+        return TF_KEY
+
+
+@dataclass
+class World:
+    deps: Deps
+    store: FakeStore
+    tf: FakeTrustedForm
+    sqs: FakeSqs
+    api_key: FakeApiKey
+
+
+@pytest.fixture(autouse=True)
+def metrics_namespace(monkeypatch):
+    """The use cases emit metrics (EMF on stdout): Powertools needs a namespace, as the template gives it."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TfRetainerUnitTests")
+    yield
+    metrics.clear_metrics()
+
+
+@pytest.fixture(autouse=True)
+def no_jitter(monkeypatch):
+    """Backoff jitter is not on the Deps seam: pin it to the middle so planned times are exact."""
+    monkeypatch.setattr(schedule, "plan_next_attempt", functools.partial(schedule.plan_next_attempt, rand=lambda: 0.5))
+
+
+@pytest.fixture
+def monotonic(monkeypatch) -> Monotonic:
+    fake = Monotonic()
+    monkeypatch.setattr(attempt_module, "time", fake)
+    return fake
+
+
+@pytest.fixture
+def make_world(settings, monotonic):
+    def make(*answers: Exchange, **settings_changes: Any) -> World:
+        store, tf, sqs, api_key = FakeStore(), FakeTrustedForm(monotonic, list(answers)), FakeSqs(), FakeApiKey()
+        ids = (f"lead-{n:04d}" for n in itertools.count(1))
+        deps = Deps(
+            settings=settings.model_copy(update=settings_changes),
+            store=store,  # type: ignore[arg-type]
+            trustedform=tf,  # type: ignore[arg-type]
+            sqs=sqs,
+            api_key=api_key,
+            clock=lambda: NOW,
+            new_id=lambda: next(ids),
+        )
+        return World(deps, store, tf, sqs, api_key)
+
+    return make
+
+
+def submission(**fields: Any) -> LeadSubmission:
+    return LeadSubmission.model_validate(
+        {"trustedform_cert_url": CERT_URL, "email": "Ann@Example.com", "lead_id": "V-1", "zip": "90210", **fields}
+    )
+
+
+def submit(world: World, time_budget: float | None = None, **fields: Any):
+    return intake.submit_lead(world.deps, vendor=VENDOR, submission=submission(**fields), time_budget=time_budget)
+
+
+def event_types(events: list[Event]) -> list[str]:
+    return [event.type for event in events]
+
+
+# --- intake ----------------------------------------------------------------------------------------
+
+
+def test_intake_retained_answers_201_and_records_one_outcome(make_world):
+    world = make_world(exchange(200, RETAINED_BODY))
+    answer = submit(world)
+
+    assert answer_status(answer) == 201
+    assert answer.status is Status.RETAINED
+    assert answer.lead_id == "lead-0001"
+    assert answer.vendor_lead_id == "V-1"
+    assert answer.certificate_url == CERT_URL
+    assert answer.expires_at == "2027-02-20T12:00:00Z"
+    assert answer.lead_match == LeadMatch(email_match=True, phone_match=None, success=True)
+
+    outcome = world.store.outcome
+    assert outcome.after.status is Status.RETAINED
+    assert (outcome.after.attempts, outcome.after.burned_attempts) == (1, 1)
+    assert outcome.after.final_at == iso(NOW)
+    assert outcome.after.next_attempt_at is None
+    assert event_types(outcome.events) == ["attempt", "retained"]
+    assert outcome.events[0].detail["http_status"] == 200
+    assert len(outcome.exchanges) == 1
+    assert world.sqs.sent == []  # nothing more to do
+
+
+def test_intake_reserves_the_lead_with_fingerprints_deadline_and_vendor_lead_id(make_world):
+    world = make_world(exchange(200, RETAINED_BODY))
+    submit(world)
+
+    [(lead, vendor_lead)] = world.store.reserved
+    assert lead.status is Status.RECEIVED
+    assert lead.received_at == iso(NOW)
+    # a web certificate: 72 hours, less the hour of safety margin
+    assert lead.deadline == iso(NOW + timedelta(hours=71))
+    assert lead.cert_id == CERT_ID
+    assert lead.match_lead == lead_fingerprints("ann@example.com", None)
+    assert "Ann@Example.com" not in json.dumps(lead.model_dump(mode="json"))  # no contact detail in clear
+    assert lead.lead == {"zip": "90210"}
+    assert vendor_lead is not None
+    assert (vendor_lead.vendor, vendor_lead.vendor_lead_id) == (VENDOR, "V-1")
+
+
+def test_intake_calls_trustedform_for_the_lead_with_the_sync_budget(make_world):
+    world = make_world(exchange(200, RETAINED_BODY))
+    submit(world)
+
+    [call] = world.tf.calls
+    assert call["cert_id"] == CERT_ID
+    assert call["api_key"] == TF_KEY
+    assert call["reference"] == "lead-0001"
+    assert call["vendor"] == VENDOR
+    assert call["match_lead"] == lead_fingerprints("ann@example.com", None)
+    assert call["insights"] == ("is_masked",)
+    assert call["timeout"] == 8.0
+    assert call["attempt"] == 1
+    assert world.api_key.forced == [False]  # the cached key
+
+
+@pytest.mark.parametrize(("budget", "timeout"), [(None, 8.0), (30.0, 8.0), (3.0, 3.0), (0.1, 0.5), (-1.0, 0.5)])
+def test_intake_first_attempt_fits_the_time_left(make_world, budget, timeout):
+    world = make_world(exchange(200, RETAINED_BODY))
+    submit(world, time_budget=budget)
+    assert world.tf.calls[0]["timeout"] == timeout
+
+
+def test_intake_without_a_vendor_lead_id_reserves_none(make_world):
+    world = make_world(exchange(200, RETAINED_BODY))
+    answer = intake.submit_lead(
+        world.deps, vendor=VENDOR, submission=LeadSubmission(trustedform_cert_url=CERT_URL, phone="5551234567")
+    )
+    assert answer.vendor_lead_id is None
+    assert world.store.reserved[0][1] is None
+
+
+def test_intake_503_is_pending_with_a_retry_planned_from_the_clock_and_queued(make_world):
+    world = make_world(exchange(503, None))
+    answer = submit(world)
+
+    assert answer_status(answer) == 202
+    assert (answer.status, answer.reason) == (Status.PENDING, Reason.TRUSTEDFORM_UNAVAILABLE)
+
+    after = world.store.outcome.after
+    # first backoff: 60 s ceiling, equal jitter pinned at the middle -> 45 s
+    planned = NOW + timedelta(seconds=45)
+    assert after.next_attempt_at == iso(planned)
+    assert (after.attempts, after.burned_attempts) == (1, 1)
+    assert after.final_at is None
+    assert event_types(world.store.outcome.events) == ["attempt", "pending"]
+    assert world.store.outcome.events[-1].detail == {
+        "reason": "trustedform_unavailable",
+        "next_attempt_at": iso(planned),
+    }
+
+    [sent] = world.sqs.sent
+    assert sent["QueueUrl"] == "http://queue"
+    assert sent["DelaySeconds"] == 45
+    assert world.sqs.messages == [RetryMessage(lead_id="lead-0001", attempt=2, not_before=planned)]
+
+
+def test_intake_timeout_is_pending_and_queued(make_world):
+    world = make_world(exchange(None, error="timeout"))
+    answer = submit(world)
+    assert (answer.status, answer.reason) == (Status.PENDING, Reason.TRUSTEDFORM_TIMEOUT)
+    assert world.store.outcome.events[0].detail["error"] == "timeout"
+    assert world.sqs.messages[0].attempt == 2
+
+
+def test_intake_a_queue_failure_still_answers_pending_with_the_plan_recorded(make_world):
+    world = make_world(exchange(503, None))
+    world.sqs.fail = True
+    answer = submit(world)
+    assert answer.status is Status.PENDING
+    # the lead keeps its next_attempt_at: the operator CLI finds and requeues it
+    assert world.store.outcome.after.next_attempt_at == iso(NOW + timedelta(seconds=45))
+
+
+def test_intake_401_rereads_the_key_once_and_tries_again(make_world):
+    world = make_world(exchange(401, {"outcome": "error", "reason": "Incorrect API key"}), exchange(200, RETAINED_BODY))
+    answer = submit(world)
+
+    assert answer.status is Status.RETAINED
+    assert world.api_key.forced == [False, True]
+    assert len(world.tf.calls) == 2
+    outcome = world.store.outcome
+    assert event_types(outcome.events) == ["attempt", "attempt", "retained"]
+    assert [e.detail["http_status"] for e in outcome.events[:2]] == [401, 200]
+    assert len(outcome.exchanges) == 2  # both exchanges kept as evidence
+    assert outcome.after.attempts == 1  # one attempt, two calls
+
+
+def test_intake_401_with_too_little_budget_left_does_not_call_again(make_world):
+    world = make_world(exchange(401, {}), exchange(200, RETAINED_BODY))
+    world.tf.takes = 7.8  # of the 8 s budget: a second call would only time out
+    answer = submit(world)
+    assert (answer.status, answer.reason) == (Status.PENDING, Reason.ACCOUNT_ERROR)
+    assert len(world.tf.calls) == 1
+    assert world.api_key.forced == [False, True]  # the key is still re-read for the next attempt
+    assert world.store.outcome.after.burned_attempts == 0
+
+
+def test_intake_second_call_after_a_401_gets_only_what_is_left_of_the_budget(make_world):
+    world = make_world(exchange(401, {}), exchange(200, RETAINED_BODY))
+    world.tf.takes = 3.0
+    submit(world)
+    assert [call["timeout"] for call in world.tf.calls] == [8.0, 5.0]
+
+
+def test_intake_401_twice_is_an_account_error_that_burns_no_attempt(make_world):
+    world = make_world(exchange(401, {}), exchange(401, {}))
+    answer = submit(world)
+    assert (answer.status, answer.reason) == (Status.PENDING, Reason.ACCOUNT_ERROR)
+    assert world.api_key.forced == [False, True]
+    assert world.store.outcome.after.burned_attempts == 0
+    assert world.sqs.sent[0]["DelaySeconds"] == 900
+
+
+def test_intake_without_an_api_key_is_pending_account_error_and_burns_no_attempt(make_world):
+    world = make_world()
+    world.api_key.unavailable = True
+    answer = submit(world)
+
+    assert answer_status(answer) == 202
+    assert (answer.status, answer.reason) == (Status.PENDING, Reason.ACCOUNT_ERROR)
+    assert world.tf.calls == []  # nothing sent without a key
+    after = world.store.outcome.after
+    assert (after.attempts, after.burned_attempts) == (1, 0)
+    assert after.next_attempt_at == iso(NOW + timedelta(seconds=900))
+    assert event_types(world.store.outcome.events) == ["pending"]
+    assert world.store.outcome.exchanges == []
+    assert world.sqs.sent[0]["DelaySeconds"] == 900
+    assert world.sqs.messages[0].attempt == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [(404, Reason.CERTIFICATE_NOT_FOUND), (422, Reason.CERTIFICATE_CLAIM_LIMIT)]
+)
+def test_intake_terminal_answer_rejects_settles_and_queues_nothing(make_world, status, reason):
+    world = make_world(exchange(status, {"outcome": "error", "reason": "x"}))
+    answer = submit(world)
+    assert answer_status(answer) == 422
+    assert (answer.status, answer.reason) == (Status.REJECTED, reason)
+    assert world.store.outcome.after.final_at == iso(NOW)
+    assert world.sqs.sent == []
+
+
+def test_intake_refuses_a_certificate_url_that_is_not_trustedforms_before_storing_anything(make_world):
+    world = make_world()
+    with pytest.raises(InputRejected) as caught:
+        submit(world, trustedform_cert_url="https://evil.example/" + "a" * 40)
+    assert caught.value.reason is Reason.INVALID_CERTIFICATE_URL
+    assert world.store.reserved == []
+    assert world.tf.calls == []
+
+
+# --- intake: repeats and certificate reuse -------------------------------------------------------------
+
+
+def test_intake_repeat_of_the_same_lead_answers_like_the_first(make_world):
+    world = make_world()
+    first = submission().model_copy()
+    first_lead = Lead(
+        lead_id="lead-first",
+        vendor=VENDOR,
+        vendor_lead_id="V-1",
+        status=Status.RETAINED,
+        cert_id=CERT_ID,
+        cert_kind="web",
+        certificate_url=CERT_URL,
+        received_at=iso(NOW - timedelta(minutes=5)),
+        deadline=iso(NOW + timedelta(hours=70)),
+    )
+    world.store.leads["lead-first"] = first_lead
+    world.store.reservation = DuplicateLead(lead_id="lead-first", same_payload=True)
+    answer = intake.submit_lead(world.deps, vendor=VENDOR, submission=first)
+    assert answer == first_lead.answer()
+    assert world.tf.calls == []
+    assert world.store.outcomes == world.store.refusals == []
+
+
+def test_intake_repeat_while_the_first_is_being_written_answers_pending(make_world):
+    world = make_world()
+    world.store.reservation = DuplicateLead(lead_id="lead-first", same_payload=True)
+    answer = submit(world)
+    assert (answer.status, answer.lead_id) == (Status.PENDING, "lead-first")
+
+
+def test_intake_concurrent_refusal_of_the_same_vendor_lead_answers_like_the_first(make_world):
+    world = make_world()
+    world.store.reservation = CertificateTaken(claim=owner_claim())
+    world.store.refused_first = DuplicateLead(lead_id="lead-first", same_payload=True)
+    world.store.leads["lead-first"] = first_refused = pending_lead(
+        lead_id="lead-first", status=Status.REJECTED, reason=Reason.CERTIFICATE_REUSED
+    )
+    answer = submit(world)
+    assert answer == first_refused.answer()
+    assert world.store.refusals == []
+
+
+def test_intake_same_vendor_lead_id_with_other_content_is_a_409_conflict(make_world):
+    world = make_world()
+    world.store.reservation = DuplicateLead(lead_id="lead-first", same_payload=False)
+    with pytest.raises(InputRejected) as caught:
+        submit(world)
+    assert caught.value.reason is Reason.LEAD_ID_CONFLICT
+    assert refusal_status(caught.value) == 409
+    assert world.tf.calls == []
+
+
+def owner_claim() -> Claim:
+    return Claim(
+        lead_id="lead-owner",
+        vendor="other-vendor",
+        status=Status.RETAINED,
+        retained=True,
+        masked=False,
+        masked_cert_url="https://cert.trustedform.com/" + "c" * 40,
+        expires_at="2027-02-20T12:00:00Z",
+        lead_match=LeadMatch(email_match=True, success=True),
+    )
+
+
+def test_intake_reused_certificate_is_rejected_under_the_reject_policy(make_world):
+    world = make_world(certificate_reuse_policy="reject")
+    world.store.reservation = CertificateTaken(claim=owner_claim())
+    answer = submit(world)
+
+    assert answer_status(answer) == 422
+    assert (answer.status, answer.reason) == (Status.REJECTED, Reason.CERTIFICATE_REUSED)
+    assert "lead-owner" not in json.dumps(answer.to_body())  # another vendor's lead stays private
+    assert world.tf.calls == []
+    [refusal] = world.store.refusals
+    assert refusal.lead.status is Status.REJECTED
+    assert refusal.lead.owner_lead_id == "lead-owner"
+    assert refusal.lead.final_at == iso(NOW)
+    assert refusal.vendor_lead is not None  # a repeat of this lead_id gets the same answer
+    assert event_types(refusal.events) == ["certificate_reused", "rejected"]
+    assert refusal.owner_lead_id == "lead-owner"
+    assert refusal.owner_event == Event(
+        "certificate_reuse_attempt", "intake", {"by_lead_id": "lead-0001", "vendor": VENDOR}
+    )
+    assert world.store.outcomes == []
+
+
+def test_intake_reused_certificate_is_shared_under_the_share_policy(make_world):
+    world = make_world(certificate_reuse_policy="share")
+    world.store.reservation = CertificateTaken(claim=owner_claim())
+    answer = submit(world)
+
+    assert answer_status(answer) == 201
+    assert answer.status is Status.RETAINED
+    assert answer.lead_id == "lead-0001"
+    assert answer.previously_retained is True
+    assert answer.expires_at == "2027-02-20T12:00:00Z"
+    assert answer.masked_cert_url == "https://cert.trustedform.com/" + "c" * 40
+    assert "lead-owner" not in json.dumps(answer.to_body())
+    assert world.tf.calls == []  # the certificate is already retained: no second retain
+    [refusal] = world.store.refusals
+    assert refusal.lead.shared_with_lead_id == "lead-owner"
+    assert event_types(refusal.events) == ["certificate_shared", "retained"]
+    assert refusal.owner_event is not None
+    assert refusal.owner_event.detail["by_lead_id"] == "lead-0001"
+
+
+# --- retry -----------------------------------------------------------------------------------------
+
+
+def pending_lead(**changes: Any) -> Lead:
+    lead = Lead(
+        lead_id="lead-0001",
+        vendor=VENDOR,
+        status=Status.PENDING,
+        reason=Reason.TRUSTEDFORM_UNAVAILABLE,
+        cert_id=CERT_ID,
+        cert_kind="web",
+        certificate_url=CERT_URL,
+        received_at=iso(NOW - timedelta(hours=1)),
+        deadline=iso(NOW + timedelta(hours=70)),
+        attempts=1,
+        burned_attempts=1,
+        match_lead={"email": "f" * 40},
+        next_attempt_at=iso(NOW),
+    )
+    return lead.model_copy(update=changes)
+
+
+def message(attempt: int = 2, not_before: datetime = NOW) -> RetryMessage:
+    return RetryMessage(lead_id="lead-0001", attempt=attempt, not_before=not_before)
+
+
+def test_retry_attempts_the_lead_and_records_it(make_world):
+    world = make_world(exchange(200, RETAINED_BODY))
+    world.store.leads["lead-0001"] = pending_lead()
+    assert retry.retry_lead(world.deps, message()) == "retained"
+
+    [begun] = world.store.begun
+    assert (begun["attempt"], begun["now"]) == (2, NOW)
+    assert begun["lease_seconds"] == 20.0 * 2 + 30  # outlives the attempt's own timeout
+    assert world.tf.calls[0]["timeout"] == 20.0
+    assert world.tf.calls[0]["attempt"] == 2
+    after = world.store.outcome.after
+    assert (after.status, after.reason, after.attempts, after.burned_attempts) == (Status.RETAINED, None, 2, 2)
+    assert after.next_attempt_at is None
+    assert event_types(world.store.outcome.events) == ["attempt", "retained"]
+    assert world.store.outcome.events[0].actor == "retry"
+
+
+def test_retry_503_plans_a_longer_backoff(make_world):
+    world = make_world(exchange(503, None))
+    world.store.leads["lead-0001"] = pending_lead(attempts=2, burned_attempts=2)
+    assert retry.retry_lead(world.deps, message(attempt=3)) == "pending"
+    # third burned attempt: 60 * 2**2 = 240 s ceiling, pinned jitter -> 180 s
+    planned = NOW + timedelta(seconds=180)
+    assert world.store.outcome.after.next_attempt_at == iso(planned)
+    assert world.sqs.sent[0]["DelaySeconds"] == 180
+    assert world.sqs.messages == [RetryMessage(lead_id="lead-0001", attempt=4, not_before=planned)]
+
+
+def test_retry_a_wait_longer_than_sqs_allows_is_deferred_as_another_hop(make_world):
+    world = make_world()
+    later = NOW + timedelta(minutes=40)
+    assert retry.retry_lead(world.deps, message(not_before=later)) == "deferred"
+    assert world.store.begun == []  # the lead is not touched
+    assert world.tf.calls == []
+    [sent] = world.sqs.sent
+    assert sent["DelaySeconds"] == 900  # SQS's maximum: this is one hop of three
+    assert world.sqs.messages == [message(not_before=later)]
+
+
+def test_retry_a_short_remaining_wait_is_deferred_by_exactly_that_wait(make_world):
+    world = make_world()
+    assert retry.retry_lead(world.deps, message(not_before=NOW + timedelta(seconds=90))) == "deferred"
+    assert world.sqs.sent[0]["DelaySeconds"] == 90
+
+
+def test_retry_deferral_that_cannot_be_queued_raises_so_the_message_is_kept(make_world):
+    world = make_world()
+    world.sqs.fail = True
+    with pytest.raises(RuntimeError):
+        retry.retry_lead(world.deps, message(not_before=NOW + timedelta(minutes=40)))
+
+
+def test_retry_due_within_a_second_attempts_now(make_world):
+    world = make_world(exchange(200, RETAINED_BODY))
+    world.store.leads["lead-0001"] = pending_lead()
+    assert retry.retry_lead(world.deps, message(not_before=NOW + timedelta(milliseconds=500))) == "retained"
+
+
+def test_retry_past_the_deadline_expires_without_calling_trustedform(make_world):
+    world = make_world()
+    world.store.leads["lead-0001"] = pending_lead(deadline=iso(NOW - timedelta(minutes=3)))
+    assert retry.retry_lead(world.deps, message()) == "expired"
+
+    assert world.tf.calls == []
+    assert world.api_key.forced == []
+    outcome = world.store.outcome
+    assert (outcome.after.status, outcome.after.reason) == (Status.EXPIRED, Reason.RETAIN_WINDOW_CLOSED)
+    assert outcome.after.attempts == 2
+    assert outcome.after.final_at == iso(NOW)
+    assert event_types(outcome.events) == ["expired"]
+    assert world.sqs.sent == []
+
+
+def test_retry_a_little_late_for_the_deadline_still_attempts(make_world):
+    world = make_world(exchange(200, RETAINED_BODY))
+    world.store.leads["lead-0001"] = pending_lead(deadline=iso(NOW - timedelta(minutes=1)))
+    assert retry.retry_lead(world.deps, message()) == "retained"
+
+
+def test_retry_the_last_allowed_attempt_failing_expires_the_lead(make_world):
+    world = make_world(exchange(503, None), retry_max_attempts=3)
+    world.store.leads["lead-0001"] = pending_lead(attempts=2, burned_attempts=2)
+    assert retry.retry_lead(world.deps, message(attempt=3)) == "expired"
+    after = world.store.outcome.after
+    assert (after.status, after.reason) == (Status.EXPIRED, Reason.RETRY_LIMIT_REACHED)
+    assert after.last_pending_reason == "trustedform_unavailable"
+    assert world.sqs.sent == []
+
+
+@pytest.mark.parametrize(
+    "lead",
+    [
+        pending_lead(attempts=2),  # this attempt was recorded by another delivery
+        pending_lead(attempts=3),
+        pending_lead(status=Status.RETAINED, reason=None, attempts=1),  # already final
+    ],
+)
+def test_retry_a_duplicate_delivery_is_skipped(make_world, lead):
+    world = make_world()
+    world.store.stale = True
+    world.store.leads["lead-0001"] = lead
+    assert retry.retry_lead(world.deps, message(attempt=2)) == "duplicate"
+    assert world.tf.calls == []
+    assert world.store.outcomes == []
+    assert world.sqs.sent == []
+
+
+def test_retry_a_lead_leased_by_another_delivery_is_tried_again_later(make_world):
+    world = make_world()
+    world.store.stale = True
+    world.store.leads["lead-0001"] = pending_lead(attempts=1)
+    with pytest.raises(retry.LeaseHeld):
+        retry.retry_lead(world.deps, message(attempt=2))
+    assert world.tf.calls == []
+
+
+def test_retry_for_a_lead_we_do_not_have_is_a_poison_message(make_world):
+    world = make_world()
+    world.store.stale = True
+    with pytest.raises(retry.UnknownLead):
+        retry.retry_lead(world.deps, message())
+
+
+# --- lookup ----------------------------------------------------------------------------------------
+
+
+def history(type_: str, **detail: Any) -> HistoryItem:
+    return HistoryItem(at=iso(NOW), type=type_, actor="intake", lead_id="lead-0001", cert_id=CERT_ID, detail=detail)
+
+
+def stored_record(vendor: str = VENDOR) -> LeadRecord:
+    lead = pending_lead(
+        vendor=vendor, status=Status.REJECTED, reason=Reason.CERTIFICATE_REUSED, owner_lead_id="lead-owner"
+    )
+    return LeadRecord(
+        lead=lead,
+        history=[
+            history("received", status="received", vendor=vendor),
+            history("certificate_reused", owner_lead_id="lead-owner", policy="reject"),
+            history("rejected", reason="certificate_reused", next_attempt_at=None),
+            history("certificate_reuse_attempt", by_lead_id="lead-9999", vendor="other-vendor"),
+        ],
+        exchanges=[],
+    )
+
+
+def test_lookup_returns_the_vendors_own_lead_with_its_history(make_world):
+    world = make_world()
+    world.store.records["lead-0001"] = stored_record()
+    view = lookup.get_lead(world.deps, vendor=VENDOR, lead_id="lead-0001")
+    assert (view.lead_id, view.status, view.reason) == ("lead-0001", Status.REJECTED, Reason.CERTIFICATE_REUSED)
+    assert [event.event for event in view.history] == [
+        "received",
+        "certificate_reused",
+        "rejected",
+        "certificate_reuse_attempt",
+    ]
+    assert view.history[1].model_dump() == {"at": iso(NOW), "event": "certificate_reused", "policy": "reject"}
+    assert view.history[2].model_dump() == {"at": iso(NOW), "event": "rejected", "reason": "certificate_reused"}
+
+
+def test_lookup_hides_other_leads_and_vendors_from_the_history(make_world):
+    world = make_world()
+    world.store.records["lead-0001"] = stored_record()
+    body = json.dumps(lookup.get_lead(world.deps, vendor=VENDOR, lead_id="lead-0001").model_dump(mode="json"))
+    for private in ("lead-owner", "lead-9999", "other-vendor", "by_lead_id", "owner_lead_id"):
+        assert private not in body
+
+
+def test_lookup_by_the_vendors_own_lead_id(make_world):
+    world = make_world()
+    world.store.records["lead-0001"] = stored_record()
+    world.store.vendor_lead_ids[(VENDOR, "V-1")] = "lead-0001"
+    view = lookup.get_lead(world.deps, vendor=VENDOR, lead_id="V-1")
+    assert view.lead_id == "lead-0001"
+
+
+@pytest.mark.parametrize(
+    ("vendor", "lead_id"),
+    [
+        ("someone-else", "lead-0001"),  # our id of another vendor's lead
+        ("someone-else", "V-1"),  # another vendor's own lead_id
+        (VENDOR, "no-such-lead"),
+    ],
+)
+def test_lookup_of_another_vendors_or_a_missing_lead_is_404(make_world, vendor, lead_id):
+    world = make_world()
+    world.store.records["lead-0001"] = stored_record()
+    world.store.vendor_lead_ids[(VENDOR, "V-1")] = "lead-0001"
+    with pytest.raises(InputRejected) as caught:
+        lookup.get_lead(world.deps, vendor=vendor, lead_id=lead_id)
+    assert caught.value.reason is Reason.LEAD_NOT_FOUND
+    assert refusal_status(caught.value) == 404
+    assert caught.value.answer().status is None  # no lead: no status, not "rejected"
