@@ -1,24 +1,82 @@
-"""moto's backends are plain dicts, not thread-safe; AWS is. Serialise calls into moto so concurrent
-code (the retry worker's threads, the threaded local gateway) sees AWS-like behaviour, not moto races."""
+"""Adjustments to moto so the local stack and the tests see AWS-like behaviour under concurrency and load.
+
+* :func:`serialise_moto` - moto's backends are plain dicts, not thread-safe; AWS is. One request at a time
+  runs inside moto (its server app and its in-process stubber share one lock), so concurrent code (the
+  local stack's worker processes, the retry poller, threads in tests) sees AWS-like behaviour, not moto
+  races. An SQS long poll (``WaitTimeSeconds`` > 0) gives the lock up while it waits for messages.
+  It also applies :func:`patch_moto_dynamodb_transactions`.
+* :func:`patch_moto_dynamodb_transactions` - TransactWriteItems without moto's table copies.
+* :func:`reuse_symmetric_kms_private_key` - no RSA key generation for symmetric KMS keys.
+
+Every patch is pinned to the moto version it was written against (``PINNED_MOTO_VERSION`` and the source
+hash of each function it replaces): tests/integration/local/test_motolock.py fails loudly when moto
+changes, so the patch is reviewed (and dropped if moto fixed the problem) rather than silently misapplied.
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
 import threading
 from typing import Any
 
+# moto's version and the sha256 of inspect.getsource() of every function replaced below.
+PINNED_MOTO_VERSION = "5.2.5"
+PINNED_SOURCES = {
+    "moto.dynamodb.models.DynamoDBBackend.transact_write_items": (
+        "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4"
+    ),
+    "moto.sqs.models.Queue.wait_for_messages": "58432562ccf2e13ed8841c825dd2614b6e57b71733d1ce9ba6926d38530ba1f1",
+    # Not replaced, relied on: BaseModel.__new__ is what records every instance (see untrack_items).
+    "moto.core.common_models.BaseModel.__new__": "08cf0ef20e88029a2eb91949492ce3281001a34b98143db186239962ad379eec",
+}
+
 _lock = threading.RLock()
 _patched = False
+# The functions as moto defined them, recorded before they are replaced (see pin_mismatches).
+_originals: dict[str, Any] = {}
+
+
+def source_hash(obj: Any) -> str:
+    return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()
+
+
+def _original(dotted: str) -> Any:
+    if dotted not in _originals:
+        import importlib
+
+        module_name, class_name, attribute = dotted.rsplit(".", 2)
+        _originals[dotted] = getattr(getattr(importlib.import_module(module_name), class_name), attribute)
+    return _originals[dotted]
+
+
+def pin_mismatches() -> list[str]:
+    """What differs from the moto these patches were written against (empty when nothing does)."""
+    import moto
+
+    problems = []
+    if moto.__version__ != PINNED_MOTO_VERSION:
+        problems.append(f"moto {moto.__version__} is installed; local/motolock.py is pinned to {PINNED_MOTO_VERSION}")
+    for dotted, expected in PINNED_SOURCES.items():
+        actual = source_hash(_original(dotted))
+        if actual != expected:
+            problems.append(f"{dotted} changed in moto (source sha256 {actual})")
+    return problems
 
 
 def serialise_moto() -> None:
-    """Patch moto's in-process stubber and its server app so one request runs at a time. Idempotent."""
+    """Patch moto's in-process stubber and its server app so one request runs at a time, an SQS long
+    poll releasing the lock while it waits; also :func:`patch_moto_dynamodb_transactions`. Idempotent."""
     global _patched
     if _patched:
         return
     from moto.core.botocore_stubber import BotocoreStubber
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.sqs.models import Queue
 
+    for dotted in PINNED_SOURCES:
+        _original(dotted)  # record them before anything is replaced
     for cls in (BotocoreStubber, DomainDispatcherApplication):
         original = cls.__call__
 
@@ -28,7 +86,231 @@ def serialise_moto() -> None:
                 return __original(self, *args, **kwargs)
 
         cls.__call__ = locked  # type: ignore[method-assign]
+
+    # moto's ReceiveMessage with WaitTimeSeconds loops: look for visible messages, and when there are none
+    # wait (up to 1 s) on the queue's Condition, which SendMessage notifies. That wait is the only place a
+    # request blocks; give the lock up for it (fully, whatever the RLock's depth) and take it back after,
+    # so a long poll holds moto for microseconds, not for its WaitTimeSeconds.
+    original_wait = Queue.wait_for_messages
+
+    @functools.wraps(original_wait)
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        if not _lock._is_owned():  # type: ignore[attr-defined]
+            original_wait(self, timeout)
+            return
+        state = _lock._release_save()  # type: ignore[attr-defined]
+        try:
+            original_wait(self, timeout)
+        finally:
+            _lock._acquire_restore(state)  # type: ignore[attr-defined]
+
+    Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
+    patch_moto_dynamodb_transactions()
     _patched = True
+
+
+_transactions_patched = False
+
+
+def patch_moto_dynamodb_transactions() -> None:
+    """Replace moto's ``DynamoDBBackend.transact_write_items`` with one that keeps an undo log of the items
+    it touches instead of deep copies of their tables. Idempotent.
+
+    moto 5.2.5 ``copy.deepcopy``-s the whole table once for *every item* of a transaction, to restore it
+    on a cancellation. Each copy costs time proportional to the table, and since every moto model
+    instance (Table, Item...) is appended to its class's ``instances_tracked`` list when created, every
+    copy stays in memory for the life of the process: 11 table copies per lead here, 5 GB after 200 leads.
+
+    This version runs the same loop (same order of checks, same ConditionCheck / Put / Delete / Update
+    calls, same cancellation reasons with the ALL_OLD item) and, before an operation changes an item,
+    remembers that one item as it was (the Item object itself for Put and Delete, which replace or pop it;
+    a copy for Update, which changes it in place) and where the table's stream records ended. On a
+    cancellation it puts those items back in reverse order and drops the stream records the transaction
+    added; on commit it keeps nothing. It also stops moto recording every DynamoDB item ever created
+    (:func:`_untrack_items`). What differs: a table's identity survives a rollback (moto used to
+    swap in the copy), and an item restored after a rolled-back Delete moves to the end of a hash-only
+    table's scan order.
+    """
+    global _transactions_patched
+    if _transactions_patched:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for dotted in PINNED_SOURCES:
+        _original(dotted)
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    _untrack_items()
+    _transactions_patched = True
+
+
+def _untrack_items() -> None:
+    """moto's ``BaseModel.__new__`` appends every model instance to its class's ``instances_tracked``
+    list, for the moto server's dashboard (``/moto-api/data.json``). For DynamoDB items that list holds
+    every item ever created, stored or not: each PutItem's, each UpdateItem's copy of the item before the
+    update, each Query's and Scan's copies of the items they return - memory that grows with every
+    request, without bound. Items are created plainly instead (the dashboard no longer lists them)."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    def new_item(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    Item.__new__ = staticmethod(new_item)  # type: ignore[method-assign,assignment]
+    Item.instances_tracked.clear()  # type: ignore[attr-defined]
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    import copy
+
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models import get_filter_expression
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    undo = _UndoLog()
+
+    target_items: set[tuple[str, str]] = set()
+
+    def check_unicity(table_name: str, key: dict[str, Any]) -> None:
+        item = (str(table_name), str(dict(sorted(key.items()))))
+        if item in target_items:
+            raise MultipleTransactionsException()
+        target_items.add(item)
+
+    errors: list[tuple[str, str, dict[str, Any]] | tuple[None, None, None]] = []  # [(Code, Message, Item), ..]
+    for item in transact_items:
+        original_item: dict[str, Any] | None = None
+        # Check transact writes are not performing multiple operations on the same item
+        if len(list(item.keys())) > 1:
+            raise TransactWriteSingleOpException
+
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+
+            table_name = op["TableName"]
+            condition_expression = op.get("ConditionExpression")
+            expression_attribute_names = op.get("ExpressionAttributeNames")
+            expression_attribute_values = op.get("ExpressionAttributeValues")
+            return_values_on_condition_check_failure = op.get("ReturnValuesOnConditionCheckFailure")
+
+            if op_type == "Put":
+                attrs = op["Item"]
+                table = self.get_table(table_name)
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+
+            check_unicity(table_name, key)
+
+            current = self.get_item(table_name, key)
+            if condition_expression is not None:
+                condition_op = get_filter_expression(
+                    condition_expression,
+                    expression_attribute_names,
+                    expression_attribute_values,
+                )
+                if not condition_op.expr(current):
+                    if return_values_on_condition_check_failure == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+
+            if op_type != "ConditionCheck":
+                table = self.get_table(table_name)
+                hash_key, range_key = self.get_keys_value(table, key)
+                # Update changes the stored Item in place: keep a copy. Put and Delete replace or pop it.
+                before = copy.deepcopy(current) if op_type == "Update" and current is not None else current
+                undo.remember(table, hash_key, range_key, before)
+
+            if op_type == "Put":
+                attrs = op["Item"]
+                self.put_item(
+                    table_name,
+                    attrs,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=expression_attribute_names,
+                    expression_attribute_values=expression_attribute_values,
+                )
+            elif op_type == "Delete":
+                self.delete_item(
+                    table_name,
+                    key,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=expression_attribute_names,
+                    expression_attribute_values=expression_attribute_values,
+                )
+            elif op_type == "Update":
+                update_expression = op["UpdateExpression"]
+                self.update_item(
+                    table_name,
+                    key,
+                    update_expression=update_expression,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=expression_attribute_names,
+                    expression_attribute_values=expression_attribute_values,
+                )
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            # Rollback to the original state, and reraise the error
+            undo.rollback()
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))  # type: ignore
+        except Exception as e:
+            # For other exceptions, capture their details
+            errors.append((type(e).__name__, str(e), original_item))  # type: ignore
+
+    if any(code is not None for code, _, _ in errors):
+        # Rollback to the original state, and reraise the errors
+        undo.rollback()
+        raise TransactionCanceledException(errors)
+
+
+class _UndoLog:
+    """What a transaction changed, item by item, so a cancellation can put it back."""
+
+    def __init__(self) -> None:
+        # (table, hash key, range key, the Item before the operation or None if there was none)
+        self._items: list[tuple[Any, Any, Any, Any]] = []
+        # id(table) -> (table, its stream record list, that list's length before the transaction)
+        self._streams: dict[int, tuple[Any, list[Any], int]] = {}
+
+    def remember(self, table: Any, hash_key: Any, range_key: Any, before: Any) -> None:
+        self._items.append((table, hash_key, range_key, before))
+        shard = table.stream_shard
+        if shard is not None and id(table) not in self._streams:
+            self._streams[id(table)] = (table, shard.items, len(shard.items))
+
+    def rollback(self) -> None:
+        for table, hash_key, range_key, before in reversed(self._items):
+            if range_key is not None:
+                if before is None:
+                    table.items[hash_key].pop(range_key, None)
+                    if not table.items[hash_key]:
+                        del table.items[hash_key]
+                else:
+                    table.items[hash_key][range_key] = before
+            elif before is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = before
+        for table, records, length in self._streams.values():
+            # StreamShard.add appends to its list (or, once a Lambda mapping took the records, starts a
+            # new one): the list as it was before the transaction is the one to keep.
+            del records[length:]
+            if table.stream_shard is not None:
+                table.stream_shard.items = records
+        self._items.clear()
+        self._streams.clear()
 
 
 _kms_patched = False

@@ -1,0 +1,252 @@
+"""local/motolock.py: moto's adjustments are pinned to the moto they were written for, keep
+TransactWriteItems' semantics (all-or-nothing, conditions, cancellation reasons with ALL_OLD) without
+copying tables, and let an SQS long poll wait without holding moto's lock."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import statistics
+import threading
+import time
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from local import motolock
+
+TABLE = "motolock-test"
+
+
+def test_the_patches_are_pinned_to_the_installed_moto():
+    problems = motolock.pin_mismatches()
+    assert not problems, (
+        "moto changed under local/motolock.py: check whether moto still copies tables in "
+        "transact_write_items / waits in Queue.wait_for_messages / tracks every Item, adapt or drop the "
+        "patch, then update PINNED_MOTO_VERSION and PINNED_SOURCES:\n  " + "\n  ".join(problems)
+    )
+
+
+def test_the_patches_are_applied():
+    from moto.dynamodb.models import DynamoDBBackend
+
+    motolock.serialise_moto()  # what tests/conftest.py and the local stack call
+    assert DynamoDBBackend.transact_write_items is motolock._transact_write_items
+
+
+@pytest.fixture
+def ddb() -> Iterator[Any]:
+    motolock.serialise_moto()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        client.create_table(
+            TableName=TABLE + "-hash",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def fill(client: Any, start: int, stop: int) -> None:
+    for first in range(start, stop, 25):
+        client.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {"PutRequest": {"Item": {"pk": {"S": f"LEAD#{n}"}, "sk": {"S": "LEAD"}, "n": {"N": str(n)}}}}
+                    for n in range(first, min(stop, first + 25))
+                ]
+            }
+        )
+
+
+def everything(client: Any) -> list[dict[str, Any]]:
+    items = []
+    for table in (TABLE, TABLE + "-hash"):
+        for page in client.get_paginator("scan").paginate(TableName=table):
+            items.extend(page["Items"])
+    return sorted(items, key=repr)
+
+
+def stream_records(table: str = TABLE) -> int:
+    from moto.dynamodb.models import dynamodb_backends
+
+    shard = dynamodb_backends["123456789012"]["us-east-1"].get_table(table).stream_shard
+    return len(shard.items)
+
+
+def writes(n: int, *, fail_last: bool = False, return_old: bool = True) -> list[dict[str, Any]]:
+    """Put a new item, update and delete existing ones, a hash-only table's put; a ConditionCheck last."""
+    check: dict[str, Any] = {
+        "TableName": TABLE,
+        "Key": {"pk": {"S": "LEAD#3"}, "sk": {"S": "LEAD"}},
+        "ConditionExpression": "attribute_not_exists(pk)" if fail_last else "attribute_exists(pk)",
+    }
+    if return_old:
+        check["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return [
+        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": f"NEW#{n}"}, "sk": {"S": "LEAD"}}}},
+        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "LEAD#0"}, "sk": {"S": "LEAD"}, "n": {"N": "-1"}}}},
+        {
+            "Update": {
+                "TableName": TABLE,
+                "Key": {"pk": {"S": "LEAD#1"}, "sk": {"S": "LEAD"}},
+                "UpdateExpression": "SET n = n + :one, touched = :yes",
+                "ExpressionAttributeValues": {":one": {"N": "1"}, ":yes": {"BOOL": True}},
+            }
+        },
+        {"Delete": {"TableName": TABLE, "Key": {"pk": {"S": "LEAD#2"}, "sk": {"S": "LEAD"}}}},
+        {"Put": {"TableName": TABLE + "-hash", "Item": {"id": {"S": f"NEW#{n}"}}}},
+        {"ConditionCheck": check},
+    ]
+
+
+def test_a_transaction_that_fails_a_condition_changes_nothing(ddb):
+    fill(ddb, 0, 10)
+    before, records = everything(ddb), stream_records()
+
+    with pytest.raises(ClientError) as raised:
+        ddb.transact_write_items(TransactItems=writes(1, fail_last=True))
+
+    error = raised.value.response
+    assert error["Error"]["Code"] == "TransactionCanceledException"
+    reasons = error["CancellationReasons"]
+    assert [reason["Code"] for reason in reasons] == ["None"] * 5 + ["ConditionalCheckFailed"]
+    assert reasons[-1]["Item"] == {"pk": {"S": "LEAD#3"}, "sk": {"S": "LEAD"}, "n": {"N": "3"}}
+    assert everything(ddb) == before
+    assert stream_records() == records
+
+
+def test_a_failed_condition_first_also_rolls_back_what_follows(ddb):
+    fill(ddb, 0, 10)
+    before = everything(ddb)
+    items = writes(1)
+    items.insert(
+        0,
+        {
+            "ConditionCheck": {
+                "TableName": TABLE,
+                "Key": {"pk": {"S": "LEAD#9"}, "sk": {"S": "LEAD"}},
+                "ConditionExpression": "n = :x",
+                "ExpressionAttributeValues": {":x": {"N": "0"}},
+            }
+        },
+    )
+    with pytest.raises(ClientError) as raised:
+        ddb.transact_write_items(TransactItems=items)
+    reasons = raised.value.response["CancellationReasons"]
+    assert [reason["Code"] for reason in reasons] == ["ConditionalCheckFailed"] + ["None"] * 6
+    assert "Item" not in reasons[0]  # no ALL_OLD asked for
+    assert everything(ddb) == before
+
+
+def test_a_validation_error_mid_transaction_rolls_back_and_is_raised(ddb):
+    fill(ddb, 0, 10)
+    before = everything(ddb)
+    items = writes(1)
+    items.insert(3, {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "NEW#1"}, "sk": {"S": "LEAD"}}}})  # twice
+    with pytest.raises(ClientError) as raised:
+        ddb.transact_write_items(TransactItems=items)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert everything(ddb) == before
+
+
+def test_a_successful_transaction_writes_everything(ddb):
+    fill(ddb, 0, 10)
+    records = stream_records()
+    ddb.transact_write_items(TransactItems=writes(1))
+
+    def get(pk: str) -> dict[str, Any] | None:
+        return ddb.get_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": "LEAD"}}).get("Item")
+
+    assert get("NEW#1") == {"pk": {"S": "NEW#1"}, "sk": {"S": "LEAD"}}
+    assert get("LEAD#0")["n"] == {"N": "-1"}
+    assert get("LEAD#1")["n"] == {"N": "2"} and get("LEAD#1")["touched"] == {"BOOL": True}
+    assert get("LEAD#2") is None
+    assert ddb.get_item(TableName=TABLE + "-hash", Key={"id": {"S": "NEW#1"}})["Item"] == {"id": {"S": "NEW#1"}}
+    assert stream_records() == records + 4
+    # A later cancellation undoes only its own writes.
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=writes(2, fail_last=True))
+    assert get("NEW#1") is not None and get("NEW#2") is None and get("LEAD#1")["n"] == {"N": "2"}
+
+
+def _per_transaction_seconds(client: Any, rounds: int, offset: int) -> float:
+    times = []
+    for n in range(offset, offset + rounds):
+        started = time.perf_counter()
+        client.transact_write_items(TransactItems=writes(n)[:1] + writes(n)[-1:])
+        with contextlib.suppress(ClientError):
+            client.transact_write_items(TransactItems=writes(n + 10_000, fail_last=True))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def test_transactions_cost_the_same_on_a_small_and_a_large_table(ddb):
+    fill(ddb, 0, 100)
+    _per_transaction_seconds(ddb, 5, 0)  # warm up
+    small = _per_transaction_seconds(ddb, 30, 100)
+    fill(ddb, 100, 2_000)
+    large = _per_transaction_seconds(ddb, 30, 200)
+    assert large < 1.5 * small, f"{small * 1000:.2f} ms at ~100 items, {large * 1000:.2f} ms at ~2,000"
+
+
+def test_transactions_retain_no_copy_of_the_table(ddb):
+    tracemalloc.start()
+    try:
+        gc.collect()
+        empty = tracemalloc.get_traced_memory()[0]
+        fill(ddb, 0, 2_000)
+        gc.collect()
+        table_bytes = tracemalloc.get_traced_memory()[0] - empty
+        _per_transaction_seconds(ddb, 2, 0)  # warm up (caches, parsers)
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        _per_transaction_seconds(ddb, 20, 100)  # 40 transactions, 20 of them cancelled
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # One copy of the table would be `table_bytes`; 40 transactions leave only the items they wrote.
+    assert table_bytes > 1_000_000
+    assert retained < table_bytes / 20, f"{retained} bytes retained by 40 transactions; the table is {table_bytes}"
+
+
+def test_a_long_poll_does_not_hold_moto():
+    motolock.serialise_moto()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="motolock-long-poll")["QueueUrl"]
+        received: list[tuple[float, list[Any]]] = []
+
+        def long_poll() -> None:
+            started = time.monotonic()
+            messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5).get("Messages", [])
+            received.append((time.monotonic() - started, messages))
+
+        poller = threading.Thread(target=long_poll)
+        poller.start()
+        time.sleep(0.3)  # the poll is waiting now
+        started = time.monotonic()
+        sqs.list_queues()
+        sqs.send_message(QueueUrl=url, MessageBody="hello")
+        assert time.monotonic() - started < 1.0  # not blocked behind the 5 s wait
+        poller.join(10)
+        waited, messages = received[0]
+        assert [m["Body"] for m in messages] == ["hello"]
+        assert waited < 3.0  # woken by the message, not by the wait's end
