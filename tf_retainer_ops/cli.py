@@ -123,9 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = command(commands, "summary", cmd_summary, "leads by status and reason, stuck leads, queue depths")
     summary.add_argument("--hours", type=float, default=24, help="window (default 24)")
-    summary.add_argument(
-        "--stale-minutes", type=float, default=5, help="a lead late by more than this is stuck (default 5)"
-    )
 
     command(commands, "requeue", cmd_requeue, "put a received/pending lead back on the retry queue").add_argument(
         "lead_id"
@@ -420,7 +417,7 @@ def cmd_dlq_redrive(ctx: Context) -> int:
 def cmd_summary(ctx: Context) -> int:
     from .summary import summarize
 
-    data = summarize(ctx.target, ctx.store, hours=ctx.args.hours, stale_minutes=ctx.args.stale_minutes, now=_now())
+    data = summarize(ctx.target, ctx.store, ctx.vendor_keys, hours=ctx.args.hours, now=_now())
 
     def human(s: dict[str, Any]) -> None:
         ctx.print(f"last {s['window_hours']:g} h (since {s['since']}): {s['leads']} lead(s)")
@@ -429,14 +426,14 @@ def cmd_summary(ctx: Context) -> int:
         ctx.print("expired:    " + (_fmt(s["expiries_by_reason"]) if s["expiries_by_reason"] else "-"))
         ctx.print("pending:    " + (_fmt(s["pending_by_reason"]) if s["pending_by_reason"] else "-"))
         ctx.print("by vendor:  " + (_fmt(s["by_vendor"]) if s["by_vendor"] else "-"))
-        ctx.print(f"stuck pending (next attempt > {s['stale_minutes']:g} min late): {len(s['stuck_pending'])}")
+        ctx.print(f"stuck pending (overdue: past check_after): {len(s['stuck_pending'])}")
         for lead in s["stuck_pending"]:
             ctx.print(f"  {lead['lead_id']}  {lead['vendor']}  next {lead['next_attempt_at']}  {lead['reason']}")
-        ctx.print(f"stuck received (no answer for > {s['stale_minutes']:g} min): {len(s['stuck_received'])}")
+        ctx.print(f"stuck received (overdue: past check_after): {len(s['stuck_received'])}")
         for lead in s["stuck_received"]:
             ctx.print(f"  {lead['lead_id']}  {lead['vendor']}  received {lead['received_at']}")
         if s["stuck_pending"] or s["stuck_received"]:
-            ctx.print("  -> tf-retainer requeue LEAD_ID")
+            ctx.print("  -> the sweeper requeues these on its next run (or now: tf-retainer requeue LEAD_ID)")
         ctx.print(f"retry queue: {_fmt(s['retry_queue'])}")
         ctx.print(f"dead-letter queue: {_fmt(s['dead_letter_queue'])}")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from tf_retainer.clock import parse_iso
+from tf_retainer.lead import Event
 from tf_retainer.retry_queue import RetryMessage, send
 from tf_retainer.store.leads import LeadStore
 
@@ -182,6 +183,8 @@ def requeue(target: Target, store: LeadStore, lead_id: str, *, now: datetime | N
     if lead.status.is_final:
         raise OpsError(f"lead {lead_id} is {lead.status}: only received or pending leads are retried", code=1)
     message = RetryMessage(lead_id=lead_id, attempt=lead.attempts + 1, not_before=now)
+    detail = {"status": lead.status.value, "attempt": message.attempt}
+    store.add_history(lead, [Event("requeued", "operator", detail)], now=now)
     message_id = send(target.client("sqs"), target.need_queue(), message, now=now)
     result = Requeued(lead_id=lead_id, attempt=message.attempt, message_id=message_id)
     if lead.lease_until and parse_iso(lead.lease_until) > now:

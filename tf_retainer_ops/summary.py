@@ -1,8 +1,9 @@
-"""What happened in the last hours, and what is stuck.
+"""What happened in the last hours, and what is overdue.
 
-One paginated Scan of the table with a filter (leads received in the window, plus every open lead
-whatever its age). A Scan reads - and is billed for - the whole table, filter or not: fine for
-an operator's occasional look, not for a cron every minute (see docs/operations.md).
+No Scan: the vendors come from the list index, each vendor's leads of the window from the vendor
+index, and every open lead (whatever its age) from the sparse open-lead index. An open lead is
+overdue once its ``check_after`` has passed - the sweeper's own test, which allows for a retry
+message still in flight (its visibility timeout) - and the sweeper requeues it on its next run.
 """
 
 from __future__ import annotations
@@ -12,37 +13,30 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tf_retainer.clock import iso, parse_iso
+from tf_retainer.clock import iso
+from tf_retainer.lead import Lead
 from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.vendor_keys import VendorKeyStore
 
 from .queues import depth
 from .target import Target
 
+BRIEF = ("lead_id", "vendor", "status", "reason", "received_at", "next_attempt_at", "attempts", "check_after")
+
 
 def summarize(
-    target: Target,
-    store: LeadStore,
-    *,
-    hours: float = 24,
-    stale_minutes: float = 5,
-    now: datetime | None = None,
+    target: Target, store: LeadStore, vendor_keys: VendorKeyStore, *, hours: float = 24, now: datetime | None = None
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     since = now - timedelta(hours=hours)
-    stale = now - timedelta(minutes=stale_minutes)
-    states = [lead.model_dump(mode="json", exclude_none=True) for lead in store.scan_leads(received_since=since)]
-    in_window = [s for s in states if s.get("received_at", "") >= iso(since)]
+    vendors = sorted({key.vendor for key in vendor_keys.list()})
+    in_window = [lead.model_dump(mode="json") for vendor in vendors for lead in store.vendor_leads(vendor, since=since)]
+    overdue = store.open_leads(overdue_at=now)
 
-    def brief(state: dict[str, Any]) -> dict[str, Any]:
-        keys = ("lead_id", "vendor", "status", "reason", "received_at", "next_attempt_at", "attempts")
-        return {k: state.get(k) for k in keys}
+    def brief(lead: Lead) -> dict[str, Any]:
+        data = lead.model_dump(mode="json")
+        return {k: data.get(k) for k in BRIEF}
 
-    stuck = [
-        brief(s)
-        for s in states
-        if s.get("status") == "pending" and s.get("next_attempt_at") and parse_iso(s["next_attempt_at"]) < stale
-    ]
-    crashed = [brief(s) for s in states if s.get("status") == "received" and parse_iso(s["received_at"]) < stale]
     summary: dict[str, Any] = {
         "generated_at": iso(now),
         "window_hours": hours,
@@ -53,9 +47,8 @@ def summarize(
         "expiries_by_reason": _reasons(in_window, "expired"),
         "pending_by_reason": _reasons(in_window, "pending"),
         "by_vendor": dict(Counter(s.get("vendor") for s in in_window).most_common()),
-        "stuck_pending": sorted(stuck, key=lambda s: s["next_attempt_at"] or ""),
-        "stuck_received": sorted(crashed, key=lambda s: s["received_at"] or ""),
-        "stale_minutes": stale_minutes,
+        "stuck_pending": [brief(lead) for lead in overdue if lead.status == "pending"],
+        "stuck_received": [brief(lead) for lead in overdue if lead.status == "received"],
     }
     summary["retry_queue"] = _depth(target, target.retry_queue_url)
     summary["dead_letter_queue"] = _depth(target, target.retry_dlq_url)

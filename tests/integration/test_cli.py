@@ -7,6 +7,7 @@ import base64
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -241,7 +242,10 @@ def test_dlq_redrive_of_an_empty_dlq(stack):
     assert run_json(stack, "dlq", "redrive")["moved"] == 0
 
 
-def age(stack, lead_id: str, **changes: str) -> None:
+def age(stack, lead_id: str, **changes: Any) -> None:
+    """Rewrite a lead's state as time and a crash would have left it (its open-index keys included)."""
+    if "check_after" in changes:
+        changes.update(keys.open_index_keys(lead_id, changes["check_after"]))
     names = {f"#f{i}": name for i, name in enumerate(changes)}
     values = {f":v{i}": value for i, value in enumerate(changes.values())}
     stack.dynamodb.update_item(
@@ -266,9 +270,11 @@ def test_summary_counts_and_stuck_leads_then_requeue(stack):
     assert stack.post(lead(trustedform_cert_url="https://evil.example/x")).status == 422  # never stored
     # The retry message got lost and the lead is an hour late; another lead crashed mid-call.
     stack.sqs.purge_queue(QueueUrl=stack.provisioned.retry_queue_url)
-    age(stack, stuck["lead_id"], next_attempt_at=iso(now - timedelta(hours=1)))
+    late = iso(now - timedelta(hours=1))
+    age(stack, stuck["lead_id"], next_attempt_at=late, check_after=late)
     crashed = stack.post(lead()).json()
-    age(stack, crashed["lead_id"], status="received", received_at=iso(now - timedelta(minutes=30)), attempts=0)
+    aged = {"received_at": iso(now - timedelta(minutes=30)), "check_after": iso(now - timedelta(minutes=28))}
+    age(stack, crashed["lead_id"], status="received", attempts=0, **aged)
     put_in_dlq(stack, 2)
 
     summary = run_json(stack, "summary", "--hours", "24")

@@ -42,6 +42,7 @@ def test_every_event_file_is_covered_here():
         "authorizer-request-unknown-key.json",
         "sqs-retry.json",
         "sqs-retry-batch-with-poison.json",
+        "schedule-sweep.json",
         "env.json",
     }
     assert {path.name for path in EVENTS.iterdir()} == covered
@@ -225,3 +226,8 @@ def test_the_local_poller_sends_what_the_event_files_show(stack):
     assert json.loads(record["body"])["lead_id"] == lead_id
     assert stack.lead_state(lead_id)["status"] == "retained"
     assert stack.queued() == 0
+
+
+def test_the_scheduled_sweep_event_runs_the_sweeper(stack):
+    report = invoke("SweeperFunction", load("schedule-sweep.json"))
+    assert report == {"overdue": 0, "recovered": [], "skipped": 0}

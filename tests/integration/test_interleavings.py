@@ -4,6 +4,7 @@ the simulator over loopback). Each test fails on the code before its fix."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -113,3 +114,104 @@ def test_a_slow_401_does_not_give_the_second_call_a_fresh_budget(stack):
     assert elapsed < 1.0 + 0.5, f"the POST took {elapsed:.2f} s for a 1.0 s budget"
     assert (response.status, response.json()["reason"]) == (202, "account_error")
     assert len(stack.sim.requests) == 1  # no second call without the time to make it
+
+
+# --- a function that dies mid-lead: the sweeper finds the lead, no operator -------------------------
+
+
+class Killed(BaseException):
+    """The process dies here (out of memory, a timeout, a deploy): nothing after this line runs."""
+
+
+def advance_clock(monkeypatch, by: timedelta) -> datetime:
+    later = datetime.now(UTC) + by
+    monkeypatch.setattr(default_deps(), "clock", lambda: later)
+    return later
+
+
+def deliver_all(stack) -> list[str]:
+    """Every retry message now on the queue, through the retry use case (what the function does)."""
+    from tf_retainer import retry
+    from tf_retainer.retry_queue import RetryMessage
+
+    outcomes = []
+    for message in stack.retry_messages():
+        outcomes.append(retry.retry_lead(default_deps(), RetryMessage.model_validate_json(message["Body"])))
+        stack.sqs.delete_message(QueueUrl=stack.provisioned.retry_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return outcomes
+
+
+def sweep() -> Any:
+    from tf_retainer import recovery
+
+    return recovery.sweep(default_deps())
+
+
+def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stack, monkeypatch):
+    from tf_retainer import attempt, retry
+    from tf_retainer.retry_queue import RetryMessage
+
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    assert posted["status"] == "pending"
+    [delivery] = stack.retry_messages(wait=3)
+    message = RetryMessage.model_validate_json(delivery["Body"])
+
+    def killed(*_: Any, **__: Any) -> None:
+        raise Killed
+
+    enqueue = attempt.enqueue_retry
+    monkeypatch.setattr(attempt, "enqueue_retry", killed)
+    with pytest.raises(Killed):  # attempt 2 is recorded pending; the process dies before queueing attempt 3
+        retry.retry_lead(default_deps(), message)
+    monkeypatch.setattr(attempt, "enqueue_retry", enqueue)
+    assert stack.lead_state(posted["lead_id"])["attempts"] == 2
+    # SQS delivers the old message again after its visibility timeout: a duplicate, rightly skipped.
+    assert retry.retry_lead(default_deps(), message) == "duplicate"
+    stack.sqs.purge_queue(QueueUrl=stack.provisioned.retry_queue_url)
+
+    assert sweep().recovered == []  # not overdue yet: the planned attempt plus the grace is ahead
+    advance_clock(monkeypatch, timedelta(hours=1))
+    assert sweep().recovered == [posted["lead_id"]]
+    assert deliver_all(stack) == ["retained"]
+    record = stack.store.read_lead(posted["lead_id"])
+    assert record.lead.status is Status.RETAINED and record.lead.attempts == 3
+    assert [e.type for e in record.history if e.actor == "sweeper"] == ["requeued"]
+    assert len(stack.sim.requests) == 3  # one call per attempt, none lost, none twice
+
+
+def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, monkeypatch):
+    from tf_retainer import intake
+
+    def killed(*_: Any, **__: Any) -> None:
+        raise Killed
+
+    assert stack.post(lead()).status == 201  # builds the service's clients
+    attempt_retain = intake.attempt_retain
+    monkeypatch.setattr(intake, "attempt_retain", killed)
+    with pytest.raises(Killed):
+        submit(lead(lead_id="CRASH-1"))
+    monkeypatch.setattr(intake, "attempt_retain", attempt_retain)
+    [stranded] = [lead_ for lead_ in stack.store.open_leads() if lead_.vendor_lead_id == "CRASH-1"]
+    assert stranded.status is Status.RECEIVED and stack.queued() == 0
+
+    assert sweep().recovered == []  # the intake may still be running: not before its timeout and a margin
+    advance_clock(monkeypatch, timedelta(minutes=5))
+    assert sweep().recovered == [stranded.lead_id]
+    assert sweep().recovered == []  # requeued once: the next look is a grace period away
+    assert deliver_all(stack) == ["retained"]
+    record = stack.store.read_lead(stranded.lead_id)
+    assert record.lead.status is Status.RETAINED
+    assert [e.type for e in record.history] == ["received", "requeued", "attempt", "retained"]
+    assert stack.store.open_leads() == []
+
+
+def test_the_sweeper_leaves_a_lead_an_attempt_holds(stack, monkeypatch):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    later = advance_clock(monkeypatch, timedelta(hours=1))
+    default_deps().store.begin_attempt(posted["lead_id"], attempt=2, now=later, lease_seconds=600)
+    report = sweep()
+    assert (report.overdue, report.recovered, report.skipped) == (1, [], 1)

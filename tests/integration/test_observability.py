@@ -5,6 +5,7 @@ in template.yaml; the same run's logs are checked for secrets, contact details a
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 import json
 import re
 import uuid
@@ -95,9 +96,16 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     invoke("RetryFunction", sqs_event(stack, message))
     invoke("RetryFunction", sqs_event(stack, message))  # a duplicate delivery
 
-    # SQS refuses the retry message.
+    # SQS refuses the retry message; once it is overdue, the sweeper hands the lead back to the queue.
+    queue = default_deps().sqs
     monkeypatch.setattr(default_deps(), "sqs", BrokenQueue())
     post(lead(scripted("unavailable")))
+    monkeypatch.setattr(default_deps(), "sqs", queue)
+    clock = default_deps().clock
+    later = clock() + timedelta(hours=2)
+    monkeypatch.setattr(default_deps(), "clock", lambda: later)
+    assert invoke("SweeperFunction", {"source": "aws.scheduler", "detail": {}})["recovered"]
+    monkeypatch.setattr(default_deps(), "clock", clock)
 
     # No attempts left: the lead expires at once.
     monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "1")

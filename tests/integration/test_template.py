@@ -176,7 +176,7 @@ def test_table_matches_template(local: Provisioned, template: dict[str, Any]) ->
 
     made = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
     wanted = {index["IndexName"]: index for index in declared["GlobalSecondaryIndexes"]}
-    assert set(made) == set(wanted) == {"gsi1"}
+    assert set(made) == set(wanted) == {"gsi1", "gsi2"}
     for name, index in wanted.items():
         assert made[name]["KeySchema"] == index["KeySchema"]
         assert made[name]["Projection"]["ProjectionType"] == index["Projection"]["ProjectionType"]
@@ -323,7 +323,7 @@ def test_alarms_notify_the_topic(template: dict[str, Any]) -> None:
 
 def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Serverless::Function")
-    assert set(functions) == {"IntakeFunction", "RetryFunction", "AuthorizerFunction"}
+    assert set(functions) == {"IntakeFunction", "RetryFunction", "AuthorizerFunction", "SweeperFunction"}
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
     for name, function in functions.items():
@@ -365,8 +365,17 @@ def test_template_declares_durability_and_partial_batches(template: dict[str, An
 # TransactWriteItems is authorised per contained action: the store's transactions hold Put and Update.
 TABLE_ACTIONS = {
     "IntakeFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
-    "RetryFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
+    "RetryFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
     "AuthorizerFunction": {"dynamodb:GetItem"},
+    "SweeperFunction": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+}
+# Where each function's table statements point: the table, or (the sweeper's Query) the open-lead index.
+OPEN_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}
+POLICY_TEMPLATES = {
+    "IntakeFunction": {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"},
+    "RetryFunction": {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"},
+    "AuthorizerFunction": set(),
+    "SweeperFunction": {"SQSSendMessagePolicy"},  # never calls TrustedForm: no key
 }
 
 
@@ -394,13 +403,14 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         assert not granted & {"dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:*"}, name
         assert not any(a.startswith("sqs:") for a in granted), f"{name}: SQS access comes from policy templates/SAM"
         for statement in statements(policies):
-            assert statement["Effect"] == "Allow" and statement["Resource"] == {"Fn::GetAtt": ["LeadsTable", "Arn"]}
+            table_arn = {"Fn::GetAtt": ["LeadsTable", "Arn"]}
+            assert statement["Effect"] == "Allow" and statement["Resource"] in (table_arn, OPEN_INDEX_ARN), name
+            if statement["Resource"] == OPEN_INDEX_ARN:
+                assert actions(statement) == {"dynamodb:Query"}, name
+        assert templates == POLICY_TEMPLATES[name], name
         if name == "AuthorizerFunction":
-            assert templates == set()
             (statement,) = statements(policies)
             assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
-        else:
-            assert templates == {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"}, name
 
 
 def test_functions_and_api_are_tagged(template: dict[str, Any]) -> None:

@@ -38,6 +38,8 @@ CERT_URL_FIELDS = ("trustedform_cert_url", "xxTrustedFormCertUrl")
 
 
 def answer_status(answer: LeadAnswer) -> int:
+    if answer.status is None:
+        raise ValueError("an answer about a lead always has its status")
     return ANSWER_STATUS[answer.status]
 
 

@@ -4,7 +4,7 @@ decide, record the outcome with its evidence, schedule what comes next."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import retry_queue, schedule
@@ -107,6 +107,7 @@ def _next_state(deps: Deps, lead: Lead, decision: Decision, attempt: int, now: d
         reason=reason,
         next_attempt_at=iso(next_at) if next_at else None,
         final_at=iso(now) if status.is_final else None,
+        check_after=iso(next_at + timedelta(seconds=deps.settings.pending_grace_seconds)) if next_at else None,
     )
     return lead.model_copy(update=update)
 
@@ -174,6 +175,7 @@ def expire(deps: Deps, lead: Lead, *, attempt: int, reason: Reason, actor: str) 
             "attempts": attempt,
             "final_at": iso(now),
             "updated_at": iso(now),
+            "check_after": None,
         }
     )
     event = Event(Status.EXPIRED.value, actor, {"reason": reason.value, "deadline": lead.deadline})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from . import schedule
 from .attempt import attempt_retain
@@ -67,6 +67,7 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vend
         certificate_url=cert.url,
         received_at=iso(now),
         deadline=iso(schedule.retain_deadline(cert.kind, now, deps.settings)),
+        check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),
         # Contact details are kept only as the SHA-1 fingerprints TrustedForm matches against.
         match_lead=lead_fingerprints(submission.email, submission.phone),
         lead=submission.extra_fields,
@@ -115,7 +116,7 @@ def _certificate_taken(
 def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tuple[Lead, list[Event]]:
     """A lead whose certificate another lead holds: shared (the holder's facts) or refused."""
     detail = {"owner_lead_id": claim.lead_id, "policy": policy}
-    stamps = {"final_at": iso(now), "updated_at": iso(now)}
+    stamps = {"final_at": iso(now), "updated_at": iso(now), "check_after": None}
     if policy == "share":
         shared = lead.model_copy(
             update={

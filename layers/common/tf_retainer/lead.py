@@ -59,6 +59,8 @@ class Lead(CertificateFacts):
     next_attempt_at: str | None = None
     last_pending_reason: str | None = None
     lease_until: str | None = None
+    # While open: when to look again if nothing happened by then (the sweeper's cue).
+    check_after: str | None = None
     # A refused reuse: the lead that holds the certificate. A shared one: the lead it was shared from.
     owner_lead_id: str | None = None
     shared_with_lead_id: str | None = None

@@ -29,6 +29,7 @@ class Metric(StrEnum):
     RETRY_ATTEMPTS = "RetryAttempts"
     DUPLICATE_DELIVERIES = "DuplicateDeliveries"
     ENQUEUE_FAILURES = "EnqueueFailures"
+    LEADS_RECOVERED = "LeadsRecovered"  # overdue open leads the sweeper handed back to the retry queue
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason

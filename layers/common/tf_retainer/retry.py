@@ -42,12 +42,14 @@ def retry_lead(deps: Deps, message: RetryMessage) -> str:
     except StaleAttempt:
         return _stale(deps, message)
     if now > lead.deadline_at + LATE_GRACE:
-        return expire(deps, lead, attempt=message.attempt, reason=Reason.RETAIN_WINDOW_CLOSED, actor="retry").status
+        return str(
+            expire(deps, lead, attempt=message.attempt, reason=Reason.RETAIN_WINDOW_CLOSED, actor="retry").status
+        )
     count(Metric.RETRY_ATTEMPTS)
     answer = attempt_retain(
         deps, lead, attempt=message.attempt, budget=deps.settings.retry_timeout_seconds, actor="retry"
     )
-    return answer.status
+    return str(answer.status)
 
 
 def _stale(deps: Deps, message: RetryMessage) -> str:

@@ -41,6 +41,12 @@ class Settings(BaseModel):
     account_error_delay_seconds: PositiveSeconds = 900.0
     retain_window_hours: PositiveSeconds = 72.0
     deadline_safety_minutes: float = Field(default=60.0, ge=0)
+    # The sweeper hands an open lead back to the retry queue once its next step is this late: a lead
+    # still "received" this long after it arrived (longer than the intake function's timeout), or
+    # "pending" this long after its planned attempt (longer than a retry's visibility timeout).
+    received_grace_seconds: PositiveSeconds = 120.0
+    pending_grace_seconds: PositiveSeconds = 900.0
+    sweep_limit: int = Field(default=500, ge=1)
     evidence_retention_days: int = Field(default=1825, ge=1)
     max_body_bytes: int = Field(default=65536, ge=1024)
 

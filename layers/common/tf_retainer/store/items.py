@@ -41,6 +41,10 @@ def time_ordered(items: list[dict[str, Any]], time_key: str) -> list[dict[str, A
     return sorted(items, key=lambda item: (str(item.get(time_key) or ""), item["sk"]))
 
 
+def _open_index(lead: Lead) -> dict[str, str | None]:
+    return keys.open_index_keys(lead.lead_id, lead.check_after if not lead.status.is_final else None)
+
+
 class ItemBuilder:
     """Put and Update requests for one table, every item stamped with its retention TTL."""
 
@@ -86,6 +90,7 @@ class ItemBuilder:
     def new_lead(self, lead: Lead, ttl: int) -> dict[str, Any]:
         item = {
             **lead.model_dump(mode="json", exclude_none=True),
+            **_open_index(lead),
             **keys.key(keys.lead_pk(lead.lead_id), keys.STATE),
             "gsi1pk": keys.vendor_index_pk(lead.vendor),
             "gsi1sk": keys.vendor_index_sk(lead.received_at, lead.lead_id),
@@ -152,8 +157,14 @@ class ItemBuilder:
             "ReturnValues": "ALL_NEW",
         }
 
-    def lead_update(self, before: Lead, after: Lead) -> dict[str, Any]:
-        old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
+    def lead_update(self, before: Lead, after: Lead, *, unleased_at: datetime | None = None) -> dict[str, Any]:
+        """Update the lead from ``before`` to ``after``, if it is still open with ``before``'s attempts.
+
+        ``unleased_at``: also only if ``before``'s time to be checked is unchanged and no attempt holds the
+        lead at that moment (the sweeper's and the operator's requeue).
+        """
+        old = {**before.model_dump(mode="json"), **_open_index(before)}
+        new = {**after.model_dump(mode="json"), **_open_index(after)}
         changed = {name: value for name, value in new.items() if value != old[name] and name != "lease_until"}
         # A value that is no longer true (a pending reason once retained) is removed, not stored as null.
         kept = {name: value for name, value in changed.items() if value is not None}
@@ -163,12 +174,17 @@ class ItemBuilder:
         values.update({":expected": before.attempts, ":received": OPEN_STATUSES[0], ":pending": OPEN_STATUSES[1]})
         assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(kept)))
         removals = ", ".join(["lease_until", *(f"#r{i}" for i in range(len(dropped)))])
+        condition = "attempts = :expected AND #st IN (:received, :pending)"
+        if unleased_at is not None:
+            condition += " AND check_after = :seen AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+            values.update({":seen": before.check_after, ":now": iso(unleased_at)})
+        update = f"SET {assignments} REMOVE {removals}" if kept else f"REMOVE {removals}"
         return {
             "Update": {
                 "TableName": self.table_name,
                 "Key": serialize(keys.key(keys.lead_pk(after.lead_id), keys.STATE)),
-                "UpdateExpression": f"SET {assignments} REMOVE {removals}" if kept else f"REMOVE {removals}",
-                "ConditionExpression": "attempts = :expected AND #st IN (:received, :pending)",
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": {**names, "#st": "status"},
                 "ExpressionAttributeValues": serialize(values),
             }

@@ -9,8 +9,11 @@
 | vendor lead id   | VENDOR#<vendor>#LEAD#<vendor lead id>| IDEMPOTENCY                     |
 | vendor key       | VENDORKEY#<sha256 of key>           | VENDOR                           |
 
-The lead state also carries gsi1 keys (VENDOR#<vendor> / <received at>#<lead id>): a vendor's
-leads by date.
+Two indexes:
+- gsi1 (VENDOR#<vendor> / <received at>#<lead id>) on every lead state: a vendor's leads by date;
+- gsi2, sparse: open leads only (OPEN#<shard> / <check after>#<lead id>), so the sweeper finds the
+  overdue ones with a query, and vendor keys (VENDORKEYS / <vendor>#<key hash>), so listing
+  vendors needs no Scan. A lead leaves gsi2 when it becomes final.
 """
 
 from __future__ import annotations
@@ -26,8 +29,13 @@ EVENT_PREFIX = "EVENT#"
 EXCHANGE_PREFIX = "EXCHANGE#"
 VENDOR_KEY_PREFIX = "VENDORKEY#"
 VENDOR_INDEX = "gsi1"
+LIST_INDEX = "gsi2"
+# Open leads are spread over a few partitions of gsi2 (a busy day's writes stay under one partition's
+# limit each); the sweeper queries every shard.
+OPEN_SHARDS = 4
+VENDOR_KEYS_LIST = "VENDORKEYS"
 # Storage bookkeeping on items, never evidence.
-BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "ttl"})
+BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "ttl"})
 
 
 def lead_pk(lead_id: str) -> str:
@@ -48,6 +56,18 @@ def vendor_index_pk(vendor: str) -> str:
 
 def vendor_index_sk(received_at: str, lead_id: str) -> str:
     return f"{received_at}#{lead_id}"
+
+
+def open_shards() -> list[str]:
+    return [f"OPEN#{shard}" for shard in range(OPEN_SHARDS)]
+
+
+def open_index_keys(lead_id: str, check_after: str | None) -> dict[str, str | None]:
+    """gsi2 keys of a lead: set while it is open and has a time to be checked, None (removed) otherwise."""
+    if check_after is None:
+        return {"gsi2pk": None, "gsi2sk": None}
+    shard = int(hashlib.sha256(lead_id.encode()).hexdigest(), 16) % OPEN_SHARDS
+    return {"gsi2pk": f"OPEN#{shard}", "gsi2sk": f"{check_after}#{lead_id}"}
 
 
 def key_hash(api_key: str) -> str:

@@ -26,7 +26,7 @@ from .conflicts import (
     reservation_conflict,
     retry_conflicts,
 )
-from .items import OPEN_STATUSES, ItemBuilder, VendorLead, history_item, time_ordered
+from .items import ItemBuilder, VendorLead, history_item, time_ordered
 
 __all__ = ["CertificateTaken", "DuplicateLead", "LeadStore", "Reserved", "StaleAttempt", "VendorLead"]
 
@@ -131,6 +131,24 @@ class LeadStore:
                 raise StaleAttempt(after.lead_id) from exc
             raise
 
+    def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> bool:
+        """An overdue open lead handed back to the retry queue: its new time to be checked and why.
+
+        Only if nothing moved it since it was read and no attempt holds it now; False otherwise.
+        """
+        items = [self._items.lead_update(before, after, unleased_at=now), *self._items.history(after, events, now)]
+        try:
+            self._transact(items)
+        except ClientError as exc:
+            if cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
+
+    def add_history(self, lead: Lead, events: list[Event], *, now: datetime) -> None:
+        """History that changes nothing else (an operator's action)."""
+        self._transact(self._items.history(lead, events, now))
+
     def _transact(self, items: list[dict[str, Any]]) -> None:
         retry_conflicts(lambda: self._client.transact_write_items(TransactItems=items))
 
@@ -181,36 +199,38 @@ class LeadStore:
         return [deserialize(item) for page in pages for item in page["Items"]]
 
     def vendor_leads(
-        self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int = 100
+        self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
     ) -> list[Lead]:
-        """A vendor's leads by date, oldest first (the vendor index)."""
-        out = self._client.query(
+        """A vendor's leads received in a period, oldest first (the vendor index)."""
+        pages = self._client.get_paginator("query").paginate(
             TableName=self.table_name,
             IndexName=keys.VENDOR_INDEX,
             KeyConditionExpression="gsi1pk = :v AND gsi1sk BETWEEN :lo AND :hi",
             ExpressionAttributeValues=serialize(
                 {":v": keys.vendor_index_pk(vendor), ":lo": iso(since), ":hi": iso(until) if until else "~"}
             ),
-            Limit=limit,
-        )
-        return [Lead.model_validate(deserialize(item)) for item in out["Items"]]
-
-    def scan_leads(self, *, received_since: datetime) -> list[Lead]:
-        """Leads received since a moment, plus every open lead whatever its age.
-
-        A Scan reads (and is billed for) the whole table: the operator CLI's occasional look only.
-        """
-        pages = self._client.get_paginator("scan").paginate(
-            TableName=self.table_name,
-            FilterExpression="sk = :state AND (received_at >= :since OR #status IN (:received, :pending))",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize(
-                {
-                    ":state": keys.STATE,
-                    ":since": iso(received_since),
-                    ":received": OPEN_STATUSES[0],
-                    ":pending": OPEN_STATUSES[1],
-                }
-            ),
+            PaginationConfig={"MaxItems": limit} if limit else {},
         )
         return [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
+
+    def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
+        """Received or pending leads (the sparse open index, one query per shard), by time to be checked.
+
+        ``overdue_at``: only those whose time to be checked is before that moment.
+        """
+        leads: list[Lead] = []
+        for shard in keys.open_shards():
+            condition, values = "gsi2pk = :shard", {":shard": shard}
+            if overdue_at is not None:
+                condition += " AND gsi2sk < :now"
+                values[":now"] = iso(overdue_at)
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self.table_name,
+                IndexName=keys.LIST_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=serialize(values),
+                PaginationConfig={"MaxItems": limit} if limit else {},
+            )
+            leads += [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
+        leads.sort(key=lambda lead: lead.check_after or "")
+        return leads[:limit] if limit is not None else leads

@@ -41,8 +41,11 @@ class VendorKeyStore:
         self._client = client or boto3.client("dynamodb")
 
     def put(self, api_key: str, vendor: str, *, now: datetime) -> VendorKey:
+        digest = keys.key_hash(api_key)
         item = {
-            **keys.key(keys.vendor_key_pk(keys.key_hash(api_key)), keys.VENDOR),
+            **keys.key(keys.vendor_key_pk(digest), keys.VENDOR),
+            "gsi2pk": keys.VENDOR_KEYS_LIST,
+            "gsi2sk": f"{vendor}#{digest}",
             "vendor": vendor,
             "active": True,
             "created_at": iso(now),
@@ -58,27 +61,39 @@ class VendorKeyStore:
         )
         return _from_item(deserialize(out["Item"])) if "Item" in out else None
 
-    def set_active(self, key_hash: str, active: bool, *, now: datetime) -> bool:
-        """False when there is no such key."""
+    def set_active(self, key_hash: str, active: bool, *, now: datetime, actor: str = "operator") -> bool:
+        """Revoke (or restore) a key, with a history event under it. False when there is no such key."""
+        pk = keys.vendor_key_pk(key_hash)
+        event: dict[str, Any] = {
+            **keys.key(pk, keys.event_sk(iso(now), 0)),
+            "type": "key_restored" if active else "key_revoked",
+            "at": iso(now),
+            "actor": actor,
+            "detail": {},
+        }
+        update = {
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(pk, keys.VENDOR)),
+            "UpdateExpression": "SET active = :a, changed_at = :t",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": serialize({":a": active, ":t": iso(now)}),
+        }
         try:
-            self._client.update_item(
-                TableName=self.table_name,
-                Key=serialize(keys.key(keys.vendor_key_pk(key_hash), keys.VENDOR)),
-                UpdateExpression="SET active = :a, changed_at = :t",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=serialize({":a": active, ":t": iso(now)}),
+            self._client.transact_write_items(
+                TransactItems=[{"Update": update}, {"Put": {"TableName": self.table_name, "Item": serialize(event)}}]
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if exc.response.get("CancellationReasons", [{}])[0].get("Code") == "ConditionalCheckFailed":
                 return False
             raise
         return True
 
     def list(self) -> list[VendorKey]:
-        """Every key (a Scan: the operator CLI's occasional look, never a function's)."""
-        pages = self._client.get_paginator("scan").paginate(
+        """Every key, by vendor (the list index: one query, no Scan)."""
+        pages = self._client.get_paginator("query").paginate(
             TableName=self.table_name,
-            FilterExpression="sk = :sk AND begins_with(pk, :p)",
-            ExpressionAttributeValues=serialize({":sk": keys.VENDOR, ":p": keys.VENDOR_KEY_PREFIX}),
+            IndexName=keys.LIST_INDEX,
+            KeyConditionExpression="gsi2pk = :list",
+            ExpressionAttributeValues=serialize({":list": keys.VENDOR_KEYS_LIST}),
         )
         return [_from_item(deserialize(item)) for page in pages for item in page["Items"]]
