@@ -207,12 +207,6 @@ def test_a_malformed_body_is_400_whatever_the_reason(reason):
     assert refusal_status(InputRejected(reason, "detail", malformed=True)) == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: extra fields take any JSON number. Numbers DynamoDB cannot hold (over 38 digits, exponent "
-    "out of range) make the store's serialiser raise (decimal.Inexact/Underflow/Overflow) when the lead is "
-    "reserved, so intake answers 500; NaN/Infinity are accepted and silently dropped from the stored lead",
-)
 @pytest.mark.parametrize(
     "literal", ["123456789012345678901234567890123456789012", "1e-200", "1e200", "NaN", "Infinity", "-Infinity"]
 )
@@ -220,3 +214,23 @@ def test_numbers_the_store_cannot_keep_are_refused(literal):
     body = f'{{"trustedform_cert_url": "{CERT_URL}", "email": "a@example.com", "score": {literal}}}'.encode()
     error = refused(body)
     assert refusal_status(error) in (400, 422)
+    assert [e.field for e in error.errors or []] == ["score"]  # the answer names the field
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"trustedform_cert_url": "%s", "email": "a@example.com", "note": "\\udfff"}', "note"),
+        ('{"trustedform_cert_url": "%s", "email": "a@example.com", "\\ud800": 1}', "\\ud800"),
+        ('{"trustedform_cert_url": "%s", "email": "a@example.com\\udfff"}', "email"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_naming_the_field(body, field):
+    error = refused((body % CERT_URL).encode())
+    assert refusal_status(error) == 422 and [e.field for e in error.errors or []] == [field]
+
+
+def test_json_nested_deeper_than_the_stack_is_a_400_not_a_crash():
+    deep = '{"trustedform_cert_url": "%s", "x": ' % CERT_URL + "[" * 5000 + "]" * 5000 + "}"
+    error = refused(deep.encode())
+    assert refusal_status(error) == 400 and "nested" in error.detail

@@ -6,9 +6,12 @@ The one table from what happened to a lead (or why input was refused) to an HTTP
 from __future__ import annotations
 
 import json
+import math
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
+from boto3.dynamodb.types import DYNAMODB_CONTEXT
 from pydantic import ValidationError
 
 from .errors import InputRejected
@@ -66,6 +69,8 @@ def parse_submission(body: bytes, content_type: str | None, max_bytes: int) -> L
             data.setdefault(name, value)  # a repeated field: the first value wins
     else:
         raise InputRejected(Reason.UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be {JSON} or {FORM}")
+    if problems := [FieldError(field=name, message=problem) for name, problem in unstorable_fields(data)]:
+        raise InputRejected(Reason.INVALID_REQUEST, "the lead is not valid", problems)
     try:
         submission = LeadSubmission.model_validate(data)
     except ValidationError as exc:
@@ -78,6 +83,8 @@ def parse_submission(body: bytes, content_type: str | None, max_bytes: int) -> L
 def _json_object(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
+    except RecursionError as exc:  # nesting deeper than Python's stack: no lead is shaped like that
+        raise InputRejected(Reason.INVALID_REQUEST, "body is nested too deeply", malformed=True) from exc
     except ValueError as exc:
         raise InputRejected(Reason.INVALID_REQUEST, "body is not valid JSON", malformed=True) from exc
     if not isinstance(data, dict):
@@ -92,3 +99,36 @@ def _validation_rejection(exc: ValidationError) -> InputRejected:
     cert_problem = any(e.field in CERT_URL_FIELDS for e in errors)
     reason = Reason.INVALID_CERTIFICATE_URL if cert_problem else Reason.INVALID_REQUEST
     return InputRejected(reason, "the lead is not valid", errors)
+
+
+def unstorable_fields(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Top-level fields DynamoDB could not store as sent: (field, why). Deeper values are refused by the
+    model anyway (extra fields are scalars)."""
+    problems = []
+    for name, value in data.items():
+        label = name.encode("utf-8", "backslashreplace").decode()
+        if not _encodable(name):
+            problems.append((label, "field name is not valid Unicode (a lone surrogate)"))
+        elif isinstance(value, str) and not _encodable(value):
+            problems.append((label, "not valid Unicode (a lone surrogate)"))
+        elif isinstance(value, int | float) and not isinstance(value, bool) and (why := _unstorable_number(value)):
+            problems.append((label, why))
+    return problems
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable_number(value: float) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a number must be finite (no NaN or Infinity)"
+    try:
+        DYNAMODB_CONTEXT.create_decimal(Decimal(str(value)))
+    except (ArithmeticError, ValueError):
+        return "a number must have at most 38 significant digits and a magnitude between 1e-130 and 1e125"
+    return None

@@ -5,6 +5,7 @@ Nothing else in the package reads ``os.environ``: handlers call :func:`get_setti
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from functools import lru_cache
@@ -12,8 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
+# Exact names only (a name that merely starts with "127." is any host on the internet).
 # host.docker.internal: `sam local invoke` reaching a simulator on the developer's machine.
-LOCAL_ENDPOINT_HOSTS = frozenset({"localhost", "::1", "[::1]", "host.docker.internal"})
+LOCAL_ENDPOINT_HOSTS = frozenset({"localhost", "host.docker.internal"})
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
@@ -56,7 +58,7 @@ class Settings(BaseModel):
         # The API key may go to TrustedForm, or to a simulator on this machine: nowhere else.
         if url.scheme == "https" and url.host == "cert.trustedform.com" and url.port == 443:
             return url
-        if url.host in LOCAL_ENDPOINT_HOSTS or (url.host or "").startswith("127."):
+        if url.scheme in ("http", "https") and (url.host in LOCAL_ENDPOINT_HOSTS or _is_loopback_ip(url.host)):
             return url
         raise ValueError("TRUSTEDFORM_API_URL must be https://cert.trustedform.com or a loopback simulator")
 
@@ -75,6 +77,14 @@ class Settings(BaseModel):
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         names = cls.model_fields.keys()
         return cls.model_validate({name: environ[name.upper()] for name in names if name.upper() in environ})
+
+
+def _is_loopback_ip(host: str | None) -> bool:
+    """An IP literal in 127.0.0.0/8 or ::1; a DNS name never is (it could resolve anywhere)."""
+    try:
+        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)

@@ -102,6 +102,8 @@ class TrustedFormClient:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             transport=transport,
             headers={"User-Agent": USER_AGENT},
+            # Never the environment's proxies or .netrc: a proxy would see the Authorization header.
+            trust_env=False,
         )
 
     def close(self) -> None:

@@ -1,0 +1,92 @@
+"""What a hostile vendor sends, through the gateway and the real handlers: never a 5xx, never the key
+anywhere but the TrustedForm endpoint."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from local.functions import reset_service_caches
+from tests.conftest import lead
+
+CERT_URL = "https://cert.trustedform.com/eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "field"),
+    [
+        (b'{"trustedform_cert_url": "%s", "email": "a@example.com", "x": NaN}', 422, "x"),
+        (b'{"trustedform_cert_url": "%s", "email": "a@example.com", "x": Infinity}', 422, "x"),
+        (b'{"trustedform_cert_url": "%s", "email": "a@example.com", "x": 1e400}', 422, "x"),
+        (b'{"trustedform_cert_url": "%s", "email": "a@example.com", "x": 1e200}', 422, "x"),
+        (b'{"trustedform_cert_url": "%s", "email": "a@example.com", "x": 1e-200}', 422, "x"),
+        (
+            b'{"trustedform_cert_url": "%s", "email": "a@example.com", "x": 1234567890123456789012345678901234567890}',
+            422,
+            "x",
+        ),
+        (b'{"trustedform_cert_url": "%s", "email": "a@example.com", "x": "\\udfff"}', 422, "x"),
+        (
+            b'{"trustedform_cert_url": "%s", "email": "a@example.com", "x": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+            400,
+            None,
+        ),
+    ],
+)
+def test_bodies_that_used_to_crash_intake_are_refused_naming_the_field(stack, raw, status, field):
+    body = raw.replace(b"%s", CERT_URL.encode()) if b"%s" in raw else raw
+    response = stack.post(None, raw=body)
+    assert response.status == status, response.json()
+    answer = response.json()
+    assert answer["status"] == "rejected" and answer["reason"] == "invalid_request"
+    if field:
+        assert [error["field"] for error in answer["errors"]] == [field]
+    assert stack.sim.requests == [] and stack.queued() == 0  # nothing sent, nothing queued
+
+
+class RecordingProxy(http.server.BaseHTTPRequestHandler):
+    seen: list[str] = []  # noqa: RUF012 - one proxy per test, reset by the fixture
+
+    def do_POST(self) -> None:
+        RecordingProxy.seen.append(self.path + " " + str(self.headers.get("Authorization")))
+        self.send_response(502)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy() -> Iterator[str]:
+    RecordingProxy.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingProxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_the_environments_proxy_never_sees_a_retain(stack, proxy, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    reset_service_caches()  # a new container, with the proxy in its environment
+    response = stack.post(lead())
+    assert response.status == 201, response.json()
+    assert RecordingProxy.seen == []
+    assert len(stack.sim.requests) == 1
+
+
+def test_a_loopback_lookalike_host_is_not_an_acceptable_trustedform_endpoint(stack, monkeypatch):
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("TRUSTEDFORM_API_URL", "http://127.attacker.example:8900")
+    reset_service_caches()
+    # The function cannot start with that setting (in Lambda: an init error, API Gateway's 502).
+    with pytest.raises(ValidationError, match="TRUSTEDFORM_API_URL must be"):
+        stack.post(lead())
+    assert stack.sim.requests == []
