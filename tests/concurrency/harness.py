@@ -1,0 +1,622 @@
+"""Many Lambda containers at once: the real handlers in spawned OS processes, one shared moto server and
+the TrustedForm simulator, both on 127.0.0.1 in the calling process.
+
+Used by tests/concurrency (20 processes) and bench/concurrency.py (50). Each worker process is one
+warm Lambda container: a fresh interpreter (``spawn``) with the functions' environment, the handlers
+imported and the service's clients built once. For every round each worker gets one task over its own
+pipe, waits on a shared barrier so that all of them really start together, runs the handler
+(``LocalApiGateway.handle`` for the API, ``local.functions.invoke`` for the retry worker) and sends
+back what it answered.
+
+Each scenario checks what AWS Lambda's concurrency must not break: TrustedForm is asked once per
+certificate (the simulator's request log), one consistent lead stands in DynamoDB, no 5xx. A scenario
+returns a :class:`ScenarioReport` whose ``problems`` are empty when all holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import secrets
+import sys
+import threading
+import time
+import traceback
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAYER = REPO_ROOT / "layers" / "common"
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+TF_API_KEY = "tf-concurrency-key-0123456789abcdef"
+VENDOR = "acme-concurrent"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+# As tests/conftest.py's FAST_RETRIES: a pending lead's retry message is visible after about a second.
+FAST_RETRIES = {"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "2", "ACCOUNT_ERROR_DELAY_SECONDS": "1"}
+FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction")
+# A worker's environment is the container's: these come only from the stack, never from the caller.
+CONTAINER_PREFIXES = ("AWS_", "TRUSTEDFORM_", "RETRY_", "POWERTOOLS_", "SYNC_", "ACCOUNT_", "TABLE_", "CERTIFICATE_")
+BARRIER_TIMEOUT = 60.0  # seconds a worker waits for the others at the start line
+ROUND_TIMEOUT = 90.0  # seconds a round (every worker's one invocation) may take
+READY_TIMEOUT = 120.0  # seconds the whole pool may take to start (50 cold starts on 2 cores)
+MESSAGE_TIMEOUT = 15.0  # seconds to wait for a pending lead's retry message to become visible
+
+
+# --------------------------------------------------------------------------- the worker process
+
+
+@dataclass
+class Task:
+    kind: str  # "post" | "get" | "retry"
+    payload: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """What one invocation answered (an API status and JSON body, or the retry function's result)."""
+
+    worker: int
+    pid: int
+    kind: str
+    status: int  # HTTP status; 200 for a retry invocation that returned; 502 when the function raised
+    body: Any
+    started: float  # time.time() when the worker left the start line
+    elapsed_ms: float
+    error: str | None = None  # the function's traceback when it raised
+
+    @property
+    def is_5xx(self) -> bool:
+        return self.status >= 500
+
+    @property
+    def lead_id(self) -> str | None:
+        return self.body.get("lead_id") if isinstance(self.body, dict) else None
+
+    @property
+    def reason(self) -> str | None:
+        return self.body.get("reason") if isinstance(self.body, dict) else None
+
+    def label(self) -> str:
+        if self.is_5xx:
+            return f"{self.kind}: {self.status}"
+        if self.kind == "retry":
+            failures = (self.body or {}).get("batchItemFailures") or []
+            return "retry: redeliver" if failures else "retry: done"
+        reason = f" {self.reason}" if self.reason else ""
+        status = self.body.get("status") if isinstance(self.body, dict) else None
+        return f"{self.kind}: {self.status} {status}{reason}"
+
+
+def worker_main(index: int, env: dict[str, str], barrier: Any, conn: Any, log_path: str) -> None:
+    """One Lambda container: set up like Lambda's init phase, then one invocation per task."""
+    log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - the process's stdout/stderr until it exits
+    os.dup2(log.fileno(), 1)  # Powertools logs and metrics (EMF) go to stdout, as in CloudWatch Logs
+    os.dup2(log.fileno(), 2)
+    for name in list(os.environ):
+        if name.startswith(CONTAINER_PREFIXES) or name in env:
+            del os.environ[name]
+    os.environ.update(env)
+    for path in (str(REPO_ROOT), str(LAYER)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    started = time.perf_counter()
+    # Imported only now: Powertools reads POWERTOOLS_* when tf_retainer.observability is first imported.
+    from tf_retainer.deps import default_deps
+
+    from local.apigw import LocalApiGateway
+    from local.functions import invoke, load_handler
+
+    for function in FUNCTIONS:
+        load_handler(function)
+    default_deps()  # the clients, as the handler module's first use builds them
+    # No authorizer cache: every POST runs the authorizer too (one more DynamoDB read in the race).
+    gateway = LocalApiGateway(authorizer_ttl=0)
+    conn.send(("ready", os.getpid(), (time.perf_counter() - started) * 1000))
+
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            break
+        if message is None:
+            break
+        task, together = message
+        if together:
+            try:
+                barrier.wait(BARRIER_TIMEOUT)
+            except threading.BrokenBarrierError:
+                conn.send(Outcome(index, os.getpid(), task.kind, 599, None, time.time(), 0.0, "barrier broken"))
+                continue
+        begun, clock = time.time(), time.perf_counter()
+        error = None
+        try:
+            status, body = _perform(task, gateway, invoke)
+        except Exception:  # a function error: API Gateway answers 502, an SQS batch fails whole
+            status, body, error = 502, None, traceback.format_exc()
+        conn.send(
+            Outcome(index, os.getpid(), task.kind, status, body, begun, (time.perf_counter() - clock) * 1000, error)
+        )
+    # As Lambda ends a container: no interpreter teardown (which costs a busy machine seconds per pool).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], Any]) -> tuple[int, Any]:
+    payload = task.payload
+    if payload.get("clock"):
+        # This container's clock reads the given instant throughout the invocation: two containers
+        # reading the same microsecond, made certain instead of left to chance.
+        from tf_retainer.deps import default_deps
+
+        deps, instant = default_deps(), datetime.fromisoformat(payload["clock"])
+        real_clock, deps.clock = deps.clock, lambda: instant
+        try:
+            return _perform(Task(task.kind, {**payload, "clock": None}), gateway, invoke)
+        finally:
+            deps.clock = real_clock
+    if task.kind == "post":
+        headers = {"Content-Type": "application/json", "x-api-key": payload["key"]}
+        response = gateway.handle("POST", "/leads", headers, json.dumps(payload["body"]).encode())
+    elif task.kind == "get":
+        response = gateway.handle("GET", f"/leads/{payload['lead_id']}", {"x-api-key": payload["key"]}, b"")
+    elif task.kind == "retry":
+        return 200, invoke("RetryFunction", payload["event"])
+    else:
+        raise ValueError(f"unknown task {task.kind!r}")
+    return response.status, (response.json() if response.body else None)
+
+
+class LambdaPool:
+    """``size`` worker processes (``spawn``), each one warm Lambda container, sharing one start barrier."""
+
+    def __init__(self, size: int, env: dict[str, str], log_dir: Path) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.size = size
+        self.log_dir = log_dir
+        self.barrier = ctx.Barrier(size)
+        self.processes: list[Any] = []
+        self.connections: list[Any] = []
+        self.broken = ""
+        log_dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        try:
+            for index in range(size):
+                parent, child = ctx.Pipe()
+                process = ctx.Process(
+                    target=worker_main,
+                    args=(index, env, self.barrier, child, str(log_dir / f"lambda-{index:02d}.log")),
+                    name=f"tf-lambda-{index:02d}",
+                    daemon=True,
+                )
+                process.start()
+                child.close()
+                self.processes.append(process)
+                self.connections.append(parent)
+            self.cold_start_ms = [self._receive(index, started + READY_TIMEOUT)[2] for index in range(size)]
+        except BaseException:
+            self.close()
+            raise
+        self.start_seconds = time.monotonic() - started
+
+    def _receive(self, index: int, deadline: float) -> Any:
+        conn, process = self.connections[index], self.processes[index]
+        while not conn.poll(0.2):
+            if not process.is_alive():
+                raise RuntimeError(f"worker {index} exited ({process.exitcode}): see {self.log_path(index)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker {index} did not answer in time: see {self.log_path(index)}")
+        return conn.recv()
+
+    def log_path(self, index: int) -> Path:
+        return self.log_dir / f"lambda-{index:02d}.log"
+
+    def run(self, tasks: list[Task], *, together: bool = True) -> list[Outcome]:
+        """One invocation per task, task i on worker i; ``together``: one task per worker, all released
+        at once by the barrier."""
+        if together and len(tasks) != self.size:
+            raise ValueError(f"a synchronised round needs {self.size} tasks, got {len(tasks)}")
+        if len(tasks) > self.size:
+            raise ValueError("more tasks than workers")
+        if self.broken:
+            raise RuntimeError(f"an earlier round failed ({self.broken}): start a new pool")
+        if self.barrier.broken:
+            self.barrier.reset()
+        for conn, task in zip(self.connections, tasks, strict=False):
+            conn.send((task, together))
+        deadline = time.monotonic() + ROUND_TIMEOUT
+        try:
+            return [self._receive(index, deadline) for index in range(len(tasks))]
+        except BaseException as exc:
+            # Late answers would be read as the next round's: this pool is done. Free the start line.
+            self.broken = f"{type(exc).__name__}: {exc}"
+            self.barrier.abort()
+            raise
+
+    def close(self) -> None:
+        for conn in self.connections:
+            with contextlib.suppress(OSError):  # a worker already gone
+                conn.send(None)
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()  # this pool's own worker, by its handle
+                process.join(timeout=5)
+        for conn in self.connections:
+            conn.close()
+        self.processes, self.connections = [], []
+
+
+# --------------------------------------------------------------------------- moto server and simulator
+
+
+class Backend:
+    """One moto server (ThreadedMotoServer, serialised per request) and the simulator, on 127.0.0.1,
+    with the template's resources and one vendor key."""
+
+    def __init__(self) -> None:
+        self.moto: Any = None
+        self.sim: Any = None
+        self.endpoint_url = ""
+        self._held: dict[str, list[dict[str, Any]]] = {}
+
+    def start(self) -> Backend:
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        from local.motolock import reuse_symmetric_kms_private_key, serialise_moto
+        from local.provision import provision
+        from local.simulator import TrustedFormSimulator
+
+        for name, value in FAKE_CREDENTIALS.items():  # provision() and our clients: never a real account
+            os.environ.setdefault(name, value)
+        serialise_moto()  # moto is not thread-safe: one request at a time, as AWS's own consistency
+        reuse_symmetric_kms_private_key()
+        self.moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        if host != HOST:
+            raise RuntimeError(f"moto bound {host}, not {HOST}")
+        self.endpoint_url = f"http://{HOST}:{port}"
+        self.sim = TrustedFormSimulator(host=HOST, port=0, api_keys=(TF_API_KEY,))
+        self.sim.start()
+        with warnings.catch_warnings(action="ignore"):  # template properties moto does not apply
+            self.provisioned = provision(endpoint_url=self.endpoint_url, region=REGION, api_key=TF_API_KEY)
+
+        def client(service: str) -> Any:
+            return boto3.session.Session(region_name=REGION).client(
+                service,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            )
+
+        self.dynamodb, self.sqs = client("dynamodb"), client("sqs")
+        from tf_retainer.store.leads import LeadStore
+        from tf_retainer.store.vendor_keys import VendorKeyStore
+
+        from local.poller import RetryPoller
+
+        self.store = LeadStore(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+        self.poller = RetryPoller(self.provisioned, sqs=self.sqs)
+        self.vendor_key = secrets.token_urlsafe(24)
+        VendorKeyStore(self.provisioned.table_name, client=self.dynamodb).put(
+            self.vendor_key, VENDOR, now=datetime.now(UTC)
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.sim is not None:
+            self.sim.stop()
+        if self.moto is not None:
+            self.moto.stop()
+
+    def container_env(self) -> dict[str, str]:
+        """A function's environment on this stack: the template's, the moto endpoint, the simulator."""
+        env = {
+            **self.provisioned.environment(),
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "TRUSTEDFORM_API_URL": self.sim.base_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+            **FAKE_CREDENTIALS,
+            **FAST_RETRIES,
+        }
+        if not env["AWS_ENDPOINT_URL"].startswith(f"http://{HOST}:") or not env["TRUSTEDFORM_API_URL"].startswith(
+            f"http://{HOST}:"
+        ):
+            raise RuntimeError("the functions must only reach 127.0.0.1")
+        return env
+
+    # --- what happened -----------------------------------------------------------------------------
+
+    def posts(self, cert_id: str) -> list[dict[str, Any]]:
+        """Every retain POST the simulator received for the certificate."""
+        return [request for request in self.sim.requests if request["cert_id"] == cert_id]
+
+    def leads_for_cert(self, cert_id: str) -> list[Any]:
+        from tf_retainer.lead import Lead
+        from tf_retainer.store.codec import deserialize, serialize
+
+        pages = self.dynamodb.get_paginator("scan").paginate(
+            TableName=self.provisioned.table_name,
+            FilterExpression="sk = :state AND cert_id = :cert",
+            ExpressionAttributeValues=serialize({":state": "STATE", ":cert": cert_id}),
+            ConsistentRead=True,
+        )
+        return [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
+
+    def retry_message(self, lead_id: str, timeout: float = MESSAGE_TIMEOUT) -> dict[str, Any]:
+        """Receive the lead's retry message once it is visible (short polls: no long poll held in moto)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._held.get(lead_id):
+                return self._held[lead_id].pop(0)
+            answer = self.sqs.receive_message(
+                QueueUrl=self.provisioned.retry_queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                AttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            for message in answer.get("Messages", []):
+                self._held.setdefault(json.loads(message["Body"])["lead_id"], []).append(message)
+            if self._held.get(lead_id):
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no retry message for lead {lead_id} within {timeout:.0f} s")
+            time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass
+class ScenarioReport:
+    name: str
+    processes: int
+    wall_seconds: float = 0.0
+    start_spread_ms: float = 0.0  # between the first and the last worker leaving the start line
+    posts: int = 0  # retain POSTs the simulator received for the scenario's certificate
+    retains: int = 0  # those answered 200: a certificate retained (a retain billed)
+    five_xx: int = 0
+    answers: Counter[str] = field(default_factory=Counter)
+    final_states: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # tracebacks of functions that raised
+
+    def expect(self, condition: bool, problem: str) -> None:
+        if not condition:
+            self.problems.append(problem)
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.name}: {self.processes} processes, {self.wall_seconds:.2f} s, start spread "
+            f"{self.start_spread_ms:.1f} ms, {self.posts} POST(s), {self.retains} retain(s), {self.five_xx} 5xx",
+            f"  answers: {dict(self.answers)}",
+            f"  final states: {dict(self.final_states)}",
+        ]
+        lines += [f"  PROBLEM: {problem}" for problem in self.problems]
+        lines += [f"  ERROR: {error}" for error in self.errors[:3]]
+        return "\n".join(lines)
+
+
+def lead_body(cert_id: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}",
+        "email": "Jane.Doe@Example.com",
+        "phone": "(512) 555-1212",
+    }
+    body.update(fields)
+    return body
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def _round(pool: LambdaPool, name: str, tasks: list[Task]) -> tuple[ScenarioReport, list[Outcome]]:
+    report = ScenarioReport(name, pool.size)
+    started = time.perf_counter()
+    outcomes = pool.run(tasks)
+    report.wall_seconds = time.perf_counter() - started
+    starts = [outcome.started for outcome in outcomes]
+    report.start_spread_ms = (max(starts) - min(starts)) * 1000
+    report.answers = Counter(outcome.label() for outcome in outcomes)
+    report.five_xx = sum(outcome.is_5xx for outcome in outcomes)
+    report.errors = [outcome.error for outcome in outcomes if outcome.error]
+    report.expect(report.five_xx == 0, f"{report.five_xx} invocation(s) failed with 5xx")
+    return report, outcomes
+
+
+def _settle(backend: Backend, report: ScenarioReport, cert_id: str) -> list[Any]:
+    """Fill in the retains and final states; returns the leads holding the certificate."""
+    posts = backend.posts(cert_id)
+    report.posts = len(posts)
+    report.retains = sum(post["status"] == 200 for post in posts)
+    leads = backend.leads_for_cert(cert_id)
+    report.final_states = Counter(lead.status.value for lead in leads)
+    return leads
+
+
+def _check_one_lead(
+    backend: Backend, report: ScenarioReport, lead_id: str, cert_id: str, *, attempts: int, vendor_lead_id: str | None
+) -> None:
+    """The lead retained once, its claim, its vendor lead_id, its history and evidence all agreeing."""
+    record = backend.store.read_lead(lead_id)
+    if record is None:
+        report.problems.append(f"lead {lead_id} is not stored")
+        return
+    lead = record.lead
+    report.expect(lead.status.value == "retained", f"lead {lead_id} is {lead.status.value}, not retained")
+    report.expect(lead.attempts == attempts, f"lead {lead_id} records {lead.attempts} attempts, not {attempts}")
+    report.expect(lead.next_attempt_at is None, f"lead {lead_id} is retained with a next attempt planned")
+    history = Counter(event.type for event in record.history)
+    report.expect(history["received"] == 1, f"history has {history['received']} 'received' events")
+    report.expect(history["attempt"] == attempts, f"history has {history['attempt']} attempts, not {attempts}")
+    report.expect(history["retained"] == 1, f"history has {history['retained']} 'retained' events")
+    report.expect(len(record.exchanges) == attempts, f"{len(record.exchanges)} exchanges kept, not {attempts}")
+    certificate = backend.store.read_certificate(cert_id)
+    claim = certificate.claim if certificate else None
+    report.expect(claim is not None and claim.lead_id == lead_id, f"the claim names {claim and claim.lead_id}")
+    report.expect(
+        claim is not None and claim.status.value == "retained", f"the claim is {claim and claim.status.value}"
+    )
+    if vendor_lead_id is not None:
+        found = backend.store.find_vendor_lead(VENDOR, vendor_lead_id)
+        report.expect(found == lead_id, f"vendor lead_id {vendor_lead_id} maps to {found}, not {lead_id}")
+
+
+def same_lead(backend: Backend, pool: LambdaPool) -> ScenarioReport:
+    """1. The same lead (same vendor lead_id, same body) posted by every process at once."""
+    from local.simulator import make_web_cert_id
+
+    cert_id, vendor_lead_id = make_web_cert_id(), _unique("same")
+    task = Task("post", {"key": backend.vendor_key, "body": lead_body(cert_id, lead_id=vendor_lead_id)})
+    report, outcomes = _round(pool, "same lead", [task] * pool.size)
+    leads = _settle(backend, report, cert_id)
+    lead_ids = {outcome.lead_id for outcome in outcomes if not outcome.is_5xx}
+    report.expect(len(lead_ids) == 1, f"the answers name {len(lead_ids)} lead ids: {sorted(map(str, lead_ids))}")
+    statuses = {outcome.status for outcome in outcomes}
+    report.expect(statuses <= {201, 202}, f"answer statuses {sorted(statuses)}, expected 201 or 202 only")
+    report.expect(len(leads) == 1, f"{len(leads)} leads hold the certificate")
+    report.expect(report.posts == 1 and report.retains == 1, f"{report.posts} POSTs, {report.retains} retains")
+    if len(lead_ids) == 1 and None not in lead_ids:
+        _check_one_lead(backend, report, str(lead_ids.pop()), cert_id, attempts=1, vendor_lead_id=vendor_lead_id)
+    return report
+
+
+def same_certificate(backend: Backend, pool: LambdaPool) -> ScenarioReport:
+    """2. Different leads (their own vendor lead_ids) with one certificate, from every process at once."""
+    from local.simulator import make_web_cert_id
+
+    cert_id, prefix = make_web_cert_id(), _unique("cert")
+    tasks = [
+        Task("post", {"key": backend.vendor_key, "body": lead_body(cert_id, lead_id=f"{prefix}-{index}")})
+        for index in range(pool.size)
+    ]
+    report, outcomes = _round(pool, "same certificate", tasks)
+    leads = _settle(backend, report, cert_id)
+    winners = [outcome for outcome in outcomes if outcome.status == 201]
+    refused = [outcome for outcome in outcomes if outcome.status == 422 and outcome.reason == "certificate_reused"]
+    report.expect(len(winners) == 1, f"{len(winners)} leads answered 201 retained")
+    report.expect(len(refused) == pool.size - 1, f"{len(refused)} answered 422 certificate_reused")
+    report.expect(len({outcome.lead_id for outcome in outcomes}) == pool.size, "two answers name the same lead")
+    report.expect(report.posts == 1 and report.retains == 1, f"{report.posts} POSTs, {report.retains} retains")
+    report.expect(len(leads) == pool.size, f"{len(leads)} leads stored for {pool.size} posts")
+    if len(winners) != 1:
+        return report
+    owner = str(winners[0].lead_id)
+    _check_one_lead(backend, report, owner, cert_id, attempts=1, vendor_lead_id=f"{prefix}-{winners[0].worker}")
+    others = [lead for lead in leads if lead.lead_id != owner]
+    wrong = [lead.lead_id for lead in others if (lead.status.value, lead.owner_lead_id) != ("rejected", owner)]
+    report.expect(not wrong, f"{len(wrong)} refused lead(s) not rejected in favour of {owner}")
+    reasons = Counter(lead.reason.value if lead.reason else None for lead in others)
+    report.expect(reasons == Counter({"certificate_reused": len(others)}), f"refused leads' reasons: {reasons}")
+    # Every refusal is in the evidence: the refused lead's own history and the certificate's.
+    unrecorded = [
+        lead.lead_id
+        for lead in others
+        if Counter(event.type for event in backend.store.read_lead(lead.lead_id).history)["certificate_reused"] != 1
+    ]
+    report.expect(not unrecorded, f"{len(unrecorded)} refused lead(s) without certificate_reused in their history")
+    certificate = backend.store.read_certificate(cert_id)
+    cert_history = Counter(event.type for event in certificate.history) if certificate else Counter()
+    report.expect(
+        cert_history["certificate_reused"] == len(others) and cert_history["rejected"] == len(others),
+        f"the certificate's history has {cert_history['certificate_reused']} certificate_reused and "
+        f"{cert_history['rejected']} rejected events for {len(others)} refusals",
+    )
+    # And on the holder's side: a count on its claim (an event on the owner's history before that).
+    counted = getattr(certificate.claim, "reuse_attempts", None) if certificate and certificate.claim else None
+    if counted is None:
+        counted = Counter(event.type for event in backend.store.read_lead(owner).history)["certificate_reuse_attempt"]
+    report.expect(counted == len(others), f"{counted} reuse attempts counted for the holder, not {len(others)}")
+    return report
+
+
+def pending_lead(backend: Backend, pool: LambdaPool, vendor_lead_id: str) -> tuple[str, str, dict[str, Any]]:
+    """A lead whose first attempt met a 503 (the next one succeeds): (cert id, lead id, its retry message)."""
+    from local.simulator import make_web_cert_id
+
+    cert_id = make_web_cert_id()
+    backend.sim.script(cert_id, ["unavailable", "success"])
+    body = lead_body(cert_id, lead_id=vendor_lead_id)
+    [posted] = pool.run([Task("post", {"key": backend.vendor_key, "body": body})], together=False)
+    if posted.status != 202 or posted.body.get("status") != "pending":
+        raise AssertionError(f"the lead is not pending: {posted.status} {posted.body} {posted.error}")
+    lead_id = str(posted.lead_id)
+    return cert_id, lead_id, backend.retry_message(lead_id)
+
+
+def same_retry_message(backend: Backend, pool: LambdaPool) -> ScenarioReport:
+    """3. One pending lead's retry message delivered to every process at once."""
+    vendor_lead_id = _unique("retry")
+    cert_id, lead_id, message = pending_lead(backend, pool, vendor_lead_id)
+    event = backend.poller.event([message])
+    tasks = [Task("retry", {"event": event})] * pool.size
+    report, outcomes = _round(pool, "same retry message", tasks)
+    done = [outcome for outcome in outcomes if outcome.label() == "retry: done"]
+    report.expect(len(done) >= 1, "no delivery was done with the message")
+    # A late redelivery (a delivery told to come back, after the visibility timeout) is a duplicate.
+    [late] = pool.run([Task("retry", {"event": event})], together=False)
+    report.expect(late.label() == "retry: done", f"a late redelivery answered {late.label()} {late.error or ''}")
+    leads = _settle(backend, report, cert_id)
+    report.expect(len(leads) == 1, f"{len(leads)} leads hold the certificate")
+    report.expect(report.posts == 2, f"{report.posts} POSTs: the intake attempt and one retry expected")
+    report.expect(report.retains == 1, f"{report.retains} retains")
+    _check_one_lead(backend, report, lead_id, cert_id, attempts=2, vendor_lead_id=vendor_lead_id)
+    return report
+
+
+def post_racing_retry(backend: Backend, pool: LambdaPool) -> ScenarioReport:
+    """4. A pending lead's retry message delivered to half the processes while the other half re-post it."""
+    vendor_lead_id = _unique("race")
+    cert_id, lead_id, message = pending_lead(backend, pool, vendor_lead_id)
+    event = backend.poller.event([message])
+    body = lead_body(cert_id, lead_id=vendor_lead_id)
+    tasks = [
+        Task("retry", {"event": event}) if index % 2 else Task("post", {"key": backend.vendor_key, "body": body})
+        for index in range(pool.size)
+    ]
+    report, outcomes = _round(pool, "post racing its retry", tasks)
+    answers = [outcome for outcome in outcomes if outcome.kind == "post"]
+    ids = {outcome.lead_id for outcome in answers}
+    report.expect(ids == {lead_id}, f"re-posts were answered with lead ids {sorted(map(str, ids))}, not {lead_id}")
+    statuses = {outcome.status for outcome in answers}
+    report.expect(statuses <= {201, 202}, f"re-post statuses {sorted(statuses)}, expected 201 or 202 only")
+    retries = [outcome for outcome in outcomes if outcome.kind == "retry"]
+    report.expect(any(o.label() == "retry: done" for o in retries), "no delivery was done with the message")
+    leads = _settle(backend, report, cert_id)
+    report.expect(len(leads) == 1, f"{len(leads)} leads hold the certificate")
+    report.expect(report.posts == 2, f"{report.posts} POSTs: the intake attempt and one retry expected")
+    report.expect(report.retains == 1, f"{report.retains} retains")
+    _check_one_lead(backend, report, lead_id, cert_id, attempts=2, vendor_lead_id=vendor_lead_id)
+    # Afterwards every re-post reads the settled lead.
+    [after] = pool.run([Task("post", {"key": backend.vendor_key, "body": body})], together=False)
+    report.expect(
+        (after.status, after.lead_id) == (201, lead_id), f"a later re-post answered {after.status} {after.body}"
+    )
+    return report
+
+
+SCENARIOS: dict[str, Callable[[Backend, LambdaPool], ScenarioReport]] = {
+    "same-lead": same_lead,
+    "same-certificate": same_certificate,
+    "same-retry-message": same_retry_message,
+    "post-racing-retry": post_racing_retry,
+}
