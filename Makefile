@@ -1,11 +1,24 @@
-# tf-retainer: `make run` serves the whole service on 127.0.0.1; `make test` installs and runs every test.
+# tf-retainer: `make run` serves the whole service on 127.0.0.1; `make test` installs, lints, type-checks
+# and runs every test (slow ones included) with a coverage report.
 PYTHON ?= python3.11
 VENV ?= .venv
 SAM_VENV ?= .venv-sam
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# When this make started: `make test` reports its wall time (install + lint + typecheck + pytest).
+STARTED := $(shell date +%s)
+COVERAGE := --cov=tf_retainer --cov=tf_retainer_ops --cov=local --cov=functions \
+	--cov-report=term-missing:skip-covered
+# Test processes (pytest-xdist). Most of the suite's wall time is waiting (retry backoff, visibility
+# timeouts, simulated TrustedForm latency), so more workers than cores still pay off; 1 = in-process.
+WORKERS ?= 3
+ifeq ($(WORKERS),1)
+PARALLEL :=
+else
+PARALLEL := -n $(WORKERS) --dist worksteal
+endif
 
-.PHONY: install test unit integration e2e lint format typecheck run simulator validate build sam-install bench clean
+.PHONY: install test quick unit integration e2e lint format typecheck run simulator validate build sam-install bench clean
 
 $(STAMP): pyproject.toml layers/common/requirements.txt
 	@echo "==> creating $(VENV) and installing the app with its dev tools"
@@ -17,15 +30,23 @@ $(STAMP): pyproject.toml layers/common/requirements.txt
 
 install: $(STAMP)
 
-test: $(STAMP) lint
+test: $(STAMP) lint typecheck
 	@echo "==> pytest (unit, integration against moto + the simulator, end-to-end through the local stack)"
-	$(BIN)/python -m pytest
+	@started=$$(date +%s); status=0; \
+	$(BIN)/python -m pytest $(PARALLEL) $(COVERAGE) || status=$$?; \
+	now=$$(date +%s); \
+	echo "==> make test: $$((now - $(STARTED))) s wall (pytest $$((now - started)) s), pytest exit $$status"; \
+	exit $$status
+
+# Edit-test loop: no lint, typecheck or coverage, no wall-clock queue tests.
+quick: $(STAMP)
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow"
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 integration: $(STAMP)
-	$(BIN)/python -m pytest tests/integration
+	$(BIN)/python -m pytest $(PARALLEL) tests/integration
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
@@ -40,6 +61,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 typecheck: $(STAMP)
+	@echo "==> mypy (layer, functions, ops CLI; config in pyproject.toml)"
 	$(BIN)/mypy
 
 run: $(STAMP)
@@ -67,4 +89,4 @@ build: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*
