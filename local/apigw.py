@@ -3,6 +3,10 @@
 Routes come from the functions' Api events, the vendor check from the API's REQUEST authorizer,
 and the authorizer's 401/403 bodies from its GatewayResponses, so the local API answers like the
 deployed one: same events in, same responses out.
+
+Functions run through ``invoke`` (by default :func:`local.functions.invoke`, in this process; the local
+stack passes a :class:`local.functions.WorkerPool`'s). ``handle`` is thread-safe as far as the gateway
+goes: the authorizer cache is shared, as one API Gateway stage's is.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +46,13 @@ class ApiResponse:
 
 
 class LocalApiGateway:
-    def __init__(self, stage: str = "local", *, authorizer_ttl: float | None = None) -> None:
+    def __init__(
+        self,
+        stage: str = "local",
+        *,
+        authorizer_ttl: float | None = None,
+        invoke: Callable[[str, dict[str, Any]], Any] | None = None,
+    ) -> None:
         template = load_template()
         api = template["Resources"]["LeadsApi"]["Properties"]
         auth = api["Auth"]
@@ -55,6 +66,7 @@ class LocalApiGateway:
         self.gateway_responses = api.get("GatewayResponses", {})
         self.routes = list(_routes(template))
         self._auth_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._invoke = invoke
 
     def handle(
         self,
@@ -83,8 +95,11 @@ class LocalApiGateway:
         if not _allows(decision):
             return self._gateway_response("ACCESS_DENIED", 403)
         event = self._proxy_event(route, path, headers, body, params, query, source_ip, decision)
-        result = invoke(route.function, event)
+        result = self.invoke(route.function, event)
         return _from_proxy_result(result)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        return (self._invoke or invoke)(function, event)
 
     # --- routing and authorisation ------------------------------------------------------------
 
@@ -126,7 +141,7 @@ class LocalApiGateway:
             "requestContext": self._request_context(route, path, source_ip, lower),
         }
         try:
-            decision = invoke(self.authorizer_function, event)
+            decision = self.invoke(self.authorizer_function, event)
         except Exception as exc:
             if str(exc) != "Unauthorized":
                 raise

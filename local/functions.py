@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import sys
 import time
 import uuid
@@ -70,3 +72,274 @@ def reset_service_caches() -> None:
     default_deps.cache_clear()
     get_settings.cache_clear()
     parameters.clear_caches()
+
+
+# ------------------------------------------------------------------------------------ worker processes
+
+
+class FunctionError(Exception):
+    """A function raised in a worker process. ``str()`` is the exception's message (the authorizer's
+    ``Unauthorized`` included); ``type_name`` and ``where`` say what and where, for the request log."""
+
+    def __init__(self, message: str, type_name: str = "Exception", where: str = "") -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        self.where = where
+
+
+class FunctionTimeout(FunctionError):
+    """The invocation ran past the function's Timeout: its worker was killed, as Lambda ends a container."""
+
+
+# Environment-independent imports the fork server does once for every worker (see WorkerPool).
+WORKER_PRELOAD = (
+    "boto3",
+    "botocore.session",
+    "httpx",
+    "pydantic",
+    "aws_xray_sdk.core",
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.data_classes",
+    "aws_lambda_powertools.utilities.parser",
+    "local.functions",
+)
+
+
+class WorkerPool:
+    """Worker processes that run invocations as Lambda runs them: each is a container.
+
+    Every worker is a Python process, forked from a clean fork server, that sets the functions'
+    environment, imports every function once (its cold start) and then runs one invocation at a time,
+    with its own module state -
+    Powertools' Logger and Metrics, cached settings, clients and secret - and its own boto3 clients,
+    which reach the stack's moto server over HTTP (``AWS_ENDPOINT_URL``). Up to ``size`` invocations run
+    at once; more wait for a free worker (Lambda would start another container; a reserved concurrency
+    of ``size``, in effect). An invocation that outlives its function's Timeout (plus a second) gets its
+    worker killed and replaced, as Lambda ends a timed-out container; a worker that dies is replaced too.
+
+    ``invoke(logical_id, event)`` has :func:`invoke`'s signature and is thread-safe: the API server's
+    request threads and the retry poller call it concurrently.
+    """
+
+    def __init__(self, size: int, environment: dict[str, str], functions: list[str]) -> None:
+        if size < 1:
+            raise ValueError("a worker pool needs at least one worker")
+        import multiprocessing
+        import queue
+        import threading
+
+        self.size = size
+        self.environment = dict(environment)
+        self.functions = list(functions)
+        # Workers fork from multiprocessing's fork server: a fresh single-threaded process (no moto or
+        # server threads to inherit) that imports the libraries every worker needs once, so a worker
+        # starts in milliseconds, not the half second of CPU each import takes. What depends on the
+        # environment (tf_retainer's Logger, Metrics and settings) is imported in each worker, after it
+        # has set the environment.
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(list(WORKER_PRELOAD))
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._workers: set[_Worker] = set()
+        self._guard = threading.Lock()
+        self._stopping = threading.Event()
+        self.replaced = 0
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start every worker and wait until each has imported the functions."""
+        workers = [self._spawn() for _ in range(self.size)]
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.wait_ready(max(0.1, deadline - time.monotonic()))
+            self._idle.put(worker)
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self._context, self.environment, self.functions)
+        with self._guard:
+            self._workers.add(worker)
+        return worker
+
+    def _replace(self, worker: _Worker) -> None:
+        """Kill ``worker`` and start another in the background (the API keeps answering meanwhile)."""
+        import threading
+
+        worker.kill()
+        with self._guard:
+            self._workers.discard(worker)
+        if self._stopping.is_set():
+            return
+        self.replaced += 1
+
+        def start_one() -> None:
+            try:
+                fresh = self._spawn()
+                fresh.wait_ready(60.0)
+            except Exception:
+                _log.warning("worker pool: a replacement worker failed to start; trying again")
+                time.sleep(1.0)
+                if not self._stopping.is_set():
+                    start_one()
+                return
+            if self._stopping.is_set():
+                fresh.kill()
+            else:
+                self._idle.put(fresh)
+
+        threading.Thread(target=start_one, name="tf-local-worker-start", daemon=True).start()
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        import queue
+
+        settings = _cached_settings(logical_id)
+        while True:
+            if self._stopping.is_set():
+                raise FunctionError("the local stack is stopping", "Stopping")
+            try:
+                worker = self._idle.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if worker.alive():
+                break
+            self._replace(worker)
+        try:
+            outcome = worker.call(logical_id, event, settings.timeout + 1.0, self._stopping)
+        except FunctionTimeout:
+            self._replace(worker)
+            raise
+        except (EOFError, OSError):  # the worker died mid-invocation
+            self._replace(worker)
+            raise FunctionError("the worker process exited", "WorkerExited") from None
+        except _Abandoned:
+            self._replace(worker)
+            raise FunctionError("the local stack is stopping", "Stopping") from None
+        self._idle.put(worker)
+        if outcome[0] == "error":
+            _, message, type_name, where = outcome
+            raise FunctionError(message, type_name, where)
+        return outcome[1]
+
+    def interrupt(self) -> None:
+        """Stop taking invocations: those waiting for a worker or in flight raise FunctionError now (the
+        stack is stopping; a retry batch in flight goes back to the queue, as on a Lambda shutdown)."""
+        self._stopping.set()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Ask idle workers to exit, kill busy ones (an invocation in flight is abandoned)."""
+        self._stopping.set()
+        with self._guard:
+            workers = list(self._workers)
+            self._workers.clear()
+        for worker in workers:
+            worker.ask_to_exit()
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            worker.kill()
+
+    def describe(self) -> str:
+        return f"{self.size} worker process(es), one invocation at a time each (LOCAL_WORKERS)"
+
+
+_log = logging.getLogger("tf_retainer.local.functions")
+
+
+@cache
+def _cached_settings(logical_id: str) -> FunctionSettings:
+    return function_settings(logical_id)
+
+
+class _Abandoned(Exception):
+    pass
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, context: Any, environment: dict[str, str], functions: list[str]) -> None:
+        import threading
+
+        self._conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(child, environment, functions), name="tf-local-worker", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self._send_lock = threading.Lock()
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self._conn.poll(timeout):
+            self.kill()
+            raise RuntimeError(f"a worker process did not start within {timeout:.0f} s")
+        try:
+            message = self._conn.recv()
+        except (EOFError, OSError):
+            message = ("failed", f"it exited with code {self.process.exitcode}")
+        if message[0] != "ready":
+            self.kill()
+            raise RuntimeError(f"a worker process failed to start: {message[1]}")
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def call(self, logical_id: str, event: dict[str, Any], timeout: float, stopping: Any) -> tuple[Any, ...]:
+        self._conn.send((logical_id, event))
+        deadline = time.monotonic() + timeout
+        while not self._conn.poll(0.1):
+            if stopping.is_set():
+                raise _Abandoned
+            if time.monotonic() > deadline:
+                raise FunctionTimeout(f"Task timed out after {timeout - 1:.2f} seconds", "Timeout")
+        return tuple(self._conn.recv())
+
+    def ask_to_exit(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send(None)
+
+    def join(self, timeout: float) -> None:
+        self.process.join(timeout)
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(2.0)
+        self._conn.close()
+
+
+def _worker_main(conn: Any, environment: dict[str, str], functions: list[str]) -> None:
+    """A worker process: the functions' environment, every function imported, then one invocation at a
+    time until the parent sends None or goes away."""
+    import os
+    import signal
+    import traceback
+    import warnings
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
+    os.environ.update(environment)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S")
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    try:
+        for logical_id in functions:
+            load_handler(logical_id)
+    except BaseException as exc:
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        logical_id, event = message
+        try:
+            answer: tuple[Any, ...] = ("ok", invoke(logical_id, event))
+        except Exception as exc:
+            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f" at {frame.filename}:{frame.lineno}" if frame else ""
+            answer = ("error", str(exc), type(exc).__name__, where)
+        try:
+            conn.send(answer)
+        except (EOFError, OSError):
+            return

@@ -14,8 +14,10 @@ What the mapping does on AWS, and this poller locally:
   answer naming an unknown or empty itemIdentifier fails the whole batch, as Lambda does. Without it,
   or when the function raises: a raise keeps the whole batch, a return deletes it all.
 
-Invocations take the process-wide invocation lock (see local/server.py): one at a time, like one
-Lambda container, because Powertools' Logger and Metrics are process-global.
+``invoke`` runs the function: in this process by default, holding ``invocation_lock`` (one invocation
+at a time, like one Lambda container: Powertools' Logger and Metrics are process-global). The local stack
+passes its worker pool's ``invoke`` and no lock: the function then runs in a worker process while the
+API's requests run in the others.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import boto3
@@ -51,7 +54,7 @@ class RetryPoller:
         provisioned: Provisioned,
         function: str = RETRY_FUNCTION,
         *,
-        invocation_lock: threading.Lock | threading.RLock | None = None,
+        invocation_lock: AbstractContextManager[Any] | None = None,
         wait_seconds: int = 1,
         invoke: Callable[[str, dict[str, Any]], Any] = default_invoke,
         sqs: Any = None,

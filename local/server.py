@@ -24,11 +24,13 @@ import logging
 import threading
 import time
 import traceback
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.apigw import ApiResponse, LocalApiGateway
+from local.functions import FunctionError
 
 log = logging.getLogger("tf_retainer.local.api")
 
@@ -41,17 +43,22 @@ _LOGGED_ANSWER_KEYS = ("lead_id", "status", "reason")
 
 
 class LocalApiServer(ThreadingHTTPServer):
-    """HTTP in front of a :class:`LocalApiGateway`.
+    """HTTP in front of a :class:`LocalApiGateway`: a thread per connection.
 
-    ``invocation_lock`` is held around each ``gateway.handle`` call. Lambda runs one invocation per
-    container at a time, and Powertools' Logger and Metrics are process-global (their keys and the
-    metric set would mix between overlapping invocations): so every function invocation in this
-    process, the API's and the retry poller's alike, takes the same lock. Connections are still
-    accepted and read concurrently; only the handlers run one at a time.
+    ``invocation_lock`` is held around each ``gateway.handle`` call. When the gateway runs functions in
+    this process (tests, the default), it must be one lock for every invocation in the process, the
+    API's and the retry poller's alike: Lambda runs one invocation per container at a time, and
+    Powertools' Logger and Metrics are process-global (their keys and the metric set would mix between
+    overlapping invocations). The local stack's gateway runs functions in a
+    :class:`local.functions.WorkerPool` (a process per container) and passes ``contextlib.nullcontext()``:
+    requests then run concurrently, as many at once as the pool has workers.
     """
 
     daemon_threads = True
     allow_reuse_address = True
+    # listen() backlog: a burst of connections waits to be accepted instead of being reset (the
+    # socketserver default is 5).
+    request_queue_size = 256
 
     def __init__(
         self,
@@ -59,7 +66,7 @@ class LocalApiServer(ThreadingHTTPServer):
         host: str = "127.0.0.1",
         port: int = 3000,
         *,
-        invocation_lock: threading.Lock | threading.RLock | None = None,
+        invocation_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.gateway = gateway
         self.invocation_lock = invocation_lock if invocation_lock is not None else threading.Lock()
@@ -86,10 +93,13 @@ class LocalApiServer(ThreadingHTTPServer):
             try:
                 return self.gateway.handle(method, path, headers, body, source_ip=source_ip, query=query or None)
             except Exception as exc:  # a function error: API Gateway answers 502 with its 5XX template
-                frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-                where = f" at {frame.filename}:{frame.lineno}" if frame else ""
+                if isinstance(exc, FunctionError):  # raised in a worker process
+                    type_name, where = exc.type_name, exc.where
+                else:
+                    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+                    type_name, where = type(exc).__name__, f" at {frame.filename}:{frame.lineno}" if frame else ""
                 # Type and place only: exception messages may quote request data.
-                log.error("function error %s%s", type(exc).__name__, where)
+                log.error("function error %s%s", type_name, where)
                 return self.internal_error()
 
     def internal_error(self) -> ApiResponse:
@@ -219,7 +229,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 3000,
     *,
-    invocation_lock: threading.Lock | threading.RLock | None = None,
+    invocation_lock: AbstractContextManager[Any] | None = None,
 ) -> ApiServerThread:
     """Start the API on ``host:port`` (0 picks a free port) in a background thread."""
     server = LocalApiServer(gateway or LocalApiGateway(), host, port, invocation_lock=invocation_lock)

@@ -5,10 +5,13 @@
   ``local.provision``;
 * the TrustedForm simulator on 127.0.0.1 (``SIMULATOR_PORT``, default a free port), unless
   ``TRUSTEDFORM_API_URL`` names another one;
+* the functions in ``LOCAL_WORKERS`` (default 4) worker processes, each one a Lambda container with
+  its own module state, one invocation at a time, reaching moto over HTTP (``local.functions.WorkerPool``);
 * the leads API on http://127.0.0.1:``PORT`` (default 3000): the real authorizer and intake handler
-  behind ``local.apigw.LocalApiGateway``;
+  behind ``local.apigw.LocalApiGateway``, a thread per connection, requests running concurrently in
+  the workers;
 * the retry poller: the real RetryFunction fed from the retry queue as Lambda's event source mapping
-  feeds it.
+  feeds it, in a worker too.
 
 No Docker, no network beyond loopback, no AWS account: fake credentials are always set, so nothing in
 this process can act on a real account even if a client missed AWS_ENDPOINT_URL.
@@ -28,6 +31,7 @@ import sys
 import threading
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +44,8 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 STAGE = "dev"
 DEFAULT_PORT = 3000
+DEFAULT_WORKERS = 4
+MAX_WORKERS = 64
 DEFAULT_TRUSTEDFORM_API_KEY = "sim-key"
 DEFAULT_VENDOR_NAME = "demo-vendor"
 DEFAULT_VENDOR_KEY = "demo-vendor-key-local-only"  # readable on purpose: it exists only in local moto
@@ -82,6 +88,7 @@ class LocalStack:
 
     moto: Any = None
     simulator: Any = None
+    workers: Any = None
     poller: Any = None
     api: Any = None
     provisioned: Any = None
@@ -94,7 +101,9 @@ class LocalStack:
     stopped: list[str] = field(default_factory=list)
 
     def stop(self) -> None:
-        for name in ("api", "poller", "simulator", "moto"):
+        if self.workers is not None:  # invocations in flight (a hung TrustedForm call...) end now
+            self.workers.interrupt()
+        for name in ("api", "poller", "workers", "simulator", "moto"):
             piece = getattr(self, name)
             if piece is None:
                 continue
@@ -122,6 +131,19 @@ def _int_env(name: str, default: int) -> int:
         raise StartupError(f"{name}={raw!r} is not a port number") from None
     if not 0 <= value <= 65535:
         raise StartupError(f"{name}={raw!r} is not a port number")
+    return value
+
+
+def _worker_count() -> int:
+    raw = os.environ.get("LOCAL_WORKERS", "").strip()
+    if not raw:
+        return DEFAULT_WORKERS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_WORKERS:
+        raise StartupError(f"LOCAL_WORKERS={raw!r} is not a number of worker processes from 1 to {MAX_WORKERS}")
     return value
 
 
@@ -158,6 +180,15 @@ def function_environment(provisioned: Any, trustedform_api_url: str, shell: dict
 
 def _start_moto(stack: LocalStack) -> None:
     from moto.server import ThreadedMotoServer
+
+    from local.motolock import pin_mismatches, reuse_symmetric_kms_private_key, serialise_moto
+
+    # One request at a time inside moto (the workers call it concurrently), transactions without table
+    # copies, symmetric KMS keys without an RSA key each: see local/motolock.py.
+    serialise_moto()
+    reuse_symmetric_kms_private_key()
+    for problem in pin_mismatches():
+        log.warning("local/motolock.py: %s; its moto patches may no longer fit", problem)
 
     port = _int_env("MOTO_PORT", 0)
     _check_port_free("MOTO_PORT", port)
@@ -231,7 +262,7 @@ def _remove_state_file(path: Path) -> None:
 def start(api_key: str | None = None) -> LocalStack:
     """Start every piece; on failure stop what started and raise."""
     from local.apigw import LocalApiGateway
-    from local.functions import load_handler
+    from local.functions import WorkerPool
     from local.poller import RetryPoller
     from local.provision import function_logical_ids, provision
     from local.server import ApiServerThread, LocalApiServer
@@ -240,6 +271,7 @@ def start(api_key: str | None = None) -> LocalStack:
     try:
         api_port = _int_env("PORT", DEFAULT_PORT)
         _check_port_free("PORT", api_port)
+        workers = _worker_count()
         tf_key = api_key or os.environ.get("TRUSTEDFORM_API_KEY", "").strip() or DEFAULT_TRUSTEDFORM_API_KEY
         shell = dict(os.environ)
         _set_fake_credentials()
@@ -249,17 +281,18 @@ def start(api_key: str | None = None) -> LocalStack:
         with warnings.catch_warnings(action="ignore"):
             stack.provisioned = provision(stage=STAGE, endpoint_url=stack.endpoint_url, region=REGION, api_key=tf_key)
         os.environ.update(function_environment(stack.provisioned, stack.simulator_url, shell))
+        # The workers import every function now (a cold start each, in parallel), so the first request
+        # is as quick as the next.
+        stack.workers = WorkerPool(workers, dict(os.environ), function_logical_ids(stack.provisioned.template))
+        stack.workers.start()
         _register_vendor(stack)
-        # Import every function now (a cold start each), so the first request is as quick as the next.
-        for logical_id in function_logical_ids(stack.provisioned.template):
-            load_handler(logical_id)
 
-        # One lock for every invocation in this process: see LocalApiServer.
-        invocation_lock = threading.Lock()
-        stack.poller = RetryPoller(stack.provisioned, invocation_lock=invocation_lock)
+        # Each invocation runs in a worker process, one at a time per worker: no lock in this process.
+        stack.poller = RetryPoller(stack.provisioned, invocation_lock=nullcontext(), invoke=stack.workers.invoke)
         stack.poller.start()
         try:
-            server = LocalApiServer(LocalApiGateway(), HOST, api_port, invocation_lock=invocation_lock)
+            gateway = LocalApiGateway(invoke=stack.workers.invoke)
+            server = LocalApiServer(gateway, HOST, api_port, invocation_lock=nullcontext())
         except OSError as exc:
             raise StartupError(f"PORT={api_port}: cannot listen on {HOST}:{api_port} ({exc.strerror})") from None
         stack.api = ApiServerThread(server)
@@ -302,6 +335,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  moto (AWS)   {stack.endpoint_url}  table {provisioned.table_name}",
         f"               retry queue {provisioned.retry_queue_url.rsplit('/', 1)[-1]}, "
         f"dead letters {provisioned.retry_dlq_url.rsplit('/', 1)[-1]}",
+        f"  functions    {stack.workers.describe()}",
         f"  retry worker {stack.poller.describe()}",
         f"  retry timing base {os.environ['RETRY_BASE_SECONDS']} s, cap {os.environ['RETRY_CAP_SECONDS']} s, "
         f"account errors {os.environ['ACCOUNT_ERROR_DELAY_SECONDS']} s",

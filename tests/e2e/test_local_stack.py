@@ -212,12 +212,57 @@ def test_the_request_log_names_outcomes_never_contact_details_or_keys(local_stac
         assert secret not in log
 
 
+def test_twenty_concurrent_posts_all_get_answers(local_stack):
+    """A burst: every connection is accepted (listen backlog) and every post answered by a worker."""
+    barrier = threading.Barrier(20)
+    answers: list[int | str] = []
+
+    def post(n: int) -> None:
+        with httpx.Client(base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=30) as http:
+            barrier.wait(10)
+            try:
+                answers.append(http.post("/leads", json=lead_body(lead_id=f"BURST-{n}")).status_code)
+            except httpx.TransportError as exc:
+                answers.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(answers, key=str) == [201] * 20, answers
+
+
+def test_a_hung_trustedform_call_in_a_retry_does_not_hold_back_new_posts(local_stack, client):
+    cert_id = make_web_cert_id()
+    scripted = httpx.post(
+        f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "hang"]}
+    )
+    assert scripted.status_code == 200
+    assert client.post("/leads", json=lead_body(cert_id)).status_code == 202
+
+    # Wait until the retry worker's call to TrustedForm is in flight (the simulator holds it, unanswered).
+    deadline = time.monotonic() + 20
+    hung = False
+    while not hung and time.monotonic() < deadline:
+        sent = httpx.get(f"{local_stack.simulator}/_simulator/requests").json()
+        hung = [r["status"] for r in sent if r["cert_id"] == cert_id] == [503, None]
+        time.sleep(0.1)
+    assert hung, "the retry never reached TrustedForm"
+
+    started = time.monotonic()
+    response = client.post("/leads", json=lead_body(lead_id="WHILE-HUNG"))
+    assert response.status_code == 201, response.text
+    assert time.monotonic() - started < 5
+    assert client.get(f"/leads/{response.json()['lead_id']}").status_code == 200
+
+
 def test_sigterm_stops_everything_cleanly(local_stack):
     local_stack.process.send_signal(signal.SIGTERM)
     started = time.monotonic()
     assert local_stack.process.wait(10) == 0
     assert time.monotonic() - started < 5
-    assert "stopped api, poller, simulator, moto" in local_stack.stderr()
+    assert "stopped api, poller, workers, simulator, moto" in local_stack.stderr()
     assert "Traceback" not in local_stack.stderr()
     assert not local_stack.state_file.exists()  # an operator CLI will not find a dead stack
     with pytest.raises(httpx.TransportError):
