@@ -1,0 +1,272 @@
+"""Load on the local stack (not a test): ``python -m local.stack`` as a user runs it, driven over HTTP.
+
+    .venv/bin/python bench/local_load.py                 # ~5 minutes on 2 cores
+    .venv/bin/python bench/local_load.py --quick         # ~1 minute: smaller counts, 600 stored leads
+    LOCAL_WORKERS=8 .venv/bin/python bench/local_load.py # the stack's worker pool size
+
+It starts the stack on free 127.0.0.1 ports (as tests/e2e does), then:
+
+1. posts leads from 1, 8 and 32 concurrent clients (each its own keep-alive connection) and reports
+   requests/second, p50 and p99 latency, answers by status and connection errors (there must be none);
+2. fills the table to ``--stored`` leads from 8 clients and reports leads/second over the first 100
+   posts and over the last 100, with the stack's RSS (the stack's process, which holds moto, and the
+   total with its worker processes) as it goes.
+
+Loopback only; bounded by ``--max-seconds`` overall. Exits 1 if any connection error or 5xx was seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+READY_MARKER = "tf-retainer local stack ready"
+VENDOR_KEY = "bench-vendor-key-0123456789abcdef"
+TF_KEY = "bench-trustedform-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def lead_body(n: int) -> dict[str, str]:
+    return {
+        "trustedform_cert_url": f"https://cert.trustedform.com/{os.urandom(20).hex()}",
+        "email": "bench@example.com",
+        "phone": "512-555-0100",
+        "lead_id": f"LOAD-{n}",
+    }
+
+
+# ------------------------------------------------------------------------------------------- the stack
+
+
+class Stack:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.state_file = workdir / "state.json"
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_STACK", "LOCAL_VENDOR"))
+            and key not in {"TABLE_NAME", "RETRY_QUEUE_URL", "PORT"}
+        }
+        env.update(
+            PORT="0",
+            MOTO_PORT=str(free_port()),
+            SIMULATOR_PORT="0",
+            TRUSTEDFORM_API_KEY=TF_KEY,
+            LOCAL_VENDOR_NAME="bench-vendor",
+            LOCAL_VENDOR_KEY=VENDOR_KEY,
+            LOCAL_STACK_STATE=str(self.state_file),
+            POWERTOOLS_LOG_LEVEL="WARNING",  # one JSON line per request would cost more than the request
+            PYTHONUNBUFFERED="1",
+        )
+        self.stdout = open(workdir / "stdout.log", "w+", encoding="utf-8")  # noqa: SIM115
+        self.stderr = open(workdir / "stderr.log", "w+", encoding="utf-8")  # noqa: SIM115
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=self.stdout, stderr=self.stderr
+        )
+        while READY_MARKER not in (workdir / "stdout.log").read_text(encoding="utf-8"):
+            if self.process.poll() is not None or time.monotonic() - started > 60:
+                raise SystemExit(f"the stack did not start:\n{(workdir / 'stderr.log').read_text()}")
+            time.sleep(0.1)
+        self.ready_seconds = time.monotonic() - started
+        self.api = json.loads(self.state_file.read_text())["api_url"]
+
+    def rss_mib(self) -> tuple[float, float]:
+        """(the stack's process, the stack with every descendant) resident set, MiB."""
+        own = _rss_kib(self.process.pid)
+        total = own + sum(_rss_kib(pid) for pid in _descendants(self.process.pid))
+        return own / 1024, total / 1024
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(20)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.stdout.close()
+            self.stderr.close()
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+# ------------------------------------------------------------------------------------------------ load
+
+
+@dataclass
+class Run:
+    clients: int
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if not status.isdigit() or status.startswith("5"))
+
+    def summary(self) -> dict[str, object]:
+        ordered = sorted(self.latencies)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+        return {
+            "clients": self.clients,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "requests_per_second": round(self.requests / self.seconds, 2) if self.seconds else 0.0,
+            "p50_ms": round(statistics.median(ordered) * 1000, 1) if ordered else 0.0,
+            "p99_ms": round(p99 * 1000, 1),
+            "answers": dict(sorted(self.statuses.items())),
+        }
+
+
+def post_leads(api: str, clients: int, count: int, deadline: float, first: int = 0) -> Run:
+    """``count`` posts from ``clients`` threads, each with its own keep-alive connection."""
+    run = Run(clients)
+    next_n = iter(range(first, first + count))
+    guard = threading.Lock()
+    barrier = threading.Barrier(clients)
+
+    def client() -> None:
+        with httpx.Client(base_url=api, headers={"x-api-key": VENDOR_KEY}, timeout=60) as http:
+            barrier.wait(30)
+            while time.monotonic() < deadline:
+                with guard:
+                    n = next(next_n, None)
+                if n is None:
+                    return
+                started = time.perf_counter()
+                try:
+                    status = str(http.post("/leads", json=lead_body(n)).status_code)
+                except httpx.TransportError as exc:
+                    status = type(exc).__name__
+                elapsed = time.perf_counter() - started
+                with guard:
+                    run.statuses[status] += 1
+                    run.latencies.append(elapsed)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller counts: ~1 minute")
+    parser.add_argument("--stored", type=int, default=None, help="leads to fill the table to (default 2,100)")
+    parser.add_argument("--max-seconds", type=float, default=900.0, help="stop posting after this long")
+    args = parser.parse_args()
+    per_level = {1: 30, 8: 120, 32: 320} if not args.quick else {1: 15, 8: 60, 32: 96}
+    stored = args.stored or (600 if args.quick else 2_100)
+    deadline = time.monotonic() + args.max_seconds
+
+    with tempfile.TemporaryDirectory(prefix="tf-local-load-") as tmp:
+        stack = Stack(Path(tmp))
+        report: dict[str, object] = {
+            "workers": os.environ.get("LOCAL_WORKERS", "4 (default)"),
+            "cpus": os.cpu_count(),
+            "ready_seconds": round(stack.ready_seconds, 2),
+        }
+        failed = False
+        try:
+            posted = 0
+            levels = []
+            for clients, count in per_level.items():
+                run = post_leads(stack.api, clients, count, deadline, first=posted)
+                posted += run.requests
+                levels.append(run.summary())
+                failed |= run.errors > 0
+                print(json.dumps(levels[-1]), file=sys.stderr, flush=True)
+            report["concurrency"] = levels
+            report["rss_mib_after_concurrency"] = [round(x) for x in stack.rss_mib()]
+
+            # The table: leads/s over 100 posts at the current size, fill, then 100 posts again.
+            growth = []
+            window = post_leads(stack.api, 8, 100, deadline, first=posted)
+            posted += window.requests
+            growth.append({"stored_leads_before": posted - window.requests, **_rate(window, stack)})
+            while posted < stored - 100 and time.monotonic() < deadline:
+                fill = post_leads(stack.api, 8, min(500, stored - 100 - posted), deadline, first=posted)
+                posted += fill.requests
+                failed |= fill.errors > 0
+                print(json.dumps({"stored_leads": posted, **_rate(fill, stack)}), file=sys.stderr, flush=True)
+            window = post_leads(stack.api, 8, 100, deadline, first=posted)
+            posted += window.requests
+            growth.append({"stored_leads_before": posted - window.requests, **_rate(window, stack)})
+            failed |= any(run["errors"] for run in growth)  # type: ignore[index]
+            report["growth"] = growth
+            report["leads_posted"] = posted
+        finally:
+            stopping = time.monotonic()
+            report["exit_code"] = stack.stop()
+            report["stop_seconds"] = round(time.monotonic() - stopping, 2)
+    print(json.dumps(report, indent=2))
+    return 1 if failed or report["exit_code"] != 0 else 0
+
+
+def _rate(run: Run, stack: Stack) -> dict[str, object]:
+    own, total = stack.rss_mib()
+    return {
+        "leads_per_second": round(run.requests / run.seconds, 2) if run.seconds else 0.0,
+        "p99_ms": run.summary()["p99_ms"],
+        "errors": run.errors,
+        "rss_mib_stack": round(own),
+        "rss_mib_with_workers": round(total),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
