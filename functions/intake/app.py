@@ -4,7 +4,7 @@ import base64
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -61,8 +61,14 @@ def post_lead() -> Response[LeadAnswer]:
 
 @app.get("/leads/<lead_id>", summary="A vendor's own lead (by our lead_id or the vendor's): status, reason and history")
 @tracer.capture_method
-def get_lead(lead_id: Annotated[str, Path(min_length=1, max_length=128)]) -> Response[LeadView]:
-    view = lookup.get_lead(default_deps(), vendor=_vendor(), lead_id=lead_id)
+def get_lead(
+    lead_id: Annotated[str, Path(min_length=1, max_length=128)],
+    history_after: Annotated[str | None, Query(max_length=512)] = None,
+    history_limit: Annotated[int, Query(ge=1, le=lookup.HISTORY_PAGE)] = lookup.HISTORY_PAGE,
+) -> Response[LeadView]:
+    view = lookup.get_lead(
+        default_deps(), vendor=_vendor(), lead_id=lead_id, history_after=history_after, history_limit=history_limit
+    )
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=view)
 
 

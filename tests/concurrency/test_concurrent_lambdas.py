@@ -49,16 +49,6 @@ def test_a_lead_reposted_while_its_retry_runs_stays_one_lead_retained_once(backe
     assert report.final_states == {"retained": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: history event keys are EVENT#<time to the microsecond>#<seq>, seq counted per container "
-        "(ItemBuilder._seq) from 0; two containers writing events for one certificate or one owner lead at the "
-        "same microsecond write the same pk/sk, and the later unconditional Put silently replaces the earlier: "
-        "the certificate's history keeps one of two refusals "
-        "(store/items.py ItemBuilder.events, store/keys.py event_sk)"
-    ),
-)
 def test_two_containers_refusing_at_the_same_microsecond_keep_both_refusals_in_the_evidence(backend, lambdas, tmp_path):
     """History events are keyed EVENT#<time>#<seq>, seq counted per container from 0: two fresh containers
     writing for one certificate at the same microsecond write the same keys, and one Put replaces the other."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from local.functions import reset_service_caches
+from local.simulator import make_web_cert_id
 from tests.conftest import lead
 
 CERT_URL = "https://cert.trustedform.com/eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
@@ -90,3 +91,41 @@ def test_a_loopback_lookalike_host_is_not_an_acceptable_trustedform_endpoint(sta
     with pytest.raises(ValidationError, match="TRUSTEDFORM_API_URL must be"):
         stack.post(lead())
     assert stack.sim.requests == []
+
+
+# --- a certificate is held only by a lead that kept it ------------------------------------------------
+
+GENUINE = {"email": "jane.doe@example.com", "phone": "5125551212"}
+
+
+def test_a_refused_thief_does_not_keep_the_certificate_from_its_owner(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["success"], **GENUINE)
+    thief = stack.add_vendor("vendor-b")
+    stolen = stack.post(lead(cert_id, email="mallory@example.net", phone="5550000000"), key=thief)
+    assert (stolen.status, stolen.json()["reason"]) == (422, "lead_match_failed")
+    genuine = stack.post(lead(cert_id))  # vendor A, the consumer's own details
+    assert genuine.status == 201, genuine.json()
+    assert genuine.json()["lead_match"]["success"] is True
+    claim = stack.store.read_certificate(cert_id).claim
+    assert (claim.lead_id, claim.status) == (genuine.json()["lead_id"], "retained")
+
+
+def test_a_vendor_retrying_after_an_early_404_gets_its_lead_retained(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["not_found", "success"])  # TrustedForm had not seen the form yet
+    early = stack.post(lead(cert_id))
+    assert (early.status, early.json()["reason"]) == (422, "certificate_not_found")
+    again = stack.post(lead(cert_id))
+    assert again.status == 201, again.json()
+
+
+def test_a_held_certificate_is_still_refused_and_counted(stack, capfd):
+    cert_id = make_web_cert_id()
+    assert stack.post(lead(cert_id)).status == 201
+    other = stack.add_vendor("vendor-c")
+    for _ in range(3):
+        response = stack.post(lead(cert_id), key=other)
+        assert (response.status, response.json()["reason"]) == (422, "certificate_reused")
+    assert stack.store.read_certificate(cert_id).claim.reuse_attempts == 3
+    assert '"CrossVendorReuse":[1.0]' in capfd.readouterr().out  # the metric the alarm watches

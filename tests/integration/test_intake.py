@@ -310,7 +310,9 @@ def test_a_certificate_already_held_by_another_lead_is_not_retained_again(stack)
     assert first.status == 201
     assert (second.status, second.json()["reason"]) == (422, "certificate_reused")
     assert len(stack.sim.requests) == 1
-    assert "certificate_reuse_attempt" in events_of(lead_items(stack, first.json()["lead_id"]))
+    # counted on the certificate's claim, not written into the holder's history (no flooding it)
+    assert events_of(lead_items(stack, first.json()["lead_id"])) == ["received", "attempt", "retained"]
+    assert stack.store.read_certificate(cert_id).claim.reuse_attempts == 1
     assert events_of(lead_items(stack, second.json()["lead_id"])) == ["certificate_reused", "rejected"]
     assert "certificate_reused" in events_of(stack.store.read_certificate(cert_id))
     # the reused lead's id is reserved too: a repeat gets the same answer
@@ -324,6 +326,7 @@ def test_share_policy_links_the_second_lead_to_the_first_retain(stack):
     second = stack.post(lead(cert_id))
     assert second.status == 201
     assert second.json()["previously_retained"] is True
+    assert second.json()["lead_match"] is None  # not the first lead's result: this lead was never matched
     assert len(stack.sim.requests) == 1
 
 
@@ -392,3 +395,20 @@ def test_no_secret_or_contact_detail_in_clear_anywhere(stack, capsys, service_lo
         assert secret not in stored
         assert secret not in logs
     assert '"lead_id"' in logs and '"cert_id"' in logs  # the logs do carry correlation keys
+
+
+def test_a_long_history_comes_a_page_at_a_time(stack):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    headers = {"x-api-key": stack.vendor_key}
+    first = stack.gateway.handle("GET", f"/leads/{posted['lead_id']}", headers, b"", query={"history_limit": "2"})
+    assert first.status == 200
+    page = first.json()
+    assert [h["event"] for h in page["history"]] == ["received", "attempt"] and page["history_next"]
+    second = stack.gateway.handle(
+        "GET", f"/leads/{posted['lead_id']}", headers, b"", query={"history_after": page["history_next"]}
+    ).json()
+    assert [h["event"] for h in second["history"]] == ["pending"] and second["history_next"] is None
+    forged = stack.gateway.handle("GET", f"/leads/{posted['lead_id']}", headers, b"", query={"history_after": "eA"})
+    assert (forged.status, forged.json()["reason"]) == (422, "invalid_request")

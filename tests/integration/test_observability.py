@@ -5,11 +5,11 @@ in template.yaml; the same run's logs are checked for secrets, contact details a
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
 import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -84,6 +84,7 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     retained = post(lead(lead_id="OBS-1"))  # retained
     post(lead(lead_id="OBS-1"))  # duplicate lead_id
     post(lead(retained["cert_id"]))  # certificate reused (rejected)
+    post(lead(retained["cert_id"]), key=stack.add_vendor("vendor-b"))  # another vendor's certificate
     post(lead(scripted("not_found")))  # rejected by TrustedForm
     post(lead(scripted("match_failure")))  # lead match failure (rejected)
     post(lead(scripted("masked")))  # masked, accepted

@@ -231,6 +231,6 @@ def test_a_lone_surrogate_is_refused_naming_the_field(body, field):
 
 
 def test_json_nested_deeper_than_the_stack_is_a_400_not_a_crash():
-    deep = '{"trustedform_cert_url": "%s", "x": ' % CERT_URL + "[" * 5000 + "]" * 5000 + "}"
+    deep = f'{{"trustedform_cert_url": "{CERT_URL}", "x": ' + "[" * 5000 + "]" * 5000 + "}"
     error = refused(deep.encode())
     assert refusal_status(error) == 400 and "nested" in error.detail

@@ -91,16 +91,17 @@ def test_vendor_keys_are_identified_by_sha256_never_stored():
 
 def test_event_and_exchange_sort_keys_sort_in_time_then_sequence_order():
     stamp = "2026-11-22T12:00:00.000000Z"
-    event_keys = [keys.event_sk(stamp, n) for n in (0, 2, 10, 100)]
+    event_keys = [keys.event_sk(stamp, n, "w1") for n in (0, 2, 10, 100)]
     assert sorted(event_keys) == event_keys
-    assert keys.event_sk(stamp, 7) == f"EVENT#{stamp}#000007"
+    assert keys.event_sk(stamp, 7, "w1") == f"EVENT#{stamp}#000007#w1"
+    assert keys.event_sk(stamp, 7, "w1") != keys.event_sk(stamp, 7, "w2")  # two containers, one microsecond
     assert keys.exchange_sk(stamp, 3, 1) == f"EXCHANGE#{stamp}#0003#1"
     assert sorted([keys.exchange_sk(stamp, 10, 0), keys.exchange_sk(stamp, 9, 0)])[0].endswith("#0009#0")
 
 
 def test_item_kinds_are_told_apart_by_sort_key():
     state, claim = {"sk": keys.STATE}, {"sk": keys.CLAIM}
-    event, exchange = {"sk": keys.event_sk("t", 0)}, {"sk": keys.exchange_sk("t", 1, 0)}
+    event, exchange = {"sk": keys.event_sk("t", 0, "w")}, {"sk": keys.exchange_sk("t", 1, 0)}
     assert [keys.is_state(i) for i in (state, claim, event, exchange)] == [True, False, False, False]
     assert [keys.is_claim(i) for i in (state, claim, event, exchange)] == [False, True, False, False]
     assert [keys.is_event(i) for i in (state, claim, event, exchange)] == [False, False, True, False]

@@ -61,8 +61,6 @@ class Refusal:
     lead: Lead
     vendor_lead: VendorLead | None
     events: list[Event]
-    owner_lead_id: str | None
-    owner_event: Event | None
 
 
 @dataclass
@@ -86,10 +84,10 @@ class FakeStore:
             self.leads[lead.lead_id] = lead
         return self.reservation
 
-    def record_refusal(self, lead, *, vendor_lead, events, owner_lead_id, owner_event, now) -> DuplicateLead | None:
+    def record_refusal(self, lead, *, vendor_lead, events, now) -> DuplicateLead | None:
         if self.refused_first is not None:
             return self.refused_first
-        self.refusals.append(Refusal(lead, vendor_lead, events, owner_lead_id, owner_event))
+        self.refusals.append(Refusal(lead, vendor_lead, events))
         self.leads[lead.lead_id] = lead
         return None
 
@@ -105,7 +103,12 @@ class FakeStore:
         return lead.model_copy(update={"lease_until": iso(now + timedelta(seconds=lease_seconds))})
 
     def get_lead(self, lead_id: str) -> Lead | None:
-        return self.leads.get(lead_id)
+        record = self.records.get(lead_id)
+        return record.lead if record else self.leads.get(lead_id)
+
+    def history_page(self, lead_id: str, *, after: str | None, limit: int) -> tuple[list, str | None]:
+        record = self.records.get(lead_id)
+        return (list(record.history[:limit]) if record else []), None
 
     def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
         return self.vendor_lead_ids.get((vendor, vendor_lead_id))
@@ -530,10 +533,6 @@ def test_intake_reused_certificate_is_rejected_under_the_reject_policy(make_worl
     assert refusal.lead.final_at == iso(NOW)
     assert refusal.vendor_lead is not None  # a repeat of this lead_id gets the same answer
     assert event_types(refusal.events) == ["certificate_reused", "rejected"]
-    assert refusal.owner_lead_id == "lead-owner"
-    assert refusal.owner_event == Event(
-        "certificate_reuse_attempt", "intake", {"by_lead_id": "lead-0001", "vendor": VENDOR}
-    )
     assert world.store.outcomes == []
 
 
@@ -553,8 +552,7 @@ def test_intake_reused_certificate_is_shared_under_the_share_policy(make_world):
     [refusal] = world.store.refusals
     assert refusal.lead.shared_with_lead_id == "lead-owner"
     assert event_types(refusal.events) == ["certificate_shared", "retained"]
-    assert refusal.owner_event is not None
-    assert refusal.owner_event.detail["by_lead_id"] == "lead-0001"
+    assert answer.lead_match is None  # the holder's match result is not handed to another lead
 
 
 # --- retry -----------------------------------------------------------------------------------------

@@ -89,13 +89,12 @@ def _certificate_taken(
 ) -> LeadAnswer:
     owner = claim.lead_id
     final, events = _reuse_outcome(deps.settings.certificate_reuse_policy, lead, claim, now)
-    owner_event = Event("certificate_reuse_attempt", "intake", {"by_lead_id": lead.lead_id, "vendor": lead.vendor})
-    first = deps.store.record_refusal(
-        final, vendor_lead=vendor_lead, events=events, owner_lead_id=owner, owner_event=owner_event, now=now
-    )
+    first = deps.store.record_refusal(final, vendor_lead=vendor_lead, events=events, now=now)
     if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
         return _repeat_answer(deps, first)
     count(Metric.CERTIFICATES_REUSED)
+    if claim.vendor != lead.vendor:  # one vendor sending another's certificate: worth a look
+        count(Metric.CROSS_VENDOR_REUSE)
     count(Metric.LEADS_RETAINED if final.status is Status.RETAINED else Metric.LEADS_REJECTED)
     if final.reason:
         count_rejection(final.reason)
@@ -126,7 +125,8 @@ def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tupl
                 "masked": claim.masked,
                 "masked_cert_url": claim.masked_cert_url,
                 "expires_at": claim.expires_at,
-                "lead_match": claim.lead_match,
+                # Not the holder's match result: this lead's own contact details were never matched.
+                "lead_match": None,
                 **stamps,
             }
         )

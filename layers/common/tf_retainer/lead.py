@@ -94,6 +94,9 @@ class Claim(CertificateFacts):
     vendor: str | None = None
     claimed_at: str | None = None
     status: Status | None = None
+    # Leads that came with the certificate while this lead held it.
+    reuse_attempts: int = 0
+    last_reuse_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,30 +1,59 @@
-"""GET /leads/{lead_id}: a vendor's own lead with its history; another vendor's lead does not exist for them."""
+"""GET /leads/{lead_id}: a vendor's own lead with its history, a page at a time; another vendor's lead
+does not exist for them."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from .deps import Deps
 from .errors import InputRejected
+from .lead import Lead
 from .models import HistoryEvent, LeadView, Reason
+from .store.keys import EVENT_PREFIX
 
 # Other vendors' lead ids stay private.
 PRIVATE_DETAIL = frozenset({"by_lead_id", "owner_lead_id", "vendor"})
+HISTORY_PAGE = 100
 
 
-def get_lead(deps: Deps, *, vendor: str, lead_id: str) -> LeadView:
+def get_lead(
+    deps: Deps, *, vendor: str, lead_id: str, history_after: str | None = None, history_limit: int = HISTORY_PAGE
+) -> LeadView:
     """By our lead id, or by the vendor's own lead_id."""
-    record = deps.store.read_lead(lead_id)
-    if record is None or record.lead.vendor != vendor:
-        ours = deps.store.find_vendor_lead(vendor, lead_id)
-        record = deps.store.read_lead(ours) if ours else None
-    if record is None or record.lead.vendor != vendor:
-        raise InputRejected(Reason.LEAD_NOT_FOUND, "no such lead for this vendor", lead_status=None)
+    lead = _own_lead(deps, vendor, lead_id)
+    events, last = deps.store.history_page(lead.lead_id, after=_decode(history_after), limit=history_limit)
     history = [
-        HistoryEvent.model_validate({"at": event.at, "event": event.type, **_public(event.detail)})
-        for event in record.history
+        HistoryEvent.model_validate({"at": event.at, "event": event.type, **_public(event.detail)}) for event in events
     ]
-    return LeadView(**dict(record.lead.answer()), history=history)
+    return LeadView(**dict(lead.answer()), history=history, history_next=_encode(last) if last else None)
+
+
+def _own_lead(deps: Deps, vendor: str, lead_id: str) -> Lead:
+    lead = deps.store.get_lead(lead_id)
+    if lead is None or lead.vendor != vendor:
+        ours = deps.store.find_vendor_lead(vendor, lead_id)
+        lead = deps.store.get_lead(ours) if ours else None
+    if lead is None or lead.vendor != vendor:
+        raise InputRejected(Reason.LEAD_NOT_FOUND, "no such lead for this vendor", lead_status=None)
+    return lead
+
+
+def _encode(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        sort_key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        sort_key = ""
+    if not sort_key.startswith(EVENT_PREFIX):
+        raise InputRejected(Reason.INVALID_REQUEST, "history_after is not a cursor this API gave")
+    return sort_key
 
 
 def _public(detail: dict[str, Any]) -> dict[str, Any]:

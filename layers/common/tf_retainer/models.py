@@ -163,3 +163,6 @@ class LeadView(LeadAnswer):
     """GET /leads/{lead_id}: the answer plus what happened, in order."""
 
     history: list[HistoryEvent] = Field(default_factory=list)
+    history_next: str | None = Field(
+        default=None, description="More history: GET again with ?history_after=<this> (pages of up to 100 events)."
+    )

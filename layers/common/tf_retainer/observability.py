@@ -22,6 +22,7 @@ class Metric(StrEnum):
     LEADS_EXPIRED = "LeadsExpired"
     DUPLICATE_LEADS = "DuplicateLeads"
     CERTIFICATES_REUSED = "CertificatesReused"
+    CROSS_VENDOR_REUSE = "CrossVendorReuse"  # a lead came with a certificate another vendor's lead holds
     ACCOUNT_ERRORS = "AccountErrors"
     MASKED_CERTIFICATES = "MaskedCertificates"
     LEAD_MATCH_FAILURES = "LeadMatchFailures"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,14 +53,27 @@ class ItemBuilder:
         self.table_name = table_name
         self.retention = retention
         self._seq = itertools.count()
+        self._writer = secrets.token_hex(6)  # this container's, in every event key it writes
 
     def ttl(self, now: datetime) -> int:
         return int((now + self.retention).timestamp())
 
-    def put(self, item: dict[str, Any], *, condition: str | None = None, old_on_fail: bool = False) -> dict:
+    def put(
+        self,
+        item: dict[str, Any],
+        *,
+        condition: str | None = None,
+        old_on_fail: bool = False,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> dict:
         put: dict[str, Any] = {"TableName": self.table_name, "Item": serialize(item)}
         if condition:
             put["ConditionExpression"] = condition
+        if names:
+            put["ExpressionAttributeNames"] = names
+        if values:
+            put["ExpressionAttributeValues"] = serialize(values)
         if old_on_fail:
             put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         return {"Put": put}
@@ -69,7 +83,7 @@ class ItemBuilder:
         return [
             self.put(
                 {
-                    **keys.key(pk, keys.event_sk(stamp, next(self._seq))),
+                    **keys.key(pk, keys.event_sk(stamp, next(self._seq), self._writer)),
                     "type": event.type,
                     "at": stamp,
                     "actor": event.actor,
@@ -109,13 +123,31 @@ class ItemBuilder:
         return self.put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
 
     def claim(self, cert_id: str, claim: Claim, ttl: int) -> dict[str, Any]:
-        """The certificate's one claim; on conflict the holder comes back (ALL_OLD)."""
+        """The certificate's one claim: free, or released by a holder that was refused or expired (it
+        retained nothing for the buyer). On conflict the holder comes back (ALL_OLD)."""
         item = {
             **claim.model_dump(mode="json", exclude_none=True),
             **keys.key(keys.cert_pk(cert_id), keys.CLAIM),
             "ttl": ttl,
         }
-        return self.put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
+        return self.put(
+            item,
+            condition="attribute_not_exists(pk) OR #status IN (:rejected, :expired)",
+            names={"#status": "status"},
+            values={":rejected": Status.REJECTED.value, ":expired": Status.EXPIRED.value},
+            old_on_fail=True,
+        )
+
+    def reuse_attempt(self, cert_id: str, now: datetime) -> dict[str, Any]:
+        """update_item arguments counting one more lead that came with a held certificate (a count, not
+        an event per attempt: another vendor must not be able to flood the holder's history)."""
+        return {
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(keys.cert_pk(cert_id), keys.CLAIM)),
+            "UpdateExpression": "ADD reuse_attempts :one SET last_reuse_at = :now",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": serialize({":one": 1, ":now": iso(now)}),
+        }
 
     def exchanges(self, lead: Lead, exchanges: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
         """Raw exchanges with TrustedForm, stored as captured, under the lead."""

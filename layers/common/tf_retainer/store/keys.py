@@ -3,7 +3,7 @@
 | item             | pk                                  | sk                               |
 |------------------|-------------------------------------|----------------------------------|
 | lead state       | LEAD#<lead id>                      | STATE                            |
-| history event    | LEAD#<lead id> and CERT#<cert id>   | EVENT#<iso time>#<seq>           |
+| history event    | LEAD#<lead id> and CERT#<cert id>   | EVENT#<iso time>#<seq>#<writer>  |
 | raw exchange     | LEAD#<lead id>                      | EXCHANGE#<iso time>#<attempt>#<n>|
 | certificate claim| CERT#<cert id>                      | CLAIM                            |
 | vendor lead id   | VENDOR#<vendor>#LEAD#<vendor lead id>| IDEMPOTENCY                     |
@@ -79,8 +79,10 @@ def vendor_key_pk(digest: str) -> str:
     return VENDOR_KEY_PREFIX + digest
 
 
-def event_sk(stamp: str, seq: int) -> str:
-    return f"{EVENT_PREFIX}{stamp}#{seq:06d}"
+def event_sk(stamp: str, seq: int, writer: str) -> str:
+    """Time, then the writer's own sequence (events of one transaction keep their order), then the
+    writer: two containers writing at the same microsecond never share a key (a Put would replace)."""
+    return f"{EVENT_PREFIX}{stamp}#{seq:06d}#{writer}"
 
 
 def exchange_sk(started_at: str, attempt: int, n: int) -> str:

@@ -12,7 +12,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from ..clock import iso
-from ..lead import CertificateRecord, Claim, Event, Lead, LeadRecord
+from ..lead import CertificateRecord, Claim, Event, HistoryItem, Lead, LeadRecord
 from . import keys
 from .codec import deserialize, serialize
 from .conflicts import (
@@ -60,16 +60,10 @@ class LeadStore:
         return Reserved()
 
     def record_refusal(
-        self,
-        lead: Lead,
-        *,
-        vendor_lead: VendorLead | None,
-        events: list[Event],
-        owner_lead_id: str | None,
-        owner_event: Event | None,
-        now: datetime,
+        self, lead: Lead, *, vendor_lead: VendorLead | None, events: list[Event], now: datetime
     ) -> DuplicateLead | None:
-        """A lead refused before any retain (its certificate is another lead's): one transaction.
+        """A lead refused before any retain (its certificate is another lead's): one transaction, then one
+        more reuse attempt counted on the certificate's claim.
 
         The vendor's lead_id is reserved too, so a repeat gets the same answer. Returns the first lead
         when another delivery of the same vendor lead was refused first (nothing written then).
@@ -79,14 +73,17 @@ class LeadStore:
         if vendor_lead:
             items.append(self._items.vendor_lead(vendor_lead, lead.lead_id, ttl))
         items += self._items.history(lead, events, now)
-        if owner_lead_id and owner_event:
-            items += self._items.events(keys.lead_pk(owner_lead_id), owner_lead_id, lead.cert_id, [owner_event], now)
         try:
             self._transact(items)
         except ClientError as exc:
             if vendor_lead and (first := duplicate_of(exc, 1, vendor_lead)):
                 return first
             raise
+        try:
+            retry_conflicts(lambda: self._client.update_item(**self._items.reuse_attempt(lead.cert_id, now)))
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # the claim went (its retention ended)
+                raise
         return None
 
     # --- attempts and outcomes ---------------------------------------------------------------
@@ -176,6 +173,23 @@ class LeadStore:
             history=[history_item(item) for item in events],
             exchanges=[keys.without_bookkeeping(item) for item in exchanges],
         )
+
+    def history_page(self, lead_id: str, *, after: str | None, limit: int) -> tuple[list[HistoryItem], str | None]:
+        """Up to ``limit`` of a lead's history events, oldest first, after the event ``after`` (a cursor
+        from the previous page); and the cursor of the next page, if there is one."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :events)",
+            "ExpressionAttributeValues": serialize({":pk": keys.lead_pk(lead_id), ":events": keys.EVENT_PREFIX}),
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if after:
+            request["ExclusiveStartKey"] = serialize(keys.key(keys.lead_pk(lead_id), after))
+        out = self._client.query(**request)
+        events = [history_item(deserialize(item)) for item in out["Items"]]
+        last = out.get("LastEvaluatedKey")
+        return events, (deserialize(last)["sk"] if last else None)
 
     def read_certificate(self, cert_id: str) -> CertificateRecord | None:
         items = self._query_pk(keys.cert_pk(cert_id))

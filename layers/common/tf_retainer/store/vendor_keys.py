@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,7 +66,7 @@ class VendorKeyStore:
         """Revoke (or restore) a key, with a history event under it. False when there is no such key."""
         pk = keys.vendor_key_pk(key_hash)
         event: dict[str, Any] = {
-            **keys.key(pk, keys.event_sk(iso(now), 0)),
+            **keys.key(pk, keys.event_sk(iso(now), 0, secrets.token_hex(6))),
             "type": "key_restored" if active else "key_revoked",
             "at": iso(now),
             "actor": actor,
