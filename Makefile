@@ -73,6 +73,12 @@ simulator: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# Fault soak: LEADS leads (default 1000) through `python -m local.stack` while TrustedForm fails, hangs and
+# throttles; exits non-zero if any accepted lead is lost, retained twice or left without its evidence.
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --leads $${LEADS:-1000} --minutes $${MINUTES:-20}
+
 $(SAM_VENV)/.installed:
 	@echo "==> installing aws-sam-cli into its own venv ($(SAM_VENV)): it pins its own boto3/pydantic"
 	$(PYTHON) -m venv $(SAM_VENV)

@@ -1,0 +1,451 @@
+"""Crash tests' machinery: a moto server and the simulator on 127.0.0.1 in the test process, the real
+handlers in spawned OS processes ("containers") that a test may SIGKILL at any step, and a gate in the
+moto server that holds one chosen AWS request so a container can be killed at an exact point.
+
+* :class:`CrashBackend` - ThreadedMotoServer (serialised with ``local.motolock``) on a free port, the
+  TrustedForm simulator, the template's resources under a unique prefix, one vendor key.
+* :class:`Container` - one spawned Python process with the functions' environment (the template's,
+  ``AWS_ENDPOINT_URL``, ``TRUSTEDFORM_API_URL``, fake credentials) that runs tasks sent over a pipe:
+  ``post`` (API Gateway -> authorizer -> IntakeFunction) or ``invoke`` (any function, e.g. the
+  SweeperFunction or the RetryFunction with an SQS event). ``kill()`` is SIGKILL: no cleanup, no
+  ``finally``, as Lambda ending a container (or the machine dying).
+* :class:`MotoGate` - holds the n-th request with a given ``X-Amz-Target`` at the moto server, either
+  after moto applied it (the write is durable, the caller has not heard back) or before (the write never
+  happens: the caller died first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAYER = REPO_ROOT / "layers" / "common"
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+TF_API_KEY = "tf-crash-key-0123456789abcdef"
+VENDOR = "acme-crash"
+EMAIL = "jane.doe@example.com"
+PHONE = "512-555-0100"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+# A container's environment comes only from the backend, never from the test process.
+CONTAINER_PREFIXES = ("AWS_", "TRUSTEDFORM_", "RETRY_", "POWERTOOLS_", "SYNC_", "TABLE_", "RECEIVED_", "PENDING_")
+FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction", "SweeperFunction")
+READY_TIMEOUT = 90.0
+CALL_TIMEOUT = 60.0
+
+TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"
+SQS_SEND = "AmazonSQS.SendMessage"
+
+
+# ----------------------------------------------------------------------------------- the container
+
+
+def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
+    """One Lambda container: its environment, every function imported, then one task at a time."""
+    log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - stdout/stderr until the process dies
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    for name in list(os.environ):
+        if name.startswith(CONTAINER_PREFIXES):
+            del os.environ[name]
+    os.environ.update(env)
+    for path in (str(REPO_ROOT), str(LAYER)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    from tf_retainer.deps import default_deps
+
+    from local.apigw import LocalApiGateway
+    from local.functions import invoke, load_handler
+
+    for function in FUNCTIONS:
+        load_handler(function)
+    default_deps()
+    gateway = LocalApiGateway(authorizer_ttl=0)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            break
+        if task is None:
+            break
+        try:
+            if task[0] == "post":
+                _, body, key = task
+                headers = {"Content-Type": "application/json", "x-api-key": key}
+                response = gateway.handle("POST", "/leads", headers, json.dumps(body).encode())
+                answer: tuple[Any, ...] = ("ok", (response.status, response.json() if response.body else None))
+            elif task[0] == "invoke":
+                _, logical_id, event = task
+                answer = ("ok", invoke(logical_id, event))
+            else:
+                answer = ("error", f"unknown task {task[0]!r}")
+        except Exception:
+            answer = ("error", traceback.format_exc())
+        conn.send(answer)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+class ContainerError(RuntimeError):
+    pass
+
+
+class Container:
+    """A spawned process running :func:`container_main`. Start several at once, then ``wait_ready``."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.log_path = log_path
+        self._conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=container_main, args=(env, child, str(log_path)), name="tf-crash-container", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.pid: int | None = None
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> Container:
+        message = self._receive(timeout)
+        if message[0] != "ready":
+            raise ContainerError(f"container did not start: {message}")
+        self.pid = message[1]
+        return self
+
+    def _receive(self, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while not self._conn.poll(0.1):
+            if not self.process.is_alive():
+                raise ContainerError(f"container exited ({self.process.exitcode}); log: {self.log()}")
+            if time.monotonic() > deadline:
+                raise ContainerError(f"container did not answer within {timeout:.0f} s; log: {self.log()}")
+        return self._conn.recv()
+
+    def send(self, task: tuple[Any, ...]) -> None:
+        """Start a task without waiting for it (the victim of a crash test)."""
+        self._conn.send(task)
+
+    def call(self, task: tuple[Any, ...], timeout: float = CALL_TIMEOUT) -> Any:
+        self.send(task)
+        status, value = self._receive(timeout)
+        if status != "ok":
+            raise ContainerError(value)
+        return value
+
+    def post(self, body: dict[str, Any], key: str) -> tuple[int, Any]:
+        status, answer = self.call(("post", body, key))
+        return int(status), answer
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        return self.call(("invoke", logical_id, event))
+
+    def kill(self) -> None:
+        """SIGKILL, by this container's own pid."""
+        if self.process.is_alive() and self.process.pid is not None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.join(10)
+        self._conn.close()
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(OSError):
+                self._conn.send(None)
+            self.process.join(5)
+        if self.process.is_alive():
+            self.kill()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+        except OSError:
+            return "(no log)"
+
+
+def start_containers(count: int, env: dict[str, str], log_dir: Path) -> list[Container]:
+    """``count`` containers started together (their cold starts overlap), each ready."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    started = [Container(env, log_dir / f"container-{uuid.uuid4().hex[:8]}.log") for _ in range(count)]
+    try:
+        return [container.wait_ready() for container in started]
+    except BaseException:
+        for container in started:
+            container.kill()
+        raise
+
+
+# -------------------------------------------------------------------------------- the moto gate
+
+
+@dataclass
+class MotoGate:
+    """Holds one request at the moto server of ``port``: the ``nth`` with X-Amz-Target ``target``.
+
+    ``after=True``: moto applies it, the answer waits (durable write, caller not told). ``after=False``:
+    it waits unapplied and, once released, is answered 500 without being applied (the caller died
+    before its write arrived). ``hit`` is set when the request is held; ``release()`` lets it go.
+    """
+
+    port: int
+    target: str = ""
+    nth: int = 1
+    after: bool = True
+    seen: int = 0
+    hit: threading.Event = field(default_factory=threading.Event)
+    _released: threading.Event = field(default_factory=threading.Event)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def arm(self, target: str, *, nth: int = 1, after: bool) -> None:
+        with self._guard:
+            self.target, self.nth, self.after, self.seen = target, nth, after, 0
+            self.hit = threading.Event()
+            self._released = threading.Event()
+
+    def release(self) -> None:
+        with self._guard:
+            self.target = ""
+            self._released.set()
+
+    def wait_hit(self, timeout: float = 30.0) -> None:
+        if not self.hit.wait(timeout):
+            raise TimeoutError(f"no {self.target} request reached moto within {timeout:.0f} s")
+
+    def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        gate = self
+
+        def gated(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
+            if str(environ.get("SERVER_PORT")) != str(gate.port) or not gate.target:
+                return original(app, environ, start_response)
+            with gate._guard:
+                matches = environ.get("HTTP_X_AMZ_TARGET") == gate.target
+                if matches:
+                    gate.seen += 1
+                held = matches and gate.seen == gate.nth
+                hit, released, after = gate.hit, gate._released, gate.after
+            if not held:
+                return original(app, environ, start_response)
+            if after:
+                result = original(app, environ, start_response)
+                hit.set()
+                released.wait(120)
+                return result
+            hit.set()
+            released.wait(120)
+            start_response("500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.0")])
+            return [b'{"__type":"InternalFailure","message":"crash test: the caller died before this write"}']
+
+        return gated
+
+
+# -------------------------------------------------------------------------------- the backend
+
+
+class CrashBackend:
+    """moto server + simulator on 127.0.0.1, the template's resources, a vendor key, a moto gate."""
+
+    def __init__(self, settings: dict[str, str], *, visibility_timeout: int | None = None) -> None:
+        self.settings = dict(settings)
+        self.visibility_timeout = visibility_timeout
+        self.moto: Any = None
+        self.sim: Any = None
+        self.gate: MotoGate | None = None
+        self._unpatch: Callable[[], None] | None = None
+        self._werkzeug_level = logging.NOTSET
+
+    def start(self) -> CrashBackend:
+        import boto3
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+        from moto.server import ThreadedMotoServer
+
+        from local.motolock import reuse_symmetric_kms_private_key, serialise_moto
+        from local.provision import provision
+        from local.simulator import TrustedFormSimulator
+
+        for name, value in FAKE_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
+        # moto's server logs every request through werkzeug: not while a crash test runs.
+        werkzeug = logging.getLogger("werkzeug")
+        self._werkzeug_level = werkzeug.level
+        werkzeug.setLevel(logging.WARNING)
+        serialise_moto()
+        reuse_symmetric_kms_private_key()
+        self.moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        if host != HOST:
+            raise RuntimeError(f"moto bound {host}, not {HOST}")
+        self.endpoint_url = f"http://{HOST}:{port}"
+        # The gate sits outside motolock's lock: a held request blocks nobody else.
+        self.gate = MotoGate(port)
+        original = DomainDispatcherApplication.__call__
+        DomainDispatcherApplication.__call__ = self.gate.wrap(original)  # type: ignore[method-assign]
+
+        def unpatch() -> None:
+            DomainDispatcherApplication.__call__ = original  # type: ignore[method-assign]
+
+        self._unpatch = unpatch
+        self.sim = TrustedFormSimulator(host=HOST, port=0, api_keys=(TF_API_KEY,))
+        self.sim.start()
+        prefix = f"tf-crash-{uuid.uuid4().hex[:8]}"
+        with warnings.catch_warnings(action="ignore"):
+            self.provisioned = provision(
+                endpoint_url=self.endpoint_url, region=REGION, api_key=TF_API_KEY, prefix=prefix
+            )
+
+        def client(service: str) -> Any:
+            return boto3.session.Session(region_name=REGION).client(
+                service,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            )
+
+        self.dynamodb, self.sqs = client("dynamodb"), client("sqs")
+        if self.visibility_timeout is not None:
+            self.sqs.set_queue_attributes(
+                QueueUrl=self.provisioned.retry_queue_url,
+                Attributes={"VisibilityTimeout": str(self.visibility_timeout)},
+            )
+        from tf_retainer.store.leads import LeadStore
+        from tf_retainer.store.vendor_keys import VendorKeyStore
+
+        self.store = LeadStore(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+        self.vendor_key = f"crash-vendor-{uuid.uuid4().hex}"
+        VendorKeyStore(self.provisioned.table_name, client=self.dynamodb).put(
+            self.vendor_key, VENDOR, now=datetime.now(UTC)
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.release()
+        if self._unpatch is not None:
+            self._unpatch()
+        if self.sim is not None:
+            self.sim.stop()
+        if self.moto is not None:
+            self.moto.stop()
+        logging.getLogger("werkzeug").setLevel(self._werkzeug_level)
+
+    def container_env(self) -> dict[str, str]:
+        env = {
+            **self.provisioned.environment(),
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "TRUSTEDFORM_API_URL": self.sim.base_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+            **FAKE_CREDENTIALS,
+            **self.settings,
+        }
+        for name in ("AWS_ENDPOINT_URL", "TRUSTEDFORM_API_URL"):
+            if not env[name].startswith(f"http://{HOST}:"):
+                raise RuntimeError(f"{name} must be on {HOST}")
+        return env
+
+    # --- what happened ---------------------------------------------------------------------------
+
+    def calls(self, cert_id: str) -> list[dict[str, Any]]:
+        """Every POST TrustedForm (the simulator) received for the certificate, oldest first."""
+        return [request for request in self.sim.requests if request["cert_id"] == cert_id]
+
+    def lead_item(self, lead_id: str) -> dict[str, Any] | None:
+        """The lead's state item as stored, bookkeeping (lease_until) included."""
+        from tf_retainer.store import keys
+        from tf_retainer.store.codec import deserialize, serialize
+
+        out = self.dynamodb.get_item(
+            TableName=self.provisioned.table_name,
+            Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
+            ConsistentRead=True,
+        )
+        return deserialize(out["Item"]) if "Item" in out else None
+
+    def lead_for_vendor_lead(self, vendor_lead_id: str) -> str | None:
+        return self.store.find_vendor_lead(VENDOR, vendor_lead_id)
+
+    def receive(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """``count`` retry messages once visible (short polls), with their attributes."""
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(messages) < count:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.provisioned.retry_queue_url,
+                MaxNumberOfMessages=min(10, count - len(messages)),
+                WaitTimeSeconds=0,
+                AttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages += answer.get("Messages", [])
+            if len(messages) >= count:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(messages)} of {count} retry message(s) within {timeout:.0f} s")
+            time.sleep(0.1)
+        return messages
+
+    def queue_depth(self, queue_url: str | None = None) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url or self.provisioned.retry_queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    def poller(self, invoke: Callable[[str, dict[str, Any]], Any]) -> Any:
+        """The local event source mapping, for one batch at a time: ``poller.process(messages)`` invokes
+        the RetryFunction through ``invoke`` and deletes what it did not report failed."""
+        from local.poller import RetryPoller
+
+        return RetryPoller(self.provisioned, invoke=invoke, sqs=self.sqs)
+
+
+def lead_body(cert_id: str, vendor_lead_id: str) -> dict[str, str]:
+    return {
+        "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}",
+        "email": EMAIL,
+        "phone": PHONE,
+        "lead_id": vendor_lead_id,
+    }
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 20.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_until(moment: datetime, margin: float = 0.2) -> None:
+    """Sleep until the wall clock passes ``moment`` (an aware datetime) by ``margin`` seconds."""
+    delay = (moment - datetime.now(UTC)).total_seconds() + margin
+    if delay > 0:
+        time.sleep(delay)

@@ -1,0 +1,204 @@
+"""The intake function SIGKILLed at each step between the lead's reservation and its outcome: with no
+operator, the sweeper finds the lead once its ``check_after`` passes, the retry worker makes the
+attempt, and the lead ends retained, its history saying what happened, TrustedForm asked exactly as
+often as the crash point implies.
+
+Kill points, each reached deterministically (the moto gate holds one AWS request; the simulator's
+request log shows a call in flight):
+
+1. the reservation is written, its answer not yet heard: nothing sent to TrustedForm;
+2. the TrustedForm call is in flight (the certificate hangs);
+3. TrustedForm answered 200 (retained), the outcome transaction never reached DynamoDB;
+4. the outcome (pending, after a 503) is written, the retry message never sent.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from local.simulator import make_web_cert_id
+from tests.crash.harness import (
+    SQS_SEND,
+    TRANSACT_WRITE,
+    Container,
+    CrashBackend,
+    lead_body,
+    wait_for,
+    wait_until,
+)
+
+# The sweeper's graces shortened from minutes to a second: "the clock moved forward" without faking it.
+BACKEND_SETTINGS = {
+    "RECEIVED_GRACE_SECONDS": "1",
+    "PENDING_GRACE_SECONDS": "1",
+    "RETRY_BASE_SECONDS": "1",
+    "RETRY_CAP_SECONDS": "2",
+    "RETRY_TIMEOUT_SECONDS": "5",
+}
+# One helper (sweeper, retry worker) and one victim per kill point, started together.
+CONTAINERS = 5
+SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+
+RECOVERED_HISTORY = [
+    ("received", "intake"),
+    ("requeued", "sweeper"),
+    ("attempt", "retry"),
+    ("retained", "retry"),
+]
+
+
+@pytest.fixture(scope="module")
+def helper(containers: list[Container]) -> Container:
+    return containers[0]
+
+
+@pytest.fixture(scope="module")
+def victims(containers: list[Container]) -> list[Container]:
+    return list(containers[1:])
+
+
+def _post_in(victim: Container, backend: CrashBackend, cert_id: str) -> str:
+    vendor_lead_id = f"crash-{cert_id[:12]}"
+    victim.send(("post", lead_body(cert_id, vendor_lead_id), backend.vendor_key))
+    return vendor_lead_id
+
+
+def _reserved_lead(backend: CrashBackend, vendor_lead_id: str) -> str:
+    return str(wait_for(lambda: backend.lead_for_vendor_lead(vendor_lead_id), "the lead's reservation"))
+
+
+def recover(backend: CrashBackend, helper: Container, lead_id: str, *, attempt: int) -> dict[str, Any]:
+    """What runs with no operator: the scheduled sweeper once the lead is overdue, then the retry worker
+    on the message it queued (the local event source mapping deletes it if the function succeeded)."""
+    item = backend.lead_item(lead_id)
+    assert item is not None and item["status"] in ("received", "pending")
+    assert backend.queue_depth() == 0, "nothing but the sweeper may bring this lead back"
+    wait_until(datetime.fromisoformat(item["check_after"]))
+    report = helper.invoke("SweeperFunction", SCHEDULED_EVENT)
+    assert report["recovered"] == [lead_id], report
+    messages = backend.receive(1)
+    assert json.loads(messages[0]["Body"]) | {"not_before": None} == {
+        "lead_id": lead_id,
+        "attempt": attempt,
+        "not_before": None,
+    }
+    failed = backend.poller(helper.invoke).process(messages)
+    assert failed == []
+    assert backend.queue_depth() == 0
+    return report
+
+
+def check_recovered(
+    backend: CrashBackend,
+    lead_id: str,
+    cert_id: str,
+    *,
+    history: list[tuple[str, str]],
+    calls: list[int | None],
+    exchanges: int,
+    attempts: int,
+) -> None:
+    record = backend.store.read_lead(lead_id)
+    assert record is not None
+    assert record.lead.status.value == "retained", record.lead
+    assert record.lead.attempts == attempts
+    assert record.lead.check_after is None and record.lead.next_attempt_at is None
+    assert [(event.type, event.actor) for event in record.history] == history
+    assert [call["status"] for call in backend.calls(cert_id)] == calls
+    assert len(record.exchanges) == exchanges
+    assert [exchange["response"]["status"] for exchange in record.exchanges] == [c for c in calls if c][-exchanges:]
+    certificate = backend.store.read_certificate(cert_id)
+    assert certificate is not None and certificate.claim is not None
+    assert certificate.claim.lead_id == lead_id and certificate.claim.status.value == "retained"
+    assert backend.lead_item(lead_id) is not None
+    assert "gsi2pk" not in (backend.lead_item(lead_id) or {}), "a final lead leaves the open index"
+
+
+def test_killed_after_the_reservation_before_trustedform(backend, helper, victims):
+    """The reservation is durable; the intake dies waiting for its answer. TrustedForm was never asked."""
+    cert_id = make_web_cert_id()
+    backend.gate.arm(TRANSACT_WRITE, nth=1, after=True)
+    vendor_lead_id = _post_in(victims[0], backend, cert_id)
+    backend.gate.wait_hit()
+    lead_id = _reserved_lead(backend, vendor_lead_id)
+    victims[0].kill()
+    backend.gate.release()
+    assert backend.lead_item(lead_id)["status"] == "received"
+    assert backend.calls(cert_id) == []
+
+    report = recover(backend, helper, lead_id, attempt=1)
+
+    assert report["skipped"] == 0
+    check_recovered(backend, lead_id, cert_id, history=RECOVERED_HISTORY, calls=[200], exchanges=1, attempts=1)
+
+
+def test_killed_while_the_trustedform_call_hangs(backend, helper, victims):
+    """The call is in flight at TrustedForm (it hangs): the intake dies, the hung call is answered never."""
+    cert_id = make_web_cert_id()
+    backend.sim.script(cert_id, ["hang", "success"])
+    vendor_lead_id = _post_in(victims[1], backend, cert_id)
+    lead_id = _reserved_lead(backend, vendor_lead_id)
+    wait_for(lambda: [call["behaviour"] for call in backend.calls(cert_id)] == ["hang"], "the hanging call")
+    assert backend.lead_item(lead_id)["status"] == "received"
+    victims[1].kill()
+
+    recover(backend, helper, lead_id, attempt=1)
+
+    # Two calls: the hung one (no answer, so no retain) and the retry's. Only the retry's exchange is
+    # kept: what the killed process had on the wire died with it.
+    check_recovered(backend, lead_id, cert_id, history=RECOVERED_HISTORY, calls=[None, 200], exchanges=1, attempts=1)
+
+
+def test_killed_after_trustedform_retained_before_the_outcome_is_written(backend, helper, victims):
+    """TrustedForm retained the certificate (200); the intake dies before its outcome transaction lands.
+
+    The lead is still ``received``: the retry calls TrustedForm again, which answers 200 with
+    previously_retained. A second retain of one certificate is the price of a crash at this point
+    (at-least-once); the lead still ends retained, once, with the evidence of the call it recorded.
+    """
+    cert_id = make_web_cert_id()
+    backend.gate.arm(TRANSACT_WRITE, nth=2, after=False)  # 1: the reservation, 2: the outcome
+    vendor_lead_id = _post_in(victims[2], backend, cert_id)
+    backend.gate.wait_hit()
+    lead_id = _reserved_lead(backend, vendor_lead_id)
+    assert [call["status"] for call in backend.calls(cert_id)] == [200]
+    victims[2].kill()
+    backend.gate.release()  # the held write is dropped, never applied
+    assert backend.lead_item(lead_id)["status"] == "received"
+
+    recover(backend, helper, lead_id, attempt=1)
+
+    check_recovered(backend, lead_id, cert_id, history=RECOVERED_HISTORY, calls=[200, 200], exchanges=1, attempts=1)
+    record = backend.store.read_lead(lead_id)
+    assert record is not None and record.lead.previously_retained is True
+
+
+def test_killed_after_the_pending_outcome_before_the_retry_message(backend, helper, victims):
+    """TrustedForm answered 503; the pending outcome is written; the intake dies before queueing the
+    retry. No message exists: only the sweeper can bring the lead back."""
+    cert_id = make_web_cert_id()
+    backend.sim.script(cert_id, ["unavailable", "success"])
+    backend.gate.arm(SQS_SEND, nth=1, after=False)
+    vendor_lead_id = _post_in(victims[3], backend, cert_id)
+    backend.gate.wait_hit()
+    lead_id = _reserved_lead(backend, vendor_lead_id)
+    victims[3].kill()
+    backend.gate.release()  # the SendMessage is dropped: no retry message
+    item = backend.lead_item(lead_id)
+    assert item["status"] == "pending" and item["attempts"] == 1 and item["next_attempt_at"]
+
+    recover(backend, helper, lead_id, attempt=2)
+
+    history = [
+        ("received", "intake"),
+        ("attempt", "intake"),
+        ("pending", "intake"),
+        ("requeued", "sweeper"),
+        ("attempt", "retry"),
+        ("retained", "retry"),
+    ]
+    check_recovered(backend, lead_id, cert_id, history=history, calls=[503, 200], exchanges=2, attempts=2)

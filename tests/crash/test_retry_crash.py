@@ -1,0 +1,112 @@
+"""A retry worker SIGKILLed mid-batch while its TrustedForm calls hang: SQS delivers the batch again after
+the visibility timeout, the attempt lease turns the early redelivery (and the sweeper) away while the dead
+worker's lease runs, and once it lapses each lead gets exactly one more effective attempt and ends retained.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+import pytest
+
+from local.simulator import make_web_cert_id
+from tests.crash.harness import Container, CrashBackend, lead_body, wait_for, wait_until
+
+pytestmark = pytest.mark.slow  # the lease is retry_timeout * 2 + 30 s: half a minute of real waiting
+
+RETRY_TIMEOUT_SECONDS = 1.0
+LEASE_SECONDS = RETRY_TIMEOUT_SECONDS * 2 + 30
+BACKEND_SETTINGS = {
+    "RECEIVED_GRACE_SECONDS": "1",
+    "PENDING_GRACE_SECONDS": "1",
+    "RETRY_BASE_SECONDS": "1",
+    "RETRY_CAP_SECONDS": "2",
+    "RETRY_TIMEOUT_SECONDS": str(RETRY_TIMEOUT_SECONDS),
+}
+VISIBILITY_TIMEOUT = 3  # the template's 360 s, shortened: redelivery comes while the lease still holds
+CONTAINERS = 2
+LEADS = 3
+SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+
+
+def _receive_counts(messages: list[dict]) -> list[int]:
+    return [int(message["Attributes"]["ApproximateReceiveCount"]) for message in messages]
+
+
+def _lead_ids(messages: list[dict]) -> set[str]:
+    return {json.loads(message["Body"])["lead_id"] for message in messages}
+
+
+def test_a_retry_worker_killed_mid_batch_gives_one_effective_attempt_per_lead(
+    backend: CrashBackend, containers: list[Container]
+):
+    helper, victim = containers
+    poller = backend.poller(helper.invoke)
+
+    # Three leads pending after a 503 at intake; their second call will hang, their third succeed.
+    certs = [make_web_cert_id() for _ in range(LEADS)]
+    leads: dict[str, str] = {}
+    for cert_id in certs:
+        backend.sim.script(cert_id, ["unavailable", "hang", "success"])
+        status, answer = helper.post(lead_body(cert_id, f"retry-crash-{cert_id[:12]}"), backend.vendor_key)
+        assert status == 202 and answer["status"] == "pending", answer
+        leads[answer["lead_id"]] = cert_id
+
+    # The retry worker takes the batch: a lease on each lead, the calls in flight (hanging). Kill it.
+    batch = backend.receive(LEADS)
+    assert _lead_ids(batch) == set(leads) and _receive_counts(batch) == [1] * LEADS
+    victim.send(("invoke", "RetryFunction", poller.event(batch)))
+    for cert_id in certs:
+        wait_for(
+            lambda c=cert_id: [call["behaviour"] for call in backend.calls(c)] == ["unavailable", "hang"],
+            f"the hanging call for {cert_id}",
+        )
+    leases = {lead_id: backend.lead_item(lead_id)["lease_until"] for lead_id in leads}
+    victim.kill()
+    killed_at = time.monotonic()
+    for lead_id in leads:
+        item = backend.lead_item(lead_id)
+        assert item["status"] == "pending" and item["attempts"] == 1
+
+    # The sweeper finds them overdue but leaves them: an attempt holds each (its lease).
+    wait_until(max(datetime.fromisoformat(backend.lead_item(lead_id)["check_after"]) for lead_id in leads))
+    report = helper.invoke("SweeperFunction", SCHEDULED_EVENT)
+    assert report["recovered"] == [] and report["skipped"] == LEADS, report
+
+    # SQS delivers the batch again after the visibility timeout; the lease turns it away: no call made,
+    # every record reported failed, so the messages stay on the queue.
+    redelivered = backend.receive(LEADS, timeout=VISIBILITY_TIMEOUT + 10)
+    assert _lead_ids(redelivered) == set(leads) and _receive_counts(redelivered) == [2] * LEADS
+    assert time.monotonic() - killed_at < LEASE_SECONDS - 5, "too slow: the lease ran out before the redelivery"
+    failed = poller.process(redelivered)
+    assert sorted(failed) == sorted(message["MessageId"] for message in redelivered)
+    for cert_id in certs:
+        assert [call["status"] for call in backend.calls(cert_id)] == [503, None]
+
+    # Once the dead worker's lease lapses, the next delivery makes the attempt, once per lead.
+    wait_until(max(datetime.fromisoformat(until) for until in leases.values()))
+    again = backend.receive(LEADS, timeout=VISIBILITY_TIMEOUT + 10)
+    assert _lead_ids(again) == set(leads) and _receive_counts(again) == [3] * LEADS
+    assert poller.process(again) == []
+    assert backend.queue_depth() == 0
+    assert backend.queue_depth(backend.provisioned.retry_dlq_url) == 0
+
+    for lead_id, cert_id in leads.items():
+        record = backend.store.read_lead(lead_id)
+        assert record is not None
+        assert record.lead.status.value == "retained" and record.lead.attempts == 2
+        assert [(event.type, event.actor) for event in record.history] == [
+            ("received", "intake"),
+            ("attempt", "intake"),
+            ("pending", "intake"),
+            ("attempt", "retry"),
+            ("retained", "retry"),
+        ]
+        # Three calls: the intake's 503, the killed worker's hung call (never answered: no retain), the
+        # retry's 200 - one successful retain. The killed call's exchange died with its process.
+        calls = backend.calls(cert_id)
+        assert [call["status"] for call in calls] == [503, None, 200]
+        assert [exchange["response"]["status"] for exchange in record.exchanges] == [503, 200]
+    assert helper.invoke("SweeperFunction", SCHEDULED_EVENT)["overdue"] == 0
