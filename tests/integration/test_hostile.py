@@ -3,7 +3,9 @@ anywhere but the TrustedForm endpoint."""
 
 from __future__ import annotations
 
+import hashlib
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 
@@ -129,3 +131,38 @@ def test_a_held_certificate_is_still_refused_and_counted(stack, capfd):
         assert (response.status, response.json()["reason"]) == (422, "certificate_reused")
     assert stack.store.read_certificate(cert_id).claim.reuse_attempts == 3
     assert '"CrossVendorReuse":[1.0]' in capfd.readouterr().out  # the metric the alarm watches
+
+
+# --- extra fields: the allow-list in clear, contact details as fingerprints, the rest dropped ---------
+
+
+def sha1(value: bytes) -> str:
+    return hashlib.sha1(value, usedforsecurity=False).hexdigest()
+
+
+def test_sensitive_extra_fields_are_never_stored_in_clear(stack):
+    sensitive = {
+        "ssn": "078-05-1120",
+        "password": "hunter2-secret",
+        "dob": "1970-01-31",
+        "Email": "second.inbox@example.org",
+        "phone_number": "(415) 555-0199",
+    }
+    response = stack.post(lead(utm_source="search", **sensitive))
+    assert response.status == 201, response.json()
+    stored = json.dumps(stack.all_items()) + json.dumps(stack.get(response.json()["lead_id"]).json())
+    for value in (*sensitive.values(), "second.inbox@example.org".lower(), "4155550199"):
+        assert value not in stored, value
+    state = stack.lead_state(response.json()["lead_id"])
+    assert state["lead"]["utm_source"] == "search"  # allow-listed: kept as sent
+    assert state["lead"]["Email"] == "sha1:" + sha1(b"second.inbox@example.org")
+    assert state["lead"]["phone_number"] == "sha1:" + sha1(b"4155550199")
+    assert state["dropped_fields"] == ["dob", "password", "ssn"]  # names only, for the record
+
+
+@pytest.mark.parametrize("stack_env", [{"EXTRA_FIELDS_ALLOWED": "zip,dob"}])
+def test_the_buyer_chooses_which_extra_fields_are_kept(stack):
+    response = stack.post(lead(zip="90210", dob="1970-01-31", utm_source="search"))
+    state = stack.lead_state(response.json()["lead_id"])
+    assert state["lead"] == {"zip": "90210", "dob": "1970-01-31"}
+    assert state["dropped_fields"] == ["utm_source"]

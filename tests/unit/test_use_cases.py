@@ -283,7 +283,7 @@ def test_intake_retained_answers_201_and_records_one_outcome(make_world):
 
 
 def test_intake_reserves_the_lead_with_fingerprints_deadline_and_vendor_lead_id(make_world):
-    world = make_world(exchange(200, RETAINED_BODY))
+    world = make_world(exchange(200, RETAINED_BODY), extra_fields_allowed=("zip",))
     submit(world)
 
     [(lead, vendor_lead)] = world.store.reserved

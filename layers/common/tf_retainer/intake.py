@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
-from . import schedule
+from . import extras, schedule
 from .attempt import attempt_retain
 from .certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from .clock import iso
@@ -70,8 +71,13 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vend
         check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),
         # Contact details are kept only as the SHA-1 fingerprints TrustedForm matches against.
         match_lead=lead_fingerprints(submission.email, submission.phone),
-        lead=submission.extra_fields,
+        **_screened(submission, deps.settings.extra_fields_allowed),
     )
+
+
+def _screened(submission: LeadSubmission, allowed: tuple[str, ...]) -> dict[str, Any]:
+    screened = extras.screen(submission.extra_fields, allowed)
+    return {"lead": screened.kept, "dropped_fields": screened.dropped or None}
 
 
 def _repeat_answer(deps: Deps, duplicate: DuplicateLead) -> LeadAnswer:

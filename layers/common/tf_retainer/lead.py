@@ -52,8 +52,10 @@ class Lead(CertificateFacts):
     burned_attempts: int = 0
     # Contact details only as the SHA-1 fingerprints TrustedForm matched against.
     match_lead: dict[str, str] = Field(default_factory=dict)
-    # The vendor's extra fields, as received.
+    # The vendor's extra fields the buyer allows, as received (contact-like ones as fingerprints), and
+    # the names of those dropped (see extras.py).
     lead: dict[str, Any] = Field(default_factory=dict)
+    dropped_fields: list[str] | None = None
     updated_at: str | None = None
     final_at: str | None = None
     next_attempt_at: str | None = None

@@ -33,6 +33,20 @@ class Settings(BaseModel):
     certificate_reuse_policy: Literal["reject", "share"] = "reject"
     lead_match_policy: Literal["reject", "accept"] = "reject"
     insights_properties: tuple[str, ...] = ("is_masked",)
+    # Extra lead fields kept in clear (case-insensitive); contact-like ones are fingerprinted and the
+    # rest dropped (see extras.py). EXTRA_FIELDS_ALLOWED="a,b,c" replaces the list.
+    extra_fields_allowed: tuple[str, ...] = (
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "sub_id",
+        "source",
+        "campaign",
+        "offer_id",
+        "affiliate_id",
+    )
 
     sync_timeout_seconds: PositiveSeconds = 8.0
     connect_timeout_seconds: PositiveSeconds = 2.0
@@ -62,7 +76,7 @@ class Settings(BaseModel):
             return url
         raise ValueError("TRUSTEDFORM_API_URL must be https://cert.trustedform.com or a loopback simulator")
 
-    @field_validator("insights_properties", mode="before")
+    @field_validator("insights_properties", "extra_fields_allowed", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
