@@ -8,9 +8,9 @@ It starts the stack on free 127.0.0.1 ports (as tests/e2e does), then:
 
 1. posts leads from 1, 8 and 32 concurrent clients (each its own keep-alive connection) and reports
    requests/second, p50 and p99 latency, answers by status and connection errors (there must be none);
-2. fills the table to ``--stored`` leads from 8 clients and reports leads/second over the first 100
-   posts and over the last 100, with the stack's RSS (the stack's process, which holds moto, and the
-   total with its worker processes) as it goes.
+2. reports leads/second from 8 clients over the first 100 posts (an empty table) and, after filling
+   the table to ``--stored`` leads, over the last 100, with the stack's RSS (the stack's process, which
+   holds moto, and the total with its worker processes) as it goes.
 
 Loopback only; bounded by ``--max-seconds`` overall. Exits 1 if any connection error or 5xx was seen.
 """
@@ -222,7 +222,11 @@ def main() -> int:
         }
         failed = False
         try:
-            posted = 0
+            # leads/s over the first 100 posts (an almost empty table); again near --stored, below.
+            growth = []
+            window = post_leads(stack.api, 8, 100, deadline)
+            posted = window.requests
+            growth.append({"stored_leads_before": 0, **_rate(window, stack)})
             levels = []
             for clients, count in per_level.items():
                 run = post_leads(stack.api, clients, count, deadline, first=posted)
@@ -233,11 +237,7 @@ def main() -> int:
             report["concurrency"] = levels
             report["rss_mib_after_concurrency"] = [round(x) for x in stack.rss_mib()]
 
-            # The table: leads/s over 100 posts at the current size, fill, then 100 posts again.
-            growth = []
-            window = post_leads(stack.api, 8, 100, deadline, first=posted)
-            posted += window.requests
-            growth.append({"stored_leads_before": posted - window.requests, **_rate(window, stack)})
+            # Fill the table, then 100 posts again.
             while posted < stored - 100 and time.monotonic() < deadline:
                 fill = post_leads(stack.api, 8, min(500, stored - 100 - posted), deadline, first=posted)
                 posted += fill.requests
