@@ -146,6 +146,11 @@ class Container:
         """Start a task without waiting for it (the victim of a crash test)."""
         self._conn.send(task)
 
+    def receive(self, timeout: float = CALL_TIMEOUT) -> tuple[str, Any]:
+        """The answer to a task started with :meth:`send`: ("ok", value) or ("error", traceback)."""
+        status, value = self._receive(timeout)
+        return str(status), value
+
     def call(self, task: tuple[Any, ...], timeout: float = CALL_TIMEOUT) -> Any:
         self.send(task)
         status, value = self._receive(timeout)
