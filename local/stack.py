@@ -90,6 +90,7 @@ class LocalStack:
     simulator: Any = None
     workers: Any = None
     poller: Any = None
+    sweeper: Any = None
     api: Any = None
     provisioned: Any = None
     endpoint_url: str = ""
@@ -103,7 +104,7 @@ class LocalStack:
     def stop(self) -> None:
         if self.workers is not None:  # invocations in flight (a hung TrustedForm call...) end now
             self.workers.interrupt()
-        for name in ("api", "poller", "workers", "simulator", "moto"):
+        for name in ("api", "sweeper", "poller", "workers", "simulator", "moto"):
             piece = getattr(self, name)
             if piece is None:
                 continue
@@ -265,6 +266,7 @@ def start(api_key: str | None = None) -> LocalStack:
     from local.functions import WorkerPool
     from local.poller import RetryPoller
     from local.provision import function_logical_ids, provision
+    from local.scheduler import RateSchedule
     from local.server import ApiServerThread, LocalApiServer
 
     stack = LocalStack()
@@ -290,6 +292,9 @@ def start(api_key: str | None = None) -> LocalStack:
         # Each invocation runs in a worker process, one at a time per worker: no lock in this process.
         stack.poller = RetryPoller(stack.provisioned, invocation_lock=nullcontext(), invoke=stack.workers.invoke)
         stack.poller.start()
+        # The template's sweeper runs every 5 minutes; here, often enough to watch it work.
+        stack.sweeper = RateSchedule("SweeperFunction", _int_env("LOCAL_SWEEP_SECONDS", 30), stack.workers.invoke)
+        stack.sweeper.start()
         try:
             gateway = LocalApiGateway(invoke=stack.workers.invoke)
             server = LocalApiServer(gateway, HOST, api_port, invocation_lock=nullcontext())
@@ -337,6 +342,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"dead letters {provisioned.retry_dlq_url.rsplit('/', 1)[-1]}",
         f"  functions    {stack.workers.describe()}",
         f"  retry worker {stack.poller.describe()}",
+        f"  sweeper      {stack.sweeper.describe()} (overdue open leads back to the retry queue)",
         f"  retry timing base {os.environ['RETRY_BASE_SECONDS']} s, cap {os.environ['RETRY_CAP_SECONDS']} s, "
         f"account errors {os.environ['ACCOUNT_ERROR_DELAY_SECONDS']} s",
     ]

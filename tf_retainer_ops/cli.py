@@ -5,7 +5,8 @@
     lead show LEAD_ID           state and history, oldest first
     lead exchanges LEAD_ID      raw TrustedForm exchanges (API key already redacted in the store)
     cert show CERT_ID           certificate claim and history
-    evidence LEAD_ID [-o FILE]  one JSON evidence file for the lead
+    evidence LEAD_ID [-o FILE]  one JSON evidence file for the lead (signed with the evidence KMS key)
+    verify FILE                 check an evidence file's digest and signature
     vendors add|list|revoke     vendor API keys (a new key is printed once, never again)
     dlq redrive [--max N]       retry DLQ -> retry queue
     summary [--hours 24]        leads by status/reason, stuck leads, queue depths
@@ -73,6 +74,7 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("--endpoint-url", default=default, help="AWS endpoint (e.g. a moto server)")
     group.add_argument("--region", default=default, help="AWS region")
     group.add_argument("--usage-plan-id", default=default, help="API Gateway usage plan for vendor keys")
+    group.add_argument("--evidence-key-id", default=default, help="KMS HMAC key that signs evidence bundles")
     parser.add_argument(
         "--json", action="store_true", default=False if top else argparse.SUPPRESS, help="machine-readable output"
     )
@@ -103,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     evidence = command(commands, "evidence", cmd_evidence, "write a lead's evidence file (JSON)")
     evidence.add_argument("lead_id")
     evidence.add_argument("-o", "--output", help="file to write (default evidence-<lead_id>.json; - for stdout)")
+    evidence.add_argument(
+        "--unsigned", action="store_true", help="do not sign, even when the target has an evidence key"
+    )
+    command(commands, "verify", cmd_verify, "check an evidence file: digest, and its KMS signature").add_argument(
+        "file"
+    )
 
     vendors = commands.add_parser("vendors", help="vendor API keys").add_subparsers(
         dest="vendors_command", required=True
@@ -292,9 +300,14 @@ def cmd_cert_show(ctx: Context) -> int:
 
 
 def cmd_evidence(ctx: Context) -> int:
-    from .evidence import build_evidence
+    from .evidence import build_evidence, sign
 
     document = build_evidence(ctx.store, ctx.args.lead_id, now=_now())
+    key_id = ctx.target.evidence_key_id
+    if key_id and not ctx.args.unsigned:
+        sign(document, ctx.target.client("kms"), key_id)
+    else:
+        ctx.note("note: unsigned (no evidence key): the digest shows damage, not editing - see docs/operations.md")
     text = json.dumps(document, indent=2, default=str) + "\n"
     output = ctx.args.output or f"evidence-{ctx.args.lead_id}.json"
     if output == "-":
@@ -309,6 +322,7 @@ def cmd_evidence(ctx: Context) -> int:
         "exchanges": len(document["exchanges"]),
         "history_events": len(document["history"]),
         "content_sha256": document["content_sha256"],
+        "signed": "signature" in document,
     }
     ctx.emit(
         summary,
@@ -318,6 +332,26 @@ def cmd_evidence(ctx: Context) -> int:
         ),
     )
     return 0
+
+
+def cmd_verify(ctx: Context) -> int:
+    from .evidence import verify
+
+    try:
+        document = json.loads(Path(ctx.args.file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OpsError(f"cannot read {ctx.args.file}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise OpsError(f"{ctx.args.file} is not an evidence file")
+    try:
+        kms = ctx.target.client("kms")
+    except OpsError:
+        kms = None  # no target: the digest can still be checked
+    result = verify(document, kms)
+    data = {"file": ctx.args.file, "digest_ok": result.digest_ok, "signed": result.signed}
+    data.update({"signature_ok": result.signature_ok, "verdict": result.describe()})
+    ctx.emit(data, lambda d: ctx.print(f"{d['file']}: {d['verdict']}"))
+    return 0 if result.ok and result.signature_ok is not None else (1 if not result.ok else 3)
 
 
 def cmd_vendors_add(ctx: Context) -> int:

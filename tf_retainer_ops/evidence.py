@@ -6,6 +6,7 @@ raw exchanges already have the TrustedForm API key redacted (tf_retainer.trusted
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -135,7 +136,66 @@ def build_evidence(store: LeadStore, lead_id: str, *, now: datetime | None = Non
 
 
 def content_digest(document: dict[str, Any]) -> str:
-    """SHA-256 of the document without this field (canonical JSON): shows the file was not edited."""
-    body = {k: v for k, v in document.items() if k != "content_sha256"}
+    """SHA-256 of the document's canonical JSON, without the digest and the signature.
+
+    On its own it only shows the file was not damaged: whoever edits the file can recompute it. The
+    signature (``sign``) is what shows it was not edited: an HMAC of the digest under a KMS key whose
+    secret never leaves KMS, which only holders of kms:GenerateMac on that key can produce.
+    """
+    body = {k: v for k, v in document.items() if k not in ("content_sha256", "signature")}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+MAC_ALGORITHM = "HMAC_SHA_256"
+
+
+def sign(document: dict[str, Any], kms: Any, key_id: str) -> None:
+    """Add a KMS HMAC of the content digest (GenerateMac: the key material never leaves KMS)."""
+    out = kms.generate_mac(KeyId=key_id, MacAlgorithm=MAC_ALGORITHM, Message=document["content_sha256"].encode())
+    document["signature"] = {
+        "algorithm": MAC_ALGORITHM,
+        "key_id": out["KeyId"],
+        "signed": "content_sha256",
+        "mac": base64.b64encode(out["Mac"]).decode(),
+    }
+
+
+@dataclass
+class Verification:
+    digest_ok: bool
+    signed: bool
+    signature_ok: bool | None  # None: unsigned, or no key access to check it
+
+    @property
+    def ok(self) -> bool:
+        return self.digest_ok and self.signature_ok is not False
+
+    def describe(self) -> str:
+        if not self.digest_ok:
+            return "EDITED: the content does not match content_sha256"
+        if not self.signed:
+            return "content matches content_sha256, but the file is unsigned: an editor could have recomputed it"
+        if self.signature_ok is None:
+            return "content matches content_sha256; the signature could not be checked (no access to its KMS key)"
+        return "valid: content matches and the KMS signature verifies" if self.signature_ok else "FORGED: bad signature"
+
+
+def verify(document: dict[str, Any], kms: Any | None) -> Verification:
+    digest_ok = document.get("content_sha256") == content_digest(document)
+    signature = document.get("signature")
+    if not isinstance(signature, dict):
+        return Verification(digest_ok, signed=False, signature_ok=None)
+    if kms is None or not digest_ok:
+        return Verification(digest_ok, signed=True, signature_ok=None)
+    try:
+        out = kms.verify_mac(
+            KeyId=signature["key_id"],
+            MacAlgorithm=signature["algorithm"],
+            Message=str(document["content_sha256"]).encode(),
+            Mac=base64.b64decode(signature["mac"]),
+        )
+        valid = bool(out.get("MacValid"))
+    except kms.exceptions.KMSInvalidMacException:
+        valid = False
+    return Verification(digest_ok, signed=True, signature_ok=valid)

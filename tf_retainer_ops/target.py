@@ -39,6 +39,7 @@ class Target:
     endpoint_url: str | None = None
     region: str | None = None
     usage_plan_id: str | None = None
+    evidence_key_id: str | None = None  # the KMS HMAC key evidence bundles are signed with
     dashboard_url: str | None = None
     stack_name: str | None = None
     source: str = "explicit"
@@ -105,6 +106,7 @@ def resolve(args: Any, *, cwd: Path | None = None) -> Target:
             endpoint_url=getattr(args, "endpoint_url", None),
             region=region,
             usage_plan_id=getattr(args, "usage_plan_id", None),
+            evidence_key_id=getattr(args, "evidence_key_id", None),
             source="explicit",
         )
     if getattr(args, "local", False):
@@ -140,6 +142,7 @@ def from_local_state(*, cwd: Path | None = None) -> Target:
         retry_dlq_url=state.get("retry_dlq_url"),
         endpoint_url=endpoint_url,
         region=state.get("region") or "us-east-1",
+        evidence_key_id=state.get("evidence_key_id"),
         source="local",
     )
 
@@ -176,6 +179,7 @@ def from_stack(name: str, *, region: str | None = None, endpoint_url: str | None
         endpoint_url=endpoint_url,
         region=cloudformation.meta.region_name,
         usage_plan_id=outputs.get("UsagePlanId"),
+        evidence_key_id=outputs.get("EvidenceKeyId"),
         dashboard_url=outputs.get("DashboardUrl"),
         stack_name=name,
         source="stack",

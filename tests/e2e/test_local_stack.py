@@ -262,7 +262,7 @@ def test_sigterm_stops_everything_cleanly(local_stack):
     started = time.monotonic()
     assert local_stack.process.wait(10) == 0
     assert time.monotonic() - started < 5
-    assert "stopped api, poller, workers, simulator, moto" in local_stack.stderr()
+    assert "stopped api, sweeper, poller, workers, simulator, moto" in local_stack.stderr()
     assert "Traceback" not in local_stack.stderr()
     assert not local_stack.state_file.exists()  # an operator CLI will not find a dead stack
     with pytest.raises(httpx.TransportError):

@@ -16,7 +16,7 @@ from tf_retainer.store import keys
 from tf_retainer.store.codec import serialize
 
 from local.simulator import make_web_cert_id
-from tests.conftest import TF_API_KEY, VENDOR, lead
+from tests.conftest import TF_API_KEY, VENDOR, aws_client, lead
 from tf_retainer_ops import cli, target
 from tf_retainer_ops.evidence import content_digest
 
@@ -135,6 +135,33 @@ def test_evidence_file_has_everything_and_nothing_secret(stack, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert run(stack, "evidence", posted["lead_id"])[0] == 0
     assert (tmp_path / f"evidence-{posted['lead_id']}.json").is_file()
+
+
+def test_a_signed_evidence_file_verifies_and_an_edited_one_does_not(stack, tmp_path):
+    key_id = aws_client("kms").create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    posted = stack.post(lead()).json()
+    signed = tmp_path / "signed.json"
+    code, _, err = run(stack, "--evidence-key-id", key_id, "evidence", posted["lead_id"], "-o", str(signed))
+    assert code == 0, err
+    assert json.loads(signed.read_text())["signature"]["algorithm"] == "HMAC_SHA_256"
+    verdict = run_json(stack, "verify", str(signed))
+    assert (verdict["digest_ok"], verdict["signature_ok"]) == (True, True)
+
+    # An editor changes the outcome and recomputes the digest: the digest agrees, the signature does not.
+    document = json.loads(signed.read_text())
+    document["retain"]["status"] = "rejected"
+    document["content_sha256"] = content_digest(document)
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(document))
+    code, out, _ = run(stack, "verify", str(edited))
+    assert code == 1 and "FORGED" in out
+
+    # Without a key the file is unsigned, and verify says what that proves (exit 3: not proven).
+    unsigned = tmp_path / "unsigned.json"
+    code, _, err = run(stack, "evidence", posted["lead_id"], "-o", str(unsigned))
+    assert code == 0 and "unsigned" in err
+    code, out, _ = run(stack, "verify", str(unsigned))
+    assert code == 3 and "unsigned" in out
 
 
 def test_evidence_of_a_retained_lead_has_the_masked_url_and_lead_match(stack, tmp_path):

@@ -1,0 +1,43 @@
+"""EventBridge Scheduler for the local stack: invokes a function on a fixed rate (the sweeper)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("tf_retainer.local.scheduler")
+
+
+class RateSchedule:
+    """Invoke ``function`` every ``seconds`` with a scheduled event, in a thread, until stopped."""
+
+    def __init__(self, function: str, seconds: float, invoke: Callable[[str, dict[str, Any]], Any]) -> None:
+        self.function = function
+        self.seconds = seconds
+        self._invoke = invoke
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"schedule-{function}", daemon=True)
+        self.runs = 0
+
+    def describe(self) -> str:
+        return f"{self.function} every {self.seconds:g} s"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        event = {"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}
+        while not self._stopping.wait(self.seconds):
+            try:
+                result = self._invoke(self.function, event)
+                self.runs += 1
+                if isinstance(result, dict) and result.get("recovered"):
+                    log.warning("%s requeued %d overdue lead(s)", self.function, len(result["recovered"]))
+            except Exception as exc:  # a failed run is retried by the next one, as the Scheduler would
+                log.warning("%s failed: %s", self.function, type(exc).__name__)
