@@ -15,6 +15,7 @@ from .models import LeadAnswer, Reason, Status
 from .observability import Metric, count, count_for_vendor, count_rejection, logger, milliseconds
 from .policy import Decision, RetryKind, decide
 from .secrets import ApiKeyUnavailable
+from .store.leads import StaleAttempt
 from .trustedform import Exchange
 
 # A call with less time than this left is not worth making: it would time out and still cost a retain.
@@ -69,7 +70,9 @@ def apply_decision(
 ) -> LeadAnswer:
     now = deps.clock()
     after = _next_state(deps, lead, decision, attempt, now)
-    events = [_attempt_event(exchange, decision, actor) for exchange in exchanges]
+    # Each call's own facts (the 401 before a re-read key's 200 says nothing of success).
+    decisions = [decide(exchange, deps.settings) for exchange in exchanges[:-1]] + [decision] if exchanges else []
+    events = [_attempt_event(exchange, own, actor) for exchange, own in zip(exchanges, decisions, strict=True)]
     events.append(
         Event(
             after.status.value,
@@ -77,13 +80,26 @@ def apply_decision(
             {"reason": after.reason.value if after.reason else None, "next_attempt_at": after.next_attempt_at},
         )
     )
-    deps.store.record_outcome(
-        lead, after, events=events, exchanges=[exchange.to_item() for exchange in exchanges], now=now
-    )
+    items = [exchange.to_item() for exchange in exchanges]
+    try:
+        deps.store.record_outcome(lead, after, events=events, exchanges=items, now=now)
+    except StaleAttempt:
+        return _overtaken(deps, lead, events, items, now)
     _emit_outcome(decision, after)
     if after.next_attempt_at is not None:
         enqueue_retry(deps, after.lead_id, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
     return after.answer()
+
+
+def _overtaken(
+    deps: Deps, lead: Lead, events: list[Event], exchanges: list[dict[str, Any]], now: datetime
+) -> LeadAnswer:
+    """Another attempt recorded this one's step first (a lease outlived, a duplicate delivery): keep this
+    call's evidence all the same, and answer with the lead as it now is."""
+    deps.store.add_history(lead, events, now=now, exchanges=exchanges)
+    logger.warning("attempt overtaken by another", extra={"lead_id": lead.lead_id, "attempt": lead.attempts + 1})
+    current = deps.store.get_lead(lead.lead_id)
+    return (current or lead).answer()
 
 
 def _next_state(deps: Deps, lead: Lead, decision: Decision, attempt: int, now: datetime) -> Lead:

@@ -21,6 +21,9 @@ from .trustedform import lead_fingerprints
 
 # The shortest budget a first attempt gets, however little time the invocation has left.
 MIN_BUDGET_SECONDS = 0.5
+# The first attempt's lease outlasts its budget by the time its writes take (the handler keeps that much
+# of the Lambda timeout back for them).
+LEASE_MARGIN_SECONDS = 5.0
 
 
 def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, time_budget: float | None = None) -> LeadAnswer:
@@ -29,7 +32,12 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, time_bud
     now = deps.clock()
     count(Metric.LEADS_RECEIVED)
     count_for_vendor(vendor, "received")
-    lead = _new_lead(deps, submission, cert, vendor, now)
+    budget = deps.settings.sync_timeout_seconds
+    if time_budget is not None:
+        budget = max(MIN_BUDGET_SECONDS, min(budget, time_budget))
+    # Leased to this invocation for its first attempt: neither the sweeper nor a retry takes it meanwhile.
+    lease = iso(now + timedelta(seconds=budget + LEASE_MARGIN_SECONDS))
+    lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
     vendor_lead = VendorLead(vendor, submission.lead_id, _payload_hash(submission)) if submission.lead_id else None
     logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
 
@@ -39,9 +47,6 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, time_bud
     if isinstance(reservation, CertificateTaken):
         return _certificate_taken(deps, lead, reservation.claim, vendor_lead, now)
 
-    budget = deps.settings.sync_timeout_seconds
-    if time_budget is not None:
-        budget = max(MIN_BUDGET_SECONDS, min(budget, time_budget))
     return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
 
 

@@ -142,9 +142,11 @@ class LeadStore:
             raise
         return True
 
-    def add_history(self, lead: Lead, events: list[Event], *, now: datetime) -> None:
-        """History that changes nothing else (an operator's action)."""
-        self._transact(self._items.history(lead, events, now))
+    def add_history(
+        self, lead: Lead, events: list[Event], *, now: datetime, exchanges: list[dict[str, Any]] | None = None
+    ) -> None:
+        """History (and raw exchanges) that change nothing else: an operator's action, an overtaken call."""
+        self._transact(self._items.history(lead, events, now) + self._items.exchanges(lead, exchanges or [], now))
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         retry_conflicts(lambda: self._client.transact_write_items(TransactItems=items))
