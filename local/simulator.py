@@ -9,12 +9,41 @@ real service may give (and a few it may not) can be chosen per request or script
 * per request: header ``X-Simulator-Behaviour: <name>`` (takes precedence, does not consume a script);
 * per certificate: ``TrustedFormSimulator.script(cert_id, [...])`` or
   ``POST /_simulator/certificates/{cert_id}`` with ``{"behaviours": [...]}``; one behaviour is consumed
-  per POST that passes request validation, the last one repeats.
+  per POST that passes request validation, the last one repeats (scripting again without behaviours
+  keeps them).
 
 Behaviour names: see ``BEHAVIOURS`` (plus ``slow:<seconds>`` and ``throttled:<retry-after seconds>``).
 
-Control endpoints (no auth): ``POST /_simulator/certificates/{cert_id}``, ``GET /_simulator/requests``,
-``POST /_simulator/reset``, ``GET /_simulator/health``, ``GET|POST /_simulator/config``.
+Session facts (``SessionFacts``; unscripted: a good, fresh, human, typed lead with approved consent
+language) drive the insights and verify answers, per certificate::
+
+    sim.script(cert_id, created_at="2025-01-01T00:00:00Z", bot_detected=True,
+               form_input_method=["paste"], domain="leads.example.net", page_text="... I agree ...",
+               font_size_px=9, one_to_one_advertisers=["Acme Inc"], form_submitted=False)
+    POST /_simulator/certificates/{cert_id}
+        {"created_at": "...", "facts": {"bot_detected": true, "form_input_method": ["paste"], ...}}
+
+Insights facts: ``bot_detected``, ``form_input_method`` (autofill, paste, typing, pre-populated),
+``domain``, ``page_url``, ``parent_page_url``, ``is_framed``, ``confirmed_owner``, ``seconds_on_page``,
+``ip`` -> the property of that name; ``created_at`` -> ``created_at``, ``age_seconds``, ``expires_at``;
+``page_text`` -> ``scans.result`` (terms are plain case-insensitive substrings; ``delimiter`` is echoed
+only). Verify facts: ``consent_languages`` -> ``languages[].text``; ``language_approved``,
+``form_submitted`` -> the result of that name; ``font_size_px`` / ``contrast_ratio`` / ``opt_in_type`` ->
+``min_font_size_px_satisfied`` (>= the required size) / ``min_contrast_ratio_satisfied`` /
+``opt_in_types_satisfied``; ``one_to_one_advertisers`` -> ``one_to_one`` (``advertiser_name``
+normalised, alphanumerics case-insensitively, is in the list; null without an advertiser_name);
+``success`` = language approved and every requested check passed. ``form_submitted`` also decides an
+unretained web certificate's ``expires_at``: creation + 90 days, or + 72 hours without a submit.
+
+A call without ``retain`` retains nothing. ``sim.operations(cert_id)`` lists the operations answered per
+POST, ``sim.retains(cert_id)`` counts the POSTs answered with retain results; each recorded request
+carries ``operations`` and ``retained``.
+
+Control endpoints (no auth): ``POST /_simulator/certificates/{cert_id}`` (``behaviours``, ``email``,
+``phone``, ``created_at``, ``facts``; each optional, absent ones keep their value; answers the state),
+``GET /_simulator/certificates/{cert_id}`` (behaviours, facts, retained, retains, operations),
+``GET /_simulator/requests``, ``POST /_simulator/reset``, ``GET /_simulator/health``,
+``GET|POST /_simulator/config``.
 
 Standalone: ``python -m local.simulator --host 127.0.0.1 --port 8900 --api-key sim-key [--latency 0.2]``.
 """
@@ -52,6 +81,8 @@ HANG_SECONDS = 30.0
 DEFAULT_CREATED_AGE = timedelta(seconds=60)
 CERT_LIFETIME = timedelta(days=90)
 MASKED_LIFETIME = timedelta(hours=72)
+# an unretained web certificate without a detected form submit stays available for 72 hours
+UNSUBMITTED_LIFETIME = timedelta(hours=72)
 CERT_BASE_URL = "https://cert.trustedform.com/"
 
 _WEB_ID = re.compile(r"[0-9a-f]{40}")
@@ -110,6 +141,10 @@ INSIGHTS_PROPERTIES = (
 # properties, in its request example and in WebInsightsResult: accept it.
 ACCEPTED_INSIGHTS_PROPERTIES = frozenset((*INSIGHTS_PROPERTIES, "browser"))
 OPT_IN_TYPES = frozenset(("manual", "pre-selected", "non-interactive"))
+# WebInsightsResult.form_input_method items in TrustedForm's description
+FORM_INPUT_METHODS = frozenset(("autofill", "paste", "typing", "pre-populated"))
+OPERATIONS = ("match_lead", "retain", "insights", "verify")
+DEFAULT_CONSENT_TEXT = "By clicking Submit, I agree to be contacted by Example Co. at the number given."
 META_PROPERTIES = frozenset(("age_seconds", "confirmed_owner", "created_at", "expires_at"))
 
 
@@ -282,12 +317,101 @@ def validate_request_body(body: Any) -> str | None:
 
 
 @dataclass
+class SessionFacts:
+    """What TrustedForm recorded about a certificate's session: drives its insights and verify answers.
+
+    The defaults are a good lead: human, typed, on example.com, not framed, approved consent language
+    that passes any threshold, form submitted. Properties a certificate type does not have stay null
+    whatever is scripted (mobile: no bot, browser, page or form-input data; Meta: only the four times
+    and confirmed_owner); a masked certificate hides ``domain``, ``page_url`` and ``parent_page_url``.
+    """
+
+    bot_detected: bool | None = False
+    form_input_method: list[str] | None = field(default_factory=lambda: ["typing"])
+    domain: str | None = "example.com"
+    page_url: str | None = "https://www.example.com/quote"
+    parent_page_url: str | None = None
+    is_framed: bool | None = False
+    confirmed_owner: str | None = "ActiveProspect Verified Account"
+    seconds_on_page: float | None = 95
+    ip: str | None = "203.0.113.7"
+    # None: every required scan term is found and no forbidden one; a text: terms are looked up in it
+    page_text: str | None = None
+    consent_languages: list[str] = field(default_factory=lambda: [DEFAULT_CONSENT_TEXT])
+    language_approved: bool = True
+    font_size_px: float = 16.0
+    contrast_ratio: float = 7.0
+    opt_in_type: str = "manual"
+    # None: one-to-one with any advertiser_name; a list: only with these names (normalised)
+    one_to_one_advertisers: list[str] | None = None
+    form_submitted: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: copy.deepcopy(getattr(self, name)) for name in FACT_NAMES}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# fact -> (check, what it must be)
+_FACT_CHECKS: dict[str, tuple[Any, str]] = {
+    "bot_detected": (lambda v: v is None or isinstance(v, bool), "a boolean or null"),
+    "form_input_method": (
+        lambda v: v is None or (_is_str_list(v) and set(v) <= FORM_INPUT_METHODS),
+        f"null or an array of {', '.join(sorted(FORM_INPUT_METHODS))}",
+    ),
+    "domain": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "page_url": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "parent_page_url": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "is_framed": (lambda v: v is None or isinstance(v, bool), "a boolean or null"),
+    "confirmed_owner": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "seconds_on_page": (lambda v: v is None or (_is_number(v) and v >= 0), "a number >= 0 or null"),
+    "ip": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "page_text": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "consent_languages": (_is_str_list, "an array of strings"),
+    "language_approved": (lambda v: isinstance(v, bool), "a boolean"),
+    "font_size_px": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "contrast_ratio": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "opt_in_type": (lambda v: v in OPT_IN_TYPES, f"one of {', '.join(sorted(OPT_IN_TYPES))}"),
+    "one_to_one_advertisers": (lambda v: v is None or _is_str_list(v), "null or an array of strings"),
+    "form_submitted": (lambda v: isinstance(v, bool), "a boolean"),
+}
+FACT_NAMES: tuple[str, ...] = tuple(_FACT_CHECKS)
+
+
+def check_facts(facts: Any) -> dict[str, Any]:
+    """The facts, checked (unknown names and wrong types raise ValueError); lists copied."""
+    if not isinstance(facts, dict):
+        raise ValueError("facts must be an object")
+    checked: dict[str, Any] = {}
+    for name, value in facts.items():
+        if name not in _FACT_CHECKS:
+            raise ValueError(f"unknown fact {name!r} (known: {', '.join(FACT_NAMES)}, created_at)")
+        check, wanted = _FACT_CHECKS[name]
+        if not check(value):
+            raise ValueError(f"fact {name} must be {wanted}")
+        checked[name] = list(value) if isinstance(value, list) else value
+    return checked
+
+
+def normalise_advertiser(name: str) -> str:
+    """Case-insensitive, alphanumerics only: ``Acme, Inc.`` and ``acme inc`` are the same advertiser."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+@dataclass
 class _Certificate:
     behaviours: list[str] = field(default_factory=list)
     email: str | None = None
     phone: str | None = None
     created_at: datetime | None = None
     retained: bool = False
+    facts: SessionFacts = field(default_factory=SessionFacts)
 
     def next_behaviour(self) -> str:
         if not self.behaviours:
@@ -407,28 +531,64 @@ class TrustedFormSimulator:
     def script(
         self,
         cert_id: str,
-        behaviours: Iterable[str] | None,
+        behaviours: Iterable[str] | str | None = None,
         email: str | None = None,
         phone: str | None = None,
         created_at: datetime | str | None = None,
+        facts: dict[str, Any] | None = None,
+        **more_facts: Any,
     ) -> None:
-        """Script a certificate: behaviours consumed one per POST (the last repeats), the consumer's
-        email/phone recorded on it (for lead matching) and its creation time."""
+        """Script a certificate: behaviours consumed one per POST (the last repeats; None keeps the
+        current ones, a list replaces them), the consumer's email/phone recorded on it (for lead
+        matching), its creation time, and session facts (``SessionFacts``: ``facts={...}`` and/or keyword
+        arguments, e.g. ``bot_detected=True, form_input_method=["paste"]``). Facts not named keep their
+        current (or default) values; ``created_at`` may be given among the facts too.
+
+        Raises ValueError for an invalid id, an unknown behaviour or a bad fact (nothing is changed)."""
         if cert_kind(cert_id) is None:
             raise ValueError("not a valid certificate id")
-        names = [behaviours] if isinstance(behaviours, str) else list(behaviours or ())
-        for name in names:
+        names = None if behaviours is None else [behaviours] if isinstance(behaviours, str) else list(behaviours)
+        for name in names or ():
             parse_behaviour(name)
+        given = {**(facts or {}), **more_facts}
+        if "created_at" in given:
+            from_facts = given.pop("created_at")
+            created_at = from_facts if created_at is None else created_at
+        checked = check_facts(given)
         moment = _parse_time(created_at)
         with self._lock:
             cert = self._certs.setdefault(cert_id, _Certificate())
-            cert.behaviours = [n.strip() for n in names]
+            if names is not None:
+                cert.behaviours = [n.strip() for n in names]
             if email is not None:
                 cert.email = email
             if phone is not None:
                 cert.phone = phone
             if moment is not None:
                 cert.created_at = moment
+            for name, value in checked.items():
+                setattr(cert.facts, name, value)
+
+    def facts(self, cert_id: str) -> dict[str, Any]:
+        """A certificate's session facts (the defaults when never scripted) and its creation time."""
+        with self._lock:
+            cert = self._certs.get(cert_id)
+            facts = (cert.facts if cert else SessionFacts()).as_dict()
+            created = cert.created_at if cert else None
+        return {**facts, "created_at": _iso(created) if created else None}
+
+    def operations(self, cert_id: str) -> list[list[str]]:
+        """The operations TrustedForm answered (and bills) for each POST to the certificate, oldest
+        first: one list per POST answered 200 with operation results, e.g. ``[["match_lead", "insights",
+        "verify"], ["match_lead", "retain"]]``. Refused, failed, expired or dropped calls are left out."""
+        with self._lock:
+            return [list(r["operations"]) for r in self._requests if r["cert_id"] == cert_id and r["operations"]]
+
+    def retains(self, cert_id: str) -> int:
+        """How many POSTs to the certificate included ``retain`` and were answered 200 with retain
+        results (the first one retains and is billed; later ones answer ``previously_retained``)."""
+        with self._lock:
+            return sum(1 for r in self._requests if r["cert_id"] == cert_id and r["retained"])
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -436,7 +596,9 @@ class TrustedFormSimulator:
 
         Each: method, path (with query), cert_id, headers (as received, Authorization included),
         body (parsed JSON or None), body_text, behaviour (None when refused before one applied),
-        status (None while in flight or when dropped: hang / stop), time (ISO 8601 UTC, ms)."""
+        status (None while in flight or when dropped: hang / stop), time (ISO 8601 UTC, ms),
+        operations (the operations the 200 answer carried results for, [] otherwise), retained (the
+        answer carried ``retain.results``)."""
         with self._lock:
             return copy.deepcopy(self._requests)
 
@@ -490,10 +652,11 @@ class TrustedFormSimulator:
             cert = self._cert(cert_id)
             created = cert.created_at or now
             known_email, known_phone = cert.email, cert.phone
+            facts = copy.deepcopy(cert.facts)
             previously_retained = cert.retained
             if "retain" in body:
                 cert.retained = True
-        expires = created + (MASKED_LIFETIME if masked else CERT_LIFETIME)
+        expires = created + _lifetime(kind, masked, previously_retained or "retain" in body, facts.form_submitted)
         answer: dict[str, Any] = {"outcome": "success", "reason": None}
         failures: list[str] = []
 
@@ -533,10 +696,10 @@ class TrustedFormSimulator:
             }
 
         if "insights" in body:
-            answer["insights"] = _insights(body["insights"], kind, masked, created, expires, now)
+            answer["insights"] = _insights(body["insights"], kind, masked, created, expires, now, facts)
 
         if "verify" in body:
-            answer["verify"] = _verify(body["verify"])
+            answer["verify"] = _verify(body["verify"], facts)
 
         if failures:
             answer["outcome"] = "failure"
@@ -556,6 +719,8 @@ class TrustedFormSimulator:
             "behaviour": None,
             "status": None,
             "time": _iso_ms(datetime.now(UTC)),
+            "operations": [],
+            "retained": False,
         }
         with self._lock:  # visible at once: a hung request shows with status None
             self._requests.append(entry)
@@ -573,7 +738,7 @@ class TrustedFormSimulator:
             note(body=body, behaviour=behaviour)
             answer = refusal if refusal is not None else self._apply(behaviour or "success", cert_id, body)
             if answer is not None:
-                note(status=answer.status)
+                note(status=answer.status, **_answered_operations(answer))
             return answer
         finally:
             log.info(
@@ -637,6 +802,48 @@ class TrustedFormSimulator:
             extra["Retry-After"] = str(int(arg if arg is not None else self.retry_after))
         return _error(status, reason, extra)
 
+    def _script_from_json(self, cert_id: str, raw: bytes) -> None:
+        spec = json.loads(raw or b"{}")
+        if not isinstance(spec, dict):
+            raise ValueError("body must be an object")
+        unknown = set(spec) - {"behaviours", "email", "phone", "created_at", "facts"}
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)} (facts go in 'facts')")
+        behaviours = spec.get("behaviours")
+        if behaviours is not None and (
+            not isinstance(behaviours, list) or not all(isinstance(b, str) for b in behaviours)
+        ):
+            raise ValueError("behaviours must be an array of strings")
+        for key in ("email", "phone", "created_at"):
+            if spec.get(key) is not None and not isinstance(spec[key], str):
+                raise ValueError(f"{key} must be a string")
+        facts = spec.get("facts")
+        if facts is not None and not isinstance(facts, dict):
+            raise ValueError("facts must be an object")
+        if facts and facts.get("created_at") is not None and not isinstance(facts["created_at"], str):
+            raise ValueError("created_at must be a string")
+        self.script(
+            cert_id,
+            behaviours,
+            email=spec.get("email"),
+            phone=spec.get("phone"),
+            created_at=spec.get("created_at"),
+            facts=facts,
+        )
+
+    def _certificate_state(self, cert_id: str) -> dict[str, Any]:
+        with self._lock:
+            cert = self._certs.get(cert_id)
+            behaviours = list(cert.behaviours) if cert else []
+        return {
+            "cert_id": cert_id,
+            "behaviours": behaviours,
+            "facts": self.facts(cert_id),
+            "retained": self.is_retained(cert_id),
+            "retains": self.retains(cert_id),
+            "operations": self.operations(cert_id),
+        }
+
     def _handle_control(self, handler: _Handler, method: str, path: str) -> _Answer:
         route = path[len(CONTROL_PREFIX) :]
         if method == "GET" and route == "health":
@@ -669,28 +876,17 @@ class TrustedFormSimulator:
                 200,
                 {"latency": self.latency, "retry_after": self.retry_after, "api_keys": len(self.api_keys)},
             )
-        if method == "POST" and route.startswith("certificates/"):
+        if route.startswith("certificates/") and method in ("GET", "POST"):
             cert_id = route[len("certificates/") :]
-            try:
-                spec = json.loads(handler.read_body() or b"{}")
-                if not isinstance(spec, dict):
-                    raise ValueError("body must be an object")
-                behaviours = spec.get("behaviours") or []
-                if not isinstance(behaviours, list) or not all(isinstance(b, str) for b in behaviours):
-                    raise ValueError("behaviours must be an array of strings")
-                for key in ("email", "phone", "created_at"):
-                    if spec.get(key) is not None and not isinstance(spec[key], str):
-                        raise ValueError(f"{key} must be a string")
-                self.script(
-                    cert_id,
-                    behaviours,
-                    email=spec.get("email"),
-                    phone=spec.get("phone"),
-                    created_at=spec.get("created_at"),
-                )
-            except (ValueError, TypeError) as exc:
-                return _json_answer(400, {"error": str(exc)})
-            return _json_answer(200, {"cert_id": cert_id, "behaviours": behaviours})
+            raw = handler.read_body()  # always: an unread body would spoil the kept-alive connection
+            if cert_kind(cert_id) is None:
+                return _json_answer(400, {"error": "not a valid certificate id"})
+            if method == "POST":
+                try:
+                    self._script_from_json(cert_id, raw)
+                except (ValueError, TypeError) as exc:
+                    return _json_answer(400, {"error": str(exc)})
+            return _json_answer(200, self._certificate_state(cert_id))
         return _json_answer(404, {"error": f"no control endpoint {method} {path}"})
 
 
@@ -698,16 +894,62 @@ def _iso_ms(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _lifetime(kind: str, masked: bool, retained: bool, form_submitted: bool) -> timedelta:
+    """How long after its creation a certificate stays available to the API (``expires_at``).
+
+    Masked: 72 hours, never extended. Mobile and Meta: 90 days. Web: 90 days once retained or when a
+    form submit was detected, else 72 hours."""
+    if masked:
+        return MASKED_LIFETIME
+    if kind != "web" or retained or form_submitted:
+        return CERT_LIFETIME
+    return UNSUBMITTED_LIFETIME
+
+
+def _answered_operations(answer: _Answer) -> dict[str, Any]:
+    """For the request log: the operations a 200 answer carried results for, and whether it retained."""
+    if answer.status != 200 or not answer.content_type.startswith("application/json"):
+        return {}
+    try:
+        payload = json.loads(answer.body)
+    except ValueError:
+        return {}
+    if not isinstance(payload, dict):
+        return {}
+    retain = payload.get("retain")
+    return {
+        "operations": [op for op in OPERATIONS if op in payload],
+        "retained": isinstance(retain, dict) and "results" in retain,
+    }
+
+
+def _scan(terms: list[str], page_text: str | None, present_by_default: bool) -> tuple[list[str], list[str]]:
+    """(found, not_found): plain case-insensitive substrings of the page text; without a scripted page
+    text, every term is found (required) or none is (forbidden), as for a good lead."""
+    if page_text is None:
+        return (list(terms), []) if present_by_default else ([], list(terms))
+    text = page_text.casefold()
+    found = [term for term in terms if term.casefold() in text]
+    return found, [term for term in terms if term.casefold() not in text]
+
+
 def _insights(
-    params: dict[str, Any], kind: str, masked: bool, created: datetime, expires: datetime, now: datetime
+    params: dict[str, Any],
+    kind: str,
+    masked: bool,
+    created: datetime,
+    expires: datetime,
+    now: datetime,
+    facts: SessionFacts | None = None,
 ) -> dict[str, Any]:
+    facts = facts or SessionFacts()
     web = kind == "web"
     app = kind in ("web", "mobile")
     values: dict[str, Any] = {
         "age_seconds": max(0, int((now - created).total_seconds())),
         "created_at": _iso(created),
         "expires_at": _iso(expires),
-        "confirmed_owner": "ActiveProspect Verified Account",
+        "confirmed_owner": facts.confirmed_owner,
         "approx_ip_geo": {
             "city": "Austin",
             "country_code": "US",
@@ -719,7 +961,7 @@ def _insights(
         }
         if app
         else None,
-        "bot_detected": False if web else None,
+        "bot_detected": facts.bot_detected if web else None,
         "browser": {
             "full": "Chrome 128.0.0.0",
             "name": "Chrome",
@@ -729,15 +971,16 @@ def _insights(
         }
         if web
         else None,
-        "domain": "example.com" if web and not masked else None,
-        "page_url": "https://www.example.com/quote" if web and not masked else None,
-        "parent_page_url": None,
-        "is_framed": False if web else None,
+        # a masked certificate hides the page
+        "domain": facts.domain if web and not masked else None,
+        "page_url": facts.page_url if web and not masked else None,
+        "parent_page_url": facts.parent_page_url if web and not masked else None,
+        "is_framed": facts.is_framed if web else None,
         "is_masked": masked if app else None,
         "form_input_kpm": 234.9 if web else None,
         "form_input_wpm": 47.0 if web else None,
-        "form_input_method": ["typing"] if web else None,
-        "ip": "203.0.113.7" if app else None,
+        "form_input_method": list(facts.form_input_method) if web and facts.form_input_method is not None else None,
+        "ip": facts.ip if app else None,
         "num_sensitive_content_elements": 0 if web else None,
         "num_sensitive_form_elements": 0 if web else None,
         "os": {
@@ -748,37 +991,57 @@ def _insights(
         }
         if app
         else None,
-        "seconds_on_page": 95 if app else None,
+        "seconds_on_page": facts.seconds_on_page if app else None,
     }
     if kind == "meta":
         values = {k: (v if k in META_PROPERTIES else None) for k, v in values.items()}
+    # only the properties asked for (each one returned is billed)
     result: dict[str, Any] = {"properties": {p: values.get(p) for p in params.get("properties", [])}}
     if "scans" in params:
         scans = params["scans"]
         required, forbidden = _as_list(scans.get("required")), _as_list(scans.get("forbidden"))
+        required_found, required_missing = _scan(required, facts.page_text, present_by_default=True)
+        forbidden_found, forbidden_absent = _scan(forbidden, facts.page_text, present_by_default=False)
         result["scans"] = {
             **{k: scans[k] for k in ("delimiter", "required", "forbidden") if k in scans},
             "result": {
-                "required": {"found": required, "not_found": []},
-                "forbidden": {"found": [], "not_found": forbidden},
-                "success": True,
+                "required": {"found": required_found, "not_found": required_missing},
+                "forbidden": {"found": forbidden_found, "not_found": forbidden_absent},
+                "success": not required_missing and not forbidden_found,
             },
         }
     return result
 
 
-def _verify(params: dict[str, Any]) -> dict[str, Any]:
+def _verify(params: dict[str, Any], facts: SessionFacts | None = None) -> dict[str, Any]:
+    """verify's answer from the session facts and the request's thresholds.
+
+    A ``*_satisfied`` check whose parameter was not sent answers true (the description's words say null,
+    its schema keywords do not allow it: see the contract); ``one_to_one`` is null without an
+    ``advertiser_name``. ``success``: language approved and every requested check passed."""
+    facts = facts or SessionFacts()
+    font_required = params.get("min_font_size_px_required")
+    contrast_required = params.get("min_contrast_ratio_required")
+    allowed = params.get("opt_in_types_allowed")
+    one_to_one: bool | None = None
+    if "advertiser_name" in params:
+        advertisers = facts.one_to_one_advertisers
+        wanted = normalise_advertiser(params["advertiser_name"])
+        one_to_one = advertisers is None or wanted in {normalise_advertiser(a) for a in advertisers}
+    checks = {
+        "language_approved": facts.language_approved,
+        "min_contrast_ratio_satisfied": contrast_required is None or facts.contrast_ratio >= contrast_required,
+        "min_font_size_px_satisfied": font_required is None or facts.font_size_px >= font_required,
+        "opt_in_types_satisfied": allowed is None or facts.opt_in_type in allowed,
+    }
     return {
         **params,
-        "languages": [{"text": "By clicking Submit, I agree to be contacted by Example Co. at the number given."}],
+        "languages": [{"text": text} for text in facts.consent_languages],
         "result": {
-            "form_submitted": True,
-            "language_approved": True,
-            "min_contrast_ratio_satisfied": True,
-            "min_font_size_px_satisfied": True,
-            "one_to_one": True,
-            "opt_in_types_satisfied": True,
-            "success": True,
+            "form_submitted": facts.form_submitted,
+            **checks,
+            "one_to_one": one_to_one,
+            "success": all(checks.values()) and one_to_one is not False,
         },
     }
 
@@ -950,7 +1213,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"TrustedForm simulator listening on {url} - choose a behaviour with header "
         f"'{BEHAVIOUR_HEADER}: <name>' or POST {url}/_simulator/certificates/<cert_id> "
-        f'{{"behaviours": [...]}}; behaviours: {", ".join((*BEHAVIOURS, *PARAMETERISED_BEHAVIOURS))}',
+        f'{{"behaviours": [...], "facts": {{...}}}}; '
+        f"behaviours: {', '.join((*BEHAVIOURS, *PARAMETERISED_BEHAVIOURS))}; facts: {', '.join(FACT_NAMES)}",
         flush=True,
     )
     try:

@@ -28,6 +28,8 @@ import pytest
 from local.simulator import (
     ACCEPTED_INSIGHTS_PROPERTIES,
     ERROR_BEHAVIOURS,
+    FACT_NAMES,
+    FORM_INPUT_METHODS,
     INSIGHTS_PROPERTIES,
     MAX_CERT_ID_LENGTH,
     OPT_IN_TYPES,
@@ -212,6 +214,8 @@ def test_simulator_agrees_with_the_contract():
     assert accepted == ACCEPTED_INSIGHTS_PROPERTIES
     opt_in = DEFINITIONS["VerifyParameters"]["properties"]["opt_in_types_allowed"]["items"]["enum"]
     assert set(opt_in) == OPT_IN_TYPES
+    web = DEFINITIONS["WebInsightsResult"]["properties"]["properties"]["properties"]
+    assert set(web["form_input_method"]["items"]["enum"]) == FORM_INPUT_METHODS
     assert CONTRACT["api"]["path_parameters"]["cert_id"]["maxLength"] == MAX_CERT_ID_LENGTH
     # every error status the contract documents is one the simulator can answer with
     assert {int(s) for s in CONTRACT["responses"]} - {200} <= {status for status, _ in ERROR_BEHAVIOURS.values()}
@@ -307,6 +311,388 @@ def test_scripted_created_at_drives_insights_and_expiry(client, sim, cert_id):
     assert parse_z(answer["insights"]["properties"]["created_at"]) == created
     assert abs(answer["insights"]["properties"]["age_seconds"] - 50 * 3600) <= 2
     assert parse_z(answer["retain"]["results"]["expires_at"]) == created + timedelta(days=90)
+
+
+# ---------------------------------------------------------------------------------------------
+# session facts: the buyer's intake rules read insights and verify
+
+# what the service sends first for a lead it may refuse: no retain
+GATE_BODY: dict[str, Any] = {
+    "match_lead": {"email": "jane@example.com"},
+    "insights": {
+        "properties": ALL_PROPERTIES,
+        "scans": {"required": ["consent", "Example Co"], "forbidden": ["free", "sweepstakes"]},
+    },
+    "verify": {
+        "advertiser_name": "Acme, Inc.",
+        "min_font_size_px_required": 12,
+        "min_contrast_ratio_required": 4.5,
+        "opt_in_types_allowed": ["manual"],
+    },
+}
+SUCCESS = "verify.result.success"
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b.c": leaf}``; lists are leaves."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else key))
+    return flat
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """The answer fields that differ (age_seconds moves with the clock: left out)."""
+    old, new = flatten(before), flatten(after)
+    return {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)} - {"insights.properties.age_seconds"}
+
+
+FACT_CASES = [
+    ("bot_detected", True, {"insights.properties.bot_detected"}),
+    ("form_input_method", ["paste", "autofill"], {"insights.properties.form_input_method"}),
+    ("form_input_method", None, {"insights.properties.form_input_method"}),
+    ("domain", "leads.example.net", {"insights.properties.domain"}),
+    ("page_url", "https://leads.example.net/form?src=1", {"insights.properties.page_url"}),
+    ("parent_page_url", "https://host.example.org/", {"insights.properties.parent_page_url"}),
+    ("is_framed", True, {"insights.properties.is_framed"}),
+    ("confirmed_owner", "Some Other Account", {"insights.properties.confirmed_owner"}),
+    ("confirmed_owner", None, {"insights.properties.confirmed_owner"}),
+    ("seconds_on_page", 3, {"insights.properties.seconds_on_page"}),
+    ("ip", "198.51.100.9", {"insights.properties.ip"}),
+    (
+        "page_text",
+        "Win FREE stuff! By clicking I give my CONSENT.",
+        {
+            "insights.scans.result.required.found",
+            "insights.scans.result.required.not_found",
+            "insights.scans.result.forbidden.found",
+            "insights.scans.result.forbidden.not_found",
+            "insights.scans.result.success",
+        },
+    ),
+    ("consent_languages", ["I agree.", "Also this."], {"verify.languages"}),
+    ("language_approved", False, {"verify.result.language_approved", SUCCESS}),
+    ("font_size_px", 9, {"verify.result.min_font_size_px_satisfied", SUCCESS}),
+    ("contrast_ratio", 2.1, {"verify.result.min_contrast_ratio_satisfied", SUCCESS}),
+    ("opt_in_type", "pre-selected", {"verify.result.opt_in_types_satisfied", SUCCESS}),
+    ("opt_in_type", "non-interactive", {"verify.result.opt_in_types_satisfied", SUCCESS}),
+    ("one_to_one_advertisers", ["Other Advertiser LLC"], {"verify.result.one_to_one", SUCCESS}),
+    ("one_to_one_advertisers", ["ACME inc"], set()),  # normalised: the same advertiser
+    # an unretained web certificate without a form submit expires 72 hours after its creation
+    ("form_submitted", False, {"verify.result.form_submitted", "insights.properties.expires_at"}),
+    ("created_at", "2020-01-01T00:00:00Z", {"insights.properties.created_at", "insights.properties.expires_at"}),
+]
+
+
+@pytest.mark.parametrize(("fact", "value", "fields"), FACT_CASES, ids=[f"{c[0]}={c[1]!r}"[:40] for c in FACT_CASES])
+def test_each_scripted_fact_changes_exactly_its_answer_field(client, bare, sim, fact, value, fields):
+    created = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    plain, scripted, over_http = make_web_cert_id(), make_web_cert_id(), make_web_cert_id()
+    sim.script(plain, [], created_at=created)
+    sim.script(scripted, [], **{"created_at": created, fact: value})  # keyword arguments
+    sim.script(over_http, [], created_at=created)
+    response = bare.post(f"/_simulator/certificates/{over_http}", json={"facts": {fact: value}})
+    assert response.status_code == 200, response.text
+
+    REQUEST_VALIDATOR.validate(GATE_BODY)
+    baseline = check_answer(client.post(f"/{plain}", json=GATE_BODY))
+    answer = check_answer(client.post(f"/{scripted}", json=GATE_BODY))
+    assert changed(baseline, answer) == fields
+    assert not changed(answer, check_answer(client.post(f"/{over_http}", json=GATE_BODY)))
+    # the baseline is the good lead every unscripted certificate is
+    assert baseline["outcome"] == "success"
+    assert baseline["insights"]["scans"]["result"]["success"] is True
+    assert baseline["verify"]["result"]["success"] is True
+    assert baseline["verify"]["result"]["one_to_one"] is True
+    if fact in {"page_text", "created_at"}:
+        assert answer["verify"]["result"]["success"] is True
+    # the fact itself is what the answer shows
+    props = answer["insights"]["properties"]
+    if fact in {"bot_detected", "form_input_method", "domain", "page_url", "parent_page_url", "is_framed"}:
+        assert props[fact] == value
+    if fact in {"confirmed_owner", "seconds_on_page", "ip"}:
+        assert props[fact] == value
+    if fact == "created_at":
+        assert props["created_at"] == value
+        assert abs(props["age_seconds"] - (datetime.now(UTC) - parse_z(value)).total_seconds()) <= 2
+    if fact == "consent_languages":
+        assert answer["verify"]["languages"] == [{"text": "I agree."}, {"text": "Also this."}]
+    # nothing was retained by the gate call
+    assert sim.retains(scripted) == 0 and not sim.is_retained(scripted)
+
+
+def test_unscripted_facts_are_the_good_lead(sim, cert_id):
+    facts = sim.facts(cert_id)
+    assert set(facts) == {*FACT_NAMES, "created_at"}
+    assert facts["bot_detected"] is False
+    assert facts["form_input_method"] == ["typing"]
+    assert (facts["language_approved"], facts["form_submitted"], facts["opt_in_type"]) == (True, True, "manual")
+    assert facts["one_to_one_advertisers"] is None and facts["page_text"] is None
+
+
+def test_page_scans_read_the_scripted_page_text(client, sim, cert_id):
+    sim.script(cert_id, [], page_text="By clicking Submit I agree to be contacted by ACME Inc.")
+    scans = {"required": ["i AGREE", "acme inc", "autodialer"], "forbidden": "submit", "delimiter": "|"}
+    answer = check_answer(client.post(f"/{cert_id}", json={"insights": {"properties": [], "scans": scans}}))
+    result = answer["insights"]["scans"]
+    assert (result["required"], result["forbidden"], result["delimiter"]) == (
+        scans["required"],
+        "submit",
+        "|",
+    )  # echoed as sent
+    assert result["result"] == {
+        "required": {"found": ["i AGREE", "acme inc"], "not_found": ["autodialer"]},
+        "forbidden": {"found": ["submit"], "not_found": []},
+        "success": False,
+    }
+    scans = {"required": "acme", "forbidden": ["sweepstakes"]}
+    answer = check_answer(client.post(f"/{cert_id}", json={"insights": {"properties": [], "scans": scans}}))
+    assert answer["insights"]["scans"]["result"] == {
+        "required": {"found": ["acme"], "not_found": []},
+        "forbidden": {"found": [], "not_found": ["sweepstakes"]},
+        "success": True,
+    }
+    assert answer["insights"]["properties"] == {}
+
+
+@pytest.mark.parametrize(
+    ("facts", "params", "expected"),
+    [
+        # font size and contrast: at least the required value
+        ({"font_size_px": 12}, {"min_font_size_px_required": 12}, {"min_font_size_px_satisfied": True}),
+        ({"font_size_px": 11.5}, {"min_font_size_px_required": 12}, {"min_font_size_px_satisfied": False}),
+        ({"contrast_ratio": 4.5}, {"min_contrast_ratio_required": 4.5}, {"min_contrast_ratio_satisfied": True}),
+        ({"contrast_ratio": 4.49}, {"min_contrast_ratio_required": 4.5}, {"min_contrast_ratio_satisfied": False}),
+        # opt-in type among the allowed ones
+        (
+            {"opt_in_type": "pre-selected"},
+            {"opt_in_types_allowed": ["manual", "pre-selected"]},
+            {"opt_in_types_satisfied": True},
+        ),
+        ({"opt_in_type": "manual"}, {"opt_in_types_allowed": []}, {"opt_in_types_satisfied": False}),
+        # a check not asked for does not fail; one_to_one is null without an advertiser_name
+        (
+            {"font_size_px": 1, "contrast_ratio": 1, "opt_in_type": "non-interactive", "one_to_one_advertisers": []},
+            {},
+            {
+                "min_font_size_px_satisfied": True,
+                "min_contrast_ratio_satisfied": True,
+                "opt_in_types_satisfied": True,
+                "one_to_one": None,
+            },
+        ),
+        # one-to-one: advertiser_name normalised (case, punctuation, spaces) against the scripted names
+        ({"one_to_one_advertisers": ["acme inc"]}, {"advertiser_name": "Acme, Inc."}, {"one_to_one": True}),
+        ({"one_to_one_advertisers": ["Acme Inc", "B"]}, {"advertiser_name": "Acme Co"}, {"one_to_one": False}),
+        ({"one_to_one_advertisers": []}, {"advertiser_name": "Acme"}, {"one_to_one": False}),
+        ({}, {"advertiser_name": "Anyone"}, {"one_to_one": True}),
+        # language approval always counts; a missing form submit is reported, not a failed check
+        ({"language_approved": False}, {}, {"language_approved": False}),
+        ({"form_submitted": False}, {}, {"form_submitted": False}),
+    ],
+)
+def test_verify_results_follow_facts_and_thresholds(client, sim, cert_id, facts, params, expected):
+    sim.script(cert_id, [], facts=facts)
+    answer = check_answer(client.post(f"/{cert_id}", json={"verify": params}))
+    verify = answer["verify"]
+    assert {k: verify[k] for k in params} == params  # parameters echoed
+    result = verify["result"]
+    for key, value in expected.items():
+        assert result[key] is value, key
+    checks = (
+        "language_approved",
+        "min_contrast_ratio_satisfied",
+        "min_font_size_px_satisfied",
+        "opt_in_types_satisfied",
+    )
+    assert result["success"] is (all(result[c] for c in checks) and result["one_to_one"] is not False)
+    assert answer["outcome"] == "success"  # a failed verify is not an error of the call
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [[], ["bot_detected"], ["age_seconds", "created_at", "expires_at"], ["domain", "page_url", "browser"]],
+)
+def test_insights_returns_only_the_requested_properties(client, sim, cert_id, properties):
+    answer = check_answer(client.post(f"/{cert_id}", json={"insights": {"properties": properties}}))
+    assert list(answer["insights"]["properties"]) == properties
+    assert "scans" not in answer["insights"]
+    assert sim.operations(cert_id) == [["insights"]]
+
+
+def test_a_call_without_retain_retains_nothing(client, sim, cert_id):
+    sim.script(cert_id, [], form_submitted=False)
+    first = check_answer(client.post(f"/{cert_id}", json=GATE_BODY))
+    assert "retain" not in first
+    assert not sim.is_retained(cert_id)
+    assert sim.retains(cert_id) == 0
+    # not retained: the unsubmitted web certificate still expires 72 hours after its creation
+    created = parse_z(first["insights"]["properties"]["created_at"])
+    assert parse_z(first["insights"]["properties"]["expires_at"]) == created + timedelta(hours=72)
+
+    # the lead is kept: retain now, billed once
+    kept = check_answer(client.post(f"/{cert_id}", json=retain_body(insights={"properties": ["expires_at"]})))
+    assert kept["retain"]["results"]["previously_retained"] is False
+    assert parse_z(kept["retain"]["results"]["expires_at"]) == created + timedelta(days=90)
+    assert parse_z(kept["insights"]["properties"]["expires_at"]) == created + timedelta(days=90)
+    again = check_answer(client.post(f"/{cert_id}", json=retain_body()))
+    assert again["retain"]["results"]["previously_retained"] is True
+    # answers without retain results do not count
+    headers = {"X-Simulator-Behaviour": "unavailable"}
+    assert client.post(f"/{cert_id}", json=retain_body(), headers=headers).status_code == 503
+    headers = {"X-Simulator-Behaviour": "expired_200"}
+    assert check_answer(client.post(f"/{cert_id}", json=retain_body(), headers=headers))["outcome"] == "failure"
+
+    assert sim.retains(cert_id) == 2
+    assert sim.operations(cert_id) == [
+        ["match_lead", "insights", "verify"],
+        ["match_lead", "retain", "insights"],
+        ["match_lead", "retain"],
+    ]
+    recorded = sim.requests
+    assert [(r["status"], r["retained"]) for r in recorded] == [
+        (200, False),
+        (200, True),
+        (200, True),
+        (503, False),
+        (200, False),
+    ]
+    assert recorded[3]["operations"] == [] and recorded[4]["operations"] == []
+    assert sim.retains(make_web_cert_id()) == 0 and sim.operations(make_web_cert_id()) == []
+
+
+@pytest.mark.parametrize(
+    ("maker", "behaviour", "form_submitted", "lifetime"),
+    [
+        (make_web_cert_id, None, True, timedelta(days=90)),
+        (make_web_cert_id, None, False, timedelta(hours=72)),
+        (make_web_cert_id, "masked", True, timedelta(hours=72)),
+        (make_mobile_cert_id, None, False, timedelta(days=90)),
+        (make_meta_cert_id, None, False, timedelta(days=90)),
+    ],
+)
+def test_expires_at_follows_created_at_before_any_retain(client, sim, maker, behaviour, form_submitted, lifetime):
+    cert_id = maker()
+    created = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
+    sim.script(cert_id, [behaviour] if behaviour else [], created_at=created, form_submitted=form_submitted)
+    body = {"insights": {"properties": ["created_at", "expires_at", "age_seconds"]}}
+    kind = "mobile" if maker is make_mobile_cert_id else "meta" if maker is make_meta_cert_id else "web"
+    props = check_answer(client.post(f"/{cert_id}", json=body), kind)["insights"]["properties"]
+    assert parse_z(props["created_at"]) == created
+    assert parse_z(props["expires_at"]) == created + lifetime
+    assert abs(props["age_seconds"] - 30 * 3600) <= 2
+
+
+def test_certificate_types_and_masking_keep_their_nulls_whatever_is_scripted(client, sim):
+    facts = {
+        "bot_detected": True,
+        "form_input_method": ["paste"],
+        "domain": "x.example.net",
+        "page_url": "https://x.example.net/",
+        "parent_page_url": "https://y.example.net/",
+        "is_framed": True,
+        "confirmed_owner": "Owner",
+        "seconds_on_page": 1,
+        "ip": "198.51.100.1",
+    }
+    names = list(facts)
+    mobile, meta, masked = make_mobile_cert_id(), make_meta_cert_id(), make_web_cert_id()
+    for cert_id in (mobile, meta, masked):
+        sim.script(cert_id, ["masked"] if cert_id == masked else [], facts=facts)
+    body = {"insights": {"properties": names}}
+    props = check_answer(client.post(f"/{mobile}", json=body), "mobile")["insights"]["properties"]
+    assert {k for k, v in props.items() if v is not None} == {"confirmed_owner", "seconds_on_page", "ip"}
+    props = check_answer(client.post(f"/{meta}", json=body), "meta")["insights"]["properties"]
+    assert {k for k, v in props.items() if v is not None} == {"confirmed_owner"}
+    props = check_answer(client.post(f"/{masked}", json=body))["insights"]["properties"]
+    assert props["domain"] is props["page_url"] is props["parent_page_url"] is None  # a masked copy hides the page
+    assert props["bot_detected"] is True and props["form_input_method"] == ["paste"]
+
+
+def test_scripting_facts_keeps_the_behaviours_and_other_facts(client, sim, cert_id):
+    sim.script(cert_id, ["unavailable", "success"], email="jane@example.com", bot_detected=True)
+    sim.script(cert_id, facts={"domain": "leads.example.net"})
+    assert client.post(f"/{cert_id}", json=retain_body()).status_code == 503
+    answer = check_answer(
+        client.post(f"/{cert_id}", json=retain_body(insights={"properties": ["bot_detected", "domain"]}))
+    )
+    assert answer["insights"]["properties"] == {"bot_detected": True, "domain": "leads.example.net"}
+    assert answer["match_lead"]["result"]["email_match"] is True
+    sim.script(cert_id, [])  # an empty list replaces the behaviours
+    assert client.post(f"/{cert_id}", json=retain_body()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        {"telepathy": True},
+        {"bot_detected": "yes"},
+        {"form_input_method": ["typing", "telepathy"]},
+        {"form_input_method": "typing"},
+        {"opt_in_type": "implied"},
+        {"font_size_px": "big"},
+        {"contrast_ratio": True},
+        {"seconds_on_page": -1},
+        {"consent_languages": "I agree"},
+        {"one_to_one_advertisers": [1]},
+        {"language_approved": None},
+        {"created_at": "yesterday"},
+    ],
+)
+def test_bad_facts_are_refused_and_change_nothing(bare, sim, cert_id, facts):
+    sim.script(cert_id, ["gone"])
+    before = sim.facts(cert_id)
+    with pytest.raises(ValueError):
+        sim.script(cert_id, ["success"], facts={"is_framed": True, **facts})
+    response = bare.post(f"/_simulator/certificates/{cert_id}", json={"behaviours": ["success"], "facts": facts})
+    assert response.status_code == 400
+    assert response.json()["error"]
+    assert sim.facts(cert_id) == before
+    assert bare.get(f"/_simulator/certificates/{cert_id}").json()["behaviours"] == ["gone"]
+
+
+def test_control_api_scripts_facts_and_reports_the_certificate(client, bare, sim, cert_id):
+    created = "2025-06-01T12:00:00Z"
+    scripted = bare.post(
+        f"/_simulator/certificates/{cert_id}",
+        json={
+            "behaviours": ["success"],
+            "email": "jane@example.com",
+            "created_at": created,
+            "facts": {"bot_detected": True, "form_input_method": ["autofill"], "font_size_px": 8},
+        },
+    )
+    assert scripted.status_code == 200
+    state = scripted.json()
+    assert state["behaviours"] == ["success"]
+    assert state["facts"]["bot_detected"] is True
+    assert state["facts"]["form_input_method"] == ["autofill"]
+    assert state["facts"]["created_at"] == created
+    assert state["facts"]["language_approved"] is True  # unscripted facts keep their defaults
+    assert (state["retained"], state["retains"], state["operations"]) == (False, 0, [])
+    # facts alone: behaviours kept
+    bare.post(f"/_simulator/certificates/{cert_id}", json={"facts": {"ip": "198.51.100.2"}}).raise_for_status()
+
+    check_answer(client.post(f"/{cert_id}", json=GATE_BODY))
+    check_answer(client.post(f"/{cert_id}", json=retain_body()))
+    state = bare.get(f"/_simulator/certificates/{cert_id}").json()
+    assert state["behaviours"] == ["success"]
+    assert state["facts"]["ip"] == "198.51.100.2" and state["facts"]["bot_detected"] is True
+    assert (state["retained"], state["retains"]) == (True, 1)
+    assert state["operations"] == [["match_lead", "insights", "verify"], ["match_lead", "retain"]]
+    recorded = bare.get("/_simulator/requests").json()
+    assert [(r["operations"], r["retained"]) for r in recorded] == [
+        (["match_lead", "insights", "verify"], False),
+        (["match_lead", "retain"], True),
+    ]
+    # unknown keys at the top level are refused (facts go in "facts")
+    assert bare.post(f"/_simulator/certificates/{cert_id}", json={"bot_detected": True}).status_code == 400
+    assert bare.get("/_simulator/certificates/not-an-id").status_code == 400
+    # a never-scripted certificate answers its defaults
+    fresh = bare.get(f"/_simulator/certificates/{make_web_cert_id()}").json()
+    assert fresh["facts"]["bot_detected"] is False and fresh["retains"] == 0
 
 
 # ---------------------------------------------------------------------------------------------
