@@ -373,10 +373,11 @@ TABLE_ACTIONS = {
 OPEN_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}
 POLICY_TEMPLATES = {
     "IntakeFunction": {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"},
-    "RetryFunction": {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"},
+    "RetryFunction": set(),  # a role of its own (RetryFunctionRole): no SAM policies at all
     "AuthorizerFunction": set(),
     "SweeperFunction": {"SQSSendMessagePolicy"},  # never calls TrustedForm: no key
 }
+RETRY_QUEUE_ARN = {"Fn::GetAtt": ["RetryQueue", "Arn"]}
 
 
 def statements(policies: list[Any]) -> list[dict[str, Any]]:
@@ -392,25 +393,96 @@ def actions(statement: dict[str, Any]) -> set[str]:
     return {action} if isinstance(action, str) else set(action)
 
 
+def function_policies(template: dict[str, Any], name: str) -> tuple[set[str], list[dict[str, Any]]]:
+    """A function's SAM policy templates and IAM statements: its Policies, or those of its own Role.
+    (tests/integration/test_iam.py checks what SAM makes of them.)"""
+    properties = props(template, name)
+    if "Role" in properties:
+        assert "Policies" not in properties, f"{name}: SAM ignores Policies when Role is set"
+        role = properties["Role"]["Fn::GetAtt"][0]
+        documents = [policy["PolicyDocument"] for policy in props(template, role)["Policies"]]
+        return set(), [statement for document in documents for statement in document["Statement"]]
+    policies = properties["Policies"]
+    templates = {next(iter(policy)) for policy in policies if isinstance(policy, dict)} - {"Statement"}
+    return templates, statements(policies)
+
+
 def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
-    for name, function in resources(template, "AWS::Serverless::Function").items():
-        policies = function["Properties"]["Policies"]
-        templates = {next(iter(policy)) for policy in policies if isinstance(policy, dict)} - {"Statement"}
+    table_arn = {"Fn::GetAtt": ["LeadsTable", "Arn"]}
+    for name in resources(template, "AWS::Serverless::Function"):
+        templates, found = function_policies(template, name)
         # SAM's DynamoDB templates are wider than the code: Read has Scan, Write has BatchWriteItem, Crud Delete.
         assert not {t for t in templates if t.startswith("DynamoDB")}, name
-        granted = set().union(*(actions(statement) for statement in statements(policies)))
+        granted = set().union(*(actions(statement) for statement in found))
         assert {a for a in granted if a.startswith("dynamodb:")} == TABLE_ACTIONS[name], name
         assert not granted & {"dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:*"}, name
-        assert not any(a.startswith("sqs:") for a in granted), f"{name}: SQS access comes from policy templates/SAM"
-        for statement in statements(policies):
-            table_arn = {"Fn::GetAtt": ["LeadsTable", "Arn"]}
-            assert statement["Effect"] == "Allow" and statement["Resource"] in (table_arn, OPEN_INDEX_ARN), name
-            if statement["Resource"] == OPEN_INDEX_ARN:
-                assert actions(statement) == {"dynamodb:Query"}, name
+        for statement in found:
+            assert statement["Effect"] == "Allow", name
+            if any(action.startswith("dynamodb:") for action in actions(statement)):
+                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN), name
+                if statement["Resource"] == OPEN_INDEX_ARN:
+                    assert actions(statement) == {"dynamodb:Query"}, name
+            if any(action.startswith("sqs:") for action in actions(statement)):
+                assert statement["Resource"] == RETRY_QUEUE_ARN, f"{name}: SQS on the retry queue only"
+        if name != "RetryFunction":
+            assert not any(a.startswith("sqs:") for a in granted), f"{name}: SQS access comes from policy templates"
         assert templates == POLICY_TEMPLATES[name], name
         if name == "AuthorizerFunction":
-            (statement,) = statements(policies)
+            (statement,) = found
             assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
+
+
+def test_retry_function_has_its_own_role(template: dict[str, Any]) -> None:
+    """SAM's role for an SQS event source carries AWSLambdaSQSQueueExecutionRole (every queue)."""
+    retry = props(template, "RetryFunction")
+    assert retry["Role"] == {"Fn::GetAtt": ["RetryFunctionRole", "Arn"]}
+    role = template["Resources"]["RetryFunctionRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert role["Properties"]["Tags"] == [
+        {"Key": "service", "Value": "tf-retainer"},
+        {"Key": "stage", "Value": {"Ref": "Stage"}},
+    ]
+    _, found = function_policies(template, "RetryFunction")
+    by_sid = {statement["Sid"]: statement for statement in found}
+    assert actions(by_sid["ConsumeRetryQueue"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    assert actions(by_sid["RequeueRetry"]) == {"sqs:SendMessage"}
+    assert by_sid["TrustedFormApiKey"]["Resource"] == {"Ref": "TrustedFormApiKeySecret"}
+    assert by_sid["Logs"]["Resource"] == {"Fn::GetAtt": ["RetryFunctionLogGroup", "Arn"]}
+    # X-Ray has no resource-level permissions; nothing else is granted on "*".
+    assert [sid for sid, statement in by_sid.items() if statement["Resource"] == "*"] == ["XRay"]
+    assert actions(by_sid["XRay"]) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_concurrency_is_capped_per_stage(template: dict[str, Any]) -> None:
+    def from_stage(key: str) -> dict[str, Any]:
+        return {"Fn::FindInMap": ["StageConfig", {"Ref": "Stage"}, key]}
+
+    assert props(template, "IntakeFunction")["ReservedConcurrentExecutions"] == from_stage("IntakeReservedConcurrency")
+    assert props(template, "RetryFunction")["ReservedConcurrentExecutions"] == from_stage("RetryReservedConcurrency")
+    (event,) = [e["Properties"] for e in props(template, "RetryFunction")["Events"].values() if e["Type"] == "SQS"]
+    assert event["ScalingConfig"] == {"MaximumConcurrency": from_stage("RetryMaxConcurrency")}
+    for stage, config in template["Mappings"]["StageConfig"].items():
+        intake, retry = config["IntakeReservedConcurrency"], config["RetryReservedConcurrency"]
+        poller = config["RetryMaxConcurrency"]
+        assert all(isinstance(value, int) and value > 0 for value in (intake, retry, poller)), stage
+        assert 2 <= poller <= 1000, f"{stage}: Lambda accepts MaximumConcurrency 2..1000"
+        # Below the poller's cap, the poller's invokes would be throttled and burn receives toward the DLQ.
+        assert retry >= poller, stage
+    prod = template["Mappings"]["StageConfig"]["prod"]
+    throttle = props(template, "LeadsApi")["MethodSettings"][0]
+    assert prod["IntakeReservedConcurrency"] >= throttle["ThrottlingBurstLimit"] >= throttle["ThrottlingRateLimit"]
+
+
+def test_usage_plan_is_the_templates_own(template: dict[str, Any]) -> None:
+    """SAM's Auth.UsagePlan would also create an enabled API key nobody uses; vendors' keys come from the CLI."""
+    assert "UsagePlan" not in props(template, "LeadsApi")["Auth"]
+    plan = template["Resources"]["LeadsApiUsagePlan"]
+    assert plan["Type"] == "AWS::ApiGateway::UsagePlan"
+    assert plan["Properties"]["ApiStages"] == [{"ApiId": {"Ref": "LeadsApi"}, "Stage": {"Ref": "LeadsApi.Stage"}}]
+    assert {"Throttle", "Quota"} <= set(plan["Properties"])
+    assert not resources(template, "AWS::ApiGateway::ApiKey")
+    assert template["Outputs"]["UsagePlanId"]["Value"] == {"Ref": "LeadsApiUsagePlan"}
 
 
 def test_functions_and_api_are_tagged(template: dict[str, Any]) -> None:

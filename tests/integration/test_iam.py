@@ -1,0 +1,504 @@
+"""IAM as CloudFormation gets it: template.yaml translated by SAM (samtranslator, offline), then checked.
+
+What SAM adds on its own is where wide grants hide (an SQS event source attaches
+AWSLambdaSQSQueueExecutionRole, whose Resource is "*"; the DynamoDB policy templates grant Scan,
+BatchWriteItem or DeleteItem), so the rules run on the translated template, every role of it:
+
+* a statement with Resource "*" holds only actions that have no resource-level permissions (X-Ray);
+* no Allow with NotAction or NotResource; no "*" (all actions) and no wildcard DynamoDB action; no SQS
+  or DynamoDB action on a resource containing a wildcard (every queue, every table, every index);
+* no managed policy but the reviewed ones (basic logs, X-Ray), and by name none known to grant SQS or
+  DynamoDB access wholesale (AWSLambdaSQSQueueExecutionRole, AmazonDynamoDBFullAccess, ...);
+* no dynamodb:DeleteItem, Scan, BatchWriteItem, PartiQLDelete or table administration for anyone;
+* per function, the DynamoDB and SQS grants (action, resource) are exactly what its code calls.
+
+samtranslator comes from aws-sam-cli's venv (``make sam-install``, .venv-sam) when the test's own
+interpreter does not have it: it runs there in a subprocess, on the JSON of the template.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from local.provision import REPO_ROOT, load_template
+from tests.integration.test_template import TABLE_ACTIONS
+
+REGION = "us-east-1"
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+SAM_PYTHON = Path(os.environ.get("SAM_VENV", REPO_ROOT / ".venv-sam")) / "bin" / "python"
+
+PSEUDO_PARAMETERS = {"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::StackName": "tf-retainer-dev"}
+
+# The translation in aws-sam-cli's venv: the template's JSON on stdin, CloudFormation's on stdout.
+# The managed-policy loader is a stub (no IAM call): SAM knows the ARNs of the policies it attaches.
+_TRANSLATE = """
+import json, sys
+from samtranslator.translator.transform import transform
+
+class NoManagedPolicyLookups:
+    def load(self):
+        return {}
+
+request = json.load(sys.stdin)
+json.dump(transform(request["template"], request["parameters"], NoManagedPolicyLookups()), sys.stdout)
+"""
+
+
+class _NoManagedPolicyLookups:
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+TABLE = "<LeadsTable.Arn>"
+OPEN_INDEX = "<LeadsTable.Arn>/index/gsi2"
+QUEUE = "<RetryQueue.Arn>"
+
+# Actions with no resource-level permissions: the only ones a statement may grant on Resource "*".
+RESOURCELESS_ACTIONS = {
+    "xray:puttracesegments",
+    "xray:puttelemetryrecords",
+    "xray:getsamplingrules",
+    "xray:getsamplingtargets",
+    "xray:getsamplingstatisticsummaries",
+}
+# Managed policies reviewed and allowed: logs (AWSLambdaBasicExecutionRole: logs:CreateLogGroup,
+# CreateLogStream, PutLogEvents) and X-Ray. Any other one fails until someone reviews it.
+ALLOWED_MANAGED_POLICIES = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess"}
+# Known to grant SQS or DynamoDB on every queue or table of the account (named in the failure).
+WIDE_MANAGED_POLICIES = {
+    "AWSLambdaSQSQueueExecutionRole",
+    "AmazonSQSFullAccess",
+    "AmazonSQSReadOnlyAccess",
+    "AmazonDynamoDBFullAccess",
+    "AmazonDynamoDBFullAccess_v2",
+    "AmazonDynamoDBFullAccesswithDataPipeline",
+    "AmazonDynamoDBReadOnlyAccess",
+    "AWSLambdaDynamoDBExecutionRole",
+    "AWSLambdaInvocation-DynamoDB",
+    "AWSLambda_FullAccess",
+    "PowerUserAccess",
+    "AdministratorAccess",
+}
+# Nobody deletes or scans (BatchWriteItem deletes too); the table is administered by CloudFormation only.
+FORBIDDEN_DYNAMODB_ACTIONS = {
+    "dynamodb:deleteitem",
+    "dynamodb:scan",
+    "dynamodb:batchwriteitem",
+    "dynamodb:partiqldelete",
+    "dynamodb:deletetable",
+    "dynamodb:updatetable",
+    "dynamodb:restoretablefrompointintime",
+}
+# SQS wildcards a SAM policy template may use on the retry queue (SQSSendMessagePolicy: SendMessage, batch).
+ALLOWED_SQS_WILDCARDS = {"sqs:sendmessage*"}
+
+# (action, resource) per function: TABLE_ACTIONS (test_template.py) says which, this says where.
+EXPECTED_DYNAMODB = {
+    "IntakeFunction": {(action, TABLE) for action in TABLE_ACTIONS["IntakeFunction"]},
+    "RetryFunction": {(action, TABLE) for action in TABLE_ACTIONS["RetryFunction"]},
+    "AuthorizerFunction": {("dynamodb:GetItem", TABLE)},  # vendor key items only (condition below)
+    "SweeperFunction": {
+        ("dynamodb:Query", OPEN_INDEX),
+        ("dynamodb:PutItem", TABLE),
+        ("dynamodb:UpdateItem", TABLE),
+    },
+}
+EXPECTED_SQS = {
+    "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
+    # The event source mapping polls with the function's role (receive, delete, attributes); the retry
+    # worker requeues with SendMessage.
+    "RetryFunction": {
+        ("sqs:ReceiveMessage", QUEUE),
+        ("sqs:DeleteMessage", QUEUE),
+        ("sqs:GetQueueAttributes", QUEUE),
+        ("sqs:SendMessage", QUEUE),
+    },
+    "AuthorizerFunction": set(),
+    "SweeperFunction": {("sqs:SendMessage*", QUEUE)},
+}
+VENDOR_KEYS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
+
+
+# --------------------------------------------------------------------------- translation
+
+
+def sam_input(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as SAM's transform receives it once AWS::LanguageExtensions has run (the only
+    extension used is Fn::ToJsonString, left opaque here) and `sam package` has uploaded the code."""
+    assert template["Transform"] == [LANGUAGE_EXTENSIONS, SAM_TRANSFORM], "teach test_iam.py the new transform"
+    prepared = _without_language_extensions(copy.deepcopy(template))
+    prepared["Transform"] = SAM_TRANSFORM
+    for resource in prepared["Resources"].values():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = f"s3://artifacts/{properties[key].strip('/')}.zip"
+    return prepared
+
+
+def _without_language_extensions(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key in value:
+            if key.startswith("Fn::ForEach") or key == "Fn::Length":
+                raise AssertionError(f"{key}: test_iam.py does not expand it before translating; teach it")
+        if set(value) == {"Fn::ToJsonString"}:
+            return "{}"  # a JSON string at deploy time; nothing IAM
+        return {key: _without_language_extensions(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_language_extensions(item) for item in value]
+    return value
+
+
+def translate(template: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation of a SAM template, by samtranslator: in this process if it has it, else in
+    aws-sam-cli's venv; skips the test when neither has it."""
+    prepared = sam_input(template)
+    if importlib.util.find_spec("samtranslator") is not None:
+        from samtranslator.translator.transform import transform  # optional: else .venv-sam
+
+        # SAM asks boto3 for the region even when AWS::Region is given.
+        with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION}):
+            here: dict[str, Any] = transform(prepared, dict(PSEUDO_PARAMETERS), _NoManagedPolicyLookups())
+        return json.loads(json.dumps(here))
+    if not SAM_PYTHON.exists():
+        pytest.skip(f"samtranslator is not installed here nor in {SAM_PYTHON.parent.parent} (make sam-install)")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [str(SAM_PYTHON), "-c", _TRANSLATE],
+        input=json.dumps({"template": prepared, "parameters": PSEUDO_PARAMETERS}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "AWS_DEFAULT_REGION": REGION},
+    )
+    assert result.returncode == 0, f"SAM could not translate the template:\n{result.stderr}"
+    translated: dict[str, Any] = json.loads(result.stdout)
+    return translated
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict[str, Any]:
+    return translate(load_template())
+
+
+# --------------------------------------------------------------------------- reading IAM
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str  # logical id of the role (or of the policy, for one attached to no role of the template)
+    statement: dict[str, Any]
+
+    def actions(self) -> list[str]:
+        return _as_list(self.statement.get("Action", []))
+
+    def resources(self) -> list[str]:
+        return [normalise(render(resource)) for resource in _as_list(self.statement.get("Resource", []))]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def render(value: Any) -> str:
+    """An IAM resource as text: references become <LogicalId> / <LogicalId.Attribute>, so the same
+    resource written two ways (!GetAtt, or Fn::Sub as SAM's policy templates do) compares equal."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            parts = argument.split(".", 1) if isinstance(argument, str) else argument
+            return f"<{parts[0]}.{parts[1]}>"
+        if function == "Fn::Sub":
+            text, variables = (argument, {}) if isinstance(argument, str) else argument
+            return re.sub(
+                r"\$\{([^}!]+)\}",
+                lambda match: render(variables[match[1]]) if match[1] in variables else f"<{match[1]}>",
+                text,
+            )
+        if function == "Fn::Join":
+            separator, parts = argument
+            return str(separator).join(render(part) for part in parts)
+    return json.dumps(value, sort_keys=True)  # anything else (Fn::If, ...): equal to no expected resource
+
+
+_QUEUE_BY_NAME = re.compile(r"^arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:<(\w+)\.QueueName>$")
+
+
+def normalise(resource: str) -> str:
+    """SAM's SQS policy templates name the queue by QueueName: the same queue as its Arn."""
+    match = _QUEUE_BY_NAME.match(resource)
+    return f"<{match[1]}.Arn>" if match else resource
+
+
+def grants(template: dict[str, Any]) -> list[Grant]:
+    """Every identity-policy statement of the translated template: roles' inline policies and
+    AWS::IAM::Policy / ManagedPolicy resources (under each role they attach to)."""
+    found: list[Grant] = []
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in properties.get("Policies", []):
+                found += [Grant(logical_id, s) for s in _as_list(policy["PolicyDocument"]["Statement"])]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            roles = [render(role).strip("<>") for role in properties.get("Roles", [])] or [logical_id]
+            for role in roles:
+                found += [Grant(role, s) for s in _as_list(properties["PolicyDocument"]["Statement"])]
+    return found
+
+
+def managed_policies(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Role -> names of its managed policies (the ARN's last segment)."""
+    found: dict[str, set[str]] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            arns = resource.get("Properties", {}).get("ManagedPolicyArns", [])
+            found[logical_id] = {render(arn).rsplit("/", 1)[-1] for arn in arns}
+    return found
+
+
+def function_roles(template: dict[str, Any]) -> dict[str, str]:
+    """Lambda function -> logical id of its role (every function's role is one of the template)."""
+    roles = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            role = resource["Properties"]["Role"]
+            assert isinstance(role, dict) and "Fn::GetAtt" in role, f"{logical_id}: role from outside the stack"
+            roles[logical_id] = role["Fn::GetAtt"][0]
+    return roles
+
+
+def data_grants(template: dict[str, Any], role: str, service: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs the role is allowed on DynamoDB or SQS."""
+    pairs = set()
+    for grant in grants(template):
+        if grant.role != role or grant.statement.get("Effect") != "Allow":
+            continue
+        for action in grant.actions():
+            if action.lower().startswith(f"{service}:"):
+                pairs |= {(action, resource) for resource in grant.resources()}
+    return pairs
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def violations(template: dict[str, Any]) -> list[str]:
+    """Every broken rule of the module docstring (but the per-function expectations), as messages."""
+    problems = []
+    for grant in grants(template):
+        statement, where = grant.statement, f"{grant.role} {grant.statement.get('Sid', '')}".strip()
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement or "NotResource" in statement:
+            problems.append(f"{where}: Allow with NotAction/NotResource")
+            continue
+        actions = [action.lower() for action in grant.actions()]
+        resources = grant.resources()
+        if "*" in resources and not set(actions) <= RESOURCELESS_ACTIONS:
+            wide = sorted(set(actions) - RESOURCELESS_ACTIONS)
+            problems.append(f"{where}: {wide} on Resource '*' (only X-Ray has no resource-level permissions)")
+        for action in actions:
+            service = action.split(":", 1)[0] if ":" in action else "*"
+            if service == "*":
+                problems.append(f"{where}: action {action!r} (every service)")
+            elif service == "dynamodb" and ("*" in action or "?" in action):
+                problems.append(f"{where}: wildcard DynamoDB action {action!r}")
+            elif service == "sqs" and ("*" in action or "?" in action) and action not in ALLOWED_SQS_WILDCARDS:
+                problems.append(f"{where}: wildcard SQS action {action!r}")
+            if action in FORBIDDEN_DYNAMODB_ACTIONS:
+                problems.append(f"{where}: {action} (nobody deletes, scans or administers the table)")
+            if service in ("sqs", "dynamodb", "*"):
+                for resource in resources:
+                    if "*" in resource or "?" in resource:
+                        problems.append(f"{where}: {action} on wildcard resource {resource!r}")
+    for role, names in managed_policies(template).items():
+        for name in sorted(names & WIDE_MANAGED_POLICIES):
+            problems.append(f"{role}: managed policy {name} (SQS/DynamoDB on every queue/table)")
+        for name in sorted(names - WIDE_MANAGED_POLICIES - ALLOWED_MANAGED_POLICIES):
+            problems.append(f"{role}: managed policy {name} not reviewed (ALLOWED_MANAGED_POLICIES)")
+    return sorted(set(problems))
+
+
+# --------------------------------------------------------------------------- tests: the template
+
+
+def test_translation_grants_nothing_wide(translated: dict[str, Any]) -> None:
+    assert violations(translated) == []
+
+
+def test_every_function_is_checked(translated: dict[str, Any]) -> None:
+    assert set(function_roles(translated)) == set(EXPECTED_DYNAMODB) == set(EXPECTED_SQS) == set(TABLE_ACTIONS)
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_DYNAMODB))
+def test_function_grants_match_its_code(translated: dict[str, Any], function: str) -> None:
+    role = function_roles(translated)[function]
+    assert data_grants(translated, role, "dynamodb") == EXPECTED_DYNAMODB[function]
+    assert data_grants(translated, role, "sqs") == EXPECTED_SQS[function]
+    # Secrets: only the functions that call TrustedForm read its key, and only that secret.
+    secrets = data_grants(translated, role, "secretsmanager")
+    calls_trustedform = function in ("IntakeFunction", "RetryFunction")
+    assert secrets == ({("secretsmanager:GetSecretValue", "<TrustedFormApiKeySecret>")} if calls_trustedform else set())
+
+
+def test_authorizer_reads_vendor_keys_only(translated: dict[str, Any]) -> None:
+    role = function_roles(translated)["AuthorizerFunction"]
+    table_statements = [
+        grant.statement
+        for grant in grants(translated)
+        if grant.role == role and any(action.startswith("dynamodb:") for action in grant.actions())
+    ]
+    assert table_statements and all(statement["Condition"] == VENDOR_KEYS_ONLY for statement in table_statements)
+
+
+def test_retry_role_is_the_templates_own(translated: dict[str, Any]) -> None:
+    """No SAM-generated policy on the retry role: its logs and X-Ray are granted explicitly, narrowly."""
+    role = function_roles(translated)["RetryFunction"]
+    assert role == "RetryFunctionRole"
+    assert managed_policies(translated)[role] == set()
+    properties = translated["Resources"][role]["Properties"]
+    assert properties["Tags"] == [
+        {"Key": "service", "Value": "tf-retainer"},
+        {"Key": "stage", "Value": {"Ref": "Stage"}},
+    ]
+    principals = [s["Principal"] for s in properties["AssumeRolePolicyDocument"]["Statement"]]
+    assert principals == [{"Service": "lambda.amazonaws.com"}]
+    logs = data_grants(translated, role, "logs")
+    assert logs == {
+        ("logs:CreateLogStream", "<RetryFunctionLogGroup.Arn>"),
+        ("logs:PutLogEvents", "<RetryFunctionLogGroup.Arn>"),
+    }
+    assert data_grants(translated, role, "xray") == {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
+    services = {
+        action.split(":")[0] for grant in grants(translated) if grant.role == role for action in grant.actions()
+    }
+    assert services == {"sqs", "dynamodb", "secretsmanager", "logs", "xray"}
+
+
+def test_retry_event_source_is_capped(translated: dict[str, Any]) -> None:
+    (mapping,) = [r for r in translated["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert mapping["Properties"]["FunctionName"] == {"Ref": "RetryFunction"}
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
+    assert mapping["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Fn::FindInMap": ["StageConfig", {"Ref": "Stage"}, "RetryMaxConcurrency"]}
+    }
+
+
+def test_no_api_key_of_sams_own(translated: dict[str, Any]) -> None:
+    """Vendors' keys are created by `tf-retainer vendors add`; the stack creates none (SAM's PER_API usage
+    plan did: an enabled key on the plan, used by nobody)."""
+    types = [resource["Type"] for resource in translated["Resources"].values()]
+    assert "AWS::ApiGateway::ApiKey" not in types
+    assert "AWS::ApiGateway::UsagePlanKey" not in types
+    plans = {k: r for k, r in translated["Resources"].items() if r["Type"] == "AWS::ApiGateway::UsagePlan"}
+    assert set(plans) == {"LeadsApiUsagePlan"}
+    (stage_id,) = [k for k, r in translated["Resources"].items() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert plans["LeadsApiUsagePlan"]["Properties"]["ApiStages"] == [
+        {"ApiId": {"Ref": "LeadsApi"}, "Stage": {"Ref": stage_id}}
+    ]
+    assert translated["Outputs"]["UsagePlanId"]["Value"] == {"Ref": "LeadsApiUsagePlan"}
+
+
+def test_alarm_key_serves_this_stacks_alarms_only(translated: dict[str, Any]) -> None:
+    policy = translated["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]
+    services = [s for s in policy["Statement"] if "Service" in s.get("Principal", {})]
+    assert [s["Principal"]["Service"] for s in services] == ["cloudwatch.amazonaws.com"]
+    (statement,) = services
+    assert set(statement["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"
+            }
+        },
+    }
+    # The condition holds every alarm of the stack: each is named after it.
+    alarms = [r for r in translated["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert alarms
+    for alarm in alarms:
+        name = alarm["Properties"]["AlarmName"]
+        assert isinstance(name, dict) and name["Fn::Sub"].startswith("${AWS::StackName}-"), name
+    # The account's root keeps the key administrable (else nobody could change this policy).
+    (root,) = [s for s in policy["Statement"] if "AWS" in s.get("Principal", {})]
+    assert root["Principal"]["AWS"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+
+
+# --------------------------------------------------------------------------- tests: the check itself
+
+
+def test_check_catches_sams_sqs_policy() -> None:
+    """RetryFunction back on the role SAM generates (as before it had its own): the check fails."""
+    template = load_template()
+    retry = template["Resources"]["RetryFunction"]["Properties"]
+    del retry["Role"], template["Resources"]["RetryFunctionRole"]
+    retry["Policies"] = [
+        {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["RetryQueue", "QueueName"]}}},
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "TrustedFormApiKeySecret"}}},
+    ]
+    problems = violations(translate(template))
+    assert problems == [
+        "RetryFunctionRole: managed policy AWSLambdaSQSQueueExecutionRole (SQS/DynamoDB on every queue/table)"
+    ]
+
+
+def test_check_catches_wide_statements_and_policy_templates() -> None:
+    template = load_template()
+    sweeper = template["Resources"]["SweeperFunction"]["Properties"]
+    sweeper["Policies"] += [
+        {"DynamoDBCrudPolicy": {"TableName": {"Ref": "LeadsTable"}}},
+        {"Statement": [{"Sid": "AllQueues", "Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]},
+        {
+            "Statement": [
+                {
+                    "Sid": "AllTables",
+                    "Effect": "Allow",
+                    "Action": "dynamodb:GetItem",
+                    "Resource": {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"},
+                }
+            ]
+        },
+        "AmazonDynamoDBReadOnlyAccess",
+    ]
+    translated = translate(template)
+    problems = "\n".join(violations(translated))
+    for expected in (
+        "dynamodb:deleteitem",
+        "dynamodb:scan",
+        "dynamodb:batchwriteitem",
+        "AllQueues: ['sqs:*'] on Resource '*'",
+        "wildcard SQS action 'sqs:*'",
+        "AllTables: dynamodb:getitem on wildcard resource",
+        "managed policy AmazonDynamoDBReadOnlyAccess",
+    ):
+        assert expected in problems, f"{expected!r} not reported:\n{problems}"
+    assert function_roles(translated)["SweeperFunction"] == "SweeperFunctionRole"
+
+
+def test_render_treats_both_spellings_of_a_queue_alike() -> None:
+    by_name = {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${queueName}",
+            {"queueName": {"Fn::GetAtt": ["RetryQueue", "QueueName"]}},
+        ]
+    }
+    assert normalise(render(by_name)) == normalise(render({"Fn::GetAtt": ["RetryQueue", "Arn"]})) == QUEUE
+    assert render({"Fn::GetAtt": "LeadsTable.Arn"}) == TABLE
+    assert render({"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}) == OPEN_INDEX
+    assert render({"Fn::If": ["IsProd", "*", "x"]}).startswith("{")
