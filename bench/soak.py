@@ -503,25 +503,31 @@ def run(args: argparse.Namespace) -> Figures:
             flush=True,
         )
 
-        # Wait until every lead is final and the retry queue is empty (bounded).
+        # Wait until every lead is final and the retry queue is empty (bounded). moto answers one request
+        # at a time and queries an index by reading the whole table: the open-lead query is asked only
+        # when the queue is empty, or every 30 s, so that watching does not slow what is watched.
         draining = time.monotonic()
-        last_print = 0.0
+        last_print = last_open_check = 0.0
+        open_leads = -1
         while True:
-            open_leads = len(store.open_leads())
             depth = queue_depth(sqs, state["retry_queue_url"])
+            now = time.monotonic()
+            if depth == 0 or now - last_open_check > 30:
+                open_leads, last_open_check = len(store.open_leads()), now
             if open_leads == 0 and depth == 0:
                 break
-            if time.monotonic() > deadline:
+            if now > deadline:
                 figures.timed_out = True
                 break
-            if time.monotonic() - last_print > 10:
-                last_print = time.monotonic()
+            if now - last_print > 15:
+                last_print = now
                 print(
-                    f"soak: {time.monotonic() - began:.0f} s: {open_leads} lead(s) open, {depth} message(s) queued",
+                    f"soak: {now - began:.0f} s: {open_leads} lead(s) open (at the last check), "
+                    f"{depth} message(s) queued",
                     file=sys.stderr,
                     flush=True,
                 )
-            time.sleep(1.0)
+            time.sleep(2.0)
         figures.drain_seconds = time.monotonic() - draining
         all_final = time.monotonic()
         figures.final_leads_per_second = args.leads / (all_final - posting)
@@ -571,28 +577,71 @@ def verify(
             figures.double_retains += 1
             figures.double_retain_certs.append(cert_id)
 
+    # The lead store in one Scan (moto reads the whole table for any query: one pass, not one per lead),
+    # cross-checked against read_lead for a sample.
+    leads, exchanges, vendor_leads = scan_leads(store)
+    sample = random.Random(0).sample(sorted(leads), min(50, len(leads)))
+    for lead_id in sample:
+        record = store.read_lead(lead_id)
+        assert record is not None and record.lead.status.value == leads[lead_id]["status"]
+        assert len(record.exchanges) == len(exchanges.get(lead_id, [])), f"read_lead disagrees on {lead_id}"
+
     final: Counter[str] = Counter()
     for index, (cert_id, (status, answer)) in enumerate(zip(certs, answers, strict=True)):
         lead_id = answer.get("lead_id") if isinstance(answer, dict) else None
-        lead_id = lead_id or store.find_vendor_lead(VENDOR_NAME, f"soak-{index}")
+        lead_id = lead_id or vendor_leads.get(f"soak-{index}")
         accepted = status in (201, 202)
-        record = store.read_lead(lead_id) if lead_id else None
-        if record is None:
+        state_item = leads.get(lead_id) if lead_id else None
+        if state_item is None:
             if accepted or calls.get(cert_id):
                 figures.lost += 1
                 figures.lost_leads.append(f"soak-{index} ({lead_id or 'no lead'}, answered {status})")
             continue
-        lead_status = record.lead.status.value
+        lead_status = str(state_item["status"])
         final[lead_status] += 1
         if lead_status not in FINAL_STATUSES:
             figures.lost += 1
             figures.lost_leads.append(f"{lead_id} ({lead_status}, answered {status})")
         made = calls.get(cert_id, [])
-        stored = [(exchange.get("response") or {}).get("status") for exchange in record.exchanges]
+        stored = [(exchange.get("response") or {}).get("status") for exchange in exchanges.get(lead_id, [])]
         if Counter(r["status"] for r in made) != Counter(stored):
             figures.evidence_gaps += 1
             figures.evidence_gap_leads.append(f"{lead_id}: calls {[r['status'] for r in made]} vs exchanges {stored}")
     figures.final_by_status = dict(final)
+
+
+def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """(lead state by lead id, raw exchanges by lead id, our lead id by the vendor's lead_id), one Scan."""
+    from tf_retainer.store import keys
+    from tf_retainer.store.codec import deserialize
+
+    leads: dict[str, dict[str, Any]] = {}
+    exchanges: dict[str, list[dict[str, Any]]] = {}
+    vendor_leads: dict[str, str] = {}
+    vendor_prefix = keys.vendor_lead_pk(VENDOR_NAME, "")
+    pages = store._client.get_paginator("scan").paginate(TableName=store.table_name, ConsistentRead=True)
+    for page in pages:
+        for raw in page["Items"]:
+            item = deserialize(raw)
+            pk = str(item["pk"])
+            if keys.is_state(item) and pk.startswith(keys.lead_pk("")):
+                leads[pk[len(keys.lead_pk("")) :]] = item
+            elif keys.is_exchange(item):
+                exchanges.setdefault(str(item["lead_id"]), []).append(item)
+            elif pk.startswith(vendor_prefix) and item.get("sk") == keys.IDEMPOTENCY:
+                vendor_leads[pk[len(vendor_prefix) :]] = str(item["lead_id"])
+    return leads, exchanges, vendor_leads
+
+
+def _stop_on_signal() -> None:
+    """SIGTERM (and SIGINT, even when a background shell ignored it) end the run through ``finally``:
+    the sweeper and the stack are stopped, not orphaned."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -607,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-cap", type=float, default=4.0, help="RETRY_CAP_SECONDS (base is 1 s)")
     parser.add_argument("--received-grace", type=float, default=30.0, help="RECEIVED_GRACE_SECONDS")
     parser.add_argument("--pending-grace", type=float, default=60.0, help="PENDING_GRACE_SECONDS")
-    parser.add_argument("--sweep-every", type=float, default=5.0, help="seconds between sweeper runs")
+    parser.add_argument("--sweep-every", type=float, default=10.0, help="seconds between sweeper runs")
     parser.add_argument("--visibility", type=int, default=30, help="retry queue visibility timeout (0: keep 360)")
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--log-dir", help="where the stack's and the sweeper's logs go (default: a temp dir)")
@@ -615,8 +664,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.leads < 1 or args.minutes <= 0:
         parser.error("--leads and --minutes must be positive")
+    _stop_on_signal()
     try:
         figures = run(args)
+    except KeyboardInterrupt as exc:
+        print(f"soak: stopped ({exc})", file=sys.stderr)
+        return 130
     except RuntimeError as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 2
