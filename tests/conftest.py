@@ -161,7 +161,12 @@ class Stack:
         return [deserialize(item) for page in pages for item in page["Items"]]
 
 
-FAST_RETRIES = {"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "2", "ACCOUNT_ERROR_DELAY_SECONDS": "1"}
+FAST_RETRIES = {
+    "RETRY_BASE_SECONDS": "1",
+    "RETRY_CAP_SECONDS": "2",
+    "ACCOUNT_ERROR_DELAY_SECONDS": "1",
+    "RULES_CACHE_SECONDS": "0",  # a rule set a test publishes applies to its next lead
+}
 
 
 @pytest.fixture

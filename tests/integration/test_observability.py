@@ -9,7 +9,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -107,6 +107,16 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     monkeypatch.setattr(default_deps(), "clock", lambda: later)
     assert invoke("SweeperFunction", {"source": "aws.scheduler", "detail": {}})["recovered"]
     monkeypatch.setattr(default_deps(), "clock", clock)
+
+    # A rule in shadow mode: the lead is kept, and counted as one the rule would have refused.
+    from tf_retainer.rules import MaxAge, RuleSet
+    from tf_retainer.store.rules import RuleStore
+
+    shadow = RuleSet(max_age=MaxAge(max_seconds=900, mode="shadow"))
+    RuleStore(stack.provisioned.table_name).publish("*", shadow, actor="test", now=datetime.now(UTC))
+    stale = make_web_cert_id()
+    stack.sim.script(stale, ["success"], created_at=datetime.now(UTC) - timedelta(hours=2))
+    assert post(lead(stale))["status"] == "retained"
 
     # No attempts left: the lead expires at once.
     monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "1")

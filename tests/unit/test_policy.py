@@ -3,8 +3,11 @@
 import json
 
 import pytest
+from tf_retainer.judgement import judge
+from tf_retainer.lead import Lead
 from tf_retainer.models import Reason, Status
 from tf_retainer.policy import RetryKind, decide
+from tf_retainer.rulebook import from_settings
 from tf_retainer.trustedform import Exchange
 
 RETAINED_RESULTS = {
@@ -118,14 +121,33 @@ def test_success_is_retained_with_facts(settings):
     assert decision.facts.lead_match.success is True
 
 
+def judged(answer: Exchange, settings):
+    """TrustedForm's answer, then the buyer's rules as the deployment's settings set them (the masked and
+    lead-match policies live in the rule set)."""
+    decision = decide(answer, settings)
+    if decision.status is not Status.RETAINED:
+        return decision
+    lead = Lead(
+        lead_id="L1",
+        vendor="v",
+        status=Status.RECEIVED,
+        cert_id="c" * 40,
+        cert_kind="web",
+        certificate_url="https://cert.trustedform.com/" + "c" * 40,
+        received_at="2026-11-22T12:00:00.000000Z",
+        deadline="2026-11-25T11:00:00.000000Z",
+    )
+    return judge(from_settings(settings), answer, lead, decision)[0]
+
+
 def test_match_failure_rejects_under_the_default_policy_but_was_retained(settings):
-    decision = decide(exchange(200, success(match_success=False)), settings)
+    decision = judged(exchange(200, success(match_success=False)), settings)
     assert (decision.status, decision.reason) == (Status.REJECTED, Reason.LEAD_MATCH_FAILED)
     assert decision.facts.retained
 
 
 def test_match_failure_accepted_when_the_buyer_says_so(settings):
-    decision = decide(
+    decision = judged(
         exchange(200, success(match_success=False)), settings.model_copy(update={"lead_match_policy": "accept"})
     )
     assert decision.status is Status.RETAINED
@@ -133,14 +155,14 @@ def test_match_failure_accepted_when_the_buyer_says_so(settings):
 
 
 def test_masked_match_failure_is_expected_not_fraud(settings):
-    decision = decide(exchange(200, success(match_success=False, masked=True)), settings)
+    decision = judged(exchange(200, success(match_success=False, masked=True)), settings)
     assert decision.status is Status.RETAINED
     assert decision.facts.masked is True
 
 
 def test_masked_refused_by_policy(settings):
     refuse = settings.model_copy(update={"masked_certificate_policy": "refuse"})
-    decision = decide(exchange(200, success(match_success=False, masked=True)), refuse)
+    decision = judged(exchange(200, success(match_success=False, masked=True)), refuse)
     assert (decision.status, decision.reason) == (Status.REJECTED, Reason.MASKED_CERTIFICATE_REFUSED)
 
 

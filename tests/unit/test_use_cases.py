@@ -23,6 +23,7 @@ from tf_retainer.lead import Claim, Event, HistoryItem, Lead, LeadRecord
 from tf_retainer.models import LeadMatch, LeadSubmission, Reason, Status
 from tf_retainer.observability import metrics
 from tf_retainer.retry_queue import RetryMessage
+from tf_retainer.rulebook import RulesInForce, from_settings
 from tf_retainer.secrets import ApiKeyUnavailable
 from tf_retainer.store.leads import CertificateTaken, DuplicateLead, Reserved, StaleAttempt, VendorLead
 from tf_retainer.trustedform import Exchange, lead_fingerprints
@@ -228,8 +229,10 @@ def make_world(settings, monotonic):
     def make(*answers: Exchange, **settings_changes: Any) -> World:
         store, tf, sqs, api_key = FakeStore(), FakeTrustedForm(monotonic, list(answers)), FakeSqs(), FakeApiKey()
         ids = (f"lead-{n:04d}" for n in itertools.count(1))
+        configured = settings.model_copy(update=settings_changes)
         deps = Deps(
-            settings=settings.model_copy(update=settings_changes),
+            settings=configured,
+            rules=lambda vendor: RulesInForce(from_settings(configured), "settings"),
             store=store,  # type: ignore[arg-type]
             trustedform=tf,  # type: ignore[arg-type]
             sqs=sqs,

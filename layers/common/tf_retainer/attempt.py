@@ -4,16 +4,19 @@ decide, record the outcome with its evidence, schedule what comes next."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import retry_queue, schedule
+from . import judgement, retry_queue, schedule
 from .clock import iso, parse_iso
 from .deps import Deps
 from .lead import Event, Lead
 from .models import LeadAnswer, Reason, Status
-from .observability import Metric, count, count_for_vendor, count_rejection, logger, milliseconds
+from .observability import Metric, count, count_for_vendor, count_rejection, count_with, logger, milliseconds
 from .policy import Decision, RetryKind, decide
+from .rulebook import SETTINGS_ONLY
+from .rules import Verdict
 from .secrets import ApiKeyUnavailable
 from .store.leads import StaleAttempt
 from .trustedform import Exchange
@@ -29,50 +32,101 @@ OUTCOME_METRIC = {
 
 
 def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor: str) -> LeadAnswer:
-    """Call TrustedForm once (twice after a 401 with a rotated key), decide, record, schedule.
+    """Ask TrustedForm what the buyer's rules need, judge, retain a lead the rules keep; record; schedule.
 
-    ``budget`` (seconds) bounds the whole attempt, the key re-read and the second call included.
+    ``budget`` (seconds) bounds the whole attempt: both calls of decide_first, key re-reads included.
     """
     deadline = time.monotonic() + budget
+    in_force = deps.rules(lead.vendor)
+    asks = judgement.plan(in_force.rules, deps.settings)
     exchanges: list[Exchange] = []
+    verdicts: list[Verdict] | None = None
     try:
-        exchanges.append(_call(deps, lead, attempt, deps.api_key(False), deadline))
-        if exchanges[0].status == 401:
-            # The key may have been rotated since we cached it: one forced re-read, one more try, if
-            # the budget allows it (otherwise the lead stays pending with the account error).
-            key = deps.api_key(True)
-            if deadline - time.monotonic() >= MIN_CALL_SECONDS:
-                exchanges.append(_call(deps, lead, attempt, key, deadline))
-        decision = decide(exchanges[-1], deps.settings)
+        if asks.decide_first and not lead.rules_passed:
+            decision = _round(deps, lead, attempt, deadline, asks.probe, exchanges)
+            if decision.status is Status.RETAINED:  # TrustedForm answered: judge before paying
+                decision, verdicts = judgement.judge(in_force.rules, exchanges[-1], lead, decision)
+            if decision.status is Status.RETAINED:  # the rules keep it: now retain
+                judged = decision.facts
+                decision = _round(deps, lead, attempt, deadline, asks.retain_only, exchanges)
+                decision = replace(decision, facts=judged.model_copy(update=decision.facts.facts()))
+        else:
+            decision = _round(
+                deps, lead, attempt, deadline, asks.retain_only if lead.rules_passed else asks.combined, exchanges
+            )
+            if decision.status is Status.RETAINED and not lead.rules_passed:
+                decision, verdicts = judgement.judge(in_force.rules, exchanges[-1], lead, decision)
     except ApiKeyUnavailable as exc:
         logger.error("TrustedForm API key unavailable", extra={"error": str(exc)})
         decision = Decision(Status.PENDING, Reason.ACCOUNT_ERROR, RetryKind.ACCOUNT, alarm=True)
     for exchange in exchanges:
         milliseconds(Metric.TRUSTEDFORM_LATENCY, exchange.duration_ms)
-    return apply_decision(deps, lead, decision, exchanges, attempt=attempt, actor=actor)
+    # With only the deployment's own policies (masked, lead match) there is nothing more to record than
+    # the outcome; a stored rule set's verdicts and version go into the lead and its history.
+    ruled = verdicts is not None and (in_force.version != SETTINGS_ONLY or asks.decide_first)
+    ruling = Ruling(in_force.version, verdicts or []) if ruled else None
+    return apply_decision(deps, lead, decision, exchanges, attempt=attempt, actor=actor, ruling=ruling)
 
 
-def _call(deps: Deps, lead: Lead, attempt: int, api_key: str, deadline: float) -> Exchange:
+def _round(
+    deps: Deps, lead: Lead, attempt: int, deadline: float, ask: judgement.Ask, exchanges: list[Exchange]
+) -> Decision:
+    """One call (two after a 401 with a rotated key, if the budget allows), and TrustedForm's answer."""
+    if exchanges and deadline - time.monotonic() < MIN_CALL_SECONDS:  # decide_first's retain, no time left
+        return Decision(Status.PENDING, Reason.TRUSTEDFORM_TIMEOUT, RetryKind.TRANSIENT)
+    first = _call(deps, lead, attempt, deps.api_key(False), deadline, ask)
+    exchanges.append(first)
+    if first.status == 401:
+        # The key may have been rotated since we cached it: one forced re-read, one more try, if
+        # the budget allows it (otherwise the lead stays pending with the account error).
+        key = deps.api_key(True)
+        if deadline - time.monotonic() >= MIN_CALL_SECONDS:
+            exchanges.append(_call(deps, lead, attempt, key, deadline, ask))
+    return decide(exchanges[-1], deps.settings, retaining=ask.retain)
+
+
+def _call(deps: Deps, lead: Lead, attempt: int, api_key: str, deadline: float, ask: judgement.Ask) -> Exchange:
     return deps.trustedform.retain(
         lead.cert_id,
         api_key=api_key,
         reference=lead.lead_id,
         vendor=lead.vendor,
-        match_lead=lead.match_lead,
-        insights=deps.settings.insights_properties,
+        match_lead=lead.match_lead if ask.match_lead else None,
+        insights=ask.insights,
+        scans=ask.scans,
+        verify=ask.verify,
+        retain=ask.retain,
         timeout=max(MIN_CALL_SECONDS, deadline - time.monotonic()),
         attempt=attempt,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Ruling:
+    """The rules' say on a lead: which stored versions decided, and each rule's verdict."""
+
+    version: str
+    verdicts: list[Verdict]
+
+
 def apply_decision(
-    deps: Deps, lead: Lead, decision: Decision, exchanges: list[Exchange], *, attempt: int, actor: str
+    deps: Deps,
+    lead: Lead,
+    decision: Decision,
+    exchanges: list[Exchange],
+    *,
+    attempt: int,
+    actor: str,
+    ruling: Ruling | None = None,
 ) -> LeadAnswer:
     now = deps.clock()
     after = _next_state(deps, lead, decision, attempt, now)
+    after = after.model_copy(update=_ruled(deps, lead, after, exchanges, ruling))
     # Each call's own facts (the 401 before a re-read key's 200 says nothing of success).
-    decisions = [decide(exchange, deps.settings) for exchange in exchanges[:-1]] + [decision] if exchanges else []
-    events = [_attempt_event(exchange, own, actor) for exchange, own in zip(exchanges, decisions, strict=True)]
+    own = [decide(ex, deps.settings, retaining=_asked_retain(ex)) for ex in exchanges[:-1]] + [decision]
+    events = [_attempt_event(exchange, mine, actor) for exchange, mine in zip(exchanges, own, strict=False)]
+    if ruling is not None:
+        events.append(_decided_event(ruling, exchanges, actor))
     events.append(
         Event(
             after.status.value,
@@ -86,9 +140,58 @@ def apply_decision(
     except StaleAttempt:
         return _overtaken(deps, lead, events, items, now)
     _emit_outcome(decision, after)
+    _emit_ruling(after, ruling, exchanges)
     if after.next_attempt_at is not None:
         enqueue_retry(deps, after.lead_id, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
     return after.answer()
+
+
+def _ruled(deps: Deps, lead: Lead, after: Lead, exchanges: list[Exchange], ruling: Ruling | None) -> dict[str, Any]:
+    """What the rules and TrustedForm's answers change on the lead: verdicts, cost, a better deadline."""
+    update: dict[str, Any] = {"tf_operations": lead.tf_operations + sum(map(judgement.billed_operations, exchanges))}
+    if ruling is not None:
+        refused = next((v for v in ruling.verdicts if v.refuses), None)
+        update.update(
+            rule_version=ruling.version,
+            verdicts=[verdict.as_dict() for verdict in ruling.verdicts],
+            rules_passed=refused is None,
+            refusal_detail={"rule": refused.rule, **refused.detail}
+            if refused and after.reason == refused.reason
+            else None,
+        )
+    if after.status is Status.PENDING and exchanges:
+        deadline = judgement.deadline_from(exchanges[0], lead, deps.settings)
+        if deadline is not None:
+            update["deadline"] = deadline
+    return update
+
+
+def _asked_retain(exchange: Exchange) -> bool:
+    return '"retain"' in str(exchange.request.get("body") or "")
+
+
+def _decided_event(ruling: Ruling, exchanges: list[Exchange], actor: str) -> Event:
+    """The evidence of the decision: the rules' versions and verdicts, and what they judged, as received."""
+    probe = exchanges[0].json() if exchanges and isinstance(exchanges[0].json(), dict) else {}
+    return Event(
+        "decided",
+        actor,
+        {
+            "rule_version": ruling.version,
+            "verdicts": [verdict.as_dict() for verdict in ruling.verdicts],
+            "insights": probe.get("insights"),
+            "verify": probe.get("verify"),
+        },
+    )
+
+
+def _emit_ruling(lead: Lead, ruling: Ruling | None, exchanges: list[Exchange]) -> None:
+    operations = sum(map(judgement.billed_operations, exchanges))
+    if operations:
+        count_with(Metric.TRUSTEDFORM_OPERATIONS, value=operations, Vendor=lead.vendor)
+    for verdict in ruling.verdicts if ruling else []:
+        if verdict.passed is False and verdict.mode == "shadow":
+            count_with(Metric.RULE_WOULD_REFUSE, Rule=verdict.rule)
 
 
 def _overtaken(

@@ -12,9 +12,11 @@ from typing import Any
 
 import boto3
 
+from .rulebook import RuleBook, RulesInForce
 from .secrets import get_api_key
 from .settings import Settings, get_settings
 from .store.leads import LeadStore
+from .store.rules import RuleStore
 from .trustedform import TrustedFormClient
 
 
@@ -25,6 +27,7 @@ class Deps:
     trustedform: TrustedFormClient
     sqs: Any
     api_key: Callable[[bool], str]  # force a re-read (True) after a 401: the key may have been rotated
+    rules: Callable[[str], RulesInForce]  # the rules in force for a vendor
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
 
@@ -39,4 +42,5 @@ def default_deps() -> Deps:
         trustedform=TrustedFormClient(settings.trustedform_base_url, connect_timeout=settings.connect_timeout_seconds),
         sqs=boto3.client("sqs"),
         api_key=lambda force: get_api_key(settings.trustedform_secret_id, force_fetch=force),
+        rules=RuleBook(RuleStore(settings.table_name), settings),
     )

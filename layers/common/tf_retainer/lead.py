@@ -66,6 +66,14 @@ class Lead(CertificateFacts):
     # A refused reuse: the lead that holds the certificate. A shared one: the lead it was shared from.
     owner_lead_id: str | None = None
     shared_with_lead_id: str | None = None
+    # The buyer's rules: which stored versions decided, each rule's verdict, whether the lead passed
+    # (decide_first retains it without asking again), the failing facts of a refusal.
+    rule_version: str | None = None
+    verdicts: list[dict[str, Any]] | None = None
+    rules_passed: bool | None = None
+    refusal_detail: dict[str, Any] | None = None
+    # TrustedForm operations billed for this lead (insights count per property returned).
+    tf_operations: int = 0
 
     @property
     def deadline_at(self) -> datetime:
@@ -78,6 +86,7 @@ class Lead(CertificateFacts):
             vendor_lead_id=self.vendor_lead_id,
             status=Status.PENDING if self.status is Status.RECEIVED else self.status,
             reason=self.reason,
+            detail=self.refusal_detail,
             cert_id=self.cert_id,
             certificate_url=self.certificate_url,
             masked=self.masked,

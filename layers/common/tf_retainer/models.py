@@ -42,6 +42,14 @@ class Reason(StrEnum):
     CERTIFICATE_REUSED = "certificate_reused"
     MASKED_CERTIFICATE_REFUSED = "masked_certificate_refused"
     LEAD_MATCH_FAILED = "lead_match_failed"
+    # the buyer's rules (rules.py), judged on what TrustedForm reports before the retain
+    LEAD_TOO_OLD = "lead_too_old"
+    BOT_DETECTED = "bot_detected"
+    FORM_INPUT_REFUSED = "form_input_refused"
+    DOMAIN_NOT_ALLOWED = "domain_not_allowed"
+    OWNER_MISMATCH = "owner_mismatch"
+    SCAN_FAILED = "scan_failed"
+    CONSENT_NOT_VERIFIED = "consent_not_verified"
     RETAIN_WINDOW_CLOSED = "retain_window_closed"
     RETRY_LIMIT_REACHED = "retry_limit_reached"
     # pending: TrustedForm or the account is in trouble, we keep trying
@@ -137,7 +145,9 @@ class LeadAnswer(BaseModel):
     vendor_lead_id: str | None = Field(default=None, description="The vendor's own lead_id, if given.")
     status: Status | None = Field(default=None, description="None when there is no lead (a lookup that found none).")
     reason: Reason | None = None
-    detail: str | None = None
+    detail: str | dict[str, Any] | None = Field(
+        default=None, description="Why: a sentence for bad input; the failing facts of a rule (e.g. the age)."
+    )
     cert_id: str | None = None
     certificate_url: str | None = None
     masked: bool | None = Field(default=None, description="Whether the certificate is a masked copy.")

@@ -34,19 +34,21 @@ class Metric(StrEnum):
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason
+    RULE_WOULD_REFUSE = "RuleWouldRefuse"  # Rule: a rule in shadow mode that would have refused a lead
+    TRUSTEDFORM_OPERATIONS = "TrustedFormOperations"  # Vendor: billed operations (insights per property)
 
 
 def count(name: Metric, value: float = 1) -> None:
     metrics.add_metric(name=name.value, unit=MetricUnit.Count, value=value)
 
 
-def count_with(name: Metric, **dimensions: str) -> None:
+def count_with(name: Metric, value: float = 1, **dimensions: str) -> None:
     """A metric of its own EMF record: its dimensions must not apply to the invocation's other metrics."""
     with single_metric(
-        name=name.value, unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+        name=name.value, unit=MetricUnit.Count, value=value, default_dimensions=metrics.default_dimensions
     ) as metric:
-        for dimension, value in dimensions.items():
-            metric.add_dimension(name=dimension, value=value)
+        for dimension, label in dimensions.items():
+            metric.add_dimension(name=dimension, value=label)
 
 
 def count_for_vendor(vendor: str, outcome: str) -> None:

@@ -44,7 +44,7 @@ _TERMINAL_STATUS = {
 _ACCOUNT_STATUS = frozenset({401, 402, 403})
 
 
-def decide(exchange: Exchange, settings: Settings) -> Decision:
+def decide(exchange: Exchange, settings: Settings, *, retaining: bool = True) -> Decision:
     """Map one exchange to a decision, following the status table in docs/trustedform.md."""
     if exchange.error == "timeout":
         return _pending(Reason.TRUSTEDFORM_TIMEOUT, RetryKind.TRANSIENT)
@@ -54,7 +54,7 @@ def decide(exchange: Exchange, settings: Settings) -> Decision:
     body = exchange.json()
     facts = _facts(body) if isinstance(body, dict) else CertificateFacts()
     if status == 200:
-        return _decide_success(facts, settings) if isinstance(body, dict) else _unexpected()
+        return _decide_success(facts, retaining) if isinstance(body, dict) else _unexpected()
     if status in _TERMINAL_STATUS:
         return Decision(Status.REJECTED, _TERMINAL_STATUS[status], facts=facts)
     if status in _ACCOUNT_STATUS:
@@ -66,18 +66,14 @@ def decide(exchange: Exchange, settings: Settings) -> Decision:
     return _unexpected()
 
 
-def _decide_success(facts: CertificateFacts, settings: Settings) -> Decision:
-    if not facts.retained:
+def _decide_success(facts: CertificateFacts, retaining: bool) -> Decision:
+    """TrustedForm answered: RETAINED when the certificate is now retained (or, for a call that asked for
+    no retain, when it answered at all). Whether the buyer keeps the lead is the rules' call (rules.py)."""
+    if retaining and not facts.retained:
         # 200 without retain results: not stored. An expired cert may be reported this way (KB).
         if "expired" in (facts.tf_reason or "").lower():
             return Decision(Status.REJECTED, Reason.CERTIFICATE_NOT_FOUND, facts=facts)
         return _unexpected(facts)
-    if facts.masked and settings.masked_certificate_policy == "refuse":
-        return Decision(Status.REJECTED, Reason.MASKED_CERTIFICATE_REFUSED, facts=facts)
-    match_failed = facts.lead_match is not None and facts.lead_match.success is False
-    # A masked certificate has no session to match against: a failed match there is expected.
-    if match_failed and not facts.masked and settings.lead_match_policy == "reject":
-        return Decision(Status.REJECTED, Reason.LEAD_MATCH_FAILED, facts=facts)
     return Decision(Status.RETAINED, facts=facts)
 
 

@@ -63,6 +63,11 @@ class Settings(BaseModel):
     received_grace_seconds: PositiveSeconds = 120.0
     pending_grace_seconds: PositiveSeconds = 900.0
     sweep_limit: int = Field(default=500, ge=1)
+    # How each lead is decided and retained (rules.py): "decide_first" asks TrustedForm for what the
+    # rules need without retaining, and retains only a lead the rules keep (two calls for a kept lead,
+    # no retain paid for a refused one); "combined" makes one call and may pay for a lead it refuses.
+    retain_mode: Literal["decide_first", "combined"] = "decide_first"
+    rules_cache_seconds: float = Field(default=60.0, ge=0)
     evidence_retention_days: int = Field(default=1825, ge=1)
     max_body_bytes: int = Field(default=65536, ge=1024)
 

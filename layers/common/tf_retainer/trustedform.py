@@ -116,14 +116,28 @@ class TrustedFormClient:
         api_key: str,
         reference: str,
         vendor: str,
-        match_lead: dict[str, str],
+        match_lead: dict[str, str] | None,
         insights: tuple[str, ...] = (),
+        scans: dict[str, list[str]] | None = None,
+        verify: dict[str, Any] | None = None,
+        retain: bool = True,
         timeout: float,
         attempt: int,
     ) -> Exchange:
-        body: dict[str, Any] = {"match_lead": match_lead, "retain": {"reference": reference, "vendor": vendor}}
-        if insights:
-            body["insights"] = {"properties": list(insights)}
+        """One POST with the operations asked for: match_lead, retain, insights (+ page scans), verify.
+
+        Each operation is billed: ``retain=False`` asks what the buyer needs to decide without paying to
+        retain; a later call with ``match_lead=None`` retains only.
+        """
+        body: dict[str, Any] = {}
+        if match_lead:
+            body["match_lead"] = match_lead
+        if retain:
+            body["retain"] = {"reference": reference, "vendor": vendor}
+        if insights or scans:
+            body["insights"] = {"properties": sorted(insights), **({"scans": scans} if scans else {})}
+        if verify is not None:
+            body["verify"] = verify
         request = self._http.build_request(
             "POST",
             f"{self._base_url}/{cert_id}",

@@ -8,6 +8,7 @@
 | certificate claim| CERT#<cert id>                      | CLAIM                            |
 | vendor lead id   | VENDOR#<vendor>#LEAD#<vendor lead id>| IDEMPOTENCY                     |
 | vendor key       | VENDORKEY#<sha256 of key>           | VENDOR                           |
+| rule set         | RULES#<vendor or *>                 | ACTIVE, and V#<version> (each)   |
 
 Two indexes:
 - gsi1 (VENDOR#<vendor> / <received at>#<lead id>) on every lead state: a vendor's leads by date;
@@ -68,6 +69,18 @@ def open_index_keys(lead_id: str, check_after: str | None) -> dict[str, str | No
         return {"gsi2pk": None, "gsi2sk": None}
     shard = int(hashlib.sha256(lead_id.encode()).hexdigest(), 16) % OPEN_SHARDS
     return {"gsi2pk": f"OPEN#{shard}", "gsi2sk": f"{check_after}#{lead_id}"}
+
+
+DEFAULT_RULES = "*"
+ACTIVE = "ACTIVE"
+
+
+def rules_pk(scope: str) -> str:
+    return f"RULES#{scope}"
+
+
+def rules_version_sk(version: int) -> str:
+    return f"V#{version:06d}"
 
 
 def key_hash(api_key: str) -> str:
