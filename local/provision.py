@@ -49,6 +49,7 @@ RETRY_QUEUE_LOGICAL_ID = "RetryQueue"
 RETRY_DLQ_LOGICAL_ID = "RetryDeadLetterQueue"
 SECRET_LOGICAL_ID = "TrustedFormApiKeySecret"  # noqa: S105 - a logical id, not a secret
 DASHBOARD_LOGICAL_ID = "Dashboard"
+EVIDENCE_KEY_LOGICAL_ID = "EvidenceSigningKey"
 
 # moto's account id; ARNs built here must match the ones moto hands out.
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -568,6 +569,7 @@ class Provisioned:
     retry_dlq_arn: str = ""
     stack_name: str = "tf-retainer-local-dev"
     dashboard_name: str = ""  # empty when the template has no Dashboard
+    evidence_key_id: str = ""  # the KMS HMAC key that signs evidence bundles
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
     template: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -638,6 +640,22 @@ def _template_env(function_properties: Mapping[str, Any], resolver: _Resolver) -
     }
 
 
+def _kms_key(kms: Any, alias: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The key behind ``alias``, created (with the template's KeySpec/KeyUsage) on first use."""
+    try:
+        return dict(kms.describe_key(KeyId=alias)["KeyMetadata"])
+    except ClientError as exc:
+        if _error_code(exc) != "NotFoundException":
+            raise
+    key = kms.create_key(
+        KeySpec=properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+        KeyUsage=properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
+        Description=alias.removeprefix("alias/"),
+    )["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    return dict(key)
+
+
 def provision(
     stage: str = "dev",
     endpoint_url: str | None = None,
@@ -658,6 +676,14 @@ def provision(
     stack_name = f"{prefix}-{stage}"
     values = _parameter_values(loaded, {**(parameters or {}), "Stage": stage})
     resolver = _Resolver(loaded, values, region, stack_name)
+
+    # KMS keys first: the table is encrypted with one of them.
+    kms = _client("kms", region, endpoint_url)
+    for logical_id, resource in loaded["Resources"].items():
+        if resource.get("Type") == "AWS::KMS::Key":
+            key = _kms_key(kms, f"alias/{stack_name}-{logical_id}", resource.get("Properties", {}))
+            resolver.refs[logical_id] = key["KeyId"]
+            resolver.attributes[(logical_id, "Arn")] = key["Arn"]
 
     # DynamoDB
     table_name = f"{stack_name}-leads"
@@ -731,6 +757,7 @@ def provision(
         retry_dlq_arn=queues[RETRY_DLQ_LOGICAL_ID][1],
         stack_name=stack_name,
         dashboard_name=dashboard_name,
+        evidence_key_id=str(resolver.refs.get(EVIDENCE_KEY_LOGICAL_ID, "")),
         parameters=values,
         template=loaded,
     )

@@ -240,6 +240,7 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "secret_id": provisioned.secret_id,
         "stack_name": provisioned.stack_name,
         "dashboard_name": provisioned.dashboard_name,
+        "evidence_key_id": provisioned.evidence_key_id,
         "parameters": provisioned.parameters,
         "api_url": stack.api_url,
         "simulator_url": stack.simulator_url,
