@@ -11,6 +11,7 @@
     dlq redrive [--max N]       retry DLQ -> retry queue
     summary [--hours 24]        leads by status/reason, stuck leads, queue depths
     requeue LEAD_ID             put a stuck lead back on the retry queue
+    rules show|set|test         the buyer's intake rule sets: versions, publish, backtest
 
 See docs/operations.md.
 """
@@ -135,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     command(commands, "requeue", cmd_requeue, "put a received/pending lead back on the retry queue").add_argument(
         "lead_id"
     )
+
+    from .rules import add_rules_commands
+
+    add_rules_commands(commands, command)
     return parser
 
 
