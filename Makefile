@@ -73,6 +73,11 @@ simulator: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# Cold start of each function's handler module (fresh processes, tracer on/off): see bench/coldstart.py.
+.PHONY: coldstart
+coldstart: $(STAMP)
+	$(BIN)/python bench/coldstart.py --runs $${RUNS:-5}
+
 # Fault soak: LEADS leads (default 1000) through `python -m local.stack` while TrustedForm fails, hangs and
 # throttles; exits non-zero if any accepted lead is lost, retained twice or left without its evidence.
 .PHONY: soak

@@ -294,7 +294,9 @@ def start(api_key: str | None = None) -> LocalStack:
         stack.poller = RetryPoller(stack.provisioned, invocation_lock=nullcontext(), invoke=stack.workers.invoke)
         stack.poller.start()
         # The template's sweeper runs every 5 minutes; here, often enough to watch it work.
-        stack.sweeper = RateSchedule("SweeperFunction", _int_env("LOCAL_SWEEP_SECONDS", 30), stack.workers.invoke)
+        stack.sweeper = RateSchedule(
+            "SweeperFunction", max(1, _int_env("LOCAL_SWEEP_SECONDS", 30)), stack.workers.invoke
+        )
         stack.sweeper.start()
         try:
             gateway = LocalApiGateway(invoke=stack.workers.invoke)

@@ -99,7 +99,8 @@ def _certificate_taken(
     deps: Deps, lead: Lead, claim: Claim, vendor_lead: VendorLead | None, now: datetime
 ) -> LeadAnswer:
     owner = claim.lead_id
-    final, events = _reuse_outcome(deps.settings.certificate_reuse_policy, lead, claim, now)
+    policy = deps.rules(lead.vendor).rules.certificate_reuse or deps.settings.certificate_reuse_policy
+    final, events = _reuse_outcome(policy, lead, claim, now)
     first = deps.store.record_refusal(final, vendor_lead=vendor_lead, events=events, now=now)
     if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
         return _repeat_answer(deps, first)
