@@ -74,6 +74,7 @@ def local_stack(latency: float, extra_env: dict[str, str] | None = None):
         }
         os.environ.update(env)
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the template's INFO would drown the numbers
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
         reset_service_caches()
         from datetime import UTC, datetime
 
@@ -203,6 +204,61 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
+def bench_rules(leads: int, latency: float, mode: str) -> dict:
+    """The buyer's rules in one retain mode: TrustedForm calls, retains and billed operations per lead,
+    half the leads refused by a rule (a bot), half kept."""
+    from datetime import UTC, datetime
+
+    from tf_retainer.rules import RuleSet
+    from tf_retainer.store.rules import RuleStore
+
+    from local.simulator import make_web_cert_id
+
+    env = {"RETAIN_MODE": mode, "RULES_CACHE_SECONDS": "0"}
+    with local_stack(latency=latency, extra_env=env) as (sim, provisioned, gateway, vendor_key):
+        rules = {"max_age": {"max_seconds": 900}, "bot_detected": {}, "domains": {"allowed": ["bench.example"]}}
+        RuleStore(provisioned.table_name).publish(
+            "*", RuleSet.model_validate(rules), actor="bench", now=datetime.now(UTC)
+        )
+        headers = {"Content-Type": "application/json", "x-api-key": vendor_key}
+        gateway.handle("POST", "/leads", headers, lead_body())  # warm up (and a lead of its own)
+        sim.reset()
+        timings: dict[str, list[float]] = {"kept": [], "refused": []}
+        refused_certs: set[str] = set()
+        for n in range(leads):
+            cert_id = make_web_cert_id()
+            refused = n % 2 == 1
+            if refused:
+                refused_certs.add(cert_id)
+            session = {"domain": "bench.example", "page_url": "https://bench.example/quote"}
+            sim.script(cert_id, ["success"], bot_detected=refused, **session)
+            body = json.dumps({"trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}", "email": "b@x.io"})
+            started = time.perf_counter()
+            response = gateway.handle("POST", "/leads", headers, body.encode())
+            timings["refused" if refused else "kept"].append((time.perf_counter() - started) * 1000)
+            assert response.status == (422 if refused else 201), response.json()
+        retains = [r for r in sim.requests if "retain" in (r.get("body") or {})]
+        from tf_retainer.store.leads import LeadStore
+
+        store = LeadStore(provisioned.table_name, retention_days=1)
+        leads_stored = store.vendor_leads("bench", since=datetime(2020, 1, 1, tzinfo=UTC))[1:]  # not the warm-up
+        operations = {
+            status: [lead.tf_operations for lead in leads_stored if lead.status == status]
+            for status in ("retained", "rejected")
+        }
+        return {
+            "mode": mode,
+            "leads": leads,
+            "trustedform_calls_per_lead": round(len(sim.requests) / leads, 2),
+            "retains_per_lead": round(len(retains) / leads, 2),
+            "retains_of_refused_leads": sum(1 for r in retains if r["cert_id"] in refused_certs),
+            "billed_operations_per_kept_lead": round(statistics.mean(operations["retained"]), 2),
+            "billed_operations_per_refused_lead": round(statistics.mean(operations["rejected"]), 2),
+            "median_ms_kept": round(statistics.median(timings["kept"]), 1),
+            "median_ms_refused": round(statistics.median(timings["refused"]), 1),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=50)
@@ -214,6 +270,9 @@ def main() -> None:
     print(json.dumps({"intake": bench_intake(args.leads)}, indent=2))
     print(f"retry: {args.rounds} batches of 10 at {args.latency * 1000:.0f} ms latency ...", file=sys.stderr)
     print(json.dumps({"retry_batch": bench_retry_batch(args.latency, args.rounds)}, indent=2))
+    for mode in ("decide_first", "combined"):
+        print(f"rules: {args.leads} leads, {mode}, {args.latency * 1000:.0f} ms latency ...", file=sys.stderr)
+        print(json.dumps({"rules": bench_rules(args.leads, args.latency, mode)}, indent=2))
 
 
 if __name__ == "__main__":
