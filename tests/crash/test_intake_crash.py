@@ -12,7 +12,7 @@ request log shows a call in flight):
 4. the outcome (pending, after a 503) is written, the retry message never sent.
 
 And one overlap without a crash: the sweeper running while an intake's TrustedForm call is still in
-flight, which it cannot tell from a dead intake (xfail: see the test).
+flight: the intake's lease tells it from a dead one.
 """
 
 from __future__ import annotations
