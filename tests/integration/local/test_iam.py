@@ -32,7 +32,7 @@ from unittest import mock
 import pytest
 
 from local.provision import REPO_ROOT, load_template
-from tests.integration.test_template import TABLE_ACTIONS
+from tests.integration.local.test_template import TABLE_ACTIONS
 
 REGION = "us-east-1"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"

@@ -39,7 +39,7 @@ from local.simulator import (
     make_web_cert_id,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 # TrustedForm's request and answer structure as JSON Schema, kept in the repository (see its "about").
 CONTRACT_PATH = REPO_ROOT / "tests/contract/trustedform_v4.json"
 KEY = "sim-key"

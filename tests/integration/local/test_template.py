@@ -395,7 +395,7 @@ def actions(statement: dict[str, Any]) -> set[str]:
 
 def function_policies(template: dict[str, Any], name: str) -> tuple[set[str], list[dict[str, Any]]]:
     """A function's SAM policy templates and IAM statements: its Policies, or those of its own Role.
-    (tests/integration/test_iam.py checks what SAM makes of them.)"""
+    (tests/integration/local/test_iam.py checks what SAM makes of them.)"""
     properties = props(template, name)
     if "Role" in properties:
         assert "Policies" not in properties, f"{name}: SAM ignores Policies when Role is set"

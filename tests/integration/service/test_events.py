@@ -17,7 +17,7 @@ from local.simulator import make_web_cert_id
 from local.stack import DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME
 from tests.conftest import lead
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENTS = Path(__file__).resolve().parents[3] / "events"
 LEAD_ID_PLACEHOLDER = "REPLACE_WITH_A_PENDING_LEAD_ID"
 
 
