@@ -203,7 +203,18 @@ def test_an_unknown_vendor_key_is_refused(local_stack):
     assert httpx.post(f"{local_stack.api}/leads", json=lead_body()).status_code == 401  # no key at all
 
 
-def test_the_request_log_names_outcomes_never_contact_details_or_keys(local_stack):
+def test_the_request_log_names_outcomes_never_contact_details_or_keys(local_stack, client):
+    # Its own traffic: test processes (pytest-xdist) may each run a stack of their own.
+    assert client.post("/leads", json=lead_body()).status_code == 201
+    assert httpx.post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32}).status_code == 401
+    cert_id = make_web_cert_id()
+    httpx.post(
+        f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "success"]}
+    )
+    lead_id = client.post("/leads", json=lead_body(cert_id)).json()["lead_id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and client.get(f"/leads/{lead_id}").json()["status"] == "pending":
+        time.sleep(0.25)
     log = local_stack.stderr()
     assert "POST /leads 201" in log and "status=retained" in log
     assert "POST /leads 401" in log and "reason=unknown_vendor_key" in log
