@@ -319,7 +319,7 @@ _kms_patched = False
 def reuse_symmetric_kms_private_key() -> None:
     """moto gives every KMS key, symmetric ones included, a freshly generated RSA-2048 private key that a
     symmetric key never uses (20-300 ms of CPU each); DynamoDB server-side encryption creates such a key
-    for every table. Generate it once per process for symmetric keys; asymmetric keys are unchanged
+    for every table. Generate it once per process for symmetric and HMAC keys; asymmetric keys are unchanged
     and every key still gets its own symmetric key material. Idempotent; for tests (in-process moto)."""
     global _kms_patched
     if _kms_patched:
@@ -331,7 +331,7 @@ def reuse_symmetric_kms_private_key() -> None:
 
     @functools.wraps(original)
     def generate(key_spec: str) -> Any:
-        if key_spec != "SYMMETRIC_DEFAULT":
+        if key_spec != "SYMMETRIC_DEFAULT" and not key_spec.startswith("HMAC_"):
             return original(key_spec)
         if key_spec not in shared:
             shared[key_spec] = original(key_spec)

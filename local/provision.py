@@ -277,7 +277,10 @@ def _skip(kind: str, logical_id: str, names: set[str]) -> None:
 # --------------------------------------------------------------------------- clients
 
 
+@functools.cache
 def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+    """One client per service, region and endpoint for the process (a botocore session and client
+    cost tens of milliseconds; moto intercepts a client whenever it was made)."""
     session = boto3.session.Session(region_name=region)
     credentials: dict[str, str] = {}
     if endpoint_url and session.get_credentials() is None:

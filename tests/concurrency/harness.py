@@ -55,6 +55,17 @@ READY_TIMEOUT = 120.0  # seconds the whole pool may take to start (50 cold start
 MESSAGE_TIMEOUT = 15.0  # seconds to wait for a pending lead's retry message to become visible
 
 
+def container_context() -> Any:
+    """Fresh processes forked from a server that has already imported the heavy libraries (boto3,
+    httpx, pydantic, Powertools): a new interpreter each, as Lambda's, without paying those imports 20
+    times. tf_retainer itself is imported in each container, after its environment is set."""
+    from local.functions import WORKER_PRELOAD
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    return context
+
+
 # --------------------------------------------------------------------------- the worker process
 
 
@@ -184,7 +195,7 @@ class LambdaPool:
     """``size`` worker processes (``spawn``), each one warm Lambda container, sharing one start barrier."""
 
     def __init__(self, size: int, env: dict[str, str], log_dir: Path) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = container_context()
         self.size = size
         self.log_dir = log_dir
         self.barrier = ctx.Barrier(size)

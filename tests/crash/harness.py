@@ -57,6 +57,17 @@ TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"
 SQS_SEND = "AmazonSQS.SendMessage"
 
 
+def container_context() -> Any:
+    """Fresh processes forked from a server that has already imported the heavy libraries (boto3,
+    httpx, pydantic, Powertools): a new interpreter each, as Lambda's, without paying those imports 20
+    times. tf_retainer itself is imported in each container, after its environment is set."""
+    from local.functions import WORKER_PRELOAD
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    return context
+
+
 # ----------------------------------------------------------------------------------- the container
 
 
@@ -116,7 +127,7 @@ class Container:
     """A spawned process running :func:`container_main`. Start several at once, then ``wait_ready``."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = container_context()
         self.log_path = log_path
         self._conn, child = ctx.Pipe()
         self.process = ctx.Process(

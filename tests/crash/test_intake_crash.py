@@ -34,6 +34,8 @@ from tests.crash.harness import (
     wait_until,
 )
 
+pytestmark = pytest.mark.xdist_group("crash-intake")  # one set of containers, in one test process
+
 # The sweeper's graces shortened from minutes to a second: "the clock moved forward" without faking it.
 BACKEND_SETTINGS = {
     "RECEIVED_GRACE_SECONDS": "1",
@@ -42,7 +44,7 @@ BACKEND_SETTINGS = {
     "RETRY_CAP_SECONDS": "2",
     "RETRY_TIMEOUT_SECONDS": "5",
     # The intake leases a lead for its budget + 5 s: a short budget keeps the wait for a dead one short.
-    "SYNC_TIMEOUT_SECONDS": "2",
+    "SYNC_TIMEOUT_SECONDS": "4",
 }
 # One helper (sweeper, retry worker), one victim per kill point and one slow intake, started together.
 CONTAINERS = 6
@@ -215,7 +217,7 @@ def test_the_sweeper_does_not_take_a_lead_whose_intake_is_still_calling(backend,
     """The intake is alive, its call slow (longer than the received grace). The sweeper runs meanwhile and
     leaves the lead alone: the intake leased it for its first attempt."""
     cert_id = make_web_cert_id()
-    backend.sim.script(cert_id, ["slow:1.7", "success"])  # inside the 2 s budget, past the 1 s grace
+    backend.sim.script(cert_id, ["slow:2", "success"])  # well inside the 4 s budget, past the 1 s grace
     vendor_lead_id = _post_in(victims[4], backend, cert_id)
     lead_id = _reserved_lead(backend, vendor_lead_id)
     wait_until(datetime.fromisoformat(backend.lead_item(lead_id)["check_after"]))

@@ -14,11 +14,16 @@ import pytest
 from local.simulator import make_web_cert_id
 from tests.crash.harness import Container, CrashBackend, lead_body, wait_for, wait_until
 
-pytestmark = pytest.mark.slow  # the lease is retry_timeout * 2 + 30 s: half a minute of real waiting
+pytestmark = [
+    pytest.mark.slow,  # real waiting: a visibility timeout, then a lease
+    pytest.mark.xdist_group("crash-retry"),  # one set of containers, in one test process
+]
 
 RETRY_TIMEOUT_SECONDS = 1.0
-LEASE_SECONDS = RETRY_TIMEOUT_SECONDS * 2 + 30
+# The lease (retry_timeout * 2 + 30 s by default) shortened, but still outlasting the redelivery.
+LEASE_SECONDS = 10.0
 BACKEND_SETTINGS = {
+    "ATTEMPT_LEASE_SECONDS": str(LEASE_SECONDS),
     "RECEIVED_GRACE_SECONDS": "1",
     "PENDING_GRACE_SECONDS": "1",
     "RETRY_BASE_SECONDS": "1",

@@ -34,8 +34,8 @@ from tests.conftest import TF_API_KEY
 
 # Stack-level properties run the profile's max_examples; parse-level ones (no I/O) PARSE_FACTOR times as
 # many. `make test` uses "hostile"; bench/hostile.py sets HYPOTHESIS_PROFILE=bench.
-PARSE_FACTOR = 10
-PROFILES = {"hostile": 200, "bench": 2000}
+PARSE_FACTOR = 12
+PROFILES = {"hostile": 100, "bench": 2000}
 _COMMON = {
     "deadline": None,
     "derandomize": True,  # the same cases on every run: CI stays stable, a failure reproduces

@@ -36,7 +36,7 @@ def retry_lead(deps: Deps, message: RetryMessage) -> str:
         # so the message is not deleted.
         retry_queue.send(deps.sqs, deps.settings.retry_queue_url, message, now=now)
         return "deferred"
-    lease = deps.settings.retry_timeout_seconds * 2 + 30
+    lease = deps.settings.retry_lease_seconds
     try:
         lead = deps.store.begin_attempt(message.lead_id, attempt=message.attempt, now=now, lease_seconds=lease)
     except StaleAttempt:

@@ -63,6 +63,8 @@ class Settings(BaseModel):
     received_grace_seconds: PositiveSeconds = 120.0
     pending_grace_seconds: PositiveSeconds = 900.0
     sweep_limit: int = Field(default=500, ge=1)
+    # How long one retry delivery holds a lead; default: two calls (a 401 and its retry) and the writes.
+    attempt_lease_seconds: PositiveSeconds | None = None
     # How each lead is decided and retained (rules.py): "decide_first" asks TrustedForm for what the
     # rules need without retaining, and retains only a lead the rules keep (two calls for a kept lead,
     # no retain paid for a refused one); "combined" makes one call and may pay for a lead it refuses.
@@ -70,6 +72,10 @@ class Settings(BaseModel):
     rules_cache_seconds: float = Field(default=60.0, ge=0)
     evidence_retention_days: int = Field(default=1825, ge=1)
     max_body_bytes: int = Field(default=65536, ge=1024)
+
+    @property
+    def retry_lease_seconds(self) -> float:
+        return self.attempt_lease_seconds or self.retry_timeout_seconds * 2 + 30
 
     @field_validator("trustedform_api_url")
     @classmethod
