@@ -11,7 +11,7 @@ import pytest
 
 from tests.concurrency import harness
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("concurrency")]  # one pool of 20 containers
+pytestmark = pytest.mark.timeout(120)
 
 
 def check(report: harness.ScenarioReport) -> None:

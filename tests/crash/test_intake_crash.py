@@ -34,8 +34,6 @@ from tests.crash.harness import (
     wait_until,
 )
 
-pytestmark = pytest.mark.xdist_group("crash-intake")  # one set of containers, in one test process
-
 # The sweeper's graces shortened from minutes to a second: "the clock moved forward" without faking it.
 BACKEND_SETTINGS = {
     "RECEIVED_GRACE_SECONDS": "1",

@@ -14,10 +14,7 @@ import pytest
 from local.simulator import make_web_cert_id
 from tests.crash.harness import Container, CrashBackend, lead_body, wait_for, wait_until
 
-pytestmark = [
-    pytest.mark.slow,  # real waiting: a visibility timeout, then a lease
-    pytest.mark.xdist_group("crash-retry"),  # one set of containers, in one test process
-]
+pytestmark = pytest.mark.slow  # real waiting: a visibility timeout, then a lease
 
 RETRY_TIMEOUT_SECONDS = 1.0
 # The lease (retry_timeout * 2 + 30 s by default) shortened, but still outlasting the redelivery.

@@ -18,7 +18,7 @@ import pytest
 
 from local.simulator import make_web_cert_id
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]  # one local stack, in one test process
+pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_MARKER = "tf-retainer local stack ready"
