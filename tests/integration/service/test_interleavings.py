@@ -3,7 +3,6 @@ the simulator over loopback). Each test fails on the code before its fix."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -108,12 +107,12 @@ def test_a_slow_401_does_not_give_the_second_call_a_fresh_budget(stack):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unauthorized", "success"])
     stack.sim.latency = 0.8
-    started = time.monotonic()
     response = stack.post(lead(cert_id))
-    elapsed = time.monotonic() - started
-    assert elapsed < 1.0 + 0.5, f"the POST took {elapsed:.2f} s for a 1.0 s budget"
     assert (response.status, response.json()["reason"]) == (202, "account_error")
     assert len(stack.sim.requests) == 1  # no second call without the time to make it
+    # Time spent calling TrustedForm (what the budget bounds; not the writes a busy machine slows down).
+    calling = sum(exchange["duration_ms"] for exchange in stack.store.read_lead(response.json()["lead_id"]).exchanges)
+    assert calling / 1000 < 1.0 + 0.3, f"{calling:.0f} ms with TrustedForm for a 1.0 s budget"
 
 
 # --- a function that dies mid-lead: the sweeper finds the lead, no operator -------------------------
