@@ -247,10 +247,6 @@ def _attempt_event(exchange: Exchange, decision: Decision, actor: str) -> Event:
 
 
 def _emit_outcome(decision: Decision, lead: Lead) -> None:
-    count(OUTCOME_METRIC[lead.status])
-    count_for_vendor(lead.vendor, lead.status.value)
-    if lead.status is Status.REJECTED and lead.reason:
-        count_rejection(lead.reason)
     if decision.retry is RetryKind.ACCOUNT:
         count(Metric.ACCOUNT_ERRORS)
     if decision.facts.masked:
@@ -258,8 +254,16 @@ def _emit_outcome(decision: Decision, lead: Lead) -> None:
     match = decision.facts.lead_match
     if match is not None and match.success is False and not decision.facts.masked:
         count(Metric.LEAD_MATCH_FAILURES)
-    log = logger.warning if decision.alarm else logger.info
-    log(
+    report_outcome(lead, alarm=decision.alarm, attempt=lead.attempts, masked=decision.facts.masked)
+
+
+def report_outcome(lead: Lead, *, alarm: bool = False, **extra: Any) -> None:
+    """A lead's outcome in the metrics (by status, by vendor, rejections by reason) and its log line."""
+    count(OUTCOME_METRIC[lead.status])
+    count_for_vendor(lead.vendor, lead.status.value)
+    if lead.status is Status.REJECTED and lead.reason:
+        count_rejection(lead.reason)
+    (logger.warning if alarm else logger.info)(
         "lead outcome",
         extra={
             # explicit, not append_keys: the retry worker runs several leads at once in threads
@@ -267,8 +271,7 @@ def _emit_outcome(decision: Decision, lead: Lead) -> None:
             "cert_id": lead.cert_id,
             "status": lead.status.value,
             "reason": lead.reason.value if lead.reason else None,
-            "attempt": lead.attempts,
-            "masked": decision.facts.masked,
+            **extra,
         },
     )
 

@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import extras, schedule
-from .attempt import attempt_retain
+from .attempt import attempt_retain, report_outcome
 from .certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from .clock import iso
 from .deps import Deps
 from .errors import InputRejected
 from .lead import Claim, Event, Lead
 from .models import LeadAnswer, LeadSubmission, Reason, Status
-from .observability import Metric, count, count_for_vendor, count_rejection, logger
+from .observability import Metric, count, count_for_vendor, logger
 from .store.leads import CertificateTaken, DuplicateLead, VendorLead
 from .trustedform import lead_fingerprints
 
@@ -107,20 +107,7 @@ def _certificate_taken(
     count(Metric.CERTIFICATES_REUSED)
     if claim.vendor != lead.vendor:  # one vendor sending another's certificate: worth a look
         count(Metric.CROSS_VENDOR_REUSE)
-    count(Metric.LEADS_RETAINED if final.status is Status.RETAINED else Metric.LEADS_REJECTED)
-    if final.reason:
-        count_rejection(final.reason)
-    count_for_vendor(lead.vendor, final.status.value)
-    logger.info(
-        "lead outcome",
-        extra={
-            "lead_id": lead.lead_id,
-            "cert_id": lead.cert_id,
-            "status": final.status.value,
-            "reason": final.reason.value if final.reason else None,
-            "owner_lead_id": owner,
-        },
-    )
+    report_outcome(final, owner_lead_id=owner)
     return final.answer()
 
 
