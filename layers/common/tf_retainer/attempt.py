@@ -140,7 +140,7 @@ def apply_decision(
     except StaleAttempt:
         return _overtaken(deps, lead, events, items, now)
     _emit_outcome(decision, after)
-    _emit_ruling(after, ruling, exchanges)
+    _emit_ruling(after, ruling, operations=after.tf_operations - lead.tf_operations)
     if after.next_attempt_at is not None:
         enqueue_retry(deps, after.lead_id, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
     return after.answer()
@@ -185,8 +185,7 @@ def _decided_event(ruling: Ruling, exchanges: list[Exchange], actor: str) -> Eve
     )
 
 
-def _emit_ruling(lead: Lead, ruling: Ruling | None, exchanges: list[Exchange]) -> None:
-    operations = sum(map(judgement.billed_operations, exchanges))
+def _emit_ruling(lead: Lead, ruling: Ruling | None, *, operations: int) -> None:
     if operations:
         count_with(Metric.TRUSTEDFORM_OPERATIONS, value=operations, Vendor=lead.vendor)
     for verdict in ruling.verdicts if ruling else []:
