@@ -11,13 +11,17 @@ STARTED := $(shell date +%s)
 # of coverage's cost, for lines that ship nowhere).
 COVERAGE := --cov=tf_retainer --cov=tf_retainer_ops --cov=functions \
 	--cov-report=term-missing:skip-covered
+# Python may write bytecode (and pytest its assertion-rewritten test modules) even where the shell says not
+# to: otherwise every test worker and every container process recompiles the project and the tests
+# (about 2 s of CPU each).
+unexport PYTHONDONTWRITEBYTECODE
 # Test processes (pytest-xdist). Most of the suite's wall time is waiting (retry backoff, visibility
 # timeouts, simulated TrustedForm latency), so more workers than cores still pay off; 1 = in-process.
 WORKERS ?= 6
 ifeq ($(WORKERS),1)
 PARALLEL :=
 else
-PARALLEL := -n $(WORKERS) --dist worksteal
+PARALLEL := -n $(WORKERS) --dist loadgroup
 endif
 
 .PHONY: install test quick unit integration e2e lint format typecheck run simulator validate build sam-install bench clean

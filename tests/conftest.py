@@ -225,3 +225,10 @@ def service_logs() -> Iterator[io.StringIO]:
     target.addHandler(handler)
     yield stream
     target.removeHandler(handler)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that wait longest (``slow``: real queue time) start first, so that with xdist's ``load``
+    scheduling they spread over the workers and overlap the rest, instead of one of them starting last
+    and setting the suite's wall time on its own."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -11,7 +11,8 @@ import pytest
 
 from tests.concurrency import harness
 
-pytestmark = pytest.mark.timeout(120)
+# One worker runs the module: its 20 containers and moto server are module/session fixtures.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("concurrency")]
 
 
 def check(report: harness.ScenarioReport) -> None:

@@ -46,6 +46,8 @@ BACKEND_SETTINGS = {
 }
 # One helper (sweeper, retry worker), one victim per kill point and one slow intake, started together.
 CONTAINERS = 6
+# One worker runs the module (its containers and moto server are module fixtures); each kill waits out a lease.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-intake")]
 SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
 
 RECOVERED_HISTORY = [

@@ -14,7 +14,9 @@ import pytest
 from local.simulator import make_web_cert_id
 from tests.crash.harness import Container, CrashBackend, lead_body, wait_for, wait_until
 
-pytestmark = pytest.mark.slow  # real waiting: a visibility timeout, then a lease
+# Real waiting (a visibility timeout, then a lease); one worker runs the module, whose containers and moto
+# server are module fixtures.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-retry")]
 
 RETRY_TIMEOUT_SECONDS = 1.0
 # The lease (retry_timeout * 2 + 30 s by default) shortened, but still outlasting the redelivery.

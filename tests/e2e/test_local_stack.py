@@ -18,7 +18,8 @@ import pytest
 
 from local.simulator import make_web_cert_id
 
-pytestmark = pytest.mark.e2e
+# One worker runs the module against one local stack (a module fixture).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_MARKER = "tf-retainer local stack ready"
