@@ -6,6 +6,7 @@
   races. An SQS long poll (``WaitTimeSeconds`` > 0) gives the lock up while it waits for messages.
   It also applies :func:`patch_moto_dynamodb_transactions`.
 * :func:`patch_moto_dynamodb_transactions` - TransactWriteItems without moto's table copies.
+* :func:`patch_moto_dynamodb_query` - a Query on the table's key reads its partition, not the whole table.
 * :func:`reuse_symmetric_kms_private_key` - no RSA key generation for symmetric KMS keys.
 
 Every patch is pinned to the moto version it was written against (``PINNED_MOTO_VERSION`` and the source
@@ -28,6 +29,9 @@ PINNED_SOURCES = {
         "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4"
     ),
     "moto.sqs.models.Queue.wait_for_messages": "58432562ccf2e13ed8841c825dd2614b6e57b71733d1ce9ba6926d38530ba1f1",
+    "moto.dynamodb.models.table.Table.query": "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e",
+    # Not replaced, relied on (see patch_moto_dynamodb_query): query() gathers candidates from all_items().
+    "moto.dynamodb.models.table.Table.all_items": "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
     # Not replaced, relied on: BaseModel.__new__ is what records every instance (see untrack_items).
     "moto.core.common_models.BaseModel.__new__": "08cf0ef20e88029a2eb91949492ce3281001a34b98143db186239962ad379eec",
 }
@@ -106,6 +110,7 @@ def serialise_moto() -> None:
 
     Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
     patch_moto_dynamodb_transactions()
+    patch_moto_dynamodb_query()
     _patched = True
 
 
@@ -141,6 +146,57 @@ def patch_moto_dynamodb_transactions() -> None:
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     _untrack_items()
     _transactions_patched = True
+
+
+# The partition a Query on the table's own key is reading, while it runs (see patch_moto_dynamodb_query).
+_query_partition = threading.local()
+_query_patched = False
+
+
+def patch_moto_dynamodb_query() -> None:
+    """Make a Query on the table's key (no IndexName) cost the size of its partition. Idempotent.
+
+    moto 5.2.5's ``Table.query`` gathers its candidates with ``all_items()``, which lists and sorts every
+    item of the table, then keeps those of the queried partition: every read of a lead (its state and
+    history are one partition) cost ~1 s at 90,000 items, under the one moto lock. While such a query
+    runs, ``all_items()`` answers with that partition's items alone, in the same (hash, range) order;
+    query() filters on the hash key afterwards as before, so what it returns is unchanged. Queries on an
+    index and every other caller of ``all_items()`` (Scan, the moto dashboard) still see the whole table.
+    """
+    global _query_patched
+    if _query_patched:
+        return
+    from moto.dynamodb.models.table import Table
+
+    original_query = _original("moto.dynamodb.models.table.Table.query")
+    original_all_items = _original("moto.dynamodb.models.table.Table.all_items")
+
+    @functools.wraps(original_query)
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        on_an_index = kwargs.get("index_name") or (len(args) > 6 and args[6])
+        if on_an_index or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        _query_partition.key = hash_key
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _query_partition.key = None
+
+    @functools.wraps(original_all_items)
+    def all_items(self: Any) -> list[Any]:
+        hash_key = getattr(_query_partition, "key", None)
+        if hash_key is None:
+            return original_all_items(self)
+        partition = self.items.get(hash_key)
+        if partition is None:
+            return []
+        if not self.range_key_attr:
+            return [partition]
+        return sorted(partition.values(), key=lambda item: item.range_key)
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+    _query_patched = True
 
 
 def _untrack_items() -> None:
