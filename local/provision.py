@@ -50,6 +50,10 @@ RETRY_DLQ_LOGICAL_ID = "RetryDeadLetterQueue"
 SECRET_LOGICAL_ID = "TrustedFormApiKeySecret"  # noqa: S105 - a logical id, not a secret
 DASHBOARD_LOGICAL_ID = "Dashboard"
 EVIDENCE_KEY_LOGICAL_ID = "EvidenceSigningKey"
+EVENT_BUS_LOGICAL_ID = "LeadEventBus"
+EVENTS_RULE_LOGICAL_ID = "LeadEventsRule"
+EVENTS_QUEUE_LOGICAL_ID = "LeadEventsQueue"
+PUBLISH_FAILURE_QUEUE_LOGICAL_ID = "PublishFailureQueue"
 
 # moto's account id; ARNs built here must match the ones moto hands out.
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -573,6 +577,9 @@ class Provisioned:
     stack_name: str = "tf-retainer-local-dev"
     dashboard_name: str = ""  # empty when the template has no Dashboard
     evidence_key_id: str = ""  # the KMS HMAC key that signs evidence bundles
+    event_bus_name: str = ""  # the outcome events' bus
+    events_queue_url: str = ""  # the example rule's queue: every outcome event
+    publish_failure_queue_url: str = ""  # stream records the publisher gave up on
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
     template: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -590,6 +597,7 @@ class Provisioned:
                 RETRY_QUEUE_LOGICAL_ID: self.retry_queue_url,
                 RETRY_DLQ_LOGICAL_ID: self.retry_dlq_url,
                 SECRET_LOGICAL_ID: self.secret_id,
+                EVENT_BUS_LOGICAL_ID: self.event_bus_name,
             }
         )
         for logical_id, url, arn in (
@@ -659,6 +667,56 @@ def _kms_key(kms: Any, alias: str, properties: Mapping[str, Any]) -> dict[str, A
     return dict(key)
 
 
+def _provision_events(
+    template: Mapping[str, Any], resolver: _Resolver, stack_name: str, region: str, endpoint_url: str | None
+) -> dict[str, str]:
+    """The outcome events' bus and queues, and the template's rule between them (moto's EventBridge
+    delivers to SQS targets): logical id -> bus name or queue URL. Empty if the template has no bus."""
+    if EVENT_BUS_LOGICAL_ID not in template["Resources"]:
+        return {}
+    created: dict[str, str] = {}
+    sqs = _client("sqs", region, endpoint_url)
+    for logical_id, name in (
+        (EVENTS_QUEUE_LOGICAL_ID, f"{stack_name}-events"),
+        (PUBLISH_FAILURE_QUEUE_LOGICAL_ID, f"{stack_name}-publish-failures"),
+    ):
+        properties = resolver.resolve(_resource(template, logical_id, "AWS::SQS::Queue").get("Properties", {}))
+        url, arn = _create_queue(sqs, logical_id, name, properties)
+        created[logical_id] = url
+        resolver.refs[logical_id] = url
+        resolver.attributes[(logical_id, "Arn")] = arn
+        resolver.attributes[(logical_id, "QueueUrl")] = url
+        resolver.attributes[(logical_id, "QueueName")] = url.rsplit("/", 1)[-1]
+
+    events = _client("events", region, endpoint_url)
+    bus = resolver.resolve(_resource(template, EVENT_BUS_LOGICAL_ID, "AWS::Events::EventBus")["Properties"])
+    try:
+        bus_arn = events.create_event_bus(Name=bus["Name"])["EventBusArn"]
+    except ClientError as exc:
+        if _error_code(exc) != "ResourceAlreadyExistsException":
+            raise
+        bus_arn = events.describe_event_bus(Name=bus["Name"])["Arn"]
+    created[EVENT_BUS_LOGICAL_ID] = bus["Name"]
+    resolver.refs[EVENT_BUS_LOGICAL_ID] = bus["Name"]
+    resolver.attributes[(EVENT_BUS_LOGICAL_ID, "Arn")] = bus_arn
+
+    rule = resolver.resolve(_resource(template, EVENTS_RULE_LOGICAL_ID, "AWS::Events::Rule")["Properties"])
+    rule_name = f"{stack_name}-{EVENTS_RULE_LOGICAL_ID}"
+    events.put_rule(
+        Name=rule_name,
+        EventBusName=rule["EventBusName"],
+        EventPattern=json.dumps(rule["EventPattern"]),
+        State=rule.get("State", "ENABLED"),
+        Description=rule.get("Description", ""),
+    )
+    events.put_targets(
+        Rule=rule_name,
+        EventBusName=rule["EventBusName"],
+        Targets=[{"Id": target["Id"], "Arn": target["Arn"]} for target in rule["Targets"]],
+    )
+    return created
+
+
 def provision(
     stage: str = "dev",
     endpoint_url: str | None = None,
@@ -715,6 +773,9 @@ def provision(
         resolver.attributes[(logical_id, "QueueUrl")] = url
         resolver.attributes[(logical_id, "QueueName")] = url.rsplit("/", 1)[-1]
 
+    # Outcome events: the bus, the example rule and its queue, the publisher's failure queue.
+    events = _provision_events(loaded, resolver, stack_name, region, endpoint_url)
+
     # Secrets Manager
     secret = _resource(loaded, SECRET_LOGICAL_ID, "AWS::SecretsManager::Secret")
     secret_properties = resolver.resolve(secret.get("Properties", {}))
@@ -761,6 +822,9 @@ def provision(
         stack_name=stack_name,
         dashboard_name=dashboard_name,
         evidence_key_id=str(resolver.refs.get(EVIDENCE_KEY_LOGICAL_ID, "")),
+        event_bus_name=events.get(EVENT_BUS_LOGICAL_ID, ""),
+        events_queue_url=events.get(EVENTS_QUEUE_LOGICAL_ID, ""),
+        publish_failure_queue_url=events.get(PUBLISH_FAILURE_QUEUE_LOGICAL_ID, ""),
         parameters=values,
         template=loaded,
     )

@@ -91,6 +91,7 @@ class LocalStack:
     workers: Any = None
     poller: Any = None
     sweeper: Any = None
+    streams: Any = None
     api: Any = None
     provisioned: Any = None
     endpoint_url: str = ""
@@ -104,7 +105,7 @@ class LocalStack:
     def stop(self) -> None:
         if self.workers is not None:  # invocations in flight (a hung TrustedForm call...) end now
             self.workers.interrupt()
-        for name in ("api", "sweeper", "poller", "workers", "simulator", "moto"):
+        for name in ("api", "sweeper", "streams", "poller", "workers", "simulator", "moto"):
             piece = getattr(self, name)
             if piece is None:
                 continue
@@ -241,6 +242,9 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "stack_name": provisioned.stack_name,
         "dashboard_name": provisioned.dashboard_name,
         "evidence_key_id": provisioned.evidence_key_id,
+        "event_bus_name": provisioned.event_bus_name,
+        "events_queue_url": provisioned.events_queue_url,
+        "publish_failure_queue_url": provisioned.publish_failure_queue_url,
         "parameters": provisioned.parameters,
         "api_url": stack.api_url,
         "simulator_url": stack.simulator_url,
@@ -269,6 +273,7 @@ def start(api_key: str | None = None) -> LocalStack:
     from local.provision import function_logical_ids, provision
     from local.scheduler import RateSchedule
     from local.server import ApiServerThread, LocalApiServer
+    from local.streams import StreamPoller
 
     stack = LocalStack()
     try:
@@ -298,6 +303,9 @@ def start(api_key: str | None = None) -> LocalStack:
             "SweeperFunction", max(1, _int_env("LOCAL_SWEEP_SECONDS", 30)), stack.workers.invoke
         )
         stack.sweeper.start()
+        # The table's stream drives the publisher, as its event source mapping does on AWS.
+        stack.streams = StreamPoller(stack.provisioned, invoke=stack.workers.invoke)
+        stack.streams.start()
         try:
             gateway = LocalApiGateway(invoke=stack.workers.invoke)
             server = LocalApiServer(gateway, HOST, api_port, invocation_lock=nullcontext())
@@ -346,6 +354,9 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  functions    {stack.workers.describe()}",
         f"  retry worker {stack.poller.describe()}",
         f"  sweeper      {stack.sweeper.describe()} (overdue open leads back to the retry queue)",
+        f"  events       {stack.streams.describe()}",
+        f"               bus {provisioned.event_bus_name}; every event also on "
+        f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",
         f"  retry timing base {os.environ['RETRY_BASE_SECONDS']} s, cap {os.environ['RETRY_CAP_SECONDS']} s, "
         f"account errors {os.environ['ACCOUNT_ERROR_DELAY_SECONDS']} s",
     ]

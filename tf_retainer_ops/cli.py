@@ -72,6 +72,7 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("--table", default=default, help="DynamoDB table name (explicit target)")
     group.add_argument("--queue-url", default=default, help="retry queue URL")
     group.add_argument("--dlq-url", default=default, help="retry dead-letter queue URL")
+    group.add_argument("--events-queue-url", default=default, help="outcome events queue URL (LeadEventsQueueUrl)")
     group.add_argument("--endpoint-url", default=default, help="AWS endpoint (e.g. a moto server)")
     group.add_argument("--region", default=default, help="AWS region")
     group.add_argument("--usage-plan-id", default=default, help="API Gateway usage plan for vendor keys")
@@ -129,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--max", type=_positive_int, help="move at most N messages (uses --manual)")
     redrive.add_argument("--manual", action="store_true", help="receive/send/delete instead of a SQS move task")
     redrive.add_argument("--wait", type=float, default=300, help="seconds to follow a move task (default 300)")
+
+    events = commands.add_parser("events", help="outcome events (the example subscriber's queue)").add_subparsers(
+        dest="events_command", required=True
+    )
+    tail = command(
+        events, "tail", cmd_events_tail, "print the outcome events waiting on LeadEventsQueue, taking them off it"
+    )
+    tail.add_argument("--follow", action="store_true", help="keep waiting for new events (Ctrl-C to stop)")
+    tail.add_argument("--max", type=_positive_int, help="stop after N events")
 
     summary = command(commands, "summary", cmd_summary, "leads by status and reason, stuck leads, queue depths")
     summary.add_argument("--hours", type=float, default=24, help="window (default 24)")
@@ -451,6 +461,25 @@ def cmd_dlq_redrive(ctx: Context) -> int:
 
     ctx.emit(data, human)
     return 0 if not result.failed else 1
+
+
+def cmd_events_tail(ctx: Context) -> int:
+    """One event per line (JSON), oldest first as the queue gives them; deleted once printed."""
+    sqs, url = ctx.target.client("sqs"), ctx.target.need_events_queue()
+    printed = 0
+    while ctx.args.max is None or printed < ctx.args.max:
+        wanted = 10 if ctx.args.max is None else min(10, ctx.args.max - printed)
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=wanted, WaitTimeSeconds=5 if ctx.args.follow else 1
+        ).get("Messages", [])
+        if not messages and not ctx.args.follow:
+            break
+        for message in messages:
+            ctx.print(json.dumps(json.loads(message["Body"]), sort_keys=True))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            printed += 1
+    ctx.note(f"{printed} event(s)")
+    return 0
 
 
 def cmd_summary(ctx: Context) -> int:

@@ -41,6 +41,7 @@ class Target:
     usage_plan_id: str | None = None
     evidence_key_id: str | None = None  # the KMS HMAC key evidence bundles are signed with
     dashboard_url: str | None = None
+    events_queue_url: str | None = None  # the example rule's queue: every outcome event
     stack_name: str | None = None
     source: str = "explicit"
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -63,6 +64,11 @@ class Target:
         if not self.retry_dlq_url:
             raise OpsError("this command needs the retry dead-letter queue: pass --dlq-url, or use --stack / --local")
         return self.retry_dlq_url
+
+    def need_events_queue(self) -> str:
+        if not self.events_queue_url:
+            raise OpsError("this command needs the outcome events' queue (LeadEventsQueueUrl): use --stack / --local")
+        return self.events_queue_url
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -107,6 +113,7 @@ def resolve(args: Any, *, cwd: Path | None = None) -> Target:
             region=region,
             usage_plan_id=getattr(args, "usage_plan_id", None),
             evidence_key_id=getattr(args, "evidence_key_id", None),
+            events_queue_url=getattr(args, "events_queue_url", None),
             source="explicit",
         )
     if getattr(args, "local", False):
@@ -143,6 +150,7 @@ def from_local_state(*, cwd: Path | None = None) -> Target:
         endpoint_url=endpoint_url,
         region=state.get("region") or "us-east-1",
         evidence_key_id=state.get("evidence_key_id"),
+        events_queue_url=state.get("events_queue_url"),
         source="local",
     )
 
@@ -181,6 +189,7 @@ def from_stack(name: str, *, region: str | None = None, endpoint_url: str | None
         usage_plan_id=outputs.get("UsagePlanId"),
         evidence_key_id=outputs.get("EvidenceKeyId"),
         dashboard_url=outputs.get("DashboardUrl"),
+        events_queue_url=outputs.get("LeadEventsQueueUrl"),
         stack_name=name,
         source="stack",
     )

@@ -432,6 +432,19 @@ class CrashBackend:
         )["Attributes"]
         return sum(int(value) for value in attributes.values())
 
+    def publish_events(self, invoke: Callable[[str, dict[str, Any]], Any]) -> list[dict[str, Any]]:
+        """Run the PublisherFunction (through ``invoke``) over the table's stream as its event source
+        mapping would, then take every event the example subscriber queue received."""
+        from local.streams import StreamPoller
+
+        StreamPoller(self.provisioned, invoke=invoke, retry_delay_seconds=0).drain()
+        url, events = self.provisioned.events_queue_url, []
+        while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return events
+
     def poller(self, invoke: Callable[[str, dict[str, Any]], Any]) -> Any:
         """The local event source mapping, for one batch at a time: ``poller.process(messages)`` invokes
         the RetryFunction through ``invoke`` and deletes what it did not report failed."""

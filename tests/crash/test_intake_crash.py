@@ -9,7 +9,9 @@ request log shows a call in flight):
 1. the reservation is written, its answer not yet heard: nothing sent to TrustedForm;
 2. the TrustedForm call is in flight (the certificate hangs);
 3. TrustedForm answered 200 (retained), the outcome transaction never reached DynamoDB;
-4. the outcome (pending, after a 503) is written, the retry message never sent.
+4. the outcome (pending, after a 503) is written, the retry message never sent;
+5. the outcome (retained) is written, the intake dies before it hears so: the outcome event is still
+   published, once (the table's stream is the outbox, not the process).
 
 And one overlap without a crash: the sweeper running while an intake's TrustedForm call is still in
 flight: the intake's lease tells it from a dead one.
@@ -45,7 +47,7 @@ BACKEND_SETTINGS = {
     "SYNC_TIMEOUT_SECONDS": "4",
 }
 # One helper (sweeper, retry worker), one victim per kill point and one slow intake, started together.
-CONTAINERS = 6
+CONTAINERS = 7
 # One worker runs the module (its containers and moto server are module fixtures); each kill waits out a lease.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-intake")]
 SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
@@ -211,6 +213,24 @@ def test_killed_after_the_pending_outcome_before_the_retry_message(backend, help
         ("retained", "retry"),
     ]
     check_recovered(backend, lead_id, cert_id, history=history, calls=[503, 200], exchanges=2, attempts=2)
+
+
+def test_killed_right_after_the_outcome_is_written_its_event_is_published_once(backend, helper, victims):
+    cert_id = make_web_cert_id()
+    backend.gate.arm(TRANSACT_WRITE, nth=2, after=True)  # the outcome transaction applied, its answer held
+    vendor_lead_id = _post_in(victims[5], backend, cert_id)
+    backend.gate.wait_hit()
+    lead_id = _reserved_lead(backend, vendor_lead_id)
+    victims[5].kill()
+    backend.gate.release()
+    assert backend.lead_item(lead_id)["status"] == "retained"
+
+    events = [
+        event for event in backend.publish_events(helper.invoke) if event["detail"]["answer"]["lead_id"] == lead_id
+    ]
+    assert [(event["detail-type"], event["detail"]["certificate"]["cert_id"]) for event in events] == [
+        ("Lead Retained", cert_id)
+    ]
 
 
 def test_the_sweeper_does_not_take_a_lead_whose_intake_is_still_calling(backend, helper, victims):

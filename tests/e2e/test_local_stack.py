@@ -189,6 +189,44 @@ def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client
     assert [entry["event"] for entry in view["history"]].count("attempt") == 2, view["history"]
     posts = [r for r in httpx.get(f"{local_stack.simulator}/_simulator/requests").json() if r["cert_id"] == cert_id]
     assert [r["status"] for r in posts] == [503, 200]
+    # The retained outcome reached the event bus (stream -> PublisherFunction) and the example subscriber.
+    assert outcome_events(local_stack, answer["lead_id"]) == ["Lead Retained"]
+
+
+def outcome_events(local_stack, lead_id: str, timeout: float = 15) -> list[str]:
+    """The detail-types of ``lead_id``'s events on the example subscriber queue, once any arrived."""
+    import boto3
+
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=local_stack.state["endpoint_url"],
+        region_name=local_stack.state["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    found: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = sqs.receive_message(
+            QueueUrl=local_stack.state["events_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+        )
+        for message in out.get("Messages", []):
+            event = json.loads(message["Body"])
+            if event["detail"]["answer"]["lead_id"] == lead_id:
+                found.append(event["detail-type"])
+                sqs.delete_message(
+                    QueueUrl=local_stack.state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"]
+                )
+        if found:
+            time.sleep(1)  # a second one, if there were one, would be right behind
+            out = sqs.receive_message(QueueUrl=local_stack.state["events_queue_url"], MaxNumberOfMessages=10)
+            found += [
+                json.loads(m["Body"])["detail-type"]
+                for m in out.get("Messages", [])
+                if json.loads(m["Body"])["detail"]["answer"]["lead_id"] == lead_id
+            ]
+            return found
+    return found
 
 
 def test_a_bad_certificate_url_is_refused(client):
@@ -274,7 +312,7 @@ def test_sigterm_stops_everything_cleanly(local_stack):
     started = time.monotonic()
     assert local_stack.process.wait(10) == 0
     assert time.monotonic() - started < 5
-    assert "stopped api, sweeper, poller, workers, simulator, moto" in local_stack.stderr()
+    assert "stopped api, sweeper, streams, poller, workers, simulator, moto" in local_stack.stderr()
     assert "Traceback" not in local_stack.stderr()
     assert not local_stack.state_file.exists()  # an operator CLI will not find a dead stack
     with pytest.raises(httpx.TransportError):

@@ -31,6 +31,7 @@ class Metric(StrEnum):
     DUPLICATE_DELIVERIES = "DuplicateDeliveries"
     ENQUEUE_FAILURES = "EnqueueFailures"
     LEADS_RECOVERED = "LeadsRecovered"  # overdue open leads the sweeper handed back to the retry queue
+    EVENTS_PUBLISHED = "EventsPublished"  # outcome and recovery events put on the event bus
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason

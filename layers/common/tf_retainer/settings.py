@@ -25,6 +25,8 @@ class Settings(BaseModel):
     table_name: str = Field(min_length=3)
     retry_queue_url: str = Field(min_length=1)
     trustedform_secret_id: str = Field(min_length=1)
+    # The stack's own EventBridge bus: outcome events (outcome_events.py). Empty: no publisher here.
+    event_bus_name: str = ""
     # Where retains are POSTed: the real API, or the simulator. It never widens what a vendor's
     # certificate URL may name (see certificates.py): that host is fixed.
     trustedform_api_url: HttpUrl = HttpUrl("https://cert.trustedform.com")

@@ -64,6 +64,8 @@ class _NoManagedPolicyLookups:
 TABLE = "<LeadsTable.Arn>"
 OPEN_INDEX = "<LeadsTable.Arn>/index/gsi2"
 QUEUE = "<RetryQueue.Arn>"
+STREAM = "<LeadsTable.StreamArn>"
+STREAM_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 
 # Actions with no resource-level permissions: the only ones a statement may grant on Resource "*".
 RESOURCELESS_ACTIONS = {
@@ -72,6 +74,7 @@ RESOURCELESS_ACTIONS = {
     "xray:getsamplingrules",
     "xray:getsamplingtargets",
     "xray:getsamplingstatisticsummaries",
+    "dynamodb:liststreams",  # stream ARNs only (the publisher's event source mapping)
 }
 # Managed policies reviewed and allowed: logs (AWSLambdaBasicExecutionRole: logs:CreateLogGroup,
 # CreateLogStream, PutLogEvents) and X-Ray. Any other one fails until someone reviews it.
@@ -114,6 +117,9 @@ EXPECTED_DYNAMODB = {
         ("dynamodb:PutItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
     },
+    # The stream (its event source mapping reads with the function's role) and the lead's state.
+    "PublisherFunction": {(action, STREAM) for action in STREAM_ACTIONS}
+    | {("dynamodb:ListStreams", "*"), ("dynamodb:GetItem", TABLE)},
 }
 EXPECTED_SQS = {
     "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
@@ -127,6 +133,7 @@ EXPECTED_SQS = {
     },
     "AuthorizerFunction": set(),
     "SweeperFunction": {("sqs:SendMessage*", QUEUE)},
+    "PublisherFunction": {("sqs:SendMessage", "<PublishFailureQueue.Arn>")},  # the OnFailure destination
 }
 VENDOR_KEYS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
 
@@ -312,7 +319,7 @@ def violations(template: dict[str, Any]) -> list[str]:
         resources = grant.resources()
         if "*" in resources and not set(actions) <= RESOURCELESS_ACTIONS:
             wide = sorted(set(actions) - RESOURCELESS_ACTIONS)
-            problems.append(f"{where}: {wide} on Resource '*' (only X-Ray has no resource-level permissions)")
+            problems.append(f"{where}: {wide} on Resource '*' (only resourceless actions may)")
         for action in actions:
             service = action.split(":", 1)[0] if ":" in action else "*"
             if service == "*":
@@ -323,7 +330,7 @@ def violations(template: dict[str, Any]) -> list[str]:
                 problems.append(f"{where}: wildcard SQS action {action!r}")
             if action in FORBIDDEN_DYNAMODB_ACTIONS:
                 problems.append(f"{where}: {action} (nobody deletes, scans or administers the table)")
-            if service in ("sqs", "dynamodb", "*"):
+            if service in ("sqs", "dynamodb", "*") and action not in RESOURCELESS_ACTIONS:
                 for resource in resources:
                     if "*" in resource or "?" in resource:
                         problems.append(f"{where}: {action} on wildcard resource {resource!r}")
@@ -392,8 +399,12 @@ def test_retry_role_is_the_templates_own(translated: dict[str, Any]) -> None:
 
 
 def test_retry_event_source_is_capped(translated: dict[str, Any]) -> None:
-    (mapping,) = [r for r in translated["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert mapping["Properties"]["FunctionName"] == {"Ref": "RetryFunction"}
+    (mapping,) = [
+        resource
+        for resource in translated["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+        and resource["Properties"]["FunctionName"] == {"Ref": "RetryFunction"}
+    ]
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
     assert mapping["Properties"]["ScalingConfig"] == {
         "MaximumConcurrency": {"Fn::FindInMap": ["StageConfig", {"Ref": "Stage"}, "RetryMaxConcurrency"]}

@@ -323,7 +323,13 @@ def test_alarms_notify_the_topic(template: dict[str, Any]) -> None:
 
 def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Serverless::Function")
-    assert set(functions) == {"IntakeFunction", "RetryFunction", "AuthorizerFunction", "SweeperFunction"}
+    assert set(functions) == {
+        "IntakeFunction",
+        "RetryFunction",
+        "AuthorizerFunction",
+        "SweeperFunction",
+        "PublisherFunction",
+    }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
     for name, function in functions.items():
@@ -368,16 +374,32 @@ TABLE_ACTIONS = {
     "RetryFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
     "AuthorizerFunction": {"dynamodb:GetItem"},
     "SweeperFunction": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    # Its event source mapping reads the stream with its role; the code reads a lead's state.
+    "PublisherFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    },
 }
-# Where each function's table statements point: the table, or (the sweeper's Query) the open-lead index.
+STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:GetItem", "dynamodb:ListStreams"}
+# Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
+# or (the publisher's mapping) the table's streams.
 OPEN_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}
+STREAM_ARN = {"Fn::GetAtt": ["LeadsTable", "StreamArn"]}
 POLICY_TEMPLATES = {
     "IntakeFunction": {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"},
     "RetryFunction": set(),  # a role of its own (RetryFunctionRole): no SAM policies at all
     "AuthorizerFunction": set(),
     "SweeperFunction": {"SQSSendMessagePolicy"},  # never calls TrustedForm: no key
+    "PublisherFunction": set(),  # a role of its own (PublisherFunctionRole)
 }
-RETRY_QUEUE_ARN = {"Fn::GetAtt": ["RetryQueue", "Arn"]}
+# The queue each function's own SQS statements name (the others' SQS access is a policy template).
+SQS_STATEMENT_QUEUE = {
+    "RetryFunction": {"Fn::GetAtt": ["RetryQueue", "Arn"]},
+    "PublisherFunction": {"Fn::GetAtt": ["PublishFailureQueue", "Arn"]},  # its OnFailure destination
+}
 
 
 def statements(policies: list[Any]) -> list[dict[str, Any]]:
@@ -419,12 +441,16 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         for statement in found:
             assert statement["Effect"] == "Allow", name
             if any(action.startswith("dynamodb:") for action in actions(statement)):
-                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN), name
+                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, STREAM_ARN, "*"), name
                 if statement["Resource"] == OPEN_INDEX_ARN:
                     assert actions(statement) == {"dynamodb:Query"}, name
+                if statement["Resource"] == STREAM_ARN:
+                    assert actions(statement) == STREAM_ACTIONS, name
+                if statement["Resource"] == "*":  # no resource-level permission: stream names only
+                    assert actions(statement) == {"dynamodb:ListStreams"}, name
             if any(action.startswith("sqs:") for action in actions(statement)):
-                assert statement["Resource"] == RETRY_QUEUE_ARN, f"{name}: SQS on the retry queue only"
-        if name != "RetryFunction":
+                assert statement["Resource"] == SQS_STATEMENT_QUEUE[name], f"{name}: SQS on its own queue only"
+        if name not in SQS_STATEMENT_QUEUE:
             assert not any(a.startswith("sqs:") for a in granted), f"{name}: SQS access comes from policy templates"
         assert templates == POLICY_TEMPLATES[name], name
         if name == "AuthorizerFunction":

@@ -43,6 +43,7 @@ def test_every_event_file_is_covered_here():
         "sqs-retry.json",
         "sqs-retry-batch-with-poison.json",
         "schedule-sweep.json",
+        "dynamodb-stream-retained.json",
         "env.json",
     }
     assert {path.name for path in EVENTS.iterdir()} == covered
@@ -191,6 +192,7 @@ def test_env_json_points_the_functions_at_the_local_stack():
         provisioned = provision()
     local_env = provisioned.environment()
     assert values["TABLE_NAME"] == provisioned.table_name
+    assert values["EVENT_BUS_NAME"] == provisioned.event_bus_name
     assert values["RETRY_QUEUE_URL"].rsplit("/", 2)[-2:] == provisioned.retry_queue_url.rsplit("/", 2)[-2:]
     assert provisioned.secret_id.split(":secret:")[1].startswith(values["TRUSTEDFORM_SECRET_ID"] + "-")
     assert values["AWS_ENDPOINT_URL"] == "http://host.docker.internal:5000"
@@ -226,6 +228,21 @@ def test_the_local_poller_sends_what_the_event_files_show(stack):
     assert json.loads(record["body"])["lead_id"] == lead_id
     assert stack.lead_state(lead_id)["status"] == "retained"
     assert stack.queued() == 0
+
+
+def test_the_stream_event_publishes_a_stored_leads_outcome(stack):
+    """As shipped, the file names a lead no table has: the record is reported failed (retried), never
+    dropped. Pointed at a stored lead, it publishes that lead's outcome."""
+    event = load("dynamodb-stream-retained.json")
+    [record] = event["Records"]
+    sequence = record["dynamodb"]["SequenceNumber"]
+    assert invoke("PublisherFunction", event) == {"batchItemFailures": [{"itemIdentifier": sequence}]}
+
+    lead_id = stack.post(lead()).json()["lead_id"]
+    image = json.loads(json.dumps(record["dynamodb"]).replace("9f1c2b7e4a5d4c3b8e6f0a1b2c3d4e5f", lead_id))
+    assert invoke("PublisherFunction", {"Records": [dict(record, dynamodb=image)]}) == {"batchItemFailures": []}
+    [message] = stack.sqs.receive_message(QueueUrl=stack.provisioned.events_queue_url)["Messages"]
+    assert json.loads(message["Body"])["detail"]["answer"]["lead_id"] == lead_id
 
 
 def test_the_scheduled_sweep_event_runs_the_sweeper(stack):

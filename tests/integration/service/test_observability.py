@@ -123,6 +123,11 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     reset_service_caches()
     post(lead(scripted("server_error")))
 
+    # The outcomes above, published from the table's stream.
+    from local.streams import StreamPoller
+
+    StreamPoller(stack.provisioned, retry_delay_seconds=0).drain()
+
     captured = capfd.readouterr()
     run.logs = service_logs.getvalue() + captured.out + captured.err
     for line in (captured.out + captured.err).splitlines():

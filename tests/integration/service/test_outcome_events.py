@@ -1,0 +1,149 @@
+"""Outcome events: every final outcome and recovery of a lead is published once on the stack's bus, from
+the table's stream (PublisherFunction, driven as Lambda's DynamoDB event source mapping would), and reaches
+the template's example subscriber queue: the same answer the vendor got, never contact details or keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from tf_retainer.store import keys
+from tf_retainer.store.codec import serialize
+
+from local.functions import invoke
+from local.poller import RetryPoller
+from local.simulator import make_web_cert_id
+from local.streams import StreamPoller
+from tests.conftest import TF_API_KEY, VENDOR, lead
+
+
+@pytest.fixture
+def publisher(stack) -> StreamPoller:
+    return StreamPoller(stack.provisioned, retry_delay_seconds=0)
+
+
+def published(stack, publisher: StreamPoller) -> list[dict[str, Any]]:
+    """Run the publisher over what the stream holds, then take every event the subscriber queue got."""
+    publisher.drain()
+    events = []
+    while True:
+        out = stack.sqs.receive_message(QueueUrl=stack.provisioned.events_queue_url, MaxNumberOfMessages=10)
+        if not out.get("Messages"):
+            return events
+        for message in out["Messages"]:
+            events.append(json.loads(message["Body"]))
+            stack.sqs.delete_message(
+                QueueUrl=stack.provisioned.events_queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+
+
+def test_a_retained_lead_is_one_event_with_the_vendors_answer_and_no_contact_details(stack, publisher):
+    posted = stack.post(lead(lead_id="crm-1")).json()
+    [event] = published(stack, publisher)
+    assert (event["source"], event["detail-type"]) == ("tf-retainer", "Lead Retained")
+    detail = event["detail"]
+    view = stack.get(posted["lead_id"]).json()  # what the vendor reads: the event says the same
+    assert {name: view[name] for name in detail["answer"]} == detail["answer"]
+    assert detail["answer"]["status"] == "retained" and detail["answer"]["lead_id"] == posted["lead_id"]
+    assert detail["vendor"] == VENDOR and detail["answer"]["vendor_lead_id"] == "crm-1"
+    assert detail["certificate"]["cert_id"] == posted["cert_id"]
+    assert detail["event_id"].startswith(posted["lead_id"] + "/EVENT#")
+    body = json.dumps(event).lower()
+    for secret in ("jane.doe", "example.com", "555", "1212", TF_API_KEY, stack.vendor_key.lower(), "match_lead"):
+        assert secret not in body
+
+
+def test_nothing_is_published_by_the_writer_itself_and_no_event_for_what_was_never_stored(stack, publisher):
+    stack.post(lead())  # retained: the outcome is in the table, the event only in the stream so far
+    assert stack.post({"trustedform_cert_url": "https://example.com/nope"}).status == 422  # never stored
+    assert stack.sqs.receive_message(QueueUrl=stack.provisioned.events_queue_url).get("Messages") is None
+    assert [event["detail-type"] for event in published(stack, publisher)] == ["Lead Retained"]
+
+
+def test_a_rejected_certificate_is_a_rejected_event_with_its_reason(stack, publisher):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["not_found"])
+    posted = stack.post(lead(cert_id)).json()
+    [event] = published(stack, publisher)
+    assert event["detail-type"] == "Lead Rejected"
+    assert event["detail"]["answer"]["reason"] == posted["reason"]
+
+
+def test_pending_then_retained_through_duplicate_deliveries_is_one_event(stack, publisher):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    assert posted["status"] == "pending"
+    assert published(stack, publisher) == []  # pending is not an outcome
+    [message] = stack.retry_messages(wait=3)
+    poller = RetryPoller(stack.provisioned, wait_seconds=1)
+    invoke("RetryFunction", poller.event([message, dict(message, MessageId="again")]))
+    invoke("RetryFunction", poller.event([message]))
+    events = published(stack, publisher)
+    assert [(event["detail-type"], event["detail"]["answer"]["lead_id"]) for event in events] == [
+        ("Lead Retained", posted["lead_id"])
+    ]
+
+
+def test_a_redelivered_stream_record_carries_the_same_event_id(stack, publisher):
+    stack.post(lead())
+    [first] = published(stack, publisher)
+    again = StreamPoller(stack.provisioned, retry_delay_seconds=0)  # a new reader from TRIM_HORIZON
+    [second] = published(stack, again)
+    assert first["detail"]["event_id"] == second["detail"]["event_id"]
+
+
+def test_an_overdue_lead_handed_back_by_the_sweeper_is_a_recovered_event(stack, publisher):
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable"])
+    posted = stack.post(lead(cert_id)).json()
+    overdue = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    open_keys = keys.open_index_keys(posted["lead_id"], overdue)
+    stack.dynamodb.update_item(
+        TableName=stack.provisioned.table_name,
+        Key=serialize(keys.key(keys.lead_pk(posted["lead_id"]), keys.STATE)),
+        UpdateExpression="SET check_after = :c, next_attempt_at = :c, gsi2sk = :s",
+        ExpressionAttributeValues=serialize({":c": overdue, ":s": open_keys["gsi2sk"]}),
+    )
+    assert invoke("SweeperFunction", {})["recovered"] == [posted["lead_id"]]
+    [event] = published(stack, publisher)
+    assert event["detail-type"] == "Lead Recovered"
+    assert event["detail"]["actor"] == "sweeper" and event["detail"]["answer"]["status"] == "pending"
+
+
+def test_a_publish_that_fails_is_retried_then_handed_to_the_failure_queue(stack, monkeypatch):
+    stack.post(lead())
+    stack.post(lead())
+    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+    from local.functions import reset_service_caches
+
+    reset_service_caches()
+    publisher = StreamPoller(stack.provisioned, retry_delay_seconds=0)
+    publisher.max_retries = 2
+    publisher.drain()
+    assert publisher.given_up == 2  # each record: 1 try + 2 retries, then its pointer is kept
+    out = stack.sqs.receive_message(QueueUrl=stack.provisioned.publish_failure_queue_url, MaxNumberOfMessages=10)
+    pointers = [json.loads(message["Body"])["DDBStreamBatchInfo"] for message in out["Messages"]]
+    assert len(pointers) == 2 and all(pointer["streamArn"] == publisher.stream_arn for pointer in pointers)
+
+
+def test_events_tail_prints_each_event_once_as_a_json_line(stack, publisher):
+    import io
+
+    from tf_retainer_ops import cli
+
+    first, second = stack.post(lead()).json(), stack.post(lead()).json()
+    publisher.drain()
+    target = ["--table", stack.provisioned.table_name, "--events-queue-url", stack.provisioned.events_queue_url]
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main([*target, "events", "tail"], out=out, err=err) == 0
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert sorted(event["detail"]["answer"]["lead_id"] for event in events) == sorted(
+        [first["lead_id"], second["lead_id"]]
+    )
+    assert err.getvalue().strip() == "2 event(s)"
+    again = io.StringIO()
+    assert cli.main([*target, "events", "tail"], out=again, err=io.StringIO()) == 0
+    assert again.getvalue() == ""  # taken off the queue once printed
