@@ -65,6 +65,7 @@ def reset_service_caches() -> None:
     Call it whenever the environment changes under the same process (a new moto stack, new settings)."""
     from aws_lambda_powertools.utilities import parameters
     from tf_retainer.deps import default_deps
+    from tf_retainer.notify import default_notify_deps
     from tf_retainer.outcome_events import default_publisher
     from tf_retainer.settings import get_settings
 
@@ -72,6 +73,9 @@ def reset_service_caches() -> None:
         default_deps().trustedform.close()
     default_deps.cache_clear()
     default_publisher.cache_clear()
+    if default_notify_deps.cache_info().currsize:
+        default_notify_deps().http.close()
+    default_notify_deps.cache_clear()
     get_settings.cache_clear()
     parameters.clear_caches()
 

@@ -58,13 +58,15 @@ class RetryPoller:
         wait_seconds: int = 1,
         invoke: Callable[[str, dict[str, Any]], Any] = default_invoke,
         sqs: Any = None,
+        queue_url: str | None = None,
     ) -> None:
         self.function = function
         self.settings: FunctionSettings = provisioned.function_settings(function)
         if self.settings.batch_size is None:
             raise ValueError(f"{function} has no SQS event in template.yaml")
-        self.queue_url = provisioned.retry_queue_url
-        self.queue_arn = provisioned.retry_queue_arn
+        # The retry queue unless told otherwise (the callback function's queue).
+        self.queue_url = queue_url or provisioned.retry_queue_url
+        self.queue_arn = "" if queue_url else provisioned.retry_queue_arn
         self.region = provisioned.region
         self.batch_size = self.settings.batch_size
         self.batching_window = float(self.settings.maximum_batching_window or 0)
@@ -91,7 +93,7 @@ class RetryPoller:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="tf-local-retry-poller", daemon=True)
+        self._thread = threading.Thread(target=self.run, name=f"tf-local-poller-{self.function}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -114,7 +116,7 @@ class RetryPoller:
             except Exception as exc:
                 if self._stop.is_set():
                     break
-                log.warning("retry poller: receive failed (%s); trying again", type(exc).__name__)
+                log.warning("%s poller: receive failed (%s); trying again", self.function, type(exc).__name__)
                 self._stop.wait(1.0)
                 continue
             if messages:

@@ -54,6 +54,17 @@ EVENT_BUS_LOGICAL_ID = "LeadEventBus"
 EVENTS_RULE_LOGICAL_ID = "LeadEventsRule"
 EVENTS_QUEUE_LOGICAL_ID = "LeadEventsQueue"
 PUBLISH_FAILURE_QUEUE_LOGICAL_ID = "PublishFailureQueue"
+CALLBACK_RULE_LOGICAL_ID = "CallbackRule"
+CALLBACK_QUEUE_LOGICAL_ID = "CallbackQueue"
+CALLBACK_DLQ_LOGICAL_ID = "CallbackDeadLetterQueue"
+# The event bus's queues, dead-letter queues before the queues that redrive to them; then its rules.
+EVENT_QUEUES = (
+    (EVENTS_QUEUE_LOGICAL_ID, "events"),
+    (PUBLISH_FAILURE_QUEUE_LOGICAL_ID, "publish-failures"),
+    (CALLBACK_DLQ_LOGICAL_ID, "callback-dlq"),
+    (CALLBACK_QUEUE_LOGICAL_ID, "callbacks"),
+)
+EVENT_RULES = (EVENTS_RULE_LOGICAL_ID, CALLBACK_RULE_LOGICAL_ID)
 
 # moto's account id; ARNs built here must match the ones moto hands out.
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -580,6 +591,8 @@ class Provisioned:
     event_bus_name: str = ""  # the outcome events' bus
     events_queue_url: str = ""  # the example rule's queue: every outcome event
     publish_failure_queue_url: str = ""  # stream records the publisher gave up on
+    callback_queue_url: str = ""  # vendor callback jobs
+    callback_dlq_url: str = ""  # vendor callbacks given up on
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
     template: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -598,6 +611,8 @@ class Provisioned:
                 RETRY_DLQ_LOGICAL_ID: self.retry_dlq_url,
                 SECRET_LOGICAL_ID: self.secret_id,
                 EVENT_BUS_LOGICAL_ID: self.event_bus_name,
+                CALLBACK_QUEUE_LOGICAL_ID: self.callback_queue_url,
+                CALLBACK_DLQ_LOGICAL_ID: self.callback_dlq_url,
             }
         )
         for logical_id, url, arn in (
@@ -628,6 +643,9 @@ class Provisioned:
                 "TABLE_NAME": self.table_name,
                 "RETRY_QUEUE_URL": self.retry_queue_url,
                 "TRUSTEDFORM_SECRET_ID": self.secret_id,
+                # CallbackFunction's own (the local worker pool gives every function one environment).
+                "CALLBACK_QUEUE_URL": self.callback_queue_url,
+                "CALLBACK_DLQ_URL": self.callback_dlq_url,
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_REGION": self.region,
             }
@@ -676,12 +694,9 @@ def _provision_events(
         return {}
     created: dict[str, str] = {}
     sqs = _client("sqs", region, endpoint_url)
-    for logical_id, name in (
-        (EVENTS_QUEUE_LOGICAL_ID, f"{stack_name}-events"),
-        (PUBLISH_FAILURE_QUEUE_LOGICAL_ID, f"{stack_name}-publish-failures"),
-    ):
+    for logical_id, suffix in EVENT_QUEUES:
         properties = resolver.resolve(_resource(template, logical_id, "AWS::SQS::Queue").get("Properties", {}))
-        url, arn = _create_queue(sqs, logical_id, name, properties)
+        url, arn = _create_queue(sqs, logical_id, f"{stack_name}-{suffix}", properties)
         created[logical_id] = url
         resolver.refs[logical_id] = url
         resolver.attributes[(logical_id, "Arn")] = arn
@@ -700,20 +715,21 @@ def _provision_events(
     resolver.refs[EVENT_BUS_LOGICAL_ID] = bus["Name"]
     resolver.attributes[(EVENT_BUS_LOGICAL_ID, "Arn")] = bus_arn
 
-    rule = resolver.resolve(_resource(template, EVENTS_RULE_LOGICAL_ID, "AWS::Events::Rule")["Properties"])
-    rule_name = f"{stack_name}-{EVENTS_RULE_LOGICAL_ID}"
-    events.put_rule(
-        Name=rule_name,
-        EventBusName=rule["EventBusName"],
-        EventPattern=json.dumps(rule["EventPattern"]),
-        State=rule.get("State", "ENABLED"),
-        Description=rule.get("Description", ""),
-    )
-    events.put_targets(
-        Rule=rule_name,
-        EventBusName=rule["EventBusName"],
-        Targets=[{"Id": target["Id"], "Arn": target["Arn"]} for target in rule["Targets"]],
-    )
+    for logical_id in EVENT_RULES:
+        rule = resolver.resolve(_resource(template, logical_id, "AWS::Events::Rule")["Properties"])
+        rule_name = f"{stack_name}-{logical_id}"
+        events.put_rule(
+            Name=rule_name,
+            EventBusName=rule["EventBusName"],
+            EventPattern=json.dumps(rule["EventPattern"]),
+            State=rule.get("State", "ENABLED"),
+            Description=rule.get("Description", ""),
+        )
+        events.put_targets(
+            Rule=rule_name,
+            EventBusName=rule["EventBusName"],
+            Targets=[{"Id": target["Id"], "Arn": target["Arn"]} for target in rule["Targets"]],
+        )
     return created
 
 
@@ -825,6 +841,8 @@ def provision(
         event_bus_name=events.get(EVENT_BUS_LOGICAL_ID, ""),
         events_queue_url=events.get(EVENTS_QUEUE_LOGICAL_ID, ""),
         publish_failure_queue_url=events.get(PUBLISH_FAILURE_QUEUE_LOGICAL_ID, ""),
+        callback_queue_url=events.get(CALLBACK_QUEUE_LOGICAL_ID, ""),
+        callback_dlq_url=events.get(CALLBACK_DLQ_LOGICAL_ID, ""),
         parameters=values,
         template=loaded,
     )

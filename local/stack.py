@@ -55,6 +55,7 @@ LOCAL_RETRY_DEFAULTS = {
     "RETRY_BASE_SECONDS": "2",
     "RETRY_CAP_SECONDS": "10",
     "ACCOUNT_ERROR_DELAY_SECONDS": "15",
+    "CALLBACK_BASE_DELAY_SECONDS": "2",
 }
 # Variables that point the functions at this stack: always the stack's values, whatever the shell has.
 STACK_OWNED_VARIABLES = frozenset(
@@ -92,6 +93,8 @@ class LocalStack:
     poller: Any = None
     sweeper: Any = None
     streams: Any = None
+    callbacks: Any = None
+    receiver: Any = None
     api: Any = None
     provisioned: Any = None
     endpoint_url: str = ""
@@ -105,7 +108,7 @@ class LocalStack:
     def stop(self) -> None:
         if self.workers is not None:  # invocations in flight (a hung TrustedForm call...) end now
             self.workers.interrupt()
-        for name in ("api", "sweeper", "streams", "poller", "workers", "simulator", "moto"):
+        for name in ("api", "sweeper", "callbacks", "streams", "poller", "workers", "receiver", "simulator", "moto"):
             piece = getattr(self, name)
             if piece is None:
                 continue
@@ -175,6 +178,8 @@ def function_environment(provisioned: Any, trustedform_api_url: str, shell: dict
     for name, value in provisioned.environment().items():
         env[name] = value if name in STACK_OWNED_VARIABLES or name not in shell else shell[name]
     env["TRUSTEDFORM_API_URL"] = trustedform_api_url
+    # The demo vendor's callback receiver is on 127.0.0.1, over http: allowed here, never deployed.
+    env["CALLBACK_ALLOW_PRIVATE"] = "true"
     for name, value in LOCAL_RETRY_DEFAULTS.items():
         env[name] = shell.get(name) or value
     return env
@@ -213,8 +218,19 @@ def _start_simulator(stack: LocalStack, api_key: str) -> None:
     stack.simulator_url = stack.simulator.start()
 
 
+def _start_receiver(stack: LocalStack) -> None:
+    import secrets
+
+    from local.receiver import CallbackReceiver
+
+    port = _int_env("CALLBACK_PORT", 0)
+    _check_port_free("CALLBACK_PORT", port)
+    stack.receiver = CallbackReceiver(secret=secrets.token_urlsafe(24), port=port).start()
+
+
 def _register_vendor(stack: LocalStack) -> None:
     from tf_retainer.settings import get_settings
+    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
 
     stack.vendor_name = os.environ.get("LOCAL_VENDOR_NAME", "").strip() or DEFAULT_VENDOR_NAME
@@ -223,6 +239,9 @@ def _register_vendor(stack: LocalStack) -> None:
         raise StartupError("LOCAL_VENDOR_KEY must be 16 to 256 characters (the authorizer refuses others)")
     settings = get_settings()  # also validates the environment before any request arrives
     VendorKeyStore(settings.table_name).put(stack.vendor_key, stack.vendor_name, now=datetime.now(UTC))
+    VendorCallbackStore(settings.table_name).put(
+        stack.vendor_name, stack.receiver.url, stack.receiver.secret, now=datetime.now(UTC)
+    )
 
 
 def write_state(stack: LocalStack, path: Path) -> None:
@@ -249,6 +268,7 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "api_url": stack.api_url,
         "simulator_url": stack.simulator_url,
         "vendor": stack.vendor_name,
+        "callback_receiver_url": stack.receiver.url,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
@@ -285,6 +305,7 @@ def start(api_key: str | None = None) -> LocalStack:
         _set_fake_credentials()
         _start_moto(stack)
         _start_simulator(stack, tf_key)
+        _start_receiver(stack)
         # provision() warns about template properties it does not apply locally: expected here.
         with warnings.catch_warnings(action="ignore"):
             stack.provisioned = provision(stage=STAGE, endpoint_url=stack.endpoint_url, region=REGION, api_key=tf_key)
@@ -306,6 +327,15 @@ def start(api_key: str | None = None) -> LocalStack:
         # The table's stream drives the publisher, as its event source mapping does on AWS.
         stack.streams = StreamPoller(stack.provisioned, invoke=stack.workers.invoke)
         stack.streams.start()
+        # Vendor callbacks: CallbackQueue drives CallbackFunction; the demo vendor is called back here.
+        stack.callbacks = RetryPoller(
+            stack.provisioned,
+            "CallbackFunction",
+            queue_url=stack.provisioned.callback_queue_url,
+            invocation_lock=nullcontext(),
+            invoke=stack.workers.invoke,
+        )
+        stack.callbacks.start()
         try:
             gateway = LocalApiGateway(invoke=stack.workers.invoke)
             server = LocalApiServer(gateway, HOST, api_port, invocation_lock=nullcontext())
@@ -355,6 +385,9 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  retry worker {stack.poller.describe()}",
         f"  sweeper      {stack.sweeper.describe()} (overdue open leads back to the retry queue)",
         f"  events       {stack.streams.describe()}",
+        f"  callbacks    {stack.callbacks.describe()}",
+        f"               the demo vendor's leads that leave pending are POSTed, signed, to {stack.receiver.url};",
+        f"               what arrived (signature checked): curl -sS {stack.receiver.url}",
         f"               bus {provisioned.event_bus_name}; every event also on "
         f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",
         f"  retry timing base {os.environ['RETRY_BASE_SECONDS']} s, cap {os.environ['RETRY_CAP_SECONDS']} s, "

@@ -122,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = command(vendors, "revoke", cmd_vendors_revoke, "revoke a vendor's keys")
     revoke.add_argument("name")
     revoke.add_argument("--key-hash", help="only this key (hash or a unique prefix, from `vendors list`)")
+    callback = vendors.add_parser("callback", help="a vendor's callback URL").add_subparsers(
+        dest="callback_command", required=True
+    )
+    callback_set = command(
+        callback, "set", cmd_callback_set, "register the URL a vendor's leads that leave pending are POSTed to"
+    )
+    callback_set.add_argument("name")
+    callback_set.add_argument("url", help="https URL on a public host (checked again at every send)")
+    command(callback, "show", cmd_callback_show, "a vendor's callback URL (never its secret)").add_argument("name")
+    command(callback, "remove", cmd_callback_remove, "stop calling a vendor back").add_argument("name")
 
     dlq = commands.add_parser("dlq", help="the retry dead-letter queue").add_subparsers(
         dest="dlq_command", required=True
@@ -391,6 +401,53 @@ def cmd_vendors_add(ctx: Context) -> int:
             ctx.print(f"API Gateway key {added.gateway_key_id} attached to usage plan {ctx.target.usage_plan_id}")
 
     ctx.emit(data, human)
+    return 0
+
+
+def _callbacks(ctx: Context) -> Any:
+    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
+
+    return VendorCallbackStore(ctx.target.table_name, client=ctx.target.client("dynamodb"))
+
+
+def cmd_callback_set(ctx: Context) -> int:
+    """A new signing secret each time (shown once): setting the URL again rotates it."""
+    import secrets
+
+    from tf_retainer.callbacks import CallbackRefused, check_url
+
+    try:
+        url = check_url(ctx.args.url, allow_private=ctx.target.source == "local")
+    except CallbackRefused as refused:
+        raise OpsError(f"{ctx.args.url}: {refused} ({refused.reason})") from None
+    secret = secrets.token_urlsafe(32)
+    target = _callbacks(ctx).put(ctx.args.name, url, secret, now=_now())
+
+    def human(_: Any) -> None:
+        ctx.print(f"vendor {target.vendor}: callbacks to {target.url}")
+        ctx.print("signing secret (shown once; the vendor verifies X-TF-Retainer-Signature with it):")
+        ctx.print(f"  {secret}")
+
+    ctx.emit({"vendor": target.vendor, "url": target.url, "secret": secret}, human)
+    return 0
+
+
+def cmd_callback_show(ctx: Context) -> int:
+    target = _callbacks(ctx).get(ctx.args.name)
+    if target is None:
+        raise OpsError(f"vendor {ctx.args.name} has no callback URL", code=1)
+    data = {"vendor": target.vendor, "url": target.url, "active": target.active, "changed_at": target.changed_at}
+    ctx.emit(data, lambda _: ctx.print(f"{target.vendor}: {target.url} ({'active' if target.active else 'removed'})"))
+    return 0
+
+
+def cmd_callback_remove(ctx: Context) -> int:
+    store = _callbacks(ctx)
+    target = store.get(ctx.args.name)
+    if target is None or not target.active:
+        raise OpsError(f"vendor {ctx.args.name} has no active callback URL", code=1)
+    store.put(target.vendor, target.url, target.secret, now=_now(), active=False)
+    ctx.emit({"vendor": target.vendor, "active": False}, lambda _: ctx.print(f"{target.vendor}: callbacks stopped"))
     return 0
 
 

@@ -191,6 +191,14 @@ def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client
     assert [r["status"] for r in posts] == [503, 200]
     # The retained outcome reached the event bus (stream -> PublisherFunction) and the example subscriber.
     assert outcome_events(local_stack, answer["lead_id"]) == ["Lead Retained"]
+    # And the vendor, told 202 at first, was called back, signed.
+    deadline = time.monotonic() + 15
+    callbacks: list[dict] = []
+    while time.monotonic() < deadline and not callbacks:
+        received = httpx.get(local_stack.state["callback_receiver_url"]).json()
+        callbacks = [c for c in received if c["body"]["lead"]["lead_id"] == answer["lead_id"]]
+        time.sleep(0.25)
+    assert [(c["body"]["type"], c["signature_valid"]) for c in callbacks] == [("Lead Retained", True)]
 
 
 def outcome_events(local_stack, lead_id: str, timeout: float = 15) -> list[str]:
@@ -312,7 +320,9 @@ def test_sigterm_stops_everything_cleanly(local_stack):
     started = time.monotonic()
     assert local_stack.process.wait(10) == 0
     assert time.monotonic() - started < 5
-    assert "stopped api, sweeper, streams, poller, workers, simulator, moto" in local_stack.stderr()
+    assert (
+        "stopped api, sweeper, callbacks, streams, poller, workers, receiver, simulator, moto" in local_stack.stderr()
+    )
     assert "Traceback" not in local_stack.stderr()
     assert not local_stack.state_file.exists()  # an operator CLI will not find a dead stack
     with pytest.raises(httpx.TransportError):

@@ -32,6 +32,9 @@ class Metric(StrEnum):
     ENQUEUE_FAILURES = "EnqueueFailures"
     LEADS_RECOVERED = "LeadsRecovered"  # overdue open leads the sweeper handed back to the retry queue
     EVENTS_PUBLISHED = "EventsPublished"  # outcome and recovery events put on the event bus
+    CALLBACKS_DELIVERED = "CallbacksDelivered"  # vendor callbacks answered 2xx
+    CALLBACK_RETRIES = "CallbackRetries"  # callbacks to be tried again later (5xx, 429, timeouts)
+    CALLBACKS_FAILED = "CallbacksFailed"  # callbacks given up on (dead-letter queue)
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason

@@ -74,6 +74,14 @@ class Settings(BaseModel):
     rules_cache_seconds: float = Field(default=60.0, ge=0)
     evidence_retention_days: int = Field(default=1825, ge=1)
     max_body_bytes: int = Field(default=65536, ge=1024)
+    # Vendor callbacks (notify.py): their queue and dead letters, how often and how long to try. Private
+    # and loopback destinations (and plain http) only where allowed: the local stack, never a deployment.
+    callback_queue_url: str = ""
+    callback_dlq_url: str = ""
+    callback_allow_private: bool = False
+    callback_max_attempts: int = Field(default=8, ge=1, le=50)
+    callback_base_delay_seconds: float = Field(default=30.0, ge=0)
+    callback_timeout_seconds: PositiveSeconds = 5.0
 
     @property
     def retry_lease_seconds(self) -> float:

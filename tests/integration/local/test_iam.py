@@ -120,6 +120,7 @@ EXPECTED_DYNAMODB = {
     # The stream (its event source mapping reads with the function's role) and the lead's state.
     "PublisherFunction": {(action, STREAM) for action in STREAM_ACTIONS}
     | {("dynamodb:ListStreams", "*"), ("dynamodb:GetItem", TABLE)},
+    "CallbackFunction": {("dynamodb:GetItem", TABLE)},  # vendor callback items only (condition below)
 }
 EXPECTED_SQS = {
     "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
@@ -134,6 +135,14 @@ EXPECTED_SQS = {
     "AuthorizerFunction": set(),
     "SweeperFunction": {("sqs:SendMessage*", QUEUE)},
     "PublisherFunction": {("sqs:SendMessage", "<PublishFailureQueue.Arn>")},  # the OnFailure destination
+    # Its event source mapping polls the callback queue; a later attempt or a given-up job is a new message.
+    "CallbackFunction": {
+        ("sqs:ReceiveMessage", "<CallbackQueue.Arn>"),
+        ("sqs:DeleteMessage", "<CallbackQueue.Arn>"),
+        ("sqs:GetQueueAttributes", "<CallbackQueue.Arn>"),
+        ("sqs:SendMessage", "<CallbackQueue.Arn>"),
+        ("sqs:SendMessage", "<CallbackDeadLetterQueue.Arn>"),
+    },
 }
 VENDOR_KEYS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
 
@@ -372,6 +381,17 @@ def test_authorizer_reads_vendor_keys_only(translated: dict[str, Any]) -> None:
         if grant.role == role and any(action.startswith("dynamodb:") for action in grant.actions())
     ]
     assert table_statements and all(statement["Condition"] == VENDOR_KEYS_ONLY for statement in table_statements)
+
+
+def test_callback_function_reads_vendor_callbacks_only(translated: dict[str, Any]) -> None:
+    role = function_roles(translated)["CallbackFunction"]
+    table_statements = [
+        grant.statement
+        for grant in grants(translated)
+        if grant.role == role and any(action.startswith("dynamodb:") for action in grant.actions())
+    ]
+    leading_keys = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORCALLBACK#*"]}}
+    assert table_statements and all(statement["Condition"] == leading_keys for statement in table_statements)
 
 
 def test_retry_role_is_the_templates_own(translated: dict[str, Any]) -> None:

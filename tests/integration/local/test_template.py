@@ -329,6 +329,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "AuthorizerFunction",
         "SweeperFunction",
         "PublisherFunction",
+        "CallbackFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -383,6 +384,7 @@ TABLE_ACTIONS = {
         "dynamodb:ListStreams",
     },
 }
+TABLE_ACTIONS["CallbackFunction"] = {"dynamodb:GetItem"}  # a vendor's callback URL and secret
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:GetItem", "dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
 # or (the publisher's mapping) the table's streams.
@@ -394,11 +396,16 @@ POLICY_TEMPLATES = {
     "AuthorizerFunction": set(),
     "SweeperFunction": {"SQSSendMessagePolicy"},  # never calls TrustedForm: no key
     "PublisherFunction": set(),  # a role of its own (PublisherFunctionRole)
+    "CallbackFunction": set(),  # a role of its own (CallbackFunctionRole)
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
     "RetryFunction": {"Fn::GetAtt": ["RetryQueue", "Arn"]},
     "PublisherFunction": {"Fn::GetAtt": ["PublishFailureQueue", "Arn"]},  # its OnFailure destination
+    "CallbackFunction": [
+        {"Fn::GetAtt": ["CallbackQueue", "Arn"]},
+        [{"Fn::GetAtt": ["CallbackQueue", "Arn"]}, {"Fn::GetAtt": ["CallbackDeadLetterQueue", "Arn"]}],
+    ],
 }
 
 
@@ -449,7 +456,9 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
                 if statement["Resource"] == "*":  # no resource-level permission: stream names only
                     assert actions(statement) == {"dynamodb:ListStreams"}, name
             if any(action.startswith("sqs:") for action in actions(statement)):
-                assert statement["Resource"] == SQS_STATEMENT_QUEUE[name], f"{name}: SQS on its own queue only"
+                allowed = SQS_STATEMENT_QUEUE[name]
+                allowed = allowed if isinstance(allowed, list) else [allowed]
+                assert statement["Resource"] in allowed, f"{name}: SQS on its own queues only"
         if name not in SQS_STATEMENT_QUEUE:
             assert not any(a.startswith("sqs:") for a in granted), f"{name}: SQS access comes from policy templates"
         assert templates == POLICY_TEMPLATES[name], name

@@ -20,7 +20,7 @@ from local.functions import reset_service_caches
 from local.poller import RetryPoller
 from local.provision import load_template
 from local.simulator import make_web_cert_id
-from tests.conftest import TF_API_KEY, lead
+from tests.conftest import TF_API_KEY, VENDOR, lead
 
 NAMESPACE = "TfRetainer"
 SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}\s*MetricName=\"([^\"]+)\"")
@@ -123,10 +123,39 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     reset_service_caches()
     post(lead(scripted("server_error")))
 
-    # The outcomes above, published from the table's stream.
+    # The outcomes above, published from the table's stream; the vendor's callback for the lead that left
+    # pending: a 503 (retried), then a 404 (given up on); an operator's redrive of it, then delivered.
+    import secrets as secret_tokens
+
+    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
+
+    from local.poller import RetryPoller
+    from local.receiver import CallbackReceiver
     from local.streams import StreamPoller
 
-    StreamPoller(stack.provisioned, retry_delay_seconds=0).drain()
+    receiver = CallbackReceiver(secret=secret_tokens.token_urlsafe(16)).start()
+    try:
+        monkeypatch.setenv("CALLBACK_ALLOW_PRIVATE", "true")
+        monkeypatch.setenv("CALLBACK_BASE_DELAY_SECONDS", "0")
+        reset_service_caches()
+        store = VendorCallbackStore(stack.provisioned.table_name, client=stack.dynamodb)
+        store.put(VENDOR, receiver.url, receiver.secret, now=datetime.now(UTC))
+        receiver.script("503", "404", "200")
+        StreamPoller(stack.provisioned, retry_delay_seconds=0).drain()
+        # A callback job as CallbackRule delivers it (the scenario's outcomes were all told at intake).
+        outcome = {
+            "detail-type": "Lead Retained",
+            "detail": {"event_id": "obs/1", "vendor": VENDOR, "answer": retained},
+        }
+        invoke("CallbackFunction", sqs_event(stack, outcome))
+        callbacks = RetryPoller(stack.provisioned, "CallbackFunction", queue_url=stack.provisioned.callback_queue_url)
+        while messages := callbacks._receive(10, 1):
+            callbacks.process(messages)
+        [dead] = stack.sqs.receive_message(QueueUrl=stack.provisioned.callback_dlq_url)["Messages"]
+        invoke("CallbackFunction", sqs_event(stack, json.loads(dead["Body"])["job"]))  # an operator's redrive
+        assert [entry["answered"] for entry in receiver.received] == [503, 404, 200]
+    finally:
+        receiver.stop()
 
     captured = capfd.readouterr()
     run.logs = service_logs.getvalue() + captured.out + captured.err
@@ -251,6 +280,10 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
         "RetryAttempts",
         "DuplicateDeliveries",
         "VendorLeads",
+        "EventsPublished",
+        "CallbacksDelivered",
+        "CallbackRetries",
+        "CallbacksFailed",
     ):
         assert name in run.emitted, name
     reasons = {line["Reason"] for line in run.emf_lines if "Reason" in line}

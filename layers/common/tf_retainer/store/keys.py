@@ -8,6 +8,7 @@
 | certificate claim| CERT#<cert id>                      | CLAIM                            |
 | vendor lead id   | VENDOR#<vendor>#LEAD#<vendor lead id>| IDEMPOTENCY                     |
 | vendor key       | VENDORKEY#<sha256 of key>           | VENDOR                           |
+| vendor callback  | VENDORCALLBACK#<vendor>             | CALLBACK                         |
 | rule set         | RULES#<vendor or *>                 | ACTIVE, and V#<version> (each)   |
 
 Two indexes:
@@ -29,6 +30,8 @@ VENDOR = "VENDOR"
 EVENT_PREFIX = "EVENT#"
 EXCHANGE_PREFIX = "EXCHANGE#"
 VENDOR_KEY_PREFIX = "VENDORKEY#"
+VENDOR_CALLBACK_PREFIX = "VENDORCALLBACK#"
+CALLBACK = "CALLBACK"
 VENDOR_INDEX = "gsi1"
 LIST_INDEX = "gsi2"
 # Open leads are spread over a few partitions of gsi2 (a busy day's writes stay under one partition's
@@ -90,6 +93,10 @@ def key_hash(api_key: str) -> str:
 
 def vendor_key_pk(digest: str) -> str:
     return VENDOR_KEY_PREFIX + digest
+
+
+def vendor_callback_pk(vendor: str) -> str:
+    return VENDOR_CALLBACK_PREFIX + vendor
 
 
 def event_sk(stamp: str, seq: int, writer: str) -> str:

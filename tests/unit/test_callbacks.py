@@ -1,0 +1,79 @@
+"""Where a callback may go (tf_retainer.callbacks): https, public addresses only, checked when sent."""
+
+from __future__ import annotations
+
+import pytest
+from tf_retainer.callbacks import CallbackRefused, check_url, public_address, signature, verify
+
+PRIVATE_OR_SPECIAL = [
+    "10.0.0.7",
+    "172.16.5.4",
+    "192.168.1.1",
+    "127.0.0.1",
+    "169.254.169.254",  # the instance metadata service
+    "0.0.0.0",  # noqa: S104 - an address to refuse, not to bind
+    "100.64.0.1",  # carrier-grade NAT
+    "::1",
+    "fd00::1",
+    "fe80::1%eth0",
+    "224.0.0.1",
+]
+
+
+@pytest.mark.parametrize("address", PRIVATE_OR_SPECIAL)
+def test_a_host_resolving_to_a_non_public_address_is_refused(address):
+    with pytest.raises(CallbackRefused) as refused:
+        public_address("callbacks.vendor.example", 443, allow_private=False, resolver=lambda h, p: [address])
+    assert refused.value.reason == "callback_address_not_public"
+
+
+def test_one_private_address_among_public_ones_is_enough_to_refuse():
+    answers = ["93.184.216.34", "10.0.0.7"]
+    with pytest.raises(CallbackRefused):
+        public_address("callbacks.vendor.example", 443, allow_private=False, resolver=lambda h, p: answers)
+
+
+def test_a_public_host_gives_the_address_to_connect_to():
+    resolver = lambda h, p: ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]  # noqa: E731
+    assert public_address("callbacks.vendor.example", 443, allow_private=False, resolver=resolver) == "93.184.216.34"
+
+
+def test_an_unresolvable_host_is_refused():
+    def resolver(host: str, port: int) -> list[str]:
+        raise OSError("Name or service not known")
+
+    with pytest.raises(CallbackRefused) as refused:
+        public_address("nowhere.invalid", 443, allow_private=False, resolver=resolver)
+    assert refused.value.reason == "callback_host_unresolvable"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://callbacks.vendor.example/tf", "callback_not_https"),
+        ("ftp://callbacks.vendor.example/tf", "invalid_callback_url"),
+        ("https://user:pw@callbacks.vendor.example/tf", "invalid_callback_url"),
+        ("https://10.1.2.3/tf", "callback_address_not_public"),
+        ("https://[::1]/tf", "callback_address_not_public"),
+        ("/relative", "invalid_callback_url"),
+    ],
+)
+def test_registration_refuses_what_can_never_be_sent_to(url, reason):
+    with pytest.raises(CallbackRefused) as refused:
+        check_url(url, allow_private=False)
+    assert refused.value.reason == reason
+
+
+def test_the_local_stack_may_call_back_over_http_on_loopback():
+    assert check_url("http://127.0.0.1:8901/callbacks", allow_private=True) == "http://127.0.0.1:8901/callbacks"
+    assert public_address("127.0.0.1", 8901, allow_private=True, resolver=lambda h, p: ["127.0.0.1"]) == "127.0.0.1"
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_dot_body():
+    import hashlib
+    import hmac
+
+    expected = hmac.new(b"s3cret", b"1795300000." + b'{"a":1}', hashlib.sha256).hexdigest()
+    assert signature("s3cret", "1795300000", b'{"a":1}') == f"v1={expected}"
+    assert verify("s3cret", "1795300000", b'{"a":1}', f"v1={expected}", now=1795300100)
+    assert not verify("s3cret", "not-a-time", b'{"a":1}', f"v1={expected}", now=1795300100)
