@@ -85,29 +85,26 @@ SUBMIT_ANSWERS: dict[int, OpenAPIResponse] = {
     ),
     **GATEWAY,
 }
-_LOOKUP_ANSWERS: dict[int, OpenAPIResponse] = {
-    404: _answer("`lead_not_found`: no such lead of this vendor; `status` is null"),
+_VALIDATION_ERROR = {"$ref": "#/components/schemas/HTTPValidationError"}
+_NOT_FOUND = _answer("`lead_not_found`: no such lead of this vendor; `status` is null")
+LOOKUP_ANSWERS: dict[int, OpenAPIResponse] = {
+    200: _answer("the lead and a page of its history", LeadView),
+    404: _NOT_FOUND,
     422: {
-        "description": "`invalid_request`: a history_after cursor this API did not give (a LeadAnswer), or a "
-        "query parameter out of range (a validation error)",
-        "content": {
-            api.JSON: {
-                "schema": {
-                    "anyOf": [
-                        {"$ref": "#/components/schemas/LeadAnswer"},
-                        {"$ref": "#/components/schemas/HTTPValidationError"},
-                    ]
-                }
-            }
-        },
+        "description": "`invalid_request`: a history_after cursor this API did not give (a LeadAnswer); or a "
+        "parameter out of range (a validation error)",
+        "content": {api.JSON: {"schema": {"anyOf": [{"$ref": "#/components/schemas/LeadAnswer"}, _VALIDATION_ERROR]}}},
     },
     **GATEWAY,
 }
-LOOKUP_ANSWERS: dict[int, OpenAPIResponse] = {200: _answer("the lead and a page of its history", LeadView)}
-LOOKUP_ANSWERS |= _LOOKUP_ANSWERS
 GATE_ANSWERS: dict[int, OpenAPIResponse] = {
     200: _answer("`contactable` true, or false with the `reason` (GateReason) and `detail`", ContactableAnswer),
-    **_LOOKUP_ANSWERS,
+    404: _NOT_FOUND,
+    422: {
+        "description": "a lead_id longer than 128 characters (a validation error)",
+        "content": {api.JSON: {"schema": _VALIDATION_ERROR}},
+    },
+    **GATEWAY,
 }
 _SUBMISSION_SCHEMA = LeadSubmission.model_json_schema()
 # POST /leads reads its body itself (JSON or form, see api.parse_submission): documented, not validated here.
