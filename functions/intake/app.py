@@ -85,7 +85,23 @@ SUBMIT_ANSWERS: dict[int, OpenAPIResponse] = {
     ),
     **GATEWAY,
 }
-_VALIDATION_ERROR = {"$ref": "#/components/schemas/HTTPValidationError"}
+# Powertools' own answer to a path or query parameter out of range (before the handler runs): no
+# status or reason, and detail items without msg (so not its HTTPValidationError schema).
+_VALIDATION_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["statusCode", "detail"],
+    "properties": {
+        "statusCode": {"const": 422},
+        "detail": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "type"],
+                "properties": {"loc": {"type": "array", "items": {"type": "string"}}, "type": {"type": "string"}},
+            },
+        },
+    },
+}
 _NOT_FOUND = _answer("`lead_not_found`: no such lead of this vendor; `status` is null")
 LOOKUP_ANSWERS: dict[int, OpenAPIResponse] = {
     200: _answer("the lead and a page of its history", LeadView),

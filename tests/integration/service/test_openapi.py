@@ -98,6 +98,11 @@ def test_the_running_api_answers_as_described(stack, description):
     answers.append(("get", "/leads/{lead_id}/contactable", gate))
     answers.append(("post", "/leads", stack.post(lead(), content_type="text/plain")))
     answers.append(("post", "/leads", stack.post(lead(), key="not-a-registered-vendor-key")))
-    assert [response.status for _, _, response in answers] == [201, 200, 404, 200, 415, 401]
+    key = {"x-api-key": stack.vendor_key}
+    out_of_range = stack.gateway.handle("GET", f"/leads/{lead_id}", key, b"", query={"history_limit": "0"})
+    answers.append(("get", "/leads/{lead_id}", out_of_range))
+    too_long = stack.gateway.handle("GET", f"/leads/{'x' * 129}/contactable", key, b"")
+    answers.append(("get", "/leads/{lead_id}/contactable", too_long))
+    assert [response.status for _, _, response in answers] == [201, 200, 404, 200, 415, 401, 422, 422]
     for method, path, response in answers:
         assert conforms(description, method, path, response.status, response.json()) == [], (path, response.status)
