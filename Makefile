@@ -24,7 +24,7 @@ else
 PARALLEL := -n $(WORKERS) --dist loadgroup
 endif
 
-.PHONY: install test quick unit integration e2e lint format typecheck run simulator validate build sam-install bench clean
+.PHONY: install test quick unit integration e2e lint format typecheck openapi run simulator validate build sam-install bench clean
 
 $(STAMP): pyproject.toml layers/common/requirements.txt
 	@echo "==> creating $(VENV) and installing the app with its dev tools"
@@ -69,6 +69,11 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	@echo "==> mypy (layer, functions, ops CLI; config in pyproject.toml)"
 	$(BIN)/mypy
+
+# docs/openapi.json from the intake function's routes (tests/integration/service/test_openapi.py fails when
+# the committed file differs from what the code generates).
+openapi: $(STAMP)
+	$(BIN)/python -m local.openapi
 
 run: $(STAMP)
 	$(BIN)/python -m local.stack

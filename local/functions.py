@@ -38,7 +38,7 @@ class LambdaContext:
 
 
 @cache
-def load_handler(logical_id: str) -> tuple[FunctionSettings, Any]:
+def load_module(logical_id: str) -> tuple[FunctionSettings, ModuleType]:
     """Import a function's app module under a unique name (every function's module is `app`)."""
     settings = function_settings(logical_id)
     path = settings.code_uri / f"{settings.module.replace('.', '/')}.py"
@@ -48,6 +48,11 @@ def load_handler(logical_id: str) -> tuple[FunctionSettings, Any]:
     module: ModuleType = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    return settings, module
+
+
+def load_handler(logical_id: str) -> tuple[FunctionSettings, Any]:
+    settings, module = load_module(logical_id)
     return settings, getattr(module, settings.function_name)
 
 

@@ -8,6 +8,10 @@ Paths: the deployed API lives under its stage (``https://.../dev/leads``). Local
 path, and ``/<stage>/leads`` (``/local/leads``) is accepted too, so a base URL copied with a stage
 still works. Any other prefix is an unknown path (404, as API Gateway answers).
 
+Besides the API, ``GET /openapi.json`` is the API's OpenAPI description (generated from the intake
+function's code, as ``docs/openapi.json``) and ``GET /docs`` a page to browse it (Swagger UI as Powertools
+ships it, served from here: no network needed). The deployed API serves neither.
+
 Bodies larger than API Gateway's 10 MB payload limit are refused with 413 before any function runs.
 A function that raises gets the template's DEFAULT_5XX gateway response with status 502, as a Lambda
 proxy integration error does on AWS.
@@ -70,12 +74,38 @@ class LocalApiServer(ThreadingHTTPServer):
     ) -> None:
         self.gateway = gateway
         self.invocation_lock = invocation_lock if invocation_lock is not None else threading.Lock()
+        self._description_lock = threading.Lock()
+        self._description_json: str | None = None
         super().__init__((host, port), _Handler)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
+
+    def published(self, method: str, path: str, query: dict[str, str]) -> ApiResponse | None:
+        """The API's description (``/openapi.json``) and a page to browse it (``/docs``), generated from the
+        intake function's code; None for every other request. Not API Gateway routes: the local stack's own."""
+        from local import openapi
+
+        if method not in ("GET", "HEAD"):
+            return None
+        if path == "/openapi.json" or (path == openapi.DOCS_PATH and query.get("format") == "json"):
+            return ApiResponse(200, {"Content-Type": "application/json"}, self._description().encode())
+        if path == openapi.DOCS_PATH:
+            page = openapi.docs_page(self._description())
+            return ApiResponse(200, {"Content-Type": "text/html; charset=utf-8"}, page.encode())
+        if found := openapi.asset(path):
+            return ApiResponse(200, {"Content-Type": found[1], "Cache-Control": "max-age=3600"}, found[0])
+        return None
+
+    def _description(self) -> str:
+        with self._description_lock:  # generated once, on first request: imports the intake function
+            if self._description_json is None:
+                from local.openapi import generate
+
+                self._description_json = generate()
+            return self._description_json
 
     def strip_stage(self, path: str) -> str:
         """``/local/leads`` -> ``/leads`` (see the module docstring)."""
@@ -164,7 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
             # API Gateway keeps the last value of a repeated header or query parameter.
             headers = dict(self.headers.items())
             query = dict(parse_qsl(split.query, keep_blank_values=True))
-            response = self.server.dispatch(self.command, path, headers, body, query, self.client_address[0])
+            response = self.server.published(self.command, path, query) or self.server.dispatch(
+                self.command, path, headers, body, query, self.client_address[0]
+            )
         self._send(response)
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.info("%s %s %d %.0fms%s", self.command, path, response.status, elapsed_ms, _answer_summary(response))

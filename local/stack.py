@@ -376,7 +376,8 @@ def banner(stack: LocalStack, seconds: float) -> str:
 
     provisioned = stack.provisioned
     lines = [
-        f"  API          {stack.api_url}  (POST /leads, GET /leads/{{lead_id}}; /local/... works too)",
+        f"  API          {stack.api_url}  (POST /leads, GET /leads/{{lead_id}}[/contactable]; /local/... works too)",
+        f"  API docs     {stack.api_url}/docs  (browse the OpenAPI description, {stack.api_url}/openapi.json)",
         f"  demo vendor  {stack.vendor_name}   x-api-key: {stack.vendor_key}",
         f"  moto (AWS)   {stack.endpoint_url}  table {provisioned.table_name}",
         f"               retry queue {provisioned.retry_queue_url.rsplit('/', 1)[-1]}, "
@@ -412,6 +413,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
         "Try it:",
         f"  {curl_command(stack.api_url, stack.vendor_key, make_web_cert_id())}",
         f"  curl -sS {stack.api_url}/leads/<lead_id> -H {shlex.quote('x-api-key: ' + stack.vendor_key)}",
+        f"  curl -sS {stack.api_url}/leads/<lead_id>/contactable -H {shlex.quote('x-api-key: ' + stack.vendor_key)}",
         "",
         f"{READY_MARKER} in {seconds:.2f} s (Ctrl-C to stop)",
     ]

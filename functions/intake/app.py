@@ -1,37 +1,140 @@
-"""POST /leads and GET /leads/{lead_id}: parse the request, call one use case, map the answer."""
+"""POST /leads, GET /leads/{lead_id} and its call gate: parse the request, call one use case, map the
+answer. The route decorators' ``responses`` and ``configure_openapi`` are the published description
+(docs/openapi.json, ``make openapi``); they change no answer."""
 
 import base64
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer import api, intake, lookup
+from tf_retainer import api, gate, intake, lookup
 from tf_retainer.deps import default_deps
 from tf_retainer.errors import InputRejected
-from tf_retainer.models import LeadAnswer, LeadView, Reason, Status
+from tf_retainer.models import ContactableAnswer, LeadAnswer, LeadSubmission, LeadView, Reason, Status
 from tf_retainer.observability import logger, metrics, tracer
 
 app = APIGatewayRestResolver(enable_validation=True)
 # Headroom left in the Lambda's own timeout after the TrustedForm call, for the DynamoDB writes.
 WRITE_HEADROOM_SECONDS = 3.0
 
-ANSWERS: dict[int, OpenAPIResponse] = {
-    201: {
-        "description": "retained",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LeadAnswer"}}},
+# --- the published description (OpenAPI) ---------------------------------------------------------
+
+VENDOR_KEY = "vendorKey"
+app.configure_openapi(
+    title="tf-retainer leads API",
+    version="1.0.0",
+    description=(
+        "Submit leads carrying a TrustedForm certificate URL; the certificate is retained through the "
+        "TrustedForm Certificate API v4 and the evidence kept. Base URL: "
+        "https://<api id>.execute-api.<region>.amazonaws.com/<stage>. Every answer about a lead carries "
+        "`status` and, when not retained, a machine-readable `reason` (the `Reason` schema lists them all)."
+    ),
+    security_schemes={
+        VENDOR_KEY: APIKey(
+            name="x-api-key",
+            in_=APIKeyIn.header,
+            description="Your vendor key: it names you (the vendor sent to TrustedForm), never the body.",
+        )
     },
-    202: {"description": "pending: TrustedForm will be tried again"},
-    400: {"description": "malformed body"},
-    401: {"description": "unknown vendor key"},
-    403: {"description": "revoked vendor key"},
-    409: {"description": "lead_id repeated with different content"},
-    413: {"description": "body too large"},
-    415: {"description": "unsupported Content-Type"},
-    422: {"description": "rejected: bad input or a terminal TrustedForm answer"},
+    security=[{VENDOR_KEY: []}],
+)
+
+
+def _answer(description: str, model: type = LeadAnswer) -> OpenAPIResponse:
+    return {"description": description, "content": {api.JSON: {"model": model}}}
+
+
+_GATEWAY_ERROR: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"const": "error"},
+        "reason": {"enum": ["client_error", "internal_error"]},
+        "message": {"type": "string"},
+    },
 }
+# What API Gateway answers itself, before or after the function, on every route.
+GATEWAY: dict[int, OpenAPIResponse] = {
+    401: _answer("`unknown_vendor_key`: no or an unknown x-api-key (from the authorizer)"),
+    403: _answer("`vendor_key_revoked`: the x-api-key was revoked (from the authorizer)"),
+    429: {
+        "description": "`client_error`: the vendor's usage plan throttle or quota (API Gateway)",
+        "content": {api.JSON: {"schema": _GATEWAY_ERROR}},
+    },
+    500: {"description": "`internal_error` (API Gateway)", "content": {api.JSON: {"schema": _GATEWAY_ERROR}}},
+    502: {"description": "`internal_error`: the function failed", "content": {api.JSON: {"schema": _GATEWAY_ERROR}}},
+    504: {"description": "`internal_error`: the function timed out", "content": {api.JSON: {"schema": _GATEWAY_ERROR}}},
+}
+SUBMIT_ANSWERS: dict[int, OpenAPIResponse] = {
+    201: _answer("`retained`"),
+    202: _answer(
+        "`pending`: TrustedForm will be tried again (`trustedform_unavailable`, `trustedform_timeout`, "
+        "`trustedform_throttled`, `trustedform_unexpected`, `account_error`); GET the lead for the outcome"
+    ),
+    400: _answer("`invalid_request`: the body is not UTF-8, not JSON, or nested too deeply"),
+    409: _answer("`lead_id_conflict`: the same lead_id with different content"),
+    413: _answer("`payload_too_large`: the body is larger than MAX_BODY_BYTES (64 KiB)"),
+    415: _answer("`unsupported_media_type`: Content-Type is neither application/json nor form-urlencoded"),
+    422: _answer(
+        "`rejected` (bad input: `invalid_request` with `errors`, `invalid_certificate_url`, `missing_contact`; "
+        "TrustedForm's terminal answers; the buyer's policies and rules, failing facts in `detail`) or "
+        "`expired` (`retain_window_closed`, `retry_limit_reached`)"
+    ),
+    **GATEWAY,
+}
+# Powertools' own answer to a path or query parameter out of range (before the handler runs): no
+# status or reason, and detail items without msg (so not its HTTPValidationError schema).
+_VALIDATION_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["statusCode", "detail"],
+    "properties": {
+        "statusCode": {"const": 422},
+        "detail": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "type"],
+                "properties": {"loc": {"type": "array", "items": {"type": "string"}}, "type": {"type": "string"}},
+            },
+        },
+    },
+}
+_NOT_FOUND = _answer("`lead_not_found`: no such lead of this vendor; `status` is null")
+LOOKUP_ANSWERS: dict[int, OpenAPIResponse] = {
+    200: _answer("the lead and a page of its history", LeadView),
+    404: _NOT_FOUND,
+    422: {
+        "description": "`invalid_request`: a history_after cursor this API did not give (a LeadAnswer); or a "
+        "parameter out of range (a validation error)",
+        "content": {api.JSON: {"schema": {"anyOf": [{"$ref": "#/components/schemas/LeadAnswer"}, _VALIDATION_ERROR]}}},
+    },
+    **GATEWAY,
+}
+GATE_ANSWERS: dict[int, OpenAPIResponse] = {
+    200: _answer("`contactable` true, or false with the `reason` (GateReason) and `detail`", ContactableAnswer),
+    404: _NOT_FOUND,
+    422: {
+        "description": "a lead_id longer than 128 characters (a validation error)",
+        "content": {api.JSON: {"schema": _VALIDATION_ERROR}},
+    },
+    **GATEWAY,
+}
+_SUBMISSION_SCHEMA = LeadSubmission.model_json_schema()
+# POST /leads reads its body itself (JSON or form, see api.parse_submission): documented, not validated here.
+SUBMISSION_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The lead, as JSON or form-encoded (a repeated form field: the first value wins), UTF-8, "
+        "at most 64 KiB. `xxTrustedFormCertUrl` is accepted for `trustedform_cert_url`. At least one of "
+        "email and phone. Any other field: at most 100, names up to 64 characters, scalars only.",
+        "content": {api.JSON: {"schema": _SUBMISSION_SCHEMA}, api.FORM: {"schema": _SUBMISSION_SCHEMA}},
+    }
+}
+
+# --- the routes ------------------------------------------------------------------------------------
 
 
 def _vendor() -> str:
@@ -45,7 +148,12 @@ def _reply(status: int, answer: LeadAnswer) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=answer.to_body())
 
 
-@app.post("/leads", responses=ANSWERS, summary="Submit a lead and retain its TrustedForm certificate")
+@app.post(
+    "/leads",
+    responses=SUBMIT_ANSWERS,
+    summary="Submit a lead and retain its TrustedForm certificate",
+    openapi_extensions=SUBMISSION_BODY,
+)
 @tracer.capture_method
 def post_lead() -> Response[LeadAnswer]:
     event = app.current_event
@@ -59,10 +167,17 @@ def post_lead() -> Response[LeadAnswer]:
     return _reply(api.answer_status(answer), answer)
 
 
-@app.get("/leads/<lead_id>", summary="A vendor's own lead (by our lead_id or the vendor's): status, reason and history")
+LeadId = Annotated[str, Path(min_length=1, max_length=128, description="Our lead_id, or the vendor's own lead_id")]
+
+
+@app.get(
+    "/leads/<lead_id>",
+    responses=LOOKUP_ANSWERS,
+    summary="A vendor's own lead (by our lead_id or the vendor's): status, reason and history",
+)
 @tracer.capture_method
 def get_lead(
-    lead_id: Annotated[str, Path(min_length=1, max_length=128)],
+    lead_id: LeadId,
     history_after: Annotated[str | None, Query(max_length=512)] = None,
     history_limit: Annotated[int, Query(ge=1, le=lookup.HISTORY_PAGE)] = lookup.HISTORY_PAGE,
 ) -> Response[LeadView]:
@@ -70,6 +185,17 @@ def get_lead(
         default_deps(), vendor=_vendor(), lead_id=lead_id, history_after=history_after, history_limit=history_limit
     )
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=view)
+
+
+@app.get(
+    "/leads/<lead_id>/contactable",
+    responses=GATE_ANSWERS,
+    summary="The call gate: may this lead be contacted now (consent evidence retained, matched, ruled and stored)?",
+)
+@tracer.capture_method
+def get_contactable(lead_id: LeadId) -> Response[ContactableAnswer]:
+    answer = gate.contactable(default_deps(), vendor=_vendor(), lead_id=lead_id)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=answer)
 
 
 @app.exception_handler(InputRejected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,6 +161,29 @@ def test_a_lead_is_retained(client):
     assert (answer["status"], answer["vendor_lead_id"]) == ("retained", "E2E-1")
     view = client.get(f"/leads/{answer['lead_id']}")
     assert (view.status_code, view.json()["status"]) == (200, "retained")
+
+
+def test_the_call_gate_answers_over_http(client):
+    answer = client.post("/leads", json=lead_body(lead_id="E2E-GATE")).json()
+    gate = client.get("/leads/E2E-GATE/contactable")
+    assert (gate.status_code, gate.json()["contactable"], gate.json()["lead_id"]) == (200, True, answer["lead_id"])
+
+
+def test_the_api_description_and_its_page_are_served_without_a_network(local_stack):
+    banner = "".join(local_stack.stdout)
+    assert f"{local_stack.api}/docs" in banner
+    served = httpx.get(f"{local_stack.api}/openapi.json")  # no key: it is public
+    assert served.status_code == 200
+    assert served.text == (REPO_ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
+    page = httpx.get(f"{local_stack.api}/docs")
+    assert (page.status_code, page.headers["content-type"]) == (200, "text/html; charset=utf-8")
+    assert '"/leads/{lead_id}/contactable"' in page.text  # the description, embedded
+    # Every script and style the page loads comes from the stack itself.
+    assets = re.findall(r"(?:src|href)='([^']+)'", page.text)
+    assert assets and all(asset.startswith("/docs/") for asset in assets)
+    for asset in assets:
+        loaded = httpx.get(f"{local_stack.api}{asset}")
+        assert loaded.status_code == 200 and len(loaded.content) > 10_000, asset
 
 
 def test_the_stage_prefix_is_accepted(client):

@@ -22,7 +22,7 @@ def get_lead(
     deps: Deps, *, vendor: str, lead_id: str, history_after: str | None = None, history_limit: int = HISTORY_PAGE
 ) -> LeadView:
     """By our lead id, or by the vendor's own lead_id."""
-    lead = _own_lead(deps, vendor, lead_id)
+    lead = own_lead(deps, vendor, lead_id)
     events, last = deps.store.history_page(lead.lead_id, after=_decode(history_after), limit=history_limit)
     history = [
         HistoryEvent.model_validate({"at": event.at, "event": event.type, **_public(event.detail)}) for event in events
@@ -30,7 +30,8 @@ def get_lead(
     return LeadView(**dict(lead.answer()), history=history, history_next=_encode(last) if last else None)
 
 
-def _own_lead(deps: Deps, vendor: str, lead_id: str) -> Lead:
+def own_lead(deps: Deps, vendor: str, lead_id: str) -> Lead:
+    """The vendor's lead by our id or its own lead_id; another vendor's lead or none: 404 lead_not_found."""
     lead = deps.store.get_lead(lead_id)
     if lead is None or lead.vendor != vendor:
         ours = deps.store.find_vendor_lead(vendor, lead_id)

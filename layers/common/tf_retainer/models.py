@@ -176,3 +176,30 @@ class LeadView(LeadAnswer):
     history_next: str | None = Field(
         default=None, description="More history: GET again with ?history_after=<this> (pages of up to 100 events)."
     )
+
+
+class GateReason(StrEnum):
+    """Why GET /leads/{lead_id}/contactable answers no: the first check the lead fails, in this order."""
+
+    PENDING = "pending"  # not decided yet (TrustedForm is being retried): ask again later
+    NOT_RETAINED = "not_retained"  # rejected or expired: the certificate was not retained for this lead
+    LEAD_NOT_MATCHED = "lead_not_matched"  # TrustedForm did not match the lead's email/phone
+    MASKED_NOT_ACCEPTED = "masked_not_accepted"  # a masked certificate, and the buyer refuses masked ones
+    RULES_NOT_PASSED = "rules_not_passed"  # a buyer's rule (enforced) refused the lead
+    EVIDENCE_MISSING = "evidence_missing"  # the retaining TrustedForm exchange is not in the store
+
+
+class ContactableAnswer(BaseModel):
+    """GET /leads/{lead_id}/contactable: may the buyer's dialer or CRM contact this lead now?"""
+
+    lead_id: str = Field(description="Our id for the lead.")
+    vendor_lead_id: str | None = Field(default=None, description="The vendor's own lead_id, if given.")
+    contactable: bool = Field(
+        description="True only when the certificate is retained, the lead matched (or the certificate is masked "
+        "and masked certificates are accepted), the buyer's rules passed and the evidence is stored."
+    )
+    reason: GateReason | None = Field(default=None, description="When not contactable: the first check that failed.")
+    detail: str = Field(description="The answer in words.")
+    status: Status = Field(description="The lead's status (received is answered as pending).")
+    lead_reason: Reason | None = Field(default=None, description="The lead's own reason, as GET /leads/{lead_id}.")
+    checked_at: str = Field(description="When the checks ran: a pending lead may become contactable later.")

@@ -38,6 +38,7 @@ def test_every_event_file_is_covered_here():
         "api-post-lead-bad-url.json",
         "api-post-lead-form.json",
         "api-get-lead.json",
+        "api-get-lead-contactable.json",
         "authorizer-request.json",
         "authorizer-request-unknown-key.json",
         "sqs-retry.json",
@@ -91,6 +92,21 @@ def test_get_of_a_posted_lead(stack):
     event["pathParameters"] = {"lead_id": posted["lead_id"]}
     status, view = proxy_answer(invoke("IntakeFunction", event))
     assert (status, view["status"]) == (200, "retained")
+
+
+def test_call_gate_of_an_unknown_lead_is_404(stack):
+    status, answer = proxy_answer(invoke("IntakeFunction", load("api-get-lead-contactable.json")))
+    assert (status, answer["reason"]) == (404, "lead_not_found")
+
+
+def test_call_gate_of_a_posted_lead(stack):
+    _, posted = proxy_answer(invoke("IntakeFunction", load("api-post-lead.json")))
+    event = load("api-get-lead-contactable.json")
+    assert event["resource"] == event["requestContext"]["resourcePath"] == "/leads/{lead_id}/contactable"
+    event["path"] = f"/leads/{posted['lead_id']}/contactable"
+    event["pathParameters"] = {"lead_id": posted["lead_id"]}
+    status, answer = proxy_answer(invoke("IntakeFunction", event))
+    assert (status, answer["contactable"]) == (200, True), answer
 
 
 # ---------------------------------------------------------------------------------------- authorizer

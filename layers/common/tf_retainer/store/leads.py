@@ -193,6 +193,17 @@ class LeadStore:
         last = out.get("LastEvaluatedKey")
         return events, (deserialize(last)["sk"] if last else None)
 
+    def exchanges(self, lead_id: str) -> list[dict[str, Any]]:
+        """A lead's raw TrustedForm exchanges, in time order (its history is not read)."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :exchanges)",
+            ExpressionAttributeValues=serialize({":pk": keys.lead_pk(lead_id), ":exchanges": keys.EXCHANGE_PREFIX}),
+            ConsistentRead=True,
+        )
+        items = [deserialize(item) for page in pages for item in page["Items"]]
+        return [keys.without_bookkeeping(item) for item in time_ordered(items, "started_at")]
+
     def read_certificate(self, cert_id: str) -> CertificateRecord | None:
         items = self._query_pk(keys.cert_pk(cert_id))
         if not items:
