@@ -273,6 +273,42 @@ def test_parameter_overrides_reach_environment(monkeypatch: pytest.MonkeyPatch) 
             provision(region=REGION, prefix="tf-test", parameters={"LeadMatchPolicy": "maybe"})
 
 
+# --------------------------------------------------------------------------- tracing
+
+
+def resolved_with(template: dict[str, Any], value: Any, **parameters: str) -> Any:
+    """``value`` as CloudFormation would resolve it with these parameter values (the rest defaulted)."""
+    values = provision_module._parameter_values(template, parameters)
+    return provision_module._Resolver(template, values, REGION, "tf-test").resolve(value)
+
+
+def test_tracing_is_one_parameter_off_by_default(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["Tracing"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("Disabled", ["Disabled", "Active"])
+    function_mode = template["Globals"]["Function"]["Tracing"]
+    api_tracing = props(template, "LeadsApi")["TracingEnabled"]
+    tracer_disabled = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]
+    expected = {"Disabled": ("PassThrough", False, "true"), "Active": ("Active", True, "false")}
+    for value, (mode, api, disabled) in expected.items():
+        assert resolved_with(template, function_mode, Tracing=value) == mode, value
+        assert resolved_with(template, api_tracing, Tracing=value) is api, value
+        assert resolved_with(template, tracer_disabled, Tracing=value) == disabled, value
+    # No function overrides the global setting (one parameter governs them all).
+    for name, body in resources(template, "AWS::Serverless::Function").items():
+        assert "Tracing" not in body["Properties"], name
+        assert "POWERTOOLS_TRACE_DISABLED" not in body["Properties"].get("Environment", {}).get("Variables", {}), name
+
+
+def test_tracer_follows_the_tracing_parameter_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        assert provision(region=REGION, prefix="tf-test").environment()["POWERTOOLS_TRACE_DISABLED"] == "true"
+        traced = provision(region=REGION, prefix="tf-test", parameters={"Tracing": "Active"})
+        assert traced.environment()["POWERTOOLS_TRACE_DISABLED"] == "false"
+        with pytest.raises(ValueError, match="not in"):
+            provision(region=REGION, prefix="tf-test", parameters={"Tracing": "PassThrough"})
+
+
 def test_provision_is_idempotent(local: Provisioned) -> None:
     again = provision(stage="dev", region=REGION, prefix="tf-test", api_key="rotated")
     assert again == local
