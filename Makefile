@@ -79,7 +79,7 @@ simulator: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-# Cold start of each function's handler module (fresh processes, tracer on/off): see bench/coldstart.py.
+# Cold start of each function's handler module against import boto3 + one client (tracing off/on): see bench/coldstart.py.
 .PHONY: coldstart
 coldstart: $(STAMP)
 	$(BIN)/python bench/coldstart.py --runs $${RUNS:-5}
