@@ -84,6 +84,11 @@ bench: $(STAMP)
 coldstart: $(STAMP)
 	$(BIN)/python bench/coldstart.py --runs $${RUNS:-5}
 
+# Cost per million retained leads by line item (measured in-process; prices in bench/prices.json).
+.PHONY: cost
+cost: $(STAMP)
+	$(BIN)/python bench/cost.py --leads $${LEADS:-50}
+
 # Fault soak: LEADS leads (default 1000) through `python -m local.stack` while TrustedForm fails, hangs and
 # throttles; exits non-zero if any accepted lead is lost, retained twice or left without its evidence.
 .PHONY: soak
