@@ -84,10 +84,15 @@ simulator: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-# Cold start of each function's handler module (fresh processes, tracer on/off): see bench/coldstart.py.
+# Cold start of each function's handler module against import boto3 + one client (tracing off/on): see bench/coldstart.py.
 .PHONY: coldstart
 coldstart: $(STAMP)
 	$(BIN)/python bench/coldstart.py --runs $${RUNS:-5}
+
+# Cost per million retained leads by line item (measured in-process; prices in bench/prices.json).
+.PHONY: cost
+cost: $(STAMP)
+	$(BIN)/python bench/cost.py --leads $${LEADS:-50}
 
 # Fault soak: LEADS leads (default 1000) through `python -m local.stack` while TrustedForm fails, hangs and
 # throttles; exits non-zero if any accepted lead is lost, retained twice or left without its evidence.

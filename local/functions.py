@@ -37,10 +37,14 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+# Settings a worker received from its pool: it need not parse template.yaml itself.
+_GIVEN_SETTINGS: dict[str, FunctionSettings] = {}
+
+
 @cache
 def load_module(logical_id: str) -> tuple[FunctionSettings, ModuleType]:
     """Import a function's app module under a unique name (every function's module is `app`)."""
-    settings = function_settings(logical_id)
+    settings = _GIVEN_SETTINGS.get(logical_id) or function_settings(logical_id)
     path = settings.code_uri / f"{settings.module.replace('.', '/')}.py"
     spec = importlib.util.spec_from_file_location(f"tf_function_{logical_id}", path)
     if spec is None or spec.loader is None:
@@ -102,19 +106,30 @@ class FunctionTimeout(FunctionError):
     """The invocation ran past the function's Timeout: its worker was killed, as Lambda ends a container."""
 
 
-# Environment-independent imports the fork server does once for every worker (see WorkerPool).
+# Environment-independent imports the fork server does once for every worker (see WorkerPool). Not
+# aws_xray_sdk: tracing is off locally (no X-Ray daemon), so the functions never import it.
 WORKER_PRELOAD = (
     "boto3",
     "botocore.session",
     "httpx",
     "pydantic",
-    "aws_xray_sdk.core",
     "aws_lambda_powertools.event_handler",
     "aws_lambda_powertools.utilities.batch",
     "aws_lambda_powertools.utilities.data_classes",
     "aws_lambda_powertools.utilities.parser",
     "local.functions",
 )
+
+
+def start_fork_server() -> None:
+    """Start the workers' fork server now, so its imports (about a second of CPU) run while the caller
+    does other work (moto, provisioning); WorkerPool.start() then forks from it at once. The server
+    inherits this process's environment: call it once the environment the workers share is set."""
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
+    multiprocessing.forkserver.ensure_running()
 
 
 class WorkerPool:
@@ -143,6 +158,8 @@ class WorkerPool:
         self.size = size
         self.environment = dict(environment)
         self.functions = list(functions)
+        # Read from the template here, once, and handed to every worker (the template is parsed once).
+        self.settings = {function: _cached_settings(function) for function in self.functions}
         # Workers fork from multiprocessing's fork server: a fresh single-threaded process (no moto or
         # server threads to inherit) that imports the libraries every worker needs once, so a worker
         # starts in milliseconds, not the half second of CPU each import takes. What depends on the
@@ -165,7 +182,7 @@ class WorkerPool:
             self._idle.put(worker)
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self._context, self.environment, self.functions)
+        worker = _Worker(self._context, self.environment, self.settings)
         with self._guard:
             self._workers.add(worker)
         return worker
@@ -267,12 +284,12 @@ class _Abandoned(Exception):
 class _Worker:
     """One worker process and the parent's end of its pipe."""
 
-    def __init__(self, context: Any, environment: dict[str, str], functions: list[str]) -> None:
+    def __init__(self, context: Any, environment: dict[str, str], settings: dict[str, FunctionSettings]) -> None:
         import threading
 
         self._conn, child = context.Pipe()
         self.process = context.Process(
-            target=_worker_main, args=(child, environment, functions), name="tf-local-worker", daemon=True
+            target=_worker_main, args=(child, environment, settings), name="tf-local-worker", daemon=True
         )
         self.process.start()
         child.close()
@@ -317,7 +334,7 @@ class _Worker:
         self._conn.close()
 
 
-def _worker_main(conn: Any, environment: dict[str, str], functions: list[str]) -> None:
+def _worker_main(conn: Any, environment: dict[str, str], settings: dict[str, FunctionSettings]) -> None:
     """A worker process: the functions' environment, every function imported, then one invocation at a
     time until the parent sends None or goes away."""
     import os
@@ -330,7 +347,8 @@ def _worker_main(conn: Any, environment: dict[str, str], functions: list[str]) -
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     try:
-        for logical_id in functions:
+        _GIVEN_SETTINGS.update(settings)
+        for logical_id in settings:
             load_handler(logical_id)
     except BaseException as exc:
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))

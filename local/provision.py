@@ -30,6 +30,7 @@ import json
 import os
 import pickle
 import re
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -293,15 +294,26 @@ def _skip(kind: str, logical_id: str, names: set[str]) -> None:
 
 
 @functools.cache
+def _session(region: str) -> boto3.session.Session:
+    """One botocore session per region for the process: each session loads botocore's endpoint and
+    retry data again (provision's five clients took 0.34 s of CPU with a session each, 0.10 s sharing one)."""
+    return boto3.session.Session(region_name=region)
+
+
+_CLIENTS_LOCK = threading.Lock()  # a boto3 session is not thread-safe
+
+
+@functools.cache
 def _client(service: str, region: str, endpoint_url: str | None) -> Any:
-    """One client per service, region and endpoint for the process (a botocore session and client
-    cost tens of milliseconds; moto intercepts a client whenever it was made)."""
-    session = boto3.session.Session(region_name=region)
-    credentials: dict[str, str] = {}
-    if endpoint_url and session.get_credentials() is None:
-        # A moto server accepts any credentials; don't fail on a machine that has none.
-        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    return session.client(service, endpoint_url=endpoint_url, **credentials)
+    """One client per service, region and endpoint for the process (moto intercepts a client whenever
+    it was made)."""
+    with _CLIENTS_LOCK:
+        session = _session(region)
+        credentials: dict[str, str] = {}
+        if endpoint_url and session.get_credentials() is None:
+            # A moto server accepts any credentials; don't fail on a machine that has none.
+            credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        return session.client(service, endpoint_url=endpoint_url, **credentials)
 
 
 def _error_code(error: ClientError) -> str:

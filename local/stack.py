@@ -288,7 +288,7 @@ def _remove_state_file(path: Path) -> None:
 def start(api_key: str | None = None) -> LocalStack:
     """Start every piece; on failure stop what started and raise."""
     from local.apigw import LocalApiGateway
-    from local.functions import WorkerPool
+    from local.functions import WorkerPool, start_fork_server
     from local.poller import RetryPoller
     from local.provision import function_logical_ids, provision
     from local.scheduler import RateSchedule
@@ -303,6 +303,7 @@ def start(api_key: str | None = None) -> LocalStack:
         tf_key = api_key or os.environ.get("TRUSTEDFORM_API_KEY", "").strip() or DEFAULT_TRUSTEDFORM_API_KEY
         shell = dict(os.environ)
         _set_fake_credentials()
+        start_fork_server()  # the workers' imports overlap moto's start and provisioning
         _start_moto(stack)
         _start_simulator(stack, tf_key)
         _start_receiver(stack)

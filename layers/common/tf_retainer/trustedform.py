@@ -15,6 +15,9 @@ from typing import Any, Literal
 
 import httpx
 
+from .observability import trace_httpx
+
+trace_httpx()  # this module makes the service's only httpx calls
 API_VERSION = "4.0"
 REDACTED = "[REDACTED]"
 MAX_STORED_BODY = 100_000  # characters: a DynamoDB item holds 400 KB

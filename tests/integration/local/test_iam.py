@@ -533,3 +533,19 @@ def test_render_treats_both_spellings_of_a_queue_alike() -> None:
     assert render({"Fn::GetAtt": "LeadsTable.Arn"}) == TABLE
     assert render({"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}) == OPEN_INDEX
     assert render({"Fn::If": ["IsProd", "*", "x"]}).startswith("{")
+
+
+def test_tracing_parameter_reaches_what_sam_generates(translated: dict[str, Any]) -> None:
+    """SAM passes the Tracing condition through to every function and to the API stage."""
+    from local.provision import _parameter_values, _Resolver
+
+    for value, (mode, api) in {"Disabled": ("PassThrough", False), "Active": ("Active", True)}.items():
+        resolver = _Resolver(translated, _parameter_values(translated, {"Tracing": value}), REGION, "tf-test")
+        for name, resource in translated["Resources"].items():
+            properties = resource.get("Properties", {})
+            if resource["Type"] == "AWS::Lambda::Function":
+                assert resolver.resolve(properties["TracingConfig"]) == {"Mode": mode}, (name, value)
+                tracer_disabled = properties["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]
+                assert resolver.resolve(tracer_disabled) == ("false" if api else "true"), (name, value)
+            elif resource["Type"] == "AWS::ApiGateway::Stage":
+                assert resolver.resolve(properties["TracingEnabled"]) is api, (name, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import pickle
 import subprocess
 import sys
 import tomllib
@@ -271,6 +272,42 @@ def test_parameter_overrides_reach_environment(monkeypatch: pytest.MonkeyPatch) 
         assert local.environment()["MASKED_CERTIFICATE_POLICY"] == "refuse"
         with pytest.raises(ValueError, match="not in"):
             provision(region=REGION, prefix="tf-test", parameters={"LeadMatchPolicy": "maybe"})
+
+
+# --------------------------------------------------------------------------- tracing
+
+
+def resolved_with(template: dict[str, Any], value: Any, **parameters: str) -> Any:
+    """``value`` as CloudFormation would resolve it with these parameter values (the rest defaulted)."""
+    values = provision_module._parameter_values(template, parameters)
+    return provision_module._Resolver(template, values, REGION, "tf-test").resolve(value)
+
+
+def test_tracing_is_one_parameter_off_by_default(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["Tracing"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("Disabled", ["Disabled", "Active"])
+    function_mode = template["Globals"]["Function"]["Tracing"]
+    api_tracing = props(template, "LeadsApi")["TracingEnabled"]
+    tracer_disabled = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]
+    expected = {"Disabled": ("PassThrough", False, "true"), "Active": ("Active", True, "false")}
+    for value, (mode, api, disabled) in expected.items():
+        assert resolved_with(template, function_mode, Tracing=value) == mode, value
+        assert resolved_with(template, api_tracing, Tracing=value) is api, value
+        assert resolved_with(template, tracer_disabled, Tracing=value) == disabled, value
+    # No function overrides the global setting (one parameter governs them all).
+    for name, body in resources(template, "AWS::Serverless::Function").items():
+        assert "Tracing" not in body["Properties"], name
+        assert "POWERTOOLS_TRACE_DISABLED" not in body["Properties"].get("Environment", {}).get("Variables", {}), name
+
+
+def test_tracer_follows_the_tracing_parameter_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        assert provision(region=REGION, prefix="tf-test").environment()["POWERTOOLS_TRACE_DISABLED"] == "true"
+        traced = provision(region=REGION, prefix="tf-test", parameters={"Tracing": "Active"})
+        assert traced.environment()["POWERTOOLS_TRACE_DISABLED"] == "false"
+        with pytest.raises(ValueError, match="not in"):
+            provision(region=REGION, prefix="tf-test", parameters={"Tracing": "PassThrough"})
 
 
 def test_provision_is_idempotent(local: Provisioned) -> None:
@@ -575,3 +612,57 @@ def test_cfn_lint_passes() -> None:
         cwd=Path(REPO_ROOT),
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- the local stack reads it once
+
+
+def test_workers_get_their_settings_and_never_parse_the_template() -> None:
+    """The stack parses template.yaml once (in its own process); each worker process gets the functions'
+    settings from the pool, so it neither reads nor parses the template."""
+    from local import functions
+
+    captured: list[tuple[Any, ...]] = []
+
+    class FakeProcess:
+        def __init__(self, target: Any, args: tuple[Any, ...], **_: Any) -> None:
+            captured.append(args)
+
+        def start(self) -> None:
+            pass
+
+    class FakeContext:
+        Process = FakeProcess
+
+        @staticmethod
+        def Pipe() -> tuple[Any, Any]:
+            class End:
+                def close(self) -> None:
+                    pass
+
+            return End(), End()
+
+    pool = functions.WorkerPool(1, {}, function_logical_ids())
+    pool._context = FakeContext()
+    pool._spawn()
+    (_, _, settings) = captured[0]
+    assert settings == {name: function_settings(name) for name in function_logical_ids()}
+
+    # In a fresh process with template parsing made to fail: the worker starts on the settings alone.
+    script = (
+        "import pickle, sys\n"
+        "import local.functions as functions, local.provision as provision\n"
+        "def no_template(*args, **kwargs):\n"
+        "    raise AssertionError('the worker parsed template.yaml')\n"
+        "provision.load_template = functions.function_settings = no_template\n"
+        "class Pipe:\n"
+        "    def send(self, message): print(message[0])\n"
+        "    def recv(self): return None\n"
+        "functions._worker_main(Pipe(), {}, pickle.loads(sys.stdin.buffer.read()))\n"
+    )
+    env = {"AWS_DEFAULT_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true", "PATH": "/usr/bin:/bin"}
+    env["PYTHONPATH"] = f"{REPO_ROOT}:{REPO_ROOT / 'layers' / 'common'}"
+    done = subprocess.run(  # noqa: S603 - our interpreter, our code
+        [sys.executable, "-c", script], input=pickle.dumps(settings), capture_output=True, env=env, timeout=60
+    )
+    assert done.stdout.decode().split() == ["ready"], done.stderr.decode()

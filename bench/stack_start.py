@@ -1,0 +1,138 @@
+"""How long `python -m local.stack` (`make run`) takes from process start to its first answer.
+
+    python bench/stack_start.py [--runs 5] [--root DIR]
+
+Each run starts the stack on free ports (as tests/e2e/test_local_stack.py does), waits for the ready
+line, then POSTs the banner's sample lead and waits for its 201; then stops the stack (SIGTERM). Prints
+each run and the medians of: time to the ready line, time to the first answer, and the CPU seconds the
+stack's process tree used until then (user + sys of the stack and its workers, from /proc).
+``--root`` runs another checkout's stack (for a before/after pair; the default is this one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_MARKER = "tf-retainer local stack ready"
+VENDOR_KEY = "bench-vendor-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """user + sys of ``root_pid`` and its live descendants (the worker processes, the fork server)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, parent = int(entry.name), int(fields[1])
+        children.setdefault(parent, []).append(pid)
+        stats[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    total, pending = 0.0, [root_pid]
+    while pending:
+        pid = pending.pop()
+        total += stats.get(pid, 0.0)
+        pending += children.get(pid, [])
+    return total
+
+
+def one_run(root: Path, state_dir: Path) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TRUSTEDFORM_", "LOCAL_"))}
+    env.update(
+        PORT="0",
+        MOTO_PORT=str(free_port()),
+        SIMULATOR_PORT="0",
+        LOCAL_VENDOR_KEY=VENDOR_KEY,
+        LOCAL_STACK_STATE=str(state_dir / "state.json"),
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=f"{root}{os.pathsep}{root / 'layers' / 'common'}",
+    )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as `make run` (the Makefile unexports it): .pyc cached
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.stack"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = []
+        for line in process.stdout:
+            banner.append(line)
+            if READY_MARKER in line:
+                break
+        else:
+            raise RuntimeError("the stack exited before it was ready:\n" + "".join(banner))
+        ready = time.monotonic() - started
+        state = json.loads((state_dir / "state.json").read_text())
+        body = {
+            "trustedform_cert_url": "https://cert.trustedform.com/" + os.urandom(20).hex(),
+            "email": "jane.doe@example.com",
+        }
+        answer = httpx.post(f"{state['api_url']}/leads", json=body, headers={"x-api-key": VENDOR_KEY}, timeout=30)
+        first_answer = time.monotonic() - started
+        if answer.status_code != 201:
+            raise RuntimeError(f"first answer {answer.status_code}: {answer.text}")
+        cpu = tree_cpu_seconds(process.pid)
+        return {"ready_s": ready, "first_answer_s": first_answer, "cpu_s": cpu}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="the checkout whose stack to start")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="tf-stack-start-") as state_dir:
+        runs = [one_run(args.root.resolve(), Path(state_dir)) for _ in range(args.runs)]
+    medians = {key: round(statistics.median(run[key] for run in runs), 2) for key in runs[0]}
+    if args.json:
+        print(json.dumps({"runs": runs, "medians": medians}, indent=2))
+        return 0
+    for number, run in enumerate(runs, 1):
+        print(
+            f"  run {number}: ready {run['ready_s']:.2f} s, first answer {run['first_answer_s']:.2f} s, "
+            f"CPU {run['cpu_s']:.2f} s"
+        )
+    print(
+        f"medians: ready {medians['ready_s']:.2f} s, first answer {medians['first_answer_s']:.2f} s, "
+        f"CPU {medians['cpu_s']:.2f} s (stack + workers, until the first answer)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
