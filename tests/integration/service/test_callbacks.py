@@ -97,6 +97,9 @@ def test_5xx_then_timeout_then_200_is_retried_with_the_same_event_id(stack, rece
     receiver.script("503", "slow:2", "200")  # the second answer comes after the 1 s timeout
     pending_then(stack, "success")
     assert run_callbacks(stack) == []
+    deadline = time.monotonic() + 5  # the slow answer is recorded when its 2 s are up, after the retry
+    while len(receiver.received) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
     answered = [(entry["answered"], entry["event_id"]) for entry in receiver.received]
     assert [status for status, _ in answered] == [503, 200, 200]
     assert len({event_id for _, event_id in answered}) == 1 and dead_letters(stack) == []
