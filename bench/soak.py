@@ -414,8 +414,16 @@ def post_leads(api_url: str, bodies: list[dict[str, Any]], clients: int) -> list
         except ValueError:
             return response.status_code, {"error": response.text[:200]}
 
+    started, answers = time.monotonic(), []
+    last_line = started
     with ThreadPoolExecutor(max_workers=clients, thread_name_prefix="soak-client") as pool:
-        return list(pool.map(post, bodies))
+        for answer in pool.map(post, bodies):
+            answers.append(answer)
+            if time.monotonic() - last_line > 15:  # a progress line: 10,000 posts take many minutes
+                last_line = time.monotonic()
+                rate = len(answers) / (last_line - started)
+                print(f"soak: posted {len(answers)}/{len(bodies)} ({rate:.1f}/s)", file=sys.stderr, flush=True)
+    return answers
 
 
 def run(args: argparse.Namespace) -> Figures:
