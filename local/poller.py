@@ -33,6 +33,7 @@ from typing import Any
 
 import boto3
 
+from local.background import BackgroundLoop
 from local.functions import invoke as default_invoke
 from local.provision import FunctionSettings, Provisioned
 
@@ -42,7 +43,7 @@ RETRY_FUNCTION = "RetryFunction"
 MAX_RECEIVE = 10  # SQS's MaxNumberOfMessages ceiling
 
 
-class RetryPoller:
+class RetryPoller(BackgroundLoop):
     """Long-polls ``provisioned``'s retry queue and feeds batches to the function, in a thread.
 
     ``wait_seconds`` is the long-poll wait of each ReceiveMessage: short, so ``stop()`` returns within
@@ -81,26 +82,12 @@ class RetryPoller:
         self.visibility_timeout = int(attributes.get("VisibilityTimeout", 30))
         redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
         self.max_receive_count = int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        BackgroundLoop.__init__(self)
         self.batches = 0  # counters, for tests and the operator
         self.deleted = 0
         self.failed = 0
 
     # -- lifecycle ----------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name=f"tf-local-poller-{self.function}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def describe(self) -> str:
         redrive = f", to the DLQ after {self.max_receive_count} receives" if self.max_receive_count else ""

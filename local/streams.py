@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local.background import BackgroundLoop
 from local.functions import invoke as default_invoke
 from local.provision import Provisioned
 
@@ -69,7 +69,7 @@ def stream_event_settings(template: Mapping[str, Any], function: str) -> dict[st
     raise ValueError(f"{function} has no DynamoDB event in template.yaml")
 
 
-class StreamPoller:
+class StreamPoller(BackgroundLoop):
     """Reads ``provisioned``'s table stream and feeds batches to the function (``poll_once``, or in a
     thread with ``start``/``stop``)."""
 
@@ -105,24 +105,11 @@ class StreamPoller:
         self._iterators: dict[str, str] = {}
         self._backlog: list[tuple[str, dict[str, Any]]] = []  # (shard, record) matching, not yet done
         self._retries: dict[str, int] = {}  # sequence number -> retries so far
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        BackgroundLoop.__init__(self)
         self.invocations = 0
         self.given_up = 0
 
-    # -- lifecycle ----------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="tf-local-stream-poller", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    # -- lifecycle (start/stop: BackgroundLoop) -------------------------------------------------------
 
     def describe(self) -> str:
         return (
@@ -130,7 +117,7 @@ class StreamPoller:
             f"{len(self.patterns)} filter(s), {self.max_retries} retries then the failure queue"
         )
 
-    def _run(self) -> None:
+    def run(self) -> None:
         while not self._stop.is_set():
             try:
                 busy = self.poll_once()
