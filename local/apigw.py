@@ -25,6 +25,7 @@ from local.provision import load_template
 
 ACCOUNT_ID = "123456789012"
 API_ID = "local"
+AUTHORIZER_VARIABLE = re.compile(r"\$context\.authorizer\.([A-Za-z0-9_]+)")
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class LocalApiGateway:
         if decision is None:
             return self._gateway_response("UNAUTHORIZED", 401)
         if not _allows(decision):
-            return self._gateway_response("ACCESS_DENIED", 403)
+            return self._gateway_response("ACCESS_DENIED", 403, authorizer=decision.get("context") or {})
         event = self._proxy_event(route, path, headers, body, params, query, source_ip, decision)
         result = self.invoke(route.function, event)
         return _from_proxy_result(result)
@@ -150,9 +151,11 @@ class LocalApiGateway:
             self._auth_cache[cache_key] = (time.monotonic() + self.authorizer_ttl, decision)
         return decision
 
-    def _gateway_response(self, kind: str, status: int) -> ApiResponse:
+    def _gateway_response(self, kind: str, status: int, *, authorizer: dict[str, Any] | None = None) -> ApiResponse:
         spec = self.gateway_responses.get(kind, {})
         body = spec.get("ResponseTemplates", {}).get("application/json", '{"message":"Unauthorized"}')
+        # API Gateway fills $context.authorizer.<key> from a Deny's context (absent keys: empty).
+        body = AUTHORIZER_VARIABLE.sub(lambda m: str((authorizer or {}).get(m.group(1), "")), body)
         return ApiResponse(int(spec.get("StatusCode", status)), {"Content-Type": "application/json"}, body.encode())
 
     # --- events -------------------------------------------------------------------------------

@@ -8,6 +8,8 @@
     evidence LEAD_ID [-o FILE]  one JSON evidence file for the lead (signed with the evidence KMS key)
     verify FILE                 check an evidence file's digest and signature
     vendors add|list|revoke     vendor API keys (a new key is printed once, never again)
+    vendors report [--since 30d] per-vendor scorecards (retained %, match failures, reuse, rules, ...)
+    vendors suspend|resume NAME  refuse (403 vendor_suspended) or accept again a vendor's keys
     dlq redrive [--max N]       retry DLQ -> retry queue
     summary [--hours 24]        leads by status/reason, stuck leads, queue depths
     requeue LEAD_ID             put a stuck lead back on the retry queue
@@ -122,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = command(vendors, "revoke", cmd_vendors_revoke, "revoke a vendor's keys")
     revoke.add_argument("name")
     revoke.add_argument("--key-hash", help="only this key (hash or a unique prefix, from `vendors list`)")
+    suspend = command(vendors, "suspend", cmd_vendors_suspend, "refuse every key of a vendor until resumed")
+    suspend.add_argument("name")
+    suspend.add_argument("--reason", required=True, help="why (recorded on the keys with who and when)")
+    suspend.add_argument("--actor", help="who suspends (default: your user name)")
+    resume = command(vendors, "resume", cmd_vendors_resume, "lift a vendor's suspension")
+    resume.add_argument("name")
+    resume.add_argument("--actor", help="who resumes (default: your user name)")
+    from .scorecards import add_report_command
+
+    add_report_command(vendors, command)
     callback = vendors.add_parser("callback", help="a vendor's callback URL").add_subparsers(
         dest="callback_command", required=True
     )
@@ -463,12 +475,44 @@ def cmd_vendors_list(ctx: Context) -> int:
         ctx.print(f"{'vendor':<24} {'active':<7} {'created':<28} {'hint':<8} key hash")
         for row in rows:
             ctx.print(
-                f"{row['vendor']:<24} {'yes' if row['active'] else 'no':<7} {_fmt(row['created_at']):<28} "
+                f"{row['vendor']:<24} {_key_state(row):<7} {_fmt(row['created_at']):<28} "
                 f"...{row['key_hint'] or '':<5} {row['key_hash'][:12]}"
             )
 
     ctx.emit(rows, human)
     return 0
+
+
+def _key_state(row: dict[str, Any]) -> str:
+    return "no" if not row["active"] else "susp." if row.get("suspended") else "yes"
+
+
+def _set_suspended(ctx: Context, suspended: bool) -> int:
+    from .rules import _actor
+    from .vendors import set_vendor_suspended
+
+    reason = ctx.args.reason if suspended else None
+    actor = ctx.args.actor or _actor()
+    standing = set_vendor_suspended(
+        ctx.vendor_keys, ctx.args.name, suspended=suspended, reason=reason, actor=actor, now=_now()
+    )
+    data = {"vendor": standing.vendor, "suspended": suspended, "keys_changed": standing.key_hashes, "actor": actor}
+    what = f"suspended ({reason})" if suspended else "resumed"
+
+    def human(_: Any) -> None:
+        ctx.print(f"vendor {standing.vendor}: {what} by {actor}, {len(standing.key_hashes)} key(s) changed")
+        ctx.print("the authorizer applies it once its cache (60 s) expires")
+
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_vendors_suspend(ctx: Context) -> int:
+    return _set_suspended(ctx, True)
+
+
+def cmd_vendors_resume(ctx: Context) -> int:
+    return _set_suspended(ctx, False)
 
 
 def cmd_vendors_revoke(ctx: Context) -> int:

@@ -34,6 +34,9 @@ class AddedVendor:
 def add_vendor(target: Target, store: VendorKeyStore, vendor: str, *, now: datetime) -> AddedVendor:
     if not VENDOR_NAME.fullmatch(vendor):
         raise OpsError("vendor name: 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+    if any(key.vendor == vendor and key.suspended for key in store.list()):
+        # A new key would pass the authorizer while the vendor's other keys are refused.
+        raise OpsError(f"vendor {vendor} is suspended: tf-retainer vendors resume {vendor} first", code=1)
     api_key = secrets.token_urlsafe(32)
     digest = key_hash(api_key)
     added = AddedVendor(vendor=vendor, api_key=api_key, key_hash=digest, key_hint=api_key[-4:])
@@ -74,6 +77,7 @@ def list_vendors(store: VendorKeyStore) -> list[dict[str, Any]]:
             "changed_at": key.changed_at,
             "key_hint": key.key_hint,
             "key_hash": key.key_hash,
+            "suspended": key.suspended,
         }
         for key in store.list()
     ]
@@ -124,3 +128,31 @@ def _disable_gateway_keys(target: Target, vendor: str, hashes: set[str]) -> list
                 )
                 disabled.append(key["id"])
     return disabled
+
+
+@dataclass
+class Standing:
+    """A vendor suspended or resumed: the keys changed (revoked keys stay refused either way)."""
+
+    vendor: str
+    suspended: bool
+    key_hashes: list[str]
+
+
+def set_vendor_suspended(
+    store: VendorKeyStore, vendor: str, *, suspended: bool, reason: str | None, actor: str, now: datetime
+) -> Standing:
+    """Suspend (with a reason) or resume every key of a vendor; the authorizer refuses a suspended
+    vendor's keys with 403 vendor_suspended. Keys already in the wanted state are left alone."""
+    if suspended and not (reason or "").strip():
+        raise OpsError("a suspension needs --reason (it is recorded, with who and when)")
+    keys = [key for key in store.list() if key.vendor == vendor]
+    if not keys:
+        raise OpsError(f"no keys for vendor {vendor}", code=1)
+    changed = [
+        key.key_hash
+        for key in keys
+        if (key.suspended is not None) != suspended
+        and store.set_suspended(key.key_hash, suspended=suspended, reason=reason, actor=actor, now=now)
+    ]
+    return Standing(vendor=vendor, suspended=suspended, key_hashes=changed)

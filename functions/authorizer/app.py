@@ -1,6 +1,8 @@
 """REQUEST authorizer: the vendor's x-api-key -> its identity, from DynamoDB (no deploy to add/revoke).
 
-Unknown key: 401 (raise "Unauthorized"). Revoked key: an explicit Deny, which API Gateway answers 403.
+Unknown key: 401 (raise "Unauthorized"). Revoked key, or a suspended vendor's key: an explicit Deny,
+which API Gateway answers 403; the Deny's context carries the reason (vendor_key_revoked or
+vendor_suspended) that the ACCESS_DENIED gateway response puts in its body.
 The key itself is returned as usageIdentifierKey so the usage plan throttles per vendor.
 """
 
@@ -34,6 +36,7 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
     if record is None:
         logger.info("unknown vendor key")
         raise Exception("Unauthorized")
+    refusal = record.refusal
     arn = event.parsed_arn
     policy = APIGatewayAuthorizerResponse(
         principal_id=record.vendor,
@@ -41,12 +44,12 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
         aws_account_id=arn.aws_account_id,
         api_id=arn.api_id,
         stage=arn.stage,
-        context={"vendor": record.vendor},
+        context={"vendor": record.vendor, **({"reason": refusal} if refusal else {})},
         usage_identifier_key=api_key,
     )
-    if record.active:
+    if refusal is None:
         policy.allow_all_routes()
     else:
-        logger.info("revoked vendor key", extra={"vendor": record.vendor})
+        logger.info("vendor key refused", extra={"vendor": record.vendor, "reason": refusal})
         policy.deny_all_routes()
     return policy.asdict()

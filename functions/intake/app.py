@@ -59,7 +59,10 @@ _GATEWAY_ERROR: dict[str, Any] = {
 # What API Gateway answers itself, before or after the function, on every route.
 GATEWAY: dict[int, OpenAPIResponse] = {
     401: _answer("`unknown_vendor_key`: no or an unknown x-api-key (from the authorizer)"),
-    403: _answer("`vendor_key_revoked`: the x-api-key was revoked (from the authorizer)"),
+    403: _answer(
+        "`vendor_key_revoked`: the x-api-key was revoked; `vendor_suspended`: the vendor is suspended by the "
+        "buyer (from the authorizer)"
+    ),
     429: {
         "description": "`client_error`: the vendor's usage plan throttle or quota (API Gateway)",
         "content": {api.JSON: {"schema": _GATEWAY_ERROR}},

@@ -33,6 +33,7 @@ class Reason(StrEnum):
     LEAD_ID_CONFLICT = "lead_id_conflict"
     UNKNOWN_VENDOR_KEY = "unknown_vendor_key"
     VENDOR_KEY_REVOKED = "vendor_key_revoked"
+    VENDOR_SUSPENDED = "vendor_suspended"
     LEAD_NOT_FOUND = "lead_not_found"
     # terminal answers about the certificate
     CERTIFICATE_NOT_FOUND = "certificate_not_found"

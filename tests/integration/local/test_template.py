@@ -572,9 +572,10 @@ def test_api_gateway_responses_are_json(template: dict[str, Any]) -> None:
         "status": "rejected",
         "reason": "unknown_vendor_key",
     }
+    # The reason comes from the authorizer's Deny (vendor_key_revoked or vendor_suspended).
     assert json.loads(responses["ACCESS_DENIED"]["ResponseTemplates"]["application/json"]) == {
         "status": "rejected",
-        "reason": "vendor_key_revoked",
+        "reason": "$context.authorizer.reason",
     }
     assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
     assert api["Auth"]["DefaultAuthorizer"] == "VendorKeyAuthorizer"

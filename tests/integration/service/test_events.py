@@ -128,6 +128,23 @@ def test_authorizer_denies_a_revoked_key(stack):
     stack.vendor_keys.set_active(key_hash(DEFAULT_VENDOR_KEY), False, now=datetime.now(UTC))
     decision = invoke("AuthorizerFunction", load("authorizer-request.json"))
     assert [s["Effect"] for s in decision["policyDocument"]["Statement"]] == ["Deny"]
+    assert decision["context"]["reason"] == "vendor_key_revoked"  # the 403's body (ACCESS_DENIED template)
+
+
+def test_authorizer_denies_a_suspended_vendor_with_its_own_reason(stack):
+    from tf_retainer.store.keys import key_hash
+
+    stack.vendor_keys.put(DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME, now=datetime.now(UTC))
+    digest = key_hash(DEFAULT_VENDOR_KEY)
+    stack.vendor_keys.set_suspended(digest, suspended=True, reason="audit", actor="alice", now=datetime.now(UTC))
+    decision = invoke("AuthorizerFunction", load("authorizer-request.json"))
+    assert [s["Effect"] for s in decision["policyDocument"]["Statement"]] == ["Deny"]
+    assert decision["context"] == {"vendor": DEFAULT_VENDOR_NAME, "reason": "vendor_suspended"}
+
+    stack.vendor_keys.set_suspended(digest, suspended=False, reason=None, actor="alice", now=datetime.now(UTC))
+    decision = invoke("AuthorizerFunction", load("authorizer-request.json"))
+    assert [s["Effect"] for s in decision["policyDocument"]["Statement"]] == ["Allow"]
+    assert decision["context"] == {"vendor": DEFAULT_VENDOR_NAME}
 
 
 def test_authorizer_refuses_an_unknown_key(stack):

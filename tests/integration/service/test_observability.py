@@ -242,7 +242,16 @@ def test_dashboard_body_is_valid_json_and_deploys(stack):
     body = deployed_dashboard(stack)
     assert all(widget["x"] + widget["width"] <= 24 for widget in body["widgets"])
     titles = [w["properties"].get("title") for w in body["widgets"]]
-    for title in ("Alarms", "Leads by outcome", "Rejections by reason", "TrustedForm latency (ms)", "Retry queue"):
+    for title in (
+        "Alarms",
+        "Leads by outcome",
+        "Rejections by reason",
+        "TrustedForm latency (ms)",
+        "Retry queue",
+        "Retained leads by vendor",
+        "Rejected leads by vendor",
+        "Expired leads by vendor (lost to the window)",
+    ):
         assert title in titles
     assert "${" not in json.dumps(body)
 

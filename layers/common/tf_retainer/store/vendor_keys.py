@@ -23,6 +23,18 @@ class VendorKey:
     key_hint: str | None = None
     created_at: str | None = None
     changed_at: str | None = None
+    # The vendor's suspension (who, when, why) while it lasts: a vendor-wide stop, unlike a revoked key,
+    # lifted by `vendors resume`. Kept on each key so the authorizer's one GetItem sees it.
+    suspended: dict[str, str] | None = None
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the authorizer refuses this key (the reason the 403 carries), or None when it may pass."""
+        if not self.active:
+            return "vendor_key_revoked"
+        if self.suspended is not None:
+            return "vendor_suspended"
+        return None
 
 
 def _from_item(item: dict[str, Any]) -> VendorKey:
@@ -33,6 +45,7 @@ def _from_item(item: dict[str, Any]) -> VendorKey:
         key_hint=item.get("key_hint"),
         created_at=item.get("created_at"),
         changed_at=item.get("changed_at"),
+        suspended=item.get("suspended"),
     )
 
 
@@ -79,6 +92,42 @@ class VendorKeyStore:
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": serialize({":a": active, ":t": iso(now)}),
         }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[{"Update": update}, {"Put": {"TableName": self.table_name, "Item": serialize(event)}}]
+            )
+        except ClientError as exc:
+            if exc.response.get("CancellationReasons", [{}])[0].get("Code") == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
+
+    def set_suspended(self, key_hash: str, *, suspended: bool, reason: str | None, actor: str, now: datetime) -> bool:
+        """Suspend (or resume) one key's vendor: the suspension on the key item, a history event under it.
+        False when there is no such key."""
+        pk = keys.vendor_key_pk(key_hash)
+        stamp = iso(now)
+        detail = {"reason": reason} if reason else {}
+        event: dict[str, Any] = {
+            **keys.key(pk, keys.event_sk(stamp, 0, secrets.token_hex(6))),
+            "type": "vendor_suspended" if suspended else "vendor_resumed",
+            "at": stamp,
+            "actor": actor,
+            "detail": detail,
+        }
+        update: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(pk, keys.VENDOR)),
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if suspended:
+            update["UpdateExpression"] = "SET suspended = :s, changed_at = :t"
+            update["ExpressionAttributeValues"] = serialize(
+                {":s": {"reason": reason or "", "by": actor, "at": stamp}, ":t": stamp}
+            )
+        else:
+            update["UpdateExpression"] = "SET changed_at = :t REMOVE suspended"
+            update["ExpressionAttributeValues"] = serialize({":t": stamp})
         try:
             self._client.transact_write_items(
                 TransactItems=[{"Update": update}, {"Put": {"TableName": self.table_name, "Item": serialize(event)}}]

@@ -1,0 +1,52 @@
+"""score(): the figures of one vendor's scorecard from lead states (no store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tf_retainer.lead import Lead
+from tf_retainer.models import LeadMatch, Reason, Status
+
+from tf_retainer_ops.scorecards import score
+
+
+def lead(n: int, status: Status = Status.RETAINED, **fields: Any) -> Lead:
+    return Lead(
+        lead_id=f"lead-{n}",
+        vendor="acme",
+        status=status,
+        cert_id=f"{n:040x}",
+        cert_kind="web",
+        certificate_url=f"https://cert.trustedform.com/{n:040x}",
+        received_at="2026-11-22T12:00:00.000000Z",
+        deadline="2026-11-25T11:00:00.000000Z",
+        **fields,
+    )
+
+
+def test_masked_shared_open_and_unknown_ages_are_counted_where_an_operator_expects():
+    card = score(
+        "acme",
+        [
+            # masked: its failed match is expected, not a match failure
+            lead(1, masked=True, lead_match=LeadMatch(success=False), created_at="2026-11-22T11:00:00Z"),
+            # shared under CERTIFICATE_REUSE_POLICY=share: a reuse attempt, not a refusal
+            lead(2, shared_with_lead_id="lead-0", tf_operations=0),
+            lead(3, Status.REJECTED, reason=Reason.LEAD_MATCH_FAILED, lead_match=LeadMatch(success=False)),
+            lead(4, Status.REJECTED, reason=Reason.LEAD_TOO_OLD, created_at="2026-11-22T11:30:00Z", tf_operations=3),
+            lead(5, Status.PENDING, reason=Reason.TRUSTEDFORM_UNAVAILABLE),
+        ],
+    )
+    assert (card.leads, card.retained, card.rejected, card.open) == (5, 2, 2, 1)
+    assert (card.masked, card.match_failures) == (1, 1)
+    assert (card.reused_refused, card.reuse_attempts) == (0, 1)
+    assert card.rules_refused == {"lead_too_old": 1}  # lead_match_failed has its own column
+    assert card.rejected_by_reason == {"lead_match_failed": 1, "lead_too_old": 1}
+    assert (card.certificate_ages_known, card.median_certificate_age_seconds) == (2, 2700.0)  # 60 and 30 min
+    assert card.tf_operations == 3
+    assert card.as_dict()["retained_pct"] == 40.0
+
+
+def test_no_leads_is_no_percentage():
+    card = score("quiet", []).as_dict()
+    assert (card["leads"], card["retained_pct"], card["median_certificate_age_seconds"]) == (0, None, None)
