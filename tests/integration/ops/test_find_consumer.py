@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from botocore.client import BaseClient
 from tf_retainer.store import keys
 from tf_retainer.trustedform import lead_fingerprints
 
-from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, aws_client, lead
 from tests.integration.ops.test_cli import assert_no_secrets, run, run_json
 
@@ -162,6 +160,6 @@ def test_reindex_puts_leads_stored_before_the_index_into_it_once(stack, consumer
     assert "Scan" not in dynamodb_calls
 
 
-def test_the_evidence_bundle_holds_no_index_bookkeeping(stack, consumers, tmp_path: Path):
+def test_the_evidence_bundle_holds_no_index_bookkeeping(stack, consumers):
     bundle = json.loads(run(stack, "evidence", consumers["both"]["lead_id"], "-o", "-")[1])
     assert not set(keys.CONTACT_INDEX_KEYS.values()) & set(bundle["state"])
