@@ -108,7 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     command(cert, "show", cmd_cert_show, "a certificate's claim and history").add_argument("cert_id")
 
     evidence = command(commands, "evidence", cmd_evidence, "write a lead's evidence file (JSON)")
-    evidence.add_argument("lead_id", metavar="LEAD_ID|find|reindex")
+    evidence.add_argument(
+        "lead_id",
+        metavar="LEAD_ID|find|reindex",
+        help="a lead's evidence file; find: a consumer's leads, any vendor (--phone/--email, --export DIR); "
+        "reindex: put leads stored before the consumer index into it",
+    )
     evidence.add_argument("-o", "--output", help="file to write (default evidence-<lead_id>.json; - for stdout)")
     evidence.add_argument(
         "--unsigned", action="store_true", help="do not sign, even when the target has an evidence key"
