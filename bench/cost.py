@@ -8,7 +8,8 @@ through the local API Gateway (authorizer + intake) and retained on their first 
 * DynamoDB write and read units, from the size of every item each call writes or reads, by DynamoDB's
   rules (an item's size: its attribute names and values; writes per started KB, reads per started
   4 KB, halved when eventually consistent; a transaction's items twice; each global secondary index an
-  item enters, stays in or leaves, once more). The item before a write is read through a client that
+  item enters, stays in or leaves, once more: a KEYS_ONLY index only when the item enters, leaves or
+  moves in it, at the size of its keys). The item before a write is read through a client that
   is not metered. Estimates, not DynamoDB's ConsumedCapacity (moto does not compute it);
 * each function's duration (the handler, warm), to which the TrustedForm round trip the intake waits
   for is added as ``--trustedform-ms`` (the simulator answers at once; a real one does not);
@@ -37,7 +38,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common")]
@@ -94,10 +95,22 @@ def write_units(size: int) -> int:
 # --------------------------------------------------------------------------- metering
 
 
+class Index(NamedTuple):
+    pk: str
+    sk: str
+    keys_only: bool  # KEYS_ONLY: the index item is the keys, written only when they change
+
+    def entry_size(self, item: Mapping[str, Any]) -> int:
+        """The size of the item's entry in this index (what a write to it, or its storage, counts)."""
+        if not self.keys_only:
+            return item_size(item)
+        return item_size({name: item[name] for name in ("pk", "sk", self.pk, self.sk)})
+
+
 class DynamoMeter:
     """Write and read units of every DynamoDB call the functions make, attributed to ``self.function``."""
 
-    def __init__(self, table: str, indexes: dict[str, tuple[str, str]], raw_client: Any) -> None:
+    def __init__(self, table: str, indexes: dict[str, Index], raw_client: Any) -> None:
         self.table, self.indexes, self.raw = table, indexes, raw_client
         self.function = "?"
         self.writes: Counter[str] = Counter()
@@ -156,15 +169,19 @@ class DynamoMeter:
     def _write_units(self, before: dict[str, Any] | None, after: dict[str, Any] | None, multiplier: int) -> int:
         before_size, after_size = item_size(before), item_size(after)
         units = write_units(max(before_size, after_size)) * multiplier
-        for pk, sk in self.indexes.values():
+        for index in self.indexes.values():
+            pk, sk = index.pk, index.sk
             was = before is not None and pk in before and sk in before
             now = after is not None and pk in after and sk in after
-            if was and now and (before[pk], before[sk]) != (after[pk], after[sk]):  # type: ignore[index]
-                units += write_units(before_size) + write_units(after_size)  # moved: delete + put
+            moved = was and now and (before[pk], before[sk]) != (after[pk], after[sk])  # type: ignore[index]
+            if moved:  # delete + put
+                units += write_units(index.entry_size(before)) + write_units(index.entry_size(after))  # type: ignore[arg-type]
+            elif now and was and index.keys_only:
+                continue  # keys unchanged, nothing else projected: no index write
             elif now:
-                units += write_units(after_size)
+                units += write_units(index.entry_size(after))  # type: ignore[arg-type]
             elif was:
-                units += write_units(before_size)
+                units += write_units(index.entry_size(before))  # type: ignore[arg-type]
         return units
 
 
@@ -215,7 +232,11 @@ def measure(leads: int) -> dict[str, Any]:
         os.environ.update({**provisioned.environment(), "TRUSTEDFORM_API_URL": sim.base_url})
         reset_service_caches()
         indexes = {
-            index["IndexName"]: (index["KeySchema"][0]["AttributeName"], index["KeySchema"][1]["AttributeName"])
+            index["IndexName"]: Index(
+                index["KeySchema"][0]["AttributeName"],
+                index["KeySchema"][1]["AttributeName"],
+                index["Projection"]["ProjectionType"] == "KEYS_ONLY",
+            )
             for index in load_template()["Resources"]["LeadsTable"]["Properties"]["GlobalSecondaryIndexes"]
         }
         meter = DynamoMeter(provisioned.table_name, indexes, boto3.session.Session().client("dynamodb"))
@@ -293,15 +314,19 @@ def _trustedform_ms(provisioned: Any, lead_ids: list[str]) -> list[float]:
     return [sum(float(e["duration_ms"]) for e in record.exchanges) if record else 0.0 for record in records]
 
 
-def _stored_bytes(meter: DynamoMeter, table: str, lead_ids: list[str], indexes: dict[str, tuple[str, str]]) -> float:
+def _stored_bytes(meter: DynamoMeter, table: str, lead_ids: list[str], indexes: dict[str, Index]) -> float:
     """Bytes a retained lead keeps in the table and its indexes (items of its lead and its certificate)."""
     total = 0
     for item in meter.raw.scan(TableName=table)["Items"]:
         pk = item["pk"]["S"]
         if not pk.startswith(("LEAD#", "CERT#")):
             continue
-        size = item_size(item) + DYNAMODB_ITEM_OVERHEAD
-        total += size + sum(size for pk_name, sk_name in indexes.values() if pk_name in item and sk_name in item)
+        total += item_size(item) + DYNAMODB_ITEM_OVERHEAD
+        total += sum(
+            index.entry_size(item) + DYNAMODB_ITEM_OVERHEAD
+            for index in indexes.values()
+            if index.pk in item and index.sk in item
+        )
     return total / len(lead_ids)
 
 

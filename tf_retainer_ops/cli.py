@@ -6,6 +6,9 @@
     lead exchanges LEAD_ID      raw TrustedForm exchanges (API key already redacted in the store)
     cert show CERT_ID           certificate claim and history
     evidence LEAD_ID [-o FILE]  one JSON evidence file for the lead (signed with the evidence KMS key)
+    evidence find --phone P | --email E [--export DIR]
+                                every lead of that consumer (any vendor); DIR: a bundle each + manifest
+    evidence reindex [--vendor V]  put leads stored before the consumer index into it (once)
     verify FILE                 check an evidence file's digest and signature
     vendors add|list|revoke     vendor API keys (a new key is printed once, never again)
     vendors report [--since 30d] per-vendor scorecards (retained %, match failures, reuse, rules, ...)
@@ -107,11 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     command(cert, "show", cmd_cert_show, "a certificate's claim and history").add_argument("cert_id")
 
     evidence = command(commands, "evidence", cmd_evidence, "write a lead's evidence file (JSON)")
-    evidence.add_argument("lead_id")
+    evidence.add_argument(
+        "lead_id",
+        metavar="LEAD_ID|find|reindex",
+        help="a lead's evidence file; find: a consumer's leads, any vendor (--phone/--email, --export DIR); "
+        "reindex: put leads stored before the consumer index into it",
+    )
     evidence.add_argument("-o", "--output", help="file to write (default evidence-<lead_id>.json; - for stdout)")
     evidence.add_argument(
         "--unsigned", action="store_true", help="do not sign, even when the target has an evidence key"
     )
+    by_consumer = evidence.add_argument_group("evidence find: every lead of one consumer, any vendor")
+    contact = by_consumer.add_mutually_exclusive_group()
+    contact.add_argument("--phone", help="fingerprinted as intake does; never stored or printed")
+    contact.add_argument("--email", help="fingerprinted as intake does; never stored or printed")
+    by_consumer.add_argument("--export", metavar="DIR", help="write one bundle per lead and manifest.json here")
+    evidence.add_argument_group("evidence reindex").add_argument("--vendor", help="only this vendor's leads")
     command(commands, "verify", cmd_verify, "check an evidence file: digest, and its KMS signature").add_argument(
         "file"
     )
@@ -337,15 +351,19 @@ def cmd_cert_show(ctx: Context) -> int:
 
 
 def cmd_evidence(ctx: Context) -> int:
-    from .evidence import build_evidence, sign
+    from .evidence import build_evidence, render, sign
 
+    if ctx.args.lead_id in EVIDENCE_VERBS:
+        return EVIDENCE_VERBS[ctx.args.lead_id](ctx)
+    if ctx.args.phone or ctx.args.email or ctx.args.export or ctx.args.vendor:
+        raise OpsError("--phone, --email, --export go with `evidence find`; --vendor with `evidence reindex`")
     document = build_evidence(ctx.store, ctx.args.lead_id, now=_now())
     key_id = ctx.target.evidence_key_id
     if key_id and not ctx.args.unsigned:
         sign(document, ctx.target.client("kms"), key_id)
     else:
         ctx.note("note: unsigned (no evidence key): the digest shows damage, not editing - see docs/operations.md")
-    text = json.dumps(document, indent=2, default=str) + "\n"
+    text = render(document)
     output = ctx.args.output or f"evidence-{ctx.args.lead_id}.json"
     if output == "-":
         ctx.out.write(text)
@@ -369,6 +387,58 @@ def cmd_evidence(ctx: Context) -> int:
         ),
     )
     return 0
+
+
+def cmd_evidence_find(ctx: Context) -> int:
+    from .consumer import export, find_leads, fingerprint_query
+    from .evidence import sign
+
+    query = fingerprint_query(email=ctx.args.email, phone=ctx.args.phone)
+    matches = find_leads(ctx.store, query)
+    data: dict[str, Any] = {"query": query, "leads": [match.brief() for match in matches]}
+    if ctx.args.export:
+        key_id = ctx.target.evidence_key_id
+        signer = None
+        if key_id and not ctx.args.unsigned:
+            kms = ctx.target.client("kms")
+            signer = lambda document: sign(document, kms, key_id)  # noqa: E731
+        else:
+            ctx.note("note: unsigned (no evidence key): the digests show damage, not editing - see docs/operations.md")
+        manifest = export(ctx.store, query, matches, Path(ctx.args.export), signer=signer, now=_now())
+        data["export"] = {"directory": ctx.args.export, "manifest": manifest}
+
+    def human(d: dict[str, Any]) -> None:
+        for kind, fingerprint in d["query"].items():
+            ctx.print(f"{kind} sha1 {fingerprint}: {len(d['leads'])} lead(s)")
+        for lead in d["leads"]:
+            ctx.print(
+                f"  {lead['received_at']}  {lead['lead_id']}  {lead['vendor']}  {_fmt(lead['vendor_lead_id'])}  "
+                f"{lead['status']}  {_fmt(lead['reason'])}  final {_fmt(lead['final_at'])}  cert {lead['cert_id']}"
+            )
+        if "export" in d:
+            listed = d["export"]["manifest"]["leads"]
+            ctx.print(f"exported {len(listed)} bundle(s) and manifest.json to {d['export']['directory']}")
+
+    if not matches:
+        ctx.note("no lead carries this fingerprint (leads stored before the consumer index: `evidence reindex`)")
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_evidence_reindex(ctx: Context) -> int:
+    vendors = [ctx.args.vendor] if ctx.args.vendor else sorted({key.vendor for key in ctx.vendor_keys.list()})
+    counts = {vendor: ctx.store.index_contacts(vendor) for vendor in vendors}
+    data = {vendor: {"indexed": indexed, "already": already} for vendor, (indexed, already) in counts.items()}
+
+    def human(d: dict[str, Any]) -> None:
+        for vendor, count in d.items():
+            ctx.print(f"{vendor}: {count['indexed']} lead(s) put in the consumer index, {count['already']} already in")
+
+    ctx.emit(data, human)
+    return 0
+
+
+EVIDENCE_VERBS: dict[str, Callable[[Context], int]] = {"find": cmd_evidence_find, "reindex": cmd_evidence_reindex}
 
 
 def cmd_verify(ctx: Context) -> int:

@@ -147,6 +147,11 @@ def content_digest(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def render(document: dict[str, Any]) -> str:
+    """The file's text (what is written, and what a file digest covers)."""
+    return json.dumps(document, indent=2, default=str) + "\n"
+
+
 MAC_ALGORITHM = "HMAC_SHA_256"
 
 

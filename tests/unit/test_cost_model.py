@@ -32,9 +32,6 @@ def test_sizes_follow_dynamodb_rules(cost: ModuleType) -> None:
     assert cost.item_size({"l": {"L": [{"S": "x"}, {"NULL": True}]}}) == 1 + 3 + (1 + 1) + (1 + 1)
 
 
-INDEXES = {"gsi2": ("gsi2pk", "gsi2sk")}
-
-
 def item(size_bytes: int, **keys: str) -> dict[str, Any]:
     body = {name: {"S": value} for name, value in keys.items()}
     filler = size_bytes - sum(len(n) + len(v) for n, v in keys.items()) - len("x")
@@ -42,7 +39,8 @@ def item(size_bytes: int, **keys: str) -> dict[str, Any]:
 
 
 def test_write_units_per_started_kb_twice_in_a_transaction_and_per_index(cost: ModuleType) -> None:
-    meter = cost.DynamoMeter("t", INDEXES, raw_client=None)  # unit rules only: no table
+    indexes = {"gsi2": cost.Index("gsi2pk", "gsi2sk", keys_only=False)}
+    meter = cost.DynamoMeter("t", indexes, raw_client=None)  # unit rules only: no table
     small, large = item(1024, pk="p", sk="s"), item(1025, pk="p", sk="s")
     assert meter._write_units(None, small, 1) == 1
     assert meter._write_units(None, large, 1) == 2
@@ -53,6 +51,15 @@ def test_write_units_per_started_kb_twice_in_a_transaction_and_per_index(cost: M
     assert meter._write_units(None, opened, 1) == 1 + 1  # the item enters the index
     assert meter._write_units(opened, moved, 1) == 1 + 2  # its index key moves: delete + put
     assert meter._write_units(opened, item(600, pk="p", sk="s"), 1) == 1 + 1  # it leaves the index
+
+
+def test_a_keys_only_index_is_written_only_when_its_keys_change_at_the_size_of_the_keys(cost: ModuleType) -> None:
+    meter = cost.DynamoMeter("t", {"gsi3": cost.Index("gsi3pk", "gsi1sk", keys_only=True)}, raw_client=None)
+    indexed = item(3000, pk="p", sk="s", gsi3pk="EMAIL#f", gsi1sk="t#p")
+    updated = item(3500, pk="p", sk="s", gsi3pk="EMAIL#f", gsi1sk="t#p")
+    assert meter._write_units(None, indexed, 2) == 3 * 2 + 1  # enters: one unit for a small keys-only entry
+    assert meter._write_units(indexed, updated, 2) == 4 * 2  # keys unchanged: the index is not written
+    assert meter._write_units(item(3000, pk="p", sk="s", gsi1sk="t#p"), indexed, 1) == 3 + 1  # backfilled
 
 
 def test_read_units_per_started_4kb_halved_when_eventually_consistent(cost: ModuleType) -> None:

@@ -136,6 +136,36 @@ def test_new_lead_item_carries_keys_vendor_index_and_ttl():
     assert "reason" not in item  # None fields are not stored
 
 
+def test_new_lead_is_in_the_consumer_index_of_each_fingerprint_it_carries():
+    both = deserialize(
+        builder().new_lead(a_lead(match_lead={"email": "e" * 40, "phone": "p" * 40}), ttl=1)["Put"]["Item"]
+    )
+    assert (both["gsi3pk"], both["gsi4pk"]) == ("EMAIL#" + "e" * 40, "PHONE#" + "p" * 40)
+    phone_only = deserialize(builder().new_lead(a_lead(match_lead={"phone": "p" * 40}), ttl=1)["Put"]["Item"])
+    assert "gsi3pk" not in phone_only and phone_only["gsi4pk"] == "PHONE#" + "p" * 40  # sparse: no empty key
+    # Bookkeeping, not evidence: the fingerprints are in match_lead already.
+    assert "gsi3pk" not in keys.without_bookkeeping(both) and "gsi4pk" not in keys.without_bookkeeping(both)
+
+
+def test_lead_update_never_touches_the_consumer_index():
+    # Each later write of the lead then costs the KEYS_ONLY indexes nothing.
+    before = a_lead(match_lead={"email": "e" * 40, "phone": "p" * 40})
+    update = builder().lead_update(before, before.model_copy(update={"status": Status.RETAINED}))["Update"]
+    assert "gsi3pk" not in str(update) and "gsi4pk" not in str(update)
+
+
+def test_backfill_puts_an_existing_lead_into_the_consumer_index_only_if_it_still_exists():
+    request = builder().contact_index(a_lead(match_lead={"email": "e" * 40, "phone": "p" * 40}))
+    assert request is not None
+    assert request["ConditionExpression"] == "attribute_exists(pk)"  # an update would create an expired lead
+    assert request["Key"] == serialize({"pk": "LEAD#L1", "sk": "STATE"})
+    assert deserialize(request["ExpressionAttributeValues"]) == {
+        ":gsi3pk": "EMAIL#" + "e" * 40,
+        ":gsi4pk": "PHONE#" + "p" * 40,
+    }
+    assert builder().contact_index(a_lead(match_lead={})) is None
+
+
 def test_ttl_is_the_retention_after_now():
     assert builder().ttl(NOW) == int((NOW + timedelta(days=30)).timestamp())
 

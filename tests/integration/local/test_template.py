@@ -17,6 +17,7 @@ import boto3
 import pytest
 import yaml
 from moto import mock_aws
+from tf_retainer.store import keys
 
 from local import provision as provision_module
 from local.provision import (
@@ -177,10 +178,14 @@ def test_table_matches_template(local: Provisioned, template: dict[str, Any]) ->
 
     made = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
     wanted = {index["IndexName"]: index for index in declared["GlobalSecondaryIndexes"]}
-    assert set(made) == set(wanted) == {"gsi1", "gsi2"}
+    assert set(made) == set(wanted) == {"gsi1", "gsi2", *keys.CONTACT_INDEXES.values()}
     for name, index in wanted.items():
         assert made[name]["KeySchema"] == index["KeySchema"]
         assert made[name]["Projection"]["ProjectionType"] == index["Projection"]["ProjectionType"]
+    # The consumer indexes hold keys only, keyed as keys.py spells them (one write per fingerprint, once).
+    for kind, name in keys.CONTACT_INDEXES.items():
+        assert wanted[name]["Projection"]["ProjectionType"] == "KEYS_ONLY"
+        assert [k["AttributeName"] for k in wanted[name]["KeySchema"]] == [keys.CONTACT_INDEX_KEYS[kind], "gsi1sk"]
 
     ttl = client.describe_time_to_live(TableName=local.table_name)["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] == "ENABLED"

@@ -108,9 +108,25 @@ class ItemBuilder:
             **keys.key(keys.lead_pk(lead.lead_id), keys.STATE),
             "gsi1pk": keys.vendor_index_pk(lead.vendor),
             "gsi1sk": keys.vendor_index_sk(lead.received_at, lead.lead_id),
+            # The consumer indexes (gsi3/gsi4 share gsi1sk as their sort key: a consumer's leads by date).
+            **keys.contact_index_keys(lead.match_lead),
             "ttl": ttl,
         }
         return self.put(item, condition="attribute_not_exists(pk)")
+
+    def contact_index(self, lead: Lead) -> dict[str, Any] | None:
+        """update_item arguments putting a lead stored before the consumer indexes into them (backfill);
+        None when it has no fingerprint. Only if the lead still exists: an update would create it."""
+        index_keys = keys.contact_index_keys(lead.match_lead)
+        if not index_keys:
+            return None
+        return {
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(keys.lead_pk(lead.lead_id), keys.STATE)),
+            "UpdateExpression": "SET " + ", ".join(f"{name} = :{name}" for name in index_keys),
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": serialize({f":{name}": value for name, value in index_keys.items()}),
+        }
 
     def vendor_lead(self, vendor_lead: VendorLead, lead_id: str, ttl: int) -> dict[str, Any]:
         """The vendor's lead_id, taken once; on conflict the first holder comes back (ALL_OLD)."""

@@ -11,11 +11,13 @@
 | vendor callback  | VENDORCALLBACK#<vendor>             | CALLBACK                         |
 | rule set         | RULES#<vendor or *>                 | ACTIVE, and V#<version> (each)   |
 
-Two indexes:
+Four indexes:
 - gsi1 (VENDOR#<vendor> / <received at>#<lead id>) on every lead state: a vendor's leads by date;
 - gsi2, sparse: open leads only (OPEN#<shard> / <check after>#<lead id>), so the sweeper finds the
   overdue ones with a query, and vendor keys (VENDORKEYS / <vendor>#<key hash>), so listing
   vendors needs no Scan. A lead leaves gsi2 when it becomes final.
+- gsi3 (EMAIL#<sha1> / gsi1sk) and gsi4 (PHONE#<sha1> / gsi1sk), KEYS_ONLY, on lead states with that
+  fingerprint: a consumer's leads, any vendor. Set once with the lead, never changed.
 """
 
 from __future__ import annotations
@@ -38,12 +40,22 @@ LIST_INDEX = "gsi2"
 # limit each); the sweeper queries every shard.
 OPEN_SHARDS = 4
 VENDOR_KEYS_LIST = "VENDORKEYS"
+# The consumer indexes: one per kind of contact fingerprint in a lead's match_lead (a GSI key holds one
+# value, and a lead may carry both). KEYS_ONLY and keyed on values that never change, so a lead's later
+# updates write nothing to them.
+CONTACT_INDEXES = {"email": "gsi3", "phone": "gsi4"}
+CONTACT_INDEX_KEYS = {"email": "gsi3pk", "phone": "gsi4pk"}
 # Storage bookkeeping on items, never evidence.
-BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "ttl"})
+BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi4pk", "ttl"})
 
 
 def lead_pk(lead_id: str) -> str:
     return f"LEAD#{lead_id}"
+
+
+def lead_id_of(pk: str) -> str:
+    """The lead id in a lead's partition key (what a KEYS_ONLY index returns)."""
+    return pk.removeprefix("LEAD#")
 
 
 def cert_pk(cert_id: str) -> str:
@@ -60,6 +72,20 @@ def vendor_index_pk(vendor: str) -> str:
 
 def vendor_index_sk(received_at: str, lead_id: str) -> str:
     return f"{received_at}#{lead_id}"
+
+
+def contact_index_pk(kind: str, fingerprint: str) -> str:
+    """The consumer index key of one fingerprint (``kind``: "email" or "phone", as in match_lead)."""
+    return f"{kind.upper()}#{fingerprint}"
+
+
+def contact_index_keys(match_lead: dict[str, str]) -> dict[str, str]:
+    """The consumer index keys of a lead: one per fingerprint it carries (sorted by gsi1sk, its date)."""
+    return {
+        CONTACT_INDEX_KEYS[kind]: contact_index_pk(kind, fingerprint)
+        for kind, fingerprint in match_lead.items()
+        if kind in CONTACT_INDEX_KEYS and fingerprint
+    }
 
 
 def open_shards() -> list[str]:

@@ -240,6 +240,51 @@ class LeadStore:
         )
         return [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
 
+    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
+        """Every lead (any vendor) carrying this email or phone fingerprint, oldest first: a Query of the
+        consumer index (KEYS_ONLY), then each lead's state read whole. Leads stored before the index
+        existed are in it only once ``index_contacts`` has put them there."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=keys.CONTACT_INDEXES[kind],
+            KeyConditionExpression=f"{keys.CONTACT_INDEX_KEYS[kind]} = :fingerprint",
+            ExpressionAttributeValues=serialize({":fingerprint": keys.contact_index_pk(kind, fingerprint)}),
+        )
+        lead_ids = [keys.lead_id_of(deserialize(item)["pk"]) for page in pages for item in page["Items"]]
+        leads = [lead for lead_id in lead_ids if (lead := self.get_lead(lead_id)) is not None]
+        return sorted(leads, key=lambda lead: (lead.received_at, lead.lead_id))
+
+    def index_contacts(self, vendor: str) -> tuple[int, int]:
+        """Backfill: put a vendor's leads that are missing from the consumer indexes into them (read from
+        the vendor index, every date). Returns (leads put in, leads already there or without contact)."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=keys.VENDOR_INDEX,
+            KeyConditionExpression="gsi1pk = :v",
+            ExpressionAttributeValues=serialize({":v": keys.vendor_index_pk(vendor)}),
+        )
+        indexed = skipped = 0
+        for item in (deserialize(item) for page in pages for item in page["Items"]):
+            lead = Lead.model_validate(item)
+            wanted = keys.contact_index_keys(lead.match_lead)
+            if all(item.get(name) == value for name, value in wanted.items()) or not self._index_contacts_of(lead):
+                skipped += 1
+            else:
+                indexed += 1
+        return indexed, skipped
+
+    def _index_contacts_of(self, lead: Lead) -> bool:
+        request = self._items.contact_index(lead)
+        if request is None:
+            return False
+        try:
+            retry_conflicts(lambda: self._client.update_item(**request))
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # expired meanwhile: nothing to index
+                raise
+            return False
+        return True
+
     def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
         """Received or pending leads (the sparse open index, one query per shard), by time to be checked.
 

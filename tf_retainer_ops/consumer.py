@@ -1,0 +1,112 @@
+"""Find by consumer: every lead (any vendor) that carried an email or phone, and its evidence exported.
+
+A demand letter names a phone number or an email, not our lead id. The table holds contact details only
+as the SHA-1 fingerprints TrustedForm matched against (``match_lead``), so the clear value given here is
+fingerprinted exactly as intake does (``tf_retainer.trustedform.lead_fingerprints``) and then dropped:
+nothing here writes or prints it. Leads are found through the consumer indexes (gsi3 email, gsi4
+phone), never a Scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tf_retainer.clock import iso
+from tf_retainer.lead import Lead
+from tf_retainer.store.leads import LeadStore
+from tf_retainer.trustedform import lead_fingerprints, normalise_email, normalise_phone
+
+from . import __version__
+from .evidence import build_evidence, content_digest, render
+from .target import OpsError
+
+EXPORT_FORMAT = "tf-retainer-consumer-export/1"
+MANIFEST = "manifest.json"
+FINGERPRINT_METHOD = (
+    "SHA-1 (hex) of the normalised value, as sent to TrustedForm in match_lead: "
+    "email trimmed and lower-cased; phone without spaces, dashes, dots and brackets"
+)
+BRIEF = ("lead_id", "vendor", "vendor_lead_id", "status", "reason", "received_at", "final_at", "cert_id")
+
+
+def fingerprint_query(*, email: str | None, phone: str | None) -> dict[str, str]:
+    """The fingerprints to look for, made as intake makes them. The clear values go no further."""
+    if (email is not None and not normalise_email(email)) or (phone is not None and not normalise_phone(phone)):
+        raise OpsError("the email or phone given is empty once normalised: nothing to look for")
+    query = lead_fingerprints(email, phone)
+    if not query:
+        raise OpsError("give --phone or --email")
+    return query
+
+
+@dataclass
+class Match:
+    lead: Lead
+    matched_on: list[str] = field(default_factory=list)  # which of the query's fingerprints the lead carries
+
+    def brief(self) -> dict[str, Any]:
+        data = self.lead.model_dump(mode="json")
+        return {**{name: data.get(name) for name in BRIEF}, "matched_on": self.matched_on}
+
+
+def find_leads(store: LeadStore, query: dict[str, str]) -> list[Match]:
+    """Every lead carrying any of the query's fingerprints, once each, oldest first (Query only)."""
+    matches: dict[str, Match] = {}
+    for kind, fingerprint in query.items():
+        for lead in store.consumer_leads(kind, fingerprint):
+            matches.setdefault(lead.lead_id, Match(lead)).matched_on.append(kind)
+    return sorted(matches.values(), key=lambda match: (match.lead.received_at, match.lead.lead_id))
+
+
+Signer = Callable[[dict[str, Any]], None]
+
+
+def export(
+    store: LeadStore,
+    query: dict[str, str],
+    matches: list[Match],
+    directory: Path,
+    *,
+    signer: Signer | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One evidence bundle per lead (the `evidence` command's, signed alike) and a manifest naming each
+    file and its digests, written to an empty ``directory``. Returns the manifest."""
+    now = now or datetime.now(UTC)
+    if directory.exists() and any(directory.iterdir()):
+        raise OpsError(f"{directory} is not empty: export into a new directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    listed = []
+    for match in matches:
+        document = build_evidence(store, match.lead.lead_id, now=now)
+        if signer:
+            signer(document)
+        name = f"evidence-{match.lead.lead_id}.json"
+        text = render(document)
+        (directory / name).write_text(text, encoding="utf-8")
+        listed.append(
+            {
+                **match.brief(),
+                "file": name,
+                "content_sha256": document["content_sha256"],  # what `tf-retainer verify` recomputes
+                "file_sha256": hashlib.sha256(text.encode()).hexdigest(),  # what sha256sum prints
+                "signed": "signature" in document,
+            }
+        )
+    manifest: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "generated_at": iso(now),
+        "generated_by": {"tool": "tf-retainer", "version": __version__},
+        "query": {"fingerprints": query, "method": FINGERPRINT_METHOD},
+        "leads": listed,
+    }
+    manifest["content_sha256"] = content_digest(manifest)
+    if signer:
+        signer(manifest)
+    (directory / MANIFEST).write_text(render(manifest), encoding="utf-8")
+    return manifest
