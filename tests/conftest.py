@@ -232,3 +232,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     scheduling they spread over the workers and overlap the rest, instead of one of them starting last
     and setting the suite's wall time on its own."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    # There the service runs in subprocesses, which coverage does not measure: tracing the test process
+    # (its in-process moto server) would only slow the suite down.
+    for item in items:
+        if item.path.parent.name in SUBPROCESS_SUITES:
+            item.add_marker(pytest.mark.no_cover)
+
+
+SUBPROCESS_SUITES = frozenset({"crash", "concurrency", "e2e"})

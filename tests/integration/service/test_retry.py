@@ -182,14 +182,19 @@ def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack, poller):
     assert sorted(m["Body"][:8] for m in dlq.get("Messages", [])) == sorted(["not json", '{"lead_i'])
 
 
+# Each retain waits this long for TrustedForm: long enough that ten calls made one after another could not
+# all have started before the first was answered, on a machine busy with the rest of the suite.
+BATCH_LATENCY = 1.0
+
+
 @pytest.mark.slow
 def test_a_batch_of_ten_runs_its_retains_concurrently(stack, poller):
-    stack.sim.latency = 0.3
     lead_ids = []
     for _ in range(10):
         cert_id = make_web_cert_id()
         stack.sim.script(cert_id, ["unavailable", "success"])
         lead_ids.append(stack.post(lead(cert_id)).json()["lead_id"])
+    stack.sim.latency = BATCH_LATENCY  # the retries' calls only
     time.sleep(1.2)  # past the backoff delay
     messages = []
     while len(messages) < 10:
@@ -202,12 +207,11 @@ def test_a_batch_of_ten_runs_its_retains_concurrently(stack, poller):
     retries = stack.sim.requests[started:]
     assert len(retries) == 10
     # concurrency, asserted by overlap rather than by wall-clock: all ten were in flight together
-    arrivals = sorted(r["time"] for r in retries)
-    assert arrivals[-1] < min(r["time"] for r in retries) or _overlapping(retries)
+    assert _overlapping(retries)
     assert {stack.lead_state(i)["status"] for i in lead_ids} == {"retained"}
 
 
 def _overlapping(requests):
-    # every request arrived before the first could have been answered (latency 0.3 s)
+    # every request arrived before the first could have been answered
     times = sorted(datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in requests)
-    return (times[-1] - times[0]).total_seconds() < 0.3
+    return (times[-1] - times[0]).total_seconds() < BATCH_LATENCY
