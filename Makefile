@@ -44,8 +44,9 @@ test: $(STAMP) lint typecheck
 	echo "==> make test: $$((now - $(STARTED))) s wall (pytest $$((now - started)) s), pytest exit $$status"; \
 	exit $$status
 
-# The same suite with a coverage report (CI runs it after make test). Apart: tracing every call of the
-# in-process moto, simulator and service costs the suite ~40 % more time (Python 3.11 has no sys.monitoring).
+# The same suite with a coverage report. Apart from make test: tracing every call of the in-process moto,
+# simulator and service costs ~40 % more time (Python 3.11 has no sys.monitoring), enough to make the
+# tests that race real time flaky on 2 cores.
 coverage: $(STAMP)
 	@echo "==> pytest with coverage (tf_retainer, tf_retainer_ops, functions)"
 	$(BIN)/python -m pytest $(PARALLEL) $(COVERAGE)
