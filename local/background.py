@@ -1,4 +1,4 @@
-"""One daemon thread per local event source (retry queue poller, stream poller): started, stopped."""
+"""Daemon threads for the local event sources (retry queue pollers, stream poller): started, stopped."""
 
 from __future__ import annotations
 
@@ -6,27 +6,30 @@ import threading
 
 
 class BackgroundLoop:
-    """Runs ``self.run()`` in a daemon thread between ``start()`` and ``stop()``; ``run`` watches
-    ``self._stop`` (a ``threading.Event``) and returns once it is set."""
+    """Runs ``self.run()`` in ``self.concurrency`` daemon threads between ``start()`` and ``stop()``; ``run``
+    watches ``self._stop`` (a ``threading.Event``) and returns once it is set."""
 
     function: str
+    concurrency: int = 1
 
     def __init__(self) -> None:
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def run(self) -> None:
         raise NotImplementedError
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name=f"tf-local-{self.function}", daemon=True)
-        self._thread.start()
+        for n in range(max(1, self.concurrency)):
+            thread = threading.Thread(target=self.run, name=f"tf-local-{self.function}-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []

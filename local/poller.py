@@ -60,6 +60,7 @@ class RetryPoller(BackgroundLoop):
         invoke: Callable[[str, dict[str, Any]], Any] = default_invoke,
         sqs: Any = None,
         queue_url: str | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.function = function
         self.settings: FunctionSettings = provisioned.function_settings(function)
@@ -83,6 +84,8 @@ class RetryPoller(BackgroundLoop):
         redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
         self.max_receive_count = int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None
         BackgroundLoop.__init__(self)
+        # Batches in flight at once (Lambda: up to the event source's ScalingConfig.MaximumConcurrency).
+        self.concurrency = max(1, concurrency)
         self.batches = 0  # counters, for tests and the operator
         self.deleted = 0
         self.failed = 0
@@ -93,7 +96,8 @@ class RetryPoller(BackgroundLoop):
         redrive = f", to the DLQ after {self.max_receive_count} receives" if self.max_receive_count else ""
         return (
             f"{self.function} <- {self.queue_arn.rsplit(':', 1)[-1]}: batch size {self.batch_size}, "
-            f"batching window {self.batching_window:g} s, visibility timeout {self.visibility_timeout} s{redrive}"
+            f"batching window {self.batching_window:g} s, visibility timeout {self.visibility_timeout} s{redrive}, "
+            f"{self.concurrency} batch(es) at once"
         )
 
     def run(self) -> None:

@@ -152,6 +152,15 @@ def _worker_count() -> int:
     return value
 
 
+def retry_concurrency(provisioned: Any, workers: int) -> int:
+    """Retry batches in flight at once: the stage's ScalingConfig.MaximumConcurrency, as Lambda runs them,
+    but one worker process always left for the API (a batch can hang on TrustedForm for its timeout)."""
+    events = provisioned._template()["Resources"]["RetryFunction"]["Properties"]["Events"]
+    scaling = next(event["Properties"].get("ScalingConfig", {}) for event in events.values() if event["Type"] == "SQS")
+    maximum = int(provisioned._resolver().resolve(scaling).get("MaximumConcurrency", 2))
+    return max(1, min(maximum, workers - 1))
+
+
 def _check_port_free(name: str, port: int) -> None:
     if port == 0:
         return
@@ -318,7 +327,12 @@ def start(api_key: str | None = None) -> LocalStack:
         _register_vendor(stack)
 
         # Each invocation runs in a worker process, one at a time per worker: no lock in this process.
-        stack.poller = RetryPoller(stack.provisioned, invocation_lock=nullcontext(), invoke=stack.workers.invoke)
+        stack.poller = RetryPoller(
+            stack.provisioned,
+            invocation_lock=nullcontext(),
+            invoke=stack.workers.invoke,
+            concurrency=retry_concurrency(stack.provisioned, workers),
+        )
         stack.poller.start()
         # The template's sweeper runs every 5 minutes; here, often enough to watch it work.
         stack.sweeper = RateSchedule(
