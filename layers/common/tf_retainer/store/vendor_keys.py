@@ -77,57 +77,55 @@ class VendorKeyStore:
 
     def set_active(self, key_hash: str, active: bool, *, now: datetime, actor: str = "operator") -> bool:
         """Revoke (or restore) a key, with a history event under it. False when there is no such key."""
-        pk = keys.vendor_key_pk(key_hash)
-        event: dict[str, Any] = {
-            **keys.key(pk, keys.event_sk(iso(now), 0, secrets.token_hex(6))),
-            "type": "key_restored" if active else "key_revoked",
-            "at": iso(now),
-            "actor": actor,
-            "detail": {},
-        }
-        update = {
-            "TableName": self.table_name,
-            "Key": serialize(keys.key(pk, keys.VENDOR)),
-            "UpdateExpression": "SET active = :a, changed_at = :t",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": serialize({":a": active, ":t": iso(now)}),
-        }
-        try:
-            self._client.transact_write_items(
-                TransactItems=[{"Update": update}, {"Put": {"TableName": self.table_name, "Item": serialize(event)}}]
-            )
-        except ClientError as exc:
-            if exc.response.get("CancellationReasons", [{}])[0].get("Code") == "ConditionalCheckFailed":
-                return False
-            raise
-        return True
+        return self._change(
+            key_hash,
+            "key_restored" if active else "key_revoked",
+            "SET active = :a, changed_at = :t",
+            {":a": active},
+            detail={},
+            actor=actor,
+            now=now,
+        )
 
     def set_suspended(self, key_hash: str, *, suspended: bool, reason: str | None, actor: str, now: datetime) -> bool:
         """Suspend (or resume) one key's vendor: the suspension on the key item, a history event under it.
         False when there is no such key."""
-        pk = keys.vendor_key_pk(key_hash)
-        stamp = iso(now)
+        if suspended:
+            suspension = {"reason": reason or "", "by": actor, "at": iso(now)}
+            expression, values = "SET suspended = :s, changed_at = :t", {":s": suspension}
+        else:
+            expression, values = "SET changed_at = :t REMOVE suspended", {}
+        event_type = "vendor_suspended" if suspended else "vendor_resumed"
         detail = {"reason": reason} if reason else {}
+        return self._change(key_hash, event_type, expression, values, detail=detail, actor=actor, now=now)
+
+    def _change(
+        self,
+        key_hash: str,
+        event_type: str,
+        expression: str,
+        values: dict[str, Any],
+        *,
+        detail: dict[str, Any],
+        actor: str,
+        now: datetime,
+    ) -> bool:
+        """One change to a key item (``:t`` is the change's time) and its history event, together."""
+        pk, stamp = keys.vendor_key_pk(key_hash), iso(now)
         event: dict[str, Any] = {
             **keys.key(pk, keys.event_sk(stamp, 0, secrets.token_hex(6))),
-            "type": "vendor_suspended" if suspended else "vendor_resumed",
+            "type": event_type,
             "at": stamp,
             "actor": actor,
             "detail": detail,
         }
-        update: dict[str, Any] = {
+        update = {
             "TableName": self.table_name,
             "Key": serialize(keys.key(pk, keys.VENDOR)),
+            "UpdateExpression": expression,
             "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": serialize({**values, ":t": stamp}),
         }
-        if suspended:
-            update["UpdateExpression"] = "SET suspended = :s, changed_at = :t"
-            update["ExpressionAttributeValues"] = serialize(
-                {":s": {"reason": reason or "", "by": actor, "at": stamp}, ":t": stamp}
-            )
-        else:
-            update["UpdateExpression"] = "SET changed_at = :t REMOVE suspended"
-            update["ExpressionAttributeValues"] = serialize({":t": stamp})
         try:
             self._client.transact_write_items(
                 TransactItems=[{"Update": update}, {"Put": {"TableName": self.table_name, "Item": serialize(event)}}]
