@@ -401,11 +401,11 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  retry worker {stack.poller.describe()}",
         f"  sweeper      {stack.sweeper.describe()} (overdue open leads back to the retry queue)",
         f"  events       {stack.streams.describe()}",
+        f"               bus {provisioned.event_bus_name}; every event also on "
+        f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",
         f"  callbacks    {stack.callbacks.describe()}",
         f"               the demo vendor's leads that leave pending are POSTed, signed, to {stack.receiver.url};",
         f"               what arrived (signature checked): curl -sS {stack.receiver.url}",
-        f"               bus {provisioned.event_bus_name}; every event also on "
-        f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",
         f"  retry timing base {os.environ['RETRY_BASE_SECONDS']} s, cap {os.environ['RETRY_CAP_SECONDS']} s, "
         f"account errors {os.environ['ACCOUNT_ERROR_DELAY_SECONDS']} s",
     ]
