@@ -6,7 +6,7 @@
   races. An SQS long poll (``WaitTimeSeconds`` > 0) gives the lock up while it waits for messages.
   It also applies :func:`patch_moto_dynamodb_transactions`.
 * :func:`patch_moto_dynamodb_transactions` - TransactWriteItems without moto's table copies.
-* :func:`patch_moto_dynamodb_query` - a Query on the table's key reads its partition, not the whole table.
+* :func:`patch_moto_dynamodb_query` - a Query reads its partition (or an index's items), not the whole table.
 * :func:`reuse_symmetric_kms_private_key` - no RSA key generation for symmetric KMS keys.
 
 Every patch is pinned to the moto version it was written against (``PINNED_MOTO_VERSION`` and the source
@@ -154,14 +154,20 @@ _query_patched = False
 
 
 def patch_moto_dynamodb_query() -> None:
-    """Make a Query on the table's key (no IndexName) cost the size of its partition. Idempotent.
+    """Make a Query cost the size of what it can match, not of the table. Idempotent.
 
     moto 5.2.5's ``Table.query`` gathers its candidates with ``all_items()``, which lists and sorts every
-    item of the table, then keeps those of the queried partition: every read of a lead (its state and
-    history are one partition) cost ~1 s at 90,000 items, under the one moto lock. While such a query
-    runs, ``all_items()`` answers with that partition's items alone, in the same (hash, range) order;
-    query() filters on the hash key afterwards as before, so what it returns is unchanged. Queries on an
-    index and every other caller of ``all_items()`` (Scan, the moto dashboard) still see the whole table.
+    item of the table, then keeps those that match: every read of a lead (its state and history are one
+    partition) cost ~1 s at 90,000 items, under the one moto lock. While a query runs, ``all_items()``
+    answers with fewer candidates, in the same (hash, range) order:
+
+    - on the table's key: the queried partition's items alone;
+    - on an index: the items that carry the index's hash key attribute (an item without it is in no
+      index, and query() would drop it anyway), so a sparse index costs a pass over the table but no sort
+      of it.
+
+    query() filters and orders its candidates as before, so what it returns is unchanged. Every other
+    caller of ``all_items()`` (Scan, the moto dashboard) still sees the whole table.
     """
     global _query_patched
     if _query_patched:
@@ -173,26 +179,33 @@ def patch_moto_dynamodb_query() -> None:
 
     @functools.wraps(original_query)
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        on_an_index = kwargs.get("index_name") or (len(args) > 6 and args[6])
-        if on_an_index or hash_key is None:
-            return original_query(self, hash_key, *args, **kwargs)
-        _query_partition.key = hash_key
+        index_name = kwargs.get("index_name") or (args[6] if len(args) > 6 else None)
+        if index_name:
+            schema = self.get_index(index_name).schema
+            _query_partition.scope = ("index", next(k["AttributeName"] for k in schema if k["KeyType"] == "HASH"))
+        elif hash_key is not None:
+            _query_partition.scope = ("partition", hash_key)
         try:
             return original_query(self, hash_key, *args, **kwargs)
         finally:
-            _query_partition.key = None
+            _query_partition.scope = None
 
     @functools.wraps(original_all_items)
     def all_items(self: Any) -> list[Any]:
-        hash_key = getattr(_query_partition, "key", None)
-        if hash_key is None:
+        scope = getattr(_query_partition, "scope", None)
+        if scope is None:
             return original_all_items(self)
-        partition = self.items.get(hash_key)
-        if partition is None:
-            return []
-        if not self.range_key_attr:
-            return [partition]
-        return sorted(partition.values(), key=lambda item: item.range_key)
+        kind, value = scope
+        if kind == "partition":
+            partitions = [self.items[value]] if value in self.items else []
+        else:
+            partitions = list(self.items.values())
+        items = [
+            item for partition in partitions for item in (partition.values() if self.range_key_attr else [partition])
+        ]
+        if kind == "index":
+            items = [item for item in items if value in item.attrs]
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]

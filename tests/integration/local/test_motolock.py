@@ -285,6 +285,58 @@ def test_a_query_answers_as_moto_does_from_the_partition_alone(ddb, monkeypatch)
     assert patched[1]["LastEvaluatedKey"] == {"pk": {"S": "LEAD#7"}, "sk": {"S": "EVENT#006"}}
 
 
+def test_an_index_query_answers_as_moto_does(ddb, monkeypatch):
+    """A sparse index (only some items carry its key), paged and reversed: the same items, order and keys."""
+    from moto.dynamodb.models.table import Table
+
+    ddb.create_table(
+        TableName="motolock-gsi",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "open", "due")],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "open",
+                "KeySchema": [
+                    {"AttributeName": "open", "KeyType": "HASH"},
+                    {"AttributeName": "due", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in range(60):
+        item = {"pk": {"S": f"LEAD#{n:03d}"}, "sk": {"S": "STATE"}}
+        if n % 3 == 0:  # a third are open, in two shards, some due at the same moment
+            item |= {"open": {"S": f"OPEN#{n % 2}"}, "due": {"S": f"2026-11-22T06:{n % 7:02d}"}}
+        ddb.put_item(TableName="motolock-gsi", Item=item)
+    queries: list[dict[str, Any]] = [
+        {"KeyConditionExpression": "#o = :s", "ExpressionAttributeValues": {":s": {"S": "OPEN#0"}}},
+        {
+            "KeyConditionExpression": "#o = :s AND due < :d",
+            "ExpressionAttributeValues": {":s": {"S": "OPEN#1"}, ":d": {"S": "2026-11-22T06:04"}},
+            "Limit": 3,
+            "ScanIndexForward": False,
+        },
+        {"KeyConditionExpression": "#o = :s", "ExpressionAttributeValues": {":s": {"S": "OPEN#9"}}},
+    ]
+
+    def answers() -> list[Any]:
+        out = []
+        for query in queries:
+            page = ddb.query(
+                TableName="motolock-gsi", IndexName="open", ExpressionAttributeNames={"#o": "open"}, **query
+            )
+            out.append((page["Items"], page.get("LastEvaluatedKey")))
+        return out
+
+    patched = answers()
+    monkeypatch.setattr(Table, "query", motolock._original("moto.dynamodb.models.table.Table.query"))
+    monkeypatch.setattr(Table, "all_items", motolock._original("moto.dynamodb.models.table.Table.all_items"))
+    assert patched == answers()
+    assert len(patched[0][0]) == 10 and patched[1][1] is not None
+
+
 def test_a_query_costs_the_same_on_a_small_and_a_large_table(ddb):
     """A lead read on a table of 100 items and of 20,000 (moto alone took ~65 ms a read at 6,000)."""
     fill(ddb, 0, 100)
