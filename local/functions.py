@@ -121,14 +121,23 @@ WORKER_PRELOAD = (
 )
 
 
+def worker_context() -> Any:
+    """The multiprocessing context every container process (a worker here, a test harness's container)
+    is forked from: a fresh single-threaded fork server that has imported WORKER_PRELOAD once."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    return context
+
+
 def start_fork_server() -> None:
     """Start the workers' fork server now, so its imports (about a second of CPU) run while the caller
     does other work (moto, provisioning); WorkerPool.start() then forks from it at once. The server
     inherits this process's environment: call it once the environment the workers share is set."""
-    import multiprocessing
     import multiprocessing.forkserver
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
+    worker_context()
     multiprocessing.forkserver.ensure_running()
 
 
@@ -151,7 +160,6 @@ class WorkerPool:
     def __init__(self, size: int, environment: dict[str, str], functions: list[str]) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
-        import multiprocessing
         import queue
         import threading
 
@@ -165,8 +173,7 @@ class WorkerPool:
         # starts in milliseconds, not the half second of CPU each import takes. What depends on the
         # environment (tf_retainer's Logger, Metrics and settings) is imported in each worker, after it
         # has set the environment.
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(list(WORKER_PRELOAD))
+        self._context = worker_context()
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._workers: set[_Worker] = set()
         self._guard = threading.Lock()

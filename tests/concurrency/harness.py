@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
 import secrets
 import sys
@@ -59,11 +58,9 @@ def container_context() -> Any:
     """Fresh processes forked from a server that has already imported the heavy libraries (boto3,
     httpx, pydantic, Powertools): a new interpreter each, as Lambda's, without paying those imports 20
     times. tf_retainer itself is imported in each container, after its environment is set."""
-    from local.functions import WORKER_PRELOAD
+    from local.functions import worker_context
 
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(WORKER_PRELOAD))
-    return context
+    return worker_context()
 
 
 # --------------------------------------------------------------------------- the worker process

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -61,11 +60,9 @@ def container_context() -> Any:
     """Fresh processes forked from a server that has already imported the heavy libraries (boto3,
     httpx, pydantic, Powertools): a new interpreter each, as Lambda's, without paying those imports 20
     times. tf_retainer itself is imported in each container, after its environment is set."""
-    from local.functions import WORKER_PRELOAD
+    from local.functions import worker_context
 
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(WORKER_PRELOAD))
-    return context
+    return worker_context()
 
 
 # ----------------------------------------------------------------------------------- the container
