@@ -619,12 +619,15 @@ def verify(
 
 
 def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, str]]:
-    """(lead state by lead id, raw exchanges by lead id, our lead id by the vendor's lead_id), one Scan."""
-    from tf_retainer.store import keys
+    """(lead state by lead id, raw exchanges by lead id, our lead id by the vendor's lead_id), one Scan.
+
+    Each lead's evidence chain is verified on the way (an entry edited, missing or out of order raises
+    ``chain.BrokenChain``, naming it): the exchanges counted are the chain's."""
+    from tf_retainer.store import chain, keys
     from tf_retainer.store.codec import deserialize
 
     leads: dict[str, dict[str, Any]] = {}
-    exchanges: dict[str, list[dict[str, Any]]] = {}
+    links: dict[str, list[chain.Link]] = {}
     vendor_leads: dict[str, str] = {}
     vendor_prefix = keys.vendor_lead_pk(VENDOR_NAME, "")
     pages = store._client.get_paginator("scan").paginate(TableName=store.table_name, ConsistentRead=True)
@@ -633,11 +636,17 @@ def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[di
             item = deserialize(raw)
             pk = str(item["pk"])
             if keys.is_state(item) and pk.startswith(keys.lead_pk("")):
-                leads[pk[len(keys.lead_pk("")) :]] = item
-            elif keys.is_exchange(item):
-                exchanges.setdefault(str(item["lead_id"]), []).append(item)
+                leads[keys.lead_id_of(pk)] = item
+            elif keys.is_entry(item):
+                link = chain.Link(keys.entry_seq(item["sk"]), chain.unpack(bytes(item["b"])), bytes(item["h"]).hex())
+                links.setdefault(keys.lead_id_of(pk), []).append(link)
             elif pk.startswith(vendor_prefix) and item.get("sk") == keys.IDEMPOTENCY:
                 vendor_leads[pk[len(vendor_prefix) :]] = str(item["lead_id"])
+    exchanges: dict[str, list[dict[str, Any]]] = {}
+    for lead_id, lead_links in links.items():
+        state = leads[lead_id]
+        first = chain.genesis(lead_id, state["vendor"], state["cert_id"], state["received_at"])
+        exchanges[lead_id] = [x for entry in chain.verify(lead_links, first) for x in entry.exchanges]
     return leads, exchanges, vendor_leads
 
 

@@ -16,6 +16,7 @@ in template.yaml):
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -205,6 +206,12 @@ class StreamPoller(BackgroundLoop):
 
     def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
         dynamodb = dict(record["dynamodb"])
+        for image in ("Keys", "NewImage", "OldImage"):  # as Lambda sends them: JSON, binary in base64
+            if image in dynamodb:
+                dynamodb[image] = {
+                    name: {"B": base64.b64encode(value["B"]).decode()} if isinstance(value.get("B"), bytes) else value
+                    for name, value in dynamodb[image].items()
+                }
         created = dynamodb.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
             dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())

@@ -155,10 +155,18 @@ class Stack:
         return sum(int(attributes["Attributes"][name]) for name in names)
 
     def all_items(self) -> list[dict[str, Any]]:
+        """Every item of the table; a chain entry's compressed content shown as the text it stores (what a
+        test of what is stored must look into)."""
+        from tf_retainer.store import chain
         from tf_retainer.store.codec import deserialize
 
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.provisioned.table_name)
-        return [deserialize(item) for page in pages for item in page["Items"]]
+        items = [deserialize(item) for page in pages for item in page["Items"]]
+        for item in items:
+            if "b" in item and "h" in item:
+                item["content"] = chain.unpack(bytes(item.pop("b"))).decode()
+                item["h"] = bytes(item["h"]).hex()
+        return items
 
 
 FAST_RETRIES = {

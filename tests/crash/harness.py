@@ -53,6 +53,8 @@ READY_TIMEOUT = 90.0
 CALL_TIMEOUT = 60.0
 
 TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"
+PUT_ITEM = "DynamoDB_20120810.PutItem"
+UPDATE_ITEM = "DynamoDB_20120810.UpdateItem"
 SQS_SEND = "AmazonSQS.SendMessage"
 
 

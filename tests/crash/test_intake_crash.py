@@ -27,8 +27,10 @@ import pytest
 
 from local.simulator import make_web_cert_id
 from tests.crash.harness import (
+    PUT_ITEM,
     SQS_SEND,
     TRANSACT_WRITE,
+    UPDATE_ITEM,
     Container,
     CrashBackend,
     lead_body,
@@ -47,7 +49,7 @@ BACKEND_SETTINGS = {
     "SYNC_TIMEOUT_SECONDS": "4",
 }
 # One helper (sweeper, retry worker), one victim per kill point and one slow intake, started together.
-CONTAINERS = 7
+CONTAINERS = 8
 # One worker runs the module (its containers and moto server are module fixtures); each kill waits out a lease.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-intake")]
 SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
@@ -165,14 +167,14 @@ def test_killed_while_the_trustedform_call_hangs(backend, helper, victims):
 
 
 def test_killed_after_trustedform_retained_before_the_outcome_is_written(backend, helper, victims):
-    """TrustedForm retained the certificate (200); the intake dies before its outcome transaction lands.
+    """TrustedForm retained the certificate (200); the intake dies before its outcome's entry lands.
 
     The lead is still ``received``: the retry calls TrustedForm again, which answers 200 with
     previously_retained. A second retain of one certificate is the price of a crash at this point
     (at-least-once); the lead still ends retained, once, with the evidence of the call it recorded.
     """
     cert_id = make_web_cert_id()
-    backend.gate.arm(TRANSACT_WRITE, nth=2, after=False)  # 1: the reservation, 2: the outcome
+    backend.gate.arm(PUT_ITEM, nth=1, after=False)  # the outcome's chain entry (the reservation: a transaction)
     vendor_lead_id = _post_in(victims[2], backend, cert_id)
     backend.gate.wait_hit()
     lead_id = _reserved_lead(backend, vendor_lead_id)
@@ -215,9 +217,39 @@ def test_killed_after_the_pending_outcome_before_the_retry_message(backend, help
     check_recovered(backend, lead_id, cert_id, history=history, calls=[503, 200], exchanges=2, attempts=2)
 
 
+def test_killed_between_the_outcome_entry_and_the_state_the_lead_is_rolled_forward_not_retained_again(
+    backend, helper, victims
+):
+    """The outcome's entry (retained, with its exchange) is written; the intake dies before the state item
+    follows. The sweeper finds the lead overdue and brings its state up to the entry: no second call."""
+    cert_id = make_web_cert_id()
+    backend.gate.arm(UPDATE_ITEM, nth=1, after=False)  # the state's update after the entry, dropped
+    vendor_lead_id = _post_in(victims[6], backend, cert_id)
+    backend.gate.wait_hit()
+    lead_id = _reserved_lead(backend, vendor_lead_id)
+    victims[6].kill()
+    backend.gate.release()
+    item = backend.lead_item(lead_id)
+    assert item["status"] == "received"  # behind its chain
+
+    wait_until(max(datetime.fromisoformat(item[name]) for name in ("check_after", "lease_until")))
+    report = helper.invoke("SweeperFunction", SCHEDULED_EVENT)
+    assert (report["recovered"], report["skipped"]) == ([], 1)
+    assert backend.queue_depth() == 0  # nothing to retry: the outcome was recorded
+    record = backend.store.read_lead(lead_id)
+    assert record is not None and record.lead.status.value == "retained" and record.lead.applied == 1
+    assert [(event.type, event.actor) for event in record.history] == [
+        ("received", "intake"),
+        ("attempt", "intake"),
+        ("retained", "intake"),
+    ]
+    assert [call["status"] for call in backend.calls(cert_id)] == [200]
+    assert "gsi2pk" not in (backend.lead_item(lead_id) or {}), "a final lead leaves the open index"
+
+
 def test_killed_right_after_the_outcome_is_written_its_event_is_published_once(backend, helper, victims):
     cert_id = make_web_cert_id()
-    backend.gate.arm(TRANSACT_WRITE, nth=2, after=True)  # the outcome transaction applied, its answer held
+    backend.gate.arm(UPDATE_ITEM, nth=1, after=True)  # the outcome's entry and state applied, the answer held
     vendor_lead_id = _post_in(victims[5], backend, cert_id)
     backend.gate.wait_hit()
     lead_id = _reserved_lead(backend, vendor_lead_id)

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tf_retainer.lead import Lead
 from tf_retainer.models import Reason, Status
 from tf_retainer.outcome_events import SOURCE, is_published, outcome_event
-from tf_retainer.store import keys
+from tf_retainer.store import chain, keys
+from tf_retainer.store.codec import deserialize
+from tf_retainer.store.items import ItemBuilder, snapshot
 
 from local.provision import load_template
 from local.streams import matches, stream_event_settings
 from tests.conftest import TF_API_KEY
 
+NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
+
 LEAD_ID = "5d2c3b1f0e"
-EVENT_SK = "EVENT#2026-11-22T05:00:00.000000Z#000001#a1b2c3"
+ENTRY_SK = "ENTRY#000002"
 
 
 def stored_lead(**changes) -> Lead:
@@ -37,36 +42,44 @@ def stored_lead(**changes) -> Lead:
     return Lead.model_validate({**fields, **changes})
 
 
-def history_item(event_type: str, pk: str | None = None, **detail) -> dict:
-    return {
-        "pk": pk or keys.lead_pk(LEAD_ID),
-        "sk": EVENT_SK,
-        "type": event_type,
-        "at": "2026-11-22T05:00:00.000000Z",
-        "actor": "intake",
-        "lead_id": LEAD_ID,
-        "detail": detail,
-    }
+def entry_item(event_type: str, pk: str | None = None, lead: Lead | None = None, **detail) -> dict:
+    """A chain entry as the stream's new image gives it: an attempt, then the event of ``event_type``."""
+    entry = chain.Entry(
+        seq=2,
+        at="2026-11-22T05:00:00.000000Z",
+        prev="0" * 64,
+        events=[
+            {"type": "attempt", "actor": "intake", "detail": {"attempt": 1}},
+            {"type": event_type, "actor": "intake", "detail": detail},
+        ],
+        state=snapshot(lead or stored_lead()),
+    )
+    outcome = event_type if event_type in ("retained", "rejected", "expired", "requeued") else None
+    item = ItemBuilder("leads", retention=timedelta(days=1)).entry(LEAD_ID, entry, NOW, outcome=outcome)["Put"]["Item"]
+    found = deserialize(item)
+    if pk:
+        found["pk"] = pk
+    return found
 
 
 @pytest.mark.parametrize("event_type", ["retained", "rejected", "expired", "requeued"])
 def test_final_outcomes_and_recoveries_are_published(event_type):
-    assert is_published(history_item(event_type))
+    assert is_published(entry_item(event_type))
 
 
 @pytest.mark.parametrize("event_type", ["received", "attempt", "pending", "decided", "certificate_reused"])
 def test_steps_on_the_way_are_not(event_type):
-    assert not is_published(history_item(event_type))
+    assert not is_published(entry_item(event_type))
 
 
-def test_the_certificates_copy_of_an_event_is_not_published_twice():
-    assert not is_published(history_item("retained", pk=keys.cert_pk("e" * 40)))
+def test_only_a_leads_chain_is_published():
+    assert not is_published(entry_item("retained", pk=keys.cert_pk("e" * 40)))
 
 
 def test_an_event_carries_the_vendors_answer_and_no_contact_data():
-    event = outcome_event(history_item("retained", reason=None), stored_lead())
+    event = outcome_event(entry_item("retained", reason=None))
     entry = json.loads(event.entry("bus")["Detail"])
-    assert event.detail_type == "Lead Retained" and event.event_id == f"{LEAD_ID}/{EVENT_SK}"
+    assert event.detail_type == "Lead Retained" and event.event_id == f"{LEAD_ID}/{ENTRY_SK}"
     assert entry["answer"] == stored_lead().answer().model_dump(mode="json", exclude_none=True)
     assert entry["vendor"] == "acme-leads" and entry["certificate"]["cert_id"] == "e" * 40
     text = json.dumps(entry)
@@ -76,14 +89,14 @@ def test_an_event_carries_the_vendors_answer_and_no_contact_data():
 
 def test_a_rejection_says_why():
     lead = stored_lead(status=Status.REJECTED, reason=Reason.CERTIFICATE_REUSED)
-    event = outcome_event(history_item("rejected", reason="certificate_reused"), lead)
+    event = outcome_event(entry_item("rejected", lead=lead, reason="certificate_reused"))
     assert event.detail_type == "Lead Rejected"
     assert event.detail["answer"]["reason"] == "certificate_reused"
     assert event.entry("bus")["Source"] == SOURCE == "tf-retainer"
 
 
 def _stream_record(event_name: str, pk: str, sk: str, event_type: str) -> dict:
-    image = {"pk": {"S": pk}, "sk": {"S": sk}, "type": {"S": event_type}}
+    image = {"pk": {"S": pk}, "sk": {"S": sk}, "o": {"S": event_type}}
     return {"eventName": event_name, "dynamodb": {"Keys": {"pk": image["pk"], "sk": image["sk"]}, "NewImage": image}}
 
 
@@ -95,12 +108,13 @@ def test_the_templates_filter_lets_through_exactly_what_is_published():
     ]
     lead_pk, cert_pk = keys.lead_pk(LEAD_ID), keys.cert_pk("e" * 40)
     cases = [
-        (_stream_record("INSERT", lead_pk, EVENT_SK, "retained"), True),
-        (_stream_record("INSERT", lead_pk, EVENT_SK, "requeued"), True),
-        (_stream_record("INSERT", lead_pk, EVENT_SK, "pending"), False),
-        (_stream_record("INSERT", cert_pk, EVENT_SK, "retained"), False),
-        (_stream_record("MODIFY", lead_pk, EVENT_SK, "retained"), False),
+        (_stream_record("INSERT", lead_pk, ENTRY_SK, "retained"), True),
+        (_stream_record("INSERT", lead_pk, ENTRY_SK, "requeued"), True),
+        (_stream_record("INSERT", lead_pk, ENTRY_SK, "pending"), False),
+        (_stream_record("INSERT", cert_pk, ENTRY_SK, "retained"), False),
+        (_stream_record("MODIFY", lead_pk, ENTRY_SK, "retained"), False),
         (_stream_record("INSERT", lead_pk, keys.STATE, "retained"), False),
+        (_stream_record("INSERT", lead_pk, keys.event_sk("t", 0, "w"), "retained"), False),
     ]
     for record, expected in cases:
         passes = any(matches(pattern, record) for pattern in patterns)

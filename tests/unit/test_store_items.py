@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from tf_retainer.lead import Event, Lead
+from tf_retainer.lead import Claim, Lead
 from tf_retainer.models import LeadMatch, Reason, Status
-from tf_retainer.store import keys
+from tf_retainer.store import chain, keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.items import ItemBuilder, VendorLead, history_item, time_ordered
+from tf_retainer.store.items import ItemBuilder, VendorLead, history_item, snapshot
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CERT_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
@@ -89,23 +89,19 @@ def test_vendor_keys_are_identified_by_sha256_never_stored():
     assert "vendor-secret" not in keys.vendor_key_pk(digest)
 
 
-def test_event_and_exchange_sort_keys_sort_in_time_then_sequence_order():
-    stamp = "2026-11-22T12:00:00.000000Z"
-    event_keys = [keys.event_sk(stamp, n, "w1") for n in (0, 2, 10, 100)]
-    assert sorted(event_keys) == event_keys
-    assert keys.event_sk(stamp, 7, "w1") == f"EVENT#{stamp}#000007#w1"
-    assert keys.event_sk(stamp, 7, "w1") != keys.event_sk(stamp, 7, "w2")  # two containers, one microsecond
-    assert keys.exchange_sk(stamp, 3, 1) == f"EXCHANGE#{stamp}#0003#1"
-    assert sorted([keys.exchange_sk(stamp, 10, 0), keys.exchange_sk(stamp, 9, 0)])[0].endswith("#0009#0")
+def test_entry_sort_keys_sort_in_chain_order():
+    entry_keys = [keys.entry_sk(n) for n in (1, 2, 10, 100, 999_999)]
+    assert sorted(entry_keys) == entry_keys
+    assert keys.entry_sk(7) == "ENTRY#000007" and keys.entry_seq("ENTRY#000007") == 7
 
 
 def test_item_kinds_are_told_apart_by_sort_key():
     state, claim = {"sk": keys.STATE}, {"sk": keys.CLAIM}
-    event, exchange = {"sk": keys.event_sk("t", 0, "w")}, {"sk": keys.exchange_sk("t", 1, 0)}
-    assert [keys.is_state(i) for i in (state, claim, event, exchange)] == [True, False, False, False]
-    assert [keys.is_claim(i) for i in (state, claim, event, exchange)] == [False, True, False, False]
-    assert [keys.is_event(i) for i in (state, claim, event, exchange)] == [False, False, True, False]
-    assert [keys.is_exchange(i) for i in (state, claim, event, exchange)] == [False, False, False, True]
+    event, entry = {"sk": keys.event_sk("t", 0, "w")}, {"sk": keys.entry_sk(1)}
+    assert [keys.is_state(i) for i in (state, claim, event, entry)] == [True, False, False, False]
+    assert [keys.is_claim(i) for i in (state, claim, event, entry)] == [False, True, False, False]
+    assert [keys.is_event(i) for i in (state, claim, event, entry)] == [False, False, True, False]
+    assert [keys.is_entry(i) for i in (state, claim, event, entry)] == [False, False, False, True]
 
 
 def test_bookkeeping_is_not_evidence():
@@ -150,7 +146,7 @@ def test_new_lead_is_in_the_consumer_index_of_each_fingerprint_it_carries():
 def test_lead_update_never_touches_the_consumer_index():
     # Each later write of the lead then costs the KEYS_ONLY indexes nothing.
     before = a_lead(match_lead={"email": "e" * 40, "phone": "p" * 40})
-    update = builder().lead_update(before, before.model_copy(update={"status": Status.RETAINED}))["Update"]
+    update = builder().lead_update(before, before.model_copy(update={"status": Status.RETAINED}))
     assert "gsi3pk" not in str(update) and "gsi4pk" not in str(update)
 
 
@@ -188,7 +184,7 @@ def test_vendor_lead_id_is_taken_once_and_returns_the_holder_on_conflict():
 
 def update_of(before: Lead, after: Lead) -> tuple[dict, dict, list[str]]:
     """The update request, what it SETs (attribute -> value) and which attributes it REMOVEs."""
-    update = builder().lead_update(before, after)["Update"]
+    update = builder().lead_update(before, after)
     names = update["ExpressionAttributeNames"]
     values = deserialize(update["ExpressionAttributeValues"])
     set_part, _, remove_part = update["UpdateExpression"].rpartition("REMOVE ")
@@ -258,70 +254,74 @@ def test_update_never_sets_a_lease():
 
 
 @pytest.mark.parametrize("attempts", [0, 3])
-def test_update_is_conditional_on_the_lead_being_open_at_the_attempts_we_read(attempts):
-    before = a_lead(attempts=attempts, status=Status.PENDING)
-    update = builder().lead_update(before, before.model_copy(update={"attempts": attempts + 1}))["Update"]
-    assert update["ConditionExpression"] == "attempts = :expected AND #st IN (:received, :pending)"
+def test_update_is_conditional_on_the_lead_being_open_at_the_attempts_and_entry_we_read(attempts):
+    before = a_lead(attempts=attempts, status=Status.PENDING, applied=attempts)
+    update = builder().lead_update(before, before.model_copy(update={"attempts": attempts + 1, "applied": 9}))
+    assert update["ConditionExpression"] == (
+        "attempts = :expected AND applied = :applied AND #st IN (:received, :pending)"
+    )
     assert update["ExpressionAttributeNames"]["#st"] == "status"
     values = deserialize(update["ExpressionAttributeValues"])
-    assert (values[":expected"], values[":received"], values[":pending"]) == (attempts, "received", "pending")
+    assert (values[":expected"], values[":applied"]) == (attempts, attempts)
+    assert (values[":received"], values[":pending"]) == ("received", "pending")
 
 
-# --- settle_claim ----------------------------------------------------------------------------
+# --- chain entries and claims ----------------------------------------------------------------
 
 
-def test_settled_claim_carries_the_final_status_and_certificate_facts():
-    lead = a_lead(
-        status=Status.RETAINED,
-        retained=True,
-        masked=True,
-        masked_cert_url="https://cert.trustedform.com/" + "c" * 40,
-        expires_at="2026-12-22T00:00:00Z",
-        previously_retained=False,
-        lead_match=LeadMatch(email_match=False, success=False),
-        tf_outcome="success",
+def an_entry(**changes) -> chain.Entry:
+    base = chain.Entry(
+        seq=1,
+        at="2026-11-22T12:00:01.000000Z",
+        prev="0" * 64,
+        events=[{"type": "retained", "actor": "intake", "detail": {"reason": None}}],
+        exchanges=[{"attempt": 1, "request": {"body": '{"retain":{}}'}, "response": {"status": 200, "body": "{}"}}],
+        state=snapshot(a_lead(status=Status.RETAINED, lease_until="2026-11-22T12:01:00Z", applied=1)),
     )
-    update = builder().settle_claim(lead)["Update"]
-    assert deserialize(update["Key"]) == {"pk": f"CERT#{CERT_ID}", "sk": "CLAIM"}
-    names = update["ExpressionAttributeNames"]
-    values = deserialize(update["ExpressionAttributeValues"])
-    changes = {names[f"#c{i}"]: values[f":c{i}"] for i in range(len(names))}
-    assert changes == {
-        "status": "retained",
-        "retained": True,
-        "masked": True,
-        "masked_cert_url": "https://cert.trustedform.com/" + "c" * 40,
-        "expires_at": "2026-12-22T00:00:00Z",
-        "previously_retained": False,
-        "lead_match": {"email_match": False, "success": False},
-        "tf_outcome": "success",
-    }
-    # the lead's own fields (vendor data, contact fingerprints) never reach the certificate's claim
-    assert not {"lead", "match_lead", "vendor", "attempts"} & set(changes)
+    return chain.Entry(
+        **{**{f: getattr(base, f) for f in ("seq", "at", "prev", "events", "exchanges", "state")}, **changes}
+    )
 
 
-def test_settled_claim_of_a_rejected_lead_without_facts_sets_only_the_status():
-    update = builder().settle_claim(a_lead(status=Status.REJECTED, reason=Reason.CERTIFICATE_NOT_FOUND))["Update"]
-    assert update["UpdateExpression"] == "SET #c0 = :c0"
-    assert deserialize(update["ExpressionAttributeValues"]) == {":c0": "rejected"}
+def test_an_entry_is_put_once_compressed_with_the_hash_of_its_exact_content():
+    entry = an_entry()
+    put = builder().entry("L1", entry, NOW, outcome="retained")["Put"]
+    assert put["ConditionExpression"] == "attribute_not_exists(pk)"  # never overwritten
+    item = deserialize(put["Item"])
+    assert (item["pk"], item["sk"], item["o"]) == ("LEAD#L1", "ENTRY#000001", "retained")
+    content = chain.unpack(bytes(item["b"]))
+    assert content == entry.content() and bytes(item["h"]) == hashlib.sha256(content).digest()
+    assert len(bytes(item["b"])) < len(content)
 
 
-# --- history -------------------------------------------------------------------------------
+def test_an_entrys_snapshot_leaves_out_the_lease_and_its_own_number():
+    state = an_entry().state
+    assert state["status"] == "retained" and "lease_until" not in state and "applied" not in state
 
 
-def test_history_is_written_under_the_lead_and_the_certificate():
-    puts = builder().history(a_lead(), [Event("received", "intake", {"status": "received"})], NOW)
-    items = [deserialize(p["Put"]["Item"]) for p in puts]
-    assert [i["pk"] for i in items] == ["LEAD#L1", f"CERT#{CERT_ID}"]
-    assert all(i["at"] == "2026-11-22T12:00:00.000000Z" and i["type"] == "received" for i in items)
-    assert items[0]["sk"] != items[1]["sk"]
-    assert history_item(items[0]).detail == {"status": "received"}
+def test_a_claim_is_taken_only_if_free_or_from_the_released_holder_named():
+    claim = Claim(lead_id="L2", vendor="acme")
+    fresh = builder().claim(CERT_ID, claim, 1)["Put"]
+    assert fresh["ConditionExpression"] == "attribute_not_exists(pk)"
+    takeover = builder().claim(CERT_ID, claim, 1, released_by="L1")["Put"]
+    assert takeover["ConditionExpression"] == "lead_id = :holder"
+    assert deserialize(takeover["ExpressionAttributeValues"]) == {":holder": "L1"}
+    assert takeover["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
 
 
-def test_time_ordered_sorts_by_time_then_sort_key():
-    items = [
-        {"at": "2026-11-22T12:00:01Z", "sk": "EVENT#b#000000"},
-        {"at": "2026-11-22T12:00:00Z", "sk": "EVENT#a#000002"},
-        {"at": "2026-11-22T12:00:00Z", "sk": "EVENT#a#000001"},
+def test_a_reuse_names_the_lead_only_while_the_list_is_short():
+    listed = builder().reuse_attempt(CERT_ID, "L9", NOW, listed=True)
+    assert "list_append" in listed["UpdateExpression"] and "size(reused_by) < :cap" in listed["ConditionExpression"]
+    counted = builder().reuse_attempt(CERT_ID, "L9", NOW, listed=False)
+    assert "reused_by" not in counted["UpdateExpression"]
+    assert counted["ConditionExpression"] == "attribute_exists(pk)"  # never re-creates a claim that expired
+
+
+def test_a_history_item_takes_the_entrys_time_unless_the_event_has_its_own():
+    entry = an_entry(events=[{"type": "received", "at": "2026-11-22T11:59:59Z"}, {"type": "attempt"}])
+    items = [history_item(event, entry, "L1", CERT_ID) for event in entry.events]
+    assert [(i.type, i.at) for i in items] == [
+        ("received", "2026-11-22T11:59:59Z"),
+        ("attempt", "2026-11-22T12:00:01.000000Z"),
     ]
-    assert [i["sk"] for i in time_ordered(items, "at")] == ["EVENT#a#000001", "EVENT#a#000002", "EVENT#b#000000"]
+    assert items[0].detail == {} and items[0].lead_id == "L1"

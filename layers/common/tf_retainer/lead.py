@@ -74,6 +74,8 @@ class Lead(CertificateFacts):
     refusal_detail: dict[str, Any] | None = None
     # TrustedForm operations billed for this lead (insights count per property returned).
     tf_operations: int = 0
+    # The number of the last entry of the lead's evidence chain that this state reflects (0: none yet).
+    applied: int = 0
 
     @property
     def deadline_at(self) -> datetime:
@@ -105,9 +107,12 @@ class Claim(CertificateFacts):
     vendor: str | None = None
     claimed_at: str | None = None
     status: Status | None = None
-    # Leads that came with the certificate while this lead held it.
+    # Leads that came with the certificate while this lead held it (the first ones named).
     reuse_attempts: int = 0
     last_reuse_at: str | None = None
+    reused_by: list[str] = Field(default_factory=list)
+    # Leads that held it before and were refused or expired (retained nothing), oldest first.
+    previous_holders: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +148,15 @@ class HistoryItem:
 
 @dataclass(frozen=True, slots=True)
 class LeadRecord:
-    """Everything kept about one lead, in time order: what GET /leads/{id} and the evidence read."""
+    """Everything kept about one lead, in time order: what GET /leads/{id} and the evidence read.
+
+    ``chain``: the stored entries the history and exchanges were read from (``store.chain.Link``), for
+    whoever must prove them unaltered."""
 
     lead: Lead
     history: list[HistoryItem]
     exchanges: list[dict[str, Any]]
+    chain: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from .deps import Deps
 from .errors import InputRejected
 from .lead import Lead
 from .models import HistoryEvent, LeadView, Reason
-from .store.keys import EVENT_PREFIX
 
 # Other vendors' lead ids stay private.
 PRIVATE_DETAIL = frozenset({"by_lead_id", "owner_lead_id", "vendor"})
 HISTORY_PAGE = 100
+# A history cursor: the entry of the lead's chain and the index of the next event in it.
+CURSOR = re.compile(r"ENTRY#\d{6}:\d{1,4}")
 
 
 def get_lead(
@@ -52,7 +54,7 @@ def _decode(cursor: str | None) -> str | None:
         sort_key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         sort_key = ""
-    if not sort_key.startswith(EVENT_PREFIX):
+    if not CURSOR.fullmatch(sort_key):
         raise InputRejected(Reason.INVALID_REQUEST, "history_after is not a cursor this API gave")
     return sort_key
 

@@ -1,10 +1,11 @@
 """Domain events: every final outcome of a lead, and every recovery, published on the stack's event bus.
 
-The table is the outbox. A lead's outcome is written once (a conditional transaction) together with its
-history event; DynamoDB's stream hands that new event item to the publisher whether or not the process
-that wrote it lived on. So an event exists for every outcome written, and only for those: a retry that
-loses a race writes nothing, so publishes nothing. The stream delivers at least once; the event's id is
-the history item's key, the same on every delivery, for a subscriber to de-duplicate on.
+The table is the outbox. A lead's outcome is written once, as an entry of its evidence chain that holds
+the history event and the lead as it became; DynamoDB's stream hands that new entry to the publisher
+whether or not the process that wrote it lived on (to apply it to the lead's state too). So an event
+exists for every outcome written, and only for those: a retry that loses a race writes no entry, so
+publishes nothing. The stream delivers at least once; the event's id is the entry's key, the same on
+every delivery, for a subscriber to de-duplicate on. Nothing is read to publish: the entry says it all.
 
 What an event says: the answer the vendor gets (``LeadAnswer``), the vendor, the certificate's facts,
 and the history event itself. Never an email, a phone number, their fingerprints or a key.
@@ -12,6 +13,7 @@ and the history event itself. Never an email, a phone number, their fingerprints
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,9 +24,8 @@ import boto3
 from .lead import Lead
 from .models import Status
 from .settings import get_settings
-from .store import keys
+from .store import chain, keys
 from .store.codec import deserialize
-from .store.leads import LeadStore
 
 SOURCE = "tf-retainer"
 # History event type -> EventBridge detail-type. "requeued": the sweeper (or an operator) handed an
@@ -51,11 +52,9 @@ CERTIFICATE_FACTS = (
 
 
 def is_published(item: dict[str, Any]) -> bool:
-    """A lead's own copy of a history event of a published type (the certificate's copy is not)."""
+    """An entry of a lead's chain that holds an event of a published type (its ``o``)."""
     return (
-        str(item.get("pk", "")).startswith(keys.lead_pk(""))
-        and keys.is_event(item)
-        and item.get("type") in DETAIL_TYPES
+        str(item.get("pk", "")).startswith(keys.lead_pk("")) and keys.is_entry(item) and item.get("o") in DETAIL_TYPES
     )
 
 
@@ -76,48 +75,55 @@ class OutcomeEvent:
         }
 
 
-def outcome_event(item: dict[str, Any], lead: Lead) -> OutcomeEvent:
-    """The event of one published history item (see :func:`is_published`) of ``lead``."""
-    event_type = str(item["type"])
+def outcome_event(item: dict[str, Any]) -> OutcomeEvent:
+    """The event of one published entry (see :func:`is_published`): its event of that type, the lead as
+    the entry left it."""
+    entry = chain.parse(chain.unpack(bytes(item["b"])))
+    event_type = str(item["o"])
+    event = next(event for event in reversed(entry.events) if event["type"] == event_type)
+    lead = Lead.model_validate(entry.state or {})
     event_id = f"{lead.lead_id}/{item['sk']}"
     answer = lead.answer().model_dump(mode="json", exclude_none=True)
     certificate = lead.model_dump(mode="json", include=set(CERTIFICATE_FACTS), exclude_none=True)
+    at = event.get("at") or entry.at
     detail = {
         "event_id": event_id,
         "type": event_type,
-        "at": item.get("at"),
-        "actor": item.get("actor"),
+        "at": at,
+        "actor": event.get("actor"),
         "vendor": lead.vendor,
         "answer": answer,
         "certificate": certificate,
-        "history": item.get("detail") or {},
+        "history": event.get("detail") or {},
     }
-    return OutcomeEvent(
-        event_id=event_id, detail_type=DETAIL_TYPES[event_type], time=str(item.get("at")), detail=detail
-    )
+    return OutcomeEvent(event_id=event_id, detail_type=DETAIL_TYPES[event_type], time=str(at), detail=detail)
+
+
+def binary_decoded(image: dict[str, Any]) -> dict[str, Any]:
+    """A stream image as Lambda delivers it (binary attributes base64 text, as JSON has no bytes) in the
+    form boto3 reads (bytes). Only top-level binary attributes: the only kind a chain entry has."""
+    return {
+        name: {"B": base64.b64decode(value["B"])} if isinstance(value.get("B"), str) else value
+        for name, value in image.items()
+    }
 
 
 class PublishFailed(Exception):
-    """EventBridge refused the entry, or the lead is missing: the stream record is retried."""
+    """EventBridge refused the entry: the stream record is retried."""
 
 
 @dataclass
 class Publisher:
     """Publishes the event of one stream record's new item, if it is one that is published."""
 
-    store: LeadStore
     events: Any  # a boto3 EventBridge client
     bus_name: str
 
     def publish(self, new_image: dict[str, Any]) -> OutcomeEvent | None:
-        item = deserialize(new_image)
+        item = deserialize(binary_decoded(new_image))
         if not is_published(item):
             return None
-        lead_id = str(item.get("lead_id") or str(item["pk"]).removeprefix(keys.lead_pk("")))
-        lead = self.store.get_lead(lead_id)
-        if lead is None:  # written in one transaction with the event: a later read must see it
-            raise PublishFailed(f"lead {lead_id} of event {item['sk']} not found")
-        event = outcome_event(item, lead)
+        event = outcome_event(item)
         out = self.events.put_events(Entries=[event.entry(self.bus_name)])
         if out.get("FailedEntryCount"):
             failure = out["Entries"][0]
@@ -132,7 +138,6 @@ def default_publisher() -> Publisher:
     if not settings.event_bus_name:
         raise RuntimeError("EVENT_BUS_NAME is not set: the publisher has nowhere to publish")
     return Publisher(
-        store=LeadStore(settings.table_name, retention_days=settings.evidence_retention_days),
         events=boto3.client("events"),
         bus_name=settings.event_bus_name,
     )

@@ -114,12 +114,13 @@ EXPECTED_DYNAMODB = {
     "AuthorizerFunction": {("dynamodb:GetItem", TABLE)},  # vendor key items only (condition below)
     "SweeperFunction": {
         ("dynamodb:Query", OPEN_INDEX),
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:Query", TABLE),
         ("dynamodb:PutItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
     },
-    # The stream (its event source mapping reads with the function's role) and the lead's state.
-    "PublisherFunction": {(action, STREAM) for action in STREAM_ACTIONS}
-    | {("dynamodb:ListStreams", "*"), ("dynamodb:GetItem", TABLE)},
+    # The stream only (its event source mapping reads with the function's role; the entry says it all).
+    "PublisherFunction": {(action, STREAM) for action in STREAM_ACTIONS} | {("dynamodb:ListStreams", "*")},
     "CallbackFunction": {("dynamodb:GetItem", TABLE)},  # vendor callback items only (condition below)
 }
 EXPECTED_SQS = {

@@ -416,10 +416,9 @@ TABLE_ACTIONS = {
     "IntakeFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "RetryFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
     "AuthorizerFunction": {"dynamodb:GetItem"},
-    "SweeperFunction": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-    # Its event source mapping reads the stream with its role; the code reads a lead's state.
+    "SweeperFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    # Its event source mapping reads the stream with its role; the code reads nothing else.
     "PublisherFunction": {
-        "dynamodb:GetItem",
         "dynamodb:DescribeStream",
         "dynamodb:GetRecords",
         "dynamodb:GetShardIterator",
@@ -427,7 +426,7 @@ TABLE_ACTIONS = {
     },
 }
 TABLE_ACTIONS["CallbackFunction"] = {"dynamodb:GetItem"}  # a vendor's callback URL and secret
-STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:GetItem", "dynamodb:ListStreams"}
+STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
 # or (the publisher's mapping) the table's streams.
 OPEN_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}

@@ -92,6 +92,7 @@ def test_cert_show_has_the_claim_and_the_reuse_attempt(stack):
         "received",
         "attempt",
         "retained",
+        "received",
         "certificate_reused",
         "rejected",
     ]

@@ -67,7 +67,7 @@ def test_a_retained_lead_whose_exchange_is_gone_is_not_contactable(stack):
     lead_id = posted(stack)["lead_id"]
     assert contactable(stack, lead_id).json()["contactable"] is True
     for item in stack.all_items():  # as if the evidence had been lost
-        if item["pk"] == keys.lead_pk(lead_id) and keys.is_exchange(item):
+        if item["pk"] == keys.lead_pk(lead_id) and keys.is_entry(item):
             stack.dynamodb.delete_item(
                 TableName=stack.provisioned.table_name, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
             )

@@ -263,19 +263,21 @@ def test_the_local_poller_sends_what_the_event_files_show(stack):
     assert stack.queued() == 0
 
 
-def test_the_stream_event_publishes_a_stored_leads_outcome(stack):
-    """As shipped, the file names a lead no table has: the record is reported failed (retried), never
-    dropped. Pointed at a stored lead, it publishes that lead's outcome."""
+def test_the_stream_event_publishes_the_outcome_its_entry_holds(stack):
+    """The shipped record is a real chain entry: published as it is (the publisher reads nothing else);
+    an entry a writer would not publish (no `o`) is passed over; a broken image is retried, not dropped."""
     event = load("dynamodb-stream-retained.json")
     [record] = event["Records"]
-    sequence = record["dynamodb"]["SequenceNumber"]
-    assert invoke("PublisherFunction", event) == {"batchItemFailures": [{"itemIdentifier": sequence}]}
-
-    lead_id = stack.post(lead()).json()["lead_id"]
-    image = json.loads(json.dumps(record["dynamodb"]).replace("9f1c2b7e4a5d4c3b8e6f0a1b2c3d4e5f", lead_id))
-    assert invoke("PublisherFunction", {"Records": [dict(record, dynamodb=image)]}) == {"batchItemFailures": []}
+    assert invoke("PublisherFunction", event) == {"batchItemFailures": []}
     [message] = stack.sqs.receive_message(QueueUrl=stack.provisioned.events_queue_url)["Messages"]
-    assert json.loads(message["Body"])["detail"]["answer"]["lead_id"] == lead_id
+    detail = json.loads(message["Body"])["detail"]
+    assert (detail["type"], detail["answer"]["status"]) == ("retained", "retained")
+    assert detail["answer"]["lead_id"] == "9f1c2b7e4a5d4c3b8e6f0a1b2c3d4e5f"
+
+    broken = json.loads(json.dumps(record))
+    broken["dynamodb"]["NewImage"]["b"]["B"] = "AQ=="  # the format byte, then nothing
+    sequence = record["dynamodb"]["SequenceNumber"]
+    assert invoke("PublisherFunction", {"Records": [broken]}) == {"batchItemFailures": [{"itemIdentifier": sequence}]}
 
 
 def test_the_scheduled_sweep_event_runs_the_sweeper(stack):

@@ -49,7 +49,7 @@ def test_a_retained_lead_is_one_event_with_the_vendors_answer_and_no_contact_det
     assert detail["answer"]["status"] == "retained" and detail["answer"]["lead_id"] == posted["lead_id"]
     assert detail["vendor"] == VENDOR and detail["answer"]["vendor_lead_id"] == "crm-1"
     assert detail["certificate"]["cert_id"] == posted["cert_id"]
-    assert detail["event_id"].startswith(posted["lead_id"] + "/EVENT#")
+    assert detail["event_id"].startswith(posted["lead_id"] + "/ENTRY#")
     body = json.dumps(event).lower()
     for secret in ("jane.doe", "example.com", "555", "1212", TF_API_KEY, stack.vendor_key.lower(), "match_lead"):
         assert secret not in body

@@ -94,13 +94,3 @@ def duplicate_of(exc: ClientError, index: int, vendor_lead: VendorLead) -> Dupli
     if first is None:
         return None
     return DuplicateLead(lead_id=first["lead_id"], same_payload=first.get("payload_hash") == vendor_lead.payload_hash)
-
-
-def reservation_conflict(exc: ClientError, vendor_lead: VendorLead | None) -> DuplicateLead | CertificateTaken:
-    """Why a reservation (lead, claim, vendor lead_id) was refused; re-raises anything else."""
-    # Index 2 is the vendor's lead_id: a repeat is answered from the first lead, whatever the cert.
-    if vendor_lead and (duplicate := duplicate_of(exc, 2, vendor_lead)):
-        return duplicate
-    if (claim := failed_item(exc, 1)) is not None:
-        return CertificateTaken(claim=Claim.model_validate(claim))
-    raise exc

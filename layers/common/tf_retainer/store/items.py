@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import itertools
-import secrets
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import iso
-from ..lead import CertificateFacts, Claim, Event, HistoryItem, Lead
+from ..lead import Claim, HistoryItem, Lead
 from ..models import Status
-from . import keys
+from . import chain, keys
 from .codec import serialize
 
 OPEN_STATUSES = (Status.RECEIVED.value, Status.PENDING.value)
+# Fields of the state item that an entry's snapshot leaves out: a lease is a moment's, and ``applied``
+# is the number of the entry the state reflects (an entry cannot name itself).
+STATE_ONLY = ("lease_until", "applied")
+# Leads named on a held certificate's claim (the rest are only counted).
+MAX_LISTED_REUSES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +30,16 @@ class VendorLead:
     payload_hash: str
 
 
-def history_item(item: dict[str, Any]) -> HistoryItem:
+def history_item(event: dict[str, Any], entry: chain.Entry, lead_id: str, cert_id: str | None) -> HistoryItem:
+    """One event of an entry as the history shows it (an event without its own time has the entry's)."""
     return HistoryItem(
-        at=item["at"],
-        type=item["type"],
-        actor=item.get("actor"),
-        lead_id=item.get("lead_id"),
-        cert_id=item.get("cert_id"),
-        detail=item.get("detail") or {},
+        at=event.get("at") or entry.at,
+        type=event["type"],
+        actor=event.get("actor"),
+        lead_id=lead_id,
+        cert_id=cert_id,
+        detail=event.get("detail") or {},
     )
-
-
-def time_ordered(items: list[dict[str, Any]], time_key: str) -> list[dict[str, Any]]:
-    # Sort keys carry the ISO time and a sequence: keep that order, time first.
-    return sorted(items, key=lambda item: (str(item.get(time_key) or ""), item["sk"]))
 
 
 def _open_index(lead: Lead) -> dict[str, str | None]:
@@ -52,8 +52,6 @@ class ItemBuilder:
     def __init__(self, table_name: str, *, retention: timedelta) -> None:
         self.table_name = table_name
         self.retention = retention
-        self._seq = itertools.count()
-        self._writer = secrets.token_hex(6)  # this container's, in every event key it writes
 
     def ttl(self, now: datetime) -> int:
         return int((now + self.retention).timestamp())
@@ -78,28 +76,20 @@ class ItemBuilder:
             put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         return {"Put": put}
 
-    def events(self, pk: str, lead_id: str, cert_id: str | None, events: list[Event], now: datetime) -> list:
-        stamp = iso(now)
-        return [
-            self.put(
-                {
-                    **keys.key(pk, keys.event_sk(stamp, next(self._seq), self._writer)),
-                    "type": event.type,
-                    "at": stamp,
-                    "actor": event.actor,
-                    "lead_id": lead_id,
-                    "cert_id": cert_id,
-                    "detail": event.detail,
-                    "ttl": self.ttl(now),
-                }
-            )
-            for event in events
-        ]
+    def entry(self, lead_id: str, entry: chain.Entry, now: datetime, *, outcome: str | None) -> dict[str, Any]:
+        """One link of the lead's evidence chain, written once: a second writer of the same number fails.
 
-    def history(self, lead: Lead, events: list[Event], now: datetime) -> list:
-        return self.events(keys.lead_pk(lead.lead_id), lead.lead_id, lead.cert_id, events, now) + self.events(
-            keys.cert_pk(lead.cert_id), lead.lead_id, lead.cert_id, events, now
-        )
+        ``o``: the type of the published event the entry holds, if any (the stream's filter reads it).
+        """
+        content = entry.content()
+        item = {
+            **keys.key(keys.lead_pk(lead_id), keys.entry_sk(entry.seq)),
+            "b": chain.pack(content),
+            "h": hashlib.sha256(content).digest(),
+            "o": outcome,
+            "ttl": self.ttl(now),
+        }
+        return self.put(item, condition="attribute_not_exists(pk)")
 
     def new_lead(self, lead: Lead, ttl: int) -> dict[str, Any]:
         item = {
@@ -138,49 +128,36 @@ class ItemBuilder:
         }
         return self.put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
 
-    def claim(self, cert_id: str, claim: Claim, ttl: int) -> dict[str, Any]:
-        """The certificate's one claim: free, or released by a holder that was refused or expired (it
-        retained nothing for the buyer). On conflict the holder comes back (ALL_OLD)."""
+    def claim(self, cert_id: str, claim: Claim, ttl: int, *, released_by: str | None = None) -> dict[str, Any]:
+        """The certificate's one claim: free, or (``released_by``) taken over from a holder that was refused
+        or expired, so retained nothing for the buyer. On conflict the holder comes back (ALL_OLD)."""
         item = {
             **claim.model_dump(mode="json", exclude_none=True),
             **keys.key(keys.cert_pk(cert_id), keys.CLAIM),
             "ttl": ttl,
         }
-        return self.put(
-            item,
-            condition="attribute_not_exists(pk) OR #status IN (:rejected, :expired)",
-            names={"#status": "status"},
-            values={":rejected": Status.REJECTED.value, ":expired": Status.EXPIRED.value},
-            old_on_fail=True,
-        )
+        if released_by is None:
+            return self.put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
+        return self.put(item, condition="lead_id = :holder", values={":holder": released_by}, old_on_fail=True)
 
-    def reuse_attempt(self, cert_id: str, now: datetime) -> dict[str, Any]:
-        """update_item arguments counting one more lead that came with a held certificate (a count, not
-        an event per attempt: another vendor must not be able to flood the holder's history)."""
+    def reuse_attempt(self, cert_id: str, lead_id: str, now: datetime, *, listed: bool) -> dict[str, Any]:
+        """update_item arguments counting one more lead that came with a held certificate and, while the
+        list is short (``listed``), naming it: the certificate's history shows those leads' events, and
+        another vendor must not be able to grow the holder's claim without bound."""
+        update = "ADD reuse_attempts :one SET last_reuse_at = :now"
+        condition = "attribute_exists(pk)"
+        values: dict[str, Any] = {":one": 1, ":now": iso(now)}
+        if listed:
+            update += ", reused_by = list_append(if_not_exists(reused_by, :none), :lead)"
+            condition += " AND (attribute_not_exists(reused_by) OR size(reused_by) < :cap)"
+            values.update({":none": [], ":lead": [lead_id], ":cap": MAX_LISTED_REUSES})
         return {
             "TableName": self.table_name,
             "Key": serialize(keys.key(keys.cert_pk(cert_id), keys.CLAIM)),
-            "UpdateExpression": "ADD reuse_attempts :one SET last_reuse_at = :now",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": serialize({":one": 1, ":now": iso(now)}),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": serialize(values),
         }
-
-    def exchanges(self, lead: Lead, exchanges: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-        """Raw exchanges with TrustedForm, stored as captured, under the lead."""
-        return [
-            self.put(
-                {
-                    **exchange,
-                    **keys.key(
-                        keys.lead_pk(lead.lead_id), keys.exchange_sk(exchange["started_at"], exchange["attempt"], n)
-                    ),
-                    "lead_id": lead.lead_id,
-                    "cert_id": lead.cert_id,
-                    "ttl": self.ttl(now),
-                }
-            )
-            for n, exchange in enumerate(exchanges)
-        ]
 
     def lease(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> dict[str, Any]:
         """update_item arguments taking an open lead for ``attempt``, unless another delivery holds it."""
@@ -205,12 +182,9 @@ class ItemBuilder:
             "ReturnValues": "ALL_NEW",
         }
 
-    def lead_update(self, before: Lead, after: Lead, *, unleased_at: datetime | None = None) -> dict[str, Any]:
-        """Update the lead from ``before`` to ``after``, if it is still open with ``before``'s attempts.
-
-        ``unleased_at``: also only if ``before``'s time to be checked is unchanged and no attempt holds the
-        lead at that moment (the sweeper's and the operator's requeue).
-        """
+    def lead_update(self, before: Lead, after: Lead) -> dict[str, Any]:
+        """Update the lead from ``before`` to ``after``, if it is still open with ``before``'s attempts and
+        chain position (``applied``): the state follows its chain, one entry at a time."""
         old = {**before.model_dump(mode="json"), **_open_index(before)}
         new = {**after.model_dump(mode="json"), **_open_index(after)}
         changed = {name: value for name, value in new.items() if value != old[name] and name != "lease_until"}
@@ -219,37 +193,49 @@ class ItemBuilder:
         dropped = [name for name, value in changed.items() if value is None]
         names = {f"#f{i}": name for i, name in enumerate(kept)} | {f"#r{i}": name for i, name in enumerate(dropped)}
         values = {f":v{i}": value for i, value in enumerate(kept.values())}
-        values.update({":expected": before.attempts, ":received": OPEN_STATUSES[0], ":pending": OPEN_STATUSES[1]})
+        values.update(
+            {
+                ":expected": before.attempts,
+                ":applied": before.applied,
+                ":received": OPEN_STATUSES[0],
+                ":pending": OPEN_STATUSES[1],
+            }
+        )
         assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(kept)))
         removals = ", ".join(["lease_until", *(f"#r{i}" for i in range(len(dropped)))])
-        condition = "attempts = :expected AND #st IN (:received, :pending)"
-        if unleased_at is not None:
-            condition += " AND check_after = :seen AND (attribute_not_exists(lease_until) OR lease_until < :now)"
-            values.update({":seen": before.check_after, ":now": iso(unleased_at)})
         update = f"SET {assignments} REMOVE {removals}" if kept else f"REMOVE {removals}"
         return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": serialize(keys.key(keys.lead_pk(after.lead_id), keys.STATE)),
-                "UpdateExpression": update,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {**names, "#st": "status"},
-                "ExpressionAttributeValues": serialize(values),
-            }
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(keys.lead_pk(after.lead_id), keys.STATE)),
+            "UpdateExpression": update,
+            "ConditionExpression": "attempts = :expected AND applied = :applied AND #st IN (:received, :pending)",
+            "ExpressionAttributeNames": {**names, "#st": "status"},
+            "ExpressionAttributeValues": serialize(values),
         }
 
-    def settle_claim(self, lead: Lead) -> dict[str, Any]:
-        """The claim takes the lead's final status and what TrustedForm said about the certificate."""
-        changes = {
-            "status": lead.status.value,
-            **CertificateFacts.model_validate(lead.model_dump()).model_dump(mode="json", exclude_none=True),
-        }
+    def roll_forward(self, lead_id: str, entry: chain.Entry) -> dict[str, Any]:
+        """update_item arguments bringing a lead's state up to a state-changing entry its writer put but
+        did not get to apply (it died between the two writes): only if the state is still behind it."""
+        state = {name: value for name, value in (entry.state or {}).items() if name not in STATE_ONLY}
+        lead = Lead.model_validate({**state, "applied": entry.seq})
+        fields = {**lead.model_dump(mode="json", exclude={"lease_until"}), **_open_index(lead)}
+        kept = {name: value for name, value in fields.items() if value is not None}
+        dropped = [name for name, value in fields.items() if value is None]
+        names = {f"#f{i}": name for i, name in enumerate(kept)} | {f"#r{i}": name for i, name in enumerate(dropped)}
+        assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(kept)))
+        removals = ", ".join(f"#r{i}" for i in range(len(dropped)))
         return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": serialize(keys.key(keys.cert_pk(lead.cert_id), keys.CLAIM)),
-                "UpdateExpression": "SET " + ", ".join(f"#c{i} = :c{i}" for i in range(len(changes))),
-                "ExpressionAttributeNames": {f"#c{i}": name for i, name in enumerate(changes)},
-                "ExpressionAttributeValues": serialize({f":c{i}": value for i, value in enumerate(changes.values())}),
-            }
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
+            "UpdateExpression": f"SET {assignments}" + (f" REMOVE {removals}" if removals else ""),
+            "ConditionExpression": "attribute_exists(pk) AND applied < :seq",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize(
+                {**{f":v{i}": value for i, value in enumerate(kept.values())}, ":seq": entry.seq}
+            ),
         }
+
+
+def snapshot(lead: Lead) -> dict[str, Any]:
+    """The lead as an entry records it: what it became, without the bookkeeping of the moment."""
+    return lead.model_dump(mode="json", exclude_none=True, exclude=set(STATE_ONLY))

@@ -3,8 +3,7 @@
 | item             | pk                                  | sk                               |
 |------------------|-------------------------------------|----------------------------------|
 | lead state       | LEAD#<lead id>                      | STATE                            |
-| history event    | LEAD#<lead id> and CERT#<cert id>   | EVENT#<iso time>#<seq>#<writer>  |
-| raw exchange     | LEAD#<lead id>                      | EXCHANGE#<iso time>#<attempt>#<n>|
+| evidence entry   | LEAD#<lead id>                      | ENTRY#<n, 6 digits>              |
 | certificate claim| CERT#<cert id>                      | CLAIM                            |
 | vendor lead id   | VENDOR#<vendor>#LEAD#<vendor lead id>| IDEMPOTENCY                     |
 | vendor key       | VENDORKEY#<sha256 of key>           | VENDOR                           |
@@ -12,7 +11,8 @@
 | rule set         | RULES#<vendor or *>                 | ACTIVE, and V#<version> (each)   |
 
 Four indexes:
-- gsi1 (VENDOR#<vendor> / <received at>#<lead id>) on every lead state: a vendor's leads by date;
+- gsi1 (VENDOR#<vendor> / <received at>#<lead id>), KEYS_ONLY, on every lead state: a vendor's leads by
+  date (keys only: the state's updates never write it; readers get the states with BatchGetItem);
 - gsi2, sparse: open leads only (OPEN#<shard> / <check after>#<lead id>), so the sweeper finds the
   overdue ones with a query, and vendor keys (VENDORKEYS / <vendor>#<key hash>), so listing
   vendors needs no Scan. A lead leaves gsi2 when it becomes final.
@@ -29,8 +29,8 @@ STATE = "STATE"
 CLAIM = "CLAIM"
 IDEMPOTENCY = "IDEMPOTENCY"
 VENDOR = "VENDOR"
-EVENT_PREFIX = "EVENT#"
-EXCHANGE_PREFIX = "EXCHANGE#"
+EVENT_PREFIX = "EVENT#"  # a vendor key's events
+ENTRY_PREFIX = "ENTRY#"  # a lead's evidence chain: its history events and raw exchanges
 VENDOR_KEY_PREFIX = "VENDORKEY#"
 VENDOR_CALLBACK_PREFIX = "VENDORCALLBACK#"
 CALLBACK = "CALLBACK"
@@ -131,8 +131,12 @@ def event_sk(stamp: str, seq: int, writer: str) -> str:
     return f"{EVENT_PREFIX}{stamp}#{seq:06d}#{writer}"
 
 
-def exchange_sk(started_at: str, attempt: int, n: int) -> str:
-    return f"{EXCHANGE_PREFIX}{started_at}#{attempt:04d}#{n}"
+def entry_sk(seq: int) -> str:
+    return f"{ENTRY_PREFIX}{seq:06d}"
+
+
+def entry_seq(sk: str) -> int:
+    return int(sk.removeprefix(ENTRY_PREFIX))
 
 
 def key(pk: str, sk: str) -> dict[str, str]:
@@ -151,8 +155,8 @@ def is_event(item: dict[str, Any]) -> bool:
     return str(item.get("sk", "")).startswith(EVENT_PREFIX)
 
 
-def is_exchange(item: dict[str, Any]) -> bool:
-    return str(item.get("sk", "")).startswith(EXCHANGE_PREFIX)
+def is_entry(item: dict[str, Any]) -> bool:
+    return str(item.get("sk", "")).startswith(ENTRY_PREFIX)
 
 
 def without_bookkeeping(item: dict[str, Any]) -> dict[str, Any]:
