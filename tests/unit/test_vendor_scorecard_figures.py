@@ -7,7 +7,7 @@ from typing import Any
 from tf_retainer.lead import Lead
 from tf_retainer.models import LeadMatch, Reason, Status
 
-from tf_retainer_ops.scorecards import score
+from tf_retainer.scorecard import score
 
 
 def lead(n: int, status: Status = Status.RETAINED, **fields: Any) -> Lead:
