@@ -372,6 +372,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "SweeperFunction",
         "PublisherFunction",
         "CallbackFunction",
+        "AutoSuspendFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -427,10 +428,13 @@ TABLE_ACTIONS = {
     },
 }
 TABLE_ACTIONS["CallbackFunction"] = {"dynamodb:GetItem"}  # a vendor's callback URL and secret
+# The vendor-key list and each vendor's leads (index Queries); a suspension's transaction (Update, Put).
+TABLE_ACTIONS["AutoSuspendFunction"] = {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"}
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:GetItem", "dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
 # or (the publisher's mapping) the table's streams.
 OPEN_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}
+VENDOR_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi1"}
 STREAM_ARN = {"Fn::GetAtt": ["LeadsTable", "StreamArn"]}
 POLICY_TEMPLATES = {
     "IntakeFunction": {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"},
@@ -439,6 +443,7 @@ POLICY_TEMPLATES = {
     "SweeperFunction": {"SQSSendMessagePolicy"},  # never calls TrustedForm: no key
     "PublisherFunction": set(),  # a role of its own (PublisherFunctionRole)
     "CallbackFunction": set(),  # a role of its own (CallbackFunctionRole)
+    "AutoSuspendFunction": set(),  # reads and writes the table only
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
@@ -490,8 +495,8 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         for statement in found:
             assert statement["Effect"] == "Allow", name
             if any(action.startswith("dynamodb:") for action in actions(statement)):
-                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, STREAM_ARN, "*"), name
-                if statement["Resource"] == OPEN_INDEX_ARN:
+                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, VENDOR_INDEX_ARN, STREAM_ARN, "*"), name
+                if statement["Resource"] in (OPEN_INDEX_ARN, VENDOR_INDEX_ARN):
                     assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] == STREAM_ARN:
                     assert actions(statement) == STREAM_ACTIONS, name
@@ -507,6 +512,25 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         if name == "AuthorizerFunction":
             (statement,) = found
             assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
+        if name == "AutoSuspendFunction":  # it writes vendor key items (and their events) only
+            (writes,) = [statement for statement in found if statement["Resource"] == table_arn]
+            assert writes["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
+
+
+def test_automatic_suspension_is_off_by_default(template: dict[str, Any]) -> None:
+    """Both thresholds default to 0: the schedule is disabled and the function would read nothing."""
+    parameters = template["Parameters"]
+    assert parameters["AutoSuspendBelowRetainedPercent"]["Default"] == 0
+    assert parameters["AutoSuspendAboveMatchFailurePercent"]["Default"] == 0
+    (event,) = props(template, "AutoSuspendFunction")["Events"].values()
+    assert event["Type"] == "ScheduleV2" and event["Properties"]["ScheduleExpression"] == "rate(1 day)"
+    state = event["Properties"]["State"]
+    assert resolved_with(template, state) == "DISABLED"
+    assert resolved_with(template, state, AutoSuspendBelowRetainedPercent="40") == "ENABLED"
+    assert resolved_with(template, state, AutoSuspendAboveMatchFailurePercent="25") == "ENABLED"
+    env = props(template, "AutoSuspendFunction")["Environment"]["Variables"]
+    assert env["AUTO_SUSPEND_BELOW_RETAINED_PERCENT"] == {"Ref": "AutoSuspendBelowRetainedPercent"}
+    assert env["AUTO_SUSPEND_MIN_LEADS"] == {"Ref": "AutoSuspendMinLeads"}
 
 
 def test_retry_function_has_its_own_role(template: dict[str, Any]) -> None:

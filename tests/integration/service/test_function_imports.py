@@ -56,7 +56,7 @@ def imported_by(function: str, *, tracing: bool) -> dict:
     return result
 
 
-@pytest.mark.parametrize("function", ["intake", "retry", "authorizer", "sweeper"])
+@pytest.mark.parametrize("function", ["intake", "retry", "authorizer", "sweeper", "auto_suspend"])
 def test_tracing_off_imports_no_xray(function: str) -> None:
     imported = imported_by(function, tracing=False)
     assert imported["tracer"] == "IdleTracer"
@@ -66,6 +66,7 @@ def test_tracing_off_imports_no_xray(function: str) -> None:
 def test_the_authorizer_never_imports_httpx() -> None:
     for tracing in (False, True):
         assert "httpx" not in imported_by("authorizer", tracing=tracing)["loaded"], tracing
+    assert "httpx" not in imported_by("auto_suspend", tracing=False)["loaded"]  # reads the table only
 
 
 def test_tracing_on_patches_what_each_function_calls_out_with() -> None:
