@@ -1,7 +1,8 @@
 """Vendor scorecards: how good each vendor's leads were over a period, from the stored lead states.
 
-The figures are tf_retainer.scorecard's (shared with the automatic suspension). No Scan: the vendors come from the list index, each vendor's leads from the vendor index (gsi1, by
-received time); one query (paginated) per vendor and nothing else is read.
+The figures are tf_retainer.scorecard's (shared with the automatic suspension). No Scan: the vendors
+come from the list index, each vendor's leads from the vendor index (gsi1, by received time); one query
+(paginated) per vendor and nothing else is read.
 
     tf-retainer vendors report [--since 30d] [--until ...] [--vendor V] [--json]
 """

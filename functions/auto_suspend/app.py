@@ -5,6 +5,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tf_retainer import auto_suspend
 from tf_retainer.observability import logger, metrics, tracer
@@ -20,7 +21,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     if not settings.auto_suspend_enabled:
         return asdict(auto_suspend.Evaluation(enabled=False))
-    # One run a day: clients made per run cost nothing that matters.
-    leads = LeadStore(settings.table_name, retention_days=settings.evidence_retention_days)
-    keys = VendorKeyStore(settings.table_name)
+    # One run a day: a client made per run costs nothing that matters.
+    client = boto3.client("dynamodb")
+    leads = LeadStore(settings.table_name, retention_days=settings.evidence_retention_days, client=client)
+    keys = VendorKeyStore(settings.table_name, client=client)
     return asdict(auto_suspend.evaluate(leads, keys, settings, now=datetime.now(UTC)))
