@@ -528,9 +528,22 @@ def test_automatic_suspension_is_off_by_default(template: dict[str, Any]) -> Non
     assert resolved_with(template, state) == "DISABLED"
     assert resolved_with(template, state, AutoSuspendBelowRetainedPercent="40") == "ENABLED"
     assert resolved_with(template, state, AutoSuspendAboveMatchFailurePercent="25") == "ENABLED"
+    # The parameters reach the function's settings.
+    from tf_retainer.settings import Settings
+
     env = props(template, "AutoSuspendFunction")["Environment"]["Variables"]
-    assert env["AUTO_SUSPEND_BELOW_RETAINED_PERCENT"] == {"Ref": "AutoSuspendBelowRetainedPercent"}
-    assert env["AUTO_SUSPEND_MIN_LEADS"] == {"Ref": "AutoSuspendMinLeads"}
+    required = {"TABLE_NAME": "leads", "RETRY_QUEUE_URL": "q", "TRUSTEDFORM_SECRET_ID": "s"}
+    default = Settings.from_environ({**required, **resolved_with(template, env)})
+    assert not default.auto_suspend_enabled and (default.auto_suspend_min_leads, default.auto_suspend_window_days) == (
+        50,
+        7,
+    )
+    chosen = resolved_with(template, env, AutoSuspendAboveMatchFailurePercent="25", AutoSuspendMinLeads="200")
+    on = Settings.from_environ({**required, **chosen})
+    assert on.auto_suspend_enabled and (on.auto_suspend_above_match_failure_percent, on.auto_suspend_min_leads) == (
+        25,
+        200,
+    )
 
 
 def test_retry_function_has_its_own_role(template: dict[str, Any]) -> None:
