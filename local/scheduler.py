@@ -1,4 +1,5 @@
-"""EventBridge Scheduler for the local stack: invokes a function on a fixed rate (the sweeper)."""
+"""EventBridge Scheduler for the local stack: invokes a function on a fixed rate (the sweeper, the
+automatic vendor suspension)."""
 
 from __future__ import annotations
 
@@ -39,5 +40,7 @@ class RateSchedule:
                 self.runs += 1
                 if isinstance(result, dict) and result.get("recovered"):
                     log.warning("%s requeued %d overdue lead(s)", self.function, len(result["recovered"]))
+                if isinstance(result, dict) and result.get("suspended"):
+                    log.warning("%s suspended vendor(s): %s", self.function, ", ".join(result["suspended"]))
             except Exception as exc:  # a failed run is retried by the next one, as the Scheduler would
                 log.warning("%s failed: %s", self.function, type(exc).__name__)

@@ -92,6 +92,7 @@ class LocalStack:
     workers: Any = None
     poller: Any = None
     sweeper: Any = None
+    auto_suspend: Any = None  # only while a threshold is set (AUTO_SUSPEND_* in the shell)
     streams: Any = None
     callbacks: Any = None
     receiver: Any = None
@@ -108,7 +109,18 @@ class LocalStack:
     def stop(self) -> None:
         if self.workers is not None:  # invocations in flight (a hung TrustedForm call...) end now
             self.workers.interrupt()
-        for name in ("api", "sweeper", "callbacks", "streams", "poller", "workers", "receiver", "simulator", "moto"):
+        for name in (
+            "api",
+            "auto_suspend",
+            "sweeper",
+            "callbacks",
+            "streams",
+            "poller",
+            "workers",
+            "receiver",
+            "simulator",
+            "moto",
+        ):
             piece = getattr(self, name)
             if piece is None:
                 continue
@@ -124,6 +136,12 @@ class LocalStack:
 
 
 # --------------------------------------------------------------------------------------------- setup
+
+
+def _auto_suspend_enabled() -> bool:
+    from tf_retainer.settings import Settings
+
+    return Settings.from_environ(os.environ).auto_suspend_enabled
 
 
 def _int_env(name: str, default: int) -> int:
@@ -339,6 +357,12 @@ def start(api_key: str | None = None) -> LocalStack:
             "SweeperFunction", max(1, _int_env("LOCAL_SWEEP_SECONDS", 30)), stack.workers.invoke
         )
         stack.sweeper.start()
+        # The automatic vendor suspension (deployed: daily, off by default), when the shell turns it on.
+        if _auto_suspend_enabled():
+            stack.auto_suspend = RateSchedule(
+                "AutoSuspendFunction", max(1, _int_env("LOCAL_AUTO_SUSPEND_SECONDS", 60)), stack.workers.invoke
+            )
+            stack.auto_suspend.start()
         # The table's stream drives the publisher, as its event source mapping does on AWS.
         stack.streams = StreamPoller(stack.provisioned, invoke=stack.workers.invoke)
         stack.streams.start()
@@ -400,6 +424,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  functions    {stack.workers.describe()}",
         f"  retry worker {stack.poller.describe()}",
         f"  sweeper      {stack.sweeper.describe()} (overdue open leads back to the retry queue)",
+        f"  auto-suspend {stack.auto_suspend.describe() if stack.auto_suspend else 'off (AUTO_SUSPEND_* unset)'}",
         f"  events       {stack.streams.describe()}",
         f"               bus {provisioned.event_bus_name}; every event also on "
         f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",

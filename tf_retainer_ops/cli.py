@@ -11,6 +11,7 @@
     evidence reindex [--vendor V]  put leads stored before the consumer index into it (once)
     verify FILE                 check an evidence file's digest and signature
     vendors add|list|revoke     vendor API keys (a new key is printed once, never again)
+    vendors show NAME           a vendor's keys, suspension (who, why) and key history
     vendors report [--since 30d] per-vendor scorecards (retained %, match failures, reuse, rules, ...)
     vendors suspend|resume NAME  refuse (403 vendor_suspended) or accept again a vendor's keys
     dlq redrive [--max N]       retry DLQ -> retry queue
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command(vendors, "add", cmd_vendors_add, "create a vendor key (printed once)").add_argument("name")
     command(vendors, "list", cmd_vendors_list, "vendors and their keys (hints only)")
+    command(vendors, "show", cmd_vendors_show, "a vendor's keys, suspension and history").add_argument("name")
     revoke = command(vendors, "revoke", cmd_vendors_revoke, "revoke a vendor's keys")
     revoke.add_argument("name")
     revoke.add_argument("--key-hash", help="only this key (hash or a unique prefix, from `vendors list`)")
@@ -550,6 +552,33 @@ def cmd_vendors_list(ctx: Context) -> int:
             )
 
     ctx.emit(rows, human)
+    return 0
+
+
+def cmd_vendors_show(ctx: Context) -> int:
+    from .vendors import show_vendor
+
+    data = show_vendor(ctx.vendor_keys, ctx.args.name)
+
+    def human(d: dict[str, Any]) -> None:
+        suspension = d["suspended"]
+        if suspension:
+            standing = f"suspended by {suspension.get('by')} at {suspension.get('at')}: {suspension.get('reason')}"
+        else:
+            standing = "accepted" + (f" (resumed {d['resumed_at']})" if d["resumed_at"] else "")
+        ctx.print(f"vendor {d['vendor']}: {standing}")
+        ctx.print(f"keys: {len(d['keys'])}")
+        for row in d["keys"]:
+            hint, state = row["key_hint"] or "", _key_state(row)
+            ctx.print(f"  {row['key_hash'][:12]}  ...{hint:<5} {state:<6} created {row['created_at']}")
+        ctx.print("history (oldest first):" if d["history"] else "history: none")
+        for event in d["history"]:
+            detail = " ".join(f"{k}={v}" for k, v in (event["detail"] or {}).items())
+            ctx.print(
+                f"  {event['at']}  {event['type']:<17} {event['actor']:<14} keys={event['keys']}  {detail}".rstrip()
+            )
+
+    ctx.emit(data, human)
     return 0
 
 

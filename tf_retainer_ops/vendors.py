@@ -78,6 +78,7 @@ def list_vendors(store: VendorKeyStore) -> list[dict[str, Any]]:
             "key_hint": key.key_hint,
             "key_hash": key.key_hash,
             "suspended": key.suspended,
+            "resumed_at": key.resumed_at,
         }
         for key in store.list()
     ]
@@ -156,3 +157,26 @@ def set_vendor_suspended(
         and store.set_suspended(key.key_hash, suspended=suspended, reason=reason, actor=actor, now=now)
     ]
     return Standing(vendor=vendor, suspended=suspended, key_hashes=changed)
+
+
+def show_vendor(store: VendorKeyStore, vendor: str) -> dict[str, Any]:
+    """A vendor's standing: its keys, its suspension (who, when, why: an operator or the automatic
+    threshold) and the history of its keys, oldest first. An event written under several keys at once
+    (a suspension, a resume) is one line, with how many keys it touched."""
+    keys = [row for row in list_vendors(store) if row["vendor"] == vendor]
+    if not keys:
+        raise OpsError(f"no keys for vendor {vendor}", code=1)
+    suspensions = [row["suspended"] for row in keys if row["suspended"]]
+    history: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in keys:
+        for event in store.history(row["key_hash"]):
+            same = (event["at"], event["type"], event["actor"], repr(event["detail"]))
+            history.setdefault(same, {**event, "keys": 0})["keys"] += 1
+    resumed = [row["resumed_at"] for row in keys if row.get("resumed_at")]
+    return {
+        "vendor": vendor,
+        "suspended": max(suspensions, key=lambda s: s.get("at", "")) if suspensions else None,
+        "resumed_at": max(resumed) if resumed else None,
+        "keys": keys,
+        "history": sorted(history.values(), key=lambda event: event["at"] or ""),
+    }

@@ -95,11 +95,23 @@ def test_durations_must_be_positive_numbers(name, value):
         ("MAX_BODY_BYTES", "1023"),
         ("DEADLINE_SAFETY_MINUTES", "-5"),
         ("TABLE_NAME", "ab"),
+        ("AUTO_SUSPEND_BELOW_RETAINED_PERCENT", "101"),
+        ("AUTO_SUSPEND_ABOVE_MATCH_FAILURE_PERCENT", "-1"),
+        ("AUTO_SUSPEND_MIN_LEADS", "0"),
+        ("AUTO_SUSPEND_WINDOW_DAYS", "0"),
     ],
 )
 def test_out_of_range_values_are_refused(name, value):
     with pytest.raises(ValidationError):
         from_env(**{name: value})
+
+
+def test_automatic_suspension_is_off_unless_a_threshold_is_set():
+    assert not from_env().auto_suspend_enabled
+    assert not from_env(AUTO_SUSPEND_MIN_LEADS="10", AUTO_SUSPEND_WINDOW_DAYS="1").auto_suspend_enabled
+    on = from_env(AUTO_SUSPEND_BELOW_RETAINED_PERCENT="40")
+    assert on.auto_suspend_enabled and (on.auto_suspend_min_leads, on.auto_suspend_window_days) == (50, 7.0)
+    assert from_env(AUTO_SUSPEND_ABOVE_MATCH_FAILURE_PERCENT="25").auto_suspend_enabled
 
 
 def test_settings_cannot_be_changed_once_read():

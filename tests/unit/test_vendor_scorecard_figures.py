@@ -1,4 +1,5 @@
-"""score(): the figures of one vendor's scorecard from lead states (no store)."""
+"""score(): the figures of one vendor's scorecard from lead states (no store); breach(): the automatic
+suspension's judgement of them."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ from typing import Any
 
 from tf_retainer.lead import Lead
 from tf_retainer.models import LeadMatch, Reason, Status
-
-from tf_retainer_ops.scorecards import score
+from tf_retainer.scorecard import score
 
 
 def lead(n: int, status: Status = Status.RETAINED, **fields: Any) -> Lead:
@@ -50,3 +50,23 @@ def test_masked_shared_open_and_unknown_ages_are_counted_where_an_operator_expec
 def test_no_leads_is_no_percentage():
     card = score("quiet", []).as_dict()
     assert (card["leads"], card["retained_pct"], card["median_certificate_age_seconds"]) == (0, None, None)
+
+
+def test_the_suspension_thresholds_judge_decided_leads_only(settings):
+    from tf_retainer.auto_suspend import breach
+
+    thresholds = {"below_retained_percent": 50.0, "above_match_failure_percent": 20.0, "min_leads": 4}
+    on = settings.model_copy(update={f"auto_suspend_{name}": value for name, value in thresholds.items()})
+    bad = [lead(n, Status.REJECTED, reason=Reason.CERTIFICATE_NOT_FOUND) for n in range(3)] + [lead(3)]
+    pending = [lead(n, Status.PENDING, reason=Reason.TRUSTEDFORM_UNAVAILABLE) for n in range(10, 20)]
+
+    crossed = breach(score("acme", bad + pending), on)  # a TrustedForm outage's pending leads do not count
+    assert crossed is not None and (crossed.figure, crossed.value, crossed.threshold) == ("retained_pct", 25.0, 50.0)
+    assert crossed.describe() == "retained 25% < 50% (AUTO_SUSPEND_BELOW_RETAINED_PERCENT)"
+    assert breach(score("acme", bad[1:] + pending), on) is None  # 3 decided leads: too few to judge
+    assert breach(score("acme", bad), settings) is None  # thresholds at 0: off
+
+    unmatched = [lead(n, lead_match=LeadMatch(success=False)) for n in range(2)] + [lead(n) for n in range(2, 6)]
+    crossed = breach(score("acme", unmatched), on)  # retained 100%, but a third failed the lead match
+    assert crossed is not None and (crossed.figure, crossed.value) == ("match_failure_pct", 33.3)
+    assert breach(score("acme", unmatched[1:]), on) is None  # 1 of 5: 20%, not above 20%

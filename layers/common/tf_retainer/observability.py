@@ -71,6 +71,7 @@ class Metric(StrEnum):
     CALLBACKS_DELIVERED = "CallbacksDelivered"  # vendor callbacks answered 2xx
     CALLBACK_RETRIES = "CallbackRetries"  # callbacks to be tried again later (5xx, 429, timeouts)
     CALLBACKS_FAILED = "CallbacksFailed"  # callbacks given up on (dead-letter queue)
+    VENDORS_AUTO_SUSPENDED = "VendorsAutoSuspended"  # vendors suspended by a threshold (auto_suspend.py)
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason

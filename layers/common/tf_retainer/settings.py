@@ -82,6 +82,18 @@ class Settings(BaseModel):
     callback_max_attempts: int = Field(default=8, ge=1, le=50)
     callback_base_delay_seconds: float = Field(default=30.0, ge=0)
     callback_timeout_seconds: PositiveSeconds = 5.0
+    # Automatic vendor suspension (auto_suspend.py), off while both thresholds are 0: a vendor with at
+    # least AUTO_SUSPEND_MIN_LEADS decided leads in the last AUTO_SUSPEND_WINDOW_DAYS (after its last
+    # resume) is suspended when its retained % is below the floor or its lead match failure % above the
+    # ceiling.
+    auto_suspend_below_retained_percent: float = Field(default=0.0, ge=0, le=100)
+    auto_suspend_above_match_failure_percent: float = Field(default=0.0, ge=0, le=100)
+    auto_suspend_min_leads: int = Field(default=50, ge=1)
+    auto_suspend_window_days: float = Field(default=7.0, gt=0, le=90)
+
+    @property
+    def auto_suspend_enabled(self) -> bool:
+        return self.auto_suspend_below_retained_percent > 0 or self.auto_suspend_above_match_failure_percent > 0
 
     @property
     def retry_lease_seconds(self) -> float:

@@ -122,6 +122,14 @@ EXPECTED_DYNAMODB = {
     # The stream only (its event source mapping reads with the function's role; the entry says it all).
     "PublisherFunction": {(action, STREAM) for action in STREAM_ACTIONS} | {("dynamodb:ListStreams", "*")},
     "CallbackFunction": {("dynamodb:GetItem", TABLE)},  # vendor callback items only (condition below)
+    # The vendor-key list and each vendor's leads; suspensions on vendor key items only (condition below).
+    "AutoSuspendFunction": {
+        ("dynamodb:Query", OPEN_INDEX),
+        ("dynamodb:Query", "<LeadsTable.Arn>/index/gsi1"),
+        ("dynamodb:BatchGetItem", TABLE),  # the leads' states (gsi1 holds keys only; condition: LEAD#*)
+        ("dynamodb:UpdateItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+    },
 }
 EXPECTED_SQS = {
     "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
@@ -144,6 +152,7 @@ EXPECTED_SQS = {
         ("sqs:SendMessage", "<CallbackQueue.Arn>"),
         ("sqs:SendMessage", "<CallbackDeadLetterQueue.Arn>"),
     },
+    "AutoSuspendFunction": set(),
 }
 VENDOR_KEYS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
 
@@ -382,6 +391,16 @@ def test_authorizer_reads_vendor_keys_only(translated: dict[str, Any]) -> None:
         if grant.role == role and any(action.startswith("dynamodb:") for action in grant.actions())
     ]
     assert table_statements and all(statement["Condition"] == VENDOR_KEYS_ONLY for statement in table_statements)
+
+
+def test_auto_suspend_writes_vendor_keys_only(translated: dict[str, Any]) -> None:
+    role = function_roles(translated)["AutoSuspendFunction"]
+    writes = [
+        grant.statement
+        for grant in grants(translated)
+        if grant.role == role and {"dynamodb:UpdateItem", "dynamodb:PutItem"} & set(grant.actions())
+    ]
+    assert writes and all(statement["Condition"] == VENDOR_KEYS_ONLY for statement in writes)
 
 
 def test_callback_function_reads_vendor_callbacks_only(translated: dict[str, Any]) -> None:

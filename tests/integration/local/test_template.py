@@ -372,6 +372,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "SweeperFunction",
         "PublisherFunction",
         "CallbackFunction",
+        "AutoSuspendFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -426,10 +427,19 @@ TABLE_ACTIONS = {
     },
 }
 TABLE_ACTIONS["CallbackFunction"] = {"dynamodb:GetItem"}  # a vendor's callback URL and secret
+# The vendor-key list and each vendor's leads (index Queries, then the states: BatchGetItem); a
+# suspension's transaction (Update, Put).
+TABLE_ACTIONS["AutoSuspendFunction"] = {
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:PutItem",
+}
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
 # or (the publisher's mapping) the table's streams.
 OPEN_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}
+VENDOR_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi1"}
 STREAM_ARN = {"Fn::GetAtt": ["LeadsTable", "StreamArn"]}
 POLICY_TEMPLATES = {
     "IntakeFunction": {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"},
@@ -438,6 +448,7 @@ POLICY_TEMPLATES = {
     "SweeperFunction": {"SQSSendMessagePolicy"},  # never calls TrustedForm: no key
     "PublisherFunction": set(),  # a role of its own (PublisherFunctionRole)
     "CallbackFunction": set(),  # a role of its own (CallbackFunctionRole)
+    "AutoSuspendFunction": set(),  # reads and writes the table only
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
@@ -489,8 +500,8 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         for statement in found:
             assert statement["Effect"] == "Allow", name
             if any(action.startswith("dynamodb:") for action in actions(statement)):
-                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, STREAM_ARN, "*"), name
-                if statement["Resource"] == OPEN_INDEX_ARN:
+                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, VENDOR_INDEX_ARN, STREAM_ARN, "*"), name
+                if statement["Resource"] in (OPEN_INDEX_ARN, VENDOR_INDEX_ARN):
                     assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] == STREAM_ARN:
                     assert actions(statement) == STREAM_ACTIONS, name
@@ -506,6 +517,38 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         if name == "AuthorizerFunction":
             (statement,) = found
             assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
+        if name == "AutoSuspendFunction":  # it writes vendor key items (and their events) only
+            (writes,) = [statement for statement in found if statement["Resource"] == table_arn]
+            assert writes["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
+
+
+def test_automatic_suspension_is_off_by_default(template: dict[str, Any]) -> None:
+    """Both thresholds default to 0: the schedule is disabled and the function would read nothing."""
+    parameters = template["Parameters"]
+    assert parameters["AutoSuspendBelowRetainedPercent"]["Default"] == 0
+    assert parameters["AutoSuspendAboveMatchFailurePercent"]["Default"] == 0
+    (event,) = props(template, "AutoSuspendFunction")["Events"].values()
+    assert event["Type"] == "ScheduleV2" and event["Properties"]["ScheduleExpression"] == "rate(1 day)"
+    state = event["Properties"]["State"]
+    assert resolved_with(template, state) == "DISABLED"
+    assert resolved_with(template, state, AutoSuspendBelowRetainedPercent="40") == "ENABLED"
+    assert resolved_with(template, state, AutoSuspendAboveMatchFailurePercent="25") == "ENABLED"
+    # The parameters reach the function's settings.
+    from tf_retainer.settings import Settings
+
+    env = props(template, "AutoSuspendFunction")["Environment"]["Variables"]
+    required = {"TABLE_NAME": "leads", "RETRY_QUEUE_URL": "q", "TRUSTEDFORM_SECRET_ID": "s"}
+    default = Settings.from_environ({**required, **resolved_with(template, env)})
+    assert not default.auto_suspend_enabled and (default.auto_suspend_min_leads, default.auto_suspend_window_days) == (
+        50,
+        7,
+    )
+    chosen = resolved_with(template, env, AutoSuspendAboveMatchFailurePercent="25", AutoSuspendMinLeads="200")
+    on = Settings.from_environ({**required, **chosen})
+    assert on.auto_suspend_enabled and (on.auto_suspend_above_match_failure_percent, on.auto_suspend_min_leads) == (
+        25,
+        200,
+    )
 
 
 def test_retry_function_has_its_own_role(template: dict[str, Any]) -> None:

@@ -56,11 +56,13 @@ def imported_by(function: str, *, tracing: bool) -> dict:
     return result
 
 
-@pytest.mark.parametrize("function", ["intake", "retry", "authorizer", "sweeper"])
+@pytest.mark.parametrize("function", ["intake", "retry", "authorizer", "sweeper", "auto_suspend"])
 def test_tracing_off_imports_no_xray(function: str) -> None:
     imported = imported_by(function, tracing=False)
     assert imported["tracer"] == "IdleTracer"
     assert "aws_xray_sdk" not in imported["loaded"]
+    if function == "auto_suspend":  # it reads and writes the table only
+        assert "httpx" not in imported["loaded"]
 
 
 def test_the_authorizer_never_imports_httpx() -> None:

@@ -157,6 +157,12 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     finally:
         receiver.stop()
 
+    # The automatic suspension: vendor-b's one lead was refused, below a 10 % retained floor.
+    monkeypatch.setenv("AUTO_SUSPEND_BELOW_RETAINED_PERCENT", "10")
+    monkeypatch.setenv("AUTO_SUSPEND_MIN_LEADS", "1")
+    reset_service_caches()
+    assert invoke("AutoSuspendFunction", {"source": "aws.scheduler", "detail": {}})["suspended"] == ["vendor-b"]
+
     captured = capfd.readouterr()
     run.logs = service_logs.getvalue() + captured.out + captured.err
     for line in (captured.out + captured.err).splitlines():

@@ -26,6 +26,8 @@ class VendorKey:
     # The vendor's suspension (who, when, why) while it lasts: a vendor-wide stop, unlike a revoked key,
     # lifted by `vendors resume`. Kept on each key so the authorizer's one GetItem sees it.
     suspended: dict[str, str] | None = None
+    # When an operator last lifted a suspension: the automatic suspension counts only leads after it.
+    resumed_at: str | None = None
 
     @property
     def refusal(self) -> str | None:
@@ -46,6 +48,7 @@ def _from_item(item: dict[str, Any]) -> VendorKey:
         created_at=item.get("created_at"),
         changed_at=item.get("changed_at"),
         suspended=item.get("suspended"),
+        resumed_at=item.get("resumed_at"),
     )
 
 
@@ -87,17 +90,45 @@ class VendorKeyStore:
             now=now,
         )
 
-    def set_suspended(self, key_hash: str, *, suspended: bool, reason: str | None, actor: str, now: datetime) -> bool:
-        """Suspend (or resume) one key's vendor: the suspension on the key item, a history event under it.
-        False when there is no such key."""
+    def set_suspended(
+        self,
+        key_hash: str,
+        *,
+        suspended: bool,
+        reason: str | None,
+        actor: str,
+        now: datetime,
+        seen: VendorKey | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool:
+        """Suspend (or resume) one key's vendor: the suspension on the key item, a history event under it
+        (``detail`` adds to the event's). False when there is no such key; with ``seen`` (a suspension
+        decided from the key as read then), also when the key was suspended or resumed since."""
+        condition, condition_values = "attribute_exists(pk)", {}
         if suspended:
             suspension = {"reason": reason or "", "by": actor, "at": iso(now)}
             expression, values = "SET suspended = :s, changed_at = :t", {":s": suspension}
+            if seen is not None:
+                condition += " AND attribute_not_exists(suspended)"
+                if seen.resumed_at is None:
+                    condition += " AND attribute_not_exists(resumed_at)"
+                else:
+                    condition += " AND resumed_at = :seen_resumed"
+                    condition_values[":seen_resumed"] = seen.resumed_at
         else:
-            expression, values = "SET changed_at = :t REMOVE suspended", {}
+            expression, values = "SET changed_at = :t, resumed_at = :t REMOVE suspended", {}
         event_type = "vendor_suspended" if suspended else "vendor_resumed"
-        detail = {"reason": reason} if reason else {}
-        return self._change(key_hash, event_type, expression, values, detail=detail, actor=actor, now=now)
+        event_detail = {**({"reason": reason} if reason else {}), **(detail or {})}
+        return self._change(
+            key_hash,
+            event_type,
+            expression,
+            {**values, **condition_values},
+            detail=event_detail,
+            actor=actor,
+            now=now,
+            condition=condition,
+        )
 
     def _change(
         self,
@@ -109,8 +140,10 @@ class VendorKeyStore:
         detail: dict[str, Any],
         actor: str,
         now: datetime,
+        condition: str = "attribute_exists(pk)",
     ) -> bool:
-        """One change to a key item (``:t`` is the change's time) and its history event, together."""
+        """One change to a key item (``:t`` is the change's time) and its history event, together, if
+        ``condition`` holds."""
         pk, stamp = keys.vendor_key_pk(key_hash), iso(now)
         event: dict[str, Any] = {
             **keys.key(pk, keys.event_sk(stamp, 0, secrets.token_hex(6))),
@@ -123,7 +156,7 @@ class VendorKeyStore:
             "TableName": self.table_name,
             "Key": serialize(keys.key(pk, keys.VENDOR)),
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_exists(pk)",
+            "ConditionExpression": condition,
             "ExpressionAttributeValues": serialize({**values, ":t": stamp}),
         }
         try:
@@ -135,6 +168,16 @@ class VendorKeyStore:
                 return False
             raise
         return True
+
+    def history(self, key_hash: str) -> list[dict[str, Any]]:
+        """The key's events (revoked/restored, vendor suspended/resumed), oldest first."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :events)",
+            ExpressionAttributeValues=serialize({":pk": keys.vendor_key_pk(key_hash), ":events": keys.EVENT_PREFIX}),
+        )
+        fields = ("type", "at", "actor", "detail")
+        return [{name: item.get(name) for name in fields} for page in pages for item in map(deserialize, page["Items"])]
 
     def list(self) -> list[VendorKey]:
         """Every key, by vendor (the list index: one query, no Scan)."""

@@ -1,0 +1,28 @@
+"""Scheduled (daily): suspends the vendors whose leads fall below the deployment's thresholds; off while
+they are 0 (see tf_retainer.auto_suspend)."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from tf_retainer import auto_suspend
+from tf_retainer.observability import logger, metrics, tracer
+from tf_retainer.settings import get_settings
+from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.vendor_keys import VendorKeyStore
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    if not settings.auto_suspend_enabled:
+        return asdict(auto_suspend.Evaluation(enabled=False))
+    # One run a day: a client made per run costs nothing that matters.
+    client = boto3.client("dynamodb")
+    leads = LeadStore(settings.table_name, retention_days=settings.evidence_retention_days, client=client)
+    keys = VendorKeyStore(settings.table_name, client=client)
+    return asdict(auto_suspend.evaluate(leads, keys, settings, now=datetime.now(UTC)))
