@@ -370,7 +370,7 @@ def _line_list(items: list[dict[str, Any]], limit: int = 20) -> str:
     if not lines:
         return "-"
     more = f" (+{len(lines) - limit} more)" if len(lines) > limit else ""
-    return "lines " + ", ".join(lines[:limit]) + more
+    return ("line " if len(lines) == 1 else "lines ") + ", ".join(lines[:limit]) + more
 
 
 class Progress:

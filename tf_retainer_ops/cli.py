@@ -93,7 +93,7 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tf-retainer",
-        description="Operate tf-retainer: leads, evidence, vendor keys, the retry queues.",
+        description="Operate tf-retainer: leads, evidence, vendor keys, the retry queues, rules, backfills.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _target_options(parser, top=True)

@@ -194,3 +194,37 @@ def _explicit_target(stack):
     return Target(
         table_name=stack.provisioned.table_name, retry_queue_url=stack.provisioned.retry_queue_url, region="us-east-1"
     )
+
+
+class _Stub:
+    def __init__(self, **answers):
+        self.answers, self.calls = answers, []
+
+    def __getattr__(self, name):
+        def call(**kwargs):
+            self.calls.append((name, kwargs))
+            return self.answers[name]
+
+        return call
+
+
+def test_a_deployed_stack_runs_with_its_intake_functions_settings():
+    from tf_retainer_ops.target import OpsError, Target
+
+    deployed = Target(table_name="t-leads", retry_queue_url="https://sqs/q", stack_name="tf-prod", source="stack")
+    cloudformation = _Stub(describe_stack_resource={"StackResourceDetail": {"PhysicalResourceId": "tf-prod-Intake"}})
+    environment = {"TRUSTEDFORM_SECRET_ID": "arn:secret", "RETAIN_MODE": "combined", "LEAD_MATCH_POLICY": "accept"}
+    function = _Stub(get_function_configuration={"Environment": {"Variables": environment}})
+    deployed._clients.update({"cloudformation": cloudformation, "lambda": function})
+    settings = backfill.service_settings(deployed)
+    assert (settings.table_name, settings.retry_queue_url, settings.trustedform_secret_id) == (
+        "t-leads",
+        "https://sqs/q",
+        "arn:secret",
+    )
+    assert (settings.retain_mode, settings.lead_match_policy) == ("combined", "accept")
+    assert function.calls == [("get_function_configuration", {"FunctionName": "tf-prod-Intake"})]
+
+    explicit = Target(table_name="t-leads", retry_queue_url="https://sqs/q")
+    with pytest.raises(OpsError, match="TRUSTEDFORM_SECRET_ID"):
+        backfill.service_settings(explicit, environ={})
