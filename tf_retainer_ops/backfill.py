@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import os
 import re
 import time
@@ -287,17 +288,21 @@ def check_vendor(keys: VendorKeyStore, vendor: str) -> None:
 
 
 @contextlib.contextmanager
-def quiet_service() -> Iterator[None]:
+def quiet_service(err: TextIO) -> Iterator[None]:
     """The service logs for Lambda (JSON on stdout) and emits EMF metrics (on stdout, collected only
-    in Lambda): here the operator's terminal gets its warnings and errors, on stderr, and no metrics."""
+    in Lambda): here its warnings and errors go to the operator's stderr, and no metrics anywhere."""
+    handler = logger.registered_handler
     level = logger.log_level
     logger.setLevel("WARNING")
+    stream = handler.setStream(err) if isinstance(handler, logging.StreamHandler) else None
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
         metrics.clear_metrics()
         logger.setLevel(level)
+        if stream is not None:
+            handler.setStream(stream)  # type: ignore[attr-defined]
 
 
 # --- running ----------------------------------------------------------------------------------------
@@ -434,7 +439,7 @@ def run_backfill(
     todo = plan.to_send
     progress = Progress(err, len(todo), every=progress_every, seconds=progress_seconds, clock=pace.clock)
     try:
-        with quiet_service():
+        with quiet_service(err):
             for index, row in enumerate(todo):
                 reason = _send(deps, row, summary, source=source, pace=pace)
                 progress.step(summary)

@@ -52,7 +52,8 @@ def posts_to(stack, cert_id: str) -> int:
 def test_rows_are_sorted_by_what_is_still_possible(stack, tmp_path):
     urgent_old, urgent_new = make_web_cert_id(), make_web_cert_id()
     web_extended, mobile = make_web_cert_id(), make_mobile_cert_id()
-    closed_web, closed_mobile = make_web_cert_id(), make_mobile_cert_id()
+    closed_web, closed_mobile, not_extended = make_web_cert_id(), make_mobile_cert_id(), make_web_cert_id()
+    stack.sim.script(not_extended, ["not_found"])  # a web certificate no form submit extended: 404 after 72 h
     # Columns in an unusual order, named as a spreadsheet would; an extra column goes in as an extra field.
     header = ["Lead Date", "utm_source", "Phone", "Lead ID", "xxTrustedFormCertUrl", "Email"]
     rows = [
@@ -67,6 +68,7 @@ def test_rows_are_sorted_by_what_is_still_possible(stack, tmp_path):
         [(NOW - timedelta(days=95)).date().isoformat(), "", "", "L-10", cert_url(closed_mobile), "h@example.com"],
         ["yesterday", "", "", "L-11", cert_url(make_web_cert_id()), "i@example.com"],  # line 11
         [ago(hours=3), "", "", "L-3", cert_url(make_web_cert_id()), "j@example.com"],  # line 12: repeated id
+        [ago(days=4), "", "", "L-13", cert_url(not_extended), "k@example.com"],  # line 13
     ]
     path = write_csv(tmp_path / "leads.csv", header, rows)
 
@@ -75,19 +77,20 @@ def test_rows_are_sorted_by_what_is_still_possible(stack, tmp_path):
     assert code == 0, err
     sent = [urgent_old, urgent_new, mobile, web_extended]
     assert retains(stack, sent) == dict.fromkeys(sent, 1)
-    assert posts_to(stack, closed_web) == posts_to(stack, closed_mobile) == 0
+    assert posts_to(stack, closed_web) == posts_to(stack, closed_mobile) == 0 and posts_to(stack, not_extended) == 1
     # Most urgent first: web certificates inside 72 h, then the rest inside 90 days, oldest first in each.
     order = list(dict.fromkeys(r["cert_id"] for r in stack.sim.requests))
-    assert order == [urgent_old, urgent_new, web_extended, mobile]
-    assert summary["rows"] == 11 and summary["inside_72h"] == 2 and summary["inside_90_days"] == 2
-    assert (summary["retained"], summary["pending"], summary["rejected"], summary["already_done"]) == (4, 0, {}, {})
+    assert order == [urgent_old, urgent_new, web_extended, mobile, not_extended]
+    assert summary["rows"] == 12 and summary["inside_72h"] == 2 and summary["inside_90_days"] == 3
+    assert (summary["retained"], summary["pending"], summary["already_done"]) == (4, 0, {})
+    assert summary["rejected"] == {"certificate_not_found": 1}
     assert [(c["line"], c["lead_id"]) for c in summary["skipped_window_closed"]] == [(4, "L-4"), (10, "L-10")]
     assert all(c["reason"].startswith("retain_window_closed") for c in summary["skipped_window_closed"])
     invalid = {item["line"]: item["reason"] for item in summary["invalid"]}
     assert sorted(invalid) == [7, 8, 9, 11, 12]
     assert invalid[7].startswith("invalid_certificate_url") and invalid[8].startswith("missing_contact")
     assert "lead id" in invalid[9] and "ISO 8601" in invalid[11] and "line 3" in invalid[12]
-    assert "backfill [####################] 4/4" in err
+    assert "backfill [####################] 5/5" in err
 
     lead_id = stack.store.find_vendor_lead(VENDOR, "L-3")
     record = stack.store.read_lead(lead_id)
@@ -101,7 +104,7 @@ def test_rows_are_sorted_by_what_is_still_possible(stack, tmp_path):
     code, again, err = run_backfill(stack, path)
     assert code == 0, err
     assert len(stack.sim.requests) == before
-    assert again["already_done"] == {"retained": 4} and again["retained"] == 0
+    assert again["already_done"] == {"retained": 4, "rejected": 1} and again["retained"] == 0
     assert len(again["skipped_window_closed"]) == 2 and len(again["invalid"]) == 5
 
 
@@ -162,6 +165,19 @@ def test_human_summary_and_a_file_without_the_needed_columns(stack, tmp_path):
 
     code, _, err = run(stack, "backfill", str(good), "--vendor", "no-such-vendor")
     assert code == 2 and "no vendor no-such-vendor" in err
+
+
+def test_an_account_error_stops_the_backfill_and_stdout_stays_json(stack, tmp_path):
+    stack.sim.api_keys = ("a-key-we-do-not-have",)  # TrustedForm answers 401 to ours
+    certs = [make_web_cert_id() for _ in range(3)]
+    rows = [[cert_url(c), f"{n}@example.com", f"K-{n}", ago(hours=n + 1)] for n, c in enumerate(certs)]
+    path = write_csv(tmp_path / "k.csv", ["certificate_url", "email", "lead_id", "lead_date"], rows)
+    code, summary, err = run_backfill(stack, path)
+    assert code == 1
+    assert (summary["pending"], summary["not_sent"]) == (1, 2) and "account_error" in summary["stopped"]
+    assert '"lead outcome"' in err and "account_error" in err  # the service's warning, on stderr
+    # The oldest first; the key re-read once after the 401, as live intake does.
+    assert [posts_to(stack, c) for c in certs] == [0, 0, 2]
 
 
 @pytest.mark.parametrize("retry_after", [7])
