@@ -296,7 +296,8 @@ def quiet_service(err: TextIO) -> Iterator[None]:
     logger.setLevel("WARNING")
     stream = handler.setStream(err) if isinstance(handler, logging.StreamHandler) else None
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        # A sink, not a buffer: a long backfill would hold every EMF record in memory.
+        with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
             yield
     finally:
         metrics.clear_metrics()
