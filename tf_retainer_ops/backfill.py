@@ -229,7 +229,9 @@ def service_settings(target: Target, environ: Mapping[str, str] | None = None) -
     environment, the local stack's, or (explicit target) this shell's; table and queue from the target."""
     if target.deployed:
         variables = _intake_environment(target)
-    elif target.service_environment is not None:
+    elif target.source == "local":
+        if target.service_environment is None:
+            raise OpsError("the local stack's state file does not name its settings: restart it with make run")
         variables = dict(target.service_environment)
     else:
         variables = dict(os.environ if environ is None else environ)
