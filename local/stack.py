@@ -296,12 +296,21 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "simulator_url": stack.simulator_url,
         "vendor": stack.vendor_name,
         "callback_receiver_url": stack.receiver.url,
+        # What the functions run with (no secrets: the key stays in Secrets Manager), for a CLI command
+        # that runs the service in-process (tf-retainer backfill).
+        "service_environment": {name: os.environ[name] for name in _service_variables() if name in os.environ},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     temporary.replace(path)
     stack.state_file = path
+
+
+def _service_variables() -> list[str]:
+    from tf_retainer.settings import Settings
+
+    return [name.upper() for name in Settings.model_fields]
 
 
 def _remove_state_file(path: Path) -> None:

@@ -18,6 +18,7 @@
     summary [--hours 24]        leads by status/reason, stuck leads, queue depths
     requeue LEAD_ID             put a stuck lead back on the retry queue
     rules show|set|test         the buyer's intake rule sets: versions, publish, backtest
+    backfill FILE --vendor V    retain past leads from a CSV through the intake path (resumable)
 
 See docs/operations.md.
 """
@@ -49,6 +50,8 @@ from .target import STACK_ENV, OpsError, Target, resolve
 if TYPE_CHECKING:
     from tf_retainer.store.leads import LeadStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
+
+    from . import backfill
 
 # AWS error codes that mean "wrong target or no access" rather than a bug: exit 2.
 TARGET_ERRORS = {
@@ -91,7 +94,7 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tf-retainer",
-        description="Operate tf-retainer: leads, evidence, vendor keys, the retry queues.",
+        description="Operate tf-retainer: leads, evidence, vendor keys, the retry queues, rules, backfills.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _target_options(parser, top=True)
@@ -188,7 +191,24 @@ def build_parser() -> argparse.ArgumentParser:
     from .rules import add_rules_commands
 
     add_rules_commands(commands, command)
+
+    backfill = command(
+        commands, "backfill", cmd_backfill, "retain past leads from a CSV file through the intake path (resumable)"
+    )
+    backfill.add_argument("file", help="CSV with a header row: certificate URL, email and/or phone, lead_id, lead_date")
+    backfill.add_argument("--vendor", required=True, help="the vendor the leads came from (as its key would say)")
+    backfill.add_argument("--rate", type=_positive_float, default=5.0, help="at most N leads a second (default 5)")
+    backfill.add_argument(
+        "--progress-every", type=_positive_int, default=100, help="a progress line every N leads (and every 10 s)"
+    )
     return parser
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -721,6 +741,44 @@ def cmd_requeue(ctx: Context) -> int:
 
 
 # --- entry point ---------------------------------------------------------------------------------
+
+
+def cmd_backfill(ctx: Context) -> int:
+    from . import backfill
+
+    path = Path(ctx.args.file)
+    settings = backfill.service_settings(ctx.target)
+    plan = backfill.read_plan(path, now=_now(), settings=settings)
+    backfill.check_vendor(ctx.vendor_keys, ctx.args.vendor)
+    ctx.note(
+        f"backfill {path.name} for {ctx.args.vendor}: {plan.rows} row(s): {len(plan.invalid)} invalid, "
+        f"{len(plan.closed)} window closed (not sent), {len(plan.urgent)} inside 72 h (first), "
+        f"{len(plan.later)} inside 90 days"
+    )
+    deps = backfill.service_deps(ctx.target, settings)
+    summary = backfill.Summary.of(plan, ctx.args.vendor)
+    try:
+        backfill.run_backfill(
+            deps,
+            plan,
+            summary,
+            source=path.name,
+            err=ctx.err,
+            pace=backfill.Pace(ctx.args.rate),
+            progress_every=ctx.args.progress_every,
+        )
+    finally:  # interrupted or not: what was done, and what a rerun will do
+        deps.trustedform.close()
+        _emit_backfill(ctx, summary)
+    return 1 if summary.stopped else 0
+
+
+def _emit_backfill(ctx: Context, summary: backfill.Summary) -> None:
+    def human(_: Any) -> None:
+        for line in summary.lines():
+            ctx.print(line)
+
+    ctx.emit(summary.to_dict(), human)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:

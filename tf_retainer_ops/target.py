@@ -43,6 +43,8 @@ class Target:
     dashboard_url: str | None = None
     events_queue_url: str | None = None  # the example rule's queue: every outcome event
     stack_name: str | None = None
+    # The local stack's function environment (the service's settings), from its state file.
+    service_environment: dict[str, str] | None = None
     source: str = "explicit"
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -151,6 +153,7 @@ def from_local_state(*, cwd: Path | None = None) -> Target:
         region=state.get("region") or "us-east-1",
         evidence_key_id=state.get("evidence_key_id"),
         events_queue_url=state.get("events_queue_url"),
+        service_environment=state.get("service_environment"),
         source="local",
     )
 

@@ -339,6 +339,36 @@ def test_a_hung_trustedform_call_in_a_retry_does_not_hold_back_new_posts(local_s
     assert client.get(f"/leads/{response.json()['lead_id']}").status_code == 200
 
 
+def test_backfill_runs_the_intake_in_process_against_the_local_stack(local_stack, client, tmp_path, monkeypatch):
+    """`tf-retainer --local backfill`: the functions' settings from the state file, the key through the
+    local endpoint; a lead the stack already holds (posted live) is not sent again."""
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    from tf_retainer_ops import cli, target
+
+    (tmp_path / ".local-stack").mkdir()
+    (tmp_path / ".local-stack" / "state.json").write_text(local_stack.state_file.read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(target, "REPO_ROOT", tmp_path)
+    live, backfilled = make_web_cert_id(), make_web_cert_id()
+    assert client.post("/leads", json=lead_body(live, lead_id="BF-LIVE")).status_code == 201
+    recent = (datetime.now(UTC) - timedelta(hours=5)).isoformat()
+    rows = [
+        f"https://cert.trustedform.com/{c},{EMAIL},{lead_id},{recent}"
+        for c, lead_id in ((live, "BF-LIVE"), (backfilled, "BF-1"))
+    ]
+    (tmp_path / "leads.csv").write_text("certificate_url,email,lead_id,lead_date\n" + "\n".join(rows) + "\n")
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--local", "--json", "backfill", "leads.csv", "--vendor", local_stack.state["vendor"]]
+    assert cli.main(argv, out=out, err=err) == 0, err.getvalue()
+    summary = json.loads(out.getvalue())
+    assert (summary["retained"], summary["already_done"]) == (1, {"retained": 1})
+    assert client.get("/leads/BF-1/contactable").json()["contactable"] is True
+    posts = httpx.get(f"{local_stack.simulator}/_simulator/requests").json()
+    assert [r["status"] for r in posts if r["cert_id"] in (live, backfilled)] == [200, 200]
+
+
 def test_sigterm_stops_everything_cleanly(local_stack):
     local_stack.process.send_signal(signal.SIGTERM)
     started = time.monotonic()

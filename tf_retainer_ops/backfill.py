@@ -1,0 +1,505 @@
+"""`tf-retainer backfill leads.csv --vendor V`: past leads retained through the live intake path.
+
+The file is read and sorted before anything is sent: invalid rows (reported by line) and rows whose
+certificate's window has closed are never sent; the rest go most urgent first (web certificates still
+inside their 72 hours, by deadline), then every other one still inside 90 days. Each lead is submitted
+in-process through `tf_retainer.intake.submit_lead`, the function behind POST /leads, with the
+deployment's own settings, rules and retry queue, one at a time and paced. The vendor's lead id is the
+idempotency key: a row whose lead id the store already holds is "already done" and never sent again,
+so an interrupted run is resumed by running the same command again.
+
+Why the row must carry a date: a certificate's creation time is encrypted in its id, and TrustedForm
+tells it only through a billed insights call. The lead's date bounds it from above (the certificate
+was made before the form was submitted), so a lead older than the longest window (90 days) cannot be
+retained, and a web certificate's lead younger than 72 hours is urgent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import logging
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+from pydantic import ValidationError
+from tf_retainer.certificates import CertificateKind, CertificateRef, InvalidCertificateUrl, parse_certificate_url
+from tf_retainer.deps import Deps
+from tf_retainer.errors import InputRejected
+from tf_retainer.intake import submit_lead
+from tf_retainer.lead import Event
+from tf_retainer.models import LeadAnswer, LeadSubmission, Reason, Status
+from tf_retainer.observability import logger, metrics
+from tf_retainer.rulebook import RuleBook
+from tf_retainer.secrets import CACHE_SECONDS, ApiKeyUnavailable
+from tf_retainer.settings import Settings
+from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.rules import RuleStore
+from tf_retainer.store.vendor_keys import VendorKeyStore
+from tf_retainer.trustedform import TrustedFormClient
+
+from .target import OpsError, Target
+
+# Longest a certificate stays claimable (mobile, Meta, and web ones a form submit extended): older
+# leads are not sent. Web certificates younger than the short window are the urgent ones.
+LONGEST_WINDOW = timedelta(days=90)
+# A lead dated further ahead than this is a mistake in the file, not clock skew.
+FUTURE_TOLERANCE = timedelta(hours=1)
+# Longest pause after TrustedForm throttled us (the lead itself waits on the retry queue as planned).
+MAX_THROTTLE_PAUSE_SECONDS = 300.0
+ACTOR = "backfill"
+
+# Header names accepted for each column (compared lower-cased, spaces and dashes as underscores).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "certificate_url": ("trustedform_cert_url", "xxtrustedformcerturl", "certificate_url", "cert_url"),
+    "email": ("email", "email_address"),
+    "phone": ("phone", "phone_number"),
+    "lead_id": ("lead_id", "vendor_lead_id"),
+    "lead_date": ("lead_date", "created_at", "submitted_at", "received_at", "date"),
+}
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s-]+", "_", name.strip().lower())
+
+
+# --- reading and sorting the file -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    lead_id: str
+    submission: LeadSubmission
+    cert: CertificateRef
+    lead_date: datetime
+
+
+@dataclass(frozen=True)
+class Invalid:
+    line: int
+    lead_id: str | None
+    reason: str
+
+
+@dataclass
+class Plan:
+    rows: int = 0
+    invalid: list[Invalid] = field(default_factory=list)
+    closed: list[tuple[Row, str]] = field(default_factory=list)
+    urgent: list[Row] = field(default_factory=list)  # web certificates inside their short window
+    later: list[Row] = field(default_factory=list)  # the rest, inside 90 days
+
+    @property
+    def to_send(self) -> list[Row]:
+        return self.urgent + self.later
+
+
+def read_plan(path: Path, *, now: datetime, settings: Settings) -> Plan:
+    """Read, validate and sort the file. Raises OpsError when the file itself is unusable."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is not part of the first name
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OpsError(f"cannot read {path}: {exc}") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise OpsError(f"{path} is empty: expected a header row naming the columns")
+    columns = _columns(header, path)
+    plan = Plan()
+    seen: dict[str, int] = {}
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        plan.rows += 1
+        parsed = _row(reader.line_num, cells, header, columns, now)
+        if isinstance(parsed, Invalid):
+            plan.invalid.append(parsed)
+            continue
+        if parsed.lead_id in seen:
+            first = seen[parsed.lead_id]
+            plan.invalid.append(Invalid(parsed.line, parsed.lead_id, f"lead id repeated (first on line {first})"))
+            continue
+        seen[parsed.lead_id] = parsed.line
+        _sort_in(plan, parsed, now, settings)
+    # In each group every window has the same length: the oldest lead's closes first.
+    plan.urgent.sort(key=lambda row: (row.lead_date, row.line))
+    plan.later.sort(key=lambda row: (row.lead_date, row.line))
+    return plan
+
+
+def _columns(header: list[str], path: Path) -> dict[str, int]:
+    keys = [_header_key(name) for name in header]
+    found: dict[str, int] = {}
+    for column, names in COLUMNS.items():
+        for index, key in enumerate(keys):
+            if key in names:
+                found.setdefault(column, index)
+    missing = [column for column in ("certificate_url", "lead_id", "lead_date") if column not in found]
+    if "email" not in found and "phone" not in found:
+        missing.append("email and/or phone")
+    if missing:
+        accepted = "; ".join(f"{column}: {' | '.join(names)}" for column, names in COLUMNS.items())
+        raise OpsError(
+            f"{path}: the header row has no {', '.join(missing)} column (header names accepted, any order: {accepted})"
+        )
+    return found
+
+
+def _row(line: int, cells: list[str], header: list[str], columns: dict[str, int], now: datetime) -> Row | Invalid:
+    def cell(column: str) -> str:
+        index = columns.get(column)
+        return cells[index].strip() if index is not None and index < len(cells) else ""
+
+    lead_id = cell("lead_id") or None
+    if lead_id is None:
+        return Invalid(line, None, "missing lead id (it is what makes a rerun skip the lead)")
+    if not (cell("email") or cell("phone")):
+        return Invalid(line, lead_id, f"{Reason.MISSING_CONTACT.value}: neither email nor phone")
+    try:
+        cert = parse_certificate_url(cell("certificate_url"))
+    except InvalidCertificateUrl as exc:
+        return Invalid(line, lead_id, f"{Reason.INVALID_CERTIFICATE_URL.value}: {exc.detail}")
+    lead_date = _lead_date(cell("lead_date"))
+    if lead_date is None:
+        return Invalid(line, lead_id, "lead date missing or not ISO 8601 (e.g. 2026-11-20T14:03:00Z or 2026-11-20)")
+    if lead_date > now + FUTURE_TOLERANCE:
+        return Invalid(line, lead_id, f"lead date {lead_date.isoformat()} is in the future")
+    known = set(columns.values())
+    # Other columns go in as a vendor's extra fields would: intake keeps, fingerprints or drops them.
+    extras = {
+        name.strip(): cells[index].strip()
+        for index, name in enumerate(header)
+        if index not in known and index < len(cells) and name.strip() and cells[index].strip()
+    }
+    try:
+        submission = LeadSubmission.model_validate(
+            {
+                **extras,
+                "trustedform_cert_url": cert.url,
+                "email": cell("email") or None,
+                "phone": cell("phone") or None,
+                "lead_id": lead_id,
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "row"
+        return Invalid(line, lead_id, f"{where}: {first['msg']}")
+    return Row(line, lead_id, submission, cert, lead_date)
+
+
+def _lead_date(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if len(text) == 10:  # a day only: the lead may be from its last second (closes latest)
+        return datetime.combine(date.fromisoformat(text), datetime.max.time(), tzinfo=UTC).replace(microsecond=0)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _sort_in(plan: Plan, row: Row, now: datetime, settings: Settings) -> None:
+    age = now - row.lead_date
+    if age >= LONGEST_WINDOW:
+        plan.closed.append((row, f"retain_window_closed: lead dated {row.lead_date:%Y-%m-%d}, {age.days} days ago"))
+    elif row.cert.kind is CertificateKind.WEB and age < timedelta(hours=settings.retain_window_hours):
+        plan.urgent.append(row)
+    else:
+        plan.later.append(row)
+
+
+# --- the service, in-process ------------------------------------------------------------------------
+
+
+def service_settings(target: Target, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings the target's intake function runs with: a deployed stack's IntakeFunction
+    environment, the local stack's, or (explicit target) this shell's; table and queue from the target."""
+    if target.deployed:
+        variables = _intake_environment(target)
+    elif target.source == "local":
+        if target.service_environment is None:
+            raise OpsError("the local stack's state file does not name its settings: restart it with make run")
+        variables = dict(target.service_environment)
+    else:
+        variables = dict(os.environ if environ is None else environ)
+    variables.update({"TABLE_NAME": target.table_name, "RETRY_QUEUE_URL": target.need_queue()})
+    try:
+        return Settings.from_environ(variables)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise OpsError(f"the service's settings are incomplete or invalid ({problems})") from exc
+
+
+def _intake_environment(target: Target) -> dict[str, str]:
+    cloudformation = target.client("cloudformation")
+    resource = cloudformation.describe_stack_resource(StackName=target.stack_name, LogicalResourceId="IntakeFunction")
+    function = resource["StackResourceDetail"]["PhysicalResourceId"]
+    configuration = target.client("lambda").get_function_configuration(FunctionName=function)
+    variables: dict[str, str] = configuration.get("Environment", {}).get("Variables", {})
+    return variables
+
+
+def service_deps(target: Target, settings: Settings) -> Deps:
+    dynamodb = target.client("dynamodb")
+    secrets = SecretsProvider(boto3_client=target.client("secretsmanager"))
+
+    def api_key(force: bool) -> str:
+        # As tf_retainer.secrets reads it, through the target's own client (the local stack's endpoint).
+        try:
+            value = secrets.get(
+                settings.trustedform_secret_id, transform="json", max_age=CACHE_SECONDS, force_fetch=force
+            )
+        except (GetParameterError, TransformParameterError) as exc:
+            raise ApiKeyUnavailable("TrustedForm API key secret could not be read") from exc
+        key = value.get("api_key") if isinstance(value, dict) else None
+        if not isinstance(key, str) or not key:
+            raise ApiKeyUnavailable("TrustedForm API key secret has no api_key")
+        return key
+
+    return Deps(
+        settings=settings,
+        store=LeadStore(settings.table_name, retention_days=settings.evidence_retention_days, client=dynamodb),
+        trustedform=TrustedFormClient(settings.trustedform_base_url, connect_timeout=settings.connect_timeout_seconds),
+        sqs=target.client("sqs"),
+        api_key=api_key,
+        rules=RuleBook(RuleStore(settings.table_name, client=dynamodb), settings),
+    )
+
+
+def check_vendor(keys: VendorKeyStore, vendor: str) -> None:
+    """Leads are sent as the vendor's own would be: only for a vendor the authorizer would let in."""
+    own = [key for key in keys.list() if key.vendor == vendor]
+    if not own:
+        raise OpsError(f"no vendor {vendor}: check the name (tf-retainer vendors list)")
+    if all(key.refusal for key in own):
+        refusals = sorted({key.refusal or "" for key in own})
+        raise OpsError(f"vendor {vendor} is refused ({', '.join(refusals)}): its leads are not accepted")
+
+
+@contextlib.contextmanager
+def quiet_service(err: TextIO) -> Iterator[None]:
+    """The service logs for Lambda (JSON on stdout) and emits EMF metrics (on stdout, collected only
+    in Lambda): here its warnings and errors go to the operator's stderr, and no metrics anywhere."""
+    handler = logger.registered_handler
+    level = logger.log_level
+    logger.setLevel("WARNING")
+    stream = handler.setStream(err) if isinstance(handler, logging.StreamHandler) else None
+    try:
+        # A sink, not a buffer: a long backfill would hold every EMF record in memory.
+        with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+            yield
+    finally:
+        metrics.clear_metrics()
+        logger.setLevel(level)
+        if stream is not None:
+            handler.setStream(stream)  # type: ignore[attr-defined]
+
+
+# --- running ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    vendor: str
+    rows: int = 0
+    planned_urgent: int = 0
+    planned_later: int = 0
+    retained: int = 0
+    pending: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    already: Counter[str] = field(default_factory=Counter)  # by the lead's status now
+    closed: list[dict[str, Any]] = field(default_factory=list)
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    not_sent: int = 0  # left when the run stopped early
+    stopped: str | None = None
+
+    @classmethod
+    def of(cls, plan: Plan, vendor: str) -> Summary:
+        """What is known before anything is sent: the rows, the invalid and the closed ones."""
+        return cls(
+            vendor=vendor,
+            rows=plan.rows,
+            planned_urgent=len(plan.urgent),
+            planned_later=len(plan.later),
+            invalid=[{"line": i.line, "lead_id": i.lead_id, "reason": i.reason} for i in plan.invalid],
+            closed=[{"line": row.line, "lead_id": row.lead_id, "reason": why} for row, why in plan.closed],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vendor": self.vendor,
+            "rows": self.rows,
+            "inside_72h": self.planned_urgent,
+            "inside_90_days": self.planned_later,
+            "retained": self.retained,
+            "pending": self.pending,
+            "rejected": dict(sorted(self.rejected.items())),
+            "already_done": dict(sorted(self.already.items())),
+            "skipped_window_closed": self.closed,
+            "invalid": self.invalid,
+            "not_sent": self.not_sent,
+            "stopped": self.stopped,
+        }
+
+    def lines(self) -> list[str]:
+        def counts(counter: Counter[str]) -> str:
+            return "  ".join(f"{name}={n}" for name, n in sorted(counter.items())) or "-"
+
+        out = [
+            f"backfill for {self.vendor}: {self.rows} row(s)",
+            f"  retained:               {self.retained}",
+            f"  pending:                {self.pending}    (the service's retry worker finishes them)",
+            f"  rejected:               {sum(self.rejected.values())}    {counts(self.rejected)}",
+            f"  already done:           {sum(self.already.values())}    {counts(self.already)}",
+            f"  skipped, window closed: {len(self.closed)}    {_line_list(self.closed)}",
+            f"  invalid:                {len(self.invalid)}",
+        ]
+        out += [f"    line {item['line']}: {item['reason']}" for item in self.invalid]
+        if self.stopped:
+            out.append(f"  not sent:               {self.not_sent}    stopped: {self.stopped}")
+        return out
+
+
+def _line_list(items: list[dict[str, Any]], limit: int = 20) -> str:
+    lines = [str(item["line"]) for item in items]
+    if not lines:
+        return "-"
+    more = f" (+{len(lines) - limit} more)" if len(lines) > limit else ""
+    return ("line " if len(lines) == 1 else "lines ") + ", ".join(lines[:limit]) + more
+
+
+class Progress:
+    """One line on stderr every `every` leads or `seconds` seconds, and at the end."""
+
+    def __init__(self, err: TextIO, total: int, *, every: int, seconds: float, clock: Callable[[], float]) -> None:
+        self.err, self.total, self.every, self.seconds, self.clock = err, total, every, seconds, clock
+        self.started = self.last = clock()
+        self.done = 0
+
+    def step(self, summary: Summary, *, force: bool = False) -> None:
+        self.done += 1 if not force else 0
+        now = self.clock()
+        if not force and self.done % self.every and now - self.last < self.seconds:
+            return
+        self.last = now
+        share = self.done / self.total if self.total else 1.0
+        bar = "#" * int(share * 20)
+        rate = self.done / (now - self.started) if now > self.started else 0.0
+        print(
+            f"backfill [{bar:<20}] {self.done}/{self.total}  retained {summary.retained}  pending {summary.pending}  "
+            f"rejected {sum(summary.rejected.values())}  already {sum(summary.already.values())}  {rate:.1f} leads/s",
+            file=self.err,
+            flush=True,
+        )
+
+
+@dataclass
+class Pace:
+    """At most `rate` leads a second, and a pause after TrustedForm throttled us."""
+
+    rate: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _next: float = 0.0
+
+    def wait(self) -> None:
+        now = self.clock()
+        if self._next > now:
+            self.sleep(self._next - now)
+        self._next = max(now, self._next) + 1 / self.rate
+
+    def pause(self, seconds: float) -> None:
+        self.sleep(min(max(seconds, 1.0), MAX_THROTTLE_PAUSE_SECONDS))
+
+
+def run_backfill(
+    deps: Deps,
+    plan: Plan,
+    summary: Summary,
+    *,
+    source: str,
+    err: TextIO,
+    pace: Pace,
+    progress_every: int = 100,
+    progress_seconds: float = 10.0,
+) -> None:
+    """Send every planned lead not already in the store, counting into ``summary`` (the caller's, so
+    that it holds the counts so far when an interruption or an error is re-raised: every lead sent is
+    in the store, and a rerun skips it)."""
+    todo = plan.to_send
+    progress = Progress(err, len(todo), every=progress_every, seconds=progress_seconds, clock=pace.clock)
+    try:
+        with quiet_service(err):
+            for index, row in enumerate(todo):
+                reason = _send(deps, row, summary, source=source, pace=pace)
+                progress.step(summary)
+                if reason is Reason.ACCOUNT_ERROR:  # every next lead would wait on the same trouble
+                    summary.not_sent = len(todo) - index - 1
+                    summary.stopped = (
+                        "TrustedForm refused our account (account_error): fix the API key or the account, then "
+                        "rerun (the leads sent are pending and retried by the service)"
+                    )
+                    return
+    except BaseException as exc:
+        summary.not_sent = len(todo) - progress.done
+        summary.stopped = f"interrupted ({type(exc).__name__}) after {progress.done} lead(s): rerun to continue"
+        raise
+    progress.step(summary, force=True)
+
+
+def _send(deps: Deps, row: Row, summary: Summary, *, source: str, pace: Pace) -> Reason | None:
+    vendor = summary.vendor
+    # The vendor's lead id is idempotent in the store: a lead sent before (this run or an earlier one)
+    # is answered from there, and TrustedForm is not called for it again.
+    existing = deps.store.find_vendor_lead(vendor, row.lead_id)
+    if existing is not None:
+        lead = deps.store.get_lead(existing)
+        summary.already[lead.status.value if lead else Status.RECEIVED.value] += 1
+        return None
+    pace.wait()
+    try:
+        answer = submit_lead(deps, vendor=vendor, submission=row.submission)
+    except InputRejected as exc:
+        summary.rejected[exc.reason.value] += 1
+        return exc.reason
+    _record_origin(deps, answer, row, source)
+    if answer.status is Status.RETAINED:
+        summary.retained += 1
+    elif answer.status is Status.PENDING or answer.status is Status.RECEIVED:
+        summary.pending += 1
+        if answer.reason is Reason.TRUSTEDFORM_THROTTLED:
+            pace.pause(_planned_delay(deps, answer))
+    else:
+        summary.rejected[answer.reason.value if answer.reason else "unknown"] += 1
+    return answer.reason
+
+
+def _record_origin(deps: Deps, answer: LeadAnswer, row: Row, source: str) -> None:
+    """The lead arrived now, but it is older: its history says where it came from and its own date."""
+    lead = deps.store.get_lead(answer.lead_id) if answer.lead_id else None
+    if lead is None or lead.vendor_lead_id != row.lead_id:
+        return
+    detail = {"file": source, "line": row.line, "lead_date": row.lead_date.isoformat()}
+    deps.store.add_history(lead, [Event("backfilled", ACTOR, detail)], now=deps.clock())
+
+
+def _planned_delay(deps: Deps, answer: LeadAnswer) -> float:
+    """How long the service plans to wait before trying this lead again (Retry-After honoured)."""
+    lead = deps.store.get_lead(answer.lead_id) if answer.lead_id else None
+    planned = getattr(lead, "next_attempt_at", None) if lead else None
+    if not planned:
+        return 1.0
+    return (datetime.fromisoformat(planned.replace("Z", "+00:00")) - deps.clock()).total_seconds()
