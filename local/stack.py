@@ -92,6 +92,7 @@ class LocalStack:
     workers: Any = None
     poller: Any = None
     sweeper: Any = None
+    holds: Any = None
     streams: Any = None
     callbacks: Any = None
     receiver: Any = None
@@ -108,7 +109,18 @@ class LocalStack:
     def stop(self) -> None:
         if self.workers is not None:  # invocations in flight (a hung TrustedForm call...) end now
             self.workers.interrupt()
-        for name in ("api", "sweeper", "callbacks", "streams", "poller", "workers", "receiver", "simulator", "moto"):
+        for name in (
+            "api",
+            "sweeper",
+            "holds",
+            "callbacks",
+            "streams",
+            "poller",
+            "workers",
+            "receiver",
+            "simulator",
+            "moto",
+        ):
             piece = getattr(self, name)
             if piece is None:
                 continue
@@ -339,6 +351,10 @@ def start(api_key: str | None = None) -> LocalStack:
             "SweeperFunction", max(1, _int_env("LOCAL_SWEEP_SECONDS", 30)), stack.workers.invoke
         )
         stack.sweeper.start()
+        # The template applies legal holds daily; here every few minutes (a hold set by the CLI covers
+        # the leads stored so far at once: this is for leads that arrive after it).
+        stack.holds = RateSchedule("HoldFunction", max(1, _int_env("LOCAL_HOLD_SECONDS", 300)), stack.workers.invoke)
+        stack.holds.start()
         # The table's stream drives the publisher, as its event source mapping does on AWS.
         stack.streams = StreamPoller(stack.provisioned, invoke=stack.workers.invoke)
         stack.streams.start()
@@ -400,6 +416,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  functions    {stack.workers.describe()}",
         f"  retry worker {stack.poller.describe()}",
         f"  sweeper      {stack.sweeper.describe()} (overdue open leads back to the retry queue)",
+        f"  holds        {stack.holds.describe()} (legal holds cover the leads that arrived since)",
         f"  events       {stack.streams.describe()}",
         f"               bus {provisioned.event_bus_name}; every event also on "
         f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",

@@ -17,6 +17,7 @@
     summary [--hours 24]        leads by status/reason, stuck leads, queue depths
     requeue LEAD_ID             put a stuck lead back on the retry queue
     rules show|set|test         the buyer's intake rule sets: versions, publish, backtest
+    hold set|release|list       legal holds: a lead's, a consumer's or a vendor's evidence kept past retention
 
 See docs/operations.md.
 """
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .rules import add_rules_commands
 
     add_rules_commands(commands, command)
+    from .holds import add_hold_commands
+
+    add_hold_commands(commands, command)
     return parser
 
 

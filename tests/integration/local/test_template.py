@@ -372,6 +372,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "SweeperFunction",
         "PublisherFunction",
         "CallbackFunction",
+        "HoldFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -427,6 +428,10 @@ TABLE_ACTIONS = {
     },
 }
 TABLE_ACTIONS["CallbackFunction"] = {"dynamodb:GetItem"}  # a vendor's callback URL and secret
+# Legal holds: finds leads (indexes), reads their partitions, writes history and hold records (PutItem,
+# leading keys limited) and moves ttl (UpdateItem, attributes limited); never DeleteItem.
+TABLE_ACTIONS["HoldFunction"] = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+HOLD_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi1", "gsi2", "gsi3", "gsi4")]
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:GetItem", "dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
 # or (the publisher's mapping) the table's streams.
@@ -439,6 +444,7 @@ POLICY_TEMPLATES = {
     "SweeperFunction": {"SQSSendMessagePolicy"},  # never calls TrustedForm: no key
     "PublisherFunction": set(),  # a role of its own (PublisherFunctionRole)
     "CallbackFunction": set(),  # a role of its own (CallbackFunctionRole)
+    "HoldFunction": set(),
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
@@ -490,7 +496,9 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         for statement in found:
             assert statement["Effect"] == "Allow", name
             if any(action.startswith("dynamodb:") for action in actions(statement)):
-                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, STREAM_ARN, "*"), name
+                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, STREAM_ARN, HOLD_INDEX_ARNS, "*"), name
+                if statement["Resource"] == HOLD_INDEX_ARNS:
+                    assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] == OPEN_INDEX_ARN:
                     assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] == STREAM_ARN:
