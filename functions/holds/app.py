@@ -14,5 +14,10 @@ from tf_retainer.store.holds import HoldStore
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     deps = default_deps()
-    reports = holds.apply_active_holds(deps.store, HoldStore(deps.settings.table_name), now=deps.clock())
+    reports = holds.apply_active_holds(
+        deps.store,
+        HoldStore(deps.settings.table_name),
+        now=deps.clock(),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
     return {"holds": len(reports), "covered": [lead_id for report in reports for lead_id in report.covered]}

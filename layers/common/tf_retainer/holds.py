@@ -11,6 +11,7 @@ Each covered lead gets ``hold_set`` (then ``hold_released``) in its history.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,8 +25,11 @@ from .store.leads import LeadStore
 # received_at a little earlier than its write) is found the next time.
 LOOKBACK = timedelta(days=1)
 # A covered lead is checked again this often even when final (an operator's note or a late exchange
-# adds items to a final lead; any new item expires only years later, so this is belt and braces).
-RESWEEP_AFTER = timedelta(days=7)
+# adds items to a final lead): any new item expires a whole retention period later, so any interval
+# well under it is safe; an open lead is checked every run until it is final.
+RESWEEP_AFTER = timedelta(days=90)
+# A run stops taking on leads with less than this left (one lead's items take well under a second).
+RESERVE_SECONDS = 30.0
 # An item whose original expiry passed during the hold gets this long after the release.
 RELEASE_GRACE = timedelta(days=30)
 
@@ -40,6 +44,7 @@ class ApplyReport:
     covered: list[str] = field(default_factory=list)  # leads newly covered
     swept: int = 0  # covered leads checked again
     items_held: int = 0  # items taken out of TTL
+    complete: bool = True  # False: out of time, the next run goes on from where this one stopped
 
 
 def new_hold(*, scope: str, value: str, reason: str, actor: str, now: datetime) -> Hold:
@@ -56,9 +61,14 @@ def set_hold(store: LeadStore, holds: HoldStore, hold: Hold, *, now: datetime) -
     return apply_hold(store, holds, hold, now=now)
 
 
-def apply_active_holds(store: LeadStore, holds: HoldStore, *, now: datetime) -> list[ApplyReport]:
-    """The scheduled step: every active hold covers the leads that arrived since its last run."""
-    reports = [apply_hold(store, holds, hold, now=now) for hold in holds.active_holds()]
+def apply_active_holds(
+    store: LeadStore, holds: HoldStore, *, now: datetime, time_left: Callable[[], float] = lambda: float("inf")
+) -> list[ApplyReport]:
+    """The scheduled step: every active hold covers the leads that arrived since its last run.
+
+    ``time_left``: seconds this run may still use; when it runs low the run stops between two leads and
+    the next run does the rest (a hold's look for new leads is marked done only once it completed)."""
+    reports = [apply_hold(store, holds, hold, now=now, time_left=time_left) for hold in holds.active_holds()]
     logger.info(
         "holds applied",
         extra={
@@ -66,18 +76,29 @@ def apply_active_holds(store: LeadStore, holds: HoldStore, *, now: datetime) -> 
             "leads_covered": sum(len(r.covered) for r in reports),
             "leads_swept": sum(r.swept for r in reports),
             "items_held": sum(r.items_held for r in reports),
+            "complete": all(r.complete for r in reports),
         },
     )
     return reports
 
 
-def apply_hold(store: LeadStore, holds: HoldStore, hold: Hold, *, now: datetime) -> ApplyReport:
+def apply_hold(
+    store: LeadStore,
+    holds: HoldStore,
+    hold: Hold,
+    *,
+    now: datetime,
+    time_left: Callable[[], float] = lambda: float("inf"),
+) -> ApplyReport:
     report = ApplyReport(hold.hold_id)
     members = {member.lead_id: member for member in holds.members(hold.hold_id)}
     since = parse_iso(hold.applied_at) - LOOKBACK if hold.applied_at else None
     for lead in matching_leads(store, hold, since=since):
         if lead.lead_id in members:
             continue
+        if time_left() < RESERVE_SECONDS:
+            report.complete = False
+            return report
         # History first: its new items are then held with the rest. A crash before the member is
         # recorded only repeats the event on the next run.
         store.add_history(lead, [hold_event("hold_set", hold, actor=hold.set_by)], now=now)
@@ -87,9 +108,13 @@ def apply_hold(store: LeadStore, holds: HoldStore, hold: Hold, *, now: datetime)
         report.covered.append(lead.lead_id)
     for member in members.values():
         if member.released_at is None and _due(member, now):
+            if time_left() < RESERVE_SECONDS:
+                report.complete = False
+                break
             report.items_held += _sweep(store, holds, hold.hold_id, member, now=now)
             report.swept += 1
-    holds.mark_applied(hold.hold_id, now)
+    if report.complete:
+        holds.mark_applied(hold.hold_id, now)
     return report
 
 

@@ -64,6 +64,8 @@ def test_a_held_lead_survives_its_expiry_and_an_unheld_one_does_not(stack):
     assert items_of(stack, unheld) == []
     assert {(i["pk"], i["sk"]) for i in items_of(stack, held)} == {(i["pk"], i["sk"]) for i in held_items}
     assert history_types(stack, held["lead_id"])[-1] == "hold_set"
+    # The vendor's own view of its lead says nothing of the hold (its reason names a case).
+    assert [e["event"] for e in stack.get(held["lead_id"]).json()["history"]] == ["received", "attempt", "retained"]
     # The evidence is still whole, and the hold bookkeeping is not part of it.
     code, out, err = run(stack, "evidence", held["lead_id"], "-o", "-", "--unsigned")
     assert code == 0, err
