@@ -144,14 +144,16 @@ class HoldStore:
         pages = self._client.get_paginator("query").paginate(
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :leads)",
-            ExpressionAttributeValues=serialize({":pk": keys.hold_pk(hold_id), ":leads": keys.lead_pk("")}),
+            ExpressionAttributeValues=serialize({":pk": keys.hold_pk(hold_id), ":leads": keys.hold_member_sk("")}),
         )
         return [Member.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
 
     def add_member(self, hold_id: str, member: Member) -> bool:
         """Record that the hold covers the lead (once) and count it on the hold. False if already there."""
-        item = {**member.model_dump(mode="json", exclude_none=True), **keys.key(keys.hold_pk(hold_id), "")}
-        item["sk"] = keys.hold_member_sk(member.lead_id)
+        item = {
+            **member.model_dump(mode="json", exclude_none=True),
+            **keys.key(keys.hold_pk(hold_id), keys.hold_member_sk(member.lead_id)),
+        }
         try:
             self._client.put_item(
                 TableName=self.table_name, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)"
@@ -249,8 +251,9 @@ class HoldStore:
         item = deserialize(out.get("Attributes", {}))
         if item.get("holds"):
             return False  # another hold still stands on it
-        earliest = int((now + grace).timestamp())
-        expiry = max(int(item["held_ttl"]), earliest) if "held_ttl" in item else earliest
+        if "held_ttl" not in item:
+            return False  # it had no expiry before the hold: none is invented
+        expiry = max(int(item["held_ttl"]), int((now + grace).timestamp()))
         try:
             # Only if no hold was added meanwhile (the daily apply step racing this release).
             self._update(
