@@ -93,6 +93,7 @@ class LocalStack:
     poller: Any = None
     sweeper: Any = None
     auto_suspend: Any = None  # only while a threshold is set (AUTO_SUSPEND_* in the shell)
+    holds: Any = None
     streams: Any = None
     callbacks: Any = None
     receiver: Any = None
@@ -113,6 +114,7 @@ class LocalStack:
             "api",
             "auto_suspend",
             "sweeper",
+            "holds",
             "callbacks",
             "streams",
             "poller",
@@ -372,6 +374,10 @@ def start(api_key: str | None = None) -> LocalStack:
                 "AutoSuspendFunction", max(1, _int_env("LOCAL_AUTO_SUSPEND_SECONDS", 60)), stack.workers.invoke
             )
             stack.auto_suspend.start()
+        # The template applies legal holds daily; here every few minutes (a hold set by the CLI covers
+        # the leads stored so far at once: this is for leads that arrive after it).
+        stack.holds = RateSchedule("HoldFunction", max(1, _int_env("LOCAL_HOLD_SECONDS", 300)), stack.workers.invoke)
+        stack.holds.start()
         # The table's stream drives the publisher, as its event source mapping does on AWS.
         stack.streams = StreamPoller(stack.provisioned, invoke=stack.workers.invoke)
         stack.streams.start()
@@ -434,6 +440,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  retry worker {stack.poller.describe()}",
         f"  sweeper      {stack.sweeper.describe()} (overdue open leads back to the retry queue)",
         f"  auto-suspend {stack.auto_suspend.describe() if stack.auto_suspend else 'off (AUTO_SUSPEND_* unset)'}",
+        f"  holds        {stack.holds.describe()} (legal holds cover the leads that arrived since)",
         f"  events       {stack.streams.describe()}",
         f"               bus {provisioned.event_bus_name}; every event also on "
         f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",

@@ -19,6 +19,7 @@
     requeue LEAD_ID             put a stuck lead back on the retry queue
     rules show|set|test         the buyer's intake rule sets: versions, publish, backtest
     backfill FILE --vendor V    retain past leads from a CSV through the intake path (resumable)
+    hold set|release|list       legal holds: a lead's, a consumer's or a vendor's evidence kept past retention
 
 See docs/operations.md.
 """
@@ -201,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--progress-every", type=_positive_int, default=100, help="a progress line every N leads (and every 10 s)"
     )
+    from .holds import add_hold_commands
+
+    add_hold_commands(commands, command)
     return parser
 
 

@@ -375,7 +375,8 @@ def test_sigterm_stops_everything_cleanly(local_stack):
     assert local_stack.process.wait(10) == 0
     assert time.monotonic() - started < 5
     assert (
-        "stopped api, sweeper, callbacks, streams, poller, workers, receiver, simulator, moto" in local_stack.stderr()
+        "stopped api, sweeper, holds, callbacks, streams, poller, workers, receiver, simulator, moto"
+        in local_stack.stderr()
     )
     assert "Traceback" not in local_stack.stderr()
     assert not local_stack.state_file.exists()  # an operator CLI will not find a dead stack

@@ -15,6 +15,8 @@ from .models import HistoryEvent, LeadView, Reason
 
 # Other vendors' lead ids stay private.
 PRIVATE_DETAIL = frozenset({"by_lead_id", "owner_lead_id", "vendor"})
+# A legal hold is ours (its reason names a case the vendor may be party to): not in the vendor's history.
+INTERNAL_EVENTS = frozenset({"hold_set", "hold_released"})
 HISTORY_PAGE = 100
 # A history cursor: the entry of the lead's chain and the index of the next event in it.
 CURSOR = re.compile(r"ENTRY#\d{6}:\d{1,4}")
@@ -27,7 +29,9 @@ def get_lead(
     lead = own_lead(deps, vendor, lead_id)
     events, last = deps.store.history_page(lead.lead_id, after=_decode(history_after), limit=history_limit)
     history = [
-        HistoryEvent.model_validate({"at": event.at, "event": event.type, **_public(event.detail)}) for event in events
+        HistoryEvent.model_validate({"at": event.at, "event": event.type, **_public(event.detail)})
+        for event in events
+        if event.type not in INTERNAL_EVENTS
     ]
     return LeadView(**dict(lead.answer()), history=history, history_next=_encode(last) if last else None)
 

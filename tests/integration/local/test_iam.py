@@ -130,6 +130,15 @@ EXPECTED_DYNAMODB = {
         ("dynamodb:UpdateItem", TABLE),
         ("dynamodb:PutItem", TABLE),
     },
+    # Legal holds: the indexes that find leads and list holds; reads; conditioned writes (test below).
+    "HoldFunction": {("dynamodb:Query", f"{TABLE}/index/{index}") for index in ("gsi1", "gsi2", "gsi3", "gsi4")}
+    | {
+        ("dynamodb:Query", TABLE),
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("dynamodb:UpdateItem", TABLE),
+        ("dynamodb:BatchGetItem", TABLE),  # a vendor's leads' states (gsi1 holds keys only)
+    },
 }
 EXPECTED_SQS = {
     "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
@@ -143,6 +152,7 @@ EXPECTED_SQS = {
     },
     "AuthorizerFunction": set(),
     "SweeperFunction": {("sqs:SendMessage*", QUEUE)},
+    "HoldFunction": set(),
     "PublisherFunction": {("sqs:SendMessage", "<PublishFailureQueue.Arn>")},  # the OnFailure destination
     # Its event source mapping polls the callback queue; a later attempt or a given-up job is a new message.
     "CallbackFunction": {
@@ -412,6 +422,25 @@ def test_callback_function_reads_vendor_callbacks_only(translated: dict[str, Any
     ]
     leading_keys = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORCALLBACK#*"]}}
     assert table_statements and all(statement["Condition"] == leading_keys for statement in table_statements)
+
+
+def test_hold_function_writes_only_new_records_and_the_ttl_bookkeeping(translated: dict[str, Any]) -> None:
+    """Its PutItem is limited to lead, certificate and hold partitions; its UpdateItem to the attributes
+    that take an item out of TTL (dynamodb:Attributes), so it cannot rewrite evidence; no DeleteItem."""
+    role = function_roles(translated)["HoldFunction"]
+    writes = {
+        action: grant.statement
+        for grant in grants(translated)
+        if grant.role == role
+        for action in grant.actions()
+        if action in ("dynamodb:PutItem", "dynamodb:UpdateItem")
+    }
+    assert writes["dynamodb:PutItem"]["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*", "CERT#*", "HOLD#*"]}
+    }
+    attributes = writes["dynamodb:UpdateItem"]["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    assert {"ttl", "held_ttl", "holds"} <= set(attributes)
+    assert not set(attributes) & {"status", "detail", "lead", "match_lead", "request", "response"}
 
 
 def test_retry_role_is_the_templates_own(translated: dict[str, Any]) -> None:

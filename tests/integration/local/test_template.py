@@ -373,6 +373,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "PublisherFunction",
         "CallbackFunction",
         "AutoSuspendFunction",
+        "HoldFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -435,6 +436,16 @@ TABLE_ACTIONS["AutoSuspendFunction"] = {
     "dynamodb:UpdateItem",
     "dynamodb:PutItem",
 }
+# Legal holds: finds leads (indexes), reads their partitions, writes history and hold records (PutItem,
+# leading keys limited) and moves ttl (UpdateItem, attributes limited); never DeleteItem.
+TABLE_ACTIONS["HoldFunction"] = {
+    "dynamodb:Query",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+}
+HOLD_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi1", "gsi2", "gsi3", "gsi4")]
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
 # or (the publisher's mapping) the table's streams.
@@ -449,6 +460,7 @@ POLICY_TEMPLATES = {
     "PublisherFunction": set(),  # a role of its own (PublisherFunctionRole)
     "CallbackFunction": set(),  # a role of its own (CallbackFunctionRole)
     "AutoSuspendFunction": set(),  # reads and writes the table only
+    "HoldFunction": set(),
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
@@ -500,7 +512,10 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         for statement in found:
             assert statement["Effect"] == "Allow", name
             if any(action.startswith("dynamodb:") for action in actions(statement)):
-                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, VENDOR_INDEX_ARN, STREAM_ARN, "*"), name
+                allowed = (table_arn, OPEN_INDEX_ARN, VENDOR_INDEX_ARN, STREAM_ARN, HOLD_INDEX_ARNS, "*")
+                assert statement["Resource"] in allowed, name
+                if statement["Resource"] == HOLD_INDEX_ARNS:
+                    assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] in (OPEN_INDEX_ARN, VENDOR_INDEX_ARN):
                     assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] == STREAM_ARN:
@@ -517,9 +532,12 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         if name == "AuthorizerFunction":
             (statement,) = found
             assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
-        if name == "AutoSuspendFunction":  # it writes vendor key items (and their events) only
-            (writes,) = [statement for statement in found if statement["Resource"] == table_arn]
+        if name == "AutoSuspendFunction":  # it writes vendor key items (and their events) only, reads lead states
+            on_table = {frozenset(actions(s)): s for s in found if s["Resource"] == table_arn}
+            writes = on_table[frozenset({"dynamodb:UpdateItem", "dynamodb:PutItem"})]
             assert writes["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
+            reads = on_table[frozenset({"dynamodb:BatchGetItem"})]
+            assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*"]}}
 
 
 def test_automatic_suspension_is_off_by_default(template: dict[str, Any]) -> None:

@@ -161,3 +161,26 @@ def is_entry(item: dict[str, Any]) -> bool:
 
 def without_bookkeeping(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in BOOKKEEPING}
+
+
+# --- legal holds (store/holds.py) -------------------------------------------------------------
+# A hold is HOLD#<hold id> / HOLD; each lead it covers is HOLD#<hold id> / LEAD#<lead id>. Active holds
+# are listed in gsi2 (HOLDS / <set at>#<hold id>), like vendor keys: a released hold leaves the list.
+# On a held lead's items, `holds` (the ids of the holds covering the item) and `held_ttl` (the expiry
+# the item had, restored at release) are storage bookkeeping, never evidence.
+HOLD = "HOLD"
+HOLDS_LIST = "HOLDS"
+HOLD_ATTRIBUTES = frozenset({"holds", "held_ttl"})
+BOOKKEEPING = BOOKKEEPING | HOLD_ATTRIBUTES
+
+
+def hold_pk(hold_id: str) -> str:
+    return f"HOLD#{hold_id}"
+
+
+def hold_member_sk(lead_id: str) -> str:
+    return lead_pk(lead_id)
+
+
+def hold_list_keys(set_at: str, hold_id: str) -> dict[str, str]:
+    return {"gsi2pk": HOLDS_LIST, "gsi2sk": f"{set_at}#{hold_id}"}

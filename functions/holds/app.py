@@ -1,0 +1,23 @@
+"""Scheduled (daily): every active legal hold covers the leads that arrived since (see tf_retainer.holds)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from tf_retainer import holds
+from tf_retainer.deps import default_deps
+from tf_retainer.observability import logger, metrics, tracer
+from tf_retainer.store.holds import HoldStore
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
+    deps = default_deps()
+    reports = holds.apply_active_holds(
+        deps.store,
+        HoldStore(deps.settings.table_name),
+        now=deps.clock(),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    return {"holds": len(reports), "covered": [lead_id for report in reports for lead_id in report.covered]}

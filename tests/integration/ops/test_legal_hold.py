@@ -1,0 +1,145 @@
+"""Legal hold (`tf-retainer hold`, HoldFunction): a held lead's evidence outlives its retention expiry,
+an unheld one does not; a consumer's hold covers every vendor's leads and those that arrive later;
+release gives the expiry back; the lead's history says both."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from tf_retainer import holds
+from tf_retainer.store import keys
+from tf_retainer.store.codec import deserialize, serialize
+from tf_retainer.store.holds import HoldStore
+from tf_retainer.trustedform import lead_fingerprints
+
+from local.functions import invoke
+from tests.conftest import VENDOR, lead
+from tests.integration.ops.test_cli import assert_no_secrets, run, run_json
+
+OTHER_VENDOR = "other-vendor"
+PHONE = "(512) 555-1212"
+RETENTION_SECONDS = 1825 * 86400
+
+
+def ttl_sweep(stack, *, at: float) -> int:
+    """What DynamoDB's TTL does: delete every item whose ttl is before ``at``. Returns how many."""
+    doomed = [item for item in stack.all_items() if "ttl" in item and item["ttl"] < at]
+    for item in doomed:
+        stack.dynamodb.delete_item(
+            TableName=stack.provisioned.table_name, Key=serialize(keys.key(item["pk"], item["sk"]))
+        )
+    return len(doomed)
+
+
+def items_of(stack, posted: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item of a lead: its partition, its certificate's, its vendor lead id item."""
+    table = stack.provisioned.table_name
+    found = []
+    for pk in (keys.lead_pk(posted["lead_id"]), keys.cert_pk(posted["cert_id"])):
+        out = stack.dynamodb.query(
+            TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues=serialize({":pk": pk})
+        )
+        found += [deserialize(item) for item in out["Items"]]
+    if posted.get("vendor_lead_id"):
+        key = keys.key(keys.vendor_lead_pk(VENDOR, posted["vendor_lead_id"]), keys.IDEMPOTENCY)
+        out = stack.dynamodb.get_item(TableName=table, Key=serialize(key))
+        found += [deserialize(out["Item"])] if "Item" in out else []
+    return found
+
+
+def history_types(stack, lead_id: str) -> list[str]:
+    record = stack.store.read_lead(lead_id)
+    return [event.type for event in record.history]
+
+
+def test_a_held_lead_survives_its_expiry_and_an_unheld_one_does_not(stack):
+    held = stack.post(lead(lead_id="H-1")).json()
+    unheld = stack.post(lead(lead_id="U-1")).json()
+    code, out, err = run(stack, "hold", "set", "--lead", held["lead_id"], "--reason", "Smith v. Acme, 26-cv-0101")
+    assert code == 0, err
+    assert held["lead_id"] in out and unheld["lead_id"] not in out
+    held_items = items_of(stack, held)
+    # Its partition, its certificate's (claim + history) and the vendor's lead id item: no expiry left.
+    assert {item["pk"] for item in held_items} >= {keys.lead_pk(held["lead_id"]), keys.cert_pk(held["cert_id"])}
+    assert any(item["sk"] == keys.IDEMPOTENCY for item in held_items)
+    assert all("ttl" not in item and "held_ttl" in item for item in held_items)
+
+    after_retention = time.time() + RETENTION_SECONDS + 86400
+    assert ttl_sweep(stack, at=after_retention) > 0
+    assert items_of(stack, unheld) == []
+    assert {(i["pk"], i["sk"]) for i in items_of(stack, held)} == {(i["pk"], i["sk"]) for i in held_items}
+    assert history_types(stack, held["lead_id"])[-1] == "hold_set"
+    # The vendor's own view of its lead says nothing of the hold (its reason names a case).
+    assert [e["event"] for e in stack.get(held["lead_id"]).json()["history"]] == ["received", "attempt", "retained"]
+    # The evidence is still whole, and the hold bookkeeping is not part of it.
+    code, out, err = run(stack, "evidence", held["lead_id"], "-o", "-", "--unsigned")
+    assert code == 0, err
+    assert "held_ttl" not in out and '"holds"' not in out
+
+
+def test_a_consumer_hold_covers_every_vendors_leads_and_later_ones_until_released(stack):
+    other_key = stack.add_vendor(OTHER_VENDOR)
+    first = stack.post(lead(phone=PHONE, email="a@one.example")).json()
+    second = stack.post(lead(phone="512-555-1212", email="b@two.example"), key=other_key).json()
+    stranger = stack.post(lead(phone="(212) 555-9999", email="c@three.example")).json()
+    original_ttl = {(i["pk"], i["sk"]): i["ttl"] for i in items_of(stack, first)}
+
+    code, out, err = run(stack, "hold", "set", "--phone", PHONE, "--reason", "demand letter 2026-11 Smith")
+    assert code == 0, err
+    assert_no_secrets(stack, out, err)
+    assert PHONE not in str(stack.all_items())  # only its fingerprint is stored
+    (listed,) = run_json(stack, "hold", "list")
+    hold_id = listed["hold_id"]
+    assert (listed["scope"], listed["value"], listed["leads"]) == ("phone", lead_fingerprints(None, PHONE)["phone"], 2)
+    assert listed["reason"] == "demand letter 2026-11 Smith" and listed["set_by"] and listed["set_at"]
+
+    later = stack.post(lead(phone=PHONE, email="d@four.example")).json()
+    assert all("ttl" in item for item in items_of(stack, later))  # not held until the apply step runs
+    # A run out of time stops before the next lead and leaves it (and its look) to the next run.
+    store = HoldStore(stack.provisioned.table_name, client=stack.dynamodb)
+    (short,) = holds.apply_active_holds(stack.store, store, now=datetime.now(UTC), time_left=lambda: 1.0)
+    assert (short.complete, short.covered) == (False, [])
+    assert invoke("HoldFunction", {"source": "aws.scheduler", "detail": {}})["covered"] == [later["lead_id"]]
+    for posted in (first, second, later):
+        assert all("ttl" not in item for item in items_of(stack, posted)), posted["lead_id"]
+        assert "hold_set" in history_types(stack, posted["lead_id"])
+    assert all("ttl" in item for item in items_of(stack, stranger))
+    assert run_json(stack, "hold", "list")[0]["leads"] == 3
+
+    # A second hold on one of the leads: released first, the lead stays held by the other.
+    run(stack, "hold", "set", "--lead", first["lead_id"], "--reason", "matter 77")
+    lead_hold = next(h["hold_id"] for h in run_json(stack, "hold", "list") if h["scope"] == "lead")
+    # One item's original expiry passed during the hold: it gets the grace period instead.
+    past_key = serialize(keys.key(keys.lead_pk(later["lead_id"]), keys.STATE))
+    stack.dynamodb.update_item(
+        TableName=stack.provisioned.table_name,
+        Key=past_key,
+        UpdateExpression="SET held_ttl = :past",
+        ExpressionAttributeValues={":past": {"N": "1"}},
+    )
+
+    code, out, err = run(stack, "hold", "release", hold_id, "--reason", "settled")
+    assert code == 0, err
+    assert "3 lead(s)" in out
+    assert [h["hold_id"] for h in run_json(stack, "hold", "list")] == [lead_hold]
+    assert all("ttl" not in item for item in items_of(stack, first))  # still under the lead hold
+    restored = {(i["pk"], i["sk"]): i.get("ttl") for i in items_of(stack, second)}
+    assert all(restored.values()) and not any("held_ttl" in i or "holds" in i for i in items_of(stack, second))
+    later_state = next(i for i in items_of(stack, later) if i["sk"] == keys.STATE)
+    assert 29 * 86400 < later_state["ttl"] - time.time() <= 30 * 86400
+    assert history_types(stack, second["lead_id"])[-2:] == ["hold_set", "hold_released"]
+
+    assert run(stack, "hold", "release", lead_hold)[0] == 0
+    now_ttl = {(i["pk"], i["sk"]): i.get("ttl") for i in items_of(stack, first)}
+    assert {key: now_ttl[key] for key in original_ttl} == original_ttl  # the original expiry, exactly
+    assert run(stack, "hold", "release", "no-such-hold")[0] == 1
+
+
+def test_a_hold_needs_a_reason_and_one_scope(stack):
+    assert run(stack, "hold", "set", "--vendor", "acme-leads")[0] == 2
+    assert run(stack, "hold", "set", "--vendor", "acme-leads", "--lead", "x", "--reason", "r")[0] == 2
+    assert run(stack, "hold", "set", "--phone-sha1", "not-hex", "--reason", "r")[0] == 2
+    assert run(stack, "hold", "set", "--lead", "no-such-lead", "--reason", "r")[0] == 1
+    assert run_json(stack, "hold", "list") == []

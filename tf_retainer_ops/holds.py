@@ -1,0 +1,140 @@
+"""`tf-retainer hold set|release|list`: legal holds (tf_retainer.holds does the work).
+
+A hold by consumer takes the email or phone in clear and fingerprints it exactly as `evidence find` does
+(the clear value goes no further), or the fingerprint itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tf_retainer import holds
+from tf_retainer.store.holds import Hold, HoldStore
+
+from .consumer import fingerprint_query
+from .target import OpsError
+
+if TYPE_CHECKING:
+    from .cli import Context
+
+SHA1 = re.compile(r"^[0-9a-f]{40}$")
+# What the CLI's store uses too (cli.Context.store): the retention a released hold's records get.
+RETENTION = timedelta(days=1825)
+
+
+def add_hold_commands(commands: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+    hold = commands.add_parser("hold", help="legal holds: keep leads' evidence past retention").add_subparsers(
+        dest="hold_command", required=True
+    )
+    set_ = command(hold, "set", cmd_hold_set, "hold a lead, a consumer's leads or a vendor's leads (and later ones)")
+    scope = set_.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--lead", metavar="LEAD_ID", help="one lead (our lead id)")
+    scope.add_argument("--email", help="every lead with this email, any vendor (fingerprinted; never stored)")
+    scope.add_argument("--phone", help="every lead with this phone, any vendor (fingerprinted; never stored)")
+    scope.add_argument("--email-sha1", metavar="SHA1", help="every lead with this email fingerprint")
+    scope.add_argument("--phone-sha1", metavar="SHA1", help="every lead with this phone fingerprint")
+    scope.add_argument("--vendor", help="every lead of this vendor")
+    set_.add_argument("--reason", required=True, help="the case or matter reference")
+    set_.add_argument("--actor", help="who sets it (default: your user name)")
+    release = command(hold, "release", cmd_hold_release, "release a hold: its leads' evidence expires again")
+    release.add_argument("hold_id")
+    release.add_argument("--reason", help="why (e.g. the matter closed)")
+    release.add_argument("--actor", help="who releases it (default: your user name)")
+    release.add_argument(
+        "--grace-days", type=float, default=holds.RELEASE_GRACE.days, help="expiry for items already past theirs"
+    )
+    command(hold, "list", cmd_hold_list, "active holds: scope, reason, who, when, leads covered")
+
+
+def scope_of(args: argparse.Namespace) -> tuple[str, str]:
+    """(scope, value) of `hold set`: a clear email or phone becomes its fingerprint here."""
+    if args.lead:
+        return "lead", args.lead
+    if args.vendor:
+        return "vendor", args.vendor
+    if args.email is not None or args.phone is not None:
+        ((kind, fingerprint),) = fingerprint_query(email=args.email, phone=args.phone).items()
+        return kind, fingerprint
+    kind, given = ("email", args.email_sha1) if args.email_sha1 else ("phone", args.phone_sha1)
+    if not SHA1.match(given.lower()):
+        raise OpsError(f"--{kind}-sha1 takes a SHA-1 fingerprint (40 hex digits), as `evidence find` prints")
+    return kind, given.lower()
+
+
+def _hold_store(ctx: Context) -> HoldStore:
+    return HoldStore(ctx.target.table_name, client=ctx.target.client("dynamodb"))
+
+
+def _actor(ctx: Context) -> str:
+    from .rules import _actor as user
+
+    return str(ctx.args.actor or user())
+
+
+def _brief(hold: Hold) -> dict[str, Any]:
+    return hold.model_dump(mode="json", exclude_none=True)
+
+
+def cmd_hold_set(ctx: Context) -> int:
+    scope, value = scope_of(ctx.args)
+    now = datetime.now(UTC)
+    try:
+        hold = holds.new_hold(scope=scope, value=value, reason=ctx.args.reason, actor=_actor(ctx), now=now)
+        report = holds.set_hold(ctx.store, _hold_store(ctx), hold, now=now)
+    except holds.HoldError as exc:
+        raise OpsError(str(exc), 1) from exc
+    data = {"hold": _brief(hold), "leads": report.covered, "items_held": report.items_held}
+
+    def human(d: dict[str, Any]) -> None:
+        ctx.print(f"hold {hold.hold_id}: {scope} {value}, {len(report.covered)} lead(s) held ({hold.reason})")
+        for lead_id in report.covered:
+            ctx.print(f"  {lead_id}")
+        if scope != "lead":
+            ctx.print("leads that arrive later are held by the daily hold run (HoldFunction)")
+
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_hold_release(ctx: Context) -> int:
+    try:
+        hold, released = holds.release_hold(
+            ctx.store,
+            _hold_store(ctx),
+            ctx.args.hold_id,
+            actor=_actor(ctx),
+            reason=ctx.args.reason,
+            now=datetime.now(UTC),
+            retention=RETENTION,
+            grace=timedelta(days=ctx.args.grace_days),
+        )
+    except holds.HoldError as exc:
+        raise OpsError(str(exc), 1) from exc
+    data = {"hold": _brief(hold), "leads_released": released}
+    ctx.emit(
+        data,
+        lambda d: ctx.print(
+            f"hold {hold.hold_id} released: {released} lead(s) expire again (unless another hold covers them)"
+        ),
+    )
+    return 0
+
+
+def cmd_hold_list(ctx: Context) -> int:
+    active = _hold_store(ctx).active_holds()
+    data = [_brief(hold) for hold in active]
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        ctx.print(f"{len(rows)} active hold(s)")
+        for row in rows:
+            ctx.print(
+                f"  {row['hold_id']}  {row['scope']:<6} {row['value']}  leads {row['leads']}  "
+                f"set {row['set_at']} by {row['set_by']}  reason: {row['reason']}"
+            )
+
+    ctx.emit(data, human)
+    return 0
