@@ -35,13 +35,15 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common")]
+from local.capacity import Index, item_size  # noqa: E402 - after the path is set
+
 PRICES = Path(__file__).with_name("prices.json")
 TF_KEY = "cost-tf-key-0123456789"
 VENDOR_KEY = "cost-vendor-key-0123456789abcdef"
@@ -49,109 +51,39 @@ VENDOR_KEY = "cost-vendor-key-0123456789abcdef"
 # AccessLogSetting format, filled in): bytes, approximate.
 LAMBDA_PLATFORM_LOG_BYTES = 330
 API_ACCESS_LOG_BYTES = 480
-KB, READ_BLOCK = 1024, 4096
+READ_BLOCK = 4096
 DYNAMODB_ITEM_OVERHEAD = 100  # bytes DynamoDB adds to each stored item (table and each index), for storage
 
 
 # --------------------------------------------------------------------------- DynamoDB item sizes
 
 
-def number_size(text: str) -> int:
-    digits = text.lstrip("-").lower().split("e")[0].replace(".", "").strip("0") or "0"
-    return (len(digits) + 1) // 2 + 1
-
-
-def value_size(value: Mapping[str, Any]) -> int:
-    ((kind, inner),) = value.items()
-    if kind == "S":
-        return len(inner.encode())
-    if kind == "N":
-        return number_size(inner)
-    if kind == "B":
-        return len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "SS":
-        return sum(len(item.encode()) for item in inner)
-    if kind == "NS":
-        return sum(number_size(item) for item in inner)
-    if kind == "BS":
-        return sum(len(item) for item in inner)
-    if kind == "L":
-        return 3 + sum(value_size(item) + 1 for item in inner)
-    if kind == "M":
-        return 3 + sum(len(name.encode()) + value_size(item) + 1 for name, item in inner.items())
-    raise ValueError(f"unknown DynamoDB type {kind}")
-
-
-def item_size(item: Mapping[str, Any] | None) -> int:
-    return sum(len(name.encode()) + value_size(value) for name, value in (item or {}).items())
-
-
-def write_units(size: int) -> int:
-    return max(1, math.ceil(size / KB))
-
-
-# --------------------------------------------------------------------------- metering
-
-
-class Index(NamedTuple):
-    pk: str
-    sk: str
-    keys_only: bool  # KEYS_ONLY: the index item is the keys, written only when they change
-
-    def entry_size(self, item: Mapping[str, Any]) -> int:
-        """The size of the item's entry in this index (what a write to it, or its storage, counts)."""
-        if not self.keys_only:
-            return item_size(item)
-        return item_size({name: item[name] for name in ("pk", "sk", self.pk, self.sk)})
-
-
 class DynamoMeter:
-    """Write and read units of every DynamoDB call the functions make, attributed to ``self.function``."""
+    """Write and read units of every DynamoDB call the functions make, attributed to ``self.function``.
+
+    Writes: the ConsumedCapacity DynamoDB reports (the store asks for it on every write; locally moto
+    reports it by DynamoDB's sizing rules, local/capacity.py). Reads: sized here (4 KB blocks, halved when
+    eventually consistent), as the functions do not ask for their read capacity."""
 
     def __init__(self, table: str, indexes: dict[str, Index], raw_client: Any) -> None:
         self.table, self.indexes, self.raw = table, indexes, raw_client
         self.function = "?"
         self.writes: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()
-        self._pending: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, int]] = []
-
-    def _item(self, key: Mapping[str, Any]) -> dict[str, Any] | None:
-        found = self.raw.get_item(TableName=self.table, Key=dict(key), ConsistentRead=True)
-        return found.get("Item")
-
-    def _key(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {"pk": item["pk"], "sk": item["sk"]}
-
-    def before_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        operation = model.name
-        actions: list[tuple[str, dict[str, Any]]] = []
-        if operation == "PutItem":
-            actions = [("Put", params)]
-        elif operation == "UpdateItem":
-            actions = [("Update", params)]
-        elif operation == "TransactWriteItems":
-            actions = [(kind, body) for entry in params["TransactItems"] for kind, body in entry.items()]
-        multiplier = 2 if operation == "TransactWriteItems" else 1
-        self._pending = []
-        for kind, body in actions:
-            if kind == "ConditionCheck":
-                continue
-            key = self._key(body["Item"]) if kind == "Put" else dict(body["Key"])
-            after = body["Item"] if kind == "Put" else None
-            self._pending.append((key, self._item(key), after, multiplier))
+        self._last_consistent = False
 
     def after_call(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         if "Error" in parsed.get("ResponseMetadata", {}) or parsed.get("Error"):
-            self._pending = []
             return
         operation = model.name
-        if operation in ("PutItem", "UpdateItem", "TransactWriteItems"):
-            for key, before, after, multiplier in self._pending:
-                after = after if after is not None else self._item(key)
-                self.writes[self.function] += self._write_units(before, after, multiplier)
-            self._pending = []
+        if operation in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"):
+            consumed = parsed.get("ConsumedCapacity")
+            if consumed is None and self.function == "?":
+                return  # the run's own set-up (vendors, keys), not a function's
+            if consumed is None:
+                raise RuntimeError(f"{operation} answered without ConsumedCapacity: not a metered store client")
+            entries = consumed if isinstance(consumed, list) else [consumed]
+            self.writes[self.function] += sum(float(entry["CapacityUnits"]) for entry in entries)
         elif operation == "GetItem":
             size = item_size(parsed.get("Item"))
             self.reads[self.function] += self._read_units(size, self._last_consistent)
@@ -166,24 +98,6 @@ class DynamoMeter:
     def _read_units(size: int, consistent: bool) -> float:
         return max(1, math.ceil(size / READ_BLOCK)) * (1.0 if consistent else 0.5)
 
-    def _write_units(self, before: dict[str, Any] | None, after: dict[str, Any] | None, multiplier: int) -> int:
-        before_size, after_size = item_size(before), item_size(after)
-        units = write_units(max(before_size, after_size)) * multiplier
-        for index in self.indexes.values():
-            pk, sk = index.pk, index.sk
-            was = before is not None and pk in before and sk in before
-            now = after is not None and pk in after and sk in after
-            moved = was and now and (before[pk], before[sk]) != (after[pk], after[sk])  # type: ignore[index]
-            if moved:  # delete + put
-                units += write_units(index.entry_size(before)) + write_units(index.entry_size(after))  # type: ignore[arg-type]
-            elif now and was and index.keys_only:
-                continue  # keys unchanged, nothing else projected: no index write
-            elif now:
-                units += write_units(index.entry_size(after))  # type: ignore[arg-type]
-            elif was:
-                units += write_units(index.entry_size(before))  # type: ignore[arg-type]
-        return units
-
 
 def register(meter: DynamoMeter, calls: Counter[str]) -> None:
     """Hook the default boto3 session, so every client the functions create afterwards is metered."""
@@ -191,7 +105,6 @@ def register(meter: DynamoMeter, calls: Counter[str]) -> None:
 
     boto3.setup_default_session()
     events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
-    events.register("before-parameter-build.dynamodb", meter.before_call)
     events.register("before-parameter-build.dynamodb.GetItem", meter.note_consistency)
     events.register("before-parameter-build.dynamodb.Query", meter.note_consistency)
     events.register("after-call.dynamodb", meter.after_call)
@@ -322,11 +235,7 @@ def _stored_bytes(meter: DynamoMeter, table: str, lead_ids: list[str], indexes: 
         if not pk.startswith(("LEAD#", "CERT#")):
             continue
         total += item_size(item) + DYNAMODB_ITEM_OVERHEAD
-        total += sum(
-            index.entry_size(item) + DYNAMODB_ITEM_OVERHEAD
-            for index in indexes.values()
-            if index.pk in item and index.sk in item
-        )
+        total += sum(index.entry_size(item) + DYNAMODB_ITEM_OVERHEAD for index in indexes.values() if index.holds(item))
     return total / len(lead_ids)
 
 

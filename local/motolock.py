@@ -8,6 +8,7 @@
 * :func:`patch_moto_dynamodb_transactions` - TransactWriteItems without moto's table copies.
 * :func:`patch_moto_dynamodb_query` - a Query reads its partition (or an index's items), not the whole table.
 * :func:`reuse_symmetric_kms_private_key` - no RSA key generation for symmetric KMS keys.
+* ``local.capacity.patch_moto_consumed_capacity`` - writes report the capacity DynamoDB would (moto: 1.0).
 
 Every patch is pinned to the moto version it was written against (``PINNED_MOTO_VERSION`` and the source
 hash of each function it replaces): tests/integration/local/test_motolock.py fails loudly when moto
@@ -34,6 +35,16 @@ PINNED_SOURCES = {
     "moto.dynamodb.models.table.Table.all_items": "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
     # Not replaced, relied on: BaseModel.__new__ is what records every instance (see untrack_items).
     "moto.core.common_models.BaseModel.__new__": "08cf0ef20e88029a2eb91949492ce3281001a34b98143db186239962ad379eec",
+    # Wrapped (local.capacity): the answer's ConsumedCapacity is replaced, the write left as moto makes it.
+    "moto.dynamodb.responses.DynamoHandler.put_item": (
+        "4c9efb73275195eccc6268d6c3952decc1b240da158661ad59421ccec55a74e0"
+    ),
+    "moto.dynamodb.responses.DynamoHandler.update_item": (
+        "638893af1afd43d274f3788d61ac13b447729de915c6f5ad3bbf008b92dd8e80"
+    ),
+    "moto.dynamodb.responses.DynamoHandler.transact_write_items": (
+        "61c163fff213f33a39317a17fda194a9c1e800992421575d2080f4500bf45372"
+    ),
 }
 
 _lock = threading.RLock()
@@ -111,6 +122,9 @@ def serialise_moto() -> None:
     Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
     patch_moto_dynamodb_transactions()
     patch_moto_dynamodb_query()
+    from .capacity import patch_moto_consumed_capacity
+
+    patch_moto_consumed_capacity()
     _patched = True
 
 

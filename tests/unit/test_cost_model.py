@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from local.capacity import Index, item_size, number_size, units_of_write
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
@@ -22,14 +24,19 @@ def cost() -> ModuleType:
     return module
 
 
-def test_sizes_follow_dynamodb_rules(cost: ModuleType) -> None:
-    assert cost.item_size({"pk": {"S": "LEAD#1"}}) == 2 + 6
-    assert cost.item_size({"n": {"N": "12345"}}) == 1 + 4  # 1 byte per 2 significant digits, + 1
-    assert cost.number_size("-0.001200") == 2  # leading and trailing zeroes do not count
-    assert cost.item_size({"b": {"B": b"\x00" * 10}, "t": {"BOOL": True}}) == (1 + 10) + (1 + 1)
+# The write-unit rules moto's answers are filled with (local/capacity.py): what make cost and make bench
+# read back as ConsumedCapacity.
+
+
+def test_sizes_follow_dynamodb_rules() -> None:
+    assert item_size({"pk": {"S": "LEAD#1"}}) == 2 + 6
+    assert item_size({"n": {"N": "12345"}}) == 1 + 4  # 1 byte per 2 significant digits, + 1
+    assert number_size("-0.001200") == 2  # leading and trailing zeroes do not count
+    assert item_size({"b": {"B": b"\x00" * 10}, "t": {"BOOL": True}}) == (1 + 10) + (1 + 1)
+    assert item_size({"b": {"B": "AAAAAAAAAAAAAA=="}}) == 1 + 10  # base64 in a request's JSON: decoded size
     # a map or list: 3 bytes, and 1 byte per element on top of its names and values
-    assert cost.item_size({"m": {"M": {"ab": {"S": "xyz"}}}}) == 1 + 3 + (2 + 3 + 1)
-    assert cost.item_size({"l": {"L": [{"S": "x"}, {"NULL": True}]}}) == 1 + 3 + (1 + 1) + (1 + 1)
+    assert item_size({"m": {"M": {"ab": {"S": "xyz"}}}}) == 1 + 3 + (2 + 3 + 1)
+    assert item_size({"l": {"L": [{"S": "x"}, {"NULL": True}]}}) == 1 + 3 + (1 + 1) + (1 + 1)
 
 
 def item(size_bytes: int, **keys: str) -> dict[str, Any]:
@@ -38,28 +45,29 @@ def item(size_bytes: int, **keys: str) -> dict[str, Any]:
     return {**body, "x": {"S": "a" * filler}}
 
 
-def test_write_units_per_started_kb_twice_in_a_transaction_and_per_index(cost: ModuleType) -> None:
-    indexes = {"gsi2": cost.Index("gsi2pk", "gsi2sk", keys_only=False)}
-    meter = cost.DynamoMeter("t", indexes, raw_client=None)  # unit rules only: no table
+def test_write_units_per_started_kb_twice_in_a_transaction_and_per_index() -> None:
+    indexes = [Index("gsi2pk", "gsi2sk", keys_only=False)]
     small, large = item(1024, pk="p", sk="s"), item(1025, pk="p", sk="s")
-    assert meter._write_units(None, small, 1) == 1
-    assert meter._write_units(None, large, 1) == 2
-    assert meter._write_units(large, small, 1) == 2  # the larger of before and after
-    assert meter._write_units(None, small, 2) == 2  # a transaction's item counts twice
+    assert units_of_write(None, small, indexes, transaction=False) == 1
+    assert units_of_write(None, large, indexes, transaction=False) == 2
+    assert units_of_write(large, small, indexes, transaction=False) == 2  # the larger of before and after
+    assert units_of_write(None, small, indexes, transaction=True) == 2  # a transaction's item counts twice
     opened = item(600, pk="p", sk="s", gsi2pk="OPEN#1", gsi2sk="a")
     moved = item(600, pk="p", sk="s", gsi2pk="OPEN#1", gsi2sk="b")
-    assert meter._write_units(None, opened, 1) == 1 + 1  # the item enters the index
-    assert meter._write_units(opened, moved, 1) == 1 + 2  # its index key moves: delete + put
-    assert meter._write_units(opened, item(600, pk="p", sk="s"), 1) == 1 + 1  # it leaves the index
+    assert units_of_write(None, opened, indexes, transaction=False) == 1 + 1  # the item enters the index
+    assert units_of_write(opened, moved, indexes, transaction=False) == 1 + 2  # its key moves: delete + put
+    assert units_of_write(opened, item(600, pk="p", sk="s"), indexes, transaction=False) == 1 + 1  # it leaves
+    assert units_of_write(opened, opened, indexes, transaction=False) == 1  # in it, nothing changed
 
 
-def test_a_keys_only_index_is_written_only_when_its_keys_change_at_the_size_of_the_keys(cost: ModuleType) -> None:
-    meter = cost.DynamoMeter("t", {"gsi3": cost.Index("gsi3pk", "gsi1sk", keys_only=True)}, raw_client=None)
+def test_a_keys_only_index_is_written_only_when_its_keys_change_at_the_size_of_the_keys() -> None:
+    indexes = [Index("gsi3pk", "gsi1sk", keys_only=True)]
     indexed = item(3000, pk="p", sk="s", gsi3pk="EMAIL#f", gsi1sk="t#p")
     updated = item(3500, pk="p", sk="s", gsi3pk="EMAIL#f", gsi1sk="t#p")
-    assert meter._write_units(None, indexed, 2) == 3 * 2 + 1  # enters: one unit for a small keys-only entry
-    assert meter._write_units(indexed, updated, 2) == 4 * 2  # keys unchanged: the index is not written
-    assert meter._write_units(item(3000, pk="p", sk="s", gsi1sk="t#p"), indexed, 1) == 3 + 1  # backfilled
+    assert units_of_write(None, indexed, indexes, transaction=True) == 3 * 2 + 1  # a small keys-only entry
+    assert units_of_write(indexed, updated, indexes, transaction=True) == 4 * 2  # keys unchanged: not written
+    backfilled = units_of_write(item(3000, pk="p", sk="s", gsi1sk="t#p"), indexed, indexes, transaction=False)
+    assert backfilled == 3 + 1
 
 
 def test_read_units_per_started_4kb_halved_when_eventually_consistent(cost: ModuleType) -> None:

@@ -412,3 +412,29 @@ def test_a_long_history_comes_a_page_at_a_time(stack):
     assert [h["event"] for h in second["history"]] == ["pending"] and second["history_next"] is None
     forged = stack.gateway.handle("GET", f"/leads/{posted['lead_id']}", headers, b"", query={"history_after": "eA"})
     assert (forged.status, forged.json()["reason"]) == (422, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    ("contact", "lead_id", "units"),
+    [
+        (
+            {"email": "a@example.com"},
+            None,
+            10,
+        ),  # the lead, its claim (a transaction: x2), 3 index entries, 1 entry, 1 update, leaving the open index
+        ({"email": "a@example.com", "phone": "5125551212"}, None, 11),  # + the phone's index entry
+        ({"email": "a@example.com"}, "crm-9", 12),  # + the vendor's lead id, in the reservation's transaction
+    ],
+)
+def test_a_lead_retained_at_once_costs_the_write_units_dynamodb_reports(stack, contact, lead_id, units):
+    """Issue 13's budget (<= 10 write units for a first-attempt retain), from the ConsumedCapacity every
+    write asks for (moto's answer filled by DynamoDB's sizing rules: local/capacity.py)."""
+    from tf_retainer.deps import default_deps
+
+    meter = default_deps().store.writes
+    before = meter.units
+    body = {"trustedform_cert_url": lead()["trustedform_cert_url"], **contact}
+    if lead_id:
+        body["lead_id"] = lead_id
+    assert stack.post(body).status == 201
+    assert meter.units - before == units

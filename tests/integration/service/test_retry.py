@@ -215,3 +215,20 @@ def _overlapping(requests):
     # every request arrived before the first could have been answered
     times = sorted(datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in requests)
     return (times[-1] - times[0]).total_seconds() < BATCH_LATENCY
+
+
+@pytest.mark.slow
+def test_a_lead_retained_on_its_one_retry_costs_at_most_16_write_units(stack, poller):
+    """Issue 13's budget with one retry, from the ConsumedCapacity DynamoDB reports (local/capacity.py)."""
+    from tf_retainer.deps import default_deps
+
+    meter = default_deps().store.writes
+    before = meter.units
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    posted = stack.post({"trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}", "email": "a@example.com"})
+    assert posted.json()["status"] == "pending"
+    assert drive_until_final(stack, poller, posted.json()["lead_id"])["status"] == "retained"
+    # reservation 7, pending step 4 (its open-index entry moves), the lease 2 (the open index projects it),
+    # the retained step 3 (it leaves the open index)
+    assert meter.units - before == 16

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from ..clock import iso
 from ..lead import CertificateRecord, Claim, Event, HistoryItem, Lead, LeadRecord
 from ..models import Status
-from . import chain, keys
+from . import capacity, chain, keys
 from .codec import deserialize, serialize
 from .conflicts import (
     CertificateTaken,
@@ -48,6 +48,7 @@ class LeadStore:
         self.table_name = table_name
         self._items = ItemBuilder(table_name, retention=timedelta(days=retention_days))
         self._client = client or boto3.client("dynamodb")
+        self.writes = capacity.meter(self._client)  # write units consumed, as DynamoDB reports them
 
     # --- intake ------------------------------------------------------------------------------
 
