@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 
 from .settings import Settings, get_settings
 from .store.leads import LeadStore
@@ -89,7 +90,10 @@ def default_deps() -> Deps:
     from .trustedform import TrustedFormClient
 
     settings = get_settings()
-    dynamodb = boto3.client("dynamodb")  # one client (and connection pool) for the leads and the rules
+    # One client (and connection pool) for the leads and the rules. botocore's own check of every
+    # request against the API model is a fifth of a retry's CPU per record (a batch's records share one
+    # GIL); the requests are built by the store, tested, and validated by DynamoDB anyway.
+    dynamodb = boto3.client("dynamodb", config=Config(parameter_validation=False))
     return Deps(
         settings=settings,
         store=LeadStore(settings.table_name, retention_days=settings.evidence_retention_days, client=dynamodb),
