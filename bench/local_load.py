@@ -12,6 +12,11 @@ It starts the stack on free 127.0.0.1 ports (as tests/e2e does), then:
    the table to ``--stored`` leads, over the last 100, with the stack's RSS (the stack's process, which
    holds moto, and the total with its worker processes) as it goes.
 
+``--growth-only`` (what ``make bench`` runs) skips step 1 and fills the table fast: 100 leads posted,
+leads/second over the next 100, then the table filled to ``--stored`` (default 10,000) by copying one
+posted lead's items under new ids with batch writes straight into the stack's moto (whatever items a
+lead is made of), and leads/second over 100 more posts.
+
 Loopback only; bounded by ``--max-seconds`` overall. Exits 1 if any connection error or 5xx was seen.
 """
 
@@ -28,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,12 +209,104 @@ def post_leads(api: str, clients: int, count: int, deadline: float, first: int =
     return run
 
 
+# ------------------------------------------------------------------------------------- fast fill
+
+
+def _renamed(value: object, names: dict[str, str]) -> object:
+    """A DynamoDB attribute value with every id in ``names`` replaced, wherever a string holds it."""
+    if isinstance(value, str):
+        for old, new in names.items():
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {key: _renamed(inner, names) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_renamed(inner, names) for inner in value]
+    return value
+
+
+def fill_table(stack: Stack, leads: int, *, progress: bool = True) -> int:
+    """Store ``leads`` more leads fast: post one, then batch-write copies of its items under new ids (the
+    lead's, its certificate's and its vendor lead_id) into the stack's moto. Returns the copies written."""
+    import boto3
+
+    state = json.loads(stack.state_file.read_text())
+    sample = lead_body(0)
+    with httpx.Client(base_url=stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=60) as http:
+        answer = http.post("/leads", json={**sample, "lead_id": "FILL-SAMPLE"})
+    if answer.status_code != 201:
+        raise SystemExit(f"the sample lead was not retained: {answer.status_code} {answer.text}")
+    lead_id, cert_id = answer.json()["lead_id"], sample["trustedform_cert_url"].rsplit("/", 1)[1]
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=state["endpoint_url"],
+        region_name=state["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the local stack's moto takes any
+    )
+    own: list[dict[str, object]] = []
+    for page in dynamodb.get_paginator("scan").paginate(TableName=state["table_name"]):
+        own += [item for item in page["Items"] if lead_id in json.dumps(item) or cert_id in json.dumps(item)]
+    table = state["table_name"]
+
+    def write(first: int, count: int) -> None:
+        copies: list[dict[str, object]] = []
+        for n in range(first, first + count):
+            names = {lead_id: os.urandom(16).hex(), cert_id: os.urandom(20).hex(), "FILL-SAMPLE": f"FILL-{n}"}
+            copies += [_renamed(item, names) for item in own]  # type: ignore[misc]
+        for start in range(0, len(copies), 25):
+            pending = {table: [{"PutRequest": {"Item": item}} for item in copies[start : start + 25]]}
+            while pending:
+                pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    # Chunks from a few threads: botocore's work on one batch overlaps moto's on another (2 cores).
+    started, chunk = time.monotonic(), 500
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = 0
+        for _ in pool.map(lambda first: write(first, min(chunk, leads - first)), range(0, leads, chunk)):
+            done = min(done + chunk, leads)
+            if progress and done % 2000 < chunk:
+                rate = done / (time.monotonic() - started)
+                print(f"  filled {done:,}/{leads:,} leads ({len(own)} items each, {rate:.0f} leads/s)", file=sys.stderr)
+    return leads
+
+
+def growth_ratio(stored: int = 10_000, *, window: int = 100, max_seconds: float = 300.0) -> dict[str, object]:
+    """Leads/second from 8 clients over ``window`` posts with ``window`` leads stored, and again with
+    ``stored`` leads stored (the table filled fast in between): the ratio says if it slows as it fills."""
+    deadline = time.monotonic() + max_seconds
+    with tempfile.TemporaryDirectory(prefix="tf-local-growth-") as tmp:
+        stack = Stack(Path(tmp))
+        try:
+            posted = post_leads(stack.api, 8, window, deadline).requests
+            small = post_leads(stack.api, 8, window, deadline, first=posted)
+            posted += small.requests
+            fill_table(stack, stored - posted)
+            large = post_leads(stack.api, 8, window, deadline, first=posted + 1)
+            at_small, at_large = _rate(small, stack), _rate(large, stack)
+        finally:
+            stack.stop()
+    errors = small.errors + large.errors
+    return {
+        f"leads_per_second_at_{window}": at_small["leads_per_second"],
+        f"leads_per_second_at_{stored}": at_large["leads_per_second"],
+        "slowdown": round(float(at_small["leads_per_second"]) / max(float(at_large["leads_per_second"]), 1e-9), 2),  # type: ignore[arg-type]
+        "errors": errors,
+        "rss_mib_stack_after": at_large["rss_mib_stack"],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts: ~1 minute")
     parser.add_argument("--stored", type=int, default=None, help="leads to fill the table to (default 2,100)")
     parser.add_argument("--max-seconds", type=float, default=900.0, help="stop posting after this long")
+    parser.add_argument("--growth-only", action="store_true", help="leads/s at 100 vs --stored (fast fill) only")
     args = parser.parse_args()
+    if args.growth_only:
+        result = growth_ratio(args.stored or 10_000, max_seconds=args.max_seconds)
+        print(json.dumps(result, indent=2))
+        return 1 if result["errors"] else 0
     per_level = {1: 30, 8: 120, 32: 320} if not args.quick else {1: 15, 8: 60, 32: 96}
     stored = args.stored or (600 if args.quick else 2_100)
     deadline = time.monotonic() + args.max_seconds

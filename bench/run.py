@@ -1,6 +1,13 @@
-"""Benchmarks (not tests): what one retained lead costs, and how fast a retry batch runs.
+"""Benchmarks (not tests): issue 13's figures in one run, each against its goal at the end.
 
-    make bench            # or: .venv/bin/python bench/run.py --leads 50 --latency 0.2
+    make bench            # or: .venv/bin/python bench/run.py   (~4-5 minutes on 2 cores)
+
+1. write units per retained lead and the cost table (bench/cost.py's measure and bill);
+2. the cold start of the intake, retry and authorizer functions (bench/coldstart.py);
+3. a retry batch of 10 against one record, DynamoDB replayed (no moto), TrustedForm at --latency;
+4. the local stack's leads/second at 100 and at --stored leads (bench/local_load.py);
+5. calls and time per retained lead through authorizer + intake (and with --moto-batch, --rules: the
+   retry batch against moto, the buyer's rules in both retain modes).
 
 Everything runs on this machine: moto in-process (its calls counted where they enter moto) and the
 TrustedForm simulator on 127.0.0.1. Times exclude nothing but what is said.
@@ -9,14 +16,17 @@ TrustedForm simulator on 127.0.0.1. Times exclude nothing but what is said.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
 import sys
+import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common")]
@@ -76,6 +86,10 @@ def local_stack(latency: float, extra_env: dict[str, str] | None = None):
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the template's INFO would drown the numbers
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
         reset_service_caches()
+        # The authorizer keeps its key store (table name, client) for the container's life: a new stack
+        # here (after bench/cost.py's prod-stage one) is a new container.
+        if authorizer := sys.modules.get("tf_function_AuthorizerFunction"):
+            authorizer._keys.cache_clear()
         from datetime import UTC, datetime
 
         from tf_retainer.store.vendor_keys import VendorKeyStore
@@ -198,6 +212,132 @@ def bench_retry_batch(latency: float, rounds: int) -> dict:
     return {"trustedform_latency_ms": latency * 1000, "batch_size": 10, **results}
 
 
+class DynamoReplay:
+    """DynamoDB out of the picture: every call the retry handler makes is answered from a recording of
+    the same batch against moto, after botocore has done its own client-side work (parameter
+    validation, serialisation, signing) and before anything is sent. Hooked first on one client; moto's
+    own hook is switched off while replaying (botocore calls every before-send hook), and a call that
+    was not recorded fails the benchmark rather than reach moto or AWS."""
+
+    def __init__(self, client: Any, lead_ids: list[str]) -> None:
+        self.client, self.lead_ids = client, lead_ids
+        self.recorded: dict[tuple[str, str, int], tuple[int, dict[str, str], bytes]] = {}
+        self.seen: Counter[tuple[str, str]] = Counter()
+        self._guard = threading.Lock()
+
+    def _key(self, operation: str, body: bytes) -> tuple[str, str, int]:
+        text = body.decode() if isinstance(body, bytes) else str(body or "")
+        lead = next((lead_id for lead_id in self.lead_ids if lead_id in text), "-")
+        with self._guard:
+            self.seen[(operation, lead)] += 1
+            return operation, lead, self.seen[(operation, lead)]
+
+    def record(self) -> None:
+        events = self.client.meta.events
+        events.register("before-call.dynamodb", self._note_key, unique_id="bench-record-key")
+        events.register("after-call.dynamodb", self._keep, unique_id="bench-record")
+
+    def _note_key(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_key"] = self._key(model.name, params.get("body", b""))
+
+    def _keep(self, http_response: Any, context: dict[str, Any], **_: Any) -> None:
+        self.recorded[context["bench_key"]] = (
+            http_response.status_code,
+            dict(http_response.headers),
+            http_response.content,
+        )
+
+    @contextmanager
+    def replaying(self) -> Any:
+        from moto.core.models import botocore_stubber
+
+        events = self.client.meta.events
+        events.unregister("before-call.dynamodb", unique_id="bench-record-key")
+        events.unregister("after-call.dynamodb", unique_id="bench-record")
+        events.register_first("before-send.dynamodb", self._answer, unique_id="bench-replay")
+        botocore_stubber.enabled = False
+        try:
+            yield self
+        finally:
+            botocore_stubber.enabled = True
+            events.unregister("before-send.dynamodb", unique_id="bench-replay")
+
+    def rewind(self) -> None:
+        self.seen.clear()
+
+    def _answer(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        target = request.headers.get("X-Amz-Target", b"")
+        operation = (target.decode() if isinstance(target, bytes) else target).split(".")[-1]
+        key = self._key(operation, request.body)
+        found = self.recorded.get(key)
+        if found is None:
+            raise RuntimeError(f"DynamoDB call not recorded: {key}")
+        status, headers, body = found
+        return AWSResponse(request.url, status, headers, _Raw(body))
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        return self._body
+
+
+def bench_retry_batch_stubbed(latency: float, rounds: int) -> dict:
+    """A batch of 10 pending leads through the retry handler with DynamoDB replayed (no moto on the
+    path), against a batch of one of them: how far the records' own CPU (serialised by the GIL) keeps a
+    batch from taking as long as one record. TrustedForm (the simulator) answers after ``latency``."""
+    from tf_retainer.deps import default_deps
+
+    from local.functions import invoke, load_handler
+    from local.poller import RetryPoller
+    from local.simulator import make_web_cert_id
+
+    # Rules and the API key stay cached for the whole run (their reads are not replayed).
+    with local_stack(latency=0.0, extra_env={"RULES_CACHE_SECONDS": "3600"}) as (sim, provisioned, gateway, vendor_key):
+        load_handler("RetryFunction")
+        headers = {"Content-Type": "application/json", "x-api-key": vendor_key}
+        for _ in range(10):
+            cert = make_web_cert_id()
+            sim.script(cert, ["unavailable", "success"])  # pending at intake, retained by every retry
+            body = json.loads(lead_body())
+            body["trustedform_cert_url"] = f"https://cert.trustedform.com/{cert}"
+            assert gateway.handle("POST", "/leads", headers, json.dumps(body).encode()).status == 202
+        time.sleep(1.1)
+        poller, messages = RetryPoller(provisioned), []
+        while len(messages) < 10:
+            messages += poller.receive_batch()
+        lead_ids = [json.loads(m["Body"])["lead_id"] for m in messages]
+        replay = DynamoReplay(default_deps().store._client, lead_ids)
+        replay.record()
+        sim.latency, before = latency, len(sim.requests)
+        assert invoke("RetryFunction", poller.event(messages))["batchItemFailures"] == []  # recorded under moto
+        calls_per_record = (len(sim.requests) - before) / 10
+        timings: dict[str, list[float]] = {"one record": [], "batch of 10": []}
+        with replay.replaying():
+            for _ in range(rounds):
+                for label, batch in (("one record", messages[:1]), ("batch of 10", messages)):
+                    replay.rewind()
+                    started = time.perf_counter()
+                    out = invoke("RetryFunction", poller.event(batch))
+                    timings[label].append((time.perf_counter() - started) * 1000)
+                    assert out["batchItemFailures"] == [], out
+        one, ten = (statistics.median(timings[label]) for label in ("one record", "batch of 10"))
+    return {
+        "trustedform_latency_ms": latency * 1000,
+        "trustedform_calls_per_record": round(calls_per_record, 2),
+        "one_record_ms": round(one, 1),
+        "batch_of_10_ms": round(ten, 1),
+        "ratio": round(ten / one, 2),
+    }
+
+
 def _seconds(stamp: str) -> float:
     from datetime import datetime
 
@@ -259,20 +399,139 @@ def bench_rules(leads: int, latency: float, mode: str) -> dict:
         }
 
 
+GOALS = {  # issue 13
+    "write_units": 10.0,  # per retained lead
+    "cost": 10.0,  # dollars per million retained leads, before storage
+    "cold_start": 1.3,  # the intake's import against import boto3 + one client (CPU)
+    "batch": 1.3,  # a retry batch of 10 against one record, DynamoDB stubbed
+    "growth": 1.5,  # local leads/s at 100 stored leads against at 10,000
+}
+
+
+def step(text: str) -> float:
+    print(f"==> {text} ...", file=sys.stderr, flush=True)
+    return time.monotonic()
+
+
+def done(started: float) -> None:
+    print(f"    ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+
+
+def bench_cost(leads: int) -> tuple[float, dict[str, Any]]:
+    """Write units per retained lead and the cost table, both from bench/cost.py (measure, then bill)."""
+    import cost
+
+    args = argparse.Namespace(leads=leads, trustedform_ms=500.0, leads_per_authorizer_call=60.0, xray_sampled=1.0)
+    args.arm64 = False
+    with redirect_stdout(io.StringIO()):
+        measured = cost.measure(leads)
+    billed = cost.bill(measured, json.loads(cost.PRICES.read_text()), args)
+    shares = {"AuthorizerFunction": 1 / args.leads_per_authorizer_call}
+    units = sum(n * shares.get(function, 1.0) for function, n in measured["write_units"].items())
+    return units, billed
+
+
+def print_cost(units: float, billed: dict[str, Any]) -> None:
+    print(f"write units per retained lead: {units:.1f} (goal <= {GOALS['write_units']:.0f})")
+    print("cost per million leads retained on their first attempt (bench/cost.py, prices in bench/prices.json):")
+    for label, dollars in sorted(billed["lines"].items(), key=lambda line: -line[1]):
+        print(f"  {dollars:>8.2f}  {label}")
+    print(f"  {billed['total_per_million']:>8.2f}  total (tracing off, the default)")
+    print(f"  {billed['xray_when_active']:>8.2f}  + X-Ray when Tracing=Active")
+    print(
+        f"  storage: {billed['stored_bytes_per_lead'] / 1024:.1f} KB per lead, "
+        f"${billed['storage_per_million_per_month']:.2f} per million leads per month held"
+    )
+
+
+def bench_cold_start(runs: int) -> dict[str, dict]:
+    import coldstart
+
+    return coldstart.measure(ROOT, ["intake", "retry", "authorizer"], runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.2, help="simulated TrustedForm latency for the batch")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cold-runs", type=int, default=5, help="rounds of fresh processes per function")
+    parser.add_argument("--stored", type=int, default=10_000, help="leads stored for the local throughput")
+    parser.add_argument("--moto-batch", action="store_true", help="also the retry batch against moto")
+    parser.add_argument("--rules", action="store_true", help="also the buyer's rules in both retain modes")
     args = parser.parse_args()
+    began = time.monotonic()
     count_moto_calls()
-    print(f"intake: {args.leads} retained leads, in-process against moto ...", file=sys.stderr)
-    print(json.dumps({"intake": bench_intake(args.leads)}, indent=2))
-    print(f"retry: {args.rounds} batches of 10 at {args.latency * 1000:.0f} ms latency ...", file=sys.stderr)
-    print(json.dumps({"retry_batch": bench_retry_batch(args.latency, args.rounds)}, indent=2))
-    for mode in ("decide_first", "combined"):
-        print(f"rules: {args.leads} leads, {mode}, {args.latency * 1000:.0f} ms latency ...", file=sys.stderr)
-        print(json.dumps({"rules": bench_rules(args.leads, args.latency, mode)}, indent=2))
+
+    started = step(f"cost: {args.leads} leads through authorizer + intake against moto (bench/cost.py)")
+    units, billed = bench_cost(args.leads)
+    done(started)
+    print_cost(units, billed)
+
+    started = step(f"cold start: {args.cold_runs} rounds of fresh processes (intake, retry, authorizer)")
+    cold = bench_cold_start(args.cold_runs)
+    done(started)
+    import coldstart
+
+    base = cold.pop("boto3+client")
+    print(
+        f"cold start (CPU of the import, x import boto3 + one client = {base['cpu_ms_median']:.0f} ms; "
+        "bench/coldstart.py):"
+    )
+    for line in coldstart.report(cold):
+        print(line)
+
+    started = step(f"retry batch: {args.rounds} rounds, DynamoDB replayed, TrustedForm at {args.latency * 1000:.0f} ms")
+    with redirect_stdout(io.StringIO()):
+        batch = bench_retry_batch_stubbed(args.latency, args.rounds)
+    done(started)
+    print(
+        f"retry batch, DynamoDB stubbed, TrustedForm at {batch['trustedform_latency_ms']:.0f} ms: one record "
+        f"{batch['one_record_ms']:.0f} ms, a batch of 10 {batch['batch_of_10_ms']:.0f} ms: {batch['ratio']:.2f}x"
+    )
+
+    started = step(f"local stack: leads/s at 100 and at {args.stored:,} stored leads (python -m local.stack)")
+    import local_load
+
+    grown = local_load.growth_ratio(args.stored)
+    done(started)
+    small, large = (grown[f"leads_per_second_at_{n}"] for n in (100, args.stored))
+    print(
+        f"local stack, 8 clients: {small} leads/s at 100 stored leads, {large} at {args.stored:,}: "
+        f"{grown['slowdown']}x slower (errors: {grown['errors']})"
+    )
+
+    started = step(f"intake: {args.leads} retained leads, in-process against moto")
+    with redirect_stdout(io.StringIO()):  # the functions' EMF lines
+        intake = bench_intake(args.leads)
+    print(json.dumps({"intake": intake}, indent=2))
+    done(started)
+    if args.moto_batch:
+        started = step(f"retry: {args.rounds} batches of 10 against moto at {args.latency * 1000:.0f} ms latency")
+        print(json.dumps({"retry_batch_moto": bench_retry_batch(args.latency, args.rounds)}, indent=2))
+        done(started)
+    if args.rules:
+        for mode in ("decide_first", "combined"):
+            started = step(f"rules: {args.leads} leads, {mode}, {args.latency * 1000:.0f} ms latency")
+            print(json.dumps({"rules": bench_rules(args.leads, args.latency, mode)}, indent=2))
+            done(started)
+
+    intake_cold = cold["intake/deployed"]
+    print(f"\nagainst issue 13's goals ({time.monotonic() - began:.0f} s):")
+    for figure, value, goal in (
+        ("write units per retained lead", units, GOALS["write_units"]),
+        ("$ per million retained leads (before storage)", billed["total_per_million"], GOALS["cost"]),
+        ("intake import, x boto3 + one client", intake_cold["ratio_median"], GOALS["cold_start"]),
+        ("retry batch of 10, x one record", batch["ratio"], GOALS["batch"]),
+        (f"local leads/s, 100 vs {args.stored:,} stored", grown["slowdown"], GOALS["growth"]),
+    ):
+        verdict = "met" if value <= goal else "NOT met"
+        print(f"  {figure:<48} {value:>7.2f}  goal <= {goal:<5} {verdict}")
+    print(
+        f"  (the intake's first request, answered without the network, adds "
+        f"{intake_cold['first_request_cpu_ms_median']:.0f} ms: {intake_cold['ratio_with_first_request_median']:.2f}x "
+        "with it; retry and authorizer: see the cold start table)"
+    )
 
 
 if __name__ == "__main__":

@@ -163,8 +163,13 @@ class LeadAnswer(BaseModel):
         return self.model_dump(mode="json")
 
 
+# The read routes' models (GET /leads/{lead_id}, .../contactable) build their validators when first used:
+# a container that only takes POST /leads never pays for them at cold start.
+_READ_ROUTES_ONLY = ConfigDict(defer_build=True)
+
+
 class HistoryEvent(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     at: str
     event: str
@@ -172,6 +177,8 @@ class HistoryEvent(BaseModel):
 
 class LeadView(LeadAnswer):
     """GET /leads/{lead_id}: the answer plus what happened, in order."""
+
+    model_config = _READ_ROUTES_ONLY
 
     history: list[HistoryEvent] = Field(default_factory=list)
     history_next: str | None = Field(
@@ -192,6 +199,8 @@ class GateReason(StrEnum):
 
 class ContactableAnswer(BaseModel):
     """GET /leads/{lead_id}/contactable: may the buyer's dialer or CRM contact this lead now?"""
+
+    model_config = _READ_ROUTES_ONLY
 
     lead_id: str = Field(description="Our id for the lead.")
     vendor_lead_id: str | None = Field(default=None, description="The vendor's own lead_id, if given.")

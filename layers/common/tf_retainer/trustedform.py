@@ -2,22 +2,27 @@
 
 ActiveProspect keeps no request logs, so every exchange is captured as it went over the wire, with
 the API key redacted wherever it could appear.
+
+httpx is imported when the first retain is sent, not with this module: the functions that only read
+what it defines (the exchange, fingerprints) or never call TrustedForm (the sweeper, the call gate) do
+not pay for it (~15 ms of import and ~30 ms to build the client's connection pool and TLS context).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from .observability import trace_httpx
 
-trace_httpx()  # this module makes the service's only httpx calls
+if TYPE_CHECKING:
+    import httpx
+
 API_VERSION = "4.0"
 REDACTED = "[REDACTED]"
 MAX_STORED_BODY = 100_000  # characters: a DynamoDB item holds 400 KB
@@ -99,18 +104,36 @@ class TrustedFormClient:
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._connect_timeout = connect_timeout
-        self._http = httpx.Client(
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._building = threading.Lock()  # a retry batch's threads may send their first retains at once
+
+    @property
+    def _http(self) -> httpx.Client:
+        """Built on the first retain, then reused for the container's life."""
+        if self._client is None:
+            with self._building:
+                if self._client is None:
+                    self._client = self._new_http()
+        return self._client
+
+    def _new_http(self) -> httpx.Client:
+        import httpx
+
+        trace_httpx()  # this client makes the service's only calls to TrustedForm
+        return httpx.Client(
             follow_redirects=False,
-            timeout=httpx.Timeout(10.0, connect=connect_timeout),
+            timeout=httpx.Timeout(10.0, connect=self._connect_timeout),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-            transport=transport,
+            transport=self._transport,
             headers={"User-Agent": USER_AGENT},
             # Never the environment's proxies or .netrc: a proxy would see the Authorization header.
             trust_env=False,
         )
 
     def close(self) -> None:
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
 
     def retain(
         self,
@@ -132,6 +155,8 @@ class TrustedFormClient:
         Each operation is billed: ``retain=False`` asks what the buyer needs to decide without paying to
         retain; a later call with ``match_lead=None`` retains only.
         """
+        import httpx
+
         body: dict[str, Any] = {}
         if match_lead:
             body["match_lead"] = match_lead
@@ -155,6 +180,8 @@ class TrustedFormClient:
         return self._send(request, api_key=api_key, attempt=attempt)
 
     def _send(self, request: httpx.Request, *, api_key: str, attempt: int) -> Exchange:
+        import httpx
+
         started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         started = time.perf_counter()
         captured = _capture_request(request, api_key)
