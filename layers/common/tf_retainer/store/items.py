@@ -184,15 +184,11 @@ class ItemBuilder:
 
     def lead_update(self, before: Lead, after: Lead) -> dict[str, Any]:
         """Update the lead from ``before`` to ``after``, if it is still open with ``before``'s attempts and
-        chain position (``applied``): the state follows its chain, one entry at a time."""
+        chain position (``applied``): the state follows its chain, one entry at a time. Releases the lease."""
         old = {**before.model_dump(mode="json"), **_open_index(before)}
         new = {**after.model_dump(mode="json"), **_open_index(after)}
         changed = {name: value for name, value in new.items() if value != old[name] and name != "lease_until"}
-        # A value that is no longer true (a pending reason once retained) is removed, not stored as null.
-        kept = {name: value for name, value in changed.items() if value is not None}
-        dropped = [name for name, value in changed.items() if value is None]
-        names = {f"#f{i}": name for i, name in enumerate(kept)} | {f"#r{i}": name for i, name in enumerate(dropped)}
-        values = {f":v{i}": value for i, value in enumerate(kept.values())}
+        update, names, values = _set_and_remove(changed, always_removed=("lease_until",))
         values.update(
             {
                 ":expected": before.attempts,
@@ -201,9 +197,6 @@ class ItemBuilder:
                 ":pending": OPEN_STATUSES[1],
             }
         )
-        assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(kept)))
-        removals = ", ".join(["lease_until", *(f"#r{i}" for i in range(len(dropped)))])
-        update = f"SET {assignments} REMOVE {removals}" if kept else f"REMOVE {removals}"
         return {
             "TableName": self.table_name,
             "Key": serialize(keys.key(keys.lead_pk(after.lead_id), keys.STATE)),
@@ -218,22 +211,32 @@ class ItemBuilder:
         did not get to apply (it died between the two writes): only if the state is still behind it."""
         state = {name: value for name, value in (entry.state or {}).items() if name not in STATE_ONLY}
         lead = Lead.model_validate({**state, "applied": entry.seq})
-        fields = {**lead.model_dump(mode="json", exclude={"lease_until"}), **_open_index(lead)}
-        kept = {name: value for name, value in fields.items() if value is not None}
-        dropped = [name for name, value in fields.items() if value is None]
-        names = {f"#f{i}": name for i, name in enumerate(kept)} | {f"#r{i}": name for i, name in enumerate(dropped)}
-        assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(kept)))
-        removals = ", ".join(f"#r{i}" for i in range(len(dropped)))
+        update, names, values = _set_and_remove(
+            {**lead.model_dump(mode="json", exclude={"lease_until"}), **_open_index(lead)}
+        )
         return {
             "TableName": self.table_name,
             "Key": serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
-            "UpdateExpression": f"SET {assignments}" + (f" REMOVE {removals}" if removals else ""),
+            "UpdateExpression": update,
             "ConditionExpression": "attribute_exists(pk) AND applied < :seq",
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": serialize(
-                {**{f":v{i}": value for i, value in enumerate(kept.values())}, ":seq": entry.seq}
-            ),
+            "ExpressionAttributeValues": serialize({**values, ":seq": entry.seq}),
         }
+
+
+def _set_and_remove(
+    fields: dict[str, Any], *, always_removed: tuple[str, ...] = ()
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """An UpdateExpression setting ``fields`` (a value that is no longer true, None, is removed, not stored
+    as null), with its names and values."""
+    kept = {name: value for name, value in fields.items() if value is not None}
+    dropped = [name for name, value in fields.items() if value is None]
+    names = {f"#f{i}": name for i, name in enumerate(kept)} | {f"#r{i}": name for i, name in enumerate(dropped)}
+    values = {f":v{i}": value for i, value in enumerate(kept.values())}
+    assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(kept)))
+    removals = ", ".join([*always_removed, *(f"#r{i}" for i in range(len(dropped)))])
+    parts = ([f"SET {assignments}"] if kept else []) + ([f"REMOVE {removals}"] if removals else [])
+    return " ".join(parts), names, values
 
 
 def snapshot(lead: Lead) -> dict[str, Any]:
