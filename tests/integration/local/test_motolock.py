@@ -214,7 +214,9 @@ def test_transactions_cost_the_same_on_a_small_and_a_large_table(ddb):
     for n in range(35):  # alternate, so a busy machine (parallel tests) slows both alike
         small.append(_transaction_seconds(ddb, n, TABLE))
         large.append(_transaction_seconds(ddb, n, LARGE))
-    small_s, large_s = statistics.median(small[5:]), statistics.median(large[5:])
+    # The least disturbed read of each: what a read costs, not what the machine's other work added to it
+    # (a median of interleaved reads still failed once under the full suite on 2 cores: 4.2 vs 7.5 ms).
+    small_s, large_s = min(small[5:]), min(large[5:])
     assert large_s < 1.5 * small_s, f"{small_s * 1000:.2f} ms at ~100 items, {large_s * 1000:.2f} ms at ~2,000"
 
 
@@ -359,7 +361,9 @@ def test_a_query_costs_the_same_on_a_small_and_a_large_table(ddb):
     for _ in range(25):  # alternate, so a busy machine (parallel tests) slows both alike
         small.append(read_seconds(TABLE))
         large.append(read_seconds(LARGE))
-    small_s, large_s = statistics.median(small[5:]), statistics.median(large[5:])
+    # The least disturbed read of each: what a read costs, not what the machine's other work added to it
+    # (a median of interleaved reads still failed once under the full suite on 2 cores: 4.2 vs 7.5 ms).
+    small_s, large_s = min(small[5:]), min(large[5:])
     assert large_s < 1.5 * small_s, f"{small_s * 1000:.2f} ms at ~100 items, {large_s * 1000:.2f} ms at ~20,000"
 
 
