@@ -42,6 +42,7 @@ class Target:
     evidence_key_id: str | None = None  # the KMS HMAC key evidence bundles are signed with
     dashboard_url: str | None = None
     events_queue_url: str | None = None  # the example rule's queue: every outcome event
+    archive_bucket: str | None = None  # the evidence archive (ArchiveBucketName)
     stack_name: str | None = None
     source: str = "explicit"
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -114,6 +115,7 @@ def resolve(args: Any, *, cwd: Path | None = None) -> Target:
             usage_plan_id=getattr(args, "usage_plan_id", None),
             evidence_key_id=getattr(args, "evidence_key_id", None),
             events_queue_url=getattr(args, "events_queue_url", None),
+            archive_bucket=getattr(args, "archive_bucket", None),
             source="explicit",
         )
     if getattr(args, "local", False):
@@ -151,6 +153,7 @@ def from_local_state(*, cwd: Path | None = None) -> Target:
         region=state.get("region") or "us-east-1",
         evidence_key_id=state.get("evidence_key_id"),
         events_queue_url=state.get("events_queue_url"),
+        archive_bucket=state.get("archive_bucket"),
         source="local",
     )
 
@@ -190,6 +193,7 @@ def from_stack(name: str, *, region: str | None = None, endpoint_url: str | None
         evidence_key_id=outputs.get("EvidenceKeyId"),
         dashboard_url=outputs.get("DashboardUrl"),
         events_queue_url=outputs.get("LeadEventsQueueUrl"),
+        archive_bucket=outputs.get("ArchiveBucketName"),
         stack_name=name,
         source="stack",
     )

@@ -71,6 +71,7 @@ class Metric(StrEnum):
     CALLBACKS_DELIVERED = "CallbacksDelivered"  # vendor callbacks answered 2xx
     CALLBACK_RETRIES = "CallbackRetries"  # callbacks to be tried again later (5xx, 429, timeouts)
     CALLBACKS_FAILED = "CallbacksFailed"  # callbacks given up on (dead-letter queue)
+    LEADS_ARCHIVED = "LeadsArchived"  # final leads exported to the evidence archive (S3)
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason

@@ -1,0 +1,215 @@
+"""The evidence archive: final leads older than ARCHIVE_AFTER_DAYS go to S3 (Object Lock), their items
+expire early, and `tf-retainer evidence` reads an archived lead's bundle back equal to the table's."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from local.simulator import make_web_cert_id
+from tf_retainer.archive import Archiver, decode
+from tf_retainer.store import keys
+from tf_retainer.store.archive_marks import ArchiveMarks
+from tf_retainer_ops.evidence import evidence_document, locate
+
+from tests.conftest import VENDOR, aws_client, lead
+from tests.integration.ops.test_cli import run
+
+OTHER_VENDOR = "other-vendor"
+AFTER_DAYS, GRACE_DAYS, RETENTION_DAYS = 90, 30, 1825
+GENERATED = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def archiver(stack, *, days_later: int, marks: ArchiveMarks | None = None) -> Archiver:
+    """The archiver as the function builds it, its clock ``days_later`` days after today at noon."""
+    moment = datetime.combine(date.today() + timedelta(days=days_later), time(12), tzinfo=UTC)
+    return Archiver(
+        store=stack.store,
+        marks=marks or ArchiveMarks(stack.provisioned.table_name, client=stack.dynamodb),
+        s3=aws_client("s3"),
+        bucket=stack.provisioned.archive_bucket,
+        after_days=AFTER_DAYS,
+        grace_days=GRACE_DAYS,
+        clock=lambda: moment,
+    )
+
+
+def run_archiver(stack, *, days_later: int = AFTER_DAYS + 2, marks: ArchiveMarks | None = None) -> Any:
+    return archiver(stack, days_later=days_later, marks=marks).run(
+        [VENDOR, OTHER_VENDOR], time_left=lambda: float("inf")
+    )
+
+
+def content(document: dict[str, Any]) -> str:
+    """A bundle's content: everything but when it was generated and the digest over that."""
+    return json.dumps(
+        {k: v for k, v in document.items() if k not in ("generated_at", "content_sha256")}, sort_keys=True
+    )
+
+
+def table_bundle(stack, lead_id: str) -> str:
+    return content(evidence_document(locate(stack.store, lead_id).record, now=GENERATED))
+
+
+@pytest.fixture
+def leads(stack) -> dict[str, str]:
+    """Two retained leads and a rejected one of our vendor, one of another vendor, and a pending one."""
+    other_key = stack.add_vendor(OTHER_VENDOR)
+    first = stack.post(lead(lead_id="A-1")).json()
+    second = stack.post(lead(lead_id="A-2")).json()
+    reused = stack.post(lead(first["cert_id"], lead_id="A-3")).json()
+    other = stack.post(lead(lead_id="B-1"), key=other_key).json()
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable"])
+    pending = stack.post(lead(cert_id, lead_id="A-4")).json()
+    assert (reused["status"], pending["status"]) == ("rejected", "pending")
+    ids = {"first": first, "second": second, "reused": reused, "other": other, "pending": pending}
+    return {name: answer["lead_id"] for name, answer in ids.items()}
+
+
+def items_of(stack, lead_id: str) -> list[dict[str, Any]]:
+    return [item for item in stack.all_items() if item["pk"] == keys.lead_pk(lead_id)]
+
+
+def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
+    final = [leads[name] for name in ("first", "second", "reused", "other")]
+    before = {lead_id: table_bundle(stack, lead_id) for lead_id in final}
+
+    result = run_archiver(stack)
+
+    # Only the final leads, one object per vendor and day, named by vendor, date and content.
+    assert (result.archived, result.not_final, result.complete) == (4, 1, True)
+    day = date.today().isoformat()
+    assert len(result.objects) == 2
+    s3 = aws_client("s3")
+    bucket = stack.provisioned.archive_bucket
+    by_vendor = {}
+    for uri in result.objects:
+        match = re.fullmatch(rf"s3://{bucket}/evidence/vendor=([\w-]+)/date={day}/part-[0-9a-f]{{32}}\.jsonl\.gz", uri)
+        assert match, uri
+        key = uri.removeprefix(f"s3://{bucket}/")
+        lines = [
+            json.loads(line)
+            for line in gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).splitlines()
+        ]
+        by_vendor[match[1]] = sorted(line["lead_id"] for line in lines)
+        # Object Lock: compliance mode, kept the retention period from its writing.
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+        kept = head["ObjectLockRetainUntilDate"] - head["LastModified"]
+        assert abs(kept - timedelta(days=RETENTION_DAYS)) < timedelta(hours=1)
+    assert by_vendor == {VENDOR: sorted(final[:3]), OTHER_VENDOR: [leads["other"]]}
+
+    # Each archived lead's state says where; its other items expire GRACE_DAYS after the run, its state
+    # keeps the retention TTL (the consumer index still finds it); the pending lead is untouched.
+    moment = datetime.combine(date.today() + timedelta(days=AFTER_DAYS + 2), time(12), tzinfo=UTC)
+    for lead_id in final:
+        items = items_of(stack, lead_id)
+        (state,) = [item for item in items if keys.is_state(item)]
+        assert state["archived_to"] in result.objects
+        assert int(state["ttl"]) > moment.timestamp() + 1000 * 86400
+        others = [item for item in items if not keys.is_state(item)]
+        assert others and all(
+            int(item["ttl"]) == int((moment + timedelta(days=GRACE_DAYS)).timestamp()) for item in others
+        )
+    assert "archived_to" not in next(i for i in items_of(stack, leads["pending"]) if keys.is_state(i))
+
+    # The items expire (TTL): the bundle now comes from S3, equal in content to the one made before.
+    raw = aws_client("dynamodb")
+    for lead_id in final:
+        for item in items_of(stack, lead_id):
+            if not keys.is_state(item):
+                raw.delete_item(
+                    TableName=stack.provisioned.table_name, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
+                )
+    for lead_id in final:
+        output = tmp_path / f"{lead_id}.json"
+        code, out, err = run(stack, "evidence", lead_id, "-o", str(output), "--unsigned")
+        assert code == 0, err
+        assert "from the archive: s3://" in out
+        assert content(json.loads(output.read_text())) == before[lead_id]
+
+
+def test_rerun_archives_nothing_twice_and_never_writes_a_second_version(stack, leads):
+    first = run_archiver(stack)
+    again = run_archiver(stack)
+    assert (again.archived, again.objects, again.already_archived) == (0, [], first.archived)
+    versions = aws_client("s3").list_object_versions(Bucket=stack.provisioned.archive_bucket)["Versions"]
+    assert len(versions) == len(first.objects)
+
+
+def test_a_run_that_died_before_marking_is_finished_by_the_next_on_the_same_object(stack, leads):
+    class DiesAfterTheWrite(ArchiveMarks):
+        def mark(self, lead_id: str, **kwargs: Any) -> bool:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        run_archiver(stack, marks=DiesAfterTheWrite(stack.provisioned.table_name, client=stack.dynamodb))
+    written = aws_client("s3").list_object_versions(Bucket=stack.provisioned.archive_bucket)["Versions"]
+    result = run_archiver(stack)
+    assert result.archived == 4
+    versions = aws_client("s3").list_object_versions(Bucket=stack.provisioned.archive_bucket)["Versions"]
+    assert {v["Key"] for v in versions} >= {v["Key"] for v in written}
+    assert len(versions) == len({v["Key"] for v in versions}) == 2  # the first object served, not rewritten
+
+
+def test_leads_younger_than_the_cutoff_stay_in_the_table(stack, leads):
+    result = run_archiver(stack, days_later=AFTER_DAYS - 1)
+    assert (result.archived, result.objects) == (0, [])
+    assert "Contents" not in aws_client("s3").list_objects_v2(Bucket=stack.provisioned.archive_bucket)
+
+
+def test_a_held_lead_is_archived_but_its_items_keep_their_expiry(stack, leads):
+    held = leads["first"]
+    aws_client("dynamodb").update_item(
+        TableName=stack.provisioned.table_name,
+        Key={"pk": {"S": keys.lead_pk(held)}, "sk": {"S": keys.STATE}},
+        UpdateExpression="SET held = :h",
+        ExpressionAttributeValues={":h": {"BOOL": True}},
+    )
+    ttls = {item["sk"]: item["ttl"] for item in items_of(stack, held)}
+    result = run_archiver(stack)
+    assert (result.archived, result.held) == (4, 1)
+    assert {item["sk"]: item["ttl"] for item in items_of(stack, held)} == ttls
+
+
+def test_an_archived_lead_whose_state_is_gone_is_found_by_vendor_and_day(stack, leads, tmp_path: Path):
+    lead_id = leads["second"]
+    before = table_bundle(stack, lead_id)
+    run_archiver(stack)
+    raw = aws_client("dynamodb")
+    for item in items_of(stack, lead_id):
+        raw.delete_item(TableName=stack.provisioned.table_name, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}})
+    assert run(stack, "evidence", lead_id, "-o", str(tmp_path / "x.json"))[0] != 0
+    output = tmp_path / "found.json"
+    code, _, err = run(
+        stack,
+        "--archive-bucket",
+        stack.provisioned.archive_bucket,
+        "evidence",
+        lead_id,
+        "--vendor",
+        VENDOR,
+        "--received",
+        date.today().isoformat(),
+        "-o",
+        str(output),
+        "--unsigned",
+    )
+    assert code == 0, err
+    assert content(json.loads(output.read_text())) == before
+
+
+def test_archived_lines_are_the_bundles_records(stack, leads):
+    (uri, *_) = run_archiver(stack).objects
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    records = decode(aws_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert all(
+        set(r) == {"format", "lead_id", "vendor", "received_at", "state", "history", "exchanges", "certificate"}
+        for r in records
+    )
