@@ -121,6 +121,13 @@ EXPECTED_DYNAMODB = {
     "PublisherFunction": {(action, STREAM) for action in STREAM_ACTIONS}
     | {("dynamodb:ListStreams", "*"), ("dynamodb:GetItem", TABLE)},
     "CallbackFunction": {("dynamodb:GetItem", TABLE)},  # vendor callback items only (condition below)
+    # Leads' records, vendors' leads by day and the vendors; archived_to and an earlier ttl (condition).
+    "ArchiverFunction": {
+        ("dynamodb:Query", TABLE),
+        ("dynamodb:Query", "<LeadsTable.Arn>/index/gsi1"),
+        ("dynamodb:Query", OPEN_INDEX),
+        ("dynamodb:UpdateItem", TABLE),
+    },
 }
 EXPECTED_SQS = {
     "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
@@ -135,6 +142,7 @@ EXPECTED_SQS = {
     "AuthorizerFunction": set(),
     "SweeperFunction": {("sqs:SendMessage*", QUEUE)},
     "PublisherFunction": {("sqs:SendMessage", "<PublishFailureQueue.Arn>")},  # the OnFailure destination
+    "ArchiverFunction": set(),
     # Its event source mapping polls the callback queue; a later attempt or a given-up job is a new message.
     "CallbackFunction": {
         ("sqs:ReceiveMessage", "<CallbackQueue.Arn>"),

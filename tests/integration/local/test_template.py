@@ -18,6 +18,7 @@ import pytest
 import yaml
 from moto import mock_aws
 from tf_retainer.store import keys
+from tf_retainer.store.archive_marks import ARCHIVER_ATTRIBUTES
 
 from local import provision as provision_module
 from local.provision import (
@@ -208,6 +209,26 @@ def test_table_deletion_protection_follows_stage(monkeypatch: pytest.MonkeyPatch
 # --------------------------------------------------------------------------- SQS
 
 
+def test_archive_bucket_is_locked_versioned_encrypted_and_private(local: Provisioned, template: dict[str, Any]) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = local.archive_bucket
+    assert bucket and local.environment()["ARCHIVE_BUCKET"] == bucket
+    lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+    assert (lock["Rule"]["DefaultRetention"]["Mode"], lock["Rule"]["DefaultRetention"]["Days"]) == ("COMPLIANCE", 1825)
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    archive = props(template, "ArchiveBucket")
+    (lifecycle, _) = archive["LifecycleConfiguration"]["Rules"]
+    assert lifecycle["Transitions"] == [{"StorageClass": "GLACIER_IR", "TransitionInDays": 30}]
+    assert lifecycle["ExpirationInDays"] == {"Ref": "EvidenceRetentionDays"}
+    (tls,) = props(template, "ArchiveBucketPolicy")["PolicyDocument"]["Statement"]
+    assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": False}})
+    assert template["Resources"]["ArchiveBucket"]["DeletionPolicy"] == "Retain"
+
+
 def test_retry_queue_redrives_to_dlq(local: Provisioned, template: dict[str, Any]) -> None:
     declared = props(template, "RetryQueue")
     sqs = boto3.client("sqs", region_name=REGION)
@@ -372,6 +393,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "SweeperFunction",
         "PublisherFunction",
         "CallbackFunction",
+        "ArchiverFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -427,10 +449,13 @@ TABLE_ACTIONS = {
     },
 }
 TABLE_ACTIONS["CallbackFunction"] = {"dynamodb:GetItem"}  # a vendor's callback URL and secret
+# Leads' records (Query), vendors and their leads by day (the indexes), archived_to and an earlier ttl.
+TABLE_ACTIONS["ArchiverFunction"] = {"dynamodb:Query", "dynamodb:UpdateItem"}
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:GetItem", "dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
 # or (the publisher's mapping) the table's streams.
 OPEN_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}
+VENDOR_INDEXES_ARNS = [{"Fn::Sub": "${LeadsTable.Arn}/index/gsi1"}, OPEN_INDEX_ARN]  # the archiver's Query
 STREAM_ARN = {"Fn::GetAtt": ["LeadsTable", "StreamArn"]}
 POLICY_TEMPLATES = {
     "IntakeFunction": {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"},
@@ -439,6 +464,7 @@ POLICY_TEMPLATES = {
     "SweeperFunction": {"SQSSendMessagePolicy"},  # never calls TrustedForm: no key
     "PublisherFunction": set(),  # a role of its own (PublisherFunctionRole)
     "CallbackFunction": set(),  # a role of its own (CallbackFunctionRole)
+    "ArchiverFunction": set(),
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
@@ -490,8 +516,8 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         for statement in found:
             assert statement["Effect"] == "Allow", name
             if any(action.startswith("dynamodb:") for action in actions(statement)):
-                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, STREAM_ARN, "*"), name
-                if statement["Resource"] == OPEN_INDEX_ARN:
+                assert statement["Resource"] in (table_arn, OPEN_INDEX_ARN, STREAM_ARN, "*", VENDOR_INDEXES_ARNS), name
+                if statement["Resource"] in (OPEN_INDEX_ARN, VENDOR_INDEXES_ARNS):
                     assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] == STREAM_ARN:
                     assert actions(statement) == STREAM_ACTIONS, name
@@ -507,6 +533,12 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         if name == "AuthorizerFunction":
             (statement,) = found
             assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
+        if name == "ArchiverFunction":
+            (update,) = [statement for statement in found if "dynamodb:UpdateItem" in actions(statement)]
+            attributes = update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            assert set(attributes) == set(ARCHIVER_ATTRIBUTES), "the archiver updates only its own attributes"
+            s3 = set().union(*(actions(st) for st in found if any(a.startswith("s3:") for a in actions(st))))
+            assert s3 == {"s3:PutObject", "s3:GetObject"}, "the archive is written once, never deleted"
 
 
 def test_retry_function_has_its_own_role(template: dict[str, Any]) -> None:
@@ -598,6 +630,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "AlarmTopicArn",
         "UsagePlanId",
         "DashboardUrl",
+        "ArchiveBucketName",
     }
     assert expected <= set(outputs)
     assert all(output.get("Description") for output in outputs.values())
