@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from tf_retainer.archive import Archiver
+from tf_retainer.lead import Event
 from tf_retainer.store import keys
 from tf_retainer.store.archive_marks import ArchiveMarks
 
@@ -129,12 +130,20 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
                 raw.delete_item(
                     TableName=stack.provisioned.table_name, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
                 )
+    # History recorded after archiving (an operator's note, a hold) is read from the table and appended.
+    noted = leads["other"]
+    note = Event("operator_note", "alice", {"note": "demand letter 2026-11"})
+    stack.store.add_history(stack.store.get_lead(noted), [note], now=moment + timedelta(days=1))
     for lead_id in final:
         output = tmp_path / f"{lead_id}.json"
         code, out, err = run(stack, "evidence", lead_id, "-o", str(output), "--unsigned")
         assert code == 0, err
         assert "from the archive: s3://" in out
-        assert content(json.loads(output.read_text())) == before[lead_id]
+        bundle = json.loads(output.read_text())
+        if lead_id == noted:
+            assert bundle["history"][-1]["type"] == "operator_note"
+            bundle["history"].pop()
+        assert content(bundle) == before[lead_id]
 
 
 def test_only_leads_past_the_cutoff_are_archived_and_a_rerun_archives_nothing_twice(stack, leads):

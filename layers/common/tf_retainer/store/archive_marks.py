@@ -37,6 +37,7 @@ class ArchiveMark:
 
     archived_to: str | None
     held: bool
+    archived_at: str | None = None
     items: list[ItemExpiry] = field(default_factory=list)
 
 
@@ -51,7 +52,7 @@ class ArchiveMarks:
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues=serialize({":pk": keys.lead_pk(lead_id)}),
-            ProjectionExpression="pk, sk, #ttl, archived_to, held",
+            ProjectionExpression="pk, sk, #ttl, archived_to, archived_at, held",
             ExpressionAttributeNames={"#ttl": "ttl"},
             ConsistentRead=True,
         )
@@ -61,6 +62,7 @@ class ArchiveMarks:
             return None
         return ArchiveMark(
             archived_to=state.get("archived_to"),
+            archived_at=state.get("archived_at"),
             # The legal hold's marker (being built apart): any value but an explicit false holds.
             held=state.get("held") not in (None, False),
             items=[
