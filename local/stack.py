@@ -92,6 +92,7 @@ class LocalStack:
     workers: Any = None
     poller: Any = None
     sweeper: Any = None
+    archiver: Any = None
     streams: Any = None
     callbacks: Any = None
     receiver: Any = None
@@ -108,7 +109,18 @@ class LocalStack:
     def stop(self) -> None:
         if self.workers is not None:  # invocations in flight (a hung TrustedForm call...) end now
             self.workers.interrupt()
-        for name in ("api", "sweeper", "callbacks", "streams", "poller", "workers", "receiver", "simulator", "moto"):
+        for name in (
+            "api",
+            "sweeper",
+            "archiver",
+            "callbacks",
+            "streams",
+            "poller",
+            "workers",
+            "receiver",
+            "simulator",
+            "moto",
+        ):
             piece = getattr(self, name)
             if piece is None:
                 continue
@@ -270,6 +282,7 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "stack_name": provisioned.stack_name,
         "dashboard_name": provisioned.dashboard_name,
         "evidence_key_id": provisioned.evidence_key_id,
+        "archive_bucket": provisioned.archive_bucket,
         "event_bus_name": provisioned.event_bus_name,
         "events_queue_url": provisioned.events_queue_url,
         "publish_failure_queue_url": provisioned.publish_failure_queue_url,
@@ -339,6 +352,12 @@ def start(api_key: str | None = None) -> LocalStack:
             "SweeperFunction", max(1, _int_env("LOCAL_SWEEP_SECONDS", 30)), stack.workers.invoke
         )
         stack.sweeper.start()
+        # The template's archiver runs hourly; locally too (no lead is ARCHIVE_AFTER_DAYS old unless the
+        # days are overridden, so it mostly finds nothing).
+        stack.archiver = RateSchedule(
+            "ArchiverFunction", max(1, _int_env("LOCAL_ARCHIVE_SECONDS", 3600)), stack.workers.invoke
+        )
+        stack.archiver.start()
         # The table's stream drives the publisher, as its event source mapping does on AWS.
         stack.streams = StreamPoller(stack.provisioned, invoke=stack.workers.invoke)
         stack.streams.start()
