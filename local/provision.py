@@ -58,6 +58,7 @@ PUBLISH_FAILURE_QUEUE_LOGICAL_ID = "PublishFailureQueue"
 CALLBACK_RULE_LOGICAL_ID = "CallbackRule"
 CALLBACK_QUEUE_LOGICAL_ID = "CallbackQueue"
 CALLBACK_DLQ_LOGICAL_ID = "CallbackDeadLetterQueue"
+ARCHIVE_BUCKET_LOGICAL_ID = "ArchiveBucket"
 # The event bus's queues, dead-letter queues before the queues that redrive to them; then its rules.
 EVENT_QUEUES = (
     (EVENTS_QUEUE_LOGICAL_ID, "events"),
@@ -605,6 +606,7 @@ class Provisioned:
     publish_failure_queue_url: str = ""  # stream records the publisher gave up on
     callback_queue_url: str = ""  # vendor callback jobs
     callback_dlq_url: str = ""  # vendor callbacks given up on
+    archive_bucket: str = ""  # the evidence archive (Object Lock)
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
     template: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -625,6 +627,7 @@ class Provisioned:
                 EVENT_BUS_LOGICAL_ID: self.event_bus_name,
                 CALLBACK_QUEUE_LOGICAL_ID: self.callback_queue_url,
                 CALLBACK_DLQ_LOGICAL_ID: self.callback_dlq_url,
+                ARCHIVE_BUCKET_LOGICAL_ID: self.archive_bucket,
             }
         )
         for logical_id, url, arn in (
@@ -658,6 +661,8 @@ class Provisioned:
                 # CallbackFunction's own (the local worker pool gives every function one environment).
                 "CALLBACK_QUEUE_URL": self.callback_queue_url,
                 "CALLBACK_DLQ_URL": self.callback_dlq_url,
+                # ArchiverFunction's own.
+                "ARCHIVE_BUCKET": self.archive_bucket,
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_REGION": self.region,
             }
@@ -695,6 +700,46 @@ def _kms_key(kms: Any, alias: str, properties: Mapping[str, Any]) -> dict[str, A
     )["KeyMetadata"]
     kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
     return dict(key)
+
+
+def _create_bucket(client: Any, name: str, properties: Mapping[str, Any]) -> None:
+    """The bucket with the template's Object Lock (compliance retention), versioning, encryption, public
+    access block and lifecycle; on a second run, the existing bucket as it is."""
+    lock = properties.get("ObjectLockConfiguration")
+    try:
+        client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=bool(properties.get("ObjectLockEnabled")))
+    except ClientError as exc:
+        if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+        return
+    if "VersioningConfiguration" in properties:
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration=properties["VersioningConfiguration"])
+    if lock:
+        retention = lock["Rule"]["DefaultRetention"]
+        client.put_object_lock_configuration(
+            Bucket=name,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": lock["ObjectLockEnabled"],
+                "Rule": {"DefaultRetention": {"Mode": retention["Mode"], "Days": int(retention["Days"])}},
+            },
+        )
+    encryption = properties.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")
+    if encryption:
+        rules = [
+            {
+                "ApplyServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+                    "KMSMasterKeyID": rule["ServerSideEncryptionByDefault"].get("KMSMasterKeyID", ""),
+                },
+                "BucketKeyEnabled": bool(rule.get("BucketKeyEnabled")),
+            }
+            for rule in encryption
+        ]
+        client.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if "PublicAccessBlockConfiguration" in properties:
+        client.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"]
+        )
 
 
 def _provision_events(
@@ -773,6 +818,15 @@ def provision(
             key = _kms_key(kms, f"alias/{stack_name}-{logical_id}", resource.get("Properties", {}))
             resolver.refs[logical_id] = key["KeyId"]
             resolver.attributes[(logical_id, "Arn")] = key["Arn"]
+
+    # The evidence archive (optional in the template), encrypted with one of the keys.
+    archive_bucket = ""
+    if ARCHIVE_BUCKET_LOGICAL_ID in loaded["Resources"]:
+        archive_bucket = f"{stack_name}-archive".lower()
+        bucket = _resource(loaded, ARCHIVE_BUCKET_LOGICAL_ID, "AWS::S3::Bucket")
+        _create_bucket(_client("s3", region, endpoint_url), archive_bucket, resolver.resolve(bucket["Properties"]))
+        resolver.refs[ARCHIVE_BUCKET_LOGICAL_ID] = archive_bucket
+        resolver.attributes[(ARCHIVE_BUCKET_LOGICAL_ID, "Arn")] = f"arn:aws:s3:::{archive_bucket}"
 
     # DynamoDB
     table_name = f"{stack_name}-leads"
@@ -855,6 +909,7 @@ def provision(
         publish_failure_queue_url=events.get(PUBLISH_FAILURE_QUEUE_LOGICAL_ID, ""),
         callback_queue_url=events.get(CALLBACK_QUEUE_LOGICAL_ID, ""),
         callback_dlq_url=events.get(CALLBACK_DLQ_LOGICAL_ID, ""),
+        archive_bucket=archive_bucket,
         parameters=values,
         template=loaded,
     )

@@ -94,6 +94,7 @@ class LocalStack:
     sweeper: Any = None
     auto_suspend: Any = None  # only while a threshold is set (AUTO_SUSPEND_* in the shell)
     holds: Any = None
+    archiver: Any = None
     streams: Any = None
     callbacks: Any = None
     receiver: Any = None
@@ -115,6 +116,7 @@ class LocalStack:
             "auto_suspend",
             "sweeper",
             "holds",
+            "archiver",
             "callbacks",
             "streams",
             "poller",
@@ -290,6 +292,7 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "stack_name": provisioned.stack_name,
         "dashboard_name": provisioned.dashboard_name,
         "evidence_key_id": provisioned.evidence_key_id,
+        "archive_bucket": provisioned.archive_bucket,
         "event_bus_name": provisioned.event_bus_name,
         "events_queue_url": provisioned.events_queue_url,
         "publish_failure_queue_url": provisioned.publish_failure_queue_url,
@@ -378,6 +381,12 @@ def start(api_key: str | None = None) -> LocalStack:
         # the leads stored so far at once: this is for leads that arrive after it).
         stack.holds = RateSchedule("HoldFunction", max(1, _int_env("LOCAL_HOLD_SECONDS", 300)), stack.workers.invoke)
         stack.holds.start()
+        # The template's archiver runs hourly; locally too (no lead is ARCHIVE_AFTER_DAYS old unless the
+        # days are overridden, so it mostly finds nothing).
+        stack.archiver = RateSchedule(
+            "ArchiverFunction", max(1, _int_env("LOCAL_ARCHIVE_SECONDS", 3600)), stack.workers.invoke
+        )
+        stack.archiver.start()
         # The table's stream drives the publisher, as its event source mapping does on AWS.
         stack.streams = StreamPoller(stack.provisioned, invoke=stack.workers.invoke)
         stack.streams.start()
@@ -441,6 +450,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  sweeper      {stack.sweeper.describe()} (overdue open leads back to the retry queue)",
         f"  auto-suspend {stack.auto_suspend.describe() if stack.auto_suspend else 'off (AUTO_SUSPEND_* unset)'}",
         f"  holds        {stack.holds.describe()} (legal holds cover the leads that arrived since)",
+        f"  archiver     {stack.archiver.describe()} (final leads past ARCHIVE_AFTER_DAYS to the S3 archive)",
         f"  events       {stack.streams.describe()}",
         f"               bus {provisioned.event_bus_name}; every event also on "
         f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",

@@ -5,7 +5,8 @@
     lead show LEAD_ID           state and history, oldest first
     lead exchanges LEAD_ID      raw TrustedForm exchanges (API key already redacted in the store)
     cert show CERT_ID           certificate claim and history
-    evidence LEAD_ID [-o FILE]  one JSON evidence file for the lead (signed with the evidence KMS key)
+    evidence LEAD_ID [-o FILE]  one JSON evidence file for the lead (signed with the evidence KMS key),
+                                from the table or, once archived, the S3 archive [--vendor V --received DAY]
     evidence find --phone P | --email E [--export DIR]
                                 every lead of that consumer (any vendor); DIR: a bundle each + manifest
     evidence reindex [--vendor V]  put leads stored before the consumer index into it (once)
@@ -30,7 +31,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from tf_retainer.store.vendor_keys import VendorKeyStore
 
     from . import backfill
+    from .evidence import Archive
 
 # AWS error codes that mean "wrong target or no access" rather than a bug: exit 2.
 TARGET_ERRORS = {
@@ -87,6 +89,7 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("--region", default=default, help="AWS region")
     group.add_argument("--usage-plan-id", default=default, help="API Gateway usage plan for vendor keys")
     group.add_argument("--evidence-key-id", default=default, help="KMS HMAC key that signs evidence bundles")
+    group.add_argument("--archive-bucket", default=default, help="S3 bucket of the evidence archive")
     parser.add_argument(
         "--json", action="store_true", default=False if top else argparse.SUPPRESS, help="machine-readable output"
     )
@@ -130,7 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     contact.add_argument("--phone", help="fingerprinted as intake does; never stored or printed")
     contact.add_argument("--email", help="fingerprinted as intake does; never stored or printed")
     by_consumer.add_argument("--export", metavar="DIR", help="write one bundle per lead and manifest.json here")
-    evidence.add_argument_group("evidence reindex").add_argument("--vendor", help="only this vendor's leads")
+    evidence.add_argument(
+        "--vendor", help="reindex: only this vendor's leads; a lead's bundle: its vendor, to find it in the archive"
+    )
+    evidence.add_argument(
+        "--received",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="the day the lead was received: with --vendor, finds an archived lead whose state item is gone",
+    )
     command(commands, "verify", cmd_verify, "check an evidence file: digest, and its KMS signature").add_argument(
         "file"
     )
@@ -243,6 +254,16 @@ class Context:
         from tf_retainer.store.leads import LeadStore
 
         return LeadStore(self.target.table_name, retention_days=1825, client=self.target.client("dynamodb"))
+
+    @property
+    def archive(self) -> Archive:
+        """Where an archived lead's evidence is read back from (its state names the object)."""
+        from tf_retainer.store.archive_marks import ArchiveMarks
+
+        from .evidence import Archive
+
+        marks = ArchiveMarks(self.target.table_name, client=self.target.client("dynamodb"))
+        return Archive(marks=marks, s3=self.target.client("s3"), bucket=self.target.archive_bucket)
 
     @property
     def vendor_keys(self) -> VendorKeyStore:
@@ -377,13 +398,18 @@ def cmd_cert_show(ctx: Context) -> int:
 
 
 def cmd_evidence(ctx: Context) -> int:
-    from .evidence import build_evidence, render, sign
+    from .evidence import evidence_document, locate, render, sign
 
     if ctx.args.lead_id in EVIDENCE_VERBS:
         return EVIDENCE_VERBS[ctx.args.lead_id](ctx)
-    if ctx.args.phone or ctx.args.email or ctx.args.export or ctx.args.vendor:
-        raise OpsError("--phone, --email, --export go with `evidence find`; --vendor with `evidence reindex`")
-    document = build_evidence(ctx.store, ctx.args.lead_id, now=_now())
+    if ctx.args.phone or ctx.args.email or ctx.args.export:
+        raise OpsError("--phone, --email, --export go with `evidence find`")
+    if bool(ctx.args.vendor) != bool(ctx.args.received):
+        raise OpsError("--vendor and --received go together (an archived lead whose state item is gone)")
+    located = locate(
+        ctx.store, ctx.args.lead_id, archive=ctx.archive, vendor=ctx.args.vendor, received=ctx.args.received
+    )
+    document = evidence_document(located.record, now=_now())
     key_id = ctx.target.evidence_key_id
     if key_id and not ctx.args.unsigned:
         sign(document, ctx.target.client("kms"), key_id)
@@ -404,12 +430,14 @@ def cmd_evidence(ctx: Context) -> int:
         "history_events": len(document["history"]),
         "content_sha256": document["content_sha256"],
         "signed": "signature" in document,
+        "source": located.source,
     }
     ctx.emit(
         summary,
         lambda s: ctx.print(
             f"wrote {s['file']}: lead {s['lead_id']} ({s['status']}), {s['exchanges']} exchange(s), "
             f"{s['history_events']} event(s), sha256 {s['content_sha256']}"
+            + ("" if s["source"] == "dynamodb" else f" (from the archive: {s['source']})")
         ),
     )
     return 0
@@ -430,7 +458,9 @@ def cmd_evidence_find(ctx: Context) -> int:
             signer = lambda document: sign(document, kms, key_id)  # noqa: E731
         else:
             ctx.note("note: unsigned (no evidence key): the digests show damage, not editing - see docs/operations.md")
-        manifest = export(ctx.store, query, matches, Path(ctx.args.export), signer=signer, now=_now())
+        manifest = export(
+            ctx.store, query, matches, Path(ctx.args.export), signer=signer, now=_now(), archive=ctx.archive
+        )
         data["export"] = {"directory": ctx.args.export, "manifest": manifest}
 
     def human(d: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from tf_retainer.store.leads import LeadStore
 from tf_retainer.trustedform import lead_fingerprints, normalise_email, normalise_phone
 
 from . import __version__
-from .evidence import build_evidence, content_digest, render
+from .evidence import Archive, build_evidence, content_digest, render
 from .target import OpsError
 
 EXPORT_FORMAT = "tf-retainer-consumer-export/1"
@@ -74,6 +74,7 @@ def export(
     *,
     signer: Signer | None,
     now: datetime | None = None,
+    archive: Archive | None = None,
 ) -> dict[str, Any]:
     """One evidence bundle per lead (the `evidence` command's, signed alike) and a manifest naming each
     file and its digests, written to an empty ``directory``. Returns the manifest."""
@@ -83,7 +84,7 @@ def export(
     directory.mkdir(parents=True, exist_ok=True)
     listed = []
     for match in matches:
-        document = build_evidence(store, match.lead.lead_id, now=now)
+        document = build_evidence(store, match.lead.lead_id, now=now, archive=archive)
         if signer:
             signer(document)
         name = f"evidence-{match.lead.lead_id}.json"

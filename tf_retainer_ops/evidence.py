@@ -10,11 +10,12 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from tf_retainer.archive import evidence_record, find_archived, lead_state, read_archived
 from tf_retainer.clock import iso
-from tf_retainer.lead import Lead
+from tf_retainer.store.archive_marks import ArchiveMarks
 from tf_retainer.store.leads import LeadStore
 
 from . import __version__
@@ -42,17 +43,12 @@ class CertificateRecord:
     history: list[dict[str, Any]]
 
 
-def _state(lead: Lead) -> dict[str, Any]:
-    # The attempt lease is the retry worker's bookkeeping, not evidence.
-    return lead.model_dump(mode="json", exclude_none=True, exclude={"lease_until"})
-
-
 def load_lead(store: LeadStore, lead_id: str) -> LeadRecord:
     record = store.read_lead(lead_id)
     if record is None:
         raise NotFound(f"no lead {lead_id}")
     return LeadRecord(
-        state=_state(record.lead),
+        state=lead_state(record.lead),
         history=[event.as_dict() for event in record.history],
         exchanges=record.exchanges,
     )
@@ -88,17 +84,72 @@ RETAIN_FIELDS = (
 )
 
 
-def build_evidence(store: LeadStore, lead_id: str, *, now: datetime | None = None) -> dict[str, Any]:
+@dataclass
+class Archive:
+    """Where archived evidence is read back from (tf_retainer.archive)."""
+
+    marks: ArchiveMarks
+    s3: Any
+    bucket: str | None = None  # only to look a lead up by vendor and day (its state item gone)
+
+
+@dataclass
+class Located:
+    record: dict[str, Any]
+    source: str  # "dynamodb", or the archived object's s3:// URI
+
+
+def locate(
+    store: LeadStore,
+    lead_id: str,
+    *,
+    archive: Archive | None = None,
+    vendor: str | None = None,
+    received: date | None = None,
+) -> Located:
+    """The lead's evidence record from the table, or from the archive once the lead is archived there
+    (its state item's ``archived_to``; by ``vendor`` and ``received`` day when even that is gone).
+
+    An archived lead's chain entries (but the head) expire early, so the archived record is the
+    complete one; history recorded after archiving (an operator's action, a hold) is read from the
+    table and appended, with the chain entries that hold it."""
+    mark = archive.marks.read(lead_id) if archive else None
+    if archive and mark and mark.archived_to:
+        archived = read_archived(archive.s3, mark.archived_to, lead_id)
+        if archived is None:
+            raise NotFound(f"lead {lead_id} is not in {mark.archived_to}, where its state says it was archived")
+        current = evidence_record(store, lead_id)
+        if current is not None:
+            later = [event for event in current["history"] if event["at"] > (mark.archived_at or "")]
+            archived["history"] += [event for event in later if event not in archived["history"]]
+            # The chain's head stayed in the table: later entries follow it, so the whole chain verifies.
+            last = max((link["seq"] for link in archived.get("chain", [])), default=0)
+            archived["chain"] = archived.get("chain", []) + [link for link in current["chain"] if link["seq"] > last]
+        return Located(archived, mark.archived_to)
+    record = evidence_record(store, lead_id)
+    if record is not None:
+        return Located(record, "dynamodb")
+    if archive and archive.bucket and vendor and received:
+        found = find_archived(archive.s3, archive.bucket, vendor, received, lead_id)
+        if found is not None:
+            return Located(found[1], found[0])
+    hint = "" if archive is None else " (archived with its state gone? give --vendor and --received)"
+    raise NotFound(f"no lead {lead_id}{hint}")
+
+
+def build_evidence(
+    store: LeadStore, lead_id: str, *, now: datetime | None = None, archive: Archive | None = None
+) -> dict[str, Any]:
     """One self-contained document proving what happened to a lead and its certificate."""
-    lead = load_lead(store, lead_id)
-    state = lead.state
+    return evidence_document(locate(store, lead_id, archive=archive).record, now=now)
+
+
+def evidence_document(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+    """The bundle of one evidence record (tf_retainer.archive.evidence_record), from either place."""
+    state = record["state"]
+    lead_id = record["lead_id"]
     cert_id = state.get("cert_id")
-    certificate: CertificateRecord | None = None
-    if cert_id:
-        try:
-            certificate = load_certificate(store, cert_id)
-        except NotFound:
-            certificate = None
+    certificate = record.get("certificate") or {}
     document: dict[str, Any] = {
         "format": EVIDENCE_FORMAT,
         "generated_at": iso(now or datetime.now(UTC)),
@@ -123,11 +174,11 @@ def build_evidence(store: LeadStore, lead_id: str, *, now: datetime | None = Non
         },
         "retain": {name: state[name] for name in RETAIN_FIELDS if name in state},
         "lead_match": state.get("lead_match"),
-        "exchanges": lead.exchanges,
-        "history": lead.history,
+        "exchanges": record["exchanges"],
+        "history": record["history"],
         "certificate_record": {
-            "claim": certificate.claim if certificate else None,
-            "history": certificate.history if certificate else [],
+            "claim": certificate.get("claim"),
+            "history": certificate.get("history") or [],
         },
         "state": state,
     }

@@ -42,6 +42,7 @@ class Target:
     evidence_key_id: str | None = None  # the KMS HMAC key evidence bundles are signed with
     dashboard_url: str | None = None
     events_queue_url: str | None = None  # the example rule's queue: every outcome event
+    archive_bucket: str | None = None  # the evidence archive (ArchiveBucketName)
     stack_name: str | None = None
     # The local stack's function environment (the service's settings), from its state file.
     service_environment: dict[str, str] | None = None
@@ -116,6 +117,7 @@ def resolve(args: Any, *, cwd: Path | None = None) -> Target:
             usage_plan_id=getattr(args, "usage_plan_id", None),
             evidence_key_id=getattr(args, "evidence_key_id", None),
             events_queue_url=getattr(args, "events_queue_url", None),
+            archive_bucket=getattr(args, "archive_bucket", None),
             source="explicit",
         )
     if getattr(args, "local", False):
@@ -154,6 +156,7 @@ def from_local_state(*, cwd: Path | None = None) -> Target:
         evidence_key_id=state.get("evidence_key_id"),
         events_queue_url=state.get("events_queue_url"),
         service_environment=state.get("service_environment"),
+        archive_bucket=state.get("archive_bucket"),
         source="local",
     )
 
@@ -193,6 +196,7 @@ def from_stack(name: str, *, region: str | None = None, endpoint_url: str | None
         evidence_key_id=outputs.get("EvidenceKeyId"),
         dashboard_url=outputs.get("DashboardUrl"),
         events_queue_url=outputs.get("LeadEventsQueueUrl"),
+        archive_bucket=outputs.get("ArchiveBucketName"),
         stack_name=name,
         source="stack",
     )

@@ -72,6 +72,7 @@ class Metric(StrEnum):
     CALLBACK_RETRIES = "CallbackRetries"  # callbacks to be tried again later (5xx, 429, timeouts)
     CALLBACKS_FAILED = "CallbacksFailed"  # callbacks given up on (dead-letter queue)
     VENDORS_AUTO_SUSPENDED = "VendorsAutoSuspended"  # vendors suspended by a threshold (auto_suspend.py)
+    LEADS_ARCHIVED = "LeadsArchived"  # final leads exported to the evidence archive (S3)
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason

@@ -73,6 +73,12 @@ class Settings(BaseModel):
     retain_mode: Literal["decide_first", "combined"] = "decide_first"
     rules_cache_seconds: float = Field(default=60.0, ge=0)
     evidence_retention_days: int = Field(default=1825, ge=1)
+    # The evidence archive (archive.py): the Object Lock bucket, final leads received more than this many
+    # days ago go there, and how long their DynamoDB items stay once archived (the state item stays).
+    archive_bucket: str = ""
+    archive_after_days: int = Field(default=90, ge=1)
+    archive_lookback_days: int = Field(default=7, ge=1)
+    archive_grace_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=65536, ge=1024)
     # Vendor callbacks (notify.py): their queue and dead letters, how often and how long to try. Private
     # and loopback destinations (and plain http) only where allowed: the local stack, never a deployment.

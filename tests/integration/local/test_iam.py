@@ -139,6 +139,16 @@ EXPECTED_DYNAMODB = {
         ("dynamodb:UpdateItem", TABLE),
         ("dynamodb:BatchGetItem", TABLE),  # a vendor's leads' states (gsi1 holds keys only)
     },
+    # Leads' records and their certificates' claims, vendors' leads by day (the index, then the states:
+    # BatchGetItem, condition LEAD#*) and the vendors; archived_to and an earlier ttl (condition).
+    "ArchiverFunction": {
+        ("dynamodb:Query", TABLE),
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:BatchGetItem", TABLE),
+        ("dynamodb:Query", "<LeadsTable.Arn>/index/gsi1"),
+        ("dynamodb:Query", OPEN_INDEX),
+        ("dynamodb:UpdateItem", TABLE),
+    },
 }
 EXPECTED_SQS = {
     "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
@@ -154,6 +164,7 @@ EXPECTED_SQS = {
     "SweeperFunction": {("sqs:SendMessage*", QUEUE)},
     "HoldFunction": set(),
     "PublisherFunction": {("sqs:SendMessage", "<PublishFailureQueue.Arn>")},  # the OnFailure destination
+    "ArchiverFunction": set(),
     # Its event source mapping polls the callback queue; a later attempt or a given-up job is a new message.
     "CallbackFunction": {
         ("sqs:ReceiveMessage", "<CallbackQueue.Arn>"),

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from moto import mock_aws
 from tf_retainer.store import keys
+from tf_retainer.store.archive_marks import ARCHIVER_ATTRIBUTES
 
 from local import provision as provision_module
 from local.provision import (
@@ -208,6 +209,26 @@ def test_table_deletion_protection_follows_stage(monkeypatch: pytest.MonkeyPatch
 # --------------------------------------------------------------------------- SQS
 
 
+def test_archive_bucket_is_locked_versioned_encrypted_and_private(local: Provisioned, template: dict[str, Any]) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = local.archive_bucket
+    assert bucket and local.environment()["ARCHIVE_BUCKET"] == bucket
+    lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+    assert (lock["Rule"]["DefaultRetention"]["Mode"], lock["Rule"]["DefaultRetention"]["Days"]) == ("COMPLIANCE", 1825)
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    archive = props(template, "ArchiveBucket")
+    (lifecycle, _) = archive["LifecycleConfiguration"]["Rules"]
+    assert lifecycle["Transitions"] == [{"StorageClass": "GLACIER_IR", "TransitionInDays": 30}]
+    assert lifecycle["ExpirationInDays"] == {"Ref": "EvidenceRetentionDays"}
+    (tls,) = props(template, "ArchiveBucketPolicy")["PolicyDocument"]["Statement"]
+    assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": False}})
+    assert template["Resources"]["ArchiveBucket"]["DeletionPolicy"] == "Retain"
+
+
 def test_retry_queue_redrives_to_dlq(local: Provisioned, template: dict[str, Any]) -> None:
     declared = props(template, "RetryQueue")
     sqs = boto3.client("sqs", region_name=REGION)
@@ -374,6 +395,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "CallbackFunction",
         "AutoSuspendFunction",
         "HoldFunction",
+        "ArchiverFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -445,12 +467,21 @@ TABLE_ACTIONS["HoldFunction"] = {
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
 }
+# Leads' records and their certificates' claims (Query, GetItem), vendors' leads by day (the indexes,
+# then the states: BatchGetItem), archived_to and an earlier ttl (UpdateItem, attributes limited).
+TABLE_ACTIONS["ArchiverFunction"] = {
+    "dynamodb:Query",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:UpdateItem",
+}
 HOLD_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi1", "gsi2", "gsi3", "gsi4")]
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
 # or (the publisher's mapping) the table's streams.
 OPEN_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi2"}
 VENDOR_INDEX_ARN = {"Fn::Sub": "${LeadsTable.Arn}/index/gsi1"}
+VENDOR_INDEXES_ARNS = [VENDOR_INDEX_ARN, OPEN_INDEX_ARN]  # the archiver's Query
 STREAM_ARN = {"Fn::GetAtt": ["LeadsTable", "StreamArn"]}
 POLICY_TEMPLATES = {
     "IntakeFunction": {"SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"},
@@ -461,6 +492,7 @@ POLICY_TEMPLATES = {
     "CallbackFunction": set(),  # a role of its own (CallbackFunctionRole)
     "AutoSuspendFunction": set(),  # reads and writes the table only
     "HoldFunction": set(),
+    "ArchiverFunction": set(),
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
@@ -512,9 +544,17 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         for statement in found:
             assert statement["Effect"] == "Allow", name
             if any(action.startswith("dynamodb:") for action in actions(statement)):
-                allowed = (table_arn, OPEN_INDEX_ARN, VENDOR_INDEX_ARN, STREAM_ARN, HOLD_INDEX_ARNS, "*")
+                allowed = (
+                    table_arn,
+                    OPEN_INDEX_ARN,
+                    VENDOR_INDEX_ARN,
+                    STREAM_ARN,
+                    HOLD_INDEX_ARNS,
+                    VENDOR_INDEXES_ARNS,
+                    "*",
+                )
                 assert statement["Resource"] in allowed, name
-                if statement["Resource"] == HOLD_INDEX_ARNS:
+                if statement["Resource"] in (HOLD_INDEX_ARNS, VENDOR_INDEXES_ARNS):
                     assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] in (OPEN_INDEX_ARN, VENDOR_INDEX_ARN):
                     assert actions(statement) == {"dynamodb:Query"}, name
@@ -537,6 +577,15 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
             writes = on_table[frozenset({"dynamodb:UpdateItem", "dynamodb:PutItem"})]
             assert writes["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
             reads = on_table[frozenset({"dynamodb:BatchGetItem"})]
+            assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*"]}}
+
+        if name == "ArchiverFunction":
+            (update,) = [statement for statement in found if "dynamodb:UpdateItem" in actions(statement)]
+            attributes = update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            assert set(attributes) == set(ARCHIVER_ATTRIBUTES), "the archiver updates only its own attributes"
+            s3 = set().union(*(actions(st) for st in found if any(a.startswith("s3:") for a in actions(st))))
+            assert s3 == {"s3:PutObject", "s3:GetObject"}, "the archive is written once, never deleted"
+            (reads,) = [statement for statement in found if "dynamodb:BatchGetItem" in actions(statement)]
             assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*"]}}
 
 
@@ -658,6 +707,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "AlarmTopicArn",
         "UsagePlanId",
         "DashboardUrl",
+        "ArchiveBucketName",
     }
     assert expected <= set(outputs)
     assert all(output.get("Description") for output in outputs.values())

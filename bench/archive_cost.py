@@ -1,0 +1,85 @@
+"""Five years of evidence per million leads: all in DynamoDB, or archived to S3 after N days.
+
+    python bench/archive_cost.py [--after-days 90] [--grace-days 30] [--years 5] [--json]
+
+Sizes per lead, measured on 30 leads retained at once through the in-process stack (moto + simulator),
+by bench/cost.py's item sizing (+100 bytes of DynamoDB overhead an item):
+* the lead's state item 1,117 B, and as much again in gsi1 (ALL); the consumer indexes' keys ~200 B;
+* the lead's other items (history events, raw exchanges) 2,749 B: what the archiver expires early;
+* the certificate's items (claim and history) 1,661 B: kept (the claim stops a certificate being
+  retained twice; other leads share it);
+* the archived record 4,567 B of JSON; gzip gave 264 B on those near-identical test leads, so 1,500 B
+  (3:1, real exchanges differ lead to lead) is assumed here (``--archived-bytes``).
+Run cost: per lead the vendor-index Query, the archiver's mark read, read_lead and read_certificate
+(one 4 KB consistent read unit each), the mark (state + its gsi1 copy: 4 write units) and the early
+TTL of the other items (about one write unit a KB, ~6); ~20 ms of a 1 GB function. Objects: one per
+vendor and day; ``--leads-per-object`` (default 50) sets the PUTs and lifecycle transitions.
+Prices: bench/prices.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+PRICES = Path(__file__).with_name("prices.json")
+GB = 1024**3
+STATE_AND_INDEXES = 1117 * 2 + 200
+EXPIRED_EARLY = 2749
+CERTIFICATE = 1661
+
+
+def costs(args: argparse.Namespace, prices: dict) -> dict[str, float]:
+    ddb, s3, lam = prices["dynamodb"], prices["s3"], prices["lambda"]
+    months = args.years * 12
+    per_gb_month = ddb["storage_gb_month"] + ddb["pitr_gb_month"]
+    whole = (STATE_AND_INDEXES + EXPIRED_EARLY + CERTIFICATE) * args.leads / GB
+    kept = (STATE_AND_INDEXES + CERTIFICATE) * args.leads / GB
+    in_table = (args.after_days + args.grace_days) / 30.4
+    archived = args.archived_bytes * args.leads / GB
+    objects = args.leads / args.leads_per_object
+    standard = min(30, args.years * 365) / 30.4
+    class_price = s3["glacier_ir_gb_month"] if args.storage_class == "GLACIER_IR" else s3["deep_archive_gb_month"]
+    result = {
+        "dynamodb_only": whole * per_gb_month * months,
+        "archived_dynamodb_storage": (whole * in_table + kept * (months - in_table)) * per_gb_month,
+        "archived_dynamodb_requests": args.leads
+        / 1e6
+        * (4 * ddb["read_request_unit_per_million"] + 10 * ddb["write_request_unit_per_million"]),
+        "archived_s3_storage": archived * (s3["standard_gb_month"] * standard + class_price * (months - standard)),
+        "archived_s3_requests": objects
+        / 1000
+        * (s3["put_requests_per_1000"] + s3["transition_to_glacier_ir_per_1000"]),
+        "archived_lambda": args.leads * (0.020 * 1.0 * lam["gb_second_x86_64"]),
+    }
+    result["archived_total"] = sum(v for k, v in result.items() if k.startswith("archived_"))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--years", type=float, default=5)
+    parser.add_argument("--after-days", type=int, default=90)
+    parser.add_argument("--grace-days", type=int, default=30)
+    parser.add_argument("--archived-bytes", type=int, default=1500)
+    parser.add_argument("--leads-per-object", type=int, default=50)
+    parser.add_argument("--storage-class", choices=["GLACIER_IR", "DEEP_ARCHIVE"], default="GLACIER_IR")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = costs(args, json.loads(PRICES.read_text()))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.leads:,} leads kept {args.years:g} years (us-east-1 list prices, bench/prices.json):")
+    print(f"  all in DynamoDB (with PITR):               ${result['dynamodb_only']:8.2f}")
+    print(f"  archived after {args.after_days} days (+{args.grace_days} grace):")
+    for name in ("dynamodb_storage", "dynamodb_requests", "s3_storage", "s3_requests", "lambda"):
+        print(f"    {name.replace('_', ' '):40} ${result['archived_' + name]:8.2f}")
+    print(f"    total                                    ${result['archived_total']:8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

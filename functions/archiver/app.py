@@ -1,0 +1,25 @@
+"""Scheduled archiver: final leads older than ARCHIVE_AFTER_DAYS to the evidence archive in S3 (see
+tf_retainer.archive). An invocation may name the days to archive: {"days": ["2026-01-31", ...]}."""
+
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from tf_retainer import archive
+from tf_retainer.observability import Metric, count, logger, metrics, tracer
+from tf_retainer.settings import get_settings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
+    days = [date.fromisoformat(day) for day in (event or {}).get("days", [])] or None
+    result = archive.scheduled_run(get_settings(), time_left=archive.lambda_time_left(context), days=days)
+    count(Metric.LEADS_ARCHIVED, result.archived)
+    summary = asdict(result)
+    logger.info(
+        "archive run", extra={k: v for k, v in summary.items() if k != "objects"} | {"objects": len(result.objects)}
+    )
+    return summary

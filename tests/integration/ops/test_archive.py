@@ -1,0 +1,229 @@
+"""The evidence archive: final leads older than ARCHIVE_AFTER_DAYS go to S3 (Object Lock), their items
+expire early, and `tf-retainer evidence` reads an archived lead's bundle back equal to the table's."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tf_retainer.archive import Archiver
+from tf_retainer.lead import Event
+from tf_retainer.store import chain, keys
+from tf_retainer.store.archive_marks import ArchiveMarks
+
+from local.simulator import make_web_cert_id
+from tests.conftest import VENDOR, aws_client, lead
+from tests.integration.ops.test_cli import run
+from tf_retainer_ops.evidence import Archive, evidence_document, locate
+
+OTHER_VENDOR = "other-vendor"
+AFTER_DAYS, GRACE_DAYS, RETENTION_DAYS = 90, 30, 1825
+GENERATED = datetime(2030, 1, 1, tzinfo=UTC)
+RECORD_FIELDS = {"format", "lead_id", "vendor", "received_at", "state", "history", "exchanges", "chain", "certificate"}
+
+
+def archiver(stack, *, days_later: int, marks: ArchiveMarks | None = None) -> Archiver:
+    """The archiver as the function builds it, its clock ``days_later`` days after today at noon."""
+    moment = datetime.combine(date.today() + timedelta(days=days_later), time(12), tzinfo=UTC)
+    return Archiver(
+        store=stack.store,
+        marks=marks or ArchiveMarks(stack.provisioned.table_name, client=stack.dynamodb),
+        s3=aws_client("s3"),
+        bucket=stack.provisioned.archive_bucket,
+        after_days=AFTER_DAYS,
+        grace_days=GRACE_DAYS,
+        clock=lambda: moment,
+    )
+
+
+def run_archiver(stack, *, days_later: int = AFTER_DAYS + 2, marks: ArchiveMarks | None = None) -> Any:
+    return archiver(stack, days_later=days_later, marks=marks).run(
+        [VENDOR, OTHER_VENDOR], time_left=lambda: float("inf")
+    )
+
+
+def content(document: dict[str, Any]) -> str:
+    """A bundle's content: everything but when it was generated and the digest over that."""
+    return json.dumps(
+        {k: v for k, v in document.items() if k not in ("generated_at", "content_sha256")}, sort_keys=True
+    )
+
+
+def archive_reader(stack) -> Archive:
+    return Archive(marks=ArchiveMarks(stack.provisioned.table_name, client=stack.dynamodb), s3=aws_client("s3"))
+
+
+def table_bundle(stack, lead_id: str) -> str:
+    return content(evidence_document(locate(stack.store, lead_id).record, now=GENERATED))
+
+
+@pytest.fixture
+def leads(stack) -> dict[str, str]:
+    """Two retained leads and a rejected one of our vendor, one of another vendor, and a pending one."""
+    other_key = stack.add_vendor(OTHER_VENDOR)
+    first = stack.post(lead(lead_id="A-1")).json()
+    second = stack.post(lead(lead_id="A-2")).json()
+    reused = stack.post(lead(first["cert_id"], lead_id="A-3")).json()
+    other = stack.post(lead(lead_id="B-1"), key=other_key).json()
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable"])
+    pending = stack.post(lead(cert_id, lead_id="A-4")).json()
+    assert (reused["status"], pending["status"]) == ("rejected", "pending")
+    ids = {"first": first, "second": second, "reused": reused, "other": other, "pending": pending}
+    return {name: answer["lead_id"] for name, answer in ids.items()}
+
+
+def items_of(stack, lead_id: str) -> list[dict[str, Any]]:
+    return [item for item in stack.all_items() if item["pk"] == keys.lead_pk(lead_id)]
+
+
+def verified(record: dict[str, Any]) -> list[chain.Entry]:
+    """An evidence record's chain checked link by link from the lead's identity (raises BrokenChain)."""
+    links = [chain.Link(link["seq"], link["content"].encode(), link["hash"]) for link in record["chain"]]
+    state = record["state"]
+    return chain.verify(
+        links, chain.genesis(record["lead_id"], state["vendor"], state["cert_id"], state["received_at"])
+    )
+
+
+def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
+    final = [leads[name] for name in ("first", "second", "reused", "other")]
+    # Two notes make `second`'s chain three entries long: the middle one is neither the state's nor the last.
+    noted_before = leads["second"]
+    for text in ("first look", "second look"):
+        note = Event("operator_note", "alice", {"note": text})
+        stack.store.add_history(stack.store.get_lead(noted_before), [note], now=datetime.now(UTC))
+    before = {lead_id: table_bundle(stack, lead_id) for lead_id in final}
+
+    result = run_archiver(stack)
+
+    # Only the final leads, one object per vendor and day, named by vendor, date and content.
+    assert (result.archived, result.not_final, result.complete) == (4, 1, True)
+    day = date.today().isoformat()
+    assert len(result.objects) == 2
+    s3 = aws_client("s3")
+    bucket = stack.provisioned.archive_bucket
+    by_vendor = {}
+    for uri in result.objects:
+        match = re.fullmatch(rf"s3://{bucket}/evidence/vendor=([\w-]+)/date={day}/part-[0-9a-f]{{32}}\.jsonl\.gz", uri)
+        assert match, uri
+        key = uri.removeprefix(f"s3://{bucket}/")
+        lines = [
+            json.loads(line)
+            for line in gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).splitlines()
+        ]
+        by_vendor[match[1]] = sorted(line["lead_id"] for line in lines)
+        assert all(set(line) == RECORD_FIELDS for line in lines)
+        # Object Lock: compliance mode, kept the retention period from its writing.
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+        kept = head["ObjectLockRetainUntilDate"] - head["LastModified"]
+        assert abs(kept - timedelta(days=RETENTION_DAYS)) < timedelta(hours=1)
+    assert by_vendor == {VENDOR: sorted(final[:3]), OTHER_VENDOR: [leads["other"]]}
+
+    # Each archived lead's state says where; its chain entries expire GRACE_DAYS after the run but the
+    # head (the state's entry and the last), which later history follows; the state keeps the retention
+    # TTL (the consumer index still finds it); the pending lead is untouched.
+    moment = datetime.combine(date.today() + timedelta(days=AFTER_DAYS + 2), time(12), tzinfo=UTC)
+    early = int((moment + timedelta(days=GRACE_DAYS)).timestamp())
+    expiring = {}
+    for lead_id in final:
+        items = items_of(stack, lead_id)
+        (state,) = [item for item in items if keys.is_state(item)]
+        assert state["archived_to"] in result.objects
+        entries = {keys.entry_seq(item["sk"]): int(item["ttl"]) for item in items if keys.is_entry(item)}
+        head = {int(state["applied"]), max(entries)}
+        assert all(ttl > moment.timestamp() + 1000 * 86400 for seq, ttl in entries.items() if seq in head)
+        assert int(state["ttl"]) > moment.timestamp() + 1000 * 86400
+        expiring[lead_id] = sorted(seq for seq, ttl in entries.items() if ttl == early)
+        assert expiring[lead_id] == sorted(set(entries) - head)
+    assert expiring[noted_before] == [2] and result.items_expiring_early == 1
+    assert "archived_to" not in next(i for i in items_of(stack, leads["pending"]) if keys.is_state(i))
+
+    # What TTL removes is removed: the bundle now comes from S3, equal in content to the one made before.
+    raw = aws_client("dynamodb")
+    for lead_id in final:
+        for item in items_of(stack, lead_id):
+            if int(item["ttl"]) == early:
+                raw.delete_item(
+                    TableName=stack.provisioned.table_name, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
+                )
+    # History recorded after archiving (an operator's note, a hold) is read from the table and appended.
+    noted = leads["other"]
+    note = Event("operator_note", "alice", {"note": "demand letter 2026-11"})
+    stack.store.add_history(stack.store.get_lead(noted), [note], now=moment + timedelta(days=1))
+    for lead_id in final:
+        output = tmp_path / f"{lead_id}.json"
+        code, out, err = run(stack, "evidence", lead_id, "-o", str(output), "--unsigned")
+        assert code == 0, err
+        assert "from the archive: s3://" in out
+        bundle = json.loads(output.read_text())
+        if lead_id == noted:
+            assert bundle["history"][-1]["type"] == "operator_note"
+            bundle["history"].pop()
+        assert content(bundle) == before[lead_id]
+        # The archived chain, with the entries written since, still verifies from the lead's identity.
+        record = locate(stack.store, lead_id, archive=archive_reader(stack)).record
+        assert len(verified(record)) == (2 if lead_id == noted else 3 if lead_id == noted_before else 1)
+
+
+def test_only_leads_past_the_cutoff_are_archived_and_a_rerun_archives_nothing_twice(stack, leads):
+    young = run_archiver(stack, days_later=AFTER_DAYS - 1)
+    assert (young.archived, young.objects) == (0, [])
+    first = run_archiver(stack)
+    again = run_archiver(stack)
+    assert first.archived == 4 and (again.archived, again.objects, again.already_archived) == (0, [], 4)
+    versions = aws_client("s3").list_object_versions(Bucket=stack.provisioned.archive_bucket)["Versions"]
+    assert len(versions) == len(first.objects) == 2
+
+
+def test_a_run_that_died_before_marking_is_finished_on_the_same_object_and_a_held_lead_keeps_its_expiry(stack, leads):
+    class DiesAfterTheWrite(ArchiveMarks):
+        def mark(self, lead_id: str, **kwargs: Any) -> bool:
+            raise RuntimeError("killed")
+
+    held = leads["first"]
+    stack.store.add_history(stack.store.get_lead(held), [Event("operator_note", "alice", {})], now=datetime.now(UTC))
+    assert run(stack, "hold", "set", "--lead", held, "--reason", "matter 77")[0] == 0
+    expiries = {item["sk"]: (item.get("ttl"), item.get("held_ttl")) for item in items_of(stack, held)}
+    with pytest.raises(RuntimeError):
+        run_archiver(stack, marks=DiesAfterTheWrite(stack.provisioned.table_name, client=stack.dynamodb))
+    s3 = aws_client("s3")
+    written = {v["Key"] for v in s3.list_object_versions(Bucket=stack.provisioned.archive_bucket)["Versions"]}
+    result = run_archiver(stack)
+    assert (result.archived, result.held) == (4, 1)
+    versions = [v["Key"] for v in s3.list_object_versions(Bucket=stack.provisioned.archive_bucket)["Versions"]]
+    assert written <= set(versions) and len(versions) == len(set(versions)) == 2  # served again, not rewritten
+    assert {item["sk"]: (item.get("ttl"), item.get("held_ttl")) for item in items_of(stack, held)} == expiries
+
+
+def test_an_archived_lead_whose_state_is_gone_is_found_by_vendor_and_day(stack, leads, tmp_path: Path):
+    lead_id = leads["second"]
+    before = table_bundle(stack, lead_id)
+    run_archiver(stack)
+    raw = aws_client("dynamodb")
+    for item in items_of(stack, lead_id):
+        raw.delete_item(TableName=stack.provisioned.table_name, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}})
+    assert run(stack, "evidence", lead_id, "-o", str(tmp_path / "x.json"))[0] != 0
+    output = tmp_path / "found.json"
+    code, _, err = run(
+        stack,
+        "--archive-bucket",
+        stack.provisioned.archive_bucket,
+        "evidence",
+        lead_id,
+        "--vendor",
+        VENDOR,
+        "--received",
+        date.today().isoformat(),
+        "-o",
+        str(output),
+        "--unsigned",
+    )
+    assert code == 0, err
+    assert content(json.loads(output.read_text())) == before
