@@ -10,7 +10,8 @@
     evidence find --phone P | --email E [--export DIR]
                                 every lead of that consumer (any vendor); DIR: a bundle each + manifest
     evidence reindex [--vendor V]  put leads stored before the consumer index into it (once)
-    verify FILE                 check an evidence file's digest and signature
+    evidence verify LEAD_ID     recompute a lead's stored evidence chain; names the first broken link
+    verify FILE                 check an evidence file: its evidence chain, digest and signature
     vendors add|list|revoke     vendor API keys (a new key is printed once, never again)
     vendors show NAME           a vendor's keys, suspension (who, why) and key history
     vendors report [--since 30d] per-vendor scorecards (retained %, match failures, reuse, rules, ...)
@@ -120,10 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     evidence = command(commands, "evidence", cmd_evidence, "write a lead's evidence file (JSON)")
     evidence.add_argument(
         "lead_id",
-        metavar="LEAD_ID|find|reindex",
+        metavar="LEAD_ID|find|reindex|verify",
         help="a lead's evidence file; find: a consumer's leads, any vendor (--phone/--email, --export DIR); "
-        "reindex: put leads stored before the consumer index into it",
+        "reindex: put leads stored before the consumer index into it; verify LEAD_ID: check the lead's "
+        "evidence chain as stored, naming the first broken link",
     )
+    evidence.add_argument("verify_lead_id", nargs="?", metavar="LEAD_ID", help="verify: the lead whose chain to check")
     evidence.add_argument("-o", "--output", help="file to write (default evidence-<lead_id>.json; - for stdout)")
     evidence.add_argument(
         "--unsigned", action="store_true", help="do not sign, even when the target has an evidence key"
@@ -142,9 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="the day the lead was received: with --vendor, finds an archived lead whose state item is gone",
     )
-    command(commands, "verify", cmd_verify, "check an evidence file: digest, and its KMS signature").add_argument(
-        "file"
-    )
+    command(
+        commands, "verify", cmd_verify, "check an evidence file: its evidence chain, digest and KMS signature"
+    ).add_argument("file")
 
     vendors = commands.add_parser("vendors", help="vendor API keys").add_subparsers(
         dest="vendors_command", required=True
@@ -400,6 +403,8 @@ def cmd_cert_show(ctx: Context) -> int:
 def cmd_evidence(ctx: Context) -> int:
     from .evidence import evidence_document, locate, render, sign
 
+    if ctx.args.verify_lead_id and ctx.args.lead_id != "verify":
+        raise OpsError(f"unexpected {ctx.args.verify_lead_id!r}: only `evidence verify` takes a second LEAD_ID")
     if ctx.args.lead_id in EVIDENCE_VERBS:
         return EVIDENCE_VERBS[ctx.args.lead_id](ctx)
     if ctx.args.phone or ctx.args.email or ctx.args.export:
@@ -494,7 +499,33 @@ def cmd_evidence_reindex(ctx: Context) -> int:
     return 0
 
 
-EVIDENCE_VERBS: dict[str, Callable[[Context], int]] = {"find": cmd_evidence_find, "reindex": cmd_evidence_reindex}
+def cmd_evidence_verify(ctx: Context) -> int:
+    """The lead's chain as stored in the table, recomputed link by link (exit 1 names the broken link)."""
+    from tf_retainer.store import chain
+
+    lead_id = ctx.args.verify_lead_id
+    if not lead_id:
+        raise OpsError("evidence verify needs a LEAD_ID")
+    try:
+        entries = ctx.store.verify_chain(lead_id)
+    except LookupError as exc:
+        raise NotFound(f"no lead {lead_id}") from exc
+    except chain.BrokenChain as broken:
+        data = {"lead_id": lead_id, "ok": False, "broken_entry": broken.seq, "why": broken.why}
+        ctx.emit(data, lambda d: ctx.print(f"lead {lead_id}: BROKEN at entry {d['broken_entry']}: {d['why']}"))
+        return 1
+    data = {"lead_id": lead_id, "ok": True, "entries": len(entries), "head": entries[-1].hash if entries else None}
+    ctx.emit(
+        data, lambda d: ctx.print(f"lead {lead_id}: {d['entries']} entries, every link verifies (head {d['head']})")
+    )
+    return 0
+
+
+EVIDENCE_VERBS: dict[str, Callable[[Context], int]] = {
+    "find": cmd_evidence_find,
+    "reindex": cmd_evidence_reindex,
+    "verify": cmd_evidence_verify,
+}
 
 
 def cmd_verify(ctx: Context) -> int:
@@ -512,7 +543,7 @@ def cmd_verify(ctx: Context) -> int:
         kms = None  # no target: the digest can still be checked
     result = verify(document, kms)
     data = {"file": ctx.args.file, "digest_ok": result.digest_ok, "signed": result.signed}
-    data.update({"signature_ok": result.signature_ok, "verdict": result.describe()})
+    data.update({"signature_ok": result.signature_ok, "chain_ok": result.chain_ok, "verdict": result.describe()})
     ctx.emit(data, lambda d: ctx.print(f"{d['file']}: {d['verdict']}"))
     return 0 if result.ok and result.signature_ok is not None else (1 if not result.ok else 3)
 

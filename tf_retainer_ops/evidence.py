@@ -15,6 +15,7 @@ from typing import Any
 
 from tf_retainer.archive import evidence_record, find_archived, lead_state, read_archived
 from tf_retainer.clock import iso
+from tf_retainer.store import chain
 from tf_retainer.store.archive_marks import ArchiveMarks
 from tf_retainer.store.leads import LeadStore
 
@@ -176,6 +177,9 @@ def evidence_document(record: dict[str, Any], *, now: datetime | None = None) ->
         "lead_match": state.get("lead_match"),
         "exchanges": record["exchanges"],
         "history": record["history"],
+        # The lead's evidence chain as stored (content as hashed, hash as stored): `tf-retainer verify`
+        # recomputes it link by link and checks history and exchanges above are exactly what it holds.
+        "chain": record.get("chain") or [],
         "certificate_record": {
             "claim": certificate.get("claim"),
             "history": certificate.get("history") or [],
@@ -222,12 +226,16 @@ class Verification:
     digest_ok: bool
     signed: bool
     signature_ok: bool | None  # None: unsigned, or no key access to check it
+    chain_ok: bool | None = None  # None: the file carries no chain (made before it had one)
+    chain_problem: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.digest_ok and self.signature_ok is not False
+        return self.digest_ok and self.signature_ok is not False and self.chain_ok is not False
 
     def describe(self) -> str:
+        if self.chain_ok is False:
+            return f"EDITED: {self.chain_problem}"
         if not self.digest_ok:
             return "EDITED: the content does not match content_sha256"
         if not self.signed:
@@ -237,8 +245,55 @@ class Verification:
         return "valid: content matches and the KMS signature verifies" if self.signature_ok else "FORGED: bad signature"
 
 
+def chain_problem(document: dict[str, Any]) -> str | None:
+    """What is wrong with the file's evidence chain, or None: every link recomputed from its content and
+    the lead's identity, and the file's history and exchanges exactly what the chain holds."""
+    state = document.get("state") or {}
+    try:
+        links = [
+            chain.Link(int(link["seq"]), str(link["content"]).encode(), str(link["hash"])) for link in document["chain"]
+        ]
+        first = chain.genesis(
+            str(document["lead_id"]), str(state["vendor"]), str(state["cert_id"]), str(state["received_at"])
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"the evidence chain is unreadable ({exc})"
+    try:
+        entries = chain.verify(links, first)
+    except chain.BrokenChain as broken:
+        return f"the evidence chain breaks at entry {broken.seq}: {broken.why}"
+    held = [
+        {
+            "at": event.get("at") or entry.at,
+            "type": event["type"],
+            "actor": event.get("actor"),
+            "detail": event.get("detail") or {},
+        }
+        for entry in entries
+        for event in entry.events
+    ]
+    shown = [
+        {name: event.get(name) for name in ("at", "type", "actor")} | {"detail": event.get("detail") or {}}
+        for event in document.get("history") or []
+    ]
+    if shown != held:
+        at = next((i for i, (a, b) in enumerate(zip(shown, held, strict=False)) if a != b), min(len(shown), len(held)))
+        return f"history event {at + 1} is not what the evidence chain holds"
+    if (document.get("exchanges") or []) != [exchange for entry in entries for exchange in entry.exchanges]:
+        return "the raw exchanges are not what the evidence chain holds"
+    return None
+
+
 def verify(document: dict[str, Any], kms: Any | None) -> Verification:
     digest_ok = document.get("content_sha256") == content_digest(document)
+    problem = chain_problem(document) if document.get("chain") else None
+    chain_ok = None if not document.get("chain") else problem is None
+    verification = _verify_signature(document, kms, digest_ok)
+    verification.chain_ok, verification.chain_problem = chain_ok, problem
+    return verification
+
+
+def _verify_signature(document: dict[str, Any], kms: Any | None, digest_ok: bool) -> Verification:
     signature = document.get("signature")
     if not isinstance(signature, dict):
         return Verification(digest_ok, signed=False, signature_ok=None)

@@ -376,3 +376,56 @@ def test_a_missing_table_is_a_clear_error(stack):
     err = io.StringIO()
     code = cli.main(["--table", "no-such-table", "--region", "us-east-1", "lead", "show", "x"], err=err)
     assert code == 2 and err.getvalue().startswith("tf-retainer: not found:") and err.getvalue().count("\n") == 1
+
+
+def test_a_bundle_carries_the_evidence_chain_and_verify_names_what_was_edited(stack, tmp_path):
+    """Unsigned, an editor could recompute the digest: the chain still shows what was changed, and where."""
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    bundle = tmp_path / "bundle.json"
+    assert run(stack, "evidence", posted["lead_id"], "-o", str(bundle))[0] == 0
+    document = json.loads(bundle.read_text())
+    assert [link["seq"] for link in document["chain"]] == [1]
+    code, out, _ = run(stack, "--json", "verify", str(bundle))
+    assert (code, json.loads(out)["chain_ok"]) == (3, True)  # 3: unsigned, so not proven; the chain holds
+
+    def edited(change) -> tuple[int, str]:
+        copy = json.loads(bundle.read_text())
+        change(copy)
+        copy["content_sha256"] = content_digest(copy)
+        path = tmp_path / "edited.json"
+        path.write_text(json.dumps(copy))
+        code, out, _ = run(stack, "verify", str(path))
+        return code, out
+
+    def response_says_200(copy):  # the 503 made into a success, in the readable part only
+        copy["exchanges"][0]["response"]["status"] = 200
+
+    def chain_says_200(copy):  # ... and in the chain too
+        copy["chain"][0]["content"] = copy["chain"][0]["content"].replace('"status":503', '"status":200')
+
+    def history_dropped(copy):
+        copy["history"] = [event for event in copy["history"] if event["type"] != "pending"]
+
+    assert edited(response_says_200) == (
+        1,
+        f"{bundle.parent}/edited.json: EDITED: the raw exchanges are not what the evidence chain holds\n",
+    )
+    code, out = edited(chain_says_200)
+    assert code == 1 and "breaks at entry 1" in out
+    code, out = edited(history_dropped)
+    assert code == 1 and "history event 3 is not what the evidence chain holds" in out
+
+
+def test_evidence_verify_checks_the_stored_chain_and_names_the_broken_entry(stack):
+    posted = stack.post(lead()).json()
+    ok = run_json(stack, "evidence", "verify", posted["lead_id"])
+    assert (ok["ok"], ok["entries"]) == (True, 1)
+    item_key = {"pk": {"S": f"LEAD#{posted['lead_id']}"}, "sk": {"S": "ENTRY#000001"}}
+    stored = stack.dynamodb.get_item(TableName=stack.provisioned.table_name, Key=item_key)["Item"]
+    stored["h"] = {"B": b"\x00" * 32}  # the stored hash no longer matches the content
+    stack.dynamodb.put_item(TableName=stack.provisioned.table_name, Item=stored)
+    code, out, _ = run(stack, "--json", "evidence", "verify", posted["lead_id"])
+    assert code == 1 and json.loads(out)["broken_entry"] == 1
+    assert run(stack, "evidence", "verify", "no-such-lead")[0] != 0

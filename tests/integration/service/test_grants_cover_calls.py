@@ -1,0 +1,88 @@
+"""The template grants each function every DynamoDB action its code calls (moto enforces no IAM, so a
+missing grant would only show in AWS): the calls are recorded while the real handlers run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.functions import invoke
+from local.provision import load_template
+from local.simulator import make_web_cert_id
+from tests.conftest import lead
+
+SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+
+
+def table_actions(function: str) -> set[str]:
+    """The DynamoDB actions a function's own policies allow on the table itself (not an index, a stream)."""
+    resources = load_template()["Resources"]
+    properties = resources[function]["Properties"]
+    statements: list[dict[str, Any]] = []
+    role = properties.get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        for policy in resources[role["Fn::GetAtt"][0]]["Properties"]["Policies"]:
+            statements += policy["PolicyDocument"]["Statement"]
+    for policy in properties.get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            statements += policy["Statement"]
+    allowed: set[str] = set()
+    for statement in statements:
+        on_table = statement.get("Resource") == {"Fn::GetAtt": ["LeadsTable", "Arn"]}
+        if statement.get("Effect") == "Allow" and on_table:
+            actions = statement["Action"]
+            allowed |= set([actions] if isinstance(actions, str) else actions)
+    return allowed
+
+
+@pytest.fixture
+def calls(stack) -> Iterator[list[str]]:
+    """The DynamoDB operations the service's shared client makes (functions run in this process)."""
+    from tf_retainer.deps import default_deps
+
+    made: list[str] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name != "TransactWriteItems":
+            made.append(f"dynamodb:{model.name}")
+            return
+        # IAM authorises a transaction item by item: Put -> PutItem, Update -> UpdateItem, ...
+        names = {
+            "Put": "PutItem",
+            "Update": "UpdateItem",
+            "Delete": "DeleteItem",
+            "ConditionCheck": "ConditionCheckItem",
+        }
+        made.extend(f"dynamodb:{names[kind]}" for item in params["TransactItems"] for kind in item)
+
+    events = default_deps().store._client.meta.events
+    events.register("before-parameter-build.dynamodb", record)
+    yield made
+    events.unregister("before-parameter-build.dynamodb", record)
+
+
+@pytest.mark.parametrize("stack_env", [{"PENDING_GRACE_SECONDS": "1"}])
+def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls):
+    from local.poller import RetryPoller
+
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
+    posted = stack.post(lead(cert_id)).json()
+    assert posted["status"] == "pending"
+    assert set(calls) <= table_actions("IntakeFunction"), calls
+    calls.clear()
+
+    poller = RetryPoller(stack.provisioned, wait_seconds=2)
+    messages = poller.receive_batch()
+    assert messages and poller.process(messages) == []
+    assert "dynamodb:Query" in calls  # the chain's end, before the step is written
+    assert set(calls) <= table_actions("RetryFunction"), calls
+    calls.clear()
+
+    time.sleep(3.5)  # past the pending lead's check_after (next attempt + 1 s grace)
+    report = invoke("SweeperFunction", SCHEDULED)
+    assert report["recovered"] == [posted["lead_id"]]
+    assert set(calls) <= table_actions("SweeperFunction"), calls
