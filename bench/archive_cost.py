@@ -2,18 +2,21 @@
 
     python bench/archive_cost.py [--after-days 90] [--grace-days 30] [--years 5] [--json]
 
-Sizes per lead, measured on 30 leads retained at once through the in-process stack (moto + simulator),
-by bench/cost.py's item sizing (+100 bytes of DynamoDB overhead an item):
-* the lead's state item 1,117 B, and as much again in gsi1 (ALL); the consumer indexes' keys ~200 B;
-* the lead's other items (history events, raw exchanges) 2,749 B: what the archiver expires early;
-* the certificate's items (claim and history) 1,661 B: kept (the claim stops a certificate being
-  retained twice; other leads share it);
-* the archived record 4,567 B of JSON; gzip gave 264 B on those near-identical test leads, so 1,500 B
-  (3:1, real exchanges differ lead to lead) is assumed here (``--archived-bytes``).
+Sizes per lead, measured on the chained-entry layout (30 leads retained at once through the in-process
+stack, bench/cost.py's set-up, local/capacity.py's item sizing, +100 bytes of DynamoDB overhead an item
+and an index entry):
+* the lead's state item with its index entries (gsi1 and gsi3 keys only) 1,523 B: kept (the consumer
+  index and the scorecards read it; it says where the lead was archived);
+* each entry of its evidence chain 705 B (a first-attempt retain has one); the chain's head (its last
+  entry and the one the state reflects) is kept so later history can follow it, the rest expire early;
+  ``--entries`` is the average chain length (1: every lead retained at once, so nothing is freed);
+* the certificate's claim 313 B: kept (it stops a certificate being retained twice);
+* the archived record (state, history, exchanges and the chain's canonical text) about 7 KB of JSON,
+  which repeats itself: ``--archived-bytes`` (default 2,000) after gzip.
 Run cost: per lead the vendor-index Query, the archiver's mark read, read_lead and read_certificate
-(one 4 KB consistent read unit each), the mark (state + its gsi1 copy: 4 write units) and the early
-TTL of the other items (about one write unit a KB, ~6); ~20 ms of a 1 GB function. Objects: one per
-vendor and day; ``--leads-per-object`` (default 50) sets the PUTs and lifecycle transitions.
+(one 4 KB consistent read unit each), the mark on the state (2 write units) and one write unit for each
+entry whose TTL is shortened; ~20 ms of a 1 GB function. Objects: one per vendor and day;
+``--leads-per-object`` (default 50) sets the PUTs and lifecycle transitions.
 Prices: bench/prices.json.
 """
 
@@ -25,17 +28,18 @@ from pathlib import Path
 
 PRICES = Path(__file__).with_name("prices.json")
 GB = 1024**3
-STATE_AND_INDEXES = 1117 * 2 + 200
-EXPIRED_EARLY = 2749
-CERTIFICATE = 1661
+STATE_AND_INDEXES = 1523
+ENTRY = 705
+CERTIFICATE = 313
 
 
 def costs(args: argparse.Namespace, prices: dict) -> dict[str, float]:
     ddb, s3, lam = prices["dynamodb"], prices["s3"], prices["lambda"]
     months = args.years * 12
     per_gb_month = ddb["storage_gb_month"] + ddb["pitr_gb_month"]
-    whole = (STATE_AND_INDEXES + EXPIRED_EARLY + CERTIFICATE) * args.leads / GB
-    kept = (STATE_AND_INDEXES + CERTIFICATE) * args.leads / GB
+    early = max(0.0, args.entries - 1) * ENTRY  # a final lead's head is one entry: the rest expire early
+    whole = (STATE_AND_INDEXES + args.entries * ENTRY + CERTIFICATE) * args.leads / GB
+    kept = (STATE_AND_INDEXES + min(args.entries, 1) * ENTRY + CERTIFICATE) * args.leads / GB
     in_table = (args.after_days + args.grace_days) / 30.4
     archived = args.archived_bytes * args.leads / GB
     objects = args.leads / args.leads_per_object
@@ -46,7 +50,7 @@ def costs(args: argparse.Namespace, prices: dict) -> dict[str, float]:
         "archived_dynamodb_storage": (whole * in_table + kept * (months - in_table)) * per_gb_month,
         "archived_dynamodb_requests": args.leads
         / 1e6
-        * (4 * ddb["read_request_unit_per_million"] + 10 * ddb["write_request_unit_per_million"]),
+        * (4 * ddb["read_request_unit_per_million"] + (2 + early / ENTRY) * ddb["write_request_unit_per_million"]),
         "archived_s3_storage": archived * (s3["standard_gb_month"] * standard + class_price * (months - standard)),
         "archived_s3_requests": objects
         / 1000
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--years", type=float, default=5)
     parser.add_argument("--after-days", type=int, default=90)
     parser.add_argument("--grace-days", type=int, default=30)
-    parser.add_argument("--archived-bytes", type=int, default=1500)
+    parser.add_argument("--archived-bytes", type=int, default=2000)
+    parser.add_argument("--entries", type=float, default=1.0, help="average evidence chain length per lead")
     parser.add_argument("--leads-per-object", type=int, default=50)
     parser.add_argument("--storage-class", choices=["GLACIER_IR", "DEEP_ARCHIVE"], default="GLACIER_IR")
     parser.add_argument("--json", action="store_true")
