@@ -375,7 +375,7 @@ def test_sigterm_stops_everything_cleanly(local_stack):
     assert local_stack.process.wait(10) == 0
     assert time.monotonic() - started < 5
     assert (
-        "stopped api, sweeper, holds, callbacks, streams, poller, workers, receiver, simulator, moto"
+        "stopped api, sweeper, holds, archiver, callbacks, streams, poller, workers, receiver, simulator, moto"
         in local_stack.stderr()
     )
     assert "Traceback" not in local_stack.stderr()
