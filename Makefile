@@ -121,8 +121,9 @@ validate: $(STAMP) $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 	$(BIN)/cfn-lint template.yaml
 
-build: $(SAM_VENV)/.installed
+build: $(SAM_VENV)/.installed $(STAMP)
 	$(SAM_VENV)/bin/sam build
+	$(BIN)/python -m local.check_build .aws-sam/build
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*

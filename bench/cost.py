@@ -52,6 +52,8 @@ VENDOR_KEY = "cost-vendor-key-0123456789abcdef"
 LAMBDA_PLATFORM_LOG_BYTES = 330
 API_ACCESS_LOG_BYTES = 480
 READ_BLOCK = 4096
+# Lambda's CPU share grows with memory: one whole vCPU at 1,769 MB (AWS Lambda documentation).
+FULL_VCPU_MB = 1769
 DYNAMODB_ITEM_OVERHEAD = 100  # bytes DynamoDB adds to each stored item (table and each index), for storage
 
 
@@ -257,9 +259,14 @@ def bill(measured: dict[str, Any], prices: dict[str, Any], args: argparse.Namesp
     for function, share in shares.items():
         settings = function_settings(function)
         gb = settings.memory_size / 1024
-        ms = measured["handler_ms"][function] + (args.trustedform_ms if function == "IntakeFunction" else 0)
-        rate = lam["gb_second_arm64"] if args.arm64 else lam["gb_second_x86_64"]
-        label = f"Lambda {function} ({share:.3g}/lead x {ms:.0f} ms x {settings.memory_size} MB)"
+        # Measured on a whole core here; Lambda gives a function CPU in proportion to its memory.
+        own = measured["handler_ms"][function] / min(1.0, settings.memory_size / FULL_VCPU_MB)
+        ms = own + (args.trustedform_ms if function == "IntakeFunction" else 0)
+        rate = lam[f"gb_second_{settings.architecture}"]
+        label = (
+            f"Lambda {function} ({share:.3g}/lead x ({own:.0f} ms own + "
+            f"{ms - own:.0f} ms waiting) x {settings.memory_size} MB, {settings.architecture})"
+        )
         lines[label] = share * million * (gb * ms / 1000 * rate + lam["requests_per_million"] / million)
     lines["API Gateway REST (1 request/lead)"] = prices["api_gateway_rest"]["requests_per_million"]
     sqs_calls = sum(n for name, n in measured["calls"].items() if name.startswith("sqs:"))
@@ -288,7 +295,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trustedform-ms", type=float, default=500.0, help="assumed TrustedForm round trip")
     parser.add_argument("--leads-per-authorizer-call", type=float, default=60.0)
     parser.add_argument("--xray-sampled", type=float, default=1.0, help="fraction of leads traced when on")
-    parser.add_argument("--arm64", action="store_true", help="price Lambda as arm64 (the template is x86_64)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     prices = json.loads(PRICES.read_text())

@@ -422,7 +422,6 @@ def bench_cost(leads: int) -> tuple[float, dict[str, Any]]:
     import cost
 
     args = argparse.Namespace(leads=leads, trustedform_ms=500.0, leads_per_authorizer_call=60.0, xray_sampled=1.0)
-    args.arm64 = False
     with redirect_stdout(io.StringIO()):
         measured = cost.measure(leads)
     billed = cost.bill(measured, json.loads(cost.PRICES.read_text()), args)

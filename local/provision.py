@@ -526,6 +526,7 @@ class FunctionSettings:
     code_uri: Path  # absolute directory of the function's code
     timeout: int  # seconds
     memory_size: int
+    architecture: str  # "arm64" or "x86_64"
     batch_size: int | None  # of the function's SQS event source, if it has one
     maximum_batching_window: int | None
     queue: str | None  # logical id of the queue of that SQS event source
@@ -571,6 +572,7 @@ def function_settings(logical_id: str, template: Mapping[str, Any] | None = None
         code_uri=(REPO_ROOT / str(setting("CodeUri"))).resolve(),
         timeout=int(setting("Timeout", 3)),
         memory_size=int(setting("MemorySize", 128)),
+        architecture=str(setting("Architectures", ["x86_64"])[0]),
         batch_size=int(sqs.get("BatchSize", 10)) if sqs is not None else None,
         maximum_batching_window=(int(sqs.get("MaximumBatchingWindowInSeconds", 0)) if sqs is not None else None),
         queue=queue,
