@@ -449,12 +449,13 @@ def cmd_evidence(ctx: Context) -> int:
 
 
 def cmd_evidence_find(ctx: Context) -> int:
-    from .consumer import export, find_leads, fingerprint_query
+    from .consumer import export, find_leads, fingerprint_query, other_spellings
     from .evidence import sign
 
     query = fingerprint_query(email=ctx.args.email, phone=ctx.args.phone)
-    matches = find_leads(ctx.store, query)
-    data: dict[str, Any] = {"query": query, "leads": [match.brief() for match in matches]}
+    also = other_spellings(ctx.args.phone)
+    matches = find_leads(ctx.store, query, also)
+    data: dict[str, Any] = {"query": query, "other_spellings": also, "leads": [match.brief() for match in matches]}
     if ctx.args.export:
         key_id = ctx.target.evidence_key_id
         signer = None
@@ -464,13 +465,15 @@ def cmd_evidence_find(ctx: Context) -> int:
         else:
             ctx.note("note: unsigned (no evidence key): the digests show damage, not editing - see docs/operations.md")
         manifest = export(
-            ctx.store, query, matches, Path(ctx.args.export), signer=signer, now=_now(), archive=ctx.archive
+            ctx.store, query, matches, Path(ctx.args.export), signer=signer, now=_now(), archive=ctx.archive, also=also
         )
         data["export"] = {"directory": ctx.args.export, "manifest": manifest}
 
     def human(d: dict[str, Any]) -> None:
         for kind, fingerprint in d["query"].items():
-            ctx.print(f"{kind} sha1 {fingerprint}: {len(d['leads'])} lead(s)")
+            others = len(d["other_spellings"].get(kind, []))
+            spelt = f" (and {others} other spelling(s) of the number)" if others else ""
+            ctx.print(f"{kind} sha1 {fingerprint}{spelt}: {len(d['leads'])} lead(s)")
         for lead in d["leads"]:
             ctx.print(
                 f"  {lead['received_at']}  {lead['lead_id']}  {lead['vendor']}  {_fmt(lead['vendor_lead_id'])}  "

@@ -19,7 +19,7 @@ from typing import Any
 from tf_retainer.clock import iso
 from tf_retainer.lead import Lead
 from tf_retainer.store.leads import LeadStore
-from tf_retainer.trustedform import lead_fingerprints, normalise_email, normalise_phone
+from tf_retainer.trustedform import lead_fingerprints, normalise_email, normalise_phone, sha1_hex
 
 from . import __version__
 from .evidence import Archive, build_evidence, content_digest, render
@@ -44,6 +44,21 @@ def fingerprint_query(*, email: str | None, phone: str | None) -> dict[str, str]
     return query
 
 
+def other_spellings(phone: str | None) -> dict[str, list[str]]:
+    """Fingerprints of the same North American number spelt the other usual ways: TrustedForm's rule
+    keeps a "+1" or a leading 1, so "+1 512 555 1212", "1-512-555-1212" and "(512) 555-1212" are three
+    fingerprints; a vendor may have sent any of them."""
+    if phone is None:
+        return {}
+    normalised = normalise_phone(phone)
+    digits = "".join(ch for ch in normalised if ch.isdigit())
+    national = digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
+    if len(national) != 10:
+        return {}
+    spellings = {national, "1" + national, "+1" + national} - {normalised}
+    return {"phone": sorted(sha1_hex(spelling) for spelling in spellings)}
+
+
 @dataclass
 class Match:
     lead: Lead
@@ -54,12 +69,17 @@ class Match:
         return {**{name: data.get(name) for name in BRIEF}, "matched_on": self.matched_on}
 
 
-def find_leads(store: LeadStore, query: dict[str, str]) -> list[Match]:
-    """Every lead carrying any of the query's fingerprints, once each, oldest first (Query only)."""
+def find_leads(store: LeadStore, query: dict[str, str], also: dict[str, list[str]] | None = None) -> list[Match]:
+    """Every lead carrying any of the query's fingerprints (or ``also``'s: other spellings of the same
+    contact), once each, oldest first (Query only)."""
     matches: dict[str, Match] = {}
-    for kind, fingerprint in query.items():
+    searched = [(kind, fingerprint) for kind, fingerprint in query.items()]
+    searched += [(kind, fingerprint) for kind, fingerprints in (also or {}).items() for fingerprint in fingerprints]
+    for kind, fingerprint in searched:
         for lead in store.consumer_leads(kind, fingerprint):
-            matches.setdefault(lead.lead_id, Match(lead)).matched_on.append(kind)
+            found = matches.setdefault(lead.lead_id, Match(lead)).matched_on
+            if kind not in found:
+                found.append(kind)
     return sorted(matches.values(), key=lambda match: (match.lead.received_at, match.lead.lead_id))
 
 
@@ -75,6 +95,7 @@ def export(
     signer: Signer | None,
     now: datetime | None = None,
     archive: Archive | None = None,
+    also: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """One evidence bundle per lead (the `evidence` command's, signed alike) and a manifest naming each
     file and its digests, written to an empty ``directory``. Returns the manifest."""
@@ -103,7 +124,7 @@ def export(
         "format": EXPORT_FORMAT,
         "generated_at": iso(now),
         "generated_by": {"tool": "tf-retainer", "version": __version__},
-        "query": {"fingerprints": query, "method": FINGERPRINT_METHOD},
+        "query": {"fingerprints": query, "other_spellings": also or {}, "method": FINGERPRINT_METHOD},
         "leads": listed,
     }
     manifest["content_sha256"] = content_digest(manifest)

@@ -163,3 +163,21 @@ def test_reindex_puts_leads_stored_before_the_index_into_it_once(stack, consumer
 def test_the_evidence_bundle_holds_no_index_bookkeeping(stack, consumers):
     bundle = json.loads(run(stack, "evidence", consumers["both"]["lead_id"], "-o", "-")[1])
     assert not set(keys.CONTACT_INDEX_KEYS.values()) & set(bundle["state"])
+
+
+def test_find_by_phone_also_finds_the_number_spelt_with_its_country_code(stack, consumers):
+    """TrustedForm's normalisation keeps a "+1" or a leading 1: the same number, three fingerprints."""
+    with_code = stack.post(lead(email="x@else.example", phone="+1 512 555 1212", lead_id="E-1")).json()
+    with_one = stack.post(lead(email="y@else.example", phone="1.512.555.1212", lead_id="F-1")).json()
+    found = run_json(stack, "evidence", "find", "--phone", JANE_PHONE)
+    assert {lead["lead_id"] for lead in found["leads"]} == {
+        consumers["both"]["lead_id"],
+        consumers["phone_only"]["lead_id"],
+        with_code["lead_id"],
+        with_one["lead_id"],
+    }
+    assert len(found["other_spellings"]["phone"]) == 2  # "15125551212" and "+15125551212"
+    # Asked with the country code, the national spelling is found too; another number is not.
+    again = run_json(stack, "evidence", "find", "--phone", "+1 (512) 555-1212")
+    assert {lead["lead_id"] for lead in again["leads"]} == {lead["lead_id"] for lead in found["leads"]}
+    assert consumers["stranger"]["lead_id"] not in {lead["lead_id"] for lead in again["leads"]}
