@@ -234,7 +234,7 @@ def test_killed_between_the_outcome_entry_and_the_state_the_lead_is_rolled_forwa
 
     wait_until(max(datetime.fromisoformat(item[name]) for name in ("check_after", "lease_until")))
     report = helper.invoke("SweeperFunction", SCHEDULED_EVENT)
-    assert (report["recovered"], report["skipped"]) == ([], 1)
+    assert (report["recovered"], report["rolled_forward"], report["skipped"]) == ([], [lead_id], 0)
     assert backend.queue_depth() == 0  # nothing to retry: the outcome was recorded
     record = backend.store.read_lead(lead_id)
     assert record is not None and record.lead.status.value == "retained" and record.lead.applied == 1

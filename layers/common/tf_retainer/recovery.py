@@ -16,12 +16,15 @@ from .clock import iso
 from .deps import Deps
 from .lead import Event, Lead
 from .observability import Metric, count, logger
+from .store.leads import Recovery
 
 
 @dataclass
 class SweepReport:
     overdue: int = 0
     recovered: list[str] = field(default_factory=list)
+    # Their state was behind a step a dying writer recorded: brought up to it, nothing to retry.
+    rolled_forward: list[str] = field(default_factory=list)
     skipped: int = 0  # moved on, or an attempt holds it: not ours to requeue
 
 
@@ -31,24 +34,33 @@ def sweep(deps: Deps) -> SweepReport:
     report = SweepReport()
     for lead in deps.store.open_leads(overdue_at=now, limit=deps.settings.sweep_limit):
         report.overdue += 1
-        if requeue(deps, lead, actor="sweeper", now=now):
+        done = requeue(deps, lead, actor="sweeper", now=now)
+        if done is Recovery.REQUEUED:
             report.recovered.append(lead.lead_id)
+        elif done is Recovery.ROLLED_FORWARD:
+            report.rolled_forward.append(lead.lead_id)
         else:
             report.skipped += 1
-    if report.recovered:
-        count(Metric.LEADS_RECOVERED, len(report.recovered))
+    if report.recovered or report.rolled_forward:  # both repair what a crash or a lost message left
+        count(Metric.LEADS_RECOVERED, len(report.recovered) + len(report.rolled_forward))
     logger.info(
         "sweep",
-        extra={"overdue": report.overdue, "recovered": len(report.recovered), "skipped": report.skipped},
+        extra={
+            "overdue": report.overdue,
+            "recovered": len(report.recovered),
+            "rolled_forward": len(report.rolled_forward),
+            "skipped": report.skipped,
+        },
     )
     return report
 
 
-def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> bool:
+def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
     """Record that the lead goes back to the queue (history event, a new time to check), then queue it.
 
-    False when the lead moved on or an attempt holds it. The record comes first: if the message cannot
-    be sent, the lead is found again at its new ``check_after``.
+    SKIPPED when the lead moved on or an attempt holds it; ROLLED_FORWARD when its state only had to be
+    brought up to its chain. The record comes first: if the message cannot be sent, the lead is found
+    again at its new ``check_after``.
     """
     attempt = lead.attempts + 1
     after = lead.model_copy(
@@ -58,8 +70,11 @@ def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> bool:
         }
     )
     detail = {"status": lead.status.value, "was_due": lead.check_after, "attempt": attempt}
-    if not deps.store.record_recovery(lead, after, events=[Event("requeued", actor, detail)], now=now):
-        return False
+    done = deps.store.record_recovery(lead, after, events=[Event("requeued", actor, detail)], now=now)
+    if done is Recovery.ROLLED_FORWARD:
+        logger.warning("lead state rolled forward to its chain", extra={"lead_id": lead.lead_id, "actor": actor})
+    if done is not Recovery.REQUEUED:
+        return done
     message = retry_queue.RetryMessage(lead_id=lead.lead_id, attempt=attempt, not_before=now)
     try:
         retry_queue.send(deps.sqs, deps.settings.retry_queue_url, message, now=now)
@@ -67,4 +82,4 @@ def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> bool:
         count(Metric.ENQUEUE_FAILURES)
         logger.exception("could not requeue an overdue lead", extra={"lead_id": lead.lead_id})
     logger.warning("lead requeued", extra={"lead_id": lead.lead_id, "status": lead.status.value, "actor": actor})
-    return True
+    return Recovery.REQUEUED

@@ -10,6 +10,7 @@ reservation (the lead, its certificate and the vendor's lead id, all or nothing)
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -34,13 +35,21 @@ from .conflicts import (
 )
 from .items import ItemBuilder, VendorLead, history_item, snapshot
 
-__all__ = ["CertificateTaken", "DuplicateLead", "LeadStore", "Reserved", "StaleAttempt", "VendorLead"]
+__all__ = ["CertificateTaken", "DuplicateLead", "LeadStore", "Recovery", "Reserved", "StaleAttempt", "VendorLead"]
 
 # Published history events (outcome_events.py): an entry holding one carries its type in ``o``.
 PUBLISHED_TYPES = frozenset({Status.RETAINED.value, Status.REJECTED.value, Status.EXPIRED.value, "requeued"})
 # Writers racing for the next entry number: each loss means another entry went in, so a few suffice.
 APPEND_TRIES = 8
 RELEASED = (Status.REJECTED, Status.EXPIRED)
+
+
+class Recovery(enum.Enum):
+    """What a sweep did with one overdue lead."""
+
+    REQUEUED = "requeued"
+    ROLLED_FORWARD = "rolled_forward"  # its state was behind its chain: brought up to it, nothing to retry
+    SKIPPED = "skipped"  # it moved on, or an attempt holds it
 
 
 class LeadStore:
@@ -159,19 +168,23 @@ class LeadStore:
         if not self._step(before, after, events, exchanges, now):
             raise StaleAttempt(after.lead_id)
 
-    def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> bool:
+    def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery:
         """An overdue open lead handed back to the retry queue: its new time to be checked and why.
 
-        Only if nothing moved it since it was read and no attempt holds it now; False otherwise.
+        Only if nothing moved it since it was read and no attempt holds it now (SKIPPED otherwise). A lead
+        whose state was behind a recorded step is brought up to it instead (ROLLED_FORWARD): not requeued.
         """
         current = self.get_lead(before.lead_id)
-        if current is None or self._roll_forward(current):
-            return False
+        if current is None:
+            return Recovery.SKIPPED
+        if self._roll_forward(current):
+            return Recovery.ROLLED_FORWARD
         unchanged = current.applied == before.applied and current.check_after == before.check_after
         leased = current.lease_until is not None and current.lease_until >= iso(now)
         if not unchanged or leased or current.status.is_final:
-            return False
-        return self._step(current, after.model_copy(update={"applied": current.applied}), events, [], now)
+            return Recovery.SKIPPED
+        step = after.model_copy(update={"applied": current.applied})
+        return Recovery.REQUEUED if self._step(current, step, events, [], now) else Recovery.SKIPPED
 
     def add_history(
         self, lead: Lead, events: list[Event], *, now: datetime, exchanges: list[dict[str, Any]] | None = None
