@@ -503,21 +503,26 @@ def cmd_evidence_reindex(ctx: Context) -> int:
 
 
 def cmd_evidence_verify(ctx: Context) -> int:
-    """The lead's chain as stored in the table, recomputed link by link (exit 1 names the broken link)."""
+    """The lead's chain as stored, recomputed link by link (exit 1 names the broken link). An archived
+    lead's older entries are read from its archived record (their table copies expire early)."""
     from tf_retainer.store import chain
+
+    from .evidence import locate, verified_chain
 
     lead_id = ctx.args.verify_lead_id
     if not lead_id:
         raise OpsError("evidence verify needs a LEAD_ID")
+    located = locate(ctx.store, lead_id, archive=ctx.archive)
     try:
-        entries = ctx.store.verify_chain(lead_id)
-    except LookupError as exc:
-        raise NotFound(f"no lead {lead_id}") from exc
-    except chain.BrokenChain as broken:
-        data = {"lead_id": lead_id, "ok": False, "broken_entry": broken.seq, "why": broken.why}
+        entries = verified_chain(located.record)
+    except (chain.BrokenChain, ValueError) as exc:
+        seq = exc.seq if isinstance(exc, chain.BrokenChain) else None
+        why = exc.why if isinstance(exc, chain.BrokenChain) else str(exc)
+        data = {"lead_id": lead_id, "ok": False, "broken_entry": seq, "why": why, "source": located.source}
         ctx.emit(data, lambda d: ctx.print(f"lead {lead_id}: BROKEN at entry {d['broken_entry']}: {d['why']}"))
         return 1
-    data = {"lead_id": lead_id, "ok": True, "entries": len(entries), "head": entries[-1].hash if entries else None}
+    head = entries[-1].hash if entries else None
+    data = {"lead_id": lead_id, "ok": True, "entries": len(entries), "head": head, "source": located.source}
     ctx.emit(
         data, lambda d: ctx.print(f"lead {lead_id}: {d['entries']} entries, every link verifies (head {d['head']})")
     )

@@ -245,21 +245,30 @@ class Verification:
         return "valid: content matches and the KMS signature verifies" if self.signature_ok else "FORGED: bad signature"
 
 
+def verified_chain(record: dict[str, Any]) -> list[chain.Entry]:
+    """The entries of an evidence record's or file's chain (``lead_id``, ``state``, ``chain``), each link
+    recomputed from the lead's identity on. Raises chain.BrokenChain (the first link that fails), or
+    ValueError when the chain cannot be read at all."""
+    state = record.get("state") or {}
+    try:
+        links = [
+            chain.Link(int(link["seq"]), str(link["content"]).encode(), str(link["hash"])) for link in record["chain"]
+        ]
+        first = chain.genesis(
+            str(record["lead_id"]), str(state["vendor"]), str(state["cert_id"]), str(state["received_at"])
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the evidence chain is unreadable ({exc})") from exc
+    return chain.verify(links, first)
+
+
 def chain_problem(document: dict[str, Any]) -> str | None:
     """What is wrong with the file's evidence chain, or None: every link recomputed from its content and
     the lead's identity, and the file's history and exchanges exactly what the chain holds."""
-    state = document.get("state") or {}
     try:
-        links = [
-            chain.Link(int(link["seq"]), str(link["content"]).encode(), str(link["hash"])) for link in document["chain"]
-        ]
-        first = chain.genesis(
-            str(document["lead_id"]), str(state["vendor"]), str(state["cert_id"]), str(state["received_at"])
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        return f"the evidence chain is unreadable ({exc})"
-    try:
-        entries = chain.verify(links, first)
+        entries = verified_chain(document)
+    except ValueError as exc:
+        return str(exc)
     except chain.BrokenChain as broken:
         return f"the evidence chain breaks at entry {broken.seq}: {broken.why}"
     held = [

@@ -171,6 +171,10 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
         # The archived chain, with the entries written since, still verifies from the lead's identity.
         record = locate(stack.store, lead_id, archive=archive_reader(stack)).record
         assert len(verified(record)) == (2 if lead_id == noted else 3 if lead_id == noted_before else 1)
+    # `evidence verify` checks the whole chain of a lead whose older entries left the table.
+    code, out, err = run(stack, "--json", "evidence", "verify", noted_before)
+    assert code == 0, err
+    assert (json.loads(out)["entries"], json.loads(out)["source"].startswith("s3://")) == (3, True)
 
 
 def test_only_leads_past_the_cutoff_are_archived_and_a_rerun_archives_nothing_twice(stack, leads):
