@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tf_retainer import holds
+from tf_retainer.archive import legal_hold
 from tf_retainer.store.holds import Hold, HoldStore
 
 from .consumer import fingerprint_query
@@ -84,7 +85,8 @@ def cmd_hold_set(ctx: Context) -> int:
     now = datetime.now(UTC)
     try:
         hold = holds.new_hold(scope=scope, value=value, reason=ctx.args.reason, actor=_actor(ctx), now=now)
-        report = holds.set_hold(ctx.store, _hold_store(ctx), hold, now=now)
+        lock = legal_hold(ctx.target.client("s3"))
+        report = holds.set_hold(ctx.store, _hold_store(ctx), hold, now=now, lock_archive=lock)
     except holds.HoldError as exc:
         raise OpsError(str(exc), 1) from exc
     data = {"hold": _brief(hold), "leads": report.covered, "items_held": report.items_held}

@@ -2,8 +2,9 @@
 
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer import holds
+from tf_retainer import archive, holds
 from tf_retainer.deps import default_deps
 from tf_retainer.observability import logger, metrics, tracer
 from tf_retainer.store.holds import HoldStore
@@ -14,10 +15,12 @@ from tf_retainer.store.holds import HoldStore
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     deps = default_deps()
+    lock = archive.legal_hold(boto3.client("s3")) if deps.settings.archive_bucket else None
     reports = holds.apply_active_holds(
         deps.store,
         HoldStore(deps.settings.table_name),
         now=deps.clock(),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        lock_archive=lock,
     )
     return {"holds": len(reports), "covered": [lead_id for report in reports for lead_id in report.covered]}

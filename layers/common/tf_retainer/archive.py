@@ -113,6 +113,19 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def legal_hold(s3: Any) -> Callable[[str], None]:
+    """What a legal hold does to an archived lead's object: an S3 Object Lock legal hold, so neither the
+    lifecycle's expiry nor anyone else removes it after its retention (the lead's older entries may be
+    only there). Not lifted when the hold is released: the object holds other leads, possibly held too;
+    an operator lifts it (docs/operations.md)."""
+
+    def hold(uri: str) -> None:
+        bucket, key = parse_s3_uri(uri)
+        s3.put_object_legal_hold(Bucket=bucket, Key=key, LegalHold={"Status": "ON"})
+
+    return hold
+
+
 # --------------------------------------------------------------------------- reading back
 
 

@@ -53,22 +53,36 @@ def new_hold(*, scope: str, value: str, reason: str, actor: str, now: datetime) 
     return Hold(hold_id=secrets.token_hex(8), scope=scope, value=value, reason=reason, set_by=actor, set_at=iso(now))
 
 
-def set_hold(store: LeadStore, holds: HoldStore, hold: Hold, *, now: datetime) -> ApplyReport:
+# Puts an S3 legal hold on an archived object (archive.legal_hold), given its s3:// URI.
+ArchiveLock = Callable[[str], None]
+
+
+def set_hold(
+    store: LeadStore, holds: HoldStore, hold: Hold, *, now: datetime, lock_archive: ArchiveLock | None = None
+) -> ApplyReport:
     """Record the hold, then cover every lead it matches now."""
     if hold.scope == "lead" and store.get_lead(hold.value) is None:
         raise HoldError(f"lead {hold.value} not found")
     holds.put_hold(hold)
-    return apply_hold(store, holds, hold, now=now)
+    return apply_hold(store, holds, hold, now=now, lock_archive=lock_archive)
 
 
 def apply_active_holds(
-    store: LeadStore, holds: HoldStore, *, now: datetime, time_left: Callable[[], float] = lambda: float("inf")
+    store: LeadStore,
+    holds: HoldStore,
+    *,
+    now: datetime,
+    time_left: Callable[[], float] = lambda: float("inf"),
+    lock_archive: ArchiveLock | None = None,
 ) -> list[ApplyReport]:
     """The scheduled step: every active hold covers the leads that arrived since its last run.
 
     ``time_left``: seconds this run may still use; when it runs low the run stops between two leads and
     the next run does the rest (a hold's look for new leads is marked done only once it completed)."""
-    reports = [apply_hold(store, holds, hold, now=now, time_left=time_left) for hold in holds.active_holds()]
+    reports = [
+        apply_hold(store, holds, hold, now=now, time_left=time_left, lock_archive=lock_archive)
+        for hold in holds.active_holds()
+    ]
     logger.info(
         "holds applied",
         extra={
@@ -89,6 +103,7 @@ def apply_hold(
     *,
     now: datetime,
     time_left: Callable[[], float] = lambda: float("inf"),
+    lock_archive: ArchiveLock | None = None,
 ) -> ApplyReport:
     report = ApplyReport(hold.hold_id)
     members = {member.lead_id: member for member in holds.members(hold.hold_id)}
@@ -104,14 +119,14 @@ def apply_hold(
         store.add_history(lead, [hold_event("hold_set", hold, actor=hold.set_by)], now=now)
         member = Member.of(lead, now)
         holds.add_member(hold.hold_id, member)
-        report.items_held += _sweep(store, holds, hold.hold_id, member, now=now)
+        report.items_held += _sweep(store, holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
         report.covered.append(lead.lead_id)
     for member in members.values():
         if member.released_at is None and _due(member, now):
             if time_left() < RESERVE_SECONDS:
                 report.complete = False
                 break
-            report.items_held += _sweep(store, holds, hold.hold_id, member, now=now)
+            report.items_held += _sweep(store, holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
             report.swept += 1
     if report.complete:
         holds.mark_applied(hold.hold_id, now)
@@ -177,8 +192,22 @@ def _due(member: Member, now: datetime) -> bool:
     return member.swept_at is None or member.lead_open or parse_iso(member.swept_at) <= now - RESWEEP_AFTER
 
 
-def _sweep(store: LeadStore, holds: HoldStore, hold_id: str, member: Member, *, now: datetime) -> int:
+def _sweep(
+    store: LeadStore,
+    holds: HoldStore,
+    hold_id: str,
+    member: Member,
+    *,
+    now: datetime,
+    lock_archive: ArchiveLock | None = None,
+) -> int:
     lead = store.get_lead(member.lead_id)
     held = holds.hold_items(member, hold_id)
+    # An archived lead's older entries may be only in its archived object: that is held too.
+    archived_to = holds.archived_to(member.lead_id)
+    if archived_to and lock_archive is not None:
+        lock_archive(archived_to)
+    elif archived_to:
+        logger.warning("held lead's archive object not locked (no archive access)", extra={"lead_id": member.lead_id})
     holds.mark_swept(hold_id, member.lead_id, lead_open=bool(lead and not lead.status.is_final), now=now)
     return held

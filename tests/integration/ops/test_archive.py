@@ -232,3 +232,21 @@ def test_an_archived_lead_whose_state_is_gone_is_found_by_vendor_and_day(stack, 
     )
     assert code == 0, err
     assert content(json.loads(output.read_text())) == before
+
+
+def test_a_lead_held_after_it_was_archived_has_its_object_put_under_legal_hold(stack, leads):
+    """Its older entries may be only in the archive: the hold keeps the object past its retention too."""
+    result = run_archiver(stack)
+    held, other = leads["first"], leads["other"]
+    assert run(stack, "hold", "set", "--lead", held, "--reason", "matter 78")[0] == 0
+    s3 = aws_client("s3")
+    bucket = stack.provisioned.archive_bucket
+
+    def legal_hold(lead_id: str) -> str:
+        uri = next(i for i in items_of(stack, lead_id) if keys.is_state(i))["archived_to"]
+        key = uri.removeprefix(f"s3://{bucket}/")
+        return s3.get_object_legal_hold(Bucket=bucket, Key=key)["LegalHold"].get("Status", "none")
+
+    assert result.archived == 4
+    assert legal_hold(held) == "ON"
+    assert legal_hold(other) != "ON"  # another vendor's object: not held

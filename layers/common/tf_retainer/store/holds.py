@@ -194,6 +194,17 @@ class HoldStore:
             found += [vendor_lead] if vendor_lead else []
         return found
 
+    def archived_to(self, lead_id: str) -> str | None:
+        """Where the lead's evidence was archived (its state's ``archived_to``), if it was."""
+        out = self._client.get_item(
+            TableName=self.table_name,
+            Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
+            ProjectionExpression="archived_to",
+            ConsistentRead=True,
+        )
+        archived = deserialize(out["Item"]).get("archived_to") if "Item" in out else None
+        return str(archived) if archived else None
+
     def hold_items(self, member: Member, hold_id: str) -> int:
         """Take every item of the lead out of TTL for this hold. Returns how many items changed."""
         return sum(self._hold_item(item, hold_id) for item in self.lead_items(member))
