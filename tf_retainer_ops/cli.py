@@ -524,7 +524,11 @@ def cmd_evidence_verify(ctx: Context) -> int:
     head = entries[-1].hash if entries else None
     data = {"lead_id": lead_id, "ok": True, "entries": len(entries), "head": head, "source": located.source}
     ctx.emit(
-        data, lambda d: ctx.print(f"lead {lead_id}: {d['entries']} entries, every link verifies (head {d['head']})")
+        data,
+        lambda d: ctx.print(
+            f"lead {lead_id}: {d['entries']} entr{'y' if d['entries'] == 1 else 'ies'}, every link verifies "
+            f"(head {d['head']})"
+        ),
     )
     return 0
 
