@@ -119,14 +119,14 @@ def apply_hold(
         store.add_history(lead, [hold_event("hold_set", hold, actor=hold.set_by)], now=now)
         member = Member.of(lead, now)
         holds.add_member(hold.hold_id, member)
-        report.items_held += _sweep(store, holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
+        report.items_held += _sweep(holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
         report.covered.append(lead.lead_id)
     for member in members.values():
         if member.released_at is None and _due(member, now):
             if time_left() < RESERVE_SECONDS:
                 report.complete = False
                 break
-            report.items_held += _sweep(store, holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
+            report.items_held += _sweep(holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
             report.swept += 1
     if report.complete:
         holds.mark_applied(hold.hold_id, now)
@@ -193,7 +193,6 @@ def _due(member: Member, now: datetime) -> bool:
 
 
 def _sweep(
-    store: LeadStore,
     holds: HoldStore,
     hold_id: str,
     member: Member,
@@ -201,13 +200,13 @@ def _sweep(
     now: datetime,
     lock_archive: ArchiveLock | None = None,
 ) -> int:
-    lead = store.get_lead(member.lead_id)
     held = holds.hold_items(member, hold_id)
+    standing = holds.standing(member.lead_id)
     # An archived lead's older entries may be only in its archived object: that is held too.
-    archived_to = holds.archived_to(member.lead_id)
+    archived_to = standing.archived_to if standing else None
     if archived_to and lock_archive is not None:
         lock_archive(archived_to)
     elif archived_to:
         logger.warning("held lead's archive object not locked (no archive access)", extra={"lead_id": member.lead_id})
-    holds.mark_swept(hold_id, member.lead_id, lead_open=bool(lead and not lead.status.is_final), now=now)
+    holds.mark_swept(hold_id, member.lead_id, lead_open=bool(standing and standing.open), now=now)
     return held

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from ..clock import iso
 from ..lead import Lead
+from ..models import Status
 from . import keys
 from .codec import deserialize, serialize
 from .conflicts import error_code, retry_conflicts
@@ -71,6 +72,12 @@ class Member(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class LeadStanding:
+    open: bool
+    archived_to: str | None  # the s3:// address of its archived object, once archived
+
+
+@dataclass(frozen=True)
 class ItemKey:
     pk: str
     sk: str
@@ -194,16 +201,22 @@ class HoldStore:
             found += [vendor_lead] if vendor_lead else []
         return found
 
-    def archived_to(self, lead_id: str) -> str | None:
-        """Where the lead's evidence was archived (its state's ``archived_to``), if it was."""
+    def standing(self, lead_id: str) -> LeadStanding | None:
+        """Whether the lead is still open and where its evidence was archived, in one read of its state
+        (None: the state is gone)."""
         out = self._client.get_item(
             TableName=self.table_name,
             Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
-            ProjectionExpression="archived_to",
+            ProjectionExpression="#st, archived_to",
+            ExpressionAttributeNames={"#st": "status"},
             ConsistentRead=True,
         )
-        archived = deserialize(out["Item"]).get("archived_to") if "Item" in out else None
-        return str(archived) if archived else None
+        if "Item" not in out:
+            return None
+        state = deserialize(out["Item"])
+        return LeadStanding(
+            open=not Status(state["status"]).is_final, archived_to=str(state.get("archived_to") or "") or None
+        )
 
     def hold_items(self, member: Member, hold_id: str) -> int:
         """Take every item of the lead out of TTL for this hold. Returns how many items changed."""
