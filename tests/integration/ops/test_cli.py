@@ -4,6 +4,7 @@ explicit target (--table/--queue-url/--dlq-url), checking what an operator relie
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -429,3 +430,28 @@ def test_evidence_verify_checks_the_stored_chain_and_names_the_broken_entry(stac
     code, out, _ = run(stack, "--json", "evidence", "verify", posted["lead_id"])
     assert code == 1 and json.loads(out)["broken_entry"] == 1
     assert run(stack, "evidence", "verify", "no-such-lead")[0] != 0
+
+
+def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_link(stack):
+    """Rewriting one stored entry and its hash makes that entry agree with itself: the next one no longer does."""
+    from datetime import UTC, datetime
+
+    from tf_retainer.lead import Event
+    from tf_retainer.store import chain, keys
+
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
+    stack.store.add_history(
+        stack.store.get_lead(lead_id), [Event("note", "operator", {"text": "called"})], now=datetime.now(UTC)
+    )
+    assert run_json(stack, "evidence", "verify", lead_id)["entries"] == 2
+
+    key = {"pk": {"S": keys.lead_pk(lead_id)}, "sk": {"S": keys.entry_sk(1)}}
+    stored = stack.dynamodb.get_item(TableName=stack.provisioned.table_name, Key=key)["Item"]
+    edited = chain.unpack(stored["b"]["B"]).replace(b'"status":503', b'"status":200')
+    assert edited != chain.unpack(stored["b"]["B"])
+    stored.update(b={"B": chain.pack(edited)}, h={"B": hashlib.sha256(edited).digest()})
+    stack.dynamodb.put_item(TableName=stack.provisioned.table_name, Item=stored)
+    code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
+    assert code == 1 and json.loads(out)["broken_entry"] == 2

@@ -350,14 +350,6 @@ class LeadStore:
         )
         return [_link(deserialize(item)) for page in pages for item in page["Items"]]
 
-    def verify_chain(self, lead_id: str) -> list[chain.Entry]:
-        """The lead's chain read back and checked link by link; raises chain.BrokenChain naming the first
-        entry that fails, LookupError when there is no such lead."""
-        lead = self.get_lead(lead_id)
-        if lead is None:
-            raise LookupError(lead_id)
-        return chain.verify(self.chain_links(lead_id), self._genesis(lead))
-
     def history_page(self, lead_id: str, *, after: str | None, limit: int) -> tuple[list[HistoryItem], str | None]:
         """Up to ``limit`` of a lead's history events, oldest first, from the cursor ``after`` (from the
         previous page: ``ENTRY#<n>:<event index>``, the next event to give); and the next page's cursor."""
