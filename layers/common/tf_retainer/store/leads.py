@@ -177,14 +177,15 @@ class LeadStore:
         current = self.get_lead(before.lead_id)
         if current is None:
             return Recovery.SKIPPED
-        if self._roll_forward(current):
+        newer = self._entries_after(current.lead_id, current.applied)
+        if self._roll_forward(current, newer):
             return Recovery.ROLLED_FORWARD
         unchanged = current.applied == before.applied and current.check_after == before.check_after
         leased = current.lease_until is not None and current.lease_until >= iso(now)
         if not unchanged or leased or current.status.is_final:
             return Recovery.SKIPPED
         step = after.model_copy(update={"applied": current.applied})
-        return Recovery.REQUEUED if self._step(current, step, events, [], now) else Recovery.SKIPPED
+        return Recovery.REQUEUED if self._step(current, step, events, [], now, newer=newer) else Recovery.SKIPPED
 
     def add_history(
         self, lead: Lead, events: list[Event], *, now: datetime, exchanges: list[dict[str, Any]] | None = None
@@ -199,11 +200,22 @@ class LeadStore:
         raise RuntimeError(f"lead {lead.lead_id}: could not append to its history")
 
     def _step(
-        self, before: Lead, after: Lead, events: list[Event], exchanges: list[dict[str, Any]], now: datetime
+        self,
+        before: Lead,
+        after: Lead,
+        events: list[Event],
+        exchanges: list[dict[str, Any]],
+        now: datetime,
+        *,
+        newer: list[chain.Entry] | None = None,
     ) -> bool:
-        """Entry, then state; False when another step was recorded since ``before`` (nothing written)."""
+        """Entry, then state; False when another step was recorded since ``before`` (nothing written).
+
+        ``newer``: the entries after ``before.applied``, when the caller has just read them (read again
+        after a lost race for the next number)."""
         for _ in range(APPEND_TRIES):
-            newer = self._entries_after(before.lead_id, before.applied)
+            if newer is None:
+                newer = self._entries_after(before.lead_id, before.applied)
             if any(entry.state is not None for entry in newer):
                 self._roll_forward(before, newer)
                 return False
@@ -212,6 +224,7 @@ class LeadStore:
             entry = self._next_entry(before, head, prev, events, exchanges, now, state=target)
             if self._append(before.lead_id, entry, now, events):
                 break
+            newer = None
         else:
             raise RuntimeError(f"lead {before.lead_id}: could not append to its history")
         try:
