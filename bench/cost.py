@@ -67,8 +67,8 @@ class DynamoMeter:
     reports it by DynamoDB's sizing rules, local/capacity.py). Reads: sized here (4 KB blocks, halved when
     eventually consistent), as the functions do not ask for their read capacity."""
 
-    def __init__(self, table: str, indexes: dict[str, Index], raw_client: Any) -> None:
-        self.table, self.indexes, self.raw = table, indexes, raw_client
+    def __init__(self, table: str, raw_client: Any) -> None:
+        self.table, self.raw = table, raw_client
         self.function = "?"
         self.writes: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()
@@ -154,7 +154,7 @@ def measure(leads: int) -> dict[str, Any]:
             )
             for index in load_template()["Resources"]["LeadsTable"]["Properties"]["GlobalSecondaryIndexes"]
         }
-        meter = DynamoMeter(provisioned.table_name, indexes, boto3.session.Session().client("dynamodb"))
+        meter = DynamoMeter(provisioned.table_name, boto3.session.Session().client("dynamodb"))
         register(meter, calls)
         from datetime import UTC, datetime
 
