@@ -78,6 +78,18 @@ def _post_in(victim: Container, backend: CrashBackend, cert_id: str) -> str:
     return vendor_lead_id
 
 
+def _killed_at(backend: CrashBackend, victim: Container, cert_id: str, request: str, *, after: bool) -> str:
+    """Post a lead in ``victim`` and kill it at the first ``request`` moto receives: held before it is
+    applied (``after=False``: then dropped) or after, its answer held. Returns the lead's id."""
+    backend.gate.arm(request, nth=1, after=after)
+    vendor_lead_id = _post_in(victim, backend, cert_id)
+    backend.gate.wait_hit()
+    lead_id = _reserved_lead(backend, vendor_lead_id)
+    victim.kill()
+    backend.gate.release()
+    return lead_id
+
+
 def _reserved_lead(backend: CrashBackend, vendor_lead_id: str) -> str:
     return str(wait_for(lambda: backend.lead_for_vendor_lead(vendor_lead_id), "the lead's reservation"))
 
@@ -134,12 +146,7 @@ def check_recovered(
 def test_killed_after_the_reservation_before_trustedform(backend, helper, victims):
     """The reservation is durable; the intake dies waiting for its answer. TrustedForm was never asked."""
     cert_id = make_web_cert_id()
-    backend.gate.arm(TRANSACT_WRITE, nth=1, after=True)
-    vendor_lead_id = _post_in(victims[0], backend, cert_id)
-    backend.gate.wait_hit()
-    lead_id = _reserved_lead(backend, vendor_lead_id)
-    victims[0].kill()
-    backend.gate.release()
+    lead_id = _killed_at(backend, victims[0], cert_id, TRANSACT_WRITE, after=True)
     assert backend.lead_item(lead_id)["status"] == "received"
     assert backend.calls(cert_id) == []
 
@@ -174,13 +181,9 @@ def test_killed_after_trustedform_retained_before_the_outcome_is_written(backend
     (at-least-once); the lead still ends retained, once, with the evidence of the call it recorded.
     """
     cert_id = make_web_cert_id()
-    backend.gate.arm(PUT_ITEM, nth=1, after=False)  # the outcome's chain entry (the reservation: a transaction)
-    vendor_lead_id = _post_in(victims[2], backend, cert_id)
-    backend.gate.wait_hit()
-    lead_id = _reserved_lead(backend, vendor_lead_id)
+    # The outcome's chain entry (the reservation: a transaction)
+    lead_id = _killed_at(backend, victims[2], cert_id, PUT_ITEM, after=False)
     assert [call["status"] for call in backend.calls(cert_id)] == [200]
-    victims[2].kill()
-    backend.gate.release()  # the held write is dropped, never applied
     assert backend.lead_item(lead_id)["status"] == "received"
 
     recover(backend, helper, lead_id, attempt=1)
@@ -195,12 +198,8 @@ def test_killed_after_the_pending_outcome_before_the_retry_message(backend, help
     retry. No message exists: only the sweeper can bring the lead back."""
     cert_id = make_web_cert_id()
     backend.sim.script(cert_id, ["unavailable", "success"])
-    backend.gate.arm(SQS_SEND, nth=1, after=False)
-    vendor_lead_id = _post_in(victims[3], backend, cert_id)
-    backend.gate.wait_hit()
-    lead_id = _reserved_lead(backend, vendor_lead_id)
-    victims[3].kill()
-    backend.gate.release()  # the SendMessage is dropped: no retry message
+    # The SendMessage is dropped: no retry message
+    lead_id = _killed_at(backend, victims[3], cert_id, SQS_SEND, after=False)
     item = backend.lead_item(lead_id)
     assert item["status"] == "pending" and item["attempts"] == 1 and item["next_attempt_at"]
 
@@ -223,12 +222,8 @@ def test_killed_between_the_outcome_entry_and_the_state_the_lead_is_rolled_forwa
     """The outcome's entry (retained, with its exchange) is written; the intake dies before the state item
     follows. The sweeper finds the lead overdue and brings its state up to the entry: no second call."""
     cert_id = make_web_cert_id()
-    backend.gate.arm(UPDATE_ITEM, nth=1, after=False)  # the state's update after the entry, dropped
-    vendor_lead_id = _post_in(victims[6], backend, cert_id)
-    backend.gate.wait_hit()
-    lead_id = _reserved_lead(backend, vendor_lead_id)
-    victims[6].kill()
-    backend.gate.release()
+    # The state's update after the entry, dropped
+    lead_id = _killed_at(backend, victims[6], cert_id, UPDATE_ITEM, after=False)
     item = backend.lead_item(lead_id)
     assert item["status"] == "received"  # behind its chain
 
@@ -249,12 +244,8 @@ def test_killed_between_the_outcome_entry_and_the_state_the_lead_is_rolled_forwa
 
 def test_killed_right_after_the_outcome_is_written_its_event_is_published_once(backend, helper, victims):
     cert_id = make_web_cert_id()
-    backend.gate.arm(UPDATE_ITEM, nth=1, after=True)  # the outcome's entry and state applied, the answer held
-    vendor_lead_id = _post_in(victims[5], backend, cert_id)
-    backend.gate.wait_hit()
-    lead_id = _reserved_lead(backend, vendor_lead_id)
-    victims[5].kill()
-    backend.gate.release()
+    # The outcome's entry and state applied, the answer held
+    lead_id = _killed_at(backend, victims[5], cert_id, UPDATE_ITEM, after=True)
     assert backend.lead_item(lead_id)["status"] == "retained"
 
     events = [
