@@ -404,33 +404,33 @@ def test_function_grants_match_its_code(translated: dict[str, Any], function: st
     assert secrets == ({("secretsmanager:GetSecretValue", "<TrustedFormApiKeySecret>")} if calls_trustedform else set())
 
 
-def test_authorizer_reads_vendor_keys_only(translated: dict[str, Any]) -> None:
-    role = function_roles(translated)["AuthorizerFunction"]
-    table_statements = [
+def dynamodb_statements(
+    translated: dict[str, Any], function: str, actions: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """The statements of the function's role that grant DynamoDB actions (any, or one of ``actions``)."""
+    role = function_roles(translated)[function]
+    return [
         grant.statement
         for grant in grants(translated)
-        if grant.role == role and any(action.startswith("dynamodb:") for action in grant.actions())
+        if grant.role == role
+        and any(action.startswith("dynamodb:") and (actions is None or action in actions) for action in grant.actions())
     ]
+
+
+def test_authorizer_reads_vendor_keys_only(translated: dict[str, Any]) -> None:
+    table_statements = dynamodb_statements(translated, "AuthorizerFunction")
     assert table_statements and all(statement["Condition"] == VENDOR_KEYS_ONLY for statement in table_statements)
 
 
 def test_auto_suspend_writes_vendor_keys_only(translated: dict[str, Any]) -> None:
-    role = function_roles(translated)["AutoSuspendFunction"]
-    writes = [
-        grant.statement
-        for grant in grants(translated)
-        if grant.role == role and {"dynamodb:UpdateItem", "dynamodb:PutItem"} & set(grant.actions())
-    ]
+    writes = dynamodb_statements(
+        translated, "AutoSuspendFunction", frozenset({"dynamodb:UpdateItem", "dynamodb:PutItem"})
+    )
     assert writes and all(statement["Condition"] == VENDOR_KEYS_ONLY for statement in writes)
 
 
 def test_callback_function_reads_vendor_callbacks_only(translated: dict[str, Any]) -> None:
-    role = function_roles(translated)["CallbackFunction"]
-    table_statements = [
-        grant.statement
-        for grant in grants(translated)
-        if grant.role == role and any(action.startswith("dynamodb:") for action in grant.actions())
-    ]
+    table_statements = dynamodb_statements(translated, "CallbackFunction")
     leading_keys = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORCALLBACK#*"]}}
     assert table_statements and all(statement["Condition"] == leading_keys for statement in table_statements)
 
