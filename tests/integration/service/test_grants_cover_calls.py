@@ -13,29 +13,21 @@ from local.functions import invoke
 from local.provision import load_template
 from local.simulator import make_web_cert_id
 from tests.conftest import lead
+from tests.integration.local.test_template import actions, function_policies
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
 
 
 def table_actions(function: str) -> set[str]:
     """The DynamoDB actions a function's own policies allow on the table itself (not an index, a stream)."""
-    resources = load_template()["Resources"]
-    properties = resources[function]["Properties"]
-    statements: list[dict[str, Any]] = []
-    role = properties.get("Role")
-    if isinstance(role, dict) and "Fn::GetAtt" in role:
-        for policy in resources[role["Fn::GetAtt"][0]]["Properties"]["Policies"]:
-            statements += policy["PolicyDocument"]["Statement"]
-    for policy in properties.get("Policies", []):
-        if isinstance(policy, dict) and "Statement" in policy:
-            statements += policy["Statement"]
-    allowed: set[str] = set()
-    for statement in statements:
-        on_table = statement.get("Resource") == {"Fn::GetAtt": ["LeadsTable", "Arn"]}
-        if statement.get("Effect") == "Allow" and on_table:
-            actions = statement["Action"]
-            allowed |= set([actions] if isinstance(actions, str) else actions)
-    return allowed
+    _, found = function_policies(load_template(), function)
+    on_table = {"Fn::GetAtt": ["LeadsTable", "Arn"]}
+    return {
+        action
+        for statement in found
+        if statement["Effect"] == "Allow" and statement.get("Resource") == on_table
+        for action in actions(statement)
+    }
 
 
 @pytest.fixture
