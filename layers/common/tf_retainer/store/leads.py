@@ -343,14 +343,15 @@ class LeadStore:
         if state is None:
             return None
         lead = Lead.model_validate(state)
-        entries = [_entry(item) for item in items if keys.is_entry(item)]
+        links = [_link(item) for item in items if keys.is_entry(item)]
+        entries = [chain.parse(link.content, stored_hash=link.stored_hash) for link in links]
         return LeadRecord(
             lead=lead,
             history=[
                 history_item(event, entry, lead.lead_id, lead.cert_id) for entry in entries for event in entry.events
             ],
             exchanges=[exchange for entry in entries for exchange in entry.exchanges],
-            chain=[_link(item) for item in items if keys.is_entry(item)],
+            chain=links,
         )
 
     def chain_links(self, lead_id: str) -> list[chain.Link]:
