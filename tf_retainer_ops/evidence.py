@@ -17,6 +17,7 @@ from tf_retainer.archive import evidence_record, find_archived, lead_state, read
 from tf_retainer.clock import iso
 from tf_retainer.store import chain
 from tf_retainer.store.archive_marks import ArchiveMarks
+from tf_retainer.store.items import history_item
 from tf_retainer.store.leads import LeadStore
 
 from . import __version__
@@ -271,15 +272,11 @@ def chain_problem(document: dict[str, Any]) -> str | None:
         return str(exc)
     except chain.BrokenChain as broken:
         return f"the evidence chain breaks at entry {broken.seq}: {broken.why}"
+    compared = ("at", "type", "actor", "detail")
     held = [
-        {
-            "at": event.get("at") or entry.at,
-            "type": event["type"],
-            "actor": event.get("actor"),
-            "detail": event.get("detail") or {},
-        }
+        {name: shown[name] for name in compared}
         for entry in entries
-        for event in entry.events
+        for shown in (history_item(event, entry, str(document["lead_id"]), None).as_dict() for event in entry.events)
     ]
     shown = [
         {name: event.get(name) for name in ("at", "type", "actor")} | {"detail": event.get("detail") or {}}
