@@ -625,6 +625,7 @@ def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[di
     ``chain.BrokenChain``, naming it): the exchanges counted are the chain's."""
     from tf_retainer.store import chain, keys
     from tf_retainer.store.codec import deserialize
+    from tf_retainer.store.items import stored_link
 
     leads: dict[str, dict[str, Any]] = {}
     links: dict[str, list[chain.Link]] = {}
@@ -638,8 +639,7 @@ def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[di
             if keys.is_state(item) and pk.startswith(keys.lead_pk("")):
                 leads[keys.lead_id_of(pk)] = item
             elif keys.is_entry(item):
-                link = chain.Link(keys.entry_seq(item["sk"]), chain.unpack(bytes(item["b"])), bytes(item["h"]).hex())
-                links.setdefault(keys.lead_id_of(pk), []).append(link)
+                links.setdefault(keys.lead_id_of(pk), []).append(stored_link(item))
             elif pk.startswith(vendor_prefix) and item.get("sk") == keys.IDEMPOTENCY:
                 vendor_leads[pk[len(vendor_prefix) :]] = str(item["lead_id"])
     exchanges: dict[str, list[dict[str, Any]]] = {}

@@ -24,8 +24,9 @@ import boto3
 from .lead import Lead
 from .models import Status
 from .settings import get_settings
-from .store import chain, keys
+from .store import keys
 from .store.codec import deserialize
+from .store.items import stored_entry
 
 SOURCE = "tf-retainer"
 # History event type -> EventBridge detail-type. "requeued": the sweeper (or an operator) handed an
@@ -78,7 +79,7 @@ class OutcomeEvent:
 def outcome_event(item: dict[str, Any]) -> OutcomeEvent:
     """The event of one published entry (see :func:`is_published`): its event of that type, the lead as
     the entry left it."""
-    entry = chain.parse(chain.unpack(bytes(item["b"])))
+    entry = stored_entry(item)
     event_type = str(item["o"])
     event = next(event for event in reversed(entry.events) if event["type"] == event_type)
     lead = Lead.model_validate(entry.state or {})

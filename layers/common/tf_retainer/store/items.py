@@ -239,6 +239,16 @@ def _set_and_remove(
     return " ".join(parts), names, values
 
 
+def stored_link(item: dict[str, Any]) -> chain.Link:
+    """A stored chain entry (deserialized) as the link ``chain.verify`` checks: its bytes, its stored hash."""
+    return chain.Link(keys.entry_seq(item["sk"]), chain.unpack(bytes(item["b"])), bytes(item["h"]).hex())
+
+
+def stored_entry(item: dict[str, Any]) -> chain.Entry:
+    """A stored chain entry (deserialized), read back: what it holds, with the hash stored beside it."""
+    return chain.parse(chain.unpack(bytes(item["b"])), stored_hash=bytes(item["h"]).hex())
+
+
 def snapshot(lead: Lead) -> dict[str, Any]:
     """The lead as an entry records it: what it became, without the bookkeeping of the moment."""
     return lead.model_dump(mode="json", exclude_none=True, exclude=set(STATE_ONLY))

@@ -33,7 +33,7 @@ from .conflicts import (
     failed_item,
     retry_conflicts,
 )
-from .items import ItemBuilder, VendorLead, history_item, snapshot
+from .items import ItemBuilder, VendorLead, history_item, snapshot, stored_entry, stored_link
 
 __all__ = ["CertificateTaken", "DuplicateLead", "LeadStore", "Recovery", "Reserved", "StaleAttempt", "VendorLead"]
 
@@ -309,7 +309,7 @@ class LeadStore:
             ),
             ConsistentRead=True,
         )
-        return [_entry(deserialize(item)) for item in out["Items"]]
+        return [stored_entry(deserialize(item)) for item in out["Items"]]
 
     def _last_entry(self, lead_id: str) -> chain.Entry | None:
         out = self._client.query(
@@ -320,7 +320,7 @@ class LeadStore:
             ScanIndexForward=False,
             Limit=1,
         )
-        return _entry(deserialize(out["Items"][0])) if out["Items"] else None
+        return stored_entry(deserialize(out["Items"][0])) if out["Items"] else None
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         retry_conflicts(lambda: self._client.transact_write_items(TransactItems=items))
@@ -343,7 +343,7 @@ class LeadStore:
         if state is None:
             return None
         lead = Lead.model_validate(state)
-        links = [_link(item) for item in items if keys.is_entry(item)]
+        links = [stored_link(item) for item in items if keys.is_entry(item)]
         entries = [chain.parse(link.content, stored_hash=link.stored_hash) for link in links]
         return LeadRecord(
             lead=lead,
@@ -362,7 +362,7 @@ class LeadStore:
             ExpressionAttributeValues=serialize({":pk": keys.lead_pk(lead_id), ":entries": keys.ENTRY_PREFIX}),
             ConsistentRead=True,
         )
-        return [_link(deserialize(item)) for page in pages for item in page["Items"]]
+        return [stored_link(deserialize(item)) for page in pages for item in page["Items"]]
 
     def history_page(self, lead_id: str, *, after: str | None, limit: int) -> tuple[list[HistoryItem], str | None]:
         """Up to ``limit`` of a lead's history events, oldest first, from the cursor ``after`` (from the
@@ -384,7 +384,7 @@ class LeadStore:
         while True:
             out = self._client.query(**request)
             for item in map(deserialize, out["Items"]):
-                entry = _entry(item)
+                entry = stored_entry(item)
                 first = skip if item["sk"] == start_sk else 0
                 for index in range(first, len(entry.events)):
                     if len(events) == limit:
@@ -527,14 +527,6 @@ class LeadStore:
             leads += [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
         leads.sort(key=lambda lead: lead.check_after or "")
         return leads[:limit] if limit is not None else leads
-
-
-def _entry(item: dict[str, Any]) -> chain.Entry:
-    return chain.parse(chain.unpack(bytes(item["b"])), stored_hash=bytes(item["h"]).hex())
-
-
-def _link(item: dict[str, Any]) -> chain.Link:
-    return chain.Link(keys.entry_seq(item["sk"]), chain.unpack(bytes(item["b"])), bytes(item["h"]).hex())
 
 
 def _published(events: list[Event]) -> str | None:
