@@ -1,10 +1,22 @@
-# tf-retainer: `make run` serves the whole service on 127.0.0.1; `make test` installs, lints, type-checks
-# and runs every test (slow ones included) with a coverage report.
+# tf-retainer: `make run` serves the whole service on 127.0.0.1; `make test` installs exactly the lock, lints,
+# type-checks and runs every test (slow ones included).
 PYTHON ?= python3.11
 VENV ?= .venv
 SAM_VENV ?= .venv-sam
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv installs and locks (uv.lock: the app and its dev tools; tools/sam/uv.lock: the SAM CLI). uv itself comes
+# from tools/uv/requirements.txt, hash-checked by pip, into its own venv.
+UV_VENV ?= .venv-uv
+UV := $(UV_VENV)/bin/uv
+# The caller's interpreter, never one uv downloads; PyPI only (pyproject.toml's [tool.uv]).
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+LAYER_REQUIREMENTS := layers/common/requirements.txt
+# The layer's third-party packages are the lock's runtime set (boto3 included: the deployed code runs the
+# versions the tests ran, not whatever boto3 the Lambda runtime carries that week).
+LAYER_EXPORT = { echo "\# Exported from uv.lock by make lock (the runtime dependencies): edit pyproject.toml, then make lock."; \
+	$(UV) export --locked --offline --quiet --no-dev --no-emit-project --format requirements-txt --no-header; }
 # When this make started: `make test` reports its wall time (install + lint + typecheck + pytest).
 STARTED := $(shell date +%s)
 # The product's code; not local/ (the simulator and the emulation serve every test: tracing them is most
@@ -24,19 +36,51 @@ else
 PARALLEL := -n $(WORKERS) --dist loadgroup
 endif
 
-.PHONY: install test coverage quick unit integration e2e lint format typecheck openapi run simulator validate build sam-install bench clean
+.PHONY: install lock lock-check test coverage quick unit integration e2e lint format typecheck openapi run simulator validate build sam-install bench clean
 
-$(STAMP): pyproject.toml layers/common/requirements.txt
-	@echo "==> creating $(VENV) and installing the app with its dev tools"
+$(UV): tools/uv/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11+"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "==> installing uv into $(UV_VENV) from tools/uv/requirements.txt (exact version, hash-checked)"
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install --quiet --require-hashes --no-deps -r tools/uv/requirements.txt
+	@touch $(UV)
+
+# Installs exactly uv.lock (nothing is resolved at install time); fails if the lock and pyproject.toml disagree.
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	@echo "==> installing uv.lock into $(VENV): the app and its dev tools"
+	$(UV) sync --locked --quiet
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: lock-check $(STAMP)
 
-test: $(STAMP) lint typecheck
+# One line, and what to do, when a lock no longer matches what it was resolved from.
+lock-check: | $(UV)
+	@$(UV) lock --check --offline --quiet 2>/dev/null || \
+		{ echo "uv.lock does not match pyproject.toml: run make lock"; exit 1; }
+	@$(UV) lock --check --offline --quiet --project tools/sam 2>/dev/null || \
+		{ echo "tools/sam/uv.lock does not match tools/sam/pyproject.toml: run make lock"; exit 1; }
+	@$(LAYER_EXPORT) > $(UV_VENV)/layer-requirements.txt && cmp -s $(UV_VENV)/layer-requirements.txt $(LAYER_REQUIREMENTS) || \
+		{ echo "$(LAYER_REQUIREMENTS) is not the export of uv.lock: run make lock"; exit 1; }
+
+# The one way to move versions: after editing pyproject.toml (or tools/*), `make lock`; `make lock UPGRADE=1`
+# moves every version to the newest its range allows. Then it installs the new lock and re-checks the moto
+# patches (local/motolock.py) against the locked moto.
+lock: | $(UV)
+	@echo "==> locking the app and its dev tools (uv.lock)$(if $(UPGRADE), every version to the newest allowed)"
+	$(UV) lock $(if $(UPGRADE),--upgrade)
+	@echo "==> locking the SAM CLI (tools/sam/uv.lock)"
+	$(UV) lock --project tools/sam $(if $(UPGRADE),--upgrade)
+	@echo "==> locking uv itself (tools/uv/requirements.txt, from tools/uv/requirements.in)"
+	@$(UV) pip compile --quiet --universal --generate-hashes --no-header --index-url https://pypi.org/simple \
+		tools/uv/requirements.in -o $(UV_VENV)/requirements.txt
+	@cmp -s $(UV_VENV)/requirements.txt tools/uv/requirements.txt || cp $(UV_VENV)/requirements.txt tools/uv/requirements.txt
+	@echo "==> exporting the layer's requirements ($(LAYER_REQUIREMENTS)) from uv.lock"
+	@$(LAYER_EXPORT) > $(LAYER_REQUIREMENTS)
+	@$(MAKE) --no-print-directory install
+	@echo "==> re-checking local/motolock.py's patches against the locked moto"
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/local/test_motolock.py
+
+test: install lint typecheck
 	@echo "==> pytest (unit, integration against moto + the simulator, end-to-end through the local stack)"
 	@started=$$(date +%s); status=0; \
 	$(BIN)/python -m pytest $(PARALLEL) || status=$$?; \
@@ -47,83 +91,82 @@ test: $(STAMP) lint typecheck
 # The same suite with a coverage report. Apart from make test: tracing every call of the in-process moto,
 # simulator and service costs ~40 % more time (Python 3.11 has no sys.monitoring), enough to make the
 # tests that race real time flaky on 2 cores.
-coverage: $(STAMP)
+coverage: install
 	@echo "==> pytest with coverage (tf_retainer, tf_retainer_ops, functions)"
 	$(BIN)/python -m pytest $(PARALLEL) $(COVERAGE)
 
 # Edit-test loop: no lint, typecheck or coverage, no wall-clock queue tests.
-quick: $(STAMP)
+quick: install
 	$(BIN)/python -m pytest $(PARALLEL) -m "not slow"
 
-unit: $(STAMP)
+unit: install
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP)
+integration: install
 	$(BIN)/python -m pytest $(PARALLEL) tests/integration
 
-e2e: $(STAMP)
+e2e: install
 	$(BIN)/python -m pytest tests/e2e
 
-lint: $(STAMP)
+lint: install
 	@echo "==> ruff"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-typecheck: $(STAMP)
+typecheck: install
 	@echo "==> mypy (layer, functions, ops CLI; config in pyproject.toml)"
 	$(BIN)/mypy
 
 # docs/openapi.json from the intake function's routes (tests/integration/service/test_openapi.py fails when
 # the committed file differs from what the code generates).
-openapi: $(STAMP)
+openapi: install
 	$(BIN)/python -m local.openapi
 
-run: $(STAMP)
+run: install
 	$(BIN)/python -m local.stack
 
-simulator: $(STAMP)
+simulator: install
 	$(BIN)/python -m local.simulator
 
 # Issue 13's figures against their goals: write units and cost per lead, cold starts, the retry batch
 # ratio (DynamoDB stubbed), local leads/s at 100 vs 10,000 stored leads (~3 minutes on 2 cores).
-bench: $(STAMP)
+bench: install
 	$(BIN)/python bench/run.py
 
 # Cold start of each function's handler module against import boto3 + one client (tracing off/on): see bench/coldstart.py.
 .PHONY: coldstart
-coldstart: $(STAMP)
+coldstart: install
 	$(BIN)/python bench/coldstart.py --runs $${RUNS:-5}
 
 # Cost per million retained leads by line item (measured in-process; prices in bench/prices.json).
 .PHONY: cost
-cost: $(STAMP)
+cost: install
 	$(BIN)/python bench/cost.py --leads $${LEADS:-50}
 
 # Fault soak: LEADS leads (default 1000) through `python -m local.stack` while TrustedForm fails, hangs and
 # throttles; exits non-zero if any accepted lead is lost, retained twice or left without its evidence.
 .PHONY: soak
-soak: $(STAMP)
+soak: install
 	$(BIN)/python bench/soak.py --leads $${LEADS:-1000} --minutes $${MINUTES:-20}
 
-$(SAM_VENV)/.installed:
-	@echo "==> installing aws-sam-cli into its own venv ($(SAM_VENV)): it pins its own boto3/pydantic"
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli
+$(SAM_VENV)/.installed: tools/sam/uv.lock tools/sam/pyproject.toml | $(UV)
+	@echo "==> installing tools/sam/uv.lock into $(SAM_VENV): aws-sam-cli pins its own boto3/pydantic"
+	UV_PROJECT_ENVIRONMENT=$(abspath $(SAM_VENV)) $(UV) sync --locked --quiet --project tools/sam
 	@touch $@
 
 sam-install: $(SAM_VENV)/.installed
 
-validate: $(STAMP) $(SAM_VENV)/.installed
+validate: install $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 	$(BIN)/cfn-lint template.yaml
 
-build: $(SAM_VENV)/.installed $(STAMP)
+build: install $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam build
 	$(BIN)/python -m local.check_build .aws-sam/build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*
+	rm -rf $(VENV) $(SAM_VENV) $(UV_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*

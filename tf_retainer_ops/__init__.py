@@ -6,7 +6,7 @@ from importlib import metadata
 
 try:
     __version__ = metadata.version("tf-retainer")
-except metadata.PackageNotFoundError:  # run from a checkout without `pip install -e .`
+except metadata.PackageNotFoundError:  # run from a checkout that was never installed (`make install`)
     __version__ = "0+unknown"
 
 __all__ = ["__version__"]
