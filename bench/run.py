@@ -293,7 +293,7 @@ def bench_retry_batch_stubbed(latency: float, rounds: int) -> dict:
     """A batch of 10 pending leads through the retry handler with DynamoDB replayed (no moto on the
     path), against a batch of one of them: how far the records' own CPU (serialised by the GIL) keeps a
     batch from taking as long as one record. TrustedForm (the simulator) answers after ``latency``."""
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     from local.functions import invoke, load_handler
     from local.poller import RetryPoller
@@ -349,8 +349,8 @@ def bench_rules(leads: int, latency: float, mode: str) -> dict:
     half the leads refused by a rule (a bot), half kept."""
     from datetime import UTC, datetime
 
-    from tf_retainer.rules import RuleSet
-    from tf_retainer.store.rules import RuleStore
+    from tf_retainer.decisions.rules import RuleSet
+    from tf_retainer.store.rule_sets import RuleStore
 
     from local.simulator import make_web_cert_id
 

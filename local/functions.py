@@ -73,10 +73,10 @@ def reset_service_caches() -> None:
 
     Call it whenever the environment changes under the same process (a new moto stack, new settings)."""
     from aws_lambda_powertools.utilities import parameters
-    from tf_retainer.deps import default_deps
-    from tf_retainer.notify import default_notify_deps
-    from tf_retainer.outcome_events import default_publisher
-    from tf_retainer.settings import get_settings
+    from tf_retainer.events.delivery import default_notify_deps
+    from tf_retainer.events.outcomes import default_publisher
+    from tf_retainer.runtime.settings import get_settings
+    from tf_retainer.wiring import default_deps
 
     if default_deps.cache_info().currsize:
         default_deps().trustedform.close()

@@ -143,7 +143,7 @@ class LocalStack:
 
 
 def _auto_suspend_enabled() -> bool:
-    from tf_retainer.settings import Settings
+    from tf_retainer.runtime.settings import Settings
 
     return Settings.from_environ(os.environ).auto_suspend_enabled
 
@@ -260,7 +260,7 @@ def _start_receiver(stack: LocalStack) -> None:
 
 
 def _register_vendor(stack: LocalStack) -> None:
-    from tf_retainer.settings import get_settings
+    from tf_retainer.runtime.settings import get_settings
     from tf_retainer.store.vendor_callbacks import VendorCallbackStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
 
@@ -313,7 +313,7 @@ def write_state(stack: LocalStack, path: Path) -> None:
 
 
 def _service_variables() -> list[str]:
-    from tf_retainer.settings import Settings
+    from tf_retainer.runtime.settings import Settings
 
     return [name.upper() for name in Settings.model_fields]
 

@@ -38,7 +38,7 @@ import botocore.session  # noqa: E402
 from local.motolock import reuse_symmetric_kms_private_key, serialise_moto  # noqa: E402
 from local.provision import load_template  # noqa: E402
 
-# Powertools reads POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE once, when tf_retainer.observability is
+# Powertools reads POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE once, when tf_retainer.runtime.observability is
 # first imported - by a unit test's import, perhaps, before any stack fixture sets the environment.
 # Give the process the template's own values from the start.
 for _name, _value in load_template()["Globals"]["Function"]["Environment"]["Variables"].items():
@@ -157,7 +157,7 @@ class Stack:
     def all_items(self) -> list[dict[str, Any]]:
         """Every item of the table; a chain entry's compressed content shown as the text it stores (what a
         test of what is stored must look into)."""
-        from tf_retainer.store import chain
+        from tf_retainer.evidence import chain
         from tf_retainer.store.codec import deserialize
 
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.provisioned.table_name)
@@ -224,7 +224,7 @@ def lead(cert_id: str | None = None, **fields: Any) -> dict[str, Any]:
 @pytest.fixture
 def service_logs() -> Iterator[io.StringIO]:
     """Everything the service logs, formatted exactly as Lambda would ship it (JSON)."""
-    from tf_retainer.observability import logger
+    from tf_retainer.runtime.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

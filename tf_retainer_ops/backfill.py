@@ -3,7 +3,7 @@
 The file is read and sorted before anything is sent: invalid rows (reported by line) and rows whose
 certificate's window has closed are never sent; the rest go most urgent first (web certificates still
 inside their 72 hours, by deadline), then every other one still inside 90 days. Each lead is submitted
-in-process through `tf_retainer.intake.submit_lead`, the function behind POST /leads, with the
+in-process through `tf_retainer.leads.intake.submit_lead`, the function behind POST /leads, with the
 deployment's own settings, rules and retry queue, one at a time and paced. The vendor's lead id is the
 idempotency key: a row whose lead id the store already holds is "already done" and never sent again,
 so an interrupted run is resumed by running the same command again.
@@ -33,20 +33,25 @@ from typing import Any, TextIO
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from pydantic import ValidationError
-from tf_retainer.certificates import CertificateKind, CertificateRef, InvalidCertificateUrl, parse_certificate_url
-from tf_retainer.deps import Deps
-from tf_retainer.errors import InputRejected
-from tf_retainer.intake import submit_lead
-from tf_retainer.lead import Event
-from tf_retainer.models import LeadAnswer, LeadSubmission, Reason, Status
-from tf_retainer.observability import logger, metrics
-from tf_retainer.rulebook import RuleBook
-from tf_retainer.secrets import CACHE_SECONDS, ApiKeyUnavailable
-from tf_retainer.settings import Settings
+from tf_retainer.aws.secrets import CACHE_SECONDS, ApiKeyUnavailable
+from tf_retainer.decisions.rulebook import RuleBook
+from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.lead import Event
+from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
+from tf_retainer.leads.intake import submit_lead
+from tf_retainer.providers.trustedform.certificates import (
+    CertificateKind,
+    CertificateRef,
+    InvalidCertificateUrl,
+    parse_certificate_url,
+)
+from tf_retainer.providers.trustedform.client import TrustedFormClient
+from tf_retainer.runtime.observability import logger, metrics
+from tf_retainer.runtime.settings import Settings
 from tf_retainer.store.leads import LeadStore
-from tf_retainer.store.rules import RuleStore
+from tf_retainer.store.rule_sets import RuleStore
 from tf_retainer.store.vendor_keys import VendorKeyStore
-from tf_retainer.trustedform import TrustedFormClient
+from tf_retainer.wiring import Deps
 
 from .target import OpsError, Target
 
@@ -257,7 +262,7 @@ def service_deps(target: Target, settings: Settings) -> Deps:
     secrets = SecretsProvider(boto3_client=target.client("secretsmanager"))
 
     def api_key(force: bool) -> str:
-        # As tf_retainer.secrets reads it, through the target's own client (the local stack's endpoint).
+        # As tf_retainer.aws.secrets reads it, through the target's own client (the local stack's endpoint).
         try:
             value = secrets.get(
                 settings.trustedform_secret_id, transform="json", max_age=CACHE_SECONDS, force_fetch=force

@@ -505,7 +505,7 @@ def cmd_evidence_reindex(ctx: Context) -> int:
 def cmd_evidence_verify(ctx: Context) -> int:
     """The lead's chain as stored, recomputed link by link (exit 1 names the broken link). An archived
     lead's older entries are read from its archived record (their table copies expire early)."""
-    from tf_retainer.store import chain
+    from tf_retainer.evidence import chain
 
     from .evidence import locate, verified_chain
 
@@ -595,7 +595,7 @@ def cmd_callback_set(ctx: Context) -> int:
     """A new signing secret each time (shown once): setting the URL again rotates it."""
     import secrets
 
-    from tf_retainer.callbacks import CallbackRefused, check_url
+    from tf_retainer.events.callbacks import CallbackRefused, check_url
 
     try:
         url = check_url(ctx.args.url, allow_private=ctx.target.source == "local")

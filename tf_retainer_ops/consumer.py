@@ -2,7 +2,7 @@
 
 A demand letter names a phone number or an email, not our lead id. The table holds contact details only
 as the SHA-1 fingerprints TrustedForm matched against (``match_lead``), so the clear value given here is
-fingerprinted exactly as intake does (``tf_retainer.trustedform.lead_fingerprints``) and then dropped:
+fingerprinted exactly as intake does (``tf_retainer.domain.contacts.lead_fingerprints``) and then dropped:
 nothing here writes or prints it. Leads are found through the consumer indexes (gsi3 email, gsi4
 phone), never a Scan.
 """
@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tf_retainer.clock import iso
-from tf_retainer.lead import Lead
+from tf_retainer.domain.contacts import lead_fingerprints, normalise_email, normalise_phone, sha1_hex
+from tf_retainer.domain.lead import Lead
+from tf_retainer.runtime.clock import iso
 from tf_retainer.store.leads import LeadStore
-from tf_retainer.trustedform import lead_fingerprints, normalise_email, normalise_phone, sha1_hex
 
 from . import __version__
 from .evidence import Archive, build_evidence, content_digest, render

@@ -1,7 +1,7 @@
 """Reading a lead and its certificate back out of the table, and the evidence file built from them.
 
 Everything here reads what the service stored: contact details are SHA-1 fingerprints there, and
-raw exchanges already have the TrustedForm API key redacted (tf_retainer.trustedform).
+raw exchanges already have the TrustedForm API key redacted (tf_retainer.providers.trustedform.client).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tf_retainer.archive import evidence_record, find_archived, lead_state, read_archived
-from tf_retainer.clock import iso
-from tf_retainer.store import chain
+from tf_retainer.evidence import chain
+from tf_retainer.evidence.archive import evidence_record, find_archived, lead_state, read_archived
+from tf_retainer.runtime.clock import iso
 from tf_retainer.store.archive_marks import ArchiveMarks
 from tf_retainer.store.items import history_item
 from tf_retainer.store.leads import LeadStore
@@ -88,7 +88,7 @@ RETAIN_FIELDS = (
 
 @dataclass
 class Archive:
-    """Where archived evidence is read back from (tf_retainer.archive)."""
+    """Where archived evidence is read back from (tf_retainer.evidence.archive)."""
 
     marks: ArchiveMarks
     s3: Any
@@ -147,7 +147,7 @@ def build_evidence(
 
 
 def evidence_document(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """The bundle of one evidence record (tf_retainer.archive.evidence_record), from either place."""
+    """The bundle of one evidence record (tf_retainer.evidence.archive.evidence_record), from either place."""
     state = record["state"]
     lead_id = record["lead_id"]
     cert_id = state.get("cert_id")

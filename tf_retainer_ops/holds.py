@@ -1,4 +1,4 @@
-"""`tf-retainer hold set|release|list`: legal holds (tf_retainer.holds does the work).
+"""`tf-retainer hold set|release|list`: legal holds (tf_retainer.evidence.legal_hold does the work).
 
 A hold by consumer takes the email or phone in clear and fingerprints it exactly as `evidence find` does
 (the clear value goes no further), or the fingerprint itself.
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tf_retainer import holds
-from tf_retainer.archive import legal_hold
-from tf_retainer.store.holds import Hold, HoldStore
+from tf_retainer.evidence import legal_hold as holds
+from tf_retainer.evidence.archive import legal_hold
+from tf_retainer.store.legal_holds import Hold, HoldStore
 
 from .consumer import fingerprint_query
 from .target import OpsError

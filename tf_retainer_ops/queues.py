@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tf_retainer.clock import parse_iso
-from tf_retainer.lead import Event
-from tf_retainer.retry_queue import RetryMessage, send
+from tf_retainer.domain.lead import Event
+from tf_retainer.leads.retry_queue import RetryMessage, send
+from tf_retainer.runtime.clock import parse_iso
 from tf_retainer.store.leads import LeadStore
 
 from .target import OpsError, Target

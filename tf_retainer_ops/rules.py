@@ -26,17 +26,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import BaseModel, ValidationError
-from tf_retainer import judgement
-from tf_retainer.clock import iso
-from tf_retainer.lead import Lead
-from tf_retainer.models import Status
-from tf_retainer.policy import decide
-from tf_retainer.rulebook import from_settings
-from tf_retainer.rules import REASONS, Rule, RuleSet, Verdict, evaluate, refusal
-from tf_retainer.settings import Settings
+from tf_retainer.decisions import judgement
+from tf_retainer.decisions.answer import decide
+from tf_retainer.decisions.rulebook import from_settings
+from tf_retainer.decisions.rules import REASONS, Rule, RuleSet, Verdict, evaluate, refusal
+from tf_retainer.domain.exchange import Exchange
+from tf_retainer.domain.lead import Lead
+from tf_retainer.domain.models import Status
+from tf_retainer.runtime.clock import iso
+from tf_retainer.runtime.settings import Settings
 from tf_retainer.store.keys import DEFAULT_RULES
-from tf_retainer.store.rules import RulesChanged, RuleStore, StoredRules
-from tf_retainer.trustedform import Exchange
+from tf_retainer.store.rule_sets import RulesChanged, RuleStore, StoredRules
 
 from .target import OpsError
 

@@ -1,6 +1,6 @@
 """Vendor scorecards: how good each vendor's leads were over a period, from the stored lead states.
 
-The figures are tf_retainer.scorecard's (shared with the automatic suspension). No Scan: the vendors
+The figures are tf_retainer.vendors.scorecard's (shared with the automatic suspension). No Scan: the vendors
 come from the list index, each vendor's leads from the vendor index (gsi1, by received time); one query
 (paginated) per vendor and nothing else is read.
 
@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tf_retainer.clock import iso
-from tf_retainer.scorecard import Scorecard, score
+from tf_retainer.runtime.clock import iso
 from tf_retainer.store.leads import LeadStore
+from tf_retainer.vendors.scorecard import Scorecard, score
 
 from .rules import parse_since
 from .target import OpsError

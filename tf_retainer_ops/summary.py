@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tf_retainer.clock import iso
-from tf_retainer.lead import Lead
+from tf_retainer.domain.lead import Lead
+from tf_retainer.runtime.clock import iso
 from tf_retainer.store.leads import LeadStore
 from tf_retainer.store.vendor_keys import VendorKeyStore
 

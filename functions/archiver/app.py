@@ -1,14 +1,14 @@
 """Scheduled archiver: final leads older than ARCHIVE_AFTER_DAYS to the evidence archive in S3 (see
-tf_retainer.archive). An invocation may name the days to archive: {"days": ["2026-01-31", ...]}."""
+tf_retainer.evidence.archive). An invocation may name the days to archive: {"days": ["2026-01-31", ...]}."""
 
 from dataclasses import asdict
 from datetime import date
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer import archive
-from tf_retainer.observability import Metric, count, logger, metrics, tracer
-from tf_retainer.settings import get_settings
+from tf_retainer.evidence import archive
+from tf_retainer.runtime.observability import Metric, count, logger, metrics, tracer
+from tf_retainer.runtime.settings import get_settings
 
 
 @logger.inject_lambda_context(clear_state=True)

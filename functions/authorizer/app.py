@@ -16,8 +16,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponse,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer.observability import logger
-from tf_retainer.settings import get_settings
+from tf_retainer.runtime.observability import logger
+from tf_retainer.runtime.settings import get_settings
 from tf_retainer.store.vendor_keys import VendorKeyStore
 
 KEY_LENGTHS = range(16, 257)

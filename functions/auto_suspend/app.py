@@ -1,5 +1,5 @@
 """Scheduled (daily): suspends the vendors whose leads fall below the deployment's thresholds; off while
-they are 0 (see tf_retainer.auto_suspend)."""
+they are 0 (see tf_retainer.vendors.auto_suspend)."""
 
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -7,11 +7,11 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer import auto_suspend
-from tf_retainer.observability import logger, metrics, tracer
-from tf_retainer.settings import get_settings
+from tf_retainer.runtime.observability import logger, metrics, tracer
+from tf_retainer.runtime.settings import get_settings
 from tf_retainer.store.leads import LeadStore
 from tf_retainer.store.vendor_keys import VendorKeyStore
+from tf_retainer.vendors import auto_suspend
 
 
 @logger.inject_lambda_context(clear_state=True)

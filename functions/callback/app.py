@@ -11,9 +11,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer.callbacks import CallbackJob
-from tf_retainer.notify import default_notify_deps, notify
-from tf_retainer.observability import logger, metrics, tracer
+from tf_retainer.events.callbacks import CallbackJob
+from tf_retainer.events.delivery import default_notify_deps, notify
+from tf_retainer.runtime.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -1,13 +1,14 @@
-"""Scheduled (daily): every active legal hold covers the leads that arrived since (see tf_retainer.holds)."""
+"""Scheduled (daily): active legal holds cover the leads that arrived since (tf_retainer.evidence.legal_hold)."""
 
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer import archive, holds
-from tf_retainer.deps import default_deps
-from tf_retainer.observability import logger, metrics, tracer
-from tf_retainer.store.holds import HoldStore
+from tf_retainer.evidence import archive
+from tf_retainer.evidence import legal_hold as holds
+from tf_retainer.runtime.observability import logger, metrics, tracer
+from tf_retainer.store.legal_holds import HoldStore
+from tf_retainer.wiring import default_deps
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -10,11 +10,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer import api, gate, intake, lookup
-from tf_retainer.deps import default_deps
-from tf_retainer.errors import InputRejected
-from tf_retainer.models import ContactableAnswer, LeadAnswer, LeadSubmission, LeadView, Reason, Status
-from tf_retainer.observability import logger, metrics, tracer
+from tf_retainer.api.parsing import FORM, JSON, parse_submission
+from tf_retainer.api.status import ROUTE_NOT_FOUND_STATUS, answer_status, refusal_status
+from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.models import ContactableAnswer, LeadAnswer, LeadSubmission, LeadView, Reason, Status
+from tf_retainer.leads import gate, intake, lookup
+from tf_retainer.runtime.observability import logger, metrics, tracer
+from tf_retainer.wiring import default_deps
 
 app = APIGatewayRestResolver(enable_validation=True)
 # Headroom left in the Lambda's own timeout after the TrustedForm call, for the DynamoDB writes.
@@ -47,7 +49,7 @@ app.configure_openapi(
 
 
 def _answer(description: str, model: type = LeadAnswer) -> OpenAPIResponse:
-    return {"description": description, "content": {api.JSON: {"model": model}}}
+    return {"description": description, "content": {JSON: {"model": model}}}
 
 
 _GATEWAY_ERROR: dict[str, Any] = {
@@ -67,11 +69,11 @@ GATEWAY: dict[int, OpenAPIResponse] = {
     ),
     429: {
         "description": "`client_error`: the vendor's usage plan throttle or quota (API Gateway)",
-        "content": {api.JSON: {"schema": _GATEWAY_ERROR}},
+        "content": {JSON: {"schema": _GATEWAY_ERROR}},
     },
-    500: {"description": "`internal_error` (API Gateway)", "content": {api.JSON: {"schema": _GATEWAY_ERROR}}},
-    502: {"description": "`internal_error`: the function failed", "content": {api.JSON: {"schema": _GATEWAY_ERROR}}},
-    504: {"description": "`internal_error`: the function timed out", "content": {api.JSON: {"schema": _GATEWAY_ERROR}}},
+    500: {"description": "`internal_error` (API Gateway)", "content": {JSON: {"schema": _GATEWAY_ERROR}}},
+    502: {"description": "`internal_error`: the function failed", "content": {JSON: {"schema": _GATEWAY_ERROR}}},
+    504: {"description": "`internal_error`: the function timed out", "content": {JSON: {"schema": _GATEWAY_ERROR}}},
 }
 SUBMIT_ANSWERS: dict[int, OpenAPIResponse] = {
     201: _answer("`retained`"),
@@ -114,7 +116,7 @@ LOOKUP_ANSWERS: dict[int, OpenAPIResponse] = {
     422: {
         "description": "`invalid_request`: a history_after cursor this API did not give (a LeadAnswer); or a "
         "parameter out of range (a validation error)",
-        "content": {api.JSON: {"schema": {"anyOf": [{"$ref": "#/components/schemas/LeadAnswer"}, _VALIDATION_ERROR]}}},
+        "content": {JSON: {"schema": {"anyOf": [{"$ref": "#/components/schemas/LeadAnswer"}, _VALIDATION_ERROR]}}},
     },
     **GATEWAY,
 }
@@ -123,19 +125,19 @@ GATE_ANSWERS: dict[int, OpenAPIResponse] = {
     404: _NOT_FOUND,
     422: {
         "description": "a lead_id longer than 128 characters (a validation error)",
-        "content": {api.JSON: {"schema": _VALIDATION_ERROR}},
+        "content": {JSON: {"schema": _VALIDATION_ERROR}},
     },
     **GATEWAY,
 }
 _SUBMISSION_SCHEMA = LeadSubmission.model_json_schema()
-# POST /leads reads its body itself (JSON or form, see api.parse_submission): documented, not validated here.
+# POST /leads reads its body itself (JSON or form, see parse_submission): documented, not validated here.
 SUBMISSION_BODY = {
     "requestBody": {
         "required": True,
         "description": "The lead, as JSON or form-encoded (a repeated form field: the first value wins), UTF-8, "
         "at most 64 KiB. `xxTrustedFormCertUrl` is accepted for `trustedform_cert_url`. At least one of "
         "email and phone. Any other field: at most 100, names up to 64 characters, scalars only.",
-        "content": {api.JSON: {"schema": _SUBMISSION_SCHEMA}, api.FORM: {"schema": _SUBMISSION_SCHEMA}},
+        "content": {JSON: {"schema": _SUBMISSION_SCHEMA}, FORM: {"schema": _SUBMISSION_SCHEMA}},
     }
 }
 
@@ -164,12 +166,12 @@ def post_lead() -> Response[LeadAnswer]:
     event = app.current_event
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     vendor, deps = _vendor(), default_deps()
-    submission = api.parse_submission(
+    submission = parse_submission(
         body, event.headers.get("content-type") or event.headers.get("Content-Type"), deps.settings.max_body_bytes
     )
     remaining = app.lambda_context.get_remaining_time_in_millis() / 1000 - WRITE_HEADROOM_SECONDS
     answer = intake.submit_lead(deps, vendor=vendor, submission=submission, time_budget=remaining)
-    return _reply(api.answer_status(answer), answer)
+    return _reply(answer_status(answer), answer)
 
 
 LeadId = Annotated[str, Path(min_length=1, max_length=128, description="Our lead_id, or the vendor's own lead_id")]
@@ -205,7 +207,7 @@ def get_contactable(lead_id: LeadId) -> Response[ContactableAnswer]:
 
 @app.exception_handler(InputRejected)
 def input_rejected(exc: InputRejected) -> Response:
-    status = api.refusal_status(exc)
+    status = refusal_status(exc)
     logger.info("input rejected", extra={"reason": exc.reason.value, "http_status": status})
     return _reply(status, exc.answer())
 
@@ -213,7 +215,7 @@ def input_rejected(exc: InputRejected) -> Response:
 @app.not_found
 def not_found(_exc: Exception) -> Response:
     answer = LeadAnswer(status=Status.REJECTED, reason=Reason.INVALID_REQUEST, detail="no such route")
-    return _reply(api.ROUTE_NOT_FOUND_STATUS, answer)
+    return _reply(ROUTE_NOT_FOUND_STATUS, answer)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -5,8 +5,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer.observability import Metric, count, logger, metrics, tracer
-from tf_retainer.outcome_events import default_publisher
+from tf_retainer.events.outcomes import default_publisher
+from tf_retainer.runtime.observability import Metric, count, logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 

@@ -12,10 +12,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
-from tf_retainer import retry
-from tf_retainer.deps import default_deps
-from tf_retainer.observability import logger, metrics, tracer
-from tf_retainer.retry_queue import RetryMessage
+from tf_retainer.leads import retry
+from tf_retainer.leads.retry_queue import RetryMessage
+from tf_retainer.runtime.observability import logger, metrics, tracer
+from tf_retainer.wiring import default_deps
 
 
 class RetryRecord(SqsRecordModel):

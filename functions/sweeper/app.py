@@ -1,12 +1,12 @@
-"""Scheduled sweeper: every overdue open lead goes back to the retry queue (see tf_retainer.recovery)."""
+"""Scheduled sweeper: every overdue open lead goes back to the retry queue (see tf_retainer.leads.sweep)."""
 
 from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer import recovery
-from tf_retainer.deps import default_deps
-from tf_retainer.observability import logger, metrics, tracer
+from tf_retainer.leads import sweep as recovery
+from tf_retainer.runtime.observability import logger, metrics, tracer
+from tf_retainer.wiring import default_deps
 
 
 @logger.inject_lambda_context(clear_state=True)

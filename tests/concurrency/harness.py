@@ -121,8 +121,8 @@ def worker_main(index: int, env: dict[str, str], barrier: Any, conn: Any, log_pa
         if path not in sys.path:
             sys.path.insert(0, path)
     started = time.perf_counter()
-    # Imported only now: Powertools reads POWERTOOLS_* when tf_retainer.observability is first imported.
-    from tf_retainer.deps import default_deps
+    # Imported only now: Powertools reads POWERTOOLS_* when tf_retainer.runtime.observability is first imported.
+    from tf_retainer.wiring import default_deps
 
     from local.apigw import LocalApiGateway
     from local.functions import invoke, load_handler
@@ -168,7 +168,7 @@ def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], A
     if payload.get("clock"):
         # This container's clock reads the given instant throughout the invocation: two containers
         # reading the same microsecond, made certain instead of left to chance.
-        from tf_retainer.deps import default_deps
+        from tf_retainer.wiring import default_deps
 
         deps, instant = default_deps(), datetime.fromisoformat(payload["clock"])
         real_clock, deps.clock = deps.clock, lambda: instant
@@ -356,7 +356,7 @@ class Backend:
         return [request for request in self.sim.requests if request["cert_id"] == cert_id]
 
     def leads_for_cert(self, cert_id: str) -> list[Any]:
-        from tf_retainer.lead import Lead
+        from tf_retainer.domain.lead import Lead
         from tf_retainer.store.codec import deserialize, serialize
 
         pages = self.dynamodb.get_paginator("scan").paginate(

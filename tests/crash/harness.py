@@ -83,7 +83,7 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
         if path not in sys.path:
             sys.path.insert(0, path)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     from local.apigw import LocalApiGateway
     from local.functions import invoke, load_handler

@@ -24,9 +24,9 @@ from urllib.parse import quote
 import httpx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from tf_retainer.api import FORM, JSON
-from tf_retainer.certificates import CANONICAL_BASE
-from tf_retainer.models import Reason
+from tf_retainer.api.parsing import FORM, JSON
+from tf_retainer.domain.models import Reason
+from tf_retainer.providers.trustedform.certificates import CANONICAL_BASE
 
 from tests.conftest import TF_API_KEY
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from tf_retainer.api import FORM, JSON
+from tf_retainer.api.parsing import FORM, JSON
 
 from tests.hostile.support import (
     SECRETS,

@@ -18,8 +18,13 @@ import httpx
 import urllib3.util
 from hypothesis import given
 from hypothesis import strategies as st
-from tf_retainer.api import FORM, JSON
-from tf_retainer.certificates import CANONICAL_BASE, CERT_HOST, InvalidCertificateUrl, parse_certificate_url
+from tf_retainer.api.parsing import FORM, JSON
+from tf_retainer.providers.trustedform.certificates import (
+    CANONICAL_BASE,
+    CERT_HOST,
+    InvalidCertificateUrl,
+    parse_certificate_url,
+)
 
 from tests.hostile.support import (
     accepted_variants,

@@ -1,5 +1,5 @@
 import pytest
-from tf_retainer.settings import Settings
+from tf_retainer.runtime.settings import Settings
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from tf_retainer.api import answer_status, parse_submission, refusal_status
-from tf_retainer.errors import InputRejected
-from tf_retainer.models import LeadAnswer, Reason, Status
+from tf_retainer.api.parsing import parse_submission
+from tf_retainer.api.status import answer_status, refusal_status
+from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.models import LeadAnswer, Reason, Status
 
 CERT_URL = "https://cert.trustedform.com/eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
 JSON = "application/json"

@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tf_retainer import gate
-from tf_retainer.api import refusal_status
-from tf_retainer.clock import iso
-from tf_retainer.deps import Deps
-from tf_retainer.errors import InputRejected
-from tf_retainer.lead import Lead
-from tf_retainer.models import GateReason, LeadMatch, Reason, Status
-from tf_retainer.rulebook import RulesInForce, from_settings
+from tf_retainer.api.status import refusal_status
+from tf_retainer.decisions.rulebook import RulesInForce, from_settings
+from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.lead import Lead
+from tf_retainer.domain.models import GateReason, LeadMatch, Reason, Status
+from tf_retainer.leads import gate
+from tf_retainer.runtime.clock import iso
+from tf_retainer.wiring import Deps
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 VENDOR = "acme"

@@ -1,9 +1,9 @@
-"""Where a callback may go (tf_retainer.callbacks): https, public addresses only, checked when sent."""
+"""Where a callback may go (tf_retainer.events.callbacks): https, public addresses only, checked when sent."""
 
 from __future__ import annotations
 
 import pytest
-from tf_retainer.callbacks import CallbackRefused, check_url, public_address, signature, verify
+from tf_retainer.events.callbacks import CallbackRefused, check_url, public_address, signature, verify
 
 PRIVATE_OR_SPECIAL = [
     "10.0.0.7",

@@ -1,7 +1,7 @@
 """Certificate URL validation: the API key must never be sent anywhere but cert.trustedform.com."""
 
 import pytest
-from tf_retainer.certificates import CertificateKind, InvalidCertificateUrl, parse_certificate_url
+from tf_retainer.providers.trustedform.certificates import CertificateKind, InvalidCertificateUrl, parse_certificate_url
 
 WEB_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
 MOBILE_ID = "A" * 40 + "b-_9" * 10

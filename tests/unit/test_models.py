@@ -2,7 +2,7 @@
 
 import pytest
 from pydantic import ValidationError
-from tf_retainer.models import MAX_EXTRA_FIELDS, LeadSubmission
+from tf_retainer.domain.models import MAX_EXTRA_FIELDS, LeadSubmission
 
 CERT_URL = "https://cert.trustedform.com/eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
 

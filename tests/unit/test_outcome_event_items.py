@@ -1,4 +1,4 @@
-"""Outcome events (tf_retainer.outcome_events): which stored items are published, and what an event says."""
+"""Outcome events (tf_retainer.events.outcomes): which stored items are published, and what an event says."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tf_retainer.lead import Lead
-from tf_retainer.models import Reason, Status
-from tf_retainer.outcome_events import SOURCE, is_published, outcome_event
-from tf_retainer.store import chain, keys
+from tf_retainer.domain.lead import Lead
+from tf_retainer.domain.models import Reason, Status
+from tf_retainer.events.outcomes import SOURCE, is_published, outcome_event
+from tf_retainer.evidence import chain
+from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize
 from tf_retainer.store.items import ItemBuilder, snapshot
 

@@ -3,12 +3,12 @@
 import json
 
 import pytest
-from tf_retainer.judgement import judge
-from tf_retainer.lead import Lead
-from tf_retainer.models import Reason, Status
-from tf_retainer.policy import RetryKind, decide
-from tf_retainer.rulebook import from_settings
-from tf_retainer.trustedform import Exchange
+from tf_retainer.decisions.answer import RetryKind, decide
+from tf_retainer.decisions.judgement import judge
+from tf_retainer.decisions.rulebook import from_settings
+from tf_retainer.domain.exchange import Exchange
+from tf_retainer.domain.lead import Lead
+from tf_retainer.domain.models import Reason, Status
 
 RETAINED_RESULTS = {
     "expires_at": "2026-12-20T10:00:00Z",

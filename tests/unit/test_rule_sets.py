@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from tf_retainer.models import Reason
-from tf_retainer.rules import Facts, RuleSet, evaluate, refusal
+from tf_retainer.decisions.rules import Facts, RuleSet, evaluate, refusal
+from tf_retainer.domain.models import Reason
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
-from tf_retainer.certificates import CertificateKind
-from tf_retainer.models import Reason, Status
-from tf_retainer.policy import Decision, RetryKind
-from tf_retainer.retry_queue import sqs_delay
-from tf_retainer.schedule import backoff_seconds, plan_next_attempt, retain_deadline
+from tf_retainer.decisions.answer import Decision, RetryKind
+from tf_retainer.domain.models import Reason, Status
+from tf_retainer.leads.retry_queue import sqs_delay
+from tf_retainer.leads.schedule import backoff_seconds, plan_next_attempt, retain_deadline
+from tf_retainer.providers.trustedform.certificates import CertificateKind
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TRANSIENT = Decision(Status.PENDING, Reason.TRUSTEDFORM_UNAVAILABLE, RetryKind.TRANSIENT)

@@ -2,7 +2,7 @@
 
 import pytest
 from pydantic import ValidationError
-from tf_retainer.settings import Settings
+from tf_retainer.runtime.settings import Settings
 
 REQUIRED = {"TABLE_NAME": "leads", "RETRY_QUEUE_URL": "https://sqs.example/queue", "TRUSTEDFORM_SECRET_ID": "tf-key"}
 

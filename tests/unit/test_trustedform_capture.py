@@ -9,16 +9,8 @@ import json
 
 import httpx
 import pytest
-from tf_retainer.trustedform import (
-    API_VERSION,
-    MAX_STORED_BODY,
-    REDACTED,
-    TrustedFormClient,
-    lead_fingerprints,
-    normalise_email,
-    normalise_phone,
-    sha1_hex,
-)
+from tf_retainer.domain.contacts import lead_fingerprints, normalise_email, normalise_phone, sha1_hex
+from tf_retainer.providers.trustedform.client import API_VERSION, MAX_STORED_BODY, REDACTED, TrustedFormClient
 
 API_KEY = "tf-secret-key-9f8e7d6c5b4a"
 BASIC = base64.b64encode(f"API:{API_KEY}".encode()).decode()

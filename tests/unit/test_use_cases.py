@@ -13,20 +13,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tf_retainer import attempt as attempt_module
-from tf_retainer import intake, lookup, retry, schedule
-from tf_retainer.api import answer_status, refusal_status
-from tf_retainer.clock import iso
-from tf_retainer.deps import Deps
-from tf_retainer.errors import InputRejected
-from tf_retainer.lead import Claim, Event, HistoryItem, Lead, LeadRecord
-from tf_retainer.models import LeadMatch, LeadSubmission, Reason, Status
-from tf_retainer.observability import metrics
-from tf_retainer.retry_queue import RetryMessage
-from tf_retainer.rulebook import RulesInForce, from_settings
-from tf_retainer.secrets import ApiKeyUnavailable
+from tf_retainer.api.status import answer_status, refusal_status
+from tf_retainer.aws.secrets import ApiKeyUnavailable
+from tf_retainer.decisions.rulebook import RulesInForce, from_settings
+from tf_retainer.domain.contacts import lead_fingerprints
+from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.exchange import Exchange
+from tf_retainer.domain.lead import Claim, Event, HistoryItem, Lead, LeadRecord
+from tf_retainer.domain.models import LeadMatch, LeadSubmission, Reason, Status
+from tf_retainer.leads import attempt as attempt_module
+from tf_retainer.leads import intake, lookup, retry, schedule
+from tf_retainer.leads.retry_queue import RetryMessage
+from tf_retainer.runtime.clock import iso
+from tf_retainer.runtime.observability import metrics
 from tf_retainer.store.leads import CertificateTaken, DuplicateLead, Reserved, StaleAttempt, VendorLead
-from tf_retainer.trustedform import Exchange, lead_fingerprints
+from tf_retainer.wiring import Deps
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CERT_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"

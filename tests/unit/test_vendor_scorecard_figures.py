@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tf_retainer.lead import Lead
-from tf_retainer.models import LeadMatch, Reason, Status
-from tf_retainer.scorecard import score
+from tf_retainer.domain.lead import Lead
+from tf_retainer.domain.models import LeadMatch, Reason, Status
+from tf_retainer.vendors.scorecard import score
 
 
 def lead(n: int, status: Status = Status.RETAINED, **fields: Any) -> Lead:
@@ -53,7 +53,7 @@ def test_no_leads_is_no_percentage():
 
 
 def test_the_suspension_thresholds_judge_decided_leads_only(settings):
-    from tf_retainer.auto_suspend import breach
+    from tf_retainer.vendors.auto_suspend import breach
 
     thresholds = {"below_retained_percent": 50.0, "above_match_failure_percent": 20.0, "min_leads": 4}
     on = settings.model_copy(update={f"auto_suspend_{name}": value for name, value in thresholds.items()})

@@ -613,7 +613,7 @@ def test_automatic_suspension_is_off_by_default(template: dict[str, Any]) -> Non
     assert resolved_with(template, state, AutoSuspendBelowRetainedPercent="40") == "ENABLED"
     assert resolved_with(template, state, AutoSuspendAboveMatchFailurePercent="25") == "ENABLED"
     # The parameters reach the function's settings.
-    from tf_retainer.settings import Settings
+    from tf_retainer.runtime.settings import Settings
 
     env = props(template, "AutoSuspendFunction")["Environment"]["Variables"]
     required = {"TABLE_NAME": "leads", "RETRY_QUEUE_URL": "q", "TRUSTEDFORM_SECRET_ID": "s"}

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tf_retainer.archive import Archiver
-from tf_retainer.lead import Event
-from tf_retainer.store import chain, keys
+from tf_retainer.domain.lead import Event
+from tf_retainer.evidence import chain
+from tf_retainer.evidence.archive import Archiver
+from tf_retainer.store import keys
 from tf_retainer.store.archive_marks import ArchiveMarks
 
 from local.simulator import make_web_cert_id

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
+from tf_retainer.domain.contacts import lead_fingerprints
 from tf_retainer.store import keys
-from tf_retainer.trustedform import lead_fingerprints
 
 from tests.conftest import VENDOR, aws_client, lead
 from tests.integration.ops.test_cli import assert_no_secrets, run, run_json

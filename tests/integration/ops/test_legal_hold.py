@@ -8,11 +8,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tf_retainer import holds
+from tf_retainer.domain.contacts import lead_fingerprints
+from tf_retainer.evidence import legal_hold as holds
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.holds import HoldStore
-from tf_retainer.trustedform import lead_fingerprints
+from tf_retainer.store.legal_holds import HoldStore
 
 from local.functions import invoke
 from tests.conftest import VENDOR, lead

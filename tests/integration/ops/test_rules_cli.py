@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tf_retainer.store.rules import RuleStore
+from tf_retainer.store.rule_sets import RuleStore
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, lead

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tf_retainer.clock import iso, parse_iso
-from tf_retainer.rules import RuleSet
+from tf_retainer.decisions.rules import RuleSet
+from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.rules import RuleStore
+from tf_retainer.store.rule_sets import RuleStore
 
 from local.poller import RetryPoller
 from local.simulator import make_web_cert_id

@@ -216,7 +216,7 @@ def test_env_json_points_the_functions_at_the_local_stack():
     """events/env.json names what `python -m local.stack` builds (MOTO_PORT=5000, SIMULATOR_PORT=8900),
     as seen from a `sam local invoke` container."""
     from moto import mock_aws
-    from tf_retainer.settings import Settings
+    from tf_retainer.runtime.settings import Settings
 
     from local.provision import provision
 

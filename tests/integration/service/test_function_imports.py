@@ -23,7 +23,7 @@ XRAY = "aws_xray_sdk"  # only with Tracing=Active
 OPENAPI_MODELS = "aws_lambda_powertools.event_handler.openapi.models"  # only to generate docs/openapi.json
 EVENT_HANDLER = "aws_lambda_powertools.event_handler"  # the REST resolver: the intake's routes
 BATCH = "aws_lambda_powertools.utilities.batch"  # the retry worker's partial batch responses
-RULES = "tf_retainer.rules"  # the buyer's rules: judged by intake and retry
+RULES = "tf_retainer.decisions.rules"  # the buyer's rules: judged by intake and retry
 SECRETS = "aws_lambda_powertools.utilities.parameters"  # the TrustedForm API key, for intake and retry
 STORE = "tf_retainer.store.leads"
 HEAVY = (HTTPX, XRAY, OPENAPI_MODELS, EVENT_HANDLER, BATCH, RULES, SECRETS, STORE)
@@ -43,9 +43,9 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 heavy = json.loads(sys.argv[3])
 loaded = sorted(name for name in heavy if name in sys.modules)
-from tf_retainer.observability import tracer
+from tf_retainer.runtime.observability import tracer
 if sys.argv[4] in ("deps", "first-retain"):  # the clients a first request builds
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
     default_deps()
 if sys.argv[4] == "first-retain":  # and the TrustedForm client's connection pool, on the first retain
     default_deps().trustedform._http

@@ -429,7 +429,7 @@ def test_a_long_history_comes_a_page_at_a_time(stack):
 def test_a_lead_retained_at_once_costs_the_write_units_dynamodb_reports(stack, contact, lead_id, units):
     """Issue 13's budget (<= 10 write units for a first-attempt retain), from the ConsumedCapacity every
     write asks for (moto's answer filled by DynamoDB's sizing rules: local/capacity.py)."""
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     meter = default_deps().store.writes
     before = meter.units

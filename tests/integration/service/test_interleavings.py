@@ -8,23 +8,23 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from tf_retainer.models import LeadSubmission, Status
+from tf_retainer.domain.models import LeadSubmission, Status
 from tf_retainer.store.leads import LeadStore
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, lead
 
-# Not imported at collection: tf_retainer.observability reads POWERTOOLS_* once, when the stack set them.
+# Not imported at collection: tf_retainer.runtime.observability reads POWERTOOLS_* once, when the stack set them.
 
 
 def default_deps() -> Any:
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     return default_deps()
 
 
 def submit(body: dict[str, Any], vendor: str = VENDOR) -> Any:
-    from tf_retainer import intake
+    from tf_retainer.leads import intake
 
     return intake.submit_lead(default_deps(), vendor=vendor, submission=LeadSubmission.model_validate(body))
 
@@ -130,8 +130,8 @@ def advance_clock(monkeypatch, by: timedelta) -> datetime:
 
 def deliver_all(stack) -> list[str]:
     """Every retry message now on the queue, through the retry use case (what the function does)."""
-    from tf_retainer import retry
-    from tf_retainer.retry_queue import RetryMessage
+    from tf_retainer.leads import retry
+    from tf_retainer.leads.retry_queue import RetryMessage
 
     outcomes = []
     for message in stack.retry_messages():
@@ -141,14 +141,14 @@ def deliver_all(stack) -> list[str]:
 
 
 def sweep() -> Any:
-    from tf_retainer import recovery
+    from tf_retainer.leads import sweep as recovery
 
     return recovery.sweep(default_deps())
 
 
 def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stack, monkeypatch):
-    from tf_retainer import attempt, retry
-    from tf_retainer.retry_queue import RetryMessage
+    from tf_retainer.leads import attempt, retry
+    from tf_retainer.leads.retry_queue import RetryMessage
 
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
@@ -181,7 +181,7 @@ def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stac
 
 
 def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, monkeypatch):
-    from tf_retainer import intake
+    from tf_retainer.leads import intake
 
     def killed(*_: Any, **__: Any) -> None:
         raise Killed

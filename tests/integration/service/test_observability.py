@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-from tf_retainer.clock import iso
+from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 
 from local.functions import reset_service_caches
@@ -62,7 +62,7 @@ def sqs_event(stack, body: dict[str, Any]) -> dict[str, Any]:
 def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     """Every outcome the service knows, through the gateway and the real handlers."""
     from aws_lambda_powertools.metrics.provider import cold_start
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     from local.functions import invoke
 
@@ -109,8 +109,8 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     monkeypatch.setattr(default_deps(), "clock", clock)
 
     # A rule in shadow mode: the lead is kept, and counted as one the rule would have refused.
-    from tf_retainer.rules import MaxAge, RuleSet
-    from tf_retainer.store.rules import RuleStore
+    from tf_retainer.decisions.rules import MaxAge, RuleSet
+    from tf_retainer.store.rule_sets import RuleStore
 
     shadow = RuleSet(max_age=MaxAge(max_seconds=900, mode="shadow"))
     RuleStore(stack.provisioned.table_name).publish("*", shadow, actor="test", now=datetime.now(UTC))

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from tf_retainer import api
-from tf_retainer.models import GateReason, Reason
+from tf_retainer.api import parsing
+from tf_retainer.api import status as http_status
+from tf_retainer.domain.models import GateReason, Reason
 
 from local.apigw import _routes
 from local.openapi import PUBLISHED, generate
@@ -52,16 +53,16 @@ def statuses(description: dict[str, Any], method: str, path: str) -> set[int]:
 
 
 def test_every_answer_status_of_post_leads_is_described(description):
-    answered = set(api.ANSWER_STATUS.values()) | {api.MALFORMED_STATUS, api.REFUSED_STATUS}
-    refused = {status for reason, status in api.REFUSAL_STATUS.items() if reason is not Reason.LEAD_NOT_FOUND}
+    answered = set(http_status.ANSWER_STATUS.values()) | {http_status.MALFORMED_STATUS, http_status.REFUSED_STATUS}
+    refused = {status for reason, status in http_status.REFUSAL_STATUS.items() if reason is not Reason.LEAD_NOT_FOUND}
     assert statuses(description, "post", "/leads") == answered | refused | GATEWAY_STATUSES
 
 
 @pytest.mark.parametrize("path", ["/leads/{lead_id}", "/leads/{lead_id}/contactable"])
 def test_every_answer_status_of_the_lead_reads_is_described(description, path):
     found = 200
-    not_found = api.REFUSAL_STATUS[Reason.LEAD_NOT_FOUND]
-    assert statuses(description, "get", path) == {found, not_found, api.REFUSED_STATUS} | GATEWAY_STATUSES
+    not_found = http_status.REFUSAL_STATUS[Reason.LEAD_NOT_FOUND]
+    assert statuses(description, "get", path) == {found, not_found, http_status.REFUSED_STATUS} | GATEWAY_STATUSES
 
 
 def test_the_vendor_key_header_secures_every_operation(description):
@@ -74,7 +75,7 @@ def test_the_vendor_key_header_secures_every_operation(description):
 
 def test_post_leads_accepts_json_and_form_bodies(description):
     body = description["paths"]["/leads"]["post"]["requestBody"]
-    assert set(body["content"]) == {api.JSON, api.FORM}
+    assert set(body["content"]) == {parsing.JSON, parsing.FORM}
     for media in body["content"].values():
         assert media["schema"]["required"] == ["trustedform_cert_url"]
         assert {"email", "phone", "lead_id"} <= set(media["schema"]["properties"])
@@ -82,7 +83,7 @@ def test_post_leads_accepts_json_and_form_bodies(description):
 
 def conforms(description: dict[str, Any], method: str, path: str, status: int, body: Any) -> list[str]:
     """What is wrong with an answer, judged by the description's schema for it."""
-    schema = description["paths"][path][method]["responses"][str(status)]["content"][api.JSON]["schema"]
+    schema = description["paths"][path][method]["responses"][str(status)]["content"][parsing.JSON]["schema"]
     validator = Draft202012Validator({**schema, "components": description["components"]})
     return [error.message for error in validator.iter_errors(body)]
 

@@ -220,7 +220,7 @@ def _overlapping(requests):
 @pytest.mark.slow
 def test_a_lead_retained_on_its_one_retry_costs_at_most_16_write_units(stack, poller):
     """Issue 13's budget with one retry, from the ConsumedCapacity DynamoDB reports (local/capacity.py)."""
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     meter = default_deps().store.writes
     before = meter.units

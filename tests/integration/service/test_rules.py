@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tf_retainer.rules import RuleSet
-from tf_retainer.store.rules import RuleStore
+from tf_retainer.decisions.rules import RuleSet
+from tf_retainer.store.rule_sets import RuleStore
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, lead

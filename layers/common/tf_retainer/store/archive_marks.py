@@ -23,9 +23,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from . import keys
-from .codec import deserialize, serialize
-from .conflicts import error_code, retry_conflicts
+from tf_retainer.store import keys
+from tf_retainer.store.codec import deserialize, serialize
+from tf_retainer.store.conflicts import error_code, retry_conflicts
 
 # The only attributes the archiver's UpdateItem may name (the template's dynamodb:Attributes condition).
 ARCHIVER_ATTRIBUTES = ("pk", "sk", "ttl", "archived_to", "archived_at")

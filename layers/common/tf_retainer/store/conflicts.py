@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from ..lead import Claim
-from .codec import deserialize
-from .items import VendorLead
+from tf_retainer.domain.lead import Claim
+from tf_retainer.store.codec import deserialize
+from tf_retainer.store.items import VendorLead
 
 T = TypeVar("T")
 # DynamoDB cancels a transaction that touches an item another transaction is writing, and refuses a

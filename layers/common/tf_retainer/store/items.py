@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..clock import iso
-from ..lead import Claim, HistoryItem, Lead
-from ..models import Status
-from . import chain, keys
-from .codec import serialize
+from tf_retainer.domain.lead import Claim, HistoryItem, Lead
+from tf_retainer.domain.models import Status
+from tf_retainer.evidence import chain
+from tf_retainer.runtime.clock import iso
+from tf_retainer.store import keys
+from tf_retainer.store.codec import serialize
 
 OPEN_STATUSES = (Status.RECEIVED.value, Status.PENDING.value)
 # Fields of the state item that an entry's snapshot leaves out: a lease is a moment's, and ``applied``

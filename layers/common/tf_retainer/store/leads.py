@@ -18,12 +18,13 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from ..clock import iso
-from ..lead import CertificateRecord, Claim, Event, HistoryItem, Lead, LeadRecord
-from ..models import Status
-from . import capacity, chain, keys
-from .codec import deserialize, serialize
-from .conflicts import (
+from tf_retainer.domain.lead import CertificateRecord, Claim, Event, HistoryItem, Lead, LeadRecord
+from tf_retainer.domain.models import Status
+from tf_retainer.evidence import chain
+from tf_retainer.runtime.clock import iso
+from tf_retainer.store import capacity, keys
+from tf_retainer.store.codec import deserialize, serialize
+from tf_retainer.store.conflicts import (
     CertificateTaken,
     DuplicateLead,
     Reserved,
@@ -33,7 +34,7 @@ from .conflicts import (
     failed_item,
     retry_conflicts,
 )
-from .items import ItemBuilder, VendorLead, history_item, snapshot, stored_entry, stored_link
+from tf_retainer.store.items import ItemBuilder, VendorLead, history_item, snapshot, stored_entry, stored_link
 
 __all__ = ["CertificateTaken", "DuplicateLead", "LeadStore", "Recovery", "Reserved", "StaleAttempt", "VendorLead"]
 

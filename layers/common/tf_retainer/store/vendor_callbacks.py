@@ -12,9 +12,9 @@ from typing import Any
 
 import boto3
 
-from ..clock import iso
-from . import keys
-from .codec import deserialize, serialize
+from tf_retainer.runtime.clock import iso
+from tf_retainer.store import keys
+from tf_retainer.store.codec import deserialize, serialize
 
 
 @dataclass(frozen=True, slots=True)

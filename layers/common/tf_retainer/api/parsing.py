@@ -1,0 +1,102 @@
+"""A request body becomes a LeadSubmission (JSON or form), or is refused naming the field: input DynamoDB
+could not store is refused here, before anything is stored or sent."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+from boto3.dynamodb.types import DYNAMODB_CONTEXT
+from pydantic import ValidationError
+
+from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.models import FieldError, LeadSubmission, Reason
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+CERT_URL_FIELDS = ("trustedform_cert_url", "xxTrustedFormCertUrl")
+
+
+def parse_submission(body: bytes, content_type: str | None, max_bytes: int) -> LeadSubmission:
+    """A JSON or form-encoded lead, validated. Raises InputRejected."""
+    if len(body) > max_bytes:
+        raise InputRejected(Reason.PAYLOAD_TOO_LARGE, f"body is larger than {max_bytes} bytes")
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputRejected(Reason.INVALID_REQUEST, "body is not UTF-8", malformed=True) from exc
+    if media_type == JSON:
+        data = _json_object(text)
+    elif media_type == FORM:
+        data = {}
+        for name, value in parse_qsl(text, keep_blank_values=True):
+            data.setdefault(name, value)  # a repeated field: the first value wins
+    else:
+        raise InputRejected(Reason.UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be {JSON} or {FORM}")
+    if problems := [FieldError(field=name, message=problem) for name, problem in unstorable_fields(data)]:
+        raise InputRejected(Reason.INVALID_REQUEST, "the lead is not valid", problems)
+    try:
+        submission = LeadSubmission.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_rejection(exc) from exc
+    if not submission.has_contact:
+        raise InputRejected(Reason.MISSING_CONTACT, "email or phone is required: TrustedForm matches every retain")
+    return submission
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except RecursionError as exc:  # nesting deeper than Python's stack: no lead is shaped like that
+        raise InputRejected(Reason.INVALID_REQUEST, "body is nested too deeply", malformed=True) from exc
+    except ValueError as exc:
+        raise InputRejected(Reason.INVALID_REQUEST, "body is not valid JSON", malformed=True) from exc
+    if not isinstance(data, dict):
+        raise InputRejected(Reason.INVALID_REQUEST, "body must be a JSON object")
+    return data
+
+
+def _validation_rejection(exc: ValidationError) -> InputRejected:
+    errors = [
+        FieldError(field=".".join(str(p) for p in err["loc"]) or "body", message=err["msg"]) for err in exc.errors()
+    ]
+    cert_problem = any(e.field in CERT_URL_FIELDS for e in errors)
+    reason = Reason.INVALID_CERTIFICATE_URL if cert_problem else Reason.INVALID_REQUEST
+    return InputRejected(reason, "the lead is not valid", errors)
+
+
+def unstorable_fields(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Top-level fields DynamoDB could not store as sent: (field, why). Deeper values are refused by the
+    model anyway (extra fields are scalars)."""
+    problems = []
+    for name, value in data.items():
+        label = name.encode("utf-8", "backslashreplace").decode()
+        if not _encodable(name):
+            problems.append((label, "field name is not valid Unicode (a lone surrogate)"))
+        elif isinstance(value, str) and not _encodable(value):
+            problems.append((label, "not valid Unicode (a lone surrogate)"))
+        elif isinstance(value, int | float) and not isinstance(value, bool) and (why := _unstorable_number(value)):
+            problems.append((label, why))
+    return problems
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable_number(value: float) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a number must be finite (no NaN or Infinity)"
+    try:
+        DYNAMODB_CONTEXT.create_decimal(Decimal(str(value)))
+    except (ArithmeticError, ValueError):
+        return "a number must have at most 38 significant digits and a magnitude between 1e-130 and 1e125"
+    return None

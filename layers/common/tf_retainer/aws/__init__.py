@@ -1,0 +1,1 @@
+"""AWS adapters other than the table: the API key from Secrets Manager."""

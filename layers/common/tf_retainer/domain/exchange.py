@@ -1,0 +1,47 @@
+"""One HTTP exchange with an outside service (TrustedForm), as sent and as received, key redacted: the
+evidence the service keeps of every call, since the provider keeps no request logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ErrorKind = Literal["timeout", "connection"]
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One HTTP exchange with TrustedForm, as sent and as received (key redacted)."""
+
+    attempt: int
+    started_at: str
+    duration_ms: float
+    request: dict[str, Any]
+    response: dict[str, Any] | None = None
+    error: ErrorKind | None = None
+    error_detail: str | None = None
+    _json: Any = field(default=None, repr=False)
+
+    @property
+    def status(self) -> int | None:
+        return self.response["status"] if self.response else None
+
+    def json(self) -> Any:
+        """The response body parsed as JSON, or None when it is not JSON."""
+        return self._json
+
+    def header(self, name: str) -> str | None:
+        if not self.response:
+            return None
+        return self.response["headers"].get(name.lower())
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "started_at": self.started_at,
+            "duration_ms": round(self.duration_ms, 1),
+            "request": self.request,
+            "response": self.response,
+            "error": self.error,
+            "error_detail": self.error_detail,
+        }

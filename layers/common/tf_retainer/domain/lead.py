@@ -1,0 +1,166 @@
+"""A lead as the service keeps it: its state, what TrustedForm said about its certificate, its history.
+
+Typed models the store reads and writes; only the store knows how they become DynamoDB items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tf_retainer.domain.models import LeadAnswer, LeadMatch, Reason, Status
+from tf_retainer.runtime.clock import parse_iso
+
+
+class CertificateFacts(BaseModel):
+    """What TrustedForm told us about the certificate (errors tell nothing: all optional)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    retained: bool | None = None
+    masked: bool | None = None
+    masked_cert_url: str | None = None
+    expires_at: str | None = None
+    previously_retained: bool | None = None
+    lead_match: LeadMatch | None = None
+    tf_outcome: str | None = None
+    tf_reason: str | None = None
+    created_at: str | None = None
+
+    def facts(self) -> dict[str, Any]:
+        """The facts that are known, ready for ``model_copy(update=...)`` of a lead or a claim."""
+        return {name: getattr(self, name) for name in CertificateFacts.model_fields if getattr(self, name) is not None}
+
+
+class Lead(CertificateFacts):
+    """The lead's state item: one per lead, changed only by conditional writes."""
+
+    lead_id: str
+    vendor: str
+    vendor_lead_id: str | None = None
+    status: Status
+    reason: Reason | None = None
+    cert_id: str
+    cert_kind: str
+    certificate_url: str
+    received_at: str
+    deadline: str
+    attempts: int = 0
+    burned_attempts: int = 0
+    # Contact details only as the SHA-1 fingerprints TrustedForm matched against.
+    match_lead: dict[str, str] = Field(default_factory=dict)
+    # The vendor's extra fields the buyer allows, as received (contact-like ones as fingerprints), and
+    # the names of those dropped (see extras.py).
+    lead: dict[str, Any] = Field(default_factory=dict)
+    dropped_fields: list[str] | None = None
+    updated_at: str | None = None
+    final_at: str | None = None
+    next_attempt_at: str | None = None
+    last_pending_reason: str | None = None
+    lease_until: str | None = None
+    # While open: when to look again if nothing happened by then (the sweeper's cue).
+    check_after: str | None = None
+    # A refused reuse: the lead that holds the certificate. A shared one: the lead it was shared from.
+    owner_lead_id: str | None = None
+    shared_with_lead_id: str | None = None
+    # The buyer's rules: which stored versions decided, each rule's verdict, whether the lead passed
+    # (decide_first retains it without asking again), the failing facts of a refusal.
+    rule_version: str | None = None
+    verdicts: list[dict[str, Any]] | None = None
+    rules_passed: bool | None = None
+    refusal_detail: dict[str, Any] | None = None
+    # TrustedForm operations billed for this lead (insights count per property returned).
+    tf_operations: int = 0
+    # The number of the last entry of the lead's evidence chain that this state reflects (0: none yet).
+    applied: int = 0
+
+    @property
+    def deadline_at(self) -> datetime:
+        return parse_iso(self.deadline)
+
+    def answer(self) -> LeadAnswer:
+        """What the vendor is told about this lead."""
+        return LeadAnswer(
+            lead_id=self.lead_id,
+            vendor_lead_id=self.vendor_lead_id,
+            status=Status.PENDING if self.status is Status.RECEIVED else self.status,
+            reason=self.reason,
+            detail=self.refusal_detail,
+            cert_id=self.cert_id,
+            certificate_url=self.certificate_url,
+            masked=self.masked,
+            masked_cert_url=self.masked_cert_url,
+            expires_at=self.expires_at,
+            previously_retained=self.previously_retained,
+            lead_match=self.lead_match,
+            received_at=self.received_at,
+        )
+
+
+class Claim(CertificateFacts):
+    """Who holds a certificate: one lead per certificate, ever."""
+
+    lead_id: str | None = None
+    vendor: str | None = None
+    claimed_at: str | None = None
+    status: Status | None = None
+    # Leads that came with the certificate while this lead held it (the first ones named).
+    reuse_attempts: int = 0
+    last_reuse_at: str | None = None
+    reused_by: list[str] = Field(default_factory=list)
+    # Leads that held it before and were refused or expired (retained nothing), oldest first.
+    previous_holders: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One history event to write (under the lead and, when it concerns it, the certificate)."""
+
+    type: str
+    actor: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """One history event as stored."""
+
+    at: str
+    type: str
+    actor: str | None
+    lead_id: str | None
+    cert_id: str | None
+    detail: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "type": self.type,
+            "actor": self.actor,
+            "lead_id": self.lead_id,
+            "cert_id": self.cert_id,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRecord:
+    """Everything kept about one lead, in time order: what GET /leads/{id} and the evidence read.
+
+    ``chain``: the stored entries the history and exchanges were read from (``store.chain.Link``), for
+    whoever must prove them unaltered."""
+
+    lead: Lead
+    history: list[HistoryItem]
+    exchanges: list[dict[str, Any]]
+    chain: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRecord:
+    cert_id: str
+    claim: Claim | None
+    history: list[HistoryItem] = field(default_factory=list)

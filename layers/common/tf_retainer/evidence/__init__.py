@@ -1,0 +1,1 @@
+"""Evidence that holds up: the hash chain, the S3 archive, legal holds."""

@@ -1,0 +1,212 @@
+"""Legal hold: a held lead's evidence survives its retention expiry until the hold is released.
+
+A hold covers one lead, every lead of a consumer (an email or phone fingerprint, any vendor) or every
+lead of a vendor. Setting it (the operator CLI) covers the leads stored so far; ``apply_active_holds``
+(HoldFunction, daily) covers the leads that arrived since - found through the consumer indexes (gsi3,
+gsi4) and the vendor index (gsi1) - and takes out of TTL the items a covered lead got since it was last
+checked (an open lead's attempts and outcome; new items carry an expiry years away, so daily is ample).
+Each covered lead gets ``hold_set`` (then ``hold_released``) in its history.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tf_retainer.domain.lead import Event, Lead
+from tf_retainer.runtime.clock import iso, parse_iso
+from tf_retainer.runtime.observability import logger
+from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.legal_holds import Hold, HoldStore, Member
+
+# Leads are looked for from this long before the previous look: a lead stored while it ran (its
+# received_at a little earlier than its write) is found the next time.
+LOOKBACK = timedelta(days=1)
+# A covered lead is checked again this often even when final (an operator's note or a late exchange
+# adds items to a final lead): any new item expires a whole retention period later, so any interval
+# well under it is safe; an open lead is checked every run until it is final.
+RESWEEP_AFTER = timedelta(days=90)
+# A run stops taking on leads with less than this left (one lead's items take well under a second).
+RESERVE_SECONDS = 30.0
+# An item whose original expiry passed during the hold gets this long after the release.
+RELEASE_GRACE = timedelta(days=30)
+
+
+class HoldError(Exception):
+    """The hold asked for cannot be set or released (exit 1 in the CLI)."""
+
+
+@dataclass
+class ApplyReport:
+    hold_id: str
+    covered: list[str] = field(default_factory=list)  # leads newly covered
+    swept: int = 0  # covered leads checked again
+    items_held: int = 0  # items taken out of TTL
+    complete: bool = True  # False: out of time, the next run goes on from where this one stopped
+
+
+def new_hold(*, scope: str, value: str, reason: str, actor: str, now: datetime) -> Hold:
+    if not reason.strip():
+        raise HoldError("a hold needs a reason (the case or matter reference)")
+    return Hold(hold_id=secrets.token_hex(8), scope=scope, value=value, reason=reason, set_by=actor, set_at=iso(now))
+
+
+# Puts an S3 legal hold on an archived object (archive.legal_hold), given its s3:// URI.
+ArchiveLock = Callable[[str], None]
+
+
+def set_hold(
+    store: LeadStore, holds: HoldStore, hold: Hold, *, now: datetime, lock_archive: ArchiveLock | None = None
+) -> ApplyReport:
+    """Record the hold, then cover every lead it matches now."""
+    if hold.scope == "lead" and store.get_lead(hold.value) is None:
+        raise HoldError(f"lead {hold.value} not found")
+    holds.put_hold(hold)
+    return apply_hold(store, holds, hold, now=now, lock_archive=lock_archive)
+
+
+def apply_active_holds(
+    store: LeadStore,
+    holds: HoldStore,
+    *,
+    now: datetime,
+    time_left: Callable[[], float] = lambda: float("inf"),
+    lock_archive: ArchiveLock | None = None,
+) -> list[ApplyReport]:
+    """The scheduled step: every active hold covers the leads that arrived since its last run.
+
+    ``time_left``: seconds this run may still use; when it runs low the run stops between two leads and
+    the next run does the rest (a hold's look for new leads is marked done only once it completed)."""
+    reports = [
+        apply_hold(store, holds, hold, now=now, time_left=time_left, lock_archive=lock_archive)
+        for hold in holds.active_holds()
+    ]
+    logger.info(
+        "holds applied",
+        extra={
+            "holds": len(reports),
+            "leads_covered": sum(len(r.covered) for r in reports),
+            "leads_swept": sum(r.swept for r in reports),
+            "items_held": sum(r.items_held for r in reports),
+            "complete": all(r.complete for r in reports),
+        },
+    )
+    return reports
+
+
+def apply_hold(
+    store: LeadStore,
+    holds: HoldStore,
+    hold: Hold,
+    *,
+    now: datetime,
+    time_left: Callable[[], float] = lambda: float("inf"),
+    lock_archive: ArchiveLock | None = None,
+) -> ApplyReport:
+    report = ApplyReport(hold.hold_id)
+    members = {member.lead_id: member for member in holds.members(hold.hold_id)}
+    since = parse_iso(hold.applied_at) - LOOKBACK if hold.applied_at else None
+    for lead in matching_leads(store, hold, since=since):
+        if lead.lead_id in members:
+            continue
+        if time_left() < RESERVE_SECONDS:
+            report.complete = False
+            return report
+        # History first: its new items are then held with the rest. A crash before the member is
+        # recorded only repeats the event on the next run.
+        store.add_history(lead, [hold_event("hold_set", hold, actor=hold.set_by)], now=now)
+        member = Member.of(lead, now)
+        holds.add_member(hold.hold_id, member)
+        report.items_held += _sweep(holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
+        report.covered.append(lead.lead_id)
+    for member in members.values():
+        if member.released_at is None and _due(member, now):
+            if time_left() < RESERVE_SECONDS:
+                report.complete = False
+                break
+            report.items_held += _sweep(holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
+            report.swept += 1
+    if report.complete:
+        holds.mark_applied(hold.hold_id, now)
+    return report
+
+
+def release_hold(
+    store: LeadStore,
+    holds: HoldStore,
+    hold_id: str,
+    *,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+    retention: timedelta,
+    grace: timedelta = RELEASE_GRACE,
+) -> tuple[Hold, int]:
+    """Release the hold: its leads' items get their expiry back unless another hold covers them.
+
+    Released again, it finishes what an interrupted release left (leads already released are skipped).
+    Returns the hold as it was and how many leads were released now.
+    """
+    hold = holds.get_hold(hold_id)
+    if hold is None:
+        raise HoldError(f"hold {hold_id} not found")
+    expiry = int((now + retention).timestamp())
+    holds.release(hold_id, actor=actor, reason=reason, now=now, ttl=expiry)
+    released = 0
+    for member in holds.members(hold_id):
+        if member.released_at is not None:
+            continue
+        lead = store.get_lead(member.lead_id)
+        if lead is not None:
+            store.add_history(lead, [hold_event("hold_released", hold, actor=actor, release_reason=reason)], now=now)
+        holds.release_items(member, hold_id, now=now, grace=grace)
+        holds.mark_member_released(hold_id, member.lead_id, now=now, ttl=expiry)
+        released += 1
+    return hold, released
+
+
+def matching_leads(store: LeadStore, hold: Hold, *, since: datetime | None) -> list[Lead]:
+    """The leads a hold covers (received since ``since``, when the index can tell): no Scan."""
+    if hold.scope == "lead":
+        lead = store.get_lead(hold.value)
+        return [lead] if lead else []
+    if hold.scope in ("email", "phone"):
+        # A consumer's leads are few: the index is read whole, each lead's state read once.
+        return store.consumer_leads(hold.scope, hold.value)
+    if hold.scope == "vendor":
+        return store.vendor_leads(hold.value, since=since or datetime.fromtimestamp(0, UTC))
+    raise HoldError(f"unknown hold scope {hold.scope!r}")
+
+
+def hold_event(kind: str, hold: Hold, *, actor: str, release_reason: str | None = None) -> Event:
+    # The scope's value is a lead id, a fingerprint or a vendor: never a clear contact detail.
+    detail = {"hold_id": hold.hold_id, "scope": hold.scope, "value": hold.value, "reason": hold.reason}
+    if release_reason:
+        detail["release_reason"] = release_reason
+    return Event(kind, actor, detail)
+
+
+def _due(member: Member, now: datetime) -> bool:
+    return member.swept_at is None or member.lead_open or parse_iso(member.swept_at) <= now - RESWEEP_AFTER
+
+
+def _sweep(
+    holds: HoldStore,
+    hold_id: str,
+    member: Member,
+    *,
+    now: datetime,
+    lock_archive: ArchiveLock | None = None,
+) -> int:
+    held = holds.hold_items(member, hold_id)
+    standing = holds.standing(member.lead_id)
+    # An archived lead's older entries may be only in its archived object: that is held too.
+    archived_to = standing.archived_to if standing else None
+    if archived_to and lock_archive is not None:
+        lock_archive(archived_to)
+    elif archived_to:
+        logger.warning("held lead's archive object not locked (no archive access)", extra={"lead_id": member.lead_id})
+    holds.mark_swept(hold_id, member.lead_id, lead_open=bool(standing and standing.open), now=now)
+    return held

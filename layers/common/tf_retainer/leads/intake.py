@@ -1,0 +1,146 @@
+"""POST /leads: reserve the lead and its certificate, then make the first attempt within the budget."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from tf_retainer.domain import extras
+from tf_retainer.domain.contacts import lead_fingerprints
+from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.lead import Claim, Event, Lead
+from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
+from tf_retainer.leads import schedule
+from tf_retainer.leads.attempt import attempt_retain, report_outcome
+from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
+from tf_retainer.runtime.clock import iso
+from tf_retainer.runtime.observability import Metric, count, count_for_vendor, logger
+from tf_retainer.store.leads import CertificateTaken, DuplicateLead, VendorLead
+from tf_retainer.wiring import Deps
+
+# The shortest budget a first attempt gets, however little time the invocation has left.
+MIN_BUDGET_SECONDS = 0.5
+# The first attempt's lease outlasts its budget by the time its writes take (the handler keeps that much
+# of the Lambda timeout back for them).
+LEASE_MARGIN_SECONDS = 5.0
+
+
+def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, time_budget: float | None = None) -> LeadAnswer:
+    """Reserve, retain (within the time budget) and answer. Raises InputRejected."""
+    cert = _certificate(submission)
+    now = deps.clock()
+    count(Metric.LEADS_RECEIVED)
+    count_for_vendor(vendor, "received")
+    budget = deps.settings.sync_timeout_seconds
+    if time_budget is not None:
+        budget = max(MIN_BUDGET_SECONDS, min(budget, time_budget))
+    # Leased to this invocation for its first attempt: neither the sweeper nor a retry takes it meanwhile.
+    lease = iso(now + timedelta(seconds=budget + LEASE_MARGIN_SECONDS))
+    lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
+    vendor_lead = VendorLead(vendor, submission.lead_id, _payload_hash(submission)) if submission.lead_id else None
+    logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
+
+    reservation = deps.store.reserve(lead, vendor_lead=vendor_lead, actor="intake", now=now)
+    if isinstance(reservation, DuplicateLead):
+        return _repeat_answer(deps, reservation)
+    if isinstance(reservation, CertificateTaken):
+        return _certificate_taken(deps, lead, reservation.claim, vendor_lead, now)
+
+    return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
+
+
+def _certificate(submission: LeadSubmission) -> CertificateRef:
+    try:
+        return parse_certificate_url(submission.trustedform_cert_url)
+    except InvalidCertificateUrl as exc:
+        raise InputRejected(Reason.INVALID_CERTIFICATE_URL, exc.detail) from exc
+
+
+def _payload_hash(submission: LeadSubmission) -> str:
+    canonical = json.dumps(submission.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vendor: str, now: datetime) -> Lead:
+    return Lead(
+        lead_id=deps.new_id(),
+        vendor=vendor,
+        vendor_lead_id=submission.lead_id,
+        status=Status.RECEIVED,
+        cert_id=cert.cert_id,
+        cert_kind=cert.kind.value,
+        certificate_url=cert.url,
+        received_at=iso(now),
+        deadline=iso(schedule.retain_deadline(cert.kind, now, deps.settings)),
+        check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),
+        # Contact details are kept only as the SHA-1 fingerprints TrustedForm matches against.
+        match_lead=lead_fingerprints(submission.email, submission.phone),
+        **_screened(submission, deps.settings.extra_fields_allowed),
+    )
+
+
+def _screened(submission: LeadSubmission, allowed: tuple[str, ...]) -> dict[str, Any]:
+    screened = extras.screen(submission.extra_fields, allowed)
+    return {"lead": screened.kept, "dropped_fields": screened.dropped or None}
+
+
+def _repeat_answer(deps: Deps, duplicate: DuplicateLead) -> LeadAnswer:
+    count(Metric.DUPLICATE_LEADS)
+    if not duplicate.same_payload:
+        raise InputRejected(Reason.LEAD_ID_CONFLICT, "this lead_id was already sent with different content")
+    first = deps.store.get_lead(duplicate.lead_id)
+    if first is None:  # the first post is between its two writes: answer as pending
+        return LeadAnswer(lead_id=duplicate.lead_id, status=Status.PENDING)
+    return first.answer()
+
+
+def _certificate_taken(
+    deps: Deps, lead: Lead, claim: Claim, vendor_lead: VendorLead | None, now: datetime
+) -> LeadAnswer:
+    owner = claim.lead_id
+    policy = deps.rules(lead.vendor).rules.certificate_reuse or deps.settings.certificate_reuse_policy
+    final, events = _reuse_outcome(policy, lead, claim, now)
+    first = deps.store.record_refusal(final, vendor_lead=vendor_lead, events=events, now=now)
+    if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
+        return _repeat_answer(deps, first)
+    count(Metric.CERTIFICATES_REUSED)
+    if claim.vendor != lead.vendor:  # one vendor sending another's certificate: worth a look
+        count(Metric.CROSS_VENDOR_REUSE)
+    report_outcome(final, owner_lead_id=owner)
+    return final.answer()
+
+
+def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tuple[Lead, list[Event]]:
+    """A lead whose certificate another lead holds: shared (the holder's facts) or refused."""
+    detail = {"owner_lead_id": claim.lead_id, "policy": policy}
+    stamps = {"final_at": iso(now), "updated_at": iso(now), "check_after": None}
+    if policy == "share":
+        shared = lead.model_copy(
+            update={
+                "status": Status.RETAINED,
+                "shared_with_lead_id": claim.lead_id,
+                "previously_retained": True,
+                "masked": claim.masked,
+                "masked_cert_url": claim.masked_cert_url,
+                "expires_at": claim.expires_at,
+                # Not the holder's match result: this lead's own contact details were never matched.
+                "lead_match": None,
+                **stamps,
+            }
+        )
+        return shared, [Event("certificate_shared", "intake", detail), Event("retained", "intake", {"shared": True})]
+    refused = lead.model_copy(
+        update={
+            "status": Status.REJECTED,
+            "reason": Reason.CERTIFICATE_REUSED,
+            "owner_lead_id": claim.lead_id,
+            **stamps,
+        }
+    )
+    events = [
+        Event("certificate_reused", "intake", detail),
+        Event("rejected", "intake", {"reason": Reason.CERTIFICATE_REUSED.value}),
+    ]
+    return refused, events

@@ -1,0 +1,63 @@
+"""The retry worker's use case: one message, one more attempt for a pending lead."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tf_retainer.domain.models import Reason
+from tf_retainer.leads import retry_queue
+from tf_retainer.leads.attempt import attempt_retain, expire
+from tf_retainer.leads.retry_queue import RetryMessage
+from tf_retainer.runtime.observability import Metric, count, logger
+from tf_retainer.store.leads import StaleAttempt
+from tf_retainer.wiring import Deps
+
+# An attempt may start a little after its planned time (queue lag); the deadline's safety margin
+# (DEADLINE_SAFETY_MINUTES) is what keeps it inside TrustedForm's window.
+LATE_GRACE = timedelta(minutes=2)
+
+
+class UnknownLead(Exception):
+    """A retry message names a lead we do not have: a poison message (it goes to the DLQ)."""
+
+
+class LeaseHeld(Exception):
+    """Another delivery of this message is working on the lead: try again after the visibility timeout."""
+
+
+def retry_lead(deps: Deps, message: RetryMessage) -> str:
+    """Wait longer (another hop), skip a duplicate delivery, expire, or attempt.
+
+    Returns what happened (for the batch log). Raises for a message that must be delivered again.
+    """
+    now = deps.clock()
+    if message.not_before - now > timedelta(seconds=1):
+        # SQS delays stop at 15 minutes: this was one hop of a longer wait. Raises if it cannot requeue,
+        # so the message is not deleted.
+        retry_queue.send(deps.sqs, deps.settings.retry_queue_url, message, now=now)
+        return "deferred"
+    lease = deps.settings.retry_lease_seconds
+    try:
+        lead = deps.store.begin_attempt(message.lead_id, attempt=message.attempt, now=now, lease_seconds=lease)
+    except StaleAttempt:
+        return _stale(deps, message)
+    if now > lead.deadline_at + LATE_GRACE:
+        return str(
+            expire(deps, lead, attempt=message.attempt, reason=Reason.RETAIN_WINDOW_CLOSED, actor="retry").status
+        )
+    count(Metric.RETRY_ATTEMPTS)
+    answer = attempt_retain(
+        deps, lead, attempt=message.attempt, budget=deps.settings.retry_timeout_seconds, actor="retry"
+    )
+    return str(answer.status)
+
+
+def _stale(deps: Deps, message: RetryMessage) -> str:
+    lead = deps.store.get_lead(message.lead_id)
+    if lead is None:
+        raise UnknownLead(message.lead_id)
+    if lead.status.is_final or lead.attempts >= message.attempt:
+        count(Metric.DUPLICATE_DELIVERIES)
+        logger.info("duplicate delivery skipped", extra={"lead_id": message.lead_id, "attempt": message.attempt})
+        return "duplicate"
+    raise LeaseHeld(message.lead_id)

@@ -1,0 +1,85 @@
+"""Self-healing: an open lead whose next step is overdue goes back to the retry queue, without an operator.
+
+A lead is "received" until its first attempt is recorded and "pending" until its next one; each
+carries ``check_after``, the moment by which something should have happened. A function killed
+between two writes (out of memory, a crash, a deploy), a retry message lost or deleted as a
+duplicate: each leaves a lead past that moment, found here with one query of the open index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tf_retainer.domain.lead import Event, Lead
+from tf_retainer.leads import retry_queue
+from tf_retainer.runtime.clock import iso
+from tf_retainer.runtime.observability import Metric, count, logger
+from tf_retainer.store.leads import Recovery
+from tf_retainer.wiring import Deps
+
+
+@dataclass
+class SweepReport:
+    overdue: int = 0
+    recovered: list[str] = field(default_factory=list)
+    # Their state was behind a step a dying writer recorded: brought up to it, nothing to retry.
+    rolled_forward: list[str] = field(default_factory=list)
+    skipped: int = 0  # moved on, or an attempt holds it: not ours to requeue
+
+
+def sweep(deps: Deps) -> SweepReport:
+    """Requeue every overdue open lead (up to the sweep limit; the rest wait for the next sweep)."""
+    now = deps.clock()
+    report = SweepReport()
+    for lead in deps.store.open_leads(overdue_at=now, limit=deps.settings.sweep_limit):
+        report.overdue += 1
+        done = requeue(deps, lead, actor="sweeper", now=now)
+        if done is Recovery.REQUEUED:
+            report.recovered.append(lead.lead_id)
+        elif done is Recovery.ROLLED_FORWARD:
+            report.rolled_forward.append(lead.lead_id)
+        else:
+            report.skipped += 1
+    if report.recovered or report.rolled_forward:  # both repair what a crash or a lost message left
+        count(Metric.LEADS_RECOVERED, len(report.recovered) + len(report.rolled_forward))
+    logger.info(
+        "sweep",
+        extra={
+            "overdue": report.overdue,
+            "recovered": len(report.recovered),
+            "rolled_forward": len(report.rolled_forward),
+            "skipped": report.skipped,
+        },
+    )
+    return report
+
+
+def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
+    """Record that the lead goes back to the queue (history event, a new time to check), then queue it.
+
+    SKIPPED when the lead moved on or an attempt holds it; ROLLED_FORWARD when its state only had to be
+    brought up to its chain. The record comes first: if the message cannot be sent, the lead is found
+    again at its new ``check_after``.
+    """
+    attempt = lead.attempts + 1
+    after = lead.model_copy(
+        update={
+            "check_after": iso(now + timedelta(seconds=deps.settings.pending_grace_seconds)),
+            "updated_at": iso(now),
+        }
+    )
+    detail = {"status": lead.status.value, "was_due": lead.check_after, "attempt": attempt}
+    done = deps.store.record_recovery(lead, after, events=[Event("requeued", actor, detail)], now=now)
+    if done is Recovery.ROLLED_FORWARD:
+        logger.warning("lead state rolled forward to its chain", extra={"lead_id": lead.lead_id, "actor": actor})
+    if done is not Recovery.REQUEUED:
+        return done
+    message = retry_queue.RetryMessage(lead_id=lead.lead_id, attempt=attempt, not_before=now)
+    try:
+        retry_queue.send(deps.sqs, deps.settings.retry_queue_url, message, now=now)
+    except Exception:
+        count(Metric.ENQUEUE_FAILURES)
+        logger.exception("could not requeue an overdue lead", extra={"lead_id": lead.lead_id})
+    logger.warning("lead requeued", extra={"lead_id": lead.lead_id, "status": lead.status.value, "actor": actor})
+    return Recovery.REQUEUED

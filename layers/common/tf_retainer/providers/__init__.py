@@ -1,0 +1,1 @@
+"""Adapters to outside services (TrustedForm); each sends its key only to its own fixed host."""

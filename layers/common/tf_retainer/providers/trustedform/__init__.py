@@ -1,0 +1,1 @@
+"""TrustedForm: certificate URLs parsed strictly, the Certificate API v4 client."""

@@ -1,0 +1,100 @@
+"""The buyer's rule sets: every change a new immutable version; the active one copied beside them so
+intake reads it with one GetItem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from tf_retainer.decisions.rules import RuleSet
+from tf_retainer.runtime.clock import iso
+from tf_retainer.store import keys
+from tf_retainer.store.codec import deserialize, serialize
+from tf_retainer.store.conflicts import cancellation_codes
+
+
+class RulesChanged(Exception):
+    """Another change was made since the rule set was read: nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRules:
+    scope: str  # a vendor, or "*" for the default
+    version: int
+    rules: RuleSet
+    created_at: str
+    actor: str
+
+    @property
+    def label(self) -> str:
+        return f"{'default' if self.scope == keys.DEFAULT_RULES else self.scope}@{self.version}"
+
+
+def _stored(item: dict[str, Any]) -> StoredRules:
+    return StoredRules(
+        scope=item["scope"],
+        version=int(item["version"]),
+        rules=RuleSet.model_validate(item["rules"]),
+        created_at=item["created_at"],
+        actor=item.get("actor", ""),
+    )
+
+
+class RuleStore:
+    def __init__(self, table_name: str, *, client: Any = None) -> None:
+        self.table_name = table_name
+        self._client = client or boto3.client("dynamodb")
+
+    def active(self, scope: str) -> StoredRules | None:
+        return self._get(keys.rules_pk(scope), keys.ACTIVE)
+
+    def version(self, scope: str, version: int) -> StoredRules | None:
+        return self._get(keys.rules_pk(scope), keys.rules_version_sk(version))
+
+    def versions(self, scope: str) -> list[StoredRules]:
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+            ExpressionAttributeValues=serialize({":pk": keys.rules_pk(scope), ":v": "V#"}),
+        )
+        return [_stored(deserialize(item)) for page in pages for item in page["Items"]]
+
+    def publish(self, scope: str, rules: RuleSet, *, actor: str, now: datetime) -> StoredRules:
+        """A new version, made active; all or nothing, and refused if another change came first."""
+        current = self.active(scope)
+        stored = StoredRules(scope, (current.version if current else 0) + 1, rules, iso(now), actor)
+        item = {
+            "scope": scope,
+            "version": stored.version,
+            "rules": rules.model_dump(mode="json", exclude_unset=True),
+            "created_at": stored.created_at,
+            "actor": actor,
+        }
+        pk = keys.rules_pk(scope)
+        version_put = {
+            "TableName": self.table_name,
+            "Item": serialize({**keys.key(pk, keys.rules_version_sk(stored.version)), **item}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        active_put: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": serialize({**keys.key(pk, keys.ACTIVE), **item}),
+            "ConditionExpression": "attribute_not_exists(pk)" if current is None else "version = :seen",
+        }
+        if current is not None:
+            active_put["ExpressionAttributeValues"] = serialize({":seen": current.version})
+        try:
+            self._client.transact_write_items(TransactItems=[{"Put": version_put}, {"Put": active_put}])
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in cancellation_codes(exc):
+                raise RulesChanged(scope) from exc
+            raise
+        return stored
+
+    def _get(self, pk: str, sk: str) -> StoredRules | None:
+        out = self._client.get_item(TableName=self.table_name, Key=serialize(keys.key(pk, sk)), ConsistentRead=True)
+        return _stored(deserialize(out["Item"])) if "Item" in out else None

@@ -1,0 +1,1 @@
+"""Vendors judged by their leads: scorecards and automatic suspension."""
