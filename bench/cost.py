@@ -132,9 +132,10 @@ def measure(leads: int) -> dict[str, Any]:
     )
     import boto3
     from moto import mock_aws
+    from tf_retainer import wiring
 
     from local.apigw import LocalApiGateway
-    from local.functions import invoke, reset_service_caches
+    from local.functions import invoke
     from local.motolock import serialise_moto
     from local.provision import load_template, provision
     from local.simulator import TrustedFormSimulator, make_web_cert_id
@@ -145,7 +146,7 @@ def measure(leads: int) -> dict[str, Any]:
     with TrustedFormSimulator(api_keys=(TF_KEY,), latency=0.0) as sim, mock_aws():
         provisioned = provision(stage="prod", api_key=TF_KEY)  # prod: INFO logs, as billed in production
         os.environ.update({**provisioned.environment(), "TRUSTEDFORM_API_URL": sim.base_url})
-        reset_service_caches()
+        wiring.reset()
         indexes = {
             index["IndexName"]: Index(
                 index["KeySchema"][0]["AttributeName"],
@@ -222,10 +223,10 @@ def _median(values: list[float]) -> float:
 
 
 def _trustedform_ms(provisioned: Any, lead_ids: list[str]) -> list[float]:
-    from tf_retainer.store.leads import LeadStore
+    from tf_retainer.store.lead_table import lead_table
 
-    store = LeadStore(provisioned.table_name, retention_days=1)
-    records = [store.read_lead(lead_id) for lead_id in lead_ids]
+    reader = lead_table(provisioned.table_name, retention_days=1).reader
+    records = [reader.read_lead(lead_id) for lead_id in lead_ids]
     return [sum(float(e["duration_ms"]) for e in record.exchanges) if record else 0.0 for record in records]
 
 

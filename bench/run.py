@@ -65,9 +65,9 @@ def count_moto_calls() -> None:
 @contextmanager
 def local_stack(latency: float, extra_env: dict[str, str] | None = None):
     from moto import mock_aws
+    from tf_retainer import wiring
 
     from local.apigw import LocalApiGateway
-    from local.functions import reset_service_caches
     from local.motolock import serialise_moto
     from local.provision import provision
     from local.simulator import TrustedFormSimulator
@@ -85,11 +85,7 @@ def local_stack(latency: float, extra_env: dict[str, str] | None = None):
         os.environ.update(env)
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the template's INFO would drown the numbers
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-        reset_service_caches()
-        # The authorizer keeps its key store (table name, client) for the container's life: a new stack
-        # here (after bench/cost.py's prod-stage one) is a new container.
-        if authorizer := sys.modules.get("tf_function_AuthorizerFunction"):
-            authorizer._keys.cache_clear()
+        wiring.reset()  # a new stack here (after bench/cost.py's prod-stage one) is a new container
         from datetime import UTC, datetime
 
         from tf_retainer.store.vendor_keys import VendorKeyStore
@@ -151,9 +147,9 @@ def bench_intake(leads: int) -> dict:
 
 
 def _last_exchange_ms(provisioned, lead_id: str) -> float:
-    from tf_retainer.store.leads import LeadStore
+    from tf_retainer.store.lead_table import lead_table
 
-    record = LeadStore(provisioned.table_name, retention_days=1).read_lead(lead_id)
+    record = lead_table(provisioned.table_name, retention_days=1).reader.read_lead(lead_id)
     return sum(float(exchange["duration_ms"]) for exchange in record.exchanges) if record else 0.0
 
 
@@ -293,7 +289,7 @@ def bench_retry_batch_stubbed(latency: float, rounds: int) -> dict:
     """A batch of 10 pending leads through the retry handler with DynamoDB replayed (no moto on the
     path), against a batch of one of them: how far the records' own CPU (serialised by the GIL) keeps a
     batch from taking as long as one record. TrustedForm (the simulator) answers after ``latency``."""
-    from tf_retainer.wiring import default_deps
+    from tf_retainer import wiring
 
     from local.functions import invoke, load_handler
     from local.poller import RetryPoller
@@ -314,7 +310,7 @@ def bench_retry_batch_stubbed(latency: float, rounds: int) -> dict:
         while len(messages) < 10:
             messages += poller.receive_batch()
         lead_ids = [json.loads(m["Body"])["lead_id"] for m in messages]
-        replay = DynamoReplay(default_deps().store._client, lead_ids)
+        replay = DynamoReplay(wiring.dynamodb(), lead_ids)
         replay.record()
         sim.latency, before = latency, len(sim.requests)
         assert invoke("RetryFunction", poller.event(messages))["batchItemFailures"] == []  # recorded under moto
@@ -378,10 +374,10 @@ def bench_rules(leads: int, latency: float, mode: str) -> dict:
             timings["refused" if refused else "kept"].append((time.perf_counter() - started) * 1000)
             assert response.status == (422 if refused else 201), response.json()
         retains = [r for r in sim.requests if "retain" in (r.get("body") or {})]
-        from tf_retainer.store.leads import LeadStore
+        from tf_retainer.store.lead_table import lead_table
 
-        store = LeadStore(provisioned.table_name, retention_days=1)
-        leads_stored = store.vendor_leads("bench", since=datetime(2020, 1, 1, tzinfo=UTC))[1:]  # not the warm-up
+        index = lead_table(provisioned.table_name, retention_days=1).index
+        leads_stored = index.vendor_leads("bench", since=datetime(2020, 1, 1, tzinfo=UTC))[1:]  # not the warm-up
         operations = {
             status: [lead.tf_operations for lead in leads_stored if lead.status == status]
             for status in ("retained", "rejected")

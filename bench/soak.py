@@ -462,11 +462,11 @@ def run(args: argparse.Namespace) -> Figures:
             sqs.set_queue_attributes(
                 QueueUrl=state["retry_queue_url"], Attributes={"VisibilityTimeout": str(args.visibility)}
             )
-        from tf_retainer.store.leads import LeadStore
+        from tf_retainer.store.lead_table import lead_table
 
         from local.simulator import make_web_cert_id
 
-        store = LeadStore(state["table_name"], retention_days=1825, client=aws_client("dynamodb", state))
+        store = lead_table(state["table_name"], retention_days=1825, client=aws_client("dynamodb", state))
 
         rng = random.Random(args.seed)
         certs = [make_web_cert_id() for _ in range(args.leads)]
@@ -521,7 +521,7 @@ def run(args: argparse.Namespace) -> Figures:
             depth = queue_depth(sqs, state["retry_queue_url"])
             now = time.monotonic()
             if depth == 0 or now - last_open_check > 30:
-                open_leads, last_open_check = len(store.open_leads()), now
+                open_leads, last_open_check = len(store.index.open_leads()), now
             if open_leads == 0 and depth == 0:
                 break
             if now > deadline:
@@ -590,7 +590,7 @@ def verify(
     leads, exchanges, vendor_leads = scan_leads(store)
     sample = random.Random(0).sample(sorted(leads), min(50, len(leads)))
     for lead_id in sample:
-        record = store.read_lead(lead_id)
+        record = store.reader.read_lead(lead_id)
         assert record is not None and record.lead.status.value == leads[lead_id]["status"]
         assert len(record.exchanges) == len(exchanges.get(lead_id, [])), f"read_lead disagrees on {lead_id}"
 
@@ -632,7 +632,7 @@ def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[di
     links: dict[str, list[chain.Link]] = {}
     vendor_leads: dict[str, str] = {}
     vendor_prefix = keys.vendor_lead_pk(VENDOR_NAME, "")
-    pages = store._client.get_paginator("scan").paginate(TableName=store.table_name, ConsistentRead=True)
+    pages = store.table.client.get_paginator("scan").paginate(TableName=store.table.name, ConsistentRead=True)
     for page in pages:
         for raw in page["Items"]:
             item = deserialize(raw)

@@ -68,27 +68,6 @@ def invoke(logical_id: str, event: dict[str, Any]) -> Any:
     return handler(event, context)
 
 
-def reset_service_caches() -> None:
-    """Forget settings, clients and the cached secret: a new Lambda container, as far as tf_retainer knows.
-
-    Call it whenever the environment changes under the same process (a new moto stack, new settings)."""
-    from aws_lambda_powertools.utilities import parameters
-    from tf_retainer.events.delivery import default_notify_deps
-    from tf_retainer.events.outcomes import default_publisher
-    from tf_retainer.runtime.settings import get_settings
-    from tf_retainer.wiring import default_deps
-
-    if default_deps.cache_info().currsize:
-        default_deps().trustedform.close()
-    default_deps.cache_clear()
-    default_publisher.cache_clear()
-    if default_notify_deps.cache_info().currsize:
-        default_notify_deps().http.close()
-    default_notify_deps.cache_clear()
-    get_settings.cache_clear()
-    parameters.clear_caches()
-
-
 # ------------------------------------------------------------------------------------ worker processes
 
 

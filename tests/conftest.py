@@ -12,11 +12,17 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import boto3
 import pytest
+
+if TYPE_CHECKING:
+    from tf_retainer.store.lead_index import DynamoLeadIndex
+    from tf_retainer.store.lead_reader import DynamoLeadReader
+    from tf_retainer.store.lead_table import LeadTable
+    from tf_retainer.store.lead_writer import DynamoLeadWriter
 
 # Never reach a real AWS account from a test, whatever the developer's shell holds.
 for _name, _value in {
@@ -93,14 +99,26 @@ class Stack:
         return aws_client("sqs")
 
     @cached_property
-    def store(self) -> Any:
-        from tf_retainer.store.leads import LeadStore
+    def leads(self) -> LeadTable:
+        from tf_retainer.store.lead_table import lead_table
 
-        return LeadStore(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+        return lead_table(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+
+    @property
+    def reader(self) -> DynamoLeadReader:
+        return self.leads.reader
+
+    @property
+    def writer(self) -> DynamoLeadWriter:
+        return self.leads.writer
+
+    @property
+    def index(self) -> DynamoLeadIndex:
+        return self.leads.index
 
     def lead_state(self, lead_id: str) -> dict[str, Any] | None:
         """The lead as stored (typed read), as a JSON-like dict."""
-        lead = self.store.get_lead(lead_id)
+        lead = self.reader.get_lead(lead_id)
         return lead.model_dump(mode="json", exclude_none=True) if lead else None
 
     @cached_property
@@ -186,9 +204,9 @@ def stack_env() -> dict[str, str]:
 @pytest.fixture
 def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
     from moto import mock_aws
+    from tf_retainer import wiring
 
     from local.apigw import LocalApiGateway
-    from local.functions import reset_service_caches
     from local.provision import provision
 
     simulator.reset()
@@ -201,13 +219,13 @@ def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
         env = {**provisioned.environment(), "TRUSTEDFORM_API_URL": simulator.base_url, **FAST_RETRIES, **stack_env}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        reset_service_caches()
+        wiring.reset()
         stack = Stack(
             sim=simulator, provisioned=provisioned, gateway=LocalApiGateway(authorizer_ttl=0), vendor_key="", env=env
         )
         stack.vendor_key = stack.add_vendor(VENDOR)
         yield stack
-        reset_service_caches()
+        wiring.reset()
 
 
 def lead(cert_id: str | None = None, **fields: Any) -> dict[str, Any]:

@@ -31,10 +31,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from pydantic import ValidationError
-from tf_retainer.aws.secrets import CACHE_SECONDS, ApiKeyUnavailable
-from tf_retainer.decisions.rulebook import RuleBook
+from tf_retainer.aws.secrets import read_api_key
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Event
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
@@ -45,13 +43,10 @@ from tf_retainer.providers.trustedform.certificates import (
     InvalidCertificateUrl,
     parse_certificate_url,
 )
-from tf_retainer.providers.trustedform.client import TrustedFormClient
 from tf_retainer.runtime.observability import logger, metrics
 from tf_retainer.runtime.settings import Settings
-from tf_retainer.store.leads import LeadStore
-from tf_retainer.store.rule_sets import RuleStore
 from tf_retainer.store.vendor_keys import VendorKeyStore
-from tf_retainer.wiring import Deps
+from tf_retainer.wiring import Deps, build_deps, build_lead_table
 
 from .target import OpsError, Target
 
@@ -258,30 +253,14 @@ def _intake_environment(target: Target) -> dict[str, str]:
 
 
 def service_deps(target: Target, settings: Settings) -> Deps:
-    dynamodb = target.client("dynamodb")
+    """The intake's dependencies on the target stack's own clients (the local stack's endpoint included)."""
     secrets = SecretsProvider(boto3_client=target.client("secretsmanager"))
 
     def api_key(force: bool) -> str:
-        # As tf_retainer.aws.secrets reads it, through the target's own client (the local stack's endpoint).
-        try:
-            value = secrets.get(
-                settings.trustedform_secret_id, transform="json", max_age=CACHE_SECONDS, force_fetch=force
-            )
-        except (GetParameterError, TransformParameterError) as exc:
-            raise ApiKeyUnavailable("TrustedForm API key secret could not be read") from exc
-        key = value.get("api_key") if isinstance(value, dict) else None
-        if not isinstance(key, str) or not key:
-            raise ApiKeyUnavailable("TrustedForm API key secret has no api_key")
-        return key
+        return read_api_key(secrets, settings.trustedform_secret_id, force_fetch=force)
 
-    return Deps(
-        settings=settings,
-        store=LeadStore(settings.table_name, retention_days=settings.evidence_retention_days, client=dynamodb),
-        trustedform=TrustedFormClient(settings.trustedform_base_url, connect_timeout=settings.connect_timeout_seconds),
-        sqs=target.client("sqs"),
-        api_key=api_key,
-        rules=RuleBook(RuleStore(settings.table_name, client=dynamodb), settings),
-    )
+    table = build_lead_table(settings, target.client("dynamodb"))
+    return build_deps(settings, table=table, sqs=target.client("sqs"), api_key=api_key)
 
 
 def check_vendor(keys: VendorKeyStore, vendor: str) -> None:
@@ -469,9 +448,9 @@ def _send(deps: Deps, row: Row, summary: Summary, *, source: str, pace: Pace) ->
     vendor = summary.vendor
     # The vendor's lead id is idempotent in the store: a lead sent before (this run or an earlier one)
     # is answered from there, and TrustedForm is not called for it again.
-    existing = deps.store.find_vendor_lead(vendor, row.lead_id)
+    existing = deps.reader.find_vendor_lead(vendor, row.lead_id)
     if existing is not None:
-        lead = deps.store.get_lead(existing)
+        lead = deps.reader.get_lead(existing)
         summary.already[lead.status.value if lead else Status.RECEIVED.value] += 1
         return None
     pace.wait()
@@ -494,16 +473,16 @@ def _send(deps: Deps, row: Row, summary: Summary, *, source: str, pace: Pace) ->
 
 def _record_origin(deps: Deps, answer: LeadAnswer, row: Row, source: str) -> None:
     """The lead arrived now, but it is older: its history says where it came from and its own date."""
-    lead = deps.store.get_lead(answer.lead_id) if answer.lead_id else None
+    lead = deps.reader.get_lead(answer.lead_id) if answer.lead_id else None
     if lead is None or lead.vendor_lead_id != row.lead_id:
         return
     detail = {"file": source, "line": row.line, "lead_date": row.lead_date.isoformat()}
-    deps.store.add_history(lead, [Event("backfilled", ACTOR, detail)], now=deps.clock())
+    deps.writer.add_history(lead, [Event("backfilled", ACTOR, detail)], now=deps.clock())
 
 
 def _planned_delay(deps: Deps, answer: LeadAnswer) -> float:
     """How long the service plans to wait before trying this lead again (Retry-After honoured)."""
-    lead = deps.store.get_lead(answer.lead_id) if answer.lead_id else None
+    lead = deps.reader.get_lead(answer.lead_id) if answer.lead_id else None
     planned = getattr(lead, "next_attempt_at", None) if lead else None
     if not planned:
         return 1.0

@@ -51,7 +51,7 @@ from .evidence import NotFound
 from .target import STACK_ENV, OpsError, Target, resolve
 
 if TYPE_CHECKING:
-    from tf_retainer.store.leads import LeadStore
+    from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.vendor_keys import VendorKeyStore
 
     from . import backfill
@@ -253,10 +253,10 @@ class Context:
         return self._target
 
     @property
-    def store(self) -> LeadStore:
-        from tf_retainer.store.leads import LeadStore
+    def store(self) -> LeadTable:
+        from tf_retainer.store.lead_table import lead_table
 
-        return LeadStore(self.target.table_name, retention_days=1825, client=self.target.client("dynamodb"))
+        return lead_table(self.target.table_name, retention_days=1825, client=self.target.client("dynamodb"))
 
     @property
     def archive(self) -> Archive:
@@ -491,7 +491,7 @@ def cmd_evidence_find(ctx: Context) -> int:
 
 def cmd_evidence_reindex(ctx: Context) -> int:
     vendors = [ctx.args.vendor] if ctx.args.vendor else sorted({key.vendor for key in ctx.vendor_keys.list()})
-    counts = {vendor: ctx.store.index_contacts(vendor) for vendor in vendors}
+    counts = {vendor: ctx.store.index.index_contacts(vendor) for vendor in vendors}
     data = {vendor: {"indexed": indexed, "already": already} for vendor, (indexed, already) in counts.items()}
 
     def human(d: dict[str, Any]) -> None:

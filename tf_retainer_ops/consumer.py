@@ -19,7 +19,7 @@ from typing import Any
 from tf_retainer.domain.contacts import lead_fingerprints, normalise_email, normalise_phone, sha1_hex
 from tf_retainer.domain.lead import Lead
 from tf_retainer.runtime.clock import iso
-from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.lead_table import LeadTable
 
 from . import __version__
 from .evidence import Archive, build_evidence, content_digest, render
@@ -69,14 +69,14 @@ class Match:
         return {**{name: data.get(name) for name in BRIEF}, "matched_on": self.matched_on}
 
 
-def find_leads(store: LeadStore, query: dict[str, str], also: dict[str, list[str]] | None = None) -> list[Match]:
+def find_leads(store: LeadTable, query: dict[str, str], also: dict[str, list[str]] | None = None) -> list[Match]:
     """Every lead carrying any of the query's fingerprints (or ``also``'s: other spellings of the same
     contact), once each, oldest first (Query only)."""
     matches: dict[str, Match] = {}
     searched = [(kind, fingerprint) for kind, fingerprint in query.items()]
     searched += [(kind, fingerprint) for kind, fingerprints in (also or {}).items() for fingerprint in fingerprints]
     for kind, fingerprint in searched:
-        for lead in store.consumer_leads(kind, fingerprint):
+        for lead in store.index.consumer_leads(kind, fingerprint):
             found = matches.setdefault(lead.lead_id, Match(lead)).matched_on
             if kind not in found:
                 found.append(kind)
@@ -87,7 +87,7 @@ Signer = Callable[[dict[str, Any]], None]
 
 
 def export(
-    store: LeadStore,
+    store: LeadTable,
     query: dict[str, str],
     matches: list[Match],
     directory: Path,

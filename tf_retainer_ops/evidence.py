@@ -18,7 +18,7 @@ from tf_retainer.evidence.archive import evidence_record, find_archived, lead_st
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store.archive_marks import ArchiveMarks
 from tf_retainer.store.items import history_item
-from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.lead_table import LeadTable
 
 from . import __version__
 
@@ -45,8 +45,8 @@ class CertificateRecord:
     history: list[dict[str, Any]]
 
 
-def load_lead(store: LeadStore, lead_id: str) -> LeadRecord:
-    record = store.read_lead(lead_id)
+def load_lead(store: LeadTable, lead_id: str) -> LeadRecord:
+    record = store.reader.read_lead(lead_id)
     if record is None:
         raise NotFound(f"no lead {lead_id}")
     return LeadRecord(
@@ -56,8 +56,8 @@ def load_lead(store: LeadStore, lead_id: str) -> LeadRecord:
     )
 
 
-def load_certificate(store: LeadStore, cert_id: str) -> CertificateRecord:
-    record = store.read_certificate(cert_id)
+def load_certificate(store: LeadTable, cert_id: str) -> CertificateRecord:
+    record = store.reader.read_certificate(cert_id)
     if record is None:
         raise NotFound(f"no certificate {cert_id}")
     return CertificateRecord(
@@ -102,7 +102,7 @@ class Located:
 
 
 def locate(
-    store: LeadStore,
+    store: LeadTable,
     lead_id: str,
     *,
     archive: Archive | None = None,
@@ -120,7 +120,7 @@ def locate(
         archived = read_archived(archive.s3, mark.archived_to, lead_id)
         if archived is None:
             raise NotFound(f"lead {lead_id} is not in {mark.archived_to}, where its state says it was archived")
-        current = evidence_record(store, lead_id)
+        current = evidence_record(store.reader, lead_id)
         if current is not None:
             later = [event for event in current["history"] if event["at"] > (mark.archived_at or "")]
             archived["history"] += [event for event in later if event not in archived["history"]]
@@ -128,7 +128,7 @@ def locate(
             last = max((link["seq"] for link in archived.get("chain", [])), default=0)
             archived["chain"] = archived.get("chain", []) + [link for link in current["chain"] if link["seq"] > last]
         return Located(archived, mark.archived_to)
-    record = evidence_record(store, lead_id)
+    record = evidence_record(store.reader, lead_id)
     if record is not None:
         return Located(record, "dynamodb")
     if archive and archive.bucket and vendor and received:
@@ -140,7 +140,7 @@ def locate(
 
 
 def build_evidence(
-    store: LeadStore, lead_id: str, *, now: datetime | None = None, archive: Archive | None = None
+    store: LeadTable, lead_id: str, *, now: datetime | None = None, archive: Archive | None = None
 ) -> dict[str, Any]:
     """One self-contained document proving what happened to a lead and its certificate."""
     return evidence_document(locate(store, lead_id, archive=archive).record, now=now)

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+from tf_retainer.aws.queues import SqsRetryQueue
 from tf_retainer.domain.lead import Event
-from tf_retainer.leads.retry_queue import RetryMessage, send
+from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.runtime.clock import parse_iso
-from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.lead_table import LeadTable
 
 from .target import OpsError, Target
 
@@ -174,18 +175,18 @@ class Requeued:
     warnings: list[str] = field(default_factory=list)
 
 
-def requeue(target: Target, store: LeadStore, lead_id: str, *, now: datetime | None = None) -> Requeued:
+def requeue(target: Target, store: LeadTable, lead_id: str, *, now: datetime | None = None) -> Requeued:
     """Put an open (received or pending) lead back on the retry queue for its next attempt, now."""
     now = now or datetime.now(UTC)
-    lead = store.get_lead(lead_id)
+    lead = store.reader.get_lead(lead_id)
     if lead is None:
         raise OpsError(f"no lead {lead_id}", code=1)
     if lead.status.is_final:
         raise OpsError(f"lead {lead_id} is {lead.status}: only received or pending leads are retried", code=1)
     message = RetryMessage(lead_id=lead_id, attempt=lead.attempts + 1, not_before=now)
     detail = {"status": lead.status.value, "attempt": message.attempt}
-    store.add_history(lead, [Event("requeued", "operator", detail)], now=now)
-    message_id = send(target.client("sqs"), target.need_queue(), message, now=now)
+    store.writer.add_history(lead, [Event("requeued", "operator", detail)], now=now)
+    message_id = SqsRetryQueue(target.client("sqs"), target.need_queue()).send(message, now=now)
     result = Requeued(lead_id=lead_id, attempt=message.attempt, message_id=message_id)
     if lead.lease_until and parse_iso(lead.lease_until) > now:
         result.warnings.append(

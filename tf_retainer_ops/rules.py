@@ -28,20 +28,19 @@ from typing import TYPE_CHECKING, Any, get_args
 from pydantic import BaseModel, ValidationError
 from tf_retainer.decisions import judgement
 from tf_retainer.decisions.answer import decide
-from tf_retainer.decisions.rulebook import from_settings
+from tf_retainer.decisions.rulebook import DEFAULT_SCOPE, RuleSetVersion, from_settings
 from tf_retainer.decisions.rules import REASONS, Rule, RuleSet, Verdict, evaluate, refusal
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.settings import Settings
-from tf_retainer.store.keys import DEFAULT_RULES
-from tf_retainer.store.rule_sets import RulesChanged, RuleStore, StoredRules
+from tf_retainer.store.rule_sets import RulesChanged, RuleStore
 
 from .target import OpsError
 
 if TYPE_CHECKING:
-    from tf_retainer.store.leads import LeadStore
+    from tf_retainer.store.lead_table import LeadTable
 
     from .cli import Context
 
@@ -252,7 +251,7 @@ def rule_lines(rules: RuleSet) -> list[str]:
     return lines or ["  (no rules)"]
 
 
-def stored_dict(stored: StoredRules, *, active: int | None = None) -> dict[str, Any]:
+def stored_dict(stored: RuleSetVersion, *, active: int | None = None) -> dict[str, Any]:
     data = {
         "scope": stored.scope,
         "version": stored.version,
@@ -270,7 +269,7 @@ def stored_dict(stored: StoredRules, *, active: int | None = None) -> dict[str, 
 
 
 def exchange_of(item: dict[str, Any]) -> Exchange:
-    """A stored exchange (as LeadStore.read_lead returns it) back into the client's Exchange."""
+    """A stored exchange (as LeadTable.read_lead returns it) back into the client's Exchange."""
     response = item.get("response")
     body = response.get("body") if isinstance(response, dict) else None
     try:
@@ -382,12 +381,12 @@ class VendorReplay:
 
 
 def replay_vendor(
-    store: LeadStore, vendor: str, rules: RuleSet, policies: Policies, *, since: datetime, until: datetime | None
+    store: LeadTable, vendor: str, rules: RuleSet, policies: Policies, *, since: datetime, until: datetime | None
 ) -> VendorReplay:
     result = VendorReplay(vendor, rules)
-    for lead in store.vendor_leads(vendor, since=since, until=until):
+    for lead in store.index.vendor_leads(vendor, since=since, until=until):
         result.leads += 1
-        record = store.read_lead(lead.lead_id)
+        record = store.reader.read_lead(lead.lead_id)
         item = judged_exchange(record.exchanges) if record else None
         if record is None or item is None:
             result.no_answer[live_outcome(lead)] += 1
@@ -425,8 +424,8 @@ def _scope(ctx: Context) -> str:
     """The default rule set, or a known vendor's."""
     vendor = ctx.args.vendor
     if vendor is None:
-        return DEFAULT_RULES
-    if vendor == DEFAULT_RULES or vendor not in _vendors(ctx):
+        return DEFAULT_SCOPE
+    if vendor == DEFAULT_SCOPE or vendor not in _vendors(ctx):
         raise OpsError(f"no vendor {vendor} (tf-retainer vendors list)")
     return str(vendor)
 
@@ -436,7 +435,7 @@ def _vendors(ctx: Context) -> list[str]:
 
 
 def _where(scope: str) -> str:
-    return "the default rule set" if scope == DEFAULT_RULES else f"{scope}'s rule set"
+    return "the default rule set" if scope == DEFAULT_SCOPE else f"{scope}'s rule set"
 
 
 def cmd_rules_show(ctx: Context) -> int:
@@ -448,15 +447,15 @@ def cmd_rules_show(ctx: Context) -> int:
         if shown is None:
             raise OpsError(f"{_where(scope)} has no version {ctx.args.version}", 1)
     policies = deployment_policies(ctx)
-    default = active if scope == DEFAULT_RULES else store.active(DEFAULT_RULES)
-    vendor = active if scope != DEFAULT_RULES else None
+    default = active if scope == DEFAULT_SCOPE else store.active(DEFAULT_SCOPE)
+    vendor = active if scope != DEFAULT_SCOPE else None
     labels = [stored.label for stored in (default, vendor) if stored is not None]
     data: dict[str, Any] = {
         "scope": scope,
         "active_version": active.version if active else None,
         "shown": stored_dict(shown) if shown else None,
         "effective": {
-            "applies_to": "every vendor without its own rule set" if scope == DEFAULT_RULES else f"{scope}'s leads",
+            "applies_to": "every vendor without its own rule set" if scope == DEFAULT_SCOPE else f"{scope}'s leads",
             "version": "+".join(labels) or "settings",
             "rules": overlay(policies, default.rules if default else None, vendor.rules if vendor else None).model_dump(
                 mode="json", exclude_none=True
@@ -491,7 +490,7 @@ def cmd_rules_show(ctx: Context) -> int:
     return 0
 
 
-def active_text(active: StoredRules | None) -> str:
+def active_text(active: RuleSetVersion | None) -> str:
     return f"version {active.version} is" if active else "none is"
 
 
@@ -573,11 +572,11 @@ def cmd_rules_test(ctx: Context) -> int:
     since = parse_since(args.since, now)
     until = parse_since(args.until, now) if args.until else None
     policies = deployment_policies(ctx)
-    default_rules = None if scope == DEFAULT_RULES else (store.active(DEFAULT_RULES) or None)
-    vendors = [scope] if scope != DEFAULT_RULES else _vendors(ctx)
+    default_rules = None if scope == DEFAULT_SCOPE else (store.active(DEFAULT_SCOPE) or None)
+    vendors = [scope] if scope != DEFAULT_SCOPE else _vendors(ctx)
     replays = []
     for vendor in vendors:
-        if scope == DEFAULT_RULES:
+        if scope == DEFAULT_SCOPE:
             own = store.active(vendor)
             rules = overlay(policies, candidate, own.rules if own else None)
         else:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tf_retainer.runtime.clock import iso
-from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.lead_table import LeadTable
 from tf_retainer.vendors.scorecard import Scorecard, score
 
 from .rules import parse_since
@@ -30,7 +30,7 @@ PROGRESS_AFTER_SECONDS = 2.0
 
 
 def scorecards(
-    store: LeadStore,
+    store: LeadTable,
     vendors: list[str],
     *,
     since: datetime,
@@ -43,7 +43,7 @@ def scorecards(
     started = time.monotonic()
     cards, read = [], 0
     for n, vendor in enumerate(vendors, 1):
-        cards.append(score(vendor, store.vendor_leads(vendor, since=since, until=until)))
+        cards.append(score(vendor, store.index.vendor_leads(vendor, since=since, until=until)))
         read += cards[-1].leads
         if progress and time.monotonic() - started >= progress_after_seconds:
             progress(f"vendors read: {n}/{len(vendors)} ({vendor}), {read} lead(s) so far")

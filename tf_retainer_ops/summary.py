@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from tf_retainer.domain.lead import Lead
 from tf_retainer.runtime.clock import iso
-from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.lead_table import LeadTable
 from tf_retainer.store.vendor_keys import VendorKeyStore
 
 from .queues import depth
@@ -25,13 +25,15 @@ BRIEF = ("lead_id", "vendor", "status", "reason", "received_at", "next_attempt_a
 
 
 def summarize(
-    target: Target, store: LeadStore, vendor_keys: VendorKeyStore, *, hours: float = 24, now: datetime | None = None
+    target: Target, store: LeadTable, vendor_keys: VendorKeyStore, *, hours: float = 24, now: datetime | None = None
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     since = now - timedelta(hours=hours)
     vendors = sorted({key.vendor for key in vendor_keys.list()})
-    in_window = [lead.model_dump(mode="json") for vendor in vendors for lead in store.vendor_leads(vendor, since=since)]
-    overdue = store.open_leads(overdue_at=now)
+    in_window = [
+        lead.model_dump(mode="json") for vendor in vendors for lead in store.index.vendor_leads(vendor, since=since)
+    ]
+    overdue = store.index.open_leads(overdue_at=now)
 
     def brief(lead: Lead) -> dict[str, Any]:
         data = lead.model_dump(mode="json")

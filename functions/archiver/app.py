@@ -6,9 +6,9 @@ from datetime import date
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer.evidence import archive
+from tf_retainer import wiring
+from tf_retainer.evidence.archive import lambda_time_left
 from tf_retainer.runtime.observability import Metric, count, logger, metrics, tracer
-from tf_retainer.runtime.settings import get_settings
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -16,7 +16,9 @@ from tf_retainer.runtime.settings import get_settings
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     days = [date.fromisoformat(day) for day in (event or {}).get("days", [])] or None
-    result = archive.scheduled_run(get_settings(), time_left=archive.lambda_time_left(context), days=days)
+    # Every vendor that has a key (revoked or suspended ones too).
+    vendors = {key.vendor for key in wiring.vendor_keys().list()}
+    result = wiring.archiver().run(vendors, days=days, time_left=lambda_time_left(context))
     count(Metric.LEADS_ARCHIVED, result.archived)
     summary = asdict(result)
     logger.info(

@@ -8,31 +8,23 @@ The key itself is returned as usageIdentifierKey so the usage plan throttles per
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from tf_retainer import wiring
 from tf_retainer.runtime.observability import logger
-from tf_retainer.runtime.settings import get_settings
-from tf_retainer.store.vendor_keys import VendorKeyStore
 
 KEY_LENGTHS = range(16, 257)
-
-
-@lru_cache(maxsize=1)
-def _keys() -> VendorKeyStore:
-    return VendorKeyStore(get_settings().table_name)
 
 
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict:
     api_key = event.headers.get("x-api-key") or event.headers.get("X-Api-Key") or ""
-    record = _keys().lookup(api_key) if len(api_key) in KEY_LENGTHS else None
+    record = wiring.vendor_keys().lookup(api_key) if len(api_key) in KEY_LENGTHS else None
     if record is None:
         logger.info("unknown vendor key")
         raise Exception("Unauthorized")

@@ -5,12 +5,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from tf_retainer import wiring
 from tf_retainer.runtime.observability import logger, metrics, tracer
 from tf_retainer.runtime.settings import get_settings
-from tf_retainer.store.leads import LeadStore
-from tf_retainer.store.vendor_keys import VendorKeyStore
 from tf_retainer.vendors import auto_suspend
 
 
@@ -21,8 +19,5 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     if not settings.auto_suspend_enabled:
         return asdict(auto_suspend.Evaluation(enabled=False))
-    # One run a day: a client made per run costs nothing that matters.
-    client = boto3.client("dynamodb")
-    leads = LeadStore(settings.table_name, retention_days=settings.evidence_retention_days, client=client)
-    keys = VendorKeyStore(settings.table_name, client=client)
-    return asdict(auto_suspend.evaluate(leads, keys, settings, now=datetime.now(UTC)))
+    evaluation = auto_suspend.evaluate(wiring.lead_table().index, wiring.vendor_keys(), settings, now=datetime.now(UTC))
+    return asdict(evaluation)

@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from tf_retainer import wiring
 from tf_retainer.events.callbacks import CallbackJob
-from tf_retainer.events.delivery import default_notify_deps, notify
+from tf_retainer.events.delivery import notify
 from tf_retainer.runtime.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -25,7 +26,7 @@ def job_of(body: dict[str, Any]) -> CallbackJob:
 
 
 def record_handler(record: SQSRecord) -> str:
-    return notify(default_notify_deps(), job_of(json.loads(record.body))).outcome
+    return notify(wiring.callback_deps(), job_of(json.loads(record.body))).outcome
 
 
 @logger.inject_lambda_context(clear_state=True)

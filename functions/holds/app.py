@@ -2,25 +2,23 @@
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from tf_retainer import wiring
 from tf_retainer.evidence import archive
 from tf_retainer.evidence import legal_hold as holds
 from tf_retainer.runtime.observability import logger, metrics, tracer
-from tf_retainer.store.legal_holds import HoldStore
-from tf_retainer.wiring import default_deps
+from tf_retainer.runtime.settings import get_settings
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
-    deps = default_deps()
-    lock = archive.legal_hold(boto3.client("s3")) if deps.settings.archive_bucket else None
+    lock = archive.legal_hold(wiring.s3()) if get_settings().archive_bucket else None
     reports = holds.apply_active_holds(
-        deps.store,
-        HoldStore(deps.settings.table_name),
-        now=deps.clock(),
+        wiring.lead_table(),
+        wiring.hold_store(),
+        now=wiring.default_deps().clock(),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
         lock_archive=lock,
     )

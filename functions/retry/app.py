@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
+from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads import retry
-from tf_retainer.leads.retry_queue import RetryMessage
 from tf_retainer.runtime.observability import logger, metrics, tracer
 from tf_retainer.wiring import default_deps
 

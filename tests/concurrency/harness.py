@@ -314,12 +314,13 @@ class Backend:
             )
 
         self.dynamodb, self.sqs = client("dynamodb"), client("sqs")
-        from tf_retainer.store.leads import LeadStore
+        from tf_retainer.store.lead_table import lead_table
         from tf_retainer.store.vendor_keys import VendorKeyStore
 
         from local.poller import RetryPoller
 
-        self.store = LeadStore(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+        self.leads = lead_table(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+        self.reader, self.writer, self.index = self.leads.reader, self.leads.writer, self.leads.index
         self.poller = RetryPoller(self.provisioned, sqs=self.sqs)
         self.vendor_key = secrets.token_urlsafe(24)
         VendorKeyStore(self.provisioned.table_name, client=self.dynamodb).put(
@@ -465,7 +466,7 @@ def _check_one_lead(
     backend: Backend, report: ScenarioReport, lead_id: str, cert_id: str, *, attempts: int, vendor_lead_id: str | None
 ) -> None:
     """The lead retained once, its claim, its vendor lead_id, its history and evidence all agreeing."""
-    record = backend.store.read_lead(lead_id)
+    record = backend.reader.read_lead(lead_id)
     if record is None:
         report.problems.append(f"lead {lead_id} is not stored")
         return
@@ -478,14 +479,14 @@ def _check_one_lead(
     report.expect(history["attempt"] == attempts, f"history has {history['attempt']} attempts, not {attempts}")
     report.expect(history["retained"] == 1, f"history has {history['retained']} 'retained' events")
     report.expect(len(record.exchanges) == attempts, f"{len(record.exchanges)} exchanges kept, not {attempts}")
-    certificate = backend.store.read_certificate(cert_id)
+    certificate = backend.reader.read_certificate(cert_id)
     claim = certificate.claim if certificate else None
     report.expect(claim is not None and claim.lead_id == lead_id, f"the claim names {claim and claim.lead_id}")
     report.expect(
         claim is not None and claim.status.value == "retained", f"the claim is {claim and claim.status.value}"
     )
     if vendor_lead_id is not None:
-        found = backend.store.find_vendor_lead(VENDOR, vendor_lead_id)
+        found = backend.reader.find_vendor_lead(VENDOR, vendor_lead_id)
         report.expect(found == lead_id, f"vendor lead_id {vendor_lead_id} maps to {found}, not {lead_id}")
 
 
@@ -539,10 +540,10 @@ def same_certificate(backend: Backend, pool: LambdaPool) -> ScenarioReport:
     unrecorded = [
         lead.lead_id
         for lead in others
-        if Counter(event.type for event in backend.store.read_lead(lead.lead_id).history)["certificate_reused"] != 1
+        if Counter(event.type for event in backend.reader.read_lead(lead.lead_id).history)["certificate_reused"] != 1
     ]
     report.expect(not unrecorded, f"{len(unrecorded)} refused lead(s) without certificate_reused in their history")
-    certificate = backend.store.read_certificate(cert_id)
+    certificate = backend.reader.read_certificate(cert_id)
     cert_history = Counter(event.type for event in certificate.history) if certificate else Counter()
     report.expect(
         cert_history["certificate_reused"] == len(others) and cert_history["rejected"] == len(others),
@@ -552,7 +553,7 @@ def same_certificate(backend: Backend, pool: LambdaPool) -> ScenarioReport:
     # And on the holder's side: a count on its claim (an event on the owner's history before that).
     counted = getattr(certificate.claim, "reuse_attempts", None) if certificate and certificate.claim else None
     if counted is None:
-        counted = Counter(event.type for event in backend.store.read_lead(owner).history)["certificate_reuse_attempt"]
+        counted = Counter(event.type for event in backend.reader.read_lead(owner).history)["certificate_reuse_attempt"]
     report.expect(counted == len(others), f"{counted} reuse attempts counted for the holder, not {len(others)}")
     return report
 

@@ -342,10 +342,11 @@ class CrashBackend:
                 QueueUrl=self.provisioned.retry_queue_url,
                 Attributes={"VisibilityTimeout": str(self.visibility_timeout)},
             )
-        from tf_retainer.store.leads import LeadStore
+        from tf_retainer.store.lead_table import lead_table
         from tf_retainer.store.vendor_keys import VendorKeyStore
 
-        self.store = LeadStore(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+        self.leads = lead_table(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+        self.reader, self.writer, self.index = self.leads.reader, self.leads.writer, self.leads.index
         self.vendor_key = f"crash-vendor-{uuid.uuid4().hex}"
         VendorKeyStore(self.provisioned.table_name, client=self.dynamodb).put(
             self.vendor_key, VENDOR, now=datetime.now(UTC)
@@ -397,7 +398,7 @@ class CrashBackend:
         return deserialize(out["Item"]) if "Item" in out else None
 
     def lead_for_vendor_lead(self, vendor_lead_id: str) -> str | None:
-        return self.store.find_vendor_lead(VENDOR, vendor_lead_id)
+        return self.reader.find_vendor_lead(VENDOR, vendor_lead_id)
 
     def receive(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
         """``count`` retry messages once visible (short polls), with their attributes."""

@@ -34,7 +34,7 @@ def _post_and_check(stack: Any, prop: str, raw: bytes, content_type: str | None,
     response = post_raw(stack, prop, freshen_bytes(raw), content_type, header=header)
     verdict = check_answer(stack, response, before)
     if verdict.sent:  # what reached TrustedForm is on record, sent to the simulator and nowhere else
-        exchanges = stack.store.read_lead(verdict.answer["lead_id"]).exchanges
+        exchanges = stack.reader.read_lead(verdict.answer["lead_id"]).exchanges
         for exchange in exchanges:
             assert exchange["request"]["url"] == f"{stack.sim.base_url}/{verdict.answer['cert_id']}", exchange
 

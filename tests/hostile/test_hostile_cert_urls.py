@@ -116,7 +116,7 @@ def test_hostile_certificate_urls_through_the_stack_reach_only_the_simulator(sta
         answer = verdict.answer
         assert answer["cert_id"] == cert_id and answer["certificate_url"] == f"{CANONICAL_BASE}/{cert_id}", answer
         assert all(request["path"] == f"/{cert_id}" for request in verdict.sent), verdict.sent
-        for exchange in stack.store.read_lead(answer["lead_id"]).exchanges:
+        for exchange in stack.reader.read_lead(answer["lead_id"]).exchanges:
             assert exchange["request"]["url"] == f"{stack.sim.base_url}/{cert_id}", exchange["request"]["url"]
 
     only_the_simulator()

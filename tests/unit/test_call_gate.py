@@ -4,12 +4,12 @@ clock. Yes only for a retained, matched (or accepted masked), rule-passing lead 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from tf_retainer.api.status import refusal_status
+from tf_retainer.aws.queues import SqsRetryQueue
 from tf_retainer.decisions.rulebook import RulesInForce, from_settings
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Lead
@@ -17,6 +17,8 @@ from tf_retainer.domain.models import GateReason, LeadMatch, Reason, Status
 from tf_retainer.leads import gate
 from tf_retainer.runtime.clock import iso
 from tf_retainer.wiring import Deps
+
+from tests.support.fakes import FakeSqs, FakeStore, UnusedTrustedForm
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 VENDOR = "acme"
@@ -41,22 +43,6 @@ def tf_exchange(body: dict[str, Any] | str, status: int = 200) -> dict[str, Any]
 
 RETAIN = tf_exchange({"outcome": "success", "retain": {"results": {"expires_at": "2027-02-20T12:00:00Z"}}})
 PROBE = tf_exchange({"outcome": "success", "match_lead": {"result": {"success": True}}})  # decide_first's ask
-
-
-@dataclass
-class FakeStore:
-    leads: dict[str, Lead] = field(default_factory=dict)
-    vendor_lead_ids: dict[tuple[str, str], str] = field(default_factory=dict)
-    stored_exchanges: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def get_lead(self, lead_id: str) -> Lead | None:
-        return self.leads.get(lead_id)
-
-    def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
-        return self.vendor_lead_ids.get((vendor, vendor_lead_id))
-
-    def exchanges(self, lead_id: str) -> list[dict[str, Any]]:
-        return self.stored_exchanges.get(lead_id, [])
 
 
 def retained_lead(**changes: Any) -> Lead:
@@ -95,9 +81,11 @@ def ask(settings):
         configured = settings.model_copy(update=settings_changes)
         deps = Deps(
             settings=configured,
-            store=store,  # type: ignore[arg-type]
-            trustedform=None,  # type: ignore[arg-type]  # the gate never calls TrustedForm
-            sqs=None,
+            writer=store,
+            reader=store,
+            index=store,
+            trustedform=UnusedTrustedForm(),
+            retry_queue=SqsRetryQueue(FakeSqs(), configured.retry_queue_url),
             api_key=lambda force: "unused",
             rules=lambda vendor: RulesInForce(from_settings(configured), "settings"),
             clock=lambda: NOW,

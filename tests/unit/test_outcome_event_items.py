@@ -13,6 +13,7 @@ from tf_retainer.evidence import chain
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize
 from tf_retainer.store.items import ItemBuilder, snapshot
+from tf_retainer.store.stream import published
 
 from local.provision import load_template
 from local.streams import matches, stream_event_settings
@@ -65,20 +66,20 @@ def entry_item(event_type: str, pk: str | None = None, lead: Lead | None = None,
 
 @pytest.mark.parametrize("event_type", ["retained", "rejected", "expired", "requeued"])
 def test_final_outcomes_and_recoveries_are_published(event_type):
-    assert is_published(entry_item(event_type))
+    assert is_published(published(entry_item(event_type)))
 
 
 @pytest.mark.parametrize("event_type", ["received", "attempt", "pending", "decided", "certificate_reused"])
 def test_steps_on_the_way_are_not(event_type):
-    assert not is_published(entry_item(event_type))
+    assert not is_published(published(entry_item(event_type)))
 
 
 def test_only_a_leads_chain_is_published():
-    assert not is_published(entry_item("retained", pk=keys.cert_pk("e" * 40)))
+    assert not is_published(published(entry_item("retained", pk=keys.cert_pk("e" * 40))))
 
 
 def test_an_event_carries_the_vendors_answer_and_no_contact_data():
-    event = outcome_event(entry_item("retained", reason=None))
+    event = outcome_event(published(entry_item("retained", reason=None)))
     entry = json.loads(event.entry("bus")["Detail"])
     assert event.detail_type == "Lead Retained" and event.event_id == f"{LEAD_ID}/{ENTRY_SK}"
     assert entry["answer"] == stored_lead().answer().model_dump(mode="json", exclude_none=True)
@@ -90,14 +91,15 @@ def test_an_event_carries_the_vendors_answer_and_no_contact_data():
 
 def test_a_rejection_says_why():
     lead = stored_lead(status=Status.REJECTED, reason=Reason.CERTIFICATE_REUSED)
-    event = outcome_event(entry_item("rejected", lead=lead, reason="certificate_reused"))
+    event = outcome_event(published(entry_item("rejected", lead=lead, reason="certificate_reused")))
     assert event.detail_type == "Lead Rejected"
     assert event.detail["answer"]["reason"] == "certificate_reused"
     assert event.entry("bus")["Source"] == SOURCE == "tf-retainer"
 
 
 def _stream_record(event_name: str, pk: str, sk: str, event_type: str) -> dict:
-    image = {"pk": {"S": pk}, "sk": {"S": sk}, "o": {"S": event_type}}
+    stored = entry_item(event_type)  # a real entry's content and hash, under the keys of the case
+    image = {"pk": {"S": pk}, "sk": {"S": sk}, "o": {"S": event_type}, "b": {"B": stored["b"]}, "h": {"B": stored["h"]}}
     return {"eventName": event_name, "dynamodb": {"Keys": {"pk": image["pk"], "sk": image["sk"]}, "NewImage": image}}
 
 
@@ -120,7 +122,7 @@ def test_the_templates_filter_lets_through_exactly_what_is_published():
     for record, expected in cases:
         passes = any(matches(pattern, record) for pattern in patterns)
         image = {name: next(iter(value.values())) for name, value in record["dynamodb"]["NewImage"].items()}
-        assert passes == expected == (record["eventName"] == "INSERT" and is_published(image)), record
+        assert passes == expected == (record["eventName"] == "INSERT" and is_published(published(image))), record
 
 
 def test_a_filter_operator_that_is_not_emulated_is_refused_not_guessed():

@@ -1,8 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
+from tf_retainer.aws.queues import sqs_delay
 from tf_retainer.decisions.answer import Decision, RetryKind
 from tf_retainer.domain.models import Reason, Status
-from tf_retainer.leads.retry_queue import sqs_delay
 from tf_retainer.leads.schedule import backoff_seconds, plan_next_attempt, retain_deadline
 from tf_retainer.providers.trustedform.certificates import CertificateKind
 

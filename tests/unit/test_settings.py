@@ -117,7 +117,7 @@ def test_automatic_suspension_is_off_unless_a_threshold_is_set():
 def test_settings_cannot_be_changed_once_read():
     settings = from_env()
     with pytest.raises(ValidationError):
-        settings.sync_timeout_seconds = 1.0  # type: ignore[misc]
+        settings.sync_timeout_seconds = 1.0
 
 
 @pytest.mark.parametrize(

@@ -14,20 +14,23 @@ from typing import Any
 
 import pytest
 from tf_retainer.api.status import answer_status, refusal_status
+from tf_retainer.aws.queues import SqsRetryQueue
 from tf_retainer.aws.secrets import ApiKeyUnavailable
 from tf_retainer.decisions.rulebook import RulesInForce, from_settings
 from tf_retainer.domain.contacts import lead_fingerprints
 from tf_retainer.domain.errors import InputRejected
-from tf_retainer.domain.exchange import Exchange
+from tf_retainer.domain.exchange import ErrorKind, Exchange
 from tf_retainer.domain.lead import Claim, Event, HistoryItem, Lead, LeadRecord
 from tf_retainer.domain.models import LeadMatch, LeadSubmission, Reason, Status
+from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads import attempt as attempt_module
 from tf_retainer.leads import intake, lookup, retry, schedule
-from tf_retainer.leads.retry_queue import RetryMessage
+from tf_retainer.ports import CertificateTaken, DuplicateLead
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import metrics
-from tf_retainer.store.leads import CertificateTaken, DuplicateLead, Reserved, StaleAttempt, VendorLead
 from tf_retainer.wiring import Deps
+
+from tests.support.fakes import FakeSqs, FakeStore
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CERT_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
@@ -46,87 +49,14 @@ RETAINED_BODY = {
 }
 
 
-# --- fakes ---------------------------------------------------------------------------------------
+# --- fakes (the store and SQS: tests/support/fakes.py) ----------------------------------------------
 
 
-@dataclass
-class Outcome:
-    before: Lead
-    after: Lead
-    events: list[Event]
-    exchanges: list[dict[str, Any]]
-    now: datetime
-
-
-@dataclass
-class Refusal:
-    lead: Lead
-    vendor_lead: VendorLead | None
-    events: list[Event]
-
-
-@dataclass
-class FakeStore:
-    """The LeadStore methods the use cases call, in memory, recording every write."""
-
-    reservation: Reserved | DuplicateLead | CertificateTaken = field(default_factory=Reserved)
-    refused_first: DuplicateLead | None = None  # record_refusal lost to another delivery of the vendor lead
-    stale: bool = False  # begin_attempt raises StaleAttempt (another delivery took the lead)
-    leads: dict[str, Lead] = field(default_factory=dict)
-    vendor_lead_ids: dict[tuple[str, str], str] = field(default_factory=dict)
-    records: dict[str, LeadRecord] = field(default_factory=dict)
-    reserved: list[tuple[Lead, VendorLead | None]] = field(default_factory=list)
-    refusals: list[Refusal] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
-    begun: list[dict[str, Any]] = field(default_factory=list)
-
-    def reserve(self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime):
-        if isinstance(self.reservation, Reserved):
-            self.reserved.append((lead, vendor_lead))
-            self.leads[lead.lead_id] = lead
-        return self.reservation
-
-    def record_refusal(self, lead, *, vendor_lead, events, now) -> DuplicateLead | None:
-        if self.refused_first is not None:
-            return self.refused_first
-        self.refusals.append(Refusal(lead, vendor_lead, events))
-        self.leads[lead.lead_id] = lead
-        return None
-
-    def record_outcome(self, before, after, *, events, exchanges, now) -> None:
-        self.outcomes.append(Outcome(before, after, events, exchanges, now))
-        self.leads[after.lead_id] = after
-
-    def begin_attempt(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> Lead:
-        self.begun.append({"lead_id": lead_id, "attempt": attempt, "now": now, "lease_seconds": lease_seconds})
-        if self.stale:
-            raise StaleAttempt(lead_id)
-        lead = self.leads[lead_id]
-        return lead.model_copy(update={"lease_until": iso(now + timedelta(seconds=lease_seconds))})
-
-    def get_lead(self, lead_id: str) -> Lead | None:
-        record = self.records.get(lead_id)
-        return record.lead if record else self.leads.get(lead_id)
-
-    def history_page(self, lead_id: str, *, after: str | None, limit: int) -> tuple[list, str | None]:
-        record = self.records.get(lead_id)
-        return (list(record.history[:limit]) if record else []), None
-
-    def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
-        return self.vendor_lead_ids.get((vendor, vendor_lead_id))
-
-    def read_lead(self, lead_id: str) -> LeadRecord | None:
-        return self.records.get(lead_id)
-
-    @property
-    def outcome(self) -> Outcome:
-        [only] = self.outcomes
-        return only
-
-
-def exchange(status: int | None = 200, body: Any = None, *, error: str | None = None, attempt: int = 1) -> Exchange:
+def exchange(
+    status: int | None = 200, body: Any = None, *, error: ErrorKind | None = None, attempt: int = 1
+) -> Exchange:
     """A canned TrustedForm exchange, as the real client would capture it."""
-    response = None
+    response: dict[str, Any] | None = None
     if error is None:
         text = json.dumps(body) if body is not None else ""
         response = {"status": status, "reason": "", "headers": {}, "body": text}
@@ -136,7 +66,7 @@ def exchange(status: int | None = 200, body: Any = None, *, error: str | None = 
         duration_ms=42.0,
         request={"method": "POST", "url": CERT_URL, "headers": {}, "body": "{}"},
         response=response,
-        error=error,  # type: ignore[arg-type]
+        error=error,
         error_detail="ReadTimeout" if error else None,
         _json=body,
     )
@@ -166,21 +96,8 @@ class FakeTrustedForm:
         answer.attempt = kwargs["attempt"]
         return answer
 
-
-@dataclass
-class FakeSqs:
-    fail: bool = False
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    def send_message(self, **kwargs: Any) -> dict[str, str]:
-        if self.fail:
-            raise RuntimeError("SQS is down")
-        self.sent.append(kwargs)
-        return {"MessageId": f"msg-{len(self.sent)}"}
-
-    @property
-    def messages(self) -> list[RetryMessage]:
-        return [RetryMessage.model_validate_json(sent["MessageBody"]) for sent in self.sent]
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -234,9 +151,11 @@ def make_world(settings, monotonic):
         deps = Deps(
             settings=configured,
             rules=lambda vendor: RulesInForce(from_settings(configured), "settings"),
-            store=store,  # type: ignore[arg-type]
-            trustedform=tf,  # type: ignore[arg-type]
-            sqs=sqs,
+            writer=store,
+            reader=store,
+            index=store,
+            trustedform=tf,
+            retry_queue=SqsRetryQueue(sqs, configured.retry_queue_url),
             api_key=api_key,
             clock=lambda: NOW,
             new_id=lambda: next(ids),

@@ -1,9 +1,15 @@
-"""What the use cases work with: real AWS/TrustedForm clients in Lambda; moto, the simulator and a
-fixed clock in tests.
+"""The composition root: every adapter is built here, from typed ports, and nowhere else.
 
-Each function imports only what it uses: the rules and the secret are imported by the use cases that
-need them (tf_retainer.leads.attempt), not here, so the sweeper, which needs neither, never loads them; the
-TrustedForm client imports httpx on its first retain, and the SQS client is built on its first call."""
+Each handler asks for what its use cases need, built once per Lambda container and reused:
+``default_deps()`` (intake, retry, sweeper, holds), ``event_bus()`` (publisher), ``callback_deps()``
+(callback), ``vendor_keys()`` (authorizer, auto-suspend, archiver), ``lead_table()``, ``hold_store()``,
+``archive_marks()``, ``s3()``. The operator CLI builds the same things from a deployed stack's clients
+(``build_deps``). ``reset()`` drops them all: the local stack's "new container".
+
+Each function imports only what it uses: adapters are imported inside the builder that makes them (the
+sweeper never loads the rules or the secret, the authorizer never the lead store); the TrustedForm client
+imports httpx on its first retain, and the SQS client is built on its first call.
+"""
 
 from __future__ import annotations
 
@@ -19,23 +25,50 @@ import boto3
 from botocore.config import Config
 
 from tf_retainer.runtime.settings import Settings, get_settings
-from tf_retainer.store.leads import LeadStore
 
 if TYPE_CHECKING:
     from tf_retainer.decisions.rulebook import RuleBook, RulesInForce
-    from tf_retainer.providers.trustedform.client import TrustedFormClient
+    from tf_retainer.events.delivery import CallbackDeps
+    from tf_retainer.events.outcomes import EventBridgeBus
+    from tf_retainer.evidence.archive import Archiver
+    from tf_retainer.ports import (
+        ApiKeySource,
+        CertificateApi,
+        LeadIndex,
+        LeadReader,
+        LeadWriter,
+        PublishedEntry,
+        RetryQueue,
+        RuleSource,
+    )
+    from tf_retainer.store.archive_marks import ArchiveMarks
+    from tf_retainer.store.lead_table import LeadTable
+    from tf_retainer.store.legal_holds import HoldStore
+    from tf_retainer.store.vendor_keys import VendorKeyStore
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass
 class Deps:
+    """What the lead use cases (intake, attempt, retry, sweep, lookup, the gate) work with."""
+
     settings: Settings
-    store: LeadStore
-    trustedform: TrustedFormClient
-    sqs: Any
-    api_key: Callable[[bool], str]  # force a re-read (True) after a 401: the key may have been rotated
-    rules: Callable[[str], RulesInForce]  # the rules in force for a vendor
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    writer: LeadWriter
+    reader: LeadReader
+    index: LeadIndex
+    trustedform: CertificateApi
+    retry_queue: RetryQueue
+    api_key: ApiKeySource
+    rules: RuleSource
+    clock: Callable[[], datetime] = field(default=_now)
+    new_id: Callable[[], str] = field(default=_new_id)
 
 
 class LazyRules:
@@ -57,13 +90,16 @@ class LazyRules:
         return self._book(vendor)
 
 
-def _api_key(secret_id: str) -> Callable[[bool], str]:
-    def read(force: bool) -> str:
+class SecretApiKey:
+    """The TrustedForm API key from Secrets Manager, imported on first use (the sweeper never reads it)."""
+
+    def __init__(self, secret_id: str) -> None:
+        self._secret_id = secret_id
+
+    def __call__(self, force: bool) -> str:
         from tf_retainer.aws.secrets import get_api_key
 
-        return get_api_key(secret_id, force_fetch=force)
-
-    return read
+        return get_api_key(self._secret_id, force_fetch=force)
 
 
 class LazyClient:
@@ -84,21 +120,163 @@ class LazyClient:
 
 
 @lru_cache(maxsize=1)
+def dynamodb() -> Any:
+    """One client (and connection pool) for everything in the table. botocore's own check of every
+    request against the API model is a fifth of a retry's CPU per record (a batch's records share one
+    GIL); the requests are built by the store, tested, and validated by DynamoDB anyway."""
+    return boto3.client("dynamodb", config=Config(parameter_validation=False))
+
+
+def build_lead_table(settings: Settings, client: Any) -> LeadTable:
+    from tf_retainer.store.lead_table import lead_table as build
+
+    return build(settings.table_name, retention_days=settings.evidence_retention_days, client=client)
+
+
+def build_deps(
+    settings: Settings,
+    *,
+    table: LeadTable,
+    sqs: Any,
+    api_key: ApiKeySource | None = None,
+    trustedform: CertificateApi | None = None,
+) -> Deps:
+    """The lead use cases' dependencies from a table and an SQS client (Lambda's, or a deployed stack's)."""
+    from tf_retainer.aws.queues import SqsRetryQueue
+
+    if trustedform is None:
+        from tf_retainer.providers.trustedform.client import TrustedFormClient
+
+        trustedform = TrustedFormClient(settings.trustedform_base_url, connect_timeout=settings.connect_timeout_seconds)
+    return Deps(
+        settings=settings,
+        writer=table.writer,
+        reader=table.reader,
+        index=table.index,
+        trustedform=trustedform,
+        retry_queue=SqsRetryQueue(sqs, settings.retry_queue_url),
+        api_key=api_key or SecretApiKey(settings.trustedform_secret_id),
+        rules=LazyRules(settings, table.table.client),
+    )
+
+
+@lru_cache(maxsize=1)
+def lead_table() -> LeadTable:
+    return build_lead_table(get_settings(), dynamodb())
+
+
+@lru_cache(maxsize=1)
 def default_deps() -> Deps:
     """Built once per Lambda container (or process): clients and connection pools are reused. The
     TrustedForm client builds its connection pool (and imports httpx) on its first retain."""
-    from tf_retainer.providers.trustedform.client import TrustedFormClient
+    return build_deps(get_settings(), table=lead_table(), sqs=LazyClient("sqs"))
+
+
+@lru_cache(maxsize=1)
+def vendor_keys() -> VendorKeyStore:
+    """The authorizer's one store (it never loads the lead store)."""
+    from tf_retainer.store.vendor_keys import VendorKeyStore
+
+    return VendorKeyStore(get_settings().table_name, client=dynamodb())
+
+
+@lru_cache(maxsize=1)
+def hold_store() -> HoldStore:
+    from tf_retainer.store.legal_holds import HoldStore
+
+    return HoldStore(get_settings().table_name, client=dynamodb())
+
+
+@lru_cache(maxsize=1)
+def archive_marks() -> ArchiveMarks:
+    from tf_retainer.store.archive_marks import ArchiveMarks
+
+    return ArchiveMarks(get_settings().table_name, client=dynamodb())
+
+
+@lru_cache(maxsize=1)
+def s3() -> Any:
+    return boto3.client("s3")
+
+
+def archiver() -> Archiver:
+    """The archiver over the shared table client (its settings read afresh: one run an hour)."""
+    from tf_retainer.evidence.archive import Archiver
 
     settings = get_settings()
-    # One client (and connection pool) for the leads and the rules. botocore's own check of every
-    # request against the API model is a fifth of a retry's CPU per record (a batch's records share one
-    # GIL); the requests are built by the store, tested, and validated by DynamoDB anyway.
-    dynamodb = boto3.client("dynamodb", config=Config(parameter_validation=False))
-    return Deps(
-        settings=settings,
-        store=LeadStore(settings.table_name, retention_days=settings.evidence_retention_days, client=dynamodb),
-        trustedform=TrustedFormClient(settings.trustedform_base_url, connect_timeout=settings.connect_timeout_seconds),
-        sqs=LazyClient("sqs"),
-        api_key=_api_key(settings.trustedform_secret_id),
-        rules=LazyRules(settings, dynamodb),
+    return Archiver(
+        leads=lead_table(),
+        marks=archive_marks(),
+        s3=s3(),
+        bucket=settings.archive_bucket,
+        after_days=settings.archive_after_days,
+        grace_days=settings.archive_grace_days,
+        lookback_days=settings.archive_lookback_days,
     )
+
+
+@lru_cache(maxsize=1)
+def event_bus() -> EventBridgeBus:
+    """The publisher's bus: one EventBridge client."""
+    from tf_retainer.events.outcomes import EventBridgeBus
+
+    settings = get_settings()
+    if not settings.event_bus_name:
+        raise RuntimeError("EVENT_BUS_NAME is not set: the publisher has nowhere to publish")
+    return EventBridgeBus(boto3.client("events"), settings.event_bus_name)
+
+
+@lru_cache(maxsize=1)
+def callback_deps() -> CallbackDeps:
+    """The callback function's: one HTTP connection pool, the callbacks store, one SQS client."""
+    import httpx
+
+    from tf_retainer.events.delivery import CallbackDeps
+    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
+
+    settings = get_settings()
+    return CallbackDeps(
+        settings=settings,
+        callbacks=VendorCallbackStore(settings.table_name, client=dynamodb()),
+        sqs=boto3.client("sqs"),
+        # Never the environment's proxies: the connection goes to the address the checks approved.
+        http=httpx.Client(
+            timeout=httpx.Timeout(settings.callback_timeout_seconds), trust_env=False, follow_redirects=False
+        ),
+    )
+
+
+def published_entry(new_image: dict[str, Any]) -> PublishedEntry | None:
+    """What a DynamoDB stream record's new image holds for the publisher (the stream's adapter)."""
+    from tf_retainer.store.stream import published_in
+
+    return published_in(new_image)
+
+
+BUILDERS = (
+    dynamodb,
+    lead_table,
+    default_deps,
+    vendor_keys,
+    hold_store,
+    archive_marks,
+    s3,
+    event_bus,
+    callback_deps,
+)
+
+
+def reset() -> None:
+    """Forget settings, every built adapter and the cached secret: a new Lambda container, as far as the
+    service knows (the local stack and the tests, whenever the environment changes under one process).
+    Closes the connection pools that were opened."""
+    if default_deps.cache_info().currsize:
+        default_deps().trustedform.close()
+    if callback_deps.cache_info().currsize:
+        callback_deps().http.close()
+    for builder in BUILDERS:
+        builder.cache_clear()
+    get_settings.cache_clear()
+    from tf_retainer.aws.secrets import forget_cached_keys
+
+    forget_cached_keys()

@@ -32,7 +32,7 @@ def archiver(stack, *, days_later: int, marks: ArchiveMarks | None = None) -> Ar
     """The archiver as the function builds it, its clock ``days_later`` days after today at noon."""
     moment = datetime.combine(date.today() + timedelta(days=days_later), time(12), tzinfo=UTC)
     return Archiver(
-        store=stack.store,
+        leads=stack.leads,
         marks=marks or ArchiveMarks(stack.provisioned.table_name, client=stack.dynamodb),
         s3=aws_client("s3"),
         bucket=stack.provisioned.archive_bucket,
@@ -60,7 +60,7 @@ def archive_reader(stack) -> Archive:
 
 
 def table_bundle(stack, lead_id: str) -> str:
-    return content(evidence_document(locate(stack.store, lead_id).record, now=GENERATED))
+    return content(evidence_document(locate(stack.leads, lead_id).record, now=GENERATED))
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
     noted_before = leads["second"]
     for text in ("first look", "second look"):
         note = Event("operator_note", "alice", {"note": text})
-        stack.store.add_history(stack.store.get_lead(noted_before), [note], now=datetime.now(UTC))
+        stack.writer.add_history(stack.reader.get_lead(noted_before), [note], now=datetime.now(UTC))
     before = {lead_id: table_bundle(stack, lead_id) for lead_id in final}
 
     result = run_archiver(stack)
@@ -157,7 +157,7 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
     # History recorded after archiving (an operator's note, a hold) is read from the table and appended.
     noted = leads["other"]
     note = Event("operator_note", "alice", {"note": "demand letter 2026-11"})
-    stack.store.add_history(stack.store.get_lead(noted), [note], now=moment + timedelta(days=1))
+    stack.writer.add_history(stack.reader.get_lead(noted), [note], now=moment + timedelta(days=1))
     for lead_id in final:
         output = tmp_path / f"{lead_id}.json"
         code, out, err = run(stack, "evidence", lead_id, "-o", str(output), "--unsigned")
@@ -170,7 +170,7 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
             bundle["chain"].pop()  # the note's own entry, written after the archive
         assert content(bundle) == before[lead_id]
         # The archived chain, with the entries written since, still verifies from the lead's identity.
-        record = locate(stack.store, lead_id, archive=archive_reader(stack)).record
+        record = locate(stack.leads, lead_id, archive=archive_reader(stack)).record
         assert len(verified(record)) == (2 if lead_id == noted else 3 if lead_id == noted_before else 1)
     # `evidence verify` checks the whole chain of a lead whose older entries left the table.
     code, out, err = run(stack, "--json", "evidence", "verify", noted_before)
@@ -194,7 +194,7 @@ def test_a_run_that_died_before_marking_is_finished_on_the_same_object_and_a_hel
             raise RuntimeError("killed")
 
     held = leads["first"]
-    stack.store.add_history(stack.store.get_lead(held), [Event("operator_note", "alice", {})], now=datetime.now(UTC))
+    stack.writer.add_history(stack.reader.get_lead(held), [Event("operator_note", "alice", {})], now=datetime.now(UTC))
     assert run(stack, "hold", "set", "--lead", held, "--reason", "matter 77")[0] == 0
     expiries = {item["sk"]: (item.get("ttl"), item.get("held_ttl")) for item in items_of(stack, held)}
     with pytest.raises(RuntimeError):

@@ -92,12 +92,12 @@ def test_rows_are_sorted_by_what_is_still_possible(stack, tmp_path):
     assert "lead id" in invalid[9] and "ISO 8601" in invalid[11] and "line 3" in invalid[12]
     assert "backfill [####################] 5/5" in err
 
-    lead_id = stack.store.find_vendor_lead(VENDOR, "L-3")
-    record = stack.store.read_lead(lead_id)
+    lead_id = stack.reader.find_vendor_lead(VENDOR, "L-3")
+    record = stack.reader.read_lead(lead_id)
     assert record.lead.status.value == "retained" and record.lead.lead == {"utm_source": "search"}
     [origin] = [event for event in record.history if event.type == "backfilled"]
     assert origin.detail["line"] == 3 and origin.detail["file"] == "leads.csv"
-    assert stack.store.find_vendor_lead(VENDOR, "L-4") is None and stack.store.find_vendor_lead(VENDOR, "L-7") is None
+    assert stack.reader.find_vendor_lead(VENDOR, "L-4") is None and stack.reader.find_vendor_lead(VENDOR, "L-7") is None
 
     # The same file again: everything is already done, TrustedForm is not called again.
     before = len(stack.sim.requests)
@@ -143,7 +143,7 @@ def test_an_interrupted_backfill_resumed_retains_every_lead_once(stack, tmp_path
     assert resumed["already_done"] == {"retained": 2, "pending": 1}
     assert (resumed["retained"], resumed["pending"], resumed["not_sent"]) == (3, 0, 0)
     assert [c["lead_id"] for c in resumed["skipped_window_closed"]] == ["R-old"]
-    stored = {f"R-{n}": stack.store.find_vendor_lead(VENDOR, f"R-{n}") for n in range(6)}
+    stored = {f"R-{n}": stack.reader.find_vendor_lead(VENDOR, f"R-{n}") for n in range(6)}
     assert all(stored.values()) and len(set(stored.values())) == 6
 
 

@@ -443,8 +443,8 @@ def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_li
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "success"])
     lead_id = stack.post(lead(cert_id)).json()["lead_id"]
-    stack.store.add_history(
-        stack.store.get_lead(lead_id), [Event("note", "operator", {"text": "called"})], now=datetime.now(UTC)
+    stack.writer.add_history(
+        stack.reader.get_lead(lead_id), [Event("note", "operator", {"text": "called"})], now=datetime.now(UTC)
     )
     assert run_json(stack, "evidence", "verify", lead_id)["entries"] == 2
 

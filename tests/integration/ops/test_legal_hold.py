@@ -50,7 +50,7 @@ def items_of(stack, posted: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def history_types(stack, lead_id: str) -> list[str]:
-    record = stack.store.read_lead(lead_id)
+    record = stack.reader.read_lead(lead_id)
     return [event.type for event in record.history]
 
 
@@ -99,7 +99,7 @@ def test_a_consumer_hold_covers_every_vendors_leads_and_later_ones_until_release
     assert all("ttl" in item for item in items_of(stack, later))  # not held until the apply step runs
     # A run out of time stops before the next lead and leaves it (and its look) to the next run.
     store = HoldStore(stack.provisioned.table_name, client=stack.dynamodb)
-    (short,) = holds.apply_active_holds(stack.store, store, now=datetime.now(UTC), time_left=lambda: 1.0)
+    (short,) = holds.apply_active_holds(stack.leads, store, now=datetime.now(UTC), time_left=lambda: 1.0)
     assert (short.complete, short.covered) == (False, [])
     assert invoke("HoldFunction", {"source": "aws.scheduler", "detail": {}})["covered"] == [later["lead_id"]]
     for posted in (first, second, later):

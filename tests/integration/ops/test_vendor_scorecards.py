@@ -157,7 +157,7 @@ def test_report_progress_goes_to_stderr_on_long_runs_and_an_unknown_vendor_is_ex
     stack.post(lead())
     lines: list[str] = []
     cards = scorecards(
-        stack.store, [VENDOR], since=datetime.now(UTC) - timedelta(hours=1), progress=lines.append,
+        stack.leads, [VENDOR], since=datetime.now(UTC) - timedelta(hours=1), progress=lines.append,
         progress_after_seconds=0,
     )  # fmt: skip
     assert cards[0].leads == 1 and lines == [f"vendors read: 1/1 ({VENDOR}), 1 lead(s) so far"]

@@ -115,10 +115,10 @@ def test_intake_answers_are_not_called_back(stack, receiver):
 
 @pytest.mark.parametrize("stack_env", [{**CALLBACK_ENV, "CALLBACK_ALLOW_PRIVATE": "false"}])
 def test_a_callback_host_resolving_to_a_private_address_is_never_called(stack, receiver, monkeypatch):
-    from tf_retainer.events.delivery import default_notify_deps
+    from tf_retainer import wiring
 
     register(stack, "https://callbacks.vendor.example/tf", receiver.secret)
-    monkeypatch.setattr(default_notify_deps(), "resolver", lambda host, port: ["10.0.0.7"])
+    monkeypatch.setattr(wiring.callback_deps(), "resolver", lambda host, port: ["10.0.0.7"])
     lead_id = pending_then(stack, "success")
     assert run_callbacks(stack) == []
     [dead] = dead_letters(stack)

@@ -180,7 +180,7 @@ def invoke_retry(event: dict[str, Any]) -> Any:
 
 
 def attempts(stack, lead_id: str) -> int:
-    return len(stack.store.read_lead(lead_id).exchanges)
+    return len(stack.reader.read_lead(lead_id).exchanges)
 
 
 def test_sqs_event_files_are_sqs_lambda_events():

@@ -25,14 +25,16 @@ EVENT_HANDLER = "aws_lambda_powertools.event_handler"  # the REST resolver: the 
 BATCH = "aws_lambda_powertools.utilities.batch"  # the retry worker's partial batch responses
 RULES = "tf_retainer.decisions.rules"  # the buyer's rules: judged by intake and retry
 SECRETS = "aws_lambda_powertools.utilities.parameters"  # the TrustedForm API key, for intake and retry
-STORE = "tf_retainer.store.leads"
+STORE = "tf_retainer.store.lead_table"
 HEAVY = (HTTPX, XRAY, OPENAPI_MODELS, EVENT_HANDLER, BATCH, RULES, SECRETS, STORE)
+# The lead store is imported by tf_retainer.wiring when it builds the clients (the first request): the
+# authorizer, which imports wiring too, never loads it.
 IMPORTED_WITH_TRACING_OFF = {
-    "intake": {EVENT_HANDLER, RULES, SECRETS, STORE},
-    "retry": {BATCH, RULES, SECRETS, STORE},
+    "intake": {EVENT_HANDLER, RULES, SECRETS},
+    "retry": {BATCH, RULES, SECRETS},
     "authorizer": set(),
-    "sweeper": {STORE},
-    "auto_suspend": {RULES, STORE},  # the table only (the rules module comes with the scorecard)
+    "sweeper": set(),
+    "auto_suspend": {RULES},  # the rules module comes with the scorecard; the table is built when it runs
 }
 
 IMPORT_APP = r"""
@@ -47,13 +49,17 @@ from tf_retainer.runtime.observability import tracer
 if sys.argv[4] in ("deps", "first-retain"):  # the clients a first request builds
     from tf_retainer.wiring import default_deps
     default_deps()
+if sys.argv[4] == "keys":  # the authorizer's one store
+    from tf_retainer.wiring import vendor_keys
+    vendor_keys()
+built = sorted(name for name in heavy if name in sys.modules)
 if sys.argv[4] == "first-retain":  # and the TrustedForm client's connection pool, on the first retain
     default_deps().trustedform._http
 patched = []
 if "aws_xray_sdk.core" in sys.modules:
     from aws_xray_sdk.core import patcher
     patched = sorted(patcher._PATCHED_MODULES)
-print(json.dumps({"loaded": loaded, "tracer": type(tracer).__name__, "patched": patched}))
+print(json.dumps({"loaded": loaded, "built": built, "tracer": type(tracer).__name__, "patched": patched}))
 """
 
 
@@ -84,6 +90,19 @@ def test_each_function_imports_only_the_heavy_modules_it_uses(function: str) -> 
     imported = imported_by(function, tracing=False, then="" if function in ("authorizer", "auto_suspend") else "deps")
     assert set(imported["loaded"]) == IMPORTED_WITH_TRACING_OFF[function]
     assert imported["tracer"] == "IdleTracer"  # tracing off: no X-Ray SDK, no dummy subsegments
+
+
+@pytest.mark.parametrize("function", ["intake", "retry", "sweeper"])
+def test_the_lead_functions_load_the_lead_store_with_their_clients_and_the_sweeper_no_rules(function: str) -> None:
+    built = imported_by(function, tracing=False, then="deps")
+    assert STORE in built["built"]
+    assert (RULES in built["built"], SECRETS in built["built"]) == (
+        (False, False) if function == "sweeper" else (True, True)
+    )
+
+
+def test_the_authorizer_never_loads_the_lead_store() -> None:
+    assert STORE not in imported_by("authorizer", tracing=False, then="keys")["built"]
 
 
 def test_the_authorizer_never_imports_httpx() -> None:

@@ -33,7 +33,7 @@ def table_actions(function: str) -> set[str]:
 @pytest.fixture
 def calls(stack) -> Iterator[list[str]]:
     """The DynamoDB operations the service's shared client makes (functions run in this process)."""
-    from tf_retainer.wiring import default_deps
+    from tf_retainer import wiring
 
     made: list[str] = []
 
@@ -50,7 +50,7 @@ def calls(stack) -> Iterator[list[str]]:
         }
         made.extend(f"dynamodb:{names[kind]}" for item in params["TransactItems"] for kind in item)
 
-    events = default_deps().store._client.meta.events
+    events = wiring.dynamodb().meta.events
     events.register("before-parameter-build.dynamodb", record)
     yield made
     events.unregister("before-parameter-build.dynamodb", record)

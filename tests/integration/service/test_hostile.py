@@ -10,8 +10,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from tf_retainer import wiring
 
-from local.functions import reset_service_caches
 from local.simulator import make_web_cert_id
 from tests.conftest import lead
 
@@ -77,7 +77,7 @@ def test_the_environments_proxy_never_sees_a_retain(stack, proxy, monkeypatch):
         monkeypatch.setenv(name, proxy)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    reset_service_caches()  # a new container, with the proxy in its environment
+    wiring.reset()  # a new container, with the proxy in its environment
     response = stack.post(lead())
     assert response.status == 201, response.json()
     assert RecordingProxy.seen == []
@@ -88,7 +88,7 @@ def test_a_loopback_lookalike_host_is_not_an_acceptable_trustedform_endpoint(sta
     from pydantic import ValidationError
 
     monkeypatch.setenv("TRUSTEDFORM_API_URL", "http://127.attacker.example:8900")
-    reset_service_caches()
+    wiring.reset()
     # The function cannot start with that setting (in Lambda: an init error, API Gateway's 502).
     with pytest.raises(ValidationError, match="TRUSTEDFORM_API_URL must be"):
         stack.post(lead())
@@ -109,7 +109,7 @@ def test_a_refused_thief_does_not_keep_the_certificate_from_its_owner(stack):
     genuine = stack.post(lead(cert_id))  # vendor A, the consumer's own details
     assert genuine.status == 201, genuine.json()
     assert genuine.json()["lead_match"]["success"] is True
-    claim = stack.store.read_certificate(cert_id).claim
+    claim = stack.reader.read_certificate(cert_id).claim
     assert (claim.lead_id, claim.status) == (genuine.json()["lead_id"], "retained")
 
 
@@ -129,7 +129,7 @@ def test_a_held_certificate_is_still_refused_and_counted(stack, capfd):
     for _ in range(3):
         response = stack.post(lead(cert_id), key=other)
         assert (response.status, response.json()["reason"]) == (422, "certificate_reused")
-    assert stack.store.read_certificate(cert_id).claim.reuse_attempts == 3
+    assert stack.reader.read_certificate(cert_id).claim.reuse_attempts == 3
     assert '"CrossVendorReuse":[1.0]' in capfd.readouterr().out  # the metric the alarm watches
 
 

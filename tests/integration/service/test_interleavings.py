@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from tf_retainer import wiring
 from tf_retainer.domain.models import LeadSubmission, Status
-from tf_retainer.store.leads import LeadStore
+from tf_retainer.store.lead_writer import DynamoLeadWriter
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, lead
@@ -18,9 +19,7 @@ from tests.conftest import VENDOR, lead
 
 
 def default_deps() -> Any:
-    from tf_retainer.wiring import default_deps
-
-    return default_deps()
+    return wiring.default_deps()
 
 
 def submit(body: dict[str, Any], vendor: str = VENDOR) -> Any:
@@ -36,25 +35,24 @@ def test_two_deliveries_of_a_vendor_lead_whose_certificate_is_taken_get_one_answ
     other = "other-vendor"
     stack.add_vendor(other)
     body = lead(cert_id, lead_id="DUP-1")
-    original = LeadStore.record_refusal
+    original = DynamoLeadWriter.record_refusal
     nested: list[Any] = []
 
-    def refusal_after_the_other_delivery(self: LeadStore, *args: Any, **kwargs: Any) -> Any:
+    def refusal_after_the_other_delivery(self: DynamoLeadWriter, *args: Any, **kwargs: Any) -> Any:
         if not nested:  # the other delivery runs to its end between this one's reservation and refusal
             nested.append(None)
             nested[0] = submit(body, vendor=other)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(LeadStore, "record_refusal", refusal_after_the_other_delivery)
+    monkeypatch.setattr(DynamoLeadWriter, "record_refusal", refusal_after_the_other_delivery)
     first = submit(body, vendor=other)
     assert (first.status, first.reason) == (Status.REJECTED, "certificate_reused")
     assert first.lead_id == nested[0].lead_id  # one lead for the vendor's lead_id, one answer
     assert len(stack.sim.requests) == 1  # only the owner's retain
 
 
-def conflict_once(monkeypatch, store: LeadStore, operation: str) -> list[str]:
-    """The next call of ``operation`` on the store's client is cancelled by a concurrent transaction."""
-    client = store._client
+def conflict_once(monkeypatch, client: Any, operation: str) -> list[str]:
+    """The next call of ``operation`` on the service's DynamoDB client is cancelled by a concurrent transaction."""
     real = getattr(client, operation)
     raised: list[str] = []
 
@@ -76,7 +74,7 @@ def conflict_once(monkeypatch, store: LeadStore, operation: str) -> list[str]:
 def test_a_transaction_conflict_on_the_reservation_is_tried_again(stack, monkeypatch):
     response = stack.post(lead())  # builds the service's clients
     assert response.status == 201
-    raised = conflict_once(monkeypatch, default_deps().store, "transact_write_items")
+    raised = conflict_once(monkeypatch, wiring.dynamodb(), "transact_write_items")
     again = stack.post(lead())
     assert raised == ["transact_write_items"]
     assert again.status == 201, again.json()
@@ -85,19 +83,19 @@ def test_a_transaction_conflict_on_the_reservation_is_tried_again(stack, monkeyp
 
 def test_a_transaction_conflict_on_the_outcome_is_tried_again(stack, monkeypatch):
     assert stack.post(lead()).status == 201
-    store = default_deps().store
-    original = store.reserve
+    writer = default_deps().writer
+    original = writer.reserve
     armed: list[str] = []
 
     def reserve_then_conflict(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
-        armed.extend(conflict_once(monkeypatch, store, "transact_write_items"))  # the outcome write
+        armed.extend(conflict_once(monkeypatch, wiring.dynamodb(), "transact_write_items"))  # the outcome write
         return result
 
-    monkeypatch.setattr(store, "reserve", reserve_then_conflict)
+    monkeypatch.setattr(writer, "reserve", reserve_then_conflict)
     response = stack.post(lead())
     assert response.status == 201, response.json()
-    record = stack.store.read_lead(response.json()["lead_id"])
+    record = stack.reader.read_lead(response.json()["lead_id"])
     assert record.lead.status is Status.RETAINED and len(record.exchanges) == 1
 
 
@@ -111,7 +109,7 @@ def test_a_slow_401_does_not_give_the_second_call_a_fresh_budget(stack):
     assert (response.status, response.json()["reason"]) == (202, "account_error")
     assert len(stack.sim.requests) == 1  # no second call without the time to make it
     # Time spent calling TrustedForm (what the budget bounds; not the writes a busy machine slows down).
-    calling = sum(exchange["duration_ms"] for exchange in stack.store.read_lead(response.json()["lead_id"]).exchanges)
+    calling = sum(exchange["duration_ms"] for exchange in stack.reader.read_lead(response.json()["lead_id"]).exchanges)
     assert calling / 1000 < 1.0 + 0.3, f"{calling:.0f} ms with TrustedForm for a 1.0 s budget"
 
 
@@ -130,8 +128,8 @@ def advance_clock(monkeypatch, by: timedelta) -> datetime:
 
 def deliver_all(stack) -> list[str]:
     """Every retry message now on the queue, through the retry use case (what the function does)."""
+    from tf_retainer.domain.retry_message import RetryMessage
     from tf_retainer.leads import retry
-    from tf_retainer.leads.retry_queue import RetryMessage
 
     outcomes = []
     for message in stack.retry_messages():
@@ -147,8 +145,8 @@ def sweep() -> Any:
 
 
 def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stack, monkeypatch):
+    from tf_retainer.domain.retry_message import RetryMessage
     from tf_retainer.leads import attempt, retry
-    from tf_retainer.leads.retry_queue import RetryMessage
 
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
@@ -174,7 +172,7 @@ def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stac
     advance_clock(monkeypatch, timedelta(hours=1))
     assert sweep().recovered == [posted["lead_id"]]
     assert deliver_all(stack) == ["retained"]
-    record = stack.store.read_lead(posted["lead_id"])
+    record = stack.reader.read_lead(posted["lead_id"])
     assert record.lead.status is Status.RETAINED and record.lead.attempts == 3
     assert [e.type for e in record.history if e.actor == "sweeper"] == ["requeued"]
     assert len(stack.sim.requests) == 3  # one call per attempt, none lost, none twice
@@ -192,7 +190,7 @@ def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, mo
     with pytest.raises(Killed):
         submit(lead(lead_id="CRASH-1"))
     monkeypatch.setattr(intake, "attempt_retain", attempt_retain)
-    [stranded] = [lead_ for lead_ in stack.store.open_leads() if lead_.vendor_lead_id == "CRASH-1"]
+    [stranded] = [lead_ for lead_ in stack.index.open_leads() if lead_.vendor_lead_id == "CRASH-1"]
     assert stranded.status is Status.RECEIVED and stack.queued() == 0
 
     assert sweep().recovered == []  # the intake may still be running: not before its timeout and a margin
@@ -200,10 +198,10 @@ def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, mo
     assert sweep().recovered == [stranded.lead_id]
     assert sweep().recovered == []  # requeued once: the next look is a grace period away
     assert deliver_all(stack) == ["retained"]
-    record = stack.store.read_lead(stranded.lead_id)
+    record = stack.reader.read_lead(stranded.lead_id)
     assert record.lead.status is Status.RETAINED
     assert [e.type for e in record.history] == ["received", "requeued", "attempt", "retained"]
-    assert stack.store.open_leads() == []
+    assert stack.index.open_leads() == []
 
 
 def test_the_sweeper_leaves_a_lead_an_attempt_holds(stack, monkeypatch):
@@ -211,6 +209,6 @@ def test_the_sweeper_leaves_a_lead_an_attempt_holds(stack, monkeypatch):
     stack.sim.script(cert_id, ["unavailable", "success"])
     posted = stack.post(lead(cert_id)).json()
     later = advance_clock(monkeypatch, timedelta(hours=1))
-    default_deps().store.begin_attempt(posted["lead_id"], attempt=2, now=later, lease_seconds=600)
+    default_deps().writer.begin_attempt(posted["lead_id"], attempt=2, now=later, lease_seconds=600)
     report = sweep()
     assert (report.overdue, report.recovered, report.skipped) == (1, [], 1)

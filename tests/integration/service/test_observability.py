@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+from tf_retainer import wiring
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 
-from local.functions import reset_service_caches
 from local.poller import RetryPoller
 from local.provision import load_template
 from local.simulator import make_web_cert_id
@@ -37,7 +37,7 @@ class Run:
 
 
 class BrokenQueue:
-    def send_message(self, **_: Any) -> None:
+    def send(self, message: Any, *, now: Any) -> str:
         raise RuntimeError("SQS is down")
 
 
@@ -98,10 +98,10 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     invoke("RetryFunction", sqs_event(stack, message))  # a duplicate delivery
 
     # SQS refuses the retry message; once it is overdue, the sweeper hands the lead back to the queue.
-    queue = default_deps().sqs
-    monkeypatch.setattr(default_deps(), "sqs", BrokenQueue())
+    queue = default_deps().retry_queue
+    monkeypatch.setattr(default_deps(), "retry_queue", BrokenQueue())
     post(lead(scripted("unavailable")))
-    monkeypatch.setattr(default_deps(), "sqs", queue)
+    monkeypatch.setattr(default_deps(), "retry_queue", queue)
     clock = default_deps().clock
     later = clock() + timedelta(hours=2)
     monkeypatch.setattr(default_deps(), "clock", lambda: later)
@@ -120,7 +120,7 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
 
     # No attempts left: the lead expires at once.
     monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "1")
-    reset_service_caches()
+    wiring.reset()
     post(lead(scripted("server_error")))
 
     # The outcomes above, published from the table's stream; the vendor's callback for the lead that left
@@ -137,7 +137,7 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     try:
         monkeypatch.setenv("CALLBACK_ALLOW_PRIVATE", "true")
         monkeypatch.setenv("CALLBACK_BASE_DELAY_SECONDS", "0")
-        reset_service_caches()
+        wiring.reset()
         store = VendorCallbackStore(stack.provisioned.table_name, client=stack.dynamodb)
         store.put(VENDOR, receiver.url, receiver.secret, now=datetime.now(UTC))
         receiver.script("503", "404", "200")
@@ -160,7 +160,7 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     # The automatic suspension: vendor-b's one lead was refused, below a 10 % retained floor.
     monkeypatch.setenv("AUTO_SUSPEND_BELOW_RETAINED_PERCENT", "10")
     monkeypatch.setenv("AUTO_SUSPEND_MIN_LEADS", "1")
-    reset_service_caches()
+    wiring.reset()
     assert invoke("AutoSuspendFunction", {"source": "aws.scheduler", "detail": {}})["suspended"] == ["vendor-b"]
 
     captured = capfd.readouterr()

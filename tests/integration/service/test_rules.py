@@ -67,7 +67,7 @@ def test_a_lead_every_rule_keeps_is_retained_with_its_verdicts(stack):
     }  # fmt: skip
     assert asked[0]["insights"]["scans"] == RULES["page_scans"]
     assert asked[0]["verify"] == {"min_font_size_px_required": 12}
-    history = [e.type for e in stack.store.read_lead(response.json()["lead_id"]).history]
+    history = [e.type for e in stack.reader.read_lead(response.json()["lead_id"]).history]
     assert history == ["received", "attempt", "attempt", "decided", "retained"]
 
 

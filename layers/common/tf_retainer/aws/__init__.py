@@ -1,1 +1,1 @@
-"""AWS adapters other than the table: the API key from Secrets Manager."""
+"""AWS adapters other than the table: the retry queue (SQS), the API key (Secrets Manager)."""

@@ -1,8 +1,15 @@
-"""The buyer's TrustedForm API key, from Secrets Manager, cached between invocations."""
+"""The buyer's TrustedForm API key, from Secrets Manager, cached between invocations.
+
+One way to read it, whichever client reads it: Lambda's (Powertools' default provider) or the operator
+CLI's (a provider on a deployed stack's client, for backfill).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
 CACHE_SECONDS = 300
 
@@ -11,10 +18,10 @@ class ApiKeyUnavailable(RuntimeError):
     """The secret could not be read or holds no usable key."""
 
 
-def get_api_key(secret_id: str, *, force_fetch: bool = False) -> str:
-    """Return the key; ``force_fetch`` re-reads it (after a 401: the key may have been rotated)."""
+def read_api_key(provider: Any, secret_id: str, *, force_fetch: bool = False) -> str:
+    """The key in a ``{"api_key": ...}`` secret, through a Powertools SecretsProvider (its cache included)."""
     try:
-        value = parameters.get_secret(secret_id, transform="json", max_age=CACHE_SECONDS, force_fetch=force_fetch)
+        value = provider.get(secret_id, transform="json", max_age=CACHE_SECONDS, force_fetch=force_fetch)
     except parameters.exceptions.GetParameterError as exc:
         raise ApiKeyUnavailable("TrustedForm API key secret could not be read") from exc
     except parameters.exceptions.TransformParameterError as exc:
@@ -23,3 +30,20 @@ def get_api_key(secret_id: str, *, force_fetch: bool = False) -> str:
     if not isinstance(key, str) or not key:
         raise ApiKeyUnavailable("TrustedForm API key secret has no api_key")
     return key
+
+
+def get_api_key(secret_id: str, *, force_fetch: bool = False) -> str:
+    """Lambda's read; ``force_fetch`` re-reads it (after a 401: the key may have been rotated)."""
+    return read_api_key(_default_provider(), secret_id, force_fetch=force_fetch)
+
+
+def _default_provider() -> Any:
+    # The provider parameters.get_secret uses: one cache for every caller in the container.
+    if "secrets" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider()
+    return DEFAULT_PROVIDERS["secrets"]
+
+
+def forget_cached_keys() -> None:
+    """Drop every cached secret value (a new container)."""
+    parameters.clear_caches()

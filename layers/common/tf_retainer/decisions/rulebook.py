@@ -6,13 +6,34 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from tf_retainer.decisions.rules import Rule, RuleSet
 from tf_retainer.runtime.settings import Settings
-from tf_retainer.store.keys import DEFAULT_RULES
-from tf_retainer.store.rule_sets import RuleStore
 
 SETTINGS_ONLY = "settings"  # no stored rule set: the deployment's policies alone
+DEFAULT_SCOPE = "*"  # the default rule set's scope; any other scope is a vendor's name
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSetVersion:
+    """One immutable version of a rule set, as published."""
+
+    scope: str  # a vendor, or DEFAULT_SCOPE
+    version: int
+    rules: RuleSet
+    created_at: str
+    actor: str
+
+    @property
+    def label(self) -> str:
+        return f"{'default' if self.scope == DEFAULT_SCOPE else self.scope}@{self.version}"
+
+
+class RuleSetVersions(Protocol):
+    """Where the active version of each scope's rule set is read from (store/rule_sets.py)."""
+
+    def active(self, scope: str) -> RuleSetVersion | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +52,8 @@ def from_settings(settings: Settings) -> RuleSet:
 
 
 class RuleBook:
-    def __init__(self, store: RuleStore, settings: Settings) -> None:
-        self._store = store
+    def __init__(self, versions: RuleSetVersions, settings: Settings) -> None:
+        self._versions = versions
         self._settings = settings
         self._cache: dict[str, tuple[float, RulesInForce]] = {}
         self._lock = threading.Lock()
@@ -50,8 +71,8 @@ class RuleBook:
 
     def _load(self, vendor: str) -> RulesInForce:
         rules, labels = from_settings(self._settings), []
-        for scope in (DEFAULT_RULES, vendor):
-            stored = self._store.active(scope)
+        for scope in (DEFAULT_SCOPE, vendor):
+            stored = self._versions.active(scope)
             if stored is not None:
                 rules = stored.rules.over(rules)
                 labels.append(stored.label)

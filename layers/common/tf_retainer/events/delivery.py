@@ -12,21 +12,21 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import httpx
-
+from tf_retainer.domain.retry_message import SQS_MAX_DELAY_SECONDS
 from tf_retainer.events.callbacks import CallbackJob, Delivery, Resolver, deliver, system_resolver
-from tf_retainer.leads.retry_queue import SQS_MAX_DELAY_SECONDS
 from tf_retainer.runtime.observability import Metric, count, logger
-from tf_retainer.runtime.settings import Settings, get_settings
-from tf_retainer.store.vendor_callbacks import VendorCallbackStore
+from tf_retainer.runtime.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
 
 
 @dataclass
-class NotifyDeps:
+class CallbackDeps:
     settings: Settings
     callbacks: VendorCallbackStore
     sqs: Any
@@ -35,26 +35,12 @@ class NotifyDeps:
     resolver: Resolver = field(default=system_resolver)
 
 
-@lru_cache(maxsize=1)
-def default_notify_deps() -> NotifyDeps:
-    """Built once per Lambda container: one HTTP connection pool, one store client, one SQS client."""
-    settings = get_settings()
-    timeout = httpx.Timeout(settings.callback_timeout_seconds)
-    return NotifyDeps(
-        settings=settings,
-        callbacks=VendorCallbackStore(settings.table_name),
-        sqs=boto3.client("sqs"),
-        # Never the environment's proxies: the connection goes to the address the checks approved.
-        http=httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False),
-    )
-
-
 def backoff_seconds(settings: Settings, attempt: int) -> int:
     """Before attempt ``attempt + 1``: base, 2x base, 4x base... capped at SQS's 15-minute delay."""
     return int(min(SQS_MAX_DELAY_SECONDS, settings.callback_base_delay_seconds * 2 ** (attempt - 1)))
 
 
-def notify(deps: NotifyDeps, job: CallbackJob) -> Delivery:
+def notify(deps: CallbackDeps, job: CallbackJob) -> Delivery:
     target = deps.callbacks.get(job.vendor)
     if target is None or not target.active:
         return Delivery("no_callback")

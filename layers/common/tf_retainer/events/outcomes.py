@@ -13,20 +13,13 @@ and the history event itself. Never an email, a phone number, their fingerprints
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
-
-import boto3
 
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status
-from tf_retainer.runtime.settings import get_settings
-from tf_retainer.store import keys
-from tf_retainer.store.codec import deserialize
-from tf_retainer.store.items import stored_entry
+from tf_retainer.ports import EventBus, PublishedEntry
 
 SOURCE = "tf-retainer"
 # History event type -> EventBridge detail-type. "requeued": the sweeper (or an operator) handed an
@@ -52,13 +45,6 @@ CERTIFICATE_FACTS = (
 )
 
 
-def is_published(item: dict[str, Any]) -> bool:
-    """An entry of a lead's chain that holds an event of a published type (its ``o``)."""
-    return (
-        str(item.get("pk", "")).startswith(keys.lead_pk("")) and keys.is_entry(item) and item.get("o") in DETAIL_TYPES
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class OutcomeEvent:
     event_id: str
@@ -76,14 +62,12 @@ class OutcomeEvent:
         }
 
 
-def outcome_event(item: dict[str, Any]) -> OutcomeEvent:
-    """The event of one published entry (see :func:`is_published`): its event of that type, the lead as
-    the entry left it."""
-    entry = stored_entry(item)
-    event_type = str(item["o"])
+def outcome_event(published: PublishedEntry) -> OutcomeEvent:
+    """The event of one published entry: its event of that type, the lead as the entry left it."""
+    entry, event_type = published.entry, published.event_type
     event = next(event for event in reversed(entry.events) if event["type"] == event_type)
     lead = Lead.model_validate(entry.state or {})
-    event_id = f"{lead.lead_id}/{item['sk']}"
+    event_id = f"{lead.lead_id}/{published.entry_key}"
     answer = lead.answer().model_dump(mode="json", exclude_none=True)
     certificate = lead.model_dump(mode="json", include=set(CERTIFICATE_FACTS), exclude_none=True)
     at = event.get("at") or entry.at
@@ -100,45 +84,32 @@ def outcome_event(item: dict[str, Any]) -> OutcomeEvent:
     return OutcomeEvent(event_id=event_id, detail_type=DETAIL_TYPES[event_type], time=str(at), detail=detail)
 
 
-def binary_decoded(image: dict[str, Any]) -> dict[str, Any]:
-    """A stream image as Lambda delivers it (binary attributes base64 text, as JSON has no bytes) in the
-    form boto3 reads (bytes). Only top-level binary attributes: the only kind a chain entry has."""
-    return {
-        name: {"B": base64.b64decode(value["B"])} if isinstance(value.get("B"), str) else value
-        for name, value in image.items()
-    }
-
-
 class PublishFailed(Exception):
     """EventBridge refused the entry: the stream record is retried."""
 
 
-@dataclass
-class Publisher:
-    """Publishes the event of one stream record's new item, if it is one that is published."""
+class EventBridgeBus:
+    """The EventBus port on EventBridge's PutEvents."""
 
-    events: Any  # a boto3 EventBridge client
-    bus_name: str
+    def __init__(self, client: Any, bus_name: str) -> None:
+        self._client, self.bus_name = client, bus_name
 
-    def publish(self, new_image: dict[str, Any]) -> OutcomeEvent | None:
-        item = deserialize(binary_decoded(new_image))
-        if not is_published(item):
-            return None
-        event = outcome_event(item)
-        out = self.events.put_events(Entries=[event.entry(self.bus_name)])
+    def publish(self, event: OutcomeEvent) -> None:
+        out = self._client.put_events(Entries=[event.entry(self.bus_name)])
         if out.get("FailedEntryCount"):
             failure = out["Entries"][0]
             raise PublishFailed(f"{failure.get('ErrorCode')}: {failure.get('ErrorMessage')}")
-        return event
 
 
-@lru_cache(maxsize=1)
-def default_publisher() -> Publisher:
-    """Built once per Lambda container: one store client, one EventBridge client."""
-    settings = get_settings()
-    if not settings.event_bus_name:
-        raise RuntimeError("EVENT_BUS_NAME is not set: the publisher has nowhere to publish")
-    return Publisher(
-        events=boto3.client("events"),
-        bus_name=settings.event_bus_name,
-    )
+def is_published(published: PublishedEntry | None) -> bool:
+    """A new entry marked with an event of a published type."""
+    return published is not None and published.event_type in DETAIL_TYPES
+
+
+def publish(bus: EventBus, published: PublishedEntry | None) -> OutcomeEvent | None:
+    """Publish the event of a stream record's new entry, if it is one that is published."""
+    if published is None or not is_published(published):
+        return None
+    event = outcome_event(published)
+    bus.publish(event)
+    return event

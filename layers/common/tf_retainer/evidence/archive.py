@@ -34,11 +34,9 @@ from botocore.exceptions import ClientError
 
 from tf_retainer.domain.lead import Lead
 from tf_retainer.evidence import chain
+from tf_retainer.ports import LeadReader, Leads
 from tf_retainer.runtime.clock import iso
-from tf_retainer.runtime.settings import Settings
 from tf_retainer.store.archive_marks import ArchiveMark, ArchiveMarks
-from tf_retainer.store.leads import LeadStore
-from tf_retainer.store.vendor_keys import VendorKeyStore
 
 ARCHIVE_FORMAT = "tf-retainer-archive/1"
 PREFIX = "evidence"
@@ -54,13 +52,13 @@ def lead_state(lead: Lead) -> dict[str, Any]:
     return lead.model_dump(mode="json", exclude_none=True, exclude={"lease_until"})
 
 
-def evidence_record(store: LeadStore, lead_id: str) -> dict[str, Any] | None:
+def evidence_record(reader: LeadReader, lead_id: str) -> dict[str, Any] | None:
     """Everything the evidence bundle is built from, as JSON-ready data (None: no such lead)."""
-    record = store.read_lead(lead_id)
+    record = reader.read_lead(lead_id)
     if record is None:
         return None
     cert_id = record.lead.cert_id
-    certificate = store.read_certificate(cert_id) if cert_id else None
+    certificate = reader.read_certificate(cert_id) if cert_id else None
     return {
         "format": ARCHIVE_FORMAT,
         "lead_id": lead_id,
@@ -163,7 +161,7 @@ class ArchiveRun:
 
 @dataclass
 class Archiver:
-    store: LeadStore
+    leads: Leads
     marks: ArchiveMarks
     s3: Any
     bucket: str
@@ -199,7 +197,7 @@ class Archiver:
             return True  # not old enough whole: never archive a lead younger than after_days
         leads = [
             lead
-            for lead in self.store.vendor_leads(vendor, since=start, until=start + timedelta(days=1))
+            for lead in self.leads.index.vendor_leads(vendor, since=start, until=start + timedelta(days=1))
             if lead.received_at.startswith(day.isoformat())
         ]
         # Parts are cut as the leads come (oldest first), so memory holds one part at most; the cut is
@@ -215,7 +213,7 @@ class Archiver:
             if mark.archived_to:
                 result.already_archived += 1
                 continue
-            record = evidence_record(self.store, lead.lead_id)
+            record = evidence_record(self.leads.reader, lead.lead_id)
             if record is None:
                 continue
             part.append((record, mark))
@@ -289,21 +287,3 @@ def lambda_time_left(context: Any) -> Callable[[], float]:
     if context is None or not hasattr(context, "get_remaining_time_in_millis"):
         return lambda: float("inf")
     return lambda: context.get_remaining_time_in_millis() / 1000
-
-
-def scheduled_run(settings: Settings, *, time_left: Callable[[], float], days: list[date] | None = None) -> ArchiveRun:
-    """One scheduled run over every vendor that has a key (revoked or suspended ones too)."""
-    import boto3
-
-    dynamodb = boto3.client("dynamodb")
-    archiver = Archiver(
-        store=LeadStore(settings.table_name, retention_days=settings.evidence_retention_days, client=dynamodb),
-        marks=ArchiveMarks(settings.table_name, client=dynamodb),
-        s3=boto3.client("s3"),
-        bucket=settings.archive_bucket,
-        after_days=settings.archive_after_days,
-        grace_days=settings.archive_grace_days,
-        lookback_days=settings.archive_lookback_days,
-    )
-    vendors = {key.vendor for key in VendorKeyStore(settings.table_name, client=dynamodb).list()}
-    return archiver.run(vendors, days=days, time_left=time_left)

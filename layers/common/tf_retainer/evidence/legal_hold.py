@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from tf_retainer.domain.lead import Event, Lead
+from tf_retainer.ports import Leads
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import logger
-from tf_retainer.store.leads import LeadStore
 from tf_retainer.store.legal_holds import Hold, HoldStore, Member
 
 # Leads are looked for from this long before the previous look: a lead stored while it ran (its
@@ -58,17 +58,17 @@ ArchiveLock = Callable[[str], None]
 
 
 def set_hold(
-    store: LeadStore, holds: HoldStore, hold: Hold, *, now: datetime, lock_archive: ArchiveLock | None = None
+    leads: Leads, holds: HoldStore, hold: Hold, *, now: datetime, lock_archive: ArchiveLock | None = None
 ) -> ApplyReport:
     """Record the hold, then cover every lead it matches now."""
-    if hold.scope == "lead" and store.get_lead(hold.value) is None:
+    if hold.scope == "lead" and leads.reader.get_lead(hold.value) is None:
         raise HoldError(f"lead {hold.value} not found")
     holds.put_hold(hold)
-    return apply_hold(store, holds, hold, now=now, lock_archive=lock_archive)
+    return apply_hold(leads, holds, hold, now=now, lock_archive=lock_archive)
 
 
 def apply_active_holds(
-    store: LeadStore,
+    leads: Leads,
     holds: HoldStore,
     *,
     now: datetime,
@@ -80,7 +80,7 @@ def apply_active_holds(
     ``time_left``: seconds this run may still use; when it runs low the run stops between two leads and
     the next run does the rest (a hold's look for new leads is marked done only once it completed)."""
     reports = [
-        apply_hold(store, holds, hold, now=now, time_left=time_left, lock_archive=lock_archive)
+        apply_hold(leads, holds, hold, now=now, time_left=time_left, lock_archive=lock_archive)
         for hold in holds.active_holds()
     ]
     logger.info(
@@ -97,7 +97,7 @@ def apply_active_holds(
 
 
 def apply_hold(
-    store: LeadStore,
+    leads: Leads,
     holds: HoldStore,
     hold: Hold,
     *,
@@ -108,7 +108,7 @@ def apply_hold(
     report = ApplyReport(hold.hold_id)
     members = {member.lead_id: member for member in holds.members(hold.hold_id)}
     since = parse_iso(hold.applied_at) - LOOKBACK if hold.applied_at else None
-    for lead in matching_leads(store, hold, since=since):
+    for lead in matching_leads(leads, hold, since=since):
         if lead.lead_id in members:
             continue
         if time_left() < RESERVE_SECONDS:
@@ -116,7 +116,7 @@ def apply_hold(
             return report
         # History first: its new items are then held with the rest. A crash before the member is
         # recorded only repeats the event on the next run.
-        store.add_history(lead, [hold_event("hold_set", hold, actor=hold.set_by)], now=now)
+        leads.writer.add_history(lead, [hold_event("hold_set", hold, actor=hold.set_by)], now=now)
         member = Member.of(lead, now)
         holds.add_member(hold.hold_id, member)
         report.items_held += _sweep(holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
@@ -134,7 +134,7 @@ def apply_hold(
 
 
 def release_hold(
-    store: LeadStore,
+    leads: Leads,
     holds: HoldStore,
     hold_id: str,
     *,
@@ -158,25 +158,27 @@ def release_hold(
     for member in holds.members(hold_id):
         if member.released_at is not None:
             continue
-        lead = store.get_lead(member.lead_id)
+        lead = leads.reader.get_lead(member.lead_id)
         if lead is not None:
-            store.add_history(lead, [hold_event("hold_released", hold, actor=actor, release_reason=reason)], now=now)
+            leads.writer.add_history(
+                lead, [hold_event("hold_released", hold, actor=actor, release_reason=reason)], now=now
+            )
         holds.release_items(member, hold_id, now=now, grace=grace)
         holds.mark_member_released(hold_id, member.lead_id, now=now, ttl=expiry)
         released += 1
     return hold, released
 
 
-def matching_leads(store: LeadStore, hold: Hold, *, since: datetime | None) -> list[Lead]:
+def matching_leads(leads: Leads, hold: Hold, *, since: datetime | None) -> list[Lead]:
     """The leads a hold covers (received since ``since``, when the index can tell): no Scan."""
     if hold.scope == "lead":
-        lead = store.get_lead(hold.value)
+        lead = leads.reader.get_lead(hold.value)
         return [lead] if lead else []
     if hold.scope in ("email", "phone"):
         # A consumer's leads are few: the index is read whole, each lead's state read once.
-        return store.consumer_leads(hold.scope, hold.value)
+        return leads.index.consumer_leads(hold.scope, hold.value)
     if hold.scope == "vendor":
-        return store.vendor_leads(hold.value, since=since or datetime.fromtimestamp(0, UTC))
+        return leads.index.vendor_leads(hold.value, since=since or datetime.fromtimestamp(0, UTC))
     raise HoldError(f"unknown hold scope {hold.scope!r}")
 
 

@@ -16,7 +16,9 @@ from tf_retainer.decisions.rules import Verdict
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
-from tf_retainer.leads import retry_queue, schedule
+from tf_retainer.domain.retry_message import RetryMessage
+from tf_retainer.leads import schedule
+from tf_retainer.ports import StaleAttempt
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import (
     Metric,
@@ -27,7 +29,6 @@ from tf_retainer.runtime.observability import (
     logger,
     milliseconds,
 )
-from tf_retainer.store.leads import StaleAttempt
 from tf_retainer.wiring import Deps
 
 # A call with less time than this left is not worth making: it would time out and still cost a retain.
@@ -145,7 +146,7 @@ def apply_decision(
     )
     items = [exchange.to_item() for exchange in exchanges]
     try:
-        deps.store.record_outcome(lead, after, events=events, exchanges=items, now=now)
+        deps.writer.record_outcome(lead, after, events=events, exchanges=items, now=now)
     except StaleAttempt:
         return _overtaken(deps, lead, events, items, now)
     _emit_outcome(decision, after)
@@ -207,9 +208,9 @@ def _overtaken(
 ) -> LeadAnswer:
     """Another attempt recorded this one's step first (a lease outlived, a duplicate delivery): keep this
     call's evidence all the same, and answer with the lead as it now is."""
-    deps.store.add_history(lead, events, now=now, exchanges=exchanges)
+    deps.writer.add_history(lead, events, now=now, exchanges=exchanges)
     logger.warning("attempt overtaken by another", extra={"lead_id": lead.lead_id, "attempt": lead.attempts + 1})
-    current = deps.store.get_lead(lead.lead_id)
+    current = deps.reader.get_lead(lead.lead_id)
     return (current or lead).answer()
 
 
@@ -287,9 +288,9 @@ def report_outcome(lead: Lead, *, alarm: bool = False, **extra: Any) -> None:
 def enqueue_retry(deps: Deps, lead_id: str, *, attempt: int, not_before: datetime, now: datetime) -> None:
     """Queue the next attempt. A failure is counted and logged, never raised: the lead is recorded
     pending with next_attempt_at, where the operator CLI finds it."""
-    message = retry_queue.RetryMessage(lead_id=lead_id, attempt=attempt, not_before=not_before)
+    message = RetryMessage(lead_id=lead_id, attempt=attempt, not_before=not_before)
     try:
-        retry_queue.send(deps.sqs, deps.settings.retry_queue_url, message, now=now)
+        deps.retry_queue.send(message, now=now)
     except Exception:
         count(Metric.ENQUEUE_FAILURES)
         logger.exception("could not enqueue retry", extra={"lead_id": lead_id})
@@ -309,7 +310,7 @@ def expire(deps: Deps, lead: Lead, *, attempt: int, reason: Reason, actor: str) 
         }
     )
     event = Event(Status.EXPIRED.value, actor, {"reason": reason.value, "deadline": lead.deadline})
-    deps.store.record_outcome(lead, after, events=[event], exchanges=[], now=now)
+    deps.writer.record_outcome(lead, after, events=[event], exchanges=[], now=now)
     count(Metric.LEADS_EXPIRED)
     logger.warning("lead expired", extra={"lead_id": lead.lead_id, "cert_id": lead.cert_id, "reason": reason.value})
     return after.answer()

@@ -83,7 +83,7 @@ def _rules_passed(lead: Lead) -> tuple[GateReason, str] | None:
 def _evidence_stored(deps: Deps, lead: Lead) -> tuple[GateReason, str] | None:
     # A shared lead's certificate was retained by the lead it was shared from: the evidence is there.
     holder = lead.shared_with_lead_id or lead.lead_id
-    if any(_retained_in(exchange) for exchange in deps.store.exchanges(holder)):
+    if any(_retained_in(exchange) for exchange in deps.reader.exchanges(holder)):
         return None
     return GateReason.EVIDENCE_MISSING, "no stored TrustedForm exchange shows the certificate retained"
 

@@ -14,10 +14,10 @@ from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
 from tf_retainer.leads import schedule
 from tf_retainer.leads.attempt import attempt_retain, report_outcome
+from tf_retainer.ports import CertificateTaken, DuplicateLead, VendorLead
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, count_for_vendor, logger
-from tf_retainer.store.leads import CertificateTaken, DuplicateLead, VendorLead
 from tf_retainer.wiring import Deps
 
 # The shortest budget a first attempt gets, however little time the invocation has left.
@@ -42,7 +42,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, time_bud
     vendor_lead = VendorLead(vendor, submission.lead_id, _payload_hash(submission)) if submission.lead_id else None
     logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
 
-    reservation = deps.store.reserve(lead, vendor_lead=vendor_lead, actor="intake", now=now)
+    reservation = deps.writer.reserve(lead, vendor_lead=vendor_lead, actor="intake", now=now)
     if isinstance(reservation, DuplicateLead):
         return _repeat_answer(deps, reservation)
     if isinstance(reservation, CertificateTaken):
@@ -90,7 +90,7 @@ def _repeat_answer(deps: Deps, duplicate: DuplicateLead) -> LeadAnswer:
     count(Metric.DUPLICATE_LEADS)
     if not duplicate.same_payload:
         raise InputRejected(Reason.LEAD_ID_CONFLICT, "this lead_id was already sent with different content")
-    first = deps.store.get_lead(duplicate.lead_id)
+    first = deps.reader.get_lead(duplicate.lead_id)
     if first is None:  # the first post is between its two writes: answer as pending
         return LeadAnswer(lead_id=duplicate.lead_id, status=Status.PENDING)
     return first.answer()
@@ -102,7 +102,7 @@ def _certificate_taken(
     owner = claim.lead_id
     policy = deps.rules(lead.vendor).rules.certificate_reuse or deps.settings.certificate_reuse_policy
     final, events = _reuse_outcome(policy, lead, claim, now)
-    first = deps.store.record_refusal(final, vendor_lead=vendor_lead, events=events, now=now)
+    first = deps.writer.record_refusal(final, vendor_lead=vendor_lead, events=events, now=now)
     if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
         return _repeat_answer(deps, first)
     count(Metric.CERTIFICATES_REUSED)

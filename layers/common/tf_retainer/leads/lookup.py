@@ -3,14 +3,12 @@ does not exist for them."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from typing import Any
 
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import HistoryEvent, LeadView, Reason
+from tf_retainer.ports import InvalidCursor
 from tf_retainer.wiring import Deps
 
 # Other vendors' lead ids stay private.
@@ -18,8 +16,6 @@ PRIVATE_DETAIL = frozenset({"by_lead_id", "owner_lead_id", "vendor"})
 # A legal hold is ours (its reason names a case the vendor may be party to): not in the vendor's history.
 INTERNAL_EVENTS = frozenset({"hold_set", "hold_released"})
 HISTORY_PAGE = 100
-# A history cursor: the entry of the lead's chain and the index of the next event in it.
-CURSOR = re.compile(r"ENTRY#\d{6}:\d{1,4}")
 
 
 def get_lead(
@@ -27,40 +23,27 @@ def get_lead(
 ) -> LeadView:
     """By our lead id, or by the vendor's own lead_id."""
     lead = own_lead(deps, vendor, lead_id)
-    events, last = deps.store.history_page(lead.lead_id, after=_decode(history_after), limit=history_limit)
+    try:
+        page = deps.reader.history_page(lead.lead_id, cursor=history_after or None, limit=history_limit)
+    except InvalidCursor as exc:
+        raise InputRejected(Reason.INVALID_REQUEST, "history_after is not a cursor this API gave") from exc
     history = [
         HistoryEvent.model_validate({"at": event.at, "event": event.type, **_public(event.detail)})
-        for event in events
+        for event in page.events
         if event.type not in INTERNAL_EVENTS
     ]
-    return LeadView(**dict(lead.answer()), history=history, history_next=_encode(last) if last else None)
+    return LeadView(**dict(lead.answer()), history=history, history_next=page.next_cursor)
 
 
 def own_lead(deps: Deps, vendor: str, lead_id: str) -> Lead:
     """The vendor's lead by our id or its own lead_id; another vendor's lead or none: 404 lead_not_found."""
-    lead = deps.store.get_lead(lead_id)
+    lead = deps.reader.get_lead(lead_id)
     if lead is None or lead.vendor != vendor:
-        ours = deps.store.find_vendor_lead(vendor, lead_id)
-        lead = deps.store.get_lead(ours) if ours else None
+        ours = deps.reader.find_vendor_lead(vendor, lead_id)
+        lead = deps.reader.get_lead(ours) if ours else None
     if lead is None or lead.vendor != vendor:
         raise InputRejected(Reason.LEAD_NOT_FOUND, "no such lead for this vendor", lead_status=None)
     return lead
-
-
-def _encode(sort_key: str) -> str:
-    return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        sort_key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        sort_key = ""
-    if not CURSOR.fullmatch(sort_key):
-        raise InputRejected(Reason.INVALID_REQUEST, "history_after is not a cursor this API gave")
-    return sort_key
 
 
 def _public(detail: dict[str, Any]) -> dict[str, Any]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tf_retainer.domain.models import Reason
-from tf_retainer.leads import retry_queue
+from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads.attempt import attempt_retain, expire
-from tf_retainer.leads.retry_queue import RetryMessage
+from tf_retainer.ports import StaleAttempt
 from tf_retainer.runtime.observability import Metric, count, logger
-from tf_retainer.store.leads import StaleAttempt
 from tf_retainer.wiring import Deps
 
 # An attempt may start a little after its planned time (queue lag); the deadline's safety margin
@@ -34,11 +33,11 @@ def retry_lead(deps: Deps, message: RetryMessage) -> str:
     if message.not_before - now > timedelta(seconds=1):
         # SQS delays stop at 15 minutes: this was one hop of a longer wait. Raises if it cannot requeue,
         # so the message is not deleted.
-        retry_queue.send(deps.sqs, deps.settings.retry_queue_url, message, now=now)
+        deps.retry_queue.send(message, now=now)
         return "deferred"
     lease = deps.settings.retry_lease_seconds
     try:
-        lead = deps.store.begin_attempt(message.lead_id, attempt=message.attempt, now=now, lease_seconds=lease)
+        lead = deps.writer.begin_attempt(message.lead_id, attempt=message.attempt, now=now, lease_seconds=lease)
     except StaleAttempt:
         return _stale(deps, message)
     if now > lead.deadline_at + LATE_GRACE:
@@ -53,7 +52,7 @@ def retry_lead(deps: Deps, message: RetryMessage) -> str:
 
 
 def _stale(deps: Deps, message: RetryMessage) -> str:
-    lead = deps.store.get_lead(message.lead_id)
+    lead = deps.reader.get_lead(message.lead_id)
     if lead is None:
         raise UnknownLead(message.lead_id)
     if lead.status.is_final or lead.attempts >= message.attempt:

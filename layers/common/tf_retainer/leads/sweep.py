@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tf_retainer.domain.lead import Event, Lead
-from tf_retainer.leads import retry_queue
+from tf_retainer.domain.retry_message import RetryMessage
+from tf_retainer.ports import Recovery
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, logger
-from tf_retainer.store.leads import Recovery
 from tf_retainer.wiring import Deps
 
 
@@ -32,7 +32,7 @@ def sweep(deps: Deps) -> SweepReport:
     """Requeue every overdue open lead (up to the sweep limit; the rest wait for the next sweep)."""
     now = deps.clock()
     report = SweepReport()
-    for lead in deps.store.open_leads(overdue_at=now, limit=deps.settings.sweep_limit):
+    for lead in deps.index.open_leads(overdue_at=now, limit=deps.settings.sweep_limit):
         report.overdue += 1
         done = requeue(deps, lead, actor="sweeper", now=now)
         if done is Recovery.REQUEUED:
@@ -70,14 +70,14 @@ def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
         }
     )
     detail = {"status": lead.status.value, "was_due": lead.check_after, "attempt": attempt}
-    done = deps.store.record_recovery(lead, after, events=[Event("requeued", actor, detail)], now=now)
+    done = deps.writer.record_recovery(lead, after, events=[Event("requeued", actor, detail)], now=now)
     if done is Recovery.ROLLED_FORWARD:
         logger.warning("lead state rolled forward to its chain", extra={"lead_id": lead.lead_id, "actor": actor})
     if done is not Recovery.REQUEUED:
         return done
-    message = retry_queue.RetryMessage(lead_id=lead.lead_id, attempt=attempt, not_before=now)
+    message = RetryMessage(lead_id=lead.lead_id, attempt=attempt, not_before=now)
     try:
-        retry_queue.send(deps.sqs, deps.settings.retry_queue_url, message, now=now)
+        deps.retry_queue.send(message, now=now)
     except Exception:
         count(Metric.ENQUEUE_FAILURES)
         logger.exception("could not requeue an overdue lead", extra={"lead_id": lead.lead_id})

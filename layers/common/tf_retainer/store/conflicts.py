@@ -6,44 +6,18 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from tf_retainer.domain.lead import Claim
+from tf_retainer.ports import DuplicateLead, VendorLead
 from tf_retainer.store.codec import deserialize
-from tf_retainer.store.items import VendorLead
 
 T = TypeVar("T")
 # DynamoDB cancels a transaction that touches an item another transaction is writing, and refuses a
 # single-item write to it; botocore does not retry either. The other writer finishes in milliseconds.
 CONFLICT_RETRIES = 4
 CONFLICT_BACKOFF_SECONDS = 0.025
-
-
-@dataclass(frozen=True, slots=True)
-class Reserved:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateLead:
-    """The vendor already sent this lead_id: ``lead_id`` is the first lead's id."""
-
-    lead_id: str
-    same_payload: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateTaken:
-    """Another lead holds the certificate."""
-
-    claim: Claim
-
-
-class StaleAttempt(Exception):
-    """The lead moved on (another delivery recorded this attempt first): nothing was written."""
 
 
 def error_code(exc: ClientError) -> str:

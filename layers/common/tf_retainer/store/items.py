@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from tf_retainer.domain.lead import Claim, HistoryItem, Lead
 from tf_retainer.domain.models import Status
 from tf_retainer.evidence import chain
+from tf_retainer.ports import VendorLead
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import serialize
@@ -20,15 +20,6 @@ OPEN_STATUSES = (Status.RECEIVED.value, Status.PENDING.value)
 STATE_ONLY = ("lease_until", "applied")
 # Leads named on a held certificate's claim (the rest are only counted).
 MAX_LISTED_REUSES = 20
-
-
-@dataclass(frozen=True, slots=True)
-class VendorLead:
-    """The vendor's own lead_id, taken once per vendor, with a hash of what was posted under it."""
-
-    vendor: str
-    vendor_lead_id: str
-    payload_hash: str
 
 
 def history_item(event: dict[str, Any], entry: chain.Entry, lead_id: str, cert_id: str | None) -> HistoryItem:

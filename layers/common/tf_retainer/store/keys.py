@@ -100,7 +100,6 @@ def open_index_keys(lead_id: str, check_after: str | None) -> dict[str, str | No
     return {"gsi2pk": f"OPEN#{shard}", "gsi2sk": f"{check_after}#{lead_id}"}
 
 
-DEFAULT_RULES = "*"
 ACTIVE = "ACTIVE"
 
 
@@ -108,8 +107,11 @@ def rules_pk(scope: str) -> str:
     return f"RULES#{scope}"
 
 
+RULES_VERSION_PREFIX = "V#"
+
+
 def rules_version_sk(version: int) -> str:
-    return f"V#{version:06d}"
+    return f"{RULES_VERSION_PREFIX}{version:06d}"
 
 
 def key_hash(api_key: str) -> str:

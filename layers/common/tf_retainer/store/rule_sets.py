@@ -3,13 +3,13 @@ intake reads it with one GetItem."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
+from tf_retainer.decisions.rulebook import RuleSetVersion
 from tf_retainer.decisions.rules import RuleSet
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
@@ -21,21 +21,8 @@ class RulesChanged(Exception):
     """Another change was made since the rule set was read: nothing was written."""
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRules:
-    scope: str  # a vendor, or "*" for the default
-    version: int
-    rules: RuleSet
-    created_at: str
-    actor: str
-
-    @property
-    def label(self) -> str:
-        return f"{'default' if self.scope == keys.DEFAULT_RULES else self.scope}@{self.version}"
-
-
-def _stored(item: dict[str, Any]) -> StoredRules:
-    return StoredRules(
+def _stored(item: dict[str, Any]) -> RuleSetVersion:
+    return RuleSetVersion(
         scope=item["scope"],
         version=int(item["version"]),
         rules=RuleSet.model_validate(item["rules"]),
@@ -49,24 +36,24 @@ class RuleStore:
         self.table_name = table_name
         self._client = client or boto3.client("dynamodb")
 
-    def active(self, scope: str) -> StoredRules | None:
+    def active(self, scope: str) -> RuleSetVersion | None:
         return self._get(keys.rules_pk(scope), keys.ACTIVE)
 
-    def version(self, scope: str, version: int) -> StoredRules | None:
+    def version(self, scope: str, version: int) -> RuleSetVersion | None:
         return self._get(keys.rules_pk(scope), keys.rules_version_sk(version))
 
-    def versions(self, scope: str) -> list[StoredRules]:
+    def versions(self, scope: str) -> list[RuleSetVersion]:
         pages = self._client.get_paginator("query").paginate(
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
-            ExpressionAttributeValues=serialize({":pk": keys.rules_pk(scope), ":v": "V#"}),
+            ExpressionAttributeValues=serialize({":pk": keys.rules_pk(scope), ":v": keys.RULES_VERSION_PREFIX}),
         )
         return [_stored(deserialize(item)) for page in pages for item in page["Items"]]
 
-    def publish(self, scope: str, rules: RuleSet, *, actor: str, now: datetime) -> StoredRules:
+    def publish(self, scope: str, rules: RuleSet, *, actor: str, now: datetime) -> RuleSetVersion:
         """A new version, made active; all or nothing, and refused if another change came first."""
         current = self.active(scope)
-        stored = StoredRules(scope, (current.version if current else 0) + 1, rules, iso(now), actor)
+        stored = RuleSetVersion(scope, (current.version if current else 0) + 1, rules, iso(now), actor)
         item = {
             "scope": scope,
             "version": stored.version,
@@ -95,6 +82,6 @@ class RuleStore:
             raise
         return stored
 
-    def _get(self, pk: str, sk: str) -> StoredRules | None:
+    def _get(self, pk: str, sk: str) -> RuleSetVersion | None:
         out = self._client.get_item(TableName=self.table_name, Key=serialize(keys.key(pk, sk)), ConsistentRead=True)
         return _stored(deserialize(out["Item"])) if "Item" in out else None

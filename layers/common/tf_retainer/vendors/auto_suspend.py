@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tf_retainer.ports import LeadIndex
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, count, logger
 from tf_retainer.runtime.settings import Settings
-from tf_retainer.store.leads import LeadStore
 from tf_retainer.store.vendor_keys import VendorKey, VendorKeyStore
 from tf_retainer.vendors.scorecard import Scorecard, score
 
@@ -76,7 +76,7 @@ def breach(card: Scorecard, settings: Settings) -> Breach | None:
     return None
 
 
-def evaluate(leads: LeadStore, vendor_keys: VendorKeyStore, settings: Settings, *, now: datetime) -> Evaluation:
+def evaluate(leads: LeadIndex, vendor_keys: VendorKeyStore, settings: Settings, *, now: datetime) -> Evaluation:
     """Score every vendor still accepted and suspend those past a threshold. Off (nothing read) while
     both thresholds are 0."""
     if not settings.auto_suspend_enabled:

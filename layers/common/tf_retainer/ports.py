@@ -1,0 +1,203 @@
+"""The ports: what the use cases need of the outside world, as Protocols, and the values that cross them.
+
+Adapters implement them: ``store/`` (DynamoDB), ``providers/`` (TrustedForm), ``aws/`` (SQS, Secrets
+Manager, EventBridge). ``wiring`` builds the real ones in one place; tests pass fakes, which type-check
+against these Protocols. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tf_retainer.domain.exchange import Exchange
+from tf_retainer.domain.lead import CertificateRecord, Claim, Event, HistoryItem, Lead, LeadRecord
+from tf_retainer.domain.retry_message import RetryMessage
+from tf_retainer.evidence import chain
+
+if TYPE_CHECKING:
+    from tf_retainer.decisions.rulebook import RulesInForce
+    from tf_retainer.events.outcomes import OutcomeEvent
+
+# --- what the lead store answers --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VendorLead:
+    """The vendor's own lead_id, taken once per vendor, with a hash of what was posted under it."""
+
+    vendor: str
+    vendor_lead_id: str
+    payload_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateLead:
+    """The vendor already sent this lead_id: ``lead_id`` is the first lead's id."""
+
+    lead_id: str
+    same_payload: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateTaken:
+    """Another lead holds the certificate."""
+
+    claim: Claim
+
+
+class StaleAttempt(Exception):
+    """The lead moved on (another delivery recorded this attempt first): nothing was written."""
+
+
+class InvalidCursor(ValueError):
+    """A history cursor the store did not give."""
+
+
+class Recovery(enum.Enum):
+    """What a sweep did with one overdue lead."""
+
+    REQUEUED = "requeued"
+    ROLLED_FORWARD = "rolled_forward"  # its state was behind its chain: brought up to it, nothing to retry
+    SKIPPED = "skipped"  # it moved on, or an attempt holds it
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Up to a page of a lead's history events, oldest first, and the cursor of the next page (opaque)."""
+
+    events: list[HistoryItem]
+    next_cursor: str | None
+
+
+# --- the lead store, by job ---------------------------------------------------------------------------
+
+
+class LeadWriter(Protocol):
+    """A lead's steps, each an entry of its evidence chain written once, then its state brought up to it."""
+
+    def reserve(
+        self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime
+    ) -> Reserved | DuplicateLead | CertificateTaken: ...
+
+    def record_refusal(
+        self, lead: Lead, *, vendor_lead: VendorLead | None, events: list[Event], now: datetime
+    ) -> DuplicateLead | None: ...
+
+    def begin_attempt(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> Lead: ...
+
+    def record_outcome(
+        self, before: Lead, after: Lead, *, events: list[Event], exchanges: list[dict[str, Any]], now: datetime
+    ) -> None: ...
+
+    def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery: ...
+
+    def add_history(
+        self, lead: Lead, events: list[Event], *, now: datetime, exchanges: list[dict[str, Any]] | None = None
+    ) -> None: ...
+
+
+class LeadReader(Protocol):
+    """A lead as stored: its state, its whole record, its history a page at a time."""
+
+    def get_lead(self, lead_id: str) -> Lead | None: ...
+
+    def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None: ...
+
+    def read_lead(self, lead_id: str) -> LeadRecord | None: ...
+
+    def history_page(self, lead_id: str, *, cursor: str | None, limit: int) -> HistoryPage: ...
+
+    def exchanges(self, lead_id: str) -> list[dict[str, Any]]: ...
+
+    def read_certificate(self, cert_id: str) -> CertificateRecord | None: ...
+
+
+class LeadIndex(Protocol):
+    """Leads found by something other than their id."""
+
+    def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]: ...
+
+    def vendor_leads(
+        self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
+    ) -> list[Lead]: ...
+
+    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]: ...
+
+
+class Leads(Protocol):
+    """The three jobs together, for a use case that needs more than one (legal hold, the archive)."""
+
+    @property
+    def writer(self) -> LeadWriter: ...
+
+    @property
+    def reader(self) -> LeadReader: ...
+
+    @property
+    def index(self) -> LeadIndex: ...
+
+
+# --- the outside services -----------------------------------------------------------------------------
+
+
+class CertificateApi(Protocol):
+    """TrustedForm's Certificate API: one POST with the operations asked for, captured as evidence."""
+
+    def retain(
+        self,
+        cert_id: str,
+        *,
+        api_key: str,
+        reference: str,
+        vendor: str,
+        match_lead: dict[str, str] | None,
+        insights: tuple[str, ...] = (),
+        scans: dict[str, list[str]] | None = None,
+        verify: dict[str, Any] | None = None,
+        retain: bool = True,
+        timeout: float,
+        attempt: int,
+    ) -> Exchange: ...
+
+    def close(self) -> None: ...
+
+
+class RetryQueue(Protocol):
+    """The retry queue: one more attempt for a lead, not before a moment."""
+
+    def send(self, message: RetryMessage, *, now: datetime) -> str: ...
+
+
+class ApiKeySource(Protocol):
+    """The buyer's TrustedForm API key; ``force`` re-reads it (after a 401: it may have been rotated)."""
+
+    def __call__(self, force: bool) -> str: ...
+
+
+class RuleSource(Protocol):
+    """The buyer's rules in force for a vendor."""
+
+    def __call__(self, vendor: str) -> RulesInForce: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedEntry:
+    """A new entry of a lead's chain marked for publishing (its ``event_type``), as the stream gave it."""
+
+    entry_key: str  # the entry's sort key: with the lead id, the event's id
+    event_type: str
+    entry: chain.Entry
+
+
+class EventBus(Protocol):
+    """Where outcome events are published (EventBridge); raises when the bus refuses one."""
+
+    def publish(self, event: OutcomeEvent) -> None: ...

@@ -1,0 +1,107 @@
+"""Leads found by something other than their id (the LeadIndex port): a vendor's by date, a consumer's by
+contact fingerprint, the open ones by the time they are due to be checked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from botocore.exceptions import ClientError
+
+from tf_retainer.domain.lead import Lead
+from tf_retainer.runtime.clock import iso
+from tf_retainer.store import keys
+from tf_retainer.store.codec import deserialize, serialize
+from tf_retainer.store.conflicts import error_code, retry_conflicts
+from tf_retainer.store.items import ItemBuilder
+from tf_retainer.store.table import Table
+
+
+class DynamoLeadIndex:
+    def __init__(self, table: Table, *, items: ItemBuilder) -> None:
+        self._table = table
+        self._items = items
+
+    def vendor_leads(
+        self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
+    ) -> list[Lead]:
+        """A vendor's leads received in a period, oldest first (the vendor index, keys only, then the states)."""
+        pages = self._table.client.get_paginator("query").paginate(
+            TableName=self._table.name,
+            IndexName=keys.VENDOR_INDEX,
+            KeyConditionExpression="gsi1pk = :v AND gsi1sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues=serialize(
+                {":v": keys.vendor_index_pk(vendor), ":lo": iso(since), ":hi": iso(until) if until else "~"}
+            ),
+            PaginationConfig={"MaxItems": limit} if limit else {},
+        )
+        found = [deserialize(item) for page in pages for item in page["Items"]]
+        states = self._table.states([keys.lead_id_of(item["pk"]) for item in found])
+        return [Lead.model_validate(state) for item in found if (state := states.get(item["pk"])) is not None]
+
+    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
+        """Every lead (any vendor) carrying this email or phone fingerprint, oldest first: a Query of the
+        consumer index (KEYS_ONLY), then each lead's state read whole. Leads stored before the index
+        existed are in it only once ``index_contacts`` has put them there."""
+        pages = self._table.client.get_paginator("query").paginate(
+            TableName=self._table.name,
+            IndexName=keys.CONTACT_INDEXES[kind],
+            KeyConditionExpression=f"{keys.CONTACT_INDEX_KEYS[kind]} = :fingerprint",
+            ExpressionAttributeValues=serialize({":fingerprint": keys.contact_index_pk(kind, fingerprint)}),
+        )
+        lead_ids = [keys.lead_id_of(deserialize(item)["pk"]) for page in pages for item in page["Items"]]
+        leads = [lead for lead_id in lead_ids if (lead := self._table.lead(lead_id)) is not None]
+        return sorted(leads, key=lambda lead: (lead.received_at, lead.lead_id))
+
+    def index_contacts(self, vendor: str) -> tuple[int, int]:
+        """Backfill: put a vendor's leads that are missing from the consumer indexes into them (read from
+        the vendor index, every date). Returns (leads put in, leads already there or without contact)."""
+        pages = self._table.client.get_paginator("query").paginate(
+            TableName=self._table.name,
+            IndexName=keys.VENDOR_INDEX,
+            KeyConditionExpression="gsi1pk = :v",
+            ExpressionAttributeValues=serialize({":v": keys.vendor_index_pk(vendor)}),
+        )
+        indexed = skipped = 0
+        found = [keys.lead_id_of(deserialize(item)["pk"]) for page in pages for item in page["Items"]]
+        for item in self._table.states(found).values():
+            lead = Lead.model_validate(item)
+            wanted = keys.contact_index_keys(lead.match_lead)
+            if all(item.get(name) == value for name, value in wanted.items()) or not self._index_contacts_of(lead):
+                skipped += 1
+            else:
+                indexed += 1
+        return indexed, skipped
+
+    def _index_contacts_of(self, lead: Lead) -> bool:
+        request = self._items.contact_index(lead)
+        if request is None:
+            return False
+        try:
+            retry_conflicts(lambda: self._table.client.update_item(**request))
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # expired meanwhile: nothing to index
+                raise
+            return False
+        return True
+
+    def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
+        """Received or pending leads (the sparse open index, one query per shard), by time to be checked.
+
+        ``overdue_at``: only those whose time to be checked is before that moment.
+        """
+        leads: list[Lead] = []
+        for shard in keys.open_shards():
+            condition, values = "gsi2pk = :shard", {":shard": shard}
+            if overdue_at is not None:
+                condition += " AND gsi2sk < :now"
+                values[":now"] = iso(overdue_at)
+            pages = self._table.client.get_paginator("query").paginate(
+                TableName=self._table.name,
+                IndexName=keys.LIST_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=serialize(values),
+                PaginationConfig={"MaxItems": limit} if limit else {},
+            )
+            leads += [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
+        leads.sort(key=lambda lead: lead.check_after or "")
+        return leads[:limit] if limit is not None else leads

@@ -1,0 +1,118 @@
+"""A lead as stored (the LeadReader port): its state, its whole record, its history a page at a time,
+and a certificate's claim with the history of every lead that held it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from tf_retainer.domain.lead import CertificateRecord, Claim, HistoryItem, Lead, LeadRecord
+from tf_retainer.evidence import chain
+from tf_retainer.ports import HistoryPage, InvalidCursor
+from tf_retainer.store import keys
+from tf_retainer.store.codec import deserialize, serialize
+from tf_retainer.store.items import history_item, stored_entry, stored_link
+from tf_retainer.store.table import Table, claim_of
+
+# A history cursor: the entry of the lead's chain and the index of the next event in it, base64url.
+_CURSOR = re.compile(re.escape(keys.ENTRY_PREFIX) + r"\d{6}:\d{1,4}")
+
+
+def cursor_token(sort_key: str, index: int) -> str:
+    return base64.urlsafe_b64encode(f"{sort_key}:{index}".encode()).decode().rstrip("=")
+
+
+def cursor_position(token: str) -> tuple[str, int]:
+    """The entry's sort key and the event's index a token names; InvalidCursor for any other text."""
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if not _CURSOR.fullmatch(text):
+        raise InvalidCursor(token)
+    sort_key, _, index = text.partition(":")
+    return sort_key, int(index)
+
+
+class DynamoLeadReader:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        return self._table.lead(lead_id)
+
+    def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
+        """Our lead id for a vendor's own lead_id."""
+        item = self._table.get(keys.vendor_lead_pk(vendor, vendor_lead_id), keys.IDEMPOTENCY)
+        return item["lead_id"] if item else None
+
+    def read_lead(self, lead_id: str) -> LeadRecord | None:
+        """The lead, its history and its raw exchanges, each in the order written (one query)."""
+        items = self._table.partition(keys.lead_pk(lead_id))
+        state = next((item for item in items if keys.is_state(item)), None)
+        if state is None:
+            return None
+        lead = Lead.model_validate(state)
+        links = [stored_link(item) for item in items if keys.is_entry(item)]
+        entries = [chain.parse(link.content, stored_hash=link.stored_hash) for link in links]
+        return LeadRecord(
+            lead=lead,
+            history=[
+                history_item(event, entry, lead.lead_id, lead.cert_id) for entry in entries for event in entry.events
+            ],
+            exchanges=[exchange for entry in entries for exchange in entry.exchanges],
+            chain=links,
+        )
+
+    def chain_links(self, lead_id: str) -> list[chain.Link]:
+        """A lead's chain as stored, unchecked: what ``chain.verify`` checks."""
+        return self._table.chain_links(lead_id)
+
+    def history_page(self, lead_id: str, *, cursor: str | None, limit: int) -> HistoryPage:
+        """Up to ``limit`` of a lead's history events, oldest first, from ``cursor`` (the previous page's
+        ``next_cursor``: the entry and the index of the next event to give). InvalidCursor for a cursor
+        this store did not give."""
+        start_sk, skip = (keys.entry_sk(1), 0) if cursor is None else cursor_position(cursor)
+        events: list[HistoryItem] = []
+        request: dict[str, Any] = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :last",
+            "ExpressionAttributeValues": serialize(
+                {":pk": keys.lead_pk(lead_id), ":from": start_sk, ":last": keys.entry_sk(999_999)}
+            ),
+            "ConsistentRead": True,
+            "Limit": limit + 1,  # an entry holds one event or more: enough to fill the page, and to know
+        }
+        while True:
+            out = self._table.client.query(**request)
+            for item in map(deserialize, out["Items"]):
+                entry = stored_entry(item)
+                first = skip if item["sk"] == start_sk else 0
+                for index in range(first, len(entry.events)):
+                    if len(events) == limit:
+                        return HistoryPage(events, cursor_token(item["sk"], index))
+                    events.append(history_item(entry.events[index], entry, lead_id, None))
+            if "LastEvaluatedKey" not in out:
+                return HistoryPage(events, None)
+            request["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def exchanges(self, lead_id: str) -> list[dict[str, Any]]:
+        """A lead's raw TrustedForm exchanges, in the order made."""
+        links = self._table.chain_links(lead_id)
+        return [exchange for link in links for exchange in chain.parse(link.content).exchanges]
+
+    def read_certificate(self, cert_id: str) -> CertificateRecord | None:
+        """The certificate's claim and the history of every lead that held it or came with it, in time order."""
+        found = self._table.get(keys.cert_pk(cert_id), keys.CLAIM)
+        if found is None:
+            return None
+        claim = Claim.model_validate(found)
+        lead_ids = [*claim.previous_holders, *([claim.lead_id] if claim.lead_id else []), *claim.reused_by]
+        records = {lead_id: self.read_lead(lead_id) for lead_id in dict.fromkeys(lead_ids)}
+        if (holder := records.get(claim.lead_id or "")) is not None:
+            claim = claim_of(claim, holder.lead)
+        history = [event for record in records.values() if record is not None for event in record.history]
+        history.sort(key=lambda event: event.at)
+        return CertificateRecord(cert_id=cert_id, claim=claim, history=history)

@@ -1,0 +1,36 @@
+"""The lead store's three jobs on one table and one client: writing a lead's steps, reading a lead, finding
+leads by an index. Built once per container by ``tf_retainer.wiring`` (and by the operator CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tf_retainer.store import capacity
+from tf_retainer.store.items import ItemBuilder
+from tf_retainer.store.lead_index import DynamoLeadIndex
+from tf_retainer.store.lead_reader import DynamoLeadReader
+from tf_retainer.store.lead_writer import DynamoLeadWriter
+from tf_retainer.store.table import Table
+
+
+@dataclass(frozen=True, slots=True)
+class LeadTable:
+    table: Table
+    writer: DynamoLeadWriter
+    reader: DynamoLeadReader
+    index: DynamoLeadIndex
+    writes: capacity.WriteMeter  # write units consumed, as DynamoDB reports them
+
+
+def lead_table(table_name: str, *, retention_days: int, client: Any = None) -> LeadTable:
+    table = Table(table_name, client)
+    items = ItemBuilder(table_name, retention=timedelta(days=retention_days))
+    return LeadTable(
+        table=table,
+        writer=DynamoLeadWriter(table, retention_days=retention_days),
+        reader=DynamoLeadReader(table),
+        index=DynamoLeadIndex(table, items=items),
+        writes=capacity.meter(table.client),
+    )

@@ -1,0 +1,153 @@
+"""In-memory fakes of the service's ports, for the use cases' unit tests: each type-checks against the
+Protocol it stands in for (tf_retainer.ports), so a changed port fails mypy here, not at run time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tf_retainer.domain.exchange import Exchange
+from tf_retainer.domain.lead import CertificateRecord, Event, Lead, LeadRecord
+from tf_retainer.domain.retry_message import RetryMessage
+from tf_retainer.ports import (
+    CertificateTaken,
+    DuplicateLead,
+    HistoryPage,
+    Recovery,
+    Reserved,
+    StaleAttempt,
+    VendorLead,
+)
+from tf_retainer.runtime.clock import iso
+
+
+@dataclass
+class Outcome:
+    before: Lead
+    after: Lead
+    events: list[Event]
+    exchanges: list[dict[str, Any]]
+    now: datetime
+
+
+@dataclass
+class Refusal:
+    lead: Lead
+    vendor_lead: VendorLead | None
+    events: list[Event]
+
+
+@dataclass
+class FakeStore:
+    """The lead store's three ports in memory (the writes the use cases make recorded), one object for all three."""
+
+    reservation: Reserved | DuplicateLead | CertificateTaken = field(default_factory=Reserved)
+    refused_first: DuplicateLead | None = None  # record_refusal lost to another delivery of the vendor lead
+    stale: bool = False  # begin_attempt raises StaleAttempt (another delivery took the lead)
+    leads: dict[str, Lead] = field(default_factory=dict)
+    vendor_lead_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    records: dict[str, LeadRecord] = field(default_factory=dict)
+    stored_exchanges: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    reserved: list[tuple[Lead, VendorLead | None]] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    begun: list[dict[str, Any]] = field(default_factory=list)
+
+    def reserve(self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime):
+        if isinstance(self.reservation, Reserved):
+            self.reserved.append((lead, vendor_lead))
+            self.leads[lead.lead_id] = lead
+        return self.reservation
+
+    def record_refusal(self, lead, *, vendor_lead, events, now) -> DuplicateLead | None:
+        if self.refused_first is not None:
+            return self.refused_first
+        self.refusals.append(Refusal(lead, vendor_lead, events))
+        self.leads[lead.lead_id] = lead
+        return None
+
+    def record_outcome(self, before, after, *, events, exchanges, now) -> None:
+        self.outcomes.append(Outcome(before, after, events, exchanges, now))
+        self.leads[after.lead_id] = after
+
+    def begin_attempt(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> Lead:
+        self.begun.append({"lead_id": lead_id, "attempt": attempt, "now": now, "lease_seconds": lease_seconds})
+        if self.stale:
+            raise StaleAttempt(lead_id)
+        lead = self.leads[lead_id]
+        return lead.model_copy(update={"lease_until": iso(now + timedelta(seconds=lease_seconds))})
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        record = self.records.get(lead_id)
+        return record.lead if record else self.leads.get(lead_id)
+
+    def history_page(self, lead_id: str, *, cursor: str | None, limit: int) -> HistoryPage:
+        record = self.records.get(lead_id)
+        return HistoryPage(list(record.history[:limit]) if record else [], None)
+
+    def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
+        return self.vendor_lead_ids.get((vendor, vendor_lead_id))
+
+    def read_lead(self, lead_id: str) -> LeadRecord | None:
+        return self.records.get(lead_id)
+
+    def exchanges(self, lead_id: str) -> list[dict[str, Any]]:
+        if lead_id in self.stored_exchanges:
+            return self.stored_exchanges[lead_id]
+        record = self.records.get(lead_id)
+        return record.exchanges if record else []
+
+    # Not called by the use cases under test here (the sweeper, holds and the CLI's): nothing to fake.
+    def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery:
+        raise NotImplementedError
+
+    def add_history(
+        self, lead: Lead, events: list[Event], *, now: datetime, exchanges: list[dict[str, Any]] | None = None
+    ) -> None:
+        raise NotImplementedError
+
+    def read_certificate(self, cert_id: str) -> CertificateRecord | None:
+        raise NotImplementedError
+
+    def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
+        raise NotImplementedError
+
+    def vendor_leads(
+        self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
+    ) -> list[Lead]:
+        raise NotImplementedError
+
+    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
+        raise NotImplementedError
+
+    @property
+    def outcome(self) -> Outcome:
+        [only] = self.outcomes
+        return only
+
+
+@dataclass
+class FakeSqs:
+    fail: bool = False
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def send_message(self, **kwargs: Any) -> dict[str, str]:
+        if self.fail:
+            raise RuntimeError("SQS is down")
+        self.sent.append(kwargs)
+        return {"MessageId": f"msg-{len(self.sent)}"}
+
+    @property
+    def messages(self) -> list[RetryMessage]:
+        return [RetryMessage.model_validate_json(sent["MessageBody"]) for sent in self.sent]
+
+
+class UnusedTrustedForm:
+    """For a use case that must never call TrustedForm (the call gate, lookup)."""
+
+    def retain(self, cert_id: str, **kwargs: Any) -> Exchange:
+        raise AssertionError(f"TrustedForm was called for {cert_id}")
+
+    def close(self) -> None:
+        pass
