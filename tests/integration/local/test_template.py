@@ -153,6 +153,18 @@ def test_samconfig_deploys_the_template_stages(template: dict[str, Any]) -> None
     assert {name for name in deployed if name != "default"} >= set(stage_values(template)) - {"dev"}
 
 
+def test_every_sam_command_expands_the_loops() -> None:
+    """SAM CLI expands Fn::ForEach only when asked: without it, sam build and sam package cannot read the
+    resources the template's loops make."""
+    written = load_template(expanded=False)
+    assert any(key.startswith("Fn::ForEach::") for key in written["Resources"])
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    environments = {name: commands for name, commands in config.items() if isinstance(commands, dict)}
+    assert environments
+    for name, commands in environments.items():
+        assert commands["global"]["parameters"]["language_extensions"] is True, name
+
+
 def test_stage_settings_reach_environment(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     config = template["Mappings"]["StageConfig"]
