@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import pickle
+import re
 import subprocess
 import sys
 import tomllib
@@ -106,6 +107,23 @@ def test_load_template_reparses_a_changed_file(tmp_path: Path) -> None:
     path.write_text("just: text\n", encoding="utf-8")
     with pytest.raises(ValueError, match="not a CloudFormation template"):
         load_template(path)
+
+
+COMMENT = re.compile(r"(?:^|\s)#\s(.*)$")
+REPO_PATH = re.compile(r"\b(?:bench|docs|events|functions|layers|local|tests|tools)/[\w./-]*\w")
+
+
+def test_the_files_its_comments_name_exist() -> None:
+    """The template's comments send readers to docs, tests and the local stack: to files still there."""
+    lines = TEMPLATE_PATH.read_text(encoding="utf-8").splitlines()
+    named = {
+        (number, path)
+        for number, line in enumerate(lines, 1)
+        if (comment := COMMENT.search(line))
+        for path in REPO_PATH.findall(comment.group(1))
+    }
+    assert len(named) > 10
+    assert not [f"line {number}: {path}" for number, path in sorted(named) if not (REPO_ROOT / path).exists()]
 
 
 def test_c_and_pure_python_loaders_agree() -> None:
