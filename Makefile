@@ -80,7 +80,9 @@ lock: | $(UV)
 	@echo "==> re-checking local/motolock.py's patches against the locked moto"
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/local/test_motolock.py
 
-test: install lint typecheck
+# The SAM CLI's venv too: tests/integration/local/test_template_expansion.py checks template.yaml's loops
+# against SAM CLI's expander (it skips where .venv-sam is missing, so make test installs it).
+test: install $(SAM_VENV)/.installed lint typecheck
 	@echo "==> pytest (unit, integration against moto + the simulator, end-to-end through the local stack)"
 	@started=$$(date +%s); status=0; \
 	$(BIN)/python -m pytest $(PARALLEL) || status=$$?; \

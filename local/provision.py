@@ -10,11 +10,15 @@ Works inside moto's in-process ``mock_aws()`` (``endpoint_url=None``) and agains
 (``endpoint_url="http://127.0.0.1:5000"``). Re-running against the same server reuses what exists.
 
 The template is parsed once per process and file version (``load_template`` caches by path, mtime and
-size, with PyYAML's C parser when it is there) and every caller gets its own copy.
+size, with PyYAML's C parser when it is there) and every caller gets its own copy, its Fn::ForEach loops
+expanded (``expand_for_each``) as AWS::LanguageExtensions expands them before SAM's transform: every
+reader (this module, the API emulation, the tests, the benchmarks) sees the resources CloudFormation
+deploys.
 
 Public API::
 
-    load_template(path=None) -> dict
+    load_template(path=None, *, expanded=True) -> dict
+    expand_for_each(template) -> dict
     provision(stage="dev", endpoint_url=None, region="us-east-1", prefix="tf-retainer-local",
               api_key="sim-key", *, parameters=None, template=None) -> Provisioned
     Provisioned.environment(function=None) -> dict[str, str]
@@ -111,23 +115,106 @@ PureCfnLoader.add_multi_constructor("!", _construct_cfn_tag)
 
 
 @functools.lru_cache(maxsize=8)
-def _parsed(path: str, mtime_ns: int, size: int) -> bytes:
-    """The template at ``path`` (as of ``mtime_ns``/``size``), parsed and pickled: parsed once."""
+def _parsed(path: str, mtime_ns: int, size: int, expanded: bool) -> bytes:
+    """The template at ``path`` (as of ``mtime_ns``/``size``), parsed (its loops expanded or not) and
+    pickled: parsed once."""
     with open(path, encoding="utf-8") as handle:
         loaded = yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
     if not isinstance(loaded, dict) or "Resources" not in loaded:
         raise ValueError(f"{path} is not a CloudFormation template")
-    return pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(expand_for_each(loaded) if expanded else loaded, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def load_template(path: str | Path | None = None) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM template (short tags included) into a plain dict.
+def load_template(path: str | Path | None = None, *, expanded: bool = True) -> dict[str, Any]:
+    """Parse a CloudFormation/SAM template (short tags included) into a plain dict, its Fn::ForEach loops
+    expanded as AWS::LanguageExtensions expands them before SAM's transform (``expanded=False``: as written).
 
     Parsed once per file version (path, mtime, size) and process; each call returns a fresh copy, so a
     caller may change what it gets without changing what the next caller sees."""
     resolved = os.path.realpath(path or TEMPLATE_PATH)
     stat = os.stat(resolved)
-    return pickle.loads(_parsed(resolved, stat.st_mtime_ns, stat.st_size))  # noqa: S301 - our own bytes
+    return pickle.loads(_parsed(resolved, stat.st_mtime_ns, stat.st_size, expanded))  # noqa: S301 - our own bytes
+
+
+# --------------------------------------------------------------------------- Fn::ForEach
+
+FOR_EACH = "Fn::ForEach::"
+# The sections a loop may stand in (at any depth: a resource's properties too).
+LOOP_SECTIONS = ("Conditions", "Resources", "Outputs")
+_NOT_ALPHANUMERIC = re.compile(r"[^0-9A-Za-z]")
+
+
+def expand_for_each(template: Mapping[str, Any]) -> dict[str, Any]:
+    """``template`` with every ``Fn::ForEach::Name: [Identifier, [items...], {OutputKey: OutputValue}]``
+    replaced by one copy of its fragment per item, as AWS::LanguageExtensions does. In a copy, the item
+    stands for ``${Identifier}`` in keys and Fn::Sub strings (``&{Identifier}``: the item without its
+    non-alphanumeric characters) and for ``{"Ref": Identifier}``; other strings are left alone, as
+    CloudFormation leaves them. A Fn::Sub left with no variable becomes its string (so that
+    ``!GetAtt [!Sub "${Identifier}Queue", Arn]`` names a resource). Items are a list of strings."""
+    expanded = dict(template)
+    parameters = frozenset(template.get("Parameters", {}))
+    for section in LOOP_SECTIONS:
+        if section in expanded:
+            expanded[section] = _expand(expanded[section], {}, parameters)
+    return expanded
+
+
+def _expand(value: Any, items: Mapping[str, str], parameters: frozenset[str]) -> Any:
+    """``value`` with its loops expanded and, inside a loop, the loops' ``items`` (identifier -> item) put in."""
+    if isinstance(value, list):
+        return [_expand(element, items, parameters) for element in value]
+    if not isinstance(value, dict):
+        return value
+    if items and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Ref" and isinstance(argument, str) and argument in items:
+            return items[argument]
+        if function == "Fn::Sub":
+            return _sub(argument, items, parameters)
+    expanded: dict[str, Any] = {}
+    for key, element in value.items():
+        if key.startswith(FOR_EACH):
+            copies = _copies(key, element, items, parameters)
+        else:
+            copies = {_put_items(key, items): _expand(element, items, parameters)}
+        _merge(expanded, copies, key)
+    return expanded
+
+
+def _copies(loop: str, declaration: Any, items: Mapping[str, str], parameters: frozenset[str]) -> dict[str, Any]:
+    """One copy of the loop's fragment per item of its collection, merged."""
+    if not (isinstance(declaration, list) and len(declaration) == 3 and isinstance(declaration[2], dict)):
+        raise ValueError(f"{loop}: expected [Identifier, [item, ...], {{OutputKey: OutputValue}}]")
+    identifier, collection, fragment = declaration
+    if not isinstance(identifier, str) or identifier in parameters or identifier in items:
+        raise ValueError(f"{loop}: the identifier must be a name no parameter or enclosing loop uses")
+    if not isinstance(collection, list) or not all(isinstance(item, str) for item in collection):
+        raise ValueError(f"{loop}: the collection must be a list of strings")
+    copies: dict[str, Any] = {}
+    for item in collection:
+        _merge(copies, _expand(fragment, {**items, identifier: item}, parameters), loop)
+    return copies
+
+
+def _merge(into: dict[str, Any], copies: Mapping[str, Any], source: str) -> None:
+    for key, value in copies.items():
+        if key in into:
+            raise ValueError(f"{source}: {key} is defined twice")
+        into[key] = value
+
+
+def _put_items(text: str, items: Mapping[str, str]) -> str:
+    for identifier, item in items.items():
+        text = text.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", _NOT_ALPHANUMERIC.sub("", item))
+    return text
+
+
+def _sub(argument: Any, items: Mapping[str, str], parameters: frozenset[str]) -> Any:
+    if isinstance(argument, str):
+        text = _put_items(argument, items)
+        return text if text != argument and "${" not in text else {"Fn::Sub": text}
+    text, variables = argument
+    return {"Fn::Sub": [_put_items(text, items), _expand(variables, items, parameters)]}
 
 
 # --------------------------------------------------------------------------- intrinsic functions

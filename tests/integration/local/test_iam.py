@@ -182,8 +182,9 @@ VENDOR_KEYS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDOR
 
 
 def sam_input(template: dict[str, Any]) -> dict[str, Any]:
-    """The template as SAM's transform receives it once AWS::LanguageExtensions has run (the only
-    extension used is Fn::ToJsonString, left opaque here) and `sam package` has uploaded the code."""
+    """The template as SAM's transform receives it once AWS::LanguageExtensions has run (load_template
+    expanded its Fn::ForEach loops; Fn::ToJsonString is left opaque here) and `sam package` has uploaded
+    the code."""
     assert template["Transform"] == [LANGUAGE_EXTENSIONS, SAM_TRANSFORM], "teach test_iam.py the new transform"
     prepared = _without_language_extensions(copy.deepcopy(template))
     prepared["Transform"] = SAM_TRANSFORM

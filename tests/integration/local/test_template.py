@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import pickle
+import re
 import subprocess
 import sys
 import tomllib
@@ -108,6 +109,23 @@ def test_load_template_reparses_a_changed_file(tmp_path: Path) -> None:
         load_template(path)
 
 
+COMMENT = re.compile(r"(?:^|\s)#\s(.*)$")
+REPO_PATH = re.compile(r"\b(?:bench|docs|events|functions|layers|local|tests|tools)/[\w./-]*\w")
+
+
+def test_the_files_its_comments_name_exist() -> None:
+    """The template's comments send readers to docs, tests and the local stack: to files still there."""
+    lines = TEMPLATE_PATH.read_text(encoding="utf-8").splitlines()
+    named = {
+        (number, path)
+        for number, line in enumerate(lines, 1)
+        if (comment := COMMENT.search(line))
+        for path in REPO_PATH.findall(comment.group(1))
+    }
+    assert len(named) > 10
+    assert not [f"line {number}: {path}" for number, path in sorted(named) if not (REPO_ROOT / path).exists()]
+
+
 def test_c_and_pure_python_loaders_agree() -> None:
     if yaml.__with_libyaml__:
         assert issubclass(CfnLoader, yaml.CSafeLoader)
@@ -151,6 +169,18 @@ def test_samconfig_deploys_the_template_stages(template: dict[str, Any]) -> None
         assert stack_name.endswith(f"-{stage}"), environment
     assert set(deployed.values()) == set(stage_values(template))
     assert {name for name in deployed if name != "default"} >= set(stage_values(template)) - {"dev"}
+
+
+def test_every_sam_command_expands_the_loops() -> None:
+    """SAM CLI expands Fn::ForEach only when asked: without it, sam build and sam package cannot read the
+    resources the template's loops make."""
+    written = load_template(expanded=False)
+    assert any(key.startswith("Fn::ForEach::") for key in written["Resources"])
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    environments = {name: commands for name, commands in config.items() if isinstance(commands, dict)}
+    assert environments
+    for name, commands in environments.items():
+        assert commands["global"]["parameters"]["language_extensions"] is True, name
 
 
 def test_stage_settings_reach_environment(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> None:
