@@ -114,6 +114,8 @@ lint: install
 	@echo "==> ruff"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@echo "==> import contracts (.importlinter: the architecture's map)"
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format .

@@ -623,7 +623,7 @@ def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[di
 
     Each lead's evidence chain is verified on the way (an entry edited, missing or out of order raises
     ``chain.BrokenChain``, naming it): the exchanges counted are the chain's."""
-    from tf_retainer.evidence import chain
+    from tf_retainer.domain import chain
     from tf_retainer.store import keys
     from tf_retainer.store.codec import deserialize
     from tf_retainer.store.items import stored_link

@@ -175,7 +175,7 @@ class Stack:
     def all_items(self) -> list[dict[str, Any]]:
         """Every item of the table; a chain entry's compressed content shown as the text it stores (what a
         test of what is stored must look into)."""
-        from tf_retainer.evidence import chain
+        from tf_retainer.domain import chain
         from tf_retainer.store.codec import deserialize
 
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.provisioned.table_name)

@@ -36,6 +36,7 @@ from tf_retainer.aws.secrets import read_api_key
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Event
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
+from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.intake import submit_lead
 from tf_retainer.providers.trustedform.certificates import (
     CertificateKind,
@@ -46,7 +47,7 @@ from tf_retainer.providers.trustedform.certificates import (
 from tf_retainer.runtime.observability import logger, metrics
 from tf_retainer.runtime.settings import Settings
 from tf_retainer.store.vendor_keys import VendorKeyStore
-from tf_retainer.wiring import Deps, build_deps, build_lead_table
+from tf_retainer.wiring import build_deps, build_lead_table
 
 from .target import OpsError, Target
 

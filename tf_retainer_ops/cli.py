@@ -505,7 +505,7 @@ def cmd_evidence_reindex(ctx: Context) -> int:
 def cmd_evidence_verify(ctx: Context) -> int:
     """The lead's chain as stored, recomputed link by link (exit 1 names the broken link). An archived
     lead's older entries are read from its archived record (their table copies expire early)."""
-    from tf_retainer.evidence import chain
+    from tf_retainer.domain import chain
 
     from .evidence import locate, verified_chain
 

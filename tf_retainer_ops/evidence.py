@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tf_retainer.evidence import chain
-from tf_retainer.evidence.archive import evidence_record, find_archived, lead_state, read_archived
+from tf_retainer.aws.archive_bucket import find_archived, read_archived
+from tf_retainer.domain import chain
+from tf_retainer.evidence.record import evidence_record, lead_state
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store.archive_marks import ArchiveMarks
 from tf_retainer.store.items import history_item
@@ -147,7 +148,7 @@ def build_evidence(
 
 
 def evidence_document(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """The bundle of one evidence record (tf_retainer.evidence.archive.evidence_record), from either place."""
+    """The bundle of one evidence record (tf_retainer.evidence.record.evidence_record), from either place."""
     state = record["state"]
     lead_id = record["lead_id"]
     cert_id = state.get("cert_id")

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from tf_retainer.aws.archive_bucket import S3ArchiveBucket
 from tf_retainer.evidence import legal_hold as holds
-from tf_retainer.evidence.archive import legal_hold
-from tf_retainer.store.legal_holds import Hold, HoldStore
+from tf_retainer.ports.evidence import Hold
+from tf_retainer.store.legal_holds import HoldStore
 
 from .consumer import fingerprint_query
 from .target import OpsError
@@ -85,7 +86,7 @@ def cmd_hold_set(ctx: Context) -> int:
     now = datetime.now(UTC)
     try:
         hold = holds.new_hold(scope=scope, value=value, reason=ctx.args.reason, actor=_actor(ctx), now=now)
-        lock = legal_hold(ctx.target.client("s3"))
+        lock = S3ArchiveBucket(ctx.target.client("s3"), "").legal_hold  # the bucket is in each object's URI
         report = holds.set_hold(ctx.store, _hold_store(ctx), hold, now=now, lock_archive=lock)
     except holds.HoldError as exc:
         raise OpsError(str(exc), 1) from exc

@@ -4,7 +4,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tf_retainer import wiring
-from tf_retainer.evidence import archive
 from tf_retainer.evidence import legal_hold as holds
 from tf_retainer.runtime.observability import logger, metrics, tracer
 from tf_retainer.runtime.settings import get_settings
@@ -14,7 +13,7 @@ from tf_retainer.runtime.settings import get_settings
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
-    lock = archive.legal_hold(wiring.s3()) if get_settings().archive_bucket else None
+    lock = wiring.archive_bucket().legal_hold if get_settings().archive_bucket else None
     reports = holds.apply_active_holds(
         wiring.lead_table(),
         wiring.hold_store(),

@@ -4,7 +4,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tf_retainer.leads import sweep as recovery
+from tf_retainer.leads import sweep
 from tf_retainer.runtime.observability import logger, metrics, tracer
 from tf_retainer.wiring import default_deps
 
@@ -13,4 +13,4 @@ from tf_retainer.wiring import default_deps
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
-    return asdict(recovery.sweep(default_deps()))
+    return asdict(sweep.sweep(default_deps()))

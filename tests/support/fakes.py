@@ -10,7 +10,7 @@ from typing import Any
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import CertificateRecord, Event, Lead, LeadRecord
 from tf_retainer.domain.retry_message import RetryMessage
-from tf_retainer.ports import (
+from tf_retainer.ports.leads import (
     CertificateTaken,
     DuplicateLead,
     HistoryPage,

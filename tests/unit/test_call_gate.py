@@ -15,8 +15,8 @@ from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import GateReason, LeadMatch, Reason, Status
 from tf_retainer.leads import gate
+from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.clock import iso
-from tf_retainer.wiring import Deps
 
 from tests.support.fakes import FakeSqs, FakeStore, UnusedTrustedForm
 

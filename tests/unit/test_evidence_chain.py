@@ -4,7 +4,7 @@ first broken link named."""
 import hashlib
 
 import pytest
-from tf_retainer.evidence import chain
+from tf_retainer.domain import chain
 
 LEAD = ("L1", "acme", "c" * 40, "2026-11-22T12:00:00.000000Z")
 

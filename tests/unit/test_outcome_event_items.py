@@ -6,10 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tf_retainer.aws.event_bus import EventBridgeBus
+from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Reason, Status
-from tf_retainer.events.outcomes import SOURCE, is_published, outcome_event
-from tf_retainer.evidence import chain
+from tf_retainer.domain.outcome_event import SOURCE, OutcomeEvent
+from tf_retainer.events.outcomes import is_published, outcome_event
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize
 from tf_retainer.store.items import ItemBuilder, snapshot
@@ -78,9 +80,28 @@ def test_only_a_leads_chain_is_published():
     assert not is_published(published(entry_item("retained", pk=keys.cert_pk("e" * 40))))
 
 
+class RecordingEventBridge:
+    """An EventBridge client that keeps what it is sent (PutEvents)."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict] = []
+
+    def put_events(self, Entries: list[dict]) -> dict:
+        self.entries += Entries
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}]}
+
+
+def sent(event: OutcomeEvent) -> dict:
+    """The PutEvents entry the bus adapter sends for ``event``."""
+    client = RecordingEventBridge()
+    EventBridgeBus(client, "bus").publish(event)
+    [entry] = client.entries
+    return entry
+
+
 def test_an_event_carries_the_vendors_answer_and_no_contact_data():
     event = outcome_event(published(entry_item("retained", reason=None)))
-    entry = json.loads(event.entry("bus")["Detail"])
+    entry = json.loads(sent(event)["Detail"])
     assert event.detail_type == "Lead Retained" and event.event_id == f"{LEAD_ID}/{ENTRY_SK}"
     assert entry["answer"] == stored_lead().answer().model_dump(mode="json", exclude_none=True)
     assert entry["vendor"] == "acme-leads" and entry["certificate"]["cert_id"] == "e" * 40
@@ -94,7 +115,7 @@ def test_a_rejection_says_why():
     event = outcome_event(published(entry_item("rejected", lead=lead, reason="certificate_reused")))
     assert event.detail_type == "Lead Rejected"
     assert event.detail["answer"]["reason"] == "certificate_reused"
-    assert event.entry("bus")["Source"] == SOURCE == "tf-retainer"
+    assert (sent(event)["Source"], sent(event)["EventBusName"]) == (SOURCE, "bus") and SOURCE == "tf-retainer"
 
 
 def _stream_record(event_name: str, pk: str, sk: str, event_type: str) -> dict:

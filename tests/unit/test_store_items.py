@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Claim, Lead
 from tf_retainer.domain.models import LeadMatch, Reason, Status
-from tf_retainer.evidence import chain
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.items import ItemBuilder, VendorLead, history_item, snapshot

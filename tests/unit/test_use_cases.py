@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from tf_retainer.api.status import answer_status, refusal_status
 from tf_retainer.aws.queues import SqsRetryQueue
-from tf_retainer.aws.secrets import ApiKeyUnavailable
 from tf_retainer.decisions.rulebook import RulesInForce, from_settings
 from tf_retainer.domain.contacts import lead_fingerprints
 from tf_retainer.domain.errors import InputRejected
@@ -25,10 +24,11 @@ from tf_retainer.domain.models import LeadMatch, LeadSubmission, Reason, Status
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads import attempt as attempt_module
 from tf_retainer.leads import intake, lookup, retry, schedule
-from tf_retainer.ports import CertificateTaken, DuplicateLead
+from tf_retainer.leads.deps import Deps
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead
+from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import metrics
-from tf_retainer.wiring import Deps
 
 from tests.support.fakes import FakeSqs, FakeStore
 

@@ -14,61 +14,26 @@ imports httpx on its first retain, and the SQS client is built on its first call
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
+from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from tf_retainer.aws.archive_bucket import S3ArchiveBucket
+    from tf_retainer.aws.event_bus import EventBridgeBus
     from tf_retainer.decisions.rulebook import RuleBook, RulesInForce
     from tf_retainer.events.delivery import CallbackDeps
-    from tf_retainer.events.outcomes import EventBridgeBus
     from tf_retainer.evidence.archive import Archiver
-    from tf_retainer.ports import (
-        ApiKeySource,
-        CertificateApi,
-        LeadIndex,
-        LeadReader,
-        LeadWriter,
-        PublishedEntry,
-        RetryQueue,
-        RuleSource,
-    )
+    from tf_retainer.ports.services import ApiKeySource, CertificateApi, PublishedEntry
     from tf_retainer.store.archive_marks import ArchiveMarks
     from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.legal_holds import HoldStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
-
-
-@dataclass
-class Deps:
-    """What the lead use cases (intake, attempt, retry, sweep, lookup, the gate) work with."""
-
-    settings: Settings
-    writer: LeadWriter
-    reader: LeadReader
-    index: LeadIndex
-    trustedform: CertificateApi
-    retry_queue: RetryQueue
-    api_key: ApiKeySource
-    rules: RuleSource
-    clock: Callable[[], datetime] = field(default=_now)
-    new_id: Callable[[], str] = field(default=_new_id)
 
 
 class LazyRules:
@@ -199,6 +164,12 @@ def s3() -> Any:
     return boto3.client("s3")
 
 
+def archive_bucket() -> S3ArchiveBucket:
+    from tf_retainer.aws.archive_bucket import S3ArchiveBucket
+
+    return S3ArchiveBucket(s3(), get_settings().archive_bucket)
+
+
 def archiver() -> Archiver:
     """The archiver over the shared table client (its settings read afresh: one run an hour)."""
     from tf_retainer.evidence.archive import Archiver
@@ -207,8 +178,7 @@ def archiver() -> Archiver:
     return Archiver(
         leads=lead_table(),
         marks=archive_marks(),
-        s3=s3(),
-        bucket=settings.archive_bucket,
+        bucket=archive_bucket(),
         after_days=settings.archive_after_days,
         grace_days=settings.archive_grace_days,
         lookback_days=settings.archive_lookback_days,
@@ -218,7 +188,7 @@ def archiver() -> Archiver:
 @lru_cache(maxsize=1)
 def event_bus() -> EventBridgeBus:
     """The publisher's bus: one EventBridge client."""
-    from tf_retainer.events.outcomes import EventBridgeBus
+    from tf_retainer.aws.event_bus import EventBridgeBus
 
     settings = get_settings()
     if not settings.event_bus_name:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tf_retainer.aws.archive_bucket import S3ArchiveBucket
+from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Event
-from tf_retainer.evidence import chain
 from tf_retainer.evidence.archive import Archiver
 from tf_retainer.store import keys
 from tf_retainer.store.archive_marks import ArchiveMarks
@@ -34,8 +35,7 @@ def archiver(stack, *, days_later: int, marks: ArchiveMarks | None = None) -> Ar
     return Archiver(
         leads=stack.leads,
         marks=marks or ArchiveMarks(stack.provisioned.table_name, client=stack.dynamodb),
-        s3=aws_client("s3"),
-        bucket=stack.provisioned.archive_bucket,
+        bucket=S3ArchiveBucket(aws_client("s3"), stack.provisioned.archive_bucket),
         after_days=AFTER_DAYS,
         grace_days=GRACE_DAYS,
         clock=lambda: moment,

@@ -436,8 +436,8 @@ def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_li
     """Rewriting one stored entry and its hash makes that entry agree with itself: the next one no longer does."""
     from datetime import UTC, datetime
 
+    from tf_retainer.domain import chain
     from tf_retainer.domain.lead import Event
-    from tf_retainer.evidence import chain
     from tf_retainer.store import keys
 
     cert_id = make_web_cert_id()

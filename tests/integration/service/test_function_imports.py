@@ -27,11 +27,11 @@ RULES = "tf_retainer.decisions.rules"  # the buyer's rules: judged by intake and
 SECRETS = "aws_lambda_powertools.utilities.parameters"  # the TrustedForm API key, for intake and retry
 STORE = "tf_retainer.store.lead_table"
 HEAVY = (HTTPX, XRAY, OPENAPI_MODELS, EVENT_HANDLER, BATCH, RULES, SECRETS, STORE)
-# The lead store is imported by tf_retainer.wiring when it builds the clients (the first request): the
-# authorizer, which imports wiring too, never loads it.
+# The lead store is imported by tf_retainer.wiring when it builds the clients (the first request), the
+# secret's reader when the API key is first read: the authorizer, which imports wiring too, loads neither.
 IMPORTED_WITH_TRACING_OFF = {
-    "intake": {EVENT_HANDLER, RULES, SECRETS},
-    "retry": {BATCH, RULES, SECRETS},
+    "intake": {EVENT_HANDLER, RULES},
+    "retry": {BATCH, RULES},
     "authorizer": set(),
     "sweeper": set(),
     "auto_suspend": {RULES},  # the rules module comes with the scorecard; the table is built when it runs

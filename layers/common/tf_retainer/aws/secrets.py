@@ -11,11 +11,9 @@ from typing import Any
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
+from tf_retainer.ports.services import ApiKeyUnavailable
+
 CACHE_SECONDS = 300
-
-
-class ApiKeyUnavailable(RuntimeError):
-    """The secret could not be read or holds no usable key."""
 
 
 def read_api_key(provider: Any, secret_id: str, *, force_fetch: bool = False) -> str:

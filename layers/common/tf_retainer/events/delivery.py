@@ -16,19 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from tf_retainer.domain.retry_message import SQS_MAX_DELAY_SECONDS
 from tf_retainer.events.callbacks import CallbackJob, Delivery, Resolver, deliver, system_resolver
+from tf_retainer.ports.vendors import CallbackTargets
 from tf_retainer.runtime.observability import Metric, count, logger
 from tf_retainer.runtime.settings import Settings
 
 if TYPE_CHECKING:
     import httpx
 
-    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
-
 
 @dataclass
 class CallbackDeps:
     settings: Settings
-    callbacks: VendorCallbackStore
+    callbacks: CallbackTargets
     sqs: Any
     http: httpx.Client
     clock: Callable[[], float] = field(default=time.time)

@@ -13,15 +13,11 @@ and the history event itself. Never an email, a phone number, their fingerprints
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
-
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status
-from tf_retainer.ports import EventBus, PublishedEntry
+from tf_retainer.domain.outcome_event import OutcomeEvent
+from tf_retainer.ports.services import EventBus, PublishedEntry
 
-SOURCE = "tf-retainer"
 # History event type -> EventBridge detail-type. "requeued": the sweeper (or an operator) handed an
 # overdue open lead back to the retry queue.
 DETAIL_TYPES = {
@@ -45,23 +41,6 @@ CERTIFICATE_FACTS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class OutcomeEvent:
-    event_id: str
-    detail_type: str
-    time: str
-    detail: dict[str, Any]
-
-    def entry(self, bus_name: str) -> dict[str, Any]:
-        """The PutEvents entry."""
-        return {
-            "Source": SOURCE,
-            "DetailType": self.detail_type,
-            "Detail": json.dumps(self.detail, separators=(",", ":"), sort_keys=True),
-            "EventBusName": bus_name,
-        }
-
-
 def outcome_event(published: PublishedEntry) -> OutcomeEvent:
     """The event of one published entry: its event of that type, the lead as the entry left it."""
     entry, event_type = published.entry, published.event_type
@@ -82,23 +61,6 @@ def outcome_event(published: PublishedEntry) -> OutcomeEvent:
         "history": event.get("detail") or {},
     }
     return OutcomeEvent(event_id=event_id, detail_type=DETAIL_TYPES[event_type], time=str(at), detail=detail)
-
-
-class PublishFailed(Exception):
-    """EventBridge refused the entry: the stream record is retried."""
-
-
-class EventBridgeBus:
-    """The EventBus port on EventBridge's PutEvents."""
-
-    def __init__(self, client: Any, bus_name: str) -> None:
-        self._client, self.bus_name = client, bus_name
-
-    def publish(self, event: OutcomeEvent) -> None:
-        out = self._client.put_events(Entries=[event.entry(self.bus_name)])
-        if out.get("FailedEntryCount"):
-            failure = out["Entries"][0]
-            raise PublishFailed(f"{failure.get('ErrorCode')}: {failure.get('ErrorMessage')}")
 
 
 def is_published(published: PublishedEntry | None) -> bool:

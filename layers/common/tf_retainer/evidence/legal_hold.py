@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from tf_retainer.domain.lead import Event, Lead
-from tf_retainer.ports import Leads
+from tf_retainer.ports.evidence import Hold, Holds, Member
+from tf_retainer.ports.leads import Leads
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import logger
-from tf_retainer.store.legal_holds import Hold, HoldStore, Member
 
 # Leads are looked for from this long before the previous look: a lead stored while it ran (its
 # received_at a little earlier than its write) is found the next time.
@@ -53,12 +53,12 @@ def new_hold(*, scope: str, value: str, reason: str, actor: str, now: datetime) 
     return Hold(hold_id=secrets.token_hex(8), scope=scope, value=value, reason=reason, set_by=actor, set_at=iso(now))
 
 
-# Puts an S3 legal hold on an archived object (archive.legal_hold), given its s3:// URI.
+# Puts an S3 legal hold on an archived object (the archive bucket's legal_hold), given its s3:// URI.
 ArchiveLock = Callable[[str], None]
 
 
 def set_hold(
-    leads: Leads, holds: HoldStore, hold: Hold, *, now: datetime, lock_archive: ArchiveLock | None = None
+    leads: Leads, holds: Holds, hold: Hold, *, now: datetime, lock_archive: ArchiveLock | None = None
 ) -> ApplyReport:
     """Record the hold, then cover every lead it matches now."""
     if hold.scope == "lead" and leads.reader.get_lead(hold.value) is None:
@@ -69,7 +69,7 @@ def set_hold(
 
 def apply_active_holds(
     leads: Leads,
-    holds: HoldStore,
+    holds: Holds,
     *,
     now: datetime,
     time_left: Callable[[], float] = lambda: float("inf"),
@@ -98,7 +98,7 @@ def apply_active_holds(
 
 def apply_hold(
     leads: Leads,
-    holds: HoldStore,
+    holds: Holds,
     hold: Hold,
     *,
     now: datetime,
@@ -135,7 +135,7 @@ def apply_hold(
 
 def release_hold(
     leads: Leads,
-    holds: HoldStore,
+    holds: Holds,
     hold_id: str,
     *,
     actor: str,
@@ -195,7 +195,7 @@ def _due(member: Member, now: datetime) -> bool:
 
 
 def _sweep(
-    holds: HoldStore,
+    holds: Holds,
     hold_id: str,
     member: Member,
     *,

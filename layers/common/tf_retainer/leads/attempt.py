@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from tf_retainer.aws.secrets import ApiKeyUnavailable
 from tf_retainer.decisions import judgement
 from tf_retainer.decisions.answer import Decision, RetryKind, decide
 from tf_retainer.decisions.rulebook import SETTINGS_ONLY
@@ -18,7 +17,9 @@ from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads import schedule
-from tf_retainer.ports import StaleAttempt
+from tf_retainer.leads.deps import Deps
+from tf_retainer.ports.leads import StaleAttempt
+from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import (
     Metric,
@@ -29,7 +30,6 @@ from tf_retainer.runtime.observability import (
     logger,
     milliseconds,
 )
-from tf_retainer.wiring import Deps
 
 # A call with less time than this left is not worth making: it would time out and still cost a retain.
 MIN_CALL_SECONDS = 0.5

@@ -13,9 +13,9 @@ from typing import Any
 
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import ContactableAnswer, GateReason, Status
+from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.lookup import own_lead
 from tf_retainer.runtime.clock import iso
-from tf_retainer.wiring import Deps
 
 CONTACTABLE = "retained, matched, the buyer's rules passed and the evidence is stored"
 

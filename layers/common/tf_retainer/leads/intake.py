@@ -14,11 +14,11 @@ from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
 from tf_retainer.leads import schedule
 from tf_retainer.leads.attempt import attempt_retain, report_outcome
-from tf_retainer.ports import CertificateTaken, DuplicateLead, VendorLead
+from tf_retainer.leads.deps import Deps
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, VendorLead
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, count_for_vendor, logger
-from tf_retainer.wiring import Deps
 
 # The shortest budget a first attempt gets, however little time the invocation has left.
 MIN_BUDGET_SECONDS = 0.5

@@ -8,8 +8,8 @@ from typing import Any
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import HistoryEvent, LeadView, Reason
-from tf_retainer.ports import InvalidCursor
-from tf_retainer.wiring import Deps
+from tf_retainer.leads.deps import Deps
+from tf_retainer.ports.leads import InvalidCursor
 
 # Other vendors' lead ids stay private.
 PRIVATE_DETAIL = frozenset({"by_lead_id", "owner_lead_id", "vendor"})

@@ -7,9 +7,9 @@ from datetime import timedelta
 from tf_retainer.domain.models import Reason
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads.attempt import attempt_retain, expire
-from tf_retainer.ports import StaleAttempt
+from tf_retainer.leads.deps import Deps
+from tf_retainer.ports.leads import StaleAttempt
 from tf_retainer.runtime.observability import Metric, count, logger
-from tf_retainer.wiring import Deps
 
 # An attempt may start a little after its planned time (queue lag); the deadline's safety margin
 # (DEADLINE_SAFETY_MINUTES) is what keeps it inside TrustedForm's window.

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.retry_message import RetryMessage
-from tf_retainer.ports import Recovery
+from tf_retainer.leads.deps import Deps
+from tf_retainer.ports.leads import Recovery
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, logger
-from tf_retainer.wiring import Deps
 
 
 @dataclass

@@ -17,36 +17,18 @@ conditional on the ``ttl`` read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
+from tf_retainer.ports.evidence import ArchiveMark, ItemExpiry
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.conflicts import error_code, retry_conflicts
 
 # The only attributes the archiver's UpdateItem may name (the template's dynamodb:Attributes condition).
 ARCHIVER_ATTRIBUTES = ("pk", "sk", "ttl", "archived_to", "archived_at")
-
-
-@dataclass(frozen=True)
-class ItemExpiry:
-    pk: str
-    sk: str
-    ttl: int | None
-
-
-@dataclass(frozen=True)
-class ArchiveMark:
-    """A lead's archive bookkeeping, read with the expiry of each item it may expire early (``items``:
-    its chain entries but the head) and whether a legal hold covers any of its items."""
-
-    archived_to: str | None
-    held: bool
-    archived_at: str | None = None
-    items: list[ItemExpiry] = field(default_factory=list)
 
 
 class ArchiveMarks:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from tf_retainer.ports import DuplicateLead, VendorLead
+from tf_retainer.ports.leads import DuplicateLead, VendorLead
 from tf_retainer.store.codec import deserialize
 
 T = TypeVar("T")

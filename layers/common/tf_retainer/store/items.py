@@ -6,10 +6,10 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
+from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Claim, HistoryItem, Lead
 from tf_retainer.domain.models import Status
-from tf_retainer.evidence import chain
-from tf_retainer.ports import VendorLead
+from tf_retainer.ports.leads import VendorLead
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import serialize

@@ -8,9 +8,9 @@ import binascii
 import re
 from typing import Any
 
+from tf_retainer.domain import chain
 from tf_retainer.domain.lead import CertificateRecord, Claim, HistoryItem, Lead, LeadRecord
-from tf_retainer.evidence import chain
-from tf_retainer.ports import HistoryPage, InvalidCursor
+from tf_retainer.ports.leads import HistoryPage, InvalidCursor
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.items import history_item, stored_entry, stored_link

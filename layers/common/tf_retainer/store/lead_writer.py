@@ -1,6 +1,6 @@
 """A lead's steps, written to its evidence chain (the LeadWriter port).
 
-A lead's history events and raw exchanges are entries of its chain (``evidence/chain.py``), each put once
+A lead's history events and raw exchanges are entries of its chain (``domain/chain.py``), each put once
 under the next free number: two writers of the same step cannot both succeed, and no transaction is needed.
 A step that changes the lead writes its entry first, then brings the state item up to it (conditional on
 the state not having moved). A writer that dies between the two leaves the state behind its chain; the
@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import Status
-from tf_retainer.evidence import chain
-from tf_retainer.ports import CertificateTaken, DuplicateLead, Recovery, Reserved, StaleAttempt, VendorLead
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Recovery, Reserved, StaleAttempt, VendorLead
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize

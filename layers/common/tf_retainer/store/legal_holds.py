@@ -12,75 +12,21 @@ evidence bundle includes) and the vendor's lead id item, if any.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
-from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status
+from tf_retainer.ports.evidence import Hold, ItemKey, LeadStanding, Member
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.conflicts import error_code, retry_conflicts
 
-HOLD_SCOPES = ("lead", "email", "phone", "vendor")
 # An item whose condition failed (written meanwhile) is read again and retried this often.
 ITEM_ATTEMPTS = 3
-
-
-class Hold(BaseModel):
-    hold_id: str
-    scope: str  # one of HOLD_SCOPES
-    value: str  # the lead id, the contact fingerprint (never the clear value) or the vendor
-    reason: str
-    set_by: str
-    set_at: str
-    active: bool = True
-    leads: int = 0  # leads covered so far
-    applied_at: str | None = None  # the last time matching leads were looked for (the next look starts before)
-    released_by: str | None = None
-    released_at: str | None = None
-    release_reason: str | None = None
-
-
-class Member(BaseModel):
-    """One lead a hold covers, with what finds its items again."""
-
-    lead_id: str
-    cert_id: str
-    vendor: str
-    vendor_lead_id: str | None = None
-    covered_at: str
-    swept_at: str | None = None  # the last time every item of the lead was checked held
-    lead_open: bool = False  # still received/pending then: it will get new items (attempts, outcome)
-    released_at: str | None = None
-
-    @classmethod
-    def of(cls, lead: Lead, now: datetime) -> Member:
-        return cls(
-            lead_id=lead.lead_id,
-            cert_id=lead.cert_id,
-            vendor=lead.vendor,
-            vendor_lead_id=lead.vendor_lead_id,
-            covered_at=iso(now),
-            lead_open=not lead.status.is_final,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LeadStanding:
-    open: bool
-    archived_to: str | None  # the s3:// address of its archived object, once archived
-
-
-@dataclass(frozen=True)
-class ItemKey:
-    pk: str
-    sk: str
 
 
 class HoldStore:

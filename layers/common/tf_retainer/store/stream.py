@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from tf_retainer.ports import PublishedEntry
+from tf_retainer.ports.services import PublishedEntry
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize
 from tf_retainer.store.items import stored_entry

@@ -7,8 +7,8 @@ from typing import Any
 
 import boto3
 
+from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Claim, Lead
-from tf_retainer.evidence import chain
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.items import stored_entry, stored_link

@@ -6,24 +6,15 @@ service must sign with it, so unlike a vendor's API key it cannot be stored as a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import boto3
 
+from tf_retainer.ports.vendors import CallbackTarget
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-
-
-@dataclass(frozen=True, slots=True)
-class CallbackTarget:
-    vendor: str
-    url: str
-    secret: str
-    active: bool
-    changed_at: str
 
 
 class VendorCallbackStore:

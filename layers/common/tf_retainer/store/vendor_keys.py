@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
+from tf_retainer.ports.vendors import VendorKey
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-
-
-@dataclass(frozen=True, slots=True)
-class VendorKey:
-    vendor: str
-    active: bool
-    key_hash: str
-    key_hint: str | None = None
-    created_at: str | None = None
-    changed_at: str | None = None
-    # The vendor's suspension (who, when, why) while it lasts: a vendor-wide stop, unlike a revoked key,
-    # lifted by `vendors resume`. Kept on each key so the authorizer's one GetItem sees it.
-    suspended: dict[str, str] | None = None
-    # When an operator last lifted a suspension: the automatic suspension counts only leads after it.
-    resumed_at: str | None = None
-
-    @property
-    def refusal(self) -> str | None:
-        """Why the authorizer refuses this key (the reason the 403 carries), or None when it may pass."""
-        if not self.active:
-            return "vendor_key_revoked"
-        if self.suspended is not None:
-            return "vendor_suspended"
-        return None
 
 
 def _from_item(item: dict[str, Any]) -> VendorKey:

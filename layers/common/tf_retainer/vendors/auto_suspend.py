@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tf_retainer.ports import LeadIndex
+from tf_retainer.ports.leads import LeadIndex
+from tf_retainer.ports.vendors import VendorKey, VendorKeys
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, count, logger
 from tf_retainer.runtime.settings import Settings
-from tf_retainer.store.vendor_keys import VendorKey, VendorKeyStore
 from tf_retainer.vendors.scorecard import Scorecard, score
 
 # Who the suspension is recorded as (the key's `suspended.by`, its history event's actor).
@@ -76,7 +76,7 @@ def breach(card: Scorecard, settings: Settings) -> Breach | None:
     return None
 
 
-def evaluate(leads: LeadIndex, vendor_keys: VendorKeyStore, settings: Settings, *, now: datetime) -> Evaluation:
+def evaluate(leads: LeadIndex, vendor_keys: VendorKeys, settings: Settings, *, now: datetime) -> Evaluation:
     """Score every vendor still accepted and suspend those past a threshold. Off (nothing read) while
     both thresholds are 0."""
     if not settings.auto_suspend_enabled:
@@ -119,7 +119,7 @@ def evaluate(leads: LeadIndex, vendor_keys: VendorKeyStore, settings: Settings, 
 
 
 def _suspend(
-    vendor_keys: VendorKeyStore, keys: list[VendorKey], outcome: VendorResult, crossed: Breach, *, now: datetime
+    vendor_keys: VendorKeys, keys: list[VendorKey], outcome: VendorResult, crossed: Breach, *, now: datetime
 ) -> None:
     """Every key of the vendor not suspended yet (revoked ones too, as `vendors suspend` does), each only
     if it is still as read: an operator's suspension or resume meanwhile wins."""

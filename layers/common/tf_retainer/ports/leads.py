@@ -1,25 +1,14 @@
-"""The ports: what the use cases need of the outside world, as Protocols, and the values that cross them.
-
-Adapters implement them: ``store/`` (DynamoDB), ``providers/`` (TrustedForm), ``aws/`` (SQS, Secrets
-Manager, EventBridge). ``wiring`` builds the real ones in one place; tests pass fakes, which type-check
-against these Protocols. Nothing here does I/O.
-"""
+"""The lead store's ports, by job (writing a lead's steps, reading a lead, finding leads), and the values
+that cross them. Implemented by ``store/`` (DynamoDB); faked in ``tests/support/fakes.py``."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import CertificateRecord, Claim, Event, HistoryItem, Lead, LeadRecord
-from tf_retainer.domain.retry_message import RetryMessage
-from tf_retainer.evidence import chain
-
-if TYPE_CHECKING:
-    from tf_retainer.decisions.rulebook import RulesInForce
-    from tf_retainer.events.outcomes import OutcomeEvent
 
 # --- what the lead store answers --------------------------------------------------------------------
 
@@ -143,61 +132,3 @@ class Leads(Protocol):
 
     @property
     def index(self) -> LeadIndex: ...
-
-
-# --- the outside services -----------------------------------------------------------------------------
-
-
-class CertificateApi(Protocol):
-    """TrustedForm's Certificate API: one POST with the operations asked for, captured as evidence."""
-
-    def retain(
-        self,
-        cert_id: str,
-        *,
-        api_key: str,
-        reference: str,
-        vendor: str,
-        match_lead: dict[str, str] | None,
-        insights: tuple[str, ...] = (),
-        scans: dict[str, list[str]] | None = None,
-        verify: dict[str, Any] | None = None,
-        retain: bool = True,
-        timeout: float,
-        attempt: int,
-    ) -> Exchange: ...
-
-    def close(self) -> None: ...
-
-
-class RetryQueue(Protocol):
-    """The retry queue: one more attempt for a lead, not before a moment."""
-
-    def send(self, message: RetryMessage, *, now: datetime) -> str: ...
-
-
-class ApiKeySource(Protocol):
-    """The buyer's TrustedForm API key; ``force`` re-reads it (after a 401: it may have been rotated)."""
-
-    def __call__(self, force: bool) -> str: ...
-
-
-class RuleSource(Protocol):
-    """The buyer's rules in force for a vendor."""
-
-    def __call__(self, vendor: str) -> RulesInForce: ...
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedEntry:
-    """A new entry of a lead's chain marked for publishing (its ``event_type``), as the stream gave it."""
-
-    entry_key: str  # the entry's sort key: with the lead id, the event's id
-    event_type: str
-    entry: chain.Entry
-
-
-class EventBus(Protocol):
-    """Where outcome events are published (EventBridge); raises when the bus refuses one."""
-
-    def publish(self, event: OutcomeEvent) -> None: ...
