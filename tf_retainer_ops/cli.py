@@ -51,6 +51,7 @@ from .evidence import NotFound
 from .target import STACK_ENV, OpsError, Target, resolve
 
 if TYPE_CHECKING:
+    from tf_retainer.evidence.record import EvidenceRecord
     from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.vendor_keys import VendorKeyStore
 
@@ -261,12 +262,14 @@ class Context:
     @property
     def archive(self) -> Archive:
         """Where an archived lead's evidence is read back from (its state names the object)."""
+        from tf_retainer.aws.archive_bucket import S3ArchiveBucket
         from tf_retainer.store.archive_marks import ArchiveMarks
 
         from .evidence import Archive
 
         marks = ArchiveMarks(self.target.table_name, client=self.target.client("dynamodb"))
-        return Archive(marks=marks, s3=self.target.client("s3"), bucket=self.target.archive_bucket)
+        bucket = S3ArchiveBucket(self.target.client("s3"), self.target.archive_bucket or "")
+        return Archive(marks=marks, bucket=bucket, searchable=bool(self.target.archive_bucket))
 
     @property
     def vendor_keys(self) -> VendorKeyStore:
@@ -308,11 +311,19 @@ def _history_lines(ctx: Context, history: list[dict[str, Any]]) -> None:
 # --- commands ------------------------------------------------------------------------------------
 
 
-def cmd_lead_show(ctx: Context) -> int:
-    from .evidence import load_lead
+def _lead_record(ctx: Context) -> EvidenceRecord:
+    from tf_retainer.evidence.record import evidence_record
 
-    record = load_lead(ctx.store, ctx.args.lead_id)
-    data = {"state": record.state, "history": record.history, "exchanges": len(record.exchanges)}
+    record = evidence_record(ctx.store.reader, ctx.args.lead_id)
+    if record is None:
+        raise NotFound(f"no lead {ctx.args.lead_id}")
+    return record
+
+
+def cmd_lead_show(ctx: Context) -> int:
+    record = _lead_record(ctx)
+    history = [event.model_dump(mode="json") for event in record.history]
+    data = {"state": record.state, "history": history, "exchanges": len(record.exchanges)}
 
     def human(_: Any) -> None:
         s = record.state
@@ -333,7 +344,7 @@ def cmd_lead_show(ctx: Context) -> int:
         for label, value in rows:
             ctx.print(f"{label:<13} {_fmt(value)}")
         ctx.print("history:")
-        _history_lines(ctx, record.history)
+        _history_lines(ctx, history)
         ctx.print(f"exchanges: {len(record.exchanges)}  (tf-retainer lead exchanges {s['lead_id']})")
 
     ctx.emit(data, human)
@@ -341,9 +352,7 @@ def cmd_lead_show(ctx: Context) -> int:
 
 
 def cmd_lead_exchanges(ctx: Context) -> int:
-    from .evidence import load_lead
-
-    record = load_lead(ctx.store, ctx.args.lead_id)
+    record = _lead_record(ctx)
 
     def human(exchanges: list[dict[str, Any]]) -> None:
         if not exchanges:
@@ -380,10 +389,13 @@ def _pretty(body: Any) -> str:
 
 
 def cmd_cert_show(ctx: Context) -> int:
-    from .evidence import load_certificate
+    from tf_retainer.evidence.record import CertificateEvidence
 
-    record = load_certificate(ctx.store, ctx.args.cert_id)
-    data = {"cert_id": record.cert_id, "claim": record.claim, "history": record.history}
+    found = ctx.store.reader.read_certificate(ctx.args.cert_id)
+    if found is None:
+        raise NotFound(f"no certificate {ctx.args.cert_id}")
+    record = CertificateEvidence.of(ctx.args.cert_id, found)
+    data = record.model_dump(mode="json")
 
     def human(_: Any) -> None:
         ctx.print(f"certificate {record.cert_id}")
@@ -394,7 +406,7 @@ def cmd_cert_show(ctx: Context) -> int:
             if key in claim:
                 ctx.print(f"{key:<16} {_fmt(claim[key])}")
         ctx.print("history:")
-        _history_lines(ctx, record.history)
+        _history_lines(ctx, data["history"])
 
     ctx.emit(data, human)
     return 0
@@ -514,7 +526,7 @@ def cmd_evidence_verify(ctx: Context) -> int:
         raise OpsError("evidence verify needs a LEAD_ID")
     located = locate(ctx.store, lead_id, archive=ctx.archive)
     try:
-        entries = verified_chain(located.record)
+        entries = verified_chain(located.record.model_dump(mode="json"))
     except (chain.BrokenChain, ValueError) as exc:
         seq = exc.seq if isinstance(exc, chain.BrokenChain) else None
         why = exc.why if isinstance(exc, chain.BrokenChain) else str(exc)

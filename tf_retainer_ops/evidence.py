@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tf_retainer.aws.archive_bucket import find_archived, read_archived
 from tf_retainer.domain import chain
-from tf_retainer.evidence.record import evidence_record, lead_state
+from tf_retainer.evidence.archive import find_archived, read_archived
+from tf_retainer.evidence.record import EvidenceRecord, evidence_record
+from tf_retainer.ports.evidence import ArchiveBucket, ArchiveMarkStore
+from tf_retainer.ports.leads import Leads
 from tf_retainer.runtime.clock import iso
-from tf_retainer.store.archive_marks import ArchiveMarks
 from tf_retainer.store.items import history_item
-from tf_retainer.store.lead_table import LeadTable
 
 from . import __version__
 
@@ -28,44 +28,6 @@ EVIDENCE_FORMAT = "tf-retainer-evidence/1"
 
 class NotFound(LookupError):
     pass
-
-
-@dataclass
-class LeadRecord:
-    """A lead as the CLI shows it: plain JSON-ready dicts."""
-
-    state: dict[str, Any]
-    history: list[dict[str, Any]]
-    exchanges: list[dict[str, Any]]
-
-
-@dataclass
-class CertificateRecord:
-    cert_id: str
-    claim: dict[str, Any] | None
-    history: list[dict[str, Any]]
-
-
-def load_lead(store: LeadTable, lead_id: str) -> LeadRecord:
-    record = store.reader.read_lead(lead_id)
-    if record is None:
-        raise NotFound(f"no lead {lead_id}")
-    return LeadRecord(
-        state=lead_state(record.lead),
-        history=[event.as_dict() for event in record.history],
-        exchanges=record.exchanges,
-    )
-
-
-def load_certificate(store: LeadTable, cert_id: str) -> CertificateRecord:
-    record = store.reader.read_certificate(cert_id)
-    if record is None:
-        raise NotFound(f"no certificate {cert_id}")
-    return CertificateRecord(
-        cert_id=cert_id,
-        claim=record.claim.model_dump(mode="json", exclude_none=True) if record.claim else None,
-        history=[event.as_dict() for event in record.history],
-    )
 
 
 RETAIN_FIELDS = (
@@ -89,21 +51,22 @@ RETAIN_FIELDS = (
 
 @dataclass
 class Archive:
-    """Where archived evidence is read back from (tf_retainer.evidence.archive)."""
+    """Where archived evidence is read back from (tf_retainer.evidence.archive): a lead's archive mark names
+    its part."""
 
-    marks: ArchiveMarks
-    s3: Any
-    bucket: str | None = None  # only to look a lead up by vendor and day (its state item gone)
+    marks: ArchiveMarkStore
+    bucket: ArchiveBucket
+    searchable: bool = False  # the bucket is named: a lead whose state item is gone is found by vendor and day
 
 
 @dataclass
 class Located:
-    record: dict[str, Any]
+    record: EvidenceRecord
     source: str  # "dynamodb", or the archived object's s3:// URI
 
 
 def locate(
-    store: LeadTable,
+    store: Leads,
     lead_id: str,
     *,
     archive: Archive | None = None,
@@ -118,22 +81,18 @@ def locate(
     table and appended, with the chain entries that hold it."""
     mark = archive.marks.read(lead_id) if archive else None
     if archive and mark and mark.archived_to:
-        archived = read_archived(archive.s3, mark.archived_to, lead_id)
+        archived = read_archived(archive.bucket, mark.archived_to, lead_id)
         if archived is None:
             raise NotFound(f"lead {lead_id} is not in {mark.archived_to}, where its state says it was archived")
         current = evidence_record(store.reader, lead_id)
         if current is not None:
-            later = [event for event in current["history"] if event["at"] > (mark.archived_at or "")]
-            archived["history"] += [event for event in later if event not in archived["history"]]
-            # The chain's head stayed in the table: later entries follow it, so the whole chain verifies.
-            last = max((link["seq"] for link in archived.get("chain", [])), default=0)
-            archived["chain"] = archived.get("chain", []) + [link for link in current["chain"] if link["seq"] > last]
+            archived = archived.followed_by(current, archived_at=mark.archived_at or "")
         return Located(archived, mark.archived_to)
     record = evidence_record(store.reader, lead_id)
     if record is not None:
         return Located(record, "dynamodb")
-    if archive and archive.bucket and vendor and received:
-        found = find_archived(archive.s3, archive.bucket, vendor, received, lead_id)
+    if archive and archive.searchable and vendor and received:
+        found = find_archived(archive.bucket, vendor, received, lead_id)
         if found is not None:
             return Located(found[1], found[0])
     hint = "" if archive is None else " (archived with its state gone? give --vendor and --received)"
@@ -141,23 +100,20 @@ def locate(
 
 
 def build_evidence(
-    store: LeadTable, lead_id: str, *, now: datetime | None = None, archive: Archive | None = None
+    store: Leads, lead_id: str, *, now: datetime | None = None, archive: Archive | None = None
 ) -> dict[str, Any]:
     """One self-contained document proving what happened to a lead and its certificate."""
     return evidence_document(locate(store, lead_id, archive=archive).record, now=now)
 
 
-def evidence_document(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """The bundle of one evidence record (tf_retainer.evidence.record.evidence_record), from either place."""
-    state = record["state"]
-    lead_id = record["lead_id"]
-    cert_id = state.get("cert_id")
-    certificate = record.get("certificate") or {}
+def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) -> dict[str, Any]:
+    """The bundle of one evidence record (tf_retainer.evidence.record), from either place."""
+    state = record.state
     document: dict[str, Any] = {
         "format": EVIDENCE_FORMAT,
         "generated_at": iso(now or datetime.now(UTC)),
         "generated_by": {"tool": "tf-retainer", "version": __version__},
-        "lead_id": lead_id,
+        "lead_id": record.lead_id,
         "vendor": state.get("vendor"),
         "vendor_lead_id": state.get("vendor_lead_id"),
         "received_at": state.get("received_at"),
@@ -168,7 +124,7 @@ def evidence_document(record: dict[str, Any], *, now: datetime | None = None) ->
             "contact_fingerprints": state.get("match_lead") or {},
         },
         "certificate": {
-            "cert_id": cert_id,
+            "cert_id": state.get("cert_id"),
             "kind": state.get("cert_kind"),
             "certificate_url": state.get("certificate_url"),
             "masked": state.get("masked"),
@@ -177,14 +133,14 @@ def evidence_document(record: dict[str, Any], *, now: datetime | None = None) ->
         },
         "retain": {name: state[name] for name in RETAIN_FIELDS if name in state},
         "lead_match": state.get("lead_match"),
-        "exchanges": record["exchanges"],
-        "history": record["history"],
+        "exchanges": record.exchanges,
+        "history": [event.model_dump(mode="json") for event in record.history],
         # The lead's evidence chain as stored (content as hashed, hash as stored): `tf-retainer verify`
         # recomputes it link by link and checks history and exchanges above are exactly what it holds.
-        "chain": record.get("chain") or [],
+        "chain": [link.model_dump(mode="json") for link in record.chain],
         "certificate_record": {
-            "claim": certificate.get("claim"),
-            "history": certificate.get("history") or [],
+            "claim": record.certificate.claim,
+            "history": [event.model_dump(mode="json") for event in record.certificate.history],
         },
         "state": state,
     }

@@ -56,7 +56,8 @@ def content(document: dict[str, Any]) -> str:
 
 
 def archive_reader(stack) -> Archive:
-    return Archive(marks=ArchiveMarks(stack.provisioned.table_name, client=stack.dynamodb), s3=aws_client("s3"))
+    marks = ArchiveMarks(stack.provisioned.table_name, client=stack.dynamodb)
+    return Archive(marks=marks, bucket=S3ArchiveBucket(aws_client("s3"), stack.provisioned.archive_bucket))
 
 
 def table_bundle(stack, lead_id: str) -> str:
@@ -170,7 +171,7 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
             bundle["chain"].pop()  # the note's own entry, written after the archive
         assert content(bundle) == before[lead_id]
         # The archived chain, with the entries written since, still verifies from the lead's identity.
-        record = locate(stack.leads, lead_id, archive=archive_reader(stack)).record
+        record = locate(stack.leads, lead_id, archive=archive_reader(stack)).record.model_dump(mode="json")
         assert len(verified(record)) == (2 if lead_id == noted else 3 if lead_id == noted_before else 1)
     # `evidence verify` checks the whole chain of a lead whose older entries left the table.
     code, out, err = run(stack, "--json", "evidence", "verify", noted_before)
