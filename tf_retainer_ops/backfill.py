@@ -30,9 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from pydantic import ValidationError
-from tf_retainer.aws.secrets import read_api_key
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Event
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
@@ -47,7 +45,7 @@ from tf_retainer.providers.trustedform.certificates import (
 from tf_retainer.runtime.observability import logger, metrics
 from tf_retainer.runtime.settings import Settings
 from tf_retainer.store.vendor_keys import VendorKeyStore
-from tf_retainer.wiring import build_deps, build_lead_table
+from tf_retainer.wiring import build_api_key, build_deps, build_lead_table
 
 from .target import OpsError, Target
 
@@ -255,12 +253,8 @@ def _intake_environment(target: Target) -> dict[str, str]:
 
 def service_deps(target: Target, settings: Settings) -> Deps:
     """The intake's dependencies on the target stack's own clients (the local stack's endpoint included)."""
-    secrets = SecretsProvider(boto3_client=target.client("secretsmanager"))
-
-    def api_key(force: bool) -> str:
-        return read_api_key(secrets, settings.trustedform_secret_id, force_fetch=force)
-
     table = build_lead_table(settings, target.client("dynamodb"))
+    api_key = build_api_key(settings, target.client("secretsmanager"))
     return build_deps(settings, table=table, sqs=target.client("sqs"), api_key=api_key)
 
 

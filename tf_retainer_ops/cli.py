@@ -45,6 +45,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     TokenRetrievalError,
 )
+from tf_retainer import wiring
 
 from . import __version__
 from .evidence import NotFound
@@ -52,7 +53,11 @@ from .target import STACK_ENV, OpsError, Target, resolve
 
 if TYPE_CHECKING:
     from tf_retainer.evidence.record import EvidenceRecord
+    from tf_retainer.runtime.settings import Settings
     from tf_retainer.store.lead_table import LeadTable
+    from tf_retainer.store.legal_holds import HoldStore
+    from tf_retainer.store.rule_sets import RuleStore
+    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
 
     from . import backfill
@@ -254,28 +259,37 @@ class Context:
         return self._target
 
     @property
-    def store(self) -> LeadTable:
-        from tf_retainer.store.lead_table import lead_table
+    def settings(self) -> Settings:
+        return self.target.settings()
 
-        return lead_table(self.target.table_name, retention_days=1825, client=self.target.client("dynamodb"))
+    @property
+    def store(self) -> LeadTable:
+        return wiring.build_lead_table(self.settings, self.target.client("dynamodb"))
 
     @property
     def archive(self) -> Archive:
         """Where an archived lead's evidence is read back from (its state names the object)."""
-        from tf_retainer.aws.archive_bucket import S3ArchiveBucket
-        from tf_retainer.store.archive_marks import ArchiveMarks
-
         from .evidence import Archive
 
-        marks = ArchiveMarks(self.target.table_name, client=self.target.client("dynamodb"))
-        bucket = S3ArchiveBucket(self.target.client("s3"), self.target.archive_bucket or "")
+        marks = wiring.build_archive_marks(self.settings, self.target.client("dynamodb"))
+        bucket = wiring.build_archive_bucket(self.settings, self.target.client("s3"))
         return Archive(marks=marks, bucket=bucket, searchable=bool(self.target.archive_bucket))
 
     @property
     def vendor_keys(self) -> VendorKeyStore:
-        from tf_retainer.store.vendor_keys import VendorKeyStore
+        return wiring.build_vendor_keys(self.settings, self.target.client("dynamodb"))
 
-        return VendorKeyStore(self.target.table_name, client=self.target.client("dynamodb"))
+    @property
+    def holds(self) -> HoldStore:
+        return wiring.build_hold_store(self.settings, self.target.client("dynamodb"))
+
+    @property
+    def callbacks(self) -> VendorCallbackStore:
+        return wiring.build_vendor_callbacks(self.settings, self.target.client("dynamodb"))
+
+    @property
+    def rule_store(self) -> RuleStore:
+        return wiring.build_rule_store(self.settings, self.target.client("dynamodb"))
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -597,12 +611,6 @@ def cmd_vendors_add(ctx: Context) -> int:
     return 0
 
 
-def _callbacks(ctx: Context) -> Any:
-    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
-
-    return VendorCallbackStore(ctx.target.table_name, client=ctx.target.client("dynamodb"))
-
-
 def cmd_callback_set(ctx: Context) -> int:
     """A new signing secret each time (shown once): setting the URL again rotates it."""
     import secrets
@@ -614,7 +622,7 @@ def cmd_callback_set(ctx: Context) -> int:
     except CallbackRefused as refused:
         raise OpsError(f"{ctx.args.url}: {refused} ({refused.reason})") from None
     secret = secrets.token_urlsafe(32)
-    target = _callbacks(ctx).put(ctx.args.name, url, secret, now=_now())
+    target = ctx.callbacks.put(ctx.args.name, url, secret, now=_now())
 
     def human(_: Any) -> None:
         ctx.print(f"vendor {target.vendor}: callbacks to {target.url}")
@@ -626,7 +634,7 @@ def cmd_callback_set(ctx: Context) -> int:
 
 
 def cmd_callback_show(ctx: Context) -> int:
-    target = _callbacks(ctx).get(ctx.args.name)
+    target = ctx.callbacks.get(ctx.args.name)
     if target is None:
         raise OpsError(f"vendor {ctx.args.name} has no callback URL", code=1)
     data = {"vendor": target.vendor, "url": target.url, "active": target.active, "changed_at": target.changed_at}
@@ -635,7 +643,7 @@ def cmd_callback_show(ctx: Context) -> int:
 
 
 def cmd_callback_remove(ctx: Context) -> int:
-    store = _callbacks(ctx)
+    store = ctx.callbacks
     target = store.get(ctx.args.name)
     if target is None or not target.active:
         raise OpsError(f"vendor {ctx.args.name} has no active callback URL", code=1)

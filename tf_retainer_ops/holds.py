@@ -12,10 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tf_retainer.aws.archive_bucket import S3ArchiveBucket
 from tf_retainer.evidence import legal_hold as holds
 from tf_retainer.ports.evidence import Hold
-from tf_retainer.store.legal_holds import HoldStore
 
 from .consumer import fingerprint_query
 from .target import OpsError
@@ -24,8 +22,6 @@ if TYPE_CHECKING:
     from .cli import Context
 
 SHA1 = re.compile(r"^[0-9a-f]{40}$")
-# What the CLI's store uses too (cli.Context.store): the retention a released hold's records get.
-RETENTION = timedelta(days=1825)
 
 
 def add_hold_commands(commands: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -67,10 +63,6 @@ def scope_of(args: argparse.Namespace) -> tuple[str, str]:
     return kind, given.lower()
 
 
-def _hold_store(ctx: Context) -> HoldStore:
-    return HoldStore(ctx.target.table_name, client=ctx.target.client("dynamodb"))
-
-
 def _actor(ctx: Context) -> str:
     from .rules import _actor as user
 
@@ -86,8 +78,8 @@ def cmd_hold_set(ctx: Context) -> int:
     now = datetime.now(UTC)
     try:
         hold = holds.new_hold(scope=scope, value=value, reason=ctx.args.reason, actor=_actor(ctx), now=now)
-        lock = S3ArchiveBucket(ctx.target.client("s3"), "").legal_hold  # the bucket is in each object's URI
-        report = holds.set_hold(ctx.store, _hold_store(ctx), hold, now=now, lock_archive=lock)
+        lock = ctx.archive.bucket.legal_hold  # the bucket is in each object's URI
+        report = holds.set_hold(ctx.store, ctx.holds, hold, now=now, lock_archive=lock)
     except holds.HoldError as exc:
         raise OpsError(str(exc), 1) from exc
     data = {"hold": _brief(hold), "leads": report.covered, "items_held": report.items_held}
@@ -107,12 +99,13 @@ def cmd_hold_release(ctx: Context) -> int:
     try:
         hold, released = holds.release_hold(
             ctx.store,
-            _hold_store(ctx),
+            ctx.holds,
             ctx.args.hold_id,
             actor=_actor(ctx),
             reason=ctx.args.reason,
             now=datetime.now(UTC),
-            retention=RETENTION,
+            # The retention the CLI's store writes with (cli.Context.store): a released hold's records get it.
+            retention=timedelta(days=ctx.settings.evidence_retention_days),
             grace=timedelta(days=ctx.args.grace_days),
         )
     except holds.HoldError as exc:
@@ -128,7 +121,7 @@ def cmd_hold_release(ctx: Context) -> int:
 
 
 def cmd_hold_list(ctx: Context) -> int:
-    active = _hold_store(ctx).active_holds()
+    active = ctx.holds.active_holds()
     data = [_brief(hold) for hold in active]
 
     def human(rows: list[dict[str, Any]]) -> None:

@@ -35,7 +35,7 @@ from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.settings import Settings
-from tf_retainer.store.rule_sets import RulesChanged, RuleStore
+from tf_retainer.store.rule_sets import RulesChanged
 
 from .target import OpsError
 
@@ -416,10 +416,6 @@ def parse_since(text: str, now: datetime) -> datetime:
 # --- commands ----------------------------------------------------------------------------------------
 
 
-def _rule_store(ctx: Context) -> RuleStore:
-    return RuleStore(ctx.target.table_name, client=ctx.target.client("dynamodb"))
-
-
 def _scope(ctx: Context) -> str:
     """The default rule set, or a known vendor's."""
     vendor = ctx.args.vendor
@@ -439,7 +435,7 @@ def _where(scope: str) -> str:
 
 
 def cmd_rules_show(ctx: Context) -> int:
-    store, scope = _rule_store(ctx), _scope(ctx)
+    store, scope = ctx.rule_store, _scope(ctx)
     active = store.active(scope)
     shown = active
     if ctx.args.version is not None:
@@ -498,7 +494,7 @@ def cmd_rules_set(ctx: Context) -> int:
     args = ctx.args
     if bool(args.file) == bool(args.mode):
         raise OpsError("rules set takes a FILE (or - for standard input), or --mode RULE=MODE, not both")
-    store, scope = _rule_store(ctx), _scope(ctx)
+    store, scope = ctx.rule_store, _scope(ctx)
     current = store.active(scope)
     where = _where(scope)
     try:
@@ -546,7 +542,7 @@ def cmd_rules_test(ctx: Context) -> int:
     args = ctx.args
     if args.version is not None and args.file:
         raise OpsError("rules test takes --version or --file, not both")
-    store, scope = _rule_store(ctx), _scope(ctx)
+    store, scope = ctx.rule_store, _scope(ctx)
     where = _where(scope)
     active = store.active(scope)
     if args.file:

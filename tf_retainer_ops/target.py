@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
+from tf_retainer.runtime.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE = Path(".local-stack") / "state.json"
@@ -57,6 +59,22 @@ class Target:
         if service not in self._clients:
             self._clients[service] = make_client(service, region=self.region, endpoint_url=self.endpoint_url)
         return self._clients[service]
+
+    def settings(self, **values: Any) -> Settings:
+        """The service's settings as far as the CLI knows them: this target's table, retry queue and archive
+        bucket, ``values`` over them, the service's defaults for the rest (the evidence retention the CLI's
+        writes get among them). The API key's secret is not the CLI's to read from here."""
+        known = {
+            "table_name": self.table_name,
+            "retry_queue_url": self.retry_queue_url or "-",
+            "trustedform_secret_id": "-",
+            "archive_bucket": self.archive_bucket or "",
+        }
+        try:
+            return Settings.model_validate(known | values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise OpsError(f"the target's settings are invalid ({problems})") from exc
 
     def need_queue(self) -> str:
         if not self.retry_queue_url:

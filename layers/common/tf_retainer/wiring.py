@@ -3,8 +3,10 @@
 Each handler asks for what its use cases need, built once per Lambda container and reused:
 ``default_deps()`` (intake, retry, sweeper, holds), ``event_bus()`` (publisher), ``callback_deps()``
 (callback), ``vendor_keys()`` (authorizer, auto-suspend, archiver), ``lead_table()``, ``hold_store()``,
-``archive_marks()``, ``s3()``. The operator CLI builds the same things from a deployed stack's clients
-(``build_deps``). ``reset()`` drops them all: the local stack's "new container".
+``archive_marks()``, ``s3()``. Each is made by a ``build_*`` function from settings and an explicit client;
+the operator CLI calls the same functions with a target stack's settings and clients (``build_deps``,
+``build_lead_table``, ``build_vendor_keys``, ...). ``reset()`` drops them all: the local stack's "new
+container".
 
 Each function imports only what it uses: adapters are imported inside the builder that makes them (the
 sweeper never loads the rules or the secret, the authorizer never the lead store); the TrustedForm client
@@ -26,6 +28,7 @@ from tf_retainer.runtime.settings import Settings, get_settings
 if TYPE_CHECKING:
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
     from tf_retainer.aws.event_bus import EventBridgeBus
+    from tf_retainer.aws.queues import SqsRetryQueue
     from tf_retainer.decisions.rulebook import RuleBook, RulesInForce
     from tf_retainer.events.delivery import CallbackDeps
     from tf_retainer.evidence.archive import Archiver
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
     from tf_retainer.store.archive_marks import ArchiveMarks
     from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.legal_holds import HoldStore
+    from tf_retainer.store.rule_sets import RuleStore
+    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
 
 
@@ -49,22 +54,27 @@ class LazyRules:
             with self._building:
                 if self._book is None:
                     from tf_retainer.decisions.rulebook import RuleBook
-                    from tf_retainer.store.rule_sets import RuleStore
 
-                    self._book = RuleBook(RuleStore(self._settings.table_name, client=self._client), self._settings)
+                    self._book = RuleBook(build_rule_store(self._settings, self._client), self._settings)
         return self._book(vendor)
 
 
 class SecretApiKey:
-    """The TrustedForm API key from Secrets Manager, imported on first use (the sweeper never reads it)."""
+    """The TrustedForm API key from Secrets Manager, imported on first use (the sweeper never reads it):
+    through Lambda's shared provider, or through one on a given client (the CLI's, on a target stack)."""
 
-    def __init__(self, secret_id: str) -> None:
-        self._secret_id = secret_id
+    def __init__(self, secret_id: str, client: Any = None) -> None:
+        self._secret_id, self._client = secret_id, client
+        self._provider: Any = None
 
     def __call__(self, force: bool) -> str:
-        from tf_retainer.aws.secrets import get_api_key
+        from tf_retainer.aws.secrets import get_api_key, read_api_key, secrets_provider
 
-        return get_api_key(self._secret_id, force_fetch=force)
+        if self._client is None:
+            return get_api_key(self._secret_id, force_fetch=force)
+        if self._provider is None:
+            self._provider = secrets_provider(self._client)
+        return read_api_key(self._provider, self._secret_id, force_fetch=force)
 
 
 class LazyClient:
@@ -98,6 +108,55 @@ def build_lead_table(settings: Settings, client: Any) -> LeadTable:
     return build(settings.table_name, retention_days=settings.evidence_retention_days, client=client)
 
 
+def build_vendor_keys(settings: Settings, client: Any) -> VendorKeyStore:
+    from tf_retainer.store.vendor_keys import VendorKeyStore
+
+    return VendorKeyStore(settings.table_name, client=client)
+
+
+def build_hold_store(settings: Settings, client: Any) -> HoldStore:
+    from tf_retainer.store.legal_holds import HoldStore
+
+    return HoldStore(settings.table_name, client=client)
+
+
+def build_archive_marks(settings: Settings, client: Any) -> ArchiveMarks:
+    from tf_retainer.store.archive_marks import ArchiveMarks
+
+    return ArchiveMarks(settings.table_name, client=client)
+
+
+def build_rule_store(settings: Settings, client: Any) -> RuleStore:
+    from tf_retainer.store.rule_sets import RuleStore
+
+    return RuleStore(settings.table_name, client=client)
+
+
+def build_vendor_callbacks(settings: Settings, client: Any) -> VendorCallbackStore:
+    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
+
+    return VendorCallbackStore(settings.table_name, client=client)
+
+
+def build_archive_bucket(settings: Settings, s3: Any) -> S3ArchiveBucket:
+    """The archive bucket the settings name (an archived part's own URI names its bucket: reading one back,
+    or holding it, needs no name)."""
+    from tf_retainer.aws.archive_bucket import S3ArchiveBucket
+
+    return S3ArchiveBucket(s3, settings.archive_bucket)
+
+
+def build_retry_queue(settings: Settings, sqs: Any) -> SqsRetryQueue:
+    from tf_retainer.aws.queues import SqsRetryQueue
+
+    return SqsRetryQueue(sqs, settings.retry_queue_url)
+
+
+def build_api_key(settings: Settings, secretsmanager: Any = None) -> ApiKeySource:
+    """The TrustedForm API key the settings name: through Lambda's shared provider, or ``secretsmanager``."""
+    return SecretApiKey(settings.trustedform_secret_id, secretsmanager)
+
+
 def build_deps(
     settings: Settings,
     *,
@@ -107,8 +166,6 @@ def build_deps(
     trustedform: CertificateApi | None = None,
 ) -> Deps:
     """The lead use cases' dependencies from a table and an SQS client (Lambda's, or a deployed stack's)."""
-    from tf_retainer.aws.queues import SqsRetryQueue
-
     if trustedform is None:
         from tf_retainer.providers.trustedform.client import TrustedFormClient
 
@@ -119,8 +176,8 @@ def build_deps(
         reader=table.reader,
         index=table.index,
         trustedform=trustedform,
-        retry_queue=SqsRetryQueue(sqs, settings.retry_queue_url),
-        api_key=api_key or SecretApiKey(settings.trustedform_secret_id),
+        retry_queue=build_retry_queue(settings, sqs),
+        api_key=api_key or build_api_key(settings),
         rules=LazyRules(settings, table.table.client),
     )
 
@@ -140,23 +197,17 @@ def default_deps() -> Deps:
 @lru_cache(maxsize=1)
 def vendor_keys() -> VendorKeyStore:
     """The authorizer's one store (it never loads the lead store)."""
-    from tf_retainer.store.vendor_keys import VendorKeyStore
-
-    return VendorKeyStore(get_settings().table_name, client=dynamodb())
+    return build_vendor_keys(get_settings(), dynamodb())
 
 
 @lru_cache(maxsize=1)
 def hold_store() -> HoldStore:
-    from tf_retainer.store.legal_holds import HoldStore
-
-    return HoldStore(get_settings().table_name, client=dynamodb())
+    return build_hold_store(get_settings(), dynamodb())
 
 
 @lru_cache(maxsize=1)
 def archive_marks() -> ArchiveMarks:
-    from tf_retainer.store.archive_marks import ArchiveMarks
-
-    return ArchiveMarks(get_settings().table_name, client=dynamodb())
+    return build_archive_marks(get_settings(), dynamodb())
 
 
 @lru_cache(maxsize=1)
@@ -165,9 +216,7 @@ def s3() -> Any:
 
 
 def archive_bucket() -> S3ArchiveBucket:
-    from tf_retainer.aws.archive_bucket import S3ArchiveBucket
-
-    return S3ArchiveBucket(s3(), get_settings().archive_bucket)
+    return build_archive_bucket(get_settings(), s3())
 
 
 def archiver() -> Archiver:
@@ -202,12 +251,11 @@ def callback_deps() -> CallbackDeps:
     import httpx
 
     from tf_retainer.events.delivery import CallbackDeps
-    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
 
     settings = get_settings()
     return CallbackDeps(
         settings=settings,
-        callbacks=VendorCallbackStore(settings.table_name, client=dynamodb()),
+        callbacks=build_vendor_callbacks(settings, dynamodb()),
         sqs=boto3.client("sqs"),
         # Never the environment's proxies: the connection goes to the address the checks approved.
         http=httpx.Client(

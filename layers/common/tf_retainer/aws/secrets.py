@@ -30,6 +30,11 @@ def read_api_key(provider: Any, secret_id: str, *, force_fetch: bool = False) ->
     return key
 
 
+def secrets_provider(client: Any) -> Any:
+    """A provider (with its own cache) on a given Secrets Manager client: the CLI's, on a target stack."""
+    return parameters.SecretsProvider(boto3_client=client)
+
+
 def get_api_key(secret_id: str, *, force_fetch: bool = False) -> str:
     """Lambda's read; ``force_fetch`` re-reads it (after a 401: the key may have been rotated)."""
     return read_api_key(_default_provider(), secret_id, force_fetch=force_fetch)
