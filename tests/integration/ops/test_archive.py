@@ -20,7 +20,7 @@ from tf_retainer.store.archive_marks import ArchiveMarks
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, aws_client, lead
-from tests.integration.ops.test_cli import run
+from tests.support.cli import run
 from tf_retainer_ops.evidence import Archive, evidence_document, locate
 
 OTHER_VENDOR = "other-vendor"

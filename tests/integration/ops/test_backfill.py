@@ -14,7 +14,7 @@ import pytest
 
 from local.simulator import make_mobile_cert_id, make_web_cert_id
 from tests.conftest import VENDOR
-from tests.integration.ops.test_cli import run
+from tests.support.cli import run
 from tf_retainer_ops import backfill
 
 NOW = datetime.now(UTC)

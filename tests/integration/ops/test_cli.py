@@ -3,7 +3,6 @@ explicit target (--table/--queue-url/--dlq-url), checking what an operator relie
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -17,44 +16,10 @@ from tf_retainer.store import keys
 from tf_retainer.store.codec import serialize
 
 from local.simulator import make_web_cert_id
-from tests.conftest import TF_API_KEY, VENDOR, aws_client, lead
+from tests.conftest import VENDOR, aws_client, lead
+from tests.support.cli import assert_no_secrets, run, run_json
 from tf_retainer_ops import cli, target
 from tf_retainer_ops.evidence import content_digest
-
-CLEAR_TEXT = ("Jane.Doe@Example.com", "jane.doe@example.com", "(512) 555-1212", "5125551212", "555-1212")
-
-
-def run(stack, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    explicit = [
-        "--table",
-        stack.provisioned.table_name,
-        "--queue-url",
-        stack.provisioned.retry_queue_url,
-        "--dlq-url",
-        stack.provisioned.retry_dlq_url,
-        "--region",
-        "us-east-1",
-    ]
-    code = cli.main([*explicit, *argv], out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def run_json(stack, *argv: str):
-    code, out, err = run(stack, "--json", *argv)
-    assert code == 0, err
-    return json.loads(out)
-
-
-def secrets_of(stack) -> list[str]:
-    basic = base64.b64encode(f"API:{TF_API_KEY}".encode()).decode()
-    return [TF_API_KEY, basic, stack.vendor_key, *CLEAR_TEXT]
-
-
-def assert_no_secrets(stack, *texts: str) -> None:
-    for text in texts:
-        for secret in secrets_of(stack):
-            assert secret not in text
 
 
 def test_lead_show_lists_the_history_in_order(stack):

@@ -16,7 +16,7 @@ from tf_retainer.store.legal_holds import HoldStore
 
 from local.functions import invoke
 from tests.conftest import VENDOR, lead
-from tests.integration.ops.test_cli import assert_no_secrets, run, run_json
+from tests.support.cli import assert_no_secrets, run, run_json
 
 OTHER_VENDOR = "other-vendor"
 PHONE = "(512) 555-1212"

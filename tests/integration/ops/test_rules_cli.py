@@ -14,7 +14,7 @@ from tf_retainer.store.rule_sets import RuleStore
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, lead
-from tests.integration.ops.test_cli import run, run_json
+from tests.support.cli import run, run_json
 
 # The walkthrough's rule set (README / docs/operations.md): max age 15 minutes, no bots, own domains only.
 WALKTHROUGH = {

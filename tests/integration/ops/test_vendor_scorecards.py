@@ -18,7 +18,7 @@ from tf_retainer.store.rule_sets import RuleStore
 from local.poller import RetryPoller
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, lead
-from tests.integration.ops.test_cli import run, run_json
+from tests.support.cli import run, run_json
 from tf_retainer_ops.scorecards import scorecards
 
 OTHER = "beta-leads"
