@@ -21,7 +21,8 @@ from tf_retainer.store.archive_marks import ArchiveMarks
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, aws_client, lead
 from tests.support.cli import run
-from tf_retainer_ops.evidence import Archive, evidence_document, locate
+from tf_retainer_ops.bundle import evidence_document
+from tf_retainer_ops.evidence import Archive, locate
 
 OTHER_VENDOR = "other-vendor"
 AFTER_DAYS, GRACE_DAYS, RETENTION_DAYS = 90, 30, 1825

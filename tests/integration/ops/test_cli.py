@@ -19,7 +19,7 @@ from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, aws_client, lead
 from tests.support.cli import assert_no_secrets, run, run_json
 from tf_retainer_ops import cli, target
-from tf_retainer_ops.evidence import content_digest
+from tf_retainer_ops.bundle import content_digest
 
 
 def test_lead_show_lists_the_history_in_order(stack):
