@@ -98,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _target_options(parser, top=True)
-    under: dict[tuple[str, ...], Any] = {(): parser.add_subparsers(dest="command", required=True, metavar="COMMAND")}
+    # Where each group's commands go: its words -> its subparsers.
+    under: dict[tuple[str, ...], argparse._SubParsersAction[argparse.ArgumentParser]] = {
+        (): parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    }
     for entry in COMMANDS:
         *path, name = entry.words
         subcommands = under[tuple(path)]
