@@ -146,7 +146,7 @@ def sweep() -> Any:
 
 def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stack, monkeypatch):
     from tf_retainer.domain.retry_message import RetryMessage
-    from tf_retainer.leads import attempt, retry
+    from tf_retainer.leads import outcome, retry
 
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
@@ -158,11 +158,11 @@ def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stac
     def killed(*_: Any, **__: Any) -> None:
         raise Killed
 
-    enqueue = attempt.enqueue_retry
-    monkeypatch.setattr(attempt, "enqueue_retry", killed)
+    enqueue = outcome.enqueue_retry
+    monkeypatch.setattr(outcome, "enqueue_retry", killed)
     with pytest.raises(Killed):  # attempt 2 is recorded pending; the process dies before queueing attempt 3
         retry.retry_lead(default_deps(), message)
-    monkeypatch.setattr(attempt, "enqueue_retry", enqueue)
+    monkeypatch.setattr(outcome, "enqueue_retry", enqueue)
     assert stack.lead_state(posted["lead_id"])["attempts"] == 2
     # SQS delivers the old message again after its visibility timeout: a duplicate, rightly skipped.
     assert retry.retry_lead(default_deps(), message) == "duplicate"

@@ -13,8 +13,9 @@ from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
 from tf_retainer.leads import schedule
-from tf_retainer.leads.attempt import attempt_retain, report_outcome
+from tf_retainer.leads.attempt import attempt_retain
 from tf_retainer.leads.deps import Deps
+from tf_retainer.leads.outcome import report_outcome
 from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, VendorLead
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from tf_retainer.domain.models import Reason
 from tf_retainer.domain.retry_message import RetryMessage
-from tf_retainer.leads.attempt import attempt_retain, expire
+from tf_retainer.leads.attempt import attempt_retain
 from tf_retainer.leads.deps import Deps
+from tf_retainer.leads.outcome import expire
 from tf_retainer.ports.leads import StaleAttempt
 from tf_retainer.runtime.observability import Metric, count, logger
 
