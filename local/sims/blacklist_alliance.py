@@ -27,7 +27,8 @@ import time
 import uuid
 from typing import Any, ClassVar
 
-from local.sims.http import Answer, Request, SimServer, run
+from local.sims.cli import run
+from local.sims.http import Answer, Request, SimServer
 from local.sims.script import is_bool, is_str
 
 VERSIONS = ("v1", "v2", "v3", "v5")

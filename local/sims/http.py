@@ -8,12 +8,14 @@ and answers with ``Answer`` values. The base brings the rest, the same for every
 * subjects: what the provider answers per (a phone number, a token). A handler names its request's
   subjects (``req.subjects``) and hands the normal answer to ``serve``, which applies a fault instead
   when one is asked for: per request with header ``X-Simulator-Fault: <name>`` (takes precedence,
-  consumes nothing), else scripted per subject (``local.sims.script``: faults and facts);
+  consumes nothing), else scripted per subject (``local.sims.script``: faults and facts). A provider may
+  add faults of its own (``EXTRA_FAULTS``: a status, or a behaviour its handler answers, reading
+  ``req.fault``), as the TrustedForm simulator's behaviours would be;
 * a request log (credentials redacted) with counts per subject: "one call per number per window";
 * control endpoints, no auth: ``GET /_simulator/health``, ``GET /_simulator/requests``,
   ``GET /_simulator/counts``, ``POST /_simulator/reset``, ``GET|POST /_simulator/config`` and
   ``GET|POST /_simulator/{SUBJECTS}/{key}`` with ``{"faults": [...], "facts": {...}}``;
-* ``run(SimClass)``: the standalone process (``python -m local.sims.<provider> --port N --api-key K``).
+* the standalone process: ``local.sims.cli.run`` (``python -m local.sims.<provider> --port N --api-key K``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ import argparse
 import json
 import logging
 import re
-import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,10 +31,10 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from local.sims.journal import Journal
-from local.sims.script import FAULT_NAMES, FAULT_STATUS, FactTable, Scripts, parse_fault
+from local.sims.script import FAULT_STATUS, ExtraFaults, FactTable, Scripts, parse_fault
 from local.sims.server import Answer, LoopbackServer, Request
 
-__all__ = ["CONTROL_PREFIX", "FAULT_HEADER", "Answer", "Request", "SimServer", "run"]
+__all__ = ["CONTROL_PREFIX", "FAULT_HEADER", "Answer", "Request", "SimServer"]
 
 log = logging.getLogger("tf_retainer.sims")
 
@@ -69,6 +69,7 @@ class SimServer:
     SECRET_HEADERS: ClassVar[frozenset[str]] = frozenset({"authorization"})
     SECRET_PARAMS: ClassVar[frozenset[str]] = frozenset()  # query and route parameters
     DEFAULT_PORT: ClassVar[int] = 0
+    EXTRA_FAULTS: ClassVar[ExtraFaults] = {}  # the provider's own faults (local.sims.script.ExtraFaults)
 
     def __init__(
         self,
@@ -83,7 +84,7 @@ class SimServer:
         self.latency = float(latency)
         self.retry_after = retry_after
         self._routes: list[_Route] = []
-        self.scripts = Scripts(self.FACTS, self.DEFAULT_FACTS, self.normalise)
+        self.scripts = Scripts(self.FACTS, self.DEFAULT_FACTS, self.normalise, self.EXTRA_FAULTS)
         self.journal = Journal(self.SECRET_HEADERS, self.SECRET_PARAMS)
         self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
@@ -192,17 +193,19 @@ class SimServer:
         try:
             if requested is not None:
                 fault = requested.strip()
-                parse_fault(fault)
+                parse_fault(fault, self.EXTRA_FAULTS)
             else:
                 fault = self.scripts.consume(req.subjects)
         except ValueError as exc:
             return Answer.json(400, {"error": f"Simulator: {exc}"})
         req.fault = fault
-        kind, arg = parse_fault(fault)
+        kind, arg = parse_fault(fault, self.EXTRA_FAULTS)
         if kind == "slow" and not self._sleep(arg or 0.0):
             return None
-        if kind in ("ok", "slow"):
+        if kind in ("ok", "slow") or (kind in self.EXTRA_FAULTS and self.EXTRA_FAULTS[kind] is None):
             return produce()
+        if kind in self.EXTRA_FAULTS:
+            return self.fault_answer(self.EXTRA_FAULTS[kind] or 500, kind)
         if kind in ("hang", "drop"):
             if kind == "hang":
                 self._sleep(HANG_SECONDS)
@@ -308,35 +311,3 @@ class SimServer:
                 "requests": self.count(key),
             },
         )
-
-
-def run(sim_class: type[SimServer], argv: list[str] | None = None) -> int:
-    """Serve one simulator until SIGTERM or SIGINT: ``python -m local.sims.<provider> --port N --api-key K``."""
-    parser = argparse.ArgumentParser(prog=f"python -m {sim_class.__module__}", description=sim_class.__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=sim_class.DEFAULT_PORT, help="0 picks a free port")
-    parser.add_argument(
-        "--api-key", action="append", dest="api_keys", help="accepted key (repeatable; default sim-key)"
-    )
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
-    parser.add_argument("--retry-after", type=int, default=2, help="Retry-After seconds sent with a throttled fault")
-    sim_class.add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    sim = sim_class.from_arguments(args)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    url = sim.start()
-    print(
-        f"{sim.NAME} simulator listening on {url} - fault per request: header '{FAULT_HEADER}: <name>'; "
-        f"per {sim.SUBJECTS[:-1]}: POST {url}{CONTROL_PREFIX}{sim.SUBJECTS}/<key> "
-        f'{{"faults": [...], "facts": {{...}}}}; faults: {", ".join(FAULT_NAMES)}; facts: {", ".join(sim.FACTS)}',
-        flush=True,
-    )
-    try:
-        while not done.wait(0.5):
-            pass
-    finally:
-        sim.stop()
-    return 0

@@ -34,7 +34,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from local.sims.http import CONTROL_PREFIX, Answer, Request, SimServer, run
+from local.sims.cli import run
+from local.sims.http import CONTROL_PREFIX, Answer, Request, SimServer
 from local.sims.script import is_bool, is_number, is_str, is_str_list, one_of
 
 TOKEN = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")

@@ -21,12 +21,15 @@ FAULT_NAMES = (*SIMPLE_FAULTS, *PARAMETERISED_FAULTS)
 
 # fact name -> (check, what it must be)
 FactTable = dict[str, tuple[Callable[[Any], bool], str]]
+# a simulator's own faults: name -> the status it answers (shaped by its fault_answer), or None for a
+# behaviour its handler answers itself (it reads req.fault), e.g. a 200 that says "expired"
+ExtraFaults = dict[str, int | None]
 
 
-def parse_fault(name: str) -> tuple[str, float | None]:
+def parse_fault(name: str, extra: ExtraFaults | None = None) -> tuple[str, float | None]:
     """``(kind, argument)``; ValueError for an unknown fault or a bad argument."""
     kind, sep, arg = name.strip().partition(":")
-    if not sep and kind in SIMPLE_FAULTS:
+    if not sep and (kind in SIMPLE_FAULTS or kind in (extra or {})):
         return kind, None
     if sep and kind in ("slow", "throttled"):
         try:
@@ -35,13 +38,20 @@ def parse_fault(name: str) -> tuple[str, float | None]:
             value = -1.0
         if 0 <= value <= 3600:
             return kind, value
-    raise ValueError(f"unknown fault {name!r} (known: {', '.join(FAULT_NAMES)})")
+    raise ValueError(f"unknown fault {name!r} (known: {', '.join((*FAULT_NAMES, *(extra or {})))})")
 
 
 class Scripts:
     """Per-subject faults and facts, thread-safe. Keys are normalised by the simulator's rule."""
 
-    def __init__(self, facts: FactTable, defaults: dict[str, Any], normalise: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        facts: FactTable,
+        defaults: dict[str, Any],
+        normalise: Callable[[str], str],
+        extra_faults: ExtraFaults | None = None,
+    ) -> None:
+        self.extra_faults = extra_faults or {}
         self._table = facts
         self._defaults = defaults
         self.normalise = normalise
@@ -54,7 +64,7 @@ class Scripts:
         values). ValueError for an unknown fault, an unknown fact or a bad value, changing nothing."""
         names = None if faults is None else [faults] if isinstance(faults, str) else list(faults)
         for name in names or ():
-            parse_fault(name)
+            parse_fault(name, self.extra_faults)
         for name, value in (facts or {}).items():
             check, wanted = self._table.get(name, (None, ""))
             if check is None:

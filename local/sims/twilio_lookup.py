@@ -23,7 +23,8 @@ import sys
 from datetime import date
 from typing import Any, ClassVar
 
-from local.sims.http import Answer, Request, SimServer, run
+from local.sims.cli import run
+from local.sims.http import Answer, Request, SimServer
 from local.sims.rnd import is_iso_date_or_none, parse_date, reassigned_since
 from local.sims.script import is_bool, is_str_or_none, one_of
 

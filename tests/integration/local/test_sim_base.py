@@ -15,12 +15,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import httpx
 import pytest
 
 import local.sims.http as sims_http
-from local.sims.http import SimServer
+from local.sims.http import Answer, Request, SimServer
 from tests.integration.local.sims_support import AUDIT_KEY, KEY, PROVIDERS, REPO_ROOT, TLS, Provider, check, client
 
 
@@ -263,3 +264,38 @@ def test_each_simulator_runs_standalone(name):
     assert process.returncode == 0
     assert "status=200" in stderr and "status=503" in stderr
     assert KEY not in stderr and subject not in stderr and subject[-10:] not in stderr
+
+
+class _CertificateSim(SimServer):
+    """A provider with faults of its own, as the TrustedForm simulator has (a status, or a behaviour its
+    handler answers itself): the base serves it without changes."""
+
+    NAME = "certificates"
+    SUBJECTS = "certificates"
+    EXTRA_FAULTS: ClassVar = {"claim_limit": 422, "expired_200": None}
+
+    def __init__(self) -> None:
+        super().__init__(api_keys=(KEY,))
+        self.route("POST", "/{cert_id}", self._post)
+
+    def fault_answer(self, status: int, kind: str) -> Answer:
+        return Answer.json(status, {"outcome": "error", "reason": kind})
+
+    def _post(self, req: Request) -> Answer | None:
+        req.subjects = [req.params["cert_id"]]
+        expired = {"outcome": "failure", "reason": "The cert has expired"}
+        return self.serve(
+            req, lambda: Answer.json(200, expired if req.fault == "expired_200" else {"outcome": "success"})
+        )
+
+
+def test_a_simulator_can_add_faults_of_its_own():
+    with _CertificateSim() as sim, client(sim) as c:
+        assert c.post("/abc", headers={"X-Simulator-Fault": "claim_limit"}).json() == {
+            "outcome": "error",
+            "reason": "claim_limit",
+        }
+        sim.script("abc", ["expired_200", "unavailable", "ok"])
+        assert [c.post("/abc").json()["outcome"] for _ in range(3)] == ["failure", "error", "success"]
+        assert c.post("/abc", headers={"X-Simulator-Fault": "masked"}).status_code == 400
+        assert sim.count("abc") == 5
