@@ -97,8 +97,8 @@ def test_malformed_is_a_200_that_is_not_json(env):
 def test_hang_holds_the_connection_then_drops_it(env, monkeypatch):
     provider, sim = env.provider, env.sim
     monkeypatch.setattr(sims_http, "HANG_SECONDS", 0.5)
-    with pytest.raises(httpx.ReadTimeout):
-        provider.send(client(sim, timeout=0.2), provider.subject(), {"X-Simulator-Fault": "hang"})
+    with client(sim, timeout=0.2) as impatient, pytest.raises(httpx.ReadTimeout):
+        provider.send(impatient, provider.subject(), {"X-Simulator-Fault": "hang"})
     started = time.monotonic()
     with pytest.raises(httpx.RemoteProtocolError):
         env.send(provider.subject(), "hang")
@@ -215,7 +215,8 @@ def test_stop_ends_a_hung_request_at_once():
 
     def hang() -> None:
         try:
-            provider.send(client(sim, timeout=10), provider.subject(), {"X-Simulator-Fault": "hang"})
+            with client(sim, timeout=10) as patient:
+                provider.send(patient, provider.subject(), {"X-Simulator-Fault": "hang"})
             failures.put(None)
         except httpx.HTTPError as exc:
             failures.put(exc)
@@ -233,7 +234,9 @@ def test_stop_ends_a_hung_request_at_once():
 @pytest.mark.parametrize("name", list(PROVIDERS))
 def test_each_simulator_runs_standalone(name):
     provider = PROVIDERS[name]
-    process = subprocess.Popen(  # noqa: S603 - our own module, on this interpreter
+    subject = provider.subject()
+    # the context manager closes the pipes whatever happens: no unclosed file left for a later test
+    with subprocess.Popen(  # noqa: S603 - our own module, on this interpreter
         [sys.executable, "-m", f"local.sims.{name}", "--port", "0", "--api-key", KEY]
         + (["--audit-key", AUDIT_KEY] if name == "jornaya" else []),
         cwd=REPO_ROOT,
@@ -241,26 +244,24 @@ def test_each_simulator_runs_standalone(name):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    subject = provider.subject()
-    try:
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
-        banner = lines.get(timeout=15)
-        match = re.search(r"http://127\.0\.0\.1:\d+", banner)
-        assert match and "X-Simulator-Fault" in banner, banner
-        url = match.group(0)
-        with httpx.Client(base_url=url, timeout=5, verify=TLS) as c:
-            assert c.get("/_simulator/health").json()["status"] == "ok"
-            assert provider.send(c, subject, {}).status_code == 200
-            assert provider.send(c, subject, {"X-Simulator-Fault": "unavailable"}).status_code == 503
-    finally:
-        process.send_signal(signal.SIGTERM)
+    ) as process:
         try:
-            _, stderr = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+            lines: queue.Queue[str] = queue.Queue()
+            threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
+            banner = lines.get(timeout=15)
+            match = re.search(r"http://127\.0\.0\.1:\d+", banner)
+            assert match and "X-Simulator-Fault" in banner, banner
+            with httpx.Client(base_url=match.group(0), timeout=5, verify=TLS) as c:
+                assert c.get("/_simulator/health").json()["status"] == "ok"
+                assert provider.send(c, subject, {}).status_code == 200
+                assert provider.send(c, subject, {"X-Simulator-Fault": "unavailable"}).status_code == 503
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                _, stderr = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
     assert process.returncode == 0
     assert "status=200" in stderr and "status=503" in stderr
     assert KEY not in stderr and subject not in stderr and subject[-10:] not in stderr
