@@ -25,7 +25,7 @@ def dynamodb_stores(value: Any) -> bool:
     number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     if number.is_zero():
         return True
-    sign, digits, exponent = number.as_tuple()
+    _sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)
     significant = "".join(map(str, digits)).rstrip("0")
     return len(significant) <= 38 and -130 <= exponent + len(digits) - 1 <= 125
