@@ -327,7 +327,13 @@ def test_share_policy_links_the_second_lead_to_the_first_retain(stack):
     assert second.status == 201
     assert second.json()["previously_retained"] is True
     assert second.json()["lead_match"] is None  # not the first lead's result: this lead was never matched
+    assert (second.json()["masked_cert_url"], second.json()["expires_at"]) == (None, None)  # nor its certificate facts
     assert len(stack.sim.requests) == 1
+    # Another vendor reposting the first lead's certificate, with any contact: never contactable on its match.
+    gate = stack.gateway.handle(
+        "GET", f"/leads/{second.json()['lead_id']}/contactable", {"x-api-key": stack.vendor_key}, b""
+    )
+    assert (gate.json()["contactable"], gate.json()["reason"]) == (False, "lead_not_matched")
 
 
 @pytest.mark.parametrize("same_lead_id", [True, False])

@@ -123,10 +123,8 @@ def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tupl
                 "status": Status.RETAINED,
                 "shared_with_lead_id": claim.lead_id,
                 "previously_retained": True,
-                "masked": claim.masked,
-                "masked_cert_url": claim.masked_cert_url,
-                "expires_at": claim.expires_at,
-                # Not the holder's match result: this lead's own contact details were never matched.
+                # Nothing of the holder's: its match, its masked copy and when TrustedForm stops serving it
+                # are facts of another lead (another vendor's, perhaps), not of this one.
                 "lead_match": None,
                 **stamps,
             }
