@@ -200,7 +200,7 @@ def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, mo
     assert deliver_all(stack) == ["retained"]
     record = stack.reader.read_lead(stranded.lead_id)
     assert record.lead.status is Status.RETAINED
-    assert [e.type for e in record.history] == ["received", "requeued", "attempt", "retained"]
+    assert [e.type for e in record.history] == ["received", "requeued", "calling", "attempt", "retained"]
     assert stack.index.open_leads() == []
 
 

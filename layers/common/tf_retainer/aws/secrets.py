@@ -30,6 +30,11 @@ def read_api_key(provider: Any, secret_id: str, *, force_fetch: bool = False) ->
     return key
 
 
+def bounded_provider(config: Any) -> Any:
+    """A provider of its own, on a client whose calls end in bounded time (Lambda's: see wiring.bounded)."""
+    return parameters.SecretsProvider(boto_config=config)
+
+
 def get_api_key(secret_id: str, *, force_fetch: bool = False) -> str:
     """Lambda's read; ``force_fetch`` re-reads it (after a 401: the key may have been rotated)."""
     return read_api_key(_default_provider(), secret_id, force_fetch=force_fetch)

@@ -13,8 +13,10 @@ from tf_retainer.decisions.rules import Verdict
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
+from tf_retainer.leads.calls import Calls
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import Ruling, apply_decision
+from tf_retainer.ports.leads import StoreUnavailable
 from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.observability import (
     Metric,
@@ -24,64 +26,78 @@ from tf_retainer.runtime.observability import (
 
 # A call with less time than this left is not worth making: it would time out and still cost a retain.
 MIN_CALL_SECONDS = 0.5
+# The remote calls an attempt makes after its last TrustedForm call: the chain's end read, the outcome's
+# entry, the lead's state, the retry message.
+WRITES_AFTER_CALLS = 4
+
+
+def attempt_budget(deps: Deps, limit: float, deadline: float | None) -> float:
+    """How long an attempt may take: at most ``limit``, and ending early enough for the writes after its last
+    call, each bounded by ``remote_call_seconds``, to fit before the invocation's ``deadline`` (on
+    time.monotonic's clock; None: no deadline but ``limit``)."""
+    if deadline is None:
+        return limit
+    # A call sent late still gets MIN_CALL_SECONDS (the client's floor): keep that too.
+    left = deadline - time.monotonic() - WRITES_AFTER_CALLS * deps.settings.remote_call_seconds - MIN_CALL_SECONDS
+    return max(MIN_CALL_SECONDS, min(limit, left))
 
 
 def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor: str) -> LeadAnswer:
     """Ask TrustedForm what the buyer's rules need, judge, retain a lead the rules keep; record; schedule.
 
-    ``budget`` (seconds) bounds the whole attempt: both calls of decide_first, key re-reads included.
+    ``budget`` (seconds) bounds the whole attempt: both calls of decide_first, key re-reads and the
+    calls' requests recorded before they are sent included; the writes after it are the caller's to fit.
     """
     deadline = time.monotonic() + budget
     in_force = deps.rules(lead.vendor)
     asks = judgement.plan(in_force.rules, deps.settings)
-    exchanges: list[Exchange] = []
+    calls = Calls(deps, lead, attempt, actor)
     verdicts: list[Verdict] | None = None
     try:
         if asks.decide_first and not lead.rules_passed:
-            decision = _round(deps, lead, attempt, deadline, asks.probe, exchanges)
+            decision = _round(deps, calls, deadline, asks.probe)
             if decision.status is Status.RETAINED:  # TrustedForm answered: judge before paying
-                decision, verdicts = judgement.judge(in_force.rules, exchanges[-1], lead, decision)
+                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges[-1], lead, decision)
             if decision.status is Status.RETAINED:  # the rules keep it: now retain
                 judged = decision.facts
-                decision = _round(deps, lead, attempt, deadline, asks.retain_only, exchanges)
+                decision = _round(deps, calls, deadline, asks.retain_only)
                 decision = replace(decision, facts=judged.model_copy(update=decision.facts.facts()))
         else:
-            decision = _round(
-                deps, lead, attempt, deadline, asks.retain_only if lead.rules_passed else asks.combined, exchanges
-            )
+            decision = _round(deps, calls, deadline, asks.retain_only if lead.rules_passed else asks.combined)
             if decision.status is Status.RETAINED and not lead.rules_passed:
-                decision, verdicts = judgement.judge(in_force.rules, exchanges[-1], lead, decision)
+                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges[-1], lead, decision)
     except ApiKeyUnavailable as exc:
         logger.error("TrustedForm API key unavailable", extra={"error": str(exc)})
         decision = Decision(Status.PENDING, Reason.ACCOUNT_ERROR, RetryKind.ACCOUNT, alarm=True)
-    for exchange in exchanges:
+    except StoreUnavailable as exc:  # a call's request could not be recorded: that call was not made
+        logger.error("evidence store unavailable before a call", extra={"lead_id": lead.lead_id, "error": str(exc)})
+        decision = Decision(Status.PENDING, Reason.STORE_UNAVAILABLE, RetryKind.TRANSIENT, alarm=True)
+    for exchange in calls.exchanges:
         milliseconds(Metric.TRUSTEDFORM_LATENCY, exchange.duration_ms)
     # With only the deployment's own policies (masked, lead match) there is nothing more to record than
     # the outcome; a stored rule set's verdicts and version go into the lead and its history.
     ruled = verdicts is not None and (in_force.version != SETTINGS_ONLY or asks.decide_first)
     ruling = Ruling(in_force.version, verdicts or []) if ruled else None
-    return apply_decision(deps, lead, decision, exchanges, attempt=attempt, actor=actor, ruling=ruling)
+    return apply_decision(deps, lead, decision, calls, attempt=attempt, actor=actor, ruling=ruling)
 
 
-def _round(
-    deps: Deps, lead: Lead, attempt: int, deadline: float, ask: judgement.Ask, exchanges: list[Exchange]
-) -> Decision:
+def _round(deps: Deps, calls: Calls, deadline: float, ask: judgement.Ask) -> Decision:
     """One call (two after a 401 with a rotated key, if the budget allows), and TrustedForm's answer."""
-    if exchanges and deadline - time.monotonic() < MIN_CALL_SECONDS:  # decide_first's retain, no time left
+    if calls.exchanges and deadline - time.monotonic() < MIN_CALL_SECONDS:  # decide_first's retain, no time
         return Decision(Status.PENDING, Reason.TRUSTEDFORM_TIMEOUT, RetryKind.TRANSIENT)
-    first = _call(deps, lead, attempt, deps.api_key(False), deadline, ask)
-    exchanges.append(first)
-    if first.status == 401:
-        # The key may have been rotated since we cached it: one forced re-read, one more try, if
-        # the budget allows it (otherwise the lead stays pending with the account error).
+    first = _call(deps, calls, deps.api_key(False), deadline, ask)
+    # A 401: the key may have been rotated since we cached it: one forced re-read, one more try, if the
+    # budget leaves time for both (the read is bounded: wiring.bounded); else the lead stays pending.
+    if first.status == 401 and deadline - time.monotonic() >= deps.settings.remote_call_seconds + MIN_CALL_SECONDS:
         key = deps.api_key(True)
         if deadline - time.monotonic() >= MIN_CALL_SECONDS:
-            exchanges.append(_call(deps, lead, attempt, key, deadline, ask))
-    return decide(exchanges[-1], deps.settings, retaining=ask.retain)
+            _call(deps, calls, key, deadline, ask)
+    return decide(calls.exchanges[-1], deps.settings, retaining=ask.retain)
 
 
-def _call(deps: Deps, lead: Lead, attempt: int, api_key: str, deadline: float, ask: judgement.Ask) -> Exchange:
-    return deps.trustedform.retain(
+def _call(deps: Deps, calls: Calls, api_key: str, deadline: float, ask: judgement.Ask) -> Exchange:
+    lead, call_id = calls.lead, calls.next_id()
+    exchange = deps.trustedform.retain(
         lead.cert_id,
         api_key=api_key,
         reference=lead.lead_id,
@@ -91,6 +107,8 @@ def _call(deps: Deps, lead: Lead, attempt: int, api_key: str, deadline: float, a
         scans=ask.scans,
         verify=ask.verify,
         retain=ask.retain,
-        timeout=max(MIN_CALL_SECONDS, deadline - time.monotonic()),
-        attempt=attempt,
+        deadline=deadline,
+        attempt=calls.attempt,
+        before_send=calls.recorder(call_id),
     )
+    return calls.add(exchange, call_id)

@@ -15,8 +15,9 @@ from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads import schedule
+from tf_retainer.leads.calls import Calls
 from tf_retainer.leads.deps import Deps
-from tf_retainer.ports.leads import StaleAttempt
+from tf_retainer.ports.leads import StaleAttempt, StoreUnavailable
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import (
     Metric,
@@ -47,13 +48,16 @@ def apply_decision(
     deps: Deps,
     lead: Lead,
     decision: Decision,
-    exchanges: list[Exchange],
+    calls: Calls,
     *,
     attempt: int,
     actor: str,
     ruling: Ruling | None = None,
 ) -> LeadAnswer:
+    """Record the attempt's step (its events, the answers the chain does not hold yet, the lead as it
+    became), report it and schedule what comes next."""
     now = deps.clock()
+    exchanges = calls.exchanges
     after = _next_state(deps, lead, decision, attempt, now)
     after = after.model_copy(update=_ruled(deps, lead, after, exchanges, ruling))
     # Each call's own facts (the 401 before a re-read key's 200 says nothing of success).
@@ -68,16 +72,27 @@ def apply_decision(
             {"reason": after.reason.value if after.reason else None, "next_attempt_at": after.next_attempt_at},
         )
     )
-    items = [exchange.to_item() for exchange in exchanges]
+    items = calls.unwritten_items()
     try:
         deps.writer.record_outcome(lead, after, events=events, exchanges=items, now=now)
     except StaleAttempt:
         return _overtaken(deps, lead, events, items, now)
+    except StoreUnavailable as exc:
+        return _unrecorded(lead, exc)
     _emit_outcome(decision, after)
     _emit_ruling(after, ruling, operations=after.tf_operations - lead.tf_operations)
     if after.next_attempt_at is not None:
         enqueue_retry(deps, after.lead_id, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
     return after.answer()
+
+
+def _unrecorded(lead: Lead, exc: StoreUnavailable) -> LeadAnswer:
+    """The table stayed unavailable past the store's retries: the step is not recorded (the calls' requests
+    are), the lead stays as it was, and the sweeper finds it again at its ``check_after``. The vendor is
+    told pending: the lead is kept, not lost, and its outcome follows."""
+    count(Metric.STORE_UNAVAILABLE)
+    logger.error("outcome not recorded: evidence store unavailable", extra={"lead_id": lead.lead_id, "error": str(exc)})
+    return lead.model_copy(update={"status": Status.PENDING, "reason": Reason.STORE_UNAVAILABLE}).answer()
 
 
 def _ruled(deps: Deps, lead: Lead, after: Lead, exchanges: list[Exchange], ruling: Ruling | None) -> dict[str, Any]:

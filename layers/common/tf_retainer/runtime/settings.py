@@ -51,6 +51,9 @@ class Settings(BaseModel):
     )
 
     sync_timeout_seconds: PositiveSeconds = 8.0
+    # The longest one call to DynamoDB, SQS or Secrets Manager may take, retries included (wiring sets
+    # their clients' timeouts from it): an attempt keeps this much time per write it still has to make.
+    remote_call_seconds: PositiveSeconds = 2.0
     connect_timeout_seconds: PositiveSeconds = 2.0
     retry_timeout_seconds: PositiveSeconds = 20.0
     retry_base_seconds: PositiveSeconds = 60.0
