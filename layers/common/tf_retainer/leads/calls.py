@@ -12,6 +12,7 @@ TrustedForm billed, and may have retained, with no trace of it anywhere.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,9 @@ class Calls:
     written: int = 0  # how many of ``exchanges`` the chain holds already (with a later call's request)
 
     def next_id(self) -> str:
-        return f"{self.attempt}.{len(self.exchanges) + 1}"
+        """``<attempt>.<call>/<random>``: readable, and unique even when an attempt is made again (its
+        first try died after sending, and its request is on record unanswered)."""
+        return f"{self.attempt}.{len(self.exchanges) + 1}/{uuid.uuid4().hex[:8]}"
 
     def recorder(self, call_id: str) -> Callable[[dict[str, Any]], None]:
         """What the TrustedForm client calls with the request, as it will go, before sending it."""

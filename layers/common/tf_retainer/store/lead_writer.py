@@ -18,7 +18,6 @@ from botocore.exceptions import ClientError
 from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Recovery, Reserved, StaleAttempt, VendorLead
-from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize
 from tf_retainer.store.conflicts import (
@@ -33,6 +32,8 @@ from tf_retainer.store.table import Table
 
 # Writers racing for the next entry number: each loss means another entry went in, so a few suffice.
 APPEND_TRIES = 8
+# How long the sweeper holds a lead for its requeue (three writes): a sweeper that dies holding it frees it.
+RECOVERY_LEASE_SECONDS = 30.0
 
 
 class DynamoLeadWriter:
@@ -101,19 +102,28 @@ class DynamoLeadWriter:
     def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery:
         """An overdue open lead handed back to the retry queue: its new time to be checked and why.
 
-        Only if nothing moved it since it was read and no attempt holds it now (SKIPPED otherwise). A lead
+        The sweeper first takes the lead as a retry delivery does (the same conditional lease, and only if
+        nothing moved it since ``before`` was read): while either holds it, the other stands back, so an
+        attempt is never overtaken by a requeue of itself (SKIPPED when the lead moved on or is held). A lead
         whose state was behind a recorded step is brought up to it instead (ROLLED_FORWARD): not requeued.
         """
-        current = self._table.lead(before.lead_id)
-        if current is None:
-            return Recovery.SKIPPED
+        request = self._items.lease(
+            before.lead_id,
+            attempt=before.attempts + 1,
+            now=now,
+            lease_seconds=RECOVERY_LEASE_SECONDS,
+            unchanged_since=before,
+        )
+        try:
+            out = retry_conflicts(lambda: self._table.client.update_item(**request))
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return Recovery.SKIPPED
+            raise
+        current = Lead.model_validate(deserialize(out["Attributes"]))
         newer = self._table.entries_after(current.lead_id, current.applied)
         if self._roll_forward(current, newer):
             return Recovery.ROLLED_FORWARD
-        unchanged = current.applied == before.applied and current.check_after == before.check_after
-        leased = current.lease_until is not None and current.lease_until >= iso(now)
-        if not unchanged or leased or current.status.is_final:
-            return Recovery.SKIPPED
         step = after.model_copy(update={"applied": current.applied})
         return Recovery.REQUEUED if self._step(current, step, events, [], now, newer=newer) else Recovery.SKIPPED
 
