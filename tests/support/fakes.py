@@ -66,6 +66,7 @@ class FakeStore:
     refusals: list[Refusal] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     histories: list[History] = field(default_factory=list)
+    queued: list[tuple[str, str]] = field(default_factory=list)  # mark_queued: (lead id, its new check_after)
     fail_history: int = 0  # the next n add_history calls raise StoreUnavailable (a throttled table)
     fail_outcome: bool = False  # record_outcome raises StoreUnavailable
     # Called once per remote call the real store makes for a method (a slow table: advance a clock):
@@ -103,6 +104,11 @@ class FakeStore:
             self.fail_history -= 1
             raise StoreUnavailable("add_history: ProvisionedThroughputExceededException")
         self.histories.append(History(lead.lead_id, events, exchanges or [], calls or [], now))
+
+    def mark_queued(self, lead: Lead, *, check_after: str) -> bool:
+        self.on_write()
+        self.queued.append((lead.lead_id, check_after))
+        return True
 
     def record_outcome(self, before, after, *, events, exchanges, now) -> None:
         for _ in range(3):

@@ -264,14 +264,18 @@ def test_intake_calls_trustedform_for_the_lead_with_the_sync_budget(make_world):
 
 
 @pytest.mark.parametrize(
-    ("time_left", "timeout"), [(None, 8.0), (30.0, 8.0), (15.0, 6.5), (12.0, 3.5), (9.2, 0.7), (-1.0, 0.5)]
+    ("time_left", "timeout"), [(None, 8.0), (30.0, 8.0), (25.0, 8.0), (16.0, 5.5), (15.0, 4.5), (14.9, None)]
 )
 def test_intake_first_attempt_leaves_time_for_the_writes_after_it(make_world, time_left, timeout):
-    # 4 remote calls after the TrustedForm call (the chain's end, the outcome's entry, the state, the retry
-    # message), 2 s each at most (remote_call_seconds), and the 0.5 s a call sent late still gets.
+    # 5 remote calls after the TrustedForm call (the chain's end, the outcome's entry, the state, the retry
+    # message, the state told it is sent), 2 s each at most (remote_call_seconds), and the 0.5 s a call sent
+    # late still gets. With less left than recording the request (2 calls) and a 0.5 s call: no call.
     world = make_world(exchange(200, RETAINED_BODY))
-    submit(world, time_left=time_left)
-    assert world.tf.calls[0]["timeout"] == timeout
+    answer = submit(world, time_left=time_left)
+    if timeout is None:
+        assert world.tf.calls == [] and (answer.status, answer.reason) == (Status.PENDING, Reason.TRUSTEDFORM_TIMEOUT)
+    else:
+        assert world.tf.calls[0]["timeout"] == timeout
 
 
 def test_intake_without_a_vendor_lead_id_reserves_none(make_world):
@@ -355,9 +359,9 @@ def test_intake_401_with_too_little_budget_left_does_not_call_again(make_world):
 
 def test_intake_second_call_after_a_401_gets_only_what_is_left_of_the_budget(make_world):
     world = make_world(exchange(401, {}), exchange(200, RETAINED_BODY))
-    world.tf.takes = 3.0
+    world.tf.takes = 1.0
     submit(world)
-    assert [call["timeout"] for call in world.tf.calls] == [8.0, 5.0]
+    assert [call["timeout"] for call in world.tf.calls] == [8.0, 7.0]
 
 
 def test_intake_401_twice_is_an_account_error_that_burns_no_attempt(make_world):
@@ -828,12 +832,23 @@ def test_with_every_remote_call_as_slow_as_allowed_a_retry_ends_before_its_deadl
 def test_with_every_remote_call_as_slow_as_allowed_the_intake_ends_before_its_deadline(make_world, first_answer):
     """The store's writes, the queue, the key re-read and TrustedForm all take as long as they may (a
     bounded call: remote_call_seconds; a TrustedForm call: its whole timeout): the invocation still ends
-    before the Lambda's timeout (15 s)."""
+    before the IntakeFunction's timeout (25 s), having called TrustedForm."""
     world = make_world(first_answer, exchange(503, {}))
     timeouts: list[float] = []
     clock = slowest_world(world, timeouts)
     start = clock.now
-    answer = submit(world, time_left=15.0)
+    answer = submit(world, time_left=25.0)
     assert answer.status is Status.PENDING
-    assert clock.now - start <= 15.0, f"{clock.now - start:.1f} s: past the function's timeout"
+    assert clock.now - start <= 25.0, f"{clock.now - start:.1f} s: past the function's timeout"
     assert timeouts and all(timeout >= 0.5 for timeout in timeouts)
+
+
+@pytest.mark.parametrize("time_left", [15.0, 13.0, 12.0])  # 12 s: the reservation and a pending step's writes
+def test_with_less_time_left_than_a_call_needs_none_is_made_and_the_writes_still_fit(make_world, time_left):
+    world = make_world(exchange(200, RETAINED_BODY))
+    timeouts: list[float] = []
+    clock = slowest_world(world, timeouts)
+    start = clock.now
+    answer = submit(world, time_left=time_left)
+    assert world.tf.calls == [] and answer.reason is Reason.TRUSTEDFORM_TIMEOUT
+    assert clock.now - start <= time_left

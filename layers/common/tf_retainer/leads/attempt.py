@@ -26,9 +26,11 @@ from tf_retainer.runtime.observability import (
 
 # A call with less time than this left is not worth making: it would time out and still cost a retain.
 MIN_CALL_SECONDS = 0.5
+# The remote calls that record a call's request before it is sent: the chain's end read, the entry put.
+RECORDING_CALLS = 2
 # The remote calls an attempt makes after its last TrustedForm call: the chain's end read, the outcome's
-# entry, the lead's state, the retry message.
-WRITES_AFTER_CALLS = 4
+# entry, the lead's state, the retry message and the state told it is sent.
+WRITES_AFTER_CALLS = 5
 
 
 def attempt_budget(deps: Deps, limit: float, deadline: float | None) -> float:
@@ -81,16 +83,22 @@ def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor
     return apply_decision(deps, lead, decision, calls, attempt=attempt, actor=actor, ruling=ruling)
 
 
+def _call_cost(deps: Deps) -> float:
+    """The time a call needs, at the worst the budget allows for: its request recorded, then a call."""
+    return RECORDING_CALLS * deps.settings.remote_call_seconds + MIN_CALL_SECONDS
+
+
 def _round(deps: Deps, calls: Calls, deadline: float, ask: judgement.Ask) -> Decision:
-    """One call (two after a 401 with a rotated key, if the budget allows), and TrustedForm's answer."""
-    if calls.exchanges and deadline - time.monotonic() < MIN_CALL_SECONDS:  # decide_first's retain, no time
+    """One call (two after a 401 with a rotated key, if the budget allows), and TrustedForm's answer. A call
+    the budget has no room for is not made: the lead stays pending (trustedform_timeout), retried later."""
+    if deadline - time.monotonic() < _call_cost(deps):  # (decide_first's retain: the probe's answer stands)
         return Decision(Status.PENDING, Reason.TRUSTEDFORM_TIMEOUT, RetryKind.TRANSIENT)
     first = _call(deps, calls, deps.api_key(False), deadline, ask)
     # A 401: the key may have been rotated since we cached it: one forced re-read, one more try, if the
     # budget leaves time for both (the read is bounded: wiring.bounded); else the lead stays pending.
-    if first.status == 401 and deadline - time.monotonic() >= deps.settings.remote_call_seconds + MIN_CALL_SECONDS:
+    if first.status == 401 and deadline - time.monotonic() >= deps.settings.remote_call_seconds + _call_cost(deps):
         key = deps.api_key(True)
-        if deadline - time.monotonic() >= MIN_CALL_SECONDS:
+        if deadline - time.monotonic() >= _call_cost(deps):
             _call(deps, calls, key, deadline, ask)
     return decide(calls.exchanges[-1], deps.settings, retaining=ask.retain)
 

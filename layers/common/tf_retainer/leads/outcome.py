@@ -82,7 +82,7 @@ def apply_decision(
     _emit_outcome(decision, after)
     _emit_ruling(after, ruling, operations=after.tf_operations - lead.tf_operations)
     if after.next_attempt_at is not None:
-        enqueue_retry(deps, after.lead_id, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
+        enqueue_retry(deps, after, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
     return after.answer()
 
 
@@ -174,7 +174,8 @@ def _next_state(deps: Deps, lead: Lead, decision: Decision, attempt: int, now: d
         reason=reason,
         next_attempt_at=iso(next_at) if next_at else None,
         final_at=iso(now) if status.is_final else None,
-        check_after=iso(next_at + timedelta(seconds=deps.settings.pending_grace_seconds)) if next_at else None,
+        # Due soon until its retry message is known to be sent (enqueue_retry then moves it on).
+        check_after=iso(now + timedelta(seconds=deps.settings.unqueued_grace_seconds)) if next_at else None,
     )
     return lead.model_copy(update=update)
 
@@ -224,15 +225,26 @@ def report_outcome(lead: Lead, *, alarm: bool = False, **extra: Any) -> None:
     )
 
 
-def enqueue_retry(deps: Deps, lead_id: str, *, attempt: int, not_before: datetime, now: datetime) -> None:
-    """Queue the next attempt. A failure is counted and logged, never raised: the lead is recorded
-    pending with next_attempt_at, where the operator CLI finds it."""
-    message = RetryMessage(lead_id=lead_id, attempt=attempt, not_before=not_before)
+def enqueue_retry(deps: Deps, lead: Lead, *, attempt: int, not_before: datetime, now: datetime) -> None:
+    """Queue the next attempt, then tell the state its message is on its way. A failure is counted and
+    logged, never raised: the lead stays due within the unqueued grace, and the sweeper queues it again."""
+    message = RetryMessage(lead_id=lead.lead_id, attempt=attempt, not_before=not_before)
     try:
         deps.retry_queue.send(message, now=now)
     except Exception:
         count(Metric.ENQUEUE_FAILURES)
-        logger.exception("could not enqueue retry", extra={"lead_id": lead_id})
+        logger.exception("could not enqueue retry", extra={"lead_id": lead.lead_id})
+        return
+    mark_queued(deps, lead, due=not_before + timedelta(seconds=deps.settings.pending_grace_seconds))
+
+
+def mark_queued(deps: Deps, lead: Lead, *, due: datetime) -> None:
+    """The message is sent: the lead is next due at ``due``. If this write is lost, the lead is only looked at
+    sooner (within the unqueued grace), and its message, found on its way, makes the look a no-op."""
+    try:
+        deps.writer.mark_queued(lead, check_after=iso(due))
+    except StoreUnavailable:
+        logger.warning("retry message sent, not marked", extra={"lead_id": lead.lead_id})
 
 
 def expire(deps: Deps, lead: Lead, *, attempt: int, reason: Reason, actor: str) -> LeadAnswer:

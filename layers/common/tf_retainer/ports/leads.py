@@ -93,6 +93,8 @@ class LeadWriter(Protocol):
 
     def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery: ...
 
+    def mark_queued(self, lead: Lead, *, check_after: str) -> bool: ...
+
     def add_history(
         self,
         lead: Lead,

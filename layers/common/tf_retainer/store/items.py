@@ -210,6 +210,21 @@ class ItemBuilder:
             "ExpressionAttributeValues": serialize(values),
         }
 
+    def queued(self, lead: Lead, check_after: str) -> dict[str, Any]:
+        """update_item arguments moving an open lead's time to be checked to ``check_after`` (its retry
+        message was sent), if it is still due when ``lead`` said (nothing stepped it since: a step always sets
+        a new one) and no attempt holds it yet."""
+        moved = lead.model_copy(update={"check_after": check_after})
+        update, names, values = _set_and_remove({"check_after": check_after, **_open_index(moved)})
+        return {
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(keys.lead_pk(lead.lead_id), keys.STATE)),
+            "UpdateExpression": update,
+            "ConditionExpression": "check_after = :planned AND attribute_not_exists(lease_until)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize({**values, ":planned": lead.check_after}),
+        }
+
     def roll_forward(self, lead_id: str, entry: chain.Entry) -> dict[str, Any]:
         """update_item arguments bringing a lead's state up to a state-changing entry its writer put but
         did not get to apply (it died between the two writes): only if the state is still behind it."""

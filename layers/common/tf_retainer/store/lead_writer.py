@@ -128,6 +128,18 @@ class DynamoLeadWriter:
         return Recovery.REQUEUED if self._step(current, step, events, [], now, newer=newer) else Recovery.SKIPPED
 
     @unavailable_when_transient
+    def mark_queued(self, lead: Lead, *, check_after: str) -> bool:
+        """The lead's retry message is sent: it is next due at ``check_after`` (the pending grace) instead of
+        soon (the unqueued grace). False when the lead moved on meanwhile (a delivery took it already)."""
+        try:
+            retry_conflicts(lambda: self._table.client.update_item(**self._items.queued(lead, check_after)))
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    @unavailable_when_transient
     def add_history(
         self,
         lead: Lead,
