@@ -3,6 +3,7 @@ answer. The route decorators' ``responses`` and ``configure_openapi`` are the pu
 (docs/openapi.json, ``make openapi``); they change no answer."""
 
 import base64
+import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -19,8 +20,6 @@ from tf_retainer.runtime.observability import logger, metrics, tracer
 from tf_retainer.wiring import default_deps
 
 app = APIGatewayRestResolver(enable_validation=True)
-# Headroom left in the Lambda's own timeout after the TrustedForm call, for the DynamoDB writes.
-WRITE_HEADROOM_SECONDS = 3.0
 
 # --- the published description (OpenAPI) ---------------------------------------------------------
 
@@ -169,8 +168,8 @@ def post_lead() -> Response[LeadAnswer]:
     submission = parse_submission(
         body, event.headers.get("content-type") or event.headers.get("Content-Type"), deps.settings.max_body_bytes
     )
-    remaining = app.lambda_context.get_remaining_time_in_millis() / 1000 - WRITE_HEADROOM_SECONDS
-    answer = intake.submit_lead(deps, vendor=vendor, submission=submission, time_budget=remaining)
+    deadline = time.monotonic() + app.lambda_context.get_remaining_time_in_millis() / 1000
+    answer = intake.submit_lead(deps, vendor=vendor, submission=submission, deadline=deadline)
     return _reply(answer_status(answer), answer)
 
 

@@ -5,6 +5,7 @@ as long as its slowest retain, not the sum.
 """
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
@@ -27,12 +28,13 @@ class RetryRecord(SqsRecordModel):
 processor = AsyncBatchProcessor(event_type=EventType.SQS, model=RetryRecord, raise_on_entire_batch_failure=False)
 # One thread per record of the largest batch (the template's BatchSize is 10).
 _executor = ThreadPoolExecutor(max_workers=10, thread_name_prefix="retain")
+_deadline: list[float | None] = [None]  # the current invocation's, on time.monotonic's clock
 
 
 async def record_handler(record: RetryRecord) -> str:
     message = record.body
     loop = asyncio.get_running_loop()
-    outcome = await loop.run_in_executor(_executor, retry.retry_lead, default_deps(), message)
+    outcome = await loop.run_in_executor(_executor, retry.retry_lead, default_deps(), message, _deadline[0])
     logger.info(
         "retry processed",
         extra={
@@ -49,6 +51,8 @@ async def record_handler(record: RetryRecord) -> str:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
+    # The invocation's end (the batch's records run at once, each within it).
+    _deadline[0] = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     return async_process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -57,9 +57,12 @@ SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "
 RECOVERED_HISTORY = [
     ("received", "intake"),
     ("requeued", "sweeper"),
+    ("calling", "retry"),
     ("attempt", "retry"),
     ("retained", "retry"),
 ]
+# A lead whose intake died with its call's request on record: the request shows, unanswered, then recovery.
+RECOVERED_AFTER_A_CALL = [("received", "intake"), ("calling", "intake"), *RECOVERED_HISTORY[1:]]
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +81,12 @@ def _post_in(victim: Container, backend: CrashBackend, cert_id: str) -> str:
     return vendor_lead_id
 
 
-def _killed_at(backend: CrashBackend, victim: Container, cert_id: str, request: str, *, after: bool) -> str:
-    """Post a lead in ``victim`` and kill it at the first ``request`` moto receives: held before it is
+def _killed_at(
+    backend: CrashBackend, victim: Container, cert_id: str, request: str, *, after: bool, nth: int = 1
+) -> str:
+    """Post a lead in ``victim`` and kill it at the ``nth`` ``request`` moto receives: held before it is
     applied (``after=False``: then dropped) or after, its answer held. Returns the lead's id."""
-    backend.gate.arm(request, nth=1, after=after)
+    backend.gate.arm(request, nth=nth, after=after)
     vendor_lead_id = _post_in(victim, backend, cert_id)
     backend.gate.wait_hit()
     lead_id = _reserved_lead(backend, vendor_lead_id)
@@ -115,6 +120,15 @@ def recover(backend: CrashBackend, helper: Container, lead_id: str, *, attempt: 
     assert failed == []
     assert backend.queue_depth() == 0
     return report
+
+
+def unanswered_calls(backend: CrashBackend, lead_id: str) -> list[str]:
+    """The call ids of the requests on record whose answer the chain does not hold (lost with a process)."""
+    record = backend.reader.read_lead(lead_id)
+    assert record is not None
+    requested = [call["call_id"] for link in record.chain for call in json.loads(link.content).get("calls", [])]
+    answered = {exchange.get("call_id") for exchange in record.exchanges}
+    return [call_id.split("/")[0] for call_id in requested if call_id not in answered]
 
 
 def check_recovered(
@@ -168,9 +182,12 @@ def test_killed_while_the_trustedform_call_hangs(backend, helper, victims):
 
     recover(backend, helper, lead_id, attempt=1)
 
-    # Two calls: the hung one (no answer, so no retain) and the retry's. Only the retry's exchange is
-    # kept: what the killed process had on the wire died with it.
-    check_recovered(backend, lead_id, cert_id, history=RECOVERED_HISTORY, calls=[None, 200], exchanges=1, attempts=1)
+    # Two calls: the hung one (no answer, so no retain) and the retry's. The hung call's request is on
+    # record (written before it was sent), unanswered; the retry's exchange is whole.
+    check_recovered(
+        backend, lead_id, cert_id, history=RECOVERED_AFTER_A_CALL, calls=[None, 200], exchanges=1, attempts=1
+    )
+    assert unanswered_calls(backend, lead_id) == ["1.1"]
 
 
 def test_killed_after_trustedform_retained_before_the_outcome_is_written(backend, helper, victims):
@@ -181,16 +198,21 @@ def test_killed_after_trustedform_retained_before_the_outcome_is_written(backend
     (at-least-once); the lead still ends retained, once, with the evidence of the call it recorded.
     """
     cert_id = make_web_cert_id()
-    # The outcome's chain entry (the reservation: a transaction)
-    lead_id = _killed_at(backend, victims[2], cert_id, PUT_ITEM, after=False)
+    # The outcome's chain entry, dropped (the first PutItem is the call's request, the reservation a
+    # transaction)
+    lead_id = _killed_at(backend, victims[2], cert_id, PUT_ITEM, after=False, nth=2)
     assert [call["status"] for call in backend.calls(cert_id)] == [200]
     assert backend.lead_item(lead_id)["status"] == "received"
 
     recover(backend, helper, lead_id, attempt=1)
 
-    check_recovered(backend, lead_id, cert_id, history=RECOVERED_HISTORY, calls=[200, 200], exchanges=1, attempts=1)
+    check_recovered(
+        backend, lead_id, cert_id, history=RECOVERED_AFTER_A_CALL, calls=[200, 200], exchanges=1, attempts=1
+    )
     record = backend.reader.read_lead(lead_id)
     assert record is not None and record.lead.previously_retained is True
+    # The lost answer shows as such: the intake's request on record, with no answer after it.
+    assert unanswered_calls(backend, lead_id) == ["1.1"]
 
 
 def test_killed_after_the_pending_outcome_before_the_retry_message(backend, helper, victims):
@@ -207,13 +229,16 @@ def test_killed_after_the_pending_outcome_before_the_retry_message(backend, help
 
     history = [
         ("received", "intake"),
+        ("calling", "intake"),
         ("attempt", "intake"),
         ("pending", "intake"),
         ("requeued", "sweeper"),
+        ("calling", "retry"),
         ("attempt", "retry"),
         ("retained", "retry"),
     ]
     check_recovered(backend, lead_id, cert_id, history=history, calls=[503, 200], exchanges=2, attempts=2)
+    assert unanswered_calls(backend, lead_id) == []
 
 
 def test_killed_between_the_outcome_entry_and_the_state_the_lead_is_rolled_forward_not_retained_again(
@@ -232,9 +257,10 @@ def test_killed_between_the_outcome_entry_and_the_state_the_lead_is_rolled_forwa
     assert (report["recovered"], report["rolled_forward"], report["skipped"]) == ([], [lead_id], 0)
     assert backend.queue_depth() == 0  # nothing to retry: the outcome was recorded
     record = backend.reader.read_lead(lead_id)
-    assert record is not None and record.lead.status.value == "retained" and record.lead.applied == 1
+    assert record is not None and record.lead.status.value == "retained" and record.lead.applied == 2
     assert [(event.type, event.actor) for event in record.history] == [
         ("received", "intake"),
+        ("calling", "intake"),
         ("attempt", "intake"),
         ("retained", "intake"),
     ]

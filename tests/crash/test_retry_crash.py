@@ -103,14 +103,21 @@ def test_a_retry_worker_killed_mid_batch_gives_one_effective_attempt_per_lead(
         assert record.lead.status.value == "retained" and record.lead.attempts == 2
         assert [(event.type, event.actor) for event in record.history] == [
             ("received", "intake"),
+            ("calling", "intake"),
             ("attempt", "intake"),
             ("pending", "intake"),
+            ("calling", "retry"),  # the killed worker's call: its request on record, never answered
+            ("calling", "retry"),
             ("attempt", "retry"),
             ("retained", "retry"),
         ]
         # Three calls: the intake's 503, the killed worker's hung call (never answered: no retain), the
-        # retry's 200 - one successful retain. The killed call's exchange died with its process.
+        # retry's 200 - one successful retain. The killed call shows as a request without an answer.
         calls = backend.calls(cert_id)
         assert [call["status"] for call in calls] == [503, None, 200]
         assert [exchange["response"]["status"] for exchange in record.exchanges] == [503, 200]
+        requested = [call["call_id"] for link in record.chain for call in json.loads(link.content).get("calls", [])]
+        assert [call_id.split("/")[0] for call_id in requested] == ["1.1", "2.1", "2.1"]  # attempt 2, asked again
+        answered = [exchange["call_id"] for exchange in record.exchanges]
+        assert answered == [requested[0], requested[2]]  # the killed worker's request stays unanswered
     assert helper.invoke("SweeperFunction", SCHEDULED_EVENT)["overdue"] == 0

@@ -3,6 +3,7 @@ Protocol it stands in for (tf_retainer.ports), so a changed port fails mypy here
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from tf_retainer.ports.leads import (
     Recovery,
     Reserved,
     StaleAttempt,
+    StoreUnavailable,
     VendorLead,
 )
 from tf_retainer.runtime.clock import iso
@@ -28,6 +30,17 @@ class Outcome:
     after: Lead
     events: list[Event]
     exchanges: list[dict[str, Any]]
+    now: datetime
+
+
+@dataclass
+class History:
+    """One add_history call: an entry that changes nothing else (a call's request, an operator's action)."""
+
+    lead_id: str
+    events: list[Event]
+    exchanges: list[dict[str, Any]]
+    calls: list[dict[str, Any]]
     now: datetime
 
 
@@ -52,26 +65,62 @@ class FakeStore:
     reserved: list[tuple[Lead, VendorLead | None]] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+    histories: list[History] = field(default_factory=list)
+    queued: list[tuple[str, str]] = field(default_factory=list)  # mark_queued: (lead id, its new check_after)
+    fail_history: int = 0  # the next n add_history calls raise StoreUnavailable (a throttled table)
+    fail_outcome: bool = False  # record_outcome raises StoreUnavailable
+    # Called once per remote call the real store makes for a method (a slow table: advance a clock):
+    # record_outcome reads the chain's end, puts the entry, updates the state; add_history reads and puts.
+    on_write: Callable[[], None] = lambda: None
     begun: list[dict[str, Any]] = field(default_factory=list)
 
     def reserve(self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime):
+        self.on_write()
         if isinstance(self.reservation, Reserved):
             self.reserved.append((lead, vendor_lead))
             self.leads[lead.lead_id] = lead
         return self.reservation
 
     def record_refusal(self, lead, *, vendor_lead, events, now) -> DuplicateLead | None:
+        self.on_write()
         if self.refused_first is not None:
             return self.refused_first
         self.refusals.append(Refusal(lead, vendor_lead, events))
         self.leads[lead.lead_id] = lead
         return None
 
+    def add_history(
+        self,
+        lead: Lead,
+        events: list[Event],
+        *,
+        now: datetime,
+        exchanges: list[dict[str, Any]] | None = None,
+        calls: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.on_write()
+        self.on_write()
+        if self.fail_history:
+            self.fail_history -= 1
+            raise StoreUnavailable("add_history: ProvisionedThroughputExceededException")
+        self.histories.append(History(lead.lead_id, events, exchanges or [], calls or [], now))
+
+    def mark_queued(self, lead: Lead, *, check_after: str) -> bool:
+        self.on_write()
+        self.queued.append((lead.lead_id, check_after))
+        return True
+
     def record_outcome(self, before, after, *, events, exchanges, now) -> None:
+        for _ in range(3):
+            self.on_write()
+        if self.fail_outcome:
+            raise StoreUnavailable("record_outcome: ThrottlingException")
         self.outcomes.append(Outcome(before, after, events, exchanges, now))
         self.leads[after.lead_id] = after
 
     def begin_attempt(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> Lead:
+        self.on_write()
+        self.on_write()
         self.begun.append({"lead_id": lead_id, "attempt": attempt, "now": now, "lease_seconds": lease_seconds})
         if self.stale:
             raise StaleAttempt(lead_id)
@@ -82,9 +131,12 @@ class FakeStore:
         record = self.records.get(lead_id)
         return record.lead if record else self.leads.get(lead_id)
 
-    def history_page(self, lead_id: str, *, cursor: str | None, limit: int) -> HistoryPage:
+    def history_page(
+        self, lead_id: str, *, cursor: str | None, limit: int, hidden: frozenset[str] = frozenset()
+    ) -> HistoryPage:
         record = self.records.get(lead_id)
-        return HistoryPage(list(record.history[:limit]) if record else [], None)
+        shown = [event for event in record.history if event.type not in hidden] if record else []
+        return HistoryPage(shown[:limit], None)
 
     def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
         return self.vendor_lead_ids.get((vendor, vendor_lead_id))
@@ -100,11 +152,6 @@ class FakeStore:
 
     # Not called by the use cases under test here (the sweeper, holds and the CLI's): nothing to fake.
     def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery:
-        raise NotImplementedError
-
-    def add_history(
-        self, lead: Lead, events: list[Event], *, now: datetime, exchanges: list[dict[str, Any]] | None = None
-    ) -> None:
         raise NotImplementedError
 
     def read_certificate(self, cert_id: str) -> CertificateRecord | None:
@@ -129,10 +176,12 @@ class FakeStore:
 
 @dataclass
 class FakeSqs:
+    on_send: Callable[[], None] = lambda: None  # called at every send (a slow queue: advance a clock)
     fail: bool = False
     sent: list[dict[str, Any]] = field(default_factory=list)
 
     def send_message(self, **kwargs: Any) -> dict[str, str]:
+        self.on_send()
         if self.fail:
             raise RuntimeError("SQS is down")
         self.sent.append(kwargs)

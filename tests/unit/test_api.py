@@ -209,13 +209,49 @@ def test_a_malformed_body_is_400_whatever_the_reason(reason):
 
 
 @pytest.mark.parametrize(
-    "literal", ["123456789012345678901234567890123456789012", "1e-200", "1e200", "NaN", "Infinity", "-Infinity"]
+    "literal",
+    [
+        "123456789012345678901234567890123456789012",
+        "1e-200",
+        "1e200",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        # Inside boto3's number context, outside DynamoDB's documented range (a 502 from DynamoDB before).
+        "1e-131",
+        "1.5e-140",
+        "-1e-131",
+        "9e126",
+        "1e126",
+        "-1e126",
+    ],
 )
 def test_numbers_the_store_cannot_keep_are_refused(literal):
     body = f'{{"trustedform_cert_url": "{CERT_URL}", "email": "a@example.com", "score": {literal}}}'.encode()
     error = refused(body)
     assert refusal_status(error) in (400, 422)
     assert [e.field for e in error.errors or []] == ["score"]  # the answer names the field
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "0",
+        "-0.0",
+        "1e-130",
+        "-1e-130",
+        # A number with a fraction or an exponent is read as a double (17 significant digits at most, as most
+        # JSON readers do): the largest kept is the largest double under DynamoDB's maximum.
+        "9.99999999999999e125",
+        "-9.99999999999999e125",
+        "12345678901234567890123456789012345678",  # 38 significant digits
+        "1" + "0" * 60,  # one significant digit, however many zeros
+    ],
+)
+def test_numbers_at_dynamodbs_documented_limits_are_kept(literal):
+    body = f'{{"trustedform_cert_url": "{CERT_URL}", "email": "a@example.com", "score": {literal}}}'.encode()
+    submission = parse_submission(body, JSON, LIMIT)
+    assert submission.extra_fields["score"] == json.loads(literal)
 
 
 @pytest.mark.parametrize(

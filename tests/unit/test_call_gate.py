@@ -193,15 +193,14 @@ def test_a_retained_lead_without_its_retaining_exchange_stored_is_not_contactabl
     assert (answer.contactable, answer.reason) == (False, GateReason.EVIDENCE_MISSING)
 
 
-@pytest.mark.parametrize(("holder_exchanges", "contactable"), [([RETAIN], True), ([], False)])
-def test_a_shared_lead_reads_its_evidence_under_the_lead_that_retained_the_certificate(
-    ask, holder_exchanges, contactable
-):
-    # Masked and accepted, so only the evidence decides; the shared lead made no call of its own.
-    lead = retained_lead(masked=True, lead_match=None, shared_with_lead_id="lead-0000")
-    answer = ask(lead, exchanges=[], others={"lead-0000": holder_exchanges})
-    assert answer.contactable is contactable
-    assert answer.reason is (None if contactable else GateReason.EVIDENCE_MISSING)
+@pytest.mark.parametrize("holder_match", [MATCHED, None])
+def test_a_shared_lead_is_never_contactable_on_the_lead_it_was_shared_from(ask, holder_match):
+    # Even masked and accepted, with the holder's retain and match on file: this lead's contact details
+    # were never matched to the certificate.
+    lead = retained_lead(masked=True, lead_match=holder_match, shared_with_lead_id="lead-0000")
+    answer = ask(lead, exchanges=[], others={"lead-0000": [RETAIN]}, masked_certificate_policy="accept")
+    assert (answer.contactable, answer.reason) == (False, GateReason.LEAD_NOT_MATCHED)
+    assert "shared" in answer.detail
 
 
 def test_the_gate_hides_other_vendors_leads(ask):

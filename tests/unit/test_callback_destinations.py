@@ -77,3 +77,61 @@ def test_the_signature_is_hmac_sha256_over_timestamp_dot_body():
     assert signature("s3cret", "1795300000", b'{"a":1}') == f"v1={expected}"
     assert verify("s3cret", "1795300000", b'{"a":1}', f"v1={expected}", now=1795300100)
     assert not verify("s3cret", "not-a-time", b'{"a":1}', f"v1={expected}", now=1795300100)
+
+
+# IPv6 addresses that carry an IPv4 one a translator or tunnel would reach: Python's is_global judges the
+# IPv6 address alone and calls them public.
+EMBEDDING_A_PRIVATE_IPV4 = [
+    "::127.0.0.1",  # IPv4-compatible (deprecated)
+    "::ffff:10.0.0.7",  # IPv4-mapped
+    "64:ff9b::a9fe:a9fe",  # NAT64 (well-known prefix) to 169.254.169.254, the metadata service
+    "64:ff9b:1::a9fe:a9fe",  # NAT64 local-use prefix: never public
+    "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo, client 192.0.2.45 (documentation range)
+]
+
+
+@pytest.mark.parametrize("address", EMBEDDING_A_PRIVATE_IPV4)
+def test_an_ipv6_address_is_judged_by_the_ipv4_address_it_embeds(address):
+    with pytest.raises(CallbackRefused) as refused:
+        public_address("callbacks.vendor.example", 443, allow_private=False, resolver=lambda h, p: [address])
+    assert refused.value.reason == "callback_address_not_public"
+    with pytest.raises(CallbackRefused):
+        check_url(f"https://[{address}]/tf", allow_private=False)
+
+
+def test_an_ipv6_address_embedding_a_public_ipv4_is_public():
+    resolver = lambda h, p: ["64:ff9b::5db8:d822"]  # noqa: E731 - NAT64 of 93.184.216.34
+    assert public_address("callbacks.vendor.example", 443, allow_private=False, resolver=resolver)
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "http", "-1", "1e3"])
+def test_a_port_outside_1_to_65535_is_refused_at_registration(port):
+    with pytest.raises(CallbackRefused) as refused:
+        check_url(f"https://callbacks.vendor.example:{port}/tf", allow_private=False)
+    assert refused.value.reason == "invalid_callback_url"
+
+
+@pytest.mark.parametrize("port", ["1", "443", "8443", "65535"])
+def test_a_port_from_1_to_65535_is_kept(port):
+    url = f"https://callbacks.vendor.example:{port}/tf"
+    assert check_url(url, allow_private=False) == url
+
+
+def test_a_timestamp_from_the_future_beyond_a_small_skew_is_rejected():
+    body, secret, now = b'{"event_id":"e"}', "s3cret", 1_800_000_000
+    for ahead, accepted in ((0, True), (30, True), (31, False), (3600, False)):
+        stamp = str(now + ahead)
+        assert verify(secret, stamp, body, signature(secret, stamp, body), now=now) is accepted, ahead
+
+
+def test_a_stored_url_with_a_bad_port_fails_the_job_instead_of_crashing_the_function():
+    from tf_retainer.events.callbacks import CallbackJob, deliver
+
+    job = CallbackJob(event_id="e-1", vendor="acme", detail_type="Lead Retained", answer={"status": "retained"})
+    never = lambda h, p: (_ for _ in ()).throw(AssertionError("resolved"))  # noqa: E731
+    delivery = deliver(
+        job, "https://callbacks.vendor.example:99999/tf", "s", client=None, now=0, allow_private=False, resolver=never
+    )
+    assert (delivery.outcome, delivery.reason) == ("failed", "invalid_callback_url")

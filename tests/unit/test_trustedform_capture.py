@@ -6,6 +6,7 @@ Every exchange goes through httpx.MockTransport: in-process, no network.
 import base64
 import hashlib
 import json
+import time
 
 import httpx
 import pytest
@@ -36,7 +37,7 @@ def retain(client: TrustedFormClient, **overrides):
         "vendor": "acme",
         "match_lead": MATCH_LEAD,
         "insights": ("is_masked",),
-        "timeout": 5.0,
+        "deadline": time.monotonic() + 5.0,
         "attempt": 3,
     }
     return client.retain(CERT_ID, **{**kwargs, **overrides})

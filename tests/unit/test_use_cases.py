@@ -88,10 +88,17 @@ class FakeTrustedForm:
     answers: list[Exchange] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     takes: float = 0.05  # seconds each call takes
+    hangs: bool = False  # each call takes its whole timeout instead (TrustedForm answers only then)
+    timeouts: list[float] = field(default_factory=list)  # each call's, as sent
 
     def retain(self, cert_id: str, **kwargs: Any) -> Exchange:
-        self.calls.append({"cert_id": cert_id, **kwargs})
-        self.monotonic.now += self.takes
+        if kwargs.get("before_send"):  # the request, as the real client hands it over before sending
+            kwargs["before_send"]({"method": "POST", "url": f"https://cert.trustedform.com/{cert_id}", "body": "{}"})
+        # Sent once before_send returned, with what is left until the deadline (the client's floor: 0.5 s).
+        timeout = round(max(0.5, kwargs["deadline"] - self.monotonic.now), 6)
+        self.calls.append({"cert_id": cert_id, **kwargs, "timeout": timeout})
+        self.timeouts.append(timeout)
+        self.monotonic.now += timeout if self.hangs else self.takes
         answer = self.answers.pop(0)
         answer.attempt = kwargs["attempt"]
         return answer
@@ -102,11 +109,15 @@ class FakeTrustedForm:
 
 @dataclass
 class FakeApiKey:
+    monotonic: Monotonic
     unavailable: bool = False
     forced: list[bool] = field(default_factory=list)
+    reread_takes: float = 0.0  # seconds a forced re-read takes (Secrets Manager, uncached)
 
     def __call__(self, force: bool) -> str:
         self.forced.append(force)
+        if force:
+            self.monotonic.now += self.reread_takes
         if self.unavailable:
             raise ApiKeyUnavailable("no secret")
         return TF_KEY
@@ -145,7 +156,12 @@ def monotonic(monkeypatch) -> Monotonic:
 @pytest.fixture
 def make_world(settings, monotonic):
     def make(*answers: Exchange, **settings_changes: Any) -> World:
-        store, tf, sqs, api_key = FakeStore(), FakeTrustedForm(monotonic, list(answers)), FakeSqs(), FakeApiKey()
+        store, tf, sqs, api_key = (
+            FakeStore(),
+            FakeTrustedForm(monotonic, list(answers)),
+            FakeSqs(),
+            FakeApiKey(monotonic),
+        )
         ids = (f"lead-{n:04d}" for n in itertools.count(1))
         configured = settings.model_copy(update=settings_changes)
         deps = Deps(
@@ -165,14 +181,23 @@ def make_world(settings, monotonic):
     return make
 
 
+def kept_exchanges(world: World) -> list[dict[str, Any]]:
+    """Every exchange the attempt put into the lead's chain, in order: with later calls' requests, then
+    with the outcome."""
+    written = [exchange for history in world.store.histories for exchange in history.exchanges]
+    return written + [exchange for outcome in world.store.outcomes for exchange in outcome.exchanges]
+
+
 def submission(**fields: Any) -> LeadSubmission:
     return LeadSubmission.model_validate(
         {"trustedform_cert_url": CERT_URL, "email": "Ann@Example.com", "lead_id": "V-1", "zip": "90210", **fields}
     )
 
 
-def submit(world: World, time_budget: float | None = None, **fields: Any):
-    return intake.submit_lead(world.deps, vendor=VENDOR, submission=submission(**fields), time_budget=time_budget)
+def submit(world: World, time_left: float | None = None, **fields: Any):
+    """Post a lead with ``time_left`` seconds left in the invocation (None: no deadline)."""
+    deadline = None if time_left is None else world.tf.monotonic.now + time_left
+    return intake.submit_lead(world.deps, vendor=VENDOR, submission=submission(**fields), deadline=deadline)
 
 
 def event_types(events: list[Event]) -> list[str]:
@@ -238,11 +263,19 @@ def test_intake_calls_trustedform_for_the_lead_with_the_sync_budget(make_world):
     assert world.api_key.forced == [False]  # the cached key
 
 
-@pytest.mark.parametrize(("budget", "timeout"), [(None, 8.0), (30.0, 8.0), (3.0, 3.0), (0.1, 0.5), (-1.0, 0.5)])
-def test_intake_first_attempt_fits_the_time_left(make_world, budget, timeout):
+@pytest.mark.parametrize(
+    ("time_left", "timeout"), [(None, 8.0), (30.0, 8.0), (25.0, 8.0), (16.0, 5.5), (15.0, 4.5), (14.9, None)]
+)
+def test_intake_first_attempt_leaves_time_for_the_writes_after_it(make_world, time_left, timeout):
+    # 5 remote calls after the TrustedForm call (the chain's end, the outcome's entry, the state, the retry
+    # message, the state told it is sent), 2 s each at most (remote_call_seconds), and the 0.5 s a call sent
+    # late still gets. With less left than recording the request (2 calls) and a 0.5 s call: no call.
     world = make_world(exchange(200, RETAINED_BODY))
-    submit(world, time_budget=budget)
-    assert world.tf.calls[0]["timeout"] == timeout
+    answer = submit(world, time_left=time_left)
+    if timeout is None:
+        assert world.tf.calls == [] and (answer.status, answer.reason) == (Status.PENDING, Reason.TRUSTEDFORM_TIMEOUT)
+    else:
+        assert world.tf.calls[0]["timeout"] == timeout
 
 
 def test_intake_without_a_vendor_lead_id_reserves_none(make_world):
@@ -306,7 +339,9 @@ def test_intake_401_rereads_the_key_once_and_tries_again(make_world):
     outcome = world.store.outcome
     assert event_types(outcome.events) == ["attempt", "attempt", "retained"]
     assert [e.detail["http_status"] for e in outcome.events[:2]] == [401, 200]
-    assert len(outcome.exchanges) == 2  # both exchanges kept as evidence
+    # Both exchanges kept as evidence: the 401 with the second call's request (recorded before it was
+    # sent), the 200 with the outcome.
+    assert [e["response"]["status"] for e in kept_exchanges(world)] == [401, 200]
     assert outcome.after.attempts == 1  # one attempt, two calls
 
 
@@ -316,15 +351,17 @@ def test_intake_401_with_too_little_budget_left_does_not_call_again(make_world):
     answer = submit(world)
     assert (answer.status, answer.reason) == (Status.PENDING, Reason.ACCOUNT_ERROR)
     assert len(world.tf.calls) == 1
-    assert world.api_key.forced == [False, True]  # the key is still re-read for the next attempt
+    # No time left for a read and a call: the key is not re-read either (the read could outlast the
+    # invocation); the next attempt, after the account-error delay, reads it afresh (the cache is 5 min).
+    assert world.api_key.forced == [False]
     assert world.store.outcome.after.burned_attempts == 0
 
 
 def test_intake_second_call_after_a_401_gets_only_what_is_left_of_the_budget(make_world):
     world = make_world(exchange(401, {}), exchange(200, RETAINED_BODY))
-    world.tf.takes = 3.0
+    world.tf.takes = 1.0
     submit(world)
-    assert [call["timeout"] for call in world.tf.calls] == [8.0, 5.0]
+    assert [call["timeout"] for call in world.tf.calls] == [8.0, 7.0]
 
 
 def test_intake_401_twice_is_an_account_error_that_burns_no_attempt(make_world):
@@ -468,9 +505,10 @@ def test_intake_reused_certificate_is_shared_under_the_share_policy(make_world):
     assert answer.status is Status.RETAINED
     assert answer.lead_id == "lead-0001"
     assert answer.previously_retained is True
-    assert answer.expires_at == "2027-02-20T12:00:00Z"
-    assert answer.masked_cert_url == "https://cert.trustedform.com/" + "c" * 40
+    # None of the holder's certificate facts: its masked copy, its expiry, its match (another vendor's lead).
+    assert (answer.expires_at, answer.masked_cert_url, answer.masked, answer.lead_match) == (None, None, None, None)
     assert "lead-owner" not in json.dumps(answer.to_body())
+    assert "c" * 40 not in json.dumps(answer.to_body())
     assert world.tf.calls == []  # the certificate is already retained: no second retain
     [refusal] = world.store.refusals
     assert refusal.lead.shared_with_lead_id == "lead-owner"
@@ -698,3 +736,119 @@ def test_lookup_of_another_vendors_or_a_missing_lead_is_404(make_world, vendor, 
     assert caught.value.reason is Reason.LEAD_NOT_FOUND
     assert refusal_status(caught.value) == 404
     assert caught.value.answer().status is None  # no lead: no status, not "rejected"
+
+
+# --- every call on record before it is sent (issue 21) -------------------------------------------------
+
+
+def test_each_calls_request_is_recorded_before_it_is_sent(make_world):
+    world = make_world(exchange(401, {}), exchange(200, RETAINED_BODY))
+    sent_after: list[int] = []
+    original = world.tf.retain
+
+    def retain(cert_id: str, **kwargs: Any) -> Exchange:
+        answer = original(cert_id, **kwargs)
+        sent_after.append(len(world.store.histories))  # entries already written when this call went out
+        return answer
+
+    world.tf.retain = retain
+    submit(world)
+    assert sent_after == [1, 2]
+    calls = [call for history in world.store.histories for call in history.calls]
+    assert [call["call_id"].split("/")[0] for call in calls] == ["1.1", "1.2"]
+    assert all(call["request"]["url"].endswith(CERT_ID) for call in calls)
+    # Each exchange names the request it answers.
+    assert [e["call_id"] for e in kept_exchanges(world)] == [call["call_id"] for call in calls]
+
+
+def test_a_call_whose_request_cannot_be_recorded_is_not_made(make_world):
+    world = make_world(exchange(200, RETAINED_BODY))
+    world.store.fail_history = 1  # the table stays throttled for the request's entry
+    answer = submit(world)
+    assert world.tf.calls == []  # no request on record: nothing sent, nothing billed
+    assert (answer.status, answer.reason) == (Status.PENDING, Reason.STORE_UNAVAILABLE)
+    assert answer_status(answer) == 202
+    assert world.store.outcome.after.next_attempt_at is not None  # retried like TrustedForm's trouble
+
+
+def test_an_outcome_the_store_cannot_take_is_a_pending_answer_not_an_error(make_world):
+    world = make_world(exchange(200, RETAINED_BODY))
+    world.store.fail_outcome = True
+    answer = submit(world)
+    assert len(world.tf.calls) == 1  # retained at TrustedForm, its request on record
+    assert (answer.status, answer.reason) == (Status.PENDING, Reason.STORE_UNAVAILABLE)
+    assert answer_status(answer) == 202  # the vendor keeps its lead (no 502): the sweeper completes it
+    assert world.store.outcomes == [] and world.sqs.sent == []
+
+
+def test_the_key_is_reread_only_when_the_budget_leaves_time_for_the_read_and_a_call(make_world):
+    world = make_world(exchange(401, {}), exchange(200, RETAINED_BODY), sync_timeout_seconds=8.0)
+    world.api_key.reread_takes = 2.0  # as long as a bounded read may take (remote_call_seconds)
+    world.tf.takes = 5.6  # 2.4 s left after the 401: not enough for a 2 s read and a 0.5 s call
+    submit(world)
+    assert world.api_key.forced == [False]
+    assert len(world.tf.calls) == 1
+
+
+def test_a_slow_reread_leaves_the_second_call_only_what_is_left_of_the_budget(make_world):
+    world = make_world(exchange(401, {}), exchange(200, RETAINED_BODY), sync_timeout_seconds=8.0)
+    world.api_key.reread_takes = 2.0
+    world.tf.takes = 1.0
+    start = world.tf.monotonic.now
+    submit(world)
+    assert world.api_key.forced == [False, True]
+    assert [call["timeout"] for call in world.tf.calls] == [8.0, 5.0]  # 8 - 1 (first call) - 2 (re-read)
+    assert world.tf.monotonic.now - start <= 8.0  # the whole attempt inside its budget
+
+
+def slowest_world(world: World, timeouts: list[float]) -> Monotonic:
+    """Every remote call as slow as it may be: each store and queue call ``remote_call_seconds``, a key
+    re-read too, and TrustedForm answering only when a call times out (its timeouts noted)."""
+    clock, slow = world.tf.monotonic, world.deps.settings.remote_call_seconds
+
+    def take(seconds: float) -> None:
+        clock.now += seconds
+
+    world.store.on_write = lambda: take(slow)
+    world.sqs.on_send = lambda: take(slow)
+    world.api_key.reread_takes = slow
+    world.tf.hangs, world.tf.timeouts = True, timeouts
+    return clock
+
+
+@pytest.mark.parametrize("first_answer", [exchange(503, {}), exchange(401, {})])
+def test_with_every_remote_call_as_slow_as_allowed_a_retry_ends_before_its_deadline(make_world, first_answer):
+    world = make_world(first_answer, exchange(503, {}))
+    world.store.leads["lead-0001"] = pending_lead()
+    timeouts: list[float] = []
+    clock = slowest_world(world, timeouts)
+    start = clock.now
+    retry.retry_lead(world.deps, message(), deadline=start + 60.0)  # the RetryFunction's timeout
+    assert clock.now - start <= 60.0, f"{clock.now - start:.1f} s: past the function's timeout"
+    assert timeouts and all(timeout >= 0.5 for timeout in timeouts)
+
+
+@pytest.mark.parametrize("first_answer", [exchange(503, {}), exchange(401, {})])
+def test_with_every_remote_call_as_slow_as_allowed_the_intake_ends_before_its_deadline(make_world, first_answer):
+    """The store's writes, the queue, the key re-read and TrustedForm all take as long as they may (a
+    bounded call: remote_call_seconds; a TrustedForm call: its whole timeout): the invocation still ends
+    before the IntakeFunction's timeout (25 s), having called TrustedForm."""
+    world = make_world(first_answer, exchange(503, {}))
+    timeouts: list[float] = []
+    clock = slowest_world(world, timeouts)
+    start = clock.now
+    answer = submit(world, time_left=25.0)
+    assert answer.status is Status.PENDING
+    assert clock.now - start <= 25.0, f"{clock.now - start:.1f} s: past the function's timeout"
+    assert timeouts and all(timeout >= 0.5 for timeout in timeouts)
+
+
+@pytest.mark.parametrize("time_left", [15.0, 13.0, 12.0])  # 12 s: the reservation and a pending step's writes
+def test_with_less_time_left_than_a_call_needs_none_is_made_and_the_writes_still_fit(make_world, time_left):
+    world = make_world(exchange(200, RETAINED_BODY))
+    timeouts: list[float] = []
+    clock = slowest_world(world, timeouts)
+    start = clock.now
+    answer = submit(world, time_left=time_left)
+    assert world.tf.calls == [] and answer.reason is Reason.TRUSTEDFORM_TIMEOUT
+    assert clock.now - start <= time_left

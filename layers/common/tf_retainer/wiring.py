@@ -59,21 +59,35 @@ class LazyRules:
         return self._book(vendor)
 
 
-class SecretApiKey:
-    """The TrustedForm API key from Secrets Manager, imported on first use (the sweeper never reads it):
-    through Lambda's shared provider, or through one on a given client (the CLI's, on a target stack)."""
+def bounded(remote_call_seconds: float, *, attempts: int = 2, **extra: Any) -> Config:
+    """A client config under which one call, retries included, ends within ``remote_call_seconds``: the
+    per-invocation deadline of the use cases counts on it (botocore's defaults wait 60 s a read, and
+    retry DynamoDB ten times)."""
+    per_attempt = remote_call_seconds / attempts
+    connect = min(0.5, per_attempt / 3)
+    return Config(
+        connect_timeout=connect,
+        read_timeout=per_attempt - connect,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        **extra,
+    )
 
-    def __init__(self, secret_id: str, client: Any = None) -> None:
+
+class SecretApiKey:
+    """The TrustedForm API key from Secrets Manager, imported on first use (the sweeper never reads it): one
+    read, without retries, ends within ``remote_call_seconds``; or through a given client (the CLI's, on a
+    target stack)."""
+
+    def __init__(self, secret_id: str, remote_call_seconds: float, client: Any = None) -> None:
         self._secret_id, self._client = secret_id, client
+        self._config = bounded(remote_call_seconds, attempts=1)
         self._provider: Any = None
 
     def __call__(self, force: bool) -> str:
-        from tf_retainer.aws.secrets import get_api_key, read_api_key, secrets_provider
+        from tf_retainer.aws.secrets import bounded_provider, read_api_key, secrets_provider
 
-        if self._client is None:
-            return get_api_key(self._secret_id, force_fetch=force)
         if self._provider is None:
-            self._provider = secrets_provider(self._client)
+            self._provider = bounded_provider(self._config) if self._client is None else secrets_provider(self._client)
         return read_api_key(self._provider, self._secret_id, force_fetch=force)
 
 
@@ -81,8 +95,8 @@ class LazyClient:
     """A boto3 client built on its first call: most leads never reach the retry queue, so the intake
     need not build an SQS client (~25 ms) before it answers them."""
 
-    def __init__(self, service: str) -> None:
-        self._service = service
+    def __init__(self, service: str, config: Config | None = None) -> None:
+        self._service, self._config = service, config
         self._client: Any = None
         self._building = threading.Lock()  # a retry batch's threads may all reach for it at once
 
@@ -90,16 +104,16 @@ class LazyClient:
         if self._client is None:
             with self._building:
                 if self._client is None:
-                    self._client = boto3.client(self._service)
+                    self._client = boto3.client(self._service, config=self._config)
         return getattr(self._client, name)
 
 
 @lru_cache(maxsize=1)
 def dynamodb() -> Any:
-    """One client (and connection pool) for everything in the table. botocore's own check of every
-    request against the API model is a fifth of a retry's CPU per record (a batch's records share one
-    GIL); the requests are built by the store, tested, and validated by DynamoDB anyway."""
-    return boto3.client("dynamodb", config=Config(parameter_validation=False))
+    """One client (and connection pool) for everything in the table, each call bounded in time. botocore's
+    own check of every request against the API model is a fifth of a retry's CPU per record (a batch's
+    records share one GIL); the requests are built by the store, tested, and validated by DynamoDB anyway."""
+    return boto3.client("dynamodb", config=bounded(get_settings().remote_call_seconds, parameter_validation=False))
 
 
 def build_lead_table(settings: Settings, client: Any) -> LeadTable:
@@ -153,8 +167,8 @@ def build_retry_queue(settings: Settings, sqs: Any) -> SqsRetryQueue:
 
 
 def build_api_key(settings: Settings, secretsmanager: Any = None) -> ApiKeySource:
-    """The TrustedForm API key the settings name: through Lambda's shared provider, or ``secretsmanager``."""
-    return SecretApiKey(settings.trustedform_secret_id, secretsmanager)
+    """The TrustedForm API key the settings name: on a bounded client of its own, or ``secretsmanager``."""
+    return SecretApiKey(settings.trustedform_secret_id, settings.remote_call_seconds, secretsmanager)
 
 
 def build_deps(
@@ -191,7 +205,8 @@ def lead_table() -> LeadTable:
 def default_deps() -> Deps:
     """Built once per Lambda container (or process): clients and connection pools are reused. The
     TrustedForm client builds its connection pool (and imports httpx) on its first retain."""
-    return build_deps(get_settings(), table=lead_table(), sqs=LazyClient("sqs"))
+    settings = get_settings()
+    return build_deps(settings, table=lead_table(), sqs=LazyClient("sqs", bounded(settings.remote_call_seconds)))
 
 
 @lru_cache(maxsize=1)

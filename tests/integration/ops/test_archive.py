@@ -96,7 +96,8 @@ def verified(record: dict[str, Any]) -> list[chain.Entry]:
 
 def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
     final = [leads[name] for name in ("first", "second", "reused", "other")]
-    # Two notes make `second`'s chain three entries long: the middle one is neither the state's nor the last.
+    # Its call's request, its outcome and two notes make `second`'s chain four entries long: the request and
+    # the first note are neither the state's entry nor the last.
     noted_before = leads["second"]
     for text in ("first look", "second look"):
         note = Event("operator_note", "alice", {"note": text})
@@ -145,7 +146,8 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
         assert int(state["ttl"]) > moment.timestamp() + 1000 * 86400
         expiring[lead_id] = sorted(seq for seq, ttl in entries.items() if ttl == early)
         assert expiring[lead_id] == sorted(set(entries) - head)
-    assert expiring[noted_before] == [2] and result.items_expiring_early == 1
+    assert expiring[noted_before] == [1, 3]
+    assert result.items_expiring_early == sum(len(seqs) for seqs in expiring.values())
     assert "archived_to" not in next(i for i in items_of(stack, leads["pending"]) if keys.is_state(i))
 
     # What TTL removes is removed: the bundle now comes from S3, equal in content to the one made before.
@@ -173,11 +175,14 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
         assert content(bundle) == before[lead_id]
         # The archived chain, with the entries written since, still verifies from the lead's identity.
         record = locate(stack.leads, lead_id, archive=archive_reader(stack)).record.model_dump(mode="json")
-        assert len(verified(record)) == (2 if lead_id == noted else 3 if lead_id == noted_before else 1)
+        # Entries: the call's request and its answer (the reused lead made no call: its refusal only),
+        # with the notes written before and after the archive.
+        expected = {leads["first"]: 2, noted_before: 4, leads["reused"]: 1, noted: 3}
+        assert len(verified(record)) == expected[lead_id]
     # `evidence verify` checks the whole chain of a lead whose older entries left the table.
     code, out, err = run(stack, "--json", "evidence", "verify", noted_before)
     assert code == 0, err
-    assert (json.loads(out)["entries"], json.loads(out)["source"].startswith("s3://")) == (3, True)
+    assert (json.loads(out)["entries"], json.loads(out)["source"].startswith("s3://")) == (4, True)
 
 
 def test_only_leads_past_the_cutoff_are_archived_and_a_rerun_archives_nothing_twice(stack, leads):

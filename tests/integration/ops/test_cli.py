@@ -28,10 +28,12 @@ def test_lead_show_lists_the_history_in_order(stack):
     assert code == 0, err
     assert "retained" in out and posted["cert_id"] in out and "V-7" in out
     history = out.split("history:\n", 1)[1].splitlines()
-    assert [line.split()[1] for line in history if line.startswith("  ")] == ["received", "attempt", "retained"]
+    # The call's request is on record before it went (calling), then its answer (attempt) and the outcome.
+    steps = ["received", "calling", "attempt", "retained"]
+    assert [line.split()[1] for line in history if line.startswith("  ")] == steps
 
     view = run_json(stack, "lead", "show", posted["lead_id"])
-    assert [event["type"] for event in view["history"]] == ["received", "attempt", "retained"]
+    assert [event["type"] for event in view["history"]] == steps
     assert [event["at"] for event in view["history"]] == sorted(event["at"] for event in view["history"])
     assert view["state"]["status"] == "retained" and view["exchanges"] == 1
     assert "pk" not in view["state"] and "ttl" not in view["state"]
@@ -56,6 +58,7 @@ def test_cert_show_has_the_claim_and_the_reuse_attempt(stack):
     assert shown["claim"]["lead_id"] == first["lead_id"] and shown["claim"]["status"] == "retained"
     assert [e["type"] for e in shown["history"]] == [
         "received",
+        "calling",
         "attempt",
         "retained",
         "received",
@@ -92,7 +95,7 @@ def test_evidence_file_has_everything_and_nothing_secret(stack, tmp_path, monkey
     [exchange] = evidence["exchanges"]
     assert exchange["request"]["headers"]["authorization"] == "Basic [REDACTED]"
     assert exchange["response"]["status"] == 503 or exchange["error"]
-    assert [e["type"] for e in evidence["history"]] == ["received", "attempt", "pending"]
+    assert [e["type"] for e in evidence["history"]] == ["received", "calling", "attempt", "pending"]
     assert all(e["at"] for e in evidence["history"])
     assert evidence["certificate_record"]["claim"]["lead_id"] == posted["lead_id"]
     assert evidence["content_sha256"] == content_digest(evidence)
@@ -352,7 +355,7 @@ def test_a_bundle_carries_the_evidence_chain_and_verify_names_what_was_edited(st
     bundle = tmp_path / "bundle.json"
     assert run(stack, "evidence", posted["lead_id"], "-o", str(bundle))[0] == 0
     document = json.loads(bundle.read_text())
-    assert [link["seq"] for link in document["chain"]] == [1]
+    assert [link["seq"] for link in document["chain"]] == [1, 2]  # the call's request, then its answer
     code, out, _ = run(stack, "--json", "verify", str(bundle))
     assert (code, json.loads(out)["chain_ok"]) == (3, True)  # 3: unsigned, so not proven; the chain holds
 
@@ -369,7 +372,7 @@ def test_a_bundle_carries_the_evidence_chain_and_verify_names_what_was_edited(st
         copy["exchanges"][0]["response"]["status"] = 200
 
     def chain_says_200(copy):  # ... and in the chain too
-        copy["chain"][0]["content"] = copy["chain"][0]["content"].replace('"status":503', '"status":200')
+        copy["chain"][1]["content"] = copy["chain"][1]["content"].replace('"status":503', '"status":200')
 
     def history_dropped(copy):
         copy["history"] = [event for event in copy["history"] if event["type"] != "pending"]
@@ -379,15 +382,15 @@ def test_a_bundle_carries_the_evidence_chain_and_verify_names_what_was_edited(st
         f"{bundle.parent}/edited.json: EDITED: the raw exchanges are not what the evidence chain holds\n",
     )
     code, out = edited(chain_says_200)
-    assert code == 1 and "breaks at entry 1" in out
+    assert code == 1 and "breaks at entry 2" in out
     code, out = edited(history_dropped)
-    assert code == 1 and "history event 3 is not what the evidence chain holds" in out
+    assert code == 1 and "history event 4 is not what the evidence chain holds" in out
 
 
 def test_evidence_verify_checks_the_stored_chain_and_names_the_broken_entry(stack):
     posted = stack.post(lead()).json()
     ok = run_json(stack, "evidence", "verify", posted["lead_id"])
-    assert (ok["ok"], ok["entries"]) == (True, 1)
+    assert (ok["ok"], ok["entries"]) == (True, 2)  # the call's request, then its answer and the outcome
     item_key = {"pk": {"S": f"LEAD#{posted['lead_id']}"}, "sk": {"S": "ENTRY#000001"}}
     stored = stack.dynamodb.get_item(TableName=stack.provisioned.table_name, Key=item_key)["Item"]
     stored["h"] = {"B": b"\x00" * 32}  # the stored hash no longer matches the content
@@ -411,13 +414,13 @@ def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_li
     stack.writer.add_history(
         stack.reader.get_lead(lead_id), [Event("note", "operator", {"text": "called"})], now=datetime.now(UTC)
     )
-    assert run_json(stack, "evidence", "verify", lead_id)["entries"] == 2
+    assert run_json(stack, "evidence", "verify", lead_id)["entries"] == 3  # request, answer, note
 
-    key = {"pk": {"S": keys.lead_pk(lead_id)}, "sk": {"S": keys.entry_sk(1)}}
+    key = {"pk": {"S": keys.lead_pk(lead_id)}, "sk": {"S": keys.entry_sk(2)}}  # the answer, 503
     stored = stack.dynamodb.get_item(TableName=stack.provisioned.table_name, Key=key)["Item"]
     edited = chain.unpack(stored["b"]["B"]).replace(b'"status":503', b'"status":200')
     assert edited != chain.unpack(stored["b"]["B"])
     stored.update(b={"B": chain.pack(edited)}, h={"B": hashlib.sha256(edited).digest()})
     stack.dynamodb.put_item(TableName=stack.provisioned.table_name, Item=stored)
     code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
-    assert code == 1 and json.loads(out)["broken_entry"] == 2
+    assert code == 1 and json.loads(out)["broken_entry"] == 3

@@ -60,8 +60,13 @@ def test_a_good_lead_is_retained_and_the_evidence_kept(stack):
     state = stack.lead_state(answer["lead_id"])
     assert state["status"] == "retained" and state["vendor"] == VENDOR and state["attempts"] == 1
     assert state["lead"] == {"utm_source": "search"}
-    assert events_of(items) == ["received", "attempt", "retained"]
+    assert events_of(items) == ["received", "calling", "attempt", "retained"]
     [exchange] = exchanges_of(items)
+    # The request was on record before it was sent (its own entry, first), the answer after, paired.
+    [called] = stack.reader.read_lead(answer["lead_id"]).chain[:1]
+    [request] = json.loads(called.content)["calls"]
+    assert request["call_id"] == exchange["call_id"] and request["call_id"].startswith("1.1/")
+    assert request["request"] == exchange["request"]
     assert exchange["request"]["headers"]["authorization"] == "Basic [REDACTED]"
     assert json.loads(exchange["request"]["body"])["retain"]["reference"] == answer["lead_id"]
     assert exchange["response"]["status"] == 200
@@ -70,7 +75,7 @@ def test_a_good_lead_is_retained_and_the_evidence_kept(stack):
     cert_items = stack.reader.read_certificate(cert_id)
     claim = cert_items.claim.model_dump(mode="json")
     assert claim["lead_id"] == answer["lead_id"] and claim["status"] == "retained"
-    assert events_of(cert_items) == ["received", "attempt", "retained"]
+    assert events_of(cert_items) == ["received", "calling", "attempt", "retained"]
     by_vendor = stack.index.vendor_leads(VENDOR, since=__import__("datetime").datetime(2020, 1, 1))
     assert [item.lead_id for item in by_vendor] == [answer["lead_id"]]
 
@@ -311,7 +316,7 @@ def test_a_certificate_already_held_by_another_lead_is_not_retained_again(stack)
     assert (second.status, second.json()["reason"]) == (422, "certificate_reused")
     assert len(stack.sim.requests) == 1
     # counted on the certificate's claim, not written into the holder's history (no flooding it)
-    assert events_of(lead_items(stack, first.json()["lead_id"])) == ["received", "attempt", "retained"]
+    assert events_of(lead_items(stack, first.json()["lead_id"])) == ["received", "calling", "attempt", "retained"]
     assert stack.reader.read_certificate(cert_id).claim.reuse_attempts == 1
     assert events_of(lead_items(stack, second.json()["lead_id"])) == ["received", "certificate_reused", "rejected"]
     assert "certificate_reused" in events_of(stack.reader.read_certificate(cert_id))
@@ -327,7 +332,13 @@ def test_share_policy_links_the_second_lead_to_the_first_retain(stack):
     assert second.status == 201
     assert second.json()["previously_retained"] is True
     assert second.json()["lead_match"] is None  # not the first lead's result: this lead was never matched
+    assert (second.json()["masked_cert_url"], second.json()["expires_at"]) == (None, None)  # nor its certificate facts
     assert len(stack.sim.requests) == 1
+    # Another vendor reposting the first lead's certificate, with any contact: never contactable on its match.
+    gate = stack.gateway.handle(
+        "GET", f"/leads/{second.json()['lead_id']}/contactable", {"x-api-key": stack.vendor_key}, b""
+    )
+    assert (gate.json()["contactable"], gate.json()["reason"]) == (False, "lead_not_matched")
 
 
 @pytest.mark.parametrize("same_lead_id", [True, False])
@@ -417,18 +428,17 @@ def test_a_long_history_comes_a_page_at_a_time(stack):
 @pytest.mark.parametrize(
     ("contact", "lead_id", "units"),
     [
-        (
-            {"email": "a@example.com"},
-            None,
-            10,
-        ),  # the lead, its claim (a transaction: x2), 3 index entries, 1 entry, 1 update, leaving the open index
-        ({"email": "a@example.com", "phone": "5125551212"}, None, 11),  # + the phone's index entry
-        ({"email": "a@example.com"}, "crm-9", 12),  # + the vendor's lead id, in the reservation's transaction
+        # the lead and its claim (a transaction: x2), 3 index entries, the call's request entry (issue 21:
+        # on record before it is sent), the outcome's entry, the state's update, leaving the open index
+        ({"email": "a@example.com"}, None, 11),
+        ({"email": "a@example.com", "phone": "5125551212"}, None, 12),  # + the phone's index entry
+        ({"email": "a@example.com"}, "crm-9", 13),  # + the vendor's lead id, in the reservation's transaction
     ],
 )
 def test_a_lead_retained_at_once_costs_the_write_units_dynamodb_reports(stack, contact, lead_id, units):
-    """Issue 13's budget (<= 10 write units for a first-attempt retain), from the ConsumedCapacity every
-    write asks for (moto's answer filled by DynamoDB's sizing rules: local/capacity.py)."""
+    """The write units of a first-attempt retain (issue 13's 10, plus 1 for the call's request recorded before
+    it is sent), from the ConsumedCapacity every write asks for (moto's answer filled by DynamoDB's sizing
+    rules: local/capacity.py)."""
     from tf_retainer import wiring
 
     meter = wiring.lead_table().writes

@@ -3,6 +3,7 @@ the simulator over loopback). Each test fails on the code before its fix."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -146,7 +147,7 @@ def sweep() -> Any:
 
 def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stack, monkeypatch):
     from tf_retainer.domain.retry_message import RetryMessage
-    from tf_retainer.leads import attempt, retry
+    from tf_retainer.leads import outcome, retry
 
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
@@ -158,11 +159,11 @@ def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stac
     def killed(*_: Any, **__: Any) -> None:
         raise Killed
 
-    enqueue = attempt.enqueue_retry
-    monkeypatch.setattr(attempt, "enqueue_retry", killed)
+    enqueue = outcome.enqueue_retry
+    monkeypatch.setattr(outcome, "enqueue_retry", killed)
     with pytest.raises(Killed):  # attempt 2 is recorded pending; the process dies before queueing attempt 3
         retry.retry_lead(default_deps(), message)
-    monkeypatch.setattr(attempt, "enqueue_retry", enqueue)
+    monkeypatch.setattr(outcome, "enqueue_retry", enqueue)
     assert stack.lead_state(posted["lead_id"])["attempts"] == 2
     # SQS delivers the old message again after its visibility timeout: a duplicate, rightly skipped.
     assert retry.retry_lead(default_deps(), message) == "duplicate"
@@ -200,7 +201,7 @@ def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, mo
     assert deliver_all(stack) == ["retained"]
     record = stack.reader.read_lead(stranded.lead_id)
     assert record.lead.status is Status.RETAINED
-    assert [e.type for e in record.history] == ["received", "requeued", "attempt", "retained"]
+    assert [e.type for e in record.history] == ["received", "requeued", "calling", "attempt", "retained"]
     assert stack.index.open_leads() == []
 
 
@@ -212,3 +213,53 @@ def test_the_sweeper_leaves_a_lead_an_attempt_holds(stack, monkeypatch):
     default_deps().writer.begin_attempt(posted["lead_id"], attempt=2, now=later, lease_seconds=600)
     report = sweep()
     assert (report.overdue, report.recovered, report.skipped) == (1, [], 1)
+
+
+@pytest.mark.parametrize("delivery_leases", ["before_the_sweeper_writes", "after_the_sweeper_leased"])
+def test_a_delivery_racing_the_sweeper_on_one_lead_makes_one_call_and_is_never_overtaken(
+    stack, monkeypatch, delivery_leases
+):
+    """Issue 21: the sweeper read an overdue lead; a retry delivery of its next attempt leases it around the
+    moment the sweeper writes. Whichever holds the lead first, the other stands back: one TrustedForm call
+    for the attempt, its outcome recorded (not "overtaken"), and no requeue of the attempt being made."""
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
+    later = advance_clock(monkeypatch, timedelta(hours=1))
+    from tf_retainer.domain.retry_message import RetryMessage
+    from tf_retainer.leads import retry
+
+    message = RetryMessage(lead_id=lead_id, attempt=2, not_before=later)
+    delivered: list[str] = []
+    original = DynamoLeadWriter.record_recovery
+    client = wiring.dynamodb()
+
+    def deliver(**_: Any) -> None:  # the delivery's whole attempt, between two of the sweeper's calls
+        if not delivered:
+            delivered.append("started")  # once: the delivery's own calls come through here too
+            try:
+                delivered[0] = retry.retry_lead(default_deps(), message)
+            except Exception as exc:
+                delivered[0] = type(exc).__name__
+
+    def racing(self: DynamoLeadWriter, before: Any, after: Any, **kwargs: Any) -> Any:
+        if delivery_leases == "before_the_sweeper_writes":  # the sweeper read the lead, then this
+            deliver()
+            return original(self, before, after, **kwargs)
+        # The sweeper's first call (its lease) goes through; the delivery runs right after it.
+        client.meta.events.register_first("after-call.dynamodb.UpdateItem", deliver, unique_id="race")
+        try:
+            return original(self, before, after, **kwargs)
+        finally:
+            client.meta.events.unregister("after-call.dynamodb.UpdateItem", unique_id="race")
+
+    monkeypatch.setattr(DynamoLeadWriter, "record_recovery", racing)
+    report = sweep()
+    retains = [r for r in stack.sim.requests if r["cert_id"] == cert_id and r["status"] == 200]
+    history = [e.type for e in stack.reader.read_lead(lead_id).history]
+    if delivered == ["retained"]:  # the delivery held the lead first: the sweeper stood back
+        assert (report.recovered, report.skipped) == ([], 1)
+    else:  # the sweeper held it first: the delivery was turned away (redelivered later), no call made
+        assert delivered and delivered[0] != "retained" and report.recovered == [lead_id]
+    assert len(retains) <= 1, "TrustedForm asked twice for one attempt"
+    assert "overtaken" not in json.dumps(history) and history.count("requeued") == (0 if retains else 1)

@@ -68,7 +68,8 @@ def test_a_lead_every_rule_keeps_is_retained_with_its_verdicts(stack):
     assert asked[0]["insights"]["scans"] == RULES["page_scans"]
     assert asked[0]["verify"] == {"min_font_size_px_required": 12}
     history = [e.type for e in stack.reader.read_lead(response.json()["lead_id"]).history]
-    assert history == ["received", "attempt", "attempt", "decided", "retained"]
+    # Each call's request on record before it went, then both answers, the decision and the outcome.
+    assert history == ["received", "calling", "calling", "attempt", "attempt", "decided", "retained"]
 
 
 @pytest.mark.parametrize(

@@ -4,16 +4,14 @@ could not store is refused here, before anything is stored or sent."""
 from __future__ import annotations
 
 import json
-import math
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-from boto3.dynamodb.types import DYNAMODB_CONTEXT
 from pydantic import ValidationError
 
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.models import FieldError, LeadSubmission, Reason
+from tf_retainer.store.codec import unstorable_number
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -79,7 +77,7 @@ def unstorable_fields(data: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append((label, "field name is not valid Unicode (a lone surrogate)"))
         elif isinstance(value, str) and not _encodable(value):
             problems.append((label, "not valid Unicode (a lone surrogate)"))
-        elif isinstance(value, int | float) and not isinstance(value, bool) and (why := _unstorable_number(value)):
+        elif isinstance(value, int | float) and not isinstance(value, bool) and (why := unstorable_number(value)):
             problems.append((label, why))
     return problems
 
@@ -90,13 +88,3 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _unstorable_number(value: float) -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "a number must be finite (no NaN or Infinity)"
-    try:
-        DYNAMODB_CONTEXT.create_decimal(Decimal(str(value)))
-    except (ArithmeticError, ValueError):
-        return "a number must have at most 38 significant digits and a magnitude between 1e-130 and 1e125"
-    return None

@@ -30,6 +30,11 @@ def read_api_key(provider: Any, secret_id: str, *, force_fetch: bool = False) ->
     return key
 
 
+def bounded_provider(config: Any) -> Any:
+    """A provider of its own, on a client whose calls end in bounded time (Lambda's: see wiring.bounded)."""
+    return parameters.SecretsProvider(boto_config=config)
+
+
 def secrets_provider(client: Any) -> Any:
     """A provider (with its own cache) on a given Secrets Manager client: the CLI's, on a target stack."""
     return parameters.SecretsProvider(boto3_client=client)

@@ -2,10 +2,14 @@
 and linked by SHA-256, so an edit, a removal or a reordering of any stored entry shows.
 
 An entry is what one step of the lead wrote (an attempt: its calls, their events and, when it changed the
-lead, the lead as it became). Its content is one canonical JSON document (sorted keys, no spaces, nulls
-left out) that names the entry's number, time and the hash of the entry before it; the entry's hash is
-the SHA-256 of those exact bytes. The first entry's "previous" is the hash of the lead's identity (id,
-vendor, certificate, time received), so an entry cannot be moved to another lead either.
+lead, the lead as it became). A call to TrustedForm is written twice: its request alone (``calls``) in an
+entry put before it is sent, then the whole exchange, answer included, in a later entry (``exchanges``,
+paired by ``call_id``): a call whose answer never got written still shows, as a request without an answer.
+
+An entry's content is one canonical JSON document (sorted keys, no spaces, nulls left out) that names
+the entry's number, time and the hash of the entry before it; the entry's hash is the SHA-256 of those
+exact bytes. The first entry's "previous" is the hash of the lead's identity (id, vendor, certificate,
+time received), so an entry cannot be moved to another lead either.
 
 Stored compressed (zlib with a fixed preset dictionary of the words every entry repeats: most entries
 fit in one 1 KB write unit); the bytes hashed are the decompressed bytes, so what is verified is exactly
@@ -69,6 +73,7 @@ class Entry:
     events: list[dict[str, Any]] = field(default_factory=list)
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] | None = None  # the lead after this step, when the step changed it
+    calls: list[dict[str, Any]] = field(default_factory=list)  # requests about to be sent (answers follow)
     stored_hash: str | None = field(default=None, compare=False)  # as read back: the hash stored beside it
 
     def content(self) -> bytes:
@@ -81,6 +86,7 @@ class Entry:
             "events": self.events,
             "exchanges": self.exchanges,
             "state": self.state,
+            "calls": self.calls or None,  # only in entries that record a call about to be sent
         }
         return json.dumps(_compact(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -117,6 +123,7 @@ def parse(content: bytes, *, stored_hash: str | None = None) -> Entry:
         events=document.get("events") or [],
         exchanges=document.get("exchanges") or [],
         state=document.get("state"),
+        calls=document.get("calls") or [],
     )
 
 

@@ -20,6 +20,7 @@ class Exchange:
     response: dict[str, Any] | None = None
     error: ErrorKind | None = None
     error_detail: str | None = None
+    call_id: str | None = None  # pairs the exchange with its request, recorded before it was sent
     _json: Any = field(default=None, repr=False)
 
     @property
@@ -44,4 +45,5 @@ class Exchange:
             "response": self.response,
             "error": self.error,
             "error_detail": self.error_detail,
+            "call_id": self.call_id,
         }

@@ -59,6 +59,8 @@ class Reason(StrEnum):
     TRUSTEDFORM_THROTTLED = "trustedform_throttled"
     TRUSTEDFORM_UNEXPECTED = "trustedform_unexpected"
     ACCOUNT_ERROR = "account_error"
+    # Our evidence store stayed throttled or unavailable: the lead is kept (and found again by the sweeper)
+    STORE_UNAVAILABLE = "store_unavailable"
 
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")

@@ -5,11 +5,14 @@ The recipe a vendor verifies with (docs and README show it):
 
     signed  = timestamp + "." + body                 (the X-TF-Retainer-Timestamp header, the raw body)
     expect  = "v1=" + hex(HMAC-SHA256(secret, signed))
-    accept if expect == X-TF-Retainer-Signature (constant-time) and the timestamp is recent (5 minutes)
+    accept if expect == X-TF-Retainer-Signature (constant-time) and the timestamp is recent (5 minutes,
+    and at most 30 seconds ahead of the receiver's clock)
+    de-duplicate on the signed body's event_id (the X-TF-Retainer-Event-Id header is a copy, not signed)
 
 Where it may go: https only, and the host must resolve to public addresses only (no private, loopback,
-link-local, multicast or reserved ones), checked at every send, and the connection is made to the very
-address checked (no second resolution a DNS rebinding could answer differently). ``allow_private``
+link-local, multicast or reserved ones; an IPv6 address that embeds an IPv4 one, IPv4-mapped or -compatible,
+6to4, Teredo or NAT64, is judged by the IPv4 address it carries), checked at every send, and the connection
+is made to the very address checked (no second resolution a DNS rebinding could answer differently). ``allow_private``
 (the local stack only) lifts both rules.
 """
 
@@ -32,6 +35,9 @@ SIGNATURE_HEADER = "X-TF-Retainer-Signature"
 TIMESTAMP_HEADER = "X-TF-Retainer-Timestamp"
 EVENT_ID_HEADER = "X-TF-Retainer-Event-Id"
 TOLERANCE_SECONDS = 300
+FUTURE_SKEW_SECONDS = 30  # a receiver's clock may lag ours this much; a later timestamp is a forgery or a bug
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a network's own translator, never public
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -51,9 +57,10 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 def verify(secret: str, timestamp: str, body: bytes, header: str, *, now: float) -> bool:
     """The vendor's side of the recipe (what a vendor's receiver does, in Python)."""
     try:
-        fresh = abs(now - int(timestamp)) <= TOLERANCE_SECONDS
+        age = now - int(timestamp)
     except ValueError:
         return False
+    fresh = -FUTURE_SKEW_SECONDS <= age <= TOLERANCE_SECONDS
     return fresh and hmac.compare_digest(signature(secret, timestamp, body), header)
 
 
@@ -66,6 +73,12 @@ def check_url(url: str, *, allow_private: bool) -> str:
         raise CallbackRefused("callback_not_https", "callbacks are sent over https only")
     if parts.username or parts.password:
         raise CallbackRefused("invalid_callback_url", "a callback URL carries no user name or password")
+    try:
+        port = parts.port  # None when the URL names none; ValueError when it is not a number or over 65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise CallbackRefused("invalid_callback_url", "a callback URL's port is a number from 1 to 65535")
     _refuse_literal_private(parts.hostname, allow_private)
     return urlunsplit(parts)
 
@@ -80,7 +93,28 @@ def _refuse_literal_private(host: str, allow_private: bool) -> None:
 
 
 def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if address.version == 6:
+        assert isinstance(address, ipaddress.IPv6Address)
+        if address in NAT64_LOCAL_USE:
+            return False
+        embedded = _embedded_ipv4(address)
+        if embedded and not all(_is_public(inner) for inner in embedded):
+            return False
     return address.is_global and not address.is_multicast
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries, which a translator or tunnel would reach: IPv4-mapped
+    (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d, deprecated), 6to4 (2002::/16), Teredo (2001::/32: the
+    server and the client) and NAT64's well-known prefix (64:ff9b::/96). Python judges the IPv6 address
+    alone, so [::127.0.0.1] or [64:ff9b::a9fe:a9fe] would pass for public."""
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    packed = address.packed
+    if packed[:12] == bytes(12) and int.from_bytes(packed[12:], "big") > 1:  # ::a.b.c.d, not :: or ::1
+        found.append(ipaddress.IPv4Address(packed[12:]))
+    if address in NAT64_WELL_KNOWN:
+        found.append(ipaddress.IPv4Address(packed[12:]))
+    return [inner for inner in found if inner is not None]
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -148,9 +182,9 @@ def deliver(
 ) -> Delivery:
     """POST the job's body to ``url``, signed; what happened, as retry / failed / delivered."""
     parts = urlsplit(url)
-    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        check_url(url, allow_private=allow_private)
+        check_url(url, allow_private=allow_private)  # first: a URL stored before a check existed is refused too
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
         address = public_address(host, port, allow_private=allow_private, resolver=resolver)
     except CallbackRefused as refused:
         return Delivery("failed", refused.reason)

@@ -1,102 +1,111 @@
-"""One attempt to retain a lead's certificate, shared by intake and the retry worker: call TrustedForm,
-decide, record the outcome with its evidence, schedule what comes next."""
+"""One attempt to retain a lead's certificate, shared by intake and the retry worker: ask TrustedForm what
+the buyer's rules need, judge, retain a lead the rules keep; then record it (leads/outcome.py)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import replace
 
 from tf_retainer.decisions import judgement
 from tf_retainer.decisions.answer import Decision, RetryKind, decide
 from tf_retainer.decisions.rulebook import SETTINGS_ONLY
 from tf_retainer.decisions.rules import Verdict
 from tf_retainer.domain.exchange import Exchange
-from tf_retainer.domain.lead import Event, Lead
+from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
-from tf_retainer.domain.retry_message import RetryMessage
-from tf_retainer.leads import schedule
+from tf_retainer.leads.calls import Calls
 from tf_retainer.leads.deps import Deps
-from tf_retainer.ports.leads import StaleAttempt
+from tf_retainer.leads.outcome import Ruling, apply_decision
+from tf_retainer.ports.leads import StoreUnavailable
 from tf_retainer.ports.services import ApiKeyUnavailable
-from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import (
     Metric,
-    count,
-    count_for_vendor,
-    count_rejection,
-    count_with,
     logger,
     milliseconds,
 )
 
 # A call with less time than this left is not worth making: it would time out and still cost a retain.
 MIN_CALL_SECONDS = 0.5
-OUTCOME_METRIC = {
-    Status.RETAINED: Metric.LEADS_RETAINED,
-    Status.REJECTED: Metric.LEADS_REJECTED,
-    Status.PENDING: Metric.LEADS_PENDING,
-    Status.EXPIRED: Metric.LEADS_EXPIRED,
-}
+# The remote calls that record a call's request before it is sent: the chain's end read, the entry put.
+RECORDING_CALLS = 2
+# The remote calls an attempt makes after its last TrustedForm call: the chain's end read, the outcome's
+# entry, the lead's state, the retry message and the state told it is sent.
+WRITES_AFTER_CALLS = 5
+
+
+def attempt_budget(deps: Deps, limit: float, deadline: float | None) -> float:
+    """How long an attempt may take: at most ``limit``, and ending early enough for the writes after its last
+    call, each bounded by ``remote_call_seconds``, to fit before the invocation's ``deadline`` (on
+    time.monotonic's clock; None: no deadline but ``limit``)."""
+    if deadline is None:
+        return limit
+    # A call sent late still gets MIN_CALL_SECONDS (the client's floor): keep that too.
+    left = deadline - time.monotonic() - WRITES_AFTER_CALLS * deps.settings.remote_call_seconds - MIN_CALL_SECONDS
+    return max(MIN_CALL_SECONDS, min(limit, left))
 
 
 def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor: str) -> LeadAnswer:
     """Ask TrustedForm what the buyer's rules need, judge, retain a lead the rules keep; record; schedule.
 
-    ``budget`` (seconds) bounds the whole attempt: both calls of decide_first, key re-reads included.
+    ``budget`` (seconds) bounds the whole attempt: both calls of decide_first, key re-reads and the
+    calls' requests recorded before they are sent included; the writes after it are the caller's to fit.
     """
     deadline = time.monotonic() + budget
     in_force = deps.rules(lead.vendor)
     asks = judgement.plan(in_force.rules, deps.settings)
-    exchanges: list[Exchange] = []
+    calls = Calls(deps, lead, attempt, actor)
     verdicts: list[Verdict] | None = None
     try:
         if asks.decide_first and not lead.rules_passed:
-            decision = _round(deps, lead, attempt, deadline, asks.probe, exchanges)
+            decision = _round(deps, calls, deadline, asks.probe)
             if decision.status is Status.RETAINED:  # TrustedForm answered: judge before paying
-                decision, verdicts = judgement.judge(in_force.rules, exchanges[-1], lead, decision)
+                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges[-1], lead, decision)
             if decision.status is Status.RETAINED:  # the rules keep it: now retain
                 judged = decision.facts
-                decision = _round(deps, lead, attempt, deadline, asks.retain_only, exchanges)
+                decision = _round(deps, calls, deadline, asks.retain_only)
                 decision = replace(decision, facts=judged.model_copy(update=decision.facts.facts()))
         else:
-            decision = _round(
-                deps, lead, attempt, deadline, asks.retain_only if lead.rules_passed else asks.combined, exchanges
-            )
+            decision = _round(deps, calls, deadline, asks.retain_only if lead.rules_passed else asks.combined)
             if decision.status is Status.RETAINED and not lead.rules_passed:
-                decision, verdicts = judgement.judge(in_force.rules, exchanges[-1], lead, decision)
+                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges[-1], lead, decision)
     except ApiKeyUnavailable as exc:
         logger.error("TrustedForm API key unavailable", extra={"error": str(exc)})
         decision = Decision(Status.PENDING, Reason.ACCOUNT_ERROR, RetryKind.ACCOUNT, alarm=True)
-    for exchange in exchanges:
+    except StoreUnavailable as exc:  # a call's request could not be recorded: that call was not made
+        logger.error("evidence store unavailable before a call", extra={"lead_id": lead.lead_id, "error": str(exc)})
+        decision = Decision(Status.PENDING, Reason.STORE_UNAVAILABLE, RetryKind.TRANSIENT, alarm=True)
+    for exchange in calls.exchanges:
         milliseconds(Metric.TRUSTEDFORM_LATENCY, exchange.duration_ms)
     # With only the deployment's own policies (masked, lead match) there is nothing more to record than
     # the outcome; a stored rule set's verdicts and version go into the lead and its history.
     ruled = verdicts is not None and (in_force.version != SETTINGS_ONLY or asks.decide_first)
     ruling = Ruling(in_force.version, verdicts or []) if ruled else None
-    return apply_decision(deps, lead, decision, exchanges, attempt=attempt, actor=actor, ruling=ruling)
+    return apply_decision(deps, lead, decision, calls, attempt=attempt, actor=actor, ruling=ruling)
 
 
-def _round(
-    deps: Deps, lead: Lead, attempt: int, deadline: float, ask: judgement.Ask, exchanges: list[Exchange]
-) -> Decision:
-    """One call (two after a 401 with a rotated key, if the budget allows), and TrustedForm's answer."""
-    if exchanges and deadline - time.monotonic() < MIN_CALL_SECONDS:  # decide_first's retain, no time left
+def _call_cost(deps: Deps) -> float:
+    """The time a call needs, at the worst the budget allows for: its request recorded, then a call."""
+    return RECORDING_CALLS * deps.settings.remote_call_seconds + MIN_CALL_SECONDS
+
+
+def _round(deps: Deps, calls: Calls, deadline: float, ask: judgement.Ask) -> Decision:
+    """One call (two after a 401 with a rotated key, if the budget allows), and TrustedForm's answer. A call
+    the budget has no room for is not made: the lead stays pending (trustedform_timeout), retried later."""
+    if deadline - time.monotonic() < _call_cost(deps):  # (decide_first's retain: the probe's answer stands)
         return Decision(Status.PENDING, Reason.TRUSTEDFORM_TIMEOUT, RetryKind.TRANSIENT)
-    first = _call(deps, lead, attempt, deps.api_key(False), deadline, ask)
-    exchanges.append(first)
-    if first.status == 401:
-        # The key may have been rotated since we cached it: one forced re-read, one more try, if
-        # the budget allows it (otherwise the lead stays pending with the account error).
+    first = _call(deps, calls, deps.api_key(False), deadline, ask)
+    # A 401: the key may have been rotated since we cached it: one forced re-read, one more try, if the
+    # budget leaves time for both (the read is bounded: wiring.bounded); else the lead stays pending.
+    if first.status == 401 and deadline - time.monotonic() >= deps.settings.remote_call_seconds + _call_cost(deps):
         key = deps.api_key(True)
-        if deadline - time.monotonic() >= MIN_CALL_SECONDS:
-            exchanges.append(_call(deps, lead, attempt, key, deadline, ask))
-    return decide(exchanges[-1], deps.settings, retaining=ask.retain)
+        if deadline - time.monotonic() >= _call_cost(deps):
+            _call(deps, calls, key, deadline, ask)
+    return decide(calls.exchanges[-1], deps.settings, retaining=ask.retain)
 
 
-def _call(deps: Deps, lead: Lead, attempt: int, api_key: str, deadline: float, ask: judgement.Ask) -> Exchange:
-    return deps.trustedform.retain(
+def _call(deps: Deps, calls: Calls, api_key: str, deadline: float, ask: judgement.Ask) -> Exchange:
+    lead, call_id = calls.lead, calls.next_id()
+    exchange = deps.trustedform.retain(
         lead.cert_id,
         api_key=api_key,
         reference=lead.lead_id,
@@ -106,211 +115,8 @@ def _call(deps: Deps, lead: Lead, attempt: int, api_key: str, deadline: float, a
         scans=ask.scans,
         verify=ask.verify,
         retain=ask.retain,
-        timeout=max(MIN_CALL_SECONDS, deadline - time.monotonic()),
-        attempt=attempt,
+        deadline=deadline,
+        attempt=calls.attempt,
+        before_send=calls.recorder(call_id),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Ruling:
-    """The rules' say on a lead: which stored versions decided, and each rule's verdict."""
-
-    version: str
-    verdicts: list[Verdict]
-
-
-def apply_decision(
-    deps: Deps,
-    lead: Lead,
-    decision: Decision,
-    exchanges: list[Exchange],
-    *,
-    attempt: int,
-    actor: str,
-    ruling: Ruling | None = None,
-) -> LeadAnswer:
-    now = deps.clock()
-    after = _next_state(deps, lead, decision, attempt, now)
-    after = after.model_copy(update=_ruled(deps, lead, after, exchanges, ruling))
-    # Each call's own facts (the 401 before a re-read key's 200 says nothing of success).
-    own = [decide(ex, deps.settings, retaining=_asked_retain(ex)) for ex in exchanges[:-1]] + [decision]
-    events = [_attempt_event(exchange, mine, actor) for exchange, mine in zip(exchanges, own, strict=False)]
-    if ruling is not None:
-        events.append(_decided_event(ruling, exchanges, actor))
-    events.append(
-        Event(
-            after.status.value,
-            actor,
-            {"reason": after.reason.value if after.reason else None, "next_attempt_at": after.next_attempt_at},
-        )
-    )
-    items = [exchange.to_item() for exchange in exchanges]
-    try:
-        deps.writer.record_outcome(lead, after, events=events, exchanges=items, now=now)
-    except StaleAttempt:
-        return _overtaken(deps, lead, events, items, now)
-    _emit_outcome(decision, after)
-    _emit_ruling(after, ruling, operations=after.tf_operations - lead.tf_operations)
-    if after.next_attempt_at is not None:
-        enqueue_retry(deps, after.lead_id, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
-    return after.answer()
-
-
-def _ruled(deps: Deps, lead: Lead, after: Lead, exchanges: list[Exchange], ruling: Ruling | None) -> dict[str, Any]:
-    """What the rules and TrustedForm's answers change on the lead: verdicts, cost, a better deadline."""
-    update: dict[str, Any] = {"tf_operations": lead.tf_operations + sum(map(judgement.billed_operations, exchanges))}
-    if ruling is not None:
-        refused = next((v for v in ruling.verdicts if v.refuses), None)
-        update.update(
-            rule_version=ruling.version,
-            verdicts=[verdict.as_dict() for verdict in ruling.verdicts],
-            rules_passed=refused is None,
-            refusal_detail={"rule": refused.rule, **refused.detail}
-            if refused and after.reason == refused.reason
-            else None,
-        )
-    if after.status is Status.PENDING and exchanges:
-        deadline = judgement.deadline_from(exchanges[0], lead, deps.settings)
-        if deadline is not None:
-            update["deadline"] = deadline
-    return update
-
-
-def _asked_retain(exchange: Exchange) -> bool:
-    return '"retain"' in str(exchange.request.get("body") or "")
-
-
-def _decided_event(ruling: Ruling, exchanges: list[Exchange], actor: str) -> Event:
-    """The evidence of the decision: the rules' versions and verdicts, and what they judged, as received."""
-    probe = exchanges[0].json() if exchanges and isinstance(exchanges[0].json(), dict) else {}
-    return Event(
-        "decided",
-        actor,
-        {
-            "rule_version": ruling.version,
-            "verdicts": [verdict.as_dict() for verdict in ruling.verdicts],
-            "insights": probe.get("insights"),
-            "verify": probe.get("verify"),
-        },
-    )
-
-
-def _emit_ruling(lead: Lead, ruling: Ruling | None, *, operations: int) -> None:
-    if operations:
-        count_with(Metric.TRUSTEDFORM_OPERATIONS, value=operations, Vendor=lead.vendor)
-    for verdict in ruling.verdicts if ruling else []:
-        if verdict.passed is False and verdict.mode == "shadow":
-            count_with(Metric.RULE_WOULD_REFUSE, Rule=verdict.rule)
-
-
-def _overtaken(
-    deps: Deps, lead: Lead, events: list[Event], exchanges: list[dict[str, Any]], now: datetime
-) -> LeadAnswer:
-    """Another attempt recorded this one's step first (a lease outlived, a duplicate delivery): keep this
-    call's evidence all the same, and answer with the lead as it now is."""
-    deps.writer.add_history(lead, events, now=now, exchanges=exchanges)
-    logger.warning("attempt overtaken by another", extra={"lead_id": lead.lead_id, "attempt": lead.attempts + 1})
-    current = deps.reader.get_lead(lead.lead_id)
-    return (current or lead).answer()
-
-
-def _next_state(deps: Deps, lead: Lead, decision: Decision, attempt: int, now: datetime) -> Lead:
-    """The lead after this decision: final, or pending with its next attempt planned (or expired)."""
-    burned = lead.burned_attempts + (0 if decision.retry is RetryKind.ACCOUNT else 1)
-    status, reason = decision.status, decision.reason
-    update: dict[str, Any] = {"attempts": attempt, "burned_attempts": burned, "updated_at": iso(now)}
-    update.update(decision.facts.facts())
-    next_at: datetime | None = None
-    if decision.is_pending:
-        next_at = schedule.plan_next_attempt(
-            decision, attempts_so_far=burned, now=now, deadline=lead.deadline_at, settings=deps.settings
-        )
-        if next_at is None:
-            spent = decision.retry is not RetryKind.ACCOUNT and burned >= deps.settings.retry_max_attempts
-            status = Status.EXPIRED
-            reason = Reason.RETRY_LIMIT_REACHED if spent else Reason.RETAIN_WINDOW_CLOSED
-            update["last_pending_reason"] = decision.reason.value if decision.reason else None
-    update.update(
-        status=status,
-        reason=reason,
-        next_attempt_at=iso(next_at) if next_at else None,
-        final_at=iso(now) if status.is_final else None,
-        check_after=iso(next_at + timedelta(seconds=deps.settings.pending_grace_seconds)) if next_at else None,
-    )
-    return lead.model_copy(update=update)
-
-
-def _attempt_event(exchange: Exchange, decision: Decision, actor: str) -> Event:
-    return Event(
-        "attempt",
-        actor,
-        {
-            "attempt": exchange.attempt,
-            "http_status": exchange.status,
-            "error": exchange.error,
-            "duration_ms": round(exchange.duration_ms, 1),
-            "tf_outcome": decision.facts.tf_outcome,
-            "tf_reason": decision.facts.tf_reason,
-        },
-    )
-
-
-def _emit_outcome(decision: Decision, lead: Lead) -> None:
-    if decision.retry is RetryKind.ACCOUNT:
-        count(Metric.ACCOUNT_ERRORS)
-    if decision.facts.masked:
-        count(Metric.MASKED_CERTIFICATES)
-    match = decision.facts.lead_match
-    if match is not None and match.success is False and not decision.facts.masked:
-        count(Metric.LEAD_MATCH_FAILURES)
-    report_outcome(lead, alarm=decision.alarm, attempt=lead.attempts, masked=decision.facts.masked)
-
-
-def report_outcome(lead: Lead, *, alarm: bool = False, **extra: Any) -> None:
-    """A lead's outcome in the metrics (by status, by vendor, rejections by reason) and its log line."""
-    count(OUTCOME_METRIC[lead.status])
-    count_for_vendor(lead.vendor, lead.status.value)
-    if lead.status is Status.REJECTED and lead.reason:
-        count_rejection(lead.reason)
-    (logger.warning if alarm else logger.info)(
-        "lead outcome",
-        extra={
-            # explicit, not append_keys: the retry worker runs several leads at once in threads
-            "lead_id": lead.lead_id,
-            "cert_id": lead.cert_id,
-            "status": lead.status.value,
-            "reason": lead.reason.value if lead.reason else None,
-            **extra,
-        },
-    )
-
-
-def enqueue_retry(deps: Deps, lead_id: str, *, attempt: int, not_before: datetime, now: datetime) -> None:
-    """Queue the next attempt. A failure is counted and logged, never raised: the lead is recorded
-    pending with next_attempt_at, where the operator CLI finds it."""
-    message = RetryMessage(lead_id=lead_id, attempt=attempt, not_before=not_before)
-    try:
-        deps.retry_queue.send(message, now=now)
-    except Exception:
-        count(Metric.ENQUEUE_FAILURES)
-        logger.exception("could not enqueue retry", extra={"lead_id": lead_id})
-
-
-def expire(deps: Deps, lead: Lead, *, attempt: int, reason: Reason, actor: str) -> LeadAnswer:
-    """Close a lead whose window passed, without calling TrustedForm."""
-    now = deps.clock()
-    after = lead.model_copy(
-        update={
-            "status": Status.EXPIRED,
-            "reason": reason,
-            "attempts": attempt,
-            "final_at": iso(now),
-            "updated_at": iso(now),
-            "check_after": None,
-        }
-    )
-    event = Event(Status.EXPIRED.value, actor, {"reason": reason.value, "deadline": lead.deadline})
-    deps.writer.record_outcome(lead, after, events=[event], exchanges=[], now=now)
-    count(Metric.LEADS_EXPIRED)
-    logger.warning("lead expired", extra={"lead_id": lead.lead_id, "cert_id": lead.cert_id, "reason": reason.value})
-    return after.answer()
+    return calls.add(exchange, call_id)

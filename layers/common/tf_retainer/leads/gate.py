@@ -57,15 +57,16 @@ def _retained(lead: Lead) -> tuple[GateReason, str] | None:
 
 
 def _matched(lead: Lead, *, accept_masked: bool) -> tuple[GateReason, str] | None:
+    if lead.shared_with_lead_id:  # never on another lead's match, nor on another lead's masked certificate
+        why = "the certificate was shared from another lead: this lead's email and phone were never matched"
+        return GateReason.LEAD_NOT_MATCHED, why
     if lead.masked:  # TrustedForm never matches a masked certificate: the buyer's policy decides
         if accept_masked:
             return None
         return GateReason.MASKED_NOT_ACCEPTED, "the certificate is masked and masked certificates are not accepted"
     if lead.lead_match is not None and lead.lead_match.success:
         return None
-    if lead.shared_with_lead_id:
-        why = "the certificate was shared from another lead: this lead's email and phone were never matched"
-    elif lead.lead_match is None:
+    if lead.lead_match is None:
         why = "TrustedForm reported no lead match for this lead"
     else:
         why = "TrustedForm did not match the lead's email or phone to the certificate"
@@ -81,9 +82,7 @@ def _rules_passed(lead: Lead) -> tuple[GateReason, str] | None:
 
 
 def _evidence_stored(deps: Deps, lead: Lead) -> tuple[GateReason, str] | None:
-    # A shared lead's certificate was retained by the lead it was shared from: the evidence is there.
-    holder = lead.shared_with_lead_id or lead.lead_id
-    if any(_retained_in(exchange) for exchange in deps.reader.exchanges(holder)):
+    if any(_retained_in(exchange) for exchange in deps.reader.exchanges(lead.lead_id)):
         return None
     return GateReason.EVIDENCE_MISSING, "no stored TrustedForm exchange shows the certificate retained"
 

@@ -13,31 +13,27 @@ from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
 from tf_retainer.leads import schedule
-from tf_retainer.leads.attempt import attempt_retain, report_outcome
+from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget, attempt_retain
 from tf_retainer.leads.deps import Deps
+from tf_retainer.leads.outcome import report_outcome
 from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, VendorLead
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, count_for_vendor, logger
 
-# The shortest budget a first attempt gets, however little time the invocation has left.
-MIN_BUDGET_SECONDS = 0.5
-# The first attempt's lease outlasts its budget by the time its writes take (the handler keeps that much
-# of the Lambda timeout back for them).
-LEASE_MARGIN_SECONDS = 5.0
 
-
-def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, time_budget: float | None = None) -> LeadAnswer:
-    """Reserve, retain (within the time budget) and answer. Raises InputRejected."""
+def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline: float | None = None) -> LeadAnswer:
+    """Reserve, retain and answer, every remote call done before the invocation's ``deadline`` (on
+    time.monotonic's clock). Raises InputRejected."""
     cert = _certificate(submission)
     now = deps.clock()
     count(Metric.LEADS_RECEIVED)
     count_for_vendor(vendor, "received")
-    budget = deps.settings.sync_timeout_seconds
-    if time_budget is not None:
-        budget = max(MIN_BUDGET_SECONDS, min(budget, time_budget))
-    # Leased to this invocation for its first attempt: neither the sweeper nor a retry takes it meanwhile.
-    lease = iso(now + timedelta(seconds=budget + LEASE_MARGIN_SECONDS))
+    settings = deps.settings
+    # Leased to this invocation for its first attempt (at most the sync timeout, then its writes): neither
+    # the sweeper nor a retry takes it meanwhile.
+    held = settings.sync_timeout_seconds + (WRITES_AFTER_CALLS + 1) * settings.remote_call_seconds
+    lease = iso(now + timedelta(seconds=held))
     lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
     vendor_lead = VendorLead(vendor, submission.lead_id, _payload_hash(submission)) if submission.lead_id else None
     logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
@@ -48,6 +44,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, time_bud
     if isinstance(reservation, CertificateTaken):
         return _certificate_taken(deps, lead, reservation.claim, vendor_lead, now)
 
+    budget = attempt_budget(deps, settings.sync_timeout_seconds, deadline)
     return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
 
 
@@ -122,10 +119,8 @@ def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tupl
                 "status": Status.RETAINED,
                 "shared_with_lead_id": claim.lead_id,
                 "previously_retained": True,
-                "masked": claim.masked,
-                "masked_cert_url": claim.masked_cert_url,
-                "expires_at": claim.expires_at,
-                # Not the holder's match result: this lead's own contact details were never matched.
+                # Nothing of the holder's: its match, its masked copy and when TrustedForm stops serving it
+                # are facts of another lead (another vendor's, perhaps), not of this one.
                 "lead_match": None,
                 **stamps,
             }

@@ -13,8 +13,9 @@ from tf_retainer.ports.leads import InvalidCursor
 
 # Other vendors' lead ids stay private.
 PRIVATE_DETAIL = frozenset({"by_lead_id", "owner_lead_id", "vendor"})
-# A legal hold is ours (its reason names a case the vendor may be party to): not in the vendor's history.
-INTERNAL_EVENTS = frozenset({"hold_set", "hold_released"})
+# A legal hold is ours (its reason names a case the vendor may be party to), and so is the record of a call's
+# request before it was sent (its answer shows as the attempt): not in the vendor's history.
+INTERNAL_EVENTS = frozenset({"hold_set", "hold_released", "calling"})
 HISTORY_PAGE = 100
 
 
@@ -24,13 +25,14 @@ def get_lead(
     """By our lead id, or by the vendor's own lead_id."""
     lead = own_lead(deps, vendor, lead_id)
     try:
-        page = deps.reader.history_page(lead.lead_id, cursor=history_after or None, limit=history_limit)
+        page = deps.reader.history_page(
+            lead.lead_id, cursor=history_after or None, limit=history_limit, hidden=INTERNAL_EVENTS
+        )
     except InvalidCursor as exc:
         raise InputRejected(Reason.INVALID_REQUEST, "history_after is not a cursor this API gave") from exc
     history = [
         HistoryEvent.model_validate({"at": event.at, "event": event.type, **_public(event.detail)})
         for event in page.events
-        if event.type not in INTERNAL_EVENTS
     ]
     return LeadView(**dict(lead.answer()), history=history, history_next=page.next_cursor)
 

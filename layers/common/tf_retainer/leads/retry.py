@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from tf_retainer.domain.models import Reason
 from tf_retainer.domain.retry_message import RetryMessage
-from tf_retainer.leads.attempt import attempt_retain, expire
+from tf_retainer.leads.attempt import attempt_budget, attempt_retain
 from tf_retainer.leads.deps import Deps
+from tf_retainer.leads.outcome import expire
 from tf_retainer.ports.leads import StaleAttempt
 from tf_retainer.runtime.observability import Metric, count, logger
 
@@ -24,8 +25,9 @@ class LeaseHeld(Exception):
     """Another delivery of this message is working on the lead: try again after the visibility timeout."""
 
 
-def retry_lead(deps: Deps, message: RetryMessage) -> str:
-    """Wait longer (another hop), skip a duplicate delivery, expire, or attempt.
+def retry_lead(deps: Deps, message: RetryMessage, deadline: float | None = None) -> str:
+    """Wait longer (another hop), skip a duplicate delivery, expire, or attempt, every remote call done before
+    the invocation's ``deadline`` (on time.monotonic's clock).
 
     Returns what happened (for the batch log). Raises for a message that must be delivered again.
     """
@@ -45,9 +47,8 @@ def retry_lead(deps: Deps, message: RetryMessage) -> str:
             expire(deps, lead, attempt=message.attempt, reason=Reason.RETAIN_WINDOW_CLOSED, actor="retry").status
         )
     count(Metric.RETRY_ATTEMPTS)
-    answer = attempt_retain(
-        deps, lead, attempt=message.attempt, budget=deps.settings.retry_timeout_seconds, actor="retry"
-    )
+    budget = attempt_budget(deps, deps.settings.retry_timeout_seconds, deadline)
+    answer = attempt_retain(deps, lead, attempt=message.attempt, budget=budget, actor="retry")
     return str(answer.status)
 
 

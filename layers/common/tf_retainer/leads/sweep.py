@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tf_retainer.domain.lead import Event, Lead
-from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads.deps import Deps
+from tf_retainer.leads.outcome import enqueue_retry
 from tf_retainer.ports.leads import Recovery
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, logger
@@ -26,6 +26,7 @@ class SweepReport:
     # Their state was behind a step a dying writer recorded: brought up to it, nothing to retry.
     rolled_forward: list[str] = field(default_factory=list)
     skipped: int = 0  # moved on, or an attempt holds it: not ours to requeue
+    failed: list[str] = field(default_factory=list)  # an error on this lead: the sweep went on with the rest
 
 
 def sweep(deps: Deps) -> SweepReport:
@@ -34,7 +35,13 @@ def sweep(deps: Deps) -> SweepReport:
     report = SweepReport()
     for lead in deps.index.open_leads(overdue_at=now, limit=deps.settings.sweep_limit):
         report.overdue += 1
-        done = requeue(deps, lead, actor="sweeper", now=now)
+        try:
+            done = requeue(deps, lead, actor="sweeper", now=now)
+        except Exception:  # one lead's trouble (a throttled write, a malformed item) stops no other's
+            count(Metric.SWEEP_FAILURES)
+            logger.exception("could not requeue an overdue lead", extra={"lead_id": lead.lead_id})
+            report.failed.append(lead.lead_id)
+            continue
         if done is Recovery.REQUEUED:
             report.recovered.append(lead.lead_id)
         elif done is Recovery.ROLLED_FORWARD:
@@ -50,6 +57,7 @@ def sweep(deps: Deps) -> SweepReport:
             "recovered": len(report.recovered),
             "rolled_forward": len(report.rolled_forward),
             "skipped": report.skipped,
+            "failed": len(report.failed),
         },
     )
     return report
@@ -63,9 +71,10 @@ def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
     again at its new ``check_after``.
     """
     attempt = lead.attempts + 1
+    # Due again soon, until its message is known to be sent (enqueue_retry then moves it on).
     after = lead.model_copy(
         update={
-            "check_after": iso(now + timedelta(seconds=deps.settings.pending_grace_seconds)),
+            "check_after": iso(now + timedelta(seconds=deps.settings.unqueued_grace_seconds)),
             "updated_at": iso(now),
         }
     )
@@ -75,11 +84,6 @@ def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
         logger.warning("lead state rolled forward to its chain", extra={"lead_id": lead.lead_id, "actor": actor})
     if done is not Recovery.REQUEUED:
         return done
-    message = RetryMessage(lead_id=lead.lead_id, attempt=attempt, not_before=now)
-    try:
-        deps.retry_queue.send(message, now=now)
-    except Exception:
-        count(Metric.ENQUEUE_FAILURES)
-        logger.exception("could not requeue an overdue lead", extra={"lead_id": lead.lead_id})
+    enqueue_retry(deps, after, attempt=attempt, not_before=now, now=now)
     logger.warning("lead requeued", extra={"lead_id": lead.lead_id, "status": lead.status.value, "actor": actor})
     return Recovery.REQUEUED

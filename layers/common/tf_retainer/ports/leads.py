@@ -46,6 +46,11 @@ class StaleAttempt(Exception):
     """The lead moved on (another delivery recorded this attempt first): nothing was written."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The table stayed throttled or unavailable past the store's own retries: nothing more was written.
+    What was written before (a reservation, a call's request) stands; the sweeper finds the lead again."""
+
+
 class InvalidCursor(ValueError):
     """A history cursor the store did not give."""
 
@@ -88,8 +93,16 @@ class LeadWriter(Protocol):
 
     def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery: ...
 
+    def mark_queued(self, lead: Lead, *, check_after: str) -> bool: ...
+
     def add_history(
-        self, lead: Lead, events: list[Event], *, now: datetime, exchanges: list[dict[str, Any]] | None = None
+        self,
+        lead: Lead,
+        events: list[Event],
+        *,
+        now: datetime,
+        exchanges: list[dict[str, Any]] | None = None,
+        calls: list[dict[str, Any]] | None = None,
     ) -> None: ...
 
 
@@ -102,7 +115,9 @@ class LeadReader(Protocol):
 
     def read_lead(self, lead_id: str) -> LeadRecord | None: ...
 
-    def history_page(self, lead_id: str, *, cursor: str | None, limit: int) -> HistoryPage: ...
+    def history_page(
+        self, lead_id: str, *, cursor: str | None, limit: int, hidden: frozenset[str] = frozenset()
+    ) -> HistoryPage: ...
 
     def exchanges(self, lead_id: str) -> list[dict[str, Any]]: ...
 

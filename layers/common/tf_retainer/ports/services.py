@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,8 +31,9 @@ class CertificateApi(Protocol):
         scans: dict[str, list[str]] | None = None,
         verify: dict[str, Any] | None = None,
         retain: bool = True,
-        timeout: float,
+        deadline: float,
         attempt: int,
+        before_send: Callable[[dict[str, Any]], None] | None = None,
     ) -> Exchange: ...
 
     def close(self) -> None: ...

@@ -66,6 +66,8 @@ class Metric(StrEnum):
     RETRY_ATTEMPTS = "RetryAttempts"
     DUPLICATE_DELIVERIES = "DuplicateDeliveries"
     ENQUEUE_FAILURES = "EnqueueFailures"
+    STORE_UNAVAILABLE = "StoreUnavailable"  # a step not recorded: the table stayed throttled or down
+    SWEEP_FAILURES = "SweepFailures"  # an overdue lead the sweeper could not requeue (it went on with the rest)
     LEADS_RECOVERED = "LeadsRecovered"  # overdue open leads the sweeper handed back to the retry queue
     EVENTS_PUBLISHED = "EventsPublished"  # outcome and recovery events put on the event bus
     CALLBACKS_DELIVERED = "CallbacksDelivered"  # vendor callbacks answered 2xx

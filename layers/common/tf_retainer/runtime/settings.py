@@ -51,6 +51,9 @@ class Settings(BaseModel):
     )
 
     sync_timeout_seconds: PositiveSeconds = 8.0
+    # The longest one call to DynamoDB, SQS or Secrets Manager may take, retries included (wiring sets
+    # their clients' timeouts from it): an attempt keeps this much time per write it still has to make.
+    remote_call_seconds: PositiveSeconds = 2.0
     connect_timeout_seconds: PositiveSeconds = 2.0
     retry_timeout_seconds: PositiveSeconds = 20.0
     retry_base_seconds: PositiveSeconds = 60.0
@@ -64,6 +67,9 @@ class Settings(BaseModel):
     # "pending" this long after its planned attempt (longer than a retry's visibility timeout).
     received_grace_seconds: PositiveSeconds = 120.0
     pending_grace_seconds: PositiveSeconds = 900.0
+    # A lead whose next retry message is planned but not yet known to be sent (the writer may die between
+    # its step and the send) is due this soon; once the message is sent, the pending grace applies.
+    unqueued_grace_seconds: PositiveSeconds = 120.0
     sweep_limit: int = Field(default=500, ge=1)
     # How long one retry delivery holds a lead; default: two calls (a 401 and its retry) and the writes.
     attempt_lease_seconds: PositiveSeconds | None = None

@@ -3,17 +3,32 @@ certificate, a stale attempt) and transactions cancelled by a concurrent one (tr
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from botocore.exceptions import ClientError
 
-from tf_retainer.ports.leads import DuplicateLead, VendorLead
+from tf_retainer.ports.leads import DuplicateLead, StoreUnavailable, VendorLead
 from tf_retainer.store.codec import deserialize
 
 T = TypeVar("T")
+P = ParamSpec("P")
+# What DynamoDB answers when it is busy or briefly down, rather than "no": the client's own retries
+# (wiring: a few, standard mode) and ours have run out by the time one of these reaches a use case.
+TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
 # DynamoDB cancels a transaction that touches an item another transaction is writing, and refuses a
 # single-item write to it; botocore does not retry either. The other writer finishes in milliseconds.
 CONFLICT_RETRIES = 4
@@ -52,6 +67,22 @@ def retry_conflicts(call: Callable[[], T], *, sleep: Callable[[float], None] = t
                 raise
             sleep(CONFLICT_BACKOFF_SECONDS * 2**attempt * (0.5 + random.random()))
     raise AssertionError("unreachable")
+
+
+def unavailable_when_transient(method: Callable[P, T]) -> Callable[P, T]:
+    """A store method whose busy-table failures reach the use case as StoreUnavailable (a port error it
+    can act on without knowing DynamoDB), and whose refusals (a failed condition) stay ClientErrors."""
+
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except ClientError as exc:
+            if error_code(exc) in TRANSIENT_CODES or is_conflict(exc):
+                raise StoreUnavailable(f"{method.__name__}: {error_code(exc)}") from exc
+            raise
+
+    return guarded
 
 
 def failed_item(exc: ClientError, index: int) -> dict[str, Any] | None:

@@ -151,32 +151,40 @@ class ItemBuilder:
             "ExpressionAttributeValues": serialize(values),
         }
 
-    def lease(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> dict[str, Any]:
-        """update_item arguments taking an open lead for ``attempt``, unless another delivery holds it."""
+    def lease(
+        self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float, unchanged_since: Lead | None = None
+    ) -> dict[str, Any]:
+        """update_item arguments taking an open lead for ``attempt``, unless another delivery (or the sweeper)
+        holds it; with ``unchanged_since``, only if its chain position and time to be checked are still
+        that lead's (the sweeper's, which read it from an index that may lag the table)."""
+        condition = (
+            "#status IN (:received, :pending) AND attempts = :done "
+            "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+        )
+        values: dict[str, Any] = {
+            ":received": OPEN_STATUSES[0],
+            ":pending": OPEN_STATUSES[1],
+            ":done": attempt - 1,
+            ":now": iso(now),
+            ":until": iso(now + timedelta(seconds=lease_seconds)),
+        }
+        if unchanged_since is not None:
+            condition += " AND applied = :applied AND check_after = :check_after"
+            values.update({":applied": unchanged_since.applied, ":check_after": unchanged_since.check_after})
         return {
             "TableName": self.table_name,
             "Key": serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
             "UpdateExpression": "SET lease_until = :until",
-            "ConditionExpression": (
-                "#status IN (:received, :pending) AND attempts = :done "
-                "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
-            ),
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": serialize(
-                {
-                    ":received": OPEN_STATUSES[0],
-                    ":pending": OPEN_STATUSES[1],
-                    ":done": attempt - 1,
-                    ":now": iso(now),
-                    ":until": iso(now + timedelta(seconds=lease_seconds)),
-                }
-            ),
+            "ExpressionAttributeValues": serialize(values),
             "ReturnValues": "ALL_NEW",
         }
 
     def lead_update(self, before: Lead, after: Lead) -> dict[str, Any]:
         """Update the lead from ``before`` to ``after``, if it is still open with ``before``'s attempts and
-        chain position (``applied``): the state follows its chain, one entry at a time. Releases the lease."""
+        chain position (``applied``), and still held by ``before``'s lease if it had one (no one took the lead
+        after that lease ran out): the state follows its chain, one entry at a time. Releases the lease."""
         old = {**before.model_dump(mode="json"), **_open_index(before)}
         new = {**after.model_dump(mode="json"), **_open_index(after)}
         changed = {name: value for name, value in new.items() if value != old[name] and name != "lease_until"}
@@ -189,13 +197,32 @@ class ItemBuilder:
                 ":pending": OPEN_STATUSES[1],
             }
         )
+        condition = "attempts = :expected AND applied = :applied AND #st IN (:received, :pending)"
+        if before.lease_until is not None:
+            condition += " AND lease_until = :lease"
+            values[":lease"] = before.lease_until
         return {
             "TableName": self.table_name,
             "Key": serialize(keys.key(keys.lead_pk(after.lead_id), keys.STATE)),
             "UpdateExpression": update,
-            "ConditionExpression": "attempts = :expected AND applied = :applied AND #st IN (:received, :pending)",
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": {**names, "#st": "status"},
             "ExpressionAttributeValues": serialize(values),
+        }
+
+    def queued(self, lead: Lead, check_after: str) -> dict[str, Any]:
+        """update_item arguments moving an open lead's time to be checked to ``check_after`` (its retry
+        message was sent), if it is still due when ``lead`` said (nothing stepped it since: a step always sets
+        a new one) and no attempt holds it yet."""
+        moved = lead.model_copy(update={"check_after": check_after})
+        update, names, values = _set_and_remove({"check_after": check_after, **_open_index(moved)})
+        return {
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(keys.lead_pk(lead.lead_id), keys.STATE)),
+            "UpdateExpression": update,
+            "ConditionExpression": "check_after = :planned AND attribute_not_exists(lease_until)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize({**values, ":planned": lead.check_after}),
         }
 
     def roll_forward(self, lead_id: str, entry: chain.Entry) -> dict[str, Any]:

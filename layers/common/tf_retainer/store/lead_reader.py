@@ -70,10 +70,12 @@ class DynamoLeadReader:
         """A lead's chain as stored, unchecked: what ``chain.verify`` checks."""
         return self._table.chain_links(lead_id)
 
-    def history_page(self, lead_id: str, *, cursor: str | None, limit: int) -> HistoryPage:
+    def history_page(
+        self, lead_id: str, *, cursor: str | None, limit: int, hidden: frozenset[str] = frozenset()
+    ) -> HistoryPage:
         """Up to ``limit`` of a lead's history events, oldest first, from ``cursor`` (the previous page's
-        ``next_cursor``: the entry and the index of the next event to give). InvalidCursor for a cursor
-        this store did not give."""
+        ``next_cursor``: the entry and the index of the next event to give), events of a ``hidden`` type
+        left out (a page is still ``limit`` events long). InvalidCursor for a cursor this store did not give."""
         start_sk, skip = (keys.entry_sk(1), 0) if cursor is None else cursor_position(cursor)
         events: list[HistoryItem] = []
         request: dict[str, Any] = {
@@ -91,6 +93,8 @@ class DynamoLeadReader:
                 entry = stored_entry(item)
                 first = skip if item["sk"] == start_sk else 0
                 for index in range(first, len(entry.events)):
+                    if entry.events[index]["type"] in hidden:
+                        continue
                     if len(events) == limit:
                         return HistoryPage(events, cursor_token(item["sk"], index))
                     events.append(history_item(entry.events[index], entry, lead_id, None))

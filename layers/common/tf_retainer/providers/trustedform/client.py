@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ API_VERSION = "4.0"
 REDACTED = "[REDACTED]"
 MAX_STORED_BODY = 100_000  # characters: a DynamoDB item holds 400 KB
 USER_AGENT = "tf-retainer/0.1"
+# A call is never given less than this, however late it is sent: a shorter one would time out and be billed.
+MIN_TIMEOUT_SECONDS = 0.5
 
 
 class TrustedFormClient:
@@ -83,15 +86,17 @@ class TrustedFormClient:
         scans: dict[str, list[str]] | None = None,
         verify: dict[str, Any] | None = None,
         retain: bool = True,
-        timeout: float,
+        deadline: float,
         attempt: int,
+        before_send: Callable[[dict[str, Any]], None] | None = None,
     ) -> Exchange:
         """One POST with the operations asked for: match_lead, retain, insights (+ page scans), verify.
 
         Each operation is billed: ``retain=False`` asks what the buyer needs to decide without paying to
-        retain; a later call with ``match_lead=None`` retains only.
+        retain; a later call with ``match_lead=None`` retains only. ``before_send`` gets the request exactly
+        as it will go (key redacted) before it is sent; if it raises, nothing is sent. The call may take what
+        is left until ``deadline`` (on time.monotonic's clock) once ``before_send`` has returned.
         """
-        import httpx
 
         body: dict[str, Any] = {}
         if match_lead:
@@ -111,16 +116,27 @@ class TrustedFormClient:
                 "Api-Version": API_VERSION,
                 "Authorization": _basic_auth(api_key),
             },
-            timeout=httpx.Timeout(timeout, connect=min(self._connect_timeout, timeout)),
         )
-        return self._send(request, api_key=api_key, attempt=attempt)
+        return self._send(request, api_key=api_key, attempt=attempt, deadline=deadline, before_send=before_send)
 
-    def _send(self, request: httpx.Request, *, api_key: str, attempt: int) -> Exchange:
+    def _send(
+        self,
+        request: httpx.Request,
+        *,
+        api_key: str,
+        attempt: int,
+        deadline: float,
+        before_send: Callable[[dict[str, Any]], None] | None,
+    ) -> Exchange:
         import httpx
 
+        captured = _capture_request(request, api_key)
+        if before_send is not None:
+            before_send(captured)
+        timeout = max(MIN_TIMEOUT_SECONDS, deadline - time.monotonic())  # what is left once it is on record
+        request.extensions["timeout"] = httpx.Timeout(timeout, connect=min(self._connect_timeout, timeout)).as_dict()
         started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         started = time.perf_counter()
-        captured = _capture_request(request, api_key)
         try:
             response = self._http.send(request)
             response.read()

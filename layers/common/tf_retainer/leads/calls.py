@@ -1,0 +1,62 @@
+"""The TrustedForm calls of one attempt, each recorded before it is sent.
+
+TrustedForm keeps no log of requests, so ours is the only one: a call's request goes into the lead's chain
+(an entry of its own, with the answers of the attempt's earlier calls) before the request leaves, and its
+answer follows in the next entry. A call whose answer is never written (a crash mid-call, a table that
+stayed throttled) still shows in the chain as a request without an answer, and no call is ever sent
+without its request on record: if the entry cannot be written, the call is not made.
+
+Cost: one more entry a call (about 1 write unit). Worth it: without it, a lost answer would leave a call
+TrustedForm billed, and may have retained, with no trace of it anywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tf_retainer.domain.exchange import Exchange
+from tf_retainer.domain.lead import Event, Lead
+from tf_retainer.leads.deps import Deps
+
+
+@dataclass
+class Calls:
+    deps: Deps
+    lead: Lead
+    attempt: int
+    actor: str
+    exchanges: list[Exchange] = field(default_factory=list)
+    written: int = 0  # how many of ``exchanges`` the chain holds already (with a later call's request)
+
+    def next_id(self) -> str:
+        """``<attempt>.<call>/<random>``: readable, and unique even when an attempt is made again (its
+        first try died after sending, and its request is on record unanswered)."""
+        return f"{self.attempt}.{len(self.exchanges) + 1}/{uuid.uuid4().hex[:8]}"
+
+    def recorder(self, call_id: str) -> Callable[[dict[str, Any]], None]:
+        """What the TrustedForm client calls with the request, as it will go, before sending it."""
+
+        def record(request: dict[str, Any]) -> None:
+            detail = {"attempt": self.attempt, "call_id": call_id}
+            self.deps.writer.add_history(
+                self.lead,
+                [Event("calling", self.actor, detail)],
+                now=self.deps.clock(),
+                calls=[{"call_id": call_id, "attempt": self.attempt, "request": request}],
+                exchanges=self.unwritten_items(),
+            )
+            self.written = len(self.exchanges)
+
+        return record
+
+    def add(self, exchange: Exchange, call_id: str) -> Exchange:
+        exchange.call_id = call_id
+        self.exchanges.append(exchange)
+        return exchange
+
+    def unwritten_items(self) -> list[dict[str, Any]]:
+        """The exchanges whose answers the chain does not hold yet, as stored."""
+        return [exchange.to_item() for exchange in self.exchanges[self.written :]]

@@ -1,0 +1,99 @@
+"""The reservation: a lead, its certificate's claim and the vendor's lead_id, all or nothing (the one
+transaction of the lead store), or the lead refused at once because another lead holds the certificate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tf_retainer.domain.lead import Claim, Event, Lead
+from tf_retainer.domain.models import Status
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Reserved, VendorLead
+from tf_retainer.runtime.clock import iso
+from tf_retainer.store.conflicts import duplicate_of, error_code, failed_item, retry_conflicts
+from tf_retainer.store.entries import genesis, next_entry, published
+from tf_retainer.store.items import ItemBuilder
+from tf_retainer.store.table import Table, claim_of
+
+# Claims changing hands under a reservation: each loss means the holder moved on, so a few suffice.
+CLAIM_TRIES = 8
+RELEASED = (Status.REJECTED, Status.EXPIRED)
+
+
+class Reservations:
+    def __init__(self, table: Table, items: ItemBuilder) -> None:
+        self._table, self._items = table, items
+
+    def reserve(
+        self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime
+    ) -> Reserved | DuplicateLead | CertificateTaken:
+        """Race-safe: the lead, its certificate and the vendor's lead_id, all or nothing (one call; two when
+        the certificate's holder was refused or expired and its claim is taken over)."""
+        ttl = self._items.ttl(now)
+        claim = Claim(lead_id=lead.lead_id, vendor=lead.vendor, claimed_at=iso(now))
+        released_by: str | None = None
+        for _ in range(CLAIM_TRIES):
+            items = [
+                self._items.new_lead(lead, ttl),
+                self._items.claim(lead.cert_id, claim, ttl, released_by=released_by),
+            ]
+            if vendor_lead:
+                items.append(self._items.vendor_lead(vendor_lead, lead.lead_id, ttl))
+            try:
+                self._transact(items)
+                return Reserved()
+            except ClientError as exc:
+                if vendor_lead and (duplicate := duplicate_of(exc, 2, vendor_lead)):
+                    return duplicate
+                held = failed_item(exc, 1)
+                if held is None:
+                    raise
+            holder = Claim.model_validate(held)
+            current = self._table.lead(holder.lead_id) if holder.lead_id else None
+            if current is not None and current.status not in RELEASED:
+                return CertificateTaken(claim=claim_of(holder, current))
+            # The holder retained nothing (or is gone): take the claim over from it, and only from it.
+            released_by = holder.lead_id
+            claim = claim.model_copy(update={"previous_holders": [*holder.previous_holders, holder.lead_id]})
+        raise RuntimeError(f"certificate {lead.cert_id}: its claim kept changing hands")
+
+    def record_refusal(
+        self, lead: Lead, *, vendor_lead: VendorLead | None, events: list[Event], now: datetime
+    ) -> DuplicateLead | None:
+        """A lead refused before any retain (its certificate is another lead's): the lead, its first entry
+        and the vendor's lead_id in one transaction, then one more reuse counted on the certificate's claim.
+
+        The vendor's lead_id is reserved too, so a repeat gets the same answer. Returns the first lead
+        when another delivery of the same vendor lead was refused first (nothing written then).
+        """
+        ttl = self._items.ttl(now)
+        entry = next_entry(lead, 0, genesis(lead), events, [], now, state=lead.model_copy(update={"applied": 1}))
+        items = [self._items.new_lead(lead.model_copy(update={"applied": 1}), ttl)]
+        if vendor_lead:
+            items.append(self._items.vendor_lead(vendor_lead, lead.lead_id, ttl))
+        items.append(self._items.entry(lead.lead_id, entry, now, outcome=published(events)))
+        try:
+            self._transact(items)
+        except ClientError as exc:
+            if vendor_lead and (first := duplicate_of(exc, 1, vendor_lead)):
+                return first
+            raise
+        self._count_reuse(lead, now)
+        return None
+
+    def _count_reuse(self, lead: Lead, now: datetime) -> None:
+        for listed in (True, False):
+            request = self._items.reuse_attempt(lead.cert_id, lead.lead_id, now, listed=listed)
+            try:
+                retry_conflicts(partial(self._table.client.update_item, **request))
+                return
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+        # Neither: the claim went (its retention ended).
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        retry_conflicts(lambda: self._table.client.transact_write_items(TransactItems=items))
