@@ -19,12 +19,15 @@ import pytest
 
 from local.simulator import make_web_cert_id
 
-# One worker runs the module against one local stack (a module fixture).
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+# One worker runs the module against one local stack (a module fixture). The first test also waits for
+# the stack to start: pytest's limit covers READY_TIMEOUT.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"), pytest.mark.timeout(300)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_MARKER = "tf-retainer local stack ready"
-READY_TIMEOUT = 60.0
+# A limit, not a goal: ~2 s on an idle machine, ~20 s beside the rest of the suite on 2 cores. How fast
+# the stack starts is a `make bench` figure (bench/stack_start.py).
+READY_TIMEOUT = 240.0
 TF_API_KEY = "e2e-trustedform-key-0123456789"
 VENDOR_KEY = "e2e-vendor-key-0123456789abcdef"
 EMAIL = "jane.doe@example.com"
@@ -45,7 +48,6 @@ class RunningStack:
     stderr_path: Path
     state_file: Path
     state: dict
-    ready_seconds: float
     stdout: list[str] = field(default_factory=list)
 
     @property
@@ -118,7 +120,6 @@ def local_stack(tmp_path_factory) -> Iterator[RunningStack]:
             stderr_path=stderr_path,
             state_file=state_file,
             state=json.loads(state_file.read_text()),
-            ready_seconds=ready_seconds,
             stdout=lines,
         )
         print(f"\nlocal stack ready {ready_seconds:.2f} s after the process started")
@@ -145,9 +146,8 @@ def lead_body(cert_id: str | None = None, **fields: str) -> dict[str, str]:
     return body
 
 
-def test_the_stack_is_ready_quickly_and_says_how_to_use_it(local_stack):
+def test_the_stack_becomes_ready_and_says_how_to_use_it(local_stack):
     banner = "".join(local_stack.stdout)
-    assert local_stack.ready_seconds < 30
     assert f"x-api-key: {VENDOR_KEY}" in banner
     assert f"curl -sS -X POST {local_stack.api}/leads" in banner
     assert local_stack.state["endpoint_url"].startswith("http://127.0.0.1:")
@@ -315,27 +315,35 @@ def test_twenty_concurrent_posts_all_get_answers(local_stack):
     assert sorted(answers, key=str) == [201] * 20, answers
 
 
-def test_a_hung_trustedform_call_in_a_retry_does_not_hold_back_new_posts(local_stack, client):
+def hang_a_retry(local_stack, client) -> str:
+    """A lead whose retry's call to TrustedForm is in flight, held unanswered by the simulator; its id.
+    The call stays in flight for the retry's 20 s timeout."""
     cert_id = make_web_cert_id()
     scripted = httpx.post(
         f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "hang"]}
     )
     assert scripted.status_code == 200
-    assert client.post("/leads", json=lead_body(cert_id)).status_code == 202
-
-    # Wait until the retry worker's call to TrustedForm is in flight (the simulator holds it, unanswered).
-    deadline = time.monotonic() + 20
+    posted = client.post("/leads", json=lead_body(cert_id))
+    assert posted.status_code == 202, posted.text
+    # The retry message is visible about a second later; a retry batch still hung on TrustedForm (an
+    # earlier test's) may hold a worker for up to its 20 s.
+    deadline = time.monotonic() + 120
     hung = False
     while not hung and time.monotonic() < deadline:
         sent = httpx.get(f"{local_stack.simulator}/_simulator/requests").json()
         hung = [r["status"] for r in sent if r["cert_id"] == cert_id] == [503, None]
         time.sleep(0.1)
     assert hung, "the retry never reached TrustedForm"
+    return posted.json()["lead_id"]
 
-    started = time.monotonic()
+
+def test_a_hung_trustedform_call_in_a_retry_does_not_hold_back_new_posts(local_stack, client):
+    hung_lead = hang_a_retry(local_stack, client)
     response = client.post("/leads", json=lead_body(lead_id="WHILE-HUNG"))
     assert response.status_code == 201, response.text
-    assert time.monotonic() - started < 5
+    # Answered while the retry still waits for TrustedForm: its attempt is recorded only when the call ends.
+    hung = client.get(f"/leads/{hung_lead}").json()
+    assert (hung["status"], [entry["event"] for entry in hung["history"]].count("attempt")) == ("pending", 1), hung
     assert client.get(f"/leads/{response.json()['lead_id']}").status_code == 200
 
 
@@ -369,16 +377,19 @@ def test_backfill_runs_the_intake_in_process_against_the_local_stack(local_stack
     assert [r["status"] for r in posts if r["cert_id"] in (live, backfilled)] == [200, 200]
 
 
-def test_sigterm_stops_everything_cleanly(local_stack):
+def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_stack, client):
+    hang_a_retry(local_stack, client)
     local_stack.process.send_signal(signal.SIGTERM)
-    started = time.monotonic()
-    assert local_stack.process.wait(10) == 0
-    assert time.monotonic() - started < 5
+    assert local_stack.process.wait(120) == 0
+    log = local_stack.stderr()
     assert (
-        "stopped api, sweeper, holds, archiver, callbacks, streams, poller, workers, receiver, simulator, moto"
-        in local_stack.stderr()
+        "stopped api, sweeper, holds, archiver, callbacks, streams, poller, workers, receiver, simulator, moto" in log
     )
-    assert "Traceback" not in local_stack.stderr()
+    # The hung retry was not waited out: its batch ended when asked, going back to the queue as on a Lambda
+    # shutdown, and no poller was left running past its stop.
+    assert re.search(r"retry batch: .*: 0 done, \d+ back to the queue error=FunctionError", log), log[-3000:]
+    assert "still running" not in log, log[-3000:]
+    assert "Traceback" not in log
     assert not local_stack.state_file.exists()  # an operator CLI will not find a dead stack
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{local_stack.api}/leads/x", timeout=2)
