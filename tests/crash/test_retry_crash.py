@@ -13,9 +13,9 @@ import pytest
 from local.simulator import make_web_cert_id
 from tests.crash.harness import Container, CrashBackend, lead_body, wait_for, wait_until
 
-# Real waiting (a visibility timeout, then a 30 s lease: pytest's limit is raised for it); one worker runs
-# the module, whose containers and moto server are module fixtures.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-retry"), pytest.mark.timeout(300)]
+# Real waiting (a visibility timeout, then a 30 s lease); one worker runs the module, whose containers and
+# moto server are module fixtures.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-retry")]
 
 RETRY_TIMEOUT_SECONDS = 1.0
 VISIBILITY_TIMEOUT = 3  # the template's 360 s, shortened: redelivery comes while the lease still holds
