@@ -109,6 +109,13 @@ cost: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py --leads $${LEADS:-1000} --minutes $${MINUTES:-20}
 
+# The suite while every core is busy: BUSY busy-loop processes (default one per core) run until it ends, so
+# a test that times something fails here. COMMAND runs instead of make test. Exits with its status.
+.PHONY: test-under-load
+test-under-load: $(STAMP)
+	@echo "==> $${COMMAND:-make test} with $${BUSY:-one per core} busy-loop process(es) holding the cores"
+	$(BIN)/python bench/under_load.py --busy $${BUSY:-0} -- $${COMMAND:-$(MAKE) test}
+
 $(SAM_VENV)/.installed:
 	@echo "==> installing aws-sam-cli into its own venv ($(SAM_VENV)): it pins its own boto3/pydantic"
 	$(PYTHON) -m venv $(SAM_VENV)
