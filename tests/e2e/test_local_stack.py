@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,10 +29,20 @@ READY_MARKER = "tf-retainer local stack ready"
 # A limit, not a goal: ~2 s on an idle machine, ~20 s beside the rest of the suite on 2 cores. How fast
 # the stack starts is a `make bench` figure (bench/stack_start.py).
 READY_TIMEOUT = 240.0
+# A request's limit, not a speed check: answers take milliseconds, seconds with every core busy.
+HTTP_TIMEOUT = 60.0
 TF_API_KEY = "e2e-trustedform-key-0123456789"
 VENDOR_KEY = "e2e-vendor-key-0123456789abcdef"
 EMAIL = "jane.doe@example.com"
 PHONE = "512-555-0100"
+
+
+def http_get(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.get(url, timeout=HTTP_TIMEOUT, **kwargs)
+
+
+def http_post(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(url, timeout=HTTP_TIMEOUT, **kwargs)
 
 
 def free_port() -> int:
@@ -132,7 +143,7 @@ def local_stack(tmp_path_factory) -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="module")
 def client(local_stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=15) as http:
+    with httpx.Client(base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=HTTP_TIMEOUT) as http:
         yield http
 
 
@@ -172,17 +183,17 @@ def test_the_call_gate_answers_over_http(client):
 def test_the_api_description_and_its_page_are_served_without_a_network(local_stack):
     banner = "".join(local_stack.stdout)
     assert f"{local_stack.api}/docs" in banner
-    served = httpx.get(f"{local_stack.api}/openapi.json")  # no key: it is public
+    served = http_get(f"{local_stack.api}/openapi.json")  # no key: it is public
     assert served.status_code == 200
     assert served.text == (REPO_ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
-    page = httpx.get(f"{local_stack.api}/docs")
+    page = http_get(f"{local_stack.api}/docs")
     assert (page.status_code, page.headers["content-type"]) == (200, "text/html; charset=utf-8")
     assert '"/leads/{lead_id}/contactable"' in page.text  # the description, embedded
     # Every script and style the page loads comes from the stack itself.
     assets = re.findall(r"(?:src|href)='([^']+)'", page.text)
     assert assets and all(asset.startswith("/docs/") for asset in assets)
     for asset in assets:
-        loaded = httpx.get(f"{local_stack.api}{asset}")
+        loaded = http_get(f"{local_stack.api}{asset}")
         assert loaded.status_code == 200 and len(loaded.content) > 10_000, asset
 
 
@@ -193,7 +204,7 @@ def test_the_stage_prefix_is_accepted(client):
 
 def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client):
     cert_id = make_web_cert_id()
-    scripted = httpx.post(
+    scripted = http_post(
         f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "success"]}
     )
     assert scripted.status_code == 200
@@ -211,7 +222,7 @@ def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client
         time.sleep(0.25)
     assert view["status"] == "retained", view
     assert [entry["event"] for entry in view["history"]].count("attempt") == 2, view["history"]
-    posts = [r for r in httpx.get(f"{local_stack.simulator}/_simulator/requests").json() if r["cert_id"] == cert_id]
+    posts = [r for r in http_get(f"{local_stack.simulator}/_simulator/requests").json() if r["cert_id"] == cert_id]
     assert [r["status"] for r in posts] == [503, 200]
     # The retained outcome reached the event bus (stream -> PublisherFunction) and the example subscriber.
     assert outcome_events(local_stack, answer["lead_id"]) == ["Lead Retained"]
@@ -219,7 +230,7 @@ def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client
     deadline = time.monotonic() + 60
     callbacks: list[dict] = []
     while time.monotonic() < deadline and not callbacks:
-        received = httpx.get(local_stack.state["callback_receiver_url"]).json()
+        received = http_get(local_stack.state["callback_receiver_url"]).json()
         callbacks = [c for c in received if c["body"]["lead"]["lead_id"] == answer["lead_id"]]
         time.sleep(0.25)
     assert [(c["body"]["type"], c["signature_valid"]) for c in callbacks] == [("Lead Retained", True)]
@@ -268,18 +279,18 @@ def test_a_bad_certificate_url_is_refused(client):
 
 
 def test_an_unknown_vendor_key_is_refused(local_stack):
-    response = httpx.post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32})
+    response = http_post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32})
     assert response.status_code == 401
     assert response.json() == {"status": "rejected", "reason": "unknown_vendor_key"}
-    assert httpx.post(f"{local_stack.api}/leads", json=lead_body()).status_code == 401  # no key at all
+    assert http_post(f"{local_stack.api}/leads", json=lead_body()).status_code == 401  # no key at all
 
 
 def test_the_request_log_names_outcomes_never_contact_details_or_keys(local_stack, client):
     # Its own traffic: test processes (pytest-xdist) may each run a stack of their own.
     assert client.post("/leads", json=lead_body()).status_code == 201
-    assert httpx.post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32}).status_code == 401
+    assert http_post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32}).status_code == 401
     cert_id = make_web_cert_id()
-    httpx.post(
+    http_post(
         f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "success"]}
     )
     lead_id = client.post("/leads", json=lead_body(cert_id)).json()["lead_id"]
@@ -300,8 +311,11 @@ def test_twenty_concurrent_posts_all_get_answers(local_stack):
     answers: list[int | str] = []
 
     def post(n: int) -> None:
-        with httpx.Client(base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=30) as http:
-            barrier.wait(10)
+        # Twenty at once on the stack's few workers: each waits its turn.
+        with httpx.Client(
+            base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=4 * HTTP_TIMEOUT
+        ) as http:
+            barrier.wait(HTTP_TIMEOUT)
             try:
                 answers.append(http.post("/leads", json=lead_body(lead_id=f"BURST-{n}")).status_code)
             except httpx.TransportError as exc:
@@ -311,7 +325,7 @@ def test_twenty_concurrent_posts_all_get_answers(local_stack):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(60)
+        thread.join(4 * HTTP_TIMEOUT)
     assert sorted(answers, key=str) == [201] * 20, answers
 
 
@@ -319,7 +333,7 @@ def hang_a_retry(local_stack, client) -> str:
     """A lead whose retry's call to TrustedForm is in flight, held unanswered by the simulator; its id.
     The call stays in flight for the retry's 20 s timeout."""
     cert_id = make_web_cert_id()
-    scripted = httpx.post(
+    scripted = http_post(
         f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "hang"]}
     )
     assert scripted.status_code == 200
@@ -330,7 +344,7 @@ def hang_a_retry(local_stack, client) -> str:
     deadline = time.monotonic() + 120
     hung = False
     while not hung and time.monotonic() < deadline:
-        sent = httpx.get(f"{local_stack.simulator}/_simulator/requests").json()
+        sent = http_get(f"{local_stack.simulator}/_simulator/requests").json()
         hung = [r["status"] for r in sent if r["cert_id"] == cert_id] == [503, None]
         time.sleep(0.1)
     assert hung, "the retry never reached TrustedForm"
@@ -373,7 +387,7 @@ def test_backfill_runs_the_intake_in_process_against_the_local_stack(local_stack
     summary = json.loads(out.getvalue())
     assert (summary["retained"], summary["already_done"]) == (1, {"retained": 1})
     assert client.get("/leads/BF-1/contactable").json()["contactable"] is True
-    posts = httpx.get(f"{local_stack.simulator}/_simulator/requests").json()
+    posts = http_get(f"{local_stack.simulator}/_simulator/requests").json()
     assert [r["status"] for r in posts if r["cert_id"] in (live, backfilled)] == [200, 200]
 
 

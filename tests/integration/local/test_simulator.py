@@ -137,7 +137,7 @@ def client(sim):
         base_url=sim.base_url,
         auth=("API", KEY),
         headers={"Accept": "application/json", "Api-Version": "4.0"},
-        timeout=5,
+        timeout=60,
         verify=TLS,
     ) as c:
         yield c
@@ -146,7 +146,7 @@ def client(sim):
 @pytest.fixture
 def bare(sim):
     """A client without credentials or TrustedForm headers (what ``httpx.post`` alone would send)."""
-    with httpx.Client(base_url=sim.base_url, timeout=5, verify=TLS) as c:
+    with httpx.Client(base_url=sim.base_url, timeout=60, verify=TLS) as c:
         yield c
 
 
@@ -1154,14 +1154,14 @@ def test_cli_serves_health_and_stops_on_sigterm(tmp_path):
         assert match, banner
         assert "X-Simulator-Behaviour" in banner
         url = match.group(0)
-        assert httpx.get(f"{url}/_simulator/health", timeout=5, verify=TLS).json() == {"status": "ok"}
+        assert httpx.get(f"{url}/_simulator/health", timeout=60, verify=TLS).json() == {"status": "ok"}
         cert_id = make_web_cert_id()
         response = httpx.post(
             f"{url}/{cert_id}",
             json=retain_body(),
             auth=("API", "cli-secret-key"),
             headers={"X-Simulator-Behaviour": "claim_limit"},
-            timeout=5,
+            timeout=60,
             verify=TLS,
         )
         assert response.status_code == 422
