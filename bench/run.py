@@ -75,7 +75,7 @@ def local_stack(latency: float, extra_env: dict[str, str] | None = None):
     from moto import mock_aws
 
     from local.apigw import LocalApiGateway
-    from local.functions import reset_service_caches
+    from tf_retainer import wiring
     from local.motolock import serialise_moto
     from local.provision import provision
     from local.simulator import TrustedFormSimulator
@@ -93,7 +93,7 @@ def local_stack(latency: float, extra_env: dict[str, str] | None = None):
         os.environ.update(env)
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the template's INFO would drown the numbers
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-        reset_service_caches()
+        wiring.reset()
         # The authorizer keeps its key store (table name, client) for the container's life: a new stack
         # here (after bench/cost.py's prod-stage one) is a new container.
         if authorizer := sys.modules.get("tf_function_AuthorizerFunction"):
@@ -301,7 +301,7 @@ def bench_retry_batch_stubbed(latency: float, rounds: int) -> dict:
     """A batch of 10 pending leads through the retry handler with DynamoDB replayed (no moto on the
     path), against a batch of one of them: how far the records' own CPU (serialised by the GIL) keeps a
     batch from taking as long as one record. TrustedForm (the simulator) answers after ``latency``."""
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     from local.functions import invoke, load_handler
     from local.poller import RetryPoller
@@ -357,8 +357,8 @@ def bench_rules(leads: int, latency: float, mode: str) -> dict:
     half the leads refused by a rule (a bot), half kept."""
     from datetime import UTC, datetime
 
-    from tf_retainer.rules import RuleSet
-    from tf_retainer.store.rules import RuleStore
+    from tf_retainer.decisions.rules import RuleSet
+    from tf_retainer.store.rule_sets import RuleStore
 
     from local.simulator import make_web_cert_id
 

@@ -39,7 +39,7 @@ import botocore.session  # noqa: E402
 from local.motolock import reuse_symmetric_kms_private_key, serialise_moto  # noqa: E402
 from local.provision import load_template  # noqa: E402
 
-# Powertools reads POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE once, when tf_retainer.observability is
+# Powertools reads POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE once, when tf_retainer.runtime.observability is
 # first imported - by a unit test's import, perhaps, before any stack fixture sets the environment.
 # Give the process the template's own values from the start.
 for _name, _value in load_template()["Globals"]["Function"]["Environment"]["Variables"].items():
@@ -101,7 +101,7 @@ class Stack:
 
     def lead_state(self, lead_id: str) -> dict[str, Any] | None:
         """The lead as stored (typed read), as a JSON-like dict."""
-        lead = self.store.get_lead(lead_id)
+        lead = self.reader.get_lead(lead_id)
         return lead.model_dump(mode="json", exclude_none=True) if lead else None
 
     @cached_property
@@ -167,7 +167,7 @@ class Stack:
     def all_items(self) -> list[dict[str, Any]]:
         """Every item of the table; a chain entry's compressed content shown as the text it stores (what a
         test of what is stored must look into)."""
-        from tf_retainer.store import chain
+        from tf_retainer.evidence import chain
         from tf_retainer.store.codec import deserialize
 
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.provisioned.table_name)
@@ -198,7 +198,7 @@ def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
     from moto import mock_aws
 
     from local.apigw import LocalApiGateway
-    from local.functions import reset_service_caches
+    from tf_retainer import wiring
     from local.provision import provision
 
     simulator.reset()
@@ -211,13 +211,13 @@ def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
         env = {**provisioned.environment(), "TRUSTEDFORM_API_URL": simulator.base_url, **FAST_RETRIES, **stack_env}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        reset_service_caches()
+        wiring.reset()
         stack = Stack(
             sim=simulator, provisioned=provisioned, gateway=LocalApiGateway(authorizer_ttl=0), vendor_key="", env=env
         )
         stack.vendor_key = stack.add_vendor(VENDOR)
         yield stack
-        reset_service_caches()
+        wiring.reset()
 
 
 def lead(cert_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -234,7 +234,7 @@ def lead(cert_id: str | None = None, **fields: Any) -> dict[str, Any]:
 @pytest.fixture
 def service_logs() -> Iterator[io.StringIO]:
     """Everything the service logs, formatted exactly as Lambda would ship it (JSON)."""
-    from tf_retainer.observability import logger
+    from tf_retainer.runtime.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -83,7 +83,7 @@ def test_two_containers_refusing_at_the_same_microsecond_keep_both_refusals_in_t
     finally:
         containers.close()
     assert [(outcome.status, outcome.reason) for outcome in refused] == [(422, "certificate_reused")] * 2
-    cert_history = [event.type for event in backend.store.read_certificate(cert_id).history]
+    cert_history = [event.type for event in backend.reader.read_certificate(cert_id).history]
     # Two refusals: each wrote certificate_reused and rejected under the certificate (to the same keys).
     assert cert_history.count("certificate_reused") == 2, cert_history
     assert cert_history.count("rejected") == 2, cert_history

@@ -132,7 +132,7 @@ def check_recovered(
     exchanges: int,
     attempts: int,
 ) -> None:
-    record = backend.store.read_lead(lead_id)
+    record = backend.reader.read_lead(lead_id)
     assert record is not None
     assert record.lead.status.value == "retained", record.lead
     assert record.lead.attempts == attempts
@@ -141,7 +141,7 @@ def check_recovered(
     assert [call["status"] for call in backend.calls(cert_id)] == calls
     assert len(record.exchanges) == exchanges
     assert [exchange["response"]["status"] for exchange in record.exchanges] == [c for c in calls if c][-exchanges:]
-    certificate = backend.store.read_certificate(cert_id)
+    certificate = backend.reader.read_certificate(cert_id)
     assert certificate is not None and certificate.claim is not None
     assert certificate.claim.lead_id == lead_id and certificate.claim.status.value == "retained"
     assert backend.lead_item(lead_id) is not None
@@ -194,7 +194,7 @@ def test_killed_after_trustedform_retained_before_the_outcome_is_written(backend
     recover(backend, helper, lead_id, attempt=1)
 
     check_recovered(backend, lead_id, cert_id, history=RECOVERED_HISTORY, calls=[200, 200], exchanges=1, attempts=1)
-    record = backend.store.read_lead(lead_id)
+    record = backend.reader.read_lead(lead_id)
     assert record is not None and record.lead.previously_retained is True
 
 
@@ -236,7 +236,7 @@ def test_killed_between_the_outcome_entry_and_the_state_the_lead_is_rolled_forwa
     report = helper.invoke("SweeperFunction", SCHEDULED_EVENT)
     assert (report["recovered"], report["rolled_forward"], report["skipped"]) == ([], [lead_id], 0)
     assert backend.queue_depth() == 0  # nothing to retry: the outcome was recorded
-    record = backend.store.read_lead(lead_id)
+    record = backend.reader.read_lead(lead_id)
     assert record is not None and record.lead.status.value == "retained" and record.lead.applied == 1
     assert [(event.type, event.actor) for event in record.history] == [
         ("received", "intake"),
@@ -288,7 +288,7 @@ def test_the_sweeper_does_not_take_a_lead_whose_intake_is_still_calling(backend,
         swept.set()
         intake.close()
 
-    record = backend.store.read_lead(lead_id)
+    record = backend.reader.read_lead(lead_id)
     assert record is not None and record.lead.status.value == "retained"
     calls = backend.calls(cert_id)
     assert outcome == "ok" and answer[0] in (201, 202), f"the vendor got {answer if outcome == 'ok' else 'a 502'}"

@@ -101,7 +101,7 @@ def test_a_retry_worker_killed_mid_batch_gives_one_effective_attempt_per_lead(
     assert backend.queue_depth(backend.provisioned.retry_dlq_url) == 0
 
     for lead_id, cert_id in leads.items():
-        record = backend.store.read_lead(lead_id)
+        record = backend.reader.read_lead(lead_id)
         assert record is not None
         assert record.lead.status.value == "retained" and record.lead.attempts == 2
         assert [(event.type, event.actor) for event in record.history] == [

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from tf_retainer.clock import iso
+from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import serialize
 
@@ -438,14 +438,15 @@ def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_li
     """Rewriting one stored entry and its hash makes that entry agree with itself: the next one no longer does."""
     from datetime import UTC, datetime
 
-    from tf_retainer.lead import Event
-    from tf_retainer.store import chain, keys
+    from tf_retainer.domain.lead import Event
+    from tf_retainer.evidence import chain
+    from tf_retainer.store import keys
 
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "success"])
     lead_id = stack.post(lead(cert_id)).json()["lead_id"]
-    stack.store.add_history(
-        stack.store.get_lead(lead_id), [Event("note", "operator", {"text": "called"})], now=datetime.now(UTC)
+    stack.writer.add_history(
+        stack.reader.get_lead(lead_id), [Event("note", "operator", {"text": "called"})], now=datetime.now(UTC)
     )
     assert run_json(stack, "evidence", "verify", lead_id)["entries"] == 2
 

@@ -8,11 +8,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tf_retainer import holds
+from tf_retainer.evidence import legal_hold as holds
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.holds import HoldStore
-from tf_retainer.trustedform import lead_fingerprints
+from tf_retainer.store.legal_holds import HoldStore
+from tf_retainer.domain.contacts import lead_fingerprints
 
 from local.functions import invoke
 from tests.conftest import VENDOR, lead
@@ -50,7 +50,7 @@ def items_of(stack, posted: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def history_types(stack, lead_id: str) -> list[str]:
-    record = stack.store.read_lead(lead_id)
+    record = stack.reader.read_lead(lead_id)
     return [event.type for event in record.history]
 
 

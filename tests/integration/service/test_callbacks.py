@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tf_retainer.callbacks import verify
+from tf_retainer.events.callbacks import verify
 from tf_retainer.store.vendor_callbacks import VendorCallbackStore
 
 from local.functions import invoke
@@ -82,7 +82,7 @@ def test_a_lead_leaving_pending_is_called_back_signed(stack, receiver):
 
 def test_the_documented_recipe_rejects_a_tampered_body_or_an_old_timestamp(receiver):
     body, timestamp = b'{"lead":{"status":"retained"}}', str(int(time.time()))
-    from tf_retainer.callbacks import signature
+    from tf_retainer.events.callbacks import signature
 
     header = signature(receiver.secret, timestamp, body)
     assert verify(receiver.secret, timestamp, body, header, now=time.time())
@@ -115,7 +115,7 @@ def test_intake_answers_are_not_called_back(stack, receiver):
 
 @pytest.mark.parametrize("stack_env", [{**CALLBACK_ENV, "CALLBACK_ALLOW_PRIVATE": "false"}])
 def test_a_callback_host_resolving_to_a_private_address_is_never_called(stack, receiver, monkeypatch):
-    from tf_retainer.notify import default_notify_deps
+    from tf_retainer.events.delivery import default_notify_deps
 
     register(stack, "https://callbacks.vendor.example/tf", receiver.secret)
     monkeypatch.setattr(default_notify_deps(), "resolver", lambda host, port: ["10.0.0.7"])

@@ -34,7 +34,7 @@ def table_actions(function: str) -> set[str]:
 @pytest.fixture
 def calls(stack) -> Iterator[list[str]]:
     """The DynamoDB operations the service's shared client makes (functions run in this process)."""
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     made: list[str] = []
 

@@ -20,7 +20,7 @@ def sha1(value: str) -> str:
 
 
 def lead_items(stack, lead_id):
-    return stack.store.read_lead(lead_id)
+    return stack.reader.read_lead(lead_id)
 
 
 def events_of(record):
@@ -67,11 +67,11 @@ def test_a_good_lead_is_retained_and_the_evidence_kept(stack):
     assert exchange["response"]["status"] == 200
     assert json.loads(exchange["response"]["body"])["outcome"] == "success"
     assert exchange["duration_ms"] >= 0
-    cert_items = stack.store.read_certificate(cert_id)
+    cert_items = stack.reader.read_certificate(cert_id)
     claim = cert_items.claim.model_dump(mode="json")
     assert claim["lead_id"] == answer["lead_id"] and claim["status"] == "retained"
     assert events_of(cert_items) == ["received", "attempt", "retained"]
-    by_vendor = stack.store.vendor_leads(VENDOR, since=__import__("datetime").datetime(2020, 1, 1))
+    by_vendor = stack.index.vendor_leads(VENDOR, since=__import__("datetime").datetime(2020, 1, 1))
     assert [item.lead_id for item in by_vendor] == [answer["lead_id"]]
 
 
@@ -312,9 +312,9 @@ def test_a_certificate_already_held_by_another_lead_is_not_retained_again(stack)
     assert len(stack.sim.requests) == 1
     # counted on the certificate's claim, not written into the holder's history (no flooding it)
     assert events_of(lead_items(stack, first.json()["lead_id"])) == ["received", "attempt", "retained"]
-    assert stack.store.read_certificate(cert_id).claim.reuse_attempts == 1
+    assert stack.reader.read_certificate(cert_id).claim.reuse_attempts == 1
     assert events_of(lead_items(stack, second.json()["lead_id"])) == ["received", "certificate_reused", "rejected"]
-    assert "certificate_reused" in events_of(stack.store.read_certificate(cert_id))
+    assert "certificate_reused" in events_of(stack.reader.read_certificate(cert_id))
     # the reused lead's id is reserved too: a repeat gets the same answer
     assert stack.post(lead(cert_id, lead_id="B"), key=other_vendor).json() == second.json()
 
@@ -439,7 +439,7 @@ def test_a_long_history_comes_a_page_at_a_time(stack):
 def test_a_lead_retained_at_once_costs_the_write_units_dynamodb_reports(stack, contact, lead_id, units):
     """Issue 13's budget (<= 10 write units for a first-attempt retain), from the ConsumedCapacity every
     write asks for (moto's answer filled by DynamoDB's sizing rules: local/capacity.py)."""
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     meter = default_deps().store.writes
     before = meter.units

@@ -8,23 +8,23 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from tf_retainer.models import LeadSubmission, Status
+from tf_retainer.domain.models import LeadSubmission, Status
 from tf_retainer.store.leads import LeadStore
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, lead
 
-# Not imported at collection: tf_retainer.observability reads POWERTOOLS_* once, when the stack set them.
+# Not imported at collection: tf_retainer.runtime.observability reads POWERTOOLS_* once, when the stack set them.
 
 
 def default_deps() -> Any:
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     return default_deps()
 
 
 def submit(body: dict[str, Any], vendor: str = VENDOR) -> Any:
-    from tf_retainer import intake
+    from tf_retainer.leads import intake
 
     return intake.submit_lead(default_deps(), vendor=vendor, submission=LeadSubmission.model_validate(body))
 
@@ -97,7 +97,7 @@ def test_a_transaction_conflict_on_the_outcome_is_tried_again(stack, monkeypatch
     monkeypatch.setattr(store, "reserve", reserve_then_conflict)
     response = stack.post(lead())
     assert response.status == 201, response.json()
-    record = stack.store.read_lead(response.json()["lead_id"])
+    record = stack.reader.read_lead(response.json()["lead_id"])
     assert record.lead.status is Status.RETAINED and len(record.exchanges) == 1
 
 
@@ -108,7 +108,7 @@ def test_a_slow_401_does_not_give_the_second_call_a_fresh_budget(stack, monkeypa
     A call here needs 9.5 s of the 10 s budget and the 401 takes a second: the rest (9 s at most, however
     busy the machine) is too little; a fresh budget (10 s) would make the second call.
     """
-    from tf_retainer import attempt
+    from tf_retainer.leads import attempt
 
     monkeypatch.setattr(attempt, "MIN_CALL_SECONDS", 9.5)
     cert_id = make_web_cert_id()
@@ -117,7 +117,7 @@ def test_a_slow_401_does_not_give_the_second_call_a_fresh_budget(stack, monkeypa
     response = stack.post(lead(cert_id))
     assert (response.status, response.json()["reason"]) == (202, "account_error")
     assert len(stack.sim.requests) == 1  # no second call without the time to make it
-    exchanges = stack.store.read_lead(response.json()["lead_id"]).exchanges
+    exchanges = stack.reader.read_lead(response.json()["lead_id"]).exchanges
     assert [exchange["response"]["status"] for exchange in exchanges] == [401]
 
 
@@ -136,8 +136,8 @@ def advance_clock(monkeypatch, by: timedelta) -> datetime:
 
 def deliver_all(stack) -> list[str]:
     """Every retry message now on the queue, through the retry use case (what the function does)."""
-    from tf_retainer import retry
-    from tf_retainer.retry_queue import RetryMessage
+    from tf_retainer.leads import retry
+    from tf_retainer.leads.retry_queue import RetryMessage
 
     outcomes = []
     for message in stack.retry_messages():
@@ -147,14 +147,14 @@ def deliver_all(stack) -> list[str]:
 
 
 def sweep() -> Any:
-    from tf_retainer import recovery
+    from tf_retainer.leads import sweep as recovery
 
     return recovery.sweep(default_deps())
 
 
 def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stack, monkeypatch):
-    from tf_retainer import attempt, retry
-    from tf_retainer.retry_queue import RetryMessage
+    from tf_retainer.leads import attempt, retry
+    from tf_retainer.leads.retry_queue import RetryMessage
 
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "unavailable", "success"])
@@ -180,14 +180,14 @@ def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stac
     advance_clock(monkeypatch, timedelta(hours=1))
     assert sweep().recovered == [posted["lead_id"]]
     assert deliver_all(stack) == ["retained"]
-    record = stack.store.read_lead(posted["lead_id"])
+    record = stack.reader.read_lead(posted["lead_id"])
     assert record.lead.status is Status.RETAINED and record.lead.attempts == 3
     assert [e.type for e in record.history if e.actor == "sweeper"] == ["requeued"]
     assert len(stack.sim.requests) == 3  # one call per attempt, none lost, none twice
 
 
 def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, monkeypatch):
-    from tf_retainer import intake
+    from tf_retainer.leads import intake
 
     def killed(*_: Any, **__: Any) -> None:
         raise Killed
@@ -198,7 +198,7 @@ def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, mo
     with pytest.raises(Killed):
         submit(lead(lead_id="CRASH-1"))
     monkeypatch.setattr(intake, "attempt_retain", attempt_retain)
-    [stranded] = [lead_ for lead_ in stack.store.open_leads() if lead_.vendor_lead_id == "CRASH-1"]
+    [stranded] = [lead_ for lead_ in stack.index.open_leads() if lead_.vendor_lead_id == "CRASH-1"]
     assert stranded.status is Status.RECEIVED and stack.queued() == 0
 
     assert sweep().recovered == []  # the intake may still be running: not before its timeout and a margin
@@ -206,10 +206,10 @@ def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, mo
     assert sweep().recovered == [stranded.lead_id]
     assert sweep().recovered == []  # requeued once: the next look is a grace period away
     assert deliver_all(stack) == ["retained"]
-    record = stack.store.read_lead(stranded.lead_id)
+    record = stack.reader.read_lead(stranded.lead_id)
     assert record.lead.status is Status.RETAINED
     assert [e.type for e in record.history] == ["received", "requeued", "attempt", "retained"]
-    assert stack.store.open_leads() == []
+    assert stack.index.open_leads() == []
 
 
 def test_the_sweeper_leaves_a_lead_an_attempt_holds(stack, monkeypatch):
@@ -217,6 +217,6 @@ def test_the_sweeper_leaves_a_lead_an_attempt_holds(stack, monkeypatch):
     stack.sim.script(cert_id, ["unavailable", "success"])
     posted = stack.post(lead(cert_id)).json()
     later = advance_clock(monkeypatch, timedelta(hours=1))
-    default_deps().store.begin_attempt(posted["lead_id"], attempt=2, now=later, lease_seconds=600)
+    default_deps().writer.begin_attempt(posted["lead_id"], attempt=2, now=later, lease_seconds=600)
     report = sweep()
     assert (report.overdue, report.recovered, report.skipped) == (1, [], 1)

@@ -119,9 +119,9 @@ def test_a_publish_that_fails_is_retried_then_handed_to_the_failure_queue(stack,
     stack.post(lead())
     stack.post(lead())
     monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
-    from local.functions import reset_service_caches
+    from tf_retainer import wiring
 
-    reset_service_caches()
+    wiring.reset()
     publisher = StreamPoller(stack.provisioned, retry_delay_seconds=0)
     publisher.max_retries = 2
     publisher.drain()

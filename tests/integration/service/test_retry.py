@@ -43,11 +43,11 @@ def drive_until_final(stack, poller, lead_id, *, timeout=120):
 
 
 def history(stack, lead_id):
-    return [event.type for event in stack.store.read_lead(lead_id).history]
+    return [event.type for event in stack.reader.read_lead(lead_id).history]
 
 
 def exchanges(stack, lead_id):
-    return stack.store.read_lead(lead_id).exchanges
+    return stack.reader.read_lead(lead_id).exchanges
 
 
 @pytest.mark.slow
@@ -221,7 +221,7 @@ def test_a_batch_of_ten_runs_its_retains_concurrently(stack, poller, monkeypatch
 @pytest.mark.slow
 def test_a_lead_retained_on_its_one_retry_costs_at_most_16_write_units(stack, poller):
     """Issue 13's budget with one retry, from the ConsumedCapacity DynamoDB reports (local/capacity.py)."""
-    from tf_retainer.deps import default_deps
+    from tf_retainer.wiring import default_deps
 
     meter = default_deps().store.writes
     before = meter.units

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tf_retainer.rules import RuleSet
-from tf_retainer.store.rules import RuleStore
+from tf_retainer.decisions.rules import RuleSet
+from tf_retainer.store.rule_sets import RuleStore
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, lead
@@ -68,7 +68,7 @@ def test_a_lead_every_rule_keeps_is_retained_with_its_verdicts(stack):
     }  # fmt: skip
     assert asked[0]["insights"]["scans"] == RULES["page_scans"]
     assert asked[0]["verify"] == {"min_font_size_px_required": 12}
-    history = [e.type for e in stack.store.read_lead(response.json()["lead_id"]).history]
+    history = [e.type for e in stack.reader.read_lead(response.json()["lead_id"]).history]
     assert history == ["received", "attempt", "attempt", "decided", "retained"]
 
 
