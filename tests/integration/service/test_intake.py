@@ -203,7 +203,7 @@ def test_transient_trouble_answers_pending_and_queues_a_retry(stack, behaviour, 
     answer = response.json()
     assert (answer["status"], answer["reason"]) == ("pending", reason)
     assert stack.queued() == 1
-    [message] = stack.retry_messages(wait=3)
+    [message] = stack.next_retry_messages()
     body = json.loads(message["Body"])
     assert body["lead_id"] == answer["lead_id"] and body["attempt"] == 2
     state = stack.lead_state(answer["lead_id"])
@@ -341,26 +341,36 @@ def test_share_policy_links_the_second_lead_to_the_first_retain(stack):
     assert (gate.json()["contactable"], gate.json()["reason"]) == (False, "lead_not_matched")
 
 
+# The first's call waits for the second post (a fraction of a second) for up to 20 s, not the default 8.
+@pytest.mark.parametrize("stack_env", [{"SYNC_TIMEOUT_SECONDS": "20"}])
 @pytest.mark.parametrize("same_lead_id", [True, False])
-def test_a_duplicate_arriving_while_the_first_is_with_trustedform_does_not_get_through(stack, same_lead_id):
+def test_a_duplicate_arriving_while_the_first_is_with_trustedform_does_not_get_through(
+    stack, same_lead_id, monkeypatch
+):
     """The reservation is committed before TrustedForm is called, so a concurrent duplicate sees it.
 
-    (moto is not thread-safe, so the overlap is arranged: the second post runs entirely while the first
-    waits on a slow TrustedForm; on AWS the conditional transaction makes any overlap safe.)
+    (moto is not thread-safe, so the overlap is arranged: TrustedForm holds the first's call until the second
+    post has been answered; on AWS the conditional transaction makes any overlap safe.)
     """
     import threading
-    import time
 
+    with_trustedform, second_answered = threading.Event(), threading.Event()
+    sleep = stack.sim._sleep
+
+    def held(seconds: float) -> bool:
+        with_trustedform.set()
+        second_answered.wait(60)
+        return sleep(seconds)
+
+    monkeypatch.setattr(stack.sim, "_sleep", held)
     cert_id = make_web_cert_id()
-    stack.sim.script(cert_id, ["slow:1.0"])
     results = {}
     first = threading.Thread(target=lambda: results.setdefault("first", stack.post(lead(cert_id, lead_id="C-1"))))
     first.start()
-    deadline = time.monotonic() + 5
-    while not stack.sim.requests and time.monotonic() < deadline:  # the first is now with TrustedForm
-        time.sleep(0.01)
+    assert with_trustedform.wait(60), "the first post never reached TrustedForm"
     second = stack.post(lead(cert_id, lead_id="C-1" if same_lead_id else "C-2"))
-    first.join(timeout=10)
+    second_answered.set()
+    first.join(timeout=60)
     assert results["first"].status == 201
     if same_lead_id:
         assert (second.status, second.json()["status"]) == (202, "pending")

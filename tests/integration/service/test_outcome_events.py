@@ -5,6 +5,7 @@ the template's example subscriber queue: the same answer the vendor got, never c
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +51,8 @@ def test_a_retained_lead_is_one_event_with_the_vendors_answer_and_no_contact_det
     assert detail["vendor"] == VENDOR and detail["answer"]["vendor_lead_id"] == "crm-1"
     assert detail["certificate"]["cert_id"] == posted["cert_id"]
     assert detail["event_id"].startswith(posted["lead_id"] + "/ENTRY#")
-    body = json.dumps(event).lower()
+    # Ids (hex, UUIDs) and times are digits that change from run to run: a "555" in one is not the phone.
+    body = re.sub(r"\d{4}-\d\d-\d\dt[\d:.]+z?|[0-9a-f-]{20,}", "", json.dumps(event).lower())
     for secret in ("jane.doe", "example.com", "555", "1212", TF_API_KEY, stack.vendor_key.lower(), "match_lead"):
         assert secret not in body
 
@@ -77,7 +79,7 @@ def test_pending_then_retained_through_duplicate_deliveries_is_one_event(stack, 
     posted = stack.post(lead(cert_id)).json()
     assert posted["status"] == "pending"
     assert published(stack, publisher) == []  # pending is not an outcome
-    [message] = stack.retry_messages(wait=3)
+    [message] = stack.next_retry_messages()
     poller = RetryPoller(stack.provisioned, wait_seconds=1)
     invoke("RetryFunction", poller.event([message, dict(message, MessageId="again")]))
     invoke("RetryFunction", poller.event([message]))
