@@ -885,3 +885,44 @@ def test_a_requeued_lead_is_due_within_minutes_until_its_message_is_sent(make_wo
     [recovery] = world.store.recoveries
     assert recovery.after.check_after == iso(NOW + timedelta(seconds=120))
     assert world.store.queued == [("lead-a", iso(NOW + timedelta(seconds=900)))]
+
+
+# --- a vendor's repeat of its own lead (issue 21) -------------------------------------------------------
+
+
+def holder_of(world: World, **changes: Any) -> Lead:
+    """The lead a first post left holding the certificate: same vendor, same contact, no lead_id."""
+    first = pending_lead(
+        lead_id="lead-first",
+        vendor_lead_id=None,
+        match_lead=lead_fingerprints("ann@example.com", None),
+        status=Status.RECEIVED,
+    )
+    return first.model_copy(update=changes)
+
+
+@pytest.mark.parametrize("lead_id", [None, "V-1"])
+def test_a_vendor_posting_its_stranded_lead_again_gets_that_leads_answer(make_world, lead_id):
+    """The first post got a 502 (its answer lost); the vendor posts the same lead again, with or without a
+    lead_id: not certificate_reused (the vendor would drop a lead we keep), but the first lead's answer."""
+    world = make_world(exchange(200, RETAINED_BODY))
+    holder = holder_of(world, vendor_lead_id=lead_id)
+    world.store.reservation = CertificateTaken(claim=owner_claim(), holder=holder)
+    answer = submit(world, lead_id=lead_id)
+    assert answer == holder.answer() and answer.lead_id == "lead-first"
+    assert world.store.refusals == [] and world.tf.calls == []  # nothing written, nothing sent
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"vendor": "another-vendor"},
+        {"match_lead": lead_fingerprints("someone.else@example.com", None)},
+        {"vendor_lead_id": "V-0"},  # the vendor's own other lead, with another lead_id
+    ],
+)
+def test_another_lead_with_the_certificate_is_still_refused(make_world, other):
+    world = make_world()
+    world.store.reservation = CertificateTaken(claim=owner_claim(), holder=holder_of(world, **other))
+    answer = submit(world)  # lead_id V-1
+    assert (answer.status, answer.reason) == (Status.REJECTED, Reason.CERTIFICATE_REUSED)

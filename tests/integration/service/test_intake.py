@@ -328,7 +328,7 @@ def test_a_certificate_already_held_by_another_lead_is_not_retained_again(stack)
 def test_share_policy_links_the_second_lead_to_the_first_retain(stack):
     cert_id = make_web_cert_id()
     stack.post(lead(cert_id))
-    second = stack.post(lead(cert_id))
+    second = stack.post(lead(cert_id, email="another.consumer@example.com"))  # another lead, not a repeat
     assert second.status == 201
     assert second.json()["previously_retained"] is True
     assert second.json()["lead_match"] is None  # not the first lead's result: this lead was never matched
@@ -458,3 +458,15 @@ def test_a_lead_retained_at_once_costs_the_write_units_dynamodb_reports(stack, c
         body["lead_id"] = lead_id
     assert stack.post(body).status == 201
     assert meter.units - before == units
+
+
+@pytest.mark.parametrize("lead_id", [None, "V-502"])
+def test_a_vendor_reposting_a_lead_it_got_no_answer_for_gets_that_lead_not_a_refusal(stack, lead_id):
+    """Issue 21: the first post's answer was lost (a 502 at the gateway, a timeout); the vendor posts the
+    same lead again, with or without its lead_id. It gets the lead we kept, not certificate_reused (which
+    would make it drop a lead we retain), and TrustedForm is not asked again."""
+    body = lead(**({"lead_id": lead_id} if lead_id else {}))
+    first = stack.post(body).json()
+    again = stack.post(body)
+    assert again.status == 201 and again.json()["lead_id"] == first["lead_id"]
+    assert again.json()["status"] == "retained" and len(stack.sim.requests) == 1
