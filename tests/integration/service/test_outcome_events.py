@@ -149,3 +149,34 @@ def test_events_tail_prints_each_event_once_as_a_json_line(stack, publisher):
     again = io.StringIO()
     assert cli.main([*target, "events", "tail"], out=again, err=io.StringIO()) == 0
     assert again.getvalue() == ""  # taken off the queue once printed
+
+
+def test_only_an_entry_that_holds_the_lead_is_marked_for_publishing(stack):
+    """Issue 21: an entry marked for publishing must make an event (built from the lead it holds). An
+    entry that changes nothing else (an operator's note, an overtaken call's evidence, a requeue written
+    as history) is never marked, whatever the type of its events: the publisher could not build its event
+    and the stream behind it would stall."""
+    from datetime import UTC, datetime
+
+    from tf_retainer.domain.lead import Event
+    from tf_retainer.events.outcomes import DETAIL_TYPES, is_published, outcome_event
+    from tf_retainer.store import keys
+    from tf_retainer.store.codec import deserialize
+    from tf_retainer.store.stream import published
+
+    lead_id = stack.post(lead()).json()["lead_id"]
+    for event_type in DETAIL_TYPES:
+        note = Event(event_type, "operator", {"note": "history only"})
+        stack.writer.add_history(stack.reader.get_lead(lead_id), [note], now=datetime.now(UTC))
+    entries = [
+        deserialize(item)
+        for item in stack.dynamodb.query(
+            TableName=stack.provisioned.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
+            ExpressionAttributeValues={":pk": {"S": keys.lead_pk(lead_id)}, ":e": {"S": keys.ENTRY_PREFIX}},
+        )["Items"]
+    ]
+    marked = [entry for entry in entries if is_published(published(entry))]
+    assert [entry["o"] for entry in marked] == ["retained"]  # the outcome's own entry, nothing after it
+    for entry in marked:  # and every marked entry makes its event
+        assert outcome_event(published(entry)).detail["answer"]["lead_id"] == lead_id
