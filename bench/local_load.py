@@ -246,7 +246,8 @@ def fill_table(stack: Stack, leads: int, *, progress: bool = True) -> int:
     )
     own: list[dict[str, object]] = []
     for page in dynamodb.get_paginator("scan").paginate(TableName=state["table_name"]):
-        own += [item for item in page["Items"] if lead_id in json.dumps(item) or cert_id in json.dumps(item)]
+        # default=repr: a chain entry's content is binary (compressed); its keys name the lead.
+        own += [item for item in page["Items"] if any(i in json.dumps(item, default=repr) for i in (lead_id, cert_id))]
     table = state["table_name"]
 
     def write(first: int, count: int) -> None:

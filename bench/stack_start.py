@@ -1,11 +1,13 @@
-"""How long `python -m local.stack` (`make run`) takes from process start to its first answer.
+"""How long `python -m local.stack` (`make run`) takes from process start to its first answer, and to stop.
 
     python bench/stack_start.py [--runs 5] [--root DIR]
 
 Each run starts the stack on free ports (as tests/e2e/test_local_stack.py does), waits for the ready
 line, then POSTs the banner's sample lead and waits for its 201; then stops the stack (SIGTERM). Prints
-each run and the medians of: time to the ready line, time to the first answer, and the CPU seconds the
-stack's process tree used until then (user + sys of the stack and its workers, from /proc).
+each run and the medians of: time to the ready line, time to the first answer, the CPU seconds the
+stack's process tree used until then (user + sys of the stack and its workers, from /proc), and the time
+from SIGTERM to the stack's exit with a retry hung on TrustedForm in flight (what stopping must not wait
+out); the ready and stop times beside their goals (READY_GOAL_S, STOP_GOAL_S).
 ``--root`` runs another checkout's stack (for a before/after pair; the default is this one).
 """
 
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -28,6 +31,9 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_MARKER = "tf-retainer local stack ready"
 VENDOR_KEY = "bench-vendor-key-0123456789abcdef"
+# Issue 19: what tests/e2e/test_local_stack.py asserted on the wall clock until then.
+READY_GOAL_S = 30.0  # process start to the ready line
+STOP_GOAL_S = 5.0  # SIGTERM to exit 0
 
 
 def free_port() -> int:
@@ -59,8 +65,34 @@ def tree_cpu_seconds(root_pid: int) -> float:
     return total
 
 
-def one_run(root: Path, state_dir: Path) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TRUSTEDFORM_", "LOCAL_"))}
+def hang_a_retry(state: dict[str, str]) -> None:
+    """A lead whose retry's call to TrustedForm is in flight, held unanswered by the simulator."""
+    cert_id = os.urandom(20).hex()
+    simulator = state["simulator_url"]
+    httpx.post(
+        f"{simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "hang"]}, timeout=30
+    ).raise_for_status()
+    body = {"trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}", "email": "jane.doe@example.com"}
+    answer = httpx.post(f"{state['api_url']}/leads", json=body, headers={"x-api-key": VENDOR_KEY}, timeout=30)
+    if answer.status_code != 202:
+        raise RuntimeError(f"the lead to hang was answered {answer.status_code}: {answer.text}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        sent = httpx.get(f"{simulator}/_simulator/requests", timeout=30).json()
+        if [request["status"] for request in sent if request["cert_id"] == cert_id] == [503, None]:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the retry never reached TrustedForm")
+
+
+def one_run(root: Path, state_dir: Path, base_env: Mapping[str, str] | None = None) -> dict[str, float]:
+    """One start, first answer and stop; the stack's environment is ``base_env`` (default: this process's)
+    without what would point it at another stack."""
+    env = {
+        k: v
+        for k, v in (os.environ if base_env is None else base_env).items()
+        if not k.startswith(("AWS_", "TRUSTEDFORM_", "LOCAL_", "RETRY_"))
+    }
     env.update(
         PORT="0",
         MOTO_PORT=str(free_port()),
@@ -69,6 +101,8 @@ def one_run(root: Path, state_dir: Path) -> dict[str, float]:
         LOCAL_STACK_STATE=str(state_dir / "state.json"),
         PYTHONUNBUFFERED="1",
         PYTHONPATH=f"{root}{os.pathsep}{root / 'layers' / 'common'}",
+        RETRY_BASE_SECONDS="1",  # the hung retry, a second after its lead
+        RETRY_CAP_SECONDS="2",
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as `make run` (the Makefile unexports it): .pyc cached
     started = time.monotonic()
@@ -100,14 +134,23 @@ def one_run(root: Path, state_dir: Path) -> dict[str, float]:
         if answer.status_code != 201:
             raise RuntimeError(f"first answer {answer.status_code}: {answer.text}")
         cpu = tree_cpu_seconds(process.pid)
-        return {"ready_s": ready, "first_answer_s": first_answer, "cpu_s": cpu}
+        hang_a_retry(state)
     finally:
+        stopping = time.monotonic()
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(15)
+            process.wait(60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    stop = time.monotonic() - stopping
+    if process.returncode != 0:
+        raise RuntimeError(f"the stack exited {process.returncode} on SIGTERM")
+    return {"ready_s": ready, "first_answer_s": first_answer, "cpu_s": cpu, "stop_s": stop}
+
+
+def verdict(value: float, goal: float) -> str:
+    return f"goal <= {goal:g} s {'met' if value <= goal else 'NOT met'}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,12 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     for number, run in enumerate(runs, 1):
         print(
             f"  run {number}: ready {run['ready_s']:.2f} s, first answer {run['first_answer_s']:.2f} s, "
-            f"CPU {run['cpu_s']:.2f} s"
+            f"CPU {run['cpu_s']:.2f} s, stopped {run['stop_s']:.2f} s after SIGTERM (a retry hung)"
         )
     print(
         f"medians: ready {medians['ready_s']:.2f} s, first answer {medians['first_answer_s']:.2f} s, "
-        f"CPU {medians['cpu_s']:.2f} s (stack + workers, until the first answer)"
+        f"CPU {medians['cpu_s']:.2f} s (stack + workers, until the first answer), stop {medians['stop_s']:.2f} s"
     )
+    print(f"  ready {medians['ready_s']:.2f} s  {verdict(medians['ready_s'], READY_GOAL_S)}")
+    print(f"  stop  {medians['stop_s']:.2f} s  {verdict(medians['stop_s'], STOP_GOAL_S)}")
     return 0
 
 

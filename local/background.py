@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+
+log = logging.getLogger("tf_retainer.local.background")
 
 
 class BackgroundLoop:
@@ -29,7 +32,12 @@ class BackgroundLoop:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Ask the threads to return and wait up to ``timeout`` seconds for each. One still running then (a
+        batch that did not end when asked) is logged and left behind: a daemon, gone with the process."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
+        running = [thread.name for thread in self._threads if thread.is_alive()]
+        if running:
+            log.warning("%s: still running %g s after stop: %s", self.function, timeout, ", ".join(running))
         self._threads = []

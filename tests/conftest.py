@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -161,6 +162,15 @@ class Stack:
             MessageAttributeNames=["All"],
         )
         return out.get("Messages", [])
+
+    def next_retry_messages(self, count: int = 1, *, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Up to ``count`` retry messages, received once visible: a retry is delayed a second or two here
+        (FAST_RETRIES), and polled for up to ``timeout`` seconds, ten times that and more."""
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(messages) < count and time.monotonic() < deadline:
+            messages += self.retry_messages(wait=1)
+        return messages
 
     def queued(self) -> int:
         """Messages on the retry queue, delayed or not."""

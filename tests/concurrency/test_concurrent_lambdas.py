@@ -11,8 +11,9 @@ import pytest
 
 from tests.concurrency import harness
 
-# One worker runs the module: its 20 containers and moto server are module/session fixtures.
-pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("concurrency")]
+# One worker runs the module: its 20 containers and moto server are module/session fixtures (their start,
+# ~20 s beside the suite on 2 cores, counts toward the first test's limit).
+pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("concurrency")]
 
 
 def check(report: harness.ScenarioReport) -> None:

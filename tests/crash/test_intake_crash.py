@@ -20,6 +20,7 @@ flight: the intake's lease tells it from a dead one.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from tests.crash.harness import (
     Container,
     CrashBackend,
     lead_body,
+    start_containers,
     wait_for,
     wait_until,
 )
@@ -48,8 +50,11 @@ BACKEND_SETTINGS = {
     # The intake leases a lead for its budget + 5 s: a short budget keeps the wait for a dead one short.
     "SYNC_TIMEOUT_SECONDS": "4",
 }
-# One helper (sweeper, retry worker), one victim per kill point and one slow intake, started together.
-CONTAINERS = 8
+# One helper (sweeper, retry worker) and one victim per kill point, started together.
+CONTAINERS = 7
+# The still-calling intake's own container: its budget (and so its call's timeout) outlasts the wait for
+# the received grace and the sweeper's run ten times over (the module's 4 s keeps the dead ones' leases short).
+CALLING_INTAKE_SETTINGS = {"SYNC_TIMEOUT_SECONDS": "30"}
 # One worker runs the module (its containers and moto server are module fixtures); each kill waits out a lease.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-intake")]
 SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
@@ -248,7 +253,7 @@ def test_killed_between_the_outcome_entry_and_the_state_the_lead_is_rolled_forwa
     follows. The sweeper finds the lead overdue and brings its state up to the entry: no second call."""
     cert_id = make_web_cert_id()
     # The state's update after the entry, dropped
-    lead_id = _killed_at(backend, victims[6], cert_id, UPDATE_ITEM, after=False)
+    lead_id = _killed_at(backend, victims[5], cert_id, UPDATE_ITEM, after=False)
     item = backend.lead_item(lead_id)
     assert item["status"] == "received"  # behind its chain
 
@@ -271,7 +276,7 @@ def test_killed_between_the_outcome_entry_and_the_state_the_lead_is_rolled_forwa
 def test_killed_right_after_the_outcome_is_written_its_event_is_published_once(backend, helper, victims):
     cert_id = make_web_cert_id()
     # The outcome's entry and state applied, the answer held
-    lead_id = _killed_at(backend, victims[5], cert_id, UPDATE_ITEM, after=True)
+    lead_id = _killed_at(backend, victims[4], cert_id, UPDATE_ITEM, after=True)
     assert backend.lead_item(lead_id)["status"] == "retained"
 
     events = [
@@ -282,17 +287,32 @@ def test_killed_right_after_the_outcome_is_written_its_event_is_published_once(b
     ]
 
 
-def test_the_sweeper_does_not_take_a_lead_whose_intake_is_still_calling(backend, helper, victims):
-    """The intake is alive, its call slow (longer than the received grace). The sweeper runs meanwhile and
-    leaves the lead alone: the intake leased it for its first attempt."""
-    cert_id = make_web_cert_id()
-    backend.sim.script(cert_id, ["slow:2", "success"])  # well inside the 4 s budget, past the 1 s grace
-    vendor_lead_id = _post_in(victims[4], backend, cert_id)
-    lead_id = _reserved_lead(backend, vendor_lead_id)
-    wait_until(datetime.fromisoformat(backend.lead_item(lead_id)["check_after"]))
-    report = helper.invoke("SweeperFunction", SCHEDULED_EVENT)
-    assert report["recovered"] == [] and report["skipped"] == 1, report  # overdue, but leased to the intake
-    outcome, answer = victims[4].receive()
+def test_the_sweeper_does_not_take_a_lead_whose_intake_is_still_calling(backend, helper, tmp_path, monkeypatch):
+    """The intake is alive, its TrustedForm call in flight past the received grace (TrustedForm holds it
+    until the sweeper has run). The sweeper leaves the lead alone: the intake leased it for its attempt."""
+    [intake] = start_containers(1, {**backend.container_env(), **CALLING_INTAKE_SETTINGS}, tmp_path)
+    calling, swept = threading.Event(), threading.Event()
+    sleep = backend.sim._sleep
+
+    def held_until_swept(seconds: float) -> bool:
+        calling.set()
+        swept.wait(60)
+        return sleep(seconds)
+
+    monkeypatch.setattr(backend.sim, "_sleep", held_until_swept)
+    try:
+        cert_id = make_web_cert_id()
+        vendor_lead_id = _post_in(intake, backend, cert_id)
+        lead_id = _reserved_lead(backend, vendor_lead_id)
+        assert calling.wait(60), "the intake never called TrustedForm"
+        wait_until(datetime.fromisoformat(backend.lead_item(lead_id)["check_after"]))
+        report = helper.invoke("SweeperFunction", SCHEDULED_EVENT)
+        assert report["recovered"] == [] and report["skipped"] == 1, report  # overdue, but leased to the intake
+        swept.set()
+        outcome, answer = intake.receive()
+    finally:
+        swept.set()
+        intake.close()
 
     record = backend.reader.read_lead(lead_id)
     assert record is not None and record.lead.status.value == "retained"

@@ -13,22 +13,36 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from local.simulator import make_web_cert_id
 
-# One worker runs the module against one local stack (a module fixture).
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+# One worker runs the module against one local stack (a module fixture). The first test also waits for
+# the stack to start: pytest's limit covers READY_TIMEOUT.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"), pytest.mark.timeout(300)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_MARKER = "tf-retainer local stack ready"
-READY_TIMEOUT = 60.0
+# A limit, not a goal: ~2 s on an idle machine, ~20 s beside the rest of the suite on 2 cores. How fast
+# the stack starts is a `make bench` figure (bench/stack_start.py).
+READY_TIMEOUT = 240.0
+# A request's limit, not a speed check: answers take milliseconds, seconds with every core busy.
+HTTP_TIMEOUT = 60.0
 TF_API_KEY = "e2e-trustedform-key-0123456789"
 VENDOR_KEY = "e2e-vendor-key-0123456789abcdef"
 EMAIL = "jane.doe@example.com"
 PHONE = "512-555-0100"
+
+
+def http_get(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.get(url, timeout=HTTP_TIMEOUT, **kwargs)
+
+
+def http_post(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(url, timeout=HTTP_TIMEOUT, **kwargs)
 
 
 def free_port() -> int:
@@ -45,7 +59,6 @@ class RunningStack:
     stderr_path: Path
     state_file: Path
     state: dict
-    ready_seconds: float
     stdout: list[str] = field(default_factory=list)
 
     @property
@@ -118,7 +131,6 @@ def local_stack(tmp_path_factory) -> Iterator[RunningStack]:
             stderr_path=stderr_path,
             state_file=state_file,
             state=json.loads(state_file.read_text()),
-            ready_seconds=ready_seconds,
             stdout=lines,
         )
         print(f"\nlocal stack ready {ready_seconds:.2f} s after the process started")
@@ -131,7 +143,7 @@ def local_stack(tmp_path_factory) -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="module")
 def client(local_stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=15) as http:
+    with httpx.Client(base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=HTTP_TIMEOUT) as http:
         yield http
 
 
@@ -145,9 +157,8 @@ def lead_body(cert_id: str | None = None, **fields: str) -> dict[str, str]:
     return body
 
 
-def test_the_stack_is_ready_quickly_and_says_how_to_use_it(local_stack):
+def test_the_stack_becomes_ready_and_says_how_to_use_it(local_stack):
     banner = "".join(local_stack.stdout)
-    assert local_stack.ready_seconds < 30
     assert f"x-api-key: {VENDOR_KEY}" in banner
     assert f"curl -sS -X POST {local_stack.api}/leads" in banner
     assert local_stack.state["endpoint_url"].startswith("http://127.0.0.1:")
@@ -172,17 +183,17 @@ def test_the_call_gate_answers_over_http(client):
 def test_the_api_description_and_its_page_are_served_without_a_network(local_stack):
     banner = "".join(local_stack.stdout)
     assert f"{local_stack.api}/docs" in banner
-    served = httpx.get(f"{local_stack.api}/openapi.json")  # no key: it is public
+    served = http_get(f"{local_stack.api}/openapi.json")  # no key: it is public
     assert served.status_code == 200
     assert served.text == (REPO_ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
-    page = httpx.get(f"{local_stack.api}/docs")
+    page = http_get(f"{local_stack.api}/docs")
     assert (page.status_code, page.headers["content-type"]) == (200, "text/html; charset=utf-8")
     assert '"/leads/{lead_id}/contactable"' in page.text  # the description, embedded
     # Every script and style the page loads comes from the stack itself.
     assets = re.findall(r"(?:src|href)='([^']+)'", page.text)
     assert assets and all(asset.startswith("/docs/") for asset in assets)
     for asset in assets:
-        loaded = httpx.get(f"{local_stack.api}{asset}")
+        loaded = http_get(f"{local_stack.api}{asset}")
         assert loaded.status_code == 200 and len(loaded.content) > 10_000, asset
 
 
@@ -193,7 +204,7 @@ def test_the_stage_prefix_is_accepted(client):
 
 def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client):
     cert_id = make_web_cert_id()
-    scripted = httpx.post(
+    scripted = http_post(
         f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "success"]}
     )
     assert scripted.status_code == 200
@@ -202,7 +213,7 @@ def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client
     answer = response.json()
     assert (answer["status"], answer["reason"]) == ("pending", "trustedform_unavailable")
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # the retry comes about a second after the 503
     view = {}
     while time.monotonic() < deadline:
         view = client.get(f"/leads/{answer['lead_id']}").json()
@@ -211,21 +222,21 @@ def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client
         time.sleep(0.25)
     assert view["status"] == "retained", view
     assert [entry["event"] for entry in view["history"]].count("attempt") == 2, view["history"]
-    posts = [r for r in httpx.get(f"{local_stack.simulator}/_simulator/requests").json() if r["cert_id"] == cert_id]
+    posts = [r for r in http_get(f"{local_stack.simulator}/_simulator/requests").json() if r["cert_id"] == cert_id]
     assert [r["status"] for r in posts] == [503, 200]
     # The retained outcome reached the event bus (stream -> PublisherFunction) and the example subscriber.
     assert outcome_events(local_stack, answer["lead_id"]) == ["Lead Retained"]
     # And the vendor, told 202 at first, was called back, signed.
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     callbacks: list[dict] = []
     while time.monotonic() < deadline and not callbacks:
-        received = httpx.get(local_stack.state["callback_receiver_url"]).json()
+        received = http_get(local_stack.state["callback_receiver_url"]).json()
         callbacks = [c for c in received if c["body"]["lead"]["lead_id"] == answer["lead_id"]]
         time.sleep(0.25)
     assert [(c["body"]["type"], c["signature_valid"]) for c in callbacks] == [("Lead Retained", True)]
 
 
-def outcome_events(local_stack, lead_id: str, timeout: float = 15) -> list[str]:
+def outcome_events(local_stack, lead_id: str, timeout: float = 60) -> list[str]:
     """The detail-types of ``lead_id``'s events on the example subscriber queue, once any arrived."""
     import boto3
 
@@ -268,22 +279,22 @@ def test_a_bad_certificate_url_is_refused(client):
 
 
 def test_an_unknown_vendor_key_is_refused(local_stack):
-    response = httpx.post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32})
+    response = http_post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32})
     assert response.status_code == 401
     assert response.json() == {"status": "rejected", "reason": "unknown_vendor_key"}
-    assert httpx.post(f"{local_stack.api}/leads", json=lead_body()).status_code == 401  # no key at all
+    assert http_post(f"{local_stack.api}/leads", json=lead_body()).status_code == 401  # no key at all
 
 
 def test_the_request_log_names_outcomes_never_contact_details_or_keys(local_stack, client):
     # Its own traffic: test processes (pytest-xdist) may each run a stack of their own.
     assert client.post("/leads", json=lead_body()).status_code == 201
-    assert httpx.post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32}).status_code == 401
+    assert http_post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32}).status_code == 401
     cert_id = make_web_cert_id()
-    httpx.post(
+    http_post(
         f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "success"]}
     )
     lead_id = client.post("/leads", json=lead_body(cert_id)).json()["lead_id"]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and client.get(f"/leads/{lead_id}").json()["status"] == "pending":
         time.sleep(0.25)
     log = local_stack.stderr()
@@ -300,8 +311,11 @@ def test_twenty_concurrent_posts_all_get_answers(local_stack):
     answers: list[int | str] = []
 
     def post(n: int) -> None:
-        with httpx.Client(base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=30) as http:
-            barrier.wait(10)
+        # Twenty at once on the stack's few workers: each waits its turn.
+        with httpx.Client(
+            base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=4 * HTTP_TIMEOUT
+        ) as http:
+            barrier.wait(HTTP_TIMEOUT)
             try:
                 answers.append(http.post("/leads", json=lead_body(lead_id=f"BURST-{n}")).status_code)
             except httpx.TransportError as exc:
@@ -311,31 +325,39 @@ def test_twenty_concurrent_posts_all_get_answers(local_stack):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(60)
+        thread.join(4 * HTTP_TIMEOUT)
     assert sorted(answers, key=str) == [201] * 20, answers
 
 
-def test_a_hung_trustedform_call_in_a_retry_does_not_hold_back_new_posts(local_stack, client):
+def hang_a_retry(local_stack, client) -> str:
+    """A lead whose retry's call to TrustedForm is in flight, held unanswered by the simulator; its id.
+    The call stays in flight for the retry's 20 s timeout."""
     cert_id = make_web_cert_id()
-    scripted = httpx.post(
+    scripted = http_post(
         f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "hang"]}
     )
     assert scripted.status_code == 200
-    assert client.post("/leads", json=lead_body(cert_id)).status_code == 202
-
-    # Wait until the retry worker's call to TrustedForm is in flight (the simulator holds it, unanswered).
-    deadline = time.monotonic() + 20
+    posted = client.post("/leads", json=lead_body(cert_id))
+    assert posted.status_code == 202, posted.text
+    # The retry message is visible about a second later; a retry batch still hung on TrustedForm (an
+    # earlier test's) may hold a worker for up to its 20 s.
+    deadline = time.monotonic() + 120
     hung = False
     while not hung and time.monotonic() < deadline:
-        sent = httpx.get(f"{local_stack.simulator}/_simulator/requests").json()
+        sent = http_get(f"{local_stack.simulator}/_simulator/requests").json()
         hung = [r["status"] for r in sent if r["cert_id"] == cert_id] == [503, None]
         time.sleep(0.1)
     assert hung, "the retry never reached TrustedForm"
+    return posted.json()["lead_id"]
 
-    started = time.monotonic()
+
+def test_a_hung_trustedform_call_in_a_retry_does_not_hold_back_new_posts(local_stack, client):
+    hung_lead = hang_a_retry(local_stack, client)
     response = client.post("/leads", json=lead_body(lead_id="WHILE-HUNG"))
     assert response.status_code == 201, response.text
-    assert time.monotonic() - started < 5
+    # Answered while the retry still waits for TrustedForm: its attempt is recorded only when the call ends.
+    hung = client.get(f"/leads/{hung_lead}").json()
+    assert (hung["status"], [entry["event"] for entry in hung["history"]].count("attempt")) == ("pending", 1), hung
     assert client.get(f"/leads/{response.json()['lead_id']}").status_code == 200
 
 
@@ -365,20 +387,23 @@ def test_backfill_runs_the_intake_in_process_against_the_local_stack(local_stack
     summary = json.loads(out.getvalue())
     assert (summary["retained"], summary["already_done"]) == (1, {"retained": 1})
     assert client.get("/leads/BF-1/contactable").json()["contactable"] is True
-    posts = httpx.get(f"{local_stack.simulator}/_simulator/requests").json()
+    posts = http_get(f"{local_stack.simulator}/_simulator/requests").json()
     assert [r["status"] for r in posts if r["cert_id"] in (live, backfilled)] == [200, 200]
 
 
-def test_sigterm_stops_everything_cleanly(local_stack):
+def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_stack, client):
+    hang_a_retry(local_stack, client)
     local_stack.process.send_signal(signal.SIGTERM)
-    started = time.monotonic()
-    assert local_stack.process.wait(10) == 0
-    assert time.monotonic() - started < 5
+    assert local_stack.process.wait(120) == 0
+    log = local_stack.stderr()
     assert (
-        "stopped api, sweeper, holds, archiver, callbacks, streams, poller, workers, receiver, simulator, moto"
-        in local_stack.stderr()
+        "stopped api, sweeper, holds, archiver, callbacks, streams, poller, workers, receiver, simulator, moto" in log
     )
-    assert "Traceback" not in local_stack.stderr()
+    # The hung retry was not waited out: its batch ended when asked, going back to the queue as on a Lambda
+    # shutdown, and no poller was left running past its stop.
+    assert re.search(r"retry batch: .*: 0 done, \d+ back to the queue error=FunctionError", log), log[-3000:]
+    assert "still running" not in log, log[-3000:]
+    assert "Traceback" not in log
     assert not local_stack.state_file.exists()  # an operator CLI will not find a dead stack
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{local_stack.api}/leads/x", timeout=2)

@@ -67,6 +67,8 @@ class FakeStore:
     outcomes: list[Outcome] = field(default_factory=list)
     histories: list[History] = field(default_factory=list)
     queued: list[tuple[str, str]] = field(default_factory=list)  # mark_queued: (lead id, its new check_after)
+    recoveries: list[Outcome] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # leads whose record_recovery fails (a bad item, a 500)
     fail_history: int = 0  # the next n add_history calls raise StoreUnavailable (a throttled table)
     fail_outcome: bool = False  # record_outcome raises StoreUnavailable
     # Called once per remote call the real store makes for a method (a slow table: advance a clock):
@@ -150,15 +152,20 @@ class FakeStore:
         record = self.records.get(lead_id)
         return record.exchanges if record else []
 
-    # Not called by the use cases under test here (the sweeper, holds and the CLI's): nothing to fake.
     def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery:
-        raise NotImplementedError
+        self.on_write()
+        if before.lead_id in self.broken:
+            raise StoreUnavailable("record_recovery: InternalServerError")
+        self.recoveries.append(Outcome(before, after, events, [], now))
+        return Recovery.REQUEUED
+
+    # Not called by the use cases under test here (holds and the CLI's): nothing to fake.
 
     def read_certificate(self, cert_id: str) -> CertificateRecord | None:
         raise NotImplementedError
 
     def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
-        raise NotImplementedError
+        return [lead for lead in self.leads.values() if not lead.status.is_final][:limit]
 
     def vendor_leads(
         self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None

@@ -23,7 +23,7 @@ from tf_retainer.domain.lead import Claim, Event, HistoryItem, Lead, LeadRecord
 from tf_retainer.domain.models import LeadMatch, LeadSubmission, Reason, Status
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads import attempt as attempt_module
-from tf_retainer.leads import intake, lookup, retry, schedule
+from tf_retainer.leads import intake, lookup, retry, schedule, sweep
 from tf_retainer.leads.deps import Deps
 from tf_retainer.ports.leads import CertificateTaken, DuplicateLead
 from tf_retainer.ports.services import ApiKeyUnavailable
@@ -264,12 +264,12 @@ def test_intake_calls_trustedform_for_the_lead_with_the_sync_budget(make_world):
 
 
 @pytest.mark.parametrize(
-    ("time_left", "timeout"), [(None, 8.0), (30.0, 8.0), (25.0, 8.0), (16.0, 5.5), (15.0, 4.5), (14.9, None)]
+    ("time_left", "timeout"), [(None, 8.0), (30.0, 8.0), (25.0, 8.0), (16.0, 1.5), (15.0, 0.5), (14.9, None)]
 )
 def test_intake_first_attempt_leaves_time_for_the_writes_after_it(make_world, time_left, timeout):
-    # 5 remote calls after the TrustedForm call (the chain's end, the outcome's entry, the state, the retry
-    # message, the state told it is sent), 2 s each at most (remote_call_seconds), and the 0.5 s a call sent
-    # late still gets. With less left than recording the request (2 calls) and a 0.5 s call: no call.
+    # Kept back, each remote call 2 s at most (remote_call_seconds): recording the call's request (2 calls),
+    # the 5 calls after it (the chain's end, the outcome's entry, the state, the retry message, the state
+    # told it is sent) and the 0.5 s a call sent late still gets: 14.5 s. Less than 0.5 s more: no call.
     world = make_world(exchange(200, RETAINED_BODY))
     answer = submit(world, time_left=time_left)
     if timeout is None:
@@ -310,6 +310,17 @@ def test_intake_503_is_pending_with_a_retry_planned_from_the_clock_and_queued(ma
     assert sent["QueueUrl"] == "http://queue"
     assert sent["DelaySeconds"] == 45
     assert world.sqs.messages == [RetryMessage(lead_id="lead-0001", attempt=2, not_before=planned)]
+    # Due within two minutes until its message is known to be sent; then the pending grace after the retry.
+    assert after.check_after == iso(NOW + timedelta(seconds=120))
+    assert world.store.queued == [("lead-0001", iso(planned + timedelta(seconds=900)))]
+
+
+def test_a_pending_lead_whose_message_could_not_be_sent_stays_due_within_minutes(make_world):
+    world = make_world(exchange(503, None))
+    world.sqs.fail = True
+    submit(world)
+    assert world.store.outcome.after.check_after == iso(NOW + timedelta(seconds=120))
+    assert world.store.queued == []  # not told it was sent: the sweeper finds it in two minutes, not fifteen
 
 
 def test_intake_timeout_is_pending_and_queued(make_world):
@@ -852,3 +863,66 @@ def test_with_less_time_left_than_a_call_needs_none_is_made_and_the_writes_still
     answer = submit(world, time_left=time_left)
     assert world.tf.calls == [] and answer.reason is Reason.TRUSTEDFORM_TIMEOUT
     assert clock.now - start <= time_left
+
+
+# --- the sweeper ------------------------------------------------------------------------------------
+
+
+def test_one_lead_the_sweeper_cannot_requeue_stops_no_other(make_world):
+    world = make_world()
+    for lead_id in ("lead-a", "lead-b", "lead-c"):
+        world.store.leads[lead_id] = pending_lead(lead_id=lead_id, check_after=iso(NOW - timedelta(minutes=1)))
+    world.store.broken = {"lead-b"}
+    report = sweep.sweep(world.deps)
+    assert (report.overdue, report.recovered, report.failed) == (3, ["lead-a", "lead-c"], ["lead-b"])
+    assert [message.lead_id for message in world.sqs.messages] == ["lead-a", "lead-c"]
+
+
+def test_a_requeued_lead_is_due_within_minutes_until_its_message_is_sent(make_world):
+    world = make_world()
+    world.store.leads["lead-a"] = pending_lead(lead_id="lead-a", check_after=iso(NOW - timedelta(minutes=1)))
+    sweep.sweep(world.deps)
+    [recovery] = world.store.recoveries
+    assert recovery.after.check_after == iso(NOW + timedelta(seconds=120))
+    assert world.store.queued == [("lead-a", iso(NOW + timedelta(seconds=900)))]
+
+
+# --- a vendor's repeat of its own lead (issue 21) -------------------------------------------------------
+
+
+def holder_of(world: World, **changes: Any) -> Lead:
+    """The lead a first post left holding the certificate: same vendor, same contact, no lead_id."""
+    first = pending_lead(
+        lead_id="lead-first",
+        vendor_lead_id=None,
+        match_lead=lead_fingerprints("ann@example.com", None),
+        status=Status.RECEIVED,
+    )
+    return first.model_copy(update=changes)
+
+
+@pytest.mark.parametrize("lead_id", [None, "V-1"])
+def test_a_vendor_posting_its_stranded_lead_again_gets_that_leads_answer(make_world, lead_id):
+    """The first post got a 502 (its answer lost); the vendor posts the same lead again, with or without a
+    lead_id: not certificate_reused (the vendor would drop a lead we keep), but the first lead's answer."""
+    world = make_world(exchange(200, RETAINED_BODY))
+    holder = holder_of(world, vendor_lead_id=lead_id)
+    world.store.reservation = CertificateTaken(claim=owner_claim(), holder=holder)
+    answer = submit(world, lead_id=lead_id)
+    assert answer == holder.answer() and answer.lead_id == "lead-first"
+    assert world.store.refusals == [] and world.tf.calls == []  # nothing written, nothing sent
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"vendor": "another-vendor"},
+        {"match_lead": lead_fingerprints("someone.else@example.com", None)},
+        {"vendor_lead_id": "V-0"},  # the vendor's own other lead, with another lead_id
+    ],
+)
+def test_another_lead_with_the_certificate_is_still_refused(make_world, other):
+    world = make_world()
+    world.store.reservation = CertificateTaken(claim=owner_claim(), holder=holder_of(world, **other))
+    answer = submit(world)  # lead_id V-1
+    assert (answer.status, answer.reason) == (Status.REJECTED, Reason.CERTIFICATE_REUSED)

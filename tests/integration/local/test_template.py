@@ -627,7 +627,8 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
             attributes = update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
             assert set(attributes) == set(ARCHIVER_ATTRIBUTES), "the archiver updates only its own attributes"
             s3 = set().union(*(actions(st) for st in found if any(a.startswith("s3:") for a in actions(st))))
-            assert s3 == {"s3:PutObject", "s3:GetObject"}, "the archive is written once, never deleted"
+            # Written once, never deleted; a lead held while it was archived gets its object held too.
+            assert s3 == {"s3:PutObject", "s3:GetObject", "s3:PutObjectLegalHold"}, "the archive: never deleted"
             (reads,) = [statement for statement in found if "dynamodb:BatchGetItem" in actions(statement)]
             assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*"]}}
 

@@ -242,19 +242,38 @@ def test_an_archived_lead_whose_state_is_gone_is_found_by_vendor_and_day(stack, 
     assert content(json.loads(output.read_text())) == before
 
 
+def object_legal_hold(stack, lead_id: str) -> str:
+    """The S3 Object Lock legal hold on the object the lead was archived to."""
+    bucket = stack.provisioned.archive_bucket
+    uri = next(i for i in items_of(stack, lead_id) if keys.is_state(i))["archived_to"]
+    key = uri.removeprefix(f"s3://{bucket}/")
+    return aws_client("s3").get_object_legal_hold(Bucket=bucket, Key=key)["LegalHold"].get("Status", "none")
+
+
 def test_a_lead_held_after_it_was_archived_has_its_object_put_under_legal_hold(stack, leads):
     """Its older entries may be only in the archive: the hold keeps the object past its retention too."""
     result = run_archiver(stack)
     held, other = leads["first"], leads["other"]
     assert run(stack, "hold", "set", "--lead", held, "--reason", "matter 78")[0] == 0
-    s3 = aws_client("s3")
-    bucket = stack.provisioned.archive_bucket
-
-    def legal_hold(lead_id: str) -> str:
-        uri = next(i for i in items_of(stack, lead_id) if keys.is_state(i))["archived_to"]
-        key = uri.removeprefix(f"s3://{bucket}/")
-        return s3.get_object_legal_hold(Bucket=bucket, Key=key)["LegalHold"].get("Status", "none")
-
     assert result.archived == 4
-    assert legal_hold(held) == "ON"
-    assert legal_hold(other) != "ON"  # another vendor's object: not held
+    assert object_legal_hold(stack, held) == "ON"
+    assert object_legal_hold(stack, other) != "ON"  # another vendor's object: not held
+
+
+def test_a_hold_set_while_the_archiver_runs_reaches_the_archive_object(stack, leads):
+    """Issue 21: the hold is set after the archiver read the lead (not held yet, not archived yet) and before
+    it marks it archived: the hold finds no archived object to lock, so the archiver's marking must see
+    the hold and lock the object itself."""
+    held = leads["first"]
+
+    class HoldSetMidRun(ArchiveMarks):
+        def read(self, lead_id: str) -> Any:
+            mark = super().read(lead_id)
+            if lead_id == held:
+                assert run(stack, "hold", "set", "--lead", held, "--reason", "matter 79")[0] == 0
+            return mark
+
+    result = run_archiver(stack, marks=HoldSetMidRun(stack.provisioned.table_name, client=stack.dynamodb))
+    assert result.archived == 4 and result.held == 1
+    assert object_legal_hold(stack, held) == "ON"
+    assert object_legal_hold(stack, leads["other"]) != "ON"

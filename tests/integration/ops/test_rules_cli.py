@@ -186,7 +186,8 @@ def test_the_backtest_gives_the_refusals_the_live_intake_made(stack, tmp_path):
         post_session(stack, domain="elsewhere.example", page_url="https://elsewhere.example/q"),
         post_session(stack, bot_detected=True, created_at=old()),  # two failures: the first in order reports
     ]
-    reused = stack.post(lead(kept["cert_id"])).json()  # refused before any call: nothing to replay
+    # Another consumer's lead with the same certificate: refused before any call, nothing to replay.
+    reused = stack.post(lead(kept["cert_id"], email="another.consumer@example.com")).json()
     assert [a["status"] for a in live] == ["retained", "rejected", "rejected", "rejected", "rejected"]
     assert reused["reason"] == "certificate_reused"
     calls = len(stack.sim.requests)

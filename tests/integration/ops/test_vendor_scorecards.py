@@ -35,12 +35,14 @@ class Script:
         self.certs: list[str] = []
 
     def post(self, behaviour: str | None, *, age_minutes: int = 1, cert_id: str | None = None, **facts: Any) -> str:
+        """A lead with a certificate of its own, or with ``cert_id`` (another consumer's lead reusing it)."""
         created = (datetime.now(UTC) - timedelta(minutes=age_minutes)).replace(microsecond=0)
         if cert_id is None:  # a certificate of its own (a reused one is billed to its holder)
             cert_id = make_web_cert_id()
             self.stack.sim.script(cert_id, [behaviour], created_at=created, **facts)
             self.certs.append(cert_id)
-        answer = self.stack.post(lead(cert_id), key=self.key).json()
+        contact = {} if behaviour is not None else {"email": f"reuser.{len(self.created)}@example.com"}
+        answer = self.stack.post(lead(cert_id, **contact), key=self.key).json()
         if behaviour in ("success", "masked", "match_failure"):
             self.created[answer["lead_id"]] = created
         return cert_id

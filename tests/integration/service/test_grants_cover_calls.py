@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -68,13 +69,14 @@ def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls
     calls.clear()
 
     poller = RetryPoller(stack.provisioned, wait_seconds=2)
-    messages = poller.receive_batch()
+    messages = stack.next_retry_messages()
     assert messages and poller.process(messages) == []
     assert "dynamodb:Query" in calls  # the chain's end, before the step is written
     assert set(calls) <= table_actions("RetryFunction"), calls
+    check_after = datetime.fromisoformat(stack.lead_state(posted["lead_id"])["check_after"].replace("Z", "+00:00"))
     calls.clear()
 
-    time.sleep(3.5)  # past the pending lead's check_after (next attempt + 1 s grace)
+    time.sleep(max(0.0, (check_after - datetime.now(UTC)).total_seconds()) + 0.2)  # overdue (next attempt + grace)
     report = invoke("SweeperFunction", SCHEDULED)
     assert report["recovered"] == [posted["lead_id"]]
     assert set(calls) <= table_actions("SweeperFunction"), calls

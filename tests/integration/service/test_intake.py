@@ -203,7 +203,7 @@ def test_transient_trouble_answers_pending_and_queues_a_retry(stack, behaviour, 
     answer = response.json()
     assert (answer["status"], answer["reason"]) == ("pending", reason)
     assert stack.queued() == 1
-    [message] = stack.retry_messages(wait=3)
+    [message] = stack.next_retry_messages()
     body = json.loads(message["Body"])
     assert body["lead_id"] == answer["lead_id"] and body["attempt"] == 2
     state = stack.lead_state(answer["lead_id"])
@@ -328,7 +328,7 @@ def test_a_certificate_already_held_by_another_lead_is_not_retained_again(stack)
 def test_share_policy_links_the_second_lead_to_the_first_retain(stack):
     cert_id = make_web_cert_id()
     stack.post(lead(cert_id))
-    second = stack.post(lead(cert_id))
+    second = stack.post(lead(cert_id, email="another.consumer@example.com"))  # another lead, not a repeat
     assert second.status == 201
     assert second.json()["previously_retained"] is True
     assert second.json()["lead_match"] is None  # not the first lead's result: this lead was never matched
@@ -341,26 +341,36 @@ def test_share_policy_links_the_second_lead_to_the_first_retain(stack):
     assert (gate.json()["contactable"], gate.json()["reason"]) == (False, "lead_not_matched")
 
 
+# The first's call waits for the second post (a fraction of a second) for up to 20 s, not the default 8.
+@pytest.mark.parametrize("stack_env", [{"SYNC_TIMEOUT_SECONDS": "20"}])
 @pytest.mark.parametrize("same_lead_id", [True, False])
-def test_a_duplicate_arriving_while_the_first_is_with_trustedform_does_not_get_through(stack, same_lead_id):
+def test_a_duplicate_arriving_while_the_first_is_with_trustedform_does_not_get_through(
+    stack, same_lead_id, monkeypatch
+):
     """The reservation is committed before TrustedForm is called, so a concurrent duplicate sees it.
 
-    (moto is not thread-safe, so the overlap is arranged: the second post runs entirely while the first
-    waits on a slow TrustedForm; on AWS the conditional transaction makes any overlap safe.)
+    (moto is not thread-safe, so the overlap is arranged: TrustedForm holds the first's call until the second
+    post has been answered; on AWS the conditional transaction makes any overlap safe.)
     """
     import threading
-    import time
 
+    with_trustedform, second_answered = threading.Event(), threading.Event()
+    sleep = stack.sim._sleep
+
+    def held(seconds: float) -> bool:
+        with_trustedform.set()
+        second_answered.wait(60)
+        return sleep(seconds)
+
+    monkeypatch.setattr(stack.sim, "_sleep", held)
     cert_id = make_web_cert_id()
-    stack.sim.script(cert_id, ["slow:1.0"])
     results = {}
     first = threading.Thread(target=lambda: results.setdefault("first", stack.post(lead(cert_id, lead_id="C-1"))))
     first.start()
-    deadline = time.monotonic() + 5
-    while not stack.sim.requests and time.monotonic() < deadline:  # the first is now with TrustedForm
-        time.sleep(0.01)
+    assert with_trustedform.wait(60), "the first post never reached TrustedForm"
     second = stack.post(lead(cert_id, lead_id="C-1" if same_lead_id else "C-2"))
-    first.join(timeout=10)
+    second_answered.set()
+    first.join(timeout=60)
     assert results["first"].status == 201
     if same_lead_id:
         assert (second.status, second.json()["status"]) == (202, "pending")
@@ -448,3 +458,15 @@ def test_a_lead_retained_at_once_costs_the_write_units_dynamodb_reports(stack, c
         body["lead_id"] = lead_id
     assert stack.post(body).status == 201
     assert meter.units - before == units
+
+
+@pytest.mark.parametrize("lead_id", [None, "V-502"])
+def test_a_vendor_reposting_a_lead_it_got_no_answer_for_gets_that_lead_not_a_refusal(stack, lead_id):
+    """Issue 21: the first post's answer was lost (a 502 at the gateway, a timeout); the vendor posts the
+    same lead again, with or without its lead_id. It gets the lead we kept, not certificate_reused (which
+    would make it drop a lead we retain), and TrustedForm is not asked again."""
+    body = lead(**({"lead_id": lead_id} if lead_id else {}))
+    first = stack.post(body).json()
+    again = stack.post(body)
+    assert again.status == 201 and again.json()["lead_id"] == first["lead_id"]
+    assert again.json()["status"] == "retained" and len(stack.sim.requests) == 1

@@ -17,7 +17,7 @@ from datetime import time as day_start
 from typing import Any
 
 from tf_retainer.evidence.record import EvidenceRecord, evidence_record
-from tf_retainer.ports.evidence import ArchiveBucket, ArchiveMark, ArchiveMarkStore
+from tf_retainer.ports.evidence import ArchiveBucket, ArchiveMark, ArchiveMarkStore, Marked
 from tf_retainer.ports.leads import Leads
 from tf_retainer.runtime.clock import iso
 
@@ -121,11 +121,13 @@ class Archiver:
         archived_at = iso(now)
         early_ttl = int((now + timedelta(days=self.grace_days)).timestamp())
         for record, mark in part:
-            if not self.marks.mark(record.lead_id, archived_to=uri, archived_at=archived_at):
+            marked = self.marks.mark(record.lead_id, archived_to=uri, archived_at=archived_at)
+            if marked is Marked.NOT_MARKED:
                 result.already_archived += 1
                 continue
             result.archived += 1
-            if mark.held:
+            if mark.held or marked is Marked.HELD:  # held before the read, or since: the object is held too
+                self.bucket.legal_hold(uri)
                 result.held += 1
                 continue
             # A hold set after ``mark`` was read wins: it removes each item's ttl, which expire_early's

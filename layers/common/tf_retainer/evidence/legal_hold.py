@@ -26,7 +26,8 @@ from tf_retainer.runtime.observability import logger
 LOOKBACK = timedelta(days=1)
 # A covered lead is checked again this often even when final (an operator's note or a late exchange
 # adds items to a final lead): any new item expires a whole retention period later, so any interval
-# well under it is safe; an open lead is checked every run until it is final.
+# well under it is safe; an open lead is checked every run until it is final. A held lead archived since
+# its last check is not left waiting: the archiver holds its object itself (evidence/archive.py).
 RESWEEP_AFTER = timedelta(days=90)
 # A run stops taking on leads with less than this left (one lead's items take well under a second).
 RESERVE_SECONDS = 30.0

@@ -34,14 +34,15 @@ WRITES_AFTER_CALLS = 5
 
 
 def attempt_budget(deps: Deps, limit: float, deadline: float | None) -> float:
-    """How long an attempt may take: at most ``limit``, and ending early enough for the writes after its last
-    call, each bounded by ``remote_call_seconds``, to fit before the invocation's ``deadline`` (on
-    time.monotonic's clock; None: no deadline but ``limit``)."""
+    """How long an attempt may take: at most ``limit``, and ending early enough for the invocation's
+    ``deadline`` (on time.monotonic's clock; None: no deadline but ``limit``) to hold, however slow each
+    remote call is within its bound (``remote_call_seconds``): a call's request recorded past the budget,
+    the half second a call sent late still gets, the writes after the last call. 0: no time for a call."""
     if deadline is None:
         return limit
-    # A call sent late still gets MIN_CALL_SECONDS (the client's floor): keep that too.
-    left = deadline - time.monotonic() - WRITES_AFTER_CALLS * deps.settings.remote_call_seconds - MIN_CALL_SECONDS
-    return max(MIN_CALL_SECONDS, min(limit, left))
+    reserved = (RECORDING_CALLS + WRITES_AFTER_CALLS) * deps.settings.remote_call_seconds + MIN_CALL_SECONDS
+    left = deadline - time.monotonic() - reserved
+    return 0.0 if left < MIN_CALL_SECONDS else min(limit, left)
 
 
 def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor: str) -> LeadAnswer:
@@ -83,22 +84,18 @@ def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor
     return apply_decision(deps, lead, decision, calls, attempt=attempt, actor=actor, ruling=ruling)
 
 
-def _call_cost(deps: Deps) -> float:
-    """The time a call needs, at the worst the budget allows for: its request recorded, then a call."""
-    return RECORDING_CALLS * deps.settings.remote_call_seconds + MIN_CALL_SECONDS
-
-
 def _round(deps: Deps, calls: Calls, deadline: float, ask: judgement.Ask) -> Decision:
     """One call (two after a 401 with a rotated key, if the budget allows), and TrustedForm's answer. A call
     the budget has no room for is not made: the lead stays pending (trustedform_timeout), retried later."""
-    if deadline - time.monotonic() < _call_cost(deps):  # (decide_first's retain: the probe's answer stands)
+    left = deadline - time.monotonic()
+    if left <= 0 or (calls.exchanges and left < MIN_CALL_SECONDS):  # (decide_first's retain: the probe stands)
         return Decision(Status.PENDING, Reason.TRUSTEDFORM_TIMEOUT, RetryKind.TRANSIENT)
     first = _call(deps, calls, deps.api_key(False), deadline, ask)
     # A 401: the key may have been rotated since we cached it: one forced re-read, one more try, if the
     # budget leaves time for both (the read is bounded: wiring.bounded); else the lead stays pending.
-    if first.status == 401 and deadline - time.monotonic() >= deps.settings.remote_call_seconds + _call_cost(deps):
+    if first.status == 401 and deadline - time.monotonic() >= deps.settings.remote_call_seconds + MIN_CALL_SECONDS:
         key = deps.api_key(True)
-        if deadline - time.monotonic() >= _call_cost(deps):
+        if deadline - time.monotonic() >= MIN_CALL_SECONDS:
             _call(deps, calls, key, deadline, ask)
     return decide(calls.exchanges[-1], deps.settings, retaining=ask.retain)
 

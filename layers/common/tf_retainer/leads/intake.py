@@ -42,7 +42,9 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     if isinstance(reservation, DuplicateLead):
         return _repeat_answer(deps, reservation)
     if isinstance(reservation, CertificateTaken):
-        return _certificate_taken(deps, lead, reservation.claim, vendor_lead, now)
+        return _repeat_answer_of(lead, reservation.holder) or _certificate_taken(
+            deps, lead, reservation.claim, vendor_lead, now
+        )
 
     budget = attempt_budget(deps, settings.sync_timeout_seconds, deadline)
     return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
@@ -91,6 +93,19 @@ def _repeat_answer(deps: Deps, duplicate: DuplicateLead) -> LeadAnswer:
     if first is None:  # the first post is between its two writes: answer as pending
         return LeadAnswer(lead_id=duplicate.lead_id, status=Status.PENDING)
     return first.answer()
+
+
+def _repeat_answer_of(lead: Lead, holder: Lead | None) -> LeadAnswer | None:
+    """The holder's answer when the certificate's holder is this very lead sent before: the same vendor,
+    the same contact details (fingerprints) and no other lead_id. A vendor that lost our answer (a timeout,
+    a 502) and posts again, with its lead_id or without, gets that lead's answer, not certificate_reused."""
+    if holder is None or holder.vendor != lead.vendor or holder.match_lead != lead.match_lead:
+        return None
+    if lead.vendor_lead_id not in (None, holder.vendor_lead_id):
+        return None
+    count(Metric.DUPLICATE_LEADS)
+    logger.info("a repeat of a lead already held", extra={"holder_lead_id": holder.lead_id})
+    return holder.answer()
 
 
 def _certificate_taken(

@@ -13,10 +13,10 @@ from tf_retainer.decisions.rules import Verdict
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
-from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads import schedule
 from tf_retainer.leads.calls import Calls
 from tf_retainer.leads.deps import Deps
+from tf_retainer.leads.queueing import enqueue_retry
 from tf_retainer.ports.leads import StaleAttempt, StoreUnavailable
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import (
@@ -223,28 +223,6 @@ def report_outcome(lead: Lead, *, alarm: bool = False, **extra: Any) -> None:
             **extra,
         },
     )
-
-
-def enqueue_retry(deps: Deps, lead: Lead, *, attempt: int, not_before: datetime, now: datetime) -> None:
-    """Queue the next attempt, then tell the state its message is on its way. A failure is counted and
-    logged, never raised: the lead stays due within the unqueued grace, and the sweeper queues it again."""
-    message = RetryMessage(lead_id=lead.lead_id, attempt=attempt, not_before=not_before)
-    try:
-        deps.retry_queue.send(message, now=now)
-    except Exception:
-        count(Metric.ENQUEUE_FAILURES)
-        logger.exception("could not enqueue retry", extra={"lead_id": lead.lead_id})
-        return
-    mark_queued(deps, lead, due=not_before + timedelta(seconds=deps.settings.pending_grace_seconds))
-
-
-def mark_queued(deps: Deps, lead: Lead, *, due: datetime) -> None:
-    """The message is sent: the lead is next due at ``due``. If this write is lost, the lead is only looked at
-    sooner (within the unqueued grace), and its message, found on its way, makes the look a no-op."""
-    try:
-        deps.writer.mark_queued(lead, check_after=iso(due))
-    except StoreUnavailable:
-        logger.warning("retry message sent, not marked", extra={"lead_id": lead.lead_id})
 
 
 def expire(deps: Deps, lead: Lead, *, attempt: int, reason: Reason, actor: str) -> LeadAnswer:

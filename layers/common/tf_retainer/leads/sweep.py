@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.leads.deps import Deps
-from tf_retainer.leads.outcome import enqueue_retry
+from tf_retainer.leads.queueing import enqueue_retry
 from tf_retainer.ports.leads import Recovery
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, logger

@@ -5,6 +5,7 @@ the use cases pass them back, never look inside."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -113,10 +114,18 @@ class Holds(Protocol):
     def release_items(self, member: Member, hold_id: str, *, now: datetime, grace: timedelta) -> int: ...
 
 
+class Marked(enum.Enum):
+    """What marking a lead archived did: nothing (already marked, or gone), or marked it, held or not."""
+
+    NOT_MARKED = "not_marked"
+    MARKED = "marked"
+    HELD = "held"  # a legal hold covers the lead as of the marking: its archive object must be held too
+
+
 class ArchiveMarkStore(Protocol):
     def read(self, lead_id: str) -> ArchiveMark | None: ...
 
-    def mark(self, lead_id: str, *, archived_to: str, archived_at: str) -> bool: ...
+    def mark(self, lead_id: str, *, archived_to: str, archived_at: str) -> Marked: ...
 
     def expire_early(self, item: ItemExpiry, ttl: int) -> bool: ...
 

@@ -37,9 +37,10 @@ class DuplicateLead:
 
 @dataclass(frozen=True, slots=True)
 class CertificateTaken:
-    """Another lead holds the certificate."""
+    """Another lead holds the certificate: ``claim`` as the intake decides on it, ``holder`` the lead itself."""
 
     claim: Claim
+    holder: Lead | None = None
 
 
 class StaleAttempt(Exception):

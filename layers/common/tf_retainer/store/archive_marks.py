@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from tf_retainer.ports.evidence import ArchiveMark, ItemExpiry
+from tf_retainer.ports.evidence import ArchiveMark, ItemExpiry, Marked
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.conflicts import error_code, retry_conflicts
@@ -63,8 +63,11 @@ class ArchiveMarks:
             ],
         )
 
-    def mark(self, lead_id: str, *, archived_to: str, archived_at: str) -> bool:
-        """Record where the lead's evidence is archived; False when it already was (or its state is gone)."""
+    def mark(self, lead_id: str, *, archived_to: str, archived_at: str) -> Marked:
+        """Record where the lead's evidence is archived (NOT_MARKED when it already was, or its state is gone),
+        then whether a legal hold covers it, read after the write (strongly consistent): a hold set meanwhile
+        either held the state item before that read, and is seen here, or reads ``archived_to`` after this
+        write, and locks the object itself (evidence/legal_hold.py). Either way the object is locked."""
         request = {
             "TableName": self.table_name,
             "Key": serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
@@ -72,7 +75,17 @@ class ArchiveMarks:
             "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(archived_to)",
             "ExpressionAttributeValues": serialize({":to": archived_to, ":at": archived_at}),
         }
-        return self._update(request)
+        if not self._update(request):
+            return Marked.NOT_MARKED
+        out = self._client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk = :state",
+            ExpressionAttributeValues=serialize({":pk": keys.lead_pk(lead_id), ":state": keys.STATE}),
+            ProjectionExpression="holds, held_ttl",
+            ConsistentRead=True,
+        )
+        state = deserialize(out["Items"][0]) if out["Items"] else {}
+        return Marked.HELD if state.get("holds") or "held_ttl" in state else Marked.MARKED
 
     def expire_early(self, item: ItemExpiry, ttl: int) -> bool:
         """Bring one item's expiry forward to ``ttl``, only if its TTL is still the one read (a legal hold

@@ -54,7 +54,7 @@ class Reservations:
             holder = Claim.model_validate(held)
             current = self._table.lead(holder.lead_id) if holder.lead_id else None
             if current is not None and current.status not in RELEASED:
-                return CertificateTaken(claim=claim_of(holder, current))
+                return CertificateTaken(claim=claim_of(holder, current), holder=current)
             # The holder retained nothing (or is gone): take the claim over from it, and only from it.
             released_by = holder.lead_id
             claim = claim.model_copy(update={"previous_holders": [*holder.previous_holders, holder.lead_id]})
