@@ -1,7 +1,8 @@
 """What a million realistic leads cost on AWS, by line item, kept, refused and retried: ``make cost``.
 
-    python bench/cost.py [--leads 30] [--mode decide_first|combined|both] [--trustedform-ms 500]
-                         [--callback-ms 200] [--leads-per-authorizer-call 60] [--records-per-batch 1]
+    python bench/cost.py [--leads 30] [--mode decide_first|combined|both] [--rules enforce|shadow]
+                         [--aws-call-ms 5] [--trustedform-ms 500] [--callback-ms 200]
+                         [--leads-per-authorizer-call 60] [--records-per-batch 1]
                          [--trustedform-usd-per-operation X] [--json]
 
 The unit is the realistic lead (local/realistic_lead.py: a 24-character vendor name, email, phone, the
@@ -20,14 +21,16 @@ simulator and a vendor's callback endpoint on 127.0.0.1):
 Measured for each function that runs (its invocations, named with their memory from template.yaml):
 DynamoDB write units (the ConsumedCapacity every write asks for; moto's answers filled by DynamoDB's
 sizing rules, local/capacity.py) and read units (sized from what is read: 4 KB blocks, halved when
-eventually consistent), its handler time with TrustedForm's and the vendor's HTTP time taken out, the
-bytes it logs (Powertools JSON and EMF at the prod stage's INFO level), its SQS, EventBridge and
+eventually consistent), the CPU time of an invocation (the process's, moto's emulation of AWS included:
+CPU, not wall time, so a busy machine does not inflate it; the simulator's answers cost it well under a
+millisecond), the bytes it logs (Powertools JSON and EMF at the prod stage's INFO level), its SQS, EventBridge and
 Secrets Manager calls; the events published and the rules' SQS deliveries; the TrustedForm calls and the
 operations TrustedForm bills (the lead's own count, judgement.billed_operations); the bytes a lead keeps
 in the table and its indexes. Only what runs inside a function is metered: the bench's own reads are not.
 
 The bill (bench/cost_model.py, prices in bench/prices.json with their sources and date) adds what a
-local run cannot measure, as stated inputs: the TrustedForm round trip, the vendor's callback answer, how
+local run cannot measure, as stated inputs: an AWS call's round trip, the TrustedForm round trip, the
+vendor's callback answer, how
 many leads share one authorizer call, how many records a queue- or stream-fed invocation carries, and
 TrustedForm's per-operation price (by contract: none is published; without it, operations are printed,
 not dollars). Fixed monthly costs (the sweeper's runs, custom metrics, alarms, the dashboard, the secret,
@@ -46,6 +49,7 @@ import os
 import sys
 import threading
 import time
+import typing
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -55,6 +59,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common"), str(ROOT / "bench")]
 import cost_model  # noqa: E402 - after the path is set
+from tf_retainer.runtime.settings import Settings  # noqa: E402
 
 from local import realistic_lead  # noqa: E402
 from local.capacity import Index, item_size  # noqa: E402
@@ -63,8 +68,10 @@ PRICES = Path(__file__).with_name("prices.json")
 TF_KEY = "cost-tf-key-0123456789"
 VENDOR_KEY = "cost-vendor-key-0123456789abcdef"
 READ_BLOCK = 4096
-MODES = ("decide_first", "combined")
-DEFAULT_MODE = "decide_first"  # template.yaml's RetainMode default
+# Every RETAIN_MODE the settings accept (a new one is measured as soon as it exists).
+MODES: tuple[str, ...] = typing.get_args(Settings.model_fields["retain_mode"].annotation)
+DEFAULT_MODE = str(Settings.model_fields["retain_mode"].default)  # template.yaml's RetainMode default too
+RULE_MODES = ("enforce", "shadow")
 PATHS = ("kept", "refused", "retried")
 EXPECTED_ANSWER = {"kept": 201, "refused": 422, "retried": 202}
 # Which functions run for which trigger (template.yaml's events).
@@ -86,9 +93,8 @@ class Meter:
 
     Writes: the ConsumedCapacity DynamoDB reports (the store asks for it on every write; locally moto
     reports it by DynamoDB's sizing rules, local/capacity.py). Reads: sized here (4 KB blocks, halved when
-    eventually consistent), as the functions do not ask for their read capacity. HTTP: the time each
-    ``httpx.Client.send`` waited (TrustedForm, the vendor's callback URL), taken out of the handler's time
-    and counted by host."""
+    eventually consistent), as the functions do not ask for their read capacity. HTTP: each
+    ``httpx.Client.send`` counted by where it goes (TrustedForm, the vendor's callback URL)."""
 
     def __init__(self, trustedform_host: str, callback_host: str) -> None:
         self.function: str | None = None
@@ -103,8 +109,7 @@ class Meter:
         self.calls: dict[str, Counter[str]] = defaultdict(Counter)
         self.events: Counter[str] = Counter()
         self.http_calls: dict[str, Counter[str]] = defaultdict(Counter)
-        self.http_ms: Counter[str] = Counter()
-        self.own_ms: dict[str, list[float]] = defaultdict(list)
+        self.cpu_ms: dict[str, list[float]] = defaultdict(list)
         self.log_bytes: Counter[str] = Counter()
 
     # botocore hooks (registered on the default session: every client the functions create)
@@ -141,20 +146,17 @@ class Meter:
     def read_units(size: int, consistent: bool) -> float:
         return max(1, math.ceil(size / READ_BLOCK)) * (1.0 if consistent else 0.5)
 
-    def timed_send(self, original: Callable[..., Any]) -> Callable[..., Any]:
+    def counted_send(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """httpx's send, counting each call a function makes by where it goes (TrustedForm, the vendor)."""
         meter = self
 
         def send(client: Any, request: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return original(client, request, **kwargs)
-            finally:
-                function = meter.function
-                if function is not None:
-                    kind = meter.hosts.get(f"{request.url.host}:{request.url.port}", "other")
-                    with meter._guard:
-                        meter.http_ms[function] += (time.perf_counter() - started) * 1000
-                        meter.http_calls[function][kind] += 1
+            function = meter.function
+            if function is not None:
+                kind = meter.hosts.get(f"{request.url.host}:{request.url.port}", "other")
+                with meter._guard:
+                    meter.http_calls[function][kind] += 1
+            return original(client, request, **kwargs)
 
         return send
 
@@ -170,7 +172,7 @@ def metered(meter: Meter) -> Iterator[None]:
     events.register("before-parameter-build", meter.before_call, unique_id="cost-before")
     events.register("after-call.dynamodb", meter.after_call, unique_id="cost-after")
     original = httpx.Client.send
-    httpx.Client.send = meter.timed_send(original)  # type: ignore[method-assign]
+    httpx.Client.send = meter.counted_send(original)  # type: ignore[method-assign]
     try:
         yield
     finally:
@@ -194,8 +196,9 @@ def _logger_stream(stream: io.StringIO) -> Iterator[None]:
 # --------------------------------------------------------------------------- the run
 
 
-def measure(leads: int, mode: str = DEFAULT_MODE) -> dict[str, Any]:
-    """Each path (kept, refused, retried) on ``leads`` realistic leads, after a warm-up of each."""
+def measure(leads: int, mode: str = DEFAULT_MODE, rules: str = "enforce") -> dict[str, Any]:
+    """Each path (kept, refused, retried) on ``leads`` realistic leads, after a warm-up of each. With the
+    rules in shadow, the "refused" path's leads (bots) are kept: what a shadow rule costs."""
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "cost",
@@ -216,11 +219,11 @@ def measure(leads: int, mode: str = DEFAULT_MODE) -> dict[str, Any]:
         _receiver(CallbackReceiver(secret="cost-callback-secret-0123456789")) as receiver,  # noqa: S106
         mock_aws(),
     ):
-        run = _Run(sim, receiver, mode)
+        run = _Run(sim, receiver, mode, rules)
         for path in PATHS:  # warm-up: imports, clients, the secret, the rules, in every function
             run.path(path, 1)
         paths = {path: run.path(path, leads) for path in PATHS}
-    return {"mode": mode, "leads": leads, "lead": _lead_shape(), "paths": paths}
+    return {"mode": mode, "rules": rules, "leads": leads, "lead": _lead_shape(), "paths": paths}
 
 
 @contextmanager
@@ -234,14 +237,14 @@ def _receiver(receiver: Any) -> Iterator[Any]:
 
 def _lead_shape() -> dict[str, Any]:
     sample = realistic_lead.lead(0, "0" * 40)
-    return {"vendor": realistic_lead.VENDOR, "fields": sorted(sample), "rules": realistic_lead.RULES}
+    return {"vendor": realistic_lead.VENDOR, "fields": sorted(sample), "rules": realistic_lead.rules()}
 
 
 class _Run:
     """One mode's stack: provisioned from template.yaml (prod stage), the vendor, its callback URL, the
     rules; posts leads down one path at a time and meters each function."""
 
-    def __init__(self, sim: Any, receiver: Any, mode: str) -> None:
+    def __init__(self, sim: Any, receiver: Any, mode: str, rules: str) -> None:
         from datetime import UTC, datetime
 
         import boto3
@@ -255,6 +258,7 @@ class _Run:
         from local.provision import load_template, provision
 
         self.sim, self.receiver, self.mode = sim, receiver, mode
+        self.expected = {**EXPECTED_ANSWER, "refused": 201 if rules == "shadow" else 422}
         self.provisioned = provision(stage="prod", api_key=TF_KEY)  # prod: INFO logs, as billed in production
         os.environ.update(
             {
@@ -282,7 +286,7 @@ class _Run:
         now, table = datetime.now(UTC), self.provisioned.table_name
         VendorKeyStore(table).put(VENDOR_KEY, realistic_lead.VENDOR, now=now)
         VendorCallbackStore(table).put(realistic_lead.VENDOR, receiver.url, receiver.secret, now=now)
-        RuleStore(table).publish("*", RuleSet.model_validate(realistic_lead.RULES), actor="cost", now=now)
+        RuleStore(table).publish("*", RuleSet.model_validate(realistic_lead.rules(rules)), actor="cost", now=now)
         sim_url, receiver_url = sim.base_url.split("//")[1], receiver.url.split("//")[1]
         self.meter = Meter(sim_url.split("/")[0], receiver_url.split("/")[0])
         self.gateway = LocalApiGateway(authorizer_ttl=0, invoke=self.invoke)  # every post authorised: measured
@@ -293,16 +297,14 @@ class _Run:
         from local.functions import invoke
 
         meter = self.meter
-        before = meter.http_ms[function]
         logged = len(self.logs.getvalue().encode())
         meter.function = function
-        started = time.perf_counter()
+        started = time.process_time()  # every thread's (the retry worker's pool too): not the machine's load
         try:
             return invoke(function, event)
         finally:
-            elapsed = (time.perf_counter() - started) * 1000
+            meter.cpu_ms[function].append((time.process_time() - started) * 1000)
             meter.function = None
-            meter.own_ms[function].append(elapsed - (meter.http_ms[function] - before))
             meter.log_bytes[function] += len(self.logs.getvalue().encode()) - logged
 
     def path(self, path: str, leads: int) -> dict[str, Any]:
@@ -331,8 +333,8 @@ class _Run:
                     **realistic_lead.SESSION,
                 )
                 answer = self.gateway.handle("POST", "/leads", headers, json.dumps(body).encode())
-                if answer.status != EXPECTED_ANSWER[path]:
-                    raise RuntimeError(f"{path}: expected {EXPECTED_ANSWER[path]}, got {answer.status} {answer.json()}")
+                if answer.status != self.expected[path]:
+                    raise RuntimeError(f"{path}: expected {self.expected[path]}, got {answer.status} {answer.json()}")
                 ids.append((answer.json()["lead_id"], cert_id, body["lead_id"]))
             if path == "retried":
                 time.sleep(1.1)  # RETRY_BASE_SECONDS: the messages' delay
@@ -384,14 +386,14 @@ class _Run:
         meter = self.meter
         functions = {}
         for name, trigger in TRIGGERS.items():
-            timings = meter.own_ms.get(name, [])
+            timings = meter.cpu_ms.get(name, [])
             settings = function_settings(name)
             functions[name] = {
                 "trigger": trigger,
                 "memory_mb": settings.memory_size,
                 "architecture": settings.architecture,
                 "invocations": len(timings) / leads,
-                "own_ms": round(_median(timings), 2) if timings else 0.0,
+                "cpu_ms": round(_median(timings), 2) if timings else 0.0,
                 "log_bytes": round(meter.log_bytes[name] / leads, 1),
                 "trustedform_calls": meter.http_calls[name]["trustedform"] / leads,
                 "callbacks": meter.http_calls[name]["callback"] / leads,
@@ -449,12 +451,16 @@ def bill(measured: dict[str, Any], prices: dict[str, Any], inputs: cost_model.In
     return {path: cost_model.bill_path(paths, prices, inputs) for path, paths in measured["paths"].items()}
 
 
-def report(mode: str, billed: dict[str, Any], prices: dict[str, Any], inputs: cost_model.Inputs) -> list[str]:
+def report(
+    mode: str, billed: dict[str, Any], prices: dict[str, Any], inputs: cost_model.Inputs, rules: str = "enforce"
+) -> list[str]:
     """The cost table of one mode: a row per line item, a column per path (dollars, then what they buy)."""
     width = 36
     out = [
-        f"$ per million realistic leads, RETAIN_MODE={mode} ({prices['region']}, prices as of {prices['as_of']}; "
-        f"TrustedForm {inputs.trustedform_ms:.0f} ms a call, the vendor's callback URL {inputs.callback_ms:.0f} ms):",
+        f"$ per million realistic leads, RETAIN_MODE={mode}, rules: {rules} "
+        f"({prices['region']}, prices as of {prices['as_of']}; "
+        f"an AWS call {inputs.aws_call_ms:.0f} ms, TrustedForm {inputs.trustedform_ms:.0f} ms, "
+        f"the vendor's callback URL {inputs.callback_ms:.0f} ms):",
         f"  {'':<46}" + "".join(f"{path:<{width}}" for path in billed),
     ]
     keys = list(dict.fromkeys(line["key"] for bill_ in billed.values() for line in bill_["lines"]))
@@ -493,6 +499,7 @@ def inputs_from(args: argparse.Namespace, prices: dict[str, Any]) -> cost_model.
     if price is None:
         price = prices["trustedform"]["usd_per_operation"]
     return cost_model.Inputs(
+        aws_call_ms=args.aws_call_ms,
         trustedform_ms=args.trustedform_ms,
         callback_ms=args.callback_ms,
         leads_per_authorizer_call=args.leads_per_authorizer_call,
@@ -504,9 +511,8 @@ def inputs_from(args: argparse.Namespace, prices: dict[str, Any]) -> cost_model.
 
 def add_input_flags(parser: argparse.ArgumentParser) -> None:
     defaults = cost_model.Inputs()
-    parser.add_argument(
-        "--trustedform-ms", type=float, default=defaults.trustedform_ms, help="a TrustedForm round trip"
-    )
+    parser.add_argument("--aws-call-ms", type=float, default=defaults.aws_call_ms, help="an AWS call's round trip")
+    parser.add_argument("--trustedform-ms", type=float, default=defaults.trustedform_ms, help="TrustedForm's")
     parser.add_argument("--callback-ms", type=float, default=defaults.callback_ms, help="the vendor's callback answer")
     parser.add_argument("--leads-per-authorizer-call", type=float, default=defaults.leads_per_authorizer_call)
     parser.add_argument("--records-per-batch", type=float, default=defaults.records_per_batch)
@@ -522,7 +528,8 @@ def add_input_flags(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=30, help="leads per path")
-    parser.add_argument("--mode", choices=(*MODES, "both"), default=DEFAULT_MODE, help="RETAIN_MODE")
+    parser.add_argument("--mode", choices=(*MODES, "both"), default=DEFAULT_MODE, help="RETAIN_MODE (both: each)")
+    parser.add_argument("--rules", choices=RULE_MODES, default="enforce", help="the walkthrough rules' mode")
     add_input_flags(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -530,13 +537,13 @@ def main(argv: list[str] | None = None) -> int:
     inputs = inputs_from(args, prices)
     results = {}
     for mode in MODES if args.mode == "both" else (args.mode,):
-        measured = measure(args.leads, mode)
+        measured = measure(args.leads, mode, args.rules)
         results[mode] = {"measured": measured, "billed": bill(measured, prices, inputs)}
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for mode, result in results.items():
-        print("\n".join(report(mode, result["billed"], prices, inputs)))
+        print("\n".join(report(mode, result["billed"], prices, inputs, rules=args.rules)))
     return 0
 
 

@@ -5,7 +5,7 @@ A path's measurement (per lead, averaged over the leads measured), as bench/cost
 
     {"leads": 30,
      "functions": {"IntakeFunction": {"trigger": "api", "memory_mb": 512, "architecture": "arm64",
-                                      "invocations": 1.0, "own_ms": 45.0, "log_bytes": 1400.0,
+                                      "invocations": 1.0, "cpu_ms": 30.0, "log_bytes": 1400.0,
                                       "trustedform_calls": 2.0, "callbacks": 0.0,
                                       "write_units": 18.0, "read_units": 2.0,
                                       "calls": {"sqs:SendMessage": 0.0, "events:PutEvents": 0.0}},
@@ -16,12 +16,13 @@ A path's measurement (per lead, averaged over the leads measured), as bench/cost
      "trustedform": {"calls": 2.0, "operations": 9.0},
      "stored_bytes": 2900.0}
 
-``own_ms`` is one invocation's handler time on a whole core here, TrustedForm and the vendor's callback URL
-taken out (they answer at once locally); the bill adds them back as the stated inputs ``trustedform_ms``
-per TrustedForm call and ``callback_ms`` per callback POST, and scales the rest to the CPU share Lambda
-gives the function's memory. The authorizer runs once per ``leads_per_authorizer_call`` leads (the
-gateway caches its decision); a function fed by an SQS queue or the table's stream runs once per
-``records_per_batch`` records (its duration is not divided: each record's work is done either way).
+``cpu_ms`` is one invocation's CPU time on a whole core here (moto's emulation of AWS included); the bill
+scales it to the CPU share Lambda gives the function's memory and adds the waits a local run does not
+have, as stated inputs: ``aws_call_ms`` per AWS call the function makes, ``trustedform_ms`` per
+TrustedForm call and ``callback_ms`` per callback POST. The authorizer runs once per
+``leads_per_authorizer_call`` leads (the gateway caches its decision); a function fed by an SQS queue or the
+table's stream runs once per ``records_per_batch`` records (its duration is not divided: each record's
+work is done either way).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ DYNAMODB_ITEM_OVERHEAD = 100
 class Inputs:
     """The stated assumptions: what a local run cannot measure."""
 
+    aws_call_ms: float = 5.0  # a DynamoDB, SQS, EventBridge or Secrets Manager call from Lambda, same region
     trustedform_ms: float = 500.0  # one TrustedForm round trip, which the calling function waits for
     callback_ms: float = 200.0  # the vendor's callback URL answering
     leads_per_authorizer_call: float = 60.0  # the gateway caches a key's decision 60 s: one lead a second
@@ -88,14 +90,15 @@ def lambda_line(name: str, function: dict[str, Any], prices: dict[str, Any], inp
     # The authorizer's work is shared by the leads its cached decision covers; a batched function still
     # does each record's work.
     work_share = 1 / inputs.leads_per_authorizer_call if function["trigger"] == "authorizer" else 1.0
-    own = invocations * work_share * function["own_ms"] / cpu_share(function["memory_mb"])
-    waiting = function.get("trustedform_calls", 0.0) * inputs.trustedform_ms
+    own = invocations * work_share * function["cpu_ms"] / cpu_share(function["memory_mb"])
+    waiting = work_share * sum(function.get("calls", {}).values()) * inputs.aws_call_ms
+    waiting += function.get("trustedform_calls", 0.0) * inputs.trustedform_ms
     waiting += function.get("callbacks", 0.0) * inputs.callback_ms
     requests = invocations * invocation_share(function, inputs)
     rate = lam[f"gb_second_{function['architecture']}"]
     dollars = MILLION * ((own + waiting) / 1000 * function["memory_mb"] / 1024 * rate)
     dollars += requests * lam["requests_per_million"]
-    detail = f"{requests:.3g} invocations, {own:.0f} ms own + {waiting:.0f} ms waiting, {function['memory_mb']} MB"
+    detail = f"{requests:.3g} invocations, {own:.3g} ms CPU + {waiting:.3g} ms waiting, {function['memory_mb']} MB"
     return Line(f"lambda:{name}", f"Lambda {name}", dollars, detail)
 
 

@@ -25,6 +25,11 @@ RULES = {
 }
 
 
+def rules(mode: str = "enforce") -> dict[str, Any]:
+    """The walkthrough rules, every one in ``mode`` (enforce, shadow)."""
+    return {name: {**rule, "mode": mode} for name, rule in RULES.items()}
+
+
 def lead(n: int, cert_id: str) -> dict[str, Any]:
     """The ``n``-th realistic lead, carrying ``cert_id`` (a web certificate id)."""
     return {

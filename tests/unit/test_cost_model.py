@@ -128,14 +128,14 @@ PRICES: dict[str, Any] = {
 }
 
 
-def function(trigger: str, invocations: float = 1.0, own_ms: float = 0.0, **more: Any) -> dict[str, Any]:
+def function(trigger: str, invocations: float = 1.0, cpu_ms: float = 0.0, **more: Any) -> dict[str, Any]:
     # 2,048 MB: a whole vCPU (own time not scaled) and 2 GB (GB-seconds = 2 x seconds).
     return {
         "trigger": trigger,
         "memory_mb": 2048,
         "architecture": "arm64",
         "invocations": invocations,
-        "own_ms": own_ms,
+        "cpu_ms": cpu_ms,
         **more,
     }
 
@@ -145,18 +145,18 @@ def kept_path(**changes: Any) -> dict[str, Any]:
         "leads": 10,
         "functions": {
             "AuthorizerFunction": function(
-                "authorizer", own_ms=6, log_bytes=60, read_units=1.2, calls={"dynamodb:GetItem": 1}
+                "authorizer", cpu_ms=6, log_bytes=60, read_units=1.2, calls={"dynamodb:GetItem": 1}
             ),
             "IntakeFunction": function(
                 "api",
-                own_ms=50,
+                cpu_ms=50,
                 trustedform_calls=2,
                 write_units=16,
                 read_units=2,
                 log_bytes=1000,
                 calls={"dynamodb:PutItem": 2},
             ),
-            "PublisherFunction": function("stream", own_ms=10, log_bytes=700, calls={"events:PutEvents": 1}),
+            "PublisherFunction": function("stream", cpu_ms=10, log_bytes=700, calls={"events:PutEvents": 1}),
             "RetryFunction": function("sqs", invocations=0),
             "CallbackFunction": function("sqs", invocations=0),
         },
@@ -174,14 +174,18 @@ def dollars(bill: dict[str, Any]) -> dict[str, float]:
 
 
 def test_every_line_of_a_kept_lead(model: ModuleType) -> None:
-    bill = model.bill_path(kept_path(), PRICES, model.Inputs(trustedform_ms=500, leads_per_authorizer_call=60))
+    inputs = model.Inputs(aws_call_ms=5, trustedform_ms=500, leads_per_authorizer_call=60)
+    bill = model.bill_path(kept_path(), PRICES, inputs)
     lines = dollars(bill)
     assert lines["dynamodb:writes"] == pytest.approx(16 * 0.625)
     assert lines["dynamodb:reads"] == pytest.approx((2 + 1.2 / 60) * 0.125)  # the authorizer's read, shared
-    # (50 ms own + 2 calls x 500 ms waiting) x 2 GB x $0.00001 a GB-second, a million times; + 1 request
-    assert lines["lambda:IntakeFunction"] == pytest.approx(1.050 * 2 * 0.00001 * 1e6 + 0.20)
-    assert lines["lambda:AuthorizerFunction"] == pytest.approx(6 / 60 / 1000 * 2 * 0.00001 * 1e6 + 0.20 / 60, abs=1e-6)
-    assert lines["lambda:PublisherFunction"] == pytest.approx(0.010 * 2 * 0.00001 * 1e6 + 0.20)
+    # (50 ms CPU + 2 DynamoDB calls x 5 ms + 2 TrustedForm calls x 500 ms) x 2 GB x $0.00001 a GB-second,
+    # a million times; + a million requests
+    assert lines["lambda:IntakeFunction"] == pytest.approx(1.060 * 2 * 0.00001 * 1e6 + 0.20)
+    # once per 60 leads: 6 ms CPU + its GetItem's 5 ms
+    authorizer = (6 + 5) / 60 / 1000 * 2 * 0.00001 * 1e6 + 0.20 / 60
+    assert lines["lambda:AuthorizerFunction"] == pytest.approx(authorizer, abs=1e-6)
+    assert lines["lambda:PublisherFunction"] == pytest.approx((0.010 + 0.005) * 2 * 0.00001 * 1e6 + 0.20)
     assert lines["lambda:RetryFunction"] == lines["lambda:CallbackFunction"] == 0
     assert lines["apigateway"] == 3.50
     assert lines["sqs:LeadEventsRule"] == pytest.approx(0.40)  # the example rule's send
@@ -198,18 +202,19 @@ def test_every_line_of_a_kept_lead(model: ModuleType) -> None:
 
 
 def test_own_time_is_scaled_to_the_cpu_share_lambda_gives_the_memory(model: ModuleType) -> None:
-    small = function("api", own_ms=100, memory_mb=512)
+    small = function("api", cpu_ms=100, memory_mb=512)
     line = model.lambda_line("IntakeFunction", small, PRICES, model.Inputs())
     own_on_lambda = 100 * 1769 / 512  # a whole vCPU at 1,769 MB
     assert line.dollars == pytest.approx(own_on_lambda / 1000 * 0.5 * 0.00001 * 1e6 + 0.20)
+    assert "346 ms CPU" in line.detail  # 100 x 1,769 / 512 = 345.5
 
 
 def test_a_retried_lead_pays_its_queue_and_the_callback_path(model: ModuleType) -> None:
     path = kept_path(rule_deliveries={"LeadEventsRule": 1.0, "CallbackRule": 1.0})
     path["functions"]["IntakeFunction"]["calls"] = {"sqs:SendMessage": 1.0}  # the retry message
-    path["functions"]["RetryFunction"] = function("sqs", own_ms=40, trustedform_calls=1)
-    path["functions"]["CallbackFunction"] = function("sqs", own_ms=5, callbacks=1)
-    inputs = model.Inputs(trustedform_ms=500, callback_ms=200)
+    path["functions"]["RetryFunction"] = function("sqs", cpu_ms=40, trustedform_calls=1)
+    path["functions"]["CallbackFunction"] = function("sqs", cpu_ms=5, callbacks=1)
+    inputs = model.Inputs(aws_call_ms=0, trustedform_ms=500, callback_ms=200)
     lines = dollars(model.bill_path(path, PRICES, inputs))
     assert lines["sqs:functions"] == pytest.approx(0.40)
     assert lines["sqs:event_sources"] == pytest.approx(2 * 2 * 0.40)  # receive + delete, for each function
@@ -220,7 +225,7 @@ def test_a_retried_lead_pays_its_queue_and_the_callback_path(model: ModuleType) 
 
 def test_records_per_batch_shares_invocations_and_polls_not_the_work(model: ModuleType) -> None:
     path = kept_path()
-    path["functions"]["RetryFunction"] = function("sqs", own_ms=40)
+    path["functions"]["RetryFunction"] = function("sqs", cpu_ms=40)
     one, ten = (dollars(model.bill_path(path, PRICES, model.Inputs(records_per_batch=n))) for n in (1, 10))
     work = 0.040 * 2 * 0.00001 * 1e6
     assert one["lambda:RetryFunction"] == pytest.approx(work + 0.20)
