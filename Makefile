@@ -136,10 +136,11 @@ run: install
 simulator: install
 	$(BIN)/python -m local.simulator
 
-# Every figure issues 13, 19 and 22 set a goal for, each beside its goal (bench/run.py, ~15 minutes on 2
-# cores); a full run records them in bench/figures.json and rewrites README.md's generated blocks from it: the
-# one command that regenerates the README's figures. SHORT=1: every part on small counts (< 2 minutes, what
-# CI runs: a part that crashes fails it), nothing recorded. PART=name runs one part (not recorded).
+# Every figure issues 13, 19 and 22 set a goal for, each beside its goal (bench/run.py, ~20 minutes on 2
+# cores); a run records them in bench/figures.json and rewrites README.md's generated blocks from it: the
+# one command that regenerates the README's figures. PART=name: that part only, its figures replaced in the
+# record. SHORT=1: every part on small counts (< 2 minutes, what CI runs: a part that crashes fails it),
+# nothing recorded.
 bench: install
 	$(BIN)/python bench/run.py $(if $(SHORT),--short) $(if $(PART),--part $(PART))
 

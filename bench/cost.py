@@ -163,7 +163,8 @@ class Meter:
 
 @contextmanager
 def metered(meter: Meter) -> Iterator[None]:
-    """Hook the default boto3 session (every client the functions create from now on) and httpx."""
+    """Hook a new default boto3 session (every client the functions create from now on: a client keeps
+    the hooks of the session it was made from) and httpx, for one run."""
     import boto3
     import httpx
 
@@ -219,11 +220,17 @@ def measure(leads: int, mode: str = DEFAULT_MODE, rules: str = "enforce") -> dic
         _receiver(CallbackReceiver(secret="cost-callback-secret-0123456789")) as receiver,  # noqa: S106
         mock_aws(),
     ):
-        run = _Run(sim, receiver, mode, rules)
-        for path in PATHS:  # warm-up: imports, clients, the secret, the rules, in every function
-            run.path(path, 1)
-        paths = {path: run.path(path, leads) for path in PATHS}
+        meter = Meter(_host(sim.base_url), _host(receiver.url))
+        with metered(meter):
+            run = _Run(sim, receiver, mode, rules, meter)
+            for path in PATHS:  # warm-up: imports, clients, the secret, the rules, in every function
+                run.path(path, 1)
+            paths = {path: run.path(path, leads) for path in PATHS}
     return {"mode": mode, "rules": rules, "leads": leads, "lead": _lead_shape(), "paths": paths}
+
+
+def _host(url: str) -> str:
+    return url.split("//", 1)[1].split("/", 1)[0]
 
 
 @contextmanager
@@ -244,7 +251,7 @@ class _Run:
     """One mode's stack: provisioned from template.yaml (prod stage), the vendor, its callback URL, the
     rules; posts leads down one path at a time and meters each function."""
 
-    def __init__(self, sim: Any, receiver: Any, mode: str, rules: str) -> None:
+    def __init__(self, sim: Any, receiver: Any, mode: str, rules: str, meter: Meter) -> None:
         from datetime import UTC, datetime
 
         import boto3
@@ -287,8 +294,7 @@ class _Run:
         VendorKeyStore(table).put(VENDOR_KEY, realistic_lead.VENDOR, now=now)
         VendorCallbackStore(table).put(realistic_lead.VENDOR, receiver.url, receiver.secret, now=now)
         RuleStore(table).publish("*", RuleSet.model_validate(realistic_lead.rules(rules)), actor="cost", now=now)
-        sim_url, receiver_url = sim.base_url.split("//")[1], receiver.url.split("//")[1]
-        self.meter = Meter(sim_url.split("/")[0], receiver_url.split("/")[0])
+        self.meter = meter
         self.gateway = LocalApiGateway(authorizer_ttl=0, invoke=self.invoke)  # every post authorised: measured
         self.numbered = 0
         self.publisher: Any = None
@@ -318,7 +324,7 @@ class _Run:
         ids: list[tuple[str, str, str]] = []  # (lead id, certificate id, vendor lead id)
         headers = {"Content-Type": "application/json", "x-api-key": VENDOR_KEY}
         self.logs = io.StringIO()
-        with metered(self.meter), redirect_stdout(self.logs), _logger_stream(self.logs):
+        with redirect_stdout(self.logs), _logger_stream(self.logs):
             for _ in range(leads):
                 cert_id, n = make_web_cert_id(), self.numbered
                 self.numbered += 1

@@ -98,7 +98,7 @@ def lambda_line(name: str, function: dict[str, Any], prices: dict[str, Any], inp
     rate = lam[f"gb_second_{function['architecture']}"]
     dollars = MILLION * ((own + waiting) / 1000 * function["memory_mb"] / 1024 * rate)
     dollars += requests * lam["requests_per_million"]
-    detail = f"{requests:.3g} invocations, {own:.3g} ms CPU + {waiting:.3g} ms waiting, {function['memory_mb']} MB"
+    detail = f"{requests:.3g} invocations, {_ms(own)} ms CPU + {_ms(waiting)} ms waiting, {function['memory_mb']} MB"
     return Line(f"lambda:{name}", f"Lambda {name}", dollars, detail)
 
 
@@ -188,6 +188,11 @@ def bill_path(path: dict[str, Any], prices: dict[str, Any], inputs: Inputs) -> d
         "stored_bytes": path["stored_bytes"],
         "storage_per_million_per_month": round(stored_gb * (ddb["storage_gb_month"] + ddb["pitr_gb_month"]), 4),
     }
+
+
+def _ms(value: float) -> str:
+    """Whole milliseconds, or two figures under ten (the authorizer's share of a call)."""
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def _calls(function: dict[str, Any], prefix: str, inputs: Inputs) -> float:

@@ -1,5 +1,6 @@
-"""The recorded figures (bench/figures.json, written by a full ``make bench``) and the README's generated
-blocks: every figure the README states comes from here, so it cannot drift from what was measured.
+"""The recorded figures (bench/figures.json, written by ``make bench``: a full run, or one part) and the
+README's generated blocks: every figure the README states comes from here, so it cannot drift from what
+was measured.
 
     .venv/bin/python bench/figures.py            # rewrite README.md's blocks from bench/figures.json
     .venv/bin/python bench/figures.py --check    # exit 1 if README.md's blocks differ from it
@@ -8,7 +9,7 @@ The README holds two blocks, each between markers (``<!-- bench:begin -->`` ... 
 ``<!-- cost:begin -->`` ... ``<!-- cost:end -->``): the bench's figures beside their goals, with the load
 average (1 minute) at the start and end of the part that measured each; and the cost table by line item.
 tests/unit/test_readme_figures.py fails when a block is not what this file renders from the figures file.
-Pure text: no measurement here (bench/run.py measures and calls ``record``).
+Pure text: no measurement here (bench/run.py measures, then writes the file and the blocks through this).
 """
 
 from __future__ import annotations
@@ -51,19 +52,32 @@ class Figure:
 
 @dataclass
 class Recording:
-    run: dict[str, Any]
+    """What full and partial runs recorded: each part's run (when, at which commit, under what load, at
+    what sizes), every figure, and the cost model's tables. A run of some parts replaces those parts'
+    figures and keeps the others'."""
+
+    parts: dict[str, dict[str, Any]]  # part -> its run: recorded_at, commit, dirty, cpus, seconds, sizes...
     figures: list[Figure]
     cost: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> str:
-        payload = {"run": self.run, "figures": [asdict(f) for f in self.figures], "cost": self.cost}
-        return json.dumps(payload, indent=2, sort_keys=False) + "\n"
+        payload = {"parts": self.parts, "figures": [asdict(f) for f in self.figures], "cost": self.cost}
+        return json.dumps(payload, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Recording:
         data = json.loads(text)
         figures = [Figure(**{**f, "load": tuple(f["load"])}) for f in data["figures"]]
-        return cls(data["run"], figures, data.get("cost", {}))
+        return cls(data["parts"], figures, data.get("cost", {}))
+
+    def merged(self, newer: Recording, order: list[str]) -> Recording:
+        """This recording with ``newer``'s parts replacing its own, parts in ``order``."""
+        parts = {name: run for name, run in {**self.parts, **newer.parts}.items() if name in order}
+        figures = [f for f in self.figures if f.part not in newer.parts and f.part in order] + newer.figures
+        rank = {name: n for n, name in enumerate(order)}
+        figures.sort(key=lambda f: rank.get(f.part, len(rank)))  # stable: a part's figures keep their order
+        ordered = {name: parts[name] for name in sorted(parts, key=lambda name: rank.get(name, len(rank)))}
+        return Recording(ordered, figures, newer.cost or self.cost)
 
 
 def load(path: Path = FIGURES) -> Recording:
@@ -89,12 +103,16 @@ def load_text(load: tuple[float, float]) -> str:
 
 
 def render_bench(recording: Recording) -> list[str]:
-    run = recording.run
+    runs: dict[tuple[str, str, bool, int], list[str]] = {}
+    for name, run in recording.parts.items():
+        runs.setdefault((run["recorded_at"][:10], run["commit"], run["dirty"], run["cpus"]), []).append(name)
+    when = "; ".join(
+        f"{', '.join(names)}: {day} at commit {commit}{' with uncommitted changes' if dirty else ''} on {cpus} cores"
+        for (day, commit, dirty, cpus), names in runs.items()
+    )
     lines = [
-        f"Last full run: {run['recorded_at']} on {run['cpus']} cores, commit {run['commit']}"
-        f"{' (with uncommitted changes)' if run.get('dirty') else ''}, `{run['command']}` in {run['seconds']:,.0f} s. "
-        "Load: the 1-minute load average when the part that measured the figure started → ended (above the "
-        "core count, something else was running).",
+        f"Recorded by `make bench` ({when}). Load: the 1-minute load average when the part that measured the "
+        "figure started → ended (above the core count, something else was running: timings are not comparable).",
         "",
         "| figure | measured | goal | | part | load |",
         "|---|---|---|---|---|---|",

@@ -1,7 +1,8 @@
 """Benchmarks (not tests): every figure issues 13, 19 and 22 set a goal for, each printed beside its goal.
 
-    make bench              # the full run (~15 minutes on 2 cores): records bench/figures.json and
+    make bench              # the full run (~20 minutes on 2 cores): records bench/figures.json and
                             # rewrites README.md's generated blocks from it
+    make bench PART=cost    # one part (repeatable with --part): records that part's figures in place
     make bench SHORT=1      # every part on small counts (< 2 minutes): what CI runs, so a part that
                             # crashes fails CI; records nothing (its figures are not comparable)
 
@@ -484,7 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="every part on small counts; records nothing")
     parser.add_argument("--part", action="append", choices=list(PARTS), help="only these parts (repeatable)")
     parser.add_argument(
-        "--record", type=Path, default=None, help="the figures file (default: bench/figures.json, full runs)"
+        "--record",
+        type=Path,
+        default=None,
+        help="the figures file (default: bench/figures.json; a short run records nothing)",
     )
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md's blocks")
     for field in fields(Sizes):
@@ -495,11 +499,12 @@ def main(argv: list[str] | None = None) -> int:
         **{f.name: getattr(args, f.name) for f in fields(Sizes) if getattr(args, f.name) is not None},
     )
     chosen = args.part or list(PARTS)
-    began, load_before = time.monotonic(), os.getloadavg()
+    began = time.monotonic()
     inprocess.count_moto_calls()
     recorded: list[Figure] = []
     record: dict[str, Any] = {}
     crashed: list[str] = []
+    seconds_of: dict[str, float] = {}
     for name in chosen:
         part = Part(name)
         print(f"==> {name} ...", file=sys.stderr, flush=True)
@@ -508,8 +513,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             traceback.print_exc()
             crashed.append(name)
-        recorded += part.close()
-        print(f"    ({time.monotonic() - part.started:.0f} s)", file=sys.stderr, flush=True)
+        if name not in crashed:
+            recorded += part.close()
+        seconds_of[name] = time.monotonic() - part.started
+        print(f"    ({seconds_of[name]:.0f} s)", file=sys.stderr, flush=True)
     seconds = time.monotonic() - began
     print(
         f"\nevery figure against its goal ({'short run, ' if args.short else ''}{seconds:.0f} s, "
@@ -517,37 +524,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n".join(table(recorded)))
     commit, dirty = _commit()
-    recording = figures.Recording(
-        run={
-            "command": "make bench" + (" SHORT=1" if args.short else ""),
-            "recorded_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    finished = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    runs = {
+        name: {
+            "recorded_at": finished,
             "commit": commit,
             "dirty": dirty,
-            "short": args.short,
-            "parts": chosen,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "seconds": round(seconds),
-            "load_average_before": [round(x, 2) for x in load_before],
+            "seconds": round(seconds_of[name]),
             "sizes": asdict(sizes),
-        },
-        figures=recorded,
-        cost=record.get("cost", {}),
-    )
-    complete = not crashed and chosen == list(PARTS)
-    target = args.record or (None if args.short or not complete else figures.FIGURES)
-    if record.get("cost"):
-        # The README's blocks render from this run too (in memory unless recorded): a renderer that
-        # cannot show a figure fails the short run, not the next full one.
-        rendered = figures.rewrite(figures.README.read_text(), recording)
-        if target is not None:
-            target.write_text(recording.as_json())
-            print(f"recorded {len(recorded)} figures in {target}")
-            if target == figures.FIGURES and not args.no_readme:
-                figures.README.write_text(rendered)
-                print("README.md: its generated blocks rewritten from bench/figures.json")
-    elif not args.short:
-        print("not recorded: a full run of every part records (bench/figures.json) and rewrites the README")
+        }
+        for name in chosen
+        if name not in crashed
+    }
+    recording = figures.Recording(runs, recorded, record.get("cost", {}))
+    # A run replaces the figures of the parts it ran (a part that raised keeps its last ones); a short
+    # run records nothing.
+    target = args.record or (None if args.short else figures.FIGURES)
+    if target is not None and target.exists():
+        recording = figures.load(target).merged(recording, list(PARTS))
+    # The README's blocks render from this run too (in memory unless recorded): a renderer that cannot show a
+    # figure fails the short run, not the next full one.
+    rendered = figures.rewrite(figures.README.read_text(), recording) if recording.cost else None
+    if target is not None and recording.figures:
+        target.write_text(recording.as_json())
+        print(f"recorded {len(recorded)} figures of {', '.join(runs)} in {target}")
+        if target == figures.FIGURES and rendered is not None and not args.no_readme:
+            figures.README.write_text(rendered)
+            print("README.md: its generated blocks rewritten from bench/figures.json")
     if crashed:
         print(f"FAILED: {', '.join(crashed)} raised", file=sys.stderr)
     return 1 if crashed else 0
