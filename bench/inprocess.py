@@ -163,9 +163,7 @@ def bench_intake(leads: int) -> dict:
 
 
 def _last_exchange_ms(provisioned, lead_id: str) -> float:
-    from tf_retainer.store.lead_table import lead_table
-
-    record = lead_table(provisioned.table_name, retention_days=1).reader.read_lead(lead_id)
+    record = provisioned.lead_store(retention_days=1).reader.read_lead(lead_id)
     return sum(float(exchange["duration_ms"]) for exchange in record.exchanges) if record else 0.0
 
 
@@ -375,12 +373,9 @@ def bench_modes(leads: int, latency: float, mode: str) -> dict:
             calls["refused" if refused else "kept"] += len(sim.requests) - before
             assert response.status == (422 if refused else 201), response.json()
         requests = sim.requests
-        from tf_retainer.store.lead_table import lead_table
-
-        index = lead_table(provisioned.table_name, retention_days=1).index
-        stored = index.vendor_leads(realistic_lead.VENDOR, since=datetime(2020, 1, 1, tzinfo=UTC))[
-            1:
-        ]  # not the warm-up
+        index = provisioned.lead_store(retention_days=1).index
+        since = datetime(2020, 1, 1, tzinfo=UTC)
+        stored = index.vendor_leads(realistic_lead.VENDOR, since=since)[1:]  # not the warm-up
         operations = {
             status: [lead.tf_operations for lead in stored if lead.status == status]
             for status in ("retained", "rejected")

@@ -501,11 +501,16 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.part or list(PARTS)
     began = time.monotonic()
     inprocess.count_moto_calls()
+    # Each part starts from this environment: an in-process part sets its stack's variables (a table, a
+    # secret) in os.environ, and a part that starts a stack as a process must not hand them on to it.
+    environment = dict(os.environ)
     recorded: list[Figure] = []
     record: dict[str, Any] = {}
     crashed: list[str] = []
     seconds_of: dict[str, float] = {}
     for name in chosen:
+        os.environ.clear()
+        os.environ.update(environment)
         part = Part(name)
         print(f"==> {name} ...", file=sys.stderr, flush=True)
         try:
