@@ -137,7 +137,7 @@ def judged(answer: Exchange, settings):
         received_at="2026-11-22T12:00:00.000000Z",
         deadline="2026-11-25T11:00:00.000000Z",
     )
-    return judge(from_settings(settings), answer, lead, decision)[0]
+    return judge(from_settings(settings), [answer], lead, decision)[0]
 
 
 def test_match_failure_rejects_under_the_default_policy_but_was_retained(settings):
