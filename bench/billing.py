@@ -33,6 +33,8 @@ MODES = ("combined", "decide_first")  # combined first: the baseline
 RULES = {"max_age": {"max_seconds": 900}, "bot_detected": {}, "domains": {"allowed": ["bench.example"]}}
 KEPT = {"domain": "bench.example", "page_url": "https://bench.example/quote", "bot_detected": False}
 REFUSED = {**KEPT, "bot_detected": True}
+SHADOW = {name: {**rule, "mode": "shadow"} for name, rule in RULES.items()}
+WATCHED = "is_masked,created_at,age_seconds,bot_detected,domain,page_url"
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,9 @@ class Scenario:
 SCENARIOS = {
     "match_decides": Scenario("3 rules enforced, LEAD_MATCH_POLICY=reject", RULES),
     "insights_only": Scenario("3 rules enforced, LEAD_MATCH_POLICY=accept", RULES, {"LEAD_MATCH_POLICY": "accept"}),
-    "shadow_only": Scenario(
-        "3 rules in shadow (refused: would refuse)", {name: {**rule, "mode": "shadow"} for name, rule in RULES.items()}
-    ),
+    "shadow_only": Scenario("3 rules in shadow (refused: would refuse)", SHADOW),
+    # Watching them in shadow: their properties asked in the call made anyway (README, the intake rules).
+    "shadow_watched": Scenario("3 in shadow, their properties asked anyway", SHADOW, {"INSIGHTS_PROPERTIES": WATCHED}),
 }
 
 
@@ -110,12 +112,21 @@ def measure(mode: str, scenario: Scenario, leads: int, latency: float) -> dict[s
                 "match_lead": sum(1 for request in mine if "match_lead" in (request["body"] or {})) / len(posted),
                 "operations": ops,
                 "median_ms": statistics.median(elapsed for _, _, elapsed in posted),
+                # leads a shadow rule would have refused (judged only on what was asked anyway)
+                "shadow_would_refuse": sum(1 for lead in own if lead is not None and _would_refuse(lead)) / len(posted),
             }
     return result
 
 
+def _would_refuse(lead: Any) -> bool:
+    return any(v.get("mode") == "shadow" and v.get("passed") is False for v in lead.verdicts or [])
+
+
 def measure_all(leads: int, latency: float) -> dict[str, list[dict[str, Any]]]:
     return {name: [measure(mode, scenario, leads, latency) for mode in MODES] for name, scenario in SCENARIOS.items()}
+
+
+COLUMNS = f"{'calls':>7}{'match':>7}{'ops':>6}{'x':>6}{'ms':>8}{'x':>6}"
 
 
 def report(results: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -124,7 +135,7 @@ def report(results: dict[str, list[dict[str, Any]]]) -> list[str]:
         f"TrustedForm per lead, the simulator answering after {first['latency_ms']:.0f} ms, {first['leads']} leads "
         "a row (half kept, half refused), against combined (bench/billing.py):",
         f"  {'':<44}{'':<14}{'kept lead':^40}{'refused lead':^40}",
-        f"  {'scenario':<44}{'mode':<14}" + f"{'calls':>7}{'match':>7}{'ops':>6}{'x':>6}{'ms':>8}{'x':>6}" * 2,
+        f"  {'scenario':<44}{'mode':<14}{COLUMNS * 2}  shadow",
     ]
     for runs in results.values():
         base = runs[0]
@@ -137,10 +148,12 @@ def report(results: dict[str, list[dict[str, Any]]]) -> list[str]:
                     f"{mine['operations'] / theirs['operations']:>6.2f}{mine['median_ms']:>8.0f}"
                     f"{mine['median_ms'] / theirs['median_ms']:>6.2f}"
                 )
-            lines.append(f"  {run['scenario']:<44}{run['mode']:<14}{cells}")
+            would = run["refused"]["shadow_would_refuse"]
+            lines.append(f"  {run['scenario']:<44}{run['mode']:<14}{cells}{would:>8.1f}")
     lines.append(
         "  (calls, match: TrustedForm calls and calls carrying match_lead per lead; ops: billed operations per lead; "
-        "ms: median vendor-visible latency; x: against combined)"
+        "ms: median vendor-visible latency; x: against combined; shadow: share of the refused column a shadow rule "
+        "would refuse)"
     )
     return lines
 
