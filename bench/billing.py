@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +33,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).parent), str(ROOT), str(ROOT / "layers" / "common")]
 
 MODES = ("combined", "decide_first")  # combined first: the baseline
+TF_KEY = "billing-tf-key-0123456789"
+VENDOR_KEY = "billing-vendor-key-0123456789"
+# Credentials for moto only; the functions' logs and metrics off (their lines would drown the figures).
+QUIET = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
 RULES = {"max_age": {"max_seconds": 900}, "bot_detected": {}, "domains": {"allowed": ["bench.example"]}}
 KEPT = {"domain": "bench.example", "page_url": "https://bench.example/quote", "bot_detected": False}
 REFUSED = {**KEPT, "bot_detected": True}
@@ -62,20 +76,50 @@ def billed(request: dict[str, Any]) -> int:
     return count
 
 
+@contextmanager
+def stack(mode: str, scenario: Scenario, latency: float) -> Iterator[tuple[Any, Any, Any, dict[str, str]]]:
+    """A fresh in-process stack (moto, the template's resources) in one mode, its rule set published, the
+    simulator answering after ``latency``: (simulator, provisioned, gateway, request headers)."""
+    from moto import mock_aws
+    from tf_retainer import wiring
+    from tf_retainer.decisions.rules import RuleSet
+    from tf_retainer.store.rule_sets import RuleStore
+    from tf_retainer.store.vendor_keys import VendorKeyStore
+
+    from local.apigw import LocalApiGateway
+    from local.motolock import serialise_moto
+    from local.provision import provision
+    from local.simulator import TrustedFormSimulator
+
+    serialise_moto()
+    saved = dict(os.environ)
+    os.environ.update(QUIET)
+    with TrustedFormSimulator(api_keys=(TF_KEY,), latency=latency) as sim, mock_aws():
+        provisioned = provision(api_key=TF_KEY)
+        os.environ.update(
+            {**provisioned.environment(), "TRUSTEDFORM_API_URL": sim.base_url, "RETAIN_MODE": mode, **scenario.env}
+        )
+        os.environ.update(QUIET)  # over the template's log level
+        wiring.reset()  # a new container: this mode's settings
+        now = datetime.now(UTC)
+        VendorKeyStore(provisioned.table_name).put(VENDOR_KEY, "bench", now=now)
+        RuleStore(provisioned.table_name).publish("*", RuleSet.model_validate(scenario.rules), actor="bench", now=now)
+        headers = {"Content-Type": "application/json", "x-api-key": VENDOR_KEY}
+        try:
+            yield sim, provisioned, LocalApiGateway(authorizer_ttl=300), headers
+        finally:
+            wiring.reset()
+            os.environ.clear()
+            os.environ.update(saved)
+
+
 def measure(mode: str, scenario: Scenario, leads: int, latency: float) -> dict[str, Any]:
     """``leads`` leads in one mode (every other one refused by the rules), TrustedForm at ``latency``."""
-    from run import local_stack
-    from tf_retainer.decisions.rules import RuleSet
     from tf_retainer.store.lead_table import lead_table
-    from tf_retainer.store.rule_sets import RuleStore
 
     from local.simulator import make_web_cert_id
 
-    env = {"RETAIN_MODE": mode, **scenario.env}
-    with local_stack(latency=latency, extra_env=env) as (sim, provisioned, gateway, vendor_key):
-        rules = RuleSet.model_validate(scenario.rules)
-        RuleStore(provisioned.table_name).publish("*", rules, actor="bench", now=datetime.now(UTC))
-        headers = {"Content-Type": "application/json", "x-api-key": vendor_key}
+    with stack(mode, scenario, latency) as (sim, provisioned, gateway, headers):
 
         def post(session: dict[str, Any]) -> tuple[str, str, float]:
             cert_id = make_web_cert_id()

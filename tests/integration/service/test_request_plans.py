@@ -18,6 +18,8 @@ from tests.conftest import lead
 
 RULES = {"bot_detected": {}, "domains": {"allowed": ["acme-leads.example"]}}
 SHADOW = {name: {**rule, "mode": "shadow"} for name, rule in RULES.items()}
+# RULES, and a shadow rule beside them (it adds nothing to their calls).
+WITH_SHADOW = {**RULES, "form_input_method": {"mode": "shadow", "refused": ["paste"]}}
 SESSION = {"domain": "acme-leads.example", "page_url": "https://acme-leads.example/quote", "bot_detected": False}
 DECIDING = ["bot_detected", "domain", "is_masked", "page_url"]  # what RULES read, and the deployment's is_masked
 # Room for two calls on a loaded machine: a call cut short leaves the lead pending, and asks nothing more.
@@ -79,7 +81,7 @@ def test_decide_first_asks_insights_alone_when_the_match_does_not_decide(stack):
 
 @pytest.mark.parametrize("stack_env", env())
 def test_decide_first_matches_first_when_the_match_decides(stack):
-    publish(stack, RULES)  # LEAD_MATCH_POLICY=reject, the default: the match decides
+    publish(stack, WITH_SHADOW)  # LEAD_MATCH_POLICY=reject, the default: the match decides
     kept, received = post(stack)
     assert kept["status"] == "retained", kept
     assert [parts(body) for body in received] == [("insights", "match_lead"), ("match_lead", "retain")]
@@ -91,7 +93,7 @@ def test_decide_first_matches_first_when_the_match_decides(stack):
 
 @pytest.mark.parametrize("stack_env", env(RETAIN_MODE="combined"))
 def test_combined_asks_everything_enforced_in_one_call(stack):
-    publish(stack, RULES)
+    publish(stack, WITH_SHADOW)
     kept, received = post(stack)
     assert kept["status"] == "retained", kept
     assert [parts(body) for body in received] == [("insights", "match_lead", "retain")]
