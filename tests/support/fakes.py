@@ -10,6 +10,7 @@ from typing import Any
 
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import CertificateRecord, Event, Lead, LeadRecord
+from tf_retainer.domain.models import Status
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.ports.leads import (
     CertificateTaken,
@@ -207,3 +208,17 @@ class UnusedTrustedForm:
 
     def close(self) -> None:
         pass
+
+
+def received_lead() -> Lead:
+    """A web lead as intake reserved it (received 2026-11-22 12:00 UTC), for the decisions' unit tests."""
+    return Lead(
+        lead_id="L1",
+        vendor="v",
+        status=Status.RECEIVED,
+        cert_id="c" * 40,
+        cert_kind="web",
+        certificate_url="https://cert.trustedform.com/" + "c" * 40,
+        received_at="2026-11-22T12:00:00.000000Z",
+        deadline="2026-11-25T11:00:00.000000Z",
+    )

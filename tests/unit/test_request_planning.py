@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from tf_retainer.decisions.answer import decide
 from tf_retainer.decisions.judgement import Ask, facts_from, judge, plan, review
 from tf_retainer.decisions.rulebook import from_settings
 from tf_retainer.decisions.rules import NOT_FETCHED, Facts, RuleSet, evaluate
 from tf_retainer.domain.exchange import Exchange
-from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status
 from tf_retainer.runtime.settings import Settings
+
+from tests.support.fakes import received_lead
 
 SCANS = {"required": ["I agree"], "forbidden": ["free iPad"]}
 EVERY_RULE: dict[str, Any] = {
@@ -113,16 +113,7 @@ def test_the_match_reads_is_masked_even_when_the_deployment_asks_for_no_property
 
 # --- judging on what was asked --------------------------------------------------------------------------
 
-LEAD = Lead(
-    lead_id="L1",
-    vendor="v",
-    status=Status.RECEIVED,
-    cert_id="c" * 40,
-    cert_kind="web",
-    certificate_url="https://cert.trustedform.com/" + "c" * 40,
-    received_at="2026-11-22T12:00:00.000000Z",
-    deadline="2026-11-25T11:00:00.000000Z",
-)
+LEAD = received_lead()
 
 
 def answered(asked: dict[str, Any], answer: dict[str, Any], status: int = 200) -> Exchange:
@@ -153,7 +144,8 @@ RETAIN = answered(
 
 
 def test_a_shadow_rule_whose_data_was_not_asked_for_is_not_evaluated():
-    rules = RuleSet.model_validate({"bot_detected": {}, **shadow({"domains": EVERY_RULE["domains"], "page_scans": SCANS})})
+    watched = shadow({"domains": EVERY_RULE["domains"], "page_scans": SCANS})
+    rules = RuleSet.model_validate({"bot_detected": {}, **watched})
     verdicts = {v.rule: v for v in evaluate(rules, facts_from([PROBE], LEAD))}
     assert verdicts["bot_detected"].passed is True
     for rule in ("domains", "page_scans"):

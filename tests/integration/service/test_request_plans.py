@@ -39,7 +39,8 @@ def publish(stack, rules: dict[str, Any]) -> None:
 def post(stack, behaviour: str = "success", **session: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A lead on a scripted session: its answer, and the bodies TrustedForm received for its certificate."""
     cert_id = make_web_cert_id()
-    stack.sim.script(cert_id, [behaviour], created_at=datetime.now(UTC) - timedelta(minutes=2), **{**SESSION, **session})
+    created = datetime.now(UTC) - timedelta(minutes=2)
+    stack.sim.script(cert_id, [behaviour], created_at=created, **{**SESSION, **session})
     answer = stack.post(lead(cert_id)).json()
     received = [request["body"] for request in stack.sim.requests if request["cert_id"] == cert_id]
     assert_recorded_before_sent(stack, answer["lead_id"], received)
