@@ -113,9 +113,10 @@ def test_shadow_rules_alone_cost_no_call_and_no_property(stack, capfd):
     assert [parts(body) for body in received] == [("insights", "match_lead", "retain")]
     assert properties(received[0]) == ["is_masked"]  # the deployment's own, nothing for the shadow rules
     verdicts = {v["rule"]: v for v in stack.lead_state(answer["lead_id"])["verdicts"]}
-    for rule in SHADOW:  # (a verdict's passed None is not stored)
+    for rule in SHADOW:  # judged on nothing: neither passed nor failed
         assert verdicts[rule] == {
             "rule": rule, "mode": "shadow", "reason": verdicts[rule]["reason"], "not_evaluated": "data not fetched",
+            "passed": None,
         }  # fmt: skip
     assert "RuleWouldRefuse" not in capfd.readouterr().out  # nothing judged, nothing counted
 
