@@ -95,7 +95,7 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
 
     for function in FUNCTIONS:
         load_handler(function)
-    default_deps()
+    real_clock = default_deps().clock
     gateway = LocalApiGateway(authorizer_ttl=0)
     conn.send(("ready", os.getpid()))
     while True:
@@ -106,6 +106,10 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
         if task is None:
             break
         try:
+            if task[0] == "at":  # ("at", iso instant, task): the service's clock reads that instant throughout
+                _, instant, task = task
+                deps = default_deps()
+                deps.clock = lambda instant=instant: datetime.fromisoformat(instant)
             if task[0] == "post":
                 _, body, key = task
                 headers = {"Content-Type": "application/json", "x-api-key": key}
@@ -118,6 +122,7 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
                 answer = ("error", f"unknown task {task[0]!r}")
         except Exception:
             answer = ("error", traceback.format_exc())
+        default_deps().clock = real_clock
         conn.send(answer)
     sys.stdout.flush()
     os._exit(0)
@@ -173,8 +178,10 @@ class Container:
             raise ContainerError(value)
         return value
 
-    def post(self, body: dict[str, Any], key: str) -> tuple[int, Any]:
-        status, answer = self.call(("post", body, key))
+    def post(self, body: dict[str, Any], key: str, *, at: datetime | None = None) -> tuple[int, Any]:
+        """POST /leads; ``at``: as if it were that moment (the lead received then, its clock reading it)."""
+        task: tuple[Any, ...] = ("post", body, key)
+        status, answer = self.call(("at", at.isoformat(), task) if at else task)
         return int(status), answer
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
