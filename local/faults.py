@@ -156,6 +156,8 @@ class FaultLayer:
         self.gate = Gate()
         self.stale = StaleIndex(plan.stale_index, clock=clock) if plan.stale_index > 0 else None
         self.injected: Counter[str] = Counter()
+        # Faults injected elsewhere (the pollers' duplicate deliveries), reported with these.
+        self.elsewhere: dict[str, Callable[[], int]] = {}
         self._running, self._kill = running, kill
         self._rng = random.Random(plan.seed)
         self._draw_lock = threading.Lock()
@@ -175,7 +177,8 @@ class FaultLayer:
 
     def summary(self) -> dict[str, Any]:
         answered = self.stale.answered if self.stale else 0
-        return {"plan": self.plan.describe(), "injected": dict(self.injected), "stale_index_queries": answered}
+        injected = dict(self.injected) | {name: count() for name, count in self.elsewhere.items()}
+        return {"plan": self.plan.describe(), "injected": injected, "stale_index_queries": answered}
 
     # -- one request ----------------------------------------------------------------------------------
 

@@ -436,6 +436,9 @@ def start(api_key: str | None = None) -> LocalStack:
             seed=plan.seed,
         )
         stack.callbacks.start()
+        if stack.faults is not None:
+            pollers = (stack.poller, stack.callbacks)
+            stack.faults.elsewhere["duplicate deliveries"] = lambda: sum(p.duplicated for p in pollers if p)
         try:
             gateway = LocalApiGateway(invoke=stack.workers.invoke)
             server = LocalApiServer(gateway, HOST, api_port, invocation_lock=nullcontext())
