@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-DEFAULT_SPEC = "conflict:0.05,throttle:0.05,duplicate:0.1,stale-index:2s,kill:0.002"
+DEFAULT_SPEC = "conflict:0.05,throttle:0.05,lost-answer:0.01,duplicate:0.1,stale-index:2s,kill:0.002"
 # The functions behind the API: a kill there is API Gateway's 502 to the vendor.
 API_FUNCTIONS = frozenset({"AuthorizerFunction", "IntakeFunction"})
 KILLABLE = frozenset(
@@ -25,6 +25,7 @@ KILLABLE = frozenset(
 class FaultPlan:
     conflict: float = 0.0
     throttle: float = 0.0
+    lost_answer: float = 0.0
     duplicate: float = 0.0
     stale_index: float = 0.0  # seconds
     kill: float = 0.0
@@ -48,7 +49,7 @@ class FaultPlan:
                 plan = replace(plan, seed=int(value))
             elif name == "stale_index":
                 plan = replace(plan, stale_index=_seconds(value))
-            elif name in ("conflict", "throttle", "duplicate", "kill"):
+            elif name in ("conflict", "throttle", "lost_answer", "duplicate", "kill"):
                 try:
                     rate = float(value)
                 except ValueError:
@@ -57,17 +58,20 @@ class FaultPlan:
                     raise ValueError(f"{part}: a rate is from 0 to 1")
                 plan = _with_rate(plan, name, rate)
             else:
-                raise ValueError(f"{part!r}: not a fault (conflict, throttle, duplicate, stale-index, kill, ...)")
+                raise ValueError(
+                    f"{part!r}: not a fault (conflict, throttle, lost-answer, duplicate, stale-index, kill, ...)"
+                )
         return plan
 
     @property
     def active(self) -> bool:
-        return any((self.conflict, self.throttle, self.duplicate, self.stale_index, self.kill))
+        return any((self.conflict, self.throttle, self.lost_answer, self.duplicate, self.stale_index, self.kill))
 
     def describe(self) -> str:
         if not self.active:
             return "off"
-        parts = [f"conflict {self.conflict:g}", f"throttle {self.throttle:g}", f"duplicate {self.duplicate:g}"]
+        parts = [f"conflict {self.conflict:g}", f"throttle {self.throttle:g}", f"lost answer {self.lost_answer:g}"]
+        parts.append(f"duplicate {self.duplicate:g}")
         parts += [f"stale index {self.stale_index:g} s", f"kill {self.kill:g}"]
         if self.kill:
             parts[-1] += f" ({'+'.join(sorted(self.kill_functions))})"
@@ -86,6 +90,7 @@ def _with_rate(plan: FaultPlan, name: str, rate: float) -> FaultPlan:
         plan,
         conflict=rate if name == "conflict" else plan.conflict,
         throttle=rate if name == "throttle" else plan.throttle,
+        lost_answer=rate if name == "lost_answer" else plan.lost_answer,
         duplicate=rate if name == "duplicate" else plan.duplicate,
         kill=rate if name == "kill" else plan.kill,
     )

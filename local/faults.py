@@ -10,6 +10,9 @@ and never hands a queued message out twice. AWS does all of these. With a :class
   ``ThrottlingException`` with probability R. Both as DynamoDB answers them (HTTP 400, its JSON error
   body), nothing applied: botocore's retries, the store's ``retry_conflicts`` and ``StoreUnavailable``
   see real errors;
+* ``lost-answer:R`` - a write (DynamoDB, SQS, EventBridge, S3) is applied and answered 500 with
+  probability R, as when its answer is lost on the way back: the client sends it again, and finds its
+  own write there (a condition failing on itself, a message or event sent twice);
 * ``stale-index:S`` - a Query on an index is answered as the items stood S seconds ago (local/stale_index.py);
 * ``duplicate:R`` - the retry and callback pollers hand a received message to two concurrent invocations
   with probability R (local/poller.py);
@@ -56,6 +59,8 @@ THROTTLE_CODES = (
     ("ThrottlingException", "com.amazon.coral.availability#"),
 )
 DYNAMODB_ERROR = "com.amazonaws.dynamodb.v20120810#"
+# A write applied whose answer never arrives: what the caller sees instead (each a 500 botocore retries).
+LOST_ANSWER_ERRORS = {"dynamodb": DYNAMODB_ERROR + "InternalServerError", "events": "InternalException"}
 FAULTS_PATH = "/_local/faults"
 _CALLER = re.compile(r"app/tfw-([\w-]+)")
 _SCOPE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/aws4_request")
@@ -194,13 +199,19 @@ class FaultLayer:
         request = _read_json(environ) if service == "dynamodb" and self.plan.active else {}
         caller = _CALLER.search(environ.get("HTTP_USER_AGENT", ""))
         victim: int | None = None
+        lost = False
         if caller is not None:
             if (error := self._error(service, operation, request)) is not None:
                 return error(start_response)
             victim = self._victim(caller.group(1), service, operation)
+            lost = operation in WRITES.get(service, ()) and self._draw(self.plan.lost_answer)
         if victim is not None and self._draw(0.5):
             self._kill_now(victim, operation, "before")
             return _error(start_response, 500, "InternalFailure", "killed before this write")
+        if lost:  # applied, and answered as if it failed (botocore sends it again)
+            self._apply(call, environ, lambda *_: lambda data: None, service, operation, request)
+            self.injected[f"lost answer {operation}"] += 1
+            return _error(start_response, 500, LOST_ANSWER_ERRORS.get(service, "InternalFailure"), "Internal error")
         result = self._apply(call, environ, start_response, service, operation, request)
         if held is not None:
             held[0].set()

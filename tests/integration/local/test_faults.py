@@ -1,5 +1,6 @@
 """local/faults.py: the fault mode answers the functions' requests as DynamoDB does when it conflicts or
-throttles (so the store's own handling sees real errors), answers an index as it stood a lag ago, kills
+throttles (so the store's own handling sees real errors), applies a write and loses its answer, answers an
+index as it stood a lag ago, kills
 the worker that sent a write before or after moto applies it, and leaves everyone else's requests alone.
 The retry poller hands a duplicated message to two invocations and deletes it if either succeeded."""
 
@@ -115,6 +116,7 @@ def test_the_plan_reads_every_fault_and_refuses_what_it_cannot_read():
     }
     assert FaultPlan.parse("kill-functions:all").kill_functions == KILLABLE | API_FUNCTIONS
     assert FaultPlan.parse("stale-index:2s").stale_index == 2.0 and not FaultPlan.parse("").active
+    assert FaultPlan.parse("lost-answer:0.02").lost_answer == 0.02
     for bad in ("conflict:2", "flood:0.1", "throttle:lots"):
         with pytest.raises(ValueError, match=bad.split(":")[0]):
             FaultPlan.parse(bad)
@@ -226,3 +228,13 @@ def test_a_duplicated_message_goes_to_two_invocations_and_stays_only_if_both_fai
     failed = poller.process([message])
     assert len(calls) == 2 and calls[0] == calls[1] == message["MessageId"]
     assert (failed == [message["MessageId"]]) is kept and poller.duplicated == 1
+
+
+def test_a_lost_answer_is_a_write_applied_and_answered_500(server, table, layer):
+    port = server[1]
+    faults = layer(FaultPlan(lost_answer=1.0))
+    with pytest.raises(ClientError) as lost:
+        client(port).put_item(TableName=table, Item=item("a"), ConditionExpression="attribute_not_exists(pk)")
+    assert lost.value.response["Error"]["Code"] == "InternalServerError"  # a 500: botocore would send it again
+    assert dict(faults.injected) == {"lost answer PutItem": 1}
+    assert "Item" in client(port, function=None).get_item(TableName=table, Key={"pk": {"S": "a"}, "sk": {"S": "STATE"}})
