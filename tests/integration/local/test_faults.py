@@ -1,7 +1,7 @@
 """local/faults.py: the fault mode answers the functions' requests as DynamoDB does when it conflicts or
 throttles (so the store's own handling sees real errors), applies a write and loses its answer, answers an
-index as it stood a lag ago, kills
-the worker that sent a write before or after moto applies it, and leaves everyone else's requests alone.
+index as it stood a lag ago, kills the worker that sent a write before or after moto applies it, and leaves
+everyone else's requests alone.
 The retry poller hands a duplicated message to two invocations and deletes it if either succeeded."""
 
 from __future__ import annotations
