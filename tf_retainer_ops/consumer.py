@@ -10,7 +10,6 @@ phone), never a Scan.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,8 @@ from tf_retainer.runtime.clock import iso
 from tf_retainer.store.lead_table import LeadTable
 
 from . import __version__
-from .evidence import Archive, build_evidence, content_digest, render
+from .bundle import Signer, content_digest, render
+from .evidence import Archive, build_evidence
 from .target import OpsError
 
 EXPORT_FORMAT = "tf-retainer-consumer-export/1"
@@ -81,9 +81,6 @@ def find_leads(store: LeadTable, query: dict[str, str], also: dict[str, list[str
             if kind not in found:
                 found.append(kind)
     return sorted(matches.values(), key=lambda match: (match.lead.received_at, match.lead.lead_id))
-
-
-Signer = Callable[[dict[str, Any]], None]
 
 
 def export(

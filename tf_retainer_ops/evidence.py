@@ -1,29 +1,17 @@
-"""Reading a lead and its certificate back out of the table, and the evidence file built from them.
-
-Everything here reads what the service stored: contact details are SHA-1 fingerprints there, and
-raw exchanges already have the TrustedForm API key redacted (tf_retainer.providers.trustedform.client).
-"""
+"""A lead's evidence record found where it is: the table, or the archive once the lead is archived there."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from tf_retainer.aws.archive_bucket import find_archived, read_archived
-from tf_retainer.domain import chain
-from tf_retainer.evidence.record import evidence_record, lead_state
-from tf_retainer.runtime.clock import iso
-from tf_retainer.store.archive_marks import ArchiveMarks
-from tf_retainer.store.items import history_item
-from tf_retainer.store.lead_table import LeadTable
+from tf_retainer.evidence.archive import find_archived, read_archived
+from tf_retainer.evidence.record import EvidenceRecord, evidence_record
+from tf_retainer.ports.evidence import ArchiveBucket, ArchiveMarkStore
+from tf_retainer.ports.leads import Leads
 
-from . import __version__
-
-EVIDENCE_FORMAT = "tf-retainer-evidence/1"
+from .bundle import evidence_document
 
 
 class NotFound(LookupError):
@@ -31,79 +19,23 @@ class NotFound(LookupError):
 
 
 @dataclass
-class LeadRecord:
-    """A lead as the CLI shows it: plain JSON-ready dicts."""
-
-    state: dict[str, Any]
-    history: list[dict[str, Any]]
-    exchanges: list[dict[str, Any]]
-
-
-@dataclass
-class CertificateRecord:
-    cert_id: str
-    claim: dict[str, Any] | None
-    history: list[dict[str, Any]]
-
-
-def load_lead(store: LeadTable, lead_id: str) -> LeadRecord:
-    record = store.reader.read_lead(lead_id)
-    if record is None:
-        raise NotFound(f"no lead {lead_id}")
-    return LeadRecord(
-        state=lead_state(record.lead),
-        history=[event.as_dict() for event in record.history],
-        exchanges=record.exchanges,
-    )
-
-
-def load_certificate(store: LeadTable, cert_id: str) -> CertificateRecord:
-    record = store.reader.read_certificate(cert_id)
-    if record is None:
-        raise NotFound(f"no certificate {cert_id}")
-    return CertificateRecord(
-        cert_id=cert_id,
-        claim=record.claim.model_dump(mode="json", exclude_none=True) if record.claim else None,
-        history=[event.as_dict() for event in record.history],
-    )
-
-
-RETAIN_FIELDS = (
-    "status",
-    "reason",
-    "attempts",
-    "burned_attempts",
-    "retained",
-    "tf_outcome",
-    "tf_reason",
-    "expires_at",
-    "previously_retained",
-    "shared_with_lead_id",
-    "owner_lead_id",
-    "created_at",
-    "final_at",
-    "next_attempt_at",
-    "last_pending_reason",
-)
-
-
-@dataclass
 class Archive:
-    """Where archived evidence is read back from (tf_retainer.evidence.archive)."""
+    """Where archived evidence is read back from (tf_retainer.evidence.archive): a lead's archive mark names
+    its part."""
 
-    marks: ArchiveMarks
-    s3: Any
-    bucket: str | None = None  # only to look a lead up by vendor and day (its state item gone)
+    marks: ArchiveMarkStore
+    bucket: ArchiveBucket
+    searchable: bool = False  # the bucket is named: a lead whose state item is gone is found by vendor and day
 
 
 @dataclass
 class Located:
-    record: dict[str, Any]
+    record: EvidenceRecord
     source: str  # "dynamodb", or the archived object's s3:// URI
 
 
 def locate(
-    store: LeadTable,
+    store: Leads,
     lead_id: str,
     *,
     archive: Archive | None = None,
@@ -118,22 +50,18 @@ def locate(
     table and appended, with the chain entries that hold it."""
     mark = archive.marks.read(lead_id) if archive else None
     if archive and mark and mark.archived_to:
-        archived = read_archived(archive.s3, mark.archived_to, lead_id)
+        archived = read_archived(archive.bucket, mark.archived_to, lead_id)
         if archived is None:
             raise NotFound(f"lead {lead_id} is not in {mark.archived_to}, where its state says it was archived")
         current = evidence_record(store.reader, lead_id)
         if current is not None:
-            later = [event for event in current["history"] if event["at"] > (mark.archived_at or "")]
-            archived["history"] += [event for event in later if event not in archived["history"]]
-            # The chain's head stayed in the table: later entries follow it, so the whole chain verifies.
-            last = max((link["seq"] for link in archived.get("chain", [])), default=0)
-            archived["chain"] = archived.get("chain", []) + [link for link in current["chain"] if link["seq"] > last]
+            archived = archived.followed_by(current, archived_at=mark.archived_at or "")
         return Located(archived, mark.archived_to)
     record = evidence_record(store.reader, lead_id)
     if record is not None:
         return Located(record, "dynamodb")
-    if archive and archive.bucket and vendor and received:
-        found = find_archived(archive.s3, archive.bucket, vendor, received, lead_id)
+    if archive and archive.searchable and vendor and received:
+        found = find_archived(archive.bucket, vendor, received, lead_id)
         if found is not None:
             return Located(found[1], found[0])
     hint = "" if archive is None else " (archived with its state gone? give --vendor and --received)"
@@ -141,179 +69,7 @@ def locate(
 
 
 def build_evidence(
-    store: LeadTable, lead_id: str, *, now: datetime | None = None, archive: Archive | None = None
+    store: Leads, lead_id: str, *, now: datetime | None = None, archive: Archive | None = None
 ) -> dict[str, Any]:
     """One self-contained document proving what happened to a lead and its certificate."""
     return evidence_document(locate(store, lead_id, archive=archive).record, now=now)
-
-
-def evidence_document(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """The bundle of one evidence record (tf_retainer.evidence.record.evidence_record), from either place."""
-    state = record["state"]
-    lead_id = record["lead_id"]
-    cert_id = state.get("cert_id")
-    certificate = record.get("certificate") or {}
-    document: dict[str, Any] = {
-        "format": EVIDENCE_FORMAT,
-        "generated_at": iso(now or datetime.now(UTC)),
-        "generated_by": {"tool": "tf-retainer", "version": __version__},
-        "lead_id": lead_id,
-        "vendor": state.get("vendor"),
-        "vendor_lead_id": state.get("vendor_lead_id"),
-        "received_at": state.get("received_at"),
-        "lead": {
-            # As received: the vendor's extra fields; email/phone only as the SHA-1 fingerprints
-            # TrustedForm matched against (match_lead).
-            "fields": state.get("lead") or {},
-            "contact_fingerprints": state.get("match_lead") or {},
-        },
-        "certificate": {
-            "cert_id": cert_id,
-            "kind": state.get("cert_kind"),
-            "certificate_url": state.get("certificate_url"),
-            "masked": state.get("masked"),
-            "masked_cert_url": state.get("masked_cert_url"),
-            "retain_deadline": state.get("deadline"),
-        },
-        "retain": {name: state[name] for name in RETAIN_FIELDS if name in state},
-        "lead_match": state.get("lead_match"),
-        "exchanges": record["exchanges"],
-        "history": record["history"],
-        # The lead's evidence chain as stored (content as hashed, hash as stored): `tf-retainer verify`
-        # recomputes it link by link and checks history and exchanges above are exactly what it holds.
-        "chain": record.get("chain") or [],
-        "certificate_record": {
-            "claim": certificate.get("claim"),
-            "history": certificate.get("history") or [],
-        },
-        "state": state,
-    }
-    document["content_sha256"] = content_digest(document)
-    return document
-
-
-def content_digest(document: dict[str, Any]) -> str:
-    """SHA-256 of the document's canonical JSON, without the digest and the signature.
-
-    On its own it only shows the file was not damaged: whoever edits the file can recompute it. The
-    signature (``sign``) is what shows it was not edited: an HMAC of the digest under a KMS key whose
-    secret never leaves KMS, which only holders of kms:GenerateMac on that key can produce.
-    """
-    body = {k: v for k, v in document.items() if k not in ("content_sha256", "signature")}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def render(document: dict[str, Any]) -> str:
-    """The file's text (what is written, and what a file digest covers)."""
-    return json.dumps(document, indent=2, default=str) + "\n"
-
-
-MAC_ALGORITHM = "HMAC_SHA_256"
-
-
-def sign(document: dict[str, Any], kms: Any, key_id: str) -> None:
-    """Add a KMS HMAC of the content digest (GenerateMac: the key material never leaves KMS)."""
-    out = kms.generate_mac(KeyId=key_id, MacAlgorithm=MAC_ALGORITHM, Message=document["content_sha256"].encode())
-    document["signature"] = {
-        "algorithm": MAC_ALGORITHM,
-        "key_id": out["KeyId"],
-        "signed": "content_sha256",
-        "mac": base64.b64encode(out["Mac"]).decode(),
-    }
-
-
-@dataclass
-class Verification:
-    digest_ok: bool
-    signed: bool
-    signature_ok: bool | None  # None: unsigned, or no key access to check it
-    chain_ok: bool | None = None  # None: the file carries no chain (made before it had one)
-    chain_problem: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.digest_ok and self.signature_ok is not False and self.chain_ok is not False
-
-    def describe(self) -> str:
-        if self.chain_ok is False:
-            return f"EDITED: {self.chain_problem}"
-        if not self.digest_ok:
-            return "EDITED: the content does not match content_sha256"
-        if not self.signed:
-            return "content matches content_sha256, but the file is unsigned: an editor could have recomputed it"
-        if self.signature_ok is None:
-            return "content matches content_sha256; the signature could not be checked (no access to its KMS key)"
-        return "valid: content matches and the KMS signature verifies" if self.signature_ok else "FORGED: bad signature"
-
-
-def verified_chain(record: dict[str, Any]) -> list[chain.Entry]:
-    """The entries of an evidence record's or file's chain (``lead_id``, ``state``, ``chain``), each link
-    recomputed from the lead's identity on. Raises chain.BrokenChain (the first link that fails), or
-    ValueError when the chain cannot be read at all."""
-    state = record.get("state") or {}
-    try:
-        links = [
-            chain.Link(int(link["seq"]), str(link["content"]).encode(), str(link["hash"])) for link in record["chain"]
-        ]
-        first = chain.genesis(
-            str(record["lead_id"]), str(state["vendor"]), str(state["cert_id"]), str(state["received_at"])
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"the evidence chain is unreadable ({exc})") from exc
-    return chain.verify(links, first)
-
-
-def chain_problem(document: dict[str, Any]) -> str | None:
-    """What is wrong with the file's evidence chain, or None: every link recomputed from its content and
-    the lead's identity, and the file's history and exchanges exactly what the chain holds."""
-    try:
-        entries = verified_chain(document)
-    except ValueError as exc:
-        return str(exc)
-    except chain.BrokenChain as broken:
-        return f"the evidence chain breaks at entry {broken.seq}: {broken.why}"
-    compared = ("at", "type", "actor", "detail")
-    held = [
-        {name: shown[name] for name in compared}
-        for entry in entries
-        for shown in (history_item(event, entry, str(document["lead_id"]), None).as_dict() for event in entry.events)
-    ]
-    shown = [
-        {name: event.get(name) for name in ("at", "type", "actor")} | {"detail": event.get("detail") or {}}
-        for event in document.get("history") or []
-    ]
-    if shown != held:
-        at = next((i for i, (a, b) in enumerate(zip(shown, held, strict=False)) if a != b), min(len(shown), len(held)))
-        return f"history event {at + 1} is not what the evidence chain holds"
-    if (document.get("exchanges") or []) != [exchange for entry in entries for exchange in entry.exchanges]:
-        return "the raw exchanges are not what the evidence chain holds"
-    return None
-
-
-def verify(document: dict[str, Any], kms: Any | None) -> Verification:
-    digest_ok = document.get("content_sha256") == content_digest(document)
-    problem = chain_problem(document) if document.get("chain") else None
-    chain_ok = None if not document.get("chain") else problem is None
-    verification = _verify_signature(document, kms, digest_ok)
-    verification.chain_ok, verification.chain_problem = chain_ok, problem
-    return verification
-
-
-def _verify_signature(document: dict[str, Any], kms: Any | None, digest_ok: bool) -> Verification:
-    signature = document.get("signature")
-    if not isinstance(signature, dict):
-        return Verification(digest_ok, signed=False, signature_ok=None)
-    if kms is None or not digest_ok:
-        return Verification(digest_ok, signed=True, signature_ok=None)
-    try:
-        out = kms.verify_mac(
-            KeyId=signature["key_id"],
-            MacAlgorithm=signature["algorithm"],
-            Message=str(document["content_sha256"]).encode(),
-            Mac=base64.b64decode(signature["mac"]),
-        )
-        valid = bool(out.get("MacValid"))
-    except kms.exceptions.KMSInvalidMacException:
-        valid = False
-    return Verification(digest_ok, signed=True, signature_ok=valid)

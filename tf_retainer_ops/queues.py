@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tf_retainer.aws.queues import SqsRetryQueue
 from tf_retainer.domain.lead import Event
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.runtime.clock import parse_iso
 from tf_retainer.store.lead_table import LeadTable
+from tf_retainer.wiring import build_retry_queue
 
 from .target import OpsError, Target
 
@@ -186,7 +186,9 @@ def requeue(target: Target, store: LeadTable, lead_id: str, *, now: datetime | N
     message = RetryMessage(lead_id=lead_id, attempt=lead.attempts + 1, not_before=now)
     detail = {"status": lead.status.value, "attempt": message.attempt}
     store.writer.add_history(lead, [Event("requeued", "operator", detail)], now=now)
-    message_id = SqsRetryQueue(target.client("sqs"), target.need_queue()).send(message, now=now)
+    sqs = target.client("sqs")
+    target.need_queue()
+    message_id = build_retry_queue(target.settings(), sqs).send(message, now=now)
     result = Requeued(lead_id=lead_id, attempt=message.attempt, message_id=message_id)
     if lead.lease_until and parse_iso(lead.lease_until) > now:
         result.warnings.append(

@@ -20,8 +20,9 @@ from tf_retainer.store.archive_marks import ArchiveMarks
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, aws_client, lead
-from tests.integration.ops.test_cli import run
-from tf_retainer_ops.evidence import Archive, evidence_document, locate
+from tests.support.cli import run
+from tf_retainer_ops.bundle import evidence_document
+from tf_retainer_ops.evidence import Archive, locate
 
 OTHER_VENDOR = "other-vendor"
 AFTER_DAYS, GRACE_DAYS, RETENTION_DAYS = 90, 30, 1825
@@ -56,7 +57,8 @@ def content(document: dict[str, Any]) -> str:
 
 
 def archive_reader(stack) -> Archive:
-    return Archive(marks=ArchiveMarks(stack.provisioned.table_name, client=stack.dynamodb), s3=aws_client("s3"))
+    marks = ArchiveMarks(stack.provisioned.table_name, client=stack.dynamodb)
+    return Archive(marks=marks, bucket=S3ArchiveBucket(aws_client("s3"), stack.provisioned.archive_bucket))
 
 
 def table_bundle(stack, lead_id: str) -> str:
@@ -172,7 +174,7 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
             bundle["chain"].pop()  # the note's own entry, written after the archive
         assert content(bundle) == before[lead_id]
         # The archived chain, with the entries written since, still verifies from the lead's identity.
-        record = locate(stack.leads, lead_id, archive=archive_reader(stack)).record
+        record = locate(stack.leads, lead_id, archive=archive_reader(stack)).record.model_dump(mode="json")
         # Entries: the call's request and its answer (the reused lead made no call: its refusal only),
         # with the notes written before and after the archive.
         expected = {leads["first"]: 2, noted_before: 4, leads["reused"]: 1, noted: 3}

@@ -13,7 +13,7 @@ from tf_retainer.store import keys
 from local.functions import invoke
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, lead
-from tests.integration.ops.test_cli import run, run_json
+from tests.support.cli import run, run_json
 
 SHADY, FEW = "shady-leads", "few-leads"
 SCHEDULED = {"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}

@@ -14,8 +14,8 @@ import pytest
 
 from local.simulator import make_mobile_cert_id, make_web_cert_id
 from tests.conftest import VENDOR
-from tests.integration.ops.test_cli import run
-from tf_retainer_ops import backfill
+from tests.support.cli import run
+from tf_retainer_ops import backfill, backfill_plan
 
 NOW = datetime.now(UTC)
 
@@ -188,7 +188,7 @@ def test_throttled_answers_pause_the_backfill_as_the_service_plans(stack, tmp_pa
         [cert_url(throttled), "a@example.com", "T-1", ago(hours=2)],
         [cert_url(after), "b@example.com", "T-2", ago()],
     ]
-    plan = backfill.read_plan(
+    plan = backfill_plan.read_plan(
         write_csv(tmp_path / "t.csv", ["certificate_url", "email", "lead_id", "lead_date"], rows),
         now=datetime.now(UTC),
         settings=backfill.service_settings(_explicit_target(stack)),

@@ -3,7 +3,6 @@ explicit target (--table/--queue-url/--dlq-url), checking what an operator relie
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -14,47 +13,12 @@ import boto3
 import pytest
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
-from tf_retainer.store.codec import serialize
 
 from local.simulator import make_web_cert_id
-from tests.conftest import TF_API_KEY, VENDOR, aws_client, lead
+from tests.conftest import VENDOR, aws_client, lead
+from tests.support.cli import assert_no_secrets, run, run_json
 from tf_retainer_ops import cli, target
-from tf_retainer_ops.evidence import content_digest
-
-CLEAR_TEXT = ("Jane.Doe@Example.com", "jane.doe@example.com", "(512) 555-1212", "5125551212", "555-1212")
-
-
-def run(stack, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    explicit = [
-        "--table",
-        stack.provisioned.table_name,
-        "--queue-url",
-        stack.provisioned.retry_queue_url,
-        "--dlq-url",
-        stack.provisioned.retry_dlq_url,
-        "--region",
-        "us-east-1",
-    ]
-    code = cli.main([*explicit, *argv], out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def run_json(stack, *argv: str):
-    code, out, err = run(stack, "--json", *argv)
-    assert code == 0, err
-    return json.loads(out)
-
-
-def secrets_of(stack) -> list[str]:
-    basic = base64.b64encode(f"API:{TF_API_KEY}".encode()).decode()
-    return [TF_API_KEY, basic, stack.vendor_key, *CLEAR_TEXT]
-
-
-def assert_no_secrets(stack, *texts: str) -> None:
-    for text in texts:
-        for secret in secrets_of(stack):
-            assert secret not in text
+from tf_retainer_ops.bundle import content_digest
 
 
 def test_lead_show_lists_the_history_in_order(stack):
@@ -276,17 +240,7 @@ def test_dlq_redrive_of_an_empty_dlq(stack):
 
 def age(stack, lead_id: str, **changes: Any) -> None:
     """Rewrite a lead's state as time and a crash would have left it (its open-index keys included)."""
-    if "check_after" in changes:
-        changes.update(keys.open_index_keys(lead_id, changes["check_after"]))
-    names = {f"#f{i}": name for i, name in enumerate(changes)}
-    values = {f":v{i}": value for i, value in enumerate(changes.values())}
-    stack.dynamodb.update_item(
-        TableName=stack.provisioned.table_name,
-        Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
-        UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=serialize(values),
-    )
+    stack.rewrite_state(lead_id, **changes)
 
 
 def test_summary_counts_and_stuck_leads_then_requeue(stack):
@@ -443,7 +397,6 @@ def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_li
 
     from tf_retainer.domain import chain
     from tf_retainer.domain.lead import Event
-    from tf_retainer.store import keys
 
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "success"])

@@ -3,10 +3,11 @@
     evidence/vendor=<vendor>/date=<YYYY-MM-DD>/part-<sha256 of the content, 32 hex>.jsonl.gz
 
 One gzipped JSON Lines object per vendor and day received (more parts when a day is large or a lead became
-final late), one evidence record a line. The name is the content's digest: a rerun that finds the same
-leads unarchived writes the same bytes to the same key, which S3 refuses (If-None-Match), and the existing
-object, whose checksum is compared, serves; a changed content gets a new key. Nothing is ever overwritten
-(nor could be: Object Lock in compliance mode keeps every version for the retention period).
+final late), one evidence record a line (each record writes its own: tf_retainer.evidence.record). The
+name is the content's digest: a rerun that finds the same leads unarchived writes the same bytes to the
+same key, which S3 refuses (If-None-Match), and the existing object, whose checksum is compared, serves;
+a changed content gets a new key. Nothing is ever overwritten (nor could be: Object Lock in compliance
+mode keeps every version for the retention period).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import json
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -32,14 +32,13 @@ def day_prefix(vendor: str, day: date) -> str:
     return f"{PREFIX}/vendor={vendor}/date={day.isoformat()}/"
 
 
-def encode(records: Iterable[dict[str, Any]]) -> tuple[bytes, bytes]:
-    """(JSON Lines, its gzip): canonical JSON and a fixed gzip header, so equal records give equal bytes."""
-    lines = b"".join(json.dumps(r, sort_keys=True, separators=(",", ":")).encode() + b"\n" for r in records)
-    return lines, gzip.compress(lines, compresslevel=9, mtime=0)
+def encode(lines: Iterable[bytes]) -> bytes:
+    """The part's body: one line each, gzipped with a fixed header, so equal lines give equal bytes."""
+    return gzip.compress(b"".join(line + b"\n" for line in lines), compresslevel=9, mtime=0)
 
 
-def decode(body: bytes) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in gzip.decompress(body).splitlines() if line.strip()]
+def decode(body: bytes) -> list[bytes]:
+    return [line for line in gzip.decompress(body).splitlines() if line.strip()]
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -49,27 +48,6 @@ def s3_uri(bucket: str, key: str) -> str:
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
-
-
-# --------------------------------------------------------------------------- reading back
-
-
-def read_archived(s3: Any, uri: str, lead_id: str) -> dict[str, Any] | None:
-    """The lead's record in the archived object ``uri`` (None if that object does not hold it)."""
-    bucket, key = parse_s3_uri(uri)
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return next((record for record in decode(body) if record.get("lead_id") == lead_id), None)
-
-
-def find_archived(s3: Any, bucket: str, vendor: str, day: date, lead_id: str) -> tuple[str, dict[str, Any]] | None:
-    """The lead's record among the vendor's objects of that day, newest part first: (uri, record)."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=day_prefix(vendor, day))
-    objects = sorted((o for page in pages for o in page.get("Contents", [])), key=lambda o: o["LastModified"])
-    for listed in reversed(objects):
-        uri = s3_uri(bucket, listed["Key"])
-        if (record := read_archived(s3, uri, lead_id)) is not None:
-            return uri, record
-    return None
 
 
 class ArchiveMismatch(RuntimeError):
@@ -82,12 +60,23 @@ class S3ArchiveBucket:
     def __init__(self, s3: Any, bucket: str) -> None:
         self.s3, self.bucket = s3, bucket
 
-    def put_part(self, vendor: str, day: date, records: Iterable[dict[str, Any]]) -> str:
-        """Write one part holding these records (once; an equal part found written serves); its s3:// URI."""
-        _, body = encode(records)
+    def put_part(self, vendor: str, day: date, lines: Iterable[bytes]) -> str:
+        """Write one part holding these lines (once; an equal part found written serves); its s3:// URI."""
+        body = encode(lines)
         key = object_key(vendor, day, body)
         self._put_once(key, body)
         return s3_uri(self.bucket, key)
+
+    def read_part(self, uri: str) -> list[bytes]:
+        """A part's lines, by its URI (whichever bucket it names)."""
+        bucket, key = parse_s3_uri(uri)
+        return decode(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def parts(self, vendor: str, day: date) -> list[str]:
+        """The URIs of a vendor's day's parts, oldest first."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=day_prefix(vendor, day))
+        objects = sorted((o for page in pages for o in page.get("Contents", [])), key=lambda o: o["LastModified"])
+        return [s3_uri(self.bucket, listed["Key"]) for listed in objects]
 
     def legal_hold(self, uri: str) -> None:
         """What a legal hold does to an archived lead's object: an S3 Object Lock legal hold, so neither the

@@ -1,5 +1,6 @@
 """The evidence archive: final leads older than ARCHIVE_AFTER_DAYS, exported to the archive bucket (S3,
-Object Lock: aws/archive_bucket.py), one evidence record (evidence/record.py) a line.
+Object Lock: aws/archive_bucket.py), one evidence record (evidence/record.py) a line; and read back from
+there (``read_archived``, ``find_archived``).
 
 Order per part: the part written (and its stored checksum confirmed) -> each lead's state item gets
 ``archived_to`` -> its chain entries but the head get an earlier TTL (archived + ARCHIVE_GRACE_DAYS)
@@ -15,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_start
 from typing import Any
 
-from tf_retainer.evidence.record import evidence_record
+from tf_retainer.evidence.record import EvidenceRecord, evidence_record
 from tf_retainer.ports.evidence import ArchiveBucket, ArchiveMark, ArchiveMarkStore, Marked
 from tf_retainer.ports.leads import Leads
 from tf_retainer.runtime.clock import iso
@@ -80,7 +81,7 @@ class Archiver:
         ]
         # Parts are cut as the leads come (oldest first), so memory holds one part at most; the cut is
         # the same on a rerun, which finds the same unarchived leads in the same order.
-        part: list[tuple[dict[str, Any], ArchiveMark]] = []
+        part: list[tuple[EvidenceRecord, ArchiveMark]] = []
         for lead in leads:
             if not lead.status.is_final:
                 result.not_final += 1
@@ -110,17 +111,17 @@ class Archiver:
         self,
         vendor: str,
         day: date,
-        part: list[tuple[dict[str, Any], ArchiveMark]],
+        part: list[tuple[EvidenceRecord, ArchiveMark]],
         now: datetime,
         result: ArchiveRun,
     ) -> None:
-        part = sorted(part, key=lambda pair: (pair[0]["received_at"], pair[0]["lead_id"]))
-        uri = self.bucket.put_part(vendor, day, (record for record, _ in part))
+        part = sorted(part, key=lambda pair: (pair[0].received_at, pair[0].lead_id))
+        uri = self.bucket.put_part(vendor, day, (record.archive_line() for record, _ in part))
         result.objects.append(uri)
         archived_at = iso(now)
         early_ttl = int((now + timedelta(days=self.grace_days)).timestamp())
         for record, mark in part:
-            marked = self.marks.mark(record["lead_id"], archived_to=uri, archived_at=archived_at)
+            marked = self.marks.mark(record.lead_id, archived_to=uri, archived_at=archived_at)
             if marked is Marked.NOT_MARKED:
                 result.already_archived += 1
                 continue
@@ -132,6 +133,19 @@ class Archiver:
             # A hold set after ``mark`` was read wins: it removes each item's ttl, which expire_early's
             # condition (the ttl read) then fails on.
             result.items_expiring_early += sum(self.marks.expire_early(item, early_ttl) for item in mark.items)
+
+
+def read_archived(bucket: ArchiveBucket, uri: str, lead_id: str) -> EvidenceRecord | None:
+    """The lead's record in the archived part ``uri`` (None if that part does not hold it)."""
+    return EvidenceRecord.in_archive_lines(bucket.read_part(uri), lead_id)
+
+
+def find_archived(bucket: ArchiveBucket, vendor: str, day: date, lead_id: str) -> tuple[str, EvidenceRecord] | None:
+    """The lead's record among the vendor's parts of that day, newest part first: (uri, record)."""
+    for uri in reversed(bucket.parts(vendor, day)):
+        if (record := read_archived(bucket, uri, lead_id)) is not None:
+            return uri, record
+    return None
 
 
 def lambda_time_left(context: Any) -> Callable[[], float]:

@@ -1,16 +1,110 @@
-"""The evidence record: everything kept about one lead, as JSON-ready data. What the evidence bundle is built
-from and what the archive stores, line by line, so a bundle built from the archive equals the one built
-from the table."""
+"""The evidence record: everything kept about one lead, one pydantic model. What the archive stores (a
+canonical JSON line each), what the evidence bundle is built from and what the operator CLI shows, so a
+bundle built from the archive equals the one built from the table.
+
+The lead's state, its raw exchanges and its certificate's claim stay the JSON-ready dicts they were
+stored as: an archived record is evidence, read back as written, whatever this version's models say.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from tf_retainer.domain import chain
-from tf_retainer.domain.lead import Lead
+from tf_retainer.domain.lead import CertificateRecord, HistoryItem, Lead
 from tf_retainer.ports.leads import LeadReader
 
 ARCHIVE_FORMAT = "tf-retainer-archive/1"
+
+
+class _Evidence(BaseModel):
+    # A field this version does not know (an archive written by a later one) is kept, never dropped.
+    model_config = ConfigDict(extra="allow")
+
+
+class HistoryEvent(_Evidence):
+    """One history event, as the bundle and `lead show` print it."""
+
+    at: str
+    type: str
+    actor: str | None = None
+    lead_id: str | None = None
+    cert_id: str | None = None
+    detail: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, item: HistoryItem) -> HistoryEvent:
+        return cls.model_validate(item.as_dict())
+
+
+class ChainLink(_Evidence):
+    """A stored entry of the lead's chain: content as hashed, hash as stored (``chain.verify`` checks them)."""
+
+    seq: int
+    hash: str
+    content: str
+
+    @classmethod
+    def of(cls, link: chain.Link) -> ChainLink:
+        return cls(seq=link.seq, hash=link.stored_hash, content=link.content.decode())
+
+
+class CertificateEvidence(_Evidence):
+    """The lead's certificate: who holds it (its claim) and the history of every lead that came with it."""
+
+    cert_id: str
+    claim: dict[str, Any] | None = None
+    history: list[HistoryEvent] = []
+
+    @classmethod
+    def of(cls, cert_id: str, certificate: CertificateRecord | None) -> CertificateEvidence:
+        claim = certificate.claim if certificate else None
+        return cls(
+            cert_id=cert_id,
+            claim=claim.model_dump(mode="json", exclude_none=True) if claim else None,
+            history=[HistoryEvent.of(event) for event in certificate.history] if certificate else [],
+        )
+
+
+class EvidenceRecord(_Evidence):
+    format: str = ARCHIVE_FORMAT
+    lead_id: str
+    vendor: str
+    received_at: str
+    state: dict[str, Any]
+    history: list[HistoryEvent]
+    exchanges: list[dict[str, Any]]
+    # The stored chain the history and exchanges were read from, so an archived lead's evidence can be
+    # verified link by link as the table's can (chain.verify).
+    chain: list[ChainLink] = []
+    certificate: CertificateEvidence
+
+    def archive_line(self) -> bytes:
+        """Canonical JSON (sorted keys, no spaces): equal records give equal bytes, so a rerun over the same
+        leads writes the same part."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def in_archive_lines(cls, lines: Iterable[bytes], lead_id: str) -> EvidenceRecord | None:
+        """The lead's record among an archived part's lines (only its own line is validated)."""
+        for line in lines:
+            data = json.loads(line)
+            if data.get("lead_id") == lead_id:
+                return cls.model_validate(data)
+        return None
+
+    def followed_by(self, current: EvidenceRecord, *, archived_at: str) -> EvidenceRecord:
+        """This archived record with what the table recorded since it was archived (an operator's note, a
+        hold): the later history events, and the chain entries holding them, which follow the head the
+        table kept, so the whole chain still verifies."""
+        later = [event for event in current.history if event.at > archived_at and event not in self.history]
+        last = max((link.seq for link in self.chain), default=0)
+        newer = [link for link in current.chain if link.seq > last]
+        return self.model_copy(update={"history": self.history + later, "chain": self.chain + newer})
 
 
 def lead_state(lead: Lead) -> dict[str, Any]:
@@ -18,33 +112,19 @@ def lead_state(lead: Lead) -> dict[str, Any]:
     return lead.model_dump(mode="json", exclude_none=True, exclude={"lease_until"})
 
 
-def evidence_record(reader: LeadReader, lead_id: str) -> dict[str, Any] | None:
-    """Everything the evidence bundle is built from, as JSON-ready data (None: no such lead)."""
+def evidence_record(reader: LeadReader, lead_id: str) -> EvidenceRecord | None:
+    """Everything kept about the lead and its certificate (None: no such lead)."""
     record = reader.read_lead(lead_id)
     if record is None:
         return None
     cert_id = record.lead.cert_id
-    certificate = reader.read_certificate(cert_id) if cert_id else None
-    return {
-        "format": ARCHIVE_FORMAT,
-        "lead_id": lead_id,
-        "vendor": record.lead.vendor,
-        "received_at": record.lead.received_at,
-        "state": lead_state(record.lead),
-        "history": [event.as_dict() for event in record.history],
-        "exchanges": record.exchanges,
-        # The stored chain the history and exchanges were read from, so an archived lead's evidence can
-        # be verified link by link as the table's can (chain.verify): content as hashed, hash as stored.
-        "chain": [chain_link(link) for link in record.chain],
-        "certificate": {
-            "cert_id": cert_id,
-            "claim": certificate.claim.model_dump(mode="json", exclude_none=True)
-            if certificate and certificate.claim
-            else None,
-            "history": [event.as_dict() for event in certificate.history] if certificate else [],
-        },
-    }
-
-
-def chain_link(link: chain.Link) -> dict[str, Any]:
-    return {"seq": link.seq, "hash": link.stored_hash, "content": link.content.decode()}
+    return EvidenceRecord(
+        lead_id=lead_id,
+        vendor=record.lead.vendor,
+        received_at=record.lead.received_at,
+        state=lead_state(record.lead),
+        history=[HistoryEvent.of(event) for event in record.history],
+        exchanges=record.exchanges,
+        chain=[ChainLink.of(link) for link in record.chain],
+        certificate=CertificateEvidence.of(cert_id, reader.read_certificate(cert_id) if cert_id else None),
+    )

@@ -9,7 +9,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -131,8 +131,15 @@ class ArchiveMarkStore(Protocol):
 
 
 class ArchiveBucket(Protocol):
-    """Where archived parts go (aws/archive_bucket.py): written once, named by their content."""
+    """Where archived parts go (aws/archive_bucket.py): written once, named by their content. A part is
+    lines, one evidence record's JSON each (``EvidenceRecord.archive_line``); a part is named by its URI."""
 
-    def put_part(self, vendor: str, day: date, records: Iterable[dict[str, Any]]) -> str: ...
+    def put_part(self, vendor: str, day: date, lines: Iterable[bytes]) -> str: ...
+
+    def read_part(self, uri: str) -> list[bytes]: ...
+
+    def parts(self, vendor: str, day: date) -> list[str]:
+        """The parts of a vendor's day, oldest first."""
+        ...
 
     def legal_hold(self, uri: str) -> None: ...

@@ -25,6 +25,9 @@ class Settings(BaseModel):
     table_name: str = Field(min_length=3)
     retry_queue_url: str = Field(min_length=1)
     trustedform_secret_id: str = Field(min_length=1)
+    # The deployment's consumer key (domain/keyring.py): consumer index tokens, vendors' lead ids, sealed
+    # fingerprints. Functions that never store or find a lead do not read it.
+    consumer_key_secret_id: str = ""
     # The stack's own EventBridge bus: outcome events (outcome_events.py). Empty: no publisher here.
     event_bus_name: str = ""
     # Where retains are POSTed: the real API, or the simulator. It never widens what a vendor's
@@ -73,9 +76,10 @@ class Settings(BaseModel):
     sweep_limit: int = Field(default=500, ge=1)
     # How long one retry delivery holds a lead; default: two calls (a 401 and its retry) and the writes.
     attempt_lease_seconds: PositiveSeconds | None = None
-    # How each lead is decided and retained (rules.py): "decide_first" asks TrustedForm for what the
-    # rules need without retaining, and retains only a lead the rules keep (two calls for a kept lead,
-    # no retain paid for a refused one); "combined" makes one call and may pay for a lead it refuses.
+    # How each lead is decided and retained (judgement.plan): "decide_first" asks TrustedForm for what the
+    # enforced rules read without retaining, and retains only a lead the rules keep (two calls for a kept
+    # lead, no retain paid for a refused one), or makes one call when no enforced rule reads insights,
+    # scans or verify; "combined" always makes one call and may pay for a lead it refuses.
     retain_mode: Literal["decide_first", "combined"] = "decide_first"
     rules_cache_seconds: float = Field(default=60.0, ge=0)
     evidence_retention_days: int = Field(default=1825, ge=1)

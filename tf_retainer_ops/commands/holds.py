@@ -8,48 +8,17 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tf_retainer.aws.archive_bucket import S3ArchiveBucket
 from tf_retainer.evidence import legal_hold as holds
 from tf_retainer.ports.evidence import Hold
-from tf_retainer.store.legal_holds import HoldStore
 
-from .consumer import fingerprint_query
-from .target import OpsError
-
-if TYPE_CHECKING:
-    from .cli import Context
+from ..consumer import fingerprint_query
+from ..context import Command, Context, Group
+from ..target import OpsError
 
 SHA1 = re.compile(r"^[0-9a-f]{40}$")
-# What the CLI's store uses too (cli.Context.store): the retention a released hold's records get.
-RETENTION = timedelta(days=1825)
-
-
-def add_hold_commands(commands: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    hold = commands.add_parser("hold", help="legal holds: keep leads' evidence past retention").add_subparsers(
-        dest="hold_command", required=True
-    )
-    set_ = command(hold, "set", cmd_hold_set, "hold a lead, a consumer's leads or a vendor's leads (and later ones)")
-    scope = set_.add_mutually_exclusive_group(required=True)
-    scope.add_argument("--lead", metavar="LEAD_ID", help="one lead (our lead id)")
-    scope.add_argument("--email", help="every lead with this email, any vendor (fingerprinted; never stored)")
-    scope.add_argument("--phone", help="every lead with this phone, any vendor (fingerprinted; never stored)")
-    scope.add_argument("--email-sha1", metavar="SHA1", help="every lead with this email fingerprint")
-    scope.add_argument("--phone-sha1", metavar="SHA1", help="every lead with this phone fingerprint")
-    scope.add_argument("--vendor", help="every lead of this vendor")
-    set_.add_argument("--reason", required=True, help="the case or matter reference")
-    set_.add_argument("--actor", help="who sets it (default: your user name)")
-    release = command(hold, "release", cmd_hold_release, "release a hold: its leads' evidence expires again")
-    release.add_argument("hold_id")
-    release.add_argument("--reason", help="why (e.g. the matter closed)")
-    release.add_argument("--actor", help="who releases it (default: your user name)")
-    release.add_argument(
-        "--grace-days", type=float, default=holds.RELEASE_GRACE.days, help="expiry for items already past theirs"
-    )
-    command(hold, "list", cmd_hold_list, "active holds: scope, reason, who, when, leads covered")
 
 
 def scope_of(args: argparse.Namespace) -> tuple[str, str]:
@@ -67,16 +36,6 @@ def scope_of(args: argparse.Namespace) -> tuple[str, str]:
     return kind, given.lower()
 
 
-def _hold_store(ctx: Context) -> HoldStore:
-    return HoldStore(ctx.target.table_name, client=ctx.target.client("dynamodb"))
-
-
-def _actor(ctx: Context) -> str:
-    from .rules import _actor as user
-
-    return str(ctx.args.actor or user())
-
-
 def _brief(hold: Hold) -> dict[str, Any]:
     return hold.model_dump(mode="json", exclude_none=True)
 
@@ -85,9 +44,9 @@ def cmd_hold_set(ctx: Context) -> int:
     scope, value = scope_of(ctx.args)
     now = datetime.now(UTC)
     try:
-        hold = holds.new_hold(scope=scope, value=value, reason=ctx.args.reason, actor=_actor(ctx), now=now)
-        lock = S3ArchiveBucket(ctx.target.client("s3"), "").legal_hold  # the bucket is in each object's URI
-        report = holds.set_hold(ctx.store, _hold_store(ctx), hold, now=now, lock_archive=lock)
+        hold = holds.new_hold(scope=scope, value=value, reason=ctx.args.reason, actor=ctx.actor, now=now)
+        lock = ctx.archive.bucket.legal_hold  # the bucket is in each object's URI
+        report = holds.set_hold(ctx.store, ctx.holds, hold, now=now, lock_archive=lock)
     except holds.HoldError as exc:
         raise OpsError(str(exc), 1) from exc
     data = {"hold": _brief(hold), "leads": report.covered, "items_held": report.items_held}
@@ -107,12 +66,13 @@ def cmd_hold_release(ctx: Context) -> int:
     try:
         hold, released = holds.release_hold(
             ctx.store,
-            _hold_store(ctx),
+            ctx.holds,
             ctx.args.hold_id,
-            actor=_actor(ctx),
+            actor=ctx.actor,
             reason=ctx.args.reason,
             now=datetime.now(UTC),
-            retention=RETENTION,
+            # The retention the CLI's store writes with (Context.store): a released hold's records get it.
+            retention=timedelta(days=ctx.settings.evidence_retention_days),
             grace=timedelta(days=ctx.args.grace_days),
         )
     except holds.HoldError as exc:
@@ -128,7 +88,7 @@ def cmd_hold_release(ctx: Context) -> int:
 
 
 def cmd_hold_list(ctx: Context) -> int:
-    active = _hold_store(ctx).active_holds()
+    active = ctx.holds.active_holds()
     data = [_brief(hold) for hold in active]
 
     def human(rows: list[dict[str, Any]]) -> None:
@@ -141,3 +101,39 @@ def cmd_hold_list(ctx: Context) -> int:
 
     ctx.emit(data, human)
     return 0
+
+
+def _set_arguments(parser: argparse.ArgumentParser) -> None:
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--lead", metavar="LEAD_ID", help="one lead (our lead id)")
+    scope.add_argument("--email", help="every lead with this email, any vendor (fingerprinted; never stored)")
+    scope.add_argument("--phone", help="every lead with this phone, any vendor (fingerprinted; never stored)")
+    scope.add_argument("--email-sha1", metavar="SHA1", help="every lead with this email fingerprint")
+    scope.add_argument("--phone-sha1", metavar="SHA1", help="every lead with this phone fingerprint")
+    scope.add_argument("--vendor", help="every lead of this vendor")
+    parser.add_argument("--reason", required=True, help="the case or matter reference")
+    parser.add_argument("--actor", help="who sets it (default: your user name)")
+
+
+def _release_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("hold_id")
+    parser.add_argument("--reason", help="why (e.g. the matter closed)")
+    parser.add_argument("--actor", help="who releases it (default: your user name)")
+    parser.add_argument(
+        "--grace-days", type=float, default=holds.RELEASE_GRACE.days, help="expiry for items already past theirs"
+    )
+
+
+COMMANDS = (
+    Group(("hold",), "legal holds: keep leads' evidence past retention"),
+    Command(
+        ("hold", "set"),
+        cmd_hold_set,
+        "hold a lead, a consumer's leads or a vendor's leads (and later ones)",
+        _set_arguments,
+    ),
+    Command(
+        ("hold", "release"), cmd_hold_release, "release a hold: its leads' evidence expires again", _release_arguments
+    ),
+    Command(("hold", "list"), cmd_hold_list, "active holds: scope, reason, who, when, leads covered"),
+)

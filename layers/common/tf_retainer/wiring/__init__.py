@@ -3,8 +3,10 @@
 Each handler asks for what its use cases need, built once per Lambda container and reused:
 ``default_deps()`` (intake, retry, sweeper, holds), ``event_bus()`` (publisher), ``callback_deps()``
 (callback), ``vendor_keys()`` (authorizer, auto-suspend, archiver), ``lead_table()``, ``hold_store()``,
-``archive_marks()``, ``s3()``. The operator CLI builds the same things from a deployed stack's clients
-(``build_deps``). ``reset()`` drops them all: the local stack's "new container".
+``archive_marks()``, ``s3()``. Each is made by a ``build_*`` function from settings and an explicit client;
+the operator CLI calls the same functions with a target stack's settings and clients (``build_deps``,
+``build_lead_table``, ``build_vendor_keys``, ...). ``reset()`` drops them all: the local stack's "new
+container".
 
 Each function imports only what it uses: adapters are imported inside the builder that makes them (the
 sweeper never loads the rules or the secret, the authorizer never the lead store); the TrustedForm client
@@ -13,94 +15,52 @@ imports httpx on its first retain, and the SQS client is built on its first call
 
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.config import Config
 
 from tf_retainer.leads.deps import Deps
-from tf_retainer.runtime.settings import Settings, get_settings
+from tf_retainer.runtime.settings import get_settings
+from tf_retainer.wiring.builders import (
+    build_api_key,
+    build_archive_bucket,
+    build_archive_marks,
+    build_deps,
+    build_hold_store,
+    build_keyring,
+    build_lead_table,
+    build_retry_queue,
+    build_rule_store,
+    build_vendor_callbacks,
+    build_vendor_keys,
+)
+from tf_retainer.wiring.clients import LazyClient, bounded
 
 if TYPE_CHECKING:
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
     from tf_retainer.aws.event_bus import EventBridgeBus
-    from tf_retainer.decisions.rulebook import RuleBook, RulesInForce
     from tf_retainer.events.delivery import CallbackDeps
     from tf_retainer.evidence.archive import Archiver
-    from tf_retainer.ports.services import ApiKeySource, CertificateApi, PublishedEntry
+    from tf_retainer.ports.services import PublishedEntry
     from tf_retainer.store.archive_marks import ArchiveMarks
     from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.legal_holds import HoldStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
 
-
-class LazyRules:
-    """The rules in force for a vendor, from a RuleBook built on the first call (see the module's note)."""
-
-    def __init__(self, settings: Settings, client: Any) -> None:
-        self._settings, self._client = settings, client
-        self._book: RuleBook | None = None
-        self._building = threading.Lock()
-
-    def __call__(self, vendor: str) -> RulesInForce:
-        if self._book is None:
-            with self._building:
-                if self._book is None:
-                    from tf_retainer.decisions.rulebook import RuleBook
-                    from tf_retainer.store.rule_sets import RuleStore
-
-                    self._book = RuleBook(RuleStore(self._settings.table_name, client=self._client), self._settings)
-        return self._book(vendor)
-
-
-def bounded(remote_call_seconds: float, *, attempts: int = 2, **extra: Any) -> Config:
-    """A client config under which one call, retries included, ends within ``remote_call_seconds``: the
-    per-invocation deadline of the use cases counts on it (botocore's defaults wait 60 s a read, and
-    retry DynamoDB ten times)."""
-    per_attempt = remote_call_seconds / attempts
-    connect = min(0.5, per_attempt / 3)
-    return Config(
-        connect_timeout=connect,
-        read_timeout=per_attempt - connect,
-        retries={"mode": "standard", "total_max_attempts": attempts},
-        **extra,
-    )
-
-
-class SecretApiKey:
-    """The TrustedForm API key from Secrets Manager, imported on first use (the sweeper never reads it);
-    one read, without retries, ends within ``remote_call_seconds``."""
-
-    def __init__(self, secret_id: str, remote_call_seconds: float) -> None:
-        self._secret_id = secret_id
-        self._config = bounded(remote_call_seconds, attempts=1)
-        self._provider: Any = None
-
-    def __call__(self, force: bool) -> str:
-        from tf_retainer.aws.secrets import bounded_provider, read_api_key
-
-        if self._provider is None:
-            self._provider = bounded_provider(self._config)
-        return read_api_key(self._provider, self._secret_id, force_fetch=force)
-
-
-class LazyClient:
-    """A boto3 client built on its first call: most leads never reach the retry queue, so the intake
-    need not build an SQS client (~25 ms) before it answers them."""
-
-    def __init__(self, service: str, config: Config | None = None) -> None:
-        self._service, self._config = service, config
-        self._client: Any = None
-        self._building = threading.Lock()  # a retry batch's threads may all reach for it at once
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            with self._building:
-                if self._client is None:
-                    self._client = boto3.client(self._service, config=self._config)
-        return getattr(self._client, name)
+__all__ = [  # the builders the operator CLI uses on a target stack's settings and clients
+    "build_api_key",
+    "build_archive_bucket",
+    "build_archive_marks",
+    "build_deps",
+    "build_hold_store",
+    "build_keyring",
+    "build_lead_table",
+    "build_retry_queue",
+    "build_rule_store",
+    "build_vendor_callbacks",
+    "build_vendor_keys",
+]
 
 
 @lru_cache(maxsize=1)
@@ -114,39 +74,6 @@ def dynamodb() -> Any:
     seconds = get_settings().remote_call_seconds
     client = boto3.client("dynamodb", config=bounded(seconds, parameter_validation=False))
     return wait_out_throttling(client, within_seconds=seconds)
-
-
-def build_lead_table(settings: Settings, client: Any) -> LeadTable:
-    from tf_retainer.store.lead_table import lead_table as build
-
-    return build(settings.table_name, retention_days=settings.evidence_retention_days, client=client)
-
-
-def build_deps(
-    settings: Settings,
-    *,
-    table: LeadTable,
-    sqs: Any,
-    api_key: ApiKeySource | None = None,
-    trustedform: CertificateApi | None = None,
-) -> Deps:
-    """The lead use cases' dependencies from a table and an SQS client (Lambda's, or a deployed stack's)."""
-    from tf_retainer.aws.queues import SqsRetryQueue
-
-    if trustedform is None:
-        from tf_retainer.providers.trustedform.client import TrustedFormClient
-
-        trustedform = TrustedFormClient(settings.trustedform_base_url, connect_timeout=settings.connect_timeout_seconds)
-    return Deps(
-        settings=settings,
-        writer=table.writer,
-        reader=table.reader,
-        index=table.index,
-        trustedform=trustedform,
-        retry_queue=SqsRetryQueue(sqs, settings.retry_queue_url),
-        api_key=api_key or SecretApiKey(settings.trustedform_secret_id, settings.remote_call_seconds),
-        rules=LazyRules(settings, table.table.client),
-    )
 
 
 @lru_cache(maxsize=1)
@@ -165,23 +92,17 @@ def default_deps() -> Deps:
 @lru_cache(maxsize=1)
 def vendor_keys() -> VendorKeyStore:
     """The authorizer's one store (it never loads the lead store)."""
-    from tf_retainer.store.vendor_keys import VendorKeyStore
-
-    return VendorKeyStore(get_settings().table_name, client=dynamodb())
+    return build_vendor_keys(get_settings(), dynamodb())
 
 
 @lru_cache(maxsize=1)
 def hold_store() -> HoldStore:
-    from tf_retainer.store.legal_holds import HoldStore
-
-    return HoldStore(get_settings().table_name, client=dynamodb())
+    return build_hold_store(get_settings(), dynamodb())
 
 
 @lru_cache(maxsize=1)
 def archive_marks() -> ArchiveMarks:
-    from tf_retainer.store.archive_marks import ArchiveMarks
-
-    return ArchiveMarks(get_settings().table_name, client=dynamodb())
+    return build_archive_marks(get_settings(), dynamodb())
 
 
 @lru_cache(maxsize=1)
@@ -190,9 +111,7 @@ def s3() -> Any:
 
 
 def archive_bucket() -> S3ArchiveBucket:
-    from tf_retainer.aws.archive_bucket import S3ArchiveBucket
-
-    return S3ArchiveBucket(s3(), get_settings().archive_bucket)
+    return build_archive_bucket(get_settings(), s3())
 
 
 def archiver() -> Archiver:
@@ -227,12 +146,11 @@ def callback_deps() -> CallbackDeps:
     import httpx
 
     from tf_retainer.events.delivery import CallbackDeps
-    from tf_retainer.store.vendor_callbacks import VendorCallbackStore
 
     settings = get_settings()
     return CallbackDeps(
         settings=settings,
-        callbacks=VendorCallbackStore(settings.table_name, client=dynamodb()),
+        callbacks=build_vendor_callbacks(settings, dynamodb()),
         sqs=boto3.client("sqs"),
         # Never the environment's proxies: the connection goes to the address the checks approved.
         http=httpx.Client(

@@ -1,0 +1,208 @@
+"""`evidence LEAD_ID` (a lead's evidence file), `evidence find|reindex|verify`, and `verify FILE`.
+
+`evidence`'s first argument is a lead id or one of the verbs find, reindex, verify (EVIDENCE_VERBS)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from tf_retainer.domain import chain
+
+from ..bundle import Signer, evidence_document, render, sign, verified_chain, verify
+from ..consumer import export, find_leads, fingerprint_query, other_spellings
+from ..context import Command, Context, argument, fmt, now
+from ..evidence import locate
+from ..target import OpsError
+
+
+def _signer(ctx: Context, unsigned_note: str) -> Signer | None:
+    """What signs a bundle with the target's evidence key, unless it has none or --unsigned."""
+    key_id = ctx.target.evidence_key_id
+    if key_id and not ctx.args.unsigned:
+        kms = ctx.target.client("kms")
+        return lambda document: sign(document, kms, key_id)
+    ctx.note(f"note: unsigned (no evidence key): {unsigned_note} - see docs/operations.md")
+    return None
+
+
+def cmd_evidence(ctx: Context) -> int:
+    if ctx.args.verify_lead_id and ctx.args.lead_id != "verify":
+        raise OpsError(f"unexpected {ctx.args.verify_lead_id!r}: only `evidence verify` takes a second LEAD_ID")
+    if ctx.args.lead_id in EVIDENCE_VERBS:
+        return EVIDENCE_VERBS[ctx.args.lead_id](ctx)
+    if ctx.args.phone or ctx.args.email or ctx.args.export:
+        raise OpsError("--phone, --email, --export go with `evidence find`")
+    if bool(ctx.args.vendor) != bool(ctx.args.received):
+        raise OpsError("--vendor and --received go together (an archived lead whose state item is gone)")
+    located = locate(
+        ctx.store, ctx.args.lead_id, archive=ctx.archive, vendor=ctx.args.vendor, received=ctx.args.received
+    )
+    document = evidence_document(located.record, now=now())
+    if signer := _signer(ctx, "the digest shows damage, not editing"):
+        signer(document)
+    text = render(document)
+    output = ctx.args.output or f"evidence-{ctx.args.lead_id}.json"
+    if output == "-":
+        ctx.out.write(text)
+        return 0
+    path = Path(output)
+    path.write_text(text, encoding="utf-8")
+    summary = {
+        "file": str(path),
+        "lead_id": document["lead_id"],
+        "status": document["retain"].get("status"),
+        "exchanges": len(document["exchanges"]),
+        "history_events": len(document["history"]),
+        "content_sha256": document["content_sha256"],
+        "signed": "signature" in document,
+        "source": located.source,
+    }
+    ctx.emit(
+        summary,
+        lambda s: ctx.print(
+            f"wrote {s['file']}: lead {s['lead_id']} ({s['status']}), {s['exchanges']} exchange(s), "
+            f"{s['history_events']} event(s), sha256 {s['content_sha256']}"
+            + ("" if s["source"] == "dynamodb" else f" (from the archive: {s['source']})")
+        ),
+    )
+    return 0
+
+
+def cmd_evidence_find(ctx: Context) -> int:
+    query = fingerprint_query(email=ctx.args.email, phone=ctx.args.phone)
+    also = other_spellings(ctx.args.phone)
+    matches = find_leads(ctx.store, query, also)
+    data: dict[str, Any] = {"query": query, "other_spellings": also, "leads": [match.brief() for match in matches]}
+    if ctx.args.export:
+        signer = _signer(ctx, "the digests show damage, not editing")
+        manifest = export(
+            ctx.store, query, matches, Path(ctx.args.export), signer=signer, now=now(), archive=ctx.archive, also=also
+        )
+        data["export"] = {"directory": ctx.args.export, "manifest": manifest}
+
+    def human(d: dict[str, Any]) -> None:
+        for kind, fingerprint in d["query"].items():
+            others = len(d["other_spellings"].get(kind, []))
+            spelt = f" (and {others} other spelling(s) of the number)" if others else ""
+            ctx.print(f"{kind} sha1 {fingerprint}{spelt}: {len(d['leads'])} lead(s)")
+        for lead in d["leads"]:
+            ctx.print(
+                f"  {lead['received_at']}  {lead['lead_id']}  {lead['vendor']}  {fmt(lead['vendor_lead_id'])}  "
+                f"{lead['status']}  {fmt(lead['reason'])}  final {fmt(lead['final_at'])}  cert {lead['cert_id']}"
+            )
+        if "export" in d:
+            listed = d["export"]["manifest"]["leads"]
+            ctx.print(f"exported {len(listed)} bundle(s) and manifest.json to {d['export']['directory']}")
+
+    if not matches:
+        ctx.note("no lead carries this fingerprint (leads stored before the consumer index: `evidence reindex`)")
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_evidence_reindex(ctx: Context) -> int:
+    vendors = [ctx.args.vendor] if ctx.args.vendor else ctx.vendors()
+    counts = {vendor: ctx.store.index.index_contacts(vendor) for vendor in vendors}
+    data = {vendor: {"indexed": indexed, "already": already} for vendor, (indexed, already) in counts.items()}
+
+    def human(d: dict[str, Any]) -> None:
+        for vendor, count in d.items():
+            ctx.print(f"{vendor}: {count['indexed']} lead(s) put in the consumer index, {count['already']} already in")
+
+    ctx.emit(data, human)
+    return 0
+
+
+def cmd_evidence_verify(ctx: Context) -> int:
+    """The lead's chain as stored, recomputed link by link (exit 1 names the broken link). An archived
+    lead's older entries are read from its archived record (their table copies expire early)."""
+    lead_id = ctx.args.verify_lead_id
+    if not lead_id:
+        raise OpsError("evidence verify needs a LEAD_ID")
+    located = locate(ctx.store, lead_id, archive=ctx.archive)
+    try:
+        entries = verified_chain(located.record.model_dump(mode="json"))
+    except (chain.BrokenChain, ValueError) as exc:
+        seq = exc.seq if isinstance(exc, chain.BrokenChain) else None
+        why = exc.why if isinstance(exc, chain.BrokenChain) else str(exc)
+        data = {"lead_id": lead_id, "ok": False, "broken_entry": seq, "why": why, "source": located.source}
+        ctx.emit(data, lambda d: ctx.print(f"lead {lead_id}: BROKEN at entry {d['broken_entry']}: {d['why']}"))
+        return 1
+    head = entries[-1].hash if entries else None
+    data = {"lead_id": lead_id, "ok": True, "entries": len(entries), "head": head, "source": located.source}
+    ctx.emit(
+        data,
+        lambda d: ctx.print(
+            f"lead {lead_id}: {d['entries']} entr{'y' if d['entries'] == 1 else 'ies'}, every link verifies "
+            f"(head {d['head']})"
+        ),
+    )
+    return 0
+
+
+EVIDENCE_VERBS: dict[str, Callable[[Context], int]] = {
+    "find": cmd_evidence_find,
+    "reindex": cmd_evidence_reindex,
+    "verify": cmd_evidence_verify,
+}
+
+
+def cmd_verify(ctx: Context) -> int:
+    try:
+        document = json.loads(Path(ctx.args.file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OpsError(f"cannot read {ctx.args.file}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise OpsError(f"{ctx.args.file} is not an evidence file")
+    try:
+        kms = ctx.target.client("kms")
+    except OpsError:
+        kms = None  # no target: the digest can still be checked
+    result = verify(document, kms)
+    data = {"file": ctx.args.file, "digest_ok": result.digest_ok, "signed": result.signed}
+    data.update({"signature_ok": result.signature_ok, "chain_ok": result.chain_ok, "verdict": result.describe()})
+    ctx.emit(data, lambda d: ctx.print(f"{d['file']}: {d['verdict']}"))
+    return 0 if result.ok and result.signature_ok is not None else (1 if not result.ok else 3)
+
+
+def evidence_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "lead_id",
+        metavar="LEAD_ID|find|reindex|verify",
+        help="a lead's evidence file; find: a consumer's leads, any vendor (--phone/--email, --export DIR); "
+        "reindex: put leads stored before the consumer index into it; verify LEAD_ID: check the lead's "
+        "evidence chain as stored, naming the first broken link",
+    )
+    parser.add_argument("verify_lead_id", nargs="?", metavar="LEAD_ID", help="verify: the lead whose chain to check")
+    parser.add_argument("-o", "--output", help="file to write (default evidence-<lead_id>.json; - for stdout)")
+    parser.add_argument("--unsigned", action="store_true", help="do not sign, even when the target has an evidence key")
+    by_consumer = parser.add_argument_group("evidence find: every lead of one consumer, any vendor")
+    contact = by_consumer.add_mutually_exclusive_group()
+    contact.add_argument("--phone", help="fingerprinted as intake does; never stored or printed")
+    contact.add_argument("--email", help="fingerprinted as intake does; never stored or printed")
+    by_consumer.add_argument("--export", metavar="DIR", help="write one bundle per lead and manifest.json here")
+    parser.add_argument(
+        "--vendor", help="reindex: only this vendor's leads; a lead's bundle: its vendor, to find it in the archive"
+    )
+    parser.add_argument(
+        "--received",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="the day the lead was received: with --vendor, finds an archived lead whose state item is gone",
+    )
+
+
+COMMANDS = (
+    Command(("evidence",), cmd_evidence, "write a lead's evidence file (JSON)", evidence_arguments),
+    Command(
+        ("verify",),
+        cmd_verify,
+        "check an evidence file: its evidence chain, digest and KMS signature",
+        argument("file"),
+    ),
+)
