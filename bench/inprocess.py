@@ -5,9 +5,7 @@ every lead the realistic lead (local/realistic_lead.py) judged by the README's w
 * ``bench_intake``: AWS calls and time per lead through the intake (warm; TrustedForm's time taken out);
 * ``bench_retry_batch_stubbed``: a retry batch of 10 against one record, DynamoDB replayed (no moto on the
   path), TrustedForm answering after ``latency``; ``bench_retry_batch``: the same against moto,
-  sequential against concurrent;
-* ``bench_modes``: each RETAIN_MODE on kept and refused leads: TrustedForm calls, retains and operations,
-  and the time the vendor waits for its answer with TrustedForm answering after ``latency``.
+  sequential against concurrent (each RETAIN_MODE on kept and refused leads: bench/billing.py).
 """
 
 from __future__ import annotations
@@ -348,50 +346,3 @@ def _seconds(stamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def bench_modes(leads: int, latency: float, mode: str) -> dict:
-    """One RETAIN_MODE on realistic leads judged by the walkthrough rules, half refused (a bot), half kept:
-    TrustedForm calls, retains and billed operations per lead, and the time the vendor waits for its
-    answer (authorizer + intake, TrustedForm answering after ``latency``)."""
-    from datetime import UTC, datetime
-
-    env = {"RETAIN_MODE": mode, "RULES_CACHE_SECONDS": "0"}
-    with local_stack(latency=latency, extra_env=env) as (sim, provisioned, gateway, vendor_key):
-        headers = {"Content-Type": "application/json", "x-api-key": vendor_key}
-        gateway.handle("POST", "/leads", headers, lead_body(sim))  # warm up (and a lead of its own)
-        sim.reset()
-        timings: dict[str, list[float]] = {"kept": [], "refused": []}
-        calls: Counter[str] = Counter()
-        for n in range(leads):
-            refused = n % 2 == 1
-            body = lead_body(sim, bot_detected=refused)
-            before = len(sim.requests)
-            started = time.perf_counter()
-            response = gateway.handle("POST", "/leads", headers, body)
-            timings["refused" if refused else "kept"].append((time.perf_counter() - started) * 1000)
-            calls["refused" if refused else "kept"] += len(sim.requests) - before
-            assert response.status == (422 if refused else 201), response.json()
-        requests = sim.requests
-        index = provisioned.lead_store(retention_days=1).index
-        since = datetime(2020, 1, 1, tzinfo=UTC)
-        stored = index.vendor_leads(realistic_lead.VENDOR, since=since)[1:]  # not the warm-up
-        operations = {
-            status: [lead.tf_operations for lead in stored if lead.status == status]
-            for status in ("retained", "rejected")
-        }
-        rejected_leads = {lead.cert_id for lead in stored if lead.status == "rejected"}
-        retains_of_refused = sum(1 for r in requests if r["retained"] and r["cert_id"] in rejected_leads)
-        kept, refused_n = (len(timings[k]) for k in ("kept", "refused"))
-        return {
-            "mode": mode,
-            "leads": leads,
-            "trustedform_latency_ms": latency * 1000,
-            "trustedform_calls_per_kept_lead": round(calls["kept"] / kept, 2),
-            "trustedform_calls_per_refused_lead": round(calls["refused"] / refused_n, 2),
-            "retains_of_refused_leads": retains_of_refused,
-            "billed_operations_per_kept_lead": round(statistics.mean(operations["retained"]), 2),
-            "billed_operations_per_refused_lead": round(statistics.mean(operations["rejected"]), 2),
-            "median_ms_kept": round(statistics.median(timings["kept"]), 1),
-            "median_ms_refused": round(statistics.median(timings["refused"]), 1),
-        }

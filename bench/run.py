@@ -14,8 +14,9 @@ Parts, in order (each a function below; ``--part NAME`` runs only the named ones
    client (bench/coldstart.py);
 3. ``retry_batch``: a retry batch of 10 against one record, DynamoDB replayed, TrustedForm at --latency,
    and the same batch against moto, sequential against concurrent (bench/inprocess.py);
-4. ``modes``: each RETAIN_MODE on kept and refused leads with TrustedForm at --latency: the vendor's wait,
-   TrustedForm calls and operations (bench/inprocess.py);
+4. ``billing``: what TrustedForm bills and how long the vendor waits, per kept and per refused lead, in
+   each RETAIN_MODE against ``combined``, for the rules enforced (the match deciding or not), in shadow, and
+   in shadow with their properties asked anyway; TrustedForm at --latency (bench/billing.py);
 5. ``intake``: AWS calls and handler time per lead through the intake (bench/inprocess.py);
 6. ``local_stack``: ``python -m local.stack`` over HTTP (bench/local_load.py): leads/s at 100 stored
    leads, p50/p99 under 32 clients, then really posted leads up to --stored: memory per lead and leads/s
@@ -66,8 +67,8 @@ class Sizes:
     cost_leads: int = 30  # per path, per mode
     cold_runs: int = 5
     batch_rounds: int = 5
-    latency: float = 0.2  # TrustedForm's simulated answer time for the retry batch and the modes, s
-    mode_leads: int = 30
+    latency: float = 0.2  # TrustedForm's simulated answer time for the retry batch and billing, s
+    billing_leads: int = 20  # per scenario and mode, half refused
     intake_leads: int = 50
     window: int = 100  # posts whose rate is measured, at the start and at --stored
     stored: int = 10_000  # leads really posted before the last window
@@ -83,7 +84,7 @@ SHORT = Sizes(
     cold_runs=1,
     batch_rounds=1,
     latency=0.05,
-    mode_leads=4,
+    billing_leads=2,
     intake_leads=5,
     window=20,
     stored=150,
@@ -131,7 +132,7 @@ def part_cost(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
         measured = _quiet(lambda mode=mode: cost.measure(sizes.cost_leads, mode))
         billed[mode] = cost.bill(measured, prices, inputs)
         print("\n".join(cost.report(mode, billed[mode], prices, inputs)))
-    # The same leads with every rule in shadow: a rule that refuses nothing should cost no call.
+    # The same leads with every rule in shadow: what watching the rules costs (calls: the billing part).
     shadow = _quiet(lambda: cost.measure(sizes.cost_leads, cost.DEFAULT_MODE, rules="shadow"))
     shadowed = cost.bill(shadow, prices, inputs)
     print("\n".join(cost.report(cost.DEFAULT_MODE, shadowed, prices, inputs, rules="shadow")))
@@ -188,15 +189,6 @@ def part_cost(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
         f"$ per million realistic leads kept by one retry, called back ({mode})",
         default["retried"]["aws_per_million"],
         "$",
-    )
-    shadow_calls = shadowed["kept"]["trustedform_calls"]
-    part.add(
-        "cost.shadow.calls",
-        f"TrustedForm calls per lead, every rule in shadow ({mode})",
-        shadow_calls,
-        "calls",
-        1,
-        goal_from="issue 22",
     )
     part.add(
         "cost.kept.combined",
@@ -275,38 +267,55 @@ def part_retry_batch(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
     )
 
 
-def part_modes(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
+def part_billing(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
+    import billing
     import cost
 
-    results = {
-        mode: _quiet(lambda mode=mode: inprocess.bench_modes(sizes.mode_leads, sizes.latency, mode))
-        for mode in cost.MODES  # every RETAIN_MODE the settings accept
-    }
-    for result in results.values():
-        print(json.dumps({"modes": result}))
+    if set(billing.MODES) != set(cost.MODES):  # every RETAIN_MODE the settings accept, combined the baseline
+        raise RuntimeError(f"bench/billing.py measures {billing.MODES}, the settings accept {cost.MODES}")
+    paid = _quiet(lambda: billing.measure_all(sizes.billing_leads, sizes.latency))
+    print("\n".join(billing.report(paid)))
+    record["billing"] = {"leads": sizes.billing_leads, "latency_ms": sizes.latency * 1000, "scenarios": paid}
+
+    def row(scenario: str, mode: str) -> dict[str, Any]:
+        return next(measured for measured in paid[scenario] if measured["mode"] == mode)
+
+    # Issue 22: a shadow rule never costs a call; a kept lead costs no more operations than in combined when
+    # the match does not decide (the first call asks insights alone).
+    part.add(
+        "billing.shadow.calls",
+        "TrustedForm calls per lead, every rule in shadow (worst mode)",
+        max(measured["kept"]["calls"] for measured in paid["shadow_only"]),
+        "calls",
+        1,
+        goal_from="issue 22",
+    )
+    kept_ops = {mode: row("insights_only", mode)["kept"]["operations"] for mode in billing.MODES}
+    part.add(
+        "billing.insights_only.operations",
+        "billed operations, kept lead, `decide_first` x `combined`, match not deciding",
+        kept_ops["decide_first"] / kept_ops["combined"],
+        "x",
+        1,
+        goal_from="issue 22",
+    )
     latency = f"TrustedForm at {sizes.latency * 1000:.0f} ms"
-    for mode, result in results.items():
+    for mode in billing.MODES:  # the rules enforced, LEAD_MATCH_POLICY=reject: the defaults
         for path in ("kept", "refused"):
             part.add(
-                f"modes.{mode}.{path}.ms",
+                f"billing.{mode}.{path}.ms",
                 f"vendor's wait for a {path} lead, `{mode}`, {latency} (median)",
-                result[f"median_ms_{path}"],
+                row("match_decides", mode)[path]["median_ms"],
                 "ms",
                 digits=0,
             )
-            part.add(
-                f"modes.{mode}.{path}.operations",
-                f"TrustedForm operations billed per {path} lead, `{mode}`",
-                result[f"billed_operations_per_{path}_lead"],
-                "operations",
-            )
-    for mode in sorted(results.keys() - {"combined"}):
-        part.add(
-            f"modes.{mode}.kept.x_combined",
-            f"vendor's wait for a kept lead, `{mode}` x `combined`",
-            results[mode]["median_ms_kept"] / results["combined"]["median_ms_kept"],
-            "x",
-        )
+    waits = {mode: row("match_decides", mode)["kept"]["median_ms"] for mode in billing.MODES}
+    part.add(
+        "billing.decide_first.kept.x_combined",
+        "vendor's wait for a kept lead, `decide_first` x `combined`",
+        waits["decide_first"] / waits["combined"],
+        "x",
+    )
 
 
 def part_intake(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
@@ -446,7 +455,7 @@ PARTS: dict[str, Callable[[Part, Sizes, dict[str, Any]], None]] = {
     "cost": part_cost,
     "cold_start": part_cold_start,
     "retry_batch": part_retry_batch,
-    "modes": part_modes,
+    "billing": part_billing,
     "intake": part_intake,
     "local_stack": part_local_stack,
     "moto_tables": part_moto_tables,
@@ -543,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen
         if name not in crashed
     }
-    recording = figures.Recording(runs, recorded, record.get("cost", {}))
+    recording = figures.Recording(runs, recorded, record.get("cost", {}), record.get("billing", {}))
     # A run replaces the figures of the parts it ran (a part that raised keeps its last ones); a short
     # run records nothing.
     target = args.record or (None if args.short else figures.FIGURES)
@@ -551,11 +560,11 @@ def main(argv: list[str] | None = None) -> int:
         recording = figures.load(target).merged(recording, list(PARTS))
     # The README's blocks render from this run too (in memory unless recorded): a renderer that cannot show a
     # figure fails the short run, not the next full one.
-    rendered = figures.rewrite(figures.README.read_text(), recording) if recording.cost else None
+    rendered = figures.rewrite(figures.README.read_text(), recording)
     if target is not None and recording.figures:
         target.write_text(recording.as_json())
         print(f"recorded {len(recorded)} figures of {', '.join(runs)} in {target}")
-        if target == figures.FIGURES and rendered is not None and not args.no_readme:
+        if target == figures.FIGURES and not args.no_readme:
             figures.README.write_text(rendered)
             print("README.md: its generated blocks rewritten from bench/figures.json")
     if crashed:

@@ -37,6 +37,8 @@ def test_every_figure_names_the_run_of_its_part_and_the_load_it_ran_under(figure
         assert run["recorded_at"] and run["commit"] and run["cpus"] > 0
     assert all(len(figure.load) == 2 and min(figure.load) >= 0 for figure in recording.figures)
     assert {"decide_first", "combined"} <= recording.cost["modes"].keys()
+    billed_modes = {run["mode"] for runs in recording.billing["scenarios"].values() for run in runs}
+    assert billed_modes == set(recording.cost["modes"])
 
 
 def test_a_run_of_one_part_replaces_that_parts_figures_and_keeps_the_others(figures: ModuleType) -> None:
@@ -50,11 +52,13 @@ def test_a_run_of_one_part_replaces_that_parts_figures_and_keeps_the_others(figu
         {"a": run("day 1"), "b": run("day 1"), "gone": run("day 1")},
         [figure("a.1", "a", 1), figure("b.1", "b", 1), figure("b.2", "b", 1), figure("gone.1", "gone", 1)],
         {"mode": "kept"},
+        {"leads": 2},
     )
     newer = figures.Recording({"b": run("day 2")}, [figure("b.1", "b", 2)])
     merged = older.merged(newer, ["a", "b"])
     assert [(f.key, f.value) for f in merged.figures] == [("a.1", 1), ("b.1", 2)]
-    assert merged.parts == {"a": run("day 1"), "b": run("day 2")} and merged.cost == {"mode": "kept"}
+    assert merged.parts == {"a": run("day 1"), "b": run("day 2")}
+    assert merged.cost == {"mode": "kept"} and merged.billing == {"leads": 2}
 
 
 def test_a_block_changed_by_hand_is_put_back_and_the_rest_of_the_readme_kept(figures: ModuleType) -> None:
@@ -69,6 +73,12 @@ def test_a_block_changed_by_hand_is_put_back_and_the_rest_of_the_readme_kept(fig
     regenerated = figures.rewrite(readme, replace(recording, figures=[moved, *recording.figures[1:]]))
     assert regenerated != readme
     assert regenerated.split("<!-- bench:begin")[0] == readme.split("<!-- bench:begin")[0]
+
+
+def test_a_part_never_recorded_renders_as_such_not_as_an_error(figures: ModuleType) -> None:
+    empty = figures.Recording({}, [])
+    assert "make bench PART=cost" in figures.block("cost", empty)
+    assert "make bench PART=billing" in figures.block("billing", empty)
 
 
 def test_a_readme_without_its_markers_is_refused(figures: ModuleType) -> None:
