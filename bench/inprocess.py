@@ -24,20 +24,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common")]
-from local import realistic_lead  # noqa: E402 - after the path is set
+from billing import QUIET  # noqa: E402 - after the path is set
+
+from local import realistic_lead  # noqa: E402
 
 # The environment make bench was started with: the local stack's starts get it, not what the in-process
 # stacks below set (their table, queues, retry delays).
 LAUNCH_ENV = dict(os.environ)
-for name, value in {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-}.items():
-    os.environ[name] = value
+os.environ.update(QUIET)  # moto's credentials; the functions' logs, metrics and traces off
 
 TF_KEY = "bench-tf-key-0123456789"
 calls: Counter[str] = Counter()
