@@ -371,3 +371,12 @@ def test_alarms_watch_emitted_metrics_and_notify_the_topic(stack, monkeypatch, c
     for name in ("ApproximateNumberOfMessagesVisible", "AccountErrors", "LeadsExpired", "LeadsRejected", "5XXError"):
         assert name in watched, name
     assert "Throttles" in watched
+
+
+def test_the_service_defaults_to_the_templates_metrics_namespace():
+    """Where POWERTOOLS_METRICS_NAMESPACE is not set (the operator CLI runs the service in-process from any
+    shell), the metrics still go to the namespace the dashboard and the alarms read."""
+    from tf_retainer.runtime import observability
+
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == observability.NAMESPACE == NAMESPACE
