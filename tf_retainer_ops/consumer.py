@@ -21,11 +21,10 @@ from tf_retainer.runtime.clock import iso
 from tf_retainer.store.lead_table import LeadTable
 
 from . import __version__
-from .bundle import Signer, content_digest, render
+from .bundle import EXPORT_FORMAT, Signer, content_digest, render
 from .evidence import Archive, build_evidence
 from .target import OpsError
 
-EXPORT_FORMAT = "tf-retainer-consumer-export/1"
 MANIFEST = "manifest.json"
 FINGERPRINT_METHOD = (
     "SHA-1 (hex) of the normalised value, as sent to TrustedForm in match_lead: "
