@@ -187,7 +187,9 @@ def manifest_problem(manifest: dict[str, Any], beside: Path | None) -> str | Non
     listed = manifest.get("leads")
     if not isinstance(listed, list) or not all(isinstance(entry, dict) for entry in listed):
         return "REFUSED: the manifest lists no files"
-    for entry in listed if beside is not None else []:
+    if beside is None:
+        return None
+    for entry in listed:
         name = str(entry.get("file"))
         path = beside / name
         if Path(name).name != name or not path.is_file():
