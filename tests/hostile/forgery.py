@@ -21,7 +21,6 @@ from tf_retainer.store.items import history_item
 
 from tf_retainer_ops.bundle import content_digest, sign, state_sections
 
-
 # What names the lead (its chain's first link hashes these).
 IDENTITY = ("lead_id", "vendor", "cert_id", "received_at")
 

@@ -138,7 +138,12 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
         monkeypatch.setenv("CALLBACK_ALLOW_PRIVATE", "true")
         monkeypatch.setenv("CALLBACK_BASE_DELAY_SECONDS", "0")
         wiring.reset()
-        store = VendorCallbackStore(stack.provisioned.table_name, client=stack.dynamodb)
+        store = VendorCallbackStore(
+            stack.provisioned.table_name,
+            client=stack.dynamodb,
+            kms=boto3.client("kms"),
+            key_id=stack.provisioned.callback_key_id,
+        )
         store.put(VENDOR, receiver.url, receiver.secret, now=datetime.now(UTC))
         receiver.script("503", "404", "200")
         StreamPoller(stack.provisioned, retry_delay_seconds=0).drain()
