@@ -46,6 +46,21 @@ RETAIN_FIELDS = (
 )
 
 
+def matched_fingerprints(exchanges: list[dict[str, Any]]) -> dict[str, str]:
+    """The contact fingerprints sent to TrustedForm (match_lead), from the raw requests: the only place the
+    service keeps them readable (the lead's state holds them sealed)."""
+    found: dict[str, str] = {}
+    for exchange in exchanges:
+        try:
+            body = json.loads((exchange.get("request") or {}).get("body") or "{}")
+        except ValueError:
+            continue
+        match = body.get("match_lead") if isinstance(body, dict) else None
+        if isinstance(match, dict):
+            found.update({kind: value for kind, value in match.items() if isinstance(value, str)})
+    return found
+
+
 def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) -> dict[str, Any]:
     """The bundle of one evidence record (tf_retainer.evidence.record), from either place."""
     state = record.state
@@ -54,7 +69,7 @@ def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) ->
         "generated_at": iso(now or datetime.now(UTC)),
         "generated_by": {"tool": "tf-retainer", "version": __version__},
         "lead_id": record.lead_id,
-        **state_sections(state),
+        **state_sections(state, record.exchanges),
         "exchanges": record.exchanges,
         "history": [event.model_dump(mode="json") for event in record.history],
         # The lead's evidence chain as stored (content as hashed, hash as stored): `tf-retainer verify`
@@ -70,18 +85,19 @@ def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) ->
     return document
 
 
-def state_sections(state: dict[str, Any]) -> dict[str, Any]:
-    """The bundle's readable sections, each a view of the lead's state (`verify` rebuilds them from the
-    file's state and compares)."""
+def state_sections(state: dict[str, Any], exchanges: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bundle's readable sections, each a view of the lead's state, the contact fingerprints a view of
+    the raw exchanges (`verify` rebuilds them from the file's state and the chain's exchanges, and
+    compares)."""
     return {
         "vendor": state.get("vendor"),
         "vendor_lead_id": state.get("vendor_lead_id"),
         "received_at": state.get("received_at"),
         "lead": {
             # As received: the vendor's extra fields; email/phone only as the SHA-1 fingerprints
-            # TrustedForm matched against (match_lead).
+            # TrustedForm matched against (match_lead), as the raw requests sent them.
             "fields": state.get("lead") or {},
-            "contact_fingerprints": state.get("match_lead") or {},
+            "contact_fingerprints": matched_fingerprints(exchanges),
         },
         "certificate": {
             "cert_id": state.get("cert_id"),

@@ -246,7 +246,8 @@ def _state_problem(document: dict[str, Any], entries: list[chain.Entry]) -> str 
                 )
     if document.get("lead_id") != state.get("lead_id"):
         return "the file's lead_id is not its state's"
-    for section, expected in state_sections(state).items():
+    exchanges = [exchange for entry in entries for exchange in entry.exchanges]
+    for section, expected in state_sections(state, exchanges).items():
         if document.get(section) != expected:
             return f"the {section} shown is not what the state holds"
     return None

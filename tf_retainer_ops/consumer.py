@@ -51,8 +51,9 @@ NANP_SPELLINGS = (("10 digits", ""), ("1 and 10 digits", "1"), ("+1 and 10 digit
 def spellings(*, email: str | None, phone: str | None) -> list[Spelling]:
     """Every fingerprint `evidence find` searches and `hold set` covers for a contact: the value as given,
     normalised as intake does, then (a North American number) its other usual spellings. Each goes through
-    intake's own fingerprinting (``lead_fingerprints``, what the consumer index is keyed on), here only: the
-    clear values go no further."""
+    intake's own fingerprinting (``lead_fingerprints``; the consumer index holds each fingerprint's keyed
+    token, ``Keyring.consumer``, which the store derives when it looks), here only: the clear values go no
+    further."""
     if (email is not None and not normalise_email(email)) or (phone is not None and not normalise_phone(phone)):
         raise OpsError("the email or phone given is empty once normalised: nothing to look for")
     if email is not None:

@@ -56,7 +56,7 @@ def rebuild(document: dict[str, Any], new_entries: list[chain.Entry]) -> dict[st
     if last is not None:
         seq, snapshot = last
         forged["state"] = {**snapshot, "applied": seq}
-    forged.update(state_sections(forged["state"]))
+    forged.update(state_sections(forged["state"], exchanges))
     return redigest(forged)
 
 

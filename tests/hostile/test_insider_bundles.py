@@ -210,15 +210,9 @@ def test_a_state_changed_in_the_table_then_exported_with_the_real_key_is_named(s
     """An insider with table write access sets a refused lead's state to retained: the freshly exported file
     is signed by the deployment's key, and its state is not what the lead's chain holds."""
     lead_id = files.rejected["lead_id"]
-    from tf_retainer.store import keys
-
-    stack.dynamodb.update_item(
-        TableName=stack.provisioned.table_name,
-        Key={"pk": {"S": keys.lead_pk(lead_id)}, "sk": {"S": keys.STATE}},
-        UpdateExpression="SET #s = :r, retained = :t REMOVE reason",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":r": {"S": "retained"}, ":t": {"BOOL": True}},
-    )
+    # Written as the store writes a state (its packed body and attributes), as an insider holding the
+    # code and the table's write access would.
+    stack.rewrite_state(lead_id, status="retained", retained=True, reason=None)
     exported = _export(stack, files.key_id, lead_id)
     assert exported["retain"]["status"] == "retained" and "signature" in exported
     code, verdict = files.verify(stack, exported)

@@ -41,7 +41,8 @@ class Decision:
 
 def decide(statements: list[tuple[dict[str, Any], list[str]]], request: Request) -> Decision:
     """``statements``: (statement, its resources rendered as test_iam.render does)."""
-    allows, denies = [], []
+    allows: list[str] = []
+    denies: list[str] = []
     for statement, resources in statements:
         if not _action_matches(statement, request.action) or not _resource_matches(resources, request.resource):
             continue

@@ -8,7 +8,9 @@ evaluates each role's statements, conditions included), issue 26:
   is left to the roles that append entries, and only those: docs/security.md says what that allows and
   what detects it.
 
-The sample keys are made by store/keys.py, the only place that spells them.
+The sample keys are made by store/keys.py, the only place that spells them, but for the families no code
+writes: the vendor lead id item that was (a vendor's lead id names its lead now, and has no item) and one to
+come. A grant left for either would let a role write items the service never reads.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tests.support.iam import Request, decide
 FAMILIES = {
     "lead": keys.lead_pk("0f3a9c"),
     "certificate": keys.cert_pk("6cb2fa7"),
-    "vendor lead id": keys.vendor_lead_pk("acme-leads", "A-1"),
+    "the retired vendor lead id": "VENDOR#acme-leads#LEAD#A-1",
     "vendor key": keys.vendor_key_pk(keys.key_hash("a-vendor-key")),
     "vendor callback": keys.vendor_callback_pk("acme-leads"),
     "rule set": keys.rules_pk("acme-leads"),
@@ -48,12 +50,12 @@ def both(families: set[str]) -> dict[str, set[str]]:
 
 # What each function may write, by action: nothing else (every function of the template is listed).
 EXPECTED = {
-    "IntakeFunction": both({"lead", "certificate", "vendor lead id"}),
+    "IntakeFunction": both({"lead", "certificate"}),
     "RetryFunction": both({"lead", "certificate"}),
     "SweeperFunction": both({"lead"}),
     "HoldFunction": {
         "dynamodb:PutItem": {"lead", "certificate", "hold"},
-        "dynamodb:UpdateItem": {"lead", "certificate", "vendor lead id", "hold"},
+        "dynamodb:UpdateItem": {"lead", "certificate", "hold"},
     },
     "ArchiverFunction": {"dynamodb:PutItem": set(), "dynamodb:UpdateItem": {"lead"}},
     "AutoSuspendFunction": both({"vendor key"}),
