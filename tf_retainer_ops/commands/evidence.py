@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -13,11 +12,12 @@ from typing import Any
 
 from tf_retainer.domain import chain
 
-from ..bundle import Signer, evidence_document, render, sign, verified_chain, verify
+from ..bundle import Signer, evidence_document, render, sign, verified_chain
+from ..bundle_check import EvidenceKey, Refused, load, verify
 from ..consumer import export, find_leads, fingerprint_query, other_spellings
 from ..context import Command, Context, argument, fmt, now
 from ..evidence import locate
-from ..target import OpsError
+from ..target import OpsError, make_client
 
 
 def _signer(ctx: Context, unsigned_note: str) -> Signer | None:
@@ -153,21 +153,42 @@ EVIDENCE_VERBS: dict[str, Callable[[Context], int]] = {
 
 
 def cmd_verify(ctx: Context) -> int:
+    """Exit 0 valid (proven under the deployment's evidence key), 1 edited, forged or refused, 3 not proven
+    (unsigned, or no deployment key to check the signature with)."""
     try:
-        document = json.loads(Path(ctx.args.file).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = Path(ctx.args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise OpsError(f"cannot read {ctx.args.file}: {exc}") from exc
-    if not isinstance(document, dict):
-        raise OpsError(f"{ctx.args.file} is not an evidence file")
+    data: dict[str, Any] = {"file": ctx.args.file}
     try:
-        kms = ctx.target.client("kms")
-    except OpsError:
-        kms = None  # no target: the digest can still be checked
-    result = verify(document, kms)
-    data = {"file": ctx.args.file, "digest_ok": result.digest_ok, "signed": result.signed}
-    data.update({"signature_ok": result.signature_ok, "chain_ok": result.chain_ok, "verdict": result.describe()})
+        document = load(text)
+    except Refused as exc:
+        data.update(ok=False, verdict=f"REFUSED: {exc}")
+        ctx.emit(data, lambda d: ctx.print(f"{d['file']}: {d['verdict']}"))
+        return 1
+    key, no_key_why = deployment_key(ctx)
+    result = verify(document, key, no_key_why=no_key_why, beside=Path(ctx.args.file).parent)
+    data.update(ok=result.ok, chain_ok=result.chain_problem is None, digest_ok=result.digest_ok, signed=result.signed)
+    data.update(signature_ok=result.signature_ok, evidence_key_id=result.key_id, verdict=result.describe())
     ctx.emit(data, lambda d: ctx.print(f"{d['file']}: {d['verdict']}"))
-    return 0 if result.ok and result.signature_ok is not None else (1 if not result.ok else 3)
+    return 0 if result.proven else (1 if not result.ok else 3)
+
+
+def deployment_key(ctx: Context) -> tuple[EvidenceKey | None, str]:
+    """The deployment's evidence key (--evidence-key-id, else the target's: the stack's EvidenceKeyId output
+    or the local stack's state file) and its KMS client; None and why when there is none."""
+    given = getattr(ctx.args, "evidence_key_id", None)
+    try:
+        target = ctx.target
+    except OpsError as exc:
+        if not given:
+            return None, f"no deployment to check it against ({exc}; or give --evidence-key-id)"
+        kms = make_client("kms", region=ctx.args.region, endpoint_url=ctx.args.endpoint_url)
+        return EvidenceKey(kms, given), ""
+    key_id = given or target.evidence_key_id
+    if not key_id:
+        return None, "the target names no evidence key (give --evidence-key-id, or use --stack / --local)"
+    return EvidenceKey(target.client("kms"), key_id), ""
 
 
 def evidence_arguments(parser: argparse.ArgumentParser) -> None:
@@ -202,7 +223,7 @@ COMMANDS = (
     Command(
         ("verify",),
         cmd_verify,
-        "check an evidence file: its evidence chain, digest and KMS signature",
+        "check an evidence file: its evidence chain, digest and signature (under the deployment's evidence key)",
         argument("file"),
     ),
 )
