@@ -228,22 +228,8 @@ def _state_problem(document: dict[str, Any], entries: list[chain.Entry]) -> str 
     state = document.get("state")
     if not isinstance(state, dict):
         return "the file holds no state"
-    steps = [entry for entry in entries if entry.state is not None]
-    if not steps:
-        if state.get("status") != "received" or state.get("applied", 0):
-            return f"the state says {_shown('status', state.get('status'))}, but no entry of the chain records a step"
-    else:
-        last = steps[-1]
-        try:
-            held, claimed = _comparable(last.state or {}), _comparable(state)
-        except ValidationError as exc:
-            return f"the state is not a lead's state ({exc.errors()[0]['loc']})"
-        for name in sorted(set(held) | set(claimed)):
-            if held.get(name) != claimed.get(name):
-                values = f": chain {_shown(name, held.get(name))}, file {_shown(name, claimed.get(name))}"
-                return f"the state's {name} is not the lead's as entry {last.seq} of the chain left it" + (
-                    values if name in SHOWN_VALUES else ""
-                )
+    if problem := state_problem(state, entries):
+        return problem
     if document.get("lead_id") != state.get("lead_id"):
         return "the file's lead_id is not its state's"
     exchanges = [exchange for entry in entries for exchange in entry.exchanges]
@@ -251,6 +237,45 @@ def _state_problem(document: dict[str, Any], entries: list[chain.Entry]) -> str 
         if document.get(section) != expected:
             return f"the {section} shown is not what the state holds"
     return None
+
+
+def state_problem(state: dict[str, Any], entries: list[chain.Entry]) -> str | None:
+    """A lead's state against the lead as the last step of ``entries`` left it (what a state-changing
+    entry records), or what differs."""
+    steps = [entry for entry in entries if entry.state is not None]
+    if not steps:
+        if state.get("status") != "received" or state.get("applied", 0):
+            return f"the state says {_shown('status', state.get('status'))}, but no entry of the chain records a step"
+        return None
+    last = steps[-1]
+    try:
+        held, claimed = _comparable(last.state or {}), _comparable(state)
+    except ValidationError as exc:
+        return f"the state is not a lead's state ({exc.errors()[0]['loc']})"
+    for name in sorted(set(held) | set(claimed)):
+        if held.get(name) != claimed.get(name):
+            values = f": chain {_shown(name, held.get(name))}, file {_shown(name, claimed.get(name))}"
+            return f"the state's {name} is not the lead's as entry {last.seq} of the chain left it" + (
+                values if name in SHOWN_VALUES else ""
+            )
+    return None
+
+
+def stored_state_problem(lead: Lead, entries: list[chain.Entry]) -> str | None:
+    """A stored lead's state against its chain: the entry it says it reflects (``applied``) is in the chain
+    with the hash the state keeps (``head``), records a step, and left the lead as the state holds it.
+    Steps after ``applied`` are not a problem: a writer that died before applying its step leaves them,
+    and the next to append rolls the state forward."""
+    if lead.applied:
+        reflected = next((entry for entry in entries if entry.seq == lead.applied), None)
+        if reflected is None:
+            return f"the state reflects entry {lead.applied}, which the chain does not hold"
+        if lead.head is not None and lead.head != reflected.hash:
+            return f"the state's head is not the hash of entry {lead.applied}"
+        if reflected.state is None:
+            return f"the state reflects entry {lead.applied}, which records no step"
+    state = lead.model_dump(mode="json", exclude_none=True)
+    return state_problem(state, [entry for entry in entries if entry.seq <= lead.applied])
 
 
 def _comparable(state: dict[str, Any]) -> dict[str, Any]:

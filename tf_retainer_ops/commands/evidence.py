@@ -13,7 +13,7 @@ from typing import Any
 from tf_retainer.domain import chain
 
 from ..bundle import Signer, evidence_document, render, sign, verified_chain
-from ..bundle_check import EvidenceKey, Refused, load, verify
+from ..bundle_check import EvidenceKey, Refused, load, state_problem, stored_state_problem, verify
 from ..consumer import export, find_leads, fingerprint_query, other_spellings
 from ..context import Command, Context, argument, fmt, now
 from ..evidence import locate
@@ -119,8 +119,9 @@ def cmd_evidence_reindex(ctx: Context) -> int:
 
 
 def cmd_evidence_verify(ctx: Context) -> int:
-    """The lead's chain as stored, recomputed link by link (exit 1 names the broken link). An archived
-    lead's older entries are read from its archived record (their table copies expire early)."""
+    """The lead's chain as stored, recomputed link by link (exit 1 names the broken link), and its state
+    against the chain (exit 1 names what differs). An archived lead's older entries are read from its
+    archived record (their table copies expire early)."""
     lead_id = ctx.args.verify_lead_id
     if not lead_id:
         raise OpsError("evidence verify needs a LEAD_ID")
@@ -133,6 +134,10 @@ def cmd_evidence_verify(ctx: Context) -> int:
         data = {"lead_id": lead_id, "ok": False, "broken_entry": seq, "why": why, "source": located.source}
         ctx.emit(data, lambda d: ctx.print(f"lead {lead_id}: BROKEN at entry {d['broken_entry']}: {d['why']}"))
         return 1
+    if problem := _state_against_chain(ctx, lead_id, located.record.state, entries, located.source):
+        data = {"lead_id": lead_id, "ok": False, "broken_entry": None, "why": problem, "source": located.source}
+        ctx.emit(data, lambda d: ctx.print(f"lead {lead_id}: STATE DISAGREES with its chain: {d['why']}"))
+        return 1
     head = entries[-1].hash if entries else None
     data = {"lead_id": lead_id, "ok": True, "entries": len(entries), "head": head, "source": located.source}
     ctx.emit(
@@ -143,6 +148,17 @@ def cmd_evidence_verify(ctx: Context) -> int:
         ),
     )
     return 0
+
+
+def _state_against_chain(
+    ctx: Context, lead_id: str, state: dict[str, Any], entries: list[chain.Entry], source: str
+) -> str | None:
+    """The table's state item (with the entry it reflects and that entry's hash) against the chain; an
+    archived record's state against its chain's last step."""
+    if source != "dynamodb":
+        return state_problem(state, entries)
+    lead = ctx.store.reader.get_lead(lead_id)
+    return stored_state_problem(lead, entries) if lead is not None else "the lead's state item is gone"
 
 
 EVIDENCE_VERBS: dict[str, Callable[[Context], int]] = {

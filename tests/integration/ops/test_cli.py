@@ -427,3 +427,31 @@ def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_li
     stack.dynamodb.put_item(TableName=stack.provisioned.table_name, Item=stored)
     code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
     assert code == 1 and json.loads(out)["broken_entry"] == 3
+
+
+def test_evidence_verify_names_a_state_that_disagrees_with_its_chain(stack):
+    """An insider sets a retained lead's state to rejected (issue 26, item 2): the chain still verifies link
+    by link, the state does not agree with the step it says it reflects. Nor does a state pointing at
+    another entry, or keeping another head."""
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["success"])
+    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
+    assert run_json(stack, "evidence", "verify", lead_id)["ok"] is True
+    stored = stack.reader.get_lead(lead_id)
+    assert stored is not None and stored.applied >= 2
+
+    stack.rewrite_state(lead_id, status="rejected" if stored.status.value == "retained" else "retained")
+    code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
+    answer = json.loads(out)
+    assert code == 1 and answer["ok"] is False and "the state's status is not the lead's" in answer["why"]
+
+    stack.rewrite_state(lead_id, status=stored.status.value, applied=1)  # points at the reservation's entry
+    code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
+    assert code == 1 and json.loads(out)["why"] == "the state's head is not the hash of entry 1"
+
+    stack.rewrite_state(lead_id, applied=stored.applied, head="00" * 32)
+    code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
+    assert code == 1 and json.loads(out)["why"] == f"the state's head is not the hash of entry {stored.applied}"
+
+    stack.rewrite_state(lead_id, head=stored.head)  # put back as it was: verifies again
+    assert run_json(stack, "evidence", "verify", lead_id)["ok"] is True
