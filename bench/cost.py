@@ -292,7 +292,8 @@ class _Run:
         self.raw_sqs = boto3.session.Session().client("sqs")
         now, table = datetime.now(UTC), self.provisioned.table_name
         VendorKeyStore(table).put(VENDOR_KEY, realistic_lead.VENDOR, now=now)
-        VendorCallbackStore(table).put(realistic_lead.VENDOR, receiver.url, receiver.secret, now=now)
+        callbacks = VendorCallbackStore(table, kms=boto3.client("kms"), key_id=self.provisioned.callback_key_id)
+        callbacks.put(realistic_lead.VENDOR, receiver.url, receiver.secret, now=now)  # sealed, as deployed
         RuleStore(table).publish("*", RuleSet.model_validate(realistic_lead.rules(rules)), actor="cost", now=now)
         self.meter = meter
         self.gateway = LocalApiGateway(authorizer_ttl=0, invoke=self.invoke)  # every post authorised: measured

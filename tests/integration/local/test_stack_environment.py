@@ -17,6 +17,7 @@ class _Provisioned:
             "CONSUMER_KEY_SECRET_ID": "arn:local:consumer-key",
             "CALLBACK_QUEUE_URL": "http://local/callbacks",
             "CALLBACK_DLQ_URL": "http://local/callbacks-dlq",
+            "CALLBACK_SECRET_KEY_ID": "arn:local:callback-key",
             "ARCHIVE_BUCKET": "local-archive",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }

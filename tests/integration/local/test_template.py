@@ -574,11 +574,18 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         templates, found = function_policies(template, name)
         denied = [statement for statement in found if statement["Effect"] == "Deny"]
         found = [statement for statement in found if statement["Effect"] != "Deny"]
-        # Chain entries are written once: a function free to update the table is denied their attributes.
-        assert [statement["Sid"] for statement in denied] == (["NoEvidenceEdits"] if name in EVIDENCE_WRITERS else [])
+        # Chain entries are written once: a function free to update the table is denied their attributes and
+        # their expiry, and every delete (test_iam_writes.py evaluates what is left).
+        sids = [statement["Sid"] for statement in denied]
+        assert sids == (["NoEvidenceEdits", "NoDeletes"] if name in EVIDENCE_WRITERS else []), name
         for statement in denied:
-            assert statement["Action"] == "dynamodb:UpdateItem" and statement["Resource"] == table_arn, name
-            assert statement["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:Attributes": ["b", "h", "o"]}}
+            assert statement["Resource"] == table_arn, name
+            if statement["Sid"] == "NoEvidenceEdits":
+                assert statement["Action"] == "dynamodb:UpdateItem", name
+                attributes = ["b", "h", "o", "ttl"]
+                assert statement["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:Attributes": attributes}}
+            else:
+                assert "dynamodb:DeleteItem" in actions(statement) and "Condition" not in statement, name
         # SAM's DynamoDB templates are wider than the code: Read has Scan, Write has BatchWriteItem, Crud Delete.
         assert not {t for t in templates if t.startswith("DynamoDB")}, name
         granted = set().union(*(actions(statement) for statement in found))
