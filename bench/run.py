@@ -28,8 +28,9 @@ Parts, in order (each a function below; ``--part NAME`` runs only the named ones
 Every figure records the 1-minute load average when its part started and ended: on a machine that was
 busy with something else, timings are not comparable. Exits 1 when a part raised (after printing the
 others' figures), so CI's short run fails on a part that crashes; a goal not met is a figure, not a failure
-(5xx answers and dropped connections under load included: a figure with goal 0; a local stack that answers
-fewer than half the posts with a 2xx does not work, and that part raises).
+(5xx answers and dropped connections under load included: a figure with goal 0; a local stack that exits,
+or answers fewer than half the posts, or its last window's, with a 2xx, does not work: that part raises,
+and keeps the stack's logs).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -335,33 +337,45 @@ def part_local_stack(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
 
     deadline = time.monotonic() + 3600
     runs = []  # every run of posts: their answers, for the errors
-    with tempfile.TemporaryDirectory(prefix="tf-bench-stack-") as tmp:
-        stack = local_load.Stack(Path(tmp))
-        try:
+    workdir = Path(tempfile.mkdtemp(prefix="tf-bench-stack-"))  # kept when the stack fails: its logs
+    stack = local_load.Stack(workdir)
+    try:
 
-            def post(clients: int, count: int) -> Any:
-                runs.append(
-                    local_load.post_leads(stack.api, clients, count, deadline, first=sum(r.requests for r in runs))
-                )
-                return runs[-1]
+        def post(clients: int, count: int) -> Any:
+            runs.append(local_load.post_leads(stack.api, clients, count, deadline, first=sum(r.requests for r in runs)))
+            return runs[-1]
 
-            post(8, sizes.window)  # the first leads: an empty table, the workers warming up
-            small = post(8, sizes.window)
-            crowd = post(32, sizes.concurrent_posts)
-            memory_before, posted_before = stack.rss_mib()[1], sum(r.requests for r in runs)
-            while (posted := sum(r.requests for r in runs)) < sizes.stored:
-                fill = post(8, min(1000, sizes.stored - posted))
-                print(
-                    f"  {posted + fill.requests:,} leads posted ({fill.requests / fill.seconds:.1f}/s)", file=sys.stderr
-                )
-            memory_after = stack.rss_mib()[1]
-            large = post(8, sizes.window)
-        finally:
-            stack.stop()
+        post(8, sizes.window)  # the first leads: an empty table, the workers warming up
+        small = post(8, sizes.window)
+        crowd = post(32, sizes.concurrent_posts)
+        memory_before, posted_before = stack.rss_mib()[1], sum(r.requests for r in runs)
+        while (posted := sum(r.requests for r in runs)) < sizes.stored:
+            fill = post(8, min(1000, sizes.stored - posted))
+            print(f"  {posted + fill.requests:,} leads posted ({fill.requests / fill.seconds:.1f}/s)", file=sys.stderr)
+        memory_after = stack.rss_mib()[1]
+        large = post(8, sizes.window)
+        exited = stack.process.poll()
+    finally:
+        stack.stop()
     errors = sum(run.errors for run in runs)
-    answered = sum(n for run in runs for status, n in run.statuses.items() if status.startswith("2"))
-    if answered < sum(run.requests for run in runs) / 2:  # not load: the stack does not work
-        raise RuntimeError(f"the local stack answered {answered} of {sum(r.requests for r in runs)} posts with a 2xx")
+
+    def two_xx(of: list[Any]) -> tuple[int, int]:
+        """(posts answered with a 2xx, posts) of these runs of posts."""
+        return sum(n for run in of for status, n in run.statuses.items() if status.startswith("2")), sum(
+            run.requests for run in of
+        )
+
+    # Not load: a stack that exited, or that answers fewer than half the posts with a 2xx (all of them, or
+    # the last window's, whose rate is a figure: failures answered at once are no leads/s), does not work,
+    # and its rates and memory are not figures. A few 5xx under load are a figure (goal: none).
+    broken = f"exited ({exited}) before its last posts were answered" if exited is not None else ""
+    for which, (ok, posts) in (("the last window", two_xx([large])), ("all", two_xx(runs))):
+        if not broken and ok < posts / 2:
+            broken = f"answered {ok} of {posts} posts ({which}) with a 2xx"
+    if broken:
+        tail = (workdir / "stderr.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"the local stack {broken}; its logs are in {workdir}:\n{tail}")
+    shutil.rmtree(workdir, ignore_errors=True)
     kinds = sum(
         (Counter({s: n for s, n in run.statuses.items() if not s.startswith(("2", "4"))}) for run in runs), Counter()
     )
