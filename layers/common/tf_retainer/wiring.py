@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tf_retainer.decisions.rulebook import RuleBook, RulesInForce
     from tf_retainer.events.delivery import CallbackDeps
     from tf_retainer.evidence.archive import Archiver
+    from tf_retainer.ports.screening import Screening
     from tf_retainer.ports.services import ApiKeySource, CertificateApi, PublishedEntry
     from tf_retainer.store.archive_marks import ArchiveMarks
     from tf_retainer.store.lead_table import LeadTable
@@ -178,6 +179,7 @@ def build_deps(
     sqs: Any,
     api_key: ApiKeySource | None = None,
     trustedform: CertificateApi | None = None,
+    screening: Screening | None = None,
 ) -> Deps:
     """The lead use cases' dependencies from a table and an SQS client (Lambda's, or a deployed stack's)."""
     if trustedform is None:
@@ -193,7 +195,16 @@ def build_deps(
         retry_queue=build_retry_queue(settings, sqs),
         api_key=api_key or build_api_key(settings),
         rules=LazyRules(settings, table.table.client),
+        screening=screening or _screening(settings, table.table.client),
     )
+
+
+def _screening(settings: Settings, dynamodb: Any) -> Screening | None:
+    if not settings.screens:  # off: nothing of the screens is imported
+        return None
+    from tf_retainer.screening_wiring import build_screening
+
+    return build_screening(settings, dynamodb=dynamodb)
 
 
 @lru_cache(maxsize=1)
@@ -304,7 +315,10 @@ def reset() -> None:
     service knows (the local stack and the tests, whenever the environment changes under one process).
     Closes the connection pools that were opened."""
     if default_deps.cache_info().currsize:
-        default_deps().trustedform.close()
+        deps = default_deps()
+        deps.trustedform.close()
+        if deps.screening is not None:
+            deps.screening.close()
     if callback_deps.cache_info().currsize:
         callback_deps().http.close()
     for builder in BUILDERS:

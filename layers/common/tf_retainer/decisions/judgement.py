@@ -64,6 +64,7 @@ def facts_of(exchange: Exchange, lead: Lead, decision: Decision) -> Facts:
         masked=decision.facts.masked,
         match_success=match.success if match else None,
         age_at_arrival=_age_at_arrival(properties, lead, exchange),
+        screens=dict(lead.screens or {}),
     )
 
 

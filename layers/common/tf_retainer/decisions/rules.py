@@ -15,16 +15,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tf_retainer.decisions import screen_rules
+from tf_retainer.decisions.rule_base import Mode, Rule
+from tf_retainer.decisions.screen_rules import DncRule, LineTypeRule, LitigatorRule, PhoneValidRule, ReassignedRule
 from tf_retainer.domain.models import Reason
 
-Mode = Literal["enforce", "shadow", "off"]
+__all__ = ["Mode", "Rule"]
+
 InputMethod = Literal["autofill", "paste", "typing", "pre-populated"]
 OptInType = Literal["manual", "pre-selected", "non-interactive"]
-
-
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    mode: Mode = "enforce"
 
 
 class MaxAge(Rule):
@@ -94,6 +93,12 @@ class RuleSet(BaseModel):
     masked_refused: Rule | None = None
     lead_match: Rule | None = None
     certificate_reuse: Literal["reject", "share"] | None = None
+    # The screens of the lead's phone number (screen_rules.py): judged before TrustedForm is asked.
+    litigator: LitigatorRule | None = None
+    dnc: DncRule | None = None
+    reassigned_number: ReassignedRule | None = None
+    phone_valid: PhoneValidRule | None = None
+    line_type: LineTypeRule | None = None
 
     def over(self, default: RuleSet) -> RuleSet:
         """This (a vendor's) rule set on top of the default: its rules replace the default's, one by one."""
@@ -109,7 +114,13 @@ class RuleSet(BaseModel):
         for name, properties in NEEDS.items():
             if self.active(name):
                 needed |= properties
+        if self.active("reassigned_number"):  # the consent date the reassigned-number check is asked about
+            needed.add("created_at")
         return needed
+
+    def screen_rules(self) -> list[str]:
+        """The screen rules in force (shadow or enforce)."""
+        return [name for name in screen_rules.REASONS if self.active(name)]
 
     def scans(self) -> dict[str, list[str]] | None:
         rule = self.active("page_scans")
@@ -135,8 +146,10 @@ NEEDS = {
     "domains": {"domain", "page_url"},
     "confirmed_owner": {"confirmed_owner"},
 }
-# The order refusals are reported in (the first enforced failure is the lead's reason).
+# The order refusals are reported in (the first enforced failure is the lead's reason): the screens first,
+# judged before TrustedForm is asked.
 REASONS = {
+    **screen_rules.REASONS,
     "masked_refused": Reason.MASKED_CERTIFICATE_REFUSED,
     "max_age": Reason.LEAD_TOO_OLD,
     "bot_detected": Reason.BOT_DETECTED,
@@ -159,6 +172,7 @@ class Facts:
     masked: bool | None = None
     match_success: bool | None = None
     age_at_arrival: float | None = None
+    screens: dict[str, Any] = field(default_factory=dict)  # the lead's screen results, by screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +208,8 @@ def refusal(verdicts: list[Verdict]) -> Verdict | None:
 
 def _judge(name: str, rule: Rule, facts: Facts) -> tuple[bool | None, Reason, dict[str, Any]]:
     props, reason = facts.properties, REASONS[name]
+    if name in screen_rules.REASONS:
+        return screen_rules.judge(name, rule, facts.screens)
     if name == "masked_refused":
         return (None if facts.masked is None else not facts.masked), reason, {}
     if name == "lead_match":

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tf_retainer.domain.models import LeadAnswer, LeadMatch, Reason, Status
+from tf_retainer.domain.screens import ScreenResult
 from tf_retainer.runtime.clock import parse_iso
 
 
@@ -74,6 +75,11 @@ class Lead(CertificateFacts):
     refusal_detail: dict[str, Any] | None = None
     # TrustedForm operations billed for this lead (insights count per property returned).
     tf_operations: int = 0
+    # The screens of its phone number (domain/screens.py), by screen: the last result of each. The number
+    # itself only as the key of the per-number results, and sealed (KMS) for a screen asked again later.
+    screens: dict[str, ScreenResult] | None = None
+    number_key: str | None = None
+    sealed_phone: str | None = None
     # The number of the last entry of the lead's evidence chain that this state reflects (0: none yet).
     applied: int = 0
 

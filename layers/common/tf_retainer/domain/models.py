@@ -51,6 +51,12 @@ class Reason(StrEnum):
     OWNER_MISMATCH = "owner_mismatch"
     SCAN_FAILED = "scan_failed"
     CONSENT_NOT_VERIFIED = "consent_not_verified"
+    # the buyer's screen rules (screen_rules.py), judged on what a screening provider says of the number
+    LITIGATOR = "litigator"
+    ON_DNC_LIST = "on_dnc_list"
+    NUMBER_REASSIGNED = "number_reassigned"
+    PHONE_INVALID = "phone_invalid"
+    LINE_TYPE_REFUSED = "line_type_refused"
     RETAIN_WINDOW_CLOSED = "retain_window_closed"
     RETRY_LIMIT_REACHED = "retry_limit_reached"
     # pending: TrustedForm or the account is in trouble, we keep trying
@@ -59,6 +65,8 @@ class Reason(StrEnum):
     TRUSTEDFORM_THROTTLED = "trustedform_throttled"
     TRUSTEDFORM_UNEXPECTED = "trustedform_unexpected"
     ACCOUNT_ERROR = "account_error"
+    # a screening provider failed, timed out or throttled (its fault policy fail_closed): retried like these
+    SCREEN_UNAVAILABLE = "screen_unavailable"
     # Our evidence store stayed throttled or unavailable: the lead is kept (and found again by the sweeper)
     STORE_UNAVAILABLE = "store_unavailable"
 
@@ -197,6 +205,36 @@ class GateReason(StrEnum):
     MASKED_NOT_ACCEPTED = "masked_not_accepted"  # a masked certificate, and the buyer refuses masked ones
     RULES_NOT_PASSED = "rules_not_passed"  # a buyer's rule (enforced) refused the lead
     EVIDENCE_MISSING = "evidence_missing"  # the retaining TrustedForm exchange is not in the store
+    # the screens the gate re-checks when their last answer is too old (call_screens.py)
+    ON_DNC_LIST = "on_dnc_list"  # on the national, a state or the buyer's internal Do-Not-Call list
+    LITIGATOR = "litigator"  # a known TCPA litigator's number
+    NUMBER_REASSIGNED = "number_reassigned"  # disconnected since consent was given: someone else's now
+    SCREEN_UNAVAILABLE = "screen_unavailable"  # a screen could not be asked (fail_closed): ask again later
+
+
+class ScreenCheck(BaseModel):
+    """One screen the call gate acted on: the answer it used (when, from which provider) and its verdict."""
+
+    model_config = _READ_ROUTES_ONLY
+
+    rule: str = Field(description="The buyer's rule: dnc, litigator or reassigned_number.")
+    screen: str = Field(description="The screen that answered it: dnc, litigator or reassigned_number.")
+    provider: str | None = None
+    checked_at: str | None = Field(default=None, description="When the provider answered.")
+    consent_date: str | None = Field(default=None, description="reassigned_number: the consent date asked about.")
+    passed: bool | None = Field(default=None, description="None: the screen could not judge the number.")
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, rule: str, result: Any, passed: bool | None) -> ScreenCheck:
+        return cls(
+            rule=rule,
+            screen=str(result.screen),
+            provider=str(result.provider),
+            checked_at=result.checked_at,
+            consent_date=result.consent_date,
+            passed=passed,
+        )
 
 
 class ContactableAnswer(BaseModel):
@@ -215,3 +253,6 @@ class ContactableAnswer(BaseModel):
     status: Status = Field(description="The lead's status (received is answered as pending).")
     lead_reason: Reason | None = Field(default=None, description="The lead's own reason, as GET /leads/{lead_id}.")
     checked_at: str = Field(description="When the checks ran: a pending lead may become contactable later.")
+    screens: list[ScreenCheck] | None = Field(
+        default=None, description="The phone number's screens the gate acted on (Do-Not-Call, litigator, reassigned)."
+    )

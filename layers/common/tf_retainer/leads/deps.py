@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tf_retainer.ports.leads import LeadIndex, LeadReader, LeadWriter
+from tf_retainer.ports.screening import Screening
 from tf_retainer.ports.services import ApiKeySource, CertificateApi, RetryQueue, RuleSource
 from tf_retainer.runtime.settings import Settings
 
@@ -35,3 +36,5 @@ class Deps:
     rules: RuleSource
     clock: Callable[[], datetime] = field(default=_now)
     new_id: Callable[[], str] = field(default=_new_id)
+    # The screens of a lead's phone number (leads/screening.py): None when SCREENS names no provider.
+    screening: Screening | None = None

@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 from tf_retainer.domain.lead import Lead
-from tf_retainer.domain.models import ContactableAnswer, GateReason, Status
+from tf_retainer.domain.models import ContactableAnswer, GateReason, ScreenCheck, Status
+from tf_retainer.leads.call_screens import screen_checks
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.lookup import own_lead
 from tf_retainer.runtime.clock import iso
@@ -23,7 +24,9 @@ CONTACTABLE = "retained, matched, the buyer's rules passed and the evidence is s
 def contactable(deps: Deps, *, vendor: str, lead_id: str) -> ContactableAnswer:
     """By our lead id or the vendor's own lead_id; another vendor's lead is not found (InputRejected)."""
     lead = own_lead(deps, vendor, lead_id)
-    failed = _first_failure(deps, lead)
+    failed, screens = _first_failure(deps, lead), list[ScreenCheck]()
+    if failed is None:  # the number's screens last: they may cost a provider call
+        failed, screens = screen_checks(deps, lead)
     return ContactableAnswer(
         lead_id=lead.lead_id,
         vendor_lead_id=lead.vendor_lead_id,
@@ -33,6 +36,7 @@ def contactable(deps: Deps, *, vendor: str, lead_id: str) -> ContactableAnswer:
         status=Status.PENDING if lead.status is Status.RECEIVED else lead.status,
         lead_reason=lead.reason,
         checked_at=iso(deps.clock()),
+        screens=screens or None,
     )
 
 

@@ -13,9 +13,10 @@ from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
 from tf_retainer.leads import schedule
-from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget, attempt_retain
+from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import report_outcome
+from tf_retainer.leads.screening import screen_then_retain, seal_number
 from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, VendorLead
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso
@@ -35,6 +36,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     held = settings.sync_timeout_seconds + (WRITES_AFTER_CALLS + 1) * settings.remote_call_seconds
     lease = iso(now + timedelta(seconds=held))
     lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
+    lead = seal_number(deps, lead, submission.phone)  # when the vendor's screen rules will read it
     vendor_lead = VendorLead(vendor, submission.lead_id, _payload_hash(submission)) if submission.lead_id else None
     logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
 
@@ -47,7 +49,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
         )
 
     budget = attempt_budget(deps, settings.sync_timeout_seconds, deadline)
-    return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
+    return screen_then_retain(deps, lead, attempt=1, budget=budget, actor="intake", phone=submission.phone)
 
 
 def _certificate(submission: LeadSubmission) -> CertificateRef:

@@ -80,16 +80,20 @@ class Metric(StrEnum):
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason
     RULE_WOULD_REFUSE = "RuleWouldRefuse"  # Rule: a rule in shadow mode that would have refused a lead
     TRUSTEDFORM_OPERATIONS = "TrustedFormOperations"  # Vendor: billed operations (insights per property)
+    SCREEN_CALLS = "ScreenCalls"  # Provider, Vendor, Outcome (answered, or the fault): calls to a screening provider
+    SCREEN_COST = "ScreenCost"  # Provider, Vendor: dollars, as SCREEN_COSTS prices the answered calls
+    SCREENS_SHARED = "ScreensShared"  # Screen: a lead's screen answered from another lead's call (no call made)
+    CONTACT_SEAL_FAILURES = "ContactSealFailures"  # a phone number KMS could not seal or unseal
 
 
 def count(name: Metric, value: float = 1) -> None:
     metrics.add_metric(name=name.value, unit=MetricUnit.Count, value=value)
 
 
-def count_with(name: Metric, value: float = 1, **dimensions: str) -> None:
+def count_with(name: Metric, value: float = 1, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
     """A metric of its own EMF record: its dimensions must not apply to the invocation's other metrics."""
     with single_metric(
-        name=name.value, unit=MetricUnit.Count, value=value, default_dimensions=metrics.default_dimensions
+        name=name.value, unit=unit, value=value, default_dimensions=metrics.default_dimensions
     ) as metric:
         for dimension, label in dimensions.items():
             metric.add_dimension(name=dimension, value=label)
@@ -110,6 +114,7 @@ def milliseconds(name: Metric, value: float) -> None:
 
 __all__ = [
     "Metric",
+    "MetricUnit",
     "count",
     "count_for_vendor",
     "count_rejection",

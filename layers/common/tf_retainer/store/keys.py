@@ -9,6 +9,7 @@
 | vendor key       | VENDORKEY#<sha256 of key>           | VENDOR                           |
 | vendor callback  | VENDORCALLBACK#<vendor>             | CALLBACK                         |
 | rule set         | RULES#<vendor or *>                 | ACTIVE, and V#<version> (each)   |
+| screen result    | SCREEN#<screen>#<number key>[#<date>]| RESULT                           |
 
 Four indexes:
 - gsi1 (VENDOR#<vendor> / <received at>#<lead id>), KEYS_ONLY, on every lead state: a vendor's leads by
@@ -186,3 +187,13 @@ def hold_member_sk(lead_id: str) -> str:
 
 def hold_list_keys(set_at: str, hold_id: str) -> dict[str, str]:
     return {"gsi2pk": HOLDS_LIST, "gsi2sk": f"{set_at}#{hold_id}"}
+
+
+# --- screen results (store/screen_results.py) -------------------------------------------------------
+# The last answer about a number, shared by every lead that carries it: SCREEN#<screen>#<number key>
+# (#<consent date> for a reassigned-number check) / RESULT, with the lease of whoever is asking now.
+SCREEN_RESULT = "RESULT"
+
+
+def screen_result_pk(screen: str, number_key: str, consent_date: str | None) -> str:
+    return f"SCREEN#{screen}#{number_key}" + (f"#{consent_date}" if consent_date else "")
