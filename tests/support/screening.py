@@ -80,7 +80,9 @@ def screening_env(sims: ScreenSims, secretsmanager: Any, kms: Any, screens: dict
     return env
 
 
-def publish_rules(table_name: str, scope: str = "*", **rules: Any) -> None:
+def publish_rules(table_name: str, scope: str = "*", *, client: Any = None, **rules: Any) -> None:
     from tf_retainer.store.rule_sets import RuleStore
 
-    RuleStore(table_name).publish(scope, RuleSet.model_validate(rules), actor="test", now=datetime.now(UTC))
+    RuleStore(table_name, client=client).publish(
+        scope, RuleSet.model_validate(rules), actor="test", now=datetime.now(UTC)
+    )

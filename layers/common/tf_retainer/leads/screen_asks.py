@@ -26,7 +26,9 @@ from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, MetricUnit, count_with, logger
 
-WAIT_POLL_SECONDS = 0.2
+# A caller waiting on another's call reads the shared result after 0.1 s, 0.2 s, 0.4 s ... at most 1 s apart.
+WAIT_FIRST_SECONDS = 0.1
+WAIT_MAX_SECONDS = 1.0
 MIN_CALL_SECONDS = 0.5
 # How long a shared answer is kept: the oldest any rule may act on (max_age_days, at most 31) and a day.
 KEEP_DAYS = 32
@@ -89,28 +91,21 @@ def ask(
     consent = consent_day(lead) if screen is Screen.REASSIGNED else None
     key = ResultKey(screen, lead.number_key or "", consent)
     owner = f"{lead.lead_id}/{uuid.uuid4().hex[:8]}"
-    while True:
-        now = deps.clock()
-        lease_until = now + timedelta(
-            seconds=max(0.0, deadline - time.monotonic()) + 2 * deps.settings.remote_call_seconds
-        )
-        stopped = screening.results.claim(
-            key,
-            owner=owner,
-            now=iso(now),
-            until=iso(lease_until),
-            fresh_after=iso(fresh_after),
-            expires=int((now + timedelta(days=KEEP_DAYS)).timestamp()),
-        )
-        if stopped is None:
-            break
+    delay = WAIT_FIRST_SECONDS
+    stopped = _claim(deps, screening, key, owner, fresh_after, deadline)
+    while stopped is not None:
         shared = _fresh(stopped, fresh_after)
         if shared is not None:
             count_with(Metric.SCREENS_SHARED, Screen=screen.value)
             return Asked(result=_shared(shared, lead))
-        if deadline - time.monotonic() < WAIT_POLL_SECONDS + MIN_CALL_SECONDS:
+        if stopped.lease_until is None or parse_iso(stopped.lease_until) < deps.clock():
+            stopped = _claim(deps, screening, key, owner, fresh_after, deadline)  # no one asking now: ask
+            continue
+        if deadline - time.monotonic() < delay + MIN_CALL_SECONDS:
             return Asked(fault=ScreenFault.TIMEOUT, detail="another lead's call for this number did not end in time")
-        time.sleep(WAIT_POLL_SECONDS)
+        time.sleep(delay)  # another caller is asking: wait for its answer (reads, not writes)
+        delay = min(WAIT_MAX_SECONDS, delay * 2)
+        stopped = screening.results.read(key) or StoredResult(None)
     try:
         national = number()
         if national is None:
@@ -207,6 +202,22 @@ def _one_call(
         cost=exchange.cost,
     )
     return Asked(result=result, exchange=exchange)
+
+
+def _claim(
+    deps: Deps, screening: Screening, key: ResultKey, owner: str, fresh_after: datetime, deadline: float
+) -> StoredResult | None:
+    """The lease for this caller's call (None), or what stopped it: a fresh answer, or another's lease."""
+    now = deps.clock()
+    held = max(0.0, deadline - time.monotonic()) + 2 * deps.settings.remote_call_seconds
+    return screening.results.claim(
+        key,
+        owner=owner,
+        now=iso(now),
+        until=iso(now + timedelta(seconds=held)),
+        fresh_after=iso(fresh_after),
+        expires=int((now + timedelta(days=KEEP_DAYS)).timestamp()),
+    )
 
 
 def screened_event(result: ScreenResult, actor: str) -> Event:
