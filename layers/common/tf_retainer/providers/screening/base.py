@@ -56,9 +56,9 @@ class ScreeningAdapter:
     ) -> httpx.Request:
         raise NotImplementedError
 
-    def findings(self, screen: Screen, body: Any, consent_date: date | None) -> dict[str, Any]:
-        """What a 200 says, normalised; Unreadable when it is not the documented answer, AccountRefused
-        when it is the provider's way of refusing our key."""
+    def findings(self, screen: Screen, exchange: Exchange, consent_date: date | None) -> dict[str, Any]:
+        """What a 200 says (``exchange.json()``), normalised; Unreadable when it is not the documented answer,
+        AccountRefused when it is the provider's way of refusing our key."""
         raise NotImplementedError
 
     def build(self, method: str, base: str, path: str, **kwargs: Any) -> httpx.Request:
@@ -113,7 +113,7 @@ class ScreeningAdapter:
         if status != 200:
             return ScreenAnswer(exchange, fault=ScreenFault.UNEXPECTED)
         try:
-            return ScreenAnswer(exchange, findings=self.findings(screen, exchange.json(), consent_date))
+            return ScreenAnswer(exchange, findings=self.findings(screen, exchange, consent_date))
         except AccountRefused:
             return ScreenAnswer(exchange, fault=ScreenFault.ACCOUNT)
         except (Unreadable, KeyError, TypeError, ValueError):

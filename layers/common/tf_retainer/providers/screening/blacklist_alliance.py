@@ -19,6 +19,8 @@ from tf_retainer.providers.screening.base import ScreeningAdapter, Unreadable
 if TYPE_CHECKING:
     import httpx
 
+    from tf_retainer.domain.exchange import Exchange
+
 VERSION = "v5"
 # ActiveProspect's code levels: the data feeds, by risk
 CODE_LEVELS = {
@@ -44,7 +46,8 @@ class BlacklistAlliance(ScreeningAdapter):
         params = {"key": credentials["api_key"], "phone": national, "ver": VERSION, "resp": "json"}
         return self.build("GET", "api", "/lookup", params=params, headers={"Accept": "application/json"})
 
-    def findings(self, screen: Screen, body: Any, consent_date: date | None) -> dict[str, Any]:
+    def findings(self, screen: Screen, exchange: Exchange, consent_date: date | None) -> dict[str, Any]:
+        body = exchange.json()
         if not isinstance(body, dict) or body.get("message") not in ("Good", "Blacklisted"):
             raise Unreadable("not a lookup answer")
         codes = [code.strip() for code in str(body.get("code") or "").split(",") if code.strip()]

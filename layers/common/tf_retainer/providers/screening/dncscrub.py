@@ -28,6 +28,8 @@ from tf_retainer.providers.screening.base import AccountRefused, ScreeningAdapte
 if TYPE_CHECKING:
     import httpx
 
+    from tf_retainer.domain.exchange import Exchange
+
 SCRUB_VERSION = "5"
 DO_NOT_CALL = frozenset({"D"})
 WIRELESS_PROHIBITED = frozenset({"L", "F", "V"})
@@ -59,9 +61,10 @@ class DncScrub(ScreeningAdapter):
             return self.build("GET", "data", "/v1.5/Data/EnhancedRND", params=params, headers=headers)
         raise ValueError(f"dncscrub does not answer {screen} without a consent date")
 
-    def findings(self, screen: Screen, body: Any, consent_date: date | None) -> dict[str, Any]:
-        if body is None:
-            raise AccountRefused  # not JSON: the login page a wrong loginId gets
+    def findings(self, screen: Screen, exchange: Exchange, consent_date: date | None) -> dict[str, Any]:
+        body = exchange.json()
+        if body is None and (exchange.header("content-type") or "").startswith("text/html"):
+            raise AccountRefused  # the web app's login page: what a wrong loginId gets
         if screen is Screen.DNC:
             return _scrub(_one(body))
         if screen is Screen.LITIGATOR:

@@ -22,6 +22,8 @@ from tf_retainer.providers.screening.base import ScreeningAdapter, Unreadable
 if TYPE_CHECKING:
     import httpx
 
+    from tf_retainer.domain.exchange import Exchange
+
 PHONE_FIELDS = "line_type_intelligence,line_status"
 REASSIGNED = {"yes": True, "no": False, "no_data_available": None}
 
@@ -44,7 +46,8 @@ class TwilioLookup(ScreeningAdapter):
             raise ValueError(f"twilio_lookup does not answer {screen} without a consent date")
         return self.build("GET", "api", f"/v2/PhoneNumbers/+1{national}", params=params, headers=headers)
 
-    def findings(self, screen: Screen, body: Any, consent_date: date | None) -> dict[str, Any]:
+    def findings(self, screen: Screen, exchange: Exchange, consent_date: date | None) -> dict[str, Any]:
+        body = exchange.json()
         if not isinstance(body, dict) or not isinstance(body.get("valid"), bool):
             raise Unreadable("not a lookup answer")
         if screen is Screen.PHONE:
