@@ -32,7 +32,7 @@ from unittest import mock
 import pytest
 
 from local.provision import REPO_ROOT, load_template
-from tests.integration.local.test_template import TABLE_ACTIONS
+from tests.integration.local.test_template import TABLE_ACTIONS, granted
 
 REGION = "us-east-1"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -301,12 +301,12 @@ def grants(template: dict[str, Any]) -> list[Grant]:
     for logical_id, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
-            for policy in properties.get("Policies", []):
-                found += [Grant(logical_id, s) for s in _as_list(policy["PolicyDocument"]["Statement"])]
+            for policy in granted(properties.get("Policies", [])):
+                found += [Grant(logical_id, s) for s in granted(_as_list(policy["PolicyDocument"]["Statement"]))]
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             roles = [render(role).strip("<>") for role in properties.get("Roles", [])] or [logical_id]
             for role in roles:
-                found += [Grant(role, s) for s in _as_list(properties["PolicyDocument"]["Statement"])]
+                found += [Grant(role, s) for s in granted(_as_list(properties["PolicyDocument"]["Statement"]))]
     return found
 
 
@@ -399,10 +399,16 @@ def test_function_grants_match_its_code(translated: dict[str, Any], function: st
     role = function_roles(translated)[function]
     assert data_grants(translated, role, "dynamodb") == EXPECTED_DYNAMODB[function]
     assert data_grants(translated, role, "sqs") == EXPECTED_SQS[function]
-    # Secrets: only the functions that call TrustedForm read its key, and only that secret.
+    # Secrets: only the functions that call TrustedForm and the screening providers read their keys, only
+    # those secrets (each provider's only when a screen is given to it); they alone open sealed numbers.
     secrets = data_grants(translated, role, "secretsmanager")
-    calls_trustedform = function in ("IntakeFunction", "RetryFunction")
-    assert secrets == ({("secretsmanager:GetSecretValue", "<TrustedFormApiKeySecret>")} if calls_trustedform else set())
+    calls_out = function in ("IntakeFunction", "RetryFunction")
+    keys = ("TrustedFormApiKeySecret", *(f"{p}ApiKeySecret" for p in ("BlacklistAlliance", "DncScrub", "TwilioLookup")))
+    assert secrets == ({("secretsmanager:GetSecretValue", f"<{key}>") for key in keys} if calls_out else set())
+    sealed = {"IntakeFunction": {"kms:Encrypt", "kms:Decrypt"}, "RetryFunction": {"kms:Decrypt"}}.get(function, set())
+    assert {
+        action for action, resource in data_grants(translated, role, "kms") if resource == "<ContactKey.Arn>"
+    } == sealed
 
 
 def dynamodb_statements(
@@ -476,7 +482,7 @@ def test_retry_role_is_the_templates_own(translated: dict[str, Any]) -> None:
     services = {
         action.split(":")[0] for grant in grants(translated) if grant.role == role for action in grant.actions()
     }
-    assert services == {"sqs", "dynamodb", "secretsmanager", "logs", "xray"}
+    assert services == {"sqs", "dynamodb", "secretsmanager", "kms", "logs", "xray"}  # kms: sealed numbers only
 
 
 def test_retry_event_source_is_capped(translated: dict[str, Any]) -> None:

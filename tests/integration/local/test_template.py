@@ -536,11 +536,23 @@ SQS_STATEMENT_QUEUE = {
 }
 
 
+def granted(items: list[Any]) -> list[Any]:
+    """A list of policies or statements as granted when every condition holds (the widest grant): each
+    ``Fn::If`` replaced by its first branch, its AWS::NoValue second branch dropped."""
+    found = []
+    for item in items:
+        while isinstance(item, dict) and set(item) == {"Fn::If"}:
+            item = item["Fn::If"][1]
+        if item != {"Ref": "AWS::NoValue"}:
+            found.append(item)
+    return found
+
+
 def statements(policies: list[Any]) -> list[dict[str, Any]]:
     found = []
-    for policy in policies:
+    for policy in granted(policies):
         if isinstance(policy, dict) and "Statement" in policy:
-            found += policy["Statement"]
+            found += granted(policy["Statement"])
     return found
 
 
@@ -557,8 +569,8 @@ def function_policies(template: dict[str, Any], name: str) -> tuple[set[str], li
         assert "Policies" not in properties, f"{name}: SAM ignores Policies when Role is set"
         role = properties["Role"]["Fn::GetAtt"][0]
         documents = [policy["PolicyDocument"] for policy in props(template, role)["Policies"]]
-        return set(), [statement for document in documents for statement in document["Statement"]]
-    policies = properties["Policies"]
+        return set(), [statement for document in documents for statement in granted(document["Statement"])]
+    policies = granted(properties["Policies"])
     templates = {next(iter(policy)) for policy in policies if isinstance(policy, dict)} - {"Statement"}
     return templates, statements(policies)
 
@@ -826,3 +838,43 @@ def test_workers_get_their_settings_and_never_parse_the_template() -> None:
         [sys.executable, "-c", script], input=pickle.dumps(settings), capture_output=True, env=env, timeout=60
     )
     assert done.stdout.decode().split() == ["ready"], done.stderr.decode()
+
+
+def test_screens_are_off_by_default_and_a_chosen_provider_brings_only_its_key(template: dict[str, Any]) -> None:
+    """The template's SCREENS names no provider until a screen parameter does; a provider chosen brings its
+    key's secret and the contact key, the function reads only that secret, and the others stay out."""
+    from tf_retainer.runtime.settings import Settings
+
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    secrets = ("BlacklistAllianceApiKeySecret", "DncScrubApiKeySecret", "TwilioLookupApiKeySecret")
+
+    def deployed(**parameters: str) -> tuple[Settings, set[str], set[str]]:
+        values = provision_module._parameter_values(template, parameters)
+        resolver = provision_module._Resolver(template, values, REGION, "tf-test")
+        made = {
+            name
+            for name, resource in template["Resources"].items()
+            if "Condition" not in resource or resolver.condition(resource["Condition"])
+        }
+        # The intake's screen grants: its one conditional policy, as CloudFormation would resolve it.
+        (screens,) = [p for p in props(template, "IntakeFunction")["Policies"] if "Fn::If" in p]
+        for name in made:  # what CloudFormation would name them
+            resolver.refs[name], resolver.attributes[(name, "Arn")] = f"<{name}>", f"<{name}.Arn>"
+        read = {str(s["Resource"]) for policy in resolver.resolve([screens]) for s in policy["Statement"]}
+        return Settings.from_environ({"TABLE_NAME": "leads", **resolver.resolve(env)}), made, read
+
+    off, made, read = deployed()
+    assert off.screens == {} and not off.contact_key_id and not off.dncscrub_secret_id
+    assert not made & {*secrets, "ContactKey"} and read == set()
+
+    on, made, read = deployed(LitigatorScreen="blacklist_alliance", ScreenFaultPolicies="blacklist_alliance=fail_open")
+    assert on.screens == {"litigator": "blacklist_alliance"}
+    assert on.screen_fault_policies == {"blacklist_alliance": "fail_open"}
+    assert on.blacklist_alliance_secret_id and on.contact_key_id
+    assert not on.dncscrub_secret_id and not on.twilio_lookup_secret_id
+    assert made & {*secrets, "ContactKey"} == {"BlacklistAllianceApiKeySecret", "ContactKey"}
+    assert read == {"<BlacklistAllianceApiKeySecret>", "<ContactKey.Arn>"}  # nothing else
+
+    both, made, _ = deployed(DncScreen="dncscrub", ReassignedNumberScreen="twilio_lookup", PhoneScreen="twilio_lookup")
+    assert both.screens == {"dnc": "dncscrub", "reassigned_number": "twilio_lookup", "phone": "twilio_lookup"}
+    assert made & set(secrets) == {"DncScrubApiKeySecret", "TwilioLookupApiKeySecret"}

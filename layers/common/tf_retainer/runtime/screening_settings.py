@@ -79,6 +79,12 @@ def parse_pairs(value: object) -> object:
     return pairs
 
 
+def parse_screens(value: object) -> object:
+    """SCREENS: ``screen=provider`` pairs; ``screen=off`` (the template's default) names no provider."""
+    pairs = parse_pairs(value)
+    return {k: v for k, v in pairs.items() if v != "off"} if isinstance(pairs, dict) else pairs
+
+
 def check_screening(settings: Any) -> Any:
     """Every screen named is known and answered by a provider that can, with its key's secret and, for a
     sealed phone number (needed to screen a lead again at retry or call time), the KMS key."""

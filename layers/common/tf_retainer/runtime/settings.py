@@ -21,6 +21,7 @@ from tf_retainer.runtime.screening_settings import (
     is_loopback_ip,
     only_provider_or_loopback,
     parse_pairs,
+    parse_screens,
 )
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
@@ -160,9 +161,8 @@ class Settings(BaseModel):
 
     _screening = model_validator(mode="after")(check_screening)
     _provider_urls = field_validator(*PROVIDER_HOSTS)(only_provider_or_loopback)
-    _pairs = field_validator("screens", "screen_fault_policies", "screen_costs", "screen_cache_hours", mode="before")(
-        parse_pairs
-    )
+    _screens = field_validator("screens", mode="before")(parse_screens)
+    _pairs = field_validator("screen_fault_policies", "screen_costs", "screen_cache_hours", mode="before")(parse_pairs)
 
     @field_validator("insights_properties", "extra_fields_allowed", mode="before")
     @classmethod
