@@ -54,7 +54,8 @@ class Context:
 
     @cached_property
     def store(self) -> LeadTable:
-        return wiring.build_lead_table(self.settings, self._dynamodb)
+        keyring = wiring.build_keyring(self.settings, self.target.client("secretsmanager"))
+        return wiring.build_lead_table(self.settings, self._dynamodb, keyring)
 
     @cached_property
     def archive(self) -> Archive:

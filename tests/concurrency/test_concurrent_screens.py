@@ -64,7 +64,7 @@ def test_fifty_leads_with_one_number_make_one_call_per_screen(backend, sims, scr
     assert math.ceil(LEADS / screening_pool.size) >= 2
     errors = [o.error for o in outcomes if o.error]
     assert not errors, f"{len(errors)} invocation(s) raised; the first:\n{errors[0][-3000:] if errors else ''}"
-    assert {(o.status, o.body["status"]) for o in outcomes} == {(201, "retained")}, {o.label() for o in outcomes}
+    assert {(o.status, o.body["status"]) for o in outcomes} == {(201, "retained")}, {str(o.body) for o in outcomes}
     # one call per number per screen, whichever container made it; the rest shared its answer
     assert sims.calls(NUMBER) == {"blacklist-alliance": 1, "dncscrub": 1, "twilio-lookup": 1}
     sources = set()

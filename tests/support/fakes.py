@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tf_retainer.domain.exchange import Exchange
+from tf_retainer.domain.keyring import Keyring
 from tf_retainer.domain.lead import CertificateRecord, Event, Lead, LeadRecord
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.ports.leads import (
@@ -19,7 +20,6 @@ from tf_retainer.ports.leads import (
     Reserved,
     StaleAttempt,
     StoreUnavailable,
-    VendorLead,
 )
 from tf_retainer.runtime.clock import iso
 
@@ -47,7 +47,6 @@ class History:
 @dataclass
 class Refusal:
     lead: Lead
-    vendor_lead: VendorLead | None
     events: list[Event]
 
 
@@ -62,7 +61,7 @@ class FakeStore:
     vendor_lead_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     records: dict[str, LeadRecord] = field(default_factory=dict)
     stored_exchanges: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    reserved: list[tuple[Lead, VendorLead | None]] = field(default_factory=list)
+    reserved: list[Lead] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     histories: list[History] = field(default_factory=list)
@@ -72,22 +71,23 @@ class FakeStore:
     fail_history: int = 0  # the next n add_history calls raise StoreUnavailable (a throttled table)
     fail_outcome: bool = False  # record_outcome raises StoreUnavailable
     # Called once per remote call the real store makes for a method (a slow table: advance a clock):
-    # record_outcome reads the chain's end, puts the entry, updates the state; add_history reads and puts.
+    # at worst (a lost race for the next entry number): record_outcome reads the chain's end, puts the entry,
+    # updates the state; add_history reads and puts.
     on_write: Callable[[], None] = lambda: None
     begun: list[dict[str, Any]] = field(default_factory=list)
 
-    def reserve(self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime):
+    def reserve(self, lead: Lead, *, actor: str, now: datetime):
         self.on_write()
         if isinstance(self.reservation, Reserved):
-            self.reserved.append((lead, vendor_lead))
+            self.reserved.append(lead)
             self.leads[lead.lead_id] = lead
         return self.reservation
 
-    def record_refusal(self, lead, *, vendor_lead, events, now) -> DuplicateLead | None:
+    def record_refusal(self, lead, *, events, now) -> DuplicateLead | None:
         self.on_write()
         if self.refused_first is not None:
             return self.refused_first
-        self.refusals.append(Refusal(lead, vendor_lead, events))
+        self.refusals.append(Refusal(lead, events))
         self.leads[lead.lead_id] = lead
         return None
 
@@ -207,3 +207,15 @@ class UnusedTrustedForm:
 
     def close(self) -> None:
         pass
+
+
+class FakeKeyring(Keyring):
+    """A keyring on a fixed key, whose vendors' lead ids name the leads a test chose (others: the real
+    derivation), so a use case's test can name its lead."""
+
+    def __init__(self, vendor_leads: dict[tuple[str, str], str] | None = None) -> None:
+        super().__init__(lambda: b"unit-test-consumer-key")
+        self.vendor_leads = vendor_leads or {}
+
+    def vendor_lead(self, vendor: str, vendor_lead_id: str) -> str:
+        return self.vendor_leads.get((vendor, vendor_lead_id)) or super().vendor_lead(vendor, vendor_lead_id)

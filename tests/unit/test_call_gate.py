@@ -18,7 +18,7 @@ from tf_retainer.leads import gate
 from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.clock import iso
 
-from tests.support.fakes import FakeSqs, FakeStore, UnusedTrustedForm
+from tests.support.fakes import FakeKeyring, FakeSqs, FakeStore, UnusedTrustedForm
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 VENDOR = "acme"
@@ -88,6 +88,7 @@ def ask(settings):
             retry_queue=SqsRetryQueue(FakeSqs(), configured.retry_queue_url),
             api_key=lambda force: "unused",
             rules=lambda vendor: RulesInForce(from_settings(configured), "settings"),
+            keyring=FakeKeyring(),
             clock=lambda: NOW,
         )
         return gate.contactable(deps, vendor=VENDOR, lead_id=lead_id or lead.lead_id)

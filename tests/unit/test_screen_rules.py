@@ -9,6 +9,8 @@ import pytest
 from pydantic import ValidationError
 from tf_retainer.decisions.rules import Facts, RuleSet, evaluate, refusal
 from tf_retainer.decisions.screen_rules import screens_needed
+from tf_retainer.domain.contacts import sha1_hex
+from tf_retainer.domain.keyring import Keyring
 from tf_retainer.domain.screens import Screen, ScreenResult, national_number, number_key, redact_number
 from tf_retainer.runtime.settings import Settings
 
@@ -125,10 +127,19 @@ def test_only_nanp_numbers_are_screened(phone, national):
     assert national_number(phone) == national
 
 
-def test_every_spelling_of_the_number_is_redacted_and_its_key_is_its_e164_fingerprint():
+def test_every_spelling_of_the_number_is_redacted_and_its_key_is_keyed():
     text = "+17075276405 7075276405 (707) 527-6405 707-527-6405 %2B17075276405 17075276405"
     assert redact_number(text, "7075276405") == " ".join(["[phone]"] * 6)
-    assert number_key("7075276405") == number_key(national_number("707 527 6405") or "")
+    keyring, other = Keyring(lambda: b"k" * 32), Keyring(lambda: b"o" * 32)
+    key = number_key(keyring, "7075276405")
+    assert key == number_key(keyring, national_number("707 527 6405") or "")
+    # Not the number's plain fingerprint (reversed by brute force), nor the consumer index's token of it.
+    assert key not in (
+        sha1_hex("+17075276405"),
+        sha1_hex("7075276405"),
+        keyring.consumer("phone", sha1_hex("7075276405")),
+    )
+    assert key != number_key(other, "7075276405")
 
 
 # --- settings -----------------------------------------------------------------------------------------------

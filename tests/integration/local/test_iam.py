@@ -399,12 +399,21 @@ def test_function_grants_match_its_code(translated: dict[str, Any], function: st
     role = function_roles(translated)[function]
     assert data_grants(translated, role, "dynamodb") == EXPECTED_DYNAMODB[function]
     assert data_grants(translated, role, "sqs") == EXPECTED_SQS[function]
-    # Secrets: only the functions that call TrustedForm and the screening providers read their keys, only
-    # those secrets (each provider's only when a screen is given to it); they alone open sealed numbers.
+    # Secrets: only the functions that call TrustedForm and the screening providers read their keys (each
+    # provider's only when a screen is given to it); only those that store a lead, send its sealed
+    # fingerprints again or find a consumer's leads read the consumer key; nothing else. Only the intake
+    # and the retry worker open sealed phone numbers (the intake seals them).
     secrets = data_grants(translated, role, "secretsmanager")
-    calls_out = function in ("IntakeFunction", "RetryFunction")
-    keys = ("TrustedFormApiKeySecret", *(f"{p}ApiKeySecret" for p in ("BlacklistAlliance", "DncScrub", "TwilioLookup")))
-    assert secrets == ({("secretsmanager:GetSecretValue", f"<{key}>") for key in keys} if calls_out else set())
+    wanted = set()
+    if function in ("IntakeFunction", "RetryFunction"):
+        keys = (
+            "TrustedFormApiKeySecret",
+            *(f"{p}ApiKeySecret" for p in ("BlacklistAlliance", "DncScrub", "TwilioLookup")),
+        )
+        wanted |= {("secretsmanager:GetSecretValue", f"<{key}>") for key in keys}
+    if function in ("IntakeFunction", "RetryFunction", "HoldFunction"):
+        wanted.add(("secretsmanager:GetSecretValue", "<ConsumerKeySecret>"))
+    assert secrets == wanted
     sealed = {"IntakeFunction": {"kms:Encrypt", "kms:Decrypt"}, "RetryFunction": {"kms:Decrypt"}}.get(function, set())
     assert {
         action for action, resource in data_grants(translated, role, "kms") if resource == "<ContactKey.Arn>"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tf_retainer.domain.contacts import sha1_hex
 
 from local.simulator import make_web_cert_id
 from tests.conftest import lead
@@ -116,6 +117,15 @@ def test_a_clean_number_is_screened_then_retained_with_every_exchange_in_its_cha
     stored = json.dumps(screened.reader.read_lead(body["lead_id"]).exchanges)
     assert not [secret for secret in (*KEYS.values(), TWILIO_SID) if secret in stored] and NUMBER not in stored
     assert "sealed_phone" in state and NUMBER not in json.dumps(state)
+    # Nowhere in the table in clear, nor as an unkeyed fingerprint (reversed by brute force) but inside the
+    # raw TrustedForm requests of the chain (what TrustedForm was sent): not in the state, not in the
+    # per-number results or their keys.
+    items = screened.all_items()
+    assert any(item["pk"].startswith("SCREEN#") for item in items)
+    chain = json.dumps([item for item in items if "content" in item], default=str)
+    others = json.dumps([item for item in items if "content" not in item], default=str)
+    assert not [form for form in (NUMBER, sha1_hex(NUMBER), sha1_hex("+1" + NUMBER)) if form in others]
+    assert NUMBER not in chain and sha1_hex("+1" + NUMBER) not in chain
 
 
 def test_a_shadow_screen_refuses_nothing_and_records_what_it_would_have(screened):

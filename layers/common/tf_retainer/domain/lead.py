@@ -42,6 +42,8 @@ class Lead(CertificateFacts):
     lead_id: str
     vendor: str
     vendor_lead_id: str | None = None
+    # SHA-256 of what the vendor posted under its lead_id (a repeat with other content is a conflict).
+    payload_hash: str | None = None
     status: Status
     reason: Reason | None = None
     cert_id: str
@@ -51,7 +53,8 @@ class Lead(CertificateFacts):
     deadline: str
     attempts: int = 0
     burned_attempts: int = 0
-    # Contact details only as the SHA-1 fingerprints TrustedForm matched against.
+    # Contact details only as the SHA-1 fingerprints TrustedForm matches against (stored sealed: the
+    # store never keeps them readable, see domain/keyring.py).
     match_lead: dict[str, str] = Field(default_factory=dict)
     # The vendor's extra fields the buyer allows, as received (contact-like ones as fingerprints), and
     # the names of those dropped (see extras.py).
@@ -80,8 +83,10 @@ class Lead(CertificateFacts):
     screens: dict[str, ScreenResult] | None = None
     number_key: str | None = None
     sealed_phone: str | None = None
-    # The number of the last entry of the lead's evidence chain that this state reflects (0: none yet).
+    # The number of the last entry of the lead's evidence chain that this state reflects (0: none yet),
+    # and that entry's hash (hex; None before the first).
     applied: int = 0
+    head: str | None = None
 
     @property
     def deadline_at(self) -> datetime:

@@ -3,8 +3,9 @@ list, reassigned since consent was given, a dead or refused line), as the servic
 
 A screen asks about the number in clear (no provider takes a fingerprint), so the number is handled only in
 memory: a provider's request and answer are kept with every form of the number replaced by ``[phone]``, and
-the number is known in the store only by its ``number_key`` (the SHA-1 fingerprint of its E.164 form, the
-key of the per-number results every lead shares) and, sealed with a KMS key, to screen it again later.
+the number is known in the store only by its ``number_key`` (a keyed token of its E.164 form under the
+consumer key, domain/keyring.py: an unkeyed hash of a phone number is reversed by brute force; it keys the
+per-number results every lead shares) and, sealed with a KMS key, to screen it again later.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tf_retainer.domain.contacts import sha1_hex
+from tf_retainer.domain.keyring import Keyring
 
 PHONE_PLACEHOLDER = "[phone]"
 # A NANP number: area code and exchange start 2-9 (what every US screen takes; others are not screened).
@@ -55,9 +56,10 @@ def national_number(phone: str | None) -> str | None:
     return digits if _NANP.fullmatch(digits) else None
 
 
-def number_key(national: str) -> str:
-    """What identifies a number in the store: the SHA-1 fingerprint of its E.164 form."""
-    return sha1_hex("+1" + national)
+def number_key(keyring: Keyring, national: str) -> str:
+    """What identifies a number in the store: a keyed token of its E.164 form (its own purpose: never equal to
+    the consumer index's token of the same number's fingerprint)."""
+    return keyring.token("screen-number", "+1" + national)
 
 
 def number_forms(national: str) -> tuple[str, ...]:

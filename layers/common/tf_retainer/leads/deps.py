@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tf_retainer.domain.keyring import Keyring
 from tf_retainer.ports.leads import LeadIndex, LeadReader, LeadWriter
 from tf_retainer.ports.screening import Screening
 from tf_retainer.ports.services import ApiKeySource, CertificateApi, RetryQueue, RuleSource
@@ -34,6 +35,7 @@ class Deps:
     retry_queue: RetryQueue
     api_key: ApiKeySource
     rules: RuleSource
+    keyring: Keyring  # the consumer key's derivations (a vendor's lead id -> our lead id)
     clock: Callable[[], datetime] = field(default=_now)
     new_id: Callable[[], str] = field(default=_new_id)
     # The screens of a lead's phone number (leads/screening.py): None when SCREENS names no provider.

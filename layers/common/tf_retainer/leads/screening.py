@@ -53,7 +53,7 @@ def seal_number(deps: Deps, lead: Lead, phone: str | None) -> Lead:
     national = national_number(phone)
     if deps.screening is None or national is None or not _screens(deps, deps.rules(lead.vendor)):
         return lead
-    update: dict[str, str] = {"number_key": number_key(national)}
+    update: dict[str, str] = {"number_key": number_key(deps.keyring, national)}
     try:
         update["sealed_phone"] = deps.screening.seal.seal(national, lead.lead_id)
     except SealUnavailable as exc:  # screened now from the request; a retry or the gate cannot screen it

@@ -1,6 +1,6 @@
-"""The composition root's part for the screens (wiring.py builds the rest and calls this only when SCREENS
-names a provider): the screening adapters, their keys, the shared per-number results and the sealed phone
-numbers. Each provider's API URL is its production host or a loopback simulator (runtime/settings.py)."""
+"""The composition root's part for the screens (builders.build_deps calls this only when SCREENS names a
+provider): the screening adapters, their keys, the shared per-number results and the sealed phone numbers.
+Each provider's API URL is its production host or a loopback simulator (runtime/settings.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from tf_retainer.domain.screens import Provider
 from tf_retainer.ports.screening import Screening
 from tf_retainer.runtime.settings import Settings
-from tf_retainer.wiring import LazyClient, bounded
+from tf_retainer.wiring.clients import LazyClient, bounded
 
 
 class SecretCredentials:
