@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from tf_retainer.decisions import judgement
 from tf_retainer.decisions.rules import Facts, RuleSet, evaluate, refusal
 from tf_retainer.decisions.screen_rules import screens_needed
 from tf_retainer.domain.contacts import sha1_hex
 from tf_retainer.domain.keyring import Keyring
+from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.screens import Screen, ScreenResult, national_number, number_key, redact_number
 from tf_retainer.runtime.settings import Settings
 
@@ -111,8 +113,33 @@ def test_the_screens_a_rule_set_needs_are_those_a_provider_answers():
     assert screens_needed(rules.screen_rules(), set()) == set()
 
 
-def test_the_reassigned_rule_asks_trustedform_for_the_consent_date():
+def test_the_reassigned_rule_asks_trustedform_for_the_consent_date_only_when_enforced():
+    """The gate re-checks only enforced rules: a shadow one never adds a property TrustedForm bills."""
     assert "created_at" in RuleSet.model_validate({"reassigned_number": {}}).insights_properties()
+    assert "created_at" not in RuleSet.model_validate({"reassigned_number": {"mode": "shadow"}}).insights_properties()
+
+
+def test_screen_rules_never_make_decide_first_ask_trustedform_twice():
+    """They are judged before TrustedForm is asked: with only screen rules enforced, one call (combined)."""
+    settings = Settings.from_environ({**BASE, "RETAIN_MODE": "decide_first"})
+    rules = {"litigator": {}, "dnc": {}, "phone_valid": {}, "line_type": {"refused": ["premium"]}}
+    assert judgement.plan(RuleSet.model_validate(rules), settings).mode == "combined"
+    assert judgement.plan(RuleSet.model_validate({**rules, "bot_detected": {}}), settings).mode == "decide_first"
+
+
+def test_screen_verdicts_survive_what_trustedform_was_asked():
+    """A screen rule reads the screens, whatever TrustedForm was asked for (its answers' ``fetched``), and a
+    shadow screen's verdict is judged again on the lead's screens after decide_first's retain."""
+    listed = result("dnc", "dncscrub", result_code="D", national=True)
+    rules = RuleSet.model_validate({"dnc": {"mode": "shadow"}, "bot_detected": {}})
+    [shadow, _] = evaluate(rules, Facts(screens={"dnc": listed}, fetched=frozenset({"bot_detected"})))
+    assert (shadow.rule, shadow.passed) == ("dnc", False)
+    lead = Lead.model_validate(
+        {"lead_id": "l", "vendor": "v", "status": "pending", "cert_id": "c", "cert_kind": "web", "certificate_url": "u",
+         "received_at": "2026-11-22T12:00:00Z", "deadline": "2026-11-25T12:00:00Z", "screens": {"dnc": listed}}
+    )  # fmt: skip
+    [again, _] = judgement.review(rules, [], lead, [shadow, *evaluate(rules, Facts())[1:]])
+    assert (again.rule, again.passed, again.detail["lists"]) == ("dnc", False, ["national"])
 
 
 # --- numbers ------------------------------------------------------------------------------------------------
