@@ -379,7 +379,8 @@ def test_dashboard_body_is_valid_and_names_the_metrics(local: Provisioned) -> No
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     body = json.loads(cloudwatch.get_dashboard(DashboardName=local.dashboard_name)["DashboardBody"])
     text = json.dumps(body)
-    for metric in ("LeadsReceived", "LeadsRetained", "LeadsRejected", "AccountErrors", "TrustedFormLatency"):
+    names = ("LeadsReceived", "LeadsRetained", "LeadsRejected", "AccountErrors", "TrustedFormLatency", "ScreenCalls")
+    for metric in (*names, "ScreenCost"):
         assert metric in text
     assert "tf-test-dev-retry-dlq" in text and "tf-test-dev-IntakeFunction" in text
     assert "${" not in text and "Fn::" not in text and '"Ref"' not in text

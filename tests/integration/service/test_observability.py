@@ -60,7 +60,7 @@ def sqs_event(stack, body: dict[str, Any]) -> dict[str, Any]:
     return RetryPoller(stack.provisioned).event([message])
 
 
-def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
+def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     """Every outcome the service knows, through the gateway and the real handlers."""
     from aws_lambda_powertools.metrics.provider import cold_start
     from tf_retainer.wiring import default_deps
@@ -118,6 +118,23 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     stale = make_web_cert_id()
     stack.sim.script(stale, ["success"], created_at=datetime.now(UTC) - timedelta(hours=2))
     assert post(lead(stale))["status"] == "retained"
+
+    # The screens on (a provider's simulator, its key, the contact key): a vendor whose rules enforce the
+    # Do-Not-Call screen; two leads with one number make one call, the second shares its answer.
+    from tests.conftest import aws_client
+    from tests.support.screening import KEYS, publish_rules, screening_env
+
+    screen_sims.reset()
+    env = screening_env(screen_sims, aws_client("secretsmanager"), aws_client("kms"), {"dnc": "dncscrub"})
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    wiring.reset()
+    screened_key = stack.add_vendor("vendor-screened")
+    publish_rules(stack.provisioned.table_name, "vendor-screened", dnc={"mode": "enforce"})
+    assert post(lead(), key=screened_key)["status"] == "retained"
+    assert post(lead(), key=screened_key)["status"] == "retained"
+    assert screen_sims.calls("5125551212")["dncscrub"] == 1
+    run.secrets.append(KEYS["dncscrub"])
 
     # No attempts left: the lead expires at once.
     monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "1")
@@ -266,8 +283,8 @@ def test_dashboard_body_is_valid_json_and_deploys(stack):
 # The shadow max_age below is judged on the created_at the deployment asks for anyway (a shadow rule never
 # adds a property to a call).
 @pytest.mark.parametrize("stack_env", [{"INSIGHTS_PROPERTIES": "is_masked,created_at"}])
-def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_logs):
-    run = run_scenarios(stack, monkeypatch, capfd, service_logs)
+def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_logs, screen_sims):
+    run = run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims)
     on_dashboard = dashboard_metrics(deployed_dashboard(stack))
 
     # Every metric the code emitted is graphed, with the same dimensions it is emitted with.
@@ -303,6 +320,9 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
         "CallbacksDelivered",
         "CallbackRetries",
         "CallbacksFailed",
+        "ScreenCalls",
+        "ScreenCost",
+        "ScreensShared",
     ):
         assert name in run.emitted, name
     reasons = {line["Reason"] for line in run.emf_lines if "Reason" in line}
@@ -312,8 +332,8 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
 # --- logs ---------------------------------------------------------------------------------------
 
 
-def test_logs_carry_correlation_keys_and_no_secret(stack, monkeypatch, capfd, service_logs):
-    run = run_scenarios(stack, monkeypatch, capfd, service_logs)
+def test_logs_carry_correlation_keys_and_no_secret(stack, monkeypatch, capfd, service_logs, screen_sims):
+    run = run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims)
     assert run.logs
     for secret in run.secrets:
         assert secret not in run.logs, "a secret or a contact detail is in the logs"
@@ -348,8 +368,8 @@ def alarm_metrics(properties: dict[str, Any]) -> list[dict[str, Any]]:
     return [m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
 
 
-def test_alarms_watch_emitted_metrics_and_notify_the_topic(stack, monkeypatch, capfd, service_logs):
-    run = run_scenarios(stack, monkeypatch, capfd, service_logs)
+def test_alarms_watch_emitted_metrics_and_notify_the_topic(stack, monkeypatch, capfd, service_logs, screen_sims):
+    run = run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims)
     resources = load_template()["Resources"]
     alarms = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     watched = set()
