@@ -58,6 +58,7 @@ SECRET_LOGICAL_ID = "TrustedFormApiKeySecret"  # noqa: S105 - a logical id, not 
 CONSUMER_KEY_LOGICAL_ID = "ConsumerKeySecret"
 DASHBOARD_LOGICAL_ID = "Dashboard"
 EVIDENCE_KEY_LOGICAL_ID = "EvidenceSigningKey"
+CALLBACK_KEY_LOGICAL_ID = "CallbackSecretKey"
 EVENT_BUS_LOGICAL_ID = "LeadEventBus"
 EVENTS_RULE_LOGICAL_ID = "LeadEventsRule"
 EVENTS_QUEUE_LOGICAL_ID = "LeadEventsQueue"
@@ -708,6 +709,7 @@ class Provisioned:
     stack_name: str = "tf-retainer-local-dev"
     dashboard_name: str = ""  # empty when the template has no Dashboard
     evidence_key_id: str = ""  # the KMS HMAC key that signs evidence bundles
+    callback_key_id: str = ""  # the KMS key vendors' callback secrets are sealed with
     event_bus_name: str = ""  # the outcome events' bus
     events_queue_url: str = ""  # the example rule's queue: every outcome event
     publish_failure_queue_url: str = ""  # stream records the publisher gave up on
@@ -736,6 +738,7 @@ class Provisioned:
                 CALLBACK_QUEUE_LOGICAL_ID: self.callback_queue_url,
                 CALLBACK_DLQ_LOGICAL_ID: self.callback_dlq_url,
                 ARCHIVE_BUCKET_LOGICAL_ID: self.archive_bucket,
+                CALLBACK_KEY_LOGICAL_ID: self.callback_key_id,
             }
         )
         for logical_id, url, arn in (
@@ -782,6 +785,7 @@ class Provisioned:
                 # CallbackFunction's own (the local worker pool gives every function one environment).
                 "CALLBACK_QUEUE_URL": self.callback_queue_url,
                 "CALLBACK_DLQ_URL": self.callback_dlq_url,
+                "CALLBACK_SECRET_KEY_ID": self.callback_key_id,
                 # ArchiverFunction's own.
                 "ARCHIVE_BUCKET": self.archive_bucket,
                 "AWS_DEFAULT_REGION": self.region,
@@ -1024,6 +1028,7 @@ def provision(
         stack_name=stack_name,
         dashboard_name=dashboard_name,
         evidence_key_id=str(resolver.refs.get(EVIDENCE_KEY_LOGICAL_ID, "")),
+        callback_key_id=str(resolver.refs.get(CALLBACK_KEY_LOGICAL_ID, "")),
         event_bus_name=events.get(EVENT_BUS_LOGICAL_ID, ""),
         events_queue_url=events.get(EVENTS_QUEUE_LOGICAL_ID, ""),
         publish_failure_queue_url=events.get(PUBLISH_FAILURE_QUEUE_LOGICAL_ID, ""),

@@ -289,6 +289,7 @@ def _start_receiver(stack: LocalStack) -> None:
 
 
 def _register_vendor(stack: LocalStack) -> None:
+    import boto3
     from tf_retainer.runtime.settings import get_settings
     from tf_retainer.store.vendor_callbacks import VendorCallbackStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
@@ -299,7 +300,7 @@ def _register_vendor(stack: LocalStack) -> None:
         raise StartupError("LOCAL_VENDOR_KEY must be 16 to 256 characters (the authorizer refuses others)")
     settings = get_settings()  # also validates the environment before any request arrives
     VendorKeyStore(settings.table_name).put(stack.vendor_key, stack.vendor_name, now=datetime.now(UTC))
-    VendorCallbackStore(settings.table_name).put(
+    VendorCallbackStore(settings.table_name, kms=boto3.client("kms"), key_id=stack.provisioned.callback_key_id).put(
         stack.vendor_name, stack.receiver.url, stack.receiver.secret, now=datetime.now(UTC)
     )
 
@@ -322,6 +323,7 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "stack_name": provisioned.stack_name,
         "dashboard_name": provisioned.dashboard_name,
         "evidence_key_id": provisioned.evidence_key_id,
+        "callback_key_id": provisioned.callback_key_id,
         "archive_bucket": provisioned.archive_bucket,
         "event_bus_name": provisioned.event_bus_name,
         "events_queue_url": provisioned.events_queue_url,

@@ -11,7 +11,8 @@
                                 every lead of that consumer (any vendor); DIR: a bundle each + manifest
     evidence reindex [--vendor V]  put leads stored before the consumer index into it (once)
     evidence verify LEAD_ID     recompute a lead's stored evidence chain; names the first broken link
-    verify FILE                 check an evidence file: its evidence chain, digest and signature
+    verify FILE                 check an evidence file: its evidence chain, digest and signature (under
+                                the deployment's evidence key, never the one the file names)
     vendors add|list|revoke     vendor API keys (a new key is printed once, never again)
     vendors show NAME           a vendor's keys, suspension (who, why) and key history
     vendors report [--since 30d] per-vendor scorecards (retained %, match failures, reuse, rules, ...)
@@ -83,6 +84,7 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("--region", default=default, help="AWS region")
     group.add_argument("--usage-plan-id", default=default, help="API Gateway usage plan for vendor keys")
     group.add_argument("--evidence-key-id", default=default, help="KMS HMAC key that signs evidence bundles")
+    group.add_argument("--callback-key-id", default=default, help="KMS key vendors' callback secrets are sealed with")
     group.add_argument(
         "--consumer-key-secret", default=default, help="secret of the consumer key (ConsumerKeySecretArn)"
     )

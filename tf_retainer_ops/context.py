@@ -74,7 +74,10 @@ class Context:
 
     @cached_property
     def callbacks(self) -> VendorCallbackStore:
-        return wiring.build_vendor_callbacks(self.settings, self._dynamodb)
+        """Vendors' callbacks; their secrets sealed (encrypted) with the target's callback key."""
+        key_id = self.target.callback_key_id or ""
+        kms = self.target.client("kms") if key_id else None
+        return wiring.build_vendor_callbacks(self.settings, self._dynamodb, kms=kms, key_id=key_id)
 
     @cached_property
     def rule_store(self) -> RuleStore:

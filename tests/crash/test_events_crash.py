@@ -85,12 +85,15 @@ def stream(backend: CrashBackend, router: Router) -> StreamPoller:
 
 @pytest.fixture(scope="module")
 def receiver(backend: CrashBackend) -> Iterator[CallbackReceiver]:
+    import boto3
     from tf_retainer.store.vendor_callbacks import VendorCallbackStore
 
     started = CallbackReceiver(secret=secrets.token_urlsafe(24)).start()
-    VendorCallbackStore(backend.provisioned.table_name, client=backend.dynamodb).put(
-        VENDOR, started.url, started.secret, now=datetime.now(UTC)
-    )
+    kms = boto3.session.Session(region_name=backend.provisioned.region).client("kms", endpoint_url=backend.endpoint_url)
+    store = VendorCallbackStore(
+        backend.provisioned.table_name, client=backend.dynamodb, kms=kms, key_id=backend.provisioned.callback_key_id
+    )  # as the callback function has it: the secret sealed under the stack's callback key
+    store.put(VENDOR, started.url, started.secret, now=datetime.now(UTC))
     backend.sqs.set_queue_attributes(
         QueueUrl=backend.provisioned.callback_queue_url, Attributes={"VisibilityTimeout": str(CALLBACK_VISIBILITY)}
     )

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -389,6 +390,37 @@ def test_backfill_runs_the_intake_in_process_against_the_local_stack(local_stack
     assert client.get("/leads/BF-1/contactable").json()["contactable"] is True
     posts = http_get(f"{local_stack.simulator}/_simulator/requests").json()
     assert [r["status"] for r in posts if r["cert_id"] in (live, backfilled)] == [200, 200]
+
+
+def test_backfill_runs_in_an_operators_shell_with_only_the_documented_settings(local_stack, client, tmp_path):
+    """`tf-retainer --local backfill` as its own process, in a shell holding none of the service's variables
+    (POWERTOOLS_*, TRUSTEDFORM_*, AWS_*): the settings are the state file's; the service's metrics need no
+    namespace from the shell (issue 26: it failed on the first valid row)."""
+    (tmp_path / ".local-stack").mkdir()
+    (tmp_path / ".local-stack" / "state.json").write_text(local_stack.state_file.read_text())
+    recent = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    cert_id = make_web_cert_id()
+    (tmp_path / "leads.csv").write_text(
+        f"certificate_url,email,lead_id,lead_date\nhttps://cert.trustedform.com/{cert_id},{EMAIL},BF-SHELL,{recent}\n"
+    )
+    shell = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("POWERTOOLS_", "TRUSTEDFORM_", "AWS_", "TABLE_", "RETRY_", "EVENT_", "LOCAL_"))
+    }
+    vendor = local_stack.state["vendor"]
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, "-m", "tf_retainer_ops.cli", "--local", "--json", "backfill", "leads.csv", "--vendor", vendor],
+        cwd=tmp_path,
+        env=shell,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["retained"] == 1, done.stdout
+    assert client.get("/leads/BF-SHELL/contactable").json()["contactable"] is True
 
 
 def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_stack, client):

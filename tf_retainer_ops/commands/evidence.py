@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -13,11 +12,12 @@ from typing import Any
 
 from tf_retainer.domain import chain
 
-from ..bundle import Signer, evidence_document, render, sign, verified_chain, verify
+from ..bundle import Signer, evidence_document, render, sign, verified_chain
+from ..bundle_check import EvidenceKey, Refused, load, state_problem, stored_state_problem, verify
 from ..consumer import export, find_leads, fingerprint_query, other_spellings
 from ..context import Command, Context, argument, fmt, now
 from ..evidence import locate
-from ..target import OpsError
+from ..target import OpsError, make_client
 
 
 def _signer(ctx: Context, unsigned_note: str) -> Signer | None:
@@ -119,8 +119,9 @@ def cmd_evidence_reindex(ctx: Context) -> int:
 
 
 def cmd_evidence_verify(ctx: Context) -> int:
-    """The lead's chain as stored, recomputed link by link (exit 1 names the broken link). An archived
-    lead's older entries are read from its archived record (their table copies expire early)."""
+    """The lead's chain as stored, recomputed link by link (exit 1 names the broken link), and its state
+    against the chain (exit 1 names what differs). An archived lead's older entries are read from its
+    archived record (their table copies expire early)."""
     lead_id = ctx.args.verify_lead_id
     if not lead_id:
         raise OpsError("evidence verify needs a LEAD_ID")
@@ -132,6 +133,10 @@ def cmd_evidence_verify(ctx: Context) -> int:
         why = exc.why if isinstance(exc, chain.BrokenChain) else str(exc)
         data = {"lead_id": lead_id, "ok": False, "broken_entry": seq, "why": why, "source": located.source}
         ctx.emit(data, lambda d: ctx.print(f"lead {lead_id}: BROKEN at entry {d['broken_entry']}: {d['why']}"))
+        return 1
+    if problem := _state_against_chain(ctx, lead_id, located.record.state, entries, located.source):
+        data = {"lead_id": lead_id, "ok": False, "broken_entry": None, "why": problem, "source": located.source}
+        ctx.emit(data, lambda d: ctx.print(f"lead {lead_id}: STATE DISAGREES with its chain: {d['why']}"))
         return 1
     head = entries[-1].hash if entries else None
     data = {"lead_id": lead_id, "ok": True, "entries": len(entries), "head": head, "source": located.source}
@@ -145,6 +150,17 @@ def cmd_evidence_verify(ctx: Context) -> int:
     return 0
 
 
+def _state_against_chain(
+    ctx: Context, lead_id: str, state: dict[str, Any], entries: list[chain.Entry], source: str
+) -> str | None:
+    """The table's state item (with the entry it reflects and that entry's hash) against the chain; an
+    archived record's state against its chain's last step."""
+    if source != "dynamodb":
+        return state_problem(state, entries)
+    lead = ctx.store.reader.get_lead(lead_id)
+    return stored_state_problem(lead, entries) if lead is not None else "the lead's state item is gone"
+
+
 EVIDENCE_VERBS: dict[str, Callable[[Context], int]] = {
     "find": cmd_evidence_find,
     "reindex": cmd_evidence_reindex,
@@ -153,21 +169,42 @@ EVIDENCE_VERBS: dict[str, Callable[[Context], int]] = {
 
 
 def cmd_verify(ctx: Context) -> int:
+    """Exit 0 valid (proven under the deployment's evidence key), 1 edited, forged or refused, 3 not proven
+    (unsigned, or no deployment key to check the signature with)."""
     try:
-        document = json.loads(Path(ctx.args.file).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = Path(ctx.args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise OpsError(f"cannot read {ctx.args.file}: {exc}") from exc
-    if not isinstance(document, dict):
-        raise OpsError(f"{ctx.args.file} is not an evidence file")
+    data: dict[str, Any] = {"file": ctx.args.file}
     try:
-        kms = ctx.target.client("kms")
-    except OpsError:
-        kms = None  # no target: the digest can still be checked
-    result = verify(document, kms)
-    data = {"file": ctx.args.file, "digest_ok": result.digest_ok, "signed": result.signed}
-    data.update({"signature_ok": result.signature_ok, "chain_ok": result.chain_ok, "verdict": result.describe()})
+        document = load(text)
+    except Refused as exc:
+        data.update(ok=False, verdict=f"REFUSED: {exc}")
+        ctx.emit(data, lambda d: ctx.print(f"{d['file']}: {d['verdict']}"))
+        return 1
+    key, no_key_why = deployment_key(ctx)
+    result = verify(document, key, no_key_why=no_key_why, beside=Path(ctx.args.file).parent)
+    data.update(ok=result.ok, chain_ok=result.chain_problem is None, digest_ok=result.digest_ok, signed=result.signed)
+    data.update(signature_ok=result.signature_ok, evidence_key_id=result.key_id, verdict=result.describe())
     ctx.emit(data, lambda d: ctx.print(f"{d['file']}: {d['verdict']}"))
-    return 0 if result.ok and result.signature_ok is not None else (1 if not result.ok else 3)
+    return 0 if result.proven else (1 if not result.ok else 3)
+
+
+def deployment_key(ctx: Context) -> tuple[EvidenceKey | None, str]:
+    """The deployment's evidence key (--evidence-key-id, else the target's: the stack's EvidenceKeyId output
+    or the local stack's state file) and its KMS client; None and why when there is none."""
+    given = getattr(ctx.args, "evidence_key_id", None)
+    try:
+        target = ctx.target
+    except OpsError as exc:
+        if not given:
+            return None, f"no deployment to check it against ({exc}; or give --evidence-key-id)"
+        kms = make_client("kms", region=ctx.args.region, endpoint_url=ctx.args.endpoint_url)
+        return EvidenceKey(kms, given), ""
+    key_id = given or target.evidence_key_id
+    if not key_id:
+        return None, "the target names no evidence key (give --evidence-key-id, or use --stack / --local)"
+    return EvidenceKey(target.client("kms"), key_id), ""
 
 
 def evidence_arguments(parser: argparse.ArgumentParser) -> None:
@@ -202,7 +239,7 @@ COMMANDS = (
     Command(
         ("verify",),
         cmd_verify,
-        "check an evidence file: its evidence chain, digest and KMS signature",
+        "check an evidence file: its evidence chain, digest and signature (under the deployment's evidence key)",
         argument("file"),
     ),
 )

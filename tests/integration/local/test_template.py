@@ -579,6 +579,9 @@ def function_policies(template: dict[str, Any], name: str) -> tuple[set[str], li
 # The functions whose UpdateItem on the table is otherwise unrestricted (the others' is limited to some
 # attributes or to vendor key items).
 EVIDENCE_WRITERS = {"IntakeFunction", "RetryFunction", "SweeperFunction"}
+# The functions that screen a number (store/screen_results.py): they update SCREEN# items, and only them
+# beyond their leads' families.
+SCREEN_WRITERS = {"IntakeFunction", "RetryFunction"}
 
 
 def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
@@ -587,11 +590,21 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         templates, found = function_policies(template, name)
         denied = [statement for statement in found if statement["Effect"] == "Deny"]
         found = [statement for statement in found if statement["Effect"] != "Deny"]
-        # Chain entries are written once: a function free to update the table is denied their attributes.
-        assert [statement["Sid"] for statement in denied] == (["NoEvidenceEdits"] if name in EVIDENCE_WRITERS else [])
+        # Chain entries are written once: a function free to update the table is denied their attributes and
+        # their expiry, and every delete (test_iam_writes.py evaluates what is left).
+        sids = [statement["Sid"] for statement in denied]
+        assert sids == (["NoEvidenceEdits", "NoDeletes"] if name in EVIDENCE_WRITERS else []), name
         for statement in denied:
-            assert statement["Action"] == "dynamodb:UpdateItem" and statement["Resource"] == table_arn, name
-            assert statement["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:Attributes": ["b", "h", "o"]}}
+            assert statement["Resource"] == table_arn, name
+            if statement["Sid"] == "NoEvidenceEdits":
+                assert statement["Action"] == "dynamodb:UpdateItem", name
+                attributes = ["b", "h", "o", "ttl"]
+                condition = {"ForAnyValue:StringEquals": {"dynamodb:Attributes": attributes}}
+                if name in SCREEN_WRITERS:  # a per-number screen result is no evidence: its expiry moves
+                    condition["ForAllValues:StringNotLike"] = {"dynamodb:LeadingKeys": ["SCREEN#*"]}
+                assert statement["Condition"] == condition, name
+            else:
+                assert "dynamodb:DeleteItem" in actions(statement) and "Condition" not in statement, name
         # SAM's DynamoDB templates are wider than the code: Read has Scan, Write has BatchWriteItem, Crud Delete.
         assert not {t for t in templates if t.startswith("DynamoDB")}, name
         granted = set().union(*(actions(statement) for statement in found))
@@ -861,7 +874,12 @@ def test_screens_are_off_by_default_and_a_chosen_provider_brings_only_its_key(te
         (screens,) = [p for p in props(template, "IntakeFunction")["Policies"] if "Fn::If" in p]
         for name in made:  # what CloudFormation would name them
             resolver.refs[name], resolver.attributes[(name, "Arn")] = f"<{name}>", f"<{name}.Arn>"
-        read = {str(s["Resource"]) for policy in resolver.resolve([screens]) for s in policy["Statement"]}
+        read = {
+            str(s["Resource"])
+            for policy in resolver.resolve([screens])
+            for s in policy["Statement"]
+            if s["Sid"] != "ScreenResults"  # the table's SCREEN# items (test_iam_writes.py)
+        }
         return Settings.from_environ({"TABLE_NAME": "leads", **resolver.resolve(env)}), made, read
 
     off, made, read = deployed()

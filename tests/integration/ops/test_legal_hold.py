@@ -179,3 +179,43 @@ def test_a_hold_run_dying_after_it_recorded_a_member_leaves_that_member_counted(
     assert [member.lead_id for member in store.members(hold.hold_id)] == [posted["lead_id"]]
     assert store.get_hold(hold.hold_id).leads == 1
     assert all("ttl" not in item for item in items_of(stack, posted))
+
+
+def test_a_hold_by_phone_covers_every_spelling_find_searches_and_says_which(stack):
+    """A demand letter spells the number its own way: the hold covers the leads `evidence find` finds for
+    it, posted under any usual spelling, now and later, and says how many under which (issue 26)."""
+    import json
+
+    other_key = stack.add_vendor(OTHER_VENDOR)
+    national = stack.post(lead(phone="5125551234", email="a@one.example")).json()["lead_id"]
+    with_one = stack.post(lead(phone="1-512-555-1234", email="b@two.example"), key=other_key).json()["lead_id"]
+    stranger = stack.post(lead(phone="(512) 555-9999", email="c@three.example")).json()["lead_id"]
+    letter = "+1 512-555-1234"
+    found = run_json(stack, "evidence", "find", "--phone", letter)
+    assert {match["lead_id"] for match in found["leads"]} == {national, with_one}
+
+    code, out, err = run(stack, "--json", "hold", "set", "--phone", letter, "--reason", "demand 2026-12 Doe")
+    assert code == 0, err
+    data = json.loads(out)
+    assert sorted(data["leads"]) == sorted([national, with_one])
+    assert {(s["spelling"], s["leads"]) for s in data["spellings"]} == {
+        ("+1 and 10 digits (as given)", 0),
+        ("10 digits", 1),
+        ("1 and 10 digits", 1),
+    }
+    assert {s["fingerprint"] for s in data["spellings"]} == {
+        found["query"]["phone"],
+        *found["other_spellings"]["phone"],
+    }
+    code, out, err = run(stack, "hold", "set", "--phone", "(512) 555-1234", "--reason", "the same, as counsel wrote it")
+    assert code == 0, err
+    assert "2 lead(s) held" in out and "under 10 digits (as given): 1 lead(s)" in out
+    assert_no_secrets(stack, out, err)
+    for spelt in ("5125551234", "512-555-1234", "+15125551234"):
+        assert spelt not in out + err and spelt not in str(stack.all_items())
+
+    # A lead that arrives later under yet another spelling is held by the daily run.
+    later = stack.post(lead(phone="+1 (512) 555-1234", email="d@four.example")).json()["lead_id"]
+    covered = invoke("HoldFunction", {"source": "aws.scheduler", "detail": {}})["covered"]
+    assert covered == [later, later]  # by both holds
+    assert "hold_set" in history_types(stack, later) and "hold_set" not in history_types(stack, stranger)

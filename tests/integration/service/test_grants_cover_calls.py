@@ -1,5 +1,8 @@
 """The template grants each function every DynamoDB action its code calls (moto enforces no IAM, so a
-missing grant would only show in AWS): the calls are recorded while the real handlers run."""
+missing grant would only show in AWS): the calls are recorded while the real handlers run. Every write is
+also put to IAM's decision (tests/support/iam.py) with its partition key and attributes, against the
+function's role as SAM translates it: the key-family and attribute conditions let the code's own writes
+through."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from local.provision import load_template
 from local.simulator import make_web_cert_id
 from tests.conftest import lead
 from tests.integration.local.test_template import actions, function_policies
+from tests.support.iam import decide, requests_of
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
 
@@ -29,6 +33,39 @@ def table_actions(function: str) -> set[str]:
         if statement["Effect"] == "Allow" and statement.get("Resource") == on_table
         for action in actions(statement)
     }
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict[str, Any]:
+    from tests.integration.local.test_iam import translate
+
+    return translate(load_template())
+
+
+def assert_writes_allowed(translated: dict[str, Any], function: str, made: list[tuple[str, dict[str, Any]]]) -> None:
+    from tests.integration.local.test_iam_writes import statements_of
+
+    statements = statements_of(translated, function)
+    writes = [request for operation, params in made for request in requests_of(operation, params)]
+    assert writes, f"{function} wrote nothing"
+    for request in writes:
+        assert decide(statements, request).allowed, f"{function}: IAM would refuse {request}"
+
+
+@pytest.fixture
+def made(stack) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every DynamoDB call's operation and parameters (functions run in this process)."""
+    from tf_retainer import wiring
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        seen.append((model.name, params))
+
+    events = wiring.dynamodb().meta.events
+    events.register("before-parameter-build.dynamodb", record)
+    yield seen
+    events.unregister("before-parameter-build.dynamodb", record)
 
 
 def actions_of(calls: list[str]) -> list[str]:
@@ -66,7 +103,7 @@ def calls(stack) -> Iterator[list[str]]:
 
 
 @pytest.mark.parametrize("stack_env", [{"PENDING_GRACE_SECONDS": "1"}])
-def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls):
+def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls, made, translated):
     from local.poller import RetryPoller
 
     cert_id = make_web_cert_id()
@@ -74,7 +111,13 @@ def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls
     posted = stack.post(lead(cert_id)).json()
     assert posted["status"] == "pending"
     assert set(actions_of(calls)) <= table_actions("IntakeFunction"), calls
+    # A lead refused at once (another lead holds its certificate) writes its first entry in the reservation;
+    # a vendor's own lead id names its lead.
+    stack.post(lead(cert_id, lead_id="V-REUSED"))
+    stack.post(lead(lead_id="V-1"))
+    assert_writes_allowed(translated, "IntakeFunction", made)
     calls.clear()
+    made.clear()
 
     poller = RetryPoller(stack.provisioned, wait_seconds=2)
     messages = stack.next_retry_messages()
@@ -83,6 +126,8 @@ def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls
     assert not [call for call in calls if call.endswith(":LEAD")], calls
     assert "dynamodb:Query" not in calls, calls
     assert set(actions_of(calls)) <= table_actions("RetryFunction"), calls
+    assert_writes_allowed(translated, "RetryFunction", made)
+    made.clear()
     check_after = datetime.fromisoformat(stack.lead_state(posted["lead_id"])["check_after"].replace("Z", "+00:00"))
     calls.clear()
 
@@ -90,3 +135,59 @@ def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls
     report = invoke("SweeperFunction", SCHEDULED)
     assert report["recovered"] == [posted["lead_id"]]
     assert set(actions_of(calls)) <= table_actions("SweeperFunction"), calls
+    assert_writes_allowed(translated, "SweeperFunction", made)
+
+
+def test_every_write_of_the_hold_function_is_granted(stack, made, translated):
+    """A consumer hold set by an operator, then the daily run covering a lead that arrived since: its
+    history entry, the covered-lead record, the items taken out of TTL (the lead's, its certificate's)."""
+    from tests.support.cli import run
+
+    phone = "(512) 555-0142"
+    stack.post(lead(phone=phone, lead_id="H-FIRST"))
+    assert run(stack, "hold", "set", "--phone", phone, "--reason", "matter 1")[0] == 0
+    stack.post(lead(phone=phone, lead_id="H-LATER"))
+    made.clear()
+    report = invoke("HoldFunction", SCHEDULED)
+    assert len(report["covered"]) == 1
+    assert_writes_allowed(translated, "HoldFunction", made)
+
+
+def test_every_dynamodb_call_of_the_screens_is_granted(screened, calls, made, translated, monkeypatch):
+    """The screens on (template.yaml's ScreenResults, when ScreensOn): a provider down at intake (the lease
+    on the number's result taken and released), the retry screening it from the sealed number (the shared
+    result stored), and the call gate re-scrubbing it 32 days later."""
+    from datetime import timedelta
+
+    from tf_retainer.wiring import default_deps
+
+    from local.poller import RetryPoller
+    from tests.support.screening import publish_rules
+
+    number = "7075276405"
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    screened.screen_sims.dncscrub.script(number, ["unavailable", "ok", "ok"])
+    posted = screened.post(lead(phone=number)).json()
+    assert posted["reason"] == "screen_unavailable", posted
+    screen_writes = [params for operation, params in made if operation == "UpdateItem" and "SCREEN#" in str(params)]
+    assert screen_writes, "the intake took the number's lease"
+    assert set(actions_of(calls)) <= table_actions("IntakeFunction"), calls
+    assert_writes_allowed(translated, "IntakeFunction", made)
+    calls.clear()
+    made.clear()
+
+    messages = screened.next_retry_messages()
+    assert messages and RetryPoller(screened.provisioned, wait_seconds=2).process(messages) == []
+    assert screened.lead_state(posted["lead_id"])["status"] == "retained"
+    assert set(actions_of(calls)) <= table_actions("RetryFunction"), calls
+    assert_writes_allowed(translated, "RetryFunction", made)
+    calls.clear()
+    made.clear()
+
+    later = datetime.now(UTC) + timedelta(days=32)
+    monkeypatch.setattr(default_deps(), "clock", lambda: later)
+    headers = {"x-api-key": screened.vendor_key}
+    answer = screened.gateway.handle("GET", f"/leads/{posted['lead_id']}/contactable", headers, b"").json()
+    assert answer["contactable"] is True and screened.screen_sims.dncscrub.count(number) == 3, answer
+    assert set(actions_of(calls)) <= table_actions("IntakeFunction"), calls
+    assert_writes_allowed(translated, "IntakeFunction", made)

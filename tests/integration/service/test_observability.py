@@ -156,7 +156,12 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
         monkeypatch.setenv("CALLBACK_ALLOW_PRIVATE", "true")
         monkeypatch.setenv("CALLBACK_BASE_DELAY_SECONDS", "0")
         wiring.reset()
-        store = VendorCallbackStore(stack.provisioned.table_name, client=stack.dynamodb)
+        store = VendorCallbackStore(
+            stack.provisioned.table_name,
+            client=stack.dynamodb,
+            kms=boto3.client("kms"),
+            key_id=stack.provisioned.callback_key_id,
+        )
         store.put(VENDOR, receiver.url, receiver.secret, now=datetime.now(UTC))
         receiver.script("503", "404", "200")
         StreamPoller(stack.provisioned, retry_delay_seconds=0).drain()
@@ -395,3 +400,12 @@ def test_alarms_watch_emitted_metrics_and_notify_the_topic(stack, monkeypatch, c
     for name in ("ApproximateNumberOfMessagesVisible", "AccountErrors", "LeadsExpired", "LeadsRejected", "5XXError"):
         assert name in watched, name
     assert "Throttles" in watched
+
+
+def test_the_service_defaults_to_the_templates_metrics_namespace():
+    """Where POWERTOOLS_METRICS_NAMESPACE is not set (the operator CLI runs the service in-process from any
+    shell), the metrics still go to the namespace the dashboard and the alarms read."""
+    from tf_retainer.runtime import observability
+
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == observability.NAMESPACE == NAMESPACE

@@ -3,6 +3,7 @@ names of every metric it emits (the dashboard and alarms in template.yaml use th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -11,8 +12,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.tracing.tracer import Tracer
 
+# The metrics' namespace (the template's POWERTOOLS_METRICS_NAMESPACE, its dashboard and alarms): the
+# default where the variable is not set (the operator CLI runs the service in-process from any shell), so a
+# metric never fails for want of a namespace.
+NAMESPACE = "TfRetainer"
 logger = Logger()
-metrics = Metrics()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE)
 
 _Decorated = TypeVar("_Decorated", bound=Callable[..., Any])
 
@@ -93,7 +98,11 @@ def count(name: Metric, value: float = 1) -> None:
 def count_with(name: Metric, value: float = 1, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
     """A metric of its own EMF record: its dimensions must not apply to the invocation's other metrics."""
     with single_metric(
-        name=name.value, unit=unit, value=value, default_dimensions=metrics.default_dimensions
+        name=name.value,
+        unit=unit,
+        value=value,
+        namespace=metrics.namespace,
+        default_dimensions=metrics.default_dimensions,
     ) as metric:
         for dimension, label in dimensions.items():
             metric.add_dimension(name=dimension, value=label)

@@ -101,6 +101,8 @@ class Settings(BaseModel):
     # Vendor callbacks (notify.py): their queue and dead letters, how often and how long to try. Private
     # and loopback destinations (and plain http) only where allowed: the local stack, never a deployment.
     callback_queue_url: str = ""
+    # The KMS key the vendors' callback secrets are sealed with (only CallbackFunction may open them).
+    callback_secret_key_id: str = ""
     callback_dlq_url: str = ""
     callback_allow_private: bool = False
     callback_max_attempts: int = Field(default=8, ge=1, le=50)

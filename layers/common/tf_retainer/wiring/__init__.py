@@ -150,7 +150,10 @@ def callback_deps() -> CallbackDeps:
     settings = get_settings()
     return CallbackDeps(
         settings=settings,
-        callbacks=build_vendor_callbacks(settings, dynamodb()),
+        # KMS opens the vendors' sealed secrets (one call per vendor and secret: the store keeps them opened).
+        callbacks=build_vendor_callbacks(
+            settings, dynamodb(), kms=LazyClient("kms", bounded(settings.remote_call_seconds))
+        ),
         sqs=boto3.client("sqs"),
         # Never the environment's proxies: the connection goes to the address the checks approved.
         http=httpx.Client(

@@ -59,10 +59,16 @@ def build_rule_store(settings: Settings, client: Any) -> RuleStore:
     return RuleStore(settings.table_name, client=client)
 
 
-def build_vendor_callbacks(settings: Settings, client: Any) -> VendorCallbackStore:
+def build_vendor_callbacks(
+    settings: Settings, client: Any, *, kms: Any = None, key_id: str = ""
+) -> VendorCallbackStore:
+    """The callbacks store; ``kms`` and ``key_id`` (default the settings' CALLBACK_SECRET_KEY_ID) seal and open
+    the vendors' secrets."""
     from tf_retainer.store.vendor_callbacks import VendorCallbackStore
 
-    return VendorCallbackStore(settings.table_name, client=client)
+    return VendorCallbackStore(
+        settings.table_name, client=client, kms=kms, key_id=key_id or settings.callback_secret_key_id
+    )
 
 
 def build_archive_bucket(settings: Settings, s3: Any) -> S3ArchiveBucket:
