@@ -174,3 +174,32 @@ def test_a_screen_result_is_updated_in_its_own_attributes_only(translated: dict[
     assert not decide(statements, Request("dynamodb:UpdateItem", lead, ("pk", "sk", "ttl"))).allowed
     both_families = (FAMILIES["screen result"], FAMILIES["lead"])  # a request naming a lead too is denied
     assert not decide(statements, Request("dynamodb:UpdateItem", both_families, ("pk", "sk", "ttl"))).allowed
+
+
+def test_only_the_intake_and_retry_roles_can_seal_or_open_a_screened_number(translated: dict[str, Any]) -> None:
+    """Screened phone numbers are sealed under ContactKey: its policy lets the intake seal and open one and
+    the retry worker open one, each only with a lead id as the encryption context; the account's statement
+    (through which IAM grants) holds neither, and no role's own policy names the key."""
+    import fnmatch
+
+    def grants_action(actions: Any, action: str) -> bool:
+        listed = actions if isinstance(actions, list) else [actions]
+        return any(fnmatch.fnmatchcase(action, pattern.lower()) for pattern in listed)
+
+    policy = translated["Resources"]["ContactKey"]["Properties"]["KeyPolicy"]["Statement"]
+
+    def principals(action: str) -> list[Any]:
+        return [s["Principal"] for s in policy if s["Effect"] == "Allow" and grants_action(s["Action"], action)]
+
+    intake, retry = ({"AWS": {"Fn::GetAtt": [role, "Arn"]}} for role in ("IntakeFunctionRole", "RetryFunctionRole"))
+    assert principals("kms:decrypt") == [intake, retry]
+    assert principals("kms:encrypt") == [intake]
+    assert not principals("kms:reencryptfrom") and not principals("kms:creategrant")
+    for statement in policy:
+        if statement["Principal"] in (intake, retry):
+            assert statement["Condition"] == {"Null": {"kms:EncryptionContext:lead_id": "false"}}
+    assert not [
+        grant
+        for grant in grants(translated)
+        if "<ContactKey.Arn>" in grant.resources() and grant.statement["Effect"] == "Allow"
+    ]
