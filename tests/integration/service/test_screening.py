@@ -277,3 +277,35 @@ def test_the_gate_closes_when_a_fail_closed_provider_cannot_answer(screened, mon
     later(monkeypatch, timedelta(days=32))
     answer = gate(screened, body["lead_id"])
     assert answer["contactable"] is False and answer["reason"] == "screen_unavailable", answer
+
+
+def test_the_backtest_predicts_what_a_shadow_screen_enforced_would_refuse(screened, tmp_path):
+    """A buyer learns what a screen would refuse before enforcing it: screened in shadow (each call paid
+    once), the leads' stored results replayed through the candidate (no call made); a screen never run is
+    not judged."""
+    from tests.support.cli import run_json
+
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "shadow"})
+    screened.screen_sims.dncscrub.script("2127894561", national_dnc="2003-06-01")
+    listed = post(screened, number="2127894561")[1]
+    clean = post(screened)[1]
+    assert {listed["status"], clean["status"]} == {"retained"}
+    calls = screened.screen_sims.dncscrub.count("2127894561") + screened.screen_sims.dncscrub.count(NUMBER)
+
+    report = run_json(screened, "rules", "test", "--mode", "dnc=enforce")
+    assert screened.screen_sims.dncscrub.count("2127894561") + screened.screen_sims.dncscrub.count(NUMBER) == calls
+    [vendor] = report["vendors"]
+    assert vendor["would_refuse_by_reason"] == {"on_dnc_list": 1} and vendor["changes"] == {"kept->refused": 1}
+    assert [d["lead_id"] for d in vendor["leads_detail"] if d["change"]] == [listed["lead_id"]]
+
+    candidate = tmp_path / "candidate.json"
+    candidate.write_text(json.dumps({"dnc": {"mode": "enforce"}, "phone_valid": {"mode": "enforce"}}))
+    [vendor] = run_json(screened, "rules", "test", "--file", str(candidate))["vendors"]
+    assert vendor["would_refuse_by_reason"] == {"on_dnc_list": 1}
+    # the phone screen never ran: said why, never a refusal
+    assert vendor["could_not_judge_by_rule"] == {
+        "phone_valid": {
+            "leads": 2,
+            "needs": "the phone screen's answer (a phone_valid or line_type rule in shadow first)",
+        }
+    }
