@@ -11,6 +11,7 @@ from typing import Any
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import CertificateRecord, Event, Lead, LeadRecord
 from tf_retainer.domain.retry_message import RetryMessage
+from tf_retainer.domain.revocation import Notice, Revocation
 from tf_retainer.ports.leads import (
     CertificateTaken,
     DuplicateLead,
@@ -42,6 +43,7 @@ class History:
     exchanges: list[dict[str, Any]]
     calls: list[dict[str, Any]]
     now: datetime
+    published: bool = False
 
 
 @dataclass
@@ -99,13 +101,14 @@ class FakeStore:
         now: datetime,
         exchanges: list[dict[str, Any]] | None = None,
         calls: list[dict[str, Any]] | None = None,
+        publish: bool = False,
     ) -> None:
         self.on_write()
         self.on_write()
         if self.fail_history:
             self.fail_history -= 1
             raise StoreUnavailable("add_history: ProvisionedThroughputExceededException")
-        self.histories.append(History(lead.lead_id, events, exchanges or [], calls or [], now))
+        self.histories.append(History(lead.lead_id, events, exchanges or [], calls or [], now, publish))
 
     def mark_queued(self, lead: Lead, *, check_after: str) -> bool:
         self.on_write()
@@ -207,3 +210,46 @@ class UnusedTrustedForm:
 
     def close(self) -> None:
         pass
+
+
+@dataclass
+class FakeLedger:
+    """The revocation ledger in memory."""
+
+    revocations: dict[str, Revocation] = field(default_factory=dict)
+
+    def record(self, revocation: Revocation) -> tuple[Revocation, bool]:
+        if revocation.revocation_id in self.revocations:
+            return self.revocations[revocation.revocation_id], False
+        self.revocations[revocation.revocation_id] = revocation
+        return revocation, True
+
+    def get(self, revocation_id: str) -> Revocation | None:
+        return self.revocations.get(revocation_id)
+
+    def notices(self, fingerprints: dict[str, str]) -> list[Notice]:
+        found = [
+            revocation.notice
+            for revocation in self.revocations.values()
+            if any(fingerprint in revocation.consumer.get(kind, []) for kind, fingerprint in fingerprints.items())
+        ]
+        return sorted(found, key=lambda notice: notice.expressed_at)
+
+    def mark_honoured(self, revocation_id: str, *, honored_at: str, leads: list[str], lead_count: int) -> bool:
+        current = self.revocations[revocation_id]
+        if current.honored_at is not None:
+            return False
+        update = {"honored_at": honored_at, "leads": leads, "lead_count": lead_count}
+        self.revocations[revocation_id] = current.model_copy(update=update)
+        return True
+
+    def unhonoured(self, *, recorded_before: datetime | None = None, limit: int | None = None) -> list[Revocation]:
+        before = iso(recorded_before) if recorded_before else "~"
+        found = [r for r in self.revocations.values() if r.honored_at is None and r.recorded_at < before]
+        return sorted(found, key=lambda r: r.recorded_at)[:limit]
+
+    def listed(self, *, since: datetime, until: datetime | None = None) -> list[Revocation]:
+        low, high = iso(since), iso(until) if until else "~"
+        return sorted(
+            (r for r in self.revocations.values() if low <= r.recorded_at <= high), key=lambda r: r.recorded_at
+        )

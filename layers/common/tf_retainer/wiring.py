@@ -24,6 +24,7 @@ from botocore.config import Config
 
 from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.settings import Settings, get_settings
+from tf_retainer.wiring_consent import build_calling_book, build_revocations
 
 if TYPE_CHECKING:
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
@@ -193,6 +194,8 @@ def build_deps(
         retry_queue=build_retry_queue(settings, sqs),
         api_key=api_key or build_api_key(settings),
         rules=LazyRules(settings, table.table.client),
+        ledger=build_revocations(settings, table.table),
+        calling=build_calling_book(settings, table.table),
     )
 
 

@@ -35,6 +35,17 @@ class CertificateFacts(BaseModel):
         return {name: getattr(self, name) for name in CertificateFacts.model_fields if getattr(self, name) is not None}
 
 
+class Place(BaseModel):
+    """Where the consumer is, for the law of the hour (the call gate): the vendor's ``state`` and ``zip``
+    fields as validated at intake (a USPS code, five digits), and the phone's area code. Never the number."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    state: str | None = None
+    zip: str | None = None
+    area_code: str | None = None
+
+
 class Lead(CertificateFacts):
     """The lead's state item: one per lead, changed only by conditional writes."""
 
@@ -52,6 +63,8 @@ class Lead(CertificateFacts):
     burned_attempts: int = 0
     # Contact details only as the SHA-1 fingerprints TrustedForm matched against.
     match_lead: dict[str, str] = Field(default_factory=dict)
+    # Where the consumer is (state, ZIP, area code), derived at intake; None for leads stored before.
+    place: Place | None = None
     # The vendor's extra fields the buyer allows, as received (contact-like ones as fingerprints), and
     # the names of those dropped (see extras.py).
     lead: dict[str, Any] = Field(default_factory=dict)

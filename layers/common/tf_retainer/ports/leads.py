@@ -104,7 +104,11 @@ class LeadWriter(Protocol):
         now: datetime,
         exchanges: list[dict[str, Any]] | None = None,
         calls: list[dict[str, Any]] | None = None,
-    ) -> None: ...
+        publish: bool = False,
+    ) -> None:
+        """History that changes nothing else; ``publish``: its event stands alone and is published
+        (``consent_revoked``), though the entry does not hold the lead."""
+        ...
 
 
 class LeadReader(Protocol):

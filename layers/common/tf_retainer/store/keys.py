@@ -186,3 +186,34 @@ def hold_member_sk(lead_id: str) -> str:
 
 def hold_list_keys(set_at: str, hold_id: str) -> dict[str, str]:
     return {"gsi2pk": HOLDS_LIST, "gsi2sk": f"{set_at}#{hold_id}"}
+
+
+# --- consent (store/revocations.py, store/calling_rules.py) -------------------------------------
+# A revocation is REVOCATION#<id> / REVOCATION, listed in gsi2 by the time it was recorded (REVOCATIONS#OPEN
+# until it is honoured, then REVOCATIONS#HONOURED). Under each fingerprint of its consumer, the notice the
+# call gate reads: REVOKED#<that fingerprint's consumer index key> / <expressed at>#<id>, so a lead's
+# revocations are one strongly consistent Query per fingerprint, and follow the consumer index's keys.
+REVOCATION = "REVOCATION"
+REVOCATIONS_OPEN = "REVOCATIONS#OPEN"
+REVOCATIONS_HONOURED = "REVOCATIONS#HONOURED"
+# The buyer's calling override (the law of the hour): CALLING / ACTIVE, and V#<version> for each version.
+CALLING_RULES = "CALLING"
+
+
+def revocation_pk(revocation_id: str) -> str:
+    return f"REVOCATION#{revocation_id}"
+
+
+def revoked_pk(kind: str, fingerprint: str) -> str:
+    return f"REVOKED#{contact_index_pk(kind, fingerprint)}"
+
+
+def revoked_sk(expressed_at: str, revocation_id: str) -> str:
+    return f"{expressed_at}#{revocation_id}"
+
+
+def revocation_list_keys(recorded_at: str, revocation_id: str, *, honoured: bool) -> dict[str, str]:
+    return {
+        "gsi2pk": REVOCATIONS_HONOURED if honoured else REVOCATIONS_OPEN,
+        "gsi2sk": f"{recorded_at}#{revocation_id}",
+    }

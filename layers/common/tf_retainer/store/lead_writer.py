@@ -25,7 +25,7 @@ from tf_retainer.store.conflicts import (
     retry_conflicts,
     unavailable_when_transient,
 )
-from tf_retainer.store.entries import genesis, next_entry, published
+from tf_retainer.store.entries import genesis, next_entry, published, published_alone
 from tf_retainer.store.items import ItemBuilder
 from tf_retainer.store.reservation import Reservations
 from tf_retainer.store.table import Table
@@ -148,14 +148,15 @@ class DynamoLeadWriter:
         now: datetime,
         exchanges: list[dict[str, Any]] | None = None,
         calls: list[dict[str, Any]] | None = None,
+        publish: bool = False,
     ) -> None:
         """History (raw exchanges, requests about to be sent) that changes nothing else: a call's request,
-        an operator's action, an overtaken call."""
+        an operator's action, an overtaken call; ``publish``: an event that stands alone (consent_revoked)."""
         for _ in range(APPEND_TRIES):
             last = self._table.last_entry(lead.lead_id)
             head, prev = (last.seq, last.hash) if last else (0, genesis(lead))
             entry = next_entry(lead, head, prev, events, exchanges or [], now, state=None, calls=calls)
-            if self._append(lead.lead_id, entry, now, events):
+            if self._append(lead.lead_id, entry, now, events, alone=publish):
                 return
         raise RuntimeError(f"lead {lead.lead_id}: could not append to its history")
 
@@ -197,10 +198,13 @@ class DynamoLeadWriter:
                 raise
         return True
 
-    def _append(self, lead_id: str, entry: chain.Entry, now: datetime, events: list[Event]) -> bool:
+    def _append(
+        self, lead_id: str, entry: chain.Entry, now: datetime, events: list[Event], *, alone: bool = False
+    ) -> bool:
         """Put the entry under its number; False when another writer took that number first. Only an entry
-        that holds the lead as it became is marked for publishing: the event is built from that state."""
-        outcome = published(events) if entry.state is not None else None
+        that holds the lead as it became is marked for publishing (the event is built from that state), or,
+        when asked (``alone``), one whose event says it all (published_alone)."""
+        outcome = published(events) if entry.state is not None else published_alone(events) if alone else None
         put = self._items.entry(lead_id, entry, now, outcome=outcome)["Put"]
         try:
             retry_conflicts(lambda: self._table.client.put_item(**put))

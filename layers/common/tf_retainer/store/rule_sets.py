@@ -61,27 +61,34 @@ class RuleStore:
             "created_at": stored.created_at,
             "actor": actor,
         }
-        pk = keys.rules_pk(scope)
-        version_put = {
-            "TableName": self.table_name,
-            "Item": serialize({**keys.key(pk, keys.rules_version_sk(stored.version)), **item}),
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-        active_put: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Item": serialize({**keys.key(pk, keys.ACTIVE), **item}),
-            "ConditionExpression": "attribute_not_exists(pk)" if current is None else "version = :seen",
-        }
-        if current is not None:
-            active_put["ExpressionAttributeValues"] = serialize({":seen": current.version})
-        try:
-            self._client.transact_write_items(TransactItems=[{"Put": version_put}, {"Put": active_put}])
-        except ClientError as exc:
-            if "ConditionalCheckFailed" in cancellation_codes(exc):
-                raise RulesChanged(scope) from exc
-            raise
+        put_version(
+            self._client, self.table_name, keys.rules_pk(scope), item, seen=current.version if current else None
+        )
         return stored
 
     def _get(self, pk: str, sk: str) -> RuleSetVersion | None:
         out = self._client.get_item(TableName=self.table_name, Key=serialize(keys.key(pk, sk)), ConsistentRead=True)
         return _stored(deserialize(out["Item"])) if "Item" in out else None
+
+
+def put_version(client: Any, table_name: str, pk: str, item: dict[str, Any], *, seen: int | None) -> None:
+    """A new immutable version (``item["version"]``) and the same as the partition's active one, all or
+    nothing, if the active version is still ``seen`` (None: there was none). Raises RulesChanged."""
+    version_put = {
+        "TableName": table_name,
+        "Item": serialize({**keys.key(pk, keys.rules_version_sk(item["version"])), **item}),
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+    active_put: dict[str, Any] = {
+        "TableName": table_name,
+        "Item": serialize({**keys.key(pk, keys.ACTIVE), **item}),
+        "ConditionExpression": "attribute_not_exists(pk)" if seen is None else "version = :seen",
+    }
+    if seen is not None:
+        active_put["ExpressionAttributeValues"] = serialize({":seen": seen})
+    try:
+        client.transact_write_items(TransactItems=[{"Put": version_put}, {"Put": active_put}])
+    except ClientError as exc:
+        if "ConditionalCheckFailed" in cancellation_codes(exc):
+            raise RulesChanged(pk) from exc
+        raise
