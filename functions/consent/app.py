@@ -128,7 +128,8 @@ def post_revocations() -> Response[BatchAnswer]:
                 error.model_copy(update={"field": f"revocations.{index}.{error.field}"})
                 for error in refused.errors or []
             ]
-            client_id = item.get("id") if isinstance(item.get("id"), str) else None
+            given = item.get("id")
+            client_id = given if isinstance(given, str) else None
             results.append(
                 RevocationAnswer(
                     id=client_id, status="refused", reason=refused.reason, detail=refused.detail, errors=errors or None

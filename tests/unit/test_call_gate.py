@@ -18,8 +18,8 @@ from tf_retainer.decisions.rulebook import RulesInForce, from_settings
 from tf_retainer.domain.contacts import Channel, consumer_fingerprints, lead_fingerprints
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import HistoryItem, Lead, LeadRecord, Place
-from tf_retainer.domain.revocation import Recorder, Revocation, Scope
 from tf_retainer.domain.models import GateReason, LeadMatch, Reason, Status
+from tf_retainer.domain.revocation import Recorder, Revocation, Scope
 from tf_retainer.leads import gate
 from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.clock import iso
