@@ -176,7 +176,8 @@ class FakeStore:
         raise NotImplementedError
 
     def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
-        raise NotImplementedError
+        found = [lead for lead in self.leads.values() if lead.match_lead.get(kind) == fingerprint]
+        return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
 
     @property
     def outcome(self) -> Outcome:
