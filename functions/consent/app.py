@@ -62,6 +62,41 @@ CONTACT_ANSWERS: dict[int, OpenAPIResponse] = {
     400: _answer(_REFUSED, RevocationAnswer),
     422: _answer(_REFUSED, RevocationAnswer),
 }
+_REVOCATION_SCHEMA = RevocationRequest.model_json_schema()
+# The bodies are read by the routes themselves (each revocation of a batch on its own): documented here.
+REVOCATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One revocation. At least one of phone and email; fingerprinted as the consumer index "
+        "fingerprints them (every spelling of a North American number), never stored in clear.",
+        "content": {JSON: {"schema": _REVOCATION_SCHEMA}},
+    }
+}
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "Up to 100 revocations, each recorded or refused on its own (an SMS platform's STOP stream).",
+        "content": {
+            JSON: {
+                "schema": {
+                    "type": "object",
+                    "required": ["revocations"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "revocations": {"type": "array", "minItems": 1, "maxItems": 100, "items": _REVOCATION_SCHEMA}
+                    },
+                }
+            }
+        },
+    }
+}
+CONTACT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One contact made or tried (a call, a text, an email).",
+        "content": {JSON: {"schema": ContactReport.model_json_schema()}},
+    }
+}
 LeadId = Annotated[str, Path(min_length=1, max_length=128, description="Our lead_id, or the vendor's own lead_id")]
 
 
@@ -97,7 +132,12 @@ def _request(data: dict[str, Any]) -> RevocationRequest:
         ) from exc
 
 
-@app.post("/revocations", responses=REVOCATION_ANSWERS, summary="Record a consumer's revocation of consent")
+@app.post(
+    "/revocations",
+    responses=REVOCATION_ANSWERS,
+    summary="Record a consumer's revocation of consent",
+    openapi_extensions=REVOCATION_BODY,
+)
 @tracer.capture_method
 def post_revocation() -> Response[RevocationAnswer]:
     request = _request(_body())
@@ -109,6 +149,7 @@ def post_revocation() -> Response[RevocationAnswer]:
     "/revocations/batch",
     responses=BATCH_ANSWERS,
     summary="Record many revocations (an SMS platform's STOP stream), each on its own",
+    openapi_extensions=BATCH_BODY,
 )
 @tracer.capture_method
 def post_revocations() -> Response[BatchAnswer]:
@@ -142,6 +183,7 @@ def post_revocations() -> Response[BatchAnswer]:
     "/leads/<lead_id>/contacts",
     responses=CONTACT_ANSWERS,
     summary="Report a contact made (or tried) with a lead: counted by the frequency caps, kept as evidence",
+    openapi_extensions=CONTACT_BODY,
 )
 @tracer.capture_method
 def post_contact(lead_id: LeadId) -> Response[ContactAnswer]:

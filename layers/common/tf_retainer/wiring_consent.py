@@ -3,12 +3,13 @@ these): the revocation ledger and the calling rules in force, on the lead store'
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from tf_retainer.runtime.settings import Settings
 
 if TYPE_CHECKING:
-    from tf_retainer.decisions.calling import CallingBook
+    from tf_retainer.decisions.calling import CallingBook, CallingRules
     from tf_retainer.store.calling_rules import CallingRuleStore
     from tf_retainer.store.revocations import DynamoRevocations
     from tf_retainer.store.table import Table
@@ -26,8 +27,24 @@ def build_calling_rules(table: Table) -> CallingRuleStore:
     return CallingRuleStore(table)
 
 
-def build_calling_book(settings: Settings, table: Table) -> CallingBook:
-    """The calling rules in force, read again at most every RULES_CACHE_SECONDS."""
-    from tf_retainer.decisions.calling import CallingBook
+class LazyCallingBook:
+    """The calling rules in force, read again at most every RULES_CACHE_SECONDS; built on the first call (the
+    gate's): the retry worker and the sweeper never load them."""
 
-    return CallingBook(build_calling_rules(table), settings.rules_cache_seconds)
+    def __init__(self, settings: Settings, table: Table) -> None:
+        self._settings, self._table = settings, table
+        self._book: CallingBook | None = None
+        self._building = threading.Lock()
+
+    def __call__(self) -> CallingRules:
+        if self._book is None:
+            with self._building:
+                if self._book is None:
+                    from tf_retainer.decisions.calling import CallingBook
+
+                    self._book = CallingBook(build_calling_rules(self._table), self._settings.rules_cache_seconds)
+        return self._book()
+
+
+def build_calling_book(settings: Settings, table: Table) -> LazyCallingBook:
+    return LazyCallingBook(settings, table)

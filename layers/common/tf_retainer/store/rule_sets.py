@@ -7,18 +7,15 @@ from datetime import datetime
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 from tf_retainer.decisions.rulebook import RuleSetVersion
 from tf_retainer.decisions.rules import RuleSet
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.conflicts import cancellation_codes
+from tf_retainer.store.versions import RulesChanged, put_version
 
-
-class RulesChanged(Exception):
-    """Another change was made since the rule set was read: nothing was written."""
+__all__ = ["RuleStore", "RulesChanged"]
 
 
 def _stored(item: dict[str, Any]) -> RuleSetVersion:
@@ -70,25 +67,3 @@ class RuleStore:
         out = self._client.get_item(TableName=self.table_name, Key=serialize(keys.key(pk, sk)), ConsistentRead=True)
         return _stored(deserialize(out["Item"])) if "Item" in out else None
 
-
-def put_version(client: Any, table_name: str, pk: str, item: dict[str, Any], *, seen: int | None) -> None:
-    """A new immutable version (``item["version"]``) and the same as the partition's active one, all or
-    nothing, if the active version is still ``seen`` (None: there was none). Raises RulesChanged."""
-    version_put = {
-        "TableName": table_name,
-        "Item": serialize({**keys.key(pk, keys.rules_version_sk(item["version"])), **item}),
-        "ConditionExpression": "attribute_not_exists(pk)",
-    }
-    active_put: dict[str, Any] = {
-        "TableName": table_name,
-        "Item": serialize({**keys.key(pk, keys.ACTIVE), **item}),
-        "ConditionExpression": "attribute_not_exists(pk)" if seen is None else "version = :seen",
-    }
-    if seen is not None:
-        active_put["ExpressionAttributeValues"] = serialize({":seen": seen})
-    try:
-        client.transact_write_items(TransactItems=[{"Put": version_put}, {"Put": active_put}])
-    except ClientError as exc:
-        if "ConditionalCheckFailed" in cancellation_codes(exc):
-            raise RulesChanged(pk) from exc
-        raise
