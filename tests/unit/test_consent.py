@@ -98,7 +98,7 @@ def test_a_revocation_by_phone_is_applied_to_every_lead_of_the_consumer_across_v
 
 
 def test_recording_the_same_id_again_is_a_repeat_and_other_content_a_conflict(world):
-    deps, store, ledger, clock = world
+    deps, store, _, clock = world
     store.leads = {"a": lead("a", "acme")}
     first = revocations.record(deps, stop(), SMS)
     clock["now"] = NOW + timedelta(minutes=5)  # a platform's redelivery, later

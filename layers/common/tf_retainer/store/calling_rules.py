@@ -10,8 +10,8 @@ from tf_retainer.decisions.calling import CallingOverride, StoredOverride
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.versions import put_version
 from tf_retainer.store.table import Table
+from tf_retainer.store.versions import put_version
 
 
 def _stored(item: dict[str, Any]) -> StoredOverride:
