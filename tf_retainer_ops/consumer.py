@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tf_retainer.domain.contacts import lead_fingerprints, normalise_email, normalise_phone, sha1_hex
+from tf_retainer.domain.contacts import lead_fingerprints, normalise_email, normalise_phone, phone_spellings
 from tf_retainer.domain.lead import Lead
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store.lead_table import LeadTable
@@ -47,16 +47,11 @@ def fingerprint_query(*, email: str | None, phone: str | None) -> dict[str, str]
 def other_spellings(phone: str | None) -> dict[str, list[str]]:
     """Fingerprints of the same North American number spelt the other usual ways: TrustedForm's rule
     keeps a "+1" or a leading 1, so "+1 512 555 1212", "1-512-555-1212" and "(512) 555-1212" are three
-    fingerprints; a vendor may have sent any of them."""
+    fingerprints; a vendor may have sent any of them (``contacts.phone_spellings``)."""
     if phone is None:
         return {}
-    normalised = normalise_phone(phone)
-    digits = "".join(ch for ch in normalised if ch.isdigit())
-    national = digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
-    if len(national) != 10:
-        return {}
-    spellings = {national, "1" + national, "+1" + national} - {normalised}
-    return {"phone": sorted(sha1_hex(spelling) for spelling in spellings)}
+    others = phone_spellings(phone)[1:]
+    return {"phone": sorted(lead_fingerprints(None, spelling)["phone"] for spelling in others)} if others else {}
 
 
 @dataclass

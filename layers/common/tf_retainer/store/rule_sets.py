@@ -66,4 +66,3 @@ class RuleStore:
     def _get(self, pk: str, sk: str) -> RuleSetVersion | None:
         out = self._client.get_item(TableName=self.table_name, Key=serialize(keys.key(pk, sk)), ConsistentRead=True)
         return _stored(deserialize(out["Item"])) if "Item" in out else None
-
