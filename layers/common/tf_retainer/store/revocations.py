@@ -98,7 +98,7 @@ class DynamoRevocations:
 
     def unhonoured(self, *, recorded_before: datetime | None = None, limit: int | None = None) -> list[Revocation]:
         until = iso(recorded_before) if recorded_before is not None else "~"
-        return self._list(keys.REVOCATIONS_OPEN, "", until, limit)
+        return self._list(keys.REVOCATIONS_OPEN, "0", until, limit)  # every recorded_at is after "0"
 
     def listed(self, *, since: datetime, until: datetime | None = None) -> list[Revocation]:
         low, high = iso(since), iso(until) if until is not None else "~"
