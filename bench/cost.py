@@ -223,9 +223,8 @@ def _median(values: list[float]) -> float:
 
 
 def _trustedform_ms(provisioned: Any, lead_ids: list[str]) -> list[float]:
-    from tf_retainer.store.lead_table import lead_table
 
-    reader = lead_table(provisioned.table_name, retention_days=1).reader
+    reader = provisioned.lead_store(retention_days=1).reader
     records = [reader.read_lead(lead_id) for lead_id in lead_ids]
     return [sum(float(e["duration_ms"]) for e in record.exchanges) if record else 0.0 for record in records]
 

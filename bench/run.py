@@ -155,9 +155,8 @@ def bench_intake(leads: int) -> dict:
 
 
 def _last_exchange_ms(provisioned, lead_id: str) -> float:
-    from tf_retainer.store.lead_table import lead_table
 
-    record = lead_table(provisioned.table_name, retention_days=1).reader.read_lead(lead_id)
+    record = provisioned.lead_store(retention_days=1).reader.read_lead(lead_id)
     return sum(float(exchange["duration_ms"]) for exchange in record.exchanges) if record else 0.0
 
 
@@ -382,9 +381,8 @@ def bench_rules(leads: int, latency: float, mode: str) -> dict:
             timings["refused" if refused else "kept"].append((time.perf_counter() - started) * 1000)
             assert response.status == (422 if refused else 201), response.json()
         retains = [r for r in sim.requests if "retain" in (r.get("body") or {})]
-        from tf_retainer.store.lead_table import lead_table
 
-        index = lead_table(provisioned.table_name, retention_days=1).index
+        index = provisioned.lead_store(retention_days=1).index
         leads_stored = index.vendor_leads("bench", since=datetime(2020, 1, 1, tzinfo=UTC))[1:]  # not the warm-up
         operations = {
             status: [lead.tf_operations for lead in leads_stored if lead.status == status]

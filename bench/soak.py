@@ -196,15 +196,16 @@ def start_stack(args: argparse.Namespace, log_dir: Path) -> Stack:
     return Stack(process, state, log_dir, time.monotonic() - started)
 
 
-def function_env(state: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:
-    """The functions' environment for this stack (the sweeper's), rebuilt from its state file."""
+def stack_provisioned(state: dict[str, Any]) -> Any:
+    """The stack's resources, rebuilt from its state file."""
     from local.provision import Provisioned
 
-    provisioned = Provisioned(
+    return Provisioned(
         table_name=state["table_name"],
         retry_queue_url=state["retry_queue_url"],
         retry_dlq_url=state["retry_dlq_url"],
         secret_id=state["secret_id"],
+        consumer_key_secret_id=state.get("consumer_key_secret_id", ""),
         region=state["region"],
         endpoint_url=state["endpoint_url"],
         retry_queue_arn=state.get("retry_queue_arn", ""),
@@ -212,6 +213,11 @@ def function_env(state: dict[str, Any], args: argparse.Namespace) -> dict[str, s
         stack_name=state.get("stack_name", "tf-retainer-local-dev"),
         parameters=state.get("parameters") or {},
     )
+
+
+def function_env(state: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:
+    """The functions' environment for this stack (the sweeper's), rebuilt from its state file."""
+    provisioned = stack_provisioned(state)
     return {
         **provisioned.environment(),
         **FAKE_CREDENTIALS,
@@ -462,11 +468,10 @@ def run(args: argparse.Namespace) -> Figures:
             sqs.set_queue_attributes(
                 QueueUrl=state["retry_queue_url"], Attributes={"VisibilityTimeout": str(args.visibility)}
             )
-        from tf_retainer.store.lead_table import lead_table
-
         from local.simulator import make_web_cert_id
 
-        store = lead_table(state["table_name"], retention_days=1825, client=aws_client("dynamodb", state))
+        provisioned = stack_provisioned(state)
+        store = provisioned.lead_store(aws_client("dynamodb", state), aws_client("secretsmanager", state))
 
         rng = random.Random(args.seed)
         certs = [make_web_cert_id() for _ in range(args.leads)]
@@ -626,28 +631,28 @@ def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[di
     from tf_retainer.domain import chain
     from tf_retainer.store import keys
     from tf_retainer.store.codec import deserialize
+    from tf_retainer.store.entries import genesis
     from tf_retainer.store.items import stored_link
 
     leads: dict[str, dict[str, Any]] = {}
     links: dict[str, list[chain.Link]] = {}
     vendor_leads: dict[str, str] = {}
-    vendor_prefix = keys.vendor_lead_pk(VENDOR_NAME, "")
     pages = store.table.client.get_paginator("scan").paginate(TableName=store.table.name, ConsistentRead=True)
     for page in pages:
         for raw in page["Items"]:
             item = deserialize(raw)
             pk = str(item["pk"])
             if keys.is_state(item) and pk.startswith(keys.lead_pk("")):
-                leads[keys.lead_id_of(pk)] = item
+                lead = store.table.codec.lead(item)  # the packed state, as the service reads it
+                leads[lead.lead_id] = {**lead.model_dump(mode="json"), "genesis": genesis(lead)}
+                if lead.vendor == VENDOR_NAME and lead.vendor_lead_id:
+                    vendor_leads[lead.vendor_lead_id] = lead.lead_id
             elif keys.is_entry(item):
                 links.setdefault(keys.lead_id_of(pk), []).append(stored_link(item))
-            elif pk.startswith(vendor_prefix) and item.get("sk") == keys.IDEMPOTENCY:
-                vendor_leads[pk[len(vendor_prefix) :]] = str(item["lead_id"])
     exchanges: dict[str, list[dict[str, Any]]] = {}
     for lead_id, lead_links in links.items():
-        state = leads[lead_id]
-        first = chain.genesis(lead_id, state["vendor"], state["cert_id"], state["received_at"])
-        exchanges[lead_id] = [x for entry in chain.verify(lead_links, first) for x in entry.exchanges]
+        entries = chain.verify(lead_links, leads[lead_id]["genesis"])
+        exchanges[lead_id] = [x for entry in entries for x in entry.exchanges]
     return leads, exchanges, vendor_leads
 
 

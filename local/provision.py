@@ -34,6 +34,8 @@ import json
 import os
 import pickle
 import re
+import secrets
+import string
 import threading
 import warnings
 from collections.abc import Mapping
@@ -53,6 +55,7 @@ TABLE_LOGICAL_ID = "LeadsTable"
 RETRY_QUEUE_LOGICAL_ID = "RetryQueue"
 RETRY_DLQ_LOGICAL_ID = "RetryDeadLetterQueue"
 SECRET_LOGICAL_ID = "TrustedFormApiKeySecret"  # noqa: S105 - a logical id, not a secret
+CONSUMER_KEY_LOGICAL_ID = "ConsumerKeySecret"
 DASHBOARD_LOGICAL_ID = "Dashboard"
 EVIDENCE_KEY_LOGICAL_ID = "EvidenceSigningKey"
 EVENT_BUS_LOGICAL_ID = "LeadEventBus"
@@ -565,11 +568,26 @@ def _create_queue(client: Any, logical_id: str, name: str, properties: Mapping[s
 # --------------------------------------------------------------------------- Secrets Manager
 
 
-def _create_secret(client: Any, logical_id: str, name: str, properties: Mapping[str, Any], api_key: str) -> str:
-    """Create (or reuse) the API key secret holding ``{"api_key": api_key}``; returns its ARN."""
-    # The template's SecretString is a placeholder for the operator; locally the given key replaces it,
-    # keeping the JSON shape the template declares. GenerateSecretString, KmsKeyId and
-    # ReplicaRegions have no local meaning.
+def _secret_document(properties: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
+    """What a secret holds locally: the template's SecretString with ``values`` over it (its placeholder is
+    for the operator), or, generated, GenerateSecretString's template with its key set to a random string
+    of the asked length (letters and digits: ExcludePunctuation)."""
+    generate = properties.get("GenerateSecretString")
+    if generate:
+        document = json.loads(generate.get("SecretStringTemplate") or "{}")
+        length = int(generate.get("PasswordLength", 32))
+        alphabet = string.ascii_letters + string.digits
+        document[generate["GenerateStringKey"]] = "".join(secrets.choice(alphabet) for _ in range(length))
+    else:
+        document = json.loads(properties.get("SecretString") or "{}")
+    return {**document, **values}
+
+
+def _create_secret(
+    client: Any, logical_id: str, name: str, properties: Mapping[str, Any], values: Mapping[str, str]
+) -> str:
+    """Create (or reuse, keeping a generated value) a secret as the template declares it; returns its ARN."""
+    # KmsKeyId and ReplicaRegions have no local meaning.
     _skip(
         "Secrets Manager",
         logical_id,
@@ -584,9 +602,7 @@ def _create_secret(client: Any, logical_id: str, name: str, properties: Mapping[
             "ReplicaRegions",
         },
     )
-    document = json.loads(properties.get("SecretString") or "{}")
-    document["api_key"] = api_key
-    secret_string = json.dumps(document)
+    secret_string = json.dumps(_secret_document(properties, values))
     extra: dict[str, Any] = {}
     if "Description" in properties:
         extra["Description"] = properties["Description"]
@@ -597,7 +613,8 @@ def _create_secret(client: Any, logical_id: str, name: str, properties: Mapping[
     except ClientError as error:
         if _error_code(error) != "ResourceExistsException":
             raise
-    client.put_secret_value(SecretId=name, SecretString=secret_string)
+    if not properties.get("GenerateSecretString"):  # a generated key stays what it was
+        client.put_secret_value(SecretId=name, SecretString=secret_string)
     return str(client.describe_secret(SecretId=name)["ARN"])
 
 
@@ -687,6 +704,7 @@ class Provisioned:
     endpoint_url: str | None
     retry_queue_arn: str = ""
     retry_dlq_arn: str = ""
+    consumer_key_secret_id: str = ""  # the generated consumer key's secret (ConsumerKeySecret)
     stack_name: str = "tf-retainer-local-dev"
     dashboard_name: str = ""  # empty when the template has no Dashboard
     evidence_key_id: str = ""  # the KMS HMAC key that signs evidence bundles
@@ -713,6 +731,7 @@ class Provisioned:
                 RETRY_QUEUE_LOGICAL_ID: self.retry_queue_url,
                 RETRY_DLQ_LOGICAL_ID: self.retry_dlq_url,
                 SECRET_LOGICAL_ID: self.secret_id,
+                CONSUMER_KEY_LOGICAL_ID: self.consumer_key_secret_id,
                 EVENT_BUS_LOGICAL_ID: self.event_bus_name,
                 CALLBACK_QUEUE_LOGICAL_ID: self.callback_queue_url,
                 CALLBACK_DLQ_LOGICAL_ID: self.callback_dlq_url,
@@ -732,6 +751,18 @@ class Provisioned:
         )
         return resolver
 
+    def lead_store(self, dynamodb: Any = None, secretsmanager: Any = None, *, retention_days: int = 1825) -> Any:
+        """The service's lead store on these resources (tests and benches read and write leads through it),
+        with the generated consumer key read from its secret. Clients: the default ones unless given."""
+        from tf_retainer.aws.secrets import read_consumer_key, secrets_provider
+        from tf_retainer.domain.keyring import Keyring
+        from tf_retainer.store.lead_table import lead_table
+
+        dynamodb = dynamodb or _client("dynamodb", self.region, self.endpoint_url)
+        secretsmanager = secretsmanager or _client("secretsmanager", self.region, self.endpoint_url)
+        keyring = Keyring(lambda: read_consumer_key(secrets_provider(secretsmanager), self.consumer_key_secret_id))
+        return lead_table(self.table_name, retention_days=retention_days, client=dynamodb, keyring=keyring)
+
     def environment(self, function: str | None = None) -> dict[str, str]:
         """Environment variables the functions read: the template's Globals (and, with ``function``,
         that function's own Environment) resolved against the local resources, plus the region and,
@@ -747,6 +778,7 @@ class Provisioned:
                 "TABLE_NAME": self.table_name,
                 "RETRY_QUEUE_URL": self.retry_queue_url,
                 "TRUSTEDFORM_SECRET_ID": self.secret_id,
+                "CONSUMER_KEY_SECRET_ID": self.consumer_key_secret_id,
                 # CallbackFunction's own (the local worker pool gives every function one environment).
                 "CALLBACK_QUEUE_URL": self.callback_queue_url,
                 "CALLBACK_DLQ_URL": self.callback_dlq_url,
@@ -951,15 +983,13 @@ def provision(
     secret = _resource(loaded, SECRET_LOGICAL_ID, "AWS::SecretsManager::Secret")
     secret_properties = resolver.resolve(secret.get("Properties", {}))
     secret_name = str(secret_properties.get("Name") or f"{stack_name}/trustedform-api-key")
-    secret_arn = _create_secret(
-        _client("secretsmanager", region, endpoint_url),
-        SECRET_LOGICAL_ID,
-        secret_name,
-        secret_properties,
-        api_key,
-    )
+    secretsmanager = _client("secretsmanager", region, endpoint_url)
+    secret_arn = _create_secret(secretsmanager, SECRET_LOGICAL_ID, secret_name, secret_properties, {"api_key": api_key})
     resolver.refs[SECRET_LOGICAL_ID] = secret_arn
     resolver.attributes[(SECRET_LOGICAL_ID, "Id")] = secret_arn
+    consumer = resolver.resolve(_resource(loaded, CONSUMER_KEY_LOGICAL_ID, "AWS::SecretsManager::Secret")["Properties"])
+    consumer_key_arn = _create_secret(secretsmanager, CONSUMER_KEY_LOGICAL_ID, str(consumer["Name"]), consumer, {})
+    resolver.refs[CONSUMER_KEY_LOGICAL_ID] = consumer_key_arn
 
     # CloudWatch dashboard (optional in the template). Locally no Lambda functions exist: their Refs
     # resolve to "{stack}-{LogicalId}", which is also what the local runner reports metrics under.
@@ -986,6 +1016,7 @@ def provision(
         retry_queue_url=queues[RETRY_QUEUE_LOGICAL_ID][0],
         retry_dlq_url=queues[RETRY_DLQ_LOGICAL_ID][0],
         secret_id=secret_arn,
+        consumer_key_secret_id=consumer_key_arn,
         region=region,
         endpoint_url=endpoint_url,
         retry_queue_arn=queues[RETRY_QUEUE_LOGICAL_ID][1],

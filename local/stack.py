@@ -291,6 +291,7 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "retry_queue_arn": provisioned.retry_queue_arn,
         "retry_dlq_arn": provisioned.retry_dlq_arn,
         "secret_id": provisioned.secret_id,
+        "consumer_key_secret_id": provisioned.consumer_key_secret_id,
         "stack_name": provisioned.stack_name,
         "dashboard_name": provisioned.dashboard_name,
         "evidence_key_id": provisioned.evidence_key_id,

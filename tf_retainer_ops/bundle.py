@@ -46,6 +46,21 @@ RETAIN_FIELDS = (
 )
 
 
+def matched_fingerprints(exchanges: list[dict[str, Any]]) -> dict[str, str]:
+    """The contact fingerprints sent to TrustedForm (match_lead), from the raw requests: the only place the
+    service keeps them readable (the lead's state holds them sealed)."""
+    found: dict[str, str] = {}
+    for exchange in exchanges:
+        try:
+            body = json.loads((exchange.get("request") or {}).get("body") or "{}")
+        except ValueError:
+            continue
+        match = body.get("match_lead") if isinstance(body, dict) else None
+        if isinstance(match, dict):
+            found.update({kind: value for kind, value in match.items() if isinstance(value, str)})
+    return found
+
+
 def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) -> dict[str, Any]:
     """The bundle of one evidence record (tf_retainer.evidence.record), from either place."""
     state = record.state
@@ -59,9 +74,9 @@ def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) ->
         "received_at": state.get("received_at"),
         "lead": {
             # As received: the vendor's extra fields; email/phone only as the SHA-1 fingerprints
-            # TrustedForm matched against (match_lead).
+            # TrustedForm matched against (match_lead), as the raw requests sent them.
             "fields": state.get("lead") or {},
-            "contact_fingerprints": state.get("match_lead") or {},
+            "contact_fingerprints": matched_fingerprints(record.exchanges),
         },
         "certificate": {
             "cert_id": state.get("cert_id"),

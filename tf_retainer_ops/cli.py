@@ -86,6 +86,9 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("--region", default=default, help="AWS region")
     group.add_argument("--usage-plan-id", default=default, help="API Gateway usage plan for vendor keys")
     group.add_argument("--evidence-key-id", default=default, help="KMS HMAC key that signs evidence bundles")
+    group.add_argument(
+        "--consumer-key-secret", default=default, help="secret of the consumer key (ConsumerKeySecretArn)"
+    )
     group.add_argument("--archive-bucket", default=default, help="S3 bucket of the evidence archive")
     parser.add_argument(
         "--json", action="store_true", default=False if top else argparse.SUPPRESS, help="machine-readable output"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tf_retainer import wiring, wiring_consent
+from tf_retainer import wiring
 
 from .evidence import Archive
 from .target import OpsError, Target, resolve
@@ -57,7 +57,8 @@ class Context:
 
     @cached_property
     def store(self) -> LeadTable:
-        return wiring.build_lead_table(self.settings, self._dynamodb)
+        keyring = wiring.build_keyring(self.settings, self.target.client("secretsmanager"))
+        return wiring.build_lead_table(self.settings, self._dynamodb, keyring)
 
     @cached_property
     def archive(self) -> Archive:
@@ -84,11 +85,11 @@ class Context:
 
     @cached_property
     def ledger(self) -> DynamoRevocations:
-        return wiring_consent.build_revocations(self.settings, self.store.table)
+        return wiring.build_revocations(self.settings, self.store.table)
 
     @cached_property
     def calling_rules(self) -> CallingRuleStore:
-        return wiring_consent.build_calling_rules(self.store.table)
+        return wiring.build_calling_rules(self.store.table)
 
     @cached_property
     def lead_deps(self) -> Deps:

@@ -1,6 +1,6 @@
 """Revocations of consent an operator records: one from the command line, or a file of them (an SMS platform's
 export of STOP replies, a CRM's opt-outs), each through the use case the API uses (``leads.revocations``), so
-the consumer is fingerprinted as the consumer index does and every lead of theirs is closed the same way.
+the consumer is tokenized as the consumer index does and every lead of theirs is closed the same way.
 
 A file is CSV with a header, or JSON Lines (``.jsonl``/``.ndjson``: one object a line), with the API's fields:
 ``id``, ``phone``, ``email``, ``expressed_at``, ``via``, ``brand``, ``channels`` (CSV: ``call text`` or
@@ -91,7 +91,7 @@ def _csv_row(row: dict[str | None, Any]) -> dict[str, Any]:
 
 
 def brief(revocation: Revocation) -> dict[str, Any]:
-    """What `revocations list` shows of one (the consumer's fingerprints and words: `show`)."""
+    """What `revocations list` shows of one (the consumer's tokens and words: `show`)."""
     return {
         "revocation_id": revocation.revocation_id,
         "id": revocation.client_id,

@@ -67,8 +67,8 @@ _REVOCATION_SCHEMA = RevocationRequest.model_json_schema()
 REVOCATION_BODY = {
     "requestBody": {
         "required": True,
-        "description": "One revocation. At least one of phone and email; fingerprinted as the consumer index "
-        "fingerprints them (every spelling of a North American number), never stored in clear.",
+        "description": "One revocation. At least one of phone and email; kept only as the consumer index's keyed "
+        "tokens (one per spelling of a North American number), never in clear; the message sealed.",
         "content": {JSON: {"schema": _REVOCATION_SCHEMA}},
     }
 }

@@ -314,12 +314,11 @@ class Backend:
             )
 
         self.dynamodb, self.sqs = client("dynamodb"), client("sqs")
-        from tf_retainer.store.lead_table import lead_table
         from tf_retainer.store.vendor_keys import VendorKeyStore
 
         from local.poller import RetryPoller
 
-        self.leads = lead_table(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+        self.leads = self.provisioned.lead_store(self.dynamodb)
         self.reader, self.writer, self.index = self.leads.reader, self.leads.writer, self.leads.index
         self.poller = RetryPoller(self.provisioned, sqs=self.sqs)
         self.vendor_key = secrets.token_urlsafe(24)
@@ -357,16 +356,17 @@ class Backend:
         return [request for request in self.sim.requests if request["cert_id"] == cert_id]
 
     def leads_for_cert(self, cert_id: str) -> list[Any]:
-        from tf_retainer.domain.lead import Lead
+        """Every lead state naming the certificate (a scan: its cert_id is packed, read through the codec)."""
         from tf_retainer.store.codec import deserialize, serialize
 
         pages = self.dynamodb.get_paginator("scan").paginate(
             TableName=self.provisioned.table_name,
-            FilterExpression="sk = :state AND cert_id = :cert",
-            ExpressionAttributeValues=serialize({":state": "STATE", ":cert": cert_id}),
+            FilterExpression="sk = :state",
+            ExpressionAttributeValues=serialize({":state": "STATE"}),
             ConsistentRead=True,
         )
-        return [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
+        states = [self.leads.table.codec.lead(deserialize(item)) for page in pages for item in page["Items"]]
+        return [lead for lead in states if lead.cert_id == cert_id]
 
     def retry_message(self, lead_id: str, timeout: float = MESSAGE_TIMEOUT) -> dict[str, Any]:
         """Receive the lead's retry message once it is visible (short polls: no long poll held in moto)."""

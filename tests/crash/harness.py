@@ -342,10 +342,9 @@ class CrashBackend:
                 QueueUrl=self.provisioned.retry_queue_url,
                 Attributes={"VisibilityTimeout": str(self.visibility_timeout)},
             )
-        from tf_retainer.store.lead_table import lead_table
         from tf_retainer.store.vendor_keys import VendorKeyStore
 
-        self.leads = lead_table(self.provisioned.table_name, retention_days=1825, client=self.dynamodb)
+        self.leads = self.provisioned.lead_store(self.dynamodb)
         self.reader, self.writer, self.index = self.leads.reader, self.leads.writer, self.leads.index
         self.vendor_key = f"crash-vendor-{uuid.uuid4().hex}"
         VendorKeyStore(self.provisioned.table_name, client=self.dynamodb).put(
@@ -386,16 +385,20 @@ class CrashBackend:
         return [request for request in self.sim.requests if request["cert_id"] == cert_id]
 
     def lead_item(self, lead_id: str) -> dict[str, Any] | None:
-        """The lead's state item as stored, bookkeeping (lease_until) included."""
+        """The lead's state item as stored, bookkeeping (lease_until) included, its packed fields unpacked."""
         from tf_retainer.store import keys
         from tf_retainer.store.codec import deserialize, serialize
+        from tf_retainer.store.lead_item import unpack
 
         out = self.dynamodb.get_item(
             TableName=self.provisioned.table_name,
             Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
             ConsistentRead=True,
         )
-        return deserialize(out["Item"]) if "Item" in out else None
+        if "Item" not in out:
+            return None
+        item = deserialize(out["Item"])
+        return {**item, **unpack(bytes(item.pop("s")))} if "s" in item else item
 
     def lead_for_vendor_lead(self, vendor_lead_id: str) -> str | None:
         return self.reader.find_vendor_lead(VENDOR, vendor_lead_id)

@@ -4,11 +4,12 @@ Protocol it stands in for (tf_retainer.ports), so a changed port fails mypy here
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from tf_retainer.domain.exchange import Exchange
+from tf_retainer.domain.keyring import Keyring
 from tf_retainer.domain.lead import CertificateRecord, Event, Lead, LeadRecord
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.domain.revocation import Notice, Revocation
@@ -20,7 +21,6 @@ from tf_retainer.ports.leads import (
     Reserved,
     StaleAttempt,
     StoreUnavailable,
-    VendorLead,
 )
 from tf_retainer.runtime.clock import iso
 
@@ -49,7 +49,6 @@ class History:
 @dataclass
 class Refusal:
     lead: Lead
-    vendor_lead: VendorLead | None
     events: list[Event]
 
 
@@ -64,7 +63,7 @@ class FakeStore:
     vendor_lead_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     records: dict[str, LeadRecord] = field(default_factory=dict)
     stored_exchanges: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    reserved: list[tuple[Lead, VendorLead | None]] = field(default_factory=list)
+    reserved: list[Lead] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     histories: list[History] = field(default_factory=list)
@@ -74,22 +73,25 @@ class FakeStore:
     fail_history: int = 0  # the next n add_history calls raise StoreUnavailable (a throttled table)
     fail_outcome: bool = False  # record_outcome raises StoreUnavailable
     # Called once per remote call the real store makes for a method (a slow table: advance a clock):
-    # record_outcome reads the chain's end, puts the entry, updates the state; add_history reads and puts.
+    # at worst (a lost race for the next entry number): record_outcome reads the chain's end, puts the entry,
+    # updates the state; add_history reads and puts.
     on_write: Callable[[], None] = lambda: None
     begun: list[dict[str, Any]] = field(default_factory=list)
+    # The consumer key the store tokenizes the leads' fingerprints under (the consumer index, a record's consumer).
+    keyring: Keyring = field(default_factory=lambda: FakeKeyring())
 
-    def reserve(self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime):
+    def reserve(self, lead: Lead, *, actor: str, now: datetime):
         self.on_write()
         if isinstance(self.reservation, Reserved):
-            self.reserved.append((lead, vendor_lead))
+            self.reserved.append(lead)
             self.leads[lead.lead_id] = lead
         return self.reservation
 
-    def record_refusal(self, lead, *, vendor_lead, events, now) -> DuplicateLead | None:
+    def record_refusal(self, lead, *, events, now) -> DuplicateLead | None:
         self.on_write()
         if self.refused_first is not None:
             return self.refused_first
-        self.refusals.append(Refusal(lead, vendor_lead, events))
+        self.refusals.append(Refusal(lead, events))
         self.leads[lead.lead_id] = lead
         return None
 
@@ -147,7 +149,14 @@ class FakeStore:
         return self.vendor_lead_ids.get((vendor, vendor_lead_id))
 
     def read_lead(self, lead_id: str) -> LeadRecord | None:
-        return self.records.get(lead_id)
+        """A record as the real store reads it: its consumer's tokens (from its lead's fingerprints) with it."""
+        record = self.records.get(lead_id)
+        if record is None or record.consumer:
+            return record
+        return replace(record, consumer=self.tokens(record.lead))
+
+    def tokens(self, lead: Lead) -> dict[str, str]:
+        return {kind: self.keyring.consumer(kind, fingerprint) for kind, fingerprint in lead.match_lead.items()}
 
     def exchanges(self, lead_id: str) -> list[dict[str, Any]]:
         if lead_id in self.stored_exchanges:
@@ -176,7 +185,10 @@ class FakeStore:
         raise NotImplementedError
 
     def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
-        found = [lead for lead in self.leads.values() if lead.match_lead.get(kind) == fingerprint]
+        return self.consumer_leads_by_token(kind, self.keyring.consumer(kind, fingerprint))
+
+    def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
+        found = [lead for lead in self.leads.values() if self.tokens(lead).get(kind) == token]
         return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
 
     @property
@@ -213,6 +225,18 @@ class UnusedTrustedForm:
         pass
 
 
+class FakeKeyring(Keyring):
+    """A keyring on a fixed key, whose vendors' lead ids name the leads a test chose (others: the real
+    derivation), so a use case's test can name its lead."""
+
+    def __init__(self, vendor_leads: dict[tuple[str, str], str] | None = None) -> None:
+        super().__init__(lambda: b"unit-test-consumer-key")
+        self.vendor_leads = vendor_leads or {}
+
+    def vendor_lead(self, vendor: str, vendor_lead_id: str) -> str:
+        return self.vendor_leads.get((vendor, vendor_lead_id)) or super().vendor_lead(vendor, vendor_lead_id)
+
+
 @dataclass
 class FakeLedger:
     """The revocation ledger in memory."""
@@ -228,11 +252,11 @@ class FakeLedger:
     def get(self, revocation_id: str) -> Revocation | None:
         return self.revocations.get(revocation_id)
 
-    def notices(self, fingerprints: dict[str, str]) -> list[Notice]:
+    def notices(self, tokens: dict[str, str]) -> list[Notice]:
         found = [
             revocation.notice
             for revocation in self.revocations.values()
-            if any(fingerprint in revocation.consumer.get(kind, []) for kind, fingerprint in fingerprints.items())
+            if any(token in revocation.consumer.get(kind, []) for kind, token in tokens.items())
         ]
         return sorted(found, key=lambda notice: notice.expressed_at)
 

@@ -19,12 +19,12 @@ from tf_retainer.domain.contacts import Channel, consumer_fingerprints, lead_fin
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import HistoryItem, Lead, LeadRecord, Place
 from tf_retainer.domain.models import GateReason, LeadMatch, Reason, Status
-from tf_retainer.domain.revocation import Recorder, Revocation, Scope
+from tf_retainer.domain.revocation import Recorder, Revocation, Scope, consumer_tokens
 from tf_retainer.leads import gate
 from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.clock import iso
 
-from tests.support.fakes import FakeLedger, FakeSqs, FakeStore, UnusedTrustedForm
+from tests.support.fakes import FakeKeyring, FakeLedger, FakeSqs, FakeStore, UnusedTrustedForm
 
 # Monday 23 November 2026, noon in New York: inside every calling window of the leads below.
 NOW = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
@@ -84,7 +84,8 @@ def revocation(expressed_at: datetime = NOW - timedelta(hours=1), **scope: Any) 
     return Revocation(
         revocation_id=f"rev-{expressed_at:%H%M}-{scope.get('brand', 'all')}",
         client_id="sms-1",
-        consumer=consumer_fingerprints(None, "+1 212 555 0142"),  # the SMS platform's spelling
+        # The SMS platform's spelling, as the ledger keeps it: the consumer index's tokens of each spelling.
+        consumer=consumer_tokens(FakeKeyring(), consumer_fingerprints(None, "+1 212 555 0142")),
         expressed_at=iso(expressed_at),
         via="sms",
         scope=Scope(**scope),
@@ -132,6 +133,7 @@ def ask(settings):
             rules=lambda vendor: RulesInForce(from_settings(configured), "settings"),
             ledger=FakeLedger({r.revocation_id: r for r in revoked or []}),
             calling=lambda: calling or default_rules(),
+            keyring=FakeKeyring(),
             clock=lambda: now,
         )
         question = gate.Question(channel=channel, brand=brand)
@@ -309,7 +311,9 @@ def test_a_certificate_created_after_the_revocation_is_consent_given_again(ask):
 
 
 def test_another_consumers_revocation_does_not_touch_the_lead(ask):
-    other = revocation().model_copy(update={"consumer": consumer_fingerprints("bob@example.com", "512 555 0100")})
+    other = revocation().model_copy(
+        update={"consumer": consumer_tokens(FakeKeyring(), consumer_fingerprints("bob@example.com", "512 555 0100"))}
+    )
     assert ask(retained_lead(), revoked=[other]).contactable is True
 
 

@@ -31,7 +31,7 @@ from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import metrics
 
-from tests.support.fakes import FakeLedger, FakeSqs, FakeStore
+from tests.support.fakes import FakeKeyring, FakeLedger, FakeSqs, FakeStore
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CERT_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
@@ -176,6 +176,8 @@ def make_world(settings, monotonic):
             api_key=api_key,
             ledger=FakeLedger(),
             calling=default_rules,
+            # The test's vendor lead id names lead-0001, as the first random id would.
+            keyring=FakeKeyring({(VENDOR, "V-1"): "lead-0001"}),
             clock=lambda: NOW,
             new_id=lambda: next(ids),
         )
@@ -237,7 +239,7 @@ def test_intake_reserves_the_lead_with_fingerprints_deadline_and_vendor_lead_id(
     world = make_world(exchange(200, RETAINED_BODY), extra_fields_allowed=("zip",))
     submit(world)
 
-    [(lead, vendor_lead)] = world.store.reserved
+    [lead] = world.store.reserved
     assert lead.status is Status.RECEIVED
     assert lead.received_at == iso(NOW)
     # a web certificate: 72 hours, less the hour of safety margin
@@ -246,8 +248,9 @@ def test_intake_reserves_the_lead_with_fingerprints_deadline_and_vendor_lead_id(
     assert lead.match_lead == lead_fingerprints("ann@example.com", None)
     assert "Ann@Example.com" not in json.dumps(lead.model_dump(mode="json"))  # no contact detail in clear
     assert lead.lead == {"zip": "90210"}
-    assert vendor_lead is not None
-    assert (vendor_lead.vendor, vendor_lead.vendor_lead_id) == (VENDOR, "V-1")
+    # The vendor's lead id names the lead (keyed: a repeat lands on it), and its content is remembered.
+    assert (lead.lead_id, lead.vendor_lead_id) == (world.deps.keyring.vendor_lead(VENDOR, "V-1"), "V-1")
+    assert lead.payload_hash is not None and len(lead.payload_hash) == 64
 
 
 def test_intake_calls_trustedform_for_the_lead_with_the_sync_budget(make_world):
@@ -287,7 +290,8 @@ def test_intake_without_a_vendor_lead_id_reserves_none(make_world):
         world.deps, vendor=VENDOR, submission=LeadSubmission(trustedform_cert_url=CERT_URL, phone="5551234567")
     )
     assert answer.vendor_lead_id is None
-    assert world.store.reserved[0][1] is None
+    assert world.store.reserved[0].lead_id == "lead-0001"  # a random id
+    assert world.store.reserved[0].payload_hash is None
 
 
 def test_intake_503_is_pending_with_a_retry_planned_from_the_clock_and_queued(make_world):
@@ -505,7 +509,7 @@ def test_intake_reused_certificate_is_rejected_under_the_reject_policy(make_worl
     assert refusal.lead.status is Status.REJECTED
     assert refusal.lead.owner_lead_id == "lead-owner"
     assert refusal.lead.final_at == iso(NOW)
-    assert refusal.vendor_lead is not None  # a repeat of this lead_id gets the same answer
+    assert refusal.lead.vendor_lead_id == "V-1"  # a repeat of this lead_id names this lead: the same answer
     assert event_types(refusal.events) == ["certificate_reused", "rejected"]
     assert world.store.outcomes == []
 

@@ -1,8 +1,8 @@
 """`revocations add|import|list|show`: consumers' revocations of consent (the ledger the call gate reads).
 
-An operator records one as the API does (the same use case: fingerprinted, closing every lead of the
-consumer at once, applied to each lead's evidence), as ``operator:<actor>``. The clear phone or email goes no
-further than the fingerprints.
+An operator records one as the API does (the same use case: tokenized as the consumer index is, closing every
+lead of the consumer at once, applied to each lead's evidence), as ``operator:<actor>``. The clear phone or
+email goes no further than the consumer key's tokens.
 """
 
 from __future__ import annotations
@@ -134,8 +134,8 @@ def cmd_revocations_show(ctx: Context) -> int:
             ctx.print(f"{name:<14} {fmt(value)}")
         ctx.print(f"{'keyword':<14} {fmt(revocation.keyword)}  (the message is one of the words that revoke alone)")
         ctx.print(f"{'message':<14} {fmt(revocation.message)}")
-        for kind, fingerprints in revocation.consumer.items():
-            ctx.print(f"{kind + ' sha1':<14} {' '.join(fingerprints)}")
+        for kind, tokens in revocation.consumer.items():  # the consumer index's keyed tokens, one per spelling
+            ctx.print(f"{kind + ' tokens':<14} {' '.join(tokens)}")
         ctx.print(f"{'leads':<14} {' '.join(revocation.leads) or '-'}")
 
     ctx.emit(data, human)
@@ -155,8 +155,8 @@ def _timestamp(text: str) -> str:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--phone", help="the consumer's phone, any spelling (fingerprinted; never stored)")
-    parser.add_argument("--email", help="the consumer's email (fingerprinted; never stored)")
+    parser.add_argument("--phone", help="the consumer's phone, any spelling (stored only as keyed tokens)")
+    parser.add_argument("--email", help="the consumer's email (stored only as a keyed token)")
     parser.add_argument("--id", help="your id for it (recording it again changes nothing); default: a new one")
     parser.add_argument("--expressed-at", type=_timestamp, help="when the consumer said it (default: now)")
     parser.add_argument("--via", choices=VIAS, default="agent", help="how it came (default: agent)")
@@ -185,7 +185,7 @@ COMMANDS = (
     Command(
         ("revocations", "show"),
         cmd_revocations_show,
-        "one revocation: scope, words, fingerprints, its leads",
+        "one revocation: scope, words, the consumer's index tokens, its leads",
         argument("revocation_id"),
     ),
 )

@@ -411,10 +411,15 @@ def test_function_grants_match_its_code(translated: dict[str, Any], function: st
     role = function_roles(translated)[function]
     assert data_grants(translated, role, "dynamodb") == EXPECTED_DYNAMODB[function]
     assert data_grants(translated, role, "sqs") == EXPECTED_SQS[function]
-    # Secrets: only the functions that call TrustedForm read its key, and only that secret.
+    # Secrets: only the functions that call TrustedForm read its key; only those that store a lead, send its
+    # sealed fingerprints again or find a consumer's leads read the consumer key; nothing else.
     secrets = data_grants(translated, role, "secretsmanager")
-    calls_trustedform = function in ("IntakeFunction", "RetryFunction")
-    assert secrets == ({("secretsmanager:GetSecretValue", "<TrustedFormApiKeySecret>")} if calls_trustedform else set())
+    wanted = set()
+    if function in ("IntakeFunction", "RetryFunction"):
+        wanted.add(("secretsmanager:GetSecretValue", "<TrustedFormApiKeySecret>"))
+    if function in ("IntakeFunction", "RetryFunction", "HoldFunction", "ConsentFunction"):
+        wanted.add(("secretsmanager:GetSecretValue", "<ConsumerKeySecret>"))
+    assert secrets == wanted
 
 
 def dynamodb_statements(

@@ -13,7 +13,6 @@ import boto3
 import pytest
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
-from tf_retainer.store.codec import serialize
 
 from local.simulator import make_web_cert_id
 from tests.conftest import VENDOR, aws_client, lead
@@ -241,17 +240,7 @@ def test_dlq_redrive_of_an_empty_dlq(stack):
 
 def age(stack, lead_id: str, **changes: Any) -> None:
     """Rewrite a lead's state as time and a crash would have left it (its open-index keys included)."""
-    if "check_after" in changes:
-        changes.update(keys.open_index_keys(lead_id, changes["check_after"]))
-    names = {f"#f{i}": name for i, name in enumerate(changes)}
-    values = {f":v{i}": value for i, value in enumerate(changes.values())}
-    stack.dynamodb.update_item(
-        TableName=stack.provisioned.table_name,
-        Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
-        UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=serialize(values),
-    )
+    stack.rewrite_state(lead_id, **changes)
 
 
 def test_summary_counts_and_stuck_leads_then_requeue(stack):
@@ -408,7 +397,6 @@ def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_li
 
     from tf_retainer.domain import chain
     from tf_retainer.domain.lead import Event
-    from tf_retainer.store import keys
 
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "success"])

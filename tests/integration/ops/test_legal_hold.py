@@ -15,7 +15,7 @@ from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.legal_holds import HoldStore
 
 from local.functions import invoke
-from tests.conftest import VENDOR, lead
+from tests.conftest import lead
 from tests.support.cli import assert_no_secrets, run, run_json
 
 OTHER_VENDOR = "other-vendor"
@@ -34,7 +34,7 @@ def ttl_sweep(stack, *, at: float) -> int:
 
 
 def items_of(stack, posted: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every item of a lead: its partition, its certificate's, its vendor lead id item."""
+    """Every item of a lead: its partition and its certificate's (a vendor's lead id names the lead: no item)."""
     table = stack.provisioned.table_name
     found = []
     for pk in (keys.lead_pk(posted["lead_id"]), keys.cert_pk(posted["cert_id"])):
@@ -42,10 +42,6 @@ def items_of(stack, posted: dict[str, Any]) -> list[dict[str, Any]]:
             TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues=serialize({":pk": pk})
         )
         found += [deserialize(item) for item in out["Items"]]
-    if posted.get("vendor_lead_id"):
-        key = keys.key(keys.vendor_lead_pk(VENDOR, posted["vendor_lead_id"]), keys.IDEMPOTENCY)
-        out = stack.dynamodb.get_item(TableName=table, Key=serialize(key))
-        found += [deserialize(out["Item"])] if "Item" in out else []
     return found
 
 
@@ -61,9 +57,8 @@ def test_a_held_lead_survives_its_expiry_and_an_unheld_one_does_not(stack):
     assert code == 0, err
     assert held["lead_id"] in out and unheld["lead_id"] not in out
     held_items = items_of(stack, held)
-    # Its partition, its certificate's (claim + history) and the vendor's lead id item: no expiry left.
-    assert {item["pk"] for item in held_items} >= {keys.lead_pk(held["lead_id"]), keys.cert_pk(held["cert_id"])}
-    assert any(item["sk"] == keys.IDEMPOTENCY for item in held_items)
+    # Its partition and its certificate's (claim + history): no expiry left.
+    assert {item["pk"] for item in held_items} == {keys.lead_pk(held["lead_id"]), keys.cert_pk(held["cert_id"])}
     assert all("ttl" not in item and "held_ttl" in item for item in held_items)
 
     after_retention = time.time() + RETENTION_SECONDS + 86400

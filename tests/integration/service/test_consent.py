@@ -116,6 +116,37 @@ def test_a_stop_by_phone_closes_every_lead_of_the_consumer_across_vendors_in_one
     assert (conflict.status, conflict.json()["reason"]) == (409, "revocation_id_conflict")
 
 
+def test_the_ledger_names_the_consumer_only_by_the_consumer_indexs_tokens_and_seals_the_words(stack):
+    """Issue 26's rule for the ledger too: nothing in it names the consumer to a reader of the table (no number,
+    no email, no bare SHA-1 of either, not the words, which name the number); its notices sit under the very
+    keys the consumer index holds for the leads (a lead's gsi3pk/gsi4pk), so the gate finds them from the lead."""
+    from tf_retainer.domain.contacts import consumer_fingerprints
+    from tf_retainer.store import keys
+    from tf_retainer.wiring import default_deps
+
+    first = stack.post(lead()).json()
+    second = stack.post(lead(phone="+1 512 555 1212"), key=stack.add_vendor("beta-leads")).json()
+    words = "STOP calling (512) 555-1212 or writing to jane.doe@example.com"
+    stop = {"id": "CRM-26", "phone": "512.555.1212", "email": "jane.doe@example.com", "via": "email", "message": words}
+    answer = post_json(stack, "/revocations", stop, buyer_key(stack)).json()
+    assert (answer["status"], answer["leads"]) == ("recorded", 2)
+
+    items = stack.all_items()
+    ledger = [item for item in items if str(item["pk"]).startswith(("REVOCATION#", "REVOKED#"))]
+    stored = json.dumps(ledger, default=repr)
+    fingerprints = [
+        f for found in consumer_fingerprints("jane.doe@example.com", "512.555.1212").values() for f in found
+    ]
+    for clear in ("5125551212", "555-1212", "jane.doe@example.com", "STOP calling", *fingerprints):
+        assert clear not in stored, clear
+    states = {item["pk"]: item for item in items if keys.is_state(item)}
+    index_keys = {states[keys.lead_pk(p["lead_id"])][name] for p in (first, second) for name in ("gsi3pk", "gsi4pk")}
+    notices = {str(item["pk"]).removeprefix("REVOKED#") for item in ledger if str(item["pk"]).startswith("REVOKED#")}
+    assert index_keys <= notices  # both leads' phone spellings and the email: each a notice
+    # The ledger reads its words back with the key.
+    assert default_deps().ledger.get(answer["revocation_id"]).message == words
+
+
 def test_a_revocation_scoped_to_one_brand_leaves_other_brands_open(stack):
     posted = stack.post(lead()).json()
     scoped = {"id": "CRM-7", "email": "jane.doe@example.com", "brand": "Acme Solar", "via": "agent"}

@@ -9,8 +9,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tf_retainer.store import keys
-from tf_retainer.store.codec import serialize
 
 from local.functions import invoke
 from local.poller import RetryPoller
@@ -125,12 +123,7 @@ def test_deadline_passed_expires_without_calling_trustedform(stack, poller):
     stack.sim.script(cert_id, ["unavailable"])
     posted = stack.post(lead(cert_id)).json()
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    stack.dynamodb.update_item(
-        TableName=stack.provisioned.table_name,
-        Key=serialize(keys.key(keys.lead_pk(posted["lead_id"]), keys.STATE)),
-        UpdateExpression="SET deadline = :d",
-        ExpressionAttributeValues={":d": {"S": past}},
-    )
+    stack.rewrite_state(posted["lead_id"], deadline=past)
     requests_before = len(stack.sim.requests)
     state = drive_until_final(stack, poller, posted["lead_id"])
     assert (state["status"], state["reason"]) == ("expired", "retain_window_closed")

@@ -52,6 +52,8 @@ class Lead(CertificateFacts):
     lead_id: str
     vendor: str
     vendor_lead_id: str | None = None
+    # SHA-256 of what the vendor posted under its lead_id (a repeat with other content is a conflict).
+    payload_hash: str | None = None
     status: Status
     reason: Reason | None = None
     cert_id: str
@@ -61,7 +63,8 @@ class Lead(CertificateFacts):
     deadline: str
     attempts: int = 0
     burned_attempts: int = 0
-    # Contact details only as the SHA-1 fingerprints TrustedForm matched against.
+    # Contact details only as the SHA-1 fingerprints TrustedForm matches against (stored sealed: the
+    # store never keeps them readable, see domain/keyring.py).
     match_lead: dict[str, str] = Field(default_factory=dict)
     # Where the consumer is (state, ZIP, area code), derived at intake; None for leads stored before.
     place: Place | None = None
@@ -87,8 +90,10 @@ class Lead(CertificateFacts):
     refusal_detail: dict[str, Any] | None = None
     # TrustedForm operations billed for this lead (insights count per property returned).
     tf_operations: int = 0
-    # The number of the last entry of the lead's evidence chain that this state reflects (0: none yet).
+    # The number of the last entry of the lead's evidence chain that this state reflects (0: none yet),
+    # and that entry's hash (hex; None before the first).
     applied: int = 0
+    head: str | None = None
 
     @property
     def deadline_at(self) -> datetime:
@@ -164,12 +169,14 @@ class LeadRecord:
     """Everything kept about one lead, in time order: what GET /leads/{id} and the evidence read.
 
     ``chain``: the stored entries the history and exchanges were read from (``store.chain.Link``), for
-    whoever must prove them unaltered."""
+    whoever must prove them unaltered. ``consumer``: the keyed tokens the lead's email and phone are indexed
+    under (``Keyring.consumer``), by kind: what the revocation ledger is keyed by (never the fingerprints)."""
 
     lead: Lead
     history: list[HistoryItem]
     exchanges: list[dict[str, Any]]
     chain: list[Any] = field(default_factory=list)
+    consumer: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
 """A consumer's withdrawal of consent, as the revocation ledger keeps it.
 
-The consumer is named only by fingerprints, made as the consumer index makes them
-(``contacts.consumer_fingerprints``: every spelling of a phone number), never in clear. A revocation
-says when the consumer expressed it, how it came (a STOP text, an email, an agent...), what it covers (every
-brand or one, and which contact channels), who recorded it, the raw message where there is one (evidence:
-never logged), by when it must be honoured and when it was.
+The consumer is named only by the consumer index's keyed tokens (``Keyring.consumer`` of the SHA-1
+fingerprint of every spelling of the phone, ``contacts.consumer_fingerprints``, and of the email): never in
+clear, never as a bare fingerprint (an unkeyed SHA-1 of a phone number is reversed by brute force). A
+revocation says when the consumer expressed it, how it came (a STOP text, an email, an agent...), what it
+covers (every brand or one, and which contact channels), who recorded it, the raw message where there is one
+(evidence: never logged, stored sealed, anchored in each lead's chain by a keyed digest), by when it must be
+honoured and when it was.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tf_retainer.domain.contacts import CHANNELS, Channel
+from tf_retainer.domain.keyring import Keyring
 
 Via = Literal["sms", "email", "web", "agent", "phone", "mail", "other"]
 Role = Literal["vendor", "buyer", "operator"]
@@ -47,7 +50,7 @@ class Scope(BaseModel):
 
 
 class Notice(BaseModel):
-    """What the call gate reads of a revocation, under each of the consumer's fingerprints."""
+    """What the call gate reads of a revocation, under each of the consumer's tokens."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -62,7 +65,9 @@ class Revocation(BaseModel):
 
     revocation_id: str
     client_id: str = Field(description="The recorder's own id for it: recording it again changes nothing.")
-    consumer: dict[str, list[str]] = Field(description="Fingerprints by kind (email, phone), every spelling.")
+    consumer: dict[str, list[str]] = Field(
+        description="The consumer index's tokens by kind (email, phone), one per spelling of the phone."
+    )
     expressed_at: str
     via: Via
     scope: Scope
@@ -70,6 +75,7 @@ class Revocation(BaseModel):
     recorded_at: str
     message: str | None = None
     keyword: bool | None = None  # the message is one of the words that revoke consent by themselves
+    message_digest: str | None = None  # the message's keyed digest (``message_digest``): what the chains carry
     honor_by: str
     honored_at: str | None = None
     leads: list[str] = Field(default_factory=list)  # the leads it was applied to (the first MAX_LISTED_LEADS)
@@ -85,9 +91,19 @@ class Revocation(BaseModel):
             recorded_at=self.recorded_at,
         )
 
-    @property
-    def message_sha256(self) -> str | None:
-        return hashlib.sha256(self.message.encode()).hexdigest() if self.message is not None else None
+
+def consumer_tokens(keyring: Keyring, fingerprints: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The consumer index's tokens of a consumer's fingerprints (``contacts.consumer_fingerprints``), by kind,
+    in the same order: each spelling of the phone its own token, as intake indexes each lead's."""
+    return {
+        kind: [keyring.consumer(kind, fingerprint) for fingerprint in found] for kind, found in fingerprints.items()
+    }
+
+
+def message_digest(keyring: Keyring, revocation_id: str, message: str) -> str:
+    """What a lead's chain keeps of a revocation's words: keyed, so a short message naming a phone number
+    cannot be found again by hashing guesses; with the key, it proves the ledger's copy unaltered."""
+    return keyring.token("revocation-message", revocation_id, message)
 
 
 def revocation_id(recorder: Recorder, client_id: str) -> str:
@@ -96,7 +112,8 @@ def revocation_id(recorder: Recorder, client_id: str) -> str:
 
 
 def content_hash(consumer: dict[str, list[str]], expressed_at: str, via: str, scope: Scope, message: str | None) -> str:
-    """What makes a repeat the same revocation (the same id with other content is a conflict)."""
+    """What makes a repeat the same revocation (the same id with other content is a conflict). Over the
+    consumer's tokens (keyed): the digest stored with the revocation names no one."""
     document = {
         "consumer": consumer,
         "expressed_at": expressed_at,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tf_retainer.domain.keyring import Keyring
 from tf_retainer.ports.consent import CallingRulesSource, RevocationLedger
 from tf_retainer.ports.leads import LeadIndex, LeadReader, LeadWriter
 from tf_retainer.ports.services import ApiKeySource, CertificateApi, RetryQueue, RuleSource
@@ -37,5 +38,6 @@ class Deps:
     rules: RuleSource
     ledger: RevocationLedger
     calling: CallingRulesSource
+    keyring: Keyring  # the consumer key's derivations (a vendor's lead id -> our lead id, a consumer's tokens)
     clock: Callable[[], datetime] = field(default=_now)
     new_id: Callable[[], str] = field(default=_new_id)

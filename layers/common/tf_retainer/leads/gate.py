@@ -6,8 +6,8 @@ Yes only when every check passes; otherwise no, with the first check that failed
 revocation ledger and the calling rules, read when a check needs them) it passes, or refuses with a reason, the
 answer in words and, where waiting helps, ``next_allowed_at``. A new check (a screening provider) is one more.
 
-1. the consumer has not withdrawn consent (the revocation ledger, read strongly consistent: a revocation
-   acknowledged before the question is in the answer);
+1. the consumer has not withdrawn consent (the revocation ledger under the lead's consumer tokens, read strongly
+   consistent: a revocation acknowledged before the question is in the answer);
 2. the certificate is retained; 3. TrustedForm matched the lead (or it is masked and the buyer accepts masked
    certificates); 4. the buyer's rules passed; 5. the raw exchange that retained it is stored;
 6. the lead gave a contact for the channel (a phone for a call or a text, an email for an email);
@@ -121,7 +121,7 @@ def contactable(
 
 def consent_not_revoked(subject: Subject) -> Refusal | None:
     lead, question = subject.lead, subject.question
-    notices = subject.deps.ledger.notices(lead.match_lead)
+    notices = subject.deps.ledger.notices(subject.record.consumer)
     consent_at = consent_time(lead)
     notice = first_covering(
         notices, channel=question.channel, brand=question.brand, consent_at=consent_at, now=subject.now
@@ -188,7 +188,7 @@ def evidence_stored(subject: Subject) -> Refusal | None:
 
 def contact_given(subject: Subject) -> Refusal | None:
     kind = "email" if subject.question.channel == "email" else "phone"
-    if subject.lead.match_lead.get(kind):
+    if subject.record.consumer.get(kind):
         return None
     how = "emailed" if kind == "email" else f"{'called' if subject.question.channel == 'call' else 'texted'}"
     return Refusal(GateReason.CONTACT_NOT_GIVEN, f"the lead gave no {kind}: it cannot be {how} on this consent")

@@ -17,7 +17,7 @@ from tf_retainer.leads import schedule
 from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget, attempt_retain
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import report_outcome
-from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, VendorLead
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, StaleAttempt
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, count_for_vendor, logger
@@ -36,19 +36,20 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     held = settings.sync_timeout_seconds + (WRITES_AFTER_CALLS + 1) * settings.remote_call_seconds
     lease = iso(now + timedelta(seconds=held))
     lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
-    vendor_lead = VendorLead(vendor, submission.lead_id, _payload_hash(submission)) if submission.lead_id else None
     logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
 
-    reservation = deps.writer.reserve(lead, vendor_lead=vendor_lead, actor="intake", now=now)
+    reservation = deps.writer.reserve(lead, actor="intake", now=now)
     if isinstance(reservation, DuplicateLead):
         return _repeat_answer(deps, reservation)
     if isinstance(reservation, CertificateTaken):
-        return _repeat_answer_of(lead, reservation.holder) or _certificate_taken(
-            deps, lead, reservation.claim, vendor_lead, now
-        )
+        return _repeat_answer_of(lead, reservation.holder) or _certificate_taken(deps, lead, reservation.claim, now)
 
     budget = attempt_budget(deps, settings.sync_timeout_seconds, deadline)
-    return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
+    try:
+        return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
+    except StaleAttempt:  # a step was recorded for it meanwhile (nothing was sent): that step's answer
+        current = deps.reader.get_lead(lead.lead_id)
+        return current.answer() if current else LeadAnswer(lead_id=lead.lead_id, status=Status.PENDING)
 
 
 def _certificate(submission: LeadSubmission) -> CertificateRef:
@@ -65,9 +66,11 @@ def _payload_hash(submission: LeadSubmission) -> str:
 
 def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vendor: str, now: datetime) -> Lead:
     return Lead(
-        lead_id=deps.new_id(),
+        # A vendor's own lead id names the lead: every post of it lands on the same one.
+        lead_id=deps.keyring.vendor_lead(vendor, submission.lead_id) if submission.lead_id else deps.new_id(),
         vendor=vendor,
         vendor_lead_id=submission.lead_id,
+        payload_hash=_payload_hash(submission) if submission.lead_id else None,
         status=Status.RECEIVED,
         cert_id=cert.cert_id,
         cert_kind=cert.kind.value,
@@ -111,13 +114,11 @@ def _repeat_answer_of(lead: Lead, holder: Lead | None) -> LeadAnswer | None:
     return holder.answer()
 
 
-def _certificate_taken(
-    deps: Deps, lead: Lead, claim: Claim, vendor_lead: VendorLead | None, now: datetime
-) -> LeadAnswer:
+def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime) -> LeadAnswer:
     owner = claim.lead_id
     policy = deps.rules(lead.vendor).rules.certificate_reuse or deps.settings.certificate_reuse_policy
     final, events = _reuse_outcome(policy, lead, claim, now)
-    first = deps.writer.record_refusal(final, vendor_lead=vendor_lead, events=events, now=now)
+    first = deps.writer.record_refusal(final, events=events, now=now)
     if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
         return _repeat_answer(deps, first)
     count(Metric.CERTIFICATES_REUSED)

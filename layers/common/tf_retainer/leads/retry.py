@@ -42,13 +42,15 @@ def retry_lead(deps: Deps, message: RetryMessage, deadline: float | None = None)
         lead = deps.writer.begin_attempt(message.lead_id, attempt=message.attempt, now=now, lease_seconds=lease)
     except StaleAttempt:
         return _stale(deps, message)
-    if now > lead.deadline_at + LATE_GRACE:
-        return str(
-            expire(deps, lead, attempt=message.attempt, reason=Reason.RETAIN_WINDOW_CLOSED, actor="retry").status
-        )
-    count(Metric.RETRY_ATTEMPTS)
-    budget = attempt_budget(deps, deps.settings.retry_timeout_seconds, deadline)
-    answer = attempt_retain(deps, lead, attempt=message.attempt, budget=budget, actor="retry")
+    try:
+        if now > lead.deadline_at + LATE_GRACE:
+            reason = Reason.RETAIN_WINDOW_CLOSED
+            return str(expire(deps, lead, attempt=message.attempt, reason=reason, actor="retry").status)
+        count(Metric.RETRY_ATTEMPTS)
+        budget = attempt_budget(deps, deps.settings.retry_timeout_seconds, deadline)
+        answer = attempt_retain(deps, lead, attempt=message.attempt, budget=budget, actor="retry")
+    except StaleAttempt:  # its first write found a step recorded since (rolled forward): nothing was sent
+        return _stale(deps, message)
     return str(answer.status)
 
 

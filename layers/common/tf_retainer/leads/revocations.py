@@ -1,13 +1,14 @@
 """A consumer withdraws consent: recorded in the ledger, honoured at once, applied to every lead of theirs.
 
-1. **Recorded.** The revocation and a notice of it under every fingerprint of the consumer (every spelling of
-   the phone: ``contacts.consumer_fingerprints``), in one transaction. From that moment the call gate, which
-   reads the ledger on every check (strongly consistent), answers ``consent_revoked`` for every lead of that
-   consumer, any vendor, already stored or yet to come: the gate is closed before the answer is sent.
-2. **Applied.** Every lead of the consumer (the consumer index) whose consent was not given after the
-   revocation gets a ``consent_revoked`` entry in its evidence chain, published as ``Lead Consent Revoked``
-   so dialers and CRMs stop. Done in the same invocation while its time allows; what is left (a batch too
-   large, a crash), the scheduled run finishes (``honour_unhonoured``).
+1. **Recorded.** The revocation and a notice of it under every token of the consumer (the consumer index's
+   keyed token of each spelling of the phone, ``contacts.consumer_fingerprints``, and of the email), in one
+   transaction. From that moment the call gate, which reads the ledger on every check (strongly
+   consistent), answers ``consent_revoked`` for every lead of that consumer, any vendor, already stored or
+   yet to come: the gate is closed before the answer is sent.
+2. **Applied.** Every lead of the consumer (the consumer index, queried by those tokens) whose consent was
+   not given after the revocation gets a ``consent_revoked`` entry in its evidence chain, published as
+   ``Lead Consent Revoked`` so dialers and CRMs stop. Done in the same invocation while its time allows;
+   what is left (a batch too large, a crash), the scheduled run finishes (``honour_unhonoured``).
 3. **Honoured.** The revocation records when every such lead had it (``honored_at``), beside the legal
    deadline (``honor_by``: ten business days). A revocation not honoured within REVOCATION_HONOUR_SECONDS
    counts RevocationsNotHonoured (alarmed).
@@ -29,7 +30,16 @@ from tf_retainer.domain.contacts import consumer_fingerprints
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import FieldError, Reason
-from tf_retainer.domain.revocation import MAX_LISTED_LEADS, Recorder, Revocation, Scope, content_hash, revocation_id
+from tf_retainer.domain.revocation import (
+    MAX_LISTED_LEADS,
+    Recorder,
+    Revocation,
+    Scope,
+    consumer_tokens,
+    content_hash,
+    message_digest,
+    revocation_id,
+)
 from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, count, logger, milliseconds
@@ -51,14 +61,16 @@ def record(
     if expressed > now + SKEW:
         error = FieldError(field="expressed_at", message="in the future")
         raise InputRejected(Reason.INVALID_REQUEST, "expressed_at is in the future", [error], lead_status=None)
-    consumer = consumer_fingerprints(request.email, request.phone)
+    # The fingerprints only as the index's keyed tokens: they are neither stored nor kept past this line.
+    consumer = consumer_tokens(deps.keyring, consumer_fingerprints(request.email, request.phone))
     leads = consumer_leads(deps, consumer)
     if recorder.role == "vendor" and not any(lead.vendor == recorder.name for lead in leads):
         raise InputRejected(Reason.CONSUMER_NOT_FOUND, "no lead of yours carries this phone or email", lead_status=None)
     scope = Scope(brand=request.brand, channels=tuple(request.channels))
     given_at = iso(request.expressed_at) if request.expressed_at else None
+    ours = revocation_id(recorder, request.id)
     revocation = Revocation(
-        revocation_id=revocation_id(recorder, request.id),
+        revocation_id=ours,
         client_id=request.id,
         consumer=consumer,
         expressed_at=iso(expressed),
@@ -68,6 +80,7 @@ def record(
         recorded_at=iso(now),
         message=request.message,
         keyword=is_opt_out_word(request.message) if request.message is not None else None,
+        message_digest=message_digest(deps.keyring, ours, request.message) if request.message is not None else None,
         honor_by=iso(honour_deadline(expressed)),
         content_hash=content_hash(consumer, given_at or "", request.via, scope, request.message),
     )
@@ -84,11 +97,11 @@ def record(
 
 
 def consumer_leads(deps: Deps, consumer: dict[str, list[str]]) -> list[Lead]:
-    """Every lead carrying any of the consumer's fingerprints, once each, oldest first."""
+    """Every lead indexed under any of the consumer's tokens, once each, oldest first."""
     found: dict[str, Lead] = {}
-    for kind, fingerprints in sorted(consumer.items()):
-        for fingerprint in fingerprints:
-            for lead in deps.index.consumer_leads(kind, fingerprint):
+    for kind, tokens in sorted(consumer.items()):
+        for token in tokens:
+            for lead in deps.index.consumer_leads_by_token(kind, token):
                 found.setdefault(lead.lead_id, lead)
     return sorted(found.values(), key=lambda lead: (lead.received_at, lead.lead_id))
 
@@ -173,8 +186,8 @@ def answer(revocation: Revocation, status: str) -> RevocationAnswer:
 
 
 def _event_detail(revocation: Revocation, lead: Lead) -> dict[str, object]:
-    """What the lead's chain (and the published event) says of the revocation: never its consumer's
-    fingerprints or words (their SHA-256 anchors the ledger's copy), nor which vendor relayed it."""
+    """What the lead's chain (and the published event) says of the revocation: never its consumer's tokens or
+    words (their keyed digest anchors the ledger's sealed copy), nor which vendor relayed it."""
     return {
         "revocation_id": revocation.revocation_id,
         "expressed_at": revocation.expressed_at,
@@ -183,7 +196,7 @@ def _event_detail(revocation: Revocation, lead: Lead) -> dict[str, object]:
         "channels": list(revocation.scope.channels),
         "recorded_by": revocation.recorded_by.role,
         "honor_by": revocation.honor_by,
-        "message_sha256": revocation.message_sha256,
+        "message_digest": revocation.message_digest,
         "lead_id": lead.lead_id,
         "vendor": lead.vendor,
         "vendor_lead_id": lead.vendor_lead_id,

@@ -14,15 +14,15 @@ if TYPE_CHECKING:
 
 class RevocationLedger(Protocol):
     def record(self, revocation: Revocation) -> tuple[Revocation, bool]:
-        """Put a new revocation and its notices under every fingerprint of its consumer, all or nothing.
+        """Put a new revocation and its notices under every token of its consumer, all or nothing.
         Returns the revocation stored under its id and whether it is this one (False: recorded before)."""
         ...
 
     def get(self, revocation_id: str) -> Revocation | None: ...
 
-    def notices(self, fingerprints: dict[str, str]) -> list[Notice]:
-        """Every revocation recorded under any of these fingerprints (a lead's ``match_lead``), read strongly
-        consistent: a revocation acknowledged before the call is in the answer."""
+    def notices(self, tokens: dict[str, str]) -> list[Notice]:
+        """Every revocation recorded under any of these consumer tokens (a lead's ``LeadRecord.consumer``), read
+        strongly consistent: a revocation acknowledged before the call is in the answer."""
         ...
 
     def mark_honoured(self, revocation_id: str, *, honored_at: str, leads: list[str], lead_count: int) -> bool:

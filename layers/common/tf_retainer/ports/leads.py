@@ -14,22 +14,14 @@ from tf_retainer.domain.lead import CertificateRecord, Claim, Event, HistoryItem
 
 
 @dataclass(frozen=True, slots=True)
-class VendorLead:
-    """The vendor's own lead_id, taken once per vendor, with a hash of what was posted under it."""
-
-    vendor: str
-    vendor_lead_id: str
-    payload_hash: str
-
-
-@dataclass(frozen=True, slots=True)
 class Reserved:
     pass
 
 
 @dataclass(frozen=True, slots=True)
 class DuplicateLead:
-    """The vendor already sent this lead_id: ``lead_id`` is the first lead's id."""
+    """The vendor already sent this lead_id (it names the same lead): ``lead_id``, and whether the first
+    post had the same content."""
 
     lead_id: str
     same_payload: bool
@@ -78,13 +70,9 @@ class HistoryPage:
 class LeadWriter(Protocol):
     """A lead's steps, each an entry of its evidence chain written once, then its state brought up to it."""
 
-    def reserve(
-        self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime
-    ) -> Reserved | DuplicateLead | CertificateTaken: ...
+    def reserve(self, lead: Lead, *, actor: str, now: datetime) -> Reserved | DuplicateLead | CertificateTaken: ...
 
-    def record_refusal(
-        self, lead: Lead, *, vendor_lead: VendorLead | None, events: list[Event], now: datetime
-    ) -> DuplicateLead | None: ...
+    def record_refusal(self, lead: Lead, *, events: list[Event], now: datetime) -> DuplicateLead | None: ...
 
     def begin_attempt(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> Lead: ...
 
@@ -138,7 +126,13 @@ class LeadIndex(Protocol):
         self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
     ) -> list[Lead]: ...
 
-    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]: ...
+    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
+        """Every lead (any vendor) with this contact fingerprint (SHA-1, as TrustedForm gets it), oldest first."""
+        ...
+
+    def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
+        """The same by the fingerprint's keyed token (``Keyring.consumer``), as the revocation ledger keeps it."""
+        ...
 
 
 class Leads(Protocol):

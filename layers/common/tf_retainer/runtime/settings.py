@@ -25,6 +25,9 @@ class Settings(BaseModel):
     table_name: str = Field(min_length=3)
     retry_queue_url: str = Field(min_length=1)
     trustedform_secret_id: str = Field(min_length=1)
+    # The deployment's consumer key (domain/keyring.py): consumer index tokens, vendors' lead ids, sealed
+    # fingerprints. Functions that never store or find a lead do not read it.
+    consumer_key_secret_id: str = ""
     # The stack's own EventBridge bus: outcome events (outcome_events.py). Empty: no publisher here.
     event_bus_name: str = ""
     # Where retains are POSTed: the real API, or the simulator. It never widens what a vendor's

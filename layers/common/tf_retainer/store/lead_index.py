@@ -36,17 +36,23 @@ class DynamoLeadIndex:
         )
         found = [deserialize(item) for page in pages for item in page["Items"]]
         states = self._table.states([keys.lead_id_of(item["pk"]) for item in found])
-        return [Lead.model_validate(state) for item in found if (state := states.get(item["pk"])) is not None]
+        codec = self._table.codec
+        return [codec.lead(state) for item in found if (state := states.get(item["pk"])) is not None]
 
     def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
-        """Every lead (any vendor) carrying this email or phone fingerprint, oldest first: a Query of the
-        consumer index (KEYS_ONLY), then each lead's state read whole. Leads stored before the index
+        """Every lead (any vendor) carrying this email or phone fingerprint (SHA-1, as TrustedForm gets it),
+        oldest first: a Query of the consumer index (KEYS_ONLY, on the fingerprint's keyed token), then
+        each lead's state read whole. Leads stored before the index
         existed are in it only once ``index_contacts`` has put them there."""
+        return self.consumer_leads_by_token(kind, self._table.codec.keyring.consumer(kind, fingerprint))
+
+    def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
+        """``consumer_leads`` by the fingerprint's keyed token (what the revocation ledger keeps): no key needed."""
         pages = self._table.client.get_paginator("query").paginate(
             TableName=self._table.name,
             IndexName=keys.CONTACT_INDEXES[kind],
-            KeyConditionExpression=f"{keys.CONTACT_INDEX_KEYS[kind]} = :fingerprint",
-            ExpressionAttributeValues=serialize({":fingerprint": keys.contact_index_pk(kind, fingerprint)}),
+            KeyConditionExpression=f"{keys.CONTACT_INDEX_KEYS[kind]} = :token",
+            ExpressionAttributeValues=serialize({":token": keys.contact_index_pk(kind, token)}),
         )
         lead_ids = [keys.lead_id_of(deserialize(item)["pk"]) for page in pages for item in page["Items"]]
         leads = [lead for lead_id in lead_ids if (lead := self._table.lead(lead_id)) is not None]
@@ -64,8 +70,8 @@ class DynamoLeadIndex:
         indexed = skipped = 0
         found = [keys.lead_id_of(deserialize(item)["pk"]) for page in pages for item in page["Items"]]
         for item in self._table.states(found).values():
-            lead = Lead.model_validate(item)
-            wanted = keys.contact_index_keys(lead.match_lead)
+            lead = self._table.codec.lead(item, with_match=True)
+            wanted = self._table.codec.consumer_index_keys(lead)
             if all(item.get(name) == value for name, value in wanted.items()) or not self._index_contacts_of(lead):
                 skipped += 1
             else:
@@ -102,6 +108,6 @@ class DynamoLeadIndex:
                 ExpressionAttributeValues=serialize(values),
                 PaginationConfig={"MaxItems": limit} if limit else {},
             )
-            leads += [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
+            leads += [self._table.codec.lead(deserialize(item)) for page in pages for item in page["Items"]]
         leads.sort(key=lambda lead: lead.check_after or "")
         return leads[:limit] if limit is not None else leads

@@ -137,15 +137,8 @@ class HoldStore:
     # --- a held lead's items -----------------------------------------------------------------
 
     def lead_items(self, member: Member) -> list[dict[str, Any]]:
-        """Keys, ``ttl`` and ``holds`` of every item of the lead: its partition, its certificate's, and
-        the vendor's lead id item."""
-        found = self._partition(keys.lead_pk(member.lead_id)) + self._partition(keys.cert_pk(member.cert_id))
-        if member.vendor_lead_id:
-            vendor_lead = self._get_bookkeeping(
-                ItemKey(keys.vendor_lead_pk(member.vendor, member.vendor_lead_id), keys.IDEMPOTENCY)
-            )
-            found += [vendor_lead] if vendor_lead else []
-        return found
+        """Keys, ``ttl`` and ``holds`` of every item of the lead: its partition and its certificate's."""
+        return self._partition(keys.lead_pk(member.lead_id)) + self._partition(keys.cert_pk(member.cert_id))
 
     def standing(self, lead_id: str) -> LeadStanding | None:
         """Whether the lead is still open and where its evidence was archived, in one read of its state

@@ -1,9 +1,13 @@
 """The revocation ledger (the RevocationLedger port): each revocation once, and a notice of it under every
-fingerprint of its consumer, for the call gate to read with one strongly consistent Query per fingerprint.
+token of its consumer, for the call gate to read with one strongly consistent Query per token.
 
 Keys (``keys.py``): the revocation is REVOCATION#<id> / REVOCATION, listed in gsi2 (REVOCATIONS#OPEN until it
-is honoured, then REVOCATIONS#HONOURED); a notice is REVOKED#<the fingerprint's consumer index key> /
-<expressed at>#<id>, so the ledger follows the consumer index's keys wherever they go.
+is honoured, then REVOCATIONS#HONOURED); a notice is REVOKED#<the token's consumer index key> /
+<expressed at>#<id>, so the ledger is keyed as the consumer index is (``Keyring.consumer``).
+
+Nothing stored names the consumer to a reader of the table: the consumer as keyed tokens, the message sealed
+under the consumer key (``Keyring.seal_text``, named by the revocation's id and recording time: each record
+is written once), unsealed when read.
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ NOTICE_FIELDS = ("revocation_id", "expressed_at", "scope", "recorded_at")
 class DynamoRevocations:
     def __init__(self, table: Table, *, retention_days: int) -> None:
         self._table = table
+        self._keyring = table.codec.keyring
         self._retention = timedelta(days=retention_days)
 
     @unavailable_when_transient
     def record(self, revocation: Revocation) -> tuple[Revocation, bool]:
         ttl = int((parse_iso(revocation.recorded_at) + self._retention).timestamp())
         record = {
-            **revocation.model_dump(mode="json", exclude_none=True),
+            **revocation.model_dump(mode="json", exclude_none=True, exclude={"message"}),
+            **({"message": self._seal(revocation)} if revocation.message is not None else {}),
             **keys.key(keys.revocation_pk(revocation.revocation_id), keys.REVOCATION),
             **keys.revocation_list_keys(revocation.recorded_at, revocation.revocation_id, honoured=False),
             "ttl": ttl,
@@ -48,10 +54,10 @@ class DynamoRevocations:
                 }
             }
         ]
-        for kind, fingerprints in sorted(revocation.consumer.items()):
-            for fingerprint in fingerprints:
+        for kind, tokens in sorted(revocation.consumer.items()):
+            for token in tokens:
                 sk = keys.revoked_sk(revocation.expressed_at, revocation.revocation_id)
-                item = {**keys.key(keys.revoked_pk(kind, fingerprint), sk), **notice}
+                item = {**keys.key(keys.revoked_pk(kind, token), sk), **notice}
                 puts.append({"Put": {"TableName": self._table.name, "Item": serialize(item)}})
         try:
             retry_conflicts(lambda: self._table.client.transact_write_items(TransactItems=puts))
@@ -59,20 +65,20 @@ class DynamoRevocations:
             first = failed_item(exc, 0)
             if first is None:
                 raise
-            return _revocation(first), False
+            return self._revocation(first), False
         return revocation, True
 
     def get(self, revocation_id: str) -> Revocation | None:
         item = self._table.get(keys.revocation_pk(revocation_id), keys.REVOCATION)
-        return _revocation(item) if item else None
+        return self._revocation(item) if item else None
 
     @unavailable_when_transient
-    def notices(self, fingerprints: dict[str, str]) -> list[Notice]:
+    def notices(self, tokens: dict[str, str]) -> list[Notice]:
         found: dict[str, Notice] = {}
-        for kind, fingerprint in sorted(fingerprints.items()):
-            if kind not in keys.CONTACT_INDEX_KEYS or not fingerprint:
+        for kind, token in sorted(tokens.items()):
+            if kind not in keys.CONTACT_INDEX_KEYS or not token:
                 continue
-            for item in self._table.partition(keys.revoked_pk(kind, fingerprint)):
+            for item in self._table.partition(keys.revoked_pk(kind, token)):
                 notice = Notice.model_validate({name: item[name] for name in NOTICE_FIELDS})
                 found.setdefault(notice.revocation_id, notice)
         return sorted(found.values(), key=lambda notice: (notice.expressed_at, notice.revocation_id))
@@ -113,8 +119,15 @@ class DynamoRevocations:
             ExpressionAttributeValues=serialize({":list": listed, ":low": low, ":high": high}),
             PaginationConfig={"MaxItems": limit} if limit else {},
         )
-        return [_revocation(deserialize(item)) for page in pages for item in page["Items"]]
+        return [self._revocation(deserialize(item)) for page in pages for item in page["Items"]]
 
+    def _seal(self, revocation: Revocation) -> bytes:
+        assert revocation.message is not None
+        return self._keyring.seal_text((revocation.revocation_id, revocation.recorded_at), revocation.message)
 
-def _revocation(item: dict[str, Any]) -> Revocation:
-    return Revocation.model_validate(keys.without_bookkeeping(item))
+    def _revocation(self, item: dict[str, Any]) -> Revocation:
+        fields = keys.without_bookkeeping(item)
+        if "message" in fields:
+            name = (str(fields["revocation_id"]), str(fields["recorded_at"]))
+            fields["message"] = self._keyring.unseal_text(name, bytes(fields["message"]))
+        return Revocation.model_validate(fields)

@@ -18,6 +18,7 @@ from tf_retainer.decisions.rulebook import RulesInForce, from_settings
 from tf_retainer.domain.consent import ContactReport, RevocationRequest
 from tf_retainer.domain.contacts import consumer_fingerprints, lead_fingerprints, phone_spellings
 from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.keyring import Keyring
 from tf_retainer.domain.lead import HistoryItem, Lead, LeadRecord, Place
 from tf_retainer.domain.models import Reason, Status
 from tf_retainer.domain.revocation import Recorder
@@ -25,7 +26,7 @@ from tf_retainer.leads import contacts, revocations
 from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.clock import iso
 
-from tests.support.fakes import FakeLedger, FakeSqs, FakeStore, UnusedTrustedForm
+from tests.support.fakes import FakeKeyring, FakeLedger, FakeSqs, FakeStore, UnusedTrustedForm
 
 NOW = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
 EASTERN = ZoneInfo("America/New_York")
@@ -63,6 +64,7 @@ def world(settings):
         rules=lambda vendor: RulesInForce(from_settings(settings), "settings"),
         ledger=ledger,
         calling=default_rules,
+        keyring=FakeKeyring(),
         clock=lambda: clock["now"],
     )
     return deps, store, ledger, clock
@@ -90,11 +92,17 @@ def test_a_revocation_by_phone_is_applied_to_every_lead_of_the_consumer_across_v
     assert sorted(revoked_leads(store)) == ["a", "b", "c"]
     stored = ledger.revocations[answer.revocation_id or ""]
     assert stored.honored_at == iso(NOW) and stored.keyword is True
-    assert stored.consumer["phone"][0] == lead_fingerprints(None, "+15125550142")["phone"]
-    assert "+15125550142" not in stored.model_dump_json() and "5125550142" not in stored.model_dump_json()
+    # The consumer as the consumer index's keyed tokens, one per spelling: never the number, nor its SHA-1.
+    fingerprints = consumer_fingerprints(None, "+15125550142")["phone"]
+    assert stored.consumer["phone"] == [deps.keyring.consumer("phone", fingerprint) for fingerprint in fingerprints]
+    kept = stored.model_dump_json()
+    assert not any(fingerprint in kept for fingerprint in fingerprints)
+    assert "+15125550142" not in kept and "5125550142" not in kept
     detail = store.histories[0].events[0].detail
     assert detail["revocation_id"] == answer.revocation_id and detail["recorded_by"] == "buyer"
-    assert "consumer" not in detail and "message" not in detail  # no fingerprints, no words: their hash
+    # No tokens, no words: their keyed digest (not a bare SHA-256 of "STOP").
+    assert "consumer" not in detail and "message" not in detail
+    assert detail["message_digest"] == deps.keyring.token("revocation-message", answer.revocation_id or "", "STOP")
 
 
 def test_recording_the_same_id_again_is_a_repeat_and_other_content_a_conflict(world):
@@ -239,6 +247,20 @@ def test_the_words_that_revoke_consent_by_themselves(message, revokes):
 def test_revoke_all_is_in_force_from_midnight_starting_31_january_2027_in_washington():
     assert not revoke_all_in_force(datetime(2027, 1, 31, 4, 59, tzinfo=UTC))
     assert revoke_all_in_force(datetime(2027, 1, 31, 5, 0, tzinfo=UTC))
+
+
+def test_a_revocations_words_are_sealed_for_its_record_alone():
+    """The ledger keeps the message sealed (it may name the number: "STOP calling 512 555 0142"): the same words
+    under another record, or under another key, are other bytes; the key and the record's name read them back."""
+    keyring = FakeKeyring()
+    words = "STOP calling (512) 555-0142, I never asked for this. " * 3  # longer than one keystream block
+    sealed = keyring.seal_text(("rev-1", "2026-11-23T17:00:00.000000Z"), words)
+    assert len(sealed) == len(words.encode()) and b"555" not in sealed and b"STOP" not in sealed
+    assert keyring.unseal_text(("rev-1", "2026-11-23T17:00:00.000000Z"), sealed) == words
+    assert keyring.seal_text(("rev-2", "2026-11-23T17:00:00.000000Z"), words) != sealed
+    other = Keyring(lambda: b"another deployment's consumer key")
+    assert other.seal_text(("rev-1", "2026-11-23T17:00:00.000000Z"), words) != sealed
+    assert keyring.seal_text(("rev-1", "2026-11-23T17:00:00.000000Z"), "") == b""
 
 
 def test_every_spelling_of_a_north_american_number_is_searched():

@@ -1,5 +1,5 @@
-"""The composition root's part for consent (beside ``wiring``, which builds the lead use cases' Deps with
-these): the revocation ledger and the calling rules in force, on the lead store's table and client."""
+"""The composition root's part for consent (``builders.build_deps`` puts these into the lead use cases'
+Deps): the revocation ledger and the calling rules in force, on the lead store's table and client."""
 
 from __future__ import annotations
 
