@@ -138,7 +138,8 @@ simulator: install
 
 # Issue 13's figures against their goals: write units and cost per lead, cold starts, the retry batch
 # ratio (DynamoDB stubbed), local leads/s at 100 vs 10,000 stored leads; and the timings no test asserts
-# (issue 19): moto at 20,000 vs 100 items, the local stack's start and stop (~3 minutes on 2 cores).
+# (issue 19): moto at 20,000 vs 100 items, the local stack's start and stop; TrustedForm's billed operations
+# and latency per kept/refused lead in each retain mode (issue 22, bench/billing.py) (~4 minutes on 2 cores).
 bench: install
 	$(BIN)/python bench/run.py
 

@@ -10,8 +10,10 @@ each against its goal at the end.
 5. moto (local/motolock.py): a transaction and a lead read on a 100-item and a 20,000-item table
    (bench/moto_tables.py);
 6. the local stack's time from start to ready and from SIGTERM to exit (bench/stack_start.py);
-7. calls and time per retained lead through authorizer + intake (and with --moto-batch, --rules: the
-   retry batch against moto, the buyer's rules in both retain modes).
+7. calls and time per retained lead through authorizer + intake (and with --moto-batch: the retry batch
+   against moto);
+8. TrustedForm's billed operations and the vendor-visible latency per kept and per refused lead, in each
+   retain mode against combined, the simulator answering after --latency (bench/billing.py).
 
 Everything runs on this machine: moto in-process (its calls counted where they enter moto) and the
 TrustedForm simulator on 127.0.0.1. Times exclude nothing but what is said.
@@ -347,60 +349,6 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def bench_rules(leads: int, latency: float, mode: str) -> dict:
-    """The buyer's rules in one retain mode: TrustedForm calls, retains and billed operations per lead,
-    half the leads refused by a rule (a bot), half kept."""
-    from datetime import UTC, datetime
-
-    from tf_retainer.decisions.rules import RuleSet
-    from tf_retainer.store.rule_sets import RuleStore
-
-    from local.simulator import make_web_cert_id
-
-    env = {"RETAIN_MODE": mode, "RULES_CACHE_SECONDS": "0"}
-    with local_stack(latency=latency, extra_env=env) as (sim, provisioned, gateway, vendor_key):
-        rules = {"max_age": {"max_seconds": 900}, "bot_detected": {}, "domains": {"allowed": ["bench.example"]}}
-        RuleStore(provisioned.table_name).publish(
-            "*", RuleSet.model_validate(rules), actor="bench", now=datetime.now(UTC)
-        )
-        headers = {"Content-Type": "application/json", "x-api-key": vendor_key}
-        gateway.handle("POST", "/leads", headers, lead_body())  # warm up (and a lead of its own)
-        sim.reset()
-        timings: dict[str, list[float]] = {"kept": [], "refused": []}
-        refused_certs: set[str] = set()
-        for n in range(leads):
-            cert_id = make_web_cert_id()
-            refused = n % 2 == 1
-            if refused:
-                refused_certs.add(cert_id)
-            session = {"domain": "bench.example", "page_url": "https://bench.example/quote"}
-            sim.script(cert_id, ["success"], bot_detected=refused, **session)
-            body = json.dumps({"trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}", "email": "b@x.io"})
-            started = time.perf_counter()
-            response = gateway.handle("POST", "/leads", headers, body.encode())
-            timings["refused" if refused else "kept"].append((time.perf_counter() - started) * 1000)
-            assert response.status == (422 if refused else 201), response.json()
-        retains = [r for r in sim.requests if "retain" in (r.get("body") or {})]
-
-        index = provisioned.lead_store(retention_days=1).index
-        leads_stored = index.vendor_leads("bench", since=datetime(2020, 1, 1, tzinfo=UTC))[1:]  # not the warm-up
-        operations = {
-            status: [lead.tf_operations for lead in leads_stored if lead.status == status]
-            for status in ("retained", "rejected")
-        }
-        return {
-            "mode": mode,
-            "leads": leads,
-            "trustedform_calls_per_lead": round(len(sim.requests) / leads, 2),
-            "retains_per_lead": round(len(retains) / leads, 2),
-            "retains_of_refused_leads": sum(1 for r in retains if r["cert_id"] in refused_certs),
-            "billed_operations_per_kept_lead": round(statistics.mean(operations["retained"]), 2),
-            "billed_operations_per_refused_lead": round(statistics.mean(operations["rejected"]), 2),
-            "median_ms_kept": round(statistics.median(timings["kept"]), 1),
-            "median_ms_refused": round(statistics.median(timings["refused"]), 1),
-        }
-
-
 GOALS = {  # issue 13
     "write_units": 10.0,  # per retained lead
     "cost": 10.0,  # dollars per million retained leads, before storage
@@ -411,6 +359,10 @@ GOALS = {  # issue 13
     "moto_tables": 1.5,  # a transaction, a lead read: 20,000 items against 100 (test_motolock.py)
     "stack_ready": 30.0,  # seconds from `python -m local.stack` to its ready line (tests/e2e)
     "stack_stop": 5.0,  # seconds from SIGTERM to its exit (tests/e2e)
+    # Issue 22: a shadow rule never costs a call; a kept lead costs no more than in combined when the
+    # match does not decide (its first call asks insights alone).
+    "shadow_calls": 1.0,
+    "decide_first_ops": 1.0,
 }
 
 
@@ -464,7 +416,7 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=10_000, help="leads stored for the local throughput")
     parser.add_argument("--stack-runs", type=int, default=3, help="local stack starts and stops")
     parser.add_argument("--moto-batch", action="store_true", help="also the retry batch against moto")
-    parser.add_argument("--rules", action="store_true", help="also the buyer's rules in both retain modes")
+    parser.add_argument("--billing-leads", type=int, default=20, help="leads per scenario and retain mode")
     args = parser.parse_args()
     began = time.monotonic()
     count_moto_calls()
@@ -537,14 +489,18 @@ def main() -> None:
         started = step(f"retry: {args.rounds} batches of 10 against moto at {args.latency * 1000:.0f} ms latency")
         print(json.dumps({"retry_batch_moto": bench_retry_batch(args.latency, args.rounds)}, indent=2))
         done(started)
-    if args.rules:
-        for mode in ("decide_first", "combined"):
-            started = step(f"rules: {args.leads} leads, {mode}, {args.latency * 1000:.0f} ms latency")
-            print(json.dumps({"rules": bench_rules(args.leads, args.latency, mode)}, indent=2))
-            done(started)
+    latency_ms = args.latency * 1000
+    started = step(f"billing: {args.billing_leads} leads per scenario and mode, TrustedForm at {latency_ms:.0f} ms")
+    import billing
+
+    with redirect_stdout(io.StringIO()):  # the functions' EMF lines
+        paid = billing.measure_all(args.billing_leads, args.latency)
+    done(started)
+    print("\n".join(billing.report(paid)))
+    shadow, insights_only = paid["shadow_only"][1], paid["insights_only"]
 
     intake_cold = cold["intake/deployed"]
-    print(f"\nagainst the goals of issues 13 and 19 ({time.monotonic() - began:.0f} s):")
+    print(f"\nagainst the goals of issues 13, 19 and 22 ({time.monotonic() - began:.0f} s):")
     for figure, value, goal in (
         ("write units per retained lead", units, GOALS["write_units"]),
         ("$ per million retained leads (before storage)", billed["total_per_million"], GOALS["cost"]),
@@ -555,6 +511,12 @@ def main() -> None:
         ("moto lead read, 20,000 vs 100 items", tables["lead_read"]["ratio"], GOALS["moto_tables"]),
         ("local stack ready, s", stack["ready_s"], GOALS["stack_ready"]),
         ("local stack stopped after SIGTERM, s", stack["stop_s"], GOALS["stack_stop"]),
+        ("shadow rules only: TrustedForm calls a lead", shadow["kept"]["calls"], GOALS["shadow_calls"]),
+        (
+            "decide_first, match not deciding: ops, x combined",
+            insights_only[1]["kept"]["operations"] / insights_only[0]["kept"]["operations"],
+            GOALS["decide_first_ops"],
+        ),
     ):
         verdict = "met" if value <= goal else "NOT met"
         print(f"  {figure:<48} {value:>7.2f}  goal <= {goal:<5} {verdict}")

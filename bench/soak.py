@@ -2,6 +2,7 @@
 
     make soak                                  # LEADS=1000 by default
     .venv/bin/python bench/soak.py --leads 2000 --minutes 15
+    .venv/bin/python bench/soak.py --leads 2000 --aws-faults    # AWS's faults too (local/faults.py)
 
 What it does, on 127.0.0.1 only:
 
@@ -14,12 +15,20 @@ What it does, on 127.0.0.1 only:
 4. runs the scheduled SweeperFunction every ``--sweep-every`` seconds (the local stack has no scheduler)
    in a process of its own, against the stack's moto server;
 5. waits (bounded by ``--minutes``) until every lead is final and the retry queue is empty;
-6. checks, from the simulator's request log and the lead store (``read_lead``): leads lost (accepted
-   but not final, or missing), double retains (certificates answered 200 with retain results more than
-   once), evidence gaps (a lead whose stored exchanges do not match its TrustedForm calls one to one).
+6. checks, from the simulator's request log, the lead store and the events' subscriber queue
+   (bench/soak_audit.py): leads lost (accepted but not final, or missing); double retains (a certificate
+   answered with retain results again, other than after a call whose answer died with a killed
+   process); calls without a stored request (every call TrustedForm received has its request on record,
+   written before it was sent, and every stored exchange names one); evidence gaps (a lead's stored
+   exchanges against its calls, one to one but for answers lost with their caller); exactly one
+   outcome event per final lead (after de-duplication on its id); and 5xx answers to the vendor.
 
-Prints the figures (``--json PATH`` writes them too) and exits 1 if anything was lost, retained twice
-or left without evidence (2 if the stack did not start).
+``--aws-faults[=SPEC]`` runs the stack in its fault mode (default ``local.fault_plan.DEFAULT_SPEC``):
+transaction conflicts, throttling, duplicate deliveries, a lagging index, killed functions; the figures
+then say what was injected, and the load average while it ran.
+
+Prints the figures (``--json PATH`` writes them too) and exits 1 if any check failed (2 if the stack
+did not start).
 """
 
 from __future__ import annotations
@@ -49,6 +58,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "common"
 sys.path[:0] = [str(ROOT), str(LAYER)]
 
+from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402 - the repository's, just put on the path
+from local.fault_plan import DEFAULT_SPEC  # noqa: E402
+
 HOST = "127.0.0.1"
 READY_MARKER = "tf-retainer local stack ready"
 TF_API_KEY = "soak-trustedform-key-0123456789"
@@ -69,6 +81,8 @@ FAULT_MIX = (
 RETAINING = ("success", "masked", "match_failure")
 FINAL_STATUSES = frozenset({"retained", "rejected", "expired"})
 SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+# Once every lead is final, how long the last outcome events may take to reach the subscriber queue.
+EVENTS_WAIT_SECONDS = 180.0
 
 
 def free_port() -> int:
@@ -158,6 +172,8 @@ def start_stack(args: argparse.Namespace, log_dir: Path) -> Stack:
         POWERTOOLS_LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
     )
+    if args.aws_faults:
+        env["AWS_FAULTS"] = args.aws_faults
     started = time.monotonic()
     stdout_log = open(log_dir / "stack.stdout.log", "w", encoding="utf-8")  # noqa: SIM115 - closed by the reader
     stderr_log = open(log_dir / "stack.stderr.log", "w", encoding="utf-8")  # noqa: SIM115 - the child's
@@ -227,6 +243,8 @@ def function_env(state: dict[str, Any], args: argparse.Namespace) -> dict[str, s
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
+        # A function's requests, as the fault layer tells them (not a worker of the stack: never killed).
+        "AWS_SDK_UA_APP_ID": "tfw-soak-sweeper",
     }
 
 
@@ -321,10 +339,38 @@ class Figures:
     stack_rss_mib_end: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     timed_out: bool = False
+    five_xx: int = 0
+    calls_without_request: int = 0
+    calls_without_request_leads: list[str] = field(default_factory=list)
+    exchanges_without_request: int = 0
+    exchanges_without_request_leads: list[str] = field(default_factory=list)
+    repeat_retains_after_lost_answers: int = 0  # at-least-once: a lost answer's call made again
+    lost_answers: int = 0  # calls on record whose answers were never written (a killed caller, ...)
+    final_leads: int = 0
+    final_leads_with_one_event: int = 0
+    events_missing: int = 0
+    events_missing_leads: list[str] = field(default_factory=list)
+    events_extra: int = 0
+    events_extra_leads: list[str] = field(default_factory=list)
+    event_deliveries: int = 0
+    event_duplicate_deliveries: int = 0
+    aws_faults: str = "off"
+    faults_injected: dict[str, Any] = field(default_factory=dict)
+    load_average: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.double_retains == 0 and self.evidence_gaps == 0
+        return not (
+            self.lost
+            or self.double_retains
+            or self.evidence_gaps
+            or self.five_xx
+            or self.calls_without_request
+            or self.exchanges_without_request
+            or self.events_missing
+            or self.events_extra
+            or self.timed_out
+        )
 
     def report(self) -> str:
         def share(count: int) -> str:
@@ -337,8 +383,19 @@ class Figures:
             f"  accepted         {self.accepted} (201/202)",
             f"  final by status  {self.final_by_status}",
             f"  lost             {self.lost}  {self.lost_leads[:10]}",
-            f"  double retains   {self.double_retains}  {self.double_retain_certs[:10]}",
-            f"  evidence gaps    {self.evidence_gaps}  {self.evidence_gap_leads[:10]}",
+            f"  double retains   {self.double_retains}  {self.double_retain_certs[:10]}; repeats after a lost "
+            f"answer {self.repeat_retains_after_lost_answers} (answered previously_retained, not billed)",
+            f"  evidence gaps    {self.evidence_gaps}  {self.evidence_gap_leads[:10]}; lost answers "
+            f"{self.lost_answers} (the request on record, the answer never written: its caller killed, or the "
+            "table unavailable past its retries)",
+            f"  calls w/o stored request  {self.calls_without_request}  {self.calls_without_request_leads[:5]}; "
+            f"exchanges naming no request {self.exchanges_without_request}",
+            f"  outcome events   {self.final_leads_with_one_event} of {self.final_leads} final leads have exactly one; "
+            f"missing {self.events_missing} {self.events_missing_leads[:5]}, extra {self.events_extra} "
+            f"{self.events_extra_leads[:5]}; {self.event_deliveries} delivered, "
+            f"{self.event_duplicate_deliveries} of them repeats of an event id",
+            f"  5xx answers      {self.five_xx}",
+            f"  AWS faults       {self.aws_faults}; injected {self.faults_injected}",
             f"  TrustedForm      {self.trustedform_calls} calls: {mix}; {self.retains_billed} retains billed",
             f"  sweeper          {self.sweeps} sweeps, {self.sweeper_requeued} leads requeued, "
             f"{self.sweeper_errors} errors",
@@ -351,7 +408,8 @@ class Figures:
             f"  memory (RSS)     stack process {self.stack_rss_mib_start:.0f} MiB at start, peak "
             f"{self.stack_rss_mib_peak:.0f}, end {self.stack_rss_mib_end:.0f}; stack + workers peak "
             f"{self.tree_rss_mib_peak:.0f} MiB",
-            "  verdict          " + ("OK" if self.ok else "FAILED: leads lost, retained twice or without evidence"),
+            f"  load average     {self.load_average}",
+            "  verdict          " + ("OK" if self.ok else "FAILED: see the figures above"),
         ]
         return "\n".join(lines)
 
@@ -363,6 +421,7 @@ class Monitor:
         self.pid = pid
         self.start_main, _ = tree_rss_mib(pid)
         self.peak_main = self.peak_tree = 0.0
+        self.load = [os.getloadavg()[0]]  # the 1-minute load average, every second
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-memory", daemon=True)
         self._thread.start()
@@ -371,6 +430,17 @@ class Monitor:
         while not self._stop.wait(1.0):
             main, tree = tree_rss_mib(self.pid)
             self.peak_main, self.peak_tree = max(self.peak_main, main), max(self.peak_tree, tree)
+            self.load.append(os.getloadavg()[0])
+
+    def load_average(self) -> dict[str, float]:
+        """The 1-minute load average at the start, its mean and peak over the run, and at the end."""
+        samples = self.load
+        return {
+            "start": round(samples[0], 2),
+            "mean": round(sum(samples) / len(samples), 2),
+            "peak": round(max(samples), 2),
+            "end": round(samples[-1], 2),
+        }
 
     def stop(self) -> float:
         self._stop.set()
@@ -447,6 +517,7 @@ def run(args: argparse.Namespace) -> Figures:
         "max_faults": args.max_faults,
         "seed": args.seed,
     }
+    figures.aws_faults = args.aws_faults or "off"
     began = time.monotonic()
     deadline = began + args.minutes * 60
     log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="tf-soak-"))
@@ -557,7 +628,11 @@ def run(args: argparse.Namespace) -> Figures:
         figures.left_on_queue = queue_depth(sqs, state["retry_queue_url"])
         figures.dead_letters = queue_depth(sqs, state["retry_dlq_url"])
 
-        verify(figures, state, store, certs, answers)
+        events = EventTally()
+        verify(figures, state, store, certs, answers, events, sqs, deadline)
+        if args.aws_faults:
+            with httpx.Client(timeout=30, trust_env=False) as http:
+                figures.faults_injected = http.get(f"{state['endpoint_url']}/_local/faults").json()
     finally:
         stop_sweeper.set()
         if sweeper is not None and sweeper.is_alive():
@@ -566,15 +641,24 @@ def run(args: argparse.Namespace) -> Figures:
                 sweeper.kill()
         figures.stack_rss_mib_end = monitor.stop()
         figures.stack_rss_mib_peak, figures.tree_rss_mib_peak = monitor.peak_main, monitor.peak_tree
+        figures.load_average = monitor.load_average()
         stack.stop()
     figures.duration_seconds = time.monotonic() - began
     return figures
 
 
 def verify(
-    figures: Figures, state: dict[str, Any], store: Any, certs: list[str], answers: list[tuple[int, Any]]
+    figures: Figures,
+    state: dict[str, Any],
+    store: Any,
+    certs: list[str],
+    answers: list[tuple[int, Any]],
+    events: EventTally,
+    sqs: Any,
+    deadline: float,
 ) -> None:
-    """Lost leads, double retains and evidence gaps, from the simulator's log and the lead store."""
+    """Lost leads, double retains, evidence gaps, calls without a stored request, outcome events per final
+    lead and 5xx, from the simulator's log, the lead store and the events' subscriber queue."""
     with httpx.Client(timeout=120, trust_env=False) as http:
         requests = http.get(f"{state['simulator_url']}/_simulator/requests").json()
     calls: dict[str, list[dict[str, Any]]] = {}
@@ -582,30 +666,28 @@ def verify(
         calls.setdefault(request["cert_id"], []).append(request)
     figures.trustedform_calls = len(requests)
     figures.calls_by_kind = dict(Counter(call_kind(r["behaviour"], r["status"]) for r in requests))
-
-    for cert_id, made in calls.items():
-        retains = [r for r in made if r["status"] == 200 and call_kind(r["behaviour"], r["status"]) == "retain 200"]
-        figures.retains_billed += len(retains)
-        if len(retains) > 1:
-            figures.double_retains += 1
-            figures.double_retain_certs.append(cert_id)
+    figures.retains_billed = sum(any(r.get("retained") for r in made) for made in calls.values())
+    figures.five_xx = sum(status >= 500 or status == 0 for status, _ in answers)
 
     # The lead store in one Scan (moto reads the whole table for any query: one pass, not one per lead),
     # cross-checked against read_lead for a sample.
-    leads, exchanges, vendor_leads = scan_leads(store)
+    leads, entries, vendor_leads = scan_leads(store)
     sample = random.Random(0).sample(sorted(leads), min(50, len(leads)))
     for lead_id in sample:
         record = store.reader.read_lead(lead_id)
         assert record is not None and record.lead.status.value == leads[lead_id]["status"]
-        assert len(record.exchanges) == len(exchanges.get(lead_id, [])), f"read_lead disagrees on {lead_id}"
+        stored = [x for entry in entries.get(lead_id, []) for x in entry.exchanges]
+        assert len(record.exchanges) == len(stored), f"read_lead disagrees on {lead_id}"
 
     final: Counter[str] = Counter()
+    final_leads: dict[str, str] = {}
+    audit = CallAudit()
     for index, (cert_id, (status, answer)) in enumerate(zip(certs, answers, strict=True)):
-        lead_id = answer.get("lead_id") if isinstance(answer, dict) else None
-        lead_id = lead_id or vendor_leads.get(f"soak-{index}")
+        answered_id = answer.get("lead_id") if isinstance(answer, dict) else None
+        lead_id = str(answered_id or vendor_leads.get(f"soak-{index}") or "")
         accepted = status in (201, 202)
         state_item = leads.get(lead_id) if lead_id else None
-        if state_item is None:
+        if not lead_id or state_item is None:
             if accepted or calls.get(cert_id):
                 figures.lost += 1
                 figures.lost_leads.append(f"soak-{index} ({lead_id or 'no lead'}, answered {status})")
@@ -615,19 +697,55 @@ def verify(
         if lead_status not in FINAL_STATUSES:
             figures.lost += 1
             figures.lost_leads.append(f"{lead_id} ({lead_status}, answered {status})")
+        else:
+            final_leads[lead_id] = lead_status
         made = calls.get(cert_id, [])
-        stored = [(exchange.get("response") or {}).get("status") for exchange in exchanges.get(lead_id, [])]
-        if Counter(r["status"] for r in made) != Counter(stored):
+        lost = audit_calls(audit, lead_id, cert_id, made, entries.get(lead_id, []))
+        figures.lost_answers += lost
+        stored_statuses = Counter(
+            (exchange.get("response") or {}).get("status")
+            for entry in entries.get(lead_id, [])
+            for exchange in entry.exchanges
+        )
+        unmatched = Counter(r["status"] for r in made)
+        unmatched.subtract(stored_statuses)
+        # Every stored exchange is a call made; a call made without its exchange only when its answer died
+        # with a killed process (its request on record, unanswered).
+        if any(n < 0 for n in unmatched.values()) or sum(unmatched.values()) > lost:
             figures.evidence_gaps += 1
-            figures.evidence_gap_leads.append(f"{lead_id}: calls {[r['status'] for r in made]} vs exchanges {stored}")
+            kept = sorted(stored_statuses.elements(), key=str)
+            figures.evidence_gap_leads.append(f"{lead_id}: calls {[r['status'] for r in made]} vs exchanges {kept}")
     figures.final_by_status = dict(final)
+    figures.calls_without_request = audit.calls_without_request
+    figures.calls_without_request_leads = audit.calls_without_request_leads
+    figures.exchanges_without_request = audit.exchanges_without_request
+    figures.exchanges_without_request_leads = audit.exchanges_without_request_leads
+    figures.repeat_retains_after_lost_answers = audit.repeat_retains_after_lost_answers
+    figures.double_retains = audit.double_retains
+    figures.double_retain_certs = audit.double_retain_certs
+
+    # The outcome events: the publisher may still be behind the last outcomes (bounded wait).
+    waited_until = max(deadline, time.monotonic()) + EVENTS_WAIT_SECONDS
+    while True:
+        events.read(sqs, state["events_queue_url"])
+        if not events.missing(final_leads) or time.monotonic() > waited_until:
+            break
+        time.sleep(2.0)
+    outcome = events.audit(final_leads)
+    figures.final_leads = len(final_leads)
+    figures.final_leads_with_one_event = outcome.final_leads_with_one_event
+    figures.events_missing, figures.events_missing_leads = outcome.missing, outcome.missing_leads
+    figures.events_extra, figures.events_extra_leads = outcome.extra, outcome.extra_leads
+    figures.event_deliveries = outcome.deliveries
+    figures.event_duplicate_deliveries = outcome.duplicate_deliveries
 
 
-def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, str]]:
-    """(lead state by lead id, raw exchanges by lead id, our lead id by the vendor's lead_id), one Scan.
+def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[Any]], dict[str, str]]:
+    """(lead state by lead id, verified chain entries by lead id, our lead id by the vendor's lead_id), one
+    Scan.
 
     Each lead's evidence chain is verified on the way (an entry edited, missing or out of order raises
-    ``chain.BrokenChain``, naming it): the exchanges counted are the chain's."""
+    ``chain.BrokenChain``, naming it): the exchanges and requests counted are the chain's."""
     from tf_retainer.domain import chain
     from tf_retainer.store import keys
     from tf_retainer.store.codec import deserialize
@@ -649,11 +767,11 @@ def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[di
                     vendor_leads[lead.vendor_lead_id] = lead.lead_id
             elif keys.is_entry(item):
                 links.setdefault(keys.lead_id_of(pk), []).append(stored_link(item))
-    exchanges: dict[str, list[dict[str, Any]]] = {}
+    entries: dict[str, list[chain.Entry]] = {}
     for lead_id, lead_links in links.items():
-        entries = chain.verify(lead_links, leads[lead_id]["genesis"])
-        exchanges[lead_id] = [x for entry in entries for x in entry.exchanges]
-    return leads, exchanges, vendor_leads
+        ordered = sorted(lead_links, key=lambda link: link.seq)
+        entries[lead_id] = chain.verify(ordered, leads[lead_id]["genesis"])
+    return leads, entries, vendor_leads
 
 
 def _stop_on_signal() -> None:
@@ -684,6 +802,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--log-dir", help="where the stack's and the sweeper's logs go (default: a temp dir)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--aws-faults",
+        nargs="?",
+        const=DEFAULT_SPEC,
+        default="",
+        metavar="SPEC",
+        help=f"run the stack with AWS's faults (default spec {DEFAULT_SPEC}; see local/faults.py)",
+    )
     args = parser.parse_args(argv)
     if args.leads < 1 or args.minutes <= 0:
         parser.error("--leads and --minutes must be positive")

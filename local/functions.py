@@ -158,6 +158,8 @@ class WorkerPool:
         self._guard = threading.Lock()
         self._stopping = threading.Event()
         self.replaced = 0
+        # pid -> the function each busy worker runs now (local/faults.py kills by it).
+        self._running: dict[int, tuple[_Worker, str]] = {}
 
     def start(self, timeout: float = 60.0) -> None:
         """Start every worker and wait until each has imported the functions."""
@@ -215,6 +217,8 @@ class WorkerPool:
             if worker.alive():
                 break
             self._replace(worker)
+        pid = worker.process.pid
+        self._running[pid] = (worker, logical_id)
         try:
             outcome = worker.call(logical_id, event, settings.timeout + 1.0, self._stopping)
         except FunctionTimeout:
@@ -226,11 +230,28 @@ class WorkerPool:
         except _Abandoned:
             self._replace(worker)
             raise FunctionError("the local stack is stopping", "Stopping") from None
+        finally:
+            self._running.pop(pid, None)
         self._idle.put(worker)
         if outcome[0] == "error":
             _, message, type_name, where = outcome
             raise FunctionError(message, type_name, where)
         return outcome[1]
+
+    def running(self, pid: int) -> str | None:
+        """The function the worker process ``pid`` runs now (None: not ours, or idle)."""
+        busy = self._running.get(pid)
+        return busy[1] if busy else None
+
+    def kill_worker(self, pid: int) -> None:
+        """SIGKILL the busy worker ``pid`` (as Lambda's host dying): its invocation raises FunctionError
+        and the worker is replaced, as for any worker that dies."""
+        import os
+        import signal
+
+        if pid in self._running:  # only a worker of this pool (its own child), by its pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def interrupt(self) -> None:
         """Stop taking invocations: those waiting for a worker or in flight raise FunctionError now (the
@@ -330,6 +351,9 @@ def _worker_main(conn: Any, environment: dict[str, str], settings: dict[str, Fun
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
     os.environ.update(environment)
+    # In every AWS request's User-Agent (app/tfw-<pid>): the stack's fault layer tells the functions'
+    # requests from its own, and which worker sent one (local/faults.py).
+    os.environ["AWS_SDK_UA_APP_ID"] = f"tfw-{os.getpid()}"
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     try:

@@ -24,6 +24,7 @@ class CallbackReceiver:
     port: int = 0
     behaviours: list[str] = field(default_factory=list)  # consumed one per callback; the last repeats
     received: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: int = 0  # callbacks that reached the receiver, answered yet or not (a slow one is recorded after)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -45,6 +46,8 @@ class CallbackReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    receiver.arrivals += 1
                 status, delay = receiver._next()
                 if delay:
                     time.sleep(delay)

@@ -16,6 +16,9 @@
 No Docker, no network beyond loopback, no AWS account: fake credentials are always set, so nothing in
 this process can act on a real account even if a client missed AWS_ENDPOINT_URL.
 
+``--aws-faults[=SPEC]`` (or ``AWS_FAULTS=SPEC``): AWS's faults that moto never shows - transaction
+conflicts, throttling, duplicate deliveries, a lagging index, killed functions (local/faults.py).
+
 Environment: see docs/local-stack.md. Ctrl-C or SIGTERM stops everything and exits 0.
 """
 
@@ -99,6 +102,7 @@ class LocalStack:
     streams: Any = None
     callbacks: Any = None
     receiver: Any = None
+    faults: Any = None  # local.faults.FaultLayer, with --aws-faults
     api: Any = None
     provisioned: Any = None
     endpoint_url: str = ""
@@ -125,6 +129,7 @@ class LocalStack:
             "workers",
             "receiver",
             "simulator",
+            "faults",
             "moto",
         ):
             piece = getattr(self, name)
@@ -238,6 +243,30 @@ def _start_moto(stack: LocalStack) -> None:
     stack.endpoint_url = f"http://{host}:{bound}"
 
 
+def _fault_plan() -> Any:
+    from local.faults import FaultPlan
+
+    try:
+        return FaultPlan.parse(os.environ.get("AWS_FAULTS", ""))
+    except ValueError as exc:
+        raise StartupError(f"AWS_FAULTS: {exc}") from None
+
+
+def _start_faults(stack: LocalStack, plan: Any) -> Any:
+    """AWS's faults in front of moto; the workers (started later) are whom it kills."""
+    from local.faults import FaultLayer
+
+    def running(pid: int) -> str | None:
+        return stack.workers.running(pid) if stack.workers is not None else None
+
+    def kill(pid: int) -> None:
+        if stack.workers is not None:
+            stack.workers.kill_worker(pid)
+
+    port = int(stack.endpoint_url.rsplit(":", 1)[1])
+    return FaultLayer(plan, port, running=running, kill=kill).install()
+
+
 def _start_simulator(stack: LocalStack, api_key: str) -> None:
     external = os.environ.get("TRUSTEDFORM_API_URL", "").strip()
     if external:
@@ -304,6 +333,7 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "simulator_url": stack.simulator_url,
         "vendor": stack.vendor_name,
         "callback_receiver_url": stack.receiver.url,
+        "aws_faults": stack.faults.plan.describe() if stack.faults else "off",
         # What the functions run with (no secrets: the key stays in Secrets Manager), for a CLI command
         # that runs the service in-process (tf-retainer backfill).
         "service_environment": {name: os.environ[name] for name in _service_variables() if name in os.environ},
@@ -346,9 +376,12 @@ def start(api_key: str | None = None) -> LocalStack:
         workers = _worker_count()
         tf_key = api_key or os.environ.get("TRUSTEDFORM_API_KEY", "").strip() or DEFAULT_TRUSTEDFORM_API_KEY
         shell = dict(os.environ)
+        plan = _fault_plan()
         _set_fake_credentials()
         start_fork_server()  # the workers' imports overlap moto's start and provisioning
         _start_moto(stack)
+        if plan.active:
+            stack.faults = _start_faults(stack, plan)
         _start_simulator(stack, tf_key)
         _start_receiver(stack)
         # provision() warns about template properties it does not apply locally: expected here.
@@ -367,6 +400,8 @@ def start(api_key: str | None = None) -> LocalStack:
             invocation_lock=nullcontext(),
             invoke=stack.workers.invoke,
             concurrency=retry_concurrency(stack.provisioned, workers),
+            duplicate_rate=plan.duplicate,
+            seed=plan.seed,
         )
         stack.poller.start()
         # The template's sweeper runs every 5 minutes; here, often enough to watch it work.
@@ -405,8 +440,13 @@ def start(api_key: str | None = None) -> LocalStack:
             queue_url=stack.provisioned.callback_queue_url,
             invocation_lock=nullcontext(),
             invoke=stack.workers.invoke,
+            duplicate_rate=plan.duplicate,
+            seed=plan.seed,
         )
         stack.callbacks.start()
+        if stack.faults is not None:
+            pollers = (stack.poller, stack.callbacks)
+            stack.faults.elsewhere["duplicate deliveries"] = lambda: sum(p.duplicated for p in pollers if p)
         try:
             gateway = LocalApiGateway(invoke=stack.workers.invoke)
             server = LocalApiServer(gateway, HOST, api_port, invocation_lock=nullcontext())
@@ -477,6 +517,8 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  callbacks    {stack.callbacks.describe()}",
         f"               the demo vendor's leads that leave pending are POSTed, signed, to {stack.receiver.url};",
         f"               what arrived (signature checked): curl -sS {stack.receiver.url}",
+        f"  AWS faults   {stack.faults.plan.describe() if stack.faults else 'off (--aws-faults[=SPEC])'}"
+        + (f"; injected so far: curl -sS {stack.endpoint_url}/_local/faults" if stack.faults else ""),
         f"  retry timing base {os.environ['RETRY_BASE_SECONDS']} s, cap {os.environ['RETRY_CAP_SECONDS']} s, "
         f"account errors {os.environ['ACCOUNT_ERROR_DELAY_SECONDS']} s",
     ]
@@ -521,9 +563,14 @@ def _display_path(path: Path | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv:
-        print(__doc__, file=sys.stderr)
-        return 0 if argv[0] in ("-h", "--help") else 2
+    for arg in argv or []:
+        if arg == "--aws-faults" or arg.startswith("--aws-faults="):
+            from local.faults import DEFAULT_SPEC
+
+            os.environ["AWS_FAULTS"] = arg.partition("=")[2] or DEFAULT_SPEC
+        else:
+            print(__doc__, file=sys.stderr)
+            return 0 if arg in ("-h", "--help") else 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
     )
@@ -554,8 +601,11 @@ def main(argv: list[str] | None = None) -> int:
             pass
     finally:
         stopping = time.perf_counter()
+        faults = stack.faults.summary() if stack.faults else None
         stack.stop()
         log.info("stopped %s in %.2f s", ", ".join(stack.stopped), time.perf_counter() - stopping)
+        if faults:
+            log.info("AWS faults injected: %s", json.dumps(faults))
     return 0
 
 

@@ -2,7 +2,7 @@
 force for a vendor (the deployment's policies under the default rule set under the vendor's own).
 
 A backtest never calls TrustedForm: it judges each lead on the first TrustedForm answer stored with it
-(the one that carried insights / verify), exactly as the live path did (judgement.facts_of, evaluate).
+(the one that carried insights / verify), exactly as the live path did (judgement.facts_from, evaluate).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from tf_retainer.decisions import judgement
-from tf_retainer.decisions.answer import decide
 from tf_retainer.decisions.rulebook import DEFAULT_SCOPE, from_settings
 from tf_retainer.decisions.rules import REASONS, RuleSet, Verdict, evaluate, refusal
 from tf_retainer.domain.exchange import Exchange
@@ -225,10 +224,8 @@ def replay_vendor(
         if not isinstance(exchange.json(), dict):
             result.no_answer["unreadable answer"] += 1
             continue
-        # The facts as the live path read them: retaining=False makes any 200 an answer to judge.
-        decision = decide(exchange, policies.settings, retaining=False)
-        facts = judgement.facts_of(exchange, record.lead, decision)
-        result.add(record.lead, evaluate(rules, facts))
+        # The facts as the live path read them (a rule whose data the call did not ask for: not evaluated).
+        result.add(record.lead, evaluate(rules, judgement.facts_from([exchange], record.lead)))
     return result
 
 

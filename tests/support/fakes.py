@@ -11,6 +11,7 @@ from typing import Any
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.keyring import Keyring
 from tf_retainer.domain.lead import CertificateRecord, Event, Lead, LeadRecord
+from tf_retainer.domain.models import Status
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.domain.revocation import Notice, Revocation
 from tf_retainer.ports.leads import (
@@ -235,6 +236,20 @@ class FakeKeyring(Keyring):
 
     def vendor_lead(self, vendor: str, vendor_lead_id: str) -> str:
         return self.vendor_leads.get((vendor, vendor_lead_id)) or super().vendor_lead(vendor, vendor_lead_id)
+
+
+def received_lead() -> Lead:
+    """A web lead as intake reserved it (received 2026-11-22 12:00 UTC), for the decisions' unit tests."""
+    return Lead(
+        lead_id="L1",
+        vendor="v",
+        status=Status.RECEIVED,
+        cert_id="c" * 40,
+        cert_kind="web",
+        certificate_url="https://cert.trustedform.com/" + "c" * 40,
+        received_at="2026-11-22T12:00:00.000000Z",
+        deadline="2026-11-25T11:00:00.000000Z",
+    )
 
 
 @dataclass

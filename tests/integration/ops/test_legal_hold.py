@@ -4,6 +4,7 @@ release gives the expiry back; the lead's history says both."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -140,3 +141,41 @@ def test_a_hold_needs_a_reason_and_one_scope(stack):
     assert run(stack, "hold", "set", "--phone-sha1", "not-hex", "--reason", "r")[0] == 2
     assert run(stack, "hold", "set", "--lead", "no-such-lead", "--reason", "r")[0] == 1
     assert run_json(stack, "hold", "list") == []
+
+
+class Killed(BaseException):
+    """The process running the hold died here (a BaseException: nothing in the store catches it)."""
+
+
+class DiesAtFirstUpdate:
+    """A DynamoDB client whose process dies when it sends its first UpdateItem."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "update_item":
+            raise Killed
+        return getattr(self._client, name)
+
+
+def test_a_hold_run_dying_after_it_recorded_a_member_leaves_that_member_counted(stack):
+    """The member and the hold's count are one write: a run that died right after recording the member
+    (before counting it, when they were two writes) left the hold counting one lead too few for good."""
+    email = "dies-mid-run@example.com"
+    posted = stack.post(lead(email=email)).json()
+    store = HoldStore(stack.provisioned.table_name, client=stack.dynamodb)
+    now = datetime.now(UTC)
+    hold = holds.new_hold(
+        scope="email", value=lead_fingerprints(email, None)["email"], reason="matter 12", actor="ops", now=now
+    )
+    store.put_hold(hold)
+    dying = HoldStore(stack.provisioned.table_name, client=DiesAtFirstUpdate(stack.dynamodb))
+    with contextlib.suppress(Killed):
+        holds.apply_hold(stack.leads, dying, hold, now=now)
+
+    holds.apply_hold(stack.leads, store, store.get_hold(hold.hold_id), now=now)  # the next run
+
+    assert [member.lead_id for member in store.members(hold.hold_id)] == [posted["lead_id"]]
+    assert store.get_hold(hold.hold_id).leads == 1
+    assert all("ttl" not in item for item in items_of(stack, posted))

@@ -4,6 +4,11 @@ TrustedForm reports (insights, page scans, verify) before the buyer pays to reta
 Each rule is ``enforce`` (refuse the lead), ``shadow`` (record and count "would have refused", keep the
 lead) or ``off``. A vendor's rule set overlays the default one rule by rule. Evaluation is pure: the same
 facts always give the same verdicts, so stored exchanges can be replayed through a candidate rule set.
+
+Only enforced rules are paid for: TrustedForm is asked for what they read (``NEEDS``, page scans,
+verify, the lead match). A shadow rule is judged on what was asked anyway; one whose data nobody asked
+for is not evaluated (``passed`` None, ``not_evaluated: data not fetched``), never a call or a property
+bought for it.
 """
 
 from __future__ import annotations
@@ -103,20 +108,22 @@ class RuleSet(BaseModel):
         rule = getattr(self, name)
         return rule if isinstance(rule, Rule) and rule.mode != "off" else None
 
+    def enforced(self, name: str) -> Rule | None:
+        rule = getattr(self, name)
+        return rule if isinstance(rule, Rule) and rule.mode == "enforce" else None
+
     def insights_properties(self) -> set[str]:
-        """The insights properties these rules read (each returned property is billed)."""
-        needed = {"is_masked"}
-        for name, properties in NEEDS.items():
-            if self.active(name):
-                needed |= properties
-        return needed
+        """The insights properties the enforced rules read (each returned property is billed)."""
+        return {prop for name, properties in NEEDS.items() if self.enforced(name) for prop in properties}
 
     def scans(self) -> dict[str, list[str]] | None:
-        rule = self.active("page_scans")
+        """The page scans an enforced ``page_scans`` asks for."""
+        rule = self.enforced("page_scans")
         return {"required": rule.required, "forbidden": rule.forbidden} if isinstance(rule, PageScans) else None
 
     def verify(self) -> dict[str, Any] | None:
-        rule = self.active("consent_verified")
+        """The verify an enforced ``consent_verified`` asks for."""
+        rule = self.enforced("consent_verified")
         if not isinstance(rule, ConsentVerified):
             return None
         params = {
@@ -128,13 +135,31 @@ class RuleSet(BaseModel):
         return {key: value for key, value in params.items() if value is not None}
 
 
+# The insights properties asked for each enforced rule (max_age's expires_at: the retain deadline; a
+# failed match on a masked certificate is never a refusal, so the lead match reads is_masked too).
 NEEDS = {
+    "masked_refused": {"is_masked"},
     "max_age": {"age_seconds", "created_at", "expires_at"},
     "bot_detected": {"bot_detected"},
     "form_input_method": {"form_input_method"},
     "domains": {"domain", "page_url"},
     "confirmed_owner": {"confirmed_owner"},
+    "lead_match": {"is_masked"},
 }
+# What each rule is judged on: insights properties by name, "scans", "verify" and "match_lead" for those
+# parts of an answer. A rule none of whose data was asked for is not evaluated (Facts.fetched).
+READS = {
+    "masked_refused": {"is_masked"},
+    "max_age": {"age_seconds", "created_at"},
+    "bot_detected": {"bot_detected"},
+    "form_input_method": {"form_input_method"},
+    "domains": {"domain", "page_url"},
+    "confirmed_owner": {"confirmed_owner"},
+    "page_scans": {"scans"},
+    "consent_verified": {"verify"},
+    "lead_match": {"match_lead"},
+}
+NOT_FETCHED = {"not_evaluated": "data not fetched"}
 # The order refusals are reported in (the first enforced failure is the lead's reason).
 REASONS = {
     "masked_refused": Reason.MASKED_CERTIFICATE_REFUSED,
@@ -159,13 +184,16 @@ class Facts:
     masked: bool | None = None
     match_success: bool | None = None
     age_at_arrival: float | None = None
+    # What was asked for (READS' names), None when not known: a rule whose data was not asked for is not
+    # evaluated rather than judged on an absence.
+    fetched: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     rule: str
     mode: Mode
-    passed: bool | None  # None: TrustedForm did not report what the rule needs (never a refusal)
+    passed: bool | None  # None: not asked for, or not reported by TrustedForm (never a refusal)
     reason: Reason
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -182,9 +210,13 @@ def evaluate(rules: RuleSet, facts: Facts) -> list[Verdict]:
     verdicts = []
     for name in REASONS:
         rule = rules.active(name)
-        if rule is not None:
-            passed, reason, detail = _judge(name, rule, facts)
-            verdicts.append(Verdict(name, rule.mode, passed, reason, detail))
+        if rule is None:
+            continue
+        if facts.fetched is not None and not READS[name] & facts.fetched:
+            verdicts.append(Verdict(name, rule.mode, None, REASONS[name], dict(NOT_FETCHED)))
+            continue
+        passed, reason, detail = _judge(name, rule, facts)
+        verdicts.append(Verdict(name, rule.mode, passed, reason, detail))
     return verdicts
 
 

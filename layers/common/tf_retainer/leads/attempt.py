@@ -60,15 +60,16 @@ def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor
         if asks.decide_first and not lead.rules_passed:
             decision = _round(deps, calls, deadline, asks.probe)
             if decision.status is Status.RETAINED:  # TrustedForm answered: judge before paying
-                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges[-1], lead, decision)
-            if decision.status is Status.RETAINED:  # the rules keep it: now retain
+                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges, lead, decision)
+            if decision.status is Status.RETAINED and verdicts is not None:  # the rules keep it: now retain
                 judged = decision.facts
                 decision = _round(deps, calls, deadline, asks.retain_only)
                 decision = replace(decision, facts=judged.model_copy(update=decision.facts.facts()))
+                verdicts = judgement.review(in_force.rules, calls.exchanges, lead, verdicts)
         else:
             decision = _round(deps, calls, deadline, asks.retain_only if lead.rules_passed else asks.combined)
             if decision.status is Status.RETAINED and not lead.rules_passed:
-                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges[-1], lead, decision)
+                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges, lead, decision)
     except ApiKeyUnavailable as exc:
         logger.error("TrustedForm API key unavailable", extra={"error": str(exc)})
         decision = Decision(Status.PENDING, Reason.ACCOUNT_ERROR, RetryKind.ACCOUNT, alarm=True)

@@ -76,9 +76,10 @@ class Settings(BaseModel):
     sweep_limit: int = Field(default=500, ge=1)
     # How long one retry delivery holds a lead; default: two calls (a 401 and its retry) and the writes.
     attempt_lease_seconds: PositiveSeconds | None = None
-    # How each lead is decided and retained (rules.py): "decide_first" asks TrustedForm for what the
-    # rules need without retaining, and retains only a lead the rules keep (two calls for a kept lead,
-    # no retain paid for a refused one); "combined" makes one call and may pay for a lead it refuses.
+    # How each lead is decided and retained (judgement.plan): "decide_first" asks TrustedForm for what the
+    # enforced rules read without retaining, and retains only a lead the rules keep (two calls for a kept
+    # lead, no retain paid for a refused one), or makes one call when no enforced rule reads insights,
+    # scans or verify; "combined" always makes one call and may pay for a lead it refuses.
     retain_mode: Literal["decide_first", "combined"] = "decide_first"
     rules_cache_seconds: float = Field(default=60.0, ge=0)
     evidence_retention_days: int = Field(default=1825, ge=1)

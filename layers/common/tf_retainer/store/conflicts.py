@@ -95,6 +95,17 @@ def failed_item(exc: ClientError, index: int) -> dict[str, Any] | None:
     return None
 
 
+def own_write(exc: ClientError, index: int, codec: LeadCodec, lead: Lead) -> bool:
+    """The state put at ``index`` failed on this very lead: a transaction DynamoDB applied whose answer was
+    lost (a read timeout), sent again by the client. Told by what only this post has: the instant it was
+    received (microseconds) and its content."""
+    stored = failed_item(exc, index)
+    if not stored:
+        return False
+    found = codec.lead(stored)
+    return (found.received_at, found.payload_hash) == (lead.received_at, lead.payload_hash)
+
+
 def duplicate_of(exc: ClientError, index: int, codec: LeadCodec, lead: Lead) -> DuplicateLead | None:
     """The lead's state put at ``index`` failed: a lead of that id exists (a vendor's lead id sent again,
     which names the same lead): whether it was posted with the same content."""

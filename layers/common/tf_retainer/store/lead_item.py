@@ -6,7 +6,7 @@ every step, so its size is paid many times over. Attributes, by who reads them:
 
 * keys and indexes: ``pk``/``sk``, ``gsi1pk``/``gsi1sk`` (a vendor's leads by date), ``gsi3pk``/``gsi4pk``
   (the consumer indexes: keyed tokens of the email and phone fingerprints, never the fingerprints),
-  ``gsi5pk``/``gsi5sk`` (the open index: a pending lead's time to be checked), ``ttl``;
+  ``gsi2pk``/``gsi2sk`` (the open index: an open lead's time to be checked), ``ttl``;
 * what the conditional writes test: ``status``, ``attempts``, ``applied`` (the last chain entry the state
   reflects), ``lease_until``, ``check_after``; and ``head``, the SHA-256 of entry ``applied`` (the next
   entry's link, and what ``evidence verify`` compares with the chain);

@@ -228,14 +228,20 @@ class DynamoLeadWriter:
     ) -> bool:
         """Put the entry under its number; False when another writer took that number first. Only an entry
         that holds the lead as it became is marked for publishing (the event is built from that state), or,
-        when asked (``alone``), one whose event says it all (published_alone)."""
+        when asked (``alone``), one whose event says it all (published_alone).
+
+        The number may be taken by this very entry: a put that DynamoDB applied but whose answer was lost
+        (a read timeout) is sent again by the client, and fails its condition on itself. That is not a race
+        lost (the step would be misread as overtaken, and its exchanges written again): the stored entry's
+        hash says whose it is."""
         outcome = published(events) if entry.state is not None else published_alone(events) if alone else None
         put = self._items.entry(lead_id, entry, now, outcome=outcome)["Put"]
         try:
             retry_conflicts(lambda: self._table.client.put_item(**put))
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                stored = self._table.get(keys.lead_pk(lead_id), keys.entry_sk(entry.seq))
+                return stored is not None and bytes(stored["h"]).hex() == entry.hash
             raise
         return True
 

@@ -16,7 +16,7 @@ from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import Status
 from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Reserved
 from tf_retainer.runtime.clock import iso
-from tf_retainer.store.conflicts import duplicate_of, error_code, failed_item, retry_conflicts
+from tf_retainer.store.conflicts import duplicate_of, error_code, failed_item, own_write, retry_conflicts
 from tf_retainer.store.entries import genesis, next_entry, published
 from tf_retainer.store.items import ItemBuilder
 from tf_retainer.store.table import Table, claim_of
@@ -46,6 +46,8 @@ class Reservations:
                 self._transact(items)
                 return Reserved()
             except ClientError as exc:
+                if own_write(exc, STATE, self._table.codec, lead):
+                    return Reserved()  # applied, its answer lost: the client's retry met it
                 if duplicate := duplicate_of(exc, STATE, self._table.codec, lead):
                     return duplicate
                 held = failed_item(exc, CLAIM)
@@ -77,9 +79,12 @@ class Reservations:
         try:
             self._transact(items)
         except ClientError as exc:
-            if first := duplicate_of(exc, STATE, self._table.codec, lead):
+            if own_write(exc, STATE, self._table.codec, lead):
+                pass  # applied, its answer lost: still to be counted
+            elif first := duplicate_of(exc, STATE, self._table.codec, lead):
                 return first
-            raise
+            else:
+                raise
         self._count_reuse(lead, now)
         return None
 

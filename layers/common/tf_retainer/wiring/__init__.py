@@ -68,10 +68,15 @@ __all__ = [  # the builders the operator CLI uses on a target stack's settings a
 
 @lru_cache(maxsize=1)
 def dynamodb() -> Any:
-    """One client (and connection pool) for everything in the table, each call bounded in time. botocore's
-    own check of every request against the API model is a fifth of a retry's CPU per record (a batch's
-    records share one GIL); the requests are built by the store, tested, and validated by DynamoDB anyway."""
-    return boto3.client("dynamodb", config=bounded(get_settings().remote_call_seconds, parameter_validation=False))
+    """One client (and connection pool) for everything in the table, each call bounded in time, a throttled
+    call sent again within that bound (store/throttling.py). botocore's own check of every request against
+    the API model is a fifth of a retry's CPU per record (a batch's records share one GIL); the requests
+    are built by the store, tested, and validated by DynamoDB anyway."""
+    from tf_retainer.store.throttling import wait_out_throttling
+
+    seconds = get_settings().remote_call_seconds
+    client = boto3.client("dynamodb", config=bounded(seconds, parameter_validation=False))
+    return wait_out_throttling(client, within_seconds=seconds)
 
 
 @lru_cache(maxsize=1)

@@ -93,7 +93,8 @@ class TrustedFormClient:
         """One POST with the operations asked for: match_lead, retain, insights (+ page scans), verify.
 
         Each operation is billed: ``retain=False`` asks what the buyer needs to decide without paying to
-        retain; a later call with ``match_lead=None`` retains only. ``before_send`` gets the request exactly
+        retain, and ``match_lead=None`` without matching (TrustedForm takes no retain without
+        ``match_lead``: a retaining call always carries it). ``before_send`` gets the request exactly
         as it will go (key redacted) before it is sent; if it raises, nothing is sent. The call may take what
         is left until ``deadline`` (on time.monotonic's clock) once ``before_send`` has returned.
         """
