@@ -101,6 +101,7 @@ class LocalStack:
     sweeper: Any = None
     auto_suspend: Any = None  # only while a threshold is set (AUTO_SUSPEND_* in the shell)
     holds: Any = None
+    consent: Any = None
     archiver: Any = None
     streams: Any = None
     callbacks: Any = None
@@ -124,6 +125,7 @@ class LocalStack:
             "auto_suspend",
             "sweeper",
             "holds",
+            "consent",
             "archiver",
             "callbacks",
             "streams",
@@ -433,6 +435,11 @@ def start(api_key: str | None = None) -> LocalStack:
         # the leads stored so far at once: this is for leads that arrive after it).
         stack.holds = RateSchedule("HoldFunction", max(1, _int_env("LOCAL_HOLD_SECONDS", 300)), stack.workers.invoke)
         stack.holds.start()
+        # Revocations an invocation left unapplied (the template: every 5 minutes).
+        stack.consent = RateSchedule(
+            "ConsentFunction", max(1, _int_env("LOCAL_HONOUR_SECONDS", 30)), stack.workers.invoke
+        )
+        stack.consent.start()
         # The template's archiver runs hourly; locally too (no lead is ARCHIVE_AFTER_DAYS old unless the
         # days are overridden, so it mostly finds nothing).
         stack.archiver = RateSchedule(
@@ -491,12 +498,23 @@ def curl_command(api_url: str, vendor_key: str, cert_id: str) -> str:
     )
 
 
+def revocation_command(api_url: str, key: str) -> str:
+    body = json.dumps(
+        {"id": "stop-1", "phone": sample_lead("")["phone"], "via": "sms", "message": "STOP"}, separators=(",", ":")
+    )
+    return (
+        f"curl -sS -X POST {api_url}/revocations -H {shlex.quote('x-api-key: ' + key)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+
+
 def banner(stack: LocalStack, seconds: float) -> str:
     from local.simulator import BEHAVIOURS, PARAMETERISED_BEHAVIOURS, make_web_cert_id
 
     provisioned = stack.provisioned
     lines = [
-        f"  API          {stack.api_url}  (POST /leads, GET /leads/{{lead_id}}[/contactable]; /local/... works too)",
+        f"  API          {stack.api_url}  (POST /leads, GET /leads/{{lead_id}}[/contactable],",
+        "               POST /revocations[/batch], POST /leads/{lead_id}/contacts; /local/... works too)",
         f"  API docs     {stack.api_url}/docs  (browse the OpenAPI description, {stack.api_url}/openapi.json)",
         f"  demo vendor  {stack.vendor_name}   x-api-key: {stack.vendor_key}",
         f"  moto (AWS)   {stack.endpoint_url}  table {provisioned.table_name}",
@@ -508,6 +526,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  auto-suspend {stack.auto_suspend.describe() if stack.auto_suspend else 'off (AUTO_SUSPEND_* unset)'}",
         f"  holds        {stack.holds.describe()} (legal holds cover the leads that arrived since)",
         f"  archiver     {stack.archiver.describe()} (final leads past ARCHIVE_AFTER_DAYS to the S3 archive)",
+        f"  consent      {stack.consent.describe()} (revocations an invocation left unapplied)",
         f"  events       {stack.streams.describe()}",
         f"               stream records kept {_stream_retention().total_seconds():.0f} s "
         "(LOCAL_STREAM_RETENTION_SECONDS; DynamoDB: 24 hours)",
@@ -541,6 +560,8 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  {curl_command(stack.api_url, stack.vendor_key, make_web_cert_id())}",
         f"  curl -sS {stack.api_url}/leads/<lead_id> -H {shlex.quote('x-api-key: ' + stack.vendor_key)}",
         f"  curl -sS {stack.api_url}/leads/<lead_id>/contactable -H {shlex.quote('x-api-key: ' + stack.vendor_key)}",
+        "  the consumer texts STOP (then ask the gate again: consent_revoked):",
+        f"  {revocation_command(stack.api_url, stack.vendor_key)}",
         "",
         f"{READY_MARKER} in {seconds:.2f} s (Ctrl-C to stop)",
     ]

@@ -150,6 +150,17 @@ EXPECTED_DYNAMODB = {
         ("dynamodb:UpdateItem", TABLE),
     },
 }
+# Revocations and contact reports: the consumer indexes and the unapplied revocations' list; reads of leads,
+# vendors' lead ids and revocations, Puts of chain entries and revocations, Updates of revocations (conditions).
+EXPECTED_DYNAMODB["ConsentFunction"] = {
+    ("dynamodb:Query", f"{TABLE}/index/gsi3"),
+    ("dynamodb:Query", f"{TABLE}/index/gsi4"),
+    ("dynamodb:Query", OPEN_INDEX),
+    ("dynamodb:Query", TABLE),
+    ("dynamodb:GetItem", TABLE),
+    ("dynamodb:PutItem", TABLE),
+    ("dynamodb:UpdateItem", TABLE),
+}
 EXPECTED_SQS = {
     "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
     # The event source mapping polls with the function's role (receive, delete, attributes); the retry
@@ -174,6 +185,7 @@ EXPECTED_SQS = {
         ("sqs:SendMessage", "<CallbackDeadLetterQueue.Arn>"),
     },
     "AutoSuspendFunction": set(),
+    "ConsentFunction": set(),
 }
 VENDOR_KEYS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
 
@@ -405,7 +417,7 @@ def test_function_grants_match_its_code(translated: dict[str, Any], function: st
     wanted = set()
     if function in ("IntakeFunction", "RetryFunction"):
         wanted.add(("secretsmanager:GetSecretValue", "<TrustedFormApiKeySecret>"))
-    if function in ("IntakeFunction", "RetryFunction", "HoldFunction"):
+    if function in ("IntakeFunction", "RetryFunction", "HoldFunction", "ConsentFunction"):
         wanted.add(("secretsmanager:GetSecretValue", "<ConsumerKeySecret>"))
     assert secrets == wanted
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
+from tf_retainer.domain.contacts import Channel
+
 
 class Status(StrEnum):
     RECEIVED = "received"  # reserved, TrustedForm not yet answered (a crash leaves it here)
@@ -35,6 +37,10 @@ class Reason(StrEnum):
     VENDOR_KEY_REVOKED = "vendor_key_revoked"
     VENDOR_SUSPENDED = "vendor_suspended"
     LEAD_NOT_FOUND = "lead_not_found"
+    NOT_A_VENDOR_KEY = "not_a_vendor_key"  # a buyer-system key on a route for vendors (POST /leads)
+    # revocations and contact reports (POST /revocations, POST /leads/{lead_id}/contacts)
+    REVOCATION_ID_CONFLICT = "revocation_id_conflict"  # the same id was recorded with other content
+    CONSUMER_NOT_FOUND = "consumer_not_found"  # a vendor's revocation for a consumer of none of its leads
     # terminal answers about the certificate
     CERTIFICATE_NOT_FOUND = "certificate_not_found"
     CERTIFICATE_NOT_CLAIMABLE = "certificate_not_claimable"
@@ -189,7 +195,7 @@ class LeadView(LeadAnswer):
 
 
 class GateReason(StrEnum):
-    """Why GET /leads/{lead_id}/contactable answers no: the first check the lead fails, in this order."""
+    """Why GET /leads/{lead_id}/contactable answers no: the first check the lead fails, in the gate's order."""
 
     PENDING = "pending"  # not decided yet (TrustedForm is being retried): ask again later
     NOT_RETAINED = "not_retained"  # rejected or expired: the certificate was not retained for this lead
@@ -197,21 +203,39 @@ class GateReason(StrEnum):
     MASKED_NOT_ACCEPTED = "masked_not_accepted"  # a masked certificate, and the buyer refuses masked ones
     RULES_NOT_PASSED = "rules_not_passed"  # a buyer's rule (enforced) refused the lead
     EVIDENCE_MISSING = "evidence_missing"  # the retaining TrustedForm exchange is not in the store
+    CONSENT_REVOKED = "consent_revoked"  # the consumer withdrew consent (the revocation ledger)
+    CONTACT_NOT_GIVEN = "contact_not_given"  # no phone on the lead for a call or text, no email for an email
+    LOCATION_UNKNOWN = "location_unknown"  # no state, ZIP or US area code: the calling hours cannot be known
+    OUTSIDE_CALLING_HOURS = "outside_calling_hours"  # not now at the consumer's location: next_allowed_at
+    CONTACT_LIMIT_REACHED = "contact_limit_reached"  # the state's frequency cap: next_allowed_at
 
 
 class ContactableAnswer(BaseModel):
-    """GET /leads/{lead_id}/contactable: may the buyer's dialer or CRM contact this lead now?"""
+    """GET /leads/{lead_id}/contactable: may the buyer's dialer or CRM contact this lead now, on this channel?"""
 
     model_config = _READ_ROUTES_ONLY
 
     lead_id: str = Field(description="Our id for the lead.")
     vendor_lead_id: str | None = Field(default=None, description="The vendor's own lead_id, if given.")
     contactable: bool = Field(
-        description="True only when the certificate is retained, the lead matched (or the certificate is masked "
-        "and masked certificates are accepted), the buyer's rules passed and the evidence is stored."
+        description="True only when the consumer has not withdrawn consent, the certificate is retained, the lead "
+        "matched (or the certificate is masked and masked certificates are accepted), the buyer's rules passed, "
+        "the evidence is stored, the lead gave a contact for the channel, and the law of the hour allows it now."
     )
     reason: GateReason | None = Field(default=None, description="When not contactable: the first check that failed.")
     detail: str = Field(description="The answer in words.")
+    next_allowed_at: str | None = Field(
+        default=None,
+        description="When not contactable and waiting helps (calling hours, a frequency cap): the earliest moment "
+        "every enforced calling rule allows. Null when waiting does not help, or not known.",
+    )
+    channel: Channel = Field(default="call", description="The channel asked about (call, text or email).")
+    brand: str | None = Field(default=None, description="The brand asked about, if any.")
+    facts: dict[str, Any] | None = Field(
+        default=None,
+        description="What decided: the revocation that closed the gate; the lead's location, the calling rules' "
+        "version and the verdicts of the rules that failed (shadow ones included).",
+    )
     status: Status = Field(description="The lead's status (received is answered as pending).")
     lead_reason: Reason | None = Field(default=None, description="The lead's own reason, as GET /leads/{lead_id}.")
     checked_at: str = Field(description="When the checks ran: a pending lead may become contactable later.")

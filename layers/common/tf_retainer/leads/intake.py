@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from tf_retainer.decisions.location import place_from
 from tf_retainer.domain import extras
 from tf_retainer.domain.contacts import lead_fingerprints
 from tf_retainer.domain.errors import InputRejected
@@ -79,6 +80,8 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vend
         check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),
         # Contact details are kept only as the SHA-1 fingerprints TrustedForm matches against.
         match_lead=lead_fingerprints(submission.email, submission.phone),
+        # Where the consumer is, for the call gate's law of the hour: state, ZIP, area code (never the number).
+        place=place_from(submission.extra_fields, submission.phone),
         **_screened(submission, deps.settings.extra_fields_allowed),
     )
 

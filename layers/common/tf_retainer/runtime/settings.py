@@ -108,6 +108,9 @@ class Settings(BaseModel):
     auto_suspend_above_match_failure_percent: float = Field(default=0.0, ge=0, le=100)
     auto_suspend_min_leads: int = Field(default=50, ge=1)
     auto_suspend_window_days: float = Field(default=7.0, gt=0, le=90)
+    # A revocation of consent not applied to every lead of its consumer this long after it was recorded
+    # counts RevocationsNotHonoured (alarmed); the gate is closed from the moment it is recorded.
+    revocation_honour_seconds: PositiveSeconds = 900.0
 
     @property
     def auto_suspend_enabled(self) -> bool:
