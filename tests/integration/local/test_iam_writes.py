@@ -32,6 +32,8 @@ FAMILIES = {
     "vendor callback": keys.vendor_callback_pk("acme-leads"),
     "rule set": keys.rules_pk("acme-leads"),
     "hold": keys.hold_pk("3b9d0c41a7e2f615"),
+    "revocation": keys.revocation_pk("rv-1"),
+    "revocation notice": keys.revoked_pk("phone", "9f2c4e"),
     "a family to come": "NEWFAMILY#x",
 }
 WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem")
@@ -62,9 +64,14 @@ EXPECTED = {
     "AuthorizerFunction": both(set()),
     "PublisherFunction": both(set()),
     "CallbackFunction": both(set()),
+    # a revocation, its notices under the consumer's tokens, and a consent_revoked entry on each lead
+    "ConsentFunction": {
+        "dynamodb:PutItem": {"lead", "revocation", "revocation notice"},
+        "dynamodb:UpdateItem": {"revocation"},
+    },
 }
 # The roles that append chain entries (a put on a lead's key), and the ones that move an item's expiry.
-ENTRY_APPENDERS = {"IntakeFunction", "RetryFunction", "SweeperFunction", "HoldFunction"}
+ENTRY_APPENDERS = {"IntakeFunction", "RetryFunction", "SweeperFunction", "HoldFunction", "ConsentFunction"}
 EXPIRY_MOVERS = {"HoldFunction", "ArchiverFunction"}
 ENTRY_ATTRIBUTES = ("pk", "sk", "b", "h", "o", "ttl")
 
