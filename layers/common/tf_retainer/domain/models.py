@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
+from tf_retainer.domain import personal_data
 from tf_retainer.domain.contacts import Channel
 
 
@@ -104,6 +105,15 @@ class LeadSubmission(BaseModel):
     def _email_shape(cls, value: str | None) -> str | None:
         if value is not None and not _EMAIL.fullmatch(value):
             raise ValueError("not an email address")
+        return value
+
+    @field_validator("lead_id")
+    @classmethod
+    def _lead_id_names_no_one(cls, value: str | None) -> str | None:
+        # It is stored, sent in events and callbacks: never a consumer's email, card or SSN. (A phone-shaped
+        # id passes: many CRMs number their records with ten digits.)
+        if value is not None and personal_data.kind_of(value) in ("email", "card", "ssn"):
+            raise ValueError("looks like personal data (an email, card number or SSN): send your own record id")
         return value
 
     @field_validator("phone")
