@@ -288,11 +288,18 @@ def screens() -> dict[str, str]:
 @pytest.fixture
 def screened(stack, screen_sims, screens, monkeypatch) -> Stack:
     """The stack with the screens on (the providers' simulators, their keys in moto, a KMS key): the buyer's
-    screen rules decide which run for a lead."""
+    screen rules decide which run for a lead. The calling hours are in shadow: the call gate asked at any hour
+    answers on the screens (the law of the hour is test_consent.py's)."""
+    from datetime import UTC, datetime
+
     from tf_retainer import wiring
+    from tf_retainer.decisions.calling import CallingOverride
+    from tf_retainer.store.calling_rules import CallingRuleStore
 
     from tests.support.screening import screening_env
 
+    shadow_hours = CallingOverride(modes={"federal_hours": "shadow", "state_hours": "shadow"})
+    CallingRuleStore(stack.leads.table).publish(shadow_hours, actor="test", now=datetime.now(UTC))
     screen_sims.reset()
     env = screening_env(screen_sims, aws_client("secretsmanager"), aws_client("kms"), screens)
     for name, value in env.items():

@@ -150,6 +150,17 @@ EXPECTED_DYNAMODB = {
         ("dynamodb:UpdateItem", TABLE),
     },
 }
+# Revocations and contact reports: the consumer indexes and the unapplied revocations' list; reads of leads,
+# vendors' lead ids and revocations, Puts of chain entries and revocations, Updates of revocations (conditions).
+EXPECTED_DYNAMODB["ConsentFunction"] = {
+    ("dynamodb:Query", f"{TABLE}/index/gsi3"),
+    ("dynamodb:Query", f"{TABLE}/index/gsi4"),
+    ("dynamodb:Query", OPEN_INDEX),
+    ("dynamodb:Query", TABLE),
+    ("dynamodb:GetItem", TABLE),
+    ("dynamodb:PutItem", TABLE),
+    ("dynamodb:UpdateItem", TABLE),
+}
 EXPECTED_SQS = {
     "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
     # The event source mapping polls with the function's role (receive, delete, attributes); the retry
@@ -174,6 +185,7 @@ EXPECTED_SQS = {
         ("sqs:SendMessage", "<CallbackDeadLetterQueue.Arn>"),
     },
     "AutoSuspendFunction": set(),
+    "ConsentFunction": set(),
 }
 VENDOR_KEYS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
 
@@ -411,7 +423,7 @@ def test_function_grants_match_its_code(translated: dict[str, Any], function: st
             *(f"{p}ApiKeySecret" for p in ("BlacklistAlliance", "DncScrub", "TwilioLookup")),
         )
         wanted |= {("secretsmanager:GetSecretValue", f"<{key}>") for key in keys}
-    if function in ("IntakeFunction", "RetryFunction", "HoldFunction"):
+    if function in ("IntakeFunction", "RetryFunction", "HoldFunction", "ConsentFunction"):
         wanted.add(("secretsmanager:GetSecretValue", "<ConsumerKeySecret>"))
     assert secrets == wanted
     # No role's own policy names the contact key: its key policy names the two that seal and open numbers

@@ -33,6 +33,8 @@ FAMILIES = {
     "rule set": keys.rules_pk("acme-leads"),
     "hold": keys.hold_pk("3b9d0c41a7e2f615"),
     "screen result": keys.screen_result_pk("dnc", "5d0c5b7e9a41f2c3", None),
+    "revocation": keys.revocation_pk("rv-1"),
+    "revocation notice": keys.revoked_pk("phone", "9f2c4e"),
     "a family to come": "NEWFAMILY#x",
 }
 WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem")
@@ -70,9 +72,14 @@ EXPECTED = {
     "AuthorizerFunction": both(set()),
     "PublisherFunction": both(set()),
     "CallbackFunction": both(set()),
+    # a revocation, its notices under the consumer's tokens, and a consent_revoked entry on each lead
+    "ConsentFunction": {
+        "dynamodb:PutItem": {"lead", "revocation", "revocation notice"},
+        "dynamodb:UpdateItem": {"revocation"},
+    },
 }
 # The roles that append chain entries (a put on a lead's key), and the ones that move an item's expiry.
-ENTRY_APPENDERS = {"IntakeFunction", "RetryFunction", "SweeperFunction", "HoldFunction"}
+ENTRY_APPENDERS = {"IntakeFunction", "RetryFunction", "SweeperFunction", "HoldFunction", "ConsentFunction"}
 EXPIRY_MOVERS = {"HoldFunction", "ArchiverFunction"}
 ENTRY_ATTRIBUTES = ("pk", "sk", "b", "h", "o", "ttl")
 

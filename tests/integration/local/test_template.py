@@ -427,6 +427,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "AutoSuspendFunction",
         "HoldFunction",
         "ArchiverFunction",
+        "ConsentFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -507,6 +508,10 @@ TABLE_ACTIONS["ArchiverFunction"] = {
     "dynamodb:BatchGetItem",
     "dynamodb:UpdateItem",
 }
+# Revocations and contact reports: a consumer's leads (the consumer indexes), the unapplied revocations (gsi2),
+# reads of leads and revocations, writes of chain entries and revocations (Put), a revocation marked (Update).
+TABLE_ACTIONS["ConsentFunction"] = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+CONSUMER_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi3", "gsi4")]
 HOLD_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi1", "gsi2", "gsi3", "gsi4")]
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
@@ -525,6 +530,7 @@ POLICY_TEMPLATES = {
     "AutoSuspendFunction": set(),  # reads and writes the table only
     "HoldFunction": set(),
     "ArchiverFunction": set(),
+    "ConsentFunction": set(),
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
@@ -620,10 +626,11 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
                     STREAM_ARN,
                     HOLD_INDEX_ARNS,
                     VENDOR_INDEXES_ARNS,
+                    CONSUMER_INDEX_ARNS,
                     "*",
                 )
                 assert statement["Resource"] in allowed, name
-                if statement["Resource"] in (HOLD_INDEX_ARNS, VENDOR_INDEXES_ARNS):
+                if statement["Resource"] in (HOLD_INDEX_ARNS, VENDOR_INDEXES_ARNS, CONSUMER_INDEX_ARNS):
                     assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] in (OPEN_INDEX_ARN, VENDOR_INDEX_ARN):
                     assert actions(statement) == {"dynamodb:Query"}, name
@@ -647,6 +654,16 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
             assert writes["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
             reads = on_table[frozenset({"dynamodb:BatchGetItem"})]
             assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*"]}}
+
+        if name == "ConsentFunction":  # never a lead's state: chain entries (Put) and revocations only
+            by_action = {frozenset(actions(s)): s for s in found if s["Resource"] == table_arn}
+            leading = {
+                "dynamodb:PutItem": ["LEAD#*", "REVOCATION#*", "REVOKED#*"],
+                "dynamodb:UpdateItem": ["REVOCATION#*"],
+            }
+            for action, keys in leading.items():
+                condition = by_action[frozenset({action})]["Condition"]
+                assert condition == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys}}, action
 
         if name == "ArchiverFunction":
             (update,) = [statement for statement in found if "dynamodb:UpdateItem" in actions(statement)]

@@ -186,6 +186,27 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     wiring.reset()
     assert invoke("AutoSuspendFunction", {"source": "aws.scheduler", "detail": {}})["suspended"] == ["vendor-b"]
 
+    # Consent: a contact reported by the buyer's dialer, the consumer's STOP (in words naming the number),
+    # the scheduled run over revocations, and the gate at 03:00 in Austin under shadow calling hours.
+    from tf_retainer.decisions.calling import CallingOverride
+    from tf_retainer.store.calling_rules import CallingRuleStore
+
+    buyer = secret_tokens.token_urlsafe(24)
+    stack.vendor_keys.put(buyer, "crm", now=datetime.now(UTC), role="buyer")
+    json_headers = {"x-api-key": buyer, "Content-Type": "application/json"}
+    contact = json.dumps({"channel": "call", "outcome": "no_answer"}).encode()
+    assert stack.gateway.handle("POST", f"/leads/{retained['lead_id']}/contacts", json_headers, contact).status == 201
+    shadow_hours = CallingOverride(modes={"federal_hours": "shadow", "state_hours": "shadow"})
+    CallingRuleStore(stack.leads.table).publish(shadow_hours, actor="test", now=datetime.now(UTC))
+    night = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 03:00 in Austin
+    monkeypatch.setattr(default_deps(), "clock", lambda: night)
+    key = {"x-api-key": buyer}
+    assert stack.gateway.handle("GET", f"/leads/{retained['lead_id']}/contactable", key, b"").json()["contactable"]
+    monkeypatch.setattr(default_deps(), "clock", clock)
+    stop = json.dumps({"id": "OBS-STOP", "phone": "512 555 1212", "message": "STOP calling (512) 555-1212"})
+    assert stack.gateway.handle("POST", "/revocations", json_headers, stop.encode()).status == 201
+    assert invoke("ConsentFunction", {"source": "aws.scheduler", "detail": {}})["overdue"] == []
+
     captured = capfd.readouterr()
     run.logs = service_logs.getvalue() + captured.out + captured.err
     for line in (captured.out + captured.err).splitlines():
@@ -328,6 +349,13 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
         "ScreenCalls",
         "ScreenCost",
         "ScreensShared",
+        "RevocationsRecorded",
+        "RevocationsHonoured",
+        "LeadsRevoked",
+        "RevocationHonourTime",
+        "RevocationsNotHonoured",
+        "ContactsReported",
+        "CallingRuleWouldRefuse",
     ):
         assert name in run.emitted, name
     reasons = {line["Reason"] for line in run.emf_lines if "Reason" in line}

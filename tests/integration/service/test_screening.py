@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from tf_retainer.domain.contacts import sha1_hex
@@ -223,7 +224,7 @@ def test_a_dnc_listing_at_call_time_32_days_after_a_clean_intake_scrub_closes_th
     assert status == 201, body
     now = gate(screened, body["lead_id"])
     assert now["contactable"] is True and screened.screen_sims.dncscrub.count(NUMBER) == 1  # intake's answer
-    [check] = now["screens"]
+    [check] = now["facts"]["screens"]
     assert check["rule"] == "dnc" and check["passed"] is True
 
     screened.screen_sims.dncscrub.script(NUMBER, national_dnc="2026-11-01")
@@ -234,7 +235,7 @@ def test_a_dnc_listing_at_call_time_32_days_after_a_clean_intake_scrub_closes_th
     answer = gate(screened, body["lead_id"])
     assert answer["contactable"] is False and answer["reason"] == "on_dnc_list", answer
     assert screened.screen_sims.dncscrub.count(NUMBER) == 2  # re-scrubbed, once
-    [check] = answer["screens"]
+    [check] = answer["facts"]["screens"]
     assert check["passed"] is False and check["checked_at"] == when.isoformat().replace("+00:00", "Z")
     # the gate's call went into the lead's chain like intake's: request first, then the exchange
     exchanges = screen_exchanges(screened, body["lead_id"])
@@ -258,7 +259,7 @@ def test_a_reassigned_number_answer_is_kept_with_the_consent_date_it_was_asked_a
     assert status == 201, body  # the reassigned-number check waits for the consent date: the gate asks it
     answer = gate(screened, body["lead_id"])
     assert answer["contactable"] is False and answer["reason"] == "number_reassigned", answer
-    [check] = answer["screens"]
+    [check] = answer["facts"]["screens"]
     assert check["consent_date"] == "2026-09-01"
     [exchange] = screen_exchanges(screened, body["lead_id"])
     asked = exchange["request"]["url"]
@@ -309,3 +310,28 @@ def test_the_backtest_predicts_what_a_shadow_screen_enforced_would_refuse(screen
             "needs": "the phone screen's answer (a phone_valid or line_type rule in shadow first)",
         }
     }
+
+
+def test_a_step_found_while_the_gate_screens_closes_it_for_now_and_nothing_is_sent(screened, monkeypatch):
+    """A step recorded for the lead after the gate read it (here: one whose writer died before applying it)
+    meets the gate's first screen call record: nothing is sent, the gate answers screen_unavailable (ask
+    again), the lead is rolled forward, and the next question is answered on the screens."""
+    from tf_retainer.domain.lead import Event
+
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    status, body, _ = post(screened)
+    assert status == 201, body
+    lead = screened.reader.get_lead(body["lead_id"])
+    assert lead is not None
+    client = screened.writer._table.client  # the writer's own: its state update dies, its entry stays
+    killed = RuntimeError("killed before applying its step")
+    step = Event("noted", "test", {})
+    with mock.patch.object(client, "update_item", side_effect=killed), pytest.raises(RuntimeError):
+        screened.writer.record_outcome(lead, lead, events=[step], exchanges=[], now=datetime.now(UTC))
+    later(monkeypatch, timedelta(days=32))  # the intake's answer is stale: the gate must ask DNC.com
+
+    answer = gate(screened, body["lead_id"])
+    assert (answer["contactable"], answer["reason"]) == (False, "screen_unavailable"), answer
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # only the intake's: nothing was sent
+    answer = gate(screened, body["lead_id"])
+    assert answer["contactable"] is True and screened.screen_sims.dncscrub.count(NUMBER) == 2, answer

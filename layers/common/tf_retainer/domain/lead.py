@@ -36,6 +36,17 @@ class CertificateFacts(BaseModel):
         return {name: getattr(self, name) for name in CertificateFacts.model_fields if getattr(self, name) is not None}
 
 
+class Place(BaseModel):
+    """Where the consumer is, for the law of the hour (the call gate): the vendor's ``state`` and ``zip``
+    fields as validated at intake (a USPS code, five digits), and the phone's area code. Never the number."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    state: str | None = None
+    zip: str | None = None
+    area_code: str | None = None
+
+
 class Lead(CertificateFacts):
     """The lead's state item: one per lead, changed only by conditional writes."""
 
@@ -56,6 +67,8 @@ class Lead(CertificateFacts):
     # Contact details only as the SHA-1 fingerprints TrustedForm matches against (stored sealed: the
     # store never keeps them readable, see domain/keyring.py).
     match_lead: dict[str, str] = Field(default_factory=dict)
+    # Where the consumer is (state, ZIP, area code), derived at intake; None for leads stored before.
+    place: Place | None = None
     # The vendor's extra fields the buyer allows, as received (contact-like ones as fingerprints), and
     # the names of those dropped (see extras.py).
     lead: dict[str, Any] = Field(default_factory=dict)
@@ -162,12 +175,14 @@ class LeadRecord:
     """Everything kept about one lead, in time order: what GET /leads/{id} and the evidence read.
 
     ``chain``: the stored entries the history and exchanges were read from (``store.chain.Link``), for
-    whoever must prove them unaltered."""
+    whoever must prove them unaltered. ``consumer``: the keyed tokens the lead's email and phone are indexed
+    under (``Keyring.consumer``), by kind: what the revocation ledger is keyed by (never the fingerprints)."""
 
     lead: Lead
     history: list[HistoryItem]
     exchanges: list[dict[str, Any]]
     chain: list[Any] = field(default_factory=list)
+    consumer: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

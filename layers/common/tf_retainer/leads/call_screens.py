@@ -10,13 +10,13 @@ lead's evidence chain like intake's: its request before it is sent, its exchange
 rules never close the gate and never cost a call here.
 
 A provider that cannot answer: ``fail_closed`` closes the gate (``screen_unavailable``: ask again later);
-``fail_open`` lets the other checks decide.
+``fail_open`` lets the other checks decide. Each rule is a check of the gate's list (leads/gate.py), asked
+for a call or a text, never an email.
 """
 
 from __future__ import annotations
 
-import functools
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from tf_retainer.domain.models import GateReason, ScreenCheck
 from tf_retainer.domain.screens import Provider, Screen, ScreenResult
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.screen_asks import Asked, ask, consent_day, provider_of, screened_event
-from tf_retainer.leads.screening import unsealed
+from tf_retainer.ports.leads import StaleAttempt
 from tf_retainer.runtime.clock import parse_iso
 
 ACTOR = "gate"
@@ -72,37 +72,46 @@ class GateRecord:
         self.answers.clear()
 
 
-def screen_checks(deps: Deps, lead: Lead) -> tuple[Failure | None, list[ScreenCheck]]:
-    """The first enforced screen rule that refuses the lead now (or cannot be asked, fail_closed), and what
-    each check found (its answer's date, its provider, whether it passed)."""
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One screen rule at call time: what the gate acted on (None: the rule is not enforced, or no provider
+    answers its screen), and why it closes the gate (None: it does not)."""
+
+    check: ScreenCheck | None = None
+    failure: Failure | None = None
+
+
+def screen_check(deps: Deps, lead: Lead, name: str, *, number: Callable[[], str | None], deadline: float) -> Checked:
+    """The enforced screen rule ``name`` (dnc, litigator, reassigned_number) on the lead's number now: its answer
+    no older than the rule's max_age_days, asked of the provider if no lead has one (the number from
+    ``number()``, read only then; the call within ``deadline``, monotonic). A step recorded for the lead
+    meanwhile (StaleAttempt: nothing was sent) closes the gate for now."""
     if deps.screening is None or not lead.number_key:
-        return None, []
+        return Checked()
     rules = deps.rules(lead.vendor).rules
-    configured = {Screen(name) for name in deps.settings.screens}
-    deadline = time.monotonic() + deps.settings.sync_timeout_seconds
-    number = functools.cache(functools.partial(unsealed, deps, lead))
-    checks: list[ScreenCheck] = []
-    for name, reason in GATE_REASONS.items():
-        rule = rules.active(name)
-        screen = next((s for s in SCREENS[name] if s in configured), None)
-        if rule is None or rule.mode != "enforce" or screen is None:
-            continue
-        if screen is Screen.REASSIGNED and consent_day(lead) is None:
-            checks.append(ScreenCheck(rule=name, screen=screen.value, passed=None, detail="consent date unknown"))
-            continue
+    rule = rules.active(name)
+    configured = {Screen(value) for value in deps.settings.screens}
+    screen = next((s for s in SCREENS[name] if s in configured), None)
+    if rule is None or rule.mode != "enforce" or screen is None:
+        return Checked()
+    if screen is Screen.REASSIGNED and consent_day(lead) is None:
+        return Checked(ScreenCheck(rule=name, screen=screen.value, passed=None, detail="consent date unknown"))
+    try:
         asked = _current(deps, lead, screen, getattr(rule, "max_age_days", 31), number, deadline)
-        if asked.result is None:
-            if deps.settings.screen_fault_policies.get(provider_of(deps, screen).value, "fail_closed") == "fail_closed":
-                why = f"the {screen.value} screen could not be asked ({asked.detail or asked.fault}): ask again later"
-                return (GateReason.SCREEN_UNAVAILABLE, why), checks
-            checks.append(ScreenCheck(rule=name, screen=screen.value, passed=None, detail=asked.detail))
-            continue
-        [verdict] = [v for v in evaluate(rules, Facts(screens={screen.value: asked.result})) if v.rule == name]
-        check = ScreenCheck.of(name, asked.result, verdict.passed)
-        checks.append(check)
-        if verdict.refuses:
-            return (reason, _refusal_text(name, asked.result, verdict.detail)), checks
-    return None, checks
+    except StaleAttempt:
+        why = "the lead changed while its number was being screened (nothing was sent): ask again"
+        return Checked(failure=(GateReason.SCREEN_UNAVAILABLE, why))
+    if asked.result is None:
+        check = ScreenCheck(rule=name, screen=screen.value, passed=None, detail=asked.detail)
+        if deps.settings.screen_fault_policies.get(provider_of(deps, screen).value, "fail_closed") == "fail_closed":
+            why = f"the {screen.value} screen could not be asked ({asked.detail or asked.fault}): ask again later"
+            return Checked(check, (GateReason.SCREEN_UNAVAILABLE, why))
+        return Checked(check)
+    [verdict] = [v for v in evaluate(rules, Facts(screens={screen.value: asked.result})) if v.rule == name]
+    check = ScreenCheck.of(name, asked.result, verdict.passed)
+    if verdict.refuses:
+        return Checked(check, (GATE_REASONS[name], _refusal_text(name, asked.result, verdict.detail)))
+    return Checked(check)
 
 
 def _current(deps: Deps, lead: Lead, screen: Screen, max_age_days: int, number: Any, deadline: float) -> Asked:

@@ -7,8 +7,9 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from tf_retainer.decisions.location import place_from
 from tf_retainer.domain import extras
-from tf_retainer.domain.contacts import lead_fingerprints
+from tf_retainer.domain.contacts import lead_fingerprints, sha1_hex
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
@@ -79,14 +80,21 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vend
         received_at=iso(now),
         deadline=iso(schedule.retain_deadline(cert.kind, now, deps.settings)),
         check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),
-        # Contact details are kept only as the SHA-1 fingerprints TrustedForm matches against.
+        # Contact details only as the SHA-1 fingerprints TrustedForm matches against (sealed when stored).
         match_lead=lead_fingerprints(submission.email, submission.phone),
-        **_screened(submission, deps.settings.extra_fields_allowed),
+        # Where the consumer is, for the call gate's law of the hour: state, ZIP, area code (never the number).
+        place=place_from(submission.extra_fields, submission.phone),
+        **_screened(deps, submission),
     )
 
 
-def _screened(submission: LeadSubmission, allowed: tuple[str, ...]) -> dict[str, Any]:
-    screened = extras.screen(submission.extra_fields, allowed)
+def _screened(deps: Deps, submission: LeadSubmission) -> dict[str, Any]:
+    """The extra fields as kept: a contact-like one as the consumer index's token of it."""
+
+    def conceal(kind: str, value: str) -> str:
+        return extras.CONCEALED_PREFIX + deps.keyring.consumer(kind, sha1_hex(value))
+
+    screened = extras.screen(submission.extra_fields, deps.settings.extra_fields_allowed, conceal)
     return {"lead": screened.kept, "dropped_fields": screened.dropped or None}
 
 

@@ -80,10 +80,17 @@ class Metric(StrEnum):
     CALLBACKS_FAILED = "CallbacksFailed"  # callbacks given up on (dead-letter queue)
     VENDORS_AUTO_SUSPENDED = "VendorsAutoSuspended"  # vendors suspended by a threshold (auto_suspend.py)
     LEADS_ARCHIVED = "LeadsArchived"  # final leads exported to the evidence archive (S3)
+    REVOCATIONS_RECORDED = "RevocationsRecorded"  # consumers' revocations of consent put in the ledger
+    REVOCATIONS_HONOURED = "RevocationsHonoured"  # applied to every lead of their consumer
+    LEADS_REVOKED = "LeadsRevoked"  # consent_revoked entries written to leads' chains
+    REVOCATIONS_NOT_HONOURED = "RevocationsNotHonoured"  # not applied REVOCATION_HONOUR_SECONDS after recording
+    REVOCATION_HONOUR_TIME = "RevocationHonourTime"  # Milliseconds: from recorded to applied to every lead
+    CONTACTS_REPORTED = "ContactsReported"  # contacts a dialer or CRM reported (POST /leads/{id}/contacts)
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason
     RULE_WOULD_REFUSE = "RuleWouldRefuse"  # Rule: a rule in shadow mode that would have refused a lead
+    CALLING_RULE_WOULD_REFUSE = "CallingRuleWouldRefuse"  # Rule: a calling rule in shadow mode at the gate
     TRUSTEDFORM_OPERATIONS = "TrustedFormOperations"  # Vendor: billed operations (insights per property)
     SCREEN_CALLS = "ScreenCalls"  # Provider, Vendor, Outcome (answered, or the fault): calls to a screening provider
     SCREEN_COST = "ScreenCost"  # Provider, Vendor: dollars, as SCREEN_COSTS prices the answered calls

@@ -140,6 +140,9 @@ class Settings(BaseModel):
     twilio_lookup_api_url: HttpUrl = HttpUrl("https://lookups.twilio.com")
     # The KMS key a screened lead's phone number is sealed with (to screen it again at retry or call time).
     contact_key_id: str = ""
+    # A revocation of consent not applied to every lead of its consumer this long after it was recorded
+    # counts RevocationsNotHonoured (alarmed); the gate is closed from the moment it is recorded.
+    revocation_honour_seconds: PositiveSeconds = 900.0
 
     @property
     def auto_suspend_enabled(self) -> bool:

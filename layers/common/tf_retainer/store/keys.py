@@ -78,6 +78,11 @@ def contact_index_pk(kind: str, token: str) -> str:
     return f"{kind.upper()}#{token}"
 
 
+def contact_token_of(kind: str, index_pk: str) -> str:
+    """The token in a consumer index key (``contact_index_pk``)."""
+    return index_pk.removeprefix(f"{kind.upper()}#")
+
+
 def contact_index_keys(tokens: dict[str, str]) -> dict[str, str]:
     """The consumer index keys of a lead: one per contact token it carries (sorted by gsi1sk, its date)."""
     return {
@@ -195,3 +200,34 @@ SCREEN_RESULT = "RESULT"
 
 def screen_result_pk(screen: str, number_key: str, consent_date: str | None) -> str:
     return f"SCREEN#{screen}#{number_key}" + (f"#{consent_date}" if consent_date else "")
+
+
+# --- consent (store/revocations.py, store/calling_rules.py) -------------------------------------
+# A revocation is REVOCATION#<id> / REVOCATION, listed in gsi2 by the time it was recorded (REVOCATIONS#OPEN
+# until it is honoured, then REVOCATIONS#HONOURED). Under each token of its consumer, the notice the call gate
+# reads: REVOKED#<that token's consumer index key> / <expressed at>#<id>, so a lead's revocations are one
+# strongly consistent Query per contact, under the same keyed tokens as the consumer index.
+REVOCATION = "REVOCATION"
+REVOCATIONS_OPEN = "REVOCATIONS#OPEN"
+REVOCATIONS_HONOURED = "REVOCATIONS#HONOURED"
+# The buyer's calling override (the law of the hour): CALLING / ACTIVE, and V#<version> for each version.
+CALLING_RULES = "CALLING"
+
+
+def revocation_pk(revocation_id: str) -> str:
+    return f"REVOCATION#{revocation_id}"
+
+
+def revoked_pk(kind: str, token: str) -> str:
+    return f"REVOKED#{contact_index_pk(kind, token)}"
+
+
+def revoked_sk(expressed_at: str, revocation_id: str) -> str:
+    return f"{expressed_at}#{revocation_id}"
+
+
+def revocation_list_keys(recorded_at: str, revocation_id: str, *, honoured: bool) -> dict[str, str]:
+    return {
+        "gsi2pk": REVOCATIONS_HONOURED if honoured else REVOCATIONS_OPEN,
+        "gsi2sk": f"{recorded_at}#{revocation_id}",
+    }

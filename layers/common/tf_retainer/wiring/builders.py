@@ -9,6 +9,7 @@ from tf_retainer.domain.keyring import Keyring
 from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.settings import Settings
 from tf_retainer.wiring.clients import LazyRules, SecretApiKey, SecretConsumerKey
+from tf_retainer.wiring.consent import build_calling_book, build_revocations
 
 if TYPE_CHECKING:
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
@@ -113,6 +114,8 @@ def build_deps(
         retry_queue=build_retry_queue(settings, sqs),
         api_key=api_key or build_api_key(settings),
         rules=LazyRules(settings, table.table.client),
+        ledger=build_revocations(settings, table.table),
+        calling=build_calling_book(settings, table.table),
         keyring=table.keyring,
         screening=screening or _screening(settings, table.table.client),
     )
