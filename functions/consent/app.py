@@ -26,6 +26,7 @@ from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.models import Reason
 from tf_retainer.domain.revocation import Recorder
 from tf_retainer.leads import contacts, revocations
+from tf_retainer.ports.leads import StoreUnavailable
 from tf_retainer.runtime.observability import logger, metrics, tracer
 from tf_retainer.wiring import default_deps
 
@@ -205,6 +206,19 @@ def input_rejected(exc: InputRejected) -> Response:
     logger.info("input rejected", extra={"reason": exc.reason.value, "http_status": status})
     body = RevocationAnswer(status="refused", reason=exc.reason, detail=exc.detail, errors=exc.errors)
     return _json(status, body.model_dump(mode="json"))
+
+
+@app.exception_handler(StoreUnavailable)
+def store_unavailable(exc: StoreUnavailable) -> Response:
+    """The table or the consumer key could not be reached in time: nothing was recorded, send it again."""
+    logger.warning("store unavailable", extra={"error": type(exc.__cause__ or exc).__name__})
+    body = RevocationAnswer(status="refused", reason=Reason.STORE_UNAVAILABLE, detail="not recorded: send it again")
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump(mode="json"),
+        headers={"Retry-After": "5"},
+    )
 
 
 @app.not_found

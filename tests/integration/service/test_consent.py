@@ -18,7 +18,7 @@ from tf_retainer.domain.contacts import lead_fingerprints
 from local.functions import invoke
 from local.simulator import make_web_cert_id
 from local.streams import StreamPoller
-from tests.conftest import lead
+from tests.conftest import aws_client, lead
 
 PHONE = "(512) 555-1212"  # the default lead's
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
@@ -264,3 +264,19 @@ def test_the_scheduled_run_applies_a_revocation_its_invocation_did_not(stack, mo
     assert report["honoured"] == report["overdue"] == [answer["revocation_id"]]
     assert history_types(stack, posted["lead_id"])[-1] == "consent_revoked"
     assert invoke("ConsentFunction", SCHEDULED) == {"pending": [], "overdue": [], "honoured": []}
+
+
+def test_a_revocation_the_store_cannot_take_is_answered_503_to_send_again_and_nothing_is_recorded(stack):
+    """The consumer key unreadable (its secret gone) in a fresh container: 503 store_unavailable with
+    Retry-After, the caller sends it again; never a 500."""
+    from tf_retainer import wiring
+
+    posted = stack.post(lead(phone="5125551313")).json()
+    key = buyer_key(stack)
+    secretsmanager = aws_client("secretsmanager")
+    secretsmanager.delete_secret(SecretId=stack.provisioned.consumer_key_secret_id, ForceDeleteWithoutRecovery=True)
+    wiring.reset()  # a new container: it must read the key
+    response = post_json(stack, "/revocations", {"id": "SM-503", "phone": "5125551313", "via": "sms"}, key)
+    assert response.status == 503, response.json()
+    assert response.json()["reason"] == "store_unavailable" and response.headers.get("Retry-After") == "5"
+    assert "consent_revoked" not in history_types(stack, posted["lead_id"])
