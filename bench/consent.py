@@ -38,19 +38,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).parent), str(ROOT), str(ROOT / "layers" / "common")]
+from billing import QUIET  # noqa: E402 - after the path is set: the same quiet functions as the billing bench
 
 TF_KEY = "consent-tf-key-0123456789"
 BUYER_KEY = "consent-buyer-key-0123456789abcdef"
 VENDORS = ("alpha-leads", "beta-leads", "gamma-leads")
 SIZES = (1, 5, 20)
-QUIET = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-}
 # The goals, and why (printed beside each figure).
 GOALS: dict[str, tuple[float, str]] = {
     "gate_calls": (

@@ -309,6 +309,12 @@ class LambdaPool:
             self.barrier.abort()
             raise
 
+    def __enter__(self) -> LambdaPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         for conn in self.connections:
             with contextlib.suppress(OSError):  # a worker already gone

@@ -19,11 +19,8 @@ ROUNDS = 3
 
 @pytest.fixture(scope="module")
 def containers(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaPool]:
-    pool = LambdaPool(PROCESSES, backend.container_env(), tmp_path_factory.mktemp("race-logs"))
-    try:
+    with LambdaPool(PROCESSES, backend.container_env(), tmp_path_factory.mktemp("race-logs")) as pool:
         yield pool
-    finally:
-        pool.close()
 
 
 def test_no_gate_answer_after_a_revocation_is_acknowledged_says_contactable(backend, containers):
