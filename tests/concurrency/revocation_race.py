@@ -68,11 +68,10 @@ class RoundResult:
         return "\n".join(lines + [f"  PROBLEM: {problem}" for problem in self.problems])
 
 
-def race_round(backend: Backend, pool: LambdaPool, state: str, number: int) -> RoundResult:
+def race_round(backend: Backend, pool: LambdaPool, state: str, number: int, phone: str) -> RoundResult:
     from local.simulator import make_web_cert_id
 
     key, tag = backend.vendor_key, uuid.uuid4().hex[:10]
-    phone = f"(212) 555-01{random.randrange(100):02d}"
     body = lead_body(make_web_cert_id(), lead_id=f"race-{tag}", email=f"race-{tag}@example.com", phone=phone)
     [posted] = pool.run([Task("post", {"key": key, "body": {**body, "state": state}})], together=False)
     if posted.status != 201:
@@ -148,4 +147,6 @@ def check_chain(backend: Backend, lead_id: str, revocation_id: str | None, conta
 
 def run_rounds(backend: Backend, pool: LambdaPool, rounds: int) -> list[RoundResult]:
     state = open_state(datetime.now(UTC))
-    return [race_round(backend, pool, state, number) for number in range(rounds)]
+    # A consumer of its own each round (a number shared with an earlier round would close that lead too).
+    phones = [f"(212) 555-01{line:02d}" for line in random.sample(range(100), rounds)]
+    return [race_round(backend, pool, state, number, phone) for number, phone in enumerate(phones)]
