@@ -14,6 +14,8 @@ each against its goal at the end.
    against moto);
 8. TrustedForm's billed operations and the vendor-visible latency per kept and per refused lead, in each
    retain mode against combined, the simulator answering after --latency (bench/billing.py).
+9. the call gate's DynamoDB calls, read units and handler time per check, and a revocation's calls, units and
+   time per lead it closes, for a consumer with 1, 5 and 20 leads across vendors (bench/consent.py).
 
 Everything runs on this machine: moto in-process (its calls counted where they enter moto) and the
 TrustedForm simulator on 127.0.0.1. Times exclude nothing but what is said.
@@ -417,6 +419,7 @@ def main() -> None:
     parser.add_argument("--stack-runs", type=int, default=3, help="local stack starts and stops")
     parser.add_argument("--moto-batch", action="store_true", help="also the retry batch against moto")
     parser.add_argument("--billing-leads", type=int, default=20, help="leads per scenario and retain mode")
+    parser.add_argument("--consent-checks", type=int, default=20, help="gate checks per consumer size (consent.py)")
     args = parser.parse_args()
     began = time.monotonic()
     count_moto_calls()
@@ -497,6 +500,14 @@ def main() -> None:
         paid = billing.measure_all(args.billing_leads, args.latency)
     done(started)
     print("\n".join(billing.report(paid)))
+
+    started = step(f"consent: the call gate per check, a revocation per lead it closes ({args.consent_checks} checks)")
+    import consent
+
+    with redirect_stdout(io.StringIO()):  # the functions' EMF lines
+        gated = consent.measure_all(consent.SIZES, args.consent_checks)
+    done(started)
+    print("\n".join(consent.report(gated)))
     shadow, insights_only = paid["shadow_only"][1], paid["insights_only"]
 
     intake_cold = cold["intake/deployed"]
