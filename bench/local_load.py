@@ -63,6 +63,11 @@ def lead_body(n: int) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------- the stack
 
 
+# What an earlier in-process run of the same bench (bench/run.py: cost, billing) left in os.environ naming its own
+# resources, gone since: the stack provisions its own (an inherited CONSUMER_KEY_SECRET_ID failed every lead).
+STACK_OWN = frozenset({"TABLE_NAME", "RETRY_QUEUE_URL", "PORT", "CONSUMER_KEY_SECRET_ID", "ARCHIVE_BUCKET"})
+
+
 class Stack:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -70,8 +75,8 @@ class Stack:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_STACK", "LOCAL_VENDOR"))
-            and key not in {"TABLE_NAME", "RETRY_QUEUE_URL", "PORT"}
+            if not key.startswith(("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_STACK", "LOCAL_VENDOR", "CALLBACK_"))
+            and key not in STACK_OWN
         }
         env.update(
             PORT="0",

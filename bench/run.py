@@ -17,12 +17,14 @@ Parts, in order (each a function below; ``--part NAME`` runs only the named ones
 4. ``billing``: what TrustedForm bills and how long the vendor waits, per kept and per refused lead, in
    each RETAIN_MODE against ``combined``, for the rules enforced (the match deciding or not), in shadow, and
    in shadow with their properties asked anyway; TrustedForm at --latency (bench/billing.py);
-5. ``intake``: AWS calls and handler time per lead through the intake (bench/inprocess.py);
-6. ``local_stack``: ``python -m local.stack`` over HTTP (bench/local_load.py): leads/s at 100 stored
+5. ``consent``: the call gate's DynamoDB calls, read units and time per check, and a revocation's per lead it
+   closes, for consumers with more and more leads (bench/consent.py);
+6. ``intake``: AWS calls and handler time per lead through the intake (bench/inprocess.py);
+7. ``local_stack``: ``python -m local.stack`` over HTTP (bench/local_load.py): leads/s at 100 stored
    leads, p50/p99 under 32 clients, then really posted leads up to --stored: memory per lead and leads/s
    there; 5xx answers and dropped connections counted (there must be none);
-7. ``moto_tables``: a transaction and a lead read on a 100-item and a 20,000-item table (bench/moto_tables.py);
-8. ``stack_start``: the local stack's start to ready, and SIGTERM to exit with a retry hung on TrustedForm
+8. ``moto_tables``: a transaction and a lead read on a 100-item and a 20,000-item table (bench/moto_tables.py);
+9. ``stack_start``: the local stack's start to ready, and SIGTERM to exit with a retry hung on TrustedForm
    (bench/stack_start.py).
 
 Every figure records the 1-minute load average when its part started and ended: on a machine that was
@@ -71,6 +73,8 @@ class Sizes:
     batch_rounds: int = 5
     latency: float = 0.2  # TrustedForm's simulated answer time for the retry batch and billing, s
     billing_leads: int = 20  # per scenario and mode, half refused
+    consent_checks: int = 20  # gate checks per consumer size, open and revoked
+    consent_sizes: str = "1,5,20"  # leads per consumer (the revocation's cost per lead: largest against smallest)
     intake_leads: int = 50
     window: int = 100  # posts whose rate is measured, at the start and at --stored
     stored: int = 10_000  # leads really posted before the last window
@@ -87,6 +91,8 @@ SHORT = Sizes(
     batch_rounds=1,
     latency=0.05,
     billing_leads=2,
+    consent_checks=2,
+    consent_sizes="1,3",
     intake_leads=5,
     window=20,
     stored=150,
@@ -320,6 +326,47 @@ def part_billing(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
     )
 
 
+def part_consent(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
+    import consent
+
+    consumers = tuple(int(size) for size in sizes.consent_sizes.split(","))
+    rows = _quiet(lambda: consent.measure_all(consumers, sizes.consent_checks))
+    print("\n".join(consent.report(rows)))
+    marginal = consent.per_added_lead(rows)
+    smallest = rows[0]
+    fixed = {
+        name: smallest["revocation"][name] - marginal[name] * smallest["leads"]
+        for name in ("dynamodb_calls", "write_units")
+    }
+    record["consent"] = {"checks": sizes.consent_checks, "sizes": rows, "per_added_lead": marginal, "fixed": fixed}
+    # Issue 23's goals (bench/consent.py's GOALS say why): the gate at its worst consumer, and what each lead more
+    # costs a revocation.
+    worst = {
+        name: max(row["gate_open"][name] for row in rows) for name in ("dynamodb_calls", "read_units", "median_ms")
+    }
+    for key, label, value, unit, digits in (
+        ("gate_calls", "call gate's DynamoDB calls per check", worst["dynamodb_calls"], "calls", 1),
+        ("gate_read_units", "call gate's read units per check", worst["read_units"], "RRU", 1),
+        ("gate_ms", "call gate's handler time per check (median, against moto)", worst["median_ms"], "ms", 1),
+        (
+            "revoke_calls_per_lead",
+            "revocation's DynamoDB calls per lead it closes",
+            marginal["dynamodb_calls"],
+            "calls",
+            2,
+        ),
+        (
+            "revoke_write_units_per_lead",
+            "revocation's write units per lead it closes",
+            marginal["write_units"],
+            "WRU",
+            2,
+        ),
+        ("revoke_ms_per_lead", "revocation's handler time per lead it closes (against moto)", marginal["ms"], "ms", 1),
+    ):
+        part.add(f"consent.{key}", label, value, unit, consent.GOALS[key][0], goal_from="issue 23", digits=digits)
+
+
 def part_intake(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
     intake = _quiet(lambda: inprocess.bench_intake(sizes.intake_leads))
     print(json.dumps({"intake": intake}, indent=2))
@@ -470,6 +517,7 @@ PARTS: dict[str, Callable[[Part, Sizes, dict[str, Any]], None]] = {
     "cold_start": part_cold_start,
     "retry_batch": part_retry_batch,
     "billing": part_billing,
+    "consent": part_consent,
     "intake": part_intake,
     "local_stack": part_local_stack,
     "moto_tables": part_moto_tables,
@@ -566,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen
         if name not in crashed
     }
-    recording = figures.Recording(runs, recorded, record.get("cost", {}), record.get("billing", {}))
+    recording = figures.Recording(runs, recorded, record)
     # A run replaces the figures of the parts it ran (a part that raised keeps its last ones); a short
     # run records nothing.
     target = args.record or (None if args.short else figures.FIGURES)

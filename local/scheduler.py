@@ -40,6 +40,8 @@ class RateSchedule:
                 self.runs += 1
                 if isinstance(result, dict) and result.get("recovered"):
                     log.warning("%s requeued %d overdue lead(s)", self.function, len(result["recovered"]))
+                if isinstance(result, dict) and result.get("overdue"):
+                    log.warning("%s: %d revocation(s) not honoured in time", self.function, len(result["overdue"]))
                 if isinstance(result, dict) and result.get("suspended"):
                     log.warning("%s suspended vendor(s): %s", self.function, ", ".join(result["suspended"]))
             except Exception as exc:  # a failed run is retried by the next one, as the Scheduler would

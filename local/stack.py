@@ -36,7 +36,7 @@ import time
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,10 @@ LOCAL_RETRY_DEFAULTS = {
     "ACCOUNT_ERROR_DELAY_SECONDS": "15",
     "CALLBACK_BASE_DELAY_SECONDS": "2",
 }
+# DynamoDB keeps a stream record 24 hours; here the stream poller reads each within a second or two, and a
+# record kept longer only holds memory (a lead's records: ~10 KiB), so 5 minutes, as the retry timings are
+# shortened (LOCAL_STREAM_RETENTION_SECONDS, up to 24 hours).
+LOCAL_STREAM_RETENTION_SECONDS = 300
 # Variables that point the functions at this stack: always the stack's values, whatever the shell has.
 STACK_OWNED_VARIABLES = frozenset(
     {
@@ -102,6 +106,7 @@ class LocalStack:
     sweeper: Any = None
     auto_suspend: Any = None  # only while a threshold is set (AUTO_SUSPEND_* in the shell)
     holds: Any = None
+    consent: Any = None
     archiver: Any = None
     streams: Any = None
     callbacks: Any = None
@@ -125,6 +130,7 @@ class LocalStack:
             "auto_suspend",
             "sweeper",
             "holds",
+            "consent",
             "archiver",
             "callbacks",
             "streams",
@@ -158,17 +164,25 @@ def _auto_suspend_enabled() -> bool:
     return Settings.from_environ(os.environ).auto_suspend_enabled
 
 
-def _int_env(name: str, default: int) -> int:
+def _int_env(name: str, default: int, maximum: int = 65535, what: str = "a port number") -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise StartupError(f"{name}={raw!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise StartupError(f"{name}={raw!r} is not a port number")
+        raise StartupError(f"{name}={raw!r} is not {what}") from None
+    if not 0 <= value <= maximum:
+        raise StartupError(f"{name}={raw!r} is not {what}")
     return value
+
+
+def _stream_retention() -> timedelta:
+    """How long the table's stream keeps a record here (DynamoDB: 24 hours; see LOCAL_STREAM_RETENTION)."""
+    seconds = _int_env(
+        "LOCAL_STREAM_RETENTION_SECONDS", LOCAL_STREAM_RETENTION_SECONDS, 86_400, "a number of seconds up to 86400"
+    )
+    return timedelta(seconds=max(1, seconds))
 
 
 def _worker_count() -> int:
@@ -368,6 +382,7 @@ def start(api_key: str | None = None) -> LocalStack:
     """Start every piece; on failure stop what started and raise."""
     from local.apigw import LocalApiGateway
     from local.functions import WorkerPool, start_fork_server
+    from local.motolock import trim_stream_records
     from local.poller import RetryPoller
     from local.provision import function_logical_ids, provision
     from local.scheduler import RateSchedule
@@ -384,6 +399,7 @@ def start(api_key: str | None = None) -> LocalStack:
         plan = _fault_plan()
         _set_fake_credentials()
         start_fork_server()  # the workers' imports overlap moto's start and provisioning
+        trim_stream_records(_stream_retention())  # moto runs in this process
         _start_moto(stack)
         if plan.active:
             stack.faults = _start_faults(stack, plan)
@@ -424,6 +440,11 @@ def start(api_key: str | None = None) -> LocalStack:
         # the leads stored so far at once: this is for leads that arrive after it).
         stack.holds = RateSchedule("HoldFunction", max(1, _int_env("LOCAL_HOLD_SECONDS", 300)), stack.workers.invoke)
         stack.holds.start()
+        # Revocations an invocation left unapplied (the template: every 5 minutes).
+        stack.consent = RateSchedule(
+            "ConsentFunction", max(1, _int_env("LOCAL_HONOUR_SECONDS", 30)), stack.workers.invoke
+        )
+        stack.consent.start()
         # The template's archiver runs hourly; locally too (no lead is ARCHIVE_AFTER_DAYS old unless the
         # days are overridden, so it mostly finds nothing).
         stack.archiver = RateSchedule(
@@ -482,12 +503,23 @@ def curl_command(api_url: str, vendor_key: str, cert_id: str) -> str:
     )
 
 
+def revocation_command(api_url: str, key: str) -> str:
+    body = json.dumps(
+        {"id": "stop-1", "phone": sample_lead("")["phone"], "via": "sms", "message": "STOP"}, separators=(",", ":")
+    )
+    return (
+        f"curl -sS -X POST {api_url}/revocations -H {shlex.quote('x-api-key: ' + key)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+
+
 def banner(stack: LocalStack, seconds: float) -> str:
     from local.simulator import BEHAVIOURS, PARAMETERISED_BEHAVIOURS, make_web_cert_id
 
     provisioned = stack.provisioned
     lines = [
-        f"  API          {stack.api_url}  (POST /leads, GET /leads/{{lead_id}}[/contactable]; /local/... works too)",
+        f"  API          {stack.api_url}  (POST /leads, GET /leads/{{lead_id}}[/contactable],",
+        "               POST /revocations[/batch], POST /leads/{lead_id}/contacts; /local/... works too)",
         f"  API docs     {stack.api_url}/docs  (browse the OpenAPI description, {stack.api_url}/openapi.json)",
         f"  demo vendor  {stack.vendor_name}   x-api-key: {stack.vendor_key}",
         f"  moto (AWS)   {stack.endpoint_url}  table {provisioned.table_name}",
@@ -499,7 +531,10 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  auto-suspend {stack.auto_suspend.describe() if stack.auto_suspend else 'off (AUTO_SUSPEND_* unset)'}",
         f"  holds        {stack.holds.describe()} (legal holds cover the leads that arrived since)",
         f"  archiver     {stack.archiver.describe()} (final leads past ARCHIVE_AFTER_DAYS to the S3 archive)",
+        f"  consent      {stack.consent.describe()} (revocations an invocation left unapplied)",
         f"  events       {stack.streams.describe()}",
+        f"               stream records kept {_stream_retention().total_seconds():.0f} s "
+        "(LOCAL_STREAM_RETENTION_SECONDS; DynamoDB: 24 hours)",
         f"               bus {provisioned.event_bus_name}; every event also on "
         f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",
         f"  callbacks    {stack.callbacks.describe()}",
@@ -530,6 +565,8 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  {curl_command(stack.api_url, stack.vendor_key, make_web_cert_id())}",
         f"  curl -sS {stack.api_url}/leads/<lead_id> -H {shlex.quote('x-api-key: ' + stack.vendor_key)}",
         f"  curl -sS {stack.api_url}/leads/<lead_id>/contactable -H {shlex.quote('x-api-key: ' + stack.vendor_key)}",
+        "  the consumer texts STOP (then ask the gate again: consent_revoked):",
+        f"  {revocation_command(stack.api_url, stack.vendor_key)}",
         "",
         f"{READY_MARKER} in {seconds:.2f} s (Ctrl-C to stop)",
     ]

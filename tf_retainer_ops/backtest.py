@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.rule_sets import RuleStore
 
-# What each rule reads from TrustedForm's answer: what a stored answer must carry to judge it.
+# What each rule reads: what a stored answer (TrustedForm's, or a screen's) must carry to judge it.
 NEEDS_TEXT = {
     "masked_refused": "insights is_masked",
     "max_age": "insights created_at or age_seconds",
@@ -41,6 +41,12 @@ NEEDS_TEXT = {
     "page_scans": "insights scans",
     "consent_verified": "verify",
     "lead_match": "match_lead result",
+    # The screen rules read the lead's own screen results (stored when a screen rule ran, shadow or enforced).
+    "litigator": "the litigator screen's answer (a litigator or dnc rule in shadow first)",
+    "dnc": "the Do-Not-Call screen's answer (a dnc rule in shadow first)",
+    "reassigned_number": "the reassigned-number check, asked at call time only",
+    "phone_valid": "the phone screen's answer (a phone_valid or line_type rule in shadow first)",
+    "line_type": "the phone screen's answer (a phone_valid or line_type rule in shadow first)",
 }
 RULE_REASONS = frozenset(reason.value for reason in REASONS.values())
 # The template's parameters for the policies every rule set overlays (rulebook.from_settings).

@@ -23,6 +23,9 @@
     rules show|set|test         the buyer's intake rule sets: versions, publish, backtest
     backfill FILE --vendor V    retain past leads from a CSV through the intake path (resumable)
     hold set|release|list       legal holds: a lead's, a consumer's or a vendor's evidence kept past retention
+    revocations add|import FILE|list|show
+                                consumers' revocations of consent: the gate closes at once, every lead gets it
+    calling show|set|test       the law of the hour the gate applies: versions, the buyer's override, backtest
 
 Each command module under commands/ lists its commands in a table (``COMMANDS``); build_parser makes the
 parser from them. See docs/operations.md.

@@ -20,9 +20,12 @@ from .evidence import Archive
 from .target import OpsError, Target, resolve
 
 if TYPE_CHECKING:
+    from tf_retainer.leads.deps import Deps
     from tf_retainer.runtime.settings import Settings
+    from tf_retainer.store.calling_rules import CallingRuleStore
     from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.legal_holds import HoldStore
+    from tf_retainer.store.revocations import DynamoRevocations
     from tf_retainer.store.rule_sets import RuleStore
     from tf_retainer.store.vendor_callbacks import VendorCallbackStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
@@ -82,6 +85,19 @@ class Context:
     @cached_property
     def rule_store(self) -> RuleStore:
         return wiring.build_rule_store(self.settings, self._dynamodb)
+
+    @cached_property
+    def ledger(self) -> DynamoRevocations:
+        return wiring.build_revocations(self.settings, self.store.table)
+
+    @cached_property
+    def calling_rules(self) -> CallingRuleStore:
+        return wiring.build_calling_rules(self.store.table)
+
+    @cached_property
+    def lead_deps(self) -> Deps:
+        """The lead use cases' dependencies on the target (revocations recorded as the API does)."""
+        return wiring.build_deps(self.settings, table=self.store, sqs=self.target.client("sqs"))
 
     @property
     def actor(self) -> str:

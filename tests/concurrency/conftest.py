@@ -28,8 +28,5 @@ def backend() -> Iterator[Backend]:
 @pytest.fixture(scope="module")
 def lambdas(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaPool]:
     """The containers end with the module: 20 idle interpreters need not outlive the tests that race them."""
-    pool = LambdaPool(PROCESSES, backend.container_env(), tmp_path_factory.mktemp("lambda-logs"))
-    try:
+    with LambdaPool(PROCESSES, backend.container_env(), tmp_path_factory.mktemp("lambda-logs")) as pool:
         yield pool
-    finally:
-        pool.close()

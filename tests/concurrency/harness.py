@@ -45,7 +45,7 @@ FAKE_CREDENTIALS = {
 }
 # As tests/conftest.py's FAST_RETRIES: a pending lead's retry message is visible after about a second.
 FAST_RETRIES = {"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "2", "ACCOUNT_ERROR_DELAY_SECONDS": "1"}
-FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction")
+FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction", "ConsentFunction")
 # A worker's environment is the container's: these come only from the stack, never from the caller.
 CONTAINER_PREFIXES = ("AWS_", "TRUSTEDFORM_", "RETRY_", "POWERTOOLS_", "SYNC_", "ACCOUNT_", "TABLE_", "CERTIFICATE_")
 BARRIER_TIMEOUT = 60.0  # seconds a worker waits for the others at the start line
@@ -68,8 +68,13 @@ def container_context() -> Any:
 
 @dataclass
 class Task:
-    kind: str  # "post" | "get" | "retry"
+    kind: str  # "post" | "get" | "retry" | "revoke" | "contact" | "gates"
     payload: dict[str, Any]
+
+
+# The worker's share of the pool's acknowledgement mark (time.time() of the round's first 2xx to a "revoke"
+# task, 0.0 before): a "gates" task goes on asking until enough of its questions started after it.
+_ACKNOWLEDGED: Any = None
 
 
 @dataclass
@@ -84,6 +89,7 @@ class Outcome:
     started: float  # time.time() when the worker left the start line
     elapsed_ms: float
     error: str | None = None  # the function's traceback when it raised
+    ended: float = 0.0  # time.time() when the answer was back (the caller's acknowledgement)
 
     @property
     def is_5xx(self) -> bool:
@@ -108,8 +114,12 @@ class Outcome:
         return f"{self.kind}: {self.status} {status}{reason}"
 
 
-def worker_main(index: int, env: dict[str, str], barrier: Any, conn: Any, log_path: str) -> None:
+def worker_main(
+    index: int, env: dict[str, str], barrier: Any, conn: Any, log_path: str, acknowledged: Any = None
+) -> None:
     """One Lambda container: set up like Lambda's init phase, then one invocation per task."""
+    global _ACKNOWLEDGED
+    _ACKNOWLEDGED = acknowledged
     log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - the process's stdout/stderr until it exits
     os.dup2(log.fileno(), 1)  # Powertools logs and metrics (EMF) go to stdout, as in CloudWatch Logs
     os.dup2(log.fileno(), 2)
@@ -154,9 +164,8 @@ def worker_main(index: int, env: dict[str, str], barrier: Any, conn: Any, log_pa
             status, body = _perform(task, gateway, invoke)
         except Exception:  # a function error: API Gateway answers 502, an SQS batch fails whole
             status, body, error = 502, None, traceback.format_exc()
-        conn.send(
-            Outcome(index, os.getpid(), task.kind, status, body, begun, (time.perf_counter() - clock) * 1000, error)
-        )
+        elapsed, ended = (time.perf_counter() - clock) * 1000, time.time()
+        conn.send(Outcome(index, os.getpid(), task.kind, status, body, begun, elapsed, error, ended))
     # As Lambda ends a container: no interpreter teardown (which costs a busy machine seconds per pool).
     sys.stdout.flush()
     sys.stderr.flush()
@@ -183,9 +192,46 @@ def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], A
         response = gateway.handle("GET", f"/leads/{payload['lead_id']}", {"x-api-key": payload["key"]}, b"")
     elif task.kind == "retry":
         return 200, invoke("RetryFunction", payload["event"])
+    elif task.kind == "revoke":
+        headers = {"Content-Type": "application/json", "x-api-key": payload["key"]}
+        response = gateway.handle("POST", "/revocations", headers, json.dumps(payload["body"]).encode())
+        if 200 <= response.status < 300 and _ACKNOWLEDGED is not None:
+            with _ACKNOWLEDGED.get_lock():
+                _ACKNOWLEDGED.value = _ACKNOWLEDGED.value or time.time()
+    elif task.kind == "contact":
+        headers = {"Content-Type": "application/json", "x-api-key": payload["key"]}
+        path = f"/leads/{payload['lead_id']}/contacts"
+        response = gateway.handle("POST", path, headers, json.dumps(payload["body"]).encode())
+    elif task.kind == "gates":
+        return 200, _gate_checks(gateway, payload)
     else:
         raise ValueError(f"unknown task {task.kind!r}")
     return response.status, (response.json() if response.body else None)
+
+
+def _gate_checks(gateway: Any, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The call gate asked about one lead again and again, as a dialer polling it: at most ``max_checks``
+    questions, ending once ``after`` of them started after the pool's acknowledgement mark. Each question's
+    start and end (time.time()) and answer."""
+    path, headers = f"/leads/{payload['lead_id']}/contactable", {"x-api-key": payload["key"]}
+    checks: list[dict[str, Any]] = []
+    for _ in range(payload["max_checks"]):
+        started = time.time()
+        response = gateway.handle("GET", path, headers, b"", query={"channel": payload["channel"]})
+        body = response.json() if response.body else {}
+        checks.append(
+            {
+                "started": started,
+                "ended": time.time(),
+                "status": response.status,
+                "contactable": body.get("contactable"),
+                "reason": body.get("reason"),
+            }
+        )
+        mark = _ACKNOWLEDGED.value if _ACKNOWLEDGED is not None else 0.0
+        if mark and sum(check["started"] > mark for check in checks) >= payload["after"]:
+            break
+    return checks
 
 
 class LambdaPool:
@@ -196,6 +242,7 @@ class LambdaPool:
         self.size = size
         self.log_dir = log_dir
         self.barrier = ctx.Barrier(size)
+        self.acknowledged = ctx.Value("d", 0.0)  # see _ACKNOWLEDGED: cleared before every round
         self.processes: list[Any] = []
         self.connections: list[Any] = []
         self.broken = ""
@@ -206,7 +253,14 @@ class LambdaPool:
                 parent, child = ctx.Pipe()
                 process = ctx.Process(
                     target=worker_main,
-                    args=(index, env, self.barrier, child, str(log_dir / f"lambda-{index:02d}.log")),
+                    args=(
+                        index,
+                        env,
+                        self.barrier,
+                        child,
+                        str(log_dir / f"lambda-{index:02d}.log"),
+                        self.acknowledged,
+                    ),
                     name=f"tf-lambda-{index:02d}",
                     daemon=True,
                 )
@@ -243,6 +297,7 @@ class LambdaPool:
             raise RuntimeError(f"an earlier round failed ({self.broken}): start a new pool")
         if self.barrier.broken:
             self.barrier.reset()
+        self.acknowledged.value = 0.0
         for conn, task in zip(self.connections, tasks, strict=False):
             conn.send((task, together))
         deadline = time.monotonic() + ROUND_TIMEOUT
@@ -253,6 +308,12 @@ class LambdaPool:
             self.broken = f"{type(exc).__name__}: {exc}"
             self.barrier.abort()
             raise
+
+    def __enter__(self) -> LambdaPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         for conn in self.connections:

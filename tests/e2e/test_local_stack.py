@@ -175,10 +175,17 @@ def test_a_lead_is_retained(client):
     assert (view.status_code, view.json()["status"]) == (200, "retained")
 
 
-def test_the_call_gate_answers_over_http(client):
-    answer = client.post("/leads", json=lead_body(lead_id="E2E-GATE")).json()
-    gate = client.get("/leads/E2E-GATE/contactable")
+def test_the_call_gate_answers_over_http_and_closes_when_the_consumer_texts_stop(client):
+    gate_email = "gate.e2e@example.com"  # a consumer of this test's own: the others' leads stay open
+    answer = client.post("/leads", json=lead_body(lead_id="E2E-GATE", email=gate_email)).json()
+    email = {"channel": "email"}  # no calling hours govern an email, whatever the time this runs at
+    gate = client.get("/leads/E2E-GATE/contactable", params=email)
     assert (gate.status_code, gate.json()["contactable"], gate.json()["lead_id"]) == (200, True, answer["lead_id"])
+    stop = {"id": "E2E-STOP", "email": gate_email, "via": "email", "message": "unsubscribe"}
+    recorded = client.post("/revocations", json=stop)
+    assert (recorded.status_code, recorded.json()["status"], recorded.json()["leads"]) == (201, "recorded", 1)
+    closed = client.get("/leads/E2E-GATE/contactable", params=email).json()
+    assert (closed["contactable"], closed["reason"]) == (False, "consent_revoked")
 
 
 def test_the_api_description_and_its_page_are_served_without_a_network(local_stack):
@@ -387,7 +394,7 @@ def test_backfill_runs_the_intake_in_process_against_the_local_stack(local_stack
     assert cli.main(argv, out=out, err=err) == 0, err.getvalue()
     summary = json.loads(out.getvalue())
     assert (summary["retained"], summary["already_done"]) == (1, {"retained": 1})
-    assert client.get("/leads/BF-1/contactable").json()["contactable"] is True
+    assert client.get("/leads/BF-1/contactable", params={"channel": "email"}).json()["contactable"] is True
     posts = http_get(f"{local_stack.simulator}/_simulator/requests").json()
     assert [r["status"] for r in posts if r["cert_id"] in (live, backfilled)] == [200, 200]
 
@@ -420,7 +427,8 @@ def test_backfill_runs_in_an_operators_shell_with_only_the_documented_settings(l
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["retained"] == 1, done.stdout
-    assert client.get("/leads/BF-SHELL/contactable").json()["contactable"] is True
+    # an email lead: asked about an email (a call needs a phone, and the hour at the consumer's place)
+    assert client.get("/leads/BF-SHELL/contactable", params={"channel": "email"}).json()["contactable"] is True
 
 
 def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_stack, client):
@@ -429,7 +437,8 @@ def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_
     assert local_stack.process.wait(120) == 0
     log = local_stack.stderr()
     assert (
-        "stopped api, sweeper, holds, archiver, callbacks, streams, poller, workers, receiver, simulator, moto" in log
+        "stopped api, sweeper, holds, consent, archiver, callbacks, streams, poller, workers, receiver, simulator, moto"
+        in log
     )
     # The hung retry was not waited out: its batch ended when asked, going back to the queue as on a Lambda
     # shutdown, and no poller was left running past its stop.

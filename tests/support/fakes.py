@@ -4,7 +4,7 @@ Protocol it stands in for (tf_retainer.ports), so a changed port fails mypy here
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ from tf_retainer.domain.keyring import Keyring
 from tf_retainer.domain.lead import CertificateRecord, Event, Lead, LeadRecord
 from tf_retainer.domain.models import Status
 from tf_retainer.domain.retry_message import RetryMessage
+from tf_retainer.domain.revocation import Notice, Revocation
 from tf_retainer.ports.leads import (
     CertificateTaken,
     DuplicateLead,
@@ -43,6 +44,7 @@ class History:
     exchanges: list[dict[str, Any]]
     calls: list[dict[str, Any]]
     now: datetime
+    published: bool = False
 
 
 @dataclass
@@ -76,6 +78,8 @@ class FakeStore:
     # updates the state; add_history reads and puts.
     on_write: Callable[[], None] = lambda: None
     begun: list[dict[str, Any]] = field(default_factory=list)
+    # The consumer key the store tokenizes the leads' fingerprints under (the consumer index, a record's consumer).
+    keyring: Keyring = field(default_factory=lambda: FakeKeyring())
 
     def reserve(self, lead: Lead, *, actor: str, now: datetime):
         self.on_write()
@@ -100,13 +104,14 @@ class FakeStore:
         now: datetime,
         exchanges: list[dict[str, Any]] | None = None,
         calls: list[dict[str, Any]] | None = None,
+        publish: bool = False,
     ) -> None:
         self.on_write()
         self.on_write()
         if self.fail_history:
             self.fail_history -= 1
             raise StoreUnavailable("add_history: ProvisionedThroughputExceededException")
-        self.histories.append(History(lead.lead_id, events, exchanges or [], calls or [], now))
+        self.histories.append(History(lead.lead_id, events, exchanges or [], calls or [], now, publish))
 
     def mark_queued(self, lead: Lead, *, check_after: str) -> bool:
         self.on_write()
@@ -145,7 +150,14 @@ class FakeStore:
         return self.vendor_lead_ids.get((vendor, vendor_lead_id))
 
     def read_lead(self, lead_id: str) -> LeadRecord | None:
-        return self.records.get(lead_id)
+        """A record as the real store reads it: its consumer's tokens (from its lead's fingerprints) with it."""
+        record = self.records.get(lead_id)
+        if record is None or record.consumer:
+            return record
+        return replace(record, consumer=self.tokens(record.lead))
+
+    def tokens(self, lead: Lead) -> dict[str, str]:
+        return {kind: self.keyring.consumer(kind, fingerprint) for kind, fingerprint in lead.match_lead.items()}
 
     def exchanges(self, lead_id: str) -> list[dict[str, Any]]:
         if lead_id in self.stored_exchanges:
@@ -174,7 +186,11 @@ class FakeStore:
         raise NotImplementedError
 
     def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
-        raise NotImplementedError
+        return self.consumer_leads_by_token(kind, self.keyring.consumer(kind, fingerprint))
+
+    def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
+        found = [lead for lead in self.leads.values() if self.tokens(lead).get(kind) == token]
+        return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
 
     @property
     def outcome(self) -> Outcome:
@@ -234,3 +250,46 @@ def received_lead() -> Lead:
         received_at="2026-11-22T12:00:00.000000Z",
         deadline="2026-11-25T11:00:00.000000Z",
     )
+
+
+@dataclass
+class FakeLedger:
+    """The revocation ledger in memory."""
+
+    revocations: dict[str, Revocation] = field(default_factory=dict)
+
+    def record(self, revocation: Revocation) -> tuple[Revocation, bool]:
+        if revocation.revocation_id in self.revocations:
+            return self.revocations[revocation.revocation_id], False
+        self.revocations[revocation.revocation_id] = revocation
+        return revocation, True
+
+    def get(self, revocation_id: str) -> Revocation | None:
+        return self.revocations.get(revocation_id)
+
+    def notices(self, tokens: dict[str, str]) -> list[Notice]:
+        found = [
+            revocation.notice
+            for revocation in self.revocations.values()
+            if any(token in revocation.consumer.get(kind, []) for kind, token in tokens.items())
+        ]
+        return sorted(found, key=lambda notice: notice.expressed_at)
+
+    def mark_honoured(self, revocation_id: str, *, honored_at: str, leads: list[str], lead_count: int) -> bool:
+        current = self.revocations[revocation_id]
+        if current.honored_at is not None:
+            return False
+        update = {"honored_at": honored_at, "leads": leads, "lead_count": lead_count}
+        self.revocations[revocation_id] = current.model_copy(update=update)
+        return True
+
+    def unhonoured(self, *, recorded_before: datetime | None = None, limit: int | None = None) -> list[Revocation]:
+        before = iso(recorded_before) if recorded_before else "~"
+        found = [r for r in self.revocations.values() if r.honored_at is None and r.recorded_at < before]
+        return sorted(found, key=lambda r: r.recorded_at)[:limit]
+
+    def listed(self, *, since: datetime, until: datetime | None = None) -> list[Revocation]:
+        low, high = iso(since), iso(until) if until else "~"
+        return sorted(
+            (r for r in self.revocations.values() if low <= r.recorded_at <= high), key=lambda r: r.recorded_at
+        )

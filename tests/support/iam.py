@@ -80,7 +80,7 @@ def _holds(operator: str, values: list[str] | None, wanted: list[str]) -> bool:
     def equal(value: str) -> bool:
         return value in wanted
 
-    tests = {"StringLike": like, "StringEquals": equal}
+    tests = {"StringLike": like, "StringEquals": equal, "StringNotLike": lambda value: not like(value)}
     qualifier, _, base = operator.rpartition(":")
     if_exists = base.endswith("IfExists")
     base = base.removesuffix("IfExists")

@@ -39,6 +39,7 @@ def test_every_figure_names_the_run_of_its_part_and_the_load_it_ran_under(figure
     assert {"decide_first", "combined"} <= recording.cost["modes"].keys()
     billed_modes = {run["mode"] for runs in recording.billing["scenarios"].values() for run in runs}
     assert billed_modes == set(recording.cost["modes"])
+    assert [row["leads"] for row in recording.consent["sizes"]] == [1, 5, 20]
 
 
 def test_a_run_of_one_part_replaces_that_parts_figures_and_keeps_the_others(figures: ModuleType) -> None:
@@ -51,14 +52,13 @@ def test_a_run_of_one_part_replaces_that_parts_figures_and_keeps_the_others(figu
     older = figures.Recording(
         {"a": run("day 1"), "b": run("day 1"), "gone": run("day 1")},
         [figure("a.1", "a", 1), figure("b.1", "b", 1), figure("b.2", "b", 1), figure("gone.1", "gone", 1)],
-        {"mode": "kept"},
-        {"leads": 2},
+        {"cost": {"mode": "kept"}, "billing": {"leads": 2}},
     )
-    newer = figures.Recording({"b": run("day 2")}, [figure("b.1", "b", 2)])
+    newer = figures.Recording({"b": run("day 2")}, [figure("b.1", "b", 2)], {"billing": {"leads": 3}})
     merged = older.merged(newer, ["a", "b"])
     assert [(f.key, f.value) for f in merged.figures] == [("a.1", 1), ("b.1", 2)]
     assert merged.parts == {"a": run("day 1"), "b": run("day 2")}
-    assert merged.cost == {"mode": "kept"} and merged.billing == {"leads": 2}
+    assert merged.cost == {"mode": "kept"} and merged.billing == {"leads": 3}
 
 
 def test_a_block_changed_by_hand_is_put_back_and_the_rest_of_the_readme_kept(figures: ModuleType) -> None:
@@ -79,6 +79,7 @@ def test_a_part_never_recorded_renders_as_such_not_as_an_error(figures: ModuleTy
     empty = figures.Recording({}, [])
     assert "make bench PART=cost" in figures.block("cost", empty)
     assert "make bench PART=billing" in figures.block("billing", empty)
+    assert "make bench PART=consent" in figures.block("consent", empty)
 
 
 def test_a_readme_without_its_markers_is_refused(figures: ModuleType) -> None:

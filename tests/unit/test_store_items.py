@@ -187,6 +187,18 @@ def test_lead_update_never_touches_the_consumer_index_or_the_sealed_match():
     assert not {"gsi3pk", "gsi4pk", "m"} & set(names)
 
 
+def test_a_states_consumer_tokens_are_its_index_keys_and_a_bare_fingerprint_there_is_tokenized():
+    """What the call gate asks the revocation ledger with: the tokens the lead is indexed under, read without
+    unsealing; an item indexed before the keys were tokens (EMAIL#<sha1>) gives the token of that fingerprint,
+    so a revocation keyed by tokens still reaches it."""
+    item = state_item(a_lead(match_lead={"email": EMAIL_SHA1, "phone": PHONE_SHA1}))
+    tokens = {"email": KEYRING.consumer("email", EMAIL_SHA1), "phone": KEYRING.consumer("phone", PHONE_SHA1)}
+    assert CODEC.consumer_tokens(item) == tokens
+    legacy = {**item, "gsi3pk": f"EMAIL#{EMAIL_SHA1}"}
+    assert CODEC.consumer_tokens(legacy) == tokens
+    assert CODEC.consumer_tokens(state_item(a_lead(match_lead={}))) == {}
+
+
 def test_backfill_puts_an_existing_lead_into_the_consumer_index_only_if_it_still_exists():
     request = builder().contact_index(a_lead(match_lead={"email": EMAIL_SHA1, "phone": PHONE_SHA1}))
     assert request is not None

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from tf_retainer.api.status import answer_status, refusal_status
 from tf_retainer.aws.queues import SqsRetryQueue
+from tf_retainer.decisions.calling import default_rules
 from tf_retainer.decisions.rulebook import RulesInForce, from_settings
 from tf_retainer.domain.contacts import lead_fingerprints
 from tf_retainer.domain.errors import InputRejected
@@ -30,7 +31,7 @@ from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import metrics
 
-from tests.support.fakes import FakeKeyring, FakeSqs, FakeStore
+from tests.support.fakes import FakeKeyring, FakeLedger, FakeSqs, FakeStore
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CERT_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
@@ -173,6 +174,8 @@ def make_world(settings, monotonic):
             trustedform=tf,
             retry_queue=SqsRetryQueue(sqs, configured.retry_queue_url),
             api_key=api_key,
+            ledger=FakeLedger(),
+            calling=default_rules,
             # The test's vendor lead id names lead-0001, as the first random id would.
             keyring=FakeKeyring({(VENDOR, "V-1"): "lead-0001"}),
             clock=lambda: NOW,

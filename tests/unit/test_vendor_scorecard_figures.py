@@ -7,6 +7,7 @@ from typing import Any
 
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import LeadMatch, Reason, Status
+from tf_retainer.domain.screens import ScreenResult
 from tf_retainer.vendors.scorecard import score
 
 
@@ -45,6 +46,30 @@ def test_masked_shared_open_and_unknown_ages_are_counted_where_an_operator_expec
     assert (card.certificate_ages_known, card.median_certificate_age_seconds) == (2, 2700.0)  # 60 and 30 min
     assert card.tf_operations == 3
     assert card.as_dict()["retained_pct"] == 40.0
+
+
+def test_screen_refusals_and_the_screens_paid_for_are_the_vendor_s():
+    """A vendor sending litigators is a vendor to suspend: its screen refusals count as rules refused, and
+    the screen calls its leads paid for (not the answers shared from another lead's call) with their cost."""
+
+    def screened(screen: str, cost: float, **findings: Any) -> ScreenResult:
+        provider = "blacklist_alliance" if screen == "litigator" else "dncscrub"
+        return ScreenResult.model_validate(
+            {"screen": screen, "provider": provider, "checked_at": "2026-11-22T12:00:00Z", "cost": cost,
+             "findings": findings}
+        )  # fmt: skip
+
+    card = score(
+        "acme",
+        [
+            lead(1, Status.REJECTED, reason=Reason.LITIGATOR, screens={"litigator": screened("litigator", 0.01)}),
+            lead(2, Status.REJECTED, reason=Reason.ON_DNC_LIST, screens={"dnc": screened("dnc", 0.006)}),
+            lead(3, screens={"dnc": screened("dnc", 0.0), "litigator": screened("litigator", 0.01)}),  # dnc shared
+            lead(4),
+        ],
+    )
+    assert card.rules_refused == {"litigator": 1, "on_dnc_list": 1}
+    assert (card.screen_calls, card.screen_cost) == (3, 0.026)
 
 
 def test_no_leads_is_no_percentage():

@@ -32,7 +32,7 @@ from unittest import mock
 import pytest
 
 from local.provision import REPO_ROOT, load_template
-from tests.integration.local.test_template import TABLE_ACTIONS
+from tests.integration.local.test_template import TABLE_ACTIONS, granted
 
 REGION = "us-east-1"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -150,6 +150,17 @@ EXPECTED_DYNAMODB = {
         ("dynamodb:UpdateItem", TABLE),
     },
 }
+# Revocations and contact reports: the consumer indexes and the unapplied revocations' list; reads of leads,
+# vendors' lead ids and revocations, Puts of chain entries and revocations, Updates of revocations (conditions).
+EXPECTED_DYNAMODB["ConsentFunction"] = {
+    ("dynamodb:Query", f"{TABLE}/index/gsi3"),
+    ("dynamodb:Query", f"{TABLE}/index/gsi4"),
+    ("dynamodb:Query", OPEN_INDEX),
+    ("dynamodb:Query", TABLE),
+    ("dynamodb:GetItem", TABLE),
+    ("dynamodb:PutItem", TABLE),
+    ("dynamodb:UpdateItem", TABLE),
+}
 EXPECTED_SQS = {
     "IntakeFunction": {("sqs:SendMessage*", QUEUE)},
     # The event source mapping polls with the function's role (receive, delete, attributes); the retry
@@ -174,6 +185,7 @@ EXPECTED_SQS = {
         ("sqs:SendMessage", "<CallbackDeadLetterQueue.Arn>"),
     },
     "AutoSuspendFunction": set(),
+    "ConsentFunction": set(),
 }
 VENDOR_KEYS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
 
@@ -301,12 +313,12 @@ def grants(template: dict[str, Any]) -> list[Grant]:
     for logical_id, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
-            for policy in properties.get("Policies", []):
-                found += [Grant(logical_id, s) for s in _as_list(policy["PolicyDocument"]["Statement"])]
+            for policy in granted(properties.get("Policies", [])):
+                found += [Grant(logical_id, s) for s in granted(_as_list(policy["PolicyDocument"]["Statement"]))]
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             roles = [render(role).strip("<>") for role in properties.get("Roles", [])] or [logical_id]
             for role in roles:
-                found += [Grant(role, s) for s in _as_list(properties["PolicyDocument"]["Statement"])]
+                found += [Grant(role, s) for s in granted(_as_list(properties["PolicyDocument"]["Statement"]))]
     return found
 
 
@@ -399,15 +411,24 @@ def test_function_grants_match_its_code(translated: dict[str, Any], function: st
     role = function_roles(translated)[function]
     assert data_grants(translated, role, "dynamodb") == EXPECTED_DYNAMODB[function]
     assert data_grants(translated, role, "sqs") == EXPECTED_SQS[function]
-    # Secrets: only the functions that call TrustedForm read its key; only those that store a lead, send its
-    # sealed fingerprints again or find a consumer's leads read the consumer key; nothing else.
+    # Secrets: only the functions that call TrustedForm and the screening providers read their keys (each
+    # provider's only when a screen is given to it); only those that store a lead, send its sealed
+    # fingerprints again or find a consumer's leads read the consumer key; nothing else. Only the intake
+    # and the retry worker open sealed phone numbers (the intake seals them: ContactKey's policy says so).
     secrets = data_grants(translated, role, "secretsmanager")
     wanted = set()
     if function in ("IntakeFunction", "RetryFunction"):
-        wanted.add(("secretsmanager:GetSecretValue", "<TrustedFormApiKeySecret>"))
-    if function in ("IntakeFunction", "RetryFunction", "HoldFunction"):
+        keys = (
+            "TrustedFormApiKeySecret",
+            *(f"{p}ApiKeySecret" for p in ("BlacklistAlliance", "DncScrub", "TwilioLookup")),
+        )
+        wanted |= {("secretsmanager:GetSecretValue", f"<{key}>") for key in keys}
+    if function in ("IntakeFunction", "RetryFunction", "HoldFunction", "ConsentFunction"):
         wanted.add(("secretsmanager:GetSecretValue", "<ConsumerKeySecret>"))
     assert secrets == wanted
+    # No role's own policy names the contact key: its key policy names the two that seal and open numbers
+    # (test_iam_writes.py).
+    assert not [grant for grant in data_grants(translated, role, "kms") if grant[1] == "<ContactKey.Arn>"]
 
 
 def dynamodb_statements(

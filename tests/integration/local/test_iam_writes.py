@@ -32,6 +32,9 @@ FAMILIES = {
     "vendor callback": keys.vendor_callback_pk("acme-leads"),
     "rule set": keys.rules_pk("acme-leads"),
     "hold": keys.hold_pk("3b9d0c41a7e2f615"),
+    "screen result": keys.screen_result_pk("dnc", "5d0c5b7e9a41f2c3", None),
+    "revocation": keys.revocation_pk("rv-1"),
+    "revocation notice": keys.revoked_pk("phone", "9f2c4e"),
     "a family to come": "NEWFAMILY#x",
 }
 WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem")
@@ -50,8 +53,15 @@ def both(families: set[str]) -> dict[str, set[str]]:
 
 # What each function may write, by action: nothing else (every function of the template is listed).
 EXPECTED = {
-    "IntakeFunction": both({"lead", "certificate"}),
-    "RetryFunction": both({"lead", "certificate"}),
+    # The screens' per-number results (when a screen is on): updated, never put.
+    "IntakeFunction": {
+        "dynamodb:PutItem": {"lead", "certificate"},
+        "dynamodb:UpdateItem": {"lead", "certificate", "screen result"},
+    },
+    "RetryFunction": {
+        "dynamodb:PutItem": {"lead", "certificate"},
+        "dynamodb:UpdateItem": {"lead", "certificate", "screen result"},
+    },
     "SweeperFunction": both({"lead"}),
     "HoldFunction": {
         "dynamodb:PutItem": {"lead", "certificate", "hold"},
@@ -62,9 +72,14 @@ EXPECTED = {
     "AuthorizerFunction": both(set()),
     "PublisherFunction": both(set()),
     "CallbackFunction": both(set()),
+    # a revocation, its notices under the consumer's tokens, and a consent_revoked entry on each lead
+    "ConsentFunction": {
+        "dynamodb:PutItem": {"lead", "revocation", "revocation notice"},
+        "dynamodb:UpdateItem": {"revocation"},
+    },
 }
 # The roles that append chain entries (a put on a lead's key), and the ones that move an item's expiry.
-ENTRY_APPENDERS = {"IntakeFunction", "RetryFunction", "SweeperFunction", "HoldFunction"}
+ENTRY_APPENDERS = {"IntakeFunction", "RetryFunction", "SweeperFunction", "HoldFunction", "ConsentFunction"}
 EXPIRY_MOVERS = {"HoldFunction", "ArchiverFunction"}
 ENTRY_ATTRIBUTES = ("pk", "sk", "b", "h", "o", "ttl")
 
@@ -150,3 +165,48 @@ def test_only_the_callback_function_can_open_the_vendors_callback_secrets(transl
         and "<CallbackSecretKey.Arn>" in grant.resources()
     }
     assert decrypting == set()
+
+
+@pytest.mark.parametrize("function", ["IntakeFunction", "RetryFunction"])
+def test_a_screen_result_is_updated_in_its_own_attributes_only(translated: dict[str, Any], function: str) -> None:
+    """The screens' carve-out from NoEvidenceEdits (a per-number result's expiry moves with each answer) opens
+    their own attributes on their own key family, and nothing of a lead's."""
+    statements = statements_of(translated, function)
+    screen, lead = (FAMILIES["screen result"],), (FAMILIES["lead"],)
+    own = ("pk", "sk", "result", "checked_at", "lease_owner", "lease_until", "ttl")
+    assert decide(statements, Request("dynamodb:UpdateItem", screen, own)).allowed
+    for other in ("status", "s", "b", "h", "o"):
+        assert not decide(statements, Request("dynamodb:UpdateItem", screen, ("pk", "sk", other))).allowed, other
+    assert not decide(statements, Request("dynamodb:PutItem", screen, own)).allowed
+    assert not decide(statements, Request("dynamodb:UpdateItem", lead, ("pk", "sk", "ttl"))).allowed
+    both_families = (FAMILIES["screen result"], FAMILIES["lead"])  # a request naming a lead too is denied
+    assert not decide(statements, Request("dynamodb:UpdateItem", both_families, ("pk", "sk", "ttl"))).allowed
+
+
+def test_only_the_intake_and_retry_roles_can_seal_or_open_a_screened_number(translated: dict[str, Any]) -> None:
+    """Screened phone numbers are sealed under ContactKey: its policy lets the intake seal and open one and
+    the retry worker open one, each only with a lead id as the encryption context; the account's statement
+    (through which IAM grants) holds neither, and no role's own policy names the key."""
+    import fnmatch
+
+    def grants_action(actions: Any, action: str) -> bool:
+        listed = actions if isinstance(actions, list) else [actions]
+        return any(fnmatch.fnmatchcase(action, pattern.lower()) for pattern in listed)
+
+    policy = translated["Resources"]["ContactKey"]["Properties"]["KeyPolicy"]["Statement"]
+
+    def principals(action: str) -> list[Any]:
+        return [s["Principal"] for s in policy if s["Effect"] == "Allow" and grants_action(s["Action"], action)]
+
+    intake, retry = ({"AWS": {"Fn::GetAtt": [role, "Arn"]}} for role in ("IntakeFunctionRole", "RetryFunctionRole"))
+    assert principals("kms:decrypt") == [intake, retry]
+    assert principals("kms:encrypt") == [intake]
+    assert not principals("kms:reencryptfrom") and not principals("kms:creategrant")
+    for statement in policy:
+        if statement["Principal"] in (intake, retry):
+            assert statement["Condition"] == {"Null": {"kms:EncryptionContext:lead_id": "false"}}
+    assert not [
+        grant
+        for grant in grants(translated)
+        if "<ContactKey.Arn>" in grant.resources() and grant.statement["Effect"] == "Allow"
+    ]

@@ -379,7 +379,8 @@ def test_dashboard_body_is_valid_and_names_the_metrics(local: Provisioned) -> No
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     body = json.loads(cloudwatch.get_dashboard(DashboardName=local.dashboard_name)["DashboardBody"])
     text = json.dumps(body)
-    for metric in ("LeadsReceived", "LeadsRetained", "LeadsRejected", "AccountErrors", "TrustedFormLatency"):
+    names = ("LeadsReceived", "LeadsRetained", "LeadsRejected", "AccountErrors", "TrustedFormLatency", "ScreenCalls")
+    for metric in (*names, "ScreenCost"):
         assert metric in text
     assert "tf-test-dev-retry-dlq" in text and "tf-test-dev-IntakeFunction" in text
     assert "${" not in text and "Fn::" not in text and '"Ref"' not in text
@@ -426,6 +427,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "AutoSuspendFunction",
         "HoldFunction",
         "ArchiverFunction",
+        "ConsentFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -506,6 +508,10 @@ TABLE_ACTIONS["ArchiverFunction"] = {
     "dynamodb:BatchGetItem",
     "dynamodb:UpdateItem",
 }
+# Revocations and contact reports: a consumer's leads (the consumer indexes), the unapplied revocations (gsi2),
+# reads of leads and revocations, writes of chain entries and revocations (Put), a revocation marked (Update).
+TABLE_ACTIONS["ConsentFunction"] = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+CONSUMER_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi3", "gsi4")]
 HOLD_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi1", "gsi2", "gsi3", "gsi4")]
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
@@ -524,6 +530,7 @@ POLICY_TEMPLATES = {
     "AutoSuspendFunction": set(),  # reads and writes the table only
     "HoldFunction": set(),
     "ArchiverFunction": set(),
+    "ConsentFunction": set(),
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
@@ -536,11 +543,23 @@ SQS_STATEMENT_QUEUE = {
 }
 
 
+def granted(items: list[Any]) -> list[Any]:
+    """A list of policies or statements as granted when every condition holds (the widest grant): each
+    ``Fn::If`` replaced by its first branch, its AWS::NoValue second branch dropped."""
+    found = []
+    for item in items:
+        while isinstance(item, dict) and set(item) == {"Fn::If"}:
+            item = item["Fn::If"][1]
+        if item != {"Ref": "AWS::NoValue"}:
+            found.append(item)
+    return found
+
+
 def statements(policies: list[Any]) -> list[dict[str, Any]]:
     found = []
-    for policy in policies:
+    for policy in granted(policies):
         if isinstance(policy, dict) and "Statement" in policy:
-            found += policy["Statement"]
+            found += granted(policy["Statement"])
     return found
 
 
@@ -557,8 +576,8 @@ def function_policies(template: dict[str, Any], name: str) -> tuple[set[str], li
         assert "Policies" not in properties, f"{name}: SAM ignores Policies when Role is set"
         role = properties["Role"]["Fn::GetAtt"][0]
         documents = [policy["PolicyDocument"] for policy in props(template, role)["Policies"]]
-        return set(), [statement for document in documents for statement in document["Statement"]]
-    policies = properties["Policies"]
+        return set(), [statement for document in documents for statement in granted(document["Statement"])]
+    policies = granted(properties["Policies"])
     templates = {next(iter(policy)) for policy in policies if isinstance(policy, dict)} - {"Statement"}
     return templates, statements(policies)
 
@@ -566,6 +585,9 @@ def function_policies(template: dict[str, Any], name: str) -> tuple[set[str], li
 # The functions whose UpdateItem on the table is otherwise unrestricted (the others' is limited to some
 # attributes or to vendor key items).
 EVIDENCE_WRITERS = {"IntakeFunction", "RetryFunction", "SweeperFunction"}
+# The functions that screen a number (store/screen_results.py): they update SCREEN# items, and only them
+# beyond their leads' families.
+SCREEN_WRITERS = {"IntakeFunction", "RetryFunction"}
 
 
 def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
@@ -583,7 +605,10 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
             if statement["Sid"] == "NoEvidenceEdits":
                 assert statement["Action"] == "dynamodb:UpdateItem", name
                 attributes = ["b", "h", "o", "ttl"]
-                assert statement["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:Attributes": attributes}}
+                condition = {"ForAnyValue:StringEquals": {"dynamodb:Attributes": attributes}}
+                if name in SCREEN_WRITERS:  # a per-number screen result is no evidence: its expiry moves
+                    condition["ForAllValues:StringNotLike"] = {"dynamodb:LeadingKeys": ["SCREEN#*"]}
+                assert statement["Condition"] == condition, name
             else:
                 assert "dynamodb:DeleteItem" in actions(statement) and "Condition" not in statement, name
         # SAM's DynamoDB templates are wider than the code: Read has Scan, Write has BatchWriteItem, Crud Delete.
@@ -601,10 +626,11 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
                     STREAM_ARN,
                     HOLD_INDEX_ARNS,
                     VENDOR_INDEXES_ARNS,
+                    CONSUMER_INDEX_ARNS,
                     "*",
                 )
                 assert statement["Resource"] in allowed, name
-                if statement["Resource"] in (HOLD_INDEX_ARNS, VENDOR_INDEXES_ARNS):
+                if statement["Resource"] in (HOLD_INDEX_ARNS, VENDOR_INDEXES_ARNS, CONSUMER_INDEX_ARNS):
                     assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] in (OPEN_INDEX_ARN, VENDOR_INDEX_ARN):
                     assert actions(statement) == {"dynamodb:Query"}, name
@@ -628,6 +654,16 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
             assert writes["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
             reads = on_table[frozenset({"dynamodb:BatchGetItem"})]
             assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*"]}}
+
+        if name == "ConsentFunction":  # never a lead's state: chain entries (Put) and revocations only
+            by_action = {frozenset(actions(s)): s for s in found if s["Resource"] == table_arn}
+            leading = {
+                "dynamodb:PutItem": ["LEAD#*", "REVOCATION#*", "REVOKED#*"],
+                "dynamodb:UpdateItem": ["REVOCATION#*"],
+            }
+            for action, keys in leading.items():
+                condition = by_action[frozenset({action})]["Condition"]
+                assert condition == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys}}, action
 
         if name == "ArchiverFunction":
             (update,) = [statement for statement in found if "dynamodb:UpdateItem" in actions(statement)]
@@ -833,3 +869,48 @@ def test_workers_get_their_settings_and_never_parse_the_template() -> None:
         [sys.executable, "-c", script], input=pickle.dumps(settings), capture_output=True, env=env, timeout=60
     )
     assert done.stdout.decode().split() == ["ready"], done.stderr.decode()
+
+
+def test_screens_are_off_by_default_and_a_chosen_provider_brings_only_its_key(template: dict[str, Any]) -> None:
+    """The template's SCREENS names no provider until a screen parameter does; a provider chosen brings its
+    key's secret and the contact key, the function reads only that secret, and the others stay out."""
+    from tf_retainer.runtime.settings import Settings
+
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    secrets = ("BlacklistAllianceApiKeySecret", "DncScrubApiKeySecret", "TwilioLookupApiKeySecret")
+
+    def deployed(**parameters: str) -> tuple[Settings, set[str], set[str]]:
+        values = provision_module._parameter_values(template, parameters)
+        resolver = provision_module._Resolver(template, values, REGION, "tf-test")
+        made = {
+            name
+            for name, resource in template["Resources"].items()
+            if "Condition" not in resource or resolver.condition(resource["Condition"])
+        }
+        # The intake's screen grants: its one conditional policy, as CloudFormation would resolve it.
+        (screens,) = [p for p in props(template, "IntakeFunction")["Policies"] if "Fn::If" in p]
+        for name in made:  # what CloudFormation would name them
+            resolver.refs[name], resolver.attributes[(name, "Arn")] = f"<{name}>", f"<{name}.Arn>"
+        read = {
+            str(s["Resource"])
+            for policy in resolver.resolve([screens])
+            for s in policy["Statement"]
+            if s["Sid"] != "ScreenResults"  # the table's SCREEN# items (test_iam_writes.py)
+        }
+        return Settings.from_environ({"TABLE_NAME": "leads", **resolver.resolve(env)}), made, read
+
+    off, made, read = deployed()
+    assert off.screens == {} and not off.contact_key_id and not off.dncscrub_secret_id
+    assert not made & {*secrets, "ContactKey"} and read == set()
+
+    on, made, read = deployed(LitigatorScreen="blacklist_alliance", ScreenFaultPolicies="blacklist_alliance=fail_open")
+    assert on.screens == {"litigator": "blacklist_alliance"}
+    assert on.screen_fault_policies == {"blacklist_alliance": "fail_open"}
+    assert on.blacklist_alliance_secret_id and on.contact_key_id
+    assert not on.dncscrub_secret_id and not on.twilio_lookup_secret_id
+    assert made & {*secrets, "ContactKey"} == {"BlacklistAllianceApiKeySecret", "ContactKey"}
+    assert read == {"<BlacklistAllianceApiKeySecret>"}  # nothing else (the contact key's policy names the role)
+
+    both, made, _ = deployed(DncScreen="dncscrub", ReassignedNumberScreen="twilio_lookup", PhoneScreen="twilio_lookup")
+    assert both.screens == {"dnc": "dncscrub", "reassigned_number": "twilio_lookup", "phone": "twilio_lookup"}
+    assert made & set(secrets) == {"DncScrubApiKeySecret", "TwilioLookupApiKeySecret"}

@@ -105,8 +105,11 @@ def test_call_gate_of_a_posted_lead(stack):
     assert event["resource"] == event["requestContext"]["resourcePath"] == "/leads/{lead_id}/contactable"
     event["path"] = f"/leads/{posted['lead_id']}/contactable"
     event["pathParameters"] = {"lead_id": posted["lead_id"]}
+    # An email: no calling hours govern it, whatever the time this runs at.
+    event["queryStringParameters"] = {"channel": "email"}
+    event["multiValueQueryStringParameters"] = {"channel": ["email"]}
     status, answer = proxy_answer(invoke("IntakeFunction", event))
-    assert (status, answer["contactable"]) == (200, True), answer
+    assert (status, answer["contactable"], answer["channel"]) == (200, True, "email"), answer
 
 
 # ---------------------------------------------------------------------------------------- authorizer

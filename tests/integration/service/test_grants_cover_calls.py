@@ -6,6 +6,8 @@ through."""
 
 from __future__ import annotations
 
+import json
+import secrets
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -151,3 +153,133 @@ def test_every_write_of_the_hold_function_is_granted(stack, made, translated):
     report = invoke("HoldFunction", SCHEDULED)
     assert len(report["covered"]) == 1
     assert_writes_allowed(translated, "HoldFunction", made)
+
+
+def test_every_dynamodb_call_of_the_screens_is_granted(screened, calls, made, translated, monkeypatch):
+    """The screens on (template.yaml's ScreenResults, when ScreensOn): a provider down at intake (the lease
+    on the number's result taken and released), the retry screening it from the sealed number (the shared
+    result stored), and the call gate re-scrubbing it 32 days later."""
+    from datetime import timedelta
+
+    from tf_retainer.wiring import default_deps
+
+    from local.poller import RetryPoller
+    from tests.support.screening import publish_rules
+
+    number = "7075276405"
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    screened.screen_sims.dncscrub.script(number, ["unavailable", "ok", "ok"])
+    posted = screened.post(lead(phone=number)).json()
+    assert posted["reason"] == "screen_unavailable", posted
+    screen_writes = [params for operation, params in made if operation == "UpdateItem" and "SCREEN#" in str(params)]
+    assert screen_writes, "the intake took the number's lease"
+    assert set(actions_of(calls)) <= table_actions("IntakeFunction"), calls
+    assert_writes_allowed(translated, "IntakeFunction", made)
+    calls.clear()
+    made.clear()
+
+    messages = screened.next_retry_messages()
+    assert messages and RetryPoller(screened.provisioned, wait_seconds=2).process(messages) == []
+    assert screened.lead_state(posted["lead_id"])["status"] == "retained"
+    assert set(actions_of(calls)) <= table_actions("RetryFunction"), calls
+    assert_writes_allowed(translated, "RetryFunction", made)
+    calls.clear()
+    made.clear()
+
+    later = datetime.now(UTC) + timedelta(days=32)
+    monkeypatch.setattr(default_deps(), "clock", lambda: later)
+    headers = {"x-api-key": screened.vendor_key}
+    answer = screened.gateway.handle("GET", f"/leads/{posted['lead_id']}/contactable", headers, b"").json()
+    assert answer["contactable"] is True and screened.screen_sims.dncscrub.count(number) == 3, answer
+    assert set(actions_of(calls)) <= table_actions("IntakeFunction"), calls
+    assert_writes_allowed(translated, "IntakeFunction", made)
+
+
+def test_every_dynamodb_call_of_the_consent_function_is_granted_on_the_keys_it_may_touch(stack):
+    """Revocations (recorded, applied, finished by the schedule) and a contact report: every call is an
+    action ConsentFunction's role allows, writes only under the leading keys its conditions name, queries of
+    the table only under the keys it may read, and of the indexes it is granted."""
+    from datetime import timedelta
+
+    from tf_retainer import wiring
+    from tf_retainer.leads import revocations
+
+    from tests.integration.local.test_template import function_policies
+
+    _, statements = function_policies(load_template(), "ConsentFunction")
+    leading: dict[str, list[str]] = {}
+    for statement in statements:
+        condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+        for action in actions(statement):
+            if condition:
+                leading.setdefault(action, []).extend(prefix.rstrip("*") for prefix in condition)
+    indexes = {
+        str(resource).rsplit("/", 1)[-1].rstrip("}'\"")
+        for statement in statements
+        if "dynamodb:Query" in actions(statement)
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+        if "index" in str(resource)
+    }
+    made: list[tuple[str, str]] = []  # (action, partition key or index)
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        name = f"dynamodb:{model.name}"
+        if model.name == "TransactWriteItems":
+            kinds = {
+                "Put": "PutItem",
+                "Update": "UpdateItem",
+                "Delete": "DeleteItem",
+                "ConditionCheck": "ConditionCheckItem",
+            }
+            for item in params["TransactItems"]:
+                for kind, request in item.items():
+                    key = request.get("Item") or request.get("Key")
+                    made.append((f"dynamodb:{kinds[kind]}", key["pk"]["S"]))
+        elif model.name == "Query":
+            index = params.get("IndexName")
+            pk = next(iter(params["ExpressionAttributeValues"].values()))["S"]
+            made.append((name, f"index/{index}" if index else pk))
+        else:
+            key = params.get("Item") or params.get("Key")
+            made.append((name, key["pk"]["S"]))
+
+    posted = stack.post(lead()).json()
+    buyer = secrets.token_urlsafe(24)
+    stack.vendor_keys.put(buyer, "crm", now=datetime.now(UTC), role="buyer")
+    headers = {"x-api-key": buyer, "Content-Type": "application/json"}
+    events = wiring.dynamodb().meta.events
+    events.register("before-parameter-build.dynamodb", record)
+    try:
+        contact = {"channel": "call", "outcome": "answered"}
+        assert (
+            stack.gateway.handle(
+                "POST", f"/leads/{posted['lead_id']}/contacts", headers, json.dumps(contact).encode()
+            ).status
+            == 201
+        )
+        stop = json.dumps({"id": "G-1", "phone": "512 555 1212", "message": "STOP"}).encode()
+        assert stack.gateway.handle("POST", "/revocations", headers, stop).status == 201
+        applied = revocations.apply
+        revocations.apply = lambda *args, **kwargs: None  # type: ignore[assignment]  # left to the schedule
+        try:
+            late = json.dumps({"id": "G-2", "email": "jane.doe@example.com"}).encode()
+            assert stack.gateway.handle("POST", "/revocations", headers, late).status == 201
+        finally:
+            revocations.apply = applied
+        later = datetime.now(UTC) + timedelta(minutes=20)
+        deps = wiring.default_deps()
+        clock, deps.clock = deps.clock, lambda: later
+        try:
+            assert invoke("ConsentFunction", SCHEDULED)["honoured"]
+        finally:
+            deps.clock = clock
+    finally:
+        events.unregister("before-parameter-build.dynamodb", record)
+    made = [(action, where) for action, where in made if not where.startswith("VENDORKEY#")]  # the authorizer's
+    granted = table_actions("ConsentFunction")
+    assert made and {action for action, _ in made} <= granted | {"dynamodb:Query"}, made
+    for action, where in made:
+        if where.startswith("index/"):
+            assert where.removeprefix("index/") in indexes, (action, where)
+        else:
+            assert any(where.startswith(prefix) for prefix in leading[action]), (action, where)

@@ -193,11 +193,11 @@ def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, mo
         raise Killed
 
     assert stack.post(lead()).status == 201  # builds the service's clients
-    attempt_retain = intake.attempt_retain
-    monkeypatch.setattr(intake, "attempt_retain", killed)
+    screen_then_retain = intake.screen_then_retain
+    monkeypatch.setattr(intake, "screen_then_retain", killed)
     with pytest.raises(Killed):
         submit(lead(lead_id="CRASH-1"))
-    monkeypatch.setattr(intake, "attempt_retain", attempt_retain)
+    monkeypatch.setattr(intake, "screen_then_retain", screen_then_retain)
     [stranded] = [lead_ for lead_ in stack.index.open_leads() if lead_.vendor_lead_id == "CRASH-1"]
     assert stranded.status is Status.RECEIVED and stack.queued() == 0
 

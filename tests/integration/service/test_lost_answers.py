@@ -50,3 +50,29 @@ def test_a_refusal_applied_but_its_answer_lost_is_counted_on_the_certificate(sta
     certificate = stack.reader.read_certificate(cert_id)
     assert certificate is not None and certificate.claim.reuse_attempts == 1
     assert [e.type for e in certificate.history].count("certificate_reused") == 1
+
+
+def test_a_reuse_count_applied_but_its_answer_lost_is_counted_once(stack, monkeypatch):
+    """The count of leads that came with a held certificate: its update applied, the answer lost, sent again
+    (found by the concurrency suite under load: 20 reuses counted for 19 refused leads)."""
+    cert_id = make_web_cert_id()
+    assert stack.post(lead(cert_id, lead_id="HOLDER-2")).status == 201
+    other = stack.add_vendor("other-vendor")
+    assert stack.post(lead(make_web_cert_id()), key=other).status == 201  # builds its clients
+    client = wiring.dynamodb()
+    real = client.update_item
+    resent: list[str] = []
+
+    def applied_answer_lost_sent_again(**kwargs: Any) -> Any:
+        answer = real(**kwargs)
+        if resent or "reuse_attempts" not in kwargs["UpdateExpression"]:
+            return answer
+        resent.append(kwargs["Key"]["pk"]["S"])
+        return real(**kwargs)  # the client's retry
+
+    monkeypatch.setattr(client, "update_item", applied_answer_lost_sent_again)
+    refused = stack.post(lead(cert_id, lead_id="REFUSED-2"), key=other)
+    assert (refused.status, refused.json()["reason"]) == (422, "certificate_reused")
+    assert resent, "the reuse was not counted"
+    claim = stack.reader.read_certificate(cert_id).claim
+    assert (claim.reuse_attempts, claim.reused_by) == (1, [refused.json()["lead_id"]])

@@ -24,16 +24,24 @@ MIN_CONSUMER_KEY_LENGTH = 32
 
 def read_api_key(provider: Any, secret_id: str, *, force_fetch: bool = False) -> str:
     """The key in a ``{"api_key": ...}`` secret, through a Powertools SecretsProvider (its cache included)."""
+    return read_fields(provider, secret_id, ("api_key",), owner="TrustedForm", force_fetch=force_fetch)["api_key"]
+
+
+def read_fields(
+    provider: Any, secret_id: str, fields: tuple[str, ...], *, owner: str, force_fetch: bool = False
+) -> dict[str, str]:
+    """The named fields of a JSON secret (each a non-empty string), through a Powertools SecretsProvider."""
     try:
         value = provider.get(secret_id, transform="json", max_age=CACHE_SECONDS, force_fetch=force_fetch)
     except parameters.exceptions.GetParameterError as exc:
-        raise ApiKeyUnavailable("TrustedForm API key secret could not be read") from exc
+        raise ApiKeyUnavailable(f"{owner} API key secret could not be read") from exc
     except parameters.exceptions.TransformParameterError as exc:
-        raise ApiKeyUnavailable("TrustedForm API key secret is not JSON") from exc
-    key = value.get("api_key") if isinstance(value, dict) else None
-    if not isinstance(key, str) or not key:
-        raise ApiKeyUnavailable("TrustedForm API key secret has no api_key")
-    return key
+        raise ApiKeyUnavailable(f"{owner} API key secret is not JSON") from exc
+    found = {name: value.get(name) for name in fields} if isinstance(value, dict) else {}
+    missing = [name for name in fields if not isinstance(found.get(name), str) or not found[name]]
+    if missing:
+        raise ApiKeyUnavailable(f"{owner} API key secret has no {missing[0]}")
+    return {name: str(found[name]) for name in fields}
 
 
 def read_consumer_key(provider: Any, secret_id: str) -> bytes:

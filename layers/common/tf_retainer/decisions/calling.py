@@ -14,16 +14,19 @@ allowed by these rules, and it is not counted against a call/text cap.
 
 from __future__ import annotations
 
+import threading
+import time as monotonic_time
+from dataclasses import dataclass
 from datetime import date, time
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tf_retainer.decisions.location import load, states
+from tf_retainer.domain.contacts import Channel
 
 Mode = Literal["enforce", "shadow", "off"]
-Channel = Literal["call", "text", "email"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Family = Literal["federal_hours", "state_hours", "frequency_caps", "location"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -184,3 +187,52 @@ def default_rules() -> CallingRules:
     """The shipped rule set (``decisions/data/calling_rules.json``)."""
     rules: CallingRules = parse_rules(load("calling_rules.json"))
     return rules
+
+
+class OverrideVersions(Protocol):
+    """Where the buyer's active calling override is read from (store/calling_rules.py)."""
+
+    def active(self) -> StoredOverride | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOverride:
+    """One immutable version of the buyer's calling override, as published."""
+
+    version: int
+    override: CallingOverride
+    created_at: str
+    actor: str
+
+    @property
+    def label(self) -> str:
+        return f"buyer@{self.version}"
+
+
+class CallingBook:
+    """The calling rules in force (the shipped rules under the buyer's active override), read again at most
+    every ``cache_seconds`` (the gate asks on every check)."""
+
+    def __init__(self, versions: OverrideVersions, cache_seconds: float) -> None:
+        self._versions, self._cache_seconds = versions, cache_seconds
+        self._cached: tuple[float, CallingRules] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> CallingRules:
+        now = monotonic_time.monotonic()
+        with self._lock:
+            cached = self._cached
+        if cached and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        rules = in_force(self._versions.active())
+        with self._lock:
+            self._cached = (now, rules)
+        return rules
+
+
+def in_force(stored: StoredOverride | None) -> CallingRules:
+    """The shipped rules, under a stored override if there is one (its version named in the rules')."""
+    if stored is None:
+        return default_rules()
+    label = f"{stored.label}+{stored.override.label}" if stored.override.label else stored.label
+    return default_rules().over(stored.override.model_copy(update={"label": label}))

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from tf_retainer.decisions.answer import Decision
 from tf_retainer.decisions.rules import REASONS, Facts, RuleSet, Verdict, evaluate, refusal
+from tf_retainer.decisions.screen_rules import REASONS as SCREEN_RULES
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status
@@ -21,7 +22,8 @@ from tf_retainer.runtime.settings import Settings
 # on the retain's own answer, as always (a second round trip and a second match for every kept lead would
 # cost more than the retains of the few leads they refuse); with a first call made anyway, they are
 # judged on it, before anything is retained.
-DECIDING_RULES = tuple(name for name in REASONS if name not in ("masked_refused", "lead_match"))
+# Nor do the screen rules: they are judged on the screens, before TrustedForm is asked at all.
+DECIDING_RULES = tuple(name for name in REASONS if name not in ("masked_refused", "lead_match", *SCREEN_RULES))
 BILLED_OPERATIONS = ("match_lead", "retain", "verify")
 Mode = Literal["decide_first", "combined"]
 
@@ -100,6 +102,7 @@ def facts_from(exchanges: Sequence[Exchange], lead: Lead) -> Facts:
         match_success=match,
         age_at_arrival=age,
         fetched=frozenset(fetched) if fetched is not None else None,
+        screens=dict(lead.screens or {}),
     )
 
 

@@ -20,16 +20,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tf_retainer.decisions import screen_rules
+from tf_retainer.decisions.rule_base import Mode, Rule
+from tf_retainer.decisions.screen_rules import DncRule, LineTypeRule, LitigatorRule, PhoneValidRule, ReassignedRule
 from tf_retainer.domain.models import Reason
 
-Mode = Literal["enforce", "shadow", "off"]
+__all__ = ["Mode", "Rule"]
+
 InputMethod = Literal["autofill", "paste", "typing", "pre-populated"]
 OptInType = Literal["manual", "pre-selected", "non-interactive"]
-
-
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    mode: Mode = "enforce"
 
 
 class MaxAge(Rule):
@@ -99,6 +98,12 @@ class RuleSet(BaseModel):
     masked_refused: Rule | None = None
     lead_match: Rule | None = None
     certificate_reuse: Literal["reject", "share"] | None = None
+    # The screens of the lead's phone number (screen_rules.py): judged before TrustedForm is asked.
+    litigator: LitigatorRule | None = None
+    dnc: DncRule | None = None
+    reassigned_number: ReassignedRule | None = None
+    phone_valid: PhoneValidRule | None = None
+    line_type: LineTypeRule | None = None
 
     def over(self, default: RuleSet) -> RuleSet:
         """This (a vendor's) rule set on top of the default: its rules replace the default's, one by one."""
@@ -115,6 +120,10 @@ class RuleSet(BaseModel):
     def insights_properties(self) -> set[str]:
         """The insights properties the enforced rules read (each returned property is billed)."""
         return {prop for name, properties in NEEDS.items() if self.enforced(name) for prop in properties}
+
+    def screen_rules(self) -> list[str]:
+        """The screen rules in force (shadow or enforce)."""
+        return [name for name in screen_rules.REASONS if self.active(name)]
 
     def scans(self) -> dict[str, list[str]] | None:
         """The page scans an enforced ``page_scans`` asks for."""
@@ -145,6 +154,8 @@ NEEDS = {
     "domains": {"domain", "page_url"},
     "confirmed_owner": {"confirmed_owner"},
     "lead_match": {"is_masked"},
+    # Not judged on TrustedForm's answer: the consent date the call gate asks the reassigned-number check about.
+    "reassigned_number": {"created_at"},
 }
 # What each rule is judged on: insights properties by name, "scans", "verify" and "match_lead" for those
 # parts of an answer. A rule none of whose data was asked for is not evaluated (Facts.fetched).
@@ -160,8 +171,10 @@ READS = {
     "lead_match": {"match_lead"},
 }
 NOT_FETCHED = {"not_evaluated": "data not fetched"}
-# The order refusals are reported in (the first enforced failure is the lead's reason).
+# The order refusals are reported in (the first enforced failure is the lead's reason): the screens first,
+# judged before TrustedForm is asked (on the screens' results, not on what TrustedForm was asked for).
 REASONS = {
+    **screen_rules.REASONS,
     "masked_refused": Reason.MASKED_CERTIFICATE_REFUSED,
     "max_age": Reason.LEAD_TOO_OLD,
     "bot_detected": Reason.BOT_DETECTED,
@@ -184,6 +197,7 @@ class Facts:
     masked: bool | None = None
     match_success: bool | None = None
     age_at_arrival: float | None = None
+    screens: dict[str, Any] = field(default_factory=dict)  # the lead's screen results, by screen
     # What was asked for (READS' names), None when not known: a rule whose data was not asked for is not
     # evaluated rather than judged on an absence.
     fetched: frozenset[str] | None = None
@@ -212,7 +226,7 @@ def evaluate(rules: RuleSet, facts: Facts) -> list[Verdict]:
         rule = rules.active(name)
         if rule is None:
             continue
-        if facts.fetched is not None and not READS[name] & facts.fetched:
+        if facts.fetched is not None and name in READS and not READS[name] & facts.fetched:
             verdicts.append(Verdict(name, rule.mode, None, REASONS[name], dict(NOT_FETCHED)))
             continue
         passed, reason, detail = _judge(name, rule, facts)
@@ -226,6 +240,8 @@ def refusal(verdicts: list[Verdict]) -> Verdict | None:
 
 def _judge(name: str, rule: Rule, facts: Facts) -> tuple[bool | None, Reason, dict[str, Any]]:
     props, reason = facts.properties, REASONS[name]
+    if name in screen_rules.REASONS:
+        return screen_rules.judge(name, rule, facts.screens)
     if name == "masked_refused":
         return (None if facts.masked is None else not facts.masked), reason, {}
     if name == "lead_match":

@@ -10,7 +10,9 @@ inside the raw exchange recorded as evidence. Everywhere else the service keeps 
   be anything a vendor chose, never becomes a key);
 * **sealed fingerprints**: the SHA-1 a later retry must send again, XORed with an HMAC keystream unique to
   the lead and the kind of contact (each keystream seals one value only, so the XOR is a one-time pad under
-  a pseudo-random function); without the key the stored bytes say nothing.
+  a pseudo-random function); without the key the stored bytes say nothing;
+* **sealed texts**: words that may name a consumer (a revocation's message: "STOP calling 512 555 1212"),
+  XORed with an HMAC keystream in counter mode, unique to the record that keeps them (written once).
 
 Purposes are domain-separated (each derivation names its purpose), so a token never equals a seal's
 keystream or another purpose's token. The key is read once per container from Secrets Manager
@@ -65,6 +67,19 @@ class Keyring:
 
     def unseal(self, lead_id: str, kind: str, sealed: bytes) -> str:
         return bytes(a ^ b for a, b in zip(sealed, self._stream(lead_id, kind, len(sealed)), strict=True)).hex()
+
+    def seal_text(self, name: tuple[str, ...], text: str) -> bytes:
+        """``text`` as stored: unreadable without the key. ``name`` names the one record that keeps it (a
+        record sealing two texts under one name would reuse the keystream)."""
+        plain = text.encode()
+        return bytes(a ^ b for a, b in zip(plain, self._text_stream(name, len(plain)), strict=True))
+
+    def unseal_text(self, name: tuple[str, ...], sealed: bytes) -> str:
+        return bytes(a ^ b for a, b in zip(sealed, self._text_stream(name, len(sealed)), strict=True)).decode()
+
+    def _text_stream(self, name: tuple[str, ...], length: int) -> bytes:
+        blocks = -(-length // hashlib.sha256().digest_size)
+        return b"".join(self._mac("seal-text", *name, str(block)) for block in range(blocks))[:length]
 
     def _stream(self, lead_id: str, kind: str, length: int) -> bytes:
         if length > hashlib.sha256().digest_size:  # a SHA-1 is 20 bytes: one block is enough

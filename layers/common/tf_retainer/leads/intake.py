@@ -7,15 +7,17 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from tf_retainer.decisions.location import place_from
 from tf_retainer.domain import extras
-from tf_retainer.domain.contacts import lead_fingerprints
+from tf_retainer.domain.contacts import lead_fingerprints, sha1_hex
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
 from tf_retainer.leads import schedule
-from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget, attempt_retain
+from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import report_outcome
+from tf_retainer.leads.screening import screen_then_retain, seal_number
 from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, StaleAttempt
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso
@@ -35,6 +37,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     held = settings.sync_timeout_seconds + (WRITES_AFTER_CALLS + 1) * settings.remote_call_seconds
     lease = iso(now + timedelta(seconds=held))
     lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
+    lead = seal_number(deps, lead, submission.phone)  # when the vendor's screen rules will read it
     logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
 
     reservation = deps.writer.reserve(lead, actor="intake", now=now)
@@ -45,7 +48,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
 
     budget = attempt_budget(deps, settings.sync_timeout_seconds, deadline)
     try:
-        return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
+        return screen_then_retain(deps, lead, attempt=1, budget=budget, actor="intake", phone=submission.phone)
     except StaleAttempt:  # a step was recorded for it meanwhile (nothing was sent): that step's answer
         current = deps.reader.get_lead(lead.lead_id)
         return current.answer() if current else LeadAnswer(lead_id=lead.lead_id, status=Status.PENDING)
@@ -77,14 +80,21 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vend
         received_at=iso(now),
         deadline=iso(schedule.retain_deadline(cert.kind, now, deps.settings)),
         check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),
-        # Contact details are kept only as the SHA-1 fingerprints TrustedForm matches against.
+        # Contact details only as the SHA-1 fingerprints TrustedForm matches against (sealed when stored).
         match_lead=lead_fingerprints(submission.email, submission.phone),
-        **_screened(submission, deps.settings.extra_fields_allowed),
+        # Where the consumer is, for the call gate's law of the hour: state, ZIP, area code (never the number).
+        place=place_from(submission.extra_fields, submission.phone),
+        **_screened(deps, submission),
     )
 
 
-def _screened(submission: LeadSubmission, allowed: tuple[str, ...]) -> dict[str, Any]:
-    screened = extras.screen(submission.extra_fields, allowed)
+def _screened(deps: Deps, submission: LeadSubmission) -> dict[str, Any]:
+    """The extra fields as kept: a contact-like one as the consumer index's token of it."""
+
+    def conceal(kind: str, value: str) -> str:
+        return extras.CONCEALED_PREFIX + deps.keyring.consumer(kind, sha1_hex(value))
+
+    screened = extras.screen(submission.extra_fields, deps.settings.extra_fields_allowed, conceal)
     return {"lead": screened.kept, "dropped_fields": screened.dropped or None}
 
 

@@ -58,11 +58,12 @@ def apply_decision(
     became), report it and schedule what comes next."""
     now = deps.clock()
     exchanges = calls.exchanges
-    after = _next_state(deps, lead, decision, attempt, now)
+    after = _next_state(deps, lead, decision, attempt, now).model_copy(update=calls.lead_update)
     after = after.model_copy(update=_ruled(deps, lead, after, exchanges, ruling))
     # Each call's own facts (the 401 before a re-read key's 200 says nothing of success).
     own = [decide(ex, deps.settings, retaining=_asked_retain(ex)) for ex in exchanges[:-1]] + [decision]
-    events = [_attempt_event(exchange, mine, actor) for exchange, mine in zip(exchanges, own, strict=False)]
+    events = [*calls.unwritten_notes()]
+    events += [_attempt_event(exchange, mine, actor) for exchange, mine in zip(exchanges, own, strict=False)]
     if ruling is not None:
         events.append(_decided_event(ruling, exchanges, actor))
     events.append(

@@ -92,7 +92,11 @@ class LeadWriter(Protocol):
         now: datetime,
         exchanges: list[dict[str, Any]] | None = None,
         calls: list[dict[str, Any]] | None = None,
-    ) -> None: ...
+        publish: bool = False,
+    ) -> None:
+        """History that changes nothing else; ``publish``: its event stands alone and is published
+        (``consent_revoked``), though the entry does not hold the lead."""
+        ...
 
 
 class LeadReader(Protocol):
@@ -122,7 +126,13 @@ class LeadIndex(Protocol):
         self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
     ) -> list[Lead]: ...
 
-    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]: ...
+    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
+        """Every lead (any vendor) with this contact fingerprint (SHA-1, as TrustedForm gets it), oldest first."""
+        ...
+
+    def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
+        """The same by the fingerprint's keyed token (``Keyring.consumer``), as the revocation ledger keeps it."""
+        ...
 
 
 class Leads(Protocol):

@@ -80,22 +80,33 @@ class Metric(StrEnum):
     CALLBACKS_FAILED = "CallbacksFailed"  # callbacks given up on (dead-letter queue)
     VENDORS_AUTO_SUSPENDED = "VendorsAutoSuspended"  # vendors suspended by a threshold (auto_suspend.py)
     LEADS_ARCHIVED = "LeadsArchived"  # final leads exported to the evidence archive (S3)
+    REVOCATIONS_RECORDED = "RevocationsRecorded"  # consumers' revocations of consent put in the ledger
+    REVOCATIONS_HONOURED = "RevocationsHonoured"  # applied to every lead of their consumer
+    LEADS_REVOKED = "LeadsRevoked"  # consent_revoked entries written to leads' chains
+    REVOCATIONS_NOT_HONOURED = "RevocationsNotHonoured"  # not applied REVOCATION_HONOUR_SECONDS after recording
+    REVOCATION_HONOUR_TIME = "RevocationHonourTime"  # Milliseconds: from recorded to applied to every lead
+    CONTACTS_REPORTED = "ContactsReported"  # contacts a dialer or CRM reported (POST /leads/{id}/contacts)
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason
     RULE_WOULD_REFUSE = "RuleWouldRefuse"  # Rule: a rule in shadow mode that would have refused a lead
+    CALLING_RULE_WOULD_REFUSE = "CallingRuleWouldRefuse"  # Rule: a calling rule in shadow mode at the gate
     TRUSTEDFORM_OPERATIONS = "TrustedFormOperations"  # Vendor: billed operations (insights per property)
+    SCREEN_CALLS = "ScreenCalls"  # Provider, Vendor, Outcome (answered, or the fault): calls to a screening provider
+    SCREEN_COST = "ScreenCost"  # Provider, Vendor: dollars, as SCREEN_COSTS prices the answered calls
+    SCREENS_SHARED = "ScreensShared"  # Screen: a lead's screen answered from another lead's call (no call made)
+    CONTACT_SEAL_FAILURES = "ContactSealFailures"  # a phone number KMS could not seal or unseal
 
 
 def count(name: Metric, value: float = 1) -> None:
     metrics.add_metric(name=name.value, unit=MetricUnit.Count, value=value)
 
 
-def count_with(name: Metric, value: float = 1, **dimensions: str) -> None:
+def count_with(name: Metric, value: float = 1, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
     """A metric of its own EMF record: its dimensions must not apply to the invocation's other metrics."""
     with single_metric(
         name=name.value,
-        unit=MetricUnit.Count,
+        unit=unit,
         value=value,
         namespace=metrics.namespace,
         default_dimensions=metrics.default_dimensions,
@@ -119,6 +130,7 @@ def milliseconds(name: Metric, value: float) -> None:
 
 __all__ = [
     "Metric",
+    "MetricUnit",
     "count",
     "count_for_vendor",
     "count_rejection",

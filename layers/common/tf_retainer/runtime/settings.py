@@ -5,17 +5,25 @@ Nothing else in the package reads ``os.environ``: handlers call :func:`get_setti
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-# Exact names only (a name that merely starts with "127." is any host on the internet).
-# host.docker.internal: `sam local invoke` reaching a simulator on the developer's machine.
-LOCAL_ENDPOINT_HOSTS = frozenset({"localhost", "host.docker.internal"})
+from tf_retainer.runtime.screening_settings import (
+    DEFAULT_SCREEN_CACHE_HOURS,
+    DEFAULT_SCREEN_COSTS,
+    LOCAL_ENDPOINT_HOSTS,
+    PROVIDER_HOSTS,
+    check_screening,
+    is_loopback_ip,
+    only_provider_or_loopback,
+    parse_pairs,
+    parse_screens,
+)
+
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
@@ -108,10 +116,43 @@ class Settings(BaseModel):
     auto_suspend_above_match_failure_percent: float = Field(default=0.0, ge=0, le=100)
     auto_suspend_min_leads: int = Field(default=50, ge=1)
     auto_suspend_window_days: float = Field(default=7.0, gt=0, le=90)
+    # The screens of a lead's phone number (domain/screens.py, docs/providers.md): each off unless SCREENS
+    # names its provider ("litigator=blacklist_alliance,dnc=dncscrub,reassigned_number=twilio_lookup,
+    # phone=twilio_lookup"); a named provider needs its key's secret. Its API URL is its production host or
+    # a loopback simulator, nothing else (screening_settings.py). A provider that fails: fail_closed (the
+    # lead waits, pending, and is retried) unless SCREEN_FAULT_POLICIES says fail_open for it.
+    screens: dict[str, str] = Field(default_factory=dict)
+    screen_fault_policies: dict[str, Literal["fail_closed", "fail_open"]] = Field(default_factory=dict)
+    # Dollars a call, as the buyer's contracts price them, over DEFAULT_SCREEN_COSTS (only Blacklist
+    # Alliance's is public): the evidence, the metrics and the order the screens run in.
+    screen_costs: dict[str, float] = Field(default_factory=dict)
+    # How long a number's answer serves every lead that carries it before intake asks again, over
+    # DEFAULT_SCREEN_CACHE_HOURS (the gate takes the buyer's rule's max_age_days instead).
+    screen_cache_hours: dict[str, float] = Field(default_factory=dict)
+    screen_call_seconds: PositiveSeconds = 3.0  # one provider call's bound (within the attempt's budget)
+    blacklist_alliance_secret_id: str = ""
+    blacklist_alliance_api_url: HttpUrl = HttpUrl("https://api.blacklistalliance.net")
+    dncscrub_secret_id: str = ""
+    dncscrub_api_url: HttpUrl = HttpUrl("https://www.dncscrub.com")
+    dncscrub_data_api_url: HttpUrl = HttpUrl("https://dataapi.dncscrub.com")
+    dncscrub_project_id: str = ""  # the buyer's DNC.com project: its internal Do-Not-Call list
+    twilio_lookup_secret_id: str = ""
+    twilio_lookup_api_url: HttpUrl = HttpUrl("https://lookups.twilio.com")
+    # The KMS key a screened lead's phone number is sealed with (to screen it again at retry or call time).
+    contact_key_id: str = ""
+    # A revocation of consent not applied to every lead of its consumer this long after it was recorded
+    # counts RevocationsNotHonoured (alarmed); the gate is closed from the moment it is recorded.
+    revocation_honour_seconds: PositiveSeconds = 900.0
 
     @property
     def auto_suspend_enabled(self) -> bool:
         return self.auto_suspend_below_retained_percent > 0 or self.auto_suspend_above_match_failure_percent > 0
+
+    def screen_cost(self, provider: str) -> float:
+        return self.screen_costs.get(provider, DEFAULT_SCREEN_COSTS.get(provider, 0.0))
+
+    def screen_cache_seconds(self, screen: str) -> float:
+        return 3600 * self.screen_cache_hours.get(screen, DEFAULT_SCREEN_CACHE_HOURS[screen])
 
     @property
     def retry_lease_seconds(self) -> float:
@@ -123,9 +164,14 @@ class Settings(BaseModel):
         # The API key may go to TrustedForm, or to a simulator on this machine: nowhere else.
         if url.scheme == "https" and url.host == "cert.trustedform.com" and url.port == 443:
             return url
-        if url.scheme in ("http", "https") and (url.host in LOCAL_ENDPOINT_HOSTS or _is_loopback_ip(url.host)):
+        if url.scheme in ("http", "https") and (url.host in LOCAL_ENDPOINT_HOSTS or is_loopback_ip(url.host)):
             return url
         raise ValueError("TRUSTEDFORM_API_URL must be https://cert.trustedform.com or a loopback simulator")
+
+    _screening = model_validator(mode="after")(check_screening)
+    _provider_urls = field_validator(*PROVIDER_HOSTS)(only_provider_or_loopback)
+    _screens = field_validator("screens", mode="before")(parse_screens)
+    _pairs = field_validator("screen_fault_policies", "screen_costs", "screen_cache_hours", mode="before")(parse_pairs)
 
     @field_validator("insights_properties", "extra_fields_allowed", mode="before")
     @classmethod
@@ -142,14 +188,6 @@ class Settings(BaseModel):
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         names = cls.model_fields.keys()
         return cls.model_validate({name: environ[name.upper()] for name in names if name.upper() in environ})
-
-
-def _is_loopback_ip(host: str | None) -> bool:
-    """An IP literal in 127.0.0.0/8 or ::1; a DNS name never is (it could resolve anywhere)."""
-    try:
-        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @lru_cache(maxsize=1)

@@ -134,16 +134,19 @@ class ItemBuilder:
         update = "ADD reuse_attempts :one SET last_reuse_at = :now"
         condition = "attribute_exists(pk)"
         values: dict[str, Any] = {":one": 1, ":now": iso(now)}
-        if listed:
+        if listed:  # once per lead: a retried update whose first answer was lost meets its own lead listed
             update += ", reused_by = list_append(if_not_exists(reused_by, :none), :lead)"
-            condition += " AND (attribute_not_exists(reused_by) OR size(reused_by) < :cap)"
-            values.update({":none": [], ":lead": [lead_id], ":cap": MAX_LISTED_REUSES})
+            condition += (
+                " AND (attribute_not_exists(reused_by) OR (size(reused_by) < :cap AND NOT contains(reused_by, :id)))"
+            )
+            values.update({":none": [], ":lead": [lead_id], ":id": lead_id, ":cap": MAX_LISTED_REUSES})
         return {
             "TableName": self.table_name,
             "Key": serialize(keys.key(keys.cert_pk(cert_id), keys.CLAIM)),
             "UpdateExpression": update,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": serialize(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
     def lease(

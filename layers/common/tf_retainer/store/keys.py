@@ -8,6 +8,7 @@
 | vendor key       | VENDORKEY#<sha256 of key>           | VENDOR                           |
 | vendor callback  | VENDORCALLBACK#<vendor>             | CALLBACK                         |
 | rule set         | RULES#<vendor or *>                 | ACTIVE, and V#<version> (each)   |
+| screen result    | SCREEN#<screen>#<number key>[#<date>]| RESULT                           |
 
 Four indexes:
 - gsi1 (VENDOR#<vendor> / <received at>#<lead id>), KEYS_ONLY, on every lead state: a vendor's leads by
@@ -75,6 +76,11 @@ def vendor_index_sk(received_at: str, lead_id: str) -> str:
 def contact_index_pk(kind: str, token: str) -> str:
     """The consumer index key of one contact's keyed token (``kind``: "email" or "phone")."""
     return f"{kind.upper()}#{token}"
+
+
+def contact_token_of(kind: str, index_pk: str) -> str:
+    """The token in a consumer index key (``contact_index_pk``)."""
+    return index_pk.removeprefix(f"{kind.upper()}#")
 
 
 def contact_index_keys(tokens: dict[str, str]) -> dict[str, str]:
@@ -184,3 +190,44 @@ def hold_member_sk(lead_id: str) -> str:
 
 def hold_list_keys(set_at: str, hold_id: str) -> dict[str, str]:
     return {"gsi2pk": HOLDS_LIST, "gsi2sk": f"{set_at}#{hold_id}"}
+
+
+# --- screen results (store/screen_results.py) -------------------------------------------------------
+# The last answer about a number, shared by every lead that carries it: SCREEN#<screen>#<number key>
+# (#<consent date> for a reassigned-number check) / RESULT, with the lease of whoever is asking now.
+SCREEN_RESULT = "RESULT"
+
+
+def screen_result_pk(screen: str, number_key: str, consent_date: str | None) -> str:
+    return f"SCREEN#{screen}#{number_key}" + (f"#{consent_date}" if consent_date else "")
+
+
+# --- consent (store/revocations.py, store/calling_rules.py) -------------------------------------
+# A revocation is REVOCATION#<id> / REVOCATION, listed in gsi2 by the time it was recorded (REVOCATIONS#OPEN
+# until it is honoured, then REVOCATIONS#HONOURED). Under each token of its consumer, the notice the call gate
+# reads: REVOKED#<that token's consumer index key> / <expressed at>#<id>, so a lead's revocations are one
+# strongly consistent Query per contact, under the same keyed tokens as the consumer index.
+REVOCATION = "REVOCATION"
+REVOCATIONS_OPEN = "REVOCATIONS#OPEN"
+REVOCATIONS_HONOURED = "REVOCATIONS#HONOURED"
+# The buyer's calling override (the law of the hour): CALLING / ACTIVE, and V#<version> for each version.
+CALLING_RULES = "CALLING"
+
+
+def revocation_pk(revocation_id: str) -> str:
+    return f"REVOCATION#{revocation_id}"
+
+
+def revoked_pk(kind: str, token: str) -> str:
+    return f"REVOKED#{contact_index_pk(kind, token)}"
+
+
+def revoked_sk(expressed_at: str, revocation_id: str) -> str:
+    return f"{expressed_at}#{revocation_id}"
+
+
+def revocation_list_keys(recorded_at: str, revocation_id: str, *, honoured: bool) -> dict[str, str]:
+    return {
+        "gsi2pk": REVOCATIONS_HONOURED if honoured else REVOCATIONS_OPEN,
+        "gsi2sk": f"{recorded_at}#{revocation_id}",
+    }

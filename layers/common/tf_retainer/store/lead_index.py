@@ -44,13 +44,15 @@ class DynamoLeadIndex:
         oldest first: a Query of the consumer index (KEYS_ONLY, on the fingerprint's keyed token), then
         each lead's state read whole. Leads stored before the index
         existed are in it only once ``index_contacts`` has put them there."""
+        return self.consumer_leads_by_token(kind, self._table.codec.keyring.consumer(kind, fingerprint))
+
+    def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
+        """``consumer_leads`` by the fingerprint's keyed token (what the revocation ledger keeps): no key needed."""
         pages = self._table.client.get_paginator("query").paginate(
             TableName=self._table.name,
             IndexName=keys.CONTACT_INDEXES[kind],
-            KeyConditionExpression=f"{keys.CONTACT_INDEX_KEYS[kind]} = :fingerprint",
-            ExpressionAttributeValues=serialize(
-                {":fingerprint": keys.contact_index_pk(kind, self._table.codec.keyring.consumer(kind, fingerprint))}
-            ),
+            KeyConditionExpression=f"{keys.CONTACT_INDEX_KEYS[kind]} = :token",
+            ExpressionAttributeValues=serialize({":token": keys.contact_index_pk(kind, token)}),
         )
         lead_ids = [keys.lead_id_of(deserialize(item)["pk"]) for page in pages for item in page["Items"]]
         leads = [lead for lead_id in lead_ids if (lead := self._table.lead(lead_id)) is not None]

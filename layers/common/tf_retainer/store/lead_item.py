@@ -26,7 +26,7 @@ import json
 import zlib
 from typing import Any
 
-from tf_retainer.domain.keyring import Keyring
+from tf_retainer.domain.keyring import TOKEN_BYTES, Keyring
 from tf_retainer.domain.lead import Lead
 from tf_retainer.store import keys
 
@@ -88,6 +88,18 @@ class LeadCodec:
         """gsi3pk/gsi4pk: keyed tokens of the lead's fingerprints (set once, with the lead)."""
         tokens = {kind: self.keyring.consumer(kind, value) for kind, value in lead.match_lead.items()}
         return keys.contact_index_keys(tokens)
+
+    def consumer_tokens(self, item: dict[str, Any]) -> dict[str, str]:
+        """The keyed tokens a state item is indexed under (gsi3pk/gsi4pk), by kind: what names the lead's
+        consumer to the revocation ledger, read without unsealing anything. An item indexed before the keys
+        were tokens holds the bare fingerprint there (40 hex digits, a token has 32): its token is made here."""
+        tokens = {}
+        for kind, name in keys.CONTACT_INDEX_KEYS.items():
+            if not item.get(name):
+                continue
+            value = keys.contact_token_of(kind, item[name])
+            tokens[kind] = value if len(value) == 2 * TOKEN_BYTES else self.keyring.consumer(kind, value)
+        return tokens
 
     def lead(self, item: dict[str, Any], *, with_match: bool = False) -> Lead:
         """The lead a state item holds (deserialized attributes). Its ``match_lead`` only ``with_match`` (for

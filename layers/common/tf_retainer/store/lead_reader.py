@@ -64,6 +64,7 @@ class DynamoLeadReader:
             ],
             exchanges=[exchange for entry in entries for exchange in entry.exchanges],
             chain=links,
+            consumer=self._table.codec.consumer_tokens(state),
         )
 
     def chain_links(self, lead_id: str) -> list[chain.Link]:

@@ -27,7 +27,7 @@ from tf_retainer.store.conflicts import (
     retry_conflicts,
     unavailable_when_transient,
 )
-from tf_retainer.store.entries import genesis, next_entry, published
+from tf_retainer.store.entries import genesis, next_entry, published, published_alone
 from tf_retainer.store.items import ItemBuilder
 from tf_retainer.store.reservation import Reservations
 from tf_retainer.store.table import Table
@@ -168,9 +168,10 @@ class DynamoLeadWriter:
         now: datetime,
         exchanges: list[dict[str, Any]] | None = None,
         calls: list[dict[str, Any]] | None = None,
+        publish: bool = False,
     ) -> None:
         """History (raw exchanges, requests about to be sent) that changes nothing else: a call's request,
-        an operator's action, an overtaken call.
+        an operator's action, an overtaken call; ``publish``: an event that stands alone (consent_revoked).
 
         A call's request (``calls``) is written only while ``lead`` is still the lead as stored: when a
         step was recorded since (another delivery's, or one whose state was never applied), StaleAttempt
@@ -178,7 +179,7 @@ class DynamoLeadWriter:
         head = self._optimistic_head(lead)
         for _ in range(APPEND_TRIES):
             entry = next_entry(lead, head.seq, head.hash, events, exchanges or [], now, state=None, calls=calls)
-            if self._append(lead.lead_id, entry, now, events):
+            if self._append(lead.lead_id, entry, now, events, alone=publish):
                 self._know(lead.lead_id, Head(head.applied, entry.seq, entry.hash))
                 return
             newer = self._table.entries_after(lead.lead_id, lead.applied)
@@ -222,15 +223,18 @@ class DynamoLeadWriter:
         self._know(before.lead_id, Head(entry.seq, entry.seq, entry.hash))
         return True
 
-    def _append(self, lead_id: str, entry: chain.Entry, now: datetime, events: list[Event]) -> bool:
+    def _append(
+        self, lead_id: str, entry: chain.Entry, now: datetime, events: list[Event], *, alone: bool = False
+    ) -> bool:
         """Put the entry under its number; False when another writer took that number first. Only an entry
-        that holds the lead as it became is marked for publishing: the event is built from that state.
+        that holds the lead as it became is marked for publishing (the event is built from that state), or,
+        when asked (``alone``), one whose event says it all (published_alone).
 
         The number may be taken by this very entry: a put that DynamoDB applied but whose answer was lost
         (a read timeout) is sent again by the client, and fails its condition on itself. That is not a race
         lost (the step would be misread as overtaken, and its exchanges written again): the stored entry's
         hash says whose it is."""
-        outcome = published(events) if entry.state is not None else None
+        outcome = published(events) if entry.state is not None else published_alone(events) if alone else None
         put = self._items.entry(lead_id, entry, now, outcome=outcome)["Put"]
         try:
             retry_conflicts(lambda: self._table.client.put_item(**put))

@@ -16,6 +16,7 @@ from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import Status
 from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Reserved
 from tf_retainer.runtime.clock import iso
+from tf_retainer.store.codec import deserialize
 from tf_retainer.store.conflicts import duplicate_of, error_code, failed_item, own_write, retry_conflicts
 from tf_retainer.store.entries import genesis, next_entry, published
 from tf_retainer.store.items import ItemBuilder
@@ -89,6 +90,9 @@ class Reservations:
         return None
 
     def _count_reuse(self, lead: Lead, now: datetime) -> None:
+        """One more reuse on the claim, naming the lead while the list is short. Counted once: an update
+        DynamoDB applied whose answer was lost is sent again by the client and finds the lead listed.
+        (Past the list's cap a lost answer can count a reuse twice: the count is then approximate.)"""
         for listed in (True, False):
             request = self._items.reuse_attempt(lead.cert_id, lead.lead_id, now, listed=listed)
             try:
@@ -97,6 +101,9 @@ class Reservations:
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
+                found = deserialize(exc.response.get("Item") or {})
+                if lead.lead_id in (found.get("reused_by") or []):
+                    return  # counted already
         # Neither: the claim went (its retention ended).
 
     def _transact(self, items: list[dict[str, Any]]) -> None:

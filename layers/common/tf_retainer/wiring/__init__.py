@@ -36,6 +36,7 @@ from tf_retainer.wiring.builders import (
     build_vendor_keys,
 )
 from tf_retainer.wiring.clients import LazyClient, bounded
+from tf_retainer.wiring.consent import build_calling_rules, build_revocations
 
 if TYPE_CHECKING:
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
@@ -52,11 +53,13 @@ __all__ = [  # the builders the operator CLI uses on a target stack's settings a
     "build_api_key",
     "build_archive_bucket",
     "build_archive_marks",
+    "build_calling_rules",
     "build_deps",
     "build_hold_store",
     "build_keyring",
     "build_lead_table",
     "build_retry_queue",
+    "build_revocations",
     "build_rule_store",
     "build_vendor_callbacks",
     "build_vendor_keys",
@@ -187,7 +190,10 @@ def reset() -> None:
     service knows (the local stack and the tests, whenever the environment changes under one process).
     Closes the connection pools that were opened."""
     if default_deps.cache_info().currsize:
-        default_deps().trustedform.close()
+        deps = default_deps()
+        deps.trustedform.close()
+        if deps.screening is not None:
+            deps.screening.close()
     if callback_deps.cache_info().currsize:
         callback_deps().http.close()
     for builder in BUILDERS:

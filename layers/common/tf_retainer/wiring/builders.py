@@ -9,10 +9,12 @@ from tf_retainer.domain.keyring import Keyring
 from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.settings import Settings
 from tf_retainer.wiring.clients import LazyRules, SecretApiKey, SecretConsumerKey
+from tf_retainer.wiring.consent import build_calling_book, build_revocations
 
 if TYPE_CHECKING:
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
     from tf_retainer.aws.queues import SqsRetryQueue
+    from tf_retainer.ports.screening import Screening
     from tf_retainer.ports.services import ApiKeySource, CertificateApi
     from tf_retainer.store.archive_marks import ArchiveMarks
     from tf_retainer.store.lead_table import LeadTable
@@ -96,6 +98,7 @@ def build_deps(
     sqs: Any,
     api_key: ApiKeySource | None = None,
     trustedform: CertificateApi | None = None,
+    screening: Screening | None = None,
 ) -> Deps:
     """The lead use cases' dependencies from a table and an SQS client (Lambda's, or a deployed stack's)."""
     if trustedform is None:
@@ -111,5 +114,16 @@ def build_deps(
         retry_queue=build_retry_queue(settings, sqs),
         api_key=api_key or build_api_key(settings),
         rules=LazyRules(settings, table.table.client),
+        ledger=build_revocations(settings, table.table),
+        calling=build_calling_book(settings, table.table),
         keyring=table.keyring,
+        screening=screening or _screening(settings, table.table.client),
     )
+
+
+def _screening(settings: Settings, dynamodb: Any) -> Screening | None:
+    if not settings.screens:  # off: nothing of the screens is imported
+        return None
+    from tf_retainer.wiring.screening import build_screening
+
+    return build_screening(settings, dynamodb=dynamodb)
