@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from tf_retainer.decisions import judgement
 from tf_retainer.decisions.rulebook import DEFAULT_SCOPE, from_settings
-from tf_retainer.decisions.rules import REASONS, RuleSet, Verdict, evaluate, refusal
+from tf_retainer.decisions.rules import RuleSet
+from tf_retainer.decisions.verdicts import REASONS, Verdict, evaluate, refusal
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status

@@ -12,7 +12,8 @@ from typing import Any
 from tf_retainer.decisions.answer import decide
 from tf_retainer.decisions.judgement import Ask, facts_from, judge, plan, review
 from tf_retainer.decisions.rulebook import from_settings
-from tf_retainer.decisions.rules import NOT_FETCHED, Facts, RuleSet, evaluate
+from tf_retainer.decisions.rules import RuleSet
+from tf_retainer.decisions.verdicts import NOT_FETCHED, Facts, evaluate
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.models import Status
 from tf_retainer.runtime.settings import Settings

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from tf_retainer.decisions.rules import Facts, RuleSet, evaluate, refusal
+from tf_retainer.decisions.rules import RuleSet
+from tf_retainer.decisions.verdicts import Facts, evaluate, refusal
 from tf_retainer.domain.models import Reason
 
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from tf_retainer.decisions import judgement
-from tf_retainer.decisions.rules import Facts, RuleSet, evaluate, refusal
+from tf_retainer.decisions.rules import RuleSet
 from tf_retainer.decisions.screen_rules import screens_needed
+from tf_retainer.decisions.verdicts import Facts, evaluate, refusal
 from tf_retainer.domain.contacts import sha1_hex
 from tf_retainer.domain.keyring import Keyring
 from tf_retainer.domain.lead import Lead

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from tf_retainer.decisions.answer import Decision
-from tf_retainer.decisions.rules import REASONS, Facts, RuleSet, Verdict, evaluate, refusal
+from tf_retainer.decisions.rules import RuleSet
 from tf_retainer.decisions.screen_rules import REASONS as SCREEN_RULES
+from tf_retainer.decisions.verdicts import REASONS, Facts, Verdict, evaluate, refusal
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status

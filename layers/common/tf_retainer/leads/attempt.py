@@ -9,7 +9,7 @@ from dataclasses import replace
 from tf_retainer.decisions import judgement
 from tf_retainer.decisions.answer import Decision, RetryKind, decide
 from tf_retainer.decisions.rulebook import SETTINGS_ONLY
-from tf_retainer.decisions.rules import Verdict
+from tf_retainer.decisions.verdicts import Verdict
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from tf_retainer.decisions.rules import Facts, evaluate
 from tf_retainer.decisions.screen_rules import SCREENS
+from tf_retainer.decisions.verdicts import Facts, evaluate
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import GateReason, ScreenCheck

@@ -9,7 +9,7 @@ from typing import Any
 
 from tf_retainer.decisions import judgement
 from tf_retainer.decisions.answer import Decision, RetryKind, decide
-from tf_retainer.decisions.rules import Verdict
+from tf_retainer.decisions.verdicts import Verdict
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status

@@ -22,9 +22,9 @@ from datetime import timedelta
 
 from tf_retainer.decisions.answer import Decision, RetryKind
 from tf_retainer.decisions.rulebook import RulesInForce
-from tf_retainer.decisions.rules import Facts, Verdict, evaluate, refusal
 from tf_retainer.decisions.screen_rules import REASONS as SCREEN_REASONS
 from tf_retainer.decisions.screen_rules import screens_needed
+from tf_retainer.decisions.verdicts import Facts, Verdict, evaluate, refusal
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
 from tf_retainer.domain.screens import Screen, ScreenResult, national_number, number_key

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tf_retainer.decisions.rules import REASONS as RULE_REASONS
+from tf_retainer.decisions.verdicts import REASONS as RULE_REASONS
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Reason, Status
 from tf_retainer.runtime.clock import parse_iso
