@@ -119,6 +119,12 @@ def load_text(load: tuple[float, float]) -> str:
     return f"{load[0]:.1f} → {load[1]:.1f}"
 
 
+def part_load(recording: Recording, part: str) -> str:
+    """The load average the part ran under (its figures'), on how many cores."""
+    load = next((f.load for f in recording.figures if f.part == part), (0.0, 0.0))
+    return f"load average {load_text(load)} on {recording.parts.get(part, {}).get('cpus', '?')} cores"
+
+
 def render_bench(recording: Recording) -> list[str]:
     runs: dict[tuple[str, str, bool, int], list[str]] = {}
     for name, run in recording.parts.items():
@@ -223,12 +229,10 @@ def render_billing(recording: Recording) -> list[str]:
     billing = recording.billing
     if not billing:
         return [NOT_RECORDED.format(part="billing")]
-    load = next((f.load for f in recording.figures if f.part == "billing"), (0.0, 0.0))
-    cpus = recording.parts.get("billing", {}).get("cpus", "?")
     lines = [
         f"`make bench`'s billing part (`bench/billing.py`): {billing['leads']} leads a row, half on sessions the "
         f"rules keep, half refused by the bot rule; rules `max_age`, `bot_detected`, `domains`; the simulator "
-        f"answering each call after {billing['latency_ms']:.0f} ms; load average {load_text(load)} on {cpus} cores "
+        f"answering each call after {billing['latency_ms']:.0f} ms; {part_load(recording, 'billing')} "
         "(calls and operations are exact, the milliseconds depend on the load):",
         "",
         "| rules | mode | calls (kept / refused) | of them with `match_lead` | billed operations (kept / refused) "
@@ -261,13 +265,10 @@ def render_consent(recording: Recording) -> list[str]:
     if not consent:
         return [NOT_RECORDED.format(part="consent")]
     rows, fixed, marginal = consent["sizes"], consent["fixed"], consent["per_added_lead"]
-    load = next((f.load for f in recording.figures if f.part == "consent"), (0.0, 0.0))
-    cpus = recording.parts.get("consent", {}).get("cpus", "?")
     lines = [
         f"`make bench`'s consent part (`bench/consent.py`): in-process against moto, {consent['checks']} gate "
         "checks per row; calls are DynamoDB calls, units sized by DynamoDB's rules as the cost part does, "
-        "milliseconds our own handler time (moto answers in microseconds); load average "
-        f"{load_text(load)} on {cpus} cores:",
+        f"milliseconds our own handler time (moto answers in microseconds); {part_load(recording, 'consent')}:",
         "",
         "| the consumer's leads | gate check, open lead: calls, read units, ms | gate check, revoked: calls, read "
         "units, ms | revocation, per lead it closes: calls, write units, read units, ms | revocation, ms |",
