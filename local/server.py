@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from local.apigw import ApiResponse, LocalApiGateway
 from local.functions import FunctionError
+from local.http_body import BodyTooLarge, read_body
 
 log = logging.getLogger("tf_retainer.local.api")
 
@@ -139,10 +140,6 @@ class LocalApiServer(ThreadingHTTPServer):
         return ApiResponse(502, {"Content-Type": "application/json"}, body.encode())
 
 
-class _RequestTooLarge(Exception):
-    pass
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tf-retainer-local"
@@ -156,27 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     def _read_body(self) -> bytes:
-        length = self.headers.get("Content-Length")
-        if length is not None:
-            size = int(length)
-            if size > MAX_REQUEST_BYTES:
-                raise _RequestTooLarge
-            return self.rfile.read(size) if size > 0 else b""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_REQUEST_BYTES:
-                    raise _RequestTooLarge
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        return b""
+        return read_body(self.rfile, self.headers, MAX_REQUEST_BYTES)
 
     def _handle(self) -> None:
         started = time.perf_counter()
@@ -184,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.server.strip_stage(split.path or "/")
         try:
             body = self._read_body()
-        except _RequestTooLarge:
+        except BodyTooLarge:
             self.close_connection = True
             response = ApiResponse(413, {"Content-Type": "application/json"}, b'{"message":"Request Too Long"}')
         except ValueError:

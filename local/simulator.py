@@ -71,6 +71,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from local.http_body import BodyTooLarge, read_body
+
 log = logging.getLogger("tf_retainer.simulator")
 
 CONTROL_PREFIX = "/_simulator/"
@@ -1094,31 +1096,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def read_body(self) -> bytes:
-        if getattr(self, "_body", None) is not None:
-            return self._body
-        length = self.headers.get("Content-Length")
-        if length is not None:
-            size = int(length)
-            if size > MAX_BODY_BYTES:
-                raise _TooLarge()
-            self._body = self.rfile.read(size) if size > 0 else b""
-        elif "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                total += size
-                if total > MAX_BODY_BYTES:
-                    raise _TooLarge()
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            self._body = b"".join(chunks)
-        else:
-            self._body = b""
+        if getattr(self, "_body", None) is None:
+            self._body = read_body(self.rfile, self.headers, MAX_BODY_BYTES)
         return self._body
 
     def _send(self, answer: _Answer | None) -> None:
@@ -1147,7 +1126,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(sim._handle_certificate_post(self, path[1:]))
             else:
                 self._send(self._certificate_page(path[1:]))
-        except _TooLarge:
+        except BodyTooLarge:
             self.close_connection = True
             self._send(_error(413, "Request body too large"))
         except (ValueError, OSError):
@@ -1171,10 +1150,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch("POST")
-
-
-class _TooLarge(Exception):
-    pass
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from local.http_body import BodyTooLarge, read_body
+
 MAX_BODY_BYTES = 1 << 20
 
 
@@ -73,10 +75,6 @@ class Request:
         return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
 
-class TooLarge(Exception):
-    pass
-
-
 class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -127,28 +125,8 @@ class Handler(BaseHTTPRequestHandler):
         return f"{self.server.name}-simulator"
 
     def read_body(self) -> bytes:
-        """The request body (Content-Length or chunked), at most MAX_BODY_BYTES (else TooLarge)."""
-        length = self.headers.get("Content-Length")
-        if length is not None:
-            size = int(length)
-            if size > MAX_BODY_BYTES:
-                raise TooLarge()
-            return self.rfile.read(size) if size > 0 else b""
-        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
-            return b""
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise TooLarge()
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
+        """The request body (Content-Length or chunked), at most MAX_BODY_BYTES (else BodyTooLarge)."""
+        return read_body(self.rfile, self.headers, MAX_BODY_BYTES)
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
@@ -158,7 +136,7 @@ class Handler(BaseHTTPRequestHandler):
             headers = {k.lower(): v for k, v in self.headers.items()}
             query = parse_qs(parts.query, keep_blank_values=True)
             answer = self.server.answer(Request(method, parts.path, self.path, query, headers, body))
-        except TooLarge:
+        except BodyTooLarge:
             answer = Answer.json(413, {"error": "request body too large"})
         except (ValueError, OSError):
             pass
