@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tf_retainer.decisions.backtest import BacktestReport, HistoricContact
-from tf_retainer.decisions.calling import CallingOverride, CallingRules, Hours, RulesRefused, parse_override
+from tf_retainer.decisions.calling import CallingOverride, CallingRules, Hours, Row, RulesRefused, parse_override
 from tf_retainer.decisions.location import locate_place
 from tf_retainer.domain.consent import CONTACT_EVENT
 from tf_retainer.runtime.clock import parse_iso
@@ -67,9 +67,17 @@ def rule_lines(rules: CallingRules) -> list[str]:
             lines.append(_hours_line(code, row.hours))
         if row.cap is not None:
             cap = row.cap
-            what = f"at most {cap.max_contacts} {'/'.join(cap.channels)} in {cap.per_hours} h"
+            what = f"at most {cap.max_contacts} {'/'.join(cap.channels)} in {cap.per_hours} h" + _since(cap)
             lines.append(f"  {code + ' cap':<20} {cap.mode:<8} {what:<40} {cap.source}")
     return lines
+
+
+def _since(row: Row) -> str:
+    """When the row's channels came under it, where known: `` since call/text 2024-01-01``."""
+    days: dict[str, list[str]] = {}
+    for channel, day in row.since.items():
+        days.setdefault(day.isoformat(), []).append(channel)
+    return "".join(f" since {'/'.join(channels)} {day}" for day, channels in sorted(days.items()))
 
 
 def _hours_line(where: str, hours: Hours) -> str:
@@ -77,6 +85,7 @@ def _hours_line(where: str, hours: Hours) -> str:
     what = f"{hours.default.start:%H:%M}-{hours.default.end:%H:%M}" + "".join(f" {d}:{w}" for d, w in days.items())
     if hours.holidays != "none":
         what += " no federal holidays"
+    what += _since(hours)
     return f"  {where + ' hours':<20} {hours.mode:<8} {what:<40} {hours.source}"
 
 

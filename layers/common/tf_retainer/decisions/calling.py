@@ -9,7 +9,8 @@ The families, for setting many rows at once: ``federal_hours``, ``state_hours`` 
 Channels: hours and caps name the channels they govern (``call`` and ``text`` in every shipped row: the TCPA
 treats a text as a call, and the state laws shipped count texts as calls or solicitations). ``email`` is in no
 shipped row: no time-of-day or frequency law is known for it (CAN-SPAM sets none), so an email is always
-allowed by these rules, and it is not counted against a call/text cap.
+allowed by these rules, and it is not counted against a call/text cap. A row's ``since`` names the day each channel
+came under it (a law's effective date): a contact before that day, as a backtest replays it, is not governed by it.
 """
 
 from __future__ import annotations
@@ -55,8 +56,25 @@ class Row(BaseModel):
     model_config = _STRICT
     mode: Mode = "enforce"
     channels: list[Channel] = Field(default_factory=_calls_and_texts, min_length=1)
+    since: dict[Channel, date] = Field(
+        default_factory=dict,
+        description="The day a channel came under the rule (the called party's local date; a contact before it is "
+        "not governed by this row: backtests replay contacts at their own time). A channel not named: always.",
+    )
     source: str = Field(pattern=r"^https?://", description="Where the rule is stated (a public URL).")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _since_its_channels(self) -> Row:
+        stray = sorted(set(self.since) - set(self.channels))
+        if stray:
+            raise ValueError(f"since names a channel the row does not govern: {', '.join(stray)}")
+        return self
+
+    def governs(self, channel: Channel, day: date) -> bool:
+        """Whether this row, not off, applies to a contact on ``channel`` on ``day`` (local date)."""
+        start = self.since.get(channel)
+        return self.mode != "off" and channel in self.channels and (start is None or day >= start)
 
 
 class Hours(Row):
