@@ -15,9 +15,14 @@ from tf_retainer.store.versions import put_version
 
 
 def _stored(item: dict[str, Any]) -> StoredOverride:
+    # JSON text: the item codec leaves None out of maps, and an override's nulls mean something ("sun": null, no
+    # contact on Sundays; "cap": null or a state null, removed). Versions stored as a map before are read as such.
+    override = item["override"]
     return StoredOverride(
         version=int(item["version"]),
-        override=CallingOverride.model_validate(item["override"]),
+        override=CallingOverride.model_validate_json(override)
+        if isinstance(override, str)
+        else CallingOverride.model_validate(override),
         created_at=item["created_at"],
         actor=item.get("actor", ""),
     )
@@ -45,7 +50,7 @@ class CallingRuleStore:
         stored = StoredOverride((current.version if current else 0) + 1, override, iso(now), actor)
         item = {
             "version": stored.version,
-            "override": override.model_dump(mode="json", exclude_unset=True),
+            "override": override.model_dump_json(exclude_unset=True),
             "created_at": stored.created_at,
             "actor": actor,
         }
