@@ -85,6 +85,8 @@ def _hours_line(where: str, hours: Hours) -> str:
     what = f"{hours.default.start:%H:%M}-{hours.default.end:%H:%M}" + "".join(f" {d}:{w}" for d, w in days.items())
     if hours.holidays != "none":
         what += " no federal holidays"
+    if hours.no_call_dates:
+        what += " no calls " + ",".join(day.isoformat() for day in hours.no_call_dates)
     what += _since(hours)
     return f"  {where + ' hours':<20} {hours.mode:<8} {what:<40} {hours.source}"
 

@@ -3,7 +3,7 @@ under the buyer's override), like the intake rules: every change a new version, 
 (`--mode state_hours=shadow`), a backtest over the contacts reported before enforcing.
 
     calling show [--versions]                     the rules in force, row by row, and the override's versions
-    calling set FILE | --mode FAMILY=MODE ...     a new override version (FILE: JSON, see docs/consent.md)
+    calling set FILE | --mode FAMILY=MODE ...     a new override version (FILE: JSON, see docs/operations.md)
     calling test [--since 7d] [--file F] [--mode FAMILY=MODE]  replay reported contacts through a candidate
 """
 
@@ -104,7 +104,7 @@ def cmd_calling_test(ctx: Context) -> int:
 
 
 def _set_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", help="the override as JSON (docs/consent.md), or - for standard input")
+    parser.add_argument("file", nargs="?", help="the override as JSON (docs/operations.md), or - for standard input")
     parser.add_argument("--mode", action="append", type=parse_family_mode, metavar="FAMILY=MODE", help="flip a family")
     parser.add_argument("--actor", help="who publishes it (default: your user name)")
 
