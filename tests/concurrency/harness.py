@@ -174,6 +174,8 @@ def worker_main(
 
 def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], Any]) -> tuple[int, Any]:
     payload = task.payload
+    if payload.get("delay"):  # released with the others, this container's request leaves this much later
+        time.sleep(payload["delay"])
     if payload.get("clock"):
         # This container's clock reads the given instant throughout the invocation: two containers
         # reading the same microsecond, made certain instead of left to chance.
@@ -182,7 +184,7 @@ def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], A
         deps, instant = default_deps(), datetime.fromisoformat(payload["clock"])
         real_clock, deps.clock = deps.clock, lambda: instant
         try:
-            return _perform(Task(task.kind, {**payload, "clock": None}), gateway, invoke)
+            return _perform(Task(task.kind, {**payload, "clock": None, "delay": None}), gateway, invoke)
         finally:
             deps.clock = real_clock
     if task.kind == "post":
@@ -194,7 +196,8 @@ def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], A
         return 200, invoke("RetryFunction", payload["event"])
     elif task.kind == "revoke":
         headers = {"Content-Type": "application/json", "x-api-key": payload["key"]}
-        response = gateway.handle("POST", "/revocations", headers, json.dumps(payload["body"]).encode())
+        path = payload.get("path", "/revocations")  # or /revocations/batch
+        response = gateway.handle("POST", path, headers, json.dumps(payload["body"]).encode())
         if 200 <= response.status < 300 and _ACKNOWLEDGED is not None:
             with _ACKNOWLEDGED.get_lock():
                 _ACKNOWLEDGED.value = _ACKNOWLEDGED.value or time.time()

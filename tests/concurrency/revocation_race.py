@@ -1,5 +1,6 @@
 """A consumer's revocation racing a contact report and the call gate on the same lead (issue 23), in many
-Lambda containers released together (harness.LambdaPool) against one moto server.
+Lambda containers released together (harness.LambdaPool) against one moto server; and a revocation in a
+batch, posted with a buyer-system key, racing the intake of that consumer's leads (``batch_round``).
 
 One round: a fresh lead, retained and contactable by call; then, all at once, the revocation posted twice
 (the same id: an SMS platform sending its STOP again), contact reports for the lead, and dialers polling the
@@ -150,3 +151,101 @@ def run_rounds(backend: Backend, pool: LambdaPool, rounds: int) -> list[RoundRes
     # A consumer of its own each round (a number shared with an earlier round would close that lead too).
     phones = [f"(212) 555-01{line:02d}" for line in random.sample(range(100), rounds)]
     return [race_round(backend, pool, state, number, phone) for number, phone in enumerate(phones)]
+
+
+# --------------------------------------------------------------------------- a batch racing the intake
+
+BATCH_POSTS = 2  # the same batch posted twice (the SMS platform sends its STOP stream again)
+STAGGER = 0.015  # seconds between one lead's POST and the next: they span the revocation's own invocation
+
+
+@dataclass
+class BatchRoundResult:
+    consumer_leads: list[str]  # every lead of the consumer retained: before, in and after the race
+    outcomes: list[Outcome]
+    problems: list[str] = field(default_factory=list)  # answers, and the gate: must hold
+    unrevoked: list[str] = field(default_factory=list)  # leads without the revocation once in their chain
+
+    def summary(self) -> str:
+        answers = Counter(outcome.label() for outcome in self.outcomes)
+        lines = [f"{len(self.consumer_leads)} lead(s) of the consumer: {dict(answers)}"]
+        lines += [f"  PROBLEM: {problem}" for problem in self.problems]
+        return "\n".join(lines + [f"  NOT IN THE CHAIN: {lead}" for lead in self.unrevoked])
+
+
+def batch_round(backend: Backend, pool: LambdaPool, keys: dict[str, str], phone: str) -> BatchRoundResult:
+    """One round: a lead of the consumer stored by the other vendor; then, released together, the batch (the
+    consumer's STOP between two other consumers') posted twice with the buyer-system key, and the rest of the
+    pool posting new leads of that consumer for both vendors, one every STAGGER seconds; then one more lead
+    of the consumer, taken after the revocation was acknowledged."""
+    from local.simulator import make_web_cert_id
+
+    def new_lead(vendor: str, index: int, delay: float = 0.0) -> Task:
+        tag = uuid.uuid4().hex[:10]
+        body = lead_body(make_web_cert_id(), lead_id=f"batch-{tag}", email=f"batch-{tag}@example.com", phone=phone)
+        return Task("post", {"key": keys[vendor], "body": body, "delay": delay, "index": index})
+
+    [before] = pool.run([new_lead("other", -1)], together=False)
+    stop = {"id": f"STOP-{uuid.uuid4().hex[:10]}", "phone": phone, "via": "sms", "message": "STOP"}
+    others = [{"id": f"STOP-{uuid.uuid4().hex[:10]}", "phone": f"(303) 555-{n:04d}", "via": "sms"} for n in (1, 2)]
+    batch = {"revocations": [others[0], stop, others[1]]}
+    tasks = [Task("revoke", {"key": keys["buyer"], "path": "/revocations/batch", "body": batch})] * BATCH_POSTS
+    posters = pool.size - len(tasks)
+    tasks += [new_lead("vendor" if i % 2 else "other", i, i * STAGGER) for i in range(posters)]
+    outcomes = pool.run(tasks)
+    [later] = pool.run([new_lead("vendor", posters)], together=False)
+
+    posts = [before, *(o for o in outcomes if o.kind == "post"), later]
+    retained = [str(o.lead_id) for o in posts if o.status == 201]
+    result = BatchRoundResult(retained, outcomes)
+    expect = result.problems.append
+    if len(retained) != len(posts):
+        expect(f"leads not retained: {[(o.status, o.reason) for o in posts if o.status != 201]}")
+    failed = [f"{o.kind} {o.status} {o.error or o.body}" for o in outcomes if o.is_5xx]
+    if failed:
+        expect(f"{len(failed)} 5xx answers: {failed[:3]}")
+    batches = [o for o in outcomes if o.kind == "revoke"]
+    if any(o.status != 200 for o in batches):
+        expect(f"the batch was answered {[(o.status, o.body) for o in batches]}")
+        return result
+    answers = [o.body["results"][1] for o in batches]  # the consumer's STOP, second in each batch
+    if sorted(answer["status"] for answer in answers) != ["recorded", "repeated"]:
+        expect(f"the consumer's STOP, posted twice, was answered {answers}")
+        return result
+    revocation_id = answers[0]["revocation_id"]
+    for other in (0, 2):
+        if sorted(o.body["results"][other]["status"] for o in batches) != ["recorded", "repeated"]:
+            expect(f"another consumer's STOP was answered {[o.body['results'][other] for o in batches]}")
+    # Settled: every lead of the consumer, whichever vendor took it and whenever, shows the revocation once
+    # in its chain, and the gate (asked with the buyer-system key, by our lead_id) is closed.
+    for lead_id in retained:
+        check_revoked_once(backend, lead_id, revocation_id, result.unrevoked.append)
+    gates = {"key": keys["buyer"], "channel": "call", "max_checks": 1, "after": 1}
+    asked = pool.run([Task("gates", {**gates, "lead_id": lead_id}) for lead_id in retained], together=False)
+    for lead_id, outcome in zip(retained, asked, strict=True):
+        [check] = outcome.body
+        if (check["status"], check["contactable"], check["reason"]) != (200, False, "consent_revoked"):
+            expect(f"lead {lead_id}: the gate answered {check}")
+    return result
+
+
+def check_revoked_once(backend: Backend, lead_id: str, revocation_id: str, expect: Any) -> None:
+    from tf_retainer.domain import chain
+
+    record = backend.reader.read_lead(lead_id)
+    lead = record.lead
+    try:
+        entries = chain.verify(record.chain, chain.genesis(lead.lead_id, lead.vendor, lead.cert_id, lead.received_at))
+    except chain.BrokenChain as broken:
+        expect(f"lead {lead_id} ({lead.vendor}): its chain does not verify: {broken}")
+        return
+    events = [event for entry in entries for event in entry.events]
+    revoked = [e for e in events if e["type"] == "consent_revoked" and e["detail"]["revocation_id"] == revocation_id]
+    if len(revoked) != 1:
+        expect(f"lead {lead_id} ({lead.vendor}) holds {len(revoked)} consent_revoked entries for the revocation, not 1")
+
+
+def run_batch_rounds(backend: Backend, pool: LambdaPool, keys: dict[str, str], rounds: int) -> list[BatchRoundResult]:
+    # Numbers of their own: no other round or test shares the consumer (its leads would be closed too).
+    phones = [f"(718) 555-02{line:02d}" for line in random.sample(range(100), rounds)]
+    return [batch_round(backend, pool, keys, phone) for phone in phones]
