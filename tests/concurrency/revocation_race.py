@@ -123,8 +123,8 @@ def race_round(backend: Backend, pool: LambdaPool, state: str, number: int, phon
     return result
 
 
-def check_chain(backend: Backend, lead_id: str, revocation_id: str | None, contact_ids: list[str], expect: Any) -> None:
-    """The lead's chain verifies; the revocation in it once, each acknowledged contact once."""
+def chain_events(backend: Backend, lead_id: str, expect: Any) -> list[dict[str, Any]] | None:
+    """The events of the lead's chain, once it verifies (None, and said, when it does not)."""
     from tf_retainer.domain import chain
 
     record = backend.reader.read_lead(lead_id)
@@ -132,12 +132,22 @@ def check_chain(backend: Backend, lead_id: str, revocation_id: str | None, conta
     try:
         entries = chain.verify(record.chain, chain.genesis(lead.lead_id, lead.vendor, lead.cert_id, lead.received_at))
     except chain.BrokenChain as broken:
-        expect(f"the lead's chain does not verify: {broken}")
+        expect(f"lead {lead_id} ({lead.vendor}): its chain does not verify: {broken}")
+        return None
+    return [event for entry in entries for event in entry.events]
+
+
+def revoked_times(events: list[dict[str, Any]], revocation_id: str | None) -> int:
+    return sum(e["type"] == "consent_revoked" and e["detail"]["revocation_id"] == revocation_id for e in events)
+
+
+def check_chain(backend: Backend, lead_id: str, revocation_id: str | None, contact_ids: list[str], expect: Any) -> None:
+    """The lead's chain verifies; the revocation in it once, each acknowledged contact once."""
+    events = chain_events(backend, lead_id, expect)
+    if events is None:
         return
-    events = [event for entry in entries for event in entry.events]
-    revoked = [e for e in events if e["type"] == "consent_revoked" and e["detail"]["revocation_id"] == revocation_id]
-    if len(revoked) != 1:
-        expect(f"the chain holds {len(revoked)} consent_revoked entries for {revocation_id}, not 1")
+    if (times := revoked_times(events, revocation_id)) != 1:
+        expect(f"the chain holds {times} consent_revoked entries for {revocation_id}, not 1")
     kept = Counter(e["detail"].get("contact_id") for e in events if e["type"] == "contact")
     if kept != Counter(contact_ids):
         expect(f"the chain keeps contacts {dict(kept)}, acknowledged {contact_ids}")
@@ -230,19 +240,9 @@ def batch_round(backend: Backend, pool: LambdaPool, keys: dict[str, str], phone:
 
 
 def check_revoked_once(backend: Backend, lead_id: str, revocation_id: str, expect: Any) -> None:
-    from tf_retainer.domain import chain
-
-    record = backend.reader.read_lead(lead_id)
-    lead = record.lead
-    try:
-        entries = chain.verify(record.chain, chain.genesis(lead.lead_id, lead.vendor, lead.cert_id, lead.received_at))
-    except chain.BrokenChain as broken:
-        expect(f"lead {lead_id} ({lead.vendor}): its chain does not verify: {broken}")
-        return
-    events = [event for entry in entries for event in entry.events]
-    revoked = [e for e in events if e["type"] == "consent_revoked" and e["detail"]["revocation_id"] == revocation_id]
-    if len(revoked) != 1:
-        expect(f"lead {lead_id} ({lead.vendor}) holds {len(revoked)} consent_revoked entries for the revocation, not 1")
+    events = chain_events(backend, lead_id, expect)
+    if events is not None and (times := revoked_times(events, revocation_id)) != 1:
+        expect(f"lead {lead_id} holds {times} consent_revoked entries for the revocation, not 1")
 
 
 def run_batch_rounds(backend: Backend, pool: LambdaPool, keys: dict[str, str], rounds: int) -> list[BatchRoundResult]:
