@@ -207,6 +207,8 @@ def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], A
         response = gateway.handle("POST", path, headers, json.dumps(payload["body"]).encode())
     elif task.kind == "gates":
         return 200, _gate_checks(gateway, payload)
+    elif task.kind == "honour":  # the scheduled run of ConsentFunction (EventBridge Scheduler's event)
+        return 200, invoke("ConsentFunction", {"source": "aws.scheduler", "detail-type": "Scheduled Event"})
     else:
         raise ValueError(f"unknown task {task.kind!r}")
     return response.status, (response.json() if response.body else None)

@@ -226,6 +226,12 @@ def batch_round(backend: Backend, pool: LambdaPool, keys: dict[str, str], phone:
     for other in (0, 2):
         if sorted(o.body["results"][other]["status"] for o in batches) != ["recorded", "repeated"]:
             expect(f"another consumer's STOP was answered {[o.body['results'][other] for o in batches]}")
+    # The scheduled run a minute later (ConsentFunction, its clock past the revocation's own invocation):
+    # the leads the revocation did not reach (taken while it was recorded, or after) get their entry.
+    settled = (datetime.now(UTC) + timedelta(seconds=61)).isoformat()
+    [honoured] = pool.run([Task("honour", {"clock": settled})], together=False)
+    if honoured.status != 200 or not isinstance(honoured.body, dict):
+        expect(f"the scheduled run failed: {honoured.error or honoured.body}")
     # Settled: every lead of the consumer, whichever vendor took it and whenever, shows the revocation once
     # in its chain, and the gate (asked with the buyer-system key, by our lead_id) is closed.
     for lead_id in retained:

@@ -283,6 +283,12 @@ class FakeLedger:
         self.revocations[revocation_id] = current.model_copy(update=update)
         return True
 
+    def add_leads(self, revocation_id: str, lead_ids: list[str]) -> None:
+        current = self.revocations[revocation_id]
+        leads = list(current.leads) + [lead for lead in lead_ids if lead not in current.leads]
+        update = {"leads": leads, "lead_count": current.lead_count + len(lead_ids)}
+        self.revocations[revocation_id] = current.model_copy(update=update)
+
     def unhonoured(self, *, recorded_before: datetime | None = None, limit: int | None = None) -> list[Revocation]:
         before = iso(recorded_before) if recorded_before else "~"
         found = [r for r in self.revocations.values() if r.honored_at is None and r.recorded_at < before]

@@ -196,6 +196,28 @@ def test_the_scheduled_run_does_not_write_a_revocation_twice_to_a_lead_that_has_
     assert ledger.revocations[answer.revocation_id or ""].leads == ["a", "b"]
 
 
+def test_a_lead_the_revocation_did_not_reach_gets_its_entry_from_the_next_scheduled_runs_once(world):
+    """A lead of the consumer the consumer index did not hold when the revocation asked it (taken while it
+    was being recorded; on AWS, an index that lags): its entry and event come from the scheduled run."""
+    deps, store, ledger, clock = world
+    store.leads = {"a": lead("a", "acme")}
+    answer = revocations.record(deps, stop(), SMS)
+    assert revoked_leads(store) == ["a"]
+    store.leads["c"] = lead("c", "beta")  # consent given before the revocation, in the store only now
+    clock["now"] = NOW + timedelta(seconds=30)  # its own invocation may still be at work: left alone
+    assert revocations.honour_unhonoured(deps, honour_seconds=900).late == []
+    clock["now"] = NOW + timedelta(minutes=2)
+    assert revocations.honour_unhonoured(deps, honour_seconds=900).late == ["c"]
+    assert sorted(revoked_leads(store)) == ["a", "c"]
+    stored = ledger.revocations[answer.revocation_id or ""]
+    assert (stored.leads, stored.lead_count) == (["a", "c"], 2)
+    clock["now"] = NOW + timedelta(minutes=7)
+    assert revocations.honour_unhonoured(deps, honour_seconds=900).late == []  # never written twice
+    store.leads["d"] = lead("d", "beta")
+    clock["now"] = NOW + timedelta(hours=2)  # past the window: the gate, reading the ledger, still closes
+    assert revocations.honour_unhonoured(deps, honour_seconds=900).late == []
+
+
 def test_a_contact_is_kept_in_the_leads_history_once_per_contact_id(world):
     deps, store, _, _ = world
     store.records = {"a": LeadRecord(lead("a", "acme"), [], [])}

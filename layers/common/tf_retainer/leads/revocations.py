@@ -8,7 +8,10 @@
 2. **Applied.** Every lead of the consumer (the consumer index, queried by those tokens) whose consent was
    not given after the revocation gets a ``consent_revoked`` entry in its evidence chain, published as
    ``Lead Consent Revoked`` so dialers and CRMs stop. Done in the same invocation while its time allows;
-   what is left (a batch too large, a crash), the scheduled run finishes (``honour_unhonoured``).
+   what is left (a batch too large, a crash), the scheduled run finishes (``honour_unhonoured``). A lead
+   of the consumer the index did not hold when the revocation asked it (taken while the revocation was
+   being recorded, or not yet in the index: on AWS it lags) gets its entry from the scheduled runs of the
+   next LATE_WINDOW (``apply_late``): the gate, reading the ledger, was closed for it all along.
 3. **Honoured.** The revocation records when every such lead had it (``honored_at``), beside the legal
    deadline (``honor_by``: ten business days). A revocation not honoured within REVOCATION_HONOUR_SECONDS
    counts RevocationsNotHonoured (alarmed).
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tf_retainer.decisions.consent import applies_to_lead, consent_time, honour_deadline, is_opt_out_word
 from tf_retainer.domain.consent import CONSENT_REVOKED_EVENT, RevocationAnswer, RevocationRequest
@@ -49,6 +52,8 @@ SKEW = timedelta(minutes=5)  # how far in the future a client's clock may put a 
 CALLS_PER_LEAD = 2
 # The scheduled run leaves alone what was recorded this recently: its own invocation may still be applying it.
 SETTLE = timedelta(seconds=60)
+# How long after a revocation the scheduled runs look for leads of its consumer it did not reach.
+LATE_WINDOW = timedelta(hours=1)
 
 
 def record(
@@ -149,6 +154,7 @@ class HonourReport:
     pending: list[str] = field(default_factory=list)  # unhonoured revocations found
     overdue: list[str] = field(default_factory=list)  # of those, recorded longer ago than allowed
     honoured: list[str] = field(default_factory=list)  # applied by this run
+    late: list[str] = field(default_factory=list)  # leads a recent revocation reached only in this run
 
 
 def honour_unhonoured(deps: Deps, *, honour_seconds: float, deadline: float | None = None) -> HonourReport:
@@ -167,9 +173,45 @@ def honour_unhonoured(deps: Deps, *, honour_seconds: float, deadline: float | No
         if current is None or current.honored_at is not None:
             continue
         if apply(deps, current, deadline=deadline, recovering=True) is None:
-            break
+            return report
         report.honoured.append(pending)
+    report.late = apply_late(deps, since=now - LATE_WINDOW, until=now - SETTLE, deadline=deadline)
     return report
+
+
+def apply_late(deps: Deps, *, since: datetime, until: datetime, deadline: float | None = None) -> list[str]:
+    """Each revocation honoured between ``since`` and ``until``, applied to the leads of its consumer it did not
+    reach (their entry and event now); the lead ids it wrote. A lead whose chain shows it already is skipped,
+    so two runs never write it twice."""
+    written: list[str] = []
+    reserve = deps.settings.remote_call_seconds * (CALLS_PER_LEAD + 1)
+    for revocation in deps.ledger.listed(since=since, until=until):
+        if revocation.honored_at is None:  # the unhonoured ones are applied whole (above)
+            continue
+        reached = set(revocation.leads)
+        late = [
+            lead
+            for lead in consumer_leads(deps, revocation.consumer)
+            if lead.lead_id not in reached and applies_to_lead(revocation.notice, consent_at=consent_time(lead))
+        ]
+        added: list[str] = []
+        for lead in late:
+            if deadline is not None and time.monotonic() + reserve > deadline:
+                break
+            if _already_applied(deps, lead, revocation):
+                continue
+            event = Event(CONSENT_REVOKED_EVENT, revocation.recorded_by.label, _event_detail(revocation, lead))
+            deps.writer.add_history(lead, [event], now=deps.clock(), publish=True)
+            count(Metric.LEADS_REVOKED)
+            added.append(lead.lead_id)
+        if added:
+            logger.info(
+                "revocation applied to leads it had not reached",
+                extra={"revocation_id": revocation.revocation_id, "leads": len(added)},
+            )
+            deps.ledger.add_leads(revocation.revocation_id, added)
+            written += added
+    return written
 
 
 def answer(revocation: Revocation, status: str) -> RevocationAnswer:

@@ -29,6 +29,11 @@ class RevocationLedger(Protocol):
         """The revocation was applied to every lead of its consumer; False when it was marked before."""
         ...
 
+    def add_leads(self, revocation_id: str, lead_ids: list[str]) -> None:
+        """Leads an honoured revocation reached later (``apply_late``): counted, and listed while the list has
+        room."""
+        ...
+
     def unhonoured(self, *, recorded_before: datetime | None = None, limit: int | None = None) -> list[Revocation]:
         """Revocations not yet applied to every lead, oldest first."""
         ...

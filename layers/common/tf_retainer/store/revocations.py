@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tf_retainer.domain.revocation import Notice, Revocation
+from tf_retainer.domain.revocation import MAX_LISTED_LEADS, Notice, Revocation
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
@@ -101,6 +101,21 @@ class DynamoRevocations:
                 return False
             raise
         return True
+
+    @unavailable_when_transient
+    def add_leads(self, revocation_id: str, lead_ids: list[str]) -> None:
+        current = self.get(revocation_id)
+        if current is None or not lead_ids:
+            return
+        listed = (list(current.leads) + [lead for lead in lead_ids if lead not in current.leads])[:MAX_LISTED_LEADS]
+        request = {
+            "TableName": self._table.name,
+            "Key": serialize(keys.key(keys.revocation_pk(revocation_id), keys.REVOCATION)),
+            "UpdateExpression": "SET leads = :leads ADD lead_count :added",
+            "ConditionExpression": "attribute_exists(honored_at)",
+            "ExpressionAttributeValues": serialize({":leads": listed, ":added": len(lead_ids)}),
+        }
+        retry_conflicts(lambda: self._table.client.update_item(**request))
 
     def unhonoured(self, *, recorded_before: datetime | None = None, limit: int | None = None) -> list[Revocation]:
         until = iso(recorded_before) if recorded_before is not None else "~"
