@@ -160,3 +160,28 @@ def test_an_anchor_document_is_authenticated_by_the_deployment_key(stack, posted
     bucket.put(hour, forged, hashlib.sha256(b"not the key").digest())
     code, answer = verify(stack, lead_id)
     assert code == 1 and "is not authentic" in answer["why"]
+
+
+def test_an_anchor_put_again_under_its_name_is_not_authentic_and_the_first_start_stands(stack, posted):
+    """Object Lock keeps every version, but a plain GET reads the latest: a document put again under an
+    existing name (with a MAC the anchor key made) no longer matches its content-addressed name, and the
+    record of when anchoring began is read in its first version."""
+    from tf_retainer.aws.anchor_bucket import STARTED, encode, hour_prefix
+    from tf_retainer.aws.kms_mac import KmsMac
+
+    lead_id, last = posted
+    s3, bucket = boto3.client("s3"), stack.provisioned.archive_bucket
+    mac = KmsMac(boto3.client("kms"), stack.provisioned.anchor_key_id)
+    since = verify(stack, lead_id)[1]["anchors"]["anchoring_since"]
+
+    later = anchors.started_document(datetime.now(UTC) + timedelta(days=1))
+    s3.put_object(Bucket=bucket, Key=STARTED, Body=encode(later, mac.generate(anchors.mac_message(later))))
+    code, answer = verify(stack, lead_id)
+    assert code == 0 and answer["anchors"]["anchoring_since"] == since
+
+    hour = answer["anchors"]["hours_read"][0]
+    (listed,) = s3.list_objects_v2(Bucket=bucket, Prefix=hour_prefix(hour))["Contents"]
+    forged = anchors.document(hour, [anchors.Anchored(lead_id, seq, "00" * 32) for seq in range(1, last + 1)])
+    s3.put_object(Bucket=bucket, Key=listed["Key"], Body=encode(forged, mac.generate(anchors.mac_message(forged))))
+    code, answer = verify(stack, lead_id)
+    assert code == 1 and "is not authentic" in answer["why"]

@@ -68,9 +68,10 @@ class S3AnchorBucket:
         self._put_once(STARTED, encode(content, mac))
 
     def started(self) -> StoredAnchor | None:
-        listed = self.s3.list_object_versions(Bucket=self.bucket, Prefix=STARTED).get("Versions", [])
-        versions = sorted((v for v in listed if v["Key"] == STARTED), key=lambda v: v["LastModified"])
-        return self._read(STARTED, versions[0]["VersionId"]) if versions else None
+        # S3 lists a key's versions newest first: its first version is the last listed.
+        pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=STARTED)
+        versions = [v for page in pages for v in page.get("Versions", []) if v["Key"] == STARTED]
+        return self._read(STARTED, versions[-1]["VersionId"]) if versions else None
 
     def _read(self, name: str, version: str | None = None) -> StoredAnchor:
         which = {"VersionId": version} if version else {}
