@@ -75,6 +75,7 @@ STACK_OWNED_VARIABLES = frozenset(
         "CALLBACK_DLQ_URL",
         "CALLBACK_SECRET_KEY_ID",
         "ARCHIVE_BUCKET",
+        "ANCHOR_KEY_ID",
         "TRUSTEDFORM_API_URL",
         "AWS_ENDPOINT_URL",
         "AWS_REGION",

@@ -19,8 +19,7 @@ import base64
 import hashlib
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from tf_retainer.aws.archive_bucket import put_if_absent
 from tf_retainer.ports.anchors import StoredAnchor
 
 PREFIX = "anchors/"
@@ -79,16 +78,4 @@ class S3AnchorBucket:
 
     def _put_once(self, name: str, body: bytes) -> None:
         """Write the object unless one is there already (a retried batch: the same bytes)."""
-        try:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=name,
-                Body=body,
-                ContentType="text/plain",
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
-                IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise
+        put_if_absent(self.s3, self.bucket, name, body, ContentType="text/plain")

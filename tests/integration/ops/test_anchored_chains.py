@@ -185,3 +185,26 @@ def test_an_anchor_put_again_under_its_name_is_not_authentic_and_the_first_start
     s3.put_object(Bucket=bucket, Key=listed["Key"], Body=encode(forged, mac.generate(anchors.mac_message(forged))))
     code, answer = verify(stack, lead_id)
     assert code == 1 and "is not authentic" in answer["why"]
+
+
+def test_a_batch_that_cannot_be_anchored_is_retried_then_reported_to_the_anchor_failure_queue(stack):
+    """As its event source mapping does: the template's batch size (AnchorBatchSize), each failing record
+    retried MaximumRetryAttempts times, then a pointer to it on AnchorFailureQueue (alarmed), not on the
+    publisher's queue."""
+    stack.post(lead())
+
+    def kms_down(function: str, event: dict[str, Any]) -> Any:
+        assert function == ANCHOR_FUNCTION and event["Records"]
+        raise RuntimeError("KMS unavailable")
+
+    poller = StreamPoller(stack.provisioned, ANCHOR_FUNCTION, invoke=kms_down, retry_delay_seconds=0)
+    assert (poller.batch_size, poller.max_retries) == (100, 50)
+    assert poller.failure_queue_url == stack.provisioned.anchor_failure_queue_url != ""
+    poller.drain(rounds=1000)
+    assert poller.given_up >= 2  # the lead's entries: each given up on, none dropped silently
+    out = stack.sqs.receive_message(QueueUrl=stack.provisioned.anchor_failure_queue_url, MaxNumberOfMessages=10)
+    pointers = [json.loads(message["Body"]) for message in out.get("Messages", [])]
+    assert len(pointers) == poller.given_up
+    assert all(p["requestContext"]["functionArn"] == ANCHOR_FUNCTION for p in pointers)
+    published = stack.sqs.receive_message(QueueUrl=stack.provisioned.publish_failure_queue_url)
+    assert not published.get("Messages")
