@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tf_retainer.aws.archive_bucket import put_if_absent
 from tf_retainer.ports.anchors import StoredAnchor
 
 PREFIX = "anchors/"
+READERS = 10  # documents read at once: boto3 clients are thread-safe and keep 10 connections by default
 STARTED = f"{PREFIX}started.json"
 
 
@@ -58,9 +60,12 @@ class S3AnchorBucket:
         return f"s3://{self.bucket}/{name}"
 
     def read_hour(self, hour: str) -> list[StoredAnchor]:
+        """An hour's documents, read in parallel: an hour holds one per batch (a batching window's worth of
+        writes, or AnchorBatchSize of them) and per stream shard, a few hundred on a busy stack."""
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=hour_prefix(hour))
         names = sorted(listed["Key"] for page in pages for listed in page.get("Contents", []))
-        stored = [self._read(name) for name in names]
+        with ThreadPoolExecutor(max_workers=READERS) as pool:
+            stored = list(pool.map(self._read, names))
         return [s if object_name(hour, s.content) == s.name else StoredAnchor(s.name, s.content, b"") for s in stored]
 
     def mark_started(self, content: bytes, mac: bytes) -> None:
