@@ -228,3 +228,20 @@ def test_the_summary_is_what_the_cli_prints():
         "hours_read": [HOUR],
         "documents_read": 1,
     }
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"seq":3,"at":12,"prev":"","v":1}',  # a time that is no text
+        b'{"seq":3,"at":"9999-99-99","prev":"","v":1}',  # no date
+        b"[" * 100_000 + b"]" * 100_000,  # too deep to read
+        b'"just text"',
+    ],
+)
+def test_an_entry_item_no_one_can_read_is_still_anchored_never_an_error(content):
+    record = stream_record("MODIFY", content=content)
+    record["dynamodb"]["ApproximateCreationDateTime"] = "not a time"
+    written = written_in(record)
+    assert written is not None and written.hour == "1970-01-01T00"
+    assert written.anchored == Anchored("lead-1", 3, hashlib.sha256(content).hexdigest(), "overwrite")

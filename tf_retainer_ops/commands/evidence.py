@@ -253,7 +253,8 @@ def evidence_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LEAD_ID|find|reindex|verify",
         help="a lead's evidence file; find: a consumer's leads, any vendor (--phone/--email, --export DIR); "
         "reindex: put leads stored before the consumer index into it; verify LEAD_ID: check the lead's "
-        "evidence chain as stored, naming the first broken link",
+        "evidence chain as stored, naming the first broken link, and each entry against its anchor (the hash "
+        "recorded outside the table when it was written)",
     )
     parser.add_argument("verify_lead_id", nargs="?", metavar="LEAD_ID", help="verify: the lead whose chain to check")
     parser.add_argument("-o", "--output", help="file to write (default evidence-<lead_id>.json; - for stdout)")

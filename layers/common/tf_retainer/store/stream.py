@@ -58,9 +58,18 @@ def written_in(record: dict[str, Any]) -> Written | None:
     return Written(anchors.Anchored(keys.lead_id_of(pk), seq, digest, kind), hour=_hour(item, stream))
 
 
+# What an item that is no entry (written by someone else than the service) can make reading it raise.
+_UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError, zlib.error)
+
+
 def _hour(item: dict[str, Any], stream: dict[str, Any]) -> str:
+    """The hour the entry's content names; else the one the stream says it was written in; else 1970's first
+    (never an error: a record that cannot be anchored would hold back its whole batch)."""
     try:
-        return anchors.hour_of(chain.parse(chain.unpack(bytes(item["b"]))).at)
-    except (KeyError, TypeError, ValueError, zlib.error):
-        created = stream.get("ApproximateCreationDateTime") or 0
-        return anchors.hour_of(datetime.fromtimestamp(float(created), UTC))
+        return anchors.hour_of(str(chain.parse(chain.unpack(bytes(item["b"]))).at))
+    except _UNREADABLE:
+        pass
+    try:
+        return anchors.hour_of(datetime.fromtimestamp(float(stream.get("ApproximateCreationDateTime") or 0), UTC))
+    except _UNREADABLE:
+        return anchors.hour_of(datetime.fromtimestamp(0, UTC))
