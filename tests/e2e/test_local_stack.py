@@ -465,8 +465,8 @@ def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_
     assert local_stack.process.wait(120) == 0
     log = local_stack.stderr()
     assert (
-        "stopped api, sweeper, holds, consent, archiver, callbacks, streams, poller, workers, receiver, simulator, moto"
-        in log
+        "stopped api, sweeper, holds, consent, archiver, callbacks, anchors, streams, poller, workers, receiver, "
+        "simulator, moto" in log
     )
     # The hung retry was not waited out: its batch ended when asked, going back to the queue as on a Lambda
     # shutdown, and no poller was left running past its stop.
