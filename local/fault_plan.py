@@ -13,6 +13,7 @@ KILLABLE = frozenset(
         "RetryFunction",
         "SweeperFunction",
         "PublisherFunction",
+        "AnchorFunction",
         "CallbackFunction",
         "HoldFunction",
         "ArchiverFunction",

@@ -59,6 +59,8 @@ CONSUMER_KEY_LOGICAL_ID = "ConsumerKeySecret"
 DASHBOARD_LOGICAL_ID = "Dashboard"
 EVIDENCE_KEY_LOGICAL_ID = "EvidenceSigningKey"
 CALLBACK_KEY_LOGICAL_ID = "CallbackSecretKey"
+ANCHOR_KEY_LOGICAL_ID = "AnchorKey"
+ANCHOR_FAILURE_QUEUE_LOGICAL_ID = "AnchorFailureQueue"
 EVENT_BUS_LOGICAL_ID = "LeadEventBus"
 EVENTS_RULE_LOGICAL_ID = "LeadEventsRule"
 EVENTS_QUEUE_LOGICAL_ID = "LeadEventsQueue"
@@ -71,6 +73,7 @@ ARCHIVE_BUCKET_LOGICAL_ID = "ArchiveBucket"
 EVENT_QUEUES = (
     (EVENTS_QUEUE_LOGICAL_ID, "events"),
     (PUBLISH_FAILURE_QUEUE_LOGICAL_ID, "publish-failures"),
+    (ANCHOR_FAILURE_QUEUE_LOGICAL_ID, "anchor-failures"),
     (CALLBACK_DLQ_LOGICAL_ID, "callback-dlq"),
     (CALLBACK_QUEUE_LOGICAL_ID, "callbacks"),
 )
@@ -713,6 +716,8 @@ class Provisioned:
     event_bus_name: str = ""  # the outcome events' bus
     events_queue_url: str = ""  # the example rule's queue: every outcome event
     publish_failure_queue_url: str = ""  # stream records the publisher gave up on
+    anchor_failure_queue_url: str = ""  # stream records the anchoring function gave up on
+    anchor_key_id: str = ""  # the KMS HMAC key the evidence anchors are MACed with
     callback_queue_url: str = ""  # vendor callback jobs
     callback_dlq_url: str = ""  # vendor callbacks given up on
     archive_bucket: str = ""  # the evidence archive (Object Lock)
@@ -739,6 +744,7 @@ class Provisioned:
                 CALLBACK_DLQ_LOGICAL_ID: self.callback_dlq_url,
                 ARCHIVE_BUCKET_LOGICAL_ID: self.archive_bucket,
                 CALLBACK_KEY_LOGICAL_ID: self.callback_key_id,
+                ANCHOR_KEY_LOGICAL_ID: self.anchor_key_id,
             }
         )
         for logical_id, url, arn in (
@@ -786,8 +792,9 @@ class Provisioned:
                 "CALLBACK_QUEUE_URL": self.callback_queue_url,
                 "CALLBACK_DLQ_URL": self.callback_dlq_url,
                 "CALLBACK_SECRET_KEY_ID": self.callback_key_id,
-                # ArchiverFunction's own.
+                # ArchiverFunction's and AnchorFunction's own.
                 "ARCHIVE_BUCKET": self.archive_bucket,
+                "ANCHOR_KEY_ID": self.anchor_key_id,
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_REGION": self.region,
             }
@@ -1029,6 +1036,8 @@ def provision(
         dashboard_name=dashboard_name,
         evidence_key_id=str(resolver.refs.get(EVIDENCE_KEY_LOGICAL_ID, "")),
         callback_key_id=str(resolver.refs.get(CALLBACK_KEY_LOGICAL_ID, "")),
+        anchor_key_id=str(resolver.refs.get(ANCHOR_KEY_LOGICAL_ID, "")),
+        anchor_failure_queue_url=events.get(ANCHOR_FAILURE_QUEUE_LOGICAL_ID, ""),
         event_bus_name=events.get(EVENT_BUS_LOGICAL_ID, ""),
         events_queue_url=events.get(EVENTS_QUEUE_LOGICAL_ID, ""),
         publish_failure_queue_url=events.get(PUBLISH_FAILURE_QUEUE_LOGICAL_ID, ""),

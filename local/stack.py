@@ -75,6 +75,7 @@ STACK_OWNED_VARIABLES = frozenset(
         "CALLBACK_DLQ_URL",
         "CALLBACK_SECRET_KEY_ID",
         "ARCHIVE_BUCKET",
+        "ANCHOR_KEY_ID",
         "TRUSTEDFORM_API_URL",
         "AWS_ENDPOINT_URL",
         "AWS_REGION",
@@ -109,6 +110,7 @@ class LocalStack:
     consent: Any = None
     archiver: Any = None
     streams: Any = None
+    anchors: Any = None
     callbacks: Any = None
     receiver: Any = None
     faults: Any = None  # local.faults.FaultLayer, with --aws-faults
@@ -133,6 +135,7 @@ class LocalStack:
             "consent",
             "archiver",
             "callbacks",
+            "anchors",
             "streams",
             "poller",
             "workers",
@@ -343,6 +346,8 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "dashboard_name": provisioned.dashboard_name,
         "evidence_key_id": provisioned.evidence_key_id,
         "callback_key_id": provisioned.callback_key_id,
+        "anchor_key_id": provisioned.anchor_key_id,
+        "anchor_failure_queue_url": provisioned.anchor_failure_queue_url,
         "archive_bucket": provisioned.archive_bucket,
         "event_bus_name": provisioned.event_bus_name,
         "events_queue_url": provisioned.events_queue_url,
@@ -387,7 +392,7 @@ def start(api_key: str | None = None) -> LocalStack:
     from local.provision import function_logical_ids, provision
     from local.scheduler import RateSchedule
     from local.server import ApiServerThread, LocalApiServer
-    from local.streams import StreamPoller
+    from local.streams import ANCHOR_FUNCTION, StreamPoller
 
     stack = LocalStack()
     try:
@@ -454,6 +459,9 @@ def start(api_key: str | None = None) -> LocalStack:
         # The table's stream drives the publisher, as its event source mapping does on AWS.
         stack.streams = StreamPoller(stack.provisioned, invoke=stack.workers.invoke)
         stack.streams.start()
+        # And the anchoring function, as its own mapping does: every chain entry's write to the archive bucket.
+        stack.anchors = StreamPoller(stack.provisioned, ANCHOR_FUNCTION, invoke=stack.workers.invoke)
+        stack.anchors.start()
         # Vendor callbacks: CallbackQueue drives CallbackFunction; the demo vendor is called back here.
         stack.callbacks = RetryPoller(
             stack.provisioned,
@@ -537,6 +545,9 @@ def banner(stack: LocalStack, seconds: float) -> str:
         "(LOCAL_STREAM_RETENTION_SECONDS; DynamoDB: 24 hours)",
         f"               bus {provisioned.event_bus_name}; every event also on "
         f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",
+        f"  anchors      {stack.anchors.describe()}",
+        "               every chain entry's write, MACed, under anchors/ in the archive bucket: "
+        "tf-retainer --local evidence verify LEAD_ID",
         f"  callbacks    {stack.callbacks.describe()}",
         f"               the demo vendor's leads that leave pending are POSTed, signed, to {stack.receiver.url};",
         f"               what arrived (signature checked): curl -sS {stack.receiver.url}",

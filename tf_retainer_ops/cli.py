@@ -87,6 +87,9 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("--region", default=default, help="AWS region")
     group.add_argument("--usage-plan-id", default=default, help="API Gateway usage plan for vendor keys")
     group.add_argument("--evidence-key-id", default=default, help="KMS HMAC key that signs evidence bundles")
+    group.add_argument(
+        "--anchor-key-id", default=default, help="KMS HMAC key the evidence anchors are MACed with (AnchorKeyId)"
+    )
     group.add_argument("--callback-key-id", default=default, help="KMS key vendors' callback secrets are sealed with")
     group.add_argument(
         "--consumer-key-secret", default=default, help="secret of the consumer key (ConsumerKeySecretArn)"

@@ -21,6 +21,7 @@ from .target import OpsError, Target, resolve
 
 if TYPE_CHECKING:
     from tf_retainer.leads.deps import Deps
+    from tf_retainer.ports.anchors import AnchorStore, Mac
     from tf_retainer.runtime.settings import Settings
     from tf_retainer.store.calling_rules import CallingRuleStore
     from tf_retainer.store.lead_table import LeadTable
@@ -66,6 +67,17 @@ class Context:
         marks = wiring.build_archive_marks(self.settings, self._dynamodb)
         bucket = wiring.build_archive_bucket(self.settings, self.target.client("s3"))
         return Archive(marks=marks, bucket=bucket, searchable=bool(self.target.archive_bucket))
+
+    @cached_property
+    def anchors(self) -> tuple[AnchorStore, Mac] | str:
+        """The evidence anchors (the archive bucket's anchors/) and their MAC under the deployment's anchor
+        key; or why there are none to check against."""
+        if not self.target.archive_bucket:
+            return "the target names no archive bucket (use --stack / --local, or give --archive-bucket)"
+        if not self.target.anchor_key_id:
+            return "the target names no anchor key (use --stack / --local, or give --anchor-key-id)"
+        store = wiring.build_anchor_store(self.settings, self.target.client("s3"))
+        return store, wiring.build_anchor_mac(self.target.client("kms"), self.target.anchor_key_id)
 
     @cached_property
     def vendor_keys(self) -> VendorKeyStore:

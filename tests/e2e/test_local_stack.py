@@ -431,14 +431,42 @@ def test_backfill_runs_in_an_operators_shell_with_only_the_documented_settings(l
     assert client.get("/leads/BF-SHELL/contactable", params={"channel": "email"}).json()["contactable"] is True
 
 
+def test_the_stack_anchors_each_chain_entry_and_evidence_verify_checks_them(local_stack, client, tmp_path):
+    """AnchorFunction runs from the table's stream as the publisher does: a lead's entries are anchored in the
+    archive bucket within seconds, and `tf-retainer --local evidence verify` (its own process, the state
+    file's target) checks them against the local AnchorKey."""
+    (tmp_path / ".local-stack").mkdir()
+    (tmp_path / ".local-stack" / "state.json").write_text(local_stack.state_file.read_text())
+    assert local_stack.state["anchor_key_id"] and local_stack.state["archive_bucket"]
+    assert any(line.strip().startswith("anchors ") for line in local_stack.stdout)
+    lead_id = client.post("/leads", json=lead_body()).json()["lead_id"]
+    deadline = time.monotonic() + 60
+    answer: dict = {}
+    while time.monotonic() < deadline:
+        done = subprocess.run(  # noqa: S603 - fixed arguments
+            [sys.executable, "-m", "tf_retainer_ops.cli", "--local", "--json", "evidence", "verify", lead_id],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        answer = json.loads(done.stdout)
+        if answer["anchors"].get("checked") and not answer["anchors"]["not_anchored_yet"]:
+            break
+        time.sleep(0.5)
+    assert answer["anchors"]["anchored"] == list(range(1, answer["entries"] + 1)), answer
+
+
 def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_stack, client):
     hang_a_retry(local_stack, client)
     local_stack.process.send_signal(signal.SIGTERM)
     assert local_stack.process.wait(120) == 0
     log = local_stack.stderr()
     assert (
-        "stopped api, sweeper, holds, consent, archiver, callbacks, streams, poller, workers, receiver, simulator, moto"
-        in log
+        "stopped api, sweeper, holds, consent, archiver, callbacks, anchors, streams, poller, workers, receiver, "
+        "simulator, moto" in log
     )
     # The hung retry was not waited out: its batch ended when asked, going back to the queue as on a Lambda
     # shutdown, and no poller was left running past its stop.

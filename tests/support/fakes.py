@@ -3,6 +3,8 @@ Protocol it stands in for (tf_retainer.ports), so a changed port fails mypy here
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -14,6 +16,7 @@ from tf_retainer.domain.lead import CertificateRecord, Event, Lead, LeadRecord
 from tf_retainer.domain.models import Status
 from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.domain.revocation import Notice, Revocation
+from tf_retainer.ports.anchors import StoredAnchor
 from tf_retainer.ports.leads import (
     CertificateTaken,
     DuplicateLead,
@@ -299,3 +302,43 @@ class FakeLedger:
         return sorted(
             (r for r in self.revocations.values() if low <= r.recorded_at <= high), key=lambda r: r.recorded_at
         )
+
+
+class FakeAnchorStore:
+    """The anchor store in memory: documents by hour, and the first record of when anchoring began."""
+
+    def __init__(self) -> None:
+        self.hours: dict[str, dict[str, StoredAnchor]] = {}
+        self.first: StoredAnchor | None = None
+        self.puts = 0
+
+    def put(self, hour: str, content: bytes, mac: bytes) -> str:
+        self.puts += 1
+        name = f"anchors/hour={hour}/batch-{hashlib.sha256(content).hexdigest()[:32]}.json"
+        self.hours.setdefault(hour, {}).setdefault(name, StoredAnchor(name, content, mac))
+        return name
+
+    def read_hour(self, hour: str) -> list[StoredAnchor]:
+        return list(self.hours.get(hour, {}).values())
+
+    def mark_started(self, content: bytes, mac: bytes) -> None:
+        if self.first is None:
+            self.first = StoredAnchor("anchors/started.json", content, mac)
+
+    def started(self) -> StoredAnchor | None:
+        return self.first
+
+
+class FakeMac:
+    """An HMAC under a key of its own; counts its calls (the anchors cost one per document)."""
+
+    def __init__(self, key: bytes = b"anchor key") -> None:
+        self.key = key
+        self.generated = 0
+
+    def generate(self, message: bytes) -> bytes:
+        self.generated += 1
+        return hmac.new(self.key, message, hashlib.sha256).digest()
+
+    def verify(self, message: bytes, mac: bytes) -> bool:
+        return hmac.compare_digest(hmac.new(self.key, message, hashlib.sha256).digest(), mac)

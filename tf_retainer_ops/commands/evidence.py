@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tf_retainer.domain import chain
+from tf_retainer.domain.anchors import ChainLink
+from tf_retainer.evidence.anchoring import check_chain
 
 from ..bundle import Signer, evidence_document, render, sign, verified_chain
 from ..bundle_check import EvidenceKey, Refused, load, state_problem, stored_state_problem, verify
@@ -119,9 +121,11 @@ def cmd_evidence_reindex(ctx: Context) -> int:
 
 
 def cmd_evidence_verify(ctx: Context) -> int:
-    """The lead's chain as stored, recomputed link by link (exit 1 names the broken link), and its state
-    against the chain (exit 1 names what differs). An archived lead's older entries are read from its
-    archived record (their table copies expire early)."""
+    """The lead's chain as stored, recomputed link by link (exit 1 names the broken link), each entry against
+    the hash anchored outside the table when it was written (exit 1 names an entry rewritten, overwritten or
+    deleted; one not anchored yet is said, not failed), and its state against the chain (exit 1 names what
+    differs). An archived lead's older entries are read from its archived record (their table copies expire
+    early)."""
     lead_id = ctx.args.verify_lead_id
     if not lead_id:
         raise OpsError("evidence verify needs a LEAD_ID")
@@ -134,6 +138,12 @@ def cmd_evidence_verify(ctx: Context) -> int:
         data = {"lead_id": lead_id, "ok": False, "broken_entry": seq, "why": why, "source": located.source}
         ctx.emit(data, lambda d: ctx.print(f"lead {lead_id}: BROKEN at entry {d['broken_entry']}: {d['why']}"))
         return 1
+    anchored = _against_anchors(ctx, lead_id, entries)
+    if anchored.get("problems"):
+        seq, why = anchored["problems"][0]["entry"], anchored["problems"][0]["why"]
+        data = {"lead_id": lead_id, "ok": False, "broken_entry": seq, "why": why, "source": located.source}
+        ctx.emit(data | {"anchors": anchored}, lambda d: _anchor_problems(ctx, lead_id, d["anchors"]["problems"]))
+        return 1
     if problem := _state_against_chain(ctx, lead_id, located.record.state, entries, located.source):
         data = {"lead_id": lead_id, "ok": False, "broken_entry": None, "why": problem, "source": located.source}
         ctx.emit(data, lambda d: ctx.print(f"lead {lead_id}: STATE DISAGREES with its chain: {d['why']}"))
@@ -141,13 +151,43 @@ def cmd_evidence_verify(ctx: Context) -> int:
     head = entries[-1].hash if entries else None
     data = {"lead_id": lead_id, "ok": True, "entries": len(entries), "head": head, "source": located.source}
     ctx.emit(
-        data,
+        data | {"anchors": anchored},
         lambda d: ctx.print(
             f"lead {lead_id}: {d['entries']} entr{'y' if d['entries'] == 1 else 'ies'}, every link verifies "
-            f"(head {d['head']})"
+            f"(head {d['head']}); {_anchors_line(d['anchors'])}"
         ),
     )
     return 0
+
+
+def _against_anchors(ctx: Context, lead_id: str, entries: list[chain.Entry]) -> dict[str, Any]:
+    """The chain against the anchors of the hours its entries name (evidence/anchoring.py)."""
+    anchors = ctx.anchors
+    if isinstance(anchors, str):
+        ctx.note(f"note: anchors not checked: {anchors}")
+        return {"checked": False, "why": anchors}
+    store, mac = anchors
+    links = [ChainLink(seq=entry.seq, hash=entry.hash, at=entry.at) for entry in entries]
+    verdict = check_chain(lead_id, links, store, mac, now=now())
+    if verdict.since is None and verdict.check.ok:
+        return {"checked": False, "why": "nothing has been anchored yet (AnchorFunction)"}
+    return {"checked": True, **verdict.summary()}
+
+
+def _anchors_line(anchored: dict[str, Any]) -> str:
+    if not anchored.get("checked"):
+        return f"anchors not checked: {anchored['why']}"
+    parts = [f"{len(anchored['anchored'])} entr{'y' if len(anchored['anchored']) == 1 else 'ies'} anchored"]
+    if anchored["not_anchored_yet"]:
+        parts.append(f"not anchored yet (recent): {', '.join(map(str, anchored['not_anchored_yet']))}")
+    if anchored["before_anchoring"]:
+        parts.append(f"written before anchoring began: {', '.join(map(str, anchored['before_anchoring']))}")
+    return "; ".join(parts)
+
+
+def _anchor_problems(ctx: Context, lead_id: str, problems: list[dict[str, Any]]) -> None:
+    for problem in problems:
+        ctx.print(f"lead {lead_id}: ANCHORS DISAGREE: {problem['why']}")
 
 
 def _state_against_chain(
@@ -213,7 +253,8 @@ def evidence_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LEAD_ID|find|reindex|verify",
         help="a lead's evidence file; find: a consumer's leads, any vendor (--phone/--email, --export DIR); "
         "reindex: put leads stored before the consumer index into it; verify LEAD_ID: check the lead's "
-        "evidence chain as stored, naming the first broken link",
+        "evidence chain as stored, naming the first broken link, and each entry against its anchor (the hash "
+        "recorded outside the table when it was written)",
     )
     parser.add_argument("verify_lead_id", nargs="?", metavar="LEAD_ID", help="verify: the lead whose chain to check")
     parser.add_argument("-o", "--output", help="file to write (default evidence-<lead_id>.json; - for stdout)")

@@ -121,6 +121,7 @@ EXPECTED_DYNAMODB = {
     },
     # The stream only (its event source mapping reads with the function's role; the entry says it all).
     "PublisherFunction": {(action, STREAM) for action in STREAM_ACTIONS} | {("dynamodb:ListStreams", "*")},
+    "AnchorFunction": {(action, STREAM) for action in STREAM_ACTIONS} | {("dynamodb:ListStreams", "*")},
     "CallbackFunction": {("dynamodb:GetItem", TABLE)},  # vendor callback items only (condition below)
     # The vendor-key list and each vendor's leads; suspensions on vendor key items only (condition below).
     "AutoSuspendFunction": {
@@ -175,6 +176,7 @@ EXPECTED_SQS = {
     "SweeperFunction": {("sqs:SendMessage*", QUEUE)},
     "HoldFunction": set(),
     "PublisherFunction": {("sqs:SendMessage", "<PublishFailureQueue.Arn>")},  # the OnFailure destination
+    "AnchorFunction": {("sqs:SendMessage", "<AnchorFailureQueue.Arn>")},  # the OnFailure destination
     "ArchiverFunction": set(),
     # Its event source mapping polls the callback queue; a later attempt or a given-up job is a new message.
     "CallbackFunction": {

@@ -71,6 +71,7 @@ EXPECTED = {
     "AutoSuspendFunction": both({"vendor key"}),
     "AuthorizerFunction": both(set()),
     "PublisherFunction": both(set()),
+    "AnchorFunction": both(set()),  # the stream only: the anchors go to the archive bucket
     "CallbackFunction": both(set()),
     # a revocation, its notices under the consumer's tokens, and a consent_revoked entry on each lead
     "ConsentFunction": {

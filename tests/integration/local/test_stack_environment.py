@@ -19,6 +19,7 @@ class _Provisioned:
             "CALLBACK_DLQ_URL": "http://local/callbacks-dlq",
             "CALLBACK_SECRET_KEY_ID": "arn:local:callback-key",
             "ARCHIVE_BUCKET": "local-archive",
+            "ANCHOR_KEY_ID": "arn:local:anchor-key",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
 

@@ -255,11 +255,20 @@ def test_archive_bucket_is_locked_versioned_encrypted_and_private(local: Provisi
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     archive = props(template, "ArchiveBucket")
-    (lifecycle, _) = archive["LifecycleConfiguration"]["Rules"]
+    (lifecycle, anchors, _) = archive["LifecycleConfiguration"]["Rules"]
     assert lifecycle["Transitions"] == [{"StorageClass": "GLACIER_IR", "TransitionInDays": 30}]
     assert lifecycle["ExpirationInDays"] == {"Ref": "EvidenceRetentionDays"}
-    (tls,) = props(template, "ArchiveBucketPolicy")["PolicyDocument"]["Statement"]
+    # The evidence anchors are kept as long as the evidence they anchor.
+    assert (anchors["Prefix"], anchors["ExpirationInDays"]) == ("anchors/", {"Ref": "EvidenceRetentionDays"})
+    (tls, only_anchor_function) = props(template, "ArchiveBucketPolicy")["PolicyDocument"]["Statement"]
     assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": False}})
+    # Nobody but AnchorFunction's role puts an object under anchors/, whatever IAM grants them.
+    assert (only_anchor_function["Effect"], only_anchor_function["Principal"]) == ("Deny", "*")
+    assert only_anchor_function["Action"] == "s3:PutObject"
+    assert only_anchor_function["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/anchors/*"}
+    assert only_anchor_function["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["AnchorFunctionRole", "Arn"]}}
+    }
     assert template["Resources"]["ArchiveBucket"]["DeletionPolicy"] == "Retain"
 
 
@@ -432,6 +441,7 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "HoldFunction",
         "ArchiverFunction",
         "ConsentFunction",
+        "AnchorFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -515,6 +525,8 @@ TABLE_ACTIONS["ArchiverFunction"] = {
 # Revocations and contact reports: a consumer's leads (the consumer indexes), the unapplied revocations (gsi2),
 # reads of leads and revocations, writes of chain entries and revocations (Put), a revocation marked (Update).
 TABLE_ACTIONS["ConsentFunction"] = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+# The anchors: its event source mapping reads the stream with its role; the code reads nothing else.
+TABLE_ACTIONS["AnchorFunction"] = TABLE_ACTIONS["PublisherFunction"]
 CONSUMER_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi3", "gsi4")]
 HOLD_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi1", "gsi2", "gsi3", "gsi4")]
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
@@ -535,11 +547,13 @@ POLICY_TEMPLATES = {
     "HoldFunction": set(),
     "ArchiverFunction": set(),
     "ConsentFunction": set(),
+    "AnchorFunction": set(),  # a role of its own (AnchorFunctionRole)
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
     "RetryFunction": {"Fn::GetAtt": ["RetryQueue", "Arn"]},
     "PublisherFunction": {"Fn::GetAtt": ["PublishFailureQueue", "Arn"]},  # its OnFailure destination
+    "AnchorFunction": {"Fn::GetAtt": ["AnchorFailureQueue", "Arn"]},  # its OnFailure destination
     "CallbackFunction": [
         {"Fn::GetAtt": ["CallbackQueue", "Arn"]},
         [{"Fn::GetAtt": ["CallbackQueue", "Arn"]}, {"Fn::GetAtt": ["CallbackDeadLetterQueue", "Arn"]}],
@@ -678,6 +692,37 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
             assert s3 == {"s3:PutObject", "s3:GetObject", "s3:PutObjectLegalHold"}, "the archive: never deleted"
             (reads,) = [statement for statement in found if "dynamodb:BatchGetItem" in actions(statement)]
             assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*"]}}
+
+        if name == "AnchorFunction":  # puts under anchors/ only, never reads or deletes one; no KMS from IAM
+            s3 = [st for st in found if any(a.startswith("s3:") for a in actions(st))]
+            assert [(actions(st), st["Resource"]) for st in s3] == [
+                ({"s3:PutObject"}, {"Fn::Sub": "${ArchiveBucket.Arn}/anchors/*"})
+            ]
+            kms = [st for st in found if any(a.startswith("kms:") for a in actions(st))]
+            assert [(actions(st), st["Resource"]) for st in kms] == [
+                ({"kms:GenerateDataKey"}, {"Fn::GetAtt": ["ArchiveKey", "Arn"]})  # the bucket's encryption
+            ]
+
+
+def test_only_the_anchor_function_makes_the_anchors_mac(template: dict[str, Any]) -> None:
+    """AnchorKey's policy gives kms:GenerateMac to AnchorFunction's role and to nobody else: the account's
+    statement (through which IAM grants) holds VerifyMac for the verifier, never GenerateMac nor a wildcard
+    that covers it; the function's role asks for nothing more."""
+    key = props(template, "AnchorKey")
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    account, function = key["KeyPolicy"]["Statement"]
+    assert function["Principal"] == {"AWS": {"Fn::GetAtt": ["AnchorFunctionRole", "Arn"]}}
+    assert function["Action"] == "kms:GenerateMac"
+    assert "kms:VerifyMac" in account["Action"]
+    for action in account["Action"]:
+        pattern = action.removeprefix("kms:").replace("*", ".*")
+        assert not re.fullmatch(pattern, "GenerateMac"), f"the account's {action} would let IAM grant GenerateMac"
+    (event,) = props(template, "AnchorFunction")["Events"].values()
+    assert event["Type"] == "DynamoDB"
+    assert event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["AnchorFailureQueue", "Arn"]
+    }
+    assert props(template, "AnchorFunction")["Environment"]["Variables"]["ANCHOR_KEY_ID"] == {"Ref": "AnchorKey"}
 
 
 def test_automatic_suspension_is_off_by_default(template: dict[str, Any]) -> None:

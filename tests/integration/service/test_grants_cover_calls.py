@@ -283,3 +283,43 @@ def test_every_dynamodb_call_of_the_consent_function_is_granted_on_the_keys_it_m
             assert where.removeprefix("index/") in indexes, (action, where)
         else:
             assert any(where.startswith(prefix) for prefix in leading[action]), (action, where)
+
+
+def test_every_call_of_the_anchor_function_is_granted_and_nothing_more(stack):
+    """AnchorFunction calls S3 PutObject under anchors/ (its role's one S3 grant; the bucket policy denies it
+    to everyone else) and KMS GenerateMac on AnchorKey (granted by the key's policy, to its role alone), and
+    nothing else: no table call, no read of an anchor."""
+    from tf_retainer import wiring
+
+    from local.streams import ANCHOR_FUNCTION, StreamPoller
+
+    stack.post(lead())
+    anchorer = wiring.anchorer()
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        seen.append((f"{model.metadata['endpointPrefix']}:{model.name}", params))
+
+    clients = (anchorer.store.s3, anchorer.mac.kms)  # type: ignore[attr-defined]
+    for client in clients:
+        client.meta.events.register("before-parameter-build", record)
+    try:
+        poller = StreamPoller(stack.provisioned, ANCHOR_FUNCTION, retry_delay_seconds=0)
+        poller.drain()
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-parameter-build", record)
+    assert poller.given_up == 0 and seen
+    assert {action for action, _ in seen} == {"s3:PutObject", "kms:GenerateMac"}
+    for action, params in seen:
+        if action == "s3:PutObject":
+            assert params["Key"].startswith("anchors/") and params["IfNoneMatch"] == "*"
+        else:
+            assert params["KeyId"] == stack.provisioned.anchor_key_id
+    _, statements = function_policies(load_template(), ANCHOR_FUNCTION)
+    s3 = {action for statement in statements for action in actions(statement) if action.startswith("s3:")}
+    assert s3 == {"s3:PutObject"}
+    key_policy = load_template()["Resources"]["AnchorKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert [s["Principal"] for s in key_policy if s["Action"] == "kms:GenerateMac"] == [
+        {"AWS": {"Fn::GetAtt": ["AnchorFunctionRole", "Arn"]}}
+    ]

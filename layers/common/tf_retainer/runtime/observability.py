@@ -80,6 +80,7 @@ class Metric(StrEnum):
     CALLBACKS_FAILED = "CallbacksFailed"  # callbacks given up on (dead-letter queue)
     VENDORS_AUTO_SUSPENDED = "VendorsAutoSuspended"  # vendors suspended by a threshold (auto_suspend.py)
     LEADS_ARCHIVED = "LeadsArchived"  # final leads exported to the evidence archive (S3)
+    ENTRIES_ANCHORED = "EntriesAnchored"  # chain entries' writes anchored in the archive bucket (anchoring.py)
     REVOCATIONS_RECORDED = "RevocationsRecorded"  # consumers' revocations of consent put in the ledger
     REVOCATIONS_HONOURED = "RevocationsHonoured"  # applied to every lead of their consumer
     LEADS_REVOKED = "LeadsRevoked"  # consent_revoked entries written to leads' chains

@@ -97,6 +97,9 @@ class Settings(BaseModel):
     archive_after_days: int = Field(default=90, ge=1)
     archive_lookback_days: int = Field(default=7, ge=1)
     archive_grace_days: int = Field(default=30, ge=1)
+    # The evidence anchors (evidence/anchoring.py), in the archive bucket: the KMS HMAC key their MACs are
+    # made with (only AnchorFunction may make one; the CLI verifies with it).
+    anchor_key_id: str = ""
     max_body_bytes: int = Field(default=65536, ge=1024)
     # Vendor callbacks (notify.py): their queue and dead letters, how often and how long to try. Private
     # and loopback destinations (and plain http) only where allowed: the local stack, never a deployment.

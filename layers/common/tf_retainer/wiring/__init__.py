@@ -3,10 +3,10 @@
 Each handler asks for what its use cases need, built once per Lambda container and reused:
 ``default_deps()`` (intake, retry, sweeper, holds), ``event_bus()`` (publisher), ``callback_deps()``
 (callback), ``vendor_keys()`` (authorizer, auto-suspend, archiver), ``lead_table()``, ``hold_store()``,
-``archive_marks()``, ``s3()``. Each is made by a ``build_*`` function from settings and an explicit client;
-the operator CLI calls the same functions with a target stack's settings and clients (``build_deps``,
-``build_lead_table``, ``build_vendor_keys``, ...). ``reset()`` drops them all: the local stack's "new
-container".
+``archive_marks()``, ``s3()``, ``anchorer()`` (anchor). Each is made by a ``build_*`` function from
+settings and an explicit client; the operator CLI calls the same functions with a target stack's settings
+and clients (``build_deps``, ``build_lead_table``, ``build_vendor_keys``, ...). ``reset()`` drops them
+all: the local stack's "new container".
 
 Each function imports only what it uses: adapters are imported inside the builder that makes them (the
 sweeper never loads the rules or the secret, the authorizer never the lead store); the TrustedForm client
@@ -23,6 +23,8 @@ import boto3
 from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.settings import get_settings
 from tf_retainer.wiring.builders import (
+    build_anchor_mac,
+    build_anchor_store,
     build_api_key,
     build_archive_bucket,
     build_archive_marks,
@@ -41,7 +43,9 @@ from tf_retainer.wiring.consent import build_calling_rules, build_revocations
 if TYPE_CHECKING:
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
     from tf_retainer.aws.event_bus import EventBridgeBus
+    from tf_retainer.domain.anchors import Written
     from tf_retainer.events.delivery import CallbackDeps
+    from tf_retainer.evidence.anchoring import Anchorer
     from tf_retainer.evidence.archive import Archiver
     from tf_retainer.ports.services import PublishedEntry
     from tf_retainer.store.archive_marks import ArchiveMarks
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
     from tf_retainer.store.vendor_keys import VendorKeyStore
 
 __all__ = [  # the builders the operator CLI uses on a target stack's settings and clients
+    "build_anchor_mac",
+    "build_anchor_store",
     "build_api_key",
     "build_archive_bucket",
     "build_archive_marks",
@@ -172,6 +178,29 @@ def published_entry(new_image: dict[str, Any]) -> PublishedEntry | None:
     return published_in(new_image)
 
 
+@lru_cache(maxsize=1)
+def anchorer() -> Anchorer:
+    """AnchorFunction's: the anchors in the archive bucket, their MAC under the anchor key (one KMS call a
+    document), each call bounded in time."""
+    from tf_retainer.evidence.anchoring import Anchorer
+
+    settings = get_settings()
+    if not (settings.archive_bucket and settings.anchor_key_id):
+        raise RuntimeError("ARCHIVE_BUCKET and ANCHOR_KEY_ID must be set: the anchors have nowhere to go")
+    config = bounded(settings.remote_call_seconds)
+    return Anchorer(
+        build_anchor_store(settings, boto3.client("s3", config=config)),
+        build_anchor_mac(boto3.client("kms", config=config), settings.anchor_key_id),
+    )
+
+
+def written_entry(record: dict[str, Any]) -> Written | None:
+    """What a DynamoDB stream record says was written to a lead's chain (the stream's adapter), to anchor."""
+    from tf_retainer.store.stream import written_in
+
+    return written_in(record)
+
+
 BUILDERS = (
     dynamodb,
     lead_table,
@@ -182,6 +211,7 @@ BUILDERS = (
     s3,
     event_bus,
     callback_deps,
+    anchorer,
 )
 
 

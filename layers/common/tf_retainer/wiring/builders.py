@@ -12,7 +12,9 @@ from tf_retainer.wiring.clients import LazyRules, SecretApiKey, SecretConsumerKe
 from tf_retainer.wiring.consent import build_calling_book, build_revocations
 
 if TYPE_CHECKING:
+    from tf_retainer.aws.anchor_bucket import S3AnchorBucket
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
+    from tf_retainer.aws.kms_mac import KmsMac
     from tf_retainer.aws.queues import SqsRetryQueue
     from tf_retainer.ports.screening import Screening
     from tf_retainer.ports.services import ApiKeySource, CertificateApi
@@ -78,6 +80,20 @@ def build_archive_bucket(settings: Settings, s3: Any) -> S3ArchiveBucket:
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
 
     return S3ArchiveBucket(s3, settings.archive_bucket)
+
+
+def build_anchor_store(settings: Settings, s3: Any) -> S3AnchorBucket:
+    """The evidence anchors, in the archive bucket the settings name."""
+    from tf_retainer.aws.anchor_bucket import S3AnchorBucket
+
+    return S3AnchorBucket(s3, settings.archive_bucket)
+
+
+def build_anchor_mac(kms: Any, key_id: str) -> KmsMac:
+    """The anchors' MAC under ``key_id`` (a KMS HMAC key): made by AnchorFunction, checked by the CLI."""
+    from tf_retainer.aws.kms_mac import KmsMac
+
+    return KmsMac(kms, key_id)
 
 
 def build_retry_queue(settings: Settings, sqs: Any) -> SqsRetryQueue:
