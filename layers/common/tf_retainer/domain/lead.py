@@ -60,6 +60,8 @@ class Lead(CertificateFacts):
     cert_id: str
     cert_kind: str
     certificate_url: str
+    # The second consent record, when the vendor sent one: its Jornaya LeadiD token (domain/leadid.py).
+    leadid_token: str | None = None
     received_at: str
     deadline: str
     attempts: int = 0

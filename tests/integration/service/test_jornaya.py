@@ -1,0 +1,174 @@
+"""The second consent record through the real intake, retry worker and call gate: a lead's Jornaya LeadiD
+token audited by the TCPA Guardian simulator over loopback HTTP, before TrustedForm is asked; its exchange in
+the lead's chain (keys and lead data redacted); the ``jornaya`` and ``consent_records`` rules; an outage."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from local.simulator import make_web_cert_id
+from tests.conftest import lead
+from tests.integration.service.test_screening import chain_calls, deliver, gate, screen_exchanges, tf_calls
+from tests.support.screening import JORNAYA_AUDIT_KEY, KEYS, publish_rules
+
+EMAIL = "Jane.Doe@Example.com"
+NUMBER = "5125551212"
+
+
+def new_token() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def post(stack, token: str | None, **fields: Any) -> tuple[int, dict[str, Any], str]:
+    cert_id = fields.pop("cert_id", None) or make_web_cert_id()
+    body = lead(cert_id, **({"universal_leadid": token} if token else {}), **fields)
+    response = stack.post(body)
+    return response.status, response.json(), cert_id
+
+
+def audits(stack, token: str) -> list[dict[str, Any]]:
+    log = stack.screen_sims.jornaya.requests
+    return [r for r in log if (r["route"] or "").lower() == "/singlequery" and token in r["subjects"]]
+
+
+# --- intake ------------------------------------------------------------------------------------------
+
+
+def test_a_lead_with_both_records_is_audited_then_retained_each_exchange_in_its_chain(screened):
+    publish_rules(screened.provisioned.table_name, consent_records={"required": "both"}, jornaya={"mode": "enforce"})
+    token = new_token()
+    status, body, cert_id = post(screened, token.lower())  # kept upper case, as Jornaya spells it
+    assert status == 201, body
+    assert len(audits(screened, token)) == 1 and tf_calls(screened, cert_id) == 1
+    [exchange] = screen_exchanges(screened, body["lead_id"])
+    assert exchange["provider"] == "jornaya" and exchange["screen"] == "leadid" and exchange["cost"] == 0.01
+    assert exchange["response"]["status"] == 200 and f"id={token}" in exchange["request"]["body"]
+    # the two keys and the lead data sent for Jornaya's data-integrity check are not in the evidence
+    stored = json.dumps(screened.reader.read_lead(body["lead_id"]).exchanges)
+    assert KEYS["jornaya"] not in stored and JORNAYA_AUDIT_KEY not in stored
+    assert "Example.com" not in exchange["request"]["body"] and NUMBER not in exchange["request"]["body"]
+    assert "%5Bemail%5D" in exchange["request"]["body"] or "[email]" in exchange["request"]["body"]
+    # Jornaya saw them, so its data-integrity check could compare them
+    [sent] = audits(screened, token)
+    assert "data=email%3BJane.Doe%40Example.com%7Cphone1%3B5125551212" in sent["body_text"]
+    state = screened.lead_state(body["lead_id"])
+    assert state["leadid_token"] == token
+    assert state["screens"]["leadid"]["findings"]["result"] == "green"
+    verdicts = {v["rule"]: v["passed"] for v in state["verdicts"]}
+    assert verdicts["consent_records"] is True and verdicts["jornaya"] is True
+    # both calls on record before they were sent: Jornaya's, then TrustedForm's
+    calls = chain_calls(screened, body["lead_id"])
+    assert [call.get("provider") for call in calls] == ["jornaya", None]
+    assert gate(screened, body["lead_id"])["contactable"] is True
+
+
+def test_both_refuses_a_lead_whose_audit_is_red_before_trustedform_is_paid(screened):
+    publish_rules(screened.provisioned.table_name, consent_records={"required": "both"})
+    token = new_token()
+    screened.screen_sims.jornaya.script(token, disclosure="mismatch")  # red under the default audit profile
+    status, body, cert_id = post(screened, token)
+    assert status == 422 and body["reason"] == "consent_record_missing", body
+    assert body["detail"]["result"] == "red" and "disclosure" in body["detail"]["failing"]
+    assert tf_calls(screened, cert_id) == 0
+    assert gate(screened, body["lead_id"])["contactable"] is False
+
+
+def test_both_refuses_a_lead_without_a_token_without_asking_anyone(screened):
+    publish_rules(screened.provisioned.table_name, consent_records={"required": "both"})
+    status, body, cert_id = post(screened, None)
+    assert status == 422 and body["reason"] == "consent_record_missing", body
+    assert body["detail"]["missing"] == "jornaya"
+    assert tf_calls(screened, cert_id) == 0 and not screened.screen_sims.jornaya.requests
+
+
+def test_a_token_jornaya_does_not_vouch_for_is_refused_with_its_reason(screened):
+    publish_rules(screened.provisioned.table_name, jornaya={"mode": "enforce"})
+    token = new_token()
+    screened.screen_sims.jornaya.script(token, opted_out=True)
+    status, body, _ = post(screened, token)
+    assert status == 422 and body["reason"] == "jornaya_audit_failed", body
+    assert body["detail"]["not_authentic"] == "opted_out"
+
+
+def test_the_jornaya_rule_refuses_yellow_only_when_the_buyer_asks_for_green(screened):
+    token = new_token()
+    screened.screen_sims.jornaya.script(token, consent="passive")  # yellow under the default profile
+    publish_rules(screened.provisioned.table_name, jornaya={"mode": "enforce"})  # max_result yellow
+    assert post(screened, token)[0] == 201
+    publish_rules(screened.provisioned.table_name, jornaya={"mode": "enforce", "max_result": "green"})
+    status, body, _ = post(screened, token)
+    assert status == 422 and body["reason"] == "jornaya_audit_failed" and body["detail"]["result"] == "yellow"
+
+
+def test_brand_names_go_with_the_audit_and_a_missing_brand_is_named(screened):
+    publish_rules(screened.provisioned.table_name, jornaya={"mode": "enforce", "brand_names": ["Acme Solar"]})
+    token = new_token()
+    screened.screen_sims.jornaya.script(token, brands=["Other Brand"])
+    status, body, _ = post(screened, token)
+    assert status == 422 and body["detail"]["brand_names_missing"] == ["Acme Solar"], body
+
+
+def test_a_shadow_jornaya_rule_is_audited_refuses_nothing_and_records_its_verdict(screened):
+    publish_rules(screened.provisioned.table_name, jornaya={"mode": "shadow"})
+    token = new_token()
+    screened.screen_sims.jornaya.script(token, stored=False)
+    status, body, _ = post(screened, token)
+    assert status == 201, body
+    [verdict] = [v for v in screened.lead_state(body["lead_id"])["verdicts"] if v["rule"] == "jornaya"]
+    assert verdict["passed"] is False and verdict["mode"] == "shadow"
+
+
+def test_no_audit_without_a_rule_that_reads_it(screened):
+    token = new_token()
+    status, body, _ = post(screened, token)
+    assert status == 201 and not audits(screened, token)
+    assert screened.lead_state(body["lead_id"])["leadid_token"] == token  # kept, for the evidence and later
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"universal_leadid": "not-a-token"}, {"leadid_token": "1234"}, {"universal_leadid": "A" * 36}],
+)
+def test_a_malformed_token_is_refused_naming_the_field_and_nothing_is_sent(screened, fields):
+    cert_id = make_web_cert_id()
+    response = screened.post(lead(cert_id, **fields))
+    assert response.status == 422 and response.json()["reason"] == "invalid_leadid_token", response.json()
+    assert response.json()["errors"][0]["field"] == "universal_leadid"
+    assert tf_calls(screened, cert_id) == 0 and not screened.screen_sims.jornaya.requests
+
+
+def test_the_input_fields_name_leadid_token_is_accepted_too(screened):
+    token = new_token()
+    status, body, _ = post(screened, None, leadid_token=token)
+    assert status == 201 and screened.lead_state(body["lead_id"])["leadid_token"] == token
+
+
+# --- faults ------------------------------------------------------------------------------------------
+
+
+def test_a_jornaya_outage_leaves_the_lead_pending_and_the_retry_recovers_it(screened):
+    publish_rules(screened.provisioned.table_name, consent_records={"required": "both"})
+    token = new_token()
+    screened.screen_sims.jornaya.script(token, ["unavailable", "ok"])
+    status, body, cert_id = post(screened, token)
+    assert status == 202 and body["reason"] == "screen_unavailable", body
+    assert tf_calls(screened, cert_id) == 0  # nothing paid at TrustedForm while the record is unaudited
+    assert deliver(screened) == ["retained"]
+    exchanges = screen_exchanges(screened, body["lead_id"])
+    assert [x["response"]["status"] for x in exchanges] == [503, 200]
+    assert [x["cost"] for x in exchanges] == [0.0, 0.01]  # only the answer is billed
+    assert tf_calls(screened, cert_id) == 1
+
+
+def test_a_refused_jornaya_key_is_read_afresh_once_and_the_lead_waits(screened):
+    publish_rules(screened.provisioned.table_name, jornaya={"mode": "enforce"})
+    screened.screen_sims.jornaya.api_keys = frozenset({"rotated-account-code"})
+    token = new_token()
+    status, body, _ = post(screened, token)
+    assert status == 202 and body["reason"] == "screen_unavailable", body
+    assert len(audits(screened, token)) == 2
+    assert screened.lead_state(body["lead_id"])["burned_attempts"] == 0
