@@ -172,3 +172,33 @@ def test_a_refused_jornaya_key_is_read_afresh_once_and_the_lead_waits(screened):
     assert status == 202 and body["reason"] == "screen_unavailable", body
     assert len(audits(screened, token)) == 2
     assert screened.lead_state(body["lead_id"])["burned_attempts"] == 0
+
+
+# --- what the gate, the evidence file and the scorecard show -------------------------------------------
+
+
+def test_the_gate_and_the_evidence_file_name_both_records(screened, tmp_path):
+    from tests.support.cli import run
+
+    publish_rules(screened.provisioned.table_name, consent_records={"required": "both"})
+    token = new_token()
+    status, body, cert_id = post(screened, token)
+    assert status == 201, body
+    records = gate(screened, body["lead_id"])["facts"]["consent_records"]
+    assert records["trustedform"] == {"cert_id": cert_id, "retained": True}
+    assert records["jornaya"]["token"] == token and records["jornaya"]["audit"]["result"] == "green"
+
+    code, out, _ = run(screened, "evidence", body["lead_id"], "-o", "-")
+    assert code == 0
+    document = json.loads(out)
+    second = document["second_consent_record"]
+    assert second["leadid_token"] == token and second["audit"]["findings"]["authentic"] is True
+    # the audit's raw exchange is in the file, found by the call id the record names
+    [exchange] = [x for x in document["exchanges"] if x.get("call_id") == second["audit"]["call_id"]]
+    assert exchange["provider"] == "jornaya"
+    # and the section is checked like the others: edited, verify names it
+    document["second_consent_record"]["audit"]["findings"]["result"] = "red"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(document))
+    code, out, _ = run(screened, "verify", str(edited))
+    assert code == 1 and "second_consent_record" in out, out

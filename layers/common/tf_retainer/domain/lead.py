@@ -103,6 +103,24 @@ class Lead(CertificateFacts):
     applied: int = 0
     head: str | None = None
 
+    def consent_records(self) -> dict[str, Any]:
+        """The lead's consent records as the call gate reports them: its certificate, and its LeadiD token with
+        Jornaya's last audit of it (None: not audited, no rule of the vendor read it)."""
+        audit = (self.screens or {}).get("leadid")
+        jornaya: dict[str, Any] = {"token": self.leadid_token, "audit": None}
+        if audit is not None:
+            found = audit.findings
+            jornaya["audit"] = {
+                "checked_at": audit.checked_at,
+                "answered": audit.answered,
+                "authentic": found.get("authentic"),
+                "result": found.get("result"),
+                "failing": found.get("failing"),
+                "call_id": audit.call_id,
+            }
+        trustedform = {"cert_id": self.cert_id, "retained": self.status is Status.RETAINED}
+        return {"trustedform": trustedform, "jornaya": jornaya}
+
     @property
     def deadline_at(self) -> datetime:
         return parse_iso(self.deadline)
