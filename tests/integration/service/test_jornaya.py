@@ -202,3 +202,15 @@ def test_the_gate_and_the_evidence_file_name_both_records(screened, tmp_path):
     edited.write_text(json.dumps(document))
     code, out, _ = run(screened, "verify", str(edited))
     assert code == 1 and "second_consent_record" in out, out
+
+
+def test_an_answered_audit_is_not_asked_again_when_trustedform_is_retried(screened):
+    """Jornaya bills each audit: a lead whose audit was answered and whose TrustedForm call failed is
+    retried at TrustedForm only."""
+    publish_rules(screened.provisioned.table_name, consent_records={"required": "both"}, jornaya={"mode": "enforce"})
+    token, cert_id = new_token(), make_web_cert_id()
+    screened.sim.script(cert_id, ["unavailable", "success"])
+    status, body, _ = post(screened, token, cert_id=cert_id)
+    assert status == 202 and body["reason"] == "trustedform_unavailable", body
+    assert deliver(screened) == ["retained"]
+    assert [r["status"] for r in audits(screened, token)] == [200]
