@@ -214,3 +214,15 @@ def test_an_answered_audit_is_not_asked_again_when_trustedform_is_retried(screen
     assert status == 202 and body["reason"] == "trustedform_unavailable", body
     assert deliver(screened) == ["retained"]
     assert [r["status"] for r in audits(screened, token)] == [200]
+
+
+def test_the_vendor_report_counts_the_tokens_and_the_audits_by_result(screened):
+    from tests.support.cli import run
+
+    publish_rules(screened.provisioned.table_name, jornaya={"mode": "enforce"})
+    red = new_token()
+    screened.screen_sims.jornaya.script(red, disclosure="mismatch")
+    for token in (new_token(), red, None):
+        post(screened, token)
+    code, out, _ = run(screened, "vendors", "report", "--since", "1h")
+    assert code == 0 and "LeadiD tokens 2; Jornaya's audits green=1 red=1" in out, out

@@ -99,7 +99,11 @@ class LeadSubmission(BaseModel):
     phone: StrictStr | None = Field(default=None, max_length=32)
     lead_id: StrictStr | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
     # The lead's Jornaya LeadiD token (domain/leadid.py), when the vendor sends one: kept upper case.
-    universal_leadid: StrictStr | None = Field(default=None, max_length=64)
+    universal_leadid: StrictStr | None = Field(
+        default=None,
+        max_length=64,
+        description="The lead's Jornaya LeadiD token (also taken as leadid_token): 36 characters, a UUID.",
+    )
 
     @model_validator(mode="before")
     @classmethod
