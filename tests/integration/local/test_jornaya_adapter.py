@@ -16,23 +16,13 @@ from tf_retainer.ports.screening import ScreenFault
 from tf_retainer.providers.screening.jornaya import Jornaya
 
 from local.sims.jornaya import JornayaSimulator
-from tests.integration.local.sims_support import check
+from tests.integration.local.sims_support import Recording, check
 
 ACCOUNT = "jornaya-account-code-0123"
 AUDIT_KEY = "jornaya-audit-key-4567"
 CREDENTIALS = {"account_code": ACCOUNT, "audit_key": AUDIT_KEY}
 TOKEN = "A1C2860F-25EA-4937-BC78-222D8C227789"  # Jornaya's documented example
 EMAIL, PHONE = "Joe.Smith+leads@example.com", "(707) 527-6405"
-
-
-class Recording(httpx.HTTPTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(request)
-        return super().handle_request(request)
 
 
 @pytest.fixture(scope="module")
