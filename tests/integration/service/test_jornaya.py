@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
-from tests.integration.service.test_screening import chain_calls, deliver, gate, screen_exchanges, tf_calls
+from tests.conftest import VENDOR, lead
+from tests.integration.service.test_screening import chain_calls, deliver, gate, later, screen_exchanges, tf_calls
 from tests.support.screening import JORNAYA_AUDIT_KEY, KEYS, publish_rules
 
 EMAIL = "Jane.Doe@Example.com"
@@ -226,3 +227,37 @@ def test_the_vendor_report_counts_the_tokens_and_the_audits_by_result(screened):
         post(screened, token)
     code, out, _ = run(screened, "vendors", "report", "--since", "1h")
     assert code == 0 and "LeadiD tokens 2; Jornaya's audits green=1 red=1" in out, out
+
+
+class Killed(BaseException):
+    """The invocation's process killed (a Lambda timeout, an out-of-memory): nothing after it runs."""
+
+
+def test_an_audit_answered_before_its_caller_died_is_taken_from_the_chain_not_bought_again(screened, monkeypatch):
+    """The audit's answer goes into the chain with TrustedForm's request, before TrustedForm is called; if the
+    process dies then, the lead's state never learns it: the next attempt reads it from the chain."""
+    from tf_retainer.domain.retry_message import RetryMessage
+    from tf_retainer.leads import retry
+    from tf_retainer.providers.trustedform import client
+    from tf_retainer.wiring import default_deps
+
+    publish_rules(screened.provisioned.table_name, consent_records={"required": "both"})
+    token = new_token()
+
+    def die(*args: Any, **kwargs: Any) -> Any:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(client, "send", die)  # after TrustedForm's request went on record: the process dies
+        with pytest.raises(Killed):
+            post(screened, token, lead_id="V-killed")
+    lead_id = screened.reader.find_vendor_lead(VENDOR, "V-killed")
+    assert "leadid" not in (screened.lead_state(lead_id).get("screens") or {})  # the state never learnt it
+    moment = later(monkeypatch, timedelta(minutes=5))  # the dead invocation's lease has run out
+    message = RetryMessage(lead_id=lead_id, attempt=1, not_before=moment)  # the sweeper's, for a dead intake
+    assert retry.retry_lead(default_deps(), message) == "retained"
+    assert [r["status"] for r in audits(screened, token)] == [200]  # asked once, paid once
+    state = screened.lead_state(lead_id)
+    assert state["screens"]["leadid"]["findings"]["result"] == "green"
+    # judged on it, as if it had been asked now
+    assert {v["rule"]: v.get("passed") for v in state["verdicts"]}["consent_records"] is True

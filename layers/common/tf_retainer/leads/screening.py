@@ -95,11 +95,17 @@ def screen_lead(
     in_force = deps.rules(lead.vendor) if deps.screening is not None else None
     if in_force is None:
         return Screened(calls)
-    todo = _todo(deps, lead, in_force)
     results = dict(lead.screens or {})
+    todo = _todo(deps, lead, in_force)
+    if todo and actor != "intake":  # answers an earlier attempt was given and did not live to record
+        results.update(_recovered(deps, lead))
+        todo = _todo(deps, lead.model_copy(update={"screens": results}), in_force)
     decision: Decision | None = None
     verdicts = _screen_verdicts(in_force, results, lead)
     if refusal(verdicts) is None and not todo:  # nothing to ask, nothing refused (a missing record refuses)
+        if results != (lead.screens or {}):  # answers recovered from the chain: judged, and kept, with the rest
+            calls.lead_update = {"screens": results}
+            calls.lead = lead.model_copy(update=calls.lead_update)
         return Screened(calls)
     try:
         given = national_number((contact or {}).get("phone"))
@@ -135,6 +141,23 @@ def screen_lead(
     # Only a refusal is a ruling: a lead waiting on a provider has not been judged (rules_passed stays unset).
     ruling = Ruling(in_force.version, verdicts) if decision.status is Status.REJECTED else None
     return Screened(calls, apply_decision(deps, lead, decision, calls, attempt=attempt, actor=actor, ruling=ruling))
+
+
+def _recovered(deps: Deps, lead: Lead) -> dict[str, ScreenResult]:
+    """The screens answered at an earlier attempt whose step was never recorded (its writer died after the
+    answer went into the chain with the next call's request): taken from the chain, never asked (and paid
+    for) again."""
+    found: dict[str, ScreenResult] = {}
+    for event in deps.reader.unapplied_events(lead):
+        if event.get("type") == "screened":
+            result = ScreenResult.model_validate(event.get("detail") or {})
+            if result.answered:
+                found[result.screen.value] = result
+    if found:
+        logger.info(
+            "screen answers recovered from the chain", extra={"lead_id": lead.lead_id, "screens": sorted(found)}
+        )
+    return found
 
 
 def _screens(deps: Deps, in_force: RulesInForce) -> set[Screen]:
