@@ -44,9 +44,14 @@ class ScreenSims:
         return [self.blacklist_alliance, self.dncscrub, self.twilio_lookup, self.jornaya]
 
     def reset(self) -> None:
+        """Scripts, logs, latency and each simulator's key (a test may have rotated it) as they started."""
         for sim in self.all():
             sim.reset()
             sim.latency = 0.0
+        self.blacklist_alliance.api_keys = frozenset({KEYS["blacklist_alliance"]})
+        self.dncscrub.api_keys = frozenset({KEYS["dncscrub"]})
+        self.twilio_lookup.api_keys = frozenset({KEYS["twilio_lookup"]})
+        self.jornaya.api_keys = frozenset({KEYS["jornaya"]})
 
     def calls(self, number: str) -> dict[str, int]:
         """The number's calls to each provider that screens numbers."""
