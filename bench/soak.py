@@ -23,6 +23,9 @@ What it does, on 127.0.0.1 only:
    exchanges against its calls, one to one but for answers lost with their caller); exactly one
    outcome event per final lead (after de-duplication on its id); and 5xx answers to the vendor.
 
+``--jornaya``: every lead also carries a Jornaya LeadiD token, the buyer requires both consent records, and
+Jornaya's simulator faults as TrustedForm's does (bench/soak_jornaya.py says what is checked of it).
+
 ``--aws-faults[=SPEC]`` runs the stack in its fault mode (default ``local.fault_plan.DEFAULT_SPEC``):
 transaction conflicts, throttling, duplicate deliveries, a lagging index, killed functions; the figures
 then say what was injected, and the load average while it ran.
@@ -58,7 +61,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "common"
 sys.path[:0] = [str(ROOT), str(LAYER)]
 
-from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402 - the repository's, just put on the path
+from bench import soak_jornaya  # noqa: E402 - the repository's, just put on the path
+from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402
 from local.fault_plan import DEFAULT_SPEC  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -174,6 +178,8 @@ def start_stack(args: argparse.Namespace, log_dir: Path) -> Stack:
     )
     if args.aws_faults:
         env["AWS_FAULTS"] = args.aws_faults
+    if args.jornaya:
+        env["LOCAL_SCREENS"] = "leadid=jornaya"
     started = time.monotonic()
     stdout_log = open(log_dir / "stack.stdout.log", "w", encoding="utf-8")  # noqa: SIM115 - closed by the reader
     stderr_log = open(log_dir / "stack.stderr.log", "w", encoding="utf-8")  # noqa: SIM115 - the child's
@@ -228,6 +234,7 @@ def stack_provisioned(state: dict[str, Any]) -> Any:
         retry_dlq_arn=state.get("retry_dlq_arn", ""),
         stack_name=state.get("stack_name", "tf-retainer-local-dev"),
         parameters=state.get("parameters") or {},
+        extra_refs=state.get("extra_refs") or {},
     )
 
 
@@ -356,6 +363,7 @@ class Figures:
     event_duplicate_deliveries: int = 0
     aws_faults: str = "off"
     faults_injected: dict[str, Any] = field(default_factory=dict)
+    jornaya: soak_jornaya.JornayaAudit | None = None
     load_average: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -370,6 +378,7 @@ class Figures:
             or self.events_missing
             or self.events_extra
             or self.timed_out
+            or (self.jornaya is not None and not self.jornaya.ok)
         )
 
     def report(self) -> str:
@@ -397,6 +406,7 @@ class Figures:
             f"  5xx answers      {self.five_xx}",
             f"  AWS faults       {self.aws_faults}; injected {self.faults_injected}",
             f"  TrustedForm      {self.trustedform_calls} calls: {mix}; {self.retains_billed} retains billed",
+            *([self.jornaya.line()] if self.jornaya is not None else []),
             f"  sweeper          {self.sweeps} sweeps, {self.sweeper_requeued} leads requeued, "
             f"{self.sweeper_errors} errors",
             f"  queues           {self.left_on_queue} message(s) left, {self.dead_letters} dead letter(s)",
@@ -550,6 +560,11 @@ def run(args: argparse.Namespace) -> Figures:
             for cert_id in certs:
                 script = draw_script(rng, args.max_faults)
                 sim.post(f"/_simulator/certificates/{cert_id}", json={"behaviours": script}).raise_for_status()
+        tokens = soak_jornaya.tokens(args.leads) if args.jornaya else []
+        if tokens:
+            soak_jornaya.publish_rules(provisioned, aws_client("dynamodb", state))
+            scripts = {token: soak_jornaya.draw_script(rng, args.max_faults) for token in tokens}
+            soak_jornaya.script_tokens(state["provider_simulator_urls"]["jornaya"], scripts)
 
         sweeper = ctx.Process(
             target=sweeper_main,
@@ -571,6 +586,7 @@ def run(args: argparse.Namespace) -> Figures:
                 "email": f"lead{index}@example.com",
                 "phone": f"512-555-{index % 10000:04d}",
                 "lead_id": f"soak-{index}",
+                **({"universal_leadid": tokens[index]} if tokens else {}),
             }
             for index, cert_id in enumerate(certs)
         ]
@@ -629,7 +645,7 @@ def run(args: argparse.Namespace) -> Figures:
         figures.dead_letters = queue_depth(sqs, state["retry_dlq_url"])
 
         events = EventTally()
-        verify(figures, state, store, certs, answers, events, sqs, deadline)
+        verify(figures, state, store, certs, answers, events, sqs, deadline, tokens)
         if args.aws_faults:
             with httpx.Client(timeout=30, trust_env=False) as http:
                 figures.faults_injected = http.get(f"{state['endpoint_url']}/_local/faults").json()
@@ -656,6 +672,7 @@ def verify(
     events: EventTally,
     sqs: Any,
     deadline: float,
+    tokens: list[str] | None = None,
 ) -> None:
     """Lost leads, double retains, evidence gaps, calls without a stored request, outcome events per final
     lead and 5xx, from the simulator's log, the lead store and the events' subscriber queue."""
@@ -682,6 +699,8 @@ def verify(
     final: Counter[str] = Counter()
     final_leads: dict[str, str] = {}
     audit = CallAudit()
+    jornaya = soak_jornaya.JornayaAudit() if tokens else None
+    audits = soak_jornaya.audits_by_token(state["provider_simulator_urls"]["jornaya"]) if tokens else {}
     for index, (cert_id, (status, answer)) in enumerate(zip(certs, answers, strict=True)):
         answered_id = answer.get("lead_id") if isinstance(answer, dict) else None
         lead_id = str(answered_id or vendor_leads.get(f"soak-{index}") or "")
@@ -701,11 +720,14 @@ def verify(
             final_leads[lead_id] = lead_status
         made = calls.get(cert_id, [])
         lost = audit_calls(audit, lead_id, cert_id, made, entries.get(lead_id, []))
+        if jornaya is not None and tokens:
+            soak_jornaya.audit_lead(jornaya, lead_id, audits.get(tokens[index], []), entries.get(lead_id, []))
         figures.lost_answers += lost
         stored_statuses = Counter(
             (exchange.get("response") or {}).get("status")
             for entry in entries.get(lead_id, [])
             for exchange in entry.exchanges
+            if exchange.get("provider") is None  # TrustedForm's (a screen's or Jornaya's name their provider)
         )
         unmatched = Counter(r["status"] for r in made)
         unmatched.subtract(stored_statuses)
@@ -716,6 +738,9 @@ def verify(
             kept = sorted(stored_statuses.elements(), key=str)
             figures.evidence_gap_leads.append(f"{lead_id}: calls {[r['status'] for r in made]} vs exchanges {kept}")
     figures.final_by_status = dict(final)
+    if jornaya is not None:
+        soak_jornaya.finish(jornaya, audits)
+        figures.jornaya = jornaya
     figures.calls_without_request = audit.calls_without_request
     figures.calls_without_request_leads = audit.calls_without_request_leads
     figures.exchanges_without_request = audit.exchanges_without_request
@@ -800,6 +825,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-every", type=float, default=10.0, help="seconds between sweeper runs")
     parser.add_argument("--visibility", type=int, default=30, help="retry queue visibility timeout (0: keep 360)")
     parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument(
+        "--jornaya", action="store_true", help="every lead also carries a LeadiD token; Jornaya faults too"
+    )
     parser.add_argument("--log-dir", help="where the stack's and the sweeper's logs go (default: a temp dir)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(

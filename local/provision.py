@@ -722,6 +722,8 @@ class Provisioned:
     callback_dlq_url: str = ""  # vendor callbacks given up on
     archive_bucket: str = ""  # the evidence archive (Object Lock)
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
+    # What else a Ref may name: the KMS keys, and the conditional secrets created (the providers' keys).
+    extra_refs: dict[str, str] = field(default_factory=dict)
     template: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def _template(self) -> dict[str, Any]:
@@ -732,6 +734,7 @@ class Provisioned:
     def _resolver(self) -> _Resolver:
         template = self._template()
         resolver = _Resolver(template, _parameter_values(template, self.parameters), self.region, self.stack_name)
+        resolver.refs.update(self.extra_refs)
         resolver.refs.update(
             {
                 TABLE_LOGICAL_ID: self.table_name,
@@ -931,12 +934,15 @@ def provision(
     *,
     parameters: Mapping[str, Any] | None = None,
     template: Mapping[str, Any] | None = None,
+    secret_values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Provisioned:
     """Create the table, the retry queues and the API key secret as template.yaml declares them.
 
     Names: ``{prefix}-{stage}-leads``, ``{prefix}-{stage}-retry``, ``{prefix}-{stage}-retry-dlq``; the
     secret's name is the template's with AWS::StackName = ``{prefix}-{stage}``. ``parameters`` overrides
-    other template parameters (e.g. ``{"MaskedCertificatePolicy": "refuse"}``).
+    other template parameters (e.g. ``{"MaskedCertificatePolicy": "refuse"}``); a conditional secret whose
+    condition they make true (a screening provider's key) is created too, ``secret_values[logical_id]`` over
+    its placeholder.
     """
     loaded = dict(template) if template is not None else load_template()
     stack_name = f"{prefix}-{stage}"
@@ -990,6 +996,13 @@ def provision(
     # Outcome events: the bus, the example rule and its queue, the publisher's failure queue.
     events = _provision_events(loaded, resolver, stack_name, region, endpoint_url)
 
+    # KMS keys and the conditional secrets: what the functions' environment may name (screening providers).
+    extra_refs = {
+        logical_id: str(resolver.refs[logical_id])
+        for logical_id, resource in loaded["Resources"].items()
+        if resource.get("Type") == "AWS::KMS::Key"
+    }
+
     # Secrets Manager
     secret = _resource(loaded, SECRET_LOGICAL_ID, "AWS::SecretsManager::Secret")
     secret_properties = resolver.resolve(secret.get("Properties", {}))
@@ -1001,6 +1014,14 @@ def provision(
     consumer = resolver.resolve(_resource(loaded, CONSUMER_KEY_LOGICAL_ID, "AWS::SecretsManager::Secret")["Properties"])
     consumer_key_arn = _create_secret(secretsmanager, CONSUMER_KEY_LOGICAL_ID, str(consumer["Name"]), consumer, {})
     resolver.refs[CONSUMER_KEY_LOGICAL_ID] = consumer_key_arn
+    for logical_id, resource in loaded["Resources"].items():
+        condition = resource.get("Condition")
+        if resource.get("Type") != "AWS::SecretsManager::Secret" or not condition or not resolver.condition(condition):
+            continue
+        properties = resolver.resolve(resource["Properties"])
+        given = (secret_values or {}).get(logical_id, {})
+        arn = _create_secret(secretsmanager, logical_id, str(properties["Name"]), properties, given)
+        resolver.refs[logical_id] = extra_refs[logical_id] = arn
 
     # CloudWatch dashboard (optional in the template). Locally no Lambda functions exist: their Refs
     # resolve to "{stack}-{LogicalId}", which is also what the local runner reports metrics under.
@@ -1045,5 +1066,6 @@ def provision(
         callback_dlq_url=events.get(CALLBACK_DLQ_LOGICAL_ID, ""),
         archive_bucket=archive_bucket,
         parameters=values,
+        extra_refs=extra_refs,
         template=loaded,
     )

@@ -11,7 +11,10 @@
   behind ``local.apigw.LocalApiGateway``, a thread per connection, requests running concurrently in
   the workers;
 * the retry poller: the real RetryFunction fed from the retry queue as Lambda's event source mapping
-  feeds it, in a worker too.
+  feeds it, in a worker too;
+* with ``LOCAL_SCREENS`` (SCREENS' form, e.g. ``leadid=jornaya,dnc=dncscrub``): each named screening
+  provider's simulator (and Jornaya's) on 127.0.0.1, provisioned as a deployment choosing it would be
+  (local/providers.py). Off by default.
 
 No Docker, no network beyond loopback, no AWS account: fake credentials are always set, so nothing in
 this process can act on a real account even if a client missed AWS_ENDPOINT_URL.
@@ -102,6 +105,7 @@ class LocalStack:
 
     moto: Any = None
     simulator: Any = None
+    providers: Any = None  # local.providers.LocalProviders, with LOCAL_SCREENS
     workers: Any = None
     poller: Any = None
     sweeper: Any = None
@@ -141,6 +145,7 @@ class LocalStack:
             "workers",
             "receiver",
             "simulator",
+            "providers",
             "faults",
             "moto",
         ):
@@ -300,6 +305,18 @@ def _start_simulator(stack: LocalStack, api_key: str) -> None:
     stack.simulator_url = stack.simulator.start()
 
 
+def _start_providers(stack: LocalStack) -> None:
+    spec = os.environ.get("LOCAL_SCREENS", "").strip()
+    if not spec:
+        return
+    from local.providers import start_providers
+
+    try:
+        stack.providers = start_providers(spec, HOST)
+    except ValueError as exc:
+        raise StartupError(f"LOCAL_SCREENS: {exc}") from None
+
+
 def _start_receiver(stack: LocalStack) -> None:
     import secrets
 
@@ -353,8 +370,10 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "events_queue_url": provisioned.events_queue_url,
         "publish_failure_queue_url": provisioned.publish_failure_queue_url,
         "parameters": provisioned.parameters,
+        "extra_refs": provisioned.extra_refs,  # the KMS keys' ids, the providers' secrets' ARNs (no values)
         "api_url": stack.api_url,
         "simulator_url": stack.simulator_url,
+        "provider_simulator_urls": stack.providers.urls if stack.providers else {},
         "vendor": stack.vendor_name,
         "callback_receiver_url": stack.receiver.url,
         "aws_faults": stack.faults.plan.describe() if stack.faults else "off",
@@ -409,10 +428,18 @@ def start(api_key: str | None = None) -> LocalStack:
         if plan.active:
             stack.faults = _start_faults(stack, plan)
         _start_simulator(stack, tf_key)
+        _start_providers(stack)
         _start_receiver(stack)
         # provision() warns about template properties it does not apply locally: expected here.
         with warnings.catch_warnings(action="ignore"):
-            stack.provisioned = provision(stage=STAGE, endpoint_url=stack.endpoint_url, region=REGION, api_key=tf_key)
+            stack.provisioned = provision(
+                stage=STAGE,
+                endpoint_url=stack.endpoint_url,
+                region=REGION,
+                api_key=tf_key,
+                parameters=stack.providers.parameters if stack.providers else None,
+                secret_values=stack.providers.secret_values if stack.providers else None,
+            )
         os.environ.update(function_environment(stack.provisioned, stack.simulator_url, shell))
         # The workers import every function now (a cold start each, in parallel), so the first request
         # is as quick as the next.
@@ -569,6 +596,12 @@ def banner(stack: LocalStack, seconds: float) -> str:
         ]
     else:
         lines.append(f"  TrustedForm  {stack.simulator_url}  (TRUSTEDFORM_API_URL)")
+    if stack.providers is not None:
+        screens = ", ".join(f"{screen}={provider}" for screen, provider in stack.providers.screens.items())
+        lines.append(f"  screens      {screens} (LOCAL_SCREENS; the buyer's rules decide which run: tf-retainer rules)")
+        lines += [f"               {name}  {url}  (simulator)" for name, url in stack.providers.urls.items()]
+    else:
+        lines.append("  screens      off (LOCAL_SCREENS=leadid=jornaya,dnc=dncscrub,... starts their simulators)")
     lines += [
         f"  state file   {_display_path(stack.state_file)}",
         "",

@@ -48,6 +48,8 @@ NEEDS_TEXT = {
     "reassigned_number": "the reassigned-number check, asked at call time only",
     "phone_valid": "the phone screen's answer (a phone_valid or line_type rule in shadow first)",
     "line_type": "the phone screen's answer (a phone_valid or line_type rule in shadow first)",
+    "jornaya": "Jornaya's audit of the lead's LeadiD token (a jornaya rule in shadow first)",
+    "consent_records": "Jornaya's audit of the lead's LeadiD token (a jornaya rule in shadow first)",
 }
 RULE_REASONS = frozenset(reason.value for reason in REASONS.values())
 # The template's parameters for the policies every rule set overlays (rulebook.from_settings).

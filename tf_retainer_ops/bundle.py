@@ -109,7 +109,17 @@ def state_sections(state: dict[str, Any], exchanges: list[dict[str, Any]]) -> di
         },
         "retain": {name: state[name] for name in RETAIN_FIELDS if name in state},
         "lead_match": state.get("lead_match"),
+        # A lead with a second consent record (a Jornaya LeadiD token): the token and Jornaya's audit of it
+        # as the state keeps it (the audit's raw exchange is among the exchanges, by its call_id).
+        "second_consent_record": _second_record(state),
     }
+
+
+def _second_record(state: dict[str, Any]) -> dict[str, Any] | None:
+    token = state.get("leadid_token")
+    if not token:
+        return None
+    return {"provider": "jornaya", "leadid_token": token, "audit": (state.get("screens") or {}).get("leadid")}
 
 
 def content_digest(document: dict[str, Any]) -> str:

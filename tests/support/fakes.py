@@ -152,6 +152,9 @@ class FakeStore:
     def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
         return self.vendor_lead_ids.get((vendor, vendor_lead_id))
 
+    def unapplied_events(self, lead: Lead) -> list[dict[str, Any]]:
+        return []
+
     def read_lead(self, lead_id: str) -> LeadRecord | None:
         """A record as the real store reads it: its consumer's tokens (from its lead's fingerprints) with it."""
         record = self.records.get(lead_id)

@@ -12,13 +12,16 @@ from tf_retainer.decisions.rules import RuleSet
 
 from local.sims.blacklist_alliance import BlacklistAllianceSimulator
 from local.sims.dncscrub import DncScrubSimulator
+from local.sims.jornaya import JornayaSimulator
 from local.sims.twilio_lookup import TwilioLookupSimulator
 
 KEYS = {
     "blacklist_alliance": "bla-screen-key-0123456789abcdef",
     "dncscrub": "dnc-screen-key-0123456789abcdef",
     "twilio_lookup": "twl-screen-secret-0123456789abcdef",
+    "jornaya": "jornaya-account-code-0123456789",
 }
+JORNAYA_AUDIT_KEY = "jornaya-audit-key-0123456789abcdef"
 TWILIO_SID = "SK0123456789abcdef0123456789abcdef"
 # Every screen on, each with the provider a buyer most likely holds (docs/providers.md).
 ALL_SCREENS = {
@@ -26,6 +29,7 @@ ALL_SCREENS = {
     "dnc": "dncscrub",
     "reassigned_number": "dncscrub",
     "phone": "twilio_lookup",
+    "leadid": "jornaya",
 }
 
 
@@ -34,17 +38,24 @@ class ScreenSims:
     blacklist_alliance: BlacklistAllianceSimulator
     dncscrub: DncScrubSimulator
     twilio_lookup: TwilioLookupSimulator
+    jornaya: JornayaSimulator
 
     def all(self) -> list[Any]:
-        return [self.blacklist_alliance, self.dncscrub, self.twilio_lookup]
+        return [self.blacklist_alliance, self.dncscrub, self.twilio_lookup, self.jornaya]
 
     def reset(self) -> None:
+        """Scripts, logs, latency and each simulator's key (a test may have rotated it) as they started."""
         for sim in self.all():
             sim.reset()
             sim.latency = 0.0
+        self.blacklist_alliance.api_keys = frozenset({KEYS["blacklist_alliance"]})
+        self.dncscrub.api_keys = frozenset({KEYS["dncscrub"]})
+        self.twilio_lookup.api_keys = frozenset({KEYS["twilio_lookup"]})
+        self.jornaya.api_keys = frozenset({KEYS["jornaya"]})
 
     def calls(self, number: str) -> dict[str, int]:
-        return {sim.NAME: sim.count(number) for sim in self.all()}
+        """The number's calls to each provider that screens numbers."""
+        return {sim.NAME: sim.count(number) for sim in self.all() if sim is not self.jornaya}
 
 
 def start_sims() -> ScreenSims:
@@ -52,6 +63,7 @@ def start_sims() -> ScreenSims:
         BlacklistAllianceSimulator(api_keys=(KEYS["blacklist_alliance"],)),
         DncScrubSimulator(api_keys=(KEYS["dncscrub"],)),
         TwilioLookupSimulator(api_keys=(KEYS["twilio_lookup"],)),
+        JornayaSimulator(api_keys=(KEYS["jornaya"],), audit_keys=(JORNAYA_AUDIT_KEY,)),
     )
     for sim in sims.all():
         sim.start()
@@ -67,11 +79,13 @@ def screening_env(sims: ScreenSims, secretsmanager: Any, kms: Any, screens: dict
         "DNCSCRUB_API_URL": sims.dncscrub.base_url or "",
         "DNCSCRUB_DATA_API_URL": sims.dncscrub.base_url or "",
         "TWILIO_LOOKUP_API_URL": sims.twilio_lookup.base_url or "",
+        "JORNAYA_API_URL": sims.jornaya.base_url or "",
     }
     values = {
         "blacklist_alliance": {"api_key": KEYS["blacklist_alliance"]},
         "dncscrub": {"api_key": KEYS["dncscrub"]},
         "twilio_lookup": {"api_key_sid": TWILIO_SID, "api_key_secret": KEYS["twilio_lookup"]},
+        "jornaya": {"account_code": KEYS["jornaya"], "audit_key": JORNAYA_AUDIT_KEY},
     }
     for provider, value in values.items():
         name = f"test/{provider}-{datetime.now(UTC).timestamp()}"

@@ -95,3 +95,38 @@ def test_the_suspension_thresholds_judge_decided_leads_only(settings):
     crossed = breach(score("acme", unmatched), on)  # retained 100%, but a third failed the lead match
     assert crossed is not None and (crossed.figure, crossed.value) == ("match_failure_pct", 33.3)
     assert breach(score("acme", unmatched[1:]), on) is None  # 1 of 5: 20%, not above 20%
+
+
+def test_the_second_consent_record_shows_how_many_leads_carried_a_token_and_how_jornaya_audited_them():
+    def audited(**findings: Any) -> dict[str, ScreenResult]:
+        result = ScreenResult.model_validate(
+            {"screen": "leadid", "provider": "jornaya", "checked_at": "2026-11-22T12:00:00Z", "findings": findings}
+        )
+        return {"leadid": result}
+
+    token = "3DCA834C-1820-42A9-BAE9-7A46EEA25AC0"
+    card = score(
+        "acme",
+        [
+            lead(1, leadid_token=token, screens=audited(authentic=True, result="green")),
+            lead(
+                2,
+                Status.REJECTED,
+                reason=Reason.JORNAYA_AUDIT_FAILED,
+                leadid_token=token,
+                screens=audited(authentic=True, result="red"),
+            ),
+            lead(
+                3,
+                Status.REJECTED,
+                reason=Reason.CONSENT_RECORD_MISSING,
+                leadid_token=token,
+                screens=audited(authentic=False, result="red", not_authentic="expired"),
+            ),
+            lead(4, leadid_token=token),  # carried one, no rule read it: not audited
+            lead(5),
+        ],
+    )
+    assert card.leadid_tokens == 4
+    assert card.jornaya_results == {"green": 1, "red": 1, "not_authentic": 1}
+    assert card.rules_refused == {"jornaya_audit_failed": 1, "consent_record_missing": 1}

@@ -422,7 +422,7 @@ def test_function_grants_match_its_code(translated: dict[str, Any], function: st
     if function in ("IntakeFunction", "RetryFunction"):
         keys = (
             "TrustedFormApiKeySecret",
-            *(f"{p}ApiKeySecret" for p in ("BlacklistAlliance", "DncScrub", "TwilioLookup")),
+            *(f"{p}ApiKeySecret" for p in ("BlacklistAlliance", "DncScrub", "TwilioLookup", "Jornaya")),
         )
         wanted |= {("secretsmanager:GetSecretValue", f"<{key}>") for key in keys}
     if function in ("IntakeFunction", "RetryFunction", "HoldFunction", "ConsentFunction"):

@@ -24,24 +24,12 @@ from tf_retainer.providers.screening.twilio_lookup import TwilioLookup
 from local.sims.blacklist_alliance import BlacklistAllianceSimulator
 from local.sims.dncscrub import DncScrubSimulator
 from local.sims.twilio_lookup import TwilioLookupSimulator
-from tests.integration.local.sims_support import check
+from tests.integration.local.sims_support import Recording, check
 
 KEY = "screen-adapter-key-0123456789abcdef"
 SID = "SK00000000000000000000000000000001"
 NUMBER = "7075276405"  # DNC.com's documented example
 CONSENT = date(2022, 1, 15)
-
-
-class Recording(httpx.HTTPTransport):
-    """The real transport, every request kept as it went."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(request)
-        return super().handle_request(request)
 
 
 @pytest.fixture(scope="module")

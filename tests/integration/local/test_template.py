@@ -926,7 +926,12 @@ def test_screens_are_off_by_default_and_a_chosen_provider_brings_only_its_key(te
     from tf_retainer.runtime.settings import Settings
 
     env = template["Globals"]["Function"]["Environment"]["Variables"]
-    secrets = ("BlacklistAllianceApiKeySecret", "DncScrubApiKeySecret", "TwilioLookupApiKeySecret")
+    secrets = (
+        "BlacklistAllianceApiKeySecret",
+        "DncScrubApiKeySecret",
+        "TwilioLookupApiKeySecret",
+        "JornayaApiKeySecret",
+    )
 
     def deployed(**parameters: str) -> tuple[Settings, set[str], set[str]]:
         values = provision_module._parameter_values(template, parameters)
@@ -936,13 +941,14 @@ def test_screens_are_off_by_default_and_a_chosen_provider_brings_only_its_key(te
             for name, resource in template["Resources"].items()
             if "Condition" not in resource or resolver.condition(resource["Condition"])
         }
-        # The intake's screen grants: its one conditional policy, as CloudFormation would resolve it.
-        (screens,) = [p for p in props(template, "IntakeFunction")["Policies"] if "Fn::If" in p]
+        # The intake's screen grants: its conditional policies (the LeadiD audit's, the number's screens'), as
+        # CloudFormation would resolve them.
+        screens = [p for p in props(template, "IntakeFunction")["Policies"] if "Fn::If" in p]
         for name in made:  # what CloudFormation would name them
             resolver.refs[name], resolver.attributes[(name, "Arn")] = f"<{name}>", f"<{name}.Arn>"
         read = {
             str(s["Resource"])
-            for policy in resolver.resolve([screens])
+            for policy in resolver.resolve(screens)
             for s in policy["Statement"]
             if s["Sid"] != "ScreenResults"  # the table's SCREEN# items (test_iam_writes.py)
         }
@@ -959,6 +965,11 @@ def test_screens_are_off_by_default_and_a_chosen_provider_brings_only_its_key(te
     assert not on.dncscrub_secret_id and not on.twilio_lookup_secret_id
     assert made & {*secrets, "ContactKey"} == {"BlacklistAllianceApiKeySecret", "ContactKey"}
     assert read == {"<BlacklistAllianceApiKeySecret>"}  # nothing else (the contact key's policy names the role)
+
+    # The LeadiD audit alone: Jornaya's keys, and no KMS key (no phone number is sealed for it).
+    leadid, made, read = deployed(LeadidScreen="jornaya")
+    assert leadid.screens == {"leadid": "jornaya"} and leadid.jornaya_secret_id and not leadid.contact_key_id
+    assert made & {*secrets, "ContactKey"} == {"JornayaApiKeySecret"} and read == {"<JornayaApiKeySecret>"}
 
     both, made, _ = deployed(DncScreen="dncscrub", ReassignedNumberScreen="twilio_lookup", PhoneScreen="twilio_lookup")
     assert both.screens == {"dnc": "dncscrub", "reassigned_number": "twilio_lookup", "phone": "twilio_lookup"}

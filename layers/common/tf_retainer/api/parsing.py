@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 from pydantic import ValidationError
 
 from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.leadid import TOKEN_FIELDS
 from tf_retainer.domain.models import FieldError, LeadSubmission, Reason
 from tf_retainer.store.codec import unstorable_number
 
@@ -83,7 +84,12 @@ def _json_object(text: str) -> dict[str, Any]:
 def _validation_rejection(exc: ValidationError) -> InputRejected:
     errors = validation_errors(exc)
     cert_problem = any(e.field in CERT_URL_FIELDS for e in errors)
-    reason = Reason.INVALID_CERTIFICATE_URL if cert_problem else Reason.INVALID_REQUEST
+    token_problem = any(e.field in TOKEN_FIELDS for e in errors)
+    reason = Reason.INVALID_REQUEST
+    if cert_problem:
+        reason = Reason.INVALID_CERTIFICATE_URL
+    elif token_problem:
+        reason = Reason.INVALID_LEADID_TOKEN
     return InputRejected(reason, "the lead is not valid", errors)
 
 

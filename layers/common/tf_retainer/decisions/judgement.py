@@ -104,6 +104,7 @@ def facts_from(exchanges: Sequence[Exchange], lead: Lead) -> Facts:
         age_at_arrival=age,
         fetched=frozenset(fetched) if fetched is not None else None,
         screens=dict(lead.screens or {}),
+        leadid=lead.leadid_token is not None,
     )
 
 

@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tf_retainer.decisions import screen_rules
 from tf_retainer.decisions.rule_base import Mode, Rule
-from tf_retainer.decisions.screen_rules import DncRule, LineTypeRule, LitigatorRule, PhoneValidRule, ReassignedRule
+from tf_retainer.decisions.screen_rules import (
+    ConsentRecordsRule,
+    DncRule,
+    JornayaRule,
+    LineTypeRule,
+    LitigatorRule,
+    PhoneValidRule,
+    ReassignedRule,
+)
 
 __all__ = ["Mode", "Rule"]
 
@@ -100,6 +108,9 @@ class RuleSet(BaseModel):
     reassigned_number: ReassignedRule | None = None
     phone_valid: PhoneValidRule | None = None
     line_type: LineTypeRule | None = None
+    # The second consent record (screen_rules.py): Jornaya's audit of the lead's LeadiD token, before TrustedForm.
+    consent_records: ConsentRecordsRule | None = None
+    jornaya: JornayaRule | None = None
 
     def over(self, default: RuleSet) -> RuleSet:
         """This (a vendor's) rule set on top of the default: its rules replace the default's, one by one."""
@@ -118,8 +129,17 @@ class RuleSet(BaseModel):
         return {prop for name, properties in NEEDS.items() if self.enforced(name) for prop in properties}
 
     def screen_rules(self) -> list[str]:
-        """The screen rules in force (shadow or enforce)."""
-        return [name for name in screen_rules.REASONS if self.active(name)]
+        """The screen rules in force (shadow or enforce) that need a screen (consent_records: trustedform
+        needs none)."""
+        records = self.active("consent_records")
+        needless = isinstance(records, ConsentRecordsRule) and records.required == "trustedform"
+        names = [name for name in screen_rules.REASONS if self.active(name)]
+        return [name for name in names if not (needless and name == "consent_records")]
+
+    def brand_names(self) -> list[str]:
+        """The brands the active jornaya rule asks Jornaya about."""
+        rule = self.active("jornaya")
+        return list(rule.brand_names) if isinstance(rule, JornayaRule) else []
 
     def scans(self) -> dict[str, list[str]] | None:
         """The page scans an enforced ``page_scans`` asks for."""

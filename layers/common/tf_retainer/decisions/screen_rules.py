@@ -1,4 +1,5 @@
-"""The buyer's screen rules: what a screening provider's answer about the lead's phone number refuses.
+"""The buyer's screen rules: what a screening provider's answer about the lead's phone number refuses, and
+the consent-record rules: what Jornaya's audit of the lead's LeadiD token (its second consent record) refuses.
 
 Each reads the lead's result of one screen (domain/screens.py), as found by a provider at intake or by the
 call gate: ``litigator`` (the litigator screen, or DNC.com's scrub, which names litigators too), ``dnc``,
@@ -6,13 +7,18 @@ call gate: ``litigator`` (the litigator screen, or DNC.com's scrub, which names 
 ``shadow`` or ``off``; a screen that was not answered (no provider, a provider down under fail_open, no US
 number) is not judged (``passed`` None), never a refusal. ``max_age_days``: how old an answer the call gate
 acts on before it asks again (at most 31: the national registry's rule for Do-Not-Call).
+
+``jornaya`` judges the audit's overall colour (the buyer's audit profile at Jornaya sets each check's) and
+refuses a token Jornaya does not vouch for (not issued, expired, queried too often, opted out);
+``consent_records`` says which records a lead must carry: ``trustedform`` (every lead has its certificate)
+or ``both`` (a LeadiD token too, authentic and not red).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tf_retainer.decisions.rule_base import Rule
 from tf_retainer.domain.models import Reason
@@ -63,12 +69,42 @@ class LineTypeRule(Rule):
     refused: list[LineType] = Field(min_length=1)
 
 
+Colour = Literal["green", "yellow", "red"]
+COLOUR_RANK = {"green": 1, "yellow": 2, "red": 3}
+
+
+class JornayaRule(Rule):
+    """Refuse a lead whose LeadiD audit is worse than ``max_result`` (the colour Jornaya gives it under the
+    buyer's audit profile), or whose token Jornaya does not vouch for. ``brand_names``: the brands the
+    consent must name, sent with the audit (Jornaya's brand-name check, at most 30)."""
+
+    max_result: Literal["green", "yellow"] = "yellow"
+    brand_names: list[str] = Field(default_factory=list, max_length=30)
+
+    @field_validator("brand_names")
+    @classmethod
+    def _sendable(cls, names: list[str]) -> list[str]:
+        if any(not name.strip() or "|" in name or len(name) > 100 for name in names):
+            raise ValueError("each brand name: 1-100 characters, no '|'")
+        return names
+
+
+class ConsentRecordsRule(Rule):
+    """The consent records a lead must carry. ``trustedform``: its certificate (every lead has one). ``both``:
+    a LeadiD token as well, that Jornaya vouches for and does not audit red. (``jornaya`` or ``either`` would
+    take a lead without a TrustedForm certificate: the service does not take such leads yet.)"""
+
+    required: Literal["trustedform", "both"] = "both"
+
+
 REASONS = {
     "litigator": Reason.LITIGATOR,
     "dnc": Reason.ON_DNC_LIST,
     "reassigned_number": Reason.NUMBER_REASSIGNED,
     "phone_valid": Reason.PHONE_INVALID,
     "line_type": Reason.LINE_TYPE_REFUSED,
+    "consent_records": Reason.CONSENT_RECORD_MISSING,
+    "jornaya": Reason.JORNAYA_AUDIT_FAILED,
 }
 # The screens each rule reads, in order of preference.
 SCREENS: dict[str, tuple[Screen, ...]] = {
@@ -77,6 +113,8 @@ SCREENS: dict[str, tuple[Screen, ...]] = {
     "reassigned_number": (Screen.REASSIGNED,),
     "phone_valid": (Screen.PHONE,),
     "line_type": (Screen.PHONE,),
+    "consent_records": (Screen.LEADID,),
+    "jornaya": (Screen.LEADID,),
 }
 
 Judged = tuple[bool | None, Reason, dict[str, Any]]
@@ -93,8 +131,13 @@ def result_for(name: str, screens: dict[str, Any]) -> ScreenResult | None:
     return next((result for result in found if result.answered), found[0] if found else None)
 
 
-def judge(name: str, rule: Rule, screens: dict[str, Any]) -> Judged:
+def judge(name: str, rule: Rule, screens: dict[str, Any], *, leadid: bool | None = None) -> Judged:
+    """``leadid``: whether the lead carries a LeadiD token (None: not known)."""
     reason = REASONS[name]
+    if isinstance(rule, ConsentRecordsRule) and rule.required == "trustedform":
+        return True, reason, {"required": rule.required}
+    if isinstance(rule, ConsentRecordsRule) and leadid is False:
+        return False, reason, {"required": rule.required, "missing": "jornaya", "why": "no LeadiD token"}
     result = result_for(name, screens)
     if result is None:
         return None, reason, {}
@@ -142,10 +185,26 @@ def _line_type(rule: Any, f: dict[str, Any]) -> tuple[bool | None, dict[str, Any
     return f["line_type"] not in rule.refused, {"line_type": f["line_type"]}
 
 
+def _jornaya(rule: Any, f: dict[str, Any]) -> tuple[bool | None, dict[str, Any]]:
+    if f.get("authentic") is None:
+        return None, {}
+    if not f["authentic"]:
+        return False, {"not_authentic": f.get("not_authentic"), "result": "red"}
+    colour = f.get("result")
+    # consent_records judges the record (vouched for, not red); the jornaya rule, the buyer's threshold
+    limit = COLOUR_RANK["yellow"] if isinstance(rule, ConsentRecordsRule) else COLOUR_RANK[rule.max_result]
+    detail = {"result": colour, "failing": f.get("failing") or []}
+    if f.get("brand_names_missing"):
+        detail["brand_names_missing"] = f["brand_names_missing"]
+    return COLOUR_RANK.get(str(colour), 3) <= limit, detail
+
+
 _JUDGES = {
     "litigator": _litigator,
     "dnc": _dnc,
     "reassigned_number": _reassigned,
     "phone_valid": _phone_valid,
     "line_type": _line_type,
+    "consent_records": _jornaya,
+    "jornaya": _jornaya,
 }

@@ -60,6 +60,8 @@ class Lead(CertificateFacts):
     cert_id: str
     cert_kind: str
     certificate_url: str
+    # The second consent record, when the vendor sent one: its Jornaya LeadiD token (domain/leadid.py).
+    leadid_token: str | None = None
     received_at: str
     deadline: str
     attempts: int = 0
@@ -100,6 +102,24 @@ class Lead(CertificateFacts):
     # and that entry's hash (hex; None before the first).
     applied: int = 0
     head: str | None = None
+
+    def consent_records(self) -> dict[str, Any]:
+        """The lead's consent records as the call gate reports them: its certificate, and its LeadiD token with
+        Jornaya's last audit of it (None: not audited, no rule of the vendor read it)."""
+        audit = (self.screens or {}).get("leadid")
+        jornaya: dict[str, Any] = {"token": self.leadid_token, "audit": None}
+        if audit is not None:
+            found = audit.findings
+            jornaya["audit"] = {
+                "checked_at": audit.checked_at,
+                "answered": audit.answered,
+                "authentic": found.get("authentic"),
+                "result": found.get("result"),
+                "failing": found.get("failing"),
+                "call_id": audit.call_id,
+            }
+        trustedform = {"cert_id": self.cert_id, "retained": self.status is Status.RETAINED}
+        return {"trustedform": trustedform, "jornaya": jornaya}
 
     @property
     def deadline_at(self) -> datetime:

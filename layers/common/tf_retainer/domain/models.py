@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, m
 
 from tf_retainer.domain import personal_data
 from tf_retainer.domain.contacts import Channel
+from tf_retainer.domain.leadid import TOKEN_FIELDS, parse_leadid_token
 
 
 class Status(StrEnum):
@@ -30,6 +31,7 @@ class Reason(StrEnum):
     # bad input: nothing stored, nothing sent
     INVALID_REQUEST = "invalid_request"
     INVALID_CERTIFICATE_URL = "invalid_certificate_url"
+    INVALID_LEADID_TOKEN = "invalid_leadid_token"  # noqa: S105 (universal_leadid is not a LeadiD token)
     MISSING_CONTACT = "missing_contact"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
@@ -64,6 +66,9 @@ class Reason(StrEnum):
     NUMBER_REASSIGNED = "number_reassigned"
     PHONE_INVALID = "phone_invalid"
     LINE_TYPE_REFUSED = "line_type_refused"
+    # the buyer's consent-record rules (screen_rules.py), judged on Jornaya's audit of the lead's LeadiD token
+    JORNAYA_AUDIT_FAILED = "jornaya_audit_failed"
+    CONSENT_RECORD_MISSING = "consent_record_missing"
     RETAIN_WINDOW_CLOSED = "retain_window_closed"
     RETRY_LIMIT_REACHED = "retry_limit_reached"
     # pending: TrustedForm or the account is in trouble, we keep trying
@@ -93,6 +98,12 @@ class LeadSubmission(BaseModel):
     email: StrictStr | None = Field(default=None, max_length=254)
     phone: StrictStr | None = Field(default=None, max_length=32)
     lead_id: StrictStr | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    # The lead's Jornaya LeadiD token (domain/leadid.py), when the vendor sends one: kept upper case.
+    universal_leadid: StrictStr | None = Field(
+        default=None,
+        max_length=64,
+        description="The lead's Jornaya LeadiD token (also taken as leadid_token): 36 characters, a UUID.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -101,7 +112,12 @@ class LeadSubmission(BaseModel):
         if isinstance(data, dict) and "trustedform_cert_url" not in data and "xxTrustedFormCertUrl" in data:
             data = dict(data)
             data["trustedform_cert_url"] = data.pop("xxTrustedFormCertUrl")
-        return data
+        return _one_leadid_field(data)
+
+    @field_validator("universal_leadid", mode="after")
+    @classmethod
+    def _leadid_shape(cls, value: str | None) -> str | None:
+        return parse_leadid_token(value) if value else None
 
     @field_validator("email", "phone", mode="after")
     @classmethod
@@ -152,6 +168,22 @@ class LeadSubmission(BaseModel):
     @property
     def extra_fields(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+
+def _one_leadid_field(data: Any) -> Any:
+    """The token under the name the model keeps (``leadid_token`` is the name of Jornaya's input element);
+    both names with different tokens is a contradiction, refused rather than resolved by guessing."""
+    if not isinstance(data, dict) or TOKEN_FIELDS[1] not in data:
+        return data
+    data = dict(data)
+    other = data.pop(TOKEN_FIELDS[1])
+    given = data.get(TOKEN_FIELDS[0])
+    if given not in (None, "") and isinstance(given, str) and isinstance(other, str):
+        if given.strip().upper() != other.strip().upper():
+            raise ValueError("universal_leadid and leadid_token name different tokens")
+    elif other not in (None, ""):
+        data[TOKEN_FIELDS[0]] = other
+    return data
 
 
 class LeadMatch(BaseModel):

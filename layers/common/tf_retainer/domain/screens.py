@@ -29,12 +29,20 @@ class Screen(StrEnum):
     DNC = "dnc"  # national, state or the buyer's internal Do-Not-Call list (and wireless facts)
     REASSIGNED = "reassigned_number"  # disconnected since the consent date (FCC Reassigned Numbers Database)
     PHONE = "phone"  # validity, line type, whether the line is active
+    # Not of the number: the lead's second consent record, its Jornaya LeadiD token audited (domain/leadid.py)
+    LEADID = "leadid"
+
+    @property
+    def of_number(self) -> bool:
+        """Whether the screen asks about the lead's phone number (the others ask about the lead itself)."""
+        return self is not Screen.LEADID
 
 
 class Provider(StrEnum):
     BLACKLIST_ALLIANCE = "blacklist_alliance"
     DNCSCRUB = "dncscrub"
     TWILIO_LOOKUP = "twilio_lookup"
+    JORNAYA = "jornaya"
 
 
 # Which providers can answer each screen (a buyer picks one per screen: SCREENS in the settings).
@@ -43,6 +51,7 @@ PROVIDERS_FOR: dict[Screen, tuple[Provider, ...]] = {
     Screen.DNC: (Provider.DNCSCRUB,),
     Screen.REASSIGNED: (Provider.DNCSCRUB, Provider.TWILIO_LOOKUP),
     Screen.PHONE: (Provider.TWILIO_LOOKUP,),
+    Screen.LEADID: (Provider.JORNAYA,),
 }
 
 

@@ -116,6 +116,8 @@ def contactable(
     refusal = next((refused for check in checks or CHECKS if (refused := check(subject)) is not None), None)
     lead = subject.lead
     facts = {**subject.facts, **(refusal.facts or {})} if refusal else subject.facts
+    if lead.leadid_token:  # the lead has two consent records: the answer names both
+        facts = {**facts, "consent_records": lead.consent_records()}
     return ContactableAnswer(
         lead_id=lead.lead_id,
         vendor_lead_id=lead.vendor_lead_id,

@@ -48,7 +48,9 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
 
     budget = attempt_budget(deps, settings.sync_timeout_seconds, deadline)
     try:
-        return screen_then_retain(deps, lead, attempt=1, budget=budget, actor="intake", phone=submission.phone)
+        return screen_then_retain(
+            deps, lead, attempt=1, budget=budget, actor="intake", phone=submission.phone, email=submission.email
+        )
     except StaleAttempt:  # a step was recorded for it meanwhile (nothing was sent): that step's answer
         current = deps.reader.get_lead(lead.lead_id)
         return current.answer() if current else LeadAnswer(lead_id=lead.lead_id, status=Status.PENDING)
@@ -62,7 +64,10 @@ def _certificate(submission: LeadSubmission) -> CertificateRef:
 
 
 def _payload_hash(submission: LeadSubmission) -> str:
-    canonical = json.dumps(submission.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    # Without a LeadiD token, the content hashes as it did before the field existed (a repeat still matches).
+    absent = {"universal_leadid"} if submission.universal_leadid is None else None
+    content = submission.model_dump(mode="json", exclude=absent)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -77,6 +82,7 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vend
         cert_id=cert.cert_id,
         cert_kind=cert.kind.value,
         certificate_url=cert.url,
+        leadid_token=submission.universal_leadid,
         received_at=iso(now),
         deadline=iso(schedule.retain_deadline(cert.kind, now, deps.settings)),
         check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),

@@ -21,7 +21,7 @@ from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.screens import Provider, Screen, ScreenResult
 from tf_retainer.leads.deps import Deps
 from tf_retainer.ports.leads import StoreUnavailable
-from tf_retainer.ports.screening import ResultKey, ScreenFault, Screening, StoredResult
+from tf_retainer.ports.screening import ResultKey, ScreenAnswer, ScreenFault, Screening, StoredResult
 from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, MetricUnit, count_with, logger
@@ -34,10 +34,13 @@ MIN_CALL_SECONDS = 0.5
 KEEP_DAYS = 32
 
 
+BeforeSend = Callable[[dict[str, Any]], None]
+
+
 class Recorder(Protocol):
     """Where a lead's screen calls go on record: each request before it is sent, then its exchange."""
 
-    def request(self, call_id: str, provider: Provider, screen: Screen) -> Callable[[dict[str, Any]], None]: ...
+    def request(self, call_id: str, provider: Provider, screen: Screen) -> BeforeSend: ...
 
     def answer(self, exchange: Exchange) -> None: ...
 
@@ -62,6 +65,10 @@ class Asked:
             error=self.detail or (self.fault.value if self.fault else None),
             call_id=self.exchange.call_id if self.exchange else None,
         )
+
+
+# A call to a provider, given its key, what records the request before it goes, and the call's deadline.
+Send = Callable[[Mapping[str, str], BeforeSend, float], ScreenAnswer]
 
 
 def provider_of(deps: Deps, screen: Screen) -> Provider:
@@ -129,21 +136,32 @@ def _call(
     attempt: int,
     record: Recorder,
 ) -> Asked:
-    """The provider asked (again once, with the key read afresh, after a refused key: it may have been
-    rotated), the answer stored for every lead with the number; the lease released either way."""
-    asked = Asked(fault=ScreenFault.TIMEOUT, detail="no time left for the call")
-    for force in (False, True):
-        if deadline - time.monotonic() < MIN_CALL_SECONDS + (deps.settings.remote_call_seconds if force else 0):
-            break
-        try:
-            credentials = screening.credentials(provider, force)
-        except ApiKeyUnavailable as exc:
-            logger.error("screening key unavailable", extra={"provider": provider.value, "error": str(exc)})
-            asked = Asked(fault=ScreenFault.ACCOUNT, detail=str(exc))
-            break
-        asked = _one_call(deps, screening, lead, key, provider, national, credentials, deadline, attempt, record)
-        if asked.fault is not ScreenFault.ACCOUNT:
-            break
+    """The provider asked about the number, the answer stored for every lead with it; the lease released
+    either way."""
+    consent_date = date.fromisoformat(key.consent_date) if key.consent_date else None
+
+    def send(credentials: Mapping[str, str], before_send: BeforeSend, call_deadline: float) -> ScreenAnswer:
+        return screening.adapters[provider].check(
+            key.screen,
+            national,
+            credentials=credentials,
+            consent_date=consent_date,
+            deadline=call_deadline,
+            attempt=attempt,
+            before_send=before_send,
+        )
+
+    asked = call_provider(
+        deps,
+        lead,
+        key.screen,
+        provider,
+        send,
+        consent_date=key.consent_date,
+        deadline=deadline,
+        attempt=attempt,
+        record=record,
+    )
     if asked.result is None:
         screening.results.release(key, owner=owner)
         return asked
@@ -155,29 +173,52 @@ def _call(
     return asked
 
 
-def _one_call(
+def call_provider(
     deps: Deps,
-    screening: Screening,
     lead: Lead,
-    key: ResultKey,
+    screen: Screen,
     provider: Provider,
-    national: str,
-    credentials: Mapping[str, str],
+    send: Send,
+    *,
+    consent_date: str | None,
     deadline: float,
     attempt: int,
     record: Recorder,
 ) -> Asked:
-    screen = key.screen
+    """One call to the provider (again once, with the key read afresh, after a refused key: it may have been
+    rotated), on record, counted and priced."""
+    screening = _screening(deps)
+    asked = Asked(fault=ScreenFault.TIMEOUT, detail="no time left for the call")
+    for force in (False, True):
+        if deadline - time.monotonic() < MIN_CALL_SECONDS + (deps.settings.remote_call_seconds if force else 0):
+            break
+        try:
+            credentials = screening.credentials(provider, force)
+        except ApiKeyUnavailable as exc:
+            logger.error("screening key unavailable", extra={"provider": provider.value, "error": str(exc)})
+            asked = Asked(fault=ScreenFault.ACCOUNT, detail=str(exc))
+            break
+        asked = _one_call(deps, lead, screen, provider, send, credentials, consent_date, deadline, attempt, record)
+        if asked.fault is not ScreenFault.ACCOUNT:
+            break
+    return asked
+
+
+def _one_call(
+    deps: Deps,
+    lead: Lead,
+    screen: Screen,
+    provider: Provider,
+    send: Send,
+    credentials: Mapping[str, str],
+    consent_date: str | None,
+    deadline: float,
+    attempt: int,
+    record: Recorder,
+) -> Asked:
     call_id = f"{attempt}.{screen.value}/{uuid.uuid4().hex[:8]}"
-    answer = screening.adapters[provider].check(
-        screen,
-        national,
-        credentials=credentials,
-        consent_date=date.fromisoformat(key.consent_date) if key.consent_date else None,
-        deadline=min(deadline, time.monotonic() + deps.settings.screen_call_seconds),
-        attempt=attempt,
-        before_send=record.request(call_id, provider, screen),
-    )
+    call_deadline = min(deadline, time.monotonic() + deps.settings.screen_call_seconds)
+    answer = send(credentials, record.request(call_id, provider, screen), call_deadline)
     exchange = answer.exchange
     exchange.call_id = call_id
     exchange.cost = deps.settings.screen_cost(provider.value) if answer.findings is not None else 0.0
@@ -197,7 +238,7 @@ def _one_call(
         provider=provider,
         checked_at=iso(deps.clock()),
         findings=answer.findings,
-        consent_date=key.consent_date,
+        consent_date=consent_date,
         call_id=call_id,
         cost=exchange.cost,
     )

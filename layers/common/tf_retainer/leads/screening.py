@@ -30,6 +30,7 @@ from tf_retainer.domain.models import LeadAnswer, Reason, Status
 from tf_retainer.domain.screens import Screen, ScreenResult, national_number, number_key
 from tf_retainer.leads.attempt import attempt_retain
 from tf_retainer.leads.calls import Calls
+from tf_retainer.leads.consent_record import audit_leadid
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import Ruling, apply_decision
 from tf_retainer.leads.screen_asks import Asked, ask, provider_of, screened_event
@@ -51,7 +52,9 @@ class Screened:
 def seal_number(deps: Deps, lead: Lead, phone: str | None) -> Lead:
     """The lead with its number's key and sealed copy, when a screen rule of its vendor will read it."""
     national = national_number(phone)
-    if deps.screening is None or national is None or not _screens(deps, deps.rules(lead.vendor)):
+    if deps.screening is None or national is None:
+        return lead
+    if not any(screen.of_number for screen in _screens(deps, deps.rules(lead.vendor))):
         return lead
     update: dict[str, str] = {"number_key": number_key(deps.keyring, national)}
     try:
@@ -63,13 +66,22 @@ def seal_number(deps: Deps, lead: Lead, phone: str | None) -> Lead:
 
 
 def screen_then_retain(
-    deps: Deps, lead: Lead, *, attempt: int, budget: float, actor: str, phone: str | None = None
+    deps: Deps,
+    lead: Lead,
+    *,
+    attempt: int,
+    budget: float,
+    actor: str,
+    phone: str | None = None,
+    email: str | None = None,
 ) -> LeadAnswer:
-    """The screens, then (unless they decided the lead) the attempt at TrustedForm, in one ``budget``."""
+    """The screens, then (unless they decided the lead) the attempt at TrustedForm, in one ``budget``.
+    ``phone``, ``email``: as posted, at intake (later: the sealed number, no email)."""
     if deps.screening is None:
         return attempt_retain(deps, lead, attempt=attempt, budget=budget, actor=actor)
     deadline = time.monotonic() + budget
-    screened = screen_lead(deps, lead, attempt=attempt, actor=actor, deadline=deadline, phone=phone)
+    contact = {"phone": phone or "", "email": email or ""}
+    screened = screen_lead(deps, lead, attempt=attempt, actor=actor, deadline=deadline, contact=contact)
     if screened.answer is not None:
         return screened.answer
     left = max(0.0, deadline - time.monotonic())
@@ -77,21 +89,33 @@ def screen_then_retain(
 
 
 def screen_lead(
-    deps: Deps, lead: Lead, *, attempt: int, actor: str, deadline: float, phone: str | None = None
+    deps: Deps, lead: Lead, *, attempt: int, actor: str, deadline: float, contact: dict[str, str] | None = None
 ) -> Screened:
     calls = Calls(deps, lead, attempt, actor)
     in_force = deps.rules(lead.vendor) if deps.screening is not None else None
-    todo = _todo(deps, lead, in_force) if in_force is not None else []
-    if not todo or in_force is None:
+    if in_force is None:
         return Screened(calls)
     results = dict(lead.screens or {})
+    todo = _todo(deps, lead, in_force)
+    if todo and actor != "intake":  # answers an earlier attempt was given and did not live to record
+        results.update(_recovered(deps, lead))
+        todo = _todo(deps, lead.model_copy(update={"screens": results}), in_force)
     decision: Decision | None = None
-    verdicts: list[Verdict] = []
+    verdicts = _screen_verdicts(in_force, results, lead)
+    if refusal(verdicts) is None and not todo:  # nothing to ask, nothing refused (a missing record refuses)
+        if results != (lead.screens or {}):  # answers recovered from the chain: judged, and kept, with the rest
+            calls.lead_update = {"screens": results}
+            calls.lead = lead.model_copy(update=calls.lead_update)
+        return Screened(calls)
     try:
-        given = national_number(phone)
+        given = national_number((contact or {}).get("phone"))
         number = (lambda: given) if given else functools.cache(functools.partial(unsealed, deps, lead))
-        for screen in todo:
-            asked = _ask(deps, lead, screen, number, calls, attempt, deadline)
+        for screen in todo if refusal(verdicts) is None else []:
+            if screen is Screen.LEADID:
+                lead_data = {"email": (contact or {}).get("email") or "", "phone": number() or ""}
+                asked = audit_leadid(deps, lead, lead_data=lead_data, deadline=deadline, attempt=attempt, record=calls)
+            else:
+                asked = _ask(deps, lead, screen, number, calls, attempt, deadline)
             if asked.result is None:
                 policy = deps.settings.screen_fault_policies.get(provider_of(deps, screen).value, "fail_closed")
                 if policy == "fail_closed":
@@ -101,14 +125,15 @@ def screen_lead(
             else:
                 results[screen.value] = asked.result
             calls.notes.append(screened_event(results[screen.value], actor))
-            verdicts = _screen_verdicts(in_force, results)
-            refused = refusal(verdicts)
-            if refused is not None:
-                decision = Decision(Status.REJECTED, refused.reason)
+            verdicts = _screen_verdicts(in_force, results, lead)
+            if refusal(verdicts) is not None:
                 break
     except StoreUnavailable as exc:  # a call's request could not be recorded: that call was not made
         logger.error("evidence store unavailable before a screen", extra={"lead_id": lead.lead_id, "error": str(exc)})
         decision = Decision(Status.PENDING, Reason.STORE_UNAVAILABLE, RetryKind.TRANSIENT, alarm=True)
+    refused = refusal(verdicts) if decision is None else None
+    if refused is not None:
+        decision = Decision(Status.REJECTED, refused.reason)
     calls.lead_update = {"screens": results}
     calls.lead = lead.model_copy(update=calls.lead_update)  # what the rules judge after TrustedForm answers
     if decision is None:
@@ -118,17 +143,37 @@ def screen_lead(
     return Screened(calls, apply_decision(deps, lead, decision, calls, attempt=attempt, actor=actor, ruling=ruling))
 
 
+def _recovered(deps: Deps, lead: Lead) -> dict[str, ScreenResult]:
+    """The screens answered at an earlier attempt whose step was never recorded (its writer died after the
+    answer went into the chain with the next call's request): taken from the chain, never asked (and paid
+    for) again."""
+    found: dict[str, ScreenResult] = {}
+    for event in deps.reader.unapplied_events(lead):
+        if event.get("type") == "screened":
+            result = ScreenResult.model_validate(event.get("detail") or {})
+            if result.answered:
+                found[result.screen.value] = result
+    if found:
+        logger.info(
+            "screen answers recovered from the chain", extra={"lead_id": lead.lead_id, "screens": sorted(found)}
+        )
+    return found
+
+
 def _screens(deps: Deps, in_force: RulesInForce) -> set[Screen]:
     configured = {Screen(name) for name in deps.settings.screens}
     return screens_needed(in_force.rules.screen_rules(), configured)
 
 
 def _todo(deps: Deps, lead: Lead, in_force: RulesInForce) -> list[Screen]:
-    """The screens to ask now, cheapest first: needed, not call-time only, not answered at an earlier attempt."""
-    if not lead.number_key:
-        return []
+    """The screens to ask now, cheapest first: needed, not call-time only, not answered at an earlier attempt,
+    about what the lead has (a number's screens need its number, the LeadiD audit its token)."""
     done = {name for name, result in (lead.screens or {}).items() if result.answered}
-    todo = [s for s in _screens(deps, in_force) - AT_CALL_TIME_ONLY if s.value not in done]
+    todo = [
+        s
+        for s in _screens(deps, in_force) - AT_CALL_TIME_ONLY
+        if s.value not in done and (lead.number_key if s.of_number else lead.leadid_token)
+    ]
     return sorted(todo, key=lambda s: (deps.settings.screen_cost(provider_of(deps, s).value), s.value))
 
 
@@ -158,8 +203,8 @@ def _ask(
     return ask(deps, lead, screen, number, fresh_after=fresh_after, deadline=deadline, attempt=attempt, record=calls)
 
 
-def _screen_verdicts(in_force: RulesInForce, results: dict[str, ScreenResult]) -> list[Verdict]:
-    verdicts = evaluate(in_force.rules, Facts(screens=results))
+def _screen_verdicts(in_force: RulesInForce, results: dict[str, ScreenResult], lead: Lead) -> list[Verdict]:
+    verdicts = evaluate(in_force.rules, Facts(screens=results, leadid=lead.leadid_token is not None))
     return [verdict for verdict in verdicts if verdict.rule in SCREEN_REASONS]
 
 

@@ -114,6 +114,12 @@ class LeadReader(Protocol):
 
     def exchanges(self, lead_id: str) -> list[dict[str, Any]]: ...
 
+    def unapplied_events(self, lead: Lead) -> list[dict[str, Any]]:
+        """The history events of the entries written after the step ``lead`` reflects, oldest first: what an
+        attempt recorded before its writer died (a screen's answer, a call's request), its step never
+        recorded. Empty for a lead whose last attempt ended. One strongly consistent query."""
+        ...
+
     def read_certificate(self, cert_id: str) -> CertificateRecord | None: ...
 
 

@@ -1,13 +1,14 @@
 """The screening ports: the providers that screen a phone number (one port, an adapter per provider under
 ``providers/``), their keys, the per-number results every lead shares, and the sealed phone number.
 
-Implemented by ``providers/screening/`` (Blacklist Alliance, DNC.com, Twilio Lookup), ``aws/secrets.py``
+Implemented by ``providers/screening/`` (Blacklist Alliance, DNC.com, Twilio Lookup; Jornaya, the second
+consent record, behind its own port), ``aws/secrets.py``
 (the keys), ``store/screen_results.py`` (DynamoDB) and ``aws/contact_key.py`` (KMS); built in wiring.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -51,6 +52,30 @@ class ScreeningProvider(Protocol):
         *,
         credentials: Mapping[str, str],
         consent_date: date | None,
+        deadline: float,
+        attempt: int,
+        before_send: Callable[[dict[str, Any]], None] | None = None,
+    ) -> ScreenAnswer: ...
+
+    def close(self) -> None: ...
+
+
+class ConsentRecordProvider(Protocol):
+    """A second consent record's provider (Jornaya's TCPA Guardian): one audit of the lead's token, captured
+    as evidence with the key and the lead data redacted.
+
+    ``lead_data``: the lead's contact details in clear by Jornaya's labels (``email``, ``phone1``), sent for
+    its data-integrity check (only what is known now: a retry has no email). ``brand_names``: the brands the
+    consent must name (at most 30). ``source``: who sent the lead (Jornaya's ``lpc``)."""
+
+    def audit(
+        self,
+        token: str,
+        *,
+        source: str,
+        lead_data: Mapping[str, str],
+        brand_names: Sequence[str],
+        credentials: Mapping[str, str],
         deadline: float,
         attempt: int,
         before_send: Callable[[dict[str, Any]], None] | None = None,
@@ -116,13 +141,17 @@ class ScreenResults(Protocol):
 
 @dataclass(frozen=True)
 class Screening:
-    """What the screens work with; ``adapters`` holds the providers SCREENS names."""
+    """What the screens work with; ``adapters`` holds the number's providers SCREENS names, ``consent_record``
+    the LeadiD audit's (SCREENS leadid=jornaya)."""
 
     adapters: Mapping[Provider, ScreeningProvider]
     credentials: ProviderCredentials
     results: ScreenResults
     seal: ContactSeal
+    consent_record: ConsentRecordProvider | None = None
 
     def close(self) -> None:
         for adapter in self.adapters.values():
             adapter.close()
+        if self.consent_record is not None:
+            self.consent_record.close()

@@ -23,6 +23,7 @@ PROVIDER_HOSTS = {
     "dncscrub_api_url": "www.dncscrub.com",
     "dncscrub_data_api_url": "dataapi.dncscrub.com",
     "twilio_lookup_api_url": "lookups.twilio.com",
+    "jornaya_api_url": "api.leadid.com",
 }
 # Which providers may answer each screen (domain/screens.py names them).
 SCREEN_PROVIDERS: dict[str, tuple[str, ...]] = {
@@ -30,14 +31,18 @@ SCREEN_PROVIDERS: dict[str, tuple[str, ...]] = {
     "dnc": ("dncscrub",),
     "reassigned_number": ("dncscrub", "twilio_lookup"),
     "phone": ("twilio_lookup",),
+    "leadid": ("jornaya",),  # not of the number: the lead's LeadiD token, audited by Jornaya's TCPA Guardian
 }
-PROVIDERS = ("blacklist_alliance", "dncscrub", "twilio_lookup")
-# Dollars a call: Blacklist Alliance's is ActiveProspect's published LeadConduit price; DNC.com's and
-# Twilio's are assumptions (neither was read from a price list): a buyer sets its own in SCREEN_COSTS.
-DEFAULT_SCREEN_COSTS = {"blacklist_alliance": 0.01, "dncscrub": 0.006, "twilio_lookup": 0.008}
+PROVIDERS = ("blacklist_alliance", "dncscrub", "twilio_lookup", "jornaya")
+# Dollars a call: Blacklist Alliance's is ActiveProspect's published LeadConduit price; DNC.com's, Twilio's
+# and Jornaya's are assumptions (none was read from a price list): a buyer sets its own in SCREEN_COSTS.
+DEFAULT_SCREEN_COSTS = {"blacklist_alliance": 0.01, "dncscrub": 0.006, "twilio_lookup": 0.008, "jornaya": 0.01}
 # How long one answer about a number serves intake: litigator lists and the DNC registries change daily;
 # a Twilio "no" (not reassigned) is a safe harbour for 24 hours; a line's type changes rarely.
-DEFAULT_SCREEN_CACHE_HOURS = {"litigator": 24.0, "dnc": 24.0, "reassigned_number": 24.0, "phone": 720.0}
+# (A LeadiD audit is the lead's own, never shared: its window is unused.)
+DEFAULT_SCREEN_CACHE_HOURS = {
+    "litigator": 24.0, "dnc": 24.0, "reassigned_number": 24.0, "phone": 720.0, "leadid": 24.0,
+}  # fmt: skip
 
 
 def is_loopback_ip(host: str | None) -> bool:
@@ -109,6 +114,6 @@ def check_screening(settings: Any) -> Any:
         raise ValueError(f"SCREEN_CACHE_HOURS: unknown screen {sorted(unknown)[0]!r}")
     if any(not 0 < hours <= 24 * 31 for hours in settings.screen_cache_hours.values()):
         raise ValueError("SCREEN_CACHE_HOURS: each between 0 and 744 (31 days)")
-    if settings.screens and not settings.contact_key_id:
+    if any(screen != "leadid" for screen in settings.screens) and not settings.contact_key_id:
         raise ValueError("SCREENS needs CONTACT_KEY_ID: the KMS key a screened phone number is sealed with")
     return settings

@@ -141,6 +141,10 @@ class Settings(BaseModel):
     dncscrub_project_id: str = ""  # the buyer's DNC.com project: its internal Do-Not-Call list
     twilio_lookup_secret_id: str = ""
     twilio_lookup_api_url: HttpUrl = HttpUrl("https://lookups.twilio.com")
+    # Jornaya's TCPA Guardian (the LeadiD audit, SCREENS leadid=jornaya): its secret holds the account code
+    # (lac) and the audit key (lak) of the buyer's audit profile.
+    jornaya_secret_id: str = ""
+    jornaya_api_url: HttpUrl = HttpUrl("https://api.leadid.com")
     # The KMS key a screened lead's phone number is sealed with (to screen it again at retry or call time).
     contact_key_id: str = ""
     # A revocation of consent not applied to every lead of its consumer this long after it was recorded

@@ -108,6 +108,10 @@ class DynamoLeadReader:
         links = self._table.chain_links(lead_id)
         return [exchange for link in links for exchange in chain.parse(link.content).exchanges]
 
+    def unapplied_events(self, lead: Lead) -> list[dict[str, Any]]:
+        newer = self._table.entries_after(lead.lead_id, lead.applied)
+        return [event for entry in newer if entry.state is None for event in entry.events]
+
     def read_certificate(self, cert_id: str) -> CertificateRecord | None:
         """The certificate's claim and the history of every lead that held it or came with it, in time order."""
         found = self._table.get(keys.cert_pk(cert_id), keys.CLAIM)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tf_retainer.domain.screens import Provider
+from tf_retainer.domain.screens import Provider, Screen
 from tf_retainer.ports.screening import Screening
 from tf_retainer.runtime.settings import Settings
 from tf_retainer.wiring.clients import LazyClient, bounded
@@ -57,12 +57,19 @@ def build_screening(
         ),
         Provider.TWILIO_LOOKUP: lambda: TwilioLookup({"api": url(settings.twilio_lookup_api_url)}, **timeout),
     }
-    named = {Provider(name) for name in settings.screens.values()}
+    named = {Provider(name) for screen, name in settings.screens.items() if Screen(screen).of_number}
     built = {provider: adapters[provider]() for provider in named}
     fields = {provider: adapter.CREDENTIALS for provider, adapter in built.items()}
+    consent_record = None
+    if settings.screens.get(Screen.LEADID.value) == Provider.JORNAYA.value:
+        from tf_retainer.providers.screening.jornaya import Jornaya
+
+        consent_record = Jornaya({"api": url(settings.jornaya_api_url)}, **timeout)
+        fields[Provider.JORNAYA] = Jornaya.CREDENTIALS
     return Screening(
         adapters=built,
         credentials=SecretCredentials(settings, fields, secretsmanager),
         results=DynamoScreenResults(settings.table_name, client=dynamodb),
         seal=KmsContactSeal(kms or LazyClient("kms", bounded(settings.remote_call_seconds)), settings.contact_key_id),
+        consent_record=consent_record,
     )

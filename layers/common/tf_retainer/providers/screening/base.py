@@ -76,16 +76,39 @@ class ScreeningAdapter:
         before_send: Callable[[dict[str, Any]], None] | None = None,
     ) -> ScreenAnswer:
         request = self.request(screen, national, credentials, consent_date)
+        exchange = self.exchange(
+            request,
+            credentials,
+            also=lambda text: redact_number(text, national),
+            before_send=before_send,
+            attempt=attempt,
+            deadline=deadline,
+        )
+        exchange.provider, exchange.screen = self.PROVIDER.value, screen.value
+        return self.answer(screen, exchange, consent_date)
+
+    def exchange(
+        self,
+        request: httpx.Request,
+        credentials: Mapping[str, str],
+        *,
+        also: Callable[[str], str],
+        before_send: Callable[[dict[str, Any]], None] | None,
+        attempt: int,
+        deadline: float,
+    ) -> Exchange:
+        """Send ``request`` to the configured host only, on record first (``before_send``) with every form
+        of the key redacted and then ``also`` (what else the request must not show in clear)."""
         if request.url.netloc.decode() not in self._hosts:  # the key goes to the configured host or nowhere
             raise ValueError(f"{self.PROVIDER}: refusing to send a request to {request.url.host}")
         secrets = tuple(
             form for value in credentials.values() for form in (value, quote(value, safe=""), quote_plus(value))
         )
-        scrub = redactor(secrets, also=lambda text: redact_number(text, national))
+        scrub = redactor(secrets, also=also)
         captured = capture_request(request, scrub, hidden_headers={**self.HIDDEN_HEADERS})
         if before_send is not None:
             before_send(captured)
-        exchange = send(
+        return send(
             self._pool.get(),
             request,
             captured=captured,
@@ -95,8 +118,6 @@ class ScreeningAdapter:
             connect_timeout=self._pool.connect_timeout,
             min_timeout=MIN_TIMEOUT_SECONDS,
         )
-        exchange.provider, exchange.screen = self.PROVIDER.value, screen.value
-        return self.answer(screen, exchange, consent_date)
 
     def answer(self, screen: Screen, exchange: Exchange, consent_date: date | None) -> ScreenAnswer:
         if exchange.error == "timeout":
