@@ -45,7 +45,8 @@ FAKE_CREDENTIALS = {
 }
 # As tests/conftest.py's FAST_RETRIES: a pending lead's retry message is visible after about a second.
 FAST_RETRIES = {"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "2", "ACCOUNT_ERROR_DELAY_SECONDS": "1"}
-FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction", "ConsentFunction")
+FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction", "ConsentFunction", "SweeperFunction")
+SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
 # A worker's environment is the container's: these come only from the stack, never from the caller.
 CONTAINER_PREFIXES = ("AWS_", "TRUSTEDFORM_", "RETRY_", "POWERTOOLS_", "SYNC_", "ACCOUNT_", "TABLE_", "CERTIFICATE_")
 BARRIER_TIMEOUT = 60.0  # seconds a worker waits for the others at the start line
@@ -68,7 +69,7 @@ def container_context() -> Any:
 
 @dataclass
 class Task:
-    kind: str  # "post" | "get" | "retry" | "revoke" | "contact" | "gates"
+    kind: str  # "post" | "get" | "retry" | "revoke" | "contact" | "gates" | "honour" | "sweep"
     payload: dict[str, Any]
 
 
@@ -109,6 +110,9 @@ class Outcome:
         if self.kind == "retry":
             failures = (self.body or {}).get("batchItemFailures") or []
             return "retry: redeliver" if failures else "retry: done"
+        if self.kind == "sweep":
+            body = self.body if isinstance(self.body, dict) else {}
+            return f"sweep: {len(body.get('recovered') or [])} requeued, {body.get('skipped', 0)} skipped"
         reason = f" {self.reason}" if self.reason else ""
         status = self.body.get("status") if isinstance(self.body, dict) else None
         return f"{self.kind}: {self.status} {status}{reason}"
@@ -208,7 +212,9 @@ def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], A
     elif task.kind == "gates":
         return 200, _gate_checks(gateway, payload)
     elif task.kind == "honour":  # the scheduled run of ConsentFunction (EventBridge Scheduler's event)
-        return 200, invoke("ConsentFunction", {"source": "aws.scheduler", "detail-type": "Scheduled Event"})
+        return 200, invoke("ConsentFunction", SCHEDULED)
+    elif task.kind == "sweep":  # the scheduled SweeperFunction
+        return 200, invoke("SweeperFunction", SCHEDULED)
     else:
         raise ValueError(f"unknown task {task.kind!r}")
     return response.status, (response.json() if response.body else None)

@@ -1,0 +1,96 @@
+"""The sweeper racing a retry delivery on the same pending lead (issue 21): the scheduled SweeperFunction and
+RetryFunction delivering the lead's message, in OS processes released together, against one moto server.
+
+The sweeper takes the lead with the same conditional lease a delivery takes before it requeues it, so an
+attempt is never overtaken by a requeue of itself. Per round, once every message the race left on the queue
+is delivered: TrustedForm was called twice for the lead (the intake's 503 and one retry: 0 double calls), it
+is retained with two attempts, and its chain holds no ``overtaken`` entry.
+
+The containers' clocks read one instant past the lead's time to be checked (its pending grace): the sweeper
+finds it overdue, and every container judges the leases by the same clock.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tests.concurrency.harness import Backend, LambdaPool, Outcome, Task, pending_lead
+
+# How far ahead of the real clock the racers' clock reads: past the pending grace (15 minutes by default).
+AHEAD = timedelta(hours=1)
+DRAIN_SECONDS = 20.0  # how long to wait for a message the race left on the queue
+
+
+@dataclass
+class RoundResult:
+    lead_id: str
+    outcomes: list[Outcome]
+    calls: int = 0  # TrustedForm POSTs for the lead's certificate (2 expected)
+    delivered_after: int = 0  # messages the race left on the queue, delivered after it
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        labels = dict(Counter(outcome.label() for outcome in self.outcomes))
+        line = (
+            f"lead {self.lead_id}: {self.calls} TrustedForm call(s), {self.delivered_after} left on the queue, {labels}"
+        )
+        return "\n".join([line, *(f"  PROBLEM: {problem}" for problem in self.problems)])
+
+
+def race_round(backend: Backend, pool: LambdaPool) -> RoundResult:
+    """Half the containers sweep, half deliver the lead's retry message, released together."""
+    cert_id, lead_id, message = pending_lead(backend, pool, f"sweep-race-{uuid.uuid4().hex[:10]}")
+    clock = (datetime.now(UTC) + AHEAD).isoformat()
+    event = backend.poller.event([message])
+    half = pool.size // 2
+    tasks = [Task("sweep", {"clock": clock})] * half + [Task("retry", {"event": event, "clock": clock})] * half
+    outcomes = pool.run(tasks)
+    result = RoundResult(lead_id, outcomes)
+    result.problems += [f"{o.kind} failed: {o.error}" for o in outcomes if o.error]
+    # What the race left: the delivery told to come back, a requeued message; each delivered until the lead
+    # is final (a later delivery of an attempt already made is a duplicate, done with nothing sent).
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while time.monotonic() < deadline:
+        lead = backend.reader.get_lead(lead_id)
+        if lead is not None and lead.status.is_final:
+            break
+        try:
+            left = backend.retry_message(lead_id, timeout=max(0.5, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        later = (datetime.now(UTC) + AHEAD * 2).isoformat()  # past any lease the race took
+        [done] = pool.run([Task("retry", {"event": backend.poller.event([left]), "clock": later})], together=False)
+        result.delivered_after += 1
+        if done.error:
+            result.problems.append(f"a later delivery failed: {done.error}")
+    check(backend, result, cert_id)
+    return result
+
+
+def check(backend: Backend, result: RoundResult, cert_id: str) -> None:
+    expect = result.problems.append
+    posts = backend.posts(cert_id)
+    result.calls = len(posts)
+    if result.calls != 2:
+        expect(f"TrustedForm was called {result.calls} times for the lead, not 2 (the intake's and one retry)")
+    if sum(post["status"] == 200 for post in posts) != 1:
+        expect(f"{sum(post['status'] == 200 for post in posts)} retains")
+    record = backend.reader.read_lead(result.lead_id)
+    if record is None:
+        expect("the lead is not stored")
+        return
+    if record.lead.status.value != "retained" or record.lead.attempts != 2:
+        expect(f"the lead is {record.lead.status.value} after {record.lead.attempts} attempts, not retained after 2")
+    kinds = Counter(event.type for event in record.history)
+    if kinds["overtaken"]:
+        expect(f"{kinds['overtaken']} attempt(s) recorded as overtaken")
+    if kinds["attempt"] != 2:
+        expect(f"the history holds {kinds['attempt']} attempts, not 2")
+
+
+def run_rounds(backend: Backend, pool: LambdaPool, rounds: int) -> list[RoundResult]:
+    return [race_round(backend, pool) for _ in range(rounds)]
