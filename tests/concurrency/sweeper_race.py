@@ -22,6 +22,10 @@ from tests.concurrency.harness import Backend, LambdaPool, Outcome, Task, pendin
 
 # How far ahead of the real clock the racers' clock reads: past the pending grace (15 minutes by default).
 AHEAD = timedelta(hours=1)
+# The deliveries leave this much after the sweepers, round by round (the issue's double retains came with the
+# delivery 23-27 ms behind the sweeper): every interleaving of the sweeper's read, lease and requeue with the
+# delivery's lease gets its turn.
+DELIVERY_LAGS = (0.0, 0.01, 0.02, 0.025, 0.03, 0.05)
 DRAIN_SECONDS = 20.0  # how long to wait for a message the race left on the queue
 
 
@@ -29,6 +33,7 @@ DRAIN_SECONDS = 20.0  # how long to wait for a message the race left on the queu
 class RoundResult:
     lead_id: str
     outcomes: list[Outcome]
+    lag: float = 0.0
     calls: int = 0  # TrustedForm POSTs for the lead's certificate (2 expected)
     delivered_after: int = 0  # messages the race left on the queue, delivered after it
     problems: list[str] = field(default_factory=list)
@@ -36,20 +41,22 @@ class RoundResult:
     def summary(self) -> str:
         labels = dict(Counter(outcome.label() for outcome in self.outcomes))
         line = (
-            f"lead {self.lead_id}: {self.calls} TrustedForm call(s), {self.delivered_after} left on the queue, {labels}"
+            f"lead {self.lead_id} (delivery {self.lag * 1000:.0f} ms later): {self.calls} TrustedForm call(s), "
+            f"{self.delivered_after} left on the queue, {labels}"
         )
         return "\n".join([line, *(f"  PROBLEM: {problem}" for problem in self.problems)])
 
 
-def race_round(backend: Backend, pool: LambdaPool) -> RoundResult:
-    """Half the containers sweep, half deliver the lead's retry message, released together."""
+def race_round(backend: Backend, pool: LambdaPool, lag: float = 0.0) -> RoundResult:
+    """Half the containers sweep, half deliver the lead's retry message ``lag`` seconds later."""
     cert_id, lead_id, message = pending_lead(backend, pool, f"sweep-race-{uuid.uuid4().hex[:10]}")
     clock = (datetime.now(UTC) + AHEAD).isoformat()
     event = backend.poller.event([message])
     half = pool.size // 2
-    tasks = [Task("sweep", {"clock": clock})] * half + [Task("retry", {"event": event, "clock": clock})] * half
+    delivery = Task("retry", {"event": event, "clock": clock, "delay": lag})
+    tasks = [Task("sweep", {"clock": clock})] * half + [delivery] * half
     outcomes = pool.run(tasks)
-    result = RoundResult(lead_id, outcomes)
+    result = RoundResult(lead_id, outcomes, lag)
     result.problems += [f"{o.kind} failed: {o.error}" for o in outcomes if o.error]
     # What the race left: the delivery told to come back, a requeued message; each delivered until the lead
     # is final (a later delivery of an attempt already made is a duplicate, done with nothing sent).
@@ -93,4 +100,4 @@ def check(backend: Backend, result: RoundResult, cert_id: str) -> None:
 
 
 def run_rounds(backend: Backend, pool: LambdaPool, rounds: int) -> list[RoundResult]:
-    return [race_round(backend, pool) for _ in range(rounds)]
+    return [race_round(backend, pool, DELIVERY_LAGS[n % len(DELIVERY_LAGS)]) for n in range(rounds)]
