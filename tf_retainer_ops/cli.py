@@ -34,6 +34,7 @@ parser from them. See docs/operations.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -159,6 +160,19 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return _fail(err, f"AWS error {code} in {exc.operation_name}: {message}", 1)
     except KeyboardInterrupt:
         return _fail(err, "interrupted", 130)
+    except BrokenPipeError:  # the reader left (`| head`): nothing more to say, and no traceback
+        _silence(out)
+        return 141  # 128 + SIGPIPE, as a shell tool ends
+
+
+def _silence(out: TextIO) -> None:
+    """Whatever is still buffered for a closed pipe goes nowhere (the interpreter's final flush would raise)."""
+    try:
+        fileno = out.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's buffer)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
 
 
 def _fail(err: TextIO, message: str, code: int) -> int:
