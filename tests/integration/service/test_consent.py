@@ -209,16 +209,20 @@ def test_a_batch_of_stops_is_recorded_item_by_item(stack):
             {"id": "SM-1", "phone": "+15125551212", "via": "sms", "message": "STOP"},
             {"id": "SM-2", "phone": "not a number", "via": "sms", "message": "STOP"},
             {"id": "SM-3", "email": "nobody@example.com", "via": "sms", "message": "quit"},
+            {"id": "SM-4", "via": "sms", "message": "STOP"},  # whose? refused on the field that says it
         ]
     }
     response = post_json(stack, "/revocations/batch", batch, buyer_key(stack, "sms-platform"))
     assert response.status == 200
     results = response.json()["results"]
-    assert [r["status"] for r in results] == ["recorded", "refused", "recorded"]
-    assert [r["leads"] for r in results] == [1, None, 0]
+    assert [r["status"] for r in results] == ["recorded", "refused", "recorded", "refused"]
+    assert [r["leads"] for r in results] == [1, None, 0, None]
     assert [e["field"] for e in results[1]["errors"]] == ["revocations.1.phone"]
+    assert [(e["field"], e["message"]) for e in results[3]["errors"]] == [
+        ("revocations.3.phone", "phone or email is required: whose consent is withdrawn")
+    ]
     again = post_json(stack, "/revocations/batch", batch, buyer_key(stack, "sms-platform")).json()["results"]
-    assert [r["status"] for r in again] == ["repeated", "refused", "repeated"]
+    assert [r["status"] for r in again] == ["repeated", "refused", "repeated", "refused"]
     too_many = {"revocations": [{"id": f"S-{n}", "phone": PHONE} for n in range(101)]}
     assert post_json(stack, "/revocations/batch", too_many, buyer_key(stack)).status == 422
 

@@ -3,9 +3,19 @@ platform's STOP stream) and as answered, and a contact report from a dialer or a
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from tf_retainer.domain.contacts import CHANNELS, Channel
 from tf_retainer.domain.models import _EMAIL, _PHONE_ALLOWED, FieldError, Reason
@@ -29,6 +39,10 @@ def _checked_phone(value: str | None) -> str | None:
     if value is not None and (not _PHONE_ALLOWED.fullmatch(value) or sum(c.isdigit() for c in value) < 7):
         raise ValueError("not a phone number")
     return value
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 class RevocationRequest(BaseModel):
@@ -79,11 +93,16 @@ class RevocationRequest(BaseModel):
     def _once_each(cls, value: list[Channel]) -> list[Channel]:
         return [channel for channel in CHANNELS if channel in value]
 
-    @model_validator(mode="after")
-    def _names_a_consumer(self) -> RevocationRequest:
-        if not (self.phone or self.email):
-            raise ValueError("phone or email is required: whose consent is withdrawn")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _names_a_consumer(cls, data: Any) -> Any:
+        """Refused on the ``phone`` field (an error the caller can place), not on the whole body."""
+        if isinstance(data, dict) and not any(_given(data.get(name)) for name in ("phone", "email")):
+            missing = PydanticCustomError("missing_consumer", "phone or email is required: whose consent is withdrawn")
+            raise ValidationError.from_exception_data(
+                cls.__name__, [InitErrorDetails(type=missing, loc=("phone",), input=data)]
+            )
+        return data
 
 
 class RevocationBatch(BaseModel):
