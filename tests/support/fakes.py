@@ -71,7 +71,7 @@ class FakeStore:
     refusals: list[Refusal] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     histories: list[History] = field(default_factory=list)
-    queued: list[tuple[str, str]] = field(default_factory=list)  # mark_queued: (lead id, its new check_after)
+    queued: list[tuple[str, str]] = field(default_factory=list)  # move_check_after: (lead id, its new check_after)
     recoveries: list[Outcome] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # leads whose record_recovery fails (a bad item, a 500)
     fail_history: int = 0  # the next n add_history calls raise StoreUnavailable (a throttled table)
@@ -116,7 +116,7 @@ class FakeStore:
             raise StoreUnavailable("add_history: ProvisionedThroughputExceededException")
         self.histories.append(History(lead.lead_id, events, exchanges or [], calls or [], now, publish))
 
-    def mark_queued(self, lead: Lead, *, check_after: str) -> bool:
+    def move_check_after(self, lead: Lead, *, check_after: str) -> bool:
         self.on_write()
         self.queued.append((lead.lead_id, check_after))
         return True

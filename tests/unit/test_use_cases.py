@@ -317,17 +317,19 @@ def test_intake_503_is_pending_with_a_retry_planned_from_the_clock_and_queued(ma
     assert sent["QueueUrl"] == "http://queue"
     assert sent["DelaySeconds"] == 45
     assert world.sqs.messages == [RetryMessage(lead_id="lead-0001", attempt=2, not_before=planned)]
-    # Due within two minutes until its message is known to be sent; then the pending grace after the retry.
-    assert after.check_after == iso(NOW + timedelta(seconds=120))
-    assert world.store.queued == [("lead-0001", iso(planned + timedelta(seconds=900)))]
+    # Recorded due at the retry + the pending grace, as its message is sent next: no second write (issue 22).
+    assert after.check_after == iso(planned + timedelta(seconds=900))
+    assert world.store.queued == []
 
 
-def test_a_pending_lead_whose_message_could_not_be_sent_stays_due_within_minutes(make_world):
+def test_a_pending_lead_whose_message_could_not_be_sent_is_made_due_within_minutes(make_world):
     world = make_world(exchange(503, None))
     world.sqs.fail = True
     submit(world)
-    assert world.store.outcome.after.check_after == iso(NOW + timedelta(seconds=120))
-    assert world.store.queued == []  # not told it was sent: the sweeper finds it in two minutes, not fifteen
+    planned = NOW + timedelta(seconds=45)
+    assert world.store.outcome.after.check_after == iso(planned + timedelta(seconds=900))
+    # Not sent: the sweeper finds it in two minutes, not fifteen after its retry.
+    assert world.store.queued == [("lead-0001", iso(NOW + timedelta(seconds=120)))]
 
 
 def test_intake_timeout_is_pending_and_queued(make_world):
@@ -885,13 +887,17 @@ def test_one_lead_the_sweeper_cannot_requeue_stops_no_other(make_world):
     assert [message.lead_id for message in world.sqs.messages] == ["lead-a", "lead-c"]
 
 
-def test_a_requeued_lead_is_due_within_minutes_until_its_message_is_sent(make_world):
+@pytest.mark.parametrize("sent", [True, False])
+def test_a_requeued_lead_is_due_after_the_pending_grace_or_within_minutes_if_its_message_fails(make_world, sent):
     world = make_world()
+    world.sqs.fail = not sent
     world.store.leads["lead-a"] = pending_lead(lead_id="lead-a", check_after=iso(NOW - timedelta(minutes=1)))
     sweep.sweep(world.deps)
     [recovery] = world.store.recoveries
-    assert recovery.after.check_after == iso(NOW + timedelta(seconds=120))
-    assert world.store.queued == [("lead-a", iso(NOW + timedelta(seconds=900)))]
+    # Recorded due after the pending grace, as its message is sent next: one write (issue 22).
+    assert recovery.after.check_after == iso(NOW + timedelta(seconds=900))
+    # A message that could not be sent: made due within the unqueued grace.
+    assert world.store.queued == ([] if sent else [("lead-a", iso(NOW + timedelta(seconds=120)))])
 
 
 # --- a vendor's repeat of its own lead (issue 21) -------------------------------------------------------

@@ -9,11 +9,11 @@ duplicate: each leaves a lead past that moment, found here with one query of the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.leads.deps import Deps
-from tf_retainer.leads.queueing import enqueue_retry
+from tf_retainer.leads.queueing import enqueue_retry, queued_check_after
 from tf_retainer.ports.leads import Recovery
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, logger
@@ -67,14 +67,14 @@ def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
     """Record that the lead goes back to the queue (history event, a new time to check), then queue it.
 
     SKIPPED when the lead moved on or an attempt holds it; ROLLED_FORWARD when its state only had to be
-    brought up to its chain. The record comes first: if the message cannot be sent, the lead is found
-    again at its new ``check_after``.
+    brought up to its chain. The record comes first: if the message cannot be sent, the lead is made due
+    again within the unqueued grace (and is found at its new ``check_after`` if even that write fails).
     """
     attempt = lead.attempts + 1
-    # Due again soon, until its message is known to be sent (enqueue_retry then moves it on).
+    # Overdue again once its message, sent next, should have been handled (sooner if the send fails).
     after = lead.model_copy(
         update={
-            "check_after": iso(now + timedelta(seconds=deps.settings.unqueued_grace_seconds)),
+            "check_after": queued_check_after(deps.settings, now),
             "updated_at": iso(now),
         }
     )

@@ -208,10 +208,10 @@ class ItemBuilder:
             "ExpressionAttributeValues": serialize(values),
         }
 
-    def queued(self, lead: Lead, check_after: str) -> dict[str, Any]:
+    def check_moved(self, lead: Lead, check_after: str) -> dict[str, Any]:
         """update_item arguments moving an open lead's time to be checked to ``check_after`` (its retry
-        message was sent), if it is still due when ``lead`` said (nothing stepped it since: a step always sets
-        a new one) and no attempt holds it yet."""
+        message could not be sent), if it is still due when ``lead`` said (nothing stepped it since: a step
+        always sets a new one) and no attempt holds it."""
         moved = lead.model_copy(update={"check_after": check_after})
         update, names, values = _set_and_remove({"check_after": check_after, **_open_index(moved)})
         return {
