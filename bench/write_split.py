@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     cost.measure(args.leads, args.mode, args.rules)
     for name, writes in by_path.items():
         last = next(w["pk"] for w in reversed(writes) if w["pk"].startswith("LEAD#"))
-        claim = next(w["pk"] for w in writes if w["item"] == "cert/claim" and w["after"].get("lead_id", {}).get("S") in last)
+        claim = next(
+            w["pk"] for w in writes if w["item"] == "cert/claim" and w["after"].get("lead_id", {}).get("S") in last
+        )
         mine = [w for w in writes if w["pk"] in (last, claim)]
         total = sum(w["table_units"] + w["index_units"] for w in mine)
         print(f"{name} ({args.mode}, rules {args.rules}): {total:g} write units")
