@@ -33,7 +33,8 @@ local run cannot measure, as stated inputs: an AWS call's round trip, the Truste
 vendor's callback answer, how
 many leads share one authorizer call, how many records a queue- or stream-fed invocation carries, and
 TrustedForm's per-operation price (by contract: none is published; without it, operations are printed,
-not dollars). Fixed monthly costs (the sweeper's runs, custom metrics, alarms, the dashboard, the secret,
+not dollars), and the sweeper's read of each lead's state (cost_model.SWEEPER_READ_UNITS). Fixed monthly
+costs (the sweeper's runs' own queries, custom metrics, alarms, the dashboard, the secret,
 KMS keys, idle queue polling) are not per lead and are left out; storage is printed apart, per month held.
 Lambda's reads of the table's stream are free; EventBridge bills each published event, not its rules.
 """

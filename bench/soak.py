@@ -52,6 +52,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -529,6 +530,7 @@ def run(args: argparse.Namespace) -> Figures:
     }
     figures.aws_faults = args.aws_faults or "off"
     began = time.monotonic()
+    began_at = datetime.now(UTC) - timedelta(seconds=1)  # the leads' received_at (a lead as reserved: no index)
     deadline = began + args.minutes * 60
     log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="tf-soak-"))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -613,7 +615,8 @@ def run(args: argparse.Namespace) -> Figures:
             depth = queue_depth(sqs, state["retry_queue_url"])
             now = time.monotonic()
             if depth == 0 or now - last_open_check > 30:
-                open_leads, last_open_check = len(store.index.open_leads()), now
+                as_reserved = store.index.unstepped_leads(received_from=began_at, received_until=datetime.now(UTC))
+                open_leads, last_open_check = len(store.index.open_leads()) + len(as_reserved), now
             if open_leads == 0 and depth == 0:
                 break
             if now > deadline:

@@ -43,7 +43,7 @@ from .bundle import (
 )
 
 # Fields of the state that move without an entry of the chain: the time to be checked again (a retry
-# message sent), and the state's own bookkeeping (which entry it reflects, an attempt's lease).
+# message that could not be sent), and the state's own bookkeeping (which entry it reflects, an attempt's lease).
 UNCHAINED_STATE = frozenset({*STATE_ONLY, "check_after"})
 # State fields shown with their values when they differ from the chain's (none is a contact detail).
 SHOWN_VALUES = frozenset({*RETAIN_FIELDS, "lead_id", "vendor", "cert_id"})

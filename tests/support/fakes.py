@@ -26,7 +26,7 @@ from tf_retainer.ports.leads import (
     StaleAttempt,
     StoreUnavailable,
 )
-from tf_retainer.runtime.clock import iso
+from tf_retainer.runtime.clock import iso, parse_iso
 
 
 @dataclass
@@ -71,9 +71,11 @@ class FakeStore:
     refusals: list[Refusal] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     histories: list[History] = field(default_factory=list)
-    queued: list[tuple[str, str]] = field(default_factory=list)  # mark_queued: (lead id, its new check_after)
+    queued: list[tuple[str, str]] = field(default_factory=list)  # move_check_after: (lead id, its new check_after)
     recoveries: list[Outcome] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # leads whose record_recovery fails (a bad item, a 500)
+    watermark: datetime | None = None  # the sweeper's over leads still as reserved
+    windows: list[tuple[datetime, datetime]] = field(default_factory=list)  # unstepped_leads' periods asked
     fail_history: int = 0  # the next n add_history calls raise StoreUnavailable (a throttled table)
     fail_outcome: bool = False  # record_outcome raises StoreUnavailable
     # Called once per remote call the real store makes for a method (a slow table: advance a clock):
@@ -116,7 +118,7 @@ class FakeStore:
             raise StoreUnavailable("add_history: ProvisionedThroughputExceededException")
         self.histories.append(History(lead.lead_id, events, exchanges or [], calls or [], now, publish))
 
-    def mark_queued(self, lead: Lead, *, check_after: str) -> bool:
+    def move_check_after(self, lead: Lead, *, check_after: str) -> bool:
         self.on_write()
         self.queued.append((lead.lead_id, check_after))
         return True
@@ -176,6 +178,8 @@ class FakeStore:
         if before.lead_id in self.broken:
             raise StoreUnavailable("record_recovery: InternalServerError")
         self.recoveries.append(Outcome(before, after, events, [], now))
+        if before.lead_id in self.leads:  # a step recorded: in the open index from now on
+            self.leads[before.lead_id] = after.model_copy(update={"applied": before.applied + 1})
         return Recovery.REQUEUED
 
     # Not called by the use cases under test here (holds and the CLI's): nothing to fake.
@@ -184,7 +188,24 @@ class FakeStore:
         raise NotImplementedError
 
     def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
-        return [lead for lead in self.leads.values() if not lead.status.is_final][:limit]
+        found = [lead for lead in self.leads.values() if not lead.status.is_final and not _unstepped(lead)]
+        due = [lead for lead in found if overdue_at is None or parse_iso(lead.check_after or "") < overdue_at]
+        return due[:limit]
+
+    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead]:
+        self.windows.append((received_from, received_until))
+        found = [
+            lead
+            for lead in self.leads.values()
+            if _unstepped(lead) and received_from <= parse_iso(lead.received_at) <= received_until
+        ]
+        return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
+
+    def received_watermark(self) -> datetime | None:
+        return self.watermark
+
+    def advance_received_watermark(self, until: datetime) -> None:
+        self.watermark = max(self.watermark or until, until)
 
     def vendor_leads(
         self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
@@ -242,6 +263,11 @@ class FakeKeyring(Keyring):
 
     def vendor_lead(self, vendor: str, vendor_lead_id: str) -> str:
         return self.vendor_leads.get((vendor, vendor_lead_id)) or super().vendor_lead(vendor, vendor_lead_id)
+
+
+def _unstepped(lead: Lead) -> bool:
+    """Still as reserved: in no open index, found by the sweeper through the vendor index."""
+    return lead.status is Status.RECEIVED and lead.applied == 0
 
 
 def received_lead() -> Lead:

@@ -179,6 +179,8 @@ def test_every_line_of_a_kept_lead(model: ModuleType) -> None:
     lines = dollars(bill)
     assert lines["dynamodb:writes"] == pytest.approx(16 * 0.625)
     assert lines["dynamodb:reads"] == pytest.approx((2 + 1.2 / 60) * 0.125)  # the authorizer's read, shared
+    # the sweeper reads each lead's state once as its watermark passes (half a unit), 1.4 times (its margin)
+    assert lines["dynamodb:sweeper"] == pytest.approx(0.7 * 0.125)
     # (50 ms CPU + 2 DynamoDB calls x 5 ms + 2 TrustedForm calls x 500 ms) x 2 GB x $0.00001 a GB-second,
     # a million times; + a million requests
     assert lines["lambda:IntakeFunction"] == pytest.approx(1.060 * 2 * 0.00001 * 1e6 + 0.20)

@@ -114,6 +114,9 @@ EXPECTED_DYNAMODB = {
     "AuthorizerFunction": {("dynamodb:GetItem", TABLE)},  # vendor key items only (condition below)
     "SweeperFunction": {
         ("dynamodb:Query", OPEN_INDEX),
+        # leads still as reserved: each vendor's since the watermark (issue 22), then their states
+        ("dynamodb:Query", "<LeadsTable.Arn>/index/gsi1"),
+        ("dynamodb:BatchGetItem", TABLE),
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:Query", TABLE),
         ("dynamodb:PutItem", TABLE),

@@ -487,7 +487,14 @@ TABLE_ACTIONS = {
     "IntakeFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "RetryFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "AuthorizerFunction": {"dynamodb:GetItem"},
-    "SweeperFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    # The open index, and each vendor's leads still as reserved (the vendor index, then BatchGetItem: issue 22).
+    "SweeperFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    },
     # Its event source mapping reads the stream with its role; the code reads nothing else.
     "PublisherFunction": {
         "dynamodb:DescribeStream",

@@ -4,7 +4,7 @@ metrics and logs, and what comes next scheduled: the retry queue's next message,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tf_retainer.decisions import judgement
@@ -16,7 +16,7 @@ from tf_retainer.domain.models import LeadAnswer, Reason, Status
 from tf_retainer.leads import schedule
 from tf_retainer.leads.calls import Calls
 from tf_retainer.leads.deps import Deps
-from tf_retainer.leads.queueing import enqueue_retry
+from tf_retainer.leads.queueing import enqueue_retry, queued_check_after
 from tf_retainer.ports.leads import StaleAttempt, StoreUnavailable
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import (
@@ -175,8 +175,9 @@ def _next_state(deps: Deps, lead: Lead, decision: Decision, attempt: int, now: d
         reason=reason,
         next_attempt_at=iso(next_at) if next_at else None,
         final_at=iso(now) if status.is_final else None,
-        # Due soon until its retry message is known to be sent (enqueue_retry then moves it on).
-        check_after=iso(now + timedelta(seconds=deps.settings.unqueued_grace_seconds)) if next_at else None,
+        # Overdue once its retry message, sent next, should have been handled (enqueue_retry makes it due
+        # sooner if the send fails).
+        check_after=queued_check_after(deps.settings, next_at) if next_at else None,
     )
     return lead.model_copy(update=update)
 

@@ -82,7 +82,7 @@ class LeadWriter(Protocol):
 
     def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery: ...
 
-    def mark_queued(self, lead: Lead, *, check_after: str) -> bool: ...
+    def move_check_after(self, lead: Lead, *, check_after: str) -> bool: ...
 
     def add_history(
         self,
@@ -126,7 +126,17 @@ class LeadReader(Protocol):
 class LeadIndex(Protocol):
     """Leads found by something other than their id."""
 
-    def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]: ...
+    def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
+        """Open leads with a step recorded (the open index), by time to be checked."""
+        ...
+
+    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead]:
+        """Leads still as reserved (received, no step recorded) that arrived in the period, oldest first."""
+        ...
+
+    def received_watermark(self) -> datetime | None: ...
+
+    def advance_received_watermark(self, until: datetime) -> None: ...
 
     def vendor_leads(
         self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None

@@ -78,8 +78,8 @@ class Settings(BaseModel):
     # "pending" this long after its planned attempt (longer than a retry's visibility timeout).
     received_grace_seconds: PositiveSeconds = 120.0
     pending_grace_seconds: PositiveSeconds = 900.0
-    # A lead whose next retry message is planned but not yet known to be sent (the writer may die between
-    # its step and the send) is due this soon; once the message is sent, the pending grace applies.
+    # A step that leaves a lead pending records it due at its planned attempt + the pending grace, as its retry
+    # message is sent right after; a message that could not be sent makes it due this soon instead.
     unqueued_grace_seconds: PositiveSeconds = 120.0
     sweep_limit: int = Field(default=500, ge=1)
     # How long one retry delivery holds a lead; default: two calls (a 401 and its retry) and the writes.

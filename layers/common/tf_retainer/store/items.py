@@ -36,7 +36,10 @@ def history_item(event: dict[str, Any], entry: chain.Entry, lead_id: str, cert_i
 
 
 def _open_index(lead: Lead) -> dict[str, str | None]:
-    return keys.open_index_keys(lead.lead_id, lead.check_after if not lead.status.is_final else None)
+    """gsi2's keys: an open lead once a step of it is recorded (``applied``). A lead as reserved is not in it
+    (the sweeper finds it through the vendor index), so one kept or refused at once never writes it."""
+    indexed = not lead.status.is_final and lead.applied > 0
+    return keys.open_index_keys(lead.lead_id, lead.check_after if indexed else None)
 
 
 class ItemBuilder:
@@ -186,6 +189,8 @@ class ItemBuilder:
         old = {**self.codec.attributes(before), **_open_index(before)}
         new = {**self.codec.attributes(after), **_open_index(after)}
         changed = {name: value for name, value in new.items() if value != old[name] and name != "lease_until"}
+        if after.status.is_final:  # out of the open index even if ``before`` was not in it by today's rule
+            changed.update(dict.fromkeys(_open_index(after)))  # (a lead reserved when it held every open lead)
         update, names, values = _set_and_remove(changed, always_removed=("lease_until",))
         values.update(
             {
@@ -208,10 +213,10 @@ class ItemBuilder:
             "ExpressionAttributeValues": serialize(values),
         }
 
-    def queued(self, lead: Lead, check_after: str) -> dict[str, Any]:
+    def check_moved(self, lead: Lead, check_after: str) -> dict[str, Any]:
         """update_item arguments moving an open lead's time to be checked to ``check_after`` (its retry
-        message was sent), if it is still due when ``lead`` said (nothing stepped it since: a step always sets
-        a new one) and no attempt holds it yet."""
+        message could not be sent), if it is still due when ``lead`` said (nothing stepped it since: a step
+        always sets a new one) and no attempt holds it."""
         moved = lead.model_copy(update={"check_after": check_after})
         update, names, values = _set_and_remove({"check_after": check_after, **_open_index(moved)})
         return {

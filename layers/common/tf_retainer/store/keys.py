@@ -13,9 +13,12 @@
 Four indexes:
 - gsi1 (VENDOR#<vendor> / <received at>#<lead id>), KEYS_ONLY, on every lead state: a vendor's leads by
   date (keys only: the state's updates never write it; readers get the states with BatchGetItem);
-- gsi2, sparse: open leads only (OPEN#<shard> / <check after>#<lead id>), so the sweeper finds the
-  overdue ones with a query, and vendor keys (VENDORKEYS / <vendor>#<key hash>), so listing
-  vendors needs no Scan. A lead leaves gsi2 when it becomes final.
+- gsi2, sparse: open leads with a step recorded (OPEN#<shard> / <check after>#<lead id>), so the sweeper
+  finds the overdue ones with a query, and vendor keys (VENDORKEYS / <vendor>#<key hash>), so listing
+  vendors needs no Scan. A lead enters gsi2 with its first step (pending, or requeued) and leaves it when it
+  becomes final: a lead kept or refused at once never enters it (issue 22: two write units a lead). A lead
+  still as it was reserved is found by the sweeper through gsi1, from the received-leads watermark
+  (SWEEP#RECEIVED / MARK: up to when every such lead was looked at).
 - gsi3 (EMAIL#<token> / gsi1sk) and gsi4 (PHONE#<token> / gsi1sk), KEYS_ONLY, on lead states with that
   contact: a consumer's leads, any vendor. The token is keyed (``Keyring.consumer``: HMAC of the SHA-1
   fingerprint under the deployment's consumer key), so the index names no one to a reader of the table.
@@ -94,6 +97,10 @@ def contact_index_keys(tokens: dict[str, str]) -> dict[str, str]:
 
 def open_shards() -> list[str]:
     return [f"OPEN#{shard}" for shard in range(OPEN_SHARDS)]
+
+
+# The sweeper's watermark over the vendor index: every lead received before it was looked at.
+RECEIVED_MARK = ("SWEEP#RECEIVED", "MARK")
 
 
 def open_index_keys(lead_id: str, check_after: str | None) -> dict[str, str | None]:

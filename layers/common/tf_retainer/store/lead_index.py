@@ -1,5 +1,6 @@
 """Leads found by something other than their id (the LeadIndex port): a vendor's by date, a consumer's by
-contact fingerprint, the open ones by the time they are due to be checked."""
+contact fingerprint, the open ones by the time they are due to be checked, the ones still as reserved by
+the date they arrived (with the sweeper's watermark over them)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from tf_retainer.domain.lead import Lead
-from tf_retainer.runtime.clock import iso
+from tf_retainer.domain.models import Status
+from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.conflicts import error_code, retry_conflicts
@@ -111,3 +113,43 @@ class DynamoLeadIndex:
             leads += [self._table.codec.lead(deserialize(item)) for page in pages for item in page["Items"]]
         leads.sort(key=lambda lead: lead.check_after or "")
         return leads[:limit] if limit is not None else leads
+
+    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead]:
+        """Leads still as they were reserved (received, no step recorded: not in the open index) that arrived
+        in the period, every vendor with a key: a Query of the vendor index per vendor, then the states
+        (BatchGetItem, eventually consistent: the sweeper's conditional lease decides). Oldest first."""
+        pages = self._table.client.get_paginator("query").paginate(
+            TableName=self._table.name,
+            IndexName=keys.LIST_INDEX,
+            KeyConditionExpression="gsi2pk = :list",
+            ProjectionExpression="#vendor",
+            ExpressionAttributeNames={"#vendor": "vendor"},
+            ExpressionAttributeValues=serialize({":list": keys.VENDOR_KEYS_LIST}),
+        )
+        vendors = sorted({str(deserialize(item)["vendor"]) for page in pages for item in page["Items"]})
+        found = [
+            lead
+            for vendor in vendors
+            for lead in self.vendor_leads(vendor, since=received_from, until=received_until)
+            if lead.status is Status.RECEIVED and lead.applied == 0
+        ]
+        return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
+
+    def received_watermark(self) -> datetime | None:
+        """Up to when every lead still as reserved was looked at by the sweeper (None: never yet)."""
+        item = self._table.get(*keys.RECEIVED_MARK)
+        return parse_iso(str(item["until"])) if item else None
+
+    def advance_received_watermark(self, until: datetime) -> None:
+        """Move the watermark forward to ``until`` (never back: two sweeps at once keep the later)."""
+        try:
+            self._table.client.put_item(
+                TableName=self._table.name,
+                Item=serialize({**keys.key(*keys.RECEIVED_MARK), "until": iso(until)}),
+                ConditionExpression="attribute_not_exists(#until) OR #until < :until",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=serialize({":until": iso(until)}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise

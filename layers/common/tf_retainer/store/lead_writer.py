@@ -148,11 +148,11 @@ class DynamoLeadWriter:
         return Recovery.REQUEUED if self._step(current, step, events, [], now) else Recovery.SKIPPED
 
     @unavailable_when_transient
-    def mark_queued(self, lead: Lead, *, check_after: str) -> bool:
-        """The lead's retry message is sent: it is next due at ``check_after`` (the pending grace) instead of
-        soon (the unqueued grace). False when the lead moved on meanwhile (a delivery took it already)."""
+    def move_check_after(self, lead: Lead, *, check_after: str) -> bool:
+        """The lead is next due at ``check_after`` instead (its retry message could not be sent: sooner).
+        False when the lead moved on meanwhile (stepped, or an attempt holds it)."""
         try:
-            retry_conflicts(lambda: self._table.client.update_item(**self._items.queued(lead, check_after)))
+            retry_conflicts(lambda: self._table.client.update_item(**self._items.check_moved(lead, check_after)))
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
