@@ -62,13 +62,14 @@ def script_tokens(sim_url: str, scripts: dict[str, tuple[list[str], dict[str, An
             sim.post(f"/_simulator/tokens/{token}", json={"faults": faults, "facts": facts}).raise_for_status()
 
 
-def publish_rules(provisioned: Any, dynamodb: Any) -> None:
-    """The buyer's default rule set: both records required, Jornaya's audit enforced."""
+def publish_rules(provisioned: Any, dynamodb: Any, rules: dict[str, Any] | None = None) -> None:
+    """The buyer's default rule set: ``rules`` (by default RULES: both records required, Jornaya's audit
+    enforced)."""
     from tf_retainer.decisions.rules import RuleSet
     from tf_retainer.store.rule_sets import RuleStore
 
     store = RuleStore(provisioned.table_name, client=dynamodb)
-    store.publish("*", RuleSet.model_validate(RULES), actor="soak", now=datetime.now().astimezone())
+    store.publish("*", RuleSet.model_validate(rules or RULES), actor="soak", now=datetime.now().astimezone())
 
 
 def audits_by_token(sim_url: str) -> dict[str, list[dict[str, Any]]]:
