@@ -335,3 +335,65 @@ def test_a_step_found_while_the_gate_screens_closes_it_for_now_and_nothing_is_se
     assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # only the intake's: nothing was sent
     answer = gate(screened, body["lead_id"])
     assert answer["contactable"] is True and screened.screen_sims.dncscrub.count(NUMBER) == 2, answer
+
+
+# --- the shared answer under DynamoDB's faults (found by the fault soak: bench/soak.py --screens) ------------
+
+
+class _ScreenResultsClient:
+    """The per-number results' DynamoDB client, with one fault on the first write whose UpdateExpression
+    contains ``spot``: ``conflict`` (refused, nothing applied: TransactionConflictException, which botocore
+    does not retry) or ``lost-answer`` (applied, its answer lost: botocore sends it again, as it does)."""
+
+    def __init__(self, real: Any, spot: str, fault: str) -> None:
+        self._real, self._spot, self._fault, self.hits = real, spot, fault, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        if self.hits or self._spot not in kwargs["UpdateExpression"]:
+            return self._real.update_item(**kwargs)
+        self.hits += 1
+        if self._fault == "conflict":
+            error = {"Error": {"Code": "TransactionConflictException", "Message": "conflict"}}
+            raise ClientError(error, "UpdateItem")
+        self._real.update_item(**kwargs)  # applied; the answer never came back
+        return self._real.update_item(**kwargs)  # the client's retry meets its own write
+
+
+def _fault_screen_results(monkeypatch, spot: str, fault: str) -> _ScreenResultsClient:
+    from tf_retainer.wiring import default_deps
+
+    results = default_deps().screening.results
+    faulty = _ScreenResultsClient(results._client, spot, fault)
+    monkeypatch.setattr(results, "_client", faulty)
+    return faulty
+
+
+def test_a_conflict_on_sharing_the_answer_does_not_make_the_next_lead_pay_again(screened, monkeypatch):
+    """DynamoDB refuses a write to an item another writer holds (TransactionConflictException, not retried
+    by botocore): the answer about the number, just paid for, must still be shared, and the number's lease
+    not left held, or the next lead with the number waits for the lease to lapse and pays again."""
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    faulty = _fault_screen_results(monkeypatch, "#result", "conflict")
+    first = post(screened)[1]
+    assert faulty.hits == 1 and first["status"] == "retained", first
+    second = post(screened)[1]
+    assert second["status"] == "retained", second  # not left waiting on a lease nobody holds any more
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # one call, shared
+    assert screened.lead_state(second["lead_id"])["screens"]["dnc"]["source_lead_id"] == first["lead_id"]
+
+
+def test_a_lease_taken_whose_answer_was_lost_is_the_callers_own(screened, monkeypatch):
+    """The lease's conditional write applied, its answer lost, sent again by the client: the condition then
+    fails on the caller's own lease. It is the caller's to use: it asks the provider now, rather than wait on
+    itself until its deadline (leaving the lead pending and every lead with the number waiting)."""
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    faulty = _fault_screen_results(monkeypatch, "lease_owner = :owner, lease_until", "lost-answer")
+    status, body, _ = post(screened)
+    assert faulty.hits == 1
+    assert (status, body["status"]) == (201, "retained"), body
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1
