@@ -397,3 +397,34 @@ def test_a_lease_taken_whose_answer_was_lost_is_the_callers_own(screened, monkey
     assert faulty.hits == 1
     assert (status, body["status"]) == (201, "retained"), body
     assert screened.screen_sims.dncscrub.count(NUMBER) == 1
+
+
+def _spy_on_sharing(monkeypatch, stack) -> list[list[int]]:
+    """At each answer shared, the statuses of the exchanges of its call in the chain of the lead that made it."""
+    from tf_retainer.wiring import default_deps
+
+    results = default_deps().screening.results
+    real, seen = results.store, []
+
+    def store(key: Any, result: Any, **kwargs: Any) -> None:
+        chain = stack.reader.read_lead(result.source_lead_id).exchanges
+        seen.append([x["response"]["status"] for x in chain if x.get("call_id") == result.call_id])
+        real(key, result, **kwargs)
+
+    monkeypatch.setattr(results, "store", store)
+    return seen
+
+
+def test_an_answer_is_on_record_before_another_lead_can_rely_on_it(screened, monkeypatch):
+    """Found by the fault soak under AWS faults: a caller killed after sharing its answer, before its next entry
+    carried the exchange, left every lead with the number acting on an answer whose raw exchange was kept
+    nowhere. The answer is in the caller's chain when it is shared, at intake and at the call gate."""
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    seen = _spy_on_sharing(monkeypatch, screened)
+    status, body, _ = post(screened)
+    assert status == 201 and seen == [[200]], (body, seen)
+    later(monkeypatch, timedelta(days=32))  # stale: the gate asks DNC.com again, and shares its answer
+    assert gate(screened, body["lead_id"])["contactable"] is True
+    assert seen == [[200], [200]]
+    history = [e.type for e in screened.reader.read_lead(body["lead_id"]).history]
+    assert history.count("screened") == 2  # what each call found is still recorded beside its exchange

@@ -58,13 +58,24 @@ class Calls:
                 calls=[{"call_id": call_id, "attempt": self.attempt, **tags, "request": request}],
                 exchanges=self.unwritten_items(),
             )
-            self.written, self.screened_written, self.notes_written = (
-                len(self.exchanges),
-                len(self.screened),
-                len(self.notes),
-            )
+            self._all_written()
 
         return record
+
+    def write_answers(self) -> None:
+        """The answers (and notes) the chain does not hold yet, in an entry now: a screen's answer before it is
+        shared with the other leads of its number (leads/screen_asks.Recorder)."""
+        items = self.unwritten_items()
+        if items:
+            self.deps.writer.add_history(self.lead, self.unwritten_notes(), now=self.deps.clock(), exchanges=items)
+            self._all_written()
+
+    def _all_written(self) -> None:
+        self.written, self.screened_written, self.notes_written = (
+            len(self.exchanges),
+            len(self.screened),
+            len(self.notes),
+        )
 
     def add(self, exchange: Exchange, call_id: str) -> Exchange:
         exchange.call_id = call_id

@@ -4,11 +4,13 @@ lease). Used by the screens before TrustedForm (screening.py) and by the call ga
 
 A caller that finds the lease taken waits for the holder's answer (polling, inside its own deadline): fifty
 leads with one number make one call per screen per window. The call's request is put on record (the lead's
-chain, ``record``) before it is sent; a call whose request cannot be recorded is not made.
+chain, ``record``) before it is sent; a call whose request cannot be recorded is not made. Its answer goes
+on record before it is shared (an entry more): no lead relies on an answer a crash could leave unrecorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -43,6 +45,8 @@ class Recorder(Protocol):
     def request(self, call_id: str, provider: Provider, screen: Screen) -> BeforeSend: ...
 
     def answer(self, exchange: Exchange) -> None: ...
+
+    def write_answers(self) -> None: ...  # the answers so far, on record now (else StoreUnavailable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +170,13 @@ def _call(
         screening.results.release(key, owner=owner)
         return asked
     try:
+        record.write_answers()  # on record before another lead relies on it
         stored = asked.result.model_copy(update={"source_lead_id": lead.lead_id})
         screening.results.store(key, stored, owner=owner, expires=_expires(deps))
     except StoreUnavailable as exc:  # this lead has its answer; the next lead with the number asks again
         logger.warning("screen result not shared", extra={"screen": key.screen.value, "error": str(exc)})
+        with contextlib.suppress(StoreUnavailable):
+            screening.results.release(key, owner=owner)
     return asked
 
 
