@@ -428,3 +428,35 @@ def test_an_answer_is_on_record_before_another_lead_can_rely_on_it(screened, mon
     assert seen == [[200], [200]]
     history = [e.type for e in screened.reader.read_lead(body["lead_id"]).history]
     assert history.count("screened") == 2  # what each call found is still recorded beside its exchange
+
+
+class Killed(BaseException):
+    """The invocation's process killed (a Lambda timeout, an out-of-memory): nothing after it runs."""
+
+
+def test_an_answer_on_record_whose_caller_died_before_sharing_it_is_not_bought_again(screened, monkeypatch):
+    """Found by the fault soak under AWS faults (a retry worker killed after a write): the answer went into the
+    chain, then the process died before sharing it and before its step. The next attempt takes it from the
+    chain (what it found is written with it) rather than pay the provider again."""
+    from tf_retainer.domain.retry_message import RetryMessage
+    from tf_retainer.leads import retry
+    from tf_retainer.wiring import default_deps
+
+    from tests.conftest import VENDOR
+
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(default_deps().screening.results, "store", die)
+        with pytest.raises(Killed):
+            post(screened, lead_id="V-killed")
+    lead_id = screened.reader.find_vendor_lead(VENDOR, "V-killed")
+    assert [x["response"]["status"] for x in screen_exchanges(screened, lead_id)] == [200]  # on record
+    moment = later(monkeypatch, timedelta(minutes=5))  # the dead invocation's lease and the number's have run out
+    message = RetryMessage(lead_id=lead_id, attempt=1, not_before=moment)  # the sweeper's, for a dead intake
+    assert retry.retry_lead(default_deps(), message) == "retained"
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # asked once, paid once
+    assert screened.lead_state(lead_id)["screens"]["dnc"]["findings"]["result_code"] == "C"

@@ -50,6 +50,7 @@ class GateRecord:
     lead: Lead
     answers: list[Exchange] = field(default_factory=list)  # not yet written
     called: bool = False
+    noted: bool = False  # what the call found is written
 
     def request(self, call_id: str, provider: Provider, screen: Screen) -> Any:
         def record(request: dict[str, Any]) -> None:
@@ -65,18 +66,19 @@ class GateRecord:
         self.answers.append(exchange)
         self.called = True
 
-    def write_answers(self) -> None:
-        """The answers so far, on record now (before the screen's answer is shared)."""
-        self.flush(None)
+    def write_answers(self, found: ScreenResult) -> None:
+        """The answers so far and what the call found, on record now (before the answer is shared)."""
+        self.flush(found)
 
     def flush(self, result: ScreenResult | None) -> None:
         """The answers not written yet, and what the gate's call found (only when it made one)."""
-        events = [screened_event(result, ACTOR)] if result is not None and self.called else []
+        events = [screened_event(result, ACTOR)] if result is not None and self.called and not self.noted else []
         if not self.answers and not events:
             return
         items = [exchange.to_item() for exchange in self.answers]
         self.deps.writer.add_history(self.lead, events, now=self.deps.clock(), exchanges=items)
         self.answers.clear()
+        self.noted = self.noted or bool(events)
 
 
 @dataclass(frozen=True, slots=True)

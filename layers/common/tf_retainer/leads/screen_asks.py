@@ -46,7 +46,7 @@ class Recorder(Protocol):
 
     def answer(self, exchange: Exchange) -> None: ...
 
-    def write_answers(self) -> None: ...  # the answers so far, on record now (else StoreUnavailable)
+    def write_answers(self, found: ScreenResult) -> None: ...  # the answers so far and what was found, now
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +170,7 @@ def _call(
         screening.results.release(key, owner=owner)
         return asked
     try:
-        record.write_answers()  # on record before another lead relies on it
+        record.write_answers(asked.result)  # on record before another lead relies on it
         stored = asked.result.model_copy(update={"source_lead_id": lead.lead_id})
         screening.results.store(key, stored, owner=owner, expires=_expires(deps))
     except StoreUnavailable as exc:  # this lead has its answer; the next lead with the number asks again

@@ -124,7 +124,8 @@ def screen_lead(
                 results[screen.value] = asked.unanswered(provider_of(deps, screen), screen, deps.clock())
             else:
                 results[screen.value] = asked.result
-            calls.notes.append(screened_event(results[screen.value], actor))
+            if results[screen.value].call_id not in calls.noted:  # (a call's answer is noted as it is recorded)
+                calls.notes.append(screened_event(results[screen.value], actor))
             verdicts = _screen_verdicts(in_force, results, lead)
             if refusal(verdicts) is not None:
                 break
