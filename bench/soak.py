@@ -581,7 +581,7 @@ def run(args: argparse.Namespace) -> Figures:
         numbers: dict[str, soak_screens.NumberScript] = {}
         if args.screens:
             phones = soak_screens.numbers(rng, args.leads)
-            numbers = {phone: soak_screens.draw_script(rng, args.max_faults) for phone in dict.fromkeys(phones)}
+            numbers = soak_screens.draw_scripts(rng, phones, args.max_faults)
             soak_screens.script_numbers(state["provider_simulator_urls"], numbers)
 
         sweeper = ctx.Process(

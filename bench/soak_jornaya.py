@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from bench.soak_audit import chain_summary
+
 # Call-by-call answer mix of Jornaya's audits (the rest: the audit), and the tokens it audits red.
 FAULT_MIX = (
     (0.20, ("server_error", "bad_gateway", "unavailable")),
@@ -96,6 +98,8 @@ class JornayaAudit:
     repeats_after_lost_answers: int = 0
     unreadable_answers: int = 0  # 200s whose body could not be read (asked again: the audit is still owed)
     lost_answers: int = 0
+    # What stands behind each token billed twice (the figures' JSON): its audits matched to its requests.
+    details: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +119,7 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
     """One lead's audits at Jornaya (``made``) against its verified chain ``entries``."""
     exchanges = [x for entry in entries for x in entry.exchanges if x.get("provider") == "jornaya"]
     answered = {x.get("call_id") for x in exchanges}
+    answer_status = {x.get("call_id"): (x.get("response") or {}).get("status") for x in exchanges}
     calls = [(_when(entry.at), str(call["call_id"])) for entry in entries for call in entry.calls]
     own = {str(call["call_id"]) for entry in entries for call in entry.calls if call.get("provider") == "jornaya"}
     recorded = sorted((pair for pair in calls if pair[1] in own), key=lambda pair: pair[0])
@@ -122,6 +127,7 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
     audit.calls += len(made)
     free = list(recorded)
     lost_before = paid = lost = 0
+    timeline: list[dict[str, Any]] = []
     for request in sorted(made, key=lambda r: r["time"]):
         arrived = _when(request["time"]).timestamp() + CLOCK_SLACK_SECONDS
         match = next((pair for pair in free if pair[0].timestamp() <= arrived), None)
@@ -132,6 +138,20 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
             free.remove(match)
         unanswered = match is not None and match[1] not in answered
         lost += unanswered
+        # A 200 the chain holds as something else (a timeout: Jornaya answered after our call's deadline) is an
+        # answer lost on the way, as much as one whose caller died: asking again is the design, not a double
+        # billing (a false alarm of this audit before, which read only an exchange's absence as a loss).
+        late = match is not None and not unanswered and answer_status.get(match[1]) != request.get("status")
+        timeline.append(
+            {
+                "time": request["time"],
+                "status": request.get("status"),
+                "fault": request.get("fault"),
+                "call_id": match[1] if match else None,
+                "exchange_status": answer_status.get(match[1]) if match else None,
+                "answered": not unanswered if match else None,
+            }
+        )
         if request.get("status") == 200 and request.get("fault") == "malformed":
             audit.unreadable_answers += 1
         elif request.get("status") == 200:
@@ -143,7 +163,8 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
                 else:
                     audit.billed_twice += 1
                     audit.billed_twice_leads.append(lead_id)
-            lost_before += unanswered
+                    audit.details.append({"lead": lead_id, "audits": timeline, "chain": chain_summary(entries)})
+            lost_before += unanswered or late
     audit.lost_answers += lost
     statuses = Counter(request.get("status") for request in made)
     statuses.subtract(stored)

@@ -34,6 +34,8 @@ from typing import Any
 
 import httpx
 
+from bench.soak_audit import chain_summary
+
 # LOCAL_SCREENS: which provider answers each screen of the number.
 SPEC = "litigator=blacklist_alliance,dnc=dncscrub,phone=twilio_lookup"
 PROVIDERS = ("blacklist_alliance", "dncscrub", "twilio_lookup")
@@ -91,6 +93,13 @@ def numbers(rng: random.Random, leads: int) -> list[str]:
         chosen.append(hot if rng.random() < HOT_SHARE else rng.choice(pool))
     rng.shuffle(chosen)
     return chosen
+
+
+def draw_scripts(rng: random.Random, phones: list[str], max_faults: int) -> dict[str, NumberScript]:
+    """Each number's script; the hot number (the most shared) is clean, so that its many leads go through every
+    screen and share every answer rather than stop at a refusal."""
+    hot = Counter(phones).most_common(1)[0][0]
+    return {phone: draw_script(rng, max_faults, clean=phone == hot) for phone in dict.fromkeys(phones)}
 
 
 def draw_script(rng: random.Random, max_faults: int, *, clean: bool = False) -> NumberScript:
@@ -313,7 +322,8 @@ def _audit_calls(
             result.evidence_gaps += 1
             result.evidence_gap_leads.append(f"{left.lead_id}: exchange {left.call_id} ({left.status}) not received")
     if result.calls_without_request + result.evidence_gaps + result.billed_twice > found_before:
-        result.details.append({"provider": provider, "number": tag, "leads": lead_ids, "calls": timeline})
+        chains = {lead_id: chain_summary(entries.get(lead_id, [])) for lead_id in lead_ids[:5]}
+        result.details.append({"provider": provider, "number": tag, "calls": timeline, "chains": chains})
 
 
 def _recorded(lead_id: str, chain: list[Any], provider: str) -> list[_Recorded]:
@@ -351,26 +361,8 @@ def _audit_lead(
         if not ok:
             result.answers_without_call += 1
             result.answers_without_call_leads.append(f"{lead_id}: {screen} {kept.get('call_id')} from {source}")
-            result.details.append(
-                {
-                    "lead": lead_id,
-                    "screen": screen,
-                    "kept": kept,
-                    "source_chain": [
-                        {
-                            "at": entry.at,
-                            "events": [e.get("type") for e in entry.events],
-                            "calls": [c.get("call_id") for c in entry.calls],
-                            "exchanges": [
-                                (x.get("call_id"), (x.get("response") or {}).get("status"), x.get("error"))
-                                for x in entry.exchanges
-                            ],
-                            "state": (entry.state or {}).get("status"),
-                        }
-                        for entry in entries.get(source, [])
-                    ],
-                }
-            )
+            chain = chain_summary(entries.get(source, []))
+            result.details.append({"lead": lead_id, "screen": screen, "kept": kept, "source_chain": chain})
     status, reason = state.get("status"), state.get("reason")
     if status == "rejected" and reason in SCREEN_REASONS:
         refused[str(reason)] += 1
