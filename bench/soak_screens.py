@@ -317,6 +317,16 @@ def _audit_calls(
                 result.billed_twice += 1
                 result.billed_twice_numbers.append(f"{tag} (leads {sorted(lead_ids)[:3]}...)")
         lost_before += lost
+    for lead_id in lead_ids:  # one call, one exchange: an exchange written twice is not evidence of one call
+        stored = Counter(
+            x.get("call_id")
+            for entry in entries.get(lead_id, [])
+            for x in entry.exchanges
+            if x.get("provider") == provider
+        )
+        for call_id in (call_id for call_id, n in stored.items() if n > 1):
+            result.evidence_gaps += 1
+            result.evidence_gap_leads.append(f"{lead_id}: exchange {call_id} stored {stored[call_id]} times")
     for left in free:  # requests on record never received: only a call that died before it was sent
         if left.answered and left.status is not None:
             result.evidence_gaps += 1

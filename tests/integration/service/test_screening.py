@@ -460,3 +460,32 @@ def test_an_answer_on_record_whose_caller_died_before_sharing_it_is_not_bought_a
     assert retry.retry_lead(default_deps(), message) == "retained"
     assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # asked once, paid once
     assert screened.lead_state(lead_id)["screens"]["dnc"]["findings"]["result_code"] == "C"
+
+
+def test_an_entry_applied_whose_answer_was_lost_then_throttled_is_not_written_again(screened, monkeypatch):
+    """Found by the fault soak under AWS faults (an audit's exchange stored twice): the entry carrying the screen's
+    answer is applied, its answer lost, and the client's retry throttled. Reported unwritten, its exchange went
+    again into the next entry: the chain showed two answers for one call. The writer finds its own entry there."""
+    from botocore.exceptions import ClientError
+    from tf_retainer.domain import chain
+    from tf_retainer.wiring import default_deps
+
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    client = default_deps().writer._table.client
+    real, faulted = client.put_item, []
+
+    def put_item(**kwargs: Any) -> Any:
+        blob = kwargs["Item"].get("b", {}).get("B")
+        out = real(**kwargs)
+        if blob and not faulted and '"provider":"dncscrub"' in chain.unpack(blob).decode() and '"response"' in (
+            chain.unpack(blob).decode()
+        ):
+            faulted.append(True)  # applied; the answer lost, and the client's retry throttled
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
+        return out
+
+    monkeypatch.setattr(client, "put_item", put_item)
+    status, body, _ = post(screened)
+    assert faulted and (status, body["status"]) == (201, "retained"), body
+    call_ids = [x["call_id"] for x in screened.reader.read_lead(body["lead_id"]).exchanges]
+    assert len(call_ids) == len(set(call_ids)) == 2, call_ids  # DNC.com's and TrustedForm's, once each
