@@ -40,13 +40,14 @@ def tokens(count: int) -> list[str]:
     return [str(uuid.uuid4()).upper() for _ in range(count)]
 
 
-def draw_script(rng: random.Random, max_faults: int) -> tuple[list[str], dict[str, Any]]:
-    """A token's faults (then its audit) and its facts (a few are audited red: a disclosure mismatch)."""
+def draw_faults(rng: random.Random, mix: tuple[tuple[float, tuple[str, ...]], ...], max_faults: int) -> list[str]:
+    """A subject's faults, drawn call by call from ``mix`` (share, kinds) until its answer (the rest of the mix),
+    at most ``max_faults``; then ``ok``."""
     faults: list[str] = []
     while len(faults) < max_faults:
         roll, threshold = rng.random(), 0.0
         drawn = None
-        for share, kinds in FAULT_MIX:
+        for share, kinds in mix:
             threshold += share
             if roll < threshold:
                 drawn = rng.choice(kinds)
@@ -54,8 +55,14 @@ def draw_script(rng: random.Random, max_faults: int) -> tuple[list[str], dict[st
         if drawn is None:
             break
         faults.append(drawn)
+    return [*faults, "ok"]
+
+
+def draw_script(rng: random.Random, max_faults: int) -> tuple[list[str], dict[str, Any]]:
+    """A token's faults (then its audit) and its facts (a few are audited red: a disclosure mismatch)."""
+    faults = draw_faults(rng, FAULT_MIX, max_faults)
     facts = {"disclosure": "mismatch"} if rng.random() < RED_SHARE else {}
-    return [*faults, "ok"], facts
+    return faults, facts
 
 
 def script_tokens(sim_url: str, scripts: dict[str, tuple[list[str], dict[str, Any]]]) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from bench.soak_audit import chain_summary
+from bench.soak_jornaya import draw_faults
 
 # LOCAL_SCREENS: which provider answers each screen of the number.
 SPEC = "litigator=blacklist_alliance,dnc=dncscrub,phone=twilio_lookup"
@@ -105,18 +106,7 @@ def draw_scripts(rng: random.Random, phones: list[str], max_faults: int) -> dict
 def draw_script(rng: random.Random, max_faults: int, *, clean: bool = False) -> NumberScript:
     script = NumberScript({}, {}, set())
     for provider in PROVIDERS:
-        faults: list[str] = []
-        while len(faults) < max_faults:
-            roll, threshold, drawn = rng.random(), 0.0, None
-            for share, kinds in FAULT_MIX:
-                threshold += share
-                if roll < threshold:
-                    drawn = rng.choice(kinds)
-                    break
-            if drawn is None:
-                break
-            faults.append(drawn)
-        script.faults[provider] = [*faults, "ok"]
+        script.faults[provider] = draw_faults(rng, FAULT_MIX, max_faults)
         roll, threshold = rng.random(), 0.0
         for share, facts, reason in LISTED[provider]:
             threshold += share
