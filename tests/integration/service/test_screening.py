@@ -489,3 +489,29 @@ def test_an_entry_applied_whose_answer_was_lost_then_throttled_is_not_written_ag
     assert faulted and (status, body["status"]) == (201, "retained"), body
     call_ids = [x["call_id"] for x in screened.reader.read_lead(body["lead_id"]).exchanges]
     assert len(call_ids) == len(set(call_ids)) == 2, call_ids  # DNC.com's and TrustedForm's, once each
+
+
+def test_an_answer_on_record_whose_caller_died_survives_the_sweepers_requeue(screened, monkeypatch):
+    """Found by the fault soak under AWS faults (numbers billed twice a minute apart, the sweeper's grace): the
+    sweeper's requeue is a step of its own, recorded after the entries that hold the dead attempt's answers,
+    which the next attempt then no longer read. The requeue takes them into the lead's state."""
+    from tf_retainer.leads import sweep
+    from tf_retainer.wiring import default_deps
+
+    from tests.conftest import VENDOR
+
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(default_deps().screening.results, "store", die)
+        with pytest.raises(Killed):
+            post(screened, lead_id="V-swept")
+    lead_id = screened.reader.find_vendor_lead(VENDOR, "V-swept")
+    later(monkeypatch, timedelta(hours=1))  # overdue: the sweeper's to recover
+    assert sweep.sweep(default_deps()).recovered == [lead_id]
+    assert screened.lead_state(lead_id)["screens"]["dnc"]["answered"] is True
+    assert deliver(screened) == ["retained"]
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # asked once, paid once

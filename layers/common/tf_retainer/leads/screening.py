@@ -27,7 +27,7 @@ from tf_retainer.decisions.screen_rules import screens_needed
 from tf_retainer.decisions.verdicts import Facts, Verdict, evaluate, refusal
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
-from tf_retainer.domain.screens import Screen, ScreenResult, national_number, number_key
+from tf_retainer.domain.screens import Screen, ScreenResult, answered_in, national_number, number_key
 from tf_retainer.leads.attempt import attempt_retain
 from tf_retainer.leads.calls import Calls
 from tf_retainer.leads.consent_record import audit_leadid
@@ -148,12 +148,7 @@ def _recovered(deps: Deps, lead: Lead) -> dict[str, ScreenResult]:
     """The screens answered at an earlier attempt whose step was never recorded (its writer died after the
     answer went into the chain with the next call's request): taken from the chain, never asked (and paid
     for) again."""
-    found: dict[str, ScreenResult] = {}
-    for event in deps.reader.unapplied_events(lead):
-        if event.get("type") == "screened":
-            result = ScreenResult.model_validate(event.get("detail") or {})
-            if result.answered:
-                found[result.screen.value] = result
+    found = answered_in(deps.reader.unapplied_events(lead))
     if found:
         logger.info(
             "screen answers recovered from the chain", extra={"lead_id": lead.lead_id, "screens": sorted(found)}
