@@ -515,3 +515,31 @@ def test_an_answer_on_record_whose_caller_died_survives_the_sweepers_requeue(scr
     assert screened.lead_state(lead_id)["screens"]["dnc"]["answered"] is True
     assert deliver(screened) == ["retained"]
     assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # asked once, paid once
+
+
+def test_another_lead_takes_the_answer_a_dead_caller_put_on_record_rather_than_pay_again(screened, monkeypatch):
+    """Found by the fault soak under AWS faults (a number billed twice 14 s apart): the caller died between the
+    entry holding its answer and sharing it, its lease lapsed, and the next lead with the number paid again. The
+    lease names its holder: the next lead takes the answer from the holder's chain, and shares it."""
+    from tf_retainer.wiring import default_deps
+
+    from tests.conftest import VENDOR
+
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:  # dead: nothing after runs (its lease is not released either)
+        patched.setattr(default_deps().screening.results, "store", die)
+        patched.setattr(default_deps().screening.results, "release", die)
+        with pytest.raises(Killed):
+            post(screened, lead_id="V-dead")
+    dead = screened.reader.find_vendor_lead(VENDOR, "V-dead")
+    later(monkeypatch, timedelta(minutes=5))  # the dead caller's lease on the number has lapsed
+    status, body, _ = post(screened)
+    assert (status, body["status"]) == (201, "retained"), body
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # asked once, paid once
+    assert screened.lead_state(body["lead_id"])["screens"]["dnc"]["source_lead_id"] == dead
+    post(screened)  # and shared from then on
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1

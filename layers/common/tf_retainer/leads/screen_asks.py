@@ -22,6 +22,7 @@ from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.screens import Provider, Screen, ScreenResult
 from tf_retainer.leads.deps import Deps
+from tf_retainer.leads.screen_recovery import holders_answer
 from tf_retainer.ports.leads import StoreUnavailable
 from tf_retainer.ports.screening import ResultKey, ScreenAnswer, ScreenFault, Screening, StoredResult
 from tf_retainer.ports.services import ApiKeyUnavailable
@@ -104,7 +105,7 @@ def ask(
     owner = f"{lead.lead_id}/{uuid.uuid4().hex[:8]}"
     delay = WAIT_FIRST_SECONDS
     stopped = _claim(deps, screening, key, owner, fresh_after, deadline)
-    while stopped is not None:
+    while stopped is not None and stopped.lapsed_owner is None:
         shared = _fresh(stopped, fresh_after)
         if shared is not None:
             count_with(Metric.SCREENS_SHARED, Screen=screen.value)
@@ -118,6 +119,9 @@ def ask(
         delay = min(WAIT_MAX_SECONDS, delay * 2)
         stopped = screening.results.read(key) or StoredResult(None)
     try:
+        left = holders_answer(deps, stopped.lapsed_owner, key, fresh_after, owner, _expires(deps)) if stopped else None
+        if left is not None:  # the lease's last holder died after putting it on record: shared, not bought again
+            return Asked(result=_shared(left, lead))
         national = number()
         if national is None:
             screening.results.release(key, owner=owner)

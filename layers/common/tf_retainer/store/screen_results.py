@@ -56,7 +56,8 @@ class DynamoScreenResults:
         self, key: ResultKey, *, owner: str, now: str, until: str, fresh_after: str, expires: int
     ) -> StoredResult | None:
         try:
-            self._update(
+            old = self._update(
+                ReturnValues="UPDATED_OLD",
                 Key=_key(key),
                 UpdateExpression="SET lease_owner = :owner, lease_until = :until, #ttl = :ttl",
                 ConditionExpression=(
@@ -75,7 +76,8 @@ class DynamoScreenResults:
             stopped = _stored(deserialize(exc.response.get("Item") or {}))
             # our own lease: the write applied, its answer lost, and the client's retry met it
             return None if stopped.lease_owner == owner else stopped
-        return None
+        lapsed = deserialize(old.get("Attributes") or {}).get("lease_owner")  # a holder that never let go
+        return StoredResult(None, owner, lapsed_owner=lapsed) if lapsed and lapsed != owner else None
 
     @unavailable_when_transient
     def store(self, key: ResultKey, result: ScreenResult, *, owner: str, expires: int) -> None:
@@ -112,6 +114,6 @@ class DynamoScreenResults:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
 
-    def _update(self, **request: Any) -> None:
+    def _update(self, **request: Any) -> Any:
         """One conditional UpdateItem, again while another writer holds the item (retry_conflicts)."""
-        retry_conflicts(lambda: self._client.update_item(TableName=self.table_name, **request))
+        return retry_conflicts(lambda: self._client.update_item(TableName=self.table_name, **request))
