@@ -477,9 +477,8 @@ def test_an_entry_applied_whose_answer_was_lost_then_throttled_is_not_written_ag
     def put_item(**kwargs: Any) -> Any:
         blob = kwargs["Item"].get("b", {}).get("B")
         out = real(**kwargs)
-        if blob and not faulted and '"provider":"dncscrub"' in chain.unpack(blob).decode() and '"response"' in (
-            chain.unpack(blob).decode()
-        ):
+        content = chain.unpack(blob).decode() if blob else ""
+        if not faulted and '"provider":"dncscrub"' in content and '"response"' in content:
             faulted.append(True)  # applied; the answer lost, and the client's retry throttled
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
         return out
