@@ -434,6 +434,26 @@ class Killed(BaseException):
     """The invocation's process killed (a Lambda timeout, an out-of-memory): nothing after it runs."""
 
 
+def _killed_before_sharing(stack, monkeypatch, vendor_lead_id: str) -> str:
+    """A lead posted whose intake dies once its DNC.com answer is on record, before sharing it: nothing after
+    runs, not even the release of the number's lease. Its lead id."""
+    from tf_retainer.wiring import default_deps
+
+    from tests.conftest import VENDOR
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(default_deps().screening.results, "store", die)
+        patched.setattr(default_deps().screening.results, "release", die)
+        with pytest.raises(Killed):
+            post(stack, lead_id=vendor_lead_id)
+    lead_id = stack.reader.find_vendor_lead(VENDOR, vendor_lead_id)
+    assert lead_id is not None
+    return lead_id
+
+
 def test_an_answer_on_record_whose_caller_died_before_sharing_it_is_not_bought_again(screened, monkeypatch):
     """Found by the fault soak under AWS faults (a retry worker killed after a write): the answer went into the
     chain, then the process died before sharing it and before its step. The next attempt takes it from the
@@ -442,18 +462,8 @@ def test_an_answer_on_record_whose_caller_died_before_sharing_it_is_not_bought_a
     from tf_retainer.leads import retry
     from tf_retainer.wiring import default_deps
 
-    from tests.conftest import VENDOR
-
     publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
-
-    def die(*args: Any, **kwargs: Any) -> None:
-        raise Killed
-
-    with monkeypatch.context() as patched:
-        patched.setattr(default_deps().screening.results, "store", die)
-        with pytest.raises(Killed):
-            post(screened, lead_id="V-killed")
-    lead_id = screened.reader.find_vendor_lead(VENDOR, "V-killed")
+    lead_id = _killed_before_sharing(screened, monkeypatch, "V-killed")
     assert [x["response"]["status"] for x in screen_exchanges(screened, lead_id)] == [200]  # on record
     moment = later(monkeypatch, timedelta(minutes=5))  # the dead invocation's lease and the number's have run out
     message = RetryMessage(lead_id=lead_id, attempt=1, not_before=moment)  # the sweeper's, for a dead intake
@@ -497,18 +507,8 @@ def test_an_answer_on_record_whose_caller_died_survives_the_sweepers_requeue(scr
     from tf_retainer.leads import sweep
     from tf_retainer.wiring import default_deps
 
-    from tests.conftest import VENDOR
-
     publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
-
-    def die(*args: Any, **kwargs: Any) -> None:
-        raise Killed
-
-    with monkeypatch.context() as patched:
-        patched.setattr(default_deps().screening.results, "store", die)
-        with pytest.raises(Killed):
-            post(screened, lead_id="V-swept")
-    lead_id = screened.reader.find_vendor_lead(VENDOR, "V-swept")
+    lead_id = _killed_before_sharing(screened, monkeypatch, "V-swept")
     later(monkeypatch, timedelta(hours=1))  # overdue: the sweeper's to recover
     assert sweep.sweep(default_deps()).recovered == [lead_id]
     assert screened.lead_state(lead_id)["screens"]["dnc"]["answered"] is True
@@ -520,21 +520,8 @@ def test_another_lead_takes_the_answer_a_dead_caller_put_on_record_rather_than_p
     """Found by the fault soak under AWS faults (a number billed twice 14 s apart): the caller died between the
     entry holding its answer and sharing it, its lease lapsed, and the next lead with the number paid again. The
     lease names its holder: the next lead takes the answer from the holder's chain, and shares it."""
-    from tf_retainer.wiring import default_deps
-
-    from tests.conftest import VENDOR
-
     publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
-
-    def die(*args: Any, **kwargs: Any) -> None:
-        raise Killed
-
-    with monkeypatch.context() as patched:  # dead: nothing after runs (its lease is not released either)
-        patched.setattr(default_deps().screening.results, "store", die)
-        patched.setattr(default_deps().screening.results, "release", die)
-        with pytest.raises(Killed):
-            post(screened, lead_id="V-dead")
-    dead = screened.reader.find_vendor_lead(VENDOR, "V-dead")
+    dead = _killed_before_sharing(screened, monkeypatch, "V-dead")
     later(monkeypatch, timedelta(minutes=5))  # the dead caller's lease on the number has lapsed
     status, body, _ = post(screened)
     assert (status, body["status"]) == (201, "retained"), body
