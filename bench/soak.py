@@ -26,6 +26,10 @@ What it does, on 127.0.0.1 only:
 ``--jornaya``: every lead also carries a Jornaya LeadiD token, the buyer requires both consent records, and
 Jornaya's simulator faults as TrustedForm's does (bench/soak_jornaya.py says what is checked of it).
 
+``--screens``: the screens of the phone number on (Blacklist Alliance, DNC.com, Twilio Lookup), the buyer's
+rules enforcing them, every number scripted in each provider's simulator with faults drawn call by call and
+a few numbers listed, leads sharing numbers (bench/soak_screens.py says what is checked of it).
+
 ``--aws-faults[=SPEC]`` runs the stack in its fault mode (default ``local.fault_plan.DEFAULT_SPEC``):
 transaction conflicts, throttling, duplicate deliveries, a lagging index, killed functions; the figures
 then say what was injected, and the load average while it ran.
@@ -62,7 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "common"
 sys.path[:0] = [str(ROOT), str(LAYER)]
 
-from bench import soak_jornaya  # noqa: E402 - the repository's, just put on the path
+from bench import soak_jornaya, soak_screens  # noqa: E402 - the repository's, just put on the path
 from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402
 from local.fault_plan import DEFAULT_SPEC  # noqa: E402
 
@@ -179,8 +183,9 @@ def start_stack(args: argparse.Namespace, log_dir: Path) -> Stack:
     )
     if args.aws_faults:
         env["AWS_FAULTS"] = args.aws_faults
-    if args.jornaya:
-        env["LOCAL_SCREENS"] = "leadid=jornaya"
+    screens = [*([soak_screens.SPEC] if args.screens else []), *(["leadid=jornaya"] if args.jornaya else [])]
+    if screens:
+        env["LOCAL_SCREENS"] = ",".join(screens)
     started = time.monotonic()
     stdout_log = open(log_dir / "stack.stdout.log", "w", encoding="utf-8")  # noqa: SIM115 - closed by the reader
     stderr_log = open(log_dir / "stack.stderr.log", "w", encoding="utf-8")  # noqa: SIM115 - the child's
@@ -365,6 +370,7 @@ class Figures:
     aws_faults: str = "off"
     faults_injected: dict[str, Any] = field(default_factory=dict)
     jornaya: soak_jornaya.JornayaAudit | None = None
+    screens: soak_screens.ScreensAudit | None = None
     load_average: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -380,6 +386,7 @@ class Figures:
             or self.events_extra
             or self.timed_out
             or (self.jornaya is not None and not self.jornaya.ok)
+            or (self.screens is not None and not self.screens.ok)
         )
 
     def report(self) -> str:
@@ -408,6 +415,7 @@ class Figures:
             f"  AWS faults       {self.aws_faults}; injected {self.faults_injected}",
             f"  TrustedForm      {self.trustedform_calls} calls: {mix}; {self.retains_billed} retains billed",
             *([self.jornaya.line()] if self.jornaya is not None else []),
+            *([self.screens.line()] if self.screens is not None else []),
             f"  sweeper          {self.sweeps} sweeps, {self.sweeper_requeued} leads requeued, "
             f"{self.sweeper_errors} errors",
             f"  queues           {self.left_on_queue} message(s) left, {self.dead_letters} dead letter(s)",
@@ -527,6 +535,8 @@ def run(args: argparse.Namespace) -> Figures:
         "visibility_timeout": args.visibility,
         "max_faults": args.max_faults,
         "seed": args.seed,
+        "screens": args.screens,
+        "jornaya": args.jornaya,
     }
     figures.aws_faults = args.aws_faults or "off"
     began = time.monotonic()
@@ -563,10 +573,18 @@ def run(args: argparse.Namespace) -> Figures:
                 script = draw_script(rng, args.max_faults)
                 sim.post(f"/_simulator/certificates/{cert_id}", json={"behaviours": script}).raise_for_status()
         tokens = soak_jornaya.tokens(args.leads) if args.jornaya else []
+        rules = {**(soak_jornaya.RULES if args.jornaya else {}), **(soak_screens.RULES if args.screens else {})}
+        if rules:
+            soak_jornaya.publish_rules(provisioned, aws_client("dynamodb", state), rules)
         if tokens:
-            soak_jornaya.publish_rules(provisioned, aws_client("dynamodb", state))
             scripts = {token: soak_jornaya.draw_script(rng, args.max_faults) for token in tokens}
             soak_jornaya.script_tokens(state["provider_simulator_urls"]["jornaya"], scripts)
+        phones = [f"512-555-{index % 10000:04d}" for index in range(args.leads)]
+        numbers: dict[str, soak_screens.NumberScript] = {}
+        if args.screens:
+            phones = soak_screens.numbers(rng, args.leads)
+            numbers = soak_screens.draw_scripts(rng, phones, args.max_faults)
+            soak_screens.script_numbers(state["provider_simulator_urls"], numbers)
 
         sweeper = ctx.Process(
             target=sweeper_main,
@@ -586,7 +604,7 @@ def run(args: argparse.Namespace) -> Figures:
             {
                 "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}",
                 "email": f"lead{index}@example.com",
-                "phone": f"512-555-{index % 10000:04d}",
+                "phone": phones[index],
                 "lead_id": f"soak-{index}",
                 **({"universal_leadid": tokens[index]} if tokens else {}),
             }
@@ -648,7 +666,7 @@ def run(args: argparse.Namespace) -> Figures:
         figures.dead_letters = queue_depth(sqs, state["retry_dlq_url"])
 
         events = EventTally()
-        verify(figures, state, store, certs, answers, events, sqs, deadline, tokens)
+        verify(figures, state, store, certs, answers, events, sqs, deadline, tokens, (phones, numbers))
         if args.aws_faults:
             with httpx.Client(timeout=30, trust_env=False) as http:
                 figures.faults_injected = http.get(f"{state['endpoint_url']}/_local/faults").json()
@@ -676,6 +694,7 @@ def verify(
     sqs: Any,
     deadline: float,
     tokens: list[str] | None = None,
+    screened: tuple[list[str], dict[str, soak_screens.NumberScript]] | None = None,
 ) -> None:
     """Lost leads, double retains, evidence gaps, calls without a stored request, outcome events per final
     lead and 5xx, from the simulator's log, the lead store and the events' subscriber queue."""
@@ -701,6 +720,7 @@ def verify(
 
     final: Counter[str] = Counter()
     final_leads: dict[str, str] = {}
+    lead_numbers: dict[str, str] = {}  # lead id -> its number, with --screens
     audit = CallAudit()
     jornaya = soak_jornaya.JornayaAudit() if tokens else None
     audits = soak_jornaya.audits_by_token(state["provider_simulator_urls"]["jornaya"]) if tokens else {}
@@ -709,6 +729,8 @@ def verify(
         lead_id = str(answered_id or vendor_leads.get(f"soak-{index}") or "")
         accepted = status in (201, 202)
         state_item = leads.get(lead_id) if lead_id else None
+        if screened is not None and screened[1] and lead_id and state_item is not None:
+            lead_numbers[lead_id] = screened[0][index]
         if not lead_id or state_item is None:
             if accepted or calls.get(cert_id):
                 figures.lost += 1
@@ -741,6 +763,17 @@ def verify(
             kept = sorted(stored_statuses.elements(), key=str)
             figures.evidence_gap_leads.append(f"{lead_id}: calls {[r['status'] for r in made]} vs exchanges {kept}")
     figures.final_by_status = dict(final)
+    if screened is not None and screened[1]:
+        figures.screens = soak_screens.ScreensAudit()
+        soak_screens.audit(
+            figures.screens,
+            lead_numbers,
+            screened[1],
+            soak_screens.calls_by_number(state["provider_simulator_urls"]),
+            leads,
+            entries,
+            other_reasons=frozenset({"jornaya_audit_failed", "consent_record_missing"}) if tokens else frozenset(),
+        )
     if jornaya is not None:
         soak_jornaya.finish(jornaya, audits)
         figures.jornaya = jornaya
@@ -830,6 +863,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument(
         "--jornaya", action="store_true", help="every lead also carries a LeadiD token; Jornaya faults too"
+    )
+    parser.add_argument(
+        "--screens", action="store_true", help="the screens of the phone number on, faulting; leads share numbers"
     )
     parser.add_argument("--log-dir", help="where the stack's and the sweeper's logs go (default: a temp dir)")
     parser.add_argument("--json", help="also write the figures to this file")

@@ -159,6 +159,22 @@ class EventTally:
         return audit
 
 
+def chain_summary(entries: list[Any]) -> list[dict[str, Any]]:
+    """A lead's chain as a finding's detail: each entry's time, events, calls, answers and state."""
+    return [
+        {
+            "at": entry.at,
+            "events": [event.get("type") for event in entry.events],
+            "calls": [call.get("call_id") for call in entry.calls],
+            "exchanges": [
+                [x.get("call_id"), (x.get("response") or {}).get("status"), x.get("error")] for x in entry.exchanges
+            ],
+            "state": (entry.state or {}).get("status"),
+        }
+        for entry in entries
+    ]
+
+
 def _when(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from bench.soak_audit import chain_summary
+
 # Call-by-call answer mix of Jornaya's audits (the rest: the audit), and the tokens it audits red.
 FAULT_MIX = (
     (0.20, ("server_error", "bad_gateway", "unavailable")),
@@ -38,13 +40,14 @@ def tokens(count: int) -> list[str]:
     return [str(uuid.uuid4()).upper() for _ in range(count)]
 
 
-def draw_script(rng: random.Random, max_faults: int) -> tuple[list[str], dict[str, Any]]:
-    """A token's faults (then its audit) and its facts (a few are audited red: a disclosure mismatch)."""
+def draw_faults(rng: random.Random, mix: tuple[tuple[float, tuple[str, ...]], ...], max_faults: int) -> list[str]:
+    """A subject's faults, drawn call by call from ``mix`` (share, kinds) until its answer (the rest of the mix),
+    at most ``max_faults``; then ``ok``."""
     faults: list[str] = []
     while len(faults) < max_faults:
         roll, threshold = rng.random(), 0.0
         drawn = None
-        for share, kinds in FAULT_MIX:
+        for share, kinds in mix:
             threshold += share
             if roll < threshold:
                 drawn = rng.choice(kinds)
@@ -52,8 +55,14 @@ def draw_script(rng: random.Random, max_faults: int) -> tuple[list[str], dict[st
         if drawn is None:
             break
         faults.append(drawn)
+    return [*faults, "ok"]
+
+
+def draw_script(rng: random.Random, max_faults: int) -> tuple[list[str], dict[str, Any]]:
+    """A token's faults (then its audit) and its facts (a few are audited red: a disclosure mismatch)."""
+    faults = draw_faults(rng, FAULT_MIX, max_faults)
     facts = {"disclosure": "mismatch"} if rng.random() < RED_SHARE else {}
-    return [*faults, "ok"], facts
+    return faults, facts
 
 
 def script_tokens(sim_url: str, scripts: dict[str, tuple[list[str], dict[str, Any]]]) -> None:
@@ -62,13 +71,14 @@ def script_tokens(sim_url: str, scripts: dict[str, tuple[list[str], dict[str, An
             sim.post(f"/_simulator/tokens/{token}", json={"faults": faults, "facts": facts}).raise_for_status()
 
 
-def publish_rules(provisioned: Any, dynamodb: Any) -> None:
-    """The buyer's default rule set: both records required, Jornaya's audit enforced."""
+def publish_rules(provisioned: Any, dynamodb: Any, rules: dict[str, Any] | None = None) -> None:
+    """The buyer's default rule set: ``rules`` (by default RULES: both records required, Jornaya's audit
+    enforced)."""
     from tf_retainer.decisions.rules import RuleSet
     from tf_retainer.store.rule_sets import RuleStore
 
     store = RuleStore(provisioned.table_name, client=dynamodb)
-    store.publish("*", RuleSet.model_validate(RULES), actor="soak", now=datetime.now().astimezone())
+    store.publish("*", RuleSet.model_validate(rules or RULES), actor="soak", now=datetime.now().astimezone())
 
 
 def audits_by_token(sim_url: str) -> dict[str, list[dict[str, Any]]]:
@@ -95,6 +105,8 @@ class JornayaAudit:
     repeats_after_lost_answers: int = 0
     unreadable_answers: int = 0  # 200s whose body could not be read (asked again: the audit is still owed)
     lost_answers: int = 0
+    # What stands behind each token billed twice (the figures' JSON): its audits matched to its requests.
+    details: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -114,6 +126,7 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
     """One lead's audits at Jornaya (``made``) against its verified chain ``entries``."""
     exchanges = [x for entry in entries for x in entry.exchanges if x.get("provider") == "jornaya"]
     answered = {x.get("call_id") for x in exchanges}
+    answer_status = {x.get("call_id"): (x.get("response") or {}).get("status") for x in exchanges}
     calls = [(_when(entry.at), str(call["call_id"])) for entry in entries for call in entry.calls]
     own = {str(call["call_id"]) for entry in entries for call in entry.calls if call.get("provider") == "jornaya"}
     recorded = sorted((pair for pair in calls if pair[1] in own), key=lambda pair: pair[0])
@@ -121,6 +134,7 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
     audit.calls += len(made)
     free = list(recorded)
     lost_before = paid = lost = 0
+    timeline: list[dict[str, Any]] = []
     for request in sorted(made, key=lambda r: r["time"]):
         arrived = _when(request["time"]).timestamp() + CLOCK_SLACK_SECONDS
         match = next((pair for pair in free if pair[0].timestamp() <= arrived), None)
@@ -131,6 +145,20 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
             free.remove(match)
         unanswered = match is not None and match[1] not in answered
         lost += unanswered
+        # A 200 the chain holds as something else (a timeout: Jornaya answered after our call's deadline) is an
+        # answer lost on the way, as much as one whose caller died: asking again is the design, not a double
+        # billing (a false alarm of this audit before, which read only an exchange's absence as a loss).
+        late = match is not None and not unanswered and answer_status.get(match[1]) != request.get("status")
+        timeline.append(
+            {
+                "time": request["time"],
+                "status": request.get("status"),
+                "fault": request.get("fault"),
+                "call_id": match[1] if match else None,
+                "exchange_status": answer_status.get(match[1]) if match else None,
+                "answered": not unanswered if match else None,
+            }
+        )
         if request.get("status") == 200 and request.get("fault") == "malformed":
             audit.unreadable_answers += 1
         elif request.get("status") == 200:
@@ -142,7 +170,8 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
                 else:
                     audit.billed_twice += 1
                     audit.billed_twice_leads.append(lead_id)
-            lost_before += unanswered
+                    audit.details.append({"lead": lead_id, "audits": timeline, "chain": chain_summary(entries)})
+            lost_before += unanswered or late
     audit.lost_answers += lost
     statuses = Counter(request.get("status") for request in made)
     statuses.subtract(stored)

@@ -410,7 +410,6 @@ def _worker_main(conn: Any, environment: dict[str, str], settings: dict[str, Fun
     time until the parent sends None or goes away."""
     import os
     import signal
-    import traceback
     import warnings
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
@@ -439,10 +438,23 @@ def _worker_main(conn: Any, environment: dict[str, str], settings: dict[str, Fun
         try:
             answer: tuple[Any, ...] = ("ok", invoke(logical_id, event))
         except Exception as exc:
-            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-            where = f" at {frame.filename}:{frame.lineno}" if frame else ""
-            answer = ("error", str(exc), type(exc).__name__, where)
+            answer = ("error", str(exc), type(exc).__name__, _where(exc))
         try:
             conn.send(answer)
         except (EOFError, OSError):
             return
+
+
+def _where(exc: BaseException) -> str:
+    """Where a function raised: its innermost frame, then (``<``) the project's frames that led there, innermost
+    first, at most five (file and line only: an exception's message may quote request data)."""
+    import traceback
+    from pathlib import Path
+
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if not frames:
+        return ""
+    root = str(Path(__file__).resolve().parents[1]) + "/"
+    callers = [f for f in frames[:-1] if f.filename.startswith(root) and "/.venv/" not in f.filename][-4:]
+    shown = [frames[-1], *reversed(callers)]
+    return " at " + " < ".join(f"{f.filename.removeprefix(root)}:{f.lineno}" for f in shown)

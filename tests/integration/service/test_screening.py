@@ -335,3 +335,197 @@ def test_a_step_found_while_the_gate_screens_closes_it_for_now_and_nothing_is_se
     assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # only the intake's: nothing was sent
     answer = gate(screened, body["lead_id"])
     assert answer["contactable"] is True and screened.screen_sims.dncscrub.count(NUMBER) == 2, answer
+
+
+# --- the shared answer under DynamoDB's faults (found by the fault soak: bench/soak.py --screens) ------------
+
+
+class _ScreenResultsClient:
+    """The per-number results' DynamoDB client, with one fault on the first write whose UpdateExpression
+    contains ``spot``: ``conflict`` (refused, nothing applied: TransactionConflictException, which botocore
+    does not retry) or ``lost-answer`` (applied, its answer lost: botocore sends it again, as it does)."""
+
+    def __init__(self, real: Any, spot: str, fault: str) -> None:
+        self._real, self._spot, self._fault, self.hits = real, spot, fault, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        if self.hits or self._spot not in kwargs["UpdateExpression"]:
+            return self._real.update_item(**kwargs)
+        self.hits += 1
+        if self._fault == "conflict":
+            error = {"Error": {"Code": "TransactionConflictException", "Message": "conflict"}}
+            raise ClientError(error, "UpdateItem")
+        self._real.update_item(**kwargs)  # applied; the answer never came back
+        return self._real.update_item(**kwargs)  # the client's retry meets its own write
+
+
+def _fault_screen_results(monkeypatch, spot: str, fault: str) -> _ScreenResultsClient:
+    from tf_retainer.wiring import default_deps
+
+    results = default_deps().screening.results
+    faulty = _ScreenResultsClient(results._client, spot, fault)
+    monkeypatch.setattr(results, "_client", faulty)
+    return faulty
+
+
+def test_a_conflict_on_sharing_the_answer_does_not_make_the_next_lead_pay_again(screened, monkeypatch):
+    """DynamoDB refuses a write to an item another writer holds (TransactionConflictException, not retried
+    by botocore): the answer about the number, just paid for, must still be shared, and the number's lease
+    not left held, or the next lead with the number waits for the lease to lapse and pays again."""
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    faulty = _fault_screen_results(monkeypatch, "#result", "conflict")
+    first = post(screened)[1]
+    assert faulty.hits == 1 and first["status"] == "retained", first
+    second = post(screened)[1]
+    assert second["status"] == "retained", second  # not left waiting on a lease nobody holds any more
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # one call, shared
+    assert screened.lead_state(second["lead_id"])["screens"]["dnc"]["source_lead_id"] == first["lead_id"]
+
+
+def test_a_lease_taken_whose_answer_was_lost_is_the_callers_own(screened, monkeypatch):
+    """The lease's conditional write applied, its answer lost, sent again by the client: the condition then
+    fails on the caller's own lease. It is the caller's to use: it asks the provider now, rather than wait on
+    itself until its deadline (leaving the lead pending and every lead with the number waiting)."""
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    faulty = _fault_screen_results(monkeypatch, "lease_owner = :owner, lease_until", "lost-answer")
+    status, body, _ = post(screened)
+    assert faulty.hits == 1
+    assert (status, body["status"]) == (201, "retained"), body
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1
+
+
+def _spy_on_sharing(monkeypatch, stack) -> list[list[int]]:
+    """At each answer shared, the statuses of the exchanges of its call in the chain of the lead that made it."""
+    from tf_retainer.wiring import default_deps
+
+    results = default_deps().screening.results
+    real, seen = results.store, []
+
+    def store(key: Any, result: Any, **kwargs: Any) -> None:
+        chain = stack.reader.read_lead(result.source_lead_id).exchanges
+        seen.append([x["response"]["status"] for x in chain if x.get("call_id") == result.call_id])
+        real(key, result, **kwargs)
+
+    monkeypatch.setattr(results, "store", store)
+    return seen
+
+
+def test_an_answer_is_on_record_before_another_lead_can_rely_on_it(screened, monkeypatch):
+    """Found by the fault soak under AWS faults: a caller killed after sharing its answer, before its next entry
+    carried the exchange, left every lead with the number acting on an answer whose raw exchange was kept
+    nowhere. The answer is in the caller's chain when it is shared, at intake and at the call gate."""
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    seen = _spy_on_sharing(monkeypatch, screened)
+    status, body, _ = post(screened)
+    assert status == 201 and seen == [[200]], (body, seen)
+    later(monkeypatch, timedelta(days=32))  # stale: the gate asks DNC.com again, and shares its answer
+    assert gate(screened, body["lead_id"])["contactable"] is True
+    assert seen == [[200], [200]]
+    history = [e.type for e in screened.reader.read_lead(body["lead_id"]).history]
+    assert history.count("screened") == 2  # what each call found is still recorded beside its exchange
+
+
+class Killed(BaseException):
+    """The invocation's process killed (a Lambda timeout, an out-of-memory): nothing after it runs."""
+
+
+def _killed_before_sharing(stack, monkeypatch, vendor_lead_id: str) -> str:
+    """A lead posted whose intake dies once its DNC.com answer is on record, before sharing it: nothing after
+    runs, not even the release of the number's lease. Its lead id."""
+    from tf_retainer.wiring import default_deps
+
+    from tests.conftest import VENDOR
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(default_deps().screening.results, "store", die)
+        patched.setattr(default_deps().screening.results, "release", die)
+        with pytest.raises(Killed):
+            post(stack, lead_id=vendor_lead_id)
+    lead_id = stack.reader.find_vendor_lead(VENDOR, vendor_lead_id)
+    assert lead_id is not None
+    return lead_id
+
+
+def test_an_answer_on_record_whose_caller_died_before_sharing_it_is_not_bought_again(screened, monkeypatch):
+    """Found by the fault soak under AWS faults (a retry worker killed after a write): the answer went into the
+    chain, then the process died before sharing it and before its step. The next attempt takes it from the
+    chain (what it found is written with it) rather than pay the provider again."""
+    from tf_retainer.domain.retry_message import RetryMessage
+    from tf_retainer.leads import retry
+    from tf_retainer.wiring import default_deps
+
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    lead_id = _killed_before_sharing(screened, monkeypatch, "V-killed")
+    assert [x["response"]["status"] for x in screen_exchanges(screened, lead_id)] == [200]  # on record
+    moment = later(monkeypatch, timedelta(minutes=5))  # the dead invocation's lease and the number's have run out
+    message = RetryMessage(lead_id=lead_id, attempt=1, not_before=moment)  # the sweeper's, for a dead intake
+    assert retry.retry_lead(default_deps(), message) == "retained"
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # asked once, paid once
+    assert screened.lead_state(lead_id)["screens"]["dnc"]["findings"]["result_code"] == "C"
+
+
+def test_an_entry_applied_whose_answer_was_lost_then_throttled_is_not_written_again(screened, monkeypatch):
+    """Found by the fault soak under AWS faults (an audit's exchange stored twice): the entry carrying the screen's
+    answer is applied, its answer lost, and the client's retry throttled. Reported unwritten, its exchange went
+    again into the next entry: the chain showed two answers for one call. The writer finds its own entry there."""
+    from botocore.exceptions import ClientError
+    from tf_retainer.domain import chain
+    from tf_retainer.wiring import default_deps
+
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    client = default_deps().writer._table.client
+    real, faulted = client.put_item, []
+
+    def put_item(**kwargs: Any) -> Any:
+        blob = kwargs["Item"].get("b", {}).get("B")
+        out = real(**kwargs)
+        content = chain.unpack(blob).decode() if blob else ""
+        if not faulted and '"provider":"dncscrub"' in content and '"response"' in content:
+            faulted.append(True)  # applied; the answer lost, and the client's retry throttled
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
+        return out
+
+    monkeypatch.setattr(client, "put_item", put_item)
+    status, body, _ = post(screened)
+    assert faulted and (status, body["status"]) == (201, "retained"), body
+    call_ids = [x["call_id"] for x in screened.reader.read_lead(body["lead_id"]).exchanges]
+    assert len(call_ids) == len(set(call_ids)) == 2, call_ids  # DNC.com's and TrustedForm's, once each
+
+
+def test_an_answer_on_record_whose_caller_died_survives_the_sweepers_requeue(screened, monkeypatch):
+    """Found by the fault soak under AWS faults (numbers billed twice a minute apart, the sweeper's grace): the
+    sweeper's requeue is a step of its own, recorded after the entries that hold the dead attempt's answers,
+    which the next attempt then no longer read. The requeue takes them into the lead's state."""
+    from tf_retainer.leads import sweep
+    from tf_retainer.wiring import default_deps
+
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    lead_id = _killed_before_sharing(screened, monkeypatch, "V-swept")
+    later(monkeypatch, timedelta(hours=1))  # overdue: the sweeper's to recover
+    assert sweep.sweep(default_deps()).recovered == [lead_id]
+    assert screened.lead_state(lead_id)["screens"]["dnc"]["answered"] is True
+    assert deliver(screened) == ["retained"]
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # asked once, paid once
+
+
+def test_another_lead_takes_the_answer_a_dead_caller_put_on_record_rather_than_pay_again(screened, monkeypatch):
+    """Found by the fault soak under AWS faults (a number billed twice 14 s apart): the caller died between the
+    entry holding its answer and sharing it, its lease lapsed, and the next lead with the number paid again. The
+    lease names its holder: the next lead takes the answer from the holder's chain, and shares it."""
+    publish_rules(screened.provisioned.table_name, dnc={"mode": "enforce"})
+    dead = _killed_before_sharing(screened, monkeypatch, "V-dead")
+    later(monkeypatch, timedelta(minutes=5))  # the dead caller's lease on the number has lapsed
+    status, body, _ = post(screened)
+    assert (status, body["status"]) == (201, "retained"), body
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1  # asked once, paid once
+    assert screened.lead_state(body["lead_id"])["screens"]["dnc"]["source_lead_id"] == dead
+    post(screened)  # and shared from then on
+    assert screened.screen_sims.dncscrub.count(NUMBER) == 1

@@ -115,3 +115,14 @@ class ScreenResult(BaseModel):
     def summary(self) -> dict[str, Any]:
         """What the history and a verdict show of it."""
         return self.model_dump(mode="json", exclude_none=True, exclude={"screen"})
+
+
+def answered_in(events: list[dict[str, Any]]) -> dict[str, ScreenResult]:
+    """The screens answered in these history events (``screened``), by screen name, the last of each."""
+    found: dict[str, ScreenResult] = {}
+    for event in events:
+        if event.get("type") == "screened":
+            result = ScreenResult.model_validate(event.get("detail") or {})
+            if result.answered:
+                found[result.screen.value] = result
+    return found

@@ -48,7 +48,9 @@ class GateRecord:
 
     deps: Deps
     lead: Lead
-    answers: list[Exchange] = field(default_factory=list)
+    answers: list[Exchange] = field(default_factory=list)  # not yet written
+    called: bool = False
+    noted: bool = False  # what the call found is written
 
     def request(self, call_id: str, provider: Provider, screen: Screen) -> Any:
         def record(request: dict[str, Any]) -> None:
@@ -62,14 +64,21 @@ class GateRecord:
 
     def answer(self, exchange: Exchange) -> None:
         self.answers.append(exchange)
+        self.called = True
+
+    def write_answers(self, found: ScreenResult) -> None:
+        """The answers so far and what the call found, on record now (before the answer is shared)."""
+        self.flush(found)
 
     def flush(self, result: ScreenResult | None) -> None:
-        if not self.answers:
+        """The answers not written yet, and what the gate's call found (only when it made one)."""
+        events = [screened_event(result, ACTOR)] if result is not None and self.called and not self.noted else []
+        if not self.answers and not events:
             return
-        events = [screened_event(result, ACTOR)] if result is not None else []
         items = [exchange.to_item() for exchange in self.answers]
         self.deps.writer.add_history(self.lead, events, now=self.deps.clock(), exchanges=items)
         self.answers.clear()
+        self.noted = self.noted or bool(events)
 
 
 @dataclass(frozen=True, slots=True)

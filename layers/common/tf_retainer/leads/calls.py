@@ -23,7 +23,9 @@ from typing import Any
 
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Event, Lead
+from tf_retainer.domain.screens import ScreenResult
 from tf_retainer.leads.deps import Deps
+from tf_retainer.leads.screen_asks import screened_event
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Calls:
     screened_written: int = 0
     notes: list[Event] = field(default_factory=list)  # what the screens found, for the next entry
     notes_written: int = 0
+    noted: set[str] = field(default_factory=set)  # the calls whose findings are in ``notes`` already
     lead_update: dict[str, Any] = field(default_factory=dict)  # what the outcome's state takes from them
 
     def next_id(self) -> str:
@@ -58,13 +61,26 @@ class Calls:
                 calls=[{"call_id": call_id, "attempt": self.attempt, **tags, "request": request}],
                 exchanges=self.unwritten_items(),
             )
-            self.written, self.screened_written, self.notes_written = (
-                len(self.exchanges),
-                len(self.screened),
-                len(self.notes),
-            )
+            self._all_written()
 
         return record
+
+    def write_answers(self, found: ScreenResult) -> None:
+        """A screen's answer, with what it found (``screened``) and what else the chain lacks, in an entry now:
+        before it is shared with the other leads of its number (leads/screen_asks.Recorder), and where a next
+        attempt takes it from if this one dies before its step (leads/screening._recovered)."""
+        self.notes.append(screened_event(found, self.actor))
+        self.noted.add(found.call_id or "")
+        items = self.unwritten_items()
+        self.deps.writer.add_history(self.lead, self.unwritten_notes(), now=self.deps.clock(), exchanges=items)
+        self._all_written()
+
+    def _all_written(self) -> None:
+        self.written, self.screened_written, self.notes_written = (
+            len(self.exchanges),
+            len(self.screened),
+            len(self.notes),
+        )
 
     def add(self, exchange: Exchange, call_id: str) -> Exchange:
         exchange.call_id = call_id

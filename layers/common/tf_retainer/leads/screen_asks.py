@@ -4,11 +4,13 @@ lease). Used by the screens before TrustedForm (screening.py) and by the call ga
 
 A caller that finds the lease taken waits for the holder's answer (polling, inside its own deadline): fifty
 leads with one number make one call per screen per window. The call's request is put on record (the lead's
-chain, ``record``) before it is sent; a call whose request cannot be recorded is not made.
+chain, ``record``) before it is sent; a call whose request cannot be recorded is not made. Its answer goes
+on record before it is shared (an entry more): no lead relies on an answer a crash could leave unrecorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,6 +22,7 @@ from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.screens import Provider, Screen, ScreenResult
 from tf_retainer.leads.deps import Deps
+from tf_retainer.leads.screen_recovery import holders_answer
 from tf_retainer.ports.leads import StoreUnavailable
 from tf_retainer.ports.screening import ResultKey, ScreenAnswer, ScreenFault, Screening, StoredResult
 from tf_retainer.ports.services import ApiKeyUnavailable
@@ -43,6 +46,8 @@ class Recorder(Protocol):
     def request(self, call_id: str, provider: Provider, screen: Screen) -> BeforeSend: ...
 
     def answer(self, exchange: Exchange) -> None: ...
+
+    def write_answers(self, found: ScreenResult) -> None: ...  # the answers so far and what was found, now
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,7 @@ def ask(
     owner = f"{lead.lead_id}/{uuid.uuid4().hex[:8]}"
     delay = WAIT_FIRST_SECONDS
     stopped = _claim(deps, screening, key, owner, fresh_after, deadline)
-    while stopped is not None:
+    while stopped is not None and stopped.lapsed_owner is None:
         shared = _fresh(stopped, fresh_after)
         if shared is not None:
             count_with(Metric.SCREENS_SHARED, Screen=screen.value)
@@ -114,6 +119,9 @@ def ask(
         delay = min(WAIT_MAX_SECONDS, delay * 2)
         stopped = screening.results.read(key) or StoredResult(None)
     try:
+        left = holders_answer(deps, stopped.lapsed_owner, key, fresh_after, owner, _expires(deps)) if stopped else None
+        if left is not None:  # the lease's last holder died after putting it on record: shared, not bought again
+            return Asked(result=_shared(left, lead))
         national = number()
         if national is None:
             screening.results.release(key, owner=owner)
@@ -166,10 +174,13 @@ def _call(
         screening.results.release(key, owner=owner)
         return asked
     try:
+        record.write_answers(asked.result)  # on record before another lead relies on it
         stored = asked.result.model_copy(update={"source_lead_id": lead.lead_id})
         screening.results.store(key, stored, owner=owner, expires=_expires(deps))
     except StoreUnavailable as exc:  # this lead has its answer; the next lead with the number asks again
         logger.warning("screen result not shared", extra={"screen": key.screen.value, "error": str(exc)})
+        with contextlib.suppress(StoreUnavailable):
+            screening.results.release(key, owner=owner)
     return asked
 
 

@@ -34,6 +34,7 @@ from tf_retainer.leads.consent_record import audit_leadid
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import Ruling, apply_decision
 from tf_retainer.leads.screen_asks import Asked, ask, provider_of, screened_event
+from tf_retainer.leads.screen_recovery import recovered
 from tf_retainer.ports.leads import StoreUnavailable
 from tf_retainer.ports.screening import ScreenFault, SealUnavailable
 from tf_retainer.runtime.observability import Metric, count, logger
@@ -98,7 +99,7 @@ def screen_lead(
     results = dict(lead.screens or {})
     todo = _todo(deps, lead, in_force)
     if todo and actor != "intake":  # answers an earlier attempt was given and did not live to record
-        results.update(_recovered(deps, lead))
+        results.update(recovered(deps, lead))
         todo = _todo(deps, lead.model_copy(update={"screens": results}), in_force)
     decision: Decision | None = None
     verdicts = _screen_verdicts(in_force, results, lead)
@@ -124,7 +125,8 @@ def screen_lead(
                 results[screen.value] = asked.unanswered(provider_of(deps, screen), screen, deps.clock())
             else:
                 results[screen.value] = asked.result
-            calls.notes.append(screened_event(results[screen.value], actor))
+            if results[screen.value].call_id not in calls.noted:  # (a call's answer is noted as it is recorded)
+                calls.notes.append(screened_event(results[screen.value], actor))
             verdicts = _screen_verdicts(in_force, results, lead)
             if refusal(verdicts) is not None:
                 break
@@ -141,23 +143,6 @@ def screen_lead(
     # Only a refusal is a ruling: a lead waiting on a provider has not been judged (rules_passed stays unset).
     ruling = Ruling(in_force.version, verdicts) if decision.status is Status.REJECTED else None
     return Screened(calls, apply_decision(deps, lead, decision, calls, attempt=attempt, actor=actor, ruling=ruling))
-
-
-def _recovered(deps: Deps, lead: Lead) -> dict[str, ScreenResult]:
-    """The screens answered at an earlier attempt whose step was never recorded (its writer died after the
-    answer went into the chain with the next call's request): taken from the chain, never asked (and paid
-    for) again."""
-    found: dict[str, ScreenResult] = {}
-    for event in deps.reader.unapplied_events(lead):
-        if event.get("type") == "screened":
-            result = ScreenResult.model_validate(event.get("detail") or {})
-            if result.answered:
-                found[result.screen.value] = result
-    if found:
-        logger.info(
-            "screen answers recovered from the chain", extra={"lead_id": lead.lead_id, "screens": sorted(found)}
-        )
-    return found
 
 
 def _screens(deps: Deps, in_force: RulesInForce) -> set[Screen]:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from tf_retainer.domain.lead import Event, Lead
+from tf_retainer.domain.screens import answered_in
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.queueing import enqueue_retry, queued_check_after
 from tf_retainer.ports.leads import Recovery
@@ -106,12 +108,13 @@ def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
     """
     attempt = lead.attempts + 1
     # Overdue again once its message, sent next, should have been handled (sooner if the send fails).
-    after = lead.model_copy(
-        update={
-            "check_after": queued_check_after(deps.settings, now),
-            "updated_at": iso(now),
-        }
-    )
+    update: dict[str, Any] = {"check_after": queued_check_after(deps.settings, now), "updated_at": iso(now)}
+    # The answers its dead attempt was given and put on record (a screen's, a LeadiD audit's) become the state's:
+    # this step would pass over the entries that hold them, and the next attempt would pay for them again.
+    found = answered_in(deps.reader.unapplied_events(lead)) if lead.number_key or lead.leadid_token else {}
+    if found:
+        update["screens"] = {**(lead.screens or {}), **found}
+    after = lead.model_copy(update=update)
     detail = {"status": lead.status.value, "was_due": lead.check_after, "attempt": attempt}
     done = deps.writer.record_recovery(lead, after, events=[Event("requeued", actor, detail)], now=now)
     if done is Recovery.ROLLED_FORWARD:

@@ -119,6 +119,7 @@ class StoredResult:
     result: ScreenResult | None
     lease_owner: str | None = None
     lease_until: str | None = None
+    lapsed_owner: str | None = None  # a claim's: the lease is the caller's, taken over from this lapsed holder
 
 
 class ScreenResults(Protocol):
@@ -131,7 +132,8 @@ class ScreenResults(Protocol):
         self, key: ResultKey, *, owner: str, now: str, until: str, fresh_after: str, expires: int
     ) -> StoredResult | None:
         """Take the lease (None) unless an answer newer than ``fresh_after`` is stored or another caller's
-        lease runs past ``now``: then what stopped it. ``expires``: the item's TTL (epoch seconds)."""
+        lease runs past ``now``: then what stopped it. A lease taken over from a holder whose lease lapsed (it
+        never let go: it died) is the caller's too, said with ``lapsed_owner``. ``expires``: the item's TTL."""
         ...
 
     def store(self, key: ResultKey, result: ScreenResult, *, owner: str, expires: int) -> None: ...

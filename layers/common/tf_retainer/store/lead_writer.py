@@ -233,15 +233,18 @@ class DynamoLeadWriter:
         The number may be taken by this very entry: a put that DynamoDB applied but whose answer was lost
         (a read timeout) is sent again by the client, and fails its condition on itself. That is not a race
         lost (the step would be misread as overtaken, and its exchanges written again): the stored entry's
-        hash says whose it is."""
+        hash says whose it is. So it does when the client's retry failed otherwise (throttled): an entry
+        applied must not be reported unwritten, or its exchanges would be written again with the next."""
         outcome = published(events) if entry.state is not None else published_alone(events) if alone else None
         put = self._items.entry(lead_id, entry, now, outcome=outcome)["Put"]
         try:
             retry_conflicts(lambda: self._table.client.put_item(**put))
         except ClientError as exc:
+            stored = self._table.get(keys.lead_pk(lead_id), keys.entry_sk(entry.seq))  # (an error: raised as is)
+            if stored is not None and bytes(stored["h"]).hex() == entry.hash:
+                return True
             if error_code(exc) == "ConditionalCheckFailedException":
-                stored = self._table.get(keys.lead_pk(lead_id), keys.entry_sk(entry.seq))
-                return stored is not None and bytes(stored["h"]).hex() == entry.hash
+                return False
             raise
         return True
 
