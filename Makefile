@@ -163,9 +163,10 @@ cost: install
 
 # Fault soak: LEADS leads (default 1000) through `python -m local.stack` while TrustedForm fails, hangs and
 # throttles; exits non-zero if any accepted lead is lost, retained twice or left without its evidence.
+# SOAK adds the soak's own options: SOAK="--screens --jornaya --aws-faults" (every provider and AWS faulting).
 .PHONY: soak
 soak: install
-	$(BIN)/python bench/soak.py --leads $${LEADS:-1000} --minutes $${MINUTES:-20}
+	$(BIN)/python bench/soak.py --leads $${LEADS:-1000} --minutes $${MINUTES:-20} $(SOAK)
 
 # The suite while every core is busy: BUSY busy-loop processes (default one per core) run until it ends, so
 # a test that times something fails here. COMMAND runs instead of make test. Exits with its status.
