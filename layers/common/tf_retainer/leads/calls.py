@@ -68,7 +68,7 @@ class Calls:
     def write_answers(self, found: ScreenResult) -> None:
         """A screen's answer, with what it found (``screened``) and what else the chain lacks, in an entry now:
         before it is shared with the other leads of its number (leads/screen_asks.Recorder), and where a next
-        attempt takes it from if this one dies before its step (leads/screening._recovered)."""
+        attempt takes it from if this one dies before its step (leads/screen_recovery.recovered)."""
         self.notes.append(screened_event(found, self.actor))
         self.noted.add(found.call_id or "")
         items = self.unwritten_items()

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tf_retainer.domain.lead import Event, Lead
-from tf_retainer.domain.screens import answered_in
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.queueing import enqueue_retry, queued_check_after
+from tf_retainer.leads.screen_recovery import recovered
 from tf_retainer.ports.leads import Recovery
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, count, logger
@@ -111,7 +111,7 @@ def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
     update: dict[str, Any] = {"check_after": queued_check_after(deps.settings, now), "updated_at": iso(now)}
     # The answers its dead attempt was given and put on record (a screen's, a LeadiD audit's) become the state's:
     # this step would pass over the entries that hold them, and the next attempt would pay for them again.
-    found = answered_in(deps.reader.unapplied_events(lead)) if lead.number_key or lead.leadid_token else {}
+    found = recovered(deps, lead) if lead.number_key or lead.leadid_token else {}
     if found:
         update["screens"] = {**(lead.screens or {}), **found}
     after = lead.model_copy(update=update)
