@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
 
 from tf_retainer.domain.screens import Provider, Screen, national_number, redact_number
 from tf_retainer.ports.screening import ScreenAnswer
@@ -119,8 +120,6 @@ def _lead_data(lead_data: Mapping[str, str]) -> dict[str, str]:
 
 def _hide_lead_data(sent: Mapping[str, str]) -> Callable[[str], str]:
     """What the evidence shows instead of the lead data sent (every spelling it may take in the form)."""
-    from urllib.parse import quote, quote_plus
-
     email = sent.get("email")
     forms = sorted({quote_plus(email), quote(email, safe=""), email}, key=len, reverse=True) if email else []
     national = sent.get("phone1")
