@@ -103,7 +103,9 @@ def screen_lead(
         todo = _todo(deps, lead.model_copy(update={"screens": results}), in_force)
     decision: Decision | None = None
     verdicts = _screen_verdicts(in_force, results, lead)
-    if refusal(verdicts) is None and not todo:  # nothing to ask, nothing refused (a missing record refuses)
+    if refusal(verdicts) is not None:  # refused on what is known already (a missing record): nothing to ask
+        todo = []
+    elif not todo:
         if results != (lead.screens or {}):  # answers recovered from the chain: judged, and kept, with the rest
             calls.lead_update = {"screens": results}
             calls.lead = lead.model_copy(update=calls.lead_update)
@@ -111,18 +113,18 @@ def screen_lead(
     try:
         given = national_number((contact or {}).get("phone"))
         number = (lambda: given) if given else functools.cache(functools.partial(unsealed, deps, lead))
-        for screen in todo if refusal(verdicts) is None else []:
+        for screen in todo:
             if screen is Screen.LEADID:
                 lead_data = {"email": (contact or {}).get("email") or "", "phone": number() or ""}
                 asked = audit_leadid(deps, lead, lead_data=lead_data, deadline=deadline, attempt=attempt, record=calls)
             else:
                 asked = _ask(deps, lead, screen, number, calls, attempt, deadline)
             if asked.result is None:
-                policy = deps.settings.screen_fault_policies.get(provider_of(deps, screen).value, "fail_closed")
-                if policy == "fail_closed":
+                provider = provider_of(deps, screen)
+                if deps.settings.screen_fault_policies.get(provider.value, "fail_closed") == "fail_closed":
                     decision = _pending(asked)
                     break
-                results[screen.value] = asked.unanswered(provider_of(deps, screen), screen, deps.clock())
+                results[screen.value] = asked.unanswered(provider, screen, deps.clock())
             else:
                 results[screen.value] = asked.result
             if results[screen.value].call_id not in calls.noted:  # (a call's answer is noted as it is recorded)
