@@ -202,7 +202,9 @@ class LeadAnswer(BaseModel):
 
     lead_id: str | None = Field(default=None, description="Our id for the lead (the TrustedForm reference).")
     vendor_lead_id: str | None = Field(default=None, description="The vendor's own lead_id, if given.")
-    status: Status | None = Field(default=None, description="None when there is no lead (a lookup that found none).")
+    status: Status | None = Field(
+        default=None, description="None when there is no lead (a lookup that found none) or none known (503)."
+    )
     reason: Reason | None = None
     detail: str | dict[str, Any] | None = Field(
         default=None, description="Why: a sentence for bad input; the failing facts of a rule (e.g. the age)."
