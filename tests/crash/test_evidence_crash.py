@@ -79,7 +79,7 @@ def consumer_hold(backend: CrashBackend, helper: Container) -> Iterator[tuple[An
     """A retained lead of a consumer of its own, and an active hold on that consumer's email (released
     afterwards, so the next test's run applies its own hold only)."""
     from tf_retainer.domain.contacts import lead_fingerprints
-    from tf_retainer.evidence.legal_hold import new_hold
+    from tf_retainer.evidence.legal_hold import consumer_hold
     from tf_retainer.store.legal_holds import HoldStore
 
     email = f"held-{secrets.token_hex(4)}@example.com"
@@ -87,9 +87,10 @@ def consumer_hold(backend: CrashBackend, helper: Container) -> Iterator[tuple[An
     status, answer = helper.post(body, backend.vendor_key)
     assert status == 201, answer
     store = HoldStore(backend.provisioned.table_name, client=backend.dynamodb)
-    hold = new_hold(
-        scope="email",
-        value=lead_fingerprints(email, None)["email"],
+    hold = consumer_hold(
+        backend.index,
+        kind="email",
+        fingerprints=[lead_fingerprints(email, None)["email"]],
         reason="crash test",
         actor="tester",
         now=datetime.now(UTC),
