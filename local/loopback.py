@@ -1,5 +1,13 @@
-"""The transport under ``local.sims.http``: a threaded HTTP/1.1 server that hands every request, as a
-``Request``, to one callable and writes back the ``Answer`` (or drops the connection on None)."""
+"""The one hand-written HTTP server of the local stack: a threaded HTTP/1.1 server on 127.0.0.1 that
+hands every request, as a :class:`Request`, to one callable and writes back its :class:`Answer` (or drops
+the connection unanswered on None: a hang, a drop).
+
+Under the leads API (``local.server``), the TrustedForm simulator (``local.simulator``), the provider
+simulators (``local.sims.http``) and the vendor callback receiver (``local.receiver``). It brings what each
+of them needs the same way: keep-alive, TCP_NODELAY, request bodies up to ``max_body`` (Content-Length or
+chunked; 413 past it), a thread per connection, a listen backlog for bursts, and ``stop()`` that cuts
+open connections (a hung request included).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ import contextlib
 import json
 import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,7 +31,7 @@ MAX_BODY_BYTES = 1 << 20
 class Answer:
     status: int
     body: bytes = b""
-    content_type: str = "application/json"
+    content_type: str | None = "application/json"  # None: no Content-Type header
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -42,7 +51,10 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # names lower-cased
     body: bytes
-    params: dict[str, str] = field(default_factory=dict)
+    sent_headers: dict[str, str] = field(default_factory=dict)  # names as sent (a repeated one: its last value)
+    client: str = ""  # the peer's address
+    # What a provider simulator (local.sims.http) notes while it answers:
+    params: dict[str, str] = field(default_factory=dict)  # route parameters
     subjects: list[str] = field(default_factory=list)  # set by the handler, normalised
     secrets: list[str] = field(default_factory=list)  # credentials seen, redacted from the log
     fault: str | None = None
@@ -77,19 +89,59 @@ class TooLarge(Exception):
     pass
 
 
+# Every method a handler may see; a server answers ``methods`` of them (501 for the rest).
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 class LoopbackServer(ThreadingHTTPServer):
+    """``answer`` for every request to ``address``; ``name`` is its Server header.
+
+    Subclasses may change ``refusal`` (what a request that cannot be read is answered) and ``answered``
+    (called after each answer, e.g. for a request log)."""
+
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
     # socketserver's default backlog of 5 refuses connections when a client opens many at once
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], answer: Callable[[Request], Answer | None], name: str) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        answer: Callable[[Request], Answer | None],
+        name: str,
+        *,
+        max_body: int = MAX_BODY_BYTES,
+        methods: Iterable[str] = ("GET", "POST"),
+    ) -> None:
         self.answer = answer
         self.name = name
+        self.max_body = max_body
+        self.methods = frozenset(methods)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         super().__init__(address, Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def serve(self, thread_name: str, poll_interval: float = 0.05) -> str:
+        """Serve from a daemon thread; returns the base URL."""
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": poll_interval}, name=thread_name, daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    def refusal(self, status: int) -> Answer | None:
+        """The answer to a request whose body is too large (413) or unreadable (400); None drops it."""
+        return Answer.json(413, {"error": "request body too large"}) if status == 413 else None
+
+    def answered(self, request: Request, answer: Answer | None, seconds: float) -> None:
+        """After each request (its body empty when it could not be read)."""
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -101,15 +153,19 @@ class LoopbackServer(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and cut every open connection (a hung request included)."""
-        self.shutdown()
+        if self._thread is not None:
+            self.shutdown()
         with self._connections_lock:
             connections, self._connections = list(self._connections), set()
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
         self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -120,18 +176,19 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server: LoopbackServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # the simulators log their own lines
+    def log_message(self, format: str, *args: Any) -> None:  # the servers log their own lines
         pass
 
     def version_string(self) -> str:
-        return f"{self.server.name}-simulator"
+        return self.server.name
 
     def read_body(self) -> bytes:
-        """The request body (Content-Length or chunked), at most MAX_BODY_BYTES (else TooLarge)."""
+        """The request body (Content-Length or chunked), at most the server's max_body (else TooLarge)."""
+        limit = self.server.max_body
         length = self.headers.get("Content-Length")
         if length is not None:
             size = int(length)
-            if size > MAX_BODY_BYTES:
+            if size > limit:
                 raise TooLarge()
             return self.rfile.read(size) if size > 0 else b""
         if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -145,41 +202,57 @@ class Handler(BaseHTTPRequestHandler):
                     pass
                 return b"".join(chunks)
             total += size
-            if total > MAX_BODY_BYTES:
+            if total > limit:
                 raise TooLarge()
             chunks.append(self.rfile.read(size))
             self.rfile.readline()
 
-    def _dispatch(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        answer: Answer | None = None
-        try:
-            body = self.read_body()
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            query = parse_qs(parts.query, keep_blank_values=True)
-            answer = self.server.answer(Request(method, parts.path, self.path, query, headers, body))
-        except TooLarge:
-            answer = Answer.json(413, {"error": "request body too large"})
-        except (ValueError, OSError):
-            pass
-        if answer is None or answer.status == 413:
-            # unanswered (hang, drop, stopping), or a body we did not read: the connection cannot go on
-            self.close_connection = True
-        if answer is None:
+    def _dispatch(self) -> None:
+        started = time.perf_counter()
+        method = self.command
+        if method not in self.server.methods:
+            self.send_error(501, f"Unsupported method ({method!r})")
             return
+        parts = urlsplit(self.path)
+        request = Request(
+            method,
+            parts.path or "/",
+            self.path,
+            parse_qs(parts.query, keep_blank_values=True),
+            {k.lower(): v for k, v in self.headers.items()},
+            b"",
+            sent_headers=dict(self.headers.items()),
+            client=str(self.client_address[0]),
+        )
+        try:
+            request.body = self.read_body()
+            answer = self.server.answer(request)
+        except TooLarge:
+            answer = self.server.refusal(413)
+            self.close_connection = True  # a body we did not read: the connection cannot go on
+        except (ValueError, OSError):
+            answer = self.server.refusal(400)
+            self.close_connection = True
+        if answer is None:  # unanswered (hang, drop, stopping): the connection cannot go on
+            self.close_connection = True
+        else:
+            self._send(answer)
+        self.server.answered(request, answer, time.perf_counter() - started)
+
+    def _send(self, answer: Answer) -> None:
         try:
             self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
+            if answer.content_type is not None:
+                self.send_header("Content-Type", answer.content_type)
             for name, value in answer.headers.items():
                 self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(answer.body)
+            if self.command != "HEAD":
+                self.wfile.write(answer.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
