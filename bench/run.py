@@ -72,35 +72,23 @@ def count_moto_calls() -> None:
 
 @contextmanager
 def local_stack(latency: float, extra_env: dict[str, str] | None = None):
-    from moto import mock_aws
     from tf_retainer import wiring
 
     from local.apigw import LocalApiGateway
-    from local.motolock import serialise_moto
-    from local.provision import provision
-    from local.simulator import TrustedFormSimulator
+    from local.backend import Backend
 
-    serialise_moto()
-    with TrustedFormSimulator(api_keys=(TF_KEY,), latency=latency) as sim, mock_aws():
-        provisioned = provision(api_key=TF_KEY)
-        env = {
-            **provisioned.environment(),
-            "TRUSTEDFORM_API_URL": sim.base_url,
-            "RETRY_BASE_SECONDS": "1",
-            "RETRY_CAP_SECONDS": "1",
-            **(extra_env or {}),
-        }
+    backend = Backend(TF_KEY, moto="in-process").start()
+    try:
+        backend.sim.latency = latency
+        env = backend.function_environment({"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "1", **(extra_env or {})})
         os.environ.update(env)
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the template's INFO would drown the numbers
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
         wiring.reset()  # a new stack here (after bench/cost.py's prod-stage one) is a new container
-        from datetime import UTC, datetime
-
-        from tf_retainer.store.vendor_keys import VendorKeyStore
-
-        vendor_key = "bench-vendor-key-0123456789"
-        VendorKeyStore(provisioned.table_name).put(vendor_key, "bench", now=datetime.now(UTC))
-        yield sim, provisioned, LocalApiGateway(authorizer_ttl=300), vendor_key
+        vendor_key = backend.add_vendor("bench", "bench-vendor-key-0123456789")
+        yield backend.sim, backend.provisioned, LocalApiGateway(authorizer_ttl=300), vendor_key
+    finally:
+        backend.stop()
 
 
 def lead_body() -> bytes:

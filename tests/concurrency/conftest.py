@@ -1,5 +1,5 @@
 """One moto server and one simulator on 127.0.0.1 for the session, and a pool of Lambda containers
-(spawned processes running the real handlers) racing against them. See harness.py."""
+(spawned processes running the real handlers) racing against them. See tests/support/concurrency.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.concurrency.harness import Backend, LambdaPool
+from tests.support.concurrency import Backend, LambdaPool
 
 # At least 20 containers at once (TF_CONCURRENCY_PROCESSES raises it; bench/concurrency.py runs 50).
 PROCESSES = max(20, int(os.environ.get("TF_CONCURRENCY_PROCESSES", "20")))

@@ -13,8 +13,8 @@ import pytest
 from local.functions import invoke
 from local.provision import load_template
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
-from tests.integration.local.test_template import actions, function_policies
+from tests.support.stack import lead
+from tests.support.template import actions, function_policies
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
 

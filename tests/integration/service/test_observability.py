@@ -20,7 +20,7 @@ from tf_retainer.store import keys
 from local.poller import RetryPoller
 from local.provision import load_template
 from local.simulator import make_web_cert_id
-from tests.conftest import TF_API_KEY, VENDOR, lead
+from tests.support.stack import TF_API_KEY, VENDOR, lead
 
 NAMESPACE = "TfRetainer"
 SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}\s*MetricName=\"([^\"]+)\"")

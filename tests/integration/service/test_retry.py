@@ -15,7 +15,7 @@ from tf_retainer.store.codec import serialize
 from local.functions import invoke
 from local.poller import RetryPoller
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
+from tests.support.stack import lead
 
 
 @pytest.fixture

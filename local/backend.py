@@ -1,0 +1,267 @@
+"""What the service stands on locally, assembled in one place: AWS (moto, holding the resources
+template.yaml declares), the TrustedForm simulator, and fake credentials.
+
+Every way of running the service here builds on :class:`Backend`: the local stack (``local.stack``), the
+in-process test stack (tests/conftest.py), the crash and concurrency harnesses (tests/support/) and the
+benches. moto runs either as a server on 127.0.0.1 (``moto="server"``: functions in other processes
+reach it over HTTP) or in this process (``moto="in-process"``: ``mock_aws``, for the tests' in-process
+stack); either way one request at a time (local/motolock.py).
+
+No network beyond loopback and no AWS account: the fake credentials are set before any client exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import warnings
+from contextlib import AbstractContextManager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from tf_retainer.store.lead_table import LeadTable
+
+    from local.provision import Provisioned
+    from local.simulator import TrustedFormSimulator
+
+log = logging.getLogger("tf_retainer.local.backend")
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+# What a retry queue holds, visible or not.
+QUEUE_DEPTH_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def set_fake_credentials() -> None:
+    """This process's AWS credentials and region: fake ones, whatever the shell holds (no profile)."""
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = REGION
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon locally
+
+
+def patch_moto() -> None:
+    """local/motolock.py's patches: one request at a time, transactions without table copies, cheap
+    symmetric KMS keys, stream records trimmed as DynamoDB trims them. Idempotent."""
+    from local.motolock import reuse_symmetric_kms_private_key, serialise_moto
+
+    serialise_moto()
+    reuse_symmetric_kms_private_key()
+
+
+def start_moto_server(port: int = 0) -> tuple[Any, str]:
+    """moto's server on 127.0.0.1 (``port`` 0: a free one), patched: (the server, its endpoint URL)."""
+    from moto.server import ThreadedMotoServer
+
+    from local.motolock import pin_mismatches
+
+    patch_moto()
+    for problem in pin_mismatches():
+        log.warning("local/motolock.py: %s; its moto patches may no longer fit", problem)
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    if host != HOST:
+        server.stop()
+        raise RuntimeError(f"moto bound {host}, not {HOST}")
+    return server, f"http://{HOST}:{bound}"
+
+
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    """Messages on a queue, visible, in flight or delayed."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(QUEUE_DEPTH_ATTRIBUTES))
+    return sum(int(value) for value in attributes["Attributes"].values())
+
+
+class Backend:
+    """moto with the template's resources, the TrustedForm simulator, vendor keys: ``start()``, ``stop()``.
+
+    ``simulator``: a running :class:`TrustedFormSimulator` to use (not stopped here), the base URL of
+    another TrustedForm, or None to start one on ``simulator_port`` accepting ``api_key``.
+    ``prefix``, ``stage``, ``parameters``: the resources' names and template parameters (``provision``).
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        moto: Literal["server", "in-process"] = "server",
+        moto_port: int = 0,
+        simulator: TrustedFormSimulator | str | None = None,
+        simulator_port: int = 0,
+        stage: str = "dev",
+        prefix: str = "tf-retainer-local",
+        parameters: dict[str, str] | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.moto_mode = moto
+        self.moto_port = moto_port
+        self.simulator_port = simulator_port
+        self.stage, self.prefix, self.parameters = stage, prefix, dict(parameters or {})
+        self.sim: TrustedFormSimulator | None = simulator if not isinstance(simulator, str) else None
+        self.simulator_url = simulator.rstrip("/") if isinstance(simulator, str) else ""
+        self._own_simulator = simulator is None
+        self.moto: Any = None  # the ThreadedMotoServer (moto="server")
+        self._mock: AbstractContextManager[Any] | None = None  # mock_aws (moto="in-process")
+        self.endpoint_url = ""  # the moto server's; empty in-process
+        self.provisioned: Provisioned | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> Backend:
+        """moto, the simulator, then the resources; on failure what started is stopped again."""
+        try:
+            if self.moto_mode == "server":
+                set_fake_credentials()
+                self.moto, self.endpoint_url = start_moto_server(self.moto_port)
+            else:
+                from moto import mock_aws
+
+                patch_moto()
+                # boto3's default session is kept (moto would drop it): it only ever holds fake credentials.
+                self._mock = mock_aws(config={"core": {"reset_boto3_session": False}})
+                self._mock.__enter__()
+            self._start_simulator()
+            self.provision()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_simulator(self) -> None:
+        if self._own_simulator:
+            from local.simulator import TrustedFormSimulator
+
+            self.sim = TrustedFormSimulator(host=HOST, port=self.simulator_port, api_keys=(self.api_key,))
+            self.sim.start()
+        if self.sim is not None:
+            self.simulator_url = str(self.sim.base_url)
+
+    def provision(self) -> Provisioned:
+        """The template's resources (again: another set of names when ``prefix`` changed)."""
+        from local.provision import provision
+
+        with warnings.catch_warnings(action="ignore"):  # template properties moto does not apply
+            self.provisioned = provision(
+                stage=self.stage,
+                endpoint_url=self.endpoint_url or None,
+                region=REGION,
+                prefix=self.prefix,
+                api_key=self.api_key,
+                parameters=self.parameters,
+            )
+        self.__dict__.pop("leads", None)
+        return self.provisioned
+
+    def stop_simulator(self) -> None:
+        """Stop the simulator this backend started (one it was given is left running)."""
+        if self.sim is not None and self._own_simulator:
+            self.sim.stop()
+
+    def stop(self) -> None:
+        self.stop_simulator()
+        if self._mock is not None:
+            mock, self._mock = self._mock, None
+            mock.__exit__(None, None, None)
+        if self.moto is not None:
+            server, self.moto = self.moto, None
+            server.stop()
+
+    # -- what runs against it -----------------------------------------------------------------------
+
+    @property
+    def simulator(self) -> TrustedFormSimulator:
+        """The TrustedForm simulator in use (started here or given); an error with another TrustedForm."""
+        if self.sim is None:
+            raise RuntimeError("this backend runs no TrustedForm simulator")
+        return self.sim
+
+    @property
+    def resources(self) -> Provisioned:
+        if self.provisioned is None:
+            raise RuntimeError("the backend is not started")
+        return self.provisioned
+
+    def function_environment(self, settings: dict[str, str] | None = None) -> dict[str, str]:
+        """The functions' environment against this backend: the template's variables resolved against
+        its resources, the simulator, fake credentials, then ``settings``."""
+        env = {
+            **self.resources.environment(),
+            "TRUSTEDFORM_API_URL": self.simulator_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+            "POWERTOOLS_DEV": "false",
+            **FAKE_CREDENTIALS,
+            **(settings or {}),
+        }
+        for name in ("AWS_ENDPOINT_URL", "TRUSTEDFORM_API_URL"):
+            if env.get(name) and not env[name].startswith(f"http://{HOST}:"):
+                raise RuntimeError(f"{name} must be on {HOST}, not {env[name]}")
+        return env
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of this backend's moto (one per service and endpoint for the process)."""
+        from local.provision import aws_client
+
+        return aws_client(service, REGION, self.endpoint_url or None)
+
+    @cached_property
+    def leads(self) -> LeadTable:
+        """The lead store over this backend's table, as the functions build it."""
+        from tf_retainer.store.lead_table import lead_table
+
+        return lead_table(self.resources.table_name, retention_days=1825, client=self.client("dynamodb"))
+
+    def add_vendor(self, name: str, key: str | None = None) -> str:
+        """An API key for vendor ``name`` (a fresh one unless given); returns it."""
+        import secrets
+        from datetime import UTC, datetime
+
+        from tf_retainer.store.vendor_keys import VendorKeyStore
+
+        key = key or secrets.token_urlsafe(24)
+        VendorKeyStore(self.resources.table_name, client=self.client("dynamodb")).put(key, name, now=datetime.now(UTC))
+        return key
+
+    def queue_depth(self, queue_url: str | None = None) -> int:
+        """Messages on ``queue_url`` (default: the retry queue), visible, in flight or delayed."""
+        return queue_depth(self.client("sqs"), queue_url or self.resources.retry_queue_url)
+
+    def receive(self, count: int, timeout: float = 15.0, queue_url: str | None = None) -> list[dict[str, Any]]:
+        """``count`` messages from ``queue_url`` (default: the retry queue) once visible, with their
+        attributes; short polls (no long poll held in moto). Fewer when ``timeout`` seconds pass."""
+        sqs, url = self.client("sqs"), queue_url or self.resources.retry_queue_url
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(messages) < count:
+            answer = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, count - len(messages)),
+                WaitTimeSeconds=0,
+                AttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages += answer.get("Messages", [])
+            if len(messages) >= count or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        return messages
