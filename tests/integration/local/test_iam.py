@@ -32,7 +32,7 @@ from unittest import mock
 import pytest
 
 from local.provision import REPO_ROOT, load_template
-from tests.integration.local.test_template import TABLE_ACTIONS
+from tests.support.template import TABLE_ACTIONS
 
 REGION = "us-east-1"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -107,7 +107,7 @@ FORBIDDEN_DYNAMODB_ACTIONS = {
 # SQS wildcards a SAM policy template may use on the retry queue (SQSSendMessagePolicy: SendMessage, batch).
 ALLOWED_SQS_WILDCARDS = {"sqs:sendmessage*"}
 
-# (action, resource) per function: TABLE_ACTIONS (test_template.py) says which, this says where.
+# (action, resource) per function: TABLE_ACTIONS (tests/support/template.py) says which, this says where.
 EXPECTED_DYNAMODB = {
     "IntakeFunction": {(action, TABLE) for action in TABLE_ACTIONS["IntakeFunction"]},
     "RetryFunction": {(action, TABLE) for action in TABLE_ACTIONS["RetryFunction"]},

@@ -33,6 +33,7 @@ from local.provision import (
     load_template,
     provision,
 )
+from tests.support.template import TABLE_ACTIONS, actions, function_policies, props, resources
 
 REGION = "us-east-1"
 
@@ -48,14 +49,6 @@ def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     with mock_aws(), warnings.catch_warnings():
         warnings.simplefilter("error")  # a template property provision() does not handle is a failure
         yield provision(stage="dev", region=REGION, prefix="tf-test", api_key="test-key")
-
-
-def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {name: body for name, body in template["Resources"].items() if body["Type"] == resource_type}
-
-
-def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
-    return template["Resources"][logical_id]["Properties"]
 
 
 # --------------------------------------------------------------------------- loader
@@ -465,47 +458,6 @@ def test_template_declares_durability_and_partial_batches(template: dict[str, An
     assert sqs_events and sqs_events[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-# What each function's code calls on the table (layers/common/tf_retainer/store.py, functions/*/app.py).
-# TransactWriteItems is authorised per contained action: the store's transactions hold Put and Update.
-TABLE_ACTIONS = {
-    "IntakeFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
-    "RetryFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
-    "AuthorizerFunction": {"dynamodb:GetItem"},
-    "SweeperFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-    # Its event source mapping reads the stream with its role; the code reads nothing else.
-    "PublisherFunction": {
-        "dynamodb:DescribeStream",
-        "dynamodb:GetRecords",
-        "dynamodb:GetShardIterator",
-        "dynamodb:ListStreams",
-    },
-}
-TABLE_ACTIONS["CallbackFunction"] = {"dynamodb:GetItem"}  # a vendor's callback URL and secret
-# The vendor-key list and each vendor's leads (index Queries, then the states: BatchGetItem); a
-# suspension's transaction (Update, Put).
-TABLE_ACTIONS["AutoSuspendFunction"] = {
-    "dynamodb:Query",
-    "dynamodb:BatchGetItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:PutItem",
-}
-# Legal holds: finds leads (indexes), reads their partitions, writes history and hold records (PutItem,
-# leading keys limited) and moves ttl (UpdateItem, attributes limited); never DeleteItem.
-TABLE_ACTIONS["HoldFunction"] = {
-    "dynamodb:Query",
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-}
-# Leads' records and their certificates' claims (Query, GetItem), vendors' leads by day (the indexes,
-# then the states: BatchGetItem), archived_to and an earlier ttl (UpdateItem, attributes limited).
-TABLE_ACTIONS["ArchiverFunction"] = {
-    "dynamodb:Query",
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:UpdateItem",
-}
 HOLD_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi1", "gsi2", "gsi3", "gsi4")]
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
@@ -534,33 +486,6 @@ SQS_STATEMENT_QUEUE = {
         [{"Fn::GetAtt": ["CallbackQueue", "Arn"]}, {"Fn::GetAtt": ["CallbackDeadLetterQueue", "Arn"]}],
     ],
 }
-
-
-def statements(policies: list[Any]) -> list[dict[str, Any]]:
-    found = []
-    for policy in policies:
-        if isinstance(policy, dict) and "Statement" in policy:
-            found += policy["Statement"]
-    return found
-
-
-def actions(statement: dict[str, Any]) -> set[str]:
-    action = statement["Action"]
-    return {action} if isinstance(action, str) else set(action)
-
-
-def function_policies(template: dict[str, Any], name: str) -> tuple[set[str], list[dict[str, Any]]]:
-    """A function's SAM policy templates and IAM statements: its Policies, or those of its own Role.
-    (tests/integration/local/test_iam.py checks what SAM makes of them.)"""
-    properties = props(template, name)
-    if "Role" in properties:
-        assert "Policies" not in properties, f"{name}: SAM ignores Policies when Role is set"
-        role = properties["Role"]["Fn::GetAtt"][0]
-        documents = [policy["PolicyDocument"] for policy in props(template, role)["Policies"]]
-        return set(), [statement for document in documents for statement in document["Statement"]]
-    policies = properties["Policies"]
-    templates = {next(iter(policy)) for policy in policies if isinstance(policy, dict)} - {"Statement"}
-    return templates, statements(policies)
 
 
 # The functions whose UpdateItem on the table is otherwise unrestricted (the others' is limited to some
