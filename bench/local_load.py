@@ -64,13 +64,7 @@ def start_stack(workdir: Path) -> StackProcess:
     }
     if os.environ.get("LOCAL_WORKERS"):
         settings["LOCAL_WORKERS"] = os.environ["LOCAL_WORKERS"]
-    stack = StackProcess(workdir, settings).start()
-    try:
-        stack.wait(120)
-    except BaseException:
-        stack.kill()
-        raise
-    return stack
+    return StackProcess(workdir, settings).launch()
 
 
 # ------------------------------------------------------------------------------------------------ load

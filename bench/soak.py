@@ -120,13 +120,7 @@ def start_stack(args: argparse.Namespace, log_dir: Path) -> StackProcess:
         "PENDING_GRACE_SECONDS": str(args.pending_grace),
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
-    stack = StackProcess(log_dir, settings, own_session=True).start()
-    try:
-        stack.wait(120)
-    except BaseException:
-        stack.kill()
-        raise
-    return stack
+    return StackProcess(log_dir, settings, own_session=True).launch()
 
 
 def function_env(state: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 import warnings
 from contextlib import AbstractContextManager
@@ -22,7 +21,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from tf_retainer.store.lead_index import DynamoLeadIndex
+    from tf_retainer.store.lead_reader import DynamoLeadReader
     from tf_retainer.store.lead_table import LeadTable
+    from tf_retainer.store.lead_writer import DynamoLeadWriter
 
     from local.provision import Provisioned
     from local.simulator import TrustedFormSimulator
@@ -42,13 +44,6 @@ QUEUE_DEPTH_ATTRIBUTES = (
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick)."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def set_fake_credentials() -> None:
@@ -223,12 +218,32 @@ class Backend:
 
         return aws_client(service, REGION, self.endpoint_url or None)
 
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
     @cached_property
     def leads(self) -> LeadTable:
         """The lead store over this backend's table, as the functions build it."""
         from tf_retainer.store.lead_table import lead_table
 
-        return lead_table(self.resources.table_name, retention_days=1825, client=self.client("dynamodb"))
+        return lead_table(self.resources.table_name, retention_days=1825, client=self.dynamodb)
+
+    @property
+    def reader(self) -> DynamoLeadReader:
+        return self.leads.reader
+
+    @property
+    def writer(self) -> DynamoLeadWriter:
+        return self.leads.writer
+
+    @property
+    def index(self) -> DynamoLeadIndex:
+        return self.leads.index
 
     def add_vendor(self, name: str, key: str | None = None) -> str:
         """An API key for vendor ``name`` (a fresh one unless given); returns it."""
@@ -238,17 +253,17 @@ class Backend:
         from tf_retainer.store.vendor_keys import VendorKeyStore
 
         key = key or secrets.token_urlsafe(24)
-        VendorKeyStore(self.resources.table_name, client=self.client("dynamodb")).put(key, name, now=datetime.now(UTC))
+        VendorKeyStore(self.resources.table_name, client=self.dynamodb).put(key, name, now=datetime.now(UTC))
         return key
 
     def queue_depth(self, queue_url: str | None = None) -> int:
         """Messages on ``queue_url`` (default: the retry queue), visible, in flight or delayed."""
-        return queue_depth(self.client("sqs"), queue_url or self.resources.retry_queue_url)
+        return queue_depth(self.sqs, queue_url or self.resources.retry_queue_url)
 
     def receive(self, count: int, timeout: float = 15.0, queue_url: str | None = None) -> list[dict[str, Any]]:
         """``count`` messages from ``queue_url`` (default: the retry queue) once visible, with their
         attributes; short polls (no long poll held in moto). Fewer when ``timeout`` seconds pass."""
-        sqs, url = self.client("sqs"), queue_url or self.resources.retry_queue_url
+        sqs, url = self.sqs, queue_url or self.resources.retry_queue_url
         messages: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while len(messages) < count:

@@ -535,9 +535,13 @@ class StackProcess:
         self._started = 0.0
 
     def __enter__(self) -> StackProcess:
+        return self.launch()
+
+    def launch(self, timeout: float = 120.0) -> StackProcess:
+        """``start()`` then ``wait()``; killed again if it does not become ready."""
         self.start()
         try:
-            self.wait()
+            self.wait(timeout)
         except BaseException:
             self.kill()
             raise

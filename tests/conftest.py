@@ -29,7 +29,7 @@ from local.provision import load_template  # noqa: E402
 for _name, _value in load_template()["Globals"]["Function"]["Environment"]["Variables"].items():
     if _name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
         os.environ[_name] = _value
-from local.backend import Backend, patch_moto  # noqa: E402
+from local.backend import patch_moto  # noqa: E402
 from local.simulator import TrustedFormSimulator  # noqa: E402
 from tests.support.stack import FAST_RETRIES, TF_API_KEY, VENDOR, Stack  # noqa: E402
 
@@ -66,18 +66,18 @@ def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
     simulator.reset()
     simulator.api_keys = (TF_API_KEY,)
     simulator.latency = 0.0
-    backend = Backend(TF_API_KEY, moto="in-process", simulator=simulator).start()
+    stack = Stack(simulator).start()
     try:
-        env = backend.function_environment({**FAST_RETRIES, **stack_env})
-        for name, value in env.items():
+        stack.env = stack.function_environment({**FAST_RETRIES, **stack_env})
+        for name, value in stack.env.items():
             monkeypatch.setenv(name, value)
         wiring.reset()
-        stack = Stack(backend, LocalApiGateway(authorizer_ttl=0), env)
+        stack.gateway = LocalApiGateway(authorizer_ttl=0)
         stack.vendor_key = stack.add_vendor(VENDOR)
         yield stack
     finally:
         wiring.reset()
-        backend.stop()
+        stack.stop()
 
 
 @pytest.fixture

@@ -279,8 +279,6 @@ class Backend(LocalBackend):
         from local.poller import RetryPoller
 
         super().start()
-        self.dynamodb, self.sqs = self.client("dynamodb"), self.client("sqs")
-        self.reader, self.writer, self.index = self.leads.reader, self.leads.writer, self.leads.index
         self.poller = RetryPoller(self.resources, sqs=self.sqs)
         self.vendor_key = self.add_vendor(VENDOR)
         return self

@@ -317,26 +317,6 @@ class CrashBackend(Backend):
     def container_env(self) -> dict[str, str]:
         return self.function_environment(self.settings)
 
-    @property
-    def dynamodb(self) -> Any:
-        return self.client("dynamodb")
-
-    @property
-    def sqs(self) -> Any:
-        return self.client("sqs")
-
-    @property
-    def reader(self) -> Any:
-        return self.leads.reader
-
-    @property
-    def writer(self) -> Any:
-        return self.leads.writer
-
-    @property
-    def index(self) -> Any:
-        return self.leads.index
-
     # --- what happened ---------------------------------------------------------------------------
 
     def calls(self, cert_id: str) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ authorizer and handlers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -17,12 +16,6 @@ from local.backend import REGION, Backend
 from local.simulator import make_web_cert_id
 
 if TYPE_CHECKING:
-    from tf_retainer.store.lead_index import DynamoLeadIndex
-    from tf_retainer.store.lead_reader import DynamoLeadReader
-    from tf_retainer.store.lead_table import LeadTable
-    from tf_retainer.store.lead_writer import DynamoLeadWriter
-
-    from local.provision import Provisioned
     from local.simulator import TrustedFormSimulator
 
 TF_API_KEY = "tf-test-key-0123456789abcdef"
@@ -58,47 +51,16 @@ def aws_client(service: str) -> Any:
     return client(service, REGION, None)
 
 
-@dataclass
-class Stack:
-    """The service in-process: moto AWS, the simulator, the gateway in front of the real handlers."""
+class Stack(Backend):
+    """The service in-process: moto AWS (``mock_aws``), the session's simulator, and the local API Gateway
+    in front of the real handlers (``gateway``, set once the functions' environment is)."""
 
-    backend: Backend
-    gateway: Any
-    env: dict[str, str]
-    vendor_key: str = ""
-
-    @property
-    def sim(self) -> TrustedFormSimulator:
-        assert self.backend.sim is not None
-        return self.backend.sim
-
-    @property
-    def provisioned(self) -> Provisioned:
-        return self.backend.resources
-
-    @property
-    def dynamodb(self) -> Any:
-        return self.backend.client("dynamodb")
-
-    @property
-    def sqs(self) -> Any:
-        return self.backend.client("sqs")
-
-    @property
-    def leads(self) -> LeadTable:
-        return self.backend.leads
-
-    @property
-    def reader(self) -> DynamoLeadReader:
-        return self.leads.reader
-
-    @property
-    def writer(self) -> DynamoLeadWriter:
-        return self.leads.writer
-
-    @property
-    def index(self) -> DynamoLeadIndex:
-        return self.leads.index
+    def __init__(self, simulator: TrustedFormSimulator) -> None:
+        super().__init__(TF_API_KEY, moto="in-process", simulator=simulator)
+        self.sim: TrustedFormSimulator = simulator
+        self.gateway: Any = None
+        self.env: dict[str, str] = {}
+        self.vendor_key = ""
 
     def lead_state(self, lead_id: str) -> dict[str, Any] | None:
         """The lead as stored (typed read), as a JSON-like dict."""
@@ -109,10 +71,7 @@ class Stack:
     def vendor_keys(self) -> Any:
         from tf_retainer.store.vendor_keys import VendorKeyStore
 
-        return VendorKeyStore(self.provisioned.table_name, client=self.dynamodb)
-
-    def add_vendor(self, name: str) -> str:
-        return self.backend.add_vendor(name)
+        return VendorKeyStore(self.resources.table_name, client=self.dynamodb)
 
     def post(
         self,
@@ -134,7 +93,7 @@ class Stack:
 
     def retry_messages(self, *, wait: int = 0) -> list[dict[str, Any]]:
         out = self.sqs.receive_message(
-            QueueUrl=self.provisioned.retry_queue_url,
+            QueueUrl=self.resources.retry_queue_url,
             MaxNumberOfMessages=10,
             WaitTimeSeconds=wait,
             AttributeNames=["All"],
@@ -145,11 +104,11 @@ class Stack:
     def next_retry_messages(self, count: int = 1, *, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Up to ``count`` retry messages, received once visible: a retry is delayed a second or two here
         (FAST_RETRIES), and polled for up to ``timeout`` seconds, ten times that and more."""
-        return self.backend.receive(count, timeout)
+        return self.receive(count, timeout)
 
     def queued(self) -> int:
         """Messages on the retry queue, delayed or not."""
-        return self.backend.queue_depth()
+        return self.queue_depth()
 
     def all_items(self) -> list[dict[str, Any]]:
         """Every item of the table; a chain entry's compressed content shown as the text it stores (what a
@@ -157,7 +116,7 @@ class Stack:
         from tf_retainer.domain import chain
         from tf_retainer.store.codec import deserialize
 
-        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.provisioned.table_name)
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.resources.table_name)
         items = [deserialize(item) for page in pages for item in page["Items"]]
         for item in items:
             if "b" in item and "h" in item:
