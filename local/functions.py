@@ -133,13 +133,14 @@ class WorkerPool:
     worker killed and replaced, as Lambda ends a timed-out container; a worker that dies is replaced too.
 
     ``invoke(logical_id, event)`` has :func:`invoke`'s signature and is thread-safe: the API server's
-    request threads and the retry poller call it concurrently.
+    request threads and the retry poller call it concurrently. Invocations waiting for a worker are
+    served first come, first served: a freed worker goes to the one that has waited longest
+    (:class:`_IdleWorkers`), however long it waited.
     """
 
     def __init__(self, size: int, environment: dict[str, str], functions: list[str]) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
-        import queue
         import threading
 
         self.size = size
@@ -153,7 +154,7 @@ class WorkerPool:
         # environment (tf_retainer's Logger, Metrics and settings) is imported in each worker, after it
         # has set the environment.
         self._context = worker_context()
-        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._idle = _IdleWorkers()
         self._workers: set[_Worker] = set()
         self._guard = threading.Lock()
         self._stopping = threading.Event()
@@ -201,17 +202,17 @@ class WorkerPool:
 
         threading.Thread(target=start_one, name="tf-local-worker-start", daemon=True).start()
 
-    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        import queue
+    @property
+    def waiting(self) -> int:
+        """Invocations waiting for a free worker now."""
+        return self._idle.waiting
 
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         settings = _cached_settings(logical_id)
         while True:
-            if self._stopping.is_set():
+            worker = self._idle.take(self._stopping)
+            if worker is None:
                 raise FunctionError("the local stack is stopping", "Stopping")
-            try:
-                worker = self._idle.get(timeout=0.5)
-            except queue.Empty:
-                continue
             if worker.alive():
                 break
             self._replace(worker)
@@ -236,10 +237,11 @@ class WorkerPool:
         """Stop taking invocations: those waiting for a worker or in flight raise FunctionError now (the
         stack is stopping; a retry batch in flight goes back to the queue, as on a Lambda shutdown)."""
         self._stopping.set()
+        self._idle.release_waiting()
 
     def stop(self, timeout: float = 3.0) -> None:
         """Ask idle workers to exit, kill busy ones (an invocation in flight is abandoned)."""
-        self._stopping.set()
+        self.interrupt()
         with self._guard:
             workers = list(self._workers)
             self._workers.clear()
@@ -265,6 +267,68 @@ def _cached_settings(logical_id: str) -> FunctionSettings:
 
 class _Abandoned(Exception):
     pass
+
+
+class _IdleWorkers:
+    """The pool's idle workers and the invocations waiting for one, served first come, first served.
+
+    A worker put back goes straight to the invocation that has waited longest, if any, else to the idle
+    list; a waiting invocation keeps its place until it is served or the pool stops. (A ``queue.Queue``
+    polled with a timeout is not fair: a waiter that times out joins the back of the line, and a newcomer
+    can take a worker put back before the woken waiter runs.)
+    """
+
+    def __init__(self) -> None:
+        import collections
+        import threading
+
+        self._lock = threading.Lock()
+        self._idle: collections.deque[_Worker] = collections.deque()
+        self._waiting: collections.deque[_Waiter] = collections.deque()
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def put(self, worker: _Worker) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().hand(worker)
+            else:
+                self._idle.append(worker)
+
+    def take(self, stopping: Any) -> _Worker | None:
+        """An idle worker, else the first one put back after every earlier waiter got one; None once
+        ``stopping`` is set."""
+        with self._lock:
+            if stopping.is_set():
+                return None
+            if self._idle:  # nobody waits while a worker is idle
+                return self._idle.popleft()
+            waiter = _Waiter()
+            self._waiting.append(waiter)
+        waiter.given.wait()
+        return waiter.worker
+
+    def release_waiting(self) -> None:
+        """Every waiting invocation gets None (the pool is stopping)."""
+        with self._lock:
+            waiters, self._waiting = list(self._waiting), type(self._waiting)()
+        for waiter in waiters:
+            waiter.hand(None)
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        import threading
+
+        self.given = threading.Event()
+        self.worker: _Worker | None = None
+
+    def hand(self, worker: _Worker | None) -> None:
+        self.worker = worker
+        self.given.set()
 
 
 class _Worker:
