@@ -7,6 +7,9 @@
   It also applies :func:`patch_moto_dynamodb_transactions`.
 * :func:`patch_moto_dynamodb_transactions` - TransactWriteItems without moto's table copies.
 * :func:`patch_moto_dynamodb_query` - a Query reads its partition (or an index's items), not the whole table.
+* :func:`trim_stream_records` - a table's stream keeps its records for a retention period (DynamoDB: 24
+  hours), not forever; a shard iterator expires 15 minutes after it was issued. Applied by
+  :func:`serialise_moto`.
 * :func:`reuse_symmetric_kms_private_key` - no RSA key generation for symmetric KMS keys.
 * ``local.capacity.patch_moto_consumed_capacity`` - writes report the capacity DynamoDB would (moto: 1.0).
 
@@ -21,6 +24,7 @@ import functools
 import hashlib
 import inspect
 import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 # moto's version and the sha256 of inspect.getsource() of every function replaced below.
@@ -35,6 +39,16 @@ PINNED_SOURCES = {
     "moto.dynamodb.models.table.Table.all_items": "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
     # Not replaced, relied on: BaseModel.__new__ is what records every instance (see untrack_items).
     "moto.core.common_models.BaseModel.__new__": "08cf0ef20e88029a2eb91949492ce3281001a34b98143db186239962ad379eec",
+    # Wrapped (trim_stream_records): records are dropped from the head of the shard's list after add(),
+    # and get() is refused before the oldest one kept; get() and the iterators' lookups are relied on.
+    "moto.dynamodb.models.table.StreamShard.add": "357dc6da267e5dd7d46e18ee25d14b232a98679677906a2f02e4d454d1f11e03",
+    "moto.dynamodb.models.table.StreamShard.get": "fa7e9a0d7b438c2fbd4bcc8a04fecc79f70862760d1f176d3bc86775967e2d7e",
+    "moto.dynamodbstreams.models.ShardIterator.__init__": (
+        "5842e50a95242ef84673613918b71c4a2a9c149d4baa10904b0c84034c4c793e"
+    ),
+    "moto.dynamodbstreams.models.DynamoDBStreamsBackend.get_records": (
+        "db8c6cb04430c08f76be9e6b3cc9317387643b4fee26f43071c5ac22e25d2b64"
+    ),
     # Wrapped (local.capacity): the answer's ConsumedCapacity is replaced, the write left as moto makes it.
     "moto.dynamodb.responses.DynamoHandler.put_item": (
         "4c9efb73275195eccc6268d6c3952decc1b240da158661ad59421ccec55a74e0"
@@ -122,6 +136,7 @@ def serialise_moto() -> None:
     Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
     patch_moto_dynamodb_transactions()
     patch_moto_dynamodb_query()
+    trim_stream_records()
     from .capacity import patch_moto_consumed_capacity
 
     patch_moto_consumed_capacity()
@@ -226,6 +241,110 @@ def patch_moto_dynamodb_query() -> None:
     _query_patched = True
 
 
+# DynamoDB Streams keeps a stream record 24 hours; a shard iterator is valid 15 minutes after it is issued.
+STREAM_RETENTION = timedelta(hours=24)
+SHARD_ITERATOR_LIFETIME = timedelta(minutes=15)
+_stream_settings: dict[str, Any] = {"retention": STREAM_RETENTION, "now": None}
+_streams_patched = False
+
+
+def trim_stream_records(retention: timedelta | None = None) -> None:
+    """Keep a table's stream records for ``retention`` (default: DynamoDB's 24 hours), as DynamoDB trims
+    them, and let a shard iterator expire 15 minutes after it was issued. Idempotent; a ``retention``
+    given later replaces the one in force.
+
+    moto 5.2.5's ``StreamShard`` appends every record to a list it never shortens (a record holds the
+    item's whole image: ~5 records and ~10 KiB a lead, for as long as the process runs), and its streams
+    backend keeps every shard iterator it ever issued (one per GetRecords). Here:
+
+    - after each ``StreamShard.add`` the records older than the retention (by their
+      ApproximateCreationDateTime) leave the head of the list, and the shard's starting sequence number
+      moves past them, so sequence numbers go on where they were and TRIM_HORIZON is the oldest record
+      kept; a read from an older position is refused with TrimmedDataAccessException, as DynamoDB does;
+    - GetRecords first forgets the iterators issued more than 15 minutes ago; an iterator it no longer
+      knows is refused with ExpiredIteratorException;
+    - neither stream records nor shard iterators are recorded in moto's ``instances_tracked`` (see
+      :func:`_untrack_items`), or they would stay in memory however they were dropped.
+    """
+    global _streams_patched
+    if retention is not None:
+        _stream_settings["retention"] = retention
+    if _streams_patched:
+        return
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.models.table import StreamRecord, StreamShard
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+
+    original_add = _original("moto.dynamodb.models.table.StreamShard.add")
+    original_get = _original("moto.dynamodb.models.table.StreamShard.get")
+    original_iterator_init = _original("moto.dynamodbstreams.models.ShardIterator.__init__")
+    original_get_records = _original("moto.dynamodbstreams.models.DynamoDBStreamsBackend.get_records")
+
+    @functools.wraps(original_add)
+    def add(self: Any, old: Any, new: Any) -> None:
+        original_add(self, old, new)
+        _trim(self)
+
+    @functools.wraps(original_get)
+    def get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        if start < self.starting_sequence_number:
+            raise JsonRESTError("TrimmedDataAccessException", "The data you are trying to access has been trimmed.")
+        return original_get(self, start, quantity)
+
+    @functools.wraps(original_iterator_init)
+    def iterator_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_iterator_init(self, *args, **kwargs)
+        self.expires = _stream_now() + SHARD_ITERATOR_LIFETIME
+
+    @functools.wraps(original_get_records)
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        now, iterators = _stream_now(), self.shard_iterators
+        for arn in list(iterators):  # issued in this order: the expired ones come first
+            if iterators[arn].expires > now:
+                break
+            del iterators[arn]
+        if iterator_arn not in iterators:
+            raise JsonRESTError("ExpiredIteratorException", "The shard iterator has expired.")
+        return original_get_records(self, iterator_arn, limit)
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.get = get  # type: ignore[method-assign]
+    ShardIterator.__init__ = iterator_init  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+    for cls in (StreamRecord, ShardIterator):
+        _untrack(cls)
+    _streams_patched = True
+
+
+def _stream_now() -> datetime:
+    """What the stream patches take for now: moto's clock (naive UTC), or the one a test set."""
+    from moto.core.utils import utcnow
+
+    clock = _stream_settings["now"]
+    return clock() if clock is not None else utcnow()
+
+
+def _trim(shard: Any) -> None:
+    """Drop the records older than the retention from the head of ``shard``'s list."""
+    horizon = _stream_now() - _stream_settings["retention"]
+    records, expired = shard.items, 0
+    while expired < len(records) and records[expired].record["dynamodb"]["ApproximateCreationDateTime"] < horizon:
+        expired += 1
+    if expired:
+        del records[:expired]
+        shard.starting_sequence_number += expired
+
+
+def _untrack(cls: type) -> None:
+    """Instances of ``cls`` (a moto BaseModel) created plainly, not recorded in ``instances_tracked``."""
+
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    cls.__new__ = staticmethod(new)  # type: ignore[assignment]
+    cls.instances_tracked.clear()  # type: ignore[attr-defined]
+
+
 def _untrack_items() -> None:
     """moto's ``BaseModel.__new__`` appends every model instance to its class's ``instances_tracked``
     list, for the moto server's dashboard (``/moto-api/data.json``). For DynamoDB items that list holds
@@ -234,11 +353,7 @@ def _untrack_items() -> None:
     request, without bound. Items are created plainly instead (the dashboard no longer lists them)."""
     from moto.dynamodb.models.dynamo_type import Item
 
-    def new_item(cls: type, *args: Any, **kwargs: Any) -> Any:
-        return object.__new__(cls)
-
-    Item.__new__ = staticmethod(new_item)  # type: ignore[method-assign,assignment]
-    Item.instances_tracked.clear()  # type: ignore[attr-defined]
+    _untrack(Item)
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -364,14 +479,14 @@ class _UndoLog:
     def __init__(self) -> None:
         # (table, hash key, range key, the Item before the operation or None if there was none)
         self._items: list[tuple[Any, Any, Any, Any]] = []
-        # id(table) -> (table, its stream record list, that list's length before the transaction)
+        # id(table) -> (table, its stream record list, the sequence number the transaction's first record got)
         self._streams: dict[int, tuple[Any, list[Any], int]] = {}
 
     def remember(self, table: Any, hash_key: Any, range_key: Any, before: Any) -> None:
         self._items.append((table, hash_key, range_key, before))
         shard = table.stream_shard
         if shard is not None and id(table) not in self._streams:
-            self._streams[id(table)] = (table, shard.items, len(shard.items))
+            self._streams[id(table)] = (table, shard.items, shard.starting_sequence_number + len(shard.items))
 
     def rollback(self) -> None:
         for table, hash_key, range_key, before in reversed(self._items):
@@ -386,12 +501,13 @@ class _UndoLog:
                 table.items.pop(hash_key, None)
             else:
                 table.items[hash_key] = before
-        for table, records, length in self._streams.values():
+        for table, records, first_added in self._streams.values():
             # StreamShard.add appends to its list (or, once a Lambda mapping took the records, starts a
-            # new one): the list as it was before the transaction is the one to keep.
-            del records[length:]
+            # new one): the list as it was before the transaction is the one to keep, without the records
+            # from first_added on (trim_stream_records may have dropped older ones from its head meanwhile).
             if table.stream_shard is not None:
                 table.stream_shard.items = records
+                del records[max(0, first_added - table.stream_shard.starting_sequence_number) :]
         self._items.clear()
         self._streams.clear()
 

@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,10 @@ LOCAL_RETRY_DEFAULTS = {
     "ACCOUNT_ERROR_DELAY_SECONDS": "15",
     "CALLBACK_BASE_DELAY_SECONDS": "2",
 }
+# DynamoDB keeps a stream record 24 hours; here the stream poller reads each within a second or two, and a
+# record kept longer only holds memory (a lead's records: ~10 KiB), so 5 minutes, as the retry timings are
+# shortened (LOCAL_STREAM_RETENTION_SECONDS, up to 24 hours).
+LOCAL_STREAM_RETENTION_SECONDS = 300
 # Variables that point the functions at this stack: always the stack's values, whatever the shell has.
 STACK_OWNED_VARIABLES = frozenset(
     {
@@ -164,17 +168,25 @@ def _auto_suspend_enabled() -> bool:
     return Settings.from_environ(os.environ).auto_suspend_enabled
 
 
-def _int_env(name: str, default: int) -> int:
+def _int_env(name: str, default: int, maximum: int = 65535, what: str = "a port number") -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise StartupError(f"{name}={raw!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise StartupError(f"{name}={raw!r} is not a port number")
+        raise StartupError(f"{name}={raw!r} is not {what}") from None
+    if not 0 <= value <= maximum:
+        raise StartupError(f"{name}={raw!r} is not {what}")
     return value
+
+
+def _stream_retention() -> timedelta:
+    """How long the table's stream keeps a record here (DynamoDB: 24 hours; see LOCAL_STREAM_RETENTION)."""
+    seconds = _int_env(
+        "LOCAL_STREAM_RETENTION_SECONDS", LOCAL_STREAM_RETENTION_SECONDS, 86_400, "a number of seconds up to 86400"
+    )
+    return timedelta(seconds=max(1, seconds))
 
 
 def _worker_count() -> int:
@@ -314,6 +326,7 @@ def start(api_key: str | None = None) -> LocalStack:
     """Start every piece; on failure stop what started and raise."""
     from local.apigw import LocalApiGateway
     from local.functions import WorkerPool, start_fork_server
+    from local.motolock import trim_stream_records
     from local.poller import RetryPoller
     from local.provision import function_logical_ids
     from local.scheduler import RateSchedule
@@ -328,8 +341,10 @@ def start(api_key: str | None = None) -> LocalStack:
         tf_key = api_key or os.environ.get("TRUSTEDFORM_API_KEY", "").strip() or DEFAULT_TRUSTEDFORM_API_KEY
         shell = dict(os.environ)
         backend = _backend(tf_key)
+        retention = _stream_retention()
         set_fake_credentials()
         start_fork_server()  # the workers' imports overlap moto's start and provisioning
+        trim_stream_records(retention)
         stack.backend = backend.start()
         _start_receiver(stack)
         os.environ.update(function_environment(backend, shell))
@@ -433,6 +448,8 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  holds        {stack.holds.describe()} (legal holds cover the leads that arrived since)",
         f"  archiver     {stack.archiver.describe()} (final leads past ARCHIVE_AFTER_DAYS to the S3 archive)",
         f"  events       {stack.streams.describe()}",
+        f"               stream records kept {_stream_retention().total_seconds():.0f} s "
+        "(LOCAL_STREAM_RETENTION_SECONDS; DynamoDB: 24 hours)",
         f"               bus {provisioned.event_bus_name}; every event also on "
         f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",
         f"  callbacks    {stack.callbacks.describe()}",

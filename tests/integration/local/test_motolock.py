@@ -434,3 +434,117 @@ def test_a_long_poll_does_not_hold_moto(monkeypatch):
         # Had the poll held moto for its wait, the send would have run once the 20 s were up, after the
         # poll had returned nothing.
         assert polled == [["hello"]]
+
+
+# --------------------------------------------------------------------------- the table's stream
+
+
+def streams() -> Any:
+    from botocore.config import Config
+
+    return boto3.client("dynamodbstreams", region_name="us-east-1", config=Config(account_id_endpoint_mode="disabled"))
+
+
+def iterator(client: Any, table: str = TABLE, kind: str = "TRIM_HORIZON", sequence: str | None = None) -> str:
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams().describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    extra = {"SequenceNumber": sequence} if sequence else {}
+    return streams().get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType=kind, **extra)["ShardIterator"]
+
+
+def read_stream(client: Any) -> list[tuple[str, str]]:
+    """(key, sequence number) of every record a reader from TRIM_HORIZON gets."""
+    records = streams().get_records(ShardIterator=iterator(client))["Records"]
+    return [(r["dynamodb"]["Keys"]["pk"]["S"], r["dynamodb"]["SequenceNumber"]) for r in records]
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto's clock as its stream records read it, and the stream patches': ``clock.later(hours=25)``
+    moves both on from now."""
+    from datetime import timedelta
+
+    from moto.core.utils import utcnow
+    from moto.dynamodb.models import table
+
+    class Clock:
+        offset = timedelta()
+
+        def later(self, **delta: float) -> None:
+            self.offset = timedelta(**delta)
+
+        def now(self) -> Any:
+            return utcnow() + self.offset
+
+    moved = Clock()
+    monkeypatch.setitem(motolock._stream_settings, "now", moved.now)
+    monkeypatch.setattr(table, "utcnow", moved.now)
+    return moved
+
+
+def put(client: Any, key: str) -> None:
+    client.put_item(TableName=TABLE, Item={"pk": {"S": key}, "sk": {"S": "LEAD"}})
+
+
+def test_stream_records_older_than_the_retention_are_gone(ddb, clock):
+    for n in range(3):
+        put(ddb, f"OLD#{n}")
+    before = read_stream(ddb)
+    clock.later(hours=23)  # within DynamoDB's 24 hours: all kept
+    put(ddb, "KEPT#0")
+    assert [key for key, _ in read_stream(ddb)] == ["OLD#0", "OLD#1", "OLD#2", "KEPT#0"]
+    clock.later(hours=25)
+    put(ddb, "NEW#0")
+    after = read_stream(ddb)
+    # The first three records, 25 hours old, are trimmed; KEPT#0, written 2 hours ago, stays.
+    assert [key for key, _ in after] == ["KEPT#0", "NEW#0"]
+    # Sequence numbers go on where they were.
+    assert [int(sequence) for _, sequence in after] == [int(before[-1][1]) + 1, int(before[-1][1]) + 2]
+    assert stream_records() == 2
+
+
+def test_a_read_from_a_trimmed_position_is_refused_as_dynamodb_does(ddb, clock):
+    put(ddb, "OLD#0")
+    first = read_stream(ddb)[0][1]
+    clock.later(hours=25)
+    put(ddb, "NEW#0")
+    stale = iterator(ddb, kind="AT_SEQUENCE_NUMBER", sequence=first)
+    with pytest.raises(ClientError) as refused:
+        streams().get_records(ShardIterator=stale)
+    assert refused.value.response["Error"]["Code"] == "TrimmedDataAccessException"
+
+
+def test_a_shard_iterator_expires_after_15_minutes(ddb, clock):
+    put(ddb, "LEAD#0")
+    old = iterator(ddb)
+    assert len(streams().get_records(ShardIterator=old)["Records"]) == 1  # usable at once
+    clock.later(minutes=16)
+    with pytest.raises(ClientError) as refused:
+        streams().get_records(ShardIterator=old)
+    assert refused.value.response["Error"]["Code"] == "ExpiredIteratorException"
+    fresh = iterator(ddb)
+    assert len(streams().get_records(ShardIterator=fresh)["Records"]) == 1
+
+
+def test_trimmed_records_are_not_kept_in_memory(ddb, clock):
+    from moto.dynamodb.models.table import StreamRecord
+
+    for n in range(50):
+        put(ddb, f"OLD#{n}")
+    clock.later(hours=25)
+    put(ddb, "NEW#0")
+    gc.collect()
+    assert sum(isinstance(o, StreamRecord) for o in gc.get_objects()) == 1
+
+
+def test_a_cancelled_transaction_after_a_trim_drops_only_its_own_records(ddb, clock):
+    fill(ddb, 0, 10)
+    clock.later(hours=25)
+    put(ddb, "NEW#0")
+    kept = read_stream(ddb)
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=writes(1, fail_last=True))
+    assert read_stream(ddb) == kept
+    put(ddb, "NEW#1")
+    assert [key for key, _ in read_stream(ddb)] == ["NEW#0", "NEW#1"]
+    assert int(read_stream(ddb)[1][1]) == int(kept[0][1]) + 1
