@@ -136,27 +136,37 @@ run: install
 simulator: install
 	$(BIN)/python -m local.simulator
 
-# Issue 13's figures against their goals: write units and cost per lead, cold starts, the retry batch
-# ratio (DynamoDB stubbed), local leads/s at 100 vs 10,000 stored leads; and the timings no test asserts
-# (issue 19): moto at 20,000 vs 100 items, the local stack's start and stop (~3 minutes on 2 cores).
+# Every figure issues 13, 19 and 22 set a goal for, each beside its goal (bench/run.py, ~20 minutes on 2
+# cores); a run records them in bench/figures.json and rewrites README.md's generated blocks from it: the
+# one command that regenerates the README's figures. PART=name: that part only, its figures replaced in the
+# record. SHORT=1: every part on small counts (< 2 minutes, what CI runs: a part that crashes fails it),
+# nothing recorded.
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(if $(SHORT),--short) $(if $(PART),--part $(PART))
+
+# README.md's generated blocks from bench/figures.json, without measuring (tests/unit/test_readme_figures.py
+# fails when they differ).
+.PHONY: figures
+figures: install
+	$(BIN)/python bench/figures.py
 
 # Cold start of each function's handler module against import boto3 + one client (tracing off/on): see bench/coldstart.py.
 .PHONY: coldstart
 coldstart: install
 	$(BIN)/python bench/coldstart.py --runs $${RUNS:-5}
 
-# Cost per million retained leads by line item (measured in-process; prices in bench/prices.json).
+# Cost per million realistic leads by line item, kept / refused / retried (measured in-process; prices in
+# bench/prices.json). MODE=decide_first (the template's default), combined or both.
 .PHONY: cost
 cost: install
-	$(BIN)/python bench/cost.py --leads $${LEADS:-50}
+	$(BIN)/python bench/cost.py --leads $${LEADS:-30} --mode $${MODE:-decide_first}
 
 # Fault soak: LEADS leads (default 1000) through `python -m local.stack` while TrustedForm fails, hangs and
 # throttles; exits non-zero if any accepted lead is lost, retained twice or left without its evidence.
+# SOAK adds the soak's own options: SOAK="--screens --jornaya --aws-faults" (every provider and AWS faulting).
 .PHONY: soak
 soak: install
-	$(BIN)/python bench/soak.py --leads $${LEADS:-1000} --minutes $${MINUTES:-20}
+	$(BIN)/python bench/soak.py --leads $${LEADS:-1000} --minutes $${MINUTES:-20} $(SOAK)
 
 # The suite while every core is busy: BUSY busy-loop processes (default one per core) run until it ends, so
 # a test that times something fails here. COMMAND runs instead of make test. Exits with its status.

@@ -2,15 +2,16 @@
 
     python bench/archive_cost.py [--after-days 90] [--grace-days 30] [--years 5] [--json]
 
-Sizes per lead, measured on the chained-entry layout (30 leads retained at once through the in-process
-stack, bench/cost.py's set-up, local/capacity.py's item sizing, +100 bytes of DynamoDB overhead an item
-and an index entry):
-* the lead's state item with its index entries (gsi1 and gsi3 keys only) 1,523 B: kept (the consumer
-  index and the scorecards read it; it says where the lead was archived);
-* each entry of its evidence chain 705 B (a first-attempt retain has one); the chain's head (its last
-  entry and the one the state reflects) is kept so later history can follow it, the rest expire early;
-  ``--entries`` is the average chain length (1: every lead retained at once, so nothing is freed);
-* the certificate's claim 313 B: kept (it stops a certificate being retained twice);
+Sizes per lead, measured by bench/write_split.py (the realistic lead kept at once in decide_first, its
+items as written, local/capacity.py's item sizing, +100 bytes of DynamoDB overhead an item and an index
+entry; re-measured for issue 22):
+* the lead's state item 959 B with its index entries (gsi1, gsi3 and gsi4: keys only; a final lead is in no
+  open index) 761 B: kept (the consumer index and the scorecards read it; it says where it was archived);
+* each entry of its evidence chain 624 B on average (packed with dictionary 2; a first-attempt retain in
+  decide_first has three: each call's request, the outcome); the chain's head (its last entry and the one
+  the state reflects) is kept so later history can follow it, the rest expire early; ``--entries`` is the
+  average chain length (default 3: every lead kept at once in decide_first);
+* the certificate's claim 316 B: kept (it stops a certificate being retained twice);
 * the archived record (state, history, exchanges and the chain's canonical text) about 7 KB of JSON,
   which repeats itself: ``--archived-bytes`` (default 2,000) after gzip.
 Run cost: per lead the vendor-index Query, the archiver's mark read, read_lead and read_certificate
@@ -28,9 +29,9 @@ from pathlib import Path
 
 PRICES = Path(__file__).with_name("prices.json")
 GB = 1024**3
-STATE_AND_INDEXES = 1523
-ENTRY = 705
-CERTIFICATE = 313
+STATE_AND_INDEXES = 959 + 761
+ENTRY = 624
+CERTIFICATE = 316
 
 
 def costs(args: argparse.Namespace, prices: dict) -> dict[str, float]:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after-days", type=int, default=90)
     parser.add_argument("--grace-days", type=int, default=30)
     parser.add_argument("--archived-bytes", type=int, default=2000)
-    parser.add_argument("--entries", type=float, default=1.0, help="average evidence chain length per lead")
+    parser.add_argument("--entries", type=float, default=3.0, help="average evidence chain length per lead")
     parser.add_argument("--leads-per-object", type=int, default=50)
     parser.add_argument("--storage-class", choices=["GLACIER_IR", "DEEP_ARCHIVE"], default="GLACIER_IR")
     parser.add_argument("--json", action="store_true")

@@ -6,6 +6,9 @@ against moto and the TrustedForm simulator on 127.0.0.1.
     .venv/bin/python bench/hostile.py -k stack   # a subset (pytest -k expression)
     .venv/bin/python bench/hostile.py --json out.json
 
+The hostile-insider property (tests/hostile/test_insider_bundles.py) is among them: 2,000 edited evidence
+files, each to be named by `tf-retainer verify` with exit 1 (outcomes 'exit <code> <verdict>').
+
 Prints, per property, the examples run and their outcomes ('<status> <reason>'), then the 5xx answers,
 exceptions and off-host sends (connections, name lookups or HTTP requests to anything but the simulator).
 Exits 1 if a property failed (its minimal example is in pytest's output above the table) or if any 5xx,

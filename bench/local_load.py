@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +55,9 @@ def lead_body(n: int) -> dict[str, str]:
     }
 
 
-def start_stack(workdir: Path) -> StackProcess:
-    """``python -m local.stack`` on free ports (LOCAL_WORKERS from this shell), ready."""
+def start_stack(workdir: Path, base_env: Mapping[str, str] | None = None) -> StackProcess:
+    """``python -m local.stack`` on free ports (LOCAL_WORKERS from this shell), ready; its environment is
+    ``base_env`` (default: this process's) without what would point it at another stack."""
     settings = {
         "TRUSTEDFORM_API_KEY": TF_KEY,
         "LOCAL_VENDOR_NAME": "bench-vendor",
@@ -64,7 +66,7 @@ def start_stack(workdir: Path) -> StackProcess:
     }
     if os.environ.get("LOCAL_WORKERS"):
         settings["LOCAL_WORKERS"] = os.environ["LOCAL_WORKERS"]
-    return StackProcess(workdir, settings).launch()
+    return StackProcess(workdir, settings, base_env=base_env).launch()
 
 
 # ------------------------------------------------------------------------------------------------ load

@@ -2,6 +2,7 @@
 
     make soak                                  # LEADS=1000 by default
     .venv/bin/python bench/soak.py --leads 2000 --minutes 15
+    .venv/bin/python bench/soak.py --leads 2000 --aws-faults    # AWS's faults too (local/faults.py)
 
 What it does, on 127.0.0.1 only:
 
@@ -14,12 +15,27 @@ What it does, on 127.0.0.1 only:
 4. runs the scheduled SweeperFunction every ``--sweep-every`` seconds (the local stack has no scheduler)
    in a process of its own, against the stack's moto server;
 5. waits (bounded by ``--minutes``) until every lead is final and the retry queue is empty;
-6. checks, from the simulator's request log and the lead store (``read_lead``): leads lost (accepted
-   but not final, or missing), double retains (certificates answered 200 with retain results more than
-   once), evidence gaps (a lead whose stored exchanges do not match its TrustedForm calls one to one).
+6. checks, from the simulator's request log, the lead store and the events' subscriber queue
+   (bench/soak_audit.py): leads lost (accepted but not final, or missing); double retains (a certificate
+   answered with retain results again, other than after a call whose answer died with a killed
+   process); calls without a stored request (every call TrustedForm received has its request on record,
+   written before it was sent, and every stored exchange names one); evidence gaps (a lead's stored
+   exchanges against its calls, one to one but for answers lost with their caller); exactly one
+   outcome event per final lead (after de-duplication on its id); and 5xx answers to the vendor.
 
-Prints the figures (``--json PATH`` writes them too) and exits 1 if anything was lost, retained twice
-or left without evidence (2 if the stack did not start).
+``--jornaya``: every lead also carries a Jornaya LeadiD token, the buyer requires both consent records, and
+Jornaya's simulator faults as TrustedForm's does (bench/soak_jornaya.py says what is checked of it).
+
+``--screens``: the screens of the phone number on (Blacklist Alliance, DNC.com, Twilio Lookup), the buyer's
+rules enforcing them, every number scripted in each provider's simulator with faults drawn call by call and
+a few numbers listed, leads sharing numbers (bench/soak_screens.py says what is checked of it).
+
+``--aws-faults[=SPEC]`` runs the stack in its fault mode (default ``local.fault_plan.DEFAULT_SPEC``):
+transaction conflicts, throttling, duplicate deliveries, a lagging index, killed functions; the figures
+then say what was injected, and the load average while it ran.
+
+Prints the figures (``--json PATH`` writes them too) and exits 1 if any check failed (2 if the stack
+did not start).
 """
 
 from __future__ import annotations
@@ -37,6 +53,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +63,16 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "common"
 sys.path[:0] = [str(ROOT), str(LAYER)]
 
+from bench import soak_jornaya, soak_screens  # noqa: E402 - the repository's, just put on the path
+from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402
 from local.backend import FAKE_CREDENTIALS, queue_depth, set_fake_credentials  # noqa: E402
-from local.provision import aws_client  # noqa: E402
+from local.fault_plan import DEFAULT_SPEC  # noqa: E402
 from local.stack import StackProcess  # noqa: E402
 
 TF_API_KEY = "soak-trustedform-key-0123456789"
 VENDOR_NAME = "soak-vendor"
 VENDOR_KEY = "soak-vendor-key-0123456789abcdef"
 # Call-by-call answer mix (the rest: a retain). 5xx are spread over 500/502/503.
-
 FAULT_MIX = (
     (0.30, ("server_error", "bad_gateway", "unavailable")),
     (0.10, ("hang",)),
@@ -64,6 +82,8 @@ FAULT_MIX = (
 RETAINING = ("success", "masked", "match_failure")
 FINAL_STATUSES = frozenset({"retained", "rejected", "expired"})
 SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+# Once every lead is final, how long the last outcome events may take to reach the subscriber queue.
+EVENTS_WAIT_SECONDS = 180.0
 
 
 # ------------------------------------------------------------------------------------------ fault mix
@@ -104,8 +124,9 @@ def call_kind(behaviour: str | None, status: int | None) -> str:
 
 
 def start_stack(args: argparse.Namespace, log_dir: Path) -> StackProcess:
-    """``python -m local.stack`` with short retry timings and sweeper graces, its own session (our Ctrl-C
-    does not reach it: we stop it ourselves), ready."""
+    """``python -m local.stack`` with short retry timings and sweeper graces (AWS's faults, the screens'
+    and Jornaya's simulators as asked), its own session (our Ctrl-C does not reach it: we stop it
+    ourselves), ready."""
     settings = {
         "TRUSTEDFORM_API_KEY": TF_API_KEY,
         "LOCAL_VENDOR_NAME": VENDOR_NAME,
@@ -120,27 +141,20 @@ def start_stack(args: argparse.Namespace, log_dir: Path) -> StackProcess:
         "PENDING_GRACE_SECONDS": str(args.pending_grace),
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
+    if args.aws_faults:
+        settings["AWS_FAULTS"] = args.aws_faults
+    screens = [*([soak_screens.SPEC] if args.screens else []), *(["leadid=jornaya"] if args.jornaya else [])]
+    if screens:
+        settings["LOCAL_SCREENS"] = ",".join(screens)
     return StackProcess(log_dir, settings, own_session=True).launch()
 
 
 def function_env(state: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:
     """The functions' environment for this stack (the sweeper's), rebuilt from its state file."""
-    from local.provision import Provisioned
+    from local.stack import provisioned_from_state
 
-    provisioned = Provisioned(
-        table_name=state["table_name"],
-        retry_queue_url=state["retry_queue_url"],
-        retry_dlq_url=state["retry_dlq_url"],
-        secret_id=state["secret_id"],
-        region=state["region"],
-        endpoint_url=state["endpoint_url"],
-        retry_queue_arn=state.get("retry_queue_arn", ""),
-        retry_dlq_arn=state.get("retry_dlq_arn", ""),
-        stack_name=state.get("stack_name", "tf-retainer-local-dev"),
-        parameters=state.get("parameters") or {},
-    )
     return {
-        **provisioned.environment(),
+        **provisioned_from_state(state).environment(),
         **FAKE_CREDENTIALS,
         "TRUSTEDFORM_API_URL": state["simulator_url"],
         "RECEIVED_GRACE_SECONDS": str(args.received_grace),
@@ -148,6 +162,8 @@ def function_env(state: dict[str, Any], args: argparse.Namespace) -> dict[str, s
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
+        # A function's requests, as the fault layer tells them (not a worker of the stack: never killed).
+        "AWS_SDK_UA_APP_ID": "tfw-soak-sweeper",
     }
 
 
@@ -169,9 +185,6 @@ def sweeper_main(env: dict[str, str], interval: float, stop: Any, results: Any, 
             results.put(("ok", report["overdue"], len(report["recovered"]), report["skipped"]))
         except Exception as exc:
             results.put(("error", f"{type(exc).__name__}: {exc}", 0, 0))
-
-
-# ------------------------------------------------------------------------------------------ memory
 
 
 # ------------------------------------------------------------------------------------------ the soak
@@ -210,10 +223,42 @@ class Figures:
     stack_rss_mib_end: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     timed_out: bool = False
+    five_xx: int = 0
+    calls_without_request: int = 0
+    calls_without_request_leads: list[str] = field(default_factory=list)
+    exchanges_without_request: int = 0
+    exchanges_without_request_leads: list[str] = field(default_factory=list)
+    repeat_retains_after_lost_answers: int = 0  # at-least-once: a lost answer's call made again
+    lost_answers: int = 0  # calls on record whose answers were never written (a killed caller, ...)
+    final_leads: int = 0
+    final_leads_with_one_event: int = 0
+    events_missing: int = 0
+    events_missing_leads: list[str] = field(default_factory=list)
+    events_extra: int = 0
+    events_extra_leads: list[str] = field(default_factory=list)
+    event_deliveries: int = 0
+    event_duplicate_deliveries: int = 0
+    aws_faults: str = "off"
+    faults_injected: dict[str, Any] = field(default_factory=dict)
+    jornaya: soak_jornaya.JornayaAudit | None = None
+    screens: soak_screens.ScreensAudit | None = None
+    load_average: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.double_retains == 0 and self.evidence_gaps == 0
+        return not (
+            self.lost
+            or self.double_retains
+            or self.evidence_gaps
+            or self.five_xx
+            or self.calls_without_request
+            or self.exchanges_without_request
+            or self.events_missing
+            or self.events_extra
+            or self.timed_out
+            or (self.jornaya is not None and not self.jornaya.ok)
+            or (self.screens is not None and not self.screens.ok)
+        )
 
     def report(self) -> str:
         def share(count: int) -> str:
@@ -226,9 +271,22 @@ class Figures:
             f"  accepted         {self.accepted} (201/202)",
             f"  final by status  {self.final_by_status}",
             f"  lost             {self.lost}  {self.lost_leads[:10]}",
-            f"  double retains   {self.double_retains}  {self.double_retain_certs[:10]}",
-            f"  evidence gaps    {self.evidence_gaps}  {self.evidence_gap_leads[:10]}",
+            f"  double retains   {self.double_retains}  {self.double_retain_certs[:10]}; repeats after a lost "
+            f"answer {self.repeat_retains_after_lost_answers} (answered previously_retained, not billed)",
+            f"  evidence gaps    {self.evidence_gaps}  {self.evidence_gap_leads[:10]}; lost answers "
+            f"{self.lost_answers} (the request on record, the answer never written: its caller killed, or the "
+            "table unavailable past its retries)",
+            f"  calls w/o stored request  {self.calls_without_request}  {self.calls_without_request_leads[:5]}; "
+            f"exchanges naming no request {self.exchanges_without_request}",
+            f"  outcome events   {self.final_leads_with_one_event} of {self.final_leads} final leads have exactly one; "
+            f"missing {self.events_missing} {self.events_missing_leads[:5]}, extra {self.events_extra} "
+            f"{self.events_extra_leads[:5]}; {self.event_deliveries} delivered, "
+            f"{self.event_duplicate_deliveries} of them repeats of an event id",
+            f"  5xx answers      {self.five_xx}",
+            f"  AWS faults       {self.aws_faults}; injected {self.faults_injected}",
             f"  TrustedForm      {self.trustedform_calls} calls: {mix}; {self.retains_billed} retains billed",
+            *([self.jornaya.line()] if self.jornaya is not None else []),
+            *([self.screens.line()] if self.screens is not None else []),
             f"  sweeper          {self.sweeps} sweeps, {self.sweeper_requeued} leads requeued, "
             f"{self.sweeper_errors} errors",
             f"  queues           {self.left_on_queue} message(s) left, {self.dead_letters} dead letter(s)",
@@ -240,18 +298,20 @@ class Figures:
             f"  memory (RSS)     stack process {self.stack_rss_mib_start:.0f} MiB at start, peak "
             f"{self.stack_rss_mib_peak:.0f}, end {self.stack_rss_mib_end:.0f}; stack + workers peak "
             f"{self.tree_rss_mib_peak:.0f} MiB",
-            "  verdict          " + ("OK" if self.ok else "FAILED: leads lost, retained twice or without evidence"),
+            f"  load average     {self.load_average}",
+            "  verdict          " + ("OK" if self.ok else "FAILED: see the figures above"),
         ]
         return "\n".join(lines)
 
 
 class Monitor:
-    """Samples the stack's memory every second, in a thread."""
+    """Samples the stack's memory and the load average every second, in a thread."""
 
     def __init__(self, stack: StackProcess) -> None:
         self.stack = stack
         self.start_main, _ = stack.rss_mib()
         self.peak_main = self.peak_tree = 0.0
+        self.load = [os.getloadavg()[0]]  # the 1-minute load average, every second
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-memory", daemon=True)
         self._thread.start()
@@ -264,15 +324,22 @@ class Monitor:
     def _run(self) -> None:
         while not self._stop.wait(1.0):
             self._sample()
+            self.load.append(os.getloadavg()[0])
+
+    def load_average(self) -> dict[str, float]:
+        """The 1-minute load average at the start, its mean and peak over the run, and at the end."""
+        samples = self.load
+        return {
+            "start": round(samples[0], 2),
+            "mean": round(sum(samples) / len(samples), 2),
+            "peak": round(max(samples), 2),
+            "end": round(samples[-1], 2),
+        }
 
     def stop(self) -> float:
         self._stop.set()
         self._thread.join(5)
         return self._sample()
-
-
-def stack_client(service: str, state: dict[str, Any]) -> Any:
-    return aws_client(service, state["region"], state["endpoint_url"])
 
 
 def post_leads(api_url: str, bodies: list[dict[str, Any]], clients: int) -> list[tuple[int, Any]]:
@@ -317,8 +384,12 @@ def run(args: argparse.Namespace) -> Figures:
         "visibility_timeout": args.visibility,
         "max_faults": args.max_faults,
         "seed": args.seed,
+        "screens": args.screens,
+        "jornaya": args.jornaya,
     }
+    figures.aws_faults = args.aws_faults or "off"
     began = time.monotonic()
+    began_at = datetime.now(UTC) - timedelta(seconds=1)  # the leads' received_at (a lead as reserved: no index)
     deadline = began + args.minutes * 60
     log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="tf-soak-"))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -333,18 +404,17 @@ def run(args: argparse.Namespace) -> Figures:
     sweeper = None
     try:
         state = stack.state
-        sqs = stack_client("sqs", state)
+        sqs = stack.client("sqs")
         if args.visibility:
             # The template's 360 s (6 x the RetryFunction timeout) would keep a delivery the lease turned
             # away invisible for six minutes: shortened, as the retry timeout is.
             sqs.set_queue_attributes(
                 QueueUrl=state["retry_queue_url"], Attributes={"VisibilityTimeout": str(args.visibility)}
             )
-        from tf_retainer.store.lead_table import lead_table
-
         from local.simulator import make_web_cert_id
 
-        store = lead_table(state["table_name"], retention_days=1825, client=stack_client("dynamodb", state))
+        provisioned = stack.resources
+        store = provisioned.lead_store(stack.client("dynamodb"), stack.client("secretsmanager"))
 
         rng = random.Random(args.seed)
         certs = [make_web_cert_id() for _ in range(args.leads)]
@@ -352,6 +422,19 @@ def run(args: argparse.Namespace) -> Figures:
             for cert_id in certs:
                 script = draw_script(rng, args.max_faults)
                 sim.post(f"/_simulator/certificates/{cert_id}", json={"behaviours": script}).raise_for_status()
+        tokens = soak_jornaya.tokens(args.leads) if args.jornaya else []
+        rules = {**(soak_jornaya.RULES if args.jornaya else {}), **(soak_screens.RULES if args.screens else {})}
+        if rules:
+            soak_jornaya.publish_rules(provisioned, stack.client("dynamodb"), rules)
+        if tokens:
+            scripts = {token: soak_jornaya.draw_script(rng, args.max_faults) for token in tokens}
+            soak_jornaya.script_tokens(state["provider_simulator_urls"]["jornaya"], scripts)
+        phones = [f"512-555-{index % 10000:04d}" for index in range(args.leads)]
+        numbers: dict[str, soak_screens.NumberScript] = {}
+        if args.screens:
+            phones = soak_screens.numbers(rng, args.leads)
+            numbers = soak_screens.draw_scripts(rng, phones, args.max_faults)
+            soak_screens.script_numbers(state["provider_simulator_urls"], numbers)
 
         sweeper = ctx.Process(
             target=sweeper_main,
@@ -371,8 +454,9 @@ def run(args: argparse.Namespace) -> Figures:
             {
                 "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}",
                 "email": f"lead{index}@example.com",
-                "phone": f"512-555-{index % 10000:04d}",
+                "phone": phones[index],
                 "lead_id": f"soak-{index}",
+                **({"universal_leadid": tokens[index]} if tokens else {}),
             }
             for index, cert_id in enumerate(certs)
         ]
@@ -399,7 +483,8 @@ def run(args: argparse.Namespace) -> Figures:
             depth = queue_depth(sqs, state["retry_queue_url"])
             now = time.monotonic()
             if depth == 0 or now - last_open_check > 30:
-                open_leads, last_open_check = len(store.index.open_leads()), now
+                as_reserved = store.index.unstepped_leads(received_from=began_at, received_until=datetime.now(UTC))
+                open_leads, last_open_check = len(store.index.open_leads()) + len(as_reserved), now
             if open_leads == 0 and depth == 0:
                 break
             if now > deadline:
@@ -430,7 +515,11 @@ def run(args: argparse.Namespace) -> Figures:
         figures.left_on_queue = queue_depth(sqs, state["retry_queue_url"])
         figures.dead_letters = queue_depth(sqs, state["retry_dlq_url"])
 
-        verify(figures, state, store, certs, answers)
+        events = EventTally()
+        verify(figures, state, store, certs, answers, events, sqs, deadline, tokens, (phones, numbers))
+        if args.aws_faults:
+            with httpx.Client(timeout=30, trust_env=False) as http:
+                figures.faults_injected = http.get(f"{state['endpoint_url']}/_local/faults").json()
     finally:
         stop_sweeper.set()
         if sweeper is not None and sweeper.is_alive():
@@ -439,15 +528,26 @@ def run(args: argparse.Namespace) -> Figures:
                 sweeper.kill()
         figures.stack_rss_mib_end = monitor.stop()
         figures.stack_rss_mib_peak, figures.tree_rss_mib_peak = monitor.peak_main, monitor.peak_tree
+        figures.load_average = monitor.load_average()
         stack.stop()
     figures.duration_seconds = time.monotonic() - began
     return figures
 
 
 def verify(
-    figures: Figures, state: dict[str, Any], store: Any, certs: list[str], answers: list[tuple[int, Any]]
+    figures: Figures,
+    state: dict[str, Any],
+    store: Any,
+    certs: list[str],
+    answers: list[tuple[int, Any]],
+    events: EventTally,
+    sqs: Any,
+    deadline: float,
+    tokens: list[str] | None = None,
+    screened: tuple[list[str], dict[str, soak_screens.NumberScript]] | None = None,
 ) -> None:
-    """Lost leads, double retains and evidence gaps, from the simulator's log and the lead store."""
+    """Lost leads, double retains, evidence gaps, calls without a stored request, outcome events per final
+    lead and 5xx, from the simulator's log, the lead store and the events' subscriber queue."""
     with httpx.Client(timeout=120, trust_env=False) as http:
         requests = http.get(f"{state['simulator_url']}/_simulator/requests").json()
     calls: dict[str, list[dict[str, Any]]] = {}
@@ -455,30 +555,33 @@ def verify(
         calls.setdefault(request["cert_id"], []).append(request)
     figures.trustedform_calls = len(requests)
     figures.calls_by_kind = dict(Counter(call_kind(r["behaviour"], r["status"]) for r in requests))
-
-    for cert_id, made in calls.items():
-        retains = [r for r in made if r["status"] == 200 and call_kind(r["behaviour"], r["status"]) == "retain 200"]
-        figures.retains_billed += len(retains)
-        if len(retains) > 1:
-            figures.double_retains += 1
-            figures.double_retain_certs.append(cert_id)
+    figures.retains_billed = sum(any(r.get("retained") for r in made) for made in calls.values())
+    figures.five_xx = sum(status >= 500 or status == 0 for status, _ in answers)
 
     # The lead store in one Scan (moto reads the whole table for any query: one pass, not one per lead),
     # cross-checked against read_lead for a sample.
-    leads, exchanges, vendor_leads = scan_leads(store)
+    leads, entries, vendor_leads = scan_leads(store)
     sample = random.Random(0).sample(sorted(leads), min(50, len(leads)))
     for lead_id in sample:
         record = store.reader.read_lead(lead_id)
         assert record is not None and record.lead.status.value == leads[lead_id]["status"]
-        assert len(record.exchanges) == len(exchanges.get(lead_id, [])), f"read_lead disagrees on {lead_id}"
+        stored = [x for entry in entries.get(lead_id, []) for x in entry.exchanges]
+        assert len(record.exchanges) == len(stored), f"read_lead disagrees on {lead_id}"
 
     final: Counter[str] = Counter()
+    final_leads: dict[str, str] = {}
+    lead_numbers: dict[str, str] = {}  # lead id -> its number, with --screens
+    audit = CallAudit()
+    jornaya = soak_jornaya.JornayaAudit() if tokens else None
+    audits = soak_jornaya.audits_by_token(state["provider_simulator_urls"]["jornaya"]) if tokens else {}
     for index, (cert_id, (status, answer)) in enumerate(zip(certs, answers, strict=True)):
-        lead_id = answer.get("lead_id") if isinstance(answer, dict) else None
-        lead_id = lead_id or vendor_leads.get(f"soak-{index}")
+        answered_id = answer.get("lead_id") if isinstance(answer, dict) else None
+        lead_id = str(answered_id or vendor_leads.get(f"soak-{index}") or "")
         accepted = status in (201, 202)
         state_item = leads.get(lead_id) if lead_id else None
-        if state_item is None:
+        if screened is not None and screened[1] and lead_id and state_item is not None:
+            lead_numbers[lead_id] = screened[0][index]
+        if not lead_id or state_item is None:
             if accepted or calls.get(cert_id):
                 figures.lost += 1
                 figures.lost_leads.append(f"soak-{index} ({lead_id or 'no lead'}, answered {status})")
@@ -488,45 +591,98 @@ def verify(
         if lead_status not in FINAL_STATUSES:
             figures.lost += 1
             figures.lost_leads.append(f"{lead_id} ({lead_status}, answered {status})")
+        else:
+            final_leads[lead_id] = lead_status
         made = calls.get(cert_id, [])
-        stored = [(exchange.get("response") or {}).get("status") for exchange in exchanges.get(lead_id, [])]
-        if Counter(r["status"] for r in made) != Counter(stored):
+        lost = audit_calls(audit, lead_id, cert_id, made, entries.get(lead_id, []))
+        if jornaya is not None and tokens:
+            soak_jornaya.audit_lead(jornaya, lead_id, audits.get(tokens[index], []), entries.get(lead_id, []))
+        figures.lost_answers += lost
+        stored_statuses = Counter(
+            (exchange.get("response") or {}).get("status")
+            for entry in entries.get(lead_id, [])
+            for exchange in entry.exchanges
+            if exchange.get("provider") is None  # TrustedForm's (a screen's or Jornaya's name their provider)
+        )
+        unmatched = Counter(r["status"] for r in made)
+        unmatched.subtract(stored_statuses)
+        # Every stored exchange is a call made; a call made without its exchange only when its answer died
+        # with a killed process (its request on record, unanswered).
+        if any(n < 0 for n in unmatched.values()) or sum(unmatched.values()) > lost:
             figures.evidence_gaps += 1
-            figures.evidence_gap_leads.append(f"{lead_id}: calls {[r['status'] for r in made]} vs exchanges {stored}")
+            kept = sorted(stored_statuses.elements(), key=str)
+            figures.evidence_gap_leads.append(f"{lead_id}: calls {[r['status'] for r in made]} vs exchanges {kept}")
     figures.final_by_status = dict(final)
+    if screened is not None and screened[1]:
+        figures.screens = soak_screens.ScreensAudit()
+        soak_screens.audit(
+            figures.screens,
+            lead_numbers,
+            screened[1],
+            soak_screens.calls_by_number(state["provider_simulator_urls"]),
+            leads,
+            entries,
+            other_reasons=frozenset({"jornaya_audit_failed", "consent_record_missing"}) if tokens else frozenset(),
+        )
+    if jornaya is not None:
+        soak_jornaya.finish(jornaya, audits)
+        figures.jornaya = jornaya
+    figures.calls_without_request = audit.calls_without_request
+    figures.calls_without_request_leads = audit.calls_without_request_leads
+    figures.exchanges_without_request = audit.exchanges_without_request
+    figures.exchanges_without_request_leads = audit.exchanges_without_request_leads
+    figures.repeat_retains_after_lost_answers = audit.repeat_retains_after_lost_answers
+    figures.double_retains = audit.double_retains
+    figures.double_retain_certs = audit.double_retain_certs
+
+    # The outcome events: the publisher may still be behind the last outcomes (bounded wait).
+    waited_until = max(deadline, time.monotonic()) + EVENTS_WAIT_SECONDS
+    while True:
+        events.read(sqs, state["events_queue_url"])
+        if not events.missing(final_leads) or time.monotonic() > waited_until:
+            break
+        time.sleep(2.0)
+    outcome = events.audit(final_leads)
+    figures.final_leads = len(final_leads)
+    figures.final_leads_with_one_event = outcome.final_leads_with_one_event
+    figures.events_missing, figures.events_missing_leads = outcome.missing, outcome.missing_leads
+    figures.events_extra, figures.events_extra_leads = outcome.extra, outcome.extra_leads
+    figures.event_deliveries = outcome.deliveries
+    figures.event_duplicate_deliveries = outcome.duplicate_deliveries
 
 
-def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, str]]:
-    """(lead state by lead id, raw exchanges by lead id, our lead id by the vendor's lead_id), one Scan.
+def scan_leads(store: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[Any]], dict[str, str]]:
+    """(lead state by lead id, verified chain entries by lead id, our lead id by the vendor's lead_id), one
+    Scan.
 
     Each lead's evidence chain is verified on the way (an entry edited, missing or out of order raises
-    ``chain.BrokenChain``, naming it): the exchanges counted are the chain's."""
+    ``chain.BrokenChain``, naming it): the exchanges and requests counted are the chain's."""
     from tf_retainer.domain import chain
     from tf_retainer.store import keys
     from tf_retainer.store.codec import deserialize
+    from tf_retainer.store.entries import genesis
     from tf_retainer.store.items import stored_link
 
     leads: dict[str, dict[str, Any]] = {}
     links: dict[str, list[chain.Link]] = {}
     vendor_leads: dict[str, str] = {}
-    vendor_prefix = keys.vendor_lead_pk(VENDOR_NAME, "")
     pages = store.table.client.get_paginator("scan").paginate(TableName=store.table.name, ConsistentRead=True)
     for page in pages:
         for raw in page["Items"]:
             item = deserialize(raw)
             pk = str(item["pk"])
             if keys.is_state(item) and pk.startswith(keys.lead_pk("")):
-                leads[keys.lead_id_of(pk)] = item
+                lead = store.table.codec.lead(item)  # the packed state, as the service reads it
+                leads[lead.lead_id] = {**lead.model_dump(mode="json"), "genesis": genesis(lead)}
+                if lead.vendor == VENDOR_NAME and lead.vendor_lead_id:
+                    vendor_leads[lead.vendor_lead_id] = lead.lead_id
             elif keys.is_entry(item):
                 links.setdefault(keys.lead_id_of(pk), []).append(stored_link(item))
-            elif pk.startswith(vendor_prefix) and item.get("sk") == keys.IDEMPOTENCY:
-                vendor_leads[pk[len(vendor_prefix) :]] = str(item["lead_id"])
-    exchanges: dict[str, list[dict[str, Any]]] = {}
+    entries: dict[str, list[chain.Entry]] = {}
     for lead_id, lead_links in links.items():
-        state = leads[lead_id]
-        first = chain.genesis(lead_id, state["vendor"], state["cert_id"], state["received_at"])
-        exchanges[lead_id] = [x for entry in chain.verify(lead_links, first) for x in entry.exchanges]
-    return leads, exchanges, vendor_leads
+        ordered = sorted(lead_links, key=lambda link: link.seq)
+        entries[lead_id] = chain.verify(ordered, leads[lead_id]["genesis"])
+    return leads, entries, vendor_leads
 
 
 def _stop_on_signal() -> None:
@@ -555,8 +711,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-every", type=float, default=10.0, help="seconds between sweeper runs")
     parser.add_argument("--visibility", type=int, default=30, help="retry queue visibility timeout (0: keep 360)")
     parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument(
+        "--jornaya", action="store_true", help="every lead also carries a LeadiD token; Jornaya faults too"
+    )
+    parser.add_argument(
+        "--screens", action="store_true", help="the screens of the phone number on, faulting; leads share numbers"
+    )
     parser.add_argument("--log-dir", help="where the stack's and the sweeper's logs go (default: a temp dir)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--aws-faults",
+        nargs="?",
+        const=DEFAULT_SPEC,
+        default="",
+        metavar="SPEC",
+        help=f"run the stack with AWS's faults (default spec {DEFAULT_SPEC}; see local/faults.py)",
+    )
     args = parser.parse_args(argv)
     if args.leads < 1 or args.minutes <= 0:
         parser.error("--leads and --minutes must be positive")

@@ -1,5 +1,6 @@
 """What the service stands on locally, assembled in one place: AWS (moto, holding the resources
-template.yaml declares), the TrustedForm simulator, and fake credentials.
+template.yaml declares), the TrustedForm simulator, the screening providers' simulators a deployment would
+choose (``screens``: local/providers.py), and fake credentials.
 
 Every way of running the service here builds on :class:`Backend`: the local stack (``local.stack``), the
 in-process test stack (tests/conftest.py), the crash and concurrency harnesses (tests/support/) and the
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.lead_writer import DynamoLeadWriter
 
+    from local.providers import LocalProviders
     from local.provision import Provisioned
     from local.simulator import TrustedFormSimulator
 
@@ -92,6 +94,9 @@ class Backend:
 
     ``simulator``: a running :class:`TrustedFormSimulator` to use (not stopped here), the base URL of
     another TrustedForm, or None to start one on ``simulator_port`` accepting ``api_key``.
+    ``screens``: SCREENS' form (``leadid=jornaya,dnc=dncscrub``): each named provider's simulator started
+    and provisioned as a deployment choosing it (its template parameters, its key's secret); ValueError
+    naming what is wrong in it.
     ``prefix``, ``stage``, ``parameters``: the resources' names and template parameters (``provision``).
     """
 
@@ -106,8 +111,11 @@ class Backend:
         stage: str = "dev",
         prefix: str = "tf-retainer-local",
         parameters: dict[str, str] | None = None,
+        screens: str = "",
     ) -> None:
         self.api_key = api_key
+        self.screens = screens
+        self.providers: LocalProviders | None = None
         self.moto_mode = moto
         self.moto_port = moto_port
         self.simulator_port = simulator_port
@@ -136,6 +144,10 @@ class Backend:
                 self._mock = mock_aws(config={"core": {"reset_boto3_session": False}})
                 self._mock.__enter__()
             self._start_simulator()
+            if self.screens:
+                from local.providers import start_providers
+
+                self.providers = start_providers(self.screens, HOST)
             self.provision()
         except BaseException:
             self.stop()
@@ -155,6 +167,7 @@ class Backend:
         """The template's resources (again: another set of names when ``prefix`` changed)."""
         from local.provision import provision
 
+        providers = self.providers
         with warnings.catch_warnings(action="ignore"):  # template properties moto does not apply
             self.provisioned = provision(
                 stage=self.stage,
@@ -162,7 +175,8 @@ class Backend:
                 region=REGION,
                 prefix=self.prefix,
                 api_key=self.api_key,
-                parameters=self.parameters,
+                parameters={**(providers.parameters if providers else {}), **self.parameters},
+                secret_values=providers.secret_values if providers else None,
             )
         self.__dict__.pop("leads", None)
         return self.provisioned
@@ -172,8 +186,14 @@ class Backend:
         if self.sim is not None and self._own_simulator:
             self.sim.stop()
 
+    def stop_providers(self) -> None:
+        if self.providers is not None:
+            providers, self.providers = self.providers, None
+            providers.stop()
+
     def stop(self) -> None:
         self.stop_simulator()
+        self.stop_providers()
         if self._mock is not None:
             mock, self._mock = self._mock, None
             mock.__exit__(None, None, None)
@@ -228,10 +248,9 @@ class Backend:
 
     @cached_property
     def leads(self) -> LeadTable:
-        """The lead store over this backend's table, as the functions build it."""
-        from tf_retainer.store.lead_table import lead_table
-
-        return lead_table(self.resources.table_name, retention_days=1825, client=self.dynamodb)
+        """The lead store over this backend's table, as the functions build it (the consumer key from its
+        secret)."""
+        return self.resources.lead_store(self.dynamodb, self.client("secretsmanager"))
 
     @property
     def reader(self) -> DynamoLeadReader:
@@ -245,15 +264,16 @@ class Backend:
     def index(self) -> DynamoLeadIndex:
         return self.leads.index
 
-    def add_vendor(self, name: str, key: str | None = None) -> str:
-        """An API key for vendor ``name`` (a fresh one unless given); returns it."""
+    def add_vendor(self, name: str, key: str | None = None, *, role: str = "vendor") -> str:
+        """An API key for vendor ``name`` (a fresh one unless given; ``role`` "buyer" for the buyer's own
+        systems); returns it."""
         import secrets
         from datetime import UTC, datetime
 
         from tf_retainer.store.vendor_keys import VendorKeyStore
 
         key = key or secrets.token_urlsafe(24)
-        VendorKeyStore(self.resources.table_name, client=self.dynamodb).put(key, name, now=datetime.now(UTC))
+        VendorKeyStore(self.resources.table_name, client=self.dynamodb).put(key, name, now=datetime.now(UTC), role=role)
         return key
 
     def queue_depth(self, queue_url: str | None = None) -> int:

@@ -159,6 +159,8 @@ class WorkerPool:
         self._guard = threading.Lock()
         self._stopping = threading.Event()
         self.replaced = 0
+        # pid -> the function each busy worker runs now (local/faults.py kills by it).
+        self._running: dict[int, tuple[_Worker, str]] = {}
 
     def start(self, timeout: float = 60.0) -> None:
         """Start every worker and wait until each has imported the functions."""
@@ -216,6 +218,8 @@ class WorkerPool:
             if worker.alive():
                 break
             self._replace(worker)
+        pid = worker.process.pid
+        self._running[pid] = (worker, logical_id)
         try:
             outcome = worker.call(logical_id, event, settings.timeout + 1.0, self._stopping)
         except FunctionTimeout:
@@ -227,11 +231,28 @@ class WorkerPool:
         except _Abandoned:
             self._replace(worker)
             raise FunctionError("the local stack is stopping", "Stopping") from None
+        finally:
+            self._running.pop(pid, None)
         self._idle.put(worker)
         if outcome[0] == "error":
             _, message, type_name, where = outcome
             raise FunctionError(message, type_name, where)
         return outcome[1]
+
+    def running(self, pid: int) -> str | None:
+        """The function the worker process ``pid`` runs now (None: not ours, or idle)."""
+        busy = self._running.get(pid)
+        return busy[1] if busy else None
+
+    def kill_worker(self, pid: int) -> None:
+        """SIGKILL the busy worker ``pid`` (as Lambda's host dying): its invocation raises FunctionError
+        and the worker is replaced, as for any worker that dies."""
+        import os
+        import signal
+
+        if pid in self._running:  # only a worker of this pool (its own child), by its pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def interrupt(self) -> None:
         """Stop taking invocations: those waiting for a worker or in flight raise FunctionError now (the
@@ -389,11 +410,13 @@ def _worker_main(conn: Any, environment: dict[str, str], settings: dict[str, Fun
     time until the parent sends None or goes away."""
     import os
     import signal
-    import traceback
     import warnings
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
     os.environ.update(environment)
+    # In every AWS request's User-Agent (app/tfw-<pid>): the stack's fault layer tells the functions'
+    # requests from its own, and which worker sent one (local/faults.py).
+    os.environ["AWS_SDK_UA_APP_ID"] = f"tfw-{os.getpid()}"
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     try:
@@ -415,10 +438,23 @@ def _worker_main(conn: Any, environment: dict[str, str], settings: dict[str, Fun
         try:
             answer: tuple[Any, ...] = ("ok", invoke(logical_id, event))
         except Exception as exc:
-            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-            where = f" at {frame.filename}:{frame.lineno}" if frame else ""
-            answer = ("error", str(exc), type(exc).__name__, where)
+            answer = ("error", str(exc), type(exc).__name__, _where(exc))
         try:
             conn.send(answer)
         except (EOFError, OSError):
             return
+
+
+def _where(exc: BaseException) -> str:
+    """Where a function raised: its innermost frame, then (``<``) the project's frames that led there, innermost
+    first, at most five (file and line only: an exception's message may quote request data)."""
+    import traceback
+    from pathlib import Path
+
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if not frames:
+        return ""
+    root = str(Path(__file__).resolve().parents[1]) + "/"
+    callers = [f for f in frames[:-1] if f.filename.startswith(root) and "/.venv/" not in f.filename][-4:]
+    shown = [frames[-1], *reversed(callers)]
+    return " at " + " < ".join(f"{f.filename.removeprefix(root)}:{f.lineno}" for f in shown)

@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from local.http_body import BodyTooLarge, read_body
+
 MAX_BODY_BYTES = 1 << 20
 
 
@@ -83,10 +85,6 @@ class Request:
 
     def form(self) -> dict[str, str]:
         return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True).items()}
-
-
-class TooLarge(Exception):
-    pass
 
 
 # Every method a handler may see; a server answers ``methods`` of them (501 for the rest).
@@ -183,29 +181,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.name
 
     def read_body(self) -> bytes:
-        """The request body (Content-Length or chunked), at most the server's max_body (else TooLarge)."""
-        limit = self.server.max_body
-        length = self.headers.get("Content-Length")
-        if length is not None:
-            size = int(length)
-            if size > limit:
-                raise TooLarge()
-            return self.rfile.read(size) if size > 0 else b""
-        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
-            return b""
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > limit:
-                raise TooLarge()
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
+        """The request body (Content-Length or chunked), at most the server's max_body (else BodyTooLarge)."""
+        return read_body(self.rfile, self.headers, self.server.max_body)
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
@@ -227,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             request.body = self.read_body()
             answer = self.server.answer(request)
-        except TooLarge:
+        except BodyTooLarge:
             answer = self.server.refusal(413)
             self.close_connection = True  # a body we did not read: the connection cannot go on
         except (ValueError, OSError):

@@ -6,7 +6,8 @@
   races. An SQS long poll (``WaitTimeSeconds`` > 0) gives the lock up while it waits for messages.
   It also applies :func:`patch_moto_dynamodb_transactions`.
 * :func:`patch_moto_dynamodb_transactions` - TransactWriteItems without moto's table copies.
-* :func:`patch_moto_dynamodb_query` - a Query reads its partition (or an index's items), not the whole table.
+* :func:`patch_moto_dynamodb_query` - a Query reads its partition (or an index's items), not the whole table;
+  :func:`index_view` lets the fault layer answer an index Query from another view of the items (a lag).
 * :func:`trim_stream_records` - a table's stream keeps its records for a retention period (DynamoDB: 24
   hours), not forever; a shard iterator expires 15 minutes after it was issued. Applied by
   :func:`serialise_moto`.
@@ -20,10 +21,12 @@ changes, so the patch is reviewed (and dropped if moto fixed the problem) rather
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
 import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,6 +68,11 @@ _lock = threading.RLock()
 _patched = False
 # The functions as moto defined them, recorded before they are replaced (see pin_mismatches).
 _originals: dict[str, Any] = {}
+
+
+def moto_lock() -> contextlib.AbstractContextManager[Any]:
+    """The lock one moto request at a time holds (for a step that must come between no two requests)."""
+    return _lock
 
 
 def source_hash(obj: Any) -> str:
@@ -233,12 +241,27 @@ def patch_moto_dynamodb_query() -> None:
             item for partition in partitions for item in (partition.values() if self.range_key_attr else [partition])
         ]
         if kind == "index":
+            view = getattr(_query_partition, "view", None)
+            if view is not None:  # the items as the index holds them (a lagging index: local/stale_index.py)
+                items = view(self, items)
             items = [item for item in items if value in item.attrs]
         return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
     _query_patched = True
+
+
+@contextlib.contextmanager
+def index_view(view: Callable[[Any, list[Any]], list[Any]]) -> Iterator[None]:
+    """While in this block, a Query on an index in this thread gathers its candidates through ``view``
+    (the table, its items -> the items the index answers from), before moto filters, sorts and projects
+    them: an index that lags its table, built from the items as they were (local/stale_index.py)."""
+    _query_partition.view = view
+    try:
+        yield
+    finally:
+        _query_partition.view = None
 
 
 # DynamoDB Streams keeps a stream record 24 hours; a shard iterator is valid 15 minutes after it is issued.

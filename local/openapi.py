@@ -1,5 +1,6 @@
-"""The leads API's OpenAPI description, generated from the intake function's routes (Powertools), and the
-browsable page the local stack serves for it.
+"""The leads API's OpenAPI description, generated from the routes of the functions behind the API (Powertools:
+the intake function's, then the consent function's, merged into one), and the browsable page the local stack
+serves for it.
 
 ``python -m local.openapi`` (``make openapi``) writes ``docs/openapi.json``; ``--check`` exits 1 when the
 file differs from what the code generates (tests/integration/service/test_openapi.py does the same in
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
@@ -26,10 +28,29 @@ ASSETS = {
 }
 
 
+# The functions behind the API, in the order their routes are described; the first one's title, security and
+# description head the whole.
+API_FUNCTIONS = ("IntakeFunction", "ConsentFunction")
+
+
 def generate() -> str:
-    """The description as the intake function's code declares it (JSON, as committed)."""
-    _, module = load_module("IntakeFunction")
-    return module.app.get_openapi_json_schema() + "\n"
+    """The description as the functions' code declares it (JSON, as committed)."""
+    merged: dict[str, Any] | None = None
+    for logical_id in API_FUNCTIONS:
+        _, module = load_module(logical_id)
+        description = json.loads(module.app.get_openapi_json_schema())
+        if merged is None:
+            merged = description
+            continue
+        merged["paths"].update(description["paths"])
+        schemas = merged.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in description.get("components", {}).get("schemas", {}).items():
+            if schemas.setdefault(name, schema) != schema:
+                raise ValueError(f"{logical_id} describes the schema {name} otherwise than {API_FUNCTIONS[0]}")
+    assert merged is not None
+    merged["paths"] = dict(sorted(merged["paths"].items()))
+    merged["components"]["schemas"] = dict(sorted(merged["components"]["schemas"].items()))
+    return json.dumps(merged, indent=2) + "\n"
 
 
 def docs_page(description: str) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,8 @@ class RetryPoller(BackgroundLoop):
         sqs: Any = None,
         queue_url: str | None = None,
         concurrency: int = 1,
+        duplicate_rate: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         self.function = function
         self.settings: FunctionSettings = provisioned.function_settings(function)
@@ -89,6 +92,10 @@ class RetryPoller(BackgroundLoop):
         self.batches = 0  # counters, for tests and the operator
         self.deleted = 0
         self.failed = 0
+        # SQS delivers at least once: a message received by two pollers at once (local/faults.py).
+        self.duplicate_rate = duplicate_rate
+        self._rng = random.Random(seed)
+        self.duplicated = 0
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -165,17 +172,12 @@ class RetryPoller(BackgroundLoop):
     def process(self, messages: list[dict[str, Any]]) -> list[str]:
         """Invoke the function with one batch and delete what succeeded; returns the failed message ids."""
         started = time.perf_counter()
-        ids = [message["MessageId"] for message in messages]
         receives = [int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1")) for message in messages]
-        error = ""
-        try:
-            with self.invocation_lock:
-                result = self._invoke(self.function, self.event(messages))
-        except Exception as exc:  # Lambda: the whole batch returns to the queue
-            error = f" error={type(exc).__name__}"
-            failed = list(ids)
+        twins = [message for message in messages if self.duplicate_rate and self._rng.random() < self.duplicate_rate]
+        if twins:
+            failed, error = self._delivered_twice(messages, twins)
         else:
-            failed = self._failures(result, ids)
+            failed, error = self._deliver(messages)
         failed_set = set(failed)
         done = [message for message in messages if message["MessageId"] not in failed_set]
         self._delete(done)
@@ -197,6 +199,30 @@ class RetryPoller(BackgroundLoop):
             elapsed_ms,
         )
         return failed
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> tuple[list[str], str]:
+        """One invocation with these messages: (the ids it failed, the error it raised or "")."""
+        ids = [message["MessageId"] for message in messages]
+        try:
+            with self.invocation_lock:
+                result = self._invoke(self.function, self.event(messages))
+        except Exception as exc:  # Lambda: the whole batch returns to the queue
+            return list(ids), f" error={type(exc).__name__}"
+        return self._failures(result, ids), ""
+
+    def _delivered_twice(self, messages: list[dict[str, Any]], twins: list[dict[str, Any]]) -> tuple[list[str], str]:
+        """The batch, and at once a second invocation with ``twins`` (received twice, as SQS may). A message
+        stays on the queue only if every invocation that had it failed it: one success deletes it."""
+        self.duplicated += len(twins)
+        second: list[tuple[list[str], str]] = []
+        thread = threading.Thread(target=lambda: second.append(self._deliver(twins)), name="tf-local-duplicate")
+        thread.start()
+        failed, error = self._deliver(messages)
+        thread.join()
+        twin_failed, twin_error = second[0] if second else ([m["MessageId"] for m in twins], " error=Lost")
+        twin_ids = {message["MessageId"] for message in twins}
+        failed = [mid for mid in failed if mid not in twin_ids or mid in twin_failed]
+        return failed, error or twin_error
 
     def _failures(self, result: Any, ids: list[str]) -> list[str]:
         if not self.settings.report_batch_item_failures:

@@ -34,6 +34,8 @@ import json
 import os
 import pickle
 import re
+import secrets
+import string
 import threading
 import warnings
 from collections.abc import Mapping
@@ -53,8 +55,12 @@ TABLE_LOGICAL_ID = "LeadsTable"
 RETRY_QUEUE_LOGICAL_ID = "RetryQueue"
 RETRY_DLQ_LOGICAL_ID = "RetryDeadLetterQueue"
 SECRET_LOGICAL_ID = "TrustedFormApiKeySecret"  # noqa: S105 - a logical id, not a secret
+CONSUMER_KEY_LOGICAL_ID = "ConsumerKeySecret"
 DASHBOARD_LOGICAL_ID = "Dashboard"
 EVIDENCE_KEY_LOGICAL_ID = "EvidenceSigningKey"
+CALLBACK_KEY_LOGICAL_ID = "CallbackSecretKey"
+ANCHOR_KEY_LOGICAL_ID = "AnchorKey"
+ANCHOR_FAILURE_QUEUE_LOGICAL_ID = "AnchorFailureQueue"
 EVENT_BUS_LOGICAL_ID = "LeadEventBus"
 EVENTS_RULE_LOGICAL_ID = "LeadEventsRule"
 EVENTS_QUEUE_LOGICAL_ID = "LeadEventsQueue"
@@ -67,6 +73,7 @@ ARCHIVE_BUCKET_LOGICAL_ID = "ArchiveBucket"
 EVENT_QUEUES = (
     (EVENTS_QUEUE_LOGICAL_ID, "events"),
     (PUBLISH_FAILURE_QUEUE_LOGICAL_ID, "publish-failures"),
+    (ANCHOR_FAILURE_QUEUE_LOGICAL_ID, "anchor-failures"),
     (CALLBACK_DLQ_LOGICAL_ID, "callback-dlq"),
     (CALLBACK_QUEUE_LOGICAL_ID, "callbacks"),
 )
@@ -565,11 +572,26 @@ def _create_queue(client: Any, logical_id: str, name: str, properties: Mapping[s
 # --------------------------------------------------------------------------- Secrets Manager
 
 
-def _create_secret(client: Any, logical_id: str, name: str, properties: Mapping[str, Any], api_key: str) -> str:
-    """Create (or reuse) the API key secret holding ``{"api_key": api_key}``; returns its ARN."""
-    # The template's SecretString is a placeholder for the operator; locally the given key replaces it,
-    # keeping the JSON shape the template declares. GenerateSecretString, KmsKeyId and
-    # ReplicaRegions have no local meaning.
+def _secret_document(properties: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
+    """What a secret holds locally: the template's SecretString with ``values`` over it (its placeholder is
+    for the operator), or, generated, GenerateSecretString's template with its key set to a random string
+    of the asked length (letters and digits: ExcludePunctuation)."""
+    generate = properties.get("GenerateSecretString")
+    if generate:
+        document = json.loads(generate.get("SecretStringTemplate") or "{}")
+        length = int(generate.get("PasswordLength", 32))
+        alphabet = string.ascii_letters + string.digits
+        document[generate["GenerateStringKey"]] = "".join(secrets.choice(alphabet) for _ in range(length))
+    else:
+        document = json.loads(properties.get("SecretString") or "{}")
+    return {**document, **values}
+
+
+def _create_secret(
+    client: Any, logical_id: str, name: str, properties: Mapping[str, Any], values: Mapping[str, str]
+) -> str:
+    """Create (or reuse, keeping a generated value) a secret as the template declares it; returns its ARN."""
+    # KmsKeyId and ReplicaRegions have no local meaning.
     _skip(
         "Secrets Manager",
         logical_id,
@@ -584,9 +606,7 @@ def _create_secret(client: Any, logical_id: str, name: str, properties: Mapping[
             "ReplicaRegions",
         },
     )
-    document = json.loads(properties.get("SecretString") or "{}")
-    document["api_key"] = api_key
-    secret_string = json.dumps(document)
+    secret_string = json.dumps(_secret_document(properties, values))
     extra: dict[str, Any] = {}
     if "Description" in properties:
         extra["Description"] = properties["Description"]
@@ -597,7 +617,8 @@ def _create_secret(client: Any, logical_id: str, name: str, properties: Mapping[
     except ClientError as error:
         if _error_code(error) != "ResourceExistsException":
             raise
-    client.put_secret_value(SecretId=name, SecretString=secret_string)
+    if not properties.get("GenerateSecretString"):  # a generated key stays what it was
+        client.put_secret_value(SecretId=name, SecretString=secret_string)
     return str(client.describe_secret(SecretId=name)["ARN"])
 
 
@@ -687,16 +708,22 @@ class Provisioned:
     endpoint_url: str | None
     retry_queue_arn: str = ""
     retry_dlq_arn: str = ""
+    consumer_key_secret_id: str = ""  # the generated consumer key's secret (ConsumerKeySecret)
     stack_name: str = "tf-retainer-local-dev"
     dashboard_name: str = ""  # empty when the template has no Dashboard
     evidence_key_id: str = ""  # the KMS HMAC key that signs evidence bundles
+    callback_key_id: str = ""  # the KMS key vendors' callback secrets are sealed with
     event_bus_name: str = ""  # the outcome events' bus
     events_queue_url: str = ""  # the example rule's queue: every outcome event
     publish_failure_queue_url: str = ""  # stream records the publisher gave up on
+    anchor_failure_queue_url: str = ""  # stream records the anchoring function gave up on
+    anchor_key_id: str = ""  # the KMS HMAC key the evidence anchors are MACed with
     callback_queue_url: str = ""  # vendor callback jobs
     callback_dlq_url: str = ""  # vendor callbacks given up on
     archive_bucket: str = ""  # the evidence archive (Object Lock)
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
+    # What else a Ref may name: the KMS keys, and the conditional secrets created (the providers' keys).
+    extra_refs: dict[str, str] = field(default_factory=dict)
     template: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def _template(self) -> dict[str, Any]:
@@ -707,16 +734,20 @@ class Provisioned:
     def _resolver(self) -> _Resolver:
         template = self._template()
         resolver = _Resolver(template, _parameter_values(template, self.parameters), self.region, self.stack_name)
+        resolver.refs.update(self.extra_refs)
         resolver.refs.update(
             {
                 TABLE_LOGICAL_ID: self.table_name,
                 RETRY_QUEUE_LOGICAL_ID: self.retry_queue_url,
                 RETRY_DLQ_LOGICAL_ID: self.retry_dlq_url,
                 SECRET_LOGICAL_ID: self.secret_id,
+                CONSUMER_KEY_LOGICAL_ID: self.consumer_key_secret_id,
                 EVENT_BUS_LOGICAL_ID: self.event_bus_name,
                 CALLBACK_QUEUE_LOGICAL_ID: self.callback_queue_url,
                 CALLBACK_DLQ_LOGICAL_ID: self.callback_dlq_url,
                 ARCHIVE_BUCKET_LOGICAL_ID: self.archive_bucket,
+                CALLBACK_KEY_LOGICAL_ID: self.callback_key_id,
+                ANCHOR_KEY_LOGICAL_ID: self.anchor_key_id,
             }
         )
         for logical_id, url, arn in (
@@ -731,6 +762,18 @@ class Provisioned:
             f"arn:aws:dynamodb:{self.region}:{LOCAL_ACCOUNT_ID}:table/{self.table_name}"
         )
         return resolver
+
+    def lead_store(self, dynamodb: Any = None, secretsmanager: Any = None, *, retention_days: int = 1825) -> Any:
+        """The service's lead store on these resources (tests and benches read and write leads through it),
+        with the generated consumer key read from its secret. Clients: the default ones unless given."""
+        from tf_retainer.aws.secrets import read_consumer_key, secrets_provider
+        from tf_retainer.domain.keyring import Keyring
+        from tf_retainer.store.lead_table import lead_table
+
+        dynamodb = dynamodb or aws_client("dynamodb", self.region, self.endpoint_url)
+        secretsmanager = secretsmanager or aws_client("secretsmanager", self.region, self.endpoint_url)
+        keyring = Keyring(lambda: read_consumer_key(secrets_provider(secretsmanager), self.consumer_key_secret_id))
+        return lead_table(self.table_name, retention_days=retention_days, client=dynamodb, keyring=keyring)
 
     def environment(self, function: str | None = None) -> dict[str, str]:
         """Environment variables the functions read: the template's Globals (and, with ``function``,
@@ -747,11 +790,14 @@ class Provisioned:
                 "TABLE_NAME": self.table_name,
                 "RETRY_QUEUE_URL": self.retry_queue_url,
                 "TRUSTEDFORM_SECRET_ID": self.secret_id,
+                "CONSUMER_KEY_SECRET_ID": self.consumer_key_secret_id,
                 # CallbackFunction's own (the local worker pool gives every function one environment).
                 "CALLBACK_QUEUE_URL": self.callback_queue_url,
                 "CALLBACK_DLQ_URL": self.callback_dlq_url,
-                # ArchiverFunction's own.
+                "CALLBACK_SECRET_KEY_ID": self.callback_key_id,
+                # ArchiverFunction's and AnchorFunction's own.
                 "ARCHIVE_BUCKET": self.archive_bucket,
+                "ANCHOR_KEY_ID": self.anchor_key_id,
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_REGION": self.region,
             }
@@ -888,12 +934,15 @@ def provision(
     *,
     parameters: Mapping[str, Any] | None = None,
     template: Mapping[str, Any] | None = None,
+    secret_values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Provisioned:
     """Create the table, the retry queues and the API key secret as template.yaml declares them.
 
     Names: ``{prefix}-{stage}-leads``, ``{prefix}-{stage}-retry``, ``{prefix}-{stage}-retry-dlq``; the
     secret's name is the template's with AWS::StackName = ``{prefix}-{stage}``. ``parameters`` overrides
-    other template parameters (e.g. ``{"MaskedCertificatePolicy": "refuse"}``).
+    other template parameters (e.g. ``{"MaskedCertificatePolicy": "refuse"}``); a conditional secret whose
+    condition they make true (a screening provider's key) is created too, ``secret_values[logical_id]`` over
+    its placeholder.
     """
     loaded = dict(template) if template is not None else load_template()
     stack_name = f"{prefix}-{stage}"
@@ -947,19 +996,32 @@ def provision(
     # Outcome events: the bus, the example rule and its queue, the publisher's failure queue.
     events = _provision_events(loaded, resolver, stack_name, region, endpoint_url)
 
+    # KMS keys and the conditional secrets: what the functions' environment may name (screening providers).
+    extra_refs = {
+        logical_id: str(resolver.refs[logical_id])
+        for logical_id, resource in loaded["Resources"].items()
+        if resource.get("Type") == "AWS::KMS::Key"
+    }
+
     # Secrets Manager
     secret = _resource(loaded, SECRET_LOGICAL_ID, "AWS::SecretsManager::Secret")
     secret_properties = resolver.resolve(secret.get("Properties", {}))
     secret_name = str(secret_properties.get("Name") or f"{stack_name}/trustedform-api-key")
-    secret_arn = _create_secret(
-        aws_client("secretsmanager", region, endpoint_url),
-        SECRET_LOGICAL_ID,
-        secret_name,
-        secret_properties,
-        api_key,
-    )
+    secretsmanager = aws_client("secretsmanager", region, endpoint_url)
+    secret_arn = _create_secret(secretsmanager, SECRET_LOGICAL_ID, secret_name, secret_properties, {"api_key": api_key})
     resolver.refs[SECRET_LOGICAL_ID] = secret_arn
     resolver.attributes[(SECRET_LOGICAL_ID, "Id")] = secret_arn
+    consumer = resolver.resolve(_resource(loaded, CONSUMER_KEY_LOGICAL_ID, "AWS::SecretsManager::Secret")["Properties"])
+    consumer_key_arn = _create_secret(secretsmanager, CONSUMER_KEY_LOGICAL_ID, str(consumer["Name"]), consumer, {})
+    resolver.refs[CONSUMER_KEY_LOGICAL_ID] = consumer_key_arn
+    for logical_id, resource in loaded["Resources"].items():
+        condition = resource.get("Condition")
+        if resource.get("Type") != "AWS::SecretsManager::Secret" or not condition or not resolver.condition(condition):
+            continue
+        properties = resolver.resolve(resource["Properties"])
+        given = (secret_values or {}).get(logical_id, {})
+        arn = _create_secret(secretsmanager, logical_id, str(properties["Name"]), properties, given)
+        resolver.refs[logical_id] = extra_refs[logical_id] = arn
 
     # CloudWatch dashboard (optional in the template). Locally no Lambda functions exist: their Refs
     # resolve to "{stack}-{LogicalId}", which is also what the local runner reports metrics under.
@@ -986,6 +1048,7 @@ def provision(
         retry_queue_url=queues[RETRY_QUEUE_LOGICAL_ID][0],
         retry_dlq_url=queues[RETRY_DLQ_LOGICAL_ID][0],
         secret_id=secret_arn,
+        consumer_key_secret_id=consumer_key_arn,
         region=region,
         endpoint_url=endpoint_url,
         retry_queue_arn=queues[RETRY_QUEUE_LOGICAL_ID][1],
@@ -993,6 +1056,9 @@ def provision(
         stack_name=stack_name,
         dashboard_name=dashboard_name,
         evidence_key_id=str(resolver.refs.get(EVIDENCE_KEY_LOGICAL_ID, "")),
+        callback_key_id=str(resolver.refs.get(CALLBACK_KEY_LOGICAL_ID, "")),
+        anchor_key_id=str(resolver.refs.get(ANCHOR_KEY_LOGICAL_ID, "")),
+        anchor_failure_queue_url=events.get(ANCHOR_FAILURE_QUEUE_LOGICAL_ID, ""),
         event_bus_name=events.get(EVENT_BUS_LOGICAL_ID, ""),
         events_queue_url=events.get(EVENTS_QUEUE_LOGICAL_ID, ""),
         publish_failure_queue_url=events.get(PUBLISH_FAILURE_QUEUE_LOGICAL_ID, ""),
@@ -1000,5 +1066,6 @@ def provision(
         callback_dlq_url=events.get(CALLBACK_DLQ_LOGICAL_ID, ""),
         archive_bucket=archive_bucket,
         parameters=values,
+        extra_refs=extra_refs,
         template=loaded,
     )

@@ -25,6 +25,7 @@ class CallbackReceiver:
     port: int = 0
     behaviours: list[str] = field(default_factory=list)  # consumed one per callback; the last repeats
     received: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: int = 0  # callbacks that reached the receiver, answered yet or not (a slow one is recorded after)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -53,6 +54,8 @@ class CallbackReceiver:
         if request.method == "GET":
             with self._lock:
                 return Answer.json(200, self.received)
+        with self._lock:
+            self.arrivals += 1
         status, delay = self._next()
         if delay:
             time.sleep(delay)

@@ -37,10 +37,20 @@ class RateSchedule:
         while not self._stopping.wait(self.seconds):
             try:
                 result = self._invoke(self.function, event)
-                self.runs += 1
-                if isinstance(result, dict) and result.get("recovered"):
-                    log.warning("%s requeued %d overdue lead(s)", self.function, len(result["recovered"]))
-                if isinstance(result, dict) and result.get("suspended"):
-                    log.warning("%s suspended vendor(s): %s", self.function, ", ".join(result["suspended"]))
             except Exception as exc:  # a failed run is retried by the next one, as the Scheduler would
                 log.warning("%s failed: %s", self.function, type(exc).__name__)
+                continue
+            self.runs += 1
+            self._report(result)
+
+    def _report(self, result: Any) -> None:
+        """What a run did worth a line: the sweeper's requeued leads, the consent run's revocations not honoured
+        in time, the vendors suspended. (The sweeper's ``overdue`` is a count, the consent run's a list.)"""
+        if not isinstance(result, dict):
+            return
+        if result.get("recovered"):
+            log.warning("%s requeued %d overdue lead(s)", self.function, len(result["recovered"]))
+        if isinstance(result.get("overdue"), list) and result["overdue"]:
+            log.warning("%s: %d revocation(s) not honoured in time", self.function, len(result["overdue"]))
+        if result.get("suspended"):
+            log.warning("%s suspended vendor(s): %s", self.function, ", ".join(result["suspended"]))

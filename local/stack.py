@@ -11,10 +11,16 @@
   behind ``local.apigw.LocalApiGateway``, a thread per connection, requests running concurrently in
   the workers;
 * the retry poller: the real RetryFunction fed from the retry queue as Lambda's event source mapping
-  feeds it, in a worker too.
+  feeds it, in a worker too;
+* with ``LOCAL_SCREENS`` (SCREENS' form, e.g. ``leadid=jornaya,dnc=dncscrub``): each named screening
+  provider's simulator (and Jornaya's) on 127.0.0.1, provisioned as a deployment choosing it would be
+  (local/providers.py). Off by default.
 
 No Docker, no network beyond loopback, no AWS account: fake credentials are always set, so nothing in
 this process can act on a real account even if a client missed AWS_ENDPOINT_URL.
+
+``--aws-faults[=SPEC]`` (or ``AWS_FAULTS=SPEC``): AWS's faults that moto never shows - transaction
+conflicts, throttling, duplicate deliveries, a lagging index, killed functions (local/faults.py).
 
 Environment: see docs/local-stack.md. Ctrl-C or SIGTERM stops everything and exits 0.
 """
@@ -69,6 +75,12 @@ STACK_OWNED_VARIABLES = frozenset(
         "TABLE_NAME",
         "RETRY_QUEUE_URL",
         "TRUSTEDFORM_SECRET_ID",
+        "CONSUMER_KEY_SECRET_ID",
+        "CALLBACK_QUEUE_URL",
+        "CALLBACK_DLQ_URL",
+        "CALLBACK_SECRET_KEY_ID",
+        "ARCHIVE_BUCKET",
+        "ANCHOR_KEY_ID",
         "TRUSTEDFORM_API_URL",
         "AWS_ENDPOINT_URL",
         "AWS_REGION",
@@ -88,16 +100,19 @@ class StartupError(RuntimeError):
 class LocalStack:
     """The running pieces, in start order; ``stop()`` stops them in reverse."""
 
-    backend: Backend | None = None  # moto, the simulator (unless TRUSTEDFORM_API_URL names one), the resources
+    backend: Backend | None = None  # moto, the simulators, the resources
     workers: Any = None
     poller: Any = None
     sweeper: Any = None
     auto_suspend: Any = None  # only while a threshold is set (AUTO_SUSPEND_* in the shell)
     holds: Any = None
+    consent: Any = None
     archiver: Any = None
     streams: Any = None
+    anchors: Any = None
     callbacks: Any = None
     receiver: Any = None
+    faults: Any = None  # local.faults.FaultLayer, with --aws-faults
     api: Any = None
     api_url: str = ""
     vendor_name: str = ""
@@ -122,6 +137,11 @@ class LocalStack:
         """The TrustedForm simulator this stack runs (None when TRUSTEDFORM_API_URL names another)."""
         return self.backend.sim if self.backend else None
 
+    @property
+    def providers(self) -> Any:
+        """The screening providers' simulators (local.providers.LocalProviders), with LOCAL_SCREENS."""
+        return self.backend.providers if self.backend else None
+
     def stop(self) -> None:
         if self.workers is not None:  # invocations in flight (a hung TrustedForm call...) end now
             self.workers.interrupt()
@@ -130,12 +150,15 @@ class LocalStack:
             "auto_suspend",
             "sweeper",
             "holds",
+            "consent",
             "archiver",
             "callbacks",
+            "anchors",
             "streams",
             "poller",
             "workers",
             "receiver",
+            "faults",
         ):
             piece = getattr(self, name)
             if piece is None:
@@ -146,6 +169,8 @@ class LocalStack:
             backend, self.backend = self.backend, None
             if backend.sim is not None:
                 self._stop_piece("simulator", backend.stop_simulator)
+            if backend.providers is not None:
+                self._stop_piece("providers", backend.stop_providers)
             self._stop_piece("moto", backend.stop)
         if self.state_file is not None:
             _remove_state_file(self.state_file)
@@ -235,14 +260,54 @@ def function_environment(backend: Backend, shell: Mapping[str, str]) -> dict[str
     return env
 
 
+def _fault_plan() -> Any:
+    from local.faults import FaultPlan
+
+    try:
+        return FaultPlan.parse(os.environ.get("AWS_FAULTS", ""))
+    except ValueError as exc:
+        raise StartupError(f"AWS_FAULTS: {exc}") from None
+
+
+def _start_faults(stack: LocalStack, plan: Any) -> Any:
+    """AWS's faults in front of moto; the workers (started later) are whom it kills."""
+    from local.faults import FaultLayer
+
+    def running(pid: int) -> str | None:
+        return stack.workers.running(pid) if stack.workers is not None else None
+
+    def kill(pid: int) -> None:
+        if stack.workers is not None:
+            stack.workers.kill_worker(pid)
+
+    port = int(stack.endpoint_url.rsplit(":", 1)[1])
+    return FaultLayer(plan, port, running=running, kill=kill).install()
+
+
 def _backend(api_key: str) -> Backend:
-    """moto on MOTO_PORT, the simulator on SIMULATOR_PORT (unless TRUSTEDFORM_API_URL names another)."""
+    """moto on MOTO_PORT, the simulator on SIMULATOR_PORT (unless TRUSTEDFORM_API_URL names another), the
+    screening providers' simulators LOCAL_SCREENS names."""
     moto_port, simulator_port = _int_env("MOTO_PORT", 0), _int_env("SIMULATOR_PORT", 0)
     _check_port_free("MOTO_PORT", moto_port)
     external = os.environ.get("TRUSTEDFORM_API_URL", "").strip()
     if not external:
         _check_port_free("SIMULATOR_PORT", simulator_port)
-    return Backend(api_key, moto_port=moto_port, simulator=external or None, simulator_port=simulator_port, stage=STAGE)
+    screens = os.environ.get("LOCAL_SCREENS", "").strip()
+    if screens:
+        from local.providers import chosen_screens
+
+        try:
+            chosen_screens(screens)
+        except ValueError as exc:
+            raise StartupError(f"LOCAL_SCREENS: {exc}") from None
+    return Backend(
+        api_key,
+        moto_port=moto_port,
+        simulator=external or None,
+        simulator_port=simulator_port,
+        stage=STAGE,
+        screens=screens,
+    )
 
 
 def _start_receiver(stack: LocalStack) -> None:
@@ -256,6 +321,7 @@ def _start_receiver(stack: LocalStack) -> None:
 
 
 def _register_vendor(stack: LocalStack) -> None:
+    import boto3
     from tf_retainer.runtime.settings import get_settings
     from tf_retainer.store.vendor_callbacks import VendorCallbackStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
@@ -266,7 +332,7 @@ def _register_vendor(stack: LocalStack) -> None:
         raise StartupError("LOCAL_VENDOR_KEY must be 16 to 256 characters (the authorizer refuses others)")
     settings = get_settings()  # also validates the environment before any request arrives
     VendorKeyStore(settings.table_name).put(stack.vendor_key, stack.vendor_name, now=datetime.now(UTC))
-    VendorCallbackStore(settings.table_name).put(
+    VendorCallbackStore(settings.table_name, kms=boto3.client("kms"), key_id=stack.provisioned.callback_key_id).put(
         stack.vendor_name, stack.receiver.url, stack.receiver.secret, now=datetime.now(UTC)
     )
 
@@ -285,18 +351,25 @@ def write_state(stack: LocalStack, path: Path) -> None:
         "retry_queue_arn": provisioned.retry_queue_arn,
         "retry_dlq_arn": provisioned.retry_dlq_arn,
         "secret_id": provisioned.secret_id,
+        "consumer_key_secret_id": provisioned.consumer_key_secret_id,
         "stack_name": provisioned.stack_name,
         "dashboard_name": provisioned.dashboard_name,
         "evidence_key_id": provisioned.evidence_key_id,
+        "callback_key_id": provisioned.callback_key_id,
+        "anchor_key_id": provisioned.anchor_key_id,
+        "anchor_failure_queue_url": provisioned.anchor_failure_queue_url,
         "archive_bucket": provisioned.archive_bucket,
         "event_bus_name": provisioned.event_bus_name,
         "events_queue_url": provisioned.events_queue_url,
         "publish_failure_queue_url": provisioned.publish_failure_queue_url,
         "parameters": provisioned.parameters,
+        "extra_refs": provisioned.extra_refs,  # the KMS keys' ids, the providers' secrets' ARNs (no values)
         "api_url": stack.api_url,
         "simulator_url": stack.simulator_url,
+        "provider_simulator_urls": stack.providers.urls if stack.providers else {},
         "vendor": stack.vendor_name,
         "callback_receiver_url": stack.receiver.url,
+        "aws_faults": stack.faults.plan.describe() if stack.faults else "off",
         # What the functions run with (no secrets: the key stays in Secrets Manager), for a CLI command
         # that runs the service in-process (tf-retainer backfill).
         "service_environment": {name: os.environ[name] for name in _service_variables() if name in os.environ},
@@ -306,6 +379,36 @@ def write_state(stack: LocalStack, path: Path) -> None:
     temporary.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     temporary.replace(path)
     stack.state_file = path
+
+
+def provisioned_from_state(state: Mapping[str, Any]) -> Any:
+    """The stack's resources (a ``local.provision.Provisioned``) as its state file (``write_state``) names
+    them: for a process outside the stack that reads or writes what it holds."""
+    from local.provision import Provisioned
+
+    return Provisioned(
+        table_name=state["table_name"],
+        retry_queue_url=state["retry_queue_url"],
+        retry_dlq_url=state["retry_dlq_url"],
+        secret_id=state["secret_id"],
+        consumer_key_secret_id=state.get("consumer_key_secret_id", ""),
+        region=state["region"],
+        endpoint_url=state["endpoint_url"],
+        retry_queue_arn=state.get("retry_queue_arn", ""),
+        retry_dlq_arn=state.get("retry_dlq_arn", ""),
+        stack_name=state.get("stack_name", "tf-retainer-local-dev"),
+        dashboard_name=state.get("dashboard_name", ""),
+        evidence_key_id=state.get("evidence_key_id", ""),
+        callback_key_id=state.get("callback_key_id", ""),
+        anchor_key_id=state.get("anchor_key_id", ""),
+        anchor_failure_queue_url=state.get("anchor_failure_queue_url", ""),
+        archive_bucket=state.get("archive_bucket", ""),
+        event_bus_name=state.get("event_bus_name", ""),
+        events_queue_url=state.get("events_queue_url", ""),
+        publish_failure_queue_url=state.get("publish_failure_queue_url", ""),
+        parameters=state.get("parameters") or {},
+        extra_refs=state.get("extra_refs") or {},
+    )
 
 
 def _service_variables() -> list[str]:
@@ -331,7 +434,7 @@ def start(api_key: str | None = None) -> LocalStack:
     from local.provision import function_logical_ids
     from local.scheduler import RateSchedule
     from local.server import ApiServerThread, LocalApiServer
-    from local.streams import StreamPoller
+    from local.streams import ANCHOR_FUNCTION, StreamPoller
 
     stack = LocalStack()
     try:
@@ -340,12 +443,15 @@ def start(api_key: str | None = None) -> LocalStack:
         workers = _worker_count()
         tf_key = api_key or os.environ.get("TRUSTEDFORM_API_KEY", "").strip() or DEFAULT_TRUSTEDFORM_API_KEY
         shell = dict(os.environ)
+        plan = _fault_plan()
         backend = _backend(tf_key)
         retention = _stream_retention()
         set_fake_credentials()
         start_fork_server()  # the workers' imports overlap moto's start and provisioning
-        trim_stream_records(retention)
+        trim_stream_records(retention)  # moto runs in this process
         stack.backend = backend.start()
+        if plan.active:
+            stack.faults = _start_faults(stack, plan)
         _start_receiver(stack)
         os.environ.update(function_environment(backend, shell))
         # The workers import every function now (a cold start each, in parallel), so the first request
@@ -360,6 +466,8 @@ def start(api_key: str | None = None) -> LocalStack:
             invocation_lock=nullcontext(),
             invoke=stack.workers.invoke,
             concurrency=retry_concurrency(stack.provisioned, workers),
+            duplicate_rate=plan.duplicate,
+            seed=plan.seed,
         )
         stack.poller.start()
         # The template's sweeper runs every 5 minutes; here, often enough to watch it work.
@@ -377,6 +485,11 @@ def start(api_key: str | None = None) -> LocalStack:
         # the leads stored so far at once: this is for leads that arrive after it).
         stack.holds = RateSchedule("HoldFunction", max(1, _int_env("LOCAL_HOLD_SECONDS", 300)), stack.workers.invoke)
         stack.holds.start()
+        # Revocations an invocation left unapplied (the template: every 5 minutes).
+        stack.consent = RateSchedule(
+            "ConsentFunction", max(1, _int_env("LOCAL_HONOUR_SECONDS", 30)), stack.workers.invoke
+        )
+        stack.consent.start()
         # The template's archiver runs hourly; locally too (no lead is ARCHIVE_AFTER_DAYS old unless the
         # days are overridden, so it mostly finds nothing).
         stack.archiver = RateSchedule(
@@ -386,6 +499,9 @@ def start(api_key: str | None = None) -> LocalStack:
         # The table's stream drives the publisher, as its event source mapping does on AWS.
         stack.streams = StreamPoller(stack.provisioned, invoke=stack.workers.invoke)
         stack.streams.start()
+        # And the anchoring function, as its own mapping does: every chain entry's write to the archive bucket.
+        stack.anchors = StreamPoller(stack.provisioned, ANCHOR_FUNCTION, invoke=stack.workers.invoke)
+        stack.anchors.start()
         # Vendor callbacks: CallbackQueue drives CallbackFunction; the demo vendor is called back here.
         stack.callbacks = RetryPoller(
             stack.provisioned,
@@ -393,8 +509,13 @@ def start(api_key: str | None = None) -> LocalStack:
             queue_url=stack.provisioned.callback_queue_url,
             invocation_lock=nullcontext(),
             invoke=stack.workers.invoke,
+            duplicate_rate=plan.duplicate,
+            seed=plan.seed,
         )
         stack.callbacks.start()
+        if stack.faults is not None:
+            pollers = (stack.poller, stack.callbacks)
+            stack.faults.elsewhere["duplicate deliveries"] = lambda: sum(p.duplicated for p in pollers if p)
         try:
             gateway = LocalApiGateway(invoke=stack.workers.invoke)
             server = LocalApiServer(gateway, HOST, api_port, invocation_lock=nullcontext())
@@ -430,12 +551,23 @@ def curl_command(api_url: str, vendor_key: str, cert_id: str) -> str:
     )
 
 
+def revocation_command(api_url: str, key: str) -> str:
+    body = json.dumps(
+        {"id": "stop-1", "phone": sample_lead("")["phone"], "via": "sms", "message": "STOP"}, separators=(",", ":")
+    )
+    return (
+        f"curl -sS -X POST {api_url}/revocations -H {shlex.quote('x-api-key: ' + key)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+
+
 def banner(stack: LocalStack, seconds: float) -> str:
     from local.simulator import BEHAVIOURS, PARAMETERISED_BEHAVIOURS, make_web_cert_id
 
     provisioned = stack.provisioned
     lines = [
-        f"  API          {stack.api_url}  (POST /leads, GET /leads/{{lead_id}}[/contactable]; /local/... works too)",
+        f"  API          {stack.api_url}  (POST /leads, GET /leads/{{lead_id}}[/contactable],",
+        "               POST /revocations[/batch], POST /leads/{lead_id}/contacts; /local/... works too)",
         f"  API docs     {stack.api_url}/docs  (browse the OpenAPI description, {stack.api_url}/openapi.json)",
         f"  demo vendor  {stack.vendor_name}   x-api-key: {stack.vendor_key}",
         f"  moto (AWS)   {stack.endpoint_url}  table {provisioned.table_name}",
@@ -447,14 +579,20 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  auto-suspend {stack.auto_suspend.describe() if stack.auto_suspend else 'off (AUTO_SUSPEND_* unset)'}",
         f"  holds        {stack.holds.describe()} (legal holds cover the leads that arrived since)",
         f"  archiver     {stack.archiver.describe()} (final leads past ARCHIVE_AFTER_DAYS to the S3 archive)",
+        f"  consent      {stack.consent.describe()} (revocations an invocation left unapplied)",
         f"  events       {stack.streams.describe()}",
         f"               stream records kept {_stream_retention().total_seconds():.0f} s "
         "(LOCAL_STREAM_RETENTION_SECONDS; DynamoDB: 24 hours)",
         f"               bus {provisioned.event_bus_name}; every event also on "
         f"{provisioned.events_queue_url.rsplit('/', 1)[-1]}: tf-retainer --local events tail",
+        f"  anchors      {stack.anchors.describe()}",
+        "               every chain entry's write, MACed, under anchors/ in the archive bucket: "
+        "tf-retainer --local evidence verify LEAD_ID",
         f"  callbacks    {stack.callbacks.describe()}",
         f"               the demo vendor's leads that leave pending are POSTed, signed, to {stack.receiver.url};",
         f"               what arrived (signature checked): curl -sS {stack.receiver.url}",
+        f"  AWS faults   {stack.faults.plan.describe() if stack.faults else 'off (--aws-faults[=SPEC])'}"
+        + (f"; injected so far: curl -sS {stack.endpoint_url}/_local/faults" if stack.faults else ""),
         f"  retry timing base {os.environ['RETRY_BASE_SECONDS']} s, cap {os.environ['RETRY_CAP_SECONDS']} s, "
         f"account errors {os.environ['ACCOUNT_ERROR_DELAY_SECONDS']} s",
     ]
@@ -471,6 +609,12 @@ def banner(stack: LocalStack, seconds: float) -> str:
         ]
     else:
         lines.append(f"  TrustedForm  {stack.simulator_url}  (TRUSTEDFORM_API_URL)")
+    if stack.providers is not None:
+        screens = ", ".join(f"{screen}={provider}" for screen, provider in stack.providers.screens.items())
+        lines.append(f"  screens      {screens} (LOCAL_SCREENS; the buyer's rules decide which run: tf-retainer rules)")
+        lines += [f"               {name}  {url}  (simulator)" for name, url in stack.providers.urls.items()]
+    else:
+        lines.append("  screens      off (LOCAL_SCREENS=leadid=jornaya,dnc=dncscrub,... starts their simulators)")
     lines += [
         f"  state file   {_display_path(stack.state_file)}",
         "",
@@ -478,6 +622,8 @@ def banner(stack: LocalStack, seconds: float) -> str:
         f"  {curl_command(stack.api_url, stack.vendor_key, make_web_cert_id())}",
         f"  curl -sS {stack.api_url}/leads/<lead_id> -H {shlex.quote('x-api-key: ' + stack.vendor_key)}",
         f"  curl -sS {stack.api_url}/leads/<lead_id>/contactable -H {shlex.quote('x-api-key: ' + stack.vendor_key)}",
+        "  the consumer texts STOP (then ask the gate again: consent_revoked):",
+        f"  {revocation_command(stack.api_url, stack.vendor_key)}",
         "",
         f"{READY_MARKER} in {seconds:.2f} s (Ctrl-C to stop)",
     ]
@@ -496,11 +642,10 @@ def _display_path(path: Path | None) -> str:
 # ------------------------------------------------------------------------------ as a subprocess
 
 
-# What the stack must not inherit from the caller's shell: it builds these itself, or a caller sets them.
-_INHERITED_PREFIXES_DROPPED = ("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_", "POWERTOOLS_")
-_INHERITED_NAMES_DROPPED = frozenset(
-    {"TABLE_NAME", "RETRY_QUEUE_URL", "PORT", "MOTO_PORT", "SIMULATOR_PORT", "CALLBACK_PORT", "PYTHONDONTWRITEBYTECODE"}
-)
+# What the stack must not inherit from the caller's shell: it builds these itself, or a caller sets them
+# (an in-process bench run before it leaves its own resources' names in os.environ, gone since).
+_INHERITED_PREFIXES_DROPPED = ("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_", "POWERTOOLS_", "CALLBACK_")
+_INHERITED_NAMES_DROPPED = STACK_OWNED_VARIABLES | {"PORT", "MOTO_PORT", "SIMULATOR_PORT", "PYTHONDONTWRITEBYTECODE"}
 
 
 class StackProcess:
@@ -579,6 +724,17 @@ class StackProcess:
     def pid(self) -> int:
         assert self.process is not None, "not started"
         return self.process.pid
+
+    @property
+    def resources(self) -> Any:
+        """Its resources (``local.provision.Provisioned``), as its state file names them."""
+        return provisioned_from_state(self.state)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of its moto server (fake credentials: set_fake_credentials() in this process)."""
+        from local.provision import aws_client
+
+        return aws_client(service, str(self.state["region"]), str(self.state["endpoint_url"]))
 
     def start(self) -> StackProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -697,9 +853,14 @@ def _proc_rss_kib(pid: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv:
-        print(__doc__, file=sys.stderr)
-        return 0 if argv[0] in ("-h", "--help") else 2
+    for arg in argv or []:
+        if arg == "--aws-faults" or arg.startswith("--aws-faults="):
+            from local.faults import DEFAULT_SPEC
+
+            os.environ["AWS_FAULTS"] = arg.partition("=")[2] or DEFAULT_SPEC
+        else:
+            print(__doc__, file=sys.stderr)
+            return 0 if arg in ("-h", "--help") else 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
     )
@@ -730,8 +891,11 @@ def main(argv: list[str] | None = None) -> int:
             pass
     finally:
         stopping = time.perf_counter()
+        faults = stack.faults.summary() if stack.faults else None
         stack.stop()
         log.info("stopped %s in %.2f s", ", ".join(stack.stopped), time.perf_counter() - stopping)
+        if faults:
+            log.info("AWS faults injected: %s", json.dumps(faults))
     return 0
 
 

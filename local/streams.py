@@ -1,4 +1,5 @@
-"""Drive the PublisherFunction from the table's stream as Lambda's DynamoDB event source mapping does.
+"""Drive a stream consumer (PublisherFunction, AnchorFunction) from the table's stream as Lambda's DynamoDB
+event source mapping does: one poller per function, each reading the stream on its own, as each mapping does.
 
 What the mapping does on AWS, and this poller locally (settings read from the function's DynamoDB event
 in template.yaml):
@@ -11,7 +12,8 @@ in template.yaml):
   eventSourceARN, dynamodb.Keys/NewImage/SequenceNumber/SizeBytes/StreamViewType), ``BatchSize`` at most;
 * with ``ReportBatchItemFailures``: the records before the first failed one are done; the batch is
   retried from the failed one. A raise retries the whole batch. After ``MaximumRetryAttempts`` retries of
-  a record, a pointer to it goes to the ``OnFailure`` queue and the poller moves past it.
+  a record, a pointer to it goes to the ``OnFailure`` queue and the poller moves past it. (Lambda would
+  first halve a failing batch, with ``BisectBatchOnFunctionError``; here the batch is retried whole.)
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from botocore.config import Config
 
 from local.background import BackgroundLoop
 from local.functions import invoke as default_invoke
-from local.provision import Provisioned
+from local.provision import ANCHOR_FAILURE_QUEUE_LOGICAL_ID, PUBLISH_FAILURE_QUEUE_LOGICAL_ID, Provisioned
 
 log = logging.getLogger("tf_retainer.local.streams")
 
 PUBLISHER_FUNCTION = "PublisherFunction"
+ANCHOR_FUNCTION = "AnchorFunction"
 
 
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
@@ -63,11 +66,23 @@ def _matches_value(rule: Any, value: Any) -> bool:
 
 def stream_event_settings(template: Mapping[str, Any], function: str) -> dict[str, Any]:
     """The Properties of ``function``'s DynamoDB event in the template."""
-    events = template["Resources"][function]["Properties"].get("Events", {})
+    events = template["Resources"][function]["Properties"].get("Events", {})  # parameters not resolved
     for event in events.values():
         if event.get("Type") == "DynamoDB":
             return dict(event["Properties"])
     raise ValueError(f"{function} has no DynamoDB event in template.yaml")
+
+
+def failure_queue_url(provisioned: Provisioned, settings: Mapping[str, Any]) -> str:
+    """The local URL of the queue a stream event's OnFailure destination names (!GetAtt <queue>.Arn; empty
+    when none)."""
+    destination = settings.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", {})
+    logical_id = (destination.get("Fn::GetAtt") or [""])[0] if isinstance(destination, Mapping) else ""
+    queues = {
+        ANCHOR_FAILURE_QUEUE_LOGICAL_ID: provisioned.anchor_failure_queue_url,
+        PUBLISH_FAILURE_QUEUE_LOGICAL_ID: provisioned.publish_failure_queue_url,
+    }
+    return queues.get(logical_id, "")
 
 
 class StreamPoller(BackgroundLoop):
@@ -85,11 +100,12 @@ class StreamPoller(BackgroundLoop):
     ) -> None:
         self.function = function
         settings = stream_event_settings(provisioned._template(), function)
-        self.batch_size = int(settings.get("BatchSize", 100))
-        self.starting_position = str(settings.get("StartingPosition", "LATEST"))
-        self.max_retries = int(settings.get("MaximumRetryAttempts", -1))
+        resolve = provisioned._resolver().resolve  # a parameter's value (AnchorBatchSize)
+        self.batch_size = int(resolve(settings.get("BatchSize", 100)))
+        self.starting_position = str(resolve(settings.get("StartingPosition", "LATEST")))
+        self.max_retries = int(resolve(settings.get("MaximumRetryAttempts", -1)))
         self.patterns = [json.loads(item["Pattern"]) for item in settings.get("FilterCriteria", {}).get("Filters", [])]
-        self.failure_queue_url = provisioned.publish_failure_queue_url
+        self.failure_queue_url = failure_queue_url(provisioned, settings)
         self.region = provisioned.region
         self.interval_seconds = interval_seconds
         self.retry_delay_seconds = retry_delay_seconds

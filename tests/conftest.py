@@ -8,6 +8,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -78,6 +79,50 @@ def stack(simulator, monkeypatch, stack_env) -> Iterator[Stack]:
     finally:
         wiring.reset()
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def screen_sims() -> Iterator[Any]:
+    """The screening providers' simulators (DNC.com, Twilio Lookup, Blacklist Alliance) on 127.0.0.1."""
+    from tests.support.screening import start_sims
+
+    sims = start_sims()
+    yield sims
+    for sim in sims.all():
+        sim.stop()
+
+
+@pytest.fixture
+def screens() -> dict[str, str]:
+    """Which provider answers each screen in ``screened`` (parametrize this fixture)."""
+    from tests.support.screening import ALL_SCREENS
+
+    return dict(ALL_SCREENS)
+
+
+@pytest.fixture
+def screened(stack, screen_sims, screens, monkeypatch) -> Stack:
+    """The stack with the screens on (the providers' simulators, their keys in moto, a KMS key): the buyer's
+    screen rules decide which run for a lead. The calling hours are in shadow: the call gate asked at any hour
+    answers on the screens (the law of the hour is test_consent.py's)."""
+    from datetime import UTC, datetime
+
+    from tf_retainer import wiring
+    from tf_retainer.decisions.calling import CallingOverride
+    from tf_retainer.store.calling_rules import CallingRuleStore
+
+    from tests.support.screening import screening_env
+
+    shadow_hours = CallingOverride(modes={"federal_hours": "shadow", "state_hours": "shadow"})
+    CallingRuleStore(stack.leads.table).publish(shadow_hours, actor="test", now=datetime.now(UTC))
+    screen_sims.reset()
+    env = screening_env(screen_sims, stack.client("secretsmanager"), stack.client("kms"), screens)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    stack.env.update(env)
+    wiring.reset()
+    stack.screen_sims = screen_sims
+    return stack
 
 
 @pytest.fixture

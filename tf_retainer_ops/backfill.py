@@ -28,7 +28,7 @@ from tf_retainer.leads.intake import submit_lead
 from tf_retainer.runtime.observability import logger, metrics
 from tf_retainer.runtime.settings import Settings
 from tf_retainer.store.vendor_keys import VendorKeyStore
-from tf_retainer.wiring import build_api_key, build_deps, build_lead_table
+from tf_retainer.wiring import build_api_key, build_deps, build_keyring, build_lead_table
 
 from .backfill_plan import Plan, Row
 from .target import OpsError, Target
@@ -71,7 +71,8 @@ def _intake_environment(target: Target) -> dict[str, str]:
 
 def service_deps(target: Target, settings: Settings) -> Deps:
     """The intake's dependencies on the target stack's own clients (the local stack's endpoint included)."""
-    table = build_lead_table(settings, target.client("dynamodb"))
+    keyring = build_keyring(settings, target.client("secretsmanager"))
+    table = build_lead_table(settings, target.client("dynamodb"), keyring)
     api_key = build_api_key(settings, target.client("secretsmanager"))
     return build_deps(settings, table=table, sqs=target.client("sqs"), api_key=api_key)
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from tf_retainer.domain.models import LeadSubmission, Reason
@@ -86,13 +88,14 @@ def read_plan(path: Path, *, now: datetime, settings: Settings) -> Plan:
     except (OSError, UnicodeDecodeError) as exc:
         raise OpsError(f"cannot read {path}: {exc}") from exc
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+    records = _records(reader, path)
+    header = next(records, None)
     if header is None:
         raise OpsError(f"{path} is empty: expected a header row naming the columns")
     columns = _columns(header, path)
     plan = Plan()
     seen: dict[str, int] = {}
-    for cells in reader:
+    for cells in records:
         if not any(cell.strip() for cell in cells):
             continue
         plan.rows += 1
@@ -110,6 +113,23 @@ def read_plan(path: Path, *, now: datetime, settings: Settings) -> Plan:
     plan.urgent.sort(key=lambda row: (row.lead_date, row.line))
     plan.later.sort(key=lambda row: (row.lead_date, row.line))
     return plan
+
+
+def _records(reader: Any, path: Path) -> Iterator[list[str]]:
+    """The file's records; the csv module's own refusal (a field over its limit) as one line naming where."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # csv counts the line it stopped on; a field over the limit is not a lead's (a URL, an email).
+            line = reader.line_num
+            if "field limit" in str(exc):
+                limit = csv.field_size_limit()
+                raise OpsError(f"{path}, line {line}: a field is longer than {limit} characters (csv's limit)") from exc
+            raise OpsError(f"{path}, line {line}: not readable as CSV ({exc})") from exc
+        yield cells
 
 
 def _columns(header: list[str], path: Path) -> dict[str, int]:

@@ -2,7 +2,7 @@
 force for a vendor (the deployment's policies under the default rule set under the vendor's own).
 
 A backtest never calls TrustedForm: it judges each lead on the first TrustedForm answer stored with it
-(the one that carried insights / verify), exactly as the live path did (judgement.facts_of, evaluate).
+(the one that carried insights / verify), exactly as the live path did (judgement.facts_from, evaluate).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from tf_retainer.decisions import judgement
-from tf_retainer.decisions.answer import decide
 from tf_retainer.decisions.rulebook import DEFAULT_SCOPE, from_settings
-from tf_retainer.decisions.rules import REASONS, RuleSet, Verdict, evaluate, refusal
+from tf_retainer.decisions.rules import RuleSet
+from tf_retainer.decisions.verdicts import REASONS, Verdict, evaluate, refusal
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Status
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.rule_sets import RuleStore
 
-# What each rule reads from TrustedForm's answer: what a stored answer must carry to judge it.
+# What each rule reads: what a stored answer (TrustedForm's, or a screen's) must carry to judge it.
 NEEDS_TEXT = {
     "masked_refused": "insights is_masked",
     "max_age": "insights created_at or age_seconds",
@@ -42,6 +42,14 @@ NEEDS_TEXT = {
     "page_scans": "insights scans",
     "consent_verified": "verify",
     "lead_match": "match_lead result",
+    # The screen rules read the lead's own screen results (stored when a screen rule ran, shadow or enforced).
+    "litigator": "the litigator screen's answer (a litigator or dnc rule in shadow first)",
+    "dnc": "the Do-Not-Call screen's answer (a dnc rule in shadow first)",
+    "reassigned_number": "the reassigned-number check, asked at call time only",
+    "phone_valid": "the phone screen's answer (a phone_valid or line_type rule in shadow first)",
+    "line_type": "the phone screen's answer (a phone_valid or line_type rule in shadow first)",
+    "jornaya": "Jornaya's audit of the lead's LeadiD token (a jornaya rule in shadow first)",
+    "consent_records": "Jornaya's audit of the lead's LeadiD token (a jornaya rule in shadow first)",
 }
 RULE_REASONS = frozenset(reason.value for reason in REASONS.values())
 # The template's parameters for the policies every rule set overlays (rulebook.from_settings).
@@ -225,10 +233,8 @@ def replay_vendor(
         if not isinstance(exchange.json(), dict):
             result.no_answer["unreadable answer"] += 1
             continue
-        # The facts as the live path read them: retaining=False makes any 200 an answer to judge.
-        decision = decide(exchange, policies.settings, retaining=False)
-        facts = judgement.facts_of(exchange, record.lead, decision)
-        result.add(record.lead, evaluate(rules, facts))
+        # The facts as the live path read them (a rule whose data the call did not ask for: not evaluated).
+        result.add(record.lead, evaluate(rules, judgement.facts_from([exchange], record.lead)))
     return result
 
 

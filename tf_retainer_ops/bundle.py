@@ -1,6 +1,6 @@
 """The evidence file (bundle) of one evidence record: a self-contained JSON document proving what happened to
-a lead and its certificate, its content digest, its KMS signature, and the check of all three and of its
-evidence chain (`tf-retainer verify`).
+a lead and its certificate, its content digest and its KMS signature (checked, with its evidence chain, by
+`tf-retainer verify`: bundle_check.py).
 
 Everything here is what the service stored: contact details are SHA-1 fingerprints there, and raw
 exchanges already have the TrustedForm API key redacted (tf_retainer.providers.trustedform.client).
@@ -12,18 +12,18 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tf_retainer.domain import chain
 from tf_retainer.evidence.record import EvidenceRecord
 from tf_retainer.runtime.clock import iso
-from tf_retainer.store.items import history_item
 
 from . import __version__
 
 EVIDENCE_FORMAT = "tf-retainer-evidence/1"
+# An export's manifest (`evidence find --export`): its files, their digests, signed as a bundle is.
+EXPORT_FORMAT = "tf-retainer-consumer-export/1"
 # Signs a bundle (or a manifest) in place: adds its ``signature``.
 Signer = Callable[[dict[str, Any]], None]
 
@@ -46,6 +46,21 @@ RETAIN_FIELDS = (
 )
 
 
+def matched_fingerprints(exchanges: list[dict[str, Any]]) -> dict[str, str]:
+    """The contact fingerprints sent to TrustedForm (match_lead), from the raw requests: the only place the
+    service keeps them readable (the lead's state holds them sealed)."""
+    found: dict[str, str] = {}
+    for exchange in exchanges:
+        try:
+            body = json.loads((exchange.get("request") or {}).get("body") or "{}")
+        except ValueError:
+            continue
+        match = body.get("match_lead") if isinstance(body, dict) else None
+        if isinstance(match, dict):
+            found.update({kind: value for kind, value in match.items() if isinstance(value, str)})
+    return found
+
+
 def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) -> dict[str, Any]:
     """The bundle of one evidence record (tf_retainer.evidence.record), from either place."""
     state = record.state
@@ -54,25 +69,7 @@ def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) ->
         "generated_at": iso(now or datetime.now(UTC)),
         "generated_by": {"tool": "tf-retainer", "version": __version__},
         "lead_id": record.lead_id,
-        "vendor": state.get("vendor"),
-        "vendor_lead_id": state.get("vendor_lead_id"),
-        "received_at": state.get("received_at"),
-        "lead": {
-            # As received: the vendor's extra fields; email/phone only as the SHA-1 fingerprints
-            # TrustedForm matched against (match_lead).
-            "fields": state.get("lead") or {},
-            "contact_fingerprints": state.get("match_lead") or {},
-        },
-        "certificate": {
-            "cert_id": state.get("cert_id"),
-            "kind": state.get("cert_kind"),
-            "certificate_url": state.get("certificate_url"),
-            "masked": state.get("masked"),
-            "masked_cert_url": state.get("masked_cert_url"),
-            "retain_deadline": state.get("deadline"),
-        },
-        "retain": {name: state[name] for name in RETAIN_FIELDS if name in state},
-        "lead_match": state.get("lead_match"),
+        **state_sections(state, record.exchanges),
         "exchanges": record.exchanges,
         "history": [event.model_dump(mode="json") for event in record.history],
         # The lead's evidence chain as stored (content as hashed, hash as stored): `tf-retainer verify`
@@ -86,6 +83,43 @@ def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) ->
     }
     document["content_sha256"] = content_digest(document)
     return document
+
+
+def state_sections(state: dict[str, Any], exchanges: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bundle's readable sections, each a view of the lead's state, the contact fingerprints a view of
+    the raw exchanges (`verify` rebuilds them from the file's state and the chain's exchanges, and
+    compares)."""
+    return {
+        "vendor": state.get("vendor"),
+        "vendor_lead_id": state.get("vendor_lead_id"),
+        "received_at": state.get("received_at"),
+        "lead": {
+            # As received: the vendor's extra fields; email/phone only as the SHA-1 fingerprints
+            # TrustedForm matched against (match_lead), as the raw requests sent them.
+            "fields": state.get("lead") or {},
+            "contact_fingerprints": matched_fingerprints(exchanges),
+        },
+        "certificate": {
+            "cert_id": state.get("cert_id"),
+            "kind": state.get("cert_kind"),
+            "certificate_url": state.get("certificate_url"),
+            "masked": state.get("masked"),
+            "masked_cert_url": state.get("masked_cert_url"),
+            "retain_deadline": state.get("deadline"),
+        },
+        "retain": {name: state[name] for name in RETAIN_FIELDS if name in state},
+        "lead_match": state.get("lead_match"),
+        # A lead with a second consent record (a Jornaya LeadiD token): the token and Jornaya's audit of it
+        # as the state keeps it (the audit's raw exchange is among the exchanges, by its call_id).
+        "second_consent_record": _second_record(state),
+    }
+
+
+def _second_record(state: dict[str, Any]) -> dict[str, Any] | None:
+    token = state.get("leadid_token")
+    if not token:
+        return None
+    return {"provider": "jornaya", "leadid_token": token, "audit": (state.get("screens") or {}).get("leadid")}
 
 
 def content_digest(document: dict[str, Any]) -> str:
@@ -119,30 +153,6 @@ def sign(document: dict[str, Any], kms: Any, key_id: str) -> None:
     }
 
 
-@dataclass
-class Verification:
-    digest_ok: bool
-    signed: bool
-    signature_ok: bool | None  # None: unsigned, or no key access to check it
-    chain_ok: bool | None = None  # None: the file carries no chain (made before it had one)
-    chain_problem: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.digest_ok and self.signature_ok is not False and self.chain_ok is not False
-
-    def describe(self) -> str:
-        if self.chain_ok is False:
-            return f"EDITED: {self.chain_problem}"
-        if not self.digest_ok:
-            return "EDITED: the content does not match content_sha256"
-        if not self.signed:
-            return "content matches content_sha256, but the file is unsigned: an editor could have recomputed it"
-        if self.signature_ok is None:
-            return "content matches content_sha256; the signature could not be checked (no access to its KMS key)"
-        return "valid: content matches and the KMS signature verifies" if self.signature_ok else "FORGED: bad signature"
-
-
 def verified_chain(record: dict[str, Any]) -> list[chain.Entry]:
     """The entries of an evidence record's or file's chain (``lead_id``, ``state``, ``chain``), each link
     recomputed from the lead's identity on. Raises chain.BrokenChain (the first link that fails), or
@@ -158,58 +168,3 @@ def verified_chain(record: dict[str, Any]) -> list[chain.Entry]:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"the evidence chain is unreadable ({exc})") from exc
     return chain.verify(links, first)
-
-
-def chain_problem(document: dict[str, Any]) -> str | None:
-    """What is wrong with the file's evidence chain, or None: every link recomputed from its content and
-    the lead's identity, and the file's history and exchanges exactly what the chain holds."""
-    try:
-        entries = verified_chain(document)
-    except ValueError as exc:
-        return str(exc)
-    except chain.BrokenChain as broken:
-        return f"the evidence chain breaks at entry {broken.seq}: {broken.why}"
-    compared = ("at", "type", "actor", "detail")
-    held = [
-        {name: shown[name] for name in compared}
-        for entry in entries
-        for shown in (history_item(event, entry, str(document["lead_id"]), None).as_dict() for event in entry.events)
-    ]
-    shown = [
-        {name: event.get(name) for name in ("at", "type", "actor")} | {"detail": event.get("detail") or {}}
-        for event in document.get("history") or []
-    ]
-    if shown != held:
-        at = next((i for i, (a, b) in enumerate(zip(shown, held, strict=False)) if a != b), min(len(shown), len(held)))
-        return f"history event {at + 1} is not what the evidence chain holds"
-    if (document.get("exchanges") or []) != [exchange for entry in entries for exchange in entry.exchanges]:
-        return "the raw exchanges are not what the evidence chain holds"
-    return None
-
-
-def verify(document: dict[str, Any], kms: Any | None) -> Verification:
-    digest_ok = document.get("content_sha256") == content_digest(document)
-    problem = chain_problem(document) if document.get("chain") else None
-    chain_ok = None if not document.get("chain") else problem is None
-    verification = _verify_signature(document, kms, digest_ok)
-    verification.chain_ok, verification.chain_problem = chain_ok, problem
-    return verification
-
-
-def _verify_signature(document: dict[str, Any], kms: Any | None, digest_ok: bool) -> Verification:
-    signature = document.get("signature")
-    if not isinstance(signature, dict):
-        return Verification(digest_ok, signed=False, signature_ok=None)
-    if kms is None or not digest_ok:
-        return Verification(digest_ok, signed=True, signature_ok=None)
-    try:
-        out = kms.verify_mac(
-            KeyId=signature["key_id"],
-            MacAlgorithm=signature["algorithm"],
-            Message=str(document["content_sha256"]).encode(),
-            Mac=base64.b64decode(signature["mac"]),
-        )
-        valid = bool(out.get("MacValid"))
-    except kms.exceptions.KMSInvalidMacException:
-        valid = False
-    return Verification(digest_ok, signed=True, signature_ok=valid)

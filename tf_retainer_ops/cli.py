@@ -11,7 +11,8 @@
                                 every lead of that consumer (any vendor); DIR: a bundle each + manifest
     evidence reindex [--vendor V]  put leads stored before the consumer index into it (once)
     evidence verify LEAD_ID     recompute a lead's stored evidence chain; names the first broken link
-    verify FILE                 check an evidence file: its evidence chain, digest and signature
+    verify FILE                 check an evidence file: its evidence chain, digest and signature (under
+                                the deployment's evidence key, never the one the file names)
     vendors add|list|revoke     vendor API keys (a new key is printed once, never again)
     vendors show NAME           a vendor's keys, suspension (who, why) and key history
     vendors report [--since 30d] per-vendor scorecards (retained %, match failures, reuse, rules, ...)
@@ -22,6 +23,9 @@
     rules show|set|test         the buyer's intake rule sets: versions, publish, backtest
     backfill FILE --vendor V    retain past leads from a CSV through the intake path (resumable)
     hold set|release|list       legal holds: a lead's, a consumer's or a vendor's evidence kept past retention
+    revocations add|import FILE|list|show
+                                consumers' revocations of consent: the gate closes at once, every lead gets it
+    calling show|set|test       the law of the hour the gate applies: versions, the buyer's override, backtest
 
 Each command module under commands/ lists its commands in a table (``COMMANDS``); build_parser makes the
 parser from them. See docs/operations.md.
@@ -30,6 +34,7 @@ parser from them. See docs/operations.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -83,6 +88,13 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("--region", default=default, help="AWS region")
     group.add_argument("--usage-plan-id", default=default, help="API Gateway usage plan for vendor keys")
     group.add_argument("--evidence-key-id", default=default, help="KMS HMAC key that signs evidence bundles")
+    group.add_argument(
+        "--anchor-key-id", default=default, help="KMS HMAC key the evidence anchors are MACed with (AnchorKeyId)"
+    )
+    group.add_argument("--callback-key-id", default=default, help="KMS key vendors' callback secrets are sealed with")
+    group.add_argument(
+        "--consumer-key-secret", default=default, help="secret of the consumer key (ConsumerKeySecretArn)"
+    )
     group.add_argument("--archive-bucket", default=default, help="S3 bucket of the evidence archive")
     parser.add_argument(
         "--json", action="store_true", default=False if top else argparse.SUPPRESS, help="machine-readable output"
@@ -148,6 +160,19 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return _fail(err, f"AWS error {code} in {exc.operation_name}: {message}", 1)
     except KeyboardInterrupt:
         return _fail(err, "interrupted", 130)
+    except BrokenPipeError:  # the reader left (`| head`): nothing more to say, and no traceback
+        _silence(out)
+        return 141  # 128 + SIGPIPE, as a shell tool ends
+
+
+def _silence(out: TextIO) -> None:
+    """Whatever is still buffered for a closed pipe goes nowhere (the interpreter's final flush would raise)."""
+    try:
+        fileno = out.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's buffer)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
 
 
 def _fail(err: TextIO, message: str, code: int) -> int:

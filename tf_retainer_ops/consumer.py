@@ -15,17 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tf_retainer.domain.contacts import lead_fingerprints, normalise_email, normalise_phone, sha1_hex
+from tf_retainer.domain.contacts import lead_fingerprints, normalise_email, normalise_phone
 from tf_retainer.domain.lead import Lead
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store.lead_table import LeadTable
 
 from . import __version__
-from .bundle import Signer, content_digest, render
+from .bundle import EXPORT_FORMAT, Signer, content_digest, render
 from .evidence import Archive, build_evidence
 from .target import OpsError
 
-EXPORT_FORMAT = "tf-retainer-consumer-export/1"
 MANIFEST = "manifest.json"
 FINGERPRINT_METHOD = (
     "SHA-1 (hex) of the normalised value, as sent to TrustedForm in match_lead: "
@@ -34,29 +33,62 @@ FINGERPRINT_METHOD = (
 BRIEF = ("lead_id", "vendor", "vendor_lead_id", "status", "reason", "received_at", "final_at", "cert_id")
 
 
-def fingerprint_query(*, email: str | None, phone: str | None) -> dict[str, str]:
-    """The fingerprints to look for, made as intake makes them. The clear values go no further."""
+@dataclass(frozen=True)
+class Spelling:
+    """One way a consumer's contact may have been sent, by its shape (never its digits), and what the
+    consumer index holds for it."""
+
+    kind: str  # "email" or "phone", as in match_lead
+    label: str  # e.g. "10 digits", "+1 and 10 digits (as given)"
+    fingerprint: str
+
+
+# The usual spellings of a North American number: TrustedForm's normalisation keeps a "+1" or a leading 1,
+# so each is a fingerprint of its own, and a vendor may have sent any of them.
+NANP_SPELLINGS = (("10 digits", ""), ("1 and 10 digits", "1"), ("+1 and 10 digits", "+1"))
+
+
+def spellings(*, email: str | None, phone: str | None) -> list[Spelling]:
+    """Every fingerprint `evidence find` searches and `hold set` covers for a contact: the value as given,
+    normalised as intake does, then (a North American number) its other usual spellings. Each goes through
+    intake's own fingerprinting (``lead_fingerprints``; the consumer index holds each fingerprint's keyed
+    token, ``Keyring.consumer``, which the store derives when it looks), here only: the clear values go no
+    further."""
     if (email is not None and not normalise_email(email)) or (phone is not None and not normalise_phone(phone)):
         raise OpsError("the email or phone given is empty once normalised: nothing to look for")
-    query = lead_fingerprints(email, phone)
-    if not query:
+    if email is not None:
+        return [Spelling("email", "as given", _indexed("email", normalise_email(email)))]
+    if phone is None:
         raise OpsError("give --phone or --email")
-    return query
+    given = normalise_phone(phone)
+    digits = "".join(ch for ch in given if ch.isdigit())
+    national = digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
+    usual = {prefix + national: label for label, prefix in NANP_SPELLINGS} if len(national) == 10 else {}
+    found = [
+        Spelling("phone", f"{usual[given]} (as given)" if given in usual else "as given", _indexed("phone", given))
+    ]
+    found += [Spelling("phone", label, _indexed("phone", spelt)) for spelt, label in usual.items() if spelt != given]
+    return found
+
+
+def _indexed(kind: str, value: str) -> str:
+    email, phone = (value, None) if kind == "email" else (None, value)
+    return lead_fingerprints(email, phone)[kind]
+
+
+def fingerprint_query(*, email: str | None, phone: str | None) -> dict[str, str]:
+    """The fingerprint of the contact as given (the first of its spellings)."""
+    first = spellings(email=email, phone=phone)[0]
+    return {first.kind: first.fingerprint}
 
 
 def other_spellings(phone: str | None) -> dict[str, list[str]]:
-    """Fingerprints of the same North American number spelt the other usual ways: TrustedForm's rule
-    keeps a "+1" or a leading 1, so "+1 512 555 1212", "1-512-555-1212" and "(512) 555-1212" are three
-    fingerprints; a vendor may have sent any of them."""
+    """Fingerprints of the same North American number spelt the other usual ways ("+1 512 555 1212",
+    "1-512-555-1212" and "(512) 555-1212" are three fingerprints)."""
     if phone is None:
         return {}
-    normalised = normalise_phone(phone)
-    digits = "".join(ch for ch in normalised if ch.isdigit())
-    national = digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
-    if len(national) != 10:
-        return {}
-    spellings = {national, "1" + national, "+1" + national} - {normalised}
-    return {"phone": sorted(sha1_hex(spelling) for spelling in spellings)}
+    others = spellings(email=None, phone=phone)[1:]
+    return {"phone": sorted(spelling.fingerprint for spelling in others)} if others else {}
 
 
 @dataclass

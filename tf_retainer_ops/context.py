@@ -20,9 +20,13 @@ from .evidence import Archive
 from .target import OpsError, Target, resolve
 
 if TYPE_CHECKING:
+    from tf_retainer.leads.deps import Deps
+    from tf_retainer.ports.anchors import AnchorStore, Mac
     from tf_retainer.runtime.settings import Settings
+    from tf_retainer.store.calling_rules import CallingRuleStore
     from tf_retainer.store.lead_table import LeadTable
     from tf_retainer.store.legal_holds import HoldStore
+    from tf_retainer.store.revocations import DynamoRevocations
     from tf_retainer.store.rule_sets import RuleStore
     from tf_retainer.store.vendor_callbacks import VendorCallbackStore
     from tf_retainer.store.vendor_keys import VendorKeyStore
@@ -54,7 +58,8 @@ class Context:
 
     @cached_property
     def store(self) -> LeadTable:
-        return wiring.build_lead_table(self.settings, self._dynamodb)
+        keyring = wiring.build_keyring(self.settings, self.target.client("secretsmanager"))
+        return wiring.build_lead_table(self.settings, self._dynamodb, keyring)
 
     @cached_property
     def archive(self) -> Archive:
@@ -62,6 +67,17 @@ class Context:
         marks = wiring.build_archive_marks(self.settings, self._dynamodb)
         bucket = wiring.build_archive_bucket(self.settings, self.target.client("s3"))
         return Archive(marks=marks, bucket=bucket, searchable=bool(self.target.archive_bucket))
+
+    @cached_property
+    def anchors(self) -> tuple[AnchorStore, Mac] | str:
+        """The evidence anchors (the archive bucket's anchors/) and their MAC under the deployment's anchor
+        key; or why there are none to check against."""
+        if not self.target.archive_bucket:
+            return "the target names no archive bucket (use --stack / --local, or give --archive-bucket)"
+        if not self.target.anchor_key_id:
+            return "the target names no anchor key (use --stack / --local, or give --anchor-key-id)"
+        store = wiring.build_anchor_store(self.settings, self.target.client("s3"))
+        return store, wiring.build_anchor_mac(self.target.client("kms"), self.target.anchor_key_id)
 
     @cached_property
     def vendor_keys(self) -> VendorKeyStore:
@@ -73,11 +89,27 @@ class Context:
 
     @cached_property
     def callbacks(self) -> VendorCallbackStore:
-        return wiring.build_vendor_callbacks(self.settings, self._dynamodb)
+        """Vendors' callbacks; their secrets sealed (encrypted) with the target's callback key."""
+        key_id = self.target.callback_key_id or ""
+        kms = self.target.client("kms") if key_id else None
+        return wiring.build_vendor_callbacks(self.settings, self._dynamodb, kms=kms, key_id=key_id)
 
     @cached_property
     def rule_store(self) -> RuleStore:
         return wiring.build_rule_store(self.settings, self._dynamodb)
+
+    @cached_property
+    def ledger(self) -> DynamoRevocations:
+        return wiring.build_revocations(self.settings, self.store.table)
+
+    @cached_property
+    def calling_rules(self) -> CallingRuleStore:
+        return wiring.build_calling_rules(self.store.table)
+
+    @cached_property
+    def lead_deps(self) -> Deps:
+        """The lead use cases' dependencies on the target (revocations recorded as the API does)."""
+        return wiring.build_deps(self.settings, table=self.store, sqs=self.target.client("sqs"))
 
     @property
     def actor(self) -> str:

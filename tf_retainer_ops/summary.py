@@ -1,9 +1,11 @@
 """What happened in the last hours, and what is overdue.
 
 No Scan: the vendors come from the list index, each vendor's leads of the window from the vendor
-index, and every open lead (whatever its age) from the sparse open-lead index. An open lead is
-overdue once its ``check_after`` has passed - the sweeper's own test, which allows for a retry
-message still in flight (its visibility timeout) - and the sweeper requeues it on its next run.
+index, and every open lead with a step recorded (whatever its age) from the sparse open-lead index; a lead
+still as it was reserved (its intake died before its first step) is in no open index, so it is found among
+the window's leads. An open lead is overdue once its ``check_after`` has passed - the sweeper's own test,
+which allows for a retry message still in flight (its visibility timeout) - and the sweeper requeues it on
+its next run.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ def summarize(
         lead.model_dump(mode="json") for vendor in vendors for lead in store.index.vendor_leads(vendor, since=since)
     ]
     overdue = store.index.open_leads(overdue_at=now)
+    overdue += [
+        Lead.model_validate(lead)
+        for lead in in_window
+        if lead["status"] == "received" and not lead["applied"] and (lead.get("check_after") or "~") < iso(now)
+    ]
 
     def brief(lead: Lead) -> dict[str, Any]:
         data = lead.model_dump(mode="json")

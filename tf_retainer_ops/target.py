@@ -42,6 +42,9 @@ class Target:
     region: str | None = None
     usage_plan_id: str | None = None
     evidence_key_id: str | None = None  # the KMS HMAC key evidence bundles are signed with
+    anchor_key_id: str | None = None  # the KMS HMAC key the evidence anchors are MACed with
+    callback_key_id: str | None = None  # the KMS key vendors' callback secrets are sealed with
+    consumer_key_secret_id: str | None = None  # the consumer key: finding a consumer's leads, a vendor's lead id
     dashboard_url: str | None = None
     events_queue_url: str | None = None  # the example rule's queue: every outcome event
     archive_bucket: str | None = None  # the evidence archive (ArchiveBucketName)
@@ -68,6 +71,7 @@ class Target:
             "table_name": self.table_name,
             "retry_queue_url": self.retry_queue_url or "-",
             "trustedform_secret_id": "-",
+            "consumer_key_secret_id": self.consumer_key_secret_id or "",
             "archive_bucket": self.archive_bucket or "",
         }
         try:
@@ -134,6 +138,9 @@ def resolve(args: Any, *, cwd: Path | None = None) -> Target:
             region=region,
             usage_plan_id=getattr(args, "usage_plan_id", None),
             evidence_key_id=getattr(args, "evidence_key_id", None),
+            anchor_key_id=getattr(args, "anchor_key_id", None),
+            callback_key_id=getattr(args, "callback_key_id", None),
+            consumer_key_secret_id=getattr(args, "consumer_key_secret", None),
             events_queue_url=getattr(args, "events_queue_url", None),
             archive_bucket=getattr(args, "archive_bucket", None),
             source="explicit",
@@ -172,6 +179,9 @@ def from_local_state(*, cwd: Path | None = None) -> Target:
         endpoint_url=endpoint_url,
         region=state.get("region") or "us-east-1",
         evidence_key_id=state.get("evidence_key_id"),
+        anchor_key_id=state.get("anchor_key_id"),
+        callback_key_id=state.get("callback_key_id"),
+        consumer_key_secret_id=state.get("consumer_key_secret_id"),
         events_queue_url=state.get("events_queue_url"),
         service_environment=state.get("service_environment"),
         archive_bucket=state.get("archive_bucket"),
@@ -212,6 +222,9 @@ def from_stack(name: str, *, region: str | None = None, endpoint_url: str | None
         region=cloudformation.meta.region_name,
         usage_plan_id=outputs.get("UsagePlanId"),
         evidence_key_id=outputs.get("EvidenceKeyId"),
+        anchor_key_id=outputs.get("AnchorKeyId"),
+        callback_key_id=outputs.get("CallbackSecretKeyId"),
+        consumer_key_secret_id=outputs.get("ConsumerKeySecretArn"),
         dashboard_url=outputs.get("DashboardUrl"),
         events_queue_url=outputs.get("LeadEventsQueueUrl"),
         archive_bucket=outputs.get("ArchiveBucketName"),

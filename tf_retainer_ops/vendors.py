@@ -31,7 +31,11 @@ class AddedVendor:
     notes: list[str] = field(default_factory=list)
 
 
-def add_vendor(target: Target, store: VendorKeyStore, vendor: str, *, now: datetime) -> AddedVendor:
+def add_vendor(
+    target: Target, store: VendorKeyStore, vendor: str, *, now: datetime, role: str = "vendor"
+) -> AddedVendor:
+    """A new key for a vendor (``role`` "buyer": a buyer-system key, for the buyer's CRM, dialer or SMS
+    platform: revocations and contacts for any consumer, the gate for any lead, no lead posted)."""
     if not VENDOR_NAME.fullmatch(vendor):
         raise OpsError("vendor name: 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)")
     if any(key.vendor == vendor and key.suspended for key in store.list()):
@@ -60,7 +64,7 @@ def add_vendor(target: Target, store: VendorKeyStore, vendor: str, *, now: datet
     else:
         added.notes.append("no UsagePlanId: no API Gateway key created (per-vendor throttling does not apply)")
     try:
-        store.put(api_key, vendor, now=now)
+        store.put(api_key, vendor, now=now, role=role)
     except Exception:
         if added.gateway_key_id:
             target.client("apigateway").delete_api_key(apiKey=added.gateway_key_id)
@@ -79,6 +83,7 @@ def list_vendors(store: VendorKeyStore) -> list[dict[str, Any]]:
             "key_hash": key.key_hash,
             "suspended": key.suspended,
             "resumed_at": key.resumed_at,
+            "role": key.role,
         }
         for key in store.list()
     ]

@@ -1,4 +1,5 @@
-"""REQUEST authorizer: the vendor's x-api-key -> its identity, from DynamoDB (no deploy to add/revoke).
+"""REQUEST authorizer: the vendor's x-api-key -> its identity, from DynamoDB (no deploy to add/revoke). A
+buyer-system key (the buyer's CRM, dialer or SMS platform) carries ``role: buyer`` in the context.
 
 Unknown key: 401 (raise "Unauthorized"). Revoked key, or a suspended vendor's key: an explicit Deny,
 which API Gateway answers 403; the Deny's context carries the reason (vendor_key_revoked or
@@ -36,7 +37,11 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
         aws_account_id=arn.aws_account_id,
         api_id=arn.api_id,
         stage=arn.stage,
-        context={"vendor": record.vendor, **({"reason": refusal} if refusal else {})},
+        context={
+            "vendor": record.vendor,
+            **({"role": record.role} if record.role != "vendor" else {}),
+            **({"reason": refusal} if refusal else {}),
+        },
         usage_identifier_key=api_key,
     )
     if refusal is None:

@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tf_retainer.api.parsing import FORM, JSON, parse_submission
 from tf_retainer.api.status import ROUTE_NOT_FOUND_STATUS, answer_status, refusal_status
+from tf_retainer.domain.contacts import Channel
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.models import ContactableAnswer, LeadAnswer, LeadSubmission, LeadView, Reason, Status
 from tf_retainer.leads import gate, intake, lookup
@@ -64,7 +65,7 @@ GATEWAY: dict[int, OpenAPIResponse] = {
     401: _answer("`unknown_vendor_key`: no or an unknown x-api-key (from the authorizer)"),
     403: _answer(
         "`vendor_key_revoked`: the x-api-key was revoked; `vendor_suspended`: the vendor is suspended by the "
-        "buyer (from the authorizer)"
+        "buyer (from the authorizer); `not_a_vendor_key`: a buyer-system key on a vendor's route"
     ),
     429: {
         "description": "`client_error`: the vendor's usage plan throttle or quota (API Gateway)",
@@ -120,10 +121,14 @@ LOOKUP_ANSWERS: dict[int, OpenAPIResponse] = {
     **GATEWAY,
 }
 GATE_ANSWERS: dict[int, OpenAPIResponse] = {
-    200: _answer("`contactable` true, or false with the `reason` (GateReason) and `detail`", ContactableAnswer),
+    200: _answer(
+        "`contactable` true, or false with the `reason` (GateReason), `detail` and, where waiting helps, "
+        "`next_allowed_at`",
+        ContactableAnswer,
+    ),
     404: _NOT_FOUND,
     422: {
-        "description": "a lead_id longer than 128 characters (a validation error)",
+        "description": "a lead_id longer than 128 characters, an unknown channel (a validation error)",
         "content": {JSON: {"schema": _VALIDATION_ERROR}},
     },
     **GATEWAY,
@@ -143,11 +148,21 @@ SUBMISSION_BODY = {
 # --- the routes ------------------------------------------------------------------------------------
 
 
-def _vendor() -> str:
-    vendor = app.current_event.request_context.authorizer.get_context().get("vendor")
+def _identity() -> tuple[str, bool]:
+    """The caller's name, and whether it is the buyer's system (a buyer-system key) rather than a vendor."""
+    context = app.current_event.request_context.authorizer.get_context()
+    vendor = context.get("vendor")
     if not vendor:  # API Gateway's authorizer guarantees it; a misconfigured local call may not
         raise InputRejected(Reason.UNKNOWN_VENDOR_KEY, "no vendor identity: send your key in x-api-key")
-    return str(vendor)
+    return str(vendor), context.get("role") == "buyer"
+
+
+def _vendor() -> str:
+    """A vendor's name: a buyer-system key cannot post or read leads as a vendor."""
+    name, buyer = _identity()
+    if buyer:
+        raise InputRejected(Reason.NOT_A_VENDOR_KEY, "a buyer-system key: this route is for vendors' keys")
+    return name
 
 
 def _reply(status: int, answer: LeadAnswer) -> Response:
@@ -196,11 +211,18 @@ def get_lead(
 @app.get(
     "/leads/<lead_id>/contactable",
     responses=GATE_ANSWERS,
-    summary="The call gate: may this lead be contacted now (consent evidence retained, matched, ruled and stored)?",
+    summary="The call gate: may this lead be contacted now, on this channel (consent standing and evidenced, the "
+    "law of the hour)?",
 )
 @tracer.capture_method
-def get_contactable(lead_id: LeadId) -> Response[ContactableAnswer]:
-    answer = gate.contactable(default_deps(), vendor=_vendor(), lead_id=lead_id)
+def get_contactable(
+    lead_id: LeadId,
+    channel: Annotated[Channel, Query(description="How the lead would be contacted: call, text or email")] = "call",
+    brand: Annotated[str | None, Query(min_length=1, max_length=128, description="For which brand, if any")] = None,
+) -> Response[ContactableAnswer]:
+    name, buyer = _identity()  # a buyer-system key asks about any lead, by our lead_id
+    question = gate.Question(channel=channel, brand=brand)
+    answer = gate.contactable(default_deps(), vendor=None if buyer else name, lead_id=lead_id, question=question)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=answer)
 
 

@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.concurrency import Backend, LambdaPool
-
-# At least 20 containers at once (TF_CONCURRENCY_PROCESSES raises it; bench/concurrency.py runs 50).
-PROCESSES = max(20, int(os.environ.get("TF_CONCURRENCY_PROCESSES", "20")))
+from tests.support.concurrency import PROCESSES, Backend, LambdaPool
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +24,5 @@ def backend() -> Iterator[Backend]:
 @pytest.fixture(scope="module")
 def lambdas(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaPool]:
     """The containers end with the module: 20 idle interpreters need not outlive the tests that race them."""
-    pool = LambdaPool(PROCESSES, backend.container_env(), tmp_path_factory.mktemp("lambda-logs"))
-    try:
+    with LambdaPool(PROCESSES, backend.container_env(), tmp_path_factory.mktemp("lambda-logs")) as pool:
         yield pool
-    finally:
-        pool.close()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +97,17 @@ def test_a_lead_is_retained(client):
     assert (view.status_code, view.json()["status"]) == (200, "retained")
 
 
-def test_the_call_gate_answers_over_http(client):
-    answer = client.post("/leads", json=lead(lead_id="E2E-GATE")).json()
-    gate = client.get("/leads/E2E-GATE/contactable")
+def test_the_call_gate_answers_over_http_and_closes_when_the_consumer_texts_stop(client):
+    gate_email = "gate.e2e@example.com"  # a consumer of this test's own: the others' leads stay open
+    answer = client.post("/leads", json=lead(lead_id="E2E-GATE", email=gate_email)).json()
+    email = {"channel": "email"}  # no calling hours govern an email, whatever the time this runs at
+    gate = client.get("/leads/E2E-GATE/contactable", params=email)
     assert (gate.status_code, gate.json()["contactable"], gate.json()["lead_id"]) == (200, True, answer["lead_id"])
+    stop = {"id": "E2E-STOP", "email": gate_email, "via": "email", "message": "unsubscribe"}
+    recorded = client.post("/revocations", json=stop)
+    assert (recorded.status_code, recorded.json()["status"], recorded.json()["leads"]) == (201, "recorded", 1)
+    closed = client.get("/leads/E2E-GATE/contactable", params=email).json()
+    assert (closed["contactable"], closed["reason"]) == (False, "consent_revoked")
 
 
 def test_the_api_description_and_its_page_are_served_without_a_network(local_stack):
@@ -294,9 +305,69 @@ def test_backfill_runs_the_intake_in_process_against_the_local_stack(local_stack
     assert cli.main(argv, out=out, err=err) == 0, err.getvalue()
     summary = json.loads(out.getvalue())
     assert (summary["retained"], summary["already_done"]) == (1, {"retained": 1})
-    assert client.get("/leads/BF-1/contactable").json()["contactable"] is True
+    assert client.get("/leads/BF-1/contactable", params={"channel": "email"}).json()["contactable"] is True
     posts = http_get(f"{local_stack.simulator_url}/_simulator/requests").json()
     assert [r["status"] for r in posts if r["cert_id"] in (live, backfilled)] == [200, 200]
+
+
+def test_backfill_runs_in_an_operators_shell_with_only_the_documented_settings(local_stack, client, tmp_path):
+    """`tf-retainer --local backfill` as its own process, in a shell holding none of the service's variables
+    (POWERTOOLS_*, TRUSTEDFORM_*, AWS_*): the settings are the state file's; the service's metrics need no
+    namespace from the shell (issue 26: it failed on the first valid row)."""
+    (tmp_path / ".local-stack").mkdir()
+    (tmp_path / ".local-stack" / "state.json").write_text(local_stack.state_file.read_text())
+    recent = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    cert_id = make_web_cert_id()
+    (tmp_path / "leads.csv").write_text(
+        f"certificate_url,email,lead_id,lead_date\nhttps://cert.trustedform.com/{cert_id},{EMAIL},BF-SHELL,{recent}\n"
+    )
+    shell = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("POWERTOOLS_", "TRUSTEDFORM_", "AWS_", "TABLE_", "RETRY_", "EVENT_", "LOCAL_"))
+    }
+    vendor = local_stack.state["vendor"]
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, "-m", "tf_retainer_ops.cli", "--local", "--json", "backfill", "leads.csv", "--vendor", vendor],
+        cwd=tmp_path,
+        env=shell,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["retained"] == 1, done.stdout
+    # an email lead: asked about an email (a call needs a phone, and the hour at the consumer's place)
+    assert client.get("/leads/BF-SHELL/contactable", params={"channel": "email"}).json()["contactable"] is True
+
+
+def test_the_stack_anchors_each_chain_entry_and_evidence_verify_checks_them(local_stack, client, tmp_path):
+    """AnchorFunction runs from the table's stream as the publisher does: a lead's entries are anchored in the
+    archive bucket within seconds, and `tf-retainer --local evidence verify` (its own process, the state
+    file's target) checks them against the local AnchorKey."""
+    (tmp_path / ".local-stack").mkdir()
+    (tmp_path / ".local-stack" / "state.json").write_text(local_stack.state_file.read_text())
+    assert local_stack.state["anchor_key_id"] and local_stack.state["archive_bucket"]
+    assert any(line.strip().startswith("anchors ") for line in local_stack.lines)
+    lead_id = client.post("/leads", json=lead()).json()["lead_id"]
+    deadline = time.monotonic() + 60
+    answer: dict = {}
+    while time.monotonic() < deadline:
+        done = subprocess.run(  # noqa: S603 - fixed arguments
+            [sys.executable, "-m", "tf_retainer_ops.cli", "--local", "--json", "evidence", "verify", lead_id],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        answer = json.loads(done.stdout)
+        if answer["anchors"].get("checked") and not answer["anchors"]["not_anchored_yet"]:
+            break
+        time.sleep(0.5)
+    assert answer["anchors"]["anchored"] == list(range(1, answer["entries"] + 1)), answer
 
 
 def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_stack, client):
@@ -304,7 +375,8 @@ def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_
     assert local_stack.stop(120) == 0  # SIGTERM
     log = local_stack.stderr()
     assert (
-        "stopped api, sweeper, holds, archiver, callbacks, streams, poller, workers, receiver, simulator, moto" in log
+        "stopped api, sweeper, holds, consent, archiver, callbacks, anchors, streams, poller, workers, receiver, "
+        "simulator, moto" in log
     )
     # The hung retry was not waited out: its batch ended when asked, going back to the queue as on a Lambda
     # shutdown, and no poller was left running past its stop.

@@ -25,6 +25,8 @@ def run(stack: Any, *argv: str) -> tuple[int, str, str]:
         stack.provisioned.retry_dlq_url,
         "--region",
         "us-east-1",
+        "--consumer-key-secret",
+        stack.provisioned.consumer_key_secret_id,
     ]
     code = cli.main([*explicit, *argv], out=out, err=err)
     return code, out.getvalue(), err.getvalue()

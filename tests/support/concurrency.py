@@ -40,9 +40,13 @@ VENDOR = "acme-concurrent"
 # As tests/support/stack.py's FAST_RETRIES (the rules' cache as deployed): a pending lead's retry
 # message is visible after about a second.
 FAST_RETRIES = {"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "2", "ACCOUNT_ERROR_DELAY_SECONDS": "1"}
-FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction")
+FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction", "ConsentFunction", "SweeperFunction")
+SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
 # A worker's environment is the container's: these come only from the stack, never from the caller.
 CONTAINER_PREFIXES = ("AWS_", "TRUSTEDFORM_", "RETRY_", "POWERTOOLS_", "SYNC_", "ACCOUNT_", "TABLE_", "CERTIFICATE_")
+# Containers racing at once in tests/concurrency: at least 20 (TF_CONCURRENCY_PROCESSES raises it;
+# bench/concurrency.py runs 50).
+PROCESSES = max(20, int(os.environ.get("TF_CONCURRENCY_PROCESSES", "20")))
 BARRIER_TIMEOUT = 60.0  # seconds a worker waits for the others at the start line
 ROUND_TIMEOUT = 90.0  # seconds a round (every worker's one invocation) may take
 READY_TIMEOUT = 120.0  # seconds the whole pool may take to start (50 cold starts on 2 cores)
@@ -63,8 +67,13 @@ def container_context() -> Any:
 
 @dataclass
 class Task:
-    kind: str  # "post" | "get" | "retry"
+    kind: str  # "post" | "get" | "retry" | "revoke" | "contact" | "gates" | "honour" | "sweep"
     payload: dict[str, Any]
+
+
+# The worker's share of the pool's acknowledgement mark (time.time() of the round's first 2xx to a "revoke"
+# task, 0.0 before): a "gates" task goes on asking until enough of its questions started after it.
+_ACKNOWLEDGED: Any = None
 
 
 @dataclass
@@ -79,6 +88,7 @@ class Outcome:
     started: float  # time.time() when the worker left the start line
     elapsed_ms: float
     error: str | None = None  # the function's traceback when it raised
+    ended: float = 0.0  # time.time() when the answer was back (the caller's acknowledgement)
 
     @property
     def is_5xx(self) -> bool:
@@ -98,13 +108,20 @@ class Outcome:
         if self.kind == "retry":
             failures = (self.body or {}).get("batchItemFailures") or []
             return "retry: redeliver" if failures else "retry: done"
+        if self.kind == "sweep":
+            body = self.body if isinstance(self.body, dict) else {}
+            return f"sweep: {len(body.get('recovered') or [])} requeued, {body.get('skipped', 0)} skipped"
         reason = f" {self.reason}" if self.reason else ""
         status = self.body.get("status") if isinstance(self.body, dict) else None
         return f"{self.kind}: {self.status} {status}{reason}"
 
 
-def worker_main(index: int, env: dict[str, str], barrier: Any, conn: Any, log_path: str) -> None:
+def worker_main(
+    index: int, env: dict[str, str], barrier: Any, conn: Any, log_path: str, acknowledged: Any = None
+) -> None:
     """One Lambda container: set up like Lambda's init phase, then one invocation per task."""
+    global _ACKNOWLEDGED
+    _ACKNOWLEDGED = acknowledged
     log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - the process's stdout/stderr until it exits
     os.dup2(log.fileno(), 1)  # Powertools logs and metrics (EMF) go to stdout, as in CloudWatch Logs
     os.dup2(log.fileno(), 2)
@@ -149,9 +166,8 @@ def worker_main(index: int, env: dict[str, str], barrier: Any, conn: Any, log_pa
             status, body = _perform(task, gateway, invoke)
         except Exception:  # a function error: API Gateway answers 502, an SQS batch fails whole
             status, body, error = 502, None, traceback.format_exc()
-        conn.send(
-            Outcome(index, os.getpid(), task.kind, status, body, begun, (time.perf_counter() - clock) * 1000, error)
-        )
+        elapsed, ended = (time.perf_counter() - clock) * 1000, time.time()
+        conn.send(Outcome(index, os.getpid(), task.kind, status, body, begun, elapsed, error, ended))
     # As Lambda ends a container: no interpreter teardown (which costs a busy machine seconds per pool).
     sys.stdout.flush()
     sys.stderr.flush()
@@ -160,6 +176,8 @@ def worker_main(index: int, env: dict[str, str], barrier: Any, conn: Any, log_pa
 
 def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], Any]) -> tuple[int, Any]:
     payload = task.payload
+    if payload.get("delay"):  # released with the others, this container's request leaves this much later
+        time.sleep(payload["delay"])
     if payload.get("clock"):
         # This container's clock reads the given instant throughout the invocation: two containers
         # reading the same microsecond, made certain instead of left to chance.
@@ -168,7 +186,7 @@ def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], A
         deps, instant = default_deps(), datetime.fromisoformat(payload["clock"])
         real_clock, deps.clock = deps.clock, lambda: instant
         try:
-            return _perform(Task(task.kind, {**payload, "clock": None}), gateway, invoke)
+            return _perform(Task(task.kind, {**payload, "clock": None, "delay": None}), gateway, invoke)
         finally:
             deps.clock = real_clock
     if task.kind == "post":
@@ -178,9 +196,51 @@ def _perform(task: Task, gateway: Any, invoke: Callable[[str, dict[str, Any]], A
         response = gateway.handle("GET", f"/leads/{payload['lead_id']}", {"x-api-key": payload["key"]}, b"")
     elif task.kind == "retry":
         return 200, invoke("RetryFunction", payload["event"])
+    elif task.kind == "revoke":
+        headers = {"Content-Type": "application/json", "x-api-key": payload["key"]}
+        path = payload.get("path", "/revocations")  # or /revocations/batch
+        response = gateway.handle("POST", path, headers, json.dumps(payload["body"]).encode())
+        if 200 <= response.status < 300 and _ACKNOWLEDGED is not None:
+            with _ACKNOWLEDGED.get_lock():
+                _ACKNOWLEDGED.value = _ACKNOWLEDGED.value or time.time()
+    elif task.kind == "contact":
+        headers = {"Content-Type": "application/json", "x-api-key": payload["key"]}
+        path = f"/leads/{payload['lead_id']}/contacts"
+        response = gateway.handle("POST", path, headers, json.dumps(payload["body"]).encode())
+    elif task.kind == "gates":
+        return 200, _gate_checks(gateway, payload)
+    elif task.kind == "honour":  # the scheduled run of ConsentFunction (EventBridge Scheduler's event)
+        return 200, invoke("ConsentFunction", SCHEDULED)
+    elif task.kind == "sweep":  # the scheduled SweeperFunction
+        return 200, invoke("SweeperFunction", SCHEDULED)
     else:
         raise ValueError(f"unknown task {task.kind!r}")
     return response.status, (response.json() if response.body else None)
+
+
+def _gate_checks(gateway: Any, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The call gate asked about one lead again and again, as a dialer polling it: at most ``max_checks``
+    questions, ending once ``after`` of them started after the pool's acknowledgement mark. Each question's
+    start and end (time.time()) and answer."""
+    path, headers = f"/leads/{payload['lead_id']}/contactable", {"x-api-key": payload["key"]}
+    checks: list[dict[str, Any]] = []
+    for _ in range(payload["max_checks"]):
+        started = time.time()
+        response = gateway.handle("GET", path, headers, b"", query={"channel": payload["channel"]})
+        body = response.json() if response.body else {}
+        checks.append(
+            {
+                "started": started,
+                "ended": time.time(),
+                "status": response.status,
+                "contactable": body.get("contactable"),
+                "reason": body.get("reason"),
+            }
+        )
+        mark = _ACKNOWLEDGED.value if _ACKNOWLEDGED is not None else 0.0
+        if mark and sum(check["started"] > mark for check in checks) >= payload["after"]:
+            break
+    return checks
 
 
 class LambdaPool:
@@ -191,6 +251,7 @@ class LambdaPool:
         self.size = size
         self.log_dir = log_dir
         self.barrier = ctx.Barrier(size)
+        self.acknowledged = ctx.Value("d", 0.0)  # see _ACKNOWLEDGED: cleared before every round
         self.processes: list[Any] = []
         self.connections: list[Any] = []
         self.broken = ""
@@ -201,7 +262,14 @@ class LambdaPool:
                 parent, child = ctx.Pipe()
                 process = ctx.Process(
                     target=worker_main,
-                    args=(index, env, self.barrier, child, str(log_dir / f"lambda-{index:02d}.log")),
+                    args=(
+                        index,
+                        env,
+                        self.barrier,
+                        child,
+                        str(log_dir / f"lambda-{index:02d}.log"),
+                        self.acknowledged,
+                    ),
                     name=f"tf-lambda-{index:02d}",
                     daemon=True,
                 )
@@ -238,6 +306,7 @@ class LambdaPool:
             raise RuntimeError(f"an earlier round failed ({self.broken}): start a new pool")
         if self.barrier.broken:
             self.barrier.reset()
+        self.acknowledged.value = 0.0
         for conn, task in zip(self.connections, tasks, strict=False):
             conn.send((task, together))
         deadline = time.monotonic() + ROUND_TIMEOUT
@@ -248,6 +317,12 @@ class LambdaPool:
             self.broken = f"{type(exc).__name__}: {exc}"
             self.barrier.abort()
             raise
+
+    def __enter__(self) -> LambdaPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         for conn in self.connections:
@@ -294,16 +369,17 @@ class Backend(LocalBackend):
         return [request for request in self.simulator.requests if request["cert_id"] == cert_id]
 
     def leads_for_cert(self, cert_id: str) -> list[Any]:
-        from tf_retainer.domain.lead import Lead
+        """Every lead state naming the certificate (a scan: its cert_id is packed, read through the codec)."""
         from tf_retainer.store.codec import deserialize, serialize
 
         pages = self.dynamodb.get_paginator("scan").paginate(
             TableName=self.resources.table_name,
-            FilterExpression="sk = :state AND cert_id = :cert",
-            ExpressionAttributeValues=serialize({":state": "STATE", ":cert": cert_id}),
+            FilterExpression="sk = :state",
+            ExpressionAttributeValues=serialize({":state": "STATE"}),
             ConsistentRead=True,
         )
-        return [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
+        states = [self.leads.table.codec.lead(deserialize(item)) for page in pages for item in page["Items"]]
+        return [lead for lead in states if lead.cert_id == cert_id]
 
     def retry_message(self, lead_id: str, timeout: float = MESSAGE_TIMEOUT) -> dict[str, Any]:
         """Receive the lead's retry message once it is visible (others received meanwhile are kept for

@@ -9,9 +9,10 @@ moto server that holds one chosen AWS request so a container can be killed at an
   ``post`` (API Gateway -> authorizer -> IntakeFunction) or ``invoke`` (any function, e.g. the
   SweeperFunction or the RetryFunction with an SQS event). ``kill()`` is SIGKILL: no cleanup, no
   ``finally``, as Lambda ending a container (or the machine dying).
-* :class:`MotoGate` - holds the n-th request with a given ``X-Amz-Target`` at the moto server, either
-  after moto applied it (the write is durable, the caller has not heard back) or before (the write never
-  happens: the caller died first).
+* ``backend.gate`` (``local.faults.Gate``, in the moto server's front door) - holds the n-th request
+  with a given ``X-Amz-Target`` (or ``s3.<operation>``) at the moto server, either after moto applied it
+  (the write is durable, the caller has not heard back) or before (the write never happens: the caller
+  died first).
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.faults import FaultLayer, Gate
 
 from local.backend import Backend
 
@@ -49,6 +51,9 @@ TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"
 PUT_ITEM = "DynamoDB_20120810.PutItem"
 UPDATE_ITEM = "DynamoDB_20120810.UpdateItem"
 SQS_SEND = "AmazonSQS.SendMessage"
+PUT_EVENTS = "AWSEvents.PutEvents"
+S3_PUT_OBJECT = "s3.PutObject"
+S3_LEGAL_HOLD = "s3.PutObjectLegalHold"
 
 
 def container_context() -> Any:
@@ -83,7 +88,7 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
 
     for function in FUNCTIONS:
         load_handler(function)
-    default_deps()
+    real_clock = default_deps().clock
     gateway = LocalApiGateway(authorizer_ttl=0)
     conn.send(("ready", os.getpid()))
     while True:
@@ -94,6 +99,10 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
         if task is None:
             break
         try:
+            if task[0] == "at":  # ("at", iso instant, task): the service's clock reads that instant throughout
+                _, instant, task = task
+                moment = datetime.fromisoformat(instant)
+                default_deps().clock = lambda: moment
             if task[0] == "post":
                 _, body, key = task
                 headers = {"Content-Type": "application/json", "x-api-key": key}
@@ -106,6 +115,7 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
                 answer = ("error", f"unknown task {task[0]!r}")
         except Exception:
             answer = ("error", traceback.format_exc())
+        default_deps().clock = real_clock
         conn.send(answer)
     sys.stdout.flush()
     os._exit(0)
@@ -161,8 +171,10 @@ class Container:
             raise ContainerError(value)
         return value
 
-    def post(self, body: dict[str, Any], key: str) -> tuple[int, Any]:
-        status, answer = self.call(("post", body, key))
+    def post(self, body: dict[str, Any], key: str, *, at: datetime | None = None) -> tuple[int, Any]:
+        """POST /leads; ``at``: as if it were that moment (the lead received then, its clock reading it)."""
+        task: tuple[Any, ...] = ("post", body, key)
+        status, answer = self.call(("at", at.isoformat(), task) if at else task)
         return int(status), answer
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
@@ -202,69 +214,6 @@ def start_containers(count: int, env: dict[str, str], log_dir: Path) -> list[Con
         raise
 
 
-# -------------------------------------------------------------------------------- the moto gate
-
-
-@dataclass
-class MotoGate:
-    """Holds one request at the moto server of ``port``: the ``nth`` with X-Amz-Target ``target``.
-
-    ``after=True``: moto applies it, the answer waits (durable write, caller not told). ``after=False``:
-    it waits unapplied and, once released, is answered 500 without being applied (the caller died
-    before its write arrived). ``hit`` is set when the request is held; ``release()`` lets it go.
-    """
-
-    port: int
-    target: str = ""
-    nth: int = 1
-    after: bool = True
-    seen: int = 0
-    hit: threading.Event = field(default_factory=threading.Event)
-    _released: threading.Event = field(default_factory=threading.Event)
-    _guard: threading.Lock = field(default_factory=threading.Lock)
-
-    def arm(self, target: str, *, nth: int = 1, after: bool) -> None:
-        with self._guard:
-            self.target, self.nth, self.after, self.seen = target, nth, after, 0
-            self.hit = threading.Event()
-            self._released = threading.Event()
-
-    def release(self) -> None:
-        with self._guard:
-            self.target = ""
-            self._released.set()
-
-    def wait_hit(self, timeout: float = 30.0) -> None:
-        if not self.hit.wait(timeout):
-            raise TimeoutError(f"no {self.target} request reached moto within {timeout:.0f} s")
-
-    def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        gate = self
-
-        def gated(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
-            if str(environ.get("SERVER_PORT")) != str(gate.port) or not gate.target:
-                return original(app, environ, start_response)
-            with gate._guard:
-                matches = environ.get("HTTP_X_AMZ_TARGET") == gate.target
-                if matches:
-                    gate.seen += 1
-                held = matches and gate.seen == gate.nth
-                hit, released, after = gate.hit, gate._released, gate.after
-            if not held:
-                return original(app, environ, start_response)
-            if after:
-                result = original(app, environ, start_response)
-                hit.set()
-                released.wait(120)
-                return result
-            hit.set()
-            released.wait(120)
-            start_response("500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.0")])
-            return [b'{"__type":"InternalFailure","message":"crash test: the caller died before this write"}']
-
-        return gated
-
-
 # -------------------------------------------------------------------------------- the backend
 
 
@@ -276,28 +225,22 @@ class CrashBackend(Backend):
         super().__init__(TF_API_KEY, prefix=f"tf-crash-{uuid.uuid4().hex[:8]}")
         self.settings = dict(settings)
         self.visibility_timeout = visibility_timeout
-        self.gate: MotoGate | None = None
+        self.gate: Gate | None = None
+        self.faults: FaultLayer | None = None
         self.vendor_key = ""
-        self._unpatch: Callable[[], None] | None = None
         self._werkzeug_level = logging.NOTSET
 
     def start(self) -> CrashBackend:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+        from local.faults import FaultLayer, FaultPlan
 
         # moto's server logs every request through werkzeug: not while a crash test runs.
         werkzeug = logging.getLogger("werkzeug")
         self._werkzeug_level = werkzeug.level
         werkzeug.setLevel(logging.WARNING)
         super().start()
-        # The gate sits outside motolock's lock: a held request blocks nobody else.
-        self.gate = MotoGate(int(self.endpoint_url.rsplit(":", 1)[1]))
-        original = DomainDispatcherApplication.__call__
-        DomainDispatcherApplication.__call__ = self.gate.wrap(original)  # type: ignore[method-assign]
-
-        def unpatch() -> None:
-            DomainDispatcherApplication.__call__ = original  # type: ignore[method-assign]
-
-        self._unpatch = unpatch
+        # The gate sits in the server's front door, outside motolock's lock: a held request blocks nobody else.
+        self.faults = FaultLayer(FaultPlan(), int(self.endpoint_url.rsplit(":", 1)[1])).install()
+        self.gate = self.faults.gate
         if self.visibility_timeout is not None:
             self.sqs.set_queue_attributes(
                 QueueUrl=self.resources.retry_queue_url,
@@ -307,10 +250,8 @@ class CrashBackend(Backend):
         return self
 
     def stop(self) -> None:
-        if self.gate is not None:
-            self.gate.release()
-        if self._unpatch is not None:
-            self._unpatch()
+        if self.faults is not None:
+            self.faults.uninstall()
         super().stop()
         logging.getLogger("werkzeug").setLevel(self._werkzeug_level)
 
@@ -324,16 +265,20 @@ class CrashBackend(Backend):
         return [request for request in self.simulator.requests if request["cert_id"] == cert_id]
 
     def lead_item(self, lead_id: str) -> dict[str, Any] | None:
-        """The lead's state item as stored, bookkeeping (lease_until) included."""
+        """The lead's state item as stored, bookkeeping (lease_until) included, its packed fields unpacked."""
         from tf_retainer.store import keys
         from tf_retainer.store.codec import deserialize, serialize
+        from tf_retainer.store.lead_item import unpack
 
         out = self.dynamodb.get_item(
             TableName=self.resources.table_name,
             Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
             ConsistentRead=True,
         )
-        return deserialize(out["Item"]) if "Item" in out else None
+        if "Item" not in out:
+            return None
+        item = deserialize(out["Item"])
+        return {**item, **unpack(bytes(item.pop("s")))} if "s" in item else item
 
     def lead_for_vendor_lead(self, vendor_lead_id: str) -> str | None:
         return self.reader.find_vendor_lead(VENDOR, vendor_lead_id)

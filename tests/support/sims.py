@@ -125,3 +125,15 @@ PROVIDERS = {
         ),
     )
 }
+
+
+class Recording(httpx.HTTPTransport):
+    """The real transport, every request kept as it went."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        return super().handle_request(request)

@@ -61,6 +61,7 @@ class Stack(Backend):
         self.gateway: Any = None
         self.env: dict[str, str] = {}
         self.vendor_key = ""
+        self.screen_sims: Any = None  # the screening providers' simulators, with the ``screened`` fixture
 
     def lead_state(self, lead_id: str) -> dict[str, Any] | None:
         """The lead as stored (typed read), as a JSON-like dict."""
@@ -111,10 +112,12 @@ class Stack(Backend):
         return self.queue_depth()
 
     def all_items(self) -> list[dict[str, Any]]:
-        """Every item of the table; a chain entry's compressed content shown as the text it stores (what a
-        test of what is stored must look into)."""
+        """Every item of the table, what it stores made readable (what a test of what is stored must look
+        into): a chain entry's compressed content as its text; a lead state's packed fields unpacked into
+        the item, its sealed fingerprints and head hash as hex (sealed: not the fingerprints)."""
         from tf_retainer.domain import chain
         from tf_retainer.store.codec import deserialize
+        from tf_retainer.store.lead_item import unpack
 
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.resources.table_name)
         items = [deserialize(item) for page in pages for item in page["Items"]]
@@ -122,4 +125,30 @@ class Stack(Backend):
             if "b" in item and "h" in item:
                 item["content"] = chain.unpack(bytes(item.pop("b"))).decode()
                 item["h"] = bytes(item["h"]).hex()
+            if "s" in item and item.get("sk") == "STATE":
+                item.update(unpack(bytes(item.pop("s"))))
+                item["m"] = {kind: bytes(sealed).hex() for kind, sealed in (item.get("m") or {}).items()}
+                if "head" in item:
+                    item["head"] = bytes(item["head"]).hex()
         return items
+
+    def rewrite_state(self, lead_id: str, **changes: Any) -> None:
+        """Set fields of a lead's state as time, a crash or an insider would have left them (its open-index
+        keys following), through the store's own codec, everything else of the item kept."""
+        from tf_retainer.store.codec import deserialize, serialize
+
+        table = self.leads.table
+        key = serialize({"pk": f"LEAD#{lead_id}", "sk": "STATE"})
+        raw = deserialize(self.dynamodb.get_item(TableName=table.name, Key=key, ConsistentRead=True)["Item"])
+        stored = table.codec.lead(raw, with_match=True)
+        lead = type(stored).model_validate({**stored.model_dump(), **changes})
+        builder = self.leads.writer._items  # the request builder the store writes with
+        fresh = deserialize(builder.new_lead(lead, ttl=raw["ttl"])["Put"]["Item"])
+        kept = {name: value for name, value in raw.items() if name not in fresh and name not in _CODEC_FIELDS}
+        self.dynamodb.put_item(TableName=table.name, Item=serialize({**fresh, **kept}))
+
+
+# Attributes the codec writes (a rewritten state drops those its new fields no longer have).
+_CODEC_FIELDS = frozenset(
+    {"status", "attempts", "applied", "lease_until", "check_after", "head", "s", "m", "gsi2pk", "gsi2sk"}
+)

@@ -19,7 +19,14 @@ TABLE_ACTIONS = {
     "IntakeFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "RetryFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "AuthorizerFunction": {"dynamodb:GetItem"},
-    "SweeperFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    # The open index, and each vendor's leads still as reserved (the vendor index, then BatchGetItem: issue 22).
+    "SweeperFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    },
     # Its event source mapping reads the stream with its role; the code reads nothing else.
     "PublisherFunction": {
         "dynamodb:DescribeStream",
@@ -54,13 +61,30 @@ TABLE_ACTIONS["ArchiverFunction"] = {
     "dynamodb:BatchGetItem",
     "dynamodb:UpdateItem",
 }
+# Revocations and contact reports: a consumer's leads (the consumer indexes), the unapplied revocations (gsi2),
+# reads of leads and revocations, writes of chain entries and revocations (Put), a revocation marked (Update).
+TABLE_ACTIONS["ConsentFunction"] = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+# The anchors: its event source mapping reads the stream with its role; the code reads nothing else.
+TABLE_ACTIONS["AnchorFunction"] = TABLE_ACTIONS["PublisherFunction"]
+
+
+def granted(items: list[Any]) -> list[Any]:
+    """A list of policies or statements as granted when every condition holds (the widest grant): each
+    ``Fn::If`` replaced by its first branch, its AWS::NoValue second branch dropped."""
+    found = []
+    for item in items:
+        while isinstance(item, dict) and set(item) == {"Fn::If"}:
+            item = item["Fn::If"][1]
+        if item != {"Ref": "AWS::NoValue"}:
+            found.append(item)
+    return found
 
 
 def statements(policies: list[Any]) -> list[dict[str, Any]]:
     found = []
-    for policy in policies:
+    for policy in granted(policies):
         if isinstance(policy, dict) and "Statement" in policy:
-            found += policy["Statement"]
+            found += granted(policy["Statement"])
     return found
 
 
@@ -77,7 +101,7 @@ def function_policies(template: dict[str, Any], name: str) -> tuple[set[str], li
         assert "Policies" not in properties, f"{name}: SAM ignores Policies when Role is set"
         role = properties["Role"]["Fn::GetAtt"][0]
         documents = [policy["PolicyDocument"] for policy in props(template, role)["Policies"]]
-        return set(), [statement for document in documents for statement in document["Statement"]]
-    policies = properties["Policies"]
+        return set(), [statement for document in documents for statement in granted(document["Statement"])]
+    policies = granted(properties["Policies"])
     templates = {next(iter(policy)) for policy in policies if isinstance(policy, dict)} - {"Statement"}
     return templates, statements(policies)

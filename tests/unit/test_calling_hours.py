@@ -146,6 +146,54 @@ def test_a_holiday_after_a_sunday_pushes_the_next_call_to_tuesday_in_alabama():
     assert check(locate("MS", "39201", None), at(CENTRAL, 2026, 1, 19, 20, 30)).allowed
 
 
+BALTIMORE, OKLAHOMA_CITY = locate("MD", "21201", None), locate("OK", "73102", None)
+
+
+@pytest.mark.parametrize(
+    ("location", "zone", "before", "from_day"),
+    [
+        (BALTIMORE, EASTERN, (2023, 12, 31), (2024, 1, 1)),  # Stop the Spam Calls Act, in force 1 January 2024
+        (OKLAHOMA_CITY, CENTRAL, (2022, 10, 31), (2022, 11, 1)),  # Telephone Solicitation Act of 2022
+        (MIAMI, EASTERN, (2021, 6, 30), (2021, 7, 1)),  # SB 1120 (ch. 2021-185), in force 1 July 2021
+    ],
+    ids=["MD", "OK", "FL"],
+)
+def test_a_state_window_and_cap_govern_contacts_only_from_the_day_the_law_came_into_force(
+    location, zone, before, from_day
+):
+    # A backtest replays contacts at their own time: the day before, 20:30 local is the federal window's.
+    assert check(location, at(zone, *before, 20, 30)).allowed
+    assert check(location, at(zone, *before, 20, 30), channel="text").allowed
+    refused(
+        check(location, at(zone, *from_day, 20, 30)),
+        ContactReason.OUTSIDE_CALLING_HOURS,
+        at(zone, *from_day) + timedelta(days=1, hours=8),
+    )
+    three = [PastContact(at(zone, *before, hour), "call") for hour in (9, 10, 11)]
+    assert check(location, at(zone, *before, 12), contacts=three).allowed
+    three = [PastContact(at(zone, *from_day, hour), "call") for hour in (9, 10, 11)]
+    assert check(location, at(zone, *from_day, 12), contacts=three).reason is ContactReason.CONTACT_LIMIT_REACHED
+
+
+def test_a_texas_text_follows_the_texas_window_only_since_sb_140():
+    # Sunday 31 August 2025, 10:00 in Houston: a call waits for noon; a text (SB 140 not yet in force) is allowed.
+    refused(
+        check(HOUSTON, at(CENTRAL, 2025, 8, 31, 10)), ContactReason.OUTSIDE_CALLING_HOURS, at(CENTRAL, 2025, 8, 31, 12)
+    )
+    assert check(HOUSTON, at(CENTRAL, 2025, 8, 31, 10), channel="text").allowed
+    # From Monday 1 September 2025 a text keeps Texas's hours: 08:30 waits for 09:00, and on Sunday for noon.
+    refused(
+        check(HOUSTON, at(CENTRAL, 2025, 9, 1, 8, 30), channel="text"),
+        ContactReason.OUTSIDE_CALLING_HOURS,
+        at(CENTRAL, 2025, 9, 1, 9),
+    )
+    refused(
+        check(HOUSTON, at(CENTRAL, 2025, 9, 7, 10), channel="text"),
+        ContactReason.OUTSIDE_CALLING_HOURS,
+        at(CENTRAL, 2025, 9, 7, 12),
+    )
+
+
 def test_the_third_contact_in_24_hours_is_allowed_and_the_fourth_refused_until_the_first_leaves():
     now = at(EASTERN, 2026, 5, 12, 15, 0)
     first, second, third = (now - timedelta(hours=h) for h in (20, 5, 1))
@@ -272,6 +320,21 @@ def test_a_buyer_overrides_a_state_row_or_the_federal_window():
             "federal.hours.source",
         ),
         ({"window": {}}, "window: unknown field"),
+        (
+            {
+                "states": {
+                    "TX": {
+                        "cap": {
+                            "max_contacts": 3,
+                            "channels": ["call"],
+                            "since": {"text": "2025-09-01"},
+                            "source": "https://x",
+                        }
+                    }
+                }
+            },
+            "since names a channel the row does not govern: text",
+        ),
     ],
 )
 def test_a_bad_override_is_refused_naming_the_field(data, named):

@@ -1,27 +1,26 @@
-"""bench/cost.py's DynamoDB accounting: item sizes and units by DynamoDB's documented rules."""
+"""The cost model (bench/cost.py measures, bench/cost_model.py bills): DynamoDB's sizing rules, what is
+metered, and the bill's arithmetic line by line on a hand-made measurement."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
 from local.capacity import Index, item_size, number_size, units_of_write
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.support.bench import BENCH, bench_module
 
 
 @pytest.fixture(scope="module")
 def cost() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_cost", BENCH / "cost.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("cost")
+
+
+@pytest.fixture(scope="module")
+def model() -> ModuleType:
+    return bench_module("cost_model")
 
 
 # The write-unit rules moto's answers are filled with (local/capacity.py): what make cost and make bench
@@ -71,13 +70,187 @@ def test_a_keys_only_index_is_written_only_when_its_keys_change_at_the_size_of_t
 
 
 def test_read_units_per_started_4kb_halved_when_eventually_consistent(cost: ModuleType) -> None:
-    assert cost.DynamoMeter._read_units(0, True) == 1
-    assert cost.DynamoMeter._read_units(4097, True) == 2
-    assert cost.DynamoMeter._read_units(4097, False) == 1
+    assert cost.Meter.read_units(0, True) == 1
+    assert cost.Meter.read_units(4097, True) == 2
+    assert cost.Meter.read_units(4097, False) == 1
 
 
-def test_prices_file_names_its_region_and_date_and_every_price_is_positive() -> None:
+def test_only_what_a_function_reads_or_writes_is_metered_not_the_bench_reading_leads_back(cost: ModuleType) -> None:
+    """The bench reads each lead back after its path (TrustedForm operations, stored bytes): those reads
+    were charged to the intake, counting its read units twice."""
+    meter = cost.Meter("127.0.0.1:1", "127.0.0.1:2")
+    get_item = SimpleNamespace(name="GetItem", service_model=SimpleNamespace(service_name="dynamodb"))
+    read = {"Item": {"pk": {"S": "LEAD#1"}, "x": {"S": "a" * 5000}}}
+    outside: dict[str, Any] = {}
+    meter.before_call(model=get_item, params={"ConsistentRead": True}, context=outside)
+    meter.after_call(parsed=read, model=get_item, context=outside)  # the bench's own read
+    assert meter.reads == {} and meter.calls == {}
+    meter.function = "IntakeFunction"
+    inside: dict[str, Any] = {}
+    meter.before_call(model=get_item, params={"ConsistentRead": True}, context=inside)
+    meter.after_call(parsed=read, model=get_item, context=inside)
+    assert meter.reads == {"IntakeFunction": 2.0} and meter.calls["IntakeFunction"] == {"dynamodb:GetItem": 1}
+
+
+def test_a_write_without_consumed_capacity_inside_a_function_fails_the_run(cost: ModuleType) -> None:
+    meter = cost.Meter("127.0.0.1:1", "127.0.0.1:2")
+    meter.function = "IntakeFunction"
+    with pytest.raises(RuntimeError, match="without ConsumedCapacity"):
+        meter.after_call(parsed={}, model=SimpleNamespace(name="PutItem"), context={})
+
+
+def test_published_events_are_counted_per_entry(cost: ModuleType) -> None:
+    """EventBridge bills each event, not each PutEvents call."""
+    meter = cost.Meter("127.0.0.1:1", "127.0.0.1:2")
+    meter.function = "PublisherFunction"
+    put_events = SimpleNamespace(name="PutEvents", service_model=SimpleNamespace(service_name="events"))
+    meter.before_call(model=put_events, params={"Entries": [{}, {}, {}]}, context={})
+    assert meter.events == {"PublisherFunction": 3} and meter.calls["PublisherFunction"] == {"events:PutEvents": 1}
+
+
+# ------------------------------------------------------------------------------------ the bill's arithmetic
+
+# Round prices, so each line below is worked out by hand.
+PRICES: dict[str, Any] = {
+    "dynamodb": {
+        "write_request_unit_per_million": 0.625,
+        "read_request_unit_per_million": 0.125,
+        "storage_gb_month": 0.25,
+        "pitr_gb_month": 0.20,
+    },
+    "lambda": {"requests_per_million": 0.20, "gb_second_arm64": 0.00001, "gb_second_x86_64": 0.00002},
+    "api_gateway_rest": {"requests_per_million": 3.50},
+    "sqs_standard": {"requests_per_million": 0.40},
+    "eventbridge": {"custom_events_per_million": 1.00},
+    "secrets_manager": {"api_calls_per_10000": 0.05},
+    "xray": {"traces_recorded_per_million": 5.00},
+    "cloudwatch": {"logs_ingested_gb": 0.50},
+}
+
+
+def function(trigger: str, invocations: float = 1.0, cpu_ms: float = 0.0, **more: Any) -> dict[str, Any]:
+    # 2,048 MB: a whole vCPU (own time not scaled) and 2 GB (GB-seconds = 2 x seconds).
+    return {
+        "trigger": trigger,
+        "memory_mb": 2048,
+        "architecture": "arm64",
+        "invocations": invocations,
+        "cpu_ms": cpu_ms,
+        **more,
+    }
+
+
+def kept_path(**changes: Any) -> dict[str, Any]:
+    path = {
+        "leads": 10,
+        "functions": {
+            "AuthorizerFunction": function(
+                "authorizer", cpu_ms=6, log_bytes=60, read_units=1.2, calls={"dynamodb:GetItem": 1}
+            ),
+            "IntakeFunction": function(
+                "api",
+                cpu_ms=50,
+                trustedform_calls=2,
+                write_units=16,
+                read_units=2,
+                log_bytes=1000,
+                calls={"dynamodb:PutItem": 2},
+            ),
+            "PublisherFunction": function("stream", cpu_ms=10, log_bytes=700, calls={"events:PutEvents": 1}),
+            "RetryFunction": function("sqs", invocations=0),
+            "CallbackFunction": function("sqs", invocations=0),
+        },
+        "events_published": 1.0,
+        "rule_deliveries": {"LeadEventsRule": 1.0, "CallbackRule": 0.0},
+        "trustedform": {"calls": 2.0, "operations": 10.0},
+        "stored_bytes": 1024**3 / 1_000_000,  # a GB per million leads
+    }
+    path.update(changes)
+    return path
+
+
+def dollars(bill: dict[str, Any]) -> dict[str, float]:
+    return {line["key"]: line["dollars"] for line in bill["lines"]}
+
+
+def test_every_line_of_a_kept_lead(model: ModuleType) -> None:
+    inputs = model.Inputs(aws_call_ms=5, trustedform_ms=500, leads_per_authorizer_call=60)
+    bill = model.bill_path(kept_path(), PRICES, inputs)
+    lines = dollars(bill)
+    assert lines["dynamodb:writes"] == pytest.approx(16 * 0.625)
+    assert lines["dynamodb:reads"] == pytest.approx((2 + 1.2 / 60) * 0.125)  # the authorizer's read, shared
+    # the sweeper reads each lead's state once as its watermark passes (half a unit), 1.4 times (its margin)
+    assert lines["dynamodb:sweeper"] == pytest.approx(0.7 * 0.125)
+    # (50 ms CPU + 2 DynamoDB calls x 5 ms + 2 TrustedForm calls x 500 ms) x 2 GB x $0.00001 a GB-second,
+    # a million times; + a million requests
+    assert lines["lambda:IntakeFunction"] == pytest.approx(1.060 * 2 * 0.00001 * 1e6 + 0.20)
+    # once per 60 leads: 6 ms CPU + its GetItem's 5 ms
+    authorizer = (6 + 5) / 60 / 1000 * 2 * 0.00001 * 1e6 + 0.20 / 60
+    assert lines["lambda:AuthorizerFunction"] == pytest.approx(authorizer, abs=1e-6)
+    assert lines["lambda:PublisherFunction"] == pytest.approx((0.010 + 0.005) * 2 * 0.00001 * 1e6 + 0.20)
+    assert lines["lambda:RetryFunction"] == lines["lambda:CallbackFunction"] == 0
+    assert lines["apigateway"] == 3.50
+    assert lines["sqs:LeadEventsRule"] == pytest.approx(0.40)  # the example rule's send
+    assert lines["sqs:CallbackRule"] == lines["sqs:functions"] == lines["sqs:event_sources"] == 0
+    assert lines["eventbridge"] == pytest.approx(1.00)
+    # logged: the access log line 480 B + each function's own (the authorizer's shared) + 330 B of
+    # Lambda's lines per billed invocation
+    logged = 480 + (60 / 60 + 1000 + 700) + 330 * (1 / 60 + 1 + 1)
+    assert lines["cloudwatch:logs"] == pytest.approx(logged * 1e6 / 1024**3 * 0.50, rel=1e-3)
+    assert bill["aws_per_million"] == pytest.approx(sum(lines.values()), abs=1e-3)
+    assert bill["storage_per_million_per_month"] == pytest.approx(0.45)
+    assert bill["xray_per_million_when_active"] == 5.00
+    assert (bill["trustedform_calls"], bill["trustedform_operations"]) == (2.0, 10.0)
+
+
+def test_own_time_is_scaled_to_the_cpu_share_lambda_gives_the_memory(model: ModuleType) -> None:
+    small = function("api", cpu_ms=100, memory_mb=512)
+    line = model.lambda_line("IntakeFunction", small, PRICES, model.Inputs())
+    own_on_lambda = 100 * 1769 / 512  # a whole vCPU at 1,769 MB
+    assert line.dollars == pytest.approx(own_on_lambda / 1000 * 0.5 * 0.00001 * 1e6 + 0.20)
+    assert "346 ms CPU" in line.detail  # 100 x 1,769 / 512 = 345.5
+
+
+def test_a_retried_lead_pays_its_queue_and_the_callback_path(model: ModuleType) -> None:
+    path = kept_path(rule_deliveries={"LeadEventsRule": 1.0, "CallbackRule": 1.0})
+    path["functions"]["IntakeFunction"]["calls"] = {"sqs:SendMessage": 1.0}  # the retry message
+    path["functions"]["RetryFunction"] = function("sqs", cpu_ms=40, trustedform_calls=1)
+    path["functions"]["CallbackFunction"] = function("sqs", cpu_ms=5, callbacks=1)
+    inputs = model.Inputs(aws_call_ms=0, trustedform_ms=500, callback_ms=200)
+    lines = dollars(model.bill_path(path, PRICES, inputs))
+    assert lines["sqs:functions"] == pytest.approx(0.40)
+    assert lines["sqs:event_sources"] == pytest.approx(2 * 2 * 0.40)  # receive + delete, for each function
+    assert lines["sqs:CallbackRule"] == pytest.approx(0.40)
+    assert lines["lambda:RetryFunction"] == pytest.approx(0.540 * 2 * 0.00001 * 1e6 + 0.20)
+    assert lines["lambda:CallbackFunction"] == pytest.approx(0.205 * 2 * 0.00001 * 1e6 + 0.20)
+
+
+def test_records_per_batch_shares_invocations_and_polls_not_the_work(model: ModuleType) -> None:
+    path = kept_path()
+    path["functions"]["RetryFunction"] = function("sqs", cpu_ms=40)
+    one, ten = (dollars(model.bill_path(path, PRICES, model.Inputs(records_per_batch=n))) for n in (1, 10))
+    work = 0.040 * 2 * 0.00001 * 1e6
+    assert one["lambda:RetryFunction"] == pytest.approx(work + 0.20)
+    assert ten["lambda:RetryFunction"] == pytest.approx(work + 0.20 / 10)
+    assert ten["sqs:event_sources"] == pytest.approx(one["sqs:event_sources"] / 10)
+    assert ten["lambda:IntakeFunction"] == one["lambda:IntakeFunction"]  # not queue-fed
+
+
+def test_trustedform_dollars_only_at_a_stated_price(model: ModuleType) -> None:
+    unpriced = model.bill_path(kept_path(), PRICES, model.Inputs())
+    priced = model.bill_path(kept_path(), PRICES, model.Inputs(trustedform_usd_per_operation=0.002))
+    assert unpriced["trustedform_per_million"] is None
+    assert priced["trustedform_per_million"] == pytest.approx(10 * 0.002 * 1e6)
+    assert priced["aws_per_million"] == unpriced["aws_per_million"]  # TrustedForm is beside AWS, not in it
+
+
+def test_prices_file_names_its_region_date_and_a_source_for_every_price() -> None:
     prices = json.loads((BENCH / "prices.json").read_text())
     assert prices["region"] == "us-east-1" and prices["as_of"] and prices["currency"] == "USD"
-    numbers = [value for section in prices.values() if isinstance(section, dict) for value in section.values()]
+    sections = {name: value for name, value in prices.items() if isinstance(value, dict) and name != "sources"}
+    assert set(sections) == set(prices["sources"])
+    numbers = [value for name, section in sections.items() if name != "trustedform" for value in section.values()]
     assert numbers and all(isinstance(n, int | float) and n > 0 for n in numbers)
+    # TrustedForm bills by contract: an input, unset (operations printed) or a positive price.
+    stated = prices["trustedform"]["usd_per_operation"]
+    assert stated is None or stated > 0

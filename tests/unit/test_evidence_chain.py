@@ -67,4 +67,34 @@ def test_the_packed_form_is_lossless_and_small():
     entry = chain.Entry(seq=1, at="t", prev="0" * 64, events=[{"type": "received", "detail": {"é": "ü"}}])
     assert chain.unpack(chain.pack(entry.content())) == entry.content()
     with pytest.raises(ValueError):
-        chain.unpack(b"\x02" + chain.pack(entry.content())[1:])  # an unknown format is refused, not guessed
+        chain.unpack(b"\x09" + chain.pack(entry.content())[1:])  # an unknown format is refused, not guessed
+
+
+def test_entries_packed_before_issue_22_still_read_and_entries_pack_smaller_now():
+    """Issue 22: entries are packed with a dictionary of whole entries (packing 2); those written with the
+    words-only dictionary (packing 1) read back as they were, and verify."""
+    links = stored_chain()
+    contents = [link.content for link in links]
+    old, new = [chain.pack(c, 1) for c in contents], [chain.pack(c) for c in contents]
+    assert [blob[0] for blob in old + new] == [1] * len(old) + [2] * len(new)
+    assert [chain.unpack(blob) for blob in old + new] == contents * 2
+    assert chain.verify(
+        [chain.Link(link.seq, chain.unpack(o), link.stored_hash) for link, o in zip(links, old, strict=True)],
+        chain.genesis(*LEAD),
+    )
+    # A call's request as the service records it before sending it: a quarter smaller than with packing 1.
+    headers = {"accept": "application/json", "api-version": "4.0", "authorization": "Basic [REDACTED]"}
+    body = '{"match_lead":{"email":"' + "e" * 40 + '"},"insights":{"properties":["age_seconds","bot_detected"]}}'
+    calling = chain.Entry(
+        seq=1,
+        at="2026-11-22T12:00:01.000000Z",
+        prev=chain.genesis(*LEAD),
+        events=[
+            {"type": "received", "actor": "intake", "at": LEAD[3], "detail": {"status": "received", "vendor": "acme"}},
+            {"type": "calling", "actor": "intake", "detail": {"attempt": 1, "call_id": "1.1/0a1b2c3d"}},
+        ],
+        calls=[
+            {"attempt": 1, "call_id": "1.1/0a1b2c3d", "request": {"body": body, "headers": headers, "method": "POST"}}
+        ],
+    ).content()
+    assert len(chain.pack(calling)) < 0.8 * len(chain.pack(calling, 1))

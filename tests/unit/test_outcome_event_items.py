@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tf_retainer.aws.event_bus import EventBridgeBus
 from tf_retainer.domain import chain
+from tf_retainer.domain.keyring import Keyring
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Reason, Status
 from tf_retainer.domain.outcome_event import SOURCE, OutcomeEvent
@@ -15,6 +16,7 @@ from tf_retainer.events.outcomes import is_published, outcome_event
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize
 from tf_retainer.store.items import ItemBuilder, snapshot
+from tf_retainer.store.lead_item import LeadCodec
 from tf_retainer.store.stream import published
 
 from local.provision import load_template
@@ -59,7 +61,8 @@ def entry_item(event_type: str, pk: str | None = None, lead: Lead | None = None,
         state=snapshot(lead or stored_lead()),
     )
     outcome = event_type if event_type in ("retained", "rejected", "expired", "requeued") else None
-    item = ItemBuilder("leads", retention=timedelta(days=1)).entry(LEAD_ID, entry, NOW, outcome=outcome)["Put"]["Item"]
+    builder = ItemBuilder("leads", retention=timedelta(days=1), codec=LeadCodec(Keyring(lambda: b"k" * 32)))
+    item = builder.entry(LEAD_ID, entry, NOW, outcome=outcome)["Put"]["Item"]
     found = deserialize(item)
     if pk:
         found["pk"] = pk

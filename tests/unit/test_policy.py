@@ -7,8 +7,9 @@ from tf_retainer.decisions.answer import RetryKind, decide
 from tf_retainer.decisions.judgement import judge
 from tf_retainer.decisions.rulebook import from_settings
 from tf_retainer.domain.exchange import Exchange
-from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Reason, Status
+
+from tests.support.fakes import received_lead
 
 RETAINED_RESULTS = {
     "expires_at": "2026-12-20T10:00:00Z",
@@ -127,17 +128,7 @@ def judged(answer: Exchange, settings):
     decision = decide(answer, settings)
     if decision.status is not Status.RETAINED:
         return decision
-    lead = Lead(
-        lead_id="L1",
-        vendor="v",
-        status=Status.RECEIVED,
-        cert_id="c" * 40,
-        cert_kind="web",
-        certificate_url="https://cert.trustedform.com/" + "c" * 40,
-        received_at="2026-11-22T12:00:00.000000Z",
-        deadline="2026-11-25T11:00:00.000000Z",
-    )
-    return judge(from_settings(settings), answer, lead, decision)[0]
+    return judge(from_settings(settings), [answer], received_lead(), decision)[0]
 
 
 def test_match_failure_rejects_under_the_default_policy_but_was_retained(settings):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from tf_retainer.decisions.rules import Facts, RuleSet, evaluate, refusal
+from tf_retainer.decisions.rules import RuleSet
+from tf_retainer.decisions.verdicts import Facts, evaluate, refusal
 from tf_retainer.domain.models import Reason
 
 
@@ -86,7 +87,8 @@ def test_shadow_verdicts_do_not_refuse():
     assert judged["bot_detected"].passed is False and not judged["bot_detected"].refuses
 
 
-def test_rules_ask_only_for_the_properties_they_read():
+def test_rules_ask_only_for_the_properties_the_enforced_ones_read():
     rules = RuleSet.model_validate({"bot_detected": {}, "confirmed_owner": {"owner": "A"}, "domains": {"mode": "off",
-                                    "allowed": ["a.example"]}})  # fmt: skip
-    assert rules.insights_properties() == {"is_masked", "bot_detected", "confirmed_owner"}
+                                    "allowed": ["a.example"]}, "form_input_method": {"mode": "shadow",
+                                    "refused": ["paste"]}})  # fmt: skip
+    assert rules.insights_properties() == {"bot_detected", "confirmed_owner"}

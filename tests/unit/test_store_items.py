@@ -7,11 +7,13 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from tf_retainer.domain import chain
+from tf_retainer.domain.keyring import Keyring
 from tf_retainer.domain.lead import Claim, Lead
-from tf_retainer.domain.models import LeadMatch, Reason, Status
+from tf_retainer.domain.models import LeadMatch, Status
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.items import ItemBuilder, VendorLead, history_item, snapshot
+from tf_retainer.store.items import ItemBuilder, history_item, snapshot
+from tf_retainer.store.lead_item import LeadCodec, unpack
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CERT_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
@@ -23,8 +25,12 @@ def raw(attributes: dict) -> dict:
     return {k: _raw.deserialize(v) for k, v in attributes.items()}
 
 
+KEYRING = Keyring(lambda: b"a unit test's consumer key, 32+ bytes")
+CODEC = LeadCodec(KEYRING)
+
+
 def builder() -> ItemBuilder:
-    return ItemBuilder("leads", retention=timedelta(days=30))
+    return ItemBuilder("leads", retention=timedelta(days=30), codec=CODEC)
 
 
 def a_lead(**changes) -> Lead:
@@ -39,6 +45,7 @@ def a_lead(**changes) -> Lead:
         received_at="2026-11-22T12:00:00.000000Z",
         deadline="2026-11-25T11:00:00.000000Z",
         match_lead={"email": "f" * 40},
+        check_after="2026-11-22T12:02:00.000000Z",
         lead={"zip": "90210", "score": 0.75, "age": 42, "opted_in": True},
     )
     return base.model_copy(update=changes)
@@ -77,7 +84,6 @@ def test_big_integers_stay_exact():
 def test_key_layout():
     assert keys.lead_pk("L1") == "LEAD#L1"
     assert keys.cert_pk(CERT_ID) == f"CERT#{CERT_ID}"
-    assert keys.vendor_lead_pk("acme", "V-1") == "VENDOR#acme#LEAD#V-1"
     assert keys.vendor_index_pk("acme") == "VENDOR#acme"
     assert keys.vendor_index_sk("2026-11-22T12:00:00.000000Z", "L1") == "2026-11-22T12:00:00.000000Z#L1"
     assert keys.vendor_key_pk("abc") == "VENDORKEY#abc"
@@ -112,72 +118,108 @@ def test_bookkeeping_is_not_evidence():
 
 # --- new lead: Lead -> item -> Lead ----------------------------------------------------------
 
+EMAIL_SHA1, PHONE_SHA1 = "e" * 40, "a" * 40
+
+
+def state_item(lead: Lead) -> dict:
+    return deserialize(builder().new_lead(lead, ttl=123)["Put"]["Item"])
+
 
 def test_new_lead_round_trips_through_the_item():
-    lead = a_lead(lead_match=LeadMatch(email_match=True, success=True), masked=False)
+    lead = a_lead(lead_match=LeadMatch(email_match=True, success=True), masked=False, payload_hash="p" * 64)
     put = builder().new_lead(lead, ttl=123)["Put"]
     assert put["TableName"] == "leads"
     assert put["ConditionExpression"] == "attribute_not_exists(pk)"  # never overwrites a lead
+    assert put["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"  # a vendor's lead id again: the first lead
     item = deserialize(put["Item"])
-    assert Lead.model_validate(item) == lead
-    assert item["lead"]["score"] == 0.75
+    assert CODEC.lead(item, with_match=True) == lead
+    assert CODEC.lead(item).match_lead == {}  # unsealed only for whoever asks (and holds the key)
+    assert CODEC.lead(item).lead == {"zip": "90210", "score": 0.75, "age": 42, "opted_in": True}
 
 
 def test_new_lead_item_carries_keys_vendor_index_and_ttl():
     lead = a_lead()
-    item = deserialize(builder().new_lead(lead, ttl=123)["Put"]["Item"])
+    item = state_item(lead)
     assert (item["pk"], item["sk"]) == ("LEAD#L1", "STATE")
     assert item["gsi1pk"] == "VENDOR#acme"
     assert item["gsi1sk"] == f"{lead.received_at}#L1"
     assert item["ttl"] == 123
-    assert "reason" not in item  # None fields are not stored
+    # what conditions read is an attribute of its own; the rest is packed
+    assert (item["status"], item["attempts"], item["applied"]) == ("received", 0, 0)
+    assert set(item) <= {
+        *keys.BOOKKEEPING,
+        "status",
+        "attempts",
+        "applied",
+        "check_after",
+        "lease_until",
+        "head",
+        "m",
+        "s",
+    }
+
+
+def test_no_contact_fingerprint_is_stored_readable():
+    """Issue 26: an unkeyed SHA-1 of a phone number is reversed in seconds: the state and its index keys hold
+    only keyed tokens and sealed bytes."""
+    item = state_item(a_lead(match_lead={"email": EMAIL_SHA1, "phone": PHONE_SHA1}))
+    stored = repr(item) + bytes(item["s"]).hex() + "".join(bytes(v).hex() for v in item["m"].values())
+    assert EMAIL_SHA1 not in stored and PHONE_SHA1 not in stored
+    assert item["gsi3pk"] == "EMAIL#" + KEYRING.consumer("email", EMAIL_SHA1)
+    assert item["gsi4pk"] == "PHONE#" + KEYRING.consumer("phone", PHONE_SHA1)
+    other = LeadCodec(Keyring(lambda: b"another deployment's consumer key")).consumer_index_keys(
+        a_lead(match_lead={"email": EMAIL_SHA1})
+    )
+    assert other["gsi3pk"] != item["gsi3pk"]  # keyed: without the key, no one can compute an index key
 
 
 def test_new_lead_is_in_the_consumer_index_of_each_fingerprint_it_carries():
-    both = deserialize(
-        builder().new_lead(a_lead(match_lead={"email": "e" * 40, "phone": "p" * 40}), ttl=1)["Put"]["Item"]
-    )
-    assert (both["gsi3pk"], both["gsi4pk"]) == ("EMAIL#" + "e" * 40, "PHONE#" + "p" * 40)
-    phone_only = deserialize(builder().new_lead(a_lead(match_lead={"phone": "p" * 40}), ttl=1)["Put"]["Item"])
-    assert "gsi3pk" not in phone_only and phone_only["gsi4pk"] == "PHONE#" + "p" * 40  # sparse: no empty key
-    # Bookkeeping, not evidence: the fingerprints are in match_lead already.
-    assert "gsi3pk" not in keys.without_bookkeeping(both) and "gsi4pk" not in keys.without_bookkeeping(both)
+    phone_only = state_item(a_lead(match_lead={"phone": PHONE_SHA1}))
+    assert "gsi3pk" not in phone_only and phone_only["gsi4pk"].startswith("PHONE#")  # sparse: no empty key
+    assert "gsi3pk" not in keys.without_bookkeeping(phone_only) and "gsi4pk" not in keys.without_bookkeeping(phone_only)
 
 
-def test_lead_update_never_touches_the_consumer_index():
+def test_lead_update_never_touches_the_consumer_index_or_the_sealed_match():
     # Each later write of the lead then costs the KEYS_ONLY indexes nothing.
-    before = a_lead(match_lead={"email": "e" * 40, "phone": "p" * 40})
+    before = a_lead(match_lead={"email": EMAIL_SHA1, "phone": PHONE_SHA1})
     update = builder().lead_update(before, before.model_copy(update={"status": Status.RETAINED}))
-    assert "gsi3pk" not in str(update) and "gsi4pk" not in str(update)
+    names = update["ExpressionAttributeNames"].values()
+    assert not {"gsi3pk", "gsi4pk", "m"} & set(names)
+
+
+def test_a_states_consumer_tokens_are_its_index_keys_and_a_bare_fingerprint_there_is_tokenized():
+    """What the call gate asks the revocation ledger with: the tokens the lead is indexed under, read without
+    unsealing; an item indexed before the keys were tokens (EMAIL#<sha1>) gives the token of that fingerprint,
+    so a revocation keyed by tokens still reaches it."""
+    item = state_item(a_lead(match_lead={"email": EMAIL_SHA1, "phone": PHONE_SHA1}))
+    tokens = {"email": KEYRING.consumer("email", EMAIL_SHA1), "phone": KEYRING.consumer("phone", PHONE_SHA1)}
+    assert CODEC.consumer_tokens(item) == tokens
+    legacy = {**item, "gsi3pk": f"EMAIL#{EMAIL_SHA1}"}
+    assert CODEC.consumer_tokens(legacy) == tokens
+    assert CODEC.consumer_tokens(state_item(a_lead(match_lead={}))) == {}
 
 
 def test_backfill_puts_an_existing_lead_into_the_consumer_index_only_if_it_still_exists():
-    request = builder().contact_index(a_lead(match_lead={"email": "e" * 40, "phone": "p" * 40}))
+    request = builder().contact_index(a_lead(match_lead={"email": EMAIL_SHA1, "phone": PHONE_SHA1}))
     assert request is not None
     assert request["ConditionExpression"] == "attribute_exists(pk)"  # an update would create an expired lead
     assert request["Key"] == serialize({"pk": "LEAD#L1", "sk": "STATE"})
     assert deserialize(request["ExpressionAttributeValues"]) == {
-        ":gsi3pk": "EMAIL#" + "e" * 40,
-        ":gsi4pk": "PHONE#" + "p" * 40,
+        ":gsi3pk": "EMAIL#" + KEYRING.consumer("email", EMAIL_SHA1),
+        ":gsi4pk": "PHONE#" + KEYRING.consumer("phone", PHONE_SHA1),
     }
     assert builder().contact_index(a_lead(match_lead={})) is None
 
 
+def test_a_state_stored_before_the_packed_layout_is_still_read():
+    lead = a_lead()
+    assert CODEC.lead({**lead.model_dump(mode="json", exclude_none=True), "pk": "LEAD#L1", "sk": "STATE"}) == (
+        lead.model_copy(update={"match_lead": {}})
+    )
+
+
 def test_ttl_is_the_retention_after_now():
     assert builder().ttl(NOW) == int((NOW + timedelta(days=30)).timestamp())
-
-
-def test_vendor_lead_id_is_taken_once_and_returns_the_holder_on_conflict():
-    put = builder().vendor_lead(VendorLead("acme", "V-1", "hash"), "L1", ttl=5)["Put"]
-    assert put["ConditionExpression"] == "attribute_not_exists(pk)"
-    assert put["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
-    assert deserialize(put["Item"]) == {
-        "pk": "VENDOR#acme#LEAD#V-1",
-        "sk": "IDEMPOTENCY",
-        "lead_id": "L1",
-        "payload_hash": "hash",
-        "ttl": 5,
-    }
 
 
 # --- lead_update(before, after) --------------------------------------------------------------
@@ -198,7 +240,7 @@ def update_of(before: Lead, after: Lead) -> tuple[dict, dict, list[str]]:
     return update, sets, removes
 
 
-def test_update_sets_only_what_changed():
+def test_update_sets_the_changed_attributes_and_the_packed_lead():
     before = a_lead(lease_until="2026-11-22T12:01:00.000000Z")
     after = before.model_copy(
         update={
@@ -209,35 +251,34 @@ def test_update_sets_only_what_changed():
             "expires_at": "2026-12-22T00:00:00Z",
             "lead_match": LeadMatch(email_match=True, success=True),
             "final_at": "2026-11-22T12:00:01.000000Z",
+            "applied": 2,
+            "head": "ab" * 32,
         }
     )
     update, sets, removes = update_of(before, after)
-    assert sets == {
-        "status": "retained",
-        "attempts": 1,
-        "burned_attempts": 1,
-        "retained": True,
-        "expires_at": "2026-12-22T00:00:00Z",
-        "lead_match": {"email_match": True, "success": True},
-        "final_at": "2026-11-22T12:00:01.000000Z",
-    }
-    assert removes == ["lease_until"]
+    assert set(sets) == {"status", "attempts", "applied", "head", "s"}
+    assert (sets["status"], sets["attempts"], sets["applied"], bytes(sets["head"])) == (
+        "retained",
+        1,
+        2,
+        bytes.fromhex("ab" * 32),
+    )
+    packed = unpack(bytes(sets["s"]))
+    assert (packed["retained"], packed["expires_at"], packed["final_at"]) == (
+        True,
+        "2026-12-22T00:00:00Z",
+        after.final_at,
+    )
+    assert sorted(removes) == ["gsi2pk", "gsi2sk", "lease_until"]  # final: it leaves the open index
     assert deserialize(update["Key"]) == {"pk": "LEAD#L1", "sk": "STATE"}
 
 
 def test_update_removes_values_that_are_no_longer_true():
-    before = a_lead(
-        status=Status.PENDING,
-        reason=Reason.TRUSTEDFORM_UNAVAILABLE,
-        attempts=1,
-        next_attempt_at="2026-11-22T12:01:00.000000Z",
-    )
-    after = before.model_copy(
-        update={"status": Status.RETAINED, "reason": None, "next_attempt_at": None, "attempts": 2}
-    )
+    before = a_lead(status=Status.PENDING, attempts=1, check_after="2026-11-22T12:01:00.000000Z")
+    after = before.model_copy(update={"status": Status.RETAINED, "check_after": None, "attempts": 2})
     _, sets, removes = update_of(before, after)
-    assert sets == {"status": "retained", "attempts": 2}
-    assert sorted(removes) == ["lease_until", "next_attempt_at", "reason"]
+    assert set(sets) == {"status", "attempts"}  # nothing packed changed: the packed lead is not rewritten
+    assert sorted(removes) == ["check_after", "gsi2pk", "gsi2sk", "lease_until"]
 
 
 def test_update_always_releases_the_lease_even_when_nothing_else_changed():
@@ -295,9 +336,11 @@ def test_an_entry_is_put_once_compressed_with_the_hash_of_its_exact_content():
     assert len(bytes(item["b"])) < len(content)
 
 
-def test_an_entrys_snapshot_leaves_out_the_lease_and_its_own_number():
+def test_an_entrys_snapshot_leaves_out_the_lease_its_own_number_and_the_fingerprints():
     state = an_entry().state
     assert state["status"] == "retained" and "lease_until" not in state and "applied" not in state
+    # the SHA-1 fingerprints stay in the chain only inside the raw exchanges that sent them
+    assert "match_lead" not in state and "head" not in state
 
 
 def test_a_claim_is_taken_only_if_free_or_from_the_released_holder_named():

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from tf_retainer.api.status import answer_status, refusal_status
 from tf_retainer.aws.queues import SqsRetryQueue
+from tf_retainer.decisions.calling import default_rules
 from tf_retainer.decisions.rulebook import RulesInForce, from_settings
 from tf_retainer.domain.contacts import lead_fingerprints
 from tf_retainer.domain.errors import InputRejected
@@ -30,7 +31,7 @@ from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import metrics
 
-from tests.support.fakes import FakeSqs, FakeStore
+from tests.support.fakes import FakeKeyring, FakeLedger, FakeSqs, FakeStore
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CERT_ID = "eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
@@ -173,6 +174,10 @@ def make_world(settings, monotonic):
             trustedform=tf,
             retry_queue=SqsRetryQueue(sqs, configured.retry_queue_url),
             api_key=api_key,
+            ledger=FakeLedger(),
+            calling=default_rules,
+            # The test's vendor lead id names lead-0001, as the first random id would.
+            keyring=FakeKeyring({(VENDOR, "V-1"): "lead-0001"}),
             clock=lambda: NOW,
             new_id=lambda: next(ids),
         )
@@ -234,7 +239,7 @@ def test_intake_reserves_the_lead_with_fingerprints_deadline_and_vendor_lead_id(
     world = make_world(exchange(200, RETAINED_BODY), extra_fields_allowed=("zip",))
     submit(world)
 
-    [(lead, vendor_lead)] = world.store.reserved
+    [lead] = world.store.reserved
     assert lead.status is Status.RECEIVED
     assert lead.received_at == iso(NOW)
     # a web certificate: 72 hours, less the hour of safety margin
@@ -243,8 +248,9 @@ def test_intake_reserves_the_lead_with_fingerprints_deadline_and_vendor_lead_id(
     assert lead.match_lead == lead_fingerprints("ann@example.com", None)
     assert "Ann@Example.com" not in json.dumps(lead.model_dump(mode="json"))  # no contact detail in clear
     assert lead.lead == {"zip": "90210"}
-    assert vendor_lead is not None
-    assert (vendor_lead.vendor, vendor_lead.vendor_lead_id) == (VENDOR, "V-1")
+    # The vendor's lead id names the lead (keyed: a repeat lands on it), and its content is remembered.
+    assert (lead.lead_id, lead.vendor_lead_id) == (world.deps.keyring.vendor_lead(VENDOR, "V-1"), "V-1")
+    assert lead.payload_hash is not None and len(lead.payload_hash) == 64
 
 
 def test_intake_calls_trustedform_for_the_lead_with_the_sync_budget(make_world):
@@ -284,7 +290,8 @@ def test_intake_without_a_vendor_lead_id_reserves_none(make_world):
         world.deps, vendor=VENDOR, submission=LeadSubmission(trustedform_cert_url=CERT_URL, phone="5551234567")
     )
     assert answer.vendor_lead_id is None
-    assert world.store.reserved[0][1] is None
+    assert world.store.reserved[0].lead_id == "lead-0001"  # a random id
+    assert world.store.reserved[0].payload_hash is None
 
 
 def test_intake_503_is_pending_with_a_retry_planned_from_the_clock_and_queued(make_world):
@@ -310,17 +317,19 @@ def test_intake_503_is_pending_with_a_retry_planned_from_the_clock_and_queued(ma
     assert sent["QueueUrl"] == "http://queue"
     assert sent["DelaySeconds"] == 45
     assert world.sqs.messages == [RetryMessage(lead_id="lead-0001", attempt=2, not_before=planned)]
-    # Due within two minutes until its message is known to be sent; then the pending grace after the retry.
-    assert after.check_after == iso(NOW + timedelta(seconds=120))
-    assert world.store.queued == [("lead-0001", iso(planned + timedelta(seconds=900)))]
+    # Recorded due at the retry + the pending grace, as its message is sent next: no second write (issue 22).
+    assert after.check_after == iso(planned + timedelta(seconds=900))
+    assert world.store.queued == []
 
 
-def test_a_pending_lead_whose_message_could_not_be_sent_stays_due_within_minutes(make_world):
+def test_a_pending_lead_whose_message_could_not_be_sent_is_made_due_within_minutes(make_world):
     world = make_world(exchange(503, None))
     world.sqs.fail = True
     submit(world)
-    assert world.store.outcome.after.check_after == iso(NOW + timedelta(seconds=120))
-    assert world.store.queued == []  # not told it was sent: the sweeper finds it in two minutes, not fifteen
+    planned = NOW + timedelta(seconds=45)
+    assert world.store.outcome.after.check_after == iso(planned + timedelta(seconds=900))
+    # Not sent: the sweeper finds it in two minutes, not fifteen after its retry.
+    assert world.store.queued == [("lead-0001", iso(NOW + timedelta(seconds=120)))]
 
 
 def test_intake_timeout_is_pending_and_queued(make_world):
@@ -502,7 +511,7 @@ def test_intake_reused_certificate_is_rejected_under_the_reject_policy(make_worl
     assert refusal.lead.status is Status.REJECTED
     assert refusal.lead.owner_lead_id == "lead-owner"
     assert refusal.lead.final_at == iso(NOW)
-    assert refusal.vendor_lead is not None  # a repeat of this lead_id gets the same answer
+    assert refusal.lead.vendor_lead_id == "V-1"  # a repeat of this lead_id names this lead: the same answer
     assert event_types(refusal.events) == ["certificate_reused", "rejected"]
     assert world.store.outcomes == []
 
@@ -878,13 +887,72 @@ def test_one_lead_the_sweeper_cannot_requeue_stops_no_other(make_world):
     assert [message.lead_id for message in world.sqs.messages] == ["lead-a", "lead-c"]
 
 
-def test_a_requeued_lead_is_due_within_minutes_until_its_message_is_sent(make_world):
+@pytest.mark.parametrize("sent", [True, False])
+def test_a_requeued_lead_is_due_after_the_pending_grace_or_within_minutes_if_its_message_fails(make_world, sent):
     world = make_world()
+    world.sqs.fail = not sent
     world.store.leads["lead-a"] = pending_lead(lead_id="lead-a", check_after=iso(NOW - timedelta(minutes=1)))
     sweep.sweep(world.deps)
     [recovery] = world.store.recoveries
-    assert recovery.after.check_after == iso(NOW + timedelta(seconds=120))
-    assert world.store.queued == [("lead-a", iso(NOW + timedelta(seconds=900)))]
+    # Recorded due after the pending grace, as its message is sent next: one write (issue 22).
+    assert recovery.after.check_after == iso(NOW + timedelta(seconds=900))
+    # A message that could not be sent: made due within the unqueued grace.
+    assert world.store.queued == ([] if sent else [("lead-a", iso(NOW + timedelta(seconds=120)))])
+
+
+def as_reserved(lead_id: str, received: datetime) -> Lead:
+    """A lead whose intake died before its first step: received, nothing applied, due a grace after arriving."""
+    return pending_lead(
+        lead_id=lead_id,
+        status=Status.RECEIVED,
+        reason=None,
+        attempts=0,
+        burned_attempts=0,
+        next_attempt_at=None,
+        received_at=iso(received),
+        check_after=iso(received + timedelta(seconds=120)),
+    )
+
+
+def test_a_lead_still_as_reserved_is_found_through_the_vendor_index_from_the_watermark(make_world):
+    """Issue 22: a lead as reserved is in no open index (a lead kept at once never writes it); the sweeper
+    reads the leads received since its watermark (less the grace, for the index's lag) up to the grace ago."""
+    world = make_world()
+    world.store.watermark = NOW - timedelta(minutes=10)
+    world.store.leads["stranded"] = as_reserved("stranded", NOW - timedelta(minutes=5))
+    world.store.leads["arriving"] = as_reserved("arriving", NOW - timedelta(seconds=60))  # its intake may run
+    world.store.leads["pending"] = pending_lead(lead_id="pending", check_after=iso(NOW - timedelta(minutes=1)))
+    report = sweep.sweep(world.deps)
+    assert sorted(report.recovered) == ["pending", "stranded"]
+    assert world.store.windows == [(NOW - timedelta(minutes=12), NOW - timedelta(seconds=120))]
+    assert world.store.watermark == NOW - timedelta(seconds=120)
+    assert [(m.lead_id, m.attempt) for m in world.sqs.messages if m.lead_id == "stranded"] == [("stranded", 1)]
+
+
+def test_a_lead_as_reserved_the_sweeper_could_not_requeue_holds_the_watermark_for_the_next_sweep(make_world):
+    world = make_world()
+    world.store.watermark = NOW - timedelta(minutes=30)
+    world.store.leads["broken"] = as_reserved("broken", NOW - timedelta(minutes=20))
+    world.store.leads["later"] = as_reserved("later", NOW - timedelta(minutes=10))
+    world.store.broken = {"broken"}
+    report = sweep.sweep(world.deps)
+    assert (report.recovered, report.failed) == (["later"], ["broken"])
+    assert world.store.watermark == NOW - timedelta(minutes=20)  # moved up to it, not past it
+    world.store.broken = set()
+    assert sweep.sweep(world.deps).recovered == ["broken"]
+    assert world.store.watermark == NOW - timedelta(seconds=120)
+
+
+def test_the_first_sweep_looks_back_an_hour_and_one_far_behind_catches_up_an_hour_a_run(make_world):
+    world = make_world()
+    sweep.sweep(world.deps)
+    horizon = NOW - timedelta(seconds=120)
+    assert world.store.windows == [(horizon - timedelta(hours=1, seconds=120), horizon)]
+    world.store.watermark = NOW - timedelta(days=1)
+    sweep.sweep(world.deps)
+    mark = NOW - timedelta(days=1)
+    assert world.store.windows[-1] == (mark - timedelta(seconds=120), mark + timedelta(hours=1))
+    assert world.store.watermark == mark + timedelta(hours=1)
 
 
 # --- a vendor's repeat of its own lead (issue 21) -------------------------------------------------------

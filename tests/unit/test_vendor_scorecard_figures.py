@@ -7,6 +7,7 @@ from typing import Any
 
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import LeadMatch, Reason, Status
+from tf_retainer.domain.screens import ScreenResult
 from tf_retainer.vendors.scorecard import score
 
 
@@ -47,6 +48,30 @@ def test_masked_shared_open_and_unknown_ages_are_counted_where_an_operator_expec
     assert card.as_dict()["retained_pct"] == 40.0
 
 
+def test_screen_refusals_and_the_screens_paid_for_are_the_vendor_s():
+    """A vendor sending litigators is a vendor to suspend: its screen refusals count as rules refused, and
+    the screen calls its leads paid for (not the answers shared from another lead's call) with their cost."""
+
+    def screened(screen: str, cost: float, **findings: Any) -> ScreenResult:
+        provider = "blacklist_alliance" if screen == "litigator" else "dncscrub"
+        return ScreenResult.model_validate(
+            {"screen": screen, "provider": provider, "checked_at": "2026-11-22T12:00:00Z", "cost": cost,
+             "findings": findings}
+        )  # fmt: skip
+
+    card = score(
+        "acme",
+        [
+            lead(1, Status.REJECTED, reason=Reason.LITIGATOR, screens={"litigator": screened("litigator", 0.01)}),
+            lead(2, Status.REJECTED, reason=Reason.ON_DNC_LIST, screens={"dnc": screened("dnc", 0.006)}),
+            lead(3, screens={"dnc": screened("dnc", 0.0), "litigator": screened("litigator", 0.01)}),  # dnc shared
+            lead(4),
+        ],
+    )
+    assert card.rules_refused == {"litigator": 1, "on_dnc_list": 1}
+    assert (card.screen_calls, card.screen_cost) == (3, 0.026)
+
+
 def test_no_leads_is_no_percentage():
     card = score("quiet", []).as_dict()
     assert (card["leads"], card["retained_pct"], card["median_certificate_age_seconds"]) == (0, None, None)
@@ -70,3 +95,38 @@ def test_the_suspension_thresholds_judge_decided_leads_only(settings):
     crossed = breach(score("acme", unmatched), on)  # retained 100%, but a third failed the lead match
     assert crossed is not None and (crossed.figure, crossed.value) == ("match_failure_pct", 33.3)
     assert breach(score("acme", unmatched[1:]), on) is None  # 1 of 5: 20%, not above 20%
+
+
+def test_the_second_consent_record_shows_how_many_leads_carried_a_token_and_how_jornaya_audited_them():
+    def audited(**findings: Any) -> dict[str, ScreenResult]:
+        result = ScreenResult.model_validate(
+            {"screen": "leadid", "provider": "jornaya", "checked_at": "2026-11-22T12:00:00Z", "findings": findings}
+        )
+        return {"leadid": result}
+
+    token = "3DCA834C-1820-42A9-BAE9-7A46EEA25AC0"
+    card = score(
+        "acme",
+        [
+            lead(1, leadid_token=token, screens=audited(authentic=True, result="green")),
+            lead(
+                2,
+                Status.REJECTED,
+                reason=Reason.JORNAYA_AUDIT_FAILED,
+                leadid_token=token,
+                screens=audited(authentic=True, result="red"),
+            ),
+            lead(
+                3,
+                Status.REJECTED,
+                reason=Reason.CONSENT_RECORD_MISSING,
+                leadid_token=token,
+                screens=audited(authentic=False, result="red", not_authentic="expired"),
+            ),
+            lead(4, leadid_token=token),  # carried one, no rule read it: not audited
+            lead(5),
+        ],
+    )
+    assert card.leadid_tokens == 4
+    assert card.jornaya_results == {"green": 1, "red": 1, "not_authentic": 1}
+    assert card.rules_refused == {"jornaya_audit_failed": 1, "consent_record_missing": 1}

@@ -5,7 +5,7 @@ imports tf_retainer_ops.context and the operations it runs, never another comman
 from __future__ import annotations
 
 from ..context import Command, Group
-from . import backfill, callbacks, evidence, holds, leads, queues, rules, vendor_report, vendors
+from . import backfill, callbacks, calling, evidence, holds, leads, queues, revocations, rules, vendor_report, vendors
 
 COMMANDS: tuple[Group | Command, ...] = (
     *leads.COMMANDS,
@@ -17,4 +17,6 @@ COMMANDS: tuple[Group | Command, ...] = (
     *rules.COMMANDS,
     *backfill.COMMANDS,
     *holds.COMMANDS,
+    *revocations.COMMANDS,
+    *calling.COMMANDS,
 )

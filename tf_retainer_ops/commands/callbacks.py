@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from tf_retainer.events.callbacks import CallbackRefused, check_url
+from tf_retainer.store.vendor_callbacks import NoSealingKey
 
 from ..context import Command, Context, Group, argument, now
 from ..target import OpsError
@@ -20,7 +21,10 @@ def cmd_callback_set(ctx: Context) -> int:
     except CallbackRefused as refused:
         raise OpsError(f"{ctx.args.url}: {refused} ({refused.reason})") from None
     secret = secrets.token_urlsafe(32)
-    target = ctx.callbacks.put(ctx.args.name, url, secret, now=now())
+    try:
+        target = ctx.callbacks.put(ctx.args.name, url, secret, now=now())
+    except NoSealingKey as exc:
+        raise OpsError(f"{exc}: use --stack / --local, or give --callback-key-id") from None
 
     def human(_: Any) -> None:
         ctx.print(f"vendor {target.vendor}: callbacks to {target.url}")
@@ -32,7 +36,7 @@ def cmd_callback_set(ctx: Context) -> int:
 
 
 def cmd_callback_show(ctx: Context) -> int:
-    target = ctx.callbacks.get(ctx.args.name)
+    target = ctx.callbacks.registration(ctx.args.name)
     if target is None:
         raise OpsError(f"vendor {ctx.args.name} has no callback URL", code=1)
     data = {"vendor": target.vendor, "url": target.url, "active": target.active, "changed_at": target.changed_at}
@@ -42,11 +46,25 @@ def cmd_callback_show(ctx: Context) -> int:
 
 def cmd_callback_remove(ctx: Context) -> int:
     store = ctx.callbacks
-    target = store.get(ctx.args.name)
+    target = store.registration(ctx.args.name)
     if target is None or not target.active:
         raise OpsError(f"vendor {ctx.args.name} has no active callback URL", code=1)
-    store.put(target.vendor, target.url, target.secret, now=now(), active=False)
+    store.set_active(target.vendor, False, now=now())
     ctx.emit({"vendor": target.vendor, "active": False}, lambda _: ctx.print(f"{target.vendor}: callbacks stopped"))
+    return 0
+
+
+def cmd_callback_seal(ctx: Context) -> int:
+    """Seal the secrets stored in clear before secrets were sealed (each vendor keeps its secret)."""
+    vendors = ctx.args.names or ctx.vendors()
+    try:
+        sealed = [vendor for vendor in vendors if ctx.callbacks.seal(vendor)]
+    except NoSealingKey as exc:
+        raise OpsError(f"{exc}: use --stack / --local, or give --callback-key-id") from None
+    ctx.emit(
+        {"sealed": sealed, "looked_at": len(vendors)},
+        lambda _: ctx.print(f"{len(sealed)} callback secret(s) sealed, of {len(vendors)} vendor(s) looked at"),
+    )
     return 0
 
 
@@ -70,4 +88,10 @@ COMMANDS = (
         argument("name"),
     ),
     Command(("vendors", "callback", "remove"), cmd_callback_remove, "stop calling a vendor back", argument("name")),
+    Command(
+        ("vendors", "callback", "seal"),
+        cmd_callback_seal,
+        "seal callback secrets stored in clear (before sealing): every vendor with a key, or those named",
+        argument("names", nargs="*", metavar="NAME"),
+    ),
 )

@@ -14,26 +14,27 @@ from typing import Any
 from tf_retainer.evidence import legal_hold as holds
 from tf_retainer.ports.evidence import Hold
 
-from ..consumer import fingerprint_query
+from ..consumer import Spelling, spellings
 from ..context import Command, Context, Group
 from ..target import OpsError
 
 SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
 
-def scope_of(args: argparse.Namespace) -> tuple[str, str]:
-    """(scope, value) of `hold set`: a clear email or phone becomes its fingerprint here."""
+def scope_of(args: argparse.Namespace) -> tuple[str, str, list[Spelling]]:
+    """(scope, value, the consumer's spellings) of `hold set`: a clear email or phone becomes the
+    fingerprints of every spelling `evidence find` searches (the first is the value as given)."""
     if args.lead:
-        return "lead", args.lead
+        return "lead", args.lead, []
     if args.vendor:
-        return "vendor", args.vendor
+        return "vendor", args.vendor, []
     if args.email is not None or args.phone is not None:
-        ((kind, fingerprint),) = fingerprint_query(email=args.email, phone=args.phone).items()
-        return kind, fingerprint
+        found = spellings(email=args.email, phone=args.phone)
+        return found[0].kind, found[0].fingerprint, found
     kind, given = ("email", args.email_sha1) if args.email_sha1 else ("phone", args.phone_sha1)
     if not SHA1.match(given.lower()):
         raise OpsError(f"--{kind}-sha1 takes a SHA-1 fingerprint (40 hex digits), as `evidence find` prints")
-    return kind, given.lower()
+    return kind, given.lower(), [Spelling(kind, "the fingerprint given", given.lower())]
 
 
 def _brief(hold: Hold) -> dict[str, Any]:
@@ -41,18 +42,25 @@ def _brief(hold: Hold) -> dict[str, Any]:
 
 
 def cmd_hold_set(ctx: Context) -> int:
-    scope, value = scope_of(ctx.args)
+    scope, value, spelt = scope_of(ctx.args)
     now = datetime.now(UTC)
+    also = [spelling.fingerprint for spelling in spelt[1:]]
     try:
-        hold = holds.new_hold(scope=scope, value=value, reason=ctx.args.reason, actor=ctx.actor, now=now)
+        hold = holds.new_hold(scope=scope, value=value, also=also, reason=ctx.args.reason, actor=ctx.actor, now=now)
         lock = ctx.archive.bucket.legal_hold  # the bucket is in each object's URI
         report = holds.set_hold(ctx.store, ctx.holds, hold, now=now, lock_archive=lock)
     except holds.HoldError as exc:
         raise OpsError(str(exc), 1) from exc
-    data = {"hold": _brief(hold), "leads": report.covered, "items_held": report.items_held}
+    data: dict[str, Any] = {"hold": _brief(hold), "leads": report.covered, "items_held": report.items_held}
+    data["spellings"] = [
+        {"spelling": s.label, "fingerprint": s.fingerprint, "leads": len(report.by_value.get(s.fingerprint, []))}
+        for s in spelt
+    ]
 
     def human(d: dict[str, Any]) -> None:
         ctx.print(f"hold {hold.hold_id}: {scope} {value}, {len(report.covered)} lead(s) held ({hold.reason})")
+        for spelling in d["spellings"]:
+            ctx.print(f"  under {spelling['spelling']}: {spelling['leads']} lead(s) (sha1 {spelling['fingerprint']})")
         for lead_id in report.covered:
             ctx.print(f"  {lead_id}")
         if scope != "lead":
@@ -95,7 +103,7 @@ def cmd_hold_list(ctx: Context) -> int:
         ctx.print(f"{len(rows)} active hold(s)")
         for row in rows:
             ctx.print(
-                f"  {row['hold_id']}  {row['scope']:<6} {row['value']}  leads {row['leads']}  "
+                f"  {row['hold_id']}  {row['scope']:<6} {row['value']}{_others(row)}  leads {row['leads']}  "
                 f"set {row['set_at']} by {row['set_by']}  reason: {row['reason']}"
             )
 
@@ -103,11 +111,17 @@ def cmd_hold_list(ctx: Context) -> int:
     return 0
 
 
+def _others(row: dict[str, Any]) -> str:
+    return f" (+{len(row['also'])} other spelling(s))" if row.get("also") else ""
+
+
 def _set_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group(required=True)
     scope.add_argument("--lead", metavar="LEAD_ID", help="one lead (our lead id)")
     scope.add_argument("--email", help="every lead with this email, any vendor (fingerprinted; never stored)")
-    scope.add_argument("--phone", help="every lead with this phone, any vendor (fingerprinted; never stored)")
+    scope.add_argument(
+        "--phone", help="every lead with this phone in any usual spelling, any vendor (fingerprinted; never stored)"
+    )
     scope.add_argument("--email-sha1", metavar="SHA1", help="every lead with this email fingerprint")
     scope.add_argument("--phone-sha1", metavar="SHA1", help="every lead with this phone fingerprint")
     scope.add_argument("--vendor", help="every lead of this vendor")

@@ -69,6 +69,11 @@ def print_report(ctx: Context, data: dict[str, Any]) -> None:
         if c["rules_refused"] or c["expired_by_reason"]:
             rules, expired = counts_text(c["rules_refused"]), counts_text(c["expired_by_reason"])
             ctx.print(f"{c['vendor']}: rules refused {rules}; expired {expired}")
+        if c["screen_calls"]:
+            ctx.print(f"{c['vendor']}: screens {c['screen_calls']} calls, ${c['screen_cost']:.4f}")
+        if c["leadid_tokens"]:
+            audits = counts_text(c["jornaya_results"]) if c["jornaya_results"] else "none audited"
+            ctx.print(f"{c['vendor']}: LeadiD tokens {c['leadid_tokens']}; Jornaya's audits {audits}")
     ctx.print("retained/match fail/masked: % of leads; reused: refused as reused; med. age: certificate age at intake")
 
 

@@ -11,7 +11,8 @@ from ..vendors import add_vendor, list_vendors, revoke_vendor, set_vendor_suspen
 
 
 def cmd_vendors_add(ctx: Context) -> int:
-    added = add_vendor(ctx.target, ctx.vendor_keys, ctx.args.name, now=now())
+    role = "buyer" if ctx.args.buyer else "vendor"
+    added = add_vendor(ctx.target, ctx.vendor_keys, ctx.args.name, now=now(), role=role)
     for note in added.notes:
         ctx.note(f"note: {note}")
     data = {
@@ -20,10 +21,12 @@ def cmd_vendors_add(ctx: Context) -> int:
         "key_hash": added.key_hash,
         "key_hint": added.key_hint,
         "api_gateway_key_id": added.gateway_key_id,
+        "role": role,
     }
 
     def human(_: Any) -> None:
-        ctx.print(f"vendor {added.vendor}: new API key (shown once, store it now; send it as x-api-key):")
+        what = "buyer-system key" if role == "buyer" else "API key"
+        ctx.print(f"{role} {added.vendor}: new {what} (shown once, store it now; send it as x-api-key):")
         ctx.print(f"  {added.api_key}")
         ctx.print(f"key hash {added.key_hash[:12]}  hint ...{added.key_hint}")
         if added.gateway_key_id:
@@ -143,9 +146,19 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", help="who resumes (default: your user name)")
 
 
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name")
+    parser.add_argument(
+        "--buyer",
+        action="store_true",
+        help="a buyer-system key (your CRM, dialer, SMS platform): records revocations and contacts for any "
+        "consumer and asks the gate about any lead; posts no lead",
+    )
+
+
 COMMANDS = (
     Group(("vendors",), "vendor API keys"),
-    Command(("vendors", "add"), cmd_vendors_add, "create a vendor key (printed once)", argument("name")),
+    Command(("vendors", "add"), cmd_vendors_add, "create a vendor key (printed once)", _add_arguments),
     Command(("vendors", "list"), cmd_vendors_list, "vendors and their keys (hints only)"),
     Command(("vendors", "show"), cmd_vendors_show, "a vendor's keys, suspension and history", argument("name")),
     Command(("vendors", "revoke"), cmd_vendors_revoke, "revoke a vendor's keys", _revoke_arguments),

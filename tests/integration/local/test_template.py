@@ -46,9 +46,13 @@ def template() -> dict[str, Any]:
 @pytest.fixture
 def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws(), warnings.catch_warnings():
-        warnings.simplefilter("error")  # a template property provision() does not handle is a failure
-        yield provision(stage="dev", region=REGION, prefix="tf-test", api_key="test-key")
+    with mock_aws():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a template property provision() does not handle is a failure
+            provisioned = provision(stage="dev", region=REGION, prefix="tf-test", api_key="test-key")
+        # Not around the test itself: a socket another test of this worker left unclosed, collected by
+        # chance during it, would fail it with a ResourceWarning (seen in CI in test_secret_holds_the_key).
+        yield provisioned
 
 
 # --------------------------------------------------------------------------- loader
@@ -244,11 +248,20 @@ def test_archive_bucket_is_locked_versioned_encrypted_and_private(local: Provisi
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     archive = props(template, "ArchiveBucket")
-    (lifecycle, _) = archive["LifecycleConfiguration"]["Rules"]
+    (lifecycle, anchors, _) = archive["LifecycleConfiguration"]["Rules"]
     assert lifecycle["Transitions"] == [{"StorageClass": "GLACIER_IR", "TransitionInDays": 30}]
     assert lifecycle["ExpirationInDays"] == {"Ref": "EvidenceRetentionDays"}
-    (tls,) = props(template, "ArchiveBucketPolicy")["PolicyDocument"]["Statement"]
+    # The evidence anchors are kept as long as the evidence they anchor.
+    assert (anchors["Prefix"], anchors["ExpirationInDays"]) == ("anchors/", {"Ref": "EvidenceRetentionDays"})
+    (tls, only_anchor_function) = props(template, "ArchiveBucketPolicy")["PolicyDocument"]["Statement"]
     assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": False}})
+    # Nobody but AnchorFunction's role puts an object under anchors/, whatever IAM grants them.
+    assert (only_anchor_function["Effect"], only_anchor_function["Principal"]) == ("Deny", "*")
+    assert only_anchor_function["Action"] == "s3:PutObject"
+    assert only_anchor_function["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/anchors/*"}
+    assert only_anchor_function["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["AnchorFunctionRole", "Arn"]}}
+    }
     assert template["Resources"]["ArchiveBucket"]["DeletionPolicy"] == "Retain"
 
 
@@ -372,7 +385,8 @@ def test_dashboard_body_is_valid_and_names_the_metrics(local: Provisioned) -> No
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     body = json.loads(cloudwatch.get_dashboard(DashboardName=local.dashboard_name)["DashboardBody"])
     text = json.dumps(body)
-    for metric in ("LeadsReceived", "LeadsRetained", "LeadsRejected", "AccountErrors", "TrustedFormLatency"):
+    names = ("LeadsReceived", "LeadsRetained", "LeadsRejected", "AccountErrors", "TrustedFormLatency", "ScreenCalls")
+    for metric in (*names, "ScreenCost"):
         assert metric in text
     assert "tf-test-dev-retry-dlq" in text and "tf-test-dev-IntakeFunction" in text
     assert "${" not in text and "Fn::" not in text and '"Ref"' not in text
@@ -419,6 +433,8 @@ def test_every_function_has_log_group_and_code(template: dict[str, Any]) -> None
         "AutoSuspendFunction",
         "HoldFunction",
         "ArchiverFunction",
+        "ConsentFunction",
+        "AnchorFunction",
     }
     assert function_logical_ids(template) == list(functions)
     log_groups = resources(template, "AWS::Logs::LogGroup")
@@ -458,6 +474,7 @@ def test_template_declares_durability_and_partial_batches(template: dict[str, An
     assert sqs_events and sqs_events[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+CONSUMER_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi3", "gsi4")]
 HOLD_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi1", "gsi2", "gsi3", "gsi4")]
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
 # Where each function's table statements point: the table, (the sweeper's Query) the open-lead index,
@@ -476,11 +493,14 @@ POLICY_TEMPLATES = {
     "AutoSuspendFunction": set(),  # reads and writes the table only
     "HoldFunction": set(),
     "ArchiverFunction": set(),
+    "ConsentFunction": set(),
+    "AnchorFunction": set(),  # a role of its own (AnchorFunctionRole)
 }
 # The queue each function's own SQS statements name (the others' SQS access is a policy template).
 SQS_STATEMENT_QUEUE = {
     "RetryFunction": {"Fn::GetAtt": ["RetryQueue", "Arn"]},
     "PublisherFunction": {"Fn::GetAtt": ["PublishFailureQueue", "Arn"]},  # its OnFailure destination
+    "AnchorFunction": {"Fn::GetAtt": ["AnchorFailureQueue", "Arn"]},  # its OnFailure destination
     "CallbackFunction": [
         {"Fn::GetAtt": ["CallbackQueue", "Arn"]},
         [{"Fn::GetAtt": ["CallbackQueue", "Arn"]}, {"Fn::GetAtt": ["CallbackDeadLetterQueue", "Arn"]}],
@@ -491,6 +511,9 @@ SQS_STATEMENT_QUEUE = {
 # The functions whose UpdateItem on the table is otherwise unrestricted (the others' is limited to some
 # attributes or to vendor key items).
 EVIDENCE_WRITERS = {"IntakeFunction", "RetryFunction", "SweeperFunction"}
+# The functions that screen a number (store/screen_results.py): they update SCREEN# items, and only them
+# beyond their leads' families.
+SCREEN_WRITERS = {"IntakeFunction", "RetryFunction"}
 
 
 def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
@@ -499,11 +522,21 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
         templates, found = function_policies(template, name)
         denied = [statement for statement in found if statement["Effect"] == "Deny"]
         found = [statement for statement in found if statement["Effect"] != "Deny"]
-        # Chain entries are written once: a function free to update the table is denied their attributes.
-        assert [statement["Sid"] for statement in denied] == (["NoEvidenceEdits"] if name in EVIDENCE_WRITERS else [])
+        # Chain entries are written once: a function free to update the table is denied their attributes and
+        # their expiry, and every delete (test_iam_writes.py evaluates what is left).
+        sids = [statement["Sid"] for statement in denied]
+        assert sids == (["NoEvidenceEdits", "NoDeletes"] if name in EVIDENCE_WRITERS else []), name
         for statement in denied:
-            assert statement["Action"] == "dynamodb:UpdateItem" and statement["Resource"] == table_arn, name
-            assert statement["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:Attributes": ["b", "h", "o"]}}
+            assert statement["Resource"] == table_arn, name
+            if statement["Sid"] == "NoEvidenceEdits":
+                assert statement["Action"] == "dynamodb:UpdateItem", name
+                attributes = ["b", "h", "o", "ttl"]
+                condition = {"ForAnyValue:StringEquals": {"dynamodb:Attributes": attributes}}
+                if name in SCREEN_WRITERS:  # a per-number screen result is no evidence: its expiry moves
+                    condition["ForAllValues:StringNotLike"] = {"dynamodb:LeadingKeys": ["SCREEN#*"]}
+                assert statement["Condition"] == condition, name
+            else:
+                assert "dynamodb:DeleteItem" in actions(statement) and "Condition" not in statement, name
         # SAM's DynamoDB templates are wider than the code: Read has Scan, Write has BatchWriteItem, Crud Delete.
         assert not {t for t in templates if t.startswith("DynamoDB")}, name
         granted = set().union(*(actions(statement) for statement in found))
@@ -519,10 +552,11 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
                     STREAM_ARN,
                     HOLD_INDEX_ARNS,
                     VENDOR_INDEXES_ARNS,
+                    CONSUMER_INDEX_ARNS,
                     "*",
                 )
                 assert statement["Resource"] in allowed, name
-                if statement["Resource"] in (HOLD_INDEX_ARNS, VENDOR_INDEXES_ARNS):
+                if statement["Resource"] in (HOLD_INDEX_ARNS, VENDOR_INDEXES_ARNS, CONSUMER_INDEX_ARNS):
                     assert actions(statement) == {"dynamodb:Query"}, name
                 if statement["Resource"] in (OPEN_INDEX_ARN, VENDOR_INDEX_ARN):
                     assert actions(statement) == {"dynamodb:Query"}, name
@@ -547,6 +581,16 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
             reads = on_table[frozenset({"dynamodb:BatchGetItem"})]
             assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*"]}}
 
+        if name == "ConsentFunction":  # never a lead's state: chain entries (Put) and revocations only
+            by_action = {frozenset(actions(s)): s for s in found if s["Resource"] == table_arn}
+            leading = {
+                "dynamodb:PutItem": ["LEAD#*", "REVOCATION#*", "REVOKED#*"],
+                "dynamodb:UpdateItem": ["REVOCATION#*"],
+            }
+            for action, keys in leading.items():
+                condition = by_action[frozenset({action})]["Condition"]
+                assert condition == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys}}, action
+
         if name == "ArchiverFunction":
             (update,) = [statement for statement in found if "dynamodb:UpdateItem" in actions(statement)]
             attributes = update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
@@ -556,6 +600,37 @@ def test_functions_get_least_privilege(template: dict[str, Any]) -> None:
             assert s3 == {"s3:PutObject", "s3:GetObject", "s3:PutObjectLegalHold"}, "the archive: never deleted"
             (reads,) = [statement for statement in found if "dynamodb:BatchGetItem" in actions(statement)]
             assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*"]}}
+
+        if name == "AnchorFunction":  # puts under anchors/ only, never reads or deletes one; no KMS from IAM
+            s3 = [st for st in found if any(a.startswith("s3:") for a in actions(st))]
+            assert [(actions(st), st["Resource"]) for st in s3] == [
+                ({"s3:PutObject"}, {"Fn::Sub": "${ArchiveBucket.Arn}/anchors/*"})
+            ]
+            kms = [st for st in found if any(a.startswith("kms:") for a in actions(st))]
+            assert [(actions(st), st["Resource"]) for st in kms] == [
+                ({"kms:GenerateDataKey"}, {"Fn::GetAtt": ["ArchiveKey", "Arn"]})  # the bucket's encryption
+            ]
+
+
+def test_only_the_anchor_function_makes_the_anchors_mac(template: dict[str, Any]) -> None:
+    """AnchorKey's policy gives kms:GenerateMac to AnchorFunction's role and to nobody else: the account's
+    statement (through which IAM grants) holds VerifyMac for the verifier, never GenerateMac nor a wildcard
+    that covers it; the function's role asks for nothing more."""
+    key = props(template, "AnchorKey")
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    account, function = key["KeyPolicy"]["Statement"]
+    assert function["Principal"] == {"AWS": {"Fn::GetAtt": ["AnchorFunctionRole", "Arn"]}}
+    assert function["Action"] == "kms:GenerateMac"
+    assert "kms:VerifyMac" in account["Action"]
+    for action in account["Action"]:
+        pattern = action.removeprefix("kms:").replace("*", ".*")
+        assert not re.fullmatch(pattern, "GenerateMac"), f"the account's {action} would let IAM grant GenerateMac"
+    (event,) = props(template, "AnchorFunction")["Events"].values()
+    assert event["Type"] == "DynamoDB"
+    assert event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["AnchorFailureQueue", "Arn"]
+    }
+    assert props(template, "AnchorFunction")["Environment"]["Variables"]["ANCHOR_KEY_ID"] == {"Ref": "AnchorKey"}
 
 
 def test_automatic_suspension_is_off_by_default(template: dict[str, Any]) -> None:
@@ -751,3 +826,59 @@ def test_workers_get_their_settings_and_never_parse_the_template() -> None:
         [sys.executable, "-c", script], input=pickle.dumps(settings), capture_output=True, env=env, timeout=60
     )
     assert done.stdout.decode().split() == ["ready"], done.stderr.decode()
+
+
+def test_screens_are_off_by_default_and_a_chosen_provider_brings_only_its_key(template: dict[str, Any]) -> None:
+    """The template's SCREENS names no provider until a screen parameter does; a provider chosen brings its
+    key's secret and the contact key, the function reads only that secret, and the others stay out."""
+    from tf_retainer.runtime.settings import Settings
+
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    secrets = (
+        "BlacklistAllianceApiKeySecret",
+        "DncScrubApiKeySecret",
+        "TwilioLookupApiKeySecret",
+        "JornayaApiKeySecret",
+    )
+
+    def deployed(**parameters: str) -> tuple[Settings, set[str], set[str]]:
+        values = provision_module._parameter_values(template, parameters)
+        resolver = provision_module._Resolver(template, values, REGION, "tf-test")
+        made = {
+            name
+            for name, resource in template["Resources"].items()
+            if "Condition" not in resource or resolver.condition(resource["Condition"])
+        }
+        # The intake's screen grants: its conditional policies (the LeadiD audit's, the number's screens'), as
+        # CloudFormation would resolve them.
+        screens = [p for p in props(template, "IntakeFunction")["Policies"] if "Fn::If" in p]
+        for name in made:  # what CloudFormation would name them
+            resolver.refs[name], resolver.attributes[(name, "Arn")] = f"<{name}>", f"<{name}.Arn>"
+        read = {
+            str(s["Resource"])
+            for policy in resolver.resolve(screens)
+            for s in policy["Statement"]
+            if s["Sid"] != "ScreenResults"  # the table's SCREEN# items (test_iam_writes.py)
+        }
+        return Settings.from_environ({"TABLE_NAME": "leads", **resolver.resolve(env)}), made, read
+
+    off, made, read = deployed()
+    assert off.screens == {} and not off.contact_key_id and not off.dncscrub_secret_id
+    assert not made & {*secrets, "ContactKey"} and read == set()
+
+    on, made, read = deployed(LitigatorScreen="blacklist_alliance", ScreenFaultPolicies="blacklist_alliance=fail_open")
+    assert on.screens == {"litigator": "blacklist_alliance"}
+    assert on.screen_fault_policies == {"blacklist_alliance": "fail_open"}
+    assert on.blacklist_alliance_secret_id and on.contact_key_id
+    assert not on.dncscrub_secret_id and not on.twilio_lookup_secret_id
+    assert made & {*secrets, "ContactKey"} == {"BlacklistAllianceApiKeySecret", "ContactKey"}
+    assert read == {"<BlacklistAllianceApiKeySecret>"}  # nothing else (the contact key's policy names the role)
+
+    # The LeadiD audit alone: Jornaya's keys, and no KMS key (no phone number is sealed for it).
+    leadid, made, read = deployed(LeadidScreen="jornaya")
+    assert leadid.screens == {"leadid": "jornaya"} and leadid.jornaya_secret_id and not leadid.contact_key_id
+    assert made & {*secrets, "ContactKey"} == {"JornayaApiKeySecret"} and read == {"<JornayaApiKeySecret>"}
+
+    both, made, _ = deployed(DncScreen="dncscrub", ReassignedNumberScreen="twilio_lookup", PhoneScreen="twilio_lookup")
+    assert both.screens == {"dnc": "dncscrub", "reassigned_number": "twilio_lookup", "phone": "twilio_lookup"}
+    assert made & set(secrets) == {"DncScrubApiKeySecret", "TwilioLookupApiKeySecret"}

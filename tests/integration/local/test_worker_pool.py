@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -19,9 +20,11 @@ class FakeWorker:
     """A worker process stand-in: an invocation holds it ``event["hold"]`` seconds, noting its turn."""
 
     served: ClassVar[list[int]] = []
+    started: ClassVar[int] = 0
 
     def __init__(self, *args: Any) -> None:
-        pass
+        FakeWorker.started += 1
+        self.process = SimpleNamespace(pid=-FakeWorker.started)  # the pool keys invocations in flight by pid
 
     def wait_ready(self, timeout: float) -> None:
         pass

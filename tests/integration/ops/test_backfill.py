@@ -244,3 +244,17 @@ def test_a_deployed_stack_runs_with_its_intake_functions_settings():
     explicit = Target(table_name="t-leads", retry_queue_url="https://sqs/q")
     with pytest.raises(OpsError, match="TRUSTEDFORM_SECRET_ID"):
         backfill.service_settings(explicit, environ={})
+
+
+def test_a_field_over_the_csv_modules_limit_is_one_line_naming_where(stack, tmp_path):
+    """A field over the csv module's limit (128 KiB): one line on stderr naming the file's line and the
+    limit, exit 2, nothing sent (issue 26: it was a traceback)."""
+    path = tmp_path / "broken.csv"
+    good = f"{cert_url(make_web_cert_id())},a@example.com,L-1,{ago(hours=1)}\n"
+    bad = f"{cert_url(make_web_cert_id())},{'x' * 200_000}@example.com,L-2,{ago(hours=1)}\n"
+    path.write_text("certificate_url,email,lead_id,lead_date\n" + good + bad, encoding="utf-8")
+    code, out, err = run(stack, "backfill", str(path), "--vendor", VENDOR)
+    assert (code, out) == (2, ""), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{path}, line 3: a field is longer than 131072 characters" in err, err
+    assert stack.sim.requests == []

@@ -13,11 +13,10 @@ import boto3
 import pytest
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
-from tf_retainer.store.codec import serialize
 
 from local.simulator import make_web_cert_id
 from tests.support.cli import assert_no_secrets, run, run_json
-from tests.support.stack import VENDOR, aws_client, lead
+from tests.support.stack import VENDOR, lead
 from tf_retainer_ops import cli, target
 from tf_retainer_ops.bundle import content_digest
 
@@ -108,29 +107,42 @@ def test_evidence_file_has_everything_and_nothing_secret(stack, tmp_path, monkey
 
 
 def test_a_signed_evidence_file_verifies_and_an_edited_one_does_not(stack, tmp_path):
-    key_id = aws_client("kms").create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    key_id = stack.provisioned.evidence_key_id
     posted = stack.post(lead()).json()
     signed = tmp_path / "signed.json"
     code, _, err = run(stack, "--evidence-key-id", key_id, "evidence", posted["lead_id"], "-o", str(signed))
     assert code == 0, err
     assert json.loads(signed.read_text())["signature"]["algorithm"] == "HMAC_SHA_256"
-    verdict = run_json(stack, "verify", str(signed))
-    assert (verdict["digest_ok"], verdict["signature_ok"]) == (True, True)
+    verdict = run_json(stack, "--evidence-key-id", key_id, "verify", str(signed))
+    assert (verdict["digest_ok"], verdict["signature_ok"], verdict["evidence_key_id"]) == (True, True, key_id)
 
-    # An editor changes the outcome and recomputes the digest: the digest agrees, the signature does not.
+    # An editor changes what only the signature covers and recomputes the digest: the digest agrees, the
+    # signature does not.
     document = json.loads(signed.read_text())
-    document["retain"]["status"] = "rejected"
+    document["certificate_record"]["claim"]["lead_id"] = "someone-else"
     document["content_sha256"] = content_digest(document)
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(document))
-    code, out, _ = run(stack, "verify", str(edited))
+    code, out, _ = run(stack, "--evidence-key-id", key_id, "verify", str(edited))
     assert code == 1 and "FORGED" in out
+
+    # The outcome changed where the file shows it, the digest recomputed: the state no longer agrees.
+    document = json.loads(signed.read_text())
+    document["retain"]["status"] = "rejected"
+    document["content_sha256"] = content_digest(document)
+    edited.write_text(json.dumps(document))
+    code, out, _ = run(stack, "--evidence-key-id", key_id, "verify", str(edited))
+    assert code == 1 and "EDITED: the retain shown is not what the state holds" in out
+
+    # Without the deployment's key the signature is not checked: not proven (exit 3), never valid.
+    code, out, _ = run(stack, "verify", str(signed))
+    assert code == 3 and "the target names no evidence key" in out
 
     # Without a key the file is unsigned, and verify says what that proves (exit 3: not proven).
     unsigned = tmp_path / "unsigned.json"
     code, _, err = run(stack, "evidence", posted["lead_id"], "-o", str(unsigned))
     assert code == 0 and "unsigned" in err
-    code, out, _ = run(stack, "verify", str(unsigned))
+    code, out, _ = run(stack, "--evidence-key-id", key_id, "verify", str(unsigned))
     assert code == 3 and "unsigned" in out
 
 
@@ -241,17 +253,7 @@ def test_dlq_redrive_of_an_empty_dlq(stack):
 
 def age(stack, lead_id: str, **changes: Any) -> None:
     """Rewrite a lead's state as time and a crash would have left it (its open-index keys included)."""
-    if "check_after" in changes:
-        changes.update(keys.open_index_keys(lead_id, changes["check_after"]))
-    names = {f"#f{i}": name for i, name in enumerate(changes)}
-    values = {f":v{i}": value for i, value in enumerate(changes.values())}
-    stack.dynamodb.update_item(
-        TableName=stack.provisioned.table_name,
-        Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
-        UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=serialize(values),
-    )
+    stack.rewrite_state(lead_id, **changes)
 
 
 def test_summary_counts_and_stuck_leads_then_requeue(stack):
@@ -408,7 +410,6 @@ def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_li
 
     from tf_retainer.domain import chain
     from tf_retainer.domain.lead import Event
-    from tf_retainer.store import keys
 
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "success"])
@@ -426,3 +427,31 @@ def test_an_edited_stored_entry_with_its_hash_recomputed_is_named_at_the_next_li
     stack.dynamodb.put_item(TableName=stack.provisioned.table_name, Item=stored)
     code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
     assert code == 1 and json.loads(out)["broken_entry"] == 3
+
+
+def test_evidence_verify_names_a_state_that_disagrees_with_its_chain(stack):
+    """An insider sets a retained lead's state to rejected (issue 26, item 2): the chain still verifies link
+    by link, the state does not agree with the step it says it reflects. Nor does a state pointing at
+    another entry, or keeping another head."""
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["success"])
+    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
+    assert run_json(stack, "evidence", "verify", lead_id)["ok"] is True
+    stored = stack.reader.get_lead(lead_id)
+    assert stored is not None and stored.applied >= 2
+
+    stack.rewrite_state(lead_id, status="rejected" if stored.status.value == "retained" else "retained")
+    code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
+    answer = json.loads(out)
+    assert code == 1 and answer["ok"] is False and "the state's status is not the lead's" in answer["why"]
+
+    stack.rewrite_state(lead_id, status=stored.status.value, applied=1)  # points at the reservation's entry
+    code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
+    assert code == 1 and json.loads(out)["why"] == "the state's head is not the hash of entry 1"
+
+    stack.rewrite_state(lead_id, applied=stored.applied, head="00" * 32)
+    code, out, _ = run(stack, "--json", "evidence", "verify", lead_id)
+    assert code == 1 and json.loads(out)["why"] == f"the state's head is not the hash of entry {stored.applied}"
+
+    stack.rewrite_state(lead_id, head=stored.head)  # put back as it was: verifies again
+    assert run_json(stack, "evidence", "verify", lead_id)["ok"] is True

@@ -119,13 +119,14 @@ def test_export_writes_a_verifiable_bundle_per_lead_and_a_manifest_without_conta
         assert bundle["lead_id"] == entry["lead_id"] and bundle["content_sha256"] == entry["content_sha256"]
         assert hashlib.sha256(bundle_path.read_bytes()).hexdigest() == entry["file_sha256"]
         assert entry["signed"] is True
-        verdict = run_json(stack, "verify", str(bundle_path))
+        verdict = run_json(stack, "--evidence-key-id", key_id, "verify", str(bundle_path))
         assert (verdict["digest_ok"], verdict["signature_ok"]) == (True, True), entry["file"]
-    # The manifest is signed too: a lead taken out of it is detected.
-    assert run_json(stack, "verify", str(export_dir / "manifest.json"))["signature_ok"] is True
+    # The manifest is signed too: a lead taken out of it is detected, and so is a file it lists, changed.
+    verdict = run_json(stack, "--evidence-key-id", key_id, "verify", str(export_dir / "manifest.json"))
+    assert verdict["signature_ok"] is True and "every file listed is beside it" in verdict["verdict"]
     shortened = {**manifest, "leads": manifest["leads"][:1]}
     (tmp_path / "shortened.json").write_text(json.dumps(shortened))
-    assert run(stack, "verify", str(tmp_path / "shortened.json"))[0] == 1
+    assert run(stack, "--evidence-key-id", key_id, "verify", str(tmp_path / "shortened.json"))[0] == 1
 
     # No clear email or phone in anything written or printed (the fingerprints only).
     everything = [manifest_text, out, err, *(path.read_text() for path in export_dir.iterdir())]

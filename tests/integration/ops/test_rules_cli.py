@@ -22,6 +22,9 @@ WALKTHROUGH = {
     "bot_detected": {"mode": "shadow"},
     "domains": {"mode": "shadow", "allowed": ["acme-leads.example"]},
 }
+# A shadow rule is judged only on what was asked anyway: watching these in shadow, the deployment asks
+# for what they read in the call it makes anyway (INSIGHTS_PROPERTIES), as the walkthrough says.
+WATCHED = {"INSIGHTS_PROPERTIES": "is_masked,created_at,age_seconds,bot_detected,domain,page_url"}
 GOOD = {
     "domain": "acme-leads.example",
     "page_url": "https://www.acme-leads.example/quote",
@@ -212,6 +215,7 @@ def test_the_backtest_gives_the_refusals_the_live_intake_made(stack, tmp_path):
     assert "would refuse:         4    lead_too_old=2" in out and "outcome changes:      0" in out
 
 
+@pytest.mark.parametrize("stack_env", [WATCHED])
 def test_the_backtest_of_shadow_rules_enforced_predicts_the_refusals(stack, tmp_path):
     run_json(stack, "rules", "set", rules_file(tmp_path, WALKTHROUGH))
     other = stack.add_vendor("other-vendor")

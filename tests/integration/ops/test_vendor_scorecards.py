@@ -66,12 +66,7 @@ def expire(stack, script: Script) -> None:
     lead_id = next(
         item["lead_id"] for item in all_states(stack) if item["cert_id"] == cert_id and item["vendor"] == script.vendor
     )
-    stack.dynamodb.update_item(
-        TableName=stack.provisioned.table_name,
-        Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
-        UpdateExpression="SET deadline = :d",
-        ExpressionAttributeValues=serialize({":d": iso(datetime.now(UTC) - timedelta(hours=1))}),
-    )
+    stack.rewrite_state(lead_id, deadline=iso(datetime.now(UTC) - timedelta(hours=1)))
     poller = RetryPoller(stack.provisioned, wait_seconds=1)
     for _ in range(20):
         if stack.lead_state(lead_id)["status"] == "expired":

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 from tf_retainer.events.callbacks import verify
-from tf_retainer.store.vendor_callbacks import VendorCallbackStore
+from tf_retainer.store.vendor_callbacks import NoSealingKey, VendorCallbackStore
 
 from local.functions import invoke
 from local.poller import RetryPoller
 from local.receiver import CallbackReceiver
 from local.simulator import make_web_cert_id
 from local.streams import StreamPoller
-from tests.support.stack import VENDOR, lead
+from tests.support.stack import VENDOR, aws_client, lead
 
 CALLBACK_ENV = {"CALLBACK_ALLOW_PRIVATE": "true", "CALLBACK_BASE_DELAY_SECONDS": "0", "CALLBACK_TIMEOUT_SECONDS": "1"}
 
@@ -31,10 +31,18 @@ def receiver():
     with_secret.stop()
 
 
-def register(stack, url: str, secret: str) -> None:
-    VendorCallbackStore(stack.provisioned.table_name, client=stack.dynamodb).put(
-        VENDOR, url, secret, now=datetime.now(UTC)
+def callback_store(stack) -> VendorCallbackStore:
+    """The store as the callback function has it: the stack's callback secret key seals and opens."""
+    return VendorCallbackStore(
+        stack.provisioned.table_name,
+        client=stack.dynamodb,
+        kms=aws_client("kms"),
+        key_id=stack.provisioned.callback_key_id,
     )
+
+
+def register(stack, url: str, secret: str) -> None:
+    callback_store(stack).put(VENDOR, url, secret, now=datetime.now(UTC))
 
 
 def pending_then(stack, *behaviours: str) -> str:
@@ -143,16 +151,19 @@ def test_the_cli_registers_an_https_callback_and_refuses_a_private_one(stack):
     from tf_retainer_ops import cli
 
     target = ["--table", stack.provisioned.table_name, "--region", "us-east-1"]
+    sealing = ["--callback-key-id", stack.provisioned.callback_key_id]
 
     def run(*argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
-        return cli.main([*target, *argv], out=out, err=err), out.getvalue(), err.getvalue()
+        return cli.main([*target, *sealing, *argv], out=out, err=err), out.getvalue(), err.getvalue()
 
     code, out, _ = run("--json", "vendors", "callback", "set", VENDOR, "https://crm.acme.example/tf")
     assert code == 0
     secret = json.loads(out)["secret"]
-    stored = VendorCallbackStore(stack.provisioned.table_name, client=stack.dynamodb).get(VENDOR)
+    stored = callback_store(stack).get(VENDOR)
     assert stored is not None and (stored.url, stored.secret) == ("https://crm.acme.example/tf", secret)
+    # Sealed in the table: no reader of the item sees the secret.
+    assert secret not in json.dumps(stack.all_items(), default=repr)
     code, out, _ = run("vendors", "callback", "show", VENDOR)
     assert code == 0 and "https://crm.acme.example/tf" in out and secret not in out
     code, _, err = run("vendors", "callback", "set", VENDOR, "https://192.168.0.10/tf")
@@ -160,4 +171,45 @@ def test_the_cli_registers_an_https_callback_and_refuses_a_private_one(stack):
     code, _, err = run("vendors", "callback", "set", VENDOR, "http://crm.acme.example/tf")
     assert code != 0 and "callback_not_https" in err
     assert run("vendors", "callback", "remove", VENDOR)[0] == 0
-    assert not VendorCallbackStore(stack.provisioned.table_name, client=stack.dynamodb).get(VENDOR).active
+    assert not callback_store(stack).get(VENDOR).active
+
+
+def test_callback_secrets_are_sealed_and_a_clear_one_from_before_is_sealed_in_place(stack):
+    """Issue 26: the vendors' signing secrets are not readable in clear from the table (every role reading it
+    read them); sealed under CallbackSecretKey, bound to the vendor. A secret stored in clear before is
+    still used, and `vendors callback seal` seals it without changing it."""
+    import io
+
+    from tf_retainer.store import keys
+    from tf_retainer.store.codec import serialize
+
+    from tf_retainer_ops import cli
+
+    store = callback_store(stack)
+    store.put(VENDOR, "https://crm.acme.example/tf", "s3cret-of-acme", now=datetime.now(UTC))
+    item = stack.dynamodb.get_item(
+        TableName=stack.provisioned.table_name, Key=serialize(keys.key(keys.vendor_callback_pk(VENDOR), keys.CALLBACK))
+    )["Item"]
+    assert "secret" not in item and b"s3cret-of-acme" not in bytes(item["sealed_secret"]["B"])
+    # Bound to its vendor: copied into another vendor's item, it does not open.
+    copied = {**item, "pk": {"S": keys.vendor_callback_pk("other-vendor")}, "vendor": {"S": "other-vendor"}}
+    stack.dynamodb.put_item(TableName=stack.provisioned.table_name, Item=copied)
+    with pytest.raises(Exception, match="InvalidCiphertext"):
+        store.get("other-vendor")
+    # A store without the key refuses to store a secret at all.
+    with pytest.raises(NoSealingKey):
+        VendorCallbackStore(stack.provisioned.table_name, client=stack.dynamodb).put(
+            VENDOR, "https://crm.acme.example/tf", "x", now=datetime.now(UTC)
+        )
+
+    legacy = {**item, "secret": {"S": "old-clear-secret"}}
+    del legacy["sealed_secret"]
+    stack.dynamodb.put_item(TableName=stack.provisioned.table_name, Item=legacy)
+    assert store.get(VENDOR).secret == "old-clear-secret"
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--table", stack.provisioned.table_name, "--region", "us-east-1"]
+    argv += ["--callback-key-id", stack.provisioned.callback_key_id, "vendors", "callback", "seal", VENDOR]
+    assert cli.main(argv, out=out, err=err) == 0, err.getvalue()
+    assert "1 callback secret(s) sealed" in out.getvalue()
+    assert "old-clear-secret" not in json.dumps(stack.all_items(), default=repr)
+    assert callback_store(stack).get(VENDOR).secret == "old-clear-secret"

@@ -1,5 +1,7 @@
 """GET /leads/{lead_id}/contactable end to end in-process: a lead posted through the local gateway (the
-real authorizer and intake handler, moto, the simulator), then the call gate asked about it."""
+real authorizer and intake handler, moto, the simulator), then the call gate asked about it. The consent
+evidence is asked about for an email, which no calling hours govern (the law of the hour, at a fixed
+clock: test_consent.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from local.simulator import make_web_cert_id
 from tests.support.stack import lead
 
 
-def contactable(stack, lead_id: str, *, key: str | None = None):
-    return stack.gateway.handle("GET", f"/leads/{lead_id}/contactable", {"x-api-key": key or stack.vendor_key}, b"")
+def contactable(stack, lead_id: str, *, key: str | None = None, channel: str = "email"):
+    headers = {"x-api-key": key or stack.vendor_key}
+    return stack.gateway.handle("GET", f"/leads/{lead_id}/contactable", headers, b"", query={"channel": channel})
 
 
 def posted(stack, *behaviours: str, **fields) -> dict:

@@ -78,6 +78,8 @@ def test_form_encoded_post_is_retained(stack):
     status, answer = proxy_answer(invoke("IntakeFunction", event))
     assert (status, answer["status"]) == (201, "retained"), answer
     assert answer["vendor_lead_id"] == "V-1002"
+    # Jornaya's form field, the lead's second consent record, kept as Jornaya spells it
+    assert stack.lead_state(answer["lead_id"])["leadid_token"] == "A1C2860F-25EA-4937-BC78-222D8C227789"
 
 
 def test_get_of_an_unknown_lead_is_404(stack):
@@ -105,8 +107,11 @@ def test_call_gate_of_a_posted_lead(stack):
     assert event["resource"] == event["requestContext"]["resourcePath"] == "/leads/{lead_id}/contactable"
     event["path"] = f"/leads/{posted['lead_id']}/contactable"
     event["pathParameters"] = {"lead_id": posted["lead_id"]}
+    # An email: no calling hours govern it, whatever the time this runs at.
+    event["queryStringParameters"] = {"channel": "email"}
+    event["multiValueQueryStringParameters"] = {"channel": ["email"]}
     status, answer = proxy_answer(invoke("IntakeFunction", event))
-    assert (status, answer["contactable"]) == (200, True), answer
+    assert (status, answer["contactable"], answer["channel"]) == (200, True, "email"), answer
 
 
 # ---------------------------------------------------------------------------------------- authorizer

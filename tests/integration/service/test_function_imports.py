@@ -35,6 +35,8 @@ IMPORTED_WITH_TRACING_OFF = {
     "authorizer": set(),
     "sweeper": set(),
     "auto_suspend": {RULES},  # the rules module comes with the scorecard; the table is built when it runs
+    "consent": {EVENT_HANDLER},  # revocations and contacts: no TrustedForm, no buyer's intake rules
+    "anchor": set(),  # the stream's records, S3 and KMS: no lead store, no batch utility, no rules
 }
 
 IMPORT_APP = r"""

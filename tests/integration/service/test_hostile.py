@@ -155,9 +155,41 @@ def test_sensitive_extra_fields_are_never_stored_in_clear(stack):
         assert value not in stored, value
     state = stack.lead_state(response.json()["lead_id"])
     assert state["lead"]["utm_source"] == "search"  # allow-listed: kept as sent
-    assert state["lead"]["Email"] == "sha1:" + sha1(b"second.inbox@example.org")
-    assert state["lead"]["phone_number"] == "sha1:" + sha1(b"4155550199")
+    # contact-like fields: the consumer index's keyed tokens, never the SHA-1 (reversible for a phone)
+    keyring = stack.leads.keyring
+    assert state["lead"]["Email"] == "token:" + keyring.consumer("email", sha1(b"second.inbox@example.org"))
+    assert state["lead"]["phone_number"] == "token:" + keyring.consumer("phone", sha1(b"4155550199"))
+    for fingerprint in (sha1(b"second.inbox@example.org"), sha1(b"4155550199")):
+        assert fingerprint not in stored
     assert state["dropped_fields"] == ["dob", "password", "ssn"]  # names only, for the record
+
+
+@pytest.mark.parametrize("stack_env", [{"EXTRA_FIELDS_ALLOWED": "utm_source,affiliate_id,source,sub_id"}])
+def test_personal_data_in_an_allowed_field_or_a_field_name_is_not_stored(stack):
+    """An allow-listed field keeps its value only when it is not shaped like personal data; a field named
+    with personal data is counted, not named (issue 26, item 6)."""
+    sent = {
+        "utm_source": "jane.doe@example.com",
+        "affiliate_id": "4111 1111 1111 1111",
+        "source": "078-05-1120",
+        "sub_id": "A-17",
+        "jane.doe@example.com": "x",
+    }
+    response = stack.post(lead(**sent))
+    assert response.status == 201, response.json()
+    stored = json.dumps(stack.all_items()) + json.dumps(stack.get(response.json()["lead_id"]).json())
+    for value in ("jane.doe@example.com", "4111 1111 1111 1111", "078-05-1120"):
+        assert value not in stored, value
+    state = stack.lead_state(response.json()["lead_id"])
+    assert state["lead"] == {"sub_id": "A-17"}
+    assert state["dropped_fields"] == ["affiliate_id", "source", "utm_source", "(1 unnamed)"]
+
+
+def test_a_vendor_lead_id_that_is_an_email_is_refused_naming_the_field(stack):
+    response = stack.post(lead(lead_id="jane.doe@example.com"))
+    assert response.status == 422
+    assert "lead_id" in json.dumps(response.json()) and "jane.doe" not in json.dumps(response.json())
+    assert stack.post(lead(lead_id="5125551212")).status == 201  # a numeric CRM id is not refused
 
 
 @pytest.mark.parametrize("stack_env", [{"EXTRA_FIELDS_ALLOWED": "zip,dob"}])

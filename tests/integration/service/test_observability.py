@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 from tf_retainer import wiring
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
@@ -59,7 +60,7 @@ def sqs_event(stack, body: dict[str, Any]) -> dict[str, Any]:
     return RetryPoller(stack.provisioned).event([message])
 
 
-def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
+def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     """Every outcome the service knows, through the gateway and the real handlers."""
     from aws_lambda_powertools.metrics.provider import cold_start
     from tf_retainer.wiring import default_deps
@@ -118,6 +119,23 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     stack.sim.script(stale, ["success"], created_at=datetime.now(UTC) - timedelta(hours=2))
     assert post(lead(stale))["status"] == "retained"
 
+    # The screens on (a provider's simulator, its key, the contact key): a vendor whose rules enforce the
+    # Do-Not-Call screen; two leads with one number make one call, the second shares its answer.
+    from tests.support.screening import KEYS, publish_rules, screening_env
+    from tests.support.stack import aws_client
+
+    screen_sims.reset()
+    env = screening_env(screen_sims, aws_client("secretsmanager"), aws_client("kms"), {"dnc": "dncscrub"})
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    wiring.reset()
+    screened_key = stack.add_vendor("vendor-screened")
+    publish_rules(stack.provisioned.table_name, "vendor-screened", dnc={"mode": "enforce"})
+    assert post(lead(), key=screened_key)["status"] == "retained"
+    assert post(lead(), key=screened_key)["status"] == "retained"
+    assert screen_sims.calls("5125551212")["dncscrub"] == 1
+    run.secrets.append(KEYS["dncscrub"])
+
     # No attempts left: the lead expires at once.
     monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "1")
     wiring.reset()
@@ -138,7 +156,12 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
         monkeypatch.setenv("CALLBACK_ALLOW_PRIVATE", "true")
         monkeypatch.setenv("CALLBACK_BASE_DELAY_SECONDS", "0")
         wiring.reset()
-        store = VendorCallbackStore(stack.provisioned.table_name, client=stack.dynamodb)
+        store = VendorCallbackStore(
+            stack.provisioned.table_name,
+            client=stack.dynamodb,
+            kms=boto3.client("kms"),
+            key_id=stack.provisioned.callback_key_id,
+        )
         store.put(VENDOR, receiver.url, receiver.secret, now=datetime.now(UTC))
         receiver.script("503", "404", "200")
         StreamPoller(stack.provisioned, retry_delay_seconds=0).drain()
@@ -162,6 +185,27 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs) -> Run:
     monkeypatch.setenv("AUTO_SUSPEND_MIN_LEADS", "1")
     wiring.reset()
     assert invoke("AutoSuspendFunction", {"source": "aws.scheduler", "detail": {}})["suspended"] == ["vendor-b"]
+
+    # Consent: a contact reported by the buyer's dialer, the consumer's STOP (in words naming the number),
+    # the scheduled run over revocations, and the gate at 03:00 in Austin under shadow calling hours.
+    from tf_retainer.decisions.calling import CallingOverride
+    from tf_retainer.store.calling_rules import CallingRuleStore
+
+    buyer = secret_tokens.token_urlsafe(24)
+    stack.vendor_keys.put(buyer, "crm", now=datetime.now(UTC), role="buyer")
+    json_headers = {"x-api-key": buyer, "Content-Type": "application/json"}
+    contact = json.dumps({"channel": "call", "outcome": "no_answer"}).encode()
+    assert stack.gateway.handle("POST", f"/leads/{retained['lead_id']}/contacts", json_headers, contact).status == 201
+    shadow_hours = CallingOverride(modes={"federal_hours": "shadow", "state_hours": "shadow"})
+    CallingRuleStore(stack.leads.table).publish(shadow_hours, actor="test", now=datetime.now(UTC))
+    night = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 03:00 in Austin
+    monkeypatch.setattr(default_deps(), "clock", lambda: night)
+    key = {"x-api-key": buyer}
+    assert stack.gateway.handle("GET", f"/leads/{retained['lead_id']}/contactable", key, b"").json()["contactable"]
+    monkeypatch.setattr(default_deps(), "clock", clock)
+    stop = json.dumps({"id": "OBS-STOP", "phone": "512 555 1212", "message": "STOP calling (512) 555-1212"})
+    assert stack.gateway.handle("POST", "/revocations", json_headers, stop.encode()).status == 201
+    assert invoke("ConsentFunction", {"source": "aws.scheduler", "detail": {}})["overdue"] == []
 
     captured = capfd.readouterr()
     run.logs = service_logs.getvalue() + captured.out + captured.err
@@ -262,8 +306,11 @@ def test_dashboard_body_is_valid_json_and_deploys(stack):
     assert "${" not in json.dumps(body)
 
 
-def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_logs):
-    run = run_scenarios(stack, monkeypatch, capfd, service_logs)
+# The shadow max_age below is judged on the created_at the deployment asks for anyway (a shadow rule never
+# adds a property to a call).
+@pytest.mark.parametrize("stack_env", [{"INSIGHTS_PROPERTIES": "is_masked,created_at"}])
+def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_logs, screen_sims):
+    run = run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims)
     on_dashboard = dashboard_metrics(deployed_dashboard(stack))
 
     # Every metric the code emitted is graphed, with the same dimensions it is emitted with.
@@ -299,6 +346,16 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
         "CallbacksDelivered",
         "CallbackRetries",
         "CallbacksFailed",
+        "ScreenCalls",
+        "ScreenCost",
+        "ScreensShared",
+        "RevocationsRecorded",
+        "RevocationsHonoured",
+        "LeadsRevoked",
+        "RevocationHonourTime",
+        "RevocationsNotHonoured",
+        "ContactsReported",
+        "CallingRuleWouldRefuse",
     ):
         assert name in run.emitted, name
     reasons = {line["Reason"] for line in run.emf_lines if "Reason" in line}
@@ -308,8 +365,8 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
 # --- logs ---------------------------------------------------------------------------------------
 
 
-def test_logs_carry_correlation_keys_and_no_secret(stack, monkeypatch, capfd, service_logs):
-    run = run_scenarios(stack, monkeypatch, capfd, service_logs)
+def test_logs_carry_correlation_keys_and_no_secret(stack, monkeypatch, capfd, service_logs, screen_sims):
+    run = run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims)
     assert run.logs
     for secret in run.secrets:
         assert secret not in run.logs, "a secret or a contact detail is in the logs"
@@ -344,8 +401,8 @@ def alarm_metrics(properties: dict[str, Any]) -> list[dict[str, Any]]:
     return [m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
 
 
-def test_alarms_watch_emitted_metrics_and_notify_the_topic(stack, monkeypatch, capfd, service_logs):
-    run = run_scenarios(stack, monkeypatch, capfd, service_logs)
+def test_alarms_watch_emitted_metrics_and_notify_the_topic(stack, monkeypatch, capfd, service_logs, screen_sims):
+    run = run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims)
     resources = load_template()["Resources"]
     alarms = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     watched = set()
@@ -371,3 +428,12 @@ def test_alarms_watch_emitted_metrics_and_notify_the_topic(stack, monkeypatch, c
     for name in ("ApproximateNumberOfMessagesVisible", "AccountErrors", "LeadsExpired", "LeadsRejected", "5XXError"):
         assert name in watched, name
     assert "Throttles" in watched
+
+
+def test_the_service_defaults_to_the_templates_metrics_namespace():
+    """Where POWERTOOLS_METRICS_NAMESPACE is not set (the operator CLI runs the service in-process from any
+    shell), the metrics still go to the namespace the dashboard and the alarms read."""
+    from tf_retainer.runtime import observability
+
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == observability.NAMESPACE == NAMESPACE

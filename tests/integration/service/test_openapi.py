@@ -29,13 +29,16 @@ def test_docs_openapi_json_is_what_the_code_generates():
     assert PUBLISHED.read_text(encoding="utf-8") == generate(), "docs/openapi.json is stale: run make openapi"
 
 
-def test_the_description_has_every_route_the_template_gives_the_intake_function(description):
-    routes = {
-        (route.method, route.resource) for route in _routes(load_template()) if route.function == "IntakeFunction"
-    }
+def test_the_description_has_every_route_the_template_gives_the_api(description):
+    routes = {(route.method, route.resource) for route in _routes(load_template())}
     described = {(method.upper(), path) for path, operations in description["paths"].items() for method in operations}
     assert described == routes
-    assert ("GET", "/leads/{lead_id}/contactable") in described
+    assert {
+        ("GET", "/leads/{lead_id}/contactable"),
+        ("POST", "/revocations"),
+        ("POST", "/revocations/batch"),
+    } <= described
+    assert ("POST", "/leads/{lead_id}/contacts") in described
 
 
 def test_every_reason_code_is_in_the_description(description):
@@ -54,7 +57,8 @@ def statuses(description: dict[str, Any], method: str, path: str) -> set[int]:
 
 def test_every_answer_status_of_post_leads_is_described(description):
     answered = set(http_status.ANSWER_STATUS.values()) | {http_status.MALFORMED_STATUS, http_status.REFUSED_STATUS}
-    refused = {status for reason, status in http_status.REFUSAL_STATUS.items() if reason is not Reason.LEAD_NOT_FOUND}
+    elsewhere = {Reason.LEAD_NOT_FOUND, Reason.CONSUMER_NOT_FOUND, Reason.REVOCATION_ID_CONFLICT}  # other routes'
+    refused = {status for reason, status in http_status.REFUSAL_STATUS.items() if reason not in elsewhere}
     assert statuses(description, "post", "/leads") == answered | refused | GATEWAY_STATUSES
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from tf_retainer.store import keys
-from tf_retainer.store.codec import serialize
 
 from local.functions import invoke
 from local.poller import RetryPoller
@@ -102,13 +101,7 @@ def test_an_overdue_lead_handed_back_by_the_sweeper_is_a_recovered_event(stack, 
     stack.sim.script(cert_id, ["unavailable"])
     posted = stack.post(lead(cert_id)).json()
     overdue = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    open_keys = keys.open_index_keys(posted["lead_id"], overdue)
-    stack.dynamodb.update_item(
-        TableName=stack.provisioned.table_name,
-        Key=serialize(keys.key(keys.lead_pk(posted["lead_id"]), keys.STATE)),
-        UpdateExpression="SET check_after = :c, next_attempt_at = :c, gsi2sk = :s",
-        ExpressionAttributeValues=serialize({":c": overdue, ":s": open_keys["gsi2sk"]}),
-    )
+    stack.rewrite_state(posted["lead_id"], check_after=overdue, next_attempt_at=overdue)
     assert invoke("SweeperFunction", {})["recovered"] == [posted["lead_id"]]
     [event] = published(stack, publisher)
     assert event["detail-type"] == "Lead Recovered"
@@ -160,7 +153,6 @@ def test_only_an_entry_that_holds_the_lead_is_marked_for_publishing(stack):
 
     from tf_retainer.domain.lead import Event
     from tf_retainer.events.outcomes import DETAIL_TYPES, is_published, outcome_event
-    from tf_retainer.store import keys
     from tf_retainer.store.codec import deserialize
     from tf_retainer.store.stream import published
 

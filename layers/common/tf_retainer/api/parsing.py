@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 from pydantic import ValidationError
 
 from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.leadid import TOKEN_FIELDS
 from tf_retainer.domain.models import FieldError, LeadSubmission, Reason
 from tf_retainer.store.codec import unstorable_number
 
@@ -46,6 +47,28 @@ def parse_submission(body: bytes, content_type: str | None, max_bytes: int) -> L
     return submission
 
 
+def json_body(text: str, max_bytes: int) -> dict[str, Any]:
+    """A JSON object body (the consent routes'), its top-level fields storable. Raises InputRejected."""
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise InputRejected(Reason.PAYLOAD_TOO_LARGE, f"body is larger than {max_bytes} bytes")
+    data = _json_object(text)
+    refuse_unstorable(data)
+    return data
+
+
+def refuse_unstorable(data: dict[str, Any]) -> None:
+    """InputRejected naming every top-level field DynamoDB could not store as sent."""
+    if problems := [FieldError(field=name, message=problem) for name, problem in unstorable_fields(data)]:
+        raise InputRejected(Reason.INVALID_REQUEST, "the body is not valid", problems)
+
+
+def validation_errors(exc: ValidationError) -> list[FieldError]:
+    """One FieldError per problem pydantic found, naming the field (dotted path)."""
+    return [
+        FieldError(field=".".join(str(p) for p in err["loc"]) or "body", message=err["msg"]) for err in exc.errors()
+    ]
+
+
 def _json_object(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
@@ -59,11 +82,14 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def _validation_rejection(exc: ValidationError) -> InputRejected:
-    errors = [
-        FieldError(field=".".join(str(p) for p in err["loc"]) or "body", message=err["msg"]) for err in exc.errors()
-    ]
+    errors = validation_errors(exc)
     cert_problem = any(e.field in CERT_URL_FIELDS for e in errors)
-    reason = Reason.INVALID_CERTIFICATE_URL if cert_problem else Reason.INVALID_REQUEST
+    token_problem = any(e.field in TOKEN_FIELDS for e in errors)
+    reason = Reason.INVALID_REQUEST
+    if cert_problem:
+        reason = Reason.INVALID_CERTIFICATE_URL
+    elif token_problem:
+        reason = Reason.INVALID_LEADID_TOKEN
     return InputRejected(reason, "the lead is not valid", errors)
 
 

@@ -19,6 +19,9 @@ REFUSAL_STATUS = {
     Reason.LEAD_NOT_FOUND: 404,
     Reason.UNKNOWN_VENDOR_KEY: 401,
     Reason.VENDOR_KEY_REVOKED: 403,
+    Reason.NOT_A_VENDOR_KEY: 403,
+    Reason.REVOCATION_ID_CONFLICT: 409,
+    Reason.CONSUMER_NOT_FOUND: 404,
 }
 MALFORMED_STATUS = 400  # a body that cannot be read at all
 REFUSED_STATUS = 422  # read, and not a valid lead

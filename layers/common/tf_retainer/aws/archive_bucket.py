@@ -50,6 +50,26 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def put_if_absent(s3: Any, bucket: str, key: str, body: bytes, **headers: str) -> str:
+    """Write the object unless one is there already (If-None-Match: never a second version of a key, as S3
+    refuses it); the body's SHA-256 checksum, as S3 keeps it, either way."""
+    checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+            IfNoneMatch="*",
+            **headers,
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise
+    return checksum
+
+
 class ArchiveMismatch(RuntimeError):
     """The object at a content-addressed key does not hold that content: nothing is marked."""
 
@@ -88,21 +108,9 @@ class S3ArchiveBucket:
 
     def _put_once(self, key: str, body: bytes) -> None:
         """Write the object unless it exists; either way, confirm S3 holds exactly these bytes."""
-        checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
-        try:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/x-ndjson",
-                ContentEncoding="gzip",
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=checksum,
-                IfNoneMatch="*",  # never a second version of a key
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise
+        checksum = put_if_absent(
+            self.s3, self.bucket, key, body, ContentType="application/x-ndjson", ContentEncoding="gzip"
+        )
         stored = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED").get("ChecksumSHA256")
         if stored != checksum:
             raise ArchiveMismatch(f"s3://{self.bucket}/{key}: stored checksum {stored}, expected {checksum}")

@@ -9,21 +9,25 @@ The families, for setting many rows at once: ``federal_hours``, ``state_hours`` 
 Channels: hours and caps name the channels they govern (``call`` and ``text`` in every shipped row: the TCPA
 treats a text as a call, and the state laws shipped count texts as calls or solicitations). ``email`` is in no
 shipped row: no time-of-day or frequency law is known for it (CAN-SPAM sets none), so an email is always
-allowed by these rules, and it is not counted against a call/text cap.
+allowed by these rules, and it is not counted against a call/text cap. A row's ``since`` names the day each channel
+came under it (a law's effective date): a contact before that day, as a backtest replays it, is not governed by it.
 """
 
 from __future__ import annotations
 
+import threading
+import time as monotonic_time
+from dataclasses import dataclass
 from datetime import date, time
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tf_retainer.decisions.location import load, states
+from tf_retainer.domain.contacts import Channel
 
 Mode = Literal["enforce", "shadow", "off"]
-Channel = Literal["call", "text", "email"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Family = Literal["federal_hours", "state_hours", "frequency_caps", "location"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -52,8 +56,25 @@ class Row(BaseModel):
     model_config = _STRICT
     mode: Mode = "enforce"
     channels: list[Channel] = Field(default_factory=_calls_and_texts, min_length=1)
+    since: dict[Channel, date] = Field(
+        default_factory=dict,
+        description="The day a channel came under the rule (the called party's local date; a contact before it is "
+        "not governed by this row: backtests replay contacts at their own time). A channel not named: always.",
+    )
     source: str = Field(pattern=r"^https?://", description="Where the rule is stated (a public URL).")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _since_its_channels(self) -> Row:
+        stray = sorted(set(self.since) - set(self.channels))
+        if stray:
+            raise ValueError(f"since names a channel the row does not govern: {', '.join(stray)}")
+        return self
+
+    def governs(self, channel: Channel, day: date) -> bool:
+        """Whether this row, not off, applies to a contact on ``channel`` on ``day`` (local date)."""
+        start = self.since.get(channel)
+        return self.mode != "off" and channel in self.channels and (start is None or day >= start)
 
 
 class Hours(Row):
@@ -184,3 +205,52 @@ def default_rules() -> CallingRules:
     """The shipped rule set (``decisions/data/calling_rules.json``)."""
     rules: CallingRules = parse_rules(load("calling_rules.json"))
     return rules
+
+
+class OverrideVersions(Protocol):
+    """Where the buyer's active calling override is read from (store/calling_rules.py)."""
+
+    def active(self) -> StoredOverride | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOverride:
+    """One immutable version of the buyer's calling override, as published."""
+
+    version: int
+    override: CallingOverride
+    created_at: str
+    actor: str
+
+    @property
+    def label(self) -> str:
+        return f"buyer@{self.version}"
+
+
+class CallingBook:
+    """The calling rules in force (the shipped rules under the buyer's active override), read again at most
+    every ``cache_seconds`` (the gate asks on every check)."""
+
+    def __init__(self, versions: OverrideVersions, cache_seconds: float) -> None:
+        self._versions, self._cache_seconds = versions, cache_seconds
+        self._cached: tuple[float, CallingRules] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> CallingRules:
+        now = monotonic_time.monotonic()
+        with self._lock:
+            cached = self._cached
+        if cached and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        rules = in_force(self._versions.active())
+        with self._lock:
+            self._cached = (now, rules)
+        return rules
+
+
+def in_force(stored: StoredOverride | None) -> CallingRules:
+    """The shipped rules, under a stored override if there is one (its version named in the rules')."""
+    if stored is None:
+        return default_rules()
+    label = f"{stored.label}+{stored.override.label}" if stored.override.label else stored.label
+    return default_rules().over(stored.override.model_copy(update={"label": label}))

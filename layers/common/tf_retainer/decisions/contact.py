@@ -103,11 +103,12 @@ def check_contact(
         (f"{code}.hours", row.hours) for code in state_codes if (row := rules.states.get(code)) and row.hours
     ]
     caps = [(f"{code}.cap", row.cap) for code in state_codes if (row := rules.states.get(code)) and row.cap]
+    day = _local_day(now, zones)
     for name, rule in hours:
-        if rule.mode != "off" and channel in rule.channels:
+        if rule.governs(channel, day):
             verdicts.append(_hours_verdict(name, rule, zones, now))
     for name, cap in caps:
-        if cap.mode != "off" and channel in cap.channels:
+        if cap.governs(channel, day):
             verdicts.append(_cap_verdict(name, cap, contacts, now))
     return _verdict(rules, location, now, channel, verdicts, hours_in=(hours, zones), caps=caps)
 
@@ -126,7 +127,8 @@ def _verdict(
     first = refusing[0] if refusing else None
     when = None
     if first is not None and first.reason is not ContactReason.LOCATION_UNKNOWN and hours_in is not None:
-        enforced = [rule for _, rule in hours_in[0] if rule.mode == "enforce" and channel in rule.channels]
+        day = _local_day(now, hours_in[1])
+        enforced = [rule for _, rule in hours_in[0] if rule.mode == "enforce" and rule.governs(channel, day)]
         release = max(
             (v.next_allowed_at for v in refusing if v.rule.endswith(".cap") and v.next_allowed_at), default=now
         )
@@ -141,6 +143,12 @@ def _verdict(
         location=location,
         verdicts=verdicts,
     )
+
+
+def _local_day(now: datetime, zones: tuple[str, ...]) -> date:
+    """The date a row's ``since`` is compared with: the latest local date among the location's zones (a law
+    in force anywhere the consumer may be applies)."""
+    return max((now.astimezone(ZoneInfo(zone)).date() for zone in zones), default=now.date())
 
 
 def _hours_verdict(name: str, rule: Hours, zones: tuple[str, ...], now: datetime) -> RuleVerdict:

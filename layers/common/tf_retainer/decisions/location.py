@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from tf_retainer.domain.lead import Place
+
 DerivedFrom = Literal["state", "zip", "state+zip", "area_code", "assumed"]
 
 _ZIP = re.compile(r"(\d{5})(?:-?\d{4})?")
@@ -136,6 +138,35 @@ def locate(state: str | None, zip_code: str | None, phone: str | None) -> Locati
     return Location(
         states=tuple(listed["states"]), zones=tuple(listed["zones"]), derived_from="area_code", evidence=evidence
     )
+
+
+# A lead's extra fields that may name its state and ZIP (compared lower-case), first found wins.
+STATE_FIELDS = ("state", "state_code")
+ZIP_FIELDS = ("zip", "zip_code", "zipcode", "postal_code")
+
+
+def place_from(fields: dict[str, Any], phone: str | None) -> Place | None:
+    """``place_of`` from a lead's extra fields (``state``, ``zip`` and their usual spellings) and its phone."""
+    lowered = {name.lower(): value for name, value in fields.items()}
+    state = next((lowered[name] for name in STATE_FIELDS if lowered.get(name) is not None), None)
+    zip_code = next((lowered[name] for name in ZIP_FIELDS if lowered.get(name) is not None), None)
+    return place_of(state, zip_code, phone)
+
+
+def place_of(state: Any, zip_code: Any, phone: str | None) -> Place | None:
+    """What intake keeps of where the consumer is: the vendor's state (as a USPS code) and ZIP (five digits)
+    when they are valid, and the phone's area code. Never the number; None when nothing is known."""
+    code = state_code(state) if isinstance(state, str) else None
+    if isinstance(zip_code, int) and not isinstance(zip_code, bool) and 0 <= zip_code <= 99999:
+        zip_code = f"{zip_code:05d}"  # a ZIP sent as a JSON number lost its leading zeros
+    matched = _ZIP.fullmatch(zip_code.strip()) if isinstance(zip_code, str) else None
+    place = Place(state=code, zip=matched.group(1) if matched else None, area_code=area_code(phone))
+    return place if place.state or place.zip or place.area_code else None
+
+
+def locate_place(place: Place | None) -> Location | None:
+    """The location of a lead from what intake kept of it."""
+    return locate(place.state, place.zip, place.area_code) if place is not None else None
 
 
 def _state_and_zip(code: str, prefix: str, evidence: dict[str, str]) -> Location:

@@ -4,27 +4,35 @@ TrustedForm reports (insights, page scans, verify) before the buyer pays to reta
 Each rule is ``enforce`` (refuse the lead), ``shadow`` (record and count "would have refused", keep the
 lead) or ``off``. A vendor's rule set overlays the default one rule by rule. Evaluation is pure: the same
 facts always give the same verdicts, so stored exchanges can be replayed through a candidate rule set.
+
+Only enforced rules are paid for: TrustedForm is asked for what they read (``NEEDS``, page scans,
+verify, the lead match). A shadow rule is judged on what was asked anyway; one whose data nobody asked
+for is not evaluated (``passed`` None, ``not_evaluated: data not fetched``), never a call or a property
+bought for it. The verdicts themselves: ``decisions/verdicts.py``.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tf_retainer.domain.models import Reason
+from tf_retainer.decisions import screen_rules
+from tf_retainer.decisions.rule_base import Mode, Rule
+from tf_retainer.decisions.screen_rules import (
+    ConsentRecordsRule,
+    DncRule,
+    JornayaRule,
+    LineTypeRule,
+    LitigatorRule,
+    PhoneValidRule,
+    ReassignedRule,
+)
 
-Mode = Literal["enforce", "shadow", "off"]
+__all__ = ["Mode", "Rule"]
+
 InputMethod = Literal["autofill", "paste", "typing", "pre-populated"]
 OptInType = Literal["manual", "pre-selected", "non-interactive"]
-
-
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    mode: Mode = "enforce"
 
 
 class MaxAge(Rule):
@@ -94,6 +102,15 @@ class RuleSet(BaseModel):
     masked_refused: Rule | None = None
     lead_match: Rule | None = None
     certificate_reuse: Literal["reject", "share"] | None = None
+    # The screens of the lead's phone number (screen_rules.py): judged before TrustedForm is asked.
+    litigator: LitigatorRule | None = None
+    dnc: DncRule | None = None
+    reassigned_number: ReassignedRule | None = None
+    phone_valid: PhoneValidRule | None = None
+    line_type: LineTypeRule | None = None
+    # The second consent record (screen_rules.py): Jornaya's audit of the lead's LeadiD token, before TrustedForm.
+    consent_records: ConsentRecordsRule | None = None
+    jornaya: JornayaRule | None = None
 
     def over(self, default: RuleSet) -> RuleSet:
         """This (a vendor's) rule set on top of the default: its rules replace the default's, one by one."""
@@ -103,20 +120,35 @@ class RuleSet(BaseModel):
         rule = getattr(self, name)
         return rule if isinstance(rule, Rule) and rule.mode != "off" else None
 
+    def enforced(self, name: str) -> Rule | None:
+        rule = getattr(self, name)
+        return rule if isinstance(rule, Rule) and rule.mode == "enforce" else None
+
     def insights_properties(self) -> set[str]:
-        """The insights properties these rules read (each returned property is billed)."""
-        needed = {"is_masked"}
-        for name, properties in NEEDS.items():
-            if self.active(name):
-                needed |= properties
-        return needed
+        """The insights properties the enforced rules read (each returned property is billed)."""
+        return {prop for name, properties in NEEDS.items() if self.enforced(name) for prop in properties}
+
+    def screen_rules(self) -> list[str]:
+        """The screen rules in force (shadow or enforce) that need a screen (consent_records: trustedform
+        needs none)."""
+        records = self.active("consent_records")
+        needless = isinstance(records, ConsentRecordsRule) and records.required == "trustedform"
+        names = [name for name in screen_rules.REASONS if self.active(name)]
+        return [name for name in names if not (needless and name == "consent_records")]
+
+    def brand_names(self) -> list[str]:
+        """The brands the active jornaya rule asks Jornaya about."""
+        rule = self.active("jornaya")
+        return list(rule.brand_names) if isinstance(rule, JornayaRule) else []
 
     def scans(self) -> dict[str, list[str]] | None:
-        rule = self.active("page_scans")
+        """The page scans an enforced ``page_scans`` asks for."""
+        rule = self.enforced("page_scans")
         return {"required": rule.required, "forbidden": rule.forbidden} if isinstance(rule, PageScans) else None
 
     def verify(self) -> dict[str, Any] | None:
-        rule = self.active("consent_verified")
+        """The verify an enforced ``consent_verified`` asks for."""
+        rule = self.enforced("consent_verified")
         if not isinstance(rule, ConsentVerified):
             return None
         params = {
@@ -128,133 +160,16 @@ class RuleSet(BaseModel):
         return {key: value for key, value in params.items() if value is not None}
 
 
+# The insights properties asked for each enforced rule (max_age's expires_at: the retain deadline; a
+# failed match on a masked certificate is never a refusal, so the lead match reads is_masked too).
 NEEDS = {
+    "masked_refused": {"is_masked"},
     "max_age": {"age_seconds", "created_at", "expires_at"},
     "bot_detected": {"bot_detected"},
     "form_input_method": {"form_input_method"},
     "domains": {"domain", "page_url"},
     "confirmed_owner": {"confirmed_owner"},
+    "lead_match": {"is_masked"},
+    # Not judged on TrustedForm's answer: the consent date the call gate asks the reassigned-number check about.
+    "reassigned_number": {"created_at"},
 }
-# The order refusals are reported in (the first enforced failure is the lead's reason).
-REASONS = {
-    "masked_refused": Reason.MASKED_CERTIFICATE_REFUSED,
-    "max_age": Reason.LEAD_TOO_OLD,
-    "bot_detected": Reason.BOT_DETECTED,
-    "form_input_method": Reason.FORM_INPUT_REFUSED,
-    "domains": Reason.DOMAIN_NOT_ALLOWED,
-    "confirmed_owner": Reason.OWNER_MISMATCH,
-    "page_scans": Reason.SCAN_FAILED,
-    "consent_verified": Reason.CONSENT_NOT_VERIFIED,
-    "lead_match": Reason.LEAD_MATCH_FAILED,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What TrustedForm said about the session, as the rules read it (None: not reported)."""
-
-    properties: dict[str, Any] = field(default_factory=dict)
-    scans: dict[str, Any] | None = None
-    verify: dict[str, Any] | None = None
-    masked: bool | None = None
-    match_success: bool | None = None
-    age_at_arrival: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    rule: str
-    mode: Mode
-    passed: bool | None  # None: TrustedForm did not report what the rule needs (never a refusal)
-    reason: Reason
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def refuses(self) -> bool:
-        return self.passed is False and self.mode == "enforce"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "mode": self.mode, "passed": self.passed, "reason": self.reason.value, **self.detail}
-
-
-def evaluate(rules: RuleSet, facts: Facts) -> list[Verdict]:
-    """A verdict for every active rule, in reporting order."""
-    verdicts = []
-    for name in REASONS:
-        rule = rules.active(name)
-        if rule is not None:
-            passed, reason, detail = _judge(name, rule, facts)
-            verdicts.append(Verdict(name, rule.mode, passed, reason, detail))
-    return verdicts
-
-
-def refusal(verdicts: list[Verdict]) -> Verdict | None:
-    return next((verdict for verdict in verdicts if verdict.refuses), None)
-
-
-def _judge(name: str, rule: Rule, facts: Facts) -> tuple[bool | None, Reason, dict[str, Any]]:
-    props, reason = facts.properties, REASONS[name]
-    if name == "masked_refused":
-        return (None if facts.masked is None else not facts.masked), reason, {}
-    if name == "lead_match":
-        # A masked certificate has no session to match: a failure there is expected, never a refusal.
-        failed = facts.match_success is False and not facts.masked
-        return (None if facts.match_success is None else not failed), reason, {}
-    if isinstance(rule, MaxAge):
-        if facts.age_at_arrival is None:
-            return None, reason, {}
-        age = round(facts.age_at_arrival)
-        return age <= rule.max_seconds, reason, {"age_seconds": age, "max_seconds": rule.max_seconds}
-    if name == "bot_detected":
-        bot = props.get("bot_detected")
-        return (None if bot is None else bot is not True), reason, {"bot_detected": bot}
-    if isinstance(rule, FormInputMethod):
-        methods = props.get("form_input_method")
-        if not methods:
-            return None, reason, {}
-        return not set(methods) <= set(rule.refused), reason, {"form_input_method": methods}
-    if isinstance(rule, Domains):
-        return _domain_verdict(rule, props, reason)
-    if isinstance(rule, ConfirmedOwner):
-        owner = props.get("confirmed_owner")
-        if owner is None:
-            return None, reason, {}
-        return _plain(owner) == _plain(rule.owner), reason, {"confirmed_owner": owner, "expected": rule.owner}
-    if name == "page_scans":
-        result = (facts.scans or {}).get("result") or {}
-        if "success" not in result:
-            return None, reason, {}
-        missing = ((result.get("required") or {}).get("not_found")) or []
-        found = ((result.get("forbidden") or {}).get("found")) or []
-        return bool(result["success"]), reason, {"required_not_found": missing, "forbidden_found": found}
-    return _consent_verdict(rule, facts, reason)
-
-
-def _domain_verdict(rule: Domains, props: dict[str, Any], reason: Reason) -> tuple[bool | None, Reason, dict]:
-    named = [props.get("domain"), urlsplit(props.get("page_url") or "").hostname]
-    hosts = [str(host).lower().rstrip(".") for host in named if host]
-    if not hosts:  # masked certificates hide the page: nothing to judge
-        return None, reason, {}
-    allowed = [entry.lower().rstrip(".") for entry in rule.allowed]
-    ok = all(any(host == entry or host.endswith("." + entry) for entry in allowed) for host in hosts)
-    return ok, reason, {"domain": props.get("domain"), "page_url": props.get("page_url")}
-
-
-def _consent_verdict(rule: Rule, facts: Facts, reason: Reason) -> tuple[bool | None, Reason, dict[str, Any]]:
-    result = (facts.verify or {}).get("result") or {}
-    if not result or not isinstance(rule, ConsentVerified):
-        return None, reason, {}
-    asked = {
-        "language_approved": True,
-        "opt_in_types_satisfied": rule.opt_in_types_allowed is not None,
-        "min_font_size_px_satisfied": rule.min_font_size_px is not None,
-        "min_contrast_ratio_satisfied": rule.min_contrast_ratio is not None,
-        "one_to_one": rule.one_to_one,
-    }
-    failed = sorted(check for check, wanted in asked.items() if wanted and result.get(check) is not True)
-    languages = [entry.get("text") for entry in (facts.verify or {}).get("languages") or [] if isinstance(entry, dict)]
-    return not failed, reason, {"failed_checks": failed, "consent_text": languages}
-
-
-def _plain(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.casefold())

@@ -11,9 +11,10 @@ the entry's number, time and the hash of the entry before it; the entry's hash i
 exact bytes. The first entry's "previous" is the hash of the lead's identity (id, vendor, certificate,
 time received), so an entry cannot be moved to another lead either.
 
-Stored compressed (zlib with a fixed preset dictionary of the words every entry repeats: most entries
-fit in one 1 KB write unit); the bytes hashed are the decompressed bytes, so what is verified is exactly
-what is read back. The format byte in front names the dictionary: FORMAT 1's may never change.
+Stored compressed (zlib with a fixed preset dictionary: every entry fits in one 1 KB write unit); the bytes
+hashed are the decompressed bytes, so what is verified is exactly what is read back. The packing byte in
+front names the dictionary, and none may ever change: 1, the words every entry repeats; 2 (what is written
+since issue 22), two whole entries as the service writes them (``entry_words``). Both are read.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMAT = 1
+from tf_retainer.domain.entry_words import DICTIONARY_V2
+
+FORMAT = 1  # the content's ("v", hashed)
+PACKING = 2  # the stored bytes' dictionary (below)
 # Words entries repeat (JSON keys, header names, event types, TrustedForm's answer). Compression only:
-# changing it would make FORMAT 1 entries unreadable, so a new dictionary needs a new format byte.
+# changing it would make packing 1's entries unreadable, so a new dictionary needs a new packing byte.
 _DICTIONARY_V1 = (
     b'"state":{"attempts":1,"burned_attempts":0,"cert_id":"","cert_kind":"standard","certificate_url":'
     b'"https://cert.trustedform.com/","check_after":"","deadline":"","final_at":"","lead":{},"lead_match":'
@@ -101,15 +105,20 @@ def genesis(lead_id: str, vendor: str, cert_id: str, received_at: str) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def pack(content: bytes) -> bytes:
-    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY_V1)
-    return bytes([FORMAT]) + compressor.compress(content) + compressor.flush()
+_DICTIONARIES = {1: _DICTIONARY_V1, 2: DICTIONARY_V2}
+
+
+def pack(content: bytes, packing: int = PACKING) -> bytes:
+    dictionary = _DICTIONARIES[packing]
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_DEFAULT_STRATEGY, dictionary)
+    return bytes([packing]) + compressor.compress(content) + compressor.flush()
 
 
 def unpack(blob: bytes) -> bytes:
-    if not blob or blob[0] != FORMAT:
+    dictionary = _DICTIONARIES.get(blob[0]) if blob else None
+    if dictionary is None:
         raise ValueError(f"unknown entry format {blob[:1]!r}")
-    decompressor = zlib.decompressobj(zlib.MAX_WBITS, _DICTIONARY_V1)
+    decompressor = zlib.decompressobj(zlib.MAX_WBITS, dictionary)
     return decompressor.decompress(blob[1:]) + decompressor.flush()
 
 

@@ -1,5 +1,8 @@
-"""One HTTP exchange with an outside service (TrustedForm), as sent and as received, key redacted: the
-evidence the service keeps of every call, since the provider keeps no request logs."""
+"""One HTTP exchange with an outside service (TrustedForm, a screening provider), as sent and as received,
+key redacted: the evidence the service keeps of every call, since the providers keep no request logs for us.
+
+A TrustedForm exchange names no provider (every exchange stored before the screens is one); any other names
+its ``provider`` and, for a screen, the ``screen`` it answered and what the call cost."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ ErrorKind = Literal["timeout", "connection"]
 
 @dataclass(slots=True)
 class Exchange:
-    """One HTTP exchange with TrustedForm, as sent and as received (key redacted)."""
+    """One HTTP exchange, as sent and as received (key redacted)."""
 
     attempt: int
     started_at: str
@@ -21,6 +24,9 @@ class Exchange:
     error: ErrorKind | None = None
     error_detail: str | None = None
     call_id: str | None = None  # pairs the exchange with its request, recorded before it was sent
+    provider: str | None = None  # None: TrustedForm
+    screen: str | None = None
+    cost: float | None = None  # dollars, as the buyer's settings price the provider's call
     _json: Any = field(default=None, repr=False)
 
     @property
@@ -46,4 +52,13 @@ class Exchange:
             "error": self.error,
             "error_detail": self.error_detail,
             "call_id": self.call_id,
+            **{
+                name: value
+                for name, value in (("provider", self.provider), ("screen", self.screen), ("cost", self.cost))
+                if value is not None
+            },
         }
+
+    @property
+    def is_trustedform(self) -> bool:
+        return self.provider is None

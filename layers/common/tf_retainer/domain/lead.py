@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tf_retainer.domain.models import LeadAnswer, LeadMatch, Reason, Status
+from tf_retainer.domain.screens import ScreenResult
 from tf_retainer.runtime.clock import parse_iso
 
 
@@ -35,23 +36,41 @@ class CertificateFacts(BaseModel):
         return {name: getattr(self, name) for name in CertificateFacts.model_fields if getattr(self, name) is not None}
 
 
+class Place(BaseModel):
+    """Where the consumer is, for the law of the hour (the call gate): the vendor's ``state`` and ``zip``
+    fields as validated at intake (a USPS code, five digits), and the phone's area code. Never the number."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    state: str | None = None
+    zip: str | None = None
+    area_code: str | None = None
+
+
 class Lead(CertificateFacts):
     """The lead's state item: one per lead, changed only by conditional writes."""
 
     lead_id: str
     vendor: str
     vendor_lead_id: str | None = None
+    # SHA-256 of what the vendor posted under its lead_id (a repeat with other content is a conflict).
+    payload_hash: str | None = None
     status: Status
     reason: Reason | None = None
     cert_id: str
     cert_kind: str
     certificate_url: str
+    # The second consent record, when the vendor sent one: its Jornaya LeadiD token (domain/leadid.py).
+    leadid_token: str | None = None
     received_at: str
     deadline: str
     attempts: int = 0
     burned_attempts: int = 0
-    # Contact details only as the SHA-1 fingerprints TrustedForm matched against.
+    # Contact details only as the SHA-1 fingerprints TrustedForm matches against (stored sealed: the
+    # store never keeps them readable, see domain/keyring.py).
     match_lead: dict[str, str] = Field(default_factory=dict)
+    # Where the consumer is (state, ZIP, area code), derived at intake; None for leads stored before.
+    place: Place | None = None
     # The vendor's extra fields the buyer allows, as received (contact-like ones as fingerprints), and
     # the names of those dropped (see extras.py).
     lead: dict[str, Any] = Field(default_factory=dict)
@@ -74,8 +93,33 @@ class Lead(CertificateFacts):
     refusal_detail: dict[str, Any] | None = None
     # TrustedForm operations billed for this lead (insights count per property returned).
     tf_operations: int = 0
-    # The number of the last entry of the lead's evidence chain that this state reflects (0: none yet).
+    # The screens of its phone number (domain/screens.py), by screen: the last result of each. The number
+    # itself only as the key of the per-number results, and sealed (KMS) for a screen asked again later.
+    screens: dict[str, ScreenResult] | None = None
+    number_key: str | None = None
+    sealed_phone: str | None = None
+    # The number of the last entry of the lead's evidence chain that this state reflects (0: none yet),
+    # and that entry's hash (hex; None before the first).
     applied: int = 0
+    head: str | None = None
+
+    def consent_records(self) -> dict[str, Any]:
+        """The lead's consent records as the call gate reports them: its certificate, and its LeadiD token with
+        Jornaya's last audit of it (None: not audited, no rule of the vendor read it)."""
+        audit = (self.screens or {}).get("leadid")
+        jornaya: dict[str, Any] = {"token": self.leadid_token, "audit": None}
+        if audit is not None:
+            found = audit.findings
+            jornaya["audit"] = {
+                "checked_at": audit.checked_at,
+                "answered": audit.answered,
+                "authentic": found.get("authentic"),
+                "result": found.get("result"),
+                "failing": found.get("failing"),
+                "call_id": audit.call_id,
+            }
+        trustedform = {"cert_id": self.cert_id, "retained": self.status is Status.RETAINED}
+        return {"trustedform": trustedform, "jornaya": jornaya}
 
     @property
     def deadline_at(self) -> datetime:
@@ -151,12 +195,14 @@ class LeadRecord:
     """Everything kept about one lead, in time order: what GET /leads/{id} and the evidence read.
 
     ``chain``: the stored entries the history and exchanges were read from (``store.chain.Link``), for
-    whoever must prove them unaltered."""
+    whoever must prove them unaltered. ``consumer``: the keyed tokens the lead's email and phone are indexed
+    under (``Keyring.consumer``), by kind: what the revocation ledger is keyed by (never the fingerprints)."""
 
     lead: Lead
     history: list[HistoryItem]
     exchanges: list[dict[str, Any]]
     chain: list[Any] = field(default_factory=list)
+    consumer: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
+from tf_retainer.domain import personal_data
+from tf_retainer.domain.contacts import Channel
+from tf_retainer.domain.leadid import TOKEN_FIELDS, parse_leadid_token
+
 
 class Status(StrEnum):
     RECEIVED = "received"  # reserved, TrustedForm not yet answered (a crash leaves it here)
@@ -27,6 +31,7 @@ class Reason(StrEnum):
     # bad input: nothing stored, nothing sent
     INVALID_REQUEST = "invalid_request"
     INVALID_CERTIFICATE_URL = "invalid_certificate_url"
+    INVALID_LEADID_TOKEN = "invalid_leadid_token"  # noqa: S105 (universal_leadid is not a LeadiD token)
     MISSING_CONTACT = "missing_contact"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
@@ -35,6 +40,10 @@ class Reason(StrEnum):
     VENDOR_KEY_REVOKED = "vendor_key_revoked"
     VENDOR_SUSPENDED = "vendor_suspended"
     LEAD_NOT_FOUND = "lead_not_found"
+    NOT_A_VENDOR_KEY = "not_a_vendor_key"  # a buyer-system key on a route for vendors (POST /leads)
+    # revocations and contact reports (POST /revocations, POST /leads/{lead_id}/contacts)
+    REVOCATION_ID_CONFLICT = "revocation_id_conflict"  # the same id was recorded with other content
+    CONSUMER_NOT_FOUND = "consumer_not_found"  # a vendor's revocation for a consumer of none of its leads
     # terminal answers about the certificate
     CERTIFICATE_NOT_FOUND = "certificate_not_found"
     CERTIFICATE_NOT_CLAIMABLE = "certificate_not_claimable"
@@ -51,6 +60,15 @@ class Reason(StrEnum):
     OWNER_MISMATCH = "owner_mismatch"
     SCAN_FAILED = "scan_failed"
     CONSENT_NOT_VERIFIED = "consent_not_verified"
+    # the buyer's screen rules (screen_rules.py), judged on what a screening provider says of the number
+    LITIGATOR = "litigator"
+    ON_DNC_LIST = "on_dnc_list"
+    NUMBER_REASSIGNED = "number_reassigned"
+    PHONE_INVALID = "phone_invalid"
+    LINE_TYPE_REFUSED = "line_type_refused"
+    # the buyer's consent-record rules (screen_rules.py), judged on Jornaya's audit of the lead's LeadiD token
+    JORNAYA_AUDIT_FAILED = "jornaya_audit_failed"
+    CONSENT_RECORD_MISSING = "consent_record_missing"
     RETAIN_WINDOW_CLOSED = "retain_window_closed"
     RETRY_LIMIT_REACHED = "retry_limit_reached"
     # pending: TrustedForm or the account is in trouble, we keep trying
@@ -59,6 +77,8 @@ class Reason(StrEnum):
     TRUSTEDFORM_THROTTLED = "trustedform_throttled"
     TRUSTEDFORM_UNEXPECTED = "trustedform_unexpected"
     ACCOUNT_ERROR = "account_error"
+    # a screening provider failed, timed out or throttled (its fault policy fail_closed): retried like these
+    SCREEN_UNAVAILABLE = "screen_unavailable"
     # Our evidence store stayed throttled or unavailable: the lead is kept (and found again by the sweeper)
     STORE_UNAVAILABLE = "store_unavailable"
 
@@ -78,6 +98,12 @@ class LeadSubmission(BaseModel):
     email: StrictStr | None = Field(default=None, max_length=254)
     phone: StrictStr | None = Field(default=None, max_length=32)
     lead_id: StrictStr | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    # The lead's Jornaya LeadiD token (domain/leadid.py), when the vendor sends one: kept upper case.
+    universal_leadid: StrictStr | None = Field(
+        default=None,
+        max_length=64,
+        description="The lead's Jornaya LeadiD token (also taken as leadid_token): 36 characters, a UUID.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -86,7 +112,12 @@ class LeadSubmission(BaseModel):
         if isinstance(data, dict) and "trustedform_cert_url" not in data and "xxTrustedFormCertUrl" in data:
             data = dict(data)
             data["trustedform_cert_url"] = data.pop("xxTrustedFormCertUrl")
-        return data
+        return _one_leadid_field(data)
+
+    @field_validator("universal_leadid", mode="after")
+    @classmethod
+    def _leadid_shape(cls, value: str | None) -> str | None:
+        return parse_leadid_token(value) if value else None
 
     @field_validator("email", "phone", mode="after")
     @classmethod
@@ -98,6 +129,15 @@ class LeadSubmission(BaseModel):
     def _email_shape(cls, value: str | None) -> str | None:
         if value is not None and not _EMAIL.fullmatch(value):
             raise ValueError("not an email address")
+        return value
+
+    @field_validator("lead_id")
+    @classmethod
+    def _lead_id_names_no_one(cls, value: str | None) -> str | None:
+        # It is stored, sent in events and callbacks: never a consumer's email, card or SSN. (A phone-shaped
+        # id passes: many CRMs number their records with ten digits.)
+        if value is not None and personal_data.kind_of(value) in ("email", "card", "ssn"):
+            raise ValueError("looks like personal data (an email, card number or SSN): send your own record id")
         return value
 
     @field_validator("phone")
@@ -128,6 +168,22 @@ class LeadSubmission(BaseModel):
     @property
     def extra_fields(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+
+def _one_leadid_field(data: Any) -> Any:
+    """The token under the name the model keeps (``leadid_token`` is the name of Jornaya's input element);
+    both names with different tokens is a contradiction, refused rather than resolved by guessing."""
+    if not isinstance(data, dict) or TOKEN_FIELDS[1] not in data:
+        return data
+    data = dict(data)
+    other = data.pop(TOKEN_FIELDS[1])
+    given = data.get(TOKEN_FIELDS[0])
+    if given not in (None, "") and isinstance(given, str) and isinstance(other, str):
+        if given.strip().upper() != other.strip().upper():
+            raise ValueError("universal_leadid and leadid_token name different tokens")
+    elif other not in (None, ""):
+        data[TOKEN_FIELDS[0]] = other
+    return data
 
 
 class LeadMatch(BaseModel):
@@ -189,7 +245,7 @@ class LeadView(LeadAnswer):
 
 
 class GateReason(StrEnum):
-    """Why GET /leads/{lead_id}/contactable answers no: the first check the lead fails, in this order."""
+    """Why GET /leads/{lead_id}/contactable answers no: the first check the lead fails, in the gate's order."""
 
     PENDING = "pending"  # not decided yet (TrustedForm is being retried): ask again later
     NOT_RETAINED = "not_retained"  # rejected or expired: the certificate was not retained for this lead
@@ -197,21 +253,73 @@ class GateReason(StrEnum):
     MASKED_NOT_ACCEPTED = "masked_not_accepted"  # a masked certificate, and the buyer refuses masked ones
     RULES_NOT_PASSED = "rules_not_passed"  # a buyer's rule (enforced) refused the lead
     EVIDENCE_MISSING = "evidence_missing"  # the retaining TrustedForm exchange is not in the store
+    CONSENT_REVOKED = "consent_revoked"  # the consumer withdrew consent (the revocation ledger)
+    CONTACT_NOT_GIVEN = "contact_not_given"  # no phone on the lead for a call or text, no email for an email
+    LOCATION_UNKNOWN = "location_unknown"  # no state, ZIP or US area code: the calling hours cannot be known
+    OUTSIDE_CALLING_HOURS = "outside_calling_hours"  # not now at the consumer's location: next_allowed_at
+    CONTACT_LIMIT_REACHED = "contact_limit_reached"  # the state's frequency cap: next_allowed_at
+    # the number's screens, re-checked when their last answer is too old (call_screens.py): a call or a text
+    ON_DNC_LIST = "on_dnc_list"  # on the national, a state or the buyer's internal Do-Not-Call list
+    LITIGATOR = "litigator"  # a known TCPA litigator's number
+    NUMBER_REASSIGNED = "number_reassigned"  # disconnected since consent was given: someone else's now
+    SCREEN_UNAVAILABLE = "screen_unavailable"  # a screen could not be asked (fail_closed): ask again later
+
+
+class ScreenCheck(BaseModel):
+    """One screen the call gate acted on (its answer's ``facts["screens"]``): the answer it used (when, from which
+    provider) and its verdict."""
+
+    model_config = _READ_ROUTES_ONLY
+
+    rule: str = Field(description="The buyer's rule: dnc, litigator or reassigned_number.")
+    screen: str = Field(description="The screen that answered it: dnc, litigator or reassigned_number.")
+    provider: str | None = None
+    checked_at: str | None = Field(default=None, description="When the provider answered.")
+    consent_date: str | None = Field(default=None, description="reassigned_number: the consent date asked about.")
+    passed: bool | None = Field(default=None, description="None: the screen could not judge the number.")
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, rule: str, result: Any, passed: bool | None) -> ScreenCheck:
+        return cls(
+            rule=rule,
+            screen=str(result.screen),
+            provider=str(result.provider),
+            checked_at=result.checked_at,
+            consent_date=result.consent_date,
+            passed=passed,
+        )
 
 
 class ContactableAnswer(BaseModel):
-    """GET /leads/{lead_id}/contactable: may the buyer's dialer or CRM contact this lead now?"""
+    """GET /leads/{lead_id}/contactable: may the buyer's dialer or CRM contact this lead now, on this channel?"""
 
     model_config = _READ_ROUTES_ONLY
 
     lead_id: str = Field(description="Our id for the lead.")
     vendor_lead_id: str | None = Field(default=None, description="The vendor's own lead_id, if given.")
     contactable: bool = Field(
-        description="True only when the certificate is retained, the lead matched (or the certificate is masked "
-        "and masked certificates are accepted), the buyer's rules passed and the evidence is stored."
+        description="True only when the consumer has not withdrawn consent, the certificate is retained, the lead "
+        "matched (or the certificate is masked and masked certificates are accepted), the buyer's rules passed, "
+        "the evidence is stored, the lead gave a contact for the channel, the law of the hour allows it now, and "
+        "for a call or a text the number's enforced screens (Do-Not-Call, litigator, reassigned) are current and clean."
     )
     reason: GateReason | None = Field(default=None, description="When not contactable: the first check that failed.")
     detail: str = Field(description="The answer in words.")
+    next_allowed_at: str | None = Field(
+        default=None,
+        description="When not contactable and waiting helps (calling hours, a frequency cap): the earliest moment "
+        "every enforced calling rule allows. Null when waiting does not help, or not known.",
+    )
+    channel: Channel = Field(default="call", description="The channel asked about (call, text or email).")
+    brand: str | None = Field(default=None, description="The brand asked about, if any.")
+    facts: dict[str, Any] | None = Field(
+        default=None,
+        description="What decided: the revocation that closed the gate; the lead's location, the calling rules' "
+        "version and the verdicts of the rules that failed (shadow ones included); the number's screens the gate "
+        "acted on (screens: each rule's answer, its provider and date, the consent date a reassigned-number check "
+        "asked about, and whether it passed).",
+    )
     status: Status = Field(description="The lead's status (received is answered as pending).")
     lead_reason: Reason | None = Field(default=None, description="The lead's own reason, as GET /leads/{lead_id}.")
     checked_at: str = Field(description="When the checks ran: a pending lead may become contactable later.")

@@ -19,12 +19,14 @@ from tf_retainer.domain.outcome_event import OutcomeEvent
 from tf_retainer.ports.services import EventBus, PublishedEntry
 
 # History event type -> EventBridge detail-type. "requeued": the sweeper (or an operator) handed an
-# overdue open lead back to the retry queue.
+# overdue open lead back to the retry queue. "consent_revoked": the consumer withdrew consent (the revocation
+# ledger applied it to the lead: dialers and CRMs stop).
 DETAIL_TYPES = {
     Status.RETAINED.value: "Lead Retained",
     Status.REJECTED.value: "Lead Rejected",
     Status.EXPIRED.value: "Lead Expired",
     "requeued": "Lead Recovered",
+    "consent_revoked": "Lead Consent Revoked",
 }
 CERTIFICATE_FACTS = (
     "cert_id",
@@ -42,23 +44,31 @@ CERTIFICATE_FACTS = (
 
 
 def outcome_event(published: PublishedEntry) -> OutcomeEvent:
-    """The event of one published entry: its event of that type, the lead as the entry left it."""
+    """The event of one published entry: its event of that type, the lead as the entry left it (an event that
+    stands alone, consent_revoked, names its lead itself)."""
     entry, event_type = published.entry, published.event_type
     event = next(event for event in reversed(entry.events) if event["type"] == event_type)
-    lead = Lead.model_validate(entry.state or {})
-    event_id = f"{lead.lead_id}/{published.entry_key}"
-    answer = lead.answer().model_dump(mode="json", exclude_none=True)
-    certificate = lead.model_dump(mode="json", include=set(CERTIFICATE_FACTS), exclude_none=True)
+    history = event.get("detail") or {}
+    if entry.state is not None:
+        lead = Lead.model_validate(entry.state)
+        vendor = lead.vendor
+        answer = lead.answer().model_dump(mode="json", exclude_none=True)
+        certificate = lead.model_dump(mode="json", include=set(CERTIFICATE_FACTS), exclude_none=True)
+    else:
+        vendor = history["vendor"]
+        answer = {name: history[name] for name in ("lead_id", "vendor_lead_id") if history.get(name) is not None}
+        certificate = {}
+    event_id = f"{answer['lead_id']}/{published.entry_key}"
     at = event.get("at") or entry.at
     detail = {
         "event_id": event_id,
         "type": event_type,
         "at": at,
         "actor": event.get("actor"),
-        "vendor": lead.vendor,
+        "vendor": vendor,
         "answer": answer,
         "certificate": certificate,
-        "history": event.get("detail") or {},
+        "history": history,
     }
     return OutcomeEvent(event_id=event_id, detail_type=DETAIL_TYPES[event_type], time=str(at), detail=detail)
 

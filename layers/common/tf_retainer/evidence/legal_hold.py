@@ -11,9 +11,10 @@ Each covered lead gets ``hold_set`` (then ``hold_released``) in its history.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.ports.evidence import Hold, Holds, Member
@@ -35,6 +36,9 @@ RESERVE_SECONDS = 30.0
 RELEASE_GRACE = timedelta(days=30)
 
 
+CONSUMER_SCOPES = ("email", "phone")
+
+
 class HoldError(Exception):
     """The hold asked for cannot be set or released (exit 1 in the CLI)."""
 
@@ -43,15 +47,28 @@ class HoldError(Exception):
 class ApplyReport:
     hold_id: str
     covered: list[str] = field(default_factory=list)  # leads newly covered
+    by_value: dict[str, list[str]] = field(default_factory=dict)  # the leads newly covered under each value
     swept: int = 0  # covered leads checked again
     items_held: int = 0  # items taken out of TTL
     complete: bool = True  # False: out of time, the next run goes on from where this one stopped
 
 
-def new_hold(*, scope: str, value: str, reason: str, actor: str, now: datetime) -> Hold:
+def new_hold(*, scope: str, value: str, reason: str, actor: str, now: datetime, also: Sequence[str] = ()) -> Hold:
+    """``also``: a consumer hold's other fingerprints of the same contact (its other spellings)."""
     if not reason.strip():
         raise HoldError("a hold needs a reason (the case or matter reference)")
-    return Hold(hold_id=secrets.token_hex(8), scope=scope, value=value, reason=reason, set_by=actor, set_at=iso(now))
+    if also and scope not in CONSUMER_SCOPES:
+        raise HoldError("only a hold by email or phone covers other spellings")
+    others = [fingerprint for fingerprint in dict.fromkeys(also) if fingerprint != value]
+    return Hold(
+        hold_id=secrets.token_hex(8),
+        scope=scope,
+        value=value,
+        also=others,
+        reason=reason,
+        set_by=actor,
+        set_at=iso(now),
+    )
 
 
 # Puts an S3 legal hold on an archived object (the archive bucket's legal_hold), given its s3:// URI.
@@ -109,7 +126,7 @@ def apply_hold(
     report = ApplyReport(hold.hold_id)
     members = {member.lead_id: member for member in holds.members(hold.hold_id)}
     since = parse_iso(hold.applied_at) - LOOKBACK if hold.applied_at else None
-    for lead in matching_leads(leads, hold, since=since):
+    for value, lead in _matches(leads, hold, since=since):
         if lead.lead_id in members:
             continue
         if time_left() < RESERVE_SECONDS:
@@ -122,6 +139,7 @@ def apply_hold(
         holds.add_member(hold.hold_id, member)
         report.items_held += _sweep(holds, hold.hold_id, member, now=now, lock_archive=lock_archive)
         report.covered.append(lead.lead_id)
+        report.by_value.setdefault(value, []).append(lead.lead_id)
     for member in members.values():
         if member.released_at is None and _due(member, now):
             if time_left() < RESERVE_SECONDS:
@@ -172,20 +190,33 @@ def release_hold(
 
 def matching_leads(leads: Leads, hold: Hold, *, since: datetime | None) -> list[Lead]:
     """The leads a hold covers (received since ``since``, when the index can tell): no Scan."""
+    return [lead for _, lead in _matches(leads, hold, since=since)]
+
+
+def _matches(leads: Leads, hold: Hold, *, since: datetime | None) -> list[tuple[str, Lead]]:
+    """The leads a hold covers, each with the value it was found under (a consumer hold: which of its
+    fingerprints), once each."""
     if hold.scope == "lead":
         lead = leads.reader.get_lead(hold.value)
-        return [lead] if lead else []
-    if hold.scope in ("email", "phone"):
-        # A consumer's leads are few: the index is read whole, each lead's state read once.
-        return leads.index.consumer_leads(hold.scope, hold.value)
+        return [(hold.value, lead)] if lead else []
+    if hold.scope in CONSUMER_SCOPES:
+        # A consumer's leads are few: the index is read whole for each spelling, each lead's state once.
+        found: dict[str, tuple[str, Lead]] = {}
+        for fingerprint in [hold.value, *hold.also]:
+            for lead in leads.index.consumer_leads(hold.scope, fingerprint):
+                found.setdefault(lead.lead_id, (fingerprint, lead))
+        return sorted(found.values(), key=lambda match: (match[1].received_at, match[1].lead_id))
     if hold.scope == "vendor":
-        return leads.index.vendor_leads(hold.value, since=since or datetime.fromtimestamp(0, UTC))
+        since = since or datetime.fromtimestamp(0, UTC)
+        return [(hold.value, lead) for lead in leads.index.vendor_leads(hold.value, since=since)]
     raise HoldError(f"unknown hold scope {hold.scope!r}")
 
 
 def hold_event(kind: str, hold: Hold, *, actor: str, release_reason: str | None = None) -> Event:
     # The scope's value is a lead id, a fingerprint or a vendor: never a clear contact detail.
-    detail = {"hold_id": hold.hold_id, "scope": hold.scope, "value": hold.value, "reason": hold.reason}
+    detail: dict[str, Any] = {"hold_id": hold.hold_id, "scope": hold.scope, "value": hold.value, "reason": hold.reason}
+    if hold.also:
+        detail["also"] = hold.also
     if release_reason:
         detail["release_reason"] = release_reason
     return Event(kind, actor, detail)

@@ -9,7 +9,7 @@ from dataclasses import replace
 from tf_retainer.decisions import judgement
 from tf_retainer.decisions.answer import Decision, RetryKind, decide
 from tf_retainer.decisions.rulebook import SETTINGS_ONLY
-from tf_retainer.decisions.rules import Verdict
+from tf_retainer.decisions.verdicts import Verdict
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
@@ -45,7 +45,9 @@ def attempt_budget(deps: Deps, limit: float, deadline: float | None) -> float:
     return 0.0 if left < MIN_CALL_SECONDS else min(limit, left)
 
 
-def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor: str) -> LeadAnswer:
+def attempt_retain(
+    deps: Deps, lead: Lead, *, attempt: int, budget: float, actor: str, calls: Calls | None = None
+) -> LeadAnswer:
     """Ask TrustedForm what the buyer's rules need, judge, retain a lead the rules keep; record; schedule.
 
     ``budget`` (seconds) bounds the whole attempt: both calls of decide_first, key re-reads and the
@@ -54,21 +56,23 @@ def attempt_retain(deps: Deps, lead: Lead, *, attempt: int, budget: float, actor
     deadline = time.monotonic() + budget
     in_force = deps.rules(lead.vendor)
     asks = judgement.plan(in_force.rules, deps.settings)
-    calls = Calls(deps, lead, attempt, actor)
+    # ``calls``: the attempt's, begun by the screens (leads/screening.py), whose results the rules read too.
+    calls = calls or Calls(deps, lead, attempt, actor)
     verdicts: list[Verdict] | None = None
     try:
         if asks.decide_first and not lead.rules_passed:
             decision = _round(deps, calls, deadline, asks.probe)
             if decision.status is Status.RETAINED:  # TrustedForm answered: judge before paying
-                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges[-1], lead, decision)
-            if decision.status is Status.RETAINED:  # the rules keep it: now retain
+                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges, calls.lead, decision)
+            if decision.status is Status.RETAINED and verdicts is not None:  # the rules keep it: now retain
                 judged = decision.facts
                 decision = _round(deps, calls, deadline, asks.retain_only)
                 decision = replace(decision, facts=judged.model_copy(update=decision.facts.facts()))
+                verdicts = judgement.review(in_force.rules, calls.exchanges, calls.lead, verdicts)
         else:
             decision = _round(deps, calls, deadline, asks.retain_only if lead.rules_passed else asks.combined)
             if decision.status is Status.RETAINED and not lead.rules_passed:
-                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges[-1], lead, decision)
+                decision, verdicts = judgement.judge(in_force.rules, calls.exchanges, calls.lead, decision)
     except ApiKeyUnavailable as exc:
         logger.error("TrustedForm API key unavailable", extra={"error": str(exc)})
         decision = Decision(Status.PENDING, Reason.ACCOUNT_ERROR, RetryKind.ACCOUNT, alarm=True)

@@ -7,16 +7,18 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from tf_retainer.decisions.location import place_from
 from tf_retainer.domain import extras
-from tf_retainer.domain.contacts import lead_fingerprints
+from tf_retainer.domain.contacts import lead_fingerprints, sha1_hex
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
 from tf_retainer.leads import schedule
-from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget, attempt_retain
+from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import report_outcome
-from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, VendorLead
+from tf_retainer.leads.screening import screen_then_retain, seal_number
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, StaleAttempt
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, count_for_vendor, logger
@@ -35,19 +37,23 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     held = settings.sync_timeout_seconds + (WRITES_AFTER_CALLS + 1) * settings.remote_call_seconds
     lease = iso(now + timedelta(seconds=held))
     lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
-    vendor_lead = VendorLead(vendor, submission.lead_id, _payload_hash(submission)) if submission.lead_id else None
+    lead = seal_number(deps, lead, submission.phone)  # when the vendor's screen rules will read it
     logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
 
-    reservation = deps.writer.reserve(lead, vendor_lead=vendor_lead, actor="intake", now=now)
+    reservation = deps.writer.reserve(lead, actor="intake", now=now)
     if isinstance(reservation, DuplicateLead):
         return _repeat_answer(deps, reservation)
     if isinstance(reservation, CertificateTaken):
-        return _repeat_answer_of(lead, reservation.holder) or _certificate_taken(
-            deps, lead, reservation.claim, vendor_lead, now
-        )
+        return _repeat_answer_of(lead, reservation.holder) or _certificate_taken(deps, lead, reservation.claim, now)
 
     budget = attempt_budget(deps, settings.sync_timeout_seconds, deadline)
-    return attempt_retain(deps, lead, attempt=1, budget=budget, actor="intake")
+    try:
+        return screen_then_retain(
+            deps, lead, attempt=1, budget=budget, actor="intake", phone=submission.phone, email=submission.email
+        )
+    except StaleAttempt:  # a step was recorded for it meanwhile (nothing was sent): that step's answer
+        current = deps.reader.get_lead(lead.lead_id)
+        return current.answer() if current else LeadAnswer(lead_id=lead.lead_id, status=Status.PENDING)
 
 
 def _certificate(submission: LeadSubmission) -> CertificateRef:
@@ -58,30 +64,43 @@ def _certificate(submission: LeadSubmission) -> CertificateRef:
 
 
 def _payload_hash(submission: LeadSubmission) -> str:
-    canonical = json.dumps(submission.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    # Without a LeadiD token, the content hashes as it did before the field existed (a repeat still matches).
+    absent = {"universal_leadid"} if submission.universal_leadid is None else None
+    content = submission.model_dump(mode="json", exclude=absent)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vendor: str, now: datetime) -> Lead:
     return Lead(
-        lead_id=deps.new_id(),
+        # A vendor's own lead id names the lead: every post of it lands on the same one.
+        lead_id=deps.keyring.vendor_lead(vendor, submission.lead_id) if submission.lead_id else deps.new_id(),
         vendor=vendor,
         vendor_lead_id=submission.lead_id,
+        payload_hash=_payload_hash(submission) if submission.lead_id else None,
         status=Status.RECEIVED,
         cert_id=cert.cert_id,
         cert_kind=cert.kind.value,
         certificate_url=cert.url,
+        leadid_token=submission.universal_leadid,
         received_at=iso(now),
         deadline=iso(schedule.retain_deadline(cert.kind, now, deps.settings)),
         check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),
-        # Contact details are kept only as the SHA-1 fingerprints TrustedForm matches against.
+        # Contact details only as the SHA-1 fingerprints TrustedForm matches against (sealed when stored).
         match_lead=lead_fingerprints(submission.email, submission.phone),
-        **_screened(submission, deps.settings.extra_fields_allowed),
+        # Where the consumer is, for the call gate's law of the hour: state, ZIP, area code (never the number).
+        place=place_from(submission.extra_fields, submission.phone),
+        **_screened(deps, submission),
     )
 
 
-def _screened(submission: LeadSubmission, allowed: tuple[str, ...]) -> dict[str, Any]:
-    screened = extras.screen(submission.extra_fields, allowed)
+def _screened(deps: Deps, submission: LeadSubmission) -> dict[str, Any]:
+    """The extra fields as kept: a contact-like one as the consumer index's token of it."""
+
+    def conceal(kind: str, value: str) -> str:
+        return extras.CONCEALED_PREFIX + deps.keyring.consumer(kind, sha1_hex(value))
+
+    screened = extras.screen(submission.extra_fields, deps.settings.extra_fields_allowed, conceal)
     return {"lead": screened.kept, "dropped_fields": screened.dropped or None}
 
 
@@ -108,13 +127,11 @@ def _repeat_answer_of(lead: Lead, holder: Lead | None) -> LeadAnswer | None:
     return holder.answer()
 
 
-def _certificate_taken(
-    deps: Deps, lead: Lead, claim: Claim, vendor_lead: VendorLead | None, now: datetime
-) -> LeadAnswer:
+def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime) -> LeadAnswer:
     owner = claim.lead_id
     policy = deps.rules(lead.vendor).rules.certificate_reuse or deps.settings.certificate_reuse_policy
     final, events = _reuse_outcome(policy, lead, claim, now)
-    first = deps.writer.record_refusal(final, vendor_lead=vendor_lead, events=events, now=now)
+    first = deps.writer.record_refusal(final, events=events, now=now)
     if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
         return _repeat_answer(deps, first)
     count(Metric.CERTIFICATES_REUSED)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tf_retainer.domain.errors import InputRejected
-from tf_retainer.domain.lead import Lead
+from tf_retainer.domain.lead import Lead, LeadRecord
 from tf_retainer.domain.models import HistoryEvent, LeadView, Reason
 from tf_retainer.leads.deps import Deps
 from tf_retainer.ports.leads import InvalidCursor
@@ -46,6 +46,28 @@ def own_lead(deps: Deps, vendor: str, lead_id: str) -> Lead:
     if lead is None or lead.vendor != vendor:
         raise InputRejected(Reason.LEAD_NOT_FOUND, "no such lead for this vendor", lead_status=None)
     return lead
+
+
+def lead_of(deps: Deps, vendor: str | None, lead_id: str) -> Lead:
+    """``own_lead`` for a vendor; for the buyer's systems (``vendor`` None), any lead by our id."""
+    if vendor is not None:
+        return own_lead(deps, vendor, lead_id)
+    lead = deps.reader.get_lead(lead_id)
+    if lead is None:
+        raise InputRejected(Reason.LEAD_NOT_FOUND, "no such lead", lead_status=None)
+    return lead
+
+
+def lead_record(deps: Deps, vendor: str | None, lead_id: str) -> LeadRecord:
+    """The whole record (state, history, exchanges: one read) of the lead ``lead_of`` finds."""
+    record = deps.reader.read_lead(lead_id)
+    if vendor is not None and (record is None or record.lead.vendor != vendor):
+        ours = deps.reader.find_vendor_lead(vendor, lead_id)
+        record = deps.reader.read_lead(ours) if ours else None
+    if record is None or (vendor is not None and record.lead.vendor != vendor):
+        detail = "no such lead for this vendor" if vendor is not None else "no such lead"
+        raise InputRejected(Reason.LEAD_NOT_FOUND, detail, lead_status=None)
+    return record
 
 
 def _public(detail: dict[str, Any]) -> dict[str, Any]:

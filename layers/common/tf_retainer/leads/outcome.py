@@ -4,19 +4,19 @@ metrics and logs, and what comes next scheduled: the retry queue's next message,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tf_retainer.decisions import judgement
 from tf_retainer.decisions.answer import Decision, RetryKind, decide
-from tf_retainer.decisions.rules import Verdict
+from tf_retainer.decisions.verdicts import Verdict
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
 from tf_retainer.leads import schedule
 from tf_retainer.leads.calls import Calls
 from tf_retainer.leads.deps import Deps
-from tf_retainer.leads.queueing import enqueue_retry
+from tf_retainer.leads.queueing import enqueue_retry, queued_check_after
 from tf_retainer.ports.leads import StaleAttempt, StoreUnavailable
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import (
@@ -58,11 +58,12 @@ def apply_decision(
     became), report it and schedule what comes next."""
     now = deps.clock()
     exchanges = calls.exchanges
-    after = _next_state(deps, lead, decision, attempt, now)
+    after = _next_state(deps, lead, decision, attempt, now).model_copy(update=calls.lead_update)
     after = after.model_copy(update=_ruled(deps, lead, after, exchanges, ruling))
     # Each call's own facts (the 401 before a re-read key's 200 says nothing of success).
     own = [decide(ex, deps.settings, retaining=_asked_retain(ex)) for ex in exchanges[:-1]] + [decision]
-    events = [_attempt_event(exchange, mine, actor) for exchange, mine in zip(exchanges, own, strict=False)]
+    events = [*calls.unwritten_notes()]
+    events += [_attempt_event(exchange, mine, actor) for exchange, mine in zip(exchanges, own, strict=False)]
     if ruling is not None:
         events.append(_decided_event(ruling, exchanges, actor))
     events.append(
@@ -174,8 +175,9 @@ def _next_state(deps: Deps, lead: Lead, decision: Decision, attempt: int, now: d
         reason=reason,
         next_attempt_at=iso(next_at) if next_at else None,
         final_at=iso(now) if status.is_final else None,
-        # Due soon until its retry message is known to be sent (enqueue_retry then moves it on).
-        check_after=iso(now + timedelta(seconds=deps.settings.unqueued_grace_seconds)) if next_at else None,
+        # Overdue once its retry message, sent next, should have been handled (enqueue_retry makes it due
+        # sooner if the send fails).
+        check_after=queued_check_after(deps.settings, next_at) if next_at else None,
     )
     return lead.model_copy(update=update)
 

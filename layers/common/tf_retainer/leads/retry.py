@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from tf_retainer.domain.models import Reason
 from tf_retainer.domain.retry_message import RetryMessage
-from tf_retainer.leads.attempt import attempt_budget, attempt_retain
+from tf_retainer.leads.attempt import attempt_budget
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import expire
+from tf_retainer.leads.screening import screen_then_retain
 from tf_retainer.ports.leads import StaleAttempt
 from tf_retainer.runtime.observability import Metric, count, logger
 
@@ -42,13 +43,15 @@ def retry_lead(deps: Deps, message: RetryMessage, deadline: float | None = None)
         lead = deps.writer.begin_attempt(message.lead_id, attempt=message.attempt, now=now, lease_seconds=lease)
     except StaleAttempt:
         return _stale(deps, message)
-    if now > lead.deadline_at + LATE_GRACE:
-        return str(
-            expire(deps, lead, attempt=message.attempt, reason=Reason.RETAIN_WINDOW_CLOSED, actor="retry").status
-        )
-    count(Metric.RETRY_ATTEMPTS)
-    budget = attempt_budget(deps, deps.settings.retry_timeout_seconds, deadline)
-    answer = attempt_retain(deps, lead, attempt=message.attempt, budget=budget, actor="retry")
+    try:
+        if now > lead.deadline_at + LATE_GRACE:
+            reason = Reason.RETAIN_WINDOW_CLOSED
+            return str(expire(deps, lead, attempt=message.attempt, reason=reason, actor="retry").status)
+        count(Metric.RETRY_ATTEMPTS)
+        budget = attempt_budget(deps, deps.settings.retry_timeout_seconds, deadline)
+        answer = screen_then_retain(deps, lead, attempt=message.attempt, budget=budget, actor="retry")
+    except StaleAttempt:  # its first write found a step recorded since (rolled forward): nothing was sent
+        return _stale(deps, message)
     return str(answer.status)
 
 

@@ -3,20 +3,31 @@
 A lead is "received" until its first attempt is recorded and "pending" until its next one; each
 carries ``check_after``, the moment by which something should have happened. A function killed
 between two writes (out of memory, a crash, a deploy), a retry message lost or deleted as a
-duplicate: each leaves a lead past that moment, found here with one query of the open index.
+duplicate: each leaves a lead past that moment. A lead with a step recorded is found with one query of the
+open index; a lead still as it was reserved (its intake died before its first step) is in no such index
+(so that a lead kept or refused at once never writes it: issue 22), and is found through the vendor index:
+the leads received between the watermark (less the received grace, for the index's lag) and the received
+grace ago, at most ``RECEIVED_WINDOW`` at a time. The watermark moves on only past leads that were handled.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.leads.deps import Deps
-from tf_retainer.leads.queueing import enqueue_retry
+from tf_retainer.leads.queueing import enqueue_retry, queued_check_after
+from tf_retainer.leads.screen_recovery import recovered
 from tf_retainer.ports.leads import Recovery
-from tf_retainer.runtime.clock import iso
+from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, count, logger
+
+# Leads still as reserved, looked at from this long ago by the first sweep (no watermark yet), and at most
+# this much of their arrival times a sweep (one behind catches up a window a run).
+FIRST_LOOKBACK = timedelta(hours=1)
+RECEIVED_WINDOW = timedelta(hours=1)
 
 
 @dataclass
@@ -33,7 +44,17 @@ def sweep(deps: Deps) -> SweepReport:
     """Requeue every overdue open lead (up to the sweep limit; the rest wait for the next sweep)."""
     now = deps.clock()
     report = SweepReport()
-    for lead in deps.index.open_leads(overdue_at=now, limit=deps.settings.sweep_limit):
+    limit = deps.settings.sweep_limit
+    overdue = deps.index.open_leads(overdue_at=now, limit=limit)
+    received_from, received_until = _received_window(deps, now)
+    listed = {lead.lead_id for lead in overdue}  # (a lead reserved when the open index held every open lead)
+    unstepped = [
+        lead
+        for lead in deps.index.unstepped_leads(received_from=received_from, received_until=received_until)
+        if lead.lead_id not in listed
+    ]
+    handled: set[str] = set()
+    for lead in [*overdue, *unstepped][:limit]:
         report.overdue += 1
         try:
             done = requeue(deps, lead, actor="sweeper", now=now)
@@ -48,6 +69,12 @@ def sweep(deps: Deps) -> SweepReport:
             report.rolled_forward.append(lead.lead_id)
         else:
             report.skipped += 1
+            continue
+        handled.add(lead.lead_id)
+    # Up to the first lead as reserved that is not handled yet (skipped: held, or moved on; failed; past the
+    # limit): the next sweep looks at it again.
+    left = [parse_iso(lead.received_at) for lead in unstepped if lead.lead_id not in handled]
+    deps.index.advance_received_watermark(min([received_until, *left]))
     if report.recovered or report.rolled_forward:  # both repair what a crash or a lost message left
         count(Metric.LEADS_RECOVERED, len(report.recovered) + len(report.rolled_forward))
     logger.info(
@@ -63,21 +90,31 @@ def sweep(deps: Deps) -> SweepReport:
     return report
 
 
+def _received_window(deps: Deps, now: datetime) -> tuple[datetime, datetime]:
+    """The arrival times whose leads still as reserved this sweep looks at: from the watermark (or
+    ``FIRST_LOOKBACK`` ago, the first time) less the received grace, to the received grace ago."""
+    grace = timedelta(seconds=deps.settings.received_grace_seconds)
+    horizon = now - grace
+    mark = deps.index.received_watermark() or horizon - FIRST_LOOKBACK
+    return mark - grace, min(horizon, mark + RECEIVED_WINDOW)
+
+
 def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
     """Record that the lead goes back to the queue (history event, a new time to check), then queue it.
 
     SKIPPED when the lead moved on or an attempt holds it; ROLLED_FORWARD when its state only had to be
-    brought up to its chain. The record comes first: if the message cannot be sent, the lead is found
-    again at its new ``check_after``.
+    brought up to its chain. The record comes first: if the message cannot be sent, the lead is made due
+    again within the unqueued grace (and is found at its new ``check_after`` if even that write fails).
     """
     attempt = lead.attempts + 1
-    # Due again soon, until its message is known to be sent (enqueue_retry then moves it on).
-    after = lead.model_copy(
-        update={
-            "check_after": iso(now + timedelta(seconds=deps.settings.unqueued_grace_seconds)),
-            "updated_at": iso(now),
-        }
-    )
+    # Overdue again once its message, sent next, should have been handled (sooner if the send fails).
+    update: dict[str, Any] = {"check_after": queued_check_after(deps.settings, now), "updated_at": iso(now)}
+    # The answers its dead attempt was given and put on record (a screen's, a LeadiD audit's) become the state's:
+    # this step would pass over the entries that hold them, and the next attempt would pay for them again.
+    found = recovered(deps, lead) if lead.number_key or lead.leadid_token else {}
+    if found:
+        update["screens"] = {**(lead.screens or {}), **found}
+    after = lead.model_copy(update=update)
     detail = {"status": lead.status.value, "was_due": lead.check_after, "attempt": attempt}
     done = deps.writer.record_recovery(lead, after, events=[Event("requeued", actor, detail)], now=now)
     if done is Recovery.ROLLED_FORWARD:

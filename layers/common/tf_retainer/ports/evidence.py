@@ -23,6 +23,9 @@ class Hold(BaseModel):
     hold_id: str
     scope: str  # one of HOLD_SCOPES
     value: str  # the lead id, the contact fingerprint (never the clear value) or the vendor
+    # A consumer's hold: the fingerprints of the same contact's other spellings (a phone number with or
+    # without its country code), covered alike.
+    also: list[str] = []
     reason: str
     set_by: str
     set_at: str

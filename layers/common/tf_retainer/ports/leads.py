@@ -14,22 +14,14 @@ from tf_retainer.domain.lead import CertificateRecord, Claim, Event, HistoryItem
 
 
 @dataclass(frozen=True, slots=True)
-class VendorLead:
-    """The vendor's own lead_id, taken once per vendor, with a hash of what was posted under it."""
-
-    vendor: str
-    vendor_lead_id: str
-    payload_hash: str
-
-
-@dataclass(frozen=True, slots=True)
 class Reserved:
     pass
 
 
 @dataclass(frozen=True, slots=True)
 class DuplicateLead:
-    """The vendor already sent this lead_id: ``lead_id`` is the first lead's id."""
+    """The vendor already sent this lead_id (it names the same lead): ``lead_id``, and whether the first
+    post had the same content."""
 
     lead_id: str
     same_payload: bool
@@ -78,13 +70,9 @@ class HistoryPage:
 class LeadWriter(Protocol):
     """A lead's steps, each an entry of its evidence chain written once, then its state brought up to it."""
 
-    def reserve(
-        self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime
-    ) -> Reserved | DuplicateLead | CertificateTaken: ...
+    def reserve(self, lead: Lead, *, actor: str, now: datetime) -> Reserved | DuplicateLead | CertificateTaken: ...
 
-    def record_refusal(
-        self, lead: Lead, *, vendor_lead: VendorLead | None, events: list[Event], now: datetime
-    ) -> DuplicateLead | None: ...
+    def record_refusal(self, lead: Lead, *, events: list[Event], now: datetime) -> DuplicateLead | None: ...
 
     def begin_attempt(self, lead_id: str, *, attempt: int, now: datetime, lease_seconds: float) -> Lead: ...
 
@@ -94,7 +82,7 @@ class LeadWriter(Protocol):
 
     def record_recovery(self, before: Lead, after: Lead, *, events: list[Event], now: datetime) -> Recovery: ...
 
-    def mark_queued(self, lead: Lead, *, check_after: str) -> bool: ...
+    def move_check_after(self, lead: Lead, *, check_after: str) -> bool: ...
 
     def add_history(
         self,
@@ -104,7 +92,11 @@ class LeadWriter(Protocol):
         now: datetime,
         exchanges: list[dict[str, Any]] | None = None,
         calls: list[dict[str, Any]] | None = None,
-    ) -> None: ...
+        publish: bool = False,
+    ) -> None:
+        """History that changes nothing else; ``publish``: its event stands alone and is published
+        (``consent_revoked``), though the entry does not hold the lead."""
+        ...
 
 
 class LeadReader(Protocol):
@@ -122,19 +114,41 @@ class LeadReader(Protocol):
 
     def exchanges(self, lead_id: str) -> list[dict[str, Any]]: ...
 
+    def unapplied_events(self, lead: Lead) -> list[dict[str, Any]]:
+        """The history events of the entries written after the step ``lead`` reflects, oldest first: what an
+        attempt recorded before its writer died (a screen's answer, a call's request), its step never
+        recorded. Empty for a lead whose last attempt ended. One strongly consistent query."""
+        ...
+
     def read_certificate(self, cert_id: str) -> CertificateRecord | None: ...
 
 
 class LeadIndex(Protocol):
     """Leads found by something other than their id."""
 
-    def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]: ...
+    def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
+        """Open leads with a step recorded (the open index), by time to be checked."""
+        ...
+
+    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead]:
+        """Leads still as reserved (received, no step recorded) that arrived in the period, oldest first."""
+        ...
+
+    def received_watermark(self) -> datetime | None: ...
+
+    def advance_received_watermark(self, until: datetime) -> None: ...
 
     def vendor_leads(
         self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
     ) -> list[Lead]: ...
 
-    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]: ...
+    def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
+        """Every lead (any vendor) with this contact fingerprint (SHA-1, as TrustedForm gets it), oldest first."""
+        ...
+
+    def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
+        """The same by the fingerprint's keyed token (``Keyring.consumer``), as the revocation ledger keeps it."""
+        ...
 
 
 class Leads(Protocol):

@@ -21,6 +21,9 @@ class VendorKey:
     suspended: dict[str, str] | None = None
     # When an operator last lifted a suspension: the automatic suspension counts only leads after it.
     resumed_at: str | None = None
+    # "vendor" (posts leads, asks about its own), or "buyer": the buyer's own systems (a CRM, a dialer, an SMS
+    # platform), which record revocations and contacts and ask the gate about any lead, and post no lead.
+    role: str = "vendor"
 
     @property
     def refusal(self) -> str | None:

@@ -3,6 +3,7 @@ names of every metric it emits (the dashboard and alarms in template.yaml use th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -11,8 +12,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.tracing.tracer import Tracer
 
+# The metrics' namespace (the template's POWERTOOLS_METRICS_NAMESPACE, its dashboard and alarms): the
+# default where the variable is not set (the operator CLI runs the service in-process from any shell), so a
+# metric never fails for want of a namespace.
+NAMESPACE = "TfRetainer"
 logger = Logger()
-metrics = Metrics()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE)
 
 _Decorated = TypeVar("_Decorated", bound=Callable[..., Any])
 
@@ -75,21 +80,37 @@ class Metric(StrEnum):
     CALLBACKS_FAILED = "CallbacksFailed"  # callbacks given up on (dead-letter queue)
     VENDORS_AUTO_SUSPENDED = "VendorsAutoSuspended"  # vendors suspended by a threshold (auto_suspend.py)
     LEADS_ARCHIVED = "LeadsArchived"  # final leads exported to the evidence archive (S3)
+    ENTRIES_ANCHORED = "EntriesAnchored"  # chain entries' writes anchored in the archive bucket (anchoring.py)
+    REVOCATIONS_RECORDED = "RevocationsRecorded"  # consumers' revocations of consent put in the ledger
+    REVOCATIONS_HONOURED = "RevocationsHonoured"  # applied to every lead of their consumer
+    LEADS_REVOKED = "LeadsRevoked"  # consent_revoked entries written to leads' chains
+    REVOCATIONS_NOT_HONOURED = "RevocationsNotHonoured"  # not applied REVOCATION_HONOUR_SECONDS after recording
+    REVOCATION_HONOUR_TIME = "RevocationHonourTime"  # Milliseconds: from recorded to applied to every lead
+    CONTACTS_REPORTED = "ContactsReported"  # contacts a dialer or CRM reported (POST /leads/{id}/contacts)
     # with dimensions
     VENDOR_LEADS = "VendorLeads"  # Vendor, Outcome
     REJECTIONS_BY_REASON = "RejectionsByReason"  # Reason
     RULE_WOULD_REFUSE = "RuleWouldRefuse"  # Rule: a rule in shadow mode that would have refused a lead
+    CALLING_RULE_WOULD_REFUSE = "CallingRuleWouldRefuse"  # Rule: a calling rule in shadow mode at the gate
     TRUSTEDFORM_OPERATIONS = "TrustedFormOperations"  # Vendor: billed operations (insights per property)
+    SCREEN_CALLS = "ScreenCalls"  # Provider, Vendor, Outcome (answered, or the fault): calls to a screening provider
+    SCREEN_COST = "ScreenCost"  # Provider, Vendor: dollars, as SCREEN_COSTS prices the answered calls
+    SCREENS_SHARED = "ScreensShared"  # Screen: a lead's screen answered from another lead's call (no call made)
+    CONTACT_SEAL_FAILURES = "ContactSealFailures"  # a phone number KMS could not seal or unseal
 
 
 def count(name: Metric, value: float = 1) -> None:
     metrics.add_metric(name=name.value, unit=MetricUnit.Count, value=value)
 
 
-def count_with(name: Metric, value: float = 1, **dimensions: str) -> None:
+def count_with(name: Metric, value: float = 1, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
     """A metric of its own EMF record: its dimensions must not apply to the invocation's other metrics."""
     with single_metric(
-        name=name.value, unit=MetricUnit.Count, value=value, default_dimensions=metrics.default_dimensions
+        name=name.value,
+        unit=unit,
+        value=value,
+        namespace=metrics.namespace,
+        default_dimensions=metrics.default_dimensions,
     ) as metric:
         for dimension, label in dimensions.items():
             metric.add_dimension(name=dimension, value=label)
@@ -110,6 +131,7 @@ def milliseconds(name: Metric, value: float) -> None:
 
 __all__ = [
     "Metric",
+    "MetricUnit",
     "count",
     "count_for_vendor",
     "count_rejection",

@@ -5,17 +5,25 @@ Nothing else in the package reads ``os.environ``: handlers call :func:`get_setti
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-# Exact names only (a name that merely starts with "127." is any host on the internet).
-# host.docker.internal: `sam local invoke` reaching a simulator on the developer's machine.
-LOCAL_ENDPOINT_HOSTS = frozenset({"localhost", "host.docker.internal"})
+from tf_retainer.runtime.screening_settings import (
+    DEFAULT_SCREEN_CACHE_HOURS,
+    DEFAULT_SCREEN_COSTS,
+    LOCAL_ENDPOINT_HOSTS,
+    PROVIDER_HOSTS,
+    check_screening,
+    is_loopback_ip,
+    only_provider_or_loopback,
+    parse_pairs,
+    parse_screens,
+)
+
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
@@ -25,6 +33,9 @@ class Settings(BaseModel):
     table_name: str = Field(min_length=3)
     retry_queue_url: str = Field(min_length=1)
     trustedform_secret_id: str = Field(min_length=1)
+    # The deployment's consumer key (domain/keyring.py): consumer index tokens, vendors' lead ids, sealed
+    # fingerprints. Functions that never store or find a lead do not read it.
+    consumer_key_secret_id: str = ""
     # The stack's own EventBridge bus: outcome events (outcome_events.py). Empty: no publisher here.
     event_bus_name: str = ""
     # Where retains are POSTed: the real API, or the simulator. It never widens what a vendor's
@@ -67,15 +78,16 @@ class Settings(BaseModel):
     # "pending" this long after its planned attempt (longer than a retry's visibility timeout).
     received_grace_seconds: PositiveSeconds = 120.0
     pending_grace_seconds: PositiveSeconds = 900.0
-    # A lead whose next retry message is planned but not yet known to be sent (the writer may die between
-    # its step and the send) is due this soon; once the message is sent, the pending grace applies.
+    # A step that leaves a lead pending records it due at its planned attempt + the pending grace, as its retry
+    # message is sent right after; a message that could not be sent makes it due this soon instead.
     unqueued_grace_seconds: PositiveSeconds = 120.0
     sweep_limit: int = Field(default=500, ge=1)
     # How long one retry delivery holds a lead; default: two calls (a 401 and its retry) and the writes.
     attempt_lease_seconds: PositiveSeconds | None = None
-    # How each lead is decided and retained (rules.py): "decide_first" asks TrustedForm for what the
-    # rules need without retaining, and retains only a lead the rules keep (two calls for a kept lead,
-    # no retain paid for a refused one); "combined" makes one call and may pay for a lead it refuses.
+    # How each lead is decided and retained (judgement.plan): "decide_first" asks TrustedForm for what the
+    # enforced rules read without retaining, and retains only a lead the rules keep (two calls for a kept
+    # lead, no retain paid for a refused one), or makes one call when no enforced rule reads insights,
+    # scans or verify; "combined" always makes one call and may pay for a lead it refuses.
     retain_mode: Literal["decide_first", "combined"] = "decide_first"
     rules_cache_seconds: float = Field(default=60.0, ge=0)
     evidence_retention_days: int = Field(default=1825, ge=1)
@@ -85,10 +97,15 @@ class Settings(BaseModel):
     archive_after_days: int = Field(default=90, ge=1)
     archive_lookback_days: int = Field(default=7, ge=1)
     archive_grace_days: int = Field(default=30, ge=1)
+    # The evidence anchors (evidence/anchoring.py), in the archive bucket: the KMS HMAC key their MACs are
+    # made with (only AnchorFunction may make one; the CLI verifies with it).
+    anchor_key_id: str = ""
     max_body_bytes: int = Field(default=65536, ge=1024)
     # Vendor callbacks (notify.py): their queue and dead letters, how often and how long to try. Private
     # and loopback destinations (and plain http) only where allowed: the local stack, never a deployment.
     callback_queue_url: str = ""
+    # The KMS key the vendors' callback secrets are sealed with (only CallbackFunction may open them).
+    callback_secret_key_id: str = ""
     callback_dlq_url: str = ""
     callback_allow_private: bool = False
     callback_max_attempts: int = Field(default=8, ge=1, le=50)
@@ -102,10 +119,47 @@ class Settings(BaseModel):
     auto_suspend_above_match_failure_percent: float = Field(default=0.0, ge=0, le=100)
     auto_suspend_min_leads: int = Field(default=50, ge=1)
     auto_suspend_window_days: float = Field(default=7.0, gt=0, le=90)
+    # The screens of a lead's phone number (domain/screens.py, docs/providers.md): each off unless SCREENS
+    # names its provider ("litigator=blacklist_alliance,dnc=dncscrub,reassigned_number=twilio_lookup,
+    # phone=twilio_lookup"); a named provider needs its key's secret. Its API URL is its production host or
+    # a loopback simulator, nothing else (screening_settings.py). A provider that fails: fail_closed (the
+    # lead waits, pending, and is retried) unless SCREEN_FAULT_POLICIES says fail_open for it.
+    screens: dict[str, str] = Field(default_factory=dict)
+    screen_fault_policies: dict[str, Literal["fail_closed", "fail_open"]] = Field(default_factory=dict)
+    # Dollars a call, as the buyer's contracts price them, over DEFAULT_SCREEN_COSTS (only Blacklist
+    # Alliance's is public): the evidence, the metrics and the order the screens run in.
+    screen_costs: dict[str, float] = Field(default_factory=dict)
+    # How long a number's answer serves every lead that carries it before intake asks again, over
+    # DEFAULT_SCREEN_CACHE_HOURS (the gate takes the buyer's rule's max_age_days instead).
+    screen_cache_hours: dict[str, float] = Field(default_factory=dict)
+    screen_call_seconds: PositiveSeconds = 3.0  # one provider call's bound (within the attempt's budget)
+    blacklist_alliance_secret_id: str = ""
+    blacklist_alliance_api_url: HttpUrl = HttpUrl("https://api.blacklistalliance.net")
+    dncscrub_secret_id: str = ""
+    dncscrub_api_url: HttpUrl = HttpUrl("https://www.dncscrub.com")
+    dncscrub_data_api_url: HttpUrl = HttpUrl("https://dataapi.dncscrub.com")
+    dncscrub_project_id: str = ""  # the buyer's DNC.com project: its internal Do-Not-Call list
+    twilio_lookup_secret_id: str = ""
+    twilio_lookup_api_url: HttpUrl = HttpUrl("https://lookups.twilio.com")
+    # Jornaya's TCPA Guardian (the LeadiD audit, SCREENS leadid=jornaya): its secret holds the account code
+    # (lac) and the audit key (lak) of the buyer's audit profile.
+    jornaya_secret_id: str = ""
+    jornaya_api_url: HttpUrl = HttpUrl("https://api.leadid.com")
+    # The KMS key a screened lead's phone number is sealed with (to screen it again at retry or call time).
+    contact_key_id: str = ""
+    # A revocation of consent not applied to every lead of its consumer this long after it was recorded
+    # counts RevocationsNotHonoured (alarmed); the gate is closed from the moment it is recorded.
+    revocation_honour_seconds: PositiveSeconds = 900.0
 
     @property
     def auto_suspend_enabled(self) -> bool:
         return self.auto_suspend_below_retained_percent > 0 or self.auto_suspend_above_match_failure_percent > 0
+
+    def screen_cost(self, provider: str) -> float:
+        return self.screen_costs.get(provider, DEFAULT_SCREEN_COSTS.get(provider, 0.0))
+
+    def screen_cache_seconds(self, screen: str) -> float:
+        return 3600 * self.screen_cache_hours.get(screen, DEFAULT_SCREEN_CACHE_HOURS[screen])
 
     @property
     def retry_lease_seconds(self) -> float:
@@ -117,9 +171,14 @@ class Settings(BaseModel):
         # The API key may go to TrustedForm, or to a simulator on this machine: nowhere else.
         if url.scheme == "https" and url.host == "cert.trustedform.com" and url.port == 443:
             return url
-        if url.scheme in ("http", "https") and (url.host in LOCAL_ENDPOINT_HOSTS or _is_loopback_ip(url.host)):
+        if url.scheme in ("http", "https") and (url.host in LOCAL_ENDPOINT_HOSTS or is_loopback_ip(url.host)):
             return url
         raise ValueError("TRUSTEDFORM_API_URL must be https://cert.trustedform.com or a loopback simulator")
+
+    _screening = model_validator(mode="after")(check_screening)
+    _provider_urls = field_validator(*PROVIDER_HOSTS)(only_provider_or_loopback)
+    _screens = field_validator("screens", mode="before")(parse_screens)
+    _pairs = field_validator("screen_fault_policies", "screen_costs", "screen_cache_hours", mode="before")(parse_pairs)
 
     @field_validator("insights_properties", "extra_fields_allowed", mode="before")
     @classmethod
@@ -136,14 +195,6 @@ class Settings(BaseModel):
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         names = cls.model_fields.keys()
         return cls.model_validate({name: environ[name.upper()] for name in names if name.upper() in environ})
-
-
-def _is_loopback_ip(host: str | None) -> bool:
-    """An IP literal in 127.0.0.0/8 or ::1; a DNS name never is (it could resolve anywhere)."""
-    try:
-        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @lru_cache(maxsize=1)

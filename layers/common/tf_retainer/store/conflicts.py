@@ -11,8 +11,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from botocore.exceptions import ClientError
 
-from tf_retainer.ports.leads import DuplicateLead, StoreUnavailable, VendorLead
+from tf_retainer.domain.lead import Lead
+from tf_retainer.ports.leads import DuplicateLead, StoreUnavailable
 from tf_retainer.store.codec import deserialize
+from tf_retainer.store.lead_item import LeadCodec
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -93,9 +95,22 @@ def failed_item(exc: ClientError, index: int) -> dict[str, Any] | None:
     return None
 
 
-def duplicate_of(exc: ClientError, index: int, vendor_lead: VendorLead) -> DuplicateLead | None:
-    """The vendor's lead_id put at ``index`` failed: the lead that took it first."""
+def own_write(exc: ClientError, index: int, codec: LeadCodec, lead: Lead) -> bool:
+    """The state put at ``index`` failed on this very lead: a transaction DynamoDB applied whose answer was
+    lost (a read timeout), sent again by the client. Told by what only this post has: the instant it was
+    received (microseconds) and its content."""
+    stored = failed_item(exc, index)
+    if not stored:
+        return False
+    found = codec.lead(stored)
+    return (found.received_at, found.payload_hash) == (lead.received_at, lead.payload_hash)
+
+
+def duplicate_of(exc: ClientError, index: int, codec: LeadCodec, lead: Lead) -> DuplicateLead | None:
+    """The lead's state put at ``index`` failed: a lead of that id exists (a vendor's lead id sent again,
+    which names the same lead): whether it was posted with the same content."""
     first = failed_item(exc, index)
-    if first is None:
+    if not first:
         return None
-    return DuplicateLead(lead_id=first["lead_id"], same_payload=first.get("payload_hash") == vendor_lead.payload_hash)
+    stored = codec.lead(first)
+    return DuplicateLead(lead_id=stored.lead_id, same_payload=stored.payload_hash == lead.payload_hash)

@@ -13,6 +13,8 @@ from tf_retainer.store.items import snapshot
 
 # Published history events (events/outcomes.py): an entry holding one carries its type in ``o``.
 PUBLISHED_TYPES = frozenset({Status.RETAINED.value, Status.REJECTED.value, Status.EXPIRED.value, "requeued"})
+# Published events that say everything their event needs, in an entry that does not hold the lead.
+STANDALONE_TYPES = frozenset({"consent_revoked"})
 
 
 def genesis(lead: Lead) -> str:
@@ -48,3 +50,8 @@ def next_entry(
 def published(events: list[Event]) -> str | None:
     """The type of the last published event among ``events`` (what the stream's filter matches)."""
     return next((event.type for event in reversed(events) if event.type in PUBLISHED_TYPES), None)
+
+
+def published_alone(events: list[Event]) -> str | None:
+    """The type of the last event among ``events`` that is published on its own (consent_revoked)."""
+    return next((event.type for event in reversed(events) if event.type in STANDALONE_TYPES), None)

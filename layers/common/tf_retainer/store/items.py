@@ -9,15 +9,16 @@ from typing import Any
 from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Claim, HistoryItem, Lead
 from tf_retainer.domain.models import Status
-from tf_retainer.ports.leads import VendorLead
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import serialize
+from tf_retainer.store.lead_item import LeadCodec
 
 OPEN_STATUSES = (Status.RECEIVED.value, Status.PENDING.value)
-# Fields of the state item that an entry's snapshot leaves out: a lease is a moment's, and ``applied``
-# is the number of the entry the state reflects (an entry cannot name itself).
-STATE_ONLY = ("lease_until", "applied")
+# Fields of the state item that an entry's snapshot leaves out: a lease is a moment's, ``applied`` and
+# ``head`` name the entry the state reflects (an entry cannot name itself), and the contact fingerprints
+# are kept in the chain only inside the raw exchanges that sent them to TrustedForm.
+STATE_ONLY = ("lease_until", "applied", "head", "match_lead")
 # Leads named on a held certificate's claim (the rest are only counted).
 MAX_LISTED_REUSES = 20
 
@@ -35,15 +36,19 @@ def history_item(event: dict[str, Any], entry: chain.Entry, lead_id: str, cert_i
 
 
 def _open_index(lead: Lead) -> dict[str, str | None]:
-    return keys.open_index_keys(lead.lead_id, lead.check_after if not lead.status.is_final else None)
+    """gsi2's keys: an open lead once a step of it is recorded (``applied``). A lead as reserved is not in it
+    (the sweeper finds it through the vendor index), so one kept or refused at once never writes it."""
+    indexed = not lead.status.is_final and lead.applied > 0
+    return keys.open_index_keys(lead.lead_id, lead.check_after if indexed else None)
 
 
 class ItemBuilder:
     """Put and Update requests for one table, every item stamped with its retention TTL."""
 
-    def __init__(self, table_name: str, *, retention: timedelta) -> None:
+    def __init__(self, table_name: str, *, retention: timedelta, codec: LeadCodec) -> None:
         self.table_name = table_name
         self.retention = retention
+        self.codec = codec
 
     def ttl(self, now: datetime) -> int:
         return int((now + self.retention).timestamp())
@@ -84,22 +89,25 @@ class ItemBuilder:
         return self.put(item, condition="attribute_not_exists(pk)")
 
     def new_lead(self, lead: Lead, ttl: int) -> dict[str, Any]:
+        """The lead's state, never over another lead's: on conflict (a vendor's lead id sent again: the same
+        id) the stored state comes back (ALL_OLD)."""
         item = {
-            **lead.model_dump(mode="json", exclude_none=True),
+            **self.codec.attributes(lead),
+            "m": self.codec.sealed_match(lead) or None,
             **_open_index(lead),
             **keys.key(keys.lead_pk(lead.lead_id), keys.STATE),
             "gsi1pk": keys.vendor_index_pk(lead.vendor),
             "gsi1sk": keys.vendor_index_sk(lead.received_at, lead.lead_id),
             # The consumer indexes (gsi3/gsi4 share gsi1sk as their sort key: a consumer's leads by date).
-            **keys.contact_index_keys(lead.match_lead),
+            **self.codec.consumer_index_keys(lead),
             "ttl": ttl,
         }
-        return self.put(item, condition="attribute_not_exists(pk)")
+        return self.put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
 
     def contact_index(self, lead: Lead) -> dict[str, Any] | None:
         """update_item arguments putting a lead stored before the consumer indexes into them (backfill);
         None when it has no fingerprint. Only if the lead still exists: an update would create it."""
-        index_keys = keys.contact_index_keys(lead.match_lead)
+        index_keys = self.codec.consumer_index_keys(lead)
         if not index_keys:
             return None
         return {
@@ -109,16 +117,6 @@ class ItemBuilder:
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": serialize({f":{name}": value for name, value in index_keys.items()}),
         }
-
-    def vendor_lead(self, vendor_lead: VendorLead, lead_id: str, ttl: int) -> dict[str, Any]:
-        """The vendor's lead_id, taken once; on conflict the first holder comes back (ALL_OLD)."""
-        item = {
-            **keys.key(keys.vendor_lead_pk(vendor_lead.vendor, vendor_lead.vendor_lead_id), keys.IDEMPOTENCY),
-            "lead_id": lead_id,
-            "payload_hash": vendor_lead.payload_hash,
-            "ttl": ttl,
-        }
-        return self.put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
 
     def claim(self, cert_id: str, claim: Claim, ttl: int, *, released_by: str | None = None) -> dict[str, Any]:
         """The certificate's one claim: free, or (``released_by``) taken over from a holder that was refused
@@ -139,16 +137,19 @@ class ItemBuilder:
         update = "ADD reuse_attempts :one SET last_reuse_at = :now"
         condition = "attribute_exists(pk)"
         values: dict[str, Any] = {":one": 1, ":now": iso(now)}
-        if listed:
+        if listed:  # once per lead: a retried update whose first answer was lost meets its own lead listed
             update += ", reused_by = list_append(if_not_exists(reused_by, :none), :lead)"
-            condition += " AND (attribute_not_exists(reused_by) OR size(reused_by) < :cap)"
-            values.update({":none": [], ":lead": [lead_id], ":cap": MAX_LISTED_REUSES})
+            condition += (
+                " AND (attribute_not_exists(reused_by) OR (size(reused_by) < :cap AND NOT contains(reused_by, :id)))"
+            )
+            values.update({":none": [], ":lead": [lead_id], ":id": lead_id, ":cap": MAX_LISTED_REUSES})
         return {
             "TableName": self.table_name,
             "Key": serialize(keys.key(keys.cert_pk(cert_id), keys.CLAIM)),
             "UpdateExpression": update,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": serialize(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
     def lease(
@@ -185,9 +186,11 @@ class ItemBuilder:
         """Update the lead from ``before`` to ``after``, if it is still open with ``before``'s attempts and
         chain position (``applied``), and still held by ``before``'s lease if it had one (no one took the lead
         after that lease ran out): the state follows its chain, one entry at a time. Releases the lease."""
-        old = {**before.model_dump(mode="json"), **_open_index(before)}
-        new = {**after.model_dump(mode="json"), **_open_index(after)}
+        old = {**self.codec.attributes(before), **_open_index(before)}
+        new = {**self.codec.attributes(after), **_open_index(after)}
         changed = {name: value for name, value in new.items() if value != old[name] and name != "lease_until"}
+        if after.status.is_final:  # out of the open index even if ``before`` was not in it by today's rule
+            changed.update(dict.fromkeys(_open_index(after)))  # (a lead reserved when it held every open lead)
         update, names, values = _set_and_remove(changed, always_removed=("lease_until",))
         values.update(
             {
@@ -210,10 +213,10 @@ class ItemBuilder:
             "ExpressionAttributeValues": serialize(values),
         }
 
-    def queued(self, lead: Lead, check_after: str) -> dict[str, Any]:
+    def check_moved(self, lead: Lead, check_after: str) -> dict[str, Any]:
         """update_item arguments moving an open lead's time to be checked to ``check_after`` (its retry
-        message was sent), if it is still due when ``lead`` said (nothing stepped it since: a step always sets
-        a new one) and no attempt holds it yet."""
+        message could not be sent), if it is still due when ``lead`` said (nothing stepped it since: a step
+        always sets a new one) and no attempt holds it."""
         moved = lead.model_copy(update={"check_after": check_after})
         update, names, values = _set_and_remove({"check_after": check_after, **_open_index(moved)})
         return {
@@ -229,10 +232,9 @@ class ItemBuilder:
         """update_item arguments bringing a lead's state up to a state-changing entry its writer put but
         did not get to apply (it died between the two writes): only if the state is still behind it."""
         state = {name: value for name, value in (entry.state or {}).items() if name not in STATE_ONLY}
-        lead = Lead.model_validate({**state, "applied": entry.seq})
-        update, names, values = _set_and_remove(
-            {**lead.model_dump(mode="json", exclude={"lease_until"}), **_open_index(lead)}
-        )
+        lead = Lead.model_validate({**state, "applied": entry.seq, "head": entry.hash})
+        attributes = {name: value for name, value in self.codec.attributes(lead).items() if name != "lease_until"}
+        update, names, values = _set_and_remove({**attributes, **_open_index(lead)})
         return {
             "TableName": self.table_name,
             "Key": serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),

@@ -5,19 +5,26 @@
 | lead state       | LEAD#<lead id>                      | STATE                            |
 | evidence entry   | LEAD#<lead id>                      | ENTRY#<n, 6 digits>              |
 | certificate claim| CERT#<cert id>                      | CLAIM                            |
-| vendor lead id   | VENDOR#<vendor>#LEAD#<vendor lead id>| IDEMPOTENCY                     |
 | vendor key       | VENDORKEY#<sha256 of key>           | VENDOR                           |
 | vendor callback  | VENDORCALLBACK#<vendor>             | CALLBACK                         |
 | rule set         | RULES#<vendor or *>                 | ACTIVE, and V#<version> (each)   |
+| screen result    | SCREEN#<screen>#<number key>[#<date>]| RESULT                           |
 
 Four indexes:
 - gsi1 (VENDOR#<vendor> / <received at>#<lead id>), KEYS_ONLY, on every lead state: a vendor's leads by
   date (keys only: the state's updates never write it; readers get the states with BatchGetItem);
-- gsi2, sparse: open leads only (OPEN#<shard> / <check after>#<lead id>), so the sweeper finds the
-  overdue ones with a query, and vendor keys (VENDORKEYS / <vendor>#<key hash>), so listing
-  vendors needs no Scan. A lead leaves gsi2 when it becomes final.
-- gsi3 (EMAIL#<sha1> / gsi1sk) and gsi4 (PHONE#<sha1> / gsi1sk), KEYS_ONLY, on lead states with that
-  fingerprint: a consumer's leads, any vendor. Set once with the lead, never changed.
+- gsi2, sparse: open leads with a step recorded (OPEN#<shard> / <check after>#<lead id>), so the sweeper
+  finds the overdue ones with a query, and vendor keys (VENDORKEYS / <vendor>#<key hash>), so listing
+  vendors needs no Scan. A lead enters gsi2 with its first step (pending, or requeued) and leaves it when it
+  becomes final: a lead kept or refused at once never enters it (issue 22: two write units a lead). A lead
+  still as it was reserved is found by the sweeper through gsi1, from the received-leads watermark
+  (SWEEP#RECEIVED / MARK: up to when every such lead was looked at).
+- gsi3 (EMAIL#<token> / gsi1sk) and gsi4 (PHONE#<token> / gsi1sk), KEYS_ONLY, on lead states with that
+  contact: a consumer's leads, any vendor. The token is keyed (``Keyring.consumer``: HMAC of the SHA-1
+  fingerprint under the deployment's consumer key), so the index names no one to a reader of the table.
+  Set once with the lead, never changed.
+
+A vendor's own lead id has no item: it names the lead (``Keyring.vendor_lead``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,6 @@ from typing import Any
 
 STATE = "STATE"
 CLAIM = "CLAIM"
-IDEMPOTENCY = "IDEMPOTENCY"
 VENDOR = "VENDOR"
 EVENT_PREFIX = "EVENT#"  # a vendor key's events
 ENTRY_PREFIX = "ENTRY#"  # a lead's evidence chain: its history events and raw exchanges
@@ -62,10 +68,6 @@ def cert_pk(cert_id: str) -> str:
     return f"CERT#{cert_id}"
 
 
-def vendor_lead_pk(vendor: str, vendor_lead_id: str) -> str:
-    return f"VENDOR#{vendor}#LEAD#{vendor_lead_id}"
-
-
 def vendor_index_pk(vendor: str) -> str:
     return f"VENDOR#{vendor}"
 
@@ -74,22 +76,31 @@ def vendor_index_sk(received_at: str, lead_id: str) -> str:
     return f"{received_at}#{lead_id}"
 
 
-def contact_index_pk(kind: str, fingerprint: str) -> str:
-    """The consumer index key of one fingerprint (``kind``: "email" or "phone", as in match_lead)."""
-    return f"{kind.upper()}#{fingerprint}"
+def contact_index_pk(kind: str, token: str) -> str:
+    """The consumer index key of one contact's keyed token (``kind``: "email" or "phone")."""
+    return f"{kind.upper()}#{token}"
 
 
-def contact_index_keys(match_lead: dict[str, str]) -> dict[str, str]:
-    """The consumer index keys of a lead: one per fingerprint it carries (sorted by gsi1sk, its date)."""
+def contact_token_of(kind: str, index_pk: str) -> str:
+    """The token in a consumer index key (``contact_index_pk``)."""
+    return index_pk.removeprefix(f"{kind.upper()}#")
+
+
+def contact_index_keys(tokens: dict[str, str]) -> dict[str, str]:
+    """The consumer index keys of a lead: one per contact token it carries (sorted by gsi1sk, its date)."""
     return {
-        CONTACT_INDEX_KEYS[kind]: contact_index_pk(kind, fingerprint)
-        for kind, fingerprint in match_lead.items()
-        if kind in CONTACT_INDEX_KEYS and fingerprint
+        CONTACT_INDEX_KEYS[kind]: contact_index_pk(kind, token)
+        for kind, token in tokens.items()
+        if kind in CONTACT_INDEX_KEYS and token
     }
 
 
 def open_shards() -> list[str]:
     return [f"OPEN#{shard}" for shard in range(OPEN_SHARDS)]
+
+
+# The sweeper's watermark over the vendor index: every lead received before it was looked at.
+RECEIVED_MARK = ("SWEEP#RECEIVED", "MARK")
 
 
 def open_index_keys(lead_id: str, check_after: str | None) -> dict[str, str | None]:
@@ -186,3 +197,44 @@ def hold_member_sk(lead_id: str) -> str:
 
 def hold_list_keys(set_at: str, hold_id: str) -> dict[str, str]:
     return {"gsi2pk": HOLDS_LIST, "gsi2sk": f"{set_at}#{hold_id}"}
+
+
+# --- screen results (store/screen_results.py) -------------------------------------------------------
+# The last answer about a number, shared by every lead that carries it: SCREEN#<screen>#<number key>
+# (#<consent date> for a reassigned-number check) / RESULT, with the lease of whoever is asking now.
+SCREEN_RESULT = "RESULT"
+
+
+def screen_result_pk(screen: str, number_key: str, consent_date: str | None) -> str:
+    return f"SCREEN#{screen}#{number_key}" + (f"#{consent_date}" if consent_date else "")
+
+
+# --- consent (store/revocations.py, store/calling_rules.py) -------------------------------------
+# A revocation is REVOCATION#<id> / REVOCATION, listed in gsi2 by the time it was recorded (REVOCATIONS#OPEN
+# until it is honoured, then REVOCATIONS#HONOURED). Under each token of its consumer, the notice the call gate
+# reads: REVOKED#<that token's consumer index key> / <expressed at>#<id>, so a lead's revocations are one
+# strongly consistent Query per contact, under the same keyed tokens as the consumer index.
+REVOCATION = "REVOCATION"
+REVOCATIONS_OPEN = "REVOCATIONS#OPEN"
+REVOCATIONS_HONOURED = "REVOCATIONS#HONOURED"
+# The buyer's calling override (the law of the hour): CALLING / ACTIVE, and V#<version> for each version.
+CALLING_RULES = "CALLING"
+
+
+def revocation_pk(revocation_id: str) -> str:
+    return f"REVOCATION#{revocation_id}"
+
+
+def revoked_pk(kind: str, token: str) -> str:
+    return f"REVOKED#{contact_index_pk(kind, token)}"
+
+
+def revoked_sk(expressed_at: str, revocation_id: str) -> str:
+    return f"{expressed_at}#{revocation_id}"
+
+
+def revocation_list_keys(recorded_at: str, revocation_id: str, *, honoured: bool) -> dict[str, str]:
+    return {
+        "gsi2pk": REVOCATIONS_HONOURED if honoured else REVOCATIONS_OPEN,
+        "gsi2sk": f"{recorded_at}#{revocation_id}",
+    }

@@ -1,5 +1,6 @@
 """Leads found by something other than their id (the LeadIndex port): a vendor's by date, a consumer's by
-contact fingerprint, the open ones by the time they are due to be checked."""
+contact fingerprint, the open ones by the time they are due to be checked, the ones still as reserved by
+the date they arrived (with the sweeper's watermark over them)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from tf_retainer.domain.lead import Lead
-from tf_retainer.runtime.clock import iso
+from tf_retainer.domain.models import Status
+from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.conflicts import error_code, retry_conflicts
@@ -36,17 +38,23 @@ class DynamoLeadIndex:
         )
         found = [deserialize(item) for page in pages for item in page["Items"]]
         states = self._table.states([keys.lead_id_of(item["pk"]) for item in found])
-        return [Lead.model_validate(state) for item in found if (state := states.get(item["pk"])) is not None]
+        codec = self._table.codec
+        return [codec.lead(state) for item in found if (state := states.get(item["pk"])) is not None]
 
     def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
-        """Every lead (any vendor) carrying this email or phone fingerprint, oldest first: a Query of the
-        consumer index (KEYS_ONLY), then each lead's state read whole. Leads stored before the index
+        """Every lead (any vendor) carrying this email or phone fingerprint (SHA-1, as TrustedForm gets it),
+        oldest first: a Query of the consumer index (KEYS_ONLY, on the fingerprint's keyed token), then
+        each lead's state read whole. Leads stored before the index
         existed are in it only once ``index_contacts`` has put them there."""
+        return self.consumer_leads_by_token(kind, self._table.codec.keyring.consumer(kind, fingerprint))
+
+    def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
+        """``consumer_leads`` by the fingerprint's keyed token (what the revocation ledger keeps): no key needed."""
         pages = self._table.client.get_paginator("query").paginate(
             TableName=self._table.name,
             IndexName=keys.CONTACT_INDEXES[kind],
-            KeyConditionExpression=f"{keys.CONTACT_INDEX_KEYS[kind]} = :fingerprint",
-            ExpressionAttributeValues=serialize({":fingerprint": keys.contact_index_pk(kind, fingerprint)}),
+            KeyConditionExpression=f"{keys.CONTACT_INDEX_KEYS[kind]} = :token",
+            ExpressionAttributeValues=serialize({":token": keys.contact_index_pk(kind, token)}),
         )
         lead_ids = [keys.lead_id_of(deserialize(item)["pk"]) for page in pages for item in page["Items"]]
         leads = [lead for lead_id in lead_ids if (lead := self._table.lead(lead_id)) is not None]
@@ -64,8 +72,8 @@ class DynamoLeadIndex:
         indexed = skipped = 0
         found = [keys.lead_id_of(deserialize(item)["pk"]) for page in pages for item in page["Items"]]
         for item in self._table.states(found).values():
-            lead = Lead.model_validate(item)
-            wanted = keys.contact_index_keys(lead.match_lead)
+            lead = self._table.codec.lead(item, with_match=True)
+            wanted = self._table.codec.consumer_index_keys(lead)
             if all(item.get(name) == value for name, value in wanted.items()) or not self._index_contacts_of(lead):
                 skipped += 1
             else:
@@ -102,6 +110,46 @@ class DynamoLeadIndex:
                 ExpressionAttributeValues=serialize(values),
                 PaginationConfig={"MaxItems": limit} if limit else {},
             )
-            leads += [Lead.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
+            leads += [self._table.codec.lead(deserialize(item)) for page in pages for item in page["Items"]]
         leads.sort(key=lambda lead: lead.check_after or "")
         return leads[:limit] if limit is not None else leads
+
+    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead]:
+        """Leads still as they were reserved (received, no step recorded: not in the open index) that arrived
+        in the period, every vendor with a key: a Query of the vendor index per vendor, then the states
+        (BatchGetItem, eventually consistent: the sweeper's conditional lease decides). Oldest first."""
+        pages = self._table.client.get_paginator("query").paginate(
+            TableName=self._table.name,
+            IndexName=keys.LIST_INDEX,
+            KeyConditionExpression="gsi2pk = :list",
+            ProjectionExpression="#vendor",
+            ExpressionAttributeNames={"#vendor": "vendor"},
+            ExpressionAttributeValues=serialize({":list": keys.VENDOR_KEYS_LIST}),
+        )
+        vendors = sorted({str(deserialize(item)["vendor"]) for page in pages for item in page["Items"]})
+        found = [
+            lead
+            for vendor in vendors
+            for lead in self.vendor_leads(vendor, since=received_from, until=received_until)
+            if lead.status is Status.RECEIVED and lead.applied == 0
+        ]
+        return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
+
+    def received_watermark(self) -> datetime | None:
+        """Up to when every lead still as reserved was looked at by the sweeper (None: never yet)."""
+        item = self._table.get(*keys.RECEIVED_MARK)
+        return parse_iso(str(item["until"])) if item else None
+
+    def advance_received_watermark(self, until: datetime) -> None:
+        """Move the watermark forward to ``until`` (never back: two sweeps at once keep the later)."""
+        try:
+            self._table.client.put_item(
+                TableName=self._table.name,
+                Item=serialize({**keys.key(*keys.RECEIVED_MARK), "until": iso(until)}),
+                ConditionExpression="attribute_not_exists(#until) OR #until < :until",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=serialize({":until": iso(until)}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise

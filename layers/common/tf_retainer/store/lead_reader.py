@@ -44,9 +44,9 @@ class DynamoLeadReader:
         return self._table.lead(lead_id)
 
     def find_vendor_lead(self, vendor: str, vendor_lead_id: str) -> str | None:
-        """Our lead id for a vendor's own lead_id."""
-        item = self._table.get(keys.vendor_lead_pk(vendor, vendor_lead_id), keys.IDEMPOTENCY)
-        return item["lead_id"] if item else None
+        """Our lead id for a vendor's own lead_id (the id it names), if that lead exists."""
+        lead_id = self._table.codec.keyring.vendor_lead(vendor, vendor_lead_id)
+        return lead_id if self._table.get(keys.lead_pk(lead_id), keys.STATE) else None
 
     def read_lead(self, lead_id: str) -> LeadRecord | None:
         """The lead, its history and its raw exchanges, each in the order written (one query)."""
@@ -54,7 +54,7 @@ class DynamoLeadReader:
         state = next((item for item in items if keys.is_state(item)), None)
         if state is None:
             return None
-        lead = Lead.model_validate(state)
+        lead = self._table.codec.lead(state)
         links = [stored_link(item) for item in items if keys.is_entry(item)]
         entries = [chain.parse(link.content, stored_hash=link.stored_hash) for link in links]
         return LeadRecord(
@@ -64,6 +64,7 @@ class DynamoLeadReader:
             ],
             exchanges=[exchange for entry in entries for exchange in entry.exchanges],
             chain=links,
+            consumer=self._table.codec.consumer_tokens(state),
         )
 
     def chain_links(self, lead_id: str) -> list[chain.Link]:
@@ -106,6 +107,10 @@ class DynamoLeadReader:
         """A lead's raw TrustedForm exchanges, in the order made."""
         links = self._table.chain_links(lead_id)
         return [exchange for link in links for exchange in chain.parse(link.content).exchanges]
+
+    def unapplied_events(self, lead: Lead) -> list[dict[str, Any]]:
+        newer = self._table.entries_after(lead.lead_id, lead.applied)
+        return [event for entry in newer if entry.state is None for event in entry.events]
 
     def read_certificate(self, cert_id: str) -> CertificateRecord | None:
         """The certificate's claim and the history of every lead that held it or came with it, in time order."""

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from tf_retainer.domain.keyring import Keyring
 from tf_retainer.store import capacity
 from tf_retainer.store.items import ItemBuilder
 from tf_retainer.store.lead_index import DynamoLeadIndex
+from tf_retainer.store.lead_item import LeadCodec
 from tf_retainer.store.lead_reader import DynamoLeadReader
 from tf_retainer.store.lead_writer import DynamoLeadWriter
 from tf_retainer.store.table import Table
@@ -21,16 +23,21 @@ class LeadTable:
     writer: DynamoLeadWriter
     reader: DynamoLeadReader
     index: DynamoLeadIndex
+    keyring: Keyring
     writes: capacity.WriteMeter  # write units consumed, as DynamoDB reports them
 
 
-def lead_table(table_name: str, *, retention_days: int, client: Any = None) -> LeadTable:
-    table = Table(table_name, client)
-    items = ItemBuilder(table_name, retention=timedelta(days=retention_days))
+def lead_table(table_name: str, *, retention_days: int, client: Any, keyring: Keyring) -> LeadTable:
+    """The lead store on one table and client; ``keyring``: the deployment's consumer key (consumer index
+    tokens, lead ids of vendors' own ids, sealed fingerprints)."""
+    codec = LeadCodec(keyring)
+    table = Table(table_name, client, codec)
+    items = ItemBuilder(table_name, retention=timedelta(days=retention_days), codec=codec)
     return LeadTable(
         table=table,
-        writer=DynamoLeadWriter(table, retention_days=retention_days),
+        writer=DynamoLeadWriter(table, items),
         reader=DynamoLeadReader(table),
         index=DynamoLeadIndex(table, items=items),
+        keyring=keyring,
         writes=capacity.meter(table.client),
     )

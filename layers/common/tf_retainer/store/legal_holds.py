@@ -23,7 +23,7 @@ from tf_retainer.ports.evidence import Hold, ItemKey, LeadStanding, Member
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.conflicts import error_code, retry_conflicts
+from tf_retainer.store.conflicts import cancellation_codes, error_code, retry_conflicts
 
 # An item whose condition failed (written meanwhile) is read again and retried this often.
 ITEM_ATTEMPTS = 3
@@ -102,20 +102,27 @@ class HoldStore:
         return [Member.model_validate(deserialize(item)) for page in pages for item in page["Items"]]
 
     def add_member(self, hold_id: str, member: Member) -> bool:
-        """Record that the hold covers the lead (once) and count it on the hold. False if already there."""
+        """Record that the hold covers the lead (once) and count it on the hold, in one transaction: a
+        process dying between two writes would leave the member uncounted for good (the next run finds
+        it recorded and counts nothing). False if already there."""
         item = {
             **member.model_dump(mode="json", exclude_none=True),
             **keys.key(keys.hold_pk(hold_id), keys.hold_member_sk(member.lead_id)),
         }
+        put = {"TableName": self.table_name, "Item": serialize(item), "ConditionExpression": "attribute_not_exists(pk)"}
+        count = {
+            "TableName": self.table_name,
+            "Key": serialize(keys.key(keys.hold_pk(hold_id), keys.HOLD)),
+            "UpdateExpression": "ADD leads :one",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": serialize({":one": 1}),
+        }
         try:
-            self._client.put_item(
-                TableName=self.table_name, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)"
-            )
+            retry_conflicts(lambda: self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": count}]))
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
                 raise
             return False
-        self._update(keys.key(keys.hold_pk(hold_id), keys.HOLD), "ADD leads :one", "attribute_exists(pk)", {":one": 1})
         return True
 
     def mark_swept(self, hold_id: str, lead_id: str, *, lead_open: bool, now: datetime) -> None:
@@ -137,15 +144,8 @@ class HoldStore:
     # --- a held lead's items -----------------------------------------------------------------
 
     def lead_items(self, member: Member) -> list[dict[str, Any]]:
-        """Keys, ``ttl`` and ``holds`` of every item of the lead: its partition, its certificate's, and
-        the vendor's lead id item."""
-        found = self._partition(keys.lead_pk(member.lead_id)) + self._partition(keys.cert_pk(member.cert_id))
-        if member.vendor_lead_id:
-            vendor_lead = self._get_bookkeeping(
-                ItemKey(keys.vendor_lead_pk(member.vendor, member.vendor_lead_id), keys.IDEMPOTENCY)
-            )
-            found += [vendor_lead] if vendor_lead else []
-        return found
+        """Keys, ``ttl`` and ``holds`` of every item of the lead: its partition and its certificate's."""
+        return self._partition(keys.lead_pk(member.lead_id)) + self._partition(keys.cert_pk(member.cert_id))
 
     def standing(self, lead_id: str) -> LeadStanding | None:
         """Whether the lead is still open and where its evidence was archived, in one read of its state

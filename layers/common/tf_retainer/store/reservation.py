@@ -1,5 +1,8 @@
-"""The reservation: a lead, its certificate's claim and the vendor's lead_id, all or nothing (the one
-transaction of the lead store), or the lead refused at once because another lead holds the certificate."""
+"""The reservation: a lead and its certificate's claim, both or neither (the one transaction of the lead
+store), or the lead refused at once because another lead holds the certificate.
+
+A vendor's own lead id needs no item of its own: it names the lead (``Keyring.vendor_lead``), so the state
+put that would overwrite a lead of the same id fails, and says which lead it found."""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ from botocore.exceptions import ClientError
 
 from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import Status
-from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Reserved, VendorLead
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Reserved
 from tf_retainer.runtime.clock import iso
-from tf_retainer.store.conflicts import duplicate_of, error_code, failed_item, retry_conflicts
+from tf_retainer.store.codec import deserialize
+from tf_retainer.store.conflicts import duplicate_of, error_code, failed_item, own_write, retry_conflicts
 from tf_retainer.store.entries import genesis, next_entry, published
 from tf_retainer.store.items import ItemBuilder
 from tf_retainer.store.table import Table, claim_of
@@ -21,17 +25,16 @@ from tf_retainer.store.table import Table, claim_of
 # Claims changing hands under a reservation: each loss means the holder moved on, so a few suffice.
 CLAIM_TRIES = 8
 RELEASED = (Status.REJECTED, Status.EXPIRED)
+STATE, CLAIM = 0, 1  # the reservation's items, in order
 
 
 class Reservations:
     def __init__(self, table: Table, items: ItemBuilder) -> None:
         self._table, self._items = table, items
 
-    def reserve(
-        self, lead: Lead, *, vendor_lead: VendorLead | None, actor: str, now: datetime
-    ) -> Reserved | DuplicateLead | CertificateTaken:
-        """Race-safe: the lead, its certificate and the vendor's lead_id, all or nothing (one call; two when
-        the certificate's holder was refused or expired and its claim is taken over)."""
+    def reserve(self, lead: Lead, *, actor: str, now: datetime) -> Reserved | DuplicateLead | CertificateTaken:
+        """Race-safe: the lead and its certificate, both or neither (one call; two when the certificate's
+        holder was refused or expired and its claim is taken over)."""
         ttl = self._items.ttl(now)
         claim = Claim(lead_id=lead.lead_id, vendor=lead.vendor, claimed_at=iso(now))
         released_by: str | None = None
@@ -40,19 +43,19 @@ class Reservations:
                 self._items.new_lead(lead, ttl),
                 self._items.claim(lead.cert_id, claim, ttl, released_by=released_by),
             ]
-            if vendor_lead:
-                items.append(self._items.vendor_lead(vendor_lead, lead.lead_id, ttl))
             try:
                 self._transact(items)
                 return Reserved()
             except ClientError as exc:
-                if vendor_lead and (duplicate := duplicate_of(exc, 2, vendor_lead)):
+                if own_write(exc, STATE, self._table.codec, lead):
+                    return Reserved()  # applied, its answer lost: the client's retry met it
+                if duplicate := duplicate_of(exc, STATE, self._table.codec, lead):
                     return duplicate
-                held = failed_item(exc, 1)
+                held = failed_item(exc, CLAIM)
                 if held is None:
                     raise
             holder = Claim.model_validate(held)
-            current = self._table.lead(holder.lead_id) if holder.lead_id else None
+            current = self._table.lead(holder.lead_id, with_match=True) if holder.lead_id else None
             if current is not None and current.status not in RELEASED:
                 return CertificateTaken(claim=claim_of(holder, current), holder=current)
             # The holder retained nothing (or is gone): take the claim over from it, and only from it.
@@ -60,31 +63,36 @@ class Reservations:
             claim = claim.model_copy(update={"previous_holders": [*holder.previous_holders, holder.lead_id]})
         raise RuntimeError(f"certificate {lead.cert_id}: its claim kept changing hands")
 
-    def record_refusal(
-        self, lead: Lead, *, vendor_lead: VendorLead | None, events: list[Event], now: datetime
-    ) -> DuplicateLead | None:
-        """A lead refused before any retain (its certificate is another lead's): the lead, its first entry
-        and the vendor's lead_id in one transaction, then one more reuse counted on the certificate's claim.
+    def record_refusal(self, lead: Lead, *, events: list[Event], now: datetime) -> DuplicateLead | None:
+        """A lead refused before any retain (its certificate is another lead's): the lead and its first entry
+        in one transaction, then one more reuse counted on the certificate's claim.
 
-        The vendor's lead_id is reserved too, so a repeat gets the same answer. Returns the first lead
-        when another delivery of the same vendor lead was refused first (nothing written then).
+        Returns the first lead when another delivery of the same vendor lead was refused first (nothing
+        written then): a repeat gets the same answer.
         """
         ttl = self._items.ttl(now)
         entry = next_entry(lead, 0, genesis(lead), events, [], now, state=lead.model_copy(update={"applied": 1}))
-        items = [self._items.new_lead(lead.model_copy(update={"applied": 1}), ttl)]
-        if vendor_lead:
-            items.append(self._items.vendor_lead(vendor_lead, lead.lead_id, ttl))
-        items.append(self._items.entry(lead.lead_id, entry, now, outcome=published(events)))
+        stored = lead.model_copy(update={"applied": 1, "head": entry.hash})
+        items = [
+            self._items.new_lead(stored, ttl),
+            self._items.entry(lead.lead_id, entry, now, outcome=published(events)),
+        ]
         try:
             self._transact(items)
         except ClientError as exc:
-            if vendor_lead and (first := duplicate_of(exc, 1, vendor_lead)):
+            if own_write(exc, STATE, self._table.codec, lead):
+                pass  # applied, its answer lost: still to be counted
+            elif first := duplicate_of(exc, STATE, self._table.codec, lead):
                 return first
-            raise
+            else:
+                raise
         self._count_reuse(lead, now)
         return None
 
     def _count_reuse(self, lead: Lead, now: datetime) -> None:
+        """One more reuse on the claim, naming the lead while the list is short. Counted once: an update
+        DynamoDB applied whose answer was lost is sent again by the client and finds the lead listed.
+        (Past the list's cap a lost answer can count a reuse twice: the count is then approximate.)"""
         for listed in (True, False):
             request = self._items.reuse_attempt(lead.cert_id, lead.lead_id, now, listed=listed)
             try:
@@ -93,6 +101,9 @@ class Reservations:
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
+                found = deserialize(exc.response.get("Item") or {})
+                if lead.lead_id in (found.get("reused_by") or []):
+                    return  # counted already
         # Neither: the claim went (its retention ended).
 
     def _transact(self, items: list[dict[str, Any]]) -> None:

@@ -7,18 +7,15 @@ from datetime import datetime
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 from tf_retainer.decisions.rulebook import RuleSetVersion
 from tf_retainer.decisions.rules import RuleSet
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.conflicts import cancellation_codes
+from tf_retainer.store.versions import RulesChanged, put_version
 
-
-class RulesChanged(Exception):
-    """Another change was made since the rule set was read: nothing was written."""
+__all__ = ["RuleStore", "RulesChanged"]
 
 
 def _stored(item: dict[str, Any]) -> RuleSetVersion:
@@ -61,25 +58,9 @@ class RuleStore:
             "created_at": stored.created_at,
             "actor": actor,
         }
-        pk = keys.rules_pk(scope)
-        version_put = {
-            "TableName": self.table_name,
-            "Item": serialize({**keys.key(pk, keys.rules_version_sk(stored.version)), **item}),
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-        active_put: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Item": serialize({**keys.key(pk, keys.ACTIVE), **item}),
-            "ConditionExpression": "attribute_not_exists(pk)" if current is None else "version = :seen",
-        }
-        if current is not None:
-            active_put["ExpressionAttributeValues"] = serialize({":seen": current.version})
-        try:
-            self._client.transact_write_items(TransactItems=[{"Put": version_put}, {"Put": active_put}])
-        except ClientError as exc:
-            if "ConditionalCheckFailed" in cancellation_codes(exc):
-                raise RulesChanged(scope) from exc
-            raise
+        put_version(
+            self._client, self.table_name, keys.rules_pk(scope), item, seen=current.version if current else None
+        )
         return stored
 
     def _get(self, pk: str, sk: str) -> RuleSetVersion | None:

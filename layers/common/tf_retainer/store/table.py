@@ -5,29 +5,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-
 from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Claim, Lead
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.items import stored_entry, stored_link
+from tf_retainer.store.lead_item import LeadCodec
 
 
 class Table:
     """The table's name and the client every store of the lead's items shares (one connection pool)."""
 
-    def __init__(self, table_name: str, client: Any = None) -> None:
+    def __init__(self, table_name: str, client: Any, codec: LeadCodec) -> None:
         self.name = table_name
-        self.client = client or boto3.client("dynamodb")
+        self.client = client
+        self.codec = codec
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         out = self.client.get_item(TableName=self.name, Key=serialize(keys.key(pk, sk)), ConsistentRead=True)
         return deserialize(out["Item"]) if "Item" in out else None
 
-    def lead(self, lead_id: str) -> Lead | None:
+    def lead(self, lead_id: str, *, with_match: bool = False) -> Lead | None:
         item = self.get(keys.lead_pk(lead_id), keys.STATE)
-        return Lead.model_validate(item) if item else None
+        return self.codec.lead(item, with_match=with_match) if item else None
 
     def partition(self, pk: str) -> list[dict[str, Any]]:
         pages = self.client.get_paginator("query").paginate(

@@ -25,6 +25,7 @@ def _from_item(item: dict[str, Any]) -> VendorKey:
         changed_at=item.get("changed_at"),
         suspended=item.get("suspended"),
         resumed_at=item.get("resumed_at"),
+        role=item.get("role", "vendor"),
     )
 
 
@@ -33,7 +34,7 @@ class VendorKeyStore:
         self.table_name = table_name
         self._client = client or boto3.client("dynamodb")
 
-    def put(self, api_key: str, vendor: str, *, now: datetime) -> VendorKey:
+    def put(self, api_key: str, vendor: str, *, now: datetime, role: str = "vendor") -> VendorKey:
         digest = keys.key_hash(api_key)
         item = {
             **keys.key(keys.vendor_key_pk(digest), keys.VENDOR),
@@ -43,6 +44,7 @@ class VendorKeyStore:
             "active": True,
             "created_at": iso(now),
             "key_hint": api_key[-4:],
+            **({"role": role} if role != "vendor" else {}),
         }
         self._client.put_item(TableName=self.table_name, Item=serialize(item))
         return _from_item(item)

@@ -10,13 +10,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tf_retainer.decisions.rules import REASONS as RULE_REASONS
+from tf_retainer.decisions.verdicts import REASONS as RULE_REASONS
 from tf_retainer.domain.lead import Lead
 from tf_retainer.domain.models import Reason, Status
 from tf_retainer.runtime.clock import parse_iso
 
-# Refusals by the buyer's session rules (max_age, bot_detected, ...). Masked, lead match and reuse
-# refusals have columns of their own.
+# Refusals by the buyer's session and screen rules (max_age, bot_detected, litigator, dnc, ...). Masked,
+# lead match and reuse refusals have columns of their own.
 SESSION_RULE_REASONS = frozenset(RULE_REASONS.values()) - {
     Reason.MASKED_CERTIFICATE_REFUSED,
     Reason.LEAD_MATCH_FAILED,
@@ -46,6 +46,15 @@ class Scorecard:
     median_certificate_age_seconds: float | None = None
     certificate_ages_known: int = 0
     tf_operations: int = 0
+    # The screens of the leads' numbers at intake (the call gate's own calls are in the ScreenCalls and
+    # ScreenCost metrics): the calls the vendor's leads paid for (an answer shared from another lead's call
+    # costs nothing) and their dollars, as SCREEN_COSTS priced them.
+    screen_calls: int = 0
+    screen_cost: float = 0.0
+    # The second consent record: leads that carried a Jornaya LeadiD token, and Jornaya's audits of them by
+    # result (green, yellow, red; not_authentic: a token Jornaya does not vouch for).
+    leadid_tokens: int = 0
+    jornaya_results: dict[str, int] = field(default_factory=dict)
 
     def percent(self, count: int) -> float | None:
         return round(100 * count / self.leads, 1) if self.leads else None
@@ -73,9 +82,18 @@ def score(vendor: str, leads: Iterable[Lead]) -> Scorecard:
     ages: list[float] = []
     rejected: Counter[str] = Counter()
     expired: Counter[str] = Counter()
+    audited: Counter[str] = Counter()
     for lead in leads:
         card.leads += 1
         card.tf_operations += lead.tf_operations
+        paid = [result.cost for result in (lead.screens or {}).values() if result.cost]
+        card.screen_calls += len(paid)
+        card.screen_cost += sum(paid)
+        card.leadid_tokens += lead.leadid_token is not None
+        audit = (lead.screens or {}).get("leadid")
+        if audit is not None and audit.answered:
+            authentic = audit.findings.get("authentic")
+            audited[str(audit.findings.get("result")) if authentic else "not_authentic"] += 1
         if lead.status is Status.RETAINED:
             card.retained += 1
         elif lead.status is Status.REJECTED:
@@ -99,6 +117,8 @@ def score(vendor: str, leads: Iterable[Lead]) -> Scorecard:
     card.rejected_by_reason = dict(rejected.most_common())
     card.expired_by_reason = dict(expired.most_common())
     card.rules_refused = {reason: n for reason, n in card.rejected_by_reason.items() if reason in SESSION_RULE_REASONS}
+    card.screen_cost = round(card.screen_cost, 4)
+    card.jornaya_results = dict(audited.most_common())
     card.certificate_ages_known = len(ages)
     card.median_certificate_age_seconds = round(statistics.median(ages), 1) if ages else None
     return card
