@@ -18,6 +18,7 @@ moto server that holds one chosen AWS request so a container can be killed at an
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -101,8 +102,7 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
         try:
             if task[0] == "at":  # ("at", iso instant, task): the service's clock reads that instant throughout
                 _, instant, task = task
-                moment = datetime.fromisoformat(instant)
-                default_deps().clock = lambda: moment
+                default_deps().clock = functools.partial(datetime.fromisoformat, instant)
             if task[0] == "post":
                 _, body, key = task
                 headers = {"Content-Type": "application/json", "x-api-key": key}
