@@ -130,6 +130,12 @@ class Backend:
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
+    def __enter__(self) -> Backend:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def start(self) -> Backend:
         """moto, the simulator, then the resources; on failure what started is stopped again."""
         try:
