@@ -171,11 +171,15 @@ class Backend:
 
     def provision(self) -> Provisioned:
         """The template's resources (again: another set of names when ``prefix`` changed)."""
+        self.provisioned = self._provision(self.providers)
+        self.__dict__.pop("leads", None)
+        return self.provisioned
+
+    def _provision(self, providers: LocalProviders | None) -> Provisioned:
         from local.provision import provision
 
-        providers = self.providers
         with warnings.catch_warnings(action="ignore"):  # template properties moto does not apply
-            self.provisioned = provision(
+            return provision(
                 stage=self.stage,
                 endpoint_url=self.endpoint_url or None,
                 region=REGION,
@@ -184,8 +188,6 @@ class Backend:
                 parameters={**(providers.parameters if providers else {}), **self.parameters},
                 secret_values=providers.secret_values if providers else None,
             )
-        self.__dict__.pop("leads", None)
-        return self.provisioned
 
     def stop_simulator(self) -> None:
         """Stop the simulator this backend started (one it was given is left running)."""
@@ -225,8 +227,17 @@ class Backend:
     def function_environment(self, settings: dict[str, str] | None = None) -> dict[str, str]:
         """The functions' environment against this backend: the template's variables resolved against
         its resources, the simulator, fake credentials, then ``settings``."""
+        return self._environment(self.resources, settings)
+
+    def screened_environment(self, providers: LocalProviders, settings: dict[str, str] | None = None) -> dict[str, str]:
+        """The functions' environment of a deployment on these resources whose screens ``providers`` answer
+        (running simulators: ``LocalProviders.of``): provisioned again with their template parameters and
+        their keys' secrets, as a deployment choosing them is. This backend's own environment is unchanged."""
+        return self._environment(self._provision(providers), settings)
+
+    def _environment(self, provisioned: Provisioned, settings: dict[str, str] | None) -> dict[str, str]:
         env = {
-            **self.resources.environment(),
+            **provisioned.environment(),
             "TRUSTEDFORM_API_URL": self.simulator_url,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
             "POWERTOOLS_DEV": "false",

@@ -88,8 +88,7 @@ def screen_sims() -> Iterator[Any]:
 
     sims = start_sims()
     yield sims
-    for sim in sims.all():
-        sim.stop()
+    sims.stop()
 
 
 @pytest.fixture
@@ -101,10 +100,11 @@ def screens() -> dict[str, str]:
 
 
 @pytest.fixture
-def screened(stack, screen_sims, screens, monkeypatch) -> Stack:
-    """The stack with the screens on (the providers' simulators, their keys in moto, a KMS key): the buyer's
-    screen rules decide which run for a lead. The calling hours are in shadow: the call gate asked at any hour
-    answers on the screens (the law of the hour is test_consent.py's)."""
+def screened(stack, screen_sims, screens, stack_env, monkeypatch) -> Stack:
+    """The stack with the screens on, provisioned as a deployment choosing ``screens`` (the providers'
+    simulators, their keys' secrets, the contact key): the buyer's screen rules decide which run for a lead.
+    The calling hours are in shadow: the call gate asked at any hour answers on the screens (the law of the
+    hour is test_consent.py's)."""
     from datetime import UTC, datetime
 
     from tf_retainer import wiring
@@ -116,10 +116,9 @@ def screened(stack, screen_sims, screens, monkeypatch) -> Stack:
     shadow_hours = CallingOverride(modes={"federal_hours": "shadow", "state_hours": "shadow"})
     CallingRuleStore(stack.leads.table).publish(shadow_hours, actor="test", now=datetime.now(UTC))
     screen_sims.reset()
-    env = screening_env(screen_sims, stack.client("secretsmanager"), stack.client("kms"), screens)
-    for name, value in env.items():
+    stack.env = screening_env(stack, screen_sims, screens, {**FAST_RETRIES, **stack_env})
+    for name, value in stack.env.items():
         monkeypatch.setenv(name, value)
-    stack.env.update(env)
     wiring.reset()
     stack.screen_sims = screen_sims
     return stack

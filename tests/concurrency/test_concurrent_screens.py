@@ -28,17 +28,13 @@ SCREENING_PROCESSES = max(10, harness.PROCESSES // 2)
 def sims() -> Iterator[ScreenSims]:
     started = start_sims()
     yield started
-    for sim in started.all():
-        sim.stop()
+    started.stop()
 
 
 @pytest.fixture(scope="module")
 def screening_pool(backend, sims, tmp_path_factory) -> Iterator[harness.LambdaPool]:
     screens = {"litigator": "blacklist_alliance", "dnc": "dncscrub", "phone": "twilio_lookup"}
-    env = {
-        **backend.container_env(),
-        **screening_env(sims, backend.client("secretsmanager"), backend.client("kms"), screens),
-    }
+    env = screening_env(backend, sims, screens, harness.FAST_RETRIES)
     pool = harness.LambdaPool(SCREENING_PROCESSES, env, tmp_path_factory.mktemp("screening-logs"))
     try:
         yield pool

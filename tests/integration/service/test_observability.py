@@ -122,10 +122,10 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     # The screens on (a provider's simulator, its key, the contact key): a vendor whose rules enforce the
     # Do-Not-Call screen; two leads with one number make one call, the second shares its answer.
     from tests.support.screening import KEYS, publish_rules, screening_env
-    from tests.support.stack import aws_client
+    from tests.support.stack import FAST_RETRIES
 
     screen_sims.reset()
-    env = screening_env(screen_sims, aws_client("secretsmanager"), aws_client("kms"), {"dnc": "dncscrub"})
+    env = screening_env(stack, screen_sims, {"dnc": "dncscrub"}, FAST_RETRIES)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     wiring.reset()
