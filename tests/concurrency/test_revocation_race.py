@@ -2,7 +2,7 @@
 23): once the revocation is acknowledged, no gate answer started after it opens the gate, and the lead's chain
 holds the revocation once and every contact reported. And a revocation in a batch, posted with a buyer-system
 key, racing the intake of that consumer's leads by two vendors: every one of those leads ends with the
-revocation in its chain and the gate closed. See revocation_race.py."""
+revocation in its chain and the gate closed. See tests/support/revocation_race.py."""
 
 from __future__ import annotations
 
