@@ -86,7 +86,6 @@ def test_the_environments_proxy_never_sees_a_retain(stack, proxy, monkeypatch):
 
 def test_a_loopback_lookalike_host_is_not_an_acceptable_trustedform_endpoint(stack, monkeypatch):
     from pydantic import ValidationError
-
     from tf_retainer.runtime.settings import get_settings
 
     monkeypatch.setenv("TRUSTEDFORM_API_URL", "http://127.attacker.example:8900")
