@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 
 from local.simulator import make_web_cert_id
-from tests.crash.harness import (
+from tests.support.crash import (
     PUT_ITEM,
     S3_PUT_OBJECT,
     TRANSACT_WRITE,
     UPDATE_ITEM,
     Container,
     CrashBackend,
-    lead_body,
 )
+from tests.support.stack import lead
 
 BACKEND_SETTINGS = {"ARCHIVE_AFTER_DAYS": "1", "ARCHIVE_GRACE_DAYS": "1"}
 HOLD_KILLS = [
@@ -83,7 +83,7 @@ def consumer_hold(backend: CrashBackend, helper: Container) -> Iterator[tuple[An
     from tf_retainer.store.legal_holds import HoldStore
 
     email = f"held-{secrets.token_hex(4)}@example.com"
-    body = {**lead_body(make_web_cert_id(), f"hold-{secrets.token_hex(6)}"), "email": email}
+    body = {**lead(make_web_cert_id(), lead_id=f"hold-{secrets.token_hex(6)}"), "email": email}
     status, answer = helper.post(body, backend.vendor_key)
     assert status == 201, answer
     store = HoldStore(backend.provisioned.table_name, client=backend.dynamodb)
@@ -129,7 +129,7 @@ def archived_day(backend: CrashBackend, helper: Container, days_ago: int) -> tup
     at = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
     lead_ids = []
     for _ in range(2):
-        body = lead_body(make_web_cert_id(), f"arch-{secrets.token_hex(6)}")
+        body = lead(make_web_cert_id(), lead_id=f"arch-{secrets.token_hex(6)}")
         status, answer = helper.post(body, backend.vendor_key, at=at)
         assert status == 201, answer
         lead_ids.append(str(answer["lead_id"]))

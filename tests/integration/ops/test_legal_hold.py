@@ -16,8 +16,8 @@ from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.legal_holds import HoldStore
 
 from local.functions import invoke
-from tests.conftest import lead
 from tests.support.cli import assert_no_secrets, run, run_json
+from tests.support.stack import lead
 
 OTHER_VENDOR = "other-vendor"
 PHONE = "(512) 555-1212"

@@ -13,7 +13,7 @@ import pytest
 from tf_retainer import wiring
 
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
+from tests.support.stack import lead
 
 CERT_URL = "https://cert.trustedform.com/eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
 
