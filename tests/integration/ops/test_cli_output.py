@@ -9,7 +9,7 @@ import io
 import json
 import logging
 
-from tests.conftest import lead
+from tests.support.stack import lead
 from tf_retainer_ops import cli
 
 
