@@ -2,7 +2,8 @@
 together by a barrier, against one moto server and the TrustedForm simulator over loopback.
 
 Whatever the race, TrustedForm is asked to retain a certificate once (the simulator's request log),
-one consistent lead stands, and no caller sees a 5xx.
+one consistent lead stands, and no caller sees a 5xx (a 503 store_unavailable, which the table's read
+timeouts on a busy machine give, is sent again as the API asks a vendor to: the answer then is the one judged).
 """
 
 from __future__ import annotations
