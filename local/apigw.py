@@ -28,6 +28,10 @@ API_ID = "local"
 AUTHORIZER_VARIABLE = re.compile(r"\$context\.authorizer\.([A-Za-z0-9_]+)")
 
 
+class AuthorizerFailed(Exception):
+    """The authorizer raised (not its "Unauthorized"): API Gateway answers AUTHORIZER_FAILURE."""
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -90,7 +94,10 @@ class LocalApiGateway:
             )
         if any(not lower.get(h) for h in self.identity_headers):
             return self._gateway_response("UNAUTHORIZED", 401)
-        decision = self._authorize(route, path, headers, lower, params, source_ip)
+        try:
+            decision = self._authorize(route, path, headers, lower, params, source_ip)
+        except AuthorizerFailed:  # API Gateway's own answer, uncached: the next request asks again
+            return self._gateway_response("AUTHORIZER_FAILURE", 500)
         if decision is None:
             return self._gateway_response("UNAUTHORIZED", 401)
         if not _allows(decision):
@@ -145,7 +152,7 @@ class LocalApiGateway:
             decision = self.invoke(self.authorizer_function, event)
         except Exception as exc:
             if str(exc) != "Unauthorized":
-                raise
+                raise AuthorizerFailed(type(exc).__name__) from exc
             decision = None
         if self.authorizer_ttl:
             self._auth_cache[cache_key] = (time.monotonic() + self.authorizer_ttl, decision)
@@ -156,7 +163,10 @@ class LocalApiGateway:
         body = spec.get("ResponseTemplates", {}).get("application/json", '{"message":"Unauthorized"}')
         # API Gateway fills $context.authorizer.<key> from a Deny's context (absent keys: empty).
         body = AUTHORIZER_VARIABLE.sub(lambda m: str((authorizer or {}).get(m.group(1), "")), body)
-        return ApiResponse(int(spec.get("StatusCode", status)), {"Content-Type": "application/json"}, body.encode())
+        # Header values are mapping expressions: a quoted literal ("'5'") is the value 5.
+        declared = spec.get("ResponseParameters", {}).get("Headers", {})
+        headers = {"Content-Type": "application/json"} | {name: str(v).strip("'") for name, v in declared.items()}
+        return ApiResponse(int(spec.get("StatusCode", status)), headers, body.encode())
 
     # --- events -------------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     TokenRetrievalError,
 )
+from tf_retainer.ports.leads import StoreUnavailable
 
 from . import __version__
 from .commands import COMMANDS
@@ -152,6 +153,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return _fail(err, "no AWS region: pass --region or set AWS_REGION", 2)
     except (EndpointConnectionError, ConnectTimeoutError) as exc:
         return _fail(err, f"cannot reach AWS: {exc}", 2)
+    except StoreUnavailable as exc:  # the store's own words for the two above, a read timeout, throttling
+        if isinstance(exc.__cause__, EndpointConnectionError | ConnectTimeoutError):
+            return _fail(err, f"cannot reach AWS: {exc.__cause__}", 2)
+        return _fail(err, f"the table did not answer in time ({exc}): try again", 1)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", "Error"), error.get("Message", "")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tf_retainer.domain.contacts import lead_fingerprints, normalise_email, normalise_phone
+from tf_retainer.domain.contacts import lead_fingerprints, normalise_email, normalise_phone, phone_spellings
 from tf_retainer.domain.lead import Lead
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store.lead_table import LeadTable
@@ -43,9 +43,10 @@ class Spelling:
     fingerprint: str
 
 
-# The usual spellings of a North American number: TrustedForm's normalisation keeps a "+1" or a leading 1,
-# so each is a fingerprint of its own, and a vendor may have sent any of them.
-NANP_SPELLINGS = (("10 digits", ""), ("1 and 10 digits", "1"), ("+1 and 10 digits", "+1"))
+# What each usual spelling of a North American number is called (``contacts.phone_spellings`` makes them:
+# TrustedForm's normalisation keeps a "+1" or a leading 1, so each is a fingerprint of its own), by what
+# comes before its 10 digits.
+NANP_LABELS = {"": "10 digits", "1": "1 and 10 digits", "+1": "+1 and 10 digits"}
 
 
 def spellings(*, email: str | None, phone: str | None) -> list[Spelling]:
@@ -60,15 +61,18 @@ def spellings(*, email: str | None, phone: str | None) -> list[Spelling]:
         return [Spelling("email", "as given", _indexed("email", normalise_email(email)))]
     if phone is None:
         raise OpsError("give --phone or --email")
-    given = normalise_phone(phone)
-    digits = "".join(ch for ch in given if ch.isdigit())
-    national = digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
-    usual = {prefix + national: label for label, prefix in NANP_SPELLINGS} if len(national) == 10 else {}
-    found = [
-        Spelling("phone", f"{usual[given]} (as given)" if given in usual else "as given", _indexed("phone", given))
+    given, *others = phone_spellings(phone)
+    usual = _nanp_label(given) if others else None
+    found = [Spelling("phone", f"{usual} (as given)" if usual else "as given", _indexed("phone", given))]
+    return found + [
+        Spelling("phone", _nanp_label(spelt) or "another spelling", _indexed("phone", spelt)) for spelt in others
     ]
-    found += [Spelling("phone", label, _indexed("phone", spelt)) for spelt, label in usual.items() if spelt != given]
-    return found
+
+
+def _nanp_label(spelt: str) -> str | None:
+    """The name of a usual North American spelling (10 digits after "", "1" or "+1"), else None."""
+    national, before = spelt[-10:], spelt[:-10]
+    return NANP_LABELS.get(before) if len(spelt) >= 10 and national.isdigit() else None
 
 
 def _indexed(kind: str, value: str) -> str:

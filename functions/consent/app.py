@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 from tf_retainer.api.parsing import JSON, json_body, refuse_unstorable, validation_errors
-from tf_retainer.api.status import refusal_status
+from tf_retainer.api.status import RETRY_AFTER_SECONDS, UNAVAILABLE_STATUS, refusal_status
 from tf_retainer.domain.consent import (
     BatchAnswer,
     ContactAnswer,
@@ -210,14 +210,16 @@ def input_rejected(exc: InputRejected) -> Response:
 
 @app.exception_handler(StoreUnavailable)
 def store_unavailable(exc: StoreUnavailable) -> Response:
-    """The table or the consumer key could not be reached in time: nothing was recorded, send it again."""
+    """The table or the consumer key could not be reached in time: perhaps not recorded, send it again (a
+    revocation sent again is recorded once)."""
     logger.warning("store unavailable", extra={"error": type(exc.__cause__ or exc).__name__})
-    body = RevocationAnswer(status="refused", reason=Reason.STORE_UNAVAILABLE, detail="not recorded: send it again")
+    detail = "perhaps not recorded: send it again"
+    body = RevocationAnswer(status="refused", reason=Reason.STORE_UNAVAILABLE, detail=detail)
     return Response(
-        status_code=503,
+        status_code=UNAVAILABLE_STATUS,
         content_type=content_types.APPLICATION_JSON,
         body=body.model_dump(mode="json"),
-        headers={"Retry-After": "5"},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 

@@ -12,12 +12,19 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tf_retainer.api.parsing import FORM, JSON, parse_submission
-from tf_retainer.api.status import ROUTE_NOT_FOUND_STATUS, answer_status, refusal_status
+from tf_retainer.api.status import (
+    RETRY_AFTER_SECONDS,
+    ROUTE_NOT_FOUND_STATUS,
+    UNAVAILABLE_STATUS,
+    answer_status,
+    refusal_status,
+)
 from tf_retainer.domain.contacts import Channel
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.models import ContactableAnswer, LeadAnswer, LeadSubmission, LeadView, Reason, Status
 from tf_retainer.leads import gate, intake, lookup
-from tf_retainer.runtime.observability import logger, metrics, tracer
+from tf_retainer.ports.leads import StoreUnavailable
+from tf_retainer.runtime.observability import Metric, count, logger, metrics, tracer
 from tf_retainer.wiring import default_deps
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -60,7 +67,8 @@ _GATEWAY_ERROR: dict[str, Any] = {
         "message": {"type": "string"},
     },
 }
-# What API Gateway answers itself, before or after the function, on every route.
+# What every route may answer besides its own: API Gateway itself (before or after the function), and the
+# function when our store does not answer (503).
 GATEWAY: dict[int, OpenAPIResponse] = {
     401: _answer("`unknown_vendor_key`: no or an unknown x-api-key (from the authorizer)"),
     403: _answer(
@@ -72,6 +80,11 @@ GATEWAY: dict[int, OpenAPIResponse] = {
         "content": {JSON: {"schema": _GATEWAY_ERROR}},
     },
     500: {"description": "`internal_error` (API Gateway)", "content": {JSON: {"schema": _GATEWAY_ERROR}}},
+    503: _answer(
+        "`store_unavailable`: our store did not answer in time; what you sent may or may not be kept. Send "
+        "the same request again after `Retry-After` seconds: a lead sent again is answered, never taken twice. "
+        "Never permission to contact a lead"
+    ),
     502: {"description": "`internal_error`: the function failed", "content": {JSON: {"schema": _GATEWAY_ERROR}}},
     504: {"description": "`internal_error`: the function timed out", "content": {JSON: {"schema": _GATEWAY_ERROR}}},
 }
@@ -231,6 +244,22 @@ def input_rejected(exc: InputRejected) -> Response:
     status = refusal_status(exc)
     logger.info("input rejected", extra={"reason": exc.reason.value, "http_status": status})
     return _reply(status, exc.answer())
+
+
+@app.exception_handler(StoreUnavailable)
+def store_unavailable(exc: StoreUnavailable) -> Response:
+    """The table (or the consumer key) stayed busy or did not answer: a lead's reservation may have been
+    applied with its answer lost, so the vendor is not told "rejected" or "pending", but to send it again."""
+    logger.warning("store unavailable", extra={"error": type(exc.__cause__ or exc).__name__})
+    count(Metric.STORE_UNAVAILABLE)
+    detail = "our store did not answer in time: send the same request again (a lead sent again is never taken twice)"
+    answer = LeadAnswer(reason=Reason.STORE_UNAVAILABLE, detail=detail)
+    return Response(
+        status_code=UNAVAILABLE_STATUS,
+        content_type=content_types.APPLICATION_JSON,
+        body=answer.to_body(),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 @app.not_found

@@ -87,11 +87,15 @@ def test_the_environments_proxy_never_sees_a_retain(stack, proxy, monkeypatch):
 def test_a_loopback_lookalike_host_is_not_an_acceptable_trustedform_endpoint(stack, monkeypatch):
     from pydantic import ValidationError
 
+    from tf_retainer.runtime.settings import get_settings
+
     monkeypatch.setenv("TRUSTEDFORM_API_URL", "http://127.attacker.example:8900")
     wiring.reset()
-    # The function cannot start with that setting (in Lambda: an init error, API Gateway's 502).
     with pytest.raises(ValidationError, match="TRUSTEDFORM_API_URL must be"):
-        stack.post(lead())
+        get_settings()
+    # No function starts with that setting, the authorizer first: API Gateway's AUTHORIZER_FAILURE.
+    response = stack.post(lead())
+    assert (response.status, response.json()["status"]) == (503, None)
     assert stack.sim.requests == []
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from tf_retainer import wiring
 from tf_retainer.domain.models import LeadSubmission, Status
 from tf_retainer.store.lead_writer import DynamoLeadWriter
@@ -298,3 +298,107 @@ def test_an_outcome_entry_applied_but_its_answer_lost_is_recorded_once_not_overt
     assert record.lead.status is Status.RETAINED and record.lead.applied == len(record.chain)
     assert len(record.exchanges) == 1, "one call, one exchange"
     assert [event.type for event in record.history] == ["received", "calling", "attempt", "retained"]
+
+
+# --- the table does not answer at intake (a read timeout after botocore's own retries) -------------------
+
+
+def _timeout(**_: Any) -> None:
+    raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+
+def _claims_of(stack, cert_id: str) -> list[str]:
+    """The lead ids TrustedForm was asked to retain ``cert_id`` for (its ``reference``)."""
+    return [r["body"]["retain"]["reference"] for r in stack.sim.requests if r["cert_id"] == cert_id]
+
+
+def test_a_reservation_that_never_reached_the_table_is_answered_503_and_taken_when_sent_again(stack):
+    """Every try of the reservation times out unapplied: the vendor is told 503 store_unavailable with
+    Retry-After (not a 502, not "rejected"), TrustedForm is not asked, and the same lead sent again is taken."""
+    assert stack.post(lead()).status == 201  # builds the service's clients
+    client = wiring.dynamodb()
+    cert_id = make_web_cert_id()
+    client.meta.events.register_first("before-send.dynamodb.TransactWriteItems", _timeout, unique_id="timeout")
+    try:
+        response = stack.post(lead(cert_id, lead_id="V-503"))
+    finally:
+        client.meta.events.unregister("before-send.dynamodb.TransactWriteItems", unique_id="timeout")
+    assert response.status == 503, response.json()
+    assert response.headers.get("Retry-After") == "5"
+    answer = response.json()
+    assert (answer["status"], answer["reason"], answer["lead_id"]) == (None, "store_unavailable", None)
+    assert _claims_of(stack, cert_id) == [], "nothing kept, nothing asked of TrustedForm"
+
+    again = stack.post(lead(cert_id, lead_id="V-503"))
+    assert again.status == 201 and again.json()["status"] == "retained"
+    assert _claims_of(stack, cert_id) == [again.json()["lead_id"]]
+
+
+@pytest.mark.parametrize("vendor_lead_id", [None, "V-LOST"], ids=["no-lead-id", "vendor-lead-id"])
+def test_a_reservation_applied_but_its_answer_lost_is_answered_503_and_the_repeat_gets_the_kept_lead(
+    stack, monkeypatch, vendor_lead_id
+):
+    """The reservation reached the table, its answer did not: 503, send again. The repeat (with the vendor's
+    lead_id or without) is answered with the kept lead, never certificate_reused or a second lead; the
+    sweeper then retains that one lead, once."""
+    assert stack.post(lead()).status == 201
+    client = wiring.dynamodb()
+    cert_id = make_web_cert_id()
+    lost: list[bool] = []
+
+    def answer_lost(**_: Any) -> None:
+        if not lost:
+            lost.append(True)
+            _timeout()
+
+    client.meta.events.register_first("after-call.dynamodb.TransactWriteItems", answer_lost, unique_id="lost")
+    try:
+        response = stack.post(lead(cert_id, lead_id=vendor_lead_id))
+    finally:
+        client.meta.events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="lost")
+    assert (response.status, response.json()["reason"]) == (503, "store_unavailable"), response.json()
+    assert _claims_of(stack, cert_id) == []
+
+    again = stack.post(lead(cert_id, lead_id=vendor_lead_id))
+    assert again.status == 202, again.json()  # the kept lead, as it stands: not yet asked
+    kept = again.json()
+    assert kept["status"] == "pending" and kept["reason"] is None and kept["vendor_lead_id"] == vendor_lead_id
+
+    advance_clock(monkeypatch, timedelta(hours=1))  # past the intake's lease and the received grace
+    assert sweep().recovered == [kept["lead_id"]]
+    assert deliver_all(stack) and stack.get(kept["lead_id"]).json()["status"] == "retained"
+    assert _claims_of(stack, cert_id) == [kept["lead_id"]], "one lead, retained once"
+
+
+def test_a_lookup_the_table_does_not_answer_is_503_to_ask_again(stack):
+    """The lead's read times out (the vendor's key checked): the function answers 503 store_unavailable."""
+    posted = stack.post(lead()).json()
+    client = wiring.dynamodb()
+
+    def lead_reads_time_out(request: Any, **_: Any) -> None:
+        if b'"LEAD#' in (request.body or b""):
+            _timeout()
+
+    client.meta.events.register_first("before-send.dynamodb", lead_reads_time_out, unique_id="timeout")
+    try:
+        response = stack.get(posted["lead_id"])
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", unique_id="timeout")
+    assert (response.status, response.json()["reason"]) == (503, "store_unavailable"), response.json()
+    assert response.headers.get("Retry-After") == "5"
+    assert stack.get(posted["lead_id"]).json()["status"] == "retained"
+
+
+def test_a_vendor_key_the_authorizer_cannot_read_is_503_from_api_gateway(stack):
+    """The authorizer's read of the key times out: API Gateway's AUTHORIZER_FAILURE, as the template
+    declares it (503 store_unavailable, Retry-After), not a bare 500; the next request is checked again."""
+    posted = stack.post(lead()).json()
+    client = wiring.dynamodb()
+    client.meta.events.register_first("before-send.dynamodb", _timeout, unique_id="timeout")
+    try:
+        response = stack.get(posted["lead_id"], key=stack.add_vendor("other-vendor"))  # a key not yet cached
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", unique_id="timeout")
+    assert (response.status, response.json()["reason"]) == (503, "store_unavailable"), response.json()
+    assert response.headers.get("Retry-After") == "5" and "key could not be checked" in response.json()["detail"]
+    assert stack.get(posted["lead_id"]).json()["status"] == "retained"

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from tf_retainer import wiring
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
@@ -60,6 +61,10 @@ def sqs_event(stack, body: dict[str, Any]) -> dict[str, Any]:
     return RetryPoller(stack.provisioned).event([message])
 
 
+def table_times_out(**_: Any) -> None:
+    raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+
 def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     """Every outcome the service knows, through the gateway and the real handlers."""
     from aws_lambda_powertools.metrics.provider import cold_start
@@ -92,6 +97,13 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     post(lead(scripted("unauthorized", "unauthorized")))  # account error (pending)
     pending = post(lead(scripted("unavailable")))  # pending
     post(lead(trustedform_cert_url="https://evil.example/x"))  # refused at the door
+    # The table does not answer a reservation (a read timeout, every try): 503, send again.
+    table = wiring.dynamodb()
+    table.meta.events.register_first("before-send.dynamodb.TransactWriteItems", table_times_out, unique_id="t")
+    try:
+        assert stack.post(lead()).status == 503
+    finally:
+        table.meta.events.unregister("before-send.dynamodb.TransactWriteItems", unique_id="t")
 
     # The retry worker: the pending lead's next attempt (retained), then the same message again.
     message = {"lead_id": pending["lead_id"], "attempt": 2, "not_before": iso(default_deps().clock())}
@@ -338,6 +350,7 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
         "MaskedCertificates",
         "LeadMatchFailures",
         "EnqueueFailures",
+        "StoreUnavailable",
         "ColdStart",
         "RetryAttempts",
         "DuplicateDeliveries",

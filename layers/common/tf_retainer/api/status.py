@@ -26,6 +26,11 @@ REFUSAL_STATUS = {
 MALFORMED_STATUS = 400  # a body that cannot be read at all
 REFUSED_STATUS = 422  # read, and not a valid lead
 ROUTE_NOT_FOUND_STATUS = 404
+# The table (or the consumer key) did not answer in time: what was sent may or may not be kept, and sending
+# it again is safe (a repeat is answered, never taken twice). Seconds before trying again: the store's
+# own retries have just run out, a busy table settles in seconds.
+UNAVAILABLE_STATUS = 503
+RETRY_AFTER_SECONDS = 5
 
 
 def answer_status(answer: LeadAnswer) -> int:

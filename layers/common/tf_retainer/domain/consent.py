@@ -17,8 +17,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from tf_retainer.domain.contact_fields import EmailAddress, PhoneNumber
 from tf_retainer.domain.contacts import CHANNELS, Channel
-from tf_retainer.domain.models import _EMAIL, _PHONE_ALLOWED, FieldError, Reason
+from tf_retainer.domain.models import FieldError, Reason
 from tf_retainer.domain.revocation import ALL_BRANDS, Via
 
 ClientId = StrictStr
@@ -27,18 +28,6 @@ CONTACT_EVENT = "contact"
 CONSENT_REVOKED_EVENT = "consent_revoked"
 MAX_BATCH = 100
 MAX_MESSAGE = 1600  # ten concatenated SMS segments
-
-
-def _checked_email(value: str | None) -> str | None:
-    if value is not None and not _EMAIL.fullmatch(value):
-        raise ValueError("not an email address")
-    return value
-
-
-def _checked_phone(value: str | None) -> str | None:
-    if value is not None and (not _PHONE_ALLOWED.fullmatch(value) or sum(c.isdigit() for c in value) < 7):
-        raise ValueError("not a phone number")
-    return value
 
 
 def _given(value: Any) -> bool:
@@ -57,8 +46,8 @@ class RevocationRequest(BaseModel):
         description="Your id for this revocation (e.g. the SMS platform's message id): posting it again changes "
         "nothing; the same id with other content is 409 revocation_id_conflict.",
     )
-    phone: StrictStr | None = Field(default=None, max_length=32, description="The consumer's phone, any spelling.")
-    email: StrictStr | None = Field(default=None, max_length=254, description="The consumer's email.")
+    phone: PhoneNumber = Field(default=None, max_length=32, description="The consumer's phone, any spelling.")
+    email: EmailAddress = Field(default=None, max_length=254, description="The consumer's email.")
     expressed_at: AwareDatetime | None = Field(
         default=None, description="When the consumer expressed it (with its UTC offset); default: when received."
     )
@@ -72,21 +61,6 @@ class RevocationRequest(BaseModel):
     message: StrictStr | None = Field(
         default=None, max_length=MAX_MESSAGE, description="The consumer's words, as received (kept as evidence)."
     )
-
-    @field_validator("phone", "email", mode="after")
-    @classmethod
-    def _empty_is_none(cls, value: str | None) -> str | None:
-        return value or None
-
-    @field_validator("email")
-    @classmethod
-    def _email_shape(cls, value: str | None) -> str | None:
-        return _checked_email(value)
-
-    @field_validator("phone")
-    @classmethod
-    def _phone_shape(cls, value: str | None) -> str | None:
-        return _checked_phone(value)
 
     @field_validator("channels")
     @classmethod

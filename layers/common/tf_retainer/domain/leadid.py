@@ -9,6 +9,7 @@ upper case: the spelling the audit answers with and the one a lead's history sho
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # The field names vendors send the token under, the form field first (the name the model keeps it under).
 TOKEN_FIELDS = ("universal_leadid", "leadid_token")
@@ -25,3 +26,19 @@ def parse_leadid_token(raw: str) -> str:
     if not _TOKEN.fullmatch(token):
         raise InvalidLeadidToken("not a LeadiD token: 36 characters, a UUID (8-4-4-4-12 hexadecimal digits)")
     return token.upper()
+
+
+def one_token_field(data: Any) -> Any:
+    """The token under the name the model keeps (``leadid_token`` is the name of Jornaya's input element);
+    both names with different tokens is a contradiction, refused rather than resolved by guessing."""
+    if not isinstance(data, dict) or TOKEN_FIELDS[1] not in data:
+        return data
+    data = dict(data)
+    other = data.pop(TOKEN_FIELDS[1])
+    given = data.get(TOKEN_FIELDS[0])
+    if given not in (None, "") and isinstance(given, str) and isinstance(other, str):
+        if given.strip().upper() != other.strip().upper():
+            raise ValueError("universal_leadid and leadid_token name different tokens")
+    elif other not in (None, ""):
+        data[TOKEN_FIELDS[0]] = other
+    return data

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 from tf_retainer.domain import personal_data
+from tf_retainer.domain.contact_fields import EmailAddress, PhoneNumber
 from tf_retainer.domain.contacts import Channel
-from tf_retainer.domain.leadid import TOKEN_FIELDS, parse_leadid_token
+from tf_retainer.domain.leadid import one_token_field, parse_leadid_token
 
 
 class Status(StrEnum):
@@ -83,8 +83,6 @@ class Reason(StrEnum):
     STORE_UNAVAILABLE = "store_unavailable"
 
 
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
-_PHONE_ALLOWED = re.compile(r"[0-9+()\-. ]+")
 ExtraValue = Annotated[str, Field(max_length=2048)] | int | float | bool | None
 MAX_EXTRA_FIELDS = 100
 
@@ -95,8 +93,8 @@ class LeadSubmission(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
 
     trustedform_cert_url: StrictStr = Field(validation_alias="trustedform_cert_url", max_length=4096, min_length=1)
-    email: StrictStr | None = Field(default=None, max_length=254)
-    phone: StrictStr | None = Field(default=None, max_length=32)
+    email: EmailAddress = Field(default=None, max_length=254)
+    phone: PhoneNumber = Field(default=None, max_length=32)
     lead_id: StrictStr | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
     # The lead's Jornaya LeadiD token (domain/leadid.py), when the vendor sends one: kept upper case.
     universal_leadid: StrictStr | None = Field(
@@ -112,24 +110,12 @@ class LeadSubmission(BaseModel):
         if isinstance(data, dict) and "trustedform_cert_url" not in data and "xxTrustedFormCertUrl" in data:
             data = dict(data)
             data["trustedform_cert_url"] = data.pop("xxTrustedFormCertUrl")
-        return _one_leadid_field(data)
+        return one_token_field(data)
 
     @field_validator("universal_leadid", mode="after")
     @classmethod
     def _leadid_shape(cls, value: str | None) -> str | None:
         return parse_leadid_token(value) if value else None
-
-    @field_validator("email", "phone", mode="after")
-    @classmethod
-    def _empty_is_none(cls, value: str | None) -> str | None:
-        return value or None
-
-    @field_validator("email")
-    @classmethod
-    def _email_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL.fullmatch(value):
-            raise ValueError("not an email address")
-        return value
 
     @field_validator("lead_id")
     @classmethod
@@ -138,13 +124,6 @@ class LeadSubmission(BaseModel):
         # id passes: many CRMs number their records with ten digits.)
         if value is not None and personal_data.kind_of(value) in ("email", "card", "ssn"):
             raise ValueError("looks like personal data (an email, card number or SSN): send your own record id")
-        return value
-
-    @field_validator("phone")
-    @classmethod
-    def _phone_shape(cls, value: str | None) -> str | None:
-        if value is not None and (not _PHONE_ALLOWED.fullmatch(value) or sum(c.isdigit() for c in value) < 7):
-            raise ValueError("not a phone number")
         return value
 
     @model_validator(mode="after")
@@ -170,22 +149,6 @@ class LeadSubmission(BaseModel):
         return dict(self.model_extra or {})
 
 
-def _one_leadid_field(data: Any) -> Any:
-    """The token under the name the model keeps (``leadid_token`` is the name of Jornaya's input element);
-    both names with different tokens is a contradiction, refused rather than resolved by guessing."""
-    if not isinstance(data, dict) or TOKEN_FIELDS[1] not in data:
-        return data
-    data = dict(data)
-    other = data.pop(TOKEN_FIELDS[1])
-    given = data.get(TOKEN_FIELDS[0])
-    if given not in (None, "") and isinstance(given, str) and isinstance(other, str):
-        if given.strip().upper() != other.strip().upper():
-            raise ValueError("universal_leadid and leadid_token name different tokens")
-    elif other not in (None, ""):
-        data[TOKEN_FIELDS[0]] = other
-    return data
-
-
 class LeadMatch(BaseModel):
     email_match: bool | None = None
     phone_match: bool | None = None
@@ -202,7 +165,9 @@ class LeadAnswer(BaseModel):
 
     lead_id: str | None = Field(default=None, description="Our id for the lead (the TrustedForm reference).")
     vendor_lead_id: str | None = Field(default=None, description="The vendor's own lead_id, if given.")
-    status: Status | None = Field(default=None, description="None when there is no lead (a lookup that found none).")
+    status: Status | None = Field(
+        default=None, description="None when there is no lead (a lookup that found none) or none known (503)."
+    )
     reason: Reason | None = None
     detail: str | dict[str, Any] | None = Field(
         default=None, description="Why: a sentence for bad input; the failing facts of a rule (e.g. the age)."

@@ -40,8 +40,9 @@ class StaleAttempt(Exception):
 
 
 class StoreUnavailable(RuntimeError):
-    """The table stayed throttled or unavailable past the store's own retries: nothing more was written.
-    What was written before (a reservation, a call's request) stands; the sweeper finds the lead again."""
+    """The table stayed throttled, unavailable or unreachable past the store's own retries. What was written
+    before (a reservation, a call's request) stands; the write that failed was not applied, or (its answer
+    lost) was: either way the lead is where a crash at that point leaves it, and the sweeper finds it again."""
 
 
 class InvalidCursor(ValueError):

@@ -4,12 +4,13 @@ certificate, a stale attempt) and transactions cancelled by a concurrent one (tr
 from __future__ import annotations
 
 import functools
+import inspect
 import random
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from tf_retainer.domain.lead import Lead
 from tf_retainer.ports.leads import DuplicateLead, StoreUnavailable
@@ -17,6 +18,7 @@ from tf_retainer.store.codec import deserialize
 from tf_retainer.store.lead_item import LeadCodec
 
 T = TypeVar("T")
+C = TypeVar("C")
 P = ParamSpec("P")
 # What DynamoDB answers when it is busy or briefly down, rather than "no": the client's own retries
 # (wiring: a few, standard mode) and ours have run out by the time one of these reaches a use case.
@@ -33,6 +35,9 @@ TRANSIENT_CODES = frozenset(
 )
 # DynamoDB cancels a transaction that touches an item another transaction is writing, and refuses a
 # single-item write to it; botocore does not retry either. The other writer finishes in milliseconds.
+# What botocore raises when DynamoDB could not be reached or its answer never came (a read timeout, a
+# connection reset or refused), after its own retries: a write may or may not have been applied.
+UNREACHABLE = (ConnectionError, HTTPClientError)
 CONFLICT_RETRIES = 4
 CONFLICT_BACKOFF_SECONDS = 0.025
 
@@ -73,7 +78,9 @@ def retry_conflicts(call: Callable[[], T], *, sleep: Callable[[float], None] = t
 
 def unavailable_when_transient(method: Callable[P, T]) -> Callable[P, T]:
     """A store method whose busy-table failures reach the use case as StoreUnavailable (a port error it
-    can act on without knowing DynamoDB), and whose refusals (a failed condition) stay ClientErrors."""
+    can act on without knowing DynamoDB), and whose refusals (a failed condition) stay ClientErrors. An
+    unreachable table is unavailable too: a write whose answer was lost may have been applied, which
+    leaves the lead as a crash at that point would (the sweeper's to recover)."""
 
     @functools.wraps(method)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -83,8 +90,19 @@ def unavailable_when_transient(method: Callable[P, T]) -> Callable[P, T]:
             if error_code(exc) in TRANSIENT_CODES or is_conflict(exc):
                 raise StoreUnavailable(f"{method.__name__}: {error_code(exc)}") from exc
             raise
+        except UNREACHABLE as exc:
+            raise StoreUnavailable(f"{method.__name__}: {type(exc).__name__}") from exc
 
     return guarded
+
+
+def all_unavailable_when_transient(cls: type[C]) -> type[C]:
+    """A store class each of whose public methods is ``unavailable_when_transient`` (a reader's: every
+    one of them may meet a busy or unreachable table)."""
+    for name, member in list(vars(cls).items()):
+        if inspect.isfunction(member) and not name.startswith("_"):
+            setattr(cls, name, unavailable_when_transient(member))
+    return cls
 
 
 def failed_item(exc: ClientError, index: int) -> dict[str, Any] | None:

@@ -13,11 +13,12 @@ from tf_retainer.domain.models import Status
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
-from tf_retainer.store.conflicts import error_code, retry_conflicts
+from tf_retainer.store.conflicts import all_unavailable_when_transient, error_code, retry_conflicts
 from tf_retainer.store.items import ItemBuilder
 from tf_retainer.store.table import Table
 
 
+@all_unavailable_when_transient
 class DynamoLeadIndex:
     def __init__(self, table: Table, *, items: ItemBuilder) -> None:
         self._table = table

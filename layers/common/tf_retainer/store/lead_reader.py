@@ -13,6 +13,7 @@ from tf_retainer.domain.lead import CertificateRecord, Claim, HistoryItem, Lead,
 from tf_retainer.ports.leads import HistoryPage, InvalidCursor
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
+from tf_retainer.store.conflicts import all_unavailable_when_transient
 from tf_retainer.store.items import history_item, stored_entry, stored_link
 from tf_retainer.store.table import Table, claim_of
 
@@ -36,6 +37,7 @@ def cursor_position(token: str) -> tuple[str, int]:
     return sort_key, int(index)
 
 
+@all_unavailable_when_transient
 class DynamoLeadReader:
     def __init__(self, table: Table) -> None:
         self._table = table

@@ -13,6 +13,7 @@ from tf_retainer.decisions.rules import RuleSet
 from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
+from tf_retainer.store.conflicts import all_unavailable_when_transient
 from tf_retainer.store.versions import RulesChanged, put_version
 
 __all__ = ["RuleStore", "RulesChanged"]
@@ -28,6 +29,7 @@ def _stored(item: dict[str, Any]) -> RuleSetVersion:
     )
 
 
+@all_unavailable_when_transient
 class RuleStore:
     def __init__(self, table_name: str, *, client: Any = None) -> None:
         self.table_name = table_name
