@@ -324,7 +324,9 @@ def test_retry_role_is_the_templates_own(translated: dict[str, Any]) -> None:
     services = {
         action.split(":")[0] for grant in grants(translated) if grant.role == role for action in grant.actions()
     }
-    assert services == {"sqs", "dynamodb", "secretsmanager", "logs", "xray"}
+    # kms: the table's key through DynamoDB, ServiceKey through SQS and Secrets Manager (TableKeyWriters,
+    # ServiceKeySecretReaders, ServiceKeyQueueUsers; test_each_role_holds_the_keys_its_calls_need_and_no_more).
+    assert services == {"sqs", "dynamodb", "secretsmanager", "logs", "xray", "kms"}
 
 
 def test_retry_event_source_is_capped(translated: dict[str, Any]) -> None:
@@ -378,6 +380,117 @@ def test_alarm_key_serves_this_stacks_alarms_only(translated: dict[str, Any]) ->
     # The account's root keeps the key administrable (else nobody could change this policy).
     (root,) = [s for s in policy["Statement"] if "AWS" in s.get("Principal", {})]
     assert root["Principal"]["AWS"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+
+
+# --------------------------------------------------------------------------- tests: the customer keys
+
+# What a call needs of the key behind the resource it touches (the table's, the archive's, ServiceKey),
+# through the service that uses it: the table (or its stream) read needs the table key's Decrypt, a write its
+# data keys too (as AWS's own table grants do); a secret read ServiceKey's Decrypt; a send to an encrypted queue
+# a data key and its decryption, a receive the decryption; an archive object written, a data key; read, Decrypt.
+TABLE_KEY, SERVICE_KEY, ARCHIVE_KEY = "<LeadsTableKey.Arn>", "<ServiceKey.Arn>", "<ArchiveKey.Arn>"
+TABLE_KEY_READ = frozenset({"kms:Decrypt", "kms:DescribeKey"})
+TABLE_KEY_WRITE = TABLE_KEY_READ | {"kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"}
+# Each key's use through the services that encrypt with it, never directly (its key policy says so too).
+KEY_SERVICES = {TABLE_KEY: {"dynamodb"}, SERVICE_KEY: {"sqs", "secretsmanager"}, ARCHIVE_KEY: {"s3"}}
+
+
+def _via(statement: dict[str, Any]) -> set[str]:
+    """The services a KMS statement is limited to (kms:ViaService), by their first label; empty: none."""
+    via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", [])
+    return {render(service).split(".", 1)[0] for service in _as_list(via)}
+
+
+def key_grants(template: dict[str, Any], role: str) -> dict[tuple[str, str], set[str]]:
+    """(key, service through which it is used, or "" for any) -> the KMS actions the role is allowed."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for grant in grants(template):
+        if grant.role != role or grant.statement.get("Effect") != "Allow":
+            continue
+        kms_actions = {action for action in grant.actions() if action.startswith("kms:")}
+        for resource in grant.resources() if kms_actions else []:
+            for service in _via(grant.statement) or {""}:
+                found.setdefault((resource, service), set()).update(kms_actions)
+    return found
+
+
+def key_needs(template: dict[str, Any], role: str) -> dict[tuple[str, str], set[str]]:
+    """What the role's table, queue, secret and archive grants need of the keys behind them."""
+    actions: set[tuple[str, str]] = set()
+    for service in ("dynamodb", "sqs", "secretsmanager", "s3"):
+        actions |= {(action.lower(), resource) for action, resource in data_grants(template, role, service)}
+    needs: dict[tuple[str, str], set[str]] = {}
+    if any(action.startswith("dynamodb:") and resource.startswith("<LeadsTable.") for action, resource in actions):
+        writes = {("dynamodb:putitem", TABLE), ("dynamodb:updateitem", TABLE)} & actions
+        needs[(TABLE_KEY, "dynamodb")] = set(TABLE_KEY_WRITE if writes else TABLE_KEY_READ)
+    if any(action == "secretsmanager:getsecretvalue" for action, _ in actions):
+        needs[(SERVICE_KEY, "secretsmanager")] = {"kms:Decrypt"}
+    if any(action.startswith("sqs:sendmessage") for action, _ in actions):
+        needs[(SERVICE_KEY, "sqs")] = {"kms:GenerateDataKey", "kms:Decrypt"}
+    elif any(action == "sqs:receivemessage" for action, _ in actions):
+        needs[(SERVICE_KEY, "sqs")] = {"kms:Decrypt"}
+    archive = {action for action, resource in actions if resource.startswith("<ArchiveBucket.Arn>/")}
+    archive_key = {
+        kms for s3, kms in (("s3:putobject", "kms:GenerateDataKey"), ("s3:getobject", "kms:Decrypt")) if s3 in archive
+    }
+    if archive_key:
+        needs[(ARCHIVE_KEY, "")] = archive_key
+    return needs
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_DYNAMODB))
+def test_each_role_holds_the_keys_its_calls_need_and_no_more(translated: dict[str, Any], function: str) -> None:
+    """The table, the queues and the secrets are under customer keys whose policies leave their use to IAM:
+    a role that reads the table without the table key's grant reads nothing in AWS (moto does not check
+    it), and one that holds a key it does not need holds too much. Each key only through its services."""
+    role = function_roles(translated)[function]
+    needed = key_needs(translated, role)
+    assert needed, f"{function} touches no encrypted resource?"
+    held = {grant: actions for grant, actions in key_grants(translated, role).items() if grant[0] in KEY_SERVICES}
+    assert held == needed
+    for key, service in held:
+        assert service in KEY_SERVICES[key] or (key == ARCHIVE_KEY and service == ""), (key, service)
+
+
+def _grants_action(statement: dict[str, Any], action: str) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in _as_list(statement["Action"]))
+
+
+def test_no_key_policy_hands_out_grants_or_names_everyone(translated: dict[str, Any]) -> None:
+    """No key policy allows "*" as principal, nor kms:CreateGrant (kms:Create*, kms:*) to the account: a
+    grant gives a key's use past its policy (ContactKey's, CallbackSecretKey's and AnchorKey's name the
+    only roles that may open or MAC). The one grant is DynamoDB's own on the table's key, made through
+    DynamoDB for an AWS resource when the table is created or its key changed."""
+    keys = {name: r for name, r in translated["Resources"].items() if r["Type"] == "AWS::KMS::Key"}
+    assert {"LeadsTableKey", "ServiceKey", "ArchiveKey", "CallbackSecretKey", "AnchorKey"} <= set(keys)
+    dynamodb_grant = {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}},
+        "Bool": {"kms:GrantIsForAWSResource": True},
+    }
+    granting = []
+    for name, key in keys.items():
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            assert statement["Effect"] == "Allow", name
+            assert statement["Principal"] not in ("*", {"AWS": "*"}), f"{name} {statement.get('Sid')}: everyone"
+            assert "kms:*" not in _as_list(statement["Action"]), f"{name} {statement.get('Sid')}: kms:*"
+            if "Service" in statement["Principal"]:  # a service for this stack's resources only
+                assert statement.get("Condition"), f"{name} {statement.get('Sid')}: a service, unconditioned"
+            if _grants_action(statement, "kms:CreateGrant"):
+                granting.append((name, statement["Action"], statement.get("Condition")))
+    assert granting == [("LeadsTableKey", "kms:CreateGrant", dynamodb_grant)]
+
+
+@pytest.mark.parametrize("key", ["LeadsTableKey", "ServiceKey", "ArchiveKey"])
+def test_the_data_keys_are_used_only_through_their_services(translated: dict[str, Any], key: str) -> None:
+    """The account's use of each data key (through which IAM grants it) is limited to the services that encrypt
+    with it: nobody decrypts a table key, a queue's or a secret's data key, or an archive's, directly."""
+    policy = translated["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
+    root = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    crypto = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:GenerateMac")
+    using = [s for s in policy if s["Principal"] == root and any(_grants_action(s, a) for a in crypto)]
+    assert using and all(_via(statement) == KEY_SERVICES[f"<{key}.Arn>"] for statement in using)
 
 
 # --------------------------------------------------------------------------- tests: the check itself

@@ -702,6 +702,38 @@ def test_concurrency_is_capped_per_stage(template: dict[str, Any]) -> None:
     prod = template["Mappings"]["StageConfig"]["prod"]
     throttle = props(template, "LeadsApi")["MethodSettings"][0]
     assert prod["IntakeReservedConcurrency"] >= throttle["ThrottlingBurstLimit"] >= throttle["ThrottlingRateLimit"]
+    # Callbacks: as many batches in flight as reserved, no more (a burst of outcomes never floods the vendors).
+    callback = props(template, "CallbackFunction")
+    assert callback["ReservedConcurrentExecutions"] == from_stage("CallbackConcurrency")
+    (event,) = [e["Properties"] for e in callback["Events"].values() if e["Type"] == "SQS"]
+    assert event["ScalingConfig"] == {"MaximumConcurrency": from_stage("CallbackConcurrency")}
+    assert all(2 <= config["CallbackConcurrency"] <= 1000 for config in template["Mappings"]["StageConfig"].values())
+    # The scheduled functions: one run at a time.
+    scheduled = {
+        name
+        for name, body in resources(template, "AWS::Serverless::Function").items()
+        if {event["Type"] for event in body["Properties"].get("Events", {}).values()} == {"ScheduleV2"}
+    }
+    assert scheduled == {"SweeperFunction", "AutoSuspendFunction", "HoldFunction", "ArchiverFunction"}
+    assert all(props(template, name)["ReservedConcurrentExecutions"] == 1 for name in scheduled)
+
+
+def test_queues_secrets_and_log_groups_are_under_the_service_key(template: dict[str, Any]) -> None:
+    """What the service passes on, keeps and logs is encrypted under a customer key of the stack (ServiceKey,
+    rotated), never a key of the service's own (SQS-managed, aws/secretsmanager, CloudWatch Logs')."""
+    key = {"Ref": "ServiceKey"}
+    queues = resources(template, "AWS::SQS::Queue")
+    assert len(queues) == 7
+    for name, queue in queues.items():
+        assert queue["Properties"]["KmsMasterKeyId"] == key, name
+        assert "SqsManagedSseEnabled" not in queue["Properties"], name
+    secrets = resources(template, "AWS::SecretsManager::Secret")
+    assert len(secrets) == 6
+    assert all(secret["Properties"]["KmsKeyId"] == key for secret in secrets.values())
+    groups = resources(template, "AWS::Logs::LogGroup")
+    assert len(groups) == len(resources(template, "AWS::Serverless::Function")) + 1  # + the API's access log
+    assert all(group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["ServiceKey", "Arn"]} for group in groups.values())
+    assert props(template, "ServiceKey")["EnableKeyRotation"] is True
 
 
 def test_usage_plan_is_the_templates_own(template: dict[str, Any]) -> None:
