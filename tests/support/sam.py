@@ -118,13 +118,13 @@ class Grant:
     statement: dict[str, Any]
 
     def actions(self) -> list[str]:
-        return _as_list(self.statement.get("Action", []))
+        return as_list(self.statement.get("Action", []))
 
     def resources(self) -> list[str]:
-        return [normalise(render(resource)) for resource in _as_list(self.statement.get("Resource", []))]
+        return [normalise(render(resource)) for resource in as_list(self.statement.get("Resource", []))]
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
@@ -170,11 +170,11 @@ def grants(template: dict[str, Any]) -> list[Grant]:
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
             for policy in granted(properties.get("Policies", [])):
-                found += [Grant(logical_id, s) for s in granted(_as_list(policy["PolicyDocument"]["Statement"]))]
+                found += [Grant(logical_id, s) for s in granted(as_list(policy["PolicyDocument"]["Statement"]))]
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             roles = [render(role).strip("<>") for role in properties.get("Roles", [])] or [logical_id]
             for role in roles:
-                found += [Grant(role, s) for s in granted(_as_list(properties["PolicyDocument"]["Statement"]))]
+                found += [Grant(role, s) for s in granted(as_list(properties["PolicyDocument"]["Statement"]))]
     return found
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from local.provision import load_template
-from tests.support.sam import REGION, function_roles, grants, managed_policies, normalise, render, translate
+from tests.support.sam import REGION, as_list, function_roles, grants, managed_policies, normalise, render, translate
 from tests.support.template import TABLE_ACTIONS
 
 TABLE = "<LeadsTable.Arn>"
@@ -398,7 +398,7 @@ KEY_SERVICES = {TABLE_KEY: {"dynamodb"}, SERVICE_KEY: {"sqs", "secretsmanager"},
 def _via(statement: dict[str, Any]) -> set[str]:
     """The services a KMS statement is limited to (kms:ViaService), by their first label; empty: none."""
     via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", [])
-    return {render(service).split(".", 1)[0] for service in _as_list(via)}
+    return {render(service).split(".", 1)[0] for service in as_list(via)}
 
 
 def key_grants(template: dict[str, Any], role: str) -> dict[tuple[str, str], set[str]]:
@@ -455,7 +455,7 @@ def test_each_role_holds_the_keys_its_calls_need_and_no_more(translated: dict[st
 def _grants_action(statement: dict[str, Any], action: str) -> bool:
     import fnmatch
 
-    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in _as_list(statement["Action"]))
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in as_list(statement["Action"]))
 
 
 def test_no_key_policy_hands_out_grants_or_names_everyone(translated: dict[str, Any]) -> None:
@@ -474,7 +474,7 @@ def test_no_key_policy_hands_out_grants_or_names_everyone(translated: dict[str, 
         for statement in key["Properties"]["KeyPolicy"]["Statement"]:
             assert statement["Effect"] == "Allow", name
             assert statement["Principal"] not in ("*", {"AWS": "*"}), f"{name} {statement.get('Sid')}: everyone"
-            assert "kms:*" not in _as_list(statement["Action"]), f"{name} {statement.get('Sid')}: kms:*"
+            assert "kms:*" not in as_list(statement["Action"]), f"{name} {statement.get('Sid')}: kms:*"
             if "Service" in statement["Principal"]:  # a service for this stack's resources only
                 assert statement.get("Condition"), f"{name} {statement.get('Sid')}: a service, unconditioned"
             if _grants_action(statement, "kms:CreateGrant"):
