@@ -718,6 +718,20 @@ def test_concurrency_is_capped_per_stage(template: dict[str, Any]) -> None:
     assert all(props(template, name)["ReservedConcurrentExecutions"] == 1 for name in scheduled)
 
 
+def test_a_scheduled_run_that_fails_is_retried_by_the_next_run_not_by_lambda(template: dict[str, Any]) -> None:
+    """EventBridge Scheduler invokes asynchronously, and Lambda runs a failed asynchronous invocation twice
+    more unless told not to (the Scheduler's own RetryPolicy covers only its delivery). Where the schedule
+    says "the next run is the retry", Lambda is told so."""
+    for name, body in resources(template, "AWS::Serverless::Function").items():
+        policies = [
+            event["Properties"]["RetryPolicy"]["MaximumRetryAttempts"]
+            for event in body["Properties"].get("Events", {}).values()
+            if event["Type"] == "ScheduleV2"
+        ]
+        if policies == [0]:
+            assert body["Properties"].get("EventInvokeConfig") == {"MaximumRetryAttempts": 0}, name
+
+
 def test_queues_secrets_and_log_groups_are_under_the_service_key(template: dict[str, Any]) -> None:
     """What the service passes on, keeps and logs is encrypted under a customer key of the stack (ServiceKey,
     rotated), never a key of the service's own (SQS-managed, aws/secretsmanager, CloudWatch Logs')."""
