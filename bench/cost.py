@@ -384,11 +384,11 @@ class _Run:
                 self.publisher = StreamPoller(self.provisioned, invoke=self.invoke, retry_delay_seconds=0)
                 self.publisher.batch_size = 1  # a quiet stream: a record per invocation (records_per_batch)
             self.publisher.drain(rounds=10 * leads + 100)
-            self._anchor_all(leads)
             callbacks = RetryPoller(
                 self.provisioned, "CallbackFunction", queue_url=self.provisioned.callback_queue_url, invoke=self.invoke
             )
             callback_sends = self._feed(callbacks, leads if path == "retried" else 0)
+            self._anchor_all(leads)  # last: every chain entry the path's functions wrote
         tf_requests = self.sim.requests[ops_before:]
         return self._per_lead(
             leads,
