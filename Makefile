@@ -3,10 +3,12 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 SAM_VENV ?= .venv-sam
+CHECKOV_VENV ?= .venv-checkov
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# uv installs and locks (uv.lock: the app and its dev tools; tools/sam/uv.lock: the SAM CLI). uv itself comes
-# from tools/uv/requirements.txt, hash-checked by pip, into its own venv.
+# uv installs and locks (uv.lock: the app and its dev tools; tools/sam/uv.lock: the SAM CLI; tools/checkov/uv.lock:
+# checkov, the template's security scanner). uv itself comes from tools/uv/requirements.txt, hash-checked by
+# pip, into its own venv.
 UV_VENV ?= .venv-uv
 UV := $(UV_VENV)/bin/uv
 # The caller's interpreter, never one uv downloads; PyPI only (pyproject.toml's [tool.uv]).
@@ -36,7 +38,7 @@ else
 PARALLEL := -n $(WORKERS) --dist loadgroup
 endif
 
-.PHONY: install lock lock-check test coverage quick unit integration e2e lint format typecheck openapi run simulator validate build sam-install bench clean
+.PHONY: install lock lock-check test coverage quick unit integration e2e lint format typecheck openapi run simulator validate build sam-install checkov-install bench clean
 
 $(UV): tools/uv/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11+"; exit 1; }
@@ -59,6 +61,8 @@ lock-check: | $(UV)
 		{ echo "uv.lock does not match pyproject.toml: run make lock"; exit 1; }
 	@$(UV) lock --check --offline --quiet --project tools/sam 2>/dev/null || \
 		{ echo "tools/sam/uv.lock does not match tools/sam/pyproject.toml: run make lock"; exit 1; }
+	@$(UV) lock --check --offline --quiet --project tools/checkov 2>/dev/null || \
+		{ echo "tools/checkov/uv.lock does not match tools/checkov/pyproject.toml: run make lock"; exit 1; }
 	@$(LAYER_EXPORT) > $(UV_VENV)/layer-requirements.txt && cmp -s $(UV_VENV)/layer-requirements.txt $(LAYER_REQUIREMENTS) || \
 		{ echo "$(LAYER_REQUIREMENTS) is not the export of uv.lock: run make lock"; exit 1; }
 
@@ -70,6 +74,8 @@ lock: | $(UV)
 	$(UV) lock $(if $(UPGRADE),--upgrade)
 	@echo "==> locking the SAM CLI (tools/sam/uv.lock)"
 	$(UV) lock --project tools/sam $(if $(UPGRADE),--upgrade)
+	@echo "==> locking checkov (tools/checkov/uv.lock)"
+	$(UV) lock --project tools/checkov $(if $(UPGRADE),--upgrade)
 	@echo "==> locking uv itself (tools/uv/requirements.txt, from tools/uv/requirements.in)"
 	@$(UV) pip compile --quiet --universal --generate-hashes --no-header --index-url https://pypi.org/simple \
 		tools/uv/requirements.in -o $(UV_VENV)/requirements.txt
@@ -81,8 +87,9 @@ lock: | $(UV)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/local/test_motolock.py
 
 # The SAM CLI's venv too: tests/integration/local/test_template_expansion.py checks template.yaml's loops
-# against SAM CLI's expander (it skips where .venv-sam is missing, so make test installs it).
-test: install $(SAM_VENV)/.installed lint typecheck
+# against SAM CLI's expander (it skips where .venv-sam is missing, so make test installs it); and checkov's:
+# tests/integration/local/test_checkov_skips.py scans the template (it skips where .venv-checkov is missing).
+test: install $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed lint typecheck
 	@echo "==> pytest (unit, integration against moto + the simulator, end-to-end through the local stack)"
 	@started=$$(date +%s); status=0; \
 	$(BIN)/python -m pytest $(PARALLEL) || status=$$?; \
@@ -182,13 +189,24 @@ $(SAM_VENV)/.installed: tools/sam/uv.lock tools/sam/pyproject.toml | $(UV)
 
 sam-install: $(SAM_VENV)/.installed
 
-validate: install $(SAM_VENV)/.installed
+checkov-install: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: tools/checkov/uv.lock tools/checkov/pyproject.toml | $(UV)
+	@echo "==> installing tools/checkov/uv.lock into $(CHECKOV_VENV): checkov pins its own boto3, networkx, ..."
+	UV_PROJECT_ENVIRONMENT=$(abspath $(CHECKOV_VENV)) $(UV) sync --locked --quiet --project tools/checkov
+	@touch $@
+
+# The template: SAM's and cfn-lint's rules, then checkov's security checks (local/checkov.py: every failed
+# check fails but those skipped inline in template.yaml, each with its reason; docs/security.md#checkov).
+validate: install $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 	$(BIN)/cfn-lint template.yaml
+	@echo "==> checkov (CloudFormation framework, the template with its loops expanded)"
+	$(BIN)/python -m local.checkov --checkov $(CHECKOV_VENV)/bin/checkov
 
 build: install $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam build
 	$(BIN)/python -m local.check_build .aws-sam/build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(UV_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(UV_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*

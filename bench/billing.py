@@ -80,33 +80,26 @@ def billed(request: dict[str, Any]) -> int:
 def stack(mode: str, scenario: Scenario, latency: float) -> Iterator[tuple[Any, Any, Any, dict[str, str]]]:
     """A fresh in-process stack (moto, the template's resources) in one mode, its rule set published, the
     simulator answering after ``latency``: (simulator, provisioned, gateway, request headers)."""
-    from moto import mock_aws
     from tf_retainer import wiring
     from tf_retainer.decisions.rules import RuleSet
     from tf_retainer.store.rule_sets import RuleStore
-    from tf_retainer.store.vendor_keys import VendorKeyStore
 
     from local.apigw import LocalApiGateway
-    from local.motolock import serialise_moto
-    from local.provision import provision
-    from local.simulator import TrustedFormSimulator
+    from local.backend import Backend
 
-    serialise_moto()
     saved = dict(os.environ)
     os.environ.update(QUIET)
-    with TrustedFormSimulator(api_keys=(TF_KEY,), latency=latency) as sim, mock_aws():
-        provisioned = provision(api_key=TF_KEY)
-        os.environ.update(
-            {**provisioned.environment(), "TRUSTEDFORM_API_URL": sim.base_url, "RETAIN_MODE": mode, **scenario.env}
-        )
+    with Backend(TF_KEY, moto="in-process") as backend:
+        backend.simulator.latency = latency
+        os.environ.update(backend.function_environment({"RETAIN_MODE": mode, **scenario.env}))
         os.environ.update(QUIET)  # over the template's log level
         wiring.reset()  # a new container: this mode's settings
-        now = datetime.now(UTC)
-        VendorKeyStore(provisioned.table_name).put(VENDOR_KEY, "bench", now=now)
-        RuleStore(provisioned.table_name).publish("*", RuleSet.model_validate(scenario.rules), actor="bench", now=now)
+        backend.add_vendor("bench", VENDOR_KEY)
+        rules = RuleSet.model_validate(scenario.rules)
+        RuleStore(backend.resources.table_name).publish("*", rules, actor="bench", now=datetime.now(UTC))
         headers = {"Content-Type": "application/json", "x-api-key": VENDOR_KEY}
         try:
-            yield sim, provisioned, LocalApiGateway(authorizer_ttl=300), headers
+            yield backend.simulator, backend.resources, LocalApiGateway(authorizer_ttl=300), headers
         finally:
             wiring.reset()
             os.environ.clear()

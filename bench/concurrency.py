@@ -4,7 +4,7 @@
 
 One moto server (ThreadedMotoServer, serialised per request) and the TrustedForm simulator run in this
 process on 127.0.0.1; every worker process is a warm Lambda container running the real handlers (see
-tests/concurrency/harness.py, shared with the test suite). For each scenario it prints the wall time,
+tests/support/concurrency.py, shared with the test suite). For each scenario it prints the wall time,
 the retains TrustedForm saw for the scenario's certificate, the 5xx count and the leads' final states;
 any broken expectation is printed below the table and makes the exit status 1.
 
@@ -35,7 +35,7 @@ def _states(report) -> str:  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tests.concurrency import harness
+    from tests.support import concurrency as harness
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=50, help="containers racing in each scenario (2-64)")

@@ -32,7 +32,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,31 +94,22 @@ class Meter:
 def stack() -> Iterator[tuple[Any, Any, Meter, dict[str, str]]]:
     """A fresh in-process stack: (simulator, gateway, meter, vendor keys by name)."""
     from cost import metered
-    from moto import mock_aws
     from tf_retainer import wiring
-    from tf_retainer.store.vendor_keys import VendorKeyStore
 
     from local.apigw import LocalApiGateway
-    from local.motolock import serialise_moto
-    from local.provision import provision
-    from local.simulator import TrustedFormSimulator
+    from local.backend import Backend
 
-    serialise_moto()
     saved = dict(os.environ)
     os.environ.update(QUIET)
-    with TrustedFormSimulator(api_keys=(TF_KEY,)) as sim, mock_aws():
-        provisioned = provision(api_key=TF_KEY)
-        os.environ.update({**provisioned.environment(), "TRUSTEDFORM_API_URL": sim.base_url, **QUIET})
-        meter = Meter(sim.base_url)
+    with Backend(TF_KEY, moto="in-process") as backend:
+        os.environ.update({**backend.function_environment(), **QUIET})
+        meter = Meter(backend.simulator_url)
         with metered(meter.cost):  # before the functions build their clients
             wiring.reset()
-            now, keys = datetime.now(UTC), {vendor: f"consent-{vendor}-key-0123456789" for vendor in VENDORS}
-            store = VendorKeyStore(provisioned.table_name)
-            for vendor, key in keys.items():
-                store.put(key, vendor, now=now)
-            store.put(BUYER_KEY, "crm", now=now, role="buyer")
+            keys = {vendor: backend.add_vendor(vendor, f"consent-{vendor}-key-0123456789") for vendor in VENDORS}
+            backend.add_vendor("crm", BUYER_KEY, role="buyer")
             try:
-                yield sim, LocalApiGateway(authorizer_ttl=300), meter, keys
+                yield backend.simulator, LocalApiGateway(authorizer_ttl=300), meter, keys
             finally:
                 wiring.reset()
                 os.environ.clear()

@@ -226,21 +226,16 @@ def measure(leads: int, mode: str = DEFAULT_MODE, rules: str = "enforce") -> dic
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
-    from moto import mock_aws
-
-    from local.motolock import serialise_moto
+    from local.backend import Backend
     from local.receiver import CallbackReceiver
-    from local.simulator import TrustedFormSimulator
 
-    serialise_moto()
     with (
-        TrustedFormSimulator(api_keys=(TF_KEY,), latency=0.0) as sim,
+        Backend(TF_KEY, moto="in-process", stage="prod") as backend,  # prod: INFO logs, as billed in production
         _receiver(CallbackReceiver(secret="cost-callback-secret-0123456789")) as receiver,  # noqa: S106
-        mock_aws(),
     ):
-        meter = Meter(_host(sim.base_url), _host(receiver.url))
+        meter = Meter(_host(backend.simulator_url), _host(receiver.url))
         with metered(meter):
-            run = _Run(sim, receiver, mode, rules, meter)
+            run = _Run(backend, receiver, mode, rules, meter)
             for path in PATHS:  # warm-up: imports, clients, the secret, the rules, in every function
                 run.path(path, 1)
             paths = {path: run.path(path, leads) for path in PATHS}
@@ -269,7 +264,7 @@ class _Run:
     """One mode's stack: provisioned from template.yaml (prod stage), the vendor, its callback URL, the
     rules; posts leads down one path at a time and meters each function."""
 
-    def __init__(self, sim: Any, receiver: Any, mode: str, rules: str, meter: Meter) -> None:
+    def __init__(self, backend: Any, receiver: Any, mode: str, rules: str, meter: Meter) -> None:
         from datetime import UTC, datetime
 
         import boto3
@@ -280,22 +275,19 @@ class _Run:
         from tf_retainer.store.vendor_keys import VendorKeyStore
 
         from local.apigw import LocalApiGateway
-        from local.provision import load_template, provision
+        from local.provision import load_template
 
-        self.sim, self.receiver, self.mode = sim, receiver, mode
+        self.sim, self.receiver, self.mode = backend.simulator, receiver, mode
         self.expected = {**EXPECTED_ANSWER, "refused": 201 if rules == "shadow" else 422}
-        self.provisioned = provision(stage="prod", api_key=TF_KEY)  # prod: INFO logs, as billed in production
-        os.environ.update(
-            {
-                **self.provisioned.environment(),
-                "TRUSTEDFORM_API_URL": sim.base_url,
-                "RETAIN_MODE": mode,
-                "RETRY_BASE_SECONDS": "1",
-                "RETRY_CAP_SECONDS": "1",
-                "CALLBACK_ALLOW_PRIVATE": "true",  # the vendor's URL is on 127.0.0.1 here
-                "CALLBACK_BASE_DELAY_SECONDS": "0",
-            }
-        )
+        self.provisioned = backend.resources
+        settings = {
+            "RETAIN_MODE": mode,
+            "RETRY_BASE_SECONDS": "1",
+            "RETRY_CAP_SECONDS": "1",
+            "CALLBACK_ALLOW_PRIVATE": "true",  # the vendor's URL is on 127.0.0.1 here
+            "CALLBACK_BASE_DELAY_SECONDS": "0",
+        }
+        os.environ.update(backend.function_environment(settings))
         wiring.reset()
         template = load_template()
         self.indexes = [

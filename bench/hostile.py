@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTBOUND = "outbound (whole test)"  # tests/hostile/support.py's key for the guard's counts
+OUTBOUND = "outbound (whole test)"  # tests/support/hostile.py's key for the guard's counts
 
 
 def main(argv: list[str] | None = None) -> int:

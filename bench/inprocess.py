@@ -57,36 +57,21 @@ def count_moto_calls() -> None:
 
 @contextmanager
 def local_stack(latency: float, extra_env: dict[str, str] | None = None):
-    from moto import mock_aws
     from tf_retainer import wiring
 
     from local.apigw import LocalApiGateway
-    from local.motolock import serialise_moto
-    from local.provision import provision
-    from local.simulator import TrustedFormSimulator
+    from local.backend import Backend
 
-    serialise_moto()
-    with TrustedFormSimulator(api_keys=(TF_KEY,), latency=latency) as sim, mock_aws():
-        provisioned = provision(api_key=TF_KEY)
-        env = {
-            **provisioned.environment(),
-            "TRUSTEDFORM_API_URL": sim.base_url,
-            "RETRY_BASE_SECONDS": "1",
-            "RETRY_CAP_SECONDS": "1",
-            **(extra_env or {}),
-        }
-        os.environ.update(env)
+    with Backend(TF_KEY, moto="in-process") as backend:
+        backend.simulator.latency = latency
+        settings = {"RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "1", **(extra_env or {})}
+        os.environ.update(backend.function_environment(settings))
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the template's INFO would drown the numbers
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
         wiring.reset()  # a new stack here (after bench/cost.py's prod-stage one) is a new container
-        from datetime import UTC, datetime
-
-        from tf_retainer.store.vendor_keys import VendorKeyStore
-
-        vendor_key = "bench-vendor-key-0123456789"
-        VendorKeyStore(provisioned.table_name).put(vendor_key, realistic_lead.VENDOR, now=datetime.now(UTC))
-        publish_rules(provisioned)
-        yield sim, provisioned, LocalApiGateway(authorizer_ttl=300), vendor_key
+        vendor_key = backend.add_vendor(realistic_lead.VENDOR, "bench-vendor-key-0123456789")
+        publish_rules(backend.resources)
+        yield backend.simulator, backend.resources, LocalApiGateway(authorizer_ttl=300), vendor_key
 
 
 _numbered = itertools.count()

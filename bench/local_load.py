@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,15 +39,11 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-READY_MARKER = "tf-retainer local stack ready"
+sys.path[:0] = [str(ROOT)]
+from local.stack import StackProcess  # noqa: E402
+
 VENDOR_KEY = "bench-vendor-key-0123456789abcdef"
 TF_KEY = "bench-trustedform-key-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def lead_body(n: int) -> dict[str, str]:
@@ -60,91 +55,18 @@ def lead_body(n: int) -> dict[str, str]:
     }
 
 
-# ------------------------------------------------------------------------------------------- the stack
-
-
-# What an earlier in-process run of the same bench (bench/run.py: cost, billing) left in os.environ naming its own
-# resources, gone since: the stack provisions its own (an inherited CONSUMER_KEY_SECRET_ID failed every lead).
-STACK_OWN = frozenset({"TABLE_NAME", "RETRY_QUEUE_URL", "PORT", "CONSUMER_KEY_SECRET_ID", "ARCHIVE_BUCKET"})
-
-
-class Stack:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.state_file = workdir / "state.json"
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_STACK", "LOCAL_VENDOR", "CALLBACK_"))
-            and key not in STACK_OWN
-        }
-        env.update(
-            PORT="0",
-            MOTO_PORT=str(free_port()),
-            SIMULATOR_PORT="0",
-            TRUSTEDFORM_API_KEY=TF_KEY,
-            LOCAL_VENDOR_NAME="bench-vendor",
-            LOCAL_VENDOR_KEY=VENDOR_KEY,
-            LOCAL_STACK_STATE=str(self.state_file),
-            POWERTOOLS_LOG_LEVEL="WARNING",  # one JSON line per request would cost more than the request
-            PYTHONUNBUFFERED="1",
-        )
-        self.stdout = open(workdir / "stdout.log", "w+", encoding="utf-8")  # noqa: SIM115
-        self.stderr = open(workdir / "stderr.log", "w+", encoding="utf-8")  # noqa: SIM115
-        started = time.monotonic()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=self.stdout, stderr=self.stderr
-        )
-        while READY_MARKER not in (workdir / "stdout.log").read_text(encoding="utf-8"):
-            if self.process.poll() is not None or time.monotonic() - started > 60:
-                raise SystemExit(f"the stack did not start:\n{(workdir / 'stderr.log').read_text()}")
-            time.sleep(0.1)
-        self.ready_seconds = time.monotonic() - started
-        self.api = json.loads(self.state_file.read_text())["api_url"]
-
-    def rss_mib(self) -> tuple[float, float]:
-        """(the stack's process, the stack with every descendant) resident set, MiB."""
-        own = _rss_kib(self.process.pid)
-        total = own + sum(_rss_kib(pid) for pid in _descendants(self.process.pid))
-        return own / 1024, total / 1024
-
-    def stop(self) -> int:
-        self.process.terminate()
-        try:
-            return self.process.wait(20)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.stdout.close()
-            self.stderr.close()
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
+def start_stack(workdir: Path, base_env: Mapping[str, str] | None = None) -> StackProcess:
+    """``python -m local.stack`` on free ports (LOCAL_WORKERS from this shell), ready; its environment is
+    ``base_env`` (default: this process's) without what would point it at another stack."""
+    settings = {
+        "TRUSTEDFORM_API_KEY": TF_KEY,
+        "LOCAL_VENDOR_NAME": "bench-vendor",
+        "LOCAL_VENDOR_KEY": VENDOR_KEY,
+        "POWERTOOLS_LOG_LEVEL": "WARNING",  # one JSON line per request would cost more than the request
+    }
+    if os.environ.get("LOCAL_WORKERS"):
+        settings["LOCAL_WORKERS"] = os.environ["LOCAL_WORKERS"]
+    return StackProcess(workdir, settings, base_env=base_env).launch()
 
 
 # ------------------------------------------------------------------------------------------------ load
@@ -230,14 +152,14 @@ def _renamed(value: object, names: dict[str, str]) -> object:
     return value
 
 
-def fill_table(stack: Stack, leads: int, *, progress: bool = True) -> int:
+def fill_table(stack: StackProcess, leads: int, *, progress: bool = True) -> int:
     """Store ``leads`` more leads fast: post one, then batch-write copies of its items under new ids (the
     lead's, its certificate's and its vendor lead_id) into the stack's moto. Returns the copies written."""
     import boto3
 
-    state = json.loads(stack.state_file.read_text())
+    state = stack.state
     sample = lead_body(0)
-    with httpx.Client(base_url=stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=60) as http:
+    with httpx.Client(base_url=stack.api_url, headers={"x-api-key": VENDOR_KEY}, timeout=60) as http:
         answer = http.post("/leads", json={**sample, "lead_id": "FILL-SAMPLE"})
     if answer.status_code != 201:
         raise SystemExit(f"the sample lead was not retained: {answer.status_code} {answer.text}")
@@ -282,13 +204,13 @@ def growth_ratio(stored: int = 10_000, *, window: int = 100, max_seconds: float 
     ``stored`` leads stored (the table filled fast in between): the ratio says if it slows as it fills."""
     deadline = time.monotonic() + max_seconds
     with tempfile.TemporaryDirectory(prefix="tf-local-growth-") as tmp:
-        stack = Stack(Path(tmp))
+        stack = start_stack(Path(tmp))
         try:
-            posted = post_leads(stack.api, 8, window, deadline).requests
-            small = post_leads(stack.api, 8, window, deadline, first=posted)
+            posted = post_leads(stack.api_url, 8, window, deadline).requests
+            small = post_leads(stack.api_url, 8, window, deadline, first=posted)
             posted += small.requests
             fill_table(stack, stored - posted)
-            large = post_leads(stack.api, 8, window, deadline, first=posted + 1)
+            large = post_leads(stack.api_url, 8, window, deadline, first=posted + 1)
             at_small, at_large = _rate(small, stack), _rate(large, stack)
         finally:
             stack.stop()
@@ -318,7 +240,7 @@ def main() -> int:
     deadline = time.monotonic() + args.max_seconds
 
     with tempfile.TemporaryDirectory(prefix="tf-local-load-") as tmp:
-        stack = Stack(Path(tmp))
+        stack = start_stack(Path(tmp))
         report: dict[str, object] = {
             "workers": os.environ.get("LOCAL_WORKERS", "4 (default)"),
             "cpus": os.cpu_count(),
@@ -328,12 +250,12 @@ def main() -> int:
         try:
             # leads/s over the first 100 posts (an almost empty table); again near --stored, below.
             growth = []
-            window = post_leads(stack.api, 8, 100, deadline)
+            window = post_leads(stack.api_url, 8, 100, deadline)
             posted = window.requests
             growth.append({"stored_leads_before": 0, **_rate(window, stack)})
             levels = []
             for clients, count in per_level.items():
-                run = post_leads(stack.api, clients, count, deadline, first=posted)
+                run = post_leads(stack.api_url, clients, count, deadline, first=posted)
                 posted += run.requests
                 levels.append(run.summary())
                 failed |= run.errors > 0
@@ -343,11 +265,11 @@ def main() -> int:
 
             # Fill the table, then 100 posts again.
             while posted < stored - 100 and time.monotonic() < deadline:
-                fill = post_leads(stack.api, 8, min(500, stored - 100 - posted), deadline, first=posted)
+                fill = post_leads(stack.api_url, 8, min(500, stored - 100 - posted), deadline, first=posted)
                 posted += fill.requests
                 failed |= fill.errors > 0
                 print(json.dumps({"stored_leads": posted, **_rate(fill, stack)}), file=sys.stderr, flush=True)
-            window = post_leads(stack.api, 8, 100, deadline, first=posted)
+            window = post_leads(stack.api_url, 8, 100, deadline, first=posted)
             posted += window.requests
             growth.append({"stored_leads_before": posted - window.requests, **_rate(window, stack)})
             failed |= any(run["errors"] for run in growth)  # type: ignore[index]
@@ -361,7 +283,7 @@ def main() -> int:
     return 1 if failed or report["exit_code"] != 0 else 0
 
 
-def _rate(run: Run, stack: Stack) -> dict[str, object]:
+def _rate(run: Run, stack: StackProcess) -> dict[str, object]:
     own, total = stack.rss_mib()
     return {
         "leads_per_second": round(run.requests / run.seconds, 2) if run.seconds else 0.0,

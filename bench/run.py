@@ -385,11 +385,12 @@ def part_local_stack(part: Part, sizes: Sizes, record: dict[str, Any]) -> None:
     deadline = time.monotonic() + 3600
     runs = []  # every run of posts: their answers, for the errors
     workdir = Path(tempfile.mkdtemp(prefix="tf-bench-stack-"))  # kept when the stack fails: its logs
-    stack = local_load.Stack(workdir)
+    stack = local_load.start_stack(workdir, inprocess.LAUNCH_ENV)
     try:
 
         def post(clients: int, count: int) -> Any:
-            runs.append(local_load.post_leads(stack.api, clients, count, deadline, first=sum(r.requests for r in runs)))
+            first = sum(r.requests for r in runs)
+            runs.append(local_load.post_leads(stack.api_url, clients, count, deadline, first=first))
             return runs[-1]
 
         post(8, sizes.window)  # the first leads: an empty table, the workers warming up

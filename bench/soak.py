@@ -41,14 +41,11 @@ did not start).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing
 import os
 import random
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -68,18 +65,13 @@ sys.path[:0] = [str(ROOT), str(LAYER)]
 
 from bench import soak_jornaya, soak_screens  # noqa: E402 - the repository's, just put on the path
 from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402
+from local.backend import FAKE_CREDENTIALS, queue_depth, set_fake_credentials  # noqa: E402
 from local.fault_plan import DEFAULT_SPEC  # noqa: E402
+from local.stack import StackProcess  # noqa: E402
 
-HOST = "127.0.0.1"
-READY_MARKER = "tf-retainer local stack ready"
 TF_API_KEY = "soak-trustedform-key-0123456789"
 VENDOR_NAME = "soak-vendor"
 VENDOR_KEY = "soak-vendor-key-0123456789abcdef"
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
 # Call-by-call answer mix (the rest: a retain). 5xx are spread over 500/502/503.
 FAULT_MIX = (
     (0.30, ("server_error", "bad_gateway", "unavailable")),
@@ -92,12 +84,6 @@ FINAL_STATUSES = frozenset({"retained", "rejected", "expired"})
 SCHEDULED_EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
 # Once every lead is final, how long the last outcome events may take to reach the subscriber queue.
 EVENTS_WAIT_SECONDS = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 # ------------------------------------------------------------------------------------------ fault mix
@@ -137,118 +123,38 @@ def call_kind(behaviour: str | None, status: int | None) -> str:
 # ------------------------------------------------------------------------------------------ the stack
 
 
-@dataclass
-class Stack:
-    process: subprocess.Popen[str]
-    state: dict[str, Any]
-    log_dir: Path
-    ready_seconds: float
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-def start_stack(args: argparse.Namespace, log_dir: Path) -> Stack:
-    state_file = log_dir / "state.json"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_", "POWERTOOLS_"))
-        and key not in {"TABLE_NAME", "RETRY_QUEUE_URL", "PORT", "MOTO_PORT", "SIMULATOR_PORT"}
+def start_stack(args: argparse.Namespace, log_dir: Path) -> StackProcess:
+    """``python -m local.stack`` with short retry timings and sweeper graces (AWS's faults, the screens'
+    and Jornaya's simulators as asked), its own session (our Ctrl-C does not reach it: we stop it
+    ourselves), ready."""
+    settings = {
+        "TRUSTEDFORM_API_KEY": TF_API_KEY,
+        "LOCAL_VENDOR_NAME": VENDOR_NAME,
+        "LOCAL_VENDOR_KEY": VENDOR_KEY,
+        "LOCAL_WORKERS": str(args.workers),
+        "RETRY_BASE_SECONDS": "1",
+        "RETRY_CAP_SECONDS": str(args.retry_cap),
+        "ACCOUNT_ERROR_DELAY_SECONDS": "2",
+        "SYNC_TIMEOUT_SECONDS": str(args.sync_timeout),
+        "RETRY_TIMEOUT_SECONDS": str(args.retry_timeout),
+        "RECEIVED_GRACE_SECONDS": str(args.received_grace),
+        "PENDING_GRACE_SECONDS": str(args.pending_grace),
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
-    env.update(
-        PORT="0",
-        MOTO_PORT=str(free_port()),
-        SIMULATOR_PORT="0",
-        TRUSTEDFORM_API_KEY=TF_API_KEY,
-        LOCAL_VENDOR_NAME=VENDOR_NAME,
-        LOCAL_VENDOR_KEY=VENDOR_KEY,
-        LOCAL_STACK_STATE=str(state_file),
-        LOCAL_WORKERS=str(args.workers),
-        RETRY_BASE_SECONDS="1",
-        RETRY_CAP_SECONDS=str(args.retry_cap),
-        ACCOUNT_ERROR_DELAY_SECONDS="2",
-        SYNC_TIMEOUT_SECONDS=str(args.sync_timeout),
-        RETRY_TIMEOUT_SECONDS=str(args.retry_timeout),
-        RECEIVED_GRACE_SECONDS=str(args.received_grace),
-        PENDING_GRACE_SECONDS=str(args.pending_grace),
-        POWERTOOLS_LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
     if args.aws_faults:
-        env["AWS_FAULTS"] = args.aws_faults
+        settings["AWS_FAULTS"] = args.aws_faults
     screens = [*([soak_screens.SPEC] if args.screens else []), *(["leadid=jornaya"] if args.jornaya else [])]
     if screens:
-        env["LOCAL_SCREENS"] = ",".join(screens)
-    started = time.monotonic()
-    stdout_log = open(log_dir / "stack.stdout.log", "w", encoding="utf-8")  # noqa: SIM115 - closed by the reader
-    stderr_log = open(log_dir / "stack.stderr.log", "w", encoding="utf-8")  # noqa: SIM115 - the child's
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.stack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=stderr_log,
-        text=True,
-        start_new_session=True,  # our Ctrl-C does not reach it: we stop it ourselves
-    )
-    stderr_log.close()
-    ready = threading.Event()
-
-    def read_stdout() -> None:  # keeps the pipe drained for the whole run (workers log to it)
-        assert process.stdout is not None
-        with stdout_log:
-            for line in process.stdout:
-                stdout_log.write(line)
-                if READY_MARKER in line:
-                    ready.set()
-
-    threading.Thread(target=read_stdout, name="soak-stack-stdout", daemon=True).start()
-    while not ready.wait(0.2):
-        if process.poll() is not None or time.monotonic() - started > 120:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            tail = (log_dir / "stack.stderr.log").read_text(encoding="utf-8", errors="replace")[-3000:]
-            raise RuntimeError(f"the local stack did not start (exit {process.poll()}):\n{tail}")
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    for name in ("api_url", "simulator_url", "endpoint_url"):
-        if not str(state[name]).startswith(f"http://{HOST}:"):
-            process.kill()
-            raise RuntimeError(f"{name} {state[name]} is not on {HOST}")
-    return Stack(process, state, log_dir, time.monotonic() - started)
-
-
-def stack_provisioned(state: dict[str, Any]) -> Any:
-    """The stack's resources, rebuilt from its state file."""
-    from local.provision import Provisioned
-
-    return Provisioned(
-        table_name=state["table_name"],
-        retry_queue_url=state["retry_queue_url"],
-        retry_dlq_url=state["retry_dlq_url"],
-        secret_id=state["secret_id"],
-        consumer_key_secret_id=state.get("consumer_key_secret_id", ""),
-        region=state["region"],
-        endpoint_url=state["endpoint_url"],
-        retry_queue_arn=state.get("retry_queue_arn", ""),
-        retry_dlq_arn=state.get("retry_dlq_arn", ""),
-        stack_name=state.get("stack_name", "tf-retainer-local-dev"),
-        parameters=state.get("parameters") or {},
-        extra_refs=state.get("extra_refs") or {},
-    )
+        settings["LOCAL_SCREENS"] = ",".join(screens)
+    return StackProcess(log_dir, settings, own_session=True).launch()
 
 
 def function_env(state: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:
     """The functions' environment for this stack (the sweeper's), rebuilt from its state file."""
-    provisioned = stack_provisioned(state)
+    from local.stack import provisioned_from_state
+
     return {
-        **provisioned.environment(),
+        **provisioned_from_state(state).environment(),
         **FAKE_CREDENTIALS,
         "TRUSTEDFORM_API_URL": state["simulator_url"],
         "RECEIVED_GRACE_SECONDS": str(args.received_grace),
@@ -279,41 +185,6 @@ def sweeper_main(env: dict[str, str], interval: float, stop: Any, results: Any, 
             results.put(("ok", report["overdue"], len(report["recovered"]), report["skipped"]))
         except Exception as exc:
             results.put(("error", f"{type(exc).__name__}: {exc}", 0, 0))
-
-
-# ------------------------------------------------------------------------------------------ memory
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError, ValueError):
-            found += [int(child) for child in task.read_text().split()]
-    return found
-
-
-def tree_rss_mib(pid: int) -> tuple[float, float]:
-    """(the stack process's RSS, its whole process tree's), in MiB."""
-    main = _rss_kib(pid)
-    total, todo, seen = 0, [pid], set()
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        total += _rss_kib(current)
-        todo += _children(current)
-    return main / 1024, total / 1024
 
 
 # ------------------------------------------------------------------------------------------ the soak
@@ -434,21 +305,25 @@ class Figures:
 
 
 class Monitor:
-    """Samples the stack's memory every second, in a thread."""
+    """Samples the stack's memory and the load average every second, in a thread."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.start_main, _ = tree_rss_mib(pid)
+    def __init__(self, stack: StackProcess) -> None:
+        self.stack = stack
+        self.start_main, _ = stack.rss_mib()
         self.peak_main = self.peak_tree = 0.0
         self.load = [os.getloadavg()[0]]  # the 1-minute load average, every second
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-memory", daemon=True)
         self._thread.start()
 
+    def _sample(self) -> float:
+        main, tree = self.stack.rss_mib()
+        self.peak_main, self.peak_tree = max(self.peak_main, main), max(self.peak_tree, tree)
+        return main
+
     def _run(self) -> None:
         while not self._stop.wait(1.0):
-            main, tree = tree_rss_mib(self.pid)
-            self.peak_main, self.peak_tree = max(self.peak_main, main), max(self.peak_tree, tree)
+            self._sample()
             self.load.append(os.getloadavg()[0])
 
     def load_average(self) -> dict[str, float]:
@@ -464,33 +339,7 @@ class Monitor:
     def stop(self) -> float:
         self._stop.set()
         self._thread.join(5)
-        main, tree = tree_rss_mib(self.pid)
-        self.peak_main, self.peak_tree = max(self.peak_main, main), max(self.peak_tree, tree)
-        return main
-
-
-def aws_client(service: str, state: dict[str, Any]) -> Any:
-    import boto3
-
-    return boto3.session.Session(region_name=state["region"]).client(
-        service,
-        endpoint_url=state["endpoint_url"],
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
-    )
-
-
-def queue_depth(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+        return self._sample()
 
 
 def post_leads(api_url: str, bodies: list[dict[str, Any]], clients: int) -> list[tuple[int, Any]]:
@@ -545,16 +394,17 @@ def run(args: argparse.Namespace) -> Figures:
     log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="tf-soak-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"soak: logs in {log_dir}", file=sys.stderr, flush=True)
+    set_fake_credentials()
     stack = start_stack(args, log_dir)
     figures.stack_ready_seconds = stack.ready_seconds
-    monitor = Monitor(stack.process.pid)
+    monitor = Monitor(stack)
     figures.stack_rss_mib_start = monitor.start_main
     ctx = multiprocessing.get_context("spawn")
     stop_sweeper, sweep_results = ctx.Event(), ctx.Queue()
     sweeper = None
     try:
         state = stack.state
-        sqs = aws_client("sqs", state)
+        sqs = stack.client("sqs")
         if args.visibility:
             # The template's 360 s (6 x the RetryFunction timeout) would keep a delivery the lease turned
             # away invisible for six minutes: shortened, as the retry timeout is.
@@ -563,8 +413,8 @@ def run(args: argparse.Namespace) -> Figures:
             )
         from local.simulator import make_web_cert_id
 
-        provisioned = stack_provisioned(state)
-        store = provisioned.lead_store(aws_client("dynamodb", state), aws_client("secretsmanager", state))
+        provisioned = stack.resources
+        store = provisioned.lead_store(stack.client("dynamodb"), stack.client("secretsmanager"))
 
         rng = random.Random(args.seed)
         certs = [make_web_cert_id() for _ in range(args.leads)]
@@ -575,7 +425,7 @@ def run(args: argparse.Namespace) -> Figures:
         tokens = soak_jornaya.tokens(args.leads) if args.jornaya else []
         rules = {**(soak_jornaya.RULES if args.jornaya else {}), **(soak_screens.RULES if args.screens else {})}
         if rules:
-            soak_jornaya.publish_rules(provisioned, aws_client("dynamodb", state), rules)
+            soak_jornaya.publish_rules(provisioned, stack.client("dynamodb"), rules)
         if tokens:
             scripts = {token: soak_jornaya.draw_script(rng, args.max_faults) for token in tokens}
             soak_jornaya.script_tokens(state["provider_simulator_urls"]["jornaya"], scripts)

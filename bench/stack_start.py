@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,40 +26,13 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-READY_MARKER = "tf-retainer local stack ready"
+sys.path[:0] = [str(REPO_ROOT)]
+from local.stack import StackProcess  # noqa: E402
+
 VENDOR_KEY = "bench-vendor-key-0123456789abcdef"
 # Issue 19: what tests/e2e/test_local_stack.py asserted on the wall clock until then.
 READY_GOAL_S = 30.0  # process start to the ready line
 STOP_GOAL_S = 5.0  # SIGTERM to exit 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def tree_cpu_seconds(root_pid: int) -> float:
-    """user + sys of ``root_pid`` and its live descendants (the worker processes, the fork server)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    stats: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, parent = int(entry.name), int(fields[1])
-        children.setdefault(parent, []).append(pid)
-        stats[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    total, pending = 0.0, [root_pid]
-    while pending:
-        pid = pending.pop()
-        total += stats.get(pid, 0.0)
-        pending += children.get(pid, [])
-    return total
 
 
 def hang_a_retry(state: dict[str, str]) -> None:
@@ -88,64 +58,28 @@ def hang_a_retry(state: dict[str, str]) -> None:
 def one_run(root: Path, state_dir: Path, base_env: Mapping[str, str] | None = None) -> dict[str, float]:
     """One start, first answer and stop; the stack's environment is ``base_env`` (default: this process's)
     without what would point it at another stack."""
-    env = {
-        k: v
-        for k, v in (os.environ if base_env is None else base_env).items()
-        if not k.startswith(("AWS_", "TRUSTEDFORM_", "LOCAL_", "RETRY_"))
-    }
-    env.update(
-        PORT="0",
-        MOTO_PORT=str(free_port()),
-        SIMULATOR_PORT="0",
-        LOCAL_VENDOR_KEY=VENDOR_KEY,
-        LOCAL_STACK_STATE=str(state_dir / "state.json"),
-        PYTHONUNBUFFERED="1",
-        PYTHONPATH=f"{root}{os.pathsep}{root / 'layers' / 'common'}",
-        RETRY_BASE_SECONDS="1",  # the hung retry, a second after its lead
-        RETRY_CAP_SECONDS="2",
-    )
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as `make run` (the Makefile unexports it): .pyc cached
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.stack"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    # RETRY_*: the hung retry comes a second after its lead.
+    settings = {"LOCAL_VENDOR_KEY": VENDOR_KEY, "RETRY_BASE_SECONDS": "1", "RETRY_CAP_SECONDS": "2"}
+    stack = StackProcess(state_dir, settings, base_env=base_env, root=root).start()
     try:
-        assert process.stdout is not None
-        banner = []
-        for line in process.stdout:
-            banner.append(line)
-            if READY_MARKER in line:
-                break
-        else:
-            raise RuntimeError("the stack exited before it was ready:\n" + "".join(banner))
-        ready = time.monotonic() - started
-        state = json.loads((state_dir / "state.json").read_text())
+        state = stack.wait(120)
+        ready, posted = stack.ready_seconds, time.monotonic()
         body = {
             "trustedform_cert_url": "https://cert.trustedform.com/" + os.urandom(20).hex(),
             "email": "jane.doe@example.com",
         }
         answer = httpx.post(f"{state['api_url']}/leads", json=body, headers={"x-api-key": VENDOR_KEY}, timeout=30)
-        first_answer = time.monotonic() - started
+        first_answer = ready + time.monotonic() - posted
         if answer.status_code != 201:
             raise RuntimeError(f"first answer {answer.status_code}: {answer.text}")
-        cpu = tree_cpu_seconds(process.pid)
+        cpu = stack.cpu_seconds()
         hang_a_retry(state)
     finally:
         stopping = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        exit_code = stack.stop(60)
     stop = time.monotonic() - stopping
-    if process.returncode != 0:
-        raise RuntimeError(f"the stack exited {process.returncode} on SIGTERM")
+    if exit_code != 0:
+        raise RuntimeError(f"the stack exited {exit_code} on SIGTERM")
     return {"ready_s": ready, "first_answer_s": first_answer, "cpu_s": cpu, "stop_s": stop}
 
 

@@ -1,5 +1,5 @@
-"""A request's body, read the one way the local stack's hand-written HTTP servers (the API in
-local/server.py, the TrustedForm simulator, the providers' simulators) all need: by Content-Length or
+"""A request's body, as the local stack's one hand-written HTTP server (local/loopback.py: under the API, the
+TrustedForm simulator, the providers' simulators and the callback receiver) reads it: by Content-Length or
 chunked, never more than a bound, nothing when neither header says there is a body."""
 
 from __future__ import annotations

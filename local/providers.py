@@ -7,7 +7,7 @@ local stack, like a deployment, screens nothing until told to.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,11 @@ PROVIDER_SIMS = {
 }
 
 
+def provider_key(provider: str) -> str:
+    """The key a provider's local simulator accepts (its secret's value names it)."""
+    return LOCAL_KEY.format(provider)
+
+
 @dataclass
 class LocalProviders:
     """The chosen providers' simulators, running, and what provisioning needs of them."""
@@ -74,6 +79,22 @@ class LocalProviders:
     parameters: dict[str, str] = field(default_factory=dict)  # template parameters
     secret_values: dict[str, dict[str, str]] = field(default_factory=dict)  # secret logical id -> value
 
+    @classmethod
+    def of(cls, screens: Mapping[str, str], simulators: Mapping[str, Any]) -> LocalProviders:
+        """A deployment whose ``screens`` (screen -> provider) are answered by these running simulators
+        (provider -> simulator, each accepting :func:`provider_key`): the template parameters choosing and
+        pointing at them, their keys' secret values."""
+        chosen = cls(screens=dict(screens))
+        for screen, provider in screens.items():
+            chosen.parameters[SCREEN_PARAMETERS[screen]] = provider
+            if provider in chosen.simulators:
+                continue
+            described, sim = PROVIDER_SIMS[provider], simulators[provider]
+            chosen.simulators[provider] = sim
+            chosen.parameters.update({parameter: sim.base_url or "" for parameter in described.url_parameters})
+            chosen.secret_values[described.secret] = described.secret_value(provider_key(provider))
+        return chosen
+
     @property
     def urls(self) -> dict[str, str]:
         return {name: sim.base_url or "" for name, sim in self.simulators.items()}
@@ -82,6 +103,26 @@ class LocalProviders:
         for sim in self.simulators.values():
             sim.stop()
         self.simulators.clear()
+
+
+def start_simulators(providers: Iterable[str], host: str) -> dict[str, Any]:
+    """Each provider's simulator started on ``host`` (a free port), accepting its :func:`provider_key`."""
+    import importlib
+
+    started: dict[str, Any] = {}
+    try:
+        for provider in providers:
+            described = PROVIDER_SIMS[provider]
+            module, _, name = described.simulator.partition(":")
+            simulator_class = getattr(importlib.import_module(f"local.sims.{module}"), name)
+            sim = simulator_class(host=host, port=0, api_keys=(provider_key(provider),), **described.options())
+            sim.start()
+            started[provider] = sim
+    except BaseException:
+        for sim in started.values():
+            sim.stop()
+        raise
+    return started
 
 
 def chosen_screens(spec: str) -> dict[str, str]:
@@ -100,24 +141,5 @@ def chosen_screens(spec: str) -> dict[str, str]:
 def start_providers(spec: str, host: str) -> LocalProviders:
     """Each provider ``spec`` names, its simulator started on ``host`` (a free port), with the template
     parameters and the secret values that point the functions at it."""
-    import importlib
-
-    providers = LocalProviders(screens=chosen_screens(spec))
-    try:
-        for screen, provider in providers.screens.items():
-            providers.parameters[SCREEN_PARAMETERS[screen]] = provider
-            if provider in providers.simulators:
-                continue
-            described = PROVIDER_SIMS[provider]
-            module, _, name = described.simulator.partition(":")
-            simulator_class = getattr(importlib.import_module(f"local.sims.{module}"), name)
-            key = LOCAL_KEY.format(provider)
-            sim = simulator_class(host=host, port=0, api_keys=(key,), **described.options())
-            url = sim.start()
-            providers.simulators[provider] = sim
-            providers.parameters.update({parameter: url for parameter in described.url_parameters})
-            providers.secret_values[described.secret] = described.secret_value(key)
-    except BaseException:
-        providers.stop()
-        raise
-    return providers
+    screens = chosen_screens(spec)
+    return LocalProviders.of(screens, start_simulators(dict.fromkeys(screens.values()), host))

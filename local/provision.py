@@ -399,7 +399,7 @@ _CLIENTS_LOCK = threading.Lock()  # a boto3 session is not thread-safe
 
 
 @functools.cache
-def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+def aws_client(service: str, region: str, endpoint_url: str | None) -> Any:
     """One client per service, region and endpoint for the process (moto intercepts a client whenever
     it was made)."""
     with _CLIENTS_LOCK:
@@ -770,8 +770,8 @@ class Provisioned:
         from tf_retainer.domain.keyring import Keyring
         from tf_retainer.store.lead_table import lead_table
 
-        dynamodb = dynamodb or _client("dynamodb", self.region, self.endpoint_url)
-        secretsmanager = secretsmanager or _client("secretsmanager", self.region, self.endpoint_url)
+        dynamodb = dynamodb or aws_client("dynamodb", self.region, self.endpoint_url)
+        secretsmanager = secretsmanager or aws_client("secretsmanager", self.region, self.endpoint_url)
         keyring = Keyring(lambda: read_consumer_key(secrets_provider(secretsmanager), self.consumer_key_secret_id))
         return lead_table(self.table_name, retention_days=retention_days, client=dynamodb, keyring=keyring)
 
@@ -885,7 +885,7 @@ def _provision_events(
     if EVENT_BUS_LOGICAL_ID not in template["Resources"]:
         return {}
     created: dict[str, str] = {}
-    sqs = _client("sqs", region, endpoint_url)
+    sqs = aws_client("sqs", region, endpoint_url)
     for logical_id, suffix in EVENT_QUEUES:
         properties = resolver.resolve(_resource(template, logical_id, "AWS::SQS::Queue").get("Properties", {}))
         url, arn = _create_queue(sqs, logical_id, f"{stack_name}-{suffix}", properties)
@@ -895,7 +895,7 @@ def _provision_events(
         resolver.attributes[(logical_id, "QueueUrl")] = url
         resolver.attributes[(logical_id, "QueueName")] = url.rsplit("/", 1)[-1]
 
-    events = _client("events", region, endpoint_url)
+    events = aws_client("events", region, endpoint_url)
     bus = resolver.resolve(_resource(template, EVENT_BUS_LOGICAL_ID, "AWS::Events::EventBus")["Properties"])
     try:
         bus_arn = events.create_event_bus(Name=bus["Name"])["EventBusArn"]
@@ -950,7 +950,7 @@ def provision(
     resolver = _Resolver(loaded, values, region, stack_name)
 
     # KMS keys first: the table is encrypted with one of them.
-    kms = _client("kms", region, endpoint_url)
+    kms = aws_client("kms", region, endpoint_url)
     for logical_id, resource in loaded["Resources"].items():
         if resource.get("Type") == "AWS::KMS::Key":
             key = _kms_key(kms, f"alias/{stack_name}-{logical_id}", resource.get("Properties", {}))
@@ -962,7 +962,7 @@ def provision(
     if ARCHIVE_BUCKET_LOGICAL_ID in loaded["Resources"]:
         archive_bucket = f"{stack_name}-archive".lower()
         bucket = _resource(loaded, ARCHIVE_BUCKET_LOGICAL_ID, "AWS::S3::Bucket")
-        _create_bucket(_client("s3", region, endpoint_url), archive_bucket, resolver.resolve(bucket["Properties"]))
+        _create_bucket(aws_client("s3", region, endpoint_url), archive_bucket, resolver.resolve(bucket["Properties"]))
         resolver.refs[ARCHIVE_BUCKET_LOGICAL_ID] = archive_bucket
         resolver.attributes[(ARCHIVE_BUCKET_LOGICAL_ID, "Arn")] = f"arn:aws:s3:::{archive_bucket}"
 
@@ -970,7 +970,7 @@ def provision(
     table_name = f"{stack_name}-leads"
     table = _resource(loaded, TABLE_LOGICAL_ID, "AWS::DynamoDB::Table")
     _create_table(
-        _client("dynamodb", region, endpoint_url),
+        aws_client("dynamodb", region, endpoint_url),
         TABLE_LOGICAL_ID,
         table_name,
         resolver.resolve(table.get("Properties", {})),
@@ -979,7 +979,7 @@ def provision(
     resolver.attributes[(TABLE_LOGICAL_ID, "Arn")] = f"arn:aws:dynamodb:{region}:{LOCAL_ACCOUNT_ID}:table/{table_name}"
 
     # SQS: the dead-letter queue first, its ARN goes into the retry queue's RedrivePolicy.
-    sqs = _client("sqs", region, endpoint_url)
+    sqs = aws_client("sqs", region, endpoint_url)
     queues: dict[str, tuple[str, str]] = {}
     for logical_id, name in (
         (RETRY_DLQ_LOGICAL_ID, f"{stack_name}-retry-dlq"),
@@ -1007,7 +1007,7 @@ def provision(
     secret = _resource(loaded, SECRET_LOGICAL_ID, "AWS::SecretsManager::Secret")
     secret_properties = resolver.resolve(secret.get("Properties", {}))
     secret_name = str(secret_properties.get("Name") or f"{stack_name}/trustedform-api-key")
-    secretsmanager = _client("secretsmanager", region, endpoint_url)
+    secretsmanager = aws_client("secretsmanager", region, endpoint_url)
     secret_arn = _create_secret(secretsmanager, SECRET_LOGICAL_ID, secret_name, secret_properties, {"api_key": api_key})
     resolver.refs[SECRET_LOGICAL_ID] = secret_arn
     resolver.attributes[(SECRET_LOGICAL_ID, "Id")] = secret_arn
@@ -1039,7 +1039,7 @@ def provision(
                 resolver.attributes[(logical_id, "Arn")] = arn
         dashboard_properties = resolver.resolve(dashboard.get("Properties", {}))
         dashboard_name = str(dashboard_properties.get("DashboardName") or stack_name)
-        _client("cloudwatch", region, endpoint_url).put_dashboard(
+        aws_client("cloudwatch", region, endpoint_url).put_dashboard(
             DashboardName=dashboard_name, DashboardBody=dashboard_properties["DashboardBody"]
         )
 

@@ -10,10 +10,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tf_retainer.events.callbacks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+from local.loopback import Answer, LoopbackServer, Request
 
 HOST = "127.0.0.1"
 
@@ -28,8 +29,7 @@ class CallbackReceiver:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     @property
     def url(self) -> str:
@@ -41,43 +41,26 @@ class CallbackReceiver:
             self.behaviours = list(behaviours)
 
     def start(self) -> CallbackReceiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    receiver.arrivals += 1
-                status, delay = receiver._next()
-                if delay:
-                    time.sleep(delay)
-                receiver._record(dict(self.headers.items()), body, status)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_GET(self) -> None:
-                with receiver._lock:
-                    payload = json.dumps(receiver.received).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
-        self._server = ThreadingHTTPServer((HOST, self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="tf-local-callbacks", daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer((HOST, self.port), self._answer, "tf-retainer-callback-receiver")
+        self._server.serve("tf-local-callbacks")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
+
+    def _answer(self, request: Request) -> Answer:
+        if request.method == "GET":
+            with self._lock:
+                return Answer.json(200, self.received)
+        with self._lock:
+            self.arrivals += 1
+        status, delay = self._next()
+        if delay:
+            time.sleep(delay)
+        self._record(request.sent_headers, request.body, status)
+        return Answer(status, b"", None)
 
     def _next(self) -> tuple[int, float]:
         with self._lock:

@@ -26,16 +26,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import traceback
 from contextlib import AbstractContextManager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from local.apigw import ApiResponse, LocalApiGateway
 from local.functions import FunctionError
-from local.http_body import BodyTooLarge, read_body
+from local.loopback import ALL_METHODS, Answer, LoopbackServer, Request
 
 log = logging.getLogger("tf_retainer.local.api")
 
@@ -47,7 +44,7 @@ _SKIPPED_RESPONSE_HEADERS = frozenset({"content-length", "connection", "transfer
 _LOGGED_ANSWER_KEYS = ("lead_id", "status", "reason")
 
 
-class LocalApiServer(ThreadingHTTPServer):
+class LocalApiServer(LoopbackServer):
     """HTTP in front of a :class:`LocalApiGateway`: a thread per connection.
 
     ``invocation_lock`` is held around each ``gateway.handle`` call. When the gateway runs functions in
@@ -59,10 +56,7 @@ class LocalApiServer(ThreadingHTTPServer):
     requests then run concurrently, as many at once as the pool has workers.
     """
 
-    daemon_threads = True
-    allow_reuse_address = True
-    # listen() backlog: a burst of connections waits to be accepted instead of being reset (the
-    # socketserver default is 5).
+    # listen() backlog: a burst of connections waits to be accepted instead of being reset.
     request_queue_size = 256
 
     def __init__(
@@ -77,12 +71,36 @@ class LocalApiServer(ThreadingHTTPServer):
         self.invocation_lock = invocation_lock if invocation_lock is not None else threading.Lock()
         self._description_lock = threading.Lock()
         self._description_json: str | None = None
-        super().__init__((host, port), _Handler)
+        super().__init__(
+            (host, port), self._answer, "tf-retainer-local", max_body=MAX_REQUEST_BYTES, methods=ALL_METHODS
+        )
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+    def _answer(self, request: Request) -> Answer:
+        path = self.strip_stage(request.path)
+        # API Gateway keeps the last value of a repeated header or query parameter.
+        query = {name: values[-1] for name, values in request.query.items()}
+        response = self.published(request.method, path, query) or self.dispatch(
+            request.method, path, request.sent_headers, request.body, query, request.client
+        )
+        headers, content_type = {}, None
+        for name, value in response.headers.items():
+            if name.lower() == "content-type":
+                content_type = value
+            elif name.lower() not in _SKIPPED_RESPONSE_HEADERS:
+                headers[name] = value
+        return Answer(response.status, response.body, content_type, headers)
+
+    def refusal(self, status: int) -> Answer:
+        """API Gateway's answers to a payload over its limit, or a request it cannot read."""
+        if status == 413:
+            return Answer(413, b'{"message":"Request Too Long"}')
+        return Answer(400, b'{"message":"Bad Request"}')
+
+    def answered(self, request: Request, answer: Answer | None, seconds: float) -> None:
+        """One line per request: method, path, status, milliseconds, and the answer's identifiers."""
+        if answer is not None:
+            path, ms = self.strip_stage(request.path), seconds * 1000
+            log.info("%s %s %d %.0fms%s", request.method, path, answer.status, ms, _answer_summary(answer))
 
     def published(self, method: str, path: str, query: dict[str, str]) -> ApiResponse | None:
         """The API's description (``/openapi.json``) and a page to browse it (``/docs``), generated from the
@@ -140,72 +158,16 @@ class LocalApiServer(ThreadingHTTPServer):
         return ApiResponse(502, {"Content-Type": "application/json"}, body.encode())
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "tf-retainer-local"
-    sys_version = ""
-    server: LocalApiServer
-
-    def log_message(self, format: str, *args: Any) -> None:  # our own line per request instead
-        pass
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def _read_body(self) -> bytes:
-        return read_body(self.rfile, self.headers, MAX_REQUEST_BYTES)
-
-    def _handle(self) -> None:
-        started = time.perf_counter()
-        split = urlsplit(self.path)
-        path = self.server.strip_stage(split.path or "/")
-        try:
-            body = self._read_body()
-        except BodyTooLarge:
-            self.close_connection = True
-            response = ApiResponse(413, {"Content-Type": "application/json"}, b'{"message":"Request Too Long"}')
-        except ValueError:
-            self.close_connection = True
-            response = ApiResponse(400, {"Content-Type": "application/json"}, b'{"message":"Bad Request"}')
-        else:
-            # API Gateway keeps the last value of a repeated header or query parameter.
-            headers = dict(self.headers.items())
-            query = dict(parse_qsl(split.query, keep_blank_values=True))
-            response = self.server.published(self.command, path, query) or self.server.dispatch(
-                self.command, path, headers, body, query, self.client_address[0]
-            )
-        self._send(response)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info("%s %s %d %.0fms%s", self.command, path, response.status, elapsed_ms, _answer_summary(response))
-
-    def _send(self, response: ApiResponse) -> None:
-        try:
-            self.send_response(response.status)
-            for name, value in response.headers.items():
-                if name.lower() not in _SKIPPED_RESPONSE_HEADERS:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.body)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(response.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
-
-
-def _answer_summary(response: ApiResponse) -> str:
-    if "json" not in next((v for k, v in response.headers.items() if k.lower() == "content-type"), ""):
+def _answer_summary(answer: Answer) -> str:
+    if "json" not in (answer.content_type or ""):
         return ""
     try:
-        answer = json.loads(response.body)
+        parsed = json.loads(answer.body)
     except ValueError:
         return ""
-    if not isinstance(answer, dict):
+    if not isinstance(parsed, dict):
         return ""
-    parts = [f"{key}={answer[key]}" for key in _LOGGED_ANSWER_KEYS if isinstance(answer.get(key), str)]
+    parts = [f"{key}={parsed[key]}" for key in _LOGGED_ANSWER_KEYS if isinstance(parsed.get(key), str)]
     return (" " + " ".join(parts)) if parts else ""
 
 
@@ -214,23 +176,16 @@ class ApiServerThread:
 
     def __init__(self, server: LocalApiServer) -> None:
         self.server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="tf-local-api", daemon=True
-        )
 
     @property
     def url(self) -> str:
         return self.server.url
 
     def start(self) -> str:
-        self._thread.start()
-        return self.url
+        return self.server.serve("tf-local-api", poll_interval=0.1)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._thread.is_alive():
-            self.server.shutdown()
-            self._thread.join(timeout)
-        self.server.server_close()
+        self.server.stop(timeout)
 
 
 def serve(

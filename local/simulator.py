@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import copy
 import hashlib
 import json
@@ -61,17 +60,14 @@ import logging
 import re
 import secrets
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
-from local.http_body import BodyTooLarge, read_body
+from local.loopback import Answer, LoopbackServer, Request
 
 log = logging.getLogger("tf_retainer.simulator")
 
@@ -423,19 +419,11 @@ class _Certificate:
         return self.behaviours[0]
 
 
-@dataclass
-class _Answer:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
+def _json_answer(status: int, payload: Any, headers: dict[str, str] | None = None) -> Answer:
+    return Answer(status, json.dumps(payload).encode(), "application/json", headers or {})
 
 
-def _json_answer(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Answer:
-    return _Answer(status, json.dumps(payload).encode(), "application/json", headers or {})
-
-
-def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> _Answer:
+def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> Answer:
     payload: dict[str, Any] = {"outcome": "error", "reason": reason}
     if status == 400:  # TrustedForm's BadRequest schema requires these too
         payload.update(message=reason, errors={"detail": reason})
@@ -467,7 +455,6 @@ class TrustedFormSimulator:
         self._certs: dict[str, _Certificate] = {}
         self._requests: list[dict[str, Any]] = []
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.base_url: str | None = None
 
@@ -499,15 +486,10 @@ class TrustedFormSimulator:
         if self._server is not None:
             return self.base_url or ""
         self._stopping = threading.Event()
-        server = _Server((self.host, self.port), _Handler)
-        server.simulator = self
-        self._server = server
-        host, port = server.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="tf-simulator", daemon=True
+        self._server = _Server(
+            (self.host, self.port), self._answer, "TrustedFormSimulator/1.0", max_body=MAX_BODY_BYTES
         )
-        self._thread.start()
+        self.base_url = self._server.serve("tf-simulator")
         return self.base_url
 
     def stop(self) -> None:
@@ -515,12 +497,7 @@ class TrustedFormSimulator:
         if server is None:
             return
         self._stopping.set()  # wakes slow/hang/latency sleeps
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        server.stop()
 
     def __enter__(self) -> TrustedFormSimulator:
         self.start()
@@ -642,7 +619,7 @@ class TrustedFormSimulator:
         with self._lock:
             return bool(sep) and user == "API" and key in self._api_keys
 
-    def _operations_answer(self, cert_id: str, body: dict[str, Any], behaviour: str) -> _Answer:
+    def _operations_answer(self, cert_id: str, body: dict[str, Any], behaviour: str) -> Answer:
         """The 200 answer for success / masked / match_failure (and slow)."""
         ops = [op for op in ("match_lead", "retain", "insights", "verify") if op in body]
         if not ops:
@@ -708,14 +685,22 @@ class TrustedFormSimulator:
             answer["reason"] = failures[0]
         return _json_answer(200, answer)
 
-    def _handle_certificate_post(self, handler: _Handler, cert_id: str) -> _Answer | None:
+    def _answer(self, request: Request) -> Answer | None:
+        """Every request to the simulator's socket. None means: drop the connection unanswered."""
+        path = request.path
+        if path.startswith(CONTROL_PREFIX):
+            return self._handle_control(request, path)
+        if request.method == "POST":
+            return self._handle_certificate_post(request, path[1:])
+        return _certificate_page(path[1:])
+
+    def _handle_certificate_post(self, request: Request, cert_id: str) -> Answer | None:
         """Validate, pick the behaviour, answer. None means: drop the connection unanswered."""
-        headers = handler.headers
         entry: dict[str, Any] = {
             "method": "POST",
-            "path": handler.path,
+            "path": request.raw_path,
             "cert_id": cert_id,
-            "headers": dict(headers.items()),
+            "headers": dict(request.sent_headers),
             "body": None,
             "body_text": None,
             "behaviour": None,
@@ -732,11 +717,11 @@ class TrustedFormSimulator:
                 entry.update(fields)
 
         try:
-            raw = handler.read_body()
+            raw = request.body
             note(body_text=raw.decode("utf-8", errors="replace") if raw else "")
             if not self._sleep(self.latency):
                 return None
-            refusal, behaviour, body = self._decide(headers, cert_id, raw)
+            refusal, behaviour, body = self._decide(request, cert_id, raw)
             note(body=body, behaviour=behaviour)
             answer = refusal if refusal is not None else self._apply(behaviour or "success", cert_id, body)
             if answer is not None:
@@ -750,15 +735,15 @@ class TrustedFormSimulator:
                 entry["status"] or "dropped",
             )
 
-    def _decide(self, headers, cert_id: str, raw: bytes) -> tuple[_Answer | None, str | None, Any]:
+    def _decide(self, request: Request, cert_id: str, raw: bytes) -> tuple[Answer | None, str | None, Any]:
         """(refusal, behaviour, parsed body): a refusal when the request itself is not acceptable,
         else the behaviour to apply (from the header, or consumed from the certificate's script)."""
-        if not self._authorised(headers.get("Authorization")):
+        if not self._authorised(request.header("Authorization")):
             return _error(401, "Incorrect API key"), None, None
-        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return _error(400, "Content-Type must be application/json"), None, None
-        api_version = headers.get("Api-Version")
+        api_version = request.header("Api-Version")
         if api_version is not None and api_version.strip() != "4.0":
             return _error(400, f"Unsupported Api-Version {api_version!r}"), None, None
         if cert_kind(cert_id) is None:
@@ -771,7 +756,7 @@ class TrustedFormSimulator:
         if problem:
             return _error(400, problem), None, body
 
-        requested = headers.get(BEHAVIOUR_HEADER)
+        requested = request.header(BEHAVIOUR_HEADER)
         if requested is not None:
             try:
                 parse_behaviour(requested)
@@ -783,7 +768,7 @@ class TrustedFormSimulator:
                 behaviour = self._cert(cert_id).next_behaviour()
         return None, behaviour, body
 
-    def _apply(self, behaviour: str, cert_id: str, body: dict[str, Any]) -> _Answer | None:
+    def _apply(self, behaviour: str, cert_id: str, body: dict[str, Any]) -> Answer | None:
         kind, arg = parse_behaviour(behaviour)
         if kind == "slow":
             if not self._sleep(arg or 0.0):
@@ -797,7 +782,7 @@ class TrustedFormSimulator:
         if kind == "expired_200":
             return _json_answer(200, {"outcome": "failure", "reason": "The cert has expired"})
         if kind == "malformed":
-            return _Answer(200, b'{"outcome": "success", "reason": nu', "application/json")
+            return Answer(200, b'{"outcome": "success", "reason": nu', "application/json")
         status, reason = ERROR_BEHAVIOURS[kind]
         extra = {}
         if kind == "throttled":
@@ -846,20 +831,19 @@ class TrustedFormSimulator:
             "operations": self.operations(cert_id),
         }
 
-    def _handle_control(self, handler: _Handler, method: str, path: str) -> _Answer:
-        route = path[len(CONTROL_PREFIX) :]
+    def _handle_control(self, request: Request, path: str) -> Answer:
+        method, route = request.method, path[len(CONTROL_PREFIX) :]
         if method == "GET" and route == "health":
             return _json_answer(200, {"status": "ok"})
         if method == "GET" and route == "requests":
             return _json_answer(200, self.requests)
         if method == "POST" and route == "reset":
-            handler.read_body()
             self.reset()
             return _json_answer(200, {"status": "reset"})
         if route == "config" and method in ("GET", "POST"):
             if method == "POST":
                 try:
-                    config = json.loads(handler.read_body() or b"{}")
+                    config = json.loads(request.body or b"{}")
                     if not isinstance(config, dict):
                         raise ValueError("config must be an object")
                     if "latency" in config:
@@ -880,7 +864,7 @@ class TrustedFormSimulator:
             )
         if route.startswith("certificates/") and method in ("GET", "POST"):
             cert_id = route[len("certificates/") :]
-            raw = handler.read_body()  # always: an unread body would spoil the kept-alive connection
+            raw = request.body
             if cert_kind(cert_id) is None:
                 return _json_answer(400, {"error": "not a valid certificate id"})
             if method == "POST":
@@ -908,7 +892,7 @@ def _lifetime(kind: str, masked: bool, retained: bool, form_submitted: bool) -> 
     return UNSUBMITTED_LIFETIME
 
 
-def _answered_operations(answer: _Answer) -> dict[str, Any]:
+def _answered_operations(answer: Answer) -> dict[str, Any]:
     """For the request log: the operations a 200 answer carried results for, and whether it retained."""
     if answer.status != 200 or not answer.content_type.startswith("application/json"):
         return {}
@@ -1052,104 +1036,21 @@ def _verify(params: dict[str, Any], facts: SessionFacts | None = None) -> dict[s
 # HTTP plumbing
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    # socketserver's default backlog of 5 refuses connections when a retry batch opens 10 at once.
-    request_queue_size = 128
-    simulator: TrustedFormSimulator
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(*args, **kwargs)
-
-    def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):  # type: ignore[no-untyped-def]
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections, self._connections = list(self._connections), set()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+class _Server(LoopbackServer):
+    def refusal(self, status: int) -> Answer | None:
+        return _error(413, "Request body too large") if status == 413 else _error(400, "Bad request")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # TCP_NODELAY: headers and body go out in two writes; with Nagle's algorithm the body waits for the
-    # client's delayed ACK, adding ~40 ms to every request on a kept-alive connection.
-    disable_nagle_algorithm = True
-    server_version = "TrustedFormSimulator/1.0"
-    sys_version = ""
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # the simulator logs its own lines
-        pass
-
-    def read_body(self) -> bytes:
-        if getattr(self, "_body", None) is None:
-            self._body = read_body(self.rfile, self.headers, MAX_BODY_BYTES)
-        return self._body
-
-    def _send(self, answer: _Answer | None) -> None:
-        if answer is None:  # hang / stopping: drop the connection without an answer
-            self.close_connection = True
-            return
-        try:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(answer.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def _dispatch(self, method: str) -> None:
-        self._body: bytes | None = None
-        sim = self.server.simulator
-        path = urlsplit(self.path).path
-        try:
-            if path.startswith(CONTROL_PREFIX):
-                self._send(sim._handle_control(self, method, path))
-            elif method == "POST":
-                self._send(sim._handle_certificate_post(self, path[1:]))
-            else:
-                self._send(self._certificate_page(path[1:]))
-        except BodyTooLarge:
-            self.close_connection = True
-            self._send(_error(413, "Request body too large"))
-        except (ValueError, OSError):
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self._send(_error(400, "Bad request"))
-
-    def _certificate_page(self, cert_id: str) -> _Answer:
-        """GET /{cert_id}: the certificate as HTML; retains nothing."""
-        if cert_kind(cert_id) is None:
-            return _Answer(404, b"<!doctype html><title>Not found</title><h1>Not found</h1>", "text/html")
-        page = (
-            "<!doctype html><html><head><title>TrustedForm Certificate</title></head>"
-            f"<body><h1>TrustedForm Certificate</h1><p>{cert_id}</p>"
-            "<p>Simulated certificate page. Viewing it retains nothing.</p></body></html>"
-        )
-        return _Answer(200, page.encode(), "text/html; charset=utf-8")
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
+def _certificate_page(cert_id: str) -> Answer:
+    """GET /{cert_id}: the certificate as HTML; retains nothing."""
+    if cert_kind(cert_id) is None:
+        return Answer(404, b"<!doctype html><title>Not found</title><h1>Not found</h1>", "text/html")
+    page = (
+        "<!doctype html><html><head><title>TrustedForm Certificate</title></head>"
+        f"<body><h1>TrustedForm Certificate</h1><p>{cert_id}</p>"
+        "<p>Simulated certificate page. Viewing it retains nothing.</p></body></html>"
+    )
+    return Answer(200, page.encode(), "text/html; charset=utf-8")
 
 
 # --------------------------------------------------------------------------------------------------

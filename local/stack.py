@@ -33,21 +33,23 @@ import os
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local.backend import HOST, Backend, set_fake_credentials
+
 _STARTED = time.perf_counter()  # the heavy imports (boto3, moto, Powertools) happen in main()
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-REGION = "us-east-1"
 STAGE = "dev"
 DEFAULT_PORT = 3000
 DEFAULT_WORKERS = 4
@@ -85,11 +87,6 @@ STACK_OWNED_VARIABLES = frozenset(
         "AWS_DEFAULT_REGION",
     }
 )
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
 READY_MARKER = "tf-retainer local stack ready"
 
 log = logging.getLogger("tf_retainer.local.stack")
@@ -103,9 +100,7 @@ class StartupError(RuntimeError):
 class LocalStack:
     """The running pieces, in start order; ``stop()`` stops them in reverse."""
 
-    moto: Any = None
-    simulator: Any = None
-    providers: Any = None  # local.providers.LocalProviders, with LOCAL_SCREENS
+    backend: Backend | None = None  # moto, the simulators, the resources
     workers: Any = None
     poller: Any = None
     sweeper: Any = None
@@ -119,14 +114,33 @@ class LocalStack:
     receiver: Any = None
     faults: Any = None  # local.faults.FaultLayer, with --aws-faults
     api: Any = None
-    provisioned: Any = None
-    endpoint_url: str = ""
-    simulator_url: str = ""
     api_url: str = ""
     vendor_name: str = ""
     vendor_key: str = ""
     state_file: Path | None = None
     stopped: list[str] = field(default_factory=list)
+
+    @property
+    def provisioned(self) -> Any:
+        return self.backend.provisioned if self.backend else None
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.backend.endpoint_url if self.backend else ""
+
+    @property
+    def simulator_url(self) -> str:
+        return self.backend.simulator_url if self.backend else ""
+
+    @property
+    def simulator(self) -> Any:
+        """The TrustedForm simulator this stack runs (None when TRUSTEDFORM_API_URL names another)."""
+        return self.backend.sim if self.backend else None
+
+    @property
+    def providers(self) -> Any:
+        """The screening providers' simulators (local.providers.LocalProviders), with LOCAL_SCREENS."""
+        return self.backend.providers if self.backend else None
 
     def stop(self) -> None:
         if self.workers is not None:  # invocations in flight (a hung TrustedForm call...) end now
@@ -144,23 +158,30 @@ class LocalStack:
             "poller",
             "workers",
             "receiver",
-            "simulator",
-            "providers",
             "faults",
-            "moto",
         ):
             piece = getattr(self, name)
             if piece is None:
                 continue
             setattr(self, name, None)
-            try:
-                piece.stop()
-                self.stopped.append(name)
-            except Exception as exc:
-                log.warning("stopping %s failed: %s", name, type(exc).__name__)
+            self._stop_piece(name, piece.stop)
+        if self.backend is not None:
+            backend, self.backend = self.backend, None
+            if backend.sim is not None:
+                self._stop_piece("simulator", backend.stop_simulator)
+            if backend.providers is not None:
+                self._stop_piece("providers", backend.stop_providers)
+            self._stop_piece("moto", backend.stop)
         if self.state_file is not None:
             _remove_state_file(self.state_file)
             self.state_file = None
+
+    def _stop_piece(self, name: str, stop: Any) -> None:
+        try:
+            stop()
+            self.stopped.append(name)
+        except Exception as exc:
+            log.warning("stopping %s failed: %s", name, type(exc).__name__)
 
 
 # --------------------------------------------------------------------------------------------- setup
@@ -226,46 +247,17 @@ def _check_port_free(name: str, port: int) -> None:
             raise StartupError(f"{name}={port}: {HOST}:{port} is already in use (set {name} to another port)") from None
 
 
-def _set_fake_credentials() -> None:
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.update(FAKE_CREDENTIALS)
-    os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = REGION
-    # No X-Ray daemon locally.
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-
-
-def function_environment(provisioned: Any, trustedform_api_url: str, shell: dict[str, str]) -> dict[str, str]:
+def function_environment(backend: Backend, shell: Mapping[str, str]) -> dict[str, str]:
     """What the functions see: the template's variables resolved against the local resources, a shell
     value winning for anything but the stack-owned ones, and shortened retry timings by default."""
     env: dict[str, str] = {}
-    for name, value in provisioned.environment().items():
+    for name, value in backend.function_environment().items():
         env[name] = value if name in STACK_OWNED_VARIABLES or name not in shell else shell[name]
-    env["TRUSTEDFORM_API_URL"] = trustedform_api_url
     # The demo vendor's callback receiver is on 127.0.0.1, over http: allowed here, never deployed.
     env["CALLBACK_ALLOW_PRIVATE"] = "true"
     for name, value in LOCAL_RETRY_DEFAULTS.items():
         env[name] = shell.get(name) or value
     return env
-
-
-def _start_moto(stack: LocalStack) -> None:
-    from moto.server import ThreadedMotoServer
-
-    from local.motolock import pin_mismatches, reuse_symmetric_kms_private_key, serialise_moto
-
-    # One request at a time inside moto (the workers call it concurrently), transactions without table
-    # copies, symmetric KMS keys without an RSA key each: see local/motolock.py.
-    serialise_moto()
-    reuse_symmetric_kms_private_key()
-    for problem in pin_mismatches():
-        log.warning("local/motolock.py: %s; its moto patches may no longer fit", problem)
-
-    port = _int_env("MOTO_PORT", 0)
-    _check_port_free("MOTO_PORT", port)
-    stack.moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    stack.moto.start()
-    host, bound = stack.moto.get_host_and_port()
-    stack.endpoint_url = f"http://{host}:{bound}"
 
 
 def _fault_plan() -> Any:
@@ -292,29 +284,30 @@ def _start_faults(stack: LocalStack, plan: Any) -> Any:
     return FaultLayer(plan, port, running=running, kill=kill).install()
 
 
-def _start_simulator(stack: LocalStack, api_key: str) -> None:
+def _backend(api_key: str) -> Backend:
+    """moto on MOTO_PORT, the simulator on SIMULATOR_PORT (unless TRUSTEDFORM_API_URL names another), the
+    screening providers' simulators LOCAL_SCREENS names."""
+    moto_port, simulator_port = _int_env("MOTO_PORT", 0), _int_env("SIMULATOR_PORT", 0)
+    _check_port_free("MOTO_PORT", moto_port)
     external = os.environ.get("TRUSTEDFORM_API_URL", "").strip()
-    if external:
-        stack.simulator_url = external.rstrip("/")
-        return
-    from local.simulator import TrustedFormSimulator
+    if not external:
+        _check_port_free("SIMULATOR_PORT", simulator_port)
+    screens = os.environ.get("LOCAL_SCREENS", "").strip()
+    if screens:
+        from local.providers import chosen_screens
 
-    port = _int_env("SIMULATOR_PORT", 0)
-    _check_port_free("SIMULATOR_PORT", port)
-    stack.simulator = TrustedFormSimulator(host=HOST, port=port, api_keys=(api_key,))
-    stack.simulator_url = stack.simulator.start()
-
-
-def _start_providers(stack: LocalStack) -> None:
-    spec = os.environ.get("LOCAL_SCREENS", "").strip()
-    if not spec:
-        return
-    from local.providers import start_providers
-
-    try:
-        stack.providers = start_providers(spec, HOST)
-    except ValueError as exc:
-        raise StartupError(f"LOCAL_SCREENS: {exc}") from None
+        try:
+            chosen_screens(screens)
+        except ValueError as exc:
+            raise StartupError(f"LOCAL_SCREENS: {exc}") from None
+    return Backend(
+        api_key,
+        moto_port=moto_port,
+        simulator=external or None,
+        simulator_port=simulator_port,
+        stage=STAGE,
+        screens=screens,
+    )
 
 
 def _start_receiver(stack: LocalStack) -> None:
@@ -388,6 +381,36 @@ def write_state(stack: LocalStack, path: Path) -> None:
     stack.state_file = path
 
 
+def provisioned_from_state(state: Mapping[str, Any]) -> Any:
+    """The stack's resources (a ``local.provision.Provisioned``) as its state file (``write_state``) names
+    them: for a process outside the stack that reads or writes what it holds."""
+    from local.provision import Provisioned
+
+    return Provisioned(
+        table_name=state["table_name"],
+        retry_queue_url=state["retry_queue_url"],
+        retry_dlq_url=state["retry_dlq_url"],
+        secret_id=state["secret_id"],
+        consumer_key_secret_id=state.get("consumer_key_secret_id", ""),
+        region=state["region"],
+        endpoint_url=state["endpoint_url"],
+        retry_queue_arn=state.get("retry_queue_arn", ""),
+        retry_dlq_arn=state.get("retry_dlq_arn", ""),
+        stack_name=state.get("stack_name", "tf-retainer-local-dev"),
+        dashboard_name=state.get("dashboard_name", ""),
+        evidence_key_id=state.get("evidence_key_id", ""),
+        callback_key_id=state.get("callback_key_id", ""),
+        anchor_key_id=state.get("anchor_key_id", ""),
+        anchor_failure_queue_url=state.get("anchor_failure_queue_url", ""),
+        archive_bucket=state.get("archive_bucket", ""),
+        event_bus_name=state.get("event_bus_name", ""),
+        events_queue_url=state.get("events_queue_url", ""),
+        publish_failure_queue_url=state.get("publish_failure_queue_url", ""),
+        parameters=state.get("parameters") or {},
+        extra_refs=state.get("extra_refs") or {},
+    )
+
+
 def _service_variables() -> list[str]:
     from tf_retainer.runtime.settings import Settings
 
@@ -408,7 +431,7 @@ def start(api_key: str | None = None) -> LocalStack:
     from local.functions import WorkerPool, start_fork_server
     from local.motolock import trim_stream_records
     from local.poller import RetryPoller
-    from local.provision import function_logical_ids, provision
+    from local.provision import function_logical_ids
     from local.scheduler import RateSchedule
     from local.server import ApiServerThread, LocalApiServer
     from local.streams import ANCHOR_FUNCTION, StreamPoller
@@ -421,26 +444,16 @@ def start(api_key: str | None = None) -> LocalStack:
         tf_key = api_key or os.environ.get("TRUSTEDFORM_API_KEY", "").strip() or DEFAULT_TRUSTEDFORM_API_KEY
         shell = dict(os.environ)
         plan = _fault_plan()
-        _set_fake_credentials()
+        backend = _backend(tf_key)
+        retention = _stream_retention()
+        set_fake_credentials()
         start_fork_server()  # the workers' imports overlap moto's start and provisioning
-        trim_stream_records(_stream_retention())  # moto runs in this process
-        _start_moto(stack)
+        trim_stream_records(retention)  # moto runs in this process
+        stack.backend = backend.start()
         if plan.active:
             stack.faults = _start_faults(stack, plan)
-        _start_simulator(stack, tf_key)
-        _start_providers(stack)
         _start_receiver(stack)
-        # provision() warns about template properties it does not apply locally: expected here.
-        with warnings.catch_warnings(action="ignore"):
-            stack.provisioned = provision(
-                stage=STAGE,
-                endpoint_url=stack.endpoint_url,
-                region=REGION,
-                api_key=tf_key,
-                parameters=stack.providers.parameters if stack.providers else None,
-                secret_values=stack.providers.secret_values if stack.providers else None,
-            )
-        os.environ.update(function_environment(stack.provisioned, stack.simulator_url, shell))
+        os.environ.update(function_environment(backend, shell))
         # The workers import every function now (a cold start each, in parallel), so the first request
         # is as quick as the next.
         stack.workers = WorkerPool(workers, dict(os.environ), function_logical_ids(stack.provisioned.template))
@@ -624,6 +637,216 @@ def _display_path(path: Path | None) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+# ------------------------------------------------------------------------------ as a subprocess
+
+
+# What the stack must not inherit from the caller's shell: it builds these itself, or a caller sets them
+# (an in-process bench run before it leaves its own resources' names in os.environ, gone since).
+_INHERITED_PREFIXES_DROPPED = ("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_", "POWERTOOLS_", "CALLBACK_")
+_INHERITED_NAMES_DROPPED = STACK_OWNED_VARIABLES | {"PORT", "MOTO_PORT", "SIMULATOR_PORT", "PYTHONDONTWRITEBYTECODE"}
+
+
+class StackProcess:
+    """``python -m local.stack`` as a user runs it (``make run``): a subprocess on free 127.0.0.1 ports,
+    driven over HTTP. ``start()``; ``wait()`` for its ready line (its state file then says where
+    everything is); ``stop()`` (SIGTERM, as Ctrl-C; killed if it does not exit). Also a context manager
+    (start and wait; stop).
+
+    ``settings``: environment variables for the stack on top of ``base_env`` (default: this process's),
+    from which whatever would point it at another stack is dropped. Its stdout and stderr go to
+    ``workdir`` (stdout.log, stderr.log), its state file too. ``root``: the checkout to run (a
+    before/after pair of benches); ``own_session``: out of this process's group (a Ctrl-C here does not
+    reach it; the caller stops it).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        settings: Mapping[str, str] | None = None,
+        *,
+        base_env: Mapping[str, str] | None = None,
+        root: Path = REPO_ROOT,
+        own_session: bool = False,
+    ) -> None:
+        self.workdir = workdir
+        self.state_file = workdir / "state.json"
+        self.root = root
+        self.own_session = own_session
+        env = {
+            name: value
+            for name, value in (os.environ if base_env is None else base_env).items()
+            if not name.startswith(_INHERITED_PREFIXES_DROPPED) and name not in _INHERITED_NAMES_DROPPED
+        }
+        env.update(
+            PORT="0",
+            MOTO_PORT="0",
+            SIMULATOR_PORT="0",
+            LOCAL_STACK_STATE=str(self.state_file),
+            PYTHONUNBUFFERED="1",
+            PYTHONPATH=os.pathsep.join((str(root), str(root / "layers" / "common"))),
+        )
+        env.update(settings or {})
+        self.env = env
+        self.process: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []  # its stdout up to the ready line (the banner); all of it in stdout.log
+        self.state: dict[str, Any] = {}
+        self.ready_seconds = 0.0
+        self._ready = threading.Event()
+        self._started = 0.0
+
+    def __enter__(self) -> StackProcess:
+        return self.launch()
+
+    def launch(self, timeout: float = 120.0) -> StackProcess:
+        """``start()`` then ``wait()``; killed again if it does not become ready."""
+        self.start()
+        try:
+            self.wait(timeout)
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def api_url(self) -> str:
+        return str(self.state["api_url"])
+
+    @property
+    def simulator_url(self) -> str:
+        return str(self.state["simulator_url"])
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
+    @property
+    def resources(self) -> Any:
+        """Its resources (``local.provision.Provisioned``), as its state file names them."""
+        return provisioned_from_state(self.state)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of its moto server (fake credentials: set_fake_credentials() in this process)."""
+        from local.provision import aws_client
+
+        return aws_client(service, str(self.state["region"]), str(self.state["endpoint_url"]))
+
+    def start(self) -> StackProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._started = time.monotonic()
+        with open(self.workdir / "stderr.log", "w", encoding="utf-8") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "local.stack"],
+                cwd=self.root,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                start_new_session=self.own_session,
+            )
+        threading.Thread(target=self._read_stdout, name="tf-stack-stdout", daemon=True).start()
+        return self
+
+    def _read_stdout(self) -> None:
+        """Keeps the pipe drained for the stack's whole life (its workers may print), into stdout.log."""
+        assert self.process is not None and self.process.stdout is not None
+        with open(self.workdir / "stdout.log", "w", encoding="utf-8") as log_file:
+            for line in self.process.stdout:
+                log_file.write(line)
+                log_file.flush()
+                if not self._ready.is_set():
+                    self.lines.append(line)
+                    if READY_MARKER in line:
+                        self._ready.set()
+
+    def wait(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Until the ready line (then the state file, read); StartupError with its output if it exits
+        first or ``timeout`` seconds pass."""
+        assert self.process is not None, "not started"
+        deadline = self._started + timeout
+        while not self._ready.wait(0.1):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                what = f"exited with {self.process.returncode}" if self.process.poll() is not None else "not ready"
+                raise StartupError(
+                    f"the local stack {what} after {time.monotonic() - self._started:.0f} s:\n"
+                    f"{''.join(self.lines)[-3000:]}\n{self.stderr()[-3000:]}"
+                )
+        self.ready_seconds = time.monotonic() - self._started
+        self.state = json.loads(self.state_file.read_text(encoding="utf-8"))
+        for name in ("api_url", "simulator_url", "endpoint_url"):
+            if not str(self.state[name]).startswith(f"http://{HOST}:"):
+                raise StartupError(f"{name} {self.state[name]} is not on {HOST}")
+        return self.state
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then its exit code (killed, -9, if it does not exit within ``timeout`` seconds)."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return int(self.process.returncode)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stderr(self) -> str:
+        try:
+            return (self.workdir / "stderr.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    # -- what it uses (/proc) -------------------------------------------------------------------------
+
+    def tree(self) -> list[int]:
+        """The stack's pid and its live descendants' (its worker processes, their fork server)."""
+        found, pending = [], [self.pid]
+        while pending:
+            pid = pending.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                try:
+                    pending += [int(child) for child in task.read_text().split()]
+                except (OSError, ValueError):
+                    continue
+        return found
+
+    def rss_mib(self) -> tuple[float, float]:
+        """Resident memory, MiB: (the stack's process, which holds moto; with every descendant)."""
+        sizes = [_proc_rss_kib(pid) for pid in self.tree()]
+        return sizes[0] / 1024, sum(sizes) / 1024
+
+    def cpu_seconds(self) -> float:
+        """user + sys seconds of the stack and its live descendants so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self.tree():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return total
+
+
+def _proc_rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------- main

@@ -9,12 +9,10 @@ is resumed by running the same command again.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
@@ -25,12 +23,12 @@ from tf_retainer.domain.lead import Event
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.intake import submit_lead
-from tf_retainer.runtime.observability import logger, metrics
 from tf_retainer.runtime.settings import Settings
 from tf_retainer.store.vendor_keys import VendorKeyStore
 from tf_retainer.wiring import build_api_key, build_deps, build_keyring, build_lead_table
 
 from .backfill_plan import Plan, Row
+from .service_output import quiet_service
 from .target import OpsError, Target
 
 # Longest pause after TrustedForm throttled us (the lead itself waits on the retry queue as planned).
@@ -85,25 +83,6 @@ def check_vendor(keys: VendorKeyStore, vendor: str) -> None:
     if all(key.refusal for key in own):
         refusals = sorted({key.refusal or "" for key in own})
         raise OpsError(f"vendor {vendor} is refused ({', '.join(refusals)}): its leads are not accepted")
-
-
-@contextlib.contextmanager
-def quiet_service(err: TextIO) -> Iterator[None]:
-    """The service logs for Lambda (JSON on stdout) and emits EMF metrics (on stdout, collected only
-    in Lambda): here its warnings and errors go to the operator's stderr, and no metrics anywhere."""
-    handler = logger.registered_handler
-    level = logger.log_level
-    logger.setLevel("WARNING")
-    stream = handler.setStream(err) if isinstance(handler, logging.StreamHandler) else None
-    try:
-        # A sink, not a buffer: a long backfill would hold every EMF record in memory.
-        with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
-            yield
-    finally:
-        metrics.clear_metrics()
-        logger.setLevel(level)
-        if stream is not None:
-            handler.setStream(stream)  # type: ignore[attr-defined]
 
 
 # --- running ----------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from . import __version__
 from .commands import COMMANDS
 from .context import Command, Context
 from .evidence import NotFound
+from .service_output import quiet_service
 from .target import STACK_ENV, OpsError
 
 # AWS error codes that mean "wrong target or no access" rather than a bug: exit 2.
@@ -142,7 +143,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return int(exc.code or 0)
     ctx = Context(args, out, err)
     try:
-        return args.handler(ctx)
+        with quiet_service(err):  # stdout is the command's: the service's own lines go to stderr
+            return args.handler(ctx)
     except OpsError as exc:
         return _fail(err, str(exc), exc.code)
     except NotFound as exc:

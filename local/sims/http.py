@@ -4,7 +4,7 @@ A simulator subclasses ``SimServer``, registers its routes (``self.route("GET", 
 and answers with ``Answer`` values. The base brings the rest, the same for every provider:
 
 * HTTP/1.1 on 127.0.0.1 (a free port unless one is given), a thread per connection, keep-alive, request
-  bodies up to 1 MiB (413 past that), chunked bodies read (``local.sims.server``);
+  bodies up to 1 MiB (413 past that), chunked bodies read (``local.loopback``);
 * subjects: what the provider answers per (a phone number, a token). A handler names its request's
   subjects (``req.subjects``) and hands the normal answer to ``serve``, which applies a fault instead
   when one is asked for: per request with header ``X-Simulator-Fault: <name>`` (takes precedence,
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
+from local.loopback import Answer, LoopbackServer, Request
 from local.sims.journal import Journal
 from local.sims.script import FAULT_STATUS, ExtraFaults, FactTable, Scripts, parse_fault
-from local.sims.server import Answer, LoopbackServer, Request
 
 __all__ = ["CONTROL_PREFIX", "FAULT_HEADER", "Answer", "Request", "SimServer"]
 
@@ -87,7 +87,6 @@ class SimServer:
         self.scripts = Scripts(self.FACTS, self.DEFAULT_FACTS, self.normalise, self.EXTRA_FAULTS)
         self.journal = Journal(self.SECRET_HEADERS, self.SECRET_PARAMS)
         self._server: LoopbackServer | None = None
-        self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.base_url: str | None = None
         for method, name, handle in (
@@ -129,13 +128,8 @@ class SimServer:
     def start(self) -> str:
         if self._server is None:
             self._stopping = threading.Event()
-            self._server = LoopbackServer((self.host, self.port), self._answer, self.NAME)
-            host, port = self._server.server_address[:2]
-            self.base_url = f"http://{host!s}:{port}"
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sim-{self.NAME}", daemon=True
-            )
-            self._thread.start()
+            self._server = LoopbackServer((self.host, self.port), self._answer, f"{self.NAME}-simulator")
+            self.base_url = self._server.serve(f"sim-{self.NAME}")
         return self.base_url or ""
 
     def stop(self) -> None:
@@ -143,8 +137,6 @@ class SimServer:
         if server is not None:
             self._stopping.set()  # wakes latency, slow and hang sleeps
             server.stop()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
 
     def __enter__(self) -> SimServer:
         self.start()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from local.sims.server import Answer, Request
+from local.loopback import Answer, Request
 
 REDACTED = "[redacted]"
 

@@ -1,17 +1,13 @@
 """One moto server and one simulator on 127.0.0.1 for the session, and a pool of Lambda containers
-(spawned processes running the real handlers) racing against them. See harness.py."""
+(spawned processes running the real handlers) racing against them. See tests/support/concurrency.py."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from tests.concurrency.harness import Backend, LambdaPool
-
-# At least 20 containers at once (TF_CONCURRENCY_PROCESSES raises it; bench/concurrency.py runs 50).
-PROCESSES = max(20, int(os.environ.get("TF_CONCURRENCY_PROCESSES", "20")))
+from tests.support.concurrency import PROCESSES, Backend, LambdaPool
 
 
 @pytest.fixture(scope="session")

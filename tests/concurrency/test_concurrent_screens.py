@@ -7,13 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from local.simulator import make_web_cert_id
-from tests.concurrency import harness
-from tests.concurrency.conftest import PROCESSES
+from tests.support import concurrency as harness
 from tests.support.screening import ScreenSims, publish_rules, screening_env, start_sims
+from tests.support.stack import lead
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("concurrency")]
 LEADS = 50
@@ -22,26 +21,20 @@ NUMBER = "4155550199"
 # Containers racing: half the other scenarios' count. Each waits on the others' screen leases with reads
 # (0.1 s doubling to 1 s), so twenty of them kept one moto server on 2 busy cores past the functions' 2 s
 # bound on a call (ReadTimeouts); ten still race every round, five rounds for fifty leads.
-SCREENING_PROCESSES = max(10, PROCESSES // 2)
+SCREENING_PROCESSES = max(10, harness.PROCESSES // 2)
 
 
 @pytest.fixture(scope="module")
 def sims() -> Iterator[ScreenSims]:
     started = start_sims()
     yield started
-    for sim in started.all():
-        sim.stop()
+    started.stop()
 
 
 @pytest.fixture(scope="module")
 def screening_pool(backend, sims, tmp_path_factory) -> Iterator[harness.LambdaPool]:
-    def client(service: str):
-        return boto3.session.Session(region_name=harness.REGION).client(
-            service, endpoint_url=backend.endpoint_url, **{k.lower(): v for k, v in harness.FAKE_CREDENTIALS.items()}
-        )
-
     screens = {"litigator": "blacklist_alliance", "dnc": "dncscrub", "phone": "twilio_lookup"}
-    env = {**backend.container_env(), **screening_env(sims, client("secretsmanager"), client("kms"), screens)}
+    env = screening_env(backend, sims, screens, harness.FAST_RETRIES)
     pool = harness.LambdaPool(SCREENING_PROCESSES, env, tmp_path_factory.mktemp("screening-logs"))
     try:
         yield pool
@@ -50,17 +43,10 @@ def screening_pool(backend, sims, tmp_path_factory) -> Iterator[harness.LambdaPo
 
 
 def test_fifty_leads_with_one_number_make_one_call_per_screen(backend, sims, screening_pool):
-    from datetime import UTC, datetime
-
-    from tf_retainer.store.vendor_keys import VendorKeyStore
-
-    key = "screened-vendor-key-0123456789abcdef"
-    VendorKeyStore(backend.provisioned.table_name, client=backend.dynamodb).put(key, VENDOR, now=datetime.now(UTC))
+    key = backend.add_vendor(VENDOR, "screened-vendor-key-0123456789abcdef")
     publish_rules(backend.provisioned.table_name, VENDOR, litigator={}, dnc={}, phone_valid={}, client=backend.dynamodb)
     body = {"phone": f"({NUMBER[:3]}) {NUMBER[3:6]}-{NUMBER[6:]}"}
-    tasks = [
-        harness.Task("post", {"key": key, "body": harness.lead_body(make_web_cert_id(), **body)}) for _ in range(LEADS)
-    ]
+    tasks = [harness.Task("post", {"key": key, "body": lead(make_web_cert_id(), **body)}) for _ in range(LEADS)]
     outcomes: list[harness.Outcome] = []
     for start in range(0, LEADS, screening_pool.size):  # the first round all at once, then the rest
         chunk = tasks[start : start + screening_pool.size]

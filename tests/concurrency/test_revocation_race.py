@@ -2,18 +2,16 @@
 23): once the revocation is acknowledged, no gate answer started after it opens the gate, and the lead's chain
 holds the revocation once and every contact reported. And a revocation in a batch, posted with a buyer-system
 key, racing the intake of that consumer's leads by two vendors: every one of those leads ends with the
-revocation in its chain and the gate closed. See revocation_race.py."""
+revocation in its chain and the gate closed. See tests/support/revocation_race.py."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
-from tests.concurrency import revocation_race
-from tests.concurrency.harness import Backend, LambdaPool
+from tests.support import revocation_race
+from tests.support.concurrency import Backend, LambdaPool
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("concurrency")]
 
@@ -40,14 +38,13 @@ def test_no_gate_answer_after_a_revocation_is_acknowledged_says_contactable(back
 @pytest.fixture(scope="module")
 def batch_rounds(backend: Backend, containers: LambdaPool) -> list[revocation_race.BatchRoundResult]:
     """The batch racing the intake, BATCH_ROUNDS rounds, run once for the two tests below."""
-    from tf_retainer.store.vendor_keys import VendorKeyStore
+    from tests.support.concurrency import VENDOR
 
-    from tests.concurrency.harness import VENDOR
-
-    store = VendorKeyStore(backend.provisioned.table_name, client=backend.dynamodb)
-    keys = {"vendor": backend.vendor_key, "other": secrets.token_urlsafe(24), "buyer": secrets.token_urlsafe(24)}
-    store.put(keys["other"], f"{VENDOR}-other", now=datetime.now(UTC))
-    store.put(keys["buyer"], "buyer-systems", now=datetime.now(UTC), role="buyer")
+    keys = {
+        "vendor": backend.vendor_key,
+        "other": backend.add_vendor(f"{VENDOR}-other"),
+        "buyer": backend.add_vendor("buyer-systems", role="buyer"),
+    }
     results = revocation_race.run_batch_rounds(backend, containers, keys, BATCH_ROUNDS)
     print("\n".join(result.summary() for result in results))  # shown with -s
     return results

@@ -1,5 +1,5 @@
 """The sweeper racing a delivery of the same lead's retry message, in OS processes (issue 21): never a second
-TrustedForm call for one attempt, never an attempt recorded as overtaken. See sweeper_race.py.
+TrustedForm call for one attempt, never an attempt recorded as overtaken. See tests/support/sweeper_race.py.
 
 Bounded here (1+1 containers, then 5+5); ``TF_SWEEPER_RACE_ROUNDS`` and ``TF_SWEEPER_RACE_PAIRS`` run the
 issue's 100 rounds at 1+1 and 25+25 (minutes, not for every run)."""
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.concurrency import sweeper_race
-from tests.concurrency.harness import Backend, LambdaPool
+from tests.support import sweeper_race
+from tests.support.concurrency import Backend, LambdaPool
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("concurrency"), pytest.mark.slow]
 

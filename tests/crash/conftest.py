@@ -1,5 +1,5 @@
 """Crash tests: the real handlers in OS processes that are SIGKILLed between two steps, then recovered by
-the sweeper and the retry worker with no operator. See harness.py.
+the sweeper and the retry worker with no operator. See tests/support/crash.py.
 
 A test module sets ``BACKEND_SETTINGS`` (the functions' environment on top of the template's),
 ``VISIBILITY_TIMEOUT`` (the retry queue's, seconds) and ``CONTAINERS`` (how many processes to start
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.crash.harness import Container, CrashBackend, start_containers
+from tests.support.crash import Container, CrashBackend, start_containers
 
 
 @pytest.fixture(scope="module")

@@ -26,15 +26,15 @@ import pytest
 from local.receiver import CallbackReceiver
 from local.simulator import make_web_cert_id
 from local.streams import StreamPoller
-from tests.crash.harness import (
+from tests.support.crash import (
     PUT_EVENTS,
     SQS_SEND,
     VENDOR,
     Container,
     CrashBackend,
-    lead_body,
     wait_for,
 )
+from tests.support.stack import lead
 
 CALLBACK_VISIBILITY = 2  # the template's 180 s, shortened: a killed callback's job comes back in seconds
 BACKEND_SETTINGS = {
@@ -114,7 +114,7 @@ def outcome_events(backend: CrashBackend, lead_ids: set[str]) -> dict[str, list[
 
 
 def retained_at_intake(backend: CrashBackend, helper: Container) -> str:
-    status, answer = helper.post(lead_body(make_web_cert_id(), f"pub-{secrets.token_hex(6)}"), backend.vendor_key)
+    status, answer = helper.post(lead(make_web_cert_id(), lead_id=f"pub-{secrets.token_hex(6)}"), backend.vendor_key)
     assert status == 201, answer
     return str(answer["lead_id"])
 
@@ -159,7 +159,7 @@ def callback_job(backend: CrashBackend, helper: Container, stream: StreamPoller)
     """A lead pending at intake and retained by the retry worker: its outcome's callback job, received."""
     cert_id = make_web_cert_id()
     backend.sim.script(cert_id, ["unavailable", "success"])
-    status, answer = helper.post(lead_body(cert_id, f"cb-{secrets.token_hex(6)}"), backend.vendor_key)
+    status, answer = helper.post(lead(cert_id, lead_id=f"cb-{secrets.token_hex(6)}"), backend.vendor_key)
     assert status == 202, answer
     assert backend.poller(helper.invoke).process(backend.receive(1)) == []
     stream.drain()

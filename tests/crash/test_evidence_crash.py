@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 
 from local.simulator import make_web_cert_id
-from tests.crash.harness import (
+from tests.support.crash import (
     PUT_ITEM,
     S3_PUT_OBJECT,
     TRANSACT_WRITE,
     UPDATE_ITEM,
     Container,
     CrashBackend,
-    lead_body,
 )
+from tests.support.stack import lead
 
 BACKEND_SETTINGS = {"ARCHIVE_AFTER_DAYS": "1", "ARCHIVE_GRACE_DAYS": "1"}
 HOLD_KILLS = [
@@ -79,17 +79,18 @@ def consumer_hold(backend: CrashBackend, helper: Container) -> Iterator[tuple[An
     """A retained lead of a consumer of its own, and an active hold on that consumer's email (released
     afterwards, so the next test's run applies its own hold only)."""
     from tf_retainer.domain.contacts import lead_fingerprints
-    from tf_retainer.evidence.legal_hold import new_hold
+    from tf_retainer.evidence.legal_hold import consumer_hold
     from tf_retainer.store.legal_holds import HoldStore
 
     email = f"held-{secrets.token_hex(4)}@example.com"
-    body = {**lead_body(make_web_cert_id(), f"hold-{secrets.token_hex(6)}"), "email": email}
+    body = {**lead(make_web_cert_id(), lead_id=f"hold-{secrets.token_hex(6)}"), "email": email}
     status, answer = helper.post(body, backend.vendor_key)
     assert status == 201, answer
     store = HoldStore(backend.provisioned.table_name, client=backend.dynamodb)
-    hold = new_hold(
-        scope="email",
-        value=lead_fingerprints(email, None)["email"],
+    hold = consumer_hold(
+        backend.index,
+        kind="email",
+        fingerprints=[lead_fingerprints(email, None)["email"]],
         reason="crash test",
         actor="tester",
         now=datetime.now(UTC),
@@ -128,7 +129,7 @@ def archived_day(backend: CrashBackend, helper: Container, days_ago: int) -> tup
     at = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
     lead_ids = []
     for _ in range(2):
-        body = lead_body(make_web_cert_id(), f"arch-{secrets.token_hex(6)}")
+        body = lead(make_web_cert_id(), lead_id=f"arch-{secrets.token_hex(6)}")
         status, answer = helper.post(body, backend.vendor_key, at=at)
         assert status == 201, answer
         lead_ids.append(str(answer["lead_id"]))

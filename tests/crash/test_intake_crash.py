@@ -27,18 +27,18 @@ from typing import Any
 import pytest
 
 from local.simulator import make_web_cert_id
-from tests.crash.harness import (
+from tests.support.crash import (
     PUT_ITEM,
     SQS_SEND,
     TRANSACT_WRITE,
     UPDATE_ITEM,
     Container,
     CrashBackend,
-    lead_body,
     start_containers,
     wait_for,
     wait_until,
 )
+from tests.support.stack import lead
 
 # The sweeper's graces shortened from minutes to a second: "the clock moved forward" without faking it.
 BACKEND_SETTINGS = {
@@ -82,7 +82,7 @@ def victims(containers: list[Container]) -> list[Container]:
 
 def _post_in(victim: Container, backend: CrashBackend, cert_id: str) -> str:
     vendor_lead_id = f"crash-{cert_id[:12]}"
-    victim.send(("post", lead_body(cert_id, vendor_lead_id), backend.vendor_key))
+    victim.send(("post", lead(cert_id, lead_id=vendor_lead_id), backend.vendor_key))
     return vendor_lead_id
 
 

@@ -11,7 +11,8 @@ from datetime import datetime
 import pytest
 
 from local.simulator import make_web_cert_id
-from tests.crash.harness import Container, CrashBackend, lead_body, wait_for, wait_until
+from tests.support.crash import Container, CrashBackend, wait_for, wait_until
+from tests.support.stack import lead
 
 # Real waiting (a visibility timeout, then a 30 s lease); one worker runs the module, whose containers and
 # moto server are module fixtures.
@@ -58,7 +59,7 @@ def test_a_retry_worker_killed_mid_batch_gives_one_effective_attempt_per_lead(
     leads: dict[str, str] = {}
     for cert_id in certs:
         backend.sim.script(cert_id, ["unavailable", "hang", "success"])
-        status, answer = helper.post(lead_body(cert_id, f"retry-crash-{cert_id[:12]}"), backend.vendor_key)
+        status, answer = helper.post(lead(cert_id, lead_id=f"retry-crash-{cert_id[:12]}"), backend.vendor_key)
         assert status == 202 and answer["status"] == "pending", answer
         leads[answer["lead_id"]] = cert_id
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,13 +18,14 @@ import httpx
 import pytest
 
 from local.simulator import make_web_cert_id
+from local.stack import StackProcess, StartupError
+from tests.support.stack import EMAIL, PHONE, PHONE_DIGITS, lead
 
 # One worker runs the module against one local stack (a module fixture). The first test also waits for
 # the stack to start: pytest's limit covers READY_TIMEOUT.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"), pytest.mark.timeout(300)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-READY_MARKER = "tf-retainer local stack ready"
 # A limit, not a goal: ~2 s on an idle machine, ~20 s beside the rest of the suite on 2 cores. How fast
 # the stack starts is a `make bench` figure (bench/stack_start.py).
 READY_TIMEOUT = 240.0
@@ -34,8 +33,6 @@ READY_TIMEOUT = 240.0
 HTTP_TIMEOUT = 60.0
 TF_API_KEY = "e2e-trustedform-key-0123456789"
 VENDOR_KEY = "e2e-vendor-key-0123456789abcdef"
-EMAIL = "jane.doe@example.com"
-PHONE = "512-555-0100"
 
 
 def http_get(url: str, **kwargs: Any) -> httpx.Response:
@@ -46,128 +43,53 @@ def http_post(url: str, **kwargs: Any) -> httpx.Response:
     return httpx.post(url, timeout=HTTP_TIMEOUT, **kwargs)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class RunningStack:
-    process: subprocess.Popen[str]
-    stderr_path: Path
-    state_file: Path
-    state: dict
-    stdout: list[str] = field(default_factory=list)
-
-    @property
-    def api(self) -> str:
-        return self.state["api_url"]
-
-    @property
-    def simulator(self) -> str:
-        return self.state["simulator_url"]
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-
 @pytest.fixture(scope="module")
-def local_stack(tmp_path_factory) -> Iterator[RunningStack]:
-    workdir = tmp_path_factory.mktemp("local-stack")
-    state_file = workdir / "state.json"
-    stderr_path = workdir / "stderr.log"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "TRUSTEDFORM_", "RETRY_", "LOCAL_"))
-        and key not in {"TABLE_NAME", "RETRY_QUEUE_URL", "PORT"}
+def local_stack(tmp_path_factory) -> Iterator[StackProcess]:
+    settings = {
+        "TRUSTEDFORM_API_KEY": TF_API_KEY,
+        "LOCAL_VENDOR_NAME": "e2e-vendor",
+        "LOCAL_VENDOR_KEY": VENDOR_KEY,
+        "RETRY_BASE_SECONDS": "1",
+        "RETRY_CAP_SECONDS": "2",
+        "ACCOUNT_ERROR_DELAY_SECONDS": "2",
     }
-    env.update(
-        PORT="0",
-        MOTO_PORT=str(free_port()),
-        SIMULATOR_PORT="0",
-        TRUSTEDFORM_API_KEY=TF_API_KEY,
-        LOCAL_VENDOR_NAME="e2e-vendor",
-        LOCAL_VENDOR_KEY=VENDOR_KEY,
-        LOCAL_STACK_STATE=str(state_file),
-        RETRY_BASE_SECONDS="1",
-        RETRY_CAP_SECONDS="2",
-        ACCOUNT_ERROR_DELAY_SECONDS="2",
-        PYTHONUNBUFFERED="1",
-    )
-    started = time.monotonic()
-    with open(stderr_path, "w", encoding="utf-8") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local.stack"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read_stdout() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if READY_MARKER in line:
-                ready.set()
-
-    reader = threading.Thread(target=read_stdout, daemon=True)
-    reader.start()
+    stack = StackProcess(tmp_path_factory.mktemp("local-stack"), settings).start()
     try:
-        while not ready.wait(0.1):
-            if process.poll() is not None or time.monotonic() - started > READY_TIMEOUT:
-                pytest.fail(
-                    f"stack not ready (exit code {process.poll()}):\n{''.join(lines)}\n{stderr_path.read_text()}"
-                )
-        ready_seconds = time.monotonic() - started
-        running = RunningStack(
-            process=process,
-            stderr_path=stderr_path,
-            state_file=state_file,
-            state=json.loads(state_file.read_text()),
-            stdout=lines,
-        )
-        print(f"\nlocal stack ready {ready_seconds:.2f} s after the process started")
-        yield running
+        try:
+            stack.wait(READY_TIMEOUT)
+        except StartupError as exc:
+            pytest.fail(str(exc))
+        print(f"\nlocal stack ready {stack.ready_seconds:.2f} s after the process started")
+        yield stack
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        stack.kill()
+
+
+def scripted_certificate(local_stack: StackProcess, *behaviours: str) -> str:
+    """A fresh certificate whose TrustedForm answers are ``behaviours``, one per call (the simulator's)."""
+    cert_id = make_web_cert_id()
+    control = f"{local_stack.simulator_url}/_simulator/certificates/{cert_id}"
+    scripted = http_post(control, json={"behaviours": behaviours})
+    assert scripted.status_code == 200
+    return cert_id
 
 
 @pytest.fixture(scope="module")
 def client(local_stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=HTTP_TIMEOUT) as http:
+    with httpx.Client(base_url=local_stack.api_url, headers={"x-api-key": VENDOR_KEY}, timeout=HTTP_TIMEOUT) as http:
         yield http
 
 
-def lead_body(cert_id: str | None = None, **fields: str) -> dict[str, str]:
-    body = {
-        "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id or make_web_cert_id()}",
-        "email": EMAIL,
-        "phone": PHONE,
-    }
-    body.update(fields)
-    return body
-
-
 def test_the_stack_becomes_ready_and_says_how_to_use_it(local_stack):
-    banner = "".join(local_stack.stdout)
+    banner = "".join(local_stack.lines)
     assert f"x-api-key: {VENDOR_KEY}" in banner
-    assert f"curl -sS -X POST {local_stack.api}/leads" in banner
+    assert f"curl -sS -X POST {local_stack.api_url}/leads" in banner
     assert local_stack.state["endpoint_url"].startswith("http://127.0.0.1:")
     assert local_stack.state["table_name"] and local_stack.state["retry_queue_url"]
 
 
 def test_a_lead_is_retained(client):
-    response = client.post("/leads", json=lead_body(lead_id="E2E-1"))
+    response = client.post("/leads", json=lead(lead_id="E2E-1"))
     assert response.status_code == 201, response.text
     answer = response.json()
     assert (answer["status"], answer["vendor_lead_id"]) == ("retained", "E2E-1")
@@ -177,7 +99,7 @@ def test_a_lead_is_retained(client):
 
 def test_the_call_gate_answers_over_http_and_closes_when_the_consumer_texts_stop(client):
     gate_email = "gate.e2e@example.com"  # a consumer of this test's own: the others' leads stay open
-    answer = client.post("/leads", json=lead_body(lead_id="E2E-GATE", email=gate_email)).json()
+    answer = client.post("/leads", json=lead(lead_id="E2E-GATE", email=gate_email)).json()
     email = {"channel": "email"}  # no calling hours govern an email, whatever the time this runs at
     gate = client.get("/leads/E2E-GATE/contactable", params=email)
     assert (gate.status_code, gate.json()["contactable"], gate.json()["lead_id"]) == (200, True, answer["lead_id"])
@@ -189,34 +111,30 @@ def test_the_call_gate_answers_over_http_and_closes_when_the_consumer_texts_stop
 
 
 def test_the_api_description_and_its_page_are_served_without_a_network(local_stack):
-    banner = "".join(local_stack.stdout)
-    assert f"{local_stack.api}/docs" in banner
-    served = http_get(f"{local_stack.api}/openapi.json")  # no key: it is public
+    banner = "".join(local_stack.lines)
+    assert f"{local_stack.api_url}/docs" in banner
+    served = http_get(f"{local_stack.api_url}/openapi.json")  # no key: it is public
     assert served.status_code == 200
     assert served.text == (REPO_ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
-    page = http_get(f"{local_stack.api}/docs")
+    page = http_get(f"{local_stack.api_url}/docs")
     assert (page.status_code, page.headers["content-type"]) == (200, "text/html; charset=utf-8")
     assert '"/leads/{lead_id}/contactable"' in page.text  # the description, embedded
     # Every script and style the page loads comes from the stack itself.
     assets = re.findall(r"(?:src|href)='([^']+)'", page.text)
     assert assets and all(asset.startswith("/docs/") for asset in assets)
     for asset in assets:
-        loaded = http_get(f"{local_stack.api}{asset}")
+        loaded = http_get(f"{local_stack.api_url}{asset}")
         assert loaded.status_code == 200 and len(loaded.content) > 10_000, asset
 
 
 def test_the_stage_prefix_is_accepted(client):
-    response = client.post("/local/leads", json=lead_body())
+    response = client.post("/local/leads", json=lead())
     assert response.status_code == 201, response.text
 
 
 def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client):
-    cert_id = make_web_cert_id()
-    scripted = http_post(
-        f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "success"]}
-    )
-    assert scripted.status_code == 200
-    response = client.post("/leads", json=lead_body(cert_id))
+    cert_id = scripted_certificate(local_stack, "unavailable", "success")
+    response = client.post("/leads", json=lead(cert_id))
     assert response.status_code == 202, response.text
     answer = response.json()
     assert (answer["status"], answer["reason"]) == ("pending", "trustedform_unavailable")
@@ -230,7 +148,7 @@ def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client
         time.sleep(0.25)
     assert view["status"] == "retained", view
     assert [entry["event"] for entry in view["history"]].count("attempt") == 2, view["history"]
-    posts = [r for r in http_get(f"{local_stack.simulator}/_simulator/requests").json() if r["cert_id"] == cert_id]
+    posts = [r for r in http_get(f"{local_stack.simulator_url}/_simulator/requests").json() if r["cert_id"] == cert_id]
     assert [r["status"] for r in posts] == [503, 200]
     # The retained outcome reached the event bus (stream -> PublisherFunction) and the example subscriber.
     assert outcome_events(local_stack, answer["lead_id"]) == ["Lead Retained"]
@@ -281,27 +199,24 @@ def outcome_events(local_stack, lead_id: str, timeout: float = 60) -> list[str]:
 
 
 def test_a_bad_certificate_url_is_refused(client):
-    response = client.post("/leads", json=lead_body(trustedform_cert_url="https://cert.trustedform.com.evil.example/x"))
+    response = client.post("/leads", json=lead(trustedform_cert_url="https://cert.trustedform.com.evil.example/x"))
     assert response.status_code == 422
     assert (response.json()["status"], response.json()["reason"]) == ("rejected", "invalid_certificate_url")
 
 
 def test_an_unknown_vendor_key_is_refused(local_stack):
-    response = http_post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32})
+    response = http_post(f"{local_stack.api_url}/leads", json=lead(), headers={"x-api-key": "k" * 32})
     assert response.status_code == 401
     assert response.json() == {"status": "rejected", "reason": "unknown_vendor_key"}
-    assert http_post(f"{local_stack.api}/leads", json=lead_body()).status_code == 401  # no key at all
+    assert http_post(f"{local_stack.api_url}/leads", json=lead()).status_code == 401  # no key at all
 
 
 def test_the_request_log_names_outcomes_never_contact_details_or_keys(local_stack, client):
     # Its own traffic: test processes (pytest-xdist) may each run a stack of their own.
-    assert client.post("/leads", json=lead_body()).status_code == 201
-    assert http_post(f"{local_stack.api}/leads", json=lead_body(), headers={"x-api-key": "k" * 32}).status_code == 401
-    cert_id = make_web_cert_id()
-    http_post(
-        f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "success"]}
-    )
-    lead_id = client.post("/leads", json=lead_body(cert_id)).json()["lead_id"]
+    assert client.post("/leads", json=lead()).status_code == 201
+    assert http_post(f"{local_stack.api_url}/leads", json=lead(), headers={"x-api-key": "k" * 32}).status_code == 401
+    cert_id = scripted_certificate(local_stack, "unavailable", "success")
+    lead_id = client.post("/leads", json=lead(cert_id)).json()["lead_id"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and client.get(f"/leads/{lead_id}").json()["status"] == "pending":
         time.sleep(0.25)
@@ -309,7 +224,7 @@ def test_the_request_log_names_outcomes_never_contact_details_or_keys(local_stac
     assert "POST /leads 201" in log and "status=retained" in log
     assert "POST /leads 401" in log and "reason=unknown_vendor_key" in log
     assert "retry batch: 1 message(s)" in log
-    for secret in (EMAIL, PHONE, "5125550100", VENDOR_KEY, TF_API_KEY):
+    for secret in (EMAIL, PHONE, PHONE_DIGITS, VENDOR_KEY, TF_API_KEY):
         assert secret not in log
 
 
@@ -321,11 +236,11 @@ def test_twenty_concurrent_posts_all_get_answers(local_stack):
     def post(n: int) -> None:
         # Twenty at once on the stack's few workers: each waits its turn.
         with httpx.Client(
-            base_url=local_stack.api, headers={"x-api-key": VENDOR_KEY}, timeout=4 * HTTP_TIMEOUT
+            base_url=local_stack.api_url, headers={"x-api-key": VENDOR_KEY}, timeout=4 * HTTP_TIMEOUT
         ) as http:
             barrier.wait(HTTP_TIMEOUT)
             try:
-                answers.append(http.post("/leads", json=lead_body(lead_id=f"BURST-{n}")).status_code)
+                answers.append(http.post("/leads", json=lead(lead_id=f"BURST-{n}")).status_code)
             except httpx.TransportError as exc:
                 answers.append(type(exc).__name__)
 
@@ -340,19 +255,15 @@ def test_twenty_concurrent_posts_all_get_answers(local_stack):
 def hang_a_retry(local_stack, client) -> str:
     """A lead whose retry's call to TrustedForm is in flight, held unanswered by the simulator; its id.
     The call stays in flight for the retry's 20 s timeout."""
-    cert_id = make_web_cert_id()
-    scripted = http_post(
-        f"{local_stack.simulator}/_simulator/certificates/{cert_id}", json={"behaviours": ["unavailable", "hang"]}
-    )
-    assert scripted.status_code == 200
-    posted = client.post("/leads", json=lead_body(cert_id))
+    cert_id = scripted_certificate(local_stack, "unavailable", "hang")
+    posted = client.post("/leads", json=lead(cert_id))
     assert posted.status_code == 202, posted.text
     # The retry message is visible about a second later; a retry batch still hung on TrustedForm (an
     # earlier test's) may hold a worker for up to its 20 s.
     deadline = time.monotonic() + 120
     hung = False
     while not hung and time.monotonic() < deadline:
-        sent = http_get(f"{local_stack.simulator}/_simulator/requests").json()
+        sent = http_get(f"{local_stack.simulator_url}/_simulator/requests").json()
         hung = [r["status"] for r in sent if r["cert_id"] == cert_id] == [503, None]
         time.sleep(0.1)
     assert hung, "the retry never reached TrustedForm"
@@ -361,7 +272,7 @@ def hang_a_retry(local_stack, client) -> str:
 
 def test_a_hung_trustedform_call_in_a_retry_does_not_hold_back_new_posts(local_stack, client):
     hung_lead = hang_a_retry(local_stack, client)
-    response = client.post("/leads", json=lead_body(lead_id="WHILE-HUNG"))
+    response = client.post("/leads", json=lead(lead_id="WHILE-HUNG"))
     assert response.status_code == 201, response.text
     # Answered while the retry still waits for TrustedForm: its attempt is recorded only when the call ends.
     hung = client.get(f"/leads/{hung_lead}").json()
@@ -382,7 +293,7 @@ def test_backfill_runs_the_intake_in_process_against_the_local_stack(local_stack
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(target, "REPO_ROOT", tmp_path)
     live, backfilled = make_web_cert_id(), make_web_cert_id()
-    assert client.post("/leads", json=lead_body(live, lead_id="BF-LIVE")).status_code == 201
+    assert client.post("/leads", json=lead(live, lead_id="BF-LIVE")).status_code == 201
     recent = (datetime.now(UTC) - timedelta(hours=5)).isoformat()
     rows = [
         f"https://cert.trustedform.com/{c},{EMAIL},{lead_id},{recent}"
@@ -395,7 +306,7 @@ def test_backfill_runs_the_intake_in_process_against_the_local_stack(local_stack
     summary = json.loads(out.getvalue())
     assert (summary["retained"], summary["already_done"]) == (1, {"retained": 1})
     assert client.get("/leads/BF-1/contactable", params={"channel": "email"}).json()["contactable"] is True
-    posts = http_get(f"{local_stack.simulator}/_simulator/requests").json()
+    posts = http_get(f"{local_stack.simulator_url}/_simulator/requests").json()
     assert [r["status"] for r in posts if r["cert_id"] in (live, backfilled)] == [200, 200]
 
 
@@ -438,8 +349,8 @@ def test_the_stack_anchors_each_chain_entry_and_evidence_verify_checks_them(loca
     (tmp_path / ".local-stack").mkdir()
     (tmp_path / ".local-stack" / "state.json").write_text(local_stack.state_file.read_text())
     assert local_stack.state["anchor_key_id"] and local_stack.state["archive_bucket"]
-    assert any(line.strip().startswith("anchors ") for line in local_stack.stdout)
-    lead_id = client.post("/leads", json=lead_body()).json()["lead_id"]
+    assert any(line.strip().startswith("anchors ") for line in local_stack.lines)
+    lead_id = client.post("/leads", json=lead()).json()["lead_id"]
     deadline = time.monotonic() + 60
     answer: dict = {}
     while time.monotonic() < deadline:
@@ -461,8 +372,7 @@ def test_the_stack_anchors_each_chain_entry_and_evidence_verify_checks_them(loca
 
 def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_stack, client):
     hang_a_retry(local_stack, client)
-    local_stack.process.send_signal(signal.SIGTERM)
-    assert local_stack.process.wait(120) == 0
+    assert local_stack.stop(120) == 0  # SIGTERM
     log = local_stack.stderr()
     assert (
         "stopped api, sweeper, holds, consent, archiver, callbacks, anchors, streams, poller, workers, receiver, "
@@ -475,4 +385,4 @@ def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_
     assert "Traceback" not in log
     assert not local_stack.state_file.exists()  # an operator CLI will not find a dead stack
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{local_stack.api}/leads/x", timeout=2)
+        httpx.get(f"{local_stack.api_url}/leads/x", timeout=2)

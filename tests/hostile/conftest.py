@@ -1,6 +1,6 @@
 """Hostile-input properties: hypothesis profiles, the outbound guard and the counts bench/hostile.py prints.
 
-Profiles (tests/hostile/support.py): ``hostile`` (default, `make test`) and ``bench`` (HYPOTHESIS_PROFILE=bench,
+Profiles (tests/support/hostile.py): ``hostile`` (default, `make test`) and ``bench`` (HYPOTHESIS_PROFILE=bench,
 ten times the examples). Both derandomized, no example database (nothing is written into the tree).
 """
 
@@ -17,7 +17,7 @@ import pytest
 # Hypothesis keeps a small cache (unicode tables) in its home directory: not in the shared tree.
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "tf-retainer-hypothesis"))
 
-from tests.hostile import support  # registers the profiles
+from tests.support import hostile as support  # registers the profiles
 
 
 @pytest.fixture

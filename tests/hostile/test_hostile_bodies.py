@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tf_retainer.api.parsing import FORM, JSON
 
-from tests.hostile.support import (
+from tests.support.hostile import (
     SECRETS,
     check_answer,
     content_types,

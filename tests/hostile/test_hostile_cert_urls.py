@@ -26,7 +26,7 @@ from tf_retainer.providers.trustedform.certificates import (
     parse_certificate_url,
 )
 
-from tests.hostile.support import (
+from tests.support.hostile import (
     accepted_variants,
     check_answer,
     freshen,

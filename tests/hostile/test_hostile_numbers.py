@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tf_retainer.api.parsing import JSON, parse_submission
 from tf_retainer.domain.errors import InputRejected
 
-from tests.hostile.support import parse_budget, stack_budget
+from tests.support.hostile import parse_budget, stack_budget
 
 CERT_URL = "https://cert.trustedform.com/" + "e" * 40
 

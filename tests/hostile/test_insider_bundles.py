@@ -21,10 +21,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from local.simulator import make_web_cert_id
-from tests.conftest import aws_client, lead
-from tests.hostile import forgery
-from tests.hostile.support import record, stack_budget
+from tests.support import forgery
 from tests.support.cli import run
+from tests.support.hostile import record, stack_budget
+from tests.support.stack import aws_client, lead
 
 PROP = "insider: edited evidence files"
 
@@ -222,7 +222,7 @@ def test_a_state_changed_in_the_table_then_exported_with_the_real_key_is_named(s
 def test_an_exports_manifest_names_a_listed_file_replaced_or_missing(stack, files):
     """`evidence find --export`'s manifest is signed: a file it lists, swapped for another genuine one
     (the insider's own choice of which leads to show), or taken away, is named."""
-    phone = "(512) 555-1212"  # tests.conftest.lead's
+    phone = "(512) 555-1212"  # tests.support.stack.lead's
     export = files.directory / "export"
     code, _, err = run(
         stack, "--evidence-key-id", files.key_id, "evidence", "find", "--phone", phone, "--export", str(export)

@@ -8,7 +8,7 @@ import io
 import json
 from typing import Any
 
-from tests.conftest import TF_API_KEY
+from tests.support.stack import TF_API_KEY
 from tf_retainer_ops import cli
 
 CLEAR_TEXT = ("Jane.Doe@Example.com", "jane.doe@example.com", "(512) 555-1212", "5125551212", "555-1212")

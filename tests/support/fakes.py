@@ -213,7 +213,10 @@ class FakeStore:
         raise NotImplementedError
 
     def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
-        return self.consumer_leads_by_token(kind, self.keyring.consumer(kind, fingerprint))
+        return self.consumer_leads_by_token(kind, self.consumer_token(kind, fingerprint))
+
+    def consumer_token(self, kind: str, fingerprint: str) -> str:
+        return self.keyring.consumer(kind, fingerprint)
 
     def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
         found = [lead for lead in self.leads.values() if self.tokens(lead).get(kind) == token]

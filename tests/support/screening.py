@@ -1,28 +1,34 @@
-"""The screening providers' simulators for the in-process stack: their keys as secrets in moto, a KMS key
-for the sealed numbers, and the settings that turn the screens on (tests/conftest.py's ``screened``)."""
+"""The screening providers' simulators for the in-process stacks (the ``screened`` fixture of tests/conftest.py,
+the concurrency suite's screens), the environment of a deployment choosing them (provisioned by
+local.backend as the local stack's LOCAL_SCREENS is: their template parameters, their keys' secrets, the
+contact key), and what the screened stack did (its calls, its exchanges, the gate's answer)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tf_retainer.decisions.rules import RuleSet
 
+from local.backend import HOST, Backend
+from local.providers import (
+    LOCAL_JORNAYA_AUDIT_KEY,
+    LOCAL_TWILIO_SID,
+    PROVIDER_SIMS,
+    LocalProviders,
+    provider_key,
+    start_simulators,
+)
 from local.sims.blacklist_alliance import BlacklistAllianceSimulator
 from local.sims.dncscrub import DncScrubSimulator
 from local.sims.jornaya import JornayaSimulator
 from local.sims.twilio_lookup import TwilioLookupSimulator
 
-KEYS = {
-    "blacklist_alliance": "bla-screen-key-0123456789abcdef",
-    "dncscrub": "dnc-screen-key-0123456789abcdef",
-    "twilio_lookup": "twl-screen-secret-0123456789abcdef",
-    "jornaya": "jornaya-account-code-0123456789",
-}
-JORNAYA_AUDIT_KEY = "jornaya-audit-key-0123456789abcdef"
-TWILIO_SID = "SK0123456789abcdef0123456789abcdef"
+# What each provider's simulator accepts, as its secret holds it (local/providers.py).
+KEYS = {provider: provider_key(provider) for provider in PROVIDER_SIMS}
+JORNAYA_AUDIT_KEY = LOCAL_JORNAYA_AUDIT_KEY
+TWILIO_SID = LOCAL_TWILIO_SID
 # Every screen on, each with the provider a buyer most likely holds (docs/providers.md).
 ALL_SCREENS = {
     "litigator": "blacklist_alliance",
@@ -43,55 +49,36 @@ class ScreenSims:
     def all(self) -> list[Any]:
         return [self.blacklist_alliance, self.dncscrub, self.twilio_lookup, self.jornaya]
 
+    def by_provider(self) -> dict[str, Any]:
+        return {provider: getattr(self, provider) for provider in PROVIDER_SIMS}
+
     def reset(self) -> None:
         """Scripts, logs, latency and each simulator's key (a test may have rotated it) as they started."""
-        for sim in self.all():
+        for provider, sim in self.by_provider().items():
             sim.reset()
             sim.latency = 0.0
-        self.blacklist_alliance.api_keys = frozenset({KEYS["blacklist_alliance"]})
-        self.dncscrub.api_keys = frozenset({KEYS["dncscrub"]})
-        self.twilio_lookup.api_keys = frozenset({KEYS["twilio_lookup"]})
-        self.jornaya.api_keys = frozenset({KEYS["jornaya"]})
+            sim.api_keys = frozenset({KEYS[provider]})
 
     def calls(self, number: str) -> dict[str, int]:
         """The number's calls to each provider that screens numbers."""
         return {sim.NAME: sim.count(number) for sim in self.all() if sim is not self.jornaya}
 
+    def stop(self) -> None:
+        for sim in self.all():
+            sim.stop()
+
 
 def start_sims() -> ScreenSims:
-    sims = ScreenSims(
-        BlacklistAllianceSimulator(api_keys=(KEYS["blacklist_alliance"],)),
-        DncScrubSimulator(api_keys=(KEYS["dncscrub"],)),
-        TwilioLookupSimulator(api_keys=(KEYS["twilio_lookup"],)),
-        JornayaSimulator(api_keys=(KEYS["jornaya"],), audit_keys=(JORNAYA_AUDIT_KEY,)),
-    )
-    for sim in sims.all():
-        sim.start()
-    return sims
+    """Every provider's simulator on 127.0.0.1, as the local stack starts those it is asked for."""
+    return ScreenSims(**start_simulators(PROVIDER_SIMS, HOST))
 
 
-def screening_env(sims: ScreenSims, secretsmanager: Any, kms: Any, screens: dict[str, str]) -> dict[str, str]:
-    """Secrets and a KMS key in moto (inside the stack's mock), and the settings naming them."""
-    env = {
-        "SCREENS": ",".join(f"{screen}={provider}" for screen, provider in screens.items()),
-        "CONTACT_KEY_ID": kms.create_key(Description="contact numbers")["KeyMetadata"]["KeyId"],
-        "BLACKLIST_ALLIANCE_API_URL": sims.blacklist_alliance.base_url or "",
-        "DNCSCRUB_API_URL": sims.dncscrub.base_url or "",
-        "DNCSCRUB_DATA_API_URL": sims.dncscrub.base_url or "",
-        "TWILIO_LOOKUP_API_URL": sims.twilio_lookup.base_url or "",
-        "JORNAYA_API_URL": sims.jornaya.base_url or "",
-    }
-    values = {
-        "blacklist_alliance": {"api_key": KEYS["blacklist_alliance"]},
-        "dncscrub": {"api_key": KEYS["dncscrub"]},
-        "twilio_lookup": {"api_key_sid": TWILIO_SID, "api_key_secret": KEYS["twilio_lookup"]},
-        "jornaya": {"account_code": KEYS["jornaya"], "audit_key": JORNAYA_AUDIT_KEY},
-    }
-    for provider, value in values.items():
-        name = f"test/{provider}-{datetime.now(UTC).timestamp()}"
-        arn = secretsmanager.create_secret(Name=name, SecretString=json.dumps(value))["ARN"]
-        env[f"{provider.upper()}_SECRET_ID"] = arn
-    return env
+def screening_env(
+    backend: Backend, sims: ScreenSims, screens: dict[str, str], settings: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The functions' environment on ``backend`` with ``screens`` (screen -> provider) answered by ``sims``:
+    its resources provisioned again as a deployment choosing them (parameters, secrets), then ``settings``."""
+    return backend.screened_environment(LocalProviders.of(screens, sims.by_provider()), settings)
 
 
 def publish_rules(table_name: str, scope: str = "*", *, client: Any = None, **rules: Any) -> None:
@@ -100,3 +87,49 @@ def publish_rules(table_name: str, scope: str = "*", *, client: Any = None, **ru
     RuleStore(table_name, client=client).publish(
         scope, RuleSet.model_validate(rules), actor="test", now=datetime.now(UTC)
     )
+
+
+# --- what the screened in-process stack did (tests/integration/service: the screens, Jornaya) ----------
+
+
+def tf_calls(stack, cert_id: str) -> int:
+    return sum(1 for request in stack.sim.requests if request["cert_id"] == cert_id)
+
+
+def screen_exchanges(stack, lead_id: str) -> list[dict[str, Any]]:
+    return [x for x in stack.reader.read_lead(lead_id).exchanges if x.get("provider")]
+
+
+def chain_calls(stack, lead_id: str) -> list[dict[str, Any]]:
+    record = stack.reader.read_lead(lead_id)
+    from tf_retainer.domain import chain
+
+    entries = [chain.parse(link.content) for link in record.chain]
+    return [call for entry in entries for call in entry.calls]
+
+
+def gate(stack, lead_id: str) -> dict[str, Any]:
+    response = stack.gateway.handle("GET", f"/leads/{lead_id}/contactable", {"x-api-key": stack.vendor_key}, b"")
+    assert response.status == 200, response.json()
+    return response.json()
+
+
+def later(monkeypatch, by: timedelta) -> datetime:
+    from tf_retainer.wiring import default_deps
+
+    moment = datetime.now(UTC) + by
+    monkeypatch.setattr(default_deps(), "clock", lambda: moment)
+    return moment
+
+
+def deliver(stack) -> list[str]:
+    """The next retry messages (a second or two away), through the retry use case."""
+    from tf_retainer.domain.retry_message import RetryMessage
+    from tf_retainer.leads import retry
+    from tf_retainer.wiring import default_deps
+
+    outcomes = []
+    for message in stack.next_retry_messages():
+        outcomes.append(retry.retry_lead(default_deps(), RetryMessage.model_validate_json(message["Body"])))
+        stack.sqs.delete_message(QueueUrl=stack.provisioned.retry_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return outcomes

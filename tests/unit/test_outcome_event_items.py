@@ -21,7 +21,7 @@ from tf_retainer.store.stream import published
 
 from local.provision import load_template
 from local.streams import matches, stream_event_settings
-from tests.conftest import TF_API_KEY
+from tests.support.stack import TF_API_KEY
 
 NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
 

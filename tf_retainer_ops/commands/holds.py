@@ -1,7 +1,8 @@
 """`tf-retainer hold set|release|list`: legal holds (tf_retainer.evidence.legal_hold does the work).
 
 A hold by consumer takes the email or phone in clear and fingerprints it exactly as `evidence find` does
-(the clear value goes no further), or the fingerprint itself.
+(the clear value goes no further), or the fingerprint itself; the hold keeps the consumer index's keyed
+tokens of the fingerprints, so nothing it stores can be reversed to the number without the consumer key.
 """
 
 from __future__ import annotations
@@ -44,16 +45,27 @@ def _brief(hold: Hold) -> dict[str, Any]:
 def cmd_hold_set(ctx: Context) -> int:
     scope, value, spelt = scope_of(ctx.args)
     now = datetime.now(UTC)
-    also = [spelling.fingerprint for spelling in spelt[1:]]
+    reason, actor = ctx.args.reason, ctx.actor
     try:
-        hold = holds.new_hold(scope=scope, value=value, also=also, reason=ctx.args.reason, actor=ctx.actor, now=now)
+        if spelt:  # by consumer: kept as the index's keyed tokens of the spellings' fingerprints
+            fingerprints = [spelling.fingerprint for spelling in spelt]
+            hold = holds.consumer_hold(
+                ctx.store.index, kind=scope, fingerprints=fingerprints, reason=reason, actor=actor, now=now
+            )
+        else:
+            hold = holds.new_hold(scope=scope, value=value, reason=reason, actor=actor, now=now)
         lock = ctx.archive.bucket.legal_hold  # the bucket is in each object's URI
         report = holds.set_hold(ctx.store, ctx.holds, hold, now=now, lock_archive=lock)
     except holds.HoldError as exc:
         raise OpsError(str(exc), 1) from exc
     data: dict[str, Any] = {"hold": _brief(hold), "leads": report.covered, "items_held": report.items_held}
+    # Each spelling's fingerprint (what `evidence find` prints) and what it covered, under its token.
     data["spellings"] = [
-        {"spelling": s.label, "fingerprint": s.fingerprint, "leads": len(report.by_value.get(s.fingerprint, []))}
+        {
+            "spelling": s.label,
+            "fingerprint": s.fingerprint,
+            "leads": len(report.by_value.get(ctx.store.index.consumer_token(scope, s.fingerprint), [])),
+        }
         for s in spelt
     ]
 

@@ -18,48 +18,13 @@ interpreter does not have it: it runs there in a subprocess, on the JSON of the 
 
 from __future__ import annotations
 
-import copy
-import importlib.util
-import json
-import os
-import re
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 
-from local.provision import REPO_ROOT, load_template
-from tests.integration.local.test_template import TABLE_ACTIONS, granted
-
-REGION = "us-east-1"
-SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
-LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
-SAM_PYTHON = Path(os.environ.get("SAM_VENV", REPO_ROOT / ".venv-sam")) / "bin" / "python"
-
-PSEUDO_PARAMETERS = {"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::StackName": "tf-retainer-dev"}
-
-# The translation in aws-sam-cli's venv: the template's JSON on stdin, CloudFormation's on stdout.
-# The managed-policy loader is a stub (no IAM call): SAM knows the ARNs of the policies it attaches.
-_TRANSLATE = """
-import json, sys
-from samtranslator.translator.transform import transform
-
-class NoManagedPolicyLookups:
-    def load(self):
-        return {}
-
-request = json.load(sys.stdin)
-json.dump(transform(request["template"], request["parameters"], NoManagedPolicyLookups()), sys.stdout)
-"""
-
-
-class _NoManagedPolicyLookups:
-    def load(self) -> dict[str, str]:
-        return {}
-
+from local.provision import load_template
+from tests.support.sam import REGION, as_list, function_roles, grants, managed_policies, normalise, render, translate
+from tests.support.template import TABLE_ACTIONS
 
 TABLE = "<LeadsTable.Arn>"
 OPEN_INDEX = "<LeadsTable.Arn>/index/gsi2"
@@ -107,7 +72,7 @@ FORBIDDEN_DYNAMODB_ACTIONS = {
 # SQS wildcards a SAM policy template may use on the retry queue (SQSSendMessagePolicy: SendMessage, batch).
 ALLOWED_SQS_WILDCARDS = {"sqs:sendmessage*"}
 
-# (action, resource) per function: TABLE_ACTIONS (test_template.py) says which, this says where.
+# (action, resource) per function: TABLE_ACTIONS (tests/support/template.py) says which, this says where.
 EXPECTED_DYNAMODB = {
     "IntakeFunction": {(action, TABLE) for action in TABLE_ACTIONS["IntakeFunction"]},
     "RetryFunction": {(action, TABLE) for action in TABLE_ACTIONS["RetryFunction"]},
@@ -195,157 +160,9 @@ EXPECTED_SQS = {
 VENDOR_KEYS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["VENDORKEY#*"]}}
 
 
-# --------------------------------------------------------------------------- translation
-
-
-def sam_input(template: dict[str, Any]) -> dict[str, Any]:
-    """The template as SAM's transform receives it once AWS::LanguageExtensions has run (load_template
-    expanded its Fn::ForEach loops; Fn::ToJsonString is left opaque here) and `sam package` has uploaded
-    the code."""
-    assert template["Transform"] == [LANGUAGE_EXTENSIONS, SAM_TRANSFORM], "teach test_iam.py the new transform"
-    prepared = _without_language_extensions(copy.deepcopy(template))
-    prepared["Transform"] = SAM_TRANSFORM
-    for resource in prepared["Resources"].values():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str):
-                properties[key] = f"s3://artifacts/{properties[key].strip('/')}.zip"
-    return prepared
-
-
-def _without_language_extensions(value: Any) -> Any:
-    if isinstance(value, dict):
-        for key in value:
-            if key.startswith("Fn::ForEach") or key == "Fn::Length":
-                raise AssertionError(f"{key}: test_iam.py does not expand it before translating; teach it")
-        if set(value) == {"Fn::ToJsonString"}:
-            return "{}"  # a JSON string at deploy time; nothing IAM
-        return {key: _without_language_extensions(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_language_extensions(item) for item in value]
-    return value
-
-
-def translate(template: dict[str, Any]) -> dict[str, Any]:
-    """CloudFormation of a SAM template, by samtranslator: in this process if it has it, else in
-    aws-sam-cli's venv; skips the test when neither has it."""
-    prepared = sam_input(template)
-    if importlib.util.find_spec("samtranslator") is not None:
-        from samtranslator.translator.transform import transform  # optional: else .venv-sam
-
-        # SAM asks boto3 for the region even when AWS::Region is given.
-        with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION}):
-            here: dict[str, Any] = transform(prepared, dict(PSEUDO_PARAMETERS), _NoManagedPolicyLookups())
-        return json.loads(json.dumps(here))
-    if not SAM_PYTHON.exists():
-        pytest.skip(f"samtranslator is not installed here nor in {SAM_PYTHON.parent.parent} (make sam-install)")
-    result = subprocess.run(  # noqa: S603 - fixed arguments
-        [str(SAM_PYTHON), "-c", _TRANSLATE],
-        input=json.dumps({"template": prepared, "parameters": PSEUDO_PARAMETERS}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "AWS_DEFAULT_REGION": REGION},
-    )
-    assert result.returncode == 0, f"SAM could not translate the template:\n{result.stderr}"
-    translated: dict[str, Any] = json.loads(result.stdout)
-    return translated
-
-
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
     return translate(load_template())
-
-
-# --------------------------------------------------------------------------- reading IAM
-
-
-@dataclass(frozen=True)
-class Grant:
-    role: str  # logical id of the role (or of the policy, for one attached to no role of the template)
-    statement: dict[str, Any]
-
-    def actions(self) -> list[str]:
-        return _as_list(self.statement.get("Action", []))
-
-    def resources(self) -> list[str]:
-        return [normalise(render(resource)) for resource in _as_list(self.statement.get("Resource", []))]
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def render(value: Any) -> str:
-    """An IAM resource as text: references become <LogicalId> / <LogicalId.Attribute>, so the same
-    resource written two ways (!GetAtt, or Fn::Sub as SAM's policy templates do) compares equal."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        ((function, argument),) = value.items()
-        if function == "Ref":
-            return f"<{argument}>"
-        if function == "Fn::GetAtt":
-            parts = argument.split(".", 1) if isinstance(argument, str) else argument
-            return f"<{parts[0]}.{parts[1]}>"
-        if function == "Fn::Sub":
-            text, variables = (argument, {}) if isinstance(argument, str) else argument
-            return re.sub(
-                r"\$\{([^}!]+)\}",
-                lambda match: render(variables[match[1]]) if match[1] in variables else f"<{match[1]}>",
-                text,
-            )
-        if function == "Fn::Join":
-            separator, parts = argument
-            return str(separator).join(render(part) for part in parts)
-    return json.dumps(value, sort_keys=True)  # anything else (Fn::If, ...): equal to no expected resource
-
-
-_QUEUE_BY_NAME = re.compile(r"^arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:<(\w+)\.QueueName>$")
-
-
-def normalise(resource: str) -> str:
-    """SAM's SQS policy templates name the queue by QueueName: the same queue as its Arn."""
-    match = _QUEUE_BY_NAME.match(resource)
-    return f"<{match[1]}.Arn>" if match else resource
-
-
-def grants(template: dict[str, Any]) -> list[Grant]:
-    """Every identity-policy statement of the translated template: roles' inline policies and
-    AWS::IAM::Policy / ManagedPolicy resources (under each role they attach to)."""
-    found: list[Grant] = []
-    for logical_id, resource in template["Resources"].items():
-        properties = resource.get("Properties", {})
-        if resource["Type"] == "AWS::IAM::Role":
-            for policy in granted(properties.get("Policies", [])):
-                found += [Grant(logical_id, s) for s in granted(_as_list(policy["PolicyDocument"]["Statement"]))]
-        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            roles = [render(role).strip("<>") for role in properties.get("Roles", [])] or [logical_id]
-            for role in roles:
-                found += [Grant(role, s) for s in granted(_as_list(properties["PolicyDocument"]["Statement"]))]
-    return found
-
-
-def managed_policies(template: dict[str, Any]) -> dict[str, set[str]]:
-    """Role -> names of its managed policies (the ARN's last segment)."""
-    found: dict[str, set[str]] = {}
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] == "AWS::IAM::Role":
-            arns = resource.get("Properties", {}).get("ManagedPolicyArns", [])
-            found[logical_id] = {render(arn).rsplit("/", 1)[-1] for arn in arns}
-    return found
-
-
-def function_roles(template: dict[str, Any]) -> dict[str, str]:
-    """Lambda function -> logical id of its role (every function's role is one of the template)."""
-    roles = {}
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] == "AWS::Lambda::Function":
-            role = resource["Properties"]["Role"]
-            assert isinstance(role, dict) and "Fn::GetAtt" in role, f"{logical_id}: role from outside the stack"
-            roles[logical_id] = role["Fn::GetAtt"][0]
-    return roles
 
 
 def data_grants(template: dict[str, Any], role: str, service: str) -> set[tuple[str, str]]:
@@ -507,7 +324,9 @@ def test_retry_role_is_the_templates_own(translated: dict[str, Any]) -> None:
     services = {
         action.split(":")[0] for grant in grants(translated) if grant.role == role for action in grant.actions()
     }
-    assert services == {"sqs", "dynamodb", "secretsmanager", "logs", "xray"}
+    # kms: the table's key through DynamoDB, ServiceKey through SQS and Secrets Manager (TableKeyWriters,
+    # ServiceKeySecretReaders, ServiceKeyQueueUsers; test_each_role_holds_the_keys_its_calls_need_and_no_more).
+    assert services == {"sqs", "dynamodb", "secretsmanager", "logs", "xray", "kms"}
 
 
 def test_retry_event_source_is_capped(translated: dict[str, Any]) -> None:
@@ -561,6 +380,117 @@ def test_alarm_key_serves_this_stacks_alarms_only(translated: dict[str, Any]) ->
     # The account's root keeps the key administrable (else nobody could change this policy).
     (root,) = [s for s in policy["Statement"] if "AWS" in s.get("Principal", {})]
     assert root["Principal"]["AWS"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+
+
+# --------------------------------------------------------------------------- tests: the customer keys
+
+# What a call needs of the key behind the resource it touches (the table's, the archive's, ServiceKey),
+# through the service that uses it: the table (or its stream) read needs the table key's Decrypt, a write its
+# data keys too (as AWS's own table grants do); a secret read ServiceKey's Decrypt; a send to an encrypted queue
+# a data key and its decryption, a receive the decryption; an archive object written, a data key; read, Decrypt.
+TABLE_KEY, SERVICE_KEY, ARCHIVE_KEY = "<LeadsTableKey.Arn>", "<ServiceKey.Arn>", "<ArchiveKey.Arn>"
+TABLE_KEY_READ = frozenset({"kms:Decrypt", "kms:DescribeKey"})
+TABLE_KEY_WRITE = TABLE_KEY_READ | {"kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"}
+# Each key's use through the services that encrypt with it, never directly (its key policy says so too).
+KEY_SERVICES = {TABLE_KEY: {"dynamodb"}, SERVICE_KEY: {"sqs", "secretsmanager"}, ARCHIVE_KEY: {"s3"}}
+
+
+def _via(statement: dict[str, Any]) -> set[str]:
+    """The services a KMS statement is limited to (kms:ViaService), by their first label; empty: none."""
+    via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", [])
+    return {render(service).split(".", 1)[0] for service in as_list(via)}
+
+
+def key_grants(template: dict[str, Any], role: str) -> dict[tuple[str, str], set[str]]:
+    """(key, service through which it is used, or "" for any) -> the KMS actions the role is allowed."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for grant in grants(template):
+        if grant.role != role or grant.statement.get("Effect") != "Allow":
+            continue
+        kms_actions = {action for action in grant.actions() if action.startswith("kms:")}
+        for resource in grant.resources() if kms_actions else []:
+            for service in _via(grant.statement) or {""}:
+                found.setdefault((resource, service), set()).update(kms_actions)
+    return found
+
+
+def key_needs(template: dict[str, Any], role: str) -> dict[tuple[str, str], set[str]]:
+    """What the role's table, queue, secret and archive grants need of the keys behind them."""
+    actions: set[tuple[str, str]] = set()
+    for service in ("dynamodb", "sqs", "secretsmanager", "s3"):
+        actions |= {(action.lower(), resource) for action, resource in data_grants(template, role, service)}
+    needs: dict[tuple[str, str], set[str]] = {}
+    if any(action.startswith("dynamodb:") and resource.startswith("<LeadsTable.") for action, resource in actions):
+        writes = {("dynamodb:putitem", TABLE), ("dynamodb:updateitem", TABLE)} & actions
+        needs[(TABLE_KEY, "dynamodb")] = set(TABLE_KEY_WRITE if writes else TABLE_KEY_READ)
+    if any(action == "secretsmanager:getsecretvalue" for action, _ in actions):
+        needs[(SERVICE_KEY, "secretsmanager")] = {"kms:Decrypt"}
+    if any(action.startswith("sqs:sendmessage") for action, _ in actions):
+        needs[(SERVICE_KEY, "sqs")] = {"kms:GenerateDataKey", "kms:Decrypt"}
+    elif any(action == "sqs:receivemessage" for action, _ in actions):
+        needs[(SERVICE_KEY, "sqs")] = {"kms:Decrypt"}
+    archive = {action for action, resource in actions if resource.startswith("<ArchiveBucket.Arn>/")}
+    archive_key = {
+        kms for s3, kms in (("s3:putobject", "kms:GenerateDataKey"), ("s3:getobject", "kms:Decrypt")) if s3 in archive
+    }
+    if archive_key:
+        needs[(ARCHIVE_KEY, "")] = archive_key
+    return needs
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_DYNAMODB))
+def test_each_role_holds_the_keys_its_calls_need_and_no_more(translated: dict[str, Any], function: str) -> None:
+    """The table, the queues and the secrets are under customer keys whose policies leave their use to IAM:
+    a role that reads the table without the table key's grant reads nothing in AWS (moto does not check
+    it), and one that holds a key it does not need holds too much. Each key only through its services."""
+    role = function_roles(translated)[function]
+    needed = key_needs(translated, role)
+    assert needed, f"{function} touches no encrypted resource?"
+    held = {grant: actions for grant, actions in key_grants(translated, role).items() if grant[0] in KEY_SERVICES}
+    assert held == needed
+    for key, service in held:
+        assert service in KEY_SERVICES[key] or (key == ARCHIVE_KEY and service == ""), (key, service)
+
+
+def _grants_action(statement: dict[str, Any], action: str) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in as_list(statement["Action"]))
+
+
+def test_no_key_policy_hands_out_grants_or_names_everyone(translated: dict[str, Any]) -> None:
+    """No key policy allows "*" as principal, nor kms:CreateGrant (kms:Create*, kms:*) to the account: a
+    grant gives a key's use past its policy (ContactKey's, CallbackSecretKey's and AnchorKey's name the
+    only roles that may open or MAC). The one grant is DynamoDB's own on the table's key, made through
+    DynamoDB for an AWS resource when the table is created or its key changed."""
+    keys = {name: r for name, r in translated["Resources"].items() if r["Type"] == "AWS::KMS::Key"}
+    assert {"LeadsTableKey", "ServiceKey", "ArchiveKey", "CallbackSecretKey", "AnchorKey"} <= set(keys)
+    dynamodb_grant = {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}},
+        "Bool": {"kms:GrantIsForAWSResource": True},
+    }
+    granting = []
+    for name, key in keys.items():
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            assert statement["Effect"] == "Allow", name
+            assert statement["Principal"] not in ("*", {"AWS": "*"}), f"{name} {statement.get('Sid')}: everyone"
+            assert "kms:*" not in as_list(statement["Action"]), f"{name} {statement.get('Sid')}: kms:*"
+            if "Service" in statement["Principal"]:  # a service for this stack's resources only
+                assert statement.get("Condition"), f"{name} {statement.get('Sid')}: a service, unconditioned"
+            if _grants_action(statement, "kms:CreateGrant"):
+                granting.append((name, statement["Action"], statement.get("Condition")))
+    assert granting == [("LeadsTableKey", "kms:CreateGrant", dynamodb_grant)]
+
+
+@pytest.mark.parametrize("key", ["LeadsTableKey", "ServiceKey", "ArchiveKey"])
+def test_the_data_keys_are_used_only_through_their_services(translated: dict[str, Any], key: str) -> None:
+    """The account's use of each data key (through which IAM grants it) is limited to the services that encrypt
+    with it: nobody decrypts a table key, a queue's or a secret's data key, or an archive's, directly."""
+    policy = translated["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
+    root = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    crypto = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:GenerateMac")
+    using = [s for s in policy if s["Principal"] == root and any(_grants_action(s, a) for a in crypto)]
+    assert using and all(_via(statement) == KEY_SERVICES[f"<{key}.Arn>"] for statement in using)
 
 
 # --------------------------------------------------------------------------- tests: the check itself

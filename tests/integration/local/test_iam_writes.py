@@ -21,8 +21,8 @@ import pytest
 from tf_retainer.store import keys
 
 from local.provision import load_template
-from tests.integration.local.test_iam import function_roles, grants, translate
 from tests.support.iam import Request, decide
+from tests.support.sam import function_roles, grants, statements_of, translate
 
 FAMILIES = {
     "lead": keys.lead_pk("0f3a9c"),
@@ -88,11 +88,6 @@ ENTRY_ATTRIBUTES = ("pk", "sk", "b", "h", "o", "ttl")
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
     return translate(load_template())
-
-
-def statements_of(translated: dict[str, Any], function: str) -> list[tuple[dict[str, Any], list[str]]]:
-    role = function_roles(translated)[function]
-    return [(grant.statement, grant.resources()) for grant in grants(translated) if grant.role == role]
 
 
 def writable(translated: dict[str, Any], function: str, action: str) -> set[str]:

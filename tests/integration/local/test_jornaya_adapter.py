@@ -16,7 +16,7 @@ from tf_retainer.ports.screening import ScreenFault
 from tf_retainer.providers.screening.jornaya import Jornaya
 
 from local.sims.jornaya import JornayaSimulator
-from tests.integration.local.sims_support import Recording, check
+from tests.support.sims import Recording, check
 
 ACCOUNT = "jornaya-account-code-0123"
 AUDIT_KEY = "jornaya-audit-key-4567"

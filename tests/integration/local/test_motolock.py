@@ -35,7 +35,7 @@ def test_the_patches_are_pinned_to_the_installed_moto():
 def test_the_patches_are_applied():
     from moto.dynamodb.models import DynamoDBBackend
 
-    motolock.serialise_moto()  # what tests/conftest.py and the local stack call
+    motolock.serialise_moto()  # what local/backend.py calls for the tests and the local stack
     assert DynamoDBBackend.transact_write_items is motolock._transact_write_items
 
 

@@ -24,7 +24,7 @@ from tf_retainer.providers.screening.twilio_lookup import TwilioLookup
 from local.sims.blacklist_alliance import BlacklistAllianceSimulator
 from local.sims.dncscrub import DncScrubSimulator
 from local.sims.twilio_lookup import TwilioLookupSimulator
-from tests.integration.local.sims_support import Recording, check
+from tests.support.sims import Recording, check
 
 KEY = "screen-adapter-key-0123456789abcdef"
 SID = "SK00000000000000000000000000000001"

@@ -22,7 +22,7 @@ import pytest
 
 import local.sims.http as sims_http
 from local.sims.http import Answer, Request, SimServer
-from tests.integration.local.sims_support import AUDIT_KEY, KEY, PROVIDERS, REPO_ROOT, TLS, Provider, check, client
+from tests.support.sims import AUDIT_KEY, KEY, PROVIDERS, REPO_ROOT, TLS, Provider, check, client
 
 
 @pytest.fixture(scope="module", params=list(PROVIDERS))

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from local.sims.blacklist_alliance import BlacklistAllianceSimulator, code_level
-from tests.integration.local.sims_support import KEY, check, client
+from tests.support.sims import KEY, check, client
 
 NUMBER = "5125550142"
 

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from local.sims.dncscrub import SCRUB_FIELDS, DncScrubSimulator
-from tests.integration.local.sims_support import KEY, check, client
+from tests.support.sims import KEY, check, client
 
 N1, N2, N3 = "7075276405", "5039367187", "5039367181"  # DNC.com's documented examples
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from local.sims.jornaya import TOKEN, JornayaSimulator, prominence
-from tests.integration.local.sims_support import AUDIT_KEY, KEY, check, client, token
+from tests.support.sims import AUDIT_KEY, KEY, check, client, token
 
 GREEN, YELLOW, RED = 1, 2, 3
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from local.sims.twilio_lookup import LINE_TYPES, NO_CARRIER_TYPES, TwilioLookupSimulator
-from tests.integration.local.sims_support import KEY, check, client
+from tests.support.sims import KEY, check, client
 
 E164 = "+14159929960"  # the number of Twilio's own examples
 ALL = "line_type_intelligence,line_status,reassigned_number"

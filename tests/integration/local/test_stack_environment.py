@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from local.backend import Backend
 from local.stack import function_environment
 
 
@@ -26,8 +27,10 @@ class _Provisioned:
 
 def test_the_stacks_resources_win_over_the_shells_and_its_tunables_do_not() -> None:
     provisioned: Any = _Provisioned()
+    backend = Backend("tf-key", simulator="http://127.0.0.1:1/tf")
+    backend.provisioned = provisioned
     shell = {name: f"elsewhere:{name}" for name in provisioned.environment()}
-    env = function_environment(provisioned, "http://127.0.0.1:1/tf", shell)
+    env = function_environment(backend, shell)
     resources = {name: value for name, value in provisioned.environment().items() if name != "POWERTOOLS_LOG_LEVEL"}
     assert {name: env[name] for name in resources} == resources
     assert env["POWERTOOLS_LOG_LEVEL"] == "elsewhere:POWERTOOLS_LOG_LEVEL"

@@ -33,6 +33,7 @@ from local.provision import (
     load_template,
     provision,
 )
+from tests.support.template import TABLE_ACTIONS, actions, function_policies, props, resources
 
 REGION = "us-east-1"
 
@@ -52,14 +53,6 @@ def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
         # Not around the test itself: a socket another test of this worker left unclosed, collected by
         # chance during it, would fail it with a ResourceWarning (seen in CI in test_secret_holds_the_key).
         yield provisioned
-
-
-def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {name: body for name, body in template["Resources"].items() if body["Type"] == resource_type}
-
-
-def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
-    return template["Resources"][logical_id]["Properties"]
 
 
 # --------------------------------------------------------------------------- loader
@@ -481,59 +474,6 @@ def test_template_declares_durability_and_partial_batches(template: dict[str, An
     assert sqs_events and sqs_events[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-# What each function's code calls on the table (layers/common/tf_retainer/store.py, functions/*/app.py).
-# TransactWriteItems is authorised per contained action: the store's transactions hold Put and Update.
-TABLE_ACTIONS = {
-    "IntakeFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
-    "RetryFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
-    "AuthorizerFunction": {"dynamodb:GetItem"},
-    # The open index, and each vendor's leads still as reserved (the vendor index, then BatchGetItem: issue 22).
-    "SweeperFunction": {
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:Query",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-    },
-    # Its event source mapping reads the stream with its role; the code reads nothing else.
-    "PublisherFunction": {
-        "dynamodb:DescribeStream",
-        "dynamodb:GetRecords",
-        "dynamodb:GetShardIterator",
-        "dynamodb:ListStreams",
-    },
-}
-TABLE_ACTIONS["CallbackFunction"] = {"dynamodb:GetItem"}  # a vendor's callback URL and secret
-# The vendor-key list and each vendor's leads (index Queries, then the states: BatchGetItem); a
-# suspension's transaction (Update, Put).
-TABLE_ACTIONS["AutoSuspendFunction"] = {
-    "dynamodb:Query",
-    "dynamodb:BatchGetItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:PutItem",
-}
-# Legal holds: finds leads (indexes), reads their partitions, writes history and hold records (PutItem,
-# leading keys limited) and moves ttl (UpdateItem, attributes limited); never DeleteItem.
-TABLE_ACTIONS["HoldFunction"] = {
-    "dynamodb:Query",
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-}
-# Leads' records and their certificates' claims (Query, GetItem), vendors' leads by day (the indexes,
-# then the states: BatchGetItem), archived_to and an earlier ttl (UpdateItem, attributes limited).
-TABLE_ACTIONS["ArchiverFunction"] = {
-    "dynamodb:Query",
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:UpdateItem",
-}
-# Revocations and contact reports: a consumer's leads (the consumer indexes), the unapplied revocations (gsi2),
-# reads of leads and revocations, writes of chain entries and revocations (Put), a revocation marked (Update).
-TABLE_ACTIONS["ConsentFunction"] = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
-# The anchors: its event source mapping reads the stream with its role; the code reads nothing else.
-TABLE_ACTIONS["AnchorFunction"] = TABLE_ACTIONS["PublisherFunction"]
 CONSUMER_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi3", "gsi4")]
 HOLD_INDEX_ARNS = [{"Fn::Sub": f"${{LeadsTable.Arn}}/index/{index}"} for index in ("gsi1", "gsi2", "gsi3", "gsi4")]
 STREAM_ACTIONS = TABLE_ACTIONS["PublisherFunction"] - {"dynamodb:ListStreams"}
@@ -566,45 +506,6 @@ SQS_STATEMENT_QUEUE = {
         [{"Fn::GetAtt": ["CallbackQueue", "Arn"]}, {"Fn::GetAtt": ["CallbackDeadLetterQueue", "Arn"]}],
     ],
 }
-
-
-def granted(items: list[Any]) -> list[Any]:
-    """A list of policies or statements as granted when every condition holds (the widest grant): each
-    ``Fn::If`` replaced by its first branch, its AWS::NoValue second branch dropped."""
-    found = []
-    for item in items:
-        while isinstance(item, dict) and set(item) == {"Fn::If"}:
-            item = item["Fn::If"][1]
-        if item != {"Ref": "AWS::NoValue"}:
-            found.append(item)
-    return found
-
-
-def statements(policies: list[Any]) -> list[dict[str, Any]]:
-    found = []
-    for policy in granted(policies):
-        if isinstance(policy, dict) and "Statement" in policy:
-            found += granted(policy["Statement"])
-    return found
-
-
-def actions(statement: dict[str, Any]) -> set[str]:
-    action = statement["Action"]
-    return {action} if isinstance(action, str) else set(action)
-
-
-def function_policies(template: dict[str, Any], name: str) -> tuple[set[str], list[dict[str, Any]]]:
-    """A function's SAM policy templates and IAM statements: its Policies, or those of its own Role.
-    (tests/integration/local/test_iam.py checks what SAM makes of them.)"""
-    properties = props(template, name)
-    if "Role" in properties:
-        assert "Policies" not in properties, f"{name}: SAM ignores Policies when Role is set"
-        role = properties["Role"]["Fn::GetAtt"][0]
-        documents = [policy["PolicyDocument"] for policy in props(template, role)["Policies"]]
-        return set(), [statement for document in documents for statement in granted(document["Statement"])]
-    policies = granted(properties["Policies"])
-    templates = {next(iter(policy)) for policy in policies if isinstance(policy, dict)} - {"Statement"}
-    return templates, statements(policies)
 
 
 # The functions whose UpdateItem on the table is otherwise unrestricted (the others' is limited to some
@@ -801,6 +702,38 @@ def test_concurrency_is_capped_per_stage(template: dict[str, Any]) -> None:
     prod = template["Mappings"]["StageConfig"]["prod"]
     throttle = props(template, "LeadsApi")["MethodSettings"][0]
     assert prod["IntakeReservedConcurrency"] >= throttle["ThrottlingBurstLimit"] >= throttle["ThrottlingRateLimit"]
+    # Callbacks: as many batches in flight as reserved, no more (a burst of outcomes never floods the vendors).
+    callback = props(template, "CallbackFunction")
+    assert callback["ReservedConcurrentExecutions"] == from_stage("CallbackConcurrency")
+    (event,) = [e["Properties"] for e in callback["Events"].values() if e["Type"] == "SQS"]
+    assert event["ScalingConfig"] == {"MaximumConcurrency": from_stage("CallbackConcurrency")}
+    assert all(2 <= config["CallbackConcurrency"] <= 1000 for config in template["Mappings"]["StageConfig"].values())
+    # The scheduled functions: one run at a time.
+    scheduled = {
+        name
+        for name, body in resources(template, "AWS::Serverless::Function").items()
+        if {event["Type"] for event in body["Properties"].get("Events", {}).values()} == {"ScheduleV2"}
+    }
+    assert scheduled == {"SweeperFunction", "AutoSuspendFunction", "HoldFunction", "ArchiverFunction"}
+    assert all(props(template, name)["ReservedConcurrentExecutions"] == 1 for name in scheduled)
+
+
+def test_queues_secrets_and_log_groups_are_under_the_service_key(template: dict[str, Any]) -> None:
+    """What the service passes on, keeps and logs is encrypted under a customer key of the stack (ServiceKey,
+    rotated), never a key of the service's own (SQS-managed, aws/secretsmanager, CloudWatch Logs')."""
+    key = {"Ref": "ServiceKey"}
+    queues = resources(template, "AWS::SQS::Queue")
+    assert len(queues) == 7
+    for name, queue in queues.items():
+        assert queue["Properties"]["KmsMasterKeyId"] == key, name
+        assert "SqsManagedSseEnabled" not in queue["Properties"], name
+    secrets = resources(template, "AWS::SecretsManager::Secret")
+    assert len(secrets) == 6
+    assert all(secret["Properties"]["KmsKeyId"] == key for secret in secrets.values())
+    groups = resources(template, "AWS::Logs::LogGroup")
+    assert len(groups) == len(resources(template, "AWS::Serverless::Function")) + 1  # + the API's access log
+    assert all(group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["ServiceKey", "Arn"]} for group in groups.values())
+    assert props(template, "ServiceKey")["EnableKeyRotation"] is True
 
 
 def test_usage_plan_is_the_templates_own(template: dict[str, Any]) -> None:

@@ -16,8 +16,8 @@ from tf_retainer.domain import anchors, chain
 from tf_retainer.store import keys
 
 from local.streams import ANCHOR_FUNCTION, StreamPoller
-from tests.conftest import lead
 from tests.support.cli import run
+from tests.support.stack import lead
 
 
 def anchor_all(stack: Any) -> StreamPoller:

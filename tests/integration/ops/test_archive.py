@@ -19,8 +19,8 @@ from tf_retainer.store import keys
 from tf_retainer.store.archive_marks import ArchiveMarks
 
 from local.simulator import make_web_cert_id
-from tests.conftest import VENDOR, aws_client, lead
 from tests.support.cli import run
+from tests.support.stack import VENDOR, aws_client, lead
 from tf_retainer_ops.bundle import evidence_document
 from tf_retainer_ops.evidence import Archive, locate
 

@@ -12,8 +12,8 @@ from tf_retainer.store import keys
 
 from local.functions import invoke
 from local.simulator import make_web_cert_id
-from tests.conftest import VENDOR, lead
 from tests.support.cli import run, run_json
+from tests.support.stack import VENDOR, lead
 
 SHADY, FEW = "shady-leads", "few-leads"
 SCHEDULED = {"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from local.simulator import make_mobile_cert_id, make_web_cert_id
-from tests.conftest import VENDOR
 from tests.support.cli import run
+from tests.support.stack import VENDOR
 from tf_retainer_ops import backfill, backfill_plan
 
 NOW = datetime.now(UTC)

@@ -15,8 +15,8 @@ from tf_retainer.runtime.clock import iso
 from tf_retainer.store import keys
 
 from local.simulator import make_web_cert_id
-from tests.conftest import VENDOR, lead
 from tests.support.cli import assert_no_secrets, run, run_json
+from tests.support.stack import VENDOR, lead
 from tf_retainer_ops import cli, target
 from tf_retainer_ops.bundle import content_digest
 

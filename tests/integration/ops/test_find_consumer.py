@@ -13,8 +13,8 @@ from botocore.client import BaseClient
 from tf_retainer.domain.contacts import lead_fingerprints
 from tf_retainer.store import keys
 
-from tests.conftest import VENDOR, aws_client, lead
 from tests.support.cli import assert_no_secrets, run, run_json
+from tests.support.stack import VENDOR, aws_client, lead
 
 OTHER_VENDOR = "other-vendor"
 JANE_EMAIL, JANE_PHONE = "Jane.Doe@Example.com", "(512) 555-1212"

@@ -16,8 +16,8 @@ from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.legal_holds import HoldStore
 
 from local.functions import invoke
-from tests.conftest import lead
 from tests.support.cli import assert_no_secrets, run, run_json
+from tests.support.stack import lead
 
 OTHER_VENDOR = "other-vendor"
 PHONE = "(512) 555-1212"
@@ -88,7 +88,8 @@ def test_a_consumer_hold_covers_every_vendors_leads_and_later_ones_until_release
     assert PHONE not in str(stack.all_items())  # only its fingerprint is stored
     (listed,) = run_json(stack, "hold", "list")
     hold_id = listed["hold_id"]
-    assert (listed["scope"], listed["value"], listed["leads"]) == ("phone", lead_fingerprints(None, PHONE)["phone"], 2)
+    token = stack.index.consumer_token("phone", lead_fingerprints(None, PHONE)["phone"])
+    assert (listed["scope"], listed["value"], listed["leads"], listed["tokens"]) == ("phone", token, 2, True)
     assert listed["reason"] == "demand letter 2026-11 Smith" and listed["set_by"] and listed["set_at"]
 
     later = stack.post(lead(phone=PHONE, email="d@four.example")).json()
@@ -166,8 +167,9 @@ def test_a_hold_run_dying_after_it_recorded_a_member_leaves_that_member_counted(
     posted = stack.post(lead(email=email)).json()
     store = HoldStore(stack.provisioned.table_name, client=stack.dynamodb)
     now = datetime.now(UTC)
-    hold = holds.new_hold(
-        scope="email", value=lead_fingerprints(email, None)["email"], reason="matter 12", actor="ops", now=now
+    fingerprints = [lead_fingerprints(email, None)["email"]]
+    hold = holds.consumer_hold(
+        stack.index, kind="email", fingerprints=fingerprints, reason="matter 12", actor="ops", now=now
     )
     store.put_hold(hold)
     dying = HoldStore(stack.provisioned.table_name, client=DiesAtFirstUpdate(stack.dynamodb))
@@ -219,3 +221,40 @@ def test_a_hold_by_phone_covers_every_spelling_find_searches_and_says_which(stac
     covered = invoke("HoldFunction", {"source": "aws.scheduler", "detail": {}})["covered"]
     assert covered == [later, later]  # by both holds
     assert "hold_set" in history_types(stack, later) and "hold_set" not in history_types(stack, stranger)
+
+
+def test_a_consumer_hold_stores_no_fingerprint_only_keyed_tokens(stack):
+    """A phone's SHA-1 fingerprint is reversible by brute force in hours: the hold's item, its members and
+    the hold_set entries it writes keep the consumer index's keyed tokens of each spelling instead. The
+    fingerprints stay only where they were (the raw exchanges TrustedForm was sent)."""
+    posted = stack.post(lead(phone=PHONE, email="held@one.example")).json()
+    fingerprints = [lead_fingerprints(None, spelt)["phone"] for spelt in ("5125551212", "15125551212", "+15125551212")]
+
+    def stored_fingerprints() -> int:
+        text = str(stack.all_items())
+        return sum(text.count(fingerprint) for fingerprint in fingerprints)
+
+    before = stored_fingerprints()
+    code, _, err = run(stack, "hold", "set", "--phone", PHONE, "--reason", "matter 7")
+    assert code == 0, err
+    assert stored_fingerprints() == before, "the hold stored a reversible fingerprint"
+    (listed,) = run_json(stack, "hold", "list")
+    tokens = [stack.index.consumer_token("phone", fingerprint) for fingerprint in fingerprints]
+    assert [listed["value"], *listed["also"]] == tokens and listed["leads"] == 1
+    history = [event for event in stack.reader.read_lead(posted["lead_id"]).history if event.type == "hold_set"]
+    assert [event.detail["value"] for event in history] == [tokens[0]]
+
+
+def test_a_consumer_hold_set_before_tokens_still_covers_the_consumers_new_leads(stack):
+    """A hold stored with the fingerprints themselves (before holds kept tokens) is still applied by the
+    daily run: a lead that arrives later is held."""
+    from tf_retainer.ports.evidence import Hold
+
+    store = HoldStore(stack.provisioned.table_name, client=stack.dynamodb)
+    fingerprint = lead_fingerprints(None, PHONE)["phone"]
+    now = datetime.now(UTC)
+    old = Hold(hold_id="old-hold", scope="phone", value=fingerprint, reason="r", set_by="ops", set_at=now.isoformat())
+    store.put_hold(old)
+    later = stack.post(lead(phone=PHONE)).json()
+    report = holds.apply_hold(stack.leads, store, store.get_hold("old-hold"), now=now)
+    assert report.covered == [later["lead_id"]]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tf_retainer.domain.contacts import consumer_fingerprints
 
-from tests.conftest import lead
 from tests.support.cli import assert_no_secrets, run, run_json
+from tests.support.stack import lead
 
 
 def test_an_operator_records_a_revocation_and_reads_it_back_without_the_consumers_contacts(stack):

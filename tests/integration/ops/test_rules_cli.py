@@ -13,8 +13,8 @@ import pytest
 from tf_retainer.store.rule_sets import RuleStore
 
 from local.simulator import make_web_cert_id
-from tests.conftest import VENDOR, lead
 from tests.support.cli import run, run_json
+from tests.support.stack import VENDOR, lead
 
 # The walkthrough's rule set (README / docs/operations.md): max age 15 minutes, no bots, own domains only.
 WALKTHROUGH = {

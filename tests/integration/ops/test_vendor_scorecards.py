@@ -17,8 +17,8 @@ from tf_retainer.store.rule_sets import RuleStore
 
 from local.poller import RetryPoller
 from local.simulator import make_web_cert_id
-from tests.conftest import VENDOR, lead
 from tests.support.cli import run, run_json
+from tests.support.stack import VENDOR, lead
 from tf_retainer_ops.scorecards import scorecards
 
 OTHER = "beta-leads"

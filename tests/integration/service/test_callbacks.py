@@ -19,7 +19,7 @@ from local.poller import RetryPoller
 from local.receiver import CallbackReceiver
 from local.simulator import make_web_cert_id
 from local.streams import StreamPoller
-from tests.conftest import VENDOR, aws_client, lead
+from tests.support.stack import VENDOR, aws_client, lead
 
 CALLBACK_ENV = {"CALLBACK_ALLOW_PRIVATE": "true", "CALLBACK_BASE_DELAY_SECONDS": "0", "CALLBACK_TIMEOUT_SECONDS": "1"}
 

@@ -18,7 +18,7 @@ from tf_retainer.domain.contacts import lead_fingerprints
 from local.functions import invoke
 from local.simulator import make_web_cert_id
 from local.streams import StreamPoller
-from tests.conftest import aws_client, lead
+from tests.support.stack import aws_client, lead
 
 PHONE = "(512) 555-1212"  # the default lead's
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}

@@ -9,7 +9,7 @@ import pytest
 from tf_retainer.store import keys
 
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
+from tests.support.stack import lead
 
 
 def contactable(stack, lead_id: str, *, key: str | None = None, channel: str = "email"):

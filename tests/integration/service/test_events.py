@@ -15,7 +15,7 @@ from local.functions import invoke
 from local.provision import load_template
 from local.simulator import make_web_cert_id
 from local.stack import DEFAULT_VENDOR_KEY, DEFAULT_VENDOR_NAME
-from tests.conftest import lead
+from tests.support.stack import lead
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
 LEAD_ID_PLACEHOLDER = "REPLACE_WITH_A_PENDING_LEAD_ID"

@@ -18,9 +18,10 @@ import pytest
 from local.functions import invoke
 from local.provision import load_template
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
-from tests.integration.local.test_template import actions, function_policies
 from tests.support.iam import decide, requests_of
+from tests.support.sam import statements_of, translate
+from tests.support.stack import lead
+from tests.support.template import actions, function_policies
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
 
@@ -39,14 +40,10 @@ def table_actions(function: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
-    from tests.integration.local.test_iam import translate
-
     return translate(load_template())
 
 
 def assert_writes_allowed(translated: dict[str, Any], function: str, made: list[tuple[str, dict[str, Any]]]) -> None:
-    from tests.integration.local.test_iam_writes import statements_of
-
     statements = statements_of(translated, function)
     writes = [request for operation, params in made for request in requests_of(operation, params)]
     assert writes, f"{function} wrote nothing"
@@ -203,8 +200,6 @@ def test_every_dynamodb_call_of_the_consent_function_is_granted_on_the_keys_it_m
 
     from tf_retainer import wiring
     from tf_retainer.leads import revocations
-
-    from tests.integration.local.test_template import function_policies
 
     _, statements = function_policies(load_template(), "ConsentFunction")
     leading: dict[str, list[str]] = {}

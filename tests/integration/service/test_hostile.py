@@ -13,7 +13,7 @@ import pytest
 from tf_retainer import wiring
 
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
+from tests.support.stack import lead
 
 CERT_URL = "https://cert.trustedform.com/eb9fc4dd9bed9ad451a5648946cf4bf09b5bb947"
 
@@ -86,7 +86,6 @@ def test_the_environments_proxy_never_sees_a_retain(stack, proxy, monkeypatch):
 
 def test_a_loopback_lookalike_host_is_not_an_acceptable_trustedform_endpoint(stack, monkeypatch):
     from pydantic import ValidationError
-
     from tf_retainer.runtime.settings import get_settings
 
     monkeypatch.setenv("TRUSTEDFORM_API_URL", "http://127.attacker.example:8900")

@@ -12,7 +12,7 @@ import pytest
 from tf_retainer.store import keys
 
 from local.simulator import make_meta_cert_id, make_mobile_cert_id, make_web_cert_id
-from tests.conftest import TF_API_KEY, VENDOR, lead
+from tests.support.stack import TF_API_KEY, VENDOR, lead
 
 
 def sha1(value: str) -> str:

@@ -14,7 +14,7 @@ from tf_retainer.domain.models import LeadSubmission, Status
 from tf_retainer.store.lead_writer import DynamoLeadWriter
 
 from local.simulator import make_web_cert_id
-from tests.conftest import VENDOR, lead
+from tests.support.stack import VENDOR, lead
 
 # Not imported at collection: tf_retainer.runtime.observability reads POWERTOOLS_* once, when the stack set them.
 

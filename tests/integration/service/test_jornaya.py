@@ -12,9 +12,18 @@ from typing import Any
 import pytest
 
 from local.simulator import make_web_cert_id
-from tests.conftest import VENDOR, lead
-from tests.integration.service.test_screening import chain_calls, deliver, gate, later, screen_exchanges, tf_calls
-from tests.support.screening import JORNAYA_AUDIT_KEY, KEYS, publish_rules
+from tests.support.screening import (
+    JORNAYA_AUDIT_KEY,
+    KEYS,
+    chain_calls,
+    deliver,
+    gate,
+    later,
+    publish_rules,
+    screen_exchanges,
+    tf_calls,
+)
+from tests.support.stack import VENDOR, lead
 
 EMAIL = "Jane.Doe@Example.com"
 NUMBER = "5125551212"

@@ -9,7 +9,7 @@ from typing import Any
 from tf_retainer import wiring
 
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
+from tests.support.stack import lead
 
 
 def lose_the_first_answer(monkeypatch: Any) -> list[int]:

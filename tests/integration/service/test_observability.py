@@ -22,7 +22,7 @@ from tf_retainer.store import keys
 from local.poller import RetryPoller
 from local.provision import load_template
 from local.simulator import make_web_cert_id
-from tests.conftest import TF_API_KEY, VENDOR, lead
+from tests.support.stack import TF_API_KEY, VENDOR, lead
 
 NAMESPACE = "TfRetainer"
 SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}\s*MetricName=\"([^\"]+)\"")
@@ -133,11 +133,11 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
 
     # The screens on (a provider's simulator, its key, the contact key): a vendor whose rules enforce the
     # Do-Not-Call screen; two leads with one number make one call, the second shares its answer.
-    from tests.conftest import aws_client
     from tests.support.screening import KEYS, publish_rules, screening_env
+    from tests.support.stack import FAST_RETRIES
 
     screen_sims.reset()
-    env = screening_env(screen_sims, aws_client("secretsmanager"), aws_client("kms"), {"dnc": "dncscrub"})
+    env = screening_env(stack, screen_sims, {"dnc": "dncscrub"}, FAST_RETRIES)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     wiring.reset()

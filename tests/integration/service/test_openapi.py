@@ -15,7 +15,7 @@ from tf_retainer.domain.models import GateReason, Reason
 from local.apigw import _routes
 from local.openapi import PUBLISHED, generate
 from local.provision import load_template
-from tests.conftest import lead
+from tests.support.stack import lead
 
 GATEWAY_STATUSES = {401, 403, 429, 500, 502, 504}  # the authorizer's, the usage plan's, API Gateway's 5xx
 EVERY_ROUTE = GATEWAY_STATUSES | {http_status.UNAVAILABLE_STATUS}  # and ours when the store does not answer

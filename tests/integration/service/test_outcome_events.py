@@ -16,7 +16,7 @@ from local.functions import invoke
 from local.poller import RetryPoller
 from local.simulator import make_web_cert_id
 from local.streams import StreamPoller
-from tests.conftest import TF_API_KEY, VENDOR, lead
+from tests.support.stack import TF_API_KEY, VENDOR, lead
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tf_retainer.decisions.rules import RuleSet
 from tf_retainer.store.rule_sets import RuleStore
 
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
+from tests.support.stack import lead
 
 RULES = {"bot_detected": {}, "domains": {"allowed": ["acme-leads.example"]}}
 SHADOW = {name: {**rule, "mode": "shadow"} for name, rule in RULES.items()}

@@ -13,7 +13,7 @@ import pytest
 from local.functions import invoke
 from local.poller import RetryPoller
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
+from tests.support.stack import lead
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from tf_retainer.decisions.rules import RuleSet
 from tf_retainer.store.rule_sets import RuleStore
 
 from local.simulator import make_web_cert_id
-from tests.conftest import VENDOR, lead
+from tests.support.stack import VENDOR, lead
 
 RULES = {
     "max_age": {"max_seconds": 900},

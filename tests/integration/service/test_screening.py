@@ -13,8 +13,18 @@ import pytest
 from tf_retainer.domain.contacts import sha1_hex
 
 from local.simulator import make_web_cert_id
-from tests.conftest import lead
-from tests.support.screening import KEYS, TWILIO_SID, publish_rules
+from tests.support.screening import (
+    KEYS,
+    TWILIO_SID,
+    chain_calls,
+    deliver,
+    gate,
+    later,
+    publish_rules,
+    screen_exchanges,
+    tf_calls,
+)
+from tests.support.stack import lead
 
 NUMBER = "7075276405"
 PHONE = "(707) 527-6405"
@@ -24,36 +34,6 @@ def post(stack, number: str = PHONE, **fields: Any) -> tuple[int, dict[str, Any]
     cert_id = fields.pop("cert_id", None) or make_web_cert_id()
     response = stack.post(lead(cert_id, phone=number, **fields))
     return response.status, response.json(), cert_id
-
-
-def tf_calls(stack, cert_id: str) -> int:
-    return sum(1 for request in stack.sim.requests if request["cert_id"] == cert_id)
-
-
-def screen_exchanges(stack, lead_id: str) -> list[dict[str, Any]]:
-    return [x for x in stack.reader.read_lead(lead_id).exchanges if x.get("provider")]
-
-
-def chain_calls(stack, lead_id: str) -> list[dict[str, Any]]:
-    record = stack.reader.read_lead(lead_id)
-    from tf_retainer.domain import chain
-
-    entries = [chain.parse(link.content) for link in record.chain]
-    return [call for entry in entries for call in entry.calls]
-
-
-def gate(stack, lead_id: str) -> dict[str, Any]:
-    response = stack.gateway.handle("GET", f"/leads/{lead_id}/contactable", {"x-api-key": stack.vendor_key}, b"")
-    assert response.status == 200, response.json()
-    return response.json()
-
-
-def later(monkeypatch, by: timedelta) -> datetime:
-    from tf_retainer.wiring import default_deps
-
-    moment = datetime.now(UTC) + by
-    monkeypatch.setattr(default_deps(), "clock", lambda: moment)
-    return moment
 
 
 # --- intake: before TrustedForm ----------------------------------------------------------------------
@@ -159,19 +139,6 @@ def test_the_same_number_is_asked_once_per_window_whatever_the_leads(screened, m
 
 
 # --- faults --------------------------------------------------------------------------------------------
-
-
-def deliver(stack) -> list[str]:
-    """The next retry messages (a second or two away), through the retry use case."""
-    from tf_retainer.domain.retry_message import RetryMessage
-    from tf_retainer.leads import retry
-    from tf_retainer.wiring import default_deps
-
-    outcomes = []
-    for message in stack.next_retry_messages():
-        outcomes.append(retry.retry_lead(default_deps(), RetryMessage.model_validate_json(message["Body"])))
-        stack.sqs.delete_message(QueueUrl=stack.provisioned.retry_queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return outcomes
 
 
 def test_a_provider_down_leaves_the_lead_pending_and_the_retry_recovers_it(screened):
@@ -439,7 +406,7 @@ def _killed_before_sharing(stack, monkeypatch, vendor_lead_id: str) -> str:
     runs, not even the release of the number's lease. Its lead id."""
     from tf_retainer.wiring import default_deps
 
-    from tests.conftest import VENDOR
+    from tests.support.stack import VENDOR
 
     def die(*args: Any, **kwargs: Any) -> None:
         raise Killed

@@ -1,11 +1,12 @@
 """Legal hold: a held lead's evidence survives its retention expiry until the hold is released.
 
-A hold covers one lead, every lead of a consumer (an email or phone fingerprint, any vendor) or every
-lead of a vendor. Setting it (the operator CLI) covers the leads stored so far; ``apply_active_holds``
-(HoldFunction, daily) covers the leads that arrived since - found through the consumer indexes (gsi3,
-gsi4) and the vendor index (gsi1) - and takes out of TTL the items a covered lead got since it was last
-checked (an open lead's attempts and outcome; new items carry an expiry years away, so daily is ample).
-Each covered lead gets ``hold_set`` (then ``hold_released``) in its history.
+A hold covers one lead, every lead of a consumer (an email or phone, any vendor, any usual spelling; kept
+as the consumer index's keyed tokens of its fingerprints) or every lead of a vendor. Setting it (the
+operator CLI) covers the leads stored so far; ``apply_active_holds`` (HoldFunction, daily) covers the
+leads that arrived since - found through the consumer indexes (gsi3, gsi4) and the vendor index (gsi1) -
+and takes out of TTL the items a covered lead got since it was last checked (an open lead's attempts and
+outcome; new items carry an expiry years away, so daily is ample). Each covered lead gets ``hold_set``
+(then ``hold_released``) in its history.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.ports.evidence import Hold, Holds, Member
-from tf_retainer.ports.leads import Leads
+from tf_retainer.ports.leads import LeadIndex, Leads
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import logger
 
@@ -54,17 +55,34 @@ class ApplyReport:
 
 
 def new_hold(*, scope: str, value: str, reason: str, actor: str, now: datetime, also: Sequence[str] = ()) -> Hold:
-    """``also``: a consumer hold's other fingerprints of the same contact (its other spellings)."""
+    """A hold by lead id or vendor; ``consumer_hold`` for one by email or phone."""
+    if scope in CONSUMER_SCOPES:
+        raise HoldError("a hold by email or phone is made by consumer_hold (it keeps keyed tokens)")
+    if also:
+        raise HoldError("only a hold by email or phone covers other spellings")
+    return _hold(scope, value, [], reason=reason, actor=actor, now=now, tokens=False)
+
+
+def consumer_hold(
+    index: LeadIndex, *, kind: str, fingerprints: Sequence[str], reason: str, actor: str, now: datetime
+) -> Hold:
+    """A hold on every lead of a consumer: ``fingerprints`` are the contact's SHA-1 fingerprints (its
+    spellings, the one given first), kept as the consumer index's keyed tokens of them, once each."""
+    if kind not in CONSUMER_SCOPES or not fingerprints:
+        raise HoldError("a consumer hold needs an email or phone fingerprint")
+    tokens = list(dict.fromkeys(index.consumer_token(kind, fingerprint) for fingerprint in fingerprints))
+    return _hold(kind, tokens[0], tokens[1:], reason=reason, actor=actor, now=now, tokens=True)
+
+
+def _hold(scope: str, value: str, also: list[str], *, reason: str, actor: str, now: datetime, tokens: bool) -> Hold:
     if not reason.strip():
         raise HoldError("a hold needs a reason (the case or matter reference)")
-    if also and scope not in CONSUMER_SCOPES:
-        raise HoldError("only a hold by email or phone covers other spellings")
-    others = [fingerprint for fingerprint in dict.fromkeys(also) if fingerprint != value]
     return Hold(
         hold_id=secrets.token_hex(8),
         scope=scope,
         value=value,
-        also=others,
+        also=also,
+        tokens=tokens,
         reason=reason,
         set_by=actor,
         set_at=iso(now),
@@ -195,16 +213,17 @@ def matching_leads(leads: Leads, hold: Hold, *, since: datetime | None) -> list[
 
 def _matches(leads: Leads, hold: Hold, *, since: datetime | None) -> list[tuple[str, Lead]]:
     """The leads a hold covers, each with the value it was found under (a consumer hold: which of its
-    fingerprints), once each."""
+    values), once each."""
     if hold.scope == "lead":
         lead = leads.reader.get_lead(hold.value)
         return [(hold.value, lead)] if lead else []
     if hold.scope in CONSUMER_SCOPES:
         # A consumer's leads are few: the index is read whole for each spelling, each lead's state once.
         found: dict[str, tuple[str, Lead]] = {}
-        for fingerprint in [hold.value, *hold.also]:
-            for lead in leads.index.consumer_leads(hold.scope, fingerprint):
-                found.setdefault(lead.lead_id, (fingerprint, lead))
+        find = leads.index.consumer_leads_by_token if hold.tokens else leads.index.consumer_leads
+        for value in [hold.value, *hold.also]:
+            for lead in find(hold.scope, value):
+                found.setdefault(lead.lead_id, (value, lead))
         return sorted(found.values(), key=lambda match: (match[1].received_at, match[1].lead_id))
     if hold.scope == "vendor":
         since = since or datetime.fromtimestamp(0, UTC)
@@ -213,7 +232,8 @@ def _matches(leads: Leads, hold: Hold, *, since: datetime | None) -> list[tuple[
 
 
 def hold_event(kind: str, hold: Hold, *, actor: str, release_reason: str | None = None) -> Event:
-    # The scope's value is a lead id, a fingerprint or a vendor: never a clear contact detail.
+    # The scope's value is a lead id, a keyed token (an older hold's: a fingerprint) or a vendor: never a
+    # clear contact detail.
     detail: dict[str, Any] = {"hold_id": hold.hold_id, "scope": hold.scope, "value": hold.value, "reason": hold.reason}
     if hold.also:
         detail["also"] = hold.also

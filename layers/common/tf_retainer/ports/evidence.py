@@ -22,10 +22,13 @@ HOLD_SCOPES = ("lead", "email", "phone", "vendor")
 class Hold(BaseModel):
     hold_id: str
     scope: str  # one of HOLD_SCOPES
-    value: str  # the lead id, the contact fingerprint (never the clear value) or the vendor
-    # A consumer's hold: the fingerprints of the same contact's other spellings (a phone number with or
+    value: str  # the lead id, the contact's keyed token (never the clear value) or the vendor
+    # A consumer's hold: the keyed tokens of the same contact's other spellings (a phone number with or
     # without its country code), covered alike.
     also: list[str] = []
+    # A consumer hold's values are the consumer index's keyed tokens (LeadIndex.consumer_token): nothing
+    # reversible is kept. False: a hold set before, whose values are the SHA-1 fingerprints themselves.
+    tokens: bool = False
     reason: str
     set_by: str
     set_at: str

@@ -151,6 +151,11 @@ class LeadIndex(Protocol):
         """The same by the fingerprint's keyed token (``Keyring.consumer``), as the revocation ledger keeps it."""
         ...
 
+    def consumer_token(self, kind: str, fingerprint: str) -> str:
+        """The keyed token the consumer index holds for a contact fingerprint: what is kept of a consumer
+        (a revocation, a hold) instead of the reversible fingerprint."""
+        ...
+
 
 class Leads(Protocol):
     """The three jobs together, for a use case that needs more than one (legal hold, the archive)."""

@@ -47,7 +47,10 @@ class DynamoLeadIndex:
         oldest first: a Query of the consumer index (KEYS_ONLY, on the fingerprint's keyed token), then
         each lead's state read whole. Leads stored before the index
         existed are in it only once ``index_contacts`` has put them there."""
-        return self.consumer_leads_by_token(kind, self._table.codec.keyring.consumer(kind, fingerprint))
+        return self.consumer_leads_by_token(kind, self.consumer_token(kind, fingerprint))
+
+    def consumer_token(self, kind: str, fingerprint: str) -> str:
+        return self._table.codec.keyring.consumer(kind, fingerprint)
 
     def consumer_leads_by_token(self, kind: str, token: str) -> list[Lead]:
         """``consumer_leads`` by the fingerprint's keyed token (what the revocation ledger keeps): no key needed."""

@@ -21,7 +21,7 @@ from local.sims.http import SimServer
 from local.sims.jornaya import JornayaSimulator
 from local.sims.twilio_lookup import TwilioLookupSimulator
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # one TLS context for every client (httpx builds one per client otherwise); every URL here is plain http
 TLS = ssl.create_default_context()
 KEY = "sim-secret-key-0123"

@@ -28,7 +28,7 @@ from tf_retainer.api.parsing import FORM, JSON
 from tf_retainer.domain.models import Reason
 from tf_retainer.providers.trustedform.certificates import CANONICAL_BASE
 
-from tests.conftest import TF_API_KEY
+from tests.support.stack import TF_API_KEY
 
 # ------------------------------------------------------------------------------------------ budget
 
@@ -36,15 +36,15 @@ from tests.conftest import TF_API_KEY
 # many. `make test` uses "hostile"; bench/hostile.py sets HYPOTHESIS_PROFILE=bench.
 PARSE_FACTOR = 12
 PROFILES = {"hostile": 100, "bench": 2000}
-_COMMON = {
-    "deadline": None,
-    "derandomize": True,  # the same cases on every run: CI stays stable, a failure reproduces
-    "database": None,  # nothing written into the shared tree
-    "print_blob": True,
-    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-}
+_COMMON = settings(
+    deadline=None,
+    derandomize=True,  # the same cases on every run: CI stays stable, a failure reproduces
+    database=None,  # nothing written into the shared tree
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 for _name, _examples in PROFILES.items():
-    settings.register_profile(_name, max_examples=_examples, **_COMMON)
+    settings.register_profile(_name, _COMMON, max_examples=_examples)
 
 
 def profile_name() -> str:
@@ -156,10 +156,10 @@ def outbound_guard(simulator_url: str) -> Iterator[Outbound]:
         seen.requests.append((str(request.url), "authorization" in request.headers))
         return real_send(client, request, **kwargs)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[assignment]
     socket.getaddrinfo = getaddrinfo
-    httpx.Client.send = send  # type: ignore[method-assign]
+    httpx.Client.send = send  # type: ignore[assignment]
     try:
         yield seen
     finally:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.concurrency.harness import Backend, LambdaPool, Outcome, Task, lead_body
+from tests.support.concurrency import Backend, LambdaPool, Outcome, Task
+from tests.support.stack import lead
 
 REVOKERS = 2  # the same revocation posted by two containers at once
 CONTACTS = 2  # contact reports for the lead in the same round
@@ -73,7 +74,7 @@ def race_round(backend: Backend, pool: LambdaPool, state: str, number: int, phon
     from local.simulator import make_web_cert_id
 
     key, tag = backend.vendor_key, uuid.uuid4().hex[:10]
-    body = lead_body(make_web_cert_id(), lead_id=f"race-{tag}", email=f"race-{tag}@example.com", phone=phone)
+    body = lead(make_web_cert_id(), lead_id=f"race-{tag}", email=f"race-{tag}@example.com", phone=phone)
     [posted] = pool.run([Task("post", {"key": key, "body": {**body, "state": state}})], together=False)
     if posted.status != 201:
         raise AssertionError(f"the lead was not retained: {posted.status} {posted.body} {posted.error}")
@@ -128,6 +129,7 @@ def chain_events(backend: Backend, lead_id: str, expect: Any) -> list[dict[str, 
     from tf_retainer.domain import chain
 
     record = backend.reader.read_lead(lead_id)
+    assert record is not None, lead_id
     lead = record.lead
     try:
         entries = chain.verify(record.chain, chain.genesis(lead.lead_id, lead.vendor, lead.cert_id, lead.received_at))
@@ -152,6 +154,7 @@ def check_chain(backend: Backend, lead_id: str, revocation_id: str | None, conta
     if kept != Counter(contact_ids):
         expect(f"the chain keeps contacts {dict(kept)}, acknowledged {contact_ids}")
     after = backend.reader.read_lead(lead_id)
+    assert after is not None, lead_id
     if [e.type for e in after.history].count("consent_revoked") != 1:
         expect("the lead's history does not show the revocation once")
 
@@ -192,7 +195,7 @@ def batch_round(backend: Backend, pool: LambdaPool, keys: dict[str, str], phone:
 
     def new_lead(vendor: str, index: int, delay: float = 0.0) -> Task:
         tag = uuid.uuid4().hex[:10]
-        body = lead_body(make_web_cert_id(), lead_id=f"batch-{tag}", email=f"batch-{tag}@example.com", phone=phone)
+        body = lead(make_web_cert_id(), lead_id=f"batch-{tag}", email=f"batch-{tag}@example.com", phone=phone)
         return Task("post", {"key": keys[vendor], "body": body, "delay": delay, "index": index})
 
     [before] = pool.run([new_lead("other", -1)], together=False)

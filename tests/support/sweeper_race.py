@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tests.concurrency.harness import Backend, LambdaPool, Outcome, Task, pending_lead
+from tests.support.concurrency import Backend, LambdaPool, Outcome, Task, pending_lead
 
 # How far ahead of the real clock the racers' clock reads: past the pending grace (15 minutes by default).
 AHEAD = timedelta(hours=1)

@@ -18,6 +18,7 @@ moto server that holds one chosen AWS request so a container can be killed at an
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -35,19 +36,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from local.faults import FaultLayer, Gate
 
+from local.backend import Backend
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYER = REPO_ROOT / "layers" / "common"
-HOST = "127.0.0.1"
-REGION = "us-east-1"
 TF_API_KEY = "tf-crash-key-0123456789abcdef"
 VENDOR = "acme-crash"
-EMAIL = "jane.doe@example.com"
-PHONE = "512-555-0100"
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
 # A container's environment comes only from the backend, never from the test process.
 CONTAINER_PREFIXES = ("AWS_", "TRUSTEDFORM_", "RETRY_", "POWERTOOLS_", "SYNC_", "TABLE_", "RECEIVED_", "PENDING_")
 FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction", "SweeperFunction")
@@ -108,8 +102,7 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
         try:
             if task[0] == "at":  # ("at", iso instant, task): the service's clock reads that instant throughout
                 _, instant, task = task
-                deps = default_deps()
-                deps.clock = lambda instant=instant: datetime.fromisoformat(instant)
+                default_deps().clock = functools.partial(datetime.fromisoformat, instant)
             if task[0] == "post":
                 _, body, key = task
                 headers = {"Content-Type": "application/json", "x-api-key": key}
@@ -224,106 +217,52 @@ def start_containers(count: int, env: dict[str, str], log_dir: Path) -> list[Con
 # -------------------------------------------------------------------------------- the backend
 
 
-class CrashBackend:
-    """moto server + simulator on 127.0.0.1, the template's resources, a vendor key, a moto gate."""
+class CrashBackend(Backend):
+    """The local backend (moto server, simulator, the template's resources under a unique prefix), a
+    vendor key, and a moto gate."""
 
     def __init__(self, settings: dict[str, str], *, visibility_timeout: int | None = None) -> None:
+        super().__init__(TF_API_KEY, prefix=f"tf-crash-{uuid.uuid4().hex[:8]}")
         self.settings = dict(settings)
         self.visibility_timeout = visibility_timeout
-        self.moto: Any = None
-        self.sim: Any = None
         self.gate: Gate | None = None
         self.faults: FaultLayer | None = None
+        self.vendor_key = ""
         self._werkzeug_level = logging.NOTSET
 
     def start(self) -> CrashBackend:
-        import boto3
-        from moto.server import ThreadedMotoServer
-
         from local.faults import FaultLayer, FaultPlan
-        from local.motolock import reuse_symmetric_kms_private_key, serialise_moto
-        from local.provision import provision
-        from local.simulator import TrustedFormSimulator
 
-        for name, value in FAKE_CREDENTIALS.items():
-            os.environ.setdefault(name, value)
         # moto's server logs every request through werkzeug: not while a crash test runs.
         werkzeug = logging.getLogger("werkzeug")
         self._werkzeug_level = werkzeug.level
         werkzeug.setLevel(logging.WARNING)
-        serialise_moto()
-        reuse_symmetric_kms_private_key()
-        self.moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        if host != HOST:
-            raise RuntimeError(f"moto bound {host}, not {HOST}")
-        self.endpoint_url = f"http://{HOST}:{port}"
+        super().start()
         # The gate sits in the server's front door, outside motolock's lock: a held request blocks nobody else.
-        self.faults = FaultLayer(FaultPlan(), port).install()
+        self.faults = FaultLayer(FaultPlan(), int(self.endpoint_url.rsplit(":", 1)[1])).install()
         self.gate = self.faults.gate
-        self.sim = TrustedFormSimulator(host=HOST, port=0, api_keys=(TF_API_KEY,))
-        self.sim.start()
-        prefix = f"tf-crash-{uuid.uuid4().hex[:8]}"
-        with warnings.catch_warnings(action="ignore"):
-            self.provisioned = provision(
-                endpoint_url=self.endpoint_url, region=REGION, api_key=TF_API_KEY, prefix=prefix
-            )
-
-        def client(service: str) -> Any:
-            return boto3.session.Session(region_name=REGION).client(
-                service,
-                endpoint_url=self.endpoint_url,
-                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
-            )
-
-        self.dynamodb, self.sqs = client("dynamodb"), client("sqs")
         if self.visibility_timeout is not None:
             self.sqs.set_queue_attributes(
-                QueueUrl=self.provisioned.retry_queue_url,
+                QueueUrl=self.resources.retry_queue_url,
                 Attributes={"VisibilityTimeout": str(self.visibility_timeout)},
             )
-        from tf_retainer.store.vendor_keys import VendorKeyStore
-
-        self.leads = self.provisioned.lead_store(self.dynamodb)
-        self.reader, self.writer, self.index = self.leads.reader, self.leads.writer, self.leads.index
-        self.vendor_key = f"crash-vendor-{uuid.uuid4().hex}"
-        VendorKeyStore(self.provisioned.table_name, client=self.dynamodb).put(
-            self.vendor_key, VENDOR, now=datetime.now(UTC)
-        )
+        self.vendor_key = self.add_vendor(VENDOR, f"crash-vendor-{uuid.uuid4().hex}")
         return self
 
     def stop(self) -> None:
         if self.faults is not None:
             self.faults.uninstall()
-        if self.sim is not None:
-            self.sim.stop()
-        if self.moto is not None:
-            self.moto.stop()
+        super().stop()
         logging.getLogger("werkzeug").setLevel(self._werkzeug_level)
 
     def container_env(self) -> dict[str, str]:
-        env = {
-            **self.provisioned.environment(),
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "TRUSTEDFORM_API_URL": self.sim.base_url,
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_DEV": "false",
-            **FAKE_CREDENTIALS,
-            **self.settings,
-        }
-        for name in ("AWS_ENDPOINT_URL", "TRUSTEDFORM_API_URL"):
-            if not env[name].startswith(f"http://{HOST}:"):
-                raise RuntimeError(f"{name} must be on {HOST}")
-        return env
+        return self.function_environment(self.settings)
 
     # --- what happened ---------------------------------------------------------------------------
 
     def calls(self, cert_id: str) -> list[dict[str, Any]]:
         """Every POST TrustedForm (the simulator) received for the certificate, oldest first."""
-        return [request for request in self.sim.requests if request["cert_id"] == cert_id]
+        return [request for request in self.simulator.requests if request["cert_id"] == cert_id]
 
     def lead_item(self, lead_id: str) -> dict[str, Any] | None:
         """The lead's state item as stored, bookkeeping (lease_until) included, its packed fields unpacked."""
@@ -332,7 +271,7 @@ class CrashBackend:
         from tf_retainer.store.lead_item import unpack
 
         out = self.dynamodb.get_item(
-            TableName=self.provisioned.table_name,
+            TableName=self.resources.table_name,
             Key=serialize(keys.key(keys.lead_pk(lead_id), keys.STATE)),
             ConsistentRead=True,
         )
@@ -344,45 +283,20 @@ class CrashBackend:
     def lead_for_vendor_lead(self, vendor_lead_id: str) -> str | None:
         return self.reader.find_vendor_lead(VENDOR, vendor_lead_id)
 
-    def receive(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    def receive(self, count: int, timeout: float = 15.0, queue_url: str | None = None) -> list[dict[str, Any]]:
         """``count`` retry messages once visible (short polls), with their attributes."""
-        messages: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while len(messages) < count:
-            answer = self.sqs.receive_message(
-                QueueUrl=self.provisioned.retry_queue_url,
-                MaxNumberOfMessages=min(10, count - len(messages)),
-                WaitTimeSeconds=0,
-                AttributeNames=["All"],
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            messages += answer.get("Messages", [])
-            if len(messages) >= count:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(messages)} of {count} retry message(s) within {timeout:.0f} s")
-            time.sleep(0.1)
+        messages = super().receive(count, timeout, queue_url)
+        if len(messages) < count:
+            raise TimeoutError(f"{len(messages)} of {count} retry message(s) within {timeout:.0f} s")
         return messages
-
-    def queue_depth(self, queue_url: str | None = None) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url or self.provisioned.retry_queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        return sum(int(value) for value in attributes.values())
 
     def publish_events(self, invoke: Callable[[str, dict[str, Any]], Any]) -> list[dict[str, Any]]:
         """Run the PublisherFunction (through ``invoke``) over the table's stream as its event source
         mapping would, then take every event the example subscriber queue received."""
         from local.streams import StreamPoller
 
-        StreamPoller(self.provisioned, invoke=invoke, retry_delay_seconds=0).drain()
-        url, events = self.provisioned.events_queue_url, []
+        StreamPoller(self.resources, invoke=invoke, retry_delay_seconds=0).drain()
+        url, events = self.resources.events_queue_url, []
         while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:
                 events.append(json.loads(message["Body"]))
@@ -394,16 +308,7 @@ class CrashBackend:
         the RetryFunction through ``invoke`` and deletes what it did not report failed."""
         from local.poller import RetryPoller
 
-        return RetryPoller(self.provisioned, invoke=invoke, sqs=self.sqs)
-
-
-def lead_body(cert_id: str, vendor_lead_id: str) -> dict[str, str]:
-    return {
-        "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}",
-        "email": EMAIL,
-        "phone": PHONE,
-        "lead_id": vendor_lead_id,
-    }
+        return RetryPoller(self.resources, invoke=invoke, sqs=self.sqs)
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 20.0, interval: float = 0.05) -> Any:
