@@ -3,6 +3,7 @@
     python bench/cost.py [--leads 30] [--mode decide_first|combined|both] [--rules enforce|shadow]
                          [--aws-call-ms 5] [--trustedform-ms 500] [--callback-ms 200]
                          [--leads-per-authorizer-call 60] [--records-per-batch 1]
+                         [--entries-per-anchor-batch 100]
                          [--trustedform-usd-per-operation X] [--json]
 
 The unit is the realistic lead (local/realistic_lead.py: a 24-character vendor name, email, phone, the
@@ -12,7 +13,8 @@ simulator and a vendor's callback endpoint on 127.0.0.1):
 
 * **kept**: posted through the local API Gateway (authorizer + intake), retained on its first attempt
   (201); its outcome entry on the table's stream drives the publisher (PutEvents), the bus's example rule
-  (LeadEventsRule) sends it to LeadEventsQueue;
+  (LeadEventsRule) sends it to LeadEventsQueue; every write of one of its chain entries, on the same
+  stream, is anchored by AnchorFunction (an S3 object and a KMS GenerateMac per batch);
 * **refused**: a bot by TrustedForm's insights, refused by a rule (422); published the same way;
 * **retried**: TrustedForm unavailable at intake (202 pending, a retry message), retained by the retry
   worker; published; the bus's CallbackRule sends it to CallbackQueue and the callback function POSTs it,
@@ -28,20 +30,32 @@ Secrets Manager calls; the events published and the rules' SQS deliveries; the T
 operations TrustedForm bills (the lead's own count, judgement.billed_operations); the bytes a lead keeps
 in the table and its indexes. Only what runs inside a function is metered: the bench's own reads are not.
 
+AnchorFunction reads the table's stream as its own mapping does (its filter: chain entries' writes), twice
+over each path's records: one write per invocation (what an invocation costs whatever it carries: its CPU,
+log bytes, S3 PutObject and KMS GenerateMac calls, its object's bytes) and in the template's batches
+(AnchorBatchSize: what each entry adds to them); from the two, the CPU and object bytes of a batch and of an
+entry, and the entries a lead writes. How many entries share a batch in production is a stated input
+(``--entries-per-anchor-batch``, AnchorBatchSize's 100: a stream busy enough to fill a batch within the
+10 s batching window; a quieter one gathers its rate x 10 s): a batch's invocation, PUT, MAC, waits and
+logs are shared by its entries.
+
 The bill (bench/cost_model.py, prices in bench/prices.json with their sources and date) adds what a
 local run cannot measure, as stated inputs: an AWS call's round trip, the TrustedForm round trip, the
-vendor's callback answer, how
-many leads share one authorizer call, how many records a queue- or stream-fed invocation carries, and
+vendor's callback answer, how many leads share one authorizer call, how many records a queue- or
+stream-fed invocation carries, how many chain entries' writes an anchor batch carries, and
 TrustedForm's per-operation price (by contract: none is published; without it, operations are printed,
 not dollars), and the sweeper's read of each lead's state (cost_model.SWEEPER_READ_UNITS). Fixed monthly
 costs (the sweeper's runs' own queries, custom metrics, alarms, the dashboard, the secret,
-KMS keys, idle queue polling) are not per lead and are left out; storage is printed apart, per month held.
-Lambda's reads of the table's stream are free; EventBridge bills each published event, not its rules.
+KMS keys and KMS's free requests, idle queue polling, AnchorFunction's first record of when anchoring
+began) are not per lead and are left out; storage (the table's, the anchors') is printed apart, per month
+held. Lambda's reads of the table's stream, and its event filtering, are free; EventBridge bills each
+published event, not its rules; the archive bucket's S3 Bucket Key spares a KMS call per anchor object.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import logging
@@ -83,6 +97,9 @@ TRIGGERS = {
     "RetryFunction": "sqs",
     "CallbackFunction": "sqs",
 }
+# AnchorFunction, metered apart (cost_model.anchoring_lines): one write per invocation, and full batches.
+ANCHOR = "AnchorFunction"
+ANCHOR_BATCHED = "AnchorFunction, batched"
 
 
 # --------------------------------------------------------------------------- metering
@@ -292,20 +309,35 @@ class _Run:
         self.gateway = LocalApiGateway(authorizer_ttl=0, invoke=self.invoke)  # every post authorised: measured
         self.numbered = 0
         self.publisher: Any = None
+        self.anchor_pollers: dict[str, Any] = {}
+        self.anchor_batches: dict[str, list[int]] = defaultdict(list)  # records per invocation, by label
+        self.anchor_objects: dict[str, list[int]] = defaultdict(list)  # bytes of each object written
+        self.raw_s3 = boto3.session.Session().client("s3")  # not metered
 
-    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+    def anchor_as(self, label: str, _function: str, event: dict[str, Any]) -> Any:
+        """AnchorFunction on one batch, metered under ``label``; what it carried and wrote, recorded."""
+        result = self.invoke(ANCHOR, event, label=label)
+        self.anchor_batches[label].append(len(event["Records"]))
+        for name in result["documents"]:
+            bucket, key = name.removeprefix("s3://").split("/", 1)
+            self.anchor_objects[label].append(int(self.raw_s3.head_object(Bucket=bucket, Key=key)["ContentLength"]))
+        return result
+
+    def invoke(self, function: str, event: dict[str, Any], label: str | None = None) -> Any:
+        """``function`` invoked with ``event``, metered under ``label`` (default: its name)."""
         from local.functions import invoke
 
         meter = self.meter
         logged = len(self.logs.getvalue().encode())
-        meter.function = function
+        function_label = label or function
+        meter.function = function_label
         started = time.process_time()  # every thread's (the retry worker's pool too): not the machine's load
         try:
             return invoke(function, event)
         finally:
-            meter.cpu_ms[function].append((time.process_time() - started) * 1000)
+            meter.cpu_ms[function_label].append((time.process_time() - started) * 1000)
             meter.function = None
-            meter.log_bytes[function] += len(self.logs.getvalue().encode()) - logged
+            meter.log_bytes[function_label] += len(self.logs.getvalue().encode()) - logged
 
     def path(self, path: str, leads: int) -> dict[str, Any]:
         from local.poller import RetryPoller
@@ -348,6 +380,7 @@ class _Run:
                 self.provisioned, "CallbackFunction", queue_url=self.provisioned.callback_queue_url, invoke=self.invoke
             )
             callback_sends = self._feed(callbacks, leads if path == "retried" else 0)
+            self._anchor_all(leads)  # last: every chain entry the path's functions wrote
         tf_requests = self.sim.requests[ops_before:]
         return self._per_lead(
             leads,
@@ -356,6 +389,27 @@ class _Run:
             events_delivered=self._queue_depth(self.provisioned.events_queue_url) - events_before,
             callback_sends=callback_sends,
         )
+
+    def _anchor_all(self, leads: int) -> None:
+        """This path's chain entries' writes to AnchorFunction, by its two readers of the stream (one write
+        an invocation; the template's batches), each reading every record once, as a mapping does."""
+        from local.streams import StreamPoller
+
+        self.anchor_batches.clear()
+        self.anchor_objects.clear()
+        if not self.anchor_pollers:
+            for label in (ANCHOR, ANCHOR_BATCHED):
+                poller = StreamPoller(
+                    self.provisioned,
+                    ANCHOR,
+                    invoke=functools.partial(self.anchor_as, label),
+                    retry_delay_seconds=0,
+                )
+                if label == ANCHOR:
+                    poller.batch_size = 1
+                self.anchor_pollers[label] = poller
+        for poller in self.anchor_pollers.values():
+            poller.drain(rounds=20 * leads + 100)
 
     def _feed(self, poller: Any, expected: int) -> int:
         """Every message of the poller's queue to its function, one per invocation; how many there were."""
@@ -410,6 +464,34 @@ class _Run:
             "rule_deliveries": {"LeadEventsRule": events_delivered / leads, "CallbackRule": callback_sends / leads},
             "trustedform": {"calls": tf_calls / leads, "operations": self._operations(lead_ids) / leads},
             "stored_bytes": round(self._stored_bytes(ids) / leads, 1),
+            "anchoring": self._anchoring(leads),
+        }
+
+    def _anchoring(self, leads: int) -> dict[str, Any]:
+        """AnchorFunction per lead and per batch (cost_model.anchoring_lines), from its two readers."""
+        from local.provision import function_settings
+
+        meter, batches = self.meter, self.anchor_batches
+        single, batched = batches[ANCHOR], batches[ANCHOR_BATCHED]
+        if sum(single) != sum(batched) or not single:
+            raise RuntimeError(f"AnchorFunction: {sum(single)} writes one by one, {sum(batched)} in batches")
+        cpu = split_batch_and_entry(meter.cpu_ms[ANCHOR], sum(meter.cpu_ms[ANCHOR_BATCHED]), len(batched), sum(batched))
+        objects = self.anchor_objects[ANCHOR_BATCHED]
+        size = split_batch_and_entry(
+            [float(n) for n in self.anchor_objects[ANCHOR]], sum(objects), len(objects), sum(batched)
+        )
+        settings = function_settings(ANCHOR)
+        return {
+            "memory_mb": settings.memory_size,
+            "architecture": settings.architecture,
+            "entries": sum(single) / leads,
+            "batch_cpu_ms": round(cpu[0], 3),
+            "entry_cpu_ms": round(cpu[1], 3),
+            "log_bytes_per_batch": round(meter.log_bytes[ANCHOR] / len(single), 1),
+            "calls_per_batch": {op: n / len(batched) for op, n in sorted(meter.calls[ANCHOR_BATCHED].items())},
+            "object_bytes_per_batch": round(size[0], 1),
+            "object_bytes_per_entry": round(size[1], 1),
+            "measured_entries_per_batch": round(sum(batched) / len(batched), 1),
         }
 
     def _operations(self, lead_ids: list[str]) -> int:
@@ -438,6 +520,17 @@ class _Run:
         return total
 
 
+def split_batch_and_entry(one_each: list[float], total: float, batches: int, entries: int) -> tuple[float, float]:
+    """(per batch, per entry) of a quantity measured on one-entry batches (``one_each``: a batch's and an
+    entry's) and as ``total`` over ``batches`` batches carrying ``entries``. With no batch of more than one
+    entry, all of it counts per entry (nothing shared: the dearer reading)."""
+    one = _median(one_each)
+    if entries <= batches:
+        return 0.0, one
+    per_entry = min(one, max(0.0, (total - batches * one) / (entries - batches)))
+    return one - per_entry, per_entry
+
+
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
@@ -460,7 +553,8 @@ def report(
         f"$ per million realistic leads, RETAIN_MODE={mode}, rules: {rules} "
         f"({prices['region']}, prices as of {prices['as_of']}; "
         f"an AWS call {inputs.aws_call_ms:.0f} ms, TrustedForm {inputs.trustedform_ms:.0f} ms, "
-        f"the vendor's callback URL {inputs.callback_ms:.0f} ms):",
+        f"the vendor's callback URL {inputs.callback_ms:.0f} ms, "
+        f"{inputs.entries_per_anchor_batch:g} chain entries' writes per anchor batch):",
         f"  {'':<46}" + "".join(f"{path:<{width}}" for path in billed),
     ]
     keys = list(dict.fromkeys(line["key"] for bill_ in billed.values() for line in bill_["lines"]))
@@ -487,6 +581,12 @@ def report(
     out.append(
         row("storage, $ per million per month held", [f"{b['storage_per_million_per_month']:.2f}" for b in paths])
     )
+    out.append(row("anchors, KB per lead (S3 Standard)", [f"{b['anchor_bytes'] / 1024:.2f}" for b in paths]))
+    out.append(
+        row(
+            "anchors, $ per million per month held", [f"{b['anchor_storage_per_million_per_month']:.3f}" for b in paths]
+        )
+    )
     return out
 
 
@@ -504,6 +604,7 @@ def inputs_from(args: argparse.Namespace, prices: dict[str, Any]) -> cost_model.
         callback_ms=args.callback_ms,
         leads_per_authorizer_call=args.leads_per_authorizer_call,
         records_per_batch=args.records_per_batch,
+        entries_per_anchor_batch=args.entries_per_anchor_batch,
         xray_sampled=args.xray_sampled,
         trustedform_usd_per_operation=price,
     )
@@ -516,6 +617,12 @@ def add_input_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--callback-ms", type=float, default=defaults.callback_ms, help="the vendor's callback answer")
     parser.add_argument("--leads-per-authorizer-call", type=float, default=defaults.leads_per_authorizer_call)
     parser.add_argument("--records-per-batch", type=float, default=defaults.records_per_batch)
+    parser.add_argument(
+        "--entries-per-anchor-batch",
+        type=float,
+        default=defaults.entries_per_anchor_batch,
+        help="chain entries' writes per AnchorFunction batch (AnchorBatchSize on a busy stream; quieter: rate x 10 s)",
+    )
     parser.add_argument("--xray-sampled", type=float, default=defaults.xray_sampled, help="fraction traced when on")
     parser.add_argument(
         "--trustedform-usd-per-operation",

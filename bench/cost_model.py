@@ -14,7 +14,13 @@ A path's measurement (per lead, averaged over the leads measured), as bench/cost
      "events_published": 1.0,             # PutEvents entries (EventBridge bills each event)
      "rule_deliveries": {"LeadEventsRule": 1.0, "CallbackRule": 0.0},   # SQS sends by the bus's rules
      "trustedform": {"calls": 2.0, "operations": 9.0},
-     "stored_bytes": 2900.0}
+     "stored_bytes": 2900.0,
+     "anchoring": {"memory_mb": 512, "architecture": "arm64",      # AnchorFunction, the table's stream
+                   "entries": 4.0,                   # chain entries' writes a lead sends it (INSERT, MODIFY)
+                   "batch_cpu_ms": 20.0, "entry_cpu_ms": 0.2,  # CPU an invocation spends, and per entry
+                   "log_bytes_per_batch": 700.0,
+                   "calls_per_batch": {"s3:PutObject": 1.0, "kms:GenerateMac": 1.0},
+                   "object_bytes_per_batch": 120.0, "object_bytes_per_entry": 110.0}}
 
 ``cpu_ms`` is one invocation's CPU time on a whole core here (moto's emulation of AWS included); the bill
 scales it to the CPU share Lambda gives the function's memory and adds the waits a local run does not
@@ -23,6 +29,14 @@ TrustedForm call and ``callback_ms`` per callback POST. The authorizer runs once
 ``leads_per_authorizer_call`` leads (the gateway caches its decision); a function fed by an SQS queue or the
 table's stream runs once per ``records_per_batch`` records (its duration is not divided: each record's
 work is done either way).
+
+The evidence anchoring (``anchoring``, AnchorFunction) is billed apart, as most of its work is the batch's,
+not the entry's: one invocation, one anchor object (S3 PUT) and one KMS GenerateMac per batch (per hour the
+batch's entries name: almost always one), a little CPU per entry. A lead's entries share a batch with
+``entries_per_anchor_batch`` - 1 others (a stated input: AnchorBatchSize, 100, on a stream busy enough to
+fill a batch within AnchorBatchingWindowSeconds, 10 s: 10 entries' writes a second, 2 to 5 leads a second;
+a quieter stream gathers its rate x 10 s). Its objects are kept in S3 Standard for the evidence's
+retention: printed apart, per month held, as the table's storage is.
 """
 
 from __future__ import annotations
@@ -61,6 +75,9 @@ class Inputs:
     leads_per_authorizer_call: float = 60.0  # the gateway caches a key's decision 60 s: one lead a second
     records_per_batch: float = 1.0  # records per invocation of a queue- or stream-fed function (1: quiet)
     xray_sampled: float = 1.0  # fraction of leads traced when Tracing=Active
+    # Chain entries' writes per AnchorFunction batch: AnchorBatchSize (template default), which a stream of
+    # 10 entries' writes a second fills within AnchorBatchingWindowSeconds (10 s); quieter, rate x 10 s.
+    entries_per_anchor_batch: float = 100.0
     # TrustedForm bills by contract (no public price list): None prints operations only.
     trustedform_usd_per_operation: float | None = None
 
@@ -109,6 +126,61 @@ def lambda_line(name: str, function: dict[str, Any], prices: dict[str, Any], inp
     return Line(f"lambda:{name}", f"Lambda {name}", dollars, detail)
 
 
+def anchor_batches(anchoring: dict[str, Any], inputs: Inputs) -> float:
+    """AnchorFunction's batches (invocations) per lead: its entries' share of a batch."""
+    return float(anchoring["entries"]) / inputs.entries_per_anchor_batch
+
+
+def anchoring_lines(anchoring: dict[str, Any], prices: dict[str, Any], inputs: Inputs) -> list[Line]:
+    """AnchorFunction per million leads: its invocations and GB-seconds (the batch's CPU and calls shared by
+    its entries, each entry's own CPU not), the anchor objects' S3 PUTs, the KMS GenerateMac calls."""
+    batches = anchor_batches(anchoring, inputs)
+    calls: dict[str, float] = anchoring["calls_per_batch"]
+    share = cpu_share(anchoring["memory_mb"])
+    own = (batches * anchoring["batch_cpu_ms"] + anchoring["entries"] * anchoring["entry_cpu_ms"]) / share
+    waiting = batches * sum(calls.values()) * inputs.aws_call_ms
+    rate = prices["lambda"][f"gb_second_{anchoring['architecture']}"]
+    lam = MILLION * ((own + waiting) / 1000 * anchoring["memory_mb"] / 1024 * rate)
+    lam += batches * prices["lambda"]["requests_per_million"]
+    per_batch = f"{anchoring['entries']:.3g} entries, {inputs.entries_per_anchor_batch:g} a batch"
+    puts = batches * calls.get("s3:PutObject", 0.0)
+    macs = batches * calls.get("kms:GenerateMac", 0.0)
+    return [
+        Line(
+            "lambda:AnchorFunction",
+            "Lambda AnchorFunction (evidence anchors)",
+            lam,
+            f"{batches:.3g} invocations ({per_batch}), {_ms(own)} ms CPU + {_ms(waiting)} ms waiting, "
+            f"{anchoring['memory_mb']} MB",
+        ),
+        Line(
+            "s3:anchors",
+            "S3 PUT, the evidence anchors",
+            puts * MILLION / 1000 * prices["s3"]["put_requests_per_1000"],
+            f"{puts:.3g} PUTs",
+        ),
+        Line(
+            "kms:anchors",
+            "KMS GenerateMac, the evidence anchors",
+            macs * MILLION / 10_000 * prices["kms"]["requests_per_10000"],
+            f"{macs:.3g} requests",
+        ),
+    ]
+
+
+def anchoring_log_bytes(anchoring: dict[str, Any], inputs: Inputs) -> float:
+    """AnchorFunction's log bytes per lead: its own lines and Lambda's, per batch."""
+    return anchor_batches(anchoring, inputs) * (anchoring["log_bytes_per_batch"] + LAMBDA_PLATFORM_LOG_BYTES)
+
+
+def anchoring_stored_bytes(anchoring: dict[str, Any], inputs: Inputs) -> float:
+    """The anchor objects' bytes per lead (its entries' rows, its share of each object's own bytes)."""
+    return float(
+        anchoring["entries"] * anchoring["object_bytes_per_entry"]
+        + anchor_batches(anchoring, inputs) * anchoring["object_bytes_per_batch"]
+    )
+
+
 def bill_path(path: dict[str, Any], prices: dict[str, Any], inputs: Inputs) -> dict[str, Any]:
     """The lines of one path (kept, refused, retried), dollars per million leads, and its totals."""
     functions: dict[str, dict[str, Any]] = path["functions"]
@@ -134,6 +206,8 @@ def bill_path(path: dict[str, Any], prices: dict[str, Any], inputs: Inputs) -> d
         )
     )
     lines += [lambda_line(name, function, prices, inputs) for name, function in functions.items()]
+    anchoring: dict[str, Any] = path["anchoring"]
+    lines += anchoring_lines(anchoring, prices, inputs)
     lines.append(
         Line("apigateway", "API Gateway REST", prices["api_gateway_rest"]["requests_per_million"], "1 request")
     )
@@ -174,6 +248,7 @@ def bill_path(path: dict[str, Any], prices: dict[str, Any], inputs: Inputs) -> d
         per_lead("log_bytes", f) + f["invocations"] * invocation_share(f, inputs) * LAMBDA_PLATFORM_LOG_BYTES
         for f in functions.values()
     )
+    log_bytes += anchoring_log_bytes(anchoring, inputs)
     lines.append(
         Line(
             "cloudwatch:logs",
@@ -186,6 +261,7 @@ def bill_path(path: dict[str, Any], prices: dict[str, Any], inputs: Inputs) -> d
     trustedform = dict(path["trustedform"])
     price = inputs.trustedform_usd_per_operation
     stored_gb = path["stored_bytes"] * MILLION / 1024**3
+    anchor_bytes = anchoring_stored_bytes(anchoring, inputs)
     return {
         "lines": [line.as_dict() for line in lines],
         "aws_per_million": round(total, 4),
@@ -200,6 +276,11 @@ def bill_path(path: dict[str, Any], prices: dict[str, Any], inputs: Inputs) -> d
         "trustedform_per_million": None if price is None else round(trustedform["operations"] * price * MILLION, 2),
         "stored_bytes": path["stored_bytes"],
         "storage_per_million_per_month": round(stored_gb * (ddb["storage_gb_month"] + ddb["pitr_gb_month"]), 4),
+        "anchor_bytes": round(anchor_bytes, 1),
+        # S3 Standard (anchors/ has no transition), kept the evidence's retention
+        "anchor_storage_per_million_per_month": round(
+            anchor_bytes * MILLION / 1024**3 * prices["s3"]["standard_gb_month"], 4
+        ),
     }
 
 

@@ -160,12 +160,17 @@ def render_cost(recording: Recording) -> list[str]:
         return [NOT_RECORDED.format(part="cost")]
     mode, inputs, paths = cost["mode"], cost["inputs"], cost["modes"][cost["mode"]]
     names = list(paths)
+    # Recorded before the evidence anchoring was billed: neither its input nor its storage.
+    anchors = "entries_per_anchor_batch" in inputs and all("anchor_bytes" in bill for bill in paths.values())
+    per_batch = (
+        f", {inputs['entries_per_anchor_batch']:g} chain entries' writes per AnchorFunction batch" if anchors else ""
+    )
     lines = [
         f"$ per million realistic leads, `RETAIN_MODE={mode}` (the template's default), us-east-1 prices as of "
         f"{cost['prices_as_of']}; measured on {cost['leads']} leads a path; stated inputs (`make cost` flags): an "
         f"AWS call {inputs['aws_call_ms']:g} ms, TrustedForm {inputs['trustedform_ms']:g} ms, the vendor's callback "
         f"URL {inputs['callback_ms']:g} ms, one authorizer call per {inputs['leads_per_authorizer_call']:g} leads, "
-        f"{inputs['records_per_batch']:g} record(s) per queue- or stream-fed invocation:",
+        f"{inputs['records_per_batch']:g} record(s) per queue- or stream-fed invocation{per_batch}:",
         "",
         "| line item | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
@@ -194,6 +199,15 @@ def render_cost(recording: Recording) -> list[str]:
         )
         + " |"
     )
+    if anchors:
+        lines.append(
+            "| storage: KB a lead in the evidence anchors (S3 Standard), $ per million per month held | "
+            + " | ".join(
+                f"{paths[n]['anchor_bytes'] / 1024:.2f} KB, {paths[n]['anchor_storage_per_million_per_month']:.3f}"
+                for n in names
+            )
+            + " |"
+        )
     lines += ["", f"Where the write units go, by call (`{mode}`):", ""]
     for name in names:
         calls = paths[name].get("write_units_by_call", {})

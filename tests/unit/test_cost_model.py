@@ -125,6 +125,8 @@ PRICES: dict[str, Any] = {
     "secrets_manager": {"api_calls_per_10000": 0.05},
     "xray": {"traces_recorded_per_million": 5.00},
     "cloudwatch": {"logs_ingested_gb": 0.50},
+    "s3": {"put_requests_per_1000": 0.005, "standard_gb_month": 0.023},
+    "kms": {"requests_per_10000": 0.03},
 }
 
 
@@ -164,6 +166,19 @@ def kept_path(**changes: Any) -> dict[str, Any]:
         "rule_deliveries": {"LeadEventsRule": 1.0, "CallbackRule": 0.0},
         "trustedform": {"calls": 2.0, "operations": 10.0},
         "stored_bytes": 1024**3 / 1_000_000,  # a GB per million leads
+        # AnchorFunction: 4 chain entries' writes a lead; a batch costs 20 ms CPU, an S3 PUT and a KMS MAC,
+        # 670 B of its own logs and 100 B of its object; each entry 1 ms and a 100 B row
+        "anchoring": {
+            "memory_mb": 2048,
+            "architecture": "arm64",
+            "entries": 4.0,
+            "batch_cpu_ms": 20.0,
+            "entry_cpu_ms": 1.0,
+            "log_bytes_per_batch": 670.0,
+            "calls_per_batch": {"s3:PutObject": 1.0, "kms:GenerateMac": 1.0},
+            "object_bytes_per_batch": 100.0,
+            "object_bytes_per_entry": 100.0,
+        },
     }
     path.update(changes)
     return path
@@ -193,12 +208,21 @@ def test_every_line_of_a_kept_lead(model: ModuleType) -> None:
     assert lines["sqs:LeadEventsRule"] == pytest.approx(0.40)  # the example rule's send
     assert lines["sqs:CallbackRule"] == lines["sqs:functions"] == lines["sqs:event_sources"] == 0
     assert lines["eventbridge"] == pytest.approx(1.00)
+    # the evidence anchors, 100 entries a batch: the lead's 4 entries are 0.04 of a batch; (0.04 x 20 ms
+    # of the batch's CPU + 4 x 1 ms of the entries' + 0.04 x 2 calls x 5 ms) x 2 GB x $0.00001, a million
+    # times; + 0.04 of a million requests
+    assert lines["lambda:AnchorFunction"] == pytest.approx((0.8 + 4 + 0.4) / 1000 * 2 * 0.00001 * 1e6 + 0.04 * 0.20)
+    assert lines["s3:anchors"] == pytest.approx(0.04 * 1e6 / 1000 * 0.005)  # $0.20
+    assert lines["kms:anchors"] == pytest.approx(0.04 * 1e6 / 10_000 * 0.03)  # $0.12
     # logged: the access log line 480 B + each function's own (the authorizer's shared) + 330 B of
-    # Lambda's lines per billed invocation
-    logged = 480 + (60 / 60 + 1000 + 700) + 330 * (1 / 60 + 1 + 1)
+    # Lambda's lines per billed invocation; the anchoring's per batch
+    logged = 480 + (60 / 60 + 1000 + 700) + 330 * (1 / 60 + 1 + 1) + 0.04 * (670 + 330)
     assert lines["cloudwatch:logs"] == pytest.approx(logged * 1e6 / 1024**3 * 0.50, rel=1e-3)
     assert bill["aws_per_million"] == pytest.approx(sum(lines.values()), abs=1e-3)
     assert bill["storage_per_million_per_month"] == pytest.approx(0.45)
+    # the anchors: 4 rows of 100 B + 0.04 of an object's own 100 B, in S3 Standard
+    assert bill["anchor_bytes"] == pytest.approx(404)
+    assert bill["anchor_storage_per_million_per_month"] == pytest.approx(404 * 1e6 / 1024**3 * 0.023, abs=1e-4)
     assert bill["xray_per_million_when_active"] == 5.00
     assert (bill["trustedform_calls"], bill["trustedform_operations"]) == (2.0, 10.0)
 
@@ -234,6 +258,47 @@ def test_records_per_batch_shares_invocations_and_polls_not_the_work(model: Modu
     assert ten["lambda:RetryFunction"] == pytest.approx(work + 0.20 / 10)
     assert ten["sqs:event_sources"] == pytest.approx(one["sqs:event_sources"] / 10)
     assert ten["lambda:IntakeFunction"] == one["lambda:IntakeFunction"]  # not queue-fed
+
+
+def test_a_quiet_stream_anchors_each_entry_alone_and_pays_a_put_a_mac_and_an_invocation_for_each(
+    model: ModuleType,
+) -> None:
+    quiet, busy = (
+        dollars(model.bill_path(kept_path(), PRICES, model.Inputs(aws_call_ms=5, entries_per_anchor_batch=n)))
+        for n in (1, 100)
+    )
+    assert quiet["s3:anchors"] == pytest.approx(4 * 5.00) and quiet["kms:anchors"] == pytest.approx(4 * 3.00)
+    # 4 batches: (4 x 20 + 4 x 1 + 4 x 2 x 5 ms) x 2 GB x $0.00001 x a million + 4 x $0.20
+    assert quiet["lambda:AnchorFunction"] == pytest.approx(0.124 * 2 * 0.00001 * 1e6 + 4 * 0.20)
+    assert busy["s3:anchors"] == pytest.approx(quiet["s3:anchors"] / 100)  # shared by a batch's entries
+    assert busy["kms:anchors"] == pytest.approx(quiet["kms:anchors"] / 100)
+    assert busy["lambda:IntakeFunction"] == quiet["lambda:IntakeFunction"]  # nothing else batched by it
+
+
+def test_the_default_anchor_batch_is_the_templates_anchor_batch_size(model: ModuleType) -> None:
+    from local.provision import load_template
+
+    parameters = load_template()["Parameters"]
+    assert model.Inputs().entries_per_anchor_batch == parameters["AnchorBatchSize"]["Default"]
+
+
+def test_a_batch_and_an_entry_are_told_apart_from_one_entry_batches_and_full_ones(cost: ModuleType) -> None:
+    # one-entry batches cost 12 each (10 the batch's, 2 the entry's); 2 batches of 50 entries: 2 x 10 + 100 x 2
+    assert cost.split_batch_and_entry([12.0, 11.0, 12.0, 13.0], 220.0, 2, 100) == pytest.approx((10.0, 2.0))
+    # no batch of more than one entry: nothing is known to be shared, all of it counts per entry
+    assert cost.split_batch_and_entry([12.0], 24.0, 2, 2) == (0.0, 12.0)
+    # noise never makes either part negative
+    assert cost.split_batch_and_entry([12.0], 10.0, 1, 50) == (12.0, 0.0)
+    assert cost.split_batch_and_entry([12.0], 5000.0, 1, 50) == (0.0, 12.0)
+
+
+def test_anchorfunctions_s3_and_kms_calls_are_counted_under_its_label(cost: ModuleType) -> None:
+    meter = cost.Meter("127.0.0.1:1", "127.0.0.1:2")
+    meter.function = cost.ANCHOR_BATCHED
+    for service, operation in (("s3", "PutObject"), ("kms", "GenerateMac")):
+        model = SimpleNamespace(name=operation, service_model=SimpleNamespace(service_name=service))
+        meter.before_call(model=model, params={}, context={})
+    assert meter.calls == {cost.ANCHOR_BATCHED: {"s3:PutObject": 1, "kms:GenerateMac": 1}}
 
 
 def test_trustedform_dollars_only_at_a_stated_price(model: ModuleType) -> None:

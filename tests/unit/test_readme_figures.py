@@ -93,3 +93,36 @@ def test_a_figure_is_met_only_at_or_under_its_goal(figures: ModuleType) -> None:
     assert figure.verdict == "met"
     assert replace(figure, value=10.01).verdict == "**not met**"
     assert replace(figure, goal=None).verdict == ""
+
+
+def test_a_cost_recording_with_the_anchoring_shows_its_lines_its_batch_and_its_storage(figures: ModuleType) -> None:
+    """The README's cost block renders every billed line: once make bench records the anchoring, its
+    lines, the anchor batch it assumed and the anchors' storage are in the block."""
+    recording = figures.load()
+    cost = recording.cost
+    mode = cost["mode"]
+    anchored = {
+        path: {
+            **bill,
+            "lines": [
+                *bill["lines"],
+                {"key": "kms:anchors", "label": "KMS GenerateMac, anchors", "dollars": 0.09, "detail": "0.03 requests"},
+            ],
+            "anchor_bytes": 340.0,
+            "anchor_storage_per_million_per_month": 0.007,
+        }
+        for path, bill in cost["modes"][mode].items()
+    }
+    tables = {
+        **recording.tables,
+        "cost": {
+            **cost,
+            "inputs": {**cost["inputs"], "entries_per_anchor_batch": 100.0},
+            "modes": {**cost["modes"], mode: anchored},
+        },
+    }
+    block = figures.block("cost", replace(recording, tables=tables))
+    assert "| KMS GenerateMac, anchors | 0.09 (0.03 requests) |" in block
+    assert "100 chain entries' writes per AnchorFunction batch" in block
+    assert "evidence anchors (S3 Standard), $ per million per month held | 0.33 KB, 0.007 |" in block
+    assert "AnchorFunction" not in figures.block("cost", recording)  # recorded before: nothing claimed
