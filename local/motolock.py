@@ -44,7 +44,7 @@ PINNED_SOURCES = {
     "moto.dynamodb.models.table.Table.all_items": "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
     # Wrapped (patch_moto_dynamodb_query, local/motoindex.py): after each, the item it wrote is re-filed in
     # the table's index maps. update_item changes the stored Item in place.
-    "moto.dynamodb.models.table.Table.put_item": ("de23933013ef842639046c19bcf7e418bce0474d810f6719368be4cedce11d47"),
+    "moto.dynamodb.models.table.Table.put_item": "de23933013ef842639046c19bcf7e418bce0474d810f6719368be4cedce11d47",
     "moto.dynamodb.models.table.Table.delete_item": (
         "1594f7b07616c8cb8cdf0fbf58d6f54eeac83f25d7ac7b14e832a08e10efd8f9"
     ),
