@@ -6,8 +6,10 @@
   races. An SQS long poll (``WaitTimeSeconds`` > 0) gives the lock up while it waits for messages.
   It also applies :func:`patch_moto_dynamodb_transactions`.
 * :func:`patch_moto_dynamodb_transactions` - TransactWriteItems without moto's table copies.
-* :func:`patch_moto_dynamodb_query` - a Query reads its partition (or an index's items), not the whole table;
-  :func:`index_view` lets the fault layer answer an index Query from another view of the items (a lag).
+* :func:`patch_moto_dynamodb_query` - a Query reads its partition, or on an index the items carrying the
+  queried value of the index's hash key (``local.motoindex``: per table, value -> items, kept as moto
+  writes), not the whole table; :func:`index_view` lets the fault layer answer an index Query from
+  another view of the items (a lag).
 * :func:`trim_stream_records` - a table's stream keeps its records for a retention period (DynamoDB: 24
   hours), not forever; a shard iterator expires 15 minutes after it was issued. Applied by
   :func:`serialise_moto`.
@@ -40,6 +42,29 @@ PINNED_SOURCES = {
     "moto.dynamodb.models.table.Table.query": "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e",
     # Not replaced, relied on (see patch_moto_dynamodb_query): query() gathers candidates from all_items().
     "moto.dynamodb.models.table.Table.all_items": "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
+    # Wrapped (patch_moto_dynamodb_query, local/motoindex.py): after each, the item it wrote is re-filed in
+    # the table's index maps. update_item changes the stored Item in place.
+    "moto.dynamodb.models.table.Table.put_item": "de23933013ef842639046c19bcf7e418bce0474d810f6719368be4cedce11d47",
+    "moto.dynamodb.models.table.Table.delete_item": (
+        "1594f7b07616c8cb8cdf0fbf58d6f54eeac83f25d7ac7b14e832a08e10efd8f9"
+    ),
+    "moto.dynamodb.models.DynamoDBBackend.update_item": (
+        "218984588dd689a5de81678ce11e6a40d05c91e7b6c21b44c4ed4122fe74aa9f"
+    ),
+    # Not replaced, relied on: every other write of an item goes through Table.put_item / Table.delete_item
+    # (PutItem, DeleteItem, BatchWriteItem, PartiQL) or DynamoDBBackend.update_item, never Table.items.
+    "moto.dynamodb.models.DynamoDBBackend.put_item": (
+        "f5d9a5042c77b89e5f4c88b5884f7966b9dccd95b8b04090ee9e07afc5eea675"
+    ),
+    "moto.dynamodb.models.DynamoDBBackend.delete_item": (
+        "083a4bb1af18f6fd2feef40195a4c9c803da66cb2cacd14f87916c6e76930ea5"
+    ),
+    "moto.dynamodb.models.DynamoDBBackend.execute_statement": (
+        "6579d0ba9df2be56634bad07a48f678a04135d012f90a4bde80874b2590c397a"
+    ),
+    "moto.dynamodb.responses.DynamoHandler.batch_write_item": (
+        "26221a09e2b2b1fdd77fbc6a92a6781dce3ec1fd30bb34f36c6b4889bc720b2d"
+    ),
     # Not replaced, relied on: BaseModel.__new__ is what records every instance (see untrack_items).
     "moto.core.common_models.BaseModel.__new__": "08cf0ef20e88029a2eb91949492ce3281001a34b98143db186239962ad379eec",
     # Wrapped (trim_stream_records): records are dropped from the head of the shard's list after add(),
@@ -195,13 +220,15 @@ def patch_moto_dynamodb_query() -> None:
 
     moto 5.2.5's ``Table.query`` gathers its candidates with ``all_items()``, which lists and sorts every
     item of the table, then keeps those that match: every read of a lead (its state and history are one
-    partition) cost ~1 s at 90,000 items, under the one moto lock. While a query runs, ``all_items()``
-    answers with fewer candidates, in the same (hash, range) order:
+    partition) cost ~1 s at 90,000 items, under the one moto lock, and every Query on an index (the vendor
+    index and the consumer indexes hold nearly every lead) a pass over the table. While a query runs,
+    ``all_items()`` answers with fewer candidates, in the same (hash, range) order:
 
     - on the table's key: the queried partition's items alone;
-    - on an index: the items that carry the index's hash key attribute (an item without it is in no
-      index, and query() would drop it anyway), so a sparse index costs a pass over the table but no sort
-      of it.
+    - on an index: the items whose index hash key equals the queried value, from the table's index maps
+      (:mod:`local.motoindex`: built at the first Query on that attribute, then kept by re-filing the item
+      each ``Table.put_item``, ``Table.delete_item`` and ``DynamoDBBackend.update_item`` wrote, wrapped
+      here, and each item a transaction's rollback puts back).
 
     query() filters and orders its candidates as before, so what it returns is unchanged. Every other
     caller of ``all_items()`` (Scan, the moto dashboard) still sees the whole table.
@@ -209,19 +236,27 @@ def patch_moto_dynamodb_query() -> None:
     global _query_patched
     if _query_patched:
         return
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+
+    from . import motoindex
 
     original_query = _original("moto.dynamodb.models.table.Table.query")
     original_all_items = _original("moto.dynamodb.models.table.Table.all_items")
+    original_put_item = _original("moto.dynamodb.models.table.Table.put_item")
+    original_delete_item = _original("moto.dynamodb.models.table.Table.delete_item")
+    original_update_item = _original("moto.dynamodb.models.DynamoDBBackend.update_item")
 
     @functools.wraps(original_query)
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = kwargs.get("index_name") or (args[6] if len(args) > 6 else None)
         if index_name:
-            schema = self.get_index(index_name).schema
-            _query_partition.scope = ("index", next(k["AttributeName"] for k in schema if k["KeyType"] == "HASH"))
+            hash_attributes = [k["AttributeName"] for k in self.get_index(index_name).schema if k["KeyType"] == "HASH"]
+            conditions = dict(kwargs.get("hash_key_conditions") or (args[9] if len(args) > 9 else None) or [])
+            value = conditions.get(hash_attributes[0], hash_key if len(hash_attributes) == 1 else None)
+            _query_partition.scope = ("index", hash_attributes[0], value)
         elif hash_key is not None:
-            _query_partition.scope = ("partition", hash_key)
+            _query_partition.scope = ("partition", hash_key, None)
         try:
             return original_query(self, hash_key, *args, **kwargs)
         finally:
@@ -232,23 +267,60 @@ def patch_moto_dynamodb_query() -> None:
         scope = getattr(_query_partition, "scope", None)
         if scope is None:
             return original_all_items(self)
-        kind, value = scope
-        if kind == "partition":
-            partitions = [self.items[value]] if value in self.items else []
+        kind, key, value = scope
+        if kind == "index" and value is not None:
+            with _lock:
+                items = motoindex.candidates(self, key, value)
         else:
-            partitions = list(self.items.values())
-        items = [
-            item for partition in partitions for item in (partition.values() if self.range_key_attr else [partition])
-        ]
+            if kind == "partition":
+                partitions = [self.items[key]] if key in self.items else []
+            else:  # an index Query without the hash key's value: every item, those carrying the key kept below
+                partitions = list(self.items.values())
+            items = [
+                item
+                for partition in partitions
+                for item in (partition.values() if self.range_key_attr else [partition])
+            ]
         if kind == "index":
             view = getattr(_query_partition, "view", None)
             if view is not None:  # the items as the index holds them (a lagging index: local/stale_index.py)
                 items = view(self, items)
-            items = [item for item in items if value in item.attrs]
+            items = [item for item in items if key in item.attrs]
         return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+    @functools.wraps(original_put_item)
+    def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            try:
+                return original_put_item(self, item_attrs, *args, **kwargs)
+            finally:
+                motoindex.refile_attributes(self, item_attrs)
+
+    @functools.wraps(original_delete_item)
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        with _lock:
+            try:
+                return original_delete_item(self, hash_key, range_key)
+            finally:
+                motoindex.refile(self, hash_key, range_key)
+
+    @functools.wraps(original_update_item)
+    def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            try:
+                return original_update_item(self, table_name, key, *args, **kwargs)
+            finally:
+                table = None
+                with contextlib.suppress(Exception):  # no such table: nothing was written
+                    table = self.get_table(table_name)
+                if table is not None:
+                    motoindex.refile_attributes(table, key)
 
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
     _query_patched = True
 
 
@@ -512,6 +584,8 @@ class _UndoLog:
             self._streams[id(table)] = (table, shard.items, shard.starting_sequence_number + len(shard.items))
 
     def rollback(self) -> None:
+        from . import motoindex
+
         for table, hash_key, range_key, before in reversed(self._items):
             if range_key is not None:
                 if before is None:
@@ -524,6 +598,7 @@ class _UndoLog:
                 table.items.pop(hash_key, None)
             else:
                 table.items[hash_key] = before
+            motoindex.refile(table, hash_key, range_key)
         for table, records, first_added in self._streams.values():
             # StreamShard.add appends to its list (or, once a Lambda mapping took the records, starts a
             # new one): the list as it was before the transaction is the one to keep, without the records
