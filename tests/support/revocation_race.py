@@ -34,20 +34,26 @@ AFTER = 2  # a dialer stops once this many of its questions started after the ac
 # one of them is inside its calling window.
 CANDIDATE_STATES = ("NY", "IL", "CO", "CA", "AK", "HI", "AS", "PR", "GU")
 MARGIN = timedelta(minutes=20)  # the chosen state must still allow calls this long after the choice
+DAY_QUARTERS = 4 * 24
 
 
-def open_state(now: datetime) -> str:
-    """A state whose calling window is open now and for the next MARGIN (the gate must say yes before)."""
+def open_state(now: datetime) -> tuple[str, datetime | None]:
+    """A state whose calling window is open for MARGIN from now, and None; else (between about 10:40 and
+    12:00 UTC no US state or territory may be called) one open for MARGIN from the first quarter hour ahead
+    that has one, and that instant: the dialers' clock (a container's clock fixed there), well after any
+    revocation of the round, so the gate reads the law of that hour and every revocation as past."""
     from tf_retainer.decisions.calling import default_rules
     from tf_retainer.decisions.contact import check_contact
     from tf_retainer.decisions.location import locate
 
     rules = default_rules()
-    for code in CANDIDATE_STATES:
-        location = locate(code, None, None)
-        if all(check_contact(rules, location, at, "call", []).allowed for at in (now, now + MARGIN)):
-            return code
-    raise AssertionError(f"no candidate state may be called at {now.isoformat()}")
+    for quarters in range(DAY_QUARTERS):
+        at = now + timedelta(minutes=15 * quarters)
+        for code in CANDIDATE_STATES:
+            location = locate(code, None, None)
+            if all(check_contact(rules, location, moment, "call", []).allowed for moment in (at, at + MARGIN)):
+                return code, (at if quarters else None)
+    raise AssertionError(f"no candidate state may be called in the day from {now.isoformat()}")
 
 
 @dataclass
@@ -70,7 +76,9 @@ class RoundResult:
         return "\n".join(lines + [f"  PROBLEM: {problem}" for problem in self.problems])
 
 
-def race_round(backend: Backend, pool: LambdaPool, state: str, number: int, phone: str) -> RoundResult:
+def race_round(
+    backend: Backend, pool: LambdaPool, state: str, dialed_at: datetime | None, number: int, phone: str
+) -> RoundResult:
     from local.simulator import make_web_cert_id
 
     key, tag = backend.vendor_key, uuid.uuid4().hex[:10]
@@ -80,6 +88,8 @@ def race_round(backend: Backend, pool: LambdaPool, state: str, number: int, phon
         raise AssertionError(f"the lead was not retained: {posted.status} {posted.body} {posted.error}")
     lead_id = str(posted.lead_id)
     gates = {"key": key, "lead_id": lead_id, "channel": "call", "max_checks": 1, "after": AFTER}
+    if dialed_at is not None:
+        gates["clock"] = dialed_at.isoformat()
     [first] = pool.run([Task("gates", gates)], together=False)
     if first.body[0]["contactable"] is not True:
         raise AssertionError(f"the lead is not contactable before the race: {first.body}")
@@ -160,10 +170,10 @@ def check_chain(backend: Backend, lead_id: str, revocation_id: str | None, conta
 
 
 def run_rounds(backend: Backend, pool: LambdaPool, rounds: int) -> list[RoundResult]:
-    state = open_state(datetime.now(UTC))
+    state, dialed_at = open_state(datetime.now(UTC))
     # A consumer of its own each round (a number shared with an earlier round would close that lead too).
     phones = [f"(212) 555-01{line:02d}" for line in random.sample(range(100), rounds)]
-    return [race_round(backend, pool, state, number, phone) for number, phone in enumerate(phones)]
+    return [race_round(backend, pool, state, dialed_at, number, phone) for number, phone in enumerate(phones)]
 
 
 # --------------------------------------------------------------------------- a batch racing the intake
