@@ -22,7 +22,7 @@ from tf_retainer.api.status import (
 from tf_retainer.domain.contacts import Channel
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.models import ContactableAnswer, LeadAnswer, LeadSubmission, LeadView, Reason, Status
-from tf_retainer.leads import gate, intake, lookup
+from tf_retainer.leads import intake, lookup
 from tf_retainer.ports.leads import StoreUnavailable
 from tf_retainer.runtime.observability import Metric, count, logger, metrics, tracer
 from tf_retainer.wiring import default_deps
@@ -233,6 +233,10 @@ def get_contactable(
     channel: Annotated[Channel, Query(description="How the lead would be contacted: call, text or email")] = "call",
     brand: Annotated[str | None, Query(min_length=1, max_length=128, description="For which brand, if any")] = None,
 ) -> Response[ContactableAnswer]:
+    # The gate's law of the hour (calling rules, places, holidays) is imported by the one route that asks it:
+    # at module level it was a third of the intake's cold start, paid by every POST /leads container.
+    from tf_retainer.leads import gate
+
     name, buyer = _identity()  # a buyer-system key asks about any lead, by our lead_id
     question = gate.Question(channel=channel, brand=brand)
     answer = gate.contactable(default_deps(), vendor=None if buyer else name, lead_id=lead_id, question=question)
