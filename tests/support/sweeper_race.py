@@ -27,6 +27,7 @@ AHEAD = timedelta(hours=1)
 # delivery's lease gets its turn.
 DELIVERY_LAGS = (0.0, 0.01, 0.02, 0.025, 0.03, 0.05)
 DRAIN_SECONDS = 20.0  # how long to wait for a message the race left on the queue
+REQUEUE_WAIT = 2.0  # how long to look for a requeued message before handing an in-flight one out again
 
 
 @dataclass
@@ -64,16 +65,22 @@ def race_round(backend: Backend, pool: LambdaPool, lag: float = 0.0) -> RoundRes
     result.problems += [f"{o.kind} failed: {o.error}" for o in outcomes if o.error and o.kind != "sweep"]
     result.failed_sweeps = sum(1 for o in outcomes if o.error and o.kind == "sweep")
     # What the race left: the delivery told to come back, a requeued message; each delivered until the lead
-    # is final (a later delivery of an attempt already made is a duplicate, done with nothing sent).
+    # is final (a later delivery of an attempt already made is a duplicate, done with nothing sent). A
+    # delivery that answered "redeliver" left its message in flight: SQS hands it out again once its
+    # visibility timeout passes (minutes), so it is delivered again here when nothing else is on the queue.
+    in_flight = [message] if any(o.label() == "retry: redeliver" for o in outcomes) else []
     deadline = time.monotonic() + DRAIN_SECONDS
     while time.monotonic() < deadline:
         lead = backend.reader.get_lead(lead_id)
         if lead is not None and lead.status.is_final:
             break
         try:
-            left = backend.retry_message(lead_id, timeout=max(0.5, deadline - time.monotonic()))
+            wait = REQUEUE_WAIT if in_flight else max(0.5, deadline - time.monotonic())
+            left = backend.retry_message(lead_id, timeout=wait)
         except TimeoutError:
-            break
+            if not in_flight:
+                break
+            left = in_flight.pop()
         later = (datetime.now(UTC) + AHEAD * 2).isoformat()  # past any lease the race took
         [done] = pool.run([Task("retry", {"event": backend.poller.event([left]), "clock": later})], together=False)
         result.delivered_after += 1
