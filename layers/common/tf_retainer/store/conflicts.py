@@ -33,11 +33,11 @@ TRANSIENT_CODES = frozenset(
         "TransactionInProgressException",
     }
 )
-# DynamoDB cancels a transaction that touches an item another transaction is writing, and refuses a
-# single-item write to it; botocore does not retry either. The other writer finishes in milliseconds.
 # What botocore raises when DynamoDB could not be reached or its answer never came (a read timeout, a
 # connection reset or refused), after its own retries: a write may or may not have been applied.
 UNREACHABLE = (ConnectionError, HTTPClientError)
+# DynamoDB cancels a transaction that touches an item another transaction is writing, and refuses a
+# single-item write to it; botocore does not retry either. The other writer finishes in milliseconds.
 CONFLICT_RETRIES = 4
 CONFLICT_BACKOFF_SECONDS = 0.025
 
