@@ -6,7 +6,7 @@ contact key), and what the screened stack did (its calls, its exchanges, the gat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from tf_retainer.decisions.rules import RuleSet
@@ -112,24 +112,3 @@ def gate(stack, lead_id: str) -> dict[str, Any]:
     response = stack.gateway.handle("GET", f"/leads/{lead_id}/contactable", {"x-api-key": stack.vendor_key}, b"")
     assert response.status == 200, response.json()
     return response.json()
-
-
-def later(monkeypatch, by: timedelta) -> datetime:
-    from tf_retainer.wiring import default_deps
-
-    moment = datetime.now(UTC) + by
-    monkeypatch.setattr(default_deps(), "clock", lambda: moment)
-    return moment
-
-
-def deliver(stack) -> list[str]:
-    """The next retry messages (a second or two away), through the retry use case."""
-    from tf_retainer.domain.retry_message import RetryMessage
-    from tf_retainer.leads import retry
-    from tf_retainer.wiring import default_deps
-
-    outcomes = []
-    for message in stack.next_retry_messages():
-        outcomes.append(retry.retry_lead(default_deps(), RetryMessage.model_validate_json(message["Body"])))
-        stack.sqs.delete_message(QueueUrl=stack.provisioned.retry_queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return outcomes

@@ -8,6 +8,7 @@ authorizer and handlers.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -152,3 +153,26 @@ class Stack(Backend):
 _CODEC_FIELDS = frozenset(
     {"status", "attempts", "applied", "lease_until", "check_after", "head", "s", "m", "gsi2pk", "gsi2sk"}
 )
+
+
+def later(monkeypatch: Any, by: timedelta) -> datetime:
+    """The service's clock reads ``by`` from now (the in-process stack's deps), until the test ends."""
+    from tf_retainer.wiring import default_deps
+
+    moment = datetime.now(UTC) + by
+    monkeypatch.setattr(default_deps(), "clock", lambda: moment)
+    return moment
+
+
+def deliver(stack: Any, *, wait: bool = True) -> list[str]:
+    """Retry messages through the retry use case (what the function does), each then deleted: the next ones to
+    become visible (``wait``: a retry is a second or two away here), or those on the queue now."""
+    from tf_retainer.domain.retry_message import RetryMessage
+    from tf_retainer.leads import retry
+    from tf_retainer.wiring import default_deps
+
+    outcomes = []
+    for message in stack.next_retry_messages() if wait else stack.retry_messages():
+        outcomes.append(retry.retry_lead(default_deps(), RetryMessage.model_validate_json(message["Body"])))
+        stack.sqs.delete_message(QueueUrl=stack.resources.retry_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return outcomes

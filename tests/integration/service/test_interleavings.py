@@ -4,7 +4,7 @@ the simulator over loopback). Each test fails on the code before its fix."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from tf_retainer.domain.models import LeadSubmission, Status
 from tf_retainer.store.lead_writer import DynamoLeadWriter
 
 from local.simulator import make_web_cert_id
-from tests.support.stack import VENDOR, lead
+from tests.support.stack import VENDOR, deliver, later, lead
 
 # Not imported at collection: tf_retainer.runtime.observability reads POWERTOOLS_* once, when the stack set them.
 
@@ -128,24 +128,6 @@ class Killed(BaseException):
     """The process dies here (out of memory, a timeout, a deploy): nothing after this line runs."""
 
 
-def advance_clock(monkeypatch, by: timedelta) -> datetime:
-    later = datetime.now(UTC) + by
-    monkeypatch.setattr(default_deps(), "clock", lambda: later)
-    return later
-
-
-def deliver_all(stack) -> list[str]:
-    """Every retry message now on the queue, through the retry use case (what the function does)."""
-    from tf_retainer.domain.retry_message import RetryMessage
-    from tf_retainer.leads import retry
-
-    outcomes = []
-    for message in stack.retry_messages():
-        outcomes.append(retry.retry_lead(default_deps(), RetryMessage.model_validate_json(message["Body"])))
-        stack.sqs.delete_message(QueueUrl=stack.provisioned.retry_queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return outcomes
-
-
 def sweep() -> Any:
     from tf_retainer.leads import sweep as recovery
 
@@ -177,9 +159,9 @@ def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stac
     stack.sqs.purge_queue(QueueUrl=stack.provisioned.retry_queue_url)
 
     assert sweep().recovered == []  # not overdue yet: the planned attempt plus the grace is ahead
-    advance_clock(monkeypatch, timedelta(hours=1))
+    later(monkeypatch, timedelta(hours=1))
     assert sweep().recovered == [posted["lead_id"]]
-    assert deliver_all(stack) == ["retained"]
+    assert deliver(stack, wait=False) == ["retained"]
     record = stack.reader.read_lead(posted["lead_id"])
     assert record.lead.status is Status.RETAINED and record.lead.attempts == 3
     assert [e.type for e in record.history if e.actor == "sweeper"] == ["requeued"]
@@ -205,10 +187,10 @@ def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, mo
     assert stack.index.open_leads() == []
 
     assert sweep().recovered == []  # the intake may still be running: not before its timeout and a margin
-    advance_clock(monkeypatch, timedelta(minutes=5))
+    later(monkeypatch, timedelta(minutes=5))
     assert sweep().recovered == [stranded.lead_id]
     assert sweep().recovered == []  # requeued once: the next look is a grace period away
-    assert deliver_all(stack) == ["retained"]
+    assert deliver(stack, wait=False) == ["retained"]
     record = stack.reader.read_lead(stranded.lead_id)
     assert record.lead.status is Status.RETAINED
     assert [e.type for e in record.history] == ["received", "requeued", "calling", "attempt", "retained"]
@@ -219,8 +201,8 @@ def test_the_sweeper_leaves_a_lead_an_attempt_holds(stack, monkeypatch):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "success"])
     posted = stack.post(lead(cert_id)).json()
-    later = advance_clock(monkeypatch, timedelta(hours=1))
-    default_deps().writer.begin_attempt(posted["lead_id"], attempt=2, now=later, lease_seconds=600)
+    moved = later(monkeypatch, timedelta(hours=1))
+    default_deps().writer.begin_attempt(posted["lead_id"], attempt=2, now=moved, lease_seconds=600)
     report = sweep()
     assert (report.overdue, report.recovered, report.skipped) == (1, [], 1)
 
@@ -235,11 +217,11 @@ def test_a_delivery_racing_the_sweeper_on_one_lead_makes_one_call_and_is_never_o
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "success"])
     lead_id = stack.post(lead(cert_id)).json()["lead_id"]
-    later = advance_clock(monkeypatch, timedelta(hours=1))
+    moved = later(monkeypatch, timedelta(hours=1))
     from tf_retainer.domain.retry_message import RetryMessage
     from tf_retainer.leads import retry
 
-    message = RetryMessage(lead_id=lead_id, attempt=2, not_before=later)
+    message = RetryMessage(lead_id=lead_id, attempt=2, not_before=moved)
     delivered: list[str] = []
     original = DynamoLeadWriter.record_recovery
     client = wiring.dynamodb()
@@ -364,9 +346,9 @@ def test_a_reservation_applied_but_its_answer_lost_is_answered_503_and_the_repea
     kept = again.json()
     assert kept["status"] == "pending" and kept["reason"] is None and kept["vendor_lead_id"] == vendor_lead_id
 
-    advance_clock(monkeypatch, timedelta(hours=1))  # past the intake's lease and the received grace
+    later(monkeypatch, timedelta(hours=1))  # past the intake's lease and the received grace
     assert sweep().recovered == [kept["lead_id"]]
-    assert deliver_all(stack) and stack.get(kept["lead_id"]).json()["status"] == "retained"
+    assert deliver(stack, wait=False) and stack.get(kept["lead_id"]).json()["status"] == "retained"
     assert _claims_of(stack, cert_id) == [kept["lead_id"]], "one lead, retained once"
 
 

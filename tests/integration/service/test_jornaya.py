@@ -16,14 +16,12 @@ from tests.support.screening import (
     JORNAYA_AUDIT_KEY,
     KEYS,
     chain_calls,
-    deliver,
     gate,
-    later,
     publish_rules,
     screen_exchanges,
     tf_calls,
 )
-from tests.support.stack import VENDOR, lead
+from tests.support.stack import VENDOR, deliver, later, lead
 
 EMAIL = "Jane.Doe@Example.com"
 NUMBER = "5125551212"

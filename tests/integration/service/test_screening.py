@@ -17,14 +17,12 @@ from tests.support.screening import (
     KEYS,
     TWILIO_SID,
     chain_calls,
-    deliver,
     gate,
-    later,
     publish_rules,
     screen_exchanges,
     tf_calls,
 )
-from tests.support.stack import lead
+from tests.support.stack import deliver, later, lead
 
 NUMBER = "7075276405"
 PHONE = "(707) 527-6405"
