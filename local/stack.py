@@ -27,6 +27,7 @@ Environment: see docs/local-stack.md. Ctrl-C or SIGTERM stops everything and exi
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -879,6 +880,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stack that stopped answering waits on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     try:
         stack = start()
