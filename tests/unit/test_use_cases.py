@@ -26,7 +26,7 @@ from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads import attempt as attempt_module
 from tf_retainer.leads import intake, lookup, retry, schedule, sweep
 from tf_retainer.leads.deps import Deps
-from tf_retainer.ports.leads import CertificateTaken, DuplicateLead
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, StoreUnavailable
 from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import metrics
@@ -944,15 +944,41 @@ def test_a_lead_as_reserved_the_sweeper_could_not_requeue_holds_the_watermark_fo
 
 
 def test_the_first_sweep_looks_back_an_hour_and_one_far_behind_catches_up_an_hour_a_run(make_world):
+    """Ten minutes of arrivals a read (what one read costs stays bounded however far behind the sweeper is),
+    each from the grace before (the index's lag), six reads a run."""
     world = make_world()
     sweep.sweep(world.deps)
-    horizon = NOW - timedelta(seconds=120)
-    assert world.store.windows == [(horizon - timedelta(hours=1, seconds=120), horizon)]
-    world.store.watermark = NOW - timedelta(days=1)
-    sweep.sweep(world.deps)
+    horizon, grace, ten = NOW - timedelta(seconds=120), timedelta(seconds=120), timedelta(minutes=10)
+    starts = [horizon - timedelta(hours=1) + n * ten for n in range(6)]
+    assert world.store.windows == [(start - grace, start + ten) for start in starts]
+    assert world.store.watermark == horizon
+    world.store.windows.clear()
     mark = NOW - timedelta(days=1)
-    assert world.store.windows[-1] == (mark - timedelta(seconds=120), mark + timedelta(hours=1))
+    world.store.watermark = mark
+    sweep.sweep(world.deps)
+    assert len(world.store.windows) == 6
+    assert world.store.windows[0] == (mark - grace, mark + ten)
+    assert world.store.windows[-1] == (mark + 5 * ten - grace, mark + timedelta(hours=1))
     assert world.store.watermark == mark + timedelta(hours=1)
+
+
+def test_a_failed_read_of_the_leads_as_reserved_leaves_the_overdue_leads_requeued_and_the_watermark(
+    make_world, monkeypatch
+):
+    """The vendor index did not answer: the overdue open leads (read first, from the open index) are requeued
+    all the same, and the watermark stays for the next sweep to read that window again."""
+    world = make_world()
+    world.store.watermark = NOW - timedelta(minutes=30)
+    world.store.leads["pending"] = pending_lead(lead_id="pending", check_after=iso(NOW - timedelta(minutes=1)))
+    world.store.leads["stranded"] = as_reserved("stranded", NOW - timedelta(minutes=25))
+
+    def unavailable(**_: Any) -> list[Lead]:
+        raise StoreUnavailable("query: ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(world.store, "unstepped_leads", unavailable)
+    report = sweep.sweep(world.deps)
+    assert report.recovered == ["pending"]
+    assert world.store.watermark == NOW - timedelta(minutes=30)
 
 
 # --- a vendor's repeat of its own lead (issue 21) -------------------------------------------------------

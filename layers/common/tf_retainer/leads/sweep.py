@@ -7,7 +7,10 @@ duplicate: each leaves a lead past that moment. A lead with a step recorded is f
 open index; a lead still as it was reserved (its intake died before its first step) is in no such index
 (so that a lead kept or refused at once never writes it: issue 22), and is found through the vendor index:
 the leads received between the watermark (less the received grace, for the index's lag) and the received
-grace ago, at most ``RECEIVED_WINDOW`` at a time. The watermark moves on only past leads that were handled.
+grace ago, ``RECEIVED_WINDOW`` of arrivals a read (what one read costs stays bounded however far behind the
+sweeper is), up to ``CATCH_UP_WINDOWS`` reads a run. The watermark moves on only past leads that were
+handled, after each read. A read of the vendor index that fails costs the overdue open leads nothing: they
+are requeued first.
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.queueing import enqueue_retry, queued_check_after
 from tf_retainer.leads.screen_recovery import recovered
-from tf_retainer.ports.leads import Recovery
+from tf_retainer.ports.leads import Recovery, StoreUnavailable
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, count, logger
 
-# Leads still as reserved, looked at from this long ago by the first sweep (no watermark yet), and at most
-# this much of their arrival times a sweep (one behind catches up a window a run).
+# Leads still as reserved, looked at from this long ago by the first sweep (no watermark yet); this much of
+# their arrival times a read, and at most this many reads a run (one behind catches up an hour a run).
 FIRST_LOOKBACK = timedelta(hours=1)
-RECEIVED_WINDOW = timedelta(hours=1)
+RECEIVED_WINDOW = timedelta(minutes=10)
+CATCH_UP_WINDOWS = 6
 
 
 @dataclass
@@ -41,40 +45,15 @@ class SweepReport:
 
 
 def sweep(deps: Deps) -> SweepReport:
-    """Requeue every overdue open lead (up to the sweep limit; the rest wait for the next sweep)."""
+    """Requeue every overdue open lead, then the leads still as reserved since the watermark (up to the sweep
+    limit in all; the rest wait for the next sweep)."""
     now = deps.clock()
     report = SweepReport()
-    limit = deps.settings.sweep_limit
-    overdue = deps.index.open_leads(overdue_at=now, limit=limit)
-    received_from, received_until = _received_window(deps, now)
+    budget = deps.settings.sweep_limit
+    overdue = deps.index.open_leads(overdue_at=now, limit=budget)
     listed = {lead.lead_id for lead in overdue}  # (a lead reserved when the open index held every open lead)
-    unstepped = [
-        lead
-        for lead in deps.index.unstepped_leads(received_from=received_from, received_until=received_until)
-        if lead.lead_id not in listed
-    ]
-    handled: set[str] = set()
-    for lead in [*overdue, *unstepped][:limit]:
-        report.overdue += 1
-        try:
-            done = requeue(deps, lead, actor="sweeper", now=now)
-        except Exception:  # one lead's trouble (a throttled write, a malformed item) stops no other's
-            count(Metric.SWEEP_FAILURES)
-            logger.exception("could not requeue an overdue lead", extra={"lead_id": lead.lead_id})
-            report.failed.append(lead.lead_id)
-            continue
-        if done is Recovery.REQUEUED:
-            report.recovered.append(lead.lead_id)
-        elif done is Recovery.ROLLED_FORWARD:
-            report.rolled_forward.append(lead.lead_id)
-        else:
-            report.skipped += 1
-            continue
-        handled.add(lead.lead_id)
-    # Up to the first lead as reserved that is not handled yet (skipped: held, or moved on; failed; past the
-    # limit): the next sweep looks at it again.
-    left = [parse_iso(lead.received_at) for lead in unstepped if lead.lead_id not in handled]
-    deps.index.advance_received_watermark(min([received_until, *left]))
+    _requeue_each(deps, overdue, report, now)
+    _sweep_reserved(deps, report, now, budget=budget - len(overdue), listed=listed)
     if report.recovered or report.rolled_forward:  # both repair what a crash or a lost message left
         count(Metric.LEADS_RECOVERED, len(report.recovered) + len(report.rolled_forward))
     logger.info(
@@ -90,13 +69,58 @@ def sweep(deps: Deps) -> SweepReport:
     return report
 
 
-def _received_window(deps: Deps, now: datetime) -> tuple[datetime, datetime]:
-    """The arrival times whose leads still as reserved this sweep looks at: from the watermark (or
-    ``FIRST_LOOKBACK`` ago, the first time) less the received grace, to the received grace ago."""
+def _requeue_each(deps: Deps, leads: list[Lead], report: SweepReport, now: datetime) -> set[str]:
+    """Requeue the leads one by one, one's trouble stopping no other's; the ids of those handled."""
+    handled: set[str] = set()
+    for lead in leads:
+        report.overdue += 1
+        try:
+            done = requeue(deps, lead, actor="sweeper", now=now)
+        except Exception:  # a throttled write, a malformed item
+            count(Metric.SWEEP_FAILURES)
+            logger.exception("could not requeue an overdue lead", extra={"lead_id": lead.lead_id})
+            report.failed.append(lead.lead_id)
+            continue
+        if done is Recovery.REQUEUED:
+            report.recovered.append(lead.lead_id)
+        elif done is Recovery.ROLLED_FORWARD:
+            report.rolled_forward.append(lead.lead_id)
+        else:
+            report.skipped += 1
+            continue
+        handled.add(lead.lead_id)
+    return handled
+
+
+def _sweep_reserved(deps: Deps, report: SweepReport, now: datetime, *, budget: int, listed: set[str]) -> None:
+    """The leads still as reserved received since the watermark (or ``FIRST_LOOKBACK`` ago, the first time),
+    read ``RECEIVED_WINDOW`` of arrivals at a time (each read from the received grace before, for the index's
+    lag) up to the received grace ago; then the watermark moved up to the first lead not handled."""
     grace = timedelta(seconds=deps.settings.received_grace_seconds)
     horizon = now - grace
-    mark = deps.index.received_watermark() or horizon - FIRST_LOOKBACK
-    return mark - grace, min(horizon, mark + RECEIVED_WINDOW)
+    start = deps.index.received_watermark() or horizon - FIRST_LOOKBACK
+    reached: datetime | None = None  # the end of the last window read
+    left: list[datetime] = []
+    seen = set(listed)
+    for _ in range(CATCH_UP_WINDOWS):
+        until = min(horizon, start + RECEIVED_WINDOW)
+        try:
+            found = deps.index.unstepped_leads(received_from=start - grace, received_until=until)
+        except StoreUnavailable as exc:  # the next sweep reads it again
+            count(Metric.SWEEP_FAILURES)
+            logger.warning("could not read the leads as reserved", extra={"error": str(exc)})
+            break
+        unstepped = [lead for lead in found if lead.lead_id not in seen]
+        seen.update(lead.lead_id for lead in unstepped)
+        handled = _requeue_each(deps, unstepped[: max(budget, 0)], report, now)
+        budget -= len(unstepped)
+        # Skipped (held, or moved on), failed, or past the limit: the next sweep looks at it again.
+        left += [parse_iso(lead.received_at) for lead in unstepped if lead.lead_id not in handled]
+        reached = start = until
+        if until >= horizon or budget <= 0:
+            break
+    if reached is not None:
+        deps.index.advance_received_watermark(min([reached, *left]))
 
 
 def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:
