@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tf_retainer.domain.lead import Lead
 from tf_retainer.evidence.record import CertificateEvidence, EvidenceRecord, evidence_record
 
 from ..context import Command, Context, Group, argument, fmt, history_lines
@@ -30,7 +31,9 @@ def cmd_lead_show(ctx: Context) -> int:
         rows = [
             ("status", s.get("status")),
             ("reason", s.get("reason")),
-            ("certificate", f"{s.get('cert_id')} ({s.get('cert_kind')})  {s.get('certificate_url')}"),
+            ("certificate", _certificate_line(s)),
+            ("leadid token", s.get("leadid_token")),
+            ("kept on", ", ".join(Lead.model_validate(s).kept_on() or []) or None),
             ("masked", f"{fmt(s.get('masked'))}  {fmt(s.get('masked_cert_url'))}"),
             ("received", s.get("received_at")),
             ("deadline", s.get("deadline")),
@@ -80,6 +83,12 @@ def _print_exchange(ctx: Context, exchange: dict[str, Any]) -> None:
         ctx.print(f"< {_pretty(response.get('body'))}")
     elif exchange.get("error_detail"):
         ctx.print(f"! {exchange['error_detail']}")
+
+
+def _certificate_line(state: dict[str, Any]) -> str:
+    if state.get("cert_id") is None:
+        return "none (kept on its LeadiD token alone)"
+    return f"{state.get('cert_id')} ({state.get('cert_kind')})  {state.get('certificate_url')}"
 
 
 def _pretty(body: Any) -> str:

@@ -99,8 +99,9 @@ class Entry:
         return self.stored_hash or hashlib.sha256(self.content()).hexdigest()
 
 
-def genesis(lead_id: str, vendor: str, cert_id: str, received_at: str) -> str:
-    """The 'previous hash' of a lead's first entry: its identity, which never changes."""
+def genesis(lead_id: str, vendor: str, cert_id: str | None, received_at: str) -> str:
+    """The 'previous hash' of a lead's first entry: its identity, which never changes (``cert_id`` None, JSON
+    null: a lead without a certificate)."""
     identity = {"lead_id": lead_id, "vendor": vendor, "cert_id": cert_id, "received_at": received_at}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 

@@ -54,17 +54,22 @@ class ChainLink(_Evidence):
 
 
 class CertificateEvidence(_Evidence):
-    """The lead's certificate: who holds it (its claim) and the history of every lead that came with it."""
+    """The lead's certificate: who holds it (its claim) and the history of every lead that came with it. A lead
+    without a certificate (kept on its LeadiD token alone): its token's claim (``cert_id`` None)."""
 
-    cert_id: str
+    cert_id: str | None
+    leadid_token: str | None = None
     claim: dict[str, Any] | None = None
     history: list[HistoryEvent] = []
 
     @classmethod
-    def of(cls, cert_id: str, certificate: CertificateRecord | None) -> CertificateEvidence:
+    def of(
+        cls, cert_id: str | None, certificate: CertificateRecord | None, *, leadid_token: str | None = None
+    ) -> CertificateEvidence:
         claim = certificate.claim if certificate else None
         return cls(
             cert_id=cert_id,
+            leadid_token=leadid_token,
             claim=claim.model_dump(mode="json", exclude_none=True) if claim else None,
             history=[HistoryEvent.of(event) for event in certificate.history] if certificate else [],
         )
@@ -113,11 +118,15 @@ def lead_state(lead: Lead) -> dict[str, Any]:
 
 
 def evidence_record(reader: LeadReader, lead_id: str) -> EvidenceRecord | None:
-    """Everything kept about the lead and its certificate (None: no such lead)."""
+    """Everything kept about the lead and its certificate, or its LeadiD token's claim (None: no such lead)."""
     record = reader.read_lead(lead_id)
     if record is None:
         return None
-    cert_id = record.lead.cert_id
+    cert_id, token = record.lead.cert_id, record.lead.leadid_token
+    if cert_id is None and token is not None:
+        certificate = CertificateEvidence.of(None, reader.read_leadid(token), leadid_token=token)
+    else:
+        certificate = CertificateEvidence.of(cert_id, reader.read_certificate(cert_id) if cert_id else None)
     return EvidenceRecord(
         lead_id=lead_id,
         vendor=record.lead.vendor,
@@ -126,5 +135,5 @@ def evidence_record(reader: LeadReader, lead_id: str) -> EvidenceRecord | None:
         history=[HistoryEvent.of(event) for event in record.history],
         exchanges=record.exchanges,
         chain=[ChainLink.of(link) for link in record.chain],
-        certificate=CertificateEvidence.of(cert_id, reader.read_certificate(cert_id) if cert_id else None),
+        certificate=certificate,
     )

@@ -123,6 +123,10 @@ class LeadReader(Protocol):
 
     def read_certificate(self, cert_id: str) -> CertificateRecord | None: ...
 
+    def read_leadid(self, token: str) -> CertificateRecord | None:
+        """The claim of a LeadiD token held by a lead without a certificate."""
+        ...
+
 
 class LeadIndex(Protocol):
     """Leads found by something other than their id."""

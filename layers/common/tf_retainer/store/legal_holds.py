@@ -144,8 +144,10 @@ class HoldStore:
     # --- a held lead's items -----------------------------------------------------------------
 
     def lead_items(self, member: Member) -> list[dict[str, Any]]:
-        """Keys, ``ttl`` and ``holds`` of every item of the lead: its partition and its certificate's."""
-        return self._partition(keys.lead_pk(member.lead_id)) + self._partition(keys.cert_pk(member.cert_id))
+        """Keys, ``ttl`` and ``holds`` of every item of the lead: its partition and its certificate's (a lead
+        without one: its LeadiD token's)."""
+        claim = keys.claim_pk(member.cert_id, member.leadid_token)
+        return self._partition(keys.lead_pk(member.lead_id)) + self._partition(claim)
 
     def standing(self, lead_id: str) -> LeadStanding | None:
         """Whether the lead is still open and where its evidence was archived, in one read of its state

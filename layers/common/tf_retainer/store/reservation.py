@@ -1,5 +1,6 @@
 """The reservation: a lead and its certificate's claim, both or neither (the one transaction of the lead
-store), or the lead refused at once because another lead holds the certificate.
+store), or the lead refused at once because another lead holds the certificate. A lead without a
+certificate (kept on its LeadiD token alone) claims its token the same way (keys.claim_pk).
 
 A vendor's own lead id needs no item of its own: it names the lead (``Keyring.vendor_lead``), so the state
 put that would overwrite a lead of the same id fails, and says which lead it found."""
@@ -41,7 +42,7 @@ class Reservations:
         for _ in range(CLAIM_TRIES):
             items = [
                 self._items.new_lead(lead, ttl),
-                self._items.claim(lead.cert_id, claim, ttl, released_by=released_by),
+                self._items.claim(lead.cert_id, claim, ttl, released_by=released_by, leadid_token=lead.leadid_token),
             ]
             try:
                 self._transact(items)
@@ -61,7 +62,7 @@ class Reservations:
             # The holder retained nothing (or is gone): take the claim over from it, and only from it.
             released_by = holder.lead_id
             claim = claim.model_copy(update={"previous_holders": [*holder.previous_holders, holder.lead_id]})
-        raise RuntimeError(f"certificate {lead.cert_id}: its claim kept changing hands")
+        raise RuntimeError(f"certificate {lead.cert_id or lead.leadid_token}: its claim kept changing hands")
 
     def record_refusal(self, lead: Lead, *, events: list[Event], now: datetime) -> DuplicateLead | None:
         """A lead refused before any retain (its certificate is another lead's): the lead and its first entry
@@ -94,7 +95,9 @@ class Reservations:
         DynamoDB applied whose answer was lost is sent again by the client and finds the lead listed.
         (Past the list's cap a lost answer can count a reuse twice: the count is then approximate.)"""
         for listed in (True, False):
-            request = self._items.reuse_attempt(lead.cert_id, lead.lead_id, now, listed=listed)
+            request = self._items.reuse_attempt(
+                lead.cert_id, lead.lead_id, now, listed=listed, leadid_token=lead.leadid_token
+            )
             try:
                 retry_conflicts(partial(self._table.client.update_item, **request))
                 return
