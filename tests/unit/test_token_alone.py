@@ -183,3 +183,18 @@ def test_a_lead_without_a_certificate_gets_a_web_certificate_s_window_and_claims
     assert keys.claim_pk(None, TOKEN) == f"LEADID#{TOKEN}" and keys.claim_pk("c" * 40, TOKEN) == "CERT#" + "c" * 40
     with pytest.raises(ValueError):
         keys.claim_pk(None, None)
+
+
+def test_verify_reads_a_rule_not_evaluated_for_want_of_a_certificate_as_the_chain_holds_it():
+    """A lead kept on its token records TrustedForm's rules as not evaluated (``passed`` None); the chain's
+    entries leave None values out, and `tf-retainer verify` compares the state in that form (it flagged such a
+    state as edited before)."""
+    from tf_retainer.domain import chain
+
+    from tf_retainer_ops.bundle_check import state_problem
+
+    verdict = {"rule": "max_age", "mode": "enforce", "passed": None, "reason": "lead_too_old", "not_evaluated": "x"}
+    state = lead(Status.RETAINED, GREEN).model_dump(mode="json", exclude_none=True) | {"verdicts": [verdict]}
+    entry = chain.parse(chain.Entry(seq=1, at="a", prev="p", events=[], exchanges=[], state=state).content())
+    assert state_problem(state, [entry]) is None
+    assert state_problem({**state, "verdicts": [{**verdict, "passed": True}]}, [entry]) is not None

@@ -92,7 +92,7 @@ class Entry:
             "state": self.state,
             "calls": self.calls or None,  # only in entries that record a call about to be sent
         }
-        return json.dumps(_compact(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(compact(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     @property
     def hash(self) -> str:
@@ -171,9 +171,10 @@ def verify(links: list[Link], first_prev: str) -> list[Entry]:
     return entries
 
 
-def _compact(value: Any) -> Any:
+def compact(value: Any) -> Any:
+    """``value`` as an entry holds it: None values of its objects left out, at every depth."""
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if v is not None}
+        return {k: compact(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
-        return [_compact(v) for v in value]
+        return [compact(v) for v in value]
     return value
