@@ -50,7 +50,6 @@ class Reason(StrEnum):
     CERTIFICATE_CLAIM_LIMIT = "certificate_claim_limit"
     CERTIFICATE_REJECTED = "certificate_rejected"
     CERTIFICATE_REUSED = "certificate_reused"
-    # a lead without a certificate whose LeadiD token another lead holds (one lead per token)
     LEADID_REUSED = "leadid_reused"
     MASKED_CERTIFICATE_REFUSED = "masked_certificate_refused"
     LEAD_MATCH_FAILED = "lead_match_failed"
@@ -95,9 +94,12 @@ class LeadSubmission(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
 
-    # None: taken only when the vendor's consent_records rule lets a lead in on its LeadiD token (leads/intake.py)
     trustedform_cert_url: StrictStr | None = Field(
-        default=None, validation_alias="trustedform_cert_url", max_length=4096, min_length=1
+        default=None,
+        max_length=4096,
+        min_length=1,
+        description="Required, unless the vendor's consent_records rule is enforced with jornaya or either and a "
+        "universal_leadid is given: the lead is then kept on its LeadiD token alone.",
     )
     email: EmailAddress = Field(default=None, max_length=254)
     phone: PhoneNumber = Field(default=None, max_length=32)
@@ -181,9 +183,7 @@ class LeadAnswer(BaseModel):
     cert_id: str | None = Field(default=None, description="The TrustedForm certificate; null: the lead carries none.")
     certificate_url: str | None = None
     leadid_token: str | None = Field(default=None, description="The lead's Jornaya LeadiD token, if given.")
-    kept_on: list[ConsentRecord] | None = Field(
-        default=None, description="When retained: the consent records it is kept on (jornaya: vouched for, not red)."
-    )
+    kept_on: list[ConsentRecord] | None = Field(default=None, description="When retained: the records it is kept on")
     masked: bool | None = Field(default=None, description="Whether the certificate is a masked copy.")
     masked_cert_url: str | None = None
     expires_at: str | None = Field(default=None, description="When TrustedForm stops serving the cert to the API.")
