@@ -198,3 +198,11 @@ def test_verify_reads_a_rule_not_evaluated_for_want_of_a_certificate_as_the_chai
     entry = chain.parse(chain.Entry(seq=1, at="a", prev="p", events=[], exchanges=[], state=state).content())
     assert state_problem(state, [entry]) is None
     assert state_problem({**state, "verdicts": [{**verdict, "passed": True}]}, [entry]) is not None
+
+
+def test_the_vendor_scorecard_counts_leads_without_a_certificate_and_those_kept_on_their_token():
+    from tf_retainer.vendors.scorecard import score
+
+    refused = lead(Status.REJECTED, {}).model_copy(update={"lead_id": "L2", "reason": Reason.LEADID_REUSED})
+    card = score("acme", [lead(Status.RETAINED, GREEN), refused, lead(Status.RETAINED, GREEN, cert_id="c" * 40)])
+    assert (card.without_certificate, card.kept_on_token, card.reused_refused) == (2, 1, 1)

@@ -157,6 +157,8 @@ def test_the_sweeper_recovers_a_lead_without_a_certificate_stranded_as_reserved(
 
 
 def test_a_token_another_lead_holds_is_refused_and_the_vendor_s_repeat_gets_the_first_answer(screened):
+    from tests.support.cli import run
+
     take_token_alone(screened, "either")
     token = new_token()
     first_status, first = post(screened, tokened(token))
@@ -170,6 +172,11 @@ def test_a_token_another_lead_holds_is_refused_and_the_vendor_s_repeat_gets_the_
     assert len(audits(screened, token)) == 1
     claim = screened.reader.read_leadid(token).claim
     assert claim.lead_id == first["lead_id"] and claim.reuse_attempts == 1 and claim.reused_by == [other["lead_id"]]
+    # the operator sees it: the token's claim, the vendor's report
+    code, out, _ = run(screened, "cert", "show", token)
+    assert code == 0 and f"LeadiD token {token}" in out and first["lead_id"] in out, out
+    code, out, _ = run(screened, "vendors", "report", "--since", "1h")
+    assert code == 0 and "without a certificate 2, kept on the token 1" in out, out
 
 
 # --- refused as before -----------------------------------------------------------------------------------
