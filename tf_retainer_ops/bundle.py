@@ -17,7 +17,7 @@ from typing import Any
 
 from tf_retainer.domain import chain
 from tf_retainer.domain.lead import Lead
-from tf_retainer.evidence.record import EvidenceRecord
+from tf_retainer.evidence.record import CertificateEvidence, EvidenceRecord
 from tf_retainer.runtime.clock import iso
 
 from . import __version__
@@ -76,16 +76,19 @@ def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) ->
         # The lead's evidence chain as stored (content as hashed, hash as stored): `tf-retainer verify`
         # recomputes it link by link and checks history and exchanges above are exactly what it holds.
         "chain": [link.model_dump(mode="json") for link in record.chain],
-        "certificate_record": {
-            # a lead without a certificate: its LeadiD token's claim (one lead per token)
-            **({"leadid_token": record.certificate.leadid_token} if record.certificate.leadid_token else {}),
-            "claim": record.certificate.claim,
-            "history": [event.model_dump(mode="json") for event in record.certificate.history],
-        },
+        # a lead without a certificate: its LeadiD token's claim (one lead per token)
+        "certificate_record": _claim_record(record.certificate),
         "state": state,
     }
+    if record.leadid is not None:  # a lead with a certificate that claims its LeadiD token too
+        document["leadid_record"] = _claim_record(record.leadid)
     document["content_sha256"] = content_digest(document)
     return document
+
+
+def _claim_record(claimed: CertificateEvidence) -> dict[str, Any]:
+    token = {"leadid_token": claimed.leadid_token} if claimed.leadid_token else {}
+    return {**token, "claim": claimed.claim, "history": [event.model_dump(mode="json") for event in claimed.history]}
 
 
 def state_sections(state: dict[str, Any], exchanges: list[dict[str, Any]]) -> dict[str, Any]:

@@ -250,3 +250,49 @@ def test_the_gate_closes_when_the_audit_s_exchange_is_missing(screened):
     screened.rewrite_state(body["lead_id"], screens=state["screens"])
     answer = gate(screened, body["lead_id"])
     assert answer["contactable"] is False and answer["reason"] == "evidence_missing", answer
+
+
+def test_where_the_buyer_relies_on_tokens_a_lead_with_a_certificate_claims_its_token_too(screened):
+    """Under consent_records both (or jornaya, either) every lead claims its token: another lead with the same
+    token is refused, whether it carries a certificate or not; under trustedform tokens are not claimed."""
+    from tests.support.cli import run
+
+    take_token_alone(screened, "both")
+    token = new_token()
+    status, first = post(screened, lead(None, universal_leadid=token))
+    assert status == 201 and first["kept_on"] == ["trustedform", "jornaya"], first
+    status, other = post(screened, lead(None, universal_leadid=token, email="someone.else@example.com"))
+    assert status == 422 and other["reason"] == "leadid_reused", other
+    take_token_alone(screened, "either")
+    status, alone = post(screened, tokened(token, email="a.third@example.com"))
+    assert status == 422 and alone["reason"] == "leadid_reused", alone
+    assert len(screened.sim.requests) == 1 and len(audits(screened, token)) == 1  # the first lead's only
+    code, out, _ = run(screened, "evidence", first["lead_id"], "-o", "-")
+    assert code == 0, out
+    record = json.loads(out)["leadid_record"]
+    assert record["leadid_token"] == token and record["claim"]["reuse_attempts"] == 2
+    # a buyer that does not rely on tokens: they are not claimed, a lead with its certificate is taken
+    take_token_alone(screened, "trustedform")
+    status, body = post(screened, lead(None, universal_leadid=token, email="a.fourth@example.com"))
+    assert status == 201, body
+
+
+def test_a_legal_hold_on_a_lead_without_a_certificate_keeps_its_token_s_claim(screened):
+    from tf_retainer.store import keys
+    from tf_retainer.store.codec import deserialize, serialize
+
+    from tests.support.cli import run
+
+    take_token_alone(screened, "jornaya")
+    token = new_token()
+    status, body = post(screened, tokened(token))
+    assert status == 201, body
+    code, _, err = run(screened, "hold", "set", "--lead", body["lead_id"], "--reason", "Smith v. Acme, 26-cv-0101")
+    assert code == 0, err
+    out = screened.dynamodb.query(
+        TableName=screened.provisioned.table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=serialize({":pk": keys.leadid_pk(token)}),
+    )
+    [claim] = [deserialize(item) for item in out["Items"]]
+    assert claim["lead_id"] == body["lead_id"] and "ttl" not in claim and "held_ttl" in claim

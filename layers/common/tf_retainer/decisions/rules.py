@@ -136,6 +136,12 @@ class RuleSet(BaseModel):
         names = [name for name in screen_rules.REASONS if self.active(name)]
         return [name for name in names if not (needless and name == "consent_records")]
 
+    def claims_tokens(self) -> bool:
+        """Whether the vendor's leads claim their LeadiD token beside their certificate (one lead per token):
+        consent_records enforced with ``jornaya``, ``either`` or ``both``, which rely on tokens."""
+        rule = self.enforced("consent_records")
+        return isinstance(rule, ConsentRecordsRule) and rule.required != "trustedform"
+
     def takes_token_alone(self) -> bool:
         """Whether a lead without a TrustedForm certificate is taken: consent_records enforced with ``jornaya``
         or ``either`` (a shadow rule never lets in a lead enforcement would refuse)."""

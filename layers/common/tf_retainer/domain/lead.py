@@ -62,8 +62,11 @@ class Lead(CertificateFacts):
     cert_id: str | None = None
     cert_kind: str | None = None
     certificate_url: str | None = None
-    # The second consent record, when the vendor sent one: its Jornaya LeadiD token (domain/leadid.py).
+    # The second consent record, when the vendor sent one: its Jornaya LeadiD token (domain/leadid.py), and
+    # whether the lead claims it (one lead per token) beside its certificate: when its vendor's consent_records
+    # rule relies on tokens. A lead without a certificate always claims its token.
     leadid_token: str | None = None
+    leadid_claim: bool | None = None
     received_at: str
     deadline: str
     attempts: int = 0

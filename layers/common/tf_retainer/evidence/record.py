@@ -87,6 +87,8 @@ class EvidenceRecord(_Evidence):
     # verified link by link as the table's can (chain.verify).
     chain: list[ChainLink] = []
     certificate: CertificateEvidence
+    # A lead with a certificate that claims its LeadiD token too (``Lead.leadid_claim``): the token's claim.
+    leadid: CertificateEvidence | None = None
 
     def archive_line(self) -> bytes:
         """Canonical JSON (sorted keys, no spaces): equal records give equal bytes, so a rerun over the same
@@ -123,10 +125,12 @@ def evidence_record(reader: LeadReader, lead_id: str) -> EvidenceRecord | None:
     if record is None:
         return None
     cert_id, token = record.lead.cert_id, record.lead.leadid_token
-    if cert_id is None and token is not None:
-        certificate = CertificateEvidence.of(None, reader.read_leadid(token), leadid_token=token)
+    claimed = token if token and (cert_id is None or record.lead.leadid_claim) else None
+    leadid = CertificateEvidence.of(None, reader.read_leadid(claimed), leadid_token=claimed) if claimed else None
+    if cert_id is None:
+        certificate, leadid = leadid or CertificateEvidence.of(None, None), None
     else:
-        certificate = CertificateEvidence.of(cert_id, reader.read_certificate(cert_id) if cert_id else None)
+        certificate = CertificateEvidence.of(cert_id, reader.read_certificate(cert_id))
     return EvidenceRecord(
         lead_id=lead_id,
         vendor=record.lead.vendor,
@@ -136,4 +140,5 @@ def evidence_record(reader: LeadReader, lead_id: str) -> EvidenceRecord | None:
         exchanges=record.exchanges,
         chain=[ChainLink.of(link) for link in record.chain],
         certificate=certificate,
+        leadid=leadid,
     )

@@ -46,7 +46,8 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     if isinstance(reservation, DuplicateLead):
         return _repeat_answer(deps, reservation)
     if isinstance(reservation, CertificateTaken):
-        return _repeat_answer_of(lead, reservation.holder) or _certificate_taken(deps, lead, reservation.claim, now)
+        repeat = _repeat_answer_of(lead, reservation.holder)
+        return repeat or _certificate_taken(deps, lead, reservation.claim, now, leadid=reservation.leadid)
 
     budget = attempt_budget(deps, settings.sync_timeout_seconds, deadline)
     try:
@@ -99,6 +100,8 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef | Non
         cert_kind=cert.kind.value if cert else None,
         certificate_url=cert.url if cert else None,
         leadid_token=submission.universal_leadid,
+        # one lead per token where the buyer relies on tokens (a lead without a certificate: always)
+        leadid_claim=_claims_token(deps, vendor, submission, cert),
         received_at=iso(now),
         deadline=iso(schedule.retain_deadline(cert.kind if cert else None, now, deps.settings)),
         check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),
@@ -108,6 +111,12 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef | Non
         place=place_from(submission.extra_fields, submission.phone),
         **_screened(deps, submission),
     )
+
+
+def _claims_token(deps: Deps, vendor: str, submission: LeadSubmission, cert: CertificateRef | None) -> bool | None:
+    if submission.universal_leadid is None:
+        return None
+    return True if cert is None or deps.rules(vendor).rules.claims_tokens() else None
 
 
 def _screened(deps: Deps, submission: LeadSubmission) -> dict[str, Any]:
@@ -143,13 +152,13 @@ def _repeat_answer_of(lead: Lead, holder: Lead | None) -> LeadAnswer | None:
     return holder.answer()
 
 
-def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime) -> LeadAnswer:
-    """Another lead holds the lead's certificate (or, for a lead without one, its LeadiD token)."""
+def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime, *, leadid: bool) -> LeadAnswer:
+    """Another lead holds the lead's certificate (``leadid``: its LeadiD token)."""
     owner = claim.lead_id
     policy = deps.rules(lead.vendor).rules.certificate_reuse or deps.settings.certificate_reuse_policy
-    if lead.cert_id is None:  # a token is never shared: one lead per token
+    if leadid:  # a token is never shared: one lead per token
         policy = "reject"
-    final, events = _reuse_outcome(policy, lead, claim, now)
+    final, events = _reuse_outcome(policy, lead, claim, now, leadid=leadid)
     first = deps.writer.record_refusal(final, events=events, now=now)
     if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
         return _repeat_answer(deps, first)
@@ -160,8 +169,9 @@ def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime) -> L
     return final.answer()
 
 
-def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tuple[Lead, list[Event]]:
-    """A lead whose certificate another lead holds: shared (the holder's facts) or refused."""
+def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime, *, leadid: bool) -> tuple[Lead, list[Event]]:
+    """A lead whose certificate (``leadid``: LeadiD token) another lead holds: shared (the holder's facts) or
+    refused."""
     detail = {"owner_lead_id": claim.lead_id, "policy": policy}
     stamps = {"final_at": iso(now), "updated_at": iso(now), "check_after": None}
     if policy == "share":
@@ -177,7 +187,7 @@ def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tupl
             }
         )
         return shared, [Event("certificate_shared", "intake", detail), Event("retained", "intake", {"shared": True})]
-    reason = Reason.CERTIFICATE_REUSED if lead.cert_id is not None else Reason.LEADID_REUSED
+    reason = Reason.LEADID_REUSED if leadid else Reason.CERTIFICATE_REUSED
     refused = lead.model_copy(
         update={"status": Status.REJECTED, "reason": reason, "owner_lead_id": claim.lead_id, **stamps}
     )

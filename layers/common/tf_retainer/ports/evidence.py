@@ -58,7 +58,7 @@ class Member(BaseModel):
         return cls(
             lead_id=lead.lead_id,
             cert_id=lead.cert_id,
-            leadid_token=lead.leadid_token if lead.cert_id is None else None,
+            leadid_token=lead.leadid_token if lead.cert_id is None or lead.leadid_claim else None,
             vendor=lead.vendor,
             vendor_lead_id=lead.vendor_lead_id,
             covered_at=iso(now),

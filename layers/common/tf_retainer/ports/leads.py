@@ -29,10 +29,12 @@ class DuplicateLead:
 
 @dataclass(frozen=True, slots=True)
 class CertificateTaken:
-    """Another lead holds the certificate: ``claim`` as the intake decides on it, ``holder`` the lead itself."""
+    """Another lead holds the certificate (``leadid``: the lead's LeadiD token): ``claim`` as the intake decides
+    on it, ``holder`` the lead itself."""
 
     claim: Claim
     holder: Lead | None = None
+    leadid: bool = False
 
 
 class StaleAttempt(Exception):
