@@ -64,8 +64,9 @@ def start_stack(workdir: Path, base_env: Mapping[str, str] | None = None) -> Sta
         "LOCAL_VENDOR_KEY": VENDOR_KEY,
         "POWERTOOLS_LOG_LEVEL": "WARNING",  # one JSON line per request would cost more than the request
     }
-    if os.environ.get("LOCAL_WORKERS"):
-        settings["LOCAL_WORKERS"] = os.environ["LOCAL_WORKERS"]
+    for passed in ("LOCAL_WORKERS", "LOCAL_SAMPLE"):  # the pool's size; local/sampler.py's output
+        if os.environ.get(passed):
+            settings[passed] = os.environ[passed]
     return StackProcess(workdir, settings, base_env=base_env).launch()
 
 
@@ -199,6 +200,24 @@ def fill_table(stack: StackProcess, leads: int, *, progress: bool = True) -> int
     return leads
 
 
+def settle(stack: StackProcess, deadline: float, *, window: float = 3.0, busy_share: float = 0.05) -> float:
+    """Wait until the stack is idle: the fill's copies are stream records its publisher and anchor pollers
+    work through, as DynamoDB's stream would have long ago for a table that grew over days. Measuring
+    while they run would time that backlog, not the stored leads. Idle: the stack's processes use under
+    ``busy_share`` of a core over ``window`` seconds. Returns the seconds waited (bounded by ``deadline``)."""
+    began = time.monotonic()
+    used = stack.cpu_seconds()
+    while time.monotonic() + window < deadline:
+        time.sleep(window)
+        now_used = stack.cpu_seconds()
+        if now_used - used < busy_share * window:
+            break
+        used = now_used
+    waited = time.monotonic() - began
+    print(f"  the stack settled {waited:.0f} s after the fill", file=sys.stderr, flush=True)
+    return round(waited, 1)
+
+
 def growth_ratio(stored: int = 10_000, *, window: int = 100, max_seconds: float = 300.0) -> dict[str, object]:
     """Leads/second from 8 clients over ``window`` posts with ``window`` leads stored, and again with
     ``stored`` leads stored (the table filled fast in between): the ratio says if it slows as it fills."""
@@ -210,6 +229,7 @@ def growth_ratio(stored: int = 10_000, *, window: int = 100, max_seconds: float 
             small = post_leads(stack.api_url, 8, window, deadline, first=posted)
             posted += small.requests
             fill_table(stack, stored - posted)
+            settled = settle(stack, deadline)
             large = post_leads(stack.api_url, 8, window, deadline, first=posted + 1)
             at_small, at_large = _rate(small, stack), _rate(large, stack)
         finally:
@@ -220,6 +240,7 @@ def growth_ratio(stored: int = 10_000, *, window: int = 100, max_seconds: float 
         f"leads_per_second_at_{stored}": at_large["leads_per_second"],
         "slowdown": round(float(at_small["leads_per_second"]) / max(float(at_large["leads_per_second"]), 1e-9), 2),  # type: ignore[arg-type]
         "errors": errors,
+        "seconds_to_settle_after_fill": settled,
         "rss_mib_stack_after": at_large["rss_mib_stack"],
     }
 

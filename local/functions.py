@@ -81,6 +81,17 @@ class FunctionError(Exception):
         self.where = where
 
 
+def failure_summary(exc: BaseException) -> str:
+    """What failed and where, for a log line: the type and place only (an exception's message may quote
+    request data, as Lambda's own error log would)."""
+    if isinstance(exc, FunctionError):  # raised in a worker process
+        return f"{exc.type_name}{exc.where}"
+    import traceback
+
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    return type(exc).__name__ + (f" at {frame.filename}:{frame.lineno}" if frame else "")
+
+
 class FunctionTimeout(FunctionError):
     """The invocation ran past the function's Timeout: its worker was killed, as Lambda ends a container."""
 

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from local.functions import failure_summary
+
 log = logging.getLogger("tf_retainer.local.scheduler")
 
 
@@ -38,7 +40,7 @@ class RateSchedule:
             try:
                 result = self._invoke(self.function, event)
             except Exception as exc:  # a failed run is retried by the next one, as the Scheduler would
-                log.warning("%s failed: %s", self.function, type(exc).__name__)
+                log.warning("%s failed: %s", self.function, failure_summary(exc))
                 continue
             self.runs += 1
             self._report(result)

@@ -26,12 +26,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import traceback
 from contextlib import AbstractContextManager
 from typing import Any
 
 from local.apigw import ApiResponse, LocalApiGateway
-from local.functions import FunctionError
+from local.functions import failure_summary
 from local.loopback import ALL_METHODS, Answer, LoopbackServer, Request
 
 log = logging.getLogger("tf_retainer.local.api")
@@ -142,13 +141,7 @@ class LocalApiServer(LoopbackServer):
             try:
                 return self.gateway.handle(method, path, headers, body, source_ip=source_ip, query=query or None)
             except Exception as exc:  # a function error: API Gateway answers 502 with its 5XX template
-                if isinstance(exc, FunctionError):  # raised in a worker process
-                    type_name, where = exc.type_name, exc.where
-                else:
-                    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-                    type_name, where = type(exc).__name__, f" at {frame.filename}:{frame.lineno}" if frame else ""
-                # Type and place only: exception messages may quote request data.
-                log.error("function error %s%s", type_name, where)
+                log.error("function error %s", failure_summary(exc))
                 return self.internal_error()
 
     def internal_error(self) -> ApiResponse:

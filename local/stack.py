@@ -27,6 +27,7 @@ Environment: see docs/local-stack.md. Ctrl-C or SIGTERM stops everything and exi
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from local.backend import HOST, Backend, set_fake_credentials
+from local.sampler import SAMPLE_ENV, Sampler
 
 _STARTED = time.perf_counter()  # the heavy imports (boto3, moto, Powertools) happen in main()
 
@@ -879,7 +881,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stack that stopped answering waits on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
+    sampler = None
+    if os.environ.get(SAMPLE_ENV):
+        sampler = Sampler(os.environ[SAMPLE_ENV])
+        sampler.start()
     try:
         stack = start()
     except StartupError as exc:
@@ -893,6 +901,8 @@ def main(argv: list[str] | None = None) -> int:
         stopping = time.perf_counter()
         faults = stack.faults.summary() if stack.faults else None
         stack.stop()
+        if sampler is not None:
+            sampler.stop()
         log.info("stopped %s in %.2f s", ", ".join(stack.stopped), time.perf_counter() - stopping)
         if faults:
             log.info("AWS faults injected: %s", json.dumps(faults))

@@ -548,3 +548,76 @@ def test_a_cancelled_transaction_after_a_trim_drops_only_its_own_records(ddb, cl
     put(ddb, "NEW#1")
     assert [key for key, _ in read_stream(ddb)] == ["NEW#0", "NEW#1"]
     assert int(read_stream(ddb)[1][1]) == int(kept[0][1]) + 1
+
+
+def test_queue_attributes_are_answered_as_moto_answers_them():
+    """GetQueueAttributes (all, and by name) gives what moto's own property gives, for a plain queue, one
+    with a redrive policy and a FIFO queue under KMS, messages visible, in flight and delayed."""
+
+    motolock.serialise_moto()
+    moto_own = motolock._original("moto.sqs.models.Queue.attributes").fget
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName="attrs-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        plain = sqs.create_queue(QueueName="attrs-plain")["QueueUrl"]
+        redriven = sqs.create_queue(
+            QueueName="attrs-redriven",
+            Attributes={"RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "3"}}'},
+        )["QueueUrl"]
+        fifo = sqs.create_queue(
+            QueueName="attrs.fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", "KmsMasterKeyId": "alias/x"},
+        )["QueueUrl"]
+        for url in (plain, redriven):
+            sqs.send_message(QueueUrl=url, MessageBody="visible")
+            sqs.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=60)
+            sqs.send_message(QueueUrl=url, MessageBody="in flight")
+            sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)
+        sqs.send_message(QueueUrl=fifo, MessageBody="one", MessageGroupId="g")
+        sqs.send_message(QueueUrl=fifo, MessageBody="one", MessageGroupId="g")  # the same content: deduplicated
+
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends["123456789012"]["us-east-1"]
+        for name in ("attrs-plain", "attrs-redriven", "attrs.fifo", "attrs-dlq"):
+            queue = backend.get_queue(name)
+            assert dict(queue.attributes) == moto_own(queue), name
+        every = sqs.get_queue_attributes(QueueUrl=plain, AttributeNames=["All"])["Attributes"]
+        assert every["ApproximateNumberOfMessages"] == "1"
+        assert every["ApproximateNumberOfMessagesDelayed"] == "1"
+        assert every["ApproximateNumberOfMessagesNotVisible"] == "1"
+        named = sqs.get_queue_attributes(QueueUrl=redriven, AttributeNames=["RedrivePolicy", "QueueArn"])
+        assert set(named["Attributes"]) == {"RedrivePolicy", "QueueArn"}
+        assert (
+            sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["All"])["Attributes"]["ApproximateNumberOfMessages"]
+            == "1"
+        )
+
+
+def test_a_send_does_not_count_the_queue_s_messages(monkeypatch):
+    """A SendMessage reads one attribute of its queue (content-based deduplication), not its message counts:
+    a queue nobody reads does not make each send slower than the last."""
+    from moto.sqs.models import Queue
+
+    motolock.serialise_moto()
+    counted: list[str] = []
+    messages = Queue.messages
+
+    def counting(self: Any) -> Any:
+        counted.append(self.name)
+        return messages.fget(self)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Queue, "messages", property(counting))
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="attrs-unread")["QueueUrl"]
+        for n in range(20):
+            sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        assert counted == []
+        assert (
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+            == "20"
+        )
