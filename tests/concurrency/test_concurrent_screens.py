@@ -31,15 +31,20 @@ def sims() -> Iterator[ScreenSims]:
     started.stop()
 
 
-@pytest.fixture(scope="module")
-def screening_pool(backend, sims, tmp_path_factory) -> Iterator[harness.LambdaPool]:
-    screens = {"litigator": "blacklist_alliance", "dnc": "dncscrub", "phone": "twilio_lookup"}
+def pool_of(backend, sims, screens: dict[str, str], logs) -> Iterator[harness.LambdaPool]:
+    """Containers of a deployment choosing ``screens``, answered by ``sims``."""
     env = screening_env(backend, sims, screens, harness.FAST_RETRIES)
-    pool = harness.LambdaPool(SCREENING_PROCESSES, env, tmp_path_factory.mktemp("screening-logs"))
+    pool = harness.LambdaPool(SCREENING_PROCESSES, env, logs)
     try:
         yield pool
     finally:
         pool.close()
+
+
+@pytest.fixture(scope="module")
+def screening_pool(backend, sims, tmp_path_factory) -> Iterator[harness.LambdaPool]:
+    screens = {"litigator": "blacklist_alliance", "dnc": "dncscrub", "phone": "twilio_lookup"}
+    yield from pool_of(backend, sims, screens, tmp_path_factory.mktemp("screening-logs"))
 
 
 def test_fifty_leads_with_one_number_make_one_call_per_screen(backend, sims, screening_pool):
@@ -69,12 +74,7 @@ def test_fifty_leads_with_one_number_make_one_call_per_screen(backend, sims, scr
 
 @pytest.fixture(scope="module")
 def jornaya_pool(backend, sims, tmp_path_factory) -> Iterator[harness.LambdaPool]:
-    env = screening_env(backend, sims, {"leadid": "jornaya"}, harness.FAST_RETRIES)
-    pool = harness.LambdaPool(SCREENING_PROCESSES, env, tmp_path_factory.mktemp("jornaya-logs"))
-    try:
-        yield pool
-    finally:
-        pool.close()
+    yield from pool_of(backend, sims, {"leadid": "jornaya"}, tmp_path_factory.mktemp("jornaya-logs"))
 
 
 def test_leads_racing_with_one_leadid_token_and_no_certificate_keep_one_lead_on_it(backend, sims, jornaya_pool):
