@@ -92,8 +92,13 @@ class EvidenceRecord(_Evidence):
 
     def archive_line(self) -> bytes:
         """Canonical JSON (sorted keys, no spaces): equal records give equal bytes, so a rerun over the same
-        leads writes the same part."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+        leads writes the same part. The LeadiD claims only where a lead has one: a lead without them archives
+        as it did before they existed."""
+        unclaimed: dict[str, Any] = {"leadid": True} if self.leadid is None else {}
+        if self.certificate.leadid_token is None:
+            unclaimed["certificate"] = {"leadid_token"}
+        data = self.model_dump(mode="json", exclude=unclaimed or None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def in_archive_lines(cls, lines: Iterable[bytes], lead_id: str) -> EvidenceRecord | None:
