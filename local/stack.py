@@ -229,12 +229,23 @@ def _worker_count() -> int:
     return value
 
 
-def retry_concurrency(provisioned: Any, workers: int) -> int:
-    """Retry batches in flight at once: the stage's ScalingConfig.MaximumConcurrency, as Lambda runs them,
-    but one worker process always left for the API (a batch can hang on TrustedForm for its timeout)."""
-    events = provisioned._template()["Resources"]["RetryFunction"]["Properties"]["Events"]
-    scaling = next(event["Properties"].get("ScalingConfig", {}) for event in events.values() if event["Type"] == "SQS")
-    maximum = int(provisioned._resolver().resolve(scaling).get("MaximumConcurrency", 2))
+CALLBACK_FUNCTION = "CallbackFunction"
+
+
+def sqs_concurrency(provisioned: Any, function: str, workers: int) -> int:
+    """Batches of ``function``'s SQS event source in flight at once: the stage's ScalingConfig.MaximumConcurrency
+    (capped by the function's reserved concurrency, as Lambda caps it), but one worker process always left
+    for the API (a batch can hang on a remote call for its timeout)."""
+    properties = provisioned._template()["Resources"][function]["Properties"]
+    scaling = next(
+        event["Properties"].get("ScalingConfig", {})
+        for event in properties["Events"].values()
+        if event["Type"] == "SQS"
+    )
+    resolve = provisioned._resolver().resolve
+    maximum = int(resolve(scaling).get("MaximumConcurrency", 2))
+    if "ReservedConcurrentExecutions" in properties:
+        maximum = min(maximum, int(resolve(properties["ReservedConcurrentExecutions"])))
     return max(1, min(maximum, workers - 1))
 
 
@@ -432,7 +443,7 @@ def start(api_key: str | None = None) -> LocalStack:
     from local.apigw import LocalApiGateway
     from local.functions import WorkerPool, start_fork_server
     from local.motolock import trim_stream_records
-    from local.poller import RetryPoller
+    from local.poller import RETRY_FUNCTION, RetryPoller
     from local.provision import function_logical_ids
     from local.scheduler import RateSchedule
     from local.server import ApiServerThread, LocalApiServer
@@ -467,7 +478,7 @@ def start(api_key: str | None = None) -> LocalStack:
             stack.provisioned,
             invocation_lock=nullcontext(),
             invoke=stack.workers.invoke,
-            concurrency=retry_concurrency(stack.provisioned, workers),
+            concurrency=sqs_concurrency(stack.provisioned, RETRY_FUNCTION, workers),
             duplicate_rate=plan.duplicate,
             seed=plan.seed,
         )
@@ -507,10 +518,11 @@ def start(api_key: str | None = None) -> LocalStack:
         # Vendor callbacks: CallbackQueue drives CallbackFunction; the demo vendor is called back here.
         stack.callbacks = RetryPoller(
             stack.provisioned,
-            "CallbackFunction",
+            CALLBACK_FUNCTION,
             queue_url=stack.provisioned.callback_queue_url,
             invocation_lock=nullcontext(),
             invoke=stack.workers.invoke,
+            concurrency=sqs_concurrency(stack.provisioned, CALLBACK_FUNCTION, workers),
             duplicate_rate=plan.duplicate,
             seed=plan.seed,
         )

@@ -384,3 +384,30 @@ def test_a_vendor_key_the_authorizer_cannot_read_is_503_from_api_gateway(stack):
     assert (response.status, response.json()["reason"]) == (503, "store_unavailable"), response.json()
     assert response.headers.get("Retry-After") == "5" and "key could not be checked" in response.json()["detail"]
     assert stack.get(posted["lead_id"]).json()["status"] == "retained"
+
+
+def test_a_conflict_on_the_sweep_s_watermark_is_waited_out_not_the_end_of_the_sweep(stack, monkeypatch):
+    """The watermark's put comes after the whole sweep: a transaction conflict there is tried again, so the
+    sweep ends well and the next one does not read the same leads again."""
+    from tf_retainer.store import keys
+
+    assert stack.post(lead()).status == 201  # builds the service's clients
+    client = wiring.dynamodb()
+    real = client.put_item
+    mark = keys.key(*keys.RECEIVED_MARK)
+    conflicts: list[str] = []
+
+    def conflicting_on_the_mark(**kwargs: Any) -> Any:
+        if not conflicts and kwargs["Item"]["pk"] == {"S": mark["pk"]}:
+            conflicts.append("watermark")
+            raise ClientError({"Error": {"Code": "TransactionConflictException", "Message": "conflict"}}, "PutItem")
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "put_item", conflicting_on_the_mark)
+    deps = default_deps()
+    before = deps.index.received_watermark()
+    report = sweep()
+    assert conflicts == ["watermark"]
+    assert report.failed == []
+    after = deps.index.received_watermark()
+    assert after is not None and (before is None or after > before)

@@ -145,14 +145,17 @@ class DynamoLeadIndex:
         return parse_iso(str(item["until"])) if item else None
 
     def advance_received_watermark(self, until: datetime) -> None:
-        """Move the watermark forward to ``until`` (never back: two sweeps at once keep the later)."""
+        """Move the watermark forward to ``until`` (never back: two sweeps at once keep the later). A transaction
+        on the item is waited out: this write comes after a whole sweep's work, which it would otherwise undo."""
         try:
-            self._table.client.put_item(
-                TableName=self._table.name,
-                Item=serialize({**keys.key(*keys.RECEIVED_MARK), "until": iso(until)}),
-                ConditionExpression="attribute_not_exists(#until) OR #until < :until",
-                ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues=serialize({":until": iso(until)}),
+            retry_conflicts(
+                lambda: self._table.client.put_item(
+                    TableName=self._table.name,
+                    Item=serialize({**keys.key(*keys.RECEIVED_MARK), "until": iso(until)}),
+                    ConditionExpression="attribute_not_exists(#until) OR #until < :until",
+                    ExpressionAttributeNames={"#until": "until"},
+                    ExpressionAttributeValues=serialize({":until": iso(until)}),
+                )
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
