@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tf_retainer.domain import chain
-from tf_retainer.evidence.record import EvidenceRecord
+from tf_retainer.domain.lead import Lead
+from tf_retainer.evidence.record import CertificateEvidence, EvidenceRecord
 from tf_retainer.runtime.clock import iso
 
 from . import __version__
@@ -75,14 +76,19 @@ def evidence_document(record: EvidenceRecord, *, now: datetime | None = None) ->
         # The lead's evidence chain as stored (content as hashed, hash as stored): `tf-retainer verify`
         # recomputes it link by link and checks history and exchanges above are exactly what it holds.
         "chain": [link.model_dump(mode="json") for link in record.chain],
-        "certificate_record": {
-            "claim": record.certificate.claim,
-            "history": [event.model_dump(mode="json") for event in record.certificate.history],
-        },
+        # a lead without a certificate: its LeadiD token's claim (one lead per token)
+        "certificate_record": _claim_record(record.certificate),
         "state": state,
     }
+    if record.leadid is not None:  # a lead with a certificate that claims its LeadiD token too
+        document["leadid_record"] = _claim_record(record.leadid)
     document["content_sha256"] = content_digest(document)
     return document
+
+
+def _claim_record(claimed: CertificateEvidence) -> dict[str, Any]:
+    token = {"leadid_token": claimed.leadid_token} if claimed.leadid_token else {}
+    return {**token, "claim": claimed.claim, "history": [event.model_dump(mode="json") for event in claimed.history]}
 
 
 def state_sections(state: dict[str, Any], exchanges: list[dict[str, Any]]) -> dict[str, Any]:
@@ -112,7 +118,16 @@ def state_sections(state: dict[str, Any], exchanges: list[dict[str, Any]]) -> di
         # A lead with a second consent record (a Jornaya LeadiD token): the token and Jornaya's audit of it
         # as the state keeps it (the audit's raw exchange is among the exchanges, by its call_id).
         "second_consent_record": _second_record(state),
+        # A retained lead: the consent records it is kept on (trustedform, jornaya, or both).
+        "kept_on": _kept_on(state),
     }
+
+
+def _kept_on(state: dict[str, Any]) -> list[str] | None:
+    try:
+        return list(Lead.model_validate(state).kept_on() or []) or None
+    except ValueError:  # a state this version cannot read: nothing said about it
+        return None
 
 
 def _second_record(state: dict[str, Any]) -> dict[str, Any] | None:
@@ -162,8 +177,12 @@ def verified_chain(record: dict[str, Any]) -> list[chain.Entry]:
         links = [
             chain.Link(int(link["seq"]), str(link["content"]).encode(), str(link["hash"])) for link in record["chain"]
         ]
+        cert_id = state.get("cert_id")  # absent: a lead without a certificate, kept on its LeadiD token
         first = chain.genesis(
-            str(record["lead_id"]), str(state["vendor"]), str(state["cert_id"]), str(state["received_at"])
+            str(record["lead_id"]),
+            str(state["vendor"]),
+            None if cert_id is None else str(cert_id),
+            str(state["received_at"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"the evidence chain is unreadable ({exc})") from exc

@@ -279,9 +279,10 @@ def stored_state_problem(lead: Lead, entries: list[chain.Entry]) -> str | None:
 
 
 def _comparable(state: dict[str, Any]) -> dict[str, Any]:
-    """A state as a Lead reads it (defaults filled in, unknown fields left out), less what moves unchained."""
+    """A state as a Lead reads it (defaults filled in, unknown fields left out), less what moves unchained, in
+    the chain's form (None values left out at every depth: a verdict's ``passed`` None, as an entry holds it)."""
     lead = Lead.model_validate({**state, "applied": 0})
-    return lead.model_dump(mode="json", exclude_none=True, exclude=set(UNCHAINED_STATE))
+    return chain.compact(lead.model_dump(mode="json", exclude_none=True, exclude=set(UNCHAINED_STATE)))
 
 
 def _shown(name: str, value: Any) -> str:

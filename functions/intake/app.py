@@ -100,7 +100,9 @@ SUBMIT_ANSWERS: dict[int, OpenAPIResponse] = {
     415: _answer("`unsupported_media_type`: Content-Type is neither application/json nor form-urlencoded"),
     422: _answer(
         "`rejected` (bad input: `invalid_request` with `errors`, `invalid_certificate_url`, `missing_contact`; "
-        "TrustedForm's terminal answers; the buyer's policies and rules, failing facts in `detail`) or "
+        "TrustedForm's terminal answers; `certificate_reused`, or `leadid_reused` for a lead without a "
+        "certificate whose LeadiD token another lead holds; the buyer's policies and rules, failing facts in "
+        "`detail`) or "
         "`expired` (`retain_window_closed`, `retry_limit_reached`)"
     ),
     **GATEWAY,
@@ -152,8 +154,10 @@ SUBMISSION_BODY = {
     "requestBody": {
         "required": True,
         "description": "The lead, as JSON or form-encoded (a repeated form field: the first value wins), UTF-8, "
-        "at most 64 KiB. `xxTrustedFormCertUrl` is accepted for `trustedform_cert_url`. At least one of "
-        "email and phone. Any other field: at most 100, names up to 64 characters, scalars only.",
+        "at most 64 KiB. `xxTrustedFormCertUrl` is accepted for `trustedform_cert_url`, required unless the "
+        "vendor's `consent_records` rule is enforced with `jornaya` or `either` and a LeadiD token is given "
+        "(the lead is then kept on its token alone). At least one of email and phone. Any other field: at "
+        "most 100, names up to 64 characters, scalars only.",
         "content": {JSON: {"schema": _SUBMISSION_SCHEMA}, FORM: {"schema": _SUBMISSION_SCHEMA}},
     }
 }
@@ -194,7 +198,10 @@ def post_lead() -> Response[LeadAnswer]:
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     vendor, deps = _vendor(), default_deps()
     submission = parse_submission(
-        body, event.headers.get("content-type") or event.headers.get("Content-Type"), deps.settings.max_body_bytes
+        body,
+        event.headers.get("content-type") or event.headers.get("Content-Type"),
+        deps.settings.max_body_bytes,
+        token_alone=lambda: intake.takes_token_alone(deps, vendor),
     )
     deadline = time.monotonic() + app.lambda_context.get_remaining_time_in_millis() / 1000
     answer = intake.submit_lead(deps, vendor=vendor, submission=submission, deadline=deadline)

@@ -31,15 +31,20 @@ def sims() -> Iterator[ScreenSims]:
     started.stop()
 
 
-@pytest.fixture(scope="module")
-def screening_pool(backend, sims, tmp_path_factory) -> Iterator[harness.LambdaPool]:
-    screens = {"litigator": "blacklist_alliance", "dnc": "dncscrub", "phone": "twilio_lookup"}
+def pool_of(backend, sims, screens: dict[str, str], logs) -> Iterator[harness.LambdaPool]:
+    """Containers of a deployment choosing ``screens``, answered by ``sims``."""
     env = screening_env(backend, sims, screens, harness.FAST_RETRIES)
-    pool = harness.LambdaPool(SCREENING_PROCESSES, env, tmp_path_factory.mktemp("screening-logs"))
+    pool = harness.LambdaPool(SCREENING_PROCESSES, env, logs)
     try:
         yield pool
     finally:
         pool.close()
+
+
+@pytest.fixture(scope="module")
+def screening_pool(backend, sims, tmp_path_factory) -> Iterator[harness.LambdaPool]:
+    screens = {"litigator": "blacklist_alliance", "dnc": "dncscrub", "phone": "twilio_lookup"}
+    yield from pool_of(backend, sims, screens, tmp_path_factory.mktemp("screening-logs"))
 
 
 def test_fifty_leads_with_one_number_make_one_call_per_screen(backend, sims, screening_pool):
@@ -65,3 +70,28 @@ def test_fifty_leads_with_one_number_make_one_call_per_screen(backend, sims, scr
     [(litigator, dnc, phone)] = [tuple(lead for _, lead in source) for source in sources]
     paid = [o.lead_id for o in outcomes if o.lead_id in (litigator, dnc, phone)]
     assert paid, "the leads that made the calls are among the fifty"
+
+
+@pytest.fixture(scope="module")
+def jornaya_pool(backend, sims, tmp_path_factory) -> Iterator[harness.LambdaPool]:
+    yield from pool_of(backend, sims, {"leadid": "jornaya"}, tmp_path_factory.mktemp("jornaya-logs"))
+
+
+def test_leads_racing_with_one_leadid_token_and_no_certificate_keep_one_lead_on_it(backend, sims, jornaya_pool):
+    """Issue 25: one lead per token. Containers racing to post different leads (no certificate, one LeadiD
+    token): one is kept on the token, Jornaya audited once; every other is refused leadid_reused."""
+    vendor = "acme-token-only"
+    key = backend.add_vendor(vendor, "token-only-vendor-key-0123456789abcdef")
+    publish_rules(
+        backend.provisioned.table_name, vendor, consent_records={"required": "jornaya"}, client=backend.dynamodb
+    )
+    token = "6F1D2C3B-4A59-4E8D-9C7B-0A1B2C3D4E5F"
+    bodies = [{"email": f"racer{n}@example.com", "universal_leadid": token} for n in range(jornaya_pool.size)]
+    outcomes = jornaya_pool.run([harness.Task("post", {"key": key, "body": body}) for body in bodies], together=True)
+    errors = [o.error for o in outcomes if o.error]
+    assert not errors, f"{len(errors)} invocation(s) raised; the first:\n{errors[0][-3000:] if errors else ''}"
+    answers = sorted((o.status, o.body["status"], o.body["reason"]) for o in outcomes)
+    assert answers == [(201, "retained", None)] + [(422, "rejected", "leadid_reused")] * (len(bodies) - 1), answers
+    [kept] = [o.body["lead_id"] for o in outcomes if o.status == 201]
+    assert backend.reader.read_leadid(token).claim.lead_id == kept
+    assert sims.jornaya.count(token) == 1

@@ -187,6 +187,9 @@ class FakeStore:
     def read_certificate(self, cert_id: str) -> CertificateRecord | None:
         raise NotImplementedError
 
+    def read_leadid(self, token: str) -> CertificateRecord | None:
+        raise NotImplementedError
+
     def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
         found = [lead for lead in self.leads.values() if not lead.status.is_final and not _unstepped(lead)]
         due = [lead for lead in found if overdue_at is None or parse_iso(lead.check_after or "") < overdue_at]

@@ -124,7 +124,7 @@ def test_only_both_and_the_jornaya_rule_make_jornaya_asked():
 @pytest.mark.parametrize(
     "rules",
     [
-        {"consent_records": {"required": "either"}},  # a lead without a TrustedForm certificate: not taken yet
+        {"consent_records": {"required": "any"}},
         {"jornaya": {"max_result": "red"}},
         {"jornaya": {"brand_names": ["a|b"]}},
         {"jornaya": {"brand_names": [f"brand {n}" for n in range(31)]}},

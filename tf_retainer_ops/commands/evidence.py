@@ -95,7 +95,7 @@ def cmd_evidence_find(ctx: Context) -> int:
         for lead in d["leads"]:
             ctx.print(
                 f"  {lead['received_at']}  {lead['lead_id']}  {lead['vendor']}  {fmt(lead['vendor_lead_id'])}  "
-                f"{lead['status']}  {fmt(lead['reason'])}  final {fmt(lead['final_at'])}  cert {lead['cert_id']}"
+                f"{lead['status']}  {fmt(lead['reason'])}  final {fmt(lead['final_at'])}  cert {fmt(lead['cert_id'])}"
             )
         if "export" in d:
             listed = d["export"]["manifest"]["leads"]

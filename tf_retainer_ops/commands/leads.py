@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tf_retainer.domain.lead import Lead
+from tf_retainer.domain.leadid import InvalidLeadidToken, parse_leadid_token
 from tf_retainer.evidence.record import CertificateEvidence, EvidenceRecord, evidence_record
 
 from ..context import Command, Context, Group, argument, fmt, history_lines
@@ -30,7 +32,9 @@ def cmd_lead_show(ctx: Context) -> int:
         rows = [
             ("status", s.get("status")),
             ("reason", s.get("reason")),
-            ("certificate", f"{s.get('cert_id')} ({s.get('cert_kind')})  {s.get('certificate_url')}"),
+            ("certificate", _certificate_line(s)),
+            ("leadid token", s.get("leadid_token")),
+            ("kept on", ", ".join(Lead.model_validate(s).kept_on() or []) or None),
             ("masked", f"{fmt(s.get('masked'))}  {fmt(s.get('masked_cert_url'))}"),
             ("received", s.get("received_at")),
             ("deadline", s.get("deadline")),
@@ -82,6 +86,12 @@ def _print_exchange(ctx: Context, exchange: dict[str, Any]) -> None:
         ctx.print(f"! {exchange['error_detail']}")
 
 
+def _certificate_line(state: dict[str, Any]) -> str:
+    if state.get("cert_id") is None:
+        return "none (kept on its LeadiD token alone)"
+    return f"{state.get('cert_id')} ({state.get('cert_kind')})  {state.get('certificate_url')}"
+
+
 def _pretty(body: Any) -> str:
     if isinstance(body, str):
         try:
@@ -92,17 +102,26 @@ def _pretty(body: Any) -> str:
 
 
 def cmd_cert_show(ctx: Context) -> int:
-    found = ctx.store.reader.read_certificate(ctx.args.cert_id)
+    """A certificate's claim; given a LeadiD token, that token's (held by a lead without a certificate)."""
+    try:
+        token: str | None = parse_leadid_token(ctx.args.cert_id)
+    except InvalidLeadidToken:
+        token = None
+    if token is not None:
+        found = ctx.store.reader.read_leadid(token)
+        record = CertificateEvidence.of(None, found, leadid_token=token)
+    else:
+        found = ctx.store.reader.read_certificate(ctx.args.cert_id)
+        record = CertificateEvidence.of(ctx.args.cert_id, found)
     if found is None:
-        raise NotFound(f"no certificate {ctx.args.cert_id}")
-    record = CertificateEvidence.of(ctx.args.cert_id, found)
+        raise NotFound(f"no {'LeadiD token' if token else 'certificate'} {ctx.args.cert_id}")
     data = record.model_dump(mode="json")
 
     def human(_: Any) -> None:
-        ctx.print(f"certificate {record.cert_id}")
+        ctx.print(f"LeadiD token {token}" if token else f"certificate {record.cert_id}")
         claim = record.claim or {}
         if not claim:
-            ctx.print("no claim (no lead holds this certificate)")
+            ctx.print("no claim (no lead holds it)")
         for key in ("lead_id", "vendor", "status", "claimed_at", "masked", "masked_cert_url", "expires_at"):
             if key in claim:
                 ctx.print(f"{key:<16} {fmt(claim[key])}")
@@ -118,5 +137,10 @@ COMMANDS = (
     Command(("lead", "show"), cmd_lead_show, "a lead's state and history", argument("lead_id")),
     Command(("lead", "exchanges"), cmd_lead_exchanges, "a lead's raw TrustedForm exchanges", argument("lead_id")),
     Group(("cert",), "one certificate"),
-    Command(("cert", "show"), cmd_cert_show, "a certificate's claim and history", argument("cert_id")),
+    Command(
+        ("cert", "show"),
+        cmd_cert_show,
+        "a certificate's claim and history (or a LeadiD token's, held by a lead without a certificate)",
+        argument("cert_id"),
+    ),
 )

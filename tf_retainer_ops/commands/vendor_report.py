@@ -73,7 +73,9 @@ def print_report(ctx: Context, data: dict[str, Any]) -> None:
             ctx.print(f"{c['vendor']}: screens {c['screen_calls']} calls, ${c['screen_cost']:.4f}")
         if c["leadid_tokens"]:
             audits = counts_text(c["jornaya_results"]) if c["jornaya_results"] else "none audited"
-            ctx.print(f"{c['vendor']}: LeadiD tokens {c['leadid_tokens']}; Jornaya's audits {audits}")
+            alone = f"; without a certificate {c['without_certificate']}, kept on the token {c['kept_on_token']}"
+            alone = alone if c["without_certificate"] else ""
+            ctx.print(f"{c['vendor']}: LeadiD tokens {c['leadid_tokens']}; Jornaya's audits {audits}{alone}")
     ctx.print("retained/match fail/masked: % of leads; reused: refused as reused; med. age: certificate age at intake")
 
 

@@ -285,8 +285,8 @@ def test_callback_function_reads_vendor_callbacks_only(translated: dict[str, Any
 
 
 def test_hold_function_writes_only_new_records_and_the_ttl_bookkeeping(translated: dict[str, Any]) -> None:
-    """Its PutItem is limited to lead, certificate and hold partitions; its UpdateItem to the attributes
-    that take an item out of TTL (dynamodb:Attributes), so it cannot rewrite evidence; no DeleteItem."""
+    """Its PutItem is limited to lead, certificate (or LeadiD token) and hold partitions; its UpdateItem to the
+    attributes that take an item out of TTL (dynamodb:Attributes), so it cannot rewrite evidence; no DeleteItem."""
     role = function_roles(translated)["HoldFunction"]
     writes = {
         action: grant.statement
@@ -296,7 +296,7 @@ def test_hold_function_writes_only_new_records_and_the_ttl_bookkeeping(translate
         if action in ("dynamodb:PutItem", "dynamodb:UpdateItem")
     }
     assert writes["dynamodb:PutItem"]["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*", "CERT#*", "HOLD#*"]}
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEAD#*", "CERT#*", "LEADID#*", "HOLD#*"]}
     }
     attributes = writes["dynamodb:UpdateItem"]["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
     assert {"ttl", "held_ttl", "holds"} <= set(attributes)

@@ -27,6 +27,7 @@ from tests.support.sam import function_roles, grants, statements_of, translate
 FAMILIES = {
     "lead": keys.lead_pk("0f3a9c"),
     "certificate": keys.cert_pk("6cb2fa7"),
+    "leadid token": keys.leadid_pk("2B1C6E0A-5D3F-4A7B-9C8E-1F2A3B4C5D6E"),
     "the retired vendor lead id": "VENDOR#acme-leads#LEAD#A-1",
     "vendor key": keys.vendor_key_pk(keys.key_hash("a-vendor-key")),
     "vendor callback": keys.vendor_callback_pk("acme-leads"),
@@ -54,18 +55,19 @@ def both(families: set[str]) -> dict[str, set[str]]:
 # What each function may write, by action: nothing else (every function of the template is listed).
 EXPECTED = {
     # The screens' per-number results (when a screen is on): updated, never put.
+    # A lead without a certificate claims its LeadiD token instead (issue 25).
     "IntakeFunction": {
-        "dynamodb:PutItem": {"lead", "certificate"},
-        "dynamodb:UpdateItem": {"lead", "certificate", "screen result"},
+        "dynamodb:PutItem": {"lead", "certificate", "leadid token"},
+        "dynamodb:UpdateItem": {"lead", "certificate", "leadid token", "screen result"},
     },
     "RetryFunction": {
-        "dynamodb:PutItem": {"lead", "certificate"},
-        "dynamodb:UpdateItem": {"lead", "certificate", "screen result"},
+        "dynamodb:PutItem": {"lead", "certificate", "leadid token"},
+        "dynamodb:UpdateItem": {"lead", "certificate", "leadid token", "screen result"},
     },
     "SweeperFunction": both({"lead"}),
     "HoldFunction": {
-        "dynamodb:PutItem": {"lead", "certificate", "hold"},
-        "dynamodb:UpdateItem": {"lead", "certificate", "hold"},
+        "dynamodb:PutItem": {"lead", "certificate", "leadid token", "hold"},
+        "dynamodb:UpdateItem": {"lead", "certificate", "leadid token", "hold"},
     },
     "ArchiverFunction": {"dynamodb:PutItem": set(), "dynamodb:UpdateItem": {"lead"}},
     "AutoSuspendFunction": both({"vendor key"}),

@@ -3,13 +3,15 @@ could not store is refused here, before anything is stored or sent."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 
-from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.errors import InputRejected, missing_certificate_url
 from tf_retainer.domain.leadid import TOKEN_FIELDS
 from tf_retainer.domain.models import FieldError, LeadSubmission, Reason
 from tf_retainer.store.codec import unstorable_number
@@ -19,8 +21,13 @@ FORM = "application/x-www-form-urlencoded"
 CERT_URL_FIELDS = ("trustedform_cert_url", "xxTrustedFormCertUrl")
 
 
-def parse_submission(body: bytes, content_type: str | None, max_bytes: int) -> LeadSubmission:
-    """A JSON or form-encoded lead, validated. Raises InputRejected."""
+def parse_submission(
+    body: bytes, content_type: str | None, max_bytes: int, *, token_alone: Callable[[], bool] | None = None
+) -> LeadSubmission:
+    """A JSON or form-encoded lead, validated. Raises InputRejected.
+
+    The certificate URL is required, unless ``token_alone`` (asked only for a lead without one that carries a
+    LeadiD token) says the vendor's rules take a lead kept on its token alone (leads/intake.py)."""
     if len(body) > max_bytes:
         raise InputRejected(Reason.PAYLOAD_TOO_LARGE, f"body is larger than {max_bytes} bytes")
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
@@ -38,10 +45,15 @@ def parse_submission(body: bytes, content_type: str | None, max_bytes: int) -> L
         raise InputRejected(Reason.UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be {JSON} or {FORM}")
     if problems := [FieldError(field=name, message=problem) for name, problem in unstorable_fields(data)]:
         raise InputRejected(Reason.INVALID_REQUEST, "the lead is not valid", problems)
+    # Whether a missing certificate URL is refused (asked at most once, and only when it is missing).
+    refuse_missing = functools.cache(lambda: not (_token_given(data) and token_alone is not None and token_alone()))
     try:
         submission = LeadSubmission.model_validate(data)
     except ValidationError as exc:
-        raise _validation_rejection(exc) from exc
+        missing = not any(data.get(name) is not None for name in CERT_URL_FIELDS) and refuse_missing()
+        raise _validation_rejection(exc, missing_certificate=missing) from exc
+    if submission.trustedform_cert_url is None and refuse_missing():
+        raise missing_certificate_url()
     if not submission.has_contact:
         raise InputRejected(Reason.MISSING_CONTACT, "email or phone is required: TrustedForm matches every retain")
     return submission
@@ -81,8 +93,14 @@ def _json_object(text: str) -> dict[str, Any]:
     return data
 
 
-def _validation_rejection(exc: ValidationError) -> InputRejected:
+def _token_given(data: dict[str, Any]) -> bool:
+    return any(data.get(name) not in (None, "") for name in TOKEN_FIELDS)
+
+
+def _validation_rejection(exc: ValidationError, *, missing_certificate: bool = False) -> InputRejected:
     errors = validation_errors(exc)
+    if missing_certificate:  # as when the field was required of every lead: named first, and the reason
+        errors = [*(missing_certificate_url().errors or []), *errors]
     cert_problem = any(e.field in CERT_URL_FIELDS for e in errors)
     token_problem = any(e.field in TOKEN_FIELDS for e in errors)
     reason = Reason.INVALID_REQUEST

@@ -105,6 +105,7 @@ def facts_from(exchanges: Sequence[Exchange], lead: Lead) -> Facts:
         fetched=frozenset(fetched) if fetched is not None else None,
         screens=dict(lead.screens or {}),
         leadid=lead.leadid_token is not None,
+        certificate=lead.cert_id is not None,
     )
 
 

@@ -128,13 +128,25 @@ class RuleSet(BaseModel):
         """The insights properties the enforced rules read (each returned property is billed)."""
         return {prop for name, properties in NEEDS.items() if self.enforced(name) for prop in properties}
 
-    def screen_rules(self) -> list[str]:
-        """The screen rules in force (shadow or enforce) that need a screen (consent_records: trustedform
-        needs none)."""
+    def screen_rules(self, *, certificate: bool = True) -> list[str]:
+        """The screen rules in force (shadow or enforce) that need a screen for a lead with (or without) a
+        certificate (consent_records: trustedform needs none, nor either for a lead with a certificate)."""
         records = self.active("consent_records")
-        needless = isinstance(records, ConsentRecordsRule) and records.required == "trustedform"
+        needless = isinstance(records, ConsentRecordsRule) and not records.reads_audit(certificate=certificate)
         names = [name for name in screen_rules.REASONS if self.active(name)]
         return [name for name in names if not (needless and name == "consent_records")]
+
+    def claims_tokens(self) -> bool:
+        """Whether the vendor's leads claim their LeadiD token beside their certificate (one lead per token):
+        consent_records enforced with ``jornaya``, ``either`` or ``both``, which rely on tokens."""
+        rule = self.enforced("consent_records")
+        return isinstance(rule, ConsentRecordsRule) and rule.required != "trustedform"
+
+    def takes_token_alone(self) -> bool:
+        """Whether a lead without a TrustedForm certificate is taken: consent_records enforced with ``jornaya``
+        or ``either`` (a shadow rule never lets in a lead enforcement would refuse)."""
+        rule = self.enforced("consent_records")
+        return isinstance(rule, ConsentRecordsRule) and rule.takes_token_alone()
 
     def brand_names(self) -> list[str]:
         """The brands the active jornaya rule asks Jornaya about."""

@@ -10,8 +10,10 @@ acts on before it asks again (at most 31: the national registry's rule for Do-No
 
 ``jornaya`` judges the audit's overall colour (the buyer's audit profile at Jornaya sets each check's) and
 refuses a token Jornaya does not vouch for (not issued, expired, queried too often, opted out);
-``consent_records`` says which records a lead must carry: ``trustedform`` (every lead has its certificate)
-or ``both`` (a LeadiD token too, authentic and not red).
+``consent_records`` says which records a lead must carry: ``trustedform`` (its certificate), ``jornaya`` (a
+LeadiD token Jornaya vouches for and does not audit red; a certificate optional), ``either`` (a certificate, or
+else such a token) or ``both``. Only an enforced ``jornaya`` or ``either`` lets in a lead without a certificate
+(leads/intake.py): it is kept on its token alone (leads/token_only.py).
 """
 
 from __future__ import annotations
@@ -89,12 +91,25 @@ class JornayaRule(Rule):
         return names
 
 
-class ConsentRecordsRule(Rule):
-    """The consent records a lead must carry. ``trustedform``: its certificate (every lead has one). ``both``:
-    a LeadiD token as well, that Jornaya vouches for and does not audit red. (``jornaya`` or ``either`` would
-    take a lead without a TrustedForm certificate: the service does not take such leads yet.)"""
+Required = Literal["trustedform", "jornaya", "either", "both"]
+# The values under which a lead without a TrustedForm certificate is taken (when the rule is enforced).
+TOKEN_ALONE: frozenset[str] = frozenset({"jornaya", "either"})
 
-    required: Literal["trustedform", "both"] = "both"
+
+class ConsentRecordsRule(Rule):
+    """The consent records a lead must carry. ``trustedform``: its certificate. ``jornaya``: a LeadiD token that
+    Jornaya vouches for and does not audit red (a certificate is optional, retained when given). ``either``: a
+    certificate, or else such a token. ``both``: a certificate and such a token."""
+
+    required: Required = "both"
+
+    def reads_audit(self, *, certificate: bool) -> bool:
+        """Whether this rule judges Jornaya's audit of a lead with (or without) a certificate."""
+        return self.required in ("jornaya", "both") or (self.required == "either" and not certificate)
+
+    def takes_token_alone(self) -> bool:
+        """Whether a lead without a certificate is let in (kept on its token) under this rule."""
+        return self.mode == "enforce" and self.required in TOKEN_ALONE
 
 
 REASONS = {
@@ -131,10 +146,13 @@ def result_for(name: str, screens: dict[str, Any]) -> ScreenResult | None:
     return next((result for result in found if result.answered), found[0] if found else None)
 
 
-def judge(name: str, rule: Rule, screens: dict[str, Any], *, leadid: bool | None = None) -> Judged:
-    """``leadid``: whether the lead carries a LeadiD token (None: not known)."""
+def judge(
+    name: str, rule: Rule, screens: dict[str, Any], *, leadid: bool | None = None, certificate: bool = True
+) -> Judged:
+    """``leadid``: whether the lead carries a LeadiD token (None: not known); ``certificate``: whether it
+    carries a TrustedForm certificate."""
     reason = REASONS[name]
-    if isinstance(rule, ConsentRecordsRule) and rule.required == "trustedform":
+    if isinstance(rule, ConsentRecordsRule) and not rule.reads_audit(certificate=certificate):
         return True, reason, {"required": rule.required}
     if isinstance(rule, ConsentRecordsRule) and leadid is False:
         return False, reason, {"required": rule.required, "missing": "jornaya", "why": "no LeadiD token"}

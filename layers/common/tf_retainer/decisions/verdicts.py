@@ -56,6 +56,7 @@ class Facts:
     age_at_arrival: float | None = None
     screens: dict[str, Any] = field(default_factory=dict)  # the lead's screen results, by screen
     leadid: bool | None = None  # whether the lead carries a LeadiD token (consent_records), None: not known
+    certificate: bool = True  # whether the lead carries a TrustedForm certificate (consent_records: either)
     # What was asked for (READS' names), None when not known: a rule whose data was not asked for is not
     # evaluated rather than judged on an absence.
     fetched: frozenset[str] | None = None
@@ -99,7 +100,7 @@ def refusal(verdicts: list[Verdict]) -> Verdict | None:
 def _judge(name: str, rule: Rule, facts: Facts) -> tuple[bool | None, Reason, dict[str, Any]]:
     props, reason = facts.properties, REASONS[name]
     if name in screen_rules.REASONS:
-        return screen_rules.judge(name, rule, facts.screens, leadid=facts.leadid)
+        return screen_rules.judge(name, rule, facts.screens, leadid=facts.leadid, certificate=facts.certificate)
     if name == "masked_refused":
         return (None if facts.masked is None else not facts.masked), reason, {}
     if name == "lead_match":

@@ -92,15 +92,16 @@ class Entry:
             "state": self.state,
             "calls": self.calls or None,  # only in entries that record a call about to be sent
         }
-        return json.dumps(_compact(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(compact(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     @property
     def hash(self) -> str:
         return self.stored_hash or hashlib.sha256(self.content()).hexdigest()
 
 
-def genesis(lead_id: str, vendor: str, cert_id: str, received_at: str) -> str:
-    """The 'previous hash' of a lead's first entry: its identity, which never changes."""
+def genesis(lead_id: str, vendor: str, cert_id: str | None, received_at: str) -> str:
+    """The 'previous hash' of a lead's first entry: its identity, which never changes (``cert_id`` None, JSON
+    null: a lead without a certificate)."""
     identity = {"lead_id": lead_id, "vendor": vendor, "cert_id": cert_id, "received_at": received_at}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -170,9 +171,10 @@ def verify(links: list[Link], first_prev: str) -> list[Entry]:
     return entries
 
 
-def _compact(value: Any) -> Any:
+def compact(value: Any) -> Any:
+    """``value`` as an entry holds it: None values of its objects left out, at every depth."""
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if v is not None}
+        return {k: compact(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
-        return [_compact(v) for v in value]
+        return [compact(v) for v in value]
     return value

@@ -30,3 +30,9 @@ class InputRejected(Exception):
 
     def answer(self) -> LeadAnswer:
         return LeadAnswer(status=self.lead_status, reason=self.reason, detail=self.detail, errors=self.errors)
+
+
+def missing_certificate_url() -> InputRejected:
+    """A lead without a certificate URL where one is required: refused naming the field, as pydantic would."""
+    missing = [FieldError(field="trustedform_cert_url", message="Field required")]
+    return InputRejected(Reason.INVALID_CERTIFICATE_URL, "the lead is not valid", missing)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tf_retainer.domain.models import LeadAnswer, LeadMatch, Reason, Status
+from tf_retainer.domain.models import ConsentRecord, LeadAnswer, LeadMatch, Reason, Status
 from tf_retainer.domain.screens import ScreenResult
 from tf_retainer.runtime.clock import parse_iso
 
@@ -57,11 +57,16 @@ class Lead(CertificateFacts):
     payload_hash: str | None = None
     status: Status
     reason: Reason | None = None
-    cert_id: str
-    cert_kind: str
-    certificate_url: str
-    # The second consent record, when the vendor sent one: its Jornaya LeadiD token (domain/leadid.py).
+    # The TrustedForm certificate; None: the lead carries none (kept on its LeadiD token alone, which only an
+    # enforced consent_records rule of ``jornaya`` or ``either`` lets in). Never an empty string.
+    cert_id: str | None = None
+    cert_kind: str | None = None
+    certificate_url: str | None = None
+    # The second consent record, when the vendor sent one: its Jornaya LeadiD token (domain/leadid.py), and
+    # whether the lead claims it (one lead per token) beside its certificate: when its vendor's consent_records
+    # rule relies on tokens. A lead without a certificate always claims its token.
     leadid_token: str | None = None
+    leadid_claim: bool | None = None
     received_at: str
     deadline: str
     attempts: int = 0
@@ -118,8 +123,25 @@ class Lead(CertificateFacts):
                 "failing": found.get("failing"),
                 "call_id": audit.call_id,
             }
-        trustedform = {"cert_id": self.cert_id, "retained": self.status is Status.RETAINED}
-        return {"trustedform": trustedform, "jornaya": jornaya}
+        retained = self.status is Status.RETAINED
+        trustedform = {"cert_id": self.cert_id, "retained": retained and self.cert_id is not None}
+        return {"trustedform": trustedform, "jornaya": jornaya, "kept_on": self.kept_on()}
+
+    def token_vouched(self) -> bool:
+        """Jornaya's last audit of the lead's token vouched for it (authentic) and is not red."""
+        audit = (self.screens or {}).get("leadid")
+        if self.leadid_token is None or audit is None or not audit.answered:
+            return False
+        found = audit.findings
+        return found.get("authentic") is True and found.get("result") in ("green", "yellow")
+
+    def kept_on(self) -> list[ConsentRecord] | None:
+        """The consent records a retained lead is kept on: ``trustedform`` (its certificate retained),
+        ``jornaya`` (its LeadiD token, vouched for and not red). None: the lead is not retained."""
+        if self.status is not Status.RETAINED:
+            return None
+        records: list[ConsentRecord] = ["trustedform"] if self.cert_id is not None else []
+        return records + (["jornaya"] if self.token_vouched() else [])
 
     @property
     def deadline_at(self) -> datetime:
@@ -135,6 +157,8 @@ class Lead(CertificateFacts):
             detail=self.refusal_detail,
             cert_id=self.cert_id,
             certificate_url=self.certificate_url,
+            leadid_token=self.leadid_token,
+            kept_on=self.kept_on(),
             masked=self.masked,
             masked_cert_url=self.masked_cert_url,
             expires_at=self.expires_at,
@@ -207,6 +231,10 @@ class LeadRecord:
 
 @dataclass(frozen=True, slots=True)
 class CertificateRecord:
-    cert_id: str
+    """A consent record's claim and the history of the leads that came with it: a certificate's (``cert_id``)
+    or, for leads without one, a LeadiD token's (``leadid_token``)."""
+
+    cert_id: str | None
     claim: Claim | None
     history: list[HistoryItem] = field(default_factory=list)
+    leadid_token: str | None = None

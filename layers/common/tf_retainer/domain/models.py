@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
@@ -50,6 +50,7 @@ class Reason(StrEnum):
     CERTIFICATE_CLAIM_LIMIT = "certificate_claim_limit"
     CERTIFICATE_REJECTED = "certificate_rejected"
     CERTIFICATE_REUSED = "certificate_reused"
+    LEADID_REUSED = "leadid_reused"
     MASKED_CERTIFICATE_REFUSED = "masked_certificate_refused"
     LEAD_MATCH_FAILED = "lead_match_failed"
     # the buyer's rules (rules.py), judged on what TrustedForm reports before the retain
@@ -83,6 +84,7 @@ class Reason(StrEnum):
     STORE_UNAVAILABLE = "store_unavailable"
 
 
+ConsentRecord = Literal["trustedform", "jornaya"]
 ExtraValue = Annotated[str, Field(max_length=2048)] | int | float | bool | None
 MAX_EXTRA_FIELDS = 100
 
@@ -92,7 +94,13 @@ class LeadSubmission(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
 
-    trustedform_cert_url: StrictStr = Field(validation_alias="trustedform_cert_url", max_length=4096, min_length=1)
+    trustedform_cert_url: StrictStr | None = Field(
+        default=None,
+        max_length=4096,
+        min_length=1,
+        description="Required, unless the vendor's consent_records rule is enforced with jornaya or either and a "
+        "universal_leadid is given: the lead is then kept on its LeadiD token alone.",
+    )
     email: EmailAddress = Field(default=None, max_length=254)
     phone: PhoneNumber = Field(default=None, max_length=32)
     lead_id: StrictStr | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
@@ -172,8 +180,10 @@ class LeadAnswer(BaseModel):
     detail: str | dict[str, Any] | None = Field(
         default=None, description="Why: a sentence for bad input; the failing facts of a rule (e.g. the age)."
     )
-    cert_id: str | None = None
+    cert_id: str | None = Field(default=None, description="The TrustedForm certificate; null: the lead carries none.")
     certificate_url: str | None = None
+    leadid_token: str | None = Field(default=None, description="The lead's Jornaya LeadiD token, if given.")
+    kept_on: list[ConsentRecord] | None = Field(default=None, description="When retained: the records it is kept on")
     masked: bool | None = Field(default=None, description="Whether the certificate is a masked copy.")
     masked_cert_url: str | None = None
     expires_at: str | None = Field(default=None, description="When TrustedForm stops serving the cert to the API.")

@@ -54,17 +54,22 @@ class ChainLink(_Evidence):
 
 
 class CertificateEvidence(_Evidence):
-    """The lead's certificate: who holds it (its claim) and the history of every lead that came with it."""
+    """The lead's certificate: who holds it (its claim) and the history of every lead that came with it. A lead
+    without a certificate (kept on its LeadiD token alone): its token's claim (``cert_id`` None)."""
 
-    cert_id: str
+    cert_id: str | None
+    leadid_token: str | None = None
     claim: dict[str, Any] | None = None
     history: list[HistoryEvent] = []
 
     @classmethod
-    def of(cls, cert_id: str, certificate: CertificateRecord | None) -> CertificateEvidence:
+    def of(
+        cls, cert_id: str | None, certificate: CertificateRecord | None, *, leadid_token: str | None = None
+    ) -> CertificateEvidence:
         claim = certificate.claim if certificate else None
         return cls(
             cert_id=cert_id,
+            leadid_token=leadid_token,
             claim=claim.model_dump(mode="json", exclude_none=True) if claim else None,
             history=[HistoryEvent.of(event) for event in certificate.history] if certificate else [],
         )
@@ -82,11 +87,18 @@ class EvidenceRecord(_Evidence):
     # verified link by link as the table's can (chain.verify).
     chain: list[ChainLink] = []
     certificate: CertificateEvidence
+    # A lead with a certificate that claims its LeadiD token too (``Lead.leadid_claim``): the token's claim.
+    leadid: CertificateEvidence | None = None
 
     def archive_line(self) -> bytes:
         """Canonical JSON (sorted keys, no spaces): equal records give equal bytes, so a rerun over the same
-        leads writes the same part."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+        leads writes the same part. The LeadiD claims only where a lead has one: a lead without them archives
+        as it did before they existed."""
+        unclaimed: dict[str, Any] = {"leadid": True} if self.leadid is None else {}
+        if self.certificate.leadid_token is None:
+            unclaimed["certificate"] = {"leadid_token"}
+        data = self.model_dump(mode="json", exclude=unclaimed or None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def in_archive_lines(cls, lines: Iterable[bytes], lead_id: str) -> EvidenceRecord | None:
@@ -113,11 +125,17 @@ def lead_state(lead: Lead) -> dict[str, Any]:
 
 
 def evidence_record(reader: LeadReader, lead_id: str) -> EvidenceRecord | None:
-    """Everything kept about the lead and its certificate (None: no such lead)."""
+    """Everything kept about the lead and its certificate, or its LeadiD token's claim (None: no such lead)."""
     record = reader.read_lead(lead_id)
     if record is None:
         return None
-    cert_id = record.lead.cert_id
+    cert_id, token = record.lead.cert_id, record.lead.leadid_token
+    claimed = token if token and (cert_id is None or record.lead.leadid_claim) else None
+    leadid = CertificateEvidence.of(None, reader.read_leadid(claimed), leadid_token=claimed) if claimed else None
+    if cert_id is None:
+        certificate, leadid = leadid or CertificateEvidence.of(None, None), None
+    else:
+        certificate = CertificateEvidence.of(cert_id, reader.read_certificate(cert_id))
     return EvidenceRecord(
         lead_id=lead_id,
         vendor=record.lead.vendor,
@@ -126,5 +144,6 @@ def evidence_record(reader: LeadReader, lead_id: str) -> EvidenceRecord | None:
         history=[HistoryEvent.of(event) for event in record.history],
         exchanges=record.exchanges,
         chain=[ChainLink.of(link) for link in record.chain],
-        certificate=CertificateEvidence.of(cert_id, reader.read_certificate(cert_id) if cert_id else None),
+        certificate=certificate,
+        leadid=leadid,
     )

@@ -106,6 +106,8 @@ def _round(deps: Deps, calls: Calls, deadline: float, ask: judgement.Ask) -> Dec
 
 def _call(deps: Deps, calls: Calls, api_key: str, deadline: float, ask: judgement.Ask) -> Exchange:
     lead, call_id = calls.lead, calls.next_id()
+    if lead.cert_id is None:  # kept on its LeadiD token alone (leads/token_only.py): never sent to TrustedForm
+        raise ValueError(f"lead {lead.lead_id} has no certificate to retain")
     exchange = deps.trustedform.retain(
         lead.cert_id,
         api_key=api_key,

@@ -9,7 +9,8 @@ answer in words and, where waiting helps, ``next_allowed_at``. A new check (a sc
 1. the consumer has not withdrawn consent (the revocation ledger under the lead's consumer tokens, read strongly
    consistent: a revocation acknowledged before the question is in the answer);
 2. the certificate is retained; 3. TrustedForm matched the lead (or it is masked and the buyer accepts masked
-   certificates); 4. the buyer's rules passed; 5. the raw exchange that retained it is stored;
+   certificates); 4. the buyer's rules passed; 5. the raw exchange that retained it is stored (a lead kept on
+   its LeadiD token alone: Jornaya's audit stands in for 3., its exchange for 5.);
 6. the lead gave a contact for the channel (a phone for a call or a text, an email for an email);
 7. the law of the hour: the calling window at the consumer's location and the state's frequency cap
    (``decisions.contact``, with the contacts reported for the lead);
@@ -39,6 +40,7 @@ from tf_retainer.leads.call_screens import screen_check
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.lookup import lead_record
 from tf_retainer.leads.screening import unsealed
+from tf_retainer.leads.token_only import audit_on_record
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, count_with
 
@@ -159,16 +161,19 @@ def retained(subject: Subject) -> Refusal | None:
     if lead.status is Status.RETAINED:
         return None
     because = f" ({lead.reason.value})" if lead.reason else ""
+    record = "the certificate is" if lead.cert_id is not None else "the LeadiD token is"
     if not lead.status.is_final:
         when = f"; next attempt at {lead.next_attempt_at}" if lead.next_attempt_at else ""
-        detail = f"the certificate is not retained yet{because}{when}: ask again later"
+        detail = f"{record} not retained yet{because}{when}: ask again later"
         return Refusal(GateReason.PENDING, detail)
-    detail = f"the lead was {lead.status.value}{because}: its certificate was not retained"
+    detail = f"the lead was {lead.status.value}{because}: {record} not retained"
     return Refusal(GateReason.NOT_RETAINED, detail)
 
 
 def matched(subject: Subject) -> Refusal | None:
     lead = subject.lead
+    if lead.cert_id is None:  # kept on its LeadiD token: Jornaya's audit (its data-integrity check) stands in
+        return None
     if lead.shared_with_lead_id:  # never on another lead's match, nor on another lead's masked certificate
         why = "the certificate was shared from another lead: this lead's email and phone were never matched"
         return Refusal(GateReason.LEAD_NOT_MATCHED, why)
@@ -199,6 +204,10 @@ def rules_passed(subject: Subject) -> Refusal | None:
 
 
 def evidence_stored(subject: Subject) -> Refusal | None:
+    if subject.lead.cert_id is None:
+        if audit_on_record(subject.lead, subject.record.exchanges):
+            return None
+        return Refusal(GateReason.EVIDENCE_MISSING, "no stored Jornaya exchange shows the LeadiD token audited")
     if any(_retained_in(exchange) for exchange in subject.record.exchanges):
         return None
     return Refusal(GateReason.EVIDENCE_MISSING, "no stored TrustedForm exchange shows the certificate retained")

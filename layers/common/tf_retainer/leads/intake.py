@@ -1,4 +1,5 @@
-"""POST /leads: reserve the lead and its certificate, then make the first attempt within the budget."""
+"""POST /leads: reserve the lead and its certificate (or, for a lead kept on its LeadiD token alone, its
+token), then make the first attempt within the budget."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 from tf_retainer.decisions.location import place_from
 from tf_retainer.domain import extras
 from tf_retainer.domain.contacts import lead_fingerprints, sha1_hex
-from tf_retainer.domain.errors import InputRejected
+from tf_retainer.domain.errors import InputRejected, missing_certificate_url
 from tf_retainer.domain.lead import Claim, Event, Lead
 from tf_retainer.domain.models import LeadAnswer, LeadSubmission, Reason, Status
+from tf_retainer.domain.screens import Screen
 from tf_retainer.leads import schedule
 from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget
 from tf_retainer.leads.deps import Deps
@@ -27,7 +29,7 @@ from tf_retainer.runtime.observability import Metric, count, count_for_vendor, l
 def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline: float | None = None) -> LeadAnswer:
     """Reserve, retain and answer, every remote call done before the invocation's ``deadline`` (on
     time.monotonic's clock). Raises InputRejected."""
-    cert = _certificate(submission)
+    cert = _certificate(deps, vendor, submission)
     now = deps.clock()
     count(Metric.LEADS_RECEIVED)
     count_for_vendor(vendor, "received")
@@ -38,13 +40,14 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     lease = iso(now + timedelta(seconds=held))
     lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
     lead = seal_number(deps, lead, submission.phone)  # when the vendor's screen rules will read it
-    logger.append_keys(lead_id=lead.lead_id, cert_id=cert.cert_id, vendor=vendor)
+    logger.append_keys(lead_id=lead.lead_id, cert_id=lead.cert_id, vendor=vendor)
 
     reservation = deps.writer.reserve(lead, actor="intake", now=now)
     if isinstance(reservation, DuplicateLead):
         return _repeat_answer(deps, reservation)
     if isinstance(reservation, CertificateTaken):
-        return _repeat_answer_of(lead, reservation.holder) or _certificate_taken(deps, lead, reservation.claim, now)
+        repeat = _repeat_answer_of(lead, reservation.holder)
+        return repeat or _certificate_taken(deps, lead, reservation.claim, now, leadid=reservation.leadid)
 
     budget = attempt_budget(deps, settings.sync_timeout_seconds, deadline)
     try:
@@ -56,11 +59,25 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
         return current.answer() if current else LeadAnswer(lead_id=lead.lead_id, status=Status.PENDING)
 
 
-def _certificate(submission: LeadSubmission) -> CertificateRef:
+def _certificate(deps: Deps, vendor: str, submission: LeadSubmission) -> CertificateRef | None:
+    """The lead's certificate; None for a lead kept on its LeadiD token alone: only when the vendor's
+    consent_records rule is enforced with ``jornaya`` or ``either``, a token is given and Jornaya's audit is
+    configured. Otherwise a missing certificate URL is refused as it always was, naming the field."""
+    if submission.trustedform_cert_url is None:
+        if submission.universal_leadid is None or not takes_token_alone(deps, vendor):
+            raise missing_certificate_url()
+        return None
     try:
         return parse_certificate_url(submission.trustedform_cert_url)
     except InvalidCertificateUrl as exc:
         raise InputRejected(Reason.INVALID_CERTIFICATE_URL, exc.detail) from exc
+
+
+def takes_token_alone(deps: Deps, vendor: str) -> bool:
+    """Whether the vendor's leads may come without a certificate, kept on their LeadiD token alone: its
+    consent_records rule enforced with ``jornaya`` or ``either``, and Jornaya's audit configured."""
+    audited = deps.screening is not None and deps.screening.consent_record is not None
+    return audited and Screen.LEADID.value in deps.settings.screens and deps.rules(vendor).rules.takes_token_alone()
 
 
 def _payload_hash(submission: LeadSubmission) -> str:
@@ -71,7 +88,7 @@ def _payload_hash(submission: LeadSubmission) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vendor: str, now: datetime) -> Lead:
+def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef | None, vendor: str, now: datetime) -> Lead:
     return Lead(
         # A vendor's own lead id names the lead: every post of it lands on the same one.
         lead_id=deps.keyring.vendor_lead(vendor, submission.lead_id) if submission.lead_id else deps.new_id(),
@@ -79,12 +96,14 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vend
         vendor_lead_id=submission.lead_id,
         payload_hash=_payload_hash(submission) if submission.lead_id else None,
         status=Status.RECEIVED,
-        cert_id=cert.cert_id,
-        cert_kind=cert.kind.value,
-        certificate_url=cert.url,
+        cert_id=cert.cert_id if cert else None,
+        cert_kind=cert.kind.value if cert else None,
+        certificate_url=cert.url if cert else None,
         leadid_token=submission.universal_leadid,
+        # one lead per token where the buyer relies on tokens (a lead without a certificate: always)
+        leadid_claim=_claims_token(deps, vendor, submission, cert),
         received_at=iso(now),
-        deadline=iso(schedule.retain_deadline(cert.kind, now, deps.settings)),
+        deadline=iso(schedule.retain_deadline(cert.kind if cert else None, now, deps.settings)),
         check_after=iso(now + timedelta(seconds=deps.settings.received_grace_seconds)),
         # Contact details only as the SHA-1 fingerprints TrustedForm matches against (sealed when stored).
         match_lead=lead_fingerprints(submission.email, submission.phone),
@@ -92,6 +111,12 @@ def _new_lead(deps: Deps, submission: LeadSubmission, cert: CertificateRef, vend
         place=place_from(submission.extra_fields, submission.phone),
         **_screened(deps, submission),
     )
+
+
+def _claims_token(deps: Deps, vendor: str, submission: LeadSubmission, cert: CertificateRef | None) -> bool | None:
+    if submission.universal_leadid is None:
+        return None
+    return True if cert is None or deps.rules(vendor).rules.claims_tokens() else None
 
 
 def _screened(deps: Deps, submission: LeadSubmission) -> dict[str, Any]:
@@ -127,10 +152,13 @@ def _repeat_answer_of(lead: Lead, holder: Lead | None) -> LeadAnswer | None:
     return holder.answer()
 
 
-def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime) -> LeadAnswer:
+def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime, *, leadid: bool) -> LeadAnswer:
+    """Another lead holds the lead's certificate (``leadid``: its LeadiD token)."""
     owner = claim.lead_id
     policy = deps.rules(lead.vendor).rules.certificate_reuse or deps.settings.certificate_reuse_policy
-    final, events = _reuse_outcome(policy, lead, claim, now)
+    if leadid:  # a token is never shared: one lead per token
+        policy = "reject"
+    final, events = _reuse_outcome(policy, lead, claim, now, leadid=leadid)
     first = deps.writer.record_refusal(final, events=events, now=now)
     if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
         return _repeat_answer(deps, first)
@@ -141,8 +169,9 @@ def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime) -> L
     return final.answer()
 
 
-def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tuple[Lead, list[Event]]:
-    """A lead whose certificate another lead holds: shared (the holder's facts) or refused."""
+def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime, *, leadid: bool) -> tuple[Lead, list[Event]]:
+    """A lead whose certificate (``leadid``: LeadiD token) another lead holds: shared (the holder's facts) or
+    refused."""
     detail = {"owner_lead_id": claim.lead_id, "policy": policy}
     stamps = {"final_at": iso(now), "updated_at": iso(now), "check_after": None}
     if policy == "share":
@@ -158,16 +187,9 @@ def _reuse_outcome(policy: str, lead: Lead, claim: Claim, now: datetime) -> tupl
             }
         )
         return shared, [Event("certificate_shared", "intake", detail), Event("retained", "intake", {"shared": True})]
+    reason = Reason.LEADID_REUSED if leadid else Reason.CERTIFICATE_REUSED
     refused = lead.model_copy(
-        update={
-            "status": Status.REJECTED,
-            "reason": Reason.CERTIFICATE_REUSED,
-            "owner_lead_id": claim.lead_id,
-            **stamps,
-        }
+        update={"status": Status.REJECTED, "reason": reason, "owner_lead_id": claim.lead_id, **stamps}
     )
-    events = [
-        Event("certificate_reused", "intake", detail),
-        Event("rejected", "intake", {"reason": Reason.CERTIFICATE_REUSED.value}),
-    ]
+    events = [Event(reason.value, "intake", detail), Event("rejected", "intake", {"reason": reason.value})]
     return refused, events

@@ -16,11 +16,17 @@ LONG_WINDOW = timedelta(days=90)
 
 
 def retain_deadline(
-    kind: CertificateKind | str, received_at: datetime, settings: Settings, created_at: datetime | None = None
+    kind: CertificateKind | str | None, received_at: datetime, settings: Settings, created_at: datetime | None = None
 ) -> datetime:
-    """The last moment an attempt may start. The certificate was created at or before it arrived."""
+    """The last moment an attempt may start. The certificate was created at or before it arrived.
+
+    ``kind`` None: a lead without a certificate, kept on its LeadiD token alone. Jornaya documents a token's
+    life (a year from its creation, which we cannot know) and its query limit (100 audits), nothing about
+    how soon a buyer must audit it: such a lead gets a web certificate's window (RETAIN_WINDOW_HOURS), our
+    stated default, well inside both (RETRY_MAX_ATTEMPTS is at most 100 audits)."""
     start = min(created_at, received_at) if created_at else received_at
-    window = timedelta(hours=settings.retain_window_hours) if kind == CertificateKind.WEB else LONG_WINDOW
+    short = kind in (CertificateKind.WEB, None)
+    window = timedelta(hours=settings.retain_window_hours) if short else LONG_WINDOW
     return start + window - timedelta(minutes=settings.deadline_safety_minutes)
 
 

@@ -10,6 +10,10 @@ check needs the consent date TrustedForm reports (the certificate's created_at):
 
 The number: from the request at intake; later (a retry) from the lead's sealed copy (KMS). A lead without a
 US number has nothing to screen; its screen rules cannot judge it.
+
+A lead without a certificate (kept on its LeadiD token alone) is never sent to TrustedForm: its token is
+always audited (whatever the fault policy: the audit is its only record), then Jornaya's answer decides it
+(leads/token_only.py).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tf_retainer.decisions.answer import Decision, RetryKind
@@ -35,6 +39,7 @@ from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import Ruling, apply_decision
 from tf_retainer.leads.screen_asks import Asked, ask, provider_of, screened_event
 from tf_retainer.leads.screen_recovery import recovered
+from tf_retainer.leads.token_only import keep_on_token
 from tf_retainer.ports.leads import StoreUnavailable
 from tf_retainer.ports.screening import ScreenFault, SealUnavailable
 from tf_retainer.runtime.observability import Metric, count, logger
@@ -48,6 +53,7 @@ _RETRY = {ScreenFault.THROTTLED: RetryKind.THROTTLED, ScreenFault.ACCOUNT: Retry
 class Screened:
     calls: Calls  # the attempt's calls, begun: the screens' exchanges, notes and results
     answer: LeadAnswer | None = None  # the lead's answer when a screen decided it (refused, or pending)
+    verdicts: list[Verdict] = field(default_factory=list)  # the screen rules' verdicts on the results
 
 
 def seal_number(deps: Deps, lead: Lead, phone: str | None) -> Lead:
@@ -55,7 +61,7 @@ def seal_number(deps: Deps, lead: Lead, phone: str | None) -> Lead:
     national = national_number(phone)
     if deps.screening is None or national is None:
         return lead
-    if not any(screen.of_number for screen in _screens(deps, deps.rules(lead.vendor))):
+    if not any(screen.of_number for screen in _screens(deps, deps.rules(lead.vendor), lead)):
         return lead
     update: dict[str, str] = {"number_key": number_key(deps.keyring, national)}
     try:
@@ -76,15 +82,18 @@ def screen_then_retain(
     phone: str | None = None,
     email: str | None = None,
 ) -> LeadAnswer:
-    """The screens, then (unless they decided the lead) the attempt at TrustedForm, in one ``budget``.
-    ``phone``, ``email``: as posted, at intake (later: the sealed number, no email)."""
-    if deps.screening is None:
+    """The screens, then (unless they decided the lead) the attempt at TrustedForm, in one ``budget``; for a
+    lead without a certificate, Jornaya's audit of its token instead. ``phone``, ``email``: as posted, at
+    intake (later: the sealed number, no email)."""
+    if deps.screening is None and lead.cert_id is not None:
         return attempt_retain(deps, lead, attempt=attempt, budget=budget, actor=actor)
     deadline = time.monotonic() + budget
     contact = {"phone": phone or "", "email": email or ""}
     screened = screen_lead(deps, lead, attempt=attempt, actor=actor, deadline=deadline, contact=contact)
     if screened.answer is not None:
         return screened.answer
+    if lead.cert_id is None:
+        return keep_on_token(deps, lead, screened.calls, screened.verdicts, attempt=attempt, actor=actor)
     left = max(0.0, deadline - time.monotonic())
     return attempt_retain(deps, lead, attempt=attempt, budget=left, actor=actor, calls=screened.calls)
 
@@ -109,7 +118,7 @@ def screen_lead(
         if results != (lead.screens or {}):  # answers recovered from the chain: judged, and kept, with the rest
             calls.lead_update = {"screens": results}
             calls.lead = lead.model_copy(update=calls.lead_update)
-        return Screened(calls)
+        return Screened(calls, verdicts=verdicts)
     try:
         given = national_number((contact or {}).get("phone"))
         number = (lambda: given) if given else functools.cache(functools.partial(unsealed, deps, lead))
@@ -121,7 +130,8 @@ def screen_lead(
                 asked = _ask(deps, lead, screen, number, calls, attempt, deadline)
             if asked.result is None:
                 provider = provider_of(deps, screen)
-                if deps.settings.screen_fault_policies.get(provider.value, "fail_closed") == "fail_closed":
+                policy = deps.settings.screen_fault_policies.get(provider.value, "fail_closed")
+                if policy == "fail_closed" or (screen is Screen.LEADID and lead.cert_id is None):
                     decision = _pending(asked)
                     break
                 results[screen.value] = asked.unanswered(provider, screen, deps.clock())
@@ -141,15 +151,20 @@ def screen_lead(
     calls.lead_update = {"screens": results}
     calls.lead = lead.model_copy(update=calls.lead_update)  # what the rules judge after TrustedForm answers
     if decision is None:
-        return Screened(calls)
+        return Screened(calls, verdicts=verdicts)
     # Only a refusal is a ruling: a lead waiting on a provider has not been judged (rules_passed stays unset).
     ruling = Ruling(in_force.version, verdicts) if decision.status is Status.REJECTED else None
-    return Screened(calls, apply_decision(deps, lead, decision, calls, attempt=attempt, actor=actor, ruling=ruling))
+    answer = apply_decision(deps, lead, decision, calls, attempt=attempt, actor=actor, ruling=ruling)
+    return Screened(calls, answer, verdicts)
 
 
-def _screens(deps: Deps, in_force: RulesInForce) -> set[Screen]:
+def _screens(deps: Deps, in_force: RulesInForce, lead: Lead) -> set[Screen]:
+    """The screens the vendor's rules need for this lead; a lead without a certificate, its token's audit
+    always (it is what keeps the lead)."""
     configured = {Screen(name) for name in deps.settings.screens}
-    return screens_needed(in_force.rules.screen_rules(), configured)
+    certificate = lead.cert_id is not None
+    needed = screens_needed(in_force.rules.screen_rules(certificate=certificate), configured)
+    return needed if certificate else needed | ({Screen.LEADID} & configured)
 
 
 def _todo(deps: Deps, lead: Lead, in_force: RulesInForce) -> list[Screen]:
@@ -158,7 +173,7 @@ def _todo(deps: Deps, lead: Lead, in_force: RulesInForce) -> list[Screen]:
     done = {name for name, result in (lead.screens or {}).items() if result.answered}
     todo = [
         s
-        for s in _screens(deps, in_force) - AT_CALL_TIME_ONLY
+        for s in _screens(deps, in_force, lead) - AT_CALL_TIME_ONLY
         if s.value not in done and (lead.number_key if s.of_number else lead.leadid_token)
     ]
     return sorted(todo, key=lambda s: (deps.settings.screen_cost(provider_of(deps, s).value), s.value))
@@ -191,7 +206,8 @@ def _ask(
 
 
 def _screen_verdicts(in_force: RulesInForce, results: dict[str, ScreenResult], lead: Lead) -> list[Verdict]:
-    verdicts = evaluate(in_force.rules, Facts(screens=results, leadid=lead.leadid_token is not None))
+    facts = Facts(screens=results, leadid=lead.leadid_token is not None, certificate=lead.cert_id is not None)
+    verdicts = evaluate(in_force.rules, facts)
     return [verdict for verdict in verdicts if verdict.rule in SCREEN_REASONS]
 
 

@@ -44,7 +44,8 @@ class Member(BaseModel):
     """One lead a hold covers, with what finds its items again."""
 
     lead_id: str
-    cert_id: str
+    cert_id: str | None  # None: a lead without a certificate, its LeadiD token's claim held instead
+    leadid_token: str | None = None
     vendor: str
     vendor_lead_id: str | None = None
     covered_at: str
@@ -57,6 +58,7 @@ class Member(BaseModel):
         return cls(
             lead_id=lead.lead_id,
             cert_id=lead.cert_id,
+            leadid_token=lead.leadid_token if lead.cert_id is None or lead.leadid_claim else None,
             vendor=lead.vendor,
             vendor_lead_id=lead.vendor_lead_id,
             covered_at=iso(now),

@@ -29,10 +29,12 @@ class DuplicateLead:
 
 @dataclass(frozen=True, slots=True)
 class CertificateTaken:
-    """Another lead holds the certificate: ``claim`` as the intake decides on it, ``holder`` the lead itself."""
+    """Another lead holds the certificate (``leadid``: the lead's LeadiD token): ``claim`` as the intake decides
+    on it, ``holder`` the lead itself."""
 
     claim: Claim
     holder: Lead | None = None
+    leadid: bool = False
 
 
 class StaleAttempt(Exception):
@@ -122,6 +124,10 @@ class LeadReader(Protocol):
         ...
 
     def read_certificate(self, cert_id: str) -> CertificateRecord | None: ...
+
+    def read_leadid(self, token: str) -> CertificateRecord | None:
+        """The claim of a LeadiD token held by a lead without a certificate."""
+        ...
 
 
 class LeadIndex(Protocol):

@@ -118,19 +118,30 @@ class ItemBuilder:
             "ExpressionAttributeValues": serialize({f":{name}": value for name, value in index_keys.items()}),
         }
 
-    def claim(self, cert_id: str, claim: Claim, ttl: int, *, released_by: str | None = None) -> dict[str, Any]:
-        """The certificate's one claim: free, or (``released_by``) taken over from a holder that was refused
-        or expired, so retained nothing for the buyer. On conflict the holder comes back (ALL_OLD)."""
+    def claim(
+        self,
+        cert_id: str | None,
+        claim: Claim,
+        ttl: int,
+        *,
+        released_by: str | None = None,
+        leadid_token: str | None = None,
+    ) -> dict[str, Any]:
+        """The certificate's one claim (a lead without one: its LeadiD token's): free, or (``released_by``)
+        taken over from a holder that was refused or expired, so retained nothing for the buyer. On conflict
+        the holder comes back (ALL_OLD)."""
         item = {
             **claim.model_dump(mode="json", exclude_none=True),
-            **keys.key(keys.cert_pk(cert_id), keys.CLAIM),
+            **keys.key(keys.claim_pk(cert_id, leadid_token), keys.CLAIM),
             "ttl": ttl,
         }
         if released_by is None:
             return self.put(item, condition="attribute_not_exists(pk)", old_on_fail=True)
         return self.put(item, condition="lead_id = :holder", values={":holder": released_by}, old_on_fail=True)
 
-    def reuse_attempt(self, cert_id: str, lead_id: str, now: datetime, *, listed: bool) -> dict[str, Any]:
+    def reuse_attempt(
+        self, cert_id: str | None, lead_id: str, now: datetime, *, listed: bool, leadid_token: str | None = None
+    ) -> dict[str, Any]:
         """update_item arguments counting one more lead that came with a held certificate and, while the
         list is short (``listed``), naming it: the certificate's history shows those leads' events, and
         another vendor must not be able to grow the holder's claim without bound."""
@@ -145,7 +156,7 @@ class ItemBuilder:
             values.update({":none": [], ":lead": [lead_id], ":id": lead_id, ":cap": MAX_LISTED_REUSES})
         return {
             "TableName": self.table_name,
-            "Key": serialize(keys.key(keys.cert_pk(cert_id), keys.CLAIM)),
+            "Key": serialize(keys.key(keys.claim_pk(cert_id, leadid_token), keys.CLAIM)),
             "UpdateExpression": update,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": serialize(values),

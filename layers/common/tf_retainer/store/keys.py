@@ -5,6 +5,7 @@
 | lead state       | LEAD#<lead id>                      | STATE                            |
 | evidence entry   | LEAD#<lead id>                      | ENTRY#<n, 6 digits>              |
 | certificate claim| CERT#<cert id>                      | CLAIM                            |
+| LeadiD token claim| LEADID#<token> (a lead without a certificate) | CLAIM                   |
 | vendor key       | VENDORKEY#<sha256 of key>           | VENDOR                           |
 | vendor callback  | VENDORCALLBACK#<vendor>             | CALLBACK                         |
 | rule set         | RULES#<vendor or *>                 | ACTIVE, and V#<version> (each)   |
@@ -66,6 +67,20 @@ def lead_id_of(pk: str) -> str:
 
 def cert_pk(cert_id: str) -> str:
     return f"CERT#{cert_id}"
+
+
+def leadid_pk(token: str) -> str:
+    return f"LEADID#{token}"
+
+
+def claim_pk(cert_id: str | None, leadid_token: str | None = None) -> str:
+    """The claim a lead holds: its certificate's; a lead without one (kept on its LeadiD token alone), its
+    token's: one lead per certificate, one lead per token."""
+    if cert_id is not None:
+        return cert_pk(cert_id)
+    if leadid_token is None:
+        raise ValueError("a lead carries a certificate or a LeadiD token")
+    return leadid_pk(leadid_token)
 
 
 def vendor_index_pk(vendor: str) -> str:

@@ -116,7 +116,17 @@ class DynamoLeadReader:
 
     def read_certificate(self, cert_id: str) -> CertificateRecord | None:
         """The certificate's claim and the history of every lead that held it or came with it, in time order."""
-        found = self._table.get(keys.cert_pk(cert_id), keys.CLAIM)
+        return self._read_claim(keys.cert_pk(cert_id), cert_id=cert_id)
+
+    def read_leadid(self, token: str) -> CertificateRecord | None:
+        """A LeadiD token's claim (held by a lead without a certificate) and the history of every lead that
+        held it or came with it, in time order."""
+        return self._read_claim(keys.leadid_pk(token), leadid_token=token)
+
+    def _read_claim(
+        self, pk: str, *, cert_id: str | None = None, leadid_token: str | None = None
+    ) -> CertificateRecord | None:
+        found = self._table.get(pk, keys.CLAIM)
         if found is None:
             return None
         claim = Claim.model_validate(found)
@@ -126,4 +136,4 @@ class DynamoLeadReader:
             claim = claim_of(claim, holder.lead)
         history = [event for record in records.values() if record is not None for event in record.history]
         history.sort(key=lambda event: event.at)
-        return CertificateRecord(cert_id=cert_id, claim=claim, history=history)
+        return CertificateRecord(cert_id=cert_id, claim=claim, history=history, leadid_token=leadid_token)

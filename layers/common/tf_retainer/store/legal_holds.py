@@ -144,8 +144,11 @@ class HoldStore:
     # --- a held lead's items -----------------------------------------------------------------
 
     def lead_items(self, member: Member) -> list[dict[str, Any]]:
-        """Keys, ``ttl`` and ``holds`` of every item of the lead: its partition and its certificate's."""
-        return self._partition(keys.lead_pk(member.lead_id)) + self._partition(keys.cert_pk(member.cert_id))
+        """Keys, ``ttl`` and ``holds`` of every item of the lead: its partition, its certificate's and its
+        LeadiD token's when it claims it."""
+        claims = [keys.cert_pk(member.cert_id)] if member.cert_id else []
+        claims += [keys.leadid_pk(member.leadid_token)] if member.leadid_token else []
+        return [item for pk in [keys.lead_pk(member.lead_id), *claims] for item in self._partition(pk)]
 
     def standing(self, lead_id: str) -> LeadStanding | None:
         """Whether the lead is still open and where its evidence was archived, in one read of its state

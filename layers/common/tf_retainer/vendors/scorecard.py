@@ -35,8 +35,8 @@ class Scorecard:
     # TrustedForm answered a lead match and it failed (masked certificates excluded: they never match).
     match_failures: int = 0
     masked: int = 0
-    # Leads refused because another lead holds their certificate; and every lead that came with a
-    # certificate another lead held (refused, or shared under CERTIFICATE_REUSE_POLICY=share).
+    # Leads refused because another lead holds their certificate (or, without one, their LeadiD token); and
+    # every lead that came with a record another lead held (refused, or shared under CERTIFICATE_REUSE_POLICY).
     reused_refused: int = 0
     reuse_attempts: int = 0
     rules_refused: dict[str, int] = field(default_factory=dict)
@@ -52,9 +52,12 @@ class Scorecard:
     screen_calls: int = 0
     screen_cost: float = 0.0
     # The second consent record: leads that carried a Jornaya LeadiD token, and Jornaya's audits of them by
-    # result (green, yellow, red; not_authentic: a token Jornaya does not vouch for).
+    # result (green, yellow, red; not_authentic: a token Jornaya does not vouch for); leads that came without
+    # a certificate, and those of them retained (kept on their token alone).
     leadid_tokens: int = 0
     jornaya_results: dict[str, int] = field(default_factory=dict)
+    without_certificate: int = 0
+    kept_on_token: int = 0
 
     def percent(self, count: int) -> float | None:
         return round(100 * count / self.leads, 1) if self.leads else None
@@ -90,6 +93,8 @@ def score(vendor: str, leads: Iterable[Lead]) -> Scorecard:
         card.screen_calls += len(paid)
         card.screen_cost += sum(paid)
         card.leadid_tokens += lead.leadid_token is not None
+        card.without_certificate += lead.cert_id is None
+        card.kept_on_token += lead.cert_id is None and lead.status is Status.RETAINED
         audit = (lead.screens or {}).get("leadid")
         if audit is not None and audit.answered:
             authentic = audit.findings.get("authentic")
@@ -108,7 +113,7 @@ def score(vendor: str, leads: Iterable[Lead]) -> Scorecard:
             card.masked += 1
         elif lead.lead_match is not None and lead.lead_match.success is False:
             card.match_failures += 1
-        if lead.reason is Reason.CERTIFICATE_REUSED:
+        if lead.reason in (Reason.CERTIFICATE_REUSED, Reason.LEADID_REUSED):
             card.reused_refused += 1
         if lead.owner_lead_id or lead.shared_with_lead_id:
             card.reuse_attempts += 1
