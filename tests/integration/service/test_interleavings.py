@@ -294,9 +294,10 @@ def _claims_of(stack, cert_id: str) -> list[str]:
     return [r["body"]["retain"]["reference"] for r in stack.sim.requests if r["cert_id"] == cert_id]
 
 
-def test_a_reservation_that_never_reached_the_table_is_answered_503_and_taken_when_sent_again(stack):
+def test_a_reservation_that_never_reached_the_table_is_answered_503_and_taken_when_sent_again(stack, capfd):
     """Every try of the reservation times out unapplied: the vendor is told 503 store_unavailable with
-    Retry-After (not a 502, not "rejected"), TrustedForm is not asked, and the same lead sent again is taken."""
+    Retry-After (not a 502, not "rejected"), TrustedForm is not asked, and the same lead sent again is taken.
+    The log says which call the store did not answer."""
     assert stack.post(lead()).status == 201  # builds the service's clients
     client = wiring.dynamodb()
     cert_id = make_web_cert_id()
@@ -310,6 +311,8 @@ def test_a_reservation_that_never_reached_the_table_is_answered_503_and_taken_wh
     answer = response.json()
     assert (answer["status"], answer["reason"], answer["lead_id"]) == (None, "store_unavailable", None)
     assert _claims_of(stack, cert_id) == [], "nothing kept, nothing asked of TrustedForm"
+    logged = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"store unavailable"' in line]
+    assert [entry["detail"] for entry in logged] == ["reserve: ReadTimeoutError"]
 
     again = stack.post(lead(cert_id, lead_id="V-503"))
     assert again.status == 201 and again.json()["status"] == "retained"
