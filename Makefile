@@ -30,13 +30,11 @@ COVERAGE := --cov=tf_retainer --cov=tf_retainer_ops --cov=functions \
 # (about 2 s of CPU each).
 unexport PYTHONDONTWRITEBYTECODE
 # Test processes (pytest-xdist). Most of the suite's wall time is waiting (retry backoff, visibility
-# timeouts, simulated TrustedForm latency), so more workers than cores still pay off; 1 = in-process.
+# timeouts, simulated TrustedForm latency), so more workers than cores still pay off. Always at least one
+# worker process: in pytest's own process a test's mock_aws() resets the moto server the concurrency tests
+# share (`.venv/bin/python -m pytest -p no:xdist ...` for one test under a debugger).
 WORKERS ?= 6
-ifeq ($(WORKERS),1)
-PARALLEL :=
-else
 PARALLEL := -n $(WORKERS) --dist loadgroup
-endif
 
 .PHONY: install lock lock-check test coverage quick unit integration e2e lint format typecheck openapi run simulator validate build sam-install checkov-install bench clean
 
