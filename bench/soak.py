@@ -297,7 +297,7 @@ class Figures:
             f"  5xx answers      {self.five_xx}",
             f"  AWS faults       {self.aws_faults}; injected {self.faults_injected}",
             f"  TrustedForm      {self.trustedform_calls} calls: {mix}; {self.retains_billed} retains billed",
-            *([self.jornaya.line()] if self.jornaya is not None else []),
+            *([self.jornaya.line("Jornaya w/ cert" if self.token_only else "Jornaya")] if self.jornaya else []),
             *([self.token_only.line()] if self.token_only is not None else []),
             *([self.screens.line()] if self.screens is not None else []),
             f"  sweeper          {self.sweeps} sweeps, {self.sweeper_requeued} leads requeued, "
