@@ -173,7 +173,8 @@ class JornayaAudit:
     repeats_after_lost_answers: int = 0
     unreadable_answers: int = 0  # 200s whose body could not be read (asked again: the audit is still owed)
     lost_answers: int = 0
-    # What stands behind each token billed twice (the figures' JSON): its audits matched to its requests.
+    # What stands behind each token billed twice (the figures' JSON): its audits matched to its requests; and
+    # the chain of each answer stored before its audit arrived.
     details: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -225,7 +226,13 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
     timeline: list[dict[str, Any]] = []
     for request in sorted(made, key=lambda r: r["time"]):
         arrived = _when(request["time"]).timestamp() + CLOCK_SLACK_SECONDS
-        match = next((pair for pair in free if pair[0].timestamp() <= arrived), None)
+        # The request written last before the audit arrived, answered as Jornaya answered it if one is: one
+        # caller at a time holds the lead, so an earlier request still free is one never sent (its caller told
+        # the store failed after writing it, or killed), not this audit's (matching the earliest free one paired
+        # each later audit with the request before its own, seen in the 1,000-lead soak under AWS faults).
+        before = [pair for pair in free if pair[0].timestamp() <= arrived]
+        same = (pair for pair in reversed(before) if answer_status.get(pair[1]) == request.get("status"))
+        match = next(same, None) or (before[-1] if before else None)
         if match is None:
             audit.calls_without_request += 1
             audit.calls_without_request_leads.append(f"{lead_id}: an audit at {request['time']} not on record")
@@ -236,6 +243,9 @@ def audit_lead(audit: JornayaAudit, lead_id: str, made: list[dict[str, Any]], en
                 audit.answers_before_calls += 1
                 found = f"{lead_id}: {match[1]} answered {written.isoformat()}, arrived {request['time']}"
                 audit.answers_before_calls_leads.append(found)
+                audit.details.append(
+                    {"lead": lead_id, "answer_before_audit": match[1], "chain": chain_summary(entries)}
+                )
         unanswered = match is not None and match[1] not in answered
         lost += unanswered
         # A 200 the chain holds as something else (a timeout: Jornaya answered after our call's deadline) is an

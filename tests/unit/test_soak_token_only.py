@@ -110,6 +110,28 @@ def test_an_audits_answer_stored_before_the_audit_arrived_is_a_finding():
     assert audit.answers_before_calls_leads[0].startswith(f"{LEAD}: j1")
 
 
+def test_a_request_recorded_but_never_sent_is_not_taken_for_the_next_audits():
+    """The store told the caller its request's write failed (it had been written): that call was not made, and
+    the next attempt's audit is matched to its own request, not to the one before it."""
+    jornaya = {"provider": "jornaya"}
+    chain = [
+        entry(1, "2026-01-01T00:00:00+00:00"),
+        entry(2, "2026-01-01T00:00:00.500000+00:00", calls=[{"call_id": "j0", **jornaya}]),  # never sent
+        entry(3, "2026-01-01T00:00:01+00:00", calls=[{"call_id": "j1", **jornaya}]),
+        entry(
+            4, "2026-01-01T00:00:01.500000+00:00", exchanges=[{"call_id": "j1", **jornaya, "response": {"status": 503}}]
+        ),
+        entry(5, "2026-01-01T00:00:02+00:00", calls=[{"call_id": "j2", **jornaya}]),
+        entry(
+            6, "2026-01-01T00:00:02.500000+00:00", exchanges=[{"call_id": "j2", **jornaya, "response": {"status": 200}}]
+        ),
+    ]
+    made = [arrival("2026-01-01T00:00:01.200Z", status=503), arrival("2026-01-01T00:00:02.200Z")]
+    audit = JornayaAudit()
+    soak_jornaya.audit_lead(audit, LEAD, made, chain)
+    assert audit.ok and audit.answers_before_calls == 0 and audit.lost_answers == 0, audit
+
+
 def test_an_error_met_before_a_late_arrival_is_not_judged_an_answer_before_its_audit():
     chain = audited_chain()
     chain[2] = entry(
