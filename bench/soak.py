@@ -605,6 +605,8 @@ def verify(
         state_item = leads.get(lead_id) if lead_id else None
         if screened is not None and screened[1] and lead_id and state_item is not None:
             lead_numbers[lead_id] = screened[0][index]
+        if token_only is not None and cert_id is None:  # (a lead lost unnamed: its email still looked for)
+            token_only_emails[lead_id or f"soak-{index}"] = email_of(index)
         if not lead_id or state_item is None:
             if accepted or (cert_id and calls.get(cert_id)):
                 figures.lost += 1
@@ -637,7 +639,6 @@ def verify(
             )
             if token_only is not None and not certificate:
                 soak_token_only.audit_lead(token_only, lead_id, state_item, chain, red=red, other_reasons=listed)
-                token_only_emails[lead_id] = email_of(index)
         figures.lost_answers += lost
         stored_statuses = Counter(
             (exchange.get("response") or {}).get("status")
