@@ -212,7 +212,8 @@ def input_rejected(exc: InputRejected) -> Response:
 def store_unavailable(exc: StoreUnavailable) -> Response:
     """The table or the consumer key could not be reached in time: perhaps not recorded, send it again (a
     revocation sent again is recorded once)."""
-    logger.warning("store unavailable", extra={"error": type(exc.__cause__ or exc).__name__})
+    # Which call and its error (messages name a store method or the consumer key secret, never lead data).
+    logger.warning("store unavailable", extra={"error": type(exc.__cause__ or exc).__name__, "detail": str(exc)})
     detail = "perhaps not recorded: send it again"
     body = RevocationAnswer(status="refused", reason=Reason.STORE_UNAVAILABLE, detail=detail)
     return Response(

@@ -261,7 +261,8 @@ def input_rejected(exc: InputRejected) -> Response:
 def store_unavailable(exc: StoreUnavailable) -> Response:
     """The table (or the consumer key) stayed busy or did not answer: a lead's reservation may have been
     applied with its answer lost, so the vendor is not told "rejected" or "pending", but to send it again."""
-    logger.warning("store unavailable", extra={"error": type(exc.__cause__ or exc).__name__})
+    # Which call and its error (messages name a store method or the consumer key secret, never lead data).
+    logger.warning("store unavailable", extra={"error": type(exc.__cause__ or exc).__name__, "detail": str(exc)})
     count(Metric.STORE_UNAVAILABLE)
     detail = "our store did not answer in time: send the same request again (a lead sent again is never taken twice)"
     answer = LeadAnswer(reason=Reason.STORE_UNAVAILABLE, detail=detail)

@@ -294,12 +294,29 @@ def _claims_of(stack, cert_id: str) -> list[str]:
     return [r["body"]["retain"]["reference"] for r in stack.sim.requests if r["cert_id"] == cert_id]
 
 
-def test_a_reservation_that_never_reached_the_table_is_answered_503_and_taken_when_sent_again(stack):
+def logged(monkeypatch, level: str) -> list[tuple[str, dict[str, Any]]]:
+    """What the service logs at ``level`` from now on: (message, extra)."""
+    from tf_retainer.runtime.observability import logger
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    real = getattr(logger, level)
+
+    def recording(message: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append((message, kwargs.get("extra") or {}))
+        return real(message, *args, **kwargs)
+
+    monkeypatch.setattr(logger, level, recording)
+    return seen
+
+
+def test_a_reservation_that_never_reached_the_table_is_answered_503_and_taken_when_sent_again(stack, monkeypatch):
     """Every try of the reservation times out unapplied: the vendor is told 503 store_unavailable with
-    Retry-After (not a 502, not "rejected"), TrustedForm is not asked, and the same lead sent again is taken."""
+    Retry-After (not a 502, not "rejected"), TrustedForm is not asked, and the same lead sent again is taken.
+    The log says which call the store did not answer."""
     assert stack.post(lead()).status == 201  # builds the service's clients
     client = wiring.dynamodb()
     cert_id = make_web_cert_id()
+    warnings = logged(monkeypatch, "warning")
     client.meta.events.register_first("before-send.dynamodb.TransactWriteItems", _timeout, unique_id="timeout")
     try:
         response = stack.post(lead(cert_id, lead_id="V-503"))
@@ -310,6 +327,9 @@ def test_a_reservation_that_never_reached_the_table_is_answered_503_and_taken_wh
     answer = response.json()
     assert (answer["status"], answer["reason"], answer["lead_id"]) == (None, "store_unavailable", None)
     assert _claims_of(stack, cert_id) == [], "nothing kept, nothing asked of TrustedForm"
+    assert [extra["detail"] for message, extra in warnings if message == "store unavailable"] == [
+        "reserve: ReadTimeoutError"
+    ]
 
     again = stack.post(lead(cert_id, lead_id="V-503"))
     assert again.status == 201 and again.json()["status"] == "retained"
@@ -320,16 +340,16 @@ def test_a_reservation_that_never_reached_the_table_is_answered_503_and_taken_wh
 def test_a_reservation_applied_but_its_answer_lost_is_answered_503_and_the_repeat_gets_the_kept_lead(
     stack, monkeypatch, vendor_lead_id
 ):
-    """The reservation reached the table, its answer did not: 503, send again. The repeat (with the vendor's
-    lead_id or without) is answered with the kept lead, never certificate_reused or a second lead; the
-    sweeper then retains that one lead, once."""
+    """The reservation reached the table, its answer did not, and neither did the answer to the intake's
+    second try: 503, send again. The repeat (with the vendor's lead_id or without) is answered with the kept
+    lead, never certificate_reused or a second lead; the sweeper then retains that one lead, once."""
     assert stack.post(lead()).status == 201
     client = wiring.dynamodb()
     cert_id = make_web_cert_id()
     lost: list[bool] = []
 
     def answer_lost(**_: Any) -> None:
-        if not lost:
+        if len(lost) < 2:
             lost.append(True)
             _timeout()
 
@@ -350,6 +370,34 @@ def test_a_reservation_applied_but_its_answer_lost_is_answered_503_and_the_repea
     assert sweep().recovered == [kept["lead_id"]]
     assert deliver(stack, wait=False) and stack.get(kept["lead_id"]).json()["status"] == "retained"
     assert _claims_of(stack, cert_id) == [kept["lead_id"]], "one lead, retained once"
+
+
+def test_a_reservation_whose_answer_was_lost_is_sent_again_and_the_lead_answered(stack, monkeypatch):
+    """Issue 21 (transient write errors retried within the budget): the reservation reached the table, its
+    answer did not; the intake sends it again, finds it applied, and goes on: the vendor gets its lead's
+    answer, not a 503, and TrustedForm is asked once."""
+    assert stack.post(lead()).status == 201
+    client = wiring.dynamodb()
+    cert_id = make_web_cert_id()
+    infos = logged(monkeypatch, "info")
+    lost: list[bool] = []
+
+    def answer_lost(**_: Any) -> None:
+        if not lost:
+            lost.append(True)
+            _timeout()
+
+    client.meta.events.register_first("after-call.dynamodb.TransactWriteItems", answer_lost, unique_id="lost")
+    try:
+        response = stack.post(lead(cert_id, lead_id="V-LOST-ONCE"))
+    finally:
+        client.meta.events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="lost")
+    answer = response.json()
+    assert (response.status, answer["status"]) == (201, "retained"), answer
+    assert _claims_of(stack, cert_id) == [answer["lead_id"]], "one lead, retained once"
+    assert [extra["detail"] for message, extra in infos if message == "reservation sent again"] == [
+        "reserve: ReadTimeoutError"
+    ]
 
 
 def test_a_lookup_the_table_does_not_answer_is_503_to_ask_again(stack):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.outcome import report_outcome
 from tf_retainer.leads.screening import screen_then_retain, seal_number
-from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, StaleAttempt
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Reserved, StaleAttempt, StoreUnavailable
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, count_for_vendor, logger
@@ -42,7 +43,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     lead = seal_number(deps, lead, submission.phone)  # when the vendor's screen rules will read it
     logger.append_keys(lead_id=lead.lead_id, cert_id=lead.cert_id, vendor=vendor)
 
-    reservation = deps.writer.reserve(lead, actor="intake", now=now)
+    reservation = _reserve(deps, lead, now=now, deadline=deadline)
     if isinstance(reservation, DuplicateLead):
         return _repeat_answer(deps, reservation)
     if isinstance(reservation, CertificateTaken):
@@ -57,6 +58,22 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     except StaleAttempt:  # a step was recorded for it meanwhile (nothing was sent): that step's answer
         current = deps.reader.get_lead(lead.lead_id)
         return current.answer() if current else LeadAnswer(lead_id=lead.lead_id, status=Status.PENDING)
+
+
+def _reserve(
+    deps: Deps, lead: Lead, *, now: datetime, deadline: float | None
+) -> Reserved | DuplicateLead | CertificateTaken:
+    """The reservation, sent once more when the store did not answer and the invocation still has time for it
+    and for a pending answer's writes after: a reservation is idempotent (one applied whose answer was lost
+    is found by its repeat), and the vendor gets its lead's answer rather than a 503 to send it again."""
+    try:
+        return deps.writer.reserve(lead, actor="intake", now=now)
+    except StoreUnavailable as exc:
+        needed = (1 + WRITES_AFTER_CALLS) * deps.settings.remote_call_seconds
+        if deadline is None or deadline - time.monotonic() < needed:
+            raise
+        logger.info("reservation sent again", extra={"detail": str(exc)})
+        return deps.writer.reserve(lead, actor="intake", now=now)
 
 
 def _certificate(deps: Deps, vendor: str, submission: LeadSubmission) -> CertificateRef | None:
