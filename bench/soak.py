@@ -26,6 +26,11 @@ What it does, on 127.0.0.1 only:
 ``--jornaya``: every lead also carries a Jornaya LeadiD token, the buyer requires both consent records, and
 Jornaya's simulator faults as TrustedForm's does (bench/soak_jornaya.py says what is checked of it).
 
+``--token-only SHARE`` (implies ``--jornaya``): the buyer's ``consent_records`` rule is ``either`` and that
+share of the leads (0.25: one in four) is posted without a TrustedForm certificate, kept on its token alone;
+none of them may reach TrustedForm, each ends as its token's script says (bench/soak_token_only.py says what
+is checked of them; their Jornaya audits are tallied apart from the others').
+
 ``--screens``: the screens of the phone number on (Blacklist Alliance, DNC.com, Twilio Lookup), the buyer's
 rules enforcing them, every number scripted in each provider's simulator with faults drawn call by call and
 a few numbers listed, leads sharing numbers (bench/soak_screens.py says what is checked of it).
@@ -63,7 +68,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "common"
 sys.path[:0] = [str(ROOT), str(LAYER)]
 
-from bench import soak_jornaya, soak_screens  # noqa: E402 - the repository's, just put on the path
+from bench import soak_jornaya, soak_screens, soak_token_only  # noqa: E402 - the repository's, on the path
 from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402
 from local.backend import FAKE_CREDENTIALS, queue_depth, set_fake_credentials  # noqa: E402
 from local.fault_plan import DEFAULT_SPEC  # noqa: E402
@@ -104,6 +109,11 @@ def draw_script(rng: random.Random, max_faults: int) -> list[str]:
         if script[-1] in ("success", "not_found"):
             return script
     return [*script, "success"]
+
+
+def email_of(index: int) -> str:
+    """The email lead ``index`` is posted with (one of its own: a TrustedForm request carrying it names it)."""
+    return f"lead{index}@example.com"
 
 
 def call_kind(behaviour: str | None, status: int | None) -> str:
@@ -240,7 +250,8 @@ class Figures:
     event_duplicate_deliveries: int = 0
     aws_faults: str = "off"
     faults_injected: dict[str, Any] = field(default_factory=dict)
-    jornaya: soak_jornaya.JornayaAudit | None = None
+    jornaya: soak_jornaya.JornayaAudit | None = None  # the leads with a certificate, with --token-only
+    token_only: soak_token_only.TokenOnlyAudit | None = None
     screens: soak_screens.ScreensAudit | None = None
     load_average: dict[str, float] = field(default_factory=dict)
 
@@ -257,6 +268,7 @@ class Figures:
             or self.events_extra
             or self.timed_out
             or (self.jornaya is not None and not self.jornaya.ok)
+            or (self.token_only is not None and not self.token_only.ok)
             or (self.screens is not None and not self.screens.ok)
         )
 
@@ -285,7 +297,8 @@ class Figures:
             f"  5xx answers      {self.five_xx}",
             f"  AWS faults       {self.aws_faults}; injected {self.faults_injected}",
             f"  TrustedForm      {self.trustedform_calls} calls: {mix}; {self.retains_billed} retains billed",
-            *([self.jornaya.line()] if self.jornaya is not None else []),
+            *([self.jornaya.line("Jornaya w/ cert" if self.token_only else "Jornaya")] if self.jornaya else []),
+            *([self.token_only.line()] if self.token_only is not None else []),
             *([self.screens.line()] if self.screens is not None else []),
             f"  sweeper          {self.sweeps} sweeps, {self.sweeper_requeued} leads requeued, "
             f"{self.sweeper_errors} errors",
@@ -386,6 +399,7 @@ def run(args: argparse.Namespace) -> Figures:
         "seed": args.seed,
         "screens": args.screens,
         "jornaya": args.jornaya,
+        "token_only": args.token_only,
     }
     figures.aws_faults = args.aws_faults or "off"
     began = time.monotonic()
@@ -417,18 +431,20 @@ def run(args: argparse.Namespace) -> Figures:
         store = provisioned.lead_store(stack.client("dynamodb"), stack.client("secretsmanager"))
 
         rng = random.Random(args.seed)
-        certs = [make_web_cert_id() for _ in range(args.leads)]
+        # The leads posted without a certificate (--token-only), drawn apart: the other scripts stay the same.
+        token_only = soak_token_only.pick(random.Random(args.seed + 25), args.leads, args.token_only)
+        certs = [None if index in token_only else make_web_cert_id() for index in range(args.leads)]
         with httpx.Client(base_url=state["simulator_url"], timeout=30, trust_env=False) as sim:
-            for cert_id in certs:
+            for cert_id in filter(None, certs):
                 script = draw_script(rng, args.max_faults)
                 sim.post(f"/_simulator/certificates/{cert_id}", json={"behaviours": script}).raise_for_status()
-        tokens = soak_jornaya.tokens(args.leads) if args.jornaya else []
-        rules = {**(soak_jornaya.RULES if args.jornaya else {}), **(soak_screens.RULES if args.screens else {})}
+        plan = None
+        if args.jornaya:
+            plan, scripts = soak_jornaya.plan(rng, args.leads, args.max_faults, token_only)
+            soak_jornaya.script_tokens(state["provider_simulator_urls"]["jornaya"], scripts)
+        rules = {**(plan.rules if plan else {}), **(soak_screens.RULES if args.screens else {})}
         if rules:
             soak_jornaya.publish_rules(provisioned, stack.client("dynamodb"), rules)
-        if tokens:
-            scripts = {token: soak_jornaya.draw_script(rng, args.max_faults) for token in tokens}
-            soak_jornaya.script_tokens(state["provider_simulator_urls"]["jornaya"], scripts)
         phones = [f"512-555-{index % 10000:04d}" for index in range(args.leads)]
         numbers: dict[str, soak_screens.NumberScript] = {}
         if args.screens:
@@ -452,11 +468,11 @@ def run(args: argparse.Namespace) -> Figures:
 
         bodies = [
             {
-                "trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}",
-                "email": f"lead{index}@example.com",
+                **({"trustedform_cert_url": f"https://cert.trustedform.com/{cert_id}"} if cert_id else {}),
+                "email": email_of(index),
                 "phone": phones[index],
                 "lead_id": f"soak-{index}",
-                **({"universal_leadid": tokens[index]} if tokens else {}),
+                **({"universal_leadid": plan.tokens[index]} if plan else {}),
             }
             for index, cert_id in enumerate(certs)
         ]
@@ -520,7 +536,7 @@ def run(args: argparse.Namespace) -> Figures:
         figures.dead_letters = queue_depth(sqs, state["retry_dlq_url"])
 
         events = EventTally()
-        verify(figures, state, store, certs, answers, events, sqs, deadline, tokens, (phones, numbers))
+        verify(figures, state, store, certs, answers, events, sqs, deadline, plan, (phones, numbers))
         if args.aws_faults:
             with httpx.Client(timeout=30, trust_env=False) as http:
                 figures.faults_injected = http.get(f"{state['endpoint_url']}/_local/faults").json()
@@ -542,16 +558,17 @@ def verify(
     figures: Figures,
     state: dict[str, Any],
     store: Any,
-    certs: list[str],
+    certs: list[str | None],
     answers: list[tuple[int, Any]],
     events: EventTally,
     sqs: Any,
     deadline: float,
-    tokens: list[str] | None = None,
+    plan: soak_jornaya.Plan | None = None,
     screened: tuple[list[str], dict[str, soak_screens.NumberScript]] | None = None,
 ) -> None:
     """Lost leads, double retains, evidence gaps, calls without a stored request, outcome events per final
-    lead and 5xx, from the simulator's log, the lead store and the events' subscriber queue."""
+    lead and 5xx, from the simulator's log, the lead store and the events' subscriber queue; with ``plan``
+    (--jornaya), Jornaya's audits and the leads without a certificate (--token-only)."""
     with httpx.Client(timeout=120, trust_env=False) as http:
         requests = http.get(f"{state['simulator_url']}/_simulator/requests").json()
     calls: dict[str, list[dict[str, Any]]] = {}
@@ -576,8 +593,11 @@ def verify(
     final_leads: dict[str, str] = {}
     lead_numbers: dict[str, str] = {}  # lead id -> its number, with --screens
     audit = CallAudit()
-    jornaya = soak_jornaya.JornayaAudit() if tokens else None
-    audits = soak_jornaya.audits_by_token(state["provider_simulator_urls"]["jornaya"]) if tokens else {}
+    jornaya = soak_jornaya.JornayaAudit() if plan else None
+    token_only = soak_token_only.TokenOnlyAudit() if plan and plan.without_certificate else None
+    token_only_emails: dict[str, str] = {}  # lead id -> its email, of the leads without a certificate
+    audits = soak_jornaya.audits_by_token(state["provider_simulator_urls"]["jornaya"]) if plan else {}
+    listed = soak_screens.SCREEN_REASONS if screened is not None and screened[1] else frozenset()
     for index, (cert_id, (status, answer)) in enumerate(zip(certs, answers, strict=True)):
         answered_id = answer.get("lead_id") if isinstance(answer, dict) else None
         lead_id = str(answered_id or vendor_leads.get(f"soak-{index}") or "")
@@ -585,8 +605,10 @@ def verify(
         state_item = leads.get(lead_id) if lead_id else None
         if screened is not None and screened[1] and lead_id and state_item is not None:
             lead_numbers[lead_id] = screened[0][index]
+        if token_only is not None and cert_id is None:  # (a lead lost unnamed: its email still looked for)
+            token_only_emails[lead_id or f"soak-{index}"] = email_of(index)
         if not lead_id or state_item is None:
-            if accepted or calls.get(cert_id):
+            if accepted or (cert_id and calls.get(cert_id)):
                 figures.lost += 1
                 figures.lost_leads.append(f"soak-{index} ({lead_id or 'no lead'}, answered {status})")
             continue
@@ -597,10 +619,26 @@ def verify(
             figures.lost_leads.append(f"{lead_id} ({lead_status}, answered {status})")
         else:
             final_leads[lead_id] = lead_status
-        made = calls.get(cert_id, [])
-        lost = audit_calls(audit, lead_id, cert_id, made, entries.get(lead_id, []))
-        if jornaya is not None and tokens:
-            soak_jornaya.audit_lead(jornaya, lead_id, audits.get(tokens[index], []), entries.get(lead_id, []))
+        made = calls.get(cert_id, []) if cert_id else []
+        lost = audit_calls(audit, lead_id, cert_id or "", made, entries.get(lead_id, []))
+        if plan is not None and jornaya is not None:
+            own = token_only.jornaya if token_only is not None and cert_id is None else jornaya
+            token = plan.tokens[index]
+            made_audits, chain, red = audits.get(token, []), entries.get(lead_id, []), token in plan.red
+            soak_jornaya.audit_lead(own, lead_id, made_audits, chain)
+            certificate = cert_id is not None
+            soak_jornaya.judge_outcome(
+                own,
+                lead_id,
+                state_item,
+                made_audits,
+                red=red,
+                audited=soak_jornaya.audits_token(plan.rules, certificate=certificate),
+                refuses=soak_jornaya.refuses_red(plan.rules, certificate=certificate),
+                other_reasons=listed,
+            )
+            if token_only is not None and not certificate:
+                soak_token_only.audit_lead(token_only, lead_id, state_item, chain, red=red, other_reasons=listed)
         figures.lost_answers += lost
         stored_statuses = Counter(
             (exchange.get("response") or {}).get("status")
@@ -626,11 +664,17 @@ def verify(
             soak_screens.calls_by_number(state["provider_simulator_urls"]),
             leads,
             entries,
-            other_reasons=frozenset({"jornaya_audit_failed", "consent_record_missing"}) if tokens else frozenset(),
+            other_reasons=soak_jornaya.JORNAYA_REASONS if plan else frozenset(),
         )
-    if jornaya is not None:
-        soak_jornaya.finish(jornaya, audits)
+    if plan is not None and jornaya is not None:
+        with_certificate = [token for index, token in enumerate(plan.tokens) if certs[index] is not None]
+        soak_jornaya.finish(jornaya, audits, with_certificate)
         figures.jornaya = jornaya
+    if plan is not None and token_only is not None:
+        without = [plan.tokens[index] for index in sorted(plan.without_certificate)]
+        soak_jornaya.finish(token_only.jornaya, audits, without)
+        soak_token_only.audit_trustedform(token_only, requests, set(filter(None, certs)), token_only_emails)
+        figures.token_only = token_only
     figures.calls_without_request = audit.calls_without_request
     figures.calls_without_request_leads = audit.calls_without_request_leads
     figures.exchanges_without_request = audit.exchanges_without_request
@@ -653,6 +697,9 @@ def verify(
     figures.events_extra, figures.events_extra_leads = outcome.extra, outcome.extra_leads
     figures.event_deliveries = outcome.deliveries
     figures.event_duplicate_deliveries = outcome.duplicate_deliveries
+    if token_only is not None:
+        theirs = {lead_id: final_leads[lead_id] for lead_id in token_only_emails if lead_id in final_leads}
+        soak_token_only.count_events(token_only, theirs, events.by_lead)
 
 
 def still_open(store: Any, lead_ids: set[str]) -> set[str]:
@@ -734,6 +781,14 @@ def main(argv: list[str] | None = None) -> int:
         "--jornaya", action="store_true", help="every lead also carries a LeadiD token; Jornaya faults too"
     )
     parser.add_argument(
+        "--token-only",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="this share of the leads (0-1) posted without a certificate, on their LeadiD token alone, the buyer's "
+        "consent_records rule 'either' (implies --jornaya; default 0)",
+    )
+    parser.add_argument(
         "--screens", action="store_true", help="the screens of the phone number on, faulting; leads share numbers"
     )
     parser.add_argument("--log-dir", help="where the stack's and the sweeper's logs go (default: a temp dir)")
@@ -749,6 +804,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.leads < 1 or args.minutes <= 0:
         parser.error("--leads and --minutes must be positive")
+    if not 0 <= args.token_only <= 1:
+        parser.error("--token-only is a share of the leads, 0 to 1")
+    args.jornaya = args.jornaya or args.token_only > 0
     _stop_on_signal()
     try:
         figures = run(args)
