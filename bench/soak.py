@@ -492,21 +492,22 @@ def run(args: argparse.Namespace) -> Figures:
         # Wait until every lead is final and the retry queue is empty (bounded). What is watched is only
         # the leads not seen final yet, read by key (a final lead stays final): the work shrinks as leads
         # settle, and watching does not slow what is watched. A lead whose answer named no lead (a 5xx) is
-        # found by the vendor index's look at leads as reserved, asked only while such answers exist.
+        # found by the vendor index's look at leads as reserved (every lead of the soak: costly), asked only
+        # while such answers exist, once nothing else is left, and then at most every 30 s.
         draining = time.monotonic()
-        last_print = 0.0
+        last_print = last_reserved_look = 0.0
         watched = {answer["lead_id"] for _, answer in answers if isinstance(answer, dict) and answer.get("lead_id")}
         unnamed = sum(not (isinstance(answer, dict) and answer.get("lead_id")) for _, answer in answers)
-        open_leads = -1
+        as_reserved = -1 if unnamed else 0  # -1: not looked at yet
         while True:
             depth = queue_depth(sqs, state["retry_queue_url"])
             watched = still_open(store, watched)
-            as_reserved = (
-                store.index.unstepped_leads(received_from=began_at, received_until=datetime.now(UTC)) if unnamed else []
-            )
-            open_leads = len(watched) + len(as_reserved)
             now = time.monotonic()
-            if open_leads == 0 and depth == 0:
+            if as_reserved != 0 and not watched and depth == 0 and now - last_reserved_look > 30:
+                unstepped = store.index.unstepped_leads(received_from=began_at, received_until=datetime.now(UTC))
+                as_reserved, last_reserved_look = len(unstepped), now
+            open_leads = len(watched) + max(as_reserved, 0)
+            if not watched and depth == 0 and as_reserved == 0:
                 break
             if now > deadline:
                 figures.timed_out = True
