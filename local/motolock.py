@@ -291,6 +291,9 @@ def patch_moto_dynamodb_query() -> None:
       each ``Table.put_item``, ``Table.delete_item`` and ``DynamoDBBackend.update_item`` wrote, wrapped
       here, and each item a transaction's rollback puts back).
 
+    On an index with a range key, of those only what the Query can return (``motoindex.Window``: within
+    the range condition, from ExclusiveStartKey on, up to Limit), where that leaves moto's answer its own.
+
     query() filters and orders its candidates as before, so what it returns is unchanged. Every other
     caller of ``all_items()`` (Scan, the moto dashboard) still sees the whole table.
     """
@@ -308,16 +311,20 @@ def patch_moto_dynamodb_query() -> None:
     original_delete_item = _original("moto.dynamodb.models.table.Table.delete_item")
     original_update_item = _original("moto.dynamodb.models.DynamoDBBackend.update_item")
 
+    query_signature = inspect.signature(original_query)
+
     @functools.wraps(original_query)
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = kwargs.get("index_name") or (args[6] if len(args) > 6 else None)
+        arguments = query_signature.bind(self, hash_key, *args, **kwargs).arguments
+        index_name = arguments.get("index_name")
         if index_name:
             hash_attributes = [k["AttributeName"] for k in self.get_index(index_name).schema if k["KeyType"] == "HASH"]
-            conditions = dict(kwargs.get("hash_key_conditions") or (args[9] if len(args) > 9 else None) or [])
+            conditions = dict(arguments.get("hash_key_conditions") or [])
             value = conditions.get(hash_attributes[0], hash_key if len(hash_attributes) == 1 else None)
-            _query_partition.scope = ("index", hash_attributes[0], value)
+            window = motoindex.Window.of_query(self, index_name, arguments)
+            _query_partition.scope = ("index", hash_attributes[0], value, window)
         elif hash_key is not None:
-            _query_partition.scope = ("partition", hash_key, None)
+            _query_partition.scope = ("partition", hash_key, None, None)
         try:
             return original_query(self, hash_key, *args, **kwargs)
         finally:
@@ -328,7 +335,7 @@ def patch_moto_dynamodb_query() -> None:
         scope = getattr(_query_partition, "scope", None)
         if scope is None:
             return original_all_items(self)
-        kind, key, value = scope
+        kind, key, value, window = scope
         if kind == "index" and value is not None:
             with _lock:
                 items = motoindex.candidates(self, key, value)
@@ -347,6 +354,9 @@ def patch_moto_dynamodb_query() -> None:
             if view is not None:  # the items as the index holds them (a lagging index: local/stale_index.py)
                 items = view(self, items)
             items = [item for item in items if key in item.attrs]
+            selected = window.select(items) if window is not None else None
+            if selected is not None:
+                return selected  # in the Query's order: moto sorts them again, no two alike
         return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
     @functools.wraps(original_put_item)

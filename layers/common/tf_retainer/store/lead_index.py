@@ -17,6 +17,11 @@ from tf_retainer.store.conflicts import all_unavailable_when_transient, error_co
 from tf_retainer.store.items import ItemBuilder
 from tf_retainer.store.table import Table
 
+# Keys per page of a vendor index Query: a page's answer is then small and bounded (~30 KB), inside one
+# attempt's read timeout however many leads a vendor sent in the period (DynamoDB's own 1 MB page holds ~8,000
+# keys: seconds in the local stack's moto, which serializes each item in Python).
+VENDOR_INDEX_PAGE = 250
+
 
 @all_unavailable_when_transient
 class DynamoLeadIndex:
@@ -35,7 +40,7 @@ class DynamoLeadIndex:
             ExpressionAttributeValues=serialize(
                 {":v": keys.vendor_index_pk(vendor), ":lo": iso(since), ":hi": iso(until) if until else "~"}
             ),
-            PaginationConfig={"MaxItems": limit} if limit else {},
+            PaginationConfig={"PageSize": VENDOR_INDEX_PAGE} | ({"MaxItems": limit} if limit else {}),
         )
         found = [deserialize(item) for page in pages for item in page["Items"]]
         states = self._table.states([keys.lead_id_of(item["pk"]) for item in found])
