@@ -411,7 +411,8 @@ def test_dashboard_body_is_compact_json_as_to_json_string_renders_it(local: Prov
 
 def test_alarms_notify_the_topic(template: dict[str, Any]) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    assert {"RetryDeadLetterQueueAlarm", "AccountErrorsAlarm", "EnqueueFailuresAlarm"} <= set(alarms)
+    wanted = {"RetryDeadLetterQueueAlarm", "AccountErrorsAlarm", "EnqueueFailuresAlarm", "SweepFailuresAlarm"}
+    assert wanted <= set(alarms)
     for name, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
         if alarm["Properties"].get("Namespace") == "TfRetainer":
