@@ -13,7 +13,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 from tf_retainer.api.parsing import JSON, json_body, refuse_unstorable, validation_errors
-from tf_retainer.api.status import RETRY_AFTER_SECONDS, UNAVAILABLE_STATUS, refusal_status
+from tf_retainer.api.status import refusal_status
+from tf_retainer.api.unavailable import store_unavailable_response
 from tf_retainer.domain.consent import (
     BatchAnswer,
     ContactAnswer,
@@ -212,16 +213,9 @@ def input_rejected(exc: InputRejected) -> Response:
 def store_unavailable(exc: StoreUnavailable) -> Response:
     """The table or the consumer key could not be reached in time: perhaps not recorded, send it again (a
     revocation sent again is recorded once)."""
-    # Which call and its error (messages name a store method or the consumer key secret, never lead data).
-    logger.warning("store unavailable", extra={"error": type(exc.__cause__ or exc).__name__, "detail": str(exc)})
     detail = "perhaps not recorded: send it again"
     body = RevocationAnswer(status="refused", reason=Reason.STORE_UNAVAILABLE, detail=detail)
-    return Response(
-        status_code=UNAVAILABLE_STATUS,
-        content_type=content_types.APPLICATION_JSON,
-        body=body.model_dump(mode="json"),
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    return store_unavailable_response(exc, body.model_dump(mode="json"))
 
 
 @app.not_found

@@ -13,18 +13,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tf_retainer.api.parsing import FORM, JSON, parse_submission
 from tf_retainer.api.status import (
-    RETRY_AFTER_SECONDS,
     ROUTE_NOT_FOUND_STATUS,
-    UNAVAILABLE_STATUS,
     answer_status,
     refusal_status,
 )
+from tf_retainer.api.unavailable import store_unavailable_response
 from tf_retainer.domain.contacts import Channel
 from tf_retainer.domain.errors import InputRejected
 from tf_retainer.domain.models import ContactableAnswer, LeadAnswer, LeadSubmission, LeadView, Reason, Status
 from tf_retainer.leads import intake, lookup
 from tf_retainer.ports.leads import StoreUnavailable
-from tf_retainer.runtime.observability import Metric, count, logger, metrics, tracer
+from tf_retainer.runtime.observability import logger, metrics, tracer
 from tf_retainer.wiring import default_deps
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -261,17 +260,8 @@ def input_rejected(exc: InputRejected) -> Response:
 def store_unavailable(exc: StoreUnavailable) -> Response:
     """The table (or the consumer key) stayed busy or did not answer: a lead's reservation may have been
     applied with its answer lost, so the vendor is not told "rejected" or "pending", but to send it again."""
-    # Which call and its error (messages name a store method or the consumer key secret, never lead data).
-    logger.warning("store unavailable", extra={"error": type(exc.__cause__ or exc).__name__, "detail": str(exc)})
-    count(Metric.STORE_UNAVAILABLE)
     detail = "our store did not answer in time: send the same request again (a lead sent again is never taken twice)"
-    answer = LeadAnswer(reason=Reason.STORE_UNAVAILABLE, detail=detail)
-    return Response(
-        status_code=UNAVAILABLE_STATUS,
-        content_type=content_types.APPLICATION_JSON,
-        body=answer.to_body(),
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    return store_unavailable_response(exc, LeadAnswer(reason=Reason.STORE_UNAVAILABLE, detail=detail).to_body())
 
 
 @app.not_found
