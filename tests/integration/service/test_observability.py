@@ -65,6 +65,11 @@ def table_times_out(**_: Any) -> None:
     raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
 
 
+def vendor_index_times_out(params: dict[str, Any], **_: Any) -> None:
+    if params.get("IndexName") == keys.VENDOR_INDEX:
+        table_times_out()
+
+
 def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     """Every outcome the service knows, through the gateway and the real handlers."""
     from aws_lambda_powertools.metrics.provider import cold_start
@@ -119,6 +124,14 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     later = clock() + timedelta(hours=2)
     monkeypatch.setattr(default_deps(), "clock", lambda: later)
     assert invoke("SweeperFunction", {"source": "aws.scheduler", "detail": {}})["recovered"]
+    # A sweep whose reads of the vendor index (the leads as reserved) time out: it ends, and counts the failure.
+    even_later = later + timedelta(minutes=15)
+    monkeypatch.setattr(default_deps(), "clock", lambda: even_later)
+    table.meta.events.register("provide-client-params.dynamodb.Query", vendor_index_times_out, unique_id="v")
+    try:
+        invoke("SweeperFunction", {"source": "aws.scheduler", "detail": {}})
+    finally:
+        table.meta.events.unregister("provide-client-params.dynamodb.Query", unique_id="v")
     monkeypatch.setattr(default_deps(), "clock", clock)
 
     # A rule in shadow mode: the lead is kept, and counted as one the rule would have refused.
