@@ -428,6 +428,8 @@ class ScenarioReport:
     final_states: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # tracebacks of functions that raised
+    # The bodies of answers refusing input the scenario sent as valid: what the function found wrong with it.
+    refusals: list[str] = field(default_factory=list)
 
     def expect(self, condition: bool, problem: str) -> None:
         if not condition:
@@ -442,7 +444,12 @@ class ScenarioReport:
         ]
         lines += [f"  PROBLEM: {problem}" for problem in self.problems]
         lines += [f"  ERROR: {error}" for error in self.errors[:3]]
+        lines += [f"  REFUSED: {refusal}" for refusal in self.refusals[:3]]
         return "\n".join(lines)
+
+
+# Reasons that say the request itself was wrong: never expected of a scenario's leads, kept whole when seen.
+INPUT_REFUSALS = frozenset({"invalid_request", "invalid_certificate_url", "missing_contact", "invalid_leadid_token"})
 
 
 def _unique(prefix: str) -> str:
@@ -459,6 +466,7 @@ def _round(pool: LambdaPool, name: str, tasks: list[Task]) -> tuple[ScenarioRepo
     report.answers = Counter(outcome.label() for outcome in outcomes)
     report.five_xx = sum(outcome.is_5xx for outcome in outcomes)
     report.errors = [outcome.error for outcome in outcomes if outcome.error]
+    report.refusals = [json.dumps(outcome.body)[:600] for outcome in outcomes if outcome.reason in INPUT_REFUSALS]
     report.expect(report.five_xx == 0, f"{report.five_xx} invocation(s) failed with 5xx")
     return report, outcomes
 

@@ -452,18 +452,10 @@ def test_an_index_query_goes_through_its_matches_not_the_table(ddb, monkeypatch)
     assert candidates == [5_040]
 
 
-def test_a_window_of_one_vendors_leads_hands_moto_only_its_page(ddb, monkeypatch):
-    """The sweeper reads 10 minutes of a vendor's arrivals from the vendor index: with every lead under one
-    vendor (the soak), moto sorted all of them as DynamoTypes on each page (~0.9 s at 8,000 leads, past the
-    client's read timeout). A page now costs moto its own items, and answers as moto's own Query does."""
+def count_candidates(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many items each Query is given from here on (what Table.all_items answers it), in order."""
     from moto.dynamodb.models.table import Table
 
-    for first in range(0, 5_000, 25):
-        batch = [
-            {"PutRequest": {"Item": key(f"LEAD#{n}", "STATE") | {"gsi1pk": s("VENDOR#one"), "gsi1sk": s(f"T{n:05d}")}}}
-            for n in range(first, first + 25)
-        ]
-        ddb.batch_write_item(RequestItems={TABLE: batch})
     candidates: list[int] = []
     all_items = Table.all_items
 
@@ -473,6 +465,20 @@ def test_a_window_of_one_vendors_leads_hands_moto_only_its_page(ddb, monkeypatch
         return items
 
     monkeypatch.setattr(Table, "all_items", counted_all_items)
+    return candidates
+
+
+def test_a_window_of_one_vendors_leads_hands_moto_only_its_page(ddb, monkeypatch):
+    """The sweeper reads 10 minutes of a vendor's arrivals from the vendor index: with every lead under one
+    vendor (the soak), moto sorted all of them as DynamoTypes on each page (~0.9 s at 8,000 leads, past the
+    client's read timeout). A page now costs moto its own items, and answers as moto's own Query does."""
+    for first in range(0, 5_000, 25):
+        batch = [
+            {"PutRequest": {"Item": key(f"LEAD#{n}", "STATE") | {"gsi1pk": s("VENDOR#one"), "gsi1sk": s(f"T{n:05d}")}}}
+            for n in range(first, first + 25)
+        ]
+        ddb.batch_write_item(RequestItems={TABLE: batch})
+    candidates = count_candidates(monkeypatch)
     window = {
         "IndexName": "vendor",
         "KeyConditionExpression": "gsi1pk = :v AND gsi1sk BETWEEN :lo AND :hi",
