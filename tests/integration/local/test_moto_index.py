@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local import motoindex, motolock
+from tests.support.moto_counts import count_candidates
 
 TABLE = "moto-index"
 # name -> (hash key, range key or None, projection), as store/keys.py's indexes: a vendor index on nearly
@@ -396,8 +397,6 @@ def test_an_index_query_goes_through_its_matches_not_the_table(ddb, monkeypatch)
     """moto went over every item of the table for a Query on an index (5,000 candidates on 5,000 leads, all of
     them in the vendor and consumer indexes): a consumer's 3 leads are the candidates now, and the writes
     between two Queries (intake, the sweeper) cost no pass over the table either."""
-    from moto.dynamodb.models.table import Table
-
     for first in range(0, 5_000, 25):
         batch = [
             {"PutRequest": {"Item": lead(n, "EMAIL#target" if n % 1_000 == 7 and n < 3_000 else f"EMAIL#c{n}")}}
@@ -407,15 +406,7 @@ def test_an_index_query_goes_through_its_matches_not_the_table(ddb, monkeypatch)
     table = moto_table()
     table.items = CountedItems(dict, table.items)
     CountedItems.passes = 0
-    candidates: list[int] = []
-    all_items = Table.all_items
-
-    def counted_all_items(self: Any) -> list[Any]:
-        items = all_items(self)
-        candidates.append(len(items))
-        return items
-
-    monkeypatch.setattr(Table, "all_items", counted_all_items)
+    candidates = count_candidates(monkeypatch)
 
     def consumer_leads() -> list[str]:
         out = ddb.query(
@@ -444,28 +435,10 @@ def test_an_index_query_goes_through_its_matches_not_the_table(ddb, monkeypatch)
     assert consumer_leads() == ["LEAD#2007", "LEAD#7", "LEAD#9000"]
     assert set(candidates) <= {3, 4} and CountedItems.passes == passes  # no pass over the table since
     # The count would see moto's own Query: every item of the table a candidate.
-    candidates.clear()
     with motos_own_query():
-        all_items = Table.all_items
-        Table.all_items = counted_all_items  # type: ignore[method-assign]
+        whole_table = count_candidates(monkeypatch)
         assert len(consumer_leads()) == 3
-    assert candidates == [5_040]
-
-
-def count_candidates(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many items each Query is given from here on (what Table.all_items answers it), in order."""
-    from moto.dynamodb.models.table import Table
-
-    candidates: list[int] = []
-    all_items = Table.all_items
-
-    def counted_all_items(self: Any) -> list[Any]:
-        items = all_items(self)
-        candidates.append(len(items))
-        return items
-
-    monkeypatch.setattr(Table, "all_items", counted_all_items)
-    return candidates
+    assert whole_table == [5_040]
 
 
 def test_a_window_of_one_vendors_leads_hands_moto_only_its_page(ddb, monkeypatch):

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local import motolock
+from tests.support.moto_counts import count_candidates
 
 TABLE = "motolock-test"
 LARGE = "motolock-test-large"
@@ -373,15 +374,7 @@ def test_a_query_reads_its_partition_not_the_table(ddb, monkeypatch):
     fill(ddb, 0, 2_000, table=LARGE)
     for table in (TABLE, LARGE):
         _history(ddb, 1_000_000, events=5, table=table)
-    candidates: list[int] = []
-    all_items = Table.all_items
-
-    def counted_all_items(self: Any) -> list[Any]:
-        items = all_items(self)
-        candidates.append(len(items))
-        return items
-
-    monkeypatch.setattr(Table, "all_items", counted_all_items)
+    candidates = count_candidates(monkeypatch)
 
     def read(table: str) -> list[int]:
         candidates.clear()
@@ -396,8 +389,9 @@ def test_a_query_reads_its_partition_not_the_table(ddb, monkeypatch):
 
     assert read(TABLE) == read(LARGE) == [6]  # the state item and five events
     # The count would see moto's own Query: every item of the table a candidate.
-    all_items = motolock._original("moto.dynamodb.models.table.Table.all_items")
     monkeypatch.setattr(Table, "query", motolock._original("moto.dynamodb.models.table.Table.query"))
+    monkeypatch.setattr(Table, "all_items", motolock._original("moto.dynamodb.models.table.Table.all_items"))
+    candidates = count_candidates(monkeypatch)
     assert read(LARGE) == [2_006]
 
 
