@@ -25,6 +25,7 @@ from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Reserved, S
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import Metric, count, count_for_vendor, logger
+from tf_retainer.runtime.settings import Settings
 
 
 def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline: float | None = None) -> LeadAnswer:
@@ -37,7 +38,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     settings = deps.settings
     # Leased to this invocation for its first attempt (at most the sync timeout, then its writes): neither
     # the sweeper nor a retry takes it meanwhile.
-    held = settings.sync_timeout_seconds + (WRITES_AFTER_CALLS + 1) * settings.remote_call_seconds
+    held = settings.sync_timeout_seconds + _store_seconds(settings)
     lease = iso(now + timedelta(seconds=held))
     lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
     lead = seal_number(deps, lead, submission.phone)  # when the vendor's screen rules will read it
@@ -69,11 +70,16 @@ def _reserve(
     try:
         return deps.writer.reserve(lead, actor="intake", now=now)
     except StoreUnavailable as exc:
-        needed = (1 + WRITES_AFTER_CALLS) * deps.settings.remote_call_seconds
-        if deadline is None or deadline - time.monotonic() < needed:
+        if deadline is None or deadline - time.monotonic() < _store_seconds(deps.settings):
             raise
         logger.info("reservation sent again", extra={"detail": str(exc)})
         return deps.writer.reserve(lead, actor="intake", now=now)
+
+
+def _store_seconds(settings: Settings) -> float:
+    """The time an intake keeps for the store: one more call (the reservation, or its second try) and the writes
+    after its remote calls."""
+    return (1 + WRITES_AFTER_CALLS) * settings.remote_call_seconds
 
 
 def _certificate(deps: Deps, vendor: str, submission: LeadSubmission) -> CertificateRef | None:
