@@ -26,16 +26,17 @@ BATCH = "aws_lambda_powertools.utilities.batch"  # the retry worker's partial ba
 RULES = "tf_retainer.decisions.rules"  # the buyer's rules: judged by intake and retry
 SECRETS = "aws_lambda_powertools.utilities.parameters"  # the TrustedForm API key, for intake and retry
 STORE = "tf_retainer.store.lead_table"
-HEAVY = (HTTPX, XRAY, OPENAPI_MODELS, EVENT_HANDLER, BATCH, RULES, SECRETS, STORE)
+LEAD_PORTS = "tf_retainer.leads.deps"  # the lead use cases' ports and the domain under them (~80 ms)
+HEAVY = (HTTPX, XRAY, OPENAPI_MODELS, EVENT_HANDLER, BATCH, RULES, SECRETS, STORE, LEAD_PORTS)
 # The lead store is imported by tf_retainer.wiring when it builds the clients (the first request), the
 # secret's reader when the API key is first read: the authorizer, which imports wiring too, loads neither.
 IMPORTED_WITH_TRACING_OFF = {
-    "intake": {EVENT_HANDLER, RULES},
-    "retry": {BATCH, RULES},
-    "authorizer": set(),
-    "sweeper": set(),
+    "intake": {EVENT_HANDLER, RULES, LEAD_PORTS},
+    "retry": {BATCH, RULES, LEAD_PORTS},
+    "authorizer": set(),  # the vendor keys only: no lead use case, no lead store
+    "sweeper": {LEAD_PORTS},
     "auto_suspend": {RULES},  # the rules module comes with the scorecard; the table is built when it runs
-    "consent": {EVENT_HANDLER},  # revocations and contacts: no TrustedForm, no buyer's intake rules
+    "consent": {EVENT_HANDLER, LEAD_PORTS},  # revocations and contacts: no TrustedForm, no buyer's intake rules
     "anchor": set(),  # the stream's records, S3 and KMS: no lead store, no batch utility, no rules
 }
 

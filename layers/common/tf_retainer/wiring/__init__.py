@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.settings import get_settings
 from tf_retainer.wiring.builders import (
     build_anchor_mac,
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     from tf_retainer.events.delivery import CallbackDeps
     from tf_retainer.evidence.anchoring import Anchorer
     from tf_retainer.evidence.archive import Archiver
+    from tf_retainer.leads.deps import Deps
     from tf_retainer.ports.services import PublishedEntry
     from tf_retainer.store.archive_marks import ArchiveMarks
     from tf_retainer.store.lead_table import LeadTable

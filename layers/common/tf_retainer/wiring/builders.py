@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tf_retainer.domain.keyring import Keyring
-from tf_retainer.leads.deps import Deps
 from tf_retainer.runtime.settings import Settings
 from tf_retainer.wiring.clients import LazyRules, SecretApiKey, SecretConsumerKey
 from tf_retainer.wiring.consent import build_calling_book, build_revocations
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from tf_retainer.aws.archive_bucket import S3ArchiveBucket
     from tf_retainer.aws.kms_mac import KmsMac
     from tf_retainer.aws.queues import SqsRetryQueue
+    from tf_retainer.leads.deps import Deps
     from tf_retainer.ports.screening import Screening
     from tf_retainer.ports.services import ApiKeySource, CertificateApi
     from tf_retainer.store.archive_marks import ArchiveMarks
@@ -117,6 +117,8 @@ def build_deps(
     screening: Screening | None = None,
 ) -> Deps:
     """The lead use cases' dependencies from a table and an SQS client (Lambda's, or a deployed stack's)."""
+    from tf_retainer.leads.deps import Deps  # the lead use cases' ports: only the functions that run them
+
     if trustedform is None:
         from tf_retainer.providers.trustedform.client import TrustedFormClient
 
