@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -67,6 +68,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "common"
 sys.path[:0] = [str(ROOT), str(LAYER)]
+
+from tf_retainer.runtime.settings import default_attempt_lease  # noqa: E402
 
 from bench import soak_jornaya, soak_screens, soak_token_only  # noqa: E402 - the repository's, on the path
 from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402
@@ -381,6 +384,14 @@ def post_leads(api_url: str, bodies: list[dict[str, Any]], clients: int) -> list
                 rate = len(answers) / (last_line - started)
                 print(f"soak: posted {len(answers)}/{len(bodies)} ({rate:.1f}/s)", file=sys.stderr, flush=True)
     return answers
+
+
+def retry_visibility(retry_timeout: float) -> int:
+    """The soak's retry queue visibility: the attempt lease and 10 s. The template's 360 s would keep a delivery
+    the lease turned away invisible for six minutes; below the lease, a turned-away delivery comes back while
+    the lease still holds, and a killed attempt's message can run out of receives (dead letters that are the
+    soak's settings, not the service)."""
+    return math.ceil(default_attempt_lease(retry_timeout)) + 10
 
 
 def run(args: argparse.Namespace) -> Figures:
@@ -776,7 +787,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--received-grace", type=float, default=30.0, help="RECEIVED_GRACE_SECONDS")
     parser.add_argument("--pending-grace", type=float, default=60.0, help="PENDING_GRACE_SECONDS")
     parser.add_argument("--sweep-every", type=float, default=10.0, help="seconds between sweeper runs")
-    parser.add_argument("--visibility", type=int, default=30, help="retry queue visibility timeout (0: keep 360)")
+    parser.add_argument(
+        "--visibility",
+        type=int,
+        default=None,
+        help="retry queue visibility timeout (default: the attempt lease + 10 s; 0: keep the template's 360)",
+    )
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument(
         "--jornaya", action="store_true", help="every lead also carries a LeadiD token; Jornaya faults too"
@@ -808,6 +824,13 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.token_only <= 1:
         parser.error("--token-only is a share of the leads, 0 to 1")
     args.jornaya = args.jornaya or args.token_only > 0
+    lease = default_attempt_lease(args.retry_timeout)
+    if args.visibility is None:
+        args.visibility = retry_visibility(args.retry_timeout)
+    elif 0 < args.visibility <= lease:
+        parser.error(
+            f"--visibility must outlast the attempt lease: {lease:g} s at --retry-timeout {args.retry_timeout:g}"
+        )
     _stop_on_signal()
     try:
         figures = run(args)

@@ -27,6 +27,13 @@ from tf_retainer.runtime.screening_settings import (
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
+def default_attempt_lease(retry_timeout_seconds: float) -> float:
+    """How long an attempt holds its lead: two remote calls' time and a margin to write the outcome. The retry
+    queue's visibility timeout must outlast it, or a delivery the lease turned away comes back while the lease
+    still holds (each such return uses one of the message's receives before the DLQ)."""
+    return retry_timeout_seconds * 2 + 30
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -163,7 +170,7 @@ class Settings(BaseModel):
 
     @property
     def retry_lease_seconds(self) -> float:
-        return self.attempt_lease_seconds or self.retry_timeout_seconds * 2 + 30
+        return self.attempt_lease_seconds or default_attempt_lease(self.retry_timeout_seconds)
 
     @field_validator("trustedform_api_url")
     @classmethod

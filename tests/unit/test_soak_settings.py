@@ -1,0 +1,24 @@
+"""The fault soak's own settings must not make dead letters the service would not: its retry queue's visibility
+timeout, shortened from the template's 360 s, outlasts the attempt lease the stack's functions hold (a delivery
+the lease turned away comes back only once the lease has ended, so a killed attempt does not spend a message's
+receives while its lease still holds)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import soak
+
+
+@pytest.mark.parametrize("retry_timeout", [1.0, 3.0, 7.5, 20.0])
+def test_the_soak_s_visibility_outlasts_the_lease_its_stack_holds(retry_timeout, settings):
+    # the lease the retry worker takes, as the stack's settings make it from the soak's RETRY_TIMEOUT_SECONDS
+    lease = settings.model_copy(update={"retry_timeout_seconds": retry_timeout}).retry_lease_seconds
+    assert soak.retry_visibility(retry_timeout) > lease
+
+
+def test_a_visibility_under_the_lease_is_refused_before_anything_starts(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        soak.main(["--leads", "10", "--retry-timeout", "3", "--visibility", "30"])
+    assert stopped.value.code == 2
+    assert "must outlast the attempt lease: 36 s" in capsys.readouterr().err
