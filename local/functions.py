@@ -71,6 +71,9 @@ def invoke(logical_id: str, event: dict[str, Any]) -> Any:
 # ------------------------------------------------------------------------------------ worker processes
 
 
+STOPPING = "Stopping"  # FunctionError.type_name of an invocation the stack's stop ended (WorkerPool.interrupt)
+
+
 class FunctionError(Exception):
     """A function raised in a worker process. ``str()`` is the exception's message (the authorizer's
     ``Unauthorized`` included); ``type_name`` and ``where`` say what and where, for the request log."""
@@ -225,7 +228,7 @@ class WorkerPool:
         while True:
             worker = self._idle.take(self._stopping)
             if worker is None:
-                raise FunctionError("the local stack is stopping", "Stopping")
+                raise FunctionError("the local stack is stopping", STOPPING)
             if worker.alive():
                 break
             self._replace(worker)
@@ -241,7 +244,7 @@ class WorkerPool:
             raise FunctionError("the worker process exited", "WorkerExited") from None
         except _Abandoned:
             self._replace(worker)
-            raise FunctionError("the local stack is stopping", "Stopping") from None
+            raise FunctionError("the local stack is stopping", STOPPING) from None
         finally:
             self._running.pop(pid, None)
         self._idle.put(worker)

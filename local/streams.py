@@ -29,6 +29,7 @@ import boto3
 from botocore.config import Config
 
 from local.background import BackgroundLoop
+from local.functions import STOPPING
 from local.functions import invoke as default_invoke
 from local.provision import ANCHOR_FAILURE_QUEUE_LOGICAL_ID, PUBLISH_FAILURE_QUEUE_LOGICAL_ID, Provisioned
 
@@ -157,6 +158,11 @@ class StreamPoller(BackgroundLoop):
         try:
             result = self._invoke(self.function, {"Records": batch})
         except Exception as exc:
+            if self._stop.is_set() or getattr(exc, "type_name", "") == STOPPING:
+                # The stack is stopping and ended the invocation (its records, in moto's memory, go with it):
+                # not a function's failure, and not one of the record's retries.
+                log.info("stream poller: %s's batch ended by the stack stopping", self.function)
+                return False
             log.warning("stream poller: %s raised %s; retrying its batch", self.function, type(exc).__name__)
             self._failed(0)
             return True

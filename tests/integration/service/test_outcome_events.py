@@ -172,3 +172,21 @@ def test_only_an_entry_that_holds_the_lead_is_marked_for_publishing(stack):
     assert [entry["o"] for entry in marked] == ["retained"]  # the outcome's own entry, nothing after it
     for entry in marked:  # and every marked entry makes its event
         assert outcome_event(published(entry)).detail["answer"]["lead_id"] == lead_id
+
+
+def test_a_batch_the_stack_s_stop_ended_is_neither_a_failure_nor_a_retry(stack, caplog):
+    """Stopping the local stack ends the invocations in flight (WorkerPool.interrupt): the publisher's batch
+    is not logged as the function failing, nor counted against its record's retries."""
+    import logging
+
+    from local.functions import STOPPING, FunctionError
+
+    def stopping(function: str, event: dict[str, Any]) -> Any:
+        raise FunctionError("the local stack is stopping", STOPPING)
+
+    stack.post(lead())
+    poller = StreamPoller(stack.provisioned, invoke=stopping, retry_delay_seconds=0)
+    with caplog.at_level(logging.INFO, logger="tf_retainer.local"):
+        assert poller.poll_once() is False
+    assert "raised" not in caplog.text and "ended by the stack stopping" in caplog.text
+    assert poller.given_up == 0 and not poller._retries
