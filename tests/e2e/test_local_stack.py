@@ -19,6 +19,7 @@ import pytest
 
 from local.simulator import make_web_cert_id
 from local.stack import StackProcess, StartupError
+from tests.support.local_events import lead_events
 from tests.support.stack import EMAIL, PHONE, PHONE_DIGITS, lead
 
 # One worker runs the module against one local stack (a module fixture). The first test also waits for
@@ -164,38 +165,7 @@ def test_a_transient_failure_is_retained_by_the_retry_worker(local_stack, client
 
 def outcome_events(local_stack, lead_id: str, timeout: float = 60) -> list[str]:
     """The detail-types of ``lead_id``'s events on the example subscriber queue, once any arrived."""
-    import boto3
-
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=local_stack.state["endpoint_url"],
-        region_name=local_stack.state["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    found: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = sqs.receive_message(
-            QueueUrl=local_stack.state["events_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1
-        )
-        for message in out.get("Messages", []):
-            event = json.loads(message["Body"])
-            if event["detail"]["answer"]["lead_id"] == lead_id:
-                found.append(event["detail-type"])
-                sqs.delete_message(
-                    QueueUrl=local_stack.state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"]
-                )
-        if found:
-            time.sleep(1)  # a second one, if there were one, would be right behind
-            out = sqs.receive_message(QueueUrl=local_stack.state["events_queue_url"], MaxNumberOfMessages=10)
-            found += [
-                json.loads(m["Body"])["detail-type"]
-                for m in out.get("Messages", [])
-                if json.loads(m["Body"])["detail"]["answer"]["lead_id"] == lead_id
-            ]
-            return found
-    return found
+    return [event["detail-type"] for event in lead_events(local_stack.state, lead_id, timeout)]
 
 
 def test_a_bad_certificate_url_is_refused(client):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from tf_retainer.store.archive_marks import ArchiveMarks
 
 from local.simulator import make_web_cert_id
 from tests.support.cli import run
-from tests.support.stack import VENDOR, aws_client, lead
+from tests.support.screening import publish_rules
+from tests.support.stack import EMAIL, PHONE, VENDOR, aws_client, lead
 from tf_retainer_ops.bundle import evidence_document
 from tf_retainer_ops.evidence import Archive, locate
 
@@ -86,12 +88,35 @@ def items_of(stack, lead_id: str) -> list[dict[str, Any]]:
 
 
 def verified(record: dict[str, Any]) -> list[chain.Entry]:
-    """An evidence record's chain checked link by link from the lead's identity (raises BrokenChain)."""
+    """An evidence record's chain checked link by link from the lead's identity (raises BrokenChain): its
+    certificate, or none (``cert_id`` null) for a lead kept on its LeadiD token alone."""
     links = [chain.Link(link["seq"], link["content"].encode(), link["hash"]) for link in record["chain"]]
     state = record["state"]
     return chain.verify(
-        links, chain.genesis(record["lead_id"], state["vendor"], state["cert_id"], state["received_at"])
+        links, chain.genesis(record["lead_id"], state["vendor"], state.get("cert_id"), state["received_at"])
     )
+
+
+def archived_lines(stack, uri: str) -> list[dict[str, Any]]:
+    """The evidence records in an archived part (s3://bucket/key)."""
+    bucket = stack.provisioned.archive_bucket
+    body = aws_client("s3").get_object(Bucket=bucket, Key=uri.removeprefix(f"s3://{bucket}/"))["Body"].read()
+    return [json.loads(line) for line in gzip.decompress(body).splitlines()]
+
+
+def early_expiry(days_later: int = AFTER_DAYS + 2) -> tuple[datetime, int]:
+    """The archiver's moment (``run_archiver``'s default) and the TTL it gives the entries expiring early."""
+    moment = datetime.combine(date.today() + timedelta(days=days_later), time(12), tzinfo=UTC)
+    return moment, int((moment + timedelta(days=GRACE_DAYS)).timestamp())
+
+
+def expire_early(stack, lead_id: str, early: int) -> None:
+    """What TTL removes of an archived lead: its items expiring early."""
+    raw = aws_client("dynamodb")
+    for item in items_of(stack, lead_id):
+        if int(item["ttl"]) == early:
+            key = {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
+            raw.delete_item(TableName=stack.provisioned.table_name, Key=key)
 
 
 def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
@@ -116,15 +141,11 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
     for uri in result.objects:
         match = re.fullmatch(rf"s3://{bucket}/evidence/vendor=([\w-]+)/date={day}/part-[0-9a-f]{{32}}\.jsonl\.gz", uri)
         assert match, uri
-        key = uri.removeprefix(f"s3://{bucket}/")
-        lines = [
-            json.loads(line)
-            for line in gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).splitlines()
-        ]
+        lines = archived_lines(stack, uri)
         by_vendor[match[1]] = sorted(line["lead_id"] for line in lines)
         assert all(set(line) == RECORD_FIELDS for line in lines)
         # Object Lock: compliance mode, kept the retention period from its writing.
-        head = s3.head_object(Bucket=bucket, Key=key)
+        head = s3.head_object(Bucket=bucket, Key=uri.removeprefix(f"s3://{bucket}/"))
         assert head["ObjectLockMode"] == "COMPLIANCE"
         kept = head["ObjectLockRetainUntilDate"] - head["LastModified"]
         assert abs(kept - timedelta(days=RETENTION_DAYS)) < timedelta(hours=1)
@@ -133,8 +154,7 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
     # Each archived lead's state says where; its chain entries expire GRACE_DAYS after the run but the
     # head (the state's entry and the last), which later history follows; the state keeps the retention
     # TTL (the consumer index still finds it); the pending lead is untouched.
-    moment = datetime.combine(date.today() + timedelta(days=AFTER_DAYS + 2), time(12), tzinfo=UTC)
-    early = int((moment + timedelta(days=GRACE_DAYS)).timestamp())
+    moment, early = early_expiry()
     expiring = {}
     for lead_id in final:
         items = items_of(stack, lead_id)
@@ -151,13 +171,8 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
     assert "archived_to" not in next(i for i in items_of(stack, leads["pending"]) if keys.is_state(i))
 
     # What TTL removes is removed: the bundle now comes from S3, equal in content to the one made before.
-    raw = aws_client("dynamodb")
     for lead_id in final:
-        for item in items_of(stack, lead_id):
-            if int(item["ttl"]) == early:
-                raw.delete_item(
-                    TableName=stack.provisioned.table_name, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
-                )
+        expire_early(stack, lead_id, early)
     # History recorded after archiving (an operator's note, a hold) is read from the table and appended.
     noted = leads["other"]
     note = Event("operator_note", "alice", {"note": "demand letter 2026-11"})
@@ -183,6 +198,46 @@ def test_archive_then_bundle_round_trips_from_s3(stack, leads, tmp_path: Path):
     code, out, err = run(stack, "--json", "evidence", "verify", noted_before)
     assert code == 0, err
     assert (json.loads(out)["entries"], json.loads(out)["source"].startswith("s3://")) == (4, True)
+
+
+def test_a_lead_without_a_certificate_round_trips_through_the_archive_with_no_certificate_invented(
+    screened, tmp_path: Path
+):
+    """A lead kept on its LeadiD token alone (issue 25): archived with its token's claim where a certificate's
+    would be, read back from S3 equal to the table's bundle, its chain verified from an identity without a
+    certificate."""
+    publish_rules(screened.provisioned.table_name, consent_records={"required": "either"})
+    token = str(uuid.uuid4()).upper()
+    posted = screened.post({"email": EMAIL, "phone": PHONE, "universal_leadid": token}).json()
+    assert (posted["status"], posted["kept_on"]) == ("retained", ["jornaya"]), posted
+    lead_id = posted["lead_id"]
+    before = table_bundle(screened, lead_id)
+    entries = len(verified(locate(screened.leads, lead_id).record.model_dump(mode="json")))
+
+    result = run_archiver(screened)
+
+    assert result.archived == 1
+    [line] = [line for line in archived_lines(screened, result.objects[0]) if line["lead_id"] == lead_id]
+    assert set(line) == RECORD_FIELDS and "cert_id" not in line["state"], line["state"]
+    certificate = line["certificate"]
+    assert (certificate["cert_id"], certificate["leadid_token"]) == (None, token)
+    assert certificate["claim"]["lead_id"] == lead_id and "cert_id" not in certificate["claim"]
+
+    _, early = early_expiry()
+    expire_early(screened, lead_id, early)
+    output = tmp_path / "token-lead.json"
+    code, out, err = run(screened, "evidence", lead_id, "-o", str(output), "--unsigned")
+    assert code == 0 and "from the archive: s3://" in out, err
+    bundle = json.loads(output.read_text())
+    assert content(bundle) == before
+    assert bundle["kept_on"] == ["jornaya"] and bundle["certificate"]["cert_id"] is None
+    assert bundle["certificate_record"]["leadid_token"] == token
+    record = locate(screened.leads, lead_id, archive=archive_reader(screened)).record.model_dump(mode="json")
+    assert len(verified(record)) == entries
+    code, out, err = run(screened, "--json", "evidence", "verify", lead_id)
+    assert code == 0, err
+    assert (json.loads(out)["entries"], json.loads(out)["source"].startswith("s3://")) == (entries, True)
+    assert screened.sim.requests == []  # TrustedForm never asked, nothing of it in the evidence
 
 
 def test_only_leads_past_the_cutoff_are_archived_and_a_rerun_archives_nothing_twice(stack, leads):

@@ -22,7 +22,7 @@ from tf_retainer.store import keys
 from local.poller import RetryPoller
 from local.provision import load_template
 from local.simulator import make_web_cert_id
-from tests.support.stack import TF_API_KEY, VENDOR, lead
+from tests.support.stack import EMAIL, PHONE, TF_API_KEY, VENDOR, lead
 
 NAMESPACE = "TfRetainer"
 SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}\s*MetricName=\"([^\"]+)\"")
@@ -150,7 +150,7 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     from tests.support.stack import FAST_RETRIES
 
     screen_sims.reset()
-    env = screening_env(stack, screen_sims, {"dnc": "dncscrub"}, FAST_RETRIES)
+    env = screening_env(stack, screen_sims, {"dnc": "dncscrub", "leadid": "jornaya"}, FAST_RETRIES)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     wiring.reset()
@@ -160,6 +160,17 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     assert post(lead(), key=screened_key)["status"] == "retained"
     assert screen_sims.calls("5125551212")["dncscrub"] == 1
     run.secrets.append(KEYS["dncscrub"])
+
+    # A vendor whose leads may come without a certificate (consent_records enforced with either): one kept on
+    # its LeadiD token (audited by Jornaya), then another lead with that token, refused (leadid_reused).
+    token_key = stack.add_vendor("vendor-token")
+    publish_rules(stack.provisioned.table_name, "vendor-token", consent_records={"required": "either"})
+    token = str(uuid.uuid4()).upper()
+    without_certificate = {"email": EMAIL, "phone": PHONE, "universal_leadid": token}
+    assert post(without_certificate, key=token_key)["kept_on"] == ["jornaya"]
+    reused = {**without_certificate, "email": "someone.else@example.com"}
+    assert post(reused, key=token_key)["reason"] == "leadid_reused"
+    run.secrets.append(KEYS["jornaya"])
 
     # No attempts left: the lead expires at once.
     monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "1")
@@ -250,6 +261,7 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     run.lead_ids = [answer["lead_id"] for answer in posted if answer.get("lead_id")]
     run.cert_ids = [answer["cert_id"] for answer in posted if answer.get("cert_id")]
     run.secrets = [
+        *run.secrets,  # the screening providers' keys
         TF_API_KEY,
         base64.b64encode(f"API:{TF_API_KEY}".encode()).decode(),
         stack.vendor_key,
@@ -360,6 +372,7 @@ def test_dashboard_and_emitted_metrics_match(stack, monkeypatch, capfd, service_
         "TrustedFormLatency",
         "DuplicateLeads",
         "CertificatesReused",
+        "LeadidTokensReused",
         "MaskedCertificates",
         "LeadMatchFailures",
         "EnqueueFailures",
@@ -403,7 +416,9 @@ def test_logs_carry_correlation_keys_and_no_secret(stack, monkeypatch, capfd, se
         except ValueError:
             continue
     outcomes = [r for r in records if r.get("message") == "lead outcome"]
-    assert outcomes and all(r.get("lead_id") and r.get("cert_id") for r in outcomes)
+    # each names its lead and the consent record it is on: its certificate, or its LeadiD token without one
+    assert outcomes and all(r.get("lead_id") and (r.get("cert_id") or r.get("leadid_token")) for r in outcomes)
+    assert any(r.get("leadid_token") and not r.get("cert_id") for r in outcomes)
     logged_leads = {r.get("lead_id") for r in records}
     # every lead that got past validation is findable in the logs by its id
     states = [item for item in stack.all_items() if keys.is_state(item)]

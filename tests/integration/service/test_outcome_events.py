@@ -16,7 +16,7 @@ from local.functions import invoke
 from local.poller import RetryPoller
 from local.simulator import make_web_cert_id
 from local.streams import StreamPoller
-from tests.support.stack import TF_API_KEY, VENDOR, lead
+from tests.support.stack import EMAIL, PHONE, TF_API_KEY, VENDOR, lead
 
 
 @pytest.fixture
@@ -54,6 +54,29 @@ def test_a_retained_lead_is_one_event_with_the_vendors_answer_and_no_contact_det
     body = re.sub(r"\d{4}-\d\d-\d\dt[\d:.]+z?|[0-9a-f-]{20,}", "", json.dumps(event).lower())
     for secret in ("jane.doe", "example.com", "555", "1212", TF_API_KEY, stack.vendor_key.lower(), "match_lead"):
         assert secret not in body
+
+
+def test_a_lead_without_a_certificate_is_an_event_with_a_null_certificate_naming_its_token(screened, publisher):
+    """A lead kept on its LeadiD token alone (and one refused on its audit): ``certificate`` is null, not an
+    object with no facts, and the answer names the record it is kept on."""
+    import uuid
+
+    from tests.support.screening import publish_rules
+
+    publish_rules(screened.provisioned.table_name, consent_records={"required": "either"})
+    kept_token, red_token = str(uuid.uuid4()).upper(), str(uuid.uuid4()).upper()
+    screened.screen_sims.jornaya.script(red_token, disclosure="mismatch")  # red under the default audit profile
+    kept = screened.post({"email": EMAIL, "phone": PHONE, "universal_leadid": kept_token}).json()
+    red = screened.post({"email": EMAIL, "phone": PHONE, "universal_leadid": red_token}).json()
+    assert (kept["status"], red["reason"]) == ("retained", "consent_record_missing"), (kept, red)
+    events = {event["detail"]["answer"]["lead_id"]: event for event in published(screened, publisher)}
+    retained, rejected = events[kept["lead_id"]], events[red["lead_id"]]
+    assert retained["detail-type"] == "Lead Retained" and retained["detail"]["certificate"] is None
+    answer = retained["detail"]["answer"]
+    assert answer["kept_on"] == ["jornaya"] and answer["leadid_token"] == kept_token and "cert_id" not in answer
+    assert rejected["detail-type"] == "Lead Rejected" and rejected["detail"]["certificate"] is None
+    assert rejected["detail"]["answer"]["leadid_token"] == red_token and "kept_on" not in rejected["detail"]["answer"]
+    assert screened.sim.requests == []  # TrustedForm never asked
 
 
 def test_nothing_is_published_by_the_writer_itself_and_no_event_for_what_was_never_stored(stack, publisher):

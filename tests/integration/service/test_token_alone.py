@@ -179,6 +179,28 @@ def test_a_token_another_lead_holds_is_refused_and_the_vendor_s_repeat_gets_the_
     assert code == 0 and "without a certificate 2, kept on the token 1" in out, out
 
 
+def emitted_metrics(printed: str) -> set[str]:
+    """The metric names in the EMF lines the functions printed."""
+    names = set()
+    for line in printed.splitlines():
+        record = json.loads(line) if line.startswith("{") else {}
+        for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
+            names |= {metric["Name"] for metric in directive["Metrics"]}
+    return names
+
+
+def test_a_token_another_vendor_s_lead_holds_is_counted_as_a_token_reused_not_a_certificate(screened, capfd):
+    take_token_alone(screened, "either")
+    token = new_token()
+    assert post(screened, tokened(token))[0] == 201
+    capfd.readouterr()
+    response = screened.post(tokened(token), key=screened.add_vendor("vendor-b"))
+    assert (response.status, response.json()["reason"]) == (422, "leadid_reused")
+    emitted = emitted_metrics(capfd.readouterr().out)
+    # its own count (graphed on the dashboard), and the cross-vendor one the alarm watches: no certificate reused
+    assert {"LeadidTokensReused", "CrossVendorReuse"} <= emitted and "CertificatesReused" not in emitted, emitted
+
+
 # --- refused as before -----------------------------------------------------------------------------------
 
 

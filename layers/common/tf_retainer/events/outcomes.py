@@ -7,8 +7,10 @@ exists for every outcome written, and only for those: a retry that loses a race 
 publishes nothing. The stream delivers at least once; the event's id is the entry's key, the same on
 every delivery, for a subscriber to de-duplicate on. Nothing is read to publish: the entry says it all.
 
-What an event says: the answer the vendor gets (``LeadAnswer``), the vendor, the certificate's facts,
-and the history event itself. Never an email, a phone number, their fingerprints or a key.
+What an event says: the answer the vendor gets (``LeadAnswer``), the vendor, the certificate's facts
+(null for a lead without a certificate, kept on its LeadiD token: the answer's ``leadid_token`` and
+``kept_on`` name that record), and the history event itself. Never an email, a phone number, their
+fingerprints or a key.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def outcome_event(published: PublishedEntry) -> OutcomeEvent:
         lead = Lead.model_validate(entry.state)
         vendor = lead.vendor
         answer = lead.answer().model_dump(mode="json", exclude_none=True)
-        certificate = lead.model_dump(mode="json", include=set(CERTIFICATE_FACTS), exclude_none=True)
+        certificate = _certificate_facts(lead)
     else:
         vendor = history["vendor"]
         answer = {name: history[name] for name in ("lead_id", "vendor_lead_id") if history.get(name) is not None}
@@ -71,6 +73,13 @@ def outcome_event(published: PublishedEntry) -> OutcomeEvent:
         "history": history,
     }
     return OutcomeEvent(event_id=event_id, detail_type=DETAIL_TYPES[event_type], time=str(at), detail=detail)
+
+
+def _certificate_facts(lead: Lead) -> dict[str, object] | None:
+    """The lead's certificate's facts; None for a lead without one (not a certificate with no facts)."""
+    if lead.cert_id is None:
+        return None
+    return lead.model_dump(mode="json", include=set(CERTIFICATE_FACTS), exclude_none=True)
 
 
 def is_published(published: PublishedEntry | None) -> bool:

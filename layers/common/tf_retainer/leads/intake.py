@@ -42,7 +42,7 @@ def submit_lead(deps: Deps, *, vendor: str, submission: LeadSubmission, deadline
     lease = iso(now + timedelta(seconds=held))
     lead = _new_lead(deps, submission, cert, vendor, now).model_copy(update={"lease_until": lease})
     lead = seal_number(deps, lead, submission.phone)  # when the vendor's screen rules will read it
-    logger.append_keys(lead_id=lead.lead_id, cert_id=lead.cert_id, vendor=vendor)
+    logger.append_keys(lead_id=lead.lead_id, cert_id=lead.cert_id, leadid_token=lead.leadid_token, vendor=vendor)
 
     reservation = _reserve(deps, lead, now=now, deadline=deadline)
     if isinstance(reservation, DuplicateLead):
@@ -185,8 +185,8 @@ def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime, *, l
     first = deps.writer.record_refusal(final, events=events, now=now)
     if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
         return _repeat_answer(deps, first)
-    count(Metric.CERTIFICATES_REUSED)
-    if claim.vendor != lead.vendor:  # one vendor sending another's certificate: worth a look
+    count(Metric.LEADID_TOKENS_REUSED if leadid else Metric.CERTIFICATES_REUSED)
+    if claim.vendor != lead.vendor:  # one vendor sending another's certificate or token: worth a look
         count(Metric.CROSS_VENDOR_REUSE)
     report_outcome(final, owner_lead_id=owner)
     return final.answer()

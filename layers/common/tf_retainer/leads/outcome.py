@@ -220,6 +220,7 @@ def report_outcome(lead: Lead, *, alarm: bool = False, **extra: Any) -> None:
             # explicit, not append_keys: the retry worker runs several leads at once in threads
             "lead_id": lead.lead_id,
             "cert_id": lead.cert_id,
+            "leadid_token": lead.leadid_token,  # the record a lead without a certificate is kept on
             "status": lead.status.value,
             "reason": lead.reason.value if lead.reason else None,
             **extra,

@@ -62,8 +62,10 @@ class Metric(StrEnum):
     LEADS_PENDING = "LeadsPending"
     LEADS_EXPIRED = "LeadsExpired"
     DUPLICATE_LEADS = "DuplicateLeads"
-    CERTIFICATES_REUSED = "CertificatesReused"
-    CROSS_VENDOR_REUSE = "CrossVendorReuse"  # a lead came with a certificate another vendor's lead holds
+    CERTIFICATES_REUSED = "CertificatesReused"  # a lead came with a certificate another lead holds
+    LEADID_TOKENS_REUSED = "LeadidTokensReused"  # a lead came with a LeadiD token another lead holds
+    # a lead came with a consent record (a certificate or a LeadiD token) another vendor's lead holds
+    CROSS_VENDOR_REUSE = "CrossVendorReuse"
     ACCOUNT_ERRORS = "AccountErrors"
     MASKED_CERTIFICATES = "MaskedCertificates"
     LEAD_MATCH_FAILURES = "LeadMatchFailures"
