@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -985,6 +985,32 @@ def test_past_the_revisit_list_s_cap_a_lead_the_sweeper_cannot_requeue_holds_the
     assert Revisit("new-broken", start + timedelta(minutes=5)) in world.store.mark.revisit
     assert len(world.store.mark.revisit) == REVISIT_CAP
     assert world.store.watermark == NOW - timedelta(seconds=120)
+
+
+def test_a_mark_other_sweeps_keep_saving_first_is_given_up_and_its_arrivals_read_again(make_world, monkeypatch):
+    """Each save refused (another sweep saved the mark since it was read): read again and merged, a few times,
+    then given up and counted; nothing is lost, the next sweep reads the same arrivals again."""
+    world = make_world()
+    world.store.mark = SweepMark(until=NOW - timedelta(minutes=30))
+    world.store.leads["broken"] = as_reserved("broken", NOW - timedelta(minutes=20))
+    world.store.broken = {"broken"}
+    tried: list[int] = []
+
+    def saved_first_by_another(mark: SweepMark, *, read: SweepMark) -> bool:
+        tried.append(read.version)
+        world.store.mark = replace(world.store.mark, version=world.store.mark.version + 1)
+        return False
+
+    with monkeypatch.context() as busy:
+        busy.setattr(world.store, "save_sweep_mark", saved_first_by_another)
+        assert sweep.sweep(world.deps).failed == ["broken"]
+    assert tried == [0, 1, 2, 3]  # the mark read again before each try
+    assert metrics.metric_set["SweepFailures"]["Value"] == [1.0, 1.0]  # the lead, then the mark
+    assert world.store.watermark == NOW - timedelta(minutes=30)
+    world.store.windows.clear()
+    assert sweep.sweep(world.deps).failed == ["broken"]
+    assert world.store.windows[0][0] == NOW - timedelta(minutes=32)  # from the same watermark
+    assert [entry.lead_id for entry in world.store.mark.revisit] == ["broken"]
 
 
 def test_the_first_sweep_looks_back_an_hour_and_one_far_behind_catches_up_an_hour_a_run(make_world):

@@ -20,7 +20,7 @@ from local.provision import load_template
 from local.simulator import make_web_cert_id
 from tests.support.iam import decide, requests_of
 from tests.support.sam import statements_of, translate
-from tests.support.stack import lead
+from tests.support.stack import lead, strand
 from tests.support.template import actions, function_policies
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
@@ -140,24 +140,9 @@ def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls
 def test_the_sweeper_s_revisit_of_a_lead_it_failed_to_requeue_is_granted(stack, calls, made, translated):
     """A lead on the mark's revisit list: read by id, requeued, taken off the list (the mark put again)."""
     from tf_retainer.ports.leads import Revisit, SweepMark
-    from tf_retainer.runtime.clock import iso
-
-    from tests.support.fakes import received_lead
-    from tests.support.stack import VENDOR
 
     received = datetime.now(UTC) - timedelta(hours=3)  # long before the watermark: found on the list only
-    cert_id = make_web_cert_id()
-    listed = received_lead().model_copy(
-        update={
-            "lead_id": "listed",
-            "vendor": VENDOR,
-            "cert_id": cert_id,
-            "certificate_url": f"https://cert.trustedform.com/{cert_id}",
-            "received_at": iso(received),
-            "check_after": iso(received + timedelta(seconds=120)),
-        }
-    )
-    stack.writer.reserve(listed, actor="intake", now=received)
+    strand(stack, "listed", received)
     mark = SweepMark(until=datetime.now(UTC) - timedelta(minutes=5), revisit=(Revisit("listed", received),))
     assert stack.index.save_sweep_mark(mark, read=SweepMark())
     calls.clear()
