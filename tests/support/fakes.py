@@ -25,6 +25,7 @@ from tf_retainer.ports.leads import (
     Reserved,
     StaleAttempt,
     StoreUnavailable,
+    SweepMark,
 )
 from tf_retainer.runtime.clock import iso, parse_iso
 
@@ -74,7 +75,7 @@ class FakeStore:
     queued: list[tuple[str, str]] = field(default_factory=list)  # move_check_after: (lead id, its new check_after)
     recoveries: list[Outcome] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # leads whose record_recovery fails (a bad item, a 500)
-    watermark: datetime | None = None  # the sweeper's over leads still as reserved
+    mark: SweepMark = field(default_factory=SweepMark)  # the sweeper's over leads still as reserved
     windows: list[tuple[datetime, datetime]] = field(default_factory=list)  # unstepped_leads' periods asked
     fail_history: int = 0  # the next n add_history calls raise StoreUnavailable (a throttled table)
     fail_outcome: bool = False  # record_outcome raises StoreUnavailable
@@ -191,7 +192,7 @@ class FakeStore:
         raise NotImplementedError
 
     def open_leads(self, *, overdue_at: datetime | None = None, limit: int | None = None) -> list[Lead]:
-        found = [lead for lead in self.leads.values() if not lead.status.is_final and not _unstepped(lead)]
+        found = [lead for lead in self.leads.values() if not lead.status.is_final and not lead.as_reserved()]
         due = [lead for lead in found if overdue_at is None or parse_iso(lead.check_after or "") < overdue_at]
         return due[:limit]
 
@@ -200,15 +201,22 @@ class FakeStore:
         found = [
             lead
             for lead in self.leads.values()
-            if _unstepped(lead) and received_from <= parse_iso(lead.received_at) <= received_until
+            if lead.as_reserved() and received_from <= parse_iso(lead.received_at) <= received_until
         ]
         return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
 
-    def received_watermark(self) -> datetime | None:
-        return self.watermark
+    def sweep_mark(self) -> SweepMark:
+        return self.mark
 
-    def advance_received_watermark(self, until: datetime) -> None:
-        self.watermark = max(self.watermark or until, until)
+    def save_sweep_mark(self, mark: SweepMark, *, read: SweepMark) -> bool:
+        if self.mark.version != read.version:
+            return False
+        self.mark = replace(mark, version=read.version + 1)
+        return True
+
+    @property
+    def watermark(self) -> datetime | None:
+        return self.mark.until
 
     def vendor_leads(
         self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
@@ -269,11 +277,6 @@ class FakeKeyring(Keyring):
 
     def vendor_lead(self, vendor: str, vendor_lead_id: str) -> str:
         return self.vendor_leads.get((vendor, vendor_lead_id)) or super().vendor_lead(vendor, vendor_lead_id)
-
-
-def _unstepped(lead: Lead) -> bool:
-    """Still as reserved: in no open index, found by the sweeper through the vendor index."""
-    return lead.status is Status.RECEIVED and lead.applied == 0
 
 
 def received_lead() -> Lead:

@@ -176,3 +176,24 @@ def deliver(stack: Any, *, wait: bool = True) -> list[str]:
         outcomes.append(retry.retry_lead(default_deps(), RetryMessage.model_validate_json(message["Body"])))
         stack.sqs.delete_message(QueueUrl=stack.resources.retry_queue_url, ReceiptHandle=message["ReceiptHandle"])
     return outcomes
+
+
+def strand(stack: Any, lead_id: str, received: datetime) -> None:
+    """A lead reserved at ``received`` whose intake died before its first step: still as reserved, due a grace
+    after it arrived, found by the sweeper through the vendor index (or its revisit list)."""
+    from tf_retainer.runtime.clock import iso
+
+    from tests.support.fakes import received_lead
+
+    cert_id = make_web_cert_id()
+    lead = received_lead().model_copy(
+        update={
+            "lead_id": lead_id,
+            "vendor": VENDOR,
+            "cert_id": cert_id,
+            "certificate_url": f"https://cert.trustedform.com/{cert_id}",
+            "received_at": iso(received),
+            "check_after": iso(received + timedelta(seconds=120)),
+        }
+    )
+    stack.writer.reserve(lead, actor="intake", now=received)

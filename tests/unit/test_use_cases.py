@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,8 @@ from tf_retainer.domain.retry_message import RetryMessage
 from tf_retainer.leads import attempt as attempt_module
 from tf_retainer.leads import intake, lookup, retry, schedule, sweep
 from tf_retainer.leads.deps import Deps
-from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, StoreUnavailable
+from tf_retainer.leads.sweep_mark import REVISIT_CAP
+from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Revisit, StoreUnavailable, SweepMark
 from tf_retainer.ports.services import ApiKeyUnavailable
 from tf_retainer.runtime.clock import iso
 from tf_retainer.runtime.observability import metrics
@@ -918,7 +919,7 @@ def test_a_lead_still_as_reserved_is_found_through_the_vendor_index_from_the_wat
     """Issue 22: a lead as reserved is in no open index (a lead kept at once never writes it); the sweeper
     reads the leads received since its watermark (less the grace, for the index's lag) up to the grace ago."""
     world = make_world()
-    world.store.watermark = NOW - timedelta(minutes=10)
+    world.store.mark = SweepMark(until=NOW - timedelta(minutes=10))
     world.store.leads["stranded"] = as_reserved("stranded", NOW - timedelta(minutes=5))
     world.store.leads["arriving"] = as_reserved("arriving", NOW - timedelta(seconds=60))  # its intake may run
     world.store.leads["pending"] = pending_lead(lead_id="pending", check_after=iso(NOW - timedelta(minutes=1)))
@@ -929,18 +930,87 @@ def test_a_lead_still_as_reserved_is_found_through_the_vendor_index_from_the_wat
     assert [(m.lead_id, m.attempt) for m in world.sqs.messages if m.lead_id == "stranded"] == [("stranded", 1)]
 
 
-def test_a_lead_as_reserved_the_sweeper_could_not_requeue_holds_the_watermark_for_the_next_sweep(make_world):
+def test_a_lead_as_reserved_the_sweeper_cannot_requeue_holds_back_no_lead_stranded_after_it(make_world):
+    """A lead whose requeue fails every time (a malformed item, one too large to update) goes on the mark's
+    revisit list and the watermark moves past it: a lead stranded two hours later is still found (it used to
+    hold the watermark, every sweep reading the same hour from it). The failing lead is tried again by every
+    sweep, and requeued (off the list) once it can be."""
     world = make_world()
-    world.store.watermark = NOW - timedelta(minutes=30)
-    world.store.leads["broken"] = as_reserved("broken", NOW - timedelta(minutes=20))
-    world.store.leads["later"] = as_reserved("later", NOW - timedelta(minutes=10))
+    start = NOW - timedelta(hours=3)
+    world.store.mark = SweepMark(until=start)
+    world.store.leads["broken"] = as_reserved("broken", start + timedelta(minutes=5))
+    world.store.leads["later"] = as_reserved("later", start + timedelta(hours=2, minutes=5))
     world.store.broken = {"broken"}
-    report = sweep.sweep(world.deps)
-    assert (report.recovered, report.failed) == (["later"], ["broken"])
-    assert world.store.watermark == NOW - timedelta(minutes=20)  # moved up to it, not past it
-    world.store.broken = set()
-    assert sweep.sweep(world.deps).recovered == ["broken"]
+    reports = [sweep.sweep(world.deps) for _ in range(3)]  # an hour of arrivals a run
+    assert [report.failed for report in reports] == [["broken"]] * 3  # tried again every sweep
+    assert [report.recovered for report in reports] == [[], [], ["later"]]
+    assert world.store.mark.revisit == (Revisit("broken", start + timedelta(minutes=5)),)
     assert world.store.watermark == NOW - timedelta(seconds=120)
+    world.store.broken = set()
+    report = sweep.sweep(world.deps)
+    assert (report.recovered, report.failed, report.revisit) == (["broken"], [], 0)
+    assert world.store.mark.revisit == ()
+    assert [m.lead_id for m in world.sqs.messages] == ["later", "broken"]
+
+
+def test_a_listed_lead_no_longer_as_reserved_leaves_the_list_without_a_requeue(make_world):
+    """An operator's requeue (or a late step of its own attempt) moved it on: nothing for the sweeper to do."""
+    world = make_world()
+    moved = pending_lead(lead_id="moved", received_at=iso(NOW - timedelta(minutes=40)), applied=3)
+    world.store.leads["moved"] = moved.model_copy(update={"check_after": iso(NOW + timedelta(minutes=5))})
+    world.store.mark = SweepMark(until=NOW - timedelta(minutes=30), revisit=(Revisit("moved", NOW),), version=7)
+    report = sweep.sweep(world.deps)
+    assert (report.recovered, report.failed, world.store.recoveries) == ([], [], [])
+    assert world.store.mark.revisit == () and world.store.mark.version == 8
+
+
+def test_past_the_revisit_list_s_cap_a_lead_the_sweeper_cannot_requeue_holds_the_watermark(make_world):
+    """The list is bounded (each listed lead is read and tried every sweep): full, a failing lead holds the
+    watermark as before; once a listed lead is requeued, it takes its place and the watermark moves on."""
+    world = make_world()
+    start = NOW - timedelta(minutes=30)
+    listed = [as_reserved(f"listed-{n:03d}", start - timedelta(hours=1)) for n in range(REVISIT_CAP)]
+    world.store.leads |= {lead.lead_id: lead for lead in listed}
+    world.store.mark = SweepMark(until=start, revisit=tuple(Revisit(lead.lead_id, start) for lead in listed))
+    world.store.leads["new-broken"] = as_reserved("new-broken", start + timedelta(minutes=5))
+    world.store.leads["later"] = as_reserved("later", start + timedelta(minutes=10))
+    world.store.broken = {lead.lead_id for lead in listed} | {"new-broken"}
+    report = sweep.sweep(world.deps)
+    assert len(report.failed) == REVISIT_CAP + 1 and report.recovered == ["later"]
+    assert world.store.watermark == start + timedelta(minutes=5)  # held by the lead the list has no room for
+    assert len(world.store.mark.revisit) == REVISIT_CAP
+    world.store.broken.discard("listed-000")
+    report = sweep.sweep(world.deps)
+    assert report.recovered == ["listed-000"]
+    assert Revisit("new-broken", start + timedelta(minutes=5)) in world.store.mark.revisit
+    assert len(world.store.mark.revisit) == REVISIT_CAP
+    assert world.store.watermark == NOW - timedelta(seconds=120)
+
+
+def test_a_mark_other_sweeps_keep_saving_first_is_given_up_and_its_arrivals_read_again(make_world, monkeypatch):
+    """Each save refused (another sweep saved the mark since it was read): read again and merged, a few times,
+    then given up and counted; nothing is lost, the next sweep reads the same arrivals again."""
+    world = make_world()
+    world.store.mark = SweepMark(until=NOW - timedelta(minutes=30))
+    world.store.leads["broken"] = as_reserved("broken", NOW - timedelta(minutes=20))
+    world.store.broken = {"broken"}
+    tried: list[int] = []
+
+    def saved_first_by_another(mark: SweepMark, *, read: SweepMark) -> bool:
+        tried.append(read.version)
+        world.store.mark = replace(world.store.mark, version=world.store.mark.version + 1)
+        return False
+
+    with monkeypatch.context() as busy:
+        busy.setattr(world.store, "save_sweep_mark", saved_first_by_another)
+        assert sweep.sweep(world.deps).failed == ["broken"]
+    assert tried == [0, 1, 2, 3]  # the mark read again before each try
+    assert metrics.metric_set["SweepFailures"]["Value"] == [1.0, 1.0]  # the lead, then the mark
+    assert world.store.watermark == NOW - timedelta(minutes=30)
+    world.store.windows.clear()
+    assert sweep.sweep(world.deps).failed == ["broken"]
+    assert world.store.windows[0][0] == NOW - timedelta(minutes=32)  # from the same watermark
+    assert [entry.lead_id for entry in world.store.mark.revisit] == ["broken"]
 
 
 def test_the_first_sweep_looks_back_an_hour_and_one_far_behind_catches_up_an_hour_a_run(make_world):
@@ -954,7 +1024,7 @@ def test_the_first_sweep_looks_back_an_hour_and_one_far_behind_catches_up_an_hou
     assert world.store.watermark == horizon
     world.store.windows.clear()
     mark = NOW - timedelta(days=1)
-    world.store.watermark = mark
+    world.store.mark = SweepMark(until=mark)
     sweep.sweep(world.deps)
     assert len(world.store.windows) == 6
     assert world.store.windows[0] == (mark - grace, mark + ten)
@@ -968,7 +1038,7 @@ def test_a_failed_read_of_the_leads_as_reserved_leaves_the_overdue_leads_requeue
     """The vendor index did not answer: the overdue open leads (read first, from the open index) are requeued
     all the same, and the watermark stays for the next sweep to read that window again."""
     world = make_world()
-    world.store.watermark = NOW - timedelta(minutes=30)
+    world.store.mark = SweepMark(until=NOW - timedelta(minutes=30))
     world.store.leads["pending"] = pending_lead(lead_id="pending", check_after=iso(NOW - timedelta(minutes=1)))
     world.store.leads["stranded"] = as_reserved("stranded", NOW - timedelta(minutes=25))
 

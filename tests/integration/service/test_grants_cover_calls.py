@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from local.provision import load_template
 from local.simulator import make_web_cert_id
 from tests.support.iam import decide, requests_of
 from tests.support.sam import statements_of, translate
-from tests.support.stack import lead
+from tests.support.stack import lead, strand
 from tests.support.template import actions, function_policies
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
@@ -133,6 +133,23 @@ def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls
     time.sleep(max(0.0, (check_after - datetime.now(UTC)).total_seconds()) + 0.2)  # overdue (next attempt + grace)
     report = invoke("SweeperFunction", SCHEDULED)
     assert report["recovered"] == [posted["lead_id"]]
+    assert set(actions_of(calls)) <= table_actions("SweeperFunction"), calls
+    assert_writes_allowed(translated, "SweeperFunction", made)
+
+
+def test_the_sweeper_s_revisit_of_a_lead_it_failed_to_requeue_is_granted(stack, calls, made, translated):
+    """A lead on the mark's revisit list: read by id, requeued, taken off the list (the mark put again)."""
+    from tf_retainer.ports.leads import Revisit, SweepMark
+
+    received = datetime.now(UTC) - timedelta(hours=3)  # long before the watermark: found on the list only
+    strand(stack, "listed", received)
+    mark = SweepMark(until=datetime.now(UTC) - timedelta(minutes=5), revisit=(Revisit("listed", received),))
+    assert stack.index.save_sweep_mark(mark, read=SweepMark())
+    calls.clear()
+    made.clear()
+    report = invoke("SweeperFunction", SCHEDULED)
+    assert report["recovered"] == ["listed"] and stack.index.sweep_mark().revisit == ()
+    assert "dynamodb:GetItem:LEAD" in calls and "dynamodb:GetItem:SWEEP" in calls, calls
     assert set(actions_of(calls)) <= table_actions("SweeperFunction"), calls
     assert_writes_allowed(translated, "SweeperFunction", made)
 

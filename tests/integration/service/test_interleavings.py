@@ -453,9 +453,10 @@ def test_a_conflict_on_the_sweep_s_watermark_is_waited_out_not_the_end_of_the_sw
 
     monkeypatch.setattr(client, "put_item", conflicting_on_the_mark)
     deps = default_deps()
-    before = deps.index.received_watermark()
+    before = deps.index.sweep_mark()
     report = sweep()
     assert conflicts == ["watermark"]
     assert report.failed == []
-    after = deps.index.received_watermark()
-    assert after is not None and (before is None or after > before)
+    after = deps.index.sweep_mark()
+    assert after.until is not None and (before.until is None or after.until > before.until)
+    assert after.version == before.version + 1  # one save: the conflict was waited out, not taken for a race

@@ -143,6 +143,10 @@ class Lead(CertificateFacts):
         records: list[ConsentRecord] = ["trustedform"] if self.cert_id is not None else []
         return records + (["jornaya"] if self.token_vouched() else [])
 
+    def as_reserved(self) -> bool:
+        """Still as its intake reserved it: received, no step recorded (in no open index)."""
+        return self.status is Status.RECEIVED and self.applied == 0
+
     @property
     def deadline_at(self) -> datetime:
         return parse_iso(self.deadline)

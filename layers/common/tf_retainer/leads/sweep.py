@@ -8,9 +8,10 @@ open index; a lead still as it was reserved (its intake died before its first st
 (so that a lead kept or refused at once never writes it: issue 22), and is found through the vendor index:
 the leads received between the watermark (less the received grace, for the index's lag) and the received
 grace ago, ``RECEIVED_WINDOW`` of arrivals a read (what one read costs stays bounded however far behind the
-sweeper is), up to ``CATCH_UP_WINDOWS`` reads a run. The watermark moves on only past leads that were
-handled, after each read. A read of the vendor index that fails costs the overdue open leads nothing: they
-are requeued first.
+sweeper is), up to ``CATCH_UP_WINDOWS`` reads a run. The watermark moves on past leads that were handled
+and past those it failed to requeue, which go on a bounded list that every sweep tries again first
+(leads/sweep_mark.py): one lead failing every time holds back no lead after it. A read of the vendor index
+that fails costs the overdue open leads nothing: they are requeued first.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.leads.deps import Deps
 from tf_retainer.leads.queueing import enqueue_retry, queued_check_after
 from tf_retainer.leads.screen_recovery import recovered
-from tf_retainer.ports.leads import Recovery, StoreUnavailable
+from tf_retainer.leads.sweep_mark import MarkChange
+from tf_retainer.leads.sweep_mark import save as save_mark
+from tf_retainer.ports.leads import Recovery, Revisit, StoreUnavailable
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, count, logger
 
@@ -42,6 +45,7 @@ class SweepReport:
     rolled_forward: list[str] = field(default_factory=list)
     skipped: int = 0  # moved on, or an attempt holds it: not ours to requeue
     failed: list[str] = field(default_factory=list)  # an error on this lead: the sweep went on with the rest
+    revisit: int = 0  # leads on the list of those it failed to requeue, tried again by every sweep
 
 
 def sweep(deps: Deps) -> SweepReport:
@@ -64,6 +68,7 @@ def sweep(deps: Deps) -> SweepReport:
             "rolled_forward": len(report.rolled_forward),
             "skipped": report.skipped,
             "failed": len(report.failed),
+            "revisit": report.revisit,
         },
     )
     return report
@@ -93,15 +98,21 @@ def _requeue_each(deps: Deps, leads: list[Lead], report: SweepReport, now: datet
 
 
 def _sweep_reserved(deps: Deps, report: SweepReport, now: datetime, *, budget: int, listed: set[str]) -> None:
-    """The leads still as reserved received since the watermark (or ``FIRST_LOOKBACK`` ago, the first time),
-    read ``RECEIVED_WINDOW`` of arrivals at a time (each read from the received grace before, for the index's
-    lag) up to the received grace ago; then the watermark moved up to the first lead not handled."""
+    """The leads the sweeper failed to requeue before, tried again; then the leads still as reserved received
+    since the watermark (or ``FIRST_LOOKBACK`` ago, the first time), read ``RECEIVED_WINDOW`` of arrivals at a
+    time (each read from the received grace before, for the index's lag) up to the received grace ago; then
+    the mark saved: the watermark moved up to the first lead held, past those failed that went on the list."""
     grace = timedelta(seconds=deps.settings.received_grace_seconds)
     horizon = now - grace
-    start = deps.index.received_watermark() or horizon - FIRST_LOOKBACK
+    read = deps.index.sweep_mark()
+    tried = read.revisit[: max(budget, 0)]
+    dropped = _revisit(deps, tried, report, now)
+    budget -= len(tried)
+    start = read.until or horizon - FIRST_LOOKBACK
     reached: datetime | None = None  # the end of the last window read
-    left: list[datetime] = []
-    seen = set(listed)
+    held: list[datetime] = []
+    failed: list[Revisit] = []
+    seen = listed | {entry.lead_id for entry in read.revisit}  # each lead tried once a sweep
     for _ in range(CATCH_UP_WINDOWS):
         until = min(horizon, start + RECEIVED_WINDOW)
         try:
@@ -112,15 +123,40 @@ def _sweep_reserved(deps: Deps, report: SweepReport, now: datetime, *, budget: i
             break
         unstepped = [lead for lead in found if lead.lead_id not in seen]
         seen.update(lead.lead_id for lead in unstepped)
+        errors = len(report.failed)
         handled = _requeue_each(deps, unstepped[: max(budget, 0)], report, now)
         budget -= len(unstepped)
-        # Skipped (held, or moved on), failed, or past the limit: the next sweep looks at it again.
-        left += [parse_iso(lead.received_at) for lead in unstepped if lead.lead_id not in handled]
+        failing = set(report.failed[errors:])
+        for lead in unstepped:
+            if lead.lead_id in failing:  # tried again from the list, every sweep
+                failed.append(Revisit(lead.lead_id, parse_iso(lead.received_at)))
+            elif lead.lead_id not in handled:  # skipped (held, or moved on), or past the limit: read again
+                held.append(parse_iso(lead.received_at))
         reached = start = until
         if until >= horizon or budget <= 0:
             break
-    if reached is not None:
-        deps.index.advance_received_watermark(min([reached, *left]))
+    change = MarkChange(reached=reached, held=tuple(held), failed=tuple(failed), dropped=frozenset(dropped))
+    report.revisit = len(save_mark(deps.index, read, change).revisit)
+
+
+def _revisit(deps: Deps, listed: tuple[Revisit, ...], report: SweepReport, now: datetime) -> set[str]:
+    """The listed leads read again (by id): those still as reserved requeued. The ids to take off the list:
+    requeued, or no longer as reserved (another step recorded, an operator's requeue, gone)."""
+    dropped: set[str] = set()
+    leads: list[Lead] = []
+    for entry in listed:
+        try:
+            lead = deps.reader.get_lead(entry.lead_id)
+        except Exception:  # a throttled read, a malformed item: it stays on the list
+            count(Metric.SWEEP_FAILURES)
+            logger.exception("could not read a lead to requeue", extra={"lead_id": entry.lead_id})
+            report.failed.append(entry.lead_id)
+            continue
+        if lead is None or not lead.as_reserved():
+            dropped.add(entry.lead_id)
+        else:
+            leads.append(lead)
+    return dropped | _requeue_each(deps, leads, report, now)
 
 
 def requeue(deps: Deps, lead: Lead, *, actor: str, now: datetime) -> Recovery:

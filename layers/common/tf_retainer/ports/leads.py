@@ -60,6 +60,26 @@ class Recovery(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Revisit:
+    """A lead still as reserved that the sweeper failed to requeue, passed by its watermark all the same: tried
+    again by every sweep until it is requeued or no longer as reserved."""
+
+    lead_id: str
+    received: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SweepMark:
+    """The sweeper's place over the leads still as reserved: every one received before ``until`` was looked at
+    (None: never yet) and handled, but those in ``revisit``. ``version`` counts the saves (0: none read):
+    a save is conditioned on it, so that two sweeps at once lose neither's changes."""
+
+    until: datetime | None = None
+    revisit: tuple[Revisit, ...] = ()
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryPage:
     """Up to a page of a lead's history events, oldest first, and the cursor of the next page (opaque)."""
 
@@ -141,9 +161,14 @@ class LeadIndex(Protocol):
         """Leads still as reserved (received, no step recorded) that arrived in the period, oldest first."""
         ...
 
-    def received_watermark(self) -> datetime | None: ...
+    def sweep_mark(self) -> SweepMark:
+        """The sweeper's mark as stored (strongly consistent); ``SweepMark()`` before the first save."""
+        ...
 
-    def advance_received_watermark(self, until: datetime) -> None: ...
+    def save_sweep_mark(self, mark: SweepMark, *, read: SweepMark) -> bool:
+        """Put ``until`` and ``revisit`` of ``mark`` (the next version of ``read``) if the stored mark is still
+        ``read``; False, nothing written, if another sweep saved it since."""
+        ...
 
     def vendor_leads(
         self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None

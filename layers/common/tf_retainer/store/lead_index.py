@@ -5,11 +5,12 @@ the date they arrived (with the sweeper's watermark over them)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from tf_retainer.domain.lead import Lead
-from tf_retainer.domain.models import Status
+from tf_retainer.ports.leads import Revisit, SweepMark
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
@@ -140,28 +141,58 @@ class DynamoLeadIndex:
             lead
             for vendor in vendors
             for lead in self.vendor_leads(vendor, since=received_from, until=received_until)
-            if lead.status is Status.RECEIVED and lead.applied == 0
+            if lead.as_reserved()
         ]
         return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
 
-    def received_watermark(self) -> datetime | None:
-        """Up to when every lead still as reserved was looked at by the sweeper (None: never yet)."""
+    def sweep_mark(self) -> SweepMark:
+        """The sweeper's mark: up to when every lead still as reserved was looked at, and those it failed to
+        requeue (each an id and the moment it arrived)."""
         item = self._table.get(*keys.RECEIVED_MARK)
-        return parse_iso(str(item["until"])) if item else None
+        if item is None:
+            return SweepMark()
+        revisit = tuple(Revisit(str(entry["id"]), parse_iso(str(entry["at"]))) for entry in item.get("revisit", []))
+        until = parse_iso(str(item["until"])) if "until" in item else None
+        return SweepMark(until=until, revisit=revisit, version=int(item.get("version", 0)))
 
-    def advance_received_watermark(self, until: datetime) -> None:
-        """Move the watermark forward to ``until`` (never back: two sweeps at once keep the later). A transaction
-        on the item is waited out: this write comes after a whole sweep's work, which it would otherwise undo."""
+    def save_sweep_mark(self, mark: SweepMark, *, read: SweepMark) -> bool:
+        """Put the mark, one version past ``read``, only if the item is still as ``read`` (another sweep's save
+        in between: False). A transaction on the item is waited out: this write comes after a whole sweep's
+        work, which it would otherwise undo."""
+        item = {
+            **keys.key(*keys.RECEIVED_MARK),
+            "until": iso(mark.until) if mark.until else None,
+            "revisit": [{"id": entry.lead_id, "at": iso(entry.received)} for entry in mark.revisit],
+            "version": read.version + 1,
+        }
         try:
             retry_conflicts(
                 lambda: self._table.client.put_item(
                     TableName=self._table.name,
-                    Item=serialize({**keys.key(*keys.RECEIVED_MARK), "until": iso(until)}),
-                    ConditionExpression="attribute_not_exists(#until) OR #until < :until",
-                    ExpressionAttributeNames={"#until": "until"},
-                    ExpressionAttributeValues=serialize({":until": iso(until)}),
+                    Item=serialize(item),
+                    **_as_read(read),
                 )
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
+            return False
+        return True
+
+
+def _as_read(read: SweepMark) -> dict[str, Any]:
+    """The condition of a put of the sweeper's mark: the item is still as ``read`` (attribute names may be
+    reserved words: named apart)."""
+    values: dict[str, Any]
+    if read.version:
+        condition, values = "#version = :version", {":version": read.version}
+    elif read.until is not None:  # a mark saved before it had versions: by its moment
+        condition, values = "attribute_not_exists(#version) AND #until = :until", {":until": iso(read.until)}
+    else:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    names = {name: name[1:] for name in ("#version", "#until") if name in condition}
+    return {
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": serialize(values),
+    }
