@@ -26,6 +26,7 @@ from tf_retainer.ports.leads import (
     StaleAttempt,
     StoreUnavailable,
     SweepMark,
+    UnreadableLead,
 )
 from tf_retainer.runtime.clock import iso, parse_iso
 
@@ -76,6 +77,8 @@ class FakeStore:
     recoveries: list[Outcome] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # leads whose record_recovery fails (a bad item, a 500)
     mark: SweepMark = field(default_factory=SweepMark)  # the sweeper's over leads still as reserved
+    # Leads whose stored state cannot be decoded (a malformed item), by id: when each arrived.
+    unreadable: dict[str, datetime] = field(default_factory=dict)
     windows: list[tuple[datetime, datetime]] = field(default_factory=list)  # unstepped_leads' periods asked
     fail_history: int = 0  # the next n add_history calls raise StoreUnavailable (a throttled table)
     fail_outcome: bool = False  # record_outcome raises StoreUnavailable
@@ -142,6 +145,8 @@ class FakeStore:
         return lead.model_copy(update={"lease_until": iso(now + timedelta(seconds=lease_seconds))})
 
     def get_lead(self, lead_id: str) -> Lead | None:
+        if lead_id in self.unreadable:
+            raise ValueError(f"lead {lead_id}: its state cannot be decoded")
         record = self.records.get(lead_id)
         return record.lead if record else self.leads.get(lead_id)
 
@@ -196,14 +201,25 @@ class FakeStore:
         due = [lead for lead in found if overdue_at is None or parse_iso(lead.check_after or "") < overdue_at]
         return due[:limit]
 
-    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead]:
+    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead | UnreadableLead]:
         self.windows.append((received_from, received_until))
-        found = [
+        found: list[Lead | UnreadableLead] = [
             lead
             for lead in self.leads.values()
             if lead.as_reserved() and received_from <= parse_iso(lead.received_at) <= received_until
         ]
-        return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
+        found += [
+            UnreadableLead(lead_id, at)
+            for lead_id, at in self.unreadable.items()
+            if received_from <= at <= received_until
+        ]
+        return sorted(
+            found,
+            key=lambda item: (
+                item.received if isinstance(item, UnreadableLead) else parse_iso(item.received_at),
+                item.lead_id,
+            ),
+        )
 
     def sweep_mark(self) -> SweepMark:
         return self.mark

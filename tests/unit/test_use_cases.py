@@ -953,6 +953,21 @@ def test_a_lead_as_reserved_the_sweeper_cannot_requeue_holds_back_no_lead_strand
     assert [m.lead_id for m in world.sqs.messages] == ["later", "broken"]
 
 
+def test_a_lead_state_the_store_cannot_decode_is_listed_not_a_wall_for_the_leads_after_it(make_world):
+    """A state the store cannot decode is named by the read of its window (not raised: that failed the whole
+    sweep, every run, at the same place): listed, counted by every sweep, and the lead after it requeued."""
+    world = make_world()
+    start = NOW - timedelta(minutes=40)
+    world.store.mark = SweepMark(until=start)
+    world.store.unreadable = {"garbled": start + timedelta(minutes=5)}
+    world.store.leads["after"] = as_reserved("after", start + timedelta(minutes=10))
+    first, second = sweep.sweep(world.deps), sweep.sweep(world.deps)
+    assert (first.recovered, first.failed) == (["after"], ["garbled"])
+    assert (second.recovered, second.failed, second.revisit) == ([], ["garbled"], 1)  # read by id: still listed
+    assert world.store.mark.revisit == (Revisit("garbled", start + timedelta(minutes=5)),)
+    assert world.store.watermark == NOW - timedelta(seconds=120)
+
+
 def test_a_listed_lead_no_longer_as_reserved_leaves_the_list_without_a_requeue(make_world):
     """An operator's requeue (or a late step of its own attempt) moved it on: nothing for the sweeper to do."""
     world = make_world()

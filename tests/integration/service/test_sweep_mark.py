@@ -124,3 +124,33 @@ class Broken:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._writer, name)
+
+
+def test_a_lead_state_that_cannot_be_decoded_is_listed_and_holds_back_no_lead_around_it(stack):
+    """A malformed state item (a bad write, a layout the code no longer reads) once failed every read of its
+    window, every sweep: the leads around it were never looked at. It is now named by the read, listed, counted
+    by every sweep, and the leads around it are requeued."""
+    from tf_retainer import wiring
+    from tf_retainer.leads import sweep
+    from tf_retainer.store import keys
+
+    deps = wiring.default_deps()
+    now = datetime.now(UTC)
+    strand(stack, "before", now - timedelta(minutes=30))
+    strand(stack, "garbled", now - timedelta(minutes=25))
+    strand(stack, "after", now - timedelta(minutes=20))
+    stack.dynamodb.update_item(  # its packed state overwritten with bytes that unpack to nothing
+        TableName=stack.resources.table_name,
+        Key={name: {"S": value} for name, value in keys.key(keys.lead_pk("garbled"), keys.STATE).items()},
+        UpdateExpression="SET s = :junk",
+        ExpressionAttributeValues={":junk": {"B": b"\x00not a packed state"}},
+    )
+
+    report = sweep.sweep(deps)
+    assert sorted(report.recovered) == ["after", "before"] and report.failed == ["garbled"]
+    mark = stack.index.sweep_mark()
+    assert [entry.lead_id for entry in mark.revisit] == ["garbled"]
+    assert mark.until is not None and mark.until > now - timedelta(minutes=20)
+
+    report = sweep.sweep(deps)  # read again by id, failing again: still listed, counted again
+    assert (report.recovered, report.failed, report.revisit) == ([], ["garbled"], 1)

@@ -26,7 +26,7 @@ from tf_retainer.leads.queueing import enqueue_retry, queued_check_after
 from tf_retainer.leads.screen_recovery import recovered
 from tf_retainer.leads.sweep_mark import MarkChange
 from tf_retainer.leads.sweep_mark import save as save_mark
-from tf_retainer.ports.leads import Recovery, Revisit, StoreUnavailable
+from tf_retainer.ports.leads import Recovery, Revisit, StoreUnavailable, UnreadableLead
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.runtime.observability import Metric, count, logger
 
@@ -121,8 +121,10 @@ def _sweep_reserved(deps: Deps, report: SweepReport, now: datetime, *, budget: i
             count(Metric.SWEEP_FAILURES)
             logger.warning("could not read the leads as reserved", extra={"error": str(exc)})
             break
-        unstepped = [lead for lead in found if lead.lead_id not in seen]
-        seen.update(lead.lead_id for lead in unstepped)
+        fresh = [item for item in found if item.lead_id not in seen]
+        seen.update(item.lead_id for item in fresh)
+        unstepped = [item for item in fresh if isinstance(item, Lead)]
+        failed += _unreadable([item for item in fresh if isinstance(item, UnreadableLead)], report)
         errors = len(report.failed)
         handled = _requeue_each(deps, unstepped[: max(budget, 0)], report, now)
         budget -= len(unstepped)
@@ -137,6 +139,16 @@ def _sweep_reserved(deps: Deps, report: SweepReport, now: datetime, *, budget: i
             break
     change = MarkChange(reached=reached, held=tuple(held), failed=tuple(failed), dropped=frozenset(dropped))
     report.revisit = len(save_mark(deps.index, read, change).revisit)
+
+
+def _unreadable(found: list[UnreadableLead], report: SweepReport) -> list[Revisit]:
+    """Lead states that cannot be decoded: listed, as leads that failed to requeue (every sweep reads them again
+    by id, counts and logs them until an operator mends or requeues them), holding back no lead after them."""
+    for item in found:
+        count(Metric.SWEEP_FAILURES)
+        logger.error("a lead's state cannot be read: it is listed to be read again", extra={"lead_id": item.lead_id})
+        report.failed.append(item.lead_id)
+    return [Revisit(item.lead_id, item.received) for item in found]
 
 
 def _revisit(deps: Deps, listed: tuple[Revisit, ...], report: SweepReport, now: datetime) -> set[str]:

@@ -69,6 +69,15 @@ class Revisit:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableLead:
+    """A lead state the store found but cannot decode (a malformed item, a layout the code no longer reads):
+    named rather than raised, so that one such item does not fail every read of the leads around it."""
+
+    lead_id: str
+    received: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SweepMark:
     """The sweeper's place over the leads still as reserved: every one received before ``until`` was looked at
     (None: never yet) and handled, but those in ``revisit``. ``version`` counts the saves (0: none read):
@@ -157,8 +166,9 @@ class LeadIndex(Protocol):
         """Open leads with a step recorded (the open index), by time to be checked."""
         ...
 
-    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead]:
-        """Leads still as reserved (received, no step recorded) that arrived in the period, oldest first."""
+    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead | UnreadableLead]:
+        """Leads still as reserved (received, no step recorded) that arrived in the period, oldest first; and the
+        states of the period that could not be decoded (whether they are as reserved is unknown)."""
         ...
 
     def sweep_mark(self) -> SweepMark:

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tf_retainer.domain.lead import Lead
-from tf_retainer.ports.leads import Revisit, SweepMark
+from tf_retainer.ports.leads import Revisit, SweepMark, UnreadableLead
 from tf_retainer.runtime.clock import iso, parse_iso
 from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
@@ -34,7 +34,11 @@ class DynamoLeadIndex:
         self, vendor: str, *, since: datetime, until: datetime | None = None, limit: int | None = None
     ) -> list[Lead]:
         """A vendor's leads received in a period, oldest first (the vendor index, keys only, then the states)."""
-        pages = self._table.client.get_paginator("query").paginate(
+        pages = self._vendor_pages(vendor, since, until, limit)
+        return [self._table.codec.lead(state) for _, state in self._vendor_states(pages)]
+
+    def _vendor_pages(self, vendor: str, since: datetime, until: datetime | None, limit: int | None = None) -> Any:
+        return self._table.client.get_paginator("query").paginate(
             TableName=self._table.name,
             IndexName=keys.VENDOR_INDEX,
             KeyConditionExpression="gsi1pk = :v AND gsi1sk BETWEEN :lo AND :hi",
@@ -43,10 +47,12 @@ class DynamoLeadIndex:
             ),
             PaginationConfig={"PageSize": VENDOR_INDEX_PAGE} | ({"MaxItems": limit} if limit else {}),
         )
+
+    def _vendor_states(self, pages: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The vendor index's keys of these pages, each with its lead's state (BatchGetItem), in index order."""
         found = [deserialize(item) for page in pages for item in page["Items"]]
         states = self._table.states([keys.lead_id_of(item["pk"]) for item in found])
-        codec = self._table.codec
-        return [codec.lead(state) for item in found if (state := states.get(item["pk"])) is not None]
+        return [(item, state) for item in found if (state := states.get(item["pk"])) is not None]
 
     def consumer_leads(self, kind: str, fingerprint: str) -> list[Lead]:
         """Every lead (any vendor) carrying this email or phone fingerprint (SHA-1, as TrustedForm gets it),
@@ -124,7 +130,7 @@ class DynamoLeadIndex:
         leads.sort(key=lambda lead: lead.check_after or "")
         return leads[:limit] if limit is not None else leads
 
-    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead]:
+    def unstepped_leads(self, *, received_from: datetime, received_until: datetime) -> list[Lead | UnreadableLead]:
         """Leads still as they were reserved (received, no step recorded: not in the open index) that arrived
         in the period, every vendor with a key: a Query of the vendor index per vendor, then the states
         (BatchGetItem, eventually consistent: the sweeper's conditional lease decides). Oldest first."""
@@ -137,13 +143,18 @@ class DynamoLeadIndex:
             ExpressionAttributeValues=serialize({":list": keys.VENDOR_KEYS_LIST}),
         )
         vendors = sorted({str(deserialize(item)["vendor"]) for page in pages for item in page["Items"]})
-        found = [
-            lead
-            for vendor in vendors
-            for lead in self.vendor_leads(vendor, since=received_from, until=received_until)
-            if lead.as_reserved()
-        ]
-        return sorted(found, key=lambda lead: (lead.received_at, lead.lead_id))
+        found: list[Lead | UnreadableLead] = []
+        for vendor in vendors:
+            for key, state in self._vendor_states(self._vendor_pages(vendor, received_from, received_until)):
+                try:
+                    lead = self._table.codec.lead(state)
+                except Exception:  # whatever a malformed item makes the decoder raise: named, not raised
+                    received_at, _, lead_id = str(key["gsi1sk"]).rpartition("#")
+                    found.append(UnreadableLead(lead_id, parse_iso(received_at)))
+                    continue
+                if lead.as_reserved():
+                    found.append(lead)
+        return sorted(found, key=_arrival)
 
     def sweep_mark(self) -> SweepMark:
         """The sweeper's mark: up to when every lead still as reserved was looked at, and those it failed to
@@ -196,3 +207,9 @@ def _as_read(read: SweepMark) -> dict[str, Any]:
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": serialize(values),
     }
+
+
+def _arrival(found: Lead | UnreadableLead) -> tuple[str, str]:
+    if isinstance(found, UnreadableLead):
+        return iso(found.received), found.lead_id
+    return found.received_at, found.lead_id
