@@ -2,7 +2,8 @@
 force for a vendor (the deployment's policies under the default rule set under the vendor's own).
 
 A backtest never calls TrustedForm: it judges each lead on the first TrustedForm answer stored with it
-(the one that carried insights / verify), exactly as the live path did (judgement.facts_from, evaluate).
+(the one that carried insights / verify), exactly as the live path did (judgement.facts_from, evaluate); a
+lead without a certificate on its stored screen results (Jornaya's audit of its token) alone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from tf_retainer.decisions import judgement
+from tf_retainer.decisions import judgement, screen_rules
 from tf_retainer.decisions.rulebook import DEFAULT_SCOPE, from_settings
 from tf_retainer.decisions.rules import RuleSet
 from tf_retainer.decisions.verdicts import REASONS, Verdict, evaluate, refusal
@@ -135,9 +136,14 @@ def _asked(item: dict[str, Any]) -> set[str]:
 
 
 def judged_exchange(exchanges: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The answer the live path judged: the first 200 that carried insights or verify (decide_first's
-    probe, or the combined call), else the first 200."""
-    answered = [ex for ex in exchanges if isinstance(ex.get("response"), dict) and ex["response"].get("status") == 200]
+    """The answer the live path judged: TrustedForm's first 200 that carried insights or verify (decide_first's
+    probe, or the combined call), else its first 200. A screen's exchange (it names its ``provider``) never:
+    its answer is in the lead's screen results."""
+    answered = [
+        ex
+        for ex in exchanges
+        if ex.get("provider") is None and isinstance(ex.get("response"), dict) and ex["response"].get("status") == 200
+    ]
     probing = [ex for ex in answered if _asked(ex) & {"insights", "verify"}]
     chosen = probing or answered
     return chosen[0] if chosen else None
@@ -225,6 +231,9 @@ def replay_vendor(
     for lead in store.index.vendor_leads(vendor, since=since, until=until):
         result.leads += 1
         record = store.reader.read_lead(lead.lead_id)
+        if record is not None and record.lead.cert_id is None:
+            result.add(record.lead, token_verdicts(rules, record.lead))
+            continue
         item = judged_exchange(record.exchanges) if record else None
         if record is None or item is None:
             result.no_answer[live_outcome(lead)] += 1
@@ -236,6 +245,15 @@ def replay_vendor(
         # The facts as the live path read them (a rule whose data the call did not ask for: not evaluated).
         result.add(record.lead, evaluate(rules, judgement.facts_from([exchange], record.lead)))
     return result
+
+
+def token_verdicts(rules: RuleSet, lead: Lead) -> list[Verdict]:
+    """A lead without a certificate (kept on its LeadiD token), judged as the live path judged it: on its
+    stored screen results, Jornaya's audit among them; the rules that read TrustedForm's answers do not apply
+    (leads/token_only.py records them as not evaluated), so they are neither judged nor counted unjudged."""
+    return [
+        verdict for verdict in evaluate(rules, judgement.facts_from([], lead)) if verdict.rule in screen_rules.REASONS
+    ]
 
 
 def backtest(

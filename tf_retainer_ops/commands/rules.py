@@ -201,7 +201,10 @@ def _candidate(ctx: Context, scope: str) -> tuple[RuleSet, str]:
 def _print_backtest(ctx: Context, data: dict[str, Any], *, show_leads: bool) -> None:
     ctx.print(f"candidate {data['candidate']['label']}, over {_policies_text(data)}")
     period = f"since {data['since']}" + (f" until {data['until']}" if data["until"] else "")
-    ctx.print(f"leads received {period}, replayed from their stored TrustedForm answers (no TrustedForm call)")
+    ctx.print(
+        f"leads received {period}, replayed from their stored TrustedForm answers (no TrustedForm call; "
+        "a lead without a certificate, from its stored Jornaya audit)"
+    )
     if not data["vendors"]:
         ctx.print("no vendors")
     for replay in data["vendors"]:

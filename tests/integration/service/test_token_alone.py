@@ -299,6 +299,37 @@ def test_where_the_buyer_relies_on_tokens_a_lead_with_a_certificate_claims_its_t
     assert status == 201, body
 
 
+def test_the_backtest_replays_leads_kept_on_their_token_from_their_stored_audits(screened, tmp_path):
+    """`rules test` judges a lead without a certificate on its stored Jornaya audit (no call made), as the live
+    path did: a stricter jornaya rule is predicted to refuse the yellow one; the rules that read TrustedForm do
+    not apply to such leads, so they are neither judged nor reported as could-not-judge."""
+    from tests.support.cli import run_json
+
+    take_token_alone(screened, "either")
+    green, yellow = new_token(), new_token()
+    screened.screen_sims.jornaya.script(yellow, consent="passive")  # yellow under the default audit profile
+    kept = {token: post(screened, tokened(token))[1] for token in (green, yellow)}
+    assert {body["status"] for body in kept.values()} == {"retained"}, kept
+    audited = len(screened.screen_sims.jornaya.requests)
+
+    candidate = tmp_path / "candidate.json"
+    candidate.write_text(
+        json.dumps(
+            {
+                "consent_records": {"required": "either"},
+                "jornaya": {"mode": "enforce", "max_result": "green"},
+                "max_age": {"mode": "enforce", "max_seconds": 900},
+            }
+        )
+    )
+    [vendor] = run_json(screened, "rules", "test", "--file", str(candidate))["vendors"]
+    assert len(screened.screen_sims.jornaya.requests) == audited and screened.sim.requests == []
+    assert (vendor["leads"], vendor["replayed"], vendor["not_replayed"]) == (2, 2, 0)
+    assert vendor["would_refuse_by_reason"] == {"jornaya_audit_failed": 1}
+    assert [d["lead_id"] for d in vendor["leads_detail"] if d["change"] == "kept->refused"] == [kept[yellow]["lead_id"]]
+    assert vendor["could_not_judge_by_rule"] == {}
+
+
 def test_a_legal_hold_on_a_lead_without_a_certificate_keeps_its_token_s_claim(screened):
     from tf_retainer.store import keys
     from tf_retainer.store.codec import deserialize, serialize
