@@ -72,7 +72,9 @@ def audit_calls(audit: CallAudit, lead_id: str, cert_id: str, made: list[dict[st
         match = next((r for r in free if r.body == body and r.at.timestamp() <= latest), None)
         if match is None:
             audit.calls_without_request += 1
-            audit.calls_without_request_leads.append(f"{lead_id}: a call at {request['time']} not on record")
+            audit.calls_without_request_leads.append(
+                f"{lead_id}: a call at {request['time']} not on record{_why(request, free)}"
+            )
         else:
             free.remove(match)
             lost += not match.answered
@@ -95,6 +97,16 @@ def audit_calls(audit: CallAudit, lead_id: str, cert_id: str, made: list[dict[st
                 audit.exchanges_without_request += 1
                 audit.exchanges_without_request_leads.append(f"{lead_id}: exchange {exchange.get('call_id')}")
     return lost
+
+
+def _why(request: dict[str, Any], free: list[Recorded]) -> str:
+    """What the simulator saw of a call no recorded request matches, to tell an audit's miss from the service's:
+    its answer, whether its body arrived whole, and the nearest request on record with that body (too late?)."""
+    body = request.get("body_text")
+    same = [r for r in free if r.body == (body or "")]
+    nearest = f", the same body recorded at {same[0].at.isoformat()}" if same else ", no request with its body"
+    read = "no body read" if body is None else "an empty body" if body == "" else f"a body of {len(body)} characters"
+    return f" ({read}, status {request.get('status')}, {request.get('behaviour')}{nearest})"
 
 
 @dataclass
