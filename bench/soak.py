@@ -69,12 +69,14 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "common"
 sys.path[:0] = [str(ROOT), str(LAYER)]
 
+from tf_retainer.leads.retry import INVOCATION_MARGIN_SECONDS  # noqa: E402
 from tf_retainer.runtime.settings import default_attempt_lease  # noqa: E402
 
 from bench import soak_jornaya, soak_screens, soak_token_only  # noqa: E402 - the repository's, on the path
 from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402
 from local.backend import FAKE_CREDENTIALS, queue_depth, set_fake_credentials  # noqa: E402
 from local.fault_plan import DEFAULT_SPEC  # noqa: E402
+from local.provision import function_settings  # noqa: E402
 from local.stack import StackProcess  # noqa: E402
 
 TF_API_KEY = "soak-trustedform-key-0123456789"
@@ -386,12 +388,19 @@ def post_leads(api_url: str, bodies: list[dict[str, Any]], clients: int) -> list
     return answers
 
 
+def retry_lease(retry_timeout: float) -> float:
+    """The lease a retry attempt holds in the soak's stack: the one its RETRY_TIMEOUT_SECONDS makes, or until
+    its invocation has surely ended (the RetryFunction's Timeout), whichever is later (leads/retry.py)."""
+    timeout = function_settings("RetryFunction").timeout
+    return max(default_attempt_lease(retry_timeout), timeout + INVOCATION_MARGIN_SECONDS)
+
+
 def retry_visibility(retry_timeout: float) -> int:
     """The soak's retry queue visibility: the attempt lease and 10 s. The template's 360 s would keep a delivery
     the lease turned away invisible for six minutes; below the lease, a turned-away delivery comes back while
     the lease still holds, and a killed attempt's message can run out of receives (dead letters that are the
     soak's settings, not the service)."""
-    return math.ceil(default_attempt_lease(retry_timeout)) + 10
+    return math.ceil(retry_lease(retry_timeout)) + 10
 
 
 def run(args: argparse.Namespace) -> Figures:
@@ -824,7 +833,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.token_only <= 1:
         parser.error("--token-only is a share of the leads, 0 to 1")
     args.jornaya = args.jornaya or args.token_only > 0
-    lease = default_attempt_lease(args.retry_timeout)
+    lease = retry_lease(args.retry_timeout)
     if args.visibility is None:
         args.visibility = retry_visibility(args.retry_timeout)
     elif 0 < args.visibility <= lease:

@@ -5,20 +5,30 @@ receives while its lease still holds)."""
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from bench import soak
 
 
-@pytest.mark.parametrize("retry_timeout", [1.0, 3.0, 7.5, 20.0])
+@pytest.mark.parametrize("retry_timeout", [1.0, 3.0, 7.5, 20.0, 40.0])
 def test_the_soak_s_visibility_outlasts_the_lease_its_stack_holds(retry_timeout, settings):
-    # the lease the retry worker takes, as the stack's settings make it from the soak's RETRY_TIMEOUT_SECONDS
-    lease = settings.model_copy(update={"retry_timeout_seconds": retry_timeout}).retry_lease_seconds
+    # the lease the retry worker takes, as the stack's settings make it from the soak's RETRY_TIMEOUT_SECONDS,
+    # in an invocation with all of the RetryFunction's Timeout left
+    from tf_retainer.leads.retry import attempt_lease
+
+    from local.provision import function_settings
+
+    stack_settings = settings.model_copy(update={"retry_timeout_seconds": retry_timeout})
+    invocation_ends = time.monotonic() + function_settings("RetryFunction").timeout
+    lease = attempt_lease(SimpleNamespace(settings=stack_settings), invocation_ends)
     assert soak.retry_visibility(retry_timeout) > lease
 
 
 def test_a_visibility_under_the_lease_is_refused_before_anything_starts(capsys):
     with pytest.raises(SystemExit) as stopped:
-        soak.main(["--leads", "10", "--retry-timeout", "3", "--visibility", "30"])
+        soak.main(["--leads", "10", "--retry-timeout", "3", "--visibility", "60"])
     assert stopped.value.code == 2
-    assert "must outlast the attempt lease: 36 s" in capsys.readouterr().err
+    assert "must outlast the attempt lease: 65 s" in capsys.readouterr().err

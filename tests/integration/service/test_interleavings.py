@@ -257,6 +257,108 @@ def test_a_delivery_racing_the_sweeper_on_one_lead_makes_one_call_and_is_never_o
     assert "overtaken" not in json.dumps(history) and history.count("requeued") == (0 if retains else 1)
 
 
+def test_an_attempt_slowed_past_its_lease_keeps_the_lead_until_its_invocation_ends(stack, monkeypatch):
+    """The 10,000-lead fault soak retained one certificate twice: an attempt got TrustedForm's 200, then stalled
+    past its lease (36 s there, the RetryFunction's Timeout 60 s) before recording it; the message came back
+    and a second delivery took the expired lease and retained again. A lease now lasts until the invocation
+    holding it has surely ended: the second delivery is told to come back, and TrustedForm is asked once."""
+    import time
+
+    from tf_retainer.domain.retry_message import RetryMessage
+    from tf_retainer.leads import retry
+
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success", "success"])
+    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
+    moved = later(monkeypatch, timedelta(hours=1))
+    message = RetryMessage(lead_id=lead_id, attempt=2, not_before=moved)
+    configured = default_deps().settings.retry_lease_seconds
+    second: list[str] = []
+    original = DynamoLeadWriter.record_outcome
+
+    def stalled_then_redelivered(self: DynamoLeadWriter, *args: Any, **kwargs: Any) -> Any:
+        if not second:  # TrustedForm answered the first delivery; it stalls past its configured lease
+            later(monkeypatch, timedelta(hours=1, seconds=configured + 1))
+            try:
+                second.append(retry.retry_lead(default_deps(), message, time.monotonic() + 60))
+            except retry.LeaseHeld:
+                second.append("lease held")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoLeadWriter, "record_outcome", stalled_then_redelivered)
+    # The invocation has longer left than the configured lease, as the soak's had.
+    first = retry.retry_lead(default_deps(), message, time.monotonic() + configured + 30)
+    retains = [r for r in stack.sim.requests if r["cert_id"] == cert_id and r["status"] == 200]
+    assert (first, second) == ("retained", ["lease held"])
+    assert len(retains) == 1, "TrustedForm asked twice for one attempt"
+    record = stack.reader.read_lead(lead_id)
+    assert record.lead.status is Status.RETAINED
+    assert "overtaken" not in json.dumps([e.type for e in record.history])
+
+
+def test_a_sweeper_slowed_past_its_lease_stands_back_from_an_attempt_that_took_the_lead(stack, monkeypatch):
+    """The sweeper leased an overdue lead and read its chain, then stalled past its 30 s lease; a retry delivery
+    took the lead, recorded its call's request and got TrustedForm's 200. The sweeper's requeue, recorded after
+    that request, would be the lead's step: the attempt's outcome would then be overtaken by it, and the lead
+    sent to TrustedForm again. The sweeper stands back instead, and the attempt's outcome is the lead's."""
+    import threading
+
+    from tf_retainer.domain.retry_message import RetryMessage
+    from tf_retainer.leads import retry
+    from tf_retainer.store.table import Table
+
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success", "success"])
+    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
+    moved = later(monkeypatch, timedelta(hours=1))
+    message = RetryMessage(lead_id=lead_id, attempt=2, not_before=moved)
+    at_outcome, sweeper_done = threading.Event(), threading.Event()
+    delivered: list[str] = []
+
+    def delivery() -> None:
+        try:
+            delivered.append(retry.retry_lead(default_deps(), message))
+        except Exception as exc:  # reported by the assertions below
+            delivered.append(type(exc).__name__)
+        at_outcome.set()
+
+    original_outcome = DynamoLeadWriter.record_outcome
+
+    def outcome_after_the_sweeper(self: DynamoLeadWriter, *args: Any, **kwargs: Any) -> Any:
+        at_outcome.set()  # TrustedForm has answered this delivery: the sweeper writes now
+        sweeper_done.wait(30)
+        return original_outcome(self, *args, **kwargs)
+
+    original_read = Table.entries_after
+    started: list[threading.Thread] = []
+
+    def read_then_stall(self: Table, *args: Any, **kwargs: Any) -> Any:
+        newer = original_read(self, *args, **kwargs)
+        if not started and threading.current_thread() is threading.main_thread():  # the sweeper, under its lease
+            later(monkeypatch, timedelta(hours=1, seconds=31))  # its lease runs out while it stalls
+            started.append(threading.Thread(target=delivery))
+            started[0].start()
+            assert at_outcome.wait(30)
+        return newer
+
+    monkeypatch.setattr(DynamoLeadWriter, "record_outcome", outcome_after_the_sweeper)
+    monkeypatch.setattr(Table, "entries_after", read_then_stall)
+    try:
+        report = sweep()
+    finally:
+        sweeper_done.set()
+        if started:
+            started[0].join(30)
+    retains = [r for r in stack.sim.requests if r["cert_id"] == cert_id and r["status"] == 200]
+    assert delivered == ["retained"]
+    assert (report.recovered, report.skipped, report.failed) == ([], 1, [])
+    assert len(retains) == 1
+    record = stack.reader.read_lead(lead_id)
+    assert record.lead.status is Status.RETAINED
+    history = [e.type for e in record.history]
+    assert "requeued" not in history and "overtaken" not in json.dumps(history)
+
+
 def test_an_outcome_entry_applied_but_its_answer_lost_is_recorded_once_not_overtaken(stack, monkeypatch):
     """The outcome's chain entry reached DynamoDB but its answer did not (a read timeout): the client sends
     the put again, which fails its condition on that very entry. The step is recorded, once: not misread as

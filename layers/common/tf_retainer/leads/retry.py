@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from tf_retainer.domain.models import Reason
@@ -16,6 +17,9 @@ from tf_retainer.runtime.observability import Metric, count, logger
 # An attempt may start a little after its planned time (queue lag); the deadline's safety margin
 # (DEADLINE_SAFETY_MINUTES) is what keeps it inside TrustedForm's window.
 LATE_GRACE = timedelta(minutes=2)
+# What the lease outlasts the invocation by: Lambda ends an invocation at its Timeout (the local stack kills
+# its worker a second after), so an attempt cannot act later than that; the margin covers clocks that differ.
+INVOCATION_MARGIN_SECONDS = 5.0
 
 
 class UnknownLead(Exception):
@@ -38,7 +42,7 @@ def retry_lead(deps: Deps, message: RetryMessage, deadline: float | None = None)
         # so the message is not deleted.
         deps.retry_queue.send(message, now=now)
         return "deferred"
-    lease = deps.settings.retry_lease_seconds
+    lease = attempt_lease(deps, deadline)
     try:
         lead = deps.writer.begin_attempt(message.lead_id, attempt=message.attempt, now=now, lease_seconds=lease)
     except StaleAttempt:
@@ -53,6 +57,16 @@ def retry_lead(deps: Deps, message: RetryMessage, deadline: float | None = None)
     except StaleAttempt:  # its first write found a step recorded since (rolled forward): nothing was sent
         return _stale(deps, message)
     return str(answer.status)
+
+
+def attempt_lease(deps: Deps, deadline: float | None) -> float:
+    """How long the attempt holds its lead: the configured lease, or until its invocation has surely ended if
+    that is later. An attempt slowed past its lease (a table throttled, a paused process) may still call
+    TrustedForm or record its outcome; a delivery that took the lead meanwhile would retain it again."""
+    lease = deps.settings.retry_lease_seconds
+    if deadline is None:
+        return lease
+    return max(lease, deadline - time.monotonic() + INVOCATION_MARGIN_SECONDS)
 
 
 def _stale(deps: Deps, message: RetryMessage) -> str:

@@ -28,9 +28,10 @@ PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
 def default_attempt_lease(retry_timeout_seconds: float) -> float:
-    """How long an attempt holds its lead: two remote calls' time and a margin to write the outcome. The retry
-    queue's visibility timeout must outlast it, or a delivery the lease turned away comes back while the lease
-    still holds (each such return uses one of the message's receives before the DLQ)."""
+    """How long an attempt holds its lead: two remote calls' time and a margin to write the outcome (longer if
+    its invocation may outlive that: leads/retry.attempt_lease). The retry queue's visibility timeout must
+    outlast the lease, or a delivery the lease turned away comes back while the lease still holds (each such
+    return uses one of the message's receives before the DLQ)."""
     return retry_timeout_seconds * 2 + 30
 
 

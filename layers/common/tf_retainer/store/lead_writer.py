@@ -145,7 +145,10 @@ class DynamoLeadWriter:
             return Recovery.ROLLED_FORWARD
         self._know(current.lead_id, self._head_after(current, newer))
         step = after.model_copy(update={"applied": current.applied, "head": current.head})
-        return Recovery.REQUEUED if self._step(current, step, events, [], now) else Recovery.SKIPPED
+        # Anything appended since that read came from an attempt acting on the lead (the sweeper was slowed
+        # past its lease): a requeue recorded after it would send the lead to TrustedForm again.
+        stepped = self._step(current, step, events, [], now, only_after_known_head=True)
+        return Recovery.REQUEUED if stepped else Recovery.SKIPPED
 
     @unavailable_when_transient
     def move_check_after(self, lead: Lead, *, check_after: str) -> bool:
@@ -196,8 +199,11 @@ class DynamoLeadWriter:
         events: list[Event],
         exchanges: list[dict[str, Any]],
         now: datetime,
+        *,
+        only_after_known_head: bool = False,
     ) -> bool:
-        """Entry, then state; False when another step was recorded since ``before`` (nothing written)."""
+        """Entry, then state; False when another step was recorded since ``before`` (nothing written), or, with
+        ``only_after_known_head``, when anything was appended after the chain's end as this writer knew it."""
         head = self._optimistic_head(before)
         for _ in range(APPEND_TRIES):
             target = after.model_copy(update={"applied": head.seq + 1})
@@ -208,6 +214,8 @@ class DynamoLeadWriter:
             newer = self._table.entries_after(before.lead_id, before.applied)
             if any(found.state is not None for found in newer):
                 self._roll_forward(before, newer)
+                return False
+            if only_after_known_head:
                 return False
             head = self._head_after(before, newer)
         else:
