@@ -197,6 +197,51 @@ def test_an_intake_killed_between_reservation_and_outcome_is_recovered(stack, mo
     assert stack.index.open_leads() == []
 
 
+def test_a_lead_behind_its_chain_is_rolled_forward_through_a_transaction_conflict(stack, monkeypatch):
+    """The intake died between its outcome's entry and the state; the sweeper brings the state up to the entry.
+    DynamoDB refused that update once (a transaction held the item: the 10,000-lead fault soak's sweeper logged
+    "could not requeue" for it). It is tried again, as every other write of the lead is: the lead is rolled
+    forward in this sweep, not failed and left for the next."""
+    from tf_retainer.store.items import ItemBuilder
+
+    assert stack.post(lead()).status == 201  # builds the service's clients
+    state_update = ItemBuilder.lead_update
+
+    def killed(*_: Any, **__: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr(ItemBuilder, "lead_update", killed)
+    with pytest.raises(Killed):
+        submit(lead(lead_id="BEHIND-1"))
+    monkeypatch.setattr(ItemBuilder, "lead_update", state_update)
+    lead_id = stack.reader.find_vendor_lead(VENDOR, "BEHIND-1")
+    assert stack.lead_state(lead_id)["status"] == "received"  # behind its chain: the entry says retained
+
+    roll_forward, client = ItemBuilder.roll_forward, wiring.dynamodb()
+    update_item = client.update_item
+    built: list[dict[str, Any]] = []
+    raised: list[str] = []
+
+    def recorded(self: ItemBuilder, *args: Any, **kwargs: Any) -> Any:
+        built.append(roll_forward(self, *args, **kwargs))
+        return built[-1]
+
+    def conflicting(**kwargs: Any) -> Any:
+        if built and kwargs == built[0] and not raised:  # the roll forward's update, the first time it is sent
+            raised.append("roll forward")
+            raise ClientError({"Error": {"Code": "TransactionConflictException", "Message": "conflict"}}, "UpdateItem")
+        return update_item(**kwargs)
+
+    monkeypatch.setattr(ItemBuilder, "roll_forward", recorded)
+    monkeypatch.setattr(client, "update_item", conflicting)
+    later(monkeypatch, timedelta(minutes=5))
+    report = sweep()
+    assert raised == ["roll forward"]
+    assert (report.rolled_forward, report.failed, report.recovered) == ([lead_id], [], [])
+    assert stack.lead_state(lead_id)["status"] == "retained"
+    assert len(stack.sim.requests) == 2  # the first lead's call and this one's: none made again
+
+
 def test_the_sweeper_leaves_a_lead_an_attempt_holds(stack, monkeypatch):
     cert_id = make_web_cert_id()
     stack.sim.script(cert_id, ["unavailable", "success"])

@@ -263,8 +263,9 @@ class DynamoLeadWriter:
         if not steps:
             return False
         self._heads.pop(lead.lead_id, None)
+        request = self._items.roll_forward(lead.lead_id, steps[-1])
         try:
-            self._table.client.update_item(**self._items.roll_forward(lead.lead_id, steps[-1]))
+            retry_conflicts(lambda: self._table.client.update_item(**request))
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":  # already rolled forward
                 raise
