@@ -14,16 +14,17 @@ from local.simulator import make_web_cert_id
 from tests.support.crash import Container, CrashBackend, wait_for, wait_until
 from tests.support.stack import lead
 
-# Real waiting (a visibility timeout, then a 30 s lease); one worker runs the module, whose containers and
-# moto server are module fixtures.
+# Real waiting (a visibility timeout, then the dead worker's lease: until its invocation would have timed out,
+# about a minute); one worker runs the module, whose containers and moto server are module fixtures.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-retry")]
 
 # The hung calls' timeout: the victim must still be waiting on them when it is killed, a fraction of a
 # second after they reach TrustedForm (1 s was overrun with three busy loops per core).
 RETRY_TIMEOUT_SECONDS = 10.0
 VISIBILITY_TIMEOUT = 3  # the template's 360 s, shortened: redelivery comes while the lease still holds
-# The lease (retry_timeout * 2 + 30 s by default) shortened, but outlasting the redelivery (the visibility
-# timeout after the kill) ten times over, so that it is still held when the redelivery is handled.
+# The configured lease (retry_timeout * 2 + 30 s by default) shortened, but outlasting the redelivery (the
+# visibility timeout after the kill) ten times over, so that it is still held when the redelivery is handled.
+# The lease taken is longer still: until the invocation would have ended (the RetryFunction's Timeout).
 LEASE_SECONDS = 10.0 * VISIBILITY_TIMEOUT
 # Waits for a delivery: ten times the visibility timeout it waits out.
 DELIVERY_TIMEOUT = 10.0 * VISIBILITY_TIMEOUT
