@@ -239,7 +239,7 @@ def test_a_callback_killed_after_queueing_its_retry_reaches_the_vendor_under_one
     victim = next(victims)
     backend.gate.arm(SQS_SEND, after=True)  # the retry job is queued; the function dies before it returns
     victim.send(("invoke", "CallbackFunction", backend.poller(helper.invoke).event(jobs)))
-    backend.gate.wait_hit()
+    victim.held_at(backend.gate)
     victim.kill()
     backend.gate.release()
 

@@ -66,7 +66,7 @@ def killed_at(backend: CrashBackend, victim: Container, task: tuple[Any, ...], k
     _, target, nth, after = kill
     backend.gate.arm(target, nth=nth, after=after)
     victim.send(task)
-    backend.gate.wait_hit()
+    victim.held_at(backend.gate)
     victim.kill()
     backend.gate.release()
 

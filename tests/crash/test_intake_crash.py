@@ -93,7 +93,7 @@ def _killed_at(
     applied (``after=False``: then dropped) or after, its answer held. Returns the lead's id."""
     backend.gate.arm(request, nth=nth, after=after)
     vendor_lead_id = _post_in(victim, backend, cert_id)
-    backend.gate.wait_hit()
+    victim.held_at(backend.gate)
     lead_id = _reserved_lead(backend, vendor_lead_id)
     victim.kill()
     backend.gate.release()

@@ -18,6 +18,7 @@ moto server that holds one chosen AWS request so a container can be killed at an
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import functools
 import json
 import logging
@@ -47,6 +48,8 @@ CONTAINER_PREFIXES = ("AWS_", "TRUSTEDFORM_", "RETRY_", "POWERTOOLS_", "SYNC_", 
 FUNCTIONS = ("AuthorizerFunction", "IntakeFunction", "RetryFunction", "SweeperFunction")
 READY_TIMEOUT = 90.0
 CALL_TIMEOUT = 60.0
+# A task's way to the write it is killed at: seconds on an idle machine, more with 6 test processes on 2 cores.
+HELD_TIMEOUT = 60.0
 
 TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"
 PUT_ITEM = "DynamoDB_20120810.PutItem"
@@ -74,6 +77,7 @@ def container_main(env: dict[str, str], conn: Any, log_path: str) -> None:
     log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - stdout/stderr until the process dies
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it is stuck, into its log (held_at)
     for name in list(os.environ):
         if name.startswith(CONTAINER_PREFIXES):
             del os.environ[name]
@@ -154,6 +158,22 @@ class Container:
             if time.monotonic() > deadline:
                 raise ContainerError(f"container did not answer within {timeout:.0f} s; log: {self.log()}")
         return self._conn.recv()
+
+    def held_at(self, gate: Any, timeout: float = HELD_TIMEOUT) -> None:
+        """Wait until the task started with :meth:`send` reaches the write ``gate`` holds. Raises, with what
+        the container said, if it answered first, died, or is still short of that write after ``timeout``
+        (then with its threads' stacks: where it waits)."""
+        deadline = time.monotonic() + timeout
+        while not gate.hit.wait(0.2):
+            if self._conn.poll():
+                raise ContainerError(f"the task ended before its {gate.target} write: {self._conn.recv()}")
+            if not self.process.is_alive():
+                raise ContainerError(f"container exited ({self.process.exitcode}); log: {self.log()}")
+            if time.monotonic() > deadline:
+                if self.process.pid is not None:
+                    os.kill(self.process.pid, signal.SIGUSR1)
+                    time.sleep(1.0)
+                raise TimeoutError(f"no {gate.target} write within {timeout:.0f} s; stacks and log: {self.log()}")
 
     def send(self, task: tuple[Any, ...]) -> None:
         """Start a task without waiting for it (the victim of a crash test)."""
