@@ -69,7 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "common"
 sys.path[:0] = [str(ROOT), str(LAYER)]
 
-from tf_retainer.leads.retry import INVOCATION_MARGIN_SECONDS  # noqa: E402
+from tf_retainer.leads.retry import lease_seconds  # noqa: E402
 from tf_retainer.runtime.settings import default_attempt_lease  # noqa: E402
 
 from bench import soak_jornaya, soak_screens, soak_token_only  # noqa: E402 - the repository's, on the path
@@ -391,8 +391,7 @@ def post_leads(api_url: str, bodies: list[dict[str, Any]], clients: int) -> list
 def retry_lease(retry_timeout: float) -> float:
     """The lease a retry attempt holds in the soak's stack: the one its RETRY_TIMEOUT_SECONDS makes, or until
     its invocation has surely ended (the RetryFunction's Timeout), whichever is later (leads/retry.py)."""
-    timeout = function_settings("RetryFunction").timeout
-    return max(default_attempt_lease(retry_timeout), timeout + INVOCATION_MARGIN_SECONDS)
+    return lease_seconds(default_attempt_lease(retry_timeout), function_settings("RetryFunction").timeout)
 
 
 def retry_visibility(retry_timeout: float) -> int:

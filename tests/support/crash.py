@@ -159,7 +159,7 @@ class Container:
                 raise ContainerError(f"container did not answer within {timeout:.0f} s; log: {self.log()}")
         return self._conn.recv()
 
-    def held_at(self, gate: Any, timeout: float = HELD_TIMEOUT) -> None:
+    def held_at(self, gate: Gate, timeout: float = HELD_TIMEOUT) -> None:
         """Wait until the task started with :meth:`send` reaches the write ``gate`` holds. Raises, with what
         the container said, if it answered first, died, or is still short of that write after ``timeout``
         (then with its threads' stacks: where it waits)."""

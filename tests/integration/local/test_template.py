@@ -283,11 +283,11 @@ def test_retry_queue_redrives_to_dlq(local: Provisioned, template: dict[str, Any
     # A delivery an attempt's lease turned away comes back after the lease ends (the template leaves
     # RETRY_TIMEOUT_SECONDS and ATTEMPT_LEASE_SECONDS at their defaults; a lease lasts at least as long as its
     # invocation), not spending receives while it holds.
-    from tf_retainer.leads.retry import INVOCATION_MARGIN_SECONDS
+    from tf_retainer.leads.retry import lease_seconds
     from tf_retainer.runtime.settings import Settings, default_attempt_lease
 
     configured = default_attempt_lease(Settings.model_fields["retry_timeout_seconds"].default)
-    assert int(attributes["VisibilityTimeout"]) > max(configured, retry_timeout + INVOCATION_MARGIN_SECONDS)
+    assert int(attributes["VisibilityTimeout"]) > lease_seconds(configured, retry_timeout)
 
     dlq = sqs.get_queue_attributes(QueueUrl=local.retry_dlq_url, AttributeNames=["All"])["Attributes"]
     assert int(dlq["MessageRetentionPeriod"]) == int(props(template, "RetryDeadLetterQueue")["MessageRetentionPeriod"])

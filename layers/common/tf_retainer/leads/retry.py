@@ -60,13 +60,18 @@ def retry_lead(deps: Deps, message: RetryMessage, deadline: float | None = None)
 
 
 def attempt_lease(deps: Deps, deadline: float | None) -> float:
-    """How long the attempt holds its lead: the configured lease, or until its invocation has surely ended if
+    """How long the attempt holds its lead, its invocation ending at ``deadline`` (time.monotonic's clock)."""
+    left = None if deadline is None else deadline - time.monotonic()
+    return lease_seconds(deps.settings.retry_lease_seconds, left)
+
+
+def lease_seconds(configured: float, invocation_left: float | None) -> float:
+    """The configured lease, or until the invocation (``invocation_left`` seconds to go) has surely ended if
     that is later. An attempt slowed past its lease (a table throttled, a paused process) may still call
     TrustedForm or record its outcome; a delivery that took the lead meanwhile would retain it again."""
-    lease = deps.settings.retry_lease_seconds
-    if deadline is None:
-        return lease
-    return max(lease, deadline - time.monotonic() + INVOCATION_MARGIN_SECONDS)
+    if invocation_left is None:
+        return configured
+    return max(configured, invocation_left + INVOCATION_MARGIN_SECONDS)
 
 
 def _stale(deps: Deps, message: RetryMessage) -> str:
