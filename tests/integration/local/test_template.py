@@ -293,6 +293,19 @@ def test_retry_queue_redrives_to_dlq(local: Provisioned, template: dict[str, Any
     assert int(dlq["MessageRetentionPeriod"]) == int(props(template, "RetryDeadLetterQueue")["MessageRetentionPeriod"])
 
 
+def test_the_sweeper_waits_out_an_intake_that_may_still_run(local: Provisioned, template: dict[str, Any]) -> None:
+    """A lead still as reserved is the sweeper's to requeue only RECEIVED_GRACE_SECONDS after it arrived. The
+    intake that reserved it holds its lease for its budget alone, so by then that intake must have ended (its
+    Timeout): else the requeued retry would ask TrustedForm beside a call the intake may still make."""
+    from tf_retainer.leads.retry import INVOCATION_MARGIN_SECONDS
+    from tf_retainer.runtime.settings import Settings
+
+    default = Settings.model_fields["received_grace_seconds"].default
+    grace = float(local.environment("SweeperFunction").get("RECEIVED_GRACE_SECONDS", default))
+    intake_timeout = function_settings("IntakeFunction", template).timeout
+    assert grace > intake_timeout + INVOCATION_MARGIN_SECONDS
+
+
 def test_message_lands_in_dlq_after_max_receives(local: Provisioned, template: dict[str, Any]) -> None:
     sqs = boto3.client("sqs", region_name=REGION)
     max_receives = int(props(template, "RetryQueue")["RedrivePolicy"]["maxReceiveCount"])
