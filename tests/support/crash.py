@@ -51,6 +51,12 @@ CALL_TIMEOUT = 60.0
 # A task's way to the write it is killed at: seconds on an idle machine, more with 6 test processes on 2 cores.
 HELD_TIMEOUT = 60.0
 
+# These tests kill at chosen writes, not at a slow AWS answer. The crash modules start first in `make test`,
+# beside the concurrency tests' 20 processes, on 2 cores: moto's answer to a helper's write can then miss the
+# default 2 s (CI once saw an evidence test's setup lead left pending, ReadTimeoutError). Still room in the
+# intake's 25 s for its TrustedForm call and writes. A module's BACKEND_SETTINGS win.
+CRASH_DEFAULTS = {"REMOTE_CALL_SECONDS": "3"}
+
 TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"
 PUT_ITEM = "DynamoDB_20120810.PutItem"
 UPDATE_ITEM = "DynamoDB_20120810.UpdateItem"
@@ -243,7 +249,7 @@ class CrashBackend(Backend):
 
     def __init__(self, settings: dict[str, str], *, visibility_timeout: int | None = None) -> None:
         super().__init__(TF_API_KEY, prefix=f"tf-crash-{uuid.uuid4().hex[:8]}")
-        self.settings = dict(settings)
+        self.settings = {**CRASH_DEFAULTS, **settings}
         self.visibility_timeout = visibility_timeout
         self.gate: Gate | None = None
         self.faults: FaultLayer | None = None
