@@ -44,12 +44,7 @@ BACKEND_SETTINGS = {
     "CALLBACK_BASE_DELAY_SECONDS": "0",
     # The vendor's slow answer (below) must still be awaited when its caller is killed.
     "CALLBACK_TIMEOUT_SECONDS": "30",
-    # This module kills at the vendor's callback and at PutEvents, not at a slow AWS answer: on a busy
-    # two-core CI machine moto may answer the intake's SendMessage after the default 1 s attempt, and the
-    # pending lead's retry message, which the callback tests start from, is then the sweeper's to send.
-    # Twice the default, and still room in the intake's 15 s for its TrustedForm call and writes.
-    "REMOTE_CALL_SECONDS": "3",
-}
+}  # (REMOTE_CALL_SECONDS: every crash backend's 3 s, tests/support/crash.CRASH_DEFAULTS)
 CONTAINERS = 5  # a helper and one victim per kill
 SLOW_ANSWER = "slow:3"
 # Waits for a message that comes back after the visibility timeout: ten times that.

@@ -53,8 +53,9 @@ HELD_TIMEOUT = 60.0
 
 # These tests kill at chosen writes, not at a slow AWS answer. The crash modules start first in `make test`,
 # beside the concurrency tests' 20 processes, on 2 cores: moto's answer to a helper's write can then miss the
-# default 2 s (CI once saw an evidence test's setup lead left pending, ReadTimeoutError). Still room in the
-# intake's 25 s for its TrustedForm call and writes. A module's BACKEND_SETTINGS win.
+# default 2 s (CI saw an evidence test's setup lead left pending, ReadTimeoutError; the events tests, a pending
+# lead's retry message sent by the sweeper instead). Still room in the intake's 25 s for its TrustedForm call
+# and writes. A module's BACKEND_SETTINGS win.
 CRASH_DEFAULTS = {"REMOTE_CALL_SECONDS": "3"}
 
 TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"

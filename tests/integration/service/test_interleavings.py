@@ -134,6 +134,23 @@ def sweep() -> Any:
     return recovery.sweep(default_deps())
 
 
+def pending_an_hour_later(stack: Any, monkeypatch: Any, behaviours: list[str]) -> tuple[str, str, Any]:
+    """A lead left pending by its intake (its certificate scripted ``behaviours``, the first failing), an hour
+    later: its certificate, its id and its attempt-2 retry message, due now."""
+    from tf_retainer.domain.retry_message import RetryMessage
+
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, behaviours)
+    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
+    moved = later(monkeypatch, timedelta(hours=1))
+    return cert_id, lead_id, RetryMessage(lead_id=lead_id, attempt=2, not_before=moved)
+
+
+def retains(stack: Any, cert_id: str) -> list[dict[str, Any]]:
+    """The calls that retained ``cert_id`` (TrustedForm answered 200)."""
+    return [r for r in stack.sim.requests if r["cert_id"] == cert_id and r["status"] == 200]
+
+
 def test_a_retry_worker_killed_before_sending_the_next_message_is_recovered(stack, monkeypatch):
     from tf_retainer.domain.retry_message import RetryMessage
     from tf_retainer.leads import outcome, retry
@@ -259,14 +276,9 @@ def test_a_delivery_racing_the_sweeper_on_one_lead_makes_one_call_and_is_never_o
     """Issue 21: the sweeper read an overdue lead; a retry delivery of its next attempt leases it around the
     moment the sweeper writes. Whichever holds the lead first, the other stands back: one TrustedForm call
     for the attempt, its outcome recorded (not "overtaken"), and no requeue of the attempt being made."""
-    cert_id = make_web_cert_id()
-    stack.sim.script(cert_id, ["unavailable", "success"])
-    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
-    moved = later(monkeypatch, timedelta(hours=1))
-    from tf_retainer.domain.retry_message import RetryMessage
     from tf_retainer.leads import retry
 
-    message = RetryMessage(lead_id=lead_id, attempt=2, not_before=moved)
+    cert_id, lead_id, message = pending_an_hour_later(stack, monkeypatch, ["unavailable", "success"])
     delivered: list[str] = []
     original = DynamoLeadWriter.record_recovery
     client = wiring.dynamodb()
@@ -292,14 +304,14 @@ def test_a_delivery_racing_the_sweeper_on_one_lead_makes_one_call_and_is_never_o
 
     monkeypatch.setattr(DynamoLeadWriter, "record_recovery", racing)
     report = sweep()
-    retains = [r for r in stack.sim.requests if r["cert_id"] == cert_id and r["status"] == 200]
+    retained = retains(stack, cert_id)
     history = [e.type for e in stack.reader.read_lead(lead_id).history]
     if delivered == ["retained"]:  # the delivery held the lead first: the sweeper stood back
         assert (report.recovered, report.skipped) == ([], 1)
     else:  # the sweeper held it first: the delivery was turned away (redelivered later), no call made
         assert delivered and delivered[0] != "retained" and report.recovered == [lead_id]
-    assert len(retains) <= 1, "TrustedForm asked twice for one attempt"
-    assert "overtaken" not in json.dumps(history) and history.count("requeued") == (0 if retains else 1)
+    assert len(retained) <= 1, "TrustedForm asked twice for one attempt"
+    assert "overtaken" not in json.dumps(history) and history.count("requeued") == (0 if retained else 1)
 
 
 def test_an_attempt_slowed_past_its_lease_keeps_the_lead_until_its_invocation_ends(stack, monkeypatch):
@@ -309,14 +321,9 @@ def test_an_attempt_slowed_past_its_lease_keeps_the_lead_until_its_invocation_en
     holding it has surely ended: the second delivery is told to come back, and TrustedForm is asked once."""
     import time
 
-    from tf_retainer.domain.retry_message import RetryMessage
     from tf_retainer.leads import retry
 
-    cert_id = make_web_cert_id()
-    stack.sim.script(cert_id, ["unavailable", "success", "success"])
-    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
-    moved = later(monkeypatch, timedelta(hours=1))
-    message = RetryMessage(lead_id=lead_id, attempt=2, not_before=moved)
+    cert_id, lead_id, message = pending_an_hour_later(stack, monkeypatch, ["unavailable", "success", "success"])
     configured = default_deps().settings.retry_lease_seconds
     second: list[str] = []
     original = DynamoLeadWriter.record_outcome
@@ -333,9 +340,9 @@ def test_an_attempt_slowed_past_its_lease_keeps_the_lead_until_its_invocation_en
     monkeypatch.setattr(DynamoLeadWriter, "record_outcome", stalled_then_redelivered)
     # The invocation has longer left than the configured lease, as the soak's had.
     first = retry.retry_lead(default_deps(), message, time.monotonic() + configured + 30)
-    retains = [r for r in stack.sim.requests if r["cert_id"] == cert_id and r["status"] == 200]
+    retained = retains(stack, cert_id)
     assert (first, second) == ("retained", ["lease held"])
-    assert len(retains) == 1, "TrustedForm asked twice for one attempt"
+    assert len(retained) == 1, "TrustedForm asked twice for one attempt"
     record = stack.reader.read_lead(lead_id)
     assert record.lead.status is Status.RETAINED
     assert "overtaken" not in json.dumps([e.type for e in record.history])
@@ -348,15 +355,11 @@ def test_a_sweeper_slowed_past_its_lease_stands_back_from_an_attempt_that_took_t
     sent to TrustedForm again. The sweeper stands back instead, and the attempt's outcome is the lead's."""
     import threading
 
-    from tf_retainer.domain.retry_message import RetryMessage
     from tf_retainer.leads import retry
+    from tf_retainer.store.lead_writer import RECOVERY_LEASE_SECONDS
     from tf_retainer.store.table import Table
 
-    cert_id = make_web_cert_id()
-    stack.sim.script(cert_id, ["unavailable", "success", "success"])
-    lead_id = stack.post(lead(cert_id)).json()["lead_id"]
-    moved = later(monkeypatch, timedelta(hours=1))
-    message = RetryMessage(lead_id=lead_id, attempt=2, not_before=moved)
+    cert_id, lead_id, message = pending_an_hour_later(stack, monkeypatch, ["unavailable", "success", "success"])
     at_outcome, sweeper_done = threading.Event(), threading.Event()
     delivered: list[str] = []
 
@@ -380,7 +383,7 @@ def test_a_sweeper_slowed_past_its_lease_stands_back_from_an_attempt_that_took_t
     def read_then_stall(self: Table, *args: Any, **kwargs: Any) -> Any:
         newer = original_read(self, *args, **kwargs)
         if not started and threading.current_thread() is threading.main_thread():  # the sweeper, under its lease
-            later(monkeypatch, timedelta(hours=1, seconds=31))  # its lease runs out while it stalls
+            later(monkeypatch, timedelta(hours=1, seconds=RECOVERY_LEASE_SECONDS + 1))  # its lease runs out meanwhile
             started.append(threading.Thread(target=delivery))
             started[0].start()
             assert at_outcome.wait(30)
@@ -394,10 +397,10 @@ def test_a_sweeper_slowed_past_its_lease_stands_back_from_an_attempt_that_took_t
         sweeper_done.set()
         if started:
             started[0].join(30)
-    retains = [r for r in stack.sim.requests if r["cert_id"] == cert_id and r["status"] == 200]
+    retained = retains(stack, cert_id)
     assert delivered == ["retained"]
     assert (report.recovered, report.skipped, report.failed) == ([], 1, [])
-    assert len(retains) == 1
+    assert len(retained) == 1
     record = stack.reader.read_lead(lead_id)
     assert record.lead.status is Status.RETAINED
     history = [e.type for e in record.history]
