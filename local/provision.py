@@ -768,12 +768,20 @@ class Provisioned:
         with the generated consumer key read from its secret. Clients: the default ones unless given."""
         from tf_retainer.aws.secrets import read_consumer_key, secrets_provider
         from tf_retainer.domain.keyring import Keyring
+        from tf_retainer.runtime.settings import Settings
         from tf_retainer.store.lead_table import lead_table
 
+        in_flight = Settings.model_fields["received_grace_seconds"].default  # the functions' own, unless set
         dynamodb = dynamodb or aws_client("dynamodb", self.region, self.endpoint_url)
         secretsmanager = secretsmanager or aws_client("secretsmanager", self.region, self.endpoint_url)
         keyring = Keyring(lambda: read_consumer_key(secrets_provider(secretsmanager), self.consumer_key_secret_id))
-        return lead_table(self.table_name, retention_days=retention_days, client=dynamodb, keyring=keyring)
+        return lead_table(
+            self.table_name,
+            retention_days=retention_days,
+            client=dynamodb,
+            keyring=keyring,
+            in_flight_seconds=in_flight,
+        )
 
     def environment(self, function: str | None = None) -> dict[str, str]:
         """Environment variables the functions read: the template's Globals (and, with ``function``,

@@ -6,9 +6,11 @@ often as the crash point implies.
 Kill points, each reached deterministically (the moto gate holds one AWS request; the simulator's
 request log shows a call in flight):
 
-1. the reservation is written, its answer not yet heard: nothing sent to TrustedForm;
+0. the certificate's claim is written, the lead's state never: the vendor's repeat is kept;
+1. the reservation (the claim, then the state) is written, its answer not yet heard: nothing sent to
+   TrustedForm;
 2. the TrustedForm call is in flight (the certificate hangs);
-3. TrustedForm answered 200 (retained), the outcome transaction never reached DynamoDB;
+3. TrustedForm answered 200 (retained), its outcome's entry never reached DynamoDB;
 4. the outcome (pending, after a 503) is written, the retry message never sent;
 5. the outcome (retained) is written, the intake dies before it hears so: the outcome event is still
    published, once (the table's stream is the outbox, not the process).
@@ -30,7 +32,6 @@ from local.simulator import make_web_cert_id
 from tests.support.crash import (
     PUT_ITEM,
     SQS_SEND,
-    TRANSACT_WRITE,
     UPDATE_ITEM,
     Container,
     CrashBackend,
@@ -51,7 +52,7 @@ BACKEND_SETTINGS = {
     "SYNC_TIMEOUT_SECONDS": "4",
 }
 # One helper (sweeper, retry worker) and one victim per kill point, started together.
-CONTAINERS = 7
+CONTAINERS = 8
 # The still-calling intake's own container: its budget (and so its call's timeout) outlasts the wait for
 # the received grace and the sweeper's run ten times over (the module's 4 s keeps the dead ones' leases short).
 CALLING_INTAKE_SETTINGS = {"SYNC_TIMEOUT_SECONDS": "30"}
@@ -162,10 +163,33 @@ def check_recovered(
     assert "gsi2pk" not in (backend.lead_item(lead_id) or {}), "a final lead leaves the open index"
 
 
+def test_killed_between_the_claim_and_the_state_the_lead_sent_again_is_kept(backend, helper, victims):
+    """The certificate's claim is written; the intake dies before the lead's state is put. No vendor was
+    answered and TrustedForm was not asked. The vendor sends the lead again (its lead id names the same
+    lead, which holds the claim already): kept at once, retained once."""
+    cert_id = make_web_cert_id()
+    backend.gate.arm(PUT_ITEM, nth=2, after=False)  # the state's put, dropped
+    vendor_lead_id = _post_in(victims[6], backend, cert_id)
+    victims[6].held_at(backend.gate)
+    victims[6].kill()
+    backend.gate.release()
+    certificate = backend.reader.read_certificate(cert_id)
+    assert certificate is not None and certificate.claim.lead_id is not None
+    dead = certificate.claim.lead_id
+    assert backend.lead_item(dead) is None and backend.calls(cert_id) == []
+
+    status, answer = helper.post(lead(cert_id, lead_id=vendor_lead_id), backend.vendor_key)
+
+    assert (status, answer["status"], answer["lead_id"]) == (201, "retained", dead), answer
+    assert [call["status"] for call in backend.calls(cert_id)] == [200]
+    claim = backend.reader.read_certificate(cert_id).claim
+    assert (claim.lead_id, claim.status.value, claim.previous_holders) == (dead, "retained", [])
+
+
 def test_killed_after_the_reservation_before_trustedform(backend, helper, victims):
     """The reservation is durable; the intake dies waiting for its answer. TrustedForm was never asked."""
     cert_id = make_web_cert_id()
-    lead_id = _killed_at(backend, victims[0], cert_id, TRANSACT_WRITE, after=True)
+    lead_id = _killed_at(backend, victims[0], cert_id, PUT_ITEM, after=True, nth=2)  # the claim, then the state
     assert backend.lead_item(lead_id)["status"] == "received"
     assert backend.calls(cert_id) == []
 
@@ -203,9 +227,8 @@ def test_killed_after_trustedform_retained_before_the_outcome_is_written(backend
     (at-least-once); the lead still ends retained, once, with the evidence of the call it recorded.
     """
     cert_id = make_web_cert_id()
-    # The outcome's chain entry, dropped (the first PutItem is the call's request, the reservation a
-    # transaction)
-    lead_id = _killed_at(backend, victims[2], cert_id, PUT_ITEM, after=False, nth=2)
+    # The outcome's chain entry, dropped (the PutItems before it: the claim, the state, the call's request)
+    lead_id = _killed_at(backend, victims[2], cert_id, PUT_ITEM, after=False, nth=4)
     assert [call["status"] for call in backend.calls(cert_id)] == [200]
     assert backend.lead_item(lead_id)["status"] == "received"
 

@@ -3,6 +3,7 @@ the simulator over loopback). Each test fails on the code before its fix."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -73,11 +74,12 @@ def conflict_once(monkeypatch, client: Any, operation: str) -> list[str]:
 
 
 def test_a_transaction_conflict_on_the_reservation_is_tried_again(stack, monkeypatch):
+    """A transaction writing the claim's item refuses the reservation's put: it is tried again."""
     response = stack.post(lead())  # builds the service's clients
     assert response.status == 201
-    raised = conflict_once(monkeypatch, wiring.dynamodb(), "transact_write_items")
+    raised = conflict_once(monkeypatch, wiring.dynamodb(), "put_item")
     again = stack.post(lead())
-    assert raised == ["transact_write_items"]
+    assert raised == ["put_item"]
     assert again.status == 201, again.json()
     assert again.json()["status"] == "retained"
 
@@ -439,6 +441,24 @@ def _timeout(**_: Any) -> None:
     raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
 
 
+def state_put_answers_lost(monkeypatch: Any, client: Any, times: int) -> list[bool]:
+    """The reservation's last write, the lead's state, reaches the table and its answer is lost (a read
+    timeout, as botocore raises it once its own tries are spent), ``times`` times: refused or applied."""
+    real = client.put_item
+    lost: list[bool] = []
+
+    def put_item(**kwargs: Any) -> Any:
+        if kwargs["Item"]["sk"]["S"] != "STATE" or len(lost) == times:
+            return real(**kwargs)
+        lost.append(True)
+        with contextlib.suppress(ClientError):  # the repeat meeting the first: its answer is lost as well
+            real(**kwargs)
+        _timeout()
+
+    monkeypatch.setattr(client, "put_item", put_item)
+    return lost
+
+
 def _claims_of(stack, cert_id: str) -> list[str]:
     """The lead ids TrustedForm was asked to retain ``cert_id`` for (its ``reference``)."""
     return [r["body"]["retain"]["reference"] for r in stack.sim.requests if r["cert_id"] == cert_id]
@@ -467,11 +487,11 @@ def test_a_reservation_that_never_reached_the_table_is_answered_503_and_taken_wh
     client = wiring.dynamodb()
     cert_id = make_web_cert_id()
     warnings = logged(monkeypatch, "warning")
-    client.meta.events.register_first("before-send.dynamodb.TransactWriteItems", _timeout, unique_id="timeout")
+    client.meta.events.register_first("before-send.dynamodb.PutItem", _timeout, unique_id="timeout")
     try:
         response = stack.post(lead(cert_id, lead_id="V-503"))
     finally:
-        client.meta.events.unregister("before-send.dynamodb.TransactWriteItems", unique_id="timeout")
+        client.meta.events.unregister("before-send.dynamodb.PutItem", unique_id="timeout")
     assert response.status == 503, response.json()
     assert response.headers.get("Retry-After") == "5"
     answer = response.json()
@@ -494,20 +514,10 @@ def test_a_reservation_applied_but_its_answer_lost_is_answered_503_and_the_repea
     second try: 503, send again. The repeat (with the vendor's lead_id or without) is answered with the kept
     lead, never certificate_reused or a second lead; the sweeper then retains that one lead, once."""
     assert stack.post(lead()).status == 201
-    client = wiring.dynamodb()
     cert_id = make_web_cert_id()
-    lost: list[bool] = []
-
-    def answer_lost(**_: Any) -> None:
-        if len(lost) < 2:
-            lost.append(True)
-            _timeout()
-
-    client.meta.events.register_first("after-call.dynamodb.TransactWriteItems", answer_lost, unique_id="lost")
-    try:
+    with monkeypatch.context() as patch:
+        state_put_answers_lost(patch, wiring.dynamodb(), times=2)
         response = stack.post(lead(cert_id, lead_id=vendor_lead_id))
-    finally:
-        client.meta.events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="lost")
     assert (response.status, response.json()["reason"]) == (503, "store_unavailable"), response.json()
     assert _claims_of(stack, cert_id) == []
 
@@ -527,21 +537,10 @@ def test_a_reservation_whose_answer_was_lost_is_sent_again_and_the_lead_answered
     answer did not; the intake sends it again, finds it applied, and goes on: the vendor gets its lead's
     answer, not a 503, and TrustedForm is asked once."""
     assert stack.post(lead()).status == 201
-    client = wiring.dynamodb()
     cert_id = make_web_cert_id()
     infos = logged(monkeypatch, "info")
-    lost: list[bool] = []
-
-    def answer_lost(**_: Any) -> None:
-        if not lost:
-            lost.append(True)
-            _timeout()
-
-    client.meta.events.register_first("after-call.dynamodb.TransactWriteItems", answer_lost, unique_id="lost")
-    try:
-        response = stack.post(lead(cert_id, lead_id="V-LOST-ONCE"))
-    finally:
-        client.meta.events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="lost")
+    state_put_answers_lost(monkeypatch, wiring.dynamodb(), times=1)
+    response = stack.post(lead(cert_id, lead_id="V-LOST-ONCE"))
     answer = response.json()
     assert (response.status, answer["status"]) == (201, "retained"), answer
     assert _claims_of(stack, cert_id) == [answer["lead_id"]], "one lead, retained once"
@@ -610,3 +609,107 @@ def test_a_conflict_on_the_sweep_s_watermark_is_waited_out_not_the_end_of_the_sw
     after = deps.index.sweep_mark()
     assert after.until is not None and (before.until is None or after.until > before.until)
     assert after.version == before.version + 1  # one save: the conflict was waited out, not taken for a race
+
+
+# --- the reservation's claim written, its lead's state not (yet) -----------------------------------------
+
+
+def killed_at_the_state_put(monkeypatch: Any) -> None:
+    """The next put of a lead's state never reaches the table: the intake dies there, its claims written."""
+    client = wiring.dynamodb()
+    real = client.put_item
+
+    def put_item(**kwargs: Any) -> Any:
+        if kwargs["Item"]["sk"]["S"] == "STATE":
+            monkeypatch.setattr(client, "put_item", real)
+            raise Killed
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "put_item", put_item)
+
+
+def test_an_intake_killed_between_its_claim_and_its_state_is_taken_when_the_vendor_sends_the_lead_again(
+    stack, monkeypatch
+):
+    """Nothing was stored of the lead but its certificate's claim, and no one was answered or asked: the
+    vendor's repeat (its own lead id names the same lead) holds the claim already and is kept at once."""
+    assert stack.post(lead()).status == 201  # builds the service's clients
+    cert_id = make_web_cert_id()
+    killed_at_the_state_put(monkeypatch)
+    with pytest.raises(Killed):
+        submit(lead(cert_id, lead_id="HALF-1"))
+    dead = stack.reader.read_certificate(cert_id).claim.lead_id
+    assert stack.lead_state(dead) is None and _claims_of(stack, cert_id) == []
+
+    again = stack.post(lead(cert_id, lead_id="HALF-1"))
+    assert (again.status, again.json()["status"], again.json()["lead_id"]) == (201, "retained", dead)
+    assert _claims_of(stack, cert_id) == [dead]
+
+
+def test_a_claim_whose_lead_was_never_stored_is_taken_over_once_its_intake_cannot_be_alive(stack, monkeypatch):
+    """Another lead with the certificate of an intake that died after its claim: while that intake could still
+    be alive (the received grace), it is told 503 to send again, TrustedForm not asked; after, it takes the
+    claim over, the dead lead named as a previous holder, and is kept."""
+    from tf_retainer.store import reservation
+
+    assert stack.post(lead()).status == 201
+    cert_id = make_web_cert_id()
+    killed_at_the_state_put(monkeypatch)
+    with pytest.raises(Killed):
+        submit(lead(cert_id, lead_id="HALF-2"))
+    dead = stack.reader.read_certificate(cert_id).claim.lead_id
+    pauses: list[float] = []
+    monkeypatch.setattr(wiring.lead_table().writer._reservations, "_sleep", pauses.append)
+
+    waiting = stack.post(lead(cert_id))
+    assert (waiting.status, waiting.json()["reason"]) == (503, "store_unavailable"), waiting.json()
+    assert waiting.headers.get("Retry-After") == "5"
+    assert pauses == [*reservation.IN_FLIGHT_PAUSES] * 2  # the intake's reservation and its second try
+    assert _claims_of(stack, cert_id) == []
+
+    later(monkeypatch, timedelta(seconds=default_deps().settings.received_grace_seconds + 1))
+    taken = stack.post(lead(cert_id))
+    assert (taken.status, taken.json()["status"]) == (201, "retained"), taken.json()
+    claim = stack.reader.read_certificate(cert_id).claim
+    assert (claim.lead_id, claim.previous_holders) == (taken.json()["lead_id"], [dead])
+    assert _claims_of(stack, cert_id) == [taken.json()["lead_id"]]
+
+
+def test_a_lead_meeting_a_claim_whose_state_is_on_its_way_waits_for_it_and_is_refused(stack, monkeypatch):
+    """Two leads with one certificate: the second meets the first's claim before the first's state is stored
+    (the first intake between its two writes). It waits, finds the first stored, and is refused as a reuse:
+    never taken over from a live intake, one retain."""
+    import threading
+
+    assert stack.post(lead()).status == 201
+    cert_id = make_web_cert_id()
+    client = wiring.dynamodb()
+    real = client.put_item
+    claimed, stored, go = threading.Event(), threading.Event(), threading.Event()
+
+    def state_after_the_other(**kwargs: Any) -> Any:
+        if kwargs["Item"]["sk"]["S"] == "STATE" and not claimed.is_set():
+            claimed.set()
+            go.wait(30)
+            try:
+                return real(**kwargs)
+            finally:
+                stored.set()
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "put_item", state_after_the_other)
+    first: list[Any] = []
+    thread = threading.Thread(target=lambda: first.append(stack.post(lead(cert_id, lead_id="FIRST"))))
+    thread.start()
+    assert claimed.wait(30)
+
+    def pause(_: float) -> None:
+        go.set()  # the first intake stores its lead while the second waits
+        assert stored.wait(30)
+
+    monkeypatch.setattr(wiring.lead_table().writer._reservations, "_sleep", pause)
+    second = stack.post(lead(cert_id, lead_id="SECOND"))
+    thread.join(30)
+    assert (first[0].status, first[0].json()["status"]) == (201, "retained"), first[0].json()
+    assert (second.status, second.json()["reason"]) == (422, "certificate_reused"), second.json()
+    assert _claims_of(stack, cert_id) == [first[0].json()["lead_id"]]

@@ -29,11 +29,29 @@ def lose_the_first_answer(monkeypatch: Any) -> list[int]:
     return lost
 
 
+def lose_the_first_state_answer(monkeypatch: Any) -> list[str]:
+    """The service's next put of a lead's state (the reservation's) that is applied has its answer lost, and
+    is sent again."""
+    client = wiring.dynamodb()
+    real = client.put_item
+    lost: list[str] = []
+
+    def applied_answer_lost_sent_again(**kwargs: Any) -> Any:
+        answer = real(**kwargs)
+        if lost or kwargs["Item"]["sk"]["S"] != "STATE":
+            return answer
+        lost.append(kwargs["Item"]["pk"]["S"])
+        return real(**kwargs)  # applied, its answer lost on the way back: the client's retry
+
+    monkeypatch.setattr(client, "put_item", applied_answer_lost_sent_again)
+    return lost
+
+
 def test_a_reservation_applied_but_its_answer_lost_is_the_lead_itself_not_a_repeat(stack, monkeypatch):
     assert stack.post(lead()).status == 201  # builds the service's clients
-    lost = lose_the_first_answer(monkeypatch)
+    lost = lose_the_first_state_answer(monkeypatch)
     response = stack.post(lead(lead_id="LOST-1"))
-    assert lost, "the reservation's transaction was not sent"
+    assert lost, "the reservation's state was not put"
     assert (response.status, response.json()["status"]) == (201, "retained"), response.json()
     assert len(stack.sim.requests) == 2  # this lead's retain was made: it was not taken for a repeat
 

@@ -104,11 +104,11 @@ def run_scenarios(stack, monkeypatch, capfd, service_logs, screen_sims) -> Run:
     post(lead(trustedform_cert_url="https://evil.example/x"))  # refused at the door
     # The table does not answer a reservation (a read timeout, every try): 503, send again.
     table = wiring.dynamodb()
-    table.meta.events.register_first("before-send.dynamodb.TransactWriteItems", table_times_out, unique_id="t")
+    table.meta.events.register_first("before-send.dynamodb.PutItem", table_times_out, unique_id="t")
     try:
         assert stack.post(lead()).status == 503
     finally:
-        table.meta.events.unregister("before-send.dynamodb.TransactWriteItems", unique_id="t")
+        table.meta.events.unregister("before-send.dynamodb.PutItem", unique_id="t")
 
     # The retry worker: the pending lead's next attempt (retained), then the same message again.
     message = {"lead_id": pending["lead_id"], "attempt": 2, "not_before": iso(default_deps().clock())}

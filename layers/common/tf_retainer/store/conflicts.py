@@ -113,22 +113,27 @@ def failed_item(exc: ClientError, index: int) -> dict[str, Any] | None:
     return None
 
 
-def own_write(exc: ClientError, index: int, codec: LeadCodec, lead: Lead) -> bool:
-    """The state put at ``index`` failed on this very lead: a transaction DynamoDB applied whose answer was
-    lost (a read timeout), sent again by the client. Told by what only this post has: the instant it was
-    received (microseconds) and its content."""
-    stored = failed_item(exc, index)
+def refused_item(exc: ClientError) -> dict[str, Any] | None:
+    """The item whose condition failed a single-item write (ALL_OLD), or None."""
+    if error_code(exc) != "ConditionalCheckFailedException":
+        return None
+    return deserialize(exc.response.get("Item") or {})
+
+
+def own_write(stored: dict[str, Any] | None, codec: LeadCodec, lead: Lead) -> bool:
+    """A state put failed on this very lead (``stored``): a write DynamoDB applied whose answer was lost (a
+    read timeout), sent again by the client. Told by what only this post has: the instant it was received
+    (microseconds) and its content."""
     if not stored:
         return False
     found = codec.lead(stored)
     return (found.received_at, found.payload_hash) == (lead.received_at, lead.payload_hash)
 
 
-def duplicate_of(exc: ClientError, index: int, codec: LeadCodec, lead: Lead) -> DuplicateLead | None:
-    """The lead's state put at ``index`` failed: a lead of that id exists (a vendor's lead id sent again,
-    which names the same lead): whether it was posted with the same content."""
-    first = failed_item(exc, index)
-    if not first:
+def duplicate_of(stored: dict[str, Any] | None, codec: LeadCodec, lead: Lead) -> DuplicateLead | None:
+    """A state put failed on ``stored``: a lead of that id exists (a vendor's lead id sent again, which names
+    the same lead): whether it was posted with the same content."""
+    if not stored:
         return None
-    stored = codec.lead(first)
-    return DuplicateLead(lead_id=stored.lead_id, same_payload=stored.payload_hash == lead.payload_hash)
+    first = codec.lead(stored)
+    return DuplicateLead(lead_id=first.lead_id, same_payload=first.payload_hash == lead.payload_hash)

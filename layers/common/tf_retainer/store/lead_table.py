@@ -27,15 +27,18 @@ class LeadTable:
     writes: capacity.WriteMeter  # write units consumed, as DynamoDB reports them
 
 
-def lead_table(table_name: str, *, retention_days: int, client: Any, keyring: Keyring) -> LeadTable:
+def lead_table(
+    table_name: str, *, retention_days: int, client: Any, keyring: Keyring, in_flight_seconds: float
+) -> LeadTable:
     """The lead store on one table and client; ``keyring``: the deployment's consumer key (consumer index
-    tokens, lead ids of vendors' own ids, sealed fingerprints)."""
+    tokens, lead ids of vendors' own ids, sealed fingerprints); ``in_flight_seconds``: how long an intake may
+    hold a lead's claims before its state is stored (the sweeper's received grace)."""
     codec = LeadCodec(keyring)
     table = Table(table_name, client, codec)
     items = ItemBuilder(table_name, retention=timedelta(days=retention_days), codec=codec)
     return LeadTable(
         table=table,
-        writer=DynamoLeadWriter(table, items),
+        writer=DynamoLeadWriter(table, items, in_flight=timedelta(seconds=in_flight_seconds)),
         reader=DynamoLeadReader(table),
         index=DynamoLeadIndex(table, items=items),
         keyring=keyring,

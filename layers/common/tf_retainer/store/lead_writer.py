@@ -12,7 +12,7 @@ neither) is a transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -56,18 +56,19 @@ class DynamoLeadWriter:
     number is free. Numbers are dense, so a put that succeeds proves nothing was appended meanwhile; one that
     fails reads what was (one query) and decides. A lead's step therefore costs its writes and no read."""
 
-    def __init__(self, table: Table, items: ItemBuilder) -> None:
+    def __init__(self, table: Table, items: ItemBuilder, *, in_flight: timedelta) -> None:
+        """``in_flight``: the longest an intake may be between a lead's claims and its state (its lifetime)."""
         self._table = table
         self._items = items
-        self._reservations = Reservations(table, self._items)
+        self._reservations = Reservations(table, self._items, in_flight=in_flight)
         self._heads: dict[str, Head] = {}
 
     # --- intake ------------------------------------------------------------------------------
 
     @unavailable_when_transient
     def reserve(self, lead: Lead, *, actor: str, now: datetime) -> Reserved | DuplicateLead | CertificateTaken:
-        """Race-safe: the lead and its certificate, both or neither (one call; two when the certificate's
-        holder was refused or expired and its claim is taken over)."""
+        """Race-safe: the lead's claims, then the lead (a call each; one more when a claim's holder was refused
+        or expired and its claim is taken over)."""
         reserved = self._reservations.reserve(lead, actor=actor, now=now)
         if isinstance(reserved, Reserved):
             self._know(lead.lead_id, Head(0, 0, genesis(lead)))

@@ -35,7 +35,13 @@ def build_lead_table(settings: Settings, client: Any, keyring: Keyring | None = 
     from tf_retainer.store.lead_table import lead_table as build
 
     keyring = keyring or build_keyring(settings)
-    return build(settings.table_name, retention_days=settings.evidence_retention_days, client=client, keyring=keyring)
+    return build(
+        settings.table_name,
+        retention_days=settings.evidence_retention_days,
+        client=client,
+        keyring=keyring,
+        in_flight_seconds=settings.received_grace_seconds,
+    )
 
 
 def build_vendor_keys(settings: Settings, client: Any) -> VendorKeyStore:
