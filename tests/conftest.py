@@ -43,6 +43,24 @@ patch_moto()
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """``pytest -n N`` alone spreads tests by xdist's ``load``, which ignores ``xdist_group``: the concurrency
+    tests' moto server would share a worker with in-process ``mock_aws`` tests that reset it. Groups are kept
+    together whatever the command line says (``make test`` asks for ``loadgroup`` itself; ``-p no:xdist``
+    has no ``dist`` at all). A worker re-reads the command line, so it is told (pytest_configure_node)."""
+    if getattr(config.option, "dist", None) == "load":
+        config.option.dist = "loadgroup"
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get("dist") == "loadgroup":
+        config.option.loadgroup = True  # what xdist's worker reads to name each test with its group
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under -p no:xdist
+def pytest_configure_node(node: Any) -> None:
+    """xdist, on the controller: what each worker must know of this run's distribution."""
+    node.workerinput["dist"] = node.config.option.dist
+
+
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[TrustedFormSimulator]:
     sim = TrustedFormSimulator(api_keys=(TF_API_KEY,))
