@@ -69,7 +69,8 @@ class Sizes:
     """How much each part does: the full run's counts, or the short run's."""
 
     cost_leads: int = 30  # per path, per mode
-    cold_runs: int = 5
+    # Rounds of fresh processes: on a shared 2-core machine 5 gave medians 0.3x apart run to run; 15 hold.
+    cold_runs: int = 15
     batch_rounds: int = 5
     latency: float = 0.2  # TrustedForm's simulated answer time for the retry batch and billing, s
     billing_leads: int = 20  # per scenario and mode, half refused
