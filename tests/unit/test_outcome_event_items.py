@@ -152,3 +152,29 @@ def test_the_templates_filter_lets_through_exactly_what_is_published():
 def test_a_filter_operator_that_is_not_emulated_is_refused_not_guessed():
     with pytest.raises(ValueError, match="not emulated"):
         matches({"n": [{"numeric": [">", 1]}]}, {"n": 2})
+
+
+@pytest.mark.parametrize(
+    ("named", "certificate"),
+    [
+        ({"cert_id": "e" * 40}, {"cert_id": "e" * 40}),  # the lead's certificate
+        ({"cert_id": None}, None),  # a lead kept on its LeadiD token: no certificate, as in an outcome's event
+        ({}, {}),  # an entry written before the revocation's event named the certificate: not known
+    ],
+)
+def test_a_consent_revoked_event_names_the_certificate_its_entry_names(named, certificate):
+    """The revocation's entry holds no lead state: the event's certificate is the one its detail names."""
+    from tf_retainer.ports.services import PublishedEntry
+
+    detail = {"revocation_id": "r-1", "lead_id": LEAD_ID, "vendor": "acme-leads", "vendor_lead_id": "crm-7", **named}
+    entry = chain.Entry(
+        seq=3,
+        at="2026-11-22T05:00:00.000000Z",
+        prev="0" * 64,
+        events=[{"type": "consent_revoked", "actor": "buyer:sms-platform", "detail": detail}],
+        state=None,
+    )
+    event = outcome_event(PublishedEntry(entry_key="ENTRY#000003", event_type="consent_revoked", entry=entry))
+    assert event.detail_type == "Lead Consent Revoked"
+    assert event.detail["certificate"] == certificate
+    assert event.detail["answer"] == {"lead_id": LEAD_ID, "vendor_lead_id": "crm-7"}

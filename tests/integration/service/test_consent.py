@@ -104,6 +104,10 @@ def test_a_stop_by_phone_closes_every_lead_of_the_consumer_across_vendors_in_one
     # One "Lead Consent Revoked" event per lead, without contact details or the consumer's words.
     events = [e for e in published(stack) if e["detail-type"] == "Lead Consent Revoked"]
     assert sorted(e["detail"]["answer"]["lead_id"] for e in events) == sorted([first["lead_id"], second["lead_id"]])
+    # Each names the certificate whose consent the consumer withdrew (a dialer keyed on it stops too).
+    assert {e["detail"]["answer"]["lead_id"]: e["detail"]["certificate"] for e in events} == {
+        posted["lead_id"]: {"cert_id": posted["cert_id"]} for posted in (first, second)
+    }
     for event in events:
         text = json.dumps(event)
         assert "STOP" not in text and lead_fingerprints(None, "5125551212")["phone"] not in text

@@ -59,7 +59,7 @@ def outcome_event(published: PublishedEntry) -> OutcomeEvent:
     else:
         vendor = history["vendor"]
         answer = {name: history[name] for name in ("lead_id", "vendor_lead_id") if history.get(name) is not None}
-        certificate = {}
+        certificate = _standalone_certificate(history)
     event_id = f"{answer['lead_id']}/{published.entry_key}"
     at = event.get("at") or entry.at
     detail = {
@@ -80,6 +80,14 @@ def _certificate_facts(lead: Lead) -> dict[str, object] | None:
     if lead.cert_id is None:
         return None
     return lead.model_dump(mode="json", include=set(CERTIFICATE_FACTS), exclude_none=True)
+
+
+def _standalone_certificate(history: dict[str, object]) -> dict[str, object] | None:
+    """The certificate an event that stands alone names (its lead's, which the entry does not hold); None for a
+    lead without one; {} for an entry written before the event named it."""
+    if "cert_id" not in history:
+        return {}
+    return {"cert_id": history["cert_id"]} if history["cert_id"] is not None else None
 
 
 def is_published(published: PublishedEntry | None) -> bool:

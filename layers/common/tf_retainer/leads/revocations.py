@@ -242,6 +242,7 @@ def _event_detail(revocation: Revocation, lead: Lead) -> dict[str, object]:
         "lead_id": lead.lead_id,
         "vendor": lead.vendor,
         "vendor_lead_id": lead.vendor_lead_id,
+        "cert_id": lead.cert_id,  # the event names the consent record it withdraws (None: a LeadiD token's)
     }
 
 
