@@ -3,12 +3,13 @@ its certificate. A lead without a certificate (kept on its LeadiD token alone) c
 (keys.claim_pk), and so does a lead with both records whose vendor relies on tokens (``Lead.leadid_claim``):
 one lead per token.
 
-Claims first, each a conditional put, then the state: three single writes (5 write units for a realistic
-lead) where one transaction of the same items cost 7. What the transaction gave, both or neither, the order
-gives instead: a state is never stored without its claims, and a claim whose lead is not stored is one of
-two things, told apart by its age. Younger than ``in_flight`` (the longest an intake can live: the sweeper's
-received grace), its intake is between the two writes, milliseconds from its state: wait for it. Older, its
-intake died there, having answered no vendor and retained nothing: take the claim over.
+Claims first, each a conditional put, then the state: single writes (a realistic lead's claim and state,
+5 write units with the state's three index entries) where one transaction of the same items cost 7. Of what
+the transaction gave (both or neither) the order keeps what matters: a state is never stored without its
+claims. What it adds, a claim whose lead is not stored, is one of two things, told apart by its age.
+Younger than ``in_flight`` (the longest an intake can live: the sweeper's received grace), its intake is
+between the two writes, milliseconds from its state: wait for it. Older, its intake died there, having
+answered no vendor and retained nothing: take the claim over.
 
 A vendor's own lead id needs no item of its own: it names the lead (``Keyring.vendor_lead``), so the state
 put that would overwrite a lead of the same id fails, and says which lead it found."""
