@@ -84,9 +84,9 @@ class Reservations:
         ttl = self._items.ttl(now)
         for record in _records(lead):
             if taken := self._claim(lead, record, ttl, now):
-                return taken  # any claim of it made before is released with the refused lead's state
+                return taken  # a claim it made before is released by the refused lead's state (record_refusal)
         try:
-            retry_conflicts(partial(self._table.client.put_item, **self._items.new_lead(lead, ttl)["Put"]))
+            self._put(self._items.new_lead(lead, ttl))
         except ClientError as exc:
             stored = refused_item(exc)
             if own_write(stored, self._table.codec, lead):
@@ -104,9 +104,8 @@ class Reservations:
         claim = Claim(lead_id=lead.lead_id, vendor=lead.vendor, claimed_at=iso(now))
         released_by: str | None = None
         for _ in range(CLAIM_TRIES):
-            put = self._items.claim(cert, claim, ttl, released_by=released_by, leadid_token=token)["Put"]
             try:
-                retry_conflicts(partial(self._table.client.put_item, **put))
+                self._put(self._items.claim(cert, claim, ttl, released_by=released_by, leadid_token=token))
                 return None
             except ClientError as exc:
                 if (held := refused_item(exc)) is None:
@@ -183,6 +182,9 @@ class Reservations:
                 if lead.lead_id in (found.get("reused_by") or []):
                     return  # counted already
         # Neither: the claim went (its retention ended).
+
+    def _put(self, item: dict[str, Any]) -> None:
+        retry_conflicts(partial(self._table.client.put_item, **item["Put"]))
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         retry_conflicts(lambda: self._table.client.transact_write_items(TransactItems=items))
