@@ -87,18 +87,22 @@ def _post_in(victim: Container, backend: CrashBackend, cert_id: str) -> str:
     return vendor_lead_id
 
 
-def _killed_at(
-    backend: CrashBackend, victim: Container, cert_id: str, request: str, *, after: bool, nth: int = 1
-) -> str:
+def _kill_at(backend: CrashBackend, victim: Container, cert_id: str, request: str, *, after: bool, nth: int = 1) -> str:
     """Post a lead in ``victim`` and kill it at the ``nth`` ``request`` moto receives: held before it is
-    applied (``after=False``: then dropped) or after, its answer held. Returns the lead's id."""
+    applied (``after=False``: then dropped) or after, its answer held. Returns the vendor's lead id."""
     backend.gate.arm(request, nth=nth, after=after)
     vendor_lead_id = _post_in(victim, backend, cert_id)
     victim.held_at(backend.gate)
-    lead_id = _reserved_lead(backend, vendor_lead_id)
     victim.kill()
     backend.gate.release()
-    return lead_id
+    return vendor_lead_id
+
+
+def _killed_at(
+    backend: CrashBackend, victim: Container, cert_id: str, request: str, *, after: bool, nth: int = 1
+) -> str:
+    """As ``_kill_at``, once the lead's state is stored: returns the lead's id."""
+    return _reserved_lead(backend, _kill_at(backend, victim, cert_id, request, after=after, nth=nth))
 
 
 def _reserved_lead(backend: CrashBackend, vendor_lead_id: str) -> str:
@@ -168,11 +172,7 @@ def test_killed_between_the_claim_and_the_state_the_lead_sent_again_is_kept(back
     answered and TrustedForm was not asked. The vendor sends the lead again (its lead id names the same
     lead, which holds the claim already): kept at once, retained once."""
     cert_id = make_web_cert_id()
-    backend.gate.arm(PUT_ITEM, nth=2, after=False)  # the state's put, dropped
-    vendor_lead_id = _post_in(victims[6], backend, cert_id)
-    victims[6].held_at(backend.gate)
-    victims[6].kill()
-    backend.gate.release()
+    vendor_lead_id = _kill_at(backend, victims[6], cert_id, PUT_ITEM, after=False, nth=2)  # the state's put, dropped
     certificate = backend.reader.read_certificate(cert_id)
     assert certificate is not None and certificate.claim.lead_id is not None
     dead = certificate.claim.lead_id
