@@ -307,6 +307,23 @@ def test_the_same_lead_id_with_other_content_is_a_conflict(stack):
     assert len(stack.sim.requests) == 1
 
 
+def test_a_lead_id_sent_again_with_another_certificate_leaves_that_certificate_free_and_out_of_its_history(stack):
+    """The repeat is a conflict, but its reservation claimed the other certificate first (a claim's put comes
+    before the lead's, which is when the repeat is found). That claim names a lead that never came with the
+    certificate: the next lead with it is kept at once, and the certificate's history is that lead's alone."""
+    first_cert, other_cert = make_web_cert_id(), make_web_cert_id()
+    first = stack.post(lead(first_cert, lead_id="V-44"))
+    repeat = stack.post(lead(other_cert, lead_id="V-44"))
+    assert (repeat.status, repeat.json()["reason"]) == (409, "lead_id_conflict")
+
+    taker = stack.post(lead(other_cert, lead_id="V-45"))
+    assert (taker.status, taker.json()["status"]) == (201, "retained"), taker.json()
+    record = stack.reader.read_certificate(other_cert)
+    assert record is not None and record.claim.lead_id == taker.json()["lead_id"]
+    assert {event.lead_id for event in record.history} == {taker.json()["lead_id"]}
+    assert first.json()["lead_id"] not in json.dumps([event.as_dict() for event in record.history])
+
+
 def test_a_certificate_already_held_by_another_lead_is_not_retained_again(stack):
     cert_id = make_web_cert_id()
     first = stack.post(lead(cert_id, lead_id="A"))

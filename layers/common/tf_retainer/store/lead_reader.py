@@ -15,7 +15,7 @@ from tf_retainer.store import keys
 from tf_retainer.store.codec import deserialize, serialize
 from tf_retainer.store.conflicts import all_unavailable_when_transient
 from tf_retainer.store.items import history_item, stored_entry, stored_link
-from tf_retainer.store.table import Table, claim_of
+from tf_retainer.store.table import Table, came_with, claim_of
 
 # A history cursor: the entry of the lead's chain and the index of the next event in it, base64url.
 _CURSOR = re.compile(re.escape(keys.ENTRY_PREFIX) + r"\d{6}:\d{1,4}")
@@ -131,9 +131,15 @@ class DynamoLeadReader:
             return None
         claim = Claim.model_validate(found)
         lead_ids = [*claim.previous_holders, *([claim.lead_id] if claim.lead_id else []), *claim.reused_by]
-        records = {lead_id: self.read_lead(lead_id) for lead_id in dict.fromkeys(lead_ids)}
+        read = {lead_id: self.read_lead(lead_id) for lead_id in dict.fromkeys(lead_ids)}
+        # A lead named on the claim that came with another record (a repeat of its id left it) has no part here.
+        records = {
+            lead_id: record
+            for lead_id, record in read.items()
+            if record is not None and came_with(record.lead, cert_id, leadid_token)
+        }
         if (holder := records.get(claim.lead_id or "")) is not None:
             claim = claim_of(claim, holder.lead)
-        history = [event for record in records.values() if record is not None for event in record.history]
+        history = [event for record in records.values() for event in record.history]
         history.sort(key=lambda event: event.at)
         return CertificateRecord(cert_id=cert_id, claim=claim, history=history, leadid_token=leadid_token)

@@ -39,7 +39,7 @@ from tf_retainer.store.conflicts import (
 )
 from tf_retainer.store.entries import genesis, next_entry, published
 from tf_retainer.store.items import ItemBuilder
-from tf_retainer.store.table import Table, claim_of
+from tf_retainer.store.table import Table, came_with, claim_of
 
 # Claims changing hands under a reservation: each loss means the holder moved on, so a few suffice.
 CLAIM_TRIES = 8
@@ -61,11 +61,8 @@ def _records(lead: Lead) -> list[Record]:
 
 
 def _holds(lead: Lead, record: Record) -> bool:
-    """Whether ``lead`` holds the claim on ``record``: it came with it and retained or may still retain.
-    (A claim naming a lead that came with another certificate was left by a repeat of that lead's id.)"""
-    cert, token = record
-    came_with = lead.cert_id == cert if cert is not None else lead.leadid_token == token
-    return came_with and lead.status not in RELEASED
+    """Whether ``lead`` holds the claim on ``record``: it came with it and retained or may still retain."""
+    return came_with(lead, *record) and lead.status not in RELEASED
 
 
 class Reservations:

@@ -92,3 +92,10 @@ class Table:
 def claim_of(claim: Claim, holder: Lead) -> Claim:
     """The claim as the intake decides on it: the holder's status and what TrustedForm said of it."""
     return claim.model_copy(update={"status": holder.status, **holder.facts()})
+
+
+def came_with(lead: Lead, cert_id: str | None, leadid_token: str | None) -> bool:
+    """Whether ``lead`` came with the record a claim is on: the certificate ``cert_id`` or, without one, the
+    LeadiD token. A claim may name a lead that did not: a repeat of that lead's id sent with another
+    certificate left it (store/reservation.py)."""
+    return lead.cert_id == cert_id if cert_id is not None else lead.leadid_token == leadid_token
