@@ -155,6 +155,11 @@ _CODEC_FIELDS = frozenset(
 )
 
 
+def is_state_put(put_item_kwargs: dict[str, Any]) -> bool:
+    """Whether a put_item call (its keyword arguments) puts a lead's state: the reservation's last write."""
+    return bool(put_item_kwargs["Item"]["sk"]["S"] == "STATE")
+
+
 def later(monkeypatch: Any, by: timedelta) -> datetime:
     """The service's clock reads ``by`` from now (the in-process stack's deps), until the test ends."""
     from tf_retainer.wiring import default_deps

@@ -15,7 +15,7 @@ from tf_retainer.domain.models import LeadSubmission, Status
 from tf_retainer.store.lead_writer import DynamoLeadWriter
 
 from local.simulator import make_web_cert_id
-from tests.support.stack import VENDOR, deliver, later, lead
+from tests.support.stack import VENDOR, deliver, is_state_put, later, lead
 
 # Not imported at collection: tf_retainer.runtime.observability reads POWERTOOLS_* once, when the stack set them.
 
@@ -448,7 +448,7 @@ def state_put_answers_lost(monkeypatch: Any, client: Any, times: int) -> list[bo
     lost: list[bool] = []
 
     def put_item(**kwargs: Any) -> Any:
-        if kwargs["Item"]["sk"]["S"] != "STATE" or len(lost) == times:
+        if not is_state_put(kwargs) or len(lost) == times:
             return real(**kwargs)
         lost.append(True)
         with contextlib.suppress(ClientError):  # the repeat meeting the first: its answer is lost as well
@@ -620,7 +620,7 @@ def killed_at_the_state_put(monkeypatch: Any) -> None:
     real = client.put_item
 
     def put_item(**kwargs: Any) -> Any:
-        if kwargs["Item"]["sk"]["S"] == "STATE":
+        if is_state_put(kwargs):
             monkeypatch.setattr(client, "put_item", real)
             raise Killed
         return real(**kwargs)
@@ -688,7 +688,7 @@ def test_a_lead_meeting_a_claim_whose_state_is_on_its_way_waits_for_it_and_is_re
     claimed, stored, go = threading.Event(), threading.Event(), threading.Event()
 
     def state_after_the_other(**kwargs: Any) -> Any:
-        if kwargs["Item"]["sk"]["S"] == "STATE" and not claimed.is_set():
+        if is_state_put(kwargs) and not claimed.is_set():
             claimed.set()
             go.wait(30)
             try:

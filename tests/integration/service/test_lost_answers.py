@@ -9,7 +9,7 @@ from typing import Any
 from tf_retainer import wiring
 
 from local.simulator import make_web_cert_id
-from tests.support.stack import lead
+from tests.support.stack import is_state_put, lead
 
 
 def lose_the_first_answer(monkeypatch: Any) -> list[int]:
@@ -38,7 +38,7 @@ def lose_the_first_state_answer(monkeypatch: Any) -> list[str]:
 
     def applied_answer_lost_sent_again(**kwargs: Any) -> Any:
         answer = real(**kwargs)
-        if lost or kwargs["Item"]["sk"]["S"] != "STATE":
+        if lost or not is_state_put(kwargs):
             return answer
         lost.append(kwargs["Item"]["pk"]["S"])
         return real(**kwargs)  # applied, its answer lost on the way back: the client's retry
