@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -89,11 +90,14 @@ def everything(client: Any) -> list[dict[str, Any]]:
     return sorted(items, key=repr)
 
 
-def stream_records(table: str = TABLE) -> int:
+def stream_shard(table: str = TABLE) -> Any:
     from moto.dynamodb.models import dynamodb_backends
 
-    shard = dynamodb_backends["123456789012"]["us-east-1"].get_table(table).stream_shard
-    return len(shard.items)
+    return dynamodb_backends["123456789012"]["us-east-1"].get_table(table).stream_shard
+
+
+def stream_records(table: str = TABLE) -> int:
+    return len(stream_shard(table).items)
 
 
 def writes(n: int, *, fail_last: bool = False, return_old: bool = True, table: str = TABLE) -> list[dict[str, Any]]:
@@ -528,7 +532,40 @@ def test_trimmed_records_are_not_kept_in_memory(ddb, clock):
     clock.later(hours=25)
     put(ddb, "NEW#0")
     gc.collect()
-    assert sum(isinstance(o, StreamRecord) for o in gc.get_objects()) == 1
+    live = gc.get_objects()
+    assert sum(isinstance(o, motolock.PackedStreamRecord) for o in live) == 1
+    assert not any(isinstance(o, StreamRecord) for o in live)  # each packed as it was added
+
+
+def test_kept_stream_records_take_a_fraction_of_moto_s_memory_and_read_back_whole(ddb):
+    """A lead's records are kept for the whole retention: packed, a stack holding 5 minutes of them stays
+    small (issue 22's memory per lead), and a reader still gets every attribute of both images."""
+    item = {"pk": {"S": "LEAD#0"}, "sk": {"S": "LEAD"}, "raw": {"B": bytes(range(256)) * 4}}
+    item |= {f"field_{n}": {"S": f"value {n} " * 3} for n in range(40)}
+    ddb.put_item(TableName=TABLE, Item=item)
+    ddb.put_item(TableName=TABLE, Item=item | {"field_0": {"S": "changed"}})
+    shard = stream_shard()
+    unpacked = [record.to_json() for record in shard.items]
+    assert deep_size(shard.items) < deep_size(unpacked) / 2
+    records = streams().get_records(ShardIterator=iterator(ddb))["Records"]
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY"]
+    new, old = records[1]["dynamodb"]["NewImage"], records[1]["dynamodb"]["OldImage"]
+    assert new["field_0"] == {"S": "changed"} and old["field_0"] == item["field_0"]
+    assert old["raw"]["B"] == item["raw"]["B"] and len(new) == len(item)
+
+
+def deep_size(root: object) -> int:
+    """Bytes of ``root`` and every object it reaches (each counted once)."""
+    seen: set[int] = set()
+    total, todo = 0, [root]
+    while todo:
+        found = todo.pop()
+        if id(found) in seen or isinstance(found, type):
+            continue
+        seen.add(id(found))
+        total += sys.getsizeof(found)
+        todo.extend(gc.get_referents(found))
+    return total
 
 
 def test_a_cancelled_transaction_after_a_trim_drops_only_its_own_records(ddb, clock):
