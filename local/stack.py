@@ -68,8 +68,8 @@ LOCAL_RETRY_DEFAULTS = {
     "CALLBACK_BASE_DELAY_SECONDS": "2",
 }
 # DynamoDB keeps a stream record 24 hours; here the stream poller reads each within a second or two, and a
-# record kept longer only holds memory (a lead's records: ~10 KiB), so 5 minutes, as the retry timings are
-# shortened (LOCAL_STREAM_RETENTION_SECONDS, up to 24 hours).
+# record kept longer only holds memory (a lead's records: ~5 KiB, packed by motolock.PackedStreamRecord),
+# so 5 minutes, as the retry timings are shortened (LOCAL_STREAM_RETENTION_SECONDS, up to 24 hours).
 LOCAL_STREAM_RETENTION_SECONDS = 300
 # Variables that point the functions at this stack: always the stack's values, whatever the shell has.
 STACK_OWNED_VARIABLES = frozenset(
