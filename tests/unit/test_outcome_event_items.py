@@ -178,3 +178,4 @@ def test_a_consent_revoked_event_names_the_certificate_its_entry_names(named, ce
     assert event.detail_type == "Lead Consent Revoked"
     assert event.detail["certificate"] == certificate
     assert event.detail["answer"] == {"lead_id": LEAD_ID, "vendor_lead_id": "crm-7"}
+    assert "jornaya" not in event.detail  # its token and audit are not in the entry: not said to be none

@@ -49,6 +49,7 @@ def test_a_retained_lead_is_one_event_with_the_vendors_answer_and_no_contact_det
     assert detail["answer"]["status"] == "retained" and detail["answer"]["lead_id"] == posted["lead_id"]
     assert detail["vendor"] == VENDOR and detail["answer"]["vendor_lead_id"] == "crm-1"
     assert detail["certificate"]["cert_id"] == posted["cert_id"]
+    assert detail["jornaya"] is None  # no LeadiD token sent
     assert detail["event_id"].startswith(posted["lead_id"] + "/ENTRY#")
     # Ids (hex, UUIDs) and times are digits that change from run to run: a "555" in one is not the phone.
     body = re.sub(r"\d{4}-\d\d-\d\dt[\d:.]+z?|[0-9a-f-]{20,}", "", json.dumps(event).lower())
@@ -76,6 +77,12 @@ def test_a_lead_without_a_certificate_is_an_event_with_a_null_certificate_naming
     assert answer["kept_on"] == ["jornaya"] and answer["leadid_token"] == kept_token and "cert_id" not in answer
     assert rejected["detail-type"] == "Lead Rejected" and rejected["detail"]["certificate"] is None
     assert rejected["detail"]["answer"]["leadid_token"] == red_token and "kept_on" not in rejected["detail"]["answer"]
+    # Jornaya's audit, as the call gate reports it: what vouched for the kept token, what failed the other.
+    vouched, failed = retained["detail"]["jornaya"], rejected["detail"]["jornaya"]
+    assert vouched["token"] == kept_token and failed["token"] == red_token
+    assert vouched["audit"]["answered"] and vouched["audit"]["authentic"] is True
+    assert vouched["audit"]["result"] in ("green", "yellow") and failed["audit"]["result"] == "red"
+    assert failed["audit"]["failing"] and failed["audit"]["call_id"]
     assert screened.sim.requests == []  # TrustedForm never asked
 
 

@@ -9,8 +9,8 @@ every delivery, for a subscriber to de-duplicate on. Nothing is read to publish:
 
 What an event says: the answer the vendor gets (``LeadAnswer``), the vendor, the certificate's facts
 (null for a lead without a certificate, kept on its LeadiD token: the answer's ``leadid_token`` and
-``kept_on`` name that record), and the history event itself. Never an email, a phone number, their
-fingerprints or a key.
+``kept_on`` name that record), the LeadiD token with Jornaya's last audit of it (null for a lead without
+a token), and the history event itself. Never an email, a phone number, their fingerprints or a key.
 """
 
 from __future__ import annotations
@@ -56,10 +56,12 @@ def outcome_event(published: PublishedEntry) -> OutcomeEvent:
         vendor = lead.vendor
         answer = lead.answer().model_dump(mode="json", exclude_none=True)
         certificate = _certificate_facts(lead)
+        consent: dict[str, object] = {"jornaya": _jornaya(lead)}
     else:
         vendor = history["vendor"]
         answer = {name: history[name] for name in ("lead_id", "vendor_lead_id") if history.get(name) is not None}
         certificate = _standalone_certificate(history)
+        consent = {}  # the entry holds no lead: its token and audit are not known here
     event_id = f"{answer['lead_id']}/{published.entry_key}"
     at = event.get("at") or entry.at
     detail = {
@@ -70,6 +72,7 @@ def outcome_event(published: PublishedEntry) -> OutcomeEvent:
         "vendor": vendor,
         "answer": answer,
         "certificate": certificate,
+        **consent,
         "history": history,
     }
     return OutcomeEvent(event_id=event_id, detail_type=DETAIL_TYPES[event_type], time=str(at), detail=detail)
@@ -80,6 +83,16 @@ def _certificate_facts(lead: Lead) -> dict[str, object] | None:
     if lead.cert_id is None:
         return None
     return lead.model_dump(mode="json", include=set(CERTIFICATE_FACTS), exclude_none=True)
+
+
+def _jornaya(lead: Lead) -> dict[str, object] | None:
+    """The lead's LeadiD token and Jornaya's last audit of it (None: not audited), as the call gate reports
+    them: what a dialer reads to act on a lead kept on its token, or to weigh a certificate's. None for a
+    lead without a token."""
+    if lead.leadid_token is None:
+        return None
+    jornaya: dict[str, object] = lead.consent_records()["jornaya"]
+    return jornaya
 
 
 def _standalone_certificate(history: dict[str, object]) -> dict[str, object] | None:
