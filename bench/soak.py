@@ -37,7 +37,10 @@ a few numbers listed, leads sharing numbers (bench/soak_screens.py says what is 
 
 ``--aws-faults[=SPEC]`` runs the stack in its fault mode (default ``local.fault_plan.DEFAULT_SPEC``):
 transaction conflicts, throttling, duplicate deliveries, a lagging index, killed functions; the figures
-then say what was injected, and the load average while it ran.
+then say what was injected, and the load average while it ran. Its functions killed are all but the API's
+unless the spec says ``kill-functions:all`` (or names them): then the IntakeFunction dies mid-lead too, its
+vendor gets a 502 and sends the lead again (``--resends``, as any 5xx; without API kills a post sent again
+fails the run), and the lead must still be kept once.
 
 Prints the figures (``--json PATH`` writes them too) and exits 1 if any check failed (2 if the stack
 did not start).
@@ -238,7 +241,9 @@ class Figures:
     stack_rss_mib_end: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     timed_out: bool = False
-    five_xx: int = 0
+    five_xx: int = 0  # the vendor's last answer for a lead, after its resends
+    resent: int = 0  # posts sent again after a 5xx or no answer
+    api_kills: bool = False  # the fault plan kills the API's functions: a 5xx the vendor must resend expected
     calls_without_request: int = 0
     calls_without_request_leads: list[str] = field(default_factory=list)
     exchanges_without_request: int = 0
@@ -267,6 +272,7 @@ class Figures:
             or self.double_retains
             or self.evidence_gaps
             or self.five_xx
+            or (self.resent and not self.api_kills)
             or self.calls_without_request
             or self.exchanges_without_request
             or self.events_missing
@@ -299,7 +305,8 @@ class Figures:
             f"missing {self.events_missing} {self.events_missing_leads[:5]}, extra {self.events_extra} "
             f"{self.events_extra_leads[:5]}; {self.event_deliveries} delivered, "
             f"{self.event_duplicate_deliveries} of them repeats of an event id",
-            f"  5xx answers      {self.five_xx}",
+            f"  5xx answers      {self.five_xx} after the vendor's resends; {self.resent} posts sent again"
+            f"{' (the plan kills the API functions: each a 502)' if self.api_kills else ''}",
             f"  AWS faults       {self.aws_faults}; injected {self.faults_injected}",
             f"  TrustedForm      {self.trustedform_calls} calls: {mix}; {self.retains_billed} retains billed",
             *([self.jornaya.line("Jornaya w/ cert" if self.token_only else "Jornaya")] if self.jornaya else []),
@@ -360,21 +367,41 @@ class Monitor:
         return self._sample()
 
 
-def post_leads(api_url: str, bodies: list[dict[str, Any]], clients: int) -> list[tuple[int, Any]]:
-    """POST every body from ``clients`` threads, each with its own connection; (status, answer) each."""
+def post_leads(
+    api_url: str, bodies: list[dict[str, Any]], clients: int, resends: int = 0
+) -> tuple[list[tuple[int, Any]], int]:
+    """POST every body from ``clients`` threads, each with its own connection: the last (status, answer) of
+    each, and how many posts were sent again. A vendor sends a lead answered 5xx (or not answered) again, up
+    to ``resends`` times, after its ``Retry-After`` (default 1 s), as the API's 5xx answers ask."""
     local = threading.local()
+    resent = [0]
+    guard = threading.Lock()
 
-    def post(body: dict[str, Any]) -> tuple[int, Any]:
+    def post_once(body: dict[str, Any]) -> tuple[int, Any, float]:
         if not hasattr(local, "http"):
             local.http = httpx.Client(base_url=api_url, headers={"x-api-key": VENDOR_KEY}, timeout=60, trust_env=False)
         try:
             response = local.http.post("/leads", json=body)
         except httpx.HTTPError as exc:
-            return 0, {"error": f"{type(exc).__name__}: {exc}"}
+            local.http.close()  # a connection that failed is not reused
+            del local.http
+            return 0, {"error": f"{type(exc).__name__}: {exc}"}, 1.0
+        pause = float(response.headers.get("retry-after", "1") or 1)
         try:
-            return response.status_code, response.json()
+            return response.status_code, response.json(), pause
         except ValueError:
-            return response.status_code, {"error": response.text[:200]}
+            return response.status_code, {"error": response.text[:200]}, pause
+
+    def post(body: dict[str, Any]) -> tuple[int, Any]:
+        status, answer, pause = post_once(body)
+        for _ in range(resends):
+            if 0 < status < 500:
+                break
+            with guard:
+                resent[0] += 1
+            time.sleep(min(pause, 5.0))
+            status, answer, pause = post_once(body)
+        return status, answer
 
     started, answers = time.monotonic(), []
     last_line = started
@@ -385,7 +412,17 @@ def post_leads(api_url: str, bodies: list[dict[str, Any]], clients: int) -> list
                 last_line = time.monotonic()
                 rate = len(answers) / (last_line - started)
                 print(f"soak: posted {len(answers)}/{len(bodies)} ({rate:.1f}/s)", file=sys.stderr, flush=True)
-    return answers
+    return answers, resent[0]
+
+
+def kills_api_functions(spec: str | None) -> bool:
+    """The fault plan kills the functions behind the API (``kill-functions:all`` or naming one)."""
+    from local.fault_plan import API_FUNCTIONS, FaultPlan
+
+    if not spec:
+        return False
+    plan = FaultPlan.parse(spec)
+    return bool(plan.kill and plan.kill_functions & API_FUNCTIONS)
 
 
 def retry_lease(retry_timeout: float) -> float:
@@ -421,6 +458,7 @@ def run(args: argparse.Namespace) -> Figures:
         "token_only": args.token_only,
     }
     figures.aws_faults = args.aws_faults or "off"
+    figures.api_kills = kills_api_functions(args.aws_faults)
     began = time.monotonic()
     began_at = datetime.now(UTC) - timedelta(seconds=1)  # the leads' received_at (a lead as reserved: no index)
     deadline = began + args.minutes * 60
@@ -496,7 +534,7 @@ def run(args: argparse.Namespace) -> Figures:
             for index, cert_id in enumerate(certs)
         ]
         posting = time.monotonic()
-        answers = post_leads(state["api_url"], bodies, args.clients)
+        answers, figures.resent = post_leads(state["api_url"], bodies, args.clients, args.resends)
         figures.post_seconds = time.monotonic() - posting
         figures.answers = dict(Counter(str(status) for status, _ in answers))
         figures.post_errors = sum(status == 0 or status >= 500 for status, _ in answers)
@@ -787,6 +825,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leads", type=int, required=True, help="how many leads to post")
     parser.add_argument("--minutes", type=float, default=20.0, help="bound on the whole run (default 20)")
     parser.add_argument("--clients", type=int, default=6, help="concurrent HTTP clients (default 6)")
+    parser.add_argument(
+        "--resends", type=int, default=3, help="times the vendor sends a lead answered 5xx again (default 3)"
+    )
     parser.add_argument("--workers", type=int, default=4, help="the stack's LOCAL_WORKERS (default 4)")
     parser.add_argument("--max-faults", type=int, default=4, help="faults at most before a certificate retains")
     parser.add_argument("--sync-timeout", type=float, default=2.0, help="SYNC_TIMEOUT_SECONDS (intake budget)")
