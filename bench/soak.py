@@ -386,7 +386,7 @@ def post_leads(
             local.http.close()  # a connection that failed is not reused
             del local.http
             return 0, {"error": f"{type(exc).__name__}: {exc}"}, 1.0
-        pause = float(response.headers.get("retry-after", "1") or 1)
+        pause = _seconds(response.headers.get("retry-after"))
         try:
             return response.status_code, response.json(), pause
         except ValueError:
@@ -413,6 +413,14 @@ def post_leads(
                 rate = len(answers) / (last_line - started)
                 print(f"soak: posted {len(answers)}/{len(bodies)} ({rate:.1f}/s)", file=sys.stderr, flush=True)
     return answers, resent[0]
+
+
+def _seconds(retry_after: str | None) -> float:
+    """A Retry-After in seconds (the API's); 1 s when absent or a date."""
+    try:
+        return float(retry_after or 1)
+    except ValueError:
+        return 1.0
 
 
 def kills_api_functions(spec: str | None) -> bool:

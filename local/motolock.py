@@ -425,7 +425,6 @@ def trim_stream_records(retention: timedelta | None = None) -> None:
     backend keeps every shard iterator it ever issued (one per GetRecords). Here:
 
     - each record is kept packed (:class:`PackedStreamRecord`) and unpacked when GetRecords reads it;
-
     - after each ``StreamShard.add`` the records older than the retention (by their
       ApproximateCreationDateTime) leave the head of the list, and the shard's starting sequence number
       moves past them, so sequence numbers go on where they were and TRIM_HORIZON is the oldest record
