@@ -887,7 +887,9 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
-        if done.is_set():  # a second Ctrl-C while stopping: leave now
+        # A second Ctrl-C while stopping: leave now. A second SIGTERM is no one insisting: `make run` killed
+        # with its process group gets the kill's, then the one make forwards to its child.
+        if done.is_set() and signum == signal.SIGINT:
             os._exit(1)
         done.set()
 

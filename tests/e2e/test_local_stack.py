@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -338,6 +339,25 @@ def test_the_stack_anchors_each_chain_entry_and_evidence_verify_checks_them(loca
             break
         time.sleep(0.5)
     assert answer["anchors"]["anchored"] == list(range(1, answer["entries"] + 1)), answer
+
+
+def test_a_sigterm_to_the_whole_process_group_stops_cleanly_too(tmp_path):
+    """`make run` killed with its process group (by a supervisor, `timeout`, `kill -- -PGID`):
+    the stack gets the kill's SIGTERM and then the one make forwards. The second is not a second Ctrl-C: the
+    stack still stops everything, removes its state file and exits 0 (it used to leave at once, exit 1)."""
+    settings = {"TRUSTEDFORM_API_KEY": TF_API_KEY, "LOCAL_VENDOR_NAME": "e2e-vendor", "LOCAL_VENDOR_KEY": VENDOR_KEY}
+    stack = StackProcess(tmp_path, settings).start()
+    try:
+        stack.wait(READY_TIMEOUT)
+        assert stack.state_file.exists()
+        for _ in range(2):
+            stack.process.send_signal(signal.SIGTERM)
+            time.sleep(0.05)
+        assert stack.process.wait(60) == 0
+    finally:
+        stack.kill()
+    assert "stopped api, sweeper" in stack.stderr() and "Traceback" not in stack.stderr()
+    assert not stack.state_file.exists()
 
 
 def test_sigterm_stops_everything_cleanly_without_waiting_for_a_hung_call(local_stack, client):
