@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
@@ -60,7 +58,7 @@ def decide(exchange: Exchange, settings: Settings, *, retaining: bool = True) ->
     if status in _ACCOUNT_STATUS:
         return Decision(Status.PENDING, Reason.ACCOUNT_ERROR, RetryKind.ACCOUNT, facts=facts, alarm=True)
     if status == 429:
-        return _pending(Reason.TRUSTEDFORM_THROTTLED, RetryKind.THROTTLED, _retry_after(exchange))
+        return _pending(Reason.TRUSTEDFORM_THROTTLED, RetryKind.THROTTLED, exchange.retry_after())
     if 500 <= status <= 599:
         return _pending(Reason.TRUSTEDFORM_UNAVAILABLE, RetryKind.TRANSIENT)
     return _unexpected()
@@ -118,16 +116,3 @@ def _unexpected(facts: CertificateFacts | None = None) -> Decision:
         facts=facts or CertificateFacts(),
         alarm=True,
     )
-
-
-def _retry_after(exchange: Exchange) -> float | None:
-    value = exchange.header("retry-after")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

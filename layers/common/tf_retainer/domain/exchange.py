@@ -7,6 +7,8 @@ its ``provider`` and, for a screen, the ``screen`` it answered and what the call
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 ErrorKind = Literal["timeout", "connection"]
@@ -41,6 +43,18 @@ class Exchange:
         if not self.response:
             return None
         return self.response["headers"].get(name.lower())
+
+    def retry_after(self) -> float | None:
+        """The seconds the answer's Retry-After asks to wait: given as seconds or as an HTTP date (RFC 9110
+        allows both); None without one, or with one that is neither."""
+        value = (self.header("retry-after") or "").strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
     def to_item(self) -> dict[str, Any]:
         return {

@@ -126,7 +126,7 @@ class ScreeningAdapter:
             return ScreenAnswer(exchange, fault=ScreenFault.UNAVAILABLE)
         status = exchange.status or 0
         if status == 429:
-            return ScreenAnswer(exchange, fault=ScreenFault.THROTTLED, retry_after=_retry_after(exchange))
+            return ScreenAnswer(exchange, fault=ScreenFault.THROTTLED, retry_after=exchange.retry_after())
         if status in self.ACCOUNT_STATUSES:
             return ScreenAnswer(exchange, fault=ScreenFault.ACCOUNT)
         if status >= 500:
@@ -143,11 +143,6 @@ class ScreeningAdapter:
 
 class AccountRefused(Exception):
     """A 200 that is the provider's refusal of our key (DNC.com answers its login page)."""
-
-
-def _retry_after(exchange: Exchange) -> float | None:
-    value = (exchange.header("retry-after") or "").strip()
-    return float(value) if value.isdigit() else None
 
 
 __all__ = ["REDACTED", "AccountRefused", "ScreeningAdapter", "Unreadable"]
