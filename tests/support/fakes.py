@@ -324,7 +324,7 @@ class FakeLedger:
     def get(self, revocation_id: str) -> Revocation | None:
         return self.revocations.get(revocation_id)
 
-    def notices(self, tokens: dict[str, str]) -> list[Notice]:
+    def notices(self, tokens: dict[str, str], *, consistent: bool = True) -> list[Notice]:
         found = [
             revocation.notice
             for revocation in self.revocations.values()

@@ -100,7 +100,8 @@ def _holds(operator: str, values: list[str] | None, wanted: list[str]) -> bool:
 
 # --------------------------------------------------------------------------- requests from boto3 calls
 
-_NAME = re.compile(r"#\w+|[A-Za-z_][A-Za-z0-9_]*(?!\s*\()")
+# A name, whole (a function's, such as list_append(, is none: without the boundaries its prefix would be one).
+_NAME = re.compile(r"#\w+|\b[A-Za-z_][A-Za-z0-9_]*\b(?!\s*\()")
 _KEYWORDS = {"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN"}
 
 

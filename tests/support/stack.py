@@ -8,6 +8,7 @@ authorizer and handlers.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -158,6 +159,20 @@ _CODEC_FIELDS = frozenset(
 def is_state_put(put_item_kwargs: dict[str, Any]) -> bool:
     """Whether a put_item call (its keyword arguments) puts a lead's state: the reservation's last write."""
     return bool(put_item_kwargs["Item"]["sk"]["S"] == "STATE")
+
+
+def buyer_key(stack: Any, name: str = "crm") -> str:
+    """A new buyer-system key (a CRM's, a dialer's): it records revocations and asks the gate of any lead."""
+    key = secrets.token_urlsafe(24)
+    stack.vendor_keys.put(key, name, now=datetime.now(UTC), role="buyer")
+    return key
+
+
+def post_json(stack: Any, path: str, body: Any, key: str) -> Any:
+    """POST ``body`` (JSON, or bytes as they are) through the in-process gateway."""
+    headers = {"x-api-key": key, "Content-Type": "application/json"}
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return stack.gateway.handle("POST", path, headers, raw)
 
 
 def later(monkeypatch: Any, by: timedelta) -> datetime:

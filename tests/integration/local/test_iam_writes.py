@@ -55,14 +55,15 @@ def both(families: set[str]) -> dict[str, set[str]]:
 # What each function may write, by action: nothing else (every function of the template is listed).
 EXPECTED = {
     # The screens' per-number results (when a screen is on): updated, never put.
-    # A lead without a certificate claims its LeadiD token instead (issue 25).
+    # A lead without a certificate claims its LeadiD token instead (issue 25). A lead retained after its
+    # consumer's revocation was honoured is added to the revocation's leads.
     "IntakeFunction": {
         "dynamodb:PutItem": {"lead", "certificate", "leadid token"},
-        "dynamodb:UpdateItem": {"lead", "certificate", "leadid token", "screen result"},
+        "dynamodb:UpdateItem": {"lead", "certificate", "leadid token", "screen result", "revocation"},
     },
     "RetryFunction": {
         "dynamodb:PutItem": {"lead", "certificate", "leadid token"},
-        "dynamodb:UpdateItem": {"lead", "certificate", "leadid token", "screen result"},
+        "dynamodb:UpdateItem": {"lead", "certificate", "leadid token", "screen result", "revocation"},
     },
     "SweeperFunction": both({"lead"}),
     "HoldFunction": {
@@ -179,6 +180,21 @@ def test_a_screen_result_is_updated_in_its_own_attributes_only(translated: dict[
     assert not decide(statements, Request("dynamodb:UpdateItem", lead, ("pk", "sk", "ttl"))).allowed
     both_families = (FAMILIES["screen result"], FAMILIES["lead"])  # a request naming a lead too is denied
     assert not decide(statements, Request("dynamodb:UpdateItem", both_families, ("pk", "sk", "ttl"))).allowed
+
+
+@pytest.mark.parametrize("function", ["IntakeFunction", "RetryFunction"])
+def test_a_revocation_is_updated_by_a_lead_in_its_leads_only(translated: dict[str, Any], function: str) -> None:
+    """A lead taken after a revocation was honoured adds itself to the revocation's list and count: nothing
+    else of the revocation (its honoured time, its scope, its words) can the intake or retry roles change."""
+    statements = statements_of(translated, function)
+    revocation = (FAMILIES["revocation"],)
+    assert decide(statements, Request("dynamodb:UpdateItem", revocation, ("lead_count", "leads", "pk", "sk"))).allowed
+    for other in ("honored_at", "scope", "message", "gsi2pk", "expressed_at"):
+        update = Request("dynamodb:UpdateItem", revocation, ("pk", "sk", other))
+        assert not decide(statements, update).allowed, other
+    assert not decide(statements, Request("dynamodb:PutItem", revocation, ("pk", "sk", "leads"))).allowed
+    notice = (FAMILIES["revocation notice"],)
+    assert not decide(statements, Request("dynamodb:UpdateItem", notice, ("pk", "sk", "leads"))).allowed
 
 
 def test_only_the_intake_and_retry_roles_can_seal_or_open_a_screened_number(translated: dict[str, Any]) -> None:

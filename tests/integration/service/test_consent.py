@@ -6,7 +6,6 @@ clock is fixed where the hour matters."""
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,22 +17,10 @@ from tf_retainer.domain.contacts import lead_fingerprints
 from local.functions import invoke
 from local.simulator import make_web_cert_id
 from local.streams import StreamPoller
-from tests.support.stack import aws_client, lead
+from tests.support.stack import aws_client, buyer_key, later, lead, post_json
 
 PHONE = "(512) 555-1212"  # the default lead's
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
-
-
-def buyer_key(stack, name: str = "crm") -> str:
-    key = secrets.token_urlsafe(24)
-    stack.vendor_keys.put(key, name, now=datetime.now(UTC), role="buyer")
-    return key
-
-
-def post_json(stack, path: str, body: Any, key: str) -> Any:
-    headers = {"x-api-key": key, "Content-Type": "application/json"}
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return stack.gateway.handle("POST", path, headers, raw)
 
 
 def gate(stack, lead_id: str, *, key: str | None = None, **query: str) -> dict[str, Any]:
@@ -272,6 +259,50 @@ def test_the_scheduled_run_applies_a_revocation_its_invocation_did_not(stack, mo
     assert report["honoured"] == report["overdue"] == [answer["revocation_id"]]
     assert history_types(stack, posted["lead_id"])[-1] == "consent_revoked"
     assert invoke("ConsentFunction", SCHEDULED) == {"pending": [], "overdue": [], "honoured": []}
+
+
+def test_a_lead_taken_hours_after_its_consumers_revocation_gets_its_entry_and_event(stack, monkeypatch):
+    """The revocation's own fan-out found no lead, and the scheduled run looks only an hour on: the lead gets
+    its consent_revoked entry when its outcome is recorded, and dialers its Lead Consent Revoked after
+    its Lead Retained."""
+    from tf_retainer.wiring import default_deps
+
+    stop = {"id": "SM-EARLY", "phone": PHONE, "via": "sms", "message": "STOP"}
+    recorded = post_json(stack, "/revocations", stop, buyer_key(stack)).json()
+    assert (recorded["leads"], recorded["honored_at"] is not None) == (0, True)
+    published(stack)  # what came before the lead
+    later(monkeypatch, timedelta(hours=2))
+
+    posted = stack.post(lead(lead_id="AFTER-1")).json()
+    assert posted["status"] == "retained"  # the vendor's answer is the certificate's, as for any lead
+    history = stack.reader.read_lead(posted["lead_id"]).history
+    assert [event.type for event in history][-2:] == ["retained", "consent_revoked"]
+    assert history[-1].detail["revocation_id"] == recorded["revocation_id"]
+    stranger = stack.post(lead(email="bob@example.com", phone="(512) 555-0199")).json()
+    assert "consent_revoked" not in history_types(stack, stranger["lead_id"])
+
+    events = [(e["detail-type"], e["detail"]["answer"]["lead_id"]) for e in published(stack)]
+    assert [kind for kind, lead_id in events if lead_id == posted["lead_id"]] == [
+        "Lead Retained",
+        "Lead Consent Revoked",
+    ]
+    revocation = default_deps().ledger.get(recorded["revocation_id"])
+    assert revocation is not None and (revocation.leads, revocation.lead_count) == ([posted["lead_id"]], 1)
+    assert gate(stack, posted["lead_id"], channel="email")["reason"] == "consent_revoked"
+
+
+def test_a_lead_taken_within_the_hour_after_a_revocation_has_its_entry_once_though_the_scheduled_run_looks_too(
+    stack, monkeypatch
+):
+    recorded = post_json(stack, "/revocations", {"id": "SM-HOUR", "phone": PHONE}, buyer_key(stack)).json()
+    later(monkeypatch, timedelta(minutes=10))
+    posted = stack.post(lead()).json()
+    assert history_types(stack, posted["lead_id"])[-1] == "consent_revoked"
+    later(monkeypatch, timedelta(minutes=20))
+    report = invoke("ConsentFunction", SCHEDULED)
+    assert report.get("late", []) == []
+    assert history_types(stack, posted["lead_id"]).count("consent_revoked") == 1
+    assert recorded["revocation_id"] in json.dumps(stack.reader.read_lead(posted["lead_id"]).history[-1].detail)
 
 
 def test_a_revocation_the_store_cannot_take_is_answered_503_to_send_again_and_nothing_is_recorded(stack):

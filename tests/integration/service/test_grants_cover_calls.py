@@ -20,7 +20,7 @@ from local.provision import load_template
 from local.simulator import make_web_cert_id
 from tests.support.iam import decide, requests_of
 from tests.support.sam import statements_of, translate
-from tests.support.stack import lead, strand
+from tests.support.stack import buyer_key, lead, post_json, strand
 from tests.support.template import actions, function_policies
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
@@ -135,6 +135,45 @@ def test_every_dynamodb_call_of_intake_retry_and_sweeper_is_granted(stack, calls
     assert report["recovered"] == [posted["lead_id"]]
     assert set(actions_of(calls)) <= table_actions("SweeperFunction"), calls
     assert_writes_allowed(translated, "SweeperFunction", made)
+
+
+def test_a_lead_retained_after_its_consumers_revocation_was_honoured_is_granted_its_entry(
+    stack, calls, made, translated
+):
+    """The revocation honoured before the lead came: the intake (retained at once) and the retry worker (a lead
+    pending at intake) read the ledger under the lead's consumer tokens, the revocation it finds, and add the
+    lead to it, beside its consent_revoked entry."""
+    from local.poller import RetryPoller
+
+    revocation = post_json(stack, "/revocations", {"id": "G-1", "phone": "(512) 555-1212"}, buyer_key(stack)).json()
+    time.sleep(0.01)  # the leads are received after it was honoured
+    calls.clear()
+    made.clear()
+    at_once = stack.post(lead()).json()
+    assert stack.reader.read_lead(at_once["lead_id"]).history[-1].type == "consent_revoked"
+    assert "dynamodb:Query:REVOKED" in calls and "dynamodb:GetItem:REVOCATION" in calls, calls
+    assert set(actions_of(calls)) <= table_actions("IntakeFunction"), calls
+    assert_writes_allowed(translated, "IntakeFunction", made)
+
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable", "success"])
+    pending = stack.post(lead(cert_id)).json()
+    assert pending["status"] == "pending"
+    calls.clear()
+    made.clear()
+    messages = stack.next_retry_messages()
+    assert messages and RetryPoller(stack.provisioned, wait_seconds=2).process(messages) == []
+    assert stack.reader.read_lead(pending["lead_id"]).history[-1].type == "consent_revoked"
+    # The retry's reads: the ledger's notices (a Query per token), the revocation, the lead's chain (whether the
+    # scheduled run wrote the entry first).
+    assert "dynamodb:Query:REVOKED" in calls and "dynamodb:GetItem:REVOCATION" in calls, calls
+    assert set(actions_of(calls)) <= table_actions("RetryFunction"), calls
+    assert_writes_allowed(translated, "RetryFunction", made)
+    from tf_retainer.wiring import default_deps
+
+    stored = default_deps().ledger.get(revocation["revocation_id"])
+    assert stored is not None and stored.lead_count == 2
+    assert sorted(stored.leads) == sorted([at_once["lead_id"], pending["lead_id"]])
 
 
 def test_the_sweeper_s_revisit_of_a_lead_it_failed_to_requeue_is_granted(stack, calls, made, translated):

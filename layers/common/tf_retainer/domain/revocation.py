@@ -100,6 +100,12 @@ def consumer_tokens(keyring: Keyring, fingerprints: dict[str, list[str]]) -> dic
     }
 
 
+def lead_tokens(keyring: Keyring, match_lead: dict[str, str]) -> dict[str, str]:
+    """The consumer index's token of each of one lead's fingerprints (its ``match_lead``), by kind: what the
+    lead is indexed under, and what the ledger is read by for it."""
+    return {kind: keyring.consumer(kind, fingerprint) for kind, fingerprint in match_lead.items()}
+
+
 def message_digest(keyring: Keyring, revocation_id: str, message: str) -> str:
     """What a lead's chain keeps of a revocation's words: keyed, so a short message naming a phone number
     cannot be found again by hashing guesses; with the key, it proves the ledger's copy unaltered."""

@@ -29,7 +29,8 @@ MIN_CALL_SECONDS = 0.5
 # The remote calls that record a call's request before it is sent: the chain's end read, the entry put.
 RECORDING_CALLS = 2
 # The remote calls an attempt makes after its last TrustedForm call: the chain's end read, the outcome's
-# entry, the lead's state, the retry message and the state told it is sent.
+# entry, the lead's state, the retry message and the state told it is sent (a final outcome sends none:
+# the revocation ledger's read under the lead's two consumer tokens takes their place).
 WRITES_AFTER_CALLS = 5
 
 

@@ -13,6 +13,7 @@ from tf_retainer.decisions.verdicts import Verdict
 from tf_retainer.domain.exchange import Exchange
 from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import LeadAnswer, Reason, Status
+from tf_retainer.domain.revocation import lead_tokens
 from tf_retainer.leads import schedule
 from tf_retainer.leads.calls import Calls
 from tf_retainer.leads.deps import Deps
@@ -82,9 +83,32 @@ def apply_decision(
         return _unrecorded(lead, exc)
     _emit_outcome(decision, after)
     _emit_ruling(after, ruling, operations=after.tf_operations - lead.tf_operations)
+    if after.status.is_final:
+        _reach_revocations(deps, after)
     if after.next_attempt_at is not None:
         enqueue_retry(deps, after, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
     return after.answer()
+
+
+def _reach_revocations(deps: Deps, lead: Lead) -> None:
+    """The ledger under the lead's consumer tokens (one eventually consistent Query each: a final outcome
+    sends no retry message, so these take its calls' place in the budget); a revocation honoured before
+    the lead came gets its entry in the lead's chain now (``revocations.reach_taken_after``). One missed
+    here (acknowledged a moment ago, or the table unavailable) is the scheduled run's if the revocation is
+    less than an hour old (``apply_late``); an older one stays out of the chain (counted, logged), though
+    the gate, reading the ledger, is closed all the same."""
+    tokens = lead_tokens(deps.keyring, lead.match_lead)
+    if not tokens:
+        return
+    try:
+        notices = deps.ledger.notices(tokens, consistent=False)
+        if notices:
+            from tf_retainer.leads import revocations  # only a revoked consumer's lead needs the fan-out
+
+            revocations.reach_taken_after(deps, lead, notices)
+    except StoreUnavailable as exc:
+        count(Metric.STORE_UNAVAILABLE)
+        logger.error("revocations not looked up for the lead", extra={"lead_id": lead.lead_id, "error": str(exc)})
 
 
 def _unrecorded(lead: Lead, exc: StoreUnavailable) -> LeadAnswer:

@@ -11,7 +11,9 @@
    what is left (a batch too large, a crash), the scheduled run finishes (``honour_unhonoured``). A lead
    of the consumer the index did not hold when the revocation asked it (taken while the revocation was
    being recorded, or not yet in the index: on AWS it lags) gets its entry from the scheduled runs of the
-   next LATE_WINDOW (``apply_late``): the gate, reading the ledger, was closed for it all along.
+   next LATE_WINDOW (``apply_late``). A lead taken after the revocation was honoured, however much later,
+   gets it when its outcome is recorded (``reach_taken_after``, from ``outcome.apply_decision``). The
+   gate, reading the ledger, was closed for each of them all along.
 3. **Honoured.** The revocation records when every such lead had it (``honored_at``), beside the legal
    deadline (``honor_by``: ten business days). A revocation not honoured within REVOCATION_HONOUR_SECONDS
    counts RevocationsNotHonoured (alarmed).
@@ -35,6 +37,7 @@ from tf_retainer.domain.lead import Event, Lead
 from tf_retainer.domain.models import FieldError, Reason
 from tf_retainer.domain.revocation import (
     MAX_LISTED_LEADS,
+    Notice,
     Recorder,
     Revocation,
     Scope,
@@ -211,6 +214,34 @@ def apply_late(deps: Deps, *, since: datetime, until: datetime, deadline: float 
             )
             deps.ledger.add_leads(revocation.revocation_id, added)
             written += added
+    return written
+
+
+def reach_taken_after(deps: Deps, lead: Lead, notices: list[Notice]) -> list[str]:
+    """A lead that reached its outcome after revocations of its consumer (``notices``, read by its tokens) were
+    honoured: each revocation's entry in its chain, as ``apply`` writes it; the revocation ids written.
+
+    Only a lead received after the revocation was honoured: ``apply`` asked the consumer index before that,
+    so it cannot have found this lead, and a lead received before is ``apply``'s or ``apply_late``'s. Within
+    the hour after, ``apply_late`` may look for it too: a chain that shows the revocation is not written
+    again."""
+    written: list[str] = []
+    received = parse_iso(lead.received_at)
+    for notice in notices:
+        if not applies_to_lead(notice, consent_at=consent_time(lead)):
+            continue
+        revocation = deps.ledger.get(notice.revocation_id)
+        if revocation is None or revocation.honored_at is None or received <= parse_iso(revocation.honored_at):
+            continue
+        if _already_applied(deps, lead, revocation):
+            continue
+        event = Event(CONSENT_REVOKED_EVENT, revocation.recorded_by.label, _event_detail(revocation, lead))
+        deps.writer.add_history(lead, [event], now=deps.clock(), publish=True)
+        deps.ledger.add_leads(revocation.revocation_id, [lead.lead_id])
+        count(Metric.LEADS_REVOKED)
+        written.append(revocation.revocation_id)
+    if written:
+        logger.info("revocations applied to a lead taken after them", extra={"revocation_ids": written})
     return written
 
 

@@ -20,9 +20,10 @@ class RevocationLedger(Protocol):
 
     def get(self, revocation_id: str) -> Revocation | None: ...
 
-    def notices(self, tokens: dict[str, str]) -> list[Notice]:
+    def notices(self, tokens: dict[str, str], *, consistent: bool = True) -> list[Notice]:
         """Every revocation recorded under any of these consumer tokens (a lead's ``LeadRecord.consumer``), read
-        strongly consistent: a revocation acknowledged before the call is in the answer."""
+        strongly consistent: a revocation acknowledged before the call is in the answer. ``consistent=False``
+        (half the read units) for a reader that something else backs up for the moment just after."""
         ...
 
     def mark_honoured(self, revocation_id: str, *, honored_at: str, leads: list[str], lead_count: int) -> bool:
@@ -30,8 +31,8 @@ class RevocationLedger(Protocol):
         ...
 
     def add_leads(self, revocation_id: str, lead_ids: list[str]) -> None:
-        """Leads an honoured revocation reached later (``apply_late``): counted, and listed while the list has
-        room."""
+        """Leads an honoured revocation reached later (``apply_late``, ``reach_taken_after``): counted, and listed
+        while the list has room."""
         ...
 
     def unhonoured(self, *, recorded_before: datetime | None = None, limit: int | None = None) -> list[Revocation]:

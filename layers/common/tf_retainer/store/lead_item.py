@@ -28,6 +28,7 @@ from typing import Any
 
 from tf_retainer.domain.keyring import TOKEN_BYTES, Keyring
 from tf_retainer.domain.lead import Lead
+from tf_retainer.domain.revocation import lead_tokens
 from tf_retainer.store import keys
 
 # The fields kept as attributes: conditions and the sweeper read them without unpacking.
@@ -86,8 +87,7 @@ class LeadCodec:
 
     def consumer_index_keys(self, lead: Lead) -> dict[str, str]:
         """gsi3pk/gsi4pk: keyed tokens of the lead's fingerprints (set once, with the lead)."""
-        tokens = {kind: self.keyring.consumer(kind, value) for kind, value in lead.match_lead.items()}
-        return keys.contact_index_keys(tokens)
+        return keys.contact_index_keys(lead_tokens(self.keyring, lead.match_lead))
 
     def consumer_tokens(self, item: dict[str, Any]) -> dict[str, str]:
         """The keyed tokens a state item is indexed under (gsi3pk/gsi4pk), by kind: what names the lead's

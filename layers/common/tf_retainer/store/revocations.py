@@ -73,12 +73,12 @@ class DynamoRevocations:
         return self._revocation(item) if item else None
 
     @unavailable_when_transient
-    def notices(self, tokens: dict[str, str]) -> list[Notice]:
+    def notices(self, tokens: dict[str, str], *, consistent: bool = True) -> list[Notice]:
         found: dict[str, Notice] = {}
         for kind, token in sorted(tokens.items()):
             if kind not in keys.CONTACT_INDEX_KEYS or not token:
                 continue
-            for item in self._table.partition(keys.revoked_pk(kind, token)):
+            for item in self._table.partition(keys.revoked_pk(kind, token), consistent=consistent):
                 notice = Notice.model_validate({name: item[name] for name in NOTICE_FIELDS})
                 found.setdefault(notice.revocation_id, notice)
         return sorted(found.values(), key=lambda notice: (notice.expressed_at, notice.revocation_id))
@@ -104,18 +104,38 @@ class DynamoRevocations:
 
     @unavailable_when_transient
     def add_leads(self, revocation_id: str, lead_ids: list[str]) -> None:
-        current = self.get(revocation_id)
-        if current is None or not lead_ids:
+        """One update, whoever else adds leads at the same moment (intakes, the scheduled run): appended to the
+        list while it has room for them all, else only counted."""
+        if not lead_ids:
             return
-        listed = (list(current.leads) + [lead for lead in lead_ids if lead not in current.leads])[:MAX_LISTED_LEADS]
-        request = {
+        key = serialize(keys.key(keys.revocation_pk(revocation_id), keys.REVOCATION))
+        appended = {
             "TableName": self._table.name,
-            "Key": serialize(keys.key(keys.revocation_pk(revocation_id), keys.REVOCATION)),
-            "UpdateExpression": "SET leads = :leads ADD lead_count :added",
-            "ConditionExpression": "attribute_exists(honored_at)",
-            "ExpressionAttributeValues": serialize({":leads": listed, ":added": len(lead_ids)}),
+            "Key": key,
+            "UpdateExpression": "SET leads = list_append(leads, :new) ADD lead_count :added",
+            "ConditionExpression": "attribute_exists(honored_at) AND size(leads) <= :room",
+            "ExpressionAttributeValues": serialize(
+                {":new": lead_ids, ":added": len(lead_ids), ":room": MAX_LISTED_LEADS - len(lead_ids)}
+            ),
         }
-        retry_conflicts(lambda: self._table.client.update_item(**request))
+        try:
+            retry_conflicts(lambda: self._table.client.update_item(**appended))
+            return
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+        counted = {
+            "TableName": self._table.name,
+            "Key": key,
+            "UpdateExpression": "ADD lead_count :added",
+            "ConditionExpression": "attribute_exists(honored_at)",
+            "ExpressionAttributeValues": serialize({":added": len(lead_ids)}),
+        }
+        try:
+            retry_conflicts(lambda: self._table.client.update_item(**counted))
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # not honoured (yet): apply lists its own
+                raise
 
     def unhonoured(self, *, recorded_before: datetime | None = None, limit: int | None = None) -> list[Revocation]:
         until = iso(recorded_before) if recorded_before is not None else "~"

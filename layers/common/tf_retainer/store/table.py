@@ -29,12 +29,12 @@ class Table:
         item = self.get(keys.lead_pk(lead_id), keys.STATE)
         return self.codec.lead(item, with_match=with_match) if item else None
 
-    def partition(self, pk: str) -> list[dict[str, Any]]:
+    def partition(self, pk: str, *, consistent: bool = True) -> list[dict[str, Any]]:
         pages = self.client.get_paginator("query").paginate(
             TableName=self.name,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues=serialize({":pk": pk}),
-            ConsistentRead=True,
+            ConsistentRead=consistent,
         )
         return [deserialize(item) for page in pages for item in page["Items"]]
 
