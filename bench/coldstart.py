@@ -114,6 +114,7 @@ def _environment(root: Path, function: str, mode: str) -> dict[str, str]:
             "AWS_LAMBDA_FUNCTION_NAME": f"tf-retainer-{function}",
             "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
             "POWERTOOLS_TRACE_DISABLED": "true" if mode == "deployed" else "false",
+            "PYDANTIC_DISABLE_PLUGINS": "true",  # as template.yaml's Globals
             # Settings the first request reads (never reached: it needs no network).
             "TABLE_NAME": "tf-retainer-cold",
             "RETRY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cold",
