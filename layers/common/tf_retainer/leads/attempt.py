@@ -30,7 +30,8 @@ MIN_CALL_SECONDS = 0.5
 RECORDING_CALLS = 2
 # The remote calls an attempt makes after its last TrustedForm call: the chain's end read, the outcome's
 # entry, the lead's state, the retry message and the state told it is sent (a final outcome sends none:
-# the revocation ledger's read under the lead's two consumer tokens takes their place).
+# the revocation ledger's read under the lead's two consumer tokens takes their place; the few more a
+# revoked consumer's lead makes to write its entry are not budgeted: milliseconds each, as a rule).
 WRITES_AFTER_CALLS = 5
 
 
