@@ -232,7 +232,8 @@ def _honour(context: LambdaContext) -> dict[str, Any]:
     )
     if report.overdue:
         logger.warning("revocations not honoured in time", extra={"revocation_ids": report.overdue})
-    return {"pending": report.pending, "overdue": report.overdue, "honoured": report.honoured}
+    # "late": leads of a recent revocation it had not reached (taken while it was recorded, or missed since).
+    return {"pending": report.pending, "overdue": report.overdue, "honoured": report.honoured, "late": report.late}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -258,7 +258,7 @@ def test_the_scheduled_run_applies_a_revocation_its_invocation_did_not(stack, mo
     report = invoke("ConsentFunction", SCHEDULED)
     assert report["honoured"] == report["overdue"] == [answer["revocation_id"]]
     assert history_types(stack, posted["lead_id"])[-1] == "consent_revoked"
-    assert invoke("ConsentFunction", SCHEDULED) == {"pending": [], "overdue": [], "honoured": []}
+    assert invoke("ConsentFunction", SCHEDULED) == {"pending": [], "overdue": [], "honoured": [], "late": []}
 
 
 def test_a_lead_taken_hours_after_its_consumers_revocation_gets_its_entry_and_event(stack, monkeypatch):
@@ -300,9 +300,39 @@ def test_a_lead_taken_within_the_hour_after_a_revocation_has_its_entry_once_thou
     assert history_types(stack, posted["lead_id"])[-1] == "consent_revoked"
     later(monkeypatch, timedelta(minutes=20))
     report = invoke("ConsentFunction", SCHEDULED)
-    assert report.get("late", []) == []
+    assert report["late"] == []
     assert history_types(stack, posted["lead_id"]).count("consent_revoked") == 1
     assert recorded["revocation_id"] in json.dumps(stack.reader.read_lead(posted["lead_id"]).history[-1].detail)
+
+
+def test_a_lead_whose_outcome_could_not_read_the_ledger_gets_its_entry_from_the_scheduled_run(stack, monkeypatch):
+    """The ledger unreadable at the lead's outcome (the table throttled past the store's retries): the vendor
+    is answered as ever, the miss counted; the scheduled run, within the hour, writes the entry, once."""
+    from tf_retainer.ports.leads import StoreUnavailable
+    from tf_retainer.wiring import default_deps
+
+    recorded = post_json(stack, "/revocations", {"id": "SM-MISSED", "phone": PHONE}, buyer_key(stack)).json()
+    ledger = default_deps().ledger
+    real_notices = ledger.notices
+
+    def unavailable_to_outcomes(tokens, *, consistent=True):
+        if not consistent:  # the outcome's read; the gate's (strongly consistent) still works
+            raise StoreUnavailable("throttled")
+        return real_notices(tokens, consistent=consistent)
+
+    monkeypatch.setattr(ledger, "notices", unavailable_to_outcomes)
+    later(monkeypatch, timedelta(minutes=5))
+    posted = stack.post(lead()).json()
+    assert posted["status"] == "retained"
+    assert "consent_revoked" not in history_types(stack, posted["lead_id"])
+    assert gate(stack, posted["lead_id"], channel="email")["reason"] == "consent_revoked"  # closed all the same
+
+    later(monkeypatch, timedelta(minutes=15))
+    report = invoke("ConsentFunction", SCHEDULED)
+    assert report["late"] == [posted["lead_id"]]
+    assert history_types(stack, posted["lead_id"]).count("consent_revoked") == 1
+    assert default_deps().ledger.get(recorded["revocation_id"]).lead_count == 1
+    assert invoke("ConsentFunction", SCHEDULED)["late"] == []
 
 
 def test_a_revocation_the_store_cannot_take_is_answered_503_to_send_again_and_nothing_is_recorded(stack):
