@@ -305,6 +305,36 @@ def test_a_lead_taken_within_the_hour_after_a_revocation_has_its_entry_once_thou
     assert recorded["revocation_id"] in json.dumps(stack.reader.read_lead(posted["lead_id"]).history[-1].detail)
 
 
+@pytest.mark.parametrize(
+    ("stack_env", "status"),
+    [({"CERTIFICATE_REUSE_POLICY": "reject"}, "rejected"), ({"CERTIFICATE_REUSE_POLICY": "share"}, "retained")],
+)
+def test_a_lead_refused_or_shared_at_intake_after_a_revocation_gets_its_entry_too(stack, monkeypatch, status):
+    """Its certificate is another lead's (another consumer's, taken before): no attempt is made, yet its
+    final outcome is recorded after the consumer's revocation, so its chain gets the entry."""
+    cert_id = make_web_cert_id()
+    stack.post(lead(cert_id, email="holder@example.com", phone="(512) 555-0177")).json()
+    post_json(stack, "/revocations", {"id": "SM-REUSE", "phone": PHONE}, buyer_key(stack))
+    later(monkeypatch, timedelta(hours=2))
+    posted = stack.post(lead(cert_id)).json()
+    assert posted["status"] == status
+    assert history_types(stack, posted["lead_id"])[-2:] == [status, "consent_revoked"]
+
+
+def test_a_lead_expired_after_a_revocation_gets_its_entry_too(stack, monkeypatch):
+    from local.poller import RetryPoller
+
+    post_json(stack, "/revocations", {"id": "SM-EXPIRED", "phone": PHONE}, buyer_key(stack))
+    cert_id = make_web_cert_id()
+    stack.sim.script(cert_id, ["unavailable"])
+    posted = stack.post(lead(cert_id)).json()
+    assert posted["status"] == "pending" and "consent_revoked" not in history_types(stack, posted["lead_id"])
+    stack.rewrite_state(posted["lead_id"], deadline=(datetime.now(UTC) - timedelta(hours=1)).isoformat())
+    messages = stack.next_retry_messages()
+    assert messages and RetryPoller(stack.provisioned, wait_seconds=2).process(messages) == []
+    assert history_types(stack, posted["lead_id"])[-2:] == ["expired", "consent_revoked"]
+
+
 def test_a_lead_whose_outcome_could_not_read_the_ledger_gets_its_entry_from_the_scheduled_run(stack, monkeypatch):
     """The ledger unreadable at the lead's outcome (the table throttled past the store's retries): the vendor
     is answered as ever, the miss counted; the scheduled run, within the hour, writes the entry, once."""

@@ -19,7 +19,7 @@ from tf_retainer.domain.screens import Screen
 from tf_retainer.leads import schedule
 from tf_retainer.leads.attempt import WRITES_AFTER_CALLS, attempt_budget
 from tf_retainer.leads.deps import Deps
-from tf_retainer.leads.outcome import report_outcome
+from tf_retainer.leads.outcome import reach_revocations, report_outcome
 from tf_retainer.leads.screening import screen_then_retain, seal_number
 from tf_retainer.ports.leads import CertificateTaken, DuplicateLead, Reserved, StaleAttempt, StoreUnavailable
 from tf_retainer.providers.trustedform.certificates import CertificateRef, InvalidCertificateUrl, parse_certificate_url
@@ -185,6 +185,7 @@ def _certificate_taken(deps: Deps, lead: Lead, claim: Claim, now: datetime, *, l
     first = deps.writer.record_refusal(final, events=events, now=now)
     if first is not None:  # another delivery of this vendor lead was refused first: its answer stands
         return _repeat_answer(deps, first)
+    reach_revocations(deps, final)
     count(Metric.LEADID_TOKENS_REUSED if leadid else Metric.CERTIFICATES_REUSED)
     if claim.vendor != lead.vendor:  # one vendor sending another's certificate or token: worth a look
         count(Metric.CROSS_VENDOR_REUSE)

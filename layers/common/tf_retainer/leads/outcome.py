@@ -84,14 +84,15 @@ def apply_decision(
     _emit_outcome(decision, after)
     _emit_ruling(after, ruling, operations=after.tf_operations - lead.tf_operations)
     if after.status.is_final:
-        _reach_revocations(deps, after)
+        reach_revocations(deps, after)
     if after.next_attempt_at is not None:
         enqueue_retry(deps, after, attempt=attempt + 1, not_before=parse_iso(after.next_attempt_at), now=now)
     return after.answer()
 
 
-def _reach_revocations(deps: Deps, lead: Lead) -> None:
-    """The ledger under the lead's consumer tokens (one eventually consistent Query each: a final outcome
+def reach_revocations(deps: Deps, lead: Lead) -> None:
+    """At a lead's final outcome, whichever path recorded it (an attempt's, an expiry, a refusal or a share at
+    reservation): the ledger under the lead's consumer tokens (one eventually consistent Query each: a final outcome
     sends no retry message, so these take its calls' place in the budget); a revocation honoured before
     the lead came gets its entry in the lead's chain now (``revocations.reach_taken_after``). One missed
     here (acknowledged a moment ago, or the table unavailable) is the scheduled run's if the revocation is
@@ -267,6 +268,7 @@ def expire(deps: Deps, lead: Lead, *, attempt: int, reason: Reason, actor: str) 
     )
     event = Event(Status.EXPIRED.value, actor, {"reason": reason.value, "deadline": lead.deadline})
     deps.writer.record_outcome(lead, after, events=[event], exchanges=[], now=now)
+    reach_revocations(deps, after)
     count(Metric.LEADS_EXPIRED)
     logger.warning("lead expired", extra={"lead_id": lead.lead_id, "cert_id": lead.cert_id, "reason": reason.value})
     return after.answer()

@@ -12,7 +12,7 @@
    of the consumer the index did not hold when the revocation asked it (taken while the revocation was
    being recorded, or not yet in the index: on AWS it lags) gets its entry from the scheduled runs of the
    next LATE_WINDOW (``apply_late``). A lead taken after the revocation was honoured, however much later,
-   gets it when its outcome is recorded (``reach_taken_after``, from ``outcome.apply_decision``). The
+   gets it when its final outcome is recorded (``reach_taken_after``, from ``outcome.reach_revocations``). The
    gate, reading the ledger, was closed for each of them all along.
 3. **Honoured.** The revocation records when every such lead had it (``honored_at``), beside the legal
    deadline (``honor_by``: ten business days). A revocation not honoured within REVOCATION_HONOUR_SECONDS
