@@ -75,7 +75,7 @@ sys.path[:0] = [str(ROOT), str(LAYER)]
 from tf_retainer.leads.retry import lease_seconds  # noqa: E402
 from tf_retainer.runtime.settings import default_attempt_lease  # noqa: E402
 
-from bench import soak_jornaya, soak_screens, soak_token_only  # noqa: E402 - the repository's, on the path
+from bench import soak_jornaya, soak_revocations, soak_screens, soak_token_only  # noqa: E402 - the repository's, on the path
 from bench.soak_audit import CallAudit, EventTally, audit_calls  # noqa: E402
 from local.backend import FAKE_CREDENTIALS, queue_depth, set_fake_credentials  # noqa: E402
 from local.fault_plan import DEFAULT_SPEC  # noqa: E402
@@ -263,6 +263,7 @@ class Figures:
     jornaya: soak_jornaya.JornayaAudit | None = None  # the leads with a certificate, with --token-only
     token_only: soak_token_only.TokenOnlyAudit | None = None
     screens: soak_screens.ScreensAudit | None = None
+    revocations: soak_revocations.RevocationAudit | None = None
     load_average: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -281,6 +282,7 @@ class Figures:
             or (self.jornaya is not None and not self.jornaya.ok)
             or (self.token_only is not None and not self.token_only.ok)
             or (self.screens is not None and not self.screens.ok)
+            or (self.revocations is not None and not self.revocations.ok)
         )
 
     def report(self) -> str:
@@ -312,6 +314,7 @@ class Figures:
             *([self.jornaya.line("Jornaya w/ cert" if self.token_only else "Jornaya")] if self.jornaya else []),
             *([self.token_only.line()] if self.token_only is not None else []),
             *([self.screens.line()] if self.screens is not None else []),
+            *([self.revocations.line()] if self.revocations is not None else []),
             f"  sweeper          {self.sweeps} sweeps, {self.sweeper_requeued} leads requeued, "
             f"{self.sweeper_errors} errors",
             f"  queues           {self.left_on_queue} message(s) left, {self.dead_letters} dead letter(s)",
@@ -415,6 +418,24 @@ def post_leads(
     return answers, resent[0]
 
 
+def post_while_revoking(
+    api_url: str, bodies: list[dict[str, Any]], revoking: soak_revocations.Plan, args: argparse.Namespace
+) -> tuple[list[tuple[int, Any]], int, soak_revocations.Recorder]:
+    """Every lead but the revoked consumers' later ones; then those, while each consumer's STOP is recorded.
+    The answers in the bodies' order."""
+    later = set(revoking.later)
+    first = [index for index in range(len(bodies)) if index not in later]
+    answered, resent = post_leads(api_url, [bodies[index] for index in first], args.clients, args.resends)
+    by_index = dict(zip(first, answered, strict=True))
+    recorder = soak_revocations.Recorder(api_url, VENDOR_KEY, list(revoking.consumers), args.seed, args.resends)
+    recorder.start()
+    later_bodies = [bodies[index] for index in revoking.later]
+    answered, resent_later = post_leads(api_url, later_bodies, args.clients, args.resends)
+    by_index.update(zip(revoking.later, answered, strict=True))
+    recorder.join()
+    return [by_index[index] for index in range(len(bodies))], resent + resent_later, recorder
+
+
 def _seconds(retry_after: str | None) -> float:
     """A Retry-After in seconds (the API's); 1 s when absent or a date."""
     try:
@@ -464,6 +485,7 @@ def run(args: argparse.Namespace) -> Figures:
         "screens": args.screens,
         "jornaya": args.jornaya,
         "token_only": args.token_only,
+        "revocations": args.revocations,
     }
     figures.aws_faults = args.aws_faults or "off"
     figures.api_kills = kills_api_functions(args.aws_faults)
@@ -516,6 +538,11 @@ def run(args: argparse.Namespace) -> Figures:
             phones = soak_screens.numbers(rng, args.leads)
             numbers = soak_screens.draw_scripts(rng, phones, args.max_faults)
             soak_screens.script_numbers(state["provider_simulator_urls"], numbers)
+        revoking = None
+        if args.revocations:
+            revoking = soak_revocations.plan(random.Random(args.seed + 23), args.leads, args.revocations)
+            for index, phone in revoking.phone_of().items():
+                phones[index] = phone
 
         sweeper = ctx.Process(
             target=sweeper_main,
@@ -542,7 +569,11 @@ def run(args: argparse.Namespace) -> Figures:
             for index, cert_id in enumerate(certs)
         ]
         posting = time.monotonic()
-        answers, figures.resent = post_leads(state["api_url"], bodies, args.clients, args.resends)
+        recorder = None
+        if revoking is None:
+            answers, figures.resent = post_leads(state["api_url"], bodies, args.clients, args.resends)
+        else:
+            answers, figures.resent, recorder = post_while_revoking(state["api_url"], bodies, revoking, args)
         figures.post_seconds = time.monotonic() - posting
         figures.answers = dict(Counter(str(status) for status, _ in answers))
         figures.post_errors = sum(status == 0 or status >= 500 for status, _ in answers)
@@ -601,8 +632,14 @@ def run(args: argparse.Namespace) -> Figures:
         figures.left_on_queue = queue_depth(sqs, state["retry_queue_url"])
         figures.dead_letters = queue_depth(sqs, state["retry_dlq_url"])
 
+        if recorder is not None:  # the scheduled run's look at what the revocations did not reach
+            wait = min(recorder.last_answer_at() + soak_revocations.SETTLE_SECONDS, deadline) - time.monotonic()
+            if wait > 0:
+                print(f"soak: {wait:.0f} s for the scheduled run after the revocations", file=sys.stderr, flush=True)
+                time.sleep(wait)
         events = EventTally()
-        verify(figures, state, store, certs, answers, events, sqs, deadline, plan, (phones, numbers))
+        revocations = (revoking, recorder) if revoking is not None and recorder is not None else None
+        verify(figures, state, store, certs, answers, events, sqs, deadline, plan, (phones, numbers), revocations)
         if args.aws_faults:
             with httpx.Client(timeout=30, trust_env=False) as http:
                 figures.faults_injected = http.get(f"{state['endpoint_url']}/_local/faults").json()
@@ -631,10 +668,12 @@ def verify(
     deadline: float,
     plan: soak_jornaya.Plan | None = None,
     screened: tuple[list[str], dict[str, soak_screens.NumberScript]] | None = None,
+    revocations: tuple[soak_revocations.Plan, soak_revocations.Recorder] | None = None,
 ) -> None:
     """Lost leads, double retains, evidence gaps, calls without a stored request, outcome events per final
     lead and 5xx, from the simulator's log, the lead store and the events' subscriber queue; with ``plan``
-    (--jornaya), Jornaya's audits and the leads without a certificate (--token-only)."""
+    (--jornaya), Jornaya's audits and the leads without a certificate (--token-only); with ``revocations``
+    (--revocations), the revoked consumers' leads' entries and gate."""
     with httpx.Client(timeout=120, trust_env=False) as http:
         requests = http.get(f"{state['simulator_url']}/_simulator/requests").json()
     calls: dict[str, list[dict[str, Any]]] = {}
@@ -664,6 +703,7 @@ def verify(
     token_only_emails: dict[str, str] = {}  # lead id -> its email, of the leads without a certificate
     audits = soak_jornaya.audits_by_token(state["provider_simulator_urls"]["jornaya"]) if plan else {}
     listed = soak_screens.SCREEN_REASONS if screened is not None and screened[1] else frozenset()
+    stored_ids: dict[int, str] = {}  # each stored lead's id, by index
     for index, (cert_id, (status, answer)) in enumerate(zip(certs, answers, strict=True)):
         answered_id = answer.get("lead_id") if isinstance(answer, dict) else None
         lead_id = str(answered_id or vendor_leads.get(f"soak-{index}") or "")
@@ -678,6 +718,7 @@ def verify(
                 figures.lost += 1
                 figures.lost_leads.append(f"soak-{index} ({lead_id or 'no lead'}, answered {status})")
             continue
+        stored_ids[index] = lead_id
         lead_status = str(state_item["status"])
         final[lead_status] += 1
         if lead_status not in FINAL_STATUSES:
@@ -721,6 +762,13 @@ def verify(
             kept = sorted(stored_statuses.elements(), key=str)
             figures.evidence_gap_leads.append(f"{lead_id}: calls {[r['status'] for r in made]} vs exchanges {kept}")
     figures.final_by_status = dict(final)
+    if revocations is not None:
+        revoking, recorder = revocations
+        received = {lead_id: str(leads[lead_id].get("received_at")) for lead_id in stored_ids.values()}
+        figures.revocations, revoked_leads = soak_revocations.audit(
+            revoking, recorder.recorded, stored_ids, entries, received
+        )
+        soak_revocations.check_gates(figures.revocations, revoked_leads, state["api_url"], VENDOR_KEY)
     if screened is not None and screened[1]:
         figures.screens = soak_screens.ScreensAudit()
         soak_screens.audit(
@@ -865,6 +913,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--screens", action="store_true", help="the screens of the phone number on, faulting; leads share numbers"
     )
+    parser.add_argument(
+        "--revocations",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"N consumers with {soak_revocations.LEADS_PER_CONSUMER} leads each withdraw consent mid-run "
+        "(bench/soak_revocations.py; default 0)",
+    )
     parser.add_argument("--log-dir", help="where the stack's and the sweeper's logs go (default: a temp dir)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
@@ -880,6 +936,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--leads and --minutes must be positive")
     if not 0 <= args.token_only <= 1:
         parser.error("--token-only is a share of the leads, 0 to 1")
+    if args.revocations < 0 or args.revocations * soak_revocations.LEADS_PER_CONSUMER > args.leads:
+        parser.error(f"--revocations N needs {soak_revocations.LEADS_PER_CONSUMER} x N leads at most --leads")
+    if args.revocations and args.screens:
+        parser.error("--revocations gives its consumers numbers of their own; --screens scripts every lead's number")
     args.jornaya = args.jornaya or args.token_only > 0
     lease = retry_lease(args.retry_timeout)
     if args.visibility is None:
