@@ -218,6 +218,7 @@ class Figures:
     lost_leads: list[str] = field(default_factory=list)
     double_retains: int = 0
     double_retain_certs: list[str] = field(default_factory=list)
+    double_retain_details: list[dict[str, Any]] = field(default_factory=list)  # in --json
     evidence_gaps: int = 0
     evidence_gap_leads: list[str] = field(default_factory=list)
     trustedform_calls: int = 0
@@ -796,6 +797,7 @@ def verify(
     figures.repeat_retains_after_lost_answers = audit.repeat_retains_after_lost_answers
     figures.double_retains = audit.double_retains
     figures.double_retain_certs = audit.double_retain_certs
+    figures.double_retain_details = audit.double_retain_details
 
     # The outcome events: the publisher may still be behind the last outcomes (bounded wait).
     waited_until = max(deadline, time.monotonic()) + EVENTS_WAIT_SECONDS

@@ -41,6 +41,8 @@ class CallAudit:
     repeat_retains_after_lost_answers: int = 0
     double_retains: int = 0
     double_retain_certs: list[str] = field(default_factory=list)
+    # Each double retain's lead, its calls at the simulator and its chain: what the next look starts from.
+    double_retain_details: list[dict[str, Any]] = field(default_factory=list)
 
 
 def recorded_calls(entries: list[Any]) -> list[Recorded]:
@@ -88,6 +90,9 @@ def audit_calls(audit: CallAudit, lead_id: str, cert_id: str, made: list[dict[st
             else:
                 audit.double_retains += 1
                 audit.double_retain_certs.append(cert_id)
+                calls = [[r["time"], r.get("behaviour"), r.get("status"), bool(r.get("retained"))] for r in made]
+                detail = {"lead": lead_id, "cert": cert_id, "calls": calls, "chain": chain_summary(entries)}
+                audit.double_retain_details.append(detail)
         if match is not None and not match.answered:
             lost_before += 1
     known = {r.call_id for r in recorded}

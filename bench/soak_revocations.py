@@ -36,7 +36,7 @@ NOT_FOUND_TRIES = 20  # a consumer whose first lead the index does not hold yet 
 @dataclass
 class Plan:
     consumers: dict[str, list[int]]  # phone -> its leads' indices
-    later: list[int]  # the indices posted while the revocations are recorded
+    later: list[int]  # the indices posted while the revocations are recorded, consumer by consumer
 
     def phone_of(self) -> dict[int, str]:
         return {index: phone for phone, indices in self.consumers.items() for index in indices}
@@ -52,7 +52,8 @@ def plan(rng: random.Random, leads: int, consumers: int) -> Plan:
         f"303-555-{1000 + number:04d}": sorted(chosen[number * LEADS_PER_CONSUMER : (number + 1) * LEADS_PER_CONSUMER])
         for number in range(consumers)
     }
-    later = sorted(index for indices in grouped.values() for index in indices[BEFORE:])
+    # In the order the consumers' STOPs are recorded: each consumer's later leads race its own STOP.
+    later = [index for indices in grouped.values() for index in indices[BEFORE:]]
     return Plan(grouped, later)
 
 
