@@ -422,19 +422,24 @@ def post_leads(
 def post_while_revoking(
     api_url: str, bodies: list[dict[str, Any]], revoking: soak_revocations.Plan, args: argparse.Namespace
 ) -> tuple[list[tuple[int, Any]], int, soak_revocations.Recorder]:
-    """Every lead but the revoked consumers' later ones; then those, while each consumer's STOP is recorded.
-    The answers in the bodies' order."""
+    """Every lead but the revoked consumers' later ones; then those, around each consumer's STOP
+    (soak_revocations.Recorder). The answers in the bodies' order."""
     later = set(revoking.later)
     first = [index for index in range(len(bodies)) if index not in later]
     answered, resent = post_leads(api_url, [bodies[index] for index in first], args.clients, args.resends)
     by_index = dict(zip(first, answered, strict=True))
-    recorder = soak_revocations.Recorder(api_url, VENDOR_KEY, list(revoking.consumers), args.seed, args.resends)
-    recorder.start()
-    later_bodies = [bodies[index] for index in revoking.later]
-    answered, resent_later = post_leads(api_url, later_bodies, args.clients, args.resends)
-    by_index.update(zip(revoking.later, answered, strict=True))
-    recorder.join()
-    return [by_index[index] for index in range(len(bodies))], resent + resent_later, recorder
+    resent_later = [0]
+    guard = threading.Lock()
+
+    def post(some: list[dict[str, Any]]) -> list[tuple[int, Any]]:  # from the recorder's threads
+        answers, again = post_leads(api_url, some, 1, args.resends)
+        with guard:
+            resent_later[0] += again
+        return answers
+
+    recorder = soak_revocations.Recorder(api_url, VENDOR_KEY, args.resends)
+    by_index.update(recorder.run(revoking, bodies, post))
+    return [by_index[index] for index in range(len(bodies))], resent + resent_later[0], recorder
 
 
 def _seconds(retry_after: str | None) -> float:

@@ -1,8 +1,8 @@
 """The fault soak's consumers who withdraw consent mid-run (bench/soak.py ``--revocations N``): N consumers,
 each with LEADS_PER_CONSUMER leads sharing a phone number of its own. BEFORE of each consumer's leads are
 posted with the rest of the soak's; then the vendor records each consumer's STOP (a vendor may, for a consumer
-of its own leads) while the other leads of those consumers are posted: some taken before the revocation is
-recorded, some while, some after.
+of its own leads) while another of its leads is posted (taken before the revocation is recorded, or while),
+and its last once the STOP is answered (after).
 
 Three writers may give such a lead its ``consent_revoked`` entry: the revocation itself (the leads the
 consumer index held when it asked), the scheduled run in the hour after (those it did not reach: taken while
@@ -20,6 +20,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +38,7 @@ NOT_FOUND_TRIES = 20  # a consumer whose first lead the index does not hold yet 
 @dataclass
 class Plan:
     consumers: dict[str, list[int]]  # phone -> its leads' indices
-    later: list[int]  # the indices posted while the revocations are recorded, consumer by consumer
+    later: list[int]  # the indices posted around the revocations (Recorder), consumer by consumer
 
     def phone_of(self) -> dict[int, str]:
         return {index: phone for phone, indices in self.consumers.items() for index in indices}
@@ -65,40 +67,61 @@ class Recorded:
     at: float = 0.0  # time.monotonic() of the last answer
 
 
-class Recorder(threading.Thread):
-    """Posts each consumer's STOP with the vendor's key, a fraction of a second apart, while the later leads
-    are posted: a 404 (the index does not hold the consumer's lead yet) or a 5xx is sent again."""
+Answer = tuple[int, Any]  # a lead's last (status, answer), as bench/soak.py's post_leads gives it
+PostLeads = Callable[[list[dict[str, Any]]], list[Answer]]
 
-    def __init__(self, api_url: str, vendor_key: str, phones: list[str], seed: int, resends: int) -> None:
-        super().__init__(name="soak-revocations", daemon=True)
+
+class Recorder:
+    """Each consumer's STOP, posted with the vendor's key while one of its later leads is posted (they race:
+    the lead is taken before it is recorded, or while), then its last lead posted once the STOP is answered
+    (after it was honoured). A few consumers at once. A 404 (the index does not hold the consumer's first
+    leads yet: stale-index faults) or a 5xx is sent again."""
+
+    def __init__(self, api_url: str, vendor_key: str, resends: int, consumers_at_once: int = 3) -> None:
         self.api_url, self.vendor_key, self.resends = api_url, vendor_key, resends
-        self.recorded = [Recorded(phone) for phone in phones]
-        self.rng = random.Random(seed)
+        self.consumers_at_once = consumers_at_once
+        self.recorded: list[Recorded] = []
 
-    def run(self) -> None:
+    def run(self, the_plan: Plan, bodies: list[dict[str, Any]], post: PostLeads) -> dict[int, Answer]:
+        """The later leads' answers, by index (``post``: the soak's own posting, resends and all)."""
+        self.recorded = [Recorded(phone) for phone in the_plan.consumers]
+        answers: dict[int, Answer] = {}
+        guard = threading.Lock()
+
+        def consumer(number: int) -> None:
+            recorded = self.recorded[number]
+            racing, *after = the_plan.consumers[recorded.phone][BEFORE:]
+            stop = {"id": f"soak-stop-{number}", "phone": recorded.phone, "via": "sms", "message": "STOP"}
+            with ThreadPoolExecutor(max_workers=1) as lead_poster:
+                raced = lead_poster.submit(post, [bodies[racing]])
+                self._record(stop, recorded)
+                found = {racing: raced.result()[0]}
+            found.update(zip(after, post([bodies[index] for index in after]), strict=True))
+            with guard:
+                answers.update(found)
+
+        with ThreadPoolExecutor(max_workers=self.consumers_at_once, thread_name_prefix="soak-stop") as pool:
+            list(pool.map(consumer, range(len(self.recorded))))
+        return answers
+
+    def _record(self, body: dict[str, Any], recorded: Recorded) -> None:
         headers = {"x-api-key": self.vendor_key}
-        with httpx.Client(base_url=self.api_url, headers=headers, timeout=60, trust_env=False) as http:
-            for number, recorded in enumerate(self.recorded):
-                time.sleep(self.rng.uniform(0.0, 0.4))
-                body = {"id": f"soak-stop-{number}", "phone": recorded.phone, "via": "sms", "message": "STOP"}
-                self._record(http, body, recorded)
-
-    def _record(self, http: httpx.Client, body: dict[str, Any], recorded: Recorded) -> None:
         not_found = failed = 0
-        while True:
-            try:
-                response = http.post("/revocations", json=body)
-                recorded.status, recorded.answer = response.status_code, _json(response)
-            except httpx.HTTPError as exc:
-                recorded.status, recorded.answer = 0, {"error": f"{type(exc).__name__}: {exc}"}
-            recorded.at = time.monotonic()
-            if recorded.status == 404 and not_found < NOT_FOUND_TRIES:
-                not_found += 1
-            elif (recorded.status == 0 or recorded.status >= 500) and failed < self.resends:
-                failed += 1
-            else:
-                return
-            time.sleep(1.0)
+        with httpx.Client(base_url=self.api_url, headers=headers, timeout=60, trust_env=False) as http:
+            while True:
+                try:
+                    response = http.post("/revocations", json=body)
+                    recorded.status, recorded.answer = response.status_code, _json(response)
+                except httpx.HTTPError as exc:
+                    recorded.status, recorded.answer = 0, {"error": f"{type(exc).__name__}: {exc}"}
+                recorded.at = time.monotonic()
+                if recorded.status == 404 and not_found < NOT_FOUND_TRIES:
+                    not_found += 1
+                elif (recorded.status == 0 or recorded.status >= 500) and failed < self.resends:
+                    failed += 1
+                else:
+                    return
+                time.sleep(1.0)
 
     def last_answer_at(self) -> float:
         return max((recorded.at for recorded in self.recorded), default=0.0)
