@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 DEFAULT_SPEC = "conflict:0.05,throttle:0.05,lost-answer:0.01,duplicate:0.1,stale-index:2s,kill:0.002"
-# The functions behind the API: a kill there is API Gateway's 502 to the vendor.
-API_FUNCTIONS = frozenset({"AuthorizerFunction", "IntakeFunction"})
+# The functions behind the API: a kill there is API Gateway's 502 to the vendor (or the buyer's system that
+# records a revocation: ConsentFunction, which also applies the revocations left over, on its schedule).
+API_FUNCTIONS = frozenset({"AuthorizerFunction", "IntakeFunction", "ConsentFunction"})
 KILLABLE = frozenset(
     {
         "RetryFunction",

@@ -115,6 +115,10 @@ def test_the_plan_reads_every_fault_and_refuses_what_it_cannot_read():
         "PublisherFunction",
     }
     assert FaultPlan.parse("kill-functions:all").kill_functions == KILLABLE | API_FUNCTIONS
+    # "all" is every function of the template: a new one is not left out of the soak's kills unnoticed.
+    from local.provision import function_logical_ids
+
+    assert set(function_logical_ids()) == KILLABLE | API_FUNCTIONS
     assert FaultPlan.parse("stale-index:2s").stale_index == 2.0 and not FaultPlan.parse("").active
     assert FaultPlan.parse("lost-answer:0.02").lost_answer == 0.02
     for bad in ("conflict:2", "flood:0.1", "throttle:lots"):
