@@ -38,15 +38,15 @@ NOT_FOUND_TRIES = 20  # a consumer whose first lead the index does not hold yet 
 @dataclass
 class Plan:
     consumers: dict[str, list[int]]  # phone -> its leads' indices
-    later: list[int]  # the indices posted around the revocations (Recorder), consumer by consumer
+    later: list[int]  # the indices posted around the revocations (Recorder)
 
     def phone_of(self) -> dict[int, str]:
         return {index: phone for phone, indices in self.consumers.items() for index in indices}
 
 
 def plan(rng: random.Random, leads: int, consumers: int) -> Plan:
-    """``consumers`` phone numbers of their own (555-01xx: no other lead of the soak has one), each given
-    LEADS_PER_CONSUMER of the leads at random."""
+    """``consumers`` phone numbers of their own (303-555-1xxx: the soak's other leads have 512-555 numbers), each
+    given LEADS_PER_CONSUMER of the leads at random."""
     if consumers * LEADS_PER_CONSUMER > leads:
         raise ValueError(f"--revocations {consumers} needs {consumers * LEADS_PER_CONSUMER} leads at least")
     chosen = rng.sample(range(leads), consumers * LEADS_PER_CONSUMER)
@@ -54,7 +54,6 @@ def plan(rng: random.Random, leads: int, consumers: int) -> Plan:
         f"303-555-{1000 + number:04d}": sorted(chosen[number * LEADS_PER_CONSUMER : (number + 1) * LEADS_PER_CONSUMER])
         for number in range(consumers)
     }
-    # In the order the consumers' STOPs are recorded: each consumer's later leads race its own STOP.
     later = [index for indices in grouped.values() for index in indices[BEFORE:]]
     return Plan(grouped, later)
 
