@@ -85,14 +85,38 @@ class DynamoRevocations:
 
     @unavailable_when_transient
     def mark_honoured(self, revocation_id: str, *, honored_at: str, leads: list[str], lead_count: int) -> bool:
+        return self._update_if(
+            revocation_id,
+            "SET honored_at = :at, leads = :leads, lead_count = :count, gsi2pk = :honoured",
+            "attribute_exists(pk) AND attribute_not_exists(honored_at)",
+            {":at": honored_at, ":leads": leads, ":count": lead_count, ":honoured": keys.REVOCATIONS_HONOURED},
+        )
+
+    @unavailable_when_transient
+    def add_leads(self, revocation_id: str, lead_ids: list[str]) -> None:
+        """One update, whoever else adds leads at the same moment (intakes, the scheduled run): appended to the
+        list while it has room for them all, else only counted; nothing while it is not honoured (``apply``
+        lists its own leads then)."""
+        if not lead_ids:
+            return
+        added = {":added": len(lead_ids)}
+        room = {":new": lead_ids, ":room": MAX_LISTED_LEADS - len(lead_ids)}
+        if not self._update_if(
+            revocation_id,
+            "SET leads = list_append(leads, :new) ADD lead_count :added",
+            "attribute_exists(honored_at) AND size(leads) <= :room",
+            {**added, **room},
+        ):
+            self._update_if(revocation_id, "ADD lead_count :added", "attribute_exists(honored_at)", added)
+
+    def _update_if(self, revocation_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """The revocation item updated when ``condition`` holds; False when it did not."""
         request = {
             "TableName": self._table.name,
             "Key": serialize(keys.key(keys.revocation_pk(revocation_id), keys.REVOCATION)),
-            "UpdateExpression": "SET honored_at = :at, leads = :leads, lead_count = :count, gsi2pk = :honoured",
-            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(honored_at)",
-            "ExpressionAttributeValues": serialize(
-                {":at": honored_at, ":leads": leads, ":count": lead_count, ":honoured": keys.REVOCATIONS_HONOURED}
-            ),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": serialize(values),
         }
         try:
             retry_conflicts(lambda: self._table.client.update_item(**request))
@@ -101,41 +125,6 @@ class DynamoRevocations:
                 return False
             raise
         return True
-
-    @unavailable_when_transient
-    def add_leads(self, revocation_id: str, lead_ids: list[str]) -> None:
-        """One update, whoever else adds leads at the same moment (intakes, the scheduled run): appended to the
-        list while it has room for them all, else only counted."""
-        if not lead_ids:
-            return
-        key = serialize(keys.key(keys.revocation_pk(revocation_id), keys.REVOCATION))
-        appended = {
-            "TableName": self._table.name,
-            "Key": key,
-            "UpdateExpression": "SET leads = list_append(leads, :new) ADD lead_count :added",
-            "ConditionExpression": "attribute_exists(honored_at) AND size(leads) <= :room",
-            "ExpressionAttributeValues": serialize(
-                {":new": lead_ids, ":added": len(lead_ids), ":room": MAX_LISTED_LEADS - len(lead_ids)}
-            ),
-        }
-        try:
-            retry_conflicts(lambda: self._table.client.update_item(**appended))
-            return
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-        counted = {
-            "TableName": self._table.name,
-            "Key": key,
-            "UpdateExpression": "ADD lead_count :added",
-            "ConditionExpression": "attribute_exists(honored_at)",
-            "ExpressionAttributeValues": serialize({":added": len(lead_ids)}),
-        }
-        try:
-            retry_conflicts(lambda: self._table.client.update_item(**counted))
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":  # not honoured (yet): apply lists its own
-                raise
 
     def unhonoured(self, *, recorded_before: datetime | None = None, limit: int | None = None) -> list[Revocation]:
         until = iso(recorded_before) if recorded_before is not None else "~"
